@@ -1,0 +1,89 @@
+package org.distill4j.loss;
+
+import java.util.Map;
+
+/**
+ * Hard-label cross-entropy on student logits: {@code CE = -log softmax(s)_y = logsumexp(s) - s_y},
+ * with gradient {@code softmax(s) - onehot(y)}. Registered as {@code ce}.
+ *
+ * <p>Computed per row with a stable log-sum-exp (the row maximum is subtracted), accumulated in
+ * double, without per-row allocation; the softmax exponentials are written straight into the
+ * gradient buffer and normalized in place.
+ */
+public final class CrossEntropy implements LogitLoss {
+    /** The registered name. */
+    public static final String NAME = "ce";
+
+    private final Reduction reduction;
+
+    public CrossEntropy() {
+        this(Reduction.MEAN);
+    }
+
+    public CrossEntropy(Reduction reduction) {
+        this.reduction = java.util.Objects.requireNonNull(reduction, "reduction");
+    }
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    @Override
+    public Map<String, Object> settings() {
+        return Map.of("reduction", reduction.name().toLowerCase());
+    }
+
+    @Override
+    public boolean needsTeacher() {
+        return false;
+    }
+
+    @Override
+    public boolean needsLabels() {
+        return true;
+    }
+
+    @Override
+    public Reduction reduction() {
+        return reduction;
+    }
+
+    @Override
+    public LossResult compute(LogitBatch batch, float[] gradOut, float upstream) {
+        checkInputs(batch, gradOut);
+        final int rows = batch.rows();
+        final int v = batch.classes();
+        final float[] s = batch.student();
+        final int[] y = batch.labels();
+        final double w = reduction.rowWeight(rows);
+        double total = 0;
+        for (int r = 0; r < rows; r++) {
+            final int off = r * v;
+            RowMath.requireFiniteLogits("student logit", s, off, v, r);
+            total += rowCrossEntropy(s, off, v, y[r], gradOut, w * upstream);
+        }
+        double value = total * w;
+        return new LossResult(value, rows, Map.of(NAME, value));
+    }
+
+    /**
+     * One row of cross-entropy: returns the row's CE and writes {@code scale * (softmax - onehot)} into
+     * {@code grad[off, off + v)}.
+     */
+    static double rowCrossEntropy(float[] s, int off, int v, int label, float[] grad, double scale) {
+        final float m = RowMath.max(s, off, v);
+        double z = 0;
+        for (int i = 0; i < v; i++) {
+            double e = Math.exp((double) s[off + i] - m);
+            grad[off + i] = (float) e;
+            z += e;
+        }
+        final double inv = 1.0 / z;
+        for (int i = 0; i < v; i++) {
+            grad[off + i] = (float) (scale * (grad[off + i] * inv));
+        }
+        grad[off + label] = (float) (scale * (Math.exp((double) s[off + label] - m) * inv - 1.0));
+        return Math.log(z) - ((double) s[off + label] - m);
+    }
+}

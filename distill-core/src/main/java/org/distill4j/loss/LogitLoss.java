@@ -1,0 +1,60 @@
+package org.distill4j.loss;
+
+import java.util.Map;
+
+/**
+ * A loss over rows of logits that returns its value and its gradient with respect to the student
+ * logits in one call.
+ *
+ * <p>The contract is plain row-major float buffers (see {@link LogitBatch}), so the CPU code here
+ * does not depend on ND4J and a GPU backend can implement the same loss under the same
+ * {@link #name()}. Implementations are immutable and thread-safe; the {@code compute} method is the
+ * CPU implementation, which backends without a kernel of their own fall back to.
+ */
+public interface LogitLoss {
+
+    /** The registered name, the same in every layer (recipes, backends, kernels), e.g. {@code kd}. */
+    String name();
+
+    /** The loss settings, for logs and provenance. */
+    Map<String, Object> settings();
+
+    /** Whether {@link #compute} reads teacher values. */
+    boolean needsTeacher();
+
+    /** Whether {@link #compute} reads hard labels. */
+    boolean needsLabels();
+
+    /** How rows are reduced; {@link Reduction#MEAN} unless configured otherwise. */
+    Reduction reduction();
+
+    /**
+     * Computes the reduced loss and writes {@code upstream * dLoss/dStudentLogits} into
+     * {@code gradOut} (every element is written; the previous content is ignored).
+     *
+     * @param batch    inputs
+     * @param gradOut  gradient output, same length as {@code batch.student()}; may not alias any input
+     * @param upstream the gradient of the final objective with respect to this loss (1 for a loss
+     *                 used alone; the term weight inside a weighted sum)
+     * @return the reduced value (not multiplied by {@code upstream}) and its components
+     */
+    LossResult compute(LogitBatch batch, float[] gradOut, float upstream);
+
+    /** Checks the gradient buffer and the inputs this loss needs; shared by implementations. */
+    default void checkInputs(LogitBatch batch, float[] gradOut) {
+        if (gradOut == null || gradOut.length != batch.student().length) {
+            throw new IllegalArgumentException("gradient buffer for loss '" + name() + "' has "
+                    + (gradOut == null ? "no array" : gradOut.length + " elements")
+                    + ", expected rows x classes = " + batch.rows() + " x " + batch.classes());
+        }
+        if (gradOut == batch.student() || gradOut == batch.teacher()) {
+            throw new IllegalArgumentException("gradient buffer for loss '" + name() + "' must not alias an input");
+        }
+        if (needsTeacher()) {
+            batch.requireTeacher(name());
+        }
+        if (needsLabels()) {
+            batch.requireLabels(name());
+        }
+    }
+}

@@ -1,0 +1,17 @@
+package org.distill4j.loss;
+
+import java.util.Map;
+
+/**
+ * The reduced value of a loss over one batch, plus its named components (each already reduced the
+ * same way, before any weighting), e.g. {@code kd} and {@code ce} for soft-target KD.
+ *
+ * @param value the loss value after reduction (this is what the written gradient differentiates)
+ * @param rows  the number of rows that contributed
+ * @param terms named components, unweighted, for metrics; never null
+ */
+public record LossResult(double value, int rows, Map<String, Double> terms) {
+    public LossResult {
+        terms = Map.copyOf(terms);
+    }
+}

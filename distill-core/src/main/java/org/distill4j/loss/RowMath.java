@@ -1,0 +1,47 @@
+package org.distill4j.loss;
+
+/**
+ * Row helpers shared by the CPU losses: stable maxima and log-sum-exp over one row of a row-major
+ * buffer, accumulated in double. Package-private: the public surface is the losses.
+ */
+final class RowMath {
+    private RowMath() {
+    }
+
+    /** Largest element of {@code x[off, off + n)}. */
+    static float max(float[] x, int off, int n) {
+        float m = Float.NEGATIVE_INFINITY;
+        for (int i = off, end = off + n; i < end; i++) {
+            if (x[i] > m) {
+                m = x[i];
+            }
+        }
+        return m;
+    }
+
+    /** Checks a row of logits: every element finite. Names the row and column on failure. */
+    static void requireFiniteLogits(String what, float[] x, int off, int n, int row) {
+        for (int i = 0; i < n; i++) {
+            float v = x[off + i];
+            if (!Float.isFinite(v)) {
+                throw new IllegalArgumentException(what + " at row " + row + ", class " + i + " is " + v + ", expected a finite value");
+            }
+        }
+    }
+
+    /** Checks a row of probabilities: every element finite and non-negative, and the row not all zero. */
+    static void requireProbabilities(float[] p, int off, int n, int row) {
+        boolean positive = false;
+        for (int i = 0; i < n; i++) {
+            float v = p[off + i];
+            if (!(v >= 0f) || v == Float.POSITIVE_INFINITY) {
+                throw new IllegalArgumentException("teacher probability at row " + row + ", class " + i + " is " + v
+                        + ", expected a finite value >= 0");
+            }
+            positive |= v > 0f;
+        }
+        if (!positive) {
+            throw new IllegalArgumentException("teacher probabilities of row " + row + " are all zero");
+        }
+    }
+}

@@ -1,0 +1,194 @@
+package org.distill4j.loss;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * Hinton soft-target knowledge distillation, mixed with hard-label cross-entropy. Registered as
+ * {@code kd}.
+ *
+ * <p>For one row with student logits {@code s}, teacher logits {@code t} and label {@code y}:
+ * <pre>
+ *   p = softmax(t / T)          (teacher soft targets)
+ *   q = softmax(s / T)          (student at the same temperature)
+ *   KD = T^2 * KL(p || q) = T^2 * sum_i p_i (log p_i - log q_i)
+ *   CE = -log softmax(s)_y      (temperature 1)
+ *   loss = alpha * CE + (1 - alpha) * KD
+ *   dloss/ds_i = (1 - alpha) * T * (q_i - p_i) + alpha * (softmax(s)_i - [i == y])
+ * </pre>
+ * The {@code T^2} factor keeps the soft-target gradient's magnitude independent of {@code T}, as
+ * recommended in G. Hinton, O. Vinyals, J. Dean, "Distilling the Knowledge in a Neural Network",
+ * NIPS 2014 Deep Learning Workshop (arXiv:1503.02531). With {@code alpha = 0} no labels are needed.
+ * Teacher rows may be logits or probabilities ({@link TeacherValues}).
+ *
+ * <p>Implementation: fused per row, no allocation. One read of both rows finds the maxima, a second
+ * accumulates the three log-sum-exps in double, and a third computes the value and writes the
+ * gradient together. Any finite logits give finite results (logits of magnitude 1e4 at T = 0.5
+ * included): every exponent is taken relative to its row maximum.
+ */
+public final class SoftTargetKd implements LogitLoss {
+    /** The registered name. */
+    public static final String NAME = "kd";
+
+    private final double temperature;
+    private final double alpha;
+    private final Reduction reduction;
+
+    /**
+     * @param temperature softmax temperature {@code T > 0} applied to both teacher and student
+     * @param alpha       weight of hard-label cross-entropy in {@code [0, 1]}; {@code 1 - alpha} weights KD
+     */
+    public SoftTargetKd(double temperature, double alpha) {
+        this(temperature, alpha, Reduction.MEAN);
+    }
+
+    public SoftTargetKd(double temperature, double alpha, Reduction reduction) {
+        if (!(temperature > 0) || Double.isInfinite(temperature)) {
+            throw new IllegalArgumentException("kd temperature must be a finite number > 0, got " + temperature);
+        }
+        if (!(alpha >= 0 && alpha <= 1)) {
+            throw new IllegalArgumentException("kd alpha (hard-label weight) must be in [0, 1], got " + alpha);
+        }
+        this.temperature = temperature;
+        this.alpha = alpha;
+        this.reduction = Objects.requireNonNull(reduction, "reduction");
+    }
+
+    public double temperature() {
+        return temperature;
+    }
+
+    public double alpha() {
+        return alpha;
+    }
+
+    /** The same loss at another temperature (for temperature schedules). */
+    public SoftTargetKd withTemperature(double t) {
+        return new SoftTargetKd(t, alpha, reduction);
+    }
+
+    /** The same loss with another hard-label weight (for alpha schedules). */
+    public SoftTargetKd withAlpha(double a) {
+        return new SoftTargetKd(temperature, a, reduction);
+    }
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    @Override
+    public Map<String, Object> settings() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("temperature", temperature);
+        m.put("alpha", alpha);
+        m.put("reduction", reduction.name().toLowerCase());
+        return m;
+    }
+
+    @Override
+    public boolean needsTeacher() {
+        return true;
+    }
+
+    @Override
+    public boolean needsLabels() {
+        return alpha > 0;
+    }
+
+    @Override
+    public Reduction reduction() {
+        return reduction;
+    }
+
+    @Override
+    public LossResult compute(LogitBatch batch, float[] gradOut, float upstream) {
+        checkInputs(batch, gradOut);
+        final int rows = batch.rows();
+        final int v = batch.classes();
+        final float[] s = batch.student();
+        final float[] t = batch.teacher();
+        final boolean probs = batch.teacherValues() == TeacherValues.PROBABILITIES;
+        final int[] y = batch.labels();
+        final double scale = reduction.rowWeight(rows) * upstream;
+        final double[] rowCe = new double[1];
+        double kdSum = 0;
+        double ceSum = 0;
+        for (int r = 0; r < rows; r++) {
+            final int off = r * v;
+            RowMath.requireFiniteLogits("student logit", s, off, v, r);
+            if (probs) {
+                RowMath.requireProbabilities(t, off, v, r);
+            } else {
+                RowMath.requireFiniteLogits("teacher logit", t, off, v, r);
+            }
+            final int label = alpha > 0 ? y[r] : -1;
+            kdSum += row(s, t, probs, off, v, label, gradOut, scale, rowCe);
+            ceSum += rowCe[0];
+        }
+        final double w = reduction.rowWeight(rows);
+        final double kd = kdSum * w;
+        final double ce = ceSum * w;
+        Map<String, Double> terms = new LinkedHashMap<>();
+        terms.put(NAME, kd);
+        if (alpha > 0) {
+            terms.put(CrossEntropy.NAME, ce);
+        }
+        return new LossResult(alpha * ce + (1 - alpha) * kd, rows, terms);
+    }
+
+    /** Teacher log-value of one element: the logit, or log of the probability. */
+    private static double teacherLog(float[] t, int i, boolean probs) {
+        return probs ? Math.log(t[i]) : t[i];
+    }
+
+    /**
+     * One fused row: returns {@code T^2 KL(p||q)} of the row, stores the row's CE in {@code ceOut[0]}
+     * (0 when alpha is 0) and writes the weighted, scaled gradient.
+     */
+    private double row(float[] s, float[] t, boolean probs, int off, int v, int label, float[] grad, double scale,
+                       double[] ceOut) {
+        final double invT = 1.0 / temperature;
+        // pass 1: maxima (log is monotonic, so max of log p = log of max p)
+        final double ms = RowMath.max(s, off, v);
+        final double mt = probs ? Math.log(RowMath.max(t, off, v)) : RowMath.max(t, off, v);
+        // pass 2: log-sum-exps
+        final boolean needSoftmax1 = alpha > 0 && temperature != 1.0;
+        double zs = 0;
+        double zt = 0;
+        double z1 = 0;
+        for (int i = off, end = off + v; i < end; i++) {
+            final double ds = s[i] - ms;
+            zs += Math.exp(ds * invT);
+            zt += Math.exp((teacherLog(t, i, probs) - mt) * invT);
+            if (needSoftmax1) {
+                z1 += Math.exp(ds);
+            }
+        }
+        final double logZs = Math.log(zs);
+        final double logZt = Math.log(zt);
+        final double logZ1 = needSoftmax1 ? Math.log(z1) : logZs;
+        // pass 3: value and gradient together
+        final double kdWeight = (1 - alpha) * temperature;
+        final int labelIndex = off + label; // label is -1 when alpha is 0: never matches
+        double kl = 0;
+        for (int i = off, end = off + v; i < end; i++) {
+            final double ds = s[i] - ms;
+            final double logP = (teacherLog(t, i, probs) - mt) * invT - logZt;
+            final double logQ = ds * invT - logZs;
+            final double p = Math.exp(logP);
+            final double q = Math.exp(logQ);
+            if (p > 0) {
+                kl += p * (logP - logQ);
+            }
+            double g = kdWeight * (q - p);
+            if (alpha > 0) {
+                g += alpha * ((needSoftmax1 ? Math.exp(ds - logZ1) : q) - (i == labelIndex ? 1.0 : 0.0));
+            }
+            grad[i] = (float) (scale * g);
+        }
+        ceOut[0] = alpha > 0 ? logZ1 - (s[labelIndex] - ms) : 0.0;
+        return temperature * temperature * kl;
+    }
+}

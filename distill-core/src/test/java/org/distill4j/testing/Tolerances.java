@@ -1,0 +1,47 @@
+package org.distill4j.testing;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * Tolerances per dtype, stated once. The CPU losses read float32 inputs, accumulate in float64 and
+ * write float32 gradients, so against the float64 reference:
+ * <ul>
+ *   <li>value: relative {@link #F32_VALUE_REL} (or absolute {@link #F32_VALUE_ABS} near zero);</li>
+ *   <li>gradient: each element within {@link #F32_GRAD_REL} of the largest gradient magnitude of its
+ *       row set plus {@link #F32_GRAD_ABS} (float32 rounding of the written value dominates).</li>
+ * </ul>
+ * Finite differences of a float64 function with step h have error O(h^2); {@link #FD_REL} covers it.
+ */
+public final class Tolerances {
+    public static final double F32_VALUE_REL = 1e-6;
+    public static final double F32_VALUE_ABS = 1e-7;
+    public static final double F32_GRAD_REL = 1e-6;
+    public static final double F32_GRAD_ABS = 1e-9;
+    public static final double FD_REL = 1e-5;
+
+    private Tolerances() {
+    }
+
+    public static void assertValueClose(double expected, double actual, String what) {
+        double tol = Math.max(F32_VALUE_ABS, F32_VALUE_REL * Math.abs(expected));
+        if (!(Math.abs(expected - actual) <= tol)) {
+            fail(what + ": expected " + expected + " but was " + actual + " (|diff| " + Math.abs(expected - actual)
+                    + " > tol " + tol + ")");
+        }
+    }
+
+    public static void assertGradClose(double[] expected, float[] actual, String what) {
+        assertTrue(expected.length == actual.length, what + ": length");
+        double max = 0;
+        for (double e : expected) {
+            max = Math.max(max, Math.abs(e));
+        }
+        double tol = F32_GRAD_REL * max + F32_GRAD_ABS;
+        for (int i = 0; i < expected.length; i++) {
+            if (!(Math.abs(expected[i] - actual[i]) <= tol + F32_GRAD_REL * Math.abs(expected[i]))) {
+                fail(what + ": element " + i + " expected " + expected[i] + " but was " + actual[i] + " (tol " + tol + ")");
+            }
+        }
+    }
+}
