@@ -1,0 +1,112 @@
+package org.distill4j.backend;
+
+import org.distill4j.loss.LogitBatch;
+import org.distill4j.loss.LogitLoss;
+import org.distill4j.loss.LossResult;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class BackendsTest {
+
+    /** A provider with a fixed probe answer. */
+    private record Fake(String name, int priority, Availability availability) implements ComputeBackendProvider {
+        @Override
+        public Availability probe() {
+            return availability;
+        }
+
+        @Override
+        public ComputeBackend create() {
+            return new ComputeBackend() {
+                @Override
+                public String name() {
+                    return Fake.this.name;
+                }
+
+                @Override
+                public String device() {
+                    return "fake";
+                }
+
+                @Override
+                public LossResult logitLoss(LogitLoss loss, LogitBatch batch, float[] gradOut, float upstream) {
+                    return loss.compute(batch, gradOut, upstream);
+                }
+
+                @Override
+                public void close() {
+                }
+            };
+        }
+    }
+
+    private static final ComputeBackendProvider GPU_DOWN = new Fake("gpu", 100, Availability.unavailable("no device"));
+    private static final ComputeBackendProvider GPU_UP = new Fake("gpu", 100, Availability.available("a device"));
+    private static final ComputeBackendProvider CPU = new CpuBackendProvider();
+
+    @Test
+    void serviceLoaderFindsTheCpuBackend() {
+        assertTrue(Backends.providers().stream().anyMatch(p -> p.name().equals("cpu")));
+    }
+
+    @Test
+    void automaticChoicePrefersTheHighestAvailablePriority() {
+        assertEquals("gpu", Backends.select(null, List.of(GPU_UP, CPU)).name());
+        assertEquals("cpu", Backends.select(null, List.of(GPU_DOWN, CPU)).name());
+    }
+
+    @Test
+    void requestedBackendIsUsedEvenWhenABetterOneExists() {
+        assertEquals("cpu", Backends.select("cpu", List.of(GPU_UP, CPU)).name());
+    }
+
+    @Test
+    void unknownNameListsTheKnownOnes() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Backends.select("tpu", List.of(GPU_DOWN, CPU)));
+        assertTrue(e.getMessage().contains("unknown backend 'tpu'") && e.getMessage().contains("known backends: gpu, cpu"),
+                e.getMessage());
+    }
+
+    @Test
+    void requestedButUnavailableFailsWithTheProbeReason() {
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> Backends.select("gpu", List.of(GPU_DOWN, CPU)));
+        assertTrue(e.getMessage().contains("'gpu' was requested") && e.getMessage().contains("no device"), e.getMessage());
+    }
+
+    @Test
+    void noneAvailableSaysWhyForEach() {
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> Backends.select(null, List.of(GPU_DOWN)));
+        assertTrue(e.getMessage().contains("backend 'gpu' unavailable: no device"), e.getMessage());
+    }
+
+    @Test
+    void propertyWinsOverEnvironmentAndAutoMeansNoPreference() {
+        Map<String, String> props = Map.of(Backends.PROPERTY, "CPU");
+        Map<String, String> env = Map.of(Backends.ENV, "cuda");
+        assertEquals("cpu", Backends.requestedName(props::get, env::get));
+        assertEquals("cuda", Backends.requestedName(k -> null, env::get));
+        assertNull(Backends.requestedName(Map.of(Backends.PROPERTY, "auto")::get, env::get));
+        assertNull(Backends.requestedName(k -> null, k -> null));
+    }
+
+    @Test
+    void cpuBackendRunsTheLossAndDescribesTheMachine() {
+        try (ComputeBackend b = new CpuBackendProvider().create()) {
+            assertTrue(b.device().contains("cores"), b.device());
+            float[] g = new float[4];
+            LossResult r = b.logitLoss(new org.distill4j.loss.CrossEntropy(),
+                    LogitBatch.ofLabels(2, 2, new float[]{1, 2, 3, 1}, new int[]{1, 0}), g, 1f);
+            double expected = (Math.log1p(Math.exp(-1)) + Math.log1p(Math.exp(-2))) / 2;
+            assertEquals(expected, r.value(), 1e-7);
+        }
+    }
+}
