@@ -1,0 +1,132 @@
+package org.distill4j.data;
+
+import java.io.BufferedInputStream;
+import java.io.DataInputStream;
+import java.io.EOFException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PushbackInputStream;
+import java.util.zip.GZIPInputStream;
+
+/**
+ * Reads IDX files, the format of MNIST and Fashion-MNIST, gzip-compressed or raw (detected from the
+ * content, not the file name).
+ *
+ * <p>Format: a 4-byte magic {@code 0x00 0x00 type dims} with type {@code 0x08} (unsigned byte; the
+ * only type these datasets use), then {@code dims} big-endian int32 sizes, then the data. Images
+ * ({@code dims = 3}: count, rows, cols) become floats in {@code [0, 1]} (byte / 255); labels
+ * ({@code dims = 1}) become ints. Every error names the source and what was expected.
+ */
+public final class IdxReader {
+    private IdxReader() {
+    }
+
+    /** Images: {@code [count, rows * cols]} row-major floats scaled to [0, 1]. */
+    public record Images(float[] pixels, int count, int rows, int cols) {
+        public int featureCount() {
+            return rows * cols;
+        }
+    }
+
+    /** Reads an idx3 image file. */
+    public static Images readImages(InputStream in, String source) throws IOException {
+        try (DataInputStream d = open(in)) {
+            int[] dims = header(d, source, 3, "images (idx3)");
+            long n = (long) dims[0] * dims[1] * dims[2];
+            if (n > Integer.MAX_VALUE - 8) {
+                throw new IOException(source + ": " + dims[0] + " images of " + dims[1] + "x" + dims[2] + " is too large");
+            }
+            byte[] raw = new byte[(int) n];
+            readFully(d, raw, source, "pixel bytes (" + dims[0] + " images of " + dims[1] + "x" + dims[2] + ")");
+            float[] px = new float[raw.length];
+            for (int i = 0; i < raw.length; i++) {
+                px[i] = (raw[i] & 0xff) / 255f;
+            }
+            return new Images(px, dims[0], dims[1], dims[2]);
+        }
+    }
+
+    /** Reads an idx1 label file. */
+    public static int[] readLabels(InputStream in, String source) throws IOException {
+        try (DataInputStream d = open(in)) {
+            int[] dims = header(d, source, 1, "labels (idx1)");
+            byte[] raw = new byte[dims[0]];
+            readFully(d, raw, source, "label bytes (" + dims[0] + " labels)");
+            int[] out = new int[raw.length];
+            for (int i = 0; i < raw.length; i++) {
+                out[i] = raw[i] & 0xff;
+            }
+            return out;
+        }
+    }
+
+    private static DataInputStream open(InputStream in) throws IOException {
+        PushbackInputStream pb = new PushbackInputStream(new BufferedInputStream(in, 1 << 16), 2);
+        int b0 = pb.read();
+        int b1 = pb.read();
+        if (b1 >= 0) {
+            pb.unread(b1);
+        }
+        if (b0 >= 0) {
+            pb.unread(b0);
+        }
+        InputStream body = (b0 == 0x1f && b1 == 0x8b) ? new GZIPInputStream(pb, 1 << 16) : pb;
+        return new DataInputStream(new BufferedInputStream(body, 1 << 16));
+    }
+
+    private static int[] header(DataInputStream d, String source, int expectedDims, String what) throws IOException {
+        byte[] magic = new byte[4];
+        readFully(d, magic, source, "the 4-byte magic number");
+        if (magic[0] != 0 || magic[1] != 0) {
+            throw new IOException(source + ": not an IDX file (magic " + hex(magic) + ", expected 00 00 08 0"
+                    + expectedDims + " for " + what + ")");
+        }
+        if (magic[2] != 0x08) {
+            throw new IOException(source + ": IDX data type 0x" + String.format("%02x", magic[2])
+                    + " is not supported, expected 0x08 (unsigned byte)");
+        }
+        if (magic[3] != expectedDims) {
+            throw new IOException(source + ": IDX file has " + magic[3] + " dimensions (magic " + hex(magic)
+                    + "), expected " + expectedDims + " for " + what);
+        }
+        int[] dims = new int[expectedDims];
+        for (int i = 0; i < expectedDims; i++) {
+            try {
+                dims[i] = d.readInt();
+            } catch (EOFException e) {
+                throw new IOException(source + ": truncated in the header (dimension " + (i + 1) + " of " + expectedDims + ")", e);
+            }
+            if (dims[i] < 0) {
+                throw new IOException(source + ": dimension " + (i + 1) + " is negative (" + dims[i] + ")");
+            }
+        }
+        return dims;
+    }
+
+    private static void readFully(DataInputStream d, byte[] buf, String source, String what) throws IOException {
+        int off = 0;
+        while (off < buf.length) {
+            int n;
+            try {
+                n = d.read(buf, off, buf.length - off);
+            } catch (EOFException e) {
+                n = -1; // gzip streams cut short report EOF this way
+            }
+            if (n < 0) {
+                throw new IOException(source + ": truncated: expected " + buf.length + " " + what + ", found " + off);
+            }
+            off += n;
+        }
+    }
+
+    private static String hex(byte[] b) {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < b.length; i++) {
+            if (i > 0) {
+                sb.append(' ');
+            }
+            sb.append(String.format("%02x", b[i] & 0xff));
+        }
+        return sb.toString();
+    }
+}
