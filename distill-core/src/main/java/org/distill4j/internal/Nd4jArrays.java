@@ -1,0 +1,63 @@
+package org.distill4j.internal;
+
+import org.deeplearning4j.nn.conf.layers.BaseLayer;
+import org.deeplearning4j.nn.conf.layers.BaseOutputLayer;
+import org.deeplearning4j.nn.conf.layers.Layer;
+import org.deeplearning4j.nn.conf.layers.LossLayer;
+import org.distill4j.data.Batch;
+import org.nd4j.linalg.activations.IActivation;
+import org.nd4j.linalg.activations.impl.ActivationIdentity;
+import org.nd4j.linalg.activations.impl.ActivationSoftmax;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+/** Conversions between the plain-buffer contract and ND4J arrays. Internal: not a public API. */
+public final class Nd4jArrays {
+    private Nd4jArrays() {
+    }
+
+    /** The batch features as a {@code [size, featureCount]} float matrix. */
+    public static INDArray features(Batch b) {
+        return Nd4j.create(b.features(), new long[]{b.size(), b.featureCount()}, 'c');
+    }
+
+    /** A row-major float copy of a 2-d array, checking its shape. */
+    public static float[] toFloats(INDArray a, long rows, long cols, String what) {
+        if (a.rank() != 2 || a.size(0) != rows || a.size(1) != cols) {
+            throw new IllegalStateException(what + " has shape " + java.util.Arrays.toString(a.shape())
+                    + ", expected [" + rows + ", " + cols + "]");
+        }
+        INDArray c = a.dataType() == DataType.FLOAT ? a : a.castTo(DataType.FLOAT);
+        return Nd4j.toFlattened('c', c).toFloatVector();
+    }
+
+    /** A float matrix from row-major values. */
+    public static INDArray matrix(float[] values, int rows, int cols) {
+        return Nd4j.create(values, new long[]{rows, cols}, 'c');
+    }
+
+    /** The activation of a layer configuration, or null when it has none. */
+    public static IActivation activation(Layer layer) {
+        if (layer instanceof BaseLayer bl) {
+            return bl.getActivationFn();
+        }
+        if (layer instanceof LossLayer ll) {
+            return ll.getActivationFn();
+        }
+        return null;
+    }
+
+    public static boolean isIdentity(IActivation a) {
+        return a instanceof ActivationIdentity;
+    }
+
+    public static boolean isSoftmax(IActivation a) {
+        return a instanceof ActivationSoftmax;
+    }
+
+    /** Whether DL4J would compute its own loss in this layer (so external errors would be ignored). */
+    public static boolean isOutputLayer(Layer layer) {
+        return layer instanceof BaseOutputLayer || layer instanceof LossLayer;
+    }
+}

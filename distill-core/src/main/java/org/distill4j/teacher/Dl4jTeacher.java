@@ -1,0 +1,146 @@
+package org.distill4j.teacher;
+
+import org.deeplearning4j.nn.api.Layer;
+import org.deeplearning4j.nn.conf.layers.FeedForwardLayer;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.distill4j.data.Batch;
+import org.distill4j.internal.Nd4jArrays;
+import org.distill4j.loss.TeacherValues;
+import org.nd4j.linalg.activations.IActivation;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * A teacher backed by a DL4J {@link MultiLayerNetwork} or a single-input, single-output
+ * {@link ComputationGraph}, run in inference mode (no dropout).
+ *
+ * <p>What it returns:
+ * <ul>
+ *   <li>identity last layer: its output, as logits;</li>
+ *   <li>softmax last layer of a MultiLayerNetwork that is dense ({@code DenseLayer} / {@code OutputLayer}):
+ *       the exact pre-softmax logits, {@code input * W + b} (keeps the small probabilities that float
+ *       softmax would round to zero, which matter at high temperature);</li>
+ *   <li>any other softmax output: the probabilities (losses use them exactly, see {@link TeacherValues}).</li>
+ * </ul>
+ * Any other output activation is rejected: a teacher must yield a distribution.
+ */
+public final class Dl4jTeacher implements Teacher {
+    private enum Mode { OUTPUT_LOGITS, PRE_SOFTMAX, OUTPUT_PROBABILITIES }
+
+    private final MultiLayerNetwork mln;
+    private final ComputationGraph graph;
+    private final int classes;
+    private final Mode mode;
+
+    private Dl4jTeacher(MultiLayerNetwork mln, ComputationGraph graph, int classes, Mode mode) {
+        this.mln = mln;
+        this.graph = graph;
+        this.classes = classes;
+        this.mode = mode;
+    }
+
+    /** A teacher from a MultiLayerNetwork (initialized if it is not yet). */
+    public static Dl4jTeacher of(MultiLayerNetwork net) {
+        Objects.requireNonNull(net, "teacher network");
+        if (net.getLayers() == null) {
+            net.init();
+        }
+        int last = net.getnLayers() - 1;
+        org.deeplearning4j.nn.conf.layers.Layer conf = net.getLayerWiseConfigurations().getConf(last).getLayer();
+        IActivation act = Nd4jArrays.activation(conf);
+        int classes = outputSize(conf, "teacher");
+        Mode mode;
+        if (Nd4jArrays.isIdentity(act)) {
+            mode = Mode.OUTPUT_LOGITS;
+        } else if (Nd4jArrays.isSoftmax(act) && conf instanceof FeedForwardLayer && net.getLayer(last).getParam("W") != null
+                && net.getLayer(last).getParam("b") != null) {
+            mode = Mode.PRE_SOFTMAX;
+        } else if (Nd4jArrays.isSoftmax(act)) {
+            mode = Mode.OUTPUT_PROBABILITIES;
+        } else {
+            throw new IllegalArgumentException("teacher's last layer (" + conf.getClass().getSimpleName() + ") has activation "
+                    + act + "; a teacher must end in softmax or identity (logits)");
+        }
+        return new Dl4jTeacher(net, null, classes, mode);
+    }
+
+    /** A teacher from a single-input, single-output ComputationGraph (initialized if it is not yet). */
+    public static Dl4jTeacher of(ComputationGraph graph) {
+        Objects.requireNonNull(graph, "teacher graph");
+        if (graph.getNumInputArrays() != 1 || graph.getNumOutputArrays() != 1) {
+            throw new IllegalArgumentException("teacher graph has " + graph.getNumInputArrays() + " inputs and "
+                    + graph.getNumOutputArrays() + " outputs, expected 1 and 1");
+        }
+        if (graph.getVertices() == null) {
+            graph.init();
+        }
+        String out = graph.getConfiguration().getNetworkOutputs().get(0);
+        Layer layer = graph.getLayer(out);
+        if (layer == null) {
+            throw new IllegalArgumentException("teacher graph output '" + out + "' is not a layer");
+        }
+        org.deeplearning4j.nn.conf.layers.Layer conf = layer.conf().getLayer();
+        IActivation act = Nd4jArrays.activation(conf);
+        Mode mode;
+        if (Nd4jArrays.isIdentity(act)) {
+            mode = Mode.OUTPUT_LOGITS;
+        } else if (Nd4jArrays.isSoftmax(act)) {
+            mode = Mode.OUTPUT_PROBABILITIES;
+        } else {
+            throw new IllegalArgumentException("teacher graph output '" + out + "' has activation " + act
+                    + "; a teacher must end in softmax or identity (logits)");
+        }
+        return new Dl4jTeacher(null, graph, outputSize(conf, "teacher"), mode);
+    }
+
+    static int outputSize(org.deeplearning4j.nn.conf.layers.Layer conf, String role) {
+        if (conf instanceof FeedForwardLayer ff) {
+            return Math.toIntExact(ff.getNOut());
+        }
+        throw new IllegalArgumentException(role + "'s last layer " + conf.getClass().getSimpleName()
+                + " has no output size; expected a DenseLayer or OutputLayer");
+    }
+
+    @Override
+    public int classes() {
+        return classes;
+    }
+
+    @Override
+    public TeacherValues values() {
+        return mode == Mode.OUTPUT_PROBABILITIES ? TeacherValues.PROBABILITIES : TeacherValues.LOGITS;
+    }
+
+    @Override
+    public float[] outputs(Batch batch) {
+        INDArray x = Nd4jArrays.features(batch);
+        INDArray out;
+        if (graph != null) {
+            out = graph.output(false, x)[0];
+        } else if (mode == Mode.PRE_SOFTMAX) {
+            int last = mln.getnLayers() - 1;
+            List<INDArray> acts = mln.feedForwardToLayer(last - 1, x, false);
+            INDArray in = acts.get(acts.size() - 1);
+            Layer l = mln.getLayer(last);
+            out = in.mmul(l.getParam("W")).addiRowVector(l.getParam("b"));
+        } else {
+            out = mln.output(x, false);
+        }
+        return Nd4jArrays.toFloats(out, batch.size(), classes, "teacher output");
+    }
+
+    @Override
+    public String describe() {
+        long params = graph != null ? graph.numParams() : mln.numParams();
+        String kind = graph != null ? "ComputationGraph" : "MultiLayerNetwork";
+        String what = switch (mode) {
+            case OUTPUT_LOGITS -> "logits";
+            case PRE_SOFTMAX -> "pre-softmax logits";
+            case OUTPUT_PROBABILITIES -> "softmax probabilities";
+        };
+        return "DL4J " + kind + " (" + params + " parameters, " + classes + " classes, " + what + ")";
+    }
+}

@@ -1,0 +1,23 @@
+package org.distill4j.teacher;
+
+import org.distill4j.data.Batch;
+import org.distill4j.loss.TeacherValues;
+
+/**
+ * A frozen model that gives soft targets: for each row of a batch, {@link #classes()} values that
+ * are logits or probabilities ({@link #values()}). Losses never see the model, only these rows.
+ */
+public interface Teacher {
+
+    /** Values per row (the teacher's vocabulary or class count). */
+    int classes();
+
+    /** Whether {@link #outputs} returns logits or probabilities. */
+    TeacherValues values();
+
+    /** Row-major {@code [batch.size(), classes()]} outputs for the batch, in inference mode. */
+    float[] outputs(Batch batch);
+
+    /** A short description for logs and provenance. */
+    String describe();
+}

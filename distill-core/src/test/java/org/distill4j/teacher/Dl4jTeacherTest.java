@@ -1,0 +1,81 @@
+package org.distill4j.teacher;
+
+import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.layers.DenseLayer;
+import org.deeplearning4j.nn.conf.layers.OutputLayer;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.distill4j.data.Batch;
+import org.distill4j.loss.TeacherValues;
+import org.distill4j.testing.Float64Reference;
+import org.distill4j.testing.Inputs;
+import org.distill4j.testing.Nets;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.activations.Activation;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.learning.config.Sgd;
+import org.nd4j.linalg.lossfunctions.LossFunctions;
+
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+class Dl4jTeacherTest {
+    private static Batch batch(int n, int in, long seed) {
+        Random rng = new Random(seed);
+        int[] idx = new int[n];
+        return new Batch(idx, Inputs.logits(rng, n, in, 1.0), in, new int[n]);
+    }
+
+    @Test
+    void softmaxNetworkGivesExactPreSoftmaxLogits() {
+        MultiLayerNetwork net = Nets.softmaxMlp(6, 8, 11, new Sgd(0.1), 4);
+        Dl4jTeacher t = Dl4jTeacher.of(net);
+        assertEquals(TeacherValues.LOGITS, t.values());
+        Batch b = batch(5, 6, 1);
+        float[] logits = t.outputs(b);
+        float[] probs = net.output(Nd4j.create(b.features(), new long[]{5, 6}, 'c'), false).ravel().toFloatVector();
+        for (int r = 0; r < 5; r++) {
+            double[] lp = Float64Reference.logSoftmax(logits, r * 11, 11, 1.0);
+            for (int i = 0; i < 11; i++) {
+                assertEquals(probs[r * 11 + i], Math.exp(lp[i]), 1e-6, "row " + r + " class " + i);
+            }
+        }
+    }
+
+    @Test
+    void identityNetworkGivesItsOutput() {
+        MultiLayerNetwork net = Nets.logitsMlp(6, 8, 11, new Sgd(0.1), 4, 0.5);
+        Batch b = batch(4, 6, 2);
+        float[] expected = net.output(Nd4j.create(b.features(), new long[]{4, 6}, 'c'), false).ravel().toFloatVector();
+        // inference mode: dropout is off, so two calls agree and equal DL4J's inference output
+        assertArrayEquals(expected, Dl4jTeacher.of(net).outputs(b), 0f);
+        assertArrayEquals(expected, Dl4jTeacher.of(net).outputs(b), 0f);
+    }
+
+    @Test
+    void softmaxGraphGivesProbabilities() {
+        ComputationGraphConfiguration conf = new NeuralNetConfiguration.Builder().seed(1).graphBuilder().addInputs("in")
+                .addLayer("h", new DenseLayer.Builder().nIn(6).nOut(8).activation(Activation.RELU).build(), "in")
+                .addLayer("out", new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nIn(8).nOut(3)
+                        .activation(Activation.SOFTMAX).build(), "h")
+                .setOutputs("out").build();
+        ComputationGraph g = new ComputationGraph(conf);
+        g.init();
+        Dl4jTeacher t = Dl4jTeacher.of(g);
+        assertEquals(TeacherValues.PROBABILITIES, t.values());
+        Batch b = batch(3, 6, 3);
+        assertArrayEquals(g.output(false, Nd4j.create(b.features(), new long[]{3, 6}, 'c'))[0].ravel().toFloatVector(), t.outputs(b), 0f);
+    }
+
+    @Test
+    void rejectsOutputsThatAreNotADistribution() {
+        MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().list()
+                .layer(new DenseLayer.Builder().nIn(4).nOut(3).activation(Activation.SIGMOID).build()).build());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Dl4jTeacher.of(net));
+        assertEquals(true, e.getMessage().contains("must end in softmax or identity"), e.getMessage());
+    }
+}
