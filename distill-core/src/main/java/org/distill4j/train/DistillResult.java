@@ -1,0 +1,21 @@
+package org.distill4j.train;
+
+import java.util.List;
+
+/**
+ * The outcome of a {@link Distiller} run.
+ *
+ * @param epochs            per-epoch metrics, in order
+ * @param testAccuracy      final student top-1 test accuracy
+ * @param teacherAgreement  final top-1 agreement with the teacher on the test set (NaN without teacher)
+ * @param samplesPerSecond  training samples per second over the whole run (evaluation excluded)
+ * @param wallSeconds       wall time of the whole run, evaluation included
+ * @param backend           the compute backend's name
+ * @param device            what the backend ran on
+ */
+public record DistillResult(List<EpochMetrics> epochs, double testAccuracy, double teacherAgreement,
+                            double samplesPerSecond, double wallSeconds, String backend, String device) {
+    public DistillResult {
+        epochs = List.copyOf(epochs);
+    }
+}

@@ -1,0 +1,335 @@
+package org.distill4j.train;
+
+import org.distill4j.backend.Backends;
+import org.distill4j.backend.ComputeBackend;
+import org.distill4j.data.Batch;
+import org.distill4j.data.Dataset;
+import org.distill4j.loss.LogitBatch;
+import org.distill4j.loss.LogitLoss;
+import org.distill4j.loss.LossResult;
+import org.distill4j.loss.SoftTargetKd;
+import org.distill4j.student.Student;
+import org.distill4j.teacher.Teacher;
+import org.nd4j.linalg.factory.Nd4j;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Random;
+
+/**
+ * The distillation training loop: for every minibatch, teacher outputs, student forward, loss value
+ * and {@code dLoss/dLogits} on the compute backend, student backward and optimizer step. After each
+ * epoch it measures test accuracy, top-1 agreement with the teacher and throughput, logs them
+ * through SLF4J and tells the listeners.
+ *
+ * <p>Reproducible: the seed fixes the shuffling order and ND4J's random generator (dropout), so the
+ * same seed, data and models give the same numbers on the same backend. The last, smaller batch of
+ * an epoch is trained too.
+ *
+ * <pre>{@code
+ * DistillResult r = Distiller.builder()
+ *         .teacher(Dl4jTeacher.of(teacherNet))
+ *         .student(Dl4jStudent.of(studentNet))
+ *         .loss(new SoftTargetKd(4.0, 0.1))
+ *         .trainData(transferSet).testData(testSet)
+ *         .epochs(30).batchSize(128).seed(42)
+ *         .build()
+ *         .run();
+ * }</pre>
+ */
+public final class Distiller {
+    private static final Logger LOG = LoggerFactory.getLogger(Distiller.class);
+
+    private final Teacher teacher;
+    private final Student student;
+    private final LogitLoss loss;
+    private final Dataset train;
+    private final Dataset test;
+    private final int epochs;
+    private final int batchSize;
+    private final long seed;
+    private final Schedule temperature;
+    private final Schedule alpha;
+    private final ComputeBackend backend;
+    private final List<TrainingListener> listeners;
+
+    private Distiller(Builder b) {
+        this.teacher = b.teacher;
+        this.student = Objects.requireNonNull(b.student, "student is required: set it with student(...)");
+        this.loss = Objects.requireNonNull(b.loss, "loss is required: set it with loss(...)");
+        this.train = Objects.requireNonNull(b.train, "training data is required: set it with trainData(...)");
+        this.test = b.test;
+        this.epochs = b.epochs;
+        this.batchSize = b.batchSize;
+        this.seed = b.seed;
+        this.temperature = b.temperature;
+        this.alpha = b.alpha;
+        this.backend = b.backend;
+        this.listeners = List.copyOf(b.listeners);
+        validate();
+    }
+
+    private void validate() {
+        if (epochs <= 0) {
+            throw new IllegalArgumentException("epochs must be > 0, got " + epochs);
+        }
+        if (batchSize <= 0) {
+            throw new IllegalArgumentException("batchSize must be > 0, got " + batchSize);
+        }
+        if (train.size() == 0) {
+            throw new IllegalArgumentException("training data " + train.name() + " is empty");
+        }
+        if (loss.needsTeacher() && teacher == null) {
+            throw new IllegalArgumentException("loss '" + loss.name() + "' needs a teacher: set it with teacher(...)");
+        }
+        if (teacher != null && teacher.classes() != student.classes()) {
+            throw new IllegalArgumentException("teacher has " + teacher.classes() + " classes but the student has "
+                    + student.classes() + "; they must match");
+        }
+        if (student.classes() != train.classes()) {
+            throw new IllegalArgumentException("student has " + student.classes() + " outputs but " + train.name()
+                    + " has " + train.classes() + " classes");
+        }
+        if (test != null && test.featureCount() != train.featureCount()) {
+            throw new IllegalArgumentException("test data has " + test.featureCount() + " features per sample, training data "
+                    + train.featureCount());
+        }
+        if ((temperature != null || alpha != null) && !(loss instanceof SoftTargetKd)) {
+            throw new IllegalArgumentException("temperature/alpha schedules apply to loss 'kd'; loss '" + loss.name()
+                    + "' has neither");
+        }
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** Trains for the configured epochs and returns the metrics. */
+    public DistillResult run() {
+        ComputeBackend be = backend != null ? backend : Backends.select();
+        try {
+            return run(be);
+        } finally {
+            if (backend == null) {
+                be.close();
+            }
+        }
+    }
+
+    private DistillResult run(ComputeBackend be) {
+        long start = System.nanoTime();
+        Nd4j.getRandom().setSeed(seed);
+        Random rng = new Random(seed);
+        int[] teacherTest = teacher != null && test != null ? Evaluation.predict(teacher, test) : null;
+        int classes = student.classes();
+        int batches = (train.size() + batchSize - 1) / batchSize;
+        float[] fullGrad = new float[batchSize * classes];
+        List<EpochMetrics> history = new ArrayList<>();
+        long trainNanosTotal = 0;
+        long samplesTotal = 0;
+        LOG.info("distilling: student {}, teacher {}, loss {} {}, {} training samples, {} epochs, batch {}, seed {}, backend {}",
+                student.describe(), teacher == null ? "none" : teacher.describe(), loss.name(), loss.settings(),
+                train.size(), epochs, batchSize, seed, be.name());
+        for (int epoch = 0; epoch < epochs; epoch++) {
+            LogitLoss epochLoss = lossAt(epoch);
+            int[] order = Dataset.permutation(train.size(), rng);
+            for (TrainingListener l : listeners) {
+                l.epochStarted(epoch, epochs, batches);
+            }
+            double lossSum = 0;
+            Map<String, Double> termSums = new LinkedHashMap<>();
+            long t0 = System.nanoTime();
+            for (int b = 0; b < batches; b++) {
+                int from = b * batchSize;
+                int to = Math.min(train.size(), from + batchSize);
+                int[] idx = java.util.Arrays.copyOfRange(order, from, to);
+                Batch batch = Batch.of(train, idx);
+                int n = batch.size();
+                float[] teacherOut = epochLoss.needsTeacher() ? teacher.outputs(batch) : null;
+                float[] logits = student.forward(batch, true);
+                float[] grad = n == batchSize ? fullGrad : new float[n * classes];
+                LogitBatch lb = teacherOut == null
+                        ? LogitBatch.ofLabels(n, classes, logits, batch.labels())
+                        : LogitBatch.of(n, classes, logits, teacherOut, teacher.values(), batch.labels());
+                LossResult r = be.logitLoss(epochLoss, lb, grad, 1f);
+                if (!Double.isFinite(r.value())) {
+                    throw new IllegalStateException("loss became " + r.value() + " at epoch " + (epoch + 1) + ", batch "
+                            + (b + 1) + "; lower the learning rate or check the inputs");
+                }
+                student.backward(grad);
+                lossSum += r.value() * n;
+                for (Map.Entry<String, Double> e : r.terms().entrySet()) {
+                    termSums.merge(e.getKey(), e.getValue() * n, Double::sum);
+                }
+                long elapsed = System.nanoTime() - t0;
+                for (TrainingListener l : listeners) {
+                    l.batchFinished(epoch, b, batches, to, elapsed, r.value());
+                }
+            }
+            long trainNanos = System.nanoTime() - t0;
+            student.endEpoch();
+            trainNanosTotal += trainNanos;
+            samplesTotal += train.size();
+
+            long e0 = System.nanoTime();
+            double acc = Double.NaN;
+            double agree = Double.NaN;
+            if (test != null) {
+                int[] pred = Evaluation.predict(student, test);
+                acc = Evaluation.accuracy(pred, test);
+                if (teacherTest != null) {
+                    agree = Evaluation.agreement(pred, teacherTest);
+                }
+            }
+            double evalSeconds = (System.nanoTime() - e0) / 1e9;
+            Map<String, Double> terms = new LinkedHashMap<>();
+            termSums.forEach((k, v) -> terms.put(k, v / train.size()));
+            EpochMetrics m = new EpochMetrics(epoch, epochs, lossSum / train.size(), terms,
+                    epochLoss instanceof SoftTargetKd kd ? kd.temperature() : Double.NaN,
+                    epochLoss instanceof SoftTargetKd kd ? kd.alpha() : Double.NaN,
+                    acc, agree, train.size() / (trainNanos / 1e9), trainNanos / 1e9, evalSeconds);
+            history.add(m);
+            LOG.info(String.format(Locale.ROOT, "epoch %d/%d: loss %.4f %s, test accuracy %.2f%%, teacher agreement %s, %.0f samples/s",
+                    epoch + 1, epochs, m.loss(), terms, 100 * acc,
+                    Double.isNaN(agree) ? "n/a" : String.format(Locale.ROOT, "%.2f%%", 100 * agree), m.samplesPerSecond()));
+            for (TrainingListener l : listeners) {
+                l.epochFinished(m);
+            }
+        }
+        EpochMetrics last = history.get(history.size() - 1);
+        return new DistillResult(history, last.testAccuracy(), last.teacherAgreement(),
+                samplesTotal / (trainNanosTotal / 1e9), (System.nanoTime() - start) / 1e9, be.name(), be.device());
+    }
+
+    private LogitLoss lossAt(int epoch) {
+        if (loss instanceof SoftTargetKd kd) {
+            SoftTargetKd l = kd;
+            if (temperature != null) {
+                l = l.withTemperature(temperature.at(epoch, epochs));
+            }
+            if (alpha != null) {
+                l = l.withAlpha(alpha.at(epoch, epochs));
+            }
+            return l;
+        }
+        return loss;
+    }
+
+    /** Resolved settings, for provenance. */
+    public Map<String, Object> settings() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("loss", loss.name());
+        m.put("lossSettings", loss.settings());
+        m.put("epochs", epochs);
+        m.put("batchSize", batchSize);
+        m.put("seed", seed);
+        m.put("trainSamples", train.size());
+        m.put("testSamples", test == null ? 0 : test.size());
+        if (temperature != null) {
+            m.put("temperatureSchedule", temperature.describe());
+        }
+        if (alpha != null) {
+            m.put("alphaSchedule", alpha.describe());
+        }
+        m.put("student", student.describe());
+        m.put("teacher", teacher == null ? "none" : teacher.describe());
+        return m;
+    }
+
+    /** Builder: {@code student}, {@code loss} and {@code trainData} are required. */
+    public static final class Builder {
+        private Teacher teacher;
+        private Student student;
+        private LogitLoss loss;
+        private Dataset train;
+        private Dataset test;
+        private int epochs = 10;
+        private int batchSize = 128;
+        private long seed = 42;
+        private Schedule temperature;
+        private Schedule alpha;
+        private ComputeBackend backend;
+        private final List<TrainingListener> listeners = new ArrayList<>();
+
+        private Builder() {
+        }
+
+        /** The teacher; required when the loss needs one. */
+        public Builder teacher(Teacher t) {
+            this.teacher = t;
+            return this;
+        }
+
+        public Builder student(Student s) {
+            this.student = s;
+            return this;
+        }
+
+        public Builder loss(LogitLoss l) {
+            this.loss = l;
+            return this;
+        }
+
+        public Builder trainData(Dataset d) {
+            this.train = d;
+            return this;
+        }
+
+        /** Data for per-epoch accuracy and agreement; optional. */
+        public Builder testData(Dataset d) {
+            this.test = d;
+            return this;
+        }
+
+        /** Default 10. */
+        public Builder epochs(int e) {
+            this.epochs = e;
+            return this;
+        }
+
+        /** Default 128. */
+        public Builder batchSize(int b) {
+            this.batchSize = b;
+            return this;
+        }
+
+        /** Default 42. */
+        public Builder seed(long s) {
+            this.seed = s;
+            return this;
+        }
+
+        /** Overrides the kd loss's temperature per epoch. */
+        public Builder temperature(Schedule s) {
+            this.temperature = s;
+            return this;
+        }
+
+        /** Overrides the kd loss's hard-label weight per epoch. */
+        public Builder alpha(Schedule s) {
+            this.alpha = s;
+            return this;
+        }
+
+        /** The compute backend; by default {@link Backends#select()} picks one (and it is closed after the run). */
+        public Builder backend(ComputeBackend b) {
+            this.backend = b;
+            return this;
+        }
+
+        public Builder listener(TrainingListener l) {
+            this.listeners.add(Objects.requireNonNull(l, "listener"));
+            return this;
+        }
+
+        public Distiller build() {
+            return new Distiller(this);
+        }
+    }
+}

@@ -1,0 +1,26 @@
+package org.distill4j.train;
+
+import java.util.Map;
+
+/**
+ * What one epoch did.
+ *
+ * @param epoch             0-based epoch index
+ * @param epochs            total epochs of the run
+ * @param loss              mean training loss over the epoch's samples
+ * @param terms             mean of each named loss component (e.g. kd, ce), unweighted
+ * @param temperature       the temperature used this epoch (NaN when the loss has none)
+ * @param alpha             the hard-label weight used this epoch (NaN when the loss has none)
+ * @param testAccuracy      student top-1 accuracy on the test set, in [0, 1]
+ * @param teacherAgreement  fraction of test samples where student and teacher top-1 agree (NaN without teacher)
+ * @param samplesPerSecond  training samples per second (teacher forward, student step and loss; no evaluation)
+ * @param trainSeconds      wall time of the training part of the epoch
+ * @param evalSeconds       wall time of the evaluation after it
+ */
+public record EpochMetrics(int epoch, int epochs, double loss, Map<String, Double> terms, double temperature,
+                           double alpha, double testAccuracy, double teacherAgreement, double samplesPerSecond,
+                           double trainSeconds, double evalSeconds) {
+    public EpochMetrics {
+        terms = Map.copyOf(terms);
+    }
+}

@@ -1,0 +1,77 @@
+package org.distill4j.train;
+
+import org.distill4j.data.Batch;
+import org.distill4j.data.Dataset;
+import org.distill4j.student.Student;
+import org.distill4j.teacher.Teacher;
+
+/** Top-1 predictions, accuracy and agreement over datasets, in inference mode. */
+public final class Evaluation {
+    /** Rows per inference batch. */
+    static final int EVAL_BATCH = 1000;
+
+    private Evaluation() {
+    }
+
+    /** Index of the largest value of each row (first on ties). */
+    public static int[] argmax(float[] values, int rows, int classes) {
+        int[] out = new int[rows];
+        for (int r = 0; r < rows; r++) {
+            int off = r * classes;
+            int best = 0;
+            float bv = values[off];
+            for (int c = 1; c < classes; c++) {
+                if (values[off + c] > bv) {
+                    bv = values[off + c];
+                    best = c;
+                }
+            }
+            out[r] = best;
+        }
+        return out;
+    }
+
+    /** The student's top-1 class for every sample. */
+    public static int[] predict(Student student, Dataset data) {
+        int[] out = new int[data.size()];
+        for (int from = 0; from < data.size(); from += EVAL_BATCH) {
+            int to = Math.min(data.size(), from + EVAL_BATCH);
+            Batch b = Batch.range(data, from, to);
+            System.arraycopy(argmax(student.forward(b, false), b.size(), student.classes()), 0, out, from, b.size());
+        }
+        return out;
+    }
+
+    /** The teacher's top-1 class for every sample. */
+    public static int[] predict(Teacher teacher, Dataset data) {
+        int[] out = new int[data.size()];
+        for (int from = 0; from < data.size(); from += EVAL_BATCH) {
+            int to = Math.min(data.size(), from + EVAL_BATCH);
+            Batch b = Batch.range(data, from, to);
+            System.arraycopy(argmax(teacher.outputs(b), b.size(), teacher.classes()), 0, out, from, b.size());
+        }
+        return out;
+    }
+
+    /** Fraction of positions where {@code a} and {@code b} hold the same value. */
+    public static double agreement(int[] a, int[] b) {
+        if (a.length != b.length) {
+            throw new IllegalArgumentException("cannot compare " + a.length + " predictions with " + b.length);
+        }
+        if (a.length == 0) {
+            return Double.NaN;
+        }
+        int same = 0;
+        for (int i = 0; i < a.length; i++) {
+            if (a[i] == b[i]) {
+                same++;
+            }
+        }
+        return same / (double) a.length;
+    }
+
+    /** Top-1 accuracy of predictions against a dataset's labels. */
+    public static double accuracy(int[] predictions, Dataset data) {
+        return agreement(predictions, data.labels());
+    }
+}

@@ -1,0 +1,156 @@
+package org.distill4j.train;
+
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.distill4j.backend.CpuBackend;
+import org.distill4j.data.Dataset;
+import org.distill4j.loss.CrossEntropy;
+import org.distill4j.loss.SoftTargetKd;
+import org.distill4j.student.Dl4jStudent;
+import org.distill4j.teacher.Dl4jTeacher;
+import org.distill4j.testing.Nets;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.learning.config.Adam;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class DistillerTest {
+    private static final int D = 12;
+    private static final int K = 5;
+    private static Dataset train;
+    private static Dataset test;
+    private static MultiLayerNetwork teacherNet;
+
+    /** Gaussian blobs around K random centres: learnable, not trivially separable. */
+    static Dataset blobs(int n, long seed, String name) {
+        Random centres = new Random(99);
+        double[][] c = new double[K][D];
+        for (double[] row : c) {
+            for (int j = 0; j < D; j++) {
+                row[j] = centres.nextGaussian() * 1.2;
+            }
+        }
+        Random rng = new Random(seed);
+        float[] x = new float[n * D];
+        int[] y = new int[n];
+        for (int i = 0; i < n; i++) {
+            y[i] = rng.nextInt(K);
+            for (int j = 0; j < D; j++) {
+                x[i * D + j] = (float) (c[y[i]][j] + rng.nextGaussian());
+            }
+        }
+        return new Dataset(name, x, D, y, K);
+    }
+
+    @BeforeAll
+    static void trainTeacher() {
+        train = blobs(300, 1, "blobs/train");
+        test = blobs(200, 2, "blobs/test");
+        teacherNet = Nets.logitsMlp(D, 32, K, new Adam(1e-2), 7, 0.1);
+        DistillResult r = Distiller.builder().student(Dl4jStudent.of(teacherNet)).loss(new CrossEntropy())
+                .trainData(blobs(2000, 3, "blobs/teacher")).testData(test).epochs(5).batchSize(64).seed(1)
+                .backend(new CpuBackend()).build().run();
+        assertTrue(r.testAccuracy() > 0.7, "the teacher learns the blobs: " + r.testAccuracy());
+    }
+
+    private static DistillResult distill(long seed, TrainingListener listener, Schedule temperature) {
+        Distiller.Builder b = Distiller.builder()
+                .teacher(Dl4jTeacher.of(teacherNet))
+                .student(Dl4jStudent.of(Nets.logitsMlp(D, 16, K, new Adam(5e-3), 11, 0)))
+                .loss(new SoftTargetKd(4, 0.2))
+                .trainData(train).testData(test).epochs(4).batchSize(64).seed(seed)
+                .backend(new CpuBackend());
+        if (listener != null) {
+            b.listener(listener);
+        }
+        if (temperature != null) {
+            b.temperature(temperature);
+        }
+        return b.build().run();
+    }
+
+    @Test
+    void distillationLowersTheLossAndReportsEveryMetric() {
+        DistillResult r = distill(5, null, null);
+        List<EpochMetrics> e = r.epochs();
+        assertEquals(4, e.size());
+        assertTrue(e.get(3).loss() < e.get(0).loss(), "loss falls: " + e.get(0).loss() + " -> " + e.get(3).loss());
+        for (EpochMetrics m : e) {
+            assertTrue(m.terms().containsKey("kd") && m.terms().containsKey("ce"), m.terms().toString());
+            assertEquals(0.2 * m.terms().get("ce") + 0.8 * m.terms().get("kd"), m.loss(), 1e-9);
+            assertTrue(m.testAccuracy() >= 0 && m.testAccuracy() <= 1);
+            assertTrue(m.teacherAgreement() > 0 && m.teacherAgreement() <= 1);
+            assertTrue(m.samplesPerSecond() > 0);
+        }
+        assertEquals("cpu", r.backend());
+        assertTrue(r.teacherAgreement() > 0.6, "student follows the teacher: " + r.teacherAgreement());
+    }
+
+    @Test
+    void theSameSeedGivesTheSameNumbers() {
+        DistillResult a = distill(5, null, null);
+        DistillResult b = distill(5, null, null);
+        for (int i = 0; i < a.epochs().size(); i++) {
+            assertEquals(a.epochs().get(i).loss(), b.epochs().get(i).loss(), 0.0, "epoch " + i);
+            assertEquals(a.epochs().get(i).testAccuracy(), b.epochs().get(i).testAccuracy(), 0.0);
+        }
+        DistillResult c = distill(6, null, null);
+        assertTrue(a.epochs().get(0).loss() != c.epochs().get(0).loss(), "another seed shuffles differently");
+    }
+
+    @Test
+    void schedulesAndListenersSeeEveryEpochAndBatch() {
+        List<String> events = new ArrayList<>();
+        TrainingListener l = new TrainingListener() {
+            @Override
+            public void epochStarted(int epoch, int epochs, int batches) {
+                events.add("start " + epoch + "/" + epochs + " batches " + batches);
+            }
+
+            @Override
+            public void batchFinished(int epoch, int batch, int batches, long samples, long elapsedNanos, double loss) {
+                if (batch == batches - 1) {
+                    events.add("last batch " + epoch + " samples " + samples);
+                }
+            }
+
+            @Override
+            public void epochFinished(EpochMetrics m) {
+                events.add("end " + m.epoch() + " T=" + m.temperature());
+            }
+        };
+        DistillResult r = distill(5, l, Schedule.linear(4, 1));
+        assertEquals(List.of("start 0/4 batches 5", "last batch 0 samples 300", "end 0 T=4.0",
+                "start 1/4 batches 5", "last batch 1 samples 300", "end 1 T=3.0",
+                "start 2/4 batches 5", "last batch 2 samples 300", "end 2 T=2.0",
+                "start 3/4 batches 5", "last batch 3 samples 300", "end 3 T=1.0"), events);
+        assertEquals(0.2, r.epochs().get(0).alpha(), 0.0);
+    }
+
+    @Test
+    void misconfigurationsFailBeforeTraining() {
+        Dl4jStudent wrongWidth = Dl4jStudent.of(Nets.logitsMlp(D, 8, K + 1, new Adam(1e-3), 1, 0));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Distiller.builder()
+                .teacher(Dl4jTeacher.of(teacherNet)).student(wrongWidth).loss(new SoftTargetKd(2, 0.5))
+                .trainData(train).build());
+        assertTrue(e.getMessage().contains("teacher has 5 classes but the student has 6"), e.getMessage());
+        Dl4jStudent ok = Dl4jStudent.of(Nets.logitsMlp(D, 8, K, new Adam(1e-3), 1, 0));
+        e = assertThrows(IllegalArgumentException.class, () -> Distiller.builder().student(ok)
+                .loss(new SoftTargetKd(2, 0.5)).trainData(train).build());
+        assertTrue(e.getMessage().contains("loss 'kd' needs a teacher"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Distiller.builder().student(ok).loss(new CrossEntropy())
+                .trainData(train).alpha(Schedule.constant(0.5)).build());
+        assertTrue(e.getMessage().contains("schedules apply to loss 'kd'"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Distiller.builder().student(ok).loss(new CrossEntropy())
+                .trainData(train).epochs(0).build());
+        assertTrue(e.getMessage().contains("epochs must be > 0"), e.getMessage());
+        NullPointerException npe = assertThrows(NullPointerException.class, () -> Distiller.builder().student(ok).build());
+        assertTrue(npe.getMessage().contains("loss is required"), npe.getMessage());
+    }
+}
