@@ -1,0 +1,73 @@
+package org.distill4j.cuda;
+
+import org.bytedeco.cuda.cudart.cudaDeviceProp;
+import org.bytedeco.cuda.global.cudart;
+import org.distill4j.backend.Availability;
+
+/**
+ * Asks the CUDA runtime what is there. Kept apart from {@link CudaBackendProvider} so that loading
+ * the provider (which ServiceLoader does everywhere) never touches native code; only
+ * {@link #probeDevice()} does, and it turns every failure into a reason.
+ */
+final class CudaProbe {
+    /** CUDA 13.0 as the runtime encodes versions (1000 * major + 10 * minor). */
+    static final int MIN_DRIVER = 13000;
+
+    private CudaProbe() {
+    }
+
+    static Availability probeDevice() {
+        try {
+            int[] driver = new int[1];
+            int rc = cudart.cudaDriverGetVersion(driver);
+            if (rc != cudart.cudaSuccess) {
+                return Availability.unavailable("cudaDriverGetVersion failed: " + error(rc));
+            }
+            if (driver[0] == 0) {
+                return Availability.unavailable("no NVIDIA driver is installed (cudaDriverGetVersion returned 0)");
+            }
+            if (driver[0] < MIN_DRIVER) {
+                return Availability.unavailable("the NVIDIA driver supports CUDA " + version(driver[0])
+                        + ", CUDA " + version(MIN_DRIVER) + " or newer (driver >= 580) is needed");
+            }
+            int[] count = new int[1];
+            rc = cudart.cudaGetDeviceCount(count);
+            if (rc != cudart.cudaSuccess) {
+                return Availability.unavailable("cudaGetDeviceCount failed: " + error(rc));
+            }
+            if (count[0] == 0) {
+                return Availability.unavailable("no CUDA device is visible");
+            }
+            try (cudaDeviceProp p = new cudaDeviceProp()) {
+                rc = cudart.cudaGetDeviceProperties(p, 0);
+                if (rc != cudart.cudaSuccess) {
+                    return Availability.unavailable("cudaGetDeviceProperties failed: " + error(rc));
+                }
+                return Availability.available(p.name().getString() + " (sm_" + p.major() + p.minor() + ", "
+                        + (p.totalGlobalMem() >> 20) + " MiB), driver CUDA " + version(driver[0]));
+            }
+        } catch (LinkageError e) {
+            // UnsatisfiedLinkError on first touch, NoClassDefFoundError on later ones
+            return Availability.unavailable("the CUDA runtime could not be loaded (" + e.getClass().getSimpleName() + ": "
+                    + firstLine(e.getMessage()) + "); a GPU machine needs the NVIDIA driver >= 580 and libcudart.so.13");
+        } catch (RuntimeException e) {
+            return Availability.unavailable("the CUDA probe failed: " + e);
+        }
+    }
+
+    private static String error(int rc) {
+        return "error " + rc + " (" + cudart.cudaGetErrorString(rc).getString() + ")";
+    }
+
+    static String version(int v) {
+        return (v / 1000) + "." + (v % 1000) / 10;
+    }
+
+    private static String firstLine(String s) {
+        if (s == null) {
+            return "no message";
+        }
+        int nl = s.indexOf('\n');
+        return nl < 0 ? s : s.substring(0, nl);
+    }
+}
