@@ -1,0 +1,221 @@
+package org.distill4j.examples;
+
+import org.distill4j.backend.Availability;
+import org.distill4j.backend.Backends;
+import org.distill4j.backend.ComputeBackendProvider;
+import org.distill4j.loss.Losses;
+
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Locale;
+
+/**
+ * The {@code distill} command line. Exit codes: 0 success, 1 the run failed, 2 bad usage.
+ *
+ * <pre>
+ * distill demo [options]   the Hinton-style table on Fashion-MNIST (see --help)
+ * distill list             registered losses and compute backends (with availability)
+ * </pre>
+ */
+public final class Main {
+    static final int OK = 0;
+    static final int FAILED = 1;
+    static final int USAGE = 2;
+
+    private Main() {
+    }
+
+    public static void main(String[] args) {
+        int code = run(args, System.out, System.err);
+        if (code != OK) {
+            System.exit(code); // the CLI entry point alone decides the process exit code
+        }
+    }
+
+    /** Runs a command; returns the exit code. */
+    public static int run(String[] args, PrintStream out, PrintStream err) {
+        if (args.length == 0 || args[0].equals("--help") || args[0].equals("-h") || args[0].equals("help")) {
+            usage(out);
+            return args.length == 0 ? USAGE : OK;
+        }
+        String[] rest = Arrays.copyOfRange(args, 1, args.length);
+        try {
+            return switch (args[0]) {
+                case "demo" -> demo(rest, out, err);
+                case "list" -> list(out);
+                default -> {
+                    err.println("distill: unknown command '" + args[0] + "'; commands: demo, list (see distill --help)");
+                    yield USAGE;
+                }
+            };
+        } catch (UsageException e) {
+            err.println("distill " + args[0] + ": " + e.getMessage());
+            return USAGE;
+        } catch (Exception e) {
+            err.println("distill " + args[0] + " failed: " + e.getMessage());
+            e.printStackTrace(err);
+            return FAILED;
+        }
+    }
+
+    static void usage(PrintStream out) {
+        out.println("""
+                usage: distill <command> [options]
+
+                commands:
+                  demo    train a teacher, a student alone and the same student distilled on Fashion-MNIST,
+                          print the table, write results.json and provenance.json (distill demo --help)
+                  list    show the registered losses and compute backends
+
+                environment: DISTILL_DATA (dataset directory), DISTILL_BACKEND or -Ddistill.backend (cpu, cuda, auto)
+                exit codes: 0 success, 1 the run failed, 2 bad usage""");
+    }
+
+    static int list(PrintStream out) {
+        out.println("losses:");
+        for (Losses.Entry e : Losses.entries()) {
+            out.printf(Locale.ROOT, "  %-12s %s  [settings: %s]%n", e.name(), e.description(), String.join(", ", e.settings()));
+        }
+        out.println("backends (highest priority first):");
+        for (ComputeBackendProvider p : Backends.providers()) {
+            Availability a = p.probe();
+            out.printf(Locale.ROOT, "  %-12s priority %-4d %s%n", p.name(), p.priority(),
+                    a.available() ? "available: " + a.detail() : "unavailable: " + a.reasonText());
+        }
+        return OK;
+    }
+
+    static int demo(String[] args, PrintStream out, PrintStream err) throws Exception {
+        Demo.Settings s = new Demo.Settings();
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            if (a.equals("--help") || a.equals("-h")) {
+                demoUsage(out, s);
+                return OK;
+            }
+            if (a.equals("--quiet")) {
+                s.progress = false;
+                continue;
+            }
+            if (!a.startsWith("--")) {
+                throw new UsageException("unexpected argument '" + a + "'");
+            }
+            if (i + 1 >= args.length) {
+                throw new UsageException(a + " needs a value");
+            }
+            String v = args[++i];
+            switch (a) {
+                case "--data" -> {
+                    s.embedded = v.equals("embedded");
+                    s.data = s.embedded ? null : Path.of(v);
+                }
+                case "--out" -> s.out = Path.of(v);
+                case "--seed" -> s.seed = parseLong(a, v);
+                case "--teacher-samples" -> s.teacherSamples = positive(a, v);
+                case "--teacher-epochs" -> s.teacherEpochs = positive(a, v);
+                case "--teacher-hidden" -> s.teacherHidden = sizes(a, v);
+                case "--teacher-dropout" -> s.teacherDropout = fraction(a, v);
+                case "--transfer-samples" -> s.transferSamples = positive(a, v);
+                case "--student-epochs" -> s.studentEpochs = positive(a, v);
+                case "--student-hidden" -> s.studentHidden = sizes(a, v);
+                case "--test-samples" -> s.testSamples = positive(a, v);
+                case "--batch-size" -> s.batchSize = positive(a, v);
+                case "--lr" -> s.learningRate = positiveDouble(a, v);
+                case "--temperature" -> s.temperature = positiveDouble(a, v);
+                case "--alpha" -> s.alpha = fraction(a, v);
+                default -> throw new UsageException("unknown option " + a + " (see distill demo --help)");
+            }
+        }
+        Demo.run(s, out);
+        return OK;
+    }
+
+    static void demoUsage(PrintStream out, Demo.Settings d) {
+        out.printf(Locale.ROOT, """
+                usage: distill demo [options]
+                  --data DIR|embedded    Fashion-MNIST directory (idx files, raw or .gz), or 'embedded' for the
+                                         subset in the jar; default: $DISTILL_DATA, then
+                                         /usr/share/datasets/fashion-mnist, then the embedded subset
+                  --out DIR              where results.json and provenance.json go (default %s)
+                  --seed N               (default %d)
+                  --teacher-samples N    training samples for the teacher (default %d)
+                  --teacher-epochs N     (default %d)
+                  --teacher-hidden A,B   teacher hidden layer sizes (default %s)
+                  --teacher-dropout P    (default %s)
+                  --transfer-samples N   the students' training set (default %d)
+                  --student-epochs N     (default %d)
+                  --student-hidden A,B   student hidden layer sizes (default %s)
+                  --test-samples N       (default %d)
+                  --batch-size N         (default %d)
+                  --lr X                 Adam learning rate (default %s)
+                  --temperature T        KD temperature (default %s)
+                  --alpha A              hard-label weight in the KD loss (default %s)
+                  --quiet                no progress bars
+                """, d.out, d.seed, d.teacherSamples, d.teacherEpochs, join(d.teacherHidden), d.teacherDropout,
+                d.transferSamples, d.studentEpochs, join(d.studentHidden), d.testSamples, d.batchSize, d.learningRate,
+                d.temperature, d.alpha);
+    }
+
+    private static String join(int[] a) {
+        return String.join(",", Arrays.stream(a).mapToObj(Integer::toString).toList());
+    }
+
+    /** Bad command-line input: reported with exit code 2. */
+    static final class UsageException extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        UsageException(String m) {
+            super(m);
+        }
+    }
+
+    private static long parseLong(String opt, String v) throws UsageException {
+        try {
+            return Long.parseLong(v);
+        } catch (NumberFormatException e) {
+            throw new UsageException(opt + " must be an integer, got '" + v + "'");
+        }
+    }
+
+    private static int positive(String opt, String v) throws UsageException {
+        long n = parseLong(opt, v);
+        if (n <= 0 || n > Integer.MAX_VALUE) {
+            throw new UsageException(opt + " must be a positive integer, got '" + v + "'");
+        }
+        return (int) n;
+    }
+
+    private static double number(String opt, String v) throws UsageException {
+        try {
+            return Double.parseDouble(v);
+        } catch (NumberFormatException e) {
+            throw new UsageException(opt + " must be a number, got '" + v + "'");
+        }
+    }
+
+    private static double positiveDouble(String opt, String v) throws UsageException {
+        double d = number(opt, v);
+        if (!(d > 0) || Double.isInfinite(d)) {
+            throw new UsageException(opt + " must be a number > 0, got '" + v + "'");
+        }
+        return d;
+    }
+
+    private static double fraction(String opt, String v) throws UsageException {
+        double d = number(opt, v);
+        if (!(d >= 0 && d <= 1)) {
+            throw new UsageException(opt + " must be in [0, 1], got '" + v + "'");
+        }
+        return d;
+    }
+
+    private static int[] sizes(String opt, String v) throws UsageException {
+        String[] parts = v.split(",");
+        int[] out = new int[parts.length];
+        for (int i = 0; i < parts.length; i++) {
+            out[i] = positive(opt, parts[i].trim());
+        }
+        return out;
+    }
+}

@@ -1,0 +1,90 @@
+package org.distill4j.examples;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class MainTest {
+    private final ByteArrayOutputStream outBytes = new ByteArrayOutputStream();
+    private final ByteArrayOutputStream errBytes = new ByteArrayOutputStream();
+
+    private int run(String... args) {
+        return Main.run(args, new PrintStream(outBytes, true, StandardCharsets.UTF_8),
+                new PrintStream(errBytes, true, StandardCharsets.UTF_8));
+    }
+
+    private String out() {
+        return outBytes.toString(StandardCharsets.UTF_8);
+    }
+
+    private String err() {
+        return errBytes.toString(StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void listShowsRegisteredLossesAndBackendsWithAvailability() {
+        assertEquals(0, run("list"));
+        String o = out();
+        assertTrue(o.contains("  kd ") && o.contains("  ce ") && o.contains("temperature, alpha, reduction"), o);
+        assertTrue(o.matches("(?s).*  cuda\\s+priority 100\\s+unavailable: .+"), o);
+        assertTrue(o.matches("(?s).*  cpu\\s+priority 0\\s+available: \\d+ cores.*"), o);
+    }
+
+    @Test
+    void badUsageExitsWithTwoAndSaysWhatWasWrong() {
+        assertEquals(2, run("distil"));
+        assertTrue(err().contains("unknown command 'distil'; commands: demo, list"), err());
+        assertEquals(2, run("demo", "--alpha", "1.5"));
+        assertTrue(err().contains("--alpha must be in [0, 1], got '1.5'"), err());
+        assertEquals(2, run("demo", "--epochs", "3"));
+        assertTrue(err().contains("unknown option --epochs"), err());
+        assertEquals(2, run("demo", "--seed"));
+        assertTrue(err().contains("--seed needs a value"), err());
+        assertEquals(2, run());
+        assertTrue(out().contains("usage: distill <command>"), out());
+    }
+
+    @Test
+    void helpExitsZero() {
+        assertEquals(0, run("demo", "--help"));
+        assertTrue(out().contains("--transfer-samples N"), out());
+        assertEquals(0, run("--help"));
+    }
+
+    @Test
+    void aMissingDataDirectoryFailsWithItsName(@TempDir Path tmp) {
+        assertEquals(1, run("demo", "--quiet", "--data", tmp.resolve("nowhere").toString(), "--out", tmp.toString()));
+        assertTrue(err().contains("the given data directory " + tmp.resolve("nowhere") + " lacks train-images-idx3-ubyte"), err());
+    }
+
+    @Test
+    void demoRunsEndToEndOnTheEmbeddedSubsetAndWritesItsRecords(@TempDir Path tmp) throws Exception {
+        Path outDir = tmp.resolve("demo");
+        int code = run("demo", "--quiet", "--data", "embedded", "--out", outDir.toString(),
+                "--teacher-samples", "600", "--teacher-epochs", "2", "--teacher-hidden", "48",
+                "--transfer-samples", "300", "--student-epochs", "3", "--student-hidden", "24,24", "--test-samples", "500");
+        assertEquals(0, code, err());
+        String table = out();
+        assertTrue(table.contains("embedded subset"), table);
+        for (String row : new String[]{"teacher ", "student alone ", "student distilled "}) {
+            assertTrue(table.contains(row), "table row " + row + "\n" + table);
+        }
+        String results = Files.readString(outDir.resolve("results.json"));
+        assertTrue(results.contains("\"row\": \"student distilled\"") && results.contains("\"testAccuracy\": 0."), results);
+        assertTrue(results.contains("\"distillationGain\""), results);
+        String prov = Files.readString(outDir.resolve("provenance.json"));
+        assertTrue(prov.contains("\"backend\": \"cpu\"") && prov.contains("\"seed\": 42") && prov.contains("\"data\": \"embedded\"")
+                && prov.contains("\"deeplearning4j\": \"1.0.0-M2.1\"") && prov.contains("\"java\""), prov);
+        try (var files = Files.list(outDir)) {
+            assertEquals(2, files.count(), "no temporary files left behind");
+        }
+    }
+}

@@ -1,0 +1,54 @@
+package org.distill4j.examples;
+
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.distill4j.train.DistillResult;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import javax.tools.JavaCompiler;
+import javax.tools.ToolProvider;
+import java.io.ByteArrayOutputStream;
+import java.net.URL;
+import java.net.URLClassLoader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The README's quick start must compile against the current API, and run. */
+class ReadmeSnippetTest {
+    private static final Pattern SNIPPET = Pattern.compile(
+            "<!-- compiled by ReadmeSnippetTest -->\\s*```java\\n(.*?)```", Pattern.DOTALL);
+
+    @Test
+    void quickStartCompilesAndRuns(@TempDir Path tmp) throws Exception {
+        String readme = Files.readString(Path.of("..", "README.md"));
+        Matcher m = SNIPPET.matcher(readme);
+        assertTrue(m.find(), "README.md has a java block after '<!-- compiled by ReadmeSnippetTest -->'");
+        String code = m.group(1);
+        Matcher cls = Pattern.compile("public class (\\w+)").matcher(code);
+        assertTrue(cls.find(), "the snippet declares a public class");
+        Path src = tmp.resolve(cls.group(1) + ".java");
+        Files.writeString(src, code);
+
+        JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
+        ByteArrayOutputStream diagnostics = new ByteArrayOutputStream();
+        int rc = javac.run(null, diagnostics, diagnostics, "-d", tmp.toString(),
+                "-cp", System.getProperty("java.class.path"), src.toString());
+        assertEquals(0, rc, "README snippet does not compile:\n" + diagnostics.toString(StandardCharsets.UTF_8));
+
+        try (URLClassLoader loader = new URLClassLoader(new URL[]{tmp.toUri().toURL()}, getClass().getClassLoader())) {
+            Class<?> c = loader.loadClass(cls.group(1));
+            MultiLayerNetwork teacher = DemoModels.mlp(784, new int[]{32}, 10, 0, 1e-3, 1);
+            MultiLayerNetwork student = DemoModels.mlp(784, new int[]{16}, 10, 0, 1e-3, 2);
+            DistillResult r = (DistillResult) c.getMethod("distill", MultiLayerNetwork.class, MultiLayerNetwork.class, int.class)
+                    .invoke(null, teacher, student, 1);
+            assertEquals(1, r.epochs().size());
+            assertTrue(r.testAccuracy() > 0.1, "the snippet trains a student: " + r.testAccuracy());
+        }
+    }
+}
