@@ -27,9 +27,25 @@ public final class ConsoleProgress implements TrainingListener {
         this.label = label == null ? "" : label + ": ";
     }
 
-    /** Interactive when the JVM has a console. */
+    /** To standard error, redrawing per batch only when it is a terminal. */
     public static ConsoleProgress toStderr(String label) {
-        return new ConsoleProgress(System.err, System.console() != null, label);
+        return new ConsoleProgress(System.err, isTerminal(), label);
+    }
+
+    /**
+     * Whether the JVM talks to a terminal. JDK 22+ returns a Console even when output is redirected
+     * and answers with {@code Console.isTerminal()}; older JDKs return a Console only for terminals.
+     */
+    static boolean isTerminal() {
+        java.io.Console c = System.console();
+        if (c == null) {
+            return false;
+        }
+        try {
+            return (Boolean) java.io.Console.class.getMethod("isTerminal").invoke(c);
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            return true; // JDK < 22: a non-null console is a terminal
+        }
     }
 
     @Override
