@@ -5,6 +5,8 @@ import org.distill4j.data.Dataset;
 import org.distill4j.student.Student;
 import org.distill4j.teacher.Teacher;
 
+import java.util.function.Function;
+
 /** Top-1 predictions, accuracy and agreement over datasets, in inference mode. */
 public final class Evaluation {
     /** Rows per inference batch. */
@@ -31,24 +33,21 @@ public final class Evaluation {
         return out;
     }
 
-    /** The student's top-1 class for every sample. */
+    /** The student's top-1 class for every sample (inference mode). */
     public static int[] predict(Student student, Dataset data) {
-        int[] out = new int[data.size()];
-        for (int from = 0; from < data.size(); from += EVAL_BATCH) {
-            int to = Math.min(data.size(), from + EVAL_BATCH);
-            Batch b = Batch.range(data, from, to);
-            System.arraycopy(argmax(student.forward(b, false), b.size(), student.classes()), 0, out, from, b.size());
-        }
-        return out;
+        return predict(b -> student.forward(b, false), student.classes(), data);
     }
 
     /** The teacher's top-1 class for every sample. */
     public static int[] predict(Teacher teacher, Dataset data) {
+        return predict(teacher::outputs, teacher.classes(), data);
+    }
+
+    private static int[] predict(Function<Batch, float[]> forward, int classes, Dataset data) {
         int[] out = new int[data.size()];
         for (int from = 0; from < data.size(); from += EVAL_BATCH) {
-            int to = Math.min(data.size(), from + EVAL_BATCH);
-            Batch b = Batch.range(data, from, to);
-            System.arraycopy(argmax(teacher.outputs(b), b.size(), teacher.classes()), 0, out, from, b.size());
+            Batch b = Batch.range(data, from, Math.min(data.size(), from + EVAL_BATCH));
+            System.arraycopy(argmax(forward.apply(b), b.size(), classes), 0, out, from, b.size());
         }
         return out;
     }
