@@ -1,6 +1,8 @@
 package org.distill4j.internal;
 
 import org.deeplearning4j.nn.conf.layers.BaseLayer;
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.deeplearning4j.nn.conf.layers.BaseOutputLayer;
 import org.deeplearning4j.nn.conf.layers.Layer;
 import org.deeplearning4j.nn.conf.layers.LossLayer;
@@ -35,6 +37,39 @@ public final class Nd4jArrays {
     /** A float matrix from row-major values. */
     public static INDArray matrix(float[] values, int rows, int cols) {
         return Nd4j.create(values, new long[]{rows, cols}, 'c');
+    }
+
+    /** The output of a single-input, single-output graph: its name and layer. */
+    public record GraphOutput(String name, org.deeplearning4j.nn.api.Layer layer) {
+    }
+
+    /**
+     * Checks that {@code graph} has one input and one output that is a layer, initializing the graph
+     * if needed; {@code role} ("teacher", "student") names the model in errors.
+     */
+    public static GraphOutput singleOutput(ComputationGraph graph, String role) {
+        if (graph.getNumInputArrays() != 1 || graph.getNumOutputArrays() != 1) {
+            throw new IllegalArgumentException(role + " graph has " + graph.getNumInputArrays() + " inputs and "
+                    + graph.getNumOutputArrays() + " outputs, expected 1 and 1");
+        }
+        if (graph.getVertices() == null) {
+            graph.init();
+        }
+        String out = graph.getConfiguration().getNetworkOutputs().get(0);
+        org.deeplearning4j.nn.api.Layer layer = graph.getLayer(out);
+        if (layer == null) {
+            throw new IllegalArgumentException(role + " graph output '" + out + "' is not a layer; end the graph in a "
+                    + "DenseLayer (or, for a teacher, a softmax OutputLayer)");
+        }
+        return new GraphOutput(out, layer);
+    }
+
+    /** The configuration of a network's last layer, initializing the network if needed. */
+    public static Layer lastLayer(MultiLayerNetwork net) {
+        if (net.getLayers() == null) {
+            net.init();
+        }
+        return net.getLayerWiseConfigurations().getConf(net.getnLayers() - 1).getLayer();
     }
 
     /** The activation of a layer configuration, or null when it has none. */

@@ -1,6 +1,5 @@
 package org.distill4j.student;
 
-import org.deeplearning4j.nn.api.Layer;
 import org.deeplearning4j.nn.conf.layers.FeedForwardLayer;
 import org.deeplearning4j.nn.gradient.Gradient;
 import org.deeplearning4j.nn.graph.ComputationGraph;
@@ -51,32 +50,16 @@ public final class Dl4jStudent implements Student {
     /** A student from a MultiLayerNetwork (initialized if it is not yet). */
     public static Dl4jStudent of(MultiLayerNetwork net) {
         Objects.requireNonNull(net, "student network");
-        if (net.getLayers() == null) {
-            net.init();
-        }
-        int last = net.getnLayers() - 1;
-        org.deeplearning4j.nn.conf.layers.Layer conf = net.getLayerWiseConfigurations().getConf(last).getLayer();
-        int classes = checkLastLayer(conf, "layer " + last);
+        int classes = checkLastLayer(Nd4jArrays.lastLayer(net), "layer " + (net.getnLayers() - 1));
         return new Dl4jStudent(net, null, null, classes, net.getLayerWiseConfigurations().getConf(0).isMiniBatch());
     }
 
     /** A student from a single-input, single-output ComputationGraph (initialized if it is not yet). */
     public static Dl4jStudent of(ComputationGraph graph) {
         Objects.requireNonNull(graph, "student graph");
-        if (graph.getNumInputArrays() != 1 || graph.getNumOutputArrays() != 1) {
-            throw new IllegalArgumentException("student graph has " + graph.getNumInputArrays() + " inputs and "
-                    + graph.getNumOutputArrays() + " outputs, expected 1 and 1");
-        }
-        if (graph.getVertices() == null) {
-            graph.init();
-        }
-        String out = graph.getConfiguration().getNetworkOutputs().get(0);
-        Layer layer = graph.getLayer(out);
-        if (layer == null) {
-            throw new IllegalArgumentException("student graph output '" + out + "' is not a layer; end the graph in a "
-                    + "DenseLayer with Activation.IDENTITY");
-        }
-        int classes = checkLastLayer(layer.conf().getLayer(), "output '" + out + "'");
+        Nd4jArrays.GraphOutput output = Nd4jArrays.singleOutput(graph, "student");
+        String out = output.name();
+        int classes = checkLastLayer(output.layer().conf().getLayer(), "output '" + out + "'");
         return new Dl4jStudent(null, graph, out, classes, graph.getConfiguration().getDefaultConfiguration().isMiniBatch());
     }
 

@@ -20,7 +20,8 @@ import java.util.Objects;
  * <p>What it returns:
  * <ul>
  *   <li>identity last layer: its output, as logits;</li>
- *   <li>softmax last layer of a MultiLayerNetwork that is dense ({@code DenseLayer} / {@code OutputLayer}):
+ *   <li>softmax last layer of a MultiLayerNetwork that is a plain {@code DenseLayer} / {@code OutputLayer}
+ *       with no input preprocessor:
  *       the exact pre-softmax logits, {@code input * W + b} (keeps the small probabilities that float
  *       softmax would round to zero, which matter at high temperature);</li>
  *   <li>any other softmax output: the probabilities (losses use them exactly, see {@link TeacherValues}).</li>
@@ -45,18 +46,17 @@ public final class Dl4jTeacher implements Teacher {
     /** A teacher from a MultiLayerNetwork (initialized if it is not yet). */
     public static Dl4jTeacher of(MultiLayerNetwork net) {
         Objects.requireNonNull(net, "teacher network");
-        if (net.getLayers() == null) {
-            net.init();
-        }
+        org.deeplearning4j.nn.conf.layers.Layer conf = Nd4jArrays.lastLayer(net);
         int last = net.getnLayers() - 1;
-        org.deeplearning4j.nn.conf.layers.Layer conf = net.getLayerWiseConfigurations().getConf(last).getLayer();
         IActivation act = Nd4jArrays.activation(conf);
         int classes = outputSize(conf, "teacher");
         Mode mode;
         if (Nd4jArrays.isIdentity(act)) {
             mode = Mode.OUTPUT_LOGITS;
-        } else if (Nd4jArrays.isSoftmax(act) && conf instanceof FeedForwardLayer && net.getLayer(last).getParam("W") != null
-                && net.getLayer(last).getParam("b") != null) {
+        } else if (Nd4jArrays.isSoftmax(act) && (conf instanceof org.deeplearning4j.nn.conf.layers.OutputLayer
+                || conf instanceof org.deeplearning4j.nn.conf.layers.DenseLayer)
+                && net.getLayerWiseConfigurations().getInputPreProcess(last) == null) {
+            // a plain dense head: its pre-activation is input * W + b, with no preprocessor in between
             mode = Mode.PRE_SOFTMAX;
         } else if (Nd4jArrays.isSoftmax(act)) {
             mode = Mode.OUTPUT_PROBABILITIES;
@@ -70,19 +70,9 @@ public final class Dl4jTeacher implements Teacher {
     /** A teacher from a single-input, single-output ComputationGraph (initialized if it is not yet). */
     public static Dl4jTeacher of(ComputationGraph graph) {
         Objects.requireNonNull(graph, "teacher graph");
-        if (graph.getNumInputArrays() != 1 || graph.getNumOutputArrays() != 1) {
-            throw new IllegalArgumentException("teacher graph has " + graph.getNumInputArrays() + " inputs and "
-                    + graph.getNumOutputArrays() + " outputs, expected 1 and 1");
-        }
-        if (graph.getVertices() == null) {
-            graph.init();
-        }
-        String out = graph.getConfiguration().getNetworkOutputs().get(0);
-        Layer layer = graph.getLayer(out);
-        if (layer == null) {
-            throw new IllegalArgumentException("teacher graph output '" + out + "' is not a layer");
-        }
-        org.deeplearning4j.nn.conf.layers.Layer conf = layer.conf().getLayer();
+        Nd4jArrays.GraphOutput output = Nd4jArrays.singleOutput(graph, "teacher");
+        String out = output.name();
+        org.deeplearning4j.nn.conf.layers.Layer conf = output.layer().conf().getLayer();
         IActivation act = Nd4jArrays.activation(conf);
         Mode mode;
         if (Nd4jArrays.isIdentity(act)) {
@@ -122,8 +112,11 @@ public final class Dl4jTeacher implements Teacher {
             out = graph.output(false, x)[0];
         } else if (mode == Mode.PRE_SOFTMAX) {
             int last = mln.getnLayers() - 1;
-            List<INDArray> acts = mln.feedForwardToLayer(last - 1, x, false);
-            INDArray in = acts.get(acts.size() - 1);
+            INDArray in = x;
+            if (last > 0) {
+                List<INDArray> acts = mln.feedForwardToLayer(last - 1, x, false);
+                in = acts.get(acts.size() - 1);
+            }
             Layer l = mln.getLayer(last);
             out = in.mmul(l.getParam("W")).addiRowVector(l.getParam("b"));
         } else {

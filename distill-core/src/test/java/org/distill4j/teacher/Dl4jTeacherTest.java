@@ -72,6 +72,36 @@ class Dl4jTeacherTest {
     }
 
     @Test
+    void singleLayerSoftmaxTeacherGivesPreSoftmaxLogits() {
+        MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().seed(2).list()
+                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nIn(6).nOut(4).activation(Activation.SOFTMAX).build())
+                .build());
+        Dl4jTeacher t = Dl4jTeacher.of(net);
+        Batch b = batch(3, 6, 4);
+        float[] logits = t.outputs(b);
+        float[] probs = net.output(Nd4j.create(b.features(), new long[]{3, 6}, 'c'), false).ravel().toFloatVector();
+        for (int r = 0; r < 3; r++) {
+            double[] lp = Float64Reference.logSoftmax(logits, r * 4, 4, 1.0);
+            for (int i = 0; i < 4; i++) {
+                assertEquals(probs[r * 4 + i], Math.exp(lp[i]), 1e-6);
+            }
+        }
+    }
+
+    @Test
+    void softmaxHeadBehindAPreprocessorGivesProbabilities() {
+        MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().seed(2).list()
+                .layer(new org.deeplearning4j.nn.conf.layers.ConvolutionLayer.Builder(2, 2).nOut(2).activation(Activation.RELU).build())
+                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nOut(3).activation(Activation.SOFTMAX).build())
+                .setInputType(org.deeplearning4j.nn.conf.inputs.InputType.convolutionalFlat(4, 4, 1)).build());
+        Dl4jTeacher t = Dl4jTeacher.of(net);
+        assertEquals(TeacherValues.PROBABILITIES, t.values());
+        Batch b = batch(2, 16, 5);
+        assertArrayEquals(net.output(Nd4j.create(b.features(), new long[]{2, 16}, 'c'), false).ravel().toFloatVector(),
+                t.outputs(b), 0f);
+    }
+
+    @Test
     void rejectsOutputsThatAreNotADistribution() {
         MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().list()
                 .layer(new DenseLayer.Builder().nIn(4).nOut(3).activation(Activation.SIGMOID).build()).build());
