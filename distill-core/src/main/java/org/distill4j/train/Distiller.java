@@ -28,6 +28,8 @@ import java.util.Random;
  * epoch it measures test accuracy, top-1 agreement with the teacher and throughput, logs them
  * through SLF4J and tells the listeners.
  *
+ * <p>The epoch loss and its terms are means per training sample whatever the loss's reduction.
+ *
  * <p>Reproducible: the seed fixes the shuffling order and ND4J's random generator (dropout), so the
  * same seed, data and models give the same numbers on the same backend. The last, smaller batch of
  * an epoch is trained too.
@@ -104,6 +106,14 @@ public final class Distiller {
             throw new IllegalArgumentException("temperature/alpha schedules apply to loss 'kd'; loss '" + loss.name()
                     + "' has neither");
         }
+        for (int e = 0; e < epochs; e++) {
+            try {
+                lossAt(e); // a schedule that leaves the valid range fails now, not after hours of training
+            } catch (IllegalArgumentException ex) {
+                throw new IllegalArgumentException("at epoch " + (e + 1) + " of " + epochs + " the schedules give an invalid loss: "
+                        + ex.getMessage(), ex);
+            }
+        }
     }
 
     public static Builder builder() {
@@ -129,7 +139,8 @@ public final class Distiller {
         int[] teacherTest = teacher != null && test != null ? Evaluation.predict(teacher, test) : null;
         int classes = student.classes();
         int batches = (train.size() + batchSize - 1) / batchSize;
-        float[] fullGrad = new float[batchSize * classes];
+        int fullBatch = Math.min(batchSize, train.size());
+        float[] fullGrad = new float[fullBatch * classes];
         List<EpochMetrics> history = new ArrayList<>();
         long trainNanosTotal = 0;
         long samplesTotal = 0;
@@ -153,7 +164,7 @@ public final class Distiller {
                 int n = batch.size();
                 float[] teacherOut = epochLoss.needsTeacher() ? teacher.outputs(batch) : null;
                 float[] logits = student.forward(batch, true);
-                float[] grad = n == batchSize ? fullGrad : new float[n * classes];
+                float[] grad = n == fullBatch ? fullGrad : new float[n * classes];
                 LogitBatch lb = teacherOut == null
                         ? LogitBatch.ofLabels(n, classes, logits, batch.labels())
                         : LogitBatch.of(n, classes, logits, teacherOut, teacher.values(), batch.labels());
@@ -163,9 +174,10 @@ public final class Distiller {
                             + (b + 1) + "; lower the learning rate or check the inputs");
                 }
                 student.backward(grad);
-                lossSum += r.value() * n;
+                double toSum = 1.0 / epochLoss.reduction().rowWeight(n); // reduced value -> sum over the batch's rows
+                lossSum += r.value() * toSum;
                 for (Map.Entry<String, Double> e : r.terms().entrySet()) {
-                    termSums.merge(e.getKey(), e.getValue() * n, Double::sum);
+                    termSums.merge(e.getKey(), e.getValue() * toSum, Double::sum);
                 }
                 long elapsed = System.nanoTime() - t0;
                 for (TrainingListener l : listeners) {

@@ -62,7 +62,8 @@ class DistillerTest {
     private static DistillResult distill(long seed, TrainingListener listener, Schedule temperature) {
         Distiller.Builder b = Distiller.builder()
                 .teacher(Dl4jTeacher.of(teacherNet))
-                .student(Dl4jStudent.of(Nets.logitsMlp(D, 16, K, new Adam(5e-3), 11, 0)))
+                // dropout makes the run depend on ND4J's RNG, which the seed must fix
+                .student(Dl4jStudent.of(Nets.logitsMlp(D, 16, K, new Adam(5e-3), 11, 0.2)))
                 .loss(new SoftTargetKd(4, 0.2))
                 .trainData(train).testData(test).epochs(4).batchSize(64).seed(seed)
                 .backend(new CpuBackend());
@@ -131,6 +132,36 @@ class DistillerTest {
                 "start 2/4 batches 5", "last batch 2 samples 300", "end 2 T=2.0",
                 "start 3/4 batches 5", "last batch 3 samples 300", "end 3 T=1.0"), events);
         assertEquals(0.2, r.epochs().get(0).alpha(), 0.0);
+    }
+
+    @Test
+    void epochLossIsAMeanPerSampleWhateverTheReduction() {
+        double[] losses = new double[2];
+        org.distill4j.loss.Reduction[] reductions = {org.distill4j.loss.Reduction.MEAN, org.distill4j.loss.Reduction.SUM};
+        for (int i = 0; i < 2; i++) {
+            // learning rate 0: both runs see the same weights, so their per-sample losses must agree
+            losses[i] = Distiller.builder().teacher(Dl4jTeacher.of(teacherNet))
+                    .student(Dl4jStudent.of(Nets.logitsMlp(D, 16, K, new org.nd4j.linalg.learning.config.Sgd(0.0), 11, 0)))
+                    .loss(new SoftTargetKd(3, 0.4, reductions[i])).trainData(train).epochs(1).batchSize(64).seed(3)
+                    .backend(new CpuBackend()).build().run().epochs().get(0).loss();
+        }
+        assertEquals(losses[0], losses[1], 1e-9 * losses[0]);
+    }
+
+    @Test
+    void aScheduleLeavingTheValidRangeFailsBeforeTraining() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Distiller.builder()
+                .teacher(Dl4jTeacher.of(teacherNet)).student(Dl4jStudent.of(Nets.logitsMlp(D, 8, K, new Adam(1e-3), 1, 0)))
+                .loss(new SoftTargetKd(4, 0.1)).temperature(Schedule.linear(4, 0)).trainData(train).epochs(5).build());
+        assertTrue(e.getMessage().contains("at epoch 5 of 5") && e.getMessage().contains("temperature"), e.getMessage());
+    }
+
+    @Test
+    void aBatchLargerThanTheDataIsOneBatch() {
+        DistillResult r = Distiller.builder().student(Dl4jStudent.of(Nets.logitsMlp(D, 8, K, new Adam(1e-3), 1, 0)))
+                .loss(new CrossEntropy()).trainData(train).epochs(1).batchSize(Integer.MAX_VALUE).seed(1)
+                .backend(new CpuBackend()).build().run();
+        assertTrue(Double.isFinite(r.epochs().get(0).loss()));
     }
 
     @Test
