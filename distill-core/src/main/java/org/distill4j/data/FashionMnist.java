@@ -10,8 +10,8 @@ import java.util.List;
 import java.util.function.Function;
 
 /**
- * Finds and loads Fashion-MNIST (H. Xiao, K. Rasul, R. Vollgraf, arXiv:1708.07747) or any dataset in
- * its IDX layout (MNIST too).
+ * Finds and loads Fashion-MNIST (H. Xiao, K. Rasul, R. Vollgraf, arXiv:1708.07747) or any other
+ * 10-class dataset in its IDX layout (MNIST too).
  *
  * <p>Where it looks, in order; the first that applies wins:
  * <ol>

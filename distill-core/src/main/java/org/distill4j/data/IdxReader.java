@@ -36,8 +36,7 @@ public final class IdxReader {
             if (n > Integer.MAX_VALUE - 8) {
                 throw new IOException(source + ": " + dims[0] + " images of " + dims[1] + "x" + dims[2] + " is too large");
             }
-            byte[] raw = new byte[(int) n];
-            readFully(d, raw, source, "pixel bytes (" + dims[0] + " images of " + dims[1] + "x" + dims[2] + ")");
+            byte[] raw = readBody(d, (int) n, source, "pixel bytes (" + dims[0] + " images of " + dims[1] + "x" + dims[2] + ")");
             float[] px = new float[raw.length];
             for (int i = 0; i < raw.length; i++) {
                 px[i] = (raw[i] & 0xff) / 255f;
@@ -50,8 +49,7 @@ public final class IdxReader {
     public static int[] readLabels(InputStream in, String source) throws IOException {
         try (DataInputStream d = open(in)) {
             int[] dims = header(d, source, 1, "labels (idx1)");
-            byte[] raw = new byte[dims[0]];
-            readFully(d, raw, source, "label bytes (" + dims[0] + " labels)");
+            byte[] raw = readBody(d, dims[0], source, "label bytes (" + dims[0] + " labels)");
             int[] out = new int[raw.length];
             for (int i = 0; i < raw.length; i++) {
                 out[i] = raw[i] & 0xff;
@@ -101,6 +99,24 @@ public final class IdxReader {
             }
         }
         return dims;
+    }
+
+    /**
+     * Reads the data body. The header's sizes are not trusted for allocation: the bytes are read as they
+     * come (readNBytes grows its buffer), so a corrupt header declaring billions of values gives a
+     * "truncated" error instead of an OutOfMemoryError.
+     */
+    private static byte[] readBody(DataInputStream d, int n, String source, String what) throws IOException {
+        byte[] body;
+        try {
+            body = d.readNBytes(n);
+        } catch (EOFException e) {
+            throw new IOException(source + ": truncated: expected " + n + " " + what + ", the stream ended early", e);
+        }
+        if (body.length < n) {
+            throw new IOException(source + ": truncated: expected " + n + " " + what + ", found " + body.length);
+        }
+        return body;
     }
 
     private static void readFully(DataInputStream d, byte[] buf, String source, String what) throws IOException {

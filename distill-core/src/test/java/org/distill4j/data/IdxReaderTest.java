@@ -88,10 +88,18 @@ class IdxReaderTest {
         byte[] gz = gzip(raw);
         byte[] cutGz = Arrays.copyOf(gz, gz.length - 12);
         e = assertThrows(IOException.class, () -> IdxReader.readImages(new ByteArrayInputStream(cutGz), "cut.gz"));
-        assertTrue(e.getMessage().contains("cut.gz"), e.getMessage());
+        assertTrue(e.getMessage().contains("cut.gz") && e.getMessage().contains("truncated"), e.getMessage());
         byte[] header = Arrays.copyOf(raw, 9);
         e = assertThrows(IOException.class, () -> IdxReader.readImages(new ByteArrayInputStream(header), "h"));
         assertTrue(e.getMessage().contains("truncated in the header"), e.getMessage());
+    }
+
+    @Test
+    void aCorruptHeaderDeclaringHugeSizesFailsAsTruncatedNotOutOfMemory() {
+        byte[] lie = idx(3, new int[]{2_000_000, 28, 28}, pixels(100)); // claims 1.5 GB, holds 100 bytes
+        IOException e = assertThrows(IOException.class, () -> IdxReader.readImages(new ByteArrayInputStream(lie), "lie"));
+        assertTrue(e.getMessage().contains("lie: truncated: expected 1568000000 pixel bytes") && e.getMessage().contains("found 100"),
+                e.getMessage());
     }
 
     private static void writeSplit(Path dir, int train, int test, boolean gz) throws IOException {

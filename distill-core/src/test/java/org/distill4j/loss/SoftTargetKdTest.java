@@ -214,6 +214,30 @@ class SoftTargetKdTest {
     }
 
     @Test
+    void zeroAndTinyTeacherProbabilitiesMatchTheReference() {
+        int v = 6;
+        int rows = 3;
+        float[] p = {0.7f, 0.3f, 0f, 0f, 0f, 0f,                       // exact zeros: zero targets
+                1f, Float.MIN_VALUE, 1e-30f, 0f, 1e-38f, 0f,             // one-hot with subnormal and tiny mass
+                0.1f, 0.2f, 0.3f, 0.15f, 0.05f, 0.2f};
+        Random rng = new Random(23);
+        float[] s = Inputs.logits(rng, rows, v, 3.0);
+        s[7] = 1e4f;
+        s[8] = -1e4f;
+        int[] y = {0, 3, 5};
+        for (double t : new double[]{0.5, 1, 4, 20}) {
+            double[] refGrad = new double[rows * v];
+            double ref = Float64Reference.kd(s, p, true, y, rows, v, t, 0.3, UPSTREAM, refGrad);
+            float[] grad = Inputs.poisoned(rows * v);
+            LossResult r = new SoftTargetKd(t, 0.3).compute(LogitBatch.of(rows, v, s, p, TeacherValues.PROBABILITIES, y),
+                    grad, UPSTREAM);
+            assertTrue(Double.isFinite(r.value()), "T=" + t);
+            Tolerances.assertValueClose(ref, r.value(), "zero probabilities T=" + t);
+            Tolerances.assertGradClose(refGrad, grad, "zero probabilities gradient T=" + t);
+        }
+    }
+
+    @Test
     void sumReductionIsRowsTimesMeanAndTermsAreReported() {
         Random rng = new Random(13);
         int rows = 9;
