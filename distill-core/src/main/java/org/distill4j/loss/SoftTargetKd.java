@@ -22,9 +22,9 @@ import java.util.Objects;
  * NIPS 2014 Deep Learning Workshop (arXiv:1503.02531). With {@code alpha = 0} no labels are needed.
  * Teacher rows may be logits or probabilities ({@link TeacherValues}).
  *
- * <p>Implementation: fused per row, no allocation. One read of both rows finds the maxima, a second
- * accumulates the three log-sum-exps in double, and a third computes the value and writes the
- * gradient together. Any finite logits give finite results (logits of magnitude 1e4 at T = 0.5
+ * <p>Implementation: fused per row, no per-row allocation (one scratch row of {@code 4V} doubles per
+ * call). One read of both rows finds the maxima, a second accumulates the three log-sum-exps in
+ * double and keeps the exponentials, and a third computes the value and writes the gradient together. Any finite logits give finite results (logits of magnitude 1e4 at T = 0.5
  * included): every exponent is taken relative to its row maximum.
  */
 public final class SoftTargetKd implements LogitLoss {
@@ -113,6 +113,7 @@ public final class SoftTargetKd implements LogitLoss {
         final int[] y = batch.labels();
         final double scale = reduction.rowWeight(rows) * upstream;
         final double[] rowCe = new double[1];
+        final double[] scratch = new double[4 * v]; // one per call, reused by every row
         double kdSum = 0;
         double ceSum = 0;
         for (int r = 0; r < rows; r++) {
@@ -124,7 +125,7 @@ public final class SoftTargetKd implements LogitLoss {
                 RowMath.requireFiniteLogits("teacher logit", t, off, v, r);
             }
             final int label = alpha > 0 ? y[r] : -1;
-            kdSum += row(s, t, probs, off, v, label, gradOut, scale, rowCe);
+            kdSum += row(s, t, probs, off, v, label, gradOut, scale, rowCe, scratch);
             ceSum += rowCe[0];
         }
         final double w = reduction.rowWeight(rows);
@@ -145,50 +146,67 @@ public final class SoftTargetKd implements LogitLoss {
 
     /**
      * One fused row: returns {@code T^2 KL(p||q)} of the row, stores the row's CE in {@code ceOut[0]}
-     * (0 when alpha is 0) and writes the weighted, scaled gradient.
+     * (0 when alpha is 0) and writes the weighted, scaled gradient. {@code scratch} holds
+     * {@code 4 * v} doubles reused across rows: pass 2 keeps the teacher's scaled log-values and the
+     * three exponentials there, so pass 3 needs no exp or log (3 exps per element instead of 6).
      */
     private double row(float[] s, float[] t, boolean probs, int off, int v, int label, float[] grad, double scale,
-                       double[] ceOut) {
+                       double[] ceOut, double[] scratch) {
         final double invT = 1.0 / temperature;
         // pass 1: maxima (log is monotonic, so max of log p = log of max p)
         final double ms = RowMath.max(s, off, v);
         final double mt = probs ? Math.log(RowMath.max(t, off, v)) : RowMath.max(t, off, v);
-        // pass 2: log-sum-exps
+        // pass 2: log-sum-exps, keeping each exponential
         final boolean needSoftmax1 = alpha > 0 && temperature != 1.0;
+        final int eS = 0;
+        final int eT = v;
+        final int e1 = 2 * v;
+        final int aT = 3 * v;
         double zs = 0;
         double zt = 0;
         double z1 = 0;
-        for (int i = off, end = off + v; i < end; i++) {
-            final double ds = s[i] - ms;
-            zs += Math.exp(ds * invT);
-            zt += Math.exp((teacherLog(t, i, probs) - mt) * invT);
+        for (int i = 0; i < v; i++) {
+            final double ds = s[off + i] - ms;
+            final double a = (teacherLog(t, off + i, probs) - mt) * invT;
+            final double es = Math.exp(ds * invT);
+            final double et = Math.exp(a);
+            scratch[aT + i] = a;
+            scratch[eS + i] = es;
+            scratch[eT + i] = et;
+            zs += es;
+            zt += et;
             if (needSoftmax1) {
-                z1 += Math.exp(ds);
+                final double x = Math.exp(ds);
+                scratch[e1 + i] = x;
+                z1 += x;
             }
         }
         final double logZs = Math.log(zs);
         final double logZt = Math.log(zt);
         final double logZ1 = needSoftmax1 ? Math.log(z1) : logZs;
+        final double invZs = 1.0 / zs;
+        final double invZt = 1.0 / zt;
+        final double invZ1 = needSoftmax1 ? 1.0 / z1 : invZs;
         // pass 3: value and gradient together
         final double kdWeight = (1 - alpha) * temperature;
-        final int labelIndex = off + label; // label is -1 when alpha is 0: never matches
+        final int labelInRow = label; // -1 when alpha is 0: never matches
         double kl = 0;
-        for (int i = off, end = off + v; i < end; i++) {
-            final double ds = s[i] - ms;
-            final double logP = (teacherLog(t, i, probs) - mt) * invT - logZt;
+        for (int i = 0; i < v; i++) {
+            final double ds = s[off + i] - ms;
+            final double logP = scratch[aT + i] - logZt;
             final double logQ = ds * invT - logZs;
-            final double p = Math.exp(logP);
-            final double q = Math.exp(logQ);
+            final double p = scratch[eT + i] * invZt;
+            final double q = scratch[eS + i] * invZs;
             if (p > 0) {
                 kl += p * (logP - logQ);
             }
             double g = kdWeight * (q - p);
             if (alpha > 0) {
-                g += alpha * ((needSoftmax1 ? Math.exp(ds - logZ1) : q) - (i == labelIndex ? 1.0 : 0.0));
+                g += alpha * ((needSoftmax1 ? scratch[e1 + i] * invZ1 : q) - (i == labelInRow ? 1.0 : 0.0));
             }
-            grad[i] = (float) (scale * g);
+            grad[off + i] = (float) (scale * g);
         }
-        ceOut[0] = alpha > 0 ? logZ1 - (s[labelIndex] - ms) : 0.0;
+        ceOut[0] = alpha > 0 ? logZ1 - (s[off + label] - ms) : 0.0;
         return temperature * temperature * kl;
     }
 }
