@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs the CPU JMH suite and writes, under benchmarks/results/: cpu-<UTC date>.json (JMH's raw results,
+# every iteration), .csv (long format: median, min and max per benchmark and parameters) and .txt (the
+# machine, the JDK, the command and JMH's own report). Extra arguments go to JMH, e.g. a benchmark
+# name regex:  benchmarks/run-cpu.sh KdLoss
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+./mvnw -B -q -pl benchmarks -am package -DskipTests
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+java="${JAVA_HOME:+$JAVA_HOME/bin/}java"
+out="benchmarks/results/cpu-$(date -u +%Y-%m-%d)"
+{
+  echo "command: OMP_NUM_THREADS=$OMP_NUM_THREADS benchmarks/run-cpu.sh $*"
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "cpu: $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1), $(getconf _NPROCESSORS_ONLN) cores (online)"
+  echo "memory: $(free -g | awk '/^Mem:/ {print $2}') GiB"
+  echo "java: $("$java" -version 2>&1 | head -n 1)"
+  echo "git: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo
+  "$java" -jar benchmarks/target/distill-benchmarks.jar -rf json -rff "$out.json" "$@"
+} 2>&1 | tee "$out.txt"
+"$java" -cp benchmarks/target/distill-benchmarks.jar org.distill4j.benchmarks.ResultsSummary "$out.json" "$out.csv"
+echo "medians: $out.csv"
+cat "$out.csv"

@@ -1,0 +1,63 @@
+package org.distill4j.benchmarks;
+
+import org.nd4j.shade.jackson.databind.JsonNode;
+import org.nd4j.shade.jackson.databind.ObjectMapper;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * Turns a JMH JSON result file into a long-format CSV with one row per benchmark and parameter set:
+ * the median, minimum and maximum over the measurement iterations (not JMH's mean), so results are
+ * quoted as medians.
+ *
+ * <pre>java -cp distill-benchmarks.jar org.distill4j.benchmarks.ResultsSummary jmh.json summary.csv</pre>
+ */
+public final class ResultsSummary {
+    private ResultsSummary() {
+    }
+
+    public static void main(String[] args) throws IOException {
+        if (args.length != 2) {
+            throw new IllegalArgumentException("usage: ResultsSummary JMH_JSON OUT_CSV");
+        }
+        Files.writeString(Path.of(args[1]), summarize(new ObjectMapper().readTree(Path.of(args[0]).toFile())));
+    }
+
+    static String summarize(JsonNode results) {
+        StringBuilder sb = new StringBuilder("benchmark,params,mode,unit,median,min,max,iterations\n");
+        for (JsonNode r : results) {
+            String name = r.get("benchmark").asText().replace("org.distill4j.benchmarks.", "");
+            List<String> params = new ArrayList<>();
+            JsonNode p = r.get("params");
+            if (p != null) {
+                for (Iterator<Map.Entry<String, JsonNode>> it = p.fields(); it.hasNext(); ) {
+                    Map.Entry<String, JsonNode> e = it.next();
+                    params.add(e.getKey() + "=" + e.getValue().asText());
+                }
+            }
+            JsonNode metric = r.get("primaryMetric");
+            List<Double> values = new ArrayList<>();
+            for (JsonNode fork : metric.get("rawData")) {
+                for (JsonNode v : fork) {
+                    values.add(v.asDouble());
+                }
+            }
+            double[] v = values.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+            sb.append(String.format(Locale.ROOT, "%s,%s,%s,%s,%.6g,%.6g,%.6g,%d%n", name, String.join(";", params),
+                    r.get("mode").asText(), metric.get("scoreUnit").asText(), median(v), v[0], v[v.length - 1], v.length));
+        }
+        return sb.toString();
+    }
+
+    static double median(double[] sorted) {
+        int n = sorted.length;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    }
+}
