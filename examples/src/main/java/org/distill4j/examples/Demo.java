@@ -139,6 +139,8 @@ public final class Demo {
             printTable(rows, out);
             Map<String, Object> results = new LinkedHashMap<>();
             results.put("demo", "hinton-fashion-mnist");
+            results.put("dataSource", split.source());
+            results.put("testSamples", test.size());
             results.put("rows", rows.stream().map(Row::asMap).toList());
             results.put("distillationGain", d.testAccuracy() - a.testAccuracy());
             Map<String, Object> provenance = Provenance.record(s.asMap(), split.source(), backend, started, Instant.now());
