@@ -56,15 +56,19 @@ public final class CrossEntropy implements LogitLoss {
         final int v = batch.classes();
         final float[] s = batch.student();
         final int[] y = batch.labels();
-        final double w = reduction.rowWeight(rows);
+        final double w = batch.rowWeight(reduction);
         double total = 0;
         for (int r = 0; r < rows; r++) {
+            if (!batch.counts(r)) {
+                LogitBatch.zeroRow(gradOut, r, v);
+                continue;
+            }
             final int off = r * v;
             RowMath.requireFiniteLogits("student logit", s, off, v, r);
             total += rowCrossEntropy(s, off, v, y[r], gradOut, w * upstream);
         }
         double value = total * w;
-        return new LossResult(value, rows, Map.of(NAME, value));
+        return new LossResult(value, batch.countedRows(), Map.of(NAME, value));
     }
 
     /**

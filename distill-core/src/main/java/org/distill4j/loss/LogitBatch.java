@@ -1,5 +1,6 @@
 package org.distill4j.loss;
 
+import java.util.Arrays;
 import java.util.Objects;
 
 /**
@@ -8,26 +9,65 @@ import java.util.Objects;
  * <ul>
  *   <li>{@code student}: student logits, {@code rows x classes}, element {@code (r, c)} at
  *       {@code r * classes + c};</li>
- *   <li>{@code teacher}: teacher logits or probabilities (see {@link TeacherValues}) in the same
- *       layout, or {@code null} for losses that need none;</li>
+ *   <li>{@code teacher}: dense teacher logits or probabilities (see {@link TeacherValues}) in the same
+ *       layout, or {@code null};</li>
+ *   <li>a sparse top-k teacher instead ({@link #ofTopK}): per row {@code k} class ids and their
+ *       log-probabilities, as API logprobs and compressed logit stores come;</li>
  *   <li>{@code labels}: hard labels, one class index in {@code [0, classes)} per row, or
- *       {@code null} for losses that need none.</li>
+ *       {@link #IGNORE_INDEX} for a row that counts for nothing (padding), or {@code null}.</li>
  * </ul>
  *
- * <p>The buffers are referenced, not copied; a batch is a view for one call. The constructor checks
- * every length and every label and names the offending buffer, so a wrong shape never turns into a
- * silently wrong loss.
+ * <p><b>Counted rows.</b> A row counts unless its label is {@link #IGNORE_INDEX} or the row mask
+ * ({@link #withRowMask}) says false. Uncounted rows add nothing to any loss and get a zero gradient.
+ * With {@link Reduction#MEAN} the sum over counted rows is divided by their number, or by the
+ * {@linkplain #withNormalizer normalizer} when one is set: give every micro-batch of an accumulated
+ * step the total count of counted rows of the whole step and the summed gradients equal those of one
+ * big batch.
+ *
+ * <p>The buffers are referenced, not copied; a batch is a view for one call. Every length, label and
+ * top-k id is checked here and errors name the buffer, row and sizes, so a wrong shape never turns
+ * into a silently wrong loss.
  */
 public final class LogitBatch {
+    /** A label that marks a row as padding (PyTorch's convention). */
+    public static final int IGNORE_INDEX = -100;
+
     private final int rows;
     private final int classes;
     private final float[] student;
     private final float[] teacher;
     private final TeacherValues teacherValues;
+    private final int[] topkIds;
+    private final float[] topkLogProbs;
+    private final int k;
     private final int[] labels;
+    private final boolean[] rowMask;
+    private final int normalizer;
+    private final int countedRows;
 
-    private LogitBatch(int rows, int classes, float[] student, float[] teacher,
-                       TeacherValues teacherValues, int[] labels) {
+    private LogitBatch(int rows, int classes, float[] student, float[] teacher, TeacherValues teacherValues,
+                       int[] topkIds, float[] topkLogProbs, int k, int[] labels, boolean[] rowMask, int normalizer) {
+        this.rows = rows;
+        this.classes = classes;
+        this.student = student;
+        this.teacher = teacher;
+        this.teacherValues = teacherValues;
+        this.topkIds = topkIds;
+        this.topkLogProbs = topkLogProbs;
+        this.k = k;
+        this.labels = labels;
+        this.rowMask = rowMask;
+        this.normalizer = normalizer;
+        int counted = 0;
+        for (int r = 0; r < rows; r++) {
+            if (counts(r)) {
+                counted++;
+            }
+        }
+        this.countedRows = counted;
+    }
+
+    private static void checkShape(int rows, int classes, float[] student) {
         if (rows <= 0) {
             throw new IllegalArgumentException("rows must be > 0, got " + rows);
         }
@@ -40,44 +80,127 @@ public final class LogitBatch {
             throw new IllegalArgumentException("student logits have " + student.length
                     + " elements, expected rows x classes = " + rows + " x " + classes + " = " + expected);
         }
-        if (teacher != null && teacher.length != expected) {
-            throw new IllegalArgumentException("teacher " + teacherValues.name().toLowerCase() + " have "
-                    + teacher.length + " elements, expected rows x classes = " + rows + " x " + classes
-                    + " = " + expected + " (teacher and student must share the class count)");
+    }
+
+    private static void checkLabels(int rows, int classes, int[] labels) {
+        if (labels == null) {
+            return;
         }
-        if (labels != null) {
-            if (labels.length != rows) {
-                throw new IllegalArgumentException("labels have " + labels.length + " entries, expected one per row: " + rows);
-            }
-            for (int r = 0; r < rows; r++) {
-                if (labels[r] < 0 || labels[r] >= classes) {
-                    throw new IllegalArgumentException("label of row " + r + " is " + labels[r]
-                            + ", expected a class index in [0, " + classes + ")");
-                }
+        if (labels.length != rows) {
+            throw new IllegalArgumentException("labels have " + labels.length + " entries, expected one per row: " + rows);
+        }
+        for (int r = 0; r < rows; r++) {
+            if ((labels[r] < 0 || labels[r] >= classes) && labels[r] != IGNORE_INDEX) {
+                throw new IllegalArgumentException("label of row " + r + " is " + labels[r]
+                        + ", expected a class index in [0, " + classes + ") or IGNORE_INDEX (" + IGNORE_INDEX + ")");
             }
         }
-        this.rows = rows;
-        this.classes = classes;
-        this.student = student;
-        this.teacher = teacher;
-        this.teacherValues = teacherValues;
-        this.labels = labels;
     }
 
     /** Student logits with hard labels only (e.g. for cross-entropy). */
     public static LogitBatch ofLabels(int rows, int classes, float[] student, int[] labels) {
-        return new LogitBatch(rows, classes, student, null, TeacherValues.LOGITS, Objects.requireNonNull(labels, "labels"));
+        checkShape(rows, classes, student);
+        checkLabels(rows, classes, Objects.requireNonNull(labels, "labels"));
+        return new LogitBatch(rows, classes, student, null, TeacherValues.LOGITS, null, null, 0, labels, null, 0);
     }
 
     /**
-     * Student and teacher rows, with optional hard labels.
+     * Student and dense teacher rows, with optional hard labels.
      *
-     * @param labels may be null when the loss does not use hard labels
+     * @param labels may be null when no loss term uses hard labels
+     * @throws IllegalArgumentException when the teacher rows are not {@code classes} wide; the message
+     *                                  names both vocabulary sizes (see {@code VocabularyAlignment})
      */
     public static LogitBatch of(int rows, int classes, float[] student, float[] teacher,
                                 TeacherValues teacherValues, int[] labels) {
-        return new LogitBatch(rows, classes, student, Objects.requireNonNull(teacher, "teacher values"),
-                Objects.requireNonNull(teacherValues, "teacherValues"), labels);
+        checkShape(rows, classes, student);
+        Objects.requireNonNull(teacher, "teacher values");
+        Objects.requireNonNull(teacherValues, "teacherValues");
+        long expected = (long) rows * classes;
+        if (teacher.length != expected) {
+            String what = "teacher " + teacherValues.name().toLowerCase();
+            if (teacher.length % rows == 0) {
+                throw new IllegalArgumentException(what + " have " + teacher.length / rows + " classes per row but the student has "
+                        + classes + "; the vocabularies must match, or align them explicitly with "
+                        + "VocabularyAlignment (TRUNCATE or PAD)");
+            }
+            throw new IllegalArgumentException(what + " have " + teacher.length + " elements, expected rows x classes = "
+                    + rows + " x " + classes + " = " + expected);
+        }
+        checkLabels(rows, classes, labels);
+        return new LogitBatch(rows, classes, student, teacher, teacherValues, null, null, 0, labels, null, 0);
+    }
+
+    /**
+     * Student rows and a sparse top-k teacher: for row {@code r}, {@code ids[r*k + j]} is a class and
+     * {@code logProbs[r*k + j]} its teacher log-probability (natural log, temperature 1). Ids must be
+     * distinct within a row; log-probabilities finite and at most 0.
+     */
+    public static LogitBatch ofTopK(int rows, int classes, float[] student, int[] ids, float[] logProbs, int k, int[] labels) {
+        checkShape(rows, classes, student);
+        Objects.requireNonNull(ids, "top-k ids");
+        Objects.requireNonNull(logProbs, "top-k log-probabilities");
+        if (k <= 0 || k > classes) {
+            throw new IllegalArgumentException("top-k k is " + k + ", expected 1 <= k <= classes (" + classes + ")");
+        }
+        long expected = (long) rows * k;
+        if (ids.length != expected || logProbs.length != expected) {
+            throw new IllegalArgumentException("top-k teacher has " + ids.length + " ids and " + logProbs.length
+                    + " log-probabilities, expected rows x k = " + rows + " x " + k + " = " + expected + " of each");
+        }
+        boolean[] seen = new boolean[classes];
+        for (int r = 0; r < rows; r++) {
+            for (int j = 0; j < k; j++) {
+                int id = ids[r * k + j];
+                float lp = logProbs[r * k + j];
+                if (id < 0 || id >= classes) {
+                    throw new IllegalArgumentException("top-k id at row " + r + ", entry " + j + " is " + id
+                            + ", expected a class in [0, " + classes + ")");
+                }
+                if (seen[id]) {
+                    throw new IllegalArgumentException("top-k ids of row " + r + " repeat class " + id);
+                }
+                seen[id] = true;
+                if (!(lp <= 1e-4f) || Float.isInfinite(lp) || Float.isNaN(lp)) {
+                    throw new IllegalArgumentException("top-k log-probability at row " + r + ", entry " + j + " is " + lp
+                            + ", expected a finite value <= 0");
+                }
+            }
+            for (int j = 0; j < k; j++) {
+                seen[ids[r * k + j]] = false;
+            }
+        }
+        checkLabels(rows, classes, labels);
+        return new LogitBatch(rows, classes, student, null, TeacherValues.LOGITS, ids, logProbs, k, labels, null, 0);
+    }
+
+    /**
+     * A batch with other student logits and dense teacher logits of the same shape, keeping this one's
+     * labels, row mask and normalizer (for wrappers that transform logits, e.g. logit standardization).
+     */
+    public LogitBatch derive(float[] newStudent, float[] newTeacherLogits) {
+        LogitBatch b = of(rows, classes, newStudent, newTeacherLogits, TeacherValues.LOGITS, labels);
+        return new LogitBatch(rows, classes, b.student, b.teacher, TeacherValues.LOGITS, null, null, 0, labels, rowMask, normalizer);
+    }
+
+    /** The same batch where only rows with {@code mask[r]} count (in addition to IGNORE_INDEX labels). */
+    public LogitBatch withRowMask(boolean[] mask) {
+        if (mask != null && mask.length != rows) {
+            throw new IllegalArgumentException("row mask has " + mask.length + " entries, expected one per row: " + rows);
+        }
+        return new LogitBatch(rows, classes, student, teacher, teacherValues, topkIds, topkLogProbs, k, labels, mask, normalizer);
+    }
+
+    /**
+     * The same batch with MEAN reduction dividing by {@code n} instead of this batch's counted rows
+     * (for gradient accumulation: pass the counted rows of the whole accumulated step); 0 restores the
+     * default.
+     */
+    public LogitBatch withNormalizer(int n) {
+        if (n < 0) {
+            throw new IllegalArgumentException("normalizer must be >= 0, got " + n);
+        }
+        return new LogitBatch(rows, classes, student, teacher, teacherValues, topkIds, topkLogProbs, k, labels, rowMask, n);
     }
 
     public int rows() {
@@ -92,7 +215,7 @@ public final class LogitBatch {
         return student;
     }
 
-    /** Teacher values, or null when the batch carries none. */
+    /** Dense teacher values, or null. */
     public float[] teacher() {
         return teacher;
     }
@@ -101,17 +224,68 @@ public final class LogitBatch {
         return teacherValues;
     }
 
-    /** Hard labels, or null when the batch carries none. */
+    /** Top-k teacher ids ({@code rows x k}), or null. */
+    public int[] topkIds() {
+        return topkIds;
+    }
+
+    /** Top-k teacher log-probabilities ({@code rows x k}), or null. */
+    public float[] topkLogProbs() {
+        return topkLogProbs;
+    }
+
+    /** Entries per row of the top-k teacher (0 without one). */
+    public int k() {
+        return k;
+    }
+
+    /** Hard labels, or null. */
     public int[] labels() {
         return labels;
     }
 
-    /** Throws a clear error when a loss needs teacher values this batch does not carry. */
+    /** Whether row {@code r} counts (not masked out, label not IGNORE_INDEX). */
+    public boolean counts(int r) {
+        return (rowMask == null || rowMask[r]) && (labels == null || labels[r] != IGNORE_INDEX);
+    }
+
+    /** The number of counted rows. */
+    public int countedRows() {
+        return countedRows;
+    }
+
+    /**
+     * The factor each counted row's loss and gradient are multiplied by: for MEAN, one over the
+     * normalizer if set, else over the counted rows (0 when none count); 1 for SUM.
+     */
+    public double rowWeight(Reduction reduction) {
+        if (reduction == Reduction.SUM) {
+            return 1.0;
+        }
+        int n = normalizer > 0 ? normalizer : countedRows;
+        return n == 0 ? 0.0 : 1.0 / n;
+    }
+
+    /** Zeroes the gradient of row {@code r} (for rows that do not count). */
+    public static void zeroRow(float[] grad, int r, int classes) {
+        Arrays.fill(grad, r * classes, (r + 1) * classes, 0f);
+    }
+
+    /** Throws a clear error when a loss needs dense teacher values this batch does not carry. */
     public float[] requireTeacher(String lossName) {
         if (teacher == null) {
-            throw new IllegalArgumentException("loss '" + lossName + "' needs teacher outputs, but the batch has none");
+            throw new IllegalArgumentException("loss '" + lossName + "' needs dense teacher outputs, but the batch has "
+                    + (topkIds != null ? "a top-k teacher (use topk-kd)" : "none"));
         }
         return teacher;
+    }
+
+    /** Throws a clear error when a loss needs a top-k teacher this batch does not carry. */
+    public void requireTopK(String lossName) {
+        if (topkIds == null) {
+            throw new IllegalArgumentException("loss '" + lossName + "' needs a top-k teacher (ids + log-probabilities), "
+                    + "but the batch has " + (teacher != null ? "dense teacher outputs" : "none"));
+        }
     }
 
     /** Throws a clear error when a loss needs hard labels this batch does not carry. */

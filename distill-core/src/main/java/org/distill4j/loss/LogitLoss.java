@@ -25,12 +25,18 @@ public interface LogitLoss {
     /** Whether {@link #compute} reads hard labels. */
     boolean needsLabels();
 
+    /** Whether {@link #compute} reads a sparse top-k teacher ({@link LogitBatch#ofTopK}). */
+    default boolean needsTopK() {
+        return false;
+    }
+
     /** How rows are reduced; {@link Reduction#MEAN} unless configured otherwise. */
     Reduction reduction();
 
     /**
      * Computes the reduced loss and writes {@code upstream * dLoss/dStudentLogits} into
-     * {@code gradOut} (every element is written; the previous content is ignored).
+     * {@code gradOut} (every element is written; the previous content is ignored). Rows that do not
+     * count ({@link LogitBatch#counts}) add nothing and get a zero gradient.
      *
      * @param batch    inputs
      * @param gradOut  gradient output, same length as {@code batch.student()}; may not alias any input
@@ -55,6 +61,9 @@ public interface LogitLoss {
         }
         if (needsLabels()) {
             batch.requireLabels(name());
+        }
+        if (needsTopK()) {
+            batch.requireTopK(name());
         }
     }
 }

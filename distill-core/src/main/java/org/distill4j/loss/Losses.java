@@ -10,10 +10,13 @@ import java.util.function.Function;
 /**
  * The registry of logit losses by their stable names, shared by recipes, the CLI and backends.
  *
- * <p>Settings are plain values by name (as they come from a recipe): {@code kd} takes
- * {@code temperature} (default 4) and {@code alpha} (default 0.1); every loss takes
- * {@code reduction} ({@code mean} or {@code sum}, default {@code mean}). Unknown names and unknown
- * settings fail with the list of what exists.
+ * <p>Settings are plain values by name (as they come from a recipe), with defaults: {@code kd}
+ * temperature 4, alpha 0.1; {@code reverse-kl}, {@code gjsd}, {@code tvd}, {@code topk-kd}
+ * temperature 1; {@code gjsd} beta 0.5; {@code dkd} alpha 1, beta 8, temperature 4, warmup 20;
+ * {@code topk-kd} tail renormalize; {@code logit-std} wraps the loss named by its {@code loss}
+ * setting (default kd) and passes the other settings to it. Every loss takes {@code reduction}
+ * ({@code mean} or {@code sum}, default {@code mean}). Unknown names and unknown settings fail with
+ * the list of what exists.
  */
 public final class Losses {
     /** One registered loss: its name, a one-line description and its factory. */
@@ -33,6 +36,42 @@ public final class Losses {
                 "hard-label cross-entropy: -log softmax(s)_y",
                 List.of("reduction"),
                 s -> new CrossEntropy(reduction(s, "ce"))));
+        register(new Entry(ReverseKl.NAME,
+                "reverse KL, mode-seeking: T^2*KL(softmax(s/T) || softmax(t/T))",
+                List.of("temperature", "reduction"),
+                s -> new ReverseKl(number(s, ReverseKl.NAME, "temperature", 1.0), reduction(s, ReverseKl.NAME))));
+        register(new Entry(GeneralizedJsd.NAME,
+                "generalized JSD (GKD): beta=0 forward KL, beta=1 reverse KL, between: JSD with mixture beta*p+(1-beta)*q",
+                List.of("beta", "temperature", "reduction"),
+                s -> new GeneralizedJsd(number(s, GeneralizedJsd.NAME, "beta", 0.5),
+                        number(s, GeneralizedJsd.NAME, "temperature", 1.0), reduction(s, GeneralizedJsd.NAME))));
+        register(new Entry(TotalVariation.NAME,
+                "total-variation distance: T^2 * 1/2 * sum |softmax(t/T) - softmax(s/T)|",
+                List.of("temperature", "reduction"),
+                s -> new TotalVariation(number(s, TotalVariation.NAME, "temperature", 1.0), reduction(s, TotalVariation.NAME))));
+        register(new Entry(LogitMse.NAME,
+                "mean squared error between student and teacher logits, averaged over classes",
+                List.of("reduction"),
+                s -> new LogitMse(reduction(s, LogitMse.NAME))));
+        register(new Entry(Dkd.NAME,
+                "decoupled KD (CVPR 2022): warm*T^2*(alpha*TCKD + beta*NCKD); add ce separately",
+                List.of("alpha", "beta", "temperature", "warmup", "reduction"),
+                s -> new Dkd(number(s, Dkd.NAME, "alpha", 1.0), number(s, Dkd.NAME, "beta", 8.0),
+                        number(s, Dkd.NAME, "temperature", 4.0), integer(s, Dkd.NAME, "warmup", 20))
+                        .withReduction(reduction(s, Dkd.NAME))));
+        register(new Entry(LogitStandardization.NAME,
+                "logit standardization (CVPR 2024): z-score each logit row, then the inner loss (setting 'loss', default kd)",
+                List.of("loss", "...settings of the inner loss"),
+                s -> {
+                    Map<String, Object> rest = new LinkedHashMap<>(s);
+                    Object inner = rest.remove("loss");
+                    return new LogitStandardization(create(inner == null ? SoftTargetKd.NAME : inner.toString(), rest));
+                }));
+        register(new Entry(TopKKd.NAME,
+                "KD from a top-k teacher (ids + log-probs); tail 'renormalize' (default) or 'rest' bucket",
+                List.of("temperature", "tail", "reduction"),
+                s -> new TopKKd(number(s, TopKKd.NAME, "temperature", 1.0),
+                        TopKKd.Tail.parse(String.valueOf(s.getOrDefault("tail", "renormalize"))), reduction(s, TopKKd.NAME))));
     }
 
     private Losses() {
@@ -63,7 +102,7 @@ public final class Losses {
             throw new IllegalArgumentException("unknown loss '" + name + "'; registered losses: " + String.join(", ", names()));
         }
         for (String key : settings.keySet()) {
-            if (!e.settings().contains(key)) {
+            if (!e.settings().contains(key) && !name.equals(LogitStandardization.NAME)) {
                 throw new IllegalArgumentException("loss '" + name + "' has no setting '" + key + "'; its settings: "
                         + String.join(", ", e.settings()));
             }
@@ -84,6 +123,14 @@ public final class Losses {
         } catch (NumberFormatException ex) {
             throw new IllegalArgumentException("loss '" + loss + "' setting '" + key + "' must be a number, got '" + v + "'");
         }
+    }
+
+    private static int integer(Map<String, Object> s, String loss, String key, int dflt) {
+        double d = number(s, loss, key, dflt);
+        if (d != Math.rint(d) || Math.abs(d) > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("loss '" + loss + "' setting '" + key + "' must be a whole number, got '" + s.get(key) + "'");
+        }
+        return (int) d;
     }
 
     private static Reduction reduction(Map<String, Object> s, String loss) {

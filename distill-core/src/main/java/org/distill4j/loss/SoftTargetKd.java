@@ -27,7 +27,7 @@ import java.util.Objects;
  * double and keeps the exponentials, and a third computes the value and writes the gradient together. Any finite logits give finite results (logits of magnitude 1e4 at T = 0.5
  * included): every exponent is taken relative to its row maximum.
  */
-public final class SoftTargetKd implements LogitLoss {
+public final class SoftTargetKd implements LogitLoss, TemperatureScaled {
     /** The registered name. */
     public static final String NAME = "kd";
 
@@ -55,6 +55,7 @@ public final class SoftTargetKd implements LogitLoss {
         this.reduction = Objects.requireNonNull(reduction, "reduction");
     }
 
+    @Override
     public double temperature() {
         return temperature;
     }
@@ -64,6 +65,7 @@ public final class SoftTargetKd implements LogitLoss {
     }
 
     /** The same loss at another temperature (for temperature schedules). */
+    @Override
     public SoftTargetKd withTemperature(double t) {
         return new SoftTargetKd(t, alpha, reduction);
     }
@@ -111,12 +113,17 @@ public final class SoftTargetKd implements LogitLoss {
         final float[] t = batch.teacher();
         final boolean probs = batch.teacherValues() == TeacherValues.PROBABILITIES;
         final int[] y = batch.labels();
-        final double scale = reduction.rowWeight(rows) * upstream;
+        final double w = batch.rowWeight(reduction);
+        final double scale = w * upstream;
         final double[] rowCe = new double[1];
         final double[] scratch = new double[4 * v]; // one per call, reused by every row
         double kdSum = 0;
         double ceSum = 0;
         for (int r = 0; r < rows; r++) {
+            if (!batch.counts(r)) {
+                LogitBatch.zeroRow(gradOut, r, v);
+                continue;
+            }
             final int off = r * v;
             RowMath.requireFiniteLogits("student logit", s, off, v, r);
             if (probs) {
@@ -128,7 +135,6 @@ public final class SoftTargetKd implements LogitLoss {
             kdSum += row(s, t, probs, off, v, label, gradOut, scale, rowCe, scratch);
             ceSum += rowCe[0];
         }
-        final double w = reduction.rowWeight(rows);
         final double kd = kdSum * w;
         final double ce = ceSum * w;
         Map<String, Double> terms = new LinkedHashMap<>();
@@ -136,7 +142,7 @@ public final class SoftTargetKd implements LogitLoss {
         if (alpha > 0) {
             terms.put(CrossEntropy.NAME, ce);
         }
-        return new LossResult(alpha * ce + (1 - alpha) * kd, rows, terms);
+        return new LossResult(alpha * ce + (1 - alpha) * kd, batch.countedRows(), terms);
     }
 
     /** Teacher log-value of one element: the logit, or log of the probability. */

@@ -174,7 +174,7 @@ public final class Distiller {
                             + (b + 1) + "; lower the learning rate or check the inputs");
                 }
                 student.backward(grad);
-                double toSum = 1.0 / epochLoss.reduction().rowWeight(n); // reduced value -> sum over the batch's rows
+                double toSum = 1.0 / lb.rowWeight(epochLoss.reduction()); // reduced value -> sum over the batch's rows
                 lossSum += r.value() * toSum;
                 for (Map.Entry<String, Double> e : r.terms().entrySet()) {
                     termSums.merge(e.getKey(), e.getValue() * toSum, Double::sum);

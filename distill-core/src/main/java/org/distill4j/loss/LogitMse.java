@@ -1,0 +1,85 @@
+package org.distill4j.loss;
+
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * Mean squared error between student and teacher logits, averaged over the classes of a row:
+ * {@code (1/V) * sum_i (s_i - t_i)^2}, gradient {@code 2 (s_i - t_i) / V}. Registered as {@code mse}.
+ *
+ * <p>Matching logits directly is the high-temperature limit of soft-target KD (Hinton et al., section
+ * 2.1; J. Ba, R. Caruana, "Do Deep Nets Really Need to be Deep?", NIPS 2014). Needs teacher logits:
+ * probabilities are rejected, since logits are only known up to a per-row constant from them.
+ */
+public final class LogitMse implements LogitLoss {
+    /** The registered name. */
+    public static final String NAME = "mse";
+
+    private final Reduction reduction;
+
+    public LogitMse() {
+        this(Reduction.MEAN);
+    }
+
+    public LogitMse(Reduction reduction) {
+        this.reduction = Objects.requireNonNull(reduction, "reduction");
+    }
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    @Override
+    public Map<String, Object> settings() {
+        return Map.of("reduction", reduction.name().toLowerCase());
+    }
+
+    @Override
+    public boolean needsTeacher() {
+        return true;
+    }
+
+    @Override
+    public boolean needsLabels() {
+        return false;
+    }
+
+    @Override
+    public Reduction reduction() {
+        return reduction;
+    }
+
+    @Override
+    public LossResult compute(LogitBatch batch, float[] gradOut, float upstream) {
+        checkInputs(batch, gradOut);
+        if (batch.teacherValues() != TeacherValues.LOGITS) {
+            throw new IllegalArgumentException("loss 'mse' compares logits, but the teacher gives probabilities");
+        }
+        final int rows = batch.rows();
+        final int v = batch.classes();
+        final float[] s = batch.student();
+        final float[] t = batch.teacher();
+        final double w = batch.rowWeight(reduction);
+        final double gScale = 2.0 * w * upstream / v;
+        double total = 0;
+        for (int r = 0; r < rows; r++) {
+            if (!batch.counts(r)) {
+                LogitBatch.zeroRow(gradOut, r, v);
+                continue;
+            }
+            final int off = r * v;
+            RowMath.requireFiniteLogits("student logit", s, off, v, r);
+            RowMath.requireFiniteLogits("teacher logit", t, off, v, r);
+            double sum = 0;
+            for (int i = off, end = off + v; i < end; i++) {
+                double d = (double) s[i] - t[i];
+                sum += d * d;
+                gradOut[i] = (float) (gScale * d);
+            }
+            total += sum / v;
+        }
+        double value = total * w;
+        return new LossResult(value, batch.countedRows(), Map.of(NAME, value));
+    }
+}

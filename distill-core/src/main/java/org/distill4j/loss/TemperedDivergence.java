@@ -1,0 +1,222 @@
+package org.distill4j.loss;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * Shared machinery of the losses that compare the teacher's and the student's distributions at a
+ * temperature {@code T}: {@code p = softmax(t / T)}, {@code q = softmax(s / T)} (log-probabilities
+ * kept exactly in double, so neither underflow nor extreme logits cause trouble), a divergence
+ * {@code D(p, q)} per row, the value {@code T^2 * D} reduced over counted rows, and the gradient
+ * {@code dLoss/ds = T * dD/dz} with {@code z = s / T}.
+ *
+ * <p>Subclasses implement one row: the divergence and {@code dD/dz}. Where {@code D} is written in
+ * terms of {@code q}, {@link #softmaxChain} turns {@code g = dD/dq} into {@code dD/dz}.
+ */
+abstract class TemperedDivergence implements LogitLoss, TemperatureScaled {
+    protected final double temperature;
+    protected final Reduction reduction;
+
+    TemperedDivergence(double temperature, Reduction reduction) {
+        if (!(temperature > 0) || Double.isInfinite(temperature)) {
+            throw new IllegalArgumentException(getClass().getSimpleName() + " temperature must be a finite number > 0, got "
+                    + temperature);
+        }
+        this.temperature = temperature;
+        this.reduction = Objects.requireNonNull(reduction, "reduction");
+    }
+
+    /** One row's distributions; arrays are valid on {@code [0, v)}. */
+    static final class Row {
+        int index;
+        int v;
+        int label = -1;
+        double[] logP;
+        double[] p;
+        double[] logQ;
+        double[] q;
+    }
+
+    /**
+     * The row's divergence {@code D} (before the {@code T^2} factor); writes {@code dD/dz} into
+     * {@code dz[0, v)} and, when the loss has {@link #partNames()}, each part's value into {@code parts}.
+     */
+    abstract double row(Row r, double[] dz, double[] parts);
+
+    /** Names of extra components reported in {@link LossResult#terms()} (each times T^2, reduced). */
+    String[] partNames() {
+        return new String[0];
+    }
+
+    @Override
+    public double temperature() {
+        return temperature;
+    }
+
+    @Override
+    public Reduction reduction() {
+        return reduction;
+    }
+
+    @Override
+    public boolean needsTeacher() {
+        return true;
+    }
+
+    @Override
+    public boolean needsLabels() {
+        return false;
+    }
+
+    @Override
+    public Map<String, Object> settings() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("temperature", temperature);
+        m.put("reduction", reduction.name().toLowerCase());
+        return m;
+    }
+
+    @Override
+    public LossResult compute(LogitBatch batch, float[] gradOut, float upstream) {
+        checkInputs(batch, gradOut);
+        final int rows = batch.rows();
+        final int v = batch.classes();
+        final float[] s = batch.student();
+        final float[] t = batch.teacher();
+        final boolean probs = batch.teacherValues() == TeacherValues.PROBABILITIES;
+        final int[] labels = batch.labels();
+        final double w = batch.rowWeight(reduction);
+        final double scale = w * upstream * temperature; // T^2 * (1 / T) from z = s / T
+        final double invT = 1.0 / temperature;
+        Row row = new Row();
+        row.v = v;
+        row.logP = new double[v];
+        row.p = new double[v];
+        row.logQ = new double[v];
+        row.q = new double[v];
+        double[] dz = new double[v];
+        String[] partNames = partNames();
+        double[] parts = new double[partNames.length];
+        double[] partSums = new double[partNames.length];
+        double total = 0;
+        for (int r = 0; r < rows; r++) {
+            if (!batch.counts(r)) {
+                LogitBatch.zeroRow(gradOut, r, v);
+                continue;
+            }
+            final int off = r * v;
+            RowMath.requireFiniteLogits("student logit", s, off, v, r);
+            if (probs) {
+                RowMath.requireProbabilities(t, off, v, r);
+            } else {
+                RowMath.requireFiniteLogits("teacher logit", t, off, v, r);
+            }
+            tempered(s, off, v, false, invT, row.logQ, row.q);
+            tempered(t, off, v, probs, invT, row.logP, row.p);
+            row.index = r;
+            row.label = labels == null ? -1 : labels[r];
+            total += row(row, dz, parts);
+            for (int j = 0; j < parts.length; j++) {
+                partSums[j] += parts[j];
+            }
+            for (int i = 0; i < v; i++) {
+                gradOut[off + i] = (float) (scale * dz[i]);
+            }
+        }
+        final double t2w = temperature * temperature * w;
+        final double value = total * t2w;
+        Map<String, Double> terms = new LinkedHashMap<>();
+        terms.put(name(), value);
+        for (int j = 0; j < parts.length; j++) {
+            terms.put(partNames[j], partSums[j] * t2w);
+        }
+        return new LossResult(value, batch.countedRows(), terms);
+    }
+
+    /**
+     * Log-probabilities and probabilities of {@code softmax(x / T)} for one row; with
+     * {@code logOfProbabilities} the row holds probabilities and {@code log x} is used as logits
+     * (zeros give {@code -inf} and probability 0).
+     */
+    static void tempered(float[] x, int off, int v, boolean logOfProbabilities, double invT, double[] logOut, double[] pOut) {
+        double m = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < v; i++) {
+            double a = logOfProbabilities ? Math.log(x[off + i]) : x[off + i];
+            logOut[i] = a;
+            if (a > m) {
+                m = a;
+            }
+        }
+        double z = 0;
+        for (int i = 0; i < v; i++) {
+            double a = (logOut[i] - m) * invT;
+            logOut[i] = a;
+            double e = Math.exp(a);
+            pOut[i] = e;
+            z += e;
+        }
+        final double logZ = Math.log(z);
+        final double invZ = 1.0 / z;
+        for (int i = 0; i < v; i++) {
+            logOut[i] -= logZ;
+            pOut[i] *= invZ;
+        }
+    }
+
+    /** {@code dz_j = q_j (g_j - sum_i q_i g_i)}: the chain rule through {@code q = softmax(z)}. */
+    static void softmaxChain(double[] q, double[] g, double[] dz, int v) {
+        double mean = 0;
+        for (int i = 0; i < v; i++) {
+            mean += q[i] * g[i];
+        }
+        for (int i = 0; i < v; i++) {
+            dz[i] = q[i] * (g[i] - mean);
+        }
+    }
+
+    /** {@code log(exp(a) + exp(b))}, exact for infinite arguments. */
+    static double logAddExp(double a, double b) {
+        if (a == Double.NEGATIVE_INFINITY) {
+            return b;
+        }
+        if (b == Double.NEGATIVE_INFINITY) {
+            return a;
+        }
+        double m = Math.max(a, b);
+        return m + Math.log(Math.exp(a - m) + Math.exp(b - m));
+    }
+
+    /** Forward KL(p || q) of a row and {@code dz = q - p}. */
+    static double forwardKl(Row r, double[] dz) {
+        double kl = 0;
+        for (int i = 0; i < r.v; i++) {
+            if (r.p[i] > 0) {
+                kl += r.p[i] * (r.logP[i] - r.logQ[i]);
+            }
+            dz[i] = r.q[i] - r.p[i];
+        }
+        return kl;
+    }
+
+    /** Reverse KL(q || p) of a row and its {@code dz}; a zero teacher probability under student mass is an error. */
+    static double reverseKl(Row r, double[] dz, String lossName) {
+        double kl = 0;
+        for (int i = 0; i < r.v; i++) {
+            if (r.q[i] > 0) {
+                if (r.logP[i] == Double.NEGATIVE_INFINITY) {
+                    throw new IllegalArgumentException(lossName + ": the teacher gives class " + i + " of row " + r.index
+                            + " probability 0 where the student has mass, so KL(student || teacher) is infinite; "
+                            + "use kd or gjsd with beta < 1");
+                }
+                double g = r.logQ[i] - r.logP[i];
+                kl += r.q[i] * g;
+                dz[i] = g;
+            } else {
+                dz[i] = 0;
+            }
+        }
+        softmaxChain(r.q, dz, dz, r.v);
+        return kl;
+    }
+}

@@ -1,0 +1,220 @@
+package org.distill4j.loss;
+
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * Soft-target KD from a sparse teacher: per row only the top-k classes and their log-probabilities
+ * are known (API logprobs, compressed logit stores). Registered as {@code topk-kd}.
+ *
+ * <p>The teacher's missing tail mass {@code r = 1 - sum_k p_i} is treated one of two ways:
+ * <ul>
+ *   <li>{@link Tail#RENORMALIZE} (default): the k probabilities are renormalized to sum to one and the
+ *       student's full softmax is matched to them: {@code T^2 * sum_{i in K} p~_i (log p~_i - log q_i)},
+ *       gradient {@code T (q_j - p~_j [j in K])}. Classes outside the top-k are pushed towards zero.</li>
+ *   <li>{@link Tail#REST_BUCKET}: a (k+1)-th "rest" bucket holds {@code r} on the teacher side and
+ *       {@code q_rest = sum_{j not in K} q_j} on the student side, and KL is taken over the k+1
+ *       buckets; the student's distribution within the tail is left free. Gradient: {@code T (q_j - p_j)}
+ *       in K and {@code T q_j (1 - p_rest / q_rest)} outside.</li>
+ * </ul>
+ * With temperature T the known log-probabilities are divided by T and renormalized; under
+ * REST_BUCKET the tail is tempered as one class ({@code r^(1/T)}), an approximation that is exact at
+ * T = 1. With k = V both treatments equal {@code kd} with {@code alpha = 0}.
+ */
+public final class TopKKd implements LogitLoss, TemperatureScaled {
+    /** The registered name. */
+    public static final String NAME = "topk-kd";
+
+    /** How the teacher's probability mass outside the top-k is treated. */
+    public enum Tail {
+        RENORMALIZE, REST_BUCKET;
+
+        /** Parses {@code renormalize} or {@code rest} (case-insensitive). */
+        public static Tail parse(String s) {
+            String v = s.trim().toLowerCase(Locale.ROOT);
+            if (v.equals("renormalize")) {
+                return RENORMALIZE;
+            }
+            if (v.equals("rest") || v.equals("rest-bucket") || v.equals("rest_bucket")) {
+                return REST_BUCKET;
+            }
+            throw new IllegalArgumentException("topk-kd tail must be 'renormalize' or 'rest', got '" + s + "'");
+        }
+    }
+
+    private final double temperature;
+    private final Tail tail;
+    private final Reduction reduction;
+
+    public TopKKd(double temperature, Tail tail) {
+        this(temperature, tail, Reduction.MEAN);
+    }
+
+    public TopKKd(double temperature, Tail tail, Reduction reduction) {
+        if (!(temperature > 0) || Double.isInfinite(temperature)) {
+            throw new IllegalArgumentException("topk-kd temperature must be a finite number > 0, got " + temperature);
+        }
+        this.temperature = temperature;
+        this.tail = Objects.requireNonNull(tail, "tail");
+        this.reduction = Objects.requireNonNull(reduction, "reduction");
+    }
+
+    public Tail tail() {
+        return tail;
+    }
+
+    @Override
+    public double temperature() {
+        return temperature;
+    }
+
+    @Override
+    public TopKKd withTemperature(double t) {
+        return new TopKKd(t, tail, reduction);
+    }
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    @Override
+    public Map<String, Object> settings() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("temperature", temperature);
+        m.put("tail", tail == Tail.RENORMALIZE ? "renormalize" : "rest");
+        m.put("reduction", reduction.name().toLowerCase());
+        return m;
+    }
+
+    @Override
+    public boolean needsTeacher() {
+        return false;
+    }
+
+    @Override
+    public boolean needsTopK() {
+        return true;
+    }
+
+    @Override
+    public boolean needsLabels() {
+        return false;
+    }
+
+    @Override
+    public Reduction reduction() {
+        return reduction;
+    }
+
+    @Override
+    public LossResult compute(LogitBatch batch, float[] gradOut, float upstream) {
+        checkInputs(batch, gradOut);
+        final int rows = batch.rows();
+        final int v = batch.classes();
+        final int k = batch.k();
+        final float[] s = batch.student();
+        final int[] ids = batch.topkIds();
+        final float[] lps = batch.topkLogProbs();
+        final double invT = 1.0 / temperature;
+        final double w = batch.rowWeight(reduction);
+        final double scale = w * upstream * temperature;
+        final double[] logQ = new double[v];
+        final double[] q = new double[v];
+        final double[] logT = new double[k + 1];
+        final boolean[] inK = new boolean[v];
+        // with k = V there are no classes outside the top-k: the rest bucket is empty on both sides
+        final boolean rest = tail == Tail.REST_BUCKET && k < v;
+        double total = 0;
+        for (int r = 0; r < rows; r++) {
+            if (!batch.counts(r)) {
+                LogitBatch.zeroRow(gradOut, r, v);
+                continue;
+            }
+            final int off = r * v;
+            final int koff = r * k;
+            RowMath.requireFiniteLogits("student logit", s, off, v, r);
+            TemperedDivergence.tempered(s, off, v, false, invT, logQ, q);
+            // teacher buckets: k known entries (+ the rest), tempered and normalized in the log domain
+            double known = 0;
+            for (int j = 0; j < k; j++) {
+                known += Math.exp(lps[koff + j]);
+            }
+            int buckets = k;
+            if (rest) {
+                if (known > 1 + 1e-3) {
+                    throw new IllegalArgumentException("top-k probabilities of row " + r + " sum to " + known
+                            + " > 1; the rest bucket needs true log-probabilities");
+                }
+                logT[k] = Math.log(Math.max(0.0, 1.0 - known)) * invT;
+                buckets = k + 1;
+            }
+            double m = Double.NEGATIVE_INFINITY;
+            for (int j = 0; j < k; j++) {
+                logT[j] = lps[koff + j] * invT;
+            }
+            for (int j = 0; j < buckets; j++) {
+                m = Math.max(m, logT[j]);
+            }
+            double z = 0;
+            for (int j = 0; j < buckets; j++) {
+                z += Math.exp(logT[j] - m);
+            }
+            final double logZ = m + Math.log(z);
+            for (int j = 0; j < buckets; j++) {
+                logT[j] -= logZ;
+            }
+            // student buckets and value
+            double value = 0;
+            for (int j = 0; j < k; j++) {
+                int id = ids[koff + j];
+                inK[id] = true;
+                double p = Math.exp(logT[j]);
+                if (p > 0) {
+                    value += p * (logT[j] - logQ[id]);
+                }
+            }
+            double pRest = 0;
+            double logQRest = Double.NEGATIVE_INFINITY;
+            if (rest) {
+                pRest = Math.exp(logT[k]);
+                double mr = Double.NEGATIVE_INFINITY;
+                for (int i = 0; i < v; i++) {
+                    if (!inK[i]) {
+                        mr = Math.max(mr, logQ[i]);
+                    }
+                }
+                if (mr != Double.NEGATIVE_INFINITY) {
+                    double sr = 0;
+                    for (int i = 0; i < v; i++) {
+                        if (!inK[i]) {
+                            sr += Math.exp(logQ[i] - mr);
+                        }
+                    }
+                    logQRest = mr + Math.log(sr);
+                }
+                if (pRest > 0) {
+                    value += pRest * (logT[k] - logQRest);
+                }
+            }
+            // gradient: q_j - p_j in K; outside K: q_j (rest: minus p_rest * q_j / q_rest)
+            for (int i = 0; i < v; i++) {
+                double g = q[i];
+                if (rest && !inK[i] && pRest > 0) {
+                    g -= pRest * Math.exp(logQ[i] - logQRest);
+                }
+                gradOut[off + i] = (float) (scale * g);
+            }
+            for (int j = 0; j < k; j++) {
+                int id = ids[koff + j];
+                gradOut[off + id] = (float) (scale * (q[id] - Math.exp(logT[j])));
+                inK[id] = false;
+            }
+            total += value;
+        }
+        double result = total * temperature * temperature * w;
+        return new LossResult(result, batch.countedRows(), Map.of(NAME, result));
+    }
+}

@@ -1,0 +1,189 @@
+package org.distill4j.loss;
+
+import org.distill4j.train.Schedule;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * A weighted sum of logit losses, e.g. {@code 0.1 * ce + 0.9 * kd} or DKD's {@code ce + dkd}:
+ * value {@code sum_i w_i L_i}, gradient {@code sum_i w_i dL_i}. Weights may follow a {@link Schedule}
+ * per epoch; terms that depend on the epoch or the temperature follow too.
+ *
+ * <pre>{@code
+ * LogitLoss loss = WeightedSum.builder()
+ *         .add(1.0, new CrossEntropy())
+ *         .add(Schedule.linear(0.0, 1.0), new Dkd(1, 8, 4, 20))
+ *         .build();
+ * }</pre>
+ * All terms must share one reduction. {@link LossResult#terms()} holds each term's unweighted value
+ * under its name (a repeated name gets a {@code #2}, {@code #3} suffix) and the components the terms
+ * report themselves.
+ */
+public final class WeightedSum implements LogitLoss, EpochAware, TemperatureScaled {
+    /** One term: a loss and its weight schedule. */
+    public record Term(LogitLoss loss, Schedule weight, double currentWeight) {
+        public Term {
+            Objects.requireNonNull(loss, "loss");
+            Objects.requireNonNull(weight, "weight");
+        }
+    }
+
+    private final List<Term> terms;
+
+    private WeightedSum(List<Term> terms) {
+        if (terms.isEmpty()) {
+            throw new IllegalArgumentException("a weighted sum needs at least one term");
+        }
+        Reduction r = terms.get(0).loss().reduction();
+        for (Term t : terms) {
+            if (t.loss().reduction() != r) {
+                throw new IllegalArgumentException("all terms of a weighted sum must share one reduction; '" + terms.get(0).loss().name()
+                        + "' uses " + r + ", '" + t.loss().name() + "' uses " + t.loss().reduction());
+            }
+            if (!Double.isFinite(t.currentWeight())) {
+                throw new IllegalArgumentException("weight of term '" + t.loss().name() + "' is " + t.currentWeight());
+            }
+        }
+        this.terms = List.copyOf(terms);
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    public List<Term> terms() {
+        return terms;
+    }
+
+    @Override
+    public String name() {
+        return "weighted-sum";
+    }
+
+    @Override
+    public Map<String, Object> settings() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        List<Map<String, Object>> list = new ArrayList<>();
+        for (Term t : terms) {
+            Map<String, Object> e = new LinkedHashMap<>();
+            e.put("loss", t.loss().name());
+            e.put("weight", t.weight().describe());
+            e.putAll(t.loss().settings());
+            list.add(e);
+        }
+        m.put("terms", list);
+        return m;
+    }
+
+    @Override
+    public boolean needsTeacher() {
+        return terms.stream().anyMatch(t -> t.loss().needsTeacher());
+    }
+
+    @Override
+    public boolean needsLabels() {
+        return terms.stream().anyMatch(t -> t.loss().needsLabels());
+    }
+
+    @Override
+    public boolean needsTopK() {
+        return terms.stream().anyMatch(t -> t.loss().needsTopK());
+    }
+
+    @Override
+    public Reduction reduction() {
+        return terms.get(0).loss().reduction();
+    }
+
+    @Override
+    public WeightedSum atEpoch(int epoch, int epochs) {
+        List<Term> out = new ArrayList<>();
+        for (Term t : terms) {
+            LogitLoss l = t.loss() instanceof EpochAware ea ? ea.atEpoch(epoch, epochs) : t.loss();
+            out.add(new Term(l, t.weight(), t.weight().at(epoch, epochs)));
+        }
+        return new WeightedSum(out);
+    }
+
+    /** The first temperature-scaled term's temperature, or NaN when none has one. */
+    @Override
+    public double temperature() {
+        for (Term t : terms) {
+            if (t.loss() instanceof TemperatureScaled ts) {
+                return ts.temperature();
+            }
+        }
+        return Double.NaN;
+    }
+
+    /** Every temperature-scaled term at temperature {@code t}. */
+    @Override
+    public WeightedSum withTemperature(double t) {
+        List<Term> out = new ArrayList<>();
+        boolean any = false;
+        for (Term term : terms) {
+            LogitLoss l = term.loss();
+            if (l instanceof TemperatureScaled ts && !Double.isNaN(ts.temperature())) {
+                l = ts.withTemperature(t);
+                any = true;
+            }
+            out.add(new Term(l, term.weight(), term.currentWeight()));
+        }
+        if (!any) {
+            throw new IllegalArgumentException("no term of this weighted sum has a temperature");
+        }
+        return new WeightedSum(out);
+    }
+
+    @Override
+    public LossResult compute(LogitBatch batch, float[] gradOut, float upstream) {
+        checkInputs(batch, gradOut);
+        java.util.Arrays.fill(gradOut, 0f);
+        float[] g = new float[gradOut.length];
+        double value = 0;
+        int rows = batch.countedRows();
+        Map<String, Double> parts = new LinkedHashMap<>();
+        Map<String, Integer> seen = new LinkedHashMap<>();
+        for (Term t : terms) {
+            double w = t.currentWeight();
+            LossResult r = t.loss().compute(batch, g, (float) (upstream * w));
+            for (int i = 0; i < g.length; i++) {
+                gradOut[i] += g[i];
+            }
+            value += w * r.value();
+            int n = seen.merge(t.loss().name(), 1, Integer::sum);
+            String suffix = n == 1 ? "" : "#" + n;
+            for (Map.Entry<String, Double> e : r.terms().entrySet()) {
+                parts.put(e.getKey() + suffix, e.getValue());
+            }
+        }
+        return new LossResult(value, rows, parts);
+    }
+
+    /** Builds a weighted sum term by term. */
+    public static final class Builder {
+        private final List<Term> terms = new ArrayList<>();
+
+        private Builder() {
+        }
+
+        /** A term with a constant weight. */
+        public Builder add(double weight, LogitLoss loss) {
+            return add(Schedule.constant(weight), loss);
+        }
+
+        /** A term whose weight follows a schedule over the epochs (its epoch-0 value outside training). */
+        public Builder add(Schedule weight, LogitLoss loss) {
+            terms.add(new Term(loss, weight, weight.at(0, 1)));
+            return this;
+        }
+
+        public WeightedSum build() {
+            return new WeightedSum(terms);
+        }
+    }
+}

@@ -1,0 +1,261 @@
+package org.distill4j.loss;
+
+/**
+ * Float64 reference values of the loss family, straight from the formulas (mean over rows). The
+ * gradient references are central differences of these values, so the analytic gradients of the
+ * implementations are checked against something derived independently.
+ */
+final class FamilyReference {
+    private FamilyReference() {
+    }
+
+    /** A loss value as a function of the student logits (double, row-major). */
+    interface Value {
+        double at(double[] s);
+    }
+
+    static double[] logSoftmax(double[] x, int off, int v, double t) {
+        double m = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < v; i++) {
+            m = Math.max(m, x[off + i] / t);
+        }
+        double z = 0;
+        for (int i = 0; i < v; i++) {
+            z += Math.exp(x[off + i] / t - m);
+        }
+        double[] out = new double[v];
+        for (int i = 0; i < v; i++) {
+            out[i] = x[off + i] / t - m - Math.log(z);
+        }
+        return out;
+    }
+
+    static double[] widen(float[] f) {
+        double[] d = new double[f.length];
+        for (int i = 0; i < f.length; i++) {
+            d[i] = f[i];
+        }
+        return d;
+    }
+
+    static double kl(double[] logA, double[] logB) {
+        double k = 0;
+        for (int i = 0; i < logA.length; i++) {
+            double a = Math.exp(logA[i]);
+            if (a > 0) {
+                k += a * (logA[i] - logB[i]);
+            }
+        }
+        return k;
+    }
+
+    static double reverseKl(double[] s, double[] t, int rows, int v, double temp) {
+        double total = 0;
+        for (int r = 0; r < rows; r++) {
+            total += temp * temp * kl(logSoftmax(s, r * v, v, temp), logSoftmax(t, r * v, v, temp));
+        }
+        return total / rows;
+    }
+
+    static double forwardKl(double[] s, double[] t, int rows, int v, double temp) {
+        double total = 0;
+        for (int r = 0; r < rows; r++) {
+            total += temp * temp * kl(logSoftmax(t, r * v, v, temp), logSoftmax(s, r * v, v, temp));
+        }
+        return total / rows;
+    }
+
+    static double gjsd(double[] s, double[] t, int rows, int v, double beta, double temp) {
+        if (beta == 0) {
+            return forwardKl(s, t, rows, v, temp);
+        }
+        if (beta == 1) {
+            return reverseKl(s, t, rows, v, temp);
+        }
+        double total = 0;
+        for (int r = 0; r < rows; r++) {
+            double[] lp = logSoftmax(t, r * v, v, temp);
+            double[] lq = logSoftmax(s, r * v, v, temp);
+            double[] lm = new double[v];
+            for (int i = 0; i < v; i++) {
+                lm[i] = Math.log(beta * Math.exp(lp[i]) + (1 - beta) * Math.exp(lq[i]));
+            }
+            total += temp * temp * (beta * kl(lp, lm) + (1 - beta) * kl(lq, lm));
+        }
+        return total / rows;
+    }
+
+    static double tvd(double[] s, double[] t, int rows, int v, double temp) {
+        double total = 0;
+        for (int r = 0; r < rows; r++) {
+            double[] lp = logSoftmax(t, r * v, v, temp);
+            double[] lq = logSoftmax(s, r * v, v, temp);
+            double d = 0;
+            for (int i = 0; i < v; i++) {
+                d += Math.abs(Math.exp(lp[i]) - Math.exp(lq[i]));
+            }
+            total += temp * temp * 0.5 * d;
+        }
+        return total / rows;
+    }
+
+    static double mse(double[] s, double[] t, int rows, int v) {
+        double total = 0;
+        for (int r = 0; r < rows; r++) {
+            double d = 0;
+            for (int i = 0; i < v; i++) {
+                double e = s[r * v + i] - t[r * v + i];
+                d += e * e;
+            }
+            total += d / v;
+        }
+        return total / rows;
+    }
+
+    /** DKD per the paper: binary KL on [p_y, 1-p_y] and KL between renormalized non-target distributions. */
+    static double dkd(double[] s, double[] t, int[] y, int rows, int v, double alpha, double beta, double temp, double warm) {
+        double total = 0;
+        for (int r = 0; r < rows; r++) {
+            double[] lp = logSoftmax(t, r * v, v, temp);
+            double[] lq = logSoftmax(s, r * v, v, temp);
+            total += warm * temp * temp * (alpha * tckd(lp, lq, y[r]) + beta * nckd(lp, lq, y[r]));
+        }
+        return total / rows;
+    }
+
+    static double tckd(double[] lp, double[] lq, int y) {
+        double py = Math.exp(lp[y]);
+        double qy = Math.exp(lq[y]);
+        double restP = 0;
+        double restQ = 0;
+        for (int i = 0; i < lp.length; i++) {
+            if (i != y) {
+                restP += Math.exp(lp[i]);
+                restQ += Math.exp(lq[i]);
+            }
+        }
+        double k = py * Math.log(py / qy);
+        if (restP > 0) {
+            k += restP * Math.log(restP / restQ);
+        }
+        return k;
+    }
+
+    static double nckd(double[] lp, double[] lq, int y) {
+        int v = lp.length;
+        if (v == 1) {
+            return 0;
+        }
+        double restP = 0;
+        double restQ = 0;
+        for (int i = 0; i < v; i++) {
+            if (i != y) {
+                restP += Math.exp(lp[i]);
+                restQ += Math.exp(lq[i]);
+            }
+        }
+        double k = 0;
+        for (int i = 0; i < v; i++) {
+            if (i != y) {
+                double ph = Math.exp(lp[i]) / restP;
+                double qh = Math.exp(lq[i]) / restQ;
+                if (ph > 0) {
+                    k += ph * Math.log(ph / qh);
+                }
+            }
+        }
+        return k;
+    }
+
+    /** Top-k KD: renormalized over the k entries, or with a rest bucket. */
+    static double topk(double[] s, int[] ids, float[] lps, int k, int rows, int v, double temp, boolean rest) {
+        double total = 0;
+        for (int r = 0; r < rows; r++) {
+            double[] lq = logSoftmax(s, r * v, v, temp);
+            int n = rest ? k + 1 : k;
+            double[] a = new double[n];
+            double known = 0;
+            for (int j = 0; j < k; j++) {
+                a[j] = lps[r * k + j] / temp;
+                known += Math.exp(lps[r * k + j]);
+            }
+            if (rest) {
+                a[k] = Math.log(Math.max(0, 1 - known)) / temp;
+            }
+            double z = 0;
+            for (double x : a) {
+                z += Math.exp(x);
+            }
+            double value = 0;
+            boolean[] in = new boolean[v];
+            for (int j = 0; j < k; j++) {
+                double p = Math.exp(a[j]) / z;
+                in[ids[r * k + j]] = true;
+                if (p > 0) {
+                    value += p * (Math.log(p) - lq[ids[r * k + j]]);
+                }
+            }
+            if (rest) {
+                double p = Math.exp(a[k]) / z;
+                double qr = 0;
+                for (int i = 0; i < v; i++) {
+                    if (!in[i]) {
+                        qr += Math.exp(lq[i]);
+                    }
+                }
+                if (p > 0) {
+                    value += p * Math.log(p / qr);
+                }
+            }
+            total += temp * temp * value;
+        }
+        return total / rows;
+    }
+
+    /** z-score with the unbiased std and eps 1e-7, as logit standardization does. */
+    static double[] standardize(double[] x, int rows, int v) {
+        double[] out = new double[x.length];
+        for (int r = 0; r < rows; r++) {
+            if (v == 1) {
+                continue;
+            }
+            double mean = 0;
+            for (int i = 0; i < v; i++) {
+                mean += x[r * v + i];
+            }
+            mean /= v;
+            double ss = 0;
+            for (int i = 0; i < v; i++) {
+                ss += (x[r * v + i] - mean) * (x[r * v + i] - mean);
+            }
+            double sd = Math.sqrt(ss / (v - 1));
+            for (int i = 0; i < v; i++) {
+                out[r * v + i] = (x[r * v + i] - mean) / (sd + 1e-7);
+            }
+        }
+        return out;
+    }
+
+    /** kd (alpha, T) on double inputs. */
+    static double kd(double[] s, double[] t, int[] y, int rows, int v, double temp, double alpha) {
+        double total = 0;
+        for (int r = 0; r < rows; r++) {
+            double[] lp = logSoftmax(t, r * v, v, temp);
+            double[] lq = logSoftmax(s, r * v, v, temp);
+            double ce = alpha > 0 ? -logSoftmax(s, r * v, v, 1)[y[r]] : 0;
+            total += alpha * ce + (1 - alpha) * temp * temp * kl(lp, lq);
+        }
+        return total / rows;
+    }
+
+    /** Central difference of f at coordinate k of s, in double. */
+    static double centralDifference(Value f, double[] s, int k, double h) {
+        double keep = s[k];
+        s[k] = keep + h;
+        double up = f.at(s);
+        s[k] = keep - h;
+        double down = f.at(s);
+        s[k] = keep;
+        return (up - down) / (2 * h);
+    }
+}

@@ -1,0 +1,441 @@
+package org.distill4j.loss;
+
+import org.distill4j.testing.Inputs;
+import org.distill4j.testing.Tolerances;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * Every logit loss of the family against its float64 reference value, with gradients checked against
+ * central differences of that reference: V in {1, 10, 1000, 32003}, T in {0.5, 1, 4, 20}, upstream
+ * gradient 0.73, output buffers poisoned with NaN.
+ */
+class LossFamilyTest {
+    static final float UP = 0.73f;
+    static final String[] LOSSES = {"reverse-kl", "gjsd-0.3", "tvd", "mse", "dkd", "topk-renormalize", "topk-rest", "logit-std"};
+
+    /** One loss on one random batch, with its reference. */
+    record Case(LogitLoss loss, LogitBatch batch, FamilyReference.Value ref, double valueTol) {
+    }
+
+    static Case make(String which, int v, double t, int rows, Random rng, double scale) {
+        float[] s = Inputs.logits(rng, rows, v, scale);
+        float[] te = Inputs.logits(rng, rows, v, scale);
+        int[] y = Inputs.labels(rng, rows, v);
+        double[] td = FamilyReference.widen(te);
+        switch (which) {
+            case "reverse-kl":
+                return new Case(new ReverseKl(t), LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, y),
+                        x -> FamilyReference.reverseKl(x, td, rows, v, t), 0);
+            case "gjsd-0.3":
+                return new Case(new GeneralizedJsd(0.3, t), LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, y),
+                        x -> FamilyReference.gjsd(x, td, rows, v, 0.3, t), 0);
+            case "tvd":
+                return new Case(new TotalVariation(t), LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, y),
+                        x -> FamilyReference.tvd(x, td, rows, v, t), 0);
+            case "mse":
+                return new Case(new LogitMse(), LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, y),
+                        x -> FamilyReference.mse(x, td, rows, v), 0);
+            case "dkd":
+                return new Case(new Dkd(1.0, 8.0, t, 20).atEpoch(4, 30), LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, y),
+                        x -> FamilyReference.dkd(x, td, y, rows, v, 1.0, 8.0, t, 5.0 / 20), 0);
+            case "topk-renormalize":
+            case "topk-rest": {
+                int k = Math.min(v, v > 100 ? 64 : 4);
+                int[] ids = new int[rows * k];
+                float[] lps = new float[rows * k];
+                for (int r = 0; r < rows; r++) {
+                    double[] lp = FamilyReference.logSoftmax(td, r * v, v, 1.0);
+                    Integer[] order = new Integer[v];
+                    for (int i = 0; i < v; i++) {
+                        order[i] = i;
+                    }
+                    Arrays.sort(order, (a, b) -> Double.compare(lp[b], lp[a]));
+                    for (int j = 0; j < k; j++) {
+                        ids[r * k + j] = order[j];
+                        lps[r * k + j] = (float) lp[order[j]];
+                    }
+                }
+                boolean rest = which.equals("topk-rest");
+                return new Case(new TopKKd(t, rest ? TopKKd.Tail.REST_BUCKET : TopKKd.Tail.RENORMALIZE),
+                        LogitBatch.ofTopK(rows, v, s, ids, lps, k, y), x -> FamilyReference.topk(x, ids, lps, k, rows, v, t, rest), 0);
+            }
+            case "logit-std":
+                // the implementation feeds float32 standardized rows to kd, so its value carries float rounding
+                return new Case(new LogitStandardization(new SoftTargetKd(t, 0.2)), LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, y),
+                        x -> FamilyReference.kd(FamilyReference.standardize(x, rows, v), FamilyReference.standardize(td, rows, v),
+                                y, rows, v, t, 0.2), 2e-6);
+            default:
+                throw new IllegalArgumentException(which);
+        }
+    }
+
+    static Stream<Arguments> grid() {
+        List<Arguments> out = new ArrayList<>();
+        for (String l : LOSSES) {
+            for (int v : new int[]{1, 10, 1000, 32003}) {
+                for (double t : l.equals("mse") ? new double[]{1} : new double[]{0.5, 1, 4, 20}) {
+                    out.add(Arguments.of(l, v, t));
+                }
+            }
+        }
+        return out.stream();
+    }
+
+    @ParameterizedTest(name = "{0} V={1} T={2}")
+    @MethodSource("grid")
+    void valueMatchesFloat64ReferenceAndGradientMatchesItsCentralDifferences(String which, int v, double t) {
+        Random rng = new Random(which.hashCode() * 31L + v * 7L + (long) (t * 10));
+        int rows = v > 10000 ? 2 : 5;
+        Case c = make(which, v, t, rows, rng, 2.5);
+        float[] grad = Inputs.poisoned(rows * v);
+        LossResult r = c.loss().compute(c.batch(), grad, UP);
+        double[] s = FamilyReference.widen(c.batch().student());
+        double ref = c.ref().at(s);
+        String what = which + " V=" + v + " T=" + t;
+        if (c.valueTol() > 0) {
+            assertEquals(ref, r.value(), c.valueTol() * Math.max(1, Math.abs(ref)), what + " value");
+        } else {
+            Tolerances.assertValueClose(ref, r.value(), what + " value");
+        }
+        assertEquals(rows, r.rows());
+        checkGradient(c.ref(), s, grad, rng, what);
+    }
+
+    /** Gradient vs central differences of the float64 reference, on all or 60 random coordinates. */
+    static void checkGradient(FamilyReference.Value ref, double[] s, float[] grad, Random rng, String what) {
+        int n = s.length;
+        int[] coords = n <= 300 ? java.util.stream.IntStream.range(0, n).toArray() : rng.ints(60, 0, n).toArray();
+        double[] fd = new double[coords.length];
+        double max = 0;
+        for (int j = 0; j < coords.length; j++) {
+            int k = coords[j];
+            // h = 1e-3: smaller steps drown in the reference's own rounding at V = 32003 (measured: h = 1e-5
+            // is off by 5e-9 on gradients of 5e-5, h = 1e-2 and 1e-3 agree to 4e-7 relative)
+            fd[j] = UP * FamilyReference.centralDifference(ref, s, k, 1e-3);
+            max = Math.max(max, Math.abs(fd[j]));
+        }
+        for (float g : grad) {
+            assertTrue(Float.isFinite(g), what + ": every gradient element is written and finite");
+        }
+        for (int j = 0; j < coords.length; j++) {
+            double tol = 2e-5 * max + 1e-5 * Math.abs(fd[j]) + 1e-9;
+            if (!(Math.abs(fd[j] - grad[coords[j]]) <= tol)) {
+                fail(what + ": gradient at " + coords[j] + " is " + grad[coords[j]] + ", central difference " + fd[j] + " (tol " + tol + ")");
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("names")
+    void extremeLogitsGiveFiniteValuesMatchingTheReferenceAndZeroSumGradients(String which) {
+        Random rng = new Random(99);
+        int rows = 3;
+        int v = 1000;
+        for (double t : which.equals("mse") ? new double[]{1} : new double[]{0.5, 1, 4, 20}) {
+            Case c = make(which, v, t, rows, rng, 1.0);
+            float[] st = c.batch().student();
+            for (int i = 0; i < st.length; i += 7) {
+                st[i] = (i % 2 == 0 ? 1e4f : -1e4f) * (0.5f + rng.nextFloat());
+            }
+            float[] grad = Inputs.poisoned(rows * v);
+            LossResult r = c.loss().compute(c.batch(), grad, UP);
+            assertTrue(Double.isFinite(r.value()), which + " T=" + t + " value " + r.value());
+            double ref = c.ref().at(FamilyReference.widen(st));
+            assertEquals(ref, r.value(), 1e-5 * Math.max(1, Math.abs(ref)), which + " T=" + t);
+            if (!which.equals("mse")) {
+                for (int row = 0; row < rows; row++) {
+                    double sum = 0;
+                    double max = 0;
+                    for (int i = 0; i < v; i++) {
+                        assertTrue(Float.isFinite(grad[row * v + i]));
+                        sum += grad[row * v + i];
+                        max = Math.max(max, Math.abs(grad[row * v + i]));
+                    }
+                    assertEquals(0, sum, 1e-4 * max + 1e-9, which + ": softmax gradients sum to zero per row");
+                }
+            }
+        }
+    }
+
+    static Stream<String> names() {
+        return Arrays.stream(LOSSES);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("names")
+    void gradientAccumulationWithANormalizerEqualsOneBigBatch(String which) {
+        Random rng = new Random(5);
+        int rows = 8;
+        int v = 13;
+        Case c = make(which, v, 2.0, rows, rng, 2.0);
+        LogitBatch big = c.batch();
+        int[] y = big.labels().clone();
+        y[2] = LogitBatch.IGNORE_INDEX;
+        boolean[] mask = {true, true, true, false, true, true, false, true};
+        LogitBatch masked = rebuild(big, y, 0, rows).withRowMask(mask);
+        float[] gBig = Inputs.poisoned(rows * v);
+        LossResult rBig = c.loss().compute(masked, gBig, 1f);
+        assertEquals(5, rBig.rows(), "rows 2 (ignored label), 3 and 6 (masked) do not count");
+        for (int i = 2 * v; i < 4 * v; i++) {
+            assertEquals(0f, gBig[i], "uncounted rows get zero gradient");
+        }
+        // the same rows as two micro-batches, each normalized by the 5 counted rows of the whole step
+        LogitBatch a = rebuild(big, y, 0, 4).withRowMask(Arrays.copyOfRange(mask, 0, 4)).withNormalizer(5);
+        LogitBatch b = rebuild(big, y, 4, 8).withRowMask(Arrays.copyOfRange(mask, 4, 8)).withNormalizer(5);
+        float[] ga = new float[4 * v];
+        float[] gb = new float[4 * v];
+        double va = c.loss().compute(a, ga, 1f).value();
+        double vb = c.loss().compute(b, gb, 1f).value();
+        assertEquals(rBig.value(), va + vb, 1e-9 * Math.abs(rBig.value()) + 1e-12, which + " accumulated value");
+        for (int i = 0; i < 4 * v; i++) {
+            assertEquals(gBig[i], ga[i], 1e-6 * Math.abs(gBig[i]) + 1e-9);
+            assertEquals(gBig[4 * v + i], gb[i], 1e-6 * Math.abs(gBig[4 * v + i]) + 1e-9);
+        }
+    }
+
+    /** Rows [from, to) of a batch with the given labels, keeping its teacher form. */
+    static LogitBatch rebuild(LogitBatch b, int[] y, int from, int to) {
+        int v = b.classes();
+        int n = to - from;
+        float[] s = Arrays.copyOfRange(b.student(), from * v, to * v);
+        int[] yy = Arrays.copyOfRange(y, from, to);
+        if (b.topkIds() != null) {
+            int k = b.k();
+            return LogitBatch.ofTopK(n, v, s, Arrays.copyOfRange(b.topkIds(), from * k, to * k),
+                    Arrays.copyOfRange(b.topkLogProbs(), from * k, to * k), k, yy);
+        }
+        return LogitBatch.of(n, v, s, Arrays.copyOfRange(b.teacher(), from * v, to * v), b.teacherValues(), yy);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("names")
+    void identicalTeacherAndStudentGiveZero(String which) {
+        if (which.startsWith("topk")) {
+            return; // covered by topKWithAllClassesEqualsKd
+        }
+        Random rng = new Random(8);
+        Case c = make(which, 37, 2.0, 4, rng, 2.0);
+        LogitBatch b = c.batch();
+        LogitBatch same = LogitBatch.of(4, 37, b.student(), b.student().clone(), TeacherValues.LOGITS, b.labels());
+        float[] g = Inputs.poisoned(4 * 37);
+        LogitLoss loss = which.equals("logit-std") ? new LogitStandardization(new SoftTargetKd(2, 0)) : c.loss(); // no CE part
+        assertEquals(0.0, loss.compute(same, g, 1f).value(), 1e-9, which);
+        for (float x : g) {
+            assertEquals(0f, x, 1e-7f, which);
+        }
+    }
+
+    @Test
+    void gjsdEndPointsAreForwardAndReverseKl() {
+        Random rng = new Random(3);
+        int rows = 4;
+        int v = 29;
+        float[] s = Inputs.logits(rng, rows, v, 2);
+        float[] t = Inputs.logits(rng, rows, v, 2);
+        LogitBatch b = LogitBatch.of(rows, v, s, t, TeacherValues.LOGITS, null);
+        assertSameLoss(new GeneralizedJsd(0, 3), new SoftTargetKd(3, 0), b);
+        assertSameLoss(new GeneralizedJsd(1, 3), new ReverseKl(3), b);
+        // inside, the mixture formula tends to beta * forward KL as beta -> 0
+        double fwd = new SoftTargetKd(3, 0).compute(b, new float[rows * v], 1f).value();
+        double small = new GeneralizedJsd(1e-6, 3).compute(b, new float[rows * v], 1f).value();
+        assertEquals(1e-6 * fwd, small, 1e-3 * 1e-6 * fwd);
+    }
+
+    private static void assertSameLoss(LogitLoss a, LogitLoss b, LogitBatch batch) {
+        float[] ga = new float[batch.student().length];
+        float[] gb = new float[batch.student().length];
+        assertEquals(b.compute(batch, gb, 0.5f).value(), a.compute(batch, ga, 0.5f).value(), 1e-9);
+        for (int i = 0; i < ga.length; i++) {
+            assertEquals(gb[i], ga[i], 1e-6 * Math.abs(gb[i]) + 1e-9);
+        }
+    }
+
+    @Test
+    void dkdRecombinesToKdAsThePaperStates() {
+        Random rng = new Random(12);
+        int v = 50;
+        for (double t : new double[]{1, 4}) {
+            for (int trial = 0; trial < 5; trial++) {
+                float[] s = Inputs.logits(rng, 1, v, 2.5);
+                float[] te = Inputs.logits(rng, 1, v, 2.5);
+                int[] y = {rng.nextInt(v)};
+                LogitBatch b = LogitBatch.of(1, v, s, te, TeacherValues.LOGITS, y);
+                LossResult d = new Dkd(1, 1, t, 0).compute(b, new float[v], 1f);
+                double kd = new SoftTargetKd(t, 0).compute(b, new float[v], 1f).value();
+                double py = Math.exp(FamilyReference.logSoftmax(FamilyReference.widen(te), 0, v, t)[y[0]]);
+                // KD = TCKD + (1 - p_y) NCKD, each with T^2
+                assertEquals(kd, d.terms().get("tckd") + (1 - py) * d.terms().get("nckd"), 1e-9 * kd);
+                assertEquals(d.terms().get("tckd") + d.terms().get("nckd"), d.value(), 1e-12);
+            }
+        }
+    }
+
+    @Test
+    void dkdWarmsUpOverItsEpochs() {
+        Dkd d = new Dkd(1, 8, 4, 20);
+        assertEquals(1.0, d.warmFactor());
+        assertEquals(1.0 / 20, d.atEpoch(0, 100).warmFactor(), 1e-15);
+        assertEquals(10.0 / 20, d.atEpoch(9, 100).warmFactor(), 1e-15);
+        assertEquals(1.0, d.atEpoch(50, 100).warmFactor());
+        assertEquals(1.0, new Dkd(1, 8, 4, 0).atEpoch(0, 10).warmFactor());
+    }
+
+    @Test
+    void topKWithAllClassesEqualsKd() {
+        Random rng = new Random(4);
+        int rows = 3;
+        int v = 17;
+        float[] s = Inputs.logits(rng, rows, v, 2);
+        float[] z = Inputs.logits(rng, rows, v, 2);
+        int[] ids = new int[rows * v];
+        float[] lps = new float[rows * v];
+        float[] probs = new float[rows * v];
+        for (int r = 0; r < rows; r++) {
+            double[] lp = FamilyReference.logSoftmax(FamilyReference.widen(z), r * v, v, 1);
+            for (int i = 0; i < v; i++) {
+                int id = (i * 5 + r) % v; // any order
+                ids[r * v + i] = id;
+                lps[r * v + i] = (float) lp[id];
+                probs[r * v + id] = (float) Math.exp(lp[id]);
+            }
+        }
+        LogitBatch dense = LogitBatch.of(rows, v, s, probs, TeacherValues.PROBABILITIES, null);
+        LogitBatch sparse = LogitBatch.ofTopK(rows, v, s, ids, lps, v, null);
+        for (TopKKd.Tail tail : TopKKd.Tail.values()) {
+            float[] g1 = new float[rows * v];
+            float[] g2 = new float[rows * v];
+            double a = new SoftTargetKd(2, 0).compute(dense, g1, 1f).value();
+            double b = new TopKKd(2, tail).compute(sparse, g2, 1f).value();
+            assertEquals(a, b, 1e-5 * a, tail.name());
+            for (int i = 0; i < g1.length; i++) {
+                assertEquals(g1[i], g2[i], 1e-5, tail.name());
+            }
+        }
+    }
+
+    @Test
+    void topKInputErrorsNameRowAndEntry() {
+        float[] s = new float[2 * 5];
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> LogitBatch.ofTopK(2, 5, s, new int[]{0, 1, 2, 2}, new float[]{-1, -2, -1, -2}, 2, null));
+        assertTrue(e.getMessage().contains("top-k ids of row 1 repeat class 2"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> LogitBatch.ofTopK(2, 5, s, new int[]{0, 7, 2, 3}, new float[]{-1, -2, -1, -2}, 2, null));
+        assertTrue(e.getMessage().contains("top-k id at row 0, entry 1 is 7"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> LogitBatch.ofTopK(2, 5, s, new int[]{0, 1, 2, 3}, new float[]{-1, 0.5f, -1, -2}, 2, null));
+        assertTrue(e.getMessage().contains("log-probability at row 0, entry 1 is 0.5"), e.getMessage());
+        LogitBatch tooMuch = LogitBatch.ofTopK(1, 5, new float[5], new int[]{0, 1}, new float[]{-0.1f, -0.2f}, 2, null);
+        e = assertThrows(IllegalArgumentException.class,
+                () -> new TopKKd(1, TopKKd.Tail.REST_BUCKET).compute(tooMuch, new float[5], 1f));
+        assertTrue(e.getMessage().contains("sum to"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> new SoftTargetKd(1, 0).compute(tooMuch, new float[5], 1f));
+        assertTrue(e.getMessage().contains("needs dense teacher outputs, but the batch has a top-k teacher"), e.getMessage());
+    }
+
+    @Test
+    void logitStandardizationIgnoresTeacherScaleAndShift() {
+        Random rng = new Random(6);
+        int rows = 3;
+        int v = 40;
+        float[] s = Inputs.logits(rng, rows, v, 2);
+        float[] t = Inputs.logits(rng, rows, v, 2);
+        float[] t2 = new float[t.length];
+        for (int i = 0; i < t.length; i++) {
+            t2[i] = 3.5f * t[i] + 11f;
+        }
+        LogitLoss l = new LogitStandardization(new SoftTargetKd(2, 0));
+        double a = l.compute(LogitBatch.of(rows, v, s, t, TeacherValues.LOGITS, null), new float[rows * v], 1f).value();
+        double b = l.compute(LogitBatch.of(rows, v, s, t2, TeacherValues.LOGITS, null), new float[rows * v], 1f).value();
+        assertEquals(a, b, 1e-5 * a);
+    }
+
+    @Test
+    void vocabularyMismatchNamesBothSizes() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> LogitBatch.of(2, 10, new float[20], new float[24], TeacherValues.LOGITS, null));
+        assertTrue(e.getMessage().contains("12 classes per row but the student has 10") && e.getMessage().contains("VocabularyAlignment"),
+                e.getMessage());
+    }
+
+    @Test
+    void mseRejectsProbabilities() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new LogitMse()
+                .compute(LogitBatch.of(1, 2, new float[]{1, 2}, new float[]{0.5f, 0.5f}, TeacherValues.PROBABILITIES, null), new float[2], 1f));
+        assertTrue(e.getMessage().contains("compares logits"), e.getMessage());
+    }
+
+    @Test
+    void reverseKlReportsAnInfiniteDivergence() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new ReverseKl(1)
+                .compute(LogitBatch.of(1, 3, new float[]{1, 2, 3}, new float[]{0.5f, 0.5f, 0f}, TeacherValues.PROBABILITIES, null),
+                        new float[3], 1f));
+        assertTrue(e.getMessage().contains("class 2 of row 0 probability 0"), e.getMessage());
+    }
+
+    @Test
+    void weightedSumAddsWeightedValuesAndGradientsAndFollowsSchedules() {
+        Random rng = new Random(10);
+        int rows = 5;
+        int v = 21;
+        float[] s = Inputs.logits(rng, rows, v, 2);
+        float[] t = Inputs.logits(rng, rows, v, 2);
+        int[] y = Inputs.labels(rng, rows, v);
+        LogitBatch b = LogitBatch.of(rows, v, s, t, TeacherValues.LOGITS, y);
+        WeightedSum sum = WeightedSum.builder().add(0.25, new CrossEntropy())
+                .add(org.distill4j.train.Schedule.linear(0.0, 2.0), new Dkd(1, 8, 4, 0))
+                .add(0.5, new SoftTargetKd(4, 0)).add(0.1, new SoftTargetKd(2, 0)).build();
+        WeightedSum late = sum.atEpoch(4, 5); // dkd weight 2.0
+        float[] g = new float[rows * v];
+        LossResult r = late.compute(b, g, 0.8f);
+        float[] g1 = new float[rows * v];
+        float[] g2 = new float[rows * v];
+        float[] g3 = new float[rows * v];
+        float[] g4 = new float[rows * v];
+        double v1 = new CrossEntropy().compute(b, g1, 0.8f * 0.25f).value();
+        double v2 = new Dkd(1, 8, 4, 0).compute(b, g2, 0.8f * 2f).value();
+        double v3 = new SoftTargetKd(4, 0).compute(b, g3, 0.8f * 0.5f).value();
+        double v4 = new SoftTargetKd(2, 0).compute(b, g4, 0.8f * 0.1f).value();
+        assertEquals(0.25 * v1 + 2 * v2 + 0.5 * v3 + 0.1 * v4, r.value(), 1e-9);
+        for (int i = 0; i < g.length; i++) {
+            assertEquals(g1[i] + g2[i] + g3[i] + g4[i], g[i], 1e-6);
+        }
+        assertTrue(r.terms().containsKey("kd") && r.terms().containsKey("kd#2") && r.terms().containsKey("tckd"), r.terms().toString());
+        assertEquals(0.0, sum.terms().get(1).currentWeight(), "a schedule starts at its first value");
+        WeightedSum hot = late.withTemperature(7);
+        assertEquals(7.0, ((TemperatureScaled) hot.terms().get(1).loss()).temperature());
+        assertEquals(7.0, ((TemperatureScaled) hot.terms().get(3).loss()).temperature());
+        assertThrows(IllegalArgumentException.class, () -> WeightedSum.builder().add(1, new CrossEntropy())
+                .add(1, new SoftTargetKd(1, 0, Reduction.SUM)).build());
+    }
+
+    @Test
+    void everyLossIsRegisteredWithItsSettings() {
+        assertEquals(List.of("kd", "ce", "reverse-kl", "gjsd", "tvd", "mse", "dkd", "logit-std", "topk-kd"), Losses.names());
+        assertTrue(Losses.create("gjsd", Map.of("beta", 0.2)) instanceof GeneralizedJsd g && g.beta() == 0.2);
+        assertTrue(Losses.create("dkd", Map.of("warmup", 5, "beta", 2)) instanceof Dkd);
+        LogitLoss ls = Losses.create("logit-std", Map.of("loss", "dkd", "temperature", 3));
+        assertTrue(ls instanceof LogitStandardization l && l.inner() instanceof Dkd d && d.temperature() == 3.0);
+        assertTrue(Losses.create("topk-kd", Map.of("tail", "rest")) instanceof TopKKd k && k.tail() == TopKKd.Tail.REST_BUCKET);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Losses.create("logit-std", Map.of("tempo", 3)));
+        assertTrue(e.getMessage().contains("loss 'kd' has no setting 'tempo'"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Losses.create("dkd", Map.of("warmup", 2.5)));
+        assertTrue(e.getMessage().contains("whole number"), e.getMessage());
+    }
+}
