@@ -4,11 +4,14 @@ import org.distill4j.backend.Backends;
 import org.distill4j.backend.ComputeBackend;
 import org.distill4j.data.Batch;
 import org.distill4j.data.Dataset;
+import org.distill4j.loss.EpochAware;
 import org.distill4j.loss.LogitBatch;
 import org.distill4j.loss.LogitLoss;
 import org.distill4j.loss.LossResult;
 import org.distill4j.loss.SoftTargetKd;
+import org.distill4j.loss.TemperatureScaled;
 import org.distill4j.student.Student;
+import org.distill4j.teacher.SparseTeacher;
 import org.distill4j.teacher.Teacher;
 import org.nd4j.linalg.factory.Nd4j;
 import org.slf4j.Logger;
@@ -87,12 +90,13 @@ public final class Distiller {
         if (train.size() == 0) {
             throw new IllegalArgumentException("training data " + train.name() + " is empty");
         }
-        if (loss.needsTeacher() && teacher == null) {
+        if ((loss.needsTeacher() || loss.needsTopK()) && teacher == null) {
             throw new IllegalArgumentException("loss '" + loss.name() + "' needs a teacher: set it with teacher(...)");
         }
         if (teacher != null && teacher.classes() != student.classes()) {
             throw new IllegalArgumentException("teacher has " + teacher.classes() + " classes but the student has "
-                    + student.classes() + "; they must match");
+                    + student.classes() + "; they must match, or align them explicitly with VocabularyAlignment.align(teacher, "
+                    + student.classes() + ", TRUNCATE or PAD)");
         }
         if (student.classes() != train.classes()) {
             throw new IllegalArgumentException("student has " + student.classes() + " outputs but " + train.name()
@@ -102,9 +106,21 @@ public final class Distiller {
             throw new IllegalArgumentException("test data has " + test.featureCount() + " features per sample, training data "
                     + train.featureCount());
         }
-        if ((temperature != null || alpha != null) && !(loss instanceof SoftTargetKd)) {
-            throw new IllegalArgumentException("temperature/alpha schedules apply to loss 'kd'; loss '" + loss.name()
-                    + "' has neither");
+        if (temperature != null && !(loss instanceof TemperatureScaled)) {
+            throw new IllegalArgumentException("a temperature schedule needs a temperature-scaled loss; loss '" + loss.name()
+                    + "' has no temperature");
+        }
+        if (alpha != null && !(loss instanceof SoftTargetKd)) {
+            throw new IllegalArgumentException("alpha schedules apply to loss 'kd'; for other losses weight the terms of a "
+                    + "WeightedSum with schedules; loss '" + loss.name() + "' has no alpha");
+        }
+        if (loss.needsTopK() && loss.needsTeacher()) {
+            throw new IllegalArgumentException("loss '" + loss.name() + "' needs both dense and top-k teacher outputs; "
+                    + "one batch carries one of them");
+        }
+        if (loss.needsTopK() && !(teacher instanceof SparseTeacher)) {
+            throw new IllegalArgumentException("loss '" + loss.name() + "' needs a top-k teacher (a SparseTeacher such as "
+                    + "TopKTeacher.of(teacher, k)), got " + (teacher == null ? "none" : teacher.describe()));
         }
         for (int e = 0; e < epochs; e++) {
             try {
@@ -162,12 +178,8 @@ public final class Distiller {
                 int[] idx = java.util.Arrays.copyOfRange(order, from, to);
                 Batch batch = Batch.of(train, idx);
                 int n = batch.size();
-                float[] teacherOut = epochLoss.needsTeacher() ? teacher.outputs(batch) : null;
-                float[] logits = student.forward(batch, true);
+                LogitBatch lb = logitBatch(epochLoss, batch, student.forward(batch, true));
                 float[] grad = n == fullBatch ? fullGrad : new float[n * classes];
-                LogitBatch lb = teacherOut == null
-                        ? LogitBatch.ofLabels(n, classes, logits, batch.labels())
-                        : LogitBatch.of(n, classes, logits, teacherOut, teacher.values(), batch.labels());
                 LossResult r = be.logitLoss(epochLoss, lb, grad, 1f);
                 if (!Double.isFinite(r.value())) {
                     throw new IllegalStateException("loss became " + r.value() + " at epoch " + (epoch + 1) + ", batch "
@@ -203,7 +215,7 @@ public final class Distiller {
             Map<String, Double> terms = new LinkedHashMap<>();
             termSums.forEach((k, v) -> terms.put(k, v / train.size()));
             EpochMetrics m = new EpochMetrics(epoch, epochs, lossSum / train.size(), terms,
-                    epochLoss instanceof SoftTargetKd kd ? kd.temperature() : Double.NaN,
+                    epochLoss instanceof TemperatureScaled ts ? ts.temperature() : Double.NaN,
                     epochLoss instanceof SoftTargetKd kd ? kd.alpha() : Double.NaN,
                     acc, agree, train.size() / (trainNanos / 1e9), trainNanos / 1e9, evalSeconds);
             history.add(m);
@@ -219,18 +231,30 @@ public final class Distiller {
                 samplesTotal / (trainNanosTotal / 1e9), (System.nanoTime() - start) / 1e9, be.name(), be.device());
     }
 
-    private LogitLoss lossAt(int epoch) {
-        if (loss instanceof SoftTargetKd kd) {
-            SoftTargetKd l = kd;
-            if (temperature != null) {
-                l = l.withTemperature(temperature.at(epoch, epochs));
-            }
-            if (alpha != null) {
-                l = l.withAlpha(alpha.at(epoch, epochs));
-            }
-            return l;
+    /** The loss's inputs for one batch: the teacher in the form the loss reads (dense, top-k or none). */
+    private LogitBatch logitBatch(LogitLoss l, Batch batch, float[] logits) {
+        int n = batch.size();
+        int classes = student.classes();
+        if (l.needsTopK()) {
+            SparseTeacher.TopK top = ((SparseTeacher) teacher).topK(batch);
+            return LogitBatch.ofTopK(n, classes, logits, top.ids(), top.logProbs(), top.k(), batch.labels());
         }
-        return loss;
+        if (l.needsTeacher()) {
+            return LogitBatch.of(n, classes, logits, teacher.outputs(batch), teacher.values(), batch.labels());
+        }
+        return LogitBatch.ofLabels(n, classes, logits, batch.labels());
+    }
+
+    /** The loss of one epoch: epoch-aware settings (e.g. DKD warm-up), then the temperature and alpha schedules. */
+    private LogitLoss lossAt(int epoch) {
+        LogitLoss l = loss instanceof EpochAware ea ? ea.atEpoch(epoch, epochs) : loss;
+        if (temperature != null) {
+            l = ((TemperatureScaled) l).withTemperature(temperature.at(epoch, epochs));
+        }
+        if (alpha != null) {
+            l = ((SoftTargetKd) l).withAlpha(alpha.at(epoch, epochs));
+        }
+        return l;
     }
 
     /** Resolved settings, for provenance. */

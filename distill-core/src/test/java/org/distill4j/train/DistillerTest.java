@@ -14,6 +14,7 @@ import org.nd4j.linalg.learning.config.Adam;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -165,6 +166,56 @@ class DistillerTest {
     }
 
     @Test
+    void dkdWithCrossEntropyWarmsUpAndReportsItsParts() {
+        org.distill4j.loss.LogitLoss loss = org.distill4j.loss.WeightedSum.builder()
+                .add(1.0, new CrossEntropy()).add(1.0, new org.distill4j.loss.Dkd(1, 8, 4, 4)).build();
+        DistillResult r = Distiller.builder().teacher(Dl4jTeacher.of(teacherNet))
+                .student(Dl4jStudent.of(Nets.logitsMlp(D, 16, K, new Adam(5e-3), 11, 0)))
+                .loss(loss).trainData(train).testData(test).epochs(4).batchSize(64).seed(2)
+                .backend(new CpuBackend()).build().run();
+        for (EpochMetrics m : r.epochs()) {
+            assertTrue(m.terms().keySet().containsAll(List.of("ce", "dkd", "tckd", "nckd")), m.terms().toString());
+            assertEquals(4.0, m.temperature());
+        }
+        // warm-up 1/4, 2/4, 3/4, 4/4 of alpha*TCKD + beta*NCKD
+        for (int e = 0; e < 4; e++) {
+            Map<String, Double> t = r.epochs().get(e).terms();
+            assertEquals((e + 1) / 4.0 * (t.get("tckd") + 8 * t.get("nckd")), t.get("dkd"), 1e-9 * t.get("dkd"));
+        }
+        Map<String, Double> first = r.epochs().get(0).terms();
+        Map<String, Double> last = r.epochs().get(3).terms();
+        assertTrue(last.get("nckd") < first.get("nckd") && last.get("ce") < first.get("ce"),
+                "the student learns the teacher's non-target structure and the labels: " + first + " -> " + last);
+    }
+
+    @Test
+    void topKDistillationFromALiveTeacherTrains() {
+        DistillResult r = Distiller.builder().teacher(org.distill4j.teacher.TopKTeacher.of(Dl4jTeacher.of(teacherNet), 3))
+                .student(Dl4jStudent.of(Nets.logitsMlp(D, 16, K, new Adam(5e-3), 11, 0)))
+                .loss(new org.distill4j.loss.TopKKd(2, org.distill4j.loss.TopKKd.Tail.REST_BUCKET))
+                .trainData(train).testData(test).epochs(4).batchSize(64).seed(2).backend(new CpuBackend()).build().run();
+        assertTrue(r.epochs().get(3).loss() < r.epochs().get(0).loss());
+        assertTrue(r.teacherAgreement() > 0.6, "agreement " + r.teacherAgreement());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Distiller.builder()
+                .teacher(Dl4jTeacher.of(teacherNet)).student(Dl4jStudent.of(Nets.logitsMlp(D, 8, K, new Adam(1e-3), 1, 0)))
+                .loss(new org.distill4j.loss.TopKKd(1, org.distill4j.loss.TopKKd.Tail.RENORMALIZE)).trainData(train).build());
+        assertTrue(e.getMessage().contains("needs a top-k teacher"), e.getMessage());
+    }
+
+    @Test
+    void anEnsembleOfTwoTeachersDistills() {
+        MultiLayerNetwork second = Nets.logitsMlp(D, 24, K, new Adam(1e-2), 8, 0);
+        Distiller.builder().student(Dl4jStudent.of(second)).loss(new CrossEntropy()).trainData(blobs(1000, 4, "b"))
+                .epochs(3).batchSize(64).seed(3).backend(new CpuBackend()).build().run();
+        DistillResult r = Distiller.builder()
+                .teacher(org.distill4j.teacher.EnsembleTeacher.of(Dl4jTeacher.of(teacherNet), Dl4jTeacher.of(second)))
+                .student(Dl4jStudent.of(Nets.logitsMlp(D, 16, K, new Adam(5e-3), 11, 0)))
+                .loss(new org.distill4j.loss.ReverseKl(2)).trainData(train).testData(test).epochs(3).batchSize(64).seed(2)
+                .backend(new CpuBackend()).build().run();
+        assertTrue(r.epochs().get(2).loss() < r.epochs().get(0).loss());
+    }
+
+    @Test
     void misconfigurationsFailBeforeTraining() {
         Dl4jStudent wrongWidth = Dl4jStudent.of(Nets.logitsMlp(D, 8, K + 1, new Adam(1e-3), 1, 0));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Distiller.builder()
@@ -178,6 +229,9 @@ class DistillerTest {
         e = assertThrows(IllegalArgumentException.class, () -> Distiller.builder().student(ok).loss(new CrossEntropy())
                 .trainData(train).alpha(Schedule.constant(0.5)).build());
         assertTrue(e.getMessage().contains("schedules apply to loss 'kd'"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Distiller.builder().student(ok).loss(new CrossEntropy())
+                .trainData(train).temperature(Schedule.constant(2)).build());
+        assertTrue(e.getMessage().contains("loss 'ce' has no temperature"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> Distiller.builder().student(ok).loss(new CrossEntropy())
                 .trainData(train).epochs(0).build());
         assertTrue(e.getMessage().contains("epochs must be > 0"), e.getMessage());

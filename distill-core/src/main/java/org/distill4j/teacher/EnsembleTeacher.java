@@ -1,0 +1,128 @@
+package org.distill4j.teacher;
+
+import org.distill4j.data.Batch;
+import org.distill4j.loss.TeacherValues;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * Several teachers as one: a weighted average of their probabilities (default) or of their logits.
+ *
+ * <p>Averaging probabilities is the classic ensemble of Hinton et al. (section 2) and of multi-teacher
+ * distillation (S. You, C. Xu, C. Xu, D. Tao, "Learning from Multiple Teacher Networks", KDD 2017);
+ * averaging logits (a geometric mean of the distributions) keeps the result in logit form, for losses
+ * that need logits such as {@code mse}. Weights are normalized to sum to one; every teacher must have
+ * the same number of classes.
+ */
+public final class EnsembleTeacher implements Teacher {
+    /** What is averaged. */
+    public enum Combine { PROBABILITIES, LOGITS }
+
+    private final List<Teacher> teachers;
+    private final double[] weights;
+    private final Combine combine;
+
+    private EnsembleTeacher(List<Teacher> teachers, double[] weights, Combine combine) {
+        this.teachers = teachers;
+        this.weights = weights;
+        this.combine = combine;
+    }
+
+    /** Equal weights, averaging probabilities. */
+    public static EnsembleTeacher of(Teacher... teachers) {
+        double[] w = new double[teachers.length];
+        java.util.Arrays.fill(w, 1.0);
+        return of(List.of(teachers), w, Combine.PROBABILITIES);
+    }
+
+    /**
+     * @param weights one non-negative weight per teacher, not all zero (normalized here)
+     * @throws IllegalArgumentException on mismatched class counts, bad weights, or {@code LOGITS} with a
+     *                                  teacher that only gives probabilities
+     */
+    public static EnsembleTeacher of(List<Teacher> teachers, double[] weights, Combine combine) {
+        Objects.requireNonNull(combine, "combine");
+        if (teachers.isEmpty()) {
+            throw new IllegalArgumentException("an ensemble needs at least one teacher");
+        }
+        if (weights.length != teachers.size()) {
+            throw new IllegalArgumentException("ensemble has " + teachers.size() + " teachers but " + weights.length + " weights");
+        }
+        int classes = teachers.get(0).classes();
+        double sum = 0;
+        for (int i = 0; i < teachers.size(); i++) {
+            Teacher t = teachers.get(i);
+            if (t.classes() != classes) {
+                throw new IllegalArgumentException("ensemble teacher " + i + " (" + t.describe() + ") has " + t.classes()
+                        + " classes, teacher 0 has " + classes);
+            }
+            if (!(weights[i] >= 0) || Double.isInfinite(weights[i])) {
+                throw new IllegalArgumentException("ensemble weight " + i + " is " + weights[i] + ", expected a finite value >= 0");
+            }
+            if (combine == Combine.LOGITS && t.values() != TeacherValues.LOGITS) {
+                throw new IllegalArgumentException("ensemble teacher " + i + " gives probabilities; averaging LOGITS needs logits "
+                        + "from every teacher (use Combine.PROBABILITIES)");
+            }
+            sum += weights[i];
+        }
+        if (!(sum > 0)) {
+            throw new IllegalArgumentException("ensemble weights sum to " + sum + ", expected > 0");
+        }
+        double[] w = new double[weights.length];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = weights[i] / sum;
+        }
+        return new EnsembleTeacher(List.copyOf(new ArrayList<>(teachers)), w, combine);
+    }
+
+    @Override
+    public int classes() {
+        return teachers.get(0).classes();
+    }
+
+    @Override
+    public TeacherValues values() {
+        return combine == Combine.LOGITS ? TeacherValues.LOGITS : TeacherValues.PROBABILITIES;
+    }
+
+    @Override
+    public float[] outputs(Batch batch) {
+        int n = batch.size();
+        int v = classes();
+        double[] acc = new double[n * v];
+        double[] row = new double[v];
+        for (int ti = 0; ti < teachers.size(); ti++) {
+            Teacher t = teachers.get(ti);
+            float[] out = t.outputs(batch);
+            double w = weights[ti];
+            for (int r = 0; r < n; r++) {
+                if (combine == Combine.LOGITS) {
+                    for (int i = 0; i < v; i++) {
+                        acc[r * v + i] += w * out[r * v + i];
+                    }
+                } else {
+                    TeacherRows.logProbabilities(out, t.values(), r, v, row);
+                    for (int i = 0; i < v; i++) {
+                        acc[r * v + i] += w * Math.exp(row[i]);
+                    }
+                }
+            }
+        }
+        float[] result = new float[acc.length];
+        for (int i = 0; i < acc.length; i++) {
+            result[i] = (float) acc[i];
+        }
+        return result;
+    }
+
+    @Override
+    public String describe() {
+        StringBuilder sb = new StringBuilder("ensemble of " + teachers.size() + " (" + combine.name().toLowerCase() + " averaged):");
+        for (int i = 0; i < teachers.size(); i++) {
+            sb.append(String.format(java.util.Locale.ROOT, " %.3f x %s;", weights[i], teachers.get(i).describe()));
+        }
+        return sb.toString();
+    }
+}

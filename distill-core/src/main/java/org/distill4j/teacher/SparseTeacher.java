@@ -1,0 +1,26 @@
+package org.distill4j.teacher;
+
+import org.distill4j.data.Batch;
+
+/**
+ * A teacher that gives only its top-k classes per row, with their log-probabilities (natural log,
+ * temperature 1): API logprobs, compressed logit stores. Feeds {@code topk-kd}.
+ */
+public interface SparseTeacher extends Teacher {
+
+    /** Entries per row. */
+    int k();
+
+    /** Top-k of each row of the batch. */
+    TopK topK(Batch batch);
+
+    /**
+     * Row-major {@code [rows, k]} class ids and log-probabilities, best first.
+     *
+     * @param ids      class ids
+     * @param logProbs their log-probabilities
+     * @param k        entries per row
+     */
+    record TopK(int[] ids, float[] logProbs, int k) {
+    }
+}

@@ -1,0 +1,37 @@
+package org.distill4j.teacher;
+
+import org.distill4j.loss.TeacherValues;
+
+/** Row conversions shared by the teacher adapters. Package-private. */
+final class TeacherRows {
+    private TeacherRows() {
+    }
+
+    /** Log-probabilities (double) of row {@code r}: log-softmax of logits, or log of probabilities. */
+    static void logProbabilities(float[] values, TeacherValues kind, int r, int classes, double[] out) {
+        int off = r * classes;
+        if (kind == TeacherValues.PROBABILITIES) {
+            double sum = 0;
+            for (int i = 0; i < classes; i++) {
+                sum += values[off + i];
+            }
+            double logSum = Math.log(sum); // renormalize, as the losses do
+            for (int i = 0; i < classes; i++) {
+                out[i] = Math.log(values[off + i]) - logSum;
+            }
+            return;
+        }
+        double m = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < classes; i++) {
+            m = Math.max(m, values[off + i]);
+        }
+        double z = 0;
+        for (int i = 0; i < classes; i++) {
+            z += Math.exp(values[off + i] - m);
+        }
+        double lse = m + Math.log(z);
+        for (int i = 0; i < classes; i++) {
+            out[i] = values[off + i] - lse;
+        }
+    }
+}

@@ -1,0 +1,124 @@
+package org.distill4j.teacher;
+
+import org.distill4j.data.Batch;
+import org.distill4j.loss.TeacherValues;
+
+import java.util.Objects;
+
+/**
+ * A dense teacher seen through its top-k classes, as an API that returns top-k logprobs would give
+ * them. Useful to study how much of a teacher's signal top-k keeps, and as a live stand-in for a
+ * stored top-k teacher. {@link #outputs} still returns the full rows (for agreement metrics).
+ */
+public final class TopKTeacher implements SparseTeacher {
+    private final Teacher teacher;
+    private final int k;
+
+    private TopKTeacher(Teacher teacher, int k) {
+        this.teacher = teacher;
+        this.k = k;
+    }
+
+    /** The top {@code k} classes of {@code teacher}, {@code 1 <= k <= classes}. */
+    public static TopKTeacher of(Teacher teacher, int k) {
+        Objects.requireNonNull(teacher, "teacher");
+        if (k < 1 || k > teacher.classes()) {
+            throw new IllegalArgumentException("top-k k is " + k + ", expected 1 <= k <= " + teacher.classes()
+                    + " (the teacher's classes)");
+        }
+        return new TopKTeacher(teacher, k);
+    }
+
+    @Override
+    public int k() {
+        return k;
+    }
+
+    @Override
+    public TopK topK(Batch batch) {
+        int n = batch.size();
+        int v = teacher.classes();
+        float[] out = teacher.outputs(batch);
+        int[] ids = new int[n * k];
+        float[] lps = new float[n * k];
+        double[] row = new double[v];
+        int[] heap = new int[k];
+        for (int r = 0; r < n; r++) {
+            TeacherRows.logProbabilities(out, teacher.values(), r, v, row);
+            // a min-heap of the k best indices (by log-probability), then sorted best first
+            int size = 0;
+            for (int i = 0; i < v; i++) {
+                if (size < k) {
+                    heap[size] = i;
+                    siftUp(heap, size++, row);
+                } else if (row[i] > row[heap[0]]) {
+                    heap[0] = i;
+                    siftDown(heap, size, row);
+                }
+            }
+            for (int j = k - 1; j >= 0; j--) {
+                int best = heap[0];
+                heap[0] = heap[--size];
+                siftDown(heap, size, row);
+                ids[r * k + j] = best;
+                lps[r * k + j] = (float) row[best];
+            }
+        }
+        return new TopK(ids, lps, k);
+    }
+
+    private static void siftUp(int[] h, int i, double[] key) {
+        while (i > 0) {
+            int p = (i - 1) / 2;
+            if (key[h[p]] <= key[h[i]]) {
+                return;
+            }
+            int t = h[p];
+            h[p] = h[i];
+            h[i] = t;
+            i = p;
+        }
+    }
+
+    private static void siftDown(int[] h, int size, double[] key) {
+        int i = 0;
+        while (true) {
+            int l = 2 * i + 1;
+            int r = l + 1;
+            int m = i;
+            if (l < size && key[h[l]] < key[h[m]]) {
+                m = l;
+            }
+            if (r < size && key[h[r]] < key[h[m]]) {
+                m = r;
+            }
+            if (m == i) {
+                return;
+            }
+            int t = h[m];
+            h[m] = h[i];
+            h[i] = t;
+            i = m;
+        }
+    }
+
+    @Override
+    public int classes() {
+        return teacher.classes();
+    }
+
+    @Override
+    public TeacherValues values() {
+        return teacher.values();
+    }
+
+    @Override
+    public float[] outputs(Batch batch) {
+        return teacher.outputs(batch);
+    }
+
+    @Override
+    public String describe() {
+        return "top-" + k + " of " + teacher.describe();
+    }
+}

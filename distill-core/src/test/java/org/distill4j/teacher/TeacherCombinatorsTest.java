@@ -1,0 +1,129 @@
+package org.distill4j.teacher;
+
+import org.distill4j.data.Batch;
+import org.distill4j.loss.TeacherValues;
+import org.distill4j.testing.Inputs;
+import org.junit.jupiter.api.Test;
+
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class TeacherCombinatorsTest {
+    /** A teacher that returns fixed rows (cycled over the batch). */
+    record Fixed(float[] rows, int classes, TeacherValues values) implements Teacher {
+        @Override
+        public float[] outputs(Batch batch) {
+            float[] out = new float[batch.size() * classes];
+            for (int r = 0; r < batch.size(); r++) {
+                System.arraycopy(rows, (r % (rows.length / classes)) * classes, out, r * classes, classes);
+            }
+            return out;
+        }
+
+        @Override
+        public String describe() {
+            return "fixed";
+        }
+    }
+
+    static Batch batch(int n) {
+        return new Batch(new int[n], new float[n], 1, new int[n]);
+    }
+
+    static double[] softmax(float[] x, int off, int v) {
+        double m = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < v; i++) {
+            m = Math.max(m, x[off + i]);
+        }
+        double z = 0;
+        double[] p = new double[v];
+        for (int i = 0; i < v; i++) {
+            p[i] = Math.exp(x[off + i] - m);
+            z += p[i];
+        }
+        for (int i = 0; i < v; i++) {
+            p[i] /= z;
+        }
+        return p;
+    }
+
+    @Test
+    void ensembleAveragesProbabilitiesOrLogitsWithNormalizedWeights() {
+        float[] a = {1, 2, 3, 0, 0, 0};
+        float[] b = {3, 1, -1, 2, 2, 5};
+        Teacher ta = new Fixed(a, 3, TeacherValues.LOGITS);
+        Teacher tb = new Fixed(b, 3, TeacherValues.LOGITS);
+        EnsembleTeacher probs = EnsembleTeacher.of(List.of(ta, tb), new double[]{1, 3}, EnsembleTeacher.Combine.PROBABILITIES);
+        assertEquals(TeacherValues.PROBABILITIES, probs.values());
+        float[] out = probs.outputs(batch(2));
+        for (int r = 0; r < 2; r++) {
+            double[] pa = softmax(a, r * 3, 3);
+            double[] pb = softmax(b, r * 3, 3);
+            for (int i = 0; i < 3; i++) {
+                assertEquals(0.25 * pa[i] + 0.75 * pb[i], out[r * 3 + i], 1e-7);
+            }
+        }
+        float[] logits = EnsembleTeacher.of(List.of(ta, tb), new double[]{2, 2}, EnsembleTeacher.Combine.LOGITS).outputs(batch(2));
+        assertArrayEquals(new float[]{2, 1.5f, 1, 1, 1, 2.5f}, logits, 1e-6f);
+        Teacher probTeacher = new Fixed(new float[]{0.2f, 0.3f, 0.5f}, 3, TeacherValues.PROBABILITIES);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> EnsembleTeacher.of(List.of(ta, probTeacher), new double[]{1, 1}, EnsembleTeacher.Combine.LOGITS));
+        assertTrue(e.getMessage().contains("teacher 1 gives probabilities"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> EnsembleTeacher.of(ta, new Fixed(new float[4], 4, TeacherValues.LOGITS)));
+        assertTrue(e.getMessage().contains("has 4 classes, teacher 0 has 3"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> EnsembleTeacher.of(List.of(ta, tb), new double[]{1, -1}, EnsembleTeacher.Combine.PROBABILITIES));
+        assertTrue(e.getMessage().contains("weight 1 is -1.0"), e.getMessage());
+    }
+
+    @Test
+    void alignmentTruncatesOrPadsAndRefusesTheWrongDirection() {
+        float[] rows = {1, 2, 3, 4, 5, 6, 7, 8};
+        Teacher t4 = new Fixed(rows, 4, TeacherValues.LOGITS);
+        Teacher cut = VocabularyAlignment.align(t4, 3, VocabularyAlignment.Mode.TRUNCATE);
+        assertArrayEquals(new float[]{1, 2, 3, 5, 6, 7}, cut.outputs(batch(2)), 0f);
+        Teacher padded = VocabularyAlignment.align(t4, 6, VocabularyAlignment.Mode.PAD);
+        assertEquals(TeacherValues.PROBABILITIES, padded.values());
+        float[] p = padded.outputs(batch(2));
+        double[] ref = softmax(rows, 0, 4);
+        for (int i = 0; i < 4; i++) {
+            assertEquals(ref[i], p[i], 1e-7);
+        }
+        assertEquals(0f, p[4]);
+        assertEquals(0f, p[5]);
+        assertSame(t4, VocabularyAlignment.align(t4, 4, VocabularyAlignment.Mode.PAD));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> VocabularyAlignment.align(t4, 6, VocabularyAlignment.Mode.TRUNCATE));
+        assertTrue(e.getMessage().contains("4 classes, fewer than the student's 6; use PAD"), e.getMessage());
+    }
+
+    @Test
+    void topKKeepsTheBestClassesInOrderWithExactLogProbabilities() {
+        Random rng = new Random(2);
+        int v = 57;
+        int n = 4;
+        float[] logits = Inputs.logits(rng, n, v, 3);
+        TopKTeacher top = TopKTeacher.of(new Fixed(logits, v, TeacherValues.LOGITS), 6);
+        SparseTeacher.TopK k = top.topK(batch(n));
+        for (int r = 0; r < n; r++) {
+            double[] p = softmax(logits, r * v, v);
+            Integer[] order = new Integer[v];
+            for (int i = 0; i < v; i++) {
+                order[i] = i;
+            }
+            Arrays.sort(order, (x, y) -> Double.compare(p[y], p[x]));
+            for (int j = 0; j < 6; j++) {
+                assertEquals(order[j], k.ids()[r * 6 + j], "row " + r + " rank " + j);
+                assertEquals(Math.log(p[order[j]]), k.logProbs()[r * 6 + j], 1e-6);
+            }
+        }
+        assertThrows(IllegalArgumentException.class, () -> TopKTeacher.of(new Fixed(logits, v, TeacherValues.LOGITS), v + 1));
+    }
+}
