@@ -16,7 +16,7 @@ out="benchmarks/results/cpu-$(date -u +%Y-%m-%d)"
   echo "cpu: $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1), $(getconf _NPROCESSORS_ONLN) cores (online)"
   echo "memory: $(free -g | awk '/^Mem:/ {print $2}') GiB"
   echo "java: $("$java" -version 2>&1 | head -n 1)"
-  echo "git: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "git: $(git describe --always --dirty 2>/dev/null || echo unknown)"
   echo
   "$java" -jar benchmarks/target/distill-benchmarks.jar -rf json -rff "$out.json" "$@"
 } 2>&1 | tee "$out.txt"

@@ -7,9 +7,13 @@ import org.distill4j.data.Dataset;
 import org.distill4j.data.FashionMnist;
 import org.distill4j.loss.CrossEntropy;
 import org.distill4j.loss.LogitLoss;
-import org.distill4j.loss.SoftTargetKd;
+import org.distill4j.loss.Losses;
+import org.distill4j.loss.TopKKd;
+import org.distill4j.loss.WeightedSum;
 import org.distill4j.student.Dl4jStudent;
 import org.distill4j.teacher.Dl4jTeacher;
+import org.distill4j.teacher.Teacher;
+import org.distill4j.teacher.TopKTeacher;
 import org.distill4j.train.ConsoleProgress;
 import org.distill4j.train.DistillResult;
 import org.distill4j.train.Distiller;
@@ -58,6 +62,8 @@ public final class Demo {
         public double temperature = 4.0;
         public double alpha = 0.1;
         public boolean progress = true;
+        /** Distillation losses to compare, each a distilled-student row: name or name:key=value:... */
+        public List<String> compare = List.of("kd");
 
         Map<String, Object> asMap() {
             Map<String, Object> m = new LinkedHashMap<>();
@@ -75,6 +81,7 @@ public final class Demo {
             m.put("learningRate", learningRate);
             m.put("temperature", temperature);
             m.put("alpha", alpha);
+            m.put("compare", compare);
             return m;
         }
     }
@@ -118,31 +125,34 @@ public final class Demo {
         ComputeBackend backend = Backends.select();
         try {
             MultiLayerNetwork teacherNet = DemoModels.mlp(in, s.teacherHidden, classes, s.teacherDropout, s.learningRate, s.seed);
-            DistillResult teacher = train(s, "teacher", teacherNet, null, new CrossEntropy(), teacherSet, test,
+            DistillResult teacherResult = train(s, "teacher", teacherNet, null, new CrossEntropy(), teacherSet, test,
                     s.teacherEpochs, backend);
             rows.add(row("teacher", DemoModels.shape(in, s.teacherHidden, classes) + ", dropout " + s.teacherDropout,
-                    teacherNet.numParams(), teacherSet.size(), s.teacherEpochs, "ce", teacher));
+                    teacherNet.numParams(), teacherSet.size(), s.teacherEpochs, "ce", teacherResult));
 
             Dl4jTeacher liveTeacher = Dl4jTeacher.of(teacherNet);
             MultiLayerNetwork alone = DemoModels.mlp(in, s.studentHidden, classes, 0, s.learningRate, s.seed + 1);
-            MultiLayerNetwork distilled = DemoModels.mlp(in, s.studentHidden, classes, 0, s.learningRate, s.seed + 1);
             String studentShape = DemoModels.shape(in, s.studentHidden, classes);
             DistillResult a = train(s, "student alone", alone, liveTeacher, new CrossEntropy(), transfer, test,
                     s.studentEpochs, backend);
             rows.add(row("student alone", studentShape, alone.numParams(), transfer.size(), s.studentEpochs, "ce", a));
-            SoftTargetKd kd = new SoftTargetKd(s.temperature, s.alpha);
-            DistillResult d = train(s, "student distilled", distilled, liveTeacher, kd, transfer, test,
-                    s.studentEpochs, backend);
-            rows.add(row("student distilled", studentShape, distilled.numParams(), transfer.size(), s.studentEpochs,
-                    "kd(T=" + s.temperature + ", alpha=" + s.alpha + ")", d));
-
+            Map<String, Object> gains = new LinkedHashMap<>();
+            for (String spec : s.compare) {
+                MultiLayerNetwork distilled = DemoModels.mlp(in, s.studentHidden, classes, 0, s.learningRate, s.seed + 1);
+                Method m = method(spec, s);
+                Teacher teacher = m.topK > 0 ? TopKTeacher.of(liveTeacher, m.topK) : liveTeacher;
+                String label = s.compare.size() == 1 && spec.equals("kd") ? "student distilled" : "distilled: " + spec;
+                DistillResult r = train(s, label, distilled, teacher, m.loss, transfer, test, s.studentEpochs, backend);
+                rows.add(row(label, studentShape, distilled.numParams(), transfer.size(), s.studentEpochs, m.description, r));
+                gains.put(spec, r.testAccuracy() - a.testAccuracy());
+            }
             printTable(rows, out);
             Map<String, Object> results = new LinkedHashMap<>();
             results.put("demo", "hinton-fashion-mnist");
             results.put("dataSource", split.source());
             results.put("testSamples", test.size());
             results.put("rows", rows.stream().map(Row::asMap).toList());
-            results.put("distillationGain", d.testAccuracy() - a.testAccuracy());
+            results.put("distillationGain", gains); // test accuracy of each distilled row minus the student alone
             Map<String, Object> provenance = Provenance.record(s.asMap(), split.source(), backend, started, Instant.now());
             AtomicFiles.writeString(s.out.resolve("results.json"), Json.write(results));
             AtomicFiles.writeString(s.out.resolve("provenance.json"), Json.write(provenance));
@@ -153,7 +163,71 @@ public final class Demo {
         return rows;
     }
 
-    private static DistillResult train(Settings s, String label, MultiLayerNetwork net, Dl4jTeacher teacher, LogitLoss loss,
+    /** A distillation method of the comparison: its loss, a description for the table, and top-k (0 for dense). */
+    record Method(LogitLoss loss, String description, int topK) {
+    }
+
+    /**
+     * Turns {@code name[:key=value...]} into a loss the way its paper uses it: {@code kd} and
+     * {@code logit-std} (around kd) take the demo's T and alpha; {@code dkd} is added to cross-entropy
+     * as in the DKD paper; any other registered loss is mixed as {@code alpha * ce + (1 - alpha) * loss};
+     * {@code topk-kd} reads the teacher's top {@code k} classes (setting {@code k}, default 3).
+     */
+    static Method method(String spec, Settings s) {
+        String[] parts = spec.split(":");
+        String name = parts[0].trim();
+        Map<String, Object> settings = new LinkedHashMap<>();
+        for (int i = 1; i < parts.length; i++) {
+            int eq = parts[i].indexOf('=');
+            if (eq <= 0) {
+                throw new IllegalArgumentException("loss setting '" + parts[i] + "' in '" + spec + "' is not key=value");
+            }
+            settings.put(parts[i].substring(0, eq).trim(), parts[i].substring(eq + 1).trim());
+        }
+        int topK = 0;
+        if (name.equals(TopKKd.NAME)) {
+            Object k = settings.remove("k");
+            topK = k == null ? 3 : Integer.parseInt(k.toString());
+        }
+        LogitLoss loss;
+        switch (name) {
+            case "kd", "logit-std" -> {
+                Map<String, Object> withDefaults = new LinkedHashMap<>();
+                withDefaults.put("temperature", s.temperature);
+                withDefaults.put("alpha", s.alpha);
+                withDefaults.putAll(settings);
+                loss = Losses.create(name, withDefaults);
+            }
+            case "dkd" -> loss = WeightedSum.builder().add(1.0, new CrossEntropy()).add(1.0, Losses.create(name, settings)).build();
+            default -> {
+                Map<String, Object> withDefaults = new LinkedHashMap<>(settings);
+                if (!name.equals("mse")) {
+                    withDefaults.putIfAbsent("temperature", s.temperature);
+                }
+                loss = WeightedSum.builder().add(s.alpha, new CrossEntropy())
+                        .add(1 - s.alpha, Losses.create(name, withDefaults)).build();
+            }
+        }
+        return new Method(loss, describe(loss) + (topK > 0 ? ", top-" + topK + " teacher" : ""), topK);
+    }
+
+    /** {@code ce + dkd(alpha=1.0, beta=8.0, ...)}, {@code 0.1*ce + 0.9*tvd(temperature=4.0)}: weights of 1 omitted. */
+    static String describe(LogitLoss loss) {
+        if (loss instanceof WeightedSum ws) {
+            List<String> parts = new ArrayList<>();
+            for (WeightedSum.Term t : ws.terms()) {
+                double w = t.currentWeight();
+                String weight = w == 1.0 ? "" : (w == Math.rint(w) ? String.valueOf((long) w) : String.valueOf(w)) + "*";
+                parts.add(weight + describe(t.loss()));
+            }
+            return String.join(" + ", parts);
+        }
+        List<String> settings = loss.settings().entrySet().stream().filter(e -> !e.getKey().equals("reduction"))
+                .map(e -> e.getKey() + "=" + e.getValue()).toList();
+        return settings.isEmpty() ? loss.name() : loss.name() + "(" + String.join(", ", settings) + ")";
+    }
+
+    private static DistillResult train(Settings s, String label, MultiLayerNetwork net, Teacher teacher, LogitLoss loss,
                                        Dataset train, Dataset test, int epochs, ComputeBackend backend) {
         LOG.info("training {}: {} samples, {} epochs", label, train.size(), epochs);
         Distiller.Builder b = Distiller.builder()
@@ -181,7 +255,8 @@ public final class Demo {
 
     /** Prints the rows as an aligned text table. */
     public static void printTable(List<Row> rows, PrintStream out) {
-        String fmt = "%-18s %-32s %10s %8s %7s %9s %10s %10s %8s%n";
+        int w = Math.max(18, rows.stream().mapToInt(r -> r.name().length()).max().orElse(18));
+        String fmt = "%-" + w + "s %-32s %10s %8s %7s %9s %10s %10s %8s%n";
         out.println();
         out.printf(Locale.ROOT, fmt, "row", "model", "params", "samples", "epochs", "test acc", "agreement", "samples/s", "wall s");
         for (Row r : rows) {

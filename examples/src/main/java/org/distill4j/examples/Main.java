@@ -8,6 +8,7 @@ import org.distill4j.loss.Losses;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
 
 /**
@@ -124,6 +125,7 @@ public final class Main {
                 case "--lr" -> s.learningRate = positiveDouble(a, v);
                 case "--temperature" -> s.temperature = positiveDouble(a, v);
                 case "--alpha" -> s.alpha = fraction(a, v);
+                case "--compare" -> s.compare = compareList(a, v);
                 default -> throw new UsageException("unknown option " + a + " (see distill demo --help)");
             }
         }
@@ -151,10 +153,26 @@ public final class Main {
                   --lr X                 Adam learning rate (default %s)
                   --temperature T        KD temperature (default %s)
                   --alpha A              hard-label weight in the KD loss (default %s)
+                  --compare L1,L2,...    distilled-student rows, one per loss (default kd), e.g. kd,dkd,logit-std;
+                                         settings as name:key=value, e.g. dkd:beta=2 or topk-kd:k=3
                   --quiet                no progress bars
                 """, d.out, d.seed, d.teacherSamples, d.teacherEpochs, join(d.teacherHidden), d.teacherDropout,
                 d.transferSamples, d.studentEpochs, join(d.studentHidden), d.testSamples, d.batchSize, d.learningRate,
                 d.temperature, d.alpha);
+    }
+
+    private static List<String> compareList(String opt, String v) throws UsageException {
+        List<String> out = new java.util.ArrayList<>();
+        for (String part : v.split(",")) {
+            String spec = part.trim();
+            String name = spec.split(":")[0];
+            if (!Losses.names().contains(name) || name.equals("ce")) {
+                throw new UsageException(opt + ": '" + name + "' is not a distillation loss; registered: "
+                        + String.join(", ", Losses.names().stream().filter(n -> !n.equals("ce")).toList()));
+            }
+            out.add(spec);
+        }
+        return List.copyOf(out);
     }
 
     private static String join(int[] a) {

@@ -46,6 +46,8 @@ class MainTest {
         assertTrue(err().contains("--alpha must be in [0, 1], got '1.5'"), err());
         assertEquals(2, run("demo", "--epochs", "3"));
         assertTrue(err().contains("unknown option --epochs"), err());
+        assertEquals(2, run("demo", "--compare", "kd,ce"));
+        assertTrue(err().contains("'ce' is not a distillation loss; registered: kd, reverse-kl"), err());
         assertEquals(2, run("demo", "--seed"));
         assertTrue(err().contains("--seed needs a value"), err());
         assertEquals(2, run());
@@ -70,16 +72,19 @@ class MainTest {
         Path outDir = tmp.resolve("demo");
         int code = run("demo", "--quiet", "--data", "embedded", "--out", outDir.toString(),
                 "--teacher-samples", "600", "--teacher-epochs", "2", "--teacher-hidden", "48",
-                "--transfer-samples", "300", "--student-epochs", "3", "--student-hidden", "24,24", "--test-samples", "500");
+                "--transfer-samples", "300", "--student-epochs", "3", "--student-hidden", "24,24", "--test-samples", "500",
+                "--compare", "kd,dkd:beta=2,topk-kd:k=2");
         assertEquals(0, code, err());
         String table = out();
         assertTrue(table.contains("embedded subset"), table);
-        for (String row : new String[]{"teacher ", "student alone ", "student distilled "}) {
+        for (String row : new String[]{"teacher ", "student alone ", "distilled: kd ", "distilled: dkd:beta=2 ", "distilled: topk-kd:k=2 "}) {
             assertTrue(table.contains(row), "table row " + row + "\n" + table);
         }
         String results = Files.readString(outDir.resolve("results.json"));
-        assertTrue(results.contains("\"row\": \"student distilled\"") && results.contains("\"testAccuracy\": 0."), results);
-        assertTrue(results.contains("\"distillationGain\""), results);
+        assertTrue(results.contains("\"row\": \"distilled: dkd:beta=2\"") && results.contains("\"testAccuracy\": 0."), results);
+        assertTrue(results.contains("\"distillationGain\"") && results.contains("\"topk-kd:k=2\":"), results);
+        assertTrue(results.contains("\"loss\": \"ce + dkd(alpha=1.0, beta=2.0, warmup=20, temperature=4.0)\""),
+                "dkd runs as ce + dkd: " + results);
         String prov = Files.readString(outDir.resolve("provenance.json"));
         assertTrue(prov.contains("\"backend\": \"cpu\"") && prov.contains("\"seed\": 42") && prov.contains("\"data\": \"embedded\"")
                 && prov.contains("\"deeplearning4j\": \"1.0.0-M2.1\"") && prov.contains("\"java\""), prov);
