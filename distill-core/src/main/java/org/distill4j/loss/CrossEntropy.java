@@ -59,13 +59,9 @@ public final class CrossEntropy implements LogitLoss {
         final double w = batch.rowWeight(reduction);
         double total = 0;
         for (int r = 0; r < rows; r++) {
-            if (!batch.counts(r)) {
-                LogitBatch.zeroRow(gradOut, r, v);
-                continue;
+            if (RowMath.beginRow(batch, gradOut, r, false)) {
+                total += rowCrossEntropy(s, r * v, v, y[r], gradOut, w * upstream);
             }
-            final int off = r * v;
-            RowMath.requireFiniteLogits("student logit", s, off, v, r);
-            total += rowCrossEntropy(s, off, v, y[r], gradOut, w * upstream);
         }
         double value = total * w;
         return new LossResult(value, batch.countedRows(), Map.of(NAME, value));

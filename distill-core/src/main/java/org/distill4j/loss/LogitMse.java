@@ -64,13 +64,10 @@ public final class LogitMse implements LogitLoss {
         final double gScale = 2.0 * w * upstream / v;
         double total = 0;
         for (int r = 0; r < rows; r++) {
-            if (!batch.counts(r)) {
-                LogitBatch.zeroRow(gradOut, r, v);
+            if (!RowMath.beginRow(batch, gradOut, r, true)) {
                 continue;
             }
             final int off = r * v;
-            RowMath.requireFiniteLogits("student logit", s, off, v, r);
-            RowMath.requireFiniteLogits("teacher logit", t, off, v, r);
             double sum = 0;
             for (int i = off, end = off + v; i < end; i++) {
                 double d = (double) s[i] - t[i];

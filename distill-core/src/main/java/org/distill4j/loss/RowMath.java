@@ -29,6 +29,36 @@ final class RowMath {
         }
     }
 
+    /** Checks a temperature: finite and > 0; the message names the loss. */
+    static double requireTemperature(String loss, double t) {
+        if (!(t > 0) || Double.isInfinite(t)) {
+            throw new IllegalArgumentException(loss + " temperature must be a finite number > 0, got " + t);
+        }
+        return t;
+    }
+
+    /**
+     * Starts row {@code r} of a loss: an uncounted row gets a zero gradient and false; a counted row has
+     * its student logits (and, with {@code teacher}, its dense teacher values) checked, and true.
+     */
+    static boolean beginRow(LogitBatch batch, float[] grad, int r, boolean teacher) {
+        final int v = batch.classes();
+        if (!batch.counts(r)) {
+            LogitBatch.zeroRow(grad, r, v);
+            return false;
+        }
+        final int off = r * v;
+        requireFiniteLogits("student logit", batch.student(), off, v, r);
+        if (teacher) {
+            if (batch.teacherValues() == TeacherValues.PROBABILITIES) {
+                requireProbabilities(batch.teacher(), off, v, r);
+            } else {
+                requireFiniteLogits("teacher logit", batch.teacher(), off, v, r);
+            }
+        }
+        return true;
+    }
+
     /** Checks a row of probabilities: every element finite and non-negative, and the row not all zero. */
     static void requireProbabilities(float[] p, int off, int n, int row) {
         boolean positive = false;

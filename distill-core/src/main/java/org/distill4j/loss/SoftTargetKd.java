@@ -44,9 +44,7 @@ public final class SoftTargetKd implements LogitLoss, TemperatureScaled {
     }
 
     public SoftTargetKd(double temperature, double alpha, Reduction reduction) {
-        if (!(temperature > 0) || Double.isInfinite(temperature)) {
-            throw new IllegalArgumentException("kd temperature must be a finite number > 0, got " + temperature);
-        }
+        RowMath.requireTemperature(NAME, temperature);
         if (!(alpha >= 0 && alpha <= 1)) {
             throw new IllegalArgumentException("kd alpha (hard-label weight) must be in [0, 1], got " + alpha);
         }
@@ -120,17 +118,10 @@ public final class SoftTargetKd implements LogitLoss, TemperatureScaled {
         double kdSum = 0;
         double ceSum = 0;
         for (int r = 0; r < rows; r++) {
-            if (!batch.counts(r)) {
-                LogitBatch.zeroRow(gradOut, r, v);
+            if (!RowMath.beginRow(batch, gradOut, r, true)) {
                 continue;
             }
             final int off = r * v;
-            RowMath.requireFiniteLogits("student logit", s, off, v, r);
-            if (probs) {
-                RowMath.requireProbabilities(t, off, v, r);
-            } else {
-                RowMath.requireFiniteLogits("teacher logit", t, off, v, r);
-            }
             final int label = alpha > 0 ? y[r] : -1;
             kdSum += row(s, t, probs, off, v, label, gradOut, scale, rowCe, scratch);
             ceSum += rowCe[0];

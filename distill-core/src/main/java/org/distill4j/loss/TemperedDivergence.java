@@ -19,10 +19,7 @@ abstract class TemperedDivergence implements LogitLoss, TemperatureScaled {
     protected final Reduction reduction;
 
     TemperedDivergence(double temperature, Reduction reduction) {
-        if (!(temperature > 0) || Double.isInfinite(temperature)) {
-            throw new IllegalArgumentException(getClass().getSimpleName() + " temperature must be a finite number > 0, got "
-                    + temperature);
-        }
+        RowMath.requireTemperature(getClass().getSimpleName(), temperature);
         this.temperature = temperature;
         this.reduction = Objects.requireNonNull(reduction, "reduction");
     }
@@ -101,17 +98,10 @@ abstract class TemperedDivergence implements LogitLoss, TemperatureScaled {
         double[] partSums = new double[partNames.length];
         double total = 0;
         for (int r = 0; r < rows; r++) {
-            if (!batch.counts(r)) {
-                LogitBatch.zeroRow(gradOut, r, v);
+            if (!RowMath.beginRow(batch, gradOut, r, true)) {
                 continue;
             }
             final int off = r * v;
-            RowMath.requireFiniteLogits("student logit", s, off, v, r);
-            if (probs) {
-                RowMath.requireProbabilities(t, off, v, r);
-            } else {
-                RowMath.requireFiniteLogits("teacher logit", t, off, v, r);
-            }
             tempered(s, off, v, false, invT, row.logQ, row.q);
             tempered(t, off, v, probs, invT, row.logP, row.p);
             row.index = r;

@@ -53,9 +53,7 @@ public final class TopKKd implements LogitLoss, TemperatureScaled {
     }
 
     public TopKKd(double temperature, Tail tail, Reduction reduction) {
-        if (!(temperature > 0) || Double.isInfinite(temperature)) {
-            throw new IllegalArgumentException("topk-kd temperature must be a finite number > 0, got " + temperature);
-        }
+        RowMath.requireTemperature(NAME, temperature);
         this.temperature = temperature;
         this.tail = Objects.requireNonNull(tail, "tail");
         this.reduction = Objects.requireNonNull(reduction, "reduction");
@@ -129,13 +127,11 @@ public final class TopKKd implements LogitLoss, TemperatureScaled {
         final boolean rest = tail == Tail.REST_BUCKET && k < v;
         double total = 0;
         for (int r = 0; r < rows; r++) {
-            if (!batch.counts(r)) {
-                LogitBatch.zeroRow(gradOut, r, v);
+            if (!RowMath.beginRow(batch, gradOut, r, false)) {
                 continue;
             }
             final int off = r * v;
             final int koff = r * k;
-            RowMath.requireFiniteLogits("student logit", s, off, v, r);
             TemperedDivergence.tempered(s, off, v, false, invT, logQ, q);
             // teacher buckets: k known entries (+ the rest), tempered and normalized in the log domain
             double known = 0;
