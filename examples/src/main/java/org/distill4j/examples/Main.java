@@ -3,6 +3,7 @@ package org.distill4j.examples;
 import org.distill4j.backend.Availability;
 import org.distill4j.backend.Backends;
 import org.distill4j.backend.ComputeBackendProvider;
+import org.distill4j.loss.FeatureLosses;
 import org.distill4j.loss.Losses;
 
 import java.io.PrintStream;
@@ -76,6 +77,10 @@ public final class Main {
     static int list(PrintStream out) {
         out.println("losses:");
         for (Losses.Entry e : Losses.entries()) {
+            out.printf(Locale.ROOT, "  %-12s %s  [settings: %s]%n", e.name(), e.description(), String.join(", ", e.settings()));
+        }
+        out.println("feature losses (on intermediate activations):");
+        for (FeatureLosses.Entry e : FeatureLosses.entries()) {
             out.printf(Locale.ROOT, "  %-12s %s  [settings: %s]%n", e.name(), e.description(), String.join(", ", e.settings()));
         }
         out.println("backends (highest priority first):");

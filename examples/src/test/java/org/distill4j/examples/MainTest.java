@@ -34,6 +34,9 @@ class MainTest {
         assertEquals(0, run("list"));
         String o = out();
         assertTrue(o.contains("  kd ") && o.contains("  ce ") && o.contains("temperature, alpha, reduction"), o);
+        for (String name : new String[]{"reverse-kl", "gjsd", "tvd", "mse", "dkd", "logit-std", "topk-kd", "hint", "at", "rkd"}) {
+            assertTrue(o.contains("  " + name + " "), name + " is listed\n" + o);
+        }
         assertTrue(o.matches("(?s).*  cuda\\s+priority 100\\s+unavailable: .+"), o);
         assertTrue(o.matches("(?s).*  cpu\\s+priority 0\\s+available: \\d+ cores.*"), o);
     }

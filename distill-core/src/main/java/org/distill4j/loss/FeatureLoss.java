@@ -1,0 +1,33 @@
+package org.distill4j.loss;
+
+import java.util.Map;
+
+/**
+ * A loss between intermediate features of student and teacher (FitNets hints, attention transfer,
+ * relational KD). Like {@link LogitLoss} it works on plain buffers and returns the value with the
+ * gradient with respect to the student feature; it never sees a model. Losses with parameters of
+ * their own (a hint's projection) are {@link Trainable}.
+ */
+public interface FeatureLoss {
+
+    /** The registered name: {@code hint}, {@code at}, {@code rkd}. */
+    String name();
+
+    /** The loss settings, for logs and provenance. */
+    Map<String, Object> settings();
+
+    /**
+     * Computes the loss (mean over samples, or over the sample pairs and triplets of a relational loss)
+     * and writes {@code upstream * dLoss/dStudentFeature} into {@code gradOut} (every element).
+     */
+    LossResult compute(FeatureBatch batch, float[] gradOut, float upstream);
+
+    /** A feature loss with trainable parameters, updated after each backward pass. */
+    interface Trainable {
+        /** Applies one optimizer step with the parameter gradients of the last {@code compute}. */
+        void step();
+
+        /** Number of trainable parameters. */
+        long parameterCount();
+    }
+}

@@ -1,0 +1,92 @@
+package org.distill4j.loss;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+
+/**
+ * The registry of feature losses by their stable names: {@code hint} (settings {@code studentSize},
+ * {@code teacherSize}, both required; {@code learningRate} 1e-3; {@code seed} 0), {@code at}
+ * ({@code beta} 1000) and {@code rkd} ({@code distance} 25, {@code angle} 50). Unknown names and
+ * settings fail with the list of what exists.
+ */
+public final class FeatureLosses {
+    /** One registered feature loss. */
+    public record Entry(String name, String description, List<String> settings,
+                        Function<Map<String, Object>, FeatureLoss> factory) {
+    }
+
+    private static final Map<String, Entry> ENTRIES = new LinkedHashMap<>();
+
+    static {
+        register(new Entry(HintLoss.NAME, "FitNets hint (ICLR 2015): MSE through a learned linear regressor to the teacher feature",
+                List.of("studentSize", "teacherSize", "learningRate", "seed"),
+                s -> new HintLoss(required(s, "studentSize"), required(s, "teacherSize"), number(s, "hint", "learningRate", 1e-3),
+                        (long) number(s, "hint", "seed", 0))));
+        register(new Entry(AttentionTransfer.NAME, "attention transfer (ICLR 2017): beta/2 * squared distance of normalized spatial attention maps",
+                List.of("beta"), s -> new AttentionTransfer(number(s, "at", "beta", 1000))));
+        register(new Entry(RelationalKd.NAME, "relational KD (CVPR 2019): Huber on normalized pairwise distances and angles",
+                List.of("distance", "angle"),
+                s -> new RelationalKd(number(s, "rkd", "distance", 25), number(s, "rkd", "angle", 50))));
+    }
+
+    private FeatureLosses() {
+    }
+
+    private static void register(Entry e) {
+        ENTRIES.put(e.name(), e);
+    }
+
+    public static List<Entry> entries() {
+        return List.copyOf(new ArrayList<>(ENTRIES.values()));
+    }
+
+    public static List<String> names() {
+        return List.copyOf(ENTRIES.keySet());
+    }
+
+    /** Creates a registered feature loss from its settings. */
+    public static FeatureLoss create(String name, Map<String, Object> settings) {
+        Entry e = ENTRIES.get(name);
+        if (e == null) {
+            throw new IllegalArgumentException("unknown feature loss '" + name + "'; registered feature losses: "
+                    + String.join(", ", names()));
+        }
+        for (String key : settings.keySet()) {
+            if (!e.settings().contains(key)) {
+                throw new IllegalArgumentException("feature loss '" + name + "' has no setting '" + key + "'; its settings: "
+                        + String.join(", ", e.settings()));
+            }
+        }
+        return e.factory().apply(settings);
+    }
+
+    private static double number(Map<String, Object> s, String loss, String key, double dflt) {
+        Object v = s.get(key);
+        if (v == null) {
+            return dflt;
+        }
+        if (v instanceof Number n) {
+            return n.doubleValue();
+        }
+        try {
+            return Double.parseDouble(v.toString().trim());
+        } catch (NumberFormatException ex) {
+            throw new IllegalArgumentException("feature loss '" + loss + "' setting '" + key + "' must be a number, got '" + v + "'");
+        }
+    }
+
+    private static int required(Map<String, Object> s, String key) {
+        if (!s.containsKey(key)) {
+            throw new IllegalArgumentException("feature loss 'hint' needs the setting '" + key + "'");
+        }
+        double d = number(s, "hint", key, 0);
+        if (d != Math.rint(d) || d <= 0 || d > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("feature loss 'hint' setting '" + key + "' must be a positive whole number, got '"
+                    + s.get(key) + "'");
+        }
+        return (int) d;
+    }
+}

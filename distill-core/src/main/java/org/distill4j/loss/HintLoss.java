@@ -1,0 +1,192 @@
+package org.distill4j.loss;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Random;
+
+/**
+ * FitNets hint (A. Romero, N. Ballas, S. E. Kahou, A. Chassang, C. Gatta, Y. Bengio, "FitNets: Hints for
+ * Thin Deep Nets", ICLR 2015): the student feature {@code s} (any shape, flattened to {@code Ds})
+ * passes through a learned linear regressor to the teacher feature's size {@code Dt}, and the loss is
+ * the mean squared error, averaged over the teacher feature and the samples:
+ * <pre>
+ *   r = W s + b - t,     loss = mean_samples (1/Dt) |r|^2
+ *   dloss/ds = (2/Dt) W^T r / N,   dloss/dW = (2/Dt) r s^T / N,   dloss/db = (2/Dt) r / N
+ * </pre>
+ * Registered as {@code hint}. The regressor (Xavier-initialized from a seed) is trained with the
+ * student: {@link #step()} applies Adam (learning rate, beta1 0.9, beta2 0.999, eps 1e-8) to the
+ * gradients of the last {@code compute}. Not thread-safe: one instance per training run.
+ */
+public final class HintLoss implements FeatureLoss, FeatureLoss.Trainable {
+    /** The registered name. */
+    public static final String NAME = "hint";
+
+    private final int ds;
+    private final int dt;
+    private final double learningRate;
+    private final double[] w;     // [dt][ds] row-major
+    private final double[] b;     // [dt]
+    private final double[] gw;
+    private final double[] gb;
+    private final double[] mw;
+    private final double[] vw;
+    private final double[] mb;
+    private final double[] vb;
+    private int steps;
+    private boolean hasGradient;
+
+    /**
+     * @param studentSize  values per sample of the student feature
+     * @param teacherSize  values per sample of the teacher feature
+     * @param learningRate Adam learning rate of the regressor
+     * @param seed         initialization seed
+     */
+    public HintLoss(int studentSize, int teacherSize, double learningRate, long seed) {
+        if (studentSize <= 0 || teacherSize <= 0) {
+            throw new IllegalArgumentException("hint sizes must be > 0, got student " + studentSize + ", teacher " + teacherSize);
+        }
+        if (!(learningRate > 0)) {
+            throw new IllegalArgumentException("hint learning rate must be > 0, got " + learningRate);
+        }
+        this.ds = studentSize;
+        this.dt = teacherSize;
+        this.learningRate = learningRate;
+        this.w = new double[dt * ds];
+        this.b = new double[dt];
+        this.gw = new double[w.length];
+        this.gb = new double[dt];
+        this.mw = new double[w.length];
+        this.vw = new double[w.length];
+        this.mb = new double[dt];
+        this.vb = new double[dt];
+        Random rng = new Random(seed);
+        double scale = Math.sqrt(2.0 / (ds + dt));
+        for (int i = 0; i < w.length; i++) {
+            w[i] = rng.nextGaussian() * scale;
+        }
+    }
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    @Override
+    public Map<String, Object> settings() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("studentSize", ds);
+        m.put("teacherSize", dt);
+        m.put("learningRate", learningRate);
+        return m;
+    }
+
+    /** The regressor weights {@code [Dt, Ds]}, row-major (a copy). */
+    public double[] weights() {
+        return w.clone();
+    }
+
+    /** The regressor bias {@code [Dt]} (a copy). */
+    public double[] bias() {
+        return b.clone();
+    }
+
+    /** Sets the regressor (for tests and checkpoints). */
+    public void setParameters(double[] weights, double[] bias) {
+        if (weights.length != w.length || bias.length != b.length) {
+            throw new IllegalArgumentException("hint parameters have " + weights.length + " weights and " + bias.length
+                    + " biases, expected " + w.length + " and " + b.length);
+        }
+        System.arraycopy(weights, 0, w, 0, w.length);
+        System.arraycopy(bias, 0, b, 0, b.length);
+    }
+
+    /** The parameter gradients of the last compute (copies): weights then bias. */
+    public double[][] lastGradients() {
+        return new double[][]{gw.clone(), gb.clone()};
+    }
+
+    @Override
+    public long parameterCount() {
+        return (long) w.length + b.length;
+    }
+
+    @Override
+    public LossResult compute(FeatureBatch batch, float[] gradOut, float upstream) {
+        final int n = batch.rows();
+        if (batch.studentSize() != ds || batch.teacherSize() != dt) {
+            throw new IllegalArgumentException("hint regressor maps " + ds + " student values to " + dt + " teacher values, "
+                    + "but the batch has " + batch.studentSize() + " and " + batch.teacherSize() + " per sample");
+        }
+        if (gradOut.length != batch.student().length) {
+            throw new IllegalArgumentException("gradient buffer has " + gradOut.length + " elements, expected " + batch.student().length);
+        }
+        final float[] s = batch.student();
+        final float[] t = batch.teacher();
+        java.util.Arrays.fill(gw, 0);
+        java.util.Arrays.fill(gb, 0);
+        final double k = 2.0 / (dt * (double) n);
+        final double[] r = new double[dt];
+        final double[] gs = new double[ds];
+        double total = 0;
+        for (int row = 0; row < n; row++) {
+            final int so = row * ds;
+            final int to = row * dt;
+            double sq = 0;
+            for (int o = 0; o < dt; o++) {
+                double acc = b[o];
+                int wo = o * ds;
+                for (int i = 0; i < ds; i++) {
+                    acc += w[wo + i] * s[so + i];
+                }
+                r[o] = acc - t[to + o];
+                sq += r[o] * r[o];
+            }
+            total += sq / dt;
+            java.util.Arrays.fill(gs, 0);
+            for (int o = 0; o < dt; o++) {
+                final double ro = k * r[o];
+                final int wo = o * ds;
+                gb[o] += ro;
+                for (int i = 0; i < ds; i++) {
+                    gs[i] += w[wo + i] * ro;
+                    gw[wo + i] += ro * s[so + i];
+                }
+            }
+            for (int i = 0; i < ds; i++) {
+                gradOut[so + i] = (float) (upstream * gs[i]);
+            }
+        }
+        for (int i = 0; i < gw.length; i++) {
+            gw[i] *= upstream;
+        }
+        for (int i = 0; i < gb.length; i++) {
+            gb[i] *= upstream;
+        }
+        hasGradient = true;
+        double value = total / n;
+        return new LossResult(value, n, Map.of(NAME, value));
+    }
+
+    @Override
+    public void step() {
+        if (!hasGradient) {
+            throw new IllegalStateException("hint step() needs a preceding compute()");
+        }
+        steps++;
+        adam(w, gw, mw, vw);
+        adam(b, gb, mb, vb);
+        hasGradient = false;
+    }
+
+    private void adam(double[] p, double[] g, double[] m, double[] v) {
+        final double b1 = 0.9;
+        final double b2 = 0.999;
+        final double c1 = 1 - Math.pow(b1, steps);
+        final double c2 = 1 - Math.pow(b2, steps);
+        for (int i = 0; i < p.length; i++) {
+            m[i] = b1 * m[i] + (1 - b1) * g[i];
+            v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+            p[i] -= learningRate * (m[i] / c1) / (Math.sqrt(v[i] / c2) + 1e-8);
+        }
+    }
+}

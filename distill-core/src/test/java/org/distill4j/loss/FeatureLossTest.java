@@ -1,0 +1,334 @@
+package org.distill4j.loss;
+
+import org.distill4j.testing.Inputs;
+import org.junit.jupiter.api.Test;
+
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/** Feature losses against float64 references, gradients against central differences of the references. */
+class FeatureLossTest {
+    static final float UP = 0.61f;
+
+    static float[] randn(Random rng, int n, double scale) {
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (float) (scale * rng.nextGaussian());
+        }
+        return x;
+    }
+
+    /** Compares the gradient with UP * central differences of the reference on every coordinate. */
+    static void checkGradient(FamilyReference.Value ref, float[] x, float[] grad, double h, double rel, String what) {
+        double[] s = FamilyReference.widen(x);
+        double[] fd = new double[s.length];
+        double max = 0;
+        for (int k = 0; k < s.length; k++) {
+            fd[k] = UP * FamilyReference.centralDifference(ref, s, k, h);
+            max = Math.max(max, Math.abs(fd[k]));
+        }
+        assertTrue(max > 0, what + ": the gradient is not identically zero");
+        for (int k = 0; k < s.length; k++) {
+            double tol = rel * max + 1e-5 * Math.abs(fd[k]) + 1e-12;
+            if (!(Math.abs(fd[k] - grad[k]) <= tol)) {
+                fail(what + ": gradient at " + k + " is " + grad[k] + ", central difference " + fd[k] + " (tol " + tol + ")");
+            }
+        }
+    }
+
+    // ---------- hint ----------
+
+    static double hintRef(double[] s, float[] t, double[] w, double[] b, int n, int ds, int dt) {
+        double total = 0;
+        for (int r = 0; r < n; r++) {
+            double sq = 0;
+            for (int o = 0; o < dt; o++) {
+                double acc = b[o];
+                for (int i = 0; i < ds; i++) {
+                    acc += w[o * ds + i] * s[r * ds + i];
+                }
+                double e = acc - t[r * dt + o];
+                sq += e * e;
+            }
+            total += sq / dt;
+        }
+        return total / n;
+    }
+
+    @Test
+    void hintValueAndGradientsMatchTheReference() {
+        Random rng = new Random(1);
+        int n = 5;
+        int ds = 7;
+        int dt = 11;
+        HintLoss hint = new HintLoss(ds, dt, 1e-2, 3);
+        float[] s = randn(rng, n * ds, 1.5);
+        float[] t = randn(rng, n * dt, 1.5);
+        double[] bias = new double[dt];
+        for (int i = 0; i < dt; i++) {
+            bias[i] = rng.nextGaussian() * 0.3;
+        }
+        hint.setParameters(hint.weights(), bias);
+        double[] w = hint.weights();
+        float[] g = Inputs.poisoned(n * ds);
+        LossResult r = hint.compute(FeatureBatch.of(n, s, new int[]{ds}, t, new int[]{dt}), g, UP);
+        assertEquals(hintRef(FamilyReference.widen(s), t, w, bias, n, ds, dt), r.value(), 1e-6 * r.value());
+        checkGradient(x -> hintRef(x, t, w, bias, n, ds, dt), s, g, 1e-4, 1e-6, "hint d/ds");
+        double[] gw = hint.lastGradients()[0];
+        double[] gb = hint.lastGradients()[1];
+        double[] sd = FamilyReference.widen(s);
+        for (int k = 0; k < w.length; k += 5) {
+            double fd = UP * FamilyReference.centralDifference(x -> hintRef(sd, t, x, bias, n, ds, dt), w, k, 1e-5);
+            assertEquals(fd, gw[k], 1e-6 * Math.max(1, Math.abs(fd)), "d/dW " + k);
+        }
+        for (int k = 0; k < dt; k++) {
+            double fd = UP * FamilyReference.centralDifference(x -> hintRef(sd, t, w, x, n, ds, dt), bias, k, 1e-5);
+            assertEquals(fd, gb[k], 1e-6 * Math.max(1, Math.abs(fd)), "d/db " + k);
+        }
+    }
+
+    @Test
+    void hintRegressorLearnsALinearMap() {
+        Random rng = new Random(2);
+        int n = 64;
+        int ds = 6;
+        int dt = 9;
+        float[] a = randn(rng, dt * ds, 1);
+        float[] s = randn(rng, n * ds, 1);
+        float[] t = new float[n * dt];
+        for (int r = 0; r < n; r++) {
+            for (int o = 0; o < dt; o++) {
+                double acc = 0;
+                for (int i = 0; i < ds; i++) {
+                    acc += a[o * ds + i] * s[r * ds + i];
+                }
+                t[r * dt + o] = (float) acc;
+            }
+        }
+        HintLoss hint = new HintLoss(ds, dt, 3e-2, 5);
+        FeatureBatch b = FeatureBatch.of(n, s, new int[]{ds}, t, new int[]{dt});
+        float[] g = new float[n * ds];
+        double first = hint.compute(b, g, 1f).value();
+        double last = first;
+        for (int i = 0; i < 500; i++) {
+            hint.step();
+            last = hint.compute(b, g, 1f).value();
+        }
+        assertTrue(last < 1e-3 * first, "the regressor fits the map: " + first + " -> " + last);
+        assertEquals(ds * dt + dt, hint.parameterCount());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> hint.compute(FeatureBatch.of(n, t, new int[]{dt}, s, new int[]{ds}), new float[n * dt], 1f));
+        assertTrue(e.getMessage().contains("maps 6 student values to 9 teacher values, but the batch has 9 and 6"), e.getMessage());
+    }
+
+    // ---------- attention transfer ----------
+
+    static double atRef(double[] s, float[] t, int n, int cs, int ct, int hw, double beta) {
+        double total = 0;
+        for (int r = 0; r < n; r++) {
+            double[] as = attention(s, r * cs * hw, cs, hw);
+            double[] at = attention(FamilyReference.widen(t), r * ct * hw, ct, hw);
+            double d = 0;
+            for (int k = 0; k < hw; k++) {
+                d += (as[k] - at[k]) * (as[k] - at[k]);
+            }
+            total += d / hw;
+        }
+        return beta / 2 * total / n;
+    }
+
+    static double[] attention(double[] x, int off, int c, int hw) {
+        double[] m = new double[hw];
+        for (int ch = 0; ch < c; ch++) {
+            for (int k = 0; k < hw; k++) {
+                m[k] += x[off + ch * hw + k] * x[off + ch * hw + k] / c;
+            }
+        }
+        double norm = 0;
+        for (double v : m) {
+            norm += v * v;
+        }
+        norm = Math.max(Math.sqrt(norm), 1e-12);
+        for (int k = 0; k < hw; k++) {
+            m[k] /= norm;
+        }
+        return m;
+    }
+
+    @Test
+    void attentionTransferMatchesTheReferenceOnOddShapes() {
+        Random rng = new Random(3);
+        int n = 3;
+        int cs = 3;
+        int ct = 6;
+        int h = 5;
+        int w = 7;
+        float[] s = randn(rng, n * cs * h * w, 1.3);
+        float[] t = randn(rng, n * ct * h * w, 0.7);
+        AttentionTransfer at = new AttentionTransfer(1000);
+        float[] g = Inputs.poisoned(s.length);
+        LossResult r = at.compute(FeatureBatch.of(n, s, new int[]{cs, h, w}, t, new int[]{ct, h, w}), g, UP);
+        assertEquals(atRef(FamilyReference.widen(s), t, n, cs, ct, h * w, 1000), r.value(), 1e-6 * r.value());
+        checkGradient(x -> atRef(x, t, n, cs, ct, h * w, 1000), s, g, 1e-4, 1e-5, "at");
+    }
+
+    @Test
+    void attentionTransferChecksShapesAndIgnoresTeacherScale() {
+        Random rng = new Random(4);
+        float[] s = randn(rng, 2 * 4 * 3 * 3, 1);
+        float[] t = randn(rng, 2 * 2 * 3 * 3, 1);
+        float[] t5 = t.clone();
+        for (int i = 0; i < t5.length; i++) {
+            t5[i] *= 5;
+        }
+        AttentionTransfer at = new AttentionTransfer(1000);
+        double a = at.compute(FeatureBatch.of(2, s, new int[]{4, 3, 3}, t, new int[]{2, 3, 3}), new float[s.length], 1f).value();
+        double b = at.compute(FeatureBatch.of(2, s, new int[]{4, 3, 3}, t5, new int[]{2, 3, 3}), new float[s.length], 1f).value();
+        assertEquals(a, b, 1e-6 * a, "attention maps are normalized");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> at.compute(FeatureBatch.of(2, s, new int[]{4, 3, 3}, new float[2 * 2 * 3 * 4], new int[]{2, 3, 4}), new float[s.length], 1f));
+        assertTrue(e.getMessage().contains("student maps are 3x3, teacher maps 3x4"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> at.compute(FeatureBatch.of(2, s, new int[]{36}, t, new int[]{18}), new float[s.length], 1f));
+        assertTrue(e.getMessage().contains("needs activation maps {C, H, W}"), e.getMessage());
+        float[] zero = new float[s.length];
+        float[] g = Inputs.poisoned(s.length);
+        at.compute(FeatureBatch.of(2, zero, new int[]{4, 3, 3}, t, new int[]{2, 3, 3}), g, 1f);
+        for (float x : g) {
+            assertEquals(0f, x, 0f, "an all-zero map has no attention to move");
+        }
+    }
+
+    // ---------- RKD ----------
+
+    static double rkdRef(double[] s, float[] tf, int n, int ds, int dt, double wd, double wa) {
+        double[] t = FamilyReference.widen(tf);
+        return wd * distRef(s, t, n, ds, dt) + wa * angleRef(s, t, n, ds, dt);
+    }
+
+    static double dist(double[] x, int d, int i, int j) {
+        double ss = 0;
+        for (int c = 0; c < d; c++) {
+            ss += (x[i * d + c] - x[j * d + c]) * (x[i * d + c] - x[j * d + c]);
+        }
+        return Math.sqrt(ss);
+    }
+
+    static double distRef(double[] s, double[] t, int n, int ds, int dt) {
+        double mus = 0;
+        double mut = 0;
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < n; j++) {
+                if (i != j) {
+                    mus += dist(s, ds, i, j);
+                    mut += dist(t, dt, i, j);
+                }
+            }
+        }
+        mus /= n * (n - 1);
+        mut /= n * (n - 1);
+        double loss = 0;
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < n; j++) {
+                if (i != j) {
+                    loss += RelationalKd.huber(dist(s, ds, i, j) / mus - dist(t, dt, i, j) / mut);
+                }
+            }
+        }
+        return loss / (n * (n - 1));
+    }
+
+    static double cosAngle(double[] x, int d, int i, int j, int k) {
+        double dot = 0;
+        for (int c = 0; c < d; c++) {
+            dot += (x[j * d + c] - x[i * d + c]) * (x[k * d + c] - x[i * d + c]);
+        }
+        return dot / (dist(x, d, i, j) * dist(x, d, i, k));
+    }
+
+    static double angleRef(double[] s, double[] t, int n, int ds, int dt) {
+        double loss = 0;
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < n; j++) {
+                for (int k = 0; k < n; k++) {
+                    if (j != i && k != i) {
+                        loss += RelationalKd.huber(cosAngle(s, ds, i, j, k) - cosAngle(t, dt, i, j, k));
+                    }
+                }
+            }
+        }
+        return loss / (n * (double) (n - 1) * (n - 1));
+    }
+
+    @Test
+    void rkdMatchesTheReferenceOnOddSizes() {
+        Random rng = new Random(5);
+        int n = 7;
+        int ds = 5;
+        int dt = 11;
+        float[] s = randn(rng, n * ds, 1);
+        float[] t = randn(rng, n * dt, 3);
+        for (double[] weights : new double[][]{{25, 50}, {1, 0}, {0, 1}}) {
+            RelationalKd rkd = new RelationalKd(weights[0], weights[1]);
+            float[] g = Inputs.poisoned(s.length);
+            LossResult r = rkd.compute(FeatureBatch.of(n, s, new int[]{ds}, t, new int[]{dt}), g, UP);
+            double ref = rkdRef(FamilyReference.widen(s), t, n, ds, dt, weights[0], weights[1]);
+            assertEquals(ref, r.value(), 1e-9 * ref, "rkd value, weights " + weights[0] + "/" + weights[1]);
+            checkGradient(x -> rkdRef(x, t, n, ds, dt, weights[0], weights[1]), s, g, 1e-5, 1e-5,
+                    "rkd weights " + weights[0] + "/" + weights[1]);
+        }
+    }
+
+    @Test
+    void rkdIsInvariantToTranslationAndToTheTeachersScale() {
+        Random rng = new Random(6);
+        int n = 6;
+        float[] s = randn(rng, n * 4, 1);
+        float[] t = randn(rng, n * 8, 1);
+        float[] moved = s.clone();
+        float[] tBig = t.clone();
+        for (int i = 0; i < moved.length; i++) {
+            moved[i] += 3.25f * ((i % 4) + 1);
+        }
+        for (int i = 0; i < tBig.length; i++) {
+            tBig[i] *= 7;
+        }
+        RelationalKd rkd = new RelationalKd(25, 50);
+        double a = rkd.compute(FeatureBatch.of(n, s, new int[]{4}, t, new int[]{8}), new float[s.length], 1f).value();
+        double b = rkd.compute(FeatureBatch.of(n, moved, new int[]{4}, tBig, new int[]{8}), new float[s.length], 1f).value();
+        assertEquals(a, b, 1e-5 * a);
+        assertEquals(0.0, rkd.compute(FeatureBatch.of(n, t, new int[]{8}, tBig, new int[]{8}), new float[t.length], 1f).value(), 1e-9,
+                "a student with the teacher's relations has zero loss");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> rkd.compute(FeatureBatch.of(2, new float[8], new int[]{4}, new float[16], new int[]{8}), new float[8], 1f));
+        assertTrue(e.getMessage().contains("at least 3 samples"), e.getMessage());
+    }
+
+    @Test
+    void featureLossesAreRegistered() {
+        assertEquals(java.util.List.of("hint", "at", "rkd"), FeatureLosses.names());
+        assertTrue(FeatureLosses.create("hint", java.util.Map.of("studentSize", 4, "teacherSize", "6")) instanceof HintLoss h
+                && h.parameterCount() == 30);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> FeatureLosses.create("hint", java.util.Map.of("studentSize", 4)));
+        assertTrue(e.getMessage().contains("needs the setting 'teacherSize'"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> FeatureLosses.create("fitnet", java.util.Map.of()));
+        assertTrue(e.getMessage().contains("registered feature losses: hint, at, rkd"), e.getMessage());
+        assertTrue(FeatureLosses.create("rkd", java.util.Map.of("angle", 0)) instanceof RelationalKd);
+    }
+
+    @Test
+    void featureBatchesNameBadShapesAndValues() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> FeatureBatch.of(2, new float[10], new int[]{3, 2}, new float[4], new int[]{2}));
+        assertTrue(e.getMessage().contains("student feature has 10 values, expected rows x [3, 2] = 12"), e.getMessage());
+        float[] bad = new float[4];
+        bad[3] = Float.NaN;
+        e = assertThrows(IllegalArgumentException.class, () -> FeatureBatch.of(2, new float[4], new int[]{2}, bad, new int[]{2}));
+        assertTrue(e.getMessage().contains("teacher feature of sample 1 has NaN at offset 1"), e.getMessage());
+    }
+}
