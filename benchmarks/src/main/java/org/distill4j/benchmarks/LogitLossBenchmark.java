@@ -37,7 +37,7 @@ public class LogitLossBenchmark {
     @Param({"4096"})
     public int rows;
 
-    @Param({"10", "32000"})
+    @Param({"10", "1000", "32000"})
     public int vocab;
 
     @Param({"kd", "ce", "reverse-kl", "gjsd", "tvd", "mse", "dkd", "logit-std", "topk-kd"})
