@@ -6,6 +6,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+# before anything is written: the results of a previous run are tracked files this run replaces
+commit="$(git describe --always --dirty 2>/dev/null || echo unknown)"
 ./mvnw -B -q -pl benchmarks -am package -DskipTests
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 java="${JAVA_HOME:+$JAVA_HOME/bin/}java"
@@ -16,7 +18,7 @@ out="benchmarks/results/cpu-$(date -u +%Y-%m-%d)"
   echo "cpu: $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1), $(getconf _NPROCESSORS_ONLN) cores (online)"
   echo "memory: $(free -g | awk '/^Mem:/ {print $2}') GiB"
   echo "java: $("$java" -version 2>&1 | head -n 1)"
-  echo "git: $(git describe --always --dirty 2>/dev/null || echo unknown)"
+  echo "git: $commit"
   echo
   "$java" -jar benchmarks/target/distill-benchmarks.jar -rf json -rff "$out.json" "$@"
 } 2>&1 | tee "$out.txt"
