@@ -54,39 +54,15 @@ public final class FeatureLosses {
             throw new IllegalArgumentException("unknown feature loss '" + name + "'; registered feature losses: "
                     + String.join(", ", names()));
         }
-        for (String key : settings.keySet()) {
-            if (!e.settings().contains(key)) {
-                throw new IllegalArgumentException("feature loss '" + name + "' has no setting '" + key + "'; its settings: "
-                        + String.join(", ", e.settings()));
-            }
-        }
+        LossSettings.checkKnown("feature loss '" + name + "'", settings, e.settings());
         return e.factory().apply(settings);
     }
 
     private static double number(Map<String, Object> s, String loss, String key, double dflt) {
-        Object v = s.get(key);
-        if (v == null) {
-            return dflt;
-        }
-        if (v instanceof Number n) {
-            return n.doubleValue();
-        }
-        try {
-            return Double.parseDouble(v.toString().trim());
-        } catch (NumberFormatException ex) {
-            throw new IllegalArgumentException("feature loss '" + loss + "' setting '" + key + "' must be a number, got '" + v + "'");
-        }
+        return LossSettings.number(s, "feature loss '" + loss + "'", key, dflt);
     }
 
     private static int required(Map<String, Object> s, String key) {
-        if (!s.containsKey(key)) {
-            throw new IllegalArgumentException("feature loss 'hint' needs the setting '" + key + "'");
-        }
-        double d = number(s, "hint", key, 0);
-        if (d != Math.rint(d) || d <= 0 || d > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("feature loss 'hint' setting '" + key + "' must be a positive whole number, got '"
-                    + s.get(key) + "'");
-        }
-        return (int) d;
+        return LossSettings.requiredPositive(s, "feature loss 'hint'", key);
     }
 }

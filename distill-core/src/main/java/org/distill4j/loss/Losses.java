@@ -101,36 +101,18 @@ public final class Losses {
         if (e == null) {
             throw new IllegalArgumentException("unknown loss '" + name + "'; registered losses: " + String.join(", ", names()));
         }
-        for (String key : settings.keySet()) {
-            if (!e.settings().contains(key) && !name.equals(LogitStandardization.NAME)) {
-                throw new IllegalArgumentException("loss '" + name + "' has no setting '" + key + "'; its settings: "
-                        + String.join(", ", e.settings()));
-            }
+        if (!name.equals(LogitStandardization.NAME)) { // it passes the other settings to its inner loss
+            LossSettings.checkKnown("loss '" + name + "'", settings, e.settings());
         }
         return e.factory().apply(settings);
     }
 
     private static double number(Map<String, Object> s, String loss, String key, double dflt) {
-        Object v = s.get(key);
-        if (v == null) {
-            return dflt;
-        }
-        if (v instanceof Number n) {
-            return n.doubleValue();
-        }
-        try {
-            return Double.parseDouble(v.toString().trim());
-        } catch (NumberFormatException ex) {
-            throw new IllegalArgumentException("loss '" + loss + "' setting '" + key + "' must be a number, got '" + v + "'");
-        }
+        return LossSettings.number(s, "loss '" + loss + "'", key, dflt);
     }
 
     private static int integer(Map<String, Object> s, String loss, String key, int dflt) {
-        double d = number(s, loss, key, dflt);
-        if (d != Math.rint(d) || Math.abs(d) > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("loss '" + loss + "' setting '" + key + "' must be a whole number, got '" + s.get(key) + "'");
-        }
-        return (int) d;
+        return LossSettings.wholeNumber(s, "loss '" + loss + "'", key, dflt);
     }
 
     private static Reduction reduction(Map<String, Object> s, String loss) {

@@ -1,0 +1,59 @@
+package org.distill4j.loss;
+
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Parsing of loss settings given as plain values by name (as recipes give them), shared by the
+ * logit and feature loss registries. {@code what} names the loss in errors, e.g. {@code loss 'kd'}.
+ */
+final class LossSettings {
+    private LossSettings() {
+    }
+
+    /** Fails when a setting is not among {@code allowed}, listing them. */
+    static void checkKnown(String what, Map<String, Object> settings, List<String> allowed) {
+        for (String key : settings.keySet()) {
+            if (!allowed.contains(key)) {
+                throw new IllegalArgumentException(what + " has no setting '" + key + "'; its settings: " + String.join(", ", allowed));
+            }
+        }
+    }
+
+    /** A number (a Number or its text), or {@code dflt} when absent. */
+    static double number(Map<String, Object> s, String what, String key, double dflt) {
+        Object v = s.get(key);
+        if (v == null) {
+            return dflt;
+        }
+        if (v instanceof Number n) {
+            return n.doubleValue();
+        }
+        try {
+            return Double.parseDouble(v.toString().trim());
+        } catch (NumberFormatException ex) {
+            throw new IllegalArgumentException(what + " setting '" + key + "' must be a number, got '" + v + "'");
+        }
+    }
+
+    /** A whole number, or {@code dflt} when absent. */
+    static int wholeNumber(Map<String, Object> s, String what, String key, int dflt) {
+        double d = number(s, what, key, dflt);
+        if (d != Math.rint(d) || Math.abs(d) > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException(what + " setting '" + key + "' must be a whole number, got '" + s.get(key) + "'");
+        }
+        return (int) d;
+    }
+
+    /** A required whole number > 0. */
+    static int requiredPositive(Map<String, Object> s, String what, String key) {
+        if (!s.containsKey(key)) {
+            throw new IllegalArgumentException(what + " needs the setting '" + key + "'");
+        }
+        int n = wholeNumber(s, what, key, 0);
+        if (n <= 0) {
+            throw new IllegalArgumentException(what + " setting '" + key + "' must be > 0, got '" + s.get(key) + "'");
+        }
+        return n;
+    }
+}
