@@ -34,6 +34,21 @@ public final class Nd4jArrays {
         return Nd4j.toFlattened('c', c).toFloatVector();
     }
 
+    /** An activation {@code [N, ...]} as a feature: row-major values and the per-sample shape. */
+    public static org.distill4j.data.Feature feature(INDArray a, String name) {
+        long[] shape = a.shape();
+        if (shape.length < 2) {
+            throw new IllegalStateException("activation '" + name + "' has shape " + java.util.Arrays.toString(shape)
+                    + ", expected [batch, ...]");
+        }
+        int[] per = new int[shape.length - 1];
+        for (int i = 1; i < shape.length; i++) {
+            per[i - 1] = Math.toIntExact(shape[i]);
+        }
+        INDArray c = a.dataType() == DataType.FLOAT ? a : a.castTo(DataType.FLOAT);
+        return new org.distill4j.data.Feature(Nd4j.toFlattened('c', c).toFloatVector(), Math.toIntExact(shape[0]), per);
+    }
+
     /** A float matrix from row-major values. */
     public static INDArray matrix(float[] values, int rows, int cols) {
         return Nd4j.create(values, new long[]{rows, cols}, 'c');

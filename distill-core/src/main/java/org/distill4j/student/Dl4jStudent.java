@@ -10,14 +10,14 @@ import org.distill4j.internal.Nd4jArrays;
 import org.nd4j.common.primitives.Pair;
 import org.nd4j.linalg.activations.IActivation;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 
 /**
- * A student backed by a DL4J {@link MultiLayerNetwork} or a single-input, single-output
- * {@link ComputationGraph}, trained through DL4J's external-errors path: forward to logits, our loss
+ * A student backed by a DL4J {@link MultiLayerNetwork} or a single-input {@link ComputationGraph}, trained through DL4J's external-errors path: forward to logits, our loss
  * computes {@code dLoss/dLogits}, DL4J back-propagates it and its configured updater (Adam, SGD, ...,
  * with the network's regularization and learning-rate schedule) takes the step. DL4J never computes
  * a loss.
@@ -37,7 +37,10 @@ public final class Dl4jStudent implements Student {
     private final String outputName;
     private final int classes;
     private final boolean dividesByMinibatch;
+    private final List<String> featureOutputs;
     private int lastBatchSize = -1;
+    private List<INDArray> lastLayerActs;
+    private Map<String, INDArray> lastVertexActs;
 
     private Dl4jStudent(MultiLayerNetwork mln, ComputationGraph graph, String outputName, int classes, boolean miniBatch) {
         this.mln = mln;
@@ -45,6 +48,8 @@ public final class Dl4jStudent implements Student {
         this.outputName = outputName;
         this.classes = classes;
         this.dividesByMinibatch = miniBatch;
+        this.featureOutputs = graph == null ? List.of()
+                : List.copyOf(graph.getConfiguration().getNetworkOutputs().subList(1, graph.getNumOutputArrays()));
     }
 
     /** A student from a MultiLayerNetwork (initialized if it is not yet). */
@@ -54,13 +59,60 @@ public final class Dl4jStudent implements Student {
         return new Dl4jStudent(net, null, null, classes, net.getLayerWiseConfigurations().getConf(0).isMiniBatch());
     }
 
-    /** A student from a single-input, single-output ComputationGraph (initialized if it is not yet). */
+    /**
+     * A student from a single-input ComputationGraph (initialized if it is not yet). Its first output
+     * gives the logits; any further outputs are intermediate features that can take gradients from
+     * feature losses (see {@link #withFeatureOutputs}).
+     */
     public static Dl4jStudent of(ComputationGraph graph) {
         Objects.requireNonNull(graph, "student graph");
-        Nd4jArrays.GraphOutput output = Nd4jArrays.singleOutput(graph, "student");
-        String out = output.name();
-        int classes = checkLastLayer(output.layer().conf().getLayer(), "output '" + out + "'");
+        if (graph.getNumInputArrays() != 1) {
+            throw new IllegalArgumentException("student graph has " + graph.getNumInputArrays() + " inputs, expected 1");
+        }
+        if (graph.getVertices() == null) {
+            graph.init();
+        }
+        String out = graph.getConfiguration().getNetworkOutputs().get(0);
+        org.deeplearning4j.nn.api.Layer layer = graph.getLayer(out);
+        if (layer == null) {
+            throw new IllegalArgumentException("student graph output '" + out + "' is not a layer; end the graph in a "
+                    + "DenseLayer with Activation.IDENTITY");
+        }
+        int classes = checkLastLayer(layer.conf().getLayer(), "output '" + out + "'");
         return new Dl4jStudent(null, graph, out, classes, graph.getConfiguration().getDefaultConfiguration().isMiniBatch());
+    }
+
+    /**
+     * A copy of {@code graph} (same parameters) whose outputs are its own plus the given vertices, so a
+     * student made from it takes gradients at those vertices. Call before training: the updater state
+     * is not copied. A MultiLayerNetwork converts with {@code net.toComputationGraph()} (its layers are
+     * the vertices "0", "1", ...).
+     */
+    public static ComputationGraph withFeatureOutputs(ComputationGraph graph, String... vertices) {
+        Objects.requireNonNull(graph, "graph");
+        if (graph.getVertices() == null) {
+            graph.init();
+        }
+        org.deeplearning4j.nn.conf.ComputationGraphConfiguration conf = graph.getConfiguration().clone();
+        List<String> outputs = new java.util.ArrayList<>(conf.getNetworkOutputs());
+        for (String v : vertices) {
+            if (!conf.getVertices().containsKey(v)) {
+                throw new IllegalArgumentException("graph has no vertex '" + v + "'; its vertices: "
+                        + String.join(", ", conf.getVertices().keySet()));
+            }
+            if (!outputs.contains(v)) {
+                outputs.add(v);
+            }
+        }
+        conf.setNetworkOutputs(outputs);
+        ComputationGraph copy = new ComputationGraph(conf);
+        copy.init(graph.params().dup(), false);
+        return copy;
+    }
+
+    /** The extra outputs that can take feature gradients (empty for a MultiLayerNetwork). */
+    public List<String> featureOutputs() {
+        return featureOutputs;
     }
 
     private static int checkLastLayer(org.deeplearning4j.nn.conf.layers.Layer conf, String where) {
@@ -95,6 +147,7 @@ public final class Dl4jStudent implements Student {
             if (training) {
                 mln.setInput(x);
                 List<INDArray> acts = mln.feedForward(true, false);
+                lastLayerActs = acts;
                 out = acts.get(acts.size() - 1);
             } else {
                 out = mln.output(x, false);
@@ -102,6 +155,7 @@ public final class Dl4jStudent implements Student {
         } else if (training) {
             // train mode, keeping each layer's input for the backward pass
             Map<String, INDArray> acts = graph.feedForward(new INDArray[]{x}, true, false);
+            lastVertexActs = acts;
             out = acts.get(outputName);
         } else {
             out = graph.output(false, x)[0];
@@ -110,8 +164,58 @@ public final class Dl4jStudent implements Student {
         return Nd4jArrays.toFloats(out, batch.size(), classes, "student logits");
     }
 
+    /**
+     * A feature of the last training forward: a graph vertex by name, or for a MultiLayerNetwork the
+     * output of layer {@code i} as {@code "layer<i>"} or by the layer's configured name.
+     */
+    @Override
+    public org.distill4j.data.Feature feature(String name) {
+        if (lastBatchSize < 0) {
+            throw new IllegalStateException("feature('" + name + "') needs a preceding forward(batch, training = true)");
+        }
+        if (graph != null) {
+            INDArray a = lastVertexActs.get(name);
+            if (a == null) {
+                throw new IllegalArgumentException("student graph has no vertex '" + name + "'; its vertices: "
+                        + String.join(", ", lastVertexActs.keySet()));
+            }
+            return Nd4jArrays.feature(a, name);
+        }
+        return Nd4jArrays.feature(lastLayerActs.get(layerIndex(mln, name, "student") + 1), name);
+    }
+
+    /** Layer {@code "layer<i>"} or the layer whose configured name is {@code name}. */
+    public static int layerIndex(MultiLayerNetwork net, String name, String role) {
+        List<String> known = new java.util.ArrayList<>();
+        for (int i = 0; i < net.getnLayers(); i++) {
+            String layerName = net.getLayerWiseConfigurations().getConf(i).getLayer().getLayerName();
+            if (name.equals("layer" + i) || name.equals(layerName)) {
+                return i;
+            }
+            boolean named = layerName != null && !layerName.equals(String.valueOf(i)) && !layerName.equals("layer" + i);
+            known.add("layer" + i + (named ? " (" + layerName + ")" : ""));
+        }
+        throw new IllegalArgumentException(role + " network has no layer '" + name + "'; its layers: " + String.join(", ", known));
+    }
+
     @Override
     public void backward(float[] dLogits) {
+        backward(dLogits, Map.of());
+    }
+
+    @Override
+    public void backward(float[] dLogits, Map<String, float[]> dFeatures) {
+        if (!dFeatures.isEmpty() && mln != null) {
+            throw new IllegalArgumentException("a MultiLayerNetwork student cannot take gradients at intermediate layers; convert "
+                    + "it with net.toComputationGraph() and Dl4jStudent.withFeatureOutputs(graph, vertices...)");
+        }
+        for (String name : dFeatures.keySet()) {
+            if (!featureOutputs.contains(name)) {
+                throw new IllegalArgumentException("student vertex '" + name + "' is not an output of the graph, so it cannot take "
+                        + "a feature gradient; make it one with Dl4jStudent.withFeatureOutputs(graph, \"" + name + "\")"
+                        + (featureOutputs.isEmpty() ? "" : " (feature outputs now: " + String.join(", ", featureOutputs) + ")"));
+            }
+        }
         if (lastBatchSize < 0) {
             throw new IllegalStateException("backward() needs a preceding forward(batch, training = true)");
         }
@@ -133,7 +237,26 @@ public final class Dl4jStudent implements Student {
             mln.params().subi(g.gradient());
             mln.setIterationCount(iteration + 1);
         } else {
-            Gradient g = graph.backpropGradient(eps);
+            INDArray[] epsilons = new INDArray[1 + featureOutputs.size()];
+            epsilons[0] = eps;
+            for (int i = 0; i < featureOutputs.size(); i++) {
+                String name = featureOutputs.get(i);
+                INDArray act = lastVertexActs.get(name);
+                float[] d = dFeatures.get(name);
+                if (d == null) {
+                    epsilons[i + 1] = Nd4j.zeros(act.dataType(), act.shape());
+                } else {
+                    if (d.length != act.length()) {
+                        throw new IllegalArgumentException("gradient for feature '" + name + "' has " + d.length + " values, the "
+                                + "activation has shape " + java.util.Arrays.toString(act.shape()));
+                    }
+                    epsilons[i + 1] = Nd4j.create(d, act.shape(), 'c');
+                    if (dividesByMinibatch) {
+                        epsilons[i + 1].muli(n);
+                    }
+                }
+            }
+            Gradient g = graph.backpropGradient(epsilons);
             int iteration = graph.getIterationCount();
             graph.getUpdater().update(g, iteration, graph.getEpochCount(), n, ws);
             graph.params().subi(g.gradient());

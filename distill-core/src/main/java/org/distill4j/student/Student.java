@@ -24,6 +24,26 @@ public interface Student {
      */
     void backward(float[] dLogits);
 
+    /**
+     * The named intermediate activation of the last training forward, for feature losses.
+     *
+     * @throws UnsupportedOperationException when this student exposes no features
+     */
+    default org.distill4j.data.Feature feature(String name) {
+        throw new UnsupportedOperationException(describe() + " exposes no intermediate features");
+    }
+
+    /**
+     * Like {@link #backward(float[])}, with gradients injected at named intermediate features too
+     * (each the shape of {@link #feature}); one optimizer step for all of them.
+     */
+    default void backward(float[] dLogits, java.util.Map<String, float[]> dFeatures) {
+        if (!dFeatures.isEmpty()) {
+            throw new UnsupportedOperationException(describe() + " cannot take gradients at intermediate features");
+        }
+        backward(dLogits);
+    }
+
     /** Marks the end of an epoch (for epoch-based learning-rate schedules). */
     void endEpoch();
 

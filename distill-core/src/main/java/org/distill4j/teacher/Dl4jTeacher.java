@@ -11,6 +11,7 @@ import org.nd4j.linalg.activations.IActivation;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 
 /**
@@ -123,6 +124,27 @@ public final class Dl4jTeacher implements Teacher {
             out = mln.output(x, false);
         }
         return Nd4jArrays.toFloats(out, batch.size(), classes, "teacher output");
+    }
+
+    /**
+     * A named activation in inference mode: a graph vertex by name, or for a MultiLayerNetwork the
+     * output of layer {@code i} as {@code "layer<i>"} or by the layer's configured name.
+     */
+    @Override
+    public org.distill4j.data.Feature feature(Batch batch, String name) {
+        INDArray x = Nd4jArrays.features(batch);
+        if (graph != null) {
+            Map<String, INDArray> acts = graph.feedForward(x, false);
+            INDArray a = acts.get(name);
+            if (a == null) {
+                throw new IllegalArgumentException("teacher graph has no vertex '" + name + "'; its vertices: "
+                        + String.join(", ", acts.keySet()));
+            }
+            return Nd4jArrays.feature(a, name);
+        }
+        int i = org.distill4j.student.Dl4jStudent.layerIndex(mln, name, "teacher");
+        List<INDArray> acts = mln.feedForwardToLayer(i, x, false);
+        return Nd4jArrays.feature(acts.get(acts.size() - 1), name);
     }
 
     @Override

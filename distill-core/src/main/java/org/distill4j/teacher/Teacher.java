@@ -20,4 +20,14 @@ public interface Teacher {
 
     /** A short description for logs and provenance. */
     String describe();
+
+    /**
+     * The named intermediate activation for the batch (inference mode), for feature losses.
+     *
+     * @throws UnsupportedOperationException when this teacher exposes no features
+     * @throws IllegalArgumentException      for an unknown name, listing the known ones
+     */
+    default org.distill4j.data.Feature feature(Batch batch, String name) {
+        throw new UnsupportedOperationException(describe() + " exposes no intermediate features");
+    }
 }

@@ -4,7 +4,10 @@ import org.distill4j.backend.Backends;
 import org.distill4j.backend.ComputeBackend;
 import org.distill4j.data.Batch;
 import org.distill4j.data.Dataset;
+import org.distill4j.data.Feature;
 import org.distill4j.loss.EpochAware;
+import org.distill4j.loss.FeatureBatch;
+import org.distill4j.loss.FeatureLoss;
 import org.distill4j.loss.LogitBatch;
 import org.distill4j.loss.LogitLoss;
 import org.distill4j.loss.LossResult;
@@ -63,6 +66,26 @@ public final class Distiller {
     private final Schedule alpha;
     private final ComputeBackend backend;
     private final List<TrainingListener> listeners;
+    private final List<FeatureTerm> featureTerms;
+
+    /**
+     * A feature loss between a named student feature and a named teacher feature, with a weight.
+     *
+     * @param weight         multiplies the loss and its gradient
+     * @param loss           the feature loss (a {@link FeatureLoss.Trainable} one is stepped after each backward)
+     * @param studentFeature the student's feature name (for a ComputationGraph student, an extra output)
+     * @param teacherFeature the teacher's feature name
+     */
+    public record FeatureTerm(double weight, FeatureLoss loss, String studentFeature, String teacherFeature) {
+        public FeatureTerm {
+            Objects.requireNonNull(loss, "feature loss");
+            Objects.requireNonNull(studentFeature, "student feature name");
+            Objects.requireNonNull(teacherFeature, "teacher feature name");
+            if (!Double.isFinite(weight) || weight < 0) {
+                throw new IllegalArgumentException("feature loss weight must be finite and >= 0, got " + weight);
+            }
+        }
+    }
 
     private Distiller(Builder b) {
         this.teacher = b.teacher;
@@ -77,6 +100,7 @@ public final class Distiller {
         this.alpha = b.alpha;
         this.backend = b.backend;
         this.listeners = List.copyOf(b.listeners);
+        this.featureTerms = List.copyOf(b.featureTerms);
         validate();
     }
 
@@ -89,6 +113,9 @@ public final class Distiller {
         }
         if (train.size() == 0) {
             throw new IllegalArgumentException("training data " + train.name() + " is empty");
+        }
+        if (!featureTerms.isEmpty() && teacher == null) {
+            throw new IllegalArgumentException("feature losses need a teacher: set it with teacher(...)");
         }
         if ((loss.needsTeacher() || loss.needsTopK()) && teacher == null) {
             throw new IllegalArgumentException("loss '" + loss.name() + "' needs a teacher: set it with teacher(...)");
@@ -181,19 +208,35 @@ public final class Distiller {
                 LogitBatch lb = logitBatch(epochLoss, batch, student.forward(batch, true));
                 float[] grad = n == fullBatch ? fullGrad : new float[n * classes];
                 LossResult r = be.logitLoss(epochLoss, lb, grad, 1f);
-                if (!Double.isFinite(r.value())) {
-                    throw new IllegalStateException("loss became " + r.value() + " at epoch " + (epoch + 1) + ", batch "
-                            + (b + 1) + "; lower the learning rate or check the inputs");
-                }
-                student.backward(grad);
                 double toSum = 1.0 / lb.rowWeight(epochLoss.reduction()); // reduced value -> sum over the batch's rows
-                lossSum += r.value() * toSum;
+                double batchSum = r.value() * toSum;
                 for (Map.Entry<String, Double> e : r.terms().entrySet()) {
                     termSums.merge(e.getKey(), e.getValue() * toSum, Double::sum);
                 }
+                Map<String, float[]> featureGrads = new LinkedHashMap<>();
+                double batchValue = r.value();
+                for (FeatureTerm ft : featureTerms) {
+                    LossResult fr = featureLoss(ft, batch, featureGrads);
+                    batchValue += ft.weight() * fr.value();
+                    batchSum += ft.weight() * fr.value() * n; // feature losses are means per sample (or relation)
+                    for (Map.Entry<String, Double> e : fr.terms().entrySet()) {
+                        termSums.merge(e.getKey(), e.getValue() * n, Double::sum);
+                    }
+                }
+                if (!Double.isFinite(batchValue)) {
+                    throw new IllegalStateException("loss became " + batchValue + " at epoch " + (epoch + 1) + ", batch "
+                            + (b + 1) + "; lower the learning rate or check the inputs");
+                }
+                student.backward(grad, featureGrads);
+                for (FeatureTerm ft : featureTerms) {
+                    if (ft.loss() instanceof FeatureLoss.Trainable t) {
+                        t.step();
+                    }
+                }
+                lossSum += batchSum;
                 long elapsed = System.nanoTime() - t0;
                 for (TrainingListener l : listeners) {
-                    l.batchFinished(epoch, b, batches, to, elapsed, r.value());
+                    l.batchFinished(epoch, b, batches, to, elapsed, batchValue);
                 }
             }
             long trainNanos = System.nanoTime() - t0;
@@ -229,6 +272,22 @@ public final class Distiller {
         EpochMetrics last = history.get(history.size() - 1);
         return new DistillResult(history, last.testAccuracy(), last.teacherAgreement(),
                 samplesTotal / (trainNanosTotal / 1e9), (System.nanoTime() - start) / 1e9, be.name(), be.device());
+    }
+
+    /** One feature term on a batch: adds its gradient into {@code grads} under the student feature's name. */
+    private LossResult featureLoss(FeatureTerm ft, Batch batch, Map<String, float[]> grads) {
+        Feature sf = student.feature(ft.studentFeature());
+        Feature tf = teacher.feature(batch, ft.teacherFeature());
+        FeatureBatch fb = FeatureBatch.of(batch.size(), sf.values(), sf.shape(), tf.values(), tf.shape());
+        float[] g = new float[sf.values().length];
+        LossResult r = ft.loss().compute(fb, g, (float) ft.weight());
+        grads.merge(ft.studentFeature(), g, (a, c) -> {
+            for (int i = 0; i < a.length; i++) {
+                a[i] += c[i];
+            }
+            return a;
+        });
+        return r;
     }
 
     /** The loss's inputs for one batch: the teacher in the form the loss reads (dense, top-k or none). */
@@ -275,6 +334,10 @@ public final class Distiller {
         }
         m.put("student", student.describe());
         m.put("teacher", teacher == null ? "none" : teacher.describe());
+        if (!featureTerms.isEmpty()) {
+            m.put("featureLosses", featureTerms.stream().map(ft -> ft.weight() + " * " + ft.loss().name() + ft.loss().settings()
+                    + " (" + ft.studentFeature() + " <- " + ft.teacherFeature() + ")").toList());
+        }
         return m;
     }
 
@@ -292,8 +355,18 @@ public final class Distiller {
         private Schedule alpha;
         private ComputeBackend backend;
         private final List<TrainingListener> listeners = new ArrayList<>();
+        private final List<FeatureTerm> featureTerms = new ArrayList<>();
 
         private Builder() {
+        }
+
+        /**
+         * Adds {@code weight * loss(studentFeature, teacherFeature)} to the objective: e.g. a FitNets hint
+         * from a hidden layer, attention transfer between conv maps, RKD on embeddings.
+         */
+        public Builder featureLoss(double weight, FeatureLoss loss, String studentFeature, String teacherFeature) {
+            featureTerms.add(new FeatureTerm(weight, loss, studentFeature, teacherFeature));
+            return this;
         }
 
         /** The teacher; required when the loss needs one. */

@@ -25,6 +25,7 @@ import org.nd4j.linalg.lossfunctions.LossFunctions;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -116,6 +117,66 @@ class Dl4jStudentTest {
         ComputationGraph g = new ComputationGraph(conf);
         g.init();
         return g;
+    }
+
+    @Test
+    void aFeatureGradientAtAnExtraOutputReachesEarlierLayersExactly() {
+        ComputationGraph base = graph(false); // in -> h (tanh) -> out (identity), SGD 0.2
+        ComputationGraph g = Dl4jStudent.withFeatureOutputs(base, "h");
+        assertArrayEquals(base.params().toFloatVector(), g.params().toFloatVector(), 0f, "same parameters");
+        Dl4jStudent s = Dl4jStudent.of(g);
+        assertEquals(java.util.List.of("h"), s.featureOutputs());
+        Batch b = batch(new Random(9));
+        s.forward(b, true);
+        org.distill4j.data.Feature h = s.feature("h");
+        assertArrayEquals(new int[]{HIDDEN}, h.shape());
+        float[] eps = Inputs.logits(new Random(10), N, HIDDEN, 1.0);
+        INDArray w = g.getLayer("h").getParam("W").dup();
+        INDArray bias = g.getLayer("h").getParam("b").dup();
+        INDArray wOut = g.getLayer("out").getParam("W").dup();
+        s.backward(new float[N * OUT], java.util.Map.of("h", eps));
+        // d/dW = x^T (eps * (1 - h^2)), d/db = sum over rows; SGD applies -0.2 times that
+        double[] delta = new double[N * HIDDEN];
+        for (int i = 0; i < delta.length; i++) {
+            delta[i] = eps[i] * (1 - h.values()[i] * h.values()[i]);
+        }
+        for (int in = 0; in < IN; in++) {
+            for (int o = 0; o < HIDDEN; o++) {
+                double grad = 0;
+                for (int r = 0; r < N; r++) {
+                    grad += b.features()[r * IN + in] * delta[r * HIDDEN + o];
+                }
+                assertEquals(w.getDouble(in, o) - 0.2 * grad, g.getLayer("h").getParam("W").getDouble(in, o), 1e-5, "W " + in + "," + o);
+            }
+        }
+        for (int o = 0; o < HIDDEN; o++) {
+            double grad = 0;
+            for (int r = 0; r < N; r++) {
+                grad += delta[r * HIDDEN + o];
+            }
+            assertEquals(bias.ravel().getDouble(o) - 0.2 * grad, g.getLayer("h").getParam("b").ravel().getDouble(o), 1e-5, "b " + o);
+        }
+        assertArrayEquals(wOut.ravel().toFloatVector(), g.getLayer("out").getParam("W").ravel().toFloatVector(), 0f,
+                "no gradient reached the output layer");
+    }
+
+    @Test
+    void featureGradientsNeedAnExtraOutput() {
+        Dl4jStudent s = Dl4jStudent.of(graph(false));
+        s.forward(batch(new Random(1)), true);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> s.backward(new float[N * OUT], java.util.Map.of("h", new float[N * HIDDEN])));
+        assertTrue(e.getMessage().contains("withFeatureOutputs(graph, \"h\")"), e.getMessage());
+        Dl4jStudent m = Dl4jStudent.of(Nets.logitsMlp(IN, HIDDEN, OUT, new Sgd(0.1), 1, 0));
+        m.forward(batch(new Random(1)), true);
+        assertEquals(HIDDEN, m.feature("layer0").shape()[0]);
+        e = assertThrows(IllegalArgumentException.class,
+                () -> m.backward(new float[N * OUT], java.util.Map.of("layer0", new float[N * HIDDEN])));
+        assertTrue(e.getMessage().contains("toComputationGraph()"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> m.feature("layer7"));
+        assertTrue(e.getMessage().contains("no layer 'layer7'; its layers: layer0, layer1"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Dl4jStudent.withFeatureOutputs(graph(false), "hidden"));
+        assertTrue(e.getMessage().contains("no vertex 'hidden'"), e.getMessage());
     }
 
     @Test

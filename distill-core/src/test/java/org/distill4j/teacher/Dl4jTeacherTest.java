@@ -102,6 +102,20 @@ class Dl4jTeacherTest {
     }
 
     @Test
+    void namedFeaturesAreTheLayersActivations() {
+        MultiLayerNetwork net = Nets.softmaxMlp(6, 8, 11, new Sgd(0.1), 4);
+        Batch b = batch(3, 6, 7);
+        org.distill4j.data.Feature f = Dl4jTeacher.of(net).feature(b, "layer0");
+        assertArrayEquals(new int[]{8}, f.shape());
+        org.nd4j.linalg.api.ndarray.INDArray x = Nd4j.create(b.features(), new long[]{3, 6}, 'c');
+        float[] expected = org.nd4j.linalg.ops.transforms.Transforms.relu(
+                x.mmul(net.getLayer(0).getParam("W")).addiRowVector(net.getLayer(0).getParam("b"))).ravel().toFloatVector();
+        assertArrayEquals(expected, f.values(), 1e-6f);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Dl4jTeacher.of(net).feature(b, "fc9"));
+        assertEquals(true, e.getMessage().contains("no layer 'fc9'"), e.getMessage());
+    }
+
+    @Test
     void rejectsOutputsThatAreNotADistribution() {
         MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().list()
                 .layer(new DenseLayer.Builder().nIn(4).nOut(3).activation(Activation.SIGMOID).build()).build());

@@ -216,6 +216,30 @@ class DistillerTest {
     }
 
     @Test
+    void featureLossesTrainThroughExtraGraphOutputs() {
+        for (org.distill4j.loss.FeatureLoss f : new org.distill4j.loss.FeatureLoss[]{
+                new org.distill4j.loss.HintLoss(16, 32, 1e-2, 1), new org.distill4j.loss.RelationalKd(25, 50)}) {
+            org.deeplearning4j.nn.graph.ComputationGraph g = Dl4jStudent.withFeatureOutputs(
+                    Nets.logitsMlp(D, 16, K, new Adam(5e-3), 11, 0).toComputationGraph(), "0");
+            DistillResult r = Distiller.builder().teacher(Dl4jTeacher.of(teacherNet)).student(Dl4jStudent.of(g))
+                    .loss(new SoftTargetKd(4, 0.2)).featureLoss(0.5, f, "0", "layer0")
+                    .trainData(train).testData(test).epochs(4).batchSize(64).seed(2).backend(new CpuBackend()).build().run();
+            double first = r.epochs().get(0).terms().get(f.name());
+            double last = r.epochs().get(3).terms().get(f.name());
+            assertTrue(last < first, f.name() + " falls: " + first + " -> " + last);
+            double kd = r.epochs().get(3).terms().get("kd");
+            double ce = r.epochs().get(3).terms().get("ce");
+            assertEquals(0.2 * ce + 0.8 * kd + 0.5 * last, r.epochs().get(3).loss(), 1e-9 * r.epochs().get(3).loss(),
+                    "the epoch loss adds the weighted feature loss");
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Distiller.builder()
+                .teacher(Dl4jTeacher.of(teacherNet)).student(Dl4jStudent.of(Nets.logitsMlp(D, 16, K, new Adam(1e-3), 1, 0)))
+                .loss(new SoftTargetKd(4, 0.2)).featureLoss(1, new org.distill4j.loss.RelationalKd(1, 0), "layer0", "layer0")
+                .trainData(train).epochs(1).backend(new CpuBackend()).build().run());
+        assertTrue(e.getMessage().contains("toComputationGraph()"), e.getMessage());
+    }
+
+    @Test
     void misconfigurationsFailBeforeTraining() {
         Dl4jStudent wrongWidth = Dl4jStudent.of(Nets.logitsMlp(D, 8, K + 1, new Adam(1e-3), 1, 0));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Distiller.builder()

@@ -1,0 +1,18 @@
+package org.distill4j.data;
+
+/**
+ * An intermediate activation of a model for a batch: row-major values, {@code rows x product(shape)},
+ * with the per-sample shape ({@code {D}} or {@code {C, H, W}}).
+ */
+public record Feature(float[] values, int rows, int[] shape) {
+    public Feature {
+        long size = 1;
+        for (int d : shape) {
+            size *= d;
+        }
+        if (values.length != rows * size) {
+            throw new IllegalArgumentException("feature has " + values.length + " values, expected " + rows + " x "
+                    + java.util.Arrays.toString(shape));
+        }
+    }
+}
