@@ -24,25 +24,33 @@ class ReadmeSnippetTest {
     private static final Pattern SNIPPET = Pattern.compile(
             "<!-- compiled by ReadmeSnippetTest -->\\s*```java\\n(.*?)```", Pattern.DOTALL);
 
-    @Test
-    void quickStartCompilesAndRuns(@TempDir Path tmp) throws Exception {
+    /** Compiles every marked java block of the README; returns the class names in order. */
+    private static java.util.List<String> compileAll(Path tmp) throws Exception {
         String readme = Files.readString(Path.of("..", "README.md"));
         Matcher m = SNIPPET.matcher(readme);
-        assertTrue(m.find(), "README.md has a java block after '<!-- compiled by ReadmeSnippetTest -->'");
-        String code = m.group(1);
-        Matcher cls = Pattern.compile("public class (\\w+)").matcher(code);
-        assertTrue(cls.find(), "the snippet declares a public class");
-        Path src = tmp.resolve(cls.group(1) + ".java");
-        Files.writeString(src, code);
+        java.util.List<String> names = new java.util.ArrayList<>();
+        while (m.find()) {
+            String code = m.group(1);
+            Matcher cls = Pattern.compile("public class (\\w+)").matcher(code);
+            assertTrue(cls.find(), "every marked snippet declares a public class");
+            Path src = tmp.resolve(cls.group(1) + ".java");
+            Files.writeString(src, code);
+            JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
+            ByteArrayOutputStream diagnostics = new ByteArrayOutputStream();
+            int rc = javac.run(null, diagnostics, diagnostics, "-d", tmp.toString(),
+                    "-cp", System.getProperty("java.class.path"), src.toString());
+            assertEquals(0, rc, "README snippet " + cls.group(1) + " does not compile:\n" + diagnostics.toString(StandardCharsets.UTF_8));
+            names.add(cls.group(1));
+        }
+        return names;
+    }
 
-        JavaCompiler javac = ToolProvider.getSystemJavaCompiler();
-        ByteArrayOutputStream diagnostics = new ByteArrayOutputStream();
-        int rc = javac.run(null, diagnostics, diagnostics, "-d", tmp.toString(),
-                "-cp", System.getProperty("java.class.path"), src.toString());
-        assertEquals(0, rc, "README snippet does not compile:\n" + diagnostics.toString(StandardCharsets.UTF_8));
-
+    @Test
+    void quickStartCompilesAndRuns(@TempDir Path tmp) throws Exception {
+        java.util.List<String> names = compileAll(tmp);
+        assertEquals(java.util.List.of("QuickStart", "FeatureDistillation"), names, "the README's compiled snippets");
         try (URLClassLoader loader = new URLClassLoader(new URL[]{tmp.toUri().toURL()}, getClass().getClassLoader())) {
-            Class<?> c = loader.loadClass(cls.group(1));
+            Class<?> c = loader.loadClass("QuickStart");
             MultiLayerNetwork teacher = DemoModels.mlp(784, new int[]{32}, 10, 0, 1e-3, 1);
             MultiLayerNetwork student = DemoModels.mlp(784, new int[]{16}, 10, 0, 1e-3, 2);
             DistillResult r = (DistillResult) c.getMethod("distill", MultiLayerNetwork.class, MultiLayerNetwork.class, int.class)
