@@ -1,0 +1,197 @@
+package org.distill4j.store;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.MappedByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicIntegerArray;
+import java.util.concurrent.atomic.AtomicReferenceArray;
+
+/**
+ * A complete soft-target store, memory-mapped read-only: rows by sample index, dense or top-k.
+ *
+ * <p>Opening checks the magic, version, header checksum, the exact file size and the footer (so a
+ * truncated or unfinished file is refused with what is wrong). Each chunk's CRC32C is verified the
+ * first time one of its rows is read, and {@link #verify()} checks them all. Many threads (and
+ * processes) may read one store at once.
+ */
+public final class SoftTargetStore implements AutoCloseable {
+    private final Path path;
+    private final FileChannel channel;
+    private final StoreHeader header;
+    private final AtomicReferenceArray<MappedByteBuffer> chunks;
+    private final AtomicIntegerArray verified;
+
+    private SoftTargetStore(Path path, FileChannel channel, StoreHeader header) {
+        this.path = path;
+        this.channel = channel;
+        this.header = header;
+        this.chunks = new AtomicReferenceArray<>(Math.toIntExact(header.chunks()));
+        this.verified = new AtomicIntegerArray(Math.toIntExact(header.chunks()));
+    }
+
+    /** Opens a complete store. */
+    public static SoftTargetStore open(Path path) throws IOException {
+        if (!Files.exists(path)) {
+            Path partial = StoreWriter.partialPath(path);
+            if (Files.exists(partial)) {
+                throw new StoreFormatException(path + " is not complete: labeling stopped before the end (" + partial
+                        + " exists); run the labeling job again to resume it");
+            }
+            throw new NoSuchFileException(path.toString(), null, "no soft-target store there");
+        }
+        FileChannel ch = FileChannel.open(path, StandardOpenOption.READ);
+        try {
+            long size = ch.size();
+            ByteBuffer head = ByteBuffer.allocate((int) Math.min(size, 1 << 20)).order(ByteOrder.LITTLE_ENDIAN);
+            ch.read(head, 0);
+            head.flip();
+            StoreHeader h = StoreHeader.decode(head, path.toString());
+            long expected = h.completeSize();
+            if (size < expected) {
+                throw new StoreFormatException(path + ": truncated: " + size + " bytes, a complete store of " + h.rows() + " rows has "
+                        + expected);
+            }
+            if (size > expected) {
+                throw new StoreFormatException(path + ": " + (size - expected) + " unexpected bytes after the footer");
+            }
+            ByteBuffer footer = ByteBuffer.allocate(StoreFooter.BYTES);
+            ch.read(footer, expected - StoreFooter.BYTES);
+            footer.flip();
+            if (!StoreFooter.valid(footer, h.rows())) {
+                throw new StoreFormatException(path + ": the footer is missing or corrupt: the store is incomplete");
+            }
+            return new SoftTargetStore(path, ch, h);
+        } catch (IOException | RuntimeException e) {
+            ch.close();
+            throw e;
+        }
+    }
+
+    public StoreHeader header() {
+        return header;
+    }
+
+    public long rows() {
+        return header.rows();
+    }
+
+    public Path path() {
+        return path;
+    }
+
+    private ByteBuffer chunk(int c) {
+        MappedByteBuffer m = chunks.get(c);
+        if (m == null) {
+            try {
+                long len = header.rowsInChunk(c) * header.rowBytes() + 4;
+                m = channel.map(FileChannel.MapMode.READ_ONLY, header.chunkOffset(c), len);
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(path + ": cannot map chunk " + c, e);
+            }
+            chunks.compareAndSet(c, null, m);
+            m = chunks.get(c);
+        }
+        ByteBuffer b = m.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+        if (verified.get(c) == 0) {
+            String problem = check(c, b);
+            if (problem != null) {
+                throw new StoreFormatException(problem);
+            }
+            verified.set(c, 1);
+        }
+        return b;
+    }
+
+    private String check(int c, ByteBuffer b) {
+        int n = (int) (header.rowsInChunk(c) * header.rowBytes());
+        if (b.getInt(n) != Crc32c.of(b, 0, n)) {
+            long first = (long) c * header.chunkRows();
+            return path + ": checksum mismatch in chunk " + c + " (rows " + first + " to " + (first + header.rowsInChunk(c) - 1)
+                    + "): the file is corrupt";
+        }
+        return null;
+    }
+
+    private int chunkOf(long row) {
+        if (row < 0 || row >= header.rows()) {
+            throw new IllegalArgumentException(path + ": row " + row + " is out of range; the store has " + header.rows() + " rows");
+        }
+        return (int) (row / header.chunkRows());
+    }
+
+    /** Dense rows for the given sample indices, {@code n x vocab}, row-major. */
+    public float[] dense(int[] indices) {
+        if (header.layout() != StoreHeader.Layout.DENSE) {
+            throw new IllegalStateException(path + " holds top-k rows (k = " + header.k() + "); read them with topK");
+        }
+        int v = header.vocab();
+        ValueCodec codec = header.codec();
+        float[] out = new float[indices.length * v];
+        for (int i = 0; i < indices.length; i++) {
+            int c = chunkOf(indices[i]);
+            ByteBuffer b = chunk(c);
+            int base = (int) ((indices[i] - (long) c * header.chunkRows()) * header.rowBytes());
+            for (int j = 0; j < v; j++) {
+                out[i * v + j] = codec.get(b, base + j * codec.bytes());
+            }
+        }
+        return out;
+    }
+
+    /** Top-k rows for the given sample indices: ids and log-probabilities, {@code n x k} each. */
+    public TopKRows topK(int[] indices) {
+        if (header.layout() != StoreHeader.Layout.TOP_K) {
+            throw new IllegalStateException(path + " holds dense rows; read them with dense");
+        }
+        int k = header.k();
+        int idBytes = header.idBytes();
+        ValueCodec codec = header.codec();
+        int[] ids = new int[indices.length * k];
+        float[] lps = new float[indices.length * k];
+        for (int i = 0; i < indices.length; i++) {
+            int c = chunkOf(indices[i]);
+            ByteBuffer b = chunk(c);
+            int base = (int) ((indices[i] - (long) c * header.chunkRows()) * header.rowBytes());
+            for (int j = 0; j < k; j++) {
+                int id = 0;
+                int at = base + j * idBytes;
+                for (int byteIndex = 0; byteIndex < idBytes; byteIndex++) {
+                    id |= (b.get(at + byteIndex) & 0xff) << (8 * byteIndex);
+                }
+                ids[i * k + j] = id;
+                lps[i * k + j] = codec.get(b, base + k * idBytes + j * codec.bytes());
+            }
+        }
+        return new TopKRows(ids, lps, k);
+    }
+
+    /** Top-k rows: {@code n x k} ids and log-probabilities. */
+    public record TopKRows(int[] ids, float[] logProbs, int k) {
+    }
+
+    /** Checks every chunk's checksum; returns one message per bad chunk (empty when all are good). */
+    public List<String> verify() {
+        List<String> problems = new ArrayList<>();
+        for (int c = 0; c < header.chunks(); c++) {
+            try {
+                chunk(c);
+            } catch (StoreFormatException e) {
+                problems.add(e.getMessage());
+            }
+        }
+        return problems;
+    }
+
+    @Override
+    public void close() throws IOException {
+        channel.close();
+    }
+}

@@ -1,0 +1,10 @@
+package org.distill4j.store;
+
+/** A store file that is not valid: wrong magic or version, truncated, corrupt (checksum), or incomplete. */
+public final class StoreFormatException extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
+    public StoreFormatException(String message) {
+        super(message);
+    }
+}

@@ -1,0 +1,199 @@
+package org.distill4j.store;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.Objects;
+
+/**
+ * The header of a soft-target store (format version {@value #VERSION}; see
+ * {@code distill-core/docs/store-format.md}): what the rows hold, how many, in which chunks, and the
+ * teacher's provenance.
+ *
+ * @param layout      dense rows or sparse top-k rows
+ * @param codec       how values are encoded
+ * @param values      what the values are: logits or log-probabilities
+ * @param vocab       classes per row
+ * @param k           entries per top-k row (0 for dense)
+ * @param rows        rows of the complete store
+ * @param chunkRows   rows per checksummed chunk
+ * @param temperature the temperature the values were computed at
+ * @param provenance  the teacher's provenance as JSON (model id/hash, settings); compared on resume
+ */
+public record StoreHeader(Layout layout, ValueCodec codec, ValueKind values, int vocab, int k, long rows, int chunkRows,
+                          double temperature, String provenance) {
+    /** The 8 magic bytes at offset 0. */
+    public static final byte[] MAGIC = "D4JSTORE".getBytes(StandardCharsets.US_ASCII);
+    /** The format version this code writes and reads. */
+    public static final int VERSION = 1;
+    /** Data starts at a multiple of this. */
+    static final int ALIGN = 4096;
+    private static final int FIXED = 52;
+
+    /** Dense rows or top-k rows. */
+    public enum Layout { DENSE, TOP_K }
+
+    /** What stored values are. */
+    public enum ValueKind { LOGITS, LOG_PROBS }
+
+    public StoreHeader {
+        Objects.requireNonNull(layout, "layout");
+        Objects.requireNonNull(codec, "codec");
+        Objects.requireNonNull(values, "values");
+        Objects.requireNonNull(provenance, "provenance");
+        if (vocab <= 0) {
+            throw new IllegalArgumentException("store vocab must be > 0, got " + vocab);
+        }
+        if (layout == Layout.TOP_K ? (k <= 0 || k > vocab) : k != 0) {
+            throw new IllegalArgumentException("store k is " + k + (layout == Layout.TOP_K ? ", expected 1 <= k <= vocab (" + vocab + ")"
+                    : ", expected 0 for dense rows"));
+        }
+        if (layout == Layout.TOP_K && values != ValueKind.LOG_PROBS) {
+            throw new IllegalArgumentException("top-k stores hold log-probabilities, not logits");
+        }
+        if (rows <= 0 || chunkRows <= 0) {
+            throw new IllegalArgumentException("store rows and chunkRows must be > 0, got " + rows + " and " + chunkRows);
+        }
+        if (!(temperature > 0) || Double.isInfinite(temperature)) {
+            throw new IllegalArgumentException("store temperature must be finite and > 0, got " + temperature);
+        }
+        if ((long) chunkRows * rowBytes(layout, codec, vocab, k) > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("a chunk of " + chunkRows + " rows exceeds 2 GB; use fewer chunk rows");
+        }
+    }
+
+    /** Bytes per id in a top-k row: 2 up to 65,536 classes, 3 up to 16,777,216, else 4; 0 for dense. */
+    public int idBytes() {
+        return idBytes(layout, vocab);
+    }
+
+    static int idBytes(Layout layout, int vocab) {
+        if (layout == Layout.DENSE) {
+            return 0;
+        }
+        return vocab <= 1 << 16 ? 2 : vocab <= 1 << 24 ? 3 : 4;
+    }
+
+    /** Bytes per row on disk. */
+    public long rowBytes() {
+        return rowBytes(layout, codec, vocab, k);
+    }
+
+    static long rowBytes(Layout layout, ValueCodec codec, int vocab, int k) {
+        return layout == Layout.DENSE ? (long) vocab * codec.bytes() : (long) k * (idBytes(layout, vocab) + codec.bytes());
+    }
+
+    /** Number of chunks of the complete store. */
+    public long chunks() {
+        return (rows + chunkRows - 1) / chunkRows;
+    }
+
+    /** Rows in chunk {@code c} (the last one may be shorter). */
+    public int rowsInChunk(long c) {
+        return (int) Math.min(chunkRows, rows - c * chunkRows);
+    }
+
+    /** Where the data starts: the header, padded to {@value #ALIGN} bytes. */
+    public long dataOffset() {
+        long headerBytes = FIXED + provenanceBytes().length + 4;
+        return (headerBytes + ALIGN - 1) / ALIGN * ALIGN;
+    }
+
+    /** Byte offset of chunk {@code c}: every full chunk is its rows plus a 4-byte CRC32C. */
+    public long chunkOffset(long c) {
+        return dataOffset() + c * ((long) chunkRows * rowBytes() + 4);
+    }
+
+    /** The size of a complete store file: header, chunks, footer. */
+    public long completeSize() {
+        return chunkOffset(chunks() - 1) + rowsInChunk(chunks() - 1) * rowBytes() + 4 + StoreFooter.BYTES;
+    }
+
+    private byte[] provenanceBytes() {
+        return provenance.getBytes(StandardCharsets.UTF_8);
+    }
+
+    /** The header bytes, padded to the data offset. */
+    public ByteBuffer encode() {
+        byte[] prov = provenanceBytes();
+        ByteBuffer b = ByteBuffer.allocate((int) dataOffset()).order(ByteOrder.LITTLE_ENDIAN);
+        b.put(MAGIC);
+        b.putShort((short) VERSION);
+        b.put((byte) layout.ordinal());
+        b.put((byte) codec.code());
+        b.put((byte) values.ordinal());
+        b.put((byte) idBytes());
+        b.putShort((short) 0);
+        b.putInt(vocab);
+        b.putInt(k);
+        b.putLong(rows);
+        b.putInt(chunkRows);
+        b.putInt(0);
+        b.putDouble(temperature);
+        b.putInt(prov.length);
+        b.put(prov);
+        b.putInt(Crc32c.of(b.array(), 0, b.position()));
+        b.rewind();
+        return b;
+    }
+
+    /**
+     * Reads a header from the start of a file.
+     *
+     * @param head   at least the first {@code min(file size, 64 KiB)} bytes, little-endian
+     * @param source the file, for errors
+     */
+    public static StoreHeader decode(ByteBuffer head, String source) {
+        ByteBuffer b = head.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+        b.position(0);
+        if (b.remaining() < FIXED) {
+            throw new StoreFormatException(source + ": truncated: " + b.remaining() + " bytes, a store header needs at least " + FIXED);
+        }
+        byte[] magic = new byte[8];
+        b.get(magic);
+        if (!java.util.Arrays.equals(magic, MAGIC)) {
+            throw new StoreFormatException(source + ": not a Distill4J soft-target store (magic '"
+                    + new String(magic, StandardCharsets.ISO_8859_1).replaceAll("[^\\x20-\\x7e]", "?") + "', expected 'D4JSTORE')");
+        }
+        int version = b.getShort() & 0xffff;
+        if (version != VERSION) {
+            throw new StoreFormatException(source + ": store format version " + version + " is not supported; this Distill4J "
+                    + "reads version " + VERSION);
+        }
+        int layout = b.get();
+        int codec = b.get();
+        int values = b.get();
+        int idBytes = b.get();
+        b.getShort();
+        int vocab = b.getInt();
+        int k = b.getInt();
+        long rows = b.getLong();
+        int chunkRows = b.getInt();
+        b.getInt();
+        double temperature = b.getDouble();
+        int provLength = b.getInt();
+        if (provLength < 0 || provLength > b.remaining() - 4) {
+            throw new StoreFormatException(source + ": truncated or corrupt header (provenance of " + provLength + " bytes)");
+        }
+        byte[] prov = new byte[provLength];
+        b.get(prov);
+        int crc = b.getInt();
+        if (crc != Crc32c.of(head, 0, FIXED + provLength)) {
+            throw new StoreFormatException(source + ": header checksum mismatch: the header is corrupt");
+        }
+        if (layout < 0 || layout > 1 || values < 0 || values > 1) {
+            throw new StoreFormatException(source + ": corrupt header (layout " + layout + ", value kind " + values + ")");
+        }
+        StoreHeader h;
+        try {
+            h = new StoreHeader(Layout.values()[layout], ValueCodec.fromCode(codec, source), ValueKind.values()[values], vocab, k,
+                    rows, chunkRows, temperature, new String(prov, StandardCharsets.UTF_8));
+        } catch (IllegalArgumentException e) {
+            throw new StoreFormatException(source + ": corrupt header: " + e.getMessage());
+        }
+        if (h.idBytes() != idBytes) {
+            throw new StoreFormatException(source + ": corrupt header (id bytes " + idBytes + ", expected " + h.idBytes() + ")");
+        }
+        return h;
+    }
+}

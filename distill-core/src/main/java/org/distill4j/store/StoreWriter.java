@@ -1,0 +1,274 @@
+package org.distill4j.store;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Writes a soft-target store, crash-safe and resumable.
+ *
+ * <p>The store is built in {@code <path>.partial}: the header, then one chunk at a time (rows and
+ * their CRC32C, synced to disk). {@link #finish()} appends the footer, syncs, and renames the file to
+ * {@code <path>} atomically, so no half-written file ever carries the final name. Opening a writer
+ * where a {@code .partial} file exists resumes it: the header must match exactly (same layout, sizes
+ * and teacher provenance), every complete chunk is verified, anything after the last good chunk is
+ * cut, and {@link #rowsWritten()} says where to continue. The finished file is byte-for-byte the one
+ * an uninterrupted run writes. Rows are appended in order; a partly filled chunk is written only when
+ * it is full (or the last one).
+ */
+public final class StoreWriter implements AutoCloseable {
+    private final Path path;
+    private final Path partial;
+    private final StoreHeader header;
+    private final FileChannel channel;
+    private final ByteBuffer chunk;
+    private final long rowBytes;
+    private long rowsWritten;     // rows in complete chunks on disk
+    private int rowsInBuffer;     // rows of the current chunk held in memory
+    private boolean closed;
+
+    private StoreWriter(Path path, Path partial, StoreHeader header, FileChannel channel, long rowsWritten) {
+        this.path = path;
+        this.partial = partial;
+        this.header = header;
+        this.channel = channel;
+        this.rowBytes = header.rowBytes();
+        this.chunk = ByteBuffer.allocate((int) (header.chunkRows() * rowBytes)).order(ByteOrder.LITTLE_ENDIAN);
+        this.rowsWritten = rowsWritten;
+    }
+
+    /** The file a store is built in before it is complete. */
+    public static Path partialPath(Path path) {
+        return path.resolveSibling(path.getFileName() + ".partial");
+    }
+
+    /**
+     * Starts a new store at {@code path}, or resumes the interrupted one.
+     *
+     * @throws IllegalStateException    when {@code path} already holds a complete store
+     * @throws IllegalArgumentException when the interrupted store was started with another header
+     *                                  (e.g. by a different teacher), naming the differences
+     */
+    public static StoreWriter open(Path path, StoreHeader header) throws IOException {
+        if (Files.exists(path)) {
+            throw new IllegalStateException(path + " already holds a complete store; delete it to write a new one");
+        }
+        Path partial = partialPath(path);
+        if (Files.exists(partial)) {
+            return resume(path, partial, header);
+        }
+        Path dir = path.toAbsolutePath().getParent();
+        if (dir != null) {
+            Files.createDirectories(dir);
+        }
+        FileChannel ch = FileChannel.open(partial, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ);
+        ByteBuffer h = header.encode();
+        while (h.hasRemaining()) {
+            ch.write(h);
+        }
+        ch.force(true);
+        return new StoreWriter(path, partial, header, ch, 0);
+    }
+
+    private static StoreWriter resume(Path path, Path partial, StoreHeader header) throws IOException {
+        FileChannel ch = FileChannel.open(partial, StandardOpenOption.WRITE, StandardOpenOption.READ);
+        try {
+            long size = ch.size();
+            ByteBuffer head = ByteBuffer.allocate((int) Math.min(size, header.dataOffset()));
+            ch.read(head, 0);
+            head.flip();
+            StoreHeader found;
+            try {
+                found = StoreHeader.decode(head, partial.toString());
+            } catch (StoreFormatException e) {
+                // the header itself never reached the disk whole: start again
+                ch.truncate(0);
+                ByteBuffer h = header.encode();
+                while (h.hasRemaining()) {
+                    ch.write(h, h.position());
+                }
+                ch.force(true);
+                return new StoreWriter(path, partial, header, ch, 0);
+            }
+            if (!found.equals(header)) {
+                throw new IllegalArgumentException(partial + " was started with different settings; " + differences(found, header)
+                        + ". Delete it to start over, or label with the settings it was started with");
+            }
+            long good = 0;
+            ByteBuffer buf = ByteBuffer.allocate((int) (header.chunkRows() * header.rowBytes() + 4)).order(ByteOrder.LITTLE_ENDIAN);
+            for (long c = 0; c < header.chunks(); c++) {
+                long off = header.chunkOffset(c);
+                int n = (int) (header.rowsInChunk(c) * header.rowBytes());
+                if (off + n + 4 > size) {
+                    break;
+                }
+                buf.clear().limit(n + 4);
+                ch.read(buf, off);
+                if (buf.getInt(n) != Crc32c.of(buf, 0, n)) {
+                    break;
+                }
+                good = c + 1;
+            }
+            long end = good == 0 ? header.dataOffset() : header.chunkOffset(good - 1) + header.rowsInChunk(good - 1) * header.rowBytes() + 4;
+            ch.truncate(end);
+            ch.force(true);
+            long rows = Math.min(header.rows(), good * header.chunkRows());
+            return new StoreWriter(path, partial, header, ch, rows);
+        } catch (IOException | RuntimeException e) {
+            ch.close();
+            throw e;
+        }
+    }
+
+    private static String differences(StoreHeader a, StoreHeader b) {
+        List<String> d = new ArrayList<>();
+        if (!a.provenance().equals(b.provenance())) {
+            d.add("it was made by a different teacher (provenance " + a.provenance() + ", now " + b.provenance() + ")");
+        }
+        if (a.layout() != b.layout()) {
+            d.add("layout " + a.layout() + " vs " + b.layout());
+        }
+        if (a.codec() != b.codec()) {
+            d.add("dtype " + a.codec() + " vs " + b.codec());
+        }
+        if (a.values() != b.values()) {
+            d.add("values " + a.values() + " vs " + b.values());
+        }
+        if (a.vocab() != b.vocab()) {
+            d.add("vocab " + a.vocab() + " vs " + b.vocab());
+        }
+        if (a.k() != b.k()) {
+            d.add("k " + a.k() + " vs " + b.k());
+        }
+        if (a.rows() != b.rows()) {
+            d.add("rows " + a.rows() + " vs " + b.rows());
+        }
+        if (a.chunkRows() != b.chunkRows()) {
+            d.add("chunk rows " + a.chunkRows() + " vs " + b.chunkRows());
+        }
+        if (a.temperature() != b.temperature()) {
+            d.add("temperature " + a.temperature() + " vs " + b.temperature());
+        }
+        return String.join("; ", d);
+    }
+
+    public StoreHeader header() {
+        return header;
+    }
+
+    /** Rows safely on disk (a multiple of the chunk rows until the end): where labeling continues. */
+    public long rowsWritten() {
+        return rowsWritten;
+    }
+
+    /** Appends {@code n} dense rows ({@code n x vocab} values, row-major). */
+    public void writeDense(float[] values, int n) throws IOException {
+        if (header.layout() != StoreHeader.Layout.DENSE) {
+            throw new IllegalStateException("this store holds top-k rows; use writeTopK");
+        }
+        int v = header.vocab();
+        if (values.length != (long) n * v) {
+            throw new IllegalArgumentException("dense rows have " + values.length + " values, expected " + n + " x " + v);
+        }
+        for (int r = 0; r < n; r++) {
+            ensureRoom();
+            int base = (int) (rowsInBuffer * rowBytes);
+            for (int i = 0; i < v; i++) {
+                header.codec().put(chunk, base + i * header.codec().bytes(), values[r * v + i]);
+            }
+            rowAdded();
+        }
+    }
+
+    /** Appends {@code n} top-k rows: {@code n x k} class ids and their log-probabilities. */
+    public void writeTopK(int[] ids, float[] logProbs, int n) throws IOException {
+        if (header.layout() != StoreHeader.Layout.TOP_K) {
+            throw new IllegalStateException("this store holds dense rows; use writeDense");
+        }
+        int k = header.k();
+        if (ids.length != (long) n * k || logProbs.length != (long) n * k) {
+            throw new IllegalArgumentException("top-k rows have " + ids.length + " ids and " + logProbs.length
+                    + " log-probabilities, expected " + n + " x " + k + " of each");
+        }
+        int idBytes = header.idBytes();
+        for (int r = 0; r < n; r++) {
+            ensureRoom();
+            int base = (int) (rowsInBuffer * rowBytes);
+            for (int j = 0; j < k; j++) {
+                int id = ids[r * k + j];
+                if (id < 0 || id >= header.vocab()) {
+                    throw new IllegalArgumentException("top-k id " + id + " of row " + (rowsWritten + rowsInBuffer) + " is outside [0, "
+                            + header.vocab() + ")");
+                }
+                int at = base + j * idBytes;
+                for (int byteIndex = 0; byteIndex < idBytes; byteIndex++) {
+                    chunk.put(at + byteIndex, (byte) (id >>> (8 * byteIndex)));
+                }
+                header.codec().put(chunk, base + k * idBytes + j * header.codec().bytes(), logProbs[r * k + j]);
+            }
+            rowAdded();
+        }
+    }
+
+    private void ensureRoom() {
+        if (closed) {
+            throw new IllegalStateException("store writer is closed");
+        }
+        if (rowsWritten + rowsInBuffer >= header.rows()) {
+            throw new IllegalStateException("store already has all " + header.rows() + " rows");
+        }
+    }
+
+    private void rowAdded() throws IOException {
+        rowsInBuffer++;
+        long chunkIndex = rowsWritten / header.chunkRows();
+        if (rowsInBuffer == header.rowsInChunk(chunkIndex)) {
+            int n = (int) (rowsInBuffer * rowBytes);
+            ByteBuffer out = ByteBuffer.allocate(n + 4).order(ByteOrder.LITTLE_ENDIAN);
+            out.put(chunk.array(), 0, n).putInt(Crc32c.of(chunk.array(), 0, n)).flip();
+            long off = header.chunkOffset(chunkIndex);
+            while (out.hasRemaining()) {
+                off += channel.write(out, off);
+            }
+            channel.force(false);
+            rowsWritten += rowsInBuffer;
+            rowsInBuffer = 0;
+        }
+    }
+
+    /** Writes the footer, syncs and gives the store its final name. */
+    public void finish() throws IOException {
+        if (rowsWritten != header.rows()) {
+            throw new IllegalStateException("store has " + rowsWritten + " of " + header.rows() + " rows; write them all before finish()");
+        }
+        ByteBuffer f = StoreFooter.encode(header.rows());
+        long off = header.completeSize() - StoreFooter.BYTES;
+        while (f.hasRemaining()) {
+            off += channel.write(f, off);
+        }
+        channel.force(true);
+        close();
+        try {
+            Files.move(partial, path, StandardCopyOption.ATOMIC_MOVE);
+        } catch (AtomicMoveNotSupportedException e) {
+            Files.move(partial, path);
+        }
+    }
+
+    /** Closes the file; rows of an unfinished chunk are dropped (a resumed run writes them again). */
+    @Override
+    public void close() throws IOException {
+        if (!closed) {
+            closed = true;
+            channel.close();
+        }
+    }
+}

@@ -1,0 +1,229 @@
+package org.distill4j.store;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.List;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class SoftTargetStoreTest {
+    static final String PROV = "{\"teacher\":\"test-mlp\",\"sha256\":\"abc123\"}";
+
+    static StoreHeader dense(ValueCodec codec, int vocab, long rows, int chunkRows) {
+        return new StoreHeader(StoreHeader.Layout.DENSE, codec, StoreHeader.ValueKind.LOGITS, vocab, 0, rows, chunkRows, 1.0, PROV);
+    }
+
+    static StoreHeader topk(int vocab, int k, long rows, int chunkRows) {
+        return new StoreHeader(StoreHeader.Layout.TOP_K, ValueCodec.F16, StoreHeader.ValueKind.LOG_PROBS, vocab, k, rows, chunkRows,
+                1.0, PROV);
+    }
+
+    static float[] values(long seed, int n) {
+        Random rng = new Random(seed);
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = (float) (3 * rng.nextGaussian());
+        }
+        return v;
+    }
+
+    static float codec(ValueCodec c, float v) {
+        return switch (c) {
+            case F32 -> v;
+            case F16 -> ValueCodec.fromHalf(ValueCodec.toHalf(v));
+            case BF16 -> ValueCodec.fromBfloat16(ValueCodec.toBfloat16(v));
+        };
+    }
+
+    @ParameterizedTest
+    @EnumSource(ValueCodec.class)
+    void denseRowsRoundTripThroughEveryCodec(ValueCodec c, @TempDir Path tmp) throws IOException {
+        int vocab = 37;
+        int rows = 23;
+        Path p = tmp.resolve("dense.d4j");
+        float[] all = values(1, rows * vocab);
+        try (StoreWriter w = StoreWriter.open(p, dense(c, vocab, rows, 5))) {
+            w.writeDense(java.util.Arrays.copyOfRange(all, 0, 7 * vocab), 7); // any batching works
+            w.writeDense(java.util.Arrays.copyOfRange(all, 7 * vocab, rows * vocab), rows - 7);
+            w.finish();
+        }
+        assertFalse(Files.exists(StoreWriter.partialPath(p)));
+        try (SoftTargetStore s = SoftTargetStore.open(p)) {
+            assertEquals(rows, s.rows());
+            int[] idx = {22, 0, 5, 4, 13};
+            float[] got = s.dense(idx);
+            for (int i = 0; i < idx.length; i++) {
+                for (int j = 0; j < vocab; j++) {
+                    assertEquals(codec(c, all[idx[i] * vocab + j]), got[i * vocab + j], 0f);
+                }
+            }
+            assertTrue(s.verify().isEmpty());
+            assertEquals(PROV, s.header().provenance());
+        }
+    }
+
+    @Test
+    void topKRowsRoundTripWithTwoThreeAndFourByteIds(@TempDir Path tmp) throws IOException {
+        for (int vocab : new int[]{1000, 70_000, 20_000_000}) {
+            int k = 5;
+            int rows = 11;
+            Random rng = new Random(vocab);
+            int[] ids = new int[rows * k];
+            for (int i = 0; i < ids.length; i++) {
+                ids[i] = i % k == 0 ? vocab - 1 : rng.nextInt(vocab);
+            }
+            float[] lps = values(vocab, rows * k);
+            Path p = tmp.resolve("topk-" + vocab + ".d4j");
+            try (StoreWriter w = StoreWriter.open(p, topk(vocab, k, rows, 4))) {
+                w.writeTopK(ids, lps, rows);
+                w.finish();
+            }
+            try (SoftTargetStore s = SoftTargetStore.open(p)) {
+                SoftTargetStore.TopKRows r = s.topK(new int[]{10, 3});
+                assertArrayEquals(java.util.Arrays.copyOfRange(ids, 50, 55), java.util.Arrays.copyOfRange(r.ids(), 0, 5));
+                assertArrayEquals(java.util.Arrays.copyOfRange(ids, 15, 20), java.util.Arrays.copyOfRange(r.ids(), 5, 10));
+                for (int j = 0; j < 5; j++) {
+                    assertEquals(codec(ValueCodec.F16, lps[50 + j]), r.logProbs()[j], 0f);
+                }
+                assertEquals(vocab <= 65536 ? 2 : vocab <= 1 << 24 ? 3 : 4, s.header().idBytes());
+            }
+        }
+    }
+
+    @Test
+    void topKEntriesTakeAtMostSixBytes() {
+        for (int k : new int[]{8, 32, 64}) {
+            StoreHeader h = topk(32000, k, 10, 4);
+            assertEquals(4L * k, h.rowBytes(), "V=32000: 2-byte ids + f16 values");
+        }
+        assertEquals(5L * 64, topk(152064, 64, 10, 4).rowBytes(), "V=152064: 3-byte ids + f16");
+    }
+
+    @Test
+    void anInterruptedWriteResumesToTheSameBytes(@TempDir Path tmp) throws IOException {
+        int vocab = 19;
+        int rows = 30;
+        float[] all = values(3, rows * vocab);
+        Path whole = tmp.resolve("whole.d4j");
+        try (StoreWriter w = StoreWriter.open(whole, dense(ValueCodec.F16, vocab, rows, 4))) {
+            w.writeDense(all, rows);
+            w.finish();
+        }
+        Path p = tmp.resolve("resumed.d4j");
+        StoreWriter w = StoreWriter.open(p, dense(ValueCodec.F16, vocab, rows, 4));
+        w.writeDense(java.util.Arrays.copyOfRange(all, 0, 10 * vocab), 10); // chunks 0, 1 on disk; 2 rows buffered
+        w.close(); // "crash": the buffered rows are lost
+        try (FileChannel ch = FileChannel.open(StoreWriter.partialPath(p), StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.wrap(new byte[]{1, 2, 3, 4, 5, 6, 7}), ch.size()); // a torn chunk at the end
+        }
+        StoreFormatException incomplete = assertThrows(StoreFormatException.class, () -> SoftTargetStore.open(p));
+        assertTrue(incomplete.getMessage().contains("is not complete"), incomplete.getMessage());
+        try (StoreWriter again = StoreWriter.open(p, dense(ValueCodec.F16, vocab, rows, 4))) {
+            assertEquals(8, again.rowsWritten(), "two complete chunks of 4 survive");
+            again.writeDense(java.util.Arrays.copyOfRange(all, 8 * vocab, rows * vocab), rows - 8);
+            again.finish();
+        }
+        assertArrayEquals(Files.readAllBytes(whole), Files.readAllBytes(p));
+    }
+
+    @Test
+    void resumingWithAnotherTeacherIsRefused(@TempDir Path tmp) throws IOException {
+        Path p = tmp.resolve("s.d4j");
+        StoreWriter w = StoreWriter.open(p, dense(ValueCodec.F32, 4, 10, 2));
+        w.writeDense(values(1, 8), 2);
+        w.close();
+        StoreHeader other = new StoreHeader(StoreHeader.Layout.DENSE, ValueCodec.F32, StoreHeader.ValueKind.LOGITS, 4, 0, 10, 2, 1.0,
+                "{\"teacher\":\"another\"}");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> StoreWriter.open(p, other));
+        assertTrue(e.getMessage().contains("made by a different teacher"), e.getMessage());
+        IllegalArgumentException v = assertThrows(IllegalArgumentException.class,
+                () -> StoreWriter.open(p, dense(ValueCodec.F32, 5, 10, 2)));
+        assertTrue(v.getMessage().contains("vocab 4 vs 5"), v.getMessage());
+    }
+
+    private static Path complete(Path tmp) throws IOException {
+        Path p = tmp.resolve("s.d4j");
+        try (StoreWriter w = StoreWriter.open(p, dense(ValueCodec.F32, 6, 9, 4))) {
+            w.writeDense(values(4, 54), 9);
+            w.finish();
+        }
+        return p;
+    }
+
+    private static void patch(Path p, long offset, byte value) throws IOException {
+        try (FileChannel ch = FileChannel.open(p, StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.wrap(new byte[]{value}), offset);
+        }
+    }
+
+    @Test
+    void badFilesFailWithWhatIsWrong(@TempDir Path tmp) throws IOException {
+        Path p = complete(tmp);
+        StoreHeader h;
+        try (SoftTargetStore s = SoftTargetStore.open(p)) {
+            h = s.header();
+            IllegalArgumentException range = assertThrows(IllegalArgumentException.class, () -> s.dense(new int[]{9}));
+            assertTrue(range.getMessage().contains("row 9 is out of range; the store has 9 rows"), range.getMessage());
+        }
+        // a flipped byte inside chunk 1 (rows 4-7)
+        byte[] orig = Files.readAllBytes(p);
+        long inChunk1 = h.chunkOffset(1) + 10;
+        patch(p, inChunk1, (byte) (orig[(int) inChunk1] ^ 0x40));
+        try (SoftTargetStore s = SoftTargetStore.open(p)) {
+            assertEquals(6 * 4, s.dense(new int[]{0, 1, 2, 3}).length, "other chunks still read");
+            StoreFormatException e = assertThrows(StoreFormatException.class, () -> s.dense(new int[]{5}));
+            assertTrue(e.getMessage().contains("checksum mismatch in chunk 1 (rows 4 to 7)"), e.getMessage());
+            List<String> problems = s.verify();
+            assertEquals(1, problems.size(), problems.toString());
+        }
+        Files.write(p, orig);
+        patch(p, 0, (byte) 'X');
+        StoreFormatException magic = assertThrows(StoreFormatException.class, () -> SoftTargetStore.open(p));
+        assertTrue(magic.getMessage().contains("not a Distill4J soft-target store (magic 'X4JSTORE'"), magic.getMessage());
+        Files.write(p, orig);
+        patch(p, 8, (byte) 7);
+        StoreFormatException version = assertThrows(StoreFormatException.class, () -> SoftTargetStore.open(p));
+        assertTrue(version.getMessage().contains("format version 7 is not supported"), version.getMessage());
+        Files.write(p, orig);
+        patch(p, 20, (byte) 3); // k of a dense store: caught by the header checksum
+        StoreFormatException header = assertThrows(StoreFormatException.class, () -> SoftTargetStore.open(p));
+        assertTrue(header.getMessage().contains("header checksum mismatch"), header.getMessage());
+        Files.write(p, java.util.Arrays.copyOf(orig, orig.length - 30));
+        StoreFormatException cut = assertThrows(StoreFormatException.class, () -> SoftTargetStore.open(p));
+        assertTrue(cut.getMessage().contains("truncated: " + (orig.length - 30) + " bytes, a complete store of 9 rows has "
+                + orig.length), cut.getMessage());
+        Files.write(p, java.util.Arrays.copyOf(orig, 30));
+        StoreFormatException tiny = assertThrows(StoreFormatException.class, () -> SoftTargetStore.open(p));
+        assertTrue(tiny.getMessage().contains("truncated"), tiny.getMessage());
+    }
+
+    @Test
+    void writerChecksItsInput(@TempDir Path tmp) throws IOException {
+        try (StoreWriter w = StoreWriter.open(tmp.resolve("a.d4j"), topk(100, 2, 3, 2))) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> w.writeTopK(new int[]{1, 100}, new float[]{-1, -2}, 1));
+            assertTrue(e.getMessage().contains("top-k id 100 of row 0 is outside [0, 100)"), e.getMessage());
+            assertThrows(IllegalStateException.class, () -> w.writeDense(new float[100], 1));
+            IllegalStateException early = assertThrows(IllegalStateException.class, w::finish);
+            assertTrue(early.getMessage().contains("has 0 of 3 rows"), early.getMessage());
+        }
+        Path done = complete(tmp);
+        IllegalStateException again = assertThrows(IllegalStateException.class,
+                () -> StoreWriter.open(done, dense(ValueCodec.F32, 6, 9, 4)));
+        assertTrue(again.getMessage().contains("already holds a complete store"), again.getMessage());
+    }
+}
