@@ -118,6 +118,42 @@ public final class Dataset {
         return p;
     }
 
+    /**
+     * A CRC32C over the sample count, feature count, every feature value and every label: identifies
+     * the exact data (and order) a stored teacher was labeled on. Computed once and cached.
+     */
+    public long fingerprint() {
+        long f = fingerprint;
+        if (f == 0) {
+            java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(1 << 16);
+            b.putInt(size()).putInt(featureCount);
+            for (float x : features) {
+                if (b.remaining() < 4) {
+                    b.flip();
+                    crc.update(b);
+                    b.clear();
+                }
+                b.putFloat(x);
+            }
+            for (int l : labels) {
+                if (b.remaining() < 4) {
+                    b.flip();
+                    crc.update(b);
+                    b.clear();
+                }
+                b.putInt(l);
+            }
+            b.flip();
+            crc.update(b);
+            f = crc.getValue() | (1L << 40); // never 0, so 0 can mean "not computed"
+            fingerprint = f;
+        }
+        return f;
+    }
+
+    private volatile long fingerprint;
+
     @Override
     public String toString() {
         return name + " (" + size() + " samples, " + featureCount + " features, " + classes + " classes)";

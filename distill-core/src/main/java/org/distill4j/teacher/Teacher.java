@@ -22,6 +22,14 @@ public interface Teacher {
     String describe();
 
     /**
+     * Whether this teacher can give outputs for the samples of {@code data} (a live model can for any
+     * data; a stored teacher only for the data it was labeled on). The training loop checks it.
+     */
+    default boolean serves(org.distill4j.data.Dataset data) {
+        return true;
+    }
+
+    /**
      * The named intermediate activation for the batch (inference mode), for feature losses.
      *
      * @throws UnsupportedOperationException when this teacher exposes no features

@@ -120,6 +120,10 @@ public final class Distiller {
         if ((loss.needsTeacher() || loss.needsTopK()) && teacher == null) {
             throw new IllegalArgumentException("loss '" + loss.name() + "' needs a teacher: set it with teacher(...)");
         }
+        if (teacher != null && !teacher.serves(train)) {
+            throw new IllegalArgumentException("teacher " + teacher.describe() + " cannot serve the training data " + train
+                    + ": a stored teacher serves only the dataset it was labeled on, in the same order");
+        }
         if (teacher != null && teacher.classes() != student.classes()) {
             throw new IllegalArgumentException("teacher has " + teacher.classes() + " classes but the student has "
                     + student.classes() + "; they must match, or align them explicitly with VocabularyAlignment.align(teacher, "
@@ -179,7 +183,10 @@ public final class Distiller {
         long start = System.nanoTime();
         Nd4j.getRandom().setSeed(seed);
         Random rng = new Random(seed);
-        int[] teacherTest = teacher != null && test != null ? Evaluation.predict(teacher, test) : null;
+        int[] teacherTest = teacher != null && test != null && teacher.serves(test) ? Evaluation.predict(teacher, test) : null;
+        if (teacher != null && test != null && teacherTest == null) {
+            LOG.info("teacher agreement is not measured: {} has no outputs for the test data", teacher.describe());
+        }
         int classes = student.classes();
         int batches = (train.size() + batchSize - 1) / batchSize;
         int fullBatch = Math.min(batchSize, train.size());

@@ -38,8 +38,25 @@ public final class Evaluation {
         return predict(b -> student.forward(b, false), student.classes(), data);
     }
 
-    /** The teacher's top-1 class for every sample. */
+    /** The teacher's top-1 class for every sample (a sparse teacher's best top-k entry). */
     public static int[] predict(Teacher teacher, Dataset data) {
+        if (teacher instanceof org.distill4j.teacher.SparseTeacher sparse) {
+            int[] out = new int[data.size()];
+            for (int from = 0; from < data.size(); from += EVAL_BATCH) {
+                Batch b = Batch.range(data, from, Math.min(data.size(), from + EVAL_BATCH));
+                org.distill4j.teacher.SparseTeacher.TopK top = sparse.topK(b);
+                for (int r = 0; r < b.size(); r++) {
+                    int best = r * top.k();
+                    for (int j = 1; j < top.k(); j++) {
+                        if (top.logProbs()[r * top.k() + j] > top.logProbs()[best]) {
+                            best = r * top.k() + j;
+                        }
+                    }
+                    out[from + r] = top.ids()[best];
+                }
+            }
+            return out;
+        }
         return predict(teacher::outputs, teacher.classes(), data);
     }
 

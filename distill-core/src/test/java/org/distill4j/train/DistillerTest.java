@@ -240,6 +240,30 @@ class DistillerTest {
     }
 
     @Test
+    void trainingFromAStoreEqualsTrainingFromTheLiveTeacher(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) throws Exception {
+        java.nio.file.Path store = tmp.resolve("teacher.d4j");
+        org.distill4j.store.Labeler.label(Dl4jTeacher.of(teacherNet), train, store,
+                new org.distill4j.store.Labeler.Options(0, org.distill4j.store.ValueCodec.F32, 64, 50, "blob-teacher"), null);
+        DistillResult live = distill(5, null, null);
+        try (org.distill4j.store.SoftTargetStore s = org.distill4j.store.SoftTargetStore.open(store)) {
+            DistillResult stored = Distiller.builder().teacher(org.distill4j.store.StoredTeacher.of(s, "blob-teacher"))
+                    .student(Dl4jStudent.of(Nets.logitsMlp(D, 16, K, new Adam(5e-3), 11, 0.2)))
+                    .loss(new SoftTargetKd(4, 0.2)).trainData(train).testData(test).epochs(4).batchSize(64).seed(5)
+                    .backend(new CpuBackend()).build().run();
+            for (int e = 0; e < 4; e++) {
+                assertEquals(live.epochs().get(e).loss(), stored.epochs().get(e).loss(), 1e-6 * live.epochs().get(e).loss(),
+                        "epoch " + e + " loss");
+                assertEquals(live.epochs().get(e).testAccuracy(), stored.epochs().get(e).testAccuracy(), 0.0);
+            }
+            assertTrue(Double.isNaN(stored.teacherAgreement()), "a train-set store has no test-set outputs");
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Distiller.builder()
+                    .teacher(org.distill4j.store.StoredTeacher.of(s, null)).student(Dl4jStudent.of(Nets.logitsMlp(D, 8, K, new Adam(1e-3), 1, 0)))
+                    .loss(new SoftTargetKd(4, 0.2)).trainData(test).build());
+            assertTrue(e.getMessage().contains("serves only the dataset it was labeled on"), e.getMessage());
+        }
+    }
+
+    @Test
     void misconfigurationsFailBeforeTraining() {
         Dl4jStudent wrongWidth = Dl4jStudent.of(Nets.logitsMlp(D, 8, K + 1, new Adam(1e-3), 1, 0));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Distiller.builder()

@@ -1,0 +1,123 @@
+package org.distill4j.store;
+
+import org.distill4j.data.Batch;
+import org.distill4j.data.Dataset;
+import org.distill4j.loss.TeacherValues;
+import org.distill4j.teacher.SparseTeacher;
+import org.distill4j.teacher.Teacher;
+import org.distill4j.teacher.TopKTeacher;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Objects;
+import java.util.function.LongConsumer;
+
+/**
+ * The labeling job: runs a teacher once over a dataset and writes its outputs to a soft-target store,
+ * dense or top-k. Resumable: after an interruption (even {@code kill -9}) the same call continues from
+ * the last complete chunk, and the finished store equals an uninterrupted run's byte for byte. The
+ * provenance records the teacher id and description and the dataset's name, size and fingerprint,
+ * so a stored teacher serves only that dataset and a resume with another teacher is refused.
+ */
+public final class Labeler {
+    private static final Logger LOG = LoggerFactory.getLogger(Labeler.class);
+
+    /** log(Float.MIN_VALUE): the floor for stored log-probabilities of zero probabilities. */
+    static final double LOG_MIN_FLOAT = Math.log(Float.MIN_VALUE);
+
+    private Labeler() {
+    }
+
+    /**
+     * What to write.
+     *
+     * @param topK       0 for dense rows, else the entries kept per row
+     * @param codec      value encoding
+     * @param chunkRows  rows per checksummed chunk (the unit of resumption)
+     * @param batchSize  rows per teacher call
+     * @param teacherId  the teacher's id for provenance (what recipes name)
+     */
+    public record Options(int topK, ValueCodec codec, int chunkRows, int batchSize, String teacherId) {
+        public Options {
+            Objects.requireNonNull(codec, "codec");
+            Objects.requireNonNull(teacherId, "teacherId");
+            if (topK < 0 || chunkRows <= 0 || batchSize <= 0) {
+                throw new IllegalArgumentException("label options need topK >= 0, chunkRows > 0, batchSize > 0; got " + topK + ", "
+                        + chunkRows + ", " + batchSize);
+            }
+        }
+    }
+
+    /** What a labeling run did. */
+    public record Result(Path path, long rows, long resumedFrom, boolean alreadyComplete, double seconds, double rowsPerSecond) {
+    }
+
+    /** The header a labeling run of {@code teacher} over {@code data} writes. */
+    public static StoreHeader header(Teacher teacher, Dataset data, Options o) {
+        String provenance = "{\"teacher\":\"" + json(o.teacherId()) + "\",\"description\":\"" + json(teacher.describe())
+                + "\",\"dataset\":\"" + json(data.name()) + "\",\"datasetRows\":" + data.size()
+                + ",\"datasetFingerprint\":" + data.fingerprint() + "}";
+        boolean sparse = o.topK() > 0;
+        StoreHeader.ValueKind kind = sparse || teacher.values() == TeacherValues.PROBABILITIES
+                ? StoreHeader.ValueKind.LOG_PROBS : StoreHeader.ValueKind.LOGITS;
+        return new StoreHeader(sparse ? StoreHeader.Layout.TOP_K : StoreHeader.Layout.DENSE, o.codec(), kind, teacher.classes(),
+                o.topK(), data.size(), o.chunkRows(), 1.0, provenance);
+    }
+
+    private static String json(String s) {
+        return s.replace("\\", "\\\\").replace("\"", "\\\"");
+    }
+
+    /**
+     * Labels {@code data} into {@code out}, resuming an interrupted run there.
+     *
+     * @param progress told the number of rows on disk after each batch (may be null)
+     */
+    public static Result label(Teacher teacher, Dataset data, Path out, Options o, LongConsumer progress) throws IOException {
+        StoreHeader header = header(teacher, data, o);
+        if (Files.exists(out)) {
+            try (SoftTargetStore s = SoftTargetStore.open(out)) {
+                if (!s.header().equals(header)) {
+                    throw new IllegalStateException(out + " already holds a store with other settings or another teacher; delete it to relabel");
+                }
+            }
+            LOG.info("{} is already complete ({} rows)", out, data.size());
+            return new Result(out, data.size(), data.size(), true, 0, 0);
+        }
+        SparseTeacher sparse = o.topK() > 0 ? TopKTeacher.of(teacher, o.topK()) : null;
+        long start = System.nanoTime();
+        long resumedFrom;
+        try (StoreWriter w = StoreWriter.open(out, header)) {
+            resumedFrom = w.rowsWritten();
+            if (resumedFrom > 0) {
+                LOG.info("resuming {} at row {} of {}", out, resumedFrom, data.size());
+            }
+            for (long from = resumedFrom; from < data.size(); from += o.batchSize()) {
+                int to = (int) Math.min(data.size(), from + o.batchSize());
+                Batch b = Batch.range(data, (int) from, to);
+                if (sparse != null) {
+                    SparseTeacher.TopK top = sparse.topK(b);
+                    w.writeTopK(top.ids(), top.logProbs(), b.size());
+                } else {
+                    float[] values = teacher.outputs(b);
+                    if (teacher.values() == TeacherValues.PROBABILITIES) {
+                        for (int i = 0; i < values.length; i++) {
+                            // log of the smallest float at worst: a zero probability stays (effectively) zero yet finite
+                            values[i] = (float) Math.max(Math.log(values[i]), LOG_MIN_FLOAT);
+                        }
+                    }
+                    w.writeDense(values, b.size());
+                }
+                if (progress != null) {
+                    progress.accept(w.rowsWritten());
+                }
+            }
+            w.finish();
+        }
+        double seconds = (System.nanoTime() - start) / 1e9;
+        return new Result(out, data.size(), resumedFrom, false, seconds, (data.size() - resumedFrom) / Math.max(seconds, 1e-9));
+    }
+}

@@ -1,0 +1,105 @@
+package org.distill4j.store;
+
+import org.distill4j.data.Batch;
+import org.distill4j.data.Dataset;
+import org.distill4j.loss.TeacherValues;
+import org.distill4j.teacher.SparseTeacher;
+import org.distill4j.teacher.Teacher;
+
+import java.util.Objects;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * A teacher served from a soft-target store: the rows of a batch's sample indices. Rows are addressed
+ * by the sample's index in the dataset that was labeled, so it serves only that dataset (checked by
+ * the fingerprint recorded at labeling time). A dense store gives logits (stored log-probabilities
+ * work as logits too: softmax(log p / T) is exactly the tempered distribution); a top-k store is a
+ * {@link SparseTeacher} for {@code topk-kd}.
+ */
+public class StoredTeacher implements Teacher {
+    private static final Pattern TEACHER = Pattern.compile("\"teacher\"\\s*:\\s*\"((?:[^\"\\\\]|\\\\.)*)\"");
+    private static final Pattern FINGERPRINT = Pattern.compile("\"datasetFingerprint\"\\s*:\\s*(\\d+)");
+
+    final SoftTargetStore store;
+
+    StoredTeacher(SoftTargetStore store) {
+        this.store = store;
+    }
+
+    /**
+     * A teacher over {@code store}.
+     *
+     * @param expectedTeacher the teacher id a recipe names, or null to accept any; a store made by
+     *                        another teacher is refused with both ids
+     */
+    public static StoredTeacher of(SoftTargetStore store, String expectedTeacher) {
+        Objects.requireNonNull(store, "store");
+        if (expectedTeacher != null) {
+            String made = teacherId(store.header().provenance());
+            if (!expectedTeacher.equals(made)) {
+                throw new IllegalArgumentException(store.path() + " was made by teacher '" + made + "', but '" + expectedTeacher
+                        + "' was expected");
+            }
+        }
+        return store.header().layout() == StoreHeader.Layout.TOP_K ? new TopK(store) : new StoredTeacher(store);
+    }
+
+    /** The teacher id in a provenance record, or "unknown". */
+    public static String teacherId(String provenance) {
+        Matcher m = TEACHER.matcher(provenance);
+        return m.find() ? m.group(1) : "unknown";
+    }
+
+    @Override
+    public int classes() {
+        return store.header().vocab();
+    }
+
+    @Override
+    public TeacherValues values() {
+        return TeacherValues.LOGITS;
+    }
+
+    @Override
+    public float[] outputs(Batch batch) {
+        return store.dense(batch.indices());
+    }
+
+    /** Only the dataset that was labeled (same fingerprint and size). */
+    @Override
+    public boolean serves(Dataset data) {
+        Matcher m = FINGERPRINT.matcher(store.header().provenance());
+        return data.size() == store.rows() && m.find() && Long.parseLong(m.group(1)) == data.fingerprint();
+    }
+
+    @Override
+    public String describe() {
+        StoreHeader h = store.header();
+        return "stored teacher '" + teacherId(h.provenance()) + "' (" + store.path().getFileName() + ", " + h.rows() + " rows, "
+                + (h.layout() == StoreHeader.Layout.TOP_K ? "top-" + h.k() : "dense") + " " + h.codec().name().toLowerCase() + ")";
+    }
+
+    /** The top-k flavour. */
+    static final class TopK extends StoredTeacher implements SparseTeacher {
+        TopK(SoftTargetStore store) {
+            super(store);
+        }
+
+        @Override
+        public int k() {
+            return store.header().k();
+        }
+
+        @Override
+        public SparseTeacher.TopK topK(Batch batch) {
+            SoftTargetStore.TopKRows r = store.topK(batch.indices());
+            return new SparseTeacher.TopK(r.ids(), r.logProbs(), r.k());
+        }
+
+        @Override
+        public float[] outputs(Batch batch) {
+            throw new UnsupportedOperationException(describe() + " holds only top-" + k() + " entries per row; use topk-kd");
+        }
+    }
+}

@@ -1,0 +1,147 @@
+package org.distill4j.store;
+
+import org.distill4j.data.Batch;
+import org.distill4j.data.Dataset;
+import org.distill4j.loss.TeacherValues;
+import org.distill4j.teacher.SparseTeacher;
+import org.distill4j.teacher.Teacher;
+import org.distill4j.teacher.TopKTeacher;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class LabelerTest {
+    static final Labeler.Options OPTIONS = new Labeler.Options(0, ValueCodec.F32, 16, 8, "slow-teacher");
+
+    static Dataset data() {
+        Random rng = new Random(42);
+        int n = 200;
+        int d = 6;
+        float[] x = new float[n * d];
+        int[] y = new int[n];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) rng.nextGaussian();
+        }
+        for (int i = 0; i < n; i++) {
+            y[i] = rng.nextInt(7);
+        }
+        return new Dataset("synthetic", x, d, y, 7);
+    }
+
+    /** A deterministic teacher: logits are a fixed function of the features; optionally slow. */
+    static final class SlowTeacher implements Teacher {
+        private final long millisPerBatch;
+
+        SlowTeacher(long millisPerBatch) {
+            this.millisPerBatch = millisPerBatch;
+        }
+
+        @Override
+        public int classes() {
+            return 7;
+        }
+
+        @Override
+        public TeacherValues values() {
+            return TeacherValues.LOGITS;
+        }
+
+        @Override
+        public float[] outputs(Batch b) {
+            if (millisPerBatch > 0) {
+                try {
+                    Thread.sleep(millisPerBatch);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            float[] out = new float[b.size() * 7];
+            for (int r = 0; r < b.size(); r++) {
+                for (int c = 0; c < 7; c++) {
+                    double acc = 0;
+                    for (int j = 0; j < b.featureCount(); j++) {
+                        acc += Math.sin(1 + c * 7 + j) * b.features()[r * b.featureCount() + j];
+                    }
+                    out[r * 7 + c] = (float) (2 * acc);
+                }
+            }
+            return out;
+        }
+
+        @Override
+        public String describe() {
+            return "slow teacher";
+        }
+    }
+
+    @Test
+    void storedTeacherGivesWhatTheLiveTeacherGave(@TempDir Path tmp) throws Exception {
+        Dataset data = data();
+        SlowTeacher t = new SlowTeacher(0);
+        Labeler.Result r = Labeler.label(t, data, tmp.resolve("dense.d4j"), OPTIONS, null);
+        assertEquals(200, r.rows());
+        try (SoftTargetStore s = SoftTargetStore.open(tmp.resolve("dense.d4j"))) {
+            StoredTeacher st = StoredTeacher.of(s, "slow-teacher");
+            int[] idx = {5, 199, 0, 17};
+            Batch b = Batch.of(data, idx);
+            assertArrayEquals(t.outputs(b), st.outputs(b), 0f);
+            assertTrue(st.serves(data));
+            assertFalse(st.serves(data.head(100)), "another dataset");
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> StoredTeacher.of(s, "big-teacher"));
+            assertTrue(e.getMessage().contains("was made by teacher 'slow-teacher', but 'big-teacher' was expected"), e.getMessage());
+        }
+        // top-k: the same entries as a live top-k view, best first
+        Labeler.label(t, data, tmp.resolve("top3.d4j"), new Labeler.Options(3, ValueCodec.F32, 16, 8, "slow-teacher"), null);
+        try (SoftTargetStore s = SoftTargetStore.open(tmp.resolve("top3.d4j"))) {
+            SparseTeacher st = (SparseTeacher) StoredTeacher.of(s, null);
+            Batch b = Batch.of(data, new int[]{3, 150});
+            SparseTeacher.TopK live = TopKTeacher.of(t, 3).topK(b);
+            SparseTeacher.TopK stored = st.topK(b);
+            assertArrayEquals(live.ids(), stored.ids());
+            assertArrayEquals(live.logProbs(), stored.logProbs(), 0f);
+        }
+        Labeler.Result again = Labeler.label(t, data, tmp.resolve("dense.d4j"), OPTIONS, null);
+        assertTrue(again.alreadyComplete(), "a second run over a complete store does nothing");
+    }
+
+    @Test
+    void aLabelingProcessKilledWithSigkillResumesToTheSameStore(@TempDir Path tmp) throws Exception {
+        Path whole = tmp.resolve("whole.d4j");
+        Labeler.label(new SlowTeacher(0), data(), whole, OPTIONS, null);
+
+        Path out = tmp.resolve("killed.d4j");
+        Path partial = StoreWriter.partialPath(out);
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        List<String> cmd = new ArrayList<>(List.of(java, "-cp", System.getProperty("java.class.path"),
+                LabelChild.class.getName(), out.toString()));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(tmp.resolve("child.log").toFile()).start();
+        StoreHeader h = Labeler.header(new SlowTeacher(0), data(), OPTIONS);
+        long twoChunks = h.chunkOffset(2);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (!(Files.exists(partial) && Files.size(partial) >= twoChunks) && System.nanoTime() < deadline && p.isAlive()) {
+            Thread.sleep(5);
+        }
+        assertTrue(p.isAlive(), "the child was still labeling when killed: " + Files.readString(tmp.resolve("child.log")));
+        p.destroyForcibly(); // SIGKILL on Linux
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS));
+        assertFalse(Files.exists(out), "no half-written store carries the final name");
+        assertTrue(Files.size(partial) < h.completeSize(), "killed before the end");
+
+        Labeler.Result r = Labeler.label(new SlowTeacher(0), data(), out, OPTIONS, null);
+        assertTrue(r.resumedFrom() >= 32 && r.resumedFrom() % 16 == 0 && r.resumedFrom() < 200,
+                "resumed at a chunk boundary: " + r.resumedFrom());
+        assertArrayEquals(Files.readAllBytes(whole), Files.readAllBytes(out));
+    }
+}
