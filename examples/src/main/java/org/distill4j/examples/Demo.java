@@ -64,6 +64,8 @@ public final class Demo {
         public boolean progress = true;
         /** Distillation losses to compare, each a distilled-student row: name or name:key=value:... */
         public List<String> compare = List.of("kd");
+        /** Where to save the trained teacher (null: not saved). */
+        public Path saveTeacher;
 
         Map<String, Object> asMap() {
             Map<String, Object> m = new LinkedHashMap<>();
@@ -130,6 +132,10 @@ public final class Demo {
             rows.add(row("teacher", DemoModels.shape(in, s.teacherHidden, classes) + ", dropout " + s.teacherDropout,
                     teacherNet.numParams(), teacherSet.size(), s.teacherEpochs, "ce", teacherResult));
 
+            if (s.saveTeacher != null) {
+                StoreCommands.saveModel(teacherNet, s.saveTeacher);
+                out.println("saved the teacher to " + s.saveTeacher);
+            }
             Dl4jTeacher liveTeacher = Dl4jTeacher.of(teacherNet);
             MultiLayerNetwork alone = DemoModels.mlp(in, s.studentHidden, classes, 0, s.learningRate, s.seed + 1);
             String studentShape = DemoModels.shape(in, s.studentHidden, classes);

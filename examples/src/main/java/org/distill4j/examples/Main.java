@@ -46,8 +46,10 @@ public final class Main {
             return switch (args[0]) {
                 case "demo" -> demo(rest, out, err);
                 case "list" -> list(out);
+                case "label" -> StoreCommands.label(rest, out);
+                case "store" -> StoreCommands.store(rest, out, err);
                 default -> {
-                    err.println("distill: unknown command '" + args[0] + "'; commands: demo, list (see distill --help)");
+                    err.println("distill: unknown command '" + args[0] + "'; commands: demo, list, label, store (see distill --help)");
                     yield USAGE;
                 }
             };
@@ -69,6 +71,8 @@ public final class Main {
                   demo    train a teacher, a student alone and the same student distilled on Fashion-MNIST,
                           print the table, write results.json and provenance.json (distill demo --help)
                   list    show the registered losses and compute backends
+                  label   run a saved teacher over a dataset once into a soft-target store (distill label --help)
+                  store   info|verify PATH: print a store's header, or check every chunk's checksum
 
                 environment: DISTILL_DATA (dataset directory), DISTILL_BACKEND or -Ddistill.backend (cpu, cuda, auto)
                 exit codes: 0 success, 1 the run failed, 2 bad usage""");
@@ -131,6 +135,7 @@ public final class Main {
                 case "--temperature" -> s.temperature = positiveDouble(a, v);
                 case "--alpha" -> s.alpha = fraction(a, v);
                 case "--compare" -> s.compare = compareList(a, v);
+                case "--save-teacher" -> s.saveTeacher = Path.of(v);
                 default -> throw new UsageException("unknown option " + a + " (see distill demo --help)");
             }
         }
@@ -160,6 +165,7 @@ public final class Main {
                   --alpha A              hard-label weight in the KD loss (default %s)
                   --compare L1,L2,...    distilled-student rows, one per loss (default kd), e.g. kd,dkd,logit-std;
                                          settings as name:key=value, e.g. dkd:beta=2 or topk-kd:k=3
+                  --save-teacher FILE    also save the trained teacher as a DL4J model (for distill label)
                   --quiet                no progress bars
                 """, d.out, d.seed, d.teacherSamples, d.teacherEpochs, join(d.teacherHidden), d.teacherDropout,
                 d.transferSamples, d.studentEpochs, join(d.studentHidden), d.testSamples, d.batchSize, d.learningRate,
@@ -201,7 +207,7 @@ public final class Main {
         }
     }
 
-    private static int positive(String opt, String v) throws UsageException {
+    static int positive(String opt, String v) throws UsageException {
         long n = parseLong(opt, v);
         if (n <= 0 || n > Integer.MAX_VALUE) {
             throw new UsageException(opt + " must be a positive integer, got '" + v + "'");

@@ -76,7 +76,7 @@ class MainTest {
         int code = run("demo", "--quiet", "--data", "embedded", "--out", outDir.toString(),
                 "--teacher-samples", "600", "--teacher-epochs", "2", "--teacher-hidden", "48",
                 "--transfer-samples", "300", "--student-epochs", "3", "--student-hidden", "24,24", "--test-samples", "500",
-                "--compare", "kd,dkd:beta=2,topk-kd:k=2");
+                "--compare", "kd,dkd:beta=2,topk-kd:k=2", "--save-teacher", tmp.resolve("teacher.zip").toString());
         assertEquals(0, code, err());
         String table = out();
         assertTrue(table.contains("embedded subset"), table);
@@ -94,5 +94,26 @@ class MainTest {
         try (var files = Files.list(outDir)) {
             assertEquals(2, files.count(), "no temporary files left behind");
         }
+
+        // label with the saved teacher, inspect and verify the store, then corrupt it
+        Path store = tmp.resolve("fm-top3.d4j");
+        assertEquals(0, run("label", "--teacher", tmp.resolve("teacher.zip").toString(), "--data", "embedded", "--limit", "300",
+                "--topk", "3", "--chunk-rows", "64", "--out", store.toString()), err());
+        assertTrue(out().contains("wrote 300 rows"), out());
+        assertEquals(0, run("store", "info", store.toString()), err());
+        assertTrue(out().contains("top-k, k = 3, 2-byte ids") && out().contains("300 in 5 chunks of 64")
+                && out().contains("\"teacher\":\"teacher.zip\""), out());
+        assertEquals(0, run("store", "verify", store.toString()), err());
+        assertTrue(out().contains("ok, 5 chunks (300 rows) verified"), out());
+        assertEquals(0, run("label", "--teacher", tmp.resolve("teacher.zip").toString(), "--data", "embedded", "--limit", "300",
+                "--topk", "3", "--chunk-rows", "64", "--out", store.toString()));
+        assertTrue(out().contains("is already complete; nothing to do"), out());
+        byte[] bytes = Files.readAllBytes(store);
+        bytes[bytes.length - 100] ^= 0x10; // inside the last chunk
+        Files.write(store, bytes);
+        assertEquals(1, run("store", "verify", store.toString()));
+        assertTrue(err().contains("checksum mismatch in chunk 4 (rows 256 to 299)"), err());
+        assertEquals(2, run("label", "--out", store.toString()));
+        assertTrue(err().contains("--teacher and --out are required"), err());
     }
 }

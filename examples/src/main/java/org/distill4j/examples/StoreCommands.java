@@ -1,0 +1,177 @@
+package org.distill4j.examples;
+
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.deeplearning4j.util.ModelSerializer;
+import org.distill4j.data.Dataset;
+import org.distill4j.data.FashionMnist;
+import org.distill4j.store.Labeler;
+import org.distill4j.store.SoftTargetStore;
+import org.distill4j.store.StoreHeader;
+import org.distill4j.store.StoreWriter;
+import org.distill4j.store.ValueCodec;
+import org.distill4j.teacher.Dl4jTeacher;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+
+/** {@code distill label} and {@code distill store info|verify}. */
+final class StoreCommands {
+    private StoreCommands() {
+    }
+
+    static void labelUsage(PrintStream out) {
+        out.println("""
+                usage: distill label --teacher MODEL.zip --out STORE [options]
+                  runs a saved DL4J teacher (e.g. from 'distill demo --save-teacher') over a dataset once and
+                  writes its outputs to a soft-target store; rerun the same command to resume after an interruption
+                  --data DIR|embedded    dataset (default: as 'distill demo')
+                  --split train|test     which split (default train)
+                  --limit N              only the first N samples
+                  --topk K               keep the top K classes per row (default: dense rows)
+                  --dtype f32|f16|bf16   value encoding (default f16)
+                  --chunk-rows N         rows per checksummed chunk (default 1024)
+                  --teacher-id ID        the teacher's name in the store's provenance (default: the model file name)""");
+    }
+
+    static int label(String[] args, PrintStream out) throws Exception {
+        Path teacherPath = null;
+        Path outPath = null;
+        Path data = null;
+        boolean embedded = false;
+        String split = "train";
+        int limit = Integer.MAX_VALUE;
+        int topK = 0;
+        ValueCodec codec = ValueCodec.F16;
+        int chunkRows = 1024;
+        String teacherId = null;
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            if (a.equals("--help") || a.equals("-h")) {
+                labelUsage(out);
+                return Main.OK;
+            }
+            if (i + 1 >= args.length) {
+                throw new Main.UsageException(a + " needs a value");
+            }
+            String v = args[++i];
+            switch (a) {
+                case "--teacher" -> teacherPath = Path.of(v);
+                case "--out" -> outPath = Path.of(v);
+                case "--data" -> {
+                    embedded = v.equals("embedded");
+                    data = embedded ? null : Path.of(v);
+                }
+                case "--split" -> {
+                    if (!v.equals("train") && !v.equals("test")) {
+                        throw new Main.UsageException("--split must be train or test, got '" + v + "'");
+                    }
+                    split = v;
+                }
+                case "--limit" -> limit = Main.positive(a, v);
+                case "--topk" -> topK = Main.positive(a, v);
+                case "--dtype" -> {
+                    try {
+                        codec = ValueCodec.parse(v);
+                    } catch (IllegalArgumentException e) {
+                        throw new Main.UsageException("--dtype: " + e.getMessage());
+                    }
+                }
+                case "--chunk-rows" -> chunkRows = Main.positive(a, v);
+                case "--teacher-id" -> teacherId = v;
+                default -> throw new Main.UsageException("unknown option " + a + " (see distill label --help)");
+            }
+        }
+        if (teacherPath == null || outPath == null) {
+            throw new Main.UsageException("--teacher and --out are required (see distill label --help)");
+        }
+        if (!Files.isRegularFile(teacherPath)) {
+            throw new Main.UsageException("--teacher " + teacherPath + ": no such model file");
+        }
+        MultiLayerNetwork net = ModelSerializer.restoreMultiLayerNetwork(teacherPath.toFile(), false);
+        FashionMnist.Split s = embedded ? FashionMnist.loadEmbedded(StoreCommands.class.getClassLoader()) : FashionMnist.load(data);
+        Dataset d = (split.equals("train") ? s.train() : s.test()).head(limit);
+        String id = teacherId != null ? teacherId : teacherPath.getFileName().toString();
+        Labeler.Options o = new Labeler.Options(topK, codec, chunkRows, 1000, id);
+        out.printf(Locale.ROOT, "labeling %s (%d samples from %s) with %s into %s%n", d.name(), d.size(), s.source(), id, outPath);
+        long total = d.size();
+        Labeler.Result r = Labeler.label(Dl4jTeacher.of(net), d, outPath, o, rows -> {
+            if (System.console() != null) {
+                System.err.printf(Locale.ROOT, "\r%,d / %,d rows", rows, total);
+            }
+        });
+        if (System.console() != null) {
+            System.err.println();
+        }
+        if (r.alreadyComplete()) {
+            out.println(outPath + " is already complete; nothing to do");
+        } else {
+            out.printf(Locale.ROOT, "wrote %,d rows%s in %.1f s (%,.0f rows/s), %,d bytes%n", r.rows() - r.resumedFrom(),
+                    r.resumedFrom() > 0 ? " (resumed at row " + r.resumedFrom() + ")" : "", r.seconds(), r.rowsPerSecond(),
+                    Files.size(outPath));
+        }
+        return Main.OK;
+    }
+
+    static int store(String[] args, PrintStream out, PrintStream err) throws Exception {
+        if (args.length != 2 || !(args[0].equals("info") || args[0].equals("verify"))) {
+            throw new Main.UsageException("usage: distill store info|verify PATH");
+        }
+        Path p = Path.of(args[1]);
+        if (!Files.exists(p) && !Files.exists(StoreWriter.partialPath(p))) {
+            err.println("distill store: " + p + ": no such store");
+            return Main.FAILED;
+        }
+        try (SoftTargetStore s = SoftTargetStore.open(p)) {
+            if (args[0].equals("info")) {
+                StoreHeader h = s.header();
+                out.printf(Locale.ROOT, """
+                        store        %s
+                        format       version %d
+                        layout       %s%s
+                        values       %s, %s
+                        vocabulary   %,d
+                        rows         %,d in %,d chunks of %,d
+                        bytes/row    %,d%s
+                        file size    %,d bytes
+                        temperature  %s
+                        provenance   %s
+                        """, p, StoreHeader.VERSION, h.layout() == StoreHeader.Layout.TOP_K ? "top-k, k = " + h.k() : "dense",
+                        h.layout() == StoreHeader.Layout.TOP_K ? ", " + h.idBytes() + "-byte ids" : "",
+                        h.values() == StoreHeader.ValueKind.LOGITS ? "logits" : "log-probabilities", h.codec().name().toLowerCase(),
+                        h.vocab(), h.rows(), h.chunks(), h.chunkRows(), h.rowBytes(),
+                        h.layout() == StoreHeader.Layout.TOP_K
+                                ? String.format(Locale.ROOT, " (%.1f per entry)", h.rowBytes() / (double) h.k()) : "",
+                        Files.size(p), h.temperature(), h.provenance());
+                return Main.OK;
+            }
+            List<String> problems = s.verify();
+            if (problems.isEmpty()) {
+                out.printf(Locale.ROOT, "%s: ok, %,d chunks (%,d rows) verified%n", p, s.header().chunks(), s.rows());
+                return Main.OK;
+            }
+            problems.forEach(err::println);
+            err.printf(Locale.ROOT, "%s: %d of %d chunks are corrupt%n", p, problems.size(), s.header().chunks());
+            return Main.FAILED;
+        } catch (org.distill4j.store.StoreFormatException e) {
+            err.println("distill store " + args[0] + ": " + e.getMessage());
+            return Main.FAILED;
+        }
+    }
+
+    /** Saves a trained teacher as a DL4J model file, atomically. */
+    static void saveModel(MultiLayerNetwork net, Path path) throws IOException {
+        Path dir = path.toAbsolutePath().getParent();
+        Files.createDirectories(dir);
+        Path tmp = Files.createTempFile(dir, "." + path.getFileName(), ".tmp");
+        try {
+            ModelSerializer.writeModel(net, tmp.toFile(), false);
+            Files.move(tmp, path, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+}
