@@ -2,7 +2,7 @@
 # Runs the CPU JMH suite and writes, under benchmarks/results/: cpu-<UTC date>.json (JMH's raw results,
 # every iteration), .csv (long format: median, min and max per benchmark and parameters) and .txt (the
 # machine, the JDK, the command and JMH's own report). Extra arguments go to JMH, e.g. a benchmark
-# name regex:  benchmarks/run-cpu.sh KdLoss
+# name regex:  benchmarks/run-cpu.sh LogitLoss   (RESULTS_NAME=name sets the results' file name)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -11,9 +11,9 @@ commit="$(git describe --always --dirty 2>/dev/null || echo unknown)"
 ./mvnw -B -q -pl benchmarks -am package -DskipTests
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 java="${JAVA_HOME:+$JAVA_HOME/bin/}java"
-out="benchmarks/results/cpu-$(date -u +%Y-%m-%d)"
+out="benchmarks/results/${RESULTS_NAME:-cpu-$(date -u +%Y-%m-%d)}"
 {
-  echo "command: OMP_NUM_THREADS=$OMP_NUM_THREADS benchmarks/run-cpu.sh $*"
+  echo "command: ${RESULTS_NAME:+RESULTS_NAME=$RESULTS_NAME }OMP_NUM_THREADS=$OMP_NUM_THREADS benchmarks/run-cpu.sh $*"
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "cpu: $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1), $(getconf _NPROCESSORS_ONLN) cores (online)"
   echo "memory: $(free -g | awk '/^Mem:/ {print $2}') GiB"

@@ -66,6 +66,8 @@ public final class Demo {
         public List<String> compare = List.of("kd");
         /** Where to save the trained teacher (null: not saved). */
         public Path saveTeacher;
+        /** Label the transfer set into this store (f16) and add a row distilled from it (null: none). */
+        public Path store;
 
         Map<String, Object> asMap() {
             Map<String, Object> m = new LinkedHashMap<>();
@@ -151,6 +153,21 @@ public final class Demo {
                 DistillResult r = train(s, label, distilled, teacher, m.loss, transfer, test, s.studentEpochs, backend);
                 rows.add(row(label, studentShape, distilled.numParams(), transfer.size(), s.studentEpochs, m.description, r));
                 gains.put(spec, r.testAccuracy() - a.testAccuracy());
+            }
+            if (s.store != null) {
+                // label once, then train the same student from the stored soft targets
+                org.distill4j.store.Labeler.Result lr = org.distill4j.store.Labeler.label(liveTeacher, transfer, s.store,
+                        new org.distill4j.store.Labeler.Options(0, org.distill4j.store.ValueCodec.F16, 1024, 1000, "demo-teacher"), null);
+                out.printf(Locale.ROOT, "labeled %d rows into %s in %.2f s%n", lr.rows(), s.store, lr.seconds());
+                try (org.distill4j.store.SoftTargetStore store = org.distill4j.store.SoftTargetStore.open(s.store)) {
+                    MultiLayerNetwork fromStore = DemoModels.mlp(in, s.studentHidden, classes, 0, s.learningRate, s.seed + 1);
+                    Method m = method("kd", s);
+                    String label = "distilled: kd, stored f16";
+                    DistillResult r = train(s, label, fromStore, org.distill4j.store.StoredTeacher.of(store, "demo-teacher"), m.loss,
+                            transfer, test, s.studentEpochs, backend);
+                    rows.add(row(label, studentShape, fromStore.numParams(), transfer.size(), s.studentEpochs, m.description, r));
+                    gains.put("kd (stored f16)", r.testAccuracy() - a.testAccuracy());
+                }
             }
             printTable(rows, out);
             Map<String, Object> results = new LinkedHashMap<>();

@@ -136,6 +136,7 @@ public final class Main {
                 case "--alpha" -> s.alpha = fraction(a, v);
                 case "--compare" -> s.compare = compareList(a, v);
                 case "--save-teacher" -> s.saveTeacher = Path.of(v);
+                case "--store" -> s.store = Path.of(v);
                 default -> throw new UsageException("unknown option " + a + " (see distill demo --help)");
             }
         }
@@ -166,6 +167,8 @@ public final class Main {
                   --compare L1,L2,...    distilled-student rows, one per loss (default kd), e.g. kd,dkd,logit-std;
                                          settings as name:key=value, e.g. dkd:beta=2 or topk-kd:k=3
                   --save-teacher FILE    also save the trained teacher as a DL4J model (for distill label)
+                  --store FILE           label the transfer set into this soft-target store (f16) and add a row
+                                         for the student distilled from the store
                   --quiet                no progress bars
                 """, d.out, d.seed, d.teacherSamples, d.teacherEpochs, join(d.teacherHidden), d.teacherDropout,
                 d.transferSamples, d.studentEpochs, join(d.studentHidden), d.testSamples, d.batchSize, d.learningRate,
