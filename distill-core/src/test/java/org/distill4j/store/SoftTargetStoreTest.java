@@ -212,6 +212,47 @@ class SoftTargetStoreTest {
     }
 
     @Test
+    void manyThreadsReadOneStoreAndGetTheSameRows(@TempDir Path tmp) throws Exception {
+        int vocab = 29;
+        int rows = 500;
+        Path p = tmp.resolve("shared.d4j");
+        float[] all = values(8, rows * vocab);
+        try (StoreWriter w = StoreWriter.open(p, dense(ValueCodec.BF16, vocab, rows, 16))) {
+            w.writeDense(all, rows);
+            w.finish();
+        }
+        try (SoftTargetStore s = SoftTargetStore.open(p); SoftTargetStore other = SoftTargetStore.open(p)) {
+            java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(6);
+            List<java.util.concurrent.Future<Integer>> jobs = new java.util.ArrayList<>();
+            for (int t = 0; t < 12; t++) {
+                final long seed = t;
+                final SoftTargetStore reader = t % 2 == 0 ? s : other; // two open handles on one file too
+                jobs.add(pool.submit(() -> {
+                    Random rng = new Random(seed);
+                    int checked = 0;
+                    for (int i = 0; i < 300; i++) {
+                        int[] idx = {rng.nextInt(rows), rng.nextInt(rows), rng.nextInt(rows)};
+                        float[] got = reader.dense(idx);
+                        for (int j = 0; j < idx.length; j++) {
+                            for (int c = 0; c < vocab; c++) {
+                                if (got[j * vocab + c] != codec(ValueCodec.BF16, all[idx[j] * vocab + c])) {
+                                    throw new AssertionError("row " + idx[j] + " class " + c);
+                                }
+                                checked++;
+                            }
+                        }
+                    }
+                    return checked;
+                }));
+            }
+            for (java.util.concurrent.Future<Integer> f : jobs) {
+                assertEquals(300 * 3 * vocab, f.get());
+            }
+            pool.shutdown();
+        }
+    }
+
+    @Test
     void writerChecksItsInput(@TempDir Path tmp) throws IOException {
         try (StoreWriter w = StoreWriter.open(tmp.resolve("a.d4j"), topk(100, 2, 3, 2))) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,

@@ -260,6 +260,11 @@ class DistillerTest {
                     .teacher(org.distill4j.store.StoredTeacher.of(s, null)).student(Dl4jStudent.of(Nets.logitsMlp(D, 8, K, new Adam(1e-3), 1, 0)))
                     .loss(new SoftTargetKd(4, 0.2)).trainData(test).build());
             assertTrue(e.getMessage().contains("serves only the dataset it was labeled on"), e.getMessage());
+            IllegalArgumentException v = assertThrows(IllegalArgumentException.class, () -> Distiller.builder()
+                    .teacher(org.distill4j.store.StoredTeacher.of(s, null))
+                    .student(Dl4jStudent.of(Nets.logitsMlp(D, 8, K + 2, new Adam(1e-3), 1, 0)))
+                    .loss(new SoftTargetKd(4, 0.2)).trainData(train).build());
+            assertTrue(v.getMessage().contains("teacher has 5 classes but the student has 7"), v.getMessage());
         }
     }
 
