@@ -68,6 +68,14 @@ public final class Demo {
         public Path saveTeacher;
         /** Label the transfer set into this store (f16) and add a row distilled from it (null: none). */
         public Path store;
+        /** A saved DL4J teacher to load instead of training one (null: train). */
+        public Path teacherModel;
+        /** The compute backend by name, or "auto". */
+        public String backend = "auto";
+        /** Distilled rows as (label, loss); when set, used instead of {@link #compare}. */
+        public List<Map.Entry<String, LogitLoss>> losses;
+        /** The resolved recipe, recorded in the provenance (null outside recipe runs). */
+        public Map<String, Object> recipe;
 
         Map<String, Object> asMap() {
             Map<String, Object> m = new LinkedHashMap<>();
@@ -114,6 +122,16 @@ public final class Demo {
 
     /** Runs the demo, prints the table to {@code out} and writes the JSON files; returns the rows. */
     public static List<Row> run(Settings s, PrintStream out) throws IOException {
+        return runDetailed(s, out).rows();
+    }
+
+    /** The rows of a run and each trained row's per-epoch results (by row name). */
+    public record Outcome(List<Row> rows, Map<String, DistillResult> results) {
+    }
+
+    /** Runs the demo and returns the rows with each trained row's full results. */
+    public static Outcome runDetailed(Settings s, PrintStream out) throws IOException {
+        Map<String, DistillResult> results = new LinkedHashMap<>();
         Instant started = Instant.now();
         FashionMnist.Split split = s.embedded ? FashionMnist.loadEmbedded(Demo.class.getClassLoader()) : FashionMnist.load(s.data);
         Dataset shuffled = split.train().shuffled(s.seed);
@@ -126,13 +144,25 @@ public final class Demo {
                 split.source(), teacherSet.size(), transfer.size(), test.size());
 
         List<Row> rows = new ArrayList<>();
-        ComputeBackend backend = Backends.select();
+        ComputeBackend backend = s.backend == null || s.backend.equals("auto") ? Backends.select()
+                : Backends.select(s.backend.toLowerCase(Locale.ROOT), Backends.providers());
         try {
-            MultiLayerNetwork teacherNet = DemoModels.mlp(in, s.teacherHidden, classes, s.teacherDropout, s.learningRate, s.seed);
-            DistillResult teacherResult = train(s, "teacher", teacherNet, null, new CrossEntropy(), teacherSet, test,
-                    s.teacherEpochs, backend);
-            rows.add(row("teacher", DemoModels.shape(in, s.teacherHidden, classes) + ", dropout " + s.teacherDropout,
-                    teacherNet.numParams(), teacherSet.size(), s.teacherEpochs, "ce", teacherResult));
+            MultiLayerNetwork teacherNet;
+            if (s.teacherModel != null) {
+                long t0 = System.nanoTime();
+                teacherNet = org.deeplearning4j.util.ModelSerializer.restoreMultiLayerNetwork(s.teacherModel.toFile(), false);
+                double acc = org.distill4j.train.Evaluation.accuracy(
+                        org.distill4j.train.Evaluation.predict(Dl4jTeacher.of(teacherNet), test), test);
+                rows.add(new Row("teacher", "loaded from " + s.teacherModel.getFileName(), teacherNet.numParams(), 0, 0, "-", acc,
+                        Double.NaN, Double.NaN, (System.nanoTime() - t0) / 1e9));
+            } else {
+                teacherNet = DemoModels.mlp(in, s.teacherHidden, classes, s.teacherDropout, s.learningRate, s.seed);
+                DistillResult teacherResult = train(s, "teacher", teacherNet, null, new CrossEntropy(), teacherSet, test,
+                        s.teacherEpochs, backend);
+                rows.add(row("teacher", DemoModels.shape(in, s.teacherHidden, classes) + ", dropout " + s.teacherDropout,
+                        teacherNet.numParams(), teacherSet.size(), s.teacherEpochs, "ce", teacherResult));
+                results.put("teacher", teacherResult);
+            }
 
             if (s.saveTeacher != null) {
                 StoreCommands.saveModel(teacherNet, s.saveTeacher);
@@ -144,14 +174,27 @@ public final class Demo {
             DistillResult a = train(s, "student alone", alone, liveTeacher, new CrossEntropy(), transfer, test,
                     s.studentEpochs, backend);
             rows.add(row("student alone", studentShape, alone.numParams(), transfer.size(), s.studentEpochs, "ce", a));
+            results.put("student alone", a);
             Map<String, Object> gains = new LinkedHashMap<>();
-            for (String spec : s.compare) {
+            List<Map.Entry<String, Method>> methods = new ArrayList<>();
+            if (s.losses != null) {
+                for (Map.Entry<String, LogitLoss> e : s.losses) {
+                    methods.add(Map.entry(e.getKey(), new Method(e.getValue(), describe(e.getValue()), 0)));
+                }
+            } else {
+                for (String spec : s.compare) {
+                    methods.add(Map.entry(spec, method(spec, s)));
+                }
+            }
+            for (Map.Entry<String, Method> entry : methods) {
+                String spec = entry.getKey();
                 MultiLayerNetwork distilled = DemoModels.mlp(in, s.studentHidden, classes, 0, s.learningRate, s.seed + 1);
-                Method m = method(spec, s);
+                Method m = entry.getValue();
                 Teacher teacher = m.topK > 0 ? TopKTeacher.of(liveTeacher, m.topK) : liveTeacher;
-                String label = s.compare.size() == 1 && spec.equals("kd") ? "student distilled" : "distilled: " + spec;
+                String label = methods.size() == 1 && (spec.equals("kd") || s.losses != null) ? "student distilled" : "distilled: " + spec;
                 DistillResult r = train(s, label, distilled, teacher, m.loss, transfer, test, s.studentEpochs, backend);
                 rows.add(row(label, studentShape, distilled.numParams(), transfer.size(), s.studentEpochs, m.description, r));
+                results.put(label, r);
                 gains.put(spec, r.testAccuracy() - a.testAccuracy());
             }
             if (s.store != null) {
@@ -166,24 +209,26 @@ public final class Demo {
                     DistillResult r = train(s, label, fromStore, org.distill4j.store.StoredTeacher.of(store, "demo-teacher"), m.loss,
                             transfer, test, s.studentEpochs, backend);
                     rows.add(row(label, studentShape, fromStore.numParams(), transfer.size(), s.studentEpochs, m.description, r));
+                    results.put(label, r);
                     gains.put("kd (stored f16)", r.testAccuracy() - a.testAccuracy());
                 }
             }
             printTable(rows, out);
-            Map<String, Object> results = new LinkedHashMap<>();
-            results.put("demo", "hinton-fashion-mnist");
-            results.put("dataSource", split.source());
-            results.put("testSamples", test.size());
-            results.put("rows", rows.stream().map(Row::asMap).toList());
-            results.put("distillationGain", gains); // test accuracy of each distilled row minus the student alone
-            Map<String, Object> provenance = Provenance.record(s.asMap(), split.source(), backend, started, Instant.now());
-            AtomicFiles.writeString(s.out.resolve("results.json"), Json.write(results));
+            Map<String, Object> summary = new LinkedHashMap<>();
+            summary.put("demo", s.recipe != null ? s.recipe.get("name") : "hinton-fashion-mnist");
+            summary.put("dataSource", split.source());
+            summary.put("testSamples", test.size());
+            summary.put("rows", rows.stream().map(Row::asMap).toList());
+            summary.put("distillationGain", gains); // test accuracy of each distilled row minus the student alone
+            Map<String, Object> provenance = Provenance.record(s.recipe != null ? s.recipe : s.asMap(), split.source(), backend,
+                    started, Instant.now());
+            AtomicFiles.writeString(s.out.resolve("results.json"), Json.write(summary));
             AtomicFiles.writeString(s.out.resolve("provenance.json"), Json.write(provenance));
             out.println("wrote " + s.out.resolve("results.json") + " and " + s.out.resolve("provenance.json"));
         } finally {
             backend.close();
         }
-        return rows;
+        return new Outcome(rows, results);
     }
 
     /** A distillation method of the comparison: its loss, a description for the table, and top-k (0 for dense). */

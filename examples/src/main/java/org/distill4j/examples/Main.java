@@ -47,12 +47,16 @@ public final class Main {
                 case "demo" -> demo(rest, out, err);
                 case "list" -> list(out);
                 case "label" -> StoreCommands.label(rest, out);
+                case "run" -> runRecipe(rest, out);
                 case "store" -> StoreCommands.store(rest, out, err);
                 default -> {
-                    err.println("distill: unknown command '" + args[0] + "'; commands: demo, list, label, store (see distill --help)");
+                    err.println("distill: unknown command '" + args[0] + "'; commands: demo, run, list, label, store (see distill --help)");
                     yield USAGE;
                 }
             };
+        } catch (org.distill4j.examples.recipe.RecipeException e) {
+            err.println("distill " + args[0] + ": " + e.getMessage());
+            return USAGE;
         } catch (UsageException e) {
             err.println("distill " + args[0] + ": " + e.getMessage());
             return USAGE;
@@ -70,6 +74,7 @@ public final class Main {
                 commands:
                   demo    train a teacher, a student alone and the same student distilled on Fashion-MNIST,
                           print the table, write results.json and provenance.json (distill demo --help)
+                  run     run a recipe (YAML): teacher, student alone, student distilled, and a report (distill run --help)
                   list    show the registered losses and compute backends
                   label   run a saved teacher over a dataset once into a soft-target store (distill label --help)
                   store   info|verify PATH: print a store's header, or check every chunk's checksum
@@ -141,6 +146,54 @@ public final class Main {
             }
         }
         Demo.run(s, out);
+        return OK;
+    }
+
+    static int runRecipe(String[] args, PrintStream out) throws Exception {
+        Path recipe = null;
+        Path outDir = null;
+        boolean progress = true;
+        List<String> sets = new java.util.ArrayList<>();
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            switch (a) {
+                case "--help", "-h" -> {
+                    out.println("""
+                            usage: distill run RECIPE.yaml [--set key.path=value ...] [--out DIR] [--quiet]
+                              trains the recipe's teacher (or loads its model), the student alone and the student distilled with
+                              the recipe's loss terms; writes results.json, metrics.csv, provenance.json, curves.png,
+                              accuracy.png and report.html to DIR (default distill-out/<recipe name>)
+                              --set key.path=value   override a field, e.g. --set training.epochs=5 --set data.path=embedded
+                            recipes: examples/recipes/<dataset>/<method>/<student>_from_<teacher>.yaml""");
+                    return OK;
+                }
+                case "--quiet" -> progress = false;
+                case "--set", "--out" -> {
+                    if (i + 1 >= args.length) {
+                        throw new UsageException(a + " needs a value");
+                    }
+                    if (a.equals("--set")) {
+                        sets.add(args[++i]);
+                    } else {
+                        outDir = Path.of(args[++i]);
+                    }
+                }
+                default -> {
+                    if (a.startsWith("--") || recipe != null) {
+                        throw new UsageException("unexpected argument '" + a + "' (see distill run --help)");
+                    }
+                    recipe = Path.of(a);
+                }
+            }
+        }
+        if (recipe == null) {
+            throw new UsageException("a recipe file is required (see distill run --help)");
+        }
+        if (!java.nio.file.Files.isRegularFile(recipe)) {
+            throw new UsageException(recipe + ": no such recipe file");
+        }
+        org.distill4j.examples.recipe.Recipe r = org.distill4j.examples.recipe.RecipeLoader.load(recipe, sets);
+        org.distill4j.examples.recipe.RecipeRunner.run(r, outDir != null ? outDir : Path.of("distill-out", r.name()), progress, out);
         return OK;
     }
 

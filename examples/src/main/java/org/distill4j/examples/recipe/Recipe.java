@@ -1,0 +1,42 @@
+package org.distill4j.examples.recipe;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A distillation experiment as plain data, read from YAML by {@link RecipeLoader}: the data, the
+ * teacher (trained from a spec, or loaded from a DL4J model file), the student, the loss terms by their
+ * registered names, and the training settings. {@code distill run} trains the teacher, the student
+ * alone and the student distilled with these terms, and writes a report.
+ *
+ * @param name     the recipe's name (reports, provenance)
+ * @param source   the file it was read from
+ * @param data     where the samples come from and how many
+ * @param teacher  how to get the teacher
+ * @param student  the student's hidden layers
+ * @param training epochs, batch size, learning rate, seed, backend
+ * @param loss     the distillation objective: weighted terms
+ * @param resolved the recipe after defaults and {@code --set} overrides, for provenance
+ */
+public record Recipe(String name, Path source, Data data, Teacher teacher, Student student, Training training,
+                     List<LossTerm> loss, Map<String, Object> resolved) {
+
+    /** @param path a dataset directory, "embedded", or null for the lookup chain */
+    public record Data(String dataset, String path, int teacherSamples, int transferSamples, int testSamples) {
+    }
+
+    /** Either a training spec (hidden, dropout, epochs) or a saved DL4J model file. */
+    public record Teacher(int[] hidden, double dropout, int epochs, Path model) {
+    }
+
+    public record Student(int[] hidden) {
+    }
+
+    public record Training(int epochs, int batchSize, double learningRate, long seed, String backend) {
+    }
+
+    /** A registered loss with a weight and its settings. */
+    public record LossTerm(String name, double weight, Map<String, Object> settings) {
+    }
+}

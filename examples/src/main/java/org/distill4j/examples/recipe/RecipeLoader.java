@@ -1,0 +1,416 @@
+package org.distill4j.examples.recipe;
+
+import org.distill4j.loss.Losses;
+import org.yaml.snakeyaml.DumperOptions;
+import org.yaml.snakeyaml.LoaderOptions;
+import org.yaml.snakeyaml.Yaml;
+import org.yaml.snakeyaml.error.Mark;
+import org.yaml.snakeyaml.error.MarkedYAMLException;
+import org.yaml.snakeyaml.nodes.MappingNode;
+import org.yaml.snakeyaml.nodes.Node;
+import org.yaml.snakeyaml.nodes.NodeTuple;
+import org.yaml.snakeyaml.nodes.ScalarNode;
+import org.yaml.snakeyaml.nodes.SequenceNode;
+import org.yaml.snakeyaml.nodes.Tag;
+
+import java.io.IOException;
+import java.io.StringReader;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Reads a recipe from YAML and validates it. The YAML is read as a node tree only (nothing is ever
+ * constructed from it, and tags other than the standard scalar, sequence and mapping tags are
+ * refused), so a recipe is plain data. Every error names the file, line, column and the path of the
+ * field: an unknown key (with the closest valid key), a wrong type, a missing required field, an
+ * unknown loss name (with the registered ones).
+ *
+ * <pre>
+ * name: hinton-kd
+ * data:     {path: embedded, teacherSamples: 10000, transferSamples: 1000, testSamples: 10000}
+ * teacher:  {hidden: [1200, 1200], dropout: 0.2, epochs: 12}      # or {model: teacher.zip}
+ * student:  {hidden: [400, 400]}
+ * training: {epochs: 40, batchSize: 128, learningRate: 0.001, seed: 42, backend: auto}
+ * loss:
+ *   - {name: kd, temperature: 4, alpha: 0.1}                      # weight: 1 by default
+ * </pre>
+ */
+public final class RecipeLoader {
+    private static final Set<String> TOP = Set.of("name", "description", "data", "teacher", "student", "training", "loss");
+    private static final Set<String> DATA = Set.of("dataset", "path", "teacherSamples", "transferSamples", "testSamples");
+    private static final Set<String> TEACHER = Set.of("hidden", "dropout", "epochs", "model");
+    private static final Set<String> STUDENT = Set.of("hidden");
+    private static final Set<String> TRAINING = Set.of("epochs", "batchSize", "learningRate", "seed", "backend");
+    private static final Set<Tag> PLAIN_TAGS = Set.of(Tag.STR, Tag.INT, Tag.FLOAT, Tag.BOOL, Tag.NULL, Tag.MAP, Tag.SEQ);
+
+    private final String file;
+    private final Map<String, Object> resolved = new LinkedHashMap<>();
+
+    private RecipeLoader(String file) {
+        this.file = file;
+    }
+
+    /** Reads and validates {@code path}, applying {@code key.path=value} overrides first. */
+    public static Recipe load(Path path, List<String> overrides) throws IOException {
+        return parse(Files.readString(path), path, overrides);
+    }
+
+    /** Parses recipe text; {@code source} names it in errors. */
+    public static Recipe parse(String text, Path source, List<String> overrides) {
+        RecipeLoader l = new RecipeLoader(source.toString());
+        Node root;
+        try {
+            LoaderOptions opts = new LoaderOptions();
+            opts.setAllowDuplicateKeys(false);
+            opts.setMaxAliasesForCollections(10);
+            root = new Yaml(opts).compose(new StringReader(text));
+        } catch (MarkedYAMLException e) {
+            Mark m = e.getProblemMark();
+            throw new RecipeException(source + (m == null ? "" : ":" + (m.getLine() + 1) + ":" + (m.getColumn() + 1))
+                    + ": not valid YAML: " + e.getProblem());
+        } catch (RuntimeException e) {
+            throw new RecipeException(source + ": not valid YAML: " + e.getMessage());
+        }
+        if (!(root instanceof MappingNode)) {
+            throw new RecipeException(source + ": a recipe is a mapping of sections (name, data, teacher, student, training, loss)");
+        }
+        MappingNode top = (MappingNode) root;
+        for (String o : overrides) {
+            l.override(top, o);
+        }
+        return l.recipe(top, source);
+    }
+
+    private Recipe recipe(MappingNode top, Path source) {
+        Map<String, Node> t = mapping(top, "", TOP);
+        String name = string(required(t, top, "", "name"), "name");
+        resolved.put("name", name);
+        Map<String, Node> d = section(t, "data", DATA);
+        String dataset = d.containsKey("dataset") ? string(d.get("dataset"), "data.dataset") : "fashion-mnist";
+        if (!dataset.equals("fashion-mnist") && !dataset.equals("mnist")) {
+            throw error(d.get("dataset"), "data.dataset", "unknown dataset '" + dataset + "'; known: fashion-mnist, mnist (IDX files)");
+        }
+        String path = d.containsKey("path") ? string(d.get("path"), "data.path") : null;
+        Recipe.Data data = new Recipe.Data(dataset, path, positive(d, "data.teacherSamples", 10_000),
+                positive(d, "data.transferSamples", 1_000), positive(d, "data.testSamples", 10_000));
+        put("data", Map.of("dataset", dataset, "path", path == null ? "auto" : path, "teacherSamples", data.teacherSamples(),
+                "transferSamples", data.transferSamples(), "testSamples", data.testSamples()));
+
+        Node teacherNode = required(t, top, "", "teacher");
+        Map<String, Node> te = mapping(teacherNode, "teacher", TEACHER);
+        Recipe.Teacher teacher;
+        if (te.containsKey("model")) {
+            for (String k : List.of("hidden", "dropout", "epochs")) {
+                if (te.containsKey(k)) {
+                    throw error(te.get(k), "teacher." + k, "a teacher is either loaded (model) or trained (hidden, dropout, epochs), not both");
+                }
+            }
+            Path model = source.toAbsolutePath().getParent().resolve(string(te.get("model"), "teacher.model")).normalize();
+            teacher = new Recipe.Teacher(null, 0, 0, model);
+            put("teacher", Map.of("model", model.toString()));
+        } else {
+            teacher = new Recipe.Teacher(sizes(required(te, teacherNode, "teacher", "hidden"), "teacher.hidden"),
+                    fraction(te, "teacher.dropout", 0.0), positive(te, "teacher.epochs", 10), null);
+            put("teacher", Map.of("hidden", List.of(box(teacher.hidden())), "dropout", teacher.dropout(), "epochs", teacher.epochs()));
+        }
+        Node studentNode = required(t, top, "", "student");
+        Map<String, Node> st = mapping(studentNode, "student", STUDENT);
+        Recipe.Student student = new Recipe.Student(sizes(required(st, studentNode, "student", "hidden"), "student.hidden"));
+        put("student", Map.of("hidden", List.of(box(student.hidden()))));
+
+        Map<String, Node> tr = section(t, "training", TRAINING);
+        String backend = tr.containsKey("backend") ? string(tr.get("backend"), "training.backend") : "auto";
+        Recipe.Training training = new Recipe.Training(positive(tr, "training.epochs", 10), positive(tr, "training.batchSize", 128),
+                positiveNumber(tr, "training.learningRate", 1e-3), (long) integer(tr, "training.seed", 42), backend);
+        put("training", Map.of("epochs", training.epochs(), "batchSize", training.batchSize(),
+                "learningRate", training.learningRate(), "seed", training.seed(), "backend", backend));
+
+        Node lossNode = required(t, top, "", "loss");
+        if (!(lossNode instanceof SequenceNode seq) || seq.getValue().isEmpty()) {
+            throw error(lossNode, "loss", "expected a list of loss terms, e.g. - {name: kd, temperature: 4, alpha: 0.1}");
+        }
+        List<Recipe.LossTerm> terms = new ArrayList<>();
+        List<Map<String, Object>> resolvedTerms = new ArrayList<>();
+        for (int i = 0; i < seq.getValue().size(); i++) {
+            Node termNode = seq.getValue().get(i);
+            String p = "loss[" + i + "]";
+            if (!(termNode instanceof MappingNode tm)) {
+                throw error(termNode, p, "expected a mapping with a name, e.g. {name: kd, temperature: 4}");
+            }
+            checkTags(tm, p);
+            Map<String, Node> fields = new LinkedHashMap<>();
+            for (NodeTuple tuple : tm.getValue()) {
+                fields.put(key(tuple, p), tuple.getValueNode());
+            }
+            String lossName = string(required(fields, tm, p, "name"), p + ".name");
+            Losses.Entry entry = Losses.entries().stream().filter(e -> e.name().equals(lossName)).findFirst().orElseThrow(
+                    () -> error(fields.get("name"), p + ".name", "unknown loss '" + lossName + "'" + suggest(lossName, Losses.names())
+                            + "; registered losses: " + String.join(", ", Losses.names())));
+            double weight = fields.containsKey("weight") ? number(fields.get("weight"), p + ".weight") : 1.0;
+            if (!(weight >= 0)) {
+                throw error(fields.get("weight"), p + ".weight", "expected a weight >= 0, got " + weight);
+            }
+            Map<String, Object> settings = new LinkedHashMap<>();
+            for (Map.Entry<String, Node> f : fields.entrySet()) {
+                if (f.getKey().equals("name") || f.getKey().equals("weight")) {
+                    continue;
+                }
+                if (!entry.settings().contains(f.getKey()) && !lossName.equals("logit-std")) {
+                    throw error(f.getValue(), p + "." + f.getKey(), "loss '" + lossName + "' has no setting '" + f.getKey() + "'"
+                            + suggest(f.getKey(), entry.settings()) + "; its settings: name, weight, " + String.join(", ", entry.settings()));
+                }
+                settings.put(f.getKey(), scalar(f.getValue(), p + "." + f.getKey()));
+            }
+            try {
+                Losses.create(lossName, settings); // the loss's own checks (ranges, types)
+            } catch (IllegalArgumentException e) {
+                throw error(termNode, p, e.getMessage());
+            }
+            terms.add(new Recipe.LossTerm(lossName, weight, settings));
+            Map<String, Object> rt = new LinkedHashMap<>();
+            rt.put("name", lossName);
+            rt.put("weight", weight);
+            rt.putAll(settings);
+            resolvedTerms.add(rt);
+        }
+        resolved.put("loss", resolvedTerms);
+        return new Recipe(name, source, data, teacher, student, training, List.copyOf(terms), resolved);
+    }
+
+    private void put(String key, Map<String, Object> value) {
+        resolved.put(key, new LinkedHashMap<>(value));
+    }
+
+    private static Object[] box(int[] a) {
+        return java.util.Arrays.stream(a).boxed().toArray();
+    }
+
+    // ---- --set overrides ----
+
+    private void override(MappingNode top, String assignment) {
+        int eq = assignment.indexOf('=');
+        if (eq <= 0) {
+            throw new RecipeException(file + ": --set " + assignment + ": expected key.path=value");
+        }
+        String[] keys = assignment.substring(0, eq).trim().split("\\.");
+        String value = assignment.substring(eq + 1).trim();
+        MappingNode m = top;
+        for (int i = 0; i < keys.length; i++) {
+            NodeTuple found = null;
+            for (NodeTuple t : m.getValue()) {
+                if (t.getKeyNode() instanceof ScalarNode s && s.getValue().equals(keys[i])) {
+                    found = t;
+                }
+            }
+            boolean last = i == keys.length - 1;
+            if (last) {
+                // the value is YAML too, so lists work: --set student.hidden=[800,800]
+                Node parsed = value.isEmpty() ? null : new Yaml(new LoaderOptions()).compose(new StringReader(value));
+                Node v = parsed != null ? parsed : new ScalarNode(Tag.STR, value, null, null, DumperOptions.ScalarStyle.PLAIN);
+                ScalarNode k = new ScalarNode(Tag.STR, keys[i], null, null, DumperOptions.ScalarStyle.PLAIN);
+                if (found != null) {
+                    m.getValue().set(m.getValue().indexOf(found), new NodeTuple(found.getKeyNode(), v));
+                } else {
+                    m.getValue().add(new NodeTuple(k, v));
+                }
+            } else if (found == null) {
+                MappingNode child = new MappingNode(Tag.MAP, new ArrayList<>(), DumperOptions.FlowStyle.BLOCK);
+                m.getValue().add(new NodeTuple(new ScalarNode(Tag.STR, keys[i], null, null, DumperOptions.ScalarStyle.PLAIN), child));
+                m = child;
+            } else if (found.getValueNode() instanceof MappingNode child) {
+                m = child;
+            } else {
+                throw new RecipeException(file + ": --set " + assignment + ": '" + String.join(".", java.util.Arrays.copyOf(keys, i + 1))
+                        + "' is not a section");
+            }
+        }
+    }
+
+    // ---- typed access with errors naming file:line:column and the field path ----
+
+    private RecipeException error(Node n, String path, String message) {
+        Mark m = n == null ? null : n.getStartMark();
+        String where = m == null ? file + " (--set)" : file + ":" + (m.getLine() + 1) + ":" + (m.getColumn() + 1);
+        return new RecipeException(where + ": " + (path.isEmpty() ? "" : path + ": ") + message);
+    }
+
+    private void checkTags(Node n, String path) {
+        if (!PLAIN_TAGS.contains(n.getTag())) {
+            throw error(n, path, "tag " + n.getTag() + " is not allowed: recipes are plain data");
+        }
+    }
+
+    private String key(NodeTuple t, String path) {
+        checkTags(t.getKeyNode(), path);
+        if (!(t.getKeyNode() instanceof ScalarNode s)) {
+            throw error(t.getKeyNode(), path, "keys must be plain words");
+        }
+        return s.getValue();
+    }
+
+    private Map<String, Node> mapping(Node n, String path, Set<String> allowed) {
+        checkTags(n, path);
+        if (!(n instanceof MappingNode m)) {
+            throw error(n, path, "expected a mapping of " + String.join(", ", new java.util.TreeSet<>(allowed)));
+        }
+        Map<String, Node> out = new LinkedHashMap<>();
+        for (NodeTuple t : m.getValue()) {
+            String k = key(t, path);
+            String full = path.isEmpty() ? k : path + "." + k;
+            if (!allowed.contains(k)) {
+                throw error(t.getKeyNode(), full, "unknown key '" + k + "'" + suggest(k, allowed) + "; valid keys"
+                        + (path.isEmpty() ? "" : " in " + path) + ": " + String.join(", ", new java.util.TreeSet<>(allowed)));
+            }
+            checkTags(t.getValueNode(), full);
+            out.put(k, t.getValueNode());
+        }
+        return out;
+    }
+
+    private Map<String, Node> section(Map<String, Node> top, String name, Set<String> allowed) {
+        Node n = top.get(name);
+        return n == null ? Map.of() : mapping(n, name, allowed);
+    }
+
+    private Node required(Map<String, Node> m, Node parent, String path, String key) {
+        Node n = m.get(key);
+        if (n == null) {
+            throw error(parent, path.isEmpty() ? key : path + "." + key, "missing required field");
+        }
+        return n;
+    }
+
+    private String scalarText(Node n, String path, String expected) {
+        checkTags(n, path);
+        if (!(n instanceof ScalarNode s)) {
+            throw error(n, path, "expected " + expected + ", got a " + (n instanceof SequenceNode ? "list" : "mapping"));
+        }
+        return s.getValue().trim();
+    }
+
+    private String string(Node n, String path) {
+        return scalarText(n, path, "a text value");
+    }
+
+    private Object scalar(Node n, String path) {
+        String s = scalarText(n, path, "a single value");
+        try {
+            return Double.parseDouble(s);
+        } catch (NumberFormatException e) {
+            return s;
+        }
+    }
+
+    private double number(Node n, String path) {
+        String s = scalarText(n, path, "a number");
+        try {
+            return Double.parseDouble(s);
+        } catch (NumberFormatException e) {
+            throw error(n, path, "expected a number, got '" + s + "'");
+        }
+    }
+
+    private long integer(Map<String, Node> m, String path, long dflt) {
+        Node n = m.get(path.substring(path.lastIndexOf('.') + 1));
+        if (n == null) {
+            return dflt;
+        }
+        String s = scalarText(n, path, "a whole number");
+        try {
+            return Long.parseLong(s);
+        } catch (NumberFormatException e) {
+            throw error(n, path, "expected a whole number, got '" + s + "'");
+        }
+    }
+
+    private int positive(Map<String, Node> m, String path, int dflt) {
+        long v = integer(m, path, dflt);
+        if (v <= 0 || v > Integer.MAX_VALUE) {
+            throw error(m.get(path.substring(path.lastIndexOf('.') + 1)), path, "expected a positive whole number, got " + v);
+        }
+        return (int) v;
+    }
+
+    private double positiveNumber(Map<String, Node> m, String path, double dflt) {
+        Node n = m.get(path.substring(path.lastIndexOf('.') + 1));
+        if (n == null) {
+            return dflt;
+        }
+        double v = number(n, path);
+        if (!(v > 0) || Double.isInfinite(v)) {
+            throw error(n, path, "expected a number > 0, got " + v);
+        }
+        return v;
+    }
+
+    private double fraction(Map<String, Node> m, String path, double dflt) {
+        Node n = m.get(path.substring(path.lastIndexOf('.') + 1));
+        if (n == null) {
+            return dflt;
+        }
+        double v = number(n, path);
+        if (!(v >= 0 && v < 1)) {
+            throw error(n, path, "expected a number in [0, 1), got " + v);
+        }
+        return v;
+    }
+
+    private int[] sizes(Node n, String path) {
+        checkTags(n, path);
+        if (!(n instanceof SequenceNode s) || s.getValue().isEmpty()) {
+            throw error(n, path, "expected a list of layer sizes, e.g. [400, 400]");
+        }
+        int[] out = new int[s.getValue().size()];
+        for (int i = 0; i < out.length; i++) {
+            Node e = s.getValue().get(i);
+            String t = scalarText(e, path + "[" + i + "]", "a layer size");
+            try {
+                out[i] = Integer.parseInt(t);
+            } catch (NumberFormatException ex) {
+                out[i] = -1;
+            }
+            if (out[i] <= 0) {
+                throw error(e, path + "[" + i + "]", "expected a positive layer size, got '" + t + "'");
+            }
+        }
+        return out;
+    }
+
+    /** ", did you mean 'x'?" for the closest candidate within edit distance 3, else "". */
+    static String suggest(String word, java.util.Collection<String> candidates) {
+        String best = null;
+        int bestD = Integer.MAX_VALUE;
+        for (String c : candidates) {
+            int d = distance(word.toLowerCase(), c.toLowerCase());
+            if (d < bestD) {
+                bestD = d;
+                best = c;
+            }
+        }
+        return best != null && bestD <= Math.max(2, word.length() / 3) ? " (did you mean '" + best + "'?)" : "";
+    }
+
+    static int distance(String a, String b) {
+        int[] prev = new int[b.length() + 1];
+        int[] cur = new int[b.length() + 1];
+        for (int j = 0; j <= b.length(); j++) {
+            prev[j] = j;
+        }
+        for (int i = 1; i <= a.length(); i++) {
+            cur[0] = i;
+            for (int j = 1; j <= b.length(); j++) {
+                int sub = prev[j - 1] + (a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1);
+                cur[j] = Math.min(sub, Math.min(prev[j] + 1, cur[j - 1] + 1));
+            }
+            int[] t = prev;
+            prev = cur;
+            cur = t;
+        }
+        return prev[b.length()];
+    }
+}

@@ -1,0 +1,60 @@
+package org.distill4j.examples.recipe;
+
+import org.distill4j.examples.Demo;
+import org.distill4j.loss.LogitLoss;
+import org.distill4j.loss.Losses;
+import org.distill4j.loss.WeightedSum;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+/** Runs a {@link Recipe}: the demo's three-row experiment with the recipe's models and loss, plus the report. */
+public final class RecipeRunner {
+    private RecipeRunner() {
+    }
+
+    /** The recipe's distillation objective: its single term, or a weighted sum of its terms. */
+    public static LogitLoss loss(Recipe r) {
+        if (r.loss().size() == 1 && r.loss().get(0).weight() == 1.0) {
+            return Losses.create(r.loss().get(0).name(), r.loss().get(0).settings());
+        }
+        WeightedSum.Builder b = WeightedSum.builder();
+        for (Recipe.LossTerm t : r.loss()) {
+            b.add(t.weight(), Losses.create(t.name(), t.settings()));
+        }
+        return b.build();
+    }
+
+    public static Demo.Outcome run(Recipe r, Path out, boolean progress, PrintStream console) throws IOException {
+        Demo.Settings s = new Demo.Settings();
+        s.embedded = "embedded".equals(r.data().path());
+        s.data = r.data().path() == null || s.embedded ? null : r.source().toAbsolutePath().getParent().resolve(r.data().path()).normalize();
+        s.teacherSamples = r.data().teacherSamples();
+        s.transferSamples = r.data().transferSamples();
+        s.testSamples = r.data().testSamples();
+        if (r.teacher().model() != null) {
+            s.teacherModel = r.teacher().model();
+        } else {
+            s.teacherHidden = r.teacher().hidden();
+            s.teacherDropout = r.teacher().dropout();
+            s.teacherEpochs = r.teacher().epochs();
+        }
+        s.studentHidden = r.student().hidden();
+        s.studentEpochs = r.training().epochs();
+        s.batchSize = r.training().batchSize();
+        s.learningRate = r.training().learningRate();
+        s.seed = r.training().seed();
+        s.backend = r.training().backend();
+        s.losses = List.of(Map.entry(r.name(), loss(r)));
+        s.recipe = r.resolved();
+        s.out = out;
+        s.progress = progress;
+        Demo.Outcome o = Demo.runDetailed(s, console);
+        Report.write(out, r.name(), o);
+        console.println("wrote " + out.resolve("report.html") + " (with metrics.csv, curves.png, accuracy.png)");
+        return o;
+    }
+}

@@ -1,0 +1,136 @@
+package org.distill4j.examples.recipe;
+
+import org.distill4j.examples.AtomicFiles;
+import org.distill4j.examples.Demo;
+import org.distill4j.train.DistillResult;
+import org.distill4j.train.EpochMetrics;
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.CategoryChart;
+import org.knowm.xchart.CategoryChartBuilder;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.XYChartBuilder;
+import org.knowm.xchart.style.Styler;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The files a run leaves besides results.json and provenance.json: {@code metrics.csv} (one line per
+ * trained row and epoch), {@code curves.png} (test accuracy per epoch), {@code accuracy.png} (final
+ * accuracy per row) and {@code report.html}, one page that shows them. Charts are drawn with XChart,
+ * headless.
+ */
+public final class Report {
+    private Report() {
+    }
+
+    public static void write(Path dir, String title, Demo.Outcome o) throws IOException {
+        System.setProperty("java.awt.headless", "true");
+        Files.createDirectories(dir);
+        AtomicFiles.writeString(dir.resolve("metrics.csv"), metricsCsv(o.results()));
+        curves(dir.resolve("curves.png"), title, o.results());
+        accuracy(dir.resolve("accuracy.png"), title, o.rows());
+        AtomicFiles.writeString(dir.resolve("report.html"), html(title, o.rows()));
+    }
+
+    static String metricsCsv(Map<String, DistillResult> results) {
+        Set<String> terms = new LinkedHashSet<>();
+        results.values().forEach(r -> r.epochs().forEach(e -> terms.addAll(e.terms().keySet())));
+        StringBuilder sb = new StringBuilder("row,epoch,loss");
+        terms.forEach(t -> sb.append(",loss_").append(t));
+        sb.append(",temperature,alpha,test_accuracy,teacher_agreement,samples_per_second,train_seconds,eval_seconds\n");
+        for (Map.Entry<String, DistillResult> r : results.entrySet()) {
+            for (EpochMetrics e : r.getValue().epochs()) {
+                sb.append('"').append(r.getKey().replace("\"", "\"\"")).append('"').append(',').append(e.epoch() + 1)
+                        .append(',').append(num(e.loss()));
+                for (String t : terms) {
+                    Double v = e.terms().get(t);
+                    sb.append(',').append(v == null ? "" : num(v));
+                }
+                sb.append(',').append(num(e.temperature())).append(',').append(num(e.alpha())).append(',').append(num(e.testAccuracy()))
+                        .append(',').append(num(e.teacherAgreement())).append(',').append(num(e.samplesPerSecond()))
+                        .append(',').append(num(e.trainSeconds())).append(',').append(num(e.evalSeconds())).append('\n');
+            }
+        }
+        return sb.toString();
+    }
+
+    private static String num(double v) {
+        return Double.isNaN(v) ? "" : String.format(Locale.ROOT, "%.6g", v);
+    }
+
+    static void curves(Path png, String title, Map<String, DistillResult> results) throws IOException {
+        XYChart c = new XYChartBuilder().width(900).height(540).title(title + ": test accuracy per epoch")
+                .xAxisTitle("epoch").yAxisTitle("test accuracy (%)").build();
+        c.getStyler().setLegendPosition(Styler.LegendPosition.InsideSE);
+        c.getStyler().setMarkerSize(5);
+        for (Map.Entry<String, DistillResult> r : results.entrySet()) {
+            List<EpochMetrics> e = r.getValue().epochs();
+            double[] x = new double[e.size()];
+            double[] y = new double[e.size()];
+            for (int i = 0; i < x.length; i++) {
+                x[i] = i + 1;
+                y[i] = 100 * e.get(i).testAccuracy();
+            }
+            c.addSeries(r.getKey(), x, y);
+        }
+        save(c, png);
+    }
+
+    static void accuracy(Path png, String title, List<Demo.Row> rows) throws IOException {
+        CategoryChart c = new CategoryChartBuilder().width(900).height(540).title(title + ": final test accuracy")
+                .xAxisTitle("model").yAxisTitle("test accuracy (%)").build();
+        c.getStyler().setLegendVisible(false);
+        c.getStyler().setLabelsVisible(true);
+        List<String> names = new ArrayList<>();
+        List<Double> acc = new ArrayList<>();
+        double min = 100;
+        for (Demo.Row r : rows) {
+            names.add(r.name());
+            acc.add(100 * r.testAccuracy());
+            min = Math.min(min, 100 * r.testAccuracy());
+        }
+        c.getStyler().setYAxisMin(Math.max(0, Math.floor(min / 5) * 5 - 5));
+        c.getStyler().setYAxisMax(100.0);
+        c.addSeries("test accuracy", names, acc);
+        save(c, png);
+    }
+
+    private static void save(org.knowm.xchart.internal.chartpart.Chart<?, ?> chart, Path png) throws IOException {
+        Path tmp = png.resolveSibling("." + png.getFileName() + ".tmp.png");
+        BitmapEncoder.saveBitmap(chart, tmp.toString(), BitmapEncoder.BitmapFormat.PNG);
+        Files.move(tmp, png, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    }
+
+    static String html(String title, List<Demo.Row> rows) {
+        StringBuilder sb = new StringBuilder();
+        sb.append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>").append(esc(title))
+                .append(" - Distill4J run</title>\n<style>body{font-family:sans-serif;margin:2em;max-width:960px}"
+                        + "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:4px 8px;text-align:right}"
+                        + "td:first-child,th:first-child,td:nth-child(2){text-align:left}</style></head><body>\n");
+        sb.append("<h1>").append(esc(title)).append("</h1>\n<table>\n<tr><th>row</th><th>model</th><th>loss</th><th>samples</th>"
+                + "<th>epochs</th><th>test accuracy</th><th>agreement</th><th>samples/s</th><th>wall s</th></tr>\n");
+        for (Demo.Row r : rows) {
+            sb.append(String.format(Locale.ROOT, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%d</td><td>%d</td><td>%.2f%%</td><td>%s</td>"
+                            + "<td>%s</td><td>%.1f</td></tr>%n", esc(r.name()), esc(r.model()), esc(r.loss()), r.trainSamples(), r.epochs(),
+                    100 * r.testAccuracy(), Double.isNaN(r.teacherAgreement()) ? "-" : String.format(Locale.ROOT, "%.2f%%", 100 * r.teacherAgreement()),
+                    Double.isNaN(r.samplesPerSecond()) ? "-" : String.format(Locale.ROOT, "%,.0f", r.samplesPerSecond()), r.wallSeconds()));
+        }
+        sb.append("</table>\n<h2>Training curves</h2>\n<img src=\"curves.png\" alt=\"test accuracy per epoch\" width=\"900\">\n"
+                + "<h2>Accuracy</h2>\n<img src=\"accuracy.png\" alt=\"final test accuracy per model\" width=\"900\">\n"
+                + "<p>Files: <a href=\"results.json\">results.json</a>, <a href=\"metrics.csv\">metrics.csv</a>, "
+                + "<a href=\"provenance.json\">provenance.json</a></p>\n</body></html>\n");
+        return sb.toString();
+    }
+
+    private static String esc(String s) {
+        return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\"", "&quot;");
+    }
+}

@@ -1,0 +1,138 @@
+package org.distill4j.examples.recipe;
+
+import org.distill4j.examples.Main;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import javax.imageio.ImageIO;
+import java.awt.image.BufferedImage;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class RecipeTest {
+    static final Path KD = Path.of("recipes", "fashion-mnist", "kd", "mlp400_from_mlp1200.yaml");
+
+    static RecipeException fails(String yaml) {
+        return assertThrows(RecipeException.class, () -> RecipeLoader.parse(yaml, Path.of("r.yaml"), List.of()));
+    }
+
+    static String base(String loss) {
+        return "name: t\n"
+                + "teacher:\n  hidden: [8]\n  epochs: 1\n"
+                + "student:\n  hidden: [4]\n"
+                + "training:\n  epochs: 2\n"
+                + "loss:\n" + loss;
+    }
+
+    @Test
+    void everyShippedRecipeValidatesAndSitsWhereTheLayoutSays() throws Exception {
+        List<Path> recipes;
+        try (Stream<Path> s = Files.walk(Path.of("recipes"))) {
+            recipes = s.filter(p -> p.toString().endsWith(".yaml")).toList();
+        }
+        assertTrue(recipes.size() >= 3, recipes.toString());
+        for (Path p : recipes) {
+            Recipe r = RecipeLoader.load(p, List.of());
+            assertEquals(4, p.getNameCount() - Path.of("recipes").getNameCount() + 1, "recipes/<dataset>/<method>/<file>: " + p);
+            assertTrue(p.getFileName().toString().matches("\\w+_from_\\w+\\.yaml"), p.toString());
+            assertTrue(RecipeRunner.loss(r) != null);
+        }
+    }
+
+    @Test
+    void defaultsAndOverridesResolve() throws Exception {
+        Recipe r = RecipeLoader.load(KD, List.of("training.epochs=3", "data.transferSamples=500", "student.hidden=[64]"));
+        assertEquals(3, r.training().epochs());
+        assertEquals(500, r.data().transferSamples());
+        assertEquals(128, r.training().batchSize());
+        assertEquals(4.0, ((org.distill4j.loss.SoftTargetKd) RecipeRunner.loss(r)).temperature());
+        assertEquals(3, ((java.util.Map<?, ?>) r.resolved().get("training")).get("epochs"));
+    }
+
+    @Test
+    void errorsNameFileLineColumnAndField() {
+        RecipeException e = fails("name: t\ntrainng:\n  epochs: 3\n");
+        assertTrue(e.getMessage().startsWith("r.yaml:2:1: trainng: unknown key 'trainng' (did you mean 'training'?)"), e.getMessage());
+        e = fails(base("  - name: kd\n").replace("  epochs: 2\n", "  epochs: 2\n  batchSize: abc\n"));
+        assertTrue(e.getMessage().startsWith("r.yaml:9:14: training.batchSize: expected a whole number, got 'abc'"), e.getMessage());
+        e = fails("name: t\nteacher:\n  hidden: [8]\ntraining:\n  epochs: 2\nloss:\n  - name: kd\n");
+        assertTrue(e.getMessage().contains("student: missing required field"), e.getMessage());
+        e = fails(base("  - name: kdd\n"));
+        assertTrue(e.getMessage().startsWith("r.yaml:10:11: loss[0].name: unknown loss 'kdd' (did you mean 'kd'?); registered losses: kd, ce,"),
+                e.getMessage());
+        e = fails(base("  - name: kd\n    temprature: 4\n"));
+        assertTrue(e.getMessage().contains("loss[0].temprature: loss 'kd' has no setting 'temprature' (did you mean 'temperature'?)"),
+                e.getMessage());
+        e = fails(base("  - name: kd\n    alpha: 3\n"));
+        assertTrue(e.getMessage().contains("loss[0]: kd alpha (hard-label weight) must be in [0, 1], got 3.0"), e.getMessage());
+        e = fails(base("  - name: kd\n").replace("hidden: [4]", "hidden: [4, x]"));
+        assertTrue(e.getMessage().contains("student.hidden[1]: expected a positive layer size, got 'x'"), e.getMessage());
+        e = fails("name: t\nteacher: !!javax.script.ScriptEngineManager [x]\n"); // refused by the parser already
+        assertTrue(e.getMessage().startsWith("r.yaml:2:10: not valid YAML: Global tag is not allowed"), e.getMessage());
+        e = fails("name: t\nteacher: !custom {hidden: [8]}\n"); // a local tag reaches our own check
+        assertTrue(e.getMessage().contains("r.yaml:2:10: teacher: tag !custom is not allowed: recipes are plain data"), e.getMessage());
+        e = fails("name: t\nteacher: [1, 2\n");
+        assertTrue(e.getMessage().startsWith("r.yaml:3:1: not valid YAML"), e.getMessage());
+    }
+
+    private static String run(String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int code = Main.run(args, new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8));
+        assertEquals(0, code, err.toString(StandardCharsets.UTF_8));
+        return out.toString(StandardCharsets.UTF_8);
+    }
+
+    private static List<String> accuracies(Path results) throws Exception {
+        Matcher m = Pattern.compile("\"testAccuracy\": ([0-9.e-]+)").matcher(Files.readString(results));
+        List<String> out = new java.util.ArrayList<>();
+        while (m.find()) {
+            out.add(m.group(1));
+        }
+        return out;
+    }
+
+    @Test
+    void aRunWritesEveryReportFileAndRepeatsItsNumbers(@TempDir Path tmp) throws Exception {
+        String[] small = {"--set", "teacher.hidden=[48]", "--set", "teacher.epochs=2", "--set", "student.hidden=[24]",
+                "--set", "training.epochs=3", "--set", "data.teacherSamples=600", "--set", "data.transferSamples=300",
+                "--set", "data.testSamples=400", "--quiet"};
+        Path a = tmp.resolve("a");
+        Path b = tmp.resolve("b");
+        String[] argsA = Stream.concat(Stream.of("run", KD.toString(), "--out", a.toString()), Stream.of(small)).toArray(String[]::new);
+        String[] argsB = Stream.concat(Stream.of("run", KD.toString(), "--out", b.toString()), Stream.of(small)).toArray(String[]::new);
+        String printed = run(argsA);
+        assertTrue(printed.contains("student distilled") && printed.contains("report.html"), printed);
+        for (String f : new String[]{"results.json", "metrics.csv", "provenance.json", "curves.png", "accuracy.png", "report.html"}) {
+            assertTrue(Files.size(a.resolve(f)) > 0, f);
+        }
+        List<String> csv = Files.readAllLines(a.resolve("metrics.csv"));
+        assertTrue(csv.get(0).startsWith("row,epoch,loss,loss_ce,loss_kd"), csv.get(0));
+        assertEquals(1 + 2 + 3 + 3, csv.size(), "teacher 2 epochs, two students 3 each");
+        for (String png : new String[]{"curves.png", "accuracy.png"}) {
+            BufferedImage img = ImageIO.read(a.resolve(png).toFile());
+            assertEquals(900, img.getWidth(), png);
+            assertEquals(540, img.getHeight(), png);
+        }
+        String html = Files.readString(a.resolve("report.html"));
+        assertTrue(html.contains("<img src=\"curves.png\"") && html.contains("<img src=\"accuracy.png\"")
+                && html.contains("<td>student distilled</td>"), html);
+        String prov = Files.readString(a.resolve("provenance.json"));
+        assertTrue(prov.contains("\"name\": \"fmnist-kd-mlp400-from-mlp1200\"") && prov.contains("\"epochs\": 3")
+                && prov.contains("\"temperature\": 4"), prov);
+        run(argsB);
+        assertEquals(accuracies(a.resolve("results.json")), accuracies(b.resolve("results.json")), "same recipe and seed, same numbers");
+        assertEquals(3, accuracies(a.resolve("results.json")).size());
+    }
+}
