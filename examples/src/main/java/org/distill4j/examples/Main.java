@@ -92,6 +92,15 @@ public final class Main {
         for (FeatureLosses.Entry e : FeatureLosses.entries()) {
             out.printf(Locale.ROOT, "  %-12s %s  [settings: %s]%n", e.name(), e.description(), String.join(", ", e.settings()));
         }
+        Path recipes = Path.of("examples", "recipes");
+        if (java.nio.file.Files.isDirectory(recipes)) {
+            out.println("recipes (distill run FILE):");
+            try (java.util.stream.Stream<Path> files = java.nio.file.Files.walk(recipes)) {
+                files.filter(f -> f.toString().endsWith(".yaml")).sorted().forEach(f -> out.println("  " + f));
+            } catch (java.io.IOException e) {
+                out.println("  (cannot list " + recipes + ": " + e.getMessage() + ")");
+            }
+        }
         out.println("backends (highest priority first):");
         for (ComputeBackendProvider p : Backends.providers()) {
             Availability a = p.probe();
