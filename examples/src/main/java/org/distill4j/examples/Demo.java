@@ -74,6 +74,10 @@ public final class Demo {
         public String backend = "auto";
         /** Distilled rows as (label, loss); when set, used instead of {@link #compare}. */
         public List<Map.Entry<String, LogitLoss>> losses;
+        /** With {@link #store}: distill only from the store (labeled first), top-k when > 0 (a recipe's teacher.store). */
+        public boolean storeOnly;
+        public int storeTopK;
+        public org.distill4j.store.ValueCodec storeCodec = org.distill4j.store.ValueCodec.F16;
         /** The resolved recipe, recorded in the provenance (null outside recipe runs). */
         public Map<String, Object> recipe;
 
@@ -169,6 +173,15 @@ public final class Demo {
                 out.println("saved the teacher to " + s.saveTeacher);
             }
             Dl4jTeacher liveTeacher = Dl4jTeacher.of(teacherNet);
+            Teacher distillTeacher = liveTeacher;
+            org.distill4j.store.SoftTargetStore onlyStore = null;
+            if (s.store != null && s.storeOnly) {
+                org.distill4j.store.Labeler.Result lr = org.distill4j.store.Labeler.label(liveTeacher, transfer, s.store,
+                        new org.distill4j.store.Labeler.Options(s.storeTopK, s.storeCodec, 1024, 1000, teacherId(teacherNet)), null);
+                out.printf(Locale.ROOT, "%s %d rows in %s%n", lr.alreadyComplete() ? "reusing the stored" : "labeled", lr.rows(), s.store);
+                onlyStore = org.distill4j.store.SoftTargetStore.open(s.store);
+                distillTeacher = org.distill4j.store.StoredTeacher.of(onlyStore, teacherId(teacherNet));
+            }
             MultiLayerNetwork alone = DemoModels.mlp(in, s.studentHidden, classes, 0, s.learningRate, s.seed + 1);
             String studentShape = DemoModels.shape(in, s.studentHidden, classes);
             DistillResult a = train(s, "student alone", alone, liveTeacher, new CrossEntropy(), transfer, test,
@@ -190,14 +203,17 @@ public final class Demo {
                 String spec = entry.getKey();
                 MultiLayerNetwork distilled = DemoModels.mlp(in, s.studentHidden, classes, 0, s.learningRate, s.seed + 1);
                 Method m = entry.getValue();
-                Teacher teacher = m.topK > 0 ? TopKTeacher.of(liveTeacher, m.topK) : liveTeacher;
+                Teacher teacher = m.topK > 0 ? TopKTeacher.of(liveTeacher, m.topK) : distillTeacher;
                 String label = methods.size() == 1 && (spec.equals("kd") || s.losses != null) ? "student distilled" : "distilled: " + spec;
                 DistillResult r = train(s, label, distilled, teacher, m.loss, transfer, test, s.studentEpochs, backend);
                 rows.add(row(label, studentShape, distilled.numParams(), transfer.size(), s.studentEpochs, m.description, r));
                 results.put(label, r);
                 gains.put(spec, r.testAccuracy() - a.testAccuracy());
             }
-            if (s.store != null) {
+            if (onlyStore != null) {
+                onlyStore.close();
+            }
+            if (s.store != null && !s.storeOnly) {
                 // label once, then train the same student from the stored soft targets
                 org.distill4j.store.Labeler.Result lr = org.distill4j.store.Labeler.label(liveTeacher, transfer, s.store,
                         new org.distill4j.store.Labeler.Options(0, org.distill4j.store.ValueCodec.F16, 1024, 1000, "demo-teacher"), null);
@@ -229,6 +245,16 @@ public final class Demo {
             backend.close();
         }
         return new Outcome(rows, results);
+    }
+
+    /** "mlp-" plus a CRC32C of the teacher's parameters: a store is reused only for the very same weights. */
+    static String teacherId(MultiLayerNetwork net) {
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        float[] p = net.params().ravel().toFloatVector();
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(p.length * 4);
+        b.asFloatBuffer().put(p);
+        crc.update(b);
+        return "mlp-" + Long.toHexString(crc.getValue());
     }
 
     /** A distillation method of the comparison: its loss, a description for the table, and top-k (0 for dense). */

@@ -26,8 +26,16 @@ public record Recipe(String name, Path source, Data data, Teacher teacher, Stude
     public record Data(String dataset, String path, int teacherSamples, int transferSamples, int testSamples) {
     }
 
-    /** Either a training spec (hidden, dropout, epochs) or a saved DL4J model file. */
-    public record Teacher(int[] hidden, double dropout, int epochs, Path model) {
+    /**
+     * Either a training spec (hidden, dropout, epochs) or a saved DL4J model file; with {@code store},
+     * its outputs on the transfer set are labeled into a soft-target store once and the student distils
+     * from the store.
+     */
+    public record Teacher(int[] hidden, double dropout, int epochs, Path model, Store store) {
+    }
+
+    /** @param topK 0 for dense rows */
+    public record Store(Path path, int topK, String dtype) {
     }
 
     public record Student(int[] hidden) {

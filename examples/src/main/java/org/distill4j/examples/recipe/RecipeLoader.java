@@ -43,13 +43,15 @@ import java.util.Set;
 public final class RecipeLoader {
     private static final Set<String> TOP = Set.of("name", "description", "data", "teacher", "student", "training", "loss");
     private static final Set<String> DATA = Set.of("dataset", "path", "teacherSamples", "transferSamples", "testSamples");
-    private static final Set<String> TEACHER = Set.of("hidden", "dropout", "epochs", "model");
+    private static final Set<String> TEACHER = Set.of("hidden", "dropout", "epochs", "model", "store");
+    private static final Set<String> STORE = Set.of("path", "topk", "dtype");
     private static final Set<String> STUDENT = Set.of("hidden");
     private static final Set<String> TRAINING = Set.of("epochs", "batchSize", "learningRate", "seed", "backend");
     private static final Set<Tag> PLAIN_TAGS = Set.of(Tag.STR, Tag.INT, Tag.FLOAT, Tag.BOOL, Tag.NULL, Tag.MAP, Tag.SEQ);
 
     private final String file;
     private final Map<String, Object> resolved = new LinkedHashMap<>();
+    private Node storeNode;
 
     private RecipeLoader(String file) {
         this.file = file;
@@ -111,12 +113,32 @@ public final class RecipeLoader {
                 }
             }
             Path model = source.toAbsolutePath().getParent().resolve(string(te.get("model"), "teacher.model")).normalize();
-            teacher = new Recipe.Teacher(null, 0, 0, model);
+            teacher = new Recipe.Teacher(null, 0, 0, model, null);
             put("teacher", Map.of("model", model.toString()));
         } else {
             teacher = new Recipe.Teacher(sizes(required(te, teacherNode, "teacher", "hidden"), "teacher.hidden"),
-                    fraction(te, "teacher.dropout", 0.0), positive(te, "teacher.epochs", 10), null);
+                    fraction(te, "teacher.dropout", 0.0), positive(te, "teacher.epochs", 10), null, null);
             put("teacher", Map.of("hidden", List.of(box(teacher.hidden())), "dropout", teacher.dropout(), "epochs", teacher.epochs()));
+        }
+        if (te.containsKey("store")) {
+            Map<String, Node> so = mapping(te.get("store"), "teacher.store", STORE);
+            Path storePath = Path.of(string(required(so, te.get("store"), "teacher.store", "path"), "teacher.store.path"));
+            int topK = so.containsKey("topk") ? (int) integer(so, "teacher.store.topk", 0) : 0;
+            if (topK < 0) {
+                throw error(so.get("topk"), "teacher.store.topk", "expected 0 (dense rows) or a positive k, got " + topK);
+            }
+            String dtype = so.containsKey("dtype") ? string(so.get("dtype"), "teacher.store.dtype") : "f16";
+            try {
+                org.distill4j.store.ValueCodec.parse(dtype);
+            } catch (IllegalArgumentException e) {
+                throw error(so.get("dtype"), "teacher.store.dtype", e.getMessage());
+            }
+            Recipe.Store store = new Recipe.Store(storePath, topK, dtype);
+            teacher = new Recipe.Teacher(teacher.hidden(), teacher.dropout(), teacher.epochs(), teacher.model(), store);
+            @SuppressWarnings("unchecked")
+            Map<String, Object> rt = (Map<String, Object>) resolved.get("teacher");
+            rt.put("store", Map.of("path", storePath.toString(), "topk", topK, "dtype", dtype));
+            storeNode = te.get("store");
         }
         Node studentNode = required(t, top, "", "student");
         Map<String, Node> st = mapping(studentNode, "student", STUDENT);
@@ -179,6 +201,19 @@ public final class RecipeLoader {
             resolvedTerms.add(rt);
         }
         resolved.put("loss", resolvedTerms);
+        if (teacher.store() != null) {
+            boolean sparse = teacher.store().topK() > 0;
+            for (int i = 0; i < terms.size(); i++) {
+                String n = terms.get(i).name();
+                if (sparse && !n.equals("topk-kd") && !n.equals("ce")) {
+                    throw error(storeNode, "teacher.store.topk", "a top-" + teacher.store().topK() + " store feeds topk-kd (and ce); loss["
+                            + i + "] is '" + n + "'");
+                }
+                if (!sparse && n.equals("topk-kd")) {
+                    throw error(storeNode, "teacher.store", "loss[" + i + "] is topk-kd, which needs a top-k store: set teacher.store.topk");
+                }
+            }
+        }
         return new Recipe(name, source, data, teacher, student, training, List.copyOf(terms), resolved);
     }
 

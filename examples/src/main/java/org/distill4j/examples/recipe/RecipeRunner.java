@@ -42,6 +42,12 @@ public final class RecipeRunner {
             s.teacherDropout = r.teacher().dropout();
             s.teacherEpochs = r.teacher().epochs();
         }
+        if (r.teacher().store() != null) {
+            s.store = r.teacher().store().path();
+            s.storeOnly = true;
+            s.storeTopK = r.teacher().store().topK();
+            s.storeCodec = org.distill4j.store.ValueCodec.parse(r.teacher().store().dtype());
+        }
         s.studentHidden = r.student().hidden();
         s.studentEpochs = r.training().epochs();
         s.batchSize = r.training().batchSize();

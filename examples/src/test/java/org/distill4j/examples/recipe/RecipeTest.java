@@ -104,6 +104,26 @@ class RecipeTest {
     }
 
     @Test
+    void anOfflineTopKRecipeLabelsOnceAndTrainsFromTheStore(@TempDir Path tmp) throws Exception {
+        Path recipe = Path.of("recipes", "fashion-mnist", "topk-kd", "mlp400_from_mlp1200.yaml");
+        Path store = tmp.resolve("top3.d4j");
+        String[] args = {"run", recipe.toString(), "--out", tmp.resolve("out").toString(), "--quiet",
+                "--set", "teacher.store.path=" + store, "--set", "teacher.hidden=[48]", "--set", "teacher.epochs=2",
+                "--set", "student.hidden=[24]", "--set", "training.epochs=3", "--set", "data.teacherSamples=600",
+                "--set", "data.transferSamples=300", "--set", "data.testSamples=400"};
+        String first = run(args);
+        assertTrue(first.contains("labeled 300 rows in " + store) && first.contains("student distilled"), first);
+        try (org.distill4j.store.SoftTargetStore s = org.distill4j.store.SoftTargetStore.open(store)) {
+            assertEquals(3, s.header().k());
+            assertEquals(300, s.rows());
+        }
+        String second = run(args);
+        assertTrue(second.contains("reusing the stored 300 rows"), second);
+        RecipeException e = assertThrows(RecipeException.class, () -> RecipeLoader.load(recipe, List.of("loss=[{name: kd}]")));
+        assertTrue(e.getMessage().contains("teacher.store.topk: a top-3 store feeds topk-kd (and ce); loss[0] is 'kd'"), e.getMessage());
+    }
+
+    @Test
     void aRunWritesEveryReportFileAndRepeatsItsNumbers(@TempDir Path tmp) throws Exception {
         String[] small = {"--set", "teacher.hidden=[48]", "--set", "teacher.epochs=2", "--set", "student.hidden=[24]",
                 "--set", "training.epochs=3", "--set", "data.teacherSamples=600", "--set", "data.transferSamples=300",
