@@ -15,19 +15,7 @@ final class FamilyReference {
     }
 
     static double[] logSoftmax(double[] x, int off, int v, double t) {
-        double m = Double.NEGATIVE_INFINITY;
-        for (int i = 0; i < v; i++) {
-            m = Math.max(m, x[off + i] / t);
-        }
-        double z = 0;
-        for (int i = 0; i < v; i++) {
-            z += Math.exp(x[off + i] / t - m);
-        }
-        double[] out = new double[v];
-        for (int i = 0; i < v; i++) {
-            out[i] = x[off + i] / t - m - Math.log(z);
-        }
-        return out;
+        return org.distill4j.testing.Float64Reference.logSoftmax(x, off, v, t);
     }
 
     static double[] widen(float[] f) {

@@ -11,7 +11,7 @@ public final class Float64Reference {
     }
 
     /** log softmax of x / t over one row, via the max-shifted log-sum-exp. */
-    public static double[] logSoftmax(float[] x, int off, int v, double t) {
+    public static double[] logSoftmax(double[] x, int off, int v, double t) {
         double m = Double.NEGATIVE_INFINITY;
         for (int i = 0; i < v; i++) {
             m = Math.max(m, x[off + i] / t);
@@ -26,6 +26,15 @@ public final class Float64Reference {
             out[i] = x[off + i] / t - lse;
         }
         return out;
+    }
+
+    /** The same on float inputs, widened exactly to double first. */
+    public static double[] logSoftmax(float[] x, int off, int v, double t) {
+        double[] row = new double[v];
+        for (int i = 0; i < v; i++) {
+            row[i] = x[off + i];
+        }
+        return logSoftmax(row, 0, v, t);
     }
 
     /** Teacher log-targets: logits at temperature t, or probabilities raised to 1/t and renormalized. */

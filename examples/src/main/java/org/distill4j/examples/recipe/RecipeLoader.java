@@ -350,8 +350,13 @@ public final class RecipeLoader {
         }
     }
 
+    /** The node of the field named by the last segment of {@code path}, or null when absent. */
+    private static Node field(Map<String, Node> m, String path) {
+        return m.get(path.substring(path.lastIndexOf('.') + 1));
+    }
+
     private long integer(Map<String, Node> m, String path, long dflt) {
-        Node n = m.get(path.substring(path.lastIndexOf('.') + 1));
+        Node n = field(m, path);
         if (n == null) {
             return dflt;
         }
@@ -366,13 +371,13 @@ public final class RecipeLoader {
     private int positive(Map<String, Node> m, String path, int dflt) {
         long v = integer(m, path, dflt);
         if (v <= 0 || v > Integer.MAX_VALUE) {
-            throw error(m.get(path.substring(path.lastIndexOf('.') + 1)), path, "expected a positive whole number, got " + v);
+            throw error(field(m, path), path, "expected a positive whole number, got " + v);
         }
         return (int) v;
     }
 
     private double positiveNumber(Map<String, Node> m, String path, double dflt) {
-        Node n = m.get(path.substring(path.lastIndexOf('.') + 1));
+        Node n = field(m, path);
         if (n == null) {
             return dflt;
         }
@@ -384,7 +389,7 @@ public final class RecipeLoader {
     }
 
     private double fraction(Map<String, Node> m, String path, double dflt) {
-        Node n = m.get(path.substring(path.lastIndexOf('.') + 1));
+        Node n = field(m, path);
         if (n == null) {
             return dflt;
         }
