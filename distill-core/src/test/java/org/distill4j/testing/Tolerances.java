@@ -12,6 +12,10 @@ import static org.junit.jupiter.api.Assertions.fail;
  *       row set plus {@link #F32_GRAD_ABS} (float32 rounding of the written value dominates).</li>
  * </ul>
  * Finite differences of a float64 function with step h have error O(h^2); {@link #FD_REL} covers it.
+ *
+ * <p>Foreign engines (ONNX Runtime, libtorch) run whole forward passes in float32 with their own
+ * accumulation order and vectorized tanh/exp: each output element within {@link #ENGINE_F32} of the
+ * float64 reference, relative to {@code max(1, |expected|)}.
  */
 public final class Tolerances {
     public static final double F32_VALUE_REL = 1e-6;
@@ -19,6 +23,7 @@ public final class Tolerances {
     public static final double F32_GRAD_REL = 1e-6;
     public static final double F32_GRAD_ABS = 1e-9;
     public static final double FD_REL = 1e-5;
+    public static final double ENGINE_F32 = 2e-5;
 
     private Tolerances() {
     }
@@ -28,6 +33,17 @@ public final class Tolerances {
         if (!(Math.abs(expected - actual) <= tol)) {
             fail(what + ": expected " + expected + " but was " + actual + " (|diff| " + Math.abs(expected - actual)
                     + " > tol " + tol + ")");
+        }
+    }
+
+    /** Each element within {@link #ENGINE_F32} * max(1, |expected|). */
+    public static void assertEngineClose(double[] expected, float[] actual, String what) {
+        assertTrue(expected.length == actual.length, what + ": length " + actual.length + ", expected " + expected.length);
+        for (int i = 0; i < expected.length; i++) {
+            double tol = ENGINE_F32 * Math.max(1, Math.abs(expected[i]));
+            if (!(Math.abs(expected[i] - actual[i]) <= tol)) {
+                fail(what + ": element " + i + " expected " + expected[i] + " but was " + actual[i] + " (tol " + tol + ")");
+            }
         }
     }
 
