@@ -68,8 +68,12 @@ public final class Demo {
         public Path saveTeacher;
         /** Label the transfer set into this store (f16) and add a row distilled from it (null: none). */
         public Path store;
-        /** A saved DL4J teacher to load instead of training one (null: train). */
+        /** A saved teacher to load instead of training one: DL4J zip, or ONNX / TorchScript through DJL (null: train). */
         public Path teacherModel;
+        /** Several teachers (or one, with DJL settings); when set, used instead of the teacher fields above. */
+        public List<TeacherSpec> teachers;
+        /** How an ensemble of {@link #teachers} is averaged. */
+        public org.distill4j.teacher.EnsembleTeacher.Combine combine = org.distill4j.teacher.EnsembleTeacher.Combine.PROBABILITIES;
         /** The compute backend by name, or "auto". */
         public String backend = "auto";
         /** Distilled rows as (label, loss); when set, used instead of {@link #compare}. */
@@ -148,39 +152,74 @@ public final class Demo {
                 split.source(), teacherSet.size(), transfer.size(), test.size());
 
         List<Row> rows = new ArrayList<>();
+        List<AutoCloseable> closers = new ArrayList<>();
         ComputeBackend backend = s.backend == null || s.backend.equals("auto") ? Backends.select()
                 : Backends.select(s.backend.toLowerCase(Locale.ROOT), Backends.providers());
         try {
-            MultiLayerNetwork teacherNet;
-            if (s.teacherModel != null) {
+            List<TeacherSpec> specs = s.teachers != null ? s.teachers
+                    : List.of(s.teacherModel != null ? (TeacherSpec.isForeignModel(s.teacherModel)
+                            ? TeacherSpec.djl(s.teacherModel, new TeacherSpec.Djl(null, null, null, null), 1)
+                            : TeacherSpec.dl4j(s.teacherModel, 1))
+                            : TeacherSpec.trained(s.teacherHidden, s.teacherDropout, s.teacherEpochs, 1));
+            List<Teacher> members = new ArrayList<>();
+            List<String> ids = new ArrayList<>();
+            MultiLayerNetwork teacherNet = null;
+            for (int i = 0; i < specs.size(); i++) {
+                TeacherSpec spec = specs.get(i);
+                String rowName = specs.size() == 1 ? "teacher" : "teacher " + (i + 1);
                 long t0 = System.nanoTime();
-                teacherNet = org.deeplearning4j.util.ModelSerializer.restoreMultiLayerNetwork(s.teacherModel.toFile(), false);
-                double acc = org.distill4j.train.Evaluation.accuracy(
-                        org.distill4j.train.Evaluation.predict(Dl4jTeacher.of(teacherNet), test), test);
-                rows.add(new Row("teacher", "loaded from " + s.teacherModel.getFileName(), teacherNet.numParams(), 0, 0, "-", acc,
-                        Double.NaN, Double.NaN, (System.nanoTime() - t0) / 1e9));
-            } else {
-                teacherNet = DemoModels.mlp(in, s.teacherHidden, classes, s.teacherDropout, s.learningRate, s.seed);
-                DistillResult teacherResult = train(s, "teacher", teacherNet, null, new CrossEntropy(), teacherSet, test,
-                        s.teacherEpochs, backend);
-                rows.add(row("teacher", DemoModels.shape(in, s.teacherHidden, classes) + ", dropout " + s.teacherDropout,
-                        teacherNet.numParams(), teacherSet.size(), s.teacherEpochs, "ce", teacherResult));
-                results.put("teacher", teacherResult);
+                if (spec.model() == null) {
+                    MultiLayerNetwork net = DemoModels.mlp(in, spec.hidden(), classes, spec.dropout(), s.learningRate, s.seed + 100L * i);
+                    DistillResult tr = train(s, rowName, net, null, new CrossEntropy(), teacherSet, test, spec.epochs(), backend);
+                    rows.add(row(rowName, DemoModels.shape(in, spec.hidden(), classes) + ", dropout " + spec.dropout(),
+                            net.numParams(), teacherSet.size(), spec.epochs(), "ce", tr));
+                    results.put(rowName, tr);
+                    members.add(Dl4jTeacher.of(net));
+                    ids.add(teacherId(net));
+                    teacherNet = net;
+                } else if (spec.djl() == null) {
+                    MultiLayerNetwork net = org.deeplearning4j.util.ModelSerializer.restoreMultiLayerNetwork(spec.model().toFile(), false);
+                    Dl4jTeacher t = Dl4jTeacher.of(net);
+                    rows.add(evaluated(rowName, "loaded from " + spec.model().getFileName(), net.numParams(), t, test, t0));
+                    members.add(t);
+                    ids.add(teacherId(net));
+                    teacherNet = net;
+                } else {
+                    org.distill4j.teacher.djl.DjlTeacher t = djlTeacher(spec, in, classes);
+                    closers.add(t);
+                    rows.add(evaluated(rowName, t.engine() + " " + spec.model().getFileName(), -1, t, test, t0));
+                    members.add(t);
+                    ids.add(fileId(spec.model()));
+                }
             }
-
+            Teacher liveTeacher;
+            String liveId;
+            if (members.size() == 1) {
+                liveTeacher = members.get(0);
+                liveId = ids.get(0);
+            } else {
+                double[] w = specs.stream().mapToDouble(TeacherSpec::weight).toArray();
+                liveTeacher = org.distill4j.teacher.EnsembleTeacher.of(members, w, s.combine);
+                liveId = ensembleId(ids, w, s.combine);
+                rows.add(evaluated("teacher ensemble", members.size() + " teachers, " + s.combine.name().toLowerCase(Locale.ROOT)
+                        + " averaged", -1, liveTeacher, test, System.nanoTime()));
+            }
             if (s.saveTeacher != null) {
+                if (members.size() != 1 || teacherNet == null) {
+                    throw new IllegalArgumentException("--save-teacher saves one DL4J teacher; this run has "
+                            + (members.size() != 1 ? members.size() + " teachers" : "a foreign (DJL) teacher"));
+                }
                 StoreCommands.saveModel(teacherNet, s.saveTeacher);
                 out.println("saved the teacher to " + s.saveTeacher);
             }
-            Dl4jTeacher liveTeacher = Dl4jTeacher.of(teacherNet);
             Teacher distillTeacher = liveTeacher;
             org.distill4j.store.SoftTargetStore onlyStore = null;
             if (s.store != null && s.storeOnly) {
                 org.distill4j.store.Labeler.Result lr = org.distill4j.store.Labeler.label(liveTeacher, transfer, s.store,
-                        new org.distill4j.store.Labeler.Options(s.storeTopK, s.storeCodec, 1024, 1000, teacherId(teacherNet)), null);
+                        new org.distill4j.store.Labeler.Options(s.storeTopK, s.storeCodec, 1024, 1000, liveId), null);
                 out.printf(Locale.ROOT, "%s %d rows in %s%n", lr.alreadyComplete() ? "reusing the stored" : "labeled", lr.rows(), s.store);
                 onlyStore = org.distill4j.store.SoftTargetStore.open(s.store);
-                distillTeacher = org.distill4j.store.StoredTeacher.of(onlyStore, teacherId(teacherNet));
+                distillTeacher = org.distill4j.store.StoredTeacher.of(onlyStore, liveId);
             }
             MultiLayerNetwork alone = DemoModels.mlp(in, s.studentHidden, classes, 0, s.learningRate, s.seed + 1);
             String studentShape = DemoModels.shape(in, s.studentHidden, classes);
@@ -242,9 +281,59 @@ public final class Demo {
             AtomicFiles.writeString(s.out.resolve("provenance.json"), Json.write(provenance));
             out.println("wrote " + s.out.resolve("results.json") + " and " + s.out.resolve("provenance.json"));
         } finally {
+            for (AutoCloseable c : closers) {
+                try {
+                    c.close();
+                } catch (Exception e) {
+                    LOG.warn("closing {}", c, e);
+                }
+            }
             backend.close();
         }
         return new Outcome(rows, results);
+    }
+
+    /** A loaded teacher's row: its test accuracy, no training. {@code params < 0}: not known (foreign models). */
+    private static Row evaluated(String name, String model, long params, Teacher t, Dataset test, long t0) {
+        double acc = org.distill4j.train.Evaluation.accuracy(org.distill4j.train.Evaluation.predict(t, test), test);
+        return new Row(name, model, params, 0, 0, "-", acc, Double.NaN, Double.NaN, (System.nanoTime() - t0) / 1e9);
+    }
+
+    /** A foreign teacher through DJL; its input is the flat feature row unless the spec gives a shape. */
+    static org.distill4j.teacher.djl.DjlTeacher djlTeacher(TeacherSpec spec, int in, int classes) {
+        TeacherSpec.Djl d = spec.djl();
+        org.distill4j.teacher.djl.DjlTeacher.Builder b = org.distill4j.teacher.djl.DjlTeacher.builder()
+                .setModelPath(spec.model())
+                .setInputShape(d.inputShape() != null ? d.inputShape() : new long[] {in})
+                .optClasses(classes);
+        if (d.engine() != null) {
+            b.optEngine(d.engine());
+        }
+        if (d.logitsOutput() != null) {
+            b.optLogitsOutput(d.logitsOutput());
+        }
+        if (d.outputNames() != null) {
+            b.optOutputNames(d.outputNames().toArray(String[]::new));
+        }
+        return b.build();
+    }
+
+    /** "file-" plus a CRC32C of a model file's bytes: a store is reused only for the very same model. */
+    static String fileId(Path model) throws IOException {
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        crc.update(java.nio.file.Files.readAllBytes(model));
+        return "file-" + Long.toHexString(crc.getValue());
+    }
+
+    /** The members' ids, weights and combination rule, hashed: an ensemble's store is reused only for the same ensemble. */
+    static String ensembleId(List<String> ids, double[] weights, org.distill4j.teacher.EnsembleTeacher.Combine combine) {
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        StringBuilder b = new StringBuilder(combine.name());
+        for (int i = 0; i < ids.size(); i++) {
+            b.append('|').append(ids.get(i)).append('*').append(weights[i]);
+        }
+        crc.update(b.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        return "ensemble-" + Long.toHexString(crc.getValue());
     }
 
     /** "mlp-" plus a CRC32C of the teacher's parameters: a store is reused only for the very same weights. */
@@ -354,10 +443,10 @@ public final class Demo {
         out.println();
         out.printf(Locale.ROOT, fmt, "row", "model", "params", "samples", "epochs", "test acc", "agreement", "samples/s", "wall s");
         for (Row r : rows) {
-            out.printf(Locale.ROOT, fmt, r.name(), r.model(), String.format(Locale.ROOT, "%,d", r.parameters()),
+            out.printf(Locale.ROOT, fmt, r.name(), r.model(), r.parameters() < 0 ? "-" : String.format(Locale.ROOT, "%,d", r.parameters()),
                     r.trainSamples(), r.epochs(), String.format(Locale.ROOT, "%.2f%%", 100 * r.testAccuracy()),
                     Double.isNaN(r.teacherAgreement()) ? "-" : String.format(Locale.ROOT, "%.2f%%", 100 * r.teacherAgreement()),
-                    String.format(Locale.ROOT, "%,.0f", r.samplesPerSecond()), String.format(Locale.ROOT, "%.1f", r.wallSeconds()));
+                    Double.isNaN(r.samplesPerSecond()) ? "-" : String.format(Locale.ROOT, "%,.0f", r.samplesPerSecond()), String.format(Locale.ROOT, "%.1f", r.wallSeconds()));
         }
         out.println();
     }

@@ -27,11 +27,16 @@ public record Recipe(String name, Path source, Data data, Teacher teacher, Stude
     }
 
     /**
-     * Either a training spec (hidden, dropout, epochs) or a saved DL4J model file; with {@code store},
-     * its outputs on the transfer set are labeled into a soft-target store once and the student distils
-     * from the store.
+     * One teacher or an ensemble: each member a training spec (hidden, dropout, epochs), a saved DL4J
+     * model file, or an ONNX / TorchScript model run through DJL. With {@code store}, the teacher's outputs
+     * on the transfer set are labeled into a soft-target store once and the student distils from the store.
+     *
+     * @param members one teacher, or the members of an ensemble with their weights
+     * @param combine how an ensemble averages (probabilities or logits)
+     * @param store   null when the student distils from the live teacher
      */
-    public record Teacher(int[] hidden, double dropout, int epochs, Path model, Store store) {
+    public record Teacher(List<org.distill4j.examples.TeacherSpec> members, org.distill4j.teacher.EnsembleTeacher.Combine combine,
+                          Store store) {
     }
 
     /** @param topK 0 for dense rows */

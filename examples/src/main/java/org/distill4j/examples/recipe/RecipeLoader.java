@@ -1,6 +1,8 @@
 package org.distill4j.examples.recipe;
 
+import org.distill4j.examples.TeacherSpec;
 import org.distill4j.loss.Losses;
+import org.distill4j.teacher.EnsembleTeacher;
 import org.yaml.snakeyaml.DumperOptions;
 import org.yaml.snakeyaml.LoaderOptions;
 import org.yaml.snakeyaml.Yaml;
@@ -43,7 +45,11 @@ import java.util.Set;
 public final class RecipeLoader {
     private static final Set<String> TOP = Set.of("name", "description", "data", "teacher", "student", "training", "loss");
     private static final Set<String> DATA = Set.of("dataset", "path", "teacherSamples", "transferSamples", "testSamples");
-    private static final Set<String> TEACHER = Set.of("hidden", "dropout", "epochs", "model", "store");
+    private static final List<String> DJL_KEYS = List.of("engine", "inputShape", "logits", "outputNames");
+    private static final Set<String> MEMBER = Set.of("hidden", "dropout", "epochs", "model", "engine", "inputShape", "logits",
+            "outputNames", "weight");
+    private static final Set<String> TEACHER = Set.of("hidden", "dropout", "epochs", "model", "engine", "inputShape", "logits",
+            "outputNames", "weight", "store", "ensemble", "combine");
     private static final Set<String> STORE = Set.of("path", "topk", "dtype");
     private static final Set<String> STUDENT = Set.of("hidden");
     private static final Set<String> TRAINING = Set.of("epochs", "batchSize", "learningRate", "seed", "backend");
@@ -106,20 +112,47 @@ public final class RecipeLoader {
         Node teacherNode = required(t, top, "", "teacher");
         Map<String, Node> te = mapping(teacherNode, "teacher", TEACHER);
         Recipe.Teacher teacher;
-        if (te.containsKey("model")) {
-            for (String k : List.of("hidden", "dropout", "epochs")) {
+        Map<String, Object> rteacher = new LinkedHashMap<>();
+        if (te.containsKey("ensemble")) {
+            for (String k : MEMBER) {
                 if (te.containsKey(k)) {
-                    throw error(te.get(k), "teacher." + k, "a teacher is either loaded (model) or trained (hidden, dropout, epochs), not both");
+                    throw error(te.get(k), "teacher." + k, "with teacher.ensemble, '" + k + "' belongs to each member of the list");
                 }
             }
-            Path model = source.toAbsolutePath().getParent().resolve(string(te.get("model"), "teacher.model")).normalize();
-            teacher = new Recipe.Teacher(null, 0, 0, model, null);
-            put("teacher", Map.of("model", model.toString()));
+            Node en = te.get("ensemble");
+            if (!(en instanceof SequenceNode list) || list.getValue().size() < 2) {
+                throw error(en, "teacher.ensemble", "expected a list of at least two teachers, e.g. - {hidden: [1200, 1200], epochs: 12}"
+                        + " and - {model: teacher.onnx, weight: 2}");
+            }
+            List<TeacherSpec> members = new ArrayList<>();
+            List<Object> rmembers = new ArrayList<>();
+            for (int i = 0; i < list.getValue().size(); i++) {
+                String p = "teacher.ensemble[" + i + "]";
+                Node mn = list.getValue().get(i);
+                Map<String, Object> rm = new LinkedHashMap<>();
+                members.add(member(mapping(mn, p, MEMBER), mn, p, source, rm));
+                rmembers.add(rm);
+            }
+            String combine = te.containsKey("combine") ? string(te.get("combine"), "teacher.combine") : "probabilities";
+            EnsembleTeacher.Combine c = switch (combine) {
+                case "probabilities" -> EnsembleTeacher.Combine.PROBABILITIES;
+                case "logits" -> EnsembleTeacher.Combine.LOGITS;
+                default -> throw error(te.get("combine"), "teacher.combine", "expected probabilities or logits, got '" + combine + "'");
+            };
+            teacher = new Recipe.Teacher(List.copyOf(members), c, null);
+            rteacher.put("ensemble", rmembers);
+            rteacher.put("combine", combine);
         } else {
-            teacher = new Recipe.Teacher(sizes(required(te, teacherNode, "teacher", "hidden"), "teacher.hidden"),
-                    fraction(te, "teacher.dropout", 0.0), positive(te, "teacher.epochs", 10), null, null);
-            put("teacher", Map.of("hidden", List.of(box(teacher.hidden())), "dropout", teacher.dropout(), "epochs", teacher.epochs()));
+            if (te.containsKey("combine")) {
+                throw error(te.get("combine"), "teacher.combine", "combine applies to an ensemble: list the teachers under teacher.ensemble");
+            }
+            if (te.containsKey("weight")) {
+                throw error(te.get("weight"), "teacher.weight", "weight applies to members of teacher.ensemble");
+            }
+            teacher = new Recipe.Teacher(List.of(member(te, teacherNode, "teacher", source, rteacher)),
+                    EnsembleTeacher.Combine.PROBABILITIES, null);
         }
+        resolved.put("teacher", rteacher);
         if (te.containsKey("store")) {
             Map<String, Node> so = mapping(te.get("store"), "teacher.store", STORE);
             Path storePath = Path.of(string(required(so, te.get("store"), "teacher.store", "path"), "teacher.store.path"));
@@ -134,10 +167,8 @@ public final class RecipeLoader {
                 throw error(so.get("dtype"), "teacher.store.dtype", e.getMessage());
             }
             Recipe.Store store = new Recipe.Store(storePath, topK, dtype);
-            teacher = new Recipe.Teacher(teacher.hidden(), teacher.dropout(), teacher.epochs(), teacher.model(), store);
-            @SuppressWarnings("unchecked")
-            Map<String, Object> rt = (Map<String, Object>) resolved.get("teacher");
-            rt.put("store", Map.of("path", storePath.toString(), "topk", topK, "dtype", dtype));
+            teacher = new Recipe.Teacher(teacher.members(), teacher.combine(), store);
+            rteacher.put("store", Map.of("path", storePath.toString(), "topk", topK, "dtype", dtype));
             storeNode = te.get("store");
         }
         Node studentNode = required(t, top, "", "student");
@@ -215,6 +246,83 @@ public final class RecipeLoader {
             }
         }
         return new Recipe(name, source, data, teacher, student, training, List.copyOf(terms), resolved);
+    }
+
+    /** One teacher: trained (hidden, dropout, epochs), a DL4J model file, or a foreign model for DJL. */
+    private TeacherSpec member(Map<String, Node> m, Node parent, String path, Path source, Map<String, Object> resolvedMember) {
+        double weight = 1;
+        if (m.containsKey("weight")) {
+            weight = number(m.get("weight"), path + ".weight");
+            if (!(weight > 0) || Double.isInfinite(weight)) {
+                throw error(m.get("weight"), path + ".weight", "expected a weight > 0, got " + weight);
+            }
+        }
+        if (!m.containsKey("model")) {
+            for (String k : DJL_KEYS) {
+                if (m.containsKey(k)) {
+                    throw error(m.get(k), path + "." + k, "'" + k + "' applies to a foreign model (model: *.onnx or *.pt)");
+                }
+            }
+            TeacherSpec spec = TeacherSpec.trained(sizes(required(m, parent, path, "hidden"), path + ".hidden"),
+                    fraction(m, path + ".dropout", 0.0), positive(m, path + ".epochs", 10), weight);
+            resolvedMember.put("hidden", List.of(box(spec.hidden())));
+            resolvedMember.put("dropout", spec.dropout());
+            resolvedMember.put("epochs", spec.epochs());
+            resolvedMember.put("weight", weight);
+            return spec;
+        }
+        for (String k : List.of("hidden", "dropout", "epochs")) {
+            if (m.containsKey(k)) {
+                throw error(m.get(k), path + "." + k, "a teacher is either loaded (model) or trained (hidden, dropout, epochs), not both");
+            }
+        }
+        Node modelNode = m.get("model");
+        Path model = source.toAbsolutePath().getParent().resolve(string(modelNode, path + ".model")).normalize();
+        if (!Files.isRegularFile(model)) {
+            throw error(modelNode, path + ".model", "no model file at " + model + " (relative paths start at the recipe's folder)");
+        }
+        resolvedMember.put("model", model.toString());
+        boolean foreign = m.containsKey("engine") || TeacherSpec.isForeignModel(model);
+        if (!foreign) {
+            for (String k : DJL_KEYS) {
+                if (m.containsKey(k)) {
+                    throw error(m.get(k), path + "." + k, "'" + k + "' applies to ONNX / TorchScript models (.onnx, .pt) run through DJL; "
+                            + model.getFileName() + " is read as a DL4J model");
+                }
+            }
+            resolvedMember.put("weight", weight);
+            return TeacherSpec.dl4j(model, weight);
+        }
+        String engine = m.containsKey("engine") ? string(m.get("engine"), path + ".engine") : null;
+        long[] shape = null;
+        if (m.containsKey("inputShape")) {
+            int[] dims = sizes(m.get("inputShape"), path + ".inputShape");
+            shape = java.util.Arrays.stream(dims).asLongStream().toArray();
+        }
+        String logits = m.containsKey("logits") ? string(m.get("logits"), path + ".logits") : null;
+        List<String> names = null;
+        if (m.containsKey("outputNames")) {
+            Node n = m.get("outputNames");
+            if (!(n instanceof SequenceNode seq) || seq.getValue().isEmpty()) {
+                throw error(n, path + ".outputNames", "expected a list of names, e.g. [logits, embedding]");
+            }
+            names = new ArrayList<>();
+            for (int i = 0; i < seq.getValue().size(); i++) {
+                names.add(string(seq.getValue().get(i), path + ".outputNames[" + i + "]"));
+            }
+        }
+        resolvedMember.put("engine", engine == null ? "auto" : engine);
+        if (shape != null) {
+            resolvedMember.put("inputShape", List.of(java.util.Arrays.stream(shape).boxed().toArray()));
+        }
+        if (logits != null) {
+            resolvedMember.put("logits", logits);
+        }
+        if (names != null) {
+            resolvedMember.put("outputNames", List.copyOf(names));
+        }
+        resolvedMember.put("weight", weight);
+        return TeacherSpec.djl(model, new TeacherSpec.Djl(engine, shape, logits, names == null ? null : List.copyOf(names)), weight);
     }
 
     private void put(String key, Map<String, Object> value) {

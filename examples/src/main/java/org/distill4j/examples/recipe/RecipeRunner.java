@@ -35,13 +35,8 @@ public final class RecipeRunner {
         s.teacherSamples = r.data().teacherSamples();
         s.transferSamples = r.data().transferSamples();
         s.testSamples = r.data().testSamples();
-        if (r.teacher().model() != null) {
-            s.teacherModel = r.teacher().model();
-        } else {
-            s.teacherHidden = r.teacher().hidden();
-            s.teacherDropout = r.teacher().dropout();
-            s.teacherEpochs = r.teacher().epochs();
-        }
+        s.teachers = r.teacher().members();
+        s.combine = r.teacher().combine();
         if (r.teacher().store() != null) {
             s.store = r.teacher().store().path();
             s.storeOnly = true;

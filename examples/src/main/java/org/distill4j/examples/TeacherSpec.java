@@ -1,0 +1,51 @@
+package org.distill4j.examples;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * One teacher of an experiment: trained here (an MLP spec), loaded from a saved DL4J model, or a
+ * foreign model run through DJL (ONNX, TorchScript). In an ensemble each member has a weight.
+ *
+ * @param hidden  hidden layer sizes of a trained MLP (null for a loaded model)
+ * @param dropout dropout of a trained MLP
+ * @param epochs  epochs of a trained MLP
+ * @param model   a model file to load (null for a trained MLP)
+ * @param djl     how to run {@code model} through DJL; null for a DL4J model file
+ * @param weight  the member's weight in an ensemble (normalized there)
+ */
+public record TeacherSpec(int[] hidden, double dropout, int epochs, Path model, Djl djl, double weight) {
+
+    /** A trained MLP teacher. */
+    public static TeacherSpec trained(int[] hidden, double dropout, int epochs, double weight) {
+        return new TeacherSpec(hidden.clone(), dropout, epochs, null, null, weight);
+    }
+
+    /** A saved DL4J MultiLayerNetwork. */
+    public static TeacherSpec dl4j(Path model, double weight) {
+        return new TeacherSpec(null, 0, 0, model, null, weight);
+    }
+
+    /** A foreign model through DJL. */
+    public static TeacherSpec djl(Path model, Djl djl, double weight) {
+        return new TeacherSpec(null, 0, 0, model, djl, weight);
+    }
+
+    /** Whether the file's extension says it is a model for DJL (ONNX or TorchScript) rather than a DL4J zip. */
+    public static boolean isForeignModel(Path model) {
+        String f = model.getFileName() == null ? "" : model.getFileName().toString().toLowerCase(Locale.ROOT);
+        return f.endsWith(".onnx") || f.endsWith(".pt") || f.endsWith(".pth") || f.endsWith(".torchscript");
+    }
+
+    /**
+     * DJL settings for a foreign teacher.
+     *
+     * @param engine       engine name or alias, null for the one the extension implies
+     * @param inputShape   per-sample input shape, null for {@code [featureCount]}
+     * @param logitsOutput the output with the class scores, null for the default
+     * @param outputNames  names for unnamed outputs (TorchScript), null for none
+     */
+    public record Djl(String engine, long[] inputShape, String logitsOutput, List<String> outputNames) {
+    }
+}

@@ -1,0 +1,157 @@
+package org.distill4j.examples.recipe;
+
+import org.distill4j.data.Batch;
+import org.distill4j.data.Dataset;
+import org.distill4j.data.FashionMnist;
+import org.distill4j.examples.Main;
+import org.distill4j.teacher.djl.DjlTeacher;
+import org.distill4j.train.Evaluation;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Recipes with foreign teachers (ONNX, TorchScript through DJL) and ensembles, and the shipped CNN teacher. */
+class ForeignTeacherRecipeTest {
+    static final Path MODELS = Path.of("models", "fashion-mnist");
+    static final Path ONNX_RECIPE = Path.of("recipes", "fashion-mnist", "onnx-kd", "mlp400_from_cnn.yaml");
+    static final Path MULTI_RECIPE = Path.of("recipes", "fashion-mnist", "multi-teacher", "mlp400_from_mlp1200_and_cnn.yaml");
+
+    private static String run(String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int code = Main.run(args, new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8));
+        assertEquals(0, code, err.toString(StandardCharsets.UTF_8));
+        return out.toString(StandardCharsets.UTF_8);
+    }
+
+    /** Row name to test accuracy, from results.json. */
+    static Map<String, Double> accuracies(Path results) throws Exception {
+        Matcher m = Pattern.compile("\"row\": \"([^\"]+)\"[^}]*?\"testAccuracy\": ([0-9.eE-]+)", Pattern.DOTALL)
+                .matcher(Files.readString(results));
+        Map<String, Double> out = new LinkedHashMap<>();
+        while (m.find()) {
+            out.put(m.group(1), Double.parseDouble(m.group(2)));
+        }
+        return out;
+    }
+
+    /** The issue's acceptance run: the shipped ONNX recipe as is; the distilled student beats the student alone. */
+    @Test
+    void theOnnxRecipeDistilsAStudentThatBeatsTheStudentAlone(@TempDir Path tmp) throws Exception {
+        String printed = run("run", ONNX_RECIPE.toString(), "--out", tmp.toString(), "--quiet");
+        assertTrue(printed.contains("OnnxRuntime cnn-teacher.onnx"), printed);
+        Map<String, Double> acc = accuracies(tmp.resolve("results.json"));
+        assertEquals(List.of("teacher", "student alone", "student distilled"), List.copyOf(acc.keySet()), acc.toString());
+        assertTrue(acc.get("teacher") > 0.89, "the CNN teacher: " + acc);
+        assertTrue(acc.get("student distilled") > acc.get("student alone") + 0.02, "distillation helps: " + acc);
+        String prov = Files.readString(tmp.resolve("provenance.json"));
+        assertTrue(prov.contains("cnn-teacher.onnx") && prov.contains("\"engine\": \"auto\"") && prov.contains("\"logits\": \"logits\""), prov);
+    }
+
+    @Test
+    void anEnsembleOfADl4jAndATorchScriptTeacher(@TempDir Path tmp) throws Exception {
+        Path pt = MODELS.resolve("cnn-teacher.pt").toAbsolutePath();
+        String printed = run("run", MULTI_RECIPE.toString(), "--out", tmp.toString(), "--quiet",
+                "--set", "teacher.ensemble=[{hidden: [48], epochs: 2}, {model: " + pt + ", outputNames: [logits, embedding], weight: 3}]",
+                "--set", "student.hidden=[24]", "--set", "training.epochs=3", "--set", "data.teacherSamples=600",
+                "--set", "data.transferSamples=300", "--set", "data.testSamples=400");
+        assertTrue(printed.contains("PyTorch cnn-teacher.pt") && printed.contains("2 teachers, probabilities averaged"), printed);
+        Map<String, Double> acc = accuracies(tmp.resolve("results.json"));
+        assertEquals(List.of("teacher 1", "teacher 2", "teacher ensemble", "student alone", "student distilled"),
+                List.copyOf(acc.keySet()), acc.toString());
+        // the CNN has 3/4 of the weight: the ensemble is far better than the 2-epoch MLP
+        assertTrue(acc.get("teacher ensemble") > acc.get("teacher 1") + 0.05, acc.toString());
+        String prov = Files.readString(tmp.resolve("provenance.json"));
+        assertTrue(prov.contains("\"ensemble\"") && prov.contains("\"combine\": \"probabilities\"") && prov.contains("\"weight\": 3"), prov);
+    }
+
+    static RecipeException fails(String teacher) {
+        String yaml = "name: t\nteacher:\n" + teacher + "student:\n  hidden: [4]\nloss:\n  - name: kd\n";
+        return assertThrows(RecipeException.class, () -> RecipeLoader.parse(yaml, Path.of("r.yaml"), List.of()));
+    }
+
+    @Test
+    void teacherErrorsNameTheFieldAndWhatWasExpected() {
+        String onnx = MODELS.resolve("cnn-teacher.onnx").toAbsolutePath().toString();
+        RecipeException e = fails("  model: nope.onnx\n");
+        assertTrue(e.getMessage().startsWith("r.yaml:3:10: teacher.model: no model file at ") && e.getMessage().contains("nope.onnx"),
+                e.getMessage());
+        e = fails("  model: " + onnx + "\n  epochs: 3\n");
+        assertTrue(e.getMessage().contains("teacher.epochs: a teacher is either loaded (model) or trained"), e.getMessage());
+        e = fails("  hidden: [8]\n  logits: out\n");
+        assertTrue(e.getMessage().contains("teacher.logits: 'logits' applies to a foreign model"), e.getMessage());
+        e = fails("  model: " + onnx + "\n  inputShape: [1, 28, x]\n");
+        assertTrue(e.getMessage().contains("teacher.inputShape[2]: expected a positive layer size, got 'x'"), e.getMessage());
+        e = fails("  model: " + onnx + "\n  outputNames: logits\n");
+        assertTrue(e.getMessage().contains("teacher.outputNames: expected a list of names"), e.getMessage());
+        e = fails("  ensemble:\n    - {hidden: [8]}\n");
+        assertTrue(e.getMessage().startsWith("r.yaml:4:5: teacher.ensemble: expected a list of at least two teachers"), e.getMessage());
+        e = fails("  ensemble:\n    - {hidden: [8]}\n    - {hiden: [8]}\n");
+        assertTrue(e.getMessage().contains("teacher.ensemble[1].hiden: unknown key 'hiden' (did you mean 'hidden'?)"), e.getMessage());
+        e = fails("  ensemble:\n    - {hidden: [8]}\n    - {hidden: [8], weight: -1}\n");
+        assertTrue(e.getMessage().contains("teacher.ensemble[1].weight: expected a weight > 0, got -1.0"), e.getMessage());
+        e = fails("  ensemble:\n    - {hidden: [8]}\n    - {hidden: [8]}\n  combine: median\n");
+        assertTrue(e.getMessage().contains("teacher.combine: expected probabilities or logits, got 'median'"), e.getMessage());
+        e = fails("  ensemble:\n    - {hidden: [8]}\n    - {hidden: [8]}\n  hidden: [8]\n");
+        assertTrue(e.getMessage().contains("teacher.hidden: with teacher.ensemble, 'hidden' belongs to each member"), e.getMessage());
+        e = fails("  hidden: [8]\n  combine: logits\n");
+        assertTrue(e.getMessage().contains("teacher.combine: combine applies to an ensemble"), e.getMessage());
+    }
+
+    @Test
+    void aDl4jModelFileTakesNoDjlSettings(@TempDir Path tmp) throws Exception {
+        Path zip = tmp.resolve("teacher.zip");
+        Files.write(zip, new byte[] {1});
+        RecipeException e = fails("  model: " + zip + "\n  logits: out\n");
+        assertTrue(e.getMessage().contains("teacher.logits: 'logits' applies to ONNX / TorchScript models")
+                && e.getMessage().contains("teacher.zip is read as a DL4J model"), e.getMessage());
+    }
+
+    /**
+     * The shipped CNN teacher: its files match the checksums its JSON records, both engines give the same
+     * logits, and it is as accurate as the JSON says on the embedded test images.
+     */
+    @Test
+    void theShippedCnnTeacherIsTheSameOnBothEngines() throws Exception {
+        String json = Files.readString(MODELS.resolve("cnn-teacher.json"));
+        for (String f : new String[] {"cnn-teacher.onnx", "cnn-teacher.pt"}) {
+            String sha = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(MODELS.resolve(f))));
+            assertTrue(json.contains(sha), f + " checksum not in cnn-teacher.json");
+        }
+        Dataset test = FashionMnist.loadEmbedded(Main.class.getClassLoader()).test();
+        try (DjlTeacher onnx = DjlTeacher.builder().setModelPath(MODELS.resolve("cnn-teacher.onnx")).setInputShape(784).build();
+             DjlTeacher pt = DjlTeacher.builder().setModelPath(MODELS.resolve("cnn-teacher.pt")).setInputShape(784)
+                     .optOutputNames("logits", "embedding").build()) {
+            assertArrayEquals(new int[] {128}, onnx.outputs().get("embedding"));
+            assertArrayEquals(new int[] {128}, pt.outputs().get("embedding"));
+            Batch b = Batch.range(test, 0, 300);
+            float[] a = onnx.outputs(b);
+            float[] c = pt.outputs(b);
+            double max = 0;
+            for (int i = 0; i < a.length; i++) {
+                max = Math.max(max, Math.abs(a[i] - c[i]));
+            }
+            assertTrue(max < 1e-3, "ONNX Runtime and libtorch logits differ by " + max);
+            double accOnnx = Evaluation.accuracy(Evaluation.predict(onnx, test), test);
+            double accPt = Evaluation.accuracy(Evaluation.predict(pt, test), test);
+            assertTrue(accOnnx > 0.89 && Math.abs(accOnnx - accPt) < 1e-3, accOnnx + " vs " + accPt);
+        }
+    }
+}
