@@ -40,15 +40,16 @@ final class DjlSession implements AutoCloseable {
         this.predictor = model.newPredictor();
     }
 
-    static DjlSession open(Path file, DjlEngine engine, List<String> outputNames) {
-        Criteria<NDList, NDList> criteria = Criteria.builder()
+    static DjlSession open(Path file, DjlEngine engine, List<String> outputNames, Map<String, String> options) {
+        Criteria.Builder<NDList, NDList> builder = Criteria.builder()
                 .setTypes(NDList.class, NDList.class)
                 // the folder and the file's full name (not the file itself, which DJL's repository warns about)
                 .optModelPath(file.toAbsolutePath().getParent())
                 .optModelName(file.getFileName().toString())
                 .optEngine(engine.djlName())
-                .optTranslator(new NoopTranslator())
-                .build();
+                .optTranslator(new NoopTranslator());
+        options.forEach(builder::optOption);
+        Criteria<NDList, NDList> criteria = builder.build();
         try {
             return new DjlSession(file, engine, outputNames, criteria.loadModel());
         } catch (ModelNotFoundException | MalformedModelException | IOException | RuntimeException e) {

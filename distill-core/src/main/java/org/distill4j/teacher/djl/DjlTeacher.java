@@ -310,6 +310,7 @@ public final class DjlTeacher implements Teacher, AutoCloseable {
         private InputTransform inputTransform;
         private int classes;
         private int maxBatch;
+        private final Map<String, String> engineOptions = new LinkedHashMap<>();
 
         private Builder() {
         }
@@ -371,6 +372,15 @@ public final class DjlTeacher implements Teacher, AutoCloseable {
             return this;
         }
 
+        /**
+         * An engine load option passed to DJL unchanged, e.g. ONNX Runtime's {@code intraOpNumThreads},
+         * {@code interOpNumThreads} or {@code optLevel}. (libtorch's threads follow {@code OMP_NUM_THREADS}.)
+         */
+        public Builder optEngineOption(String key, String value) {
+            engineOptions.put(key, value);
+            return this;
+        }
+
         /** Rows per forward call; larger batches are split (bounds the engine's memory). Default: whole batches. */
         public Builder optMaxBatch(int rows) {
             this.maxBatch = rows;
@@ -419,7 +429,7 @@ public final class DjlTeacher implements Teacher, AutoCloseable {
             if (System.getProperty("ai.djl.offline") == null) {
                 System.setProperty("ai.djl.offline", "true");
             }
-            return new DjlTeacher(this, e, DjlSession.open(modelPath, e, outputNames));
+            return new DjlTeacher(this, e, DjlSession.open(modelPath, e, outputNames, engineOptions));
         }
     }
 }
