@@ -48,7 +48,7 @@ class ReadmeSnippetTest {
     @Test
     void quickStartCompilesAndRuns(@TempDir Path tmp) throws Exception {
         java.util.List<String> names = compileAll(tmp);
-        assertEquals(java.util.List.of("QuickStart", "FeatureDistillation"), names, "the README's compiled snippets");
+        assertEquals(java.util.List.of("QuickStart", "FeatureDistillation", "OnnxTeacher"), names, "the README's compiled snippets");
         try (URLClassLoader loader = new URLClassLoader(new URL[]{tmp.toUri().toURL()}, getClass().getClassLoader())) {
             Class<?> c = loader.loadClass("QuickStart");
             MultiLayerNetwork teacher = DemoModels.mlp(784, new int[]{32}, 10, 0, 1e-3, 1);
@@ -57,6 +57,11 @@ class ReadmeSnippetTest {
                     .invoke(null, teacher, student, 1);
             assertEquals(1, r.epochs().size());
             assertTrue(r.testAccuracy() > 0.1, "the snippet trains a student: " + r.testAccuracy());
+            Class<?> onnx = loader.loadClass("OnnxTeacher");
+            DistillResult o = (DistillResult) onnx.getMethod("distill", Path.class, MultiLayerNetwork.class, int.class)
+                    .invoke(null, Path.of("models", "fashion-mnist", "cnn-teacher.onnx"), DemoModels.mlp(784, new int[]{16}, 10, 0, 1e-3, 2), 1);
+            assertEquals(1, o.epochs().size());
+            assertTrue(o.teacherAgreement() > 0.3, "the ONNX snippet distils from the CNN: agreement " + o.teacherAgreement());
         }
     }
 }

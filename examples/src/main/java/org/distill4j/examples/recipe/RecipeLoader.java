@@ -36,6 +36,9 @@ import java.util.Set;
  * name: hinton-kd
  * data:     {path: embedded, teacherSamples: 10000, transferSamples: 1000, testSamples: 10000}
  * teacher:  {hidden: [1200, 1200], dropout: 0.2, epochs: 12}      # or {model: teacher.zip}
+ *           # or {model: cnn.onnx | cnn.pt, engine, inputShape: [784], logits: logits, outputNames: [...]} (DJL)
+ *           # or {ensemble: [member, member, ...], combine: probabilities | logits}, members as above + weight
+ *           # any of them + store: {path, topk, dtype} to distil from a soft-target store labeled once
  * student:  {hidden: [400, 400]}
  * training: {epochs: 40, batchSize: 128, learningRate: 0.001, seed: 42, backend: auto}
  * loss:
