@@ -82,6 +82,8 @@ public final class Demo {
         public boolean storeOnly;
         public int storeTopK;
         public org.distill4j.store.ValueCodec storeCodec = org.distill4j.store.ValueCodec.F16;
+        /** Save every network trained here into {@link #out} as {@code <row>.zip} (for {@code distill eval}). */
+        public boolean saveModels;
         /** The resolved recipe, recorded in the provenance (null outside recipe runs). */
         public Map<String, Object> recipe;
 
@@ -174,6 +176,7 @@ public final class Demo {
                     rows.add(row(rowName, DemoModels.shape(in, spec.hidden(), classes) + ", dropout " + spec.dropout(),
                             net.numParams(), teacherSet.size(), spec.epochs(), "ce", tr));
                     results.put(rowName, tr);
+                    saveModel(s, rowName, net);
                     members.add(Dl4jTeacher.of(net));
                     ids.add(teacherId(net));
                     teacherNet = net;
@@ -227,6 +230,7 @@ public final class Demo {
                     s.studentEpochs, backend);
             rows.add(row("student alone", studentShape, alone.numParams(), transfer.size(), s.studentEpochs, "ce", a));
             results.put("student alone", a);
+            saveModel(s, "student alone", alone);
             Map<String, Object> gains = new LinkedHashMap<>();
             List<Map.Entry<String, Method>> methods = new ArrayList<>();
             if (s.losses != null) {
@@ -247,6 +251,7 @@ public final class Demo {
                 DistillResult r = train(s, label, distilled, teacher, m.loss, transfer, test, s.studentEpochs, backend);
                 rows.add(row(label, studentShape, distilled.numParams(), transfer.size(), s.studentEpochs, m.description, r));
                 results.put(label, r);
+                saveModel(s, label, distilled);
                 gains.put(spec, r.testAccuracy() - a.testAccuracy());
             }
             if (onlyStore != null) {
@@ -265,6 +270,7 @@ public final class Demo {
                             transfer, test, s.studentEpochs, backend);
                     rows.add(row(label, studentShape, fromStore.numParams(), transfer.size(), s.studentEpochs, m.description, r));
                     results.put(label, r);
+                    saveModel(s, label, fromStore);
                     gains.put("kd (stored f16)", r.testAccuracy() - a.testAccuracy());
                 }
             }
@@ -291,6 +297,15 @@ public final class Demo {
             backend.close();
         }
         return new Outcome(rows, results);
+    }
+
+    /** With {@link Settings#saveModels}: the row's trained network as {@code <row>.zip} in the output directory. */
+    private static void saveModel(Settings s, String row, MultiLayerNetwork net) throws IOException {
+        if (s.saveModels) {
+            Path file = s.out.resolve(row.toLowerCase(Locale.ROOT).replaceAll("[^a-z0-9]+", "-").replaceAll("^-|-$", "") + ".zip");
+            StoreCommands.saveModel(net, file);
+            LOG.info("saved {} to {}", row, file);
+        }
     }
 
     /** A loaded teacher's row: its test accuracy, no training. {@code params < 0}: not known (foreign models). */

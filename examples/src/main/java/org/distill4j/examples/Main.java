@@ -45,12 +45,28 @@ public final class Main {
         try {
             return switch (args[0]) {
                 case "demo" -> demo(rest, out, err);
-                case "list" -> list(out);
+                case "list" -> {
+                    if (rest.length == 1 && (rest[0].equals("--help") || rest[0].equals("-h"))) {
+                        out.println("usage: distill list\n  the registered losses and feature losses (names and settings for recipes),"
+                                + " the shipped recipes, and the compute backends with their availability");
+                        yield OK;
+                    }
+                    if (rest.length > 0) {
+                        throw new UsageException("list takes no arguments (see distill list --help)");
+                    }
+                    yield list(out);
+                }
                 case "label" -> StoreCommands.label(rest, out);
                 case "run" -> runRecipe(rest, out);
+                case "eval" -> EvalCommand.run(rest, out);
+                case "bench" -> {
+                    err.println("distill bench: the benchmark suite runs through the launcher script: ./distill bench --help"
+                            + " (or benchmarks/run-cpu.sh)");
+                    yield USAGE;
+                }
                 case "store" -> StoreCommands.store(rest, out, err);
                 default -> {
-                    err.println("distill: unknown command '" + args[0] + "'; commands: demo, run, list, label, store (see distill --help)");
+                    err.println("distill: unknown command '" + args[0] + "'; commands: demo, run, eval, list, label, store, bench (see distill --help)");
                     yield USAGE;
                 }
             };
@@ -75,9 +91,12 @@ public final class Main {
                   demo    train a teacher, a student alone and the same student distilled on Fashion-MNIST,
                           print the table, write results.json and provenance.json (distill demo --help)
                   run     run a recipe (YAML): teacher, student alone, student distilled, and a report (distill run --help)
-                  list    show the registered losses and compute backends
+                  eval    MODEL: accuracy, per-class accuracy, NLL and samples/s of a model (DL4J zip, ONNX, TorchScript);
+                          with --teacher also agreement and KL to the teacher (distill eval --help)
+                  list    show the registered losses, feature losses, recipes and compute backends
                   label   run a saved teacher over a dataset once into a soft-target store (distill label --help)
-                  store   info|verify PATH: print a store's header, or check every chunk's checksum
+                  store   info|verify PATH: print a store's header, or check every chunk's checksum (distill store --help)
+                  bench   run the JMH benchmark suite (launcher only; distill bench --help)
 
                 environment: DISTILL_DATA (dataset directory), DISTILL_BACKEND or -Ddistill.backend (cpu, cuda, auto)
                 exit codes: 0 success, 1 the run failed, 2 bad usage""");
@@ -171,7 +190,8 @@ public final class Main {
                             usage: distill run RECIPE.yaml [--set key.path=value ...] [--out DIR] [--quiet]
                               trains the recipe's teacher (or loads its model), the student alone and the student distilled with
                               the recipe's loss terms; writes results.json, metrics.csv, provenance.json, curves.png,
-                              accuracy.png and report.html to DIR (default distill-out/<recipe name>)
+                              accuracy.png and report.html to DIR (default distill-out/<recipe name>), and each trained model
+                              as <row>.zip (e.g. student-distilled.zip, for distill eval)
                               --set key.path=value   override a field, e.g. --set training.epochs=5 --set data.path=embedded
                             recipes: examples/recipes/<dataset>/<method>/<student>_from_<teacher>.yaml""");
                     return OK;
@@ -304,7 +324,7 @@ public final class Main {
         return d;
     }
 
-    private static int[] sizes(String opt, String v) throws UsageException {
+    static int[] sizes(String opt, String v) throws UsageException {
         String[] parts = v.split(",");
         int[] out = new int[parts.length];
         for (int i = 0; i < parts.length; i++) {

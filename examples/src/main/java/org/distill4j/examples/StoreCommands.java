@@ -24,17 +24,20 @@ final class StoreCommands {
     }
 
     static void labelUsage(PrintStream out) {
-        out.println("""
-                usage: distill label --teacher MODEL.zip --out STORE [options]
-                  runs a saved DL4J teacher (e.g. from 'distill demo --save-teacher') over a dataset once and
-                  writes its outputs to a soft-target store; rerun the same command to resume after an interruption
+        out.print("""
+                usage: distill label --teacher MODEL --out STORE [options]
+                  runs a saved teacher over a dataset once and writes its outputs to a soft-target store; rerun the
+                  same command to resume after an interruption. MODEL: a DL4J zip (e.g. from 'distill demo
+                  --save-teacher'), or an ONNX (.onnx) / TorchScript (.pt) file run through DJL
                   --data DIR|embedded    dataset (default: as 'distill demo')
                   --split train|test     which split (default train)
                   --limit N              only the first N samples
                   --topk K               keep the top K classes per row (default: dense rows)
                   --dtype f32|f16|bf16   value encoding (default f16)
                   --chunk-rows N         rows per checksummed chunk (default 1024)
-                  --teacher-id ID        the teacher's name in the store's provenance (default: the model file name)""");
+                  --teacher-id ID        the teacher's name in the store's provenance (default: the model file name)
+                """);
+        out.print(new ModelFiles.Options("--").help(22));
     }
 
     static int label(String[] args, PrintStream out) throws Exception {
@@ -48,6 +51,7 @@ final class StoreCommands {
         ValueCodec codec = ValueCodec.F16;
         int chunkRows = 1024;
         String teacherId = null;
+        ModelFiles.Options model = new ModelFiles.Options("--");
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             if (a.equals("--help") || a.equals("-h")) {
@@ -58,6 +62,10 @@ final class StoreCommands {
                 throw new Main.UsageException(a + " needs a value");
             }
             String v = args[++i];
+            if (model.isSet(a)) {
+                model.set(a, v);
+                continue;
+            }
             switch (a) {
                 case "--teacher" -> teacherPath = Path.of(v);
                 case "--out" -> outPath = Path.of(v);
@@ -91,14 +99,21 @@ final class StoreCommands {
         if (!Files.isRegularFile(teacherPath)) {
             throw new Main.UsageException("--teacher " + teacherPath + ": no such model file");
         }
-        MultiLayerNetwork net = ModelSerializer.restoreMultiLayerNetwork(teacherPath.toFile(), false);
         FashionMnist.Split s = embedded ? FashionMnist.loadEmbedded(StoreCommands.class.getClassLoader()) : FashionMnist.load(data);
         Dataset d = (split.equals("train") ? s.train() : s.test()).head(limit);
+        try (ModelFiles.Loaded teacher = ModelFiles.load(teacherPath, model, d.featureCount(), d.classes())) {
+            return label(teacher, teacherPath, teacherId, d, s.source(), outPath, topK, codec, chunkRows, out);
+        }
+    }
+
+    private static int label(ModelFiles.Loaded teacher, Path teacherPath, String teacherId, Dataset d, String source, Path outPath,
+                             int topK, ValueCodec codec, int chunkRows, PrintStream out) throws Exception {
         String id = teacherId != null ? teacherId : teacherPath.getFileName().toString();
         Labeler.Options o = new Labeler.Options(topK, codec, chunkRows, 1000, id);
-        out.printf(Locale.ROOT, "labeling %s (%d samples from %s) with %s into %s%n", d.name(), d.size(), s.source(), id, outPath);
+        out.printf(Locale.ROOT, "labeling %s (%d samples from %s) with %s (%s) into %s%n", d.name(), d.size(), source, id,
+                teacher.describe(), outPath);
         long total = d.size();
-        Labeler.Result r = Labeler.label(Dl4jTeacher.of(net), d, outPath, o, rows -> {
+        Labeler.Result r = Labeler.label(teacher.model(), d, outPath, o, rows -> {
             if (System.console() != null) {
                 System.err.printf(Locale.ROOT, "\r%,d / %,d rows", rows, total);
             }
@@ -116,7 +131,19 @@ final class StoreCommands {
         return Main.OK;
     }
 
+    static void storeUsage(PrintStream out) {
+        out.println("""
+                usage: distill store info|verify STORE
+                  info     the header (layout, values, vocabulary, rows, chunks, bytes per row, provenance)
+                  verify   read every chunk and check its CRC32C; exit code 1 names the damaged chunks
+                  an unfinished store (an interrupted 'distill label') is reported as such: rerun the label command""");
+    }
+
     static int store(String[] args, PrintStream out, PrintStream err) throws Exception {
+        if (args.length == 1 && (args[0].equals("--help") || args[0].equals("-h"))) {
+            storeUsage(out);
+            return Main.OK;
+        }
         if (args.length != 2 || !(args[0].equals("info") || args[0].equals("verify"))) {
             throw new Main.UsageException("usage: distill store info|verify PATH");
         }

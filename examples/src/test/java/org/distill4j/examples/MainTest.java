@@ -44,7 +44,7 @@ class MainTest {
     @Test
     void badUsageExitsWithTwoAndSaysWhatWasWrong() {
         assertEquals(2, run("distil"));
-        assertTrue(err().contains("unknown command 'distil'; commands: demo, run, list, label, store"), err());
+        assertTrue(err().contains("unknown command 'distil'; commands: demo, run, eval, list, label, store, bench"), err());
         assertEquals(2, run("demo", "--alpha", "1.5"));
         assertTrue(err().contains("--alpha must be in [0, 1], got '1.5'"), err());
         assertEquals(2, run("demo", "--epochs", "3"));

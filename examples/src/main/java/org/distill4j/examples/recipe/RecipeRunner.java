@@ -52,10 +52,12 @@ public final class RecipeRunner {
         s.losses = List.of(Map.entry(r.name(), loss(r)));
         s.recipe = r.resolved();
         s.out = out;
+        s.saveModels = true;
         s.progress = progress;
         Demo.Outcome o = Demo.runDetailed(s, console);
         Report.write(out, r.name(), o);
-        console.println("wrote " + out.resolve("report.html") + " (with metrics.csv, curves.png, accuracy.png)");
+        console.println("wrote " + out.resolve("report.html") + " (with metrics.csv, curves.png, accuracy.png) and the trained"
+                + " models as <row>.zip (distill eval)");
         return o;
     }
 }

@@ -1,0 +1,256 @@
+package org.distill4j.examples;
+
+import org.distill4j.data.Batch;
+import org.distill4j.data.Dataset;
+import org.distill4j.data.FashionMnist;
+import org.distill4j.loss.TeacherValues;
+import org.distill4j.teacher.Teacher;
+
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * {@code distill eval MODEL}: a model's accuracy (overall and per class), mean negative log-likelihood
+ * and inference samples/s on a test set; with {@code --teacher}, also its top-1 agreement with the
+ * teacher and the mean KL(teacher || model). Works for DL4J zips (a saved teacher, or a student that
+ * {@code distill run} saved) and ONNX / TorchScript files.
+ */
+final class EvalCommand {
+    private static final int BATCH = 512;
+
+    private EvalCommand() {
+    }
+
+    static int run(String[] args, PrintStream out) throws Exception {
+        Path model = null;
+        Path teacher = null;
+        Path json = null;
+        Path data = null;
+        boolean embedded = false;
+        String split = "test";
+        int limit = Integer.MAX_VALUE;
+        ModelFiles.Options mo = new ModelFiles.Options("--");
+        ModelFiles.Options to = new ModelFiles.Options("--teacher-");
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            if (a.equals("--help") || a.equals("-h")) {
+                usage(out, mo, to);
+                return Main.OK;
+            }
+            if (!a.startsWith("--")) {
+                if (model != null) {
+                    throw new Main.UsageException("unexpected argument '" + a + "' (one MODEL; see distill eval --help)");
+                }
+                model = Path.of(a);
+                continue;
+            }
+            if (i + 1 >= args.length) {
+                throw new Main.UsageException(a + " needs a value");
+            }
+            String v = args[++i];
+            if (mo.isSet(a)) {
+                mo.set(a, v);
+                continue;
+            }
+            if (to.isSet(a)) {
+                to.set(a, v);
+                continue;
+            }
+            switch (a) {
+                case "--teacher" -> teacher = Path.of(v);
+                case "--json" -> json = Path.of(v);
+                case "--data" -> {
+                    embedded = v.equals("embedded");
+                    data = embedded ? null : Path.of(v);
+                }
+                case "--split" -> {
+                    if (!v.equals("train") && !v.equals("test")) {
+                        throw new Main.UsageException("--split must be train or test, got '" + v + "'");
+                    }
+                    split = v;
+                }
+                case "--limit" -> limit = Main.positive(a, v);
+                default -> throw new Main.UsageException("unknown option " + a + " (see distill eval --help)");
+            }
+        }
+        if (model == null) {
+            throw new Main.UsageException("a model file is required (see distill eval --help)");
+        }
+        FashionMnist.Split s = embedded ? FashionMnist.loadEmbedded(EvalCommand.class.getClassLoader()) : FashionMnist.load(data);
+        Dataset d = (split.equals("train") ? s.train() : s.test()).head(limit);
+        try (ModelFiles.Loaded m = ModelFiles.load(model, mo, d.featureCount(), d.classes());
+             ModelFiles.Loaded t = teacher == null ? null : ModelFiles.load(teacher, to, d.featureCount(), d.classes())) {
+            Result r = evaluate(m.model(), t == null ? null : t.model(), d);
+            out.printf(Locale.ROOT, "%s on %s (%,d %s samples from %s)%n", m.describe(), d.name(), d.size(), split, s.source());
+            out.printf(Locale.ROOT, "  accuracy        %.2f%%%n", 100 * r.accuracy);
+            out.printf(Locale.ROOT, "  mean NLL        %.4f%n", r.nll);
+            if (t != null) {
+                out.printf(Locale.ROOT, "  teacher         %s: accuracy %.2f%%%n", t.describe(), 100 * r.teacherAccuracy);
+                out.printf(Locale.ROOT, "  agreement       %.2f%% (same top-1 class as the teacher)%n", 100 * r.agreement);
+                out.printf(Locale.ROOT, "  KL(teacher||m)  %.4f (mean per sample, T = 1)%n", r.kl);
+            }
+            out.printf(Locale.ROOT, "  samples/s       %,.0f (inference, batches of %d)%n", r.samplesPerSecond, BATCH);
+            out.println("  per class:");
+            for (int c = 0; c < d.classes(); c++) {
+                String name = d.classes() == FashionMnist.CLASS_NAMES.size() ? FashionMnist.CLASS_NAMES.get(c) : "class " + c;
+                out.printf(Locale.ROOT, "    %-12s %6.2f%% of %,d%n", name, 100 * r.perClass[c], r.perClassCount[c]);
+            }
+            if (json != null) {
+                Map<String, Object> j = new LinkedHashMap<>();
+                j.put("model", model.toString());
+                j.put("describe", m.describe());
+                j.put("parameters", m.parameters());
+                j.put("data", s.source());
+                j.put("split", split);
+                j.put("samples", d.size());
+                j.put("accuracy", r.accuracy);
+                j.put("meanNll", r.nll);
+                j.put("samplesPerSecond", r.samplesPerSecond);
+                List<Object> pc = new ArrayList<>();
+                for (int c = 0; c < d.classes(); c++) {
+                    pc.add(Map.of("class", c, "accuracy", r.perClass[c], "samples", r.perClassCount[c]));
+                }
+                j.put("perClass", pc);
+                if (t != null) {
+                    j.put("teacher", teacher.toString());
+                    j.put("teacherAccuracy", r.teacherAccuracy);
+                    j.put("agreement", r.agreement);
+                    j.put("klTeacherModel", r.kl);
+                }
+                AtomicFiles.writeString(json, Json.write(j));
+                out.println("wrote " + json);
+            }
+        }
+        return Main.OK;
+    }
+
+    /** What {@link #evaluate} measures. */
+    static final class Result {
+        double accuracy;
+        double nll;
+        double teacherAccuracy = Double.NaN;
+        double agreement = Double.NaN;
+        double kl = Double.NaN;
+        double samplesPerSecond;
+        double[] perClass;
+        int[] perClassCount;
+    }
+
+    /** Accuracy, per-class accuracy, mean NLL, and with a teacher agreement and mean KL(teacher || model). */
+    static Result evaluate(Teacher model, Teacher teacher, Dataset d) {
+        int k = d.classes();
+        Result r = new Result();
+        int[] correct = new int[k];
+        r.perClassCount = new int[k];
+        long right = 0;
+        long teacherRight = 0;
+        long agree = 0;
+        double nll = 0;
+        double kl = 0;
+        long nanos = 0;
+        double[] lm = new double[k];
+        double[] lt = new double[k];
+        for (int from = 0; from < d.size(); from += BATCH) {
+            Batch b = Batch.range(d, from, Math.min(d.size(), from + BATCH));
+            long t0 = System.nanoTime();
+            float[] om = model.outputs(b);
+            nanos += System.nanoTime() - t0;
+            float[] ot = teacher == null ? null : teacher.outputs(b);
+            for (int row = 0; row < b.size(); row++) {
+                int y = b.labels()[row];
+                logProbabilities(om, model.values(), row, k, lm);
+                int pm = argmax(lm);
+                r.perClassCount[y]++;
+                if (pm == y) {
+                    right++;
+                    correct[y]++;
+                }
+                nll -= lm[y];
+                if (ot != null) {
+                    logProbabilities(ot, teacher.values(), row, k, lt);
+                    int pt = argmax(lt);
+                    teacherRight += pt == y ? 1 : 0;
+                    agree += pt == pm ? 1 : 0;
+                    for (int c = 0; c < k; c++) {
+                        if (lt[c] > Double.NEGATIVE_INFINITY) {
+                            kl += Math.exp(lt[c]) * (lt[c] - lm[c]);
+                        }
+                    }
+                }
+            }
+        }
+        int n = d.size();
+        r.accuracy = (double) right / n;
+        r.nll = nll / n;
+        r.perClass = new double[k];
+        for (int c = 0; c < k; c++) {
+            r.perClass[c] = r.perClassCount[c] == 0 ? Double.NaN : (double) correct[c] / r.perClassCount[c];
+        }
+        if (teacher != null) {
+            r.teacherAccuracy = (double) teacherRight / n;
+            r.agreement = (double) agree / n;
+            r.kl = kl / n;
+        }
+        r.samplesPerSecond = n / Math.max(nanos / 1e9, 1e-9);
+        return r;
+    }
+
+    private static int argmax(double[] v) {
+        int best = 0;
+        for (int i = 1; i < v.length; i++) {
+            if (v[i] > v[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    /** Row {@code r}'s log-probabilities in float64: log-softmax of logits, or log of renormalized probabilities. */
+    static void logProbabilities(float[] values, TeacherValues kind, int r, int k, double[] out) {
+        int off = r * k;
+        if (kind == TeacherValues.PROBABILITIES) {
+            double sum = 0;
+            for (int i = 0; i < k; i++) {
+                sum += values[off + i];
+            }
+            for (int i = 0; i < k; i++) {
+                out[i] = Math.log(values[off + i] / sum);
+            }
+            return;
+        }
+        double m = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < k; i++) {
+            m = Math.max(m, values[off + i]);
+        }
+        double z = 0;
+        for (int i = 0; i < k; i++) {
+            z += Math.exp(values[off + i] - m);
+        }
+        double lse = m + Math.log(z);
+        for (int i = 0; i < k; i++) {
+            out[i] = values[off + i] - lse;
+        }
+    }
+
+    static void usage(PrintStream out, ModelFiles.Options mo, ModelFiles.Options to) {
+        out.print("""
+                usage: distill eval MODEL [options]
+                  MODEL is a DL4J MultiLayerNetwork zip (distill run saves its models into its output directory;
+                  distill demo --save-teacher FILE), or an ONNX (.onnx) / TorchScript (.pt) file run through DJL.
+                  Prints accuracy (overall and per class), mean negative log-likelihood and inference samples/s.
+                  --data DIR|embedded    Fashion-MNIST directory, or 'embedded'; default: $DISTILL_DATA, then
+                                         /usr/share/datasets/fashion-mnist, then the embedded subset
+                  --split train|test     (default test)
+                  --limit N              the first N samples only
+                  --teacher MODEL        also the agreement with this model and the mean KL(teacher || MODEL)
+                  --json FILE            write the numbers as JSON too
+                """);
+        out.print(mo.help(22));
+        out.print(to.help(22));
+    }
+}

@@ -1,0 +1,114 @@
+package org.distill4j.examples;
+
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.deeplearning4j.util.ModelSerializer;
+import org.distill4j.teacher.Dl4jTeacher;
+import org.distill4j.teacher.Teacher;
+import org.distill4j.teacher.djl.DjlTeacher;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Model files on the command line: a DL4J MultiLayerNetwork zip, or an ONNX / TorchScript file run
+ * through DJL, as a {@link Teacher} (a model that gives class scores), with the options that the
+ * {@code label} and {@code eval} commands share: {@code --engine}, {@code --input-shape},
+ * {@code --logits}, {@code --output-names} (each with a prefix, e.g. {@code --teacher-engine}).
+ */
+final class ModelFiles {
+    private ModelFiles() {
+    }
+
+    /**
+     * A loaded model.
+     *
+     * @param model      the model as a teacher (scores per row)
+     * @param describe   what it is, for tables
+     * @param parameters its parameter count, -1 when unknown (foreign models)
+     * @param id         a content id: a store labeled by it is reused only for the very same model
+     */
+    record Loaded(Teacher model, String describe, long parameters, String id) implements AutoCloseable {
+        @Override
+        public void close() {
+            if (model instanceof AutoCloseable c) {
+                try {
+                    c.close();
+                } catch (Exception e) {
+                    throw new IllegalStateException("closing " + describe + ": " + e.getMessage(), e);
+                }
+            }
+        }
+    }
+
+    /** DJL options gathered from the command line; {@link #isSet(String)} tells whether an option is one of them. */
+    static final class Options {
+        private final String prefix;
+        String engine;
+        long[] inputShape;
+        String logits;
+        List<String> outputNames;
+
+        Options(String prefix) {
+            this.prefix = prefix;
+        }
+
+        boolean isSet(String option) {
+            return option.equals(prefix + "engine") || option.equals(prefix + "input-shape") || option.equals(prefix + "logits")
+                    || option.equals(prefix + "output-names");
+        }
+
+        void set(String option, String value) throws Main.UsageException {
+            String o = option.substring(prefix.length());
+            switch (o) {
+                case "engine" -> engine = value;
+                case "input-shape" -> inputShape = Arrays.stream(Main.sizes(option, value)).asLongStream().toArray();
+                case "logits" -> logits = value;
+                case "output-names" -> outputNames = Arrays.stream(value.split(",")).map(String::trim).toList();
+                default -> throw new Main.UsageException("unknown option " + option);
+            }
+        }
+
+        boolean any() {
+            return engine != null || inputShape != null || logits != null || outputNames != null;
+        }
+
+        TeacherSpec.Djl djl() {
+            return new TeacherSpec.Djl(engine, inputShape, logits, outputNames);
+        }
+
+        /** Help lines for these options, aligned to {@code width} columns. */
+        String help(int width) {
+            String f = "  %-" + width + "s %s%n";
+            return String.format(java.util.Locale.ROOT, f, prefix + "engine NAME", "onnxruntime | pytorch (default: from the extension, .onnx / .pt)")
+                    + String.format(java.util.Locale.ROOT, f, prefix + "input-shape A,B", "per-sample input shape of an ONNX / TorchScript model (default: the feature count)")
+                    + String.format(java.util.Locale.ROOT, f, prefix + "logits NAME", "the output with the class scores (default: the only output, or 'logits')")
+                    + String.format(java.util.Locale.ROOT, f, prefix + "output-names A,B", "names for the outputs by position (TorchScript outputs have none)");
+        }
+    }
+
+    /** Loads {@code path} for data with {@code features} inputs and {@code classes} classes. */
+    static Loaded load(Path path, Options o, int features, int classes) throws IOException, Main.UsageException {
+        if (!Files.isRegularFile(path)) {
+            throw new Main.UsageException(path + ": no such model file");
+        }
+        if (o.engine != null || TeacherSpec.isForeignModel(path)) {
+            DjlTeacher t = Demo.djlTeacher(TeacherSpec.djl(path, o.djl(), 1), features, classes);
+            return new Loaded(t, t.engine() + " " + path.getFileName(), -1, Demo.fileId(path));
+        }
+        if (o.any()) {
+            throw new Main.UsageException(path.getFileName() + " is read as a DL4J model; --engine, --input-shape, --logits and "
+                    + "--output-names apply to ONNX / TorchScript files");
+        }
+        MultiLayerNetwork net;
+        try {
+            net = ModelSerializer.restoreMultiLayerNetwork(path.toFile(), false);
+        } catch (IOException | RuntimeException e) {
+            throw new IOException("cannot read " + path + " as a DL4J MultiLayerNetwork (ModelSerializer zip; for ONNX or "
+                    + "TorchScript use a .onnx / .pt name or --engine): " + e.getMessage(), e);
+        }
+        return new Loaded(Dl4jTeacher.of(net), "DL4J " + path.getFileName(), net.numParams(), Demo.teacherId(net));
+    }
+}

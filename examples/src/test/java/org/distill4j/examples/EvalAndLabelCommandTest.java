@@ -1,0 +1,138 @@
+package org.distill4j.examples;
+
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.distill4j.data.Batch;
+import org.distill4j.data.Dataset;
+import org.distill4j.data.FashionMnist;
+import org.distill4j.loss.CrossEntropy;
+import org.distill4j.loss.LogitBatch;
+import org.distill4j.store.SoftTargetStore;
+import org.distill4j.teacher.Dl4jTeacher;
+import org.distill4j.teacher.djl.DjlTeacher;
+import org.distill4j.train.Evaluation;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** distill eval, distill label with foreign teachers, and --help on every command. */
+class EvalAndLabelCommandTest {
+    static final Path ONNX = Path.of("models", "fashion-mnist", "cnn-teacher.onnx");
+    static final Path PT = Path.of("models", "fashion-mnist", "cnn-teacher.pt");
+
+    private final ByteArrayOutputStream outBytes = new ByteArrayOutputStream();
+    private final ByteArrayOutputStream errBytes = new ByteArrayOutputStream();
+
+    private int run(String... args) {
+        outBytes.reset();
+        errBytes.reset();
+        return Main.run(args, new PrintStream(outBytes, true, StandardCharsets.UTF_8), new PrintStream(errBytes, true, StandardCharsets.UTF_8));
+    }
+
+    private String out() {
+        return outBytes.toString(StandardCharsets.UTF_8);
+    }
+
+    private String err() {
+        return errBytes.toString(StandardCharsets.UTF_8);
+    }
+
+    private static double number(String json, String key) {
+        Matcher m = Pattern.compile("\"" + key + "\": ([0-9.eE+-]+)").matcher(json);
+        assertTrue(m.find(), key + " in " + json);
+        return Double.parseDouble(m.group(1));
+    }
+
+    /** eval's numbers equal an independent computation: Evaluation's accuracy and agreement, CrossEntropy's mean NLL. */
+    @Test
+    void evalOfASavedStudentAgainstTheOnnxTeacher(@TempDir Path tmp) throws Exception {
+        Dataset test = FashionMnist.loadEmbedded(Main.class.getClassLoader()).test().head(300);
+        MultiLayerNetwork student = DemoModels.mlp(784, new int[] {24}, 10, 0, 1e-3, 5);
+        Dataset train = FashionMnist.loadEmbedded(Main.class.getClassLoader()).train().head(500);
+        org.distill4j.train.Distiller.builder().student(org.distill4j.student.Dl4jStudent.of(student)).loss(new CrossEntropy())
+                .trainData(train).epochs(3).seed(1).backend(new org.distill4j.backend.CpuBackend()).build().run();
+        Path zip = tmp.resolve("student.zip");
+        StoreCommands.saveModel(student, zip);
+        Path json = tmp.resolve("eval.json");
+        assertEquals(0, run("eval", zip.toString(), "--data", "embedded", "--limit", "300", "--teacher", ONNX.toString(),
+                "--json", json.toString()), err());
+        assertTrue(out().contains("DL4J student.zip on fashion-mnist-subset/test[:300] (300 test samples") && out().contains("Ankle boot"), out());
+        String j = Files.readString(json);
+
+        Dl4jTeacher model = Dl4jTeacher.of(student);
+        try (DjlTeacher teacher = DjlTeacher.builder().setModelPath(ONNX).setInputShape(784).build()) {
+            int[] pm = Evaluation.predict(model, test);
+            int[] pt = Evaluation.predict(teacher, test);
+            assertEquals(Evaluation.accuracy(pm, test), number(j, "accuracy"), 1e-6);
+            assertEquals(Evaluation.accuracy(pt, test), number(j, "teacherAccuracy"), 1e-6);
+            int same = 0;
+            for (int i = 0; i < pm.length; i++) {
+                same += pm[i] == pt[i] ? 1 : 0;
+            }
+            assertEquals(same / 300.0, number(j, "agreement"), 1e-6);
+            float[] logits = model.outputs(Batch.range(test, 0, 300));
+            double ce = new CrossEntropy().compute(LogitBatch.ofLabels(300, 10, logits, test.labels()), new float[300 * 10], 1f).value();
+            assertEquals(ce, number(j, "meanNll"), 1e-5 * ce);
+            assertTrue(number(j, "klTeacherModel") > 0.05, j);
+        }
+        // a model against itself: no disagreement, no divergence
+        assertEquals(0, run("eval", PT.toString(), "--output-names", "logits,embedding", "--data", "embedded", "--limit", "200",
+                "--teacher", ONNX.toString(), "--json", json.toString()), err());
+        String self = Files.readString(json);
+        assertEquals(1.0, number(self, "agreement"), 1e-6, self);
+        assertEquals(0.0, number(self, "klTeacherModel"), 1e-6, self);
+    }
+
+    @Test
+    void evalErrors(@TempDir Path tmp) throws Exception {
+        assertEquals(2, run("eval"));
+        assertTrue(err().contains("a model file is required"), err());
+        assertEquals(2, run("eval", tmp.resolve("none.zip").toString()));
+        assertTrue(err().contains("none.zip: no such model file"), err());
+        Path zip = tmp.resolve("m.zip");
+        StoreCommands.saveModel(DemoModels.mlp(784, new int[] {8}, 10, 0, 1e-3, 1), zip);
+        assertEquals(2, run("eval", zip.toString(), "--data", "embedded", "--logits", "out"));
+        assertTrue(err().contains("m.zip is read as a DL4J model; --engine, --input-shape, --logits and --output-names apply to"), err());
+        assertEquals(2, run("eval", zip.toString(), "--frobnicate", "1"));
+        assertTrue(err().contains("unknown option --frobnicate"), err());
+        // a TorchScript model whose outputs are not named: the error says what to do
+        assertEquals(1, run("eval", PT.toString(), "--data", "embedded", "--limit", "10"));
+        assertTrue(err().contains("optLogitsOutput") && err().contains("output0 [rows, 10]"), err());
+        // a wrong per-sample input shape
+        assertEquals(1, run("eval", ONNX.toString(), "--data", "embedded", "--limit", "10", "--input-shape", "1,28,27"));
+        assertTrue(err().contains("cnn-teacher.onnx") && err().contains("input shape"), err());
+    }
+
+    @Test
+    void labelWithAnOnnxTeacherWritesATopKStore(@TempDir Path tmp) throws Exception {
+        Path store = tmp.resolve("cnn-top3.d4j");
+        assertEquals(0, run("label", "--teacher", ONNX.toString(), "--data", "embedded", "--limit", "200", "--topk", "3",
+                "--out", store.toString()), err());
+        assertTrue(out().contains("OnnxRuntime cnn-teacher.onnx") && out().contains("wrote 200 rows"), out());
+        try (SoftTargetStore s = SoftTargetStore.open(store)) {
+            assertEquals(200, s.rows());
+            assertEquals(3, s.header().k());
+        }
+        assertEquals(0, run("store", "info", store.toString()));
+        assertTrue(out().contains("top-k, k = 3"), out());
+    }
+
+    @Test
+    void everyCommandHasHelp() {
+        for (String cmd : new String[] {"demo", "run", "eval", "list", "label", "store"}) {
+            assertEquals(0, run(cmd, "--help"), cmd + ": " + err());
+            assertTrue(out().startsWith("usage: distill " + cmd), cmd + ":\n" + out());
+        }
+        assertEquals(2, run("bench"));
+        assertTrue(err().contains("./distill bench --help"), err());
+    }
+}
