@@ -53,6 +53,11 @@ import java.util.Random;
  */
 public final class Distiller {
     private static final Logger LOG = LoggerFactory.getLogger(Distiller.class);
+    /**
+     * The teacher's test-set log-probabilities are kept (as floats) for the per-epoch KL only up to this
+     * many values (256 MB); beyond, e.g. a large test set at an LLM vocabulary, the KL is not measured.
+     */
+    static final long MAX_KEPT_TEACHER_VALUES = 1L << 26;
 
     private final Teacher teacher;
     private final Student student;
@@ -187,6 +192,15 @@ public final class Distiller {
         if (teacher != null && test != null && teacherTest == null) {
             LOG.info("teacher agreement is not measured: {} has no outputs for the test data", teacher.describe());
         }
+        float[] teacherTestLogProbs = null;
+        if (teacherTest != null && !(teacher instanceof org.distill4j.teacher.SparseTeacher)) {
+            if ((long) test.size() * teacher.classes() <= MAX_KEPT_TEACHER_VALUES) {
+                teacherTestLogProbs = Evaluation.logProbabilities(teacher, test);
+            } else {
+                LOG.info("KL to the teacher on the test data is not measured: {} x {} teacher values exceed {}", test.size(),
+                        teacher.classes(), MAX_KEPT_TEACHER_VALUES);
+            }
+        }
         int classes = student.classes();
         int batches = (train.size() + batchSize - 1) / batchSize;
         int fullBatch = Math.min(batchSize, train.size());
@@ -254,11 +268,13 @@ public final class Distiller {
             long e0 = System.nanoTime();
             double acc = Double.NaN;
             double agree = Double.NaN;
+            double kl = Double.NaN;
             if (test != null) {
-                int[] pred = Evaluation.predict(student, test);
-                acc = Evaluation.accuracy(pred, test);
+                Evaluation.StudentEval ev = Evaluation.evaluate(student, test, teacherTestLogProbs);
+                acc = Evaluation.accuracy(ev.predictions(), test);
+                kl = ev.teacherKl();
                 if (teacherTest != null) {
-                    agree = Evaluation.agreement(pred, teacherTest);
+                    agree = Evaluation.agreement(ev.predictions(), teacherTest);
                 }
             }
             double evalSeconds = (System.nanoTime() - e0) / 1e9;
@@ -267,11 +283,12 @@ public final class Distiller {
             EpochMetrics m = new EpochMetrics(epoch, epochs, lossSum / train.size(), terms,
                     epochLoss instanceof TemperatureScaled ts ? ts.temperature() : Double.NaN,
                     epochLoss instanceof SoftTargetKd kd ? kd.alpha() : Double.NaN,
-                    acc, agree, train.size() / (trainNanos / 1e9), trainNanos / 1e9, evalSeconds);
+                    acc, agree, kl, train.size() / (trainNanos / 1e9), trainNanos / 1e9, evalSeconds);
             history.add(m);
-            LOG.info(String.format(Locale.ROOT, "epoch %d/%d: loss %.4f %s, test accuracy %.2f%%, teacher agreement %s, %.0f samples/s",
+            LOG.info(String.format(Locale.ROOT, "epoch %d/%d: loss %.4f %s, test accuracy %.2f%%, teacher agreement %s, KL %s, %.0f samples/s",
                     epoch + 1, epochs, m.loss(), terms, 100 * acc,
-                    Double.isNaN(agree) ? "n/a" : String.format(Locale.ROOT, "%.2f%%", 100 * agree), m.samplesPerSecond()));
+                    Double.isNaN(agree) ? "n/a" : String.format(Locale.ROOT, "%.2f%%", 100 * agree),
+                    Double.isNaN(kl) ? "n/a" : String.format(Locale.ROOT, "%.4f", kl), m.samplesPerSecond()));
             for (TrainingListener l : listeners) {
                 l.epochFinished(m);
             }

@@ -13,12 +13,14 @@ import java.util.Map;
  * @param alpha             the hard-label weight used this epoch (NaN when the loss has none)
  * @param testAccuracy      student top-1 accuracy on the test set, in [0, 1]
  * @param teacherAgreement  fraction of test samples where student and teacher top-1 agree (NaN without teacher)
+ * @param teacherKl         mean KL(teacher || student) per test sample at T = 1, in nats (NaN without a dense
+ *                          teacher, or when the teacher's test outputs are too large to keep, see {@link Distiller})
  * @param samplesPerSecond  training samples per second (teacher forward, student step and loss; no evaluation)
  * @param trainSeconds      wall time of the training part of the epoch
  * @param evalSeconds       wall time of the evaluation after it
  */
 public record EpochMetrics(int epoch, int epochs, double loss, Map<String, Double> terms, double temperature,
-                           double alpha, double testAccuracy, double teacherAgreement, double samplesPerSecond,
+                           double alpha, double testAccuracy, double teacherAgreement, double teacherKl, double samplesPerSecond,
                            double trainSeconds, double evalSeconds) {
     public EpochMetrics {
         terms = Map.copyOf(terms);

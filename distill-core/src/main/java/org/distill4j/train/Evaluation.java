@@ -7,7 +7,7 @@ import org.distill4j.teacher.Teacher;
 
 import java.util.function.Function;
 
-/** Top-1 predictions, accuracy and agreement over datasets, in inference mode. */
+/** Top-1 predictions, accuracy, agreement and KL to the teacher over datasets, in inference mode. */
 public final class Evaluation {
     /** Rows per inference batch. */
     static final int EVAL_BATCH = 1000;
@@ -67,6 +67,86 @@ public final class Evaluation {
             System.arraycopy(argmax(forward.apply(b), b.size(), classes), 0, out, from, b.size());
         }
         return out;
+    }
+
+    /**
+     * The teacher's log-probabilities at T = 1 for every sample, row-major {@code [data.size(), classes]}
+     * (log-softmax of logits, or the log of renormalized probabilities).
+     */
+    public static float[] logProbabilities(Teacher teacher, Dataset data) {
+        int k = teacher.classes();
+        float[] out = new float[Math.multiplyExact(data.size(), k)];
+        double[] row = new double[k];
+        for (int from = 0; from < data.size(); from += EVAL_BATCH) {
+            Batch b = Batch.range(data, from, Math.min(data.size(), from + EVAL_BATCH));
+            float[] v = teacher.outputs(b);
+            for (int r = 0; r < b.size(); r++) {
+                logRow(v, teacher.values() == org.distill4j.loss.TeacherValues.PROBABILITIES, r, k, row);
+                for (int c = 0; c < k; c++) {
+                    out[(from + r) * k + c] = (float) row[c];
+                }
+            }
+        }
+        return out;
+    }
+
+    /** A student's predictions on a dataset and its mean KL(teacher || student) there. */
+    public record StudentEval(int[] predictions, double teacherKl) {
+    }
+
+    /**
+     * The student's top-1 classes and, given the teacher's {@link #logProbabilities} on the same data
+     * (or null), the mean KL(teacher || student) per sample at T = 1, accumulated in float64.
+     */
+    public static StudentEval evaluate(Student student, Dataset data, float[] teacherLogProbs) {
+        int k = student.classes();
+        int[] pred = new int[data.size()];
+        double kl = 0;
+        double[] ls = new double[k];
+        for (int from = 0; from < data.size(); from += EVAL_BATCH) {
+            Batch b = Batch.range(data, from, Math.min(data.size(), from + EVAL_BATCH));
+            float[] logits = student.forward(b, false);
+            System.arraycopy(argmax(logits, b.size(), k), 0, pred, from, b.size());
+            if (teacherLogProbs != null) {
+                for (int r = 0; r < b.size(); r++) {
+                    logRow(logits, false, r, k, ls);
+                    int off = (from + r) * k;
+                    for (int c = 0; c < k; c++) {
+                        double lt = teacherLogProbs[off + c];
+                        if (lt > Double.NEGATIVE_INFINITY) {
+                            kl += Math.exp(lt) * (lt - ls[c]);
+                        }
+                    }
+                }
+            }
+        }
+        return new StudentEval(pred, teacherLogProbs == null || data.size() == 0 ? Double.NaN : kl / data.size());
+    }
+
+    private static void logRow(float[] v, boolean probabilities, int r, int k, double[] out) {
+        int off = r * k;
+        if (probabilities) {
+            double sum = 0;
+            for (int c = 0; c < k; c++) {
+                sum += v[off + c];
+            }
+            for (int c = 0; c < k; c++) {
+                out[c] = Math.log(v[off + c] / sum);
+            }
+            return;
+        }
+        double m = Double.NEGATIVE_INFINITY;
+        for (int c = 0; c < k; c++) {
+            m = Math.max(m, v[off + c]);
+        }
+        double z = 0;
+        for (int c = 0; c < k; c++) {
+            z += Math.exp(v[off + c] - m);
+        }
+        double lse = m + Math.log(z);
+        for (int c = 0; c < k; c++) {
+            out[c] = v[off + c] - lse;
+        }
     }
 
     /** Fraction of positions where {@code a} and {@code b} hold the same value. */

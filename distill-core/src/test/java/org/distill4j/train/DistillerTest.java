@@ -92,6 +92,36 @@ class DistillerTest {
         }
         assertEquals("cpu", r.backend());
         assertTrue(r.teacherAgreement() > 0.6, "student follows the teacher: " + r.teacherAgreement());
+        assertTrue(e.get(3).teacherKl() < e.get(0).teacherKl() && e.get(3).teacherKl() > 0,
+                "KL to the teacher falls: " + e.get(0).teacherKl() + " -> " + e.get(3).teacherKl());
+    }
+
+    /** The per-epoch KL equals a float64 reference from the final student's and the teacher's outputs. */
+    @Test
+    void theTestKlMatchesAFloat64Reference() {
+        org.deeplearning4j.nn.multilayer.MultiLayerNetwork net = Nets.logitsMlp(D, 16, K, new Adam(5e-3), 11, 0);
+        Dl4jStudent student = Dl4jStudent.of(net);
+        DistillResult r = Distiller.builder().teacher(Dl4jTeacher.of(teacherNet)).student(student)
+                .loss(new SoftTargetKd(4, 0.2)).trainData(train).testData(test).epochs(2).batchSize(64).seed(3)
+                .backend(new CpuBackend()).build().run();
+        org.distill4j.data.Batch all = org.distill4j.data.Batch.range(test, 0, test.size());
+        float[] t = Dl4jTeacher.of(teacherNet).outputs(all);
+        float[] st = student.forward(all, false);
+        double kl = 0;
+        for (int row = 0; row < test.size(); row++) {
+            double[] lt = org.distill4j.testing.Float64Reference.logSoftmax(t, row * K, K, 1);
+            double[] ls = org.distill4j.testing.Float64Reference.logSoftmax(st, row * K, K, 1);
+            for (int c = 0; c < K; c++) {
+                kl += Math.exp(lt[c]) * (lt[c] - ls[c]);
+            }
+        }
+        kl /= test.size();
+        // the teacher's log-probabilities are kept as floats: relative 1e-5
+        assertEquals(kl, r.epochs().get(1).teacherKl(), 1e-5 * kl);
+        // a stored teacher that has no test outputs, and a run without a teacher: no KL
+        DistillResult alone = Distiller.builder().student(Dl4jStudent.of(Nets.logitsMlp(D, 8, K, new Adam(1e-3), 1, 0)))
+                .loss(new CrossEntropy()).trainData(train).testData(test).epochs(1).seed(1).backend(new CpuBackend()).build().run();
+        assertTrue(Double.isNaN(alone.epochs().get(0).teacherKl()));
     }
 
     @Test

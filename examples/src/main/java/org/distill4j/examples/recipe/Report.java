@@ -45,7 +45,7 @@ public final class Report {
         results.values().forEach(r -> r.epochs().forEach(e -> terms.addAll(e.terms().keySet())));
         StringBuilder sb = new StringBuilder("row,epoch,loss");
         terms.forEach(t -> sb.append(",loss_").append(t));
-        sb.append(",temperature,alpha,test_accuracy,teacher_agreement,samples_per_second,train_seconds,eval_seconds\n");
+        sb.append(",temperature,alpha,test_accuracy,teacher_agreement,teacher_kl,samples_per_second,train_seconds,eval_seconds\n");
         for (Map.Entry<String, DistillResult> r : results.entrySet()) {
             for (EpochMetrics e : r.getValue().epochs()) {
                 sb.append('"').append(r.getKey().replace("\"", "\"\"")).append('"').append(',').append(e.epoch() + 1)
@@ -55,7 +55,8 @@ public final class Report {
                     sb.append(',').append(v == null ? "" : num(v));
                 }
                 sb.append(',').append(num(e.temperature())).append(',').append(num(e.alpha())).append(',').append(num(e.testAccuracy()))
-                        .append(',').append(num(e.teacherAgreement())).append(',').append(num(e.samplesPerSecond()))
+                        .append(',').append(num(e.teacherAgreement())).append(',').append(num(e.teacherKl()))
+                        .append(',').append(num(e.samplesPerSecond()))
                         .append(',').append(num(e.trainSeconds())).append(',').append(num(e.evalSeconds())).append('\n');
             }
         }

@@ -140,6 +140,17 @@ class RecipeTest {
         List<String> csv = Files.readAllLines(a.resolve("metrics.csv"));
         assertTrue(csv.get(0).startsWith("row,epoch,loss,loss_ce,loss_kd"), csv.get(0));
         assertEquals(1 + 2 + 3 + 3, csv.size(), "teacher 2 epochs, two students 3 each");
+        List<String> header = List.of(csv.get(0).split(","));
+        int kl = header.indexOf("teacher_kl");
+        assertTrue(kl > 0 && header.contains("teacher_agreement") && header.contains("samples_per_second"), csv.get(0));
+        for (String line : csv.subList(1, csv.size())) {
+            String[] cells = line.split(",", -1);
+            boolean student = line.startsWith("\"student");
+            assertEquals(student, !cells[kl].isEmpty(), "KL to the teacher for the students' epochs only: " + line);
+            if (student) {
+                assertTrue(Double.parseDouble(cells[kl]) > 0, line);
+            }
+        }
         for (String png : new String[]{"curves.png", "accuracy.png"}) {
             BufferedImage img = ImageIO.read(a.resolve(png).toFile());
             assertEquals(900, img.getWidth(), png);
