@@ -82,6 +82,16 @@ public final class Demo {
         public boolean storeOnly;
         public int storeTopK;
         public org.distill4j.store.ValueCodec storeCodec = org.distill4j.store.ValueCodec.F16;
+        /** The optimizer of every network trained here (see {@link DemoModels#optimizer}). */
+        public String optimizer = "adam";
+        /** Temperature and alpha schedules of the distilled rows (null: the loss's own constant values). */
+        public org.distill4j.train.Schedule temperatureSchedule;
+        public org.distill4j.train.Schedule alphaSchedule;
+
+        org.nd4j.linalg.learning.config.IUpdater updater() {
+            return DemoModels.optimizer(optimizer, learningRate);
+        }
+
         /** Save every network trained here into {@link #out} as {@code <row>.zip} (for {@code distill eval}). */
         public boolean saveModels;
         /** The resolved recipe, recorded in the provenance (null outside recipe runs). */
@@ -171,7 +181,7 @@ public final class Demo {
                 String rowName = specs.size() == 1 ? "teacher" : "teacher " + (i + 1);
                 long t0 = System.nanoTime();
                 if (spec.model() == null) {
-                    MultiLayerNetwork net = DemoModels.mlp(in, spec.hidden(), classes, spec.dropout(), s.learningRate, s.seed + 100L * i);
+                    MultiLayerNetwork net = DemoModels.mlp(in, spec.hidden(), classes, spec.dropout(), s.updater(), s.seed + 100L * i);
                     DistillResult tr = train(s, rowName, net, null, new CrossEntropy(), teacherSet, test, spec.epochs(), backend);
                     rows.add(row(rowName, DemoModels.shape(in, spec.hidden(), classes) + ", dropout " + spec.dropout(),
                             net.numParams(), teacherSet.size(), spec.epochs(), "ce", tr));
@@ -224,7 +234,7 @@ public final class Demo {
                 onlyStore = org.distill4j.store.SoftTargetStore.open(s.store);
                 distillTeacher = org.distill4j.store.StoredTeacher.of(onlyStore, liveId);
             }
-            MultiLayerNetwork alone = DemoModels.mlp(in, s.studentHidden, classes, 0, s.learningRate, s.seed + 1);
+            MultiLayerNetwork alone = DemoModels.mlp(in, s.studentHidden, classes, 0, s.updater(), s.seed + 1);
             String studentShape = DemoModels.shape(in, s.studentHidden, classes);
             DistillResult a = train(s, "student alone", alone, liveTeacher, new CrossEntropy(), transfer, test,
                     s.studentEpochs, backend);
@@ -244,7 +254,7 @@ public final class Demo {
             }
             for (Map.Entry<String, Method> entry : methods) {
                 String spec = entry.getKey();
-                MultiLayerNetwork distilled = DemoModels.mlp(in, s.studentHidden, classes, 0, s.learningRate, s.seed + 1);
+                MultiLayerNetwork distilled = DemoModels.mlp(in, s.studentHidden, classes, 0, s.updater(), s.seed + 1);
                 Method m = entry.getValue();
                 Teacher teacher = m.topK > 0 ? TopKTeacher.of(liveTeacher, m.topK) : distillTeacher;
                 String label = methods.size() == 1 && (spec.equals("kd") || s.losses != null) ? "student distilled" : "distilled: " + spec;
@@ -263,7 +273,7 @@ public final class Demo {
                         new org.distill4j.store.Labeler.Options(0, org.distill4j.store.ValueCodec.F16, 1024, 1000, "demo-teacher"), null);
                 out.printf(Locale.ROOT, "labeled %d rows into %s in %.2f s%n", lr.rows(), s.store, lr.seconds());
                 try (org.distill4j.store.SoftTargetStore store = org.distill4j.store.SoftTargetStore.open(s.store)) {
-                    MultiLayerNetwork fromStore = DemoModels.mlp(in, s.studentHidden, classes, 0, s.learningRate, s.seed + 1);
+                    MultiLayerNetwork fromStore = DemoModels.mlp(in, s.studentHidden, classes, 0, s.updater(), s.seed + 1);
                     Method m = method("kd", s);
                     String label = "distilled: kd, stored f16";
                     DistillResult r = train(s, label, fromStore, org.distill4j.store.StoredTeacher.of(store, "demo-teacher"), m.loss,
@@ -439,6 +449,12 @@ public final class Demo {
                 .backend(backend);
         if (loss.needsTeacher() || teacher != null) {
             b.teacher(teacher);
+        }
+        if (s.temperatureSchedule != null && loss instanceof org.distill4j.loss.TemperatureScaled) {
+            b.temperature(s.temperatureSchedule); // the distilled rows; teachers and the student alone train on ce
+        }
+        if (s.alphaSchedule != null && loss instanceof org.distill4j.loss.SoftTargetKd) {
+            b.alpha(s.alphaSchedule);
         }
         if (s.progress) {
             b.listener(ConsoleProgress.toStderr(label));

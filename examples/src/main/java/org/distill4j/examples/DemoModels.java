@@ -22,9 +22,15 @@ public final class DemoModels {
      * @param dropout probability of dropping a unit (0 for none), applied to each hidden layer's input
      */
     public static MultiLayerNetwork mlp(int inputs, int[] hidden, int classes, double dropout, double learningRate, long seed) {
+        return mlp(inputs, hidden, classes, dropout, new Adam(learningRate), seed);
+    }
+
+    /** The same MLP with another optimizer (see {@link #optimizer}). */
+    public static MultiLayerNetwork mlp(int inputs, int[] hidden, int classes, double dropout,
+                                        org.nd4j.linalg.learning.config.IUpdater updater, long seed) {
         NeuralNetConfiguration.ListBuilder b = new NeuralNetConfiguration.Builder()
                 .seed(seed)
-                .updater(new Adam(learningRate))
+                .updater(updater)
                 .weightInit(WeightInit.RELU)
                 .list();
         int in = inputs;
@@ -45,6 +51,25 @@ public final class DemoModels {
         MultiLayerNetwork net = new MultiLayerNetwork(conf);
         net.init();
         return net;
+    }
+
+    /** The optimizers a recipe can name, with their fixed settings beside the learning rate. */
+    public static final java.util.List<String> OPTIMIZERS = java.util.List.of("adam", "nadam", "amsgrad", "sgd", "nesterovs", "rmsprop");
+
+    /**
+     * An optimizer by name: adam, nadam, amsgrad (betas 0.9, 0.999), sgd (plain), nesterovs (momentum 0.9),
+     * rmsprop (decay 0.95).
+     */
+    public static org.nd4j.linalg.learning.config.IUpdater optimizer(String name, double learningRate) {
+        return switch (name) {
+            case "adam" -> new Adam(learningRate);
+            case "nadam" -> new org.nd4j.linalg.learning.config.Nadam(learningRate);
+            case "amsgrad" -> new org.nd4j.linalg.learning.config.AMSGrad(learningRate);
+            case "sgd" -> new org.nd4j.linalg.learning.config.Sgd(learningRate);
+            case "nesterovs" -> new org.nd4j.linalg.learning.config.Nesterovs(learningRate, 0.9);
+            case "rmsprop" -> new org.nd4j.linalg.learning.config.RmsProp(learningRate);
+            default -> throw new IllegalArgumentException("unknown optimizer '" + name + "'; known: " + String.join(", ", OPTIMIZERS));
+        };
     }
 
     /** "784-1200-1200-10" for logs and tables. */

@@ -46,7 +46,13 @@ public record Recipe(String name, Path source, Data data, Teacher teacher, Stude
     public record Student(int[] hidden) {
     }
 
-    public record Training(int epochs, int batchSize, double learningRate, long seed, String backend) {
+    /**
+     * @param optimizer   adam, nadam, amsgrad, sgd, nesterovs or rmsprop (every network of the run)
+     * @param temperature the distilled student's temperature per epoch (null: the loss's own)
+     * @param alpha       the distilled student's hard-label weight per epoch, for a single kd term (null: the loss's own)
+     */
+    public record Training(int epochs, int batchSize, double learningRate, long seed, String backend, String optimizer,
+                           org.distill4j.train.Schedule temperature, org.distill4j.train.Schedule alpha) {
     }
 
     /** A registered loss with a weight and its settings. */

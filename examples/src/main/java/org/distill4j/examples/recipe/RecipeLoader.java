@@ -55,7 +55,10 @@ public final class RecipeLoader {
             "outputNames", "weight", "store", "ensemble", "combine");
     private static final Set<String> STORE = Set.of("path", "topk", "dtype");
     private static final Set<String> STUDENT = Set.of("hidden");
-    private static final Set<String> TRAINING = Set.of("epochs", "batchSize", "learningRate", "seed", "backend");
+    private static final Set<String> TRAINING = Set.of("epochs", "batchSize", "learningRate", "seed", "backend", "optimizer",
+            "schedules");
+    private static final Set<String> SCHEDULES = Set.of("temperature", "alpha");
+    private static final Set<String> SCHEDULE = Set.of("from", "to");
     private static final Set<Tag> PLAIN_TAGS = Set.of(Tag.STR, Tag.INT, Tag.FLOAT, Tag.BOOL, Tag.NULL, Tag.MAP, Tag.SEQ);
 
     private final String file;
@@ -109,7 +112,7 @@ public final class RecipeLoader {
         String path = d.containsKey("path") ? string(d.get("path"), "data.path") : null;
         Recipe.Data data = new Recipe.Data(dataset, path, positive(d, "data.teacherSamples", 10_000),
                 positive(d, "data.transferSamples", 1_000), positive(d, "data.testSamples", 10_000));
-        put("data", Map.of("dataset", dataset, "path", path == null ? "auto" : path, "teacherSamples", data.teacherSamples(),
+        put("data", ordered("dataset", dataset, "path", path == null ? "auto" : path, "teacherSamples", data.teacherSamples(),
                 "transferSamples", data.transferSamples(), "testSamples", data.testSamples()));
 
         Node teacherNode = required(t, top, "", "teacher");
@@ -171,7 +174,7 @@ public final class RecipeLoader {
             }
             Recipe.Store store = new Recipe.Store(storePath, topK, dtype);
             teacher = new Recipe.Teacher(teacher.members(), teacher.combine(), store);
-            rteacher.put("store", Map.of("path", storePath.toString(), "topk", topK, "dtype", dtype));
+            rteacher.put("store", ordered("path", storePath.toString(), "topk", topK, "dtype", dtype));
             storeNode = te.get("store");
         }
         Node studentNode = required(t, top, "", "student");
@@ -181,10 +184,30 @@ public final class RecipeLoader {
 
         Map<String, Node> tr = section(t, "training", TRAINING);
         String backend = tr.containsKey("backend") ? string(tr.get("backend"), "training.backend") : "auto";
+        String optimizer = tr.containsKey("optimizer") ? string(tr.get("optimizer"), "training.optimizer") : "adam";
+        if (!org.distill4j.examples.DemoModels.OPTIMIZERS.contains(optimizer)) {
+            throw error(tr.get("optimizer"), "training.optimizer", "unknown optimizer '" + optimizer + "'"
+                    + suggest(optimizer, org.distill4j.examples.DemoModels.OPTIMIZERS) + "; known: "
+                    + String.join(", ", org.distill4j.examples.DemoModels.OPTIMIZERS));
+        }
+        Map<String, Node> sc = tr.containsKey("schedules") ? mapping(tr.get("schedules"), "training.schedules", SCHEDULES) : Map.of();
+        Map<String, Object> rs = new LinkedHashMap<>();
+        org.distill4j.train.Schedule temperature = schedule(sc.get("temperature"), "training.schedules.temperature", rs);
+        org.distill4j.train.Schedule alpha = schedule(sc.get("alpha"), "training.schedules.alpha", rs);
         Recipe.Training training = new Recipe.Training(positive(tr, "training.epochs", 10), positive(tr, "training.batchSize", 128),
-                positiveNumber(tr, "training.learningRate", 1e-3), (long) integer(tr, "training.seed", 42), backend);
-        put("training", Map.of("epochs", training.epochs(), "batchSize", training.batchSize(),
-                "learningRate", training.learningRate(), "seed", training.seed(), "backend", backend));
+                positiveNumber(tr, "training.learningRate", 1e-3), (long) integer(tr, "training.seed", 42), backend, optimizer,
+                temperature, alpha);
+        Map<String, Object> rtr = new LinkedHashMap<>();
+        rtr.put("epochs", training.epochs());
+        rtr.put("batchSize", training.batchSize());
+        rtr.put("learningRate", training.learningRate());
+        rtr.put("optimizer", optimizer);
+        rtr.put("seed", training.seed());
+        rtr.put("backend", backend);
+        if (!rs.isEmpty()) {
+            rtr.put("schedules", rs);
+        }
+        resolved.put("training", rtr);
 
         Node lossNode = required(t, top, "", "loss");
         if (!(lossNode instanceof SequenceNode seq) || seq.getValue().isEmpty()) {
@@ -248,7 +271,66 @@ public final class RecipeLoader {
                 }
             }
         }
-        return new Recipe(name, source, data, teacher, student, training, List.copyOf(terms), resolved);
+        Recipe recipe = new Recipe(name, source, data, teacher, student, training, List.copyOf(terms), resolved);
+        checkSchedules(recipe, sc);
+        return recipe;
+    }
+
+    /** A schedule: a number (the same every epoch) or {from, to} (linear from the first epoch to the last); null when absent. */
+    private org.distill4j.train.Schedule schedule(Node n, String path, Map<String, Object> resolvedSchedules) {
+        if (n == null) {
+            return null;
+        }
+        String key = path.substring(path.lastIndexOf('.') + 1);
+        if (n instanceof ScalarNode) {
+            double v = number(n, path);
+            resolvedSchedules.put(key, v);
+            return org.distill4j.train.Schedule.constant(v);
+        }
+        Map<String, Node> m = mapping(n, path, SCHEDULE);
+        double from = number(required(m, n, path, "from"), path + ".from");
+        double to = number(required(m, n, path, "to"), path + ".to");
+        Map<String, Object> fromTo = new LinkedHashMap<>();
+        fromTo.put("from", from);
+        fromTo.put("to", to);
+        resolvedSchedules.put(key, fromTo);
+        return org.distill4j.train.Schedule.linear(from, to);
+    }
+
+    /** Schedules must fit the loss: a temperature for a temperature-scaled loss, alpha for a single kd term; values in range. */
+    private void checkSchedules(Recipe r, Map<String, Node> sc) {
+        if (sc.isEmpty()) {
+            return;
+        }
+        org.distill4j.loss.LogitLoss loss = RecipeRunner.loss(r);
+        int epochs = r.training().epochs();
+        if (r.training().temperature() != null) {
+            Node n = sc.get("temperature");
+            if (!(loss instanceof org.distill4j.loss.TemperatureScaled ts)) {
+                throw error(n, "training.schedules.temperature", "loss '" + loss.name() + "' has no temperature");
+            }
+            for (int e = 0; e < epochs; e++) {
+                try {
+                    ts.withTemperature(r.training().temperature().at(e, epochs));
+                } catch (IllegalArgumentException ex) {
+                    throw error(n, "training.schedules.temperature", "at epoch " + (e + 1) + ": " + ex.getMessage());
+                }
+            }
+        }
+        if (r.training().alpha() != null) {
+            Node n = sc.get("alpha");
+            if (!(loss instanceof org.distill4j.loss.SoftTargetKd kd)) {
+                throw error(n, "training.schedules.alpha", "alpha schedules apply to a single kd loss term; for several terms "
+                        + "set their weights");
+            }
+            for (int e = 0; e < epochs; e++) {
+                try {
+                    kd.withAlpha(r.training().alpha().at(e, epochs));
+                } catch (IllegalArgumentException ex) {
+                    throw error(n, "training.schedules.alpha", "at epoch " + (e + 1) + ": " + ex.getMessage());
+                }
+            }
+        }
     }
 
     /** One teacher: trained (hidden, dropout, epochs), a DL4J model file, or a foreign model for DJL. */
@@ -326,6 +408,15 @@ public final class RecipeLoader {
         }
         resolvedMember.put("weight", weight);
         return TeacherSpec.djl(model, new TeacherSpec.Djl(engine, shape, logits, names == null ? null : List.copyOf(names)), weight);
+    }
+
+    /** A map that keeps the order of its keys (the provenance reads like the recipe). */
+    private static Map<String, Object> ordered(Object... keysAndValues) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        for (int i = 0; i < keysAndValues.length; i += 2) {
+            m.put((String) keysAndValues[i], keysAndValues[i + 1]);
+        }
+        return m;
     }
 
     private void put(String key, Map<String, Object> value) {

@@ -49,6 +49,9 @@ public final class RecipeRunner {
         s.learningRate = r.training().learningRate();
         s.seed = r.training().seed();
         s.backend = r.training().backend();
+        s.optimizer = r.training().optimizer();
+        s.temperatureSchedule = r.training().temperature();
+        s.alphaSchedule = r.training().alpha();
         s.losses = List.of(Map.entry(r.name(), loss(r)));
         s.recipe = r.resolved();
         s.out = out;

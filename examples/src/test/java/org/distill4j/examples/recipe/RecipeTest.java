@@ -86,6 +86,32 @@ class RecipeTest {
         assertTrue(e.getMessage().startsWith("r.yaml:3:1: not valid YAML"), e.getMessage());
     }
 
+    @Test
+    void schedulesAndOptimizerResolveAndFitTheLoss() throws Exception {
+        Recipe r = RecipeLoader.load(KD, List.of("training.optimizer=nesterovs", "training.schedules={temperature: {from: 4, to: 1}, alpha: 0.3}"));
+        assertEquals("nesterovs", r.training().optimizer());
+        assertEquals(4.0, r.training().temperature().at(0, 40));
+        assertEquals(1.0, r.training().temperature().at(39, 40));
+        assertEquals(0.3, r.training().alpha().at(17, 40));
+        java.util.Map<?, ?> tr = (java.util.Map<?, ?>) r.resolved().get("training");
+        assertEquals("{temperature={from=4.0, to=1.0}, alpha=0.3}", tr.get("schedules").toString());
+
+        RecipeException e = fails(base("  - name: kd\n").replace("  epochs: 2\n", "  epochs: 2\n  optimizer: adan\n"));
+        assertTrue(e.getMessage().contains("training.optimizer: unknown optimizer 'adan' (did you mean 'adam'?); known: adam, nadam"),
+                e.getMessage());
+        e = fails(base("  - name: dkd\n").replace("  epochs: 2\n", "  epochs: 2\n  schedules: {alpha: {from: 0.5, to: 0.1}}\n"));
+        assertTrue(e.getMessage().contains("training.schedules.alpha: alpha schedules apply to a single kd loss term"), e.getMessage());
+        e = fails(base("  - name: mse\n").replace("  epochs: 2\n", "  epochs: 2\n  schedules: {temperature: 2}\n"));
+        assertTrue(e.getMessage().contains("training.schedules.temperature: loss 'mse' has no temperature"), e.getMessage());
+        e = fails(base("  - name: kd\n").replace("  epochs: 2\n", "  epochs: 2\n  schedules: {temperature: {from: 4, to: 0}}\n"));
+        assertTrue(e.getMessage().startsWith("r.yaml:9:28: training.schedules.temperature: at epoch 2: kd temperature must be a finite number > 0, got 0.0"), e.getMessage());
+        e = fails(base("  - name: kd\n").replace("  epochs: 2\n", "  epochs: 2\n  schedules: {temprature: 2}\n"));
+        assertTrue(e.getMessage().contains("training.schedules.temprature: unknown key 'temprature' (did you mean 'temperature'?)"),
+                e.getMessage());
+        e = fails(base("  - name: kd\n").replace("  epochs: 2\n", "  epochs: 2\n  schedules: {alpha: {from: 0.5}}\n"));
+        assertTrue(e.getMessage().contains("training.schedules.alpha.to: missing required field"), e.getMessage());
+    }
+
     private static String run(String... args) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         ByteArrayOutputStream err = new ByteArrayOutputStream();
@@ -130,8 +156,10 @@ class RecipeTest {
                 "--set", "data.testSamples=400", "--quiet"};
         Path a = tmp.resolve("a");
         Path b = tmp.resolve("b");
-        String[] argsA = Stream.concat(Stream.of("run", KD.toString(), "--out", a.toString()), Stream.of(small)).toArray(String[]::new);
-        String[] argsB = Stream.concat(Stream.of("run", KD.toString(), "--out", b.toString()), Stream.of(small)).toArray(String[]::new);
+        String[] argsA = Stream.concat(Stream.of("run", KD.toString(), "--out", a.toString(), "--set",
+                "training.schedules.temperature={from: 4, to: 2}"), Stream.of(small)).toArray(String[]::new);
+        String[] argsB = Stream.concat(Stream.of("run", KD.toString(), "--out", b.toString(), "--set",
+                "training.schedules.temperature={from: 4, to: 2}"), Stream.of(small)).toArray(String[]::new);
         String printed = run(argsA);
         assertTrue(printed.contains("student distilled") && printed.contains("report.html"), printed);
         for (String f : new String[]{"results.json", "metrics.csv", "provenance.json", "curves.png", "accuracy.png", "report.html"}) {
@@ -151,6 +179,9 @@ class RecipeTest {
                 assertTrue(Double.parseDouble(cells[kl]) > 0, line);
             }
         }
+        int temp = header.indexOf("temperature");
+        List<String> distilledTemps = csv.stream().filter(l -> l.startsWith("\"student distilled\"")).map(l -> l.split(",", -1)[temp]).toList();
+        assertEquals(List.of("4.00000", "3.00000", "2.00000"), distilledTemps, "the temperature schedule, epoch by epoch");
         for (String png : new String[]{"curves.png", "accuracy.png"}) {
             BufferedImage img = ImageIO.read(a.resolve(png).toFile());
             assertEquals(900, img.getWidth(), png);
