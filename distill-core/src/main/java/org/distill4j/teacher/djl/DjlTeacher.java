@@ -42,6 +42,8 @@ public final class DjlTeacher implements Teacher, AutoCloseable {
     private final String logitsOutput;
     private final TeacherValues values;
     private final InputTransform inputTransform;
+    private final OutputTransform outputTransform;
+    private final int rawClasses;
     private final int classes;
     private final int maxBatch;
     private final Map<String, int[]> outputShapes;
@@ -58,6 +60,7 @@ public final class DjlTeacher implements Teacher, AutoCloseable {
         this.inputName = b.inputName;
         this.values = b.values;
         this.inputTransform = b.inputTransform;
+        this.outputTransform = b.outputTransform;
         this.maxBatch = b.maxBatch;
         this.session = new AtomicReference<>(session);
         // probe: two rows of a fixed ramp, to learn the output names and shapes and to fail early
@@ -97,14 +100,24 @@ public final class DjlTeacher implements Teacher, AutoCloseable {
                     + tail(s) + "] for 2 input rows; a teacher's class scores must be [rows, classes]");
         }
         this.logitsOutput = chosen;
-        this.classes = s[1];
+        this.rawClasses = s[1];
+        float[] probeScores = probe.get(chosen);
+        if (outputTransform != null) {
+            try {
+                probeScores = transformed(probeScores, 2);
+            } catch (RuntimeException e) {
+                closeQuietly();
+                throw e;
+            }
+        }
+        this.classes = probeScores.length / 2;
         if (b.classes > 0 && b.classes != classes) {
             closeQuietly();
             throw new IllegalArgumentException(where() + ": output '" + chosen + "' has " + classes + " classes, expected "
                     + b.classes);
         }
         if (values == TeacherValues.PROBABILITIES) {
-            checkProbabilities(probe.get(chosen));
+            checkProbabilities(probeScores);
         }
         log.info("loaded teacher {}", describe());
     }
@@ -143,7 +156,31 @@ public final class DjlTeacher implements Teacher, AutoCloseable {
 
     @Override
     public synchronized float[] outputs(Batch batch) {
-        return run(batch).get(logitsOutput).clone();
+        float[] raw = run(batch).get(logitsOutput);
+        if (outputTransform == null) {
+            return raw.clone();
+        }
+        float[] t = transformed(raw.clone(), batch.size());
+        if (t.length != batch.size() * classes) {
+            throw new IllegalStateException("output transform returned " + t.length + " values for " + batch.size() + " rows; it gave "
+                    + classes + " classes per row at load");
+        }
+        return t;
+    }
+
+    private float[] transformed(float[] raw, int rows) {
+        float[] t;
+        try {
+            t = outputTransform.apply(raw, rows, rawClasses);
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException(where() + ": output transform failed on output '" + logitsOutput + "' [" + rows + ", "
+                    + rawClasses + "]: " + e.getMessage(), e);
+        }
+        if (t.length == 0 || t.length % rows != 0) {
+            throw new IllegalArgumentException(where() + ": output transform returned " + t.length + " values for " + rows
+                    + " rows; expected rows x classes");
+        }
+        return t;
     }
 
     /** A model output other than the logits (or the logits themselves) as a feature, by its name. */
@@ -298,6 +335,40 @@ public final class DjlTeacher implements Teacher, AutoCloseable {
         }
     }
 
+    /**
+     * Rewrites the class scores after the model (row-major {@code [rows, classes]} in, {@code [rows, classes']}
+     * out): pick or reorder classes, rescale. Runs on a copy.
+     */
+    @FunctionalInterface
+    public interface OutputTransform {
+        float[] apply(float[] scores, int rows, int classes);
+
+        /**
+         * Keeps the given classes, in the given order (e.g. the 10 ImageNet classes a 10-class student
+         * learns). Logits only: probabilities would need renormalizing, which the losses do.
+         */
+        static OutputTransform columns(int... ids) {
+            int[] keep = ids.clone();
+            if (keep.length == 0) {
+                throw new IllegalArgumentException("columns needs at least one class id");
+            }
+            return (x, rows, k) -> {
+                for (int id : keep) {
+                    if (id < 0 || id >= k) {
+                        throw new IllegalArgumentException("class id " + id + " is outside the model's " + k + " classes");
+                    }
+                }
+                float[] y = new float[rows * keep.length];
+                for (int r = 0; r < rows; r++) {
+                    for (int j = 0; j < keep.length; j++) {
+                        y[r * keep.length + j] = x[r * k + keep[j]];
+                    }
+                }
+                return y;
+            };
+        }
+    }
+
     /** Settings for a {@link DjlTeacher}; {@code set*} are required, {@code opt*} optional. */
     public static final class Builder {
         private Path modelPath;
@@ -308,6 +379,7 @@ public final class DjlTeacher implements Teacher, AutoCloseable {
         private List<String> outputNames;
         private TeacherValues values = TeacherValues.LOGITS;
         private InputTransform inputTransform;
+        private OutputTransform outputTransform;
         private int classes;
         private int maxBatch;
         private final Map<String, String> engineOptions = new LinkedHashMap<>();
@@ -363,6 +435,12 @@ public final class DjlTeacher implements Teacher, AutoCloseable {
         /** A rewrite of the features before the model sees them (e.g. {@link InputTransform#normalize}). */
         public Builder optInputTransform(InputTransform transform) {
             this.inputTransform = transform;
+            return this;
+        }
+
+        /** A rewrite of the class scores after the model (e.g. {@link OutputTransform#columns}); {@link #optClasses} checks its result. */
+        public Builder optOutputTransform(OutputTransform transform) {
+            this.outputTransform = transform;
             return this;
         }
 

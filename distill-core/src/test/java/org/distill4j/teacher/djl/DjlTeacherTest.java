@@ -185,6 +185,28 @@ class DjlTeacherTest {
     }
 
     @Test
+    void anOutputTransformPicksAndReordersClasses() {
+        Batch batch = randomBatch(new Random(13), 17, IN);
+        double[] ref = reference(batch)[1];
+        int[] keep = {4, 0, 2};
+        try (DjlTeacher t = tiny("tiny-mlp.onnx").optOutputTransform(DjlTeacher.OutputTransform.columns(keep)).optClasses(3).build()) {
+            assertEquals(3, t.classes());
+            double[] expected = new double[17 * 3];
+            for (int r = 0; r < 17; r++) {
+                for (int j = 0; j < 3; j++) {
+                    expected[r * 3 + j] = ref[r * CLASSES + keep[j]];
+                }
+            }
+            Tolerances.assertEngineClose(expected, t.outputs(batch), "columns 4, 0, 2");
+            assertArrayEquals(new int[] {CLASSES}, t.outputs().get("logits"), "outputs() lists the model's own shapes");
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> tiny("tiny-mlp.onnx").optOutputTransform(DjlTeacher.OutputTransform.columns(1, 7)).build());
+        assertTrue(e.getMessage().contains("class id 7 is outside the model's 5 classes") && e.getMessage().contains("tiny-mlp.onnx"),
+                e.getMessage());
+    }
+
+    @Test
     void closeTwiceIsHarmlessAndUseAfterCloseFails() {
         DjlTeacher t = tiny("tiny-mlp.onnx").build();
         Batch batch = randomBatch(new Random(1), 2, IN);
