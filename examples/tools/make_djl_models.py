@@ -23,15 +23,16 @@ Re-running gives the same weights on the same machine and torch build (fixed see
 algorithms); other CPUs may differ in the last bits, so the shipped files, not this script, are the
 reference the tests and the README numbers use.
 """
-import gzip
 import hashlib
 import json
 import os
-import struct
 import sys
 
 import torch
 from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import make_fashion_mnist_subset  # noqa: E402  (the IDX reader)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 FIXTURES = os.path.join(ROOT, "distill-core", "src", "test", "resources", "djl")
@@ -91,12 +92,8 @@ def fixtures():
 
 
 def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    zero, dtype, dims = struct.unpack(">HBB", data[:4])
-    assert zero == 0 and dtype == 0x08, path
-    shape = struct.unpack(">" + "I" * dims, data[4:4 + 4 * dims])
-    return torch.frombuffer(bytearray(data[4 + 4 * dims:]), dtype=torch.uint8).reshape(shape)
+    shape, body = make_fashion_mnist_subset.read(path)
+    return torch.frombuffer(bytearray(body), dtype=torch.uint8).reshape(shape)
 
 
 class CnnTeacher(nn.Module):

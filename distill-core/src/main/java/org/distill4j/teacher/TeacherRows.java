@@ -2,13 +2,16 @@ package org.distill4j.teacher;
 
 import org.distill4j.loss.TeacherValues;
 
-/** Row conversions shared by the teacher adapters. Package-private. */
-final class TeacherRows {
+/** Row conversions of teacher (or any model's) outputs, shared by the teacher adapters and the evaluations. */
+public final class TeacherRows {
     private TeacherRows() {
     }
 
-    /** Log-probabilities (double) of row {@code r}: log-softmax of logits, or log of probabilities. */
-    static void logProbabilities(float[] values, TeacherValues kind, int r, int classes, double[] out) {
+    /**
+     * Log-probabilities (double) of row {@code r} of a row-major {@code [rows, classes]} buffer: the
+     * log-softmax of logits, or the log of renormalized probabilities.
+     */
+    public static void logProbabilities(float[] values, TeacherValues kind, int r, int classes, double[] out) {
         int off = r * classes;
         if (kind == TeacherValues.PROBABILITIES) {
             double sum = 0;

@@ -81,7 +81,7 @@ public final class Evaluation {
             Batch b = Batch.range(data, from, Math.min(data.size(), from + EVAL_BATCH));
             float[] v = teacher.outputs(b);
             for (int r = 0; r < b.size(); r++) {
-                logRow(v, teacher.values() == org.distill4j.loss.TeacherValues.PROBABILITIES, r, k, row);
+                org.distill4j.teacher.TeacherRows.logProbabilities(v, teacher.values(), r, k, row);
                 for (int c = 0; c < k; c++) {
                     out[(from + r) * k + c] = (float) row[c];
                 }
@@ -109,7 +109,7 @@ public final class Evaluation {
             System.arraycopy(argmax(logits, b.size(), k), 0, pred, from, b.size());
             if (teacherLogProbs != null) {
                 for (int r = 0; r < b.size(); r++) {
-                    logRow(logits, false, r, k, ls);
+                    org.distill4j.teacher.TeacherRows.logProbabilities(logits, org.distill4j.loss.TeacherValues.LOGITS, r, k, ls);
                     int off = (from + r) * k;
                     for (int c = 0; c < k; c++) {
                         double lt = teacherLogProbs[off + c];
@@ -121,32 +121,6 @@ public final class Evaluation {
             }
         }
         return new StudentEval(pred, teacherLogProbs == null || data.size() == 0 ? Double.NaN : kl / data.size());
-    }
-
-    private static void logRow(float[] v, boolean probabilities, int r, int k, double[] out) {
-        int off = r * k;
-        if (probabilities) {
-            double sum = 0;
-            for (int c = 0; c < k; c++) {
-                sum += v[off + c];
-            }
-            for (int c = 0; c < k; c++) {
-                out[c] = Math.log(v[off + c] / sum);
-            }
-            return;
-        }
-        double m = Double.NEGATIVE_INFINITY;
-        for (int c = 0; c < k; c++) {
-            m = Math.max(m, v[off + c]);
-        }
-        double z = 0;
-        for (int c = 0; c < k; c++) {
-            z += Math.exp(v[off + c] - m);
-        }
-        double lse = m + Math.log(z);
-        for (int c = 0; c < k; c++) {
-            out[c] = v[off + c] - lse;
-        }
     }
 
     /** Fraction of positions where {@code a} and {@code b} hold the same value. */

@@ -3,8 +3,8 @@ package org.distill4j.examples;
 import org.distill4j.data.Batch;
 import org.distill4j.data.Dataset;
 import org.distill4j.data.FashionMnist;
-import org.distill4j.loss.TeacherValues;
 import org.distill4j.teacher.Teacher;
+import org.distill4j.teacher.TeacherRows;
 
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -30,10 +30,7 @@ final class EvalCommand {
         Path model = null;
         Path teacher = null;
         Path json = null;
-        Path data = null;
-        boolean embedded = false;
-        String split = "test";
-        int limit = Integer.MAX_VALUE;
+        DataOptions data = new DataOptions("test");
         ModelFiles.Options mo = new ModelFiles.Options("--");
         ModelFiles.Options to = new ModelFiles.Options("--teacher-");
         for (int i = 0; i < args.length; i++) {
@@ -61,32 +58,25 @@ final class EvalCommand {
                 to.set(a, v);
                 continue;
             }
+            if (data.accept(a, v)) {
+                continue;
+            }
             switch (a) {
                 case "--teacher" -> teacher = Path.of(v);
                 case "--json" -> json = Path.of(v);
-                case "--data" -> {
-                    embedded = v.equals("embedded");
-                    data = embedded ? null : Path.of(v);
-                }
-                case "--split" -> {
-                    if (!v.equals("train") && !v.equals("test")) {
-                        throw new Main.UsageException("--split must be train or test, got '" + v + "'");
-                    }
-                    split = v;
-                }
-                case "--limit" -> limit = Main.positive(a, v);
                 default -> throw new Main.UsageException("unknown option " + a + " (see distill eval --help)");
             }
         }
         if (model == null) {
             throw new Main.UsageException("a model file is required (see distill eval --help)");
         }
-        FashionMnist.Split s = embedded ? FashionMnist.loadEmbedded(EvalCommand.class.getClassLoader()) : FashionMnist.load(data);
-        Dataset d = (split.equals("train") ? s.train() : s.test()).head(limit);
+        DataOptions.Loaded loaded = data.load();
+        Dataset d = loaded.data();
+        String split = data.split();
         try (ModelFiles.Loaded m = ModelFiles.load(model, mo, d.featureCount(), d.classes());
              ModelFiles.Loaded t = teacher == null ? null : ModelFiles.load(teacher, to, d.featureCount(), d.classes())) {
             Result r = evaluate(m.model(), t == null ? null : t.model(), d);
-            out.printf(Locale.ROOT, "%s on %s (%,d %s samples from %s)%n", m.describe(), d.name(), d.size(), split, s.source());
+            out.printf(Locale.ROOT, "%s on %s (%,d %s samples from %s)%n", m.describe(), d.name(), d.size(), split, loaded.source());
             out.printf(Locale.ROOT, "  accuracy        %.2f%%%n", 100 * r.accuracy);
             out.printf(Locale.ROOT, "  mean NLL        %.4f%n", r.nll);
             if (t != null) {
@@ -105,7 +95,7 @@ final class EvalCommand {
                 j.put("model", model.toString());
                 j.put("describe", m.describe());
                 j.put("parameters", m.parameters());
-                j.put("data", s.source());
+                j.put("data", loaded.source());
                 j.put("split", split);
                 j.put("samples", d.size());
                 j.put("accuracy", r.accuracy);
@@ -163,7 +153,7 @@ final class EvalCommand {
             float[] ot = teacher == null ? null : teacher.outputs(b);
             for (int row = 0; row < b.size(); row++) {
                 int y = b.labels()[row];
-                logProbabilities(om, model.values(), row, k, lm);
+                TeacherRows.logProbabilities(om, model.values(), row, k, lm);
                 int pm = argmax(lm);
                 r.perClassCount[y]++;
                 if (pm == y) {
@@ -172,7 +162,7 @@ final class EvalCommand {
                 }
                 nll -= lm[y];
                 if (ot != null) {
-                    logProbabilities(ot, teacher.values(), row, k, lt);
+                    TeacherRows.logProbabilities(ot, teacher.values(), row, k, lt);
                     int pt = argmax(lt);
                     teacherRight += pt == y ? 1 : 0;
                     agree += pt == pm ? 1 : 0;
@@ -208,33 +198,6 @@ final class EvalCommand {
             }
         }
         return best;
-    }
-
-    /** Row {@code r}'s log-probabilities in float64: log-softmax of logits, or log of renormalized probabilities. */
-    static void logProbabilities(float[] values, TeacherValues kind, int r, int k, double[] out) {
-        int off = r * k;
-        if (kind == TeacherValues.PROBABILITIES) {
-            double sum = 0;
-            for (int i = 0; i < k; i++) {
-                sum += values[off + i];
-            }
-            for (int i = 0; i < k; i++) {
-                out[i] = Math.log(values[off + i] / sum);
-            }
-            return;
-        }
-        double m = Double.NEGATIVE_INFINITY;
-        for (int i = 0; i < k; i++) {
-            m = Math.max(m, values[off + i]);
-        }
-        double z = 0;
-        for (int i = 0; i < k; i++) {
-            z += Math.exp(values[off + i] - m);
-        }
-        double lse = m + Math.log(z);
-        for (int i = 0; i < k; i++) {
-            out[i] = values[off + i] - lse;
-        }
     }
 
     static void usage(PrintStream out, ModelFiles.Options mo, ModelFiles.Options to) {

@@ -3,13 +3,11 @@ package org.distill4j.examples;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.deeplearning4j.util.ModelSerializer;
 import org.distill4j.data.Dataset;
-import org.distill4j.data.FashionMnist;
 import org.distill4j.store.Labeler;
 import org.distill4j.store.SoftTargetStore;
 import org.distill4j.store.StoreHeader;
 import org.distill4j.store.StoreWriter;
 import org.distill4j.store.ValueCodec;
-import org.distill4j.teacher.Dl4jTeacher;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -43,10 +41,7 @@ final class StoreCommands {
     static int label(String[] args, PrintStream out) throws Exception {
         Path teacherPath = null;
         Path outPath = null;
-        Path data = null;
-        boolean embedded = false;
-        String split = "train";
-        int limit = Integer.MAX_VALUE;
+        DataOptions data = new DataOptions("train");
         int topK = 0;
         ValueCodec codec = ValueCodec.F16;
         int chunkRows = 1024;
@@ -66,20 +61,12 @@ final class StoreCommands {
                 model.set(a, v);
                 continue;
             }
+            if (data.accept(a, v)) {
+                continue;
+            }
             switch (a) {
                 case "--teacher" -> teacherPath = Path.of(v);
                 case "--out" -> outPath = Path.of(v);
-                case "--data" -> {
-                    embedded = v.equals("embedded");
-                    data = embedded ? null : Path.of(v);
-                }
-                case "--split" -> {
-                    if (!v.equals("train") && !v.equals("test")) {
-                        throw new Main.UsageException("--split must be train or test, got '" + v + "'");
-                    }
-                    split = v;
-                }
-                case "--limit" -> limit = Main.positive(a, v);
                 case "--topk" -> topK = Main.positive(a, v);
                 case "--dtype" -> {
                     try {
@@ -99,10 +86,10 @@ final class StoreCommands {
         if (!Files.isRegularFile(teacherPath)) {
             throw new Main.UsageException("--teacher " + teacherPath + ": no such model file");
         }
-        FashionMnist.Split s = embedded ? FashionMnist.loadEmbedded(StoreCommands.class.getClassLoader()) : FashionMnist.load(data);
-        Dataset d = (split.equals("train") ? s.train() : s.test()).head(limit);
+        DataOptions.Loaded loaded = data.load();
+        Dataset d = loaded.data();
         try (ModelFiles.Loaded teacher = ModelFiles.load(teacherPath, model, d.featureCount(), d.classes())) {
-            return label(teacher, teacherPath, teacherId, d, s.source(), outPath, topK, codec, chunkRows, out);
+            return label(teacher, teacherPath, teacherId, d, loaded.source(), outPath, topK, codec, chunkRows, out);
         }
     }
 

@@ -34,11 +34,7 @@ class ForeignTeacherRecipeTest {
     static final Path MULTI_RECIPE = Path.of("recipes", "fashion-mnist", "multi-teacher", "mlp400_from_mlp1200_and_cnn.yaml");
 
     private static String run(String... args) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int code = Main.run(args, new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8));
-        assertEquals(0, code, err.toString(StandardCharsets.UTF_8));
-        return out.toString(StandardCharsets.UTF_8);
+        return RecipeTest.run(args);
     }
 
     /** Row name to test accuracy, from results.json. */

@@ -112,7 +112,8 @@ class RecipeTest {
         assertTrue(e.getMessage().contains("training.schedules.alpha.to: missing required field"), e.getMessage());
     }
 
-    private static String run(String... args) {
+    /** Runs the CLI; asserts exit code 0 and returns what it printed. */
+    static String run(String... args) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         ByteArrayOutputStream err = new ByteArrayOutputStream();
         int code = Main.run(args, new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8));
