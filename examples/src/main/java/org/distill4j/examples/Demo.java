@@ -82,6 +82,8 @@ public final class Demo {
         public boolean storeOnly;
         public int storeTopK;
         public org.distill4j.store.ValueCodec storeCodec = org.distill4j.store.ValueCodec.F16;
+        /** Draw the teacher and transfer sets from the shuffled training split (false: its first samples). */
+        public boolean shuffle = true;
         /** The optimizer of every network trained here (see {@link DemoModels#optimizer}). */
         public String optimizer = "adam";
         /** Temperature and alpha schedules of the distilled rows (null: the loss's own constant values). */
@@ -154,7 +156,7 @@ public final class Demo {
         Map<String, DistillResult> results = new LinkedHashMap<>();
         Instant started = Instant.now();
         FashionMnist.Split split = s.embedded ? FashionMnist.loadEmbedded(Demo.class.getClassLoader()) : FashionMnist.load(s.data);
-        Dataset shuffled = split.train().shuffled(s.seed);
+        Dataset shuffled = s.shuffle ? split.train().shuffled(s.seed) : split.train();
         Dataset teacherSet = shuffled.head(s.teacherSamples);
         Dataset transfer = shuffled.head(s.transferSamples);
         Dataset test = split.test().head(s.testSamples);
@@ -205,12 +207,12 @@ public final class Demo {
                     ids.add(fileId(spec.model()));
                 }
             }
-            Teacher liveTeacher;
-            String liveId;
+            Teacher liveTeacher = null;
+            String liveId = null;
             if (members.size() == 1) {
                 liveTeacher = members.get(0);
                 liveId = ids.get(0);
-            } else {
+            } else if (members.size() > 1) {
                 double[] w = specs.stream().mapToDouble(TeacherSpec::weight).toArray();
                 liveTeacher = org.distill4j.teacher.EnsembleTeacher.of(members, w, s.combine);
                 liveId = ensembleId(ids, w, s.combine);
@@ -228,11 +230,24 @@ public final class Demo {
             Teacher distillTeacher = liveTeacher;
             org.distill4j.store.SoftTargetStore onlyStore = null;
             if (s.store != null && s.storeOnly) {
-                org.distill4j.store.Labeler.Result lr = org.distill4j.store.Labeler.label(liveTeacher, transfer, s.store,
-                        new org.distill4j.store.Labeler.Options(s.storeTopK, s.storeCodec, 1024, 1000, liveId), null);
-                out.printf(Locale.ROOT, "%s %d rows in %s%n", lr.alreadyComplete() ? "reusing the stored" : "labeled", lr.rows(), s.store);
+                if (liveTeacher != null) {
+                    org.distill4j.store.Labeler.Result lr = org.distill4j.store.Labeler.label(liveTeacher, transfer, s.store,
+                            new org.distill4j.store.Labeler.Options(s.storeTopK, s.storeCodec, 1024, 1000, liveId), null);
+                    out.printf(Locale.ROOT, "%s %d rows in %s%n", lr.alreadyComplete() ? "reusing the stored" : "labeled", lr.rows(), s.store);
+                }
                 onlyStore = org.distill4j.store.SoftTargetStore.open(s.store);
-                distillTeacher = org.distill4j.store.StoredTeacher.of(onlyStore, liveId);
+                distillTeacher = org.distill4j.store.StoredTeacher.of(onlyStore, liveId); // no live teacher: any id
+                if (liveTeacher == null) {
+                    out.println("teacher: " + distillTeacher.describe() + " (stored outputs only)");
+                    if (!distillTeacher.serves(transfer)) {
+                        throw new IllegalArgumentException(s.store + " was not labeled on this run's transfer set (" + transfer.size()
+                                + " samples" + (s.shuffle ? ", drawn from the training split shuffled with seed " + s.seed : "")
+                                + "); a store from 'distill label --limit N' holds the split's first N samples: set data.shuffle: false"
+                                + " and data.transferSamples: N");
+                    }
+                }
+            } else if (liveTeacher == null) {
+                throw new IllegalArgumentException("no teacher: give a model, a training spec, an ensemble or a store");
             }
             MultiLayerNetwork alone = DemoModels.mlp(in, s.studentHidden, classes, 0, s.updater(), s.seed + 1);
             String studentShape = DemoModels.shape(in, s.studentHidden, classes);

@@ -22,8 +22,13 @@ import java.util.Map;
 public record Recipe(String name, Path source, Data data, Teacher teacher, Student student, Training training,
                      List<LossTerm> loss, Map<String, Object> resolved) {
 
-    /** @param path a dataset directory, "embedded", or null for the lookup chain */
-    public record Data(String dataset, String path, int teacherSamples, int transferSamples, int testSamples) {
+    /**
+     * @param path    a dataset directory, "embedded", or null for the lookup chain
+     * @param shuffle whether the teacher and transfer sets are drawn from the training split shuffled with
+     *                the seed (default), or are its first samples in file order (as {@code distill label --limit N}
+     *                labels them, so a recipe can train from such a store)
+     */
+    public record Data(String dataset, String path, int teacherSamples, int transferSamples, int testSamples, boolean shuffle) {
     }
 
     /**
@@ -31,7 +36,8 @@ public record Recipe(String name, Path source, Data data, Teacher teacher, Stude
      * model file, or an ONNX / TorchScript model run through DJL. With {@code store}, the teacher's outputs
      * on the transfer set are labeled into a soft-target store once and the student distils from the store.
      *
-     * @param members one teacher, or the members of an ensemble with their weights
+     * @param members one teacher, or the members of an ensemble with their weights; none for a teacher that is
+     *                only stored outputs (then {@code store} is that store)
      * @param combine how an ensemble averages (probabilities or logits)
      * @param store   null when the student distils from the live teacher
      */

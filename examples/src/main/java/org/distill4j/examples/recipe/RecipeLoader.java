@@ -47,7 +47,7 @@ import java.util.Set;
  */
 public final class RecipeLoader {
     private static final Set<String> TOP = Set.of("name", "description", "data", "teacher", "student", "training", "loss");
-    private static final Set<String> DATA = Set.of("dataset", "path", "teacherSamples", "transferSamples", "testSamples");
+    private static final Set<String> DATA = Set.of("dataset", "path", "teacherSamples", "transferSamples", "testSamples", "shuffle");
     private static final List<String> DJL_KEYS = List.of("engine", "inputShape", "logits", "outputNames");
     private static final Set<String> MEMBER = Set.of("hidden", "dropout", "epochs", "model", "engine", "inputShape", "logits",
             "outputNames", "weight");
@@ -110,10 +110,11 @@ public final class RecipeLoader {
             throw error(d.get("dataset"), "data.dataset", "unknown dataset '" + dataset + "'; known: fashion-mnist, mnist (IDX files)");
         }
         String path = d.containsKey("path") ? string(d.get("path"), "data.path") : null;
+        boolean shuffle = !d.containsKey("shuffle") || bool(d.get("shuffle"), "data.shuffle");
         Recipe.Data data = new Recipe.Data(dataset, path, positive(d, "data.teacherSamples", 10_000),
-                positive(d, "data.transferSamples", 1_000), positive(d, "data.testSamples", 10_000));
+                positive(d, "data.transferSamples", 1_000), positive(d, "data.testSamples", 10_000), shuffle);
         put("data", ordered("dataset", dataset, "path", path == null ? "auto" : path, "teacherSamples", data.teacherSamples(),
-                "transferSamples", data.transferSamples(), "testSamples", data.testSamples()));
+                "transferSamples", data.transferSamples(), "testSamples", data.testSamples(), "shuffle", shuffle));
 
         Node teacherNode = required(t, top, "", "teacher");
         Map<String, Node> te = mapping(teacherNode, "teacher", TEACHER);
@@ -155,11 +156,15 @@ public final class RecipeLoader {
             if (te.containsKey("weight")) {
                 throw error(te.get("weight"), "teacher.weight", "weight applies to members of teacher.ensemble");
             }
-            teacher = new Recipe.Teacher(List.of(member(te, teacherNode, "teacher", source, rteacher)),
+            boolean storedOnly = te.containsKey("store") && !te.containsKey("model") && !te.containsKey("hidden");
+            teacher = storedOnly ? new Recipe.Teacher(List.of(), EnsembleTeacher.Combine.PROBABILITIES, null)
+                    : new Recipe.Teacher(List.of(member(te, teacherNode, "teacher", source, rteacher)),
                     EnsembleTeacher.Combine.PROBABILITIES, null);
         }
         resolved.put("teacher", rteacher);
-        if (te.containsKey("store")) {
+        if (teacher.members().isEmpty()) {
+            teacher = storedOnlyTeacher(te, rteacher);
+        } else if (te.containsKey("store")) {
             Map<String, Node> so = mapping(te.get("store"), "teacher.store", STORE);
             Path storePath = Path.of(string(required(so, te.get("store"), "teacher.store", "path"), "teacher.store.path"));
             int topK = so.containsKey("topk") ? (int) integer(so, "teacher.store.topk", 0) : 0;
@@ -274,6 +279,35 @@ public final class RecipeLoader {
         Recipe recipe = new Recipe(name, source, data, teacher, student, training, List.copyOf(terms), resolved);
         checkSchedules(recipe, sc);
         return recipe;
+    }
+
+    /**
+     * A teacher that is only stored outputs ({@code teacher: {store: {path}}}): the store must exist and be
+     * complete; its layout (dense or top-k) is read from it.
+     */
+    private Recipe.Teacher storedOnlyTeacher(Map<String, Node> te, Map<String, Object> rteacher) {
+        Node storeNode = te.get("store");
+        Map<String, Node> so = mapping(storeNode, "teacher.store", STORE);
+        for (String k : List.of("topk", "dtype")) {
+            if (so.containsKey(k)) {
+                throw error(so.get(k), "teacher.store." + k, "a teacher made only of stored outputs takes '" + k
+                        + "' from the store itself; '" + k + "' is for labeling a store with a model or a trained teacher");
+            }
+        }
+        Node pathNode = required(so, storeNode, "teacher.store", "path");
+        Path storePath = Path.of(string(pathNode, "teacher.store.path"));
+        int k;
+        String dtype;
+        try (org.distill4j.store.SoftTargetStore st = org.distill4j.store.SoftTargetStore.open(storePath)) {
+            k = st.header().layout() == org.distill4j.store.StoreHeader.Layout.TOP_K ? st.header().k() : 0;
+            dtype = st.header().codec().name().toLowerCase(java.util.Locale.ROOT);
+        } catch (java.io.IOException | RuntimeException e) {
+            throw error(pathNode, "teacher.store.path", "a teacher made only of stored outputs needs a complete store (e.g. from "
+                    + "distill label, on the recipe's transfer set): " + e.getMessage());
+        }
+        this.storeNode = storeNode;
+        rteacher.put("store", ordered("path", storePath.toString(), "topk", k, "dtype", dtype));
+        return new Recipe.Teacher(List.of(), EnsembleTeacher.Combine.PROBABILITIES, new Recipe.Store(storePath, k, dtype));
     }
 
     /** A schedule: a number (the same every epoch) or {from, to} (linear from the first epoch to the last); null when absent. */
@@ -541,6 +575,15 @@ public final class RecipeLoader {
         } catch (NumberFormatException e) {
             return s;
         }
+    }
+
+    private boolean bool(Node n, String path) {
+        String s = scalarText(n, path, "true or false");
+        return switch (s) {
+            case "true" -> true;
+            case "false" -> false;
+            default -> throw error(n, path, "expected true or false, got '" + s + "'");
+        };
     }
 
     private double number(Node n, String path) {

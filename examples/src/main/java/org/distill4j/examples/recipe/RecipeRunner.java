@@ -35,6 +35,7 @@ public final class RecipeRunner {
         s.teacherSamples = r.data().teacherSamples();
         s.transferSamples = r.data().transferSamples();
         s.testSamples = r.data().testSamples();
+        s.shuffle = r.data().shuffle();
         s.teachers = r.teacher().members();
         s.combine = r.teacher().combine();
         if (r.teacher().store() != null) {

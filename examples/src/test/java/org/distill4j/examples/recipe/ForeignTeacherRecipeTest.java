@@ -78,6 +78,40 @@ class ForeignTeacherRecipeTest {
         assertTrue(prov.contains("\"ensemble\"") && prov.contains("\"combine\": \"probabilities\"") && prov.contains("\"weight\": 3"), prov);
     }
 
+    /** Outputs computed elsewhere (here: distill label with the ONNX teacher) as the whole teacher of a recipe. */
+    @Test
+    void aTeacherMadeOnlyOfStoredOutputs(@TempDir Path tmp) throws Exception {
+        Path store = tmp.resolve("cnn-300.d4j");
+        String labeled = run("label", "--teacher", MODELS.resolve("cnn-teacher.onnx").toString(), "--data", "embedded",
+                "--limit", "300", "--out", store.toString());
+        assertTrue(labeled.contains("wrote 300 rows"), labeled);
+        String printed = run("run", ONNX_RECIPE.toString(), "--out", tmp.resolve("out").toString(), "--quiet",
+                "--set", "teacher={store: {path: " + store + "}}", "--set", "data.shuffle=false",
+                "--set", "data.transferSamples=300", "--set", "data.testSamples=400", "--set", "student.hidden=[32]",
+                "--set", "training.epochs=4");
+        assertTrue(printed.contains("(stored outputs only)") && printed.contains("cnn-300.d4j"), printed);
+        Map<String, Double> acc = accuracies(tmp.resolve("out").resolve("results.json"));
+        assertEquals(List.of("student alone", "student distilled"), List.copyOf(acc.keySet()), acc.toString());
+        String prov = Files.readString(tmp.resolve("out").resolve("provenance.json"));
+        assertTrue(prov.contains("\"shuffle\": false") && prov.contains("\"dtype\": \"f16\""), prov);
+
+        // the transfer set must be the labeled one: shuffled, it is another dataset, and the run says so
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int code = Main.run(new String[] {"run", ONNX_RECIPE.toString(), "--out", tmp.resolve("out2").toString(), "--quiet",
+                        "--set", "teacher={store: {path: " + store + "}}", "--set", "data.transferSamples=300",
+                        "--set", "training.epochs=1"}, new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8));
+        assertEquals(1, code);
+        assertTrue(err.toString(StandardCharsets.UTF_8).contains("cnn-300.d4j was not labeled on this run's transfer set (300 samples, drawn from"), err.toString(StandardCharsets.UTF_8));
+
+        RecipeException e = fails("  store: {path: " + tmp.resolve("missing.d4j") + "}\n");
+        assertTrue(e.getMessage().contains("teacher.store.path: a teacher made only of stored outputs needs a complete store"),
+                e.getMessage());
+        e = fails("  store: {path: " + store + ", topk: 3}\n");
+        assertTrue(e.getMessage().contains("teacher.store.topk: a teacher made only of stored outputs takes 'topk' from the store"),
+                e.getMessage());
+    }
+
     static RecipeException fails(String teacher) {
         String yaml = "name: t\nteacher:\n" + teacher + "student:\n  hidden: [4]\nloss:\n  - name: kd\n";
         return assertThrows(RecipeException.class, () -> RecipeLoader.parse(yaml, Path.of("r.yaml"), List.of()));
