@@ -28,6 +28,9 @@ public final class Provenance {
         Map<String, Object> versions = new LinkedHashMap<>();
         versions.put("distill4j", versionOf(Distiller.class));
         versions.put("deeplearning4j", versionOf(MultiLayerNetwork.class));
+        versions.put("djl", versionOf(ai.djl.engine.Engine.class));
+        versions.put("onnxruntime", versionOf(ai.onnxruntime.OrtEnvironment.class));
+        versions.put("djlPytorchEngine", versionOf(ai.djl.pytorch.jni.JniUtils.class));
         versions.put("java", System.getProperty("java.vendor") + " " + Runtime.version());
         versions.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version") + " " + System.getProperty("os.arch"));
         m.put("versions", versions);
