@@ -16,6 +16,13 @@ import static org.junit.jupiter.api.Assertions.fail;
  * <p>Foreign engines (ONNX Runtime, libtorch) run whole forward passes in float32 with their own
  * accumulation order and vectorized tanh/exp: each output element within {@link #ENGINE_F32} of the
  * float64 reference, relative to {@code max(1, |expected|)}.
+ *
+ * <p>The CUDA kernels accumulate in float32 (online log-sum-exp, tree merges across threads): the loss
+ * value within {@link #KERNEL_F32_VALUE_REL} relative (or {@link #F32_VALUE_ABS} absolute near zero), each
+ * gradient element within {@link #KERNEL_F32_GRAD} times the row set's largest gradient magnitude. Half
+ * inputs are rounded before the kernel reads them, so their reference is taken on the rounded values and
+ * only the accumulation differs: {@link #KERNEL_F16_VALUE_REL} / {@link #KERNEL_F16_GRAD} cover the
+ * gradient written back in half precision.
  */
 public final class Tolerances {
     public static final double F32_VALUE_REL = 1e-6;
@@ -24,6 +31,10 @@ public final class Tolerances {
     public static final double F32_GRAD_ABS = 1e-9;
     public static final double FD_REL = 1e-5;
     public static final double ENGINE_F32 = 2e-5;
+    public static final double KERNEL_F32_VALUE_REL = 2e-5;
+    public static final double KERNEL_F32_GRAD = 2e-5;
+    public static final double KERNEL_F16_VALUE_REL = 2e-4;
+    public static final double KERNEL_F16_GRAD = 1e-2;
 
     private Tolerances() {
     }
@@ -43,6 +54,30 @@ public final class Tolerances {
             double tol = ENGINE_F32 * Math.max(1, Math.abs(expected[i]));
             if (!(Math.abs(expected[i] - actual[i]) <= tol)) {
                 fail(what + ": element " + i + " expected " + expected[i] + " but was " + actual[i] + " (tol " + tol + ")");
+            }
+        }
+    }
+
+    /** Kernel (float32 accumulation) value against a float64 reference. */
+    public static void assertKernelValueClose(double expected, double actual, double rel, String what) {
+        double tol = Math.max(F32_VALUE_ABS, rel * Math.abs(expected));
+        if (!(Math.abs(expected - actual) <= tol)) {
+            fail(what + ": expected " + expected + " but was " + actual + " (|diff| " + Math.abs(expected - actual) + " > tol " + tol + ")");
+        }
+    }
+
+    /** Kernel gradient: each element within {@code rel} x the largest |expected|, plus float32 rounding. */
+    public static void assertKernelGradClose(double[] expected, float[] actual, double rel, String what) {
+        assertTrue(expected.length == actual.length, what + ": length");
+        double max = 0;
+        for (double e : expected) {
+            max = Math.max(max, Math.abs(e));
+        }
+        double tol = rel * max + F32_GRAD_ABS;
+        for (int i = 0; i < expected.length; i++) {
+            if (!(Math.abs(expected[i] - actual[i]) <= tol)) {
+                fail(what + ": element " + i + " expected " + expected[i] + " but was " + actual[i] + " (tol " + tol + ", max |g| "
+                        + max + ")");
             }
         }
     }

@@ -1,0 +1,153 @@
+// Row math of the fused logit-loss kernels, shared by the kernels (device) and by a host harness
+// (distill-cuda/src/test/cuda/row_math_host_test.cpp, compiled with g++) that checks this algebra on the
+// CPU against a float64 reference: online log-sum-exp accumulators, their merge, and the per-element
+// value and gradient of soft-target KD with hard-label cross-entropy.
+//
+// A row takes two passes: pass 1 reads s and t once into three log-sum-exps (merged across threads);
+// pass 2 reads them again (from L2 for rows in flight), writes the gradient once and sums the KL terms
+// p (log p - log q), each made of two normalized (<= 0) log-values, so no large terms cancel.
+//
+// Conventions (the CPU loss `kd`, SoftTargetKd.java):
+//   q = softmax(s / T), p = softmax(t / T) (t = log p for probability teachers), s1 = softmax(s)
+//   row value  = alpha * CE + (1 - alpha) * T^2 * KL(p || q),  CE = -log s1[y]
+//   d/ds_i     = (1 - alpha) * T * (q_i - p_i) + alpha * (s1_i - [i == y])
+// Everything is accumulated in fp32 relative to running maxima, so any finite logits give finite
+// results.
+#pragma once
+
+#ifndef __CUDACC__
+#include <cmath>
+#define DISTILL_HD inline
+#define DISTILL_EXP std::exp
+#define DISTILL_LOG std::log
+#define DISTILL_INF INFINITY
+#else
+#define DISTILL_HD __host__ __device__ __forceinline__
+#define DISTILL_EXP expf
+#define DISTILL_LOG logf
+#define DISTILL_INF __int_as_float(0x7f800000)
+#endif
+
+namespace distill {
+
+// A running log-sum-exp: z = sum exp(x_i - m). m = -inf means empty.
+struct Lse {
+    float m;
+    float z;
+};
+
+DISTILL_HD Lse lse_empty() {
+    Lse a;
+    a.m = -DISTILL_INF;
+    a.z = 0.f;
+    return a;
+}
+
+// Adds exp(x) to a. x may be -inf (a zero probability): it adds nothing.
+DISTILL_HD void lse_push(Lse& a, float x) {
+    if (x == -DISTILL_INF) {
+        return;
+    }
+    if (x > a.m) {
+        float r = a.m == -DISTILL_INF ? 0.f : DISTILL_EXP(a.m - x);
+        a.z = a.z * r + 1.f;
+        a.m = x;
+    } else {
+        a.z += DISTILL_EXP(x - a.m);
+    }
+}
+
+DISTILL_HD Lse lse_merge(Lse a, Lse b) {
+    if (a.m == -DISTILL_INF) {
+        return b;
+    }
+    if (b.m == -DISTILL_INF) {
+        return a;
+    }
+    Lse o;
+    o.m = a.m > b.m ? a.m : b.m;
+    float ra = DISTILL_EXP(a.m - o.m);
+    float rb = DISTILL_EXP(b.m - o.m);
+    o.z = a.z * ra + b.z * rb;
+    return o;
+}
+
+DISTILL_HD float lse_log(const Lse& a) {
+    return a.m + DISTILL_LOG(a.z);
+}
+
+// The three accumulators of a KD row: the student at T (s/T), the student at 1 (s), the teacher at T (t/T).
+struct KdAcc {
+    Lse st;
+    Lse s1;
+    Lse t;
+};
+
+DISTILL_HD KdAcc kd_empty() {
+    KdAcc a;
+    a.st = lse_empty();
+    a.s1 = lse_empty();
+    a.t = lse_empty();
+    return a;
+}
+
+// One element: student logit s, teacher log-value tl (a logit, or log p; -inf for p = 0).
+DISTILL_HD void kd_push(KdAcc& a, float s, float tl, float invT, bool teacher, bool needS1) {
+    lse_push(a.st, s * invT);
+    if (needS1) {
+        lse_push(a.s1, s);
+    }
+    if (teacher) {
+        lse_push(a.t, tl * invT);
+    }
+}
+
+DISTILL_HD KdAcc kd_merge(const KdAcc& a, const KdAcc& b) {
+    KdAcc o;
+    o.st = lse_merge(a.st, b.st);
+    o.s1 = lse_merge(a.s1, b.s1);
+    o.t = lse_merge(a.t, b.t);
+    return o;
+}
+
+// The normalizers of a row, for pass 2.
+struct KdRow {
+    float logZst;  // log sum exp(s/T)
+    float logZs1;  // log sum exp(s) (= logZst when T == 1)
+    float logZt;   // log sum exp(t/T)
+};
+
+DISTILL_HD KdRow kd_finish(const KdAcc& a, bool teacher, bool needS1) {
+    KdRow r;
+    r.logZst = lse_log(a.st);
+    r.logZs1 = needS1 ? lse_log(a.s1) : r.logZst;
+    r.logZt = teacher ? lse_log(a.t) : 0.f;
+    return r;
+}
+
+// One element of pass 2: returns the gradient before the row's scale (rowWeight * upstream) and adds
+// p (log p - log q) to kl. kdWeight = (1 - alpha) * T; with T == 1 the softmax at 1 is q (needS1 false).
+DISTILL_HD float kd_element(const KdRow& r, float s, float tl, float invT, float kdWeight, float alpha, bool isLabel,
+                            bool teacher, bool needS1, float& kl) {
+    float logQ = s * invT - r.logZst;
+    float q = DISTILL_EXP(logQ);
+    float g = 0.f;
+    if (teacher) {
+        float xt = tl * invT;
+        if (xt != -DISTILL_INF) {
+            float logP = xt - r.logZt;
+            float p = DISTILL_EXP(logP);
+            kl += p * (logP - logQ);
+            g = kdWeight * (q - p);
+        } else {
+            g = kdWeight * q;
+        }
+    }
+    if (alpha > 0.f) {
+        float s1 = needS1 ? DISTILL_EXP(s - r.logZs1) : q;
+        g += alpha * (s1 - (isLabel ? 1.f : 0.f));
+    }
+    return g;
+}
+
+}  // namespace distill

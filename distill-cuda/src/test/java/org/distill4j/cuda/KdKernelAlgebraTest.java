@@ -1,0 +1,190 @@
+package org.distill4j.cuda;
+
+import org.distill4j.loss.LogitBatch;
+import org.distill4j.loss.LossResult;
+import org.distill4j.loss.SoftTargetKd;
+import org.distill4j.loss.TeacherValues;
+import org.distill4j.testing.Float64Reference;
+import org.distill4j.testing.Inputs;
+import org.distill4j.testing.Tolerances;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * The fused KD kernel's row algebra without a GPU: {@code src/test/cuda/row_math_host_test.cpp} runs the
+ * kernel's own {@code row_math.cuh} on the CPU in the kernel's structure (thread striding, butterfly
+ * merges, fixed-order block sums), compiled here with the system C++ compiler. Its values and gradients
+ * are compared with the float64 reference and with the CPU loss {@code kd}, on fresh random inputs, odd
+ * widths, both kernel shapes (warp and block), upstream gradient != 1 and extreme logits. What this does
+ * not cover (launches, shuffles, memory) is for the GPU tests on a device.
+ */
+class KdKernelAlgebraTest {
+    private static Path harness;
+
+    @BeforeAll
+    static void compile() throws Exception {
+        String cxx = null;
+        for (String c : new String[] {"g++", "c++", "clang++"}) {
+            if (onPath(c)) {
+                cxx = c;
+                break;
+            }
+        }
+        Assumptions.assumeTrue(cxx != null, "no C++ compiler on PATH (g++, c++, clang++): the kernel algebra is not checked here");
+        Path dir = Path.of("target", "host-tests");
+        Files.createDirectories(dir);
+        harness = dir.resolve("row_math_host_test");
+        Process p = new ProcessBuilder(cxx, "-std=c++17", "-O2", "-Wall", "-Werror", "-I", "src/main/cuda", "-o", harness.toString(),
+                "src/test/cuda/row_math_host_test.cpp").redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        assertEquals(0, p.waitFor(), "compiling the host harness:\n" + out);
+    }
+
+    private static boolean onPath(String exe) {
+        String path = System.getenv("PATH");
+        if (path == null) {
+            return false;
+        }
+        for (String d : path.split(java.io.File.pathSeparator)) {
+            if (Files.isExecutable(Path.of(d, exe))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** What the harness returns: per-row (T^2 KL, CE, bad) and the gradient. */
+    record Out(float[] rowOut, float[] grad) {
+    }
+
+    static Out run(int rows, int v, int step, float[] s, float[] t, boolean probs, int[] labels, double temperature, double alpha,
+                   double scale) throws IOException, InterruptedException {
+        Path dir = Files.createTempDirectory("kd-algebra");
+        Path in = dir.resolve("in.bin");
+        Path outFile = dir.resolve("out.bin");
+        ByteBuffer b = ByteBuffer.allocate(36 + 4 * (s.length + (t == null ? 0 : t.length) + (labels == null ? 0 : labels.length)))
+                .order(ByteOrder.LITTLE_ENDIAN);
+        b.putInt(rows).putInt(v).putInt(step).putInt(t != null ? 1 : 0).putInt(probs ? 1 : 0).putInt(labels != null ? 1 : 0);
+        b.putFloat((float) temperature).putFloat((float) alpha).putFloat((float) scale);
+        for (float x : s) {
+            b.putFloat(x);
+        }
+        if (t != null) {
+            for (float x : t) {
+                b.putFloat(x);
+            }
+        }
+        if (labels != null) {
+            for (int y : labels) {
+                b.putInt(y);
+            }
+        }
+        Files.write(in, b.array());
+        Process p = new ProcessBuilder(harness.toAbsolutePath().toString(), in.toString(), outFile.toString()).redirectErrorStream(true).start();
+        String log = new String(p.getInputStream().readAllBytes());
+        if (!p.waitFor(60, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            throw new IllegalStateException("host harness timed out");
+        }
+        assertEquals(0, p.exitValue(), log);
+        ByteBuffer o = ByteBuffer.wrap(Files.readAllBytes(outFile)).order(ByteOrder.LITTLE_ENDIAN);
+        float[] rowOut = new float[3 * rows];
+        float[] grad = new float[rows * v];
+        o.asFloatBuffer().get(rowOut);
+        o.position(4 * rowOut.length);
+        o.asFloatBuffer().get(grad);
+        Files.delete(in);
+        Files.delete(outFile);
+        Files.delete(dir);
+        return new Out(rowOut, grad);
+    }
+
+    /** step 32 is kd_warp (V <= 2048), 512 is kd_block. */
+    @ParameterizedTest(name = "rows {0}, V {1}, step {2}, T {3}, alpha {4}, probs {5}, scale {6}")
+    @CsvSource({
+            "7, 10, 32, 4.0, 0.1, false, 3.0",
+            "5, 37, 32, 2.5, 0.0, true, 2.0",
+            "9, 1000, 32, 1.0, 0.5, false, 4.0",
+            "3, 2048, 32, 0.5, 0.3, false, 1e4",
+            "4, 4099, 512, 4.0, 0.1, false, 5.0",
+            "2, 32000, 512, 2.0, 0.2, true, 3.0",
+            "3, 257, 512, 0.5, 0.7, false, 1e4",
+            "2, 131071, 512, 1.5, 0.0, false, 8.0"})
+    void valueAndGradientMatchTheFloat64ReferenceAndTheCpuLoss(int rows, int v, int step, double temperature, double alpha,
+                                                                boolean probs, double logitScale) throws Exception {
+        Random rng = new Random(rows * 31L + v);
+        float[] s = Inputs.logits(rng, rows, v, logitScale);
+        float[] t = probs ? Inputs.probabilities(rng, rows, v, logitScale) : Inputs.logits(rng, rows, v, logitScale);
+        int[] labels = alpha > 0 ? Inputs.labels(rng, rows, v) : null;
+        double upstream = 0.7;
+        Out out = run(rows, v, step, s, t, probs, labels, temperature, alpha, upstream / rows);
+        double[] refGrad = new double[rows * v];
+        double ref = Float64Reference.kd(s, t, probs, labels, rows, v, temperature, alpha, upstream, refGrad);
+        double value = 0;
+        for (int r = 0; r < rows; r++) {
+            assertEquals(0f, out.rowOut()[3 * r + 2], "row " + r + " flagged bad");
+            value += alpha * out.rowOut()[3 * r + 1] + (1 - alpha) * out.rowOut()[3 * r];
+        }
+        value /= rows; // the loss value; upstream scales only the gradient
+        String what = "V " + v + ", step " + step + ", T " + temperature;
+        Tolerances.assertKernelValueClose(ref, value, Tolerances.KERNEL_F32_VALUE_REL, what + " value");
+        Tolerances.assertKernelGradClose(refGrad, out.grad(), Tolerances.KERNEL_F32_GRAD, what + " gradient");
+
+        // the CPU loss on the same inputs agrees too
+        LogitBatch batch = LogitBatch.of(rows, v, s, t, probs ? TeacherValues.PROBABILITIES : TeacherValues.LOGITS,
+                labels != null ? labels : new int[rows]);
+        float[] cpuGrad = new float[rows * v];
+        LossResult cpu = new SoftTargetKd(temperature, alpha).compute(batch, cpuGrad, (float) upstream);
+        Tolerances.assertKernelValueClose(cpu.value(), value, Tolerances.KERNEL_F32_VALUE_REL, what + " vs the CPU loss");
+    }
+
+    @Test
+    void crossEntropyAloneIsTheNoTeacherCase() throws Exception {
+        Random rng = new Random(99);
+        int rows = 6;
+        int v = 53;
+        float[] s = Inputs.logits(rng, rows, v, 6.0);
+        int[] labels = Inputs.labels(rng, rows, v);
+        Out out = run(rows, v, 32, s, null, false, labels, 1.0, 1.0, 1.3 / rows);
+        double[] refGrad = new double[rows * v];
+        double ref = Float64Reference.ce(s, labels, rows, v, 1.3, refGrad);
+        double value = 0;
+        for (int r = 0; r < rows; r++) {
+            value += out.rowOut()[3 * r + 1];
+        }
+        Tolerances.assertKernelValueClose(ref, value / rows, Tolerances.KERNEL_F32_VALUE_REL, "ce value");
+        Tolerances.assertKernelGradClose(refGrad, out.grad(), Tolerances.KERNEL_F32_GRAD, "ce gradient");
+    }
+
+    @Test
+    void badRowsAreFlaggedOneByOne() throws Exception {
+        Random rng = new Random(5);
+        int rows = 4;
+        int v = 700;
+        float[] s = Inputs.logits(rng, rows, v, 2.0);
+        float[] t = Inputs.probabilities(rng, rows, v, 2.0);
+        s[v + 3] = Float.NaN;        // row 1: a NaN student logit
+        t[2 * v + 9] = -0.25f;       // row 2: a negative probability
+        java.util.Arrays.fill(t, 3 * v, 4 * v, 0f); // row 3: all-zero probabilities
+        for (int step : new int[] {32, 512}) {
+            Out out = run(rows, v, step, s, t, true, null, 2.0, 0.0, 1.0 / rows);
+            assertEquals(0f, out.rowOut()[2], "row 0 is fine");
+            assertEquals(1f, out.rowOut()[5], "row 1: NaN logit");
+            assertEquals(1f, out.rowOut()[8], "row 2: negative probability");
+            assertEquals(1f, out.rowOut()[11], "row 3: no probability mass");
+        }
+    }
+}
