@@ -10,13 +10,18 @@ import org.distill4j.backend.ComputeBackendProvider;
  *
  * <p>Its probe loads the CUDA runtime through JavaCPP's presets once, never throws, and remembers the
  * answer: no CUDA runtime or driver, a driver older than CUDA 13, or no device each give a reason, and
- * the CPU backend is used instead. The fused CUDA loss kernels are not part of this version yet, so
- * even with a device present the probe reports the backend unavailable and says so; requesting it by
- * name ({@code -Ddistill.backend=cuda}) fails with that reason rather than running something else.
+ * the CPU backend is used instead. The fused kernels ({@code kd}, {@code ce}) are built and their row
+ * algebra is tested on the CPU, but until a GPU run has checked them against the CPU reference the probe
+ * reports the backend unavailable even with a device, and says so: {@code -Ddistill.cuda.unvalidated=true}
+ * (or {@code DISTILL_CUDA_UNVALIDATED=true}) uses them anyway. Requesting the backend by name
+ * ({@code -Ddistill.backend=cuda}) when it is unavailable fails with the reason rather than running
+ * something else.
  */
 public final class CudaBackendProvider implements ComputeBackendProvider {
     /** The backend's name. */
     public static final String NAME = "cuda";
+    /** Opt-in to kernels not yet validated on a GPU. */
+    public static final String UNVALIDATED_PROPERTY = "distill.cuda.unvalidated";
 
     private volatile Availability cached;
 
@@ -37,7 +42,7 @@ public final class CudaBackendProvider implements ComputeBackendProvider {
             synchronized (this) {
                 a = cached;
                 if (a == null) {
-                    a = withKernelStatus(CudaProbe.probeDevice());
+                    a = withKernelStatus(CudaProbe.probeDevice(), unvalidatedAllowed());
                     cached = a;
                 }
             }
@@ -45,18 +50,35 @@ public final class CudaBackendProvider implements ComputeBackendProvider {
         return a;
     }
 
-    /** The device probe's answer, turned unavailable while this version has no CUDA kernels. */
-    static Availability withKernelStatus(Availability device) {
+    static boolean unvalidatedAllowed() {
+        String p = System.getProperty(UNVALIDATED_PROPERTY);
+        if (p == null) {
+            p = System.getenv("DISTILL_CUDA_UNVALIDATED");
+        }
+        return "true".equalsIgnoreCase(p);
+    }
+
+    /** The device probe's answer, combined with the kernels' status. */
+    static Availability withKernelStatus(Availability device, boolean unvalidated) {
         if (!device.available()) {
             return device;
         }
-        return Availability.unavailable("found " + device.detail()
-                + ", but this version of distill-cuda has no CUDA loss kernels yet (they come with the distill-cuda core)");
+        if (!unvalidated) {
+            return Availability.unavailable("found " + device.detail() + ", but the fused CUDA kernels of this version have not been"
+                    + " validated on a GPU yet (no GPU run has compared them with the CPU reference); -D" + UNVALIDATED_PROPERTY
+                    + "=true uses them anyway");
+        }
+        String nvcc = KernelImage.info().getProperty("nvcc", "none");
+        return Availability.available(device.detail() + ", kernels " + (nvcc.equals("none") ? "from NVRTC" : "built by nvcc " + nvcc)
+                + " (unvalidated)");
     }
 
     @Override
     public ComputeBackend create() {
         Availability a = probe();
-        throw new IllegalStateException("the CUDA backend cannot be created: " + a.reasonText());
+        if (!a.available()) {
+            throw new IllegalStateException("the CUDA backend cannot be created: " + a.reasonText());
+        }
+        return new CudaBackend(DeviceContext.open(0));
     }
 }

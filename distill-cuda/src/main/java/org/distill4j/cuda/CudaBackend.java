@@ -1,0 +1,184 @@
+package org.distill4j.cuda;
+
+import org.distill4j.backend.ComputeBackend;
+import org.distill4j.loss.CrossEntropy;
+import org.distill4j.loss.LogitBatch;
+import org.distill4j.loss.LogitLoss;
+import org.distill4j.loss.LossResult;
+import org.distill4j.loss.Reduction;
+import org.distill4j.loss.SoftTargetKd;
+import org.distill4j.loss.TeacherValues;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * The {@code cuda} backend: runs {@code kd} (dense teacher rows) and {@code ce} with the fused kernels on
+ * one GPU, under the same loss contract as the CPU. Other losses, and top-k batches, run on the CPU
+ * implementation (logged once per loss). Inputs arrive as host float arrays, so each call copies the
+ * batch in and the gradient out; the value is summed on the host from per-row parts, in row order and in
+ * double, so the same inputs give the same bits.
+ */
+public final class CudaBackend implements ComputeBackend {
+    private static final Logger log = LoggerFactory.getLogger(CudaBackend.class);
+
+    private final DeviceContext ctx;
+    private final Set<String> cpuFallbackLogged = ConcurrentHashMap.newKeySet();
+
+    public CudaBackend(DeviceContext ctx) {
+        this.ctx = ctx;
+    }
+
+    @Override
+    public String name() {
+        return CudaBackendProvider.NAME;
+    }
+
+    @Override
+    public String device() {
+        return ctx.describe();
+    }
+
+    /** The context this backend runs on. */
+    public DeviceContext context() {
+        return ctx;
+    }
+
+    @Override
+    public LossResult logitLoss(LogitLoss loss, LogitBatch batch, float[] gradOut, float upstream) {
+        if (loss instanceof SoftTargetKd kd && batch.teacher() != null) {
+            return fused(batch, gradOut, upstream, kd.temperature(), kd.alpha(), true, kd.reduction(), loss);
+        }
+        if (loss instanceof CrossEntropy ce) {
+            return fused(batch, gradOut, upstream, 1.0, 1.0, false, ce.reduction(), loss);
+        }
+        if (cpuFallbackLogged.add(loss.name())) {
+            log.info("loss '{}' has no CUDA kernel in this version; it runs on the CPU", loss.name());
+        }
+        return loss.compute(batch, gradOut, upstream);
+    }
+
+    /** Which rows count, or null when all do. */
+    static byte[] countedMask(LogitBatch batch) {
+        if (batch.countedRows() == batch.rows()) {
+            return null;
+        }
+        byte[] m = new byte[batch.rows()];
+        for (int r = 0; r < m.length; r++) {
+            m[r] = (byte) (batch.counts(r) ? 1 : 0);
+        }
+        return m;
+    }
+
+    /** Labels for the kernel: -1 where the row does not count; null without labels. */
+    static int[] kernelLabels(LogitBatch batch, boolean needLabels) {
+        if (!needLabels) {
+            return null;
+        }
+        int[] y = batch.labels();
+        int[] out = new int[batch.rows()];
+        for (int r = 0; r < out.length; r++) {
+            if (!batch.counts(r)) {
+                out[r] = -1;
+                continue;
+            }
+            if (y[r] < 0 || y[r] >= batch.classes()) {
+                return null; // the CPU path raises the precise error
+            }
+            out[r] = y[r];
+        }
+        return out;
+    }
+
+    private LossResult fused(LogitBatch batch, float[] gradOut, float upstream, double temperature, double alpha, boolean teacher,
+                             Reduction reduction, LogitLoss loss) {
+        int rows = batch.rows();
+        int v = batch.classes();
+        if (gradOut.length != rows * v) {
+            return loss.compute(batch, gradOut, upstream); // the CPU path raises the shape error
+        }
+        if (rows == 0 || batch.countedRows() == 0) {
+            return loss.compute(batch, gradOut, upstream);
+        }
+        boolean labelsNeeded = alpha > 0;
+        int[] labels = kernelLabels(batch, labelsNeeded);
+        if (labelsNeeded && labels == null) {
+            return loss.compute(batch, gradOut, upstream);
+        }
+        byte[] counted = countedMask(batch);
+        double w = batch.rowWeight(reduction);
+        boolean probs = teacher && batch.teacherValues() == TeacherValues.PROBABILITIES;
+        KernelPlan plan = KernelPlan.kd(rows, v, DType.F32);
+        long n = (long) rows * v;
+        try (DeviceBuffer s = ctx.alloc(n * 4);
+             DeviceBuffer t = teacher ? ctx.alloc(n * 4) : null;
+             DeviceBuffer y = labels != null ? ctx.alloc(4L * rows) : null;
+             DeviceBuffer c = counted != null ? ctx.alloc(rows) : null;
+             DeviceBuffer g = ctx.alloc(n * 4);
+             DeviceBuffer out = ctx.alloc(12L * rows)) {
+            ctx.upload(s, DType.F32.encode(batch.student()));
+            if (t != null) {
+                ctx.upload(t, DType.F32.encode(batch.teacher()));
+            }
+            if (y != null) {
+                ctx.upload(y, ints(labels));
+            }
+            if (c != null) {
+                ctx.upload(c, counted);
+            }
+            float invT = (float) (1.0 / temperature);
+            float kdWeight = teacher ? (float) ((1 - alpha) * temperature) : 0f;
+            boolean needS1 = alpha > 0 && temperature != 1.0;
+            ctx.launch(plan, s, t, y, c, g, out, rows, v, invT, kdWeight, (float) alpha, (float) (temperature * temperature),
+                    (float) (w * upstream), probs ? 1 : 0, needS1 ? 1 : 0);
+            byte[] rowBytes = new byte[12 * rows];
+            ctx.download(out, rowBytes);
+            float[] rowOut = new float[3 * rows];
+            ByteBuffer.wrap(rowBytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(rowOut);
+            double klSum = 0;
+            double ceSum = 0;
+            for (int r = 0; r < rows; r++) {
+                if (rowOut[3 * r + 2] != 0f) {
+                    // a non-finite logit or an invalid probability: the CPU path names the row and element
+                    return loss.compute(batch, gradOut, upstream);
+                }
+                klSum += rowOut[3 * r];
+                ceSum += rowOut[3 * r + 1];
+            }
+            byte[] gradBytes = new byte[(int) (n * 4)];
+            ctx.download(g, gradBytes);
+            DType.F32.decode(gradBytes, gradOut);
+            double kdValue = klSum * w;
+            double ceValue = ceSum * w;
+            Map<String, Double> terms = new LinkedHashMap<>();
+            if (teacher) {
+                terms.put(SoftTargetKd.NAME, kdValue);
+                if (alpha > 0) {
+                    terms.put(CrossEntropy.NAME, ceValue);
+                }
+                return new LossResult(alpha * ceValue + (1 - alpha) * kdValue, batch.countedRows(), terms);
+            }
+            terms.put(CrossEntropy.NAME, ceValue);
+            return new LossResult(ceValue, batch.countedRows(), terms);
+        }
+    }
+
+    private static byte[] ints(int[] x) {
+        ByteBuffer b = ByteBuffer.allocate(4 * x.length).order(ByteOrder.LITTLE_ENDIAN);
+        for (int v : x) {
+            b.putInt(v);
+        }
+        return b.array();
+    }
+
+    @Override
+    public void close() {
+        ctx.close();
+    }
+}

@@ -1,0 +1,40 @@
+package org.distill4j.cuda;
+
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * Device memory from a {@link DeviceContext}'s pool. Closing returns it to the pool; closing twice is
+ * harmless. The address is only valid while the buffer is open.
+ */
+public final class DeviceBuffer implements AutoCloseable {
+    private final DeviceContext owner;
+    private final long address;
+    private final long capacity;
+    private final AtomicBoolean closed = new AtomicBoolean();
+
+    DeviceBuffer(DeviceContext owner, long address, long capacity) {
+        this.owner = owner;
+        this.address = address;
+        this.capacity = capacity;
+    }
+
+    /** The device address (CUdeviceptr). */
+    public long address() {
+        if (closed.get()) {
+            throw new IllegalStateException("device buffer of " + capacity + " bytes is closed");
+        }
+        return address;
+    }
+
+    /** Bytes this buffer can hold (its pool bucket: at least what was asked). */
+    public long capacity() {
+        return capacity;
+    }
+
+    @Override
+    public void close() {
+        if (closed.compareAndSet(false, true)) {
+            owner.release(address, capacity);
+        }
+    }
+}

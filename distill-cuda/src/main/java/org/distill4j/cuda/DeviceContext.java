@@ -1,0 +1,278 @@
+package org.distill4j.cuda;
+
+import org.bytedeco.cuda.cudart.CUctx_st;
+import org.bytedeco.cuda.cudart.CUfunc_st;
+import org.bytedeco.cuda.cudart.CUmod_st;
+import org.bytedeco.cuda.cudart.CUstream_st;
+import org.bytedeco.cuda.global.cudart;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.LongPointer;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerPointer;
+import org.bytedeco.javacpp.SizeTPointer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * One GPU as Distill4J uses it: the device's primary context, a stream, the loaded kernels and a memory
+ * pool. AutoCloseable; closing twice is harmless; every driver call's status goes through {@link Cu#check}.
+ * Calls are serialized (one training loop drives a context).
+ */
+public final class DeviceContext implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(DeviceContext.class);
+
+    private final int device;
+    private final String name;
+    private final int major;
+    private final int minor;
+    private final CUctx_st context;
+    private final CUstream_st stream;
+    private final CUmod_st module;
+    private final String kernelSource;
+    private final Map<String, CUfunc_st> functions = new HashMap<>();
+    private final Map<Long, ArrayDeque<Long>> free = new HashMap<>();
+    private final List<Long> all = new ArrayList<>();
+    private final AtomicBoolean closed = new AtomicBoolean();
+
+    private DeviceContext(int device, String name, int major, int minor, CUctx_st context, CUstream_st stream, CUmod_st module,
+                          String kernelSource) {
+        this.device = device;
+        this.name = name;
+        this.major = major;
+        this.minor = minor;
+        this.context = context;
+        this.stream = stream;
+        this.module = module;
+        this.kernelSource = kernelSource;
+    }
+
+    /**
+     * Opens device {@code ordinal}: initializes the driver, retains the primary context, creates a stream and
+     * loads the kernels (the fatbin, or the sources compiled by NVRTC for this device when no fatbin fits).
+     *
+     * @throws CudaException naming the failed call
+     */
+    public static DeviceContext open(int ordinal) {
+        Cu.check(cudart.cuInit(0), "cuInit");
+        int[] dev = new int[1];
+        Cu.check(cudart.cuDeviceGet(dev, ordinal), "cuDeviceGet(" + ordinal + ")");
+        byte[] nameBytes = new byte[256];
+        Cu.check(cudart.cuDeviceGetName(nameBytes, nameBytes.length, dev[0]), "cuDeviceGetName");
+        String name = new String(nameBytes, java.nio.charset.StandardCharsets.UTF_8).split("\0", 2)[0];
+        int[] v = new int[1];
+        Cu.check(cudart.cuDeviceGetAttribute(v, cudart.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev[0]), "cuDeviceGetAttribute(major)");
+        int major = v[0];
+        Cu.check(cudart.cuDeviceGetAttribute(v, cudart.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev[0]), "cuDeviceGetAttribute(minor)");
+        int minor = v[0];
+        CUctx_st ctx = new CUctx_st();
+        Cu.check(cudart.cuDevicePrimaryCtxRetain(ctx, dev[0]), "cuDevicePrimaryCtxRetain(" + dev[0] + ")");
+        CUstream_st stream = null;
+        CUmod_st module = null;
+        try {
+            Cu.check(cudart.cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
+            stream = new CUstream_st();
+            Cu.check(cudart.cuStreamCreate(stream, cudart.CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+            module = new CUmod_st();
+            String source = loadKernels(module, major, minor);
+            DeviceContext dc = new DeviceContext(dev[0], name, major, minor, ctx, stream, module, source);
+            log.info("CUDA device {}: {} (sm_{}{}), kernels from {}", dev[0], name, major, minor, source);
+            return dc;
+        } catch (RuntimeException e) {
+            if (stream != null && !stream.isNull()) {
+                cudart.cuStreamDestroy(stream);
+            }
+            cudart.cuDevicePrimaryCtxRelease(dev[0]);
+            throw e;
+        }
+    }
+
+    /** Loads the fatbin, or NVRTC-compiled sources when the fatbin has nothing for this device; returns which. */
+    private static String loadKernels(CUmod_st module, int major, int minor) {
+        byte[] fatbin = KernelImage.fatbin();
+        if (fatbin != null) {
+            try (BytePointer image = new BytePointer(fatbin)) {
+                int rc = cudart.cuModuleLoadData(module, image);
+                if (rc == 0) {
+                    return "the fatbin (nvcc " + KernelImage.info().getProperty("nvcc", "?") + ")";
+                }
+                if (rc != Cu.NO_BINARY_FOR_GPU && rc != 218 && rc != 222) {
+                    throw Cu.failure(rc, "cuModuleLoadData(distill_losses.fatbin, " + fatbin.length + " bytes)");
+                }
+                log.info("the fatbin has no code this driver can run on sm_{}{} ({}); compiling the kernels with NVRTC", major, minor,
+                        Cu.errorName(rc));
+            }
+        }
+        byte[] cubin = Nvrtc.compile(KernelImage.source(), KernelImage.SOURCE, KernelImage.header(), KernelImage.HEADER, major, minor);
+        try (BytePointer image = new BytePointer(cubin)) {
+            Cu.check(cudart.cuModuleLoadData(module, image), "cuModuleLoadData(NVRTC cubin for sm_" + major + minor + ")");
+        }
+        return "NVRTC (sm_" + major + minor + ")";
+    }
+
+    /** The device, e.g. {@code NVIDIA H100 80GB HBM3 (sm_90)}. */
+    public String describe() {
+        return name + " (sm_" + major + minor + ")";
+    }
+
+    /** Where the kernels came from: the fatbin or NVRTC. */
+    public String kernelSource() {
+        return kernelSource;
+    }
+
+    private void current() {
+        if (closed.get()) {
+            throw new IllegalStateException("the CUDA context of " + name + " is closed");
+        }
+        Cu.check(cudart.cuCtxSetCurrent(context), "cuCtxSetCurrent");
+    }
+
+    /** A buffer of at least {@code bytes} from the pool (power-of-two buckets from 256 bytes). */
+    public synchronized DeviceBuffer alloc(long bytes) {
+        current();
+        long cap = bucket(bytes);
+        ArrayDeque<Long> q = free.get(cap);
+        if (q != null && !q.isEmpty()) {
+            return new DeviceBuffer(this, q.pop(), cap);
+        }
+        long[] p = new long[1];
+        int rc = cudart.cuMemAlloc(p, cap);
+        if (rc == Cu.OUT_OF_MEMORY) {
+            trim(); // give cached buffers back and try once more
+            rc = cudart.cuMemAlloc(p, cap);
+        }
+        if (rc == Cu.OUT_OF_MEMORY) {
+            long[] info = memInfo();
+            throw new CudaException(rc, "cuMemAlloc(" + cap + " bytes)", Cu.errorName(rc), "asked " + cap + " bytes, "
+                    + info[0] + " of " + info[1] + " bytes free on " + name);
+        }
+        Cu.check(rc, "cuMemAlloc(" + cap + " bytes)");
+        all.add(p[0]);
+        return new DeviceBuffer(this, p[0], cap);
+    }
+
+    /** The pool's bucket for {@code bytes}: the next power of two, at least 256. */
+    static long bucket(long bytes) {
+        if (bytes <= 0) {
+            throw new IllegalArgumentException("a device buffer needs a positive size, got " + bytes);
+        }
+        long cap = Long.highestOneBit(Math.max(256, bytes));
+        return cap == Math.max(256, bytes) ? cap : cap << 1;
+    }
+
+    synchronized void release(long address, long capacity) {
+        if (closed.get()) {
+            return; // freed with the context
+        }
+        free.computeIfAbsent(capacity, k -> new ArrayDeque<>()).push(address);
+    }
+
+    /** Frees the pool's cached (released) buffers. */
+    public synchronized void trim() {
+        for (ArrayDeque<Long> q : free.values()) {
+            for (Long a : q) {
+                cudart.cuMemFree(a);
+                all.remove(a);
+            }
+            q.clear();
+        }
+    }
+
+    /** {free, total} device memory in bytes. */
+    public long[] memInfo() {
+        try (SizeTPointer f = new SizeTPointer(1); SizeTPointer t = new SizeTPointer(1)) {
+            Cu.check(cudart.cuMemGetInfo(f, t), "cuMemGetInfo");
+            return new long[] {f.get(), t.get()};
+        }
+    }
+
+    /** Copies {@code data} to the start of {@code dst} (synchronous). */
+    public synchronized void upload(DeviceBuffer dst, byte[] data) {
+        current();
+        if (data.length > dst.capacity()) {
+            throw new IllegalArgumentException(data.length + " bytes do not fit a " + dst.capacity() + "-byte device buffer");
+        }
+        try (BytePointer p = new BytePointer(data)) {
+            Cu.check(cudart.cuMemcpyHtoD(dst.address(), p, data.length), "cuMemcpyHtoD(" + data.length + " bytes)");
+        }
+    }
+
+    /** Copies {@code into.length} bytes from the start of {@code src} (synchronous: waits for this context's stream). */
+    public synchronized void download(DeviceBuffer src, byte[] into) {
+        current();
+        Cu.check(cudart.cuStreamSynchronize(stream), "cuStreamSynchronize");
+        try (BytePointer p = new BytePointer(into.length)) {
+            Cu.check(cudart.cuMemcpyDtoH(p, src.address(), into.length), "cuMemcpyDtoH(" + into.length + " bytes)");
+            p.get(into);
+        }
+    }
+
+    /**
+     * Launches a kernel on this context's stream. Arguments: a {@link DeviceBuffer} or null (a device
+     * pointer), Integer, Float.
+     */
+    public synchronized void launch(KernelPlan plan, Object... args) {
+        current();
+        CUfunc_st f = functions.computeIfAbsent(plan.function(), n -> {
+            CUfunc_st fn = new CUfunc_st();
+            Cu.check(cudart.cuModuleGetFunction(fn, module, n), "cuModuleGetFunction(" + n + ")");
+            return fn;
+        });
+        List<Pointer> values = new ArrayList<>(args.length);
+        try (PointerPointer<Pointer> params = new PointerPointer<>(args.length)) {
+            for (int i = 0; i < args.length; i++) {
+                Object a = args[i];
+                Pointer v;
+                if (a == null) {
+                    v = new LongPointer(1).put(0L);
+                } else if (a instanceof DeviceBuffer b) {
+                    v = new LongPointer(1).put(b.address());
+                } else if (a instanceof Integer n) {
+                    v = new IntPointer(1).put(n);
+                } else if (a instanceof Float x) {
+                    v = new FloatPointer(1).put(x);
+                } else {
+                    throw new IllegalArgumentException("kernel argument " + i + " of " + plan.function() + " is a "
+                            + a.getClass().getSimpleName() + "; expected a DeviceBuffer, null, Integer or Float");
+                }
+                values.add(v);
+                params.put(i, v);
+            }
+            Cu.check(cudart.cuLaunchKernel(f, plan.grid(), 1, 1, plan.block(), 1, 1, 0, stream, params, (PointerPointer<?>) null),
+                    "cuLaunchKernel(" + plan.function() + ", grid " + plan.grid() + ", block " + plan.block() + ")");
+        } finally {
+            values.forEach(Pointer::close);
+        }
+    }
+
+    /** Waits for everything queued on this context's stream. */
+    public synchronized void synchronize() {
+        current();
+        Cu.check(cudart.cuStreamSynchronize(stream), "cuStreamSynchronize");
+    }
+
+    @Override
+    public synchronized void close() {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
+        cudart.cuCtxSetCurrent(context);
+        cudart.cuStreamSynchronize(stream);
+        for (Long a : all) {
+            cudart.cuMemFree(a);
+        }
+        all.clear();
+        free.clear();
+        cudart.cuModuleUnload(module);
+        cudart.cuStreamDestroy(stream);
+        cudart.cuDevicePrimaryCtxRelease(device);
+    }
+}

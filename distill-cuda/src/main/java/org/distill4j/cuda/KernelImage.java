@@ -1,0 +1,72 @@
+package org.distill4j.cuda;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.util.Properties;
+
+/**
+ * The kernels as they ship in the jar, under {@code org/distill4j/cuda/kernels/}: the fatbin that nvcc
+ * built (SASS for sm_80, sm_86, sm_89, sm_90 and compute_90 PTX), its {@code kernels.properties}, and the
+ * {@code .cu}/{@code .cuh} sources for NVRTC when no fatbin fits the device. No native code here.
+ */
+final class KernelImage {
+    static final String DIR = "/org/distill4j/cuda/kernels/";
+    static final String FATBIN = "distill_losses.fatbin";
+    static final String SOURCE = "distill_losses.cu";
+    static final String HEADER = "row_math.cuh";
+
+    private KernelImage() {
+    }
+
+    /** The fatbin's bytes, or null when the build had no nvcc. */
+    static byte[] fatbin() {
+        return resource(FATBIN);
+    }
+
+    /** The kernel source and its header, for NVRTC. */
+    static String source() {
+        return text(SOURCE);
+    }
+
+    static String header() {
+        return text(HEADER);
+    }
+
+    /** nvcc's version and the targets of the fatbin ({@code nvcc=none} when the build had no nvcc). */
+    static Properties info() {
+        Properties p = new Properties();
+        byte[] b = resource("kernels.properties");
+        if (b != null) {
+            try {
+                p.load(new java.io.StringReader(new String(b, StandardCharsets.UTF_8)));
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+        return p;
+    }
+
+    /** Whether the fatbin holds SASS for compute capability {@code major.minor}; else the PTX or NVRTC must serve. */
+    static boolean hasSass(int major, int minor) {
+        String targets = info().getProperty("targets", "");
+        return (" " + targets + " ").contains(" sm_" + major + minor + " ");
+    }
+
+    private static String text(String name) {
+        byte[] b = resource(name);
+        if (b == null) {
+            throw new IllegalStateException("distill-cuda is missing its kernel resource " + DIR + name + "; the jar is incomplete");
+        }
+        return new String(b, StandardCharsets.UTF_8);
+    }
+
+    private static byte[] resource(String name) {
+        try (InputStream in = KernelImage.class.getResourceAsStream(DIR + name)) {
+            return in == null ? null : in.readAllBytes();
+        } catch (IOException e) {
+            throw new UncheckedIOException("reading " + DIR + name, e);
+        }
+    }
+}

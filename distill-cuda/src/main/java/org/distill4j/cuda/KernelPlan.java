@@ -1,0 +1,29 @@
+package org.distill4j.cuda;
+
+/**
+ * Which kernel runs a batch of rows, with what launch shape. Rows up to {@link #WARP_MAX_V} wide get one
+ * warp each (8 rows per 256-thread block: V = 10 keeps most of a block busy on other rows); wider rows
+ * get a 512-thread block each. The kernels loop over rows with a grid stride, so the grid is capped.
+ *
+ * @param function the kernel's name in the fatbin, e.g. {@code kd_block_bf16}
+ * @param block    threads per block
+ * @param grid     blocks
+ */
+public record KernelPlan(String function, int block, int grid) {
+    /** The widest row the warp-per-row kernels take. */
+    public static final int WARP_MAX_V = 2048;
+    /** Grid cap: enough blocks to fill any current GPU many times over. */
+    static final int MAX_GRID = 65_535;
+
+    /** The fused KD / CE kernel for {@code rows} rows of width {@code v}. */
+    public static KernelPlan kd(int rows, int v, DType dtype) {
+        if (rows <= 0 || v <= 0) {
+            throw new IllegalArgumentException("a kernel needs rows > 0 and classes > 0, got " + rows + " x " + v);
+        }
+        if (v <= WARP_MAX_V) {
+            int rowsPerBlock = 256 / 32;
+            return new KernelPlan("kd_warp_" + dtype.suffix(), 256, (int) Math.min(MAX_GRID, ((long) rows + rowsPerBlock - 1) / rowsPerBlock));
+        }
+        return new KernelPlan("kd_block_" + dtype.suffix(), 512, Math.min(MAX_GRID, rows));
+    }
+}

@@ -1,0 +1,73 @@
+package org.distill4j.cuda;
+
+import org.bytedeco.cuda.global.nvrtc;
+import org.bytedeco.cuda.nvrtc._nvrtcProgram;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.PointerPointer;
+import org.bytedeco.javacpp.SizeTPointer;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Compiles the shipped kernel sources for the device at hand with NVRTC (the fallback when the fatbin has
+ * no code the driver can run). NVRTC must be the device's own toolkit version or older than its driver:
+ * PTX from a newer NVRTC is refused by an older driver.
+ */
+final class Nvrtc {
+    private Nvrtc() {
+    }
+
+    static byte[] compile(String source, String sourceName, String header, String headerName, int major, int minor) {
+        _nvrtcProgram prog = new _nvrtcProgram();
+        try (BytePointer src = new BytePointer(source); BytePointer name = new BytePointer(sourceName);
+             PointerPointer<BytePointer> headers = new PointerPointer<>(new BytePointer(header));
+             PointerPointer<BytePointer> includes = new PointerPointer<>(new BytePointer(headerName))) {
+            check(nvrtc.nvrtcCreateProgram(prog, src, name, 1, headers, includes), "nvrtcCreateProgram");
+        }
+        try {
+            List<String> opts = new ArrayList<>(List.of("--gpu-architecture=sm_" + major + minor, "-std=c++17", "-default-device"));
+            for (String dir : new String[] {System.getenv("CUDA_HOME"), "/usr/local/cuda"}) {
+                if (dir != null && Files.isDirectory(Path.of(dir, "include"))) {
+                    opts.add("--include-path=" + Path.of(dir, "include"));
+                    break;
+                }
+            }
+            int rc;
+            try (PointerPointer<BytePointer> o = new PointerPointer<>(opts.toArray(String[]::new))) {
+                rc = nvrtc.nvrtcCompileProgram(prog, opts.size(), o);
+            }
+            if (rc != nvrtc.NVRTC_SUCCESS) {
+                throw new IllegalStateException("NVRTC could not compile the kernels for sm_" + major + minor + " ("
+                        + nvrtc.nvrtcGetErrorString(rc).getString() + "):\n" + programLog(prog));
+            }
+            try (SizeTPointer size = new SizeTPointer(1)) {
+                check(nvrtc.nvrtcGetCUBINSize(prog, size), "nvrtcGetCUBINSize");
+                byte[] cubin = new byte[(int) size.get()];
+                check(nvrtc.nvrtcGetCUBIN(prog, cubin), "nvrtcGetCUBIN");
+                return cubin;
+            }
+        } finally {
+            nvrtc.nvrtcDestroyProgram(prog);
+        }
+    }
+
+    private static String programLog(_nvrtcProgram prog) {
+        try (SizeTPointer size = new SizeTPointer(1)) {
+            if (nvrtc.nvrtcGetProgramLogSize(prog, size) != nvrtc.NVRTC_SUCCESS) {
+                return "(no log)";
+            }
+            byte[] b = new byte[(int) size.get()];
+            nvrtc.nvrtcGetProgramLog(prog, b);
+            return new String(b, java.nio.charset.StandardCharsets.UTF_8).trim();
+        }
+    }
+
+    private static void check(int rc, String call) {
+        if (rc != nvrtc.NVRTC_SUCCESS) {
+            throw new IllegalStateException(call + " failed: " + nvrtc.nvrtcGetErrorString(rc).getString() + " (" + rc + ")");
+        }
+    }
+}

@@ -1,0 +1,196 @@
+package org.distill4j.cuda;
+
+import org.distill4j.backend.Availability;
+import org.distill4j.backend.CpuBackend;
+import org.distill4j.loss.CrossEntropy;
+import org.distill4j.loss.LogitBatch;
+import org.distill4j.loss.LossResult;
+import org.distill4j.loss.SoftTargetKd;
+import org.distill4j.loss.TeacherValues;
+import org.distill4j.testing.Float64Reference;
+import org.distill4j.testing.Inputs;
+import org.distill4j.testing.Tolerances;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The fused kernels on a real GPU, against the float64 reference and the CPU backend: fresh random inputs,
+ * odd widths on both kernel shapes, upstream gradient != 1, extreme logits, probability teachers,
+ * ignored rows, half-precision inputs, gradients poisoned before each run (an unwritten element fails),
+ * and bit-identical results on a rerun. Skipped, with the probe's reason, where there is no usable device.
+ */
+class CudaKernelsGpuTest {
+    private static DeviceContext ctx;
+    private static CudaBackend backend;
+    private static Availability device;
+
+    @BeforeAll
+    static void device() {
+        device = CudaProbe.probeDevice();
+        if (device.available()) {
+            ctx = DeviceContext.open(0);
+            backend = new CudaBackend(ctx);
+        }
+    }
+
+    @BeforeEach
+    void needsADevice() {
+        Assumptions.assumeTrue(ctx != null, () -> "no usable CUDA device: " + device.reasonText());
+    }
+
+    @AfterAll
+    static void close() {
+        if (backend != null) {
+            backend.close();
+            backend.close(); // twice is harmless
+        }
+    }
+
+    @ParameterizedTest(name = "rows {0}, V {1}, T {2}, alpha {3}, probs {4}, scale {5}")
+    @CsvSource({
+            "129, 10, 4.0, 0.1, false, 3.0",
+            "33, 37, 2.5, 0.0, true, 2.0",
+            "64, 1000, 1.0, 0.5, false, 4.0",
+            "17, 2048, 0.5, 0.3, false, 1e4",
+            "9, 2049, 4.0, 0.1, false, 5.0",
+            "13, 32000, 2.0, 0.2, true, 3.0",
+            "5, 152064, 1.5, 0.0, false, 8.0",
+            "3, 257, 0.5, 0.7, false, 1e4"})
+    void kdMatchesTheReferenceAndTheCpuBackendAndRepeatsItsBits(int rows, int v, double temperature, double alpha, boolean probs,
+                                                               double scale) {
+        Random rng = new Random(rows * 7919L + v);
+        float[] s = Inputs.logits(rng, rows, v, scale);
+        float[] t = probs ? Inputs.probabilities(rng, rows, v, scale) : Inputs.logits(rng, rows, v, scale);
+        int[] labels = Inputs.labels(rng, rows, v);
+        LogitBatch batch = LogitBatch.of(rows, v, s, t, probs ? TeacherValues.PROBABILITIES : TeacherValues.LOGITS, labels);
+        SoftTargetKd loss = new SoftTargetKd(temperature, alpha);
+        float upstream = 0.7f;
+        float[] grad = Inputs.poisoned(rows * v);
+        LossResult r = backend.logitLoss(loss, batch, grad, upstream);
+        double[] refGrad = new double[rows * v];
+        double ref = Float64Reference.kd(s, t, probs, alpha > 0 ? labels : null, rows, v, temperature, alpha, upstream, refGrad);
+        String what = "kd V " + v + " T " + temperature;
+        Tolerances.assertKernelValueClose(ref, r.value(), Tolerances.KERNEL_F32_VALUE_REL, what);
+        Tolerances.assertKernelGradClose(refGrad, grad, Tolerances.KERNEL_F32_GRAD, what + " gradient");
+        LossResult cpu = new CpuBackend().logitLoss(loss, batch, new float[rows * v], upstream);
+        Tolerances.assertKernelValueClose(cpu.value(), r.value(), Tolerances.KERNEL_F32_VALUE_REL, what + " vs cpu");
+        assertEquals(cpu.terms().keySet(), r.terms().keySet());
+
+        float[] again = Inputs.poisoned(rows * v);
+        LossResult r2 = backend.logitLoss(loss, batch, again, upstream);
+        assertEquals(Double.doubleToRawLongBits(r.value()), Double.doubleToRawLongBits(r2.value()), "deterministic value");
+        assertArrayEquals(grad, again, "deterministic gradient");
+    }
+
+    @Test
+    void crossEntropyWithIgnoredRows() {
+        Random rng = new Random(3);
+        int rows = 77;
+        int v = 3001;
+        float[] s = Inputs.logits(rng, rows, v, 4.0);
+        int[] labels = Inputs.labels(rng, rows, v);
+        labels[5] = LogitBatch.IGNORE_INDEX;
+        labels[40] = LogitBatch.IGNORE_INDEX;
+        LogitBatch batch = LogitBatch.ofLabels(rows, v, s, labels);
+        float[] grad = Inputs.poisoned(rows * v);
+        LossResult r = backend.logitLoss(new CrossEntropy(), batch, grad, 1.5f);
+        float[] cpuGrad = new float[rows * v];
+        LossResult cpu = new CrossEntropy().compute(batch, cpuGrad, 1.5f);
+        Tolerances.assertKernelValueClose(cpu.value(), r.value(), Tolerances.KERNEL_F32_VALUE_REL, "ce");
+        double[] cpuD = new double[cpuGrad.length];
+        for (int i = 0; i < cpuD.length; i++) {
+            cpuD[i] = cpuGrad[i];
+        }
+        Tolerances.assertKernelGradClose(cpuD, grad, Tolerances.KERNEL_F32_GRAD, "ce gradient");
+        for (int i = 5 * v; i < 6 * v; i++) {
+            assertEquals(0f, grad[i], "an ignored row's gradient is zero");
+        }
+    }
+
+    /** fp16 / bf16 inputs through the kernels directly; the reference reads the same rounded values. */
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"F16", "BF16"})
+    void halfInputs(DType dtype) {
+        for (int v : new int[] {37, 32000}) {
+            int rows = v == 37 ? 50 : 6;
+            Random rng = new Random(v + dtype.ordinal());
+            float[] s = dtype.round(Inputs.logits(rng, rows, v, 3.0));
+            float[] t = dtype.round(Inputs.logits(rng, rows, v, 3.0));
+            int[] labels = Inputs.labels(rng, rows, v);
+            double temperature = 2.0;
+            double alpha = 0.2;
+            float upstream = 0.9f;
+            KernelPlan plan = KernelPlan.kd(rows, v, dtype);
+            long n = (long) rows * v;
+            try (DeviceBuffer ds = ctx.alloc(n * dtype.bytes()); DeviceBuffer dt = ctx.alloc(n * dtype.bytes());
+                 DeviceBuffer dy = ctx.alloc(4L * rows); DeviceBuffer dg = ctx.alloc(n * dtype.bytes());
+                 DeviceBuffer out = ctx.alloc(12L * rows)) {
+                ctx.upload(ds, dtype.encode(s));
+                ctx.upload(dt, dtype.encode(t));
+                ByteBuffer yb = ByteBuffer.allocate(4 * rows).order(ByteOrder.LITTLE_ENDIAN);
+                for (int y : labels) {
+                    yb.putInt(y);
+                }
+                ctx.upload(dy, yb.array());
+                ctx.launch(plan, ds, dt, dy, null, dg, out, rows, v, (float) (1 / temperature), (float) ((1 - alpha) * temperature),
+                        (float) alpha, (float) (temperature * temperature), upstream / rows, 0, 1);
+                byte[] rb = new byte[12 * rows];
+                ctx.download(out, rb);
+                float[] rowOut = new float[3 * rows];
+                ByteBuffer.wrap(rb).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(rowOut);
+                byte[] gb = new byte[(int) (n * dtype.bytes())];
+                ctx.download(dg, gb);
+                float[] grad = new float[(int) n];
+                dtype.decode(gb, grad);
+                double value = 0;
+                for (int r = 0; r < rows; r++) {
+                    value += alpha * rowOut[3 * r + 1] + (1 - alpha) * rowOut[3 * r];
+                }
+                double[] refGrad = new double[(int) n];
+                double ref = Float64Reference.kd(s, t, false, labels, rows, v, temperature, alpha, upstream, refGrad);
+                Tolerances.assertKernelValueClose(ref, value / rows, Tolerances.KERNEL_F16_VALUE_REL, dtype + " V " + v);
+                Tolerances.assertKernelGradClose(refGrad, grad, Tolerances.KERNEL_F16_GRAD, dtype + " V " + v + " gradient");
+            }
+        }
+    }
+
+    @Test
+    void badInputsRaiseTheCpuLossError() {
+        Random rng = new Random(8);
+        int rows = 4;
+        int v = 5000;
+        float[] s = Inputs.logits(rng, rows, v, 2.0);
+        float[] t = Inputs.logits(rng, rows, v, 2.0);
+        s[2 * v + 17] = Float.POSITIVE_INFINITY;
+        LogitBatch batch = LogitBatch.of(rows, v, s, t, TeacherValues.LOGITS, Inputs.labels(rng, rows, v));
+        IllegalArgumentException gpu = assertThrows(IllegalArgumentException.class,
+                () -> backend.logitLoss(new SoftTargetKd(4, 0.1), batch, new float[rows * v], 1f));
+        IllegalArgumentException cpu = assertThrows(IllegalArgumentException.class,
+                () -> new SoftTargetKd(4, 0.1).compute(batch, new float[rows * v], 1f));
+        assertEquals(cpu.getMessage(), gpu.getMessage());
+    }
+
+    @Test
+    void outOfMemorySaysHowMuchWasAskedAndFree() {
+        CudaException e = assertThrows(CudaException.class, () -> ctx.alloc(1L << 50));
+        assertEquals("CUDA_ERROR_OUT_OF_MEMORY", e.errorName());
+        assertTrue(e.getMessage().contains("asked 1125899906842624 bytes") && e.getMessage().contains("bytes free on"), e.getMessage());
+        long[] info = ctx.memInfo();
+        assertTrue(info[0] > 0 && info[1] >= info[0], java.util.Arrays.toString(info));
+    }
+}

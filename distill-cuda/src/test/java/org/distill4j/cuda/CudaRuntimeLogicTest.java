@@ -1,0 +1,103 @@
+package org.distill4j.cuda;
+
+import org.distill4j.loss.LogitBatch;
+import org.distill4j.loss.TeacherValues;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The CUDA module's logic that needs no GPU: kernel choice, the pool's buckets, errors, dtypes, the shipped kernels. */
+class CudaRuntimeLogicTest {
+
+    @Test
+    void theKernelShapeFollowsTheRowWidth() {
+        assertEquals(new KernelPlan("kd_warp_f32", 256, 2), KernelPlan.kd(9, 10, DType.F32));
+        assertEquals(new KernelPlan("kd_warp_bf16", 256, 1), KernelPlan.kd(8, 2048, DType.BF16));
+        assertEquals(new KernelPlan("kd_block_f16", 512, 7), KernelPlan.kd(7, 2049, DType.F16));
+        assertEquals(new KernelPlan("kd_block_f32", 512, KernelPlan.MAX_GRID), KernelPlan.kd(1 << 20, 152_064, DType.F32));
+        assertEquals(KernelPlan.MAX_GRID, KernelPlan.kd(Integer.MAX_VALUE, 10, DType.F32).grid());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> KernelPlan.kd(0, 10, DType.F32));
+        assertTrue(e.getMessage().contains("rows > 0"), e.getMessage());
+    }
+
+    @Test
+    void poolBucketsArePowersOfTwoFrom256() {
+        assertEquals(256, DeviceContext.bucket(1));
+        assertEquals(256, DeviceContext.bucket(256));
+        assertEquals(512, DeviceContext.bucket(257));
+        assertEquals(1L << 33, DeviceContext.bucket((1L << 32) + 1));
+        assertThrows(IllegalArgumentException.class, () -> DeviceContext.bucket(0));
+    }
+
+    @Test
+    void errorsNameTheCallTheCodeAndTheMessage() {
+        assertEquals("CUDA_ERROR_OUT_OF_MEMORY", Cu.tableName(2));
+        assertEquals("CUresult 12345", Cu.tableName(12345));
+        CudaException e = new CudaException(2, "cuMemAlloc(1073741824 bytes)", "CUDA_ERROR_OUT_OF_MEMORY",
+                "asked 1073741824 bytes, 1024 of 81559224320 bytes free on NVIDIA H100");
+        assertEquals("cuMemAlloc(1073741824 bytes) failed: CUDA_ERROR_OUT_OF_MEMORY (2): asked 1073741824 bytes, 1024 of "
+                + "81559224320 bytes free on NVIDIA H100", e.getMessage());
+        // without a driver, a failure is still named (from the table)
+        CudaException f = Cu.failure(209, "cuModuleLoadData");
+        assertEquals("CUDA_ERROR_NO_BINARY_FOR_GPU", f.errorName());
+        assertTrue(f.getMessage().startsWith("cuModuleLoadData failed: CUDA_ERROR_NO_BINARY_FOR_GPU (209)"), f.getMessage());
+        Cu.check(0, "never fails");
+    }
+
+    @Test
+    void halfTypesRoundToNearestEven() {
+        float[] x = {1f, -2.5f, 1.00048828125f, 3.1415927f, 65504f, 1e-8f};
+        assertArrayEquals(x, DType.F32.round(x));
+        float[] h = DType.F16.round(x);
+        assertEquals(1.0009765625f, DType.F16.round(new float[] {1.00073242f})[0]); // ties go up to even here
+        assertEquals(3.140625f, h[3]);
+        assertEquals(65504f, h[4]);
+        float[] b = DType.BF16.round(x);
+        assertEquals(3.140625f, b[3]);
+        assertEquals(-2.5f, b[1]);
+        assertEquals(2 * x.length, DType.BF16.encode(x).length);
+    }
+
+    @Test
+    void countedRowsAndKernelLabels() {
+        Random rng = new Random(1);
+        float[] s = new float[4 * 5];
+        for (int i = 0; i < s.length; i++) {
+            s[i] = (float) rng.nextGaussian();
+        }
+        LogitBatch all = LogitBatch.ofLabels(4, 5, s, new int[] {0, 4, 2, 1});
+        assertNull(CudaBackend.countedMask(all), "every row counts: no mask");
+        assertArrayEquals(new int[] {0, 4, 2, 1}, CudaBackend.kernelLabels(all, true));
+        assertNull(CudaBackend.kernelLabels(all, false));
+        LogitBatch ignored = LogitBatch.ofLabels(4, 5, s, new int[] {0, LogitBatch.IGNORE_INDEX, 2, 1});
+        assertArrayEquals(new byte[] {1, 0, 1, 1}, CudaBackend.countedMask(ignored));
+        assertArrayEquals(new int[] {0, -1, 2, 1}, CudaBackend.kernelLabels(ignored, true));
+        LogitBatch teacher = LogitBatch.of(4, 5, s, s, TeacherValues.LOGITS, new int[] {0, 1, 2, 3}).withRowMask(
+                new boolean[] {true, true, false, true});
+        assertArrayEquals(new byte[] {1, 1, 0, 1}, CudaBackend.countedMask(teacher));
+    }
+
+    @Test
+    void theJarShipsEveryKernelAndItsSources() throws Exception {
+        assertEquals(Files.readString(Path.of("src/main/cuda/distill_losses.cu")), KernelImage.source());
+        assertEquals(Files.readString(Path.of("src/main/cuda/row_math.cuh")), KernelImage.header());
+        byte[] fatbin = KernelImage.fatbin();
+        Assumptions.assumeTrue(fatbin != null, "the build had no nvcc: only the NVRTC sources ship");
+        String image = new String(fatbin, StandardCharsets.ISO_8859_1);
+        for (String kernel : new String[] {"kd_warp_f32", "kd_warp_f16", "kd_warp_bf16", "kd_block_f32", "kd_block_f16", "kd_block_bf16"}) {
+            assertTrue(image.contains(kernel), kernel + " is in the fatbin");
+        }
+        assertTrue(KernelImage.hasSass(9, 0) && KernelImage.hasSass(8, 0) && !KernelImage.hasSass(10, 0),
+                KernelImage.info().toString());
+    }
+}
