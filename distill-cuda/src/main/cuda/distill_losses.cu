@@ -277,3 +277,131 @@ __global__ void __launch_bounds__(512) kd_block_bf16(DISTILL_KD_ARGS(__nv_bfloat
     kd_block<__nv_bfloat16, 512>(DISTILL_KD_PASS);
 }
 }
+
+// ---- Inputs made on the device (tests and benchmarks of sizes no host array can hold) ----
+
+namespace {
+
+// A counter-based hash (splitmix64 finalizer): element i of stream `seed` is reproducible anywhere.
+__device__ __forceinline__ float uniform_pm1(unsigned long long i, unsigned long long seed) {
+    unsigned long long z = i + seed * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (float)(z >> 40) * (2.0f / 16777216.0f) - 1.0f;  // 24 random bits -> [-1, 1)
+}
+
+template <typename T>
+__device__ void fill_uniform(T* __restrict__ x, long long n, unsigned long long seed, float scale) {
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        x[i] = from_f<T>(scale * uniform_pm1((unsigned long long)i, seed));
+    }
+}
+
+// ---- The unfused baseline of the benchmark suite: what a framework's separate ops do ----
+// lsm: out = log_softmax(x / T) per row (two passes, one block per row), written as an [N, V] intermediate.
+template <typename T, int BLOCK>
+__device__ void log_softmax_rows(const T* __restrict__ x, T* __restrict__ out, int rows, int V, float invT) {
+    __shared__ distill::Lse sh[BLOCK / 32];
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+        const T* xr = x + (size_t)r * V;
+        distill::Lse a = distill::lse_empty();
+        for (int i = threadIdx.x; i < V; i += BLOCK) {
+            distill::lse_push(a, to_f(xr[i]) * invT);
+        }
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) {
+            a = distill::lse_merge(a, shfl_lse(a, o));
+        }
+        if (lane == 0) {
+            sh[warp] = a;
+        }
+        __syncthreads();
+        if (warp == 0) {
+            a = lane < BLOCK / 32 ? sh[lane] : distill::lse_empty();
+#pragma unroll
+            for (int o = 16; o > 0; o >>= 1) {
+                a = distill::lse_merge(a, shfl_lse(a, o));
+            }
+            if (lane == 0) {
+                sh[0] = a;
+            }
+        }
+        __syncthreads();
+        const float lse = distill::lse_log(sh[0]);
+        for (int i = threadIdx.x; i < V; i += BLOCK) {
+            out[(size_t)r * V + i] = from_f<T>(to_f(xr[i]) * invT - lse);
+        }
+        __syncthreads();
+    }
+}
+
+// Element-wise KD gradient and KL terms from the two log-softmax intermediates (alpha = 0).
+template <typename T>
+__device__ void kd_from_log_softmax(const T* __restrict__ logq, const T* __restrict__ logp, T* __restrict__ grad,
+                                    float* __restrict__ klTerms, long long n, float kdWeightScale) {
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+        float lq = to_f(logq[i]);
+        float lp = to_f(logp[i]);
+        float p = expf(lp);
+        klTerms[i] = p * (lp - lq);
+        grad[i] = from_f<T>(kdWeightScale * (expf(lq) - p));
+    }
+}
+
+template <int BLOCK>
+__device__ void row_sums(const float* __restrict__ x, float* __restrict__ out, int rows, int V, float factor) {
+    __shared__ float sh[BLOCK / 32];
+    for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+        float a = 0.f;
+        for (int i = threadIdx.x; i < V; i += BLOCK) {
+            a += x[(size_t)r * V + i];
+        }
+        a = warp_sum(a);
+        if ((threadIdx.x & 31) == 0) {
+            sh[threadIdx.x >> 5] = a;
+        }
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            float total = 0.f;
+            for (int w = 0; w < BLOCK / 32; w++) {
+                total += sh[w];
+            }
+            out[r] = factor * total;
+        }
+        __syncthreads();
+    }
+}
+
+}  // namespace
+
+extern "C" {
+__global__ void fill_uniform_f32(float* x, long long n, unsigned long long seed, float scale) {
+    fill_uniform<float>(x, n, seed, scale);
+}
+__global__ void fill_uniform_f16(__half* x, long long n, unsigned long long seed, float scale) {
+    fill_uniform<__half>(x, n, seed, scale);
+}
+__global__ void fill_uniform_bf16(__nv_bfloat16* x, long long n, unsigned long long seed, float scale) {
+    fill_uniform<__nv_bfloat16>(x, n, seed, scale);
+}
+__global__ void __launch_bounds__(512) unfused_log_softmax_f32(const float* x, float* out, int rows, int V, float invT) {
+    log_softmax_rows<float, 512>(x, out, rows, V, invT);
+}
+__global__ void __launch_bounds__(512) unfused_log_softmax_bf16(const __nv_bfloat16* x, __nv_bfloat16* out, int rows, int V,
+                                                                 float invT) {
+    log_softmax_rows<__nv_bfloat16, 512>(x, out, rows, V, invT);
+}
+__global__ void unfused_kd_grad_f32(const float* logq, const float* logp, float* grad, float* klTerms, long long n, float s) {
+    kd_from_log_softmax<float>(logq, logp, grad, klTerms, n, s);
+}
+__global__ void unfused_kd_grad_bf16(const __nv_bfloat16* logq, const __nv_bfloat16* logp, __nv_bfloat16* grad, float* klTerms,
+                                     long long n, float s) {
+    kd_from_log_softmax<__nv_bfloat16>(logq, logp, grad, klTerms, n, s);
+}
+__global__ void __launch_bounds__(512) unfused_row_sums_f32(const float* x, float* out, int rows, int V, float factor) {
+    row_sums<512>(x, out, rows, V, factor);
+}
+}

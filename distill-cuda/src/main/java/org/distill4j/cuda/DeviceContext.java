@@ -159,14 +159,23 @@ public final class DeviceContext implements AutoCloseable {
         return new DeviceBuffer(this, p[0], cap);
     }
 
-    /** The pool's bucket for {@code bytes}: the next power of two, at least 256. */
+    /**
+     * The pool's bucket for {@code bytes}: below 1 MiB the next power of two (at least 256); from 1 MiB the
+     * next multiple of 2 MiB, so a 10 GB tensor does not take 16 GB.
+     */
     static long bucket(long bytes) {
         if (bytes <= 0) {
             throw new IllegalArgumentException("a device buffer needs a positive size, got " + bytes);
         }
+        if (bytes >= LARGE) {
+            return (bytes + LARGE_STEP - 1) / LARGE_STEP * LARGE_STEP;
+        }
         long cap = Long.highestOneBit(Math.max(256, bytes));
         return cap == Math.max(256, bytes) ? cap : cap << 1;
     }
+
+    private static final long LARGE = 1L << 20;
+    private static final long LARGE_STEP = 2L << 20;
 
     synchronized void release(long address, long capacity) {
         if (closed.get()) {
@@ -217,7 +226,7 @@ public final class DeviceContext implements AutoCloseable {
 
     /**
      * Launches a kernel on this context's stream. Arguments: a {@link DeviceBuffer} or null (a device
-     * pointer), Integer, Float.
+     * pointer), Integer (int), Long (long long), Float.
      */
     public synchronized void launch(KernelPlan plan, Object... args) {
         current();
@@ -237,11 +246,13 @@ public final class DeviceContext implements AutoCloseable {
                     v = new LongPointer(1).put(b.address());
                 } else if (a instanceof Integer n) {
                     v = new IntPointer(1).put(n);
+                } else if (a instanceof Long n) {
+                    v = new LongPointer(1).put(n);
                 } else if (a instanceof Float x) {
                     v = new FloatPointer(1).put(x);
                 } else {
                     throw new IllegalArgumentException("kernel argument " + i + " of " + plan.function() + " is a "
-                            + a.getClass().getSimpleName() + "; expected a DeviceBuffer, null, Integer or Float");
+                            + a.getClass().getSimpleName() + "; expected a DeviceBuffer, null, Integer, Long or Float");
                 }
                 values.add(v);
                 params.put(i, v);
@@ -250,6 +261,39 @@ public final class DeviceContext implements AutoCloseable {
                     "cuLaunchKernel(" + plan.function() + ", grid " + plan.grid() + ", block " + plan.block() + ")");
         } finally {
             values.forEach(Pointer::close);
+        }
+    }
+
+    /** Queues a device-to-device copy of {@code bytes} on this context's stream. */
+    public synchronized void copy(DeviceBuffer dst, DeviceBuffer src, long bytes) {
+        current();
+        Cu.check(cudart.cuMemcpyDtoDAsync(dst.address(), src.address(), bytes, stream), "cuMemcpyDtoDAsync(" + bytes + " bytes)");
+    }
+
+    /**
+     * Milliseconds the device spends on what {@code work} queues on this context's stream, measured with
+     * CUDA events around it (the host waits for the end event).
+     */
+    public synchronized float time(Runnable work) {
+        current();
+        org.bytedeco.cuda.cudart.CUevent_st start = new org.bytedeco.cuda.cudart.CUevent_st();
+        org.bytedeco.cuda.cudart.CUevent_st end = new org.bytedeco.cuda.cudart.CUevent_st();
+        Cu.check(cudart.cuEventCreate(start, cudart.CU_EVENT_DEFAULT), "cuEventCreate");
+        try {
+            Cu.check(cudart.cuEventCreate(end, cudart.CU_EVENT_DEFAULT), "cuEventCreate");
+            try {
+                Cu.check(cudart.cuEventRecord(start, stream), "cuEventRecord");
+                work.run();
+                Cu.check(cudart.cuEventRecord(end, stream), "cuEventRecord");
+                Cu.check(cudart.cuEventSynchronize(end), "cuEventSynchronize");
+                float[] ms = new float[1];
+                Cu.check(cudart.cuEventElapsedTime(ms, start, end), "cuEventElapsedTime");
+                return ms[0];
+            } finally {
+                cudart.cuEventDestroy(end);
+            }
+        } finally {
+            cudart.cuEventDestroy(start);
         }
     }
 

@@ -35,7 +35,10 @@ class CudaRuntimeLogicTest {
         assertEquals(256, DeviceContext.bucket(1));
         assertEquals(256, DeviceContext.bucket(256));
         assertEquals(512, DeviceContext.bucket(257));
-        assertEquals(1L << 33, DeviceContext.bucket((1L << 32) + 1));
+        assertEquals(512 * 1024, DeviceContext.bucket(300_000));
+        assertEquals(2L << 20, DeviceContext.bucket(1L << 20));
+        assertEquals(9_972_006_912L + (2L << 20) - 9_972_006_912L % (2L << 20), DeviceContext.bucket(9_972_006_912L),
+                "a 16384 x 152064 fp32 tensor rounds up to 2 MiB, not to 16 GiB");
         assertThrows(IllegalArgumentException.class, () -> DeviceContext.bucket(0));
     }
 
@@ -94,7 +97,8 @@ class CudaRuntimeLogicTest {
         byte[] fatbin = KernelImage.fatbin();
         Assumptions.assumeTrue(fatbin != null, "the build had no nvcc: only the NVRTC sources ship");
         String image = new String(fatbin, StandardCharsets.ISO_8859_1);
-        for (String kernel : new String[] {"kd_warp_f32", "kd_warp_f16", "kd_warp_bf16", "kd_block_f32", "kd_block_f16", "kd_block_bf16"}) {
+        for (String kernel : new String[] {"kd_warp_f32", "kd_warp_f16", "kd_warp_bf16", "kd_block_f32", "kd_block_f16", "kd_block_bf16",
+                "fill_uniform_bf16", "unfused_log_softmax_bf16", "unfused_kd_grad_f32", "unfused_row_sums_f32"}) {
             assertTrue(image.contains(kernel), kernel + " is in the fatbin");
         }
         assertTrue(KernelImage.hasSass(9, 0) && KernelImage.hasSass(8, 0) && !KernelImage.hasSass(10, 0),

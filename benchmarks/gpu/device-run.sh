@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Runs on a lent GPU machine, from the repository root, with .device/ carried (make-device-bundle.sh):
+#   device-run.sh tests   distill-cuda's JUnit tests (GPU ones included) -> $OUT/junit/, summary printed
+#   device-run.sh suite [KdKernelSuite options]   the GPU suite + PyTorch eager -> $OUT/kd-suite.csv
+# Finds the CUDA 13 libraries (toolkit or Python nvidia-* packages) for JavaCPP, and prints what it used.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+out="${OUT:-$root/device-out}"
+mkdir -p "$out"
+bundle="$root/.device"
+[ -d "$bundle/jre" ] || tar xzf "$bundle/jre.tgz" -C "$bundle"
+java="$bundle/jre/bin/java"
+libdirs=""
+nvidia_py="$(python3 -c 'import nvidia, os; print(list(nvidia.__path__)[0])' 2>/dev/null || true)"
+for lib in libcudart.so.13 libnvrtc.so.13 libcublas.so.13 libcublasLt.so.13; do
+  p="$(ldconfig -p 2>/dev/null | awk -v l="$lib" '$1 == l {print $NF; exit}' || true)"
+  if [ -z "$p" ]; then
+    for cand in /usr/local/cuda*/lib64/"$lib" /usr/local/cuda*/lib/"$lib" /usr/local/cuda*/targets/*/lib/"$lib" \
+                ${nvidia_py:+"$nvidia_py"/*/lib/"$lib"}; do
+      if [ -e "$cand" ]; then
+        p="$cand"
+        break
+      fi
+    done
+  fi
+  if [ -n "$p" ]; then
+    libdirs="$libdirs:$(dirname "$p")"
+  else
+    echo "device-run: $lib not found (ldconfig, /usr/local/cuda*, python nvidia-* packages)" >&2
+  fi
+done
+export LD_LIBRARY_PATH="${libdirs#:}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+echo "java: $("$java" -version 2>&1 | head -n 1); LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "nvidia-smi: not found"
+flags=(--enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow -Xss4m)
+case "${1:-}" in
+  tests)
+    cd distill-cuda
+    "$java" "${flags[@]}" -jar "$bundle"/lib/junit-platform-console-standalone-*.jar execute \
+      --class-path "$bundle/cuda-test-classes:$(ls "$bundle"/lib/*.jar | grep -v console-standalone | tr '\n' ':')" \
+      --select-package org.distill4j.cuda --reports-dir "$out/junit" --details summary --disable-banner 2>&1 | tail -n 40
+    ;;
+  suite)
+    shift
+    csv="$out/kd-suite.csv"
+    rm -f "$csv"
+    "$java" "${flags[@]}" -cp "$bundle/lib/*" org.distill4j.benchmarks.gpu.KdKernelSuite --out "$csv" "$@"
+    copy="$(awk -F, '$1 == "copy" {print $8}' "$csv")"
+    python3 benchmarks/gpu/torch_kd.py --out "$csv" --copy-gbps "$copy" "$@" || echo "torch_kd.py failed (see above)"
+    column -s, -t < "$csv"
+    ;;
+  *)
+    echo "usage: device-run.sh tests | suite [options]" >&2
+    exit 2
+    ;;
+esac

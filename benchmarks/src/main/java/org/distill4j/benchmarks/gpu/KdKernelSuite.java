@@ -1,0 +1,196 @@
+package org.distill4j.benchmarks.gpu;
+
+import org.distill4j.cuda.DType;
+import org.distill4j.cuda.DeviceBuffer;
+import org.distill4j.cuda.DeviceContext;
+import org.distill4j.cuda.KernelPlan;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * The GPU suite for the fused KD kernel (issue: distill-cuda core). For every rows x vocabulary x dtype it
+ * times, with CUDA events, the median of {@code --iters} runs after {@code --warmup}:
+ * <ul>
+ *   <li>{@code fused}: our one-launch forward + backward ({@code kd_block_*} / {@code kd_warp_*}), alpha = 0;</li>
+ *   <li>{@code unfused}: our multi-kernel version with [N, V] intermediates (log-softmax of student and
+ *       teacher, element-wise gradient and KL terms, row sums), what a framework's separate ops do;</li>
+ * </ul>
+ * and once the device-to-device copy bandwidth (cuMemcpyDtoD of 1 GiB; bytes read + written). Achieved
+ * bandwidth counts the bytes a method must move: the fused kernel reads s and t and writes the gradient
+ * (3 N V element bytes); its second read of a row comes from L2. Inputs are made on the device; sets
+ * smaller than 256 MB are rotated through several copies so that L2 does not hold them. PyTorch eager runs
+ * beside it from {@code benchmarks/gpu/torch_kd.py}, in the same call, into the same CSV format.
+ *
+ * <pre>java -cp ... org.distill4j.benchmarks.gpu.KdKernelSuite --out results.csv [--rows 4096,16384]
+ *     [--vocab 10,32000,128256,152064] [--dtype f32,bf16] [--iters 20] [--warmup 5] [--temperature 2]</pre>
+ * CSV columns: method,dtype,rows,vocab,ms_median,ms_min,ms_max,gb_per_s,fraction_of_copy,device_bytes.
+ */
+public final class KdKernelSuite {
+    private KdKernelSuite() {
+    }
+
+    public static void main(String[] args) throws IOException {
+        int[] rows = {4096, 16384};
+        int[] vocab = {10, 32000, 128256, 152064};
+        List<DType> dtypes = List.of(DType.F32, DType.BF16);
+        int iters = 20;
+        int warmup = 5;
+        double temperature = 2.0;
+        Path out = null;
+        for (int i = 0; i < args.length; i += 2) {
+            String v = args[i + 1];
+            switch (args[i]) {
+                case "--rows" -> rows = ints(v);
+                case "--vocab" -> vocab = ints(v);
+                case "--dtype" -> dtypes = Arrays.stream(v.split(",")).map(d -> DType.valueOf(d.trim().toUpperCase(Locale.ROOT))).toList();
+                case "--iters" -> iters = Integer.parseInt(v);
+                case "--warmup" -> warmup = Integer.parseInt(v);
+                case "--temperature" -> temperature = Double.parseDouble(v);
+                case "--out" -> out = Path.of(v);
+                default -> throw new IllegalArgumentException("unknown option " + args[i]);
+            }
+        }
+        if (out == null) {
+            throw new IllegalArgumentException("--out FILE.csv is required");
+        }
+        if (dtypes.contains(DType.F16)) {
+            throw new IllegalArgumentException("the suite compares f32 and bf16 (the unfused baseline has no f16 kernels)");
+        }
+        List<String> lines = new ArrayList<>();
+        lines.add("method,dtype,rows,vocab,ms_median,ms_min,ms_max,gb_per_s,fraction_of_copy,device_bytes");
+        try (DeviceContext ctx = DeviceContext.open(0)) {
+            PrintStream log = System.out;
+            double copy = copyBandwidth(ctx, iters, warmup);
+            log.printf(Locale.ROOT, "%s, kernels from %s; device-to-device copy %.1f GB/s%n", ctx.describe(), ctx.kernelSource(), copy);
+            lines.add(String.format(Locale.ROOT, "copy,-,-,-,-,-,-,%.2f,1,%d", copy, 1L << 30));
+            for (DType dt : dtypes) {
+                for (int n : rows) {
+                    for (int v : vocab) {
+                        for (String method : new String[] {"fused", "unfused"}) {
+                            double[] ms = run(ctx, method, dt, n, v, temperature, iters, warmup);
+                            long moved = 3L * n * v * dt.bytes();
+                            double gbps = moved / (ms[0] * 1e-3) / 1e9;
+                            long bytes = deviceBytes(method, dt, n, v);
+                            String line = String.format(Locale.ROOT, "%s,%s,%d,%d,%.4f,%.4f,%.4f,%.2f,%.3f,%d", method,
+                                    dt.name().toLowerCase(Locale.ROOT), n, v, ms[0], ms[1], ms[2], gbps, gbps / copy, bytes);
+                            lines.add(line);
+                            log.println(line);
+                        }
+                        ctx.trim();
+                    }
+                }
+            }
+        }
+        Files.writeString(out, String.join("\n", lines) + "\n", StandardCharsets.UTF_8);
+    }
+
+    /** Bytes a method allocates on the device for one set of inputs. */
+    static long deviceBytes(String method, DType dt, int n, int v) {
+        long nv = (long) n * v;
+        long base = 3 * nv * dt.bytes() + 12L * n;
+        return method.equals("fused") ? base : base + 2 * nv * dt.bytes() + 4 * nv + 4L * n;
+    }
+
+    /** {median, min, max} milliseconds of one forward + backward. */
+    static double[] run(DeviceContext ctx, String method, DType dt, int n, int v, double temperature, int iters, int warmup) {
+        long nv = (long) n * v;
+        long setBytes = 3 * nv * dt.bytes();
+        int copies = (int) Math.max(1, Math.min(16, (256L << 20) / Math.max(1, setBytes)));
+        List<DeviceBuffer> buffers = new ArrayList<>();
+        try {
+            DeviceBuffer[] s = new DeviceBuffer[copies];
+            DeviceBuffer[] t = new DeviceBuffer[copies];
+            DeviceBuffer[] g = new DeviceBuffer[copies];
+            for (int c = 0; c < copies; c++) {
+                s[c] = keep(buffers, ctx.alloc(nv * dt.bytes()));
+                t[c] = keep(buffers, ctx.alloc(nv * dt.bytes()));
+                g[c] = keep(buffers, ctx.alloc(nv * dt.bytes()));
+                fill(ctx, dt, s[c], nv, 2L * c + 1, 4f);
+                fill(ctx, dt, t[c], nv, 2L * c + 2, 4f);
+            }
+            DeviceBuffer rowOut = keep(buffers, ctx.alloc(12L * n));
+            DeviceBuffer logq = null;
+            DeviceBuffer logp = null;
+            DeviceBuffer kl = null;
+            DeviceBuffer sums = null;
+            if (method.equals("unfused")) {
+                logq = keep(buffers, ctx.alloc(nv * dt.bytes()));
+                logp = keep(buffers, ctx.alloc(nv * dt.bytes()));
+                kl = keep(buffers, ctx.alloc(4 * nv));
+                sums = keep(buffers, ctx.alloc(4L * n));
+            }
+            float invT = (float) (1 / temperature);
+            float kdWeight = (float) temperature; // alpha = 0
+            float scale = 1f / n;
+            double[] times = new double[iters];
+            for (int it = 0; it < warmup + iters; it++) {
+                int c = it % copies;
+                final DeviceBuffer lq = logq;
+                final DeviceBuffer lp = logp;
+                final DeviceBuffer klb = kl;
+                final DeviceBuffer sb = sums;
+                float ms = ctx.time(() -> {
+                    if (method.equals("fused")) {
+                        ctx.launch(KernelPlan.kd(n, v, dt), s[c], t[c], null, null, g[c], rowOut, n, v, invT, kdWeight, 0f,
+                                (float) (temperature * temperature), scale, 0, 0);
+                    } else {
+                        String sfx = dt == DType.BF16 ? "bf16" : "f32";
+                        KernelPlan rowsPlan = new KernelPlan("unfused_log_softmax_" + sfx, 512, Math.min(65_535, n));
+                        ctx.launch(rowsPlan, s[c], lq, n, v, invT);
+                        ctx.launch(rowsPlan, t[c], lp, n, v, invT);
+                        ctx.launch(new KernelPlan("unfused_kd_grad_" + sfx, 256, 65_535), lq, lp, g[c], klb, nv, kdWeight * scale);
+                        ctx.launch(new KernelPlan("unfused_row_sums_f32", 512, Math.min(65_535, n)), klb, sb, n, v,
+                                (float) (temperature * temperature));
+                    }
+                });
+                if (it >= warmup) {
+                    times[it - warmup] = ms;
+                }
+            }
+            double[] sorted = times.clone();
+            Arrays.sort(sorted);
+            double median = sorted.length % 2 == 1 ? sorted[sorted.length / 2]
+                    : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
+            return new double[] {median, sorted[0], sorted[sorted.length - 1]};
+        } finally {
+            buffers.forEach(DeviceBuffer::close);
+        }
+    }
+
+    private static DeviceBuffer keep(List<DeviceBuffer> all, DeviceBuffer b) {
+        all.add(b);
+        return b;
+    }
+
+    static void fill(DeviceContext ctx, DType dt, DeviceBuffer b, long n, long seed, float scale) {
+        ctx.launch(new KernelPlan("fill_uniform_" + dt.suffix(), 256, 65_535), b, n, seed, scale);
+    }
+
+    /** Device-to-device copy bandwidth in GB/s (bytes read + written), median over runs of a 1 GiB copy. */
+    static double copyBandwidth(DeviceContext ctx, int iters, int warmup) {
+        long bytes = 1L << 30;
+        try (DeviceBuffer a = ctx.alloc(bytes); DeviceBuffer b = ctx.alloc(bytes)) {
+            double[] t = new double[iters];
+            for (int it = 0; it < warmup + iters; it++) {
+                float ms = ctx.time(() -> ctx.copy(b, a, bytes));
+                if (it >= warmup) {
+                    t[it - warmup] = ms;
+                }
+            }
+            Arrays.sort(t);
+            return 2.0 * bytes / (t[t.length / 2] * 1e-3) / 1e9;
+        }
+    }
+
+    private static int[] ints(String v) {
+        return Arrays.stream(v.split(",")).mapToInt(x -> Integer.parseInt(x.trim())).toArray();
+    }
+}
