@@ -15,6 +15,7 @@
 // Kernels, by row width (the host picks; see KernelPlan.java):
 //   kd_warp_<t>     one warp per row, 8 rows per 256-thread block: V <= 2048 (V = 10 included)
 //   kd_block_<t>    one 512-thread block per row: V > 2048 (32k .. 260k vocabularies)
+//   gjsd_warp_<t>, gjsd_block_<t>   generalized JSD for 0 < beta < 1 (three passes; see row_math.cuh)
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -250,6 +251,152 @@ __device__ void kd_block(const In* __restrict__ s, const In* __restrict__ t, con
     }
 }
 
+// ---- generalized JSD, 0 < beta < 1: three passes (normalizers, row sums, gradient) ----
+
+template <typename In>
+__device__ __forceinline__ distill::JsdSums gjsd_pass2(const In* __restrict__ sr, const In* __restrict__ tr, int V, int first, int step,
+                                                       const KdRow& row, float invT, float logB, float log1mB, float beta,
+                                                       int teacherProbs) {
+    distill::JsdSums sums{0.f, 0.f, 0.f};
+    int ignored = 0;
+    for (int i = first; i < V; i += step) {
+        float tl = teacher_log(to_f(tr[i]), teacherProbs, ignored);
+        distill::gjsd_element(row, to_f(sr[i]), tl, invT, logB, log1mB, beta, &sums);
+    }
+    return sums;
+}
+
+template <typename In>
+__device__ __forceinline__ void gjsd_pass3(const In* __restrict__ sr, const In* __restrict__ tr, In* __restrict__ gr, int V, int first,
+                                           int step, const KdRow& row, float invT, float logB, float log1mB, float beta, float mean,
+                                           float scale, int teacherProbs) {
+    int ignored = 0;
+    for (int i = first; i < V; i += step) {
+        float tl = teacher_log(to_f(tr[i]), teacherProbs, ignored);
+        distill::JsdElement e = distill::gjsd_element(row, to_f(sr[i]), tl, invT, logB, log1mB, beta, nullptr);
+        gr[i] = from_f<In>(scale * e.q * (e.g - mean));
+    }
+}
+
+template <typename In>
+__device__ void gjsd_warp(const In* __restrict__ s, const In* __restrict__ t, const unsigned char* __restrict__ counted,
+                          In* __restrict__ grad, float* __restrict__ rowOut, int rows, int V, float invT, float beta, float t2,
+                          float scale, int teacherProbs) {
+    const int lane = threadIdx.x & 31;
+    const int warpsPerBlock = blockDim.x >> 5;
+    const float logB = logf(beta);
+    const float log1mB = log1pf(-beta);
+    for (int r = blockIdx.x * warpsPerBlock + (threadIdx.x >> 5); r < rows; r += gridDim.x * warpsPerBlock) {
+        const size_t off = (size_t)r * V;
+        const In* sr = s + off;
+        const In* tr = t + off;
+        In* gr = grad + off;
+        if (counted != nullptr && !counted[r]) {
+            zero_row(gr, V, lane, 32);
+            if (lane == 0) {
+                rowOut[3 * r] = 0.f;
+                rowOut[3 * r + 1] = 0.f;
+                rowOut[3 * r + 2] = 0.f;
+            }
+            continue;
+        }
+        int bad = 0;
+        KdAcc a = warp_merge(kd_pass1(sr, tr, V, lane, 32, invT, teacherProbs, true, false, bad));
+        bad = __any_sync(FULL, bad);
+        if (a.t.m == -DISTILL_INF) {
+            bad = 1;
+        }
+        const KdRow row = distill::kd_finish(a, true, false);
+        distill::JsdSums sums = gjsd_pass2(sr, tr, V, lane, 32, row, invT, logB, log1mB, beta, teacherProbs);
+        sums.klP = warp_sum(sums.klP);
+        sums.klQ = warp_sum(sums.klQ);
+        sums.mean = warp_sum(sums.mean);
+        gjsd_pass3(sr, tr, gr, V, lane, 32, row, invT, logB, log1mB, beta, sums.mean, scale, teacherProbs);
+        if (lane == 0) {
+            float jsd = beta * sums.klP + (1.f - beta) * sums.klQ;
+            rowOut[3 * r] = t2 * (jsd > 0.f ? jsd : 0.f);
+            rowOut[3 * r + 1] = 0.f;
+            rowOut[3 * r + 2] = bad ? 1.f : 0.f;
+        }
+    }
+}
+
+template <typename In, int BLOCK>
+__device__ void gjsd_block(const In* __restrict__ s, const In* __restrict__ t, const unsigned char* __restrict__ counted,
+                           In* __restrict__ grad, float* __restrict__ rowOut, int rows, int V, float invT, float beta, float t2,
+                           float scale, int teacherProbs) {
+    constexpr int WARPS = BLOCK / 32;
+    __shared__ KdAcc shAcc[WARPS];
+    __shared__ float shSums[3][WARPS];
+    __shared__ float shTotal[3];
+    __shared__ int shBad;
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    const float logB = logf(beta);
+    const float log1mB = log1pf(-beta);
+    for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+        const size_t off = (size_t)r * V;
+        const In* sr = s + off;
+        const In* tr = t + off;
+        In* gr = grad + off;
+        if (counted != nullptr && !counted[r]) {
+            zero_row(gr, V, threadIdx.x, BLOCK);
+            if (threadIdx.x == 0) {
+                rowOut[3 * r] = 0.f;
+                rowOut[3 * r + 1] = 0.f;
+                rowOut[3 * r + 2] = 0.f;
+            }
+            continue;
+        }
+        int bad = 0;
+        KdAcc a = warp_merge(kd_pass1(sr, tr, V, threadIdx.x, BLOCK, invT, teacherProbs, true, false, bad));
+        if (lane == 0) {
+            shAcc[warp] = a;
+        }
+        if (threadIdx.x == 0) {
+            shBad = 0;
+        }
+        __syncthreads();
+        if (bad) {
+            atomicOr(&shBad, 1);
+        }
+        if (warp == 0) {
+            a = warp_merge(lane < WARPS ? shAcc[lane] : distill::kd_empty());
+            if (lane == 0) {
+                shAcc[0] = a;
+            }
+        }
+        __syncthreads();
+        a = shAcc[0];
+        bad = shBad || a.t.m == -DISTILL_INF;
+        const KdRow row = distill::kd_finish(a, true, false);
+        distill::JsdSums sums = gjsd_pass2(sr, tr, V, threadIdx.x, BLOCK, row, invT, logB, log1mB, beta, teacherProbs);
+        float parts[3] = {warp_sum(sums.klP), warp_sum(sums.klQ), warp_sum(sums.mean)};
+        if (lane == 0) {
+            for (int k = 0; k < 3; k++) {
+                shSums[k][warp] = parts[k];
+            }
+        }
+        __syncthreads();
+        if (threadIdx.x < 3) {
+            float total = 0.f;
+            for (int w = 0; w < WARPS; w++) {  // fixed order: deterministic
+                total += shSums[threadIdx.x][w];
+            }
+            shTotal[threadIdx.x] = total;
+        }
+        __syncthreads();
+        gjsd_pass3(sr, tr, gr, V, threadIdx.x, BLOCK, row, invT, logB, log1mB, beta, shTotal[2], scale, teacherProbs);
+        if (threadIdx.x == 0) {
+            float jsd = beta * shTotal[0] + (1.f - beta) * shTotal[1];
+            rowOut[3 * r] = t2 * (jsd > 0.f ? jsd : 0.f);
+            rowOut[3 * r + 1] = 0.f;
+            rowOut[3 * r + 2] = bad ? 1.f : 0.f;
+        }
+        __syncthreads();
+    }
+}
+
 }  // namespace
 
 #define DISTILL_KD_ARGS(In)                                                                                                       \
@@ -275,6 +422,32 @@ __global__ void __launch_bounds__(512) kd_block_f16(DISTILL_KD_ARGS(__half)) {
 }
 __global__ void __launch_bounds__(512) kd_block_bf16(DISTILL_KD_ARGS(__nv_bfloat16)) {
     kd_block<__nv_bfloat16, 512>(DISTILL_KD_PASS);
+}
+}
+
+#define DISTILL_JSD_ARGS(In)                                                                                                        \
+    const In *s, const In *t, const unsigned char *counted, In *grad, float *rowOut, int rows, int V, float invT, float beta, float t2, \
+        float scale, int teacherProbs
+#define DISTILL_JSD_PASS s, t, counted, grad, rowOut, rows, V, invT, beta, t2, scale, teacherProbs
+
+extern "C" {
+__global__ void __launch_bounds__(256) gjsd_warp_f32(DISTILL_JSD_ARGS(float)) {
+    gjsd_warp<float>(DISTILL_JSD_PASS);
+}
+__global__ void __launch_bounds__(256) gjsd_warp_f16(DISTILL_JSD_ARGS(__half)) {
+    gjsd_warp<__half>(DISTILL_JSD_PASS);
+}
+__global__ void __launch_bounds__(256) gjsd_warp_bf16(DISTILL_JSD_ARGS(__nv_bfloat16)) {
+    gjsd_warp<__nv_bfloat16>(DISTILL_JSD_PASS);
+}
+__global__ void __launch_bounds__(512) gjsd_block_f32(DISTILL_JSD_ARGS(float)) {
+    gjsd_block<float, 512>(DISTILL_JSD_PASS);
+}
+__global__ void __launch_bounds__(512) gjsd_block_f16(DISTILL_JSD_ARGS(__half)) {
+    gjsd_block<__half, 512>(DISTILL_JSD_PASS);
+}
+__global__ void __launch_bounds__(512) gjsd_block_bf16(DISTILL_JSD_ARGS(__nv_bfloat16)) {
+    gjsd_block<__nv_bfloat16, 512>(DISTILL_JSD_PASS);
 }
 }
 

@@ -150,4 +150,58 @@ DISTILL_HD float kd_element(const KdRow& r, float s, float tl, float invT, float
     return g;
 }
 
+// ---- generalized JSD (the CPU loss `gjsd`, GeneralizedJsd.java), 0 < beta < 1 ----
+//   m = beta p + (1 - beta) q,  JSD = beta KL(p || m) + (1 - beta) KL(q || m),  value = T^2 JSD
+//   with g_i = (1 - beta) (log q_i - log m_i):  d value / d s_j = T q_j (g_j - sum_i q_i g_i)
+// Three passes: the normalizers (kd_push / kd_finish with needS1 false), then the row sums below, then the
+// gradient. The end points run elsewhere: beta = 0 is forward KL (the kd kernel, alpha 0), beta = 1 is
+// reverse KL (the CPU).
+
+DISTILL_HD float log_add_exp(float a, float b) {
+    if (a == -DISTILL_INF) {
+        return b;
+    }
+    if (b == -DISTILL_INF) {
+        return a;
+    }
+    float m = a > b ? a : b;
+    return m + DISTILL_LOG(DISTILL_EXP(a - m) + DISTILL_EXP(b - m));
+}
+
+// Per-row sums of pass 2.
+struct JsdSums {
+    float klP;   // sum p (log p - log m)
+    float klQ;   // sum q (log q - log m)
+    float mean;  // sum q g
+};
+
+struct JsdElement {
+    float q;
+    float g;  // (1 - beta) (log q - log m)
+};
+
+// One element's q and g, adding its terms to sums when given.
+DISTILL_HD JsdElement gjsd_element(const KdRow& r, float s, float tl, float invT, float logB, float log1mB, float beta,
+                                   JsdSums* sums) {
+    float logQ = s * invT - r.logZst;
+    float q = DISTILL_EXP(logQ);
+    float xt = tl * invT;
+    float logP = xt == -DISTILL_INF ? -DISTILL_INF : xt - r.logZt;
+    float logM = log_add_exp(logB + logP, log1mB + logQ);
+    JsdElement e;
+    e.q = q;
+    e.g = (1.f - beta) * (logQ - logM);
+    if (sums != nullptr) {
+        if (logP != -DISTILL_INF) {
+            float p = DISTILL_EXP(logP);
+            sums->klP += p * (logP - logM);
+        }
+        if (q > 0.f) {
+            sums->klQ += q * (logQ - logM);
+        }
+        sums->mean += q * e.g;
+    }
+    return e;
+}
+
 }  // namespace distill

@@ -4,9 +4,10 @@
 // its output with the float64 reference and with the CPU loss `kd`.
 //
 //   row_math_host_test IN OUT
-// IN (little endian): int32 rows, V, step (32: kd_warp, 512: kd_block), teacher, probs, labels;
-//   float32 T, alpha, scale; float32 s[rows*V]; float32 t[rows*V] when teacher; int32 y[rows] when labels.
-// OUT: float32 rowOut[3*rows] (T^2 KL, CE, bad flag per row), then float32 grad[rows*V].
+// IN (little endian): int32 rows, V, step (32: *_warp, 512: *_block), teacher, probs, labels, mode (0 kd, 1 gjsd);
+//   float32 T, alpha, scale, beta; float32 s[rows*V]; float32 t[rows*V] when teacher; int32 y[rows] when labels.
+// OUT: float32 rowOut[3*rows] (kd: T^2 KL, CE, bad; gjsd: T^2 JSD, 0, bad), then float32 grad[rows*V].
+// For gjsd, scale is the CPU's w * upstream * T.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -73,13 +74,13 @@ int main(int argc, char** argv) {
         perror(argv[1]);
         return 2;
     }
-    int32_t h[6];
-    read(in, h, 6);
-    float fset[3];
-    read(in, fset, 3);
+    int32_t h[7];
+    read(in, h, 7);
+    float fset[4];
+    read(in, fset, 4);
     const int rows = h[0], V = h[1], step = h[2];
-    const bool teacher = h[3] != 0, probs = h[4] != 0, labels = h[5] != 0;
-    const float T = fset[0], alpha = fset[1], scale = fset[2];
+    const bool teacher = h[3] != 0, probs = h[4] != 0, labels = h[5] != 0, gjsd = h[6] == 1;
+    const float T = fset[0], alpha = fset[1], scale = fset[2], beta = fset[3];
     std::vector<float> s((size_t)rows * V), t(teacher ? (size_t)rows * V : 0);
     std::vector<int32_t> y(labels ? rows : 0);
     read(in, s.data(), s.size());
@@ -94,7 +95,7 @@ int main(int argc, char** argv) {
     const float invT = 1.f / T;
     const float kdWeight = teacher ? (1.f - alpha) * T : 0.f;
     const float t2 = T * T;
-    const bool needS1 = alpha > 0.f && T != 1.f;
+    const bool needS1 = !gjsd && alpha > 0.f && T != 1.f;
     std::vector<float> rowOut(3 * (size_t)rows), grad((size_t)rows * V);
     for (int r = 0; r < rows; r++) {
         const float* sr = s.data() + (size_t)r * V;
@@ -135,6 +136,47 @@ int main(int argc, char** argv) {
             bad = 1;
         }
         const KdRow row = distill::kd_finish(merged, teacher, needS1);
+        if (gjsd) {
+            const float logB = std::log(beta), log1mB = std::log1p(-beta);
+            std::vector<float> klP(step, 0.f), klQ(step, 0.f), mean(step, 0.f);
+            int ignored = 0;
+            for (int th = 0; th < step; th++) {
+                distill::JsdSums sums{0.f, 0.f, 0.f};
+                for (int i = th; i < V; i += step) {
+                    distill::gjsd_element(row, sr[i], teacher_log(tr[i], probs, ignored), invT, logB, log1mB, beta, &sums);
+                }
+                klP[th] = sums.klP;
+                klQ[th] = sums.klQ;
+                mean[th] = sums.mean;
+            }
+            float tot[3];
+            std::vector<float>* parts[3] = {&klP, &klQ, &mean};
+            for (int k = 0; k < 3; k++) {
+                if (step == 32) {
+                    butterfly_sum(*parts[k]);
+                    tot[k] = (*parts[k])[0];
+                } else {
+                    tot[k] = 0.f;
+                    for (int w = 0; w < step / 32; w++) {
+                        std::vector<float> lanes(parts[k]->begin() + w * 32, parts[k]->begin() + (w + 1) * 32);
+                        butterfly_sum(lanes);
+                        tot[k] += lanes[0];
+                    }
+                }
+            }
+            for (int th = 0; th < step; th++) {
+                for (int i = th; i < V; i += step) {
+                    distill::JsdElement e = distill::gjsd_element(row, sr[i], teacher_log(tr[i], probs, ignored), invT, logB, log1mB,
+                                                                  beta, nullptr);
+                    gr[i] = scale * e.q * (e.g - tot[2]);
+                }
+            }
+            float jsd = beta * tot[0] + (1.f - beta) * tot[1];
+            rowOut[3 * r] = t2 * (jsd > 0.f ? jsd : 0.f);
+            rowOut[3 * r + 1] = 0.f;
+            rowOut[3 * r + 2] = bad ? 1.f : 0.f;
+            continue;
+        }
         const int label = labels ? y[r] : -1;
         // pass 2
         std::vector<float> kl(step, 0.f);

@@ -2,6 +2,7 @@ package org.distill4j.cuda;
 
 import org.distill4j.backend.ComputeBackend;
 import org.distill4j.loss.CrossEntropy;
+import org.distill4j.loss.GeneralizedJsd;
 import org.distill4j.loss.LogitBatch;
 import org.distill4j.loss.LogitLoss;
 import org.distill4j.loss.LossResult;
@@ -19,8 +20,8 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * The {@code cuda} backend: runs {@code kd} (dense teacher rows) and {@code ce} with the fused kernels on
- * one GPU, under the same loss contract as the CPU. Other losses, and top-k batches, run on the CPU
+ * The {@code cuda} backend: runs {@code kd} and {@code gjsd} (0 < beta < 1) with dense teacher rows, and
+ * {@code ce}, with the fused kernels on one GPU, under the same loss contract as the CPU. Other losses, and top-k batches, run on the CPU
  * implementation (logged once per loss). Inputs arrive as host float arrays, so each call copies the
  * batch in and the gradient out; the value is summed on the host from per-row parts, in row order and in
  * double, so the same inputs give the same bits.
@@ -57,6 +58,9 @@ public final class CudaBackend implements ComputeBackend {
         }
         if (loss instanceof CrossEntropy ce) {
             return fused(batch, gradOut, upstream, 1.0, 1.0, false, ce.reduction(), loss);
+        }
+        if (loss instanceof GeneralizedJsd jsd && batch.teacher() != null && jsd.beta() > 0 && jsd.beta() < 1) {
+            return gjsd(batch, gradOut, upstream, jsd);
         }
         if (cpuFallbackLogged.add(loss.name())) {
             log.info("loss '{}' has no CUDA kernel in this version; it runs on the CPU", loss.name());
@@ -137,10 +141,7 @@ public final class CudaBackend implements ComputeBackend {
             boolean needS1 = alpha > 0 && temperature != 1.0;
             ctx.launch(plan, s, t, y, c, g, out, rows, v, invT, kdWeight, (float) alpha, (float) (temperature * temperature),
                     (float) (w * upstream), probs ? 1 : 0, needS1 ? 1 : 0);
-            byte[] rowBytes = new byte[12 * rows];
-            ctx.download(out, rowBytes);
-            float[] rowOut = new float[3 * rows];
-            ByteBuffer.wrap(rowBytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(rowOut);
+            float[] rowOut = rowOut(out, rows);
             double klSum = 0;
             double ceSum = 0;
             for (int r = 0; r < rows; r++) {
@@ -167,6 +168,51 @@ public final class CudaBackend implements ComputeBackend {
             terms.put(CrossEntropy.NAME, ceValue);
             return new LossResult(ceValue, batch.countedRows(), terms);
         }
+    }
+
+    private LossResult gjsd(LogitBatch batch, float[] gradOut, float upstream, GeneralizedJsd loss) {
+        int rows = batch.rows();
+        int v = batch.classes();
+        if (gradOut.length != rows * v || rows == 0 || batch.countedRows() == 0) {
+            return loss.compute(batch, gradOut, upstream);
+        }
+        double temperature = loss.temperature();
+        double w = batch.rowWeight(loss.reduction());
+        byte[] counted = countedMask(batch);
+        boolean probs = batch.teacherValues() == TeacherValues.PROBABILITIES;
+        long n = (long) rows * v;
+        try (DeviceBuffer s = ctx.alloc(n * 4); DeviceBuffer t = ctx.alloc(n * 4);
+             DeviceBuffer c = counted != null ? ctx.alloc(rows) : null;
+             DeviceBuffer g = ctx.alloc(n * 4); DeviceBuffer out = ctx.alloc(12L * rows)) {
+            ctx.upload(s, DType.F32.encode(batch.student()));
+            ctx.upload(t, DType.F32.encode(batch.teacher()));
+            if (c != null) {
+                ctx.upload(c, counted);
+            }
+            ctx.launch(KernelPlan.gjsd(rows, v, DType.F32), s, t, c, g, out, rows, v, (float) (1 / temperature), (float) loss.beta(),
+                    (float) (temperature * temperature), (float) (w * upstream * temperature), probs ? 1 : 0);
+            float[] rowOut = rowOut(out, rows);
+            double sum = 0;
+            for (int r = 0; r < rows; r++) {
+                if (rowOut[3 * r + 2] != 0f) {
+                    return loss.compute(batch, gradOut, upstream);
+                }
+                sum += rowOut[3 * r];
+            }
+            byte[] gradBytes = new byte[(int) (n * 4)];
+            ctx.download(g, gradBytes);
+            DType.F32.decode(gradBytes, gradOut);
+            double value = sum * w;
+            return new LossResult(value, batch.countedRows(), Map.of(GeneralizedJsd.NAME, value));
+        }
+    }
+
+    private float[] rowOut(DeviceBuffer out, int rows) {
+        byte[] rowBytes = new byte[12 * rows];
+        ctx.download(out, rowBytes);
+        float[] rowOut = new float[3 * rows];
+        ByteBuffer.wrap(rowBytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(rowOut);
+        return rowOut;
     }
 
     private static byte[] ints(int[] x) {

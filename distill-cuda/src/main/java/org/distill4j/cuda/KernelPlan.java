@@ -17,13 +17,22 @@ public record KernelPlan(String function, int block, int grid) {
 
     /** The fused KD / CE kernel for {@code rows} rows of width {@code v}. */
     public static KernelPlan kd(int rows, int v, DType dtype) {
+        return rowKernel("kd", rows, v, dtype);
+    }
+
+    /** The fused generalized-JSD kernel (0 < beta < 1). */
+    public static KernelPlan gjsd(int rows, int v, DType dtype) {
+        return rowKernel("gjsd", rows, v, dtype);
+    }
+
+    private static KernelPlan rowKernel(String family, int rows, int v, DType dtype) {
         if (rows <= 0 || v <= 0) {
             throw new IllegalArgumentException("a kernel needs rows > 0 and classes > 0, got " + rows + " x " + v);
         }
         if (v <= WARP_MAX_V) {
             int rowsPerBlock = 256 / 32;
-            return new KernelPlan("kd_warp_" + dtype.suffix(), 256, (int) Math.min(MAX_GRID, ((long) rows + rowsPerBlock - 1) / rowsPerBlock));
+            return new KernelPlan(family + "_warp_" + dtype.suffix(), 256, (int) Math.min(MAX_GRID, ((long) rows + rowsPerBlock - 1) / rowsPerBlock));
         }
-        return new KernelPlan("kd_block_" + dtype.suffix(), 512, Math.min(MAX_GRID, rows));
+        return new KernelPlan(family + "_block_" + dtype.suffix(), 512, Math.min(MAX_GRID, rows));
     }
 }

@@ -97,6 +97,27 @@ class CudaKernelsGpuTest {
         assertArrayEquals(grad, again, "deterministic gradient");
     }
 
+    @ParameterizedTest(name = "gjsd rows {0}, V {1}, beta {2}, T {3}, probs {4}")
+    @CsvSource({"65, 10, 0.5, 1.0, false", "31, 999, 0.1, 2.0, true", "7, 32000, 0.9, 0.5, false", "3, 152064, 0.5, 4.0, false"})
+    void gjsdMatchesTheCpuLoss(int rows, int v, double beta, double temperature, boolean probs) {
+        Random rng = new Random(rows + 13L * v);
+        float[] s = Inputs.logits(rng, rows, v, 3.0);
+        float[] t = probs ? Inputs.probabilities(rng, rows, v, 3.0) : Inputs.logits(rng, rows, v, 3.0);
+        LogitBatch batch = LogitBatch.of(rows, v, s, t, probs ? TeacherValues.PROBABILITIES : TeacherValues.LOGITS, new int[rows]);
+        org.distill4j.loss.GeneralizedJsd loss = new org.distill4j.loss.GeneralizedJsd(beta, temperature);
+        float[] grad = Inputs.poisoned(rows * v);
+        LossResult r = backend.logitLoss(loss, batch, grad, 0.6f);
+        float[] cpuGrad = new float[rows * v];
+        LossResult cpu = loss.compute(batch, cpuGrad, 0.6f);
+        Tolerances.assertKernelValueClose(cpu.value(), r.value(), Tolerances.KERNEL_F32_VALUE_REL, "gjsd V " + v);
+        double[] ref = new double[cpuGrad.length];
+        for (int i = 0; i < ref.length; i++) {
+            ref[i] = cpuGrad[i];
+        }
+        Tolerances.assertKernelGradClose(ref, grad, Tolerances.KERNEL_F32_GRAD, "gjsd V " + v + " gradient");
+        assertEquals(cpu.terms().keySet(), r.terms().keySet());
+    }
+
     @Test
     void crossEntropyWithIgnoredRows() {
         Random rng = new Random(3);

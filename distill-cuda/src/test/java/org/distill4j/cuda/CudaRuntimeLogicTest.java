@@ -26,6 +26,8 @@ class CudaRuntimeLogicTest {
         assertEquals(new KernelPlan("kd_block_f16", 512, 7), KernelPlan.kd(7, 2049, DType.F16));
         assertEquals(new KernelPlan("kd_block_f32", 512, KernelPlan.MAX_GRID), KernelPlan.kd(1 << 20, 152_064, DType.F32));
         assertEquals(KernelPlan.MAX_GRID, KernelPlan.kd(Integer.MAX_VALUE, 10, DType.F32).grid());
+        assertEquals(new KernelPlan("gjsd_warp_f16", 256, 1), KernelPlan.gjsd(3, 37, DType.F16));
+        assertEquals(new KernelPlan("gjsd_block_bf16", 512, 4), KernelPlan.gjsd(4, 32000, DType.BF16));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> KernelPlan.kd(0, 10, DType.F32));
         assertTrue(e.getMessage().contains("rows > 0"), e.getMessage());
     }
@@ -98,7 +100,8 @@ class CudaRuntimeLogicTest {
         Assumptions.assumeTrue(fatbin != null, "the build had no nvcc: only the NVRTC sources ship");
         String image = new String(fatbin, StandardCharsets.ISO_8859_1);
         for (String kernel : new String[] {"kd_warp_f32", "kd_warp_f16", "kd_warp_bf16", "kd_block_f32", "kd_block_f16", "kd_block_bf16",
-                "fill_uniform_bf16", "unfused_log_softmax_bf16", "unfused_kd_grad_f32", "unfused_row_sums_f32"}) {
+                "gjsd_warp_f32", "gjsd_block_bf16", "fill_uniform_bf16", "unfused_log_softmax_bf16", "unfused_kd_grad_f32",
+                "unfused_row_sums_f32"}) {
             assertTrue(image.contains(kernel), kernel + " is in the fatbin");
         }
         assertTrue(KernelImage.hasSass(9, 0) && KernelImage.hasSass(8, 0) && !KernelImage.hasSass(10, 0),

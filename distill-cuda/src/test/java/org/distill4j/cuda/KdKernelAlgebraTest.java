@@ -72,13 +72,19 @@ class KdKernelAlgebraTest {
 
     static Out run(int rows, int v, int step, float[] s, float[] t, boolean probs, int[] labels, double temperature, double alpha,
                    double scale) throws IOException, InterruptedException {
+        return run(rows, v, step, s, t, probs, labels, temperature, alpha, scale, 0, 0);
+    }
+
+    /** mode 0: kd (alpha, labels); mode 1: gjsd (beta; scale = w * upstream * T as in the CPU loss). */
+    static Out run(int rows, int v, int step, float[] s, float[] t, boolean probs, int[] labels, double temperature, double alpha,
+                   double scale, int mode, double beta) throws IOException, InterruptedException {
         Path dir = Files.createTempDirectory("kd-algebra");
         Path in = dir.resolve("in.bin");
         Path outFile = dir.resolve("out.bin");
-        ByteBuffer b = ByteBuffer.allocate(36 + 4 * (s.length + (t == null ? 0 : t.length) + (labels == null ? 0 : labels.length)))
+        ByteBuffer b = ByteBuffer.allocate(44 + 4 * (s.length + (t == null ? 0 : t.length) + (labels == null ? 0 : labels.length)))
                 .order(ByteOrder.LITTLE_ENDIAN);
-        b.putInt(rows).putInt(v).putInt(step).putInt(t != null ? 1 : 0).putInt(probs ? 1 : 0).putInt(labels != null ? 1 : 0);
-        b.putFloat((float) temperature).putFloat((float) alpha).putFloat((float) scale);
+        b.putInt(rows).putInt(v).putInt(step).putInt(t != null ? 1 : 0).putInt(probs ? 1 : 0).putInt(labels != null ? 1 : 0).putInt(mode);
+        b.putFloat((float) temperature).putFloat((float) alpha).putFloat((float) scale).putFloat((float) beta);
         for (float x : s) {
             b.putFloat(x);
         }
@@ -149,6 +155,38 @@ class KdKernelAlgebraTest {
         float[] cpuGrad = new float[rows * v];
         LossResult cpu = new SoftTargetKd(temperature, alpha).compute(batch, cpuGrad, (float) upstream);
         Tolerances.assertKernelValueClose(cpu.value(), value, Tolerances.KERNEL_F32_VALUE_REL, what + " vs the CPU loss");
+    }
+
+    /** The GJSD kernels' algebra against the CPU loss gjsd (itself checked against a float64 reference and finite differences). */
+    @ParameterizedTest(name = "rows {0}, V {1}, step {2}, beta {3}, T {4}, probs {5}, scale {6}")
+    @CsvSource({
+            "7, 10, 32, 0.5, 1.0, false, 3.0",
+            "5, 37, 32, 0.1, 2.0, true, 2.0",
+            "6, 2048, 32, 0.9, 0.5, false, 1e3",
+            "3, 4099, 512, 0.5, 4.0, false, 5.0",
+            "2, 32000, 512, 0.3, 1.5, true, 3.0"})
+    void generalizedJsdMatchesTheCpuLoss(int rows, int v, int step, double beta, double temperature, boolean probs,
+                                         double logitScale) throws Exception {
+        Random rng = new Random(rows * 17L + v);
+        float[] s = Inputs.logits(rng, rows, v, logitScale);
+        float[] t = probs ? Inputs.probabilities(rng, rows, v, logitScale) : Inputs.logits(rng, rows, v, logitScale);
+        float upstream = 1.3f;
+        Out out = run(rows, v, step, s, t, probs, null, temperature, 0, upstream * temperature / rows, 1, beta);
+        LogitBatch batch = LogitBatch.of(rows, v, s, t, probs ? TeacherValues.PROBABILITIES : TeacherValues.LOGITS, new int[rows]);
+        float[] cpuGrad = new float[rows * v];
+        LossResult cpu = new org.distill4j.loss.GeneralizedJsd(beta, temperature).compute(batch, cpuGrad, upstream);
+        double value = 0;
+        for (int r = 0; r < rows; r++) {
+            assertEquals(0f, out.rowOut()[3 * r + 2], "row " + r + " flagged bad");
+            value += out.rowOut()[3 * r];
+        }
+        String what = "gjsd V " + v + " beta " + beta + " T " + temperature;
+        Tolerances.assertKernelValueClose(cpu.value(), value / rows, Tolerances.KERNEL_F32_VALUE_REL, what);
+        double[] ref = new double[cpuGrad.length];
+        for (int i = 0; i < ref.length; i++) {
+            ref[i] = cpuGrad[i];
+        }
+        Tolerances.assertKernelGradClose(ref, out.grad(), Tolerances.KERNEL_F32_GRAD, what + " gradient");
     }
 
     @Test
