@@ -9,8 +9,15 @@ cd "$root"
 out="${OUT:-$root/device-out}"
 mkdir -p "$out"
 bundle="$root/.device"
-[ -d "$bundle/jre" ] || tar xzf "$bundle/jre.tgz" -C "$bundle"
-java="$bundle/jre/bin/java"
+# the JRE unpacks outside .device, so the carried folder stays within the device tool's 64 MiB
+jre_home="${TMPDIR:-/tmp}/distill-device-jre"
+if [ ! -x "$jre_home/jre/bin/java" ] || [ "$bundle/jre.tgz" -nt "$jre_home/jre/bin/java" ]; then
+  rm -rf "$jre_home"
+  mkdir -p "$jre_home"
+  tar xzf "$bundle/jre.tgz" -C "$jre_home"
+  touch "$jre_home/jre/bin/java"
+fi
+java="$jre_home/jre/bin/java"
 libdirs=""
 nvidia_py="$(python3 -c 'import nvidia, os; print(list(nvidia.__path__)[0])' 2>/dev/null || true)"
 for lib in libcudart.so.13 libnvrtc.so.13 libcublas.so.13 libcublasLt.so.13; do
