@@ -397,6 +397,204 @@ __device__ void gjsd_block(const In* __restrict__ s, const In* __restrict__ t, c
     }
 }
 
+// ---- top-k sparse KD ----
+// bits: a membership bitmap of the row (V bits), in shared memory.
+__device__ __forceinline__ bool in_topk(const unsigned* bits, int i) {
+    return (bits[i >> 5] >> (i & 31)) & 1u;
+}
+
+// One row of top-k KD over threads first, first + step, ... (lanes of a warp, or a block's threads with
+// the block's reductions done by the caller through `reduce`). Returns this thread's value part.
+template <typename In, typename Reduce>
+__device__ __forceinline__ float topk_row(const In* __restrict__ sr, const int* __restrict__ idr, const float* __restrict__ lpr,
+                                          In* __restrict__ gr, unsigned* bits, int V, int k, int first, int step, float invT,
+                                          float scale, bool rest, int& bad, Reduce reduce) {
+    // membership and the teacher's known mass
+    for (int w = first; w < (V + 31) / 32; w += step) {
+        bits[w] = 0u;
+    }
+    reduce.sync();
+    float known = 0.f;
+    for (int j = first; j < k; j += step) {
+        int id = idr[j];
+        if (id < 0 || id >= V || !isfinite(lpr[j])) {
+            bad = 1;
+        } else {
+            atomicOr(&bits[id >> 5], 1u << (id & 31));  // an OR: order does not matter
+        }
+        known += expf(lpr[j]);
+    }
+    reduce.sync();  // the bitmap is complete before anyone reads it
+    known = reduce.sum(known);
+    if (rest && known > 1.f + 1e-3f) {
+        bad = 1;
+    }
+    const float logRest = distill::topk_rest_log(known, rest, invT);
+    distill::Lse tl = distill::lse_empty();
+    for (int j = first; j < k; j += step) {
+        distill::lse_push(tl, lpr[j] * invT);
+    }
+    tl = reduce.merge(tl);
+    // the student's normalizers (pass 1 over the row)
+    distill::Lse all = distill::lse_empty();
+    distill::Lse tail = distill::lse_empty();
+    for (int i = first; i < V; i += step) {
+        float x = to_f(sr[i]);
+        if (!isfinite(x)) {
+            bad = 1;
+        }
+        distill::lse_push(all, x * invT);
+        if (rest && !in_topk(bits, i)) {
+            distill::lse_push(tail, x * invT);
+        }
+    }
+    all = reduce.merge(all);
+    tail = reduce.merge(tail);
+    const distill::TopkRow row = distill::topk_finish(tl, logRest, all, tail);
+    // pass 2: the gradient outside the top-k
+    for (int i = first; i < V; i += step) {
+        if (!in_topk(bits, i)) {
+            gr[i] = from_f<In>(scale * distill::topk_grad_outside(row, to_f(sr[i]), invT));
+        }
+    }
+    // the top-k entries: value and gradient
+    float value = 0.f;
+    for (int j = first; j < k; j += step) {
+        int id = idr[j];
+        if (id >= 0 && id < V) {
+            gr[id] = from_f<In>(scale * distill::topk_entry(row, lpr[j], to_f(sr[id]), invT, value));
+        }
+    }
+    if (first == 0) {
+        value += distill::topk_rest_value(row);
+    }
+    return value;
+}
+
+struct WarpReduce {
+    __device__ __forceinline__ void sync() const {
+        __syncwarp();
+    }
+    __device__ __forceinline__ float sum(float x) const {
+        return warp_sum(x);
+    }
+    __device__ __forceinline__ distill::Lse merge(distill::Lse a) const {
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) {
+            a = distill::lse_merge(a, shfl_lse(a, o));
+        }
+        return a;
+    }
+};
+
+template <int BLOCK>
+struct BlockReduce {
+    distill::Lse* shLse;  // [BLOCK / 32]
+    float* shSum;         // [BLOCK / 32]
+    __device__ __forceinline__ void sync() const {
+        __syncthreads();
+    }
+    __device__ __forceinline__ float sum(float x) const {
+        x = warp_sum(x);
+        if ((threadIdx.x & 31) == 0) {
+            shSum[threadIdx.x >> 5] = x;
+        }
+        __syncthreads();
+        float total = 0.f;
+        for (int w = 0; w < BLOCK / 32; w++) {  // every thread, the same fixed order
+            total += shSum[w];
+        }
+        __syncthreads();
+        return total;
+    }
+    __device__ __forceinline__ distill::Lse merge(distill::Lse a) const {
+        a = WarpReduce().merge(a);
+        if ((threadIdx.x & 31) == 0) {
+            shLse[threadIdx.x >> 5] = a;
+        }
+        __syncthreads();
+        distill::Lse total = distill::lse_empty();
+        for (int w = 0; w < BLOCK / 32; w++) {
+            total = distill::lse_merge(total, shLse[w]);
+        }
+        __syncthreads();
+        return total;
+    }
+};
+
+template <typename In>
+__device__ void topk_warp(const In* __restrict__ s, const int* __restrict__ ids, const float* __restrict__ lps,
+                          const unsigned char* __restrict__ counted, In* __restrict__ grad, float* __restrict__ rowOut, int rows, int V,
+                          int k, float invT, float scale, int rest) {
+    __shared__ unsigned shBits[8][2048 / 32];  // 8 warps of 256 threads, V <= 2048
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    const int warpsPerBlock = blockDim.x >> 5;
+    for (int r = blockIdx.x * warpsPerBlock + warp; r < rows; r += gridDim.x * warpsPerBlock) {
+        const size_t off = (size_t)r * V;
+        In* gr = grad + off;
+        if (counted != nullptr && !counted[r]) {
+            zero_row(gr, V, lane, 32);
+            if (lane == 0) {
+                rowOut[3 * r] = 0.f;
+                rowOut[3 * r + 1] = 0.f;
+                rowOut[3 * r + 2] = 0.f;
+            }
+            continue;
+        }
+        int bad = 0;
+        float v = topk_row(s + off, ids + (size_t)r * k, lps + (size_t)r * k, gr, shBits[warp], V, k, lane, 32, invT, scale, rest != 0,
+                           bad, WarpReduce());
+        v = warp_sum(v);
+        bad = __any_sync(FULL, bad);
+        if (lane == 0) {
+            rowOut[3 * r] = v;
+            rowOut[3 * r + 1] = 0.f;
+            rowOut[3 * r + 2] = bad ? 1.f : 0.f;
+        }
+    }
+}
+
+template <typename In, int BLOCK>
+__device__ void topk_block(const In* __restrict__ s, const int* __restrict__ ids, const float* __restrict__ lps,
+                           const unsigned char* __restrict__ counted, In* __restrict__ grad, float* __restrict__ rowOut, int rows, int V,
+                           int k, float invT, float scale, int rest) {
+    extern __shared__ unsigned shBitsDyn[];  // V bits, sized at launch
+    __shared__ distill::Lse shLse[BLOCK / 32];
+    __shared__ float shSum[BLOCK / 32];
+    __shared__ int shBad;
+    BlockReduce<BLOCK> reduce{shLse, shSum};
+    for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+        const size_t off = (size_t)r * V;
+        In* gr = grad + off;
+        if (counted != nullptr && !counted[r]) {
+            zero_row(gr, V, threadIdx.x, BLOCK);
+            if (threadIdx.x == 0) {
+                rowOut[3 * r] = 0.f;
+                rowOut[3 * r + 1] = 0.f;
+                rowOut[3 * r + 2] = 0.f;
+            }
+            continue;
+        }
+        if (threadIdx.x == 0) {
+            shBad = 0;
+        }
+        int bad = 0;
+        float v = topk_row(s + off, ids + (size_t)r * k, lps + (size_t)r * k, gr, shBitsDyn, V, k, threadIdx.x, BLOCK, invT, scale,
+                           rest != 0, bad, reduce);
+        if (bad) {
+            atomicOr(&shBad, 1);
+        }
+        v = reduce.sum(v);  // ends with a barrier, so shBad is complete
+        if (threadIdx.x == 0) {
+            rowOut[3 * r] = v;
+            rowOut[3 * r + 1] = 0.f;
+            rowOut[3 * r + 2] = shBad ? 1.f : 0.f;
+        }
+        __syncthreads();
+    }
+}
+
 }  // namespace
 
 #define DISTILL_KD_ARGS(In)                                                                                                       \
@@ -422,6 +620,34 @@ __global__ void __launch_bounds__(512) kd_block_f16(DISTILL_KD_ARGS(__half)) {
 }
 __global__ void __launch_bounds__(512) kd_block_bf16(DISTILL_KD_ARGS(__nv_bfloat16)) {
     kd_block<__nv_bfloat16, 512>(DISTILL_KD_PASS);
+}
+}
+
+#define DISTILL_TOPK_ARGS(In)                                                                                                  \
+    const In *s, const int *ids, const float *lps, const unsigned char *counted, In *grad, float *rowOut, int rows, int V, int k, \
+        float invT, float scale, int rest
+#define DISTILL_TOPK_PASS s, ids, lps, counted, grad, rowOut, rows, V, k, invT, scale, rest
+
+// rowOut[3 r] is KL over the buckets (times T^2 on the host); the block kernels take V / 8 bytes of dynamic
+// shared memory for the membership bitmap.
+extern "C" {
+__global__ void __launch_bounds__(256) topk_warp_f32(DISTILL_TOPK_ARGS(float)) {
+    topk_warp<float>(DISTILL_TOPK_PASS);
+}
+__global__ void __launch_bounds__(256) topk_warp_f16(DISTILL_TOPK_ARGS(__half)) {
+    topk_warp<__half>(DISTILL_TOPK_PASS);
+}
+__global__ void __launch_bounds__(256) topk_warp_bf16(DISTILL_TOPK_ARGS(__nv_bfloat16)) {
+    topk_warp<__nv_bfloat16>(DISTILL_TOPK_PASS);
+}
+__global__ void __launch_bounds__(512) topk_block_f32(DISTILL_TOPK_ARGS(float)) {
+    topk_block<float, 512>(DISTILL_TOPK_PASS);
+}
+__global__ void __launch_bounds__(512) topk_block_f16(DISTILL_TOPK_ARGS(__half)) {
+    topk_block<__half, 512>(DISTILL_TOPK_PASS);
+}
+__global__ void __launch_bounds__(512) topk_block_bf16(DISTILL_TOPK_ARGS(__nv_bfloat16)) {
+    topk_block<__nv_bfloat16, 512>(DISTILL_TOPK_PASS);
 }
 }
 

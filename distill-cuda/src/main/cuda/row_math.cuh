@@ -204,4 +204,76 @@ DISTILL_HD JsdElement gjsd_element(const KdRow& r, float s, float tl, float invT
     return e;
 }
 
+// ---- top-k sparse KD (the CPU loss `topk-kd`, TopKKd.java) ----
+// The teacher gives k ids and log-probabilities per row. Buckets: the k known entries, plus with the
+// REST tail a (k+1)-th bucket holding the missing mass r = 1 - sum p_j; all tempered (/T) and normalized
+// in the log domain. The student side needs log Z over the whole row and, for REST, over the classes
+// outside the top-k (a membership bitmap marks them), so no complement 1 - sum q cancels.
+//   value = T^2 [ sum_j p_j (log p_j - log q_id_j) + p_r (log p_r - log q_rest) ]
+//   grad_i = scale (q_i - p_j) for i = id_j;  scale (q_i - p_r exp(s_i / T - logZ_tail)) outside (REST)
+//   (RENORMALIZE: p_r = 0, grad_i = scale q_i outside.)
+
+// The teacher's bucket normalization: logT_j = lp_j / T - logZT; logRest is the rest bucket's tempered
+// log-mass before normalization (-inf when there is none).
+struct TopkTeacher {
+    float logZT;
+    float logRest;
+};
+
+DISTILL_HD float topk_rest_log(float known, bool rest, float invT) {
+    if (!rest) {
+        return -DISTILL_INF;
+    }
+    float r = 1.f - known;
+    return r > 0.f ? DISTILL_LOG(r) * invT : -DISTILL_INF;
+}
+
+// The row's normalizers, once its three log-sum-exps are merged: the teacher's buckets (tl, before the rest
+// bucket), the student over all classes (all) and over the tail (tail), all at T.
+struct TopkRow {
+    float logZT;
+    float logZst;
+    float logZtail;  // -inf when the tail is empty or unused
+    float logPRest;  // the rest bucket's normalized log-probability, -inf when none
+    float pRest;
+};
+
+DISTILL_HD TopkRow topk_finish(Lse tl, float logRest, const Lse& all, const Lse& tail) {
+    lse_push(tl, logRest);
+    TopkRow r;
+    r.logZT = lse_log(tl);
+    r.logZst = lse_log(all);
+    r.logZtail = tail.m == -DISTILL_INF ? -DISTILL_INF : lse_log(tail);
+    r.logPRest = logRest == -DISTILL_INF ? -DISTILL_INF : logRest - r.logZT;
+    r.pRest = r.logPRest == -DISTILL_INF ? 0.f : DISTILL_EXP(r.logPRest);
+    return r;
+}
+
+// The gradient of a class outside the top-k, before the scale.
+DISTILL_HD float topk_grad_outside(const TopkRow& r, float s, float invT) {
+    float xs = s * invT;
+    float g = DISTILL_EXP(xs - r.logZst);
+    if (r.pRest > 0.f) {
+        g -= r.pRest * DISTILL_EXP(xs - r.logZtail);
+    }
+    return g;
+}
+
+// A top-k entry (teacher log-probability lp, student logit s at its id): adds p (log p - log q) to value
+// and returns its gradient before the scale.
+DISTILL_HD float topk_entry(const TopkRow& r, float lp, float s, float invT, float& value) {
+    float logP = lp * invT - r.logZT;
+    float p = DISTILL_EXP(logP);
+    float logQ = s * invT - r.logZst;
+    if (p > 0.f) {
+        value += p * (logP - logQ);
+    }
+    return DISTILL_EXP(logQ) - p;
+}
+
+// The rest bucket's KL term (added once per row).
+DISTILL_HD float topk_rest_value(const TopkRow& r) {
+    return r.pRest > 0.f && r.logZtail != -DISTILL_INF ? r.pRest * (r.logPRest - (r.logZtail - r.logZst)) : 0.f;
+}
+
 }  // namespace distill

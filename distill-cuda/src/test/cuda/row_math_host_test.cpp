@@ -4,8 +4,9 @@
 // its output with the float64 reference and with the CPU loss `kd`.
 //
 //   row_math_host_test IN OUT
-// IN (little endian): int32 rows, V, step (32: *_warp, 512: *_block), teacher, probs, labels, mode (0 kd, 1 gjsd);
-//   float32 T, alpha, scale, beta; float32 s[rows*V]; float32 t[rows*V] when teacher; int32 y[rows] when labels.
+// IN (little endian): int32 rows, V, step (32: *_warp, 512: *_block), teacher, probs, labels, mode (0 kd, 1 gjsd, 2 topk);
+//   float32 T, alpha, scale, beta; float32 s[rows*V]; float32 t[rows*V] when teacher; int32 y[rows] when labels;
+//   for topk (teacher = 0): int32 k, rest; int32 ids[rows*k]; float32 lps[rows*k].
 // OUT: float32 rowOut[3*rows] (kd: T^2 KL, CE, bad; gjsd: T^2 JSD, 0, bad), then float32 grad[rows*V].
 // For gjsd, scale is the CPU's w * upstream * T.
 #include <cstdint>
@@ -62,6 +63,112 @@ void butterfly_sum(std::vector<float>& lanes) {
     }
 }
 
+void write_out(const char* path, const std::vector<float>& rowOut, const std::vector<float>& grad) {
+    FILE* out = fopen(path, "wb");
+    if (out == nullptr) {
+        perror(path);
+        exit(2);
+    }
+    fwrite(rowOut.data(), sizeof(float), rowOut.size(), out);
+    fwrite(grad.data(), sizeof(float), grad.size(), out);
+    fclose(out);
+}
+
+// The reductions of the top-k kernels: a warp's butterfly (step 32), or warp butterflies then the warps in
+// order (step 512), for sums and for log-sum-exps.
+float reduce_sum(std::vector<float> parts, int step) {
+    if (step == 32) {
+        butterfly_sum(parts);
+        return parts[0];
+    }
+    float total = 0.f;
+    for (int w = 0; w < step / 32; w++) {
+        std::vector<float> lanes(parts.begin() + w * 32, parts.begin() + (w + 1) * 32);
+        butterfly_sum(lanes);
+        total += lanes[0];
+    }
+    return total;
+}
+
+distill::Lse lse_butterfly(std::vector<distill::Lse> lanes) {
+    for (int o = 16; o > 0; o >>= 1) {
+        std::vector<distill::Lse> next(32);
+        for (int l = 0; l < 32; l++) {
+            next[l] = distill::lse_merge(lanes[l], lanes[l ^ o]);
+        }
+        lanes = next;
+    }
+    return lanes[0];
+}
+
+distill::Lse reduce_lse(const std::vector<distill::Lse>& parts, int step) {
+    if (step == 32) {
+        return lse_butterfly(parts);
+    }
+    distill::Lse total = distill::lse_empty();
+    for (int w = 0; w < step / 32; w++) {
+        total = distill::lse_merge(total, lse_butterfly(std::vector<distill::Lse>(parts.begin() + w * 32, parts.begin() + (w + 1) * 32)));
+    }
+    return total;
+}
+
+// topk_row of distill_losses.cu, thread by thread.
+void topk_row(const float* sr, const int32_t* idr, const float* lpr, float* gr, int V, int k, int step, float invT, float scale,
+              bool rest, float* out) {
+    std::vector<bool> in(V, false);
+    int bad = 0;
+    std::vector<float> known(step, 0.f);
+    for (int th = 0; th < step; th++) {
+        for (int j = th; j < k; j += step) {
+            if (idr[j] < 0 || idr[j] >= V || !std::isfinite(lpr[j])) {
+                bad = 1;
+            } else {
+                in[idr[j]] = true;
+            }
+            known[th] += std::exp(lpr[j]);
+        }
+    }
+    float kn = reduce_sum(known, step);
+    if (rest && kn > 1.f + 1e-3f) {
+        bad = 1;
+    }
+    const float logRest = distill::topk_rest_log(kn, rest, invT);
+    std::vector<distill::Lse> tl(step, distill::lse_empty()), all(step, distill::lse_empty()), tail(step, distill::lse_empty());
+    for (int th = 0; th < step; th++) {
+        for (int j = th; j < k; j += step) {
+            distill::lse_push(tl[th], lpr[j] * invT);
+        }
+        for (int i = th; i < V; i += step) {
+            if (!std::isfinite(sr[i])) {
+                bad = 1;
+            }
+            distill::lse_push(all[th], sr[i] * invT);
+            if (rest && !in[i]) {
+                distill::lse_push(tail[th], sr[i] * invT);
+            }
+        }
+    }
+    const distill::TopkRow row = distill::topk_finish(reduce_lse(tl, step), logRest, reduce_lse(all, step), reduce_lse(tail, step));
+    for (int i = 0; i < V; i++) {
+        if (!in[i]) {
+            gr[i] = scale * distill::topk_grad_outside(row, sr[i], invT);
+        }
+    }
+    std::vector<float> value(step, 0.f);
+    for (int th = 0; th < step; th++) {
+        for (int j = th; j < k; j += step) {
+            int id = idr[j];
+            if (id >= 0 && id < V) {
+                gr[id] = scale * distill::topk_entry(row, lpr[j], sr[id], invT, value[th]);
+            }
+        }
+    }
+    value[0] += distill::topk_rest_value(row);
+    out[0] = reduce_sum(value, step);
+    out[1] = 0.f;
+    out[2] = bad ? 1.f : 0.f;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -90,6 +197,16 @@ int main(int argc, char** argv) {
     if (labels) {
         read(in, y.data(), y.size());
     }
+    int32_t topk[2] = {0, 0};
+    std::vector<int32_t> ids;
+    std::vector<float> lps;
+    if (h[6] == 2) {
+        read(in, topk, 2);
+        ids.resize((size_t)rows * topk[0]);
+        lps.resize((size_t)rows * topk[0]);
+        read(in, ids.data(), ids.size());
+        read(in, lps.data(), lps.size());
+    }
     fclose(in);
 
     const float invT = 1.f / T;
@@ -97,6 +214,14 @@ int main(int argc, char** argv) {
     const float t2 = T * T;
     const bool needS1 = !gjsd && alpha > 0.f && T != 1.f;
     std::vector<float> rowOut(3 * (size_t)rows), grad((size_t)rows * V);
+    if (h[6] == 2) {
+        for (int r = 0; r < rows; r++) {
+            topk_row(s.data() + (size_t)r * V, ids.data() + (size_t)r * topk[0], lps.data() + (size_t)r * topk[0],
+                     grad.data() + (size_t)r * V, V, topk[0], step, invT, scale, topk[1] != 0, &rowOut[3 * r]);
+        }
+        write_out(argv[2], rowOut, grad);
+        return 0;
+    }
     for (int r = 0; r < rows; r++) {
         const float* sr = s.data() + (size_t)r * V;
         const float* tr = teacher ? t.data() + (size_t)r * V : nullptr;
@@ -204,13 +329,6 @@ int main(int argc, char** argv) {
         rowOut[3 * r + 1] = label >= 0 ? row.logZs1 - sr[label] : 0.f;
         rowOut[3 * r + 2] = bad ? 1.f : 0.f;
     }
-    FILE* out = fopen(argv[2], "wb");
-    if (out == nullptr) {
-        perror(argv[2]);
-        return 2;
-    }
-    fwrite(rowOut.data(), sizeof(float), rowOut.size(), out);
-    fwrite(grad.data(), sizeof(float), grad.size(), out);
-    fclose(out);
+    write_out(argv[2], rowOut, grad);
     return 0;
 }

@@ -9,6 +9,7 @@ import org.distill4j.loss.LossResult;
 import org.distill4j.loss.Reduction;
 import org.distill4j.loss.SoftTargetKd;
 import org.distill4j.loss.TeacherValues;
+import org.distill4j.loss.TopKKd;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -20,8 +21,8 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * The {@code cuda} backend: runs {@code kd} and {@code gjsd} (0 < beta < 1) with dense teacher rows, and
- * {@code ce}, with the fused kernels on one GPU, under the same loss contract as the CPU. Other losses, and top-k batches, run on the CPU
+ * The {@code cuda} backend: runs {@code kd} and {@code gjsd} (0 < beta < 1) with dense teacher rows,
+ * {@code topk-kd} with top-k rows, and {@code ce}, with the fused kernels on one GPU, under the same loss contract as the CPU. Other losses, and top-k batches, run on the CPU
  * implementation (logged once per loss). Inputs arrive as host float arrays, so each call copies the
  * batch in and the gradient out; the value is summed on the host from per-row parts, in row order and in
  * double, so the same inputs give the same bits.
@@ -61,6 +62,9 @@ public final class CudaBackend implements ComputeBackend {
         }
         if (loss instanceof GeneralizedJsd jsd && batch.teacher() != null && jsd.beta() > 0 && jsd.beta() < 1) {
             return gjsd(batch, gradOut, upstream, jsd);
+        }
+        if (loss instanceof TopKKd tk && batch.topkIds() != null && batch.classes() <= KernelPlan.MAX_DYNAMIC_SHARED * 8) {
+            return topk(batch, gradOut, upstream, tk);
         }
         if (cpuFallbackLogged.add(loss.name())) {
             log.info("loss '{}' has no CUDA kernel in this version; it runs on the CPU", loss.name());
@@ -204,6 +208,45 @@ public final class CudaBackend implements ComputeBackend {
             DType.F32.decode(gradBytes, gradOut);
             double value = sum * w;
             return new LossResult(value, batch.countedRows(), Map.of(GeneralizedJsd.NAME, value));
+        }
+    }
+
+    private LossResult topk(LogitBatch batch, float[] gradOut, float upstream, TopKKd loss) {
+        int rows = batch.rows();
+        int v = batch.classes();
+        int k = batch.k();
+        if (gradOut.length != rows * v || rows == 0 || batch.countedRows() == 0 || k <= 0) {
+            return loss.compute(batch, gradOut, upstream);
+        }
+        double temperature = loss.temperature();
+        double w = batch.rowWeight(loss.reduction());
+        boolean rest = loss.tail() == TopKKd.Tail.REST_BUCKET && k < v;
+        byte[] counted = countedMask(batch);
+        long n = (long) rows * v;
+        try (DeviceBuffer s = ctx.alloc(n * 4); DeviceBuffer ids = ctx.alloc(4L * rows * k); DeviceBuffer lps = ctx.alloc(4L * rows * k);
+             DeviceBuffer c = counted != null ? ctx.alloc(rows) : null;
+             DeviceBuffer g = ctx.alloc(n * 4); DeviceBuffer out = ctx.alloc(12L * rows)) {
+            ctx.upload(s, DType.F32.encode(batch.student()));
+            ctx.upload(ids, ints(batch.topkIds()));
+            ctx.upload(lps, DType.F32.encode(batch.topkLogProbs()));
+            if (c != null) {
+                ctx.upload(c, counted);
+            }
+            ctx.launch(KernelPlan.topk(rows, v, DType.F32), s, ids, lps, c, g, out, rows, v, k, (float) (1 / temperature),
+                    (float) (w * upstream * temperature), rest ? 1 : 0);
+            float[] rowOut = rowOut(out, rows);
+            double sum = 0;
+            for (int r = 0; r < rows; r++) {
+                if (rowOut[3 * r + 2] != 0f) {
+                    return loss.compute(batch, gradOut, upstream);
+                }
+                sum += rowOut[3 * r];
+            }
+            byte[] gradBytes = new byte[(int) (n * 4)];
+            ctx.download(g, gradBytes);
+            DType.F32.decode(gradBytes, gradOut);
+            double value = sum * temperature * temperature * w;
+            return new LossResult(value, batch.countedRows(), Map.of(TopKKd.NAME, value));
         }
     }
 

@@ -257,7 +257,8 @@ public final class DeviceContext implements AutoCloseable {
                 values.add(v);
                 params.put(i, v);
             }
-            Cu.check(cudart.cuLaunchKernel(f, plan.grid(), 1, 1, plan.block(), 1, 1, 0, stream, params, (PointerPointer<?>) null),
+            Cu.check(cudart.cuLaunchKernel(f, plan.grid(), 1, 1, plan.block(), 1, 1, plan.sharedBytes(), stream, params,
+                            (PointerPointer<?>) null),
                     "cuLaunchKernel(" + plan.function() + ", grid " + plan.grid() + ", block " + plan.block() + ")");
         } finally {
             values.forEach(Pointer::close);

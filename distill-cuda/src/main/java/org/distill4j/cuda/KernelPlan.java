@@ -5,11 +5,17 @@ package org.distill4j.cuda;
  * warp each (8 rows per 256-thread block: V = 10 keeps most of a block busy on other rows); wider rows
  * get a 512-thread block each. The kernels loop over rows with a grid stride, so the grid is capped.
  *
- * @param function the kernel's name in the fatbin, e.g. {@code kd_block_bf16}
- * @param block    threads per block
- * @param grid     blocks
+ * @param function    the kernel's name in the fatbin, e.g. {@code kd_block_bf16}
+ * @param block       threads per block
+ * @param grid        blocks
+ * @param sharedBytes dynamic shared memory per block
  */
-public record KernelPlan(String function, int block, int grid) {
+public record KernelPlan(String function, int block, int grid, int sharedBytes) {
+    /** A plan without dynamic shared memory. */
+    public KernelPlan(String function, int block, int grid) {
+        this(function, block, grid, 0);
+    }
+
     /** The widest row the warp-per-row kernels take. */
     public static final int WARP_MAX_V = 2048;
     /** Grid cap: enough blocks to fill any current GPU many times over. */
@@ -24,6 +30,24 @@ public record KernelPlan(String function, int block, int grid) {
     public static KernelPlan gjsd(int rows, int v, DType dtype) {
         return rowKernel("gjsd", rows, v, dtype);
     }
+
+    /**
+     * The top-k KD kernel; the block shape takes a V-bit membership bitmap in dynamic shared memory, which
+     * the default 48 KB limit caps at V = 393,216.
+     */
+    public static KernelPlan topk(int rows, int v, DType dtype) {
+        KernelPlan p = rowKernel("topk", rows, v, dtype);
+        if (p.block() == 256) {
+            return p;
+        }
+        long bytes = 4L * ((v + 31) / 32);
+        if (bytes > MAX_DYNAMIC_SHARED) {
+            throw new IllegalArgumentException("topk-kd on the GPU takes vocabularies up to " + (MAX_DYNAMIC_SHARED * 8) + ", got " + v);
+        }
+        return new KernelPlan(p.function(), p.block(), p.grid(), (int) bytes);
+    }
+
+    static final int MAX_DYNAMIC_SHARED = 48 * 1024;
 
     private static KernelPlan rowKernel(String family, int rows, int v, DType dtype) {
         if (rows <= 0 || v <= 0) {

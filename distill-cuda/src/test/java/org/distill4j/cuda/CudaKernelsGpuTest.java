@@ -118,6 +118,41 @@ class CudaKernelsGpuTest {
         assertEquals(cpu.terms().keySet(), r.terms().keySet());
     }
 
+    @ParameterizedTest(name = "topk rows {0}, V {1}, k {2}, rest {3}")
+    @CsvSource({"100, 10, 3, true", "40, 2048, 64, false", "9, 32000, 64, true", "4, 152064, 128, true"})
+    void topKMatchesTheCpuLoss(int rows, int v, int k, boolean rest) {
+        Random rng = new Random(v + 7L * k);
+        float[] s = Inputs.logits(rng, rows, v, 4.0);
+        float[] teacher = Inputs.logits(rng, rows, v, 4.0);
+        int[] ids = new int[rows * k];
+        float[] lps = new float[rows * k];
+        for (int r = 0; r < rows; r++) {
+            double[] logP = Float64Reference.logSoftmax(teacher, r * v, v, 1.0);
+            Integer[] order = new Integer[v];
+            for (int i = 0; i < v; i++) {
+                order[i] = i;
+            }
+            java.util.Arrays.sort(order, (a, c) -> Double.compare(logP[c], logP[a]));
+            for (int j = 0; j < k; j++) {
+                ids[r * k + j] = order[j];
+                lps[r * k + j] = (float) logP[order[j]];
+            }
+        }
+        LogitBatch batch = LogitBatch.ofTopK(rows, v, s, ids, lps, k, new int[rows]);
+        org.distill4j.loss.TopKKd loss = new org.distill4j.loss.TopKKd(2.0,
+                rest ? org.distill4j.loss.TopKKd.Tail.REST_BUCKET : org.distill4j.loss.TopKKd.Tail.RENORMALIZE);
+        float[] grad = Inputs.poisoned(rows * v);
+        LossResult r = backend.logitLoss(loss, batch, grad, 0.9f);
+        float[] cpuGrad = new float[rows * v];
+        LossResult cpu = loss.compute(batch, cpuGrad, 0.9f);
+        Tolerances.assertKernelValueClose(cpu.value(), r.value(), Tolerances.KERNEL_F32_VALUE_REL, "topk V " + v);
+        double[] ref = new double[cpuGrad.length];
+        for (int i = 0; i < ref.length; i++) {
+            ref[i] = cpuGrad[i];
+        }
+        Tolerances.assertKernelGradClose(ref, grad, Tolerances.KERNEL_F32_GRAD, "topk V " + v + " gradient");
+    }
+
     @Test
     void crossEntropyWithIgnoredRows() {
         Random rng = new Random(3);

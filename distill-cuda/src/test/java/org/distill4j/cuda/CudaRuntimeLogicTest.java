@@ -28,6 +28,11 @@ class CudaRuntimeLogicTest {
         assertEquals(KernelPlan.MAX_GRID, KernelPlan.kd(Integer.MAX_VALUE, 10, DType.F32).grid());
         assertEquals(new KernelPlan("gjsd_warp_f16", 256, 1), KernelPlan.gjsd(3, 37, DType.F16));
         assertEquals(new KernelPlan("gjsd_block_bf16", 512, 4), KernelPlan.gjsd(4, 32000, DType.BF16));
+        assertEquals(new KernelPlan("topk_warp_f32", 256, 1, 0), KernelPlan.topk(5, 2048, DType.F32));
+        assertEquals(new KernelPlan("topk_block_f32", 512, 5, 4 * 4752), KernelPlan.topk(5, 152_064, DType.F32),
+                "a V-bit membership bitmap in dynamic shared memory");
+        IllegalArgumentException big = assertThrows(IllegalArgumentException.class, () -> KernelPlan.topk(5, 400_000, DType.F32));
+        assertTrue(big.getMessage().contains("up to 393216"), big.getMessage());
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> KernelPlan.kd(0, 10, DType.F32));
         assertTrue(e.getMessage().contains("rows > 0"), e.getMessage());
     }
@@ -100,7 +105,7 @@ class CudaRuntimeLogicTest {
         Assumptions.assumeTrue(fatbin != null, "the build had no nvcc: only the NVRTC sources ship");
         String image = new String(fatbin, StandardCharsets.ISO_8859_1);
         for (String kernel : new String[] {"kd_warp_f32", "kd_warp_f16", "kd_warp_bf16", "kd_block_f32", "kd_block_f16", "kd_block_bf16",
-                "gjsd_warp_f32", "gjsd_block_bf16", "fill_uniform_bf16", "unfused_log_softmax_bf16", "unfused_kd_grad_f32",
+                "gjsd_warp_f32", "gjsd_block_bf16", "topk_warp_f16", "topk_block_f32", "fill_uniform_bf16", "unfused_log_softmax_bf16", "unfused_kd_grad_f32",
                 "unfused_row_sums_f32"}) {
             assertTrue(image.contains(kernel), kernel + " is in the fatbin");
         }

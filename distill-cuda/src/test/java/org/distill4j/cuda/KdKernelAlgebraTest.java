@@ -78,11 +78,18 @@ class KdKernelAlgebraTest {
     /** mode 0: kd (alpha, labels); mode 1: gjsd (beta; scale = w * upstream * T as in the CPU loss). */
     static Out run(int rows, int v, int step, float[] s, float[] t, boolean probs, int[] labels, double temperature, double alpha,
                    double scale, int mode, double beta) throws IOException, InterruptedException {
+        return run(rows, v, step, s, t, probs, labels, temperature, alpha, scale, mode, beta, 0, false, null, null);
+    }
+
+    /** mode 2: top-k KD from ids / log-probabilities (k per row), REST tail or not; scale = w * upstream * T. */
+    static Out run(int rows, int v, int step, float[] s, float[] t, boolean probs, int[] labels, double temperature, double alpha,
+                   double scale, int mode, double beta, int k, boolean rest, int[] ids, float[] lps)
+            throws IOException, InterruptedException {
         Path dir = Files.createTempDirectory("kd-algebra");
         Path in = dir.resolve("in.bin");
         Path outFile = dir.resolve("out.bin");
-        ByteBuffer b = ByteBuffer.allocate(44 + 4 * (s.length + (t == null ? 0 : t.length) + (labels == null ? 0 : labels.length)))
-                .order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer b = ByteBuffer.allocate(44 + 4 * (s.length + (t == null ? 0 : t.length) + (labels == null ? 0 : labels.length))
+                        + (mode == 2 ? 8 + 8 * ids.length : 0)).order(ByteOrder.LITTLE_ENDIAN);
         b.putInt(rows).putInt(v).putInt(step).putInt(t != null ? 1 : 0).putInt(probs ? 1 : 0).putInt(labels != null ? 1 : 0).putInt(mode);
         b.putFloat((float) temperature).putFloat((float) alpha).putFloat((float) scale).putFloat((float) beta);
         for (float x : s) {
@@ -96,6 +103,15 @@ class KdKernelAlgebraTest {
         if (labels != null) {
             for (int y : labels) {
                 b.putInt(y);
+            }
+        }
+        if (mode == 2) {
+            b.putInt(k).putInt(rest ? 1 : 0);
+            for (int id : ids) {
+                b.putInt(id);
+            }
+            for (float lp : lps) {
+                b.putFloat(lp);
             }
         }
         Files.write(in, b.array());
@@ -182,6 +198,54 @@ class KdKernelAlgebraTest {
         }
         String what = "gjsd V " + v + " beta " + beta + " T " + temperature;
         Tolerances.assertKernelValueClose(cpu.value(), value / rows, Tolerances.KERNEL_F32_VALUE_REL, what);
+        double[] ref = new double[cpuGrad.length];
+        for (int i = 0; i < ref.length; i++) {
+            ref[i] = cpuGrad[i];
+        }
+        Tolerances.assertKernelGradClose(ref, out.grad(), Tolerances.KERNEL_F32_GRAD, what + " gradient");
+    }
+
+    /** The top-k kernels' algebra against the CPU loss topk-kd, both tails, both shapes. */
+    @ParameterizedTest(name = "rows {0}, V {1}, k {2}, step {3}, rest {4}, T {5}")
+    @CsvSource({
+            "9, 10, 3, 32, true, 1.0",
+            "5, 1000, 8, 32, false, 2.0",
+            "4, 2048, 64, 32, true, 0.5",
+            "3, 4099, 20, 512, false, 4.0",
+            "2, 32000, 64, 512, true, 2.0",
+            "3, 777, 777, 32, true, 1.5"})
+    void topKMatchesTheCpuLoss(int rows, int v, int k, int step, boolean rest, double temperature) throws Exception {
+        Random rng = new Random(v * 3L + k);
+        float[] s = Inputs.logits(rng, rows, v, 4.0);
+        float[] teacher = Inputs.logits(rng, rows, v, 4.0);
+        int[] ids = new int[rows * k];
+        float[] lps = new float[rows * k];
+        for (int r = 0; r < rows; r++) {
+            double[] logP = Float64Reference.logSoftmax(teacher, r * v, v, 1.0);
+            Integer[] order = new Integer[v];
+            for (int i = 0; i < v; i++) {
+                order[i] = i;
+            }
+            java.util.Arrays.sort(order, (a, c) -> Double.compare(logP[c], logP[a]));
+            for (int j = 0; j < k; j++) {
+                ids[r * k + j] = order[j];
+                lps[r * k + j] = (float) logP[order[j]];
+            }
+        }
+        float upstream = 0.8f;
+        Out out = run(rows, v, step, s, null, false, null, temperature, 0, upstream * temperature / rows, 2, 0, k, rest, ids, lps);
+        LogitBatch batch = LogitBatch.ofTopK(rows, v, s, ids, lps, k, new int[rows]);
+        float[] cpuGrad = new float[rows * v];
+        org.distill4j.loss.TopKKd loss = new org.distill4j.loss.TopKKd(temperature,
+                rest ? org.distill4j.loss.TopKKd.Tail.REST_BUCKET : org.distill4j.loss.TopKKd.Tail.RENORMALIZE);
+        LossResult cpu = loss.compute(batch, cpuGrad, upstream);
+        double value = 0;
+        for (int r = 0; r < rows; r++) {
+            assertEquals(0f, out.rowOut()[3 * r + 2], "row " + r + " flagged bad");
+            value += out.rowOut()[3 * r];
+        }
+        String what = "topk V " + v + " k " + k + (rest ? " rest" : " renormalize");
+        Tolerances.assertKernelValueClose(cpu.value(), value * temperature * temperature / rows, Tolerances.KERNEL_F32_VALUE_REL, what);
         double[] ref = new double[cpuGrad.length];
         for (int i = 0; i < ref.length; i++) {
             ref[i] = cpuGrad[i];
