@@ -1,0 +1,210 @@
+package org.distill4j.cuda.nn;
+
+import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.dropout.Dropout;
+import org.deeplearning4j.nn.conf.dropout.IDropout;
+import org.deeplearning4j.nn.conf.layers.BaseLayer;
+import org.deeplearning4j.nn.conf.layers.DenseLayer;
+import org.deeplearning4j.nn.conf.layers.OutputLayer;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.nd4j.linalg.activations.Activation;
+import org.nd4j.linalg.activations.IActivation;
+import org.nd4j.linalg.activations.impl.ActivationGELU;
+import org.nd4j.linalg.activations.impl.ActivationIdentity;
+import org.nd4j.linalg.activations.impl.ActivationReLU;
+import org.nd4j.linalg.activations.impl.ActivationSigmoid;
+import org.nd4j.linalg.activations.impl.ActivationSoftmax;
+import org.nd4j.linalg.activations.impl.ActivationTanH;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.learning.config.Adam;
+import org.nd4j.linalg.learning.config.IUpdater;
+import org.nd4j.linalg.learning.config.Sgd;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Moves dense networks between DL4J and the GPU MLP engine: {@link #importFrom} reads a
+ * MultiLayerNetwork's layers, activations, dropout, optimizer and weights (refusing, with the layer and
+ * the reason, what the engine cannot run exactly), and {@link #exportTo} builds a MultiLayerNetwork from
+ * them, so a student trained on the GPU is saved as a normal DL4J model and runs anywhere.
+ */
+public final class Dl4jMlp {
+    private Dl4jMlp() {
+    }
+
+    /**
+     * What {@link #importFrom} found.
+     *
+     * @param softmaxHead the last layer was a softmax OutputLayer: the engine gives its pre-softmax logits
+     *                    (as {@code Dl4jTeacher} does for such a teacher)
+     */
+    public record Imported(MlpSpec spec, MlpWeights weights, boolean softmaxHead) {
+    }
+
+    /** Reads {@code net} (initialized if it is not yet). */
+    public static Imported importFrom(MultiLayerNetwork net) {
+        if (net.getLayers() == null || net.getLayers().length == 0) {
+            net.init();
+        }
+        MultiLayerConfiguration conf = net.getLayerWiseConfigurations();
+        int n = net.getnLayers();
+        List<MlpSpec.Layer> layers = new ArrayList<>();
+        float[][] w = new float[n][];
+        float[][] b = new float[n][];
+        IUpdater updater = null;
+        boolean softmaxHead = false;
+        for (int i = 0; i < n; i++) {
+            org.deeplearning4j.nn.conf.layers.Layer lc = conf.getConf(i).getLayer();
+            String where = "layer " + i + " (" + lc.getClass().getSimpleName() + ")";
+            if (conf.getInputPreProcess(i) != null) {
+                throw new IllegalArgumentException(where + " has an input preprocessor; the GPU MLP engine runs plain dense stacks");
+            }
+            boolean output = lc instanceof OutputLayer;
+            if (!(lc instanceof DenseLayer) && !(output && i == n - 1)) {
+                throw new IllegalArgumentException(where + " is not a DenseLayer; the GPU MLP engine runs DenseLayers (and a softmax "
+                        + "OutputLayer last, for teachers)");
+            }
+            BaseLayer dense = (BaseLayer) lc;
+            if (!dense.getRegularization().isEmpty() || !dense.getRegularizationBias().isEmpty()) {
+                throw new IllegalArgumentException(where + " has regularization " + dense.getRegularization()
+                        + "; the GPU MLP engine does not apply it (remove it, or train with the DL4J path)");
+            }
+            if (dense.getWeightNoise() != null || (dense.getConstraints() != null && !dense.getConstraints().isEmpty())) {
+                throw new IllegalArgumentException(where + " has weight noise or constraints, which the GPU MLP engine does not apply");
+            }
+            MlpSpec.Activation act = activation(dense.getActivationFn(), where, output);
+            if (output) {
+                softmaxHead = true;
+            }
+            IUpdater u = dense.getIUpdater();
+            if (updater == null) {
+                updater = u;
+            } else if (!updater.equals(u)) {
+                throw new IllegalArgumentException(where + " has updater " + u + ", other layers " + updater + "; the GPU MLP engine "
+                        + "takes one optimizer for the whole network");
+            }
+            if (dense.getBiasUpdater() != null && !dense.getBiasUpdater().equals(u)) {
+                throw new IllegalArgumentException(where + " has a separate bias updater " + dense.getBiasUpdater()
+                        + ", which the GPU MLP engine does not support");
+            }
+            int in = Math.toIntExact(((org.deeplearning4j.nn.conf.layers.FeedForwardLayer) lc).getNIn());
+            int out = Math.toIntExact(((org.deeplearning4j.nn.conf.layers.FeedForwardLayer) lc).getNOut());
+            layers.add(new MlpSpec.Layer(in, out, act, dropout(dense.getIDropout(), where)));
+            w[i] = flatten(net.getLayer(i).getParam("W"), in, out);
+            b[i] = net.getLayer(i).getParam("b").dup().data().asFloat();
+        }
+        MlpSpec spec = new MlpSpec(layers.get(0).in(), layers, optimizer(updater));
+        MlpWeights weights = new MlpWeights(w, b);
+        weights.check(spec);
+        return new Imported(spec, weights, softmaxHead);
+    }
+
+    /** A MultiLayerNetwork of DenseLayers with {@code spec}'s shapes, activations, dropout and optimizer, holding {@code weights}. */
+    public static MultiLayerNetwork exportTo(MlpSpec spec, MlpWeights weights) {
+        weights.check(spec);
+        MlpSpec.Optimizer o = spec.optimizer();
+        IUpdater u = o.kind() == MlpSpec.Optimizer.Kind.SGD ? new Sgd(o.learningRate())
+                : new Adam(o.learningRate(), o.beta1(), o.beta2(), o.epsilon());
+        if (o.weightDecay() != 0) {
+            throw new IllegalArgumentException("weight decay " + o.weightDecay() + " has no DL4J equivalent in this export");
+        }
+        NeuralNetConfiguration.ListBuilder lb = new NeuralNetConfiguration.Builder().updater(u).list();
+        for (MlpSpec.Layer l : spec.layers()) {
+            DenseLayer.Builder d = new DenseLayer.Builder().nIn(l.in()).nOut(l.out()).activation(dl4j(l.activation()));
+            if (l.dropout() > 0) {
+                d.dropOut(1 - l.dropout()); // DL4J takes the probability of keeping a unit
+            }
+            lb.layer(d.build());
+        }
+        MultiLayerNetwork net = new MultiLayerNetwork(lb.build());
+        net.init();
+        for (int i = 0; i < spec.layers().size(); i++) {
+            MlpSpec.Layer l = spec.layers().get(i);
+            float[][] rows = new float[l.in()][l.out()];
+            for (int r = 0; r < l.in(); r++) {
+                System.arraycopy(weights.w()[i], r * l.out(), rows[r], 0, l.out());
+            }
+            net.getLayer(i).setParam("W", Nd4j.create(rows));
+            net.getLayer(i).setParam("b", Nd4j.create(weights.b()[i], new long[] {1, l.out()}));
+        }
+        return net;
+    }
+
+    private static float[] flatten(INDArray w, int in, int out) {
+        float[][] m = w.toFloatMatrix();
+        float[] f = new float[in * out];
+        for (int r = 0; r < in; r++) {
+            System.arraycopy(m[r], 0, f, r * out, out);
+        }
+        return f;
+    }
+
+    private static MlpSpec.Activation activation(IActivation a, String where, boolean output) {
+        if (output) {
+            if (a instanceof ActivationSoftmax) {
+                return MlpSpec.Activation.IDENTITY;
+            }
+            throw new IllegalArgumentException(where + " is an OutputLayer with " + a + "; the engine takes a softmax OutputLayer (a "
+                    + "teacher's head) or DenseLayers");
+        }
+        if (a instanceof ActivationIdentity) {
+            return MlpSpec.Activation.IDENTITY;
+        }
+        if (a instanceof ActivationReLU r && zeroOrUnset(r.getThreshold()) && zeroOrUnset(r.getNegativeSlope()) && r.getMax() == null) {
+            return MlpSpec.Activation.RELU;
+        }
+        if (a instanceof ActivationTanH) {
+            return MlpSpec.Activation.TANH;
+        }
+        if (a instanceof ActivationSigmoid) {
+            return MlpSpec.Activation.SIGMOID;
+        }
+        if (a instanceof ActivationGELU g && !preciseGelu(g)) {
+            return MlpSpec.Activation.GELU_SIGMOID;
+        }
+        throw new IllegalArgumentException(where + " has activation " + a + "; the GPU MLP engine runs identity, relu, tanh, sigmoid "
+                + "and DL4J's default gelu (x sigmoid(1.702 x))");
+    }
+
+    private static boolean zeroOrUnset(Double d) {
+        return d == null || d == 0.0;
+    }
+
+    private static boolean preciseGelu(ActivationGELU g) {
+        return g.toString().contains("precise=true") || g.equals(new ActivationGELU(true));
+    }
+
+    private static Activation dl4j(MlpSpec.Activation a) {
+        return switch (a) {
+            case IDENTITY -> Activation.IDENTITY;
+            case RELU -> Activation.RELU;
+            case TANH -> Activation.TANH;
+            case SIGMOID -> Activation.SIGMOID;
+            case GELU_SIGMOID -> Activation.GELU;
+        };
+    }
+
+    private static double dropout(IDropout d, String where) {
+        if (d == null) {
+            return 0;
+        }
+        if (d instanceof Dropout dr && dr.getPSchedule() == null) {
+            return 1 - dr.getP();
+        }
+        throw new IllegalArgumentException(where + " has " + d + "; the GPU MLP engine runs plain (unscheduled) dropout");
+    }
+
+    private static MlpSpec.Optimizer optimizer(IUpdater u) {
+        if (u instanceof Adam a && a.getLearningRateSchedule() == null) {
+            return new MlpSpec.Optimizer(MlpSpec.Optimizer.Kind.ADAM, a.getLearningRate(), a.getBeta1(), a.getBeta2(), a.getEpsilon(), 0);
+        }
+        if (u instanceof Sgd s && s.getLearningRateSchedule() == null) {
+            return MlpSpec.Optimizer.sgd(s.getLearningRate());
+        }
+        throw new IllegalArgumentException("updater " + u + " is not supported by the GPU MLP engine; use Adam or Sgd with a fixed "
+                + "learning rate");
+    }
+}

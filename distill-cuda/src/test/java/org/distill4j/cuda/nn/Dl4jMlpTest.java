@@ -1,0 +1,207 @@
+package org.distill4j.cuda.nn;
+
+import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
+import org.deeplearning4j.nn.conf.layers.DenseLayer;
+import org.deeplearning4j.nn.conf.layers.OutputLayer;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.distill4j.data.Batch;
+import org.distill4j.student.Dl4jStudent;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.activations.Activation;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.learning.config.Adam;
+import org.nd4j.linalg.learning.config.IUpdater;
+import org.nd4j.linalg.learning.config.Nesterovs;
+import org.nd4j.linalg.learning.config.Sgd;
+import org.nd4j.linalg.lossfunctions.LossFunctions;
+
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The GPU MLP engine's host side, without a GPU: DL4J import and export round trips, validation, and the
+ * float64 reference of forward, backward and the optimizer step against DL4J's own step.
+ */
+class Dl4jMlpTest {
+    static final int IN = 13;
+
+    static MultiLayerNetwork net(IUpdater updater, long seed, double dropout, Activation... hidden) {
+        NeuralNetConfiguration.ListBuilder b = new NeuralNetConfiguration.Builder().seed(seed).updater(updater).list();
+        int[] sizes = {37, 29};
+        int in = IN;
+        for (int i = 0; i < hidden.length; i++) {
+            DenseLayer.Builder d = new DenseLayer.Builder().nIn(in).nOut(sizes[i]).activation(hidden[i]);
+            if (dropout > 0 && i > 0) {
+                d.dropOut(1 - dropout);
+            }
+            b.layer(d.build());
+            in = sizes[i];
+        }
+        b.layer(new DenseLayer.Builder().nIn(in).nOut(5).activation(Activation.IDENTITY).build());
+        MultiLayerNetwork n = new MultiLayerNetwork(b.build());
+        n.init();
+        return n;
+    }
+
+    static float[] random(Random rng, int n) {
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (float) rng.nextGaussian();
+        }
+        return x;
+    }
+
+    static Batch batch(float[] x, int rows) {
+        int[] idx = new int[rows];
+        for (int i = 0; i < rows; i++) {
+            idx[i] = i;
+        }
+        return new Batch(idx, x, IN, new int[rows]);
+    }
+
+    /** Relative to the largest magnitude, as float32 arithmetic on either side allows. */
+    static void assertClose(double[] expected, float[] actual, double rel, String what) {
+        assertEquals(expected.length, actual.length, what);
+        double max = 0;
+        for (double e : expected) {
+            max = Math.max(max, Math.abs(e));
+        }
+        for (int i = 0; i < expected.length; i++) {
+            double tol = rel * (max + 1e-12);
+            assertTrue(Math.abs(expected[i] - actual[i]) <= tol, what + ": element " + i + " expected " + expected[i] + " but was "
+                    + actual[i] + " (tol " + tol + ")");
+        }
+    }
+
+    static double[] widen(float[] f) {
+        double[] d = new double[f.length];
+        for (int i = 0; i < f.length; i++) {
+            d[i] = f[i];
+        }
+        return d;
+    }
+
+    @Test
+    void importReadsShapesActivationsOptimizerAndWeightsAndTheReferenceForwardMatchesDl4j() {
+        MultiLayerNetwork n = net(new Adam(3e-3), 7, 0, Activation.RELU, Activation.GELU);
+        Dl4jMlp.Imported imp = Dl4jMlp.importFrom(n);
+        MlpSpec spec = imp.spec();
+        assertEquals(IN, spec.inputs());
+        assertEquals(5, spec.outputs());
+        assertEquals(n.numParams(), spec.parameters());
+        assertEquals(MlpSpec.Activation.RELU, spec.layers().get(0).activation());
+        assertEquals(MlpSpec.Activation.GELU_SIGMOID, spec.layers().get(1).activation());
+        assertEquals(new MlpSpec.Optimizer(MlpSpec.Optimizer.Kind.ADAM, 3e-3, 0.9, 0.999, 1e-8, 0), spec.optimizer());
+        assertFalse(imp.softmaxHead());
+        Random rng = new Random(1);
+        int rows = 11;
+        float[] x = random(rng, rows * IN);
+        double[] ref = new MlpReference(spec, imp.weights()).forward(x, rows);
+        INDArray out = n.output(Nd4j.create(x, new long[] {rows, IN}), false);
+        assertClose(ref, out.data().asFloat(), 1e-5, "forward");
+    }
+
+    @Test
+    void exportRoundTripsToTheSameNetwork() {
+        for (Activation a : new Activation[] {Activation.TANH, Activation.SIGMOID}) {
+            MultiLayerNetwork n = net(new Sgd(0.1), 3, 0.25, Activation.RELU, a);
+            Dl4jMlp.Imported imp = Dl4jMlp.importFrom(n);
+            assertEquals(0.25, imp.spec().layers().get(1).dropout(), 1e-12);
+            MultiLayerNetwork back = Dl4jMlp.exportTo(imp.spec(), imp.weights());
+            assertEquals(n.params(), back.params(), "the same parameters, in DL4J's own layout");
+            INDArray x = Nd4j.create(random(new Random(2), 4 * IN), new long[] {4, IN});
+            assertEquals(n.output(x, false), back.output(x, false));
+            Dl4jMlp.Imported again = Dl4jMlp.importFrom(back);
+            assertEquals(imp.spec(), again.spec());
+            assertArrayEquals(imp.weights().w()[2], again.weights().w()[2]);
+        }
+    }
+
+    /** Two Adam steps (bias correction at t = 1 and 2) of the reference equal DL4J's steps through Dl4jStudent. */
+    @Test
+    void theReferenceStepIsDl4jsStep() {
+        for (IUpdater u : new IUpdater[] {new Adam(1e-2), new Sgd(0.05)}) {
+            MultiLayerNetwork n = net(u, 11, 0, Activation.TANH, Activation.GELU);
+            Dl4jMlp.Imported imp = Dl4jMlp.importFrom(n);
+            MlpReference ref = new MlpReference(imp.spec(), imp.weights());
+            Dl4jStudent student = Dl4jStudent.of(n);
+            Random rng = new Random(5);
+            for (int step = 0; step < 2; step++) {
+                int rows = 9;
+                float[] x = random(rng, rows * IN);
+                float[] dLogits = random(rng, rows * 5);
+                for (int i = 0; i < dLogits.length; i++) {
+                    dLogits[i] *= 0.3f / rows; // a reduced loss's gradient, upstream != 1
+                }
+                float[] logits = student.forward(batch(x, rows), true);
+                assertClose(ref.forward(x, rows), logits, 1e-5, u + " forward, step " + step);
+                student.backward(dLogits);
+                ref.step(ref.backward(dLogits));
+                MlpWeights after = Dl4jMlp.importFrom(n).weights();
+                MlpWeights mine = ref.weights();
+                for (int li = 0; li < 3; li++) {
+                    assertClose(widen(mine.w()[li]), after.w()[li], 2e-5, u + " W" + li + " after step " + step);
+                    assertClose(widen(mine.b()[li]), after.b()[li], 2e-5, u + " b" + li + " after step " + step);
+                }
+            }
+        }
+    }
+
+    @Test
+    void aTeachersSoftmaxHeadIsReadAsLogits() {
+        MultiLayerNetwork n = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().seed(1).updater(new Adam(1e-3)).list()
+                .layer(new DenseLayer.Builder().nIn(IN).nOut(8).activation(Activation.RELU).build())
+                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nIn(8).nOut(4).activation(Activation.SOFTMAX).build())
+                .build());
+        n.init();
+        Dl4jMlp.Imported imp = Dl4jMlp.importFrom(n);
+        assertTrue(imp.softmaxHead());
+        assertEquals(MlpSpec.Activation.IDENTITY, imp.spec().layers().get(1).activation());
+        float[] x = random(new Random(3), 2 * IN);
+        double[] logits = new MlpReference(imp.spec(), imp.weights()).forward(x, 2);
+        INDArray p = n.output(Nd4j.create(x, new long[] {2, IN}), false);
+        for (int r = 0; r < 2; r++) {
+            double z = 0;
+            for (int c = 0; c < 4; c++) {
+                z += Math.exp(logits[r * 4 + c]);
+            }
+            for (int c = 0; c < 4; c++) {
+                assertEquals(Math.exp(logits[r * 4 + c]) / z, p.getDouble(r, c), 1e-6, "softmax of the logits is DL4J's output");
+            }
+        }
+    }
+
+    @Test
+    void whatTheEngineCannotRunIsRefusedWithTheLayerAndTheReason() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Dl4jMlp.importFrom(net(new Nesterovs(0.1, 0.9), 1, 0, Activation.RELU)));
+        assertTrue(e.getMessage().contains("Nesterovs") && e.getMessage().contains("Adam or Sgd"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Dl4jMlp.importFrom(net(new Adam(1e-3), 1, 0, Activation.ELU)));
+        assertTrue(e.getMessage().startsWith("layer 0 (DenseLayer) has activation elu"), e.getMessage());
+        MultiLayerNetwork precise = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().updater(new Adam(1e-3)).list()
+                .layer(new DenseLayer.Builder().nIn(IN).nOut(4).activation(new org.nd4j.linalg.activations.impl.ActivationGELU(true)).build())
+                .layer(new DenseLayer.Builder().nIn(4).nOut(2).activation(Activation.IDENTITY).build()).build());
+        e = assertThrows(IllegalArgumentException.class, () -> Dl4jMlp.importFrom(precise));
+        assertTrue(e.getMessage().contains("layer 0 (DenseLayer) has activation") && e.getMessage().contains("default gelu"), e.getMessage());
+        MultiLayerNetwork l2 = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().l2(1e-4).updater(new Adam(1e-3)).list()
+                .layer(new DenseLayer.Builder().nIn(IN).nOut(4).activation(Activation.IDENTITY).build()).build());
+        e = assertThrows(IllegalArgumentException.class, () -> Dl4jMlp.importFrom(l2));
+        assertTrue(e.getMessage().contains("layer 0 (DenseLayer) has regularization"), e.getMessage());
+        MultiLayerNetwork conv = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().list()
+                .layer(new org.deeplearning4j.nn.conf.layers.ConvolutionLayer.Builder(3, 3).nIn(1).nOut(2).build())
+                .layer(new DenseLayer.Builder().nOut(4).activation(Activation.IDENTITY).build())
+                .setInputType(org.deeplearning4j.nn.conf.inputs.InputType.convolutionalFlat(8, 8, 1)).build());
+        e = assertThrows(IllegalArgumentException.class, () -> Dl4jMlp.importFrom(conv));
+        assertTrue(e.getMessage().contains("layer 0"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> new MlpSpec(4, java.util.List.of(
+                new MlpSpec.Layer(4, 8, MlpSpec.Activation.RELU, 0), new MlpSpec.Layer(9, 2, MlpSpec.Activation.IDENTITY, 0)),
+                MlpSpec.Optimizer.adam(1e-3)));
+        assertTrue(e.getMessage().contains("layer 1 takes 9 inputs, but the layer before gives 8"), e.getMessage());
+    }
+}
