@@ -139,6 +139,50 @@ __device__ __forceinline__ void zero_row(In* __restrict__ gr, int V, int first, 
     }
 }
 
+// A row that does not count (ignored label, masked): zero gradient and zero parts; true when skipped.
+template <typename In>
+__device__ __forceinline__ bool skipped_row(const unsigned char* __restrict__ counted, int r, In* __restrict__ gr,
+                                            float* __restrict__ rowOut, int V, int first, int step) {
+    if (counted == nullptr || counted[r]) {
+        return false;
+    }
+    zero_row(gr, V, first, step);
+    if (first == 0) {
+        rowOut[3 * r] = 0.f;
+        rowOut[3 * r + 1] = 0.f;
+        rowOut[3 * r + 2] = 0.f;
+    }
+    return true;
+}
+
+// Merges every thread's pass-1 accumulator across a block (warp butterflies, then warp 0 over the warps:
+// a fixed order) and ORs the bad flags; every thread gets both.
+template <int BLOCK>
+__device__ __forceinline__ KdAcc block_merge(KdAcc a, int& bad, KdAcc* shAcc, int* shBad) {
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    a = warp_merge(a);
+    if (lane == 0) {
+        shAcc[warp] = a;
+    }
+    if (threadIdx.x == 0) {
+        *shBad = 0;
+    }
+    __syncthreads();
+    if (bad) {
+        atomicOr(shBad, 1);  // an OR: order does not matter
+    }
+    if (warp == 0) {
+        a = warp_merge(lane < BLOCK / 32 ? shAcc[lane] : distill::kd_empty());
+        if (lane == 0) {
+            shAcc[0] = a;
+        }
+    }
+    __syncthreads();
+    bad = *shBad;
+    return shAcc[0];
+}
+
 // One warp per row.
 template <typename In>
 __device__ void kd_warp(const In* __restrict__ s, const In* __restrict__ t, const int* __restrict__ labels,
@@ -153,13 +197,7 @@ __device__ void kd_warp(const In* __restrict__ s, const In* __restrict__ t, cons
         const In* sr = s + off;
         const In* tr = teacher ? t + off : nullptr;
         In* gr = grad + off;
-        if (counted != nullptr && !counted[r]) {
-            zero_row(gr, V, lane, 32);
-            if (lane == 0) {
-                rowOut[3 * r] = 0.f;
-                rowOut[3 * r + 1] = 0.f;
-                rowOut[3 * r + 2] = 0.f;
-            }
+        if (skipped_row(counted, r, gr, rowOut, V, lane, 32)) {
             continue;
         }
         int bad = 0;
@@ -197,36 +235,12 @@ __device__ void kd_block(const In* __restrict__ s, const In* __restrict__ t, con
         const In* sr = s + off;
         const In* tr = teacher ? t + off : nullptr;
         In* gr = grad + off;
-        if (counted != nullptr && !counted[r]) {
-            zero_row(gr, V, threadIdx.x, BLOCK);
-            if (threadIdx.x == 0) {
-                rowOut[3 * r] = 0.f;
-                rowOut[3 * r + 1] = 0.f;
-                rowOut[3 * r + 2] = 0.f;
-            }
+        if (skipped_row(counted, r, gr, rowOut, V, threadIdx.x, BLOCK)) {
             continue;
         }
         int bad = 0;
-        KdAcc a = warp_merge(kd_pass1(sr, tr, V, threadIdx.x, BLOCK, invT, teacherProbs, teacher, needS1, bad));
-        if (lane == 0) {
-            shAcc[warp] = a;
-        }
-        if (threadIdx.x == 0) {
-            shBad = 0;
-        }
-        __syncthreads();
-        if (bad) {
-            atomicOr(&shBad, 1);  // an OR: order does not matter
-        }
-        if (warp == 0) {
-            a = warp_merge(lane < WARPS ? shAcc[lane] : distill::kd_empty());
-            if (lane == 0) {
-                shAcc[0] = a;
-            }
-        }
-        __syncthreads();
-        a = shAcc[0];
-        bad = shBad;
+        KdAcc a = block_merge<BLOCK>(kd_pass1(sr, tr, V, threadIdx.x, BLOCK, invT, teacherProbs, teacher, needS1, bad), bad, shAcc,
+                                     &shBad);
         if (teacher && a.t.m == -DISTILL_INF) {
             bad = 1;
         }
@@ -291,13 +305,7 @@ __device__ void gjsd_warp(const In* __restrict__ s, const In* __restrict__ t, co
         const In* sr = s + off;
         const In* tr = t + off;
         In* gr = grad + off;
-        if (counted != nullptr && !counted[r]) {
-            zero_row(gr, V, lane, 32);
-            if (lane == 0) {
-                rowOut[3 * r] = 0.f;
-                rowOut[3 * r + 1] = 0.f;
-                rowOut[3 * r + 2] = 0.f;
-            }
+        if (skipped_row(counted, r, gr, rowOut, V, lane, 32)) {
             continue;
         }
         int bad = 0;
@@ -339,36 +347,13 @@ __device__ void gjsd_block(const In* __restrict__ s, const In* __restrict__ t, c
         const In* sr = s + off;
         const In* tr = t + off;
         In* gr = grad + off;
-        if (counted != nullptr && !counted[r]) {
-            zero_row(gr, V, threadIdx.x, BLOCK);
-            if (threadIdx.x == 0) {
-                rowOut[3 * r] = 0.f;
-                rowOut[3 * r + 1] = 0.f;
-                rowOut[3 * r + 2] = 0.f;
-            }
+        if (skipped_row(counted, r, gr, rowOut, V, threadIdx.x, BLOCK)) {
             continue;
         }
         int bad = 0;
-        KdAcc a = warp_merge(kd_pass1(sr, tr, V, threadIdx.x, BLOCK, invT, teacherProbs, true, false, bad));
-        if (lane == 0) {
-            shAcc[warp] = a;
-        }
-        if (threadIdx.x == 0) {
-            shBad = 0;
-        }
-        __syncthreads();
-        if (bad) {
-            atomicOr(&shBad, 1);
-        }
-        if (warp == 0) {
-            a = warp_merge(lane < WARPS ? shAcc[lane] : distill::kd_empty());
-            if (lane == 0) {
-                shAcc[0] = a;
-            }
-        }
-        __syncthreads();
-        a = shAcc[0];
-        bad = shBad || a.t.m == -DISTILL_INF;
+        KdAcc a = block_merge<BLOCK>(kd_pass1(sr, tr, V, threadIdx.x, BLOCK, invT, teacherProbs, true, false, bad), bad, shAcc,
+                                     &shBad);
+        bad = bad || a.t.m == -DISTILL_INF;
         const KdRow row = distill::kd_finish(a, true, false);
         distill::JsdSums sums = gjsd_pass2(sr, tr, V, threadIdx.x, BLOCK, row, invT, logB, log1mB, beta, teacherProbs);
         float parts[3] = {warp_sum(sums.klP), warp_sum(sums.klQ), warp_sum(sums.mean)};
@@ -533,13 +518,7 @@ __device__ void topk_warp(const In* __restrict__ s, const int* __restrict__ ids,
     for (int r = blockIdx.x * warpsPerBlock + warp; r < rows; r += gridDim.x * warpsPerBlock) {
         const size_t off = (size_t)r * V;
         In* gr = grad + off;
-        if (counted != nullptr && !counted[r]) {
-            zero_row(gr, V, lane, 32);
-            if (lane == 0) {
-                rowOut[3 * r] = 0.f;
-                rowOut[3 * r + 1] = 0.f;
-                rowOut[3 * r + 2] = 0.f;
-            }
+        if (skipped_row(counted, r, gr, rowOut, V, lane, 32)) {
             continue;
         }
         int bad = 0;
@@ -567,13 +546,7 @@ __device__ void topk_block(const In* __restrict__ s, const int* __restrict__ ids
     for (int r = blockIdx.x; r < rows; r += gridDim.x) {
         const size_t off = (size_t)r * V;
         In* gr = grad + off;
-        if (counted != nullptr && !counted[r]) {
-            zero_row(gr, V, threadIdx.x, BLOCK);
-            if (threadIdx.x == 0) {
-                rowOut[3 * r] = 0.f;
-                rowOut[3 * r + 1] = 0.f;
-                rowOut[3 * r + 2] = 0.f;
-            }
+        if (skipped_row(counted, r, gr, rowOut, V, threadIdx.x, BLOCK)) {
             continue;
         }
         if (threadIdx.x == 0) {
@@ -597,31 +570,35 @@ __device__ void topk_block(const In* __restrict__ s, const int* __restrict__ ids
 
 }  // namespace
 
+// The six entry points of a row-kernel family: {warp, block} x {f32, f16, bf16}, e.g. kd_block_bf16.
+#define DISTILL_ROW_KERNELS(family, ARGS, PASS)                                                     \
+    extern "C" {                                                                                     \
+    __global__ void __launch_bounds__(256) family##_warp_f32(ARGS(float)) {                        \
+        family##_warp<float>(PASS);                                                                  \
+    }                                                                                                \
+    __global__ void __launch_bounds__(256) family##_warp_f16(ARGS(__half)) {                       \
+        family##_warp<__half>(PASS);                                                                 \
+    }                                                                                                \
+    __global__ void __launch_bounds__(256) family##_warp_bf16(ARGS(__nv_bfloat16)) {               \
+        family##_warp<__nv_bfloat16>(PASS);                                                          \
+    }                                                                                                \
+    __global__ void __launch_bounds__(512) family##_block_f32(ARGS(float)) {                       \
+        family##_block<float, 512>(PASS);                                                            \
+    }                                                                                                \
+    __global__ void __launch_bounds__(512) family##_block_f16(ARGS(__half)) {                      \
+        family##_block<__half, 512>(PASS);                                                           \
+    }                                                                                                \
+    __global__ void __launch_bounds__(512) family##_block_bf16(ARGS(__nv_bfloat16)) {              \
+        family##_block<__nv_bfloat16, 512>(PASS);                                                    \
+    }                                                                                                \
+    }
+
 #define DISTILL_KD_ARGS(In)                                                                                                       \
     const In *s, const In *t, const int *labels, const unsigned char *counted, In *grad, float *rowOut, int rows, int V, float invT, \
         float kdWeight, float alpha, float t2, float scale, int teacherProbs, int needS1
 #define DISTILL_KD_PASS s, t, labels, counted, grad, rowOut, rows, V, invT, kdWeight, alpha, t2, scale, teacherProbs, needS1
 
-extern "C" {
-__global__ void __launch_bounds__(256) kd_warp_f32(DISTILL_KD_ARGS(float)) {
-    kd_warp<float>(DISTILL_KD_PASS);
-}
-__global__ void __launch_bounds__(256) kd_warp_f16(DISTILL_KD_ARGS(__half)) {
-    kd_warp<__half>(DISTILL_KD_PASS);
-}
-__global__ void __launch_bounds__(256) kd_warp_bf16(DISTILL_KD_ARGS(__nv_bfloat16)) {
-    kd_warp<__nv_bfloat16>(DISTILL_KD_PASS);
-}
-__global__ void __launch_bounds__(512) kd_block_f32(DISTILL_KD_ARGS(float)) {
-    kd_block<float, 512>(DISTILL_KD_PASS);
-}
-__global__ void __launch_bounds__(512) kd_block_f16(DISTILL_KD_ARGS(__half)) {
-    kd_block<__half, 512>(DISTILL_KD_PASS);
-}
-__global__ void __launch_bounds__(512) kd_block_bf16(DISTILL_KD_ARGS(__nv_bfloat16)) {
-    kd_block<__nv_bfloat16, 512>(DISTILL_KD_PASS);
-}
-}
+DISTILL_ROW_KERNELS(kd, DISTILL_KD_ARGS, DISTILL_KD_PASS)
 
 #define DISTILL_TOPK_ARGS(In)                                                                                                  \
     const In *s, const int *ids, const float *lps, const unsigned char *counted, In *grad, float *rowOut, int rows, int V, int k, \
@@ -630,52 +607,14 @@ __global__ void __launch_bounds__(512) kd_block_bf16(DISTILL_KD_ARGS(__nv_bfloat
 
 // rowOut[3 r] is KL over the buckets (times T^2 on the host); the block kernels take V / 8 bytes of dynamic
 // shared memory for the membership bitmap.
-extern "C" {
-__global__ void __launch_bounds__(256) topk_warp_f32(DISTILL_TOPK_ARGS(float)) {
-    topk_warp<float>(DISTILL_TOPK_PASS);
-}
-__global__ void __launch_bounds__(256) topk_warp_f16(DISTILL_TOPK_ARGS(__half)) {
-    topk_warp<__half>(DISTILL_TOPK_PASS);
-}
-__global__ void __launch_bounds__(256) topk_warp_bf16(DISTILL_TOPK_ARGS(__nv_bfloat16)) {
-    topk_warp<__nv_bfloat16>(DISTILL_TOPK_PASS);
-}
-__global__ void __launch_bounds__(512) topk_block_f32(DISTILL_TOPK_ARGS(float)) {
-    topk_block<float, 512>(DISTILL_TOPK_PASS);
-}
-__global__ void __launch_bounds__(512) topk_block_f16(DISTILL_TOPK_ARGS(__half)) {
-    topk_block<__half, 512>(DISTILL_TOPK_PASS);
-}
-__global__ void __launch_bounds__(512) topk_block_bf16(DISTILL_TOPK_ARGS(__nv_bfloat16)) {
-    topk_block<__nv_bfloat16, 512>(DISTILL_TOPK_PASS);
-}
-}
+DISTILL_ROW_KERNELS(topk, DISTILL_TOPK_ARGS, DISTILL_TOPK_PASS)
 
 #define DISTILL_JSD_ARGS(In)                                                                                                        \
     const In *s, const In *t, const unsigned char *counted, In *grad, float *rowOut, int rows, int V, float invT, float beta, float t2, \
         float scale, int teacherProbs
 #define DISTILL_JSD_PASS s, t, counted, grad, rowOut, rows, V, invT, beta, t2, scale, teacherProbs
 
-extern "C" {
-__global__ void __launch_bounds__(256) gjsd_warp_f32(DISTILL_JSD_ARGS(float)) {
-    gjsd_warp<float>(DISTILL_JSD_PASS);
-}
-__global__ void __launch_bounds__(256) gjsd_warp_f16(DISTILL_JSD_ARGS(__half)) {
-    gjsd_warp<__half>(DISTILL_JSD_PASS);
-}
-__global__ void __launch_bounds__(256) gjsd_warp_bf16(DISTILL_JSD_ARGS(__nv_bfloat16)) {
-    gjsd_warp<__nv_bfloat16>(DISTILL_JSD_PASS);
-}
-__global__ void __launch_bounds__(512) gjsd_block_f32(DISTILL_JSD_ARGS(float)) {
-    gjsd_block<float, 512>(DISTILL_JSD_PASS);
-}
-__global__ void __launch_bounds__(512) gjsd_block_f16(DISTILL_JSD_ARGS(__half)) {
-    gjsd_block<__half, 512>(DISTILL_JSD_PASS);
-}
-__global__ void __launch_bounds__(512) gjsd_block_bf16(DISTILL_JSD_ARGS(__nv_bfloat16)) {
-    gjsd_block<__nv_bfloat16, 512>(DISTILL_JSD_PASS);
-}
-}
+DISTILL_ROW_KERNELS(gjsd, DISTILL_JSD_ARGS, DISTILL_JSD_PASS)
 
 // ---- Inputs made on the device (tests and benchmarks of sizes no host array can hold) ----
 

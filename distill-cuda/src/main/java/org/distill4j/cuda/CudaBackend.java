@@ -145,20 +145,16 @@ public final class CudaBackend implements ComputeBackend {
             boolean needS1 = alpha > 0 && temperature != 1.0;
             ctx.launch(plan, s, t, y, c, g, out, rows, v, invT, kdWeight, (float) alpha, (float) (temperature * temperature),
                     (float) (w * upstream), probs ? 1 : 0, needS1 ? 1 : 0);
-            float[] rowOut = rowOut(out, rows);
+            float[] rowOut = finish(out, g, rows, gradOut);
+            if (rowOut == null) {
+                return loss.compute(batch, gradOut, upstream);
+            }
             double klSum = 0;
             double ceSum = 0;
             for (int r = 0; r < rows; r++) {
-                if (rowOut[3 * r + 2] != 0f) {
-                    // a non-finite logit or an invalid probability: the CPU path names the row and element
-                    return loss.compute(batch, gradOut, upstream);
-                }
                 klSum += rowOut[3 * r];
                 ceSum += rowOut[3 * r + 1];
             }
-            byte[] gradBytes = new byte[(int) (n * 4)];
-            ctx.download(g, gradBytes);
-            DType.F32.decode(gradBytes, gradOut);
             double kdValue = klSum * w;
             double ceValue = ceSum * w;
             Map<String, Double> terms = new LinkedHashMap<>();
@@ -195,17 +191,14 @@ public final class CudaBackend implements ComputeBackend {
             }
             ctx.launch(KernelPlan.gjsd(rows, v, DType.F32), s, t, c, g, out, rows, v, (float) (1 / temperature), (float) loss.beta(),
                     (float) (temperature * temperature), (float) (w * upstream * temperature), probs ? 1 : 0);
-            float[] rowOut = rowOut(out, rows);
+            float[] rowOut = finish(out, g, rows, gradOut);
+            if (rowOut == null) {
+                return loss.compute(batch, gradOut, upstream);
+            }
             double sum = 0;
             for (int r = 0; r < rows; r++) {
-                if (rowOut[3 * r + 2] != 0f) {
-                    return loss.compute(batch, gradOut, upstream);
-                }
                 sum += rowOut[3 * r];
             }
-            byte[] gradBytes = new byte[(int) (n * 4)];
-            ctx.download(g, gradBytes);
-            DType.F32.decode(gradBytes, gradOut);
             double value = sum * w;
             return new LossResult(value, batch.countedRows(), Map.of(GeneralizedJsd.NAME, value));
         }
@@ -234,27 +227,36 @@ public final class CudaBackend implements ComputeBackend {
             }
             ctx.launch(KernelPlan.topk(rows, v, DType.F32), s, ids, lps, c, g, out, rows, v, k, (float) (1 / temperature),
                     (float) (w * upstream * temperature), rest ? 1 : 0);
-            float[] rowOut = rowOut(out, rows);
+            float[] rowOut = finish(out, g, rows, gradOut);
+            if (rowOut == null) {
+                return loss.compute(batch, gradOut, upstream);
+            }
             double sum = 0;
             for (int r = 0; r < rows; r++) {
-                if (rowOut[3 * r + 2] != 0f) {
-                    return loss.compute(batch, gradOut, upstream);
-                }
                 sum += rowOut[3 * r];
             }
-            byte[] gradBytes = new byte[(int) (n * 4)];
-            ctx.download(g, gradBytes);
-            DType.F32.decode(gradBytes, gradOut);
             double value = sum * temperature * temperature * w;
             return new LossResult(value, batch.countedRows(), Map.of(TopKKd.NAME, value));
         }
     }
 
-    private float[] rowOut(DeviceBuffer out, int rows) {
+    /**
+     * The rows' parts after a launch, with the gradient copied into {@code gradOut}; null when a row was
+     * flagged (a non-finite logit or an invalid probability), so the CPU path raises its precise error.
+     */
+    private float[] finish(DeviceBuffer out, DeviceBuffer g, int rows, float[] gradOut) {
         byte[] rowBytes = new byte[12 * rows];
         ctx.download(out, rowBytes);
         float[] rowOut = new float[3 * rows];
         ByteBuffer.wrap(rowBytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(rowOut);
+        for (int r = 0; r < rows; r++) {
+            if (rowOut[3 * r + 2] != 0f) {
+                return null;
+            }
+        }
+        byte[] gradBytes = new byte[4 * gradOut.length];
+        ctx.download(g, gradBytes);
+        DType.F32.decode(gradBytes, gradOut);
         return rowOut;
     }
 

@@ -110,10 +110,7 @@ class CudaKernelsGpuTest {
         float[] cpuGrad = new float[rows * v];
         LossResult cpu = loss.compute(batch, cpuGrad, 0.6f);
         Tolerances.assertKernelValueClose(cpu.value(), r.value(), Tolerances.KERNEL_F32_VALUE_REL, "gjsd V " + v);
-        double[] ref = new double[cpuGrad.length];
-        for (int i = 0; i < ref.length; i++) {
-            ref[i] = cpuGrad[i];
-        }
+        double[] ref = KernelInputs.widen(cpuGrad);
         Tolerances.assertKernelGradClose(ref, grad, Tolerances.KERNEL_F32_GRAD, "gjsd V " + v + " gradient");
         assertEquals(cpu.terms().keySet(), r.terms().keySet());
     }
@@ -124,20 +121,9 @@ class CudaKernelsGpuTest {
         Random rng = new Random(v + 7L * k);
         float[] s = Inputs.logits(rng, rows, v, 4.0);
         float[] teacher = Inputs.logits(rng, rows, v, 4.0);
-        int[] ids = new int[rows * k];
-        float[] lps = new float[rows * k];
-        for (int r = 0; r < rows; r++) {
-            double[] logP = Float64Reference.logSoftmax(teacher, r * v, v, 1.0);
-            Integer[] order = new Integer[v];
-            for (int i = 0; i < v; i++) {
-                order[i] = i;
-            }
-            java.util.Arrays.sort(order, (a, c) -> Double.compare(logP[c], logP[a]));
-            for (int j = 0; j < k; j++) {
-                ids[r * k + j] = order[j];
-                lps[r * k + j] = (float) logP[order[j]];
-            }
-        }
+        KernelInputs.TopK top = KernelInputs.topK(teacher, rows, v, k);
+        int[] ids = top.ids();
+        float[] lps = top.logProbs();
         LogitBatch batch = LogitBatch.ofTopK(rows, v, s, ids, lps, k, new int[rows]);
         org.distill4j.loss.TopKKd loss = new org.distill4j.loss.TopKKd(2.0,
                 rest ? org.distill4j.loss.TopKKd.Tail.REST_BUCKET : org.distill4j.loss.TopKKd.Tail.RENORMALIZE);
@@ -146,10 +132,7 @@ class CudaKernelsGpuTest {
         float[] cpuGrad = new float[rows * v];
         LossResult cpu = loss.compute(batch, cpuGrad, 0.9f);
         Tolerances.assertKernelValueClose(cpu.value(), r.value(), Tolerances.KERNEL_F32_VALUE_REL, "topk V " + v);
-        double[] ref = new double[cpuGrad.length];
-        for (int i = 0; i < ref.length; i++) {
-            ref[i] = cpuGrad[i];
-        }
+        double[] ref = KernelInputs.widen(cpuGrad);
         Tolerances.assertKernelGradClose(ref, grad, Tolerances.KERNEL_F32_GRAD, "topk V " + v + " gradient");
     }
 
@@ -168,10 +151,7 @@ class CudaKernelsGpuTest {
         float[] cpuGrad = new float[rows * v];
         LossResult cpu = new CrossEntropy().compute(batch, cpuGrad, 1.5f);
         Tolerances.assertKernelValueClose(cpu.value(), r.value(), Tolerances.KERNEL_F32_VALUE_REL, "ce");
-        double[] cpuD = new double[cpuGrad.length];
-        for (int i = 0; i < cpuD.length; i++) {
-            cpuD[i] = cpuGrad[i];
-        }
+        double[] cpuD = KernelInputs.widen(cpuGrad);
         Tolerances.assertKernelGradClose(cpuD, grad, Tolerances.KERNEL_F32_GRAD, "ce gradient");
         for (int i = 5 * v; i < 6 * v; i++) {
             assertEquals(0f, grad[i], "an ignored row's gradient is zero");

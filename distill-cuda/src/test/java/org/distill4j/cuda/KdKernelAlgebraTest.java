@@ -198,10 +198,7 @@ class KdKernelAlgebraTest {
         }
         String what = "gjsd V " + v + " beta " + beta + " T " + temperature;
         Tolerances.assertKernelValueClose(cpu.value(), value / rows, Tolerances.KERNEL_F32_VALUE_REL, what);
-        double[] ref = new double[cpuGrad.length];
-        for (int i = 0; i < ref.length; i++) {
-            ref[i] = cpuGrad[i];
-        }
+        double[] ref = KernelInputs.widen(cpuGrad);
         Tolerances.assertKernelGradClose(ref, out.grad(), Tolerances.KERNEL_F32_GRAD, what + " gradient");
     }
 
@@ -218,20 +215,9 @@ class KdKernelAlgebraTest {
         Random rng = new Random(v * 3L + k);
         float[] s = Inputs.logits(rng, rows, v, 4.0);
         float[] teacher = Inputs.logits(rng, rows, v, 4.0);
-        int[] ids = new int[rows * k];
-        float[] lps = new float[rows * k];
-        for (int r = 0; r < rows; r++) {
-            double[] logP = Float64Reference.logSoftmax(teacher, r * v, v, 1.0);
-            Integer[] order = new Integer[v];
-            for (int i = 0; i < v; i++) {
-                order[i] = i;
-            }
-            java.util.Arrays.sort(order, (a, c) -> Double.compare(logP[c], logP[a]));
-            for (int j = 0; j < k; j++) {
-                ids[r * k + j] = order[j];
-                lps[r * k + j] = (float) logP[order[j]];
-            }
-        }
+        KernelInputs.TopK top = KernelInputs.topK(teacher, rows, v, k);
+        int[] ids = top.ids();
+        float[] lps = top.logProbs();
         float upstream = 0.8f;
         Out out = run(rows, v, step, s, null, false, null, temperature, 0, upstream * temperature / rows, 2, 0, k, rest, ids, lps);
         LogitBatch batch = LogitBatch.ofTopK(rows, v, s, ids, lps, k, new int[rows]);
@@ -246,10 +232,7 @@ class KdKernelAlgebraTest {
         }
         String what = "topk V " + v + " k " + k + (rest ? " rest" : " renormalize");
         Tolerances.assertKernelValueClose(cpu.value(), value * temperature * temperature / rows, Tolerances.KERNEL_F32_VALUE_REL, what);
-        double[] ref = new double[cpuGrad.length];
-        for (int i = 0; i < ref.length; i++) {
-            ref[i] = cpuGrad[i];
-        }
+        double[] ref = KernelInputs.widen(cpuGrad);
         Tolerances.assertKernelGradClose(ref, out.grad(), Tolerances.KERNEL_F32_GRAD, what + " gradient");
     }
 
