@@ -143,7 +143,7 @@ public final class DjlTeacher implements Teacher, AutoCloseable {
     }
 
     /** Output names with their per-row shapes (the first dimension, rows, left out). */
-    public Map<String, int[]> outputs() {
+    public Map<String, int[]> outputShapes() {
         Map<String, int[]> m = new LinkedHashMap<>();
         outputShapes.forEach((k, v) -> m.put(k, Arrays.copyOfRange(v, 1, v.length)));
         return m;

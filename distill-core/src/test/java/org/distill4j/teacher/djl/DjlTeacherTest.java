@@ -117,8 +117,8 @@ class DjlTeacherTest {
             assertEquals(CLASSES, t.classes());
             assertEquals(TeacherValues.LOGITS, t.values());
             assertEquals(file.endsWith(".onnx") ? "OnnxRuntime" : "PyTorch", t.engine());
-            assertArrayEquals(new int[] {HIDDEN}, t.outputs().get("hidden"));
-            assertArrayEquals(new int[] {CLASSES}, t.outputs().get("logits"));
+            assertArrayEquals(new int[] {HIDDEN}, t.outputShapes().get("hidden"));
+            assertArrayEquals(new int[] {CLASSES}, t.outputShapes().get("logits"));
             Random rng = new Random(file.hashCode());
             for (int rows : new int[] {1, 37, 129}) {
                 Batch batch = randomBatch(rng, rows, IN);
@@ -198,7 +198,7 @@ class DjlTeacherTest {
                 }
             }
             Tolerances.assertEngineClose(expected, t.outputs(batch), "columns 4, 0, 2");
-            assertArrayEquals(new int[] {CLASSES}, t.outputs().get("logits"), "outputs() lists the model's own shapes");
+            assertArrayEquals(new int[] {CLASSES}, t.outputShapes().get("logits"), "outputShapes() lists the model's own shapes");
         }
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> tiny("tiny-mlp.onnx").optOutputTransform(DjlTeacher.OutputTransform.columns(1, 7)).build());

@@ -169,8 +169,8 @@ class ForeignTeacherRecipeTest {
         try (DjlTeacher onnx = DjlTeacher.builder().setModelPath(MODELS.resolve("cnn-teacher.onnx")).setInputShape(784).build();
              DjlTeacher pt = DjlTeacher.builder().setModelPath(MODELS.resolve("cnn-teacher.pt")).setInputShape(784)
                      .optOutputNames("logits", "embedding").build()) {
-            assertArrayEquals(new int[] {128}, onnx.outputs().get("embedding"));
-            assertArrayEquals(new int[] {128}, pt.outputs().get("embedding"));
+            assertArrayEquals(new int[] {128}, onnx.outputShapes().get("embedding"));
+            assertArrayEquals(new int[] {128}, pt.outputShapes().get("embedding"));
             Batch b = Batch.range(test, 0, 300);
             float[] a = onnx.outputs(b);
             float[] c = pt.outputs(b);
