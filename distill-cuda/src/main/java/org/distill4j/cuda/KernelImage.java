@@ -48,12 +48,6 @@ final class KernelImage {
         return p;
     }
 
-    /** Whether the fatbin holds SASS for compute capability {@code major.minor}; else the PTX or NVRTC must serve. */
-    static boolean hasSass(int major, int minor) {
-        String targets = info().getProperty("targets", "");
-        return (" " + targets + " ").contains(" sm_" + major + minor + " ");
-    }
-
     private static String text(String name) {
         byte[] b = resource(name);
         if (b == null) {
