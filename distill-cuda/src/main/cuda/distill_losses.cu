@@ -20,6 +20,7 @@
 #include <cuda_fp16.h>
 
 #include "row_math.cuh"
+#include "store_rows.cuh"
 
 using distill::KdAcc;
 using distill::KdRow;
@@ -741,5 +742,37 @@ __global__ void unfused_kd_grad_bf16(const __nv_bfloat16* logq, const __nv_bfloa
 }
 __global__ void __launch_bounds__(512) unfused_row_sums_f32(const float* x, float* out, int rows, int V, float factor) {
     row_sums<512>(x, out, rows, V, factor);
+}
+}
+
+// ---- the batching core: stored teacher rows, copied to the device as they are on disk, unpacked here ----
+extern "C" {
+// Top-k rows -> int32 ids and float32 log-probabilities, [rows, k] each (the topk_* kernels' inputs). An id
+// not below V is written as 0 and the lowest such row goes to *badRow (which the host sets to INT_MAX
+// first), so the host can name the row instead of letting a loss kernel index past the vocabulary.
+__global__ void unpack_topk_rows(const unsigned char* raw, long long rowBytes, int rows, int k, int idBytes, int codec, int V,
+                                 int* ids, float* lps, int* badRow) {
+    long long n = (long long) rows * k;
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
+        long long r = i / k;
+        int id;
+        float lp;
+        int ok = distill::topk_entry(raw + r * rowBytes, (int) (i - r * k), k, idBytes, codec, V, &id, &lp);
+        ids[i] = ok ? id : 0;
+        lps[i] = lp;
+        if (!ok) {
+            atomicMin(badRow, (int) r);
+        }
+    }
+}
+
+// Dense rows -> float32 [rows, V] (the teacher input of the kd_* / gjsd_* f32 kernels).
+__global__ void unpack_dense_rows(const unsigned char* raw, long long rowBytes, int rows, int V, int codec, float* out) {
+    long long n = (long long) rows * V;
+    int vb = distill::codec_bytes(codec);
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
+        long long r = i / V;
+        out[i] = distill::store_value(raw + r * rowBytes + (i - r * V) * vb, codec);
+    }
 }
 }

@@ -173,6 +173,32 @@ public final class SoftTargetStore implements AutoCloseable {
         return new TopKRows(ids, lps, k);
     }
 
+    /**
+     * Copies the stored bytes of the given rows, as they are on disk ({@link StoreHeader#rowBytes()} each,
+     * little-endian, checksums verified), one after the other into {@code dst} from its position, which
+     * advances. This is what a GPU stages: top-k rows stay compact ({@code k x (idBytes + value bytes)})
+     * until a kernel unpacks them on the device.
+     *
+     * @return the bytes copied
+     * @throws IllegalArgumentException when {@code dst} has too little room (naming how much is needed) or
+     *                                  an index is out of range
+     */
+    public long copyRows(int[] indices, ByteBuffer dst) {
+        long rowBytes = header.rowBytes();
+        long need = rowBytes * indices.length;
+        if (dst.remaining() < need) {
+            throw new IllegalArgumentException(path + ": " + indices.length + " rows need " + need + " bytes, the buffer has "
+                    + dst.remaining() + " left");
+        }
+        for (int index : indices) {
+            int c = chunkOf(index);
+            ByteBuffer b = chunk(c);
+            int base = (int) ((index - (long) c * header.chunkRows()) * rowBytes);
+            dst.put(b.slice(base, (int) rowBytes));
+        }
+        return need;
+    }
+
     /** Top-k rows: {@code n x k} ids and log-probabilities. */
     public record TopKRows(int[] ids, float[] logProbs, int k) {
     }

@@ -105,6 +105,44 @@ class SoftTargetStoreTest {
     }
 
     @Test
+    void copyRowsGivesTheStoredBytesOfEachRowInOrder(@TempDir Path tmp) throws IOException {
+        int vocab = 70_000; // 3-byte ids: rows of 5 x (3 + 2) = 25 bytes, not a multiple of 4
+        int k = 5;
+        int rows = 13;
+        Random rng = new Random(11);
+        int[] ids = new int[rows * k];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = rng.nextInt(vocab);
+        }
+        float[] lps = values(12, rows * k);
+        Path p = tmp.resolve("topk.d4j");
+        try (StoreWriter w = StoreWriter.open(p, topk(vocab, k, rows, 4))) {
+            w.writeTopK(ids, lps, rows);
+            w.finish();
+        }
+        try (SoftTargetStore s = SoftTargetStore.open(p)) {
+            int[] idx = {12, 0, 7, 7, 3};
+            ByteBuffer dst = ByteBuffer.allocate(3 + 25 * idx.length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            dst.position(3);
+            assertEquals(25L * idx.length, s.copyRows(idx, dst));
+            assertEquals(dst.capacity(), dst.position());
+            SoftTargetStore.TopKRows want = s.topK(idx);
+            for (int i = 0; i < idx.length; i++) {
+                for (int j = 0; j < k; j++) {
+                    int at = 3 + 25 * i + 3 * j;
+                    int id = (dst.get(at) & 0xff) | (dst.get(at + 1) & 0xff) << 8 | (dst.get(at + 2) & 0xff) << 16;
+                    assertEquals(want.ids()[i * k + j], id, "row " + i + " entry " + j);
+                    assertEquals(want.logProbs()[i * k + j], ValueCodec.F16.get(dst, 3 + 25 * i + 15 + 2 * j), 0f);
+                }
+            }
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> s.copyRows(idx, ByteBuffer.allocate(124)));
+            assertTrue(e.getMessage().contains("5 rows need 125 bytes, the buffer has 124 left"), e.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> s.copyRows(new int[] {13}, ByteBuffer.allocate(25)));
+        }
+    }
+
+    @Test
     void topKEntriesTakeAtMostSixBytes() {
         for (int k : new int[]{8, 32, 64}) {
             StoreHeader h = topk(32000, k, 10, 4);

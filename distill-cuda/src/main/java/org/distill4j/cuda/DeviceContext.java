@@ -111,7 +111,7 @@ public final class DeviceContext implements AutoCloseable {
                         Cu.errorName(rc));
             }
         }
-        byte[] cubin = Nvrtc.compile(KernelImage.source(), KernelImage.SOURCE, KernelImage.header(), KernelImage.HEADER, major, minor);
+        byte[] cubin = Nvrtc.compile(KernelImage.source(), KernelImage.SOURCE, KernelImage.headers(), major, minor);
         try (BytePointer image = new BytePointer(cubin)) {
             Cu.check(cudart.cuModuleLoadData(module, image), "cuModuleLoadData(NVRTC cubin for sm_" + major + minor + ")");
         }

@@ -15,7 +15,8 @@ final class KernelImage {
     static final String DIR = "/org/distill4j/cuda/kernels/";
     static final String FATBIN = "distill_losses.fatbin";
     static final String SOURCE = "distill_losses.cu";
-    static final String HEADER = "row_math.cuh";
+    /** The headers the kernel source includes, by the names it includes them. */
+    static final java.util.List<String> HEADERS = java.util.List.of("row_math.cuh", "store_rows.cuh");
 
     private KernelImage() {
     }
@@ -25,13 +26,18 @@ final class KernelImage {
         return resource(FATBIN);
     }
 
-    /** The kernel source and its header, for NVRTC. */
+    /** The kernel source, for NVRTC. */
     static String source() {
         return text(SOURCE);
     }
 
-    static String header() {
-        return text(HEADER);
+    /** Each header's text by its include name, in {@link #HEADERS} order. */
+    static java.util.Map<String, String> headers() {
+        java.util.Map<String, String> m = new java.util.LinkedHashMap<>();
+        for (String h : HEADERS) {
+            m.put(h, text(h));
+        }
+        return m;
     }
 
     /** nvcc's version and the targets of the fatbin ({@code nvcc=none} when the build had no nvcc). */

@@ -20,12 +20,13 @@ final class Nvrtc {
     private Nvrtc() {
     }
 
-    static byte[] compile(String source, String sourceName, String header, String headerName, int major, int minor) {
+    /** Compiles {@code source} with its {@code headers} (include name to text) to a cubin for sm_{major}{minor}. */
+    static byte[] compile(String source, String sourceName, java.util.Map<String, String> headers, int major, int minor) {
         _nvrtcProgram prog = new _nvrtcProgram();
         try (BytePointer src = new BytePointer(source); BytePointer name = new BytePointer(sourceName);
-             PointerPointer<BytePointer> headers = new PointerPointer<>(new BytePointer(header));
-             PointerPointer<BytePointer> includes = new PointerPointer<>(new BytePointer(headerName))) {
-            check(nvrtc.nvrtcCreateProgram(prog, src, name, 1, headers, includes), "nvrtcCreateProgram");
+             PointerPointer<BytePointer> texts = new PointerPointer<>(headers.values().toArray(String[]::new));
+             PointerPointer<BytePointer> includes = new PointerPointer<>(headers.keySet().toArray(String[]::new))) {
+            check(nvrtc.nvrtcCreateProgram(prog, src, name, headers.size(), texts, includes), "nvrtcCreateProgram");
         }
         try {
             List<String> opts = new ArrayList<>(List.of("--gpu-architecture=sm_" + major + minor, "-std=c++17", "-default-device"));

@@ -100,13 +100,21 @@ class CudaRuntimeLogicTest {
     @Test
     void theJarShipsEveryKernelAndItsSources() throws Exception {
         assertEquals(Files.readString(Path.of("src/main/cuda/distill_losses.cu")), KernelImage.source());
-        assertEquals(Files.readString(Path.of("src/main/cuda/row_math.cuh")), KernelImage.header());
+        for (var h : KernelImage.headers().entrySet()) {
+            assertEquals(Files.readString(Path.of("src/main/cuda", h.getKey())), h.getValue(), h.getKey());
+        }
+        java.util.Set<String> included = new java.util.TreeSet<>();
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?m)^#include \"([^\"]+)\"").matcher(KernelImage.source());
+        while (m.find()) {
+            included.add(m.group(1));
+        }
+        assertEquals(included, new java.util.TreeSet<>(KernelImage.HEADERS), "NVRTC gets every header the source includes");
         byte[] fatbin = KernelImage.fatbin();
         Assumptions.assumeTrue(fatbin != null, "the build had no nvcc: only the NVRTC sources ship");
         String image = new String(fatbin, StandardCharsets.ISO_8859_1);
         for (String kernel : new String[] {"kd_warp_f32", "kd_warp_f16", "kd_warp_bf16", "kd_block_f32", "kd_block_f16", "kd_block_bf16",
                 "gjsd_warp_f32", "gjsd_block_bf16", "topk_warp_f16", "topk_block_f32", "fill_uniform_bf16", "unfused_log_softmax_bf16", "unfused_kd_grad_f32",
-                "unfused_row_sums_f32"}) {
+                "unfused_row_sums_f32", "unpack_topk_rows", "unpack_dense_rows"}) {
             assertTrue(image.contains(kernel), kernel + " is in the fatbin");
         }
         assertEquals("sm_80 sm_86 sm_89 sm_90 compute_90", KernelImage.info().getProperty("targets"), KernelImage.info().toString());

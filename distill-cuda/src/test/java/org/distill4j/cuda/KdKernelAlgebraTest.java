@@ -32,38 +32,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * not cover (launches, shuffles, memory) is for the GPU tests on a device.
  */
 class KdKernelAlgebraTest {
-    private static Path harness;
+    private static HostHarness harness;
 
     @BeforeAll
     static void compile() throws Exception {
-        String cxx = null;
-        for (String c : new String[] {"g++", "c++", "clang++"}) {
-            if (onPath(c)) {
-                cxx = c;
-                break;
-            }
-        }
-        Assumptions.assumeTrue(cxx != null, "no C++ compiler on PATH (g++, c++, clang++): the kernel algebra is not checked here");
-        Path dir = Path.of("target", "host-tests");
-        Files.createDirectories(dir);
-        harness = dir.resolve("row_math_host_test");
-        Process p = new ProcessBuilder(cxx, "-std=c++17", "-O2", "-Wall", "-Werror", "-I", "src/main/cuda", "-o", harness.toString(),
-                "src/test/cuda/row_math_host_test.cpp").redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes());
-        assertEquals(0, p.waitFor(), "compiling the host harness:\n" + out);
-    }
-
-    private static boolean onPath(String exe) {
-        String path = System.getenv("PATH");
-        if (path == null) {
-            return false;
-        }
-        for (String d : path.split(java.io.File.pathSeparator)) {
-            if (Files.isExecutable(Path.of(d, exe))) {
-                return true;
-            }
-        }
-        return false;
+        harness = HostHarness.compile("row_math_host_test");
     }
 
     /** What the harness returns: per-row (T^2 KL, CE, bad) and the gradient. */
@@ -85,9 +58,6 @@ class KdKernelAlgebraTest {
     static Out run(int rows, int v, int step, float[] s, float[] t, boolean probs, int[] labels, double temperature, double alpha,
                    double scale, int mode, double beta, int k, boolean rest, int[] ids, float[] lps)
             throws IOException, InterruptedException {
-        Path dir = Files.createTempDirectory("kd-algebra");
-        Path in = dir.resolve("in.bin");
-        Path outFile = dir.resolve("out.bin");
         ByteBuffer b = ByteBuffer.allocate(44 + 4 * (s.length + (t == null ? 0 : t.length) + (labels == null ? 0 : labels.length))
                         + (mode == 2 ? 8 + 8 * ids.length : 0)).order(ByteOrder.LITTLE_ENDIAN);
         b.putInt(rows).putInt(v).putInt(step).putInt(t != null ? 1 : 0).putInt(probs ? 1 : 0).putInt(labels != null ? 1 : 0).putInt(mode);
@@ -114,23 +84,12 @@ class KdKernelAlgebraTest {
                 b.putFloat(lp);
             }
         }
-        Files.write(in, b.array());
-        Process p = new ProcessBuilder(harness.toAbsolutePath().toString(), in.toString(), outFile.toString()).redirectErrorStream(true).start();
-        String log = new String(p.getInputStream().readAllBytes());
-        if (!p.waitFor(60, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            throw new IllegalStateException("host harness timed out");
-        }
-        assertEquals(0, p.exitValue(), log);
-        ByteBuffer o = ByteBuffer.wrap(Files.readAllBytes(outFile)).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer o = ByteBuffer.wrap(harness.run(b.array())).order(ByteOrder.LITTLE_ENDIAN);
         float[] rowOut = new float[3 * rows];
         float[] grad = new float[rows * v];
         o.asFloatBuffer().get(rowOut);
         o.position(4 * rowOut.length);
         o.asFloatBuffer().get(grad);
-        Files.delete(in);
-        Files.delete(outFile);
-        Files.delete(dir);
         return new Out(rowOut, grad);
     }
 
