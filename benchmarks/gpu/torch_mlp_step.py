@@ -14,13 +14,14 @@ device per configuration, seeded by --seed, and every step reuses it: no host-to
 models are made afresh (seeded) for each configuration; initialisation is the demo's (He normal for the hidden
 layers, Xavier normal for the output, zero biases), which does not change the timing.
 
-For every mode x dtype x batch: --warmup untimed steps (at least one in compile mode, where the first call
-compiles), then --iters steps, each timed alone (CUDA events around the step and a synchronize after it on
-CUDA; time.perf_counter on CPU): median / min / max milliseconds per step, samples/s = batch / median seconds,
-and the peak memory torch allocated during the configuration (torch.cuda.max_memory_allocated after
-reset_peak_memory_stats on a cleaned device, so models, Adam state, batch, activations and workspaces; 0 on
-CPU). The loss of the first and of the last step is printed too: on the fixed batch it must go down, and
---check makes the script exit 1 when it does not for some configuration.
+For every mode x dtype x batch: --warmup untimed steps (at least three in compile mode, where the first call
+compiles and, with CUDA graphs, the next ones record), then --iters steps, each timed alone (CUDA events
+around the step and a synchronize after it on CUDA; time.perf_counter on CPU): median / min / max
+milliseconds per step, samples/s = batch / median seconds, and the peak memory torch allocated during the
+configuration (torch.cuda.max_memory_allocated after reset_peak_memory_stats on a cleaned device, so models,
+Adam state, batch, activations and workspaces; 0 on CPU). The loss of the first and of the last step is
+printed too: on the fixed batch it must go down over some tens of steps (Adam's first steps may raise it),
+and --check makes the script exit 1 when it does not for some configuration.
 
     modes    eager     plain PyTorch.
              compile   torch.compile (--compile-mode, default "default"; dynamic=False, dynamo reset for every
@@ -211,7 +212,7 @@ def configuration(a, dev, mode, dname, n, opt_impl):
             opt.zero_grad(set_to_none=True)
             return loss
 
-        warmup = max(a.warmup, 1) if mode == "compile" else a.warmup
+        warmup = max(a.warmup, 3) if mode == "compile" else a.warmup
         cuda = dev.type == "cuda"
         times = []
         loss_first = loss_last = None
