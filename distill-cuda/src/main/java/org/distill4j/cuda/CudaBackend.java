@@ -206,22 +206,61 @@ public final class CudaBackend implements ComputeBackend {
 
     private LossResult topk(LogitBatch batch, float[] gradOut, float upstream, TopKKd loss) {
         int rows = batch.rows();
-        int v = batch.classes();
         int k = batch.k();
-        if (gradOut.length != rows * v || rows == 0 || batch.countedRows() == 0 || k <= 0) {
+        if (gradOut.length != rows * batch.classes() || rows == 0 || batch.countedRows() == 0 || k <= 0) {
             return loss.compute(batch, gradOut, upstream);
         }
+        try (DeviceBuffer ids = ctx.alloc(4L * rows * k); DeviceBuffer lps = ctx.alloc(4L * rows * k)) {
+            ctx.upload(ids, ints(batch.topkIds()));
+            ctx.upload(lps, DType.F32.encode(batch.topkLogProbs()));
+            LossResult r = topkOnDevice(batch, ids, lps, k, gradOut, upstream, loss);
+            return r != null ? r : loss.compute(batch, gradOut, upstream);
+        }
+    }
+
+    /**
+     * {@code topk-kd} with the teacher's top-k rows already on the device (from {@link StoreBatches#topK}):
+     * only the student's logits cross to the device. {@code student} holds the student's logits, labels and
+     * row mask (its teacher fields are not read); the value and gradient are those of the CPU loss on the
+     * same rows.
+     *
+     * @throws IllegalArgumentException when the shapes disagree
+     * @throws IllegalStateException    when a stored id is outside the vocabulary, or a logit is not finite
+     */
+    public LossResult topKKd(TopKKd loss, LogitBatch student, StoreBatches.TopK teacher, float[] gradOut, float upstream) {
+        if (teacher.rows() != student.rows()) {
+            throw new IllegalArgumentException("the student batch has " + student.rows() + " rows, the teacher's top-k rows " + teacher.rows());
+        }
+        if (gradOut.length != student.rows() * student.classes()) {
+            throw new IllegalArgumentException("gradOut has " + gradOut.length + " elements, expected " + student.rows() + " x "
+                    + student.classes());
+        }
+        if (student.countedRows() == 0) {
+            java.util.Arrays.fill(gradOut, 0f);
+            return new LossResult(0, 0, Map.of(TopKKd.NAME, 0.0));
+        }
+        teacher.checkIds();
+        LossResult r = topkOnDevice(student, teacher.ids(), teacher.logProbs(), teacher.k(), gradOut, upstream, loss);
+        if (r == null) {
+            throw new IllegalStateException("topk-kd: a student logit or a stored log-probability is not finite in this batch");
+        }
+        return r;
+    }
+
+    /** The topk kernel on device rows; null when a row was flagged. */
+    private LossResult topkOnDevice(LogitBatch batch, DeviceBuffer ids, DeviceBuffer lps, int k, float[] gradOut, float upstream,
+                                    TopKKd loss) {
+        int rows = batch.rows();
+        int v = batch.classes();
         double temperature = loss.temperature();
         double w = batch.rowWeight(loss.reduction());
         boolean rest = loss.tail() == TopKKd.Tail.REST_BUCKET && k < v;
         byte[] counted = countedMask(batch);
         long n = (long) rows * v;
-        try (DeviceBuffer s = ctx.alloc(n * 4); DeviceBuffer ids = ctx.alloc(4L * rows * k); DeviceBuffer lps = ctx.alloc(4L * rows * k);
+        try (DeviceBuffer s = ctx.alloc(n * 4);
              DeviceBuffer c = counted != null ? ctx.alloc(rows) : null;
              DeviceBuffer g = ctx.alloc(n * 4); DeviceBuffer out = ctx.alloc(12L * rows)) {
             ctx.upload(s, DType.F32.encode(batch.student()));
-            ctx.upload(ids, ints(batch.topkIds()));
-            ctx.upload(lps, DType.F32.encode(batch.topkLogProbs()));
             if (c != null) {
                 ctx.upload(c, counted);
             }
@@ -229,7 +268,7 @@ public final class CudaBackend implements ComputeBackend {
                     (float) (w * upstream * temperature), rest ? 1 : 0);
             float[] rowOut = finish(out, g, rows, gradOut);
             if (rowOut == null) {
-                return loss.compute(batch, gradOut, upstream);
+                return null;
             }
             double sum = 0;
             for (int r = 0; r < rows; r++) {

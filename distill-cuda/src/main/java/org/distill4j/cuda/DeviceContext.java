@@ -128,7 +128,12 @@ public final class DeviceContext implements AutoCloseable {
         return kernelSource;
     }
 
-    private void current() {
+    /** This context's (compute) stream: kernels, {@link #copy} and {@link #time} queue on it. */
+    CUstream_st stream() {
+        return stream;
+    }
+
+    void current() {
         if (closed.get()) {
             throw new IllegalStateException("the CUDA context of " + name + " is closed");
         }
@@ -263,6 +268,15 @@ public final class DeviceContext implements AutoCloseable {
         } finally {
             values.forEach(Pointer::close);
         }
+    }
+
+    /** Queues filling {@code count} 32-bit words of {@code dst} with {@code value} on this context's stream. */
+    public synchronized void fill32(DeviceBuffer dst, int value, long count) {
+        current();
+        if (4 * count > dst.capacity()) {
+            throw new IllegalArgumentException(count + " words do not fit a " + dst.capacity() + "-byte device buffer");
+        }
+        Cu.check(cudart.cuMemsetD32Async(dst.address(), value, count, stream), "cuMemsetD32Async(" + count + " words)");
     }
 
     /** Queues a device-to-device copy of {@code bytes} on this context's stream. */

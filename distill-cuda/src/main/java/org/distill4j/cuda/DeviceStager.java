@@ -1,0 +1,198 @@
+package org.distill4j.cuda;
+
+import org.bytedeco.cuda.cudart.CUevent_st;
+import org.bytedeco.cuda.cudart.CUstream_st;
+import org.bytedeco.cuda.global.cudart;
+
+import java.nio.ByteBuffer;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * The batching core's staging: {@code slots} pinned host buffers and as many device buffers, a copy
+ * stream of its own and two events per slot, run in the order of {@link StagingRing}. A training loop
+ * stages batch i+1 (the host fills pinned memory, the copy engine moves it) while the compute stream
+ * still works on batch i:
+ *
+ * <pre>{@code
+ * try (DeviceStager st = new DeviceStager(ctx, 2, maxBatchBytes)) {
+ *     DeviceStager.Batch next = st.stage(buf -> fill(buf, 0));
+ *     for (int i = 0; i < n; i++) {
+ *         DeviceStager.Batch cur = next;
+ *         if (i + 1 < n) next = st.stage(buf -> fill(buf, i + 1));   // overlaps with the kernels below
+ *         DeviceBuffer in = st.acquire(cur);                           // compute waits for cur's copy only
+ *         ... kernels on ctx's stream reading in ...
+ *         st.release(cur);                                             // its slot may be refilled after them
+ *     }
+ * }
+ * }</pre>
+ *
+ * Not thread-safe: one loop drives it.
+ */
+public final class DeviceStager implements AutoCloseable {
+    /** Writes one batch into a pinned buffer (little-endian, from position 0); returns the bytes written. */
+    @FunctionalInterface
+    public interface Filler {
+        long fill(ByteBuffer pinned);
+    }
+
+    /** A staged batch. */
+    public static final class Batch {
+        private final StagingRing.Staged staged;
+
+        private Batch(StagingRing.Staged staged) {
+            this.staged = staged;
+        }
+
+        /** Bytes it holds. */
+        public long bytes() {
+            return staged.bytes();
+        }
+
+        /** Its number, counting from 0 in staging order. */
+        public long sequence() {
+            return staged.sequence();
+        }
+    }
+
+    private final DeviceContext ctx;
+    private final long slotBytes;
+    private final PinnedBuffer[] host;
+    private final DeviceBuffer[] device;
+    private final CUevent_st[] copied;
+    private final CUevent_st[] released;
+    private final CUstream_st copyStream;
+    private final StagingRing ring;
+    private final AtomicBoolean closed = new AtomicBoolean();
+
+    /**
+     * @param slots     batches in flight (2: double buffering)
+     * @param slotBytes the largest batch, in bytes
+     */
+    public DeviceStager(DeviceContext ctx, int slots, long slotBytes) {
+        if (slots < 1) {
+            throw new IllegalArgumentException("a stager needs at least one slot, got " + slots);
+        }
+        this.ctx = ctx;
+        this.slotBytes = slotBytes;
+        this.host = new PinnedBuffer[slots];
+        this.device = new DeviceBuffer[slots];
+        this.copied = new CUevent_st[slots];
+        this.released = new CUevent_st[slots];
+        CUstream_st cs = null;
+        try {
+            ctx.current();
+            cs = new CUstream_st();
+            Cu.check(cudart.cuStreamCreate(cs, cudart.CU_STREAM_NON_BLOCKING), "cuStreamCreate(copy stream)");
+            for (int i = 0; i < slots; i++) {
+                host[i] = PinnedBuffer.allocate(slotBytes);
+                device[i] = ctx.alloc(slotBytes);
+                copied[i] = new CUevent_st();
+                Cu.check(cudart.cuEventCreate(copied[i], cudart.CU_EVENT_DISABLE_TIMING), "cuEventCreate");
+                released[i] = new CUevent_st();
+                Cu.check(cudart.cuEventCreate(released[i], cudart.CU_EVENT_DISABLE_TIMING), "cuEventCreate");
+            }
+        } catch (RuntimeException e) {
+            this.copyStream = cs;
+            this.ring = null;
+            close();
+            throw e;
+        }
+        this.copyStream = cs;
+        this.ring = new StagingRing(new Ops(), slots);
+    }
+
+    /** The largest batch a slot holds, in bytes. */
+    public long slotBytes() {
+        return slotBytes;
+    }
+
+    /** Fills the next slot's pinned buffer on this thread and queues its copy on the copy stream. */
+    public Batch stage(Filler filler) {
+        check();
+        return new Batch(ring.stage(filler::fill));
+    }
+
+    /** Makes the context's stream wait for {@code b}'s copy; returns the device buffer that holds it. */
+    public DeviceBuffer acquire(Batch b) {
+        check();
+        ring.acquire(b.staged);
+        return device[b.staged.slot()];
+    }
+
+    /** {@code b}'s slot may be refilled once the kernels queued so far on the context's stream have run. */
+    public void release(Batch b) {
+        check();
+        ring.release(b.staged);
+    }
+
+    private void check() {
+        if (closed.get()) {
+            throw new IllegalStateException("the device stager is closed");
+        }
+    }
+
+    private final class Ops implements StagingRing.Ops {
+        @Override
+        public void waitCopied(int slot) {
+            Cu.check(cudart.cuEventSynchronize(copied[slot]), "cuEventSynchronize(copied, slot " + slot + ")");
+        }
+
+        @Override
+        public ByteBuffer host(int slot) {
+            return host[slot].view();
+        }
+
+        @Override
+        public void copy(int slot, long bytes) {
+            ctx.current();
+            Cu.check(cudart.cuStreamWaitEvent(copyStream, released[slot], 0), "cuStreamWaitEvent(copy stream, released " + slot + ")");
+            if (bytes > 0) {
+                Cu.check(cudart.cuMemcpyHtoDAsync(device[slot].address(), host[slot].pointer(), bytes, copyStream),
+                        "cuMemcpyHtoDAsync(" + bytes + " bytes, slot " + slot + ")");
+            }
+            Cu.check(cudart.cuEventRecord(copied[slot], copyStream), "cuEventRecord(copied, slot " + slot + ")");
+        }
+
+        @Override
+        public void acquire(int slot) {
+            ctx.current();
+            Cu.check(cudart.cuStreamWaitEvent(ctx.stream(), copied[slot], 0), "cuStreamWaitEvent(compute stream, copied " + slot + ")");
+        }
+
+        @Override
+        public void release(int slot) {
+            ctx.current();
+            Cu.check(cudart.cuEventRecord(released[slot], ctx.stream()), "cuEventRecord(released, slot " + slot + ")");
+        }
+    }
+
+    /** Waits for the copies in flight, then frees the buffers, events and the copy stream. Twice is harmless. */
+    @Override
+    public void close() {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
+        ctx.current();
+        if (copyStream != null && !copyStream.isNull()) {
+            cudart.cuStreamSynchronize(copyStream);
+        }
+        cudart.cuStreamSynchronize(ctx.stream());
+        for (int i = 0; i < host.length; i++) {
+            if (copied[i] != null && !copied[i].isNull()) {
+                cudart.cuEventDestroy(copied[i]);
+            }
+            if (released[i] != null && !released[i].isNull()) {
+                cudart.cuEventDestroy(released[i]);
+            }
+            if (host[i] != null) {
+                host[i].close();
+            }
+            if (device[i] != null) {
+                device[i].close();
+            }
+        }
+        if (copyStream != null && !copyStream.isNull()) {
+            cudart.cuStreamDestroy(copyStream);
+        }
+    }
+}

@@ -1,0 +1,176 @@
+package org.distill4j.cuda;
+
+import org.distill4j.store.SoftTargetStore;
+import org.distill4j.store.StoreHeader;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
+/**
+ * Teacher rows from a {@link SoftTargetStore} on the device, through a {@link DeviceStager}: the rows of a
+ * batch are copied as they are stored (compact top-k rows: {@code k x (idBytes + value bytes)} each) into
+ * pinned memory, cross to the device on the copy stream while the previous batch computes, and are
+ * unpacked there by {@code unpack_topk_rows} / {@code unpack_dense_rows} into what the loss kernels read.
+ *
+ * <pre>{@code
+ * try (StoreBatches rows = new StoreBatches(ctx, store, 1024, 2)) {
+ *     StoreBatches.Staged next = rows.stage(indices(0));
+ *     for (int i = 0; i < n; i++) {
+ *         StoreBatches.Staged cur = next;
+ *         if (i + 1 < n) next = rows.stage(indices(i + 1));
+ *         try (StoreBatches.TopK t = rows.topK(cur)) { ... backend.topKKd(loss, studentBatch, t, grad, 1f) ... }
+ *     }
+ * }
+ * }</pre>
+ */
+public final class StoreBatches implements AutoCloseable {
+    private static final int THREADS = 256;
+
+    private final DeviceContext ctx;
+    private final SoftTargetStore store;
+    private final StoreHeader header;
+    private final int maxRows;
+    private final DeviceStager stager;
+
+    /**
+     * @param maxRows the largest batch, in rows
+     * @param slots   batches in flight (2: double buffering)
+     */
+    public StoreBatches(DeviceContext ctx, SoftTargetStore store, int maxRows, int slots) {
+        if (maxRows < 1) {
+            throw new IllegalArgumentException("maxRows must be >= 1, got " + maxRows);
+        }
+        this.ctx = ctx;
+        this.store = store;
+        this.header = store.header();
+        this.maxRows = maxRows;
+        this.stager = new DeviceStager(ctx, slots, header.rowBytes() * maxRows);
+    }
+
+    /** A batch of stored rows on its way to the device. */
+    public static final class Staged {
+        private final DeviceStager.Batch batch;
+        private final int rows;
+
+        private Staged(DeviceStager.Batch batch, int rows) {
+            this.batch = batch;
+            this.rows = rows;
+        }
+
+        public int rows() {
+            return rows;
+        }
+    }
+
+    /** Copies the stored rows of {@code indices} into pinned memory (this thread) and queues them to the device. */
+    public Staged stage(int[] indices) {
+        if (indices.length == 0 || indices.length > maxRows) {
+            throw new IllegalArgumentException(store.path() + ": a staged batch takes 1 to " + maxRows + " rows, got " + indices.length);
+        }
+        return new Staged(stager.stage(pinned -> store.copyRows(indices, pinned)), indices.length);
+    }
+
+    /**
+     * Top-k rows on the device: {@code [rows, k]} int32 ids and float32 log-probabilities, in the order the
+     * indices were given. The caller closes it (returning its buffers to the pool).
+     */
+    public TopK topK(Staged s) {
+        if (header.layout() != StoreHeader.Layout.TOP_K) {
+            throw new IllegalStateException(store.path() + " holds dense rows; read them with dense");
+        }
+        int k = header.k();
+        long n = (long) s.rows * k;
+        DeviceBuffer raw = stager.acquire(s.batch);
+        DeviceBuffer ids = ctx.alloc(4 * n);
+        DeviceBuffer lps = ctx.alloc(4 * n);
+        DeviceBuffer bad = ctx.alloc(4);
+        ctx.fill32(bad, Integer.MAX_VALUE, 1);
+        ctx.launch(new KernelPlan("unpack_topk_rows", THREADS, grid(n)), raw, header.rowBytes(), s.rows, k, header.idBytes(),
+                header.codec().code(), header.vocab(), ids, lps, bad);
+        stager.release(s.batch);
+        return new TopK(ctx, store, ids, lps, bad, s.rows, k, header.vocab());
+    }
+
+    /** Dense rows on the device: {@code [rows, vocab]} float32 (logits or log-probabilities, as stored). */
+    public DeviceBuffer dense(Staged s) {
+        if (header.layout() != StoreHeader.Layout.DENSE) {
+            throw new IllegalStateException(store.path() + " holds top-k rows (k = " + header.k() + "); read them with topK");
+        }
+        long n = (long) s.rows * header.vocab();
+        DeviceBuffer raw = stager.acquire(s.batch);
+        DeviceBuffer out = ctx.alloc(4 * n);
+        ctx.launch(new KernelPlan("unpack_dense_rows", THREADS, grid(n)), raw, header.rowBytes(), s.rows, header.vocab(),
+                header.codec().code(), out);
+        stager.release(s.batch);
+        return out;
+    }
+
+    static int grid(long elements) {
+        return (int) Math.max(1, Math.min(KernelPlan.MAX_GRID, (elements + THREADS - 1) / THREADS));
+    }
+
+    /** Unpacked top-k rows on the device. */
+    public static final class TopK implements AutoCloseable {
+        private final DeviceContext ctx;
+        private final SoftTargetStore store;
+        private final DeviceBuffer ids;
+        private final DeviceBuffer logProbs;
+        private final DeviceBuffer bad;
+        private final int rows;
+        private final int k;
+        private final int vocab;
+
+        TopK(DeviceContext ctx, SoftTargetStore store, DeviceBuffer ids, DeviceBuffer logProbs, DeviceBuffer bad, int rows, int k, int vocab) {
+            this.ctx = ctx;
+            this.store = store;
+            this.ids = ids;
+            this.logProbs = logProbs;
+            this.bad = bad;
+            this.rows = rows;
+            this.k = k;
+            this.vocab = vocab;
+        }
+
+        public DeviceBuffer ids() {
+            return ids;
+        }
+
+        public DeviceBuffer logProbs() {
+            return logProbs;
+        }
+
+        public int rows() {
+            return rows;
+        }
+
+        public int k() {
+            return k;
+        }
+
+        /**
+         * Throws naming the store and the batch row when a stored id is not below the vocabulary (waits for
+         * the unpacking).
+         */
+        public void checkIds() {
+            byte[] b = new byte[4];
+            ctx.download(bad, b);
+            int row = ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).getInt();
+            if (row != Integer.MAX_VALUE) {
+                throw new IllegalStateException(store.path() + ": row " + row + " of this batch holds a class id >= the vocabulary ("
+                        + vocab + "); the store is corrupt");
+            }
+        }
+
+        @Override
+        public void close() {
+            ids.close();
+            logProbs.close();
+            bad.close();
+        }
+    }
+
+    @Override
+    public void close() {
+        stager.close();
+    }
+}

@@ -1,0 +1,171 @@
+package org.distill4j.cuda;
+
+import org.distill4j.backend.Availability;
+import org.distill4j.loss.LogitBatch;
+import org.distill4j.loss.LossResult;
+import org.distill4j.loss.TopKKd;
+import org.distill4j.store.SoftTargetStore;
+import org.distill4j.store.StoreHeader;
+import org.distill4j.store.StoreWriter;
+import org.distill4j.store.ValueCodec;
+import org.distill4j.testing.Inputs;
+import org.distill4j.testing.Tolerances;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The batching core on a real GPU: pinned staging with the copy stream overlapping compute, stored top-k
+ * and dense rows unpacked on the device (equal bit for bit to the Java reader), and topk-kd from device
+ * rows equal to the CPU loss. Skipped, with the probe's reason, where there is no usable device.
+ */
+class BatchingGpuTest {
+    private static DeviceContext ctx;
+    private static CudaBackend backend;
+    private static Availability device;
+
+    @BeforeAll
+    static void device() {
+        device = CudaProbe.probeDevice();
+        if (device.available()) {
+            ctx = DeviceContext.open(0);
+            backend = new CudaBackend(ctx);
+        }
+    }
+
+    @BeforeEach
+    void needsADevice() {
+        Assumptions.assumeTrue(ctx != null, () -> "no usable CUDA device: " + device.reasonText());
+    }
+
+    @AfterAll
+    static void close() {
+        if (backend != null) {
+            backend.close();
+        }
+    }
+
+    @Test
+    void stagedBatchesArriveIntactWhileTheDeviceIsBusy() {
+        int batches = 24;
+        int words = 1 << 20; // 4 MiB a batch
+        try (DeviceStager st = new DeviceStager(ctx, 2, 4L * words); DeviceBuffer sum = ctx.alloc(4L * words)) {
+            DeviceStager.Batch next = st.stage(b -> fill(b, 0, words));
+            for (int i = 0; i < batches; i++) {
+                DeviceStager.Batch cur = next;
+                int following = i + 1;
+                if (following < batches) {
+                    next = st.stage(b -> fill(b, following, words));
+                }
+                DeviceBuffer in = st.acquire(cur);
+                ctx.copy(sum, in, 4L * words); // compute stream reads the batch
+                st.release(cur);
+                byte[] got = new byte[4 * words];
+                ctx.download(sum, got);
+                ByteBuffer g = ByteBuffer.wrap(got).order(ByteOrder.LITTLE_ENDIAN);
+                for (int j = 0; j < words; j += 4099) {
+                    assertEquals(i * 31 + j, g.getInt(4 * j), "batch " + i + " word " + j);
+                }
+            }
+            assertThrows(IllegalArgumentException.class, () -> st.stage(b -> 4L * words + 1));
+        }
+    }
+
+    private static long fill(ByteBuffer b, int batch, int words) {
+        for (int j = 0; j < words; j++) {
+            b.putInt(4 * j, batch * 31 + j);
+        }
+        return 4L * words;
+    }
+
+    @ParameterizedTest(name = "V {0}, k {1}, {2}")
+    @CsvSource({"10, 3, F16", "32000, 64, BF16", "152064, 64, F16", "70001, 17, F32"})
+    void storedTopKRowsOnTheDeviceGiveTheCpuLoss(int vocab, int k, ValueCodec codec, @TempDir Path tmp) throws Exception {
+        int rows = 101;
+        Random rng = new Random(vocab + k);
+        float[] teacher = Inputs.logits(rng, rows, vocab, 4.0);
+        KernelInputs.TopK top = KernelInputs.topK(teacher, rows, vocab, k);
+        Path p = tmp.resolve("topk.d4j");
+        StoreHeader h = new StoreHeader(StoreHeader.Layout.TOP_K, codec, StoreHeader.ValueKind.LOG_PROBS, vocab, k, rows, 16, 1.0, "{}");
+        try (StoreWriter w = StoreWriter.open(p, h)) {
+            w.writeTopK(top.ids(), top.logProbs(), rows);
+            w.finish();
+        }
+        TopKKd loss = new TopKKd(2.0, TopKKd.Tail.REST_BUCKET);
+        try (SoftTargetStore store = SoftTargetStore.open(p); StoreBatches rowsOnDevice = new StoreBatches(ctx, store, 40, 2)) {
+            int[][] batches = {{100, 0, 5, 5, 77}, range(10, 50), range(60, 97)};
+            StoreBatches.Staged next = rowsOnDevice.stage(batches[0]);
+            for (int i = 0; i < batches.length; i++) {
+                StoreBatches.Staged cur = next;
+                if (i + 1 < batches.length) {
+                    next = rowsOnDevice.stage(batches[i + 1]);
+                }
+                int n = batches[i].length;
+                SoftTargetStore.TopKRows want = store.topK(batches[i]);
+                float[] s = Inputs.logits(rng, n, vocab, 4.0);
+                int[] labels = Inputs.labels(rng, n, vocab);
+                try (StoreBatches.TopK t = rowsOnDevice.topK(cur)) {
+                    byte[] idBytes = new byte[4 * n * k];
+                    ctx.download(t.ids(), idBytes);
+                    int[] ids = new int[n * k];
+                    ByteBuffer.wrap(idBytes).order(ByteOrder.LITTLE_ENDIAN).asIntBuffer().get(ids);
+                    assertArrayEquals(want.ids(), ids, "batch " + i + " ids");
+                    float[] grad = Inputs.poisoned(n * vocab);
+                    LossResult r = backend.topKKd(loss, LogitBatch.ofLabels(n, vocab, s, labels), t, grad, 0.7f);
+                    float[] cpuGrad = new float[n * vocab];
+                    LossResult cpu = loss.compute(LogitBatch.ofTopK(n, vocab, s, want.ids(), want.logProbs(), k, labels), cpuGrad, 0.7f);
+                    Tolerances.assertKernelValueClose(cpu.value(), r.value(), Tolerances.KERNEL_F32_VALUE_REL, "batch " + i);
+                    Tolerances.assertKernelGradClose(KernelInputs.widen(cpuGrad), grad, Tolerances.KERNEL_F32_GRAD, "batch " + i + " gradient");
+                }
+            }
+        }
+    }
+
+    @Test
+    void storedDenseRowsUnpackAsTheJavaReaderGives(@TempDir Path tmp) throws Exception {
+        int vocab = 1003;
+        int rows = 50;
+        float[] all = Inputs.logits(new Random(3), rows, vocab, 8.0);
+        Path p = tmp.resolve("dense.d4j");
+        StoreHeader h = new StoreHeader(StoreHeader.Layout.DENSE, ValueCodec.BF16, StoreHeader.ValueKind.LOGITS, vocab, 0, rows, 7, 1.0, "{}");
+        try (StoreWriter w = StoreWriter.open(p, h)) {
+            w.writeDense(all, rows);
+            w.finish();
+        }
+        try (SoftTargetStore store = SoftTargetStore.open(p); StoreBatches b = new StoreBatches(ctx, store, 64, 2)) {
+            int[] idx = {49, 0, 13, 13, 30};
+            try (DeviceBuffer d = b.dense(b.stage(idx))) {
+                byte[] got = new byte[4 * idx.length * vocab];
+                ctx.download(d, got);
+                float[] f = new float[idx.length * vocab];
+                ByteBuffer.wrap(got).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(f);
+                assertArrayEquals(store.dense(idx), f);
+            }
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> b.topK(b.stage(idx)));
+            assertTrue(e.getMessage().contains("holds dense rows"), e.getMessage());
+        }
+    }
+
+    private static int[] range(int from, int to) {
+        int[] r = new int[to - from];
+        for (int i = 0; i < r.length; i++) {
+            r[i] = from + i;
+        }
+        return r;
+    }
+}
