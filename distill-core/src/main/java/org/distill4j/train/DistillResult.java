@@ -12,10 +12,18 @@ import java.util.List;
  * @param wallSeconds       wall time of the whole run, evaluation included
  * @param backend           the compute backend's name
  * @param device            what the backend ran on
+ * @param engine            what ran the training steps: {@code dl4j} (with the reasons no {@link StepEngine} was
+ *                          taken, if any were offered) or the engine's description
  */
 public record DistillResult(List<EpochMetrics> epochs, double testAccuracy, double teacherAgreement,
-                            double samplesPerSecond, double wallSeconds, String backend, String device) {
+                            double samplesPerSecond, double wallSeconds, String backend, String device, String engine) {
     public DistillResult {
         epochs = List.copyOf(epochs);
+    }
+
+    /** A result of the DL4J path. */
+    public DistillResult(List<EpochMetrics> epochs, double testAccuracy, double teacherAgreement, double samplesPerSecond,
+                         double wallSeconds, String backend, String device) {
+        this(epochs, testAccuracy, teacherAgreement, samplesPerSecond, wallSeconds, backend, device, StepEngines.DL4J);
     }
 }

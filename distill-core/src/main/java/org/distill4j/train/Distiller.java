@@ -70,6 +70,8 @@ public final class Distiller {
     private final Schedule temperature;
     private final Schedule alpha;
     private final ComputeBackend backend;
+    private final List<StepEngineProvider> stepEngines;
+    private final String engineName;
     private final List<TrainingListener> listeners;
     private final List<FeatureTerm> featureTerms;
 
@@ -104,6 +106,8 @@ public final class Distiller {
         this.temperature = b.temperature;
         this.alpha = b.alpha;
         this.backend = b.backend;
+        this.stepEngines = b.stepEngines;
+        this.engineName = b.engineName;
         this.listeners = List.copyOf(b.listeners);
         this.featureTerms = List.copyOf(b.featureTerms);
         validate();
@@ -185,6 +189,16 @@ public final class Distiller {
     }
 
     private DistillResult run(ComputeBackend be) {
+        StepEngines.Choice choice = StepEngines.choose(stepEngines != null ? stepEngines : StepEngines.providers(),
+                new StepEngineProvider.Setup(teacher, student, loss, be, batchSize, featureTerms, seed),
+                engineName != null ? engineName : StepEngines.requested());
+        LOG.info("training steps: {}", choice.description());
+        try (StepEngine engine = choice.engine()) {
+            return run(be, engine, choice.description());
+        }
+    }
+
+    private DistillResult run(ComputeBackend be, StepEngine engine, String engineDescription) {
         long start = System.nanoTime();
         Nd4j.getRandom().setSeed(seed);
         Random rng = new Random(seed);
@@ -226,10 +240,19 @@ public final class Distiller {
                 int[] idx = java.util.Arrays.copyOfRange(order, from, to);
                 Batch batch = Batch.of(train, idx);
                 int n = batch.size();
-                LogitBatch lb = logitBatch(epochLoss, batch, student.forward(batch, true));
-                float[] grad = n == fullBatch ? fullGrad : new float[n * classes];
-                LossResult r = be.logitLoss(epochLoss, lb, grad, 1f);
-                double toSum = 1.0 / lb.rowWeight(epochLoss.reduction()); // reduced value -> sum over the batch's rows
+                LogitBatch lb = null;
+                float[] grad = null;
+                LossResult r;
+                if (engine != null) {
+                    r = engine.step(batch, epochLoss);
+                } else {
+                    lb = logitBatch(epochLoss, batch, student.forward(batch, true));
+                    grad = n == fullBatch ? fullGrad : new float[n * classes];
+                    r = be.logitLoss(epochLoss, lb, grad, 1f);
+                }
+                // reduced value -> sum over the batch's rows
+                double toSum = lb != null ? 1.0 / lb.rowWeight(epochLoss.reduction())
+                        : epochLoss.reduction() == org.distill4j.loss.Reduction.SUM ? 1.0 : r.rows();
                 double batchSum = r.value() * toSum;
                 for (Map.Entry<String, Double> e : r.terms().entrySet()) {
                     termSums.merge(e.getKey(), e.getValue() * toSum, Double::sum);
@@ -248,7 +271,9 @@ public final class Distiller {
                     throw new IllegalStateException("loss became " + batchValue + " at epoch " + (epoch + 1) + ", batch "
                             + (b + 1) + "; lower the learning rate or check the inputs");
                 }
-                student.backward(grad, featureGrads);
+                if (engine == null) {
+                    student.backward(grad, featureGrads);
+                }
                 for (FeatureTerm ft : featureTerms) {
                     if (ft.loss() instanceof FeatureLoss.Trainable t) {
                         t.step();
@@ -261,7 +286,12 @@ public final class Distiller {
                 }
             }
             long trainNanos = System.nanoTime() - t0;
-            student.endEpoch();
+            if (engine != null) {
+                engine.endEpoch();
+                engine.syncToStudent(); // evaluation, and what the run returns, use the ordinary student
+            } else {
+                student.endEpoch();
+            }
             trainNanosTotal += trainNanos;
             samplesTotal += train.size();
 
@@ -295,7 +325,7 @@ public final class Distiller {
         }
         EpochMetrics last = history.get(history.size() - 1);
         return new DistillResult(history, last.testAccuracy(), last.teacherAgreement(),
-                samplesTotal / (trainNanosTotal / 1e9), (System.nanoTime() - start) / 1e9, be.name(), be.device());
+                samplesTotal / (trainNanosTotal / 1e9), (System.nanoTime() - start) / 1e9, be.name(), be.device(), engineDescription);
     }
 
     /** One feature term on a batch: adds its gradient into {@code grads} under the student feature's name. */
@@ -378,6 +408,8 @@ public final class Distiller {
         private Schedule temperature;
         private Schedule alpha;
         private ComputeBackend backend;
+        private List<StepEngineProvider> stepEngines;
+        private String engineName;
         private final List<TrainingListener> listeners = new ArrayList<>();
         private final List<FeatureTerm> featureTerms = new ArrayList<>();
 
@@ -453,6 +485,25 @@ public final class Distiller {
         /** The compute backend; by default {@link Backends#select()} picks one (and it is closed after the run). */
         public Builder backend(ComputeBackend b) {
             this.backend = b;
+            return this;
+        }
+
+        /**
+         * The step engine providers to ask (by default those {@link java.util.ServiceLoader} finds, such as
+         * distill-cuda's GPU MLP engine); an empty list keeps the DL4J path.
+         */
+        public Builder stepEngines(List<StepEngineProvider> providers) {
+            this.stepEngines = List.copyOf(providers);
+            return this;
+        }
+
+        /**
+         * Which engine runs the steps: {@code auto} (the first provider that offers one), {@code dl4j}, or a
+         * provider's name (required: the run fails with its reason when it declines). By default the
+         * {@value StepEngines#PROPERTY} property or {@value StepEngines#ENV}, else {@code auto}.
+         */
+        public Builder engine(String name) {
+            this.engineName = name;
             return this;
         }
 

@@ -308,6 +308,9 @@ public final class Demo {
             summary.put("distillationGain", gains); // test accuracy of each distilled row minus the student alone
             Map<String, Object> provenance = Provenance.record(s.recipe != null ? s.recipe : s.asMap(), split.source(), backend,
                     started, Instant.now());
+            Map<String, Object> engines = new LinkedHashMap<>(); // what ran each row's training steps, and why
+            results.forEach((label, r) -> engines.put(label, r.engine()));
+            provenance.put("engines", engines);
             AtomicFiles.writeString(s.out.resolve("results.json"), Json.write(summary));
             AtomicFiles.writeString(s.out.resolve("provenance.json"), Json.write(provenance));
             out.println("wrote " + s.out.resolve("results.json") + " and " + s.out.resolve("provenance.json"));

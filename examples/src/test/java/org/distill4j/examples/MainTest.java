@@ -91,6 +91,7 @@ class MainTest {
         String prov = Files.readString(outDir.resolve("provenance.json"));
         assertTrue(prov.contains("\"backend\": \"cpu\"") && prov.contains("\"seed\": 42") && prov.contains("\"data\": \"embedded\"")
                 && prov.contains("\"deeplearning4j\": \"1.0.0-M2.1\"") && prov.contains("\"java\""), prov);
+        assertTrue(prov.contains("\"engines\": {") && prov.contains("\"distilled: kd\": \"dl4j"), "each row says what ran its steps: " + prov);
         try (var files = Files.list(outDir)) {
             assertEquals(2, files.count(), "no temporary files left behind");
         }

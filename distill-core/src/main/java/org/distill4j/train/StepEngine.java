@@ -1,0 +1,39 @@
+package org.distill4j.train;
+
+import org.distill4j.data.Batch;
+import org.distill4j.loss.LogitLoss;
+import org.distill4j.loss.LossResult;
+
+/**
+ * Runs whole distillation steps (teacher forward, student forward, loss, backward, optimizer step) on its
+ * own copy of the student, e.g. on a GPU, instead of the DL4J path's student forward, backend loss and
+ * student backward. {@link Distiller} asks the {@link StepEngineProvider}s for one at the start of a run;
+ * with none, it uses the DL4J path.
+ *
+ * <p>The engine owns the trained weights during the run: {@link #syncToStudent()} writes them back into
+ * the student (before each evaluation and at the end of the run), so what the run returns, evaluates and
+ * saves is the ordinary student.
+ */
+public interface StepEngine extends AutoCloseable {
+
+    /** What runs the steps, for the log and the run's provenance (e.g. {@code cuda-mlp bf16 on NVIDIA H100}). */
+    String describe();
+
+    /**
+     * One training step on {@code batch} with {@code loss} (this epoch's, temperature and alpha resolved).
+     *
+     * @return the loss of the batch, as the backend would report it (reduced value, counted rows, terms)
+     */
+    LossResult step(Batch batch, LogitLoss loss);
+
+    /** Writes the engine's current weights (and what an optimizer needs to go on) back into the student. */
+    void syncToStudent();
+
+    /** Marks the end of an epoch (for epoch-based learning-rate schedules). */
+    default void endEpoch() {
+    }
+
+    /** Frees what the engine holds (device memory); closing twice is harmless. */
+    @Override
+    void close();
+}

@@ -1,0 +1,61 @@
+package org.distill4j.train;
+
+import org.distill4j.backend.ComputeBackend;
+import org.distill4j.loss.LogitLoss;
+import org.distill4j.student.Student;
+import org.distill4j.teacher.Teacher;
+
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * Offers a {@link StepEngine} for a run, found with {@link java.util.ServiceLoader} (or given to
+ * {@link Distiller.Builder#stepEngines}). An offer is an engine or the reason there is none, which the
+ * run logs and records, so a user sees why the whole step did not move to, say, the GPU.
+ */
+public interface StepEngineProvider {
+
+    /** The engine's name, e.g. {@code cuda-mlp}; {@code -Ddistill.engine=<name>} asks for it. */
+    String name();
+
+    /** An engine for this run, or the reason this provider has none. Never throws for an unsupported setup. */
+    Offer offer(Setup setup);
+
+    /**
+     * What a run is made of.
+     *
+     * @param teacher      the teacher, or null
+     * @param student      the student
+     * @param loss         the logit loss (the first epoch's; schedules change only temperature and alpha)
+     * @param backend      the compute backend of the run
+     * @param batchSize    the largest batch
+     * @param featureTerms the feature losses, if any
+     * @param seed         the run's seed
+     */
+    record Setup(Teacher teacher, Student student, LogitLoss loss, ComputeBackend backend, int batchSize,
+                 List<Distiller.FeatureTerm> featureTerms, long seed) {
+        public Setup {
+            Objects.requireNonNull(student, "student");
+            Objects.requireNonNull(loss, "loss");
+            Objects.requireNonNull(backend, "backend");
+            featureTerms = List.copyOf(featureTerms);
+        }
+    }
+
+    /** An engine, or why not. */
+    record Offer(StepEngine engine, String reason) {
+        public Offer {
+            if ((engine == null) == (reason == null)) {
+                throw new IllegalArgumentException("an offer is an engine or a reason, not both or neither");
+            }
+        }
+
+        public static Offer of(StepEngine engine) {
+            return new Offer(Objects.requireNonNull(engine, "engine"), null);
+        }
+
+        public static Offer decline(String reason) {
+            return new Offer(null, Objects.requireNonNull(reason, "reason"));
+        }
+    }
+}

@@ -1,0 +1,207 @@
+package org.distill4j.train;
+
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.distill4j.backend.CpuBackend;
+import org.distill4j.data.Batch;
+import org.distill4j.data.Dataset;
+import org.distill4j.loss.LogitBatch;
+import org.distill4j.loss.LogitLoss;
+import org.distill4j.loss.LossResult;
+import org.distill4j.loss.SoftTargetKd;
+import org.distill4j.student.Dl4jStudent;
+import org.distill4j.teacher.Dl4jTeacher;
+import org.distill4j.teacher.Teacher;
+import org.distill4j.testing.Nets;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.learning.config.Adam;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * How {@link Distiller} picks what runs its steps: the first {@link StepEngineProvider} that offers an
+ * engine, else the DL4J path with each provider's reason in the log and the result; {@code dl4j} or a
+ * provider's name asked for explicitly. The engine here trains its own copy of the student with the DL4J
+ * computations and writes its weights back at each epoch's end, so a run through it must give the DL4J
+ * path's numbers exactly, and a run whose engine never wrote back would not.
+ */
+class StepEngineSelectionTest {
+    private static final int D = 12;
+    private static final int K = 5;
+    private static final Dataset TRAIN = DistillerTest.blobs(230, 1, "blobs/train");
+    private static final Dataset TEST = DistillerTest.blobs(150, 2, "blobs/test");
+    private static final MultiLayerNetwork TEACHER = Nets.logitsMlp(D, 24, K, new Adam(1e-2), 7, 0);
+
+    /** Trains a clone of the student's network on the CPU backend; writes its parameters back when asked. */
+    static final class CopyEngine implements StepEngine {
+        final MultiLayerNetwork target;
+        final MultiLayerNetwork copy;
+        final Dl4jStudent student;
+        final Teacher teacher;
+        final boolean writeBack;
+        final CpuBackend cpu = new CpuBackend();
+        int steps;
+        int syncs;
+        int closes;
+
+        CopyEngine(MultiLayerNetwork target, Teacher teacher, boolean writeBack) {
+            this.target = target;
+            this.copy = target.clone();
+            this.student = Dl4jStudent.of(copy);
+            this.teacher = teacher;
+            this.writeBack = writeBack;
+        }
+
+        @Override
+        public String describe() {
+            return "copy-engine on the CPU";
+        }
+
+        @Override
+        public LossResult step(Batch batch, LogitLoss loss) {
+            steps++;
+            float[] logits = student.forward(batch, true);
+            LogitBatch lb = LogitBatch.of(batch.size(), K, logits, teacher.outputs(batch), teacher.values(), batch.labels());
+            float[] grad = new float[logits.length];
+            LossResult r = cpu.logitLoss(loss, lb, grad, 1f);
+            student.backward(grad);
+            return r;
+        }
+
+        @Override
+        public void syncToStudent() {
+            syncs++;
+            if (writeBack) {
+                target.setParams(copy.params().dup());
+            }
+        }
+
+        @Override
+        public void close() {
+            closes++;
+        }
+    }
+
+    /** Offers a CopyEngine, or declines with a fixed reason. */
+    static final class Provider implements StepEngineProvider {
+        final String name;
+        final String decline;
+        final boolean writeBack;
+        final List<CopyEngine> made = new ArrayList<>();
+        int offers;
+
+        Provider(String name, String decline, boolean writeBack) {
+            this.name = name;
+            this.decline = decline;
+            this.writeBack = writeBack;
+        }
+
+        @Override
+        public String name() {
+            return name;
+        }
+
+        @Override
+        public Offer offer(Setup setup) {
+            offers++;
+            if (decline != null) {
+                return Offer.decline(decline);
+            }
+            assertEquals(64, setup.batchSize());
+            assertEquals("cpu", setup.backend().name());
+            CopyEngine e = new CopyEngine(current, setup.teacher(), writeBack);
+            made.add(e);
+            return Offer.of(e);
+        }
+    }
+
+    private static MultiLayerNetwork current;
+
+    private static DistillResult run(List<StepEngineProvider> providers, String engine) {
+        current = Nets.logitsMlp(D, 16, K, new Adam(5e-3), 11, 0); // the same initial weights every run
+        Distiller.Builder b = Distiller.builder().teacher(Dl4jTeacher.of(TEACHER)).student(Dl4jStudent.of(current))
+                .loss(new SoftTargetKd(3, 0.3)).trainData(TRAIN).testData(TEST).epochs(3).batchSize(64).seed(5)
+                .backend(new CpuBackend()).stepEngines(providers);
+        if (engine != null) {
+            b.engine(engine);
+        }
+        return b.build().run();
+    }
+
+    @Test
+    void anOfferedEngineRunsEveryStepAndGivesTheDl4jPathsNumbers() {
+        DistillResult dl4j = run(List.of(), null);
+        assertEquals("dl4j", dl4j.engine());
+        Provider declines = new Provider("gpu-like", "no device here", true);
+        Provider offers = new Provider("copy", null, true);
+        DistillResult viaEngine = run(List.of(declines, offers), null);
+        assertEquals("copy-engine on the CPU", viaEngine.engine());
+        CopyEngine e = offers.made.get(0);
+        assertEquals(3 * 4, e.steps, "3 epochs of 4 batches (230 rows, batch 64)");
+        assertEquals(3, e.syncs, "weights written back before each epoch's evaluation");
+        assertEquals(1, e.closes);
+        for (int i = 0; i < 3; i++) {
+            assertEquals(dl4j.epochs().get(i).loss(), viaEngine.epochs().get(i).loss(), 0.0, "epoch " + i + " loss");
+            assertEquals(dl4j.epochs().get(i).terms(), viaEngine.epochs().get(i).terms());
+            assertEquals(dl4j.epochs().get(i).testAccuracy(), viaEngine.epochs().get(i).testAccuracy(), 0.0);
+            assertEquals(dl4j.epochs().get(i).teacherKl(), viaEngine.epochs().get(i).teacherKl(), 0.0);
+        }
+    }
+
+    @Test
+    void anEngineThatNeverWritesBackIsSeenInTheEvaluation() {
+        DistillResult dl4j = run(List.of(), null);
+        DistillResult stale = run(List.of(new Provider("copy", null, false)), null);
+        assertEquals(dl4j.epochs().get(2).loss(), stale.epochs().get(2).loss(), 0.0, "the training itself is the same");
+        assertNotEquals(dl4j.epochs().get(2).teacherKl(), stale.epochs().get(2).teacherKl(), "but the evaluated student is not");
+    }
+
+    @Test
+    void withoutAnOfferTheRunSaysWhyInItsResult() {
+        DistillResult r = run(List.of(new Provider("gpu-like", "no device here", true), new Provider("other", "not an MLP", true)), null);
+        assertEquals("dl4j (gpu-like: no device here; other: not an MLP)", r.engine());
+    }
+
+    @Test
+    void askingForDl4jSkipsTheProviders() {
+        Provider offers = new Provider("copy", null, true);
+        DistillResult r = run(List.of(offers), "dl4j");
+        assertEquals(0, offers.offers);
+        assertTrue(r.engine().startsWith("dl4j (asked for by distill.engine)"), r.engine());
+    }
+
+    @Test
+    void askingForAnEngineThatDeclinesOrDoesNotExistFails() {
+        Provider declines = new Provider("gpu-like", "no device here", true);
+        IllegalStateException no = assertThrows(IllegalStateException.class, () -> run(List.of(declines), "gpu-like"));
+        assertTrue(no.getMessage().contains("the step engine 'gpu-like' was asked for but declined: gpu-like: no device here"),
+                no.getMessage());
+        IllegalArgumentException unknown = assertThrows(IllegalArgumentException.class, () -> run(List.of(declines), "tpu"));
+        assertTrue(unknown.getMessage().contains("distill.engine=tpu names no step engine; known: dl4j, auto, gpu-like"),
+                unknown.getMessage());
+    }
+
+    @Test
+    void aProviderThatThrowsIsADeclineNotAFailedRun() {
+        StepEngineProvider broken = new StepEngineProvider() {
+            @Override
+            public String name() {
+                return "broken";
+            }
+
+            @Override
+            public Offer offer(Setup setup) {
+                throw new IllegalStateException("driver exploded");
+            }
+        };
+        DistillResult r = run(List.of(broken), null);
+        assertEquals("dl4j (broken: failed: java.lang.IllegalStateException: driver exploded)", r.engine());
+        assertThrows(NullPointerException.class, () -> StepEngineProvider.Offer.decline(null));
+        assertThrows(IllegalArgumentException.class, () -> new StepEngineProvider.Offer(null, null));
+    }
+}
