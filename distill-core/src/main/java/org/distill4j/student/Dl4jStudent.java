@@ -134,6 +134,11 @@ public final class Dl4jStudent implements Student {
         return Math.toIntExact(ff.getNOut());
     }
 
+    /** The student's MultiLayerNetwork, or null when it is a ComputationGraph (for engines that import it). */
+    public MultiLayerNetwork multiLayerNetwork() {
+        return mln;
+    }
+
     @Override
     public int classes() {
         return classes;

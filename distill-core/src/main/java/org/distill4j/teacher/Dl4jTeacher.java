@@ -95,6 +95,11 @@ public final class Dl4jTeacher implements Teacher {
                 + " has no output size; expected a DenseLayer or OutputLayer");
     }
 
+    /** The teacher's MultiLayerNetwork, or null when it is a ComputationGraph (for engines that import it). */
+    public MultiLayerNetwork multiLayerNetwork() {
+        return mln;
+    }
+
     @Override
     public int classes() {
         return classes;

@@ -1,0 +1,76 @@
+package org.distill4j.cuda.nn;
+
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.distill4j.cuda.CudaBackend;
+import org.distill4j.loss.CrossEntropy;
+import org.distill4j.loss.SoftTargetKd;
+import org.distill4j.student.Dl4jStudent;
+import org.distill4j.teacher.Dl4jTeacher;
+import org.distill4j.train.StepEngineProvider;
+
+/**
+ * The GPU MLP engine's provider ({@code cuda-mlp}): offers the whole distillation step on the device when
+ * the run's compute backend is {@code cuda}, the student (and the teacher, if any) are DL4J dense networks
+ * the engine runs exactly ({@link Dl4jMlp#importFrom}), the loss is {@code kd} or {@code ce}, and there
+ * are no feature losses. Otherwise it declines with the first reason, which the run logs and records.
+ *
+ * <p>The engine's device code (cuBLASLt GEMMs, the element-wise kernels, the step) has not yet run on a
+ * GPU, so in this build the provider declines every run that passes the checks with that reason.
+ */
+public final class CudaMlpEngineProvider implements StepEngineProvider {
+    public static final String NAME = "cuda-mlp";
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    @Override
+    public Offer offer(Setup setup) {
+        String why = unsupported(setup);
+        if (why != null) {
+            return Offer.decline(why);
+        }
+        return Offer.decline("the engine's step (cuBLASLt GEMMs, fused AdamW) is not in this build yet: it waits for a GPU to be "
+                + "validated on; the run keeps the DL4J path with the cuda loss backend");
+    }
+
+    /** Why the engine cannot run this setup, or null when it can. */
+    static String unsupported(Setup setup) {
+        if (!(setup.backend() instanceof CudaBackend)) {
+            return "the compute backend is '" + setup.backend().name() + "', not cuda";
+        }
+        if (!setup.featureTerms().isEmpty()) {
+            return "feature losses run on the DL4J path only";
+        }
+        if (!(setup.loss() instanceof SoftTargetKd) && !(setup.loss() instanceof CrossEntropy)) {
+            return "loss '" + setup.loss().name() + "' has no GPU step (kd and ce do)";
+        }
+        if (!(setup.student() instanceof Dl4jStudent ds) || ds.multiLayerNetwork() == null) {
+            return "the student (" + setup.student().describe() + ") is not a DL4J MultiLayerNetwork";
+        }
+        String s = importProblem(ds.multiLayerNetwork(), "student");
+        if (s != null) {
+            return s;
+        }
+        if (setup.teacher() == null) {
+            return setup.loss().needsTeacher() ? "loss '" + setup.loss().name() + "' needs a teacher" : null;
+        }
+        if (!(setup.teacher() instanceof Dl4jTeacher dt) || dt.multiLayerNetwork() == null) {
+            return "the teacher (" + setup.teacher().describe() + ") is not a DL4J MultiLayerNetwork; the engine runs MLP teachers";
+        }
+        return importProblem(dt.multiLayerNetwork(), "teacher");
+    }
+
+    private static String importProblem(MultiLayerNetwork net, String role) {
+        try {
+            Dl4jMlp.Imported imported = Dl4jMlp.importFrom(net);
+            if (role.equals("student") && imported.softmaxHead()) {
+                return "the student ends in a softmax OutputLayer; the engine trains students whose last layer gives logits";
+            }
+            return null;
+        } catch (IllegalArgumentException e) {
+            return role + ": " + e.getMessage();
+        }
+    }
+}

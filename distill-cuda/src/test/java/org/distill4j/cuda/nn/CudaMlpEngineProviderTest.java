@@ -1,0 +1,87 @@
+package org.distill4j.cuda.nn;
+
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.distill4j.backend.CpuBackend;
+import org.distill4j.cuda.CudaBackend;
+import org.distill4j.data.Dataset;
+import org.distill4j.loss.CrossEntropy;
+import org.distill4j.loss.GeneralizedJsd;
+import org.distill4j.loss.LogitLoss;
+import org.distill4j.loss.SoftTargetKd;
+import org.distill4j.student.Dl4jStudent;
+import org.distill4j.teacher.Dl4jTeacher;
+import org.distill4j.teacher.Teacher;
+import org.distill4j.train.DistillResult;
+import org.distill4j.train.Distiller;
+import org.distill4j.train.StepEngineProvider;
+import org.distill4j.train.StepEngineProvider.Setup;
+import org.distill4j.train.StepEngines;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.activations.Activation;
+import org.nd4j.linalg.learning.config.Adam;
+
+import java.util.List;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * When the GPU MLP engine is offered, on the CPU: the provider is found by the Distiller, and each setup
+ * it cannot run is declined with the reason (checked in the order a user would fix them). A
+ * {@code CudaBackend} over no device stands for the cuda backend; nothing here touches a GPU.
+ */
+class CudaMlpEngineProviderTest {
+    private static final CudaBackend CUDA = new CudaBackend(null);
+
+    private static Setup setup(Teacher teacher, MultiLayerNetwork student, LogitLoss loss, org.distill4j.backend.ComputeBackend be,
+                               List<Distiller.FeatureTerm> features) {
+        return new Setup(teacher, Dl4jStudent.of(student), loss, be, 64, features, 1);
+    }
+
+    private static MultiLayerNetwork mlp(Activation... hidden) {
+        return Dl4jMlpTest.net(new Adam(1e-3), 3, 0, hidden);
+    }
+
+    @Test
+    void eachUnsupportedSetupIsDeclinedWithItsReason() {
+        MultiLayerNetwork student = mlp(Activation.RELU);
+        Dl4jTeacher teacher = Dl4jTeacher.of(mlp(Activation.RELU, Activation.TANH));
+        SoftTargetKd kd = new SoftTargetKd(4, 0.1);
+        assertEquals("the compute backend is 'cpu', not cuda",
+                CudaMlpEngineProvider.unsupported(setup(teacher, student, kd, new CpuBackend(), List.of())));
+        assertEquals("loss 'gjsd' has no GPU step (kd and ce do)",
+                CudaMlpEngineProvider.unsupported(setup(teacher, student, new GeneralizedJsd(0.5, 1.0), CUDA, List.of())));
+        String elu = CudaMlpEngineProvider.unsupported(setup(teacher, mlp(Activation.ELU), kd, CUDA, List.of()));
+        assertTrue(elu.startsWith("student: layer 0 (DenseLayer) has activation elu"), elu);
+        String teacherElu = CudaMlpEngineProvider.unsupported(setup(Dl4jTeacher.of(mlp(Activation.ELU)), student, kd, CUDA, List.of()));
+        assertTrue(teacherElu.startsWith("teacher: layer 0"), teacherElu);
+        assertEquals("loss 'kd' needs a teacher", CudaMlpEngineProvider.unsupported(setup(null, student, kd, CUDA, List.of())));
+        assertNull(CudaMlpEngineProvider.unsupported(setup(teacher, student, kd, CUDA, List.of())), "an MLP pair with kd on cuda");
+        assertNull(CudaMlpEngineProvider.unsupported(setup(null, student, new CrossEntropy(), CUDA, List.of())), "a student alone on ce");
+        StepEngineProvider.Offer o = new CudaMlpEngineProvider().offer(setup(teacher, student, kd, CUDA, List.of()));
+        assertNull(o.engine());
+        assertTrue(o.reason().contains("not in this build yet"), o.reason());
+    }
+
+    @Test
+    void theDistillerFindsTheProviderAndRecordsWhyTheCpuRunKeepsTheDl4jPath() {
+        assertTrue(StepEngines.providers().stream().anyMatch(p -> p.name().equals(CudaMlpEngineProvider.NAME)),
+                "registered under META-INF/services");
+        Random rng = new Random(4);
+        int n = 96;
+        float[] x = new float[n * Dl4jMlpTest.IN];
+        int[] y = new int[n];
+        for (int i = 0; i < n; i++) {
+            y[i] = rng.nextInt(5);
+            for (int j = 0; j < Dl4jMlpTest.IN; j++) {
+                x[i * Dl4jMlpTest.IN + j] = (float) rng.nextGaussian() + y[i];
+            }
+        }
+        Dataset data = new Dataset("blobs", x, Dl4jMlpTest.IN, y, 5);
+        DistillResult r = Distiller.builder().teacher(Dl4jTeacher.of(mlp(Activation.RELU))).student(Dl4jStudent.of(mlp(Activation.RELU)))
+                .loss(new SoftTargetKd(2, 0.5)).trainData(data).epochs(1).batchSize(32).seed(2).backend(new CpuBackend()).build().run();
+        assertEquals("dl4j (cuda-mlp: the compute backend is 'cpu', not cuda)", r.engine());
+    }
+}
