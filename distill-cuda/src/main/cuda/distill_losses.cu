@@ -21,6 +21,7 @@
 
 #include "row_math.cuh"
 #include "store_rows.cuh"
+#include "mlp_math.cuh"
 
 using distill::KdAcc;
 using distill::KdRow;
@@ -773,6 +774,125 @@ __global__ void unpack_dense_rows(const unsigned char* raw, long long rowBytes, 
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
         long long r = i / V;
         out[i] = distill::store_value(raw + r * rowBytes + (i - r * V) * vb, codec);
+    }
+}
+}
+
+// ---- the GPU MLP engine's element-wise kernels (mlp_math.cuh); its GEMMs are cuBLASLt's ----
+// Grid-stride loops over n elements (any 1-D launch), fp32 math, except mlp_bias_grad_f32: exactly
+// DISTILL_MLP_BG_THREADS = 1024 threads per block (see mlp_math.cuh). Activation codes are
+// MlpSpec.Activation ordinals. bf16 outputs are rounded to nearest even (__float2bfloat16_rn).
+extern "C" {
+// y = act(z + bias[col]) in place over row-major [rows, cols]; the pre-activation z + bias goes to preOut
+// when it is not null (the backward's input; preOut may be zOrY itself). bias may be null.
+__global__ void mlp_bias_act_f32(float* zOrY, const float* bias, long long rows, int cols, int act, float* preOut) {
+    long long n = rows * cols;
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
+        float pre = distill::mlp_pre(zOrY[i], bias, i, cols);
+        if (preOut != nullptr) {
+            preOut[i] = pre;
+        }
+        zOrY[i] = distill::mlp_act(pre, act);
+    }
+}
+
+// The same from fp32 z, writing the activation in bf16 (the next GEMM's input in mixed precision) and the
+// fp32 pre-activation to preOut when it is not null (preOut may be z itself).
+__global__ void mlp_bias_act_bf16out(const float* z, const float* bias, long long rows, int cols, int act, __nv_bfloat16* y,
+                                     float* preOut) {
+    long long n = rows * cols;
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
+        float pre = distill::mlp_pre(z[i], bias, i, cols);
+        if (preOut != nullptr) {
+            preOut[i] = pre;
+        }
+        y[i] = __float2bfloat16_rn(distill::mlp_act(pre, act));
+    }
+}
+
+// dz = dy * act'(pre), in place over [rows, cols].
+__global__ void mlp_act_backward_f32(float* dy, const float* pre, long long rows, int cols, int act) {
+    long long n = rows * cols;
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
+        dy[i] = dy[i] * distill::mlp_act_grad(pre[i], act);
+    }
+}
+
+// dbias[c] = sum over rows of dz[r, c], deterministic: blockDim.x must be 1024 (1-D), any grid (ceil(cols / 32)
+// blocks is natural), no dynamic shared memory.
+__global__ void __launch_bounds__(DISTILL_MLP_BG_THREADS) mlp_bias_grad_f32(const float* dz, long long rows, int cols, float* dbias) {
+    __shared__ float part[DISTILL_MLP_BG_LANES][DISTILL_MLP_BG_COLS + 1];
+    const int cx = threadIdx.x % DISTILL_MLP_BG_COLS;
+    const int lane = threadIdx.x / DISTILL_MLP_BG_COLS;
+    for (long long c0 = (long long) blockIdx.x * DISTILL_MLP_BG_COLS; c0 < cols; c0 += (long long) gridDim.x * DISTILL_MLP_BG_COLS) {
+        const int c = (int) c0 + cx;
+        part[lane][cx] = c < cols ? distill::mlp_bias_grad_lane(dz, rows, cols, c, lane) : 0.f;
+        __syncthreads();
+        if (lane == 0 && c < cols) {
+            dbias[c] = distill::mlp_bias_grad_tree(&part[0][cx], DISTILL_MLP_BG_COLS + 1);
+        }
+        __syncthreads();
+    }
+}
+
+// One Adam step over n parameters (mlp_math.cuh): alphaT = lr sqrt(1 - beta2^t) / (1 - beta1^t), computed by
+// the host in float64 for step t = 1, 2, ...; weightDecay is decoupled (lr * weightDecay * p, 0 for none).
+// When pBf16 is not null it receives the updated weights in bf16 (the GEMMs' copy in mixed precision).
+__global__ void mlp_adam_f32(float* p, const float* g, float* m, float* v, long long n, float lr, float beta1, float beta2, float eps,
+                             float weightDecay, float alphaT, __nv_bfloat16* pBf16) {
+    const float lrWd = lr * weightDecay;
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
+        float mi = m[i];
+        float vi = v[i];
+        float pi = distill::mlp_adam_element(p[i], g[i], mi, vi, beta1, beta2, eps, lrWd, alphaT);
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = pi;
+        if (pBf16 != nullptr) {
+            pBf16[i] = __float2bfloat16_rn(pi);
+        }
+    }
+}
+
+// p -= lr g over n parameters; pBf16 as for Adam.
+__global__ void mlp_sgd_f32(float* p, const float* g, long long n, float lr, __nv_bfloat16* pBf16) {
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
+        float pi = p[i] - lr * g[i];
+        p[i] = pi;
+        if (pBf16 != nullptr) {
+            pBf16[i] = __float2bfloat16_rn(pi);
+        }
+    }
+}
+
+// Inverted dropout in place (mlp_math.cuh): x[i] = keep ? x[i] / (1 - dropProb) : 0, mask[i] = keep (1 or 0),
+// keep drawn from (seed, offset + i). dropProb is the probability of dropping, in [0, 1).
+__global__ void mlp_dropout_f32(float* x, unsigned char* mask, long long n, float dropProb, unsigned long long seed,
+                                unsigned long long offset) {
+    const float scale = distill::mlp_dropout_scale(dropProb);
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
+        bool keep = distill::mlp_dropout_keep(seed, offset, i, dropProb);
+        mask[i] = keep ? 1 : 0;
+        x[i] = keep ? x[i] * scale : 0.f;
+    }
+}
+
+// The same on a bf16 tensor (a mixed-precision layer input): x = bf16(float(x) * scale) or 0.
+__global__ void mlp_dropout_bf16(__nv_bfloat16* x, unsigned char* mask, long long n, float dropProb, unsigned long long seed,
+                                 unsigned long long offset) {
+    const float scale = distill::mlp_dropout_scale(dropProb);
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
+        bool keep = distill::mlp_dropout_keep(seed, offset, i, dropProb);
+        mask[i] = keep ? 1 : 0;
+        x[i] = __float2bfloat16_rn(keep ? __bfloat162float(x[i]) * scale : 0.f);
+    }
+}
+
+// The backward of dropout: dx[i] = mask[i] ? dx[i] / (1 - dropProb) : 0, in place, with the forward's mask.
+__global__ void mlp_dropout_backward_f32(float* dx, const unsigned char* mask, long long n, float dropProb) {
+    const float scale = distill::mlp_dropout_scale(dropProb);
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
+        dx[i] = mask[i] ? dx[i] * scale : 0.f;
     }
 }
 }

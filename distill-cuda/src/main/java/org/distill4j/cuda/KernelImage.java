@@ -16,7 +16,7 @@ final class KernelImage {
     static final String FATBIN = "distill_losses.fatbin";
     static final String SOURCE = "distill_losses.cu";
     /** The headers the kernel source includes, by the names it includes them. */
-    static final java.util.List<String> HEADERS = java.util.List.of("row_math.cuh", "store_rows.cuh");
+    static final java.util.List<String> HEADERS = java.util.List.of("row_math.cuh", "store_rows.cuh", "mlp_math.cuh");
 
     private KernelImage() {
     }

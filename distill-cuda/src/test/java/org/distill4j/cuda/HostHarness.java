@@ -15,7 +15,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * there is none). {@link #run} writes the input bytes to a file, runs the program on it and returns what
  * it wrote.
  */
-final class HostHarness {
+public final class HostHarness {
     private final Path exe;
 
     private HostHarness(Path exe) {
@@ -23,7 +23,7 @@ final class HostHarness {
     }
 
     /** Compiles {@code src/test/cuda/<name>.cpp} against {@code src/main/cuda} into {@code target/host-tests}. */
-    static HostHarness compile(String name) throws IOException, InterruptedException {
+    public static HostHarness compile(String name) throws IOException, InterruptedException {
         String cxx = null;
         for (String c : new String[] {"g++", "c++", "clang++"}) {
             if (onPath(c)) {
@@ -56,7 +56,7 @@ final class HostHarness {
     }
 
     /** Runs the program on {@code input}; returns its output file's bytes (it must exit 0 within a minute). */
-    byte[] run(byte[] input) throws IOException, InterruptedException {
+    public byte[] run(byte[] input) throws IOException, InterruptedException {
         Path dir = Files.createTempDirectory("host-harness");
         Path in = dir.resolve("in.bin");
         Path outFile = dir.resolve("out.bin");
