@@ -1,6 +1,5 @@
 package org.distill4j.cuda;
 
-import org.distill4j.backend.Availability;
 import org.distill4j.loss.LogitBatch;
 import org.distill4j.loss.LossResult;
 import org.distill4j.loss.TopKKd;
@@ -10,10 +9,6 @@ import org.distill4j.store.StoreWriter;
 import org.distill4j.store.ValueCodec;
 import org.distill4j.testing.Inputs;
 import org.distill4j.testing.Tolerances;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -34,32 +29,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * and dense rows unpacked on the device (equal bit for bit to the Java reader), and topk-kd from device
  * rows equal to the CPU loss. Skipped, with the probe's reason, where there is no usable device.
  */
-class BatchingGpuTest {
-    private static DeviceContext ctx;
-    private static CudaBackend backend;
-    private static Availability device;
-
-    @BeforeAll
-    static void device() {
-        device = CudaProbe.probeDevice();
-        if (device.available()) {
-            ctx = DeviceContext.open(0);
-            backend = new CudaBackend(ctx);
-        }
-    }
-
-    @BeforeEach
-    void needsADevice() {
-        Assumptions.assumeTrue(ctx != null, () -> "no usable CUDA device: " + device.reasonText());
-    }
-
-    @AfterAll
-    static void close() {
-        if (backend != null) {
-            backend.close();
-        }
-    }
-
+class BatchingGpuTest extends GpuTest {
     @Test
     void stagedBatchesArriveIntactWhileTheDeviceIsBusy() {
         int batches = 24;

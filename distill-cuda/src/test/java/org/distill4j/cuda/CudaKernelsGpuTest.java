@@ -1,6 +1,5 @@
 package org.distill4j.cuda;
 
-import org.distill4j.backend.Availability;
 import org.distill4j.backend.CpuBackend;
 import org.distill4j.loss.CrossEntropy;
 import org.distill4j.loss.LogitBatch;
@@ -10,10 +9,6 @@ import org.distill4j.loss.TeacherValues;
 import org.distill4j.testing.Float64Reference;
 import org.distill4j.testing.Inputs;
 import org.distill4j.testing.Tolerances;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -34,33 +29,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * ignored rows, half-precision inputs, gradients poisoned before each run (an unwritten element fails),
  * and bit-identical results on a rerun. Skipped, with the probe's reason, where there is no usable device.
  */
-class CudaKernelsGpuTest {
-    private static DeviceContext ctx;
-    private static CudaBackend backend;
-    private static Availability device;
-
-    @BeforeAll
-    static void device() {
-        device = CudaProbe.probeDevice();
-        if (device.available()) {
-            ctx = DeviceContext.open(0);
-            backend = new CudaBackend(ctx);
-        }
-    }
-
-    @BeforeEach
-    void needsADevice() {
-        Assumptions.assumeTrue(ctx != null, () -> "no usable CUDA device: " + device.reasonText());
-    }
-
-    @AfterAll
-    static void close() {
-        if (backend != null) {
-            backend.close();
-            backend.close(); // twice is harmless
-        }
-    }
-
+class CudaKernelsGpuTest extends GpuTest {
     @ParameterizedTest(name = "rows {0}, V {1}, T {2}, alpha {3}, probs {4}, scale {5}")
     @CsvSource({
             "129, 10, 4.0, 0.1, false, 3.0",
