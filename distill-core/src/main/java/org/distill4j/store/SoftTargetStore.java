@@ -127,6 +127,14 @@ public final class SoftTargetStore implements AutoCloseable {
         return (int) (row / header.chunkRows());
     }
 
+    /** The (verified) chunk holding {@code row}, positioned at the row's first byte. */
+    private ByteBuffer rowChunk(long row) {
+        int c = chunkOf(row);
+        ByteBuffer b = chunk(c);
+        b.position((int) ((row - (long) c * header.chunkRows()) * header.rowBytes()));
+        return b;
+    }
+
     /** Dense rows for the given sample indices, {@code n x vocab}, row-major. */
     public float[] dense(int[] indices) {
         if (header.layout() != StoreHeader.Layout.DENSE) {
@@ -136,9 +144,8 @@ public final class SoftTargetStore implements AutoCloseable {
         ValueCodec codec = header.codec();
         float[] out = new float[indices.length * v];
         for (int i = 0; i < indices.length; i++) {
-            int c = chunkOf(indices[i]);
-            ByteBuffer b = chunk(c);
-            int base = (int) ((indices[i] - (long) c * header.chunkRows()) * header.rowBytes());
+            ByteBuffer b = rowChunk(indices[i]);
+            int base = b.position();
             for (int j = 0; j < v; j++) {
                 out[i * v + j] = codec.get(b, base + j * codec.bytes());
             }
@@ -157,9 +164,8 @@ public final class SoftTargetStore implements AutoCloseable {
         int[] ids = new int[indices.length * k];
         float[] lps = new float[indices.length * k];
         for (int i = 0; i < indices.length; i++) {
-            int c = chunkOf(indices[i]);
-            ByteBuffer b = chunk(c);
-            int base = (int) ((indices[i] - (long) c * header.chunkRows()) * header.rowBytes());
+            ByteBuffer b = rowChunk(indices[i]);
+            int base = b.position();
             for (int j = 0; j < k; j++) {
                 int id = 0;
                 int at = base + j * idBytes;
@@ -191,10 +197,8 @@ public final class SoftTargetStore implements AutoCloseable {
                     + dst.remaining() + " left");
         }
         for (int index : indices) {
-            int c = chunkOf(index);
-            ByteBuffer b = chunk(c);
-            int base = (int) ((index - (long) c * header.chunkRows()) * rowBytes);
-            dst.put(b.slice(base, (int) rowBytes));
+            ByteBuffer b = rowChunk(index);
+            dst.put(b.slice(b.position(), (int) rowBytes));
         }
         return need;
     }
