@@ -23,6 +23,14 @@ import static org.junit.jupiter.api.Assertions.fail;
  * inputs are rounded before the kernel reads them, so their reference is taken on the rounded values and
  * only the accumulation differs: {@link #KERNEL_F16_VALUE_REL} / {@link #KERNEL_F16_GRAD} cover the
  * gradient written back in half precision.
+ *
+ * <p>The GPU MLP engine's step (distill-cuda) chains GEMMs and element-wise kernels over fp32
+ * activations: each parameter gradient within {@link #MLP_F32_GRAD} of its layer's largest gradient
+ * magnitude, and parameters after the optimizer step within {@link #MLP_F32_PARAM} (absolute, on weights
+ * of order 0.1-1). With bf16 GEMM inputs every activation, weight and pre-activation gradient is rounded
+ * to 8 significant bits (relative 2^-9) before it is multiplied, and the errors add over layers:
+ * {@link #MLP_BF16_GRAD} of the layer's largest gradient, {@link #MLP_BF16_VALUE_REL} on the loss. A
+ * wrong transpose, stride or buffer gives O(1) errors, far above both.
  */
 public final class Tolerances {
     public static final double F32_VALUE_REL = 1e-6;
@@ -35,6 +43,10 @@ public final class Tolerances {
     public static final double KERNEL_F32_GRAD = 2e-5;
     public static final double KERNEL_F16_VALUE_REL = 2e-4;
     public static final double KERNEL_F16_GRAD = 1e-2;
+    public static final double MLP_F32_GRAD = 1e-4;
+    public static final double MLP_F32_PARAM = 1e-5;
+    public static final double MLP_BF16_GRAD = 5e-2;
+    public static final double MLP_BF16_VALUE_REL = 2e-2;
 
     private Tolerances() {
     }

@@ -3,8 +3,8 @@ package org.distill4j.cuda.nn;
 /**
  * The GPU MLP engine's arithmetic on the host, in float64: forward, backward from dLoss/dLogits, and the
  * optimizer step as DL4J applies it. It is the oracle the engine's GPU tests compare with, and it is
- * itself checked against DL4J's own step (same weights, same batch, same gradient). No dropout: a test of
- * a step fixes the masks by turning dropout off.
+ * itself checked against DL4J's own step (same weights, same batch, same gradient). Dropout is applied only
+ * with masks given to {@link #forward(float[], int, boolean[][])} (a test passes the masks the engine drew).
  */
 public final class MlpReference {
     private final MlpSpec spec;
@@ -19,6 +19,8 @@ public final class MlpReference {
     private double[][] inputs;
     private double[][] pre;
     private int rows;
+    private boolean[][] masks;
+    private double[] scales;
 
     public MlpReference(MlpSpec spec, MlpWeights weights) {
         weights.check(spec);
@@ -50,6 +52,14 @@ public final class MlpReference {
 
     /** Logits {@code [rows, outputs]} of {@code x} ({@code [rows, inputs]}), remembering what backward needs. */
     public double[] forward(float[] x, int rows) {
+        return forward(x, rows, null);
+    }
+
+    /**
+     * The same with inverted dropout on layer inputs: {@code keep[l]} (null, or null for a layer, for none)
+     * marks the kept units of layer {@code l}'s input, which are scaled by {@link MlpDropoutMask#scale}.
+     */
+    public double[] forward(float[] x, int rows, boolean[][] keep) {
         if (x.length != rows * spec.inputs()) {
             throw new IllegalArgumentException("x has " + x.length + " values, expected " + rows + " x " + spec.inputs());
         }
@@ -57,9 +67,24 @@ public final class MlpReference {
         int n = spec.layers().size();
         inputs = new double[n][];
         pre = new double[n][];
+        masks = new boolean[n][];
+        scales = new double[n];
         double[] a = widen(x);
         for (int li = 0; li < n; li++) {
             MlpSpec.Layer l = spec.layers().get(li);
+            if (keep != null && keep[li] != null) {
+                if (keep[li].length != a.length) {
+                    throw new IllegalArgumentException("the mask of layer " + li + " has " + keep[li].length + " entries, its input "
+                            + a.length);
+                }
+                masks[li] = keep[li];
+                scales[li] = MlpDropoutMask.scale((float) l.dropout());
+                double[] dropped = new double[a.length];
+                for (int k = 0; k < a.length; k++) {
+                    dropped[k] = keep[li][k] ? a[k] * scales[li] : 0;
+                }
+                a = dropped;
+            }
             inputs[li] = a;
             double[] z = new double[rows * l.out()];
             for (int r = 0; r < rows; r++) {
@@ -114,6 +139,11 @@ public final class MlpReference {
                             s += dz[r * l.out() + o] * w[li][i * l.out() + o];
                         }
                         dx[r * l.in() + i] = s;
+                    }
+                }
+                if (masks[li] != null) {
+                    for (int k = 0; k < dx.length; k++) {
+                        dx[k] = masks[li][k] ? dx[k] * scales[li] : 0;
                     }
                 }
                 d = dx;
