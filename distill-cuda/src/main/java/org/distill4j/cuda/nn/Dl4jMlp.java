@@ -133,6 +133,81 @@ public final class Dl4jMlp {
         return net;
     }
 
+    /**
+     * Adam's moments and step count, per layer in {@link MlpWeights}' layout (W row-major {@code [in][out]},
+     * then b): what DL4J needs to go on training where the engine stopped.
+     *
+     * @param steps optimizer steps taken (DL4J's iteration count)
+     * @param m     first moments, or null for SGD
+     * @param v     second moments, or null for SGD
+     */
+    public record OptimizerState(int steps, MlpWeights m, MlpWeights v) {
+    }
+
+    /**
+     * Writes {@code weights} into {@code net} (which must have {@code spec}'s shapes, e.g. the network the
+     * engine imported), and, for Adam, the moments into DL4J's updater state with the iteration count, so
+     * the next DL4J step continues exactly where the engine stopped.
+     */
+    public static void writeBack(MultiLayerNetwork net, MlpSpec spec, MlpWeights weights, OptimizerState state) {
+        weights.check(spec);
+        if (net.getnLayers() != spec.layers().size()) {
+            throw new IllegalArgumentException("the network has " + net.getnLayers() + " layers, the engine's " + spec.layers().size());
+        }
+        INDArray params = net.params();
+        if (params.length() != spec.parameters()) {
+            throw new IllegalArgumentException("the network has " + params.length() + " parameters, the engine's " + spec.parameters());
+        }
+        params.assign(Nd4j.create(dl4jOrder(spec, weights)));
+        if (state == null) {
+            return;
+        }
+        if (spec.optimizer().kind() == MlpSpec.Optimizer.Kind.ADAM) {
+            if (state.m() == null || state.v() == null) {
+                throw new IllegalArgumentException("Adam's state needs both moments");
+            }
+            float[] m = dl4jOrder(spec, state.m());
+            float[] v = dl4jOrder(spec, state.v());
+            org.deeplearning4j.nn.updater.BaseMultiLayerUpdater<?> u = (org.deeplearning4j.nn.updater.BaseMultiLayerUpdater<?>) net.getUpdater();
+            for (org.deeplearning4j.nn.updater.UpdaterBlock block : u.getUpdaterBlocks()) {
+                int from = block.getParamOffsetStart();
+                int to = block.getParamOffsetEnd();
+                INDArray view = block.getUpdaterView();
+                if (view == null || view.length() != 2L * (to - from)) {
+                    throw new IllegalStateException("DL4J's Adam state for parameters [" + from + ", " + to + ") is not [m, v]: "
+                            + (view == null ? "none" : view.length() + " values"));
+                }
+                // the block's state view: m of its parameters, then v, in the flat parameter order
+                view.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(0, to - from))
+                        .assign(Nd4j.create(java.util.Arrays.copyOfRange(m, from, to)));
+                view.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(to - from, 2L * (to - from)))
+                        .assign(Nd4j.create(java.util.Arrays.copyOfRange(v, from, to)));
+                block.setUpdaterViewRequiresInitialization(false);
+            }
+        }
+        net.setIterationCount(state.steps());
+    }
+
+    /** Parameters in DL4J's flat order: per layer W in column-major ({@code 'f'}) order, then b. */
+    static float[] dl4jOrder(MlpSpec spec, MlpWeights p) {
+        p.check(spec);
+        float[] flat = new float[Math.toIntExact(spec.parameters())];
+        int off = 0;
+        for (int li = 0; li < spec.layers().size(); li++) {
+            MlpSpec.Layer l = spec.layers().get(li);
+            float[] w = p.w()[li];
+            for (int o = 0; o < l.out(); o++) {
+                for (int i = 0; i < l.in(); i++) {
+                    flat[off + o * l.in() + i] = w[i * l.out() + o];
+                }
+            }
+            off += l.in() * l.out();
+            System.arraycopy(p.b()[li], 0, flat, off, l.out());
+            off += l.out();
+        }
+        return flat;
+    }
+
     private static float[] flatten(INDArray w, int in, int out) {
         float[][] m = w.toFloatMatrix();
         float[] f = new float[in * out];

@@ -178,6 +178,26 @@ public final class MlpReference {
         }
     }
 
+    /** Optimizer steps taken so far. */
+    public int steps() {
+        return iteration;
+    }
+
+    /** Adam's moments now, rounded to float, in {@link MlpWeights}' layout: {m, v}. */
+    public MlpWeights[] moments() {
+        float[][] mw = new float[w.length][];
+        float[][] mbf = new float[w.length][];
+        float[][] vw = new float[w.length][];
+        float[][] vbf = new float[w.length][];
+        for (int i = 0; i < w.length; i++) {
+            mw[i] = narrow(m[i]);
+            mbf[i] = narrow(mb[i]);
+            vw[i] = narrow(v[i]);
+            vbf[i] = narrow(vb[i]);
+        }
+        return new MlpWeights[] {new MlpWeights(mw, mbf), new MlpWeights(vw, vbf)};
+    }
+
     /** The current parameters, rounded to float. */
     public MlpWeights weights() {
         float[][] wf = new float[w.length][];

@@ -153,6 +153,61 @@ class Dl4jMlpTest {
         }
     }
 
+    /**
+     * The engine's weights and Adam moments written back into a DL4J network after two steps: DL4J's third
+     * step equals the reference's third step, so training goes on where the engine stopped (a wrong
+     * moment layout, a missing iteration count or a re-initialized updater changes that step).
+     */
+    @Test
+    void writeBackContinuesTrainingWhereTheEngineStopped() {
+        for (IUpdater u : new IUpdater[] {new Adam(2e-2), new Sgd(0.05)}) {
+            MultiLayerNetwork n = net(u, 13, 0, Activation.RELU, Activation.SIGMOID);
+            Dl4jMlp.Imported imp = Dl4jMlp.importFrom(n);
+            MlpReference ref = new MlpReference(imp.spec(), imp.weights());
+            Random rng = new Random(8);
+            int rows = 7;
+            for (int step = 0; step < 2; step++) {
+                float[] x = random(rng, rows * IN);
+                ref.forward(x, rows);
+                float[] d = random(rng, rows * 5);
+                ref.step(ref.backward(d));
+            }
+            MlpWeights[] mv = ref.moments();
+            boolean adam = u instanceof Adam;
+            Dl4jMlp.writeBack(n, imp.spec(), ref.weights(),
+                    new Dl4jMlp.OptimizerState(ref.steps(), adam ? mv[0] : null, adam ? mv[1] : null));
+            assertEquals(2, n.getIterationCount());
+            MlpWeights written = Dl4jMlp.importFrom(n).weights();
+            for (int li = 0; li < 3; li++) {
+                assertArrayEquals(ref.weights().w()[li], written.w()[li], u + " W" + li + " written back");
+            }
+            float[] x = random(rng, rows * IN);
+            float[] d = random(rng, rows * 5);
+            Dl4jStudent student = Dl4jStudent.of(n);
+            student.forward(batch(x, rows), true);
+            student.backward(d);
+            ref.forward(x, rows);
+            ref.step(ref.backward(d));
+            MlpWeights after = Dl4jMlp.importFrom(n).weights();
+            for (int li = 0; li < 3; li++) {
+                assertClose(widen(ref.weights().w()[li]), after.w()[li], 2e-5, u + " W" + li + " after DL4J's step 3");
+                assertClose(widen(ref.weights().b()[li]), after.b()[li], 2e-5, u + " b" + li + " after DL4J's step 3");
+            }
+        }
+    }
+
+    @Test
+    void writeBackRefusesAnotherNetwork() {
+        MultiLayerNetwork n = net(new Sgd(0.1), 3, 0, Activation.RELU, Activation.TANH);
+        Dl4jMlp.Imported imp = Dl4jMlp.importFrom(n);
+        MultiLayerNetwork other = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().list()
+                .layer(new DenseLayer.Builder().nIn(IN).nOut(5).activation(Activation.IDENTITY).build()).build());
+        other.init();
+        String msg = assertThrows(IllegalArgumentException.class, () -> Dl4jMlp.writeBack(other, imp.spec(), imp.weights(), null))
+                .getMessage();
+        assertTrue(msg.contains("the network has 1 layers, the engine's 3"), msg);
+    }
+
     @Test
     void aTeachersSoftmaxHeadIsReadAsLogits() {
         MultiLayerNetwork n = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().seed(1).updater(new Adam(1e-3)).list()
