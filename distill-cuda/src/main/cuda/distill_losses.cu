@@ -818,6 +818,23 @@ __global__ void mlp_act_backward_f32(float* dy, const float* pre, long long rows
     }
 }
 
+// The same, also writing dz in bf16 (the backward GEMMs' input in mixed precision).
+__global__ void mlp_act_backward_bf16out(float* dy, const float* pre, long long rows, int cols, int act, __nv_bfloat16* dzBf16) {
+    long long n = rows * cols;
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
+        float dz = dy[i] * distill::mlp_act_grad(pre[i], act);
+        dy[i] = dz;
+        dzBf16[i] = __float2bfloat16_rn(dz);
+    }
+}
+
+// y = bf16(x), rounded to nearest even, over n elements.
+__global__ void mlp_to_bf16(const float* x, __nv_bfloat16* y, long long n) {
+    for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
+        y[i] = __float2bfloat16_rn(x[i]);
+    }
+}
+
 // dbias[c] = sum over rows of dz[r, c], deterministic: blockDim.x must be 1024 (1-D), any grid (ceil(cols / 32)
 // blocks is natural), no dynamic shared memory.
 __global__ void __launch_bounds__(DISTILL_MLP_BG_THREADS) mlp_bias_grad_f32(const float* dz, long long rows, int cols, float* dbias) {

@@ -140,33 +140,12 @@ public final class CudaBackend implements ComputeBackend {
             if (c != null) {
                 ctx.upload(c, counted);
             }
-            float invT = (float) (1.0 / temperature);
-            float kdWeight = teacher ? (float) ((1 - alpha) * temperature) : 0f;
-            boolean needS1 = alpha > 0 && temperature != 1.0;
-            ctx.launch(plan, s, t, y, c, g, out, rows, v, invT, kdWeight, (float) alpha, (float) (temperature * temperature),
-                    (float) (w * upstream), probs ? 1 : 0, needS1 ? 1 : 0);
+            KdRows.launch(ctx, DType.F32, loss, s, t, y, c, g, out, rows, v, w, upstream, probs);
             float[] rowOut = finish(out, g, rows, gradOut);
             if (rowOut == null) {
                 return loss.compute(batch, gradOut, upstream);
             }
-            double klSum = 0;
-            double ceSum = 0;
-            for (int r = 0; r < rows; r++) {
-                klSum += rowOut[3 * r];
-                ceSum += rowOut[3 * r + 1];
-            }
-            double kdValue = klSum * w;
-            double ceValue = ceSum * w;
-            Map<String, Double> terms = new LinkedHashMap<>();
-            if (teacher) {
-                terms.put(SoftTargetKd.NAME, kdValue);
-                if (alpha > 0) {
-                    terms.put(CrossEntropy.NAME, ceValue);
-                }
-                return new LossResult(alpha * ceValue + (1 - alpha) * kdValue, batch.countedRows(), terms);
-            }
-            terms.put(CrossEntropy.NAME, ceValue);
-            return new LossResult(ceValue, batch.countedRows(), terms);
+            return KdRows.result(loss, rowOut, rows, batch.countedRows(), w);
         }
     }
 

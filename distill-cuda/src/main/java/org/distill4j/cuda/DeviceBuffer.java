@@ -31,6 +31,19 @@ public final class DeviceBuffer implements AutoCloseable {
         return capacity;
     }
 
+    /**
+     * The address {@code byteOffset} bytes into this buffer, where {@code bytes} more must fit.
+     *
+     * @throws IllegalArgumentException when the range is outside the buffer
+     */
+    public DevicePtr at(long byteOffset, long bytes) {
+        if (byteOffset < 0 || bytes < 0 || byteOffset + bytes > capacity) {
+            throw new IllegalArgumentException("bytes [" + byteOffset + ", " + (byteOffset + bytes) + ") are outside a " + capacity
+                    + "-byte device buffer");
+        }
+        return new DevicePtr(address() + byteOffset);
+    }
+
     @Override
     public void close() {
         if (closed.compareAndSet(false, true)) {

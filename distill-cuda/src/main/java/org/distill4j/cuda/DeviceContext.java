@@ -219,6 +219,24 @@ public final class DeviceContext implements AutoCloseable {
         }
     }
 
+    /** Copies {@code data} to {@code dst} (synchronous; the caller keeps it inside its buffer). */
+    public synchronized void upload(DevicePtr dst, byte[] data) {
+        current();
+        try (BytePointer p = new BytePointer(data)) {
+            Cu.check(cudart.cuMemcpyHtoD(dst.address(), p, data.length), "cuMemcpyHtoD(" + data.length + " bytes)");
+        }
+    }
+
+    /** Copies {@code into.length} bytes from {@code src} (synchronous: waits for this context's stream first). */
+    public synchronized void download(DevicePtr src, byte[] into) {
+        current();
+        Cu.check(cudart.cuStreamSynchronize(stream), "cuStreamSynchronize");
+        try (BytePointer p = new BytePointer(into.length)) {
+            Cu.check(cudart.cuMemcpyDtoH(p, src.address(), into.length), "cuMemcpyDtoH(" + into.length + " bytes)");
+            p.get(into);
+        }
+    }
+
     /** Copies {@code into.length} bytes from the start of {@code src} (synchronous: waits for this context's stream). */
     public synchronized void download(DeviceBuffer src, byte[] into) {
         current();
@@ -230,8 +248,8 @@ public final class DeviceContext implements AutoCloseable {
     }
 
     /**
-     * Launches a kernel on this context's stream. Arguments: a {@link DeviceBuffer} or null (a device
-     * pointer), Integer (int), Long (long long), Float.
+     * Launches a kernel on this context's stream. Arguments: a {@link DeviceBuffer}, {@link DevicePtr} or
+     * null (a device pointer), Integer (int), Long (long long), Float.
      */
     public synchronized void launch(KernelPlan plan, Object... args) {
         current();
@@ -249,6 +267,8 @@ public final class DeviceContext implements AutoCloseable {
                     v = new LongPointer(1).put(0L);
                 } else if (a instanceof DeviceBuffer b) {
                     v = new LongPointer(1).put(b.address());
+                } else if (a instanceof DevicePtr d) {
+                    v = new LongPointer(1).put(d.address());
                 } else if (a instanceof Integer n) {
                     v = new IntPointer(1).put(n);
                 } else if (a instanceof Long n) {
@@ -257,7 +277,7 @@ public final class DeviceContext implements AutoCloseable {
                     v = new FloatPointer(1).put(x);
                 } else {
                     throw new IllegalArgumentException("kernel argument " + i + " of " + plan.function() + " is a "
-                            + a.getClass().getSimpleName() + "; expected a DeviceBuffer, null, Integer, Long or Float");
+                            + a.getClass().getSimpleName() + "; expected a DeviceBuffer, DevicePtr, null, Integer, Long or Float");
                 }
                 values.add(v);
                 params.put(i, v);

@@ -14,10 +14,13 @@ import org.distill4j.train.StepEngineProvider;
  * the engine runs exactly ({@link Dl4jMlp#importFrom}), the loss is {@code kd} or {@code ce}, and there
  * are no feature losses. Otherwise it declines with the first reason, which the run logs and records.
  *
- * <p>The engine's device code (cuBLASLt GEMMs, the element-wise kernels, the step) has not yet run on a
- * GPU, so in this build the provider declines every run that passes the checks with that reason.
+ * <p>Like the {@code cuda} backend it needs, the engine is unvalidated until its GPU tests have passed on a
+ * device: the backend is only active with {@code -Ddistill.cuda.unvalidated=true}, and so is this engine.
+ * {@code -Ddistill.cuda.mlp.precision=bf16} selects bf16 GEMMs; {@code -Ddistill.cuda.mlp.epilogues=kernels}
+ * turns off the fused cuBLASLt epilogues.
  */
 public final class CudaMlpEngineProvider implements StepEngineProvider {
+    private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(CudaMlpEngineProvider.class);
     public static final String NAME = "cuda-mlp";
 
     @Override
@@ -31,8 +34,19 @@ public final class CudaMlpEngineProvider implements StepEngineProvider {
         if (why != null) {
             return Offer.decline(why);
         }
-        return Offer.decline("the engine's step (cuBLASLt GEMMs, fused AdamW) is not in this build yet: it waits for a GPU to be "
-                + "validated on; the run keeps the DL4J path with the cuda loss backend");
+        CudaBackend backend = (CudaBackend) setup.backend();
+        MultiLayerNetwork studentNet = ((Dl4jStudent) setup.student()).multiLayerNetwork();
+        Dl4jMlp.Imported student = Dl4jMlp.importFrom(studentNet);
+        Dl4jMlp.Imported teacher = setup.teacher() != null && setup.loss().needsTeacher()
+                ? Dl4jMlp.importFrom(((Dl4jTeacher) setup.teacher()).multiLayerNetwork()) : null;
+        CudaMlpEngine.Options options = CudaMlpEngine.Options.fromSystemProperties();
+        try {
+            return Offer.of(new CudaMlpEngine(backend.context(), studentNet, student, teacher, setup.batchSize(), options, setup.seed()));
+        } catch (RuntimeException | LinkageError e) {
+            String where = backend.context() != null ? backend.device() : "the cuda backend (no device context)";
+            log.warn("cuda-mlp could not start on {}: {}", where, e.toString());
+            return Offer.decline("the engine could not start on " + where + ": " + e);
+        }
     }
 
     /** Why the engine cannot run this setup, or null when it can. */

@@ -1,0 +1,270 @@
+package org.distill4j.cuda;
+
+import org.bytedeco.cuda.cublas.cublasLtContext;
+import org.bytedeco.cuda.cublas.cublasLtMatmulDescOpaque_t;
+import org.bytedeco.cuda.cublas.cublasLtMatmulHeuristicResult_t;
+import org.bytedeco.cuda.cublas.cublasLtMatmulPreferenceOpaque_t;
+import org.bytedeco.cuda.cublas.cublasLtMatrixLayoutOpaque_t;
+import org.bytedeco.cuda.global.cublas;
+import org.bytedeco.cuda.global.cudart;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.LongPointer;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerPointer;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * cuBLASLt on a {@link DeviceContext}'s stream: a handle and a workspace, and {@link Matmul} plans (the
+ * descriptors and the algorithm the heuristic picked for one GEMM shape), made once and run every step.
+ * Column-major, as cuBLAS is: {@code D[m, n] = op(A)[m, k] op(B)[k, n]}, A and B fp32 (no TF32) or bf16,
+ * D fp32, fp32 accumulation, with an optional epilogue. Every status is checked and raised as a
+ * {@link CudaException} naming the call and the shape.
+ */
+public final class CublasLt implements AutoCloseable {
+    /** Element types of A and B. */
+    public enum Type {
+        F32(cudart.CUDA_R_32F, 4), BF16(cudart.CUDA_R_16BF, 2);
+
+        final int cuda;
+        final int bytes;
+
+        Type(int cuda, int bytes) {
+            this.cuda = cuda;
+            this.bytes = bytes;
+        }
+    }
+
+    /** What follows the product (see {@code cublasLtEpilogue_t}). */
+    public enum Epilogue {
+        NONE(cublas.CUBLASLT_EPILOGUE_DEFAULT), BIAS(cublas.CUBLASLT_EPILOGUE_BIAS), RELU_BIAS(cublas.CUBLASLT_EPILOGUE_RELU_BIAS),
+        BGRADA(cublas.CUBLASLT_EPILOGUE_BGRADA);
+
+        final int code;
+
+        Epilogue(int code) {
+            this.code = code;
+        }
+    }
+
+    /** One GEMM's shape: transposes, sizes, A/B type, leading dimensions (elements), epilogue. */
+    public record Shape(boolean transA, boolean transB, int m, int n, int k, Type ab, int lda, int ldb, int ldd, Epilogue epilogue) {
+        @Override
+        public String toString() {
+            return (transA ? "T" : "N") + (transB ? "T" : "N") + " m " + m + " n " + n + " k " + k + " " + ab + " lda " + lda + " ldb " + ldb
+                    + " ldd " + ldd + (epilogue == Epilogue.NONE ? "" : " " + epilogue);
+        }
+    }
+
+    /** Raised when cuBLASLt has no algorithm for a shape (e.g. an epilogue it does not support there). */
+    public static final class NoAlgorithmException extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        NoAlgorithmException(String message) {
+            super(message);
+        }
+    }
+
+    private final DeviceContext ctx;
+    private final cublasLtContext handle;
+    private final DeviceBuffer workspace;
+    private final List<Matmul> plans = new ArrayList<>();
+    private final AtomicBoolean closed = new AtomicBoolean();
+
+    private CublasLt(DeviceContext ctx, cublasLtContext handle, DeviceBuffer workspace) {
+        this.ctx = ctx;
+        this.handle = handle;
+        this.workspace = workspace;
+    }
+
+    /** A cuBLASLt handle on {@code ctx} with a {@code workspaceBytes} workspace (32 MiB suits Hopper). */
+    public static CublasLt create(DeviceContext ctx, long workspaceBytes) {
+        ctx.current();
+        cublasLtContext h = new cublasLtContext();
+        check(cublas.cublasLtCreate(h), "cublasLtCreate");
+        try {
+            return new CublasLt(ctx, h, ctx.alloc(workspaceBytes));
+        } catch (RuntimeException e) {
+            cublas.cublasLtDestroy(h);
+            throw e;
+        }
+    }
+
+    static void check(int status, String call) {
+        if (status != cublas.CUBLAS_STATUS_SUCCESS) {
+            String name;
+            String message;
+            try {
+                name = cublas.cublasLtGetStatusName(status).getString();
+                message = cublas.cublasLtGetStatusString(status).getString();
+            } catch (RuntimeException | LinkageError e) {
+                name = "cublasStatus_t " + status;
+                message = "";
+            }
+            throw new CudaException(status, call, name, message);
+        }
+    }
+
+    /** The largest power of two (at most 256) that divides {@code address}: what the algorithm may assume. */
+    static int alignment(long address) {
+        long low = address & -address;
+        return (int) (address == 0 || low > 256 ? 256 : low);
+    }
+
+    /**
+     * Plans a GEMM of {@code shape} for operands at these addresses (their alignment narrows the algorithms).
+     *
+     * @throws NoAlgorithmException when cuBLASLt has no algorithm for it
+     */
+    public synchronized Matmul plan(Shape s, DevicePtr a, DevicePtr b, DevicePtr d) {
+        ctx.current();
+        Matmul mm = new Matmul(s);
+        try {
+            mm.prepare(a, b, d);
+        } catch (RuntimeException e) {
+            mm.close();
+            throw e;
+        }
+        plans.add(mm);
+        return mm;
+    }
+
+    /** One planned GEMM. */
+    public final class Matmul implements AutoCloseable {
+        private final Shape shape;
+        private cublasLtMatmulDescOpaque_t desc;
+        private cublasLtMatrixLayoutOpaque_t la;
+        private cublasLtMatrixLayoutOpaque_t lb;
+        private cublasLtMatrixLayoutOpaque_t ld;
+        private final cublasLtMatmulHeuristicResult_t result = new cublasLtMatmulHeuristicResult_t();
+        private final FloatPointer one = new FloatPointer(1).put(1f);
+        private final FloatPointer zero = new FloatPointer(1).put(0f);
+        private final LongPointer biasAddress = new LongPointer(1);
+        private final AtomicBoolean done = new AtomicBoolean();
+
+        private Matmul(Shape shape) {
+            this.shape = shape;
+        }
+
+        private void prepare(DevicePtr a, DevicePtr b, DevicePtr d) {
+            String what = "(" + shape + ")";
+            try (PointerPointer<?> out = new PointerPointer<>(1)) {
+                check(cublas.cublasLtMatmulDescCreate(out, cublas.CUBLAS_COMPUTE_32F, cudart.CUDA_R_32F), "cublasLtMatmulDescCreate" + what);
+                desc = new cublasLtMatmulDescOpaque_t(out.get(0));
+                setInt(cublas.CUBLASLT_MATMUL_DESC_TRANSA, shape.transA() ? cublas.CUBLAS_OP_T : cublas.CUBLAS_OP_N, what);
+                setInt(cublas.CUBLASLT_MATMUL_DESC_TRANSB, shape.transB() ? cublas.CUBLAS_OP_T : cublas.CUBLAS_OP_N, what);
+                setInt(cublas.CUBLASLT_MATMUL_DESC_EPILOGUE, shape.epilogue().code, what);
+                la = layout(out, shape.ab(), shape.transA() ? shape.k() : shape.m(), shape.transA() ? shape.m() : shape.k(), shape.lda(), "A" + what);
+                lb = layout(out, shape.ab(), shape.transB() ? shape.n() : shape.k(), shape.transB() ? shape.k() : shape.n(), shape.ldb(), "B" + what);
+                ld = layout(out, Type.F32, shape.m(), shape.n(), shape.ldd(), "D" + what);
+                check(cublas.cublasLtMatmulPreferenceCreate(out), "cublasLtMatmulPreferenceCreate");
+                cublasLtMatmulPreferenceOpaque_t pref = new cublasLtMatmulPreferenceOpaque_t(out.get(0));
+                try (LongPointer ws = new LongPointer(1).put(workspace.capacity()); IntPointer al = new IntPointer(1)) {
+                    check(cublas.cublasLtMatmulPreferenceSetAttribute(pref, cublas.CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, ws, 8),
+                            "cublasLtMatmulPreferenceSetAttribute(MAX_WORKSPACE_BYTES)");
+                    int[][] aligns = {{cublas.CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, alignment(a.address())},
+                            {cublas.CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, alignment(b.address())},
+                            {cublas.CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, alignment(d.address())},
+                            {cublas.CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, alignment(d.address())}};
+                    for (int[] x : aligns) {
+                        al.put(x[1]);
+                        check(cublas.cublasLtMatmulPreferenceSetAttribute(pref, x[0], al, 4), "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT)");
+                    }
+                    int[] found = new int[1];
+                    int rc = cublas.cublasLtMatmulAlgoGetHeuristic(handle, desc, la, lb, ld, ld, pref, 1, result, found);
+                    if (rc == cublas.CUBLAS_STATUS_NOT_SUPPORTED || (rc == cublas.CUBLAS_STATUS_SUCCESS && found[0] == 0)) {
+                        throw new NoAlgorithmException("cuBLASLt has no algorithm for " + shape + " on " + ctx.describe());
+                    }
+                    check(rc, "cublasLtMatmulAlgoGetHeuristic" + what);
+                } finally {
+                    cublas.cublasLtMatmulPreferenceDestroy(pref);
+                }
+            }
+        }
+
+        private void setInt(int attribute, int value, String what) {
+            try (IntPointer v = new IntPointer(1).put(value)) {
+                check(cublas.cublasLtMatmulDescSetAttribute(desc, attribute, v, 4), "cublasLtMatmulDescSetAttribute(" + attribute + ")" + what);
+            }
+        }
+
+        private cublasLtMatrixLayoutOpaque_t layout(PointerPointer<?> out, Type t, int rows, int cols, int ldim, String what) {
+            check(cublas.cublasLtMatrixLayoutCreate(out, t.cuda, rows, cols, ldim), "cublasLtMatrixLayoutCreate " + what);
+            return new cublasLtMatrixLayoutOpaque_t(out.get(0));
+        }
+
+        public Shape shape() {
+            return shape;
+        }
+
+        /**
+         * Queues the GEMM on the context's stream. {@code bias}: the epilogue's bias (BIAS, RELU_BIAS) or the
+         * bias gradient it writes (BGRADA); null without an epilogue.
+         */
+        public void run(DevicePtr a, DevicePtr b, DevicePtr d, DevicePtr bias) {
+            if (done.get()) {
+                throw new IllegalStateException("the GEMM plan " + shape + " is closed");
+            }
+            if ((bias == null) != (shape.epilogue() == Epilogue.NONE)) {
+                throw new IllegalArgumentException("epilogue " + shape.epilogue() + (bias == null ? " needs" : " takes no") + " bias pointer");
+            }
+            synchronized (CublasLt.this) {
+                ctx.current();
+                if (bias != null) {
+                    biasAddress.put(bias.address());
+                    check(cublas.cublasLtMatmulDescSetAttribute(desc, cublas.CUBLASLT_MATMUL_DESC_BIAS_POINTER, biasAddress, 8),
+                            "cublasLtMatmulDescSetAttribute(BIAS_POINTER)");
+                }
+                check(cublas.cublasLtMatmul(handle, desc, one, raw(a), la, raw(b), lb, zero, raw(d), ld, raw(d), ld, result.algo(),
+                        raw(new DevicePtr(workspace.address())), workspace.capacity(), ctx.stream()), "cublasLtMatmul(" + shape + ")");
+            }
+        }
+
+        @Override
+        public void close() {
+            if (!done.compareAndSet(false, true)) {
+                return;
+            }
+            if (la != null) {
+                cublas.cublasLtMatrixLayoutDestroy(la);
+            }
+            if (lb != null) {
+                cublas.cublasLtMatrixLayoutDestroy(lb);
+            }
+            if (ld != null) {
+                cublas.cublasLtMatrixLayoutDestroy(ld);
+            }
+            if (desc != null) {
+                cublas.cublasLtMatmulDescDestroy(desc);
+            }
+            result.close();
+            one.close();
+            zero.close();
+            biasAddress.close();
+        }
+    }
+
+    /** A device address as the JavaCPP pointer cuBLASLt's signatures take. */
+    static Pointer raw(DevicePtr p) {
+        long address = p.address();
+        return new Pointer() {
+            {
+                this.address = address;
+            }
+        };
+    }
+
+    @Override
+    public synchronized void close() {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
+        plans.forEach(Matmul::close);
+        plans.clear();
+        workspace.close();
+        cublas.cublasLtDestroy(handle);
+    }
+}

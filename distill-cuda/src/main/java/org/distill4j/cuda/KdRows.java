@@ -1,0 +1,86 @@
+package org.distill4j.cuda;
+
+import org.distill4j.loss.CrossEntropy;
+import org.distill4j.loss.LogitLoss;
+import org.distill4j.loss.LossResult;
+import org.distill4j.loss.SoftTargetKd;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The fused soft-target KD / cross-entropy kernel over rows that are already on the device: its launch
+ * arguments from the loss's settings, and the loss value from the per-row parts it writes
+ * ({@code kl, ce, bad} per row). {@link CudaBackend} uses it for host batches, the GPU MLP engine for
+ * logits its own GEMMs produced.
+ */
+public final class KdRows {
+    private KdRows() {
+    }
+
+    /** Whether {@code loss} runs here: {@code kd} (with a dense teacher) or {@code ce}. */
+    public static boolean supports(LogitLoss loss) {
+        return loss instanceof SoftTargetKd || loss instanceof CrossEntropy;
+    }
+
+    /**
+     * Queues the kernel: {@code grad = upstream * rowWeight * dLoss/dStudent} for every row, per-row parts to
+     * {@code rowOut}. Pointer arguments are {@link DeviceBuffer}s, {@link DevicePtr}s or null.
+     *
+     * @param teacher   the teacher's rows (logits, or probabilities with {@code teacherProbs}); null for ce
+     * @param labels    int32 labels, -1 for a row that does not count; null when alpha is 0
+     * @param counted   one byte per row (1 counts), or null when all rows count
+     * @param rowWeight what each counted row's loss is multiplied by (1 / counted rows for MEAN)
+     */
+    public static void launch(DeviceContext ctx, DType dtype, LogitLoss loss, Object student, Object teacher, Object labels, Object counted,
+                              Object grad, Object rowOut, int rows, int v, double rowWeight, float upstream, boolean teacherProbs) {
+        boolean kd = loss instanceof SoftTargetKd;
+        if (!supports(loss)) {
+            throw new IllegalArgumentException("the fused kd kernel runs kd and ce, not '" + loss.name() + "'");
+        }
+        if (kd && teacher == null) {
+            throw new IllegalArgumentException("kd needs the teacher's rows on the device");
+        }
+        double temperature = kd ? ((SoftTargetKd) loss).temperature() : 1.0;
+        double alpha = kd ? ((SoftTargetKd) loss).alpha() : 1.0;
+        float invT = (float) (1.0 / temperature);
+        float kdWeight = kd ? (float) ((1 - alpha) * temperature) : 0f;
+        boolean needS1 = alpha > 0 && temperature != 1.0;
+        ctx.launch(KernelPlan.kd(rows, v, dtype), student, kd ? teacher : null, alpha > 0 ? labels : null, counted, grad, rowOut, rows, v, invT,
+                kdWeight, (float) alpha, (float) (temperature * temperature), (float) (rowWeight * upstream), teacherProbs ? 1 : 0,
+                needS1 ? 1 : 0);
+    }
+
+    /** The loss value and its terms from the kernel's per-row parts (summed in row order, in double). */
+    public static LossResult result(LogitLoss loss, float[] rowOut, int rows, int countedRows, double rowWeight) {
+        double klSum = 0;
+        double ceSum = 0;
+        for (int r = 0; r < rows; r++) {
+            klSum += rowOut[3 * r];
+            ceSum += rowOut[3 * r + 1];
+        }
+        double kdValue = klSum * rowWeight;
+        double ceValue = ceSum * rowWeight;
+        Map<String, Double> terms = new LinkedHashMap<>();
+        if (loss instanceof SoftTargetKd kd) {
+            double alpha = kd.alpha();
+            terms.put(SoftTargetKd.NAME, kdValue);
+            if (alpha > 0) {
+                terms.put(CrossEntropy.NAME, ceValue);
+            }
+            return new LossResult(alpha * ceValue + (1 - alpha) * kdValue, countedRows, terms);
+        }
+        terms.put(CrossEntropy.NAME, ceValue);
+        return new LossResult(ceValue, countedRows, terms);
+    }
+
+    /** The first row the kernel flagged (a non-finite logit, an invalid probability), or -1. */
+    public static int firstBadRow(float[] rowOut, int rows) {
+        for (int r = 0; r < rows; r++) {
+            if (rowOut[3 * r + 2] != 0f) {
+                return r;
+            }
+        }
+        return -1;
+    }
+}

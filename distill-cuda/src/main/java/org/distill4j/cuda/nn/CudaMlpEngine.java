@@ -1,0 +1,268 @@
+package org.distill4j.cuda.nn;
+
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.distill4j.cuda.CublasLt;
+import org.distill4j.cuda.DeviceContext;
+import org.distill4j.cuda.KdRows;
+import org.distill4j.data.Batch;
+import org.distill4j.loss.LogitLoss;
+import org.distill4j.loss.LossResult;
+import org.distill4j.loss.Reduction;
+import org.distill4j.train.StepEngine;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * The whole distillation step of an MLP teacher and student on one GPU ({@code cuda-mlp}): each step
+ * uploads the batch's features and labels once, runs the teacher's forward, the student's forward with
+ * dropout, the fused kd/ce kernel, the backward and one optimizer launch over all parameters (an
+ * {@link MlpProgram} run by cuBLASLt and the {@code mlp_*} kernels), and reads back only the rows' loss
+ * parts (12 bytes a row) for the metrics. {@link #syncToStudent} writes the weights and Adam's moments
+ * back into the DL4J student.
+ */
+public final class CudaMlpEngine implements StepEngine {
+    private static final Logger log = LoggerFactory.getLogger(CudaMlpEngine.class);
+    /** cuBLASLt workspace: 32 MiB, what Hopper's heuristics ask for at most. */
+    static final long WORKSPACE = 32L << 20;
+
+    /** How the engine runs: GEMM precision, and whether epilogues are fused into the GEMMs (fp32 only). */
+    public record Options(MlpProgram.Precision precision, boolean fusedEpilogues) {
+        public Options {
+            if (fusedEpilogues && precision != MlpProgram.Precision.F32) {
+                fusedEpilogues = false; // bf16 fuses bias, activation and rounding into one kernel instead
+            }
+        }
+
+        /** {@code distill.cuda.mlp.precision} (f32 | bf16, default f32) and {@code distill.cuda.mlp.epilogues} (fused | kernels). */
+        public static Options fromSystemProperties() {
+            String p = System.getProperty("distill.cuda.mlp.precision", "f32").trim().toLowerCase(java.util.Locale.ROOT);
+            MlpProgram.Precision precision = switch (p) {
+                case "f32", "fp32", "float32" -> MlpProgram.Precision.F32;
+                case "bf16", "bfloat16" -> MlpProgram.Precision.BF16;
+                default -> throw new IllegalArgumentException("distill.cuda.mlp.precision is '" + p + "'; expected f32 or bf16");
+            };
+            String e = System.getProperty("distill.cuda.mlp.epilogues", "fused").trim().toLowerCase(java.util.Locale.ROOT);
+            if (!e.equals("fused") && !e.equals("kernels")) {
+                throw new IllegalArgumentException("distill.cuda.mlp.epilogues is '" + e + "'; expected fused or kernels");
+            }
+            return new Options(precision, e.equals("fused"));
+        }
+    }
+
+    private final DeviceContext ctx;
+    private final MultiLayerNetwork studentNet;
+    private final MlpSpec studentSpec;
+    private final MlpSpec teacherSpec;
+    private final int maxRows;
+    private final CublasLt lt;
+    private final DeviceMlpRunner runner;
+    private final Map<Integer, MlpProgram> programs = new HashMap<>();
+    private final MlpProgram.Precision precision;
+    private boolean fused;
+    private long steps;
+    private final AtomicBoolean closed = new AtomicBoolean();
+
+    /**
+     * Uploads the networks and prepares the step for batches of up to {@code maxRows} rows.
+     *
+     * @param teacher the teacher's network as imported, or null (cross-entropy only)
+     */
+    public CudaMlpEngine(DeviceContext ctx, MultiLayerNetwork studentNet, Dl4jMlp.Imported student, Dl4jMlp.Imported teacher, int maxRows,
+                         Options options, long seed) {
+        this.ctx = ctx;
+        this.studentNet = studentNet;
+        this.studentSpec = student.spec();
+        this.teacherSpec = teacher != null ? teacher.spec() : null;
+        this.maxRows = maxRows;
+        this.precision = options.precision();
+        this.fused = options.fusedEpilogues();
+        CublasLt l = CublasLt.create(ctx, WORKSPACE);
+        DeviceMlpRunner r = new DeviceMlpRunner(ctx, l, seed);
+        try {
+            MlpProgram first;
+            try {
+                first = program(maxRows, r);
+            } catch (CublasLt.NoAlgorithmException e) {
+                if (!fused) {
+                    throw e;
+                }
+                log.info("cuda-mlp: {}; using the epilogue kernels instead of fused GEMM epilogues", e.getMessage());
+                fused = false;
+                r.close();
+                r = new DeviceMlpRunner(ctx, l, seed);
+                programs.clear();
+                first = program(maxRows, r);
+            }
+            upload(r, first.student(), student.weights());
+            if (teacher != null) {
+                upload(r, first.teacher(), teacher.weights());
+            }
+            if (first.adamM() != null) {
+                ctx.fill32(r.buffer(first.adamM()), 0, first.adamM().elements());
+                ctx.fill32(r.buffer(first.adamV()), 0, first.adamV().elements());
+            }
+            r.run(first, first.init(), null, 0);
+            ctx.synchronize();
+            log.info("cuda-mlp: student {} and teacher {} on {}, {} of device memory for batches of {}", studentSpec.parameters() + " parameters",
+                    teacherSpec == null ? "none" : teacherSpec.parameters() + " parameters", ctx.describe(), first.bytes() + " bytes", maxRows);
+        } catch (RuntimeException e) {
+            r.close();
+            l.close();
+            throw e;
+        }
+        this.lt = l;
+        this.runner = r;
+    }
+
+    private MlpProgram program(int rows, DeviceMlpRunner r) {
+        MlpProgram p = programs.get(rows);
+        if (p == null) {
+            p = MlpProgram.build(studentSpec, teacherSpec, rows, precision, fused);
+            r.prepare(p);
+            programs.put(rows, p);
+        }
+        return p;
+    }
+
+    private void upload(DeviceMlpRunner r, MlpProgram.Net net, MlpWeights w) {
+        for (int l = 0; l < w.w().length; l++) {
+            ctx.upload(r.ptr(net.w().get(l)), floats(w.w()[l]));
+            ctx.upload(r.ptr(net.b().get(l)), floats(w.b()[l]));
+        }
+    }
+
+    @Override
+    public String describe() {
+        return "cuda-mlp " + precision.name().toLowerCase(java.util.Locale.ROOT) + (fused ? " fused epilogues" : "") + " on " + ctx.describe();
+    }
+
+    /** The step's precision and whether epilogues ended up fused (the heuristic may refuse them). */
+    public Options options() {
+        return new Options(precision, fused);
+    }
+
+    @Override
+    public LossResult step(Batch batch, LogitLoss loss) {
+        if (closed.get()) {
+            throw new IllegalStateException("the cuda-mlp engine is closed");
+        }
+        if (!KdRows.supports(loss)) {
+            throw new IllegalArgumentException("the cuda-mlp engine runs kd and ce, not '" + loss.name() + "'");
+        }
+        int rows = batch.size();
+        if (rows > maxRows) {
+            throw new IllegalArgumentException("a batch of " + rows + " rows; the engine was prepared for " + maxRows);
+        }
+        if (batch.featureCount() != studentSpec.inputs()) {
+            throw new IllegalArgumentException("the batch has " + batch.featureCount() + " features per row, the student takes "
+                    + studentSpec.inputs());
+        }
+        for (int r = 0; r < rows; r++) {
+            int y = batch.labels()[r];
+            if (y < 0 || y >= studentSpec.outputs()) {
+                throw new IllegalArgumentException("label of row " + r + " is " + y + ", expected a class in [0, " + studentSpec.outputs() + ")");
+            }
+        }
+        MlpProgram p = program(rows, runner);
+        ctx.upload(runner.ptr(p.features().all()), floats(batch.features()));
+        ctx.upload(runner.ptr(p.labels().all()), ints(batch.labels()));
+        runner.run(p, p.step(), loss, steps);
+        steps++;
+        byte[] raw = new byte[Math.toIntExact(p.rowOut().bytes())];
+        ctx.download(runner.ptr(p.rowOut().all()), raw);
+        float[] rowOut = new float[3 * rows];
+        ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(rowOut);
+        int bad = KdRows.firstBadRow(rowOut, rows);
+        if (bad >= 0) {
+            throw new IllegalStateException("cuda-mlp step " + steps + ": a logit of row " + bad + " is not finite; lower the learning rate "
+                    + "or check the inputs");
+        }
+        double w = loss.reduction() == Reduction.SUM ? 1.0 : 1.0 / rows;
+        return KdRows.result(loss, rowOut, rows, rows, w);
+    }
+
+    /** Optimizer steps taken. */
+    public long steps() {
+        return steps;
+    }
+
+    /** The student's parameters on the device now. */
+    public MlpWeights studentWeights() {
+        MlpProgram p = programs.get(maxRows);
+        return read(p.student().w(), p.student().b(), p.student().params());
+    }
+
+    private MlpWeights read(java.util.List<MlpProgram.Slice> w, java.util.List<MlpProgram.Slice> b, MlpProgram.Buffer params) {
+        float[] all = download(params);
+        float[][] ws = new float[w.size()][];
+        float[][] bs = new float[b.size()][];
+        for (int l = 0; l < w.size(); l++) {
+            ws[l] = slice(all, w.get(l));
+            bs[l] = slice(all, b.get(l));
+        }
+        return new MlpWeights(ws, bs);
+    }
+
+    private static float[] slice(float[] all, MlpProgram.Slice s) {
+        return java.util.Arrays.copyOfRange(all, (int) s.offset(), (int) (s.offset() + s.length()));
+    }
+
+    private float[] download(MlpProgram.Buffer b) {
+        byte[] raw = new byte[Math.toIntExact(b.bytes())];
+        ctx.download(runner.ptr(b.all()), raw);
+        float[] f = new float[Math.toIntExact(b.elements())];
+        ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(f);
+        return f;
+    }
+
+    /** Reads a buffer of the largest program (tests compare gradients and logits with the reference). */
+    float[] read(MlpProgram.Buffer b) {
+        return download(b);
+    }
+
+    /** The program of batches of {@code rows} rows (built and prepared on first use). */
+    MlpProgram programFor(int rows) {
+        return program(rows, runner);
+    }
+
+    @Override
+    public void syncToStudent() {
+        MlpProgram p = programs.get(maxRows);
+        MlpWeights w = studentWeights();
+        Dl4jMlp.OptimizerState state = null;
+        if (p.adamM() != null) {
+            state = new Dl4jMlp.OptimizerState(Math.toIntExact(steps), read(p.student().w(), p.student().b(), p.adamM()),
+                    read(p.student().w(), p.student().b(), p.adamV()));
+        } else {
+            state = new Dl4jMlp.OptimizerState(Math.toIntExact(steps), null, null);
+        }
+        Dl4jMlp.writeBack(studentNet, studentSpec, w, state);
+    }
+
+    @Override
+    public void close() {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
+        runner.close();
+        lt.close();
+    }
+
+    static byte[] floats(float[] x) {
+        ByteBuffer b = ByteBuffer.allocate(4 * x.length).order(ByteOrder.LITTLE_ENDIAN);
+        b.asFloatBuffer().put(x);
+        return b.array();
+    }
+
+    static byte[] ints(int[] x) {
+        ByteBuffer b = ByteBuffer.allocate(4 * x.length).order(ByteOrder.LITTLE_ENDIAN);
+        b.asIntBuffer().put(x);
+        return b.array();
+    }
+}
