@@ -10,13 +10,13 @@ import org.junit.jupiter.api.BeforeEach;
  * Base of the tests that need a GPU: opens device 0 once per test class (with a {@link CudaBackend} on
  * it) and skips each test, with the probe's reason, where there is no usable device.
  */
-abstract class GpuTest {
-    static DeviceContext ctx;
-    static CudaBackend backend;
+public abstract class GpuTest {
+    protected static DeviceContext ctx;
+    protected static CudaBackend backend;
     private static Availability device;
 
     @BeforeAll
-    static void openDevice() {
+    public static void openDevice() {
         device = CudaProbe.probeDevice();
         if (device.available()) {
             ctx = DeviceContext.open(0);
@@ -25,12 +25,12 @@ abstract class GpuTest {
     }
 
     @BeforeEach
-    void needsADevice() {
+    public void needsADevice() {
         Assumptions.assumeTrue(ctx != null, () -> "no usable CUDA device: " + device.reasonText());
     }
 
     @AfterAll
-    static void closeDevice() {
+    public static void closeDevice() {
         if (backend != null) {
             backend.close();
             backend.close(); // twice is harmless

@@ -1,6 +1,5 @@
 package org.distill4j.cuda.nn;
 
-import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.distill4j.cuda.CublasLt;
 import org.distill4j.cuda.DeviceContext;
 import org.distill4j.cuda.KdRows;
@@ -56,7 +55,7 @@ public final class CudaMlpEngine implements StepEngine {
     }
 
     private final DeviceContext ctx;
-    private final MultiLayerNetwork studentNet;
+    private final WriteBack sink;
     private final MlpSpec studentSpec;
     private final MlpSpec teacherSpec;
     private final int maxRows;
@@ -68,17 +67,31 @@ public final class CudaMlpEngine implements StepEngine {
     private long steps;
     private final AtomicBoolean closed = new AtomicBoolean();
 
+    /** Where {@link #syncToStudent} puts the weights and optimizer state (e.g. {@link Dl4jMlp#writeBack} into the student). */
+    @FunctionalInterface
+    public interface WriteBack {
+        void write(MlpWeights weights, MlpOptimizerState state);
+    }
+
     /**
      * Uploads the networks and prepares the step for batches of up to {@code maxRows} rows.
      *
-     * @param teacher the teacher's network as imported, or null (cross-entropy only)
+     * @param teacherSpec the teacher, or null (cross-entropy only), with {@code teacherWeights}
+     * @param sink        what {@link #syncToStudent} writes to
      */
-    public CudaMlpEngine(DeviceContext ctx, MultiLayerNetwork studentNet, Dl4jMlp.Imported student, Dl4jMlp.Imported teacher, int maxRows,
-                         Options options, long seed) {
+    public CudaMlpEngine(DeviceContext ctx, MlpSpec studentSpec, MlpWeights studentWeights, MlpSpec teacherSpec, MlpWeights teacherWeights,
+                         int maxRows, Options options, long seed, WriteBack sink) {
+        if (maxRows <= 0) {
+            throw new IllegalArgumentException("maxRows must be > 0, got " + maxRows);
+        }
+        studentWeights.check(studentSpec);
+        if (teacherSpec != null) {
+            teacherWeights.check(teacherSpec);
+        }
         this.ctx = ctx;
-        this.studentNet = studentNet;
-        this.studentSpec = student.spec();
-        this.teacherSpec = teacher != null ? teacher.spec() : null;
+        this.sink = sink;
+        this.studentSpec = studentSpec;
+        this.teacherSpec = teacherSpec;
         this.maxRows = maxRows;
         this.precision = options.precision();
         this.fused = options.fusedEpilogues();
@@ -99,9 +112,9 @@ public final class CudaMlpEngine implements StepEngine {
                 programs.clear();
                 first = program(maxRows, r);
             }
-            upload(r, first.student(), student.weights());
-            if (teacher != null) {
-                upload(r, first.teacher(), teacher.weights());
+            upload(r, first.student(), studentWeights);
+            if (teacherSpec != null) {
+                upload(r, first.teacher(), teacherWeights);
             }
             if (first.adamM() != null) {
                 ctx.fill32(r.buffer(first.adamM()), 0, first.adamM().elements());
@@ -226,6 +239,22 @@ public final class CudaMlpEngine implements StepEngine {
         return download(b);
     }
 
+    /**
+     * Fills every buffer a step writes with NaN (keeping parameters, their bf16 copies and optimizer
+     * state), so a test sees any element a step fails to write.
+     */
+    void poisonScratch() {
+        for (MlpProgram.Buffer b : programs.get(maxRows).buffers().values()) {
+            String n = b.name();
+            if (n.endsWith(".params") || n.endsWith(".params.bf16") || n.contains(".adam.")) {
+                continue;
+            }
+            long bytes = b.bytes();
+            ctx.fill32(runner.buffer(b), 0x7fc00000, bytes / 4); // U8/BF16 buffers: NaN words as bytes still poison
+        }
+        ctx.synchronize();
+    }
+
     /** The program of batches of {@code rows} rows (built and prepared on first use). */
     MlpProgram programFor(int rows) {
         return program(rows, runner);
@@ -235,14 +264,10 @@ public final class CudaMlpEngine implements StepEngine {
     public void syncToStudent() {
         MlpProgram p = programs.get(maxRows);
         MlpWeights w = studentWeights();
-        Dl4jMlp.OptimizerState state = null;
-        if (p.adamM() != null) {
-            state = new Dl4jMlp.OptimizerState(Math.toIntExact(steps), read(p.student().w(), p.student().b(), p.adamM()),
-                    read(p.student().w(), p.student().b(), p.adamV()));
-        } else {
-            state = new Dl4jMlp.OptimizerState(Math.toIntExact(steps), null, null);
-        }
-        Dl4jMlp.writeBack(studentNet, studentSpec, w, state);
+        MlpOptimizerState state = p.adamM() == null ? new MlpOptimizerState(Math.toIntExact(steps), null, null)
+                : new MlpOptimizerState(Math.toIntExact(steps), read(p.student().w(), p.student().b(), p.adamM()),
+                read(p.student().w(), p.student().b(), p.adamV()));
+        sink.write(w, state);
     }
 
     @Override

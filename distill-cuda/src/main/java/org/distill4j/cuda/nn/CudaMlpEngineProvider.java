@@ -41,7 +41,9 @@ public final class CudaMlpEngineProvider implements StepEngineProvider {
                 ? Dl4jMlp.importFrom(((Dl4jTeacher) setup.teacher()).multiLayerNetwork()) : null;
         CudaMlpEngine.Options options = CudaMlpEngine.Options.fromSystemProperties();
         try {
-            return Offer.of(new CudaMlpEngine(backend.context(), studentNet, student, teacher, setup.batchSize(), options, setup.seed()));
+            return Offer.of(new CudaMlpEngine(backend.context(), student.spec(), student.weights(), teacher != null ? teacher.spec() : null,
+                    teacher != null ? teacher.weights() : null, setup.batchSize(), options, setup.seed(),
+                    (w, state) -> Dl4jMlp.writeBack(studentNet, student.spec(), w, state)));
         } catch (RuntimeException | LinkageError e) {
             String where = backend.context() != null ? backend.device() : "the cuda backend (no device context)";
             log.warn("cuda-mlp could not start on {}: {}", where, e.toString());

@@ -134,22 +134,11 @@ public final class Dl4jMlp {
     }
 
     /**
-     * Adam's moments and step count, per layer in {@link MlpWeights}' layout (W row-major {@code [in][out]},
-     * then b): what DL4J needs to go on training where the engine stopped.
-     *
-     * @param steps optimizer steps taken (DL4J's iteration count)
-     * @param m     first moments, or null for SGD
-     * @param v     second moments, or null for SGD
-     */
-    public record OptimizerState(int steps, MlpWeights m, MlpWeights v) {
-    }
-
-    /**
      * Writes {@code weights} into {@code net} (which must have {@code spec}'s shapes, e.g. the network the
      * engine imported), and, for Adam, the moments into DL4J's updater state with the iteration count, so
      * the next DL4J step continues exactly where the engine stopped.
      */
-    public static void writeBack(MultiLayerNetwork net, MlpSpec spec, MlpWeights weights, OptimizerState state) {
+    public static void writeBack(MultiLayerNetwork net, MlpSpec spec, MlpWeights weights, MlpOptimizerState state) {
         weights.check(spec);
         if (net.getnLayers() != spec.layers().size()) {
             throw new IllegalArgumentException("the network has " + net.getnLayers() + " layers, the engine's " + spec.layers().size());

@@ -175,7 +175,7 @@ class Dl4jMlpTest {
             MlpWeights[] mv = ref.moments();
             boolean adam = u instanceof Adam;
             Dl4jMlp.writeBack(n, imp.spec(), ref.weights(),
-                    new Dl4jMlp.OptimizerState(ref.steps(), adam ? mv[0] : null, adam ? mv[1] : null));
+                    new MlpOptimizerState(ref.steps(), adam ? mv[0] : null, adam ? mv[1] : null));
             assertEquals(2, n.getIterationCount());
             MlpWeights written = Dl4jMlp.importFrom(n).weights();
             for (int li = 0; li < 3; li++) {
