@@ -2,6 +2,8 @@
 # Runs on a lent GPU machine, from the repository root, with .device/ carried (make-device-bundle.sh):
 #   device-run.sh tests   distill-cuda's JUnit tests (GPU ones included) -> $OUT/junit/, summary printed
 #   device-run.sh suite [KdKernelSuite options]   the GPU suite + PyTorch eager -> $OUT/kd-suite.csv
+#   device-run.sh mlp [--batch 128,1024,8192] [--iters 50] [--warmup 10]
+#                         the whole-step benchmark: MlpStepSuite + torch_mlp_step.py -> $OUT/mlp-step.csv
 # Finds the CUDA 13 libraries (toolkit or Python nvidia-* packages) for JavaCPP, and prints what it used.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -57,8 +59,15 @@ case "${1:-}" in
     python3 benchmarks/gpu/torch_kd.py --out "$csv" --copy-gbps "$copy" "$@" || echo "torch_kd.py failed (see above)"
     column -s, -t < "$csv"
     ;;
+  mlp)
+    shift
+    csv="$out/mlp-step.csv"
+    rm -f "$csv"
+    "$java" "${flags[@]}" -cp "$bundle/lib/*" org.distill4j.benchmarks.gpu.MlpStepSuite --out "$csv" "$@"
+    python3 benchmarks/gpu/torch_mlp_step.py --out "$csv" "$@" || echo "torch_mlp_step.py failed (see above)"
+    ;;
   *)
-    echo "usage: device-run.sh tests | suite [options]" >&2
+    echo "usage: device-run.sh tests | suite [options] | mlp [options]" >&2
     exit 2
     ;;
 esac

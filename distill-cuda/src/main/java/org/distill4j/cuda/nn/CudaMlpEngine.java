@@ -200,6 +200,37 @@ public final class CudaMlpEngine implements StepEngine {
         return KdRows.result(loss, rowOut, rows, rows, w);
     }
 
+    /**
+     * For benchmarks: one more step on the batch the last {@link #step} of {@code rows} rows uploaded, timed
+     * on the device with CUDA events (teacher forward, student step, update); no copies, no metrics read
+     * back. Returns milliseconds.
+     */
+    public float timeResidentStep(LogitLoss loss, int rows) {
+        MlpProgram p = programs.get(rows);
+        if (p == null) {
+            throw new IllegalStateException("no step of " + rows + " rows has uploaded a batch yet");
+        }
+        long step = steps;
+        float ms = ctx.time(() -> runner.run(p, p.step(), loss, step));
+        steps++;
+        return ms;
+    }
+
+    /** The loss of the last step from the rows' parts on the device (a host read; for benchmarks' sanity lines). */
+    public double lastLoss(LogitLoss loss, int rows) {
+        MlpProgram p = programs.get(rows);
+        byte[] raw = new byte[Math.toIntExact(p.rowOut().bytes())];
+        ctx.download(runner.ptr(p.rowOut().all()), raw);
+        float[] rowOut = new float[3 * rows];
+        ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(rowOut);
+        return KdRows.result(loss, rowOut, rows, rows, loss.reduction() == Reduction.SUM ? 1.0 : 1.0 / rows).value();
+    }
+
+    /** Device bytes of the engine's buffers (the largest program's). */
+    public long deviceBytes() {
+        return programs.get(maxRows).bytes();
+    }
+
     /** Optimizer steps taken. */
     public long steps() {
         return steps;

@@ -1,0 +1,180 @@
+package org.distill4j.benchmarks.gpu;
+
+import org.distill4j.cuda.DeviceContext;
+import org.distill4j.cuda.nn.CudaMlpEngine;
+import org.distill4j.cuda.nn.MlpProgram;
+import org.distill4j.cuda.nn.MlpSpec;
+import org.distill4j.cuda.nn.MlpWeights;
+import org.distill4j.data.Batch;
+import org.distill4j.loss.SoftTargetKd;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Random;
+
+/**
+ * The whole-distillation-step GPU benchmark (issue: GPU MLP engine), our side; {@code torch_mlp_step.py} is
+ * PyTorch's, run in the same call into the same CSV. The demo's models: teacher 784-1200-1200-10, student
+ * 784-400-400-10, ReLU hidden layers, identity outputs; KD with T = 4, alpha = 0.1; Adam lr 1e-3. For each
+ * mode x batch, one fixed batch (features in [0, 1), labels in [0, 10)) is uploaded by a first full step,
+ * then {@code --warmup} untimed and {@code --iters} timed steps run on it, each timed alone with CUDA events
+ * (teacher forward + student forward, loss, backward, Adam): median / min / max ms, samples/s = batch /
+ * median. As in the PyTorch script no host-to-device copy is timed there; the {@code full_step_ms} metric
+ * is one {@link CudaMlpEngine#step} as a training loop calls it (upload of the batch, the step, the loss's
+ * per-row parts read back), median of {@code --iters}, wall clock.
+ * <ul>
+ *   <li>{@code f32 fused}: fp32 GEMMs (no TF32) with cuBLASLt bias / ReLU / bias-gradient epilogues;</li>
+ *   <li>{@code f32 kernels}: the same with the epilogues as our kernels;</li>
+ *   <li>{@code bf16 kernels}: bf16 GEMM inputs, fp32 accumulation and master weights.</li>
+ * </ul>
+ * Appends to the CSV (header when new): suite,impl,mode,dtype,batch,metric,value,unit,status,device,torch,command
+ * <pre>java -cp ... org.distill4j.benchmarks.gpu.MlpStepSuite --out mlp-step.csv [--batch 128,1024,8192] [--iters 50] [--warmup 10]</pre>
+ */
+public final class MlpStepSuite {
+    static final int[] TEACHER = {784, 1200, 1200, 10};
+    static final int[] STUDENT = {784, 400, 400, 10};
+
+    private MlpStepSuite() {
+    }
+
+    public static void main(String[] args) throws IOException {
+        int[] batches = {128, 1024, 8192};
+        int iters = 50;
+        int warmup = 10;
+        Path out = null;
+        for (int i = 0; i < args.length; i += 2) {
+            String v = args[i + 1];
+            switch (args[i]) {
+                case "--batch" -> batches = Arrays.stream(v.split(",")).mapToInt(s -> Integer.parseInt(s.trim())).toArray();
+                case "--iters" -> iters = Integer.parseInt(v);
+                case "--warmup" -> warmup = Integer.parseInt(v);
+                case "--out" -> out = Path.of(v);
+                default -> throw new IllegalArgumentException("unknown option " + args[i]);
+            }
+        }
+        if (out == null) {
+            throw new IllegalArgumentException("--out FILE.csv is required");
+        }
+        String command = "java org.distill4j.benchmarks.gpu.MlpStepSuite " + String.join(" ", args);
+        List<String> rows = new ArrayList<>();
+        PrintStream log = System.out;
+        SoftTargetKd kd = new SoftTargetKd(4, 0.1);
+        try (DeviceContext ctx = DeviceContext.open(0)) {
+            log.printf(Locale.ROOT, "%s, kernels from %s%n", ctx.describe(), ctx.kernelSource());
+            log.printf("%-14s %6s %10s %10s %10s %13s %12s %10s %21s%n", "mode", "batch", "ms_median", "ms_min", "ms_max", "samples/s",
+                    "full_step_ms", "dev_MiB", "loss first -> last");
+            Object[][] modes = {{MlpProgram.Precision.F32, true}, {MlpProgram.Precision.F32, false}, {MlpProgram.Precision.BF16, false}};
+            for (Object[] m : modes) {
+                MlpProgram.Precision precision = (MlpProgram.Precision) m[0];
+                boolean fused = (Boolean) m[1];
+                for (int n : batches) {
+                    String dtype = precision.name().toLowerCase(Locale.ROOT);
+                    String mode = fused ? "fused" : "kernels";
+                    Random rng = new Random(7);
+                    MlpSpec t = spec(TEACHER);
+                    MlpSpec s = spec(STUDENT);
+                    try (CudaMlpEngine e = new CudaMlpEngine(ctx, s, init(s, rng), t, init(t, rng), n,
+                            new CudaMlpEngine.Options(precision, fused), 7, (w, st) -> { })) {
+                        if (fused && !e.options().fusedEpilogues()) {
+                            mode = "kernels(fused refused)";
+                        }
+                        Batch batch = batch(n, rng);
+                        double first = e.step(batch, kd).value();
+                        double[] full = new double[iters];
+                        for (int i = 0; i < iters; i++) {
+                            long t0 = System.nanoTime();
+                            e.step(batch, kd);
+                            full[i] = (System.nanoTime() - t0) / 1e6;
+                        }
+                        for (int i = 0; i < warmup; i++) {
+                            e.timeResidentStep(kd, n);
+                        }
+                        double[] ms = new double[iters];
+                        for (int i = 0; i < iters; i++) {
+                            ms[i] = e.timeResidentStep(kd, n);
+                        }
+                        double last = e.lastLoss(kd, n);
+                        Arrays.sort(ms);
+                        Arrays.sort(full);
+                        double median = ms[iters / 2];
+                        double sps = n / (median / 1e3);
+                        String device = ctx.describe().replace(',', ' ');
+                        String status = last < first ? "ok" : "ok (loss did not go down)";
+                        String[][] metrics = {{"ms_median", fmt(median), "ms"}, {"ms_min", fmt(ms[0]), "ms"}, {"ms_max", fmt(ms[iters - 1]), "ms"},
+                                {"samples_per_s", fmt(sps), "samples/s"}, {"full_step_ms", fmt(full[iters / 2]), "ms"},
+                                {"device_bytes", Long.toString(e.deviceBytes()), "bytes"}};
+                        for (String[] x : metrics) {
+                            rows.add(String.join(",", "mlp-step", "distill4j", mode, dtype, Integer.toString(n), x[0], x[1], x[2], status, device, "-",
+                                    '"' + command + '"'));
+                        }
+                        log.printf(Locale.ROOT, "%-14s %6d %10.4f %10.4f %10.4f %13.1f %12.4f %10.1f %10.5f -> %-8.5f%n", dtype + " " + mode, n,
+                                median, ms[0], ms[iters - 1], sps, full[iters / 2], e.deviceBytes() / 1048576.0, first, last);
+                    } catch (RuntimeException ex) {
+                        log.printf("%-14s %6d unavailable: %s%n", dtype + " " + mode, n, ex);
+                        rows.add(String.join(",", "mlp-step", "distill4j", mode, dtype, Integer.toString(n), "samples_per_s", "", "samples/s",
+                                "unavailable: " + ex.toString().replace(',', ';').replace('"', '\''), ctx.describe().replace(',', ' '), "-",
+                                '"' + command + '"'));
+                    }
+                    ctx.trim();
+                }
+            }
+        }
+        boolean fresh = !Files.exists(out) || Files.size(out) == 0;
+        StringBuilder sb = new StringBuilder();
+        if (fresh) {
+            sb.append("suite,impl,mode,dtype,batch,metric,value,unit,status,device,torch,command\n");
+        }
+        rows.forEach(r -> sb.append(r).append('\n'));
+        Files.writeString(out, sb.toString(), StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+    }
+
+    static String fmt(double v) {
+        return String.format(Locale.ROOT, "%.4f", v);
+    }
+
+    static MlpSpec spec(int[] sizes) {
+        List<MlpSpec.Layer> layers = new ArrayList<>();
+        for (int i = 0; i + 1 < sizes.length; i++) {
+            boolean last = i + 2 == sizes.length;
+            layers.add(new MlpSpec.Layer(sizes[i], sizes[i + 1], last ? MlpSpec.Activation.IDENTITY : MlpSpec.Activation.RELU, 0));
+        }
+        return new MlpSpec(sizes[0], layers, MlpSpec.Optimizer.adam(1e-3));
+    }
+
+    /** He normal for hidden layers, Xavier normal for the output, zero biases (as the PyTorch script). */
+    static MlpWeights init(MlpSpec spec, Random rng) {
+        int n = spec.layers().size();
+        float[][] w = new float[n][];
+        float[][] b = new float[n][];
+        for (int li = 0; li < n; li++) {
+            MlpSpec.Layer l = spec.layers().get(li);
+            double sd = li + 1 < n ? Math.sqrt(2.0 / l.in()) : Math.sqrt(2.0 / (l.in() + l.out()));
+            w[li] = new float[l.in() * l.out()];
+            for (int i = 0; i < w[li].length; i++) {
+                w[li][i] = (float) (rng.nextGaussian() * sd);
+            }
+            b[li] = new float[l.out()];
+        }
+        return new MlpWeights(w, b);
+    }
+
+    static Batch batch(int n, Random rng) {
+        float[] x = new float[n * 784];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = rng.nextFloat();
+        }
+        int[] y = new int[n];
+        for (int i = 0; i < n; i++) {
+            y[i] = rng.nextInt(10);
+        }
+        return new Batch(new int[n], x, 784, y);
+    }
+}
