@@ -208,22 +208,28 @@ public final class DeviceContext implements AutoCloseable {
         }
     }
 
-    /** Copies {@code data} to the start of {@code dst} (synchronous). */
+    /**
+     * Copies {@code data} to the start of {@code dst}, queued on this context's stream (so it lands before the
+     * kernels queued after it, and after those queued before). The host array is staged before this returns,
+     * so it may be reused at once.
+     */
     public synchronized void upload(DeviceBuffer dst, byte[] data) {
-        current();
         if (data.length > dst.capacity()) {
             throw new IllegalArgumentException(data.length + " bytes do not fit a " + dst.capacity() + "-byte device buffer");
         }
-        try (BytePointer p = new BytePointer(data)) {
-            Cu.check(cudart.cuMemcpyHtoD(dst.address(), p, data.length), "cuMemcpyHtoD(" + data.length + " bytes)");
-        }
+        upload(new DevicePtr(dst.address()), data);
     }
 
-    /** Copies {@code data} to {@code dst} (synchronous; the caller keeps it inside its buffer). */
+    /**
+     * Copies {@code data} to {@code dst} (the caller keeps it inside its buffer), queued on this context's
+     * stream. A synchronous cuMemcpyHtoD would run on the legacy default stream, which this context's
+     * non-blocking stream does not wait for; from pageable memory it may even return before the data lands.
+     * cuMemcpyHtoDAsync from pageable memory stages the bytes before it returns, so {@code data} is free after.
+     */
     public synchronized void upload(DevicePtr dst, byte[] data) {
         current();
         try (BytePointer p = new BytePointer(data)) {
-            Cu.check(cudart.cuMemcpyHtoD(dst.address(), p, data.length), "cuMemcpyHtoD(" + data.length + " bytes)");
+            Cu.check(cudart.cuMemcpyHtoDAsync(dst.address(), p, data.length, stream), "cuMemcpyHtoDAsync(" + data.length + " bytes)");
         }
     }
 
