@@ -245,12 +245,7 @@ public final class DeviceContext implements AutoCloseable {
 
     /** Copies {@code into.length} bytes from the start of {@code src} (synchronous: waits for this context's stream). */
     public synchronized void download(DeviceBuffer src, byte[] into) {
-        current();
-        Cu.check(cudart.cuStreamSynchronize(stream), "cuStreamSynchronize");
-        try (BytePointer p = new BytePointer(into.length)) {
-            Cu.check(cudart.cuMemcpyDtoH(p, src.address(), into.length), "cuMemcpyDtoH(" + into.length + " bytes)");
-            p.get(into);
-        }
+        download(src.at(0, into.length), into);
     }
 
     /**

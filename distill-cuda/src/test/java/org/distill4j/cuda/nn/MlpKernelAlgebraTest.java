@@ -534,17 +534,9 @@ class MlpKernelAlgebraTest {
         assertTrue(Math.abs(count - n * p) <= 5 * sd, what + ": " + count + " of " + n + ", expected " + n * p + " +- 5 x " + sd);
     }
 
-    /** mlp_math.cuh's keep rule, in Java: element offset + i of a SplitMix64 stream started at mix64(seed). */
+    /** mlp_math.cuh's keep rule, in Java (the engine's own mirror, which tests use to know the device's masks). */
     static boolean keep(long seed, long offset, long i, float dropProb) {
-        long z = mix64(mix64(seed) + (offset + i) * 0x9E3779B97F4A7C15L);
-        float u = (z >>> 40) * (1f / 16777216f);
-        return u >= dropProb;
-    }
-
-    private static long mix64(long z) {
-        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-        return z ^ (z >>> 31);
+        return MlpDropoutMask.keep(seed, offset, i, dropProb);
     }
 
     @ParameterizedTest
