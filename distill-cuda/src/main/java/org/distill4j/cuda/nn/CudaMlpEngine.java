@@ -13,6 +13,7 @@ import org.slf4j.LoggerFactory;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -187,10 +188,7 @@ public final class CudaMlpEngine implements StepEngine {
         ctx.upload(runner.ptr(p.labels().all()), ints(batch.labels()));
         runner.run(p, p.step(), loss, steps);
         steps++;
-        byte[] raw = new byte[Math.toIntExact(p.rowOut().bytes())];
-        ctx.download(runner.ptr(p.rowOut().all()), raw);
-        float[] rowOut = new float[3 * rows];
-        ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(rowOut);
+        float[] rowOut = rowOut(p, rows);
         int bad = KdRows.firstBadRow(rowOut, rows);
         if (bad >= 0) {
             throw new IllegalStateException("cuda-mlp step " + steps + ": a logit of row " + bad + " is not finite; lower the learning rate "
@@ -218,12 +216,13 @@ public final class CudaMlpEngine implements StepEngine {
 
     /** The loss of the last step from the rows' parts on the device (a host read; for benchmarks' sanity lines). */
     public double lastLoss(LogitLoss loss, int rows) {
-        MlpProgram p = programs.get(rows);
-        byte[] raw = new byte[Math.toIntExact(p.rowOut().bytes())];
-        ctx.download(runner.ptr(p.rowOut().all()), raw);
-        float[] rowOut = new float[3 * rows];
-        ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(rowOut);
+        float[] rowOut = rowOut(programs.get(rows), rows);
         return KdRows.result(loss, rowOut, rows, rows, loss.reduction() == Reduction.SUM ? 1.0 : 1.0 / rows).value();
+    }
+
+    /** The rows' loss parts (kl, ce, bad) of the last step, read back (waits for the step). */
+    private float[] rowOut(MlpProgram p, int rows) {
+        return Arrays.copyOf(download(p.rowOut()), 3 * rows);
     }
 
     /** Device bytes of the engine's buffers (the largest program's). */
