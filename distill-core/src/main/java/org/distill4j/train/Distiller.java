@@ -231,60 +231,59 @@ public final class Distiller {
             for (TrainingListener l : listeners) {
                 l.epochStarted(epoch, epochs, batches);
             }
-            double lossSum = 0;
-            Map<String, Double> termSums = new LinkedHashMap<>();
+            EpochSums sums = new EpochSums();
             long t0 = System.nanoTime();
+            StepEngine.Pending pending = null; // the engine's step of batch b-1, collected after batch b is submitted
+            int pendingBatch = -1;
+            int pendingTo = 0;
             for (int b = 0; b < batches; b++) {
                 int from = b * batchSize;
                 int to = Math.min(train.size(), from + batchSize);
                 int[] idx = java.util.Arrays.copyOfRange(order, from, to);
                 Batch batch = Batch.of(train, idx);
-                int n = batch.size();
-                LogitBatch lb = null;
-                float[] grad = null;
-                LossResult r;
                 if (engine != null) {
-                    r = engine.step(batch, epochLoss);
-                } else {
-                    lb = logitBatch(epochLoss, batch, student.forward(batch, true));
-                    grad = n == fullBatch ? fullGrad : new float[n * classes];
-                    r = be.logitLoss(epochLoss, lb, grad, 1f);
+                    StepEngine.Pending submitted = engine.submit(batch, epochLoss);
+                    if (pending != null) {
+                        engineStepDone(sums, epochLoss, pending.result(), epoch, pendingBatch, batches, pendingTo, t0);
+                    }
+                    pending = submitted;
+                    pendingBatch = b;
+                    pendingTo = to;
+                    continue;
                 }
-                // reduced value -> sum over the batch's rows
-                double toSum = lb != null ? 1.0 / lb.rowWeight(epochLoss.reduction())
-                        : epochLoss.reduction() == org.distill4j.loss.Reduction.SUM ? 1.0 : r.rows();
+                int n = batch.size();
+                LogitBatch lb = logitBatch(epochLoss, batch, student.forward(batch, true));
+                float[] grad = n == fullBatch ? fullGrad : new float[n * classes];
+                LossResult r = be.logitLoss(epochLoss, lb, grad, 1f);
+                double toSum = 1.0 / lb.rowWeight(epochLoss.reduction()); // reduced value -> sum over the batch's rows
                 double batchSum = r.value() * toSum;
-                for (Map.Entry<String, Double> e : r.terms().entrySet()) {
-                    termSums.merge(e.getKey(), e.getValue() * toSum, Double::sum);
-                }
+                sums.addTerms(r, toSum);
                 Map<String, float[]> featureGrads = new LinkedHashMap<>();
                 double batchValue = r.value();
                 for (FeatureTerm ft : featureTerms) {
                     LossResult fr = featureLoss(ft, batch, featureGrads);
                     batchValue += ft.weight() * fr.value();
                     batchSum += ft.weight() * fr.value() * n; // feature losses are means per sample (or relation)
-                    for (Map.Entry<String, Double> e : fr.terms().entrySet()) {
-                        termSums.merge(e.getKey(), e.getValue() * n, Double::sum);
-                    }
+                    sums.addTerms(fr, n);
                 }
-                if (!Double.isFinite(batchValue)) {
-                    throw new IllegalStateException("loss became " + batchValue + " at epoch " + (epoch + 1) + ", batch "
-                            + (b + 1) + "; lower the learning rate or check the inputs");
-                }
-                if (engine == null) {
-                    student.backward(grad, featureGrads);
-                }
+                checkFinite(batchValue, epoch, b);
+                student.backward(grad, featureGrads);
                 for (FeatureTerm ft : featureTerms) {
                     if (ft.loss() instanceof FeatureLoss.Trainable t) {
                         t.step();
                     }
                 }
-                lossSum += batchSum;
+                sums.loss += batchSum;
                 long elapsed = System.nanoTime() - t0;
                 for (TrainingListener l : listeners) {
                     l.batchFinished(epoch, b, batches, to, elapsed, batchValue);
                 }
             }
+            if (pending != null) {
+                engineStepDone(sums, epochLoss, pending.result(), epoch, pendingBatch, batches, pendingTo, t0);
+            }
+            double lossSum = sums.loss;
+            Map<String, Double> termSums = sums.terms;
             long trainNanos = System.nanoTime() - t0;
             if (engine != null) {
                 engine.endEpoch();
@@ -326,6 +325,37 @@ public final class Distiller {
         EpochMetrics last = history.get(history.size() - 1);
         return new DistillResult(history, last.testAccuracy(), last.teacherAgreement(),
                 samplesTotal / (trainNanosTotal / 1e9), (System.nanoTime() - start) / 1e9, be.name(), be.device(), engineDescription);
+    }
+
+    /** An epoch's running sums over rows: the loss and its terms. */
+    private static final class EpochSums {
+        double loss;
+        final Map<String, Double> terms = new LinkedHashMap<>();
+
+        void addTerms(LossResult r, double toSum) {
+            for (Map.Entry<String, Double> e : r.terms().entrySet()) {
+                terms.merge(e.getKey(), e.getValue() * toSum, Double::sum);
+            }
+        }
+    }
+
+    /** Accounts an engine's step of batch {@code b} (its rows end at {@code to}) once its result is in. */
+    private void engineStepDone(EpochSums sums, LogitLoss epochLoss, LossResult r, int epoch, int b, int batches, int to, long t0) {
+        double toSum = epochLoss.reduction() == org.distill4j.loss.Reduction.SUM ? 1.0 : r.rows(); // reduced value -> sum over rows
+        sums.addTerms(r, toSum);
+        checkFinite(r.value(), epoch, b);
+        sums.loss += r.value() * toSum;
+        long elapsed = System.nanoTime() - t0;
+        for (TrainingListener l : listeners) {
+            l.batchFinished(epoch, b, batches, to, elapsed, r.value());
+        }
+    }
+
+    private static void checkFinite(double batchValue, int epoch, int b) {
+        if (!Double.isFinite(batchValue)) {
+            throw new IllegalStateException("loss became " + batchValue + " at epoch " + (epoch + 1) + ", batch "
+                    + (b + 1) + "; lower the learning rate or check the inputs");
+        }
     }
 
     /** One feature term on a batch: adds its gradient into {@code grads} under the student feature's name. */

@@ -13,6 +13,13 @@ import org.distill4j.loss.LossResult;
  * <p>The engine owns the trained weights during the run: {@link #syncToStudent()} writes them back into
  * the student (before each evaluation and at the end of the run), so what the run returns, evaluates and
  * saves is the ordinary student.
+ *
+ * <p>The Distiller drives an engine through {@link #submit}: it submits batch i+1 before it asks for batch
+ * i's result, so an engine that queues its work (a GPU) can copy the next batch and queue its step while
+ * the current one still runs, and the host gathers the next batch meanwhile. At most two steps are then
+ * pending; every pending result is collected, in submission order, before {@link #endEpoch()},
+ * {@link #syncToStudent()} or {@link #close()}. Engines that compute at once need only {@link #step}.
+ * Runs with feature losses never get an engine (their terms need the student's own activations).
  */
 public interface StepEngine extends AutoCloseable {
 
@@ -25,6 +32,22 @@ public interface StepEngine extends AutoCloseable {
      * @return the loss of the batch, as the backend would report it (reduced value, counted rows, terms)
      */
     LossResult step(Batch batch, LogitLoss loss);
+
+    /** A submitted step, whose result may still be computed. */
+    @FunctionalInterface
+    interface Pending {
+        /** Waits for the step and returns its loss, as {@link #step} would have; asked once. */
+        LossResult result();
+    }
+
+    /**
+     * Queues one training step and returns at once or when it is computed; the result is the same as
+     * {@link #step}'s. The default computes it now.
+     */
+    default Pending submit(Batch batch, LogitLoss loss) {
+        LossResult r = step(batch, loss);
+        return () -> r;
+    }
 
     /** Writes the engine's current weights (and what an optimizer needs to go on) back into the student. */
     void syncToStudent();

@@ -67,13 +67,24 @@ public final class StepEngines {
             return new Choice(null, DL4J + " (asked for by " + PROPERTY + ")");
         }
         boolean auto = requested.equalsIgnoreCase("auto");
+        if (!auto && providers.stream().noneMatch(p -> p.name().equalsIgnoreCase(requested))) {
+            List<String> names = new ArrayList<>(List.of(DL4J, "auto"));
+            providers.forEach(p -> names.add(p.name()));
+            throw new IllegalArgumentException(PROPERTY + "=" + requested + " names no step engine; known: " + String.join(", ", names));
+        }
+        if (!setup.featureTerms().isEmpty()) {
+            String why = "feature losses run on the DL4J path";
+            if (!auto) {
+                throw new IllegalStateException("the step engine '" + requested + "' was asked for, but " + why
+                        + " (an engine computes only the logit loss)");
+            }
+            return new Choice(null, DL4J + " (" + why + ")");
+        }
         List<String> reasons = new ArrayList<>();
-        boolean known = auto;
         for (StepEngineProvider p : providers) {
             if (!auto && !p.name().equalsIgnoreCase(requested)) {
                 continue;
             }
-            known = true;
             StepEngineProvider.Offer o;
             try {
                 o = p.offer(setup);
@@ -84,11 +95,6 @@ public final class StepEngines {
                 return new Choice(o.engine(), o.engine().describe());
             }
             reasons.add(p.name() + ": " + o.reason());
-        }
-        if (!known) {
-            List<String> names = new ArrayList<>(List.of(DL4J, "auto"));
-            providers.forEach(p -> names.add(p.name()));
-            throw new IllegalArgumentException(PROPERTY + "=" + requested + " names no step engine; known: " + String.join(", ", names));
         }
         if (!auto) {
             throw new IllegalStateException("the step engine '" + requested + "' was asked for but declined: " + String.join("; ", reasons));

@@ -38,7 +38,7 @@ class StepEngineSelectionTest {
     private static final MultiLayerNetwork TEACHER = Nets.logitsMlp(D, 24, K, new Adam(1e-2), 7, 0);
 
     /** Trains a clone of the student's network on the CPU backend; writes its parameters back when asked. */
-    static final class CopyEngine implements StepEngine {
+    static class CopyEngine implements StepEngine {
         final MultiLayerNetwork target;
         final MultiLayerNetwork copy;
         final Dl4jStudent student;
@@ -87,6 +87,67 @@ class StepEngineSelectionTest {
         }
     }
 
+    /**
+     * A CopyEngine that queues its steps as a GPU would: {@link #submit} only records the batch, and a
+     * result computes the queued steps up to its own, in order. It fails when the Distiller lets more than
+     * two steps pend, collects out of order, or ends an epoch, syncs or closes with a step pending.
+     */
+    static final class QueueingEngine extends CopyEngine {
+        final java.util.ArrayDeque<Runnable> queued = new java.util.ArrayDeque<>();
+        final List<String> events = new ArrayList<>();
+        int submitted;
+        int collected;
+        int maxPending;
+        final int nanAtStep;
+
+        QueueingEngine(MultiLayerNetwork target, Teacher teacher, int nanAtStep) {
+            super(target, teacher, true);
+            this.nanAtStep = nanAtStep;
+        }
+
+        @Override
+        public Pending submit(Batch batch, LogitLoss loss) {
+            int mine = submitted++;
+            maxPending = Math.max(maxPending, submitted - collected);
+            LossResult[] out = new LossResult[1];
+            queued.add(() -> out[0] = step(batch, loss));
+            events.add("submit " + mine);
+            return () -> {
+                assertEquals(collected, mine, "results are asked for in submission order");
+                while (out[0] == null) {
+                    queued.remove().run();
+                }
+                collected++;
+                events.add("result " + mine);
+                return mine == nanAtStep ? new LossResult(Double.NaN, out[0].rows(), out[0].terms()) : out[0];
+            };
+        }
+
+        private void nonePending(String what) {
+            assertEquals(submitted, collected, what + " with a step pending");
+        }
+
+        @Override
+        public void endEpoch() {
+            nonePending("endEpoch");
+            events.add("endEpoch");
+        }
+
+        @Override
+        public void syncToStudent() {
+            nonePending("syncToStudent");
+            super.syncToStudent();
+        }
+
+        @Override
+        public void close() {
+            if (nanAtStep < 0) {
+                nonePending("close");
+            }
+            super.close();
+        }
+    }
+
     /** Offers a CopyEngine, or declines with a fixed reason. */
     static final class Provider implements StepEngineProvider {
         final String name;
@@ -94,11 +155,17 @@ class StepEngineSelectionTest {
         final boolean writeBack;
         final List<CopyEngine> made = new ArrayList<>();
         int offers;
+        int queueingNanAt = Integer.MIN_VALUE; // > MIN_VALUE: offer a QueueingEngine (a NaN loss at that step when >= 0)
 
         Provider(String name, String decline, boolean writeBack) {
             this.name = name;
             this.decline = decline;
             this.writeBack = writeBack;
+        }
+
+        Provider queueing(int nanAtStep) {
+            queueingNanAt = nanAtStep;
+            return this;
         }
 
         @Override
@@ -114,7 +181,8 @@ class StepEngineSelectionTest {
             }
             assertEquals(64, setup.batchSize());
             assertEquals("cpu", setup.backend().name());
-            CopyEngine e = new CopyEngine(current, setup.teacher(), writeBack);
+            CopyEngine e = queueingNanAt > Integer.MIN_VALUE ? new QueueingEngine(current, setup.teacher(), queueingNanAt)
+                    : new CopyEngine(current, setup.teacher(), writeBack);
             made.add(e);
             return Offer.of(e);
         }
@@ -151,6 +219,48 @@ class StepEngineSelectionTest {
             assertEquals(dl4j.epochs().get(i).testAccuracy(), viaEngine.epochs().get(i).testAccuracy(), 0.0);
             assertEquals(dl4j.epochs().get(i).teacherKl(), viaEngine.epochs().get(i).teacherKl(), 0.0);
         }
+    }
+
+    @Test
+    void stepsArePipelinedOneAheadAndGiveTheSameNumbers() {
+        DistillResult dl4j = run(List.of(), null);
+        Provider p = new Provider("queue", null, true).queueing(-1);
+        DistillResult viaQueue = run(List.of(p), null);
+        QueueingEngine e = (QueueingEngine) p.made.get(0);
+        assertEquals(12, e.submitted);
+        assertEquals(2, e.maxPending, "batch i+1 is submitted before batch i's result is asked for, never more");
+        assertEquals(List.of("submit 0", "submit 1", "result 0", "submit 2", "result 1", "submit 3", "result 2", "result 3", "endEpoch",
+                "submit 4", "submit 5", "result 4"), e.events.subList(0, 12));
+        for (int i = 0; i < 3; i++) {
+            assertEquals(dl4j.epochs().get(i).loss(), viaQueue.epochs().get(i).loss(), 0.0, "epoch " + i + " loss");
+            assertEquals(dl4j.epochs().get(i).terms(), viaQueue.epochs().get(i).terms());
+            assertEquals(dl4j.epochs().get(i).teacherKl(), viaQueue.epochs().get(i).teacherKl(), 0.0);
+        }
+    }
+
+    @Test
+    void aNonFiniteLossFromAPendingStepNamesItsBatchAndStillClosesTheEngine() {
+        Provider p = new Provider("queue", null, true).queueing(5); // epoch 2's second batch
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> run(List.of(p), null));
+        assertEquals("loss became NaN at epoch 2, batch 2; lower the learning rate or check the inputs", e.getMessage());
+        assertEquals(1, p.made.get(0).closes);
+    }
+
+    @Test
+    void runsWithFeatureLossesKeepTheDl4jPath() {
+        Provider offers = new Provider("copy", null, true);
+        current = Nets.logitsMlp(D, 16, K, new Adam(5e-3), 11, 0);
+        StepEngineProvider.Setup withFeatures = new StepEngineProvider.Setup(Dl4jTeacher.of(TEACHER), Dl4jStudent.of(current),
+                new SoftTargetKd(3, 0.3), new CpuBackend(), 64,
+                List.of(new Distiller.FeatureTerm(0.5, new org.distill4j.loss.AttentionTransfer(2), "0", "0")), 5);
+        StepEngines.Choice auto = StepEngines.choose(List.of(offers), withFeatures, "auto");
+        assertEquals(null, auto.engine());
+        assertEquals("dl4j (feature losses run on the DL4J path)", auto.description());
+        assertEquals(0, offers.offers, "the providers are not asked");
+        IllegalStateException forced = assertThrows(IllegalStateException.class, () -> StepEngines.choose(List.of(offers), withFeatures, "copy"));
+        assertTrue(forced.getMessage().startsWith("the step engine 'copy' was asked for, but feature losses run on the DL4J path"),
+                forced.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> StepEngines.choose(List.of(offers), withFeatures, "tpu"));
     }
 
     @Test
