@@ -129,7 +129,7 @@ public final class CudaBackend implements ComputeBackend {
              DeviceBuffer y = labels != null ? ctx.alloc(4L * rows) : null;
              DeviceBuffer c = counted != null ? ctx.alloc(rows) : null;
              DeviceBuffer g = ctx.alloc(n * 4);
-             DeviceBuffer out = ctx.alloc(12L * rows)) {
+             DeviceBuffer out = ctx.alloc(KdRows.ROW_OUT_BYTES * rows)) {
             ctx.upload(s, DType.F32.encode(batch.student()));
             if (t != null) {
                 ctx.upload(t, DType.F32.encode(batch.teacher()));
@@ -162,7 +162,7 @@ public final class CudaBackend implements ComputeBackend {
         long n = (long) rows * v;
         try (DeviceBuffer s = ctx.alloc(n * 4); DeviceBuffer t = ctx.alloc(n * 4);
              DeviceBuffer c = counted != null ? ctx.alloc(rows) : null;
-             DeviceBuffer g = ctx.alloc(n * 4); DeviceBuffer out = ctx.alloc(12L * rows)) {
+             DeviceBuffer g = ctx.alloc(n * 4); DeviceBuffer out = ctx.alloc(KdRows.ROW_OUT_BYTES * rows)) {
             ctx.upload(s, DType.F32.encode(batch.student()));
             ctx.upload(t, DType.F32.encode(batch.teacher()));
             if (c != null) {
@@ -238,7 +238,7 @@ public final class CudaBackend implements ComputeBackend {
         long n = (long) rows * v;
         try (DeviceBuffer s = ctx.alloc(n * 4);
              DeviceBuffer c = counted != null ? ctx.alloc(rows) : null;
-             DeviceBuffer g = ctx.alloc(n * 4); DeviceBuffer out = ctx.alloc(12L * rows)) {
+             DeviceBuffer g = ctx.alloc(n * 4); DeviceBuffer out = ctx.alloc(KdRows.ROW_OUT_BYTES * rows)) {
             ctx.upload(s, DType.F32.encode(batch.student()));
             if (c != null) {
                 ctx.upload(c, counted);

@@ -302,8 +302,47 @@ public final class DeviceContext implements AutoCloseable {
 
     /** Queues a device-to-device copy of {@code bytes} on this context's stream. */
     public synchronized void copy(DeviceBuffer dst, DeviceBuffer src, long bytes) {
+        if (bytes > dst.capacity() || bytes > src.capacity()) {
+            throw new IllegalArgumentException(bytes + " bytes do not fit a copy from a " + src.capacity() + "-byte to a "
+                    + dst.capacity() + "-byte device buffer");
+        }
+        copy(new DevicePtr(dst.address()), new DevicePtr(src.address()), bytes);
+    }
+
+    /** Queues a device-to-device copy of {@code bytes} on this context's stream (the caller keeps both inside their buffers). */
+    public synchronized void copy(DevicePtr dst, DevicePtr src, long bytes) {
         current();
         Cu.check(cudart.cuMemcpyDtoDAsync(dst.address(), src.address(), bytes, stream), "cuMemcpyDtoDAsync(" + bytes + " bytes)");
+    }
+
+    /**
+     * Queues a copy of {@code bytes} from {@code src} to the start of pinned {@code dst} on this context's
+     * stream and returns at once; the bytes are there after the work queued so far has run (a
+     * {@link DeviceEvent} recorded after this call says when).
+     */
+    public synchronized void downloadAsync(DevicePtr src, PinnedBuffer dst, long bytes) {
+        if (bytes < 0 || bytes > dst.bytes()) {
+            throw new IllegalArgumentException(bytes + " bytes do not fit a " + dst.bytes() + "-byte pinned buffer");
+        }
+        current();
+        Cu.check(cudart.cuMemcpyDtoHAsync(dst.pointer(), src.address(), bytes, stream), "cuMemcpyDtoHAsync(" + bytes + " bytes)");
+    }
+
+    /** {@code bytes} of page-locked host memory, for copies that run asynchronously (see {@link #downloadAsync}). */
+    public synchronized PinnedBuffer pinned(long bytes) {
+        current();
+        return PinnedBuffer.allocate(bytes);
+    }
+
+    /** An event on this context's stream. */
+    public synchronized DeviceEvent event() {
+        current();
+        return new DeviceEvent(this);
+    }
+
+    synchronized void record(org.bytedeco.cuda.cudart.CUevent_st event) {
+        current();
+        Cu.check(cudart.cuEventRecord(event, stream), "cuEventRecord");
     }
 
     /**

@@ -15,6 +15,9 @@ import java.util.Map;
  * logits its own GEMMs produced.
  */
 public final class KdRows {
+    /** Bytes of one row's parts in {@code rowOut}: kl, ce and the bad flag, three fp32. */
+    public static final long ROW_OUT_BYTES = 12;
+
     private KdRows() {
     }
 

@@ -1,8 +1,12 @@
 package org.distill4j.cuda.nn;
 
 import org.distill4j.cuda.CublasLt;
+import org.distill4j.cuda.DeviceBuffer;
 import org.distill4j.cuda.DeviceContext;
+import org.distill4j.cuda.DeviceEvent;
+import org.distill4j.cuda.DeviceStager;
 import org.distill4j.cuda.KdRows;
+import org.distill4j.cuda.PinnedBuffer;
 import org.distill4j.data.Batch;
 import org.distill4j.loss.LogitLoss;
 import org.distill4j.loss.LossResult;
@@ -19,12 +23,20 @@ import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * The whole distillation step of an MLP teacher and student on one GPU ({@code cuda-mlp}): each step
- * uploads the batch's features and labels once, runs the teacher's forward, the student's forward with
- * dropout, the fused kd/ce kernel, the backward and one optimizer launch over all parameters (an
- * {@link MlpProgram} run by cuBLASLt and the {@code mlp_*} kernels), and reads back only the rows' loss
- * parts (12 bytes a row) for the metrics. {@link #syncToStudent} writes the weights and Adam's moments
- * back into the DL4J student.
+ * The whole distillation step of an MLP teacher and student on one GPU ({@code cuda-mlp}). Each step:
+ * <ol>
+ *   <li>stages the batch's features and labels once, through the batching core's {@link DeviceStager}:
+ *       the host writes them into pinned memory and the copy engine moves them on a stream of its own;</li>
+ *   <li>queues, on the compute stream, a move of those bytes into the step's input buffers (a
+ *       device-side copy, so the staging slot is free again at once), the teacher's forward, the student's
+ *       forward with dropout, the fused kd/ce kernel, the backward and one optimizer launch over all
+ *       parameters (an {@link MlpProgram} run by cuBLASLt and the {@code mlp_*} kernels);</li>
+ *   <li>queues the read-back of the rows' loss parts (12 bytes a row) into pinned memory: the only bytes
+ *       that come back, for the metrics.</li>
+ * </ol>
+ * {@link #submit} returns when that is queued, so with the Distiller submitting batch i+1 before it asks
+ * for batch i's result, the host gathers and stages the next batch while the device runs the current
+ * step. {@link #syncToStudent} writes the weights and Adam's moments back into the DL4J student.
  */
 public final class CudaMlpEngine implements StepEngine {
     private static final Logger log = LoggerFactory.getLogger(CudaMlpEngine.class);
@@ -66,6 +78,13 @@ public final class CudaMlpEngine implements StepEngine {
     private final MlpProgram.Precision precision;
     private boolean fused;
     private long steps;
+    /** Steps that may be pending at once (the Distiller keeps two); each has a staging slot and a read-back slot. */
+    static final int IN_FLIGHT = 2;
+    private final DeviceStager stager;
+    private final PinnedBuffer[] rowsBack = new PinnedBuffer[IN_FLIGHT];
+    private final DeviceEvent[] rowsReady = new DeviceEvent[IN_FLIGHT];
+    private long submitted;
+    private long collected;
     private final AtomicBoolean closed = new AtomicBoolean();
 
     /** Where {@link #syncToStudent} puts the weights and optimizer state (e.g. {@link Dl4jMlp#writeBack} into the student). */
@@ -98,6 +117,7 @@ public final class CudaMlpEngine implements StepEngine {
         this.fused = options.fusedEpilogues();
         CublasLt l = CublasLt.create(ctx, WORKSPACE);
         DeviceMlpRunner r = new DeviceMlpRunner(ctx, l, seed);
+        DeviceStager st = null;
         try {
             MlpProgram first;
             try {
@@ -122,16 +142,42 @@ public final class CudaMlpEngine implements StepEngine {
                 ctx.fill32(r.buffer(first.adamV()), 0, first.adamV().elements());
             }
             r.run(first, first.init(), null, 0);
+            st = new DeviceStager(ctx, IN_FLIGHT, inputBytes(maxRows));
+            for (int i = 0; i < IN_FLIGHT; i++) {
+                rowsBack[i] = ctx.pinned(KdRows.ROW_OUT_BYTES * maxRows);
+                rowsReady[i] = ctx.event();
+            }
             ctx.synchronize();
             log.info("cuda-mlp: student {} and teacher {} on {}, {} of device memory for batches of {}", studentSpec.parameters() + " parameters",
                     teacherSpec == null ? "none" : teacherSpec.parameters() + " parameters", ctx.describe(), first.bytes() + " bytes", maxRows);
         } catch (RuntimeException e) {
+            if (st != null) {
+                st.close();
+            }
+            closeReadBack();
             r.close();
             l.close();
             throw e;
         }
         this.lt = l;
         this.runner = r;
+        this.stager = st;
+    }
+
+    /** Bytes of one batch's inputs as staged: the features (fp32, row-major), then the labels (int32). */
+    private long inputBytes(int rows) {
+        return 4L * rows * studentSpec.inputs() + 4L * rows;
+    }
+
+    private void closeReadBack() {
+        for (int i = 0; i < IN_FLIGHT; i++) {
+            if (rowsReady[i] != null) {
+                rowsReady[i].close();
+            }
+            if (rowsBack[i] != null) {
+                rowsBack[i].close();
+            }
+        }
     }
 
     private MlpProgram program(int rows, DeviceMlpRunner r) {
@@ -163,6 +209,16 @@ public final class CudaMlpEngine implements StepEngine {
 
     @Override
     public LossResult step(Batch batch, LogitLoss loss) {
+        return submit(batch, loss).result();
+    }
+
+    /**
+     * Stages the batch and queues its step and the read-back of its rows' loss parts; returns without
+     * waiting for the device. At most {@value #IN_FLIGHT} steps may be pending; results are collected in
+     * submission order.
+     */
+    @Override
+    public Pending submit(Batch batch, LogitLoss loss) {
         if (closed.get()) {
             throw new IllegalStateException("the cuda-mlp engine is closed");
         }
@@ -173,29 +229,64 @@ public final class CudaMlpEngine implements StepEngine {
         if (rows > maxRows) {
             throw new IllegalArgumentException("a batch of " + rows + " rows; the engine was prepared for " + maxRows);
         }
-        if (batch.featureCount() != studentSpec.inputs()) {
-            throw new IllegalArgumentException("the batch has " + batch.featureCount() + " features per row, the student takes "
-                    + studentSpec.inputs());
+        int features = studentSpec.inputs();
+        if (batch.featureCount() != features) {
+            throw new IllegalArgumentException("the batch has " + batch.featureCount() + " features per row, the student takes " + features);
         }
+        int[] labels = batch.labels();
         for (int r = 0; r < rows; r++) {
-            int y = batch.labels()[r];
-            if (y < 0 || y >= studentSpec.outputs()) {
-                throw new IllegalArgumentException("label of row " + r + " is " + y + ", expected a class in [0, " + studentSpec.outputs() + ")");
+            if (labels[r] < 0 || labels[r] >= studentSpec.outputs()) {
+                throw new IllegalArgumentException("label of row " + r + " is " + labels[r] + ", expected a class in [0, "
+                        + studentSpec.outputs() + ")");
             }
         }
+        if (submitted - collected >= IN_FLIGHT) {
+            throw new IllegalStateException(IN_FLIGHT + " cuda-mlp steps are pending; collect the result of step " + collected
+                    + " before submitting another");
+        }
         MlpProgram p = program(rows, runner);
-        ctx.upload(runner.ptr(p.features().all()), floats(batch.features()));
-        ctx.upload(runner.ptr(p.labels().all()), ints(batch.labels()));
-        runner.run(p, p.step(), loss, steps);
-        steps++;
-        float[] rowOut = rowOut(p, rows);
+        long featureBytes = 4L * rows * features;
+        float[] x = batch.features();
+        DeviceStager.Batch staged = stager.stage(pinned -> {
+            pinned.asFloatBuffer().put(x, 0, rows * features);
+            pinned.position((int) featureBytes);
+            pinned.asIntBuffer().put(labels, 0, rows);
+            return inputBytes(rows);
+        });
+        DeviceBuffer in = stager.acquire(staged);
+        ctx.copy(runner.ptr(p.features().all()), in.at(0, featureBytes), featureBytes);
+        ctx.copy(runner.ptr(p.labels().all()), in.at(featureBytes, 4L * rows), 4L * rows);
+        stager.release(staged); // the slot may take the next batch once these copies have run
+        long step = steps++;
+        runner.run(p, p.step(), loss, step);
+        long sequence = submitted++;
+        int slot = (int) (sequence % IN_FLIGHT);
+        ctx.downloadAsync(runner.ptr(p.rowOut().all()), rowsBack[slot], KdRows.ROW_OUT_BYTES * rows);
+        rowsReady[slot].record();
+        return () -> collect(sequence, slot, rows, loss, step);
+    }
+
+    private LossResult collect(long sequence, int slot, int rows, LogitLoss loss, long step) {
+        if (sequence < collected) {
+            throw new IllegalStateException("the result of cuda-mlp step " + sequence + " was already collected");
+        }
+        if (sequence > collected) {
+            throw new IllegalStateException("the result of cuda-mlp step " + sequence + " was asked for before step " + collected
+                    + "'s; collect in submission order");
+        }
+        if (closed.get()) {
+            throw new IllegalStateException("the cuda-mlp engine is closed");
+        }
+        rowsReady[slot].await();
+        float[] rowOut = new float[3 * rows];
+        rowsBack[slot].view().asFloatBuffer().get(rowOut);
+        collected++;
         int bad = KdRows.firstBadRow(rowOut, rows);
         if (bad >= 0) {
-            throw new IllegalStateException("cuda-mlp step " + steps + ": a logit of row " + bad + " is not finite; lower the learning rate "
-                    + "or check the inputs");
+            throw new IllegalStateException("cuda-mlp step " + (step + 1) + ": a logit of row " + bad + " is not finite; lower the "
+                    + "learning rate or check the inputs");
         }
-        double w = loss.reduction() == Reduction.SUM ? 1.0 : 1.0 / rows;
-        return KdRows.result(loss, rowOut, rows, rows, w);
+        return KdRows.result(loss, rowOut, rows, rows, loss.reduction() == Reduction.SUM ? 1.0 : 1.0 / rows);
     }
 
     /**
@@ -305,6 +396,8 @@ public final class CudaMlpEngine implements StepEngine {
         if (!closed.compareAndSet(false, true)) {
             return;
         }
+        stager.close(); // waits for the copies and steps in flight
+        closeReadBack();
         runner.close();
         lt.close();
     }

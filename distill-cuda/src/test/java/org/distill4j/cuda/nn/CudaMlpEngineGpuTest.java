@@ -131,6 +131,55 @@ class CudaMlpEngineGpuTest extends GpuTest {
     }
 
     /**
+     * Steps submitted one ahead (as the Distiller drives the engine: batch i+1 staged and queued before batch
+     * i's result is read) give the bits of steps taken one at a time, with batches of different sizes and the
+     * staging slots reused; a third pending step and out-of-order or repeated collection are refused.
+     */
+    @Test
+    void pipelinedStepsGiveTheBitsOfStepsOneAtATime() {
+        Random rng = new Random(23);
+        MlpSpec s = student(RELU, 0.2);
+        MlpWeights sw = ReferenceStep.randomWeights(s, rng);
+        MlpWeights tw = ReferenceStep.randomWeights(teacher(), rng);
+        int[] rowsPerStep = {31, 31, 12, 31, 5};
+        List<Batch> batches = new java.util.ArrayList<>();
+        for (int rows : rowsPerStep) {
+            batches.add(new Batch(new int[rows], ReferenceStep.gaussian(rng, rows * IN, 1), IN, ReferenceStep.labels(rng, rows, CLASSES)));
+        }
+        LogitLoss loss = new SoftTargetKd(3, 0.2);
+        CudaMlpEngine.Options f32 = new CudaMlpEngine.Options(MlpProgram.Precision.F32, true);
+        double[] oneAtATime = new double[batches.size()];
+        float[] weightsOneAtATime;
+        try (CudaMlpEngine e = new CudaMlpEngine(ctx, s, sw, teacher(), tw, 31, f32, 5, (w, st) -> { })) {
+            for (int i = 0; i < batches.size(); i++) {
+                oneAtATime[i] = e.step(batches.get(i), loss).value();
+            }
+            weightsOneAtATime = e.studentWeights().w()[2];
+        }
+        try (CudaMlpEngine e = new CudaMlpEngine(ctx, s, sw, teacher(), tw, 31, f32, 5, (w, st) -> { })) {
+            org.distill4j.train.StepEngine.Pending pending = e.submit(batches.get(0), loss);
+            for (int i = 1; i <= batches.size(); i++) {
+                org.distill4j.train.StepEngine.Pending next = i < batches.size() ? e.submit(batches.get(i), loss) : null;
+                if (i == 2) {
+                    IllegalStateException third = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                            () -> e.submit(batches.get(0), loss));
+                    assertTrue(third.getMessage().contains("2 cuda-mlp steps are pending"), third.getMessage());
+                    org.distill4j.train.StepEngine.Pending ahead = next;
+                    IllegalStateException order = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, ahead::result);
+                    assertTrue(order.getMessage().contains("collect in submission order"), order.getMessage());
+                }
+                assertEquals(oneAtATime[i - 1], pending.result().value(), 0.0, "step " + (i - 1) + " loss bits");
+                if (i == 2) {
+                    org.distill4j.train.StepEngine.Pending done = pending;
+                    org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, done::result);
+                }
+                pending = next;
+            }
+            assertTrue(Arrays.equals(weightsOneAtATime, e.studentWeights().w()[2]), "weights bits after the pipelined steps");
+        }
+    }
+
+    /**
      * Fashion-MNIST (the subset shipped in the examples module): a teacher trained on cross-entropy, then a
      * student distilled from it, for 3 epochs each, on the GPU and with the same initial weights, batches and
      * teacher on the CPU (the float64 reference, which is DL4J's step): test accuracies within noise, two
