@@ -28,8 +28,10 @@ import java.util.Random;
  * then {@code --warmup} untimed and {@code --iters} timed steps run on it, each timed alone with CUDA events
  * (teacher forward + student forward, loss, backward, Adam): median / min / max ms, samples/s = batch /
  * median. As in the PyTorch script no host-to-device copy is timed there; the {@code full_step_ms} metric
- * is one {@link CudaMlpEngine#step} as a training loop calls it (upload of the batch, the step, the loss's
- * per-row parts read back), median of {@code --iters}, wall clock.
+ * is one {@link CudaMlpEngine#step} on its own (staging of the batch, the step, the loss's per-row parts
+ * read back, the host waiting for them), median of {@code --iters}, wall clock; {@code loop_step_ms} is
+ * the wall clock of {@code --iters} steps submitted one ahead as the Distiller submits them (batch i+1
+ * staged and queued before batch i's result is read, two batches alternating), divided by {@code --iters}.
  * <ul>
  *   <li>{@code f32 fused}: fp32 GEMMs (no TF32) with cuBLASLt bias / ReLU / bias-gradient epilogues;</li>
  *   <li>{@code f32 kernels}: the same with the epilogues as our kernels;</li>
@@ -69,8 +71,8 @@ public final class MlpStepSuite {
         SoftTargetKd kd = new SoftTargetKd(4, 0.1);
         try (DeviceContext ctx = DeviceContext.open(0)) {
             log.printf(Locale.ROOT, "%s, kernels from %s%n", ctx.describe(), ctx.kernelSource());
-            log.printf("%-14s %6s %10s %10s %10s %13s %12s %10s %21s%n", "mode", "batch", "ms_median", "ms_min", "ms_max", "samples/s",
-                    "full_step_ms", "dev_MiB", "loss first -> last");
+            log.printf("%-14s %6s %10s %10s %10s %13s %12s %12s %10s %21s%n", "mode", "batch", "ms_median", "ms_min", "ms_max", "samples/s",
+                    "full_step_ms", "loop_step_ms", "dev_MiB", "loss first -> last");
             Object[][] modes = {{MlpProgram.Precision.F32, true}, {MlpProgram.Precision.F32, false}, {MlpProgram.Precision.BF16, false}};
             for (Object[] m : modes) {
                 MlpProgram.Precision precision = (MlpProgram.Precision) m[0];
@@ -94,6 +96,16 @@ public final class MlpStepSuite {
                             e.step(batch, kd);
                             full[i] = (System.nanoTime() - t0) / 1e6;
                         }
+                        Batch other = batch(n, rng);
+                        long l0 = System.nanoTime();
+                        org.distill4j.train.StepEngine.Pending pending = e.submit(batch, kd);
+                        for (int i = 1; i < iters; i++) {
+                            org.distill4j.train.StepEngine.Pending next = e.submit(i % 2 == 0 ? batch : other, kd);
+                            pending.result();
+                            pending = next;
+                        }
+                        pending.result();
+                        double loop = (System.nanoTime() - l0) / 1e6 / iters;
                         for (int i = 0; i < warmup; i++) {
                             e.timeResidentStep(kd, n);
                         }
@@ -110,13 +122,14 @@ public final class MlpStepSuite {
                         String status = last < first ? "ok" : "ok (loss did not go down)";
                         String[][] metrics = {{"ms_median", fmt(median), "ms"}, {"ms_min", fmt(ms[0]), "ms"}, {"ms_max", fmt(ms[iters - 1]), "ms"},
                                 {"samples_per_s", fmt(sps), "samples/s"}, {"full_step_ms", fmt(full[iters / 2]), "ms"},
+                                {"loop_step_ms", fmt(loop), "ms"},
                                 {"device_bytes", Long.toString(e.deviceBytes()), "bytes"}};
                         for (String[] x : metrics) {
                             rows.add(String.join(",", "mlp-step", "distill4j", mode, dtype, Integer.toString(n), x[0], x[1], x[2], status, device, "-",
                                     '"' + command + '"'));
                         }
-                        log.printf(Locale.ROOT, "%-14s %6d %10.4f %10.4f %10.4f %13.1f %12.4f %10.1f %10.5f -> %-8.5f%n", dtype + " " + mode, n,
-                                median, ms[0], ms[iters - 1], sps, full[iters / 2], e.deviceBytes() / 1048576.0, first, last);
+                        log.printf(Locale.ROOT, "%-14s %6d %10.4f %10.4f %10.4f %13.1f %12.4f %12.4f %10.1f %10.5f -> %-8.5f%n", dtype + " " + mode, n,
+                                median, ms[0], ms[iters - 1], sps, full[iters / 2], loop, e.deviceBytes() / 1048576.0, first, last);
                     } catch (RuntimeException ex) {
                         log.printf("%-14s %6d unavailable: %s%n", dtype + " " + mode, n, ex);
                         rows.add(String.join(",", "mlp-step", "distill4j", mode, dtype, Integer.toString(n), "samples_per_s", "", "samples/s",
