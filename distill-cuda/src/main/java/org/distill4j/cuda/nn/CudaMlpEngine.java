@@ -78,6 +78,7 @@ public final class CudaMlpEngine implements StepEngine {
     private final MlpProgram.Precision precision;
     private boolean fused;
     private long steps;
+    private int epochs;
     /** Steps that may be pending at once (the Distiller keeps two); each has a staging slot and a read-back slot. */
     static final int IN_FLIGHT = 2;
     private final DeviceStager stager;
@@ -101,6 +102,16 @@ public final class CudaMlpEngine implements StepEngine {
      */
     public CudaMlpEngine(DeviceContext ctx, MlpSpec studentSpec, MlpWeights studentWeights, MlpSpec teacherSpec, MlpWeights teacherWeights,
                          int maxRows, Options options, long seed, WriteBack sink) {
+        this(ctx, studentSpec, studentWeights, MlpOptimizerState.fresh(), teacherSpec, teacherWeights, maxRows, options, seed, sink);
+    }
+
+    /**
+     * As above, for a student whose training goes on from {@code start}: its step count (Adam's bias
+     * correction and the dropout masks count from it), epoch count and Adam moments, e.g. what
+     * {@link Dl4jMlp#readState} read from a student DL4J has trained.
+     */
+    public CudaMlpEngine(DeviceContext ctx, MlpSpec studentSpec, MlpWeights studentWeights, MlpOptimizerState start, MlpSpec teacherSpec,
+                         MlpWeights teacherWeights, int maxRows, Options options, long seed, WriteBack sink) {
         if (maxRows <= 0) {
             throw new IllegalArgumentException("maxRows must be > 0, got " + maxRows);
         }
@@ -114,6 +125,8 @@ public final class CudaMlpEngine implements StepEngine {
         this.teacherSpec = teacherSpec;
         this.maxRows = maxRows;
         this.precision = options.precision();
+        this.steps = start.steps();
+        this.epochs = start.epochs();
         this.fused = options.fusedEpilogues();
         CublasLt l = CublasLt.create(ctx, WORKSPACE);
         DeviceMlpRunner r = new DeviceMlpRunner(ctx, l, seed);
@@ -133,11 +146,16 @@ public final class CudaMlpEngine implements StepEngine {
                 programs.clear();
                 first = program(maxRows, r);
             }
-            upload(r, first.student(), studentWeights);
+            upload(r, first.student(), studentWeights, first.student().params());
             if (teacherSpec != null) {
-                upload(r, first.teacher(), teacherWeights);
+                upload(r, first.teacher(), teacherWeights, first.teacher().params());
             }
-            if (first.adamM() != null) {
+            if (first.adamM() != null && start.m() != null) {
+                start.m().check(studentSpec);
+                start.v().check(studentSpec);
+                upload(r, first.student(), start.m(), first.adamM());
+                upload(r, first.student(), start.v(), first.adamV());
+            } else if (first.adamM() != null) {
                 ctx.fill32(r.buffer(first.adamM()), 0, first.adamM().elements());
                 ctx.fill32(r.buffer(first.adamV()), 0, first.adamV().elements());
             }
@@ -190,10 +208,13 @@ public final class CudaMlpEngine implements StepEngine {
         return p;
     }
 
-    private void upload(DeviceMlpRunner r, MlpProgram.Net net, MlpWeights w) {
+    /** Writes {@code w} into {@code target} (the net's parameters, or a buffer laid out like them: Adam's moments). */
+    private void upload(DeviceMlpRunner r, MlpProgram.Net net, MlpWeights w, MlpProgram.Buffer target) {
         for (int l = 0; l < w.w().length; l++) {
-            ctx.upload(r.ptr(net.w().get(l)), floats(w.w()[l]));
-            ctx.upload(r.ptr(net.b().get(l)), floats(w.b()[l]));
+            MlpProgram.Slice ws = net.w().get(l);
+            MlpProgram.Slice bs = net.b().get(l);
+            ctx.upload(r.ptr(new MlpProgram.Slice(target, ws.offset(), ws.length())), floats(w.w()[l]));
+            ctx.upload(r.ptr(new MlpProgram.Slice(target, bs.offset(), bs.length())), floats(w.b()[l]));
         }
     }
 
@@ -321,7 +342,7 @@ public final class CudaMlpEngine implements StepEngine {
         return programs.get(maxRows).bytes();
     }
 
-    /** Optimizer steps taken. */
+    /** Optimizer steps taken, counting those of the state the engine started from. */
     public long steps() {
         return steps;
     }
@@ -381,12 +402,18 @@ public final class CudaMlpEngine implements StepEngine {
         return program(rows, runner);
     }
 
+    /** Counts a finished epoch (written back as DL4J's epoch count). */
+    @Override
+    public void endEpoch() {
+        epochs++;
+    }
+
     @Override
     public void syncToStudent() {
         MlpProgram p = programs.get(maxRows);
         MlpWeights w = studentWeights();
-        MlpOptimizerState state = p.adamM() == null ? new MlpOptimizerState(Math.toIntExact(steps), null, null)
-                : new MlpOptimizerState(Math.toIntExact(steps), read(p.student().w(), p.student().b(), p.adamM()),
+        MlpOptimizerState state = p.adamM() == null ? new MlpOptimizerState(Math.toIntExact(steps), epochs, null, null)
+                : new MlpOptimizerState(Math.toIntExact(steps), epochs, read(p.student().w(), p.student().b(), p.adamM()),
                 read(p.student().w(), p.student().b(), p.adamV()));
         sink.write(w, state);
     }

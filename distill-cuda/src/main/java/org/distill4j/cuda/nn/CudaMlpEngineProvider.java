@@ -41,7 +41,8 @@ public final class CudaMlpEngineProvider implements StepEngineProvider {
                 ? Dl4jMlp.importFrom(((Dl4jTeacher) setup.teacher()).multiLayerNetwork()) : null;
         CudaMlpEngine.Options options = CudaMlpEngine.Options.fromSystemProperties();
         try {
-            return Offer.of(new CudaMlpEngine(backend.context(), student.spec(), student.weights(), teacher != null ? teacher.spec() : null,
+            MlpOptimizerState start = Dl4jMlp.readState(studentNet, student.spec()); // a pretrained student's Adam state goes on
+            return Offer.of(new CudaMlpEngine(backend.context(), student.spec(), student.weights(), start, teacher != null ? teacher.spec() : null,
                     teacher != null ? teacher.weights() : null, setup.batchSize(), options, setup.seed(),
                     (w, state) -> Dl4jMlp.writeBack(studentNet, student.spec(), w, state)));
         } catch (RuntimeException | LinkageError e) {

@@ -152,20 +152,15 @@ public final class Dl4jMlp {
             return;
         }
         if (spec.optimizer().kind() == MlpSpec.Optimizer.Kind.ADAM) {
-            if (state.m() == null || state.v() == null) {
+            if (state.m() == null) {
                 throw new IllegalArgumentException("Adam's state needs both moments");
             }
             float[] m = dl4jOrder(spec, state.m());
             float[] v = dl4jOrder(spec, state.v());
-            org.deeplearning4j.nn.updater.BaseMultiLayerUpdater<?> u = (org.deeplearning4j.nn.updater.BaseMultiLayerUpdater<?>) net.getUpdater();
-            for (org.deeplearning4j.nn.updater.UpdaterBlock block : u.getUpdaterBlocks()) {
+            for (org.deeplearning4j.nn.updater.UpdaterBlock block : adamBlocks(net)) {
                 int from = block.getParamOffsetStart();
                 int to = block.getParamOffsetEnd();
                 INDArray view = block.getUpdaterView();
-                if (view == null || view.length() != 2L * (to - from)) {
-                    throw new IllegalStateException("DL4J's Adam state for parameters [" + from + ", " + to + ") is not [m, v]: "
-                            + (view == null ? "none" : view.length() + " values"));
-                }
                 // the block's state view: m of its parameters, then v, in the flat parameter order
                 view.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(0, to - from))
                         .assign(Nd4j.create(java.util.Arrays.copyOfRange(m, from, to)));
@@ -175,6 +170,69 @@ public final class Dl4jMlp {
             }
         }
         net.setIterationCount(state.steps());
+        net.setEpochCount(state.epochs());
+    }
+
+    /**
+     * Where {@code net}'s training stands: its iteration and epoch counts and, for Adam, the moments of its
+     * updater (null before its first step, when they are zeros), so the engine's first step continues
+     * DL4J's training exactly (a student pretrained with DL4J, then distilled on the GPU).
+     */
+    public static MlpOptimizerState readState(MultiLayerNetwork net, MlpSpec spec) {
+        if (net.params().length() != spec.parameters()) {
+            throw new IllegalArgumentException("the network has " + net.params().length() + " parameters, the spec " + spec.parameters());
+        }
+        int steps = net.getIterationCount();
+        int epochs = net.getEpochCount();
+        if (spec.optimizer().kind() != MlpSpec.Optimizer.Kind.ADAM || steps == 0) {
+            return new MlpOptimizerState(steps, epochs, null, null);
+        }
+        float[] m = new float[Math.toIntExact(spec.parameters())];
+        float[] v = new float[m.length];
+        for (org.deeplearning4j.nn.updater.UpdaterBlock block : adamBlocks(net)) {
+            int from = block.getParamOffsetStart();
+            int to = block.getParamOffsetEnd();
+            float[] state = block.getUpdaterView().toFloatVector();
+            System.arraycopy(state, 0, m, from, to - from);
+            System.arraycopy(state, to - from, v, from, to - from);
+        }
+        return new MlpOptimizerState(steps, epochs, fromDl4jOrder(spec, m), fromDl4jOrder(spec, v));
+    }
+
+    /** The updater blocks of an Adam network, each checked to hold [m, v] of its parameters. */
+    private static List<org.deeplearning4j.nn.updater.UpdaterBlock> adamBlocks(MultiLayerNetwork net) {
+        org.deeplearning4j.nn.updater.BaseMultiLayerUpdater<?> u = (org.deeplearning4j.nn.updater.BaseMultiLayerUpdater<?>) net.getUpdater();
+        List<org.deeplearning4j.nn.updater.UpdaterBlock> blocks = u.getUpdaterBlocks();
+        for (org.deeplearning4j.nn.updater.UpdaterBlock block : blocks) {
+            int from = block.getParamOffsetStart();
+            int to = block.getParamOffsetEnd();
+            INDArray view = block.getUpdaterView();
+            if (view == null || view.length() != 2L * (to - from)) {
+                throw new IllegalStateException("DL4J's Adam state for parameters [" + from + ", " + to + ") is not [m, v]: "
+                        + (view == null ? "none" : view.length() + " values"));
+            }
+        }
+        return blocks;
+    }
+
+    /** The inverse of {@link #dl4jOrder}. */
+    static MlpWeights fromDl4jOrder(MlpSpec spec, float[] flat) {
+        float[][] ws = new float[spec.layers().size()][];
+        float[][] bs = new float[spec.layers().size()][];
+        int off = 0;
+        for (int li = 0; li < ws.length; li++) {
+            MlpSpec.Layer l = spec.layers().get(li);
+            ws[li] = new float[l.in() * l.out()];
+            for (int o = 0; o < l.out(); o++) {
+                for (int i = 0; i < l.in(); i++) {
+                    ws[li][i * l.out() + o] = flat[off + o * l.in() + i];
+                }
+            }
+            off += l.in() * l.out();
+            bs[li] = java.util.Arrays.copyOfRange(flat, off, off + l.out());
+            off += l.out();
+        }
+        return new MlpWeights(ws, bs);
     }
 
     /** Parameters in DL4J's flat order: per layer W in column-major ({@code 'f'}) order, then b. */

@@ -178,6 +178,21 @@ public final class MlpReference {
         }
     }
 
+    /** Goes on from {@code state} (its step count and, for Adam, its moments; none means zeros). */
+    public void resume(MlpOptimizerState state) {
+        if (state.m() != null) {
+            state.m().check(spec);
+            state.v().check(spec);
+        }
+        iteration = state.steps();
+        for (int i = 0; i < w.length; i++) {
+            m[i] = state.m() != null ? widen(state.m().w()[i]) : new double[w[i].length];
+            mb[i] = state.m() != null ? widen(state.m().b()[i]) : new double[b[i].length];
+            v[i] = state.v() != null ? widen(state.v().w()[i]) : new double[w[i].length];
+            vb[i] = state.v() != null ? widen(state.v().b()[i]) : new double[b[i].length];
+        }
+    }
+
     /** Optimizer steps taken so far. */
     public int steps() {
         return iteration;

@@ -131,6 +131,51 @@ class CudaMlpEngineGpuTest extends GpuTest {
     }
 
     /**
+     * An engine started from a state (the reference's weights, Adam moments and step count after two steps,
+     * as Dl4jMlp.readState hands over a student DL4J trained) takes the reference's third step: Adam's bias
+     * correction and the dropout masks go on counting from that state.
+     */
+    @Test
+    void anEngineStartedFromAStateTakesTheNextStep() {
+        long seed = 29;
+        Random rng = new Random(seed);
+        MlpSpec s = student(RELU, 0.2);
+        MlpSpec t = teacher();
+        ReferenceStep ref = new ReferenceStep(s, ReferenceStep.randomWeights(s, rng), t, ReferenceStep.randomWeights(t, rng));
+        MlpWeights tw = ref.teacher.weights();
+        LogitLoss loss = new SoftTargetKd(2, 0.4);
+        int rows = 23;
+        for (int step = 0; step <= 2; step++) {
+            float[] x = ReferenceStep.gaussian(rng, rows * IN, 1.0);
+            int[] y = ReferenceStep.labels(rng, rows, CLASSES);
+            boolean[][] masks = new boolean[s.layers().size()][];
+            masks[1] = MlpDropoutMask.mask(seed, step, 1, (long) rows * s.layers().get(1).in(), 0.2f);
+            if (step < 2) {
+                ref.step(x, rows, y, masks, loss);
+                continue;
+            }
+            MlpWeights[] mv = ref.student.moments();
+            MlpOptimizerState state = new MlpOptimizerState(ref.student.steps(), 1, mv[0], mv[1]);
+            MlpOptimizerState[] synced = new MlpOptimizerState[1];
+            try (CudaMlpEngine e = new CudaMlpEngine(ctx, s, ref.student.weights(), state, t, tw, rows,
+                    new CudaMlpEngine.Options(MlpProgram.Precision.F32, false), seed, (w, st) -> synced[0] = st)) {
+                e.step(new Batch(new int[rows], x, IN, y), loss);
+                ref.step(x, rows, y, masks, loss);
+                MlpWeights mine = e.studentWeights();
+                MlpWeights theirs = ref.student.weights();
+                for (int l = 0; l < s.layers().size(); l++) {
+                    MlpProgramTest.assertParams(theirs.w()[l], mine.w()[l], "W" + l + " after step 3");
+                    MlpProgramTest.assertParams(theirs.b()[l], mine.b()[l], "b" + l + " after step 3");
+                }
+                e.endEpoch();
+                e.syncToStudent();
+                assertEquals(3, synced[0].steps());
+                assertEquals(2, synced[0].epochs());
+            }
+        }
+    }
+
+    /**
      * Steps submitted one ahead (as the Distiller drives the engine: batch i+1 staged and queued before batch
      * i's result is read) give the bits of steps taken one at a time, with batches of different sizes and the
      * staging slots reused; a third pending step and out-of-order or repeated collection are refused.

@@ -175,8 +175,9 @@ class Dl4jMlpTest {
             MlpWeights[] mv = ref.moments();
             boolean adam = u instanceof Adam;
             Dl4jMlp.writeBack(n, imp.spec(), ref.weights(),
-                    new MlpOptimizerState(ref.steps(), adam ? mv[0] : null, adam ? mv[1] : null));
+                    new MlpOptimizerState(ref.steps(), 3, adam ? mv[0] : null, adam ? mv[1] : null));
             assertEquals(2, n.getIterationCount());
+            assertEquals(3, n.getEpochCount());
             MlpWeights written = Dl4jMlp.importFrom(n).weights();
             for (int li = 0; li < 3; li++) {
                 assertArrayEquals(ref.weights().w()[li], written.w()[li], u + " W" + li + " written back");
@@ -192,6 +193,58 @@ class Dl4jMlpTest {
             for (int li = 0; li < 3; li++) {
                 assertClose(widen(ref.weights().w()[li]), after.w()[li], 2e-5, u + " W" + li + " after DL4J's step 3");
                 assertClose(widen(ref.weights().b()[li]), after.b()[li], 2e-5, u + " b" + li + " after DL4J's step 3");
+            }
+        }
+    }
+
+    /**
+     * The other direction: a student DL4J has trained for two steps and an epoch, read with readState, goes
+     * on in the reference (the engine's arithmetic) exactly as DL4J's own third step goes on (moments that
+     * were zeros, a lost iteration count or a transposed moment layout change that step).
+     */
+    @Test
+    void readStateLetsTheEngineContinueDl4jsTraining() {
+        for (IUpdater u : new IUpdater[] {new Adam(2e-2), new Sgd(0.05)}) {
+            MultiLayerNetwork n = net(u, 21, 0, Activation.TANH, Activation.RELU);
+            Dl4jMlp.Imported fresh = Dl4jMlp.importFrom(n);
+            assertEquals(MlpOptimizerState.fresh(), Dl4jMlp.readState(n, fresh.spec()), u + ": an untrained network");
+            Dl4jStudent student = Dl4jStudent.of(n);
+            Random rng = new Random(31);
+            int rows = 9;
+            for (int step = 0; step < 2; step++) {
+                student.forward(batch(random(rng, rows * IN), rows), true);
+                student.backward(random(rng, rows * 5));
+            }
+            student.endEpoch();
+            Dl4jMlp.Imported imp = Dl4jMlp.importFrom(n);
+            MlpOptimizerState state = Dl4jMlp.readState(n, imp.spec());
+            assertEquals(2, state.steps());
+            assertEquals(1, state.epochs());
+            boolean adam = u instanceof Adam;
+            assertEquals(adam, state.m() != null, u + ": moments read for Adam only");
+            MlpReference ref = new MlpReference(imp.spec(), imp.weights());
+            ref.resume(state);
+            float[] x = random(rng, rows * IN);
+            float[] d = random(rng, rows * 5);
+            student.forward(batch(x, rows), true);
+            student.backward(d);
+            ref.forward(x, rows);
+            ref.step(ref.backward(d));
+            MlpWeights after = Dl4jMlp.importFrom(n).weights();
+            for (int li = 0; li < 3; li++) {
+                assertClose(widen(ref.weights().w()[li]), after.w()[li], 2e-5, u + " W" + li + " after DL4J's step 3");
+                assertClose(widen(ref.weights().b()[li]), after.b()[li], 2e-5, u + " b" + li + " after DL4J's step 3");
+            }
+            if (adam) {
+                // and what readState read is what writeBack writes: a round trip through a fresh network
+                MultiLayerNetwork copy = net(u, 99, 0, Activation.TANH, Activation.RELU);
+                Dl4jMlp.writeBack(copy, imp.spec(), imp.weights(), state);
+                MlpOptimizerState again = Dl4jMlp.readState(copy, imp.spec());
+                for (int li = 0; li < 3; li++) {
+                    assertArrayEquals(state.m().w()[li], again.m().w()[li], "m of W" + li);
+                    assertArrayEquals(state.v().b()[li], again.v().b()[li], "v of b" + li);
+                }
+                assertEquals(1, again.epochs());
             }
         }
     }
