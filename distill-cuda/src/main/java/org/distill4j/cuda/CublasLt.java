@@ -38,24 +38,44 @@ public final class CublasLt implements AutoCloseable {
         }
     }
 
-    /** What follows the product (see {@code cublasLtEpilogue_t}). */
+    /**
+     * What follows the product (see {@code cublasLtEpilogue_t}). Every one but NONE takes the bias pointer
+     * (the bias it adds, or the bias gradient it writes); RELU_AUX_BIAS writes and DRELU_BGRAD reads the
+     * ReLU bit-mask at the aux pointer.
+     */
     public enum Epilogue {
         NONE(cublas.CUBLASLT_EPILOGUE_DEFAULT), BIAS(cublas.CUBLASLT_EPILOGUE_BIAS), RELU_BIAS(cublas.CUBLASLT_EPILOGUE_RELU_BIAS),
-        BGRADA(cublas.CUBLASLT_EPILOGUE_BGRADA);
+        BGRADA(cublas.CUBLASLT_EPILOGUE_BGRADA), RELU_AUX_BIAS(cublas.CUBLASLT_EPILOGUE_RELU_AUX_BIAS),
+        DRELU_BGRAD(cublas.CUBLASLT_EPILOGUE_DRELU_BGRAD);
 
         final int code;
 
         Epilogue(int code) {
             this.code = code;
         }
+
+        boolean usesAux() {
+            return this == RELU_AUX_BIAS || this == DRELU_BGRAD;
+        }
     }
 
-    /** One GEMM's shape: transposes, sizes, A/B type, leading dimensions (elements), epilogue. */
-    public record Shape(boolean transA, boolean transB, int m, int n, int k, Type ab, int lda, int ldb, int ldd, Epilogue epilogue) {
+    /**
+     * One GEMM's shape: transposes, sizes, A/B type, leading dimensions (elements), epilogue, and the ReLU
+     * bit-mask's leading dimension in bits (a multiple of 128, at least m) for the epilogues that use one, else 0.
+     */
+    public record Shape(boolean transA, boolean transB, int m, int n, int k, Type ab, int lda, int ldb, int ldd, Epilogue epilogue,
+                        long auxLd) {
+        public Shape {
+            if (epilogue.usesAux() && (auxLd < m || auxLd % 128 != 0)) {
+                throw new IllegalArgumentException(epilogue + " needs a bit-mask leading dimension >= " + m + " and a multiple of 128, got "
+                        + auxLd);
+            }
+        }
+
         @Override
         public String toString() {
             return (transA ? "T" : "N") + (transB ? "T" : "N") + " m " + m + " n " + n + " k " + k + " " + ab + " lda " + lda + " ldb " + ldb
-                    + " ldd " + ldd + (epilogue == Epilogue.NONE ? "" : " " + epilogue);
+                    + " ldd " + ldd + (epilogue == Epilogue.NONE ? "" : " " + epilogue) + (epilogue.usesAux() ? " auxLd " + auxLd : "");
         }
     }
 
@@ -115,21 +135,33 @@ public final class CublasLt implements AutoCloseable {
     }
 
     /**
-     * Plans a GEMM of {@code shape} for operands at these addresses (their alignment narrows the algorithms).
+     * Plans a GEMM of {@code shape} for operands at these addresses (their alignment narrows the algorithms;
+     * the heuristic also reads the alignment of the epilogue's bias and bit-mask pointers, so they are set
+     * first). {@code bias} and {@code aux} are null where the epilogue takes none.
      *
      * @throws NoAlgorithmException when cuBLASLt has no algorithm for it
      */
-    public synchronized Matmul plan(Shape s, DevicePtr a, DevicePtr b, DevicePtr d) {
+    public synchronized Matmul plan(Shape s, DevicePtr a, DevicePtr b, DevicePtr d, DevicePtr bias, DevicePtr aux) {
         ctx.current();
+        checkEpilogueArgs(s, bias, aux);
         Matmul mm = new Matmul(s);
         try {
-            mm.prepare(a, b, d);
+            mm.prepare(a, b, d, bias, aux);
         } catch (RuntimeException e) {
             mm.close();
             throw e;
         }
         plans.add(mm);
         return mm;
+    }
+
+    private static void checkEpilogueArgs(Shape s, DevicePtr bias, DevicePtr aux) {
+        if ((bias == null) != (s.epilogue() == Epilogue.NONE)) {
+            throw new IllegalArgumentException("epilogue " + s.epilogue() + (bias == null ? " needs" : " takes no") + " bias pointer");
+        }
+        if ((aux == null) == s.epilogue().usesAux()) {
+            throw new IllegalArgumentException("epilogue " + s.epilogue() + (aux == null ? " needs" : " takes no") + " bit-mask pointer");
+        }
     }
 
     /** One planned GEMM. */
@@ -143,13 +175,16 @@ public final class CublasLt implements AutoCloseable {
         private final FloatPointer one = new FloatPointer(1).put(1f);
         private final FloatPointer zero = new FloatPointer(1).put(0f);
         private final LongPointer biasAddress = new LongPointer(1);
+        private final LongPointer auxAddress = new LongPointer(1);
+        private long boundBias;
+        private long boundAux;
         private final AtomicBoolean done = new AtomicBoolean();
 
         private Matmul(Shape shape) {
             this.shape = shape;
         }
 
-        private void prepare(DevicePtr a, DevicePtr b, DevicePtr d) {
+        private void prepare(DevicePtr a, DevicePtr b, DevicePtr d, DevicePtr bias, DevicePtr aux) {
             String what = "(" + shape + ")";
             try (PointerPointer<?> out = new PointerPointer<>(1)) {
                 check(cublas.cublasLtMatmulDescCreate(out, cublas.CUBLAS_COMPUTE_32F, cudart.CUDA_R_32F), "cublasLtMatmulDescCreate" + what);
@@ -157,6 +192,13 @@ public final class CublasLt implements AutoCloseable {
                 setInt(cublas.CUBLASLT_MATMUL_DESC_TRANSA, shape.transA() ? cublas.CUBLAS_OP_T : cublas.CUBLAS_OP_N, what);
                 setInt(cublas.CUBLASLT_MATMUL_DESC_TRANSB, shape.transB() ? cublas.CUBLAS_OP_T : cublas.CUBLAS_OP_N, what);
                 setInt(cublas.CUBLASLT_MATMUL_DESC_EPILOGUE, shape.epilogue().code, what);
+                bind(bias, aux);
+                if (shape.epilogue().usesAux()) {
+                    try (LongPointer v = new LongPointer(1).put(shape.auxLd())) {
+                        check(cublas.cublasLtMatmulDescSetAttribute(desc, cublas.CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, v, 8),
+                                "cublasLtMatmulDescSetAttribute(EPILOGUE_AUX_LD)" + what);
+                    }
+                }
                 la = layout(out, shape.ab(), shape.transA() ? shape.k() : shape.m(), shape.transA() ? shape.m() : shape.k(), shape.lda(), "A" + what);
                 lb = layout(out, shape.ab(), shape.transB() ? shape.n() : shape.k(), shape.transB() ? shape.k() : shape.n(), shape.ldb(), "B" + what);
                 ld = layout(out, Type.F32, shape.m(), shape.n(), shape.ldd(), "D" + what);
@@ -200,24 +242,36 @@ public final class CublasLt implements AutoCloseable {
             return shape;
         }
 
+        /** Sets the descriptor's bias and bit-mask pointers where they change. */
+        private void bind(DevicePtr bias, DevicePtr aux) {
+            if (bias != null && bias.address() != boundBias) {
+                biasAddress.put(bias.address());
+                check(cublas.cublasLtMatmulDescSetAttribute(desc, cublas.CUBLASLT_MATMUL_DESC_BIAS_POINTER, biasAddress, 8),
+                        "cublasLtMatmulDescSetAttribute(BIAS_POINTER)");
+                boundBias = bias.address();
+            }
+            if (aux != null && aux.address() != boundAux) {
+                auxAddress.put(aux.address());
+                check(cublas.cublasLtMatmulDescSetAttribute(desc, cublas.CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, auxAddress, 8),
+                        "cublasLtMatmulDescSetAttribute(EPILOGUE_AUX_POINTER)");
+                boundAux = aux.address();
+            }
+        }
+
         /**
-         * Queues the GEMM on the context's stream. {@code bias}: the epilogue's bias (BIAS, RELU_BIAS) or the
-         * bias gradient it writes (BGRADA); null without an epilogue.
+         * Queues the GEMM on the context's stream. {@code bias}: the epilogue's bias (BIAS, RELU_BIAS,
+         * RELU_AUX_BIAS) or the bias gradient it writes (BGRADA, DRELU_BGRAD); {@code aux}: the ReLU bit-mask
+         * (RELU_AUX_BIAS writes it, DRELU_BGRAD reads it); each null where the epilogue takes none. Pointers
+         * should keep the alignment of those the plan was made with.
          */
-        public void run(DevicePtr a, DevicePtr b, DevicePtr d, DevicePtr bias) {
+        public void run(DevicePtr a, DevicePtr b, DevicePtr d, DevicePtr bias, DevicePtr aux) {
             if (done.get()) {
                 throw new IllegalStateException("the GEMM plan " + shape + " is closed");
             }
-            if ((bias == null) != (shape.epilogue() == Epilogue.NONE)) {
-                throw new IllegalArgumentException("epilogue " + shape.epilogue() + (bias == null ? " needs" : " takes no") + " bias pointer");
-            }
+            checkEpilogueArgs(shape, bias, aux);
             synchronized (CublasLt.this) {
                 ctx.current();
-                if (bias != null) {
-                    biasAddress.put(bias.address());
-                    check(cublas.cublasLtMatmulDescSetAttribute(desc, cublas.CUBLASLT_MATMUL_DESC_BIAS_POINTER, biasAddress, 8),
-                            "cublasLtMatmulDescSetAttribute(BIAS_POINTER)");
-                }
+                bind(bias, aux);
                 check(cublas.cublasLtMatmul(handle, desc, one, raw(a), la, raw(b), lb, zero, raw(d), ld, raw(d), ld, result.algo(),
                         raw(new DevicePtr(workspace.address())), workspace.capacity(), ctx.stream()), "cublasLtMatmul(" + shape + ")");
             }
@@ -244,6 +298,7 @@ public final class CublasLt implements AutoCloseable {
             one.close();
             zero.close();
             biasAddress.close();
+            auxAddress.close();
         }
     }
 

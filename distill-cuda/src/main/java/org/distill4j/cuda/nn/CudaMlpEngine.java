@@ -77,6 +77,8 @@ public final class CudaMlpEngine implements StepEngine {
     private final Map<Integer, MlpProgram> programs = new HashMap<>();
     private final MlpProgram.Precision precision;
     private boolean fused;
+    /** Whether hidden ReLU layers keep cuBLASLt's bit-mask for a DRELU_BGRAD backward (with fused epilogues). */
+    private boolean reluMasks;
     private long steps;
     private int epochs;
     /** Steps that may be pending at once (the Distiller keeps two); each has a staging slot and a read-back slot. */
@@ -128,23 +130,29 @@ public final class CudaMlpEngine implements StepEngine {
         this.steps = start.steps();
         this.epochs = start.epochs();
         this.fused = options.fusedEpilogues();
+        this.reluMasks = fused;
         CublasLt l = CublasLt.create(ctx, WORKSPACE);
         DeviceMlpRunner r = new DeviceMlpRunner(ctx, l, seed);
         DeviceStager st = null;
         try {
-            MlpProgram first;
-            try {
-                first = program(maxRows, r);
-            } catch (CublasLt.NoAlgorithmException e) {
-                if (!fused) {
-                    throw e;
+            MlpProgram first = null;
+            while (first == null) {
+                try {
+                    first = program(maxRows, r);
+                } catch (CublasLt.NoAlgorithmException e) {
+                    if (reluMasks) {
+                        log.info("cuda-mlp: {}; using fused epilogues without the ReLU bit-masks", e.getMessage());
+                        reluMasks = false;
+                    } else if (fused) {
+                        log.info("cuda-mlp: {}; using the epilogue kernels instead of fused GEMM epilogues", e.getMessage());
+                        fused = false;
+                    } else {
+                        throw e;
+                    }
+                    r.close();
+                    r = new DeviceMlpRunner(ctx, l, seed);
+                    programs.clear();
                 }
-                log.info("cuda-mlp: {}; using the epilogue kernels instead of fused GEMM epilogues", e.getMessage());
-                fused = false;
-                r.close();
-                r = new DeviceMlpRunner(ctx, l, seed);
-                programs.clear();
-                first = program(maxRows, r);
             }
             upload(r, first.student(), studentWeights, first.student().params());
             if (teacherSpec != null) {
@@ -201,7 +209,7 @@ public final class CudaMlpEngine implements StepEngine {
     private MlpProgram program(int rows, DeviceMlpRunner r) {
         MlpProgram p = programs.get(rows);
         if (p == null) {
-            p = MlpProgram.build(studentSpec, teacherSpec, rows, precision, fused);
+            p = MlpProgram.build(studentSpec, teacherSpec, rows, precision, fused, reluMasks);
             r.prepare(p);
             programs.put(rows, p);
         }
@@ -220,7 +228,7 @@ public final class CudaMlpEngine implements StepEngine {
 
     @Override
     public String describe() {
-        return "cuda-mlp " + precision.name().toLowerCase(java.util.Locale.ROOT) + (fused ? " fused epilogues" : "") + " on " + ctx.describe();
+        return "cuda-mlp " + precision.name().toLowerCase(java.util.Locale.ROOT) + (fused ? " fused epilogues" + (reluMasks ? "" : " (no ReLU masks)") : "") + " on " + ctx.describe();
     }
 
     /** The step's precision and whether epilogues ended up fused (the heuristic may refuse them). */

@@ -61,8 +61,8 @@ final class DeviceMlpRunner implements AutoCloseable {
             if (op instanceof MlpProgram.Gemm g) {
                 CublasLt.Shape shape = new CublasLt.Shape(g.transA(), g.transB(), g.m(), g.n(), g.k(),
                         g.a().elem() == MlpProgram.Elem.BF16 ? CublasLt.Type.BF16 : CublasLt.Type.F32, g.lda(), g.ldb(), g.ldd(),
-                        CublasLt.Epilogue.valueOf(g.epilogue().name()));
-                mine.put(g, lt.plan(shape, ptr(g.a()), ptr(g.b()), ptr(g.d())));
+                        CublasLt.Epilogue.valueOf(g.epilogue().name()), g.auxLd());
+                mine.put(g, lt.plan(shape, ptr(g.a()), ptr(g.b()), ptr(g.d()), optional(g.bias()), optional(g.aux())));
             }
         }
         plans.put(p, mine);
@@ -83,6 +83,10 @@ final class DeviceMlpRunner implements AutoCloseable {
         return buffer(s.buffer()).at(s.offset() * unit, s.length() * unit);
     }
 
+    private DevicePtr optional(MlpProgram.Slice s) {
+        return s != null ? ptr(s) : null;
+    }
+
     /** Queues {@code ops} of a prepared program; {@code step} (0, 1, ...) picks the dropout masks and Adam's bias correction. */
     void run(MlpProgram p, Iterable<MlpProgram.Op> ops, LogitLoss loss, long step) {
         Map<MlpProgram.Gemm, CublasLt.Matmul> mine = plans.get(p);
@@ -91,7 +95,7 @@ final class DeviceMlpRunner implements AutoCloseable {
         }
         for (MlpProgram.Op op : ops) {
             if (op instanceof MlpProgram.Gemm g) {
-                mine.get(g).run(ptr(g.a()), ptr(g.b()), ptr(g.d()), g.bias() != null ? ptr(g.bias()) : null);
+                mine.get(g).run(ptr(g.a()), ptr(g.b()), ptr(g.d()), optional(g.bias()), optional(g.aux()));
             } else if (op instanceof MlpProgram.BiasAct o) {
                 long n = (long) o.rows() * o.cols();
                 Object bias = o.bias() != null ? ptr(o.bias()) : null;

@@ -26,9 +26,14 @@ import java.util.Objects;
  *
  * <p><b>Epilogues.</b> With {@code fusedEpilogues} (fp32 only) a layer with identity or ReLU activation
  * takes its bias and ReLU in the GEMM's epilogue, and the weight-gradient GEMM also gives the bias
- * gradient (BGRADA). cuBLASLt's GELU epilogue is the tanh approximation, not DL4J's {@code x sigmoid(1.702 x)},
- * so GELU, tanh and sigmoid layers always use the {@code mlp_bias_act} kernel. A ReLU layer keeps no
- * pre-activation: {@code relu'(z) = [y > 0]}, so its output serves as the backward's input.
+ * gradient (BGRADA). A student's hidden ReLU layer whose output the next layer takes without dropout
+ * also stores cuBLASLt's ReLU bit-mask (RELU_AUX_BIAS), and the next layer's input-gradient GEMM applies
+ * {@code relu'} and gives this layer's bias gradient in its epilogue (DRELU_BGRAD), so that layer's
+ * backward needs no kernel at all. (With dropout between them the bias gradient must come after the
+ * dropout's backward, so the kernels do it.) cuBLASLt's GELU epilogue is the tanh approximation, not
+ * DL4J's {@code x sigmoid(1.702 x)}, so GELU, tanh and sigmoid layers always use the {@code mlp_bias_act}
+ * kernel. A ReLU layer keeps no pre-activation: {@code relu'(z) = [y > 0]}, so its output serves as the
+ * backward's input.
  */
 public final class MlpProgram {
     /** How the GEMMs compute. */
@@ -99,17 +104,49 @@ public final class MlpProgram {
         /** {@code D = relu(D + bias)}. */
         RELU_BIAS,
         /** {@code bias[i] = sum over the k dimension of A(i, p)}: the bias gradient, next to the weight gradient. */
-        BGRADA
+        BGRADA,
+        /** {@code D = relu(D + bias)}, and {@code aux} bit {@code i + j * auxLd} set where {@code D(i, j) > 0}. */
+        RELU_AUX_BIAS,
+        /**
+         * {@code D = (op(A) op(B)) * aux bit (i + j * auxLd)}: relu' from a RELU_AUX_BIAS mask of the same
+         * shape; then {@code bias[i] = sum over j of D(i, j)}, the gradient of that layer's bias.
+         */
+        DRELU_BGRAD;
+
+        /** Whether it takes cuBLASLt's ReLU bit-mask. */
+        public boolean usesAux() {
+            return this == RELU_AUX_BIAS || this == DRELU_BGRAD;
+        }
+    }
+
+    /** The ReLU bit-mask's leading dimension for {@code m} rows: bits, a multiple of 128 (cuBLASLt's rule). */
+    public static int reluAuxLd(int m) {
+        return (m + 127) / 128 * 128;
     }
 
     /**
      * A cuBLAS GEMM, column-major: {@code D[m, n] = op(A)[m, k] op(B)[k, n]}, where a column-major matrix
      * {@code M[i, j]} is element {@code i + j * ld}, and {@code op} transposes when asked. D is fp32; A and B
-     * are fp32, or both bf16.
+     * are fp32, or both bf16. {@code aux} (bytes) and {@code auxLd} (bits) hold the ReLU bit-mask of the
+     * epilogues that use one, else null and 0.
      */
     public record Gemm(boolean transA, boolean transB, int m, int n, int k, Slice a, int lda, Slice b, int ldb, Slice d, int ldd,
-                       Epilogue epilogue, Slice bias) implements Op {
+                       Epilogue epilogue, Slice bias, Slice aux, int auxLd) implements Op {
+        /** A GEMM whose epilogue needs no bit-mask. */
+        public Gemm(boolean transA, boolean transB, int m, int n, int k, Slice a, int lda, Slice b, int ldb, Slice d, int ldd,
+                    Epilogue epilogue, Slice bias) {
+            this(transA, transB, m, n, k, a, lda, b, ldb, d, ldd, epilogue, bias, null, 0);
+        }
+
         public Gemm {
+            if (epilogue.usesAux() != (aux != null)) {
+                throw new IllegalArgumentException("epilogue " + epilogue + (aux == null ? " needs" : " takes no") + " ReLU bit-mask");
+            }
+            if (aux != null && (aux.elem() != Elem.U8 || auxLd < m || auxLd % 128 != 0 || (long) auxLd / 8 * n > aux.length())) {
+                throw new IllegalArgumentException("the ReLU bit-mask of a " + m + " x " + n + " GEMM needs a leading dimension of at "
+                        + "least " + m + " bits that is a multiple of 128 and " + "(ld / 8) * " + n + " bytes; got " + aux + " with ld "
+                        + auxLd);
+            }
             if (d.elem() != Elem.F32 || a.elem() != b.elem() || (a.elem() != Elem.F32 && a.elem() != Elem.BF16)) {
                 throw new IllegalArgumentException("a GEMM takes fp32 or bf16 A and B of one type and gives fp32 D, got " + a.elem()
                         + ", " + b.elem() + " -> " + d.elem());
@@ -135,7 +172,7 @@ public final class MlpProgram {
         @Override
         public String toString() {
             return "gemm " + d + " [" + m + "x" + n + "] = " + (transA ? "T(" : "(") + a + ") . " + (transB ? "T(" : "(") + b + "), k "
-                    + k + (epilogue == Epilogue.NONE ? "" : ", " + epilogue + " " + bias);
+                    + k + (epilogue == Epilogue.NONE ? "" : ", " + epilogue + " " + bias) + (aux == null ? "" : ", mask " + aux + " ld " + auxLd);
         }
     }
 
@@ -187,6 +224,7 @@ public final class MlpProgram {
 
     private final Precision precision;
     private final boolean fusedEpilogues;
+    private final boolean reluMasks;
     private final int rows;
     private final Net student;
     private final Net teacher;
@@ -202,7 +240,7 @@ public final class MlpProgram {
     private final List<Op> init = new ArrayList<>();
     private final List<Op> step = new ArrayList<>();
 
-    private MlpProgram(MlpSpec studentSpec, MlpSpec teacherSpec, int rows, Precision precision, boolean fusedEpilogues) {
+    private MlpProgram(MlpSpec studentSpec, MlpSpec teacherSpec, int rows, Precision precision, boolean fusedEpilogues, boolean reluMasks) {
         if (rows <= 0) {
             throw new IllegalArgumentException("a step needs at least one row, got " + rows);
         }
@@ -218,6 +256,7 @@ public final class MlpProgram {
         }
         this.precision = precision;
         this.fusedEpilogues = fusedEpilogues;
+        this.reluMasks = reluMasks;
         this.rows = rows;
         boolean bf16 = precision == Precision.BF16;
         int in = studentSpec.inputs();
@@ -255,7 +294,18 @@ public final class MlpProgram {
 
     /** The program of one step over {@code rows} rows; {@code teacher} may be null (cross-entropy only). */
     public static MlpProgram build(MlpSpec student, MlpSpec teacher, int rows, Precision precision, boolean fusedEpilogues) {
-        return new MlpProgram(Objects.requireNonNull(student, "student"), teacher, rows, precision, fusedEpilogues);
+        return build(student, teacher, rows, precision, fusedEpilogues, fusedEpilogues);
+    }
+
+    /**
+     * As above; {@code reluMasks} (with fused epilogues) lets hidden ReLU layers keep cuBLASLt's bit-mask
+     * for a DRELU_BGRAD backward; without it they take the ReLU kernel's backward (for a cuBLASLt that has
+     * no algorithm for those epilogues).
+     */
+    public static MlpProgram build(MlpSpec student, MlpSpec teacher, int rows, Precision precision, boolean fusedEpilogues,
+                                   boolean reluMasks) {
+        return new MlpProgram(Objects.requireNonNull(student, "student"), teacher, rows, precision, fusedEpilogues,
+                fusedEpilogues && reluMasks);
     }
 
     private Buffer buffer(String name, Elem elem, long elements) {
@@ -288,8 +338,11 @@ public final class MlpProgram {
         return new Net(spec, params, paramsBf16, List.copyOf(w), List.copyOf(b), List.copyOf(wb));
     }
 
-    /** What the backward needs of a forward: per layer its (dropped) input, its output, and its pre-activation. */
-    private record Forward(List<Slice> inputs, List<Slice> outputs, List<Slice> pre, List<Slice> masks, Buffer logits) {
+    /**
+     * What the backward needs of a forward: per layer its (dropped) input, its output, its pre-activation,
+     * its dropout mask and its ReLU bit-mask (each null where there is none).
+     */
+    private record Forward(List<Slice> inputs, List<Slice> outputs, List<Slice> pre, List<Slice> masks, List<Slice> reluAux, Buffer logits) {
     }
 
     private Forward forward(Net net, Slice x, boolean training) {
@@ -300,6 +353,7 @@ public final class MlpProgram {
         List<Slice> outputs = new ArrayList<>();
         List<Slice> pres = new ArrayList<>();
         List<Slice> masks = new ArrayList<>();
+        List<Slice> reluAux = new ArrayList<>();
         Slice a = x;
         Buffer logits = null;
         for (int li = 0; li < layers.size(); li++) {
@@ -320,11 +374,19 @@ public final class MlpProgram {
             boolean keepPre = training && act != MlpSpec.Activation.IDENTITY;
             Slice out;
             Slice pre = null;
+            Slice aux = null;
             if (last || !bf16) {
                 // fp32 output: the logits, or every layer in F32
                 out = last ? (logits = buffer(p + ".logits", Elem.F32, nOut)).all() : buffer(p + ".y" + li, Elem.F32, nOut).all();
                 boolean epilogue = fusedEpilogues && (act == MlpSpec.Activation.IDENTITY || act == MlpSpec.Activation.RELU);
-                if (epilogue) {
+                // the next layer's input gradient applies relu' from the bit-mask, unless dropout comes between
+                boolean reluMask = epilogue && reluMasks && training && act == MlpSpec.Activation.RELU && !last && layers.get(li + 1).dropout() == 0;
+                if (reluMask) {
+                    int auxLd = reluAuxLd(l.out());
+                    aux = buffer(p + ".relumask" + li, Elem.U8, (long) auxLd / 8 * rows).all();
+                    step.add(new Gemm(false, false, l.out(), rows, l.in(), w, l.out(), a, l.in(), out, l.out(), Epilogue.RELU_AUX_BIAS, bias,
+                            aux, auxLd));
+                } else if (epilogue) {
                     step.add(gemmForward(l, w, a, out, act == MlpSpec.Activation.RELU ? Epilogue.RELU_BIAS : Epilogue.BIAS, bias));
                     pre = keepPre ? out : null; // relu' from the output
                 } else {
@@ -346,9 +408,10 @@ public final class MlpProgram {
             }
             outputs.add(out);
             pres.add(pre);
+            reluAux.add(aux);
             a = out;
         }
-        return new Forward(inputs, outputs, pres, masks, logits);
+        return new Forward(inputs, outputs, pres, masks, reluAux, logits);
     }
 
     /** {@code out[rows, out] = x[rows, in] W[in, out]} as {@code out^T = W^T x^T}. */
@@ -370,7 +433,10 @@ public final class MlpProgram {
             MlpSpec.Layer l = layers.get(li);
             long nOut = (long) rows * l.out();
             Slice dzBf16 = bf16 ? buffer("s.dz" + li + ".bf16", Elem.BF16, nOut).all() : null;
-            if (l.activation() != MlpSpec.Activation.IDENTITY) {
+            boolean doneByNextLayer = f.reluAux.get(li) != null; // dz and db came from layer li+1's DRELU_BGRAD
+            if (doneByNextLayer) {
+                // nothing to apply
+            } else if (l.activation() != MlpSpec.Activation.IDENTITY) {
                 // relu' from the output also holds after dropout (a later layer's input dropout scales kept units,
                 // and a dropped unit's gradient is already 0)
                 step.add(new ActBackward(dy, f.pre.get(li), rows, l.out(), l.activation(), dzBf16));
@@ -381,17 +447,25 @@ public final class MlpProgram {
             Slice dW = new Slice(grads, offsets[li], (long) l.in() * l.out());
             Slice db = new Slice(grads, offsets[li] + (long) l.in() * l.out(), l.out());
             // dW[in, out] = x^T dz  as  dW^T[out, in] = dz^T[out, rows] . x[rows, in]
-            boolean bgrad = fusedEpilogues;
+            boolean bgrad = fusedEpilogues && !doneByNextLayer;
             step.add(new Gemm(false, true, l.out(), l.in(), rows, dz, l.out(), f.inputs.get(li), l.in(), dW, l.out(),
                     bgrad ? Epilogue.BGRADA : Epilogue.NONE, bgrad ? db : null));
-            if (!bgrad) {
+            if (!bgrad && !doneByNextLayer) {
                 step.add(new BiasGrad(dy, rows, l.out(), db));
             }
             if (li > 0) {
                 // dx[rows, in] = dz W^T  as  dx^T[in, rows] = W[in, out] (stored [out, in], transposed) . dz^T[out, rows]
                 Slice w = bf16 ? student.wBf16.get(li) : student.w.get(li);
                 Slice dx = buffer("s.dy" + (li - 1), Elem.F32, (long) rows * l.in()).all();
-                step.add(new Gemm(true, false, l.in(), rows, l.out(), w, l.out(), dz, l.out(), dx, l.in(), Epilogue.NONE, null));
+                Slice prevAux = f.reluAux.get(li - 1);
+                if (prevAux != null) {
+                    // dz of layer li-1 = (dz W^T) * relu'(z), and its bias gradient, in one GEMM
+                    Slice prevDb = new Slice(grads, offsets[li - 1] + (long) layers.get(li - 1).in() * l.in(), l.in());
+                    step.add(new Gemm(true, false, l.in(), rows, l.out(), w, l.out(), dz, l.out(), dx, l.in(), Epilogue.DRELU_BGRAD, prevDb,
+                            prevAux, reluAuxLd(l.in())));
+                } else {
+                    step.add(new Gemm(true, false, l.in(), rows, l.out(), w, l.out(), dz, l.out(), dx, l.in(), Epilogue.NONE, null));
+                }
                 if (f.masks.get(li) != null) {
                     step.add(new DropoutBackward(dx, f.masks.get(li), (long) rows * l.in(), l.dropout()));
                 }
@@ -483,7 +557,7 @@ public final class MlpProgram {
 
     @Override
     public String toString() {
-        StringBuilder s = new StringBuilder("MLP step program, " + rows + " rows, " + precision + (fusedEpilogues ? ", fused epilogues" : "")
+        StringBuilder s = new StringBuilder("MLP step program, " + rows + " rows, " + precision + (fusedEpilogues ? ", fused epilogues" + (reluMasks ? " with ReLU masks" : "") : "")
                 + ", " + bytes() + " device bytes\n");
         for (Op op : step) {
             s.append("  ").append(op).append('\n');

@@ -213,12 +213,24 @@ final class HostMlpRunner {
         }
     }
 
-    /** D = op(A) op(B) in column-major terms, summed in double; then the epilogue. */
+    /**
+     * D = op(A) op(B) in column-major terms, summed in double; then the epilogue. The ReLU bit-mask is kept
+     * as cuBLASLt describes it (bit {@code i + j * auxLd}, a byte per element of the U8 buffer); a column's
+     * bytes are cleared before its bits are set, and reading a byte nothing wrote fails.
+     */
     private void gemm(MlpProgram.Gemm g) {
         float[] a = memory.get(g.a().buffer());
         float[] b = memory.get(g.b().buffer());
         float[] d = memory.get(g.d().buffer());
         float[] bias = g.bias() != null ? memory.get(g.bias().buffer()) : null;
+        float[] aux = g.aux() != null ? memory.get(g.aux().buffer()) : null;
+        if (g.epilogue() == MlpProgram.Epilogue.RELU_AUX_BIAS) {
+            for (int j = 0; j < g.n(); j++) {
+                for (long byteAt = (long) j * g.auxLd() / 8; byteAt < ((long) j * g.auxLd() + g.m() + 7) / 8; byteAt++) {
+                    aux[at(g.aux(), byteAt)] = 0;
+                }
+            }
+        }
         for (int i = 0; i < g.m(); i++) {
             double biasGrad = 0;
             for (int j = 0; j < g.n(); j++) {
@@ -227,9 +239,25 @@ final class HostMlpRunner {
                     s += (double) opA(g, a, i, p) * opB(g, b, p, j);
                 }
                 float v = (float) s;
+                long bit = i + (long) j * g.auxLd();
                 switch (g.epilogue()) {
                     case BIAS -> v += bias[at(g.bias(), i)];
                     case RELU_BIAS -> v = Math.max(0f, v + bias[at(g.bias(), i)]);
+                    case RELU_AUX_BIAS -> {
+                        v = Math.max(0f, v + bias[at(g.bias(), i)]);
+                        if (v > 0) {
+                            int byteAt = at(g.aux(), bit / 8);
+                            aux[byteAt] = (float) ((int) aux[byteAt] | (1 << (bit % 8)));
+                        }
+                    }
+                    case DRELU_BGRAD -> {
+                        float byteValue = aux[at(g.aux(), bit / 8)];
+                        if (Float.isNaN(byteValue)) {
+                            throw new IllegalStateException("the ReLU bit-mask " + g.aux() + " is read where nothing wrote it, bit " + bit);
+                        }
+                        v = (((int) byteValue >> (bit % 8)) & 1) != 0 ? v : 0f;
+                        biasGrad += v;
+                    }
                     default -> {
                     }
                 }
@@ -239,6 +267,8 @@ final class HostMlpRunner {
                 for (int p = 0; p < g.k(); p++) {
                     biasGrad += opA(g, a, i, p);
                 }
+            }
+            if (g.epilogue() == MlpProgram.Epilogue.BGRADA || g.epilogue() == MlpProgram.Epilogue.DRELU_BGRAD) {
                 bias[at(g.bias(), i)] = (float) biasGrad;
             }
         }

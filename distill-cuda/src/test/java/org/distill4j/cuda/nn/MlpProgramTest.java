@@ -78,11 +78,25 @@ class MlpProgramTest {
     }
 
     /** Runs {@code steps} steps of the program on the host and of the reference, comparing as it goes. */
+    /** The fallback for a cuBLASLt without the ReLU bit-mask epilogues: fused bias and ReLU, the ReLU kernel's backward. */
+    @Test
+    void fusedEpiloguesWithoutReluMasks() {
+        MlpSpec s = student(RELU, RELU, 0, 0, MlpSpec.Optimizer.adam(0.01));
+        MlpProgram p = MlpProgram.build(s, teacher(), ROWS, MlpProgram.Precision.F32, true, false);
+        assertTrue(p.step().stream().noneMatch(o -> o instanceof MlpProgram.Gemm g && g.epilogue().usesAux()), p.toString());
+        run(s, teacher(), MlpProgram.Precision.F32, true, false, new SoftTargetKd(2.5, 0.3), 3, 14);
+    }
+
     private static void run(MlpSpec s, MlpSpec t, MlpProgram.Precision precision, boolean fused, LogitLoss loss, int steps, long seed) {
+        run(s, t, precision, fused, fused, loss, steps, seed);
+    }
+
+    private static void run(MlpSpec s, MlpSpec t, MlpProgram.Precision precision, boolean fused, boolean reluMasks, LogitLoss loss,
+                            int steps, long seed) {
         Random rng = new Random(seed);
         MlpWeights sw = ReferenceStep.randomWeights(s, rng);
         MlpWeights tw = t != null ? ReferenceStep.randomWeights(t, rng) : null;
-        MlpProgram program = MlpProgram.build(s, t, ROWS, precision, fused);
+        MlpProgram program = MlpProgram.build(s, t, ROWS, precision, fused, reluMasks);
         HostMlpRunner host = new HostMlpRunner(program, sw, tw, seed);
         ReferenceStep ref = new ReferenceStep(s, sw, t, tw);
         boolean bf16 = precision == MlpProgram.Precision.BF16;
@@ -173,6 +187,13 @@ class MlpProgramTest {
         assertEquals(1, ops.stream().filter(o -> o instanceof MlpProgram.Update).count(), "one optimizer launch for all parameters");
         assertEquals(1, ops.stream().filter(o -> o instanceof MlpProgram.Dropout).count());
         assertEquals(0, ops.stream().filter(o -> o instanceof MlpProgram.BiasGrad).count(), "fused: bias gradients from BGRADA");
+        // the ReLU layer 0 feeds layer 1 without dropout: its mask comes from the forward GEMM, its relu' and bias
+        // gradient from layer 1's input-gradient GEMM, and no kernel touches its backward
+        assertEquals(List.of(MlpProgram.Epilogue.RELU_AUX_BIAS, MlpProgram.Epilogue.DRELU_BGRAD), ops.stream()
+                .filter(o -> o instanceof MlpProgram.Gemm g && g.epilogue().usesAux()).map(o -> ((MlpProgram.Gemm) o).epilogue()).toList());
+        assertEquals(1, ops.stream().filter(o -> o instanceof MlpProgram.ActBackward).count(), "only layer 1's tanh'");
+        assertEquals(2, ops.stream().filter(o -> o instanceof MlpProgram.Gemm g && g.epilogue() == MlpProgram.Epilogue.BGRADA).count(),
+                "layers 1 and 2 take their bias gradients with their weight gradients");
         assertTrue(f32.init().isEmpty(), "fp32 has no weight copies to make");
         MlpProgram bf = MlpProgram.build(s, teacher(), ROWS, MlpProgram.Precision.BF16, false);
         assertEquals(2, bf.init().size(), "bf16 copies of both networks' weights");
@@ -203,5 +224,16 @@ class MlpProgramTest {
         String msg = assertThrows(IllegalArgumentException.class, () -> new MlpProgram.Gemm(false, false, 5, 4, 5, small.all(), 5,
                 big.all(), 5, big.all(), 5, MlpProgram.Epilogue.NONE, null)).getMessage();
         assertTrue(msg.contains("A (w) is too small for a column-major 5 x 5 matrix"), msg);
+        MlpProgram.Buffer mask = new MlpProgram.Buffer("mask", MlpProgram.Elem.U8, 60);
+        MlpProgram.Buffer bias = new MlpProgram.Buffer("b", MlpProgram.Elem.F32, 5);
+        msg = assertThrows(IllegalArgumentException.class, () -> new MlpProgram.Gemm(false, false, 5, 4, 5, big.all(), 5, big.all(), 5,
+                big.all(), 5, MlpProgram.Epilogue.RELU_AUX_BIAS, bias.all(), mask.all(), 5)).getMessage();
+        assertTrue(msg.contains("multiple of 128"), msg);
+        msg = assertThrows(IllegalArgumentException.class, () -> new MlpProgram.Gemm(false, false, 5, 4, 5, big.all(), 5, big.all(), 5,
+                big.all(), 5, MlpProgram.Epilogue.RELU_AUX_BIAS, bias.all(), mask.all(), 128)).getMessage();
+        assertTrue(msg.contains("(ld / 8) * 4 bytes"), msg);
+        msg = assertThrows(IllegalArgumentException.class, () -> new MlpProgram.Gemm(false, false, 5, 4, 5, big.all(), 5, big.all(), 5,
+                big.all(), 5, MlpProgram.Epilogue.DRELU_BGRAD, bias.all())).getMessage();
+        assertTrue(msg.contains("epilogue DRELU_BGRAD needs ReLU bit-mask"), msg);
     }
 }
