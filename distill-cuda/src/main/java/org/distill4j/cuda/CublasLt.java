@@ -217,7 +217,11 @@ public final class CublasLt implements AutoCloseable {
                     }
                     int[] found = new int[1];
                     int rc = cublas.cublasLtMatmulAlgoGetHeuristic(handle, desc, la, lb, ld, ld, pref, 1, result, found);
-                    if (rc == cublas.CUBLAS_STATUS_NOT_SUPPORTED || (rc == cublas.CUBLAS_STATUS_SUCCESS && found[0] == 0)) {
+                    // an epilogue the library cannot do with these types is reported as not supported, or by some
+                    // versions as an invalid value: either way the caller can do without it
+                    boolean refused = rc == cublas.CUBLAS_STATUS_NOT_SUPPORTED
+                            || (rc == cublas.CUBLAS_STATUS_INVALID_VALUE && shape.epilogue() != Epilogue.NONE);
+                    if (refused || (rc == cublas.CUBLAS_STATUS_SUCCESS && found[0] == 0)) {
                         throw new NoAlgorithmException("cuBLASLt has no algorithm for " + shape + " on " + ctx.describe());
                     }
                     check(rc, "cublasLtMatmulAlgoGetHeuristic" + what);

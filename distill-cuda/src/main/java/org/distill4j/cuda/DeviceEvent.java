@@ -31,6 +31,7 @@ public final class DeviceEvent implements AutoCloseable {
     /** Waits until the work marked by the last {@link #record()} has run (at once if never recorded). */
     public void await() {
         check();
+        ctx.current();
         Cu.check(cudart.cuEventSynchronize(event), "cuEventSynchronize");
     }
 

@@ -90,6 +90,9 @@ public final class DeviceStager implements AutoCloseable {
                 Cu.check(cudart.cuEventCreate(copied[i], cudart.CU_EVENT_DISABLE_TIMING), "cuEventCreate");
                 released[i] = new CUevent_st();
                 Cu.check(cudart.cuEventCreate(released[i], cudart.CU_EVENT_DISABLE_TIMING), "cuEventCreate");
+                // the slot's device buffer may come from the pool, freed by work still queued on the compute stream:
+                // the first copy into it waits for that work as later copies wait for the slot's release
+                Cu.check(cudart.cuEventRecord(released[i], ctx.stream()), "cuEventRecord(released, slot " + i + ")");
             }
         } catch (RuntimeException e) {
             this.copyStream = cs;
@@ -134,6 +137,7 @@ public final class DeviceStager implements AutoCloseable {
     private final class Ops implements StagingRing.Ops {
         @Override
         public void waitCopied(int slot) {
+            ctx.current();
             Cu.check(cudart.cuEventSynchronize(copied[slot]), "cuEventSynchronize(copied, slot " + slot + ")");
         }
 

@@ -154,6 +154,13 @@ public final class CudaMlpEngine implements StepEngine {
                     programs.clear();
                 }
             }
+            // the alignment padding between parameter slices stays zero in every buffer laid out like them
+            for (MlpProgram.Buffer b : new MlpProgram.Buffer[] {first.student().params(), first.grads(), first.adamM(), first.adamV(),
+                    teacherSpec != null ? first.teacher().params() : null}) {
+                if (b != null) {
+                    ctx.fill32(r.buffer(b), 0, b.elements());
+                }
+            }
             upload(r, first.student(), studentWeights, first.student().params());
             if (teacherSpec != null) {
                 upload(r, first.teacher(), teacherWeights, first.teacher().params());
@@ -163,9 +170,6 @@ public final class CudaMlpEngine implements StepEngine {
                 start.v().check(studentSpec);
                 upload(r, first.student(), start.m(), first.adamM());
                 upload(r, first.student(), start.v(), first.adamV());
-            } else if (first.adamM() != null) {
-                ctx.fill32(r.buffer(first.adamM()), 0, first.adamM().elements());
-                ctx.fill32(r.buffer(first.adamV()), 0, first.adamV().elements());
             }
             r.run(first, first.init(), null, 0);
             st = new DeviceStager(ctx, IN_FLIGHT, inputBytes(maxRows));
@@ -210,7 +214,18 @@ public final class CudaMlpEngine implements StepEngine {
         MlpProgram p = programs.get(rows);
         if (p == null) {
             p = MlpProgram.build(studentSpec, teacherSpec, rows, precision, fused, reluMasks);
-            r.prepare(p);
+            try {
+                r.prepare(p);
+            } catch (CublasLt.NoAlgorithmException e) {
+                if (!fused || rows == maxRows) {
+                    throw e; // the constructor steps down for the full batch
+                }
+                // a short batch whose shapes the heuristic refuses: its step uses the kernels (same buffers, same numbers
+                // up to rounding)
+                log.info("cuda-mlp: {}; batches of {} rows use the epilogue kernels", e.getMessage(), rows);
+                p = MlpProgram.build(studentSpec, teacherSpec, rows, precision, false, false);
+                r.prepare(p);
+            }
             programs.put(rows, p);
         }
         return p;
@@ -221,8 +236,8 @@ public final class CudaMlpEngine implements StepEngine {
         for (int l = 0; l < w.w().length; l++) {
             MlpProgram.Slice ws = net.w().get(l);
             MlpProgram.Slice bs = net.b().get(l);
-            ctx.upload(r.ptr(new MlpProgram.Slice(target, ws.offset(), ws.length())), floats(w.w()[l]));
-            ctx.upload(r.ptr(new MlpProgram.Slice(target, bs.offset(), bs.length())), floats(w.b()[l]));
+            ctx.upload(r.ptr(MlpProgram.like(target, ws)), floats(w.w()[l]));
+            ctx.upload(r.ptr(MlpProgram.like(target, bs)), floats(w.b()[l]));
         }
     }
 

@@ -279,7 +279,7 @@ public final class MlpProgram {
         }
         Forward sf = forward(student, xIn, true);
         studentLogits = sf.logits;
-        long p = studentSpec.parameters();
+        long p = student.params.elements(); // the parameters with their alignment padding
         grads = buffer("s.grads", Elem.F32, p);
         Buffer dLogits = buffer("s.dlogits", Elem.F32, (long) rows * classes);
         step.add(new Loss(studentLogits.all(), teacherLogits != null ? teacherLogits.all() : null, labels.all(), dLogits.all(),
@@ -316,9 +316,26 @@ public final class MlpProgram {
         return b;
     }
 
+    /** Parameter slices start at multiples of this many elements: 256 bytes in fp32, 128 in bf16. */
+    public static final int PARAM_ALIGN = 64;
+
+    private static long align(long elements) {
+        return (elements + PARAM_ALIGN - 1) / PARAM_ALIGN * PARAM_ALIGN;
+    }
+
+    /**
+     * A network's parameter buffer: per layer W then b, each starting at a multiple of {@link #PARAM_ALIGN}
+     * elements (cuBLASLt's epilogues read and write bias vectors with wide accesses, and a bias of an odd
+     * layer would otherwise sit at any multiple of 4 bytes). The gradients and Adam's moments use the same
+     * layout; the padding stays zero.
+     */
     private Net net(String prefix, MlpSpec spec) {
-        Buffer params = buffer(prefix + ".params", Elem.F32, spec.parameters());
-        Buffer paramsBf16 = precision == Precision.BF16 ? buffer(prefix + ".params.bf16", Elem.BF16, spec.parameters()) : null;
+        long total = 0;
+        for (MlpSpec.Layer l : spec.layers()) {
+            total = align(align(total + (long) l.in() * l.out()) + l.out());
+        }
+        Buffer params = buffer(prefix + ".params", Elem.F32, total);
+        Buffer paramsBf16 = precision == Precision.BF16 ? buffer(prefix + ".params.bf16", Elem.BF16, total) : null;
         List<Slice> w = new ArrayList<>();
         List<Slice> b = new ArrayList<>();
         List<Slice> wb = new ArrayList<>();
@@ -329,11 +346,12 @@ public final class MlpProgram {
             if (paramsBf16 != null) {
                 wb.add(new Slice(paramsBf16, off, nw));
             }
-            b.add(new Slice(params, off + nw, l.out()));
-            off += nw + l.out();
+            long bOff = align(off + nw);
+            b.add(new Slice(params, bOff, l.out()));
+            off = align(bOff + l.out());
         }
         if (paramsBf16 != null) {
-            init.add(new ToBf16(params.all(), paramsBf16.all(), spec.parameters()));
+            init.add(new ToBf16(params.all(), paramsBf16.all(), total));
         }
         return new Net(spec, params, paramsBf16, List.copyOf(w), List.copyOf(b), List.copyOf(wb));
     }
@@ -423,12 +441,6 @@ public final class MlpProgram {
         List<MlpSpec.Layer> layers = student.spec.layers();
         boolean bf16 = precision == Precision.BF16;
         Slice dy = dLogits;
-        long gOff = 0;
-        long[] offsets = new long[layers.size()];
-        for (int li = 0; li < layers.size(); li++) {
-            offsets[li] = gOff;
-            gOff += (long) layers.get(li).in() * layers.get(li).out() + layers.get(li).out();
-        }
         for (int li = layers.size() - 1; li >= 0; li--) {
             MlpSpec.Layer l = layers.get(li);
             long nOut = (long) rows * l.out();
@@ -444,8 +456,8 @@ public final class MlpProgram {
                 step.add(new ToBf16(dy, dzBf16, nOut));
             }
             Slice dz = bf16 ? dzBf16 : dy;
-            Slice dW = new Slice(grads, offsets[li], (long) l.in() * l.out());
-            Slice db = new Slice(grads, offsets[li] + (long) l.in() * l.out(), l.out());
+            Slice dW = like(grads, student.w.get(li));
+            Slice db = like(grads, student.b.get(li));
             // dW[in, out] = x^T dz  as  dW^T[out, in] = dz^T[out, rows] . x[rows, in]
             boolean bgrad = fusedEpilogues && !doneByNextLayer;
             step.add(new Gemm(false, true, l.out(), l.in(), rows, dz, l.out(), f.inputs.get(li), l.in(), dW, l.out(),
@@ -460,7 +472,7 @@ public final class MlpProgram {
                 Slice prevAux = f.reluAux.get(li - 1);
                 if (prevAux != null) {
                     // dz of layer li-1 = (dz W^T) * relu'(z), and its bias gradient, in one GEMM
-                    Slice prevDb = new Slice(grads, offsets[li - 1] + (long) layers.get(li - 1).in() * l.in(), l.in());
+                    Slice prevDb = like(grads, student.b.get(li - 1));
                     step.add(new Gemm(true, false, l.in(), rows, l.out(), w, l.out(), dz, l.out(), dx, l.in(), Epilogue.DRELU_BGRAD, prevDb,
                             prevAux, reluAuxLd(l.in())));
                 } else {
@@ -472,6 +484,11 @@ public final class MlpProgram {
                 dy = dx;
             }
         }
+    }
+
+    /** The slice of {@code b} at {@code s}'s place (gradients and Adam's moments are laid out as the parameters). */
+    public static Slice like(Buffer b, Slice s) {
+        return new Slice(b, s.offset(), s.length());
     }
 
     public Precision precision() {

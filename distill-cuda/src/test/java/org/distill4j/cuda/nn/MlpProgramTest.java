@@ -195,6 +195,14 @@ class MlpProgramTest {
         assertEquals(2, ops.stream().filter(o -> o instanceof MlpProgram.Gemm g && g.epilogue() == MlpProgram.Epilogue.BGRADA).count(),
                 "layers 1 and 2 take their bias gradients with their weight gradients");
         assertTrue(f32.init().isEmpty(), "fp32 has no weight copies to make");
+        for (MlpProgram.Net net : List.of(f32.student(), f32.teacher())) {
+            for (int l = 0; l < net.w().size(); l++) {
+                assertEquals(0, net.w().get(l).offset() % MlpProgram.PARAM_ALIGN, "W" + l + " aligned");
+                assertEquals(0, net.b().get(l).offset() % MlpProgram.PARAM_ALIGN, "b" + l + " aligned (epilogues read it wide)");
+            }
+        }
+        assertEquals(f32.student().params().elements(), f32.grads().elements(), "gradients laid out as the parameters");
+        assertEquals(f32.student().params().elements(), f32.adamM().elements(), "moments laid out as the parameters");
         MlpProgram bf = MlpProgram.build(s, teacher(), ROWS, MlpProgram.Precision.BF16, false);
         assertEquals(2, bf.init().size(), "bf16 copies of both networks' weights");
         for (MlpProgram.Op op : bf.step()) {
