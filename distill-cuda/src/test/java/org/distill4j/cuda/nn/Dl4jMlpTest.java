@@ -182,18 +182,7 @@ class Dl4jMlpTest {
             for (int li = 0; li < 3; li++) {
                 assertArrayEquals(ref.weights().w()[li], written.w()[li], u + " W" + li + " written back");
             }
-            float[] x = random(rng, rows * IN);
-            float[] d = random(rng, rows * 5);
-            Dl4jStudent student = Dl4jStudent.of(n);
-            student.forward(batch(x, rows), true);
-            student.backward(d);
-            ref.forward(x, rows);
-            ref.step(ref.backward(d));
-            MlpWeights after = Dl4jMlp.importFrom(n).weights();
-            for (int li = 0; li < 3; li++) {
-                assertClose(widen(ref.weights().w()[li]), after.w()[li], 2e-5, u + " W" + li + " after DL4J's step 3");
-                assertClose(widen(ref.weights().b()[li]), after.b()[li], 2e-5, u + " b" + li + " after DL4J's step 3");
-            }
+            thirdStepsAgree(Dl4jStudent.of(n), n, ref, rng, rows, u);
         }
     }
 
@@ -224,17 +213,7 @@ class Dl4jMlpTest {
             assertEquals(adam, state.m() != null, u + ": moments read for Adam only");
             MlpReference ref = new MlpReference(imp.spec(), imp.weights());
             ref.resume(state);
-            float[] x = random(rng, rows * IN);
-            float[] d = random(rng, rows * 5);
-            student.forward(batch(x, rows), true);
-            student.backward(d);
-            ref.forward(x, rows);
-            ref.step(ref.backward(d));
-            MlpWeights after = Dl4jMlp.importFrom(n).weights();
-            for (int li = 0; li < 3; li++) {
-                assertClose(widen(ref.weights().w()[li]), after.w()[li], 2e-5, u + " W" + li + " after DL4J's step 3");
-                assertClose(widen(ref.weights().b()[li]), after.b()[li], 2e-5, u + " b" + li + " after DL4J's step 3");
-            }
+            thirdStepsAgree(student, n, ref, rng, rows, u);
             if (adam) {
                 // and what readState read is what writeBack writes: a round trip through a fresh network
                 MultiLayerNetwork copy = net(u, 99, 0, Activation.TANH, Activation.RELU);
@@ -246,6 +225,21 @@ class Dl4jMlpTest {
                 }
                 assertEquals(1, again.epochs());
             }
+        }
+    }
+
+    /** One more step, DL4J's on {@code n} and the reference's, on the same batch and gradient: the parameters agree. */
+    private static void thirdStepsAgree(Dl4jStudent student, MultiLayerNetwork n, MlpReference ref, Random rng, int rows, IUpdater u) {
+        float[] x = random(rng, rows * IN);
+        float[] d = random(rng, rows * 5);
+        student.forward(batch(x, rows), true);
+        student.backward(d);
+        ref.forward(x, rows);
+        ref.step(ref.backward(d));
+        MlpWeights after = Dl4jMlp.importFrom(n).weights();
+        for (int li = 0; li < 3; li++) {
+            assertClose(widen(ref.weights().w()[li]), after.w()[li], 2e-5, u + " W" + li + " after DL4J's step 3");
+            assertClose(widen(ref.weights().b()[li]), after.b()[li], 2e-5, u + " b" + li + " after DL4J's step 3");
         }
     }
 
