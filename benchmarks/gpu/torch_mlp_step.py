@@ -43,7 +43,9 @@ A configuration that fails (out of memory, bf16 autocast unsupported, compile er
 --out (header written when the file is new or empty; a file of its own, not the KdKernelSuite CSV):
 
     suite,impl,mode,dtype,batch,metric,value,unit,status,device,torch,command
-    mlp-step,torch,eager,f32,1024,samples_per_s,...    metrics ms_median, ms_min, ms_max, samples_per_s, peak_mem_bytes
+    mlp-step,torch,eager,f32,1024,samples_per_s,...    metrics ms_median, ms_min, ms_max, samples_per_s, peak_mem_bytes,
+                                                         loop_step_ms (see training_loop: a step as a training loop
+                                                         with a host batch each step sees it)
 
 and prints a table to stdout. Needs only torch; runs on CPU too (--device cpu) for a smoke test:
 
@@ -68,7 +70,7 @@ import torch.nn.functional as F
 
 COLUMNS = ["suite", "impl", "mode", "dtype", "batch", "metric", "value", "unit", "status", "device", "torch", "command"]
 METRICS = [("ms_median", "ms"), ("ms_min", "ms"), ("ms_max", "ms"), ("samples_per_s", "samples/s"),
-           ("peak_mem_bytes", "bytes")]
+           ("peak_mem_bytes", "bytes"), ("loop_step_ms", "ms")]
 TEACHER = [784, 1200, 1200, 10]
 STUDENT = [784, 400, 400, 10]
 
@@ -119,9 +121,9 @@ def main():
     print("device: %s; torch %s; optimizer %s (%s), lr %g, weight decay %g; T %g, alpha %g; tf32 off"
           % (device_name, torch.__version__, a.optimizer, opt_impl, a.lr, a.weight_decay, a.temperature, a.alpha),
           flush=True)
-    head = "%-8s %-5s %6s %10s %10s %10s %13s %10s %21s  %s" % (
-        "mode", "dtype", "batch", "ms_median", "ms_min", "ms_max", "samples/s", "peak_MiB", "loss first -> last",
-        "status")
+    head = "%-8s %-5s %6s %10s %10s %10s %13s %12s %10s %21s  %s" % (
+        "mode", "dtype", "batch", "ms_median", "ms_min", "ms_max", "samples/s", "loop_step_ms", "peak_MiB",
+        "loss first -> last", "status")
     print(head)
     print("-" * len(head), flush=True)
 
@@ -145,13 +147,13 @@ def main():
                         down = r["loss_last"] < r["loss_first"]
                         if not down:
                             failed_check.append("%s %s %d" % (mode, dname, n))
-                        print("%-8s %-5s %6d %10.4f %10.4f %10.4f %13.1f %10.1f %10.5f -> %-8.5f  ok%s" % (
+                        print("%-8s %-5s %6d %10.4f %10.4f %10.4f %13.1f %12.4f %10.1f %10.5f -> %-8.5f  ok%s" % (
                             mode, dname, n, r["ms_median"], r["ms_min"], r["ms_max"], r["samples_per_s"],
-                            r["peak_mem_bytes"] / 2 ** 20, r["loss_first"], r["loss_last"],
+                            r["loop_step_ms"], r["peak_mem_bytes"] / 2 ** 20, r["loss_first"], r["loss_last"],
                             "" if down else " (loss did not go down)"), flush=True)
                     else:
-                        print("%-8s %-5s %6d %10s %10s %10s %13s %10s %21s  %s" % (
-                            mode, dname, n, "-", "-", "-", "-", "-", "-", r["status"]), flush=True)
+                        print("%-8s %-5s %6d %10s %10s %10s %13s %12s %10s %21s  %s" % (
+                            mode, dname, n, "-", "-", "-", "-", "-", "-", "-", r["status"]), flush=True)
     if a.check:
         if failed_check:
             print("check: the loss did not go down for " + "; ".join(failed_check), file=sys.stderr)
@@ -203,7 +205,7 @@ def configuration(a, dev, mode, dname, n, opt_impl):
             if "reduce-overhead" in a.compile_mode or a.compile_mode == "max-autotune":
                 mark_step = getattr(getattr(torch, "compiler", None), "cudagraph_mark_step_begin", None)
 
-        def step():
+        def step(x=x, y=y):
             if mark_step is not None:
                 mark_step()
             loss = forward_loss(x, y)
@@ -238,9 +240,10 @@ def configuration(a, dev, mode, dname, n, opt_impl):
         if cuda:
             torch.cuda.synchronize(dev)
         peak = torch.cuda.max_memory_allocated(dev) if cuda else 0
+        loop = training_loop(step, x, y, a.iters, dev)
         med = statistics.median(times)
         return {"status": "ok", "ms_median": med, "ms_min": min(times), "ms_max": max(times),
-                "samples_per_s": n / (med * 1e-3), "peak_mem_bytes": peak,
+                "samples_per_s": n / (med * 1e-3), "peak_mem_bytes": peak, "loop_step_ms": loop,
                 "loss_first": loss_first, "loss_last": loss_last}
     except Exception as e:  # OOM, bf16 autocast or fused optimizer unsupported here, a compile error, ...
         prefix = "torch.compile: " if mode == "compile" else ""
@@ -248,6 +251,29 @@ def configuration(a, dev, mode, dname, n, opt_impl):
     finally:
         state.clear()
         clean(dev)
+
+
+def training_loop(step, x, y, iters, dev):
+    """Milliseconds a step in a training loop: two host batches (pinned on CUDA) alternating, each copied to the
+    device (non_blocking) and stepped on, the loss of step i read (.item()) after step i+1 is queued, as our
+    MlpStepSuite's loop_step_ms submits one step ahead; wall clock of iters steps / iters."""
+    cuda = dev.type == "cuda"
+    host = []
+    for shift in (0, 1):
+        hx, hy = x.roll(shift, 0).cpu(), y.roll(shift, 0).cpu()
+        host.append((hx.pin_memory(), hy.pin_memory()) if cuda else (hx, hy))
+    if cuda:
+        torch.cuda.synchronize(dev)
+    t0 = time.perf_counter()
+    previous = None
+    for i in range(iters):
+        hx, hy = host[i % 2]
+        loss = step(hx.to(dev, non_blocking=True), hy.to(dev, non_blocking=True)).detach().clone()
+        if previous is not None:
+            previous.item()
+        previous = loss
+    previous.item()
+    return (time.perf_counter() - t0) * 1e3 / iters
 
 
 def mlp(sizes):
