@@ -855,8 +855,13 @@ __global__ void __launch_bounds__(DISTILL_MLP_BG_THREADS) mlp_bias_grad_f32(cons
 // One Adam step over n parameters (mlp_math.cuh): alphaT = lr sqrt(1 - beta2^t) / (1 - beta1^t), computed by
 // the host in float64 for step t = 1, 2, ...; weightDecay is decoupled (lr * weightDecay * p, 0 for none).
 // When pBf16 is not null it receives the updated weights in bf16 (the GEMMs' copy in mixed precision).
+// When alphaTDev is not null, alphaT is read from it instead (a replayed CUDA graph: the host writes each
+// step's value there before the launch).
 __global__ void mlp_adam_f32(float* p, const float* g, float* m, float* v, long long n, float lr, float beta1, float beta2, float eps,
-                             float weightDecay, float alphaT, __nv_bfloat16* pBf16) {
+                             float weightDecay, float alphaT, __nv_bfloat16* pBf16, const float* alphaTDev) {
+    if (alphaTDev != nullptr) {
+        alphaT = *alphaTDev;
+    }
     const float lrWd = lr * weightDecay;
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
         float mi = m[i];
@@ -883,9 +888,13 @@ __global__ void mlp_sgd_f32(float* p, const float* g, long long n, float lr, __n
 }
 
 // Inverted dropout in place (mlp_math.cuh): x[i] = keep ? x[i] / (1 - dropProb) : 0, mask[i] = keep (1 or 0),
-// keep drawn from (seed, offset + i). dropProb is the probability of dropping, in [0, 1).
+// keep drawn from (seed, offset + i). dropProb is the probability of dropping, in [0, 1). When seedDev is not
+// null, the seed is read from it instead (a replayed CUDA graph: the host writes each step's seed there).
 __global__ void mlp_dropout_f32(float* x, unsigned char* mask, long long n, float dropProb, unsigned long long seed,
-                                unsigned long long offset) {
+                                unsigned long long offset, const unsigned long long* seedDev) {
+    if (seedDev != nullptr) {
+        seed = *seedDev;
+    }
     const float scale = distill::mlp_dropout_scale(dropProb);
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
         bool keep = distill::mlp_dropout_keep(seed, offset, i, dropProb);
@@ -896,7 +905,10 @@ __global__ void mlp_dropout_f32(float* x, unsigned char* mask, long long n, floa
 
 // The same on a bf16 tensor (a mixed-precision layer input): x = bf16(float(x) * scale) or 0.
 __global__ void mlp_dropout_bf16(__nv_bfloat16* x, unsigned char* mask, long long n, float dropProb, unsigned long long seed,
-                                 unsigned long long offset) {
+                                 unsigned long long offset, const unsigned long long* seedDev) {
+    if (seedDev != nullptr) {
+        seed = *seedDev;
+    }
     const float scale = distill::mlp_dropout_scale(dropProb);
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
         bool keep = distill::mlp_dropout_keep(seed, offset, i, dropProb);

@@ -340,6 +340,38 @@ public final class DeviceContext implements AutoCloseable {
         return new DeviceEvent(this);
     }
 
+    /**
+     * Captures what {@code work} queues on this context's stream into a {@link DeviceGraph} instead of running
+     * it (nothing of it runs now). The work must only queue: no synchronizing, no allocating, no copies from
+     * pageable memory. If it fails, the capture is ended and discarded.
+     */
+    public synchronized DeviceGraph capture(Runnable work) {
+        current();
+        Cu.check(cudart.cuStreamBeginCapture(stream, cudart.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), "cuStreamBeginCapture");
+        org.bytedeco.cuda.cudart.CUgraph_st graph = new org.bytedeco.cuda.cudart.CUgraph_st();
+        try {
+            work.run();
+        } catch (RuntimeException | Error e) {
+            if (cudart.cuStreamEndCapture(stream, graph) == 0 && !graph.isNull()) {
+                cudart.cuGraphDestroy(graph);
+            }
+            throw e;
+        }
+        Cu.check(cudart.cuStreamEndCapture(stream, graph), "cuStreamEndCapture");
+        try {
+            org.bytedeco.cuda.cudart.CUgraphExec_st exec = new org.bytedeco.cuda.cudart.CUgraphExec_st();
+            Cu.check(cudart.cuGraphInstantiate(exec, graph, 0), "cuGraphInstantiate");
+            return new DeviceGraph(this, exec);
+        } finally {
+            cudart.cuGraphDestroy(graph); // the executable graph keeps what it needs
+        }
+    }
+
+    synchronized void launchGraph(org.bytedeco.cuda.cudart.CUgraphExec_st exec) {
+        current();
+        Cu.check(cudart.cuGraphLaunch(exec, stream), "cuGraphLaunch");
+    }
+
     synchronized void record(org.bytedeco.cuda.cudart.CUevent_st event) {
         current();
         Cu.check(cudart.cuEventRecord(event, stream), "cuEventRecord");

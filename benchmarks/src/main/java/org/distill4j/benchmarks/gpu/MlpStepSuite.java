@@ -35,7 +35,9 @@ import java.util.Random;
  * <ul>
  *   <li>{@code f32 fused}: fp32 GEMMs (no TF32) with cuBLASLt bias / ReLU / bias-gradient epilogues;</li>
  *   <li>{@code f32 kernels}: the same with the epilogues as our kernels;</li>
- *   <li>{@code bf16 kernels}: bf16 GEMM inputs, fp32 accumulation and master weights.</li>
+ *   <li>{@code bf16 kernels}: bf16 GEMM inputs, fp32 accumulation and master weights;</li>
+ *   <li>{@code f32 fused+graph}, {@code bf16 kernels+graph}: the same steps replayed from a captured CUDA
+ *       graph (one launch a step).</li>
  * </ul>
  * Appends to the CSV (header when new): suite,impl,mode,dtype,batch,metric,value,unit,status,device,torch,command
  * <pre>java -cp ... org.distill4j.benchmarks.gpu.MlpStepSuite --out mlp-step.csv [--batch 128,1024,8192] [--iters 50] [--warmup 10]</pre>
@@ -71,22 +73,24 @@ public final class MlpStepSuite {
         SoftTargetKd kd = new SoftTargetKd(4, 0.1);
         try (DeviceContext ctx = DeviceContext.open(0)) {
             log.printf(Locale.ROOT, "%s, kernels from %s%n", ctx.describe(), ctx.kernelSource());
-            log.printf("%-14s %6s %10s %10s %10s %13s %12s %12s %10s %21s%n", "mode", "batch", "ms_median", "ms_min", "ms_max", "samples/s",
+            log.printf("%-20s %6s %10s %10s %10s %13s %12s %12s %10s %21s%n", "mode", "batch", "ms_median", "ms_min", "ms_max", "samples/s",
                     "full_step_ms", "loop_step_ms", "dev_MiB", "loss first -> last");
-            Object[][] modes = {{MlpProgram.Precision.F32, true}, {MlpProgram.Precision.F32, false}, {MlpProgram.Precision.BF16, false}};
+            Object[][] modes = {{MlpProgram.Precision.F32, true, false}, {MlpProgram.Precision.F32, false, false},
+                    {MlpProgram.Precision.BF16, false, false}, {MlpProgram.Precision.F32, true, true}, {MlpProgram.Precision.BF16, false, true}};
             for (Object[] m : modes) {
                 MlpProgram.Precision precision = (MlpProgram.Precision) m[0];
                 boolean fused = (Boolean) m[1];
+                boolean graphs = (Boolean) m[2];
                 for (int n : batches) {
                     String dtype = precision.name().toLowerCase(Locale.ROOT);
-                    String mode = fused ? "fused" : "kernels";
+                    String mode = (fused ? "fused" : "kernels") + (graphs ? "+graph" : "");
                     Random rng = new Random(7);
                     MlpSpec t = spec(TEACHER);
                     MlpSpec s = spec(STUDENT);
                     try (CudaMlpEngine e = new CudaMlpEngine(ctx, s, init(s, rng), t, init(t, rng), n,
-                            new CudaMlpEngine.Options(precision, fused), 7, (w, st) -> { })) {
+                            new CudaMlpEngine.Options(precision, fused, graphs), 7, (w, st) -> { })) {
                         if (fused && !e.options().fusedEpilogues()) {
-                            mode = "kernels(fused refused)";
+                            mode = "kernels(fused refused)" + (graphs ? "+graph" : "");
                         }
                         Batch batch = batch(n, rng);
                         double first = e.step(batch, kd).value();
@@ -128,10 +132,10 @@ public final class MlpStepSuite {
                             rows.add(String.join(",", "mlp-step", "distill4j", mode, dtype, Integer.toString(n), x[0], x[1], x[2], status, device, "-",
                                     '"' + command + '"'));
                         }
-                        log.printf(Locale.ROOT, "%-14s %6d %10.4f %10.4f %10.4f %13.1f %12.4f %12.4f %10.1f %10.5f -> %-8.5f%n", dtype + " " + mode, n,
+                        log.printf(Locale.ROOT, "%-20s %6d %10.4f %10.4f %10.4f %13.1f %12.4f %12.4f %10.1f %10.5f -> %-8.5f%n", dtype + " " + mode, n,
                                 median, ms[0], ms[iters - 1], sps, full[iters / 2], loop, e.deviceBytes() / 1048576.0, first, last);
                     } catch (RuntimeException ex) {
-                        log.printf("%-14s %6d unavailable: %s%n", dtype + " " + mode, n, ex);
+                        log.printf("%-20s %6d unavailable: %s%n", dtype + " " + mode, n, ex);
                         rows.add(String.join(",", "mlp-step", "distill4j", mode, dtype, Integer.toString(n), "samples_per_s", "", "samples/s",
                                 "unavailable: " + ex.toString().replace(',', ';').replace('"', '\''), ctx.describe().replace(',', ' '), "-",
                                 '"' + command + '"'));

@@ -4,6 +4,8 @@ import org.distill4j.cuda.CublasLt;
 import org.distill4j.cuda.DeviceBuffer;
 import org.distill4j.cuda.DeviceContext;
 import org.distill4j.cuda.DeviceEvent;
+import org.distill4j.cuda.DeviceGraph;
+import org.distill4j.cuda.DevicePtr;
 import org.distill4j.cuda.DeviceStager;
 import org.distill4j.cuda.KdRows;
 import org.distill4j.cuda.PinnedBuffer;
@@ -43,15 +45,28 @@ public final class CudaMlpEngine implements StepEngine {
     /** cuBLASLt workspace: 32 MiB, what Hopper's heuristics ask for at most. */
     static final long WORKSPACE = 32L << 20;
 
-    /** How the engine runs: GEMM precision, and whether epilogues are fused into the GEMMs (fp32 only). */
-    public record Options(MlpProgram.Precision precision, boolean fusedEpilogues) {
+    /**
+     * How the engine runs: GEMM precision, whether epilogues are fused into the GEMMs (fp32 only), and
+     * whether each step is a replayed CUDA graph (captured once per batch size and loss setting: one launch a
+     * step instead of one per kernel and GEMM; the step's dropout seed and Adam step size are read from device
+     * memory, so replays give the bits of launching the kernels one by one).
+     */
+    public record Options(MlpProgram.Precision precision, boolean fusedEpilogues, boolean graphs) {
         public Options {
             if (fusedEpilogues && precision != MlpProgram.Precision.F32) {
                 fusedEpilogues = false; // bf16 fuses bias, activation and rounding into one kernel instead
             }
         }
 
-        /** {@code distill.cuda.mlp.precision} (f32 | bf16, default f32) and {@code distill.cuda.mlp.epilogues} (fused | kernels). */
+        /** Steps launched kernel by kernel. */
+        public Options(MlpProgram.Precision precision, boolean fusedEpilogues) {
+            this(precision, fusedEpilogues, false);
+        }
+
+        /**
+         * {@code distill.cuda.mlp.precision} (f32 | bf16, default f32), {@code distill.cuda.mlp.epilogues}
+         * (fused | kernels, default fused) and {@code distill.cuda.mlp.graphs} (true | false, default false).
+         */
         public static Options fromSystemProperties() {
             String p = System.getProperty("distill.cuda.mlp.precision", "f32").trim().toLowerCase(java.util.Locale.ROOT);
             MlpProgram.Precision precision = switch (p) {
@@ -63,7 +78,11 @@ public final class CudaMlpEngine implements StepEngine {
             if (!e.equals("fused") && !e.equals("kernels")) {
                 throw new IllegalArgumentException("distill.cuda.mlp.epilogues is '" + e + "'; expected fused or kernels");
             }
-            return new Options(precision, e.equals("fused"));
+            String g = System.getProperty("distill.cuda.mlp.graphs", "false").trim().toLowerCase(java.util.Locale.ROOT);
+            if (!g.equals("true") && !g.equals("false")) {
+                throw new IllegalArgumentException("distill.cuda.mlp.graphs is '" + g + "'; expected true or false");
+            }
+            return new Options(precision, e.equals("fused"), g.equals("true"));
         }
     }
 
@@ -88,6 +107,12 @@ public final class CudaMlpEngine implements StepEngine {
     private final DeviceEvent[] rowsReady = new DeviceEvent[IN_FLIGHT];
     private long submitted;
     private long collected;
+    private final boolean graphs;
+    /** The step's scalars for replayed graphs (seed, alphaT), written before each replay; null without graphs. */
+    private DeviceBuffer stepScalars;
+    /** Captured steps by batch size and loss setting; the oldest is dropped beyond {@value #MAX_GRAPHS}. */
+    private final Map<String, DeviceGraph> captured = new java.util.LinkedHashMap<>();
+    static final int MAX_GRAPHS = 8;
     private final AtomicBoolean closed = new AtomicBoolean();
 
     /** Where {@link #syncToStudent} puts the weights and optimizer state (e.g. {@link Dl4jMlp#writeBack} into the student). */
@@ -130,6 +155,7 @@ public final class CudaMlpEngine implements StepEngine {
         this.steps = start.steps();
         this.epochs = start.epochs();
         this.fused = options.fusedEpilogues();
+        this.graphs = options.graphs();
         this.reluMasks = fused;
         CublasLt l = CublasLt.create(ctx, WORKSPACE);
         DeviceMlpRunner r = new DeviceMlpRunner(ctx, l, seed);
@@ -173,6 +199,9 @@ public final class CudaMlpEngine implements StepEngine {
             }
             r.run(first, first.init(), null, 0);
             st = new DeviceStager(ctx, IN_FLIGHT, inputBytes(maxRows));
+            if (graphs) {
+                stepScalars = ctx.alloc(DeviceMlpRunner.STEP_SCALARS_BYTES);
+            }
             for (int i = 0; i < IN_FLIGHT; i++) {
                 rowsBack[i] = ctx.pinned(KdRows.ROW_OUT_BYTES * maxRows);
                 rowsReady[i] = ctx.event();
@@ -183,6 +212,9 @@ public final class CudaMlpEngine implements StepEngine {
         } catch (RuntimeException e) {
             if (st != null) {
                 st.close();
+            }
+            if (stepScalars != null) {
+                stepScalars.close();
             }
             closeReadBack();
             r.close();
@@ -243,12 +275,12 @@ public final class CudaMlpEngine implements StepEngine {
 
     @Override
     public String describe() {
-        return "cuda-mlp " + precision.name().toLowerCase(java.util.Locale.ROOT) + (fused ? " fused epilogues" + (reluMasks ? "" : " (no ReLU masks)") : "") + " on " + ctx.describe();
+        return "cuda-mlp " + precision.name().toLowerCase(java.util.Locale.ROOT) + (graphs ? " graphs" : "") + (fused ? " fused epilogues" + (reluMasks ? "" : " (no ReLU masks)") : "") + " on " + ctx.describe();
     }
 
     /** The step's precision and whether epilogues ended up fused (the heuristic may refuse them). */
     public Options options() {
-        return new Options(precision, fused);
+        return new Options(precision, fused, graphs);
     }
 
     @Override
@@ -302,12 +334,45 @@ public final class CudaMlpEngine implements StepEngine {
         ctx.copy(runner.ptr(p.labels().all()), in.at(featureBytes, 4L * rows), 4L * rows);
         stager.release(staged); // the slot may take the next batch once these copies have run
         long step = steps++;
-        runner.run(p, p.step(), loss, step);
+        runStep(p, loss, step);
         long sequence = submitted++;
         int slot = (int) (sequence % IN_FLIGHT);
         ctx.downloadAsync(runner.ptr(p.rowOut().all()), rowsBack[slot], KdRows.ROW_OUT_BYTES * rows);
         rowsReady[slot].record();
         return () -> collect(sequence, slot, rows, loss, step);
+    }
+
+    /**
+     * Queues step {@code step} of {@code p}: the kernels one by one, or the step's scalars and a graph replay.
+     * A batch size and loss setting seen for the first time runs kernel by kernel (which loads the kernels
+     * and cuBLASLt's, outside any capture) and is captured for the next steps.
+     */
+    private void runStep(MlpProgram p, LogitLoss loss, long step) {
+        if (!graphs) {
+            runner.run(p, p.step(), loss, step);
+            return;
+        }
+        String key = p.rows() + " " + loss.name() + " " + loss.settings();
+        DeviceGraph g = captured.get(key);
+        if (g == null) {
+            runner.run(p, p.step(), loss, step);
+            capture(key, p, loss);
+            return;
+        }
+        ctx.upload(stepScalars.at(0, DeviceMlpRunner.STEP_SCALARS_BYTES), DeviceMlpRunner.stepScalars(runner.seed(), studentSpec.optimizer(), step));
+        g.launch();
+    }
+
+    /** Captures the step of {@code p} with {@code loss}'s settings, its seed and Adam step size read from {@link #stepScalars}. */
+    private void capture(String key, MlpProgram p, LogitLoss loss) {
+        DevicePtr scalars = stepScalars.at(0, DeviceMlpRunner.STEP_SCALARS_BYTES);
+        captured.put(key, ctx.capture(() -> runner.run(p, p.step(), loss, 0, scalars)));
+        if (captured.size() > MAX_GRAPHS) {
+            var eldest = captured.entrySet().iterator();
+            eldest.next().getValue().close(); // e.g. an earlier epoch's temperature; waits for queued replays
+            eldest.remove();
+        }
+        log.debug("cuda-mlp: captured the step of {} rows with {} {}", p.rows(), loss.name(), loss.settings());
     }
 
     private LossResult collect(long sequence, int slot, int rows, LogitLoss loss, long step) {
@@ -344,7 +409,7 @@ public final class CudaMlpEngine implements StepEngine {
             throw new IllegalStateException("no step of " + rows + " rows has uploaded a batch yet");
         }
         long step = steps;
-        float ms = ctx.time(() -> runner.run(p, p.step(), loss, step));
+        float ms = ctx.time(() -> runStep(p, loss, step));
         steps++;
         return ms;
     }
@@ -447,6 +512,11 @@ public final class CudaMlpEngine implements StepEngine {
             return;
         }
         stager.close(); // waits for the copies and steps in flight
+        captured.values().forEach(DeviceGraph::close);
+        captured.clear();
+        if (stepScalars != null) {
+            stepScalars.close();
+        }
         closeReadBack();
         runner.close();
         lt.close();

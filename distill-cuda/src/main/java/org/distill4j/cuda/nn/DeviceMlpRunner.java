@@ -35,6 +35,11 @@ final class DeviceMlpRunner implements AutoCloseable {
     private final Map<MlpProgram, Map<MlpProgram.Gemm, CublasLt.Matmul>> plans = new IdentityHashMap<>();
     private final AtomicBoolean closed = new AtomicBoolean();
 
+    /** The run's seed (dropout masks). */
+    long seed() {
+        return seed;
+    }
+
     DeviceMlpRunner(DeviceContext ctx, CublasLt lt, long seed) {
         this.ctx = ctx;
         this.lt = lt;
@@ -87,8 +92,22 @@ final class DeviceMlpRunner implements AutoCloseable {
         return s != null ? ptr(s) : null;
     }
 
+    /** Bytes of a step's scalars on the device for a replayed graph: the dropout seed (u64), then Adam's alphaT (f32). */
+    static final int STEP_SCALARS_BYTES = 16;
+
     /** Queues {@code ops} of a prepared program; {@code step} (0, 1, ...) picks the dropout masks and Adam's bias correction. */
     void run(MlpProgram p, Iterable<MlpProgram.Op> ops, LogitLoss loss, long step) {
+        run(p, ops, loss, step, null);
+    }
+
+    /**
+     * As above; with {@code scalars} (a {@link #STEP_SCALARS_BYTES} device block, see {@link #stepScalars}) the
+     * dropout and Adam kernels read the step's seed and alphaT from there instead of their immediate
+     * arguments, so a CUDA graph captured once replays any step.
+     */
+    void run(MlpProgram p, Iterable<MlpProgram.Op> ops, LogitLoss loss, long step, DevicePtr scalars) {
+        DevicePtr seedDev = scalars;
+        DevicePtr alphaDev = scalars != null ? new DevicePtr(scalars.address() + 8) : null;
         Map<MlpProgram.Gemm, CublasLt.Matmul> mine = plans.get(p);
         if (mine == null) {
             throw new IllegalStateException("the program is not prepared");
@@ -121,7 +140,7 @@ final class DeviceMlpRunner implements AutoCloseable {
             } else if (op instanceof MlpProgram.Dropout o) {
                 String k = o.x().elem() == MlpProgram.Elem.BF16 ? "mlp_dropout_bf16" : "mlp_dropout_f32";
                 ctx.launch(grid(k, o.n()), ptr(o.x()), ptr(o.mask()), o.n(), (float) o.dropProb(), MlpDropoutMask.stepSeed(seed, step),
-                        MlpDropoutMask.layerOffset(o.stream()));
+                        MlpDropoutMask.layerOffset(o.stream()), seedDev);
             } else if (op instanceof MlpProgram.DropoutBackward o) {
                 ctx.launch(grid("mlp_dropout_backward_f32", o.n()), ptr(o.dx()), ptr(o.mask()), o.n(), (float) o.dropProb());
             } else if (op instanceof MlpProgram.Loss o) {
@@ -129,22 +148,37 @@ final class DeviceMlpRunner implements AutoCloseable {
                 KdRows.launch(ctx, DType.F32, loss, ptr(o.studentLogits()), o.teacherLogits() != null ? ptr(o.teacherLogits()) : null,
                         ptr(o.labels()), null, ptr(o.grad()), ptr(o.rowOut()), o.rows(), o.classes(), w, 1f, false);
             } else if (op instanceof MlpProgram.Update o) {
-                update(p.student().spec().optimizer(), o, step + 1);
+                update(p.student().spec().optimizer(), o, step + 1, alphaDev);
             } else {
                 throw new IllegalStateException("no device rule for " + op);
             }
         }
     }
 
-    private void update(MlpSpec.Optimizer opt, MlpProgram.Update o, long t) {
+    private void update(MlpSpec.Optimizer opt, MlpProgram.Update o, long t, DevicePtr alphaDev) {
         Object bf = o.paramsBf16() != null ? ptr(o.paramsBf16()) : null;
         if (opt.kind() == MlpSpec.Optimizer.Kind.SGD) {
             ctx.launch(grid("mlp_sgd_f32", o.n()), ptr(o.params()), ptr(o.grads()), o.n(), (float) opt.learningRate(), bf);
             return;
         }
-        double alphaT = opt.learningRate() * Math.sqrt(1 - Math.pow(opt.beta2(), t)) / (1 - Math.pow(opt.beta1(), t));
         ctx.launch(grid("mlp_adam_f32", o.n()), ptr(o.params()), ptr(o.grads()), ptr(o.m()), ptr(o.v()), o.n(), (float) opt.learningRate(),
-                (float) opt.beta1(), (float) opt.beta2(), (float) opt.epsilon(), (float) opt.weightDecay(), (float) alphaT, bf);
+                (float) opt.beta1(), (float) opt.beta2(), (float) opt.epsilon(), (float) opt.weightDecay(), adamAlphaT(opt, t), bf, alphaDev);
+    }
+
+    /** Adam's step size at step {@code t} (1, 2, ...) with the bias correction folded in, as DL4J computes it (float64, then fp32). */
+    static float adamAlphaT(MlpSpec.Optimizer opt, long t) {
+        return (float) (opt.learningRate() * Math.sqrt(1 - Math.pow(opt.beta2(), t)) / (1 - Math.pow(opt.beta1(), t)));
+    }
+
+    /**
+     * The step scalars a replayed graph reads (little-endian): the dropout seed of {@code step} of a run seeded
+     * {@code runSeed}, and Adam's alphaT for it (0 for SGD): what {@link #run} passes as immediates.
+     */
+    static byte[] stepScalars(long runSeed, MlpSpec.Optimizer opt, long step) {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(STEP_SCALARS_BYTES).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        b.putLong(MlpDropoutMask.stepSeed(runSeed, step));
+        b.putFloat(opt.kind() == MlpSpec.Optimizer.Kind.ADAM ? adamAlphaT(opt, step + 1) : 0f);
+        return b.array();
     }
 
     /** A grid-stride kernel over {@code n} elements. */

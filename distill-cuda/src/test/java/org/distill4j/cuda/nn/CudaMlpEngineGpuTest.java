@@ -225,6 +225,51 @@ class CudaMlpEngineGpuTest extends GpuTest {
     }
 
     /**
+     * Steps replayed from captured CUDA graphs give the bits of steps launched kernel by kernel: dropout (its
+     * seed read from device memory), Adam (its step size too), two batch sizes (a graph each), then nine other
+     * temperatures (nine more graphs, so the oldest are dropped from the cache) and the first setting again
+     * (captured again, then replayed), in fp32 with fused epilogues and in bf16.
+     */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"F32", "BF16"})
+    void graphReplaysGiveTheBitsOfKernelLaunches(MlpProgram.Precision precision) {
+        Random rng = new Random(37);
+        MlpSpec s = student(RELU, 0.25);
+        MlpWeights sw = ReferenceStep.randomWeights(s, rng);
+        MlpWeights tw = ReferenceStep.randomWeights(teacher(), rng);
+        List<int[]> plan = new java.util.ArrayList<>(); // {rows, temperature x 2}
+        for (int rows : new int[] {26, 26, 9, 26, 9, 26}) {
+            plan.add(new int[] {rows, 4});
+        }
+        for (int k = 0; k <= CudaMlpEngine.MAX_GRAPHS; k++) {
+            plan.add(new int[] {26, 6 + k});
+        }
+        for (int rows : new int[] {26, 26, 9, 9}) {
+            plan.add(new int[] {rows, 4});
+        }
+        List<Batch> batches = new java.util.ArrayList<>();
+        for (int[] p : plan) {
+            batches.add(new Batch(new int[p[0]], ReferenceStep.gaussian(rng, p[0] * IN, 1), IN, ReferenceStep.labels(rng, p[0], CLASSES)));
+        }
+        double[][] loss = new double[2][plan.size()];
+        float[][] w = new float[2][];
+        for (int mode = 0; mode < 2; mode++) {
+            CudaMlpEngine.Options o = new CudaMlpEngine.Options(precision, true, mode == 1);
+            try (CudaMlpEngine e = new CudaMlpEngine(ctx, s, sw, teacher(), tw, 26, o, 13, (x, st) -> { })) {
+                assertEquals(mode == 1, e.describe().contains("graphs"), e.describe());
+                for (int i = 0; i < plan.size(); i++) {
+                    loss[mode][i] = e.step(batches.get(i), new SoftTargetKd(plan.get(i)[1] / 2.0, 0.2)).value();
+                }
+                w[mode] = e.studentWeights().w()[1];
+            }
+        }
+        for (int i = 0; i < plan.size(); i++) {
+            assertEquals(loss[0][i], loss[1][i], 0.0, "step " + i + " loss bits");
+        }
+        assertTrue(Arrays.equals(w[0], w[1]), "weights bits after " + plan.size() + " steps");
+    }
+
+    /**
      * Fashion-MNIST (the subset shipped in the examples module): a teacher trained on cross-entropy, then a
      * student distilled from it, for 3 epochs each, on the GPU and with the same initial weights, batches and
      * teacher on the CPU (the float64 reference, which is DL4J's step): test accuracies within noise, two

@@ -67,6 +67,40 @@ class CudaMlpEngineProviderTest {
     }
 
     @Test
+    void engineOptionsComeFromTheirPropertiesAndBadValuesAreNamed() {
+        String[] keys = {"distill.cuda.mlp.precision", "distill.cuda.mlp.epilogues", "distill.cuda.mlp.graphs"};
+        try {
+            assertEquals(new CudaMlpEngine.Options(MlpProgram.Precision.F32, true, false), CudaMlpEngine.Options.fromSystemProperties(),
+                    "defaults: f32, fused epilogues, kernels launched one by one");
+            System.setProperty(keys[0], "bf16");
+            System.setProperty(keys[2], "true");
+            assertEquals(new CudaMlpEngine.Options(MlpProgram.Precision.BF16, false, true), CudaMlpEngine.Options.fromSystemProperties(),
+                    "bf16 fuses in its own kernels; graphs on");
+            System.setProperty(keys[2], "yes");
+            String msg = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    CudaMlpEngine.Options::fromSystemProperties).getMessage();
+            assertEquals("distill.cuda.mlp.graphs is 'yes'; expected true or false", msg);
+        } finally {
+            for (String k : keys) {
+                System.clearProperty(k);
+            }
+        }
+    }
+
+    /** What a replayed graph reads each step is what the kernel-by-kernel launches pass: the seed, then alphaT. */
+    @Test
+    void stepScalarsHoldTheSeedAndAdamsStepSize() {
+        MlpSpec.Optimizer adam = MlpSpec.Optimizer.adam(0.01);
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(DeviceMlpRunner.stepScalars(41, adam, 6)).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        assertEquals(DeviceMlpRunner.STEP_SCALARS_BYTES, b.capacity());
+        assertEquals(MlpDropoutMask.stepSeed(41, 6), b.getLong(0));
+        double t = 7; // step 6 is Adam's 7th
+        assertEquals((float) (0.01 * Math.sqrt(1 - Math.pow(0.999, t)) / (1 - Math.pow(0.9, t))), b.getFloat(8), 0f);
+        assertEquals(0f, java.nio.ByteBuffer.wrap(DeviceMlpRunner.stepScalars(41, MlpSpec.Optimizer.sgd(0.1), 6))
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN).getFloat(8), 0f, "SGD has no step size to vary");
+    }
+
+    @Test
     void theDistillerFindsTheProviderAndRecordsWhyTheCpuRunKeepsTheDl4jPath() {
         assertTrue(StepEngines.providers().stream().anyMatch(p -> p.name().equals(CudaMlpEngineProvider.NAME)),
                 "registered under META-INF/services");

@@ -195,7 +195,7 @@ final class HostMlpRunner {
             float b2 = (float) opt.beta2();
             float eps = (float) opt.epsilon();
             float lrWd = (float) opt.learningRate() * (float) opt.weightDecay();
-            float alphaT = (float) (opt.learningRate() * Math.sqrt(1 - Math.pow(opt.beta2(), t)) / (1 - Math.pow(opt.beta1(), t)));
+            float alphaT = DeviceMlpRunner.adamAlphaT(opt, t);
             for (long i = 0; i < o.n(); i++) {
                 int pi = at(o.params(), i);
                 float gi = g[at(o.grads(), i)];

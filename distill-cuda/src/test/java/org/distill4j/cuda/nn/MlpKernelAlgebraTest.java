@@ -348,9 +348,7 @@ class MlpKernelAlgebraTest {
         in.putInt(3).putLong(n).putInt(steps).putFloat((float) o.learningRate()).putFloat((float) o.beta1()).putFloat((float) o.beta2())
                 .putFloat((float) o.epsilon()).putFloat((float) o.weightDecay());
         for (int t = 1; t <= steps; t++) {
-            // the host's float64 step size, passed as a float
-            double alphaT = o.learningRate() * Math.sqrt(1 - Math.pow(o.beta2(), t)) / (1 - Math.pow(o.beta1(), t));
-            in.putFloat((float) alphaT);
+            in.putFloat(DeviceMlpRunner.adamAlphaT(o, t)); // the host's float64 step size, passed as a float
         }
         putAll(in, p0, g);
         Out out = harness(in);

@@ -1,0 +1,38 @@
+package org.distill4j.cuda;
+
+import org.bytedeco.cuda.cudart.CUgraphExec_st;
+import org.bytedeco.cuda.global.cudart;
+
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * Work captured once from its {@link DeviceContext}'s stream ({@link DeviceContext#capture}) and replayed
+ * with one launch: the kernels, copies and cuBLASLt calls with the arguments they had when captured.
+ * Closing frees it (after the work queued so far on the stream has run); closing twice is harmless.
+ */
+public final class DeviceGraph implements AutoCloseable {
+    private final DeviceContext ctx;
+    private final CUgraphExec_st exec;
+    private final AtomicBoolean closed = new AtomicBoolean();
+
+    DeviceGraph(DeviceContext ctx, CUgraphExec_st exec) {
+        this.ctx = ctx;
+        this.exec = exec;
+    }
+
+    /** Queues one replay on the context's stream. */
+    public void launch() {
+        if (closed.get()) {
+            throw new IllegalStateException("the device graph is closed");
+        }
+        ctx.launchGraph(exec);
+    }
+
+    @Override
+    public void close() {
+        if (closed.compareAndSet(false, true)) {
+            ctx.synchronize(); // a replay may still be queued
+            cudart.cuGraphExecDestroy(exec);
+        }
+    }
+}
