@@ -293,10 +293,18 @@ public final class DeviceContext implements AutoCloseable {
 
     /** Queues filling {@code count} 32-bit words of {@code dst} with {@code value} on this context's stream. */
     public synchronized void fill32(DeviceBuffer dst, int value, long count) {
-        current();
         if (4 * count > dst.capacity()) {
             throw new IllegalArgumentException(count + " words do not fit a " + dst.capacity() + "-byte device buffer");
         }
+        fill32(new DevicePtr(dst.address()), value, count);
+    }
+
+    /**
+     * Queues filling {@code count} 32-bit words at {@code dst} (4-byte aligned, inside its buffer) with
+     * {@code value}: also how a few scalars reach the device with no host buffer and no staging.
+     */
+    public synchronized void fill32(DevicePtr dst, int value, long count) {
+        current();
         Cu.check(cudart.cuMemsetD32Async(dst.address(), value, count, stream), "cuMemsetD32Async(" + count + " words)");
     }
 
@@ -370,6 +378,15 @@ public final class DeviceContext implements AutoCloseable {
     synchronized void launchGraph(org.bytedeco.cuda.cudart.CUgraphExec_st exec) {
         current();
         Cu.check(cudart.cuGraphLaunch(exec, stream), "cuGraphLaunch");
+    }
+
+    /** Frees an executable graph; one still running is freed by the driver when it completes. */
+    synchronized void destroyGraph(org.bytedeco.cuda.cudart.CUgraphExec_st exec) {
+        if (closed.get()) {
+            return; // went with the context
+        }
+        current();
+        cudart.cuGraphExecDestroy(exec);
     }
 
     synchronized void record(org.bytedeco.cuda.cudart.CUevent_st event) {

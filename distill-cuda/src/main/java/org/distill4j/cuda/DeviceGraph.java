@@ -1,14 +1,13 @@
 package org.distill4j.cuda;
 
 import org.bytedeco.cuda.cudart.CUgraphExec_st;
-import org.bytedeco.cuda.global.cudart;
 
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * Work captured once from its {@link DeviceContext}'s stream ({@link DeviceContext#capture}) and replayed
  * with one launch: the kernels, copies and cuBLASLt calls with the arguments they had when captured.
- * Closing frees it (after the work queued so far on the stream has run); closing twice is harmless.
+ * Closing frees it (a replay still queued completes first); closing twice is harmless.
  */
 public final class DeviceGraph implements AutoCloseable {
     private final DeviceContext ctx;
@@ -31,8 +30,7 @@ public final class DeviceGraph implements AutoCloseable {
     @Override
     public void close() {
         if (closed.compareAndSet(false, true)) {
-            ctx.synchronize(); // a replay may still be queued
-            cudart.cuGraphExecDestroy(exec);
+            ctx.destroyGraph(exec); // a queued replay still completes
         }
     }
 }

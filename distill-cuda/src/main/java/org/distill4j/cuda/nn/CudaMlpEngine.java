@@ -107,7 +107,7 @@ public final class CudaMlpEngine implements StepEngine {
     private final DeviceEvent[] rowsReady = new DeviceEvent[IN_FLIGHT];
     private long submitted;
     private long collected;
-    private final boolean graphs;
+    private boolean graphs;
     /** The step's scalars for replayed graphs (seed, alphaT), written before each replay; null without graphs. */
     private DeviceBuffer stepScalars;
     /** Captured steps by batch size and loss setting; the oldest is dropped beyond {@value #MAX_GRAPHS}. */
@@ -180,7 +180,8 @@ public final class CudaMlpEngine implements StepEngine {
                     programs.clear();
                 }
             }
-            // the alignment padding between parameter slices stays zero in every buffer laid out like them
+            // the alignment padding between parameter slices stays zero in every buffer laid out like them (unless a
+            // test poisons the gradients; nothing reads the padding)
             for (MlpProgram.Buffer b : new MlpProgram.Buffer[] {first.student().params(), first.grads(), first.adamM(), first.adamV(),
                     teacherSpec != null ? first.teacher().params() : null}) {
                 if (b != null) {
@@ -356,10 +357,16 @@ public final class CudaMlpEngine implements StepEngine {
         DeviceGraph g = captured.get(key);
         if (g == null) {
             runner.run(p, p.step(), loss, step);
-            capture(key, p, loss);
+            try {
+                capture(key, p, loss);
+            } catch (RuntimeException e) {
+                // the step ran; later steps launch kernel by kernel
+                log.warn("cuda-mlp: capturing the step as a CUDA graph failed ({}); launching kernel by kernel", e.toString());
+                graphs = false;
+            }
             return;
         }
-        ctx.upload(stepScalars.at(0, DeviceMlpRunner.STEP_SCALARS_BYTES), DeviceMlpRunner.stepScalars(runner.seed(), studentSpec.optimizer(), step));
+        runner.writeStepScalars(stepScalars.at(0, DeviceMlpRunner.STEP_SCALARS_BYTES), studentSpec.optimizer(), step);
         g.launch();
     }
 

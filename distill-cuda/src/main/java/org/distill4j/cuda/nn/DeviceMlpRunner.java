@@ -35,11 +35,6 @@ final class DeviceMlpRunner implements AutoCloseable {
     private final Map<MlpProgram, Map<MlpProgram.Gemm, CublasLt.Matmul>> plans = new IdentityHashMap<>();
     private final AtomicBoolean closed = new AtomicBoolean();
 
-    /** The run's seed (dropout masks). */
-    long seed() {
-        return seed;
-    }
-
     DeviceMlpRunner(DeviceContext ctx, CublasLt lt, long seed) {
         this.ctx = ctx;
         this.lt = lt;
@@ -171,14 +166,22 @@ final class DeviceMlpRunner implements AutoCloseable {
     }
 
     /**
-     * The step scalars a replayed graph reads (little-endian): the dropout seed of {@code step} of a run seeded
-     * {@code runSeed}, and Adam's alphaT for it (0 for SGD): what {@link #run} passes as immediates.
+     * The step scalars a replayed graph reads, as four little-endian 32-bit words: the dropout seed of
+     * {@code step} of a run seeded {@code runSeed} (low word, high word), Adam's alphaT for it (0 for SGD),
+     * and 0: what {@link #run} passes as immediates.
      */
-    static byte[] stepScalars(long runSeed, MlpSpec.Optimizer opt, long step) {
-        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(STEP_SCALARS_BYTES).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-        b.putLong(MlpDropoutMask.stepSeed(runSeed, step));
-        b.putFloat(opt.kind() == MlpSpec.Optimizer.Kind.ADAM ? adamAlphaT(opt, step + 1) : 0f);
-        return b.array();
+    static int[] stepScalars(long runSeed, MlpSpec.Optimizer opt, long step) {
+        long seed = MlpDropoutMask.stepSeed(runSeed, step);
+        float alphaT = opt.kind() == MlpSpec.Optimizer.Kind.ADAM ? adamAlphaT(opt, step + 1) : 0f;
+        return new int[] {(int) seed, (int) (seed >>> 32), Float.floatToRawIntBits(alphaT), 0};
+    }
+
+    /** Queues writing {@code step}'s scalars to {@code scalars} (word fills: no host buffer, nothing to wait for). */
+    void writeStepScalars(DevicePtr scalars, MlpSpec.Optimizer opt, long step) {
+        int[] words = stepScalars(seed, opt, step);
+        for (int i = 0; i < words.length; i++) {
+            ctx.fill32(new DevicePtr(scalars.address() + 4L * i), words[i], 1);
+        }
     }
 
     /** A grid-stride kernel over {@code n} elements. */

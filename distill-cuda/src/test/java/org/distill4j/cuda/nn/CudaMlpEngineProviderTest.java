@@ -91,13 +91,20 @@ class CudaMlpEngineProviderTest {
     @Test
     void stepScalarsHoldTheSeedAndAdamsStepSize() {
         MlpSpec.Optimizer adam = MlpSpec.Optimizer.adam(0.01);
-        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(DeviceMlpRunner.stepScalars(41, adam, 6)).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-        assertEquals(DeviceMlpRunner.STEP_SCALARS_BYTES, b.capacity());
-        assertEquals(MlpDropoutMask.stepSeed(41, 6), b.getLong(0));
+        int[] words = DeviceMlpRunner.stepScalars(41, adam, 6);
+        assertEquals(DeviceMlpRunner.STEP_SCALARS_BYTES, 4 * words.length);
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4 * words.length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        for (int w : words) {
+            b.putInt(w);
+        }
+        assertEquals(MlpDropoutMask.stepSeed(41, 6), b.getLong(0), "the seed as the kernel reads an unsigned long long at +0");
         double t = 7; // step 6 is Adam's 7th
         assertEquals((float) (0.01 * Math.sqrt(1 - Math.pow(0.999, t)) / (1 - Math.pow(0.9, t))), b.getFloat(8), 0f);
-        assertEquals(0f, java.nio.ByteBuffer.wrap(DeviceMlpRunner.stepScalars(41, MlpSpec.Optimizer.sgd(0.1), 6))
-                .order(java.nio.ByteOrder.LITTLE_ENDIAN).getFloat(8), 0f, "SGD has no step size to vary");
+        assertEquals(0f, Float.intBitsToFloat(DeviceMlpRunner.stepScalars(41, MlpSpec.Optimizer.sgd(0.1), 6)[2]), 0f,
+                "SGD has no step size to vary");
+        long big = -3L; // a seed whose high word matters
+        assertEquals(MlpDropoutMask.stepSeed(big, 0), ((long) DeviceMlpRunner.stepScalars(big, adam, 0)[1] << 32)
+                | (DeviceMlpRunner.stepScalars(big, adam, 0)[0] & 0xffffffffL));
     }
 
     @Test
