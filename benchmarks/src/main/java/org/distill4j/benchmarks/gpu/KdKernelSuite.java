@@ -46,10 +46,10 @@ public final class KdKernelSuite {
         double temperature = 2.0;
         Path out = null;
         for (int i = 0; i < args.length; i += 2) {
-            String v = args[i + 1];
+            String v = SuiteArgs.value(args, i);
             switch (args[i]) {
-                case "--rows" -> rows = ints(v);
-                case "--vocab" -> vocab = ints(v);
+                case "--rows" -> rows = SuiteArgs.ints("--rows", v);
+                case "--vocab" -> vocab = SuiteArgs.ints("--vocab", v);
                 case "--dtype" -> dtypes = Arrays.stream(v.split(",")).map(d -> DType.valueOf(d.trim().toUpperCase(Locale.ROOT))).toList();
                 case "--iters" -> iters = Integer.parseInt(v);
                 case "--warmup" -> warmup = Integer.parseInt(v);
@@ -188,9 +188,5 @@ public final class KdKernelSuite {
             Arrays.sort(t);
             return 2.0 * bytes / (t[t.length / 2] * 1e-3) / 1e9;
         }
-    }
-
-    private static int[] ints(String v) {
-        return Arrays.stream(v.split(",")).mapToInt(x -> Integer.parseInt(x.trim())).toArray();
     }
 }

@@ -55,9 +55,9 @@ public final class MlpStepSuite {
         int warmup = 10;
         Path out = null;
         for (int i = 0; i < args.length; i += 2) {
-            String v = args[i + 1];
+            String v = SuiteArgs.value(args, i);
             switch (args[i]) {
-                case "--batch" -> batches = Arrays.stream(v.split(",")).mapToInt(s -> Integer.parseInt(s.trim())).toArray();
+                case "--batch" -> batches = SuiteArgs.ints("--batch", v);
                 case "--iters" -> iters = Integer.parseInt(v);
                 case "--warmup" -> warmup = Integer.parseInt(v);
                 case "--out" -> out = Path.of(v);
