@@ -306,12 +306,16 @@ public final class CublasLt implements AutoCloseable {
         }
     }
 
-    /** A device address as the JavaCPP pointer cuBLASLt's signatures take. */
+    /**
+     * A device address as the JavaCPP pointer cuBLASLt's signatures take. (The local must not be named
+     * {@code address}: inside the subclass, Pointer's own field of that name would shadow it and the
+     * assignment would leave the pointer null.)
+     */
     static Pointer raw(DevicePtr p) {
-        long address = p.address();
+        final long at = p.address();
         return new Pointer() {
             {
-                this.address = address;
+                address = at;
             }
         };
     }

@@ -20,6 +20,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class CudaRuntimeLogicTest {
 
     @Test
+    void aDeviceAddressReachesCublasLtAsIs() {
+        // Found by the CUDA emulator: Pointer's own `address` field shadowed the local of that name, so every
+        // GEMM operand went to cuBLASLt as a null pointer.
+        long at = 0x7f00_1234_5600L;
+        org.bytedeco.javacpp.Pointer p = CublasLt.raw(new DevicePtr(at));
+        assertEquals(at, p.address());
+        assertEquals(0, p.position());
+    }
+
+    @Test
     void theKernelShapeFollowsTheRowWidth() {
         assertEquals(new KernelPlan("kd_warp_f32", 256, 2), KernelPlan.kd(9, 10, DType.F32));
         assertEquals(new KernelPlan("kd_warp_bf16", 256, 1), KernelPlan.kd(8, 2048, DType.BF16));
