@@ -29,8 +29,13 @@ import static org.junit.jupiter.api.Assertions.fail;
  * magnitude, and parameters after the optimizer step within {@link #MLP_F32_PARAM} (absolute, on weights
  * of order 0.1-1). With bf16 GEMM inputs every activation, weight and pre-activation gradient is rounded
  * to 8 significant bits (relative 2^-9) before it is multiplied, and the errors add over layers:
- * {@link #MLP_BF16_GRAD} of the layer's largest gradient, {@link #MLP_BF16_VALUE_REL} on the loss. A
- * wrong transpose, stride or buffer gives O(1) errors, far above both.
+ * {@link #MLP_BF16_GRAD} of the layer's largest gradient, {@link #MLP_BF16_VALUE_REL} on the loss. Those
+ * hold only where the sums over rows do not cancel much: at other sizes the first layer's bf16 gradients
+ * land up to a quarter of their largest magnitude away from the unrounded step. So the GPU engine's bf16
+ * step is checked against the same program run on the host (the same roundings, other fp32 summation
+ * orders, which may move a rounding by one bf16 step, 2^-8): {@link #MLP_BF16_PROGRAM} of the largest
+ * magnitude, and as a relative tolerance on the loss. A wrong transpose, stride or buffer gives O(1)
+ * errors, far above all of these.
  */
 public final class Tolerances {
     public static final double F32_VALUE_REL = 1e-6;
@@ -47,6 +52,7 @@ public final class Tolerances {
     public static final double MLP_F32_PARAM = 1e-5;
     public static final double MLP_BF16_GRAD = 5e-2;
     public static final double MLP_BF16_VALUE_REL = 2e-2;
+    public static final double MLP_BF16_PROGRAM = 1e-2;
 
     private Tolerances() {
     }

@@ -21,7 +21,7 @@ import java.util.Random;
 
 import static org.distill4j.cuda.nn.MlpSpec.Activation.IDENTITY;
 import static org.distill4j.cuda.nn.MlpSpec.Activation.RELU;
-import static org.distill4j.testing.Tolerances.MLP_BF16_GRAD;
+import static org.distill4j.testing.Tolerances.MLP_BF16_PROGRAM;
 import static org.distill4j.testing.Tolerances.MLP_BF16_VALUE_REL;
 import static org.distill4j.testing.Tolerances.MLP_F32_GRAD;
 import static org.distill4j.testing.Tolerances.assertKernelGradClose;
@@ -66,6 +66,7 @@ class CudaMlpEngineGpuTest extends GpuTest {
                 (w, st) -> synced[0] = w)) {
             ReferenceStep ref = new ReferenceStep(s, sw, t, tw);
             boolean bf16 = precision == MlpProgram.Precision.BF16;
+            HostMlpRunner host = null;
             LogitLoss loss = new SoftTargetKd(2.5, 0.3);
             int[] rowsPerStep = {19, 19, 7, 19};
             for (int step = 0; step < rowsPerStep.length; step++) {
@@ -80,26 +81,46 @@ class CudaMlpEngineGpuTest extends GpuTest {
                 }
                 ref.step(bf16 ? org.distill4j.cuda.DType.BF16.round(x) : x, rows, y, masks, loss);
                 String at = e.describe() + ", step " + step + " (" + rows + " rows)";
-                double gradTol = bf16 ? MLP_BF16_GRAD : MLP_F32_GRAD;
+                MlpProgram p = e.programFor(rows);
                 assertKernelValueClose(ref.loss.value(), got.value(), bf16 ? MLP_BF16_VALUE_REL : MLP_F32_GRAD, at + ": loss");
                 assertEquals(ref.loss.terms().keySet(), got.terms().keySet(), at + ": terms");
-                MlpProgram p = e.programFor(rows);
-                assertKernelGradClose(ref.teacherLogits, head(e.read(p.teacherLogits()), rows * CLASSES), gradTol, at + ": teacher logits");
-                assertKernelGradClose(ref.studentLogits, head(e.read(p.studentLogits()), rows * CLASSES), gradTol, at + ": student logits");
                 float[] grads = e.read(p.grads());
+                if (bf16) {
+                    // bf16 rounding errors, amplified by cancellation in the sums over rows, put the first layer's
+                    // gradients up to ~25% of their largest magnitude away from the unrounded float64 step at these
+                    // sizes (MlpProgramTest checks the program against it where the sizes allow). Here the device
+                    // must do what the program says: the host runs the same program, the same roundings.
+                    host = host == null ? new HostMlpRunner(p, sw, tw, seed) : host.program() == p ? host : host.continueAs(p);
+                    LossResult mine = host.step(x, y, loss);
+                    assertKernelValueClose(mine.value(), got.value(), MLP_BF16_PROGRAM, at + ": loss vs the program on the host");
+                    assertKernelGradClose(widen(head(host.get(p.teacherLogits()), rows * CLASSES)), head(e.read(p.teacherLogits()), rows * CLASSES),
+                            MLP_BF16_PROGRAM,
+                            at + ": teacher logits vs the program on the host");
+                    assertKernelGradClose(widen(head(host.get(p.studentLogits()), rows * CLASSES)), head(e.read(p.studentLogits()), rows * CLASSES),
+                            MLP_BF16_PROGRAM,
+                            at + ": student logits vs the program on the host");
+                    float[] hostGrads = host.get(p.grads());
+                    for (int l = 0; l < s.layers().size(); l++) {
+                        MlpProgram.Slice w = p.student().w().get(l);
+                        MlpProgram.Slice b = p.student().b().get(l);
+                        assertKernelGradClose(widen(part(hostGrads, w)), part(grads, w), MLP_BF16_PROGRAM, at + ": dW" + l + " vs the host");
+                        assertKernelGradClose(widen(part(hostGrads, b)), part(grads, b), MLP_BF16_PROGRAM, at + ": db" + l + " vs the host");
+                    }
+                    continue;
+                }
+                assertKernelGradClose(ref.teacherLogits, head(e.read(p.teacherLogits()), rows * CLASSES), MLP_F32_GRAD, at + ": teacher logits");
+                assertKernelGradClose(ref.studentLogits, head(e.read(p.studentLogits()), rows * CLASSES), MLP_F32_GRAD, at + ": student logits");
                 for (int l = 0; l < s.layers().size(); l++) {
                     MlpProgram.Slice w = p.student().w().get(l);
                     MlpProgram.Slice b = p.student().b().get(l);
-                    assertKernelGradClose(ref.grads[0][l], part(grads, w), gradTol, at + ": dW" + l);
-                    assertKernelGradClose(ref.grads[1][l], part(grads, b), gradTol, at + ": db" + l);
+                    assertKernelGradClose(ref.grads[0][l], part(grads, w), MLP_F32_GRAD, at + ": dW" + l);
+                    assertKernelGradClose(ref.grads[1][l], part(grads, b), MLP_F32_GRAD, at + ": db" + l);
                 }
-                if (!bf16) {
-                    MlpWeights mine = e.studentWeights();
-                    MlpWeights theirs = ref.student.weights();
-                    for (int l = 0; l < s.layers().size(); l++) {
-                        MlpProgramTest.assertParams(theirs.w()[l], mine.w()[l], at + ": W" + l + " after Adam");
-                        MlpProgramTest.assertParams(theirs.b()[l], mine.b()[l], at + ": b" + l + " after Adam");
-                    }
+                MlpWeights mine = e.studentWeights();
+                MlpWeights theirs = ref.student.weights();
+                for (int l = 0; l < s.layers().size(); l++) {
+                    MlpProgramTest.assertParams(theirs.w()[l], mine.w()[l], at + ": W" + l + " after Adam");
+                    MlpProgramTest.assertParams(theirs.b()[l], mine.b()[l], at + ": b" + l + " after Adam");
                 }
             }
             e.syncToStudent();
@@ -349,6 +370,14 @@ class CudaMlpEngineGpuTest extends GpuTest {
             right += best == test.labels()[r] ? 1 : 0;
         }
         return right / (double) test.size();
+    }
+
+    private static double[] widen(float[] a) {
+        double[] d = new double[a.length];
+        for (int i = 0; i < a.length; i++) {
+            d[i] = a[i];
+        }
+        return d;
     }
 
     private static float[] head(float[] a, int n) {

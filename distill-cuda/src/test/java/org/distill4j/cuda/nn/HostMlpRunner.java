@@ -67,7 +67,36 @@ final class HostMlpRunner {
 
     /** The student's parameters now. */
     MlpWeights studentWeights() {
-        MlpProgram.Net net = program.student();
+        return weights(program.student());
+    }
+
+    /** The program this runner runs. */
+    MlpProgram program() {
+        return program;
+    }
+
+    /**
+     * A runner of {@code other}, the same models at another batch size, that goes on from this one's
+     * parameters, Adam moments and step count, as the GPU engine's full- and short-batch programs share them.
+     */
+    HostMlpRunner continueAs(MlpProgram other) {
+        HostMlpRunner r = new HostMlpRunner(other, studentWeights(), program.teacher() != null ? weights(program.teacher()) : null, seed);
+        if (program.adamM() != null) {
+            copy(memory.get(program.adamM()), r.memory.get(other.adamM()));
+            copy(memory.get(program.adamV()), r.memory.get(other.adamV()));
+        }
+        r.steps = steps;
+        return r;
+    }
+
+    private static void copy(float[] from, float[] to) {
+        if (from.length != to.length) {
+            throw new IllegalArgumentException("the programs lay out the optimizer state differently: " + from.length + " vs " + to.length);
+        }
+        System.arraycopy(from, 0, to, 0, from.length);
+    }
+
+    private MlpWeights weights(MlpProgram.Net net) {
         int n = net.w().size();
         float[][] w = new float[n][];
         float[][] b = new float[n][];
