@@ -290,7 +290,7 @@ __device__ __forceinline__ void gjsd_pass3(const In* __restrict__ sr, const In* 
     for (int i = first; i < V; i += step) {
         float tl = teacher_log(to_f(tr[i]), teacherProbs, ignored);
         distill::JsdElement e = distill::gjsd_element(row, to_f(sr[i]), tl, invT, logB, log1mB, beta, nullptr);
-        gr[i] = from_f<In>(scale * e.q * (e.g - mean));
+        gr[i] = from_f<In>(scale * e.q * (e.h - mean));
     }
 }
 

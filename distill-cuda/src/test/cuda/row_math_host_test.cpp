@@ -293,7 +293,7 @@ int main(int argc, char** argv) {
                 for (int i = th; i < V; i += step) {
                     distill::JsdElement e = distill::gjsd_element(row, sr[i], teacher_log(tr[i], probs, ignored), invT, logB, log1mB,
                                                                   beta, nullptr);
-                    gr[i] = scale * e.q * (e.g - tot[2]);
+                    gr[i] = scale * e.q * (e.h - tot[2]);
                 }
             }
             float jsd = beta * tot[0] + (1.f - beta) * tot[1];
