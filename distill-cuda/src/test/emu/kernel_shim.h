@@ -1,0 +1,80 @@
+// Distill4J CUDA emulator: force-included (g++ -include) before distill_losses.cu so that the kernels compile
+// as C++ for the CPU. Each CUDA thread of a launch runs as a fiber (fiber.cpp); the intrinsics below are the
+// points where a fiber waits for its block or warp. __shared__ variables land in one ELF section, poisoned
+// before every launch, so a kernel that reads shared memory it did not write sees NaN, as on a GPU it would
+// see garbage. Only what the kernels use is here; anything else fails to compile, which is the point.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#define __CUDACC__ 1
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline __attribute__((always_inline))
+#define __launch_bounds__(...)
+#define __restrict__ __restrict
+#define __shared__ static __attribute__((section("emu_shared")))
+
+#include "kernel_api.h"
+
+#define threadIdx (::emu::thread_idx())
+#define blockIdx (::emu::block_idx())
+#define blockDim (::emu::block_dim())
+#define gridDim (::emu::grid_dim())
+#define warpSize 32
+
+inline void __syncthreads() {
+    ::emu::sync_block();
+}
+
+inline void __syncwarp(unsigned mask = 0xffffffffu) {
+    ::emu::warp_op(::emu::SYNC, mask, 0, 0, 32);
+}
+
+inline int __any_sync(unsigned mask, int pred) {
+    return (int) ::emu::warp_op(::emu::ANY, mask, pred != 0, 0, 32);
+}
+
+template <typename T>
+inline T __shfl_xor_sync(unsigned mask, T v, int laneMask, int width = 32) {
+    static_assert(sizeof(T) <= 8, "shuffles move at most 8 bytes");
+    uint64_t bits = 0;
+    std::memcpy(&bits, &v, sizeof(T));
+    uint64_t r = ::emu::warp_op(::emu::SHFL_XOR, mask, bits, laneMask, width);
+    T out;
+    std::memcpy(&out, &r, sizeof(T));
+    return out;
+}
+
+// One fiber runs at a time and none is switched out inside these, so plain read-modify-writes are atomic.
+inline unsigned atomicOr(unsigned* p, unsigned v) {
+    unsigned old = *p;
+    *p = old | v;
+    return old;
+}
+inline int atomicOr(int* p, int v) {
+    int old = *p;
+    *p = old | v;
+    return old;
+}
+inline int atomicMin(int* p, int v) {
+    int old = *p;
+    *p = old < v ? old : v;
+    return old;
+}
+
+inline float __int_as_float(int i) {
+    float f;
+    std::memcpy(&f, &i, 4);
+    return f;
+}
+inline float __uint_as_float(unsigned i) {
+    float f;
+    std::memcpy(&f, &i, 4);
+    return f;
+}
+using std::isfinite;
+using std::isinf;
+using std::isnan;
