@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "emu.h"
+#include "include/cuda_bf16.h"
 
 typedef int cublasStatus_t;
 enum {
@@ -70,29 +71,15 @@ size_t elem(int type) {
 }
 
 float load(const void* p, int type, uint64_t i) {
-    if (type == CUDA_R_32F) {
-        return ((const float*) p)[i];
-    }
-    uint32_t u = (uint32_t) ((const uint16_t*) p)[i] << 16;
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
+    return type == CUDA_R_32F ? ((const float*) p)[i] : __bfloat162float(((const __nv_bfloat16*) p)[i]);
 }
 
 void store(void* p, int type, uint64_t i, float x) {
     if (type == CUDA_R_32F) {
         ((float*) p)[i] = x;
-        return;
-    }
-    uint32_t u;
-    std::memcpy(&u, &x, 4);
-    uint16_t h;
-    if ((u & 0x7fffffffu) > 0x7f800000u) {
-        h = (uint16_t) ((u >> 16) | 0x40u);
     } else {
-        h = (uint16_t) ((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+        ((__nv_bfloat16*) p)[i] = __float2bfloat16_rn(x);
     }
-    ((uint16_t*) p)[i] = h;
 }
 
 struct Problem {

@@ -53,8 +53,11 @@ size_t page() {
 }
 
 size_t capacity() {
-    const char* mib = std::getenv("DISTILL_EMU_MEMORY_MIB");
-    return (mib != nullptr ? (size_t) std::strtoull(mib, nullptr, 10) : 8192) << 20;
+    static const size_t bytes = [] {
+        const char* mib = std::getenv("DISTILL_EMU_MEMORY_MIB");
+        return (mib != nullptr ? (size_t) std::strtoull(mib, nullptr, 10) : 8192) << 20;
+    }();
+    return bytes;
 }
 
 CUresult report(CUresult rc, const std::string& what) {
@@ -231,7 +234,8 @@ int enqueue(void* stream, std::string what, std::function<std::string()> work) {
         return CUDA_SUCCESS;
     }
     s->queue.push_back(Op{s->nextId++, std::move(what), std::move(work)});
-    if (std::getenv("DISTILL_EMU_EAGER") != nullptr) {
+    static const bool eager = std::getenv("DISTILL_EMU_EAGER") != nullptr;
+    if (eager) {
         drain(s, UINT64_MAX);
     }
     return CUDA_SUCCESS;

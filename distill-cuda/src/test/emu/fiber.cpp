@@ -228,8 +228,10 @@ std::string run_block() {
     for (size_t i = 0; i < fs.size(); i++) {
         prepare(fs[i], i);
     }
-    const char* order = std::getenv("DISTILL_EMU_ORDER");
-    bool reverse = order != nullptr && std::strcmp(order, "reverse") == 0;
+    static const bool reverse = [] {
+        const char* order = std::getenv("DISTILL_EMU_ORDER");
+        return order != nullptr && std::strcmp(order, "reverse") == 0;
+    }();
     for (;;) {
         bool ran = false;
         for (size_t n = 0; n < fs.size(); n++) {

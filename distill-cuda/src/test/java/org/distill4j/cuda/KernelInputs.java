@@ -3,7 +3,7 @@ package org.distill4j.cuda;
 import org.distill4j.testing.Float64Reference;
 
 /** Inputs the kernel tests share: a teacher's top-k rows, float-to-double widening. */
-final class KernelInputs {
+public final class KernelInputs {
     private KernelInputs() {
     }
 
@@ -29,7 +29,7 @@ final class KernelInputs {
         return new TopK(ids, lps);
     }
 
-    static double[] widen(float[] f) {
+    public static double[] widen(float[] f) {
         double[] d = new double[f.length];
         for (int i = 0; i < f.length; i++) {
             d[i] = f[i];

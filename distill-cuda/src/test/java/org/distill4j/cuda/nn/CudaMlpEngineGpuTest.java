@@ -19,6 +19,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 
+import static org.distill4j.cuda.KernelInputs.widen;
 import static org.distill4j.cuda.nn.MlpSpec.Activation.IDENTITY;
 import static org.distill4j.cuda.nn.MlpSpec.Activation.RELU;
 import static org.distill4j.testing.Tolerances.MLP_BF16_PROGRAM;
@@ -370,14 +371,6 @@ class CudaMlpEngineGpuTest extends GpuTest {
             right += best == test.labels()[r] ? 1 : 0;
         }
         return right / (double) test.size();
-    }
-
-    private static double[] widen(float[] a) {
-        double[] d = new double[a.length];
-        for (int i = 0; i < a.length; i++) {
-            d[i] = a[i];
-        }
-        return d;
     }
 
     private static float[] head(float[] a, int n) {
