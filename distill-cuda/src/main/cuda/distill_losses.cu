@@ -15,6 +15,7 @@
 // Kernels, by row width (the host picks; see KernelPlan.java):
 //   kd_warp_<t>     one warp per row, 8 rows per 256-thread block: V <= 2048 (V = 10 included)
 //   kd_block_<t>    one 512-thread block per row: V > 2048 (32k .. 260k vocabularies)
+//   kd_tile_<t>_c<C> one row per cluster of C blocks, each input read once (below; V > 2048 and 16-byte rows)
 //   gjsd_warp_<t>, gjsd_block_<t>   generalized JSD for 0 < beta < 1 (three passes; see row_math.cuh)
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -264,6 +265,323 @@ __device__ void kd_block(const In* __restrict__ s, const In* __restrict__ t, con
             rowOut[3 * r + 2] = bad ? 1.f : 0.f;
         }
         __syncthreads();  // shAcc and shSum are reused by the next row
+    }
+}
+
+// ---- kd_tile: each input element read from memory once ----
+// One row per cluster of C blocks (C = 1: a plain block; C > 1 needs sm_90 and the launch's required cluster
+// width set to C). Block `rank` owns the contiguous chunk [rank * chunk, min(V, (rank + 1) * chunk)) of every
+// row its cluster takes. Pass 1 copies the first `cached` elements of its chunk of s and t into dynamic shared
+// memory (asynchronous copies, all in flight together), reads the rest with 16-byte loads, and pushes every
+// element into the online log-sum-exps; the blocks of a cluster merge their
+// accumulators through distributed shared memory (in rank order); pass 2 reads the cached part from shared
+// memory (the rest again from global memory, mostly L2), writes the gradient with 16-byte stores and sums
+// the KL terms. The KL partials of a row are merged in the next row's exchange (one cluster barrier per
+// row), the last row's after the loop. The host (KdPlan.java) launches these only when V * sizeof(In) and
+// every row pointer are multiples of 16 bytes; chunk and cached are multiples of 16 / sizeof(In).
+
+// A KdAcc plus the block's KL partial of its previous row and its bad flag: what a block shows its cluster
+// (16-byte aligned: peers read it with two 16-byte loads).
+struct alignas(16) KdSlot {
+    KdAcc a;
+    float kl;
+    int bad;
+};
+
+__device__ __forceinline__ int cluster_rank() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    unsigned r;
+    asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
+    return (int)r;
+#else
+    __trap();
+    return 0;
+#endif
+}
+
+__device__ __forceinline__ int cluster_size() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    unsigned n;
+    asm volatile("mov.u32 %0, %%cluster_nctarank;" : "=r"(n));
+    return (int)n;
+#else
+    return 1;
+#endif
+}
+
+// A barrier over every thread of the cluster, ordering shared-memory writes before it with reads after it.
+__device__ __forceinline__ void cluster_sync() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+#else
+    __trap();
+#endif
+}
+
+// The slot at the same shared address in block `rank` of this cluster.
+__device__ __forceinline__ KdSlot cluster_read(const KdSlot* mine, int rank) {
+    KdSlot out;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    static_assert(sizeof(KdSlot) == 32, "KdSlot is read as eight 32-bit words");
+    unsigned local = (unsigned)__cvta_generic_to_shared(mine);
+    unsigned remote;
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(local), "r"(rank));
+    unsigned w[8];
+    asm volatile("ld.shared::cluster.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(w[0]), "=r"(w[1]), "=r"(w[2]), "=r"(w[3]) : "r"(remote)
+                 : "memory");
+    asm volatile("ld.shared::cluster.v4.u32 {%0, %1, %2, %3}, [%4 + 16];" : "=r"(w[4]), "=r"(w[5]), "=r"(w[6]), "=r"(w[7]) : "r"(remote)
+                 : "memory");
+    out.a.st.m = __uint_as_float(w[0]);
+    out.a.st.z = __uint_as_float(w[1]);
+    out.a.s1.m = __uint_as_float(w[2]);
+    out.a.s1.z = __uint_as_float(w[3]);
+    out.a.t.m = __uint_as_float(w[4]);
+    out.a.t.z = __uint_as_float(w[5]);
+    out.kl = __uint_as_float(w[6]);
+    out.bad = (int)w[7];
+#else
+    (void)rank;
+    out = *mine;
+    __trap();
+#endif
+    return out;
+}
+
+// The N = 16 / sizeof(In) elements of one 16-byte word, as floats, and back.
+template <typename In>
+__device__ __forceinline__ void unpack16(const uint4& v, float* x) {
+    const In* e = reinterpret_cast<const In*>(&v);
+#pragma unroll
+    for (int k = 0; k < (int)(16 / sizeof(In)); k++) {
+        x[k] = to_f(e[k]);
+    }
+}
+
+template <typename In>
+__device__ __forceinline__ uint4 pack16(const float* x) {
+    uint4 v;
+    In* e = reinterpret_cast<In*>(&v);
+#pragma unroll
+    for (int k = 0; k < (int)(16 / sizeof(In)); k++) {
+        e[k] = from_f<In>(x[k]);
+    }
+    return v;
+}
+
+// Copies 16 bytes from global to shared memory without passing through registers (cp.async, sm_80+): the
+// copies a thread issues are all in flight until copy_async_wait(). The emulator copies at once.
+__device__ __forceinline__ void copy16_async(uint4* sharedDst, const uint4* globalSrc) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    const unsigned d = (unsigned)__cvta_generic_to_shared(sharedDst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(globalSrc) : "memory");
+#else
+    *sharedDst = *globalSrc;
+#endif
+}
+
+// Waits for this thread's copy16_async copies (their data is then visible to this thread).
+__device__ __forceinline__ void copy_async_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_all;" ::: "memory");
+#endif
+}
+
+// Pass 1 of the tiled kernels for one 16-byte word of s and of t: validates and pushes its elements.
+template <typename In>
+__device__ __forceinline__ void kd_tile_push(KdAcc& a, const uint4& vs, const uint4& vt, float invT, bool teacher, bool needS1,
+                                             int teacherProbs, int& bad) {
+    constexpr int N = 16 / sizeof(In);
+    float xs[N], xt[N], scratch[N];
+    unpack16<In>(vs, xs);
+    unpack16<In>(vt, xt);
+    float finite = 0.f;  // x * 0 is 0 for a finite x, NaN for inf or NaN: one multiply-add per element
+#pragma unroll
+    for (int e = 0; e < N; e++) {
+        finite = fmaf(xs[e], 0.f, finite);
+    }
+    if (teacher && teacherProbs) {
+#pragma unroll
+        for (int e = 0; e < N; e++) {
+            xt[e] = teacher_log(xt[e], 1, bad);
+        }
+    } else if (teacher) {
+#pragma unroll
+        for (int e = 0; e < N; e++) {
+            finite = fmaf(xt[e], 0.f, finite);
+        }
+    }
+    if (finite != 0.f) {
+        bad = 1;
+    }
+    distill::kd_push_n<true>(a, xs, xt, N, invT, teacher, needS1, scratch);
+}
+
+template <typename In, int BLOCK, int C>
+__device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, const int* __restrict__ labels,
+                        const unsigned char* __restrict__ counted, In* __restrict__ grad, float* __restrict__ rowOut, int rows, int V,
+                        float invT, float kdWeight, float alpha, float t2, float scale, int teacherProbs, int needS1i, int chunk,
+                        int cached) {
+    constexpr int N = 16 / sizeof(In);
+    constexpr int WARPS = BLOCK / 32;
+    extern __shared__ uint4 tileCache[];
+    __shared__ KdAcc shAcc[WARPS];
+    __shared__ float shSum[WARPS];
+    __shared__ int shBad;
+    __shared__ KdSlot slots[2];
+    __shared__ KdSlot shRow;
+    if (C > 1 && cluster_size() != C) {
+        __trap();  // launched without the required cluster width: the row merge would be wrong
+    }
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    const bool teacher = t != nullptr;
+    const bool needS1 = needS1i != 0;
+    const int rank = C == 1 ? 0 : cluster_rank();
+    const int c0 = rank * chunk;
+    const int c1 = c0 + chunk < V ? c0 + chunk : V;
+    const int nvec = c1 > c0 ? (c1 - c0) / N : 0;
+    const int cvec = cached / N < nvec ? cached / N : nvec;
+    uint4* cs = tileCache;
+    uint4* ct = tileCache + cached / N;
+    const int clusters = gridDim.x / C;
+    int k = 0;
+    int prevRow = -1;  // the previous row, its CE, bad flag and this block's KL partial (C > 1, thread 0)
+    float prevCe = 0.f;
+    float prevKl = 0.f;
+    int prevBad = 0;
+    for (int r = blockIdx.x / C; r < rows; r += clusters, k++) {
+        const size_t off = (size_t)r * V + c0;
+        const uint4* sr = reinterpret_cast<const uint4*>(s + off);
+        const uint4* tr = teacher ? reinterpret_cast<const uint4*>(t + off) : nullptr;
+        uint4* gr = reinterpret_cast<uint4*>(grad + off);
+        const bool skip = counted != nullptr && !counted[r];
+        KdAcc a = distill::kd_empty();
+        int bad = 0;
+        if (!skip) {
+            // the cached part goes to shared memory by asynchronous copies, all in flight at once (no registers
+            // held); the uncached rest is read meanwhile; then each thread reads back what it copied itself
+            for (int j = threadIdx.x; j < cvec; j += BLOCK) {
+                copy16_async(cs + j, sr + j);
+                if (teacher) {
+                    copy16_async(ct + j, tr + j);
+                }
+            }
+            for (int j = cvec + threadIdx.x; j < nvec; j += BLOCK) {
+                kd_tile_push<In>(a, sr[j], teacher ? tr[j] : sr[j], invT, teacher, needS1, teacherProbs, bad);
+            }
+            copy_async_wait();
+            for (int j = threadIdx.x; j < cvec; j += BLOCK) {
+                kd_tile_push<In>(a, cs[j], teacher ? ct[j] : cs[j], invT, teacher, needS1, teacherProbs, bad);
+            }
+        }
+        a = block_merge<BLOCK>(a, bad, shAcc, &shBad);
+        KdAcc rowAcc = a;
+        if (C > 1) {
+            KdSlot* mine = &slots[k & 1];
+            if (threadIdx.x == 0) {
+                mine->a = a;
+                mine->kl = prevKl;
+                mine->bad = bad;
+            }
+            cluster_sync();
+            if (warp == 0) {
+                KdSlot p;
+                if (lane < C) {
+                    p = cluster_read(mine, lane);
+                } else {
+                    p.a = distill::kd_empty();
+                    p.kl = 0.f;
+                    p.bad = 0;
+                }
+                KdAcc m = warp_merge(p.a);  // lanes in rank order, a fixed butterfly: deterministic
+                float kl = warp_sum(p.kl);
+                int anyBad = __any_sync(FULL, p.bad);
+                if (lane == 0) {
+                    shRow.a = m;
+                    shRow.kl = kl;
+                    shRow.bad = anyBad;
+                    if (rank == 0 && prevRow >= 0) {
+                        rowOut[3 * prevRow] = t2 * (kl > 0.f ? kl : 0.f);
+                        rowOut[3 * prevRow + 1] = prevCe;
+                        rowOut[3 * prevRow + 2] = prevBad ? 1.f : 0.f;
+                    }
+                }
+            }
+            __syncthreads();
+            rowAcc = shRow.a;
+            bad = shRow.bad;
+        }
+        if (teacher && rowAcc.t.m == -DISTILL_INF && !skip) {
+            bad = 1;  // an all-zero probability row
+        }
+        const KdRow row = distill::kd_finish(rowAcc, teacher, needS1);
+        const int y = labels != nullptr ? labels[r] : -1;
+        float kl = 0.f;
+        for (int j = threadIdx.x; j < nvec; j += BLOCK) {
+            float g[N];
+            if (skip) {
+#pragma unroll
+                for (int e = 0; e < N; e++) {
+                    g[e] = 0.f;
+                }
+            } else {
+                const uint4 vs = j < cvec ? cs[j] : sr[j];
+                const uint4 vt = teacher ? (j < cvec ? ct[j] : tr[j]) : vs;
+                float xs[N], xt[N];
+                unpack16<In>(vs, xs);
+                unpack16<In>(vt, xt);
+                const int i0 = c0 + j * N;
+                int ignored = 0;
+#pragma unroll
+                for (int e = 0; e < N; e++) {
+                    const float tl = teacher && teacherProbs ? teacher_log(xt[e], 1, ignored) : xt[e];
+                    g[e] = scale * distill::kd_element<true>(row, xs[e], tl, invT, kdWeight, alpha, i0 + e == y, teacher, needS1, kl);
+                }
+            }
+            gr[j] = pack16<In>(g);
+        }
+        kl = warp_sum(kl);
+        if (lane == 0) {
+            shSum[warp] = kl;
+        }
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            float total = 0.f;
+            for (int w = 0; w < WARPS; w++) {  // fixed order: deterministic
+                total += shSum[w];
+            }
+            const float ce = (!skip && y >= 0) ? row.logZs1 - to_f(s[(size_t)r * V + y]) : 0.f;
+            if (C == 1) {
+                rowOut[3 * r] = skip ? 0.f : t2 * (total > 0.f ? total : 0.f);
+                rowOut[3 * r + 1] = ce;
+                rowOut[3 * r + 2] = (!skip && bad) ? 1.f : 0.f;
+            } else {
+                prevRow = r;
+                prevKl = skip ? 0.f : total;
+                prevCe = ce;
+                prevBad = !skip && bad;
+            }
+        }
+        __syncthreads();  // shAcc, shSum, shRow and the cache are reused by the next row
+    }
+    if (C > 1) {
+        // the last row's KL partials; then no block leaves while a peer may still read its slots
+        KdSlot* mine = &slots[k & 1];
+        if (threadIdx.x == 0) {
+            mine->a = distill::kd_empty();
+            mine->kl = prevKl;
+            mine->bad = 0;
+        }
+        cluster_sync();
+        if (rank == 0 && warp == 0) {
+            float kl = warp_sum(lane < C ? cluster_read(mine, lane).kl : 0.f);
+            if (lane == 0 && prevRow >= 0) {
+                rowOut[3 * prevRow] = t2 * (kl > 0.f ? kl : 0.f);
+                rowOut[3 * prevRow + 1] = prevCe;
+                rowOut[3 * prevRow + 2] = prevBad ? 1.f : 0.f;
+            }
+        }
+        cluster_sync();
     }
 }
 
@@ -601,6 +919,21 @@ __device__ void topk_block(const In* __restrict__ s, const int* __restrict__ ids
 #define DISTILL_KD_PASS s, t, labels, counted, grad, rowOut, rows, V, invT, kdWeight, alpha, t2, scale, teacherProbs, needS1
 
 DISTILL_ROW_KERNELS(kd, DISTILL_KD_ARGS, DISTILL_KD_PASS)
+
+// kd_tile_<t>_c<C>: the tiled KD kernels, 512 threads, two blocks per multiprocessor (KdPlan.java).
+#define DISTILL_KD_TILE(T, sfx, C)                                                                                       \
+    extern "C" __global__ void __launch_bounds__(512, 2) kd_tile_##sfx##_c##C(DISTILL_KD_ARGS(T), int chunk, int cached) { \
+        kd_tile<T, 512, C>(DISTILL_KD_PASS, chunk, cached);                                                            \
+    }
+#define DISTILL_KD_TILES(T, sfx) \
+    DISTILL_KD_TILE(T, sfx, 1)   \
+    DISTILL_KD_TILE(T, sfx, 2)   \
+    DISTILL_KD_TILE(T, sfx, 4)   \
+    DISTILL_KD_TILE(T, sfx, 8)
+
+DISTILL_KD_TILES(float, f32)
+DISTILL_KD_TILES(__half, f16)
+DISTILL_KD_TILES(__nv_bfloat16, bf16)
 
 #define DISTILL_TOPK_ARGS(In)                                                                                                  \
     const In *s, const int *ids, const float *lps, const unsigned char *counted, In *grad, float *rowOut, int rows, int V, int k, \

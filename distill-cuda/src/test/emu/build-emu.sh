@@ -35,7 +35,7 @@ done
 cat "$out/src/distill_losses.cu" "$here/selftest.cu" > "$out/src/all_kernels.cu"
 g++ -std=c++17 -x c++ -E -P -D__CUDACC__ -I "$here/include" -I "$out/src" "$out/src/all_kernels.cu" \
   | tr '\n' ' ' \
-  | perl -ne 'while (/__global__\s+void\s+(?:__launch_bounds__\s*(\((?:[^()]|\([^()]*\))*\))\s+)?([A-Za-z_]\w*)\s*\(/g) {
+  | perl -ne 'while (/__global__\s+void\s+(?:__launch_bounds__\s*\(\s*((?:[^,()]|\([^()]*\))+?)\s*(?:,(?:[^()]|\([^()]*\))*)?\)\s+)?([A-Za-z_]\w*)\s*\(/g) {
                 print "EMU_KERNEL($2, " . (defined $1 ? $1 : "0") . ")\n"; }' > "$out/src/kernels.inc"
 count="$(wc -l < "$out/src/kernels.inc")"
 [ "$count" -gt 0 ] || { echo "distill-cuda: found no __global__ functions in distill_losses.cu" >&2; exit 1; }

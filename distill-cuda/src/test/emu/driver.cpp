@@ -275,6 +275,11 @@ CUresult cuDeviceGetName(char* name, int len, CUdevice d) {
     return CUDA_SUCCESS;
 }
 
+// Dynamic shared memory a block may opt in to (an H100's), and what each function was opted in to.
+static constexpr int MAX_SHARED_OPTIN = 227 * 1024;
+static constexpr unsigned DEFAULT_DYNAMIC_SHARED = 48 * 1024;
+static std::map<const emu::KernelInfo*, unsigned> sharedOptIn;
+
 CUresult cuDeviceGetAttribute(int* v, CUdevice_attribute a, CUdevice d) {
     if (d != 0) {
         return CUDA_ERROR_INVALID_DEVICE;
@@ -287,6 +292,9 @@ CUresult cuDeviceGetAttribute(int* v, CUdevice_attribute a, CUdevice d) {
         case CU_DEVICE_ATTRIBUTE_WARP_SIZE: *v = 32; break;
         case CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK: *v = 48 * 1024; break;
         case CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE: *v = 50 << 20; break;
+        case CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN: *v = MAX_SHARED_OPTIN; break;
+        case CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR: *v = 228 * 1024; break;
+        case CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH: *v = 0; break;  // thread-block clusters are not emulated
         default:
             return report(CUDA_ERROR_INVALID_VALUE, "cuDeviceGetAttribute(" + std::to_string((int) a) + "): not emulated");
     }
@@ -700,6 +708,28 @@ CUresult cuModuleGetFunction(CUfunction* f, CUmodule, const char* name) {
     return report(CUDA_ERROR_NOT_FOUND, std::string("no kernel named ") + name);
 }
 
+CUresult cuFuncSetAttribute(CUfunction f, CUfunction_attribute a, int value) {
+    emu::Guard g;
+    const emu::KernelInfo* k = (const emu::KernelInfo*) f;
+    switch (a) {
+        case CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES:
+            if (value < 0 || value > MAX_SHARED_OPTIN) {
+                return report(CUDA_ERROR_INVALID_VALUE, std::string(k->name) + ": " + std::to_string(value)
+                                                            + " bytes of dynamic shared memory; a block may opt in to at most "
+                                                            + std::to_string(MAX_SHARED_OPTIN));
+            }
+            sharedOptIn[k] = (unsigned) value;
+            return CUDA_SUCCESS;
+        case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH:
+        case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_HEIGHT:
+        case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH:
+            return report(CUDA_ERROR_NOT_SUPPORTED, std::string(k->name) + ": thread-block clusters are not emulated");
+        default:
+            return report(CUDA_ERROR_NOT_SUPPORTED, std::string(k->name) + ": cuFuncSetAttribute(" + std::to_string((int) a)
+                                                        + ") is not emulated");
+    }
+}
+
 CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by,
                         unsigned int bz, unsigned int shared, CUstream s, void** params, void** extra) {
     emu::Guard g;
@@ -711,12 +741,15 @@ CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned
         return report(CUDA_ERROR_INVALID_VALUE, std::string(k->name) + ": no kernel arguments given");
     }
     size_t threads = (size_t) bx * by * bz;
+    auto optIn = sharedOptIn.find(k);
+    unsigned sharedLimit = optIn == sharedOptIn.end() ? DEFAULT_DYNAMIC_SHARED : optIn->second;
     if (threads == 0 || threads > 1024 || (k->maxThreads != 0 && threads > k->maxThreads) || gx == 0 || gy == 0 || gz == 0 || gy > 65535
-        || gz > 65535 || shared > 48 * 1024) {
+        || gz > 65535 || shared > sharedLimit) {
         std::ostringstream o;
         o << k->name << ": launch of grid " << gx << "x" << gy << "x" << gz << ", block " << bx << "x" << by << "x" << bz << ", " << shared
           << " bytes of dynamic shared memory is invalid (at most 1024 threads" << (k->maxThreads != 0 ? ", __launch_bounds__ " : "")
-          << (k->maxThreads != 0 ? std::to_string(k->maxThreads) : std::string()) << ", 48 KiB)";
+          << (k->maxThreads != 0 ? std::to_string(k->maxThreads) : std::string()) << ", " << sharedLimit
+          << " bytes of dynamic shared memory: 48 KiB unless the function was opted in to more)";
         return report(CUDA_ERROR_INVALID_VALUE, o.str());
     }
     // the arguments are copied at launch (and frozen in a capture), as the driver does

@@ -339,8 +339,8 @@ std::string run_kernel(const KernelInfo& k, void** params, Dim grid, Dim block, 
         bad << k.name << ": " << threads << " threads per block exceed its __launch_bounds__(" << k.maxThreads << ")";
     } else if (grid.y > 65535 || grid.z > 65535) {
         bad << k.name << ": grid " << grid.x << "x" << grid.y << "x" << grid.z << " exceeds 65535 in y or z";
-    } else if (dynSharedBytes > 48 * 1024) {
-        bad << k.name << ": " << dynSharedBytes << " bytes of dynamic shared memory exceed the 48 KiB a launch gets without opting in";
+    } else if (dynSharedBytes > 227 * 1024) {
+        bad << k.name << ": " << dynSharedBytes << " bytes of dynamic shared memory exceed the 227 KiB a block may opt in to";
     }
     if (!bad.str().empty()) {
         return bad.str();

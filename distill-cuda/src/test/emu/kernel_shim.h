@@ -75,6 +75,16 @@ inline float __uint_as_float(unsigned i) {
     std::memcpy(&f, &i, 4);
     return f;
 }
+// The 16-byte word the tiled kernels load and store.
+struct alignas(16) uint4 {
+    unsigned x, y, z, w;
+};
+
+// Only reached by kernels the emulator refuses to launch (thread-block clusters): stop loudly.
+[[noreturn]] inline void __trap() {
+    __builtin_trap();
+}
+
 using std::isfinite;
 using std::isinf;
 using std::isnan;

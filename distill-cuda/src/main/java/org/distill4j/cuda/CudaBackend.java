@@ -122,7 +122,6 @@ public final class CudaBackend implements ComputeBackend {
         byte[] counted = countedMask(batch);
         double w = batch.rowWeight(reduction);
         boolean probs = teacher && batch.teacherValues() == TeacherValues.PROBABILITIES;
-        KernelPlan plan = KernelPlan.kd(rows, v, DType.F32);
         long n = (long) rows * v;
         try (DeviceBuffer s = ctx.alloc(n * 4);
              DeviceBuffer t = teacher ? ctx.alloc(n * 4) : null;

@@ -34,21 +34,25 @@ public final class DeviceContext implements AutoCloseable {
     private final String name;
     private final int major;
     private final int minor;
+    private final DeviceLimits limits;
     private final CUctx_st context;
     private final CUstream_st stream;
     private final CUmod_st module;
     private final String kernelSource;
     private final Map<String, CUfunc_st> functions = new HashMap<>();
+    /** Per function: the dynamic shared memory it was opted in to and the cluster width it was given. */
+    private final Map<String, int[]> functionSettings = new HashMap<>();
     private final Map<Long, ArrayDeque<Long>> free = new HashMap<>();
     private final List<Long> all = new ArrayList<>();
     private final AtomicBoolean closed = new AtomicBoolean();
 
-    private DeviceContext(int device, String name, int major, int minor, CUctx_st context, CUstream_st stream, CUmod_st module,
-                          String kernelSource) {
+    private DeviceContext(int device, String name, int major, int minor, DeviceLimits limits, CUctx_st context, CUstream_st stream,
+                          CUmod_st module, String kernelSource) {
         this.device = device;
         this.name = name;
         this.major = major;
         this.minor = minor;
+        this.limits = limits;
         this.context = context;
         this.stream = stream;
         this.module = module;
@@ -73,6 +77,10 @@ public final class DeviceContext implements AutoCloseable {
         int major = v[0];
         Cu.check(cudart.cuDeviceGetAttribute(v, cudart.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev[0]), "cuDeviceGetAttribute(minor)");
         int minor = v[0];
+        DeviceLimits limits = new DeviceLimits(attribute(dev[0], cudart.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, "multiprocessors"),
+                attribute(dev[0], cudart.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, "shared memory per block (opt-in)"),
+                attribute(dev[0], cudart.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR, "shared memory per multiprocessor"),
+                attribute(dev[0], cudart.CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH, "cluster launch") != 0);
         CUctx_st ctx = new CUctx_st();
         Cu.check(cudart.cuDevicePrimaryCtxRetain(ctx, dev[0]), "cuDevicePrimaryCtxRetain(" + dev[0] + ")");
         CUstream_st stream = null;
@@ -83,7 +91,7 @@ public final class DeviceContext implements AutoCloseable {
             Cu.check(cudart.cuStreamCreate(stream, cudart.CU_STREAM_NON_BLOCKING), "cuStreamCreate");
             module = new CUmod_st();
             String source = loadKernels(module, major, minor);
-            DeviceContext dc = new DeviceContext(dev[0], name, major, minor, ctx, stream, module, source);
+            DeviceContext dc = new DeviceContext(dev[0], name, major, minor, limits, ctx, stream, module, source);
             log.info("CUDA device {}: {} (sm_{}{}), kernels from {}", dev[0], name, major, minor, source);
             return dc;
         } catch (RuntimeException e) {
@@ -93,6 +101,12 @@ public final class DeviceContext implements AutoCloseable {
             cudart.cuDevicePrimaryCtxRelease(dev[0]);
             throw e;
         }
+    }
+
+    private static int attribute(int dev, int attribute, String what) {
+        int[] v = new int[1];
+        Cu.check(cudart.cuDeviceGetAttribute(v, attribute, dev), "cuDeviceGetAttribute(" + what + ")");
+        return v[0];
     }
 
     /** Loads the fatbin, or NVRTC-compiled sources when the fatbin has nothing for this device; returns which. */
@@ -121,6 +135,11 @@ public final class DeviceContext implements AutoCloseable {
     /** The device, e.g. {@code NVIDIA H100 80GB HBM3 (sm_90)}. */
     public String describe() {
         return name + " (sm_" + major + minor + ")";
+    }
+
+    /** The device's multiprocessors, shared memory and cluster support, read when it was opened. */
+    public DeviceLimits limits() {
+        return limits;
     }
 
     /** Where the kernels came from: the fatbin or NVRTC. */
@@ -259,6 +278,7 @@ public final class DeviceContext implements AutoCloseable {
             Cu.check(cudart.cuModuleGetFunction(fn, module, n), "cuModuleGetFunction(" + n + ")");
             return fn;
         });
+        configure(f, plan);
         List<Pointer> values = new ArrayList<>(args.length);
         try (PointerPointer<Pointer> params = new PointerPointer<>(args.length)) {
             for (int i = 0; i < args.length; i++) {
@@ -285,11 +305,41 @@ public final class DeviceContext implements AutoCloseable {
             }
             Cu.check(cudart.cuLaunchKernel(f, plan.grid(), 1, 1, plan.block(), 1, 1, plan.sharedBytes(), stream, params,
                             (PointerPointer<?>) null),
-                    "cuLaunchKernel(" + plan.function() + ", grid " + plan.grid() + ", block " + plan.block() + ")");
+                    "cuLaunchKernel(" + plan.function() + ", grid " + plan.grid() + ", block " + plan.block() + ", " + plan.sharedBytes()
+                            + " bytes of dynamic shared memory, cluster " + plan.cluster() + ")");
         } finally {
             values.forEach(Pointer::close);
         }
     }
+
+    /**
+     * Opts the function in to the plan's dynamic shared memory beyond the default 48 KiB and sets its required
+     * cluster width, once per value; a plan the device cannot take fails here with the function's name.
+     */
+    private void configure(CUfunc_st f, KernelPlan plan) {
+        int[] done = functionSettings.computeIfAbsent(plan.function(), n -> new int[] {DEFAULT_DYNAMIC_SHARED, 1});
+        if (plan.sharedBytes() > done[0]) {
+            Cu.check(cudart.cuFuncSetAttribute(f, cudart.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, plan.sharedBytes()),
+                    "cuFuncSetAttribute(" + plan.function() + ", max dynamic shared memory " + plan.sharedBytes() + " bytes)");
+            done[0] = plan.sharedBytes();
+        }
+        if (plan.cluster() != done[1]) {
+            if (plan.cluster() > 1 && !limits.clusters()) {
+                throw new IllegalArgumentException(plan.function() + ": a cluster of " + plan.cluster() + " blocks needs a device with "
+                        + "thread-block clusters (sm_90+); " + describe() + " has none");
+            }
+            Cu.check(cudart.cuFuncSetAttribute(f, cudart.CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH, plan.cluster()),
+                    "cuFuncSetAttribute(" + plan.function() + ", cluster width " + plan.cluster() + ")");
+            Cu.check(cudart.cuFuncSetAttribute(f, cudart.CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_HEIGHT, 1),
+                    "cuFuncSetAttribute(" + plan.function() + ", cluster height 1)");
+            Cu.check(cudart.cuFuncSetAttribute(f, cudart.CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH, 1),
+                    "cuFuncSetAttribute(" + plan.function() + ", cluster depth 1)");
+            done[1] = plan.cluster();
+        }
+    }
+
+    /** Dynamic shared memory a launch gets without opting in. */
+    static final int DEFAULT_DYNAMIC_SHARED = 48 * 1024;
 
     /** Queues filling {@code count} 32-bit words of {@code dst} with {@code value} on this context's stream. */
     public synchronized void fill32(DeviceBuffer dst, int value, long count) {

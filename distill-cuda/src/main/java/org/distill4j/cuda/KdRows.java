@@ -49,9 +49,10 @@ public final class KdRows {
         float invT = (float) (1.0 / temperature);
         float kdWeight = kd ? (float) ((1 - alpha) * temperature) : 0f;
         boolean needS1 = alpha > 0 && temperature != 1.0;
-        ctx.launch(KernelPlan.kd(rows, v, dtype), student, kd ? teacher : null, alpha > 0 ? labels : null, counted, grad, rowOut, rows, v, invT,
-                kdWeight, (float) alpha, (float) (temperature * temperature), (float) (rowWeight * upstream), teacherProbs ? 1 : 0,
-                needS1 ? 1 : 0);
+        Object t = kd ? teacher : null;
+        KdPlan plan = KdPlan.choose(ctx.limits(), rows, v, dtype, KdPlan.address(student), KdPlan.address(t), KdPlan.address(grad));
+        plan.launch(ctx, student, t, alpha > 0 ? labels : null, counted, grad, rowOut, rows, v, invT, kdWeight, (float) alpha,
+                (float) (temperature * temperature), (float) (rowWeight * upstream), teacherProbs ? 1 : 0, needS1 ? 1 : 0);
     }
 
     /** The loss value and its terms from the kernel's per-row parts (summed in row order, in double). */

@@ -8,9 +8,23 @@ package org.distill4j.cuda;
  * @param function    the kernel's name in the fatbin, e.g. {@code kd_block_bf16}
  * @param block       threads per block
  * @param grid        blocks
- * @param sharedBytes dynamic shared memory per block
+ * @param sharedBytes dynamic shared memory per block (above 48 KiB the launch opts the function in)
+ * @param cluster     blocks per thread-block cluster (1: no cluster; more needs sm_90 and a grid that is a
+ *                    multiple of it)
  */
-public record KernelPlan(String function, int block, int grid, int sharedBytes) {
+public record KernelPlan(String function, int block, int grid, int sharedBytes, int cluster) {
+    public KernelPlan {
+        if (block <= 0 || grid <= 0 || sharedBytes < 0 || cluster <= 0 || grid % cluster != 0) {
+            throw new IllegalArgumentException(function + ": invalid launch shape: block " + block + ", grid " + grid + ", "
+                    + sharedBytes + " bytes of dynamic shared memory, cluster " + cluster + " (the grid must be a multiple of it)");
+        }
+    }
+
+    /** A plan without a cluster. */
+    public KernelPlan(String function, int block, int grid, int sharedBytes) {
+        this(function, block, grid, sharedBytes, 1);
+    }
+
     /** A plan without dynamic shared memory. */
     public KernelPlan(String function, int block, int grid) {
         this(function, block, grid, 0);

@@ -140,7 +140,6 @@ class CudaKernelsGpuTest extends GpuTest {
             double temperature = 2.0;
             double alpha = 0.2;
             float upstream = 0.9f;
-            KernelPlan plan = KernelPlan.kd(rows, v, dtype);
             long n = (long) rows * v;
             try (DeviceBuffer ds = ctx.alloc(n * dtype.bytes()); DeviceBuffer dt = ctx.alloc(n * dtype.bytes());
                  DeviceBuffer dy = ctx.alloc(4L * rows); DeviceBuffer dg = ctx.alloc(n * dtype.bytes());
@@ -152,7 +151,9 @@ class CudaKernelsGpuTest extends GpuTest {
                     yb.putInt(y);
                 }
                 ctx.upload(dy, yb.array());
-                ctx.launch(plan, ds, dt, dy, null, dg, out, rows, v, (float) (1 / temperature), (float) ((1 - alpha) * temperature),
+                KdPlan plan = KdPlan.choose(ctx.limits(), rows, v, dtype, ds.address(), dt.address(), dg.address());
+                assertEquals(v > KernelPlan.WARP_MAX_V, plan.tiled(), plan.toString());
+                plan.launch(ctx, ds, dt, dy, null, dg, out, rows, v, (float) (1 / temperature), (float) ((1 - alpha) * temperature),
                         (float) alpha, (float) (temperature * temperature), upstream / rows, 0, 1);
                 byte[] rb = new byte[12 * rows];
                 ctx.download(out, rb);
@@ -171,6 +172,122 @@ class CudaKernelsGpuTest extends GpuTest {
                 Tolerances.assertKernelValueClose(ref, value / rows, Tolerances.KERNEL_F16_VALUE_REL, dtype + " V " + v);
                 Tolerances.assertKernelGradClose(refGrad, grad, Tolerances.KERNEL_F16_GRAD, dtype + " V " + v + " gradient");
             }
+        }
+    }
+
+    /**
+     * The tiled kd kernels in every shape the planner can pick: clusters of 1, 2, 4 and 8 blocks (those the device
+     * launches), the chunk cached whole, in part and not at all; on two clusters looping over the 11 rows (the
+     * KL partials of one row are merged in the next row's exchange) and on one cluster per row. Rows 4 and
+     * 9 do not count (zero gradient, zero parts), row 6 has extreme logits; logit teachers with labels and
+     * T != 1, probability teachers with alpha 0.
+     */
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"F32", "BF16"})
+    void tiledKernelsMatchTheReferenceInEveryShape(DType dtype) {
+        int rows = 11;
+        int v = 6000;
+        byte[] counted = new byte[rows];
+        java.util.Arrays.fill(counted, (byte) 1);
+        counted[4] = 0;
+        counted[9] = 0;
+        int[] keep = java.util.stream.IntStream.range(0, rows).filter(r -> counted[r] != 0).toArray();
+        int shapes = 0;
+        for (boolean probs : new boolean[] {false, true}) {
+            Random rng = new Random(41 + dtype.ordinal() + (probs ? 100 : 0));
+            float[] s = Inputs.logits(rng, rows, v, 3.0);
+            float[] t = probs ? Inputs.probabilities(rng, rows, v, 3.0) : Inputs.logits(rng, rows, v, 3.0);
+            for (int i = 6 * v; i < 7 * v; i++) {
+                s[i] *= 3000f;
+                if (!probs) {
+                    t[i] *= 3000f;
+                }
+            }
+            s = dtype.round(s);
+            t = dtype.round(t);
+            int[] labels = Inputs.labels(rng, rows, v);
+            double temperature = probs ? 0.5 : 2.0;
+            double alpha = probs ? 0.0 : 0.2;
+            float upstream = 0.9f;
+            double[] refGrad = new double[keep.length * v];
+            double ref = Float64Reference.kd(KernelInputs.rows(s, keep, v), KernelInputs.rows(t, keep, v), probs,
+                    alpha > 0 ? KernelInputs.pick(labels, keep) : null, keep.length, v, temperature, alpha, upstream, refGrad);
+            for (int cluster : new int[] {1, 2, 4, 8}) {
+                if (cluster > 1 && !ctx.limits().clusters()) {
+                    continue;
+                }
+                int chunk = KdPlan.tile(ctx.limits(), rows, v, dtype, cluster, Integer.MAX_VALUE, 2).chunk();
+                for (int capacity : new int[] {chunk, chunk / 2 + 3, 0}) {
+                    KdPlan plan = KdPlan.tile(ctx.limits(), rows, v, dtype, cluster, capacity, capacity == 0 ? rows : 2);
+                    String what = dtype + " " + plan + (probs ? " probability teacher" : " logit teacher");
+                    float[][] got = runKd(plan, dtype, s, t, labels, counted, rows, v, temperature, alpha, upstream / keep.length, probs);
+                    float[] rowOut = got[0];
+                    float[] grad = got[1];
+                    double value = 0;
+                    double[] gradKept = new double[keep.length * v];
+                    for (int k = 0; k < keep.length; k++) {
+                        int r = keep[k];
+                        value += alpha * rowOut[3 * r + 1] + (1 - alpha) * rowOut[3 * r];
+                        assertEquals(0f, rowOut[3 * r + 2], what + ": row " + r + " flagged bad");
+                        for (int i = 0; i < v; i++) {
+                            gradKept[k * v + i] = grad[r * v + i];
+                        }
+                    }
+                    for (int r : new int[] {4, 9}) {
+                        for (int i = 0; i < v; i++) {
+                            assertEquals(0f, grad[r * v + i], what + ": a row that does not count has zero gradient");
+                        }
+                        assertArrayEquals(new float[3], java.util.Arrays.copyOfRange(rowOut, 3 * r, 3 * r + 3), what + ": its parts");
+                    }
+                    boolean full = dtype == DType.F32;
+                    Tolerances.assertKernelValueClose(ref, value / keep.length,
+                            full ? Tolerances.KERNEL_F32_VALUE_REL : Tolerances.KERNEL_F16_VALUE_REL, what);
+                    float[] g = new float[gradKept.length];
+                    for (int i = 0; i < g.length; i++) {
+                        g[i] = (float) gradKept[i];
+                    }
+                    Tolerances.assertKernelGradClose(refGrad, g, full ? Tolerances.KERNEL_F32_GRAD : Tolerances.KERNEL_F16_GRAD,
+                            what + " gradient");
+                    float[][] again = runKd(plan, dtype, s, t, labels, counted, rows, v, temperature, alpha, upstream / keep.length, probs);
+                    assertArrayEquals(rowOut, again[0], what + ": deterministic row parts");
+                    assertArrayEquals(grad, again[1], what + ": deterministic gradient");
+                    shapes++;
+                }
+            }
+        }
+        assertTrue(shapes >= 6, shapes + " shapes ran");
+    }
+
+    /** One launch of a kd plan on poisoned gradient memory; returns {rowOut, gradient}. */
+    private static float[][] runKd(KdPlan plan, DType dtype, float[] s, float[] t, int[] labels, byte[] counted, int rows, int v,
+                                   double temperature, double alpha, float scale, boolean probs) {
+        long n = (long) rows * v;
+        try (DeviceBuffer ds = ctx.alloc(n * dtype.bytes()); DeviceBuffer dt = ctx.alloc(n * dtype.bytes());
+             DeviceBuffer dy = ctx.alloc(4L * rows); DeviceBuffer dc = ctx.alloc(rows); DeviceBuffer dg = ctx.alloc(n * dtype.bytes());
+             DeviceBuffer out = ctx.alloc(12L * rows)) {
+            ctx.upload(ds, dtype.encode(s));
+            ctx.upload(dt, dtype.encode(t));
+            ctx.upload(dg, dtype.encode(Inputs.poisoned((int) n)));
+            ctx.upload(out, DType.F32.encode(Inputs.poisoned(3 * rows)));
+            ByteBuffer yb = ByteBuffer.allocate(4 * rows).order(ByteOrder.LITTLE_ENDIAN);
+            for (int y : labels) {
+                yb.putInt(y);
+            }
+            ctx.upload(dy, yb.array());
+            ctx.upload(dc, counted);
+            boolean needS1 = alpha > 0 && temperature != 1.0;
+            plan.launch(ctx, ds, dt, alpha > 0 ? dy : null, dc, dg, out, rows, v, (float) (1 / temperature),
+                    (float) ((1 - alpha) * temperature), (float) alpha, (float) (temperature * temperature), scale, probs ? 1 : 0,
+                    needS1 ? 1 : 0);
+            byte[] rb = new byte[12 * rows];
+            ctx.download(out, rb);
+            float[] rowOut = new float[3 * rows];
+            ByteBuffer.wrap(rb).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(rowOut);
+            byte[] gb = new byte[(int) (n * dtype.bytes())];
+            ctx.download(dg, gb);
+            float[] grad = new float[(int) n];
+            dtype.decode(gb, grad);
+            return new float[][] {rowOut, grad};
         }
     }
 

@@ -30,6 +30,56 @@ class CudaRuntimeLogicTest {
     }
 
     @Test
+    void theTiledKdPlanHoldsTheRowInAsFewBlocksAsItCan() {
+        DeviceLimits h100 = DeviceLimits.H100;
+        int budget = 228 * 1024 / 2 - KdPlan.SHARED_RESERVE; // two blocks per SM
+        // f32, V = 152064: 14336 elements of s and t fit a block, so 8 blocks, each caching 14336 of its 19008
+        KdPlan big = KdPlan.choose(h100, 16384, 152_064, DType.F32, 256, 512, 1024);
+        assertEquals(new KdPlan(new KernelPlan("kd_tile_f32_c8", 512, 8 * 16384, 2 * 14336 * 4, 8), 19008, 14336), big);
+        assertEquals(budget / 8, big.cached());
+        // sized for one block per SM, the whole chunk is cached
+        KdPlan one = KdPlan.choose(h100, 1, 16384, 152_064, DType.F32, 256, 512, 1024);
+        assertEquals(new KdPlan(new KernelPlan("kd_tile_f32_c8", 512, 8 * 16384, 2 * 19008 * 4, 8), 19008, 19008), one);
+        // bf16, V = 32000: two blocks of 16000, all cached; few rows, few clusters
+        assertEquals(new KdPlan(new KernelPlan("kd_tile_bf16_c2", 512, 2 * 3, 2 * 16000 * 2, 2), 16000, 16000),
+                KdPlan.choose(h100, 3, 32000, DType.BF16, 0, 0, 4096));
+        // a row one block holds: no cluster
+        assertEquals(new KdPlan(new KernelPlan("kd_tile_f16_c1", 512, 1000, 2 * 6000 * 2, 1), 6000, 6000),
+                KdPlan.choose(h100, 1000, 6000, DType.F16));
+        // chunks are whole 16-byte words: V = 32008 f32 in 4 blocks of 8004 (a multiple of 4)
+        assertEquals(8004, KdPlan.choose(h100, 1, 32008, DType.F32).chunk());
+        // without clusters (before sm_90): one block per row, the uncached rest of the row read twice
+        DeviceLimits a100 = new DeviceLimits(108, 227 * 1024, 164 * 1024, false);
+        KdPlan noClusters = KdPlan.choose(a100, 500, 152_064, DType.F32);
+        assertEquals("kd_tile_f32_c1", noClusters.kernel().function());
+        assertEquals(152_064, noClusters.chunk());
+        assertEquals((164 * 1024 / 2 - KdPlan.SHARED_RESERVE) / 8 / 4 * 4, noClusters.cached());
+        assertEquals(500, noClusters.kernel().grid(), "one cluster (here: block) per row");
+        assertEquals(8 * KdPlan.MAX_CLUSTERS, KdPlan.choose(h100, 1 << 20, 152_064, DType.F32).kernel().grid(), "more rows loop");
+        assertEquals(8 * 33, KdPlan.tile(h100, 16384, 152_064, DType.F32, 8, 14336, 33).kernel().grid(), "a grid of resident clusters");
+    }
+
+    @Test
+    void theTwoPassKdKernelsTakeWhatTheTiledOnesCannot() {
+        DeviceLimits h100 = DeviceLimits.H100;
+        assertEquals(KdPlan.twoPass(7, 2048, DType.F32), KdPlan.choose(h100, 7, 2048, DType.F32), "narrow rows: a warp per row");
+        assertEquals(KdPlan.twoPass(7, 2049, DType.F32), KdPlan.choose(h100, 7, 2049, DType.F32), "rows not of whole 16-byte words");
+        assertEquals(KdPlan.twoPass(7, 32004, DType.BF16), KdPlan.choose(h100, 7, 32004, DType.BF16), "bf16 rows of 64008 bytes");
+        assertEquals(KdPlan.twoPass(7, 32000, DType.F32), KdPlan.choose(h100, 7, 32000, DType.F32, 256, 256 + 8, 512),
+                "a teacher pointer that is not 16-byte aligned");
+        assertTrue(KdPlan.choose(h100, 7, 32000, DType.F32, 256, 0, 512).tiled(), "no teacher (ce): 0 is no pointer");
+        assertThrows(IllegalArgumentException.class, () -> KdPlan.choose(h100, 3, 7, 32000, DType.F32));
+        IllegalArgumentException noCluster = assertThrows(IllegalArgumentException.class,
+                () -> KdPlan.tile(new DeviceLimits(108, 227 * 1024, 164 * 1024, false), 7, 32000, DType.F32, 2, 1000, 2));
+        assertTrue(noCluster.getMessage().contains("only 1"), noCluster.getMessage());
+        IllegalArgumentException odd = assertThrows(IllegalArgumentException.class,
+                () -> KdPlan.tile(h100, 7, 2049, DType.F32, 1, 1000, 2));
+        assertTrue(odd.getMessage().contains("multiple of 16 bytes"), odd.getMessage());
+        IllegalArgumentException grid = assertThrows(IllegalArgumentException.class, () -> new KernelPlan("k", 512, 12, 0, 8));
+        assertTrue(grid.getMessage().contains("multiple"), grid.getMessage());
+    }
+
+    @Test
     void theKernelShapeFollowsTheRowWidth() {
         assertEquals(new KernelPlan("kd_warp_f32", 256, 2), KernelPlan.kd(9, 10, DType.F32));
         assertEquals(new KernelPlan("kd_warp_bf16", 256, 1), KernelPlan.kd(8, 2048, DType.BF16));

@@ -29,6 +29,24 @@ public final class KernelInputs {
         return new TopK(ids, lps);
     }
 
+    /** The rows {@code keep} of a row-major [rows, v] array, in that order. */
+    public static float[] rows(float[] x, int[] keep, int v) {
+        float[] out = new float[keep.length * v];
+        for (int k = 0; k < keep.length; k++) {
+            System.arraycopy(x, keep[k] * v, out, k * v, v);
+        }
+        return out;
+    }
+
+    /** The entries {@code keep} of {@code x}, in that order. */
+    public static int[] pick(int[] x, int[] keep) {
+        int[] out = new int[keep.length];
+        for (int k = 0; k < keep.length; k++) {
+            out[k] = x[keep[k]];
+        }
+        return out;
+    }
+
     public static double[] widen(float[] f) {
         double[] d = new double[f.length];
         for (int i = 0; i < f.length; i++) {

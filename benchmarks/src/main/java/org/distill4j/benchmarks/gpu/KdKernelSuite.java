@@ -3,6 +3,7 @@ package org.distill4j.benchmarks.gpu;
 import org.distill4j.cuda.DType;
 import org.distill4j.cuda.DeviceBuffer;
 import org.distill4j.cuda.DeviceContext;
+import org.distill4j.cuda.KdPlan;
 import org.distill4j.cuda.KernelPlan;
 
 import java.io.IOException;
@@ -19,13 +20,19 @@ import java.util.Locale;
  * The GPU suite for the fused KD kernel (issue: distill-cuda core). For every rows x vocabulary x dtype it
  * times, with CUDA events, the median of {@code --iters} runs after {@code --warmup}:
  * <ul>
- *   <li>{@code fused}: our one-launch forward + backward ({@code kd_block_*} / {@code kd_warp_*}), alpha = 0;</li>
+ *   <li>{@code fused}: our one-launch forward + backward as the library plans it ({@link KdPlan#choose}): the
+ *       tiled kernels ({@code kd_tile_*}, each input element read once) where rows allow 16-byte loads, else
+ *       the two-pass row kernels; alpha = 0;</li>
+ *   <li>{@code fused-resident}: the same tiled kernel on a grid of as many clusters as fit the device at
+ *       once, each looping over rows (one cluster per row otherwise);</li>
+ *   <li>{@code fused-1bps}: the tiled kernels sized for one block per multiprocessor (more of a row cached);</li>
+ *   <li>{@code two-pass}: the row kernels ({@code kd_block_*} / {@code kd_warp_*}), which read a row twice;</li>
  *   <li>{@code unfused}: our multi-kernel version with [N, V] intermediates (log-softmax of student and
  *       teacher, element-wise gradient and KL terms, row sums), what a framework's separate ops do;</li>
  * </ul>
  * and once the device-to-device copy bandwidth (cuMemcpyDtoD of 1 GiB; bytes read + written). Achieved
  * bandwidth counts the bytes a method must move: the fused kernel reads s and t and writes the gradient
- * (3 N V element bytes); its second read of a row comes from L2. Inputs are made on the device; sets
+ * (3 N V element bytes), whatever it reads twice. Inputs are made on the device; sets
  * smaller than 256 MB are rotated through several copies so that L2 does not hold them. PyTorch eager runs
  * beside it from {@code benchmarks/gpu/torch_kd.py}, in the same call, into the same CSV format.
  *
@@ -74,7 +81,7 @@ public final class KdKernelSuite {
             for (DType dt : dtypes) {
                 for (int n : rows) {
                     for (int v : vocab) {
-                        for (String method : new String[] {"fused", "unfused"}) {
+                        for (String method : METHODS) {
                             double[] ms = run(ctx, method, dt, n, v, temperature, iters, warmup);
                             long moved = 3L * n * v * dt.bytes();
                             double gbps = moved / (ms[0] * 1e-3) / 1e9;
@@ -92,11 +99,19 @@ public final class KdKernelSuite {
         Files.writeString(out, String.join("\n", lines) + "\n", StandardCharsets.UTF_8);
     }
 
+    /**
+     * The methods timed: {@code fused} (the plan the library picks: tiled where the rows allow, sized for two
+     * blocks per multiprocessor), {@code fused-1bps} (tiled, sized for one block per multiprocessor: more of the
+     * row cached), {@code two-pass} (the row kernels that read each row twice) and {@code unfused} (four
+     * kernels with [N, V] intermediates).
+     */
+    static final String[] METHODS = {"fused", "fused-resident", "fused-1bps", "two-pass", "unfused"};
+
     /** Bytes a method allocates on the device for one set of inputs. */
     static long deviceBytes(String method, DType dt, int n, int v) {
         long nv = (long) n * v;
         long base = 3 * nv * dt.bytes() + 12L * n;
-        return method.equals("fused") ? base : base + 2 * nv * dt.bytes() + 4 * nv + 4L * n;
+        return method.equals("unfused") ? base + 2 * nv * dt.bytes() + 4 * nv + 4L * n : base;
     }
 
     /** {median, min, max} milliseconds of one forward + backward. */
@@ -127,6 +142,20 @@ public final class KdKernelSuite {
                 kl = keep(buffers, ctx.alloc(4 * nv));
                 sums = keep(buffers, ctx.alloc(4L * n));
             }
+            KdPlan plan = switch (method) {
+                case "fused" -> KdPlan.choose(ctx.limits(), n, v, dt, s[0].address(), t[0].address(), g[0].address());
+                case "fused-resident" -> {
+                    KdPlan p = KdPlan.choose(ctx.limits(), n, v, dt, s[0].address(), t[0].address(), g[0].address());
+                    yield p.tiled() ? KdPlan.tile(ctx.limits(), n, v, dt, p.kernel().cluster(), p.cached(),
+                            ctx.limits().multiprocessors() * KdPlan.TILE_BLOCKS_PER_SM / p.kernel().cluster()) : p;
+                }
+                case "fused-1bps" -> KdPlan.choose(ctx.limits(), 1, n, v, dt, s[0].address(), t[0].address(), g[0].address());
+                case "two-pass" -> KdPlan.twoPass(n, v, dt);
+                default -> null;
+            };
+            if (plan != null && (n == 4096 || v == 10)) {
+                System.out.println("  " + method + " " + dt + " V " + v + ": " + plan);
+            }
             float invT = (float) (1 / temperature);
             float kdWeight = (float) temperature; // alpha = 0
             float scale = 1f / n;
@@ -138,9 +167,9 @@ public final class KdKernelSuite {
                 final DeviceBuffer klb = kl;
                 final DeviceBuffer sb = sums;
                 float ms = ctx.time(() -> {
-                    if (method.equals("fused")) {
-                        ctx.launch(KernelPlan.kd(n, v, dt), s[c], t[c], null, null, g[c], rowOut, n, v, invT, kdWeight, 0f,
-                                (float) (temperature * temperature), scale, 0, 0);
+                    if (plan != null) {
+                        plan.launch(ctx, s[c], t[c], null, null, g[c], rowOut, n, v, invT, kdWeight, 0f, (float) (temperature * temperature),
+                                scale, 0, 0);
                     } else {
                         String sfx = dt == DType.BF16 ? "bf16" : "f32";
                         KernelPlan rowsPlan = new KernelPlan("unfused_log_softmax_" + sfx, 512, Math.min(65_535, n));

@@ -1,0 +1,139 @@
+package org.distill4j.cuda;
+
+/**
+ * How the fused KD / cross-entropy kernel runs a batch of rows.
+ * <ul>
+ *   <li><b>Tiled</b> ({@code kd_tile_<t>_c<C>}) when a row is wider than {@link KernelPlan#WARP_MAX_V} and the
+ *   rows allow 16-byte loads ({@code V * sizeof} and every pointer a multiple of 16 bytes): one row per
+ *   cluster of {@code C} blocks of {@value #TILE_BLOCK} threads, each block owning a {@code chunk} of the
+ *   row, whose first {@code cached} elements of student and teacher it keeps in shared memory between the
+ *   two passes. Each input element is then read from memory once. {@code C} is the smallest of 1, 2, 4, 8
+ *   whose blocks hold the whole row (the largest otherwise: the uncached rest is read again, mostly from
+ *   L2); {@code C > 1} needs thread-block clusters (sm_90).</li>
+ *   <li><b>Two-pass</b> ({@link KernelPlan#kd}) otherwise: a warp or a block per row, reading it twice.</li>
+ * </ul>
+ *
+ * @param kernel the launch
+ * @param chunk  elements of a row per block (tiled), 0 for the two-pass kernels
+ * @param cached elements of a block's chunk kept in shared memory (tiled), 0 for the two-pass kernels
+ */
+public record KdPlan(KernelPlan kernel, int chunk, int cached) {
+    /** Threads per block of the tiled kernels (their {@code __launch_bounds__}). */
+    public static final int TILE_BLOCK = 512;
+    /** Blocks per multiprocessor the tiled kernels are sized for (their {@code __launch_bounds__} minimum). */
+    public static final int TILE_BLOCKS_PER_SM = 2;
+    /** Shared memory per block kept out of the cache: the kernel's static shared memory and the 1 KiB the driver reserves. */
+    static final int SHARED_RESERVE = 2048;
+    private static final int[] CLUSTERS = {1, 2, 4, 8};
+    /** The most clusters a tiled launch has (8 x 65535 blocks at most); more rows loop. */
+    public static final int MAX_CLUSTERS = 65_535;
+
+    /** Whether this is a tiled plan (its kernel takes {@code chunk, cached} after the common arguments). */
+    public boolean tiled() {
+        return chunk > 0;
+    }
+
+    /** The two-pass kernels' plan. */
+    public static KdPlan twoPass(int rows, int v, DType dtype) {
+        return new KdPlan(KernelPlan.kd(rows, v, dtype), 0, 0);
+    }
+
+    /**
+     * The plan for {@code rows} rows of width {@code v} on a device with {@code limits}, for student, teacher
+     * and gradient at {@code addresses} (0 for an absent one).
+     */
+    public static KdPlan choose(DeviceLimits limits, int rows, int v, DType dtype, long... addresses) {
+        return choose(limits, TILE_BLOCKS_PER_SM, rows, v, dtype, addresses);
+    }
+
+    /** {@link #choose(DeviceLimits, int, int, DType, long...)} with the shared memory sized for {@code blocksPerSm} blocks. */
+    public static KdPlan choose(DeviceLimits limits, int blocksPerSm, int rows, int v, DType dtype, long... addresses) {
+        if (blocksPerSm < 1 || blocksPerSm > TILE_BLOCKS_PER_SM) {
+            throw new IllegalArgumentException("the tiled kd kernels run 1 or " + TILE_BLOCKS_PER_SM + " blocks per multiprocessor, not "
+                    + blocksPerSm);
+        }
+        KdPlan twoPass = twoPass(rows, v, dtype);
+        int perLoad = 16 / dtype.bytes();
+        if (v <= KernelPlan.WARP_MAX_V || ((long) v * dtype.bytes()) % 16 != 0) {
+            return twoPass;
+        }
+        for (long a : addresses) {
+            if (a % 16 != 0) {
+                return twoPass;
+            }
+        }
+        long budget = Math.min(limits.sharedPerBlockOptin(), limits.sharedPerSm() / blocksPerSm) - SHARED_RESERVE;
+        int capacity = (int) Math.max(0, budget / (2L * dtype.bytes()) / perLoad * perLoad);  // elements of s and of t
+        if (capacity == 0) {
+            return twoPass;
+        }
+        int cluster = 1;
+        for (int c : CLUSTERS) {
+            if (c > 1 && !limits.clusters()) {
+                break;
+            }
+            cluster = c;
+            if ((long) c * capacity >= v) {
+                break;
+            }
+        }
+        return tile(limits, rows, v, dtype, cluster, capacity, MAX_CLUSTERS);
+    }
+
+    /**
+     * A tiled plan with a given cluster, at most {@code capacity} cached elements per block (0: none) and at
+     * most {@code maxClusters} clusters, each looping over every {@code clusters}-th row; for tests and
+     * benchmarks that cover each shape. {@link #choose} launches one cluster per row (up to
+     * {@link #MAX_CLUSTERS}): the hardware then starts a row wherever a multiprocessor frees up, where a
+     * grid of resident clusters would leave any that do not fit at once for a second wave.
+     */
+    public static KdPlan tile(DeviceLimits limits, int rows, int v, DType dtype, int cluster, int capacity, int maxClusters) {
+        int perLoad = 16 / dtype.bytes();
+        if (((long) v * dtype.bytes()) % 16 != 0 || v <= 0 || rows <= 0) {
+            throw new IllegalArgumentException("the tiled kd kernels take rows of a multiple of 16 bytes, got " + rows + " x " + v + " "
+                    + dtype);
+        }
+        if (java.util.Arrays.stream(CLUSTERS).noneMatch(c -> c == cluster) || (cluster > 1 && !limits.clusters())) {
+            throw new IllegalArgumentException("cluster of " + cluster + " blocks: the tiled kd kernels take 1, 2, 4 or 8"
+                    + (limits.clusters() ? "" : ", and this device only 1"));
+        }
+        int perBlock = (v + cluster - 1) / cluster;
+        int chunk = (perBlock + perLoad - 1) / perLoad * perLoad;
+        int cached = Math.min(chunk, Math.max(0, capacity) / perLoad * perLoad);
+        if (maxClusters < 1) {
+            throw new IllegalArgumentException("a tiled kd plan needs at least one cluster, got " + maxClusters);
+        }
+        int grid = cluster * Math.min(rows, Math.min(maxClusters, MAX_CLUSTERS));
+        String name = "kd_tile_" + dtype.suffix() + "_c" + cluster;
+        return new KdPlan(new KernelPlan(name, TILE_BLOCK, grid, 2 * cached * dtype.bytes(), cluster), chunk, cached);
+    }
+
+    /**
+     * Queues the kernel with the common arguments of {@code kd_*} (see distill_losses.cu), adding
+     * {@code chunk, cached} for the tiled kernels.
+     */
+    public void launch(DeviceContext ctx, Object s, Object t, Object labels, Object counted, Object grad, Object rowOut, int rows, int v,
+                       float invT, float kdWeight, float alpha, float t2, float scale, int teacherProbs, int needS1) {
+        if (tiled()) {
+            ctx.launch(kernel, s, t, labels, counted, grad, rowOut, rows, v, invT, kdWeight, alpha, t2, scale, teacherProbs, needS1, chunk,
+                    cached);
+        } else {
+            ctx.launch(kernel, s, t, labels, counted, grad, rowOut, rows, v, invT, kdWeight, alpha, t2, scale, teacherProbs, needS1);
+        }
+    }
+
+    /** The device address of a kernel pointer argument: a {@link DeviceBuffer}, {@link DevicePtr} or null (0). */
+    public static long address(Object pointer) {
+        if (pointer == null) {
+            return 0;
+        }
+        if (pointer instanceof DeviceBuffer b) {
+            return b.address();
+        }
+        if (pointer instanceof DevicePtr p) {
+            return p.address();
+        }
+        throw new IllegalArgumentException("a kernel pointer argument is a DeviceBuffer, DevicePtr or null, not a "
+                + pointer.getClass().getSimpleName());
+    }
+}
