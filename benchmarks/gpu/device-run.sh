@@ -57,7 +57,7 @@ case "${1:-}" in
     "$java" "${flags[@]}" -cp "$bundle/lib/*" org.distill4j.benchmarks.gpu.KdKernelSuite --out "$csv" "$@"
     copy="$(awk -F, '$1 == "copy" {print $8}' "$csv")"
     python3 benchmarks/gpu/torch_kd.py --out "$csv" --copy-gbps "$copy" "$@" || echo "torch_kd.py failed (see above)"
-    column -s, -t < "$csv"
+    if command -v column > /dev/null; then column -s, -t < "$csv"; else cat "$csv"; fi
     ;;
   mlp)
     shift

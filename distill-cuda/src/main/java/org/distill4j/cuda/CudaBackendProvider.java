@@ -10,18 +10,24 @@ import org.distill4j.backend.ComputeBackendProvider;
  *
  * <p>Its probe loads the CUDA runtime through JavaCPP's presets once, never throws, and remembers the
  * answer: no CUDA runtime or driver, a driver older than CUDA 13, or no device each give a reason, and
- * the CPU backend is used instead. The fused kernels ({@code kd}, {@code ce}) are built and their row
- * algebra is tested on the CPU, but until a GPU run has checked them against the CPU reference the probe
- * reports the backend unavailable even with a device, and says so: {@code -Ddistill.cuda.unvalidated=true}
- * (or {@code DISTILL_CUDA_UNVALIDATED=true}) uses them anyway. Requesting the backend by name
+ * the CPU backend is used instead. The kernels run by default on the architectures where this version's GPU
+ * tests have passed on a device ({@link #VALIDATED_ARCHITECTURES}: sm_90, an H100 with driver 580.159.04, on
+ * 2026-11-22). On any other architecture the probe reports the backend unavailable, and says so:
+ * {@code -Ddistill.cuda.unvalidated=true} (or {@code DISTILL_CUDA_UNVALIDATED=true}) uses it anyway. Requesting the backend by name
  * ({@code -Ddistill.backend=cuda}) when it is unavailable fails with the reason rather than running
  * something else.
  */
 public final class CudaBackendProvider implements ComputeBackendProvider {
     /** The backend's name. */
     public static final String NAME = "cuda";
-    /** Opt-in to kernels not yet validated on a GPU. */
+    /** Opt-in to the kernels on an architecture where they have not been validated on a GPU. */
     public static final String UNVALIDATED_PROPERTY = "distill.cuda.unvalidated";
+    /**
+     * Compute capabilities (10 major + minor) on which distill-cuda's GPU tests passed on a device: 90, an
+     * NVIDIA H100 80GB HBM3 (driver 580.159.04, CUDA 13.0), all 206 tests, 2026-11-22.
+     */
+    public static final java.util.Set<Integer> VALIDATED_ARCHITECTURES = java.util.Set.of(90);
+    private static final java.util.regex.Pattern ARCHITECTURE = java.util.regex.Pattern.compile("\\(sm_(\\d+)");
 
     private volatile Availability cached;
 
@@ -63,14 +69,21 @@ public final class CudaBackendProvider implements ComputeBackendProvider {
         if (!device.available()) {
             return device;
         }
-        if (!unvalidated) {
-            return Availability.unavailable("found " + device.detail() + ", but the fused CUDA kernels of this version have not been"
-                    + " validated on a GPU yet (no GPU run has compared them with the CPU reference); -D" + UNVALIDATED_PROPERTY
-                    + "=true uses them anyway");
+        java.util.regex.Matcher m = ARCHITECTURE.matcher(device.detail());
+        int arch = m.find() ? Integer.parseInt(m.group(1)) : -1;
+        boolean validated = VALIDATED_ARCHITECTURES.contains(arch);
+        if (!validated && !unvalidated) {
+            return Availability.unavailable("found " + device.detail() + ", but the CUDA kernels of this version have been validated on a"
+                    + " GPU only on " + architectures() + " (its GPU tests passed there), not on " + (arch < 0 ? "this device" : "sm_" + arch)
+                    + "; -D" + UNVALIDATED_PROPERTY + "=true uses them anyway");
         }
         String nvcc = KernelImage.info().getProperty("nvcc", "none");
         return Availability.available(device.detail() + ", kernels " + (nvcc.equals("none") ? "from NVRTC" : "built by nvcc " + nvcc)
-                + " (unvalidated)");
+                + (validated ? "" : " (unvalidated on this architecture)"));
+    }
+
+    private static String architectures() {
+        return VALIDATED_ARCHITECTURES.stream().sorted().map(a -> "sm_" + a).collect(java.util.stream.Collectors.joining(", "));
     }
 
     @Override

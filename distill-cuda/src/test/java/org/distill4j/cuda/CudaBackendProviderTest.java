@@ -33,32 +33,46 @@ class CudaBackendProviderTest {
         assertTrue(a.reasonText().length() > 20, a.reasonText());
     }
 
+    /** Automatic selection takes the GPU where the probe finds a usable one, the CPU elsewhere (CI). */
     @Test
-    void automaticSelectionFallsBackToTheCpu() {
+    void automaticSelectionTakesAUsableGpuAndFallsBackToTheCpu() {
+        boolean gpu = new CudaBackendProvider().probe().available();
         try (ComputeBackend b = Backends.select(null, Backends.providers())) {
-            assertEquals("cpu", b.name());
+            assertEquals(gpu ? "cuda" : "cpu", b.name());
         }
     }
 
     @Test
     void requestingCudaFailsWithTheProbeReason() {
+        Availability a = new CudaBackendProvider().probe();
+        org.junit.jupiter.api.Assumptions.assumeFalse(a.available(), "a usable GPU is here: " + a.detail());
         IllegalStateException e = assertThrows(IllegalStateException.class,
                 () -> Backends.select("cuda", Backends.providers()));
         assertTrue(e.getMessage().startsWith("backend 'cuda' was requested"), e.getMessage());
-        assertTrue(e.getMessage().contains(new CudaBackendProvider().probe().reasonText()), e.getMessage());
+        assertTrue(e.getMessage().contains(a.reasonText()), e.getMessage());
     }
 
     @Test
-    void aFoundDeviceIsReportedUnavailableUntilTheKernelsAreValidatedUnlessOptedIn() {
-        Availability a = CudaBackendProvider.withKernelStatus(Availability.available("NVIDIA H100 (sm_90)"), false);
-        assertFalse(a.available());
-        assertTrue(a.reasonText().contains("found NVIDIA H100 (sm_90)") && a.reasonText().contains("not been validated on a GPU")
-                && a.reasonText().contains("-Ddistill.cuda.unvalidated=true"), a.reasonText());
-        Availability opted = CudaBackendProvider.withKernelStatus(Availability.available("NVIDIA H100 (sm_90)"), true);
-        assertTrue(opted.available());
+    void aDeviceOfAValidatedArchitectureIsUsedOthersOnlyWhenOptedIn() {
         String nvcc = KernelImage.info().getProperty("nvcc", "none");
-        assertTrue(opted.detail().contains(nvcc.equals("none") ? "kernels from NVRTC" : "kernels built by nvcc " + nvcc)
-                && opted.detail().contains("(unvalidated)"), opted.detail());
+        String kernels = nvcc.equals("none") ? "kernels from NVRTC" : "kernels built by nvcc " + nvcc;
+        Availability h100 = CudaBackendProvider.withKernelStatus(
+                Availability.available("NVIDIA H100 80GB HBM3 (sm_90, 81559 MiB), driver CUDA 13.0"), false);
+        assertTrue(h100.available(), h100.reasonText());
+        assertTrue(h100.detail().contains(kernels) && !h100.detail().contains("unvalidated"), h100.detail());
+
+        Availability a100 = CudaBackendProvider.withKernelStatus(Availability.available("NVIDIA A100 (sm_80, 40960 MiB)"), false);
+        assertFalse(a100.available());
+        assertTrue(a100.reasonText().contains("found NVIDIA A100 (sm_80") && a100.reasonText().contains("validated on a GPU only on sm_90")
+                && a100.reasonText().contains("not on sm_80") && a100.reasonText().contains("-Ddistill.cuda.unvalidated=true"),
+                a100.reasonText());
+        Availability opted = CudaBackendProvider.withKernelStatus(Availability.available("NVIDIA A100 (sm_80, 40960 MiB)"), true);
+        assertTrue(opted.available());
+        assertTrue(opted.detail().contains(kernels) && opted.detail().contains("(unvalidated on this architecture)"), opted.detail());
+
+        Availability unknown = CudaBackendProvider.withKernelStatus(Availability.available("some device"), false);
+        assertFalse(unknown.available());
+        assertTrue(unknown.reasonText().contains("not on this device"), unknown.reasonText());
         Availability none = Availability.unavailable("no CUDA device is visible");
         assertSame(none, CudaBackendProvider.withKernelStatus(none, true));
     }

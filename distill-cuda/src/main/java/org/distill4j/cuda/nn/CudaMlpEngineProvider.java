@@ -14,8 +14,9 @@ import org.distill4j.train.StepEngineProvider;
  * the engine runs exactly ({@link Dl4jMlp#importFrom}), the loss is {@code kd} or {@code ce}, and there
  * are no feature losses. Otherwise it declines with the first reason, which the run logs and records.
  *
- * <p>Like the {@code cuda} backend it needs, the engine is unvalidated until its GPU tests have passed on a
- * device: the backend is only active with {@code -Ddistill.cuda.unvalidated=true}, and so is this engine.
+ * <p>It runs where the {@code cuda} backend it needs is active: by default on the architectures where the GPU
+ * tests have passed ({@link org.distill4j.cuda.CudaBackendProvider#VALIDATED_ARCHITECTURES}), elsewhere with
+ * {@code -Ddistill.cuda.unvalidated=true}.
  * {@code -Ddistill.cuda.mlp.precision=bf16} selects bf16 GEMMs; {@code -Ddistill.cuda.mlp.epilogues=kernels}
  * turns off the fused cuBLASLt epilogues.
  */

@@ -70,12 +70,12 @@ class CudaMlpEngineProviderTest {
     void engineOptionsComeFromTheirPropertiesAndBadValuesAreNamed() {
         String[] keys = {"distill.cuda.mlp.precision", "distill.cuda.mlp.epilogues", "distill.cuda.mlp.graphs"};
         try {
-            assertEquals(new CudaMlpEngine.Options(MlpProgram.Precision.F32, true, false), CudaMlpEngine.Options.fromSystemProperties(),
-                    "defaults: f32, fused epilogues, kernels launched one by one");
+            assertEquals(new CudaMlpEngine.Options(MlpProgram.Precision.F32, true, true), CudaMlpEngine.Options.fromSystemProperties(),
+                    "defaults: f32, fused epilogues, steps replayed from CUDA graphs");
             System.setProperty(keys[0], "bf16");
-            System.setProperty(keys[2], "true");
-            assertEquals(new CudaMlpEngine.Options(MlpProgram.Precision.BF16, false, true), CudaMlpEngine.Options.fromSystemProperties(),
-                    "bf16 fuses in its own kernels; graphs on");
+            System.setProperty(keys[2], "false");
+            assertEquals(new CudaMlpEngine.Options(MlpProgram.Precision.BF16, false, false), CudaMlpEngine.Options.fromSystemProperties(),
+                    "bf16 fuses in its own kernels; graphs off");
             System.setProperty(keys[2], "yes");
             String msg = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                     CudaMlpEngine.Options::fromSystemProperties).getMessage();
