@@ -66,7 +66,7 @@ public final class CudaMlpEngine implements StepEngine {
         /**
          * {@code distill.cuda.mlp.precision} (f32 | bf16, default f32), {@code distill.cuda.mlp.epilogues}
          * (fused | kernels, default fused) and {@code distill.cuda.mlp.graphs} (true | false, default true: on an
-         * H100 replayed steps were 1.04-3.7x faster at batch 128, 1024 and 8192, in fp32 and bf16;
+         * H100 replayed steps were 1.03-6.1x faster at batch 128, 1024 and 8192, in fp32 and bf16;
          * benchmarks/results/gpu-mlp-step-2026-11-22.csv).
          */
         public static Options fromSystemProperties() {
