@@ -140,38 +140,19 @@ class CudaKernelsGpuTest extends GpuTest {
             double temperature = 2.0;
             double alpha = 0.2;
             float upstream = 0.9f;
-            long n = (long) rows * v;
-            try (DeviceBuffer ds = ctx.alloc(n * dtype.bytes()); DeviceBuffer dt = ctx.alloc(n * dtype.bytes());
-                 DeviceBuffer dy = ctx.alloc(4L * rows); DeviceBuffer dg = ctx.alloc(n * dtype.bytes());
-                 DeviceBuffer out = ctx.alloc(12L * rows)) {
-                ctx.upload(ds, dtype.encode(s));
-                ctx.upload(dt, dtype.encode(t));
-                ByteBuffer yb = ByteBuffer.allocate(4 * rows).order(ByteOrder.LITTLE_ENDIAN);
-                for (int y : labels) {
-                    yb.putInt(y);
-                }
-                ctx.upload(dy, yb.array());
-                KdPlan plan = KdPlan.choose(ctx.limits(), rows, v, dtype, ds.address(), dt.address(), dg.address());
-                assertEquals(v > KernelPlan.WARP_MAX_V, plan.tiled(), plan.toString());
-                plan.launch(ctx, ds, dt, dy, null, dg, out, rows, v, (float) (1 / temperature), (float) ((1 - alpha) * temperature),
-                        (float) alpha, (float) (temperature * temperature), upstream / rows, 0, 1);
-                byte[] rb = new byte[12 * rows];
-                ctx.download(out, rb);
-                float[] rowOut = new float[3 * rows];
-                ByteBuffer.wrap(rb).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(rowOut);
-                byte[] gb = new byte[(int) (n * dtype.bytes())];
-                ctx.download(dg, gb);
-                float[] grad = new float[(int) n];
-                dtype.decode(gb, grad);
-                double value = 0;
-                for (int r = 0; r < rows; r++) {
-                    value += alpha * rowOut[3 * r + 1] + (1 - alpha) * rowOut[3 * r];
-                }
-                double[] refGrad = new double[(int) n];
-                double ref = Float64Reference.kd(s, t, false, labels, rows, v, temperature, alpha, upstream, refGrad);
-                Tolerances.assertKernelValueClose(ref, value / rows, Tolerances.KERNEL_F16_VALUE_REL, dtype + " V " + v);
-                Tolerances.assertKernelGradClose(refGrad, grad, Tolerances.KERNEL_F16_GRAD, dtype + " V " + v + " gradient");
+            KdPlan plan = KdPlan.choose(ctx.limits(), rows, v, dtype);
+            assertEquals(v > KernelPlan.WARP_MAX_V, plan.tiled(), plan.toString());
+            float[][] got = runKd(plan, dtype, s, t, labels, null, rows, v, temperature, alpha, upstream / rows, false);
+            float[] rowOut = got[0];
+            float[] grad = got[1];
+            double value = 0;
+            for (int r = 0; r < rows; r++) {
+                value += alpha * rowOut[3 * r + 1] + (1 - alpha) * rowOut[3 * r];
             }
+            double[] refGrad = new double[rows * v];
+            double ref = Float64Reference.kd(s, t, false, labels, rows, v, temperature, alpha, upstream, refGrad);
+            Tolerances.assertKernelValueClose(ref, value / rows, Tolerances.KERNEL_F16_VALUE_REL, dtype + " V " + v);
+            Tolerances.assertKernelGradClose(refGrad, grad, Tolerances.KERNEL_F16_GRAD, dtype + " V " + v + " gradient");
         }
     }
 
@@ -258,12 +239,13 @@ class CudaKernelsGpuTest extends GpuTest {
         assertTrue(shapes >= 6, shapes + " shapes ran");
     }
 
-    /** One launch of a kd plan on poisoned gradient memory; returns {rowOut, gradient}. */
+    /** One launch of a kd plan on poisoned gradient memory ({@code counted} null: every row counts); returns {rowOut, gradient}. */
     private static float[][] runKd(KdPlan plan, DType dtype, float[] s, float[] t, int[] labels, byte[] counted, int rows, int v,
                                    double temperature, double alpha, float scale, boolean probs) {
         long n = (long) rows * v;
         try (DeviceBuffer ds = ctx.alloc(n * dtype.bytes()); DeviceBuffer dt = ctx.alloc(n * dtype.bytes());
-             DeviceBuffer dy = ctx.alloc(4L * rows); DeviceBuffer dc = ctx.alloc(rows); DeviceBuffer dg = ctx.alloc(n * dtype.bytes());
+             DeviceBuffer dy = ctx.alloc(4L * rows); DeviceBuffer dc = counted != null ? ctx.alloc(rows) : null;
+             DeviceBuffer dg = ctx.alloc(n * dtype.bytes());
              DeviceBuffer out = ctx.alloc(12L * rows)) {
             ctx.upload(ds, dtype.encode(s));
             ctx.upload(dt, dtype.encode(t));
@@ -274,7 +256,9 @@ class CudaKernelsGpuTest extends GpuTest {
                 yb.putInt(y);
             }
             ctx.upload(dy, yb.array());
-            ctx.upload(dc, counted);
+            if (dc != null) {
+                ctx.upload(dc, counted);
+            }
             boolean needS1 = alpha > 0 && temperature != 1.0;
             plan.launch(ctx, ds, dt, alpha > 0 ? dy : null, dc, dg, out, rows, v, (float) (1 / temperature),
                     (float) ((1 - alpha) * temperature), (float) alpha, (float) (temperature * temperature), scale, probs ? 1 : 0,
