@@ -277,8 +277,11 @@ __device__ void kd_block(const In* __restrict__ s, const In* __restrict__ t, con
 // accumulators through distributed shared memory (in rank order); pass 2 reads the cached part from shared
 // memory (the rest again from global memory, mostly L2), writes the gradient with 16-byte stores and sums
 // the KL terms. The KL partials of a row are merged in the next row's exchange (one cluster barrier per
-// row), the last row's after the loop. The host (KdPlan.java) launches these only when V * sizeof(In) and
-// every row pointer are multiples of 16 bytes; chunk and cached are multiples of 16 / sizeof(In).
+// row), the last row's after the loop. With prefetch != 0 a cluster that loops over rows copies the cached
+// part of its next row during this row's pass 2: each thread reads back only the words it copied itself, so
+// it may overwrite a word as soon as it has used it, with no barrier. The host (KdPlan.java) launches these
+// only when V * sizeof(In) and every row pointer are multiples of 16 bytes; chunk and cached are multiples of
+// 16 / sizeof(In).
 
 // A KdAcc plus the block's KL partial of its previous row and its bad flag: what a block shows its cluster
 // (16-byte aligned: peers read it with two 16-byte loads).
@@ -420,7 +423,7 @@ template <typename In, int BLOCK, int C>
 __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, const int* __restrict__ labels,
                         const unsigned char* __restrict__ counted, In* __restrict__ grad, float* __restrict__ rowOut, int rows, int V,
                         float invT, float kdWeight, float alpha, float t2, float scale, int teacherProbs, int needS1i, int chunk,
-                        int cached) {
+                        int cached, int prefetch) {
     constexpr int N = 16 / sizeof(In);
     constexpr int WARPS = BLOCK / 32;
     extern __shared__ uint4 tileCache[];
@@ -449,21 +452,30 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
     float prevCe = 0.f;
     float prevKl = 0.f;
     int prevBad = 0;
+    bool ready = false;  // the cached part of row r was copied during the previous row's pass 2 (prefetch)
     for (int r = blockIdx.x / C; r < rows; r += clusters, k++) {
         const size_t off = (size_t)r * V + c0;
         const uint4* sr = reinterpret_cast<const uint4*>(s + off);
         const uint4* tr = teacher ? reinterpret_cast<const uint4*>(t + off) : nullptr;
         uint4* gr = reinterpret_cast<uint4*>(grad + off);
         const bool skip = counted != nullptr && !counted[r];
+        // prefetch: the next row this block takes, when it counts, is copied into the cache during this row's
+        // pass 2, each 16-byte word by the thread that owns it once that thread has read the word it replaces
+        const int next = r + clusters;
+        const bool fetchNext = prefetch != 0 && cvec > 0 && next < rows && (counted == nullptr || counted[next]);
+        const uint4* sn = fetchNext ? reinterpret_cast<const uint4*>(s + (size_t)next * V + c0) : nullptr;
+        const uint4* tn = fetchNext && teacher ? reinterpret_cast<const uint4*>(t + (size_t)next * V + c0) : nullptr;
         KdAcc a = distill::kd_empty();
         int bad = 0;
         if (!skip) {
             // the cached part goes to shared memory by asynchronous copies, all in flight at once (no registers
             // held); the uncached rest is read meanwhile; then each thread reads back what it copied itself
-            for (int j = threadIdx.x; j < cvec; j += BLOCK) {
-                copy16_async(cs + j, sr + j);
-                if (teacher) {
-                    copy16_async(ct + j, tr + j);
+            if (!ready) {
+                for (int j = threadIdx.x; j < cvec; j += BLOCK) {
+                    copy16_async(cs + j, sr + j);
+                    if (teacher) {
+                        copy16_async(ct + j, tr + j);
+                    }
                 }
             }
             for (int j = cvec + threadIdx.x; j < nvec; j += BLOCK) {
@@ -539,7 +551,15 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
                 }
             }
             gr[j] = pack16<In>(g);
+            if (fetchNext && j < cvec) {
+                // issued after g, which used the words it overwrites: in-order issue has read them by now
+                copy16_async(cs + j, sn + j);
+                if (teacher) {
+                    copy16_async(ct + j, tn + j);
+                }
+            }
         }
+        ready = fetchNext;
         kl = warp_sum(kl);
         if (lane == 0) {
             shSum[warp] = kl;
@@ -922,8 +942,9 @@ DISTILL_ROW_KERNELS(kd, DISTILL_KD_ARGS, DISTILL_KD_PASS)
 
 // kd_tile_<t>_c<C>: the tiled KD kernels, 512 threads, two blocks per multiprocessor (KdPlan.java).
 #define DISTILL_KD_TILE(T, sfx, C)                                                                                       \
-    extern "C" __global__ void __launch_bounds__(512, 2) kd_tile_##sfx##_c##C(DISTILL_KD_ARGS(T), int chunk, int cached) { \
-        kd_tile<T, 512, C>(DISTILL_KD_PASS, chunk, cached);                                                            \
+    extern "C" __global__ void __launch_bounds__(512, 2)                                                                \
+        kd_tile_##sfx##_c##C(DISTILL_KD_ARGS(T), int chunk, int cached, int prefetch) {                                  \
+        kd_tile<T, 512, C>(DISTILL_KD_PASS, chunk, cached, prefetch);                                                  \
     }
 #define DISTILL_KD_TILES(T, sfx) \
     DISTILL_KD_TILE(T, sfx, 1)   \

@@ -730,6 +730,34 @@ CUresult cuFuncSetAttribute(CUfunction f, CUfunction_attribute a, int value) {
     }
 }
 
+// Blocks of a function per multiprocessor, as an H100 would hold them: 2048 threads, 32 blocks and 228 KiB of
+// shared memory (each block's dynamic part plus the 1 KiB the driver reserves) per multiprocessor. The
+// emulator knows neither a kernel's registers nor its static shared memory, so neither counts here.
+CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int* n, CUfunction f, int blockSize, size_t dynamicShared) {
+    emu::Guard g;
+    const emu::KernelInfo* k = (const emu::KernelInfo*) f;
+    if (n == nullptr || blockSize <= 0 || blockSize > 1024) {
+        return report(CUDA_ERROR_INVALID_VALUE, std::string(k->name) + ": occupancy of a block of " + std::to_string(blockSize)
+                                                    + " threads");
+    }
+    auto optIn = sharedOptIn.find(k);
+    unsigned sharedLimit = optIn == sharedOptIn.end() ? DEFAULT_DYNAMIC_SHARED : optIn->second;
+    if ((k->maxThreads != 0 && (unsigned) blockSize > k->maxThreads) || dynamicShared > sharedLimit) {
+        *n = 0;
+        return CUDA_SUCCESS;
+    }
+    int byThreads = 2048 / blockSize;
+    int byShared = (int) ((228u * 1024u) / (dynamicShared + 1024u));
+    *n = std::min(32, std::min(byThreads, byShared));
+    return CUDA_SUCCESS;
+}
+
+CUresult cuOccupancyMaxActiveClusters(int*, CUfunction f, const CUlaunchConfig*) {
+    emu::Guard g;
+    const emu::KernelInfo* k = (const emu::KernelInfo*) f;
+    return report(CUDA_ERROR_NOT_SUPPORTED, std::string(k->name) + ": thread-block clusters are not emulated");
+}
+
 CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by,
                         unsigned int bz, unsigned int shared, CUstream s, void** params, void** extra) {
     emu::Guard g;

@@ -2,6 +2,7 @@ package org.distill4j.cuda;
 
 import org.bytedeco.cuda.cudart.CUctx_st;
 import org.bytedeco.cuda.cudart.CUfunc_st;
+import org.bytedeco.cuda.cudart.CUlaunchConfig;
 import org.bytedeco.cuda.cudart.CUmod_st;
 import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.cuda.global.cudart;
@@ -273,12 +274,7 @@ public final class DeviceContext implements AutoCloseable {
      */
     public synchronized void launch(KernelPlan plan, Object... args) {
         current();
-        CUfunc_st f = functions.computeIfAbsent(plan.function(), n -> {
-            CUfunc_st fn = new CUfunc_st();
-            Cu.check(cudart.cuModuleGetFunction(fn, module, n), "cuModuleGetFunction(" + n + ")");
-            return fn;
-        });
-        configure(f, plan);
+        CUfunc_st f = function(plan);
         List<Pointer> values = new ArrayList<>(args.length);
         try (PointerPointer<Pointer> params = new PointerPointer<>(args.length)) {
             for (int i = 0; i < args.length; i++) {
@@ -310,6 +306,50 @@ public final class DeviceContext implements AutoCloseable {
         } finally {
             values.forEach(Pointer::close);
         }
+    }
+
+    /**
+     * How many of the plan's clusters (blocks, for a cluster of 1) the device runs at once with the plan's block
+     * and dynamic shared memory: the grid of a kernel whose clusters loop over rows, sized so that none waits
+     * for a second wave. Clusters are placed within a GPC, so this can be less than
+     * {@code multiprocessors * blocksPerSm / cluster} (cuOccupancyMaxActiveClusters).
+     */
+    public synchronized int residentClusters(KernelPlan plan) {
+        current();
+        CUfunc_st f = function(plan);
+        int[] n = new int[1];
+        if (plan.cluster() == 1) {
+            Cu.check(cudart.cuOccupancyMaxActiveBlocksPerMultiprocessor(n, f, plan.block(), plan.sharedBytes()),
+                    "cuOccupancyMaxActiveBlocksPerMultiprocessor(" + plan.function() + ", block " + plan.block() + ", "
+                            + plan.sharedBytes() + " bytes of dynamic shared memory)");
+            n[0] *= limits.multiprocessors();
+        } else {
+            try (CUlaunchConfig config = new CUlaunchConfig()) {
+                config.gridDimX(plan.cluster()).gridDimY(1).gridDimZ(1);
+                config.blockDimX(plan.block()).blockDimY(1).blockDimZ(1);
+                config.sharedMemBytes(plan.sharedBytes()).hStream(stream).attrs(null).numAttrs(0);
+                Cu.check(cudart.cuOccupancyMaxActiveClusters(n, f, config), "cuOccupancyMaxActiveClusters(" + plan.function()
+                        + ", cluster " + plan.cluster() + ", block " + plan.block() + ", " + plan.sharedBytes()
+                        + " bytes of dynamic shared memory)");
+            }
+        }
+        if (n[0] < 1) {
+            throw new IllegalStateException(plan.function() + ": not one " + (plan.cluster() == 1 ? "block" : "cluster of " + plan.cluster())
+                    + " of " + plan.block() + " threads with " + plan.sharedBytes() + " bytes of dynamic shared memory fits on "
+                    + describe());
+        }
+        return n[0];
+    }
+
+    /** The plan's function, loaded once and configured for the plan ({@link #configure}). */
+    private CUfunc_st function(KernelPlan plan) {
+        CUfunc_st f = functions.computeIfAbsent(plan.function(), n -> {
+            CUfunc_st fn = new CUfunc_st();
+            Cu.check(cudart.cuModuleGetFunction(fn, module, n), "cuModuleGetFunction(" + n + ")");
+            return fn;
+        });
+        configure(f, plan);
+        return f;
     }
 
     /**

@@ -13,11 +13,18 @@ package org.distill4j.cuda;
  *   <li><b>Two-pass</b> ({@link KernelPlan#kd}) otherwise: a warp or a block per row, reading it twice.</li>
  * </ul>
  *
- * @param kernel the launch
- * @param chunk  elements of a row per block (tiled), 0 for the two-pass kernels
- * @param cached elements of a block's chunk kept in shared memory (tiled), 0 for the two-pass kernels
+ * A tiled plan may also <b>prefetch</b>: where its grid has fewer clusters than rows, each cluster loops over
+ * rows, and with prefetch on, every thread copies its share of the next row's cached part into shared memory
+ * during the current row's pass 2 (as it frees each word), so that the next row's loads overlap this row's
+ * gradient. {@link #choose} does not prefetch (it launches a cluster per row); {@link #pipelined} does, on
+ * a grid of the clusters that fit the device at once ({@link DeviceContext#residentClusters}).
+ *
+ * @param kernel   the launch
+ * @param chunk    elements of a row per block (tiled), 0 for the two-pass kernels
+ * @param cached   elements of a block's chunk kept in shared memory (tiled), 0 for the two-pass kernels
+ * @param prefetch whether a looping cluster copies its next row's cached part during this row's pass 2 (tiled)
  */
-public record KdPlan(KernelPlan kernel, int chunk, int cached) {
+public record KdPlan(KernelPlan kernel, int chunk, int cached, boolean prefetch) {
     /** Threads per block of the tiled kernels (their {@code __launch_bounds__}). */
     public static final int TILE_BLOCK = 512;
     /** Blocks per multiprocessor the tiled kernels are sized for (their {@code __launch_bounds__} minimum). */
@@ -35,7 +42,7 @@ public record KdPlan(KernelPlan kernel, int chunk, int cached) {
 
     /** The two-pass kernels' plan. */
     public static KdPlan twoPass(int rows, int v, DType dtype) {
-        return new KdPlan(KernelPlan.kd(rows, v, dtype), 0, 0);
+        return new KdPlan(KernelPlan.kd(rows, v, dtype), 0, 0, false);
     }
 
     /**
@@ -88,6 +95,15 @@ public record KdPlan(KernelPlan kernel, int chunk, int cached) {
      * grid of resident clusters would leave any that do not fit at once for a second wave.
      */
     public static KdPlan tile(DeviceLimits limits, int rows, int v, DType dtype, int cluster, int capacity, int maxClusters) {
+        return tile(limits, rows, v, dtype, cluster, capacity, maxClusters, false);
+    }
+
+    /**
+     * {@link #tile(DeviceLimits, int, int, DType, int, int, int)}, prefetching each looping cluster's next row
+     * when {@code prefetch} (which changes nothing where every cluster takes one row).
+     */
+    public static KdPlan tile(DeviceLimits limits, int rows, int v, DType dtype, int cluster, int capacity, int maxClusters,
+                              boolean prefetch) {
         int perLoad = 16 / dtype.bytes();
         if (((long) v * dtype.bytes()) % 16 != 0 || v <= 0 || rows <= 0) {
             throw new IllegalArgumentException("the tiled kd kernels take rows of a multiple of 16 bytes, got " + rows + " x " + v + " "
@@ -105,18 +121,37 @@ public record KdPlan(KernelPlan kernel, int chunk, int cached) {
         }
         int grid = cluster * Math.min(rows, Math.min(maxClusters, MAX_CLUSTERS));
         String name = "kd_tile_" + dtype.suffix() + "_c" + cluster;
-        return new KdPlan(new KernelPlan(name, TILE_BLOCK, grid, 2 * cached * dtype.bytes(), cluster), chunk, cached);
+        return new KdPlan(new KernelPlan(name, TILE_BLOCK, grid, 2 * cached * dtype.bytes(), cluster), chunk, cached, prefetch);
+    }
+
+    /**
+     * The pipelined form of a tiled plan: the same kernel, cluster and cache as {@code plan}, on a grid of
+     * {@code waves * residentClusters} clusters (as many as fit the device at once, times {@code waves}), each
+     * looping over rows and prefetching the next one. A two-pass plan is returned as it is.
+     *
+     * @param residentClusters {@link DeviceContext#residentClusters} of {@code plan.kernel()}
+     */
+    public static KdPlan pipelined(DeviceLimits limits, KdPlan plan, int rows, int v, DType dtype, int residentClusters, int waves) {
+        if (!plan.tiled()) {
+            return plan;
+        }
+        if (residentClusters < 1 || waves < 1) {
+            throw new IllegalArgumentException("a pipelined kd plan needs at least one resident cluster and one wave, got "
+                    + residentClusters + " clusters x " + waves + " waves");
+        }
+        long clusters = Math.min((long) residentClusters * waves, MAX_CLUSTERS);
+        return tile(limits, rows, v, dtype, plan.kernel().cluster(), plan.cached(), (int) clusters, true);
     }
 
     /**
      * Queues the kernel with the common arguments of {@code kd_*} (see distill_losses.cu), adding
-     * {@code chunk, cached} for the tiled kernels.
+     * {@code chunk, cached, prefetch} for the tiled kernels.
      */
     public void launch(DeviceContext ctx, Object s, Object t, Object labels, Object counted, Object grad, Object rowOut, int rows, int v,
                        float invT, float kdWeight, float alpha, float t2, float scale, int teacherProbs, int needS1) {
         if (tiled()) {
             ctx.launch(kernel, s, t, labels, counted, grad, rowOut, rows, v, invT, kdWeight, alpha, t2, scale, teacherProbs, needS1, chunk,
-                    cached);
+                    cached, prefetch ? 1 : 0);
         } else {
             ctx.launch(kernel, s, t, labels, counted, grad, rowOut, rows, v, invT, kdWeight, alpha, t2, scale, teacherProbs, needS1);
         }

@@ -159,9 +159,10 @@ class CudaKernelsGpuTest extends GpuTest {
     /**
      * The tiled kd kernels in every shape the planner can pick: clusters of 1, 2, 4 and 8 blocks (those the device
      * launches), the chunk cached whole, in part and not at all; on two clusters looping over the 11 rows (the
-     * KL partials of one row are merged in the next row's exchange) and on one cluster per row. Rows 4 and
-     * 9 do not count (zero gradient, zero parts), row 6 has extreme logits; logit teachers with labels and
-     * T != 1, probability teachers with alpha 0.
+     * KL partials of one row are merged in the next row's exchange), with and without prefetching each next
+     * row into the cache, and on one cluster per row. Rows 4 and 9 do not count (zero gradient, zero parts;
+     * row 2 does not prefetch row 4, row 4 prefetches row 6), row 6 has extreme logits; logit teachers with
+     * labels and T != 1, probability teachers with alpha 0.
      */
     @ParameterizedTest
     @EnumSource(value = DType.class, names = {"F32", "BF16"})
@@ -198,8 +199,9 @@ class CudaKernelsGpuTest extends GpuTest {
                     continue;
                 }
                 int chunk = KdPlan.tile(ctx.limits(), rows, v, dtype, cluster, Integer.MAX_VALUE, 2).chunk();
-                for (int capacity : new int[] {chunk, chunk / 2 + 3, 0}) {
-                    KdPlan plan = KdPlan.tile(ctx.limits(), rows, v, dtype, cluster, capacity, capacity == 0 ? rows : 2);
+                for (int shape = 0; shape < 5; shape++) {
+                    int capacity = new int[] {chunk, chunk / 2 + 3, 0, chunk, chunk / 2 + 3}[shape];
+                    KdPlan plan = KdPlan.tile(ctx.limits(), rows, v, dtype, cluster, capacity, capacity == 0 ? rows : 2, shape >= 3);
                     String what = dtype + " " + plan + (probs ? " probability teacher" : " logit teacher");
                     float[][] got = runKd(plan, dtype, s, t, labels, counted, rows, v, temperature, alpha, upstream / keep.length, probs);
                     float[] rowOut = got[0];
@@ -236,7 +238,27 @@ class CudaKernelsGpuTest extends GpuTest {
                 }
             }
         }
-        assertTrue(shapes >= 6, shapes + " shapes ran");
+        assertTrue(shapes >= 10, shapes + " shapes ran");
+    }
+
+    /**
+     * The grid of a pipelined plan: as many clusters as the device holds at once, at least one and no more
+     * than its multiprocessors' threads allow (2048 per multiprocessor; 512 per block).
+     */
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"F32", "BF16"})
+    void residentClustersFitTheDevice(DType dtype) {
+        for (int v : new int[] {6000, 32000, 152_064}) {
+            KdPlan plan = KdPlan.choose(ctx.limits(), 4096, v, dtype);
+            int resident = ctx.residentClusters(plan.kernel());
+            int cluster = plan.kernel().cluster();
+            int most = ctx.limits().multiprocessors() * (2048 / KdPlan.TILE_BLOCK) / cluster;
+            assertTrue(resident >= 1 && resident <= most, dtype + " V " + v + " " + plan + ": " + resident + " resident clusters, at most "
+                    + most);
+            KdPlan piped = KdPlan.pipelined(ctx.limits(), plan, 4096, v, dtype, resident, 1);
+            assertEquals(cluster * resident, piped.kernel().grid());
+            assertTrue(piped.prefetch());
+        }
     }
 
     /** One launch of a kd plan on poisoned gradient memory ({@code counted} null: every row counts); returns {rowOut, gradient}. */

@@ -12,7 +12,9 @@ import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -35,16 +37,16 @@ class CudaRuntimeLogicTest {
         int budget = 228 * 1024 / 2 - KdPlan.SHARED_RESERVE; // two blocks per SM
         // f32, V = 152064: 14336 elements of s and t fit a block, so 8 blocks, each caching 14336 of its 19008
         KdPlan big = KdPlan.choose(h100, 16384, 152_064, DType.F32, 256, 512, 1024);
-        assertEquals(new KdPlan(new KernelPlan("kd_tile_f32_c8", 512, 8 * 16384, 2 * 14336 * 4, 8), 19008, 14336), big);
+        assertEquals(new KdPlan(new KernelPlan("kd_tile_f32_c8", 512, 8 * 16384, 2 * 14336 * 4, 8), 19008, 14336, false), big);
         assertEquals(budget / 8, big.cached());
         // sized for one block per SM, the whole chunk is cached
         KdPlan one = KdPlan.choose(h100, 1, 16384, 152_064, DType.F32, 256, 512, 1024);
-        assertEquals(new KdPlan(new KernelPlan("kd_tile_f32_c8", 512, 8 * 16384, 2 * 19008 * 4, 8), 19008, 19008), one);
+        assertEquals(new KdPlan(new KernelPlan("kd_tile_f32_c8", 512, 8 * 16384, 2 * 19008 * 4, 8), 19008, 19008, false), one);
         // bf16, V = 32000: two blocks of 16000, all cached; few rows, few clusters
-        assertEquals(new KdPlan(new KernelPlan("kd_tile_bf16_c2", 512, 2 * 3, 2 * 16000 * 2, 2), 16000, 16000),
+        assertEquals(new KdPlan(new KernelPlan("kd_tile_bf16_c2", 512, 2 * 3, 2 * 16000 * 2, 2), 16000, 16000, false),
                 KdPlan.choose(h100, 3, 32000, DType.BF16, 0, 0, 4096));
         // a row one block holds: no cluster
-        assertEquals(new KdPlan(new KernelPlan("kd_tile_f16_c1", 512, 1000, 2 * 6000 * 2, 1), 6000, 6000),
+        assertEquals(new KdPlan(new KernelPlan("kd_tile_f16_c1", 512, 1000, 2 * 6000 * 2, 1), 6000, 6000, false),
                 KdPlan.choose(h100, 1000, 6000, DType.F16));
         // chunks are whole 16-byte words: V = 32008 f32 in 4 blocks of 8004 (a multiple of 4)
         assertEquals(8004, KdPlan.choose(h100, 1, 32008, DType.F32).chunk());
@@ -57,6 +59,23 @@ class CudaRuntimeLogicTest {
         assertEquals(500, noClusters.kernel().grid(), "one cluster (here: block) per row");
         assertEquals(8 * KdPlan.MAX_CLUSTERS, KdPlan.choose(h100, 1 << 20, 152_064, DType.F32).kernel().grid(), "more rows loop");
         assertEquals(8 * 33, KdPlan.tile(h100, 16384, 152_064, DType.F32, 8, 14336, 33).kernel().grid(), "a grid of resident clusters");
+    }
+
+    @Test
+    void aPipelinedKdPlanLoopsResidentClustersOverTheRowsAndPrefetches() {
+        DeviceLimits h100 = DeviceLimits.H100;
+        KdPlan plan = KdPlan.choose(h100, 16384, 152_064, DType.BF16);
+        assertFalse(plan.prefetch(), "the default plan takes a cluster per row: nothing to prefetch");
+        KdPlan piped = KdPlan.pipelined(h100, plan, 16384, 152_064, DType.BF16, 30, 2);
+        assertEquals(new KdPlan(new KernelPlan(plan.kernel().function(), 512, 8 * 60, plan.kernel().sharedBytes(), 8), plan.chunk(),
+                plan.cached(), true), piped);
+        assertEquals(8 * 7, KdPlan.pipelined(h100, plan, 7, 152_064, DType.BF16, 30, 2).kernel().grid(), "no more clusters than rows");
+        assertEquals(8 * KdPlan.MAX_CLUSTERS, KdPlan.pipelined(h100, plan, 1 << 20, 152_064, DType.BF16, 40_000, 2).kernel().grid());
+        KdPlan twoPass = KdPlan.twoPass(64, 1000, DType.F32);
+        assertSame(twoPass, KdPlan.pipelined(h100, twoPass, 64, 1000, DType.F32, 30, 1), "a two-pass plan stays as it is");
+        IllegalArgumentException none = assertThrows(IllegalArgumentException.class,
+                () -> KdPlan.pipelined(h100, plan, 16384, 152_064, DType.BF16, 0, 1));
+        assertTrue(none.getMessage().contains("0 clusters"), none.getMessage());
     }
 
     @Test

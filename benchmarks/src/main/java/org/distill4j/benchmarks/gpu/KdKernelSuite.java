@@ -24,8 +24,11 @@ import java.util.Locale;
  *       tiled kernels ({@code kd_tile_*}, each input element read once) where rows allow 16-byte loads, else
  *       the two-pass row kernels; alpha = 0;</li>
  *   <li>{@code fused-resident}: the same tiled kernel on a grid of as many clusters as fit the device at
- *       once, each looping over rows (one cluster per row otherwise);</li>
+ *       once ({@link DeviceContext#residentClusters}), each looping over rows (one cluster per row otherwise);</li>
+ *   <li>{@code fused-prefetch}: that grid with prefetch ({@link KdPlan#pipelined}): each cluster copies its next
+ *       row into shared memory while it writes the current row's gradient;</li>
  *   <li>{@code fused-1bps}: the tiled kernels sized for one block per multiprocessor (more of a row cached);</li>
+ *   <li>{@code fused-prefetch-1bps}: both;</li>
  *   <li>{@code two-pass}: the row kernels ({@code kd_block_*} / {@code kd_warp_*}), which read a row twice;</li>
  *   <li>{@code unfused}: our multi-kernel version with [N, V] intermediates (log-softmax of student and
  *       teacher, element-wise gradient and KL terms, row sums), what a framework's separate ops do;</li>
@@ -37,7 +40,8 @@ import java.util.Locale;
  * beside it from {@code benchmarks/gpu/torch_kd.py}, in the same call, into the same CSV format.
  *
  * <pre>java -cp ... org.distill4j.benchmarks.gpu.KdKernelSuite --out results.csv [--rows 4096,16384]
- *     [--vocab 10,32000,128256,152064] [--dtype f32,bf16] [--iters 20] [--warmup 5] [--temperature 2]</pre>
+ *     [--vocab 10,32000,128256,152064] [--dtype f32,bf16] [--iters 20] [--warmup 5] [--temperature 2]
+ *     [--methods fused,fused-prefetch,...]</pre>
  * CSV columns: method,dtype,rows,vocab,ms_median,ms_min,ms_max,gb_per_s,fraction_of_copy,device_bytes.
  */
 public final class KdKernelSuite {
@@ -51,6 +55,7 @@ public final class KdKernelSuite {
         int iters = 20;
         int warmup = 5;
         double temperature = 2.0;
+        List<String> methods = METHODS;
         Path out = null;
         for (int i = 0; i < args.length; i += 2) {
             String v = SuiteArgs.value(args, i);
@@ -61,6 +66,7 @@ public final class KdKernelSuite {
                 case "--iters" -> iters = Integer.parseInt(v);
                 case "--warmup" -> warmup = Integer.parseInt(v);
                 case "--temperature" -> temperature = Double.parseDouble(v);
+                case "--methods" -> methods = SuiteArgs.names("--methods", v, METHODS);
                 case "--out" -> out = Path.of(v);
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
@@ -81,7 +87,7 @@ public final class KdKernelSuite {
             for (DType dt : dtypes) {
                 for (int n : rows) {
                     for (int v : vocab) {
-                        for (String method : METHODS) {
+                        for (String method : methods) {
                             double[] ms = run(ctx, method, dt, n, v, temperature, iters, warmup);
                             long moved = 3L * n * v * dt.bytes();
                             double gbps = moved / (ms[0] * 1e-3) / 1e9;
@@ -99,13 +105,9 @@ public final class KdKernelSuite {
         Files.writeString(out, String.join("\n", lines) + "\n", StandardCharsets.UTF_8);
     }
 
-    /**
-     * The methods timed: {@code fused} (the plan the library picks: tiled where the rows allow, sized for two
-     * blocks per multiprocessor), {@code fused-1bps} (tiled, sized for one block per multiprocessor: more of the
-     * row cached), {@code two-pass} (the row kernels that read each row twice) and {@code unfused} (four
-     * kernels with [N, V] intermediates).
-     */
-    static final String[] METHODS = {"fused", "fused-resident", "fused-1bps", "two-pass", "unfused"};
+    /** The methods timed by default (the class comment says what each is); {@code --methods} picks some. */
+    static final List<String> METHODS = List.of("fused", "fused-resident", "fused-prefetch", "fused-1bps", "fused-prefetch-1bps",
+            "two-pass", "unfused");
 
     /** Bytes a method allocates on the device for one set of inputs. */
     static long deviceBytes(String method, DType dt, int n, int v) {
@@ -147,7 +149,12 @@ public final class KdKernelSuite {
                 case "fused-resident" -> {
                     KdPlan p = KdPlan.choose(ctx.limits(), n, v, dt, s[0].address(), t[0].address(), g[0].address());
                     yield p.tiled() ? KdPlan.tile(ctx.limits(), n, v, dt, p.kernel().cluster(), p.cached(),
-                            ctx.limits().multiprocessors() * KdPlan.TILE_BLOCKS_PER_SM / p.kernel().cluster()) : p;
+                            ctx.residentClusters(p.kernel())) : p;
+                }
+                case "fused-prefetch", "fused-prefetch-1bps" -> {
+                    int bps = method.endsWith("1bps") ? 1 : KdPlan.TILE_BLOCKS_PER_SM;
+                    KdPlan p = KdPlan.choose(ctx.limits(), bps, n, v, dt, s[0].address(), t[0].address(), g[0].address());
+                    yield p.tiled() ? KdPlan.pipelined(ctx.limits(), p, n, v, dt, ctx.residentClusters(p.kernel()), 1) : p;
                 }
                 case "fused-1bps" -> KdPlan.choose(ctx.limits(), 1, n, v, dt, s[0].address(), t[0].address(), g[0].address());
                 case "two-pass" -> KdPlan.twoPass(n, v, dt);

@@ -1,8 +1,9 @@
 package org.distill4j.benchmarks.gpu;
 
 import java.util.Arrays;
+import java.util.List;
 
-/** Command-line pieces the GPU suites share: {@code --option value} pairs and comma-separated integers. */
+/** Command-line pieces the GPU suites share: {@code --option value} pairs, comma-separated integers and names. */
 final class SuiteArgs {
     private SuiteArgs() {
     }
@@ -22,5 +23,19 @@ final class SuiteArgs {
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException(option + " takes comma-separated integers, got '" + v + "'", e);
         }
+    }
+
+    /** "fused, two-pass" as names from {@code known}, or an error naming the option, the unknown name and the known ones. */
+    static List<String> names(String option, String v, List<String> known) {
+        List<String> names = Arrays.stream(v.split(",")).map(String::trim).filter(x -> !x.isEmpty()).toList();
+        for (String name : names) {
+            if (!known.contains(name)) {
+                throw new IllegalArgumentException(option + " takes names from " + known + ", got '" + name + "'");
+            }
+        }
+        if (names.isEmpty()) {
+            throw new IllegalArgumentException(option + " takes at least one name from " + known);
+        }
+        return names;
     }
 }
