@@ -15,7 +15,7 @@
 // Kernels, by row width (the host picks; see KernelPlan.java):
 //   kd_warp_<t>     one warp per row, 8 rows per 256-thread block: V <= 2048 (V = 10 included)
 //   kd_block_<t>    one 512-thread block per row: V > 2048 (32k .. 260k vocabularies)
-//   kd_tile_<t>_c<C> one row per cluster of C blocks, each input read once (below; V > 2048 and 16-byte rows)
+//   kd_tile_<t>_c<C> one row per cluster of C = 1..16 blocks, each input read once (below; V > 2048, 16-byte rows)
 //   gjsd_warp_<t>, gjsd_block_<t>   generalized JSD for 0 < beta < 1 (three passes; see row_math.cuh)
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -950,7 +950,8 @@ DISTILL_ROW_KERNELS(kd, DISTILL_KD_ARGS, DISTILL_KD_PASS)
     DISTILL_KD_TILE(T, sfx, 1)   \
     DISTILL_KD_TILE(T, sfx, 2)   \
     DISTILL_KD_TILE(T, sfx, 4)   \
-    DISTILL_KD_TILE(T, sfx, 8)
+    DISTILL_KD_TILE(T, sfx, 8)   \
+    DISTILL_KD_TILE(T, sfx, 16)
 
 DISTILL_KD_TILES(float, f32)
 DISTILL_KD_TILES(__half, f16)

@@ -368,6 +368,10 @@ public final class DeviceContext implements AutoCloseable {
                 throw new IllegalArgumentException(plan.function() + ": a cluster of " + plan.cluster() + " blocks needs a device with "
                         + "thread-block clusters (sm_90+); " + describe() + " has none");
             }
+            if (plan.cluster() > PORTABLE_CLUSTER) {
+                Cu.check(cudart.cuFuncSetAttribute(f, cudart.CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1),
+                        "cuFuncSetAttribute(" + plan.function() + ", non-portable cluster size allowed, for " + plan.cluster() + " blocks)");
+            }
             Cu.check(cudart.cuFuncSetAttribute(f, cudart.CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH, plan.cluster()),
                     "cuFuncSetAttribute(" + plan.function() + ", cluster width " + plan.cluster() + ")");
             Cu.check(cudart.cuFuncSetAttribute(f, cudart.CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_HEIGHT, 1),
@@ -377,6 +381,9 @@ public final class DeviceContext implements AutoCloseable {
             done[1] = plan.cluster();
         }
     }
+
+    /** The largest cluster every device with clusters launches; larger ones need the non-portable attribute. */
+    static final int PORTABLE_CLUSTER = 8;
 
     /** Dynamic shared memory a launch gets without opting in. */
     static final int DEFAULT_DYNAMIC_SHARED = 48 * 1024;

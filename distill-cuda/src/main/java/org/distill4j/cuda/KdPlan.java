@@ -9,7 +9,8 @@ package org.distill4j.cuda;
  *   row, whose first {@code cached} elements of student and teacher it keeps in shared memory between the
  *   two passes. Each input element is then read from memory once. {@code C} is the smallest of 1, 2, 4, 8
  *   whose blocks hold the whole row (the largest otherwise: the uncached rest is read again, mostly from
- *   L2); {@code C > 1} needs thread-block clusters (sm_90).</li>
+ *   L2); {@code C > 1} needs thread-block clusters (sm_90). {@link #tile} also takes {@code C = 16}, a
+ *   non-portable size, for tests and benchmarks.</li>
  *   <li><b>Two-pass</b> ({@link KernelPlan#kd}) otherwise: a warp or a block per row, reading it twice.</li>
  * </ul>
  *
@@ -31,7 +32,13 @@ public record KdPlan(KernelPlan kernel, int chunk, int cached, boolean prefetch)
     public static final int TILE_BLOCKS_PER_SM = 2;
     /** Shared memory per block kept out of the cache: the kernel's static shared memory and the 1 KiB the driver reserves. */
     static final int SHARED_RESERVE = 2048;
+    /** The cluster sizes {@link #choose} picks from: the portable ones. */
     private static final int[] CLUSTERS = {1, 2, 4, 8};
+    /**
+     * The largest cluster a tiled kernel takes ({@link #tile}): 16 blocks is a non-portable size, which H100 and
+     * H200 launch once the function allows it ({@link DeviceContext} sets that attribute).
+     */
+    public static final int MAX_CLUSTER = 16;
     /** The most clusters a tiled launch has (8 x 65535 blocks at most); more rows loop. */
     public static final int MAX_CLUSTERS = 65_535;
 
@@ -60,7 +67,6 @@ public record KdPlan(KernelPlan kernel, int chunk, int cached, boolean prefetch)
                     + blocksPerSm);
         }
         KdPlan twoPass = twoPass(rows, v, dtype);
-        int perLoad = 16 / dtype.bytes();
         if (v <= KernelPlan.WARP_MAX_V || ((long) v * dtype.bytes()) % 16 != 0) {
             return twoPass;
         }
@@ -69,8 +75,7 @@ public record KdPlan(KernelPlan kernel, int chunk, int cached, boolean prefetch)
                 return twoPass;
             }
         }
-        long budget = Math.min(limits.sharedPerBlockOptin(), limits.sharedPerSm() / blocksPerSm) - SHARED_RESERVE;
-        int capacity = (int) Math.max(0, budget / (2L * dtype.bytes()) / perLoad * perLoad);  // elements of s and of t
+        int capacity = capacity(limits, blocksPerSm, dtype);
         if (capacity == 0) {
             return twoPass;
         }
@@ -85,6 +90,16 @@ public record KdPlan(KernelPlan kernel, int chunk, int cached, boolean prefetch)
             }
         }
         return tile(limits, rows, v, dtype, cluster, capacity, MAX_CLUSTERS);
+    }
+
+    /**
+     * Elements of student and of teacher that one block of a tiled kernel can keep in shared memory when
+     * {@code blocksPerSm} blocks share a multiprocessor (a multiple of the elements in 16 bytes; 0 if none).
+     */
+    public static int capacity(DeviceLimits limits, int blocksPerSm, DType dtype) {
+        int perLoad = 16 / dtype.bytes();
+        long budget = Math.min(limits.sharedPerBlockOptin(), limits.sharedPerSm() / blocksPerSm) - SHARED_RESERVE;
+        return (int) Math.max(0, budget / (2L * dtype.bytes()) / perLoad * perLoad);
     }
 
     /**
@@ -109,8 +124,8 @@ public record KdPlan(KernelPlan kernel, int chunk, int cached, boolean prefetch)
             throw new IllegalArgumentException("the tiled kd kernels take rows of a multiple of 16 bytes, got " + rows + " x " + v + " "
                     + dtype);
         }
-        if (java.util.Arrays.stream(CLUSTERS).noneMatch(c -> c == cluster) || (cluster > 1 && !limits.clusters())) {
-            throw new IllegalArgumentException("cluster of " + cluster + " blocks: the tiled kd kernels take 1, 2, 4 or 8"
+        if (cluster < 1 || cluster > MAX_CLUSTER || Integer.bitCount(cluster) != 1 || (cluster > 1 && !limits.clusters())) {
+            throw new IllegalArgumentException("cluster of " + cluster + " blocks: the tiled kd kernels take 1, 2, 4, 8 or 16"
                     + (limits.clusters() ? "" : ", and this device only 1"));
         }
         int perBlock = (v + cluster - 1) / cluster;

@@ -157,8 +157,8 @@ class CudaKernelsGpuTest extends GpuTest {
     }
 
     /**
-     * The tiled kd kernels in every shape the planner can pick: clusters of 1, 2, 4 and 8 blocks (those the device
-     * launches), the chunk cached whole, in part and not at all; on two clusters looping over the 11 rows (the
+     * The tiled kd kernels in every shape the planner can pick: clusters of 1, 2, 4, 8 and 16 blocks (those the
+     * device launches; 16 is a non-portable size, for benchmarks), the chunk cached whole, in part and not at all; on two clusters looping over the 11 rows (the
      * KL partials of one row are merged in the next row's exchange), with and without prefetching each next
      * row into the cache, and on one cluster per row. Rows 4 and 9 do not count (zero gradient, zero parts;
      * row 2 does not prefetch row 4, row 4 prefetches row 6), row 6 has extreme logits; logit teachers with
@@ -194,7 +194,7 @@ class CudaKernelsGpuTest extends GpuTest {
             double[] refGrad = new double[keep.length * v];
             double ref = Float64Reference.kd(KernelInputs.rows(s, keep, v), KernelInputs.rows(t, keep, v), probs,
                     alpha > 0 ? KernelInputs.pick(labels, keep) : null, keep.length, v, temperature, alpha, upstream, refGrad);
-            for (int cluster : new int[] {1, 2, 4, 8}) {
+            for (int cluster : new int[] {1, 2, 4, 8, 16}) {
                 if (cluster > 1 && !ctx.limits().clusters()) {
                     continue;
                 }

@@ -59,6 +59,15 @@ class CudaRuntimeLogicTest {
         assertEquals(500, noClusters.kernel().grid(), "one cluster (here: block) per row");
         assertEquals(8 * KdPlan.MAX_CLUSTERS, KdPlan.choose(h100, 1 << 20, 152_064, DType.F32).kernel().grid(), "more rows loop");
         assertEquals(8 * 33, KdPlan.tile(h100, 16384, 152_064, DType.F32, 8, 14336, 33).kernel().grid(), "a grid of resident clusters");
+        // clusters of 16 (non-portable; only asked for explicitly) hold that f32 row whole at two blocks per SM
+        assertEquals(budget / 8, KdPlan.capacity(h100, 2, DType.F32));
+        KdPlan c16 = KdPlan.tile(h100, 16384, 152_064, DType.F32, 16, KdPlan.capacity(h100, 2, DType.F32), KdPlan.MAX_CLUSTERS);
+        assertEquals(new KdPlan(new KernelPlan("kd_tile_f32_c16", 512, 16 * 16384, 2 * 9504 * 4, 16), 9504, 9504, false), c16);
+        for (int bad : new int[] {0, 3, 12, 32}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> KdPlan.tile(h100, 7, 32000, DType.F32, bad, 1000, 2));
+            assertTrue(e.getMessage().contains("cluster of " + bad + " blocks"), e.getMessage());
+        }
     }
 
     @Test

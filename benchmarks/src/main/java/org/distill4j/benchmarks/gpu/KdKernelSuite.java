@@ -29,6 +29,8 @@ import java.util.Locale;
  *       row into shared memory while it writes the current row's gradient;</li>
  *   <li>{@code fused-1bps}: the tiled kernels sized for one block per multiprocessor (more of a row cached);</li>
  *   <li>{@code fused-prefetch-1bps}: both;</li>
+ *   <li>{@code fused-c16} and {@code fused-prefetch-c16}: the tiled kernels on clusters of 16 blocks (a
+ *       non-portable size), which cache the whole of an fp32 row of 152064 at two blocks per multiprocessor;</li>
  *   <li>{@code two-pass}: the row kernels ({@code kd_block_*} / {@code kd_warp_*}), which read a row twice;</li>
  *   <li>{@code unfused}: our multi-kernel version with [N, V] intermediates (log-softmax of student and
  *       teacher, element-wise gradient and KL terms, row sums), what a framework's separate ops do;</li>
@@ -107,7 +109,7 @@ public final class KdKernelSuite {
 
     /** The methods timed by default (the class comment says what each is); {@code --methods} picks some. */
     static final List<String> METHODS = List.of("fused", "fused-resident", "fused-prefetch", "fused-1bps", "fused-prefetch-1bps",
-            "two-pass", "unfused");
+            "fused-c16", "fused-prefetch-c16", "two-pass", "unfused");
 
     /** Bytes a method allocates on the device for one set of inputs. */
     static long deviceBytes(String method, DType dt, int n, int v) {
@@ -151,10 +153,14 @@ public final class KdKernelSuite {
                     yield p.tiled() ? KdPlan.tile(ctx.limits(), n, v, dt, p.kernel().cluster(), p.cached(),
                             ctx.residentClusters(p.kernel())) : p;
                 }
-                case "fused-prefetch", "fused-prefetch-1bps" -> {
+                case "fused-prefetch", "fused-prefetch-1bps", "fused-c16", "fused-prefetch-c16" -> {
                     int bps = method.endsWith("1bps") ? 1 : KdPlan.TILE_BLOCKS_PER_SM;
                     KdPlan p = KdPlan.choose(ctx.limits(), bps, n, v, dt, s[0].address(), t[0].address(), g[0].address());
-                    yield p.tiled() ? KdPlan.pipelined(ctx.limits(), p, n, v, dt, ctx.residentClusters(p.kernel()), 1) : p;
+                    if (p.tiled() && method.endsWith("c16") && ctx.limits().clusters()) {
+                        p = KdPlan.tile(ctx.limits(), n, v, dt, 16, KdPlan.capacity(ctx.limits(), bps, dt), KdPlan.MAX_CLUSTERS);
+                    }
+                    yield p.tiled() && method.contains("prefetch")
+                            ? KdPlan.pipelined(ctx.limits(), p, n, v, dt, ctx.residentClusters(p.kernel()), 1) : p;
                 }
                 case "fused-1bps" -> KdPlan.choose(ctx.limits(), 1, n, v, dt, s[0].address(), t[0].address(), g[0].address());
                 case "two-pass" -> KdPlan.twoPass(n, v, dt);
