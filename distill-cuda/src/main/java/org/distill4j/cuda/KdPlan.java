@@ -39,7 +39,7 @@ public record KdPlan(KernelPlan kernel, int chunk, int cached, boolean prefetch)
      * H200 launch once the function allows it ({@link DeviceContext} sets that attribute).
      */
     public static final int MAX_CLUSTER = 16;
-    /** The most clusters a tiled launch has (8 x 65535 blocks at most); more rows loop. */
+    /** The most clusters a tiled launch has (C x 65535 blocks at most); more rows loop. */
     public static final int MAX_CLUSTERS = 65_535;
 
     /** Whether this is a tiled plan (its kernel takes {@code chunk, cached} after the common arguments). */
