@@ -280,6 +280,12 @@ static constexpr int MAX_SHARED_OPTIN = 227 * 1024;
 static constexpr unsigned DEFAULT_DYNAMIC_SHARED = 48 * 1024;
 static std::map<const emu::KernelInfo*, unsigned> sharedOptIn;
 
+// The dynamic shared memory a launch of k may ask for: what k was opted in to, else 48 KiB.
+static unsigned dynamic_shared_limit(const emu::KernelInfo* k) {
+    auto optIn = sharedOptIn.find(k);
+    return optIn == sharedOptIn.end() ? DEFAULT_DYNAMIC_SHARED : optIn->second;
+}
+
 CUresult cuDeviceGetAttribute(int* v, CUdevice_attribute a, CUdevice d) {
     if (d != 0) {
         return CUDA_ERROR_INVALID_DEVICE;
@@ -740,8 +746,7 @@ CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int* n, CUfunction f, int b
         return report(CUDA_ERROR_INVALID_VALUE, std::string(k->name) + ": occupancy of a block of " + std::to_string(blockSize)
                                                     + " threads");
     }
-    auto optIn = sharedOptIn.find(k);
-    unsigned sharedLimit = optIn == sharedOptIn.end() ? DEFAULT_DYNAMIC_SHARED : optIn->second;
+    unsigned sharedLimit = dynamic_shared_limit(k);
     if ((k->maxThreads != 0 && (unsigned) blockSize > k->maxThreads) || dynamicShared > sharedLimit) {
         *n = 0;
         return CUDA_SUCCESS;
@@ -769,8 +774,7 @@ CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned
         return report(CUDA_ERROR_INVALID_VALUE, std::string(k->name) + ": no kernel arguments given");
     }
     size_t threads = (size_t) bx * by * bz;
-    auto optIn = sharedOptIn.find(k);
-    unsigned sharedLimit = optIn == sharedOptIn.end() ? DEFAULT_DYNAMIC_SHARED : optIn->second;
+    unsigned sharedLimit = dynamic_shared_limit(k);
     if (threads == 0 || threads > 1024 || (k->maxThreads != 0 && threads > k->maxThreads) || gx == 0 || gy == 0 || gz == 0 || gy > 65535
         || gz > 65535 || shared > sharedLimit) {
         std::ostringstream o;
