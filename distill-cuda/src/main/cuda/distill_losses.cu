@@ -272,14 +272,15 @@ __device__ void kd_block(const In* __restrict__ s, const In* __restrict__ t, con
 // One row per cluster of C blocks (C = 1: a plain block; C > 1 needs sm_90 and the launch's required cluster
 // width set to C). Block `rank` owns the contiguous chunk [rank * chunk, min(V, (rank + 1) * chunk)) of every
 // row its cluster takes. Pass 1 copies the first `cached` elements of its chunk of s and t into dynamic shared
-// memory (asynchronous copies, all in flight together), reads the rest with 16-byte loads, and pushes every
-// element into the online log-sum-exps; the blocks of a cluster merge their
+// memory (asynchronous copies, all in flight together, issued in four groups so that the block starts pushing
+// the first group's elements while the others are still in flight), reads the rest with 16-byte loads, and
+// pushes every element into the online log-sum-exps; the blocks of a cluster merge their
 // accumulators through distributed shared memory (in rank order); pass 2 reads the cached part from shared
 // memory (the rest again from global memory, mostly L2), writes the gradient with 16-byte stores and sums
 // the KL terms. The KL partials of a row are merged in the next row's exchange (one cluster barrier per
-// row), the last row's after the loop. With prefetch != 0 a cluster that loops over rows copies the cached
-// part of its next row during this row's pass 2: each thread reads back only the words it copied itself, so
-// it may overwrite a word as soon as it has used it, with no barrier. The host (KdPlan.java) launches these
+// row), the last row's after the loop. With TILE_PREFETCH in `flags` a cluster that loops over rows copies
+// the cached part of its next row during this row's pass 2: each thread reads back only the words it copied
+// itself, so it may overwrite a word as soon as it has used it, with no barrier. The host (KdPlan.java) launches these
 // only when V * sizeof(In) and every row pointer are multiples of 16 bytes; chunk and cached are multiples of
 // 16 / sizeof(In).
 
@@ -389,6 +390,36 @@ __device__ __forceinline__ void copy_async_wait() {
 #endif
 }
 
+// Closes a group of this thread's copy16_async copies: the ones issued since the last group.
+__device__ __forceinline__ void copy_async_commit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;" ::: "memory");
+#endif
+}
+
+// Waits until at most `pending` (0 .. 3) of this thread's newest groups are still in flight: the older groups'
+// data is then visible to this thread. The count is an immediate of the instruction, hence the switch.
+__device__ __forceinline__ void copy_async_wait_pending(int pending) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    switch (pending) {
+        case 0:
+            asm volatile("cp.async.wait_group 0;" ::: "memory");
+            break;
+        case 1:
+            asm volatile("cp.async.wait_group 1;" ::: "memory");
+            break;
+        case 2:
+            asm volatile("cp.async.wait_group 2;" ::: "memory");
+            break;
+        default:
+            asm volatile("cp.async.wait_group 3;" ::: "memory");
+            break;
+    }
+#else
+    (void)pending;
+#endif
+}
+
 // Pass 1 of the tiled kernels for one 16-byte word of s and of t: validates and pushes its elements.
 template <typename In>
 __device__ __forceinline__ void kd_tile_push(KdAcc& a, const uint4& vs, const uint4& vt, float invT, bool teacher, bool needS1,
@@ -419,11 +450,17 @@ __device__ __forceinline__ void kd_tile_push(KdAcc& a, const uint4& vs, const ui
     distill::kd_push_n<true>(a, xs, xt, N, invT, teacher, needS1, scratch);
 }
 
+// The groups a block's pass-1 copies are issued in (copy_async_wait_pending takes 0 .. 3 pending).
+constexpr int TILE_STAGES = 4;
+// kd_tile's flags (KdPlan.java): prefetch the next row; issue pass 1's copies in one group (the suite compares).
+constexpr int TILE_PREFETCH = 1;
+constexpr int TILE_ONE_GROUP = 2;
+
 template <typename In, int BLOCK, int C>
 __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, const int* __restrict__ labels,
                         const unsigned char* __restrict__ counted, In* __restrict__ grad, float* __restrict__ rowOut, int rows, int V,
                         float invT, float kdWeight, float alpha, float t2, float scale, int teacherProbs, int needS1i, int chunk,
-                        int cached, int prefetch) {
+                        int cached, int flags) {
     constexpr int N = 16 / sizeof(In);
     constexpr int WARPS = BLOCK / 32;
     extern __shared__ uint4 tileCache[];
@@ -446,6 +483,11 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
     const int cvec = cached / N < nvec ? cached / N : nvec;
     uint4* cs = tileCache;
     uint4* ct = tileCache + cached / N;
+    // this thread's cached words are j = threadIdx.x + m * BLOCK for m < mine; pass 1 copies them in
+    // TILE_STAGES groups, group g holding m in [stageEnd(g - 1), stageEnd(g))
+    const int mine = (int)threadIdx.x < cvec ? (cvec - 1 - (int)threadIdx.x) / BLOCK + 1 : 0;
+    const int stages = (flags & TILE_ONE_GROUP) != 0 ? 1 : TILE_STAGES;
+    auto stageEnd = [mine, stages](int g) { return g < 0 ? 0 : (g + 1) * mine / stages; };
     const int clusters = gridDim.x / C;
     int k = 0;
     int prevRow = -1;  // the previous row, its CE, bad flag and this block's KL partial (C > 1, thread 0)
@@ -462,28 +504,45 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
         // prefetch: the next row this block takes, when it counts, is copied into the cache during this row's
         // pass 2, each 16-byte word by the thread that owns it once that thread has read the word it replaces
         const int next = r + clusters;
-        const bool fetchNext = prefetch != 0 && cvec > 0 && next < rows && (counted == nullptr || counted[next]);
+        const bool fetchNext = (flags & TILE_PREFETCH) != 0 && cvec > 0 && next < rows && (counted == nullptr || counted[next]);
         const uint4* sn = fetchNext ? reinterpret_cast<const uint4*>(s + (size_t)next * V + c0) : nullptr;
         const uint4* tn = fetchNext && teacher ? reinterpret_cast<const uint4*>(t + (size_t)next * V + c0) : nullptr;
         KdAcc a = distill::kd_empty();
         int bad = 0;
         if (!skip) {
             // the cached part goes to shared memory by asynchronous copies, all in flight at once (no registers
-            // held); the uncached rest is read meanwhile; then each thread reads back what it copied itself
+            // held), issued in `stages` groups; the uncached rest is read meanwhile; then each thread reads back
+            // what it copied itself, each group as soon as it has landed
             if (!ready) {
-                for (int j = threadIdx.x; j < cvec; j += BLOCK) {
-                    copy16_async(cs + j, sr + j);
-                    if (teacher) {
-                        copy16_async(ct + j, tr + j);
+#pragma unroll 1
+                for (int g = 0; g < stages; g++) {
+                    for (int m = stageEnd(g - 1); m < stageEnd(g); m++) {
+                        const int j = threadIdx.x + m * BLOCK;
+                        copy16_async(cs + j, sr + j);
+                        if (teacher) {
+                            copy16_async(ct + j, tr + j);
+                        }
                     }
+                    copy_async_commit();
                 }
             }
             for (int j = cvec + threadIdx.x; j < nvec; j += BLOCK) {
                 kd_tile_push<In>(a, sr[j], teacher ? tr[j] : sr[j], invT, teacher, needS1, teacherProbs, bad);
             }
-            copy_async_wait();
-            for (int j = threadIdx.x; j < cvec; j += BLOCK) {
-                kd_tile_push<In>(a, cs[j], teacher ? ct[j] : cs[j], invT, teacher, needS1, teacherProbs, bad);
+            // the words in the same order as one loop over j would take them: the sums do not depend on staging
+#pragma unroll 1
+            for (int g = 0; g < stages; g++) {
+                if (ready) {
+                    if (g == 0) {
+                        copy_async_wait();  // the prefetched row: one group, issued during the last pass 2
+                    }
+                } else {
+                    copy_async_wait_pending(stages - 1 - g);
+                }
+                for (int m = stageEnd(g - 1); m < stageEnd(g); m++) {
+                    const int j = threadIdx.x + m * BLOCK;
+                    kd_tile_push<In>(a, cs[j], teacher ? ct[j] : cs[j], invT, teacher, needS1, teacherProbs, bad);
+                }
             }
         }
         a = block_merge<BLOCK>(a, bad, shAcc, &shBad);
@@ -943,8 +1002,8 @@ DISTILL_ROW_KERNELS(kd, DISTILL_KD_ARGS, DISTILL_KD_PASS)
 // kd_tile_<t>_c<C>: the tiled KD kernels, 512 threads, two blocks per multiprocessor (KdPlan.java).
 #define DISTILL_KD_TILE(T, sfx, C)                                                                                       \
     extern "C" __global__ void __launch_bounds__(512, 2)                                                                \
-        kd_tile_##sfx##_c##C(DISTILL_KD_ARGS(T), int chunk, int cached, int prefetch) {                                  \
-        kd_tile<T, 512, C>(DISTILL_KD_PASS, chunk, cached, prefetch);                                                  \
+        kd_tile_##sfx##_c##C(DISTILL_KD_ARGS(T), int chunk, int cached, int flags) {                                     \
+        kd_tile<T, 512, C>(DISTILL_KD_PASS, chunk, cached, flags);                                                     \
     }
 #define DISTILL_KD_TILES(T, sfx) \
     DISTILL_KD_TILE(T, sfx, 1)   \

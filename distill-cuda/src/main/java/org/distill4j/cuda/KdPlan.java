@@ -19,13 +19,20 @@ package org.distill4j.cuda;
  * during the current row's pass 2 (as it frees each word), so that the next row's loads overlap this row's
  * gradient. {@link #choose} does not prefetch (it launches a cluster per row); {@link #pipelined} does, on
  * a grid of the clusters that fit the device at once ({@link DeviceContext#residentClusters}).
+ * <p>
+ * A tiled plan is <b>staged</b> by default: pass 1 issues its copies into shared memory in four groups and
+ * starts on the first group's elements while the later ones are in flight. {@link #unstaged} issues them as
+ * one group and waits for all of them first, as these kernels did before; the benchmark suite compares the
+ * two. Staging changes when elements arrive, not the order in which they are summed: both give bit-identical
+ * results.
  *
  * @param kernel   the launch
  * @param chunk    elements of a row per block (tiled), 0 for the two-pass kernels
  * @param cached   elements of a block's chunk kept in shared memory (tiled), 0 for the two-pass kernels
  * @param prefetch whether a looping cluster copies its next row's cached part during this row's pass 2 (tiled)
+ * @param staged   whether pass 1 issues its copies in groups and starts on the first before the rest arrive (tiled)
  */
-public record KdPlan(KernelPlan kernel, int chunk, int cached, boolean prefetch) {
+public record KdPlan(KernelPlan kernel, int chunk, int cached, boolean prefetch, boolean staged) {
     /** Threads per block of the tiled kernels (their {@code __launch_bounds__}). */
     public static final int TILE_BLOCK = 512;
     /** Blocks per multiprocessor the tiled kernels are sized for (their {@code __launch_bounds__} minimum). */
@@ -41,6 +48,20 @@ public record KdPlan(KernelPlan kernel, int chunk, int cached, boolean prefetch)
     public static final int MAX_CLUSTER = 16;
     /** The most clusters a tiled launch has (C x 65535 blocks at most); more rows loop. */
     public static final int MAX_CLUSTERS = 65_535;
+
+    /** Flags of the tiled kernels' last argument (distill_losses.cu: TILE_PREFETCH, TILE_ONE_GROUP). */
+    private static final int FLAG_PREFETCH = 1;
+    private static final int FLAG_ONE_GROUP = 2;
+
+    /** A plan whose tiled pass 1 is staged (the default). */
+    public KdPlan(KernelPlan kernel, int chunk, int cached, boolean prefetch) {
+        this(kernel, chunk, cached, prefetch, true);
+    }
+
+    /** This plan with pass 1's copies issued as one group (the kernels' earlier form, for comparisons). */
+    public KdPlan unstaged() {
+        return new KdPlan(kernel, chunk, cached, prefetch, false);
+    }
 
     /** Whether this is a tiled plan (its kernel takes {@code chunk, cached} after the common arguments). */
     public boolean tiled() {
@@ -160,13 +181,13 @@ public record KdPlan(KernelPlan kernel, int chunk, int cached, boolean prefetch)
 
     /**
      * Queues the kernel with the common arguments of {@code kd_*} (see distill_losses.cu), adding
-     * {@code chunk, cached, prefetch} for the tiled kernels.
+     * {@code chunk, cached, flags} for the tiled kernels.
      */
     public void launch(DeviceContext ctx, Object s, Object t, Object labels, Object counted, Object grad, Object rowOut, int rows, int v,
                        float invT, float kdWeight, float alpha, float t2, float scale, int teacherProbs, int needS1) {
         if (tiled()) {
             ctx.launch(kernel, s, t, labels, counted, grad, rowOut, rows, v, invT, kdWeight, alpha, t2, scale, teacherProbs, needS1, chunk,
-                    cached, prefetch ? 1 : 0);
+                    cached, (prefetch ? FLAG_PREFETCH : 0) | (staged ? 0 : FLAG_ONE_GROUP));
         } else {
             ctx.launch(kernel, s, t, labels, counted, grad, rowOut, rows, v, invT, kdWeight, alpha, t2, scale, teacherProbs, needS1);
         }

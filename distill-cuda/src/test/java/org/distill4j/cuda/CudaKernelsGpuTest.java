@@ -158,11 +158,13 @@ class CudaKernelsGpuTest extends GpuTest {
 
     /**
      * The tiled kd kernels in every shape the planner can pick: clusters of 1, 2, 4, 8 and 16 blocks (those the
-     * device launches; 16 is a non-portable size, for benchmarks), the chunk cached whole, in part and not at all; on two clusters looping over the 11 rows (the
-     * KL partials of one row are merged in the next row's exchange), with and without prefetching each next
-     * row into the cache, and on one cluster per row. Rows 4 and 9 do not count (zero gradient, zero parts;
-     * row 2 does not prefetch row 4, row 4 prefetches row 6), row 6 has extreme logits; logit teachers with
-     * labels and T != 1, probability teachers with alpha 0.
+     * device launches; 16 is a non-portable size, for benchmarks), the chunk cached whole, in part and not at
+     * all; on two clusters looping over the 11 rows (the KL partials of one row are merged in the next row's
+     * exchange), with and without prefetching each next row into the cache, and on one cluster per row. Rows
+     * 4 and 9 do not count (zero gradient, zero parts; row 2 does not prefetch row 4, row 4 prefetches row 6),
+     * row 6 has extreme logits; logit teachers with labels and T != 1, probability teachers with alpha 0.
+     * Where a chunk is cached, pass 1 issuing its copies in one group ({@link KdPlan#unstaged}) gives the same
+     * bits as the staged default.
      */
     @ParameterizedTest
     @EnumSource(value = DType.class, names = {"F32", "BF16"})
@@ -234,6 +236,13 @@ class CudaKernelsGpuTest extends GpuTest {
                     float[][] again = runKd(plan, dtype, s, t, labels, counted, rows, v, temperature, alpha, upstream / keep.length, probs);
                     assertArrayEquals(rowOut, again[0], what + ": deterministic row parts");
                     assertArrayEquals(grad, again[1], what + ": deterministic gradient");
+                    if (shape != 2) {
+                        // pass 1's copies in one group: the same sums in the same order, so the same bits
+                        float[][] oneGroup = runKd(plan.unstaged(), dtype, s, t, labels, counted, rows, v, temperature, alpha,
+                                upstream / keep.length, probs);
+                        assertArrayEquals(rowOut, oneGroup[0], what + ": unstaged row parts equal the staged ones");
+                        assertArrayEquals(grad, oneGroup[1], what + ": unstaged gradient equals the staged one");
+                    }
                     shapes++;
                 }
             }

@@ -75,6 +75,11 @@ class CudaRuntimeLogicTest {
         DeviceLimits h100 = DeviceLimits.H100;
         KdPlan plan = KdPlan.choose(h100, 16384, 152_064, DType.BF16);
         assertFalse(plan.prefetch(), "the default plan takes a cluster per row: nothing to prefetch");
+        assertTrue(plan.staged(), "the default plan stages pass 1's copies");
+        KdPlan oneGroup = plan.unstaged();
+        assertFalse(oneGroup.staged());
+        assertEquals(plan, new KdPlan(oneGroup.kernel(), oneGroup.chunk(), oneGroup.cached(), oneGroup.prefetch()),
+                "unstaged changes nothing else");
         KdPlan piped = KdPlan.pipelined(h100, plan, 16384, 152_064, DType.BF16, 30, 2);
         assertEquals(new KdPlan(new KernelPlan(plan.kernel().function(), 512, 8 * 60, plan.kernel().sharedBytes(), 8), plan.chunk(),
                 plan.cached(), true), piped);

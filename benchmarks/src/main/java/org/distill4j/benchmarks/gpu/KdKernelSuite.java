@@ -31,6 +31,9 @@ import java.util.Locale;
  *   <li>{@code fused-prefetch-1bps}: both;</li>
  *   <li>{@code fused-c16} and {@code fused-prefetch-c16}: the tiled kernels on clusters of 16 blocks (a
  *       non-portable size), which cache the whole of an fp32 row of 152064 at two blocks per multiprocessor;</li>
+ *   <li>{@code fused-unstaged} and {@code fused-prefetch-unstaged}: {@code fused} and {@code fused-prefetch}
+ *       with pass 1's copies issued as one group and awaited whole ({@link KdPlan#unstaged}), the tiled
+ *       kernels' form before staging;</li>
  *   <li>{@code two-pass}: the row kernels ({@code kd_block_*} / {@code kd_warp_*}), which read a row twice;</li>
  *   <li>{@code unfused}: our multi-kernel version with [N, V] intermediates (log-softmax of student and
  *       teacher, element-wise gradient and KL terms, row sums), what a framework's separate ops do;</li>
@@ -108,8 +111,9 @@ public final class KdKernelSuite {
     }
 
     /** The methods timed by default (the class comment says what each is); {@code --methods} picks some. */
-    static final List<String> METHODS = List.of("fused", "fused-resident", "fused-prefetch", "fused-1bps", "fused-prefetch-1bps",
-            "fused-c16", "fused-prefetch-c16", "two-pass", "unfused");
+    static final List<String> METHODS = List.of("fused", "fused-unstaged", "fused-resident", "fused-prefetch", "fused-prefetch-unstaged",
+            "fused-1bps", "fused-prefetch-1bps", "fused-c16", "fused-prefetch-c16", "two-pass", "unfused");
+    private static final String UNSTAGED = "-unstaged";
 
     /** Bytes a method allocates on the device for one set of inputs. */
     static long deviceBytes(String method, DType dt, int n, int v) {
@@ -146,7 +150,8 @@ public final class KdKernelSuite {
                 kl = keep(buffers, ctx.alloc(4 * nv));
                 sums = keep(buffers, ctx.alloc(4L * n));
             }
-            KdPlan plan = switch (method) {
+            String base = method.endsWith(UNSTAGED) ? method.substring(0, method.length() - UNSTAGED.length()) : method;
+            KdPlan planned = switch (base) {
                 case "fused" -> KdPlan.choose(ctx.limits(), n, v, dt, s[0].address(), t[0].address(), g[0].address());
                 case "fused-resident" -> {
                     KdPlan p = KdPlan.choose(ctx.limits(), n, v, dt, s[0].address(), t[0].address(), g[0].address());
@@ -154,18 +159,19 @@ public final class KdKernelSuite {
                             ctx.residentClusters(p.kernel())) : p;
                 }
                 case "fused-prefetch", "fused-prefetch-1bps", "fused-c16", "fused-prefetch-c16" -> {
-                    int bps = method.endsWith("1bps") ? 1 : KdPlan.TILE_BLOCKS_PER_SM;
+                    int bps = base.endsWith("1bps") ? 1 : KdPlan.TILE_BLOCKS_PER_SM;
                     KdPlan p = KdPlan.choose(ctx.limits(), bps, n, v, dt, s[0].address(), t[0].address(), g[0].address());
-                    if (p.tiled() && method.endsWith("c16") && ctx.limits().clusters()) {
+                    if (p.tiled() && base.endsWith("c16") && ctx.limits().clusters()) {
                         p = KdPlan.tile(ctx.limits(), n, v, dt, 16, KdPlan.capacity(ctx.limits(), bps, dt), KdPlan.MAX_CLUSTERS);
                     }
-                    yield p.tiled() && method.contains("prefetch")
+                    yield p.tiled() && base.contains("prefetch")
                             ? KdPlan.pipelined(ctx.limits(), p, n, v, dt, ctx.residentClusters(p.kernel()), 1) : p;
                 }
                 case "fused-1bps" -> KdPlan.choose(ctx.limits(), 1, n, v, dt, s[0].address(), t[0].address(), g[0].address());
                 case "two-pass" -> KdPlan.twoPass(n, v, dt);
                 default -> null;
             };
+            KdPlan plan = planned != null && method.endsWith(UNSTAGED) ? planned.unstaged() : planned;
             if (plan != null && (n == 4096 || v == 10)) {
                 System.out.println("  " + method + " " + dt + " V " + v + ": " + plan);
             }
