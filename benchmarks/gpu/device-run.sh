@@ -4,6 +4,12 @@
 #   device-run.sh suite [KdKernelSuite options]   the GPU suite + PyTorch eager -> $OUT/kd-suite.csv
 #   device-run.sh mlp [--batch 128,1024,8192] [--iters 50] [--warmup 10]
 #                         the whole-step benchmark: MlpStepSuite + torch_mlp_step.py -> $OUT/mlp-step.csv
+#   device-run.sh profile [KdKernelSuite options]
+#                         Nsight Compute (ncu, where the machine has it) on each kd_tile launch of a short suite
+#                         run (default: rows 4096, V 32000 and 128256, f32 and bf16, fused and fused-prefetch,
+#                         one launch each): throughput, memory, warp stall reasons, occupancy
+#                         -> $OUT/kd-tile-ncu.txt (and the .ncu-rep report); ncu's clocks and cache flushes
+#                         make its times unlike the suite's
 # Finds the CUDA 13 libraries (toolkit or Python nvidia-* packages) for JavaCPP, and prints what it used.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -66,8 +72,30 @@ case "${1:-}" in
     "$java" "${flags[@]}" -cp "$bundle/lib/*" org.distill4j.benchmarks.gpu.MlpStepSuite --out "$csv" "$@"
     python3 benchmarks/gpu/torch_mlp_step.py --out "$csv" "$@" || echo "torch_mlp_step.py failed (see above)"
     ;;
+  profile)
+    shift
+    ncu="$(command -v ncu || ls /usr/local/cuda*/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2> /dev/null | head -n 1 || true)"
+    if [ -z "$ncu" ]; then
+      echo "device-run: ncu (Nsight Compute) not found on PATH, in /usr/local/cuda*/bin or /opt/nvidia/nsight-compute" >&2
+      exit 3
+    fi
+    "$ncu" --version | tail -n 1
+    if [ "$#" -eq 0 ]; then
+      set -- --rows 4096 --vocab 32000,128256 --dtype f32,bf16 --methods fused,fused-prefetch
+    fi
+    report="$out/kd-tile"
+    rm -f "$report.ncu-rep"
+    "$ncu" --target-processes all --kernel-name regex:kd_tile --launch-count 16 \
+      --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section Occupancy \
+      --section LaunchStats --section SchedulerStats -o "$report" \
+      "$java" "${flags[@]}" -cp "$bundle/lib/*" org.distill4j.benchmarks.gpu.KdKernelSuite --out "$out/kd-profile-suite.csv" \
+      --iters 1 --warmup 0 "$@"
+    "$ncu" -i "$report.ncu-rep" --page details > "$out/kd-tile-ncu.txt"
+    grep -E "kd_tile|Memory Throughput|DRAM Throughput|Duration|Achieved Occupancy|Registers Per|Stall|One or More" \
+      "$out/kd-tile-ncu.txt" | head -n 120
+    ;;
   *)
-    echo "usage: device-run.sh tests | suite [options] | mlp [options]" >&2
+    echo "usage: device-run.sh tests | suite [options] | mlp [options] | profile [options]" >&2
     exit 2
     ;;
 esac

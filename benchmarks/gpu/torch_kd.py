@@ -30,6 +30,7 @@ def main():
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--temperature", type=float, default=2.0)
+    ap.add_argument("--methods", help="the Java suite's option (device-run.sh passes every option to both); ignored here")
     a = ap.parse_args()
     dtypes = {"f32": torch.float32, "bf16": torch.bfloat16}
     T = a.temperature
