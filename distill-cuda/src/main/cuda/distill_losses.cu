@@ -280,7 +280,10 @@ __device__ void kd_block(const In* __restrict__ s, const In* __restrict__ t, con
 // the KL terms. The KL partials of a row are merged in the next row's exchange (one cluster barrier per
 // row), the last row's after the loop. With TILE_PREFETCH in `flags` a cluster that loops over rows copies
 // the cached part of its next row during this row's pass 2: each thread reads back only the words it copied
-// itself, so it may overwrite a word as soon as it has used it, with no barrier. The host (KdPlan.java) launches these
+// itself, so it may overwrite a word as soon as it has used it, with no barrier. With TILE_DOUBLE the cache
+// holds two rows: at the start of each row a looping cluster issues the copies of its next row into the other
+// buffer (which held the previous row), so they are in flight through all of this row: pass 1, the merge and
+// pass 2 (the price: half the cache per row). The host (KdPlan.java) launches these
 // only when V * sizeof(In) and every row pointer are multiples of 16 bytes; chunk and cached are multiples of
 // 16 / sizeof(In).
 
@@ -452,9 +455,11 @@ __device__ __forceinline__ void kd_tile_push(KdAcc& a, const uint4& vs, const ui
 
 // The groups a block's pass-1 copies are issued in (copy_async_wait_pending takes 0 .. 3 pending).
 constexpr int TILE_STAGES = 4;
-// kd_tile's flags (KdPlan.java): prefetch the next row; issue pass 1's copies in one group (the suite compares).
+// kd_tile's flags (KdPlan.java): prefetch the next row during pass 2; issue pass 1's copies in one group (the
+// suite compares); keep two rows in the cache, loading the next while this one is worked on.
 constexpr int TILE_PREFETCH = 1;
 constexpr int TILE_ONE_GROUP = 2;
+constexpr int TILE_DOUBLE = 4;
 
 template <typename In, int BLOCK, int C>
 __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, const int* __restrict__ labels,
@@ -481,8 +486,9 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
     const int c1 = c0 + chunk < V ? c0 + chunk : V;
     const int nvec = c1 > c0 ? (c1 - c0) / N : 0;
     const int cvec = cached / N < nvec ? cached / N : nvec;
-    uint4* cs = tileCache;
-    uint4* ct = tileCache + cached / N;
+    // with TILE_DOUBLE the cache holds two rows, buffer b (row k of this block in buffer k & 1) at 2 b cw
+    const bool twoBuffers = (flags & TILE_DOUBLE) != 0;
+    const int cw = cached / N;
     // this thread's cached words are j = threadIdx.x + m * BLOCK for m < mine; pass 1 copies them in
     // TILE_STAGES groups, group g holding m in [stageEnd(g - 1), stageEnd(g))
     const int mine = (int)threadIdx.x < cvec ? (cvec - 1 - (int)threadIdx.x) / BLOCK + 1 : 0;
@@ -495,16 +501,46 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
     float prevKl = 0.f;
     int prevBad = 0;
     bool ready = false;  // the cached part of row r was copied during the previous row's pass 2 (prefetch)
+    // copies this thread's words of the cached part of `row` into (dst, dst + cw)
+    auto fetchRow = [&](int row, uint4* dst) {
+        const uint4* fs = reinterpret_cast<const uint4*>(s + (size_t)row * V + c0);
+        const uint4* ft = teacher ? reinterpret_cast<const uint4*>(t + (size_t)row * V + c0) : nullptr;
+        for (int j = threadIdx.x; j < cvec; j += BLOCK) {
+            copy16_async(dst + j, fs + j);
+            if (teacher) {
+                copy16_async(dst + cw + j, ft + j);
+            }
+        }
+    };
+    auto counts = [&](int row) { return counted == nullptr || counted[row] != 0; };
+    if (twoBuffers) {
+        const int first = blockIdx.x / C;
+        if (first < rows && cvec > 0 && counts(first)) {
+            fetchRow(first, tileCache);
+        }
+        copy_async_commit();
+    }
     for (int r = blockIdx.x / C; r < rows; r += clusters, k++) {
         const size_t off = (size_t)r * V + c0;
         const uint4* sr = reinterpret_cast<const uint4*>(s + off);
         const uint4* tr = teacher ? reinterpret_cast<const uint4*>(t + off) : nullptr;
         uint4* gr = reinterpret_cast<uint4*>(grad + off);
-        const bool skip = counted != nullptr && !counted[r];
-        // prefetch: the next row this block takes, when it counts, is copied into the cache during this row's
-        // pass 2, each 16-byte word by the thread that owns it once that thread has read the word it replaces
+        const bool skip = !counts(r);
         const int next = r + clusters;
-        const bool fetchNext = (flags & TILE_PREFETCH) != 0 && cvec > 0 && next < rows && (counted == nullptr || counted[next]);
+        uint4* cs = tileCache + (twoBuffers ? (k & 1) * 2 * cw : 0);
+        uint4* ct = cs + cw;
+        if (twoBuffers) {
+            // the next row this block takes, when it counts, goes into the other buffer now, so that its loads
+            // overlap all of this row; that buffer held the previous row, and each thread overwrites only words
+            // it has read itself (in program order, before this)
+            if (next < rows && cvec > 0 && counts(next)) {
+                fetchRow(next, tileCache + ((k + 1) & 1) * 2 * cw);
+            }
+            copy_async_commit();
+        }
+        // TILE_PREFETCH: the next row this block takes, when it counts, is copied into the cache during this row's
+        // pass 2, each 16-byte word by the thread that owns it once that thread has read the word it replaces
+        const bool fetchNext = (flags & TILE_PREFETCH) != 0 && !twoBuffers && cvec > 0 && next < rows && counts(next);
         const uint4* sn = fetchNext ? reinterpret_cast<const uint4*>(s + (size_t)next * V + c0) : nullptr;
         const uint4* tn = fetchNext && teacher ? reinterpret_cast<const uint4*>(t + (size_t)next * V + c0) : nullptr;
         KdAcc a = distill::kd_empty();
@@ -512,8 +548,10 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
         if (!skip) {
             // the cached part goes to shared memory by asynchronous copies, all in flight at once (no registers
             // held), issued in `stages` groups; the uncached rest is read meanwhile; then each thread reads back
-            // what it copied itself, each group as soon as it has landed
-            if (!ready) {
+            // what it copied itself, each group as soon as it has landed. A prefetched row (either way) is in
+            // shared memory or on its way already.
+            const bool issue = !ready && !twoBuffers;
+            if (issue) {
 #pragma unroll 1
                 for (int g = 0; g < stages; g++) {
                     for (int m = stageEnd(g - 1); m < stageEnd(g); m++) {
@@ -532,12 +570,12 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
             // the words in the same order as one loop over j would take them: the sums do not depend on staging
 #pragma unroll 1
             for (int g = 0; g < stages; g++) {
-                if (ready) {
-                    if (g == 0) {
-                        copy_async_wait();  // the prefetched row: one group, issued during the last pass 2
-                    }
-                } else {
+                if (issue) {
                     copy_async_wait_pending(stages - 1 - g);
+                } else if (g == 0 && twoBuffers) {
+                    copy_async_wait_pending(1);  // this row's group; the next row's, the newest, may stay in flight
+                } else if (g == 0) {
+                    copy_async_wait();  // the row copied during the last pass 2 (not committed as a group)
                 }
                 for (int m = stageEnd(g - 1); m < stageEnd(g); m++) {
                     const int j = threadIdx.x + m * BLOCK;

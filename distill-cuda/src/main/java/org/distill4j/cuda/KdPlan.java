@@ -14,11 +14,13 @@ package org.distill4j.cuda;
  *   <li><b>Two-pass</b> ({@link KernelPlan#kd}) otherwise: a warp or a block per row, reading it twice.</li>
  * </ul>
  *
- * A tiled plan may also <b>prefetch</b>: where its grid has fewer clusters than rows, each cluster loops over
- * rows, and with prefetch on, every thread copies its share of the next row's cached part into shared memory
- * during the current row's pass 2 (as it frees each word), so that the next row's loads overlap this row's
- * gradient. {@link #choose} does not prefetch (it launches a cluster per row); {@link #pipelined} does, on
- * a grid of the clusters that fit the device at once ({@link DeviceContext#residentClusters}).
+ * A tiled plan may also <b>prefetch</b> ({@link Prefetch}): where its grid has fewer clusters than rows, each
+ * cluster loops over rows and loads its next row's cached part into shared memory before it gets there, either
+ * during the current row's pass 2, into the words that pass frees ({@link Prefetch#DURING_PASS_2}), or from the
+ * start of the current row, into a second buffer ({@link Prefetch#DOUBLE_BUFFER}: the loads overlap the whole
+ * row, for half the cache per row). {@link #choose} does not prefetch (it launches a cluster per row);
+ * {@link #pipelined} does, on a grid of the clusters that fit the device at once
+ * ({@link DeviceContext#residentClusters}), and {@link #doubleBuffered} plans the second form.
  * <p>
  * A tiled plan is <b>staged</b> by default: pass 1 issues its copies into shared memory in four groups and
  * starts on the first group's elements while the later ones are in flight. {@link #unstaged} issues them as
@@ -28,11 +30,26 @@ package org.distill4j.cuda;
  *
  * @param kernel   the launch
  * @param chunk    elements of a row per block (tiled), 0 for the two-pass kernels
- * @param cached   elements of a block's chunk kept in shared memory (tiled), 0 for the two-pass kernels
- * @param prefetch whether a looping cluster copies its next row's cached part during this row's pass 2 (tiled)
+ * @param cached   elements of a block's chunk kept in shared memory per row (tiled), 0 for the two-pass kernels
+ * @param prefetch how a looping cluster loads its next row's cached part ahead of time (tiled)
  * @param staged   whether pass 1 issues its copies in groups and starts on the first before the rest arrive (tiled)
  */
-public record KdPlan(KernelPlan kernel, int chunk, int cached, boolean prefetch, boolean staged) {
+public record KdPlan(KernelPlan kernel, int chunk, int cached, Prefetch prefetch, boolean staged) {
+    /** How a tiled plan's looping clusters load their next row ahead of time. */
+    public enum Prefetch {
+        /** Each row's cached part is loaded at the start of its pass 1. */
+        NONE,
+        /** During a row's pass 2, each thread copies its words of the next row into the words it has just used. */
+        DURING_PASS_2,
+        /** Two rows in the cache: the next row's copies are issued into the other buffer as a row starts. */
+        DOUBLE_BUFFER;
+
+        /** Rows the cache holds at once. */
+        public int buffers() {
+            return this == DOUBLE_BUFFER ? 2 : 1;
+        }
+    }
+
     /** Threads per block of the tiled kernels (their {@code __launch_bounds__}). */
     public static final int TILE_BLOCK = 512;
     /** Blocks per multiprocessor the tiled kernels are sized for (their {@code __launch_bounds__} minimum). */
@@ -49,12 +66,13 @@ public record KdPlan(KernelPlan kernel, int chunk, int cached, boolean prefetch,
     /** The most clusters a tiled launch has (C x 65535 blocks at most); more rows loop. */
     public static final int MAX_CLUSTERS = 65_535;
 
-    /** Flags of the tiled kernels' last argument (distill_losses.cu: TILE_PREFETCH, TILE_ONE_GROUP). */
+    /** Flags of the tiled kernels' last argument (distill_losses.cu: TILE_PREFETCH, TILE_ONE_GROUP, TILE_DOUBLE). */
     private static final int FLAG_PREFETCH = 1;
     private static final int FLAG_ONE_GROUP = 2;
+    private static final int FLAG_DOUBLE = 4;
 
     /** A plan whose tiled pass 1 is staged (the default). */
-    public KdPlan(KernelPlan kernel, int chunk, int cached, boolean prefetch) {
+    public KdPlan(KernelPlan kernel, int chunk, int cached, Prefetch prefetch) {
         this(kernel, chunk, cached, prefetch, true);
     }
 
@@ -70,7 +88,7 @@ public record KdPlan(KernelPlan kernel, int chunk, int cached, boolean prefetch,
 
     /** The two-pass kernels' plan. */
     public static KdPlan twoPass(int rows, int v, DType dtype) {
-        return new KdPlan(KernelPlan.kd(rows, v, dtype), 0, 0, false);
+        return new KdPlan(KernelPlan.kd(rows, v, dtype), 0, 0, Prefetch.NONE);
     }
 
     /**
@@ -83,6 +101,21 @@ public record KdPlan(KernelPlan kernel, int chunk, int cached, boolean prefetch,
 
     /** {@link #choose(DeviceLimits, int, int, DType, long...)} with the shared memory sized for {@code blocksPerSm} blocks. */
     public static KdPlan choose(DeviceLimits limits, int blocksPerSm, int rows, int v, DType dtype, long... addresses) {
+        return choose(limits, blocksPerSm, Prefetch.NONE, rows, v, dtype, addresses);
+    }
+
+    /**
+     * The tiled plan that keeps two rows in each block's shared memory ({@link Prefetch#DOUBLE_BUFFER}): its
+     * cluster is chosen as {@link #choose} does, for half the cache per row, and it launches a cluster per row
+     * (nothing to prefetch) until {@link #pipelined} gives it a grid of looping clusters. Where the rows do not
+     * allow the tiled kernels, the two-pass plan.
+     */
+    public static KdPlan doubleBuffered(DeviceLimits limits, int blocksPerSm, int rows, int v, DType dtype, long... addresses) {
+        return choose(limits, blocksPerSm, Prefetch.DOUBLE_BUFFER, rows, v, dtype, addresses);
+    }
+
+    private static KdPlan choose(DeviceLimits limits, int blocksPerSm, Prefetch prefetch, int rows, int v, DType dtype,
+                                 long... addresses) {
         if (blocksPerSm < 1 || blocksPerSm > TILE_BLOCKS_PER_SM) {
             throw new IllegalArgumentException("the tiled kd kernels run 1 or " + TILE_BLOCKS_PER_SM + " blocks per multiprocessor, not "
                     + blocksPerSm);
@@ -96,7 +129,8 @@ public record KdPlan(KernelPlan kernel, int chunk, int cached, boolean prefetch,
                 return twoPass;
             }
         }
-        int capacity = capacity(limits, blocksPerSm, dtype);
+        int perLoad = 16 / dtype.bytes();
+        int capacity = capacity(limits, blocksPerSm, dtype) / prefetch.buffers() / perLoad * perLoad;
         if (capacity == 0) {
             return twoPass;
         }
@@ -110,7 +144,7 @@ public record KdPlan(KernelPlan kernel, int chunk, int cached, boolean prefetch,
                 break;
             }
         }
-        return tile(limits, rows, v, dtype, cluster, capacity, MAX_CLUSTERS);
+        return tile(limits, rows, v, dtype, cluster, capacity, MAX_CLUSTERS, prefetch);
     }
 
     /**
@@ -131,15 +165,16 @@ public record KdPlan(KernelPlan kernel, int chunk, int cached, boolean prefetch,
      * grid of resident clusters would leave any that do not fit at once for a second wave.
      */
     public static KdPlan tile(DeviceLimits limits, int rows, int v, DType dtype, int cluster, int capacity, int maxClusters) {
-        return tile(limits, rows, v, dtype, cluster, capacity, maxClusters, false);
+        return tile(limits, rows, v, dtype, cluster, capacity, maxClusters, Prefetch.NONE);
     }
 
     /**
-     * {@link #tile(DeviceLimits, int, int, DType, int, int, int)}, prefetching each looping cluster's next row
-     * when {@code prefetch} (which changes nothing where every cluster takes one row).
+     * {@link #tile(DeviceLimits, int, int, DType, int, int, int)}, each looping cluster loading its next row
+     * ahead as {@code prefetch} says (which changes nothing where every cluster takes one row).
+     * {@code capacity} is per row: {@link Prefetch#DOUBLE_BUFFER} takes twice its shared memory.
      */
     public static KdPlan tile(DeviceLimits limits, int rows, int v, DType dtype, int cluster, int capacity, int maxClusters,
-                              boolean prefetch) {
+                              Prefetch prefetch) {
         int perLoad = 16 / dtype.bytes();
         if (((long) v * dtype.bytes()) % 16 != 0 || v <= 0 || rows <= 0) {
             throw new IllegalArgumentException("the tiled kd kernels take rows of a multiple of 16 bytes, got " + rows + " x " + v + " "
@@ -157,13 +192,15 @@ public record KdPlan(KernelPlan kernel, int chunk, int cached, boolean prefetch,
         }
         int grid = cluster * Math.min(rows, Math.min(maxClusters, MAX_CLUSTERS));
         String name = "kd_tile_" + dtype.suffix() + "_c" + cluster;
-        return new KdPlan(new KernelPlan(name, TILE_BLOCK, grid, 2 * cached * dtype.bytes(), cluster), chunk, cached, prefetch);
+        int shared = prefetch.buffers() * 2 * cached * dtype.bytes();
+        return new KdPlan(new KernelPlan(name, TILE_BLOCK, grid, shared, cluster), chunk, cached, prefetch);
     }
 
     /**
      * The pipelined form of a tiled plan: the same kernel, cluster and cache as {@code plan}, on a grid of
      * {@code waves * residentClusters} clusters (as many as fit the device at once, times {@code waves}), each
-     * looping over rows and prefetching the next one. A two-pass plan is returned as it is.
+     * looping over rows and prefetching the next one: as {@code plan} does, {@link Prefetch#DURING_PASS_2} if it
+     * does not. A two-pass plan is returned as it is.
      *
      * @param residentClusters {@link DeviceContext#residentClusters} of {@code plan.kernel()}
      */
@@ -176,7 +213,9 @@ public record KdPlan(KernelPlan kernel, int chunk, int cached, boolean prefetch,
                     + residentClusters + " clusters x " + waves + " waves");
         }
         long clusters = Math.min((long) residentClusters * waves, MAX_CLUSTERS);
-        return tile(limits, rows, v, dtype, plan.kernel().cluster(), plan.cached(), (int) clusters, true);
+        Prefetch prefetch = plan.prefetch() == Prefetch.NONE ? Prefetch.DURING_PASS_2 : plan.prefetch();
+        KdPlan piped = tile(limits, rows, v, dtype, plan.kernel().cluster(), plan.cached(), (int) clusters, prefetch);
+        return plan.staged() ? piped : piped.unstaged();
     }
 
     /**
@@ -187,10 +226,20 @@ public record KdPlan(KernelPlan kernel, int chunk, int cached, boolean prefetch,
                        float invT, float kdWeight, float alpha, float t2, float scale, int teacherProbs, int needS1) {
         if (tiled()) {
             ctx.launch(kernel, s, t, labels, counted, grad, rowOut, rows, v, invT, kdWeight, alpha, t2, scale, teacherProbs, needS1, chunk,
-                    cached, (prefetch ? FLAG_PREFETCH : 0) | (staged ? 0 : FLAG_ONE_GROUP));
+                    cached, flags());
         } else {
             ctx.launch(kernel, s, t, labels, counted, grad, rowOut, rows, v, invT, kdWeight, alpha, t2, scale, teacherProbs, needS1);
         }
+    }
+
+    /** The tiled kernels' last argument. */
+    int flags() {
+        int f = staged ? 0 : FLAG_ONE_GROUP;
+        return switch (prefetch) {
+            case NONE -> f;
+            case DURING_PASS_2 -> f | FLAG_PREFETCH;
+            case DOUBLE_BUFFER -> f | FLAG_DOUBLE;
+        };
     }
 
     /** The device address of a kernel pointer argument: a {@link DeviceBuffer}, {@link DevicePtr} or null (0). */

@@ -160,9 +160,10 @@ class CudaKernelsGpuTest extends GpuTest {
      * The tiled kd kernels in every shape the planner can pick: clusters of 1, 2, 4, 8 and 16 blocks (those the
      * device launches; 16 is a non-portable size, for benchmarks), the chunk cached whole, in part and not at
      * all; on two clusters looping over the 11 rows (the KL partials of one row are merged in the next row's
-     * exchange), with and without prefetching each next row into the cache, and on one cluster per row. Rows
-     * 4 and 9 do not count (zero gradient, zero parts; row 2 does not prefetch row 4, row 4 prefetches row 6),
-     * row 6 has extreme logits; logit teachers with labels and T != 1, probability teachers with alpha 0.
+     * exchange), with and without prefetching each next row (during pass 2, or into a second buffer as a row
+     * starts), and on one cluster per row. Rows 4 and 9 do not count (zero gradient, zero parts; row 2 does not
+     * prefetch row 4, row 4 prefetches row 6), row 6 has extreme logits; logit teachers with labels and T != 1,
+     * probability teachers with alpha 0.
      * Where a chunk is cached, pass 1 issuing its copies in one group ({@link KdPlan#unstaged}) gives the same
      * bits as the staged default.
      */
@@ -201,9 +202,11 @@ class CudaKernelsGpuTest extends GpuTest {
                     continue;
                 }
                 int chunk = KdPlan.tile(ctx.limits(), rows, v, dtype, cluster, Integer.MAX_VALUE, 2).chunk();
-                for (int shape = 0; shape < 5; shape++) {
-                    int capacity = new int[] {chunk, chunk / 2 + 3, 0, chunk, chunk / 2 + 3}[shape];
-                    KdPlan plan = KdPlan.tile(ctx.limits(), rows, v, dtype, cluster, capacity, capacity == 0 ? rows : 2, shape >= 3);
+                for (int shape = 0; shape < 7; shape++) {
+                    int capacity = new int[] {chunk, chunk / 2 + 3, 0, chunk, chunk / 2 + 3, chunk, chunk / 2 + 3}[shape];
+                    KdPlan.Prefetch prefetch = shape >= 5 ? KdPlan.Prefetch.DOUBLE_BUFFER
+                            : shape >= 3 ? KdPlan.Prefetch.DURING_PASS_2 : KdPlan.Prefetch.NONE;
+                    KdPlan plan = KdPlan.tile(ctx.limits(), rows, v, dtype, cluster, capacity, capacity == 0 ? rows : 2, prefetch);
                     String what = dtype + " " + plan + (probs ? " probability teacher" : " logit teacher");
                     float[][] got = runKd(plan, dtype, s, t, labels, counted, rows, v, temperature, alpha, upstream / keep.length, probs);
                     float[] rowOut = got[0];
@@ -247,7 +250,7 @@ class CudaKernelsGpuTest extends GpuTest {
                 }
             }
         }
-        assertTrue(shapes >= 10, shapes + " shapes ran");
+        assertTrue(shapes >= 14, shapes + " shapes ran");
     }
 
     /**
@@ -266,7 +269,7 @@ class CudaKernelsGpuTest extends GpuTest {
                     + most);
             KdPlan piped = KdPlan.pipelined(ctx.limits(), plan, 4096, v, dtype, resident, 1);
             assertEquals(cluster * resident, piped.kernel().grid());
-            assertTrue(piped.prefetch());
+            assertEquals(KdPlan.Prefetch.DURING_PASS_2, piped.prefetch());
         }
     }
 

@@ -37,16 +37,16 @@ class CudaRuntimeLogicTest {
         int budget = 228 * 1024 / 2 - KdPlan.SHARED_RESERVE; // two blocks per SM
         // f32, V = 152064: 14336 elements of s and t fit a block, so 8 blocks, each caching 14336 of its 19008
         KdPlan big = KdPlan.choose(h100, 16384, 152_064, DType.F32, 256, 512, 1024);
-        assertEquals(new KdPlan(new KernelPlan("kd_tile_f32_c8", 512, 8 * 16384, 2 * 14336 * 4, 8), 19008, 14336, false), big);
+        assertEquals(new KdPlan(new KernelPlan("kd_tile_f32_c8", 512, 8 * 16384, 2 * 14336 * 4, 8), 19008, 14336, KdPlan.Prefetch.NONE), big);
         assertEquals(budget / 8, big.cached());
         // sized for one block per SM, the whole chunk is cached
         KdPlan one = KdPlan.choose(h100, 1, 16384, 152_064, DType.F32, 256, 512, 1024);
-        assertEquals(new KdPlan(new KernelPlan("kd_tile_f32_c8", 512, 8 * 16384, 2 * 19008 * 4, 8), 19008, 19008, false), one);
+        assertEquals(new KdPlan(new KernelPlan("kd_tile_f32_c8", 512, 8 * 16384, 2 * 19008 * 4, 8), 19008, 19008, KdPlan.Prefetch.NONE), one);
         // bf16, V = 32000: two blocks of 16000, all cached; few rows, few clusters
-        assertEquals(new KdPlan(new KernelPlan("kd_tile_bf16_c2", 512, 2 * 3, 2 * 16000 * 2, 2), 16000, 16000, false),
+        assertEquals(new KdPlan(new KernelPlan("kd_tile_bf16_c2", 512, 2 * 3, 2 * 16000 * 2, 2), 16000, 16000, KdPlan.Prefetch.NONE),
                 KdPlan.choose(h100, 3, 32000, DType.BF16, 0, 0, 4096));
         // a row one block holds: no cluster
-        assertEquals(new KdPlan(new KernelPlan("kd_tile_f16_c1", 512, 1000, 2 * 6000 * 2, 1), 6000, 6000, false),
+        assertEquals(new KdPlan(new KernelPlan("kd_tile_f16_c1", 512, 1000, 2 * 6000 * 2, 1), 6000, 6000, KdPlan.Prefetch.NONE),
                 KdPlan.choose(h100, 1000, 6000, DType.F16));
         // chunks are whole 16-byte words: V = 32008 f32 in 4 blocks of 8004 (a multiple of 4)
         assertEquals(8004, KdPlan.choose(h100, 1, 32008, DType.F32).chunk());
@@ -62,7 +62,7 @@ class CudaRuntimeLogicTest {
         // clusters of 16 (non-portable; only asked for explicitly) hold that f32 row whole at two blocks per SM
         assertEquals(budget / 8, KdPlan.capacity(h100, 2, DType.F32));
         KdPlan c16 = KdPlan.tile(h100, 16384, 152_064, DType.F32, 16, KdPlan.capacity(h100, 2, DType.F32), KdPlan.MAX_CLUSTERS);
-        assertEquals(new KdPlan(new KernelPlan("kd_tile_f32_c16", 512, 16 * 16384, 2 * 9504 * 4, 16), 9504, 9504, false), c16);
+        assertEquals(new KdPlan(new KernelPlan("kd_tile_f32_c16", 512, 16 * 16384, 2 * 9504 * 4, 16), 9504, 9504, KdPlan.Prefetch.NONE), c16);
         for (int bad : new int[] {0, 3, 12, 32}) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                     () -> KdPlan.tile(h100, 7, 32000, DType.F32, bad, 1000, 2));
@@ -74,7 +74,7 @@ class CudaRuntimeLogicTest {
     void aPipelinedKdPlanLoopsResidentClustersOverTheRowsAndPrefetches() {
         DeviceLimits h100 = DeviceLimits.H100;
         KdPlan plan = KdPlan.choose(h100, 16384, 152_064, DType.BF16);
-        assertFalse(plan.prefetch(), "the default plan takes a cluster per row: nothing to prefetch");
+        assertEquals(KdPlan.Prefetch.NONE, plan.prefetch(), "the default plan takes a cluster per row: nothing to prefetch");
         assertTrue(plan.staged(), "the default plan stages pass 1's copies");
         KdPlan oneGroup = plan.unstaged();
         assertFalse(oneGroup.staged());
@@ -82,7 +82,11 @@ class CudaRuntimeLogicTest {
                 "unstaged changes nothing else");
         KdPlan piped = KdPlan.pipelined(h100, plan, 16384, 152_064, DType.BF16, 30, 2);
         assertEquals(new KdPlan(new KernelPlan(plan.kernel().function(), 512, 8 * 60, plan.kernel().sharedBytes(), 8), plan.chunk(),
-                plan.cached(), true), piped);
+                plan.cached(), KdPlan.Prefetch.DURING_PASS_2), piped);
+        assertEquals(1, piped.flags(), "TILE_PREFETCH");
+        assertEquals(1 | 2, KdPlan.pipelined(h100, plan.unstaged(), 16384, 152_064, DType.BF16, 30, 2).flags(),
+                "TILE_PREFETCH | TILE_ONE_GROUP: pipelining keeps the plan's staging");
+        assertEquals(0, plan.flags());
         assertEquals(8 * 7, KdPlan.pipelined(h100, plan, 7, 152_064, DType.BF16, 30, 2).kernel().grid(), "no more clusters than rows");
         assertEquals(8 * KdPlan.MAX_CLUSTERS, KdPlan.pipelined(h100, plan, 1 << 20, 152_064, DType.BF16, 40_000, 2).kernel().grid());
         KdPlan twoPass = KdPlan.twoPass(64, 1000, DType.F32);
@@ -90,6 +94,35 @@ class CudaRuntimeLogicTest {
         IllegalArgumentException none = assertThrows(IllegalArgumentException.class,
                 () -> KdPlan.pipelined(h100, plan, 16384, 152_064, DType.BF16, 0, 1));
         assertTrue(none.getMessage().contains("0 clusters"), none.getMessage());
+    }
+
+    @Test
+    void aDoubleBufferedKdPlanHoldsTwoRowsInTheSharedMemoryOfOne() {
+        DeviceLimits h100 = DeviceLimits.H100;
+        int perRow = (228 * 1024 / 2 - KdPlan.SHARED_RESERVE) / 8 / 2 / 4 * 4; // f32, two blocks per SM, two rows
+        assertEquals(7168, perRow);
+        // f32, V = 152064: 8 blocks (the largest portable cluster) of 19008, each caching 7168 per row
+        KdPlan big = KdPlan.doubleBuffered(h100, 2, 16384, 152_064, DType.F32);
+        assertEquals(new KdPlan(new KernelPlan("kd_tile_f32_c8", 512, 8 * 16384, 2 * 2 * 7168 * 4, 8), 19008, 7168,
+                KdPlan.Prefetch.DOUBLE_BUFFER), big);
+        assertEquals(KdPlan.choose(h100, 16384, 152_064, DType.F32).kernel().sharedBytes(), big.kernel().sharedBytes(),
+                "the same shared memory as one row of the single-buffered plan");
+        // bf16, V = 32000: half the cache per row takes 4 blocks where the single-buffered plan takes 2
+        KdPlan bf16 = KdPlan.doubleBuffered(h100, 2, 4096, 32000, DType.BF16);
+        assertEquals(new KdPlan(new KernelPlan("kd_tile_bf16_c4", 512, 4 * 4096, 2 * 2 * 8000 * 2, 4), 8000, 8000,
+                KdPlan.Prefetch.DOUBLE_BUFFER), bf16);
+        assertEquals(2, KdPlan.choose(h100, 4096, 32000, DType.BF16).kernel().cluster());
+        // one block per SM: the block's opt-in limit (227 KiB) less the reserve, halved
+        assertEquals((227 * 1024 - KdPlan.SHARED_RESERVE) / 8 / 2, KdPlan.doubleBuffered(h100, 1, 16384, 152_064, DType.F32).cached());
+        assertEquals(4, bf16.flags(), "TILE_DOUBLE");
+        assertEquals(4 | 2, bf16.unstaged().flags());
+        KdPlan piped = KdPlan.pipelined(h100, bf16, 4096, 32000, DType.BF16, 50, 1);
+        assertEquals(new KdPlan(new KernelPlan("kd_tile_bf16_c4", 512, 4 * 50, 2 * 2 * 8000 * 2, 4), 8000, 8000,
+                KdPlan.Prefetch.DOUBLE_BUFFER), piped, "pipelining keeps the second buffer");
+        assertEquals(KdPlan.twoPass(7, 2048, DType.F32), KdPlan.doubleBuffered(h100, 2, 7, 2048, DType.F32), "narrow rows");
+        assertEquals(KdPlan.twoPass(7, 32000, DType.F32), KdPlan.doubleBuffered(h100, 2, 7, 32000, DType.F32, 8),
+                "a pointer that is not 16-byte aligned");
+        assertThrows(IllegalArgumentException.class, () -> KdPlan.doubleBuffered(h100, 3, 7, 32000, DType.F32));
     }
 
     @Test

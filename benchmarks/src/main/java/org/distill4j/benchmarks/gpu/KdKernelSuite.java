@@ -31,6 +31,10 @@ import java.util.Locale;
  *   <li>{@code fused-prefetch-1bps}: both;</li>
  *   <li>{@code fused-c16} and {@code fused-prefetch-c16}: the tiled kernels on clusters of 16 blocks (a
  *       non-portable size), which cache the whole of an fp32 row of 152064 at two blocks per multiprocessor;</li>
+ *   <li>{@code fused-double} and {@code fused-double-1bps}: that grid with two rows in each block's shared
+ *       memory ({@link KdPlan#doubleBuffered}): a cluster issues its next row's loads as it starts a row, so
+ *       they overlap the whole row; half the cache per row (at one block per multiprocessor, as much as
+ *       {@code fused} caches);</li>
  *   <li>{@code fused-unstaged} and {@code fused-prefetch-unstaged}: {@code fused} and {@code fused-prefetch}
  *       with pass 1's copies issued as one group and awaited whole ({@link KdPlan#unstaged}), the tiled
  *       kernels' form before staging;</li>
@@ -112,7 +116,8 @@ public final class KdKernelSuite {
 
     /** The methods timed by default (the class comment says what each is); {@code --methods} picks some. */
     static final List<String> METHODS = List.of("fused", "fused-unstaged", "fused-resident", "fused-prefetch", "fused-prefetch-unstaged",
-            "fused-1bps", "fused-prefetch-1bps", "fused-c16", "fused-prefetch-c16", "two-pass", "unfused");
+            "fused-1bps", "fused-prefetch-1bps", "fused-c16", "fused-prefetch-c16", "fused-double", "fused-double-1bps", "two-pass",
+            "unfused");
     private static final String UNSTAGED = "-unstaged";
 
     /** Bytes a method allocates on the device for one set of inputs. */
@@ -166,6 +171,11 @@ public final class KdKernelSuite {
                     }
                     yield p.tiled() && base.contains("prefetch")
                             ? KdPlan.pipelined(ctx.limits(), p, n, v, dt, ctx.residentClusters(p.kernel()), 1) : p;
+                }
+                case "fused-double", "fused-double-1bps" -> {
+                    int bps = base.endsWith("1bps") ? 1 : KdPlan.TILE_BLOCKS_PER_SM;
+                    KdPlan p = KdPlan.doubleBuffered(ctx.limits(), bps, n, v, dt, s[0].address(), t[0].address(), g[0].address());
+                    yield p.tiled() ? KdPlan.pipelined(ctx.limits(), p, n, v, dt, ctx.residentClusters(p.kernel()), 1) : p;
                 }
                 case "fused-1bps" -> KdPlan.choose(ctx.limits(), 1, n, v, dt, s[0].address(), t[0].address(), g[0].address());
                 case "two-pass" -> KdPlan.twoPass(n, v, dt);
