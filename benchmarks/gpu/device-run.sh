@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs on a lent GPU machine, from the repository root, with .device/ carried (make-device-bundle.sh):
 #   device-run.sh tests   distill-cuda's JUnit tests (GPU ones included) -> $OUT/junit/, summary printed
-#   device-run.sh suite [KdKernelSuite options]   the GPU suite + PyTorch eager -> $OUT/kd-suite.csv
+#   device-run.sh suite [KdKernelSuite options]   the GPU suite + PyTorch eager -> $OUT/kd-suite.csv, and its
+#                         summary (kd_summary.py: fastest variant per shape, issue #5's goal) -> $OUT/kd-summary.md
 #   device-run.sh mlp [--batch 128,1024,8192] [--iters 50] [--warmup 10]
 #                         the whole-step benchmark: MlpStepSuite + torch_mlp_step.py -> $OUT/mlp-step.csv
 #   device-run.sh profile [KdKernelSuite options]
@@ -64,6 +65,7 @@ case "${1:-}" in
     copy="$(awk -F, '$1 == "copy" {print $8}' "$csv")"
     python3 benchmarks/gpu/torch_kd.py --out "$csv" --copy-gbps "$copy" "$@" || echo "torch_kd.py failed (see above)"
     if command -v column > /dev/null; then column -s, -t < "$csv"; else cat "$csv"; fi
+    python3 benchmarks/gpu/kd_summary.py "$csv" | tee "$out/kd-summary.md" || echo "kd_summary.py failed (see above)"
     ;;
   mlp)
     shift

@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Summarizes a KD suite CSV (KdKernelSuite + torch_kd.py) as a Markdown table, one row per dtype x rows x V.
+
+For each shape: the library's default (`fused`), the fastest of the tiled variants (every method named
+fused*), its fraction of the measured device-to-device copy bandwidth, PyTorch eager, and whether the shape
+meets issue #5's goal for V >= 32000 (>= 80% of copy bandwidth and >= 2x faster than eager). Only the
+standard library: runs on the lent GPU machine and here.
+
+    python3 benchmarks/gpu/kd_summary.py kd-suite.csv [--min-vocab 32000]
+"""
+import argparse
+import csv
+import sys
+from collections import defaultdict
+
+GOAL_FRACTION = 0.80
+GOAL_SPEEDUP = 2.0
+
+
+def load(path):
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    need = {"method", "dtype", "rows", "vocab", "ms_median", "fraction_of_copy"}
+    if not rows or not need <= set(rows[0]):
+        raise SystemExit(f"{path}: expected a KdKernelSuite CSV with columns {sorted(need)}")
+    return rows
+
+
+def ms(x):
+    return f"{x:.3f}" if x else "-"
+
+
+def frac(x):
+    return f"{x:.2f}" if x is not None and x is not False else "-"
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("csv")
+    ap.add_argument("--min-vocab", type=int, default=32000, help="smallest V the goal applies to (default 32000)")
+    a = ap.parse_args(argv)
+    shapes = defaultdict(dict)
+    for r in load(a.csv):
+        if r["method"] == "copy":
+            continue
+        try:
+            key = (r["dtype"], int(r["rows"]), int(r["vocab"]))
+            shapes[key][r["method"]] = (float(r["ms_median"]), float(r["fraction_of_copy"]))
+        except ValueError as e:
+            raise SystemExit(f"{a.csv}: row {r}: {e}")
+    print("| dtype | rows | V | fused ms | of copy | fastest variant | ms | of copy | eager ms | eager / fastest | goal |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    met = total = 0
+    for key in sorted(shapes, key=lambda k: (k[0] != "f32", k[1], k[2])):
+        dtype, n, v = key
+        m = shapes[key]
+        variants = {name: t for name, t in m.items() if name.startswith("fused")}
+        if not variants:
+            continue
+        best = min(variants, key=lambda name: variants[name][0])
+        bms, bfrac = variants[best]
+        fused = m.get("fused")
+        eager = m.get("torch-eager")
+        speedup = eager[0] / bms if eager else None
+        goal = ""
+        if v >= a.min_vocab:
+            total += 1
+            ok = bfrac >= GOAL_FRACTION and speedup is not None and speedup >= GOAL_SPEEDUP
+            met += ok
+            goal = "met" if ok else "not met"
+        cells = [dtype, n, v, ms(fused and fused[0]), frac(fused and fused[1]), best, ms(bms), frac(bfrac),
+                 ms(eager and eager[0]), f"{speedup:.1f}x" if speedup else "-", goal]
+        print("| " + " | ".join(str(c) for c in cells) + " |")
+    wins = defaultdict(int)
+    for key, m in shapes.items():
+        variants = {name: t for name, t in m.items() if name.startswith("fused")}
+        if key[2] >= a.min_vocab and variants:
+            wins[min(variants, key=lambda name: variants[name][0])] += 1
+    print()
+    print(f"goal (>= {GOAL_FRACTION:.0%} of copy and >= {GOAL_SPEEDUP:.0f}x eager, V >= {a.min_vocab}): "
+          f"met in {met} of {total} shapes")
+    print("fastest variant for V >= %d: %s" % (a.min_vocab, ", ".join(f"{k} {c}" for k, c in sorted(wins.items(), key=lambda x: -x[1]))))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
