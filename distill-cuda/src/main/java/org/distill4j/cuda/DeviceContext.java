@@ -43,6 +43,10 @@ public final class DeviceContext implements AutoCloseable {
     private final Map<String, CUfunc_st> functions = new HashMap<>();
     /** Per function: the dynamic shared memory it was opted in to and the cluster width it was given. */
     private final Map<String, int[]> functionSettings = new HashMap<>();
+    /** The plan of the last kernel queued, for tests that check which plan a caller chose. */
+    private KernelPlan lastLaunch;
+    /** {@link #residentClusters} by function, block, cluster and dynamic shared memory. */
+    private final Map<String, Integer> resident = new HashMap<>();
     private final Map<Long, ArrayDeque<Long>> free = new HashMap<>();
     private final List<Long> all = new ArrayList<>();
     private final AtomicBoolean closed = new AtomicBoolean();
@@ -275,6 +279,7 @@ public final class DeviceContext implements AutoCloseable {
     public synchronized void launch(KernelPlan plan, Object... args) {
         current();
         CUfunc_st f = function(plan);
+        lastLaunch = plan;
         List<Pointer> values = new ArrayList<>(args.length);
         try (PointerPointer<Pointer> params = new PointerPointer<>(args.length)) {
             for (int i = 0; i < args.length; i++) {
@@ -308,13 +313,24 @@ public final class DeviceContext implements AutoCloseable {
         }
     }
 
+    /** The plan of the last kernel {@link #launch} queued on this context (null before the first). */
+    synchronized KernelPlan lastLaunch() {
+        return lastLaunch;
+    }
+
     /**
      * How many of the plan's clusters (blocks, for a cluster of 1) the device runs at once with the plan's block
      * and dynamic shared memory: the grid of a kernel whose clusters loop over rows, sized so that none waits
      * for a second wave. Clusters are placed within a GPC, so this can be less than
-     * {@code multiprocessors * blocksPerSm / cluster} (cuOccupancyMaxActiveClusters).
+     * {@code multiprocessors * blocksPerSm / cluster} (cuOccupancyMaxActiveClusters). Asked once per function,
+     * block, cluster and shared memory size.
      */
     public synchronized int residentClusters(KernelPlan plan) {
+        String key = plan.function() + "/" + plan.block() + "/" + plan.cluster() + "/" + plan.sharedBytes();
+        Integer known = resident.get(key);
+        if (known != null) {
+            return known;
+        }
         current();
         CUfunc_st f = function(plan);
         int[] n = new int[1];
@@ -338,6 +354,7 @@ public final class DeviceContext implements AutoCloseable {
                     + " of " + plan.block() + " threads with " + plan.sharedBytes() + " bytes of dynamic shared memory fits on "
                     + describe());
         }
+        resident.put(key, n[0]);
         return n[0];
     }
 

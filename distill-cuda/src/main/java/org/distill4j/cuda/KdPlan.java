@@ -219,6 +219,24 @@ public record KdPlan(KernelPlan kernel, int chunk, int cached, Prefetch prefetch
     }
 
     /**
+     * The plan for {@code rows} rows of width {@code v} on {@code ctx}'s device with the given prefetch:
+     * {@link #choose} for {@link Prefetch#NONE}, else its {@link #pipelined} form (for
+     * {@link Prefetch#DOUBLE_BUFFER}, of {@link #doubleBuffered}) on the clusters the device holds at once.
+     * Where the rows do not allow the tiled kernels, the two-pass plan.
+     */
+    public static KdPlan forDevice(DeviceContext ctx, Prefetch prefetch, int rows, int v, DType dtype, long... addresses) {
+        DeviceLimits limits = ctx.limits();
+        KdPlan plan = switch (prefetch) {
+            case NONE, DURING_PASS_2 -> choose(limits, rows, v, dtype, addresses);
+            case DOUBLE_BUFFER -> doubleBuffered(limits, TILE_BLOCKS_PER_SM, rows, v, dtype, addresses);
+        };
+        if (prefetch == Prefetch.NONE || !plan.tiled()) {
+            return plan;
+        }
+        return pipelined(limits, plan, rows, v, dtype, ctx.residentClusters(plan.kernel()), 1);
+    }
+
+    /**
      * Queues the kernel with the common arguments of {@code kd_*} (see distill_losses.cu), adding
      * {@code chunk, cached, flags} for the tiled kernels.
      */

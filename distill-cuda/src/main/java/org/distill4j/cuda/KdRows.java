@@ -17,6 +17,12 @@ import java.util.Map;
 public final class KdRows {
     /** Bytes of one row's parts in {@code rowOut}: kl, ce and the bad flag, three fp32. */
     public static final long ROW_OUT_BYTES = 12;
+    /**
+     * How the tiled kernels load rows ahead ({@link KdPlan.Prefetch}): {@code none} (the default: a cluster per
+     * row), {@code during-pass-2} or {@code double-buffer} (clusters looping over rows; see distill-cuda's
+     * README for what each has measured).
+     */
+    public static final String PREFETCH_PROPERTY = "distill.cuda.kd.prefetch";
 
     private KdRows() {
     }
@@ -50,9 +56,21 @@ public final class KdRows {
         float kdWeight = kd ? (float) ((1 - alpha) * temperature) : 0f;
         boolean needS1 = alpha > 0 && temperature != 1.0;
         Object t = kd ? teacher : null;
-        KdPlan plan = KdPlan.choose(ctx.limits(), rows, v, dtype, KdPlan.address(student), KdPlan.address(t), KdPlan.address(grad));
+        KdPlan plan = KdPlan.forDevice(ctx, prefetchSetting(), rows, v, dtype, KdPlan.address(student), KdPlan.address(t),
+                KdPlan.address(grad));
         plan.launch(ctx, student, t, alpha > 0 ? labels : null, counted, grad, rowOut, rows, v, invT, kdWeight, (float) alpha,
                 (float) (temperature * temperature), (float) (rowWeight * upstream), teacherProbs ? 1 : 0, needS1 ? 1 : 0);
+    }
+
+    /** {@value #PREFETCH_PROPERTY}: none (default), during-pass-2 or double-buffer. */
+    static KdPlan.Prefetch prefetchSetting() {
+        String p = System.getProperty(PREFETCH_PROPERTY, "none").trim().toLowerCase(java.util.Locale.ROOT);
+        for (KdPlan.Prefetch f : KdPlan.Prefetch.values()) {
+            if (f.name().toLowerCase(java.util.Locale.ROOT).replace('_', '-').equals(p)) {
+                return f;
+            }
+        }
+        throw new IllegalArgumentException(PREFETCH_PROPERTY + " is '" + p + "'; expected none, during-pass-2 or double-buffer");
     }
 
     /** The loss value and its terms from the kernel's per-row parts (summed in row order, in double). */

@@ -273,6 +273,60 @@ class CudaKernelsGpuTest extends GpuTest {
         }
     }
 
+    /**
+     * The backend under each {@value KdRows#PREFETCH_PROPERTY} setting: 1000 rows of 2052 (one block holds a
+     * row, whole, even at half the cache), more rows than the device holds clusters at once, so the pipelined
+     * settings loop clusters over rows and prefetch. Each matches the reference; all give the same bits, as
+     * the row's elements are summed in the same order.
+     */
+    @Test
+    void theBackendTakesEachPrefetchSettingWithTheSameBits() {
+        int rows = 1000;
+        int v = 2052;
+        Random rng = new Random(2052);
+        float[] s = Inputs.logits(rng, rows, v, 4.0);
+        float[] t = Inputs.logits(rng, rows, v, 4.0);
+        int[] labels = Inputs.labels(rng, rows, v);
+        LogitBatch batch = LogitBatch.of(rows, v, s, t, TeacherValues.LOGITS, labels);
+        SoftTargetKd loss = new SoftTargetKd(2.0, 0.3);
+        float upstream = 1.3f;
+        double[] refGrad = new double[rows * v];
+        double ref = Float64Reference.kd(s, t, false, labels, rows, v, 2.0, 0.3, upstream, refGrad);
+        LossResult first = null;
+        float[] firstGrad = null;
+        String before = System.getProperty(KdRows.PREFETCH_PROPERTY);
+        try {
+            for (KdPlan.Prefetch prefetch : KdPlan.Prefetch.values()) {
+                KdPlan plan = KdPlan.forDevice(ctx, prefetch, rows, v, DType.F32);
+                assertEquals(prefetch, plan.prefetch(), plan.toString());
+                assertTrue(plan.tiled() && plan.cached() == v, plan + ": the row cached whole");
+                if (prefetch != KdPlan.Prefetch.NONE) {
+                    assertTrue(plan.kernel().grid() / plan.kernel().cluster() < rows, plan + ": clusters loop over the rows");
+                }
+                System.setProperty(KdRows.PREFETCH_PROPERTY, prefetch.name().toLowerCase(java.util.Locale.ROOT).replace('_', '-'));
+                float[] grad = Inputs.poisoned(rows * v);
+                LossResult r = backend.logitLoss(loss, batch, grad, upstream);
+                String what = "kd with " + plan;
+                assertEquals(plan.kernel(), ctx.lastLaunch(), what + ": the backend launched the setting's plan");
+                Tolerances.assertKernelValueClose(ref, r.value(), Tolerances.KERNEL_F32_VALUE_REL, what);
+                Tolerances.assertKernelGradClose(refGrad, grad, Tolerances.KERNEL_F32_GRAD, what + " gradient");
+                if (first == null) {
+                    first = r;
+                    firstGrad = grad;
+                } else {
+                    assertEquals(Double.doubleToRawLongBits(first.value()), Double.doubleToRawLongBits(r.value()), what + ": value bits");
+                    assertArrayEquals(firstGrad, grad, what + ": gradient bits");
+                }
+            }
+        } finally {
+            if (before == null) {
+                System.clearProperty(KdRows.PREFETCH_PROPERTY);
+            } else {
+                System.setProperty(KdRows.PREFETCH_PROPERTY, before);
+            }
+        }
+    }
+
     /** One launch of a kd plan on poisoned gradient memory ({@code counted} null: every row counts); returns {rowOut, gradient}. */
     private static float[][] runKd(KdPlan plan, DType dtype, float[] s, float[] t, int[] labels, byte[] counted, int rows, int v,
                                    double temperature, double alpha, float scale, boolean probs) {

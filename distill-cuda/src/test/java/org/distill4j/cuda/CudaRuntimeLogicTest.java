@@ -126,6 +126,28 @@ class CudaRuntimeLogicTest {
     }
 
     @Test
+    void thePrefetchSettingIsReadFromItsPropertyAndABadOneIsNamed() {
+        String before = System.getProperty(KdRows.PREFETCH_PROPERTY);
+        try {
+            System.clearProperty(KdRows.PREFETCH_PROPERTY);
+            assertEquals(KdPlan.Prefetch.NONE, KdRows.prefetchSetting(), "the default");
+            System.setProperty(KdRows.PREFETCH_PROPERTY, " Double-Buffer ");
+            assertEquals(KdPlan.Prefetch.DOUBLE_BUFFER, KdRows.prefetchSetting());
+            System.setProperty(KdRows.PREFETCH_PROPERTY, "during-pass-2");
+            assertEquals(KdPlan.Prefetch.DURING_PASS_2, KdRows.prefetchSetting());
+            System.setProperty(KdRows.PREFETCH_PROPERTY, "double");
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, KdRows::prefetchSetting);
+            assertEquals("distill.cuda.kd.prefetch is 'double'; expected none, during-pass-2 or double-buffer", e.getMessage());
+        } finally {
+            if (before == null) {
+                System.clearProperty(KdRows.PREFETCH_PROPERTY);
+            } else {
+                System.setProperty(KdRows.PREFETCH_PROPERTY, before);
+            }
+        }
+    }
+
+    @Test
     void theTwoPassKdKernelsTakeWhatTheTiledOnesCannot() {
         DeviceLimits h100 = DeviceLimits.H100;
         assertEquals(KdPlan.twoPass(7, 2048, DType.F32), KdPlan.choose(h100, 7, 2048, DType.F32), "narrow rows: a warp per row");
