@@ -26,7 +26,9 @@ import java.util.Locale;
  *   <li>{@code fused-resident}: the same tiled kernel on a grid of as many clusters as fit the device at
  *       once ({@link DeviceContext#residentClusters}), each looping over rows (one cluster per row otherwise);</li>
  *   <li>{@code fused-prefetch}: that grid with prefetch ({@link KdPlan#pipelined}): each cluster copies its next
- *       row into shared memory while it writes the current row's gradient;</li>
+ *       row into shared memory while it writes the current row's gradient; what the library launches under
+ *       {@code -Ddistill.cuda.kd.prefetch=during-pass-2} ({@link KdPlan#forDevice}, as {@code fused} is for
+ *       {@code none} and {@code fused-double} for {@code double-buffer});</li>
  *   <li>{@code fused-1bps}: the tiled kernels sized for one block per multiprocessor (more of a row cached);</li>
  *   <li>{@code fused-prefetch-1bps}: both;</li>
  *   <li>{@code fused-c16} and {@code fused-prefetch-c16}: the tiled kernels on clusters of 16 blocks (a
@@ -156,28 +158,31 @@ public final class KdKernelSuite {
                 sums = keep(buffers, ctx.alloc(4L * n));
             }
             String base = method.endsWith(UNSTAGED) ? method.substring(0, method.length() - UNSTAGED.length()) : method;
+            long[] at = {s[0].address(), t[0].address(), g[0].address()};
             KdPlan planned = switch (base) {
-                case "fused" -> KdPlan.choose(ctx.limits(), n, v, dt, s[0].address(), t[0].address(), g[0].address());
+                // what the library launches under -Ddistill.cuda.kd.prefetch=none, during-pass-2, double-buffer
+                case "fused" -> KdPlan.forDevice(ctx, KdPlan.Prefetch.NONE, n, v, dt, at);
+                case "fused-prefetch" -> KdPlan.forDevice(ctx, KdPlan.Prefetch.DURING_PASS_2, n, v, dt, at);
+                case "fused-double" -> KdPlan.forDevice(ctx, KdPlan.Prefetch.DOUBLE_BUFFER, n, v, dt, at);
                 case "fused-resident" -> {
-                    KdPlan p = KdPlan.choose(ctx.limits(), n, v, dt, s[0].address(), t[0].address(), g[0].address());
+                    KdPlan p = KdPlan.choose(ctx.limits(), n, v, dt, at);
                     yield p.tiled() ? KdPlan.tile(ctx.limits(), n, v, dt, p.kernel().cluster(), p.cached(),
                             ctx.residentClusters(p.kernel())) : p;
                 }
-                case "fused-prefetch", "fused-prefetch-1bps", "fused-c16", "fused-prefetch-c16" -> {
+                case "fused-prefetch-1bps", "fused-c16", "fused-prefetch-c16" -> {
                     int bps = base.endsWith("1bps") ? 1 : KdPlan.TILE_BLOCKS_PER_SM;
-                    KdPlan p = KdPlan.choose(ctx.limits(), bps, n, v, dt, s[0].address(), t[0].address(), g[0].address());
+                    KdPlan p = KdPlan.choose(ctx.limits(), bps, n, v, dt, at);
                     if (p.tiled() && base.endsWith("c16") && ctx.limits().clusters()) {
                         p = KdPlan.tile(ctx.limits(), n, v, dt, 16, KdPlan.capacity(ctx.limits(), bps, dt), KdPlan.MAX_CLUSTERS);
                     }
                     yield p.tiled() && base.contains("prefetch")
                             ? KdPlan.pipelined(ctx.limits(), p, n, v, dt, ctx.residentClusters(p.kernel()), 1) : p;
                 }
-                case "fused-double", "fused-double-1bps" -> {
-                    int bps = base.endsWith("1bps") ? 1 : KdPlan.TILE_BLOCKS_PER_SM;
-                    KdPlan p = KdPlan.doubleBuffered(ctx.limits(), bps, n, v, dt, s[0].address(), t[0].address(), g[0].address());
+                case "fused-double-1bps" -> {
+                    KdPlan p = KdPlan.doubleBuffered(ctx.limits(), 1, n, v, dt, at);
                     yield p.tiled() ? KdPlan.pipelined(ctx.limits(), p, n, v, dt, ctx.residentClusters(p.kernel()), 1) : p;
                 }
-                case "fused-1bps" -> KdPlan.choose(ctx.limits(), 1, n, v, dt, s[0].address(), t[0].address(), g[0].address());
+                case "fused-1bps" -> KdPlan.choose(ctx.limits(), 1, n, v, dt, at);
                 case "two-pass" -> KdPlan.twoPass(n, v, dt);
                 default -> null;
             };
