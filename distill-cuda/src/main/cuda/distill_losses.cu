@@ -159,12 +159,13 @@ __device__ __forceinline__ bool skipped_row(const unsigned char* __restrict__ co
 }
 
 // Merges every thread's pass-1 accumulator across a block (warp butterflies, then warp 0 over the warps:
-// a fixed order) and ORs the bad flags; every thread gets both.
-template <int BLOCK>
-__device__ __forceinline__ KdAcc block_merge(KdAcc a, int& bad, KdAcc* shAcc, int* shBad) {
+// a fixed order) and ORs the bad flags; every thread gets both. merge: the warp butterfly (warp_merge; the
+// tiled kernels pass their own).
+template <int BLOCK, typename WarpMerge>
+__device__ __forceinline__ KdAcc block_merge(KdAcc a, int& bad, KdAcc* shAcc, int* shBad, WarpMerge merge) {
     const int lane = threadIdx.x & 31;
     const int warp = threadIdx.x >> 5;
-    a = warp_merge(a);
+    a = merge(a);
     if (lane == 0) {
         shAcc[warp] = a;
     }
@@ -176,7 +177,7 @@ __device__ __forceinline__ KdAcc block_merge(KdAcc a, int& bad, KdAcc* shAcc, in
         atomicOr(shBad, 1);  // an OR: order does not matter
     }
     if (warp == 0) {
-        a = warp_merge(lane < BLOCK / 32 ? shAcc[lane] : distill::kd_empty());
+        a = merge(lane < BLOCK / 32 ? shAcc[lane] : distill::kd_empty());
         if (lane == 0) {
             shAcc[0] = a;
         }
@@ -184,6 +185,11 @@ __device__ __forceinline__ KdAcc block_merge(KdAcc a, int& bad, KdAcc* shAcc, in
     __syncthreads();
     bad = *shBad;
     return shAcc[0];
+}
+
+template <int BLOCK>
+__device__ __forceinline__ KdAcc block_merge(KdAcc a, int& bad, KdAcc* shAcc, int* shBad) {
+    return block_merge<BLOCK>(a, bad, shAcc, shBad, [](KdAcc x) { return warp_merge(x); });
 }
 
 // One warp per row.
@@ -354,27 +360,6 @@ __device__ __forceinline__ KdSlot cluster_read(const KdSlot* mine, int rank) {
     return out;
 }
 
-// The N = 16 / sizeof(In) elements of one 16-byte word, as floats, and back.
-template <typename In>
-__device__ __forceinline__ void unpack16(const uint4& v, float* x) {
-    const In* e = reinterpret_cast<const In*>(&v);
-#pragma unroll
-    for (int k = 0; k < (int)(16 / sizeof(In)); k++) {
-        x[k] = to_f(e[k]);
-    }
-}
-
-template <typename In>
-__device__ __forceinline__ uint4 pack16(const float* x) {
-    uint4 v;
-    In* e = reinterpret_cast<In*>(&v);
-#pragma unroll
-    for (int k = 0; k < (int)(16 / sizeof(In)); k++) {
-        e[k] = from_f<In>(x[k]);
-    }
-    return v;
-}
-
 // Copies 16 bytes from global to shared memory without passing through registers (cp.async, sm_80+): the
 // copies a thread issues are all in flight until copy_async_wait(). The emulator copies at once.
 __device__ __forceinline__ void copy16_async(uint4* sharedDst, const uint4* globalSrc) {
@@ -423,34 +408,351 @@ __device__ __forceinline__ void copy_async_wait_pending(int pending) {
 #endif
 }
 
-// Pass 1 of the tiled kernels for one 16-byte word of s and of t: validates and pushes its elements.
+// ---- the tiled kernels' element math, in base 2 ----
+// The tiled kernels move every element once, so their speed is set by the instructions they spend per
+// element: pass 1 reads 16-byte words as four 32-bit registers (one shared-memory load), keeps each
+// thread's running maxima of the raw logits (one max per element, no compare-and-select), and adds
+// 2^(x c - m c) with c = log2(e) / T: one multiply-add and one ex2 per element and accumulator, the
+// rescale once per word. Pass 2 forms log2 q and log2 p the same way, so q, p and the KL term cost a
+// multiply-add and an ex2 each. ex2 is the multiprocessor's approximate instruction with subnormals
+// flushed (relative error about 2^-22; a result below 2^-126, 1.2e-38, becomes 0), as kd_exp<true>'s
+// exp2f is without its subnormal fix-up.
+
+constexpr float LOG2E = 1.4426950408889634f;
+constexpr float LN2 = 0.6931471805599453f;
+
+// 2^x (see above); the emulator uses exp2f.
+__device__ __forceinline__ float ex2_ftz(float x) {
+#if defined(__CUDA_ARCH__)
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+#else
+    return exp2f(x);
+#endif
+}
+
+// The elements of a 16-byte word as floats, from its four 32-bit registers (bf16: a shift or a mask each).
 template <typename In>
-__device__ __forceinline__ void kd_tile_push(KdAcc& a, const uint4& vs, const uint4& vt, float invT, bool teacher, bool needS1,
-                                             int teacherProbs, int& bad) {
-    constexpr int N = 16 / sizeof(In);
-    float xs[N], xt[N], scratch[N];
-    unpack16<In>(vs, xs);
-    unpack16<In>(vt, xt);
-    float finite = 0.f;  // x * 0 is 0 for a finite x, NaN for inf or NaN: one multiply-add per element
+__device__ __forceinline__ void unpack_word(const uint4& v, float* x);
+template <>
+__device__ __forceinline__ void unpack_word<float>(const uint4& v, float* x) {
+    x[0] = __uint_as_float(v.x);
+    x[1] = __uint_as_float(v.y);
+    x[2] = __uint_as_float(v.z);
+    x[3] = __uint_as_float(v.w);
+}
+template <>
+__device__ __forceinline__ void unpack_word<__nv_bfloat16>(const uint4& v, float* x) {
+    const unsigned w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        x[2 * k] = __uint_as_float(w[k] << 16);  // the low half is the lower-addressed element
+        x[2 * k + 1] = __uint_as_float(w[k] & 0xffff0000u);
+    }
+}
+// An fp16 element from its 16 bits.
+__device__ __forceinline__ float half_bits_to_f(unsigned short b) {
+#if defined(__CUDA_ARCH__)
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(b));
+    return f;
+#else
+    __half h;
+    h.bits = b;
+    return __half2float(h);
+#endif
+}
+template <>
+__device__ __forceinline__ void unpack_word<__half>(const uint4& v, float* x) {
+    const unsigned w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        x[2 * k] = half_bits_to_f((unsigned short)(w[k] & 0xffffu));
+        x[2 * k + 1] = half_bits_to_f((unsigned short)(w[k] >> 16));
+    }
+}
+
+// Two floats as one 32-bit word of In (round to nearest even), the lower-addressed element in the low half.
+template <typename In>
+__device__ __forceinline__ unsigned pack_pair(float lo, float hi);
+template <>
+__device__ __forceinline__ unsigned pack_pair<__nv_bfloat16>(float lo, float hi) {
+#if defined(__CUDA_ARCH__)
+    unsigned w;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(w) : "f"(hi), "f"(lo));
+    return w;
+#else
+    return (unsigned)__float2bfloat16_rn(lo).bits | ((unsigned)__float2bfloat16_rn(hi).bits << 16);
+#endif
+}
+template <>
+__device__ __forceinline__ unsigned pack_pair<__half>(float lo, float hi) {
+#if defined(__CUDA_ARCH__)
+    unsigned w;
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(w) : "f"(hi), "f"(lo));
+    return w;
+#else
+    return (unsigned)__float2half_rn(lo).bits | ((unsigned)__float2half_rn(hi).bits << 16);
+#endif
+}
+
+// The N = 16 / sizeof(In) gradient values of a word, rounded to In.
+template <typename In>
+__device__ __forceinline__ uint4 pack_word(const float* g) {
+    if constexpr (sizeof(In) == 4) {
+        return make_uint4(__float_as_uint(g[0]), __float_as_uint(g[1]), __float_as_uint(g[2]), __float_as_uint(g[3]));
+    } else {
+        return make_uint4(pack_pair<In>(g[0], g[1]), pack_pair<In>(g[2], g[3]), pack_pair<In>(g[4], g[5]), pack_pair<In>(g[6], g[7]));
+    }
+}
+
+// One thread's pass-1 sums in the tiled kernels: the running maxima of the raw student and teacher logits
+// (-inf: none yet) and, in base 2 relative to M = fl(max c) (the product rounded once, as pass 2 forms it),
+// sum 2^(s c - Ms), sum 2^(s log2 e - Ms1) (the student at T = 1, with needS1) and sum 2^(t c - Mt).
+struct TileAcc {
+    float ms;
+    float zst;
+    float zs1;
+    float mt;
+    float zt;
+};
+
+__device__ __forceinline__ TileAcc tile_empty() {
+    return TileAcc{-DISTILL_INF, 0.f, 0.f, -DISTILL_INF, 0.f};
+}
+
+// -fl(m c): the offset of the exponents when the raw maximum is m; 0 while m is -inf, so that -inf - -inf makes
+// no NaN (an element of -inf adds nothing, and so does a word of nothing else).
+__device__ __forceinline__ float tile_offset(float m, float c) {
+    return m == -DISTILL_INF ? 0.f : -(m * c);
+}
+
+// Adds the N elements x of one word to z, the sum relative to raw maximum m at scale c: the new maximum, one
+// rescale of z by 2^(fl(m c) - fl(mx c)) (two products rounded as pass 2 rounds them: their difference is
+// exact where it matters), then one multiply-add and ex2 per element.
+template <int N>
+__device__ __forceinline__ void tile_push(float& m, float& z, const float* x, float c) {
+    float mx = m;
 #pragma unroll
     for (int e = 0; e < N; e++) {
-        finite = fmaf(xs[e], 0.f, finite);
+        mx = fmaxf(mx, x[e]);
     }
-    if (teacher && teacherProbs) {
+    const float nm = tile_offset(mx, c);
+    float sum = ex2_ftz(fmaf(x[0], c, nm));
 #pragma unroll
-        for (int e = 0; e < N; e++) {
-            xt[e] = teacher_log(xt[e], 1, bad);
-        }
-    } else if (teacher) {
+    for (int e = 1; e < N; e++) {
+        sum += ex2_ftz(fmaf(x[e], c, nm));
+    }
+    z = fmaf(z, ex2_ftz(m * c + nm), sum);
+    m = mx;
+}
+
+// The same for the student at T and at 1, which share the maximum.
+template <int N>
+__device__ __forceinline__ void tile_push2(float& m, float& z, float& z1, const float* x, float c) {
+    float mx = m;
 #pragma unroll
-        for (int e = 0; e < N; e++) {
-            finite = fmaf(xt[e], 0.f, finite);
+    for (int e = 0; e < N; e++) {
+        mx = fmaxf(mx, x[e]);
+    }
+    const float nm = tile_offset(mx, c);
+    const float nm1 = tile_offset(mx, LOG2E);
+    float sum = ex2_ftz(fmaf(x[0], c, nm));
+    float sum1 = ex2_ftz(fmaf(x[0], LOG2E, nm1));
+#pragma unroll
+    for (int e = 1; e < N; e++) {
+        sum += ex2_ftz(fmaf(x[e], c, nm));
+        sum1 += ex2_ftz(fmaf(x[e], LOG2E, nm1));
+    }
+    z = fmaf(z, ex2_ftz(m * c + nm), sum);
+    z1 = fmaf(z1, ex2_ftz(m * LOG2E + nm1), sum1);
+    m = mx;
+}
+
+// Adds x * 0 to an accumulator for each element of a 16-byte word: it stays zero while every element is
+// finite and becomes NaN at the first inf or NaN (fp32: one multiply-add per element; bf16 and fp16: one per
+// pair, in the input's own packed arithmetic).
+template <typename In>
+__device__ __forceinline__ unsigned fma_zero_pair(unsigned w, unsigned acc);
+template <>
+__device__ __forceinline__ unsigned fma_zero_pair<__nv_bfloat16>(unsigned w, unsigned acc) {
+#if defined(__CUDA_ARCH__)
+    asm("fma.rn.bf16x2 %0, %1, %2, %0;" : "+r"(acc) : "r"(w), "r"(0u));
+    return acc;
+#else
+    const bool finite = isfinite(__uint_as_float(w << 16)) && isfinite(__uint_as_float(w & 0xffff0000u));
+    return finite ? acc : 0x7fc07fc0u;
+#endif
+}
+template <>
+__device__ __forceinline__ unsigned fma_zero_pair<__half>(unsigned w, unsigned acc) {
+#if defined(__CUDA_ARCH__)
+    asm("fma.rn.f16x2 %0, %1, %2, %0;" : "+r"(acc) : "r"(w), "r"(0u));
+    return acc;
+#else
+    const bool finite = isfinite(half_bits_to_f((unsigned short)(w & 0xffffu))) && isfinite(half_bits_to_f((unsigned short)(w >> 16)));
+    return finite ? acc : 0x7e007e00u;
+#endif
+}
+template <typename In>
+struct FiniteAcc {
+    unsigned acc = 0u;  // two packed elements of In
+    __device__ __forceinline__ void add1(unsigned w) {
+        acc = fma_zero_pair<In>(w, acc);
+    }
+    __device__ __forceinline__ void add(const uint4& v) {
+        add1(v.x);
+        add1(v.y);
+        add1(v.z);
+        add1(v.w);
+    }
+    __device__ __forceinline__ bool bad() const {
+        return (acc & 0x7fff7fffu) != 0u;  // both halves a zero of either sign: all finite
+    }
+};
+template <>
+struct FiniteAcc<float> {
+    float acc = 0.f;
+    __device__ __forceinline__ void add(const uint4& v) {
+        acc = fmaf(__uint_as_float(v.x), 0.f, acc);
+        acc = fmaf(__uint_as_float(v.y), 0.f, acc);
+        acc = fmaf(__uint_as_float(v.z), 0.f, acc);
+        acc = fmaf(__uint_as_float(v.w), 0.f, acc);
+    }
+    __device__ __forceinline__ bool bad() const {
+        return acc != 0.f;
+    }
+};
+
+// Pass 1 of the tiled kernels for one 16-byte word of s and of t: validates and pushes its elements.
+// c = log2(e) / T.
+template <typename In>
+__device__ __forceinline__ void kd_tile_push(TileAcc& a, const uint4& vs, const uint4& vt, float c, bool teacher, bool needS1,
+                                             int teacherProbs, int& bad) {
+    constexpr int N = 16 / sizeof(In);
+    float xs[N], xt[N];
+    unpack_word<In>(vs, xs);
+    FiniteAcc<In> finite;
+    finite.add(vs);
+    if (teacher) {
+        unpack_word<In>(vt, xt);
+        if (teacherProbs) {
+#pragma unroll
+            for (int e = 0; e < N; e++) {
+                xt[e] = teacher_log(xt[e], 1, bad);
+            }
+        } else {
+            finite.add(vt);
         }
     }
-    if (finite != 0.f) {
+    if (finite.bad()) {
         bad = 1;
     }
-    distill::kd_push_n<true>(a, xs, xt, N, invT, teacher, needS1, scratch);
+    if (needS1) {
+        tile_push2<N>(a.ms, a.zst, a.zs1, xs, c);
+    } else {
+        tile_push<N>(a.ms, a.zst, xs, c);
+    }
+    if (teacher) {
+        tile_push<N>(a.mt, a.zt, xt, c);
+    }
+}
+
+// A thread's pass-1 sums as base-2 accumulators for the merges (lse_merge<true>): maxima fl(ms c), fl(ms log2 e)
+// and fl(mt c), the same products tile_push took.
+__device__ __forceinline__ KdAcc tile_acc(const TileAcc& a, float c) {
+    KdAcc o;
+    o.st.m = -tile_offset(a.ms, c);
+    o.st.z = a.zst;
+    o.s1.m = -tile_offset(a.ms, LOG2E);
+    o.s1.z = a.zs1;
+    o.t.m = -tile_offset(a.mt, c);
+    o.t.z = a.zt;
+    if (a.ms == -DISTILL_INF) {
+        o.st.m = o.s1.m = -DISTILL_INF;
+    }
+    if (a.mt == -DISTILL_INF) {
+        o.t.m = -DISTILL_INF;
+    }
+    return o;
+}
+
+// Two base-2 sums merged (lse_merge in base 2, without branches): ex2_ftz rescales, and an empty pair stays empty.
+__device__ __forceinline__ distill::Lse tile_merge(distill::Lse a, distill::Lse b) {
+    const float m = fmaxf(a.m, b.m);
+    const float ref = m == -DISTILL_INF ? 0.f : m;
+    return distill::Lse{m, fmaf(a.z, ex2_ftz(a.m - ref), b.z * ex2_ftz(b.m - ref))};
+}
+
+// warp_merge for the tiled kernels' base-2 sums, over the accumulators a row uses (the same in every thread).
+__device__ __forceinline__ KdAcc tile_warp_merge(KdAcc a, bool needS1, bool teacher) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        a.st = tile_merge(a.st, shfl_lse(a.st, o));
+        if (needS1) {
+            a.s1 = tile_merge(a.s1, shfl_lse(a.s1, o));
+        }
+        if (teacher) {
+            a.t = tile_merge(a.t, shfl_lse(a.t, o));
+        }
+    }
+    return a;
+}
+
+// Pass 2's constants of a row, from its merged base-2 sums: with es = 2^(s c - Ms) and et = 2^(t c - Mt),
+// q = es / Zs and p = et / Zt, so the gradient kw (q - p) is gs es - gt et; log2 p - log2 q = (t c - Mt) -
+// (s c - Ms) + k with k = log2 Zs - log2 Zt. Each exponent is formed from the logit and the same rounded maximum
+// as in pass 1, so at the largest logits p and q come out exact, whatever their size (a single rounded
+// normalizer of size max c would cost a relative error of max c 2^-24 in every p and q).
+struct TileRow {
+    float ms;   // Ms
+    float mt;   // Mt
+    float m1;   // Ms1 (log2 e scale)
+    float gs;   // kw / Zs
+    float gt;   // kw / Zt
+    float iz1;  // 1 / Zs1 (the softmax at 1; 1 / Zs when that is q)
+    float izs;  // 1 / Zs
+    float ka;   // the cross-entropy weight (the row's scale folded in, as in gs and gt)
+};
+
+// Pass 2 of the tiled kernels for one word: its N gradient values (before rounding to In), adding
+// sum et (log2 et - log2 es) to kl2 (the row's KL is (kl2 / Zt + k) ln 2). i0 is the word's first class, y the
+// row's label (-1: none). CE: the cross-entropy term (alpha > 0), a separate instance so that the common
+// alpha = 0 path holds no more registers than it needs.
+template <typename In, bool CE>
+__device__ __forceinline__ void kd_tile_grad(const TileRow& row, const uint4& vs, const uint4& vt, float c, bool teacher,
+                                             bool needS1, int teacherProbs, int i0, int y, float& kl2, float* g) {
+    constexpr int N = 16 / sizeof(In);
+    float xs[N], xt[N];
+    unpack_word<In>(vs, xs);
+    if (teacher) {
+        unpack_word<In>(vt, xt);
+        if (teacherProbs) {
+            int ignored = 0;
+#pragma unroll
+            for (int e = 0; e < N; e++) {
+                xt[e] = teacher_log(xt[e], 1, ignored);
+            }
+        }
+    }
+#pragma unroll
+    for (int e = 0; e < N; e++) {
+        const float as = fmaf(xs[e], c, -row.ms);
+        const float es = ex2_ftz(as);
+        g[e] = 0.f;
+        if (teacher) {
+            const float at = fmaf(xt[e], c, -row.mt);
+            const float et = ex2_ftz(at);
+            // a zero probability (log p = -inf) adds nothing; logit teachers have none (a row with one is flagged)
+            kl2 = teacherProbs && et == 0.f ? kl2 : fmaf(et, at - as, kl2);
+            g[e] = fmaf(-row.gt, et, row.gs * es);
+        }
+        if (CE) {
+            const float s1 = needS1 ? ex2_ftz(fmaf(xs[e], LOG2E, -row.m1)) * row.iz1 : es * row.izs;
+            g[e] = fmaf(row.ka, s1 - (i0 + e == y ? 1.f : 0.f), g[e]);
+        }
+    }
 }
 
 // The groups a block's pass-1 copies are issued in (copy_async_wait_pending takes 0 .. 3 pending).
@@ -481,6 +783,7 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
     const int warp = threadIdx.x >> 5;
     const bool teacher = t != nullptr;
     const bool needS1 = needS1i != 0;
+    const float c = invT * LOG2E;
     const int rank = C == 1 ? 0 : cluster_rank();
     const int c0 = rank * chunk;
     const int c1 = c0 + chunk < V ? c0 + chunk : V;
@@ -543,7 +846,7 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
         const bool fetchNext = (flags & TILE_PREFETCH) != 0 && !twoBuffers && cvec > 0 && next < rows && counts(next);
         const uint4* sn = fetchNext ? reinterpret_cast<const uint4*>(s + (size_t)next * V + c0) : nullptr;
         const uint4* tn = fetchNext && teacher ? reinterpret_cast<const uint4*>(t + (size_t)next * V + c0) : nullptr;
-        KdAcc a = distill::kd_empty();
+        TileAcc ta = tile_empty();
         int bad = 0;
         if (!skip) {
             // the cached part goes to shared memory by asynchronous copies, all in flight at once (no registers
@@ -565,7 +868,7 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
                 }
             }
             for (int j = cvec + threadIdx.x; j < nvec; j += BLOCK) {
-                kd_tile_push<In>(a, sr[j], teacher ? tr[j] : sr[j], invT, teacher, needS1, teacherProbs, bad);
+                kd_tile_push<In>(ta, sr[j], teacher ? tr[j] : sr[j], c, teacher, needS1, teacherProbs, bad);
             }
             // the words in the same order as one loop over j would take them: the sums do not depend on staging
 #pragma unroll 1
@@ -579,11 +882,12 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
                 }
                 for (int m = stageEnd(g - 1); m < stageEnd(g); m++) {
                     const int j = threadIdx.x + m * BLOCK;
-                    kd_tile_push<In>(a, cs[j], teacher ? ct[j] : cs[j], invT, teacher, needS1, teacherProbs, bad);
+                    kd_tile_push<In>(ta, cs[j], teacher ? ct[j] : cs[j], c, teacher, needS1, teacherProbs, bad);
                 }
             }
         }
-        a = block_merge<BLOCK>(a, bad, shAcc, &shBad);
+        KdAcc a = block_merge<BLOCK>(tile_acc(ta, c), bad, shAcc, &shBad,
+                                     [needS1, teacher](KdAcc x) { return tile_warp_merge(x, needS1, teacher); });
         KdAcc rowAcc = a;
         if (C > 1) {
             KdSlot* mine = &slots[k & 1];
@@ -602,7 +906,7 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
                     p.kl = 0.f;
                     p.bad = 0;
                 }
-                KdAcc m = warp_merge(p.a);  // lanes in rank order, a fixed butterfly: deterministic
+                KdAcc m = tile_warp_merge(p.a, needS1, teacher);  // lanes in rank order, a fixed butterfly: deterministic
                 float kl = warp_sum(p.kl);
                 int anyBad = __any_sync(FULL, p.bad);
                 if (lane == 0) {
@@ -623,9 +927,17 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
         if (teacher && rowAcc.t.m == -DISTILL_INF && !skip) {
             bad = 1;  // an all-zero probability row
         }
-        const KdRow row = distill::kd_finish(rowAcc, teacher, needS1);
+        TileRow tr2;
+        tr2.ms = rowAcc.st.m;
+        tr2.mt = rowAcc.t.m;
+        tr2.m1 = rowAcc.s1.m;
+        tr2.izs = 1.f / rowAcc.st.z;
+        tr2.gs = scale * kdWeight * tr2.izs;
+        tr2.gt = teacher ? scale * kdWeight / rowAcc.t.z : 0.f;
+        tr2.iz1 = needS1 ? 1.f / rowAcc.s1.z : tr2.izs;
+        tr2.ka = scale * alpha;
         const int y = labels != nullptr ? labels[r] : -1;
-        float kl = 0.f;
+        float kl2 = 0.f;  // sum et (log2 et - log2 es) of this thread's elements
         for (int j = threadIdx.x; j < nvec; j += BLOCK) {
             float g[N];
             if (skip) {
@@ -636,18 +948,13 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
             } else {
                 const uint4 vs = j < cvec ? cs[j] : sr[j];
                 const uint4 vt = teacher ? (j < cvec ? ct[j] : tr[j]) : vs;
-                float xs[N], xt[N];
-                unpack16<In>(vs, xs);
-                unpack16<In>(vt, xt);
-                const int i0 = c0 + j * N;
-                int ignored = 0;
-#pragma unroll
-                for (int e = 0; e < N; e++) {
-                    const float tl = teacher && teacherProbs ? teacher_log(xt[e], 1, ignored) : xt[e];
-                    g[e] = scale * distill::kd_element<true>(row, xs[e], tl, invT, kdWeight, alpha, i0 + e == y, teacher, needS1, kl);
+                if (alpha > 0.f) {  // the same for every thread: a branch per word
+                    kd_tile_grad<In, true>(tr2, vs, vt, c, teacher, needS1, teacherProbs, c0 + j * N, y, kl2, g);
+                } else {
+                    kd_tile_grad<In, false>(tr2, vs, vt, c, teacher, needS1, teacherProbs, c0 + j * N, y, kl2, g);
                 }
             }
-            gr[j] = pack16<In>(g);
+            gr[j] = pack_word<In>(g);
             if (fetchNext && j < cvec) {
                 // issued after g, which used the words it overwrites: in-order issue has read them by now
                 copy16_async(cs + j, sn + j);
@@ -657,7 +964,7 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
             }
         }
         ready = fetchNext;
-        kl = warp_sum(kl);
+        const float kl = warp_sum(teacher ? kl2 * (LN2 / rowAcc.t.z) : 0.f);
         if (lane == 0) {
             shSum[warp] = kl;
         }
@@ -667,7 +974,16 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
             for (int w = 0; w < WARPS; w++) {  // fixed order: deterministic
                 total += shSum[w];
             }
-            const float ce = (!skip && y >= 0) ? row.logZs1 - to_f(s[(size_t)r * V + y]) : 0.f;
+            if (teacher && rank == 0) {
+                total += (log2f(rowAcc.st.z) - log2f(rowAcc.t.z)) * LN2;  // k ln 2 (TileRow), once per row
+            }
+            float ce = 0.f;
+            if (!skip && y >= 0) {
+                // -log softmax(s)[y]; with needS1 false it is at T, where T == 1 (or alpha == 0) makes it the same
+                const float sy = to_f(s[(size_t)r * V + y]);
+                ce = needS1 ? (fmaf(-sy, LOG2E, rowAcc.s1.m) + log2f(rowAcc.s1.z)) * LN2
+                            : (rowAcc.st.m + log2f(rowAcc.st.z)) * LN2 - sy;
+            }
             if (C == 1) {
                 rowOut[3 * r] = skip ? 0.f : t2 * (total > 0.f ? total : 0.f);
                 rowOut[3 * r + 1] = ce;

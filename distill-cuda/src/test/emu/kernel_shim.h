@@ -75,10 +75,18 @@ inline float __uint_as_float(unsigned i) {
     std::memcpy(&f, &i, 4);
     return f;
 }
+inline unsigned __float_as_uint(float f) {
+    unsigned i;
+    std::memcpy(&i, &f, 4);
+    return i;
+}
 // The 16-byte word the tiled kernels load and store.
 struct alignas(16) uint4 {
     unsigned x, y, z, w;
 };
+inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) {
+    return uint4{x, y, z, w};
+}
 
 // Only reached by kernels the emulator refuses to launch (thread-block clusters): stop loudly.
 [[noreturn]] inline void __trap() {
