@@ -415,8 +415,8 @@ __device__ __forceinline__ void copy_async_wait_pending(int pending) {
 // 2^(x c - m c) with c = log2(e) / T: one multiply-add and one ex2 per element and accumulator, the
 // rescale once per word. Pass 2 forms log2 q and log2 p the same way, so q, p and the KL term cost a
 // multiply-add and an ex2 each. ex2 is the multiprocessor's approximate instruction with subnormals
-// flushed (relative error about 2^-22; a result below 2^-126, 1.2e-38, becomes 0), as kd_exp<true>'s
-// exp2f is without its subnormal fix-up.
+// flushed (relative error about 2^-22; a result below 2^-126, 1.2e-38, becomes 0): exp2f without its
+// subnormal fix-up.
 
 constexpr float LOG2E = 1.4426950408889634f;
 constexpr float LN2 = 0.6931471805599453f;
@@ -659,7 +659,7 @@ __device__ __forceinline__ void kd_tile_push(TileAcc& a, const uint4& vs, const 
     }
 }
 
-// A thread's pass-1 sums as base-2 accumulators for the merges (lse_merge<true>): maxima fl(ms c), fl(ms log2 e)
+// A thread's pass-1 sums as base-2 accumulators for the merges (tile_merge): maxima fl(ms c), fl(ms log2 e)
 // and fl(mt c), the same products tile_push took.
 __device__ __forceinline__ KdAcc tile_acc(const TileAcc& a, float c) {
     KdAcc o;

@@ -19,7 +19,6 @@
 #include <cmath>
 #define DISTILL_HD inline
 #define DISTILL_EXP std::exp
-#define DISTILL_EXP2 std::exp2
 #define DISTILL_LOG std::log
 #define DISTILL_LOG1P std::log1p
 #define DISTILL_EXPM1 std::expm1
@@ -27,7 +26,6 @@
 #else
 #define DISTILL_HD __host__ __device__ __forceinline__
 #define DISTILL_EXP expf
-#define DISTILL_EXP2 exp2f
 #define DISTILL_LOG logf
 #define DISTILL_LOG1P log1pf
 #define DISTILL_EXPM1 expm1f
@@ -78,32 +76,6 @@ DISTILL_HD Lse lse_merge(Lse a, Lse b) {
     return o;
 }
 
-// exp(x); FAST: as exp2(x log2 e), the multiprocessor's ex2 instruction and a multiply (relative error within
-// about 2^-22 + |x| 2^-24: 6e-6 at |x| = 100, where exp(x) is 4e-44). The tiled kd kernels use it.
-template <bool FAST>
-DISTILL_HD float kd_exp(float x) {
-    return FAST ? DISTILL_EXP2(x * 1.4426950408889634f) : DISTILL_EXP(x);
-}
-
-// Adds exp(x[0]) .. exp(x[n - 1]) to a with one rescale at most: the tiled kernels push the elements of one
-// 16-byte load together. x may hold -inf (adds nothing); a non-finite logit is flagged by the caller.
-template <bool FAST = false>
-DISTILL_HD void lse_push_n(Lse& a, const float* x, int n) {
-    float m = a.m;
-    for (int k = 0; k < n; k++) {
-        m = x[k] > m ? x[k] : m;
-    }
-    if (m == -DISTILL_INF) {
-        return;  // a still empty, and every x[k] is -inf
-    }
-    float z = a.m == -DISTILL_INF ? 0.f : (a.m == m ? a.z : a.z * kd_exp<FAST>(a.m - m));
-    for (int k = 0; k < n; k++) {
-        z += kd_exp<FAST>(x[k] - m);
-    }
-    a.m = m;
-    a.z = z;
-}
-
 DISTILL_HD float lse_log(const Lse& a) {
     return a.m + DISTILL_LOG(a.z);
 }
@@ -143,24 +115,6 @@ DISTILL_HD void kd_push(KdAcc& a, float s, float tl, float invT, bool teacher, b
     }
 }
 
-// n elements at once (lse_push_n): scratch holds n floats.
-template <bool FAST = false>
-DISTILL_HD void kd_push_n(KdAcc& a, const float* s, const float* tl, int n, float invT, bool teacher, bool needS1, float* scratch) {
-    for (int k = 0; k < n; k++) {
-        scratch[k] = s[k] * invT;
-    }
-    lse_push_n<FAST>(a.st, scratch, n);
-    if (needS1) {
-        lse_push_n<FAST>(a.s1, s, n);
-    }
-    if (teacher) {
-        for (int k = 0; k < n; k++) {
-            scratch[k] = tl[k] * invT;
-        }
-        lse_push_n<FAST>(a.t, scratch, n);
-    }
-}
-
 DISTILL_HD KdAcc kd_merge(const KdAcc& a, const KdAcc& b) {
     KdAcc o;
     o.st = lse_merge(a.st, b.st);
@@ -188,17 +142,16 @@ DISTILL_HD KdRow kd_finish(const KdAcc& a, bool teacher, bool needS1) {
 
 // One element of pass 2: returns the gradient before the row's scale (rowWeight * upstream) and adds
 // p (log p - log q) to kl. kdWeight = (1 - alpha) * T; with T == 1 the softmax at 1 is q (needS1 false).
-template <bool FAST = false>
 DISTILL_HD float kd_element(const KdRow& r, float s, float tl, float invT, float kdWeight, float alpha, bool isLabel,
                             bool teacher, bool needS1, float& kl) {
     float logQ = s * invT - r.logZst;
-    float q = kd_exp<FAST>(logQ);
+    float q = DISTILL_EXP(logQ);
     float g = 0.f;
     if (teacher) {
         float xt = tl * invT;
         if (xt != -DISTILL_INF) {
             float logP = xt - r.logZt;
-            float p = kd_exp<FAST>(logP);
+            float p = DISTILL_EXP(logP);
             kl += p * (logP - logQ);
             g = kdWeight * (q - p);
         } else {
@@ -206,7 +159,7 @@ DISTILL_HD float kd_element(const KdRow& r, float s, float tl, float invT, float
         }
     }
     if (alpha > 0.f) {
-        float s1 = needS1 ? kd_exp<FAST>(s - r.logZs1) : q;
+        float s1 = needS1 ? DISTILL_EXP(s - r.logZs1) : q;
         g += alpha * (s1 - (isLabel ? 1.f : 0.f));
     }
     return g;
