@@ -7,7 +7,7 @@
 #                         the whole-step benchmark: MlpStepSuite + torch_mlp_step.py -> $OUT/mlp-step.csv
 #   device-run.sh profile [KdKernelSuite options]
 #                         Nsight Compute (ncu, where the machine has it) on each kd_tile launch of a short suite
-#                         run (default: rows 4096, V 32000 and 128256, f32 and bf16, fused and fused-prefetch,
+#                         run (default: rows 4096, V 32000 and 128256, f32 and bf16, fused and fused-rowwise,
 #                         one launch each): throughput, memory, warp stall reasons, occupancy
 #                         -> $OUT/kd-tile-ncu.txt (and the .ncu-rep report); ncu's clocks and cache flushes
 #                         make its times unlike the suite's
@@ -83,7 +83,7 @@ case "${1:-}" in
     fi
     "$ncu" --version | tail -n 1
     if [ "$#" -eq 0 ]; then
-      set -- --rows 4096 --vocab 32000,128256 --dtype f32,bf16 --methods fused,fused-prefetch
+      set -- --rows 4096 --vocab 32000,128256 --dtype f32,bf16 --methods fused,fused-rowwise
     fi
     report="$out/kd-tile"
     rm -f "$report.ncu-rep"

@@ -278,9 +278,10 @@ __device__ void kd_block(const In* __restrict__ s, const In* __restrict__ t, con
 // One row per cluster of C blocks (C = 1: a plain block; C > 1 needs sm_90 and the launch's required cluster
 // width set to C). Block `rank` owns the contiguous chunk [rank * chunk, min(V, (rank + 1) * chunk)) of every
 // row its cluster takes. Pass 1 copies the first `cached` elements of its chunk of s and t into dynamic shared
-// memory (asynchronous copies, all in flight together, issued in four groups so that the block starts pushing
-// the first group's elements while the others are still in flight), reads the rest with 16-byte loads, and
-// pushes every element into the online log-sum-exps; the blocks of a cluster merge their
+// memory (asynchronous copies, all in flight together: in one group, which the host plans by default, or in
+// four groups so that the block starts pushing the first group's elements while the others are still in
+// flight), reads the rest with 16-byte loads, and pushes every element into the online log-sum-exps (in base
+// 2: see "the tiled kernels' element math"); the blocks of a cluster merge their
 // accumulators through distributed shared memory (in rank order); pass 2 reads the cached part from shared
 // memory (the rest again from global memory, mostly L2), writes the gradient with 16-byte stores and sums
 // the KL terms. The KL partials of a row are merged in the next row's exchange (one cluster barrier per
@@ -758,7 +759,8 @@ __device__ __forceinline__ void kd_tile_grad(const TileRow& row, const uint4& vs
 // The groups a block's pass-1 copies are issued in (copy_async_wait_pending takes 0 .. 3 pending).
 constexpr int TILE_STAGES = 4;
 // kd_tile's flags (KdPlan.java): prefetch the next row during pass 2; issue pass 1's copies in one group (the
-// suite compares); keep two rows in the cache, loading the next while this one is worked on.
+// host's default; without it, in TILE_STAGES groups); keep two rows in the cache, loading the next while this
+// one is worked on.
 constexpr int TILE_PREFETCH = 1;
 constexpr int TILE_ONE_GROUP = 2;
 constexpr int TILE_DOUBLE = 4;

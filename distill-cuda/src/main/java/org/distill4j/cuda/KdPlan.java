@@ -22,11 +22,11 @@ package org.distill4j.cuda;
  * {@link #pipelined} does, on a grid of the clusters that fit the device at once
  * ({@link DeviceContext#residentClusters}), and {@link #doubleBuffered} plans the second form.
  * <p>
- * A tiled plan is <b>staged</b> by default: pass 1 issues its copies into shared memory in four groups and
- * starts on the first group's elements while the later ones are in flight. {@link #unstaged} issues them as
- * one group and waits for all of them first, as these kernels did before; the benchmark suite compares the
- * two. Staging changes when elements arrive, not the order in which they are summed: both give bit-identical
- * results.
+ * A tiled plan issues pass 1's copies into shared memory as one group and waits for all of them. A
+ * <b>staged</b> plan ({@link #withStaging}) issues them in four groups and starts on the first group's elements
+ * while the later ones are in flight; on an H100 (c0fc9a2) that was 2-7% slower in every shape, so it is not
+ * the default; the benchmark suite compares the two. Staging changes when elements arrive, not the order in
+ * which they are summed: both give bit-identical results.
  *
  * @param kernel   the launch
  * @param chunk    elements of a row per block (tiled), 0 for the two-pass kernels
@@ -71,14 +71,14 @@ public record KdPlan(KernelPlan kernel, int chunk, int cached, Prefetch prefetch
     private static final int FLAG_ONE_GROUP = 2;
     private static final int FLAG_DOUBLE = 4;
 
-    /** A plan whose tiled pass 1 is staged (the default). */
+    /** A plan whose tiled pass 1 issues its copies as one group (the default). */
     public KdPlan(KernelPlan kernel, int chunk, int cached, Prefetch prefetch) {
-        this(kernel, chunk, cached, prefetch, true);
+        this(kernel, chunk, cached, prefetch, false);
     }
 
-    /** This plan with pass 1's copies issued as one group (the kernels' earlier form, for comparisons). */
-    public KdPlan unstaged() {
-        return new KdPlan(kernel, chunk, cached, prefetch, false);
+    /** This plan with pass 1's copies issued in four groups ({@code staged}) or in one. */
+    public KdPlan withStaging(boolean staged) {
+        return new KdPlan(kernel, chunk, cached, prefetch, staged);
     }
 
     /** Whether this is a tiled plan (its kernel takes {@code chunk, cached} after the common arguments). */
@@ -215,7 +215,7 @@ public record KdPlan(KernelPlan kernel, int chunk, int cached, Prefetch prefetch
         long clusters = Math.min((long) residentClusters * waves, MAX_CLUSTERS);
         Prefetch prefetch = plan.prefetch() == Prefetch.NONE ? Prefetch.DURING_PASS_2 : plan.prefetch();
         KdPlan piped = tile(limits, rows, v, dtype, plan.kernel().cluster(), plan.cached(), (int) clusters, prefetch);
-        return plan.staged() ? piped : piped.unstaged();
+        return piped.withStaging(plan.staged());
     }
 
     /**

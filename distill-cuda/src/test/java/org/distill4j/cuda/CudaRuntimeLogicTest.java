@@ -75,18 +75,20 @@ class CudaRuntimeLogicTest {
         DeviceLimits h100 = DeviceLimits.H100;
         KdPlan plan = KdPlan.choose(h100, 16384, 152_064, DType.BF16);
         assertEquals(KdPlan.Prefetch.NONE, plan.prefetch(), "the default plan takes a cluster per row: nothing to prefetch");
-        assertTrue(plan.staged(), "the default plan stages pass 1's copies");
-        KdPlan oneGroup = plan.unstaged();
-        assertFalse(oneGroup.staged());
-        assertEquals(plan, new KdPlan(oneGroup.kernel(), oneGroup.chunk(), oneGroup.cached(), oneGroup.prefetch()),
-                "unstaged changes nothing else");
+        assertFalse(plan.staged(), "the default plan issues pass 1's copies as one group");
+        KdPlan staged = plan.withStaging(true);
+        assertTrue(staged.staged());
+        assertEquals(plan, new KdPlan(staged.kernel(), staged.chunk(), staged.cached(), staged.prefetch()),
+                "staging changes nothing else");
+        assertEquals(plan, staged.withStaging(false));
         KdPlan piped = KdPlan.pipelined(h100, plan, 16384, 152_064, DType.BF16, 30, 2);
         assertEquals(new KdPlan(new KernelPlan(plan.kernel().function(), 512, 8 * 60, plan.kernel().sharedBytes(), 8), plan.chunk(),
                 plan.cached(), KdPlan.Prefetch.DURING_PASS_2), piped);
-        assertEquals(1, piped.flags(), "TILE_PREFETCH");
-        assertEquals(1 | 2, KdPlan.pipelined(h100, plan.unstaged(), 16384, 152_064, DType.BF16, 30, 2).flags(),
-                "TILE_PREFETCH | TILE_ONE_GROUP: pipelining keeps the plan's staging");
-        assertEquals(0, plan.flags());
+        assertEquals(1 | 2, piped.flags(), "TILE_PREFETCH | TILE_ONE_GROUP");
+        assertEquals(1, KdPlan.pipelined(h100, staged, 16384, 152_064, DType.BF16, 30, 2).flags(),
+                "TILE_PREFETCH alone: pipelining keeps the plan's staging");
+        assertEquals(2, plan.flags(), "TILE_ONE_GROUP");
+        assertEquals(0, staged.flags());
         assertEquals(8 * 7, KdPlan.pipelined(h100, plan, 7, 152_064, DType.BF16, 30, 2).kernel().grid(), "no more clusters than rows");
         assertEquals(8 * KdPlan.MAX_CLUSTERS, KdPlan.pipelined(h100, plan, 1 << 20, 152_064, DType.BF16, 40_000, 2).kernel().grid());
         KdPlan twoPass = KdPlan.twoPass(64, 1000, DType.F32);
@@ -114,8 +116,8 @@ class CudaRuntimeLogicTest {
         assertEquals(2, KdPlan.choose(h100, 4096, 32000, DType.BF16).kernel().cluster());
         // one block per SM: the block's opt-in limit (227 KiB) less the reserve, halved
         assertEquals((227 * 1024 - KdPlan.SHARED_RESERVE) / 8 / 2, KdPlan.doubleBuffered(h100, 1, 16384, 152_064, DType.F32).cached());
-        assertEquals(4, bf16.flags(), "TILE_DOUBLE");
-        assertEquals(4 | 2, bf16.unstaged().flags());
+        assertEquals(4 | 2, bf16.flags(), "TILE_DOUBLE | TILE_ONE_GROUP");
+        assertEquals(4, bf16.withStaging(true).flags());
         KdPlan piped = KdPlan.pipelined(h100, bf16, 4096, 32000, DType.BF16, 50, 1);
         assertEquals(new KdPlan(new KernelPlan("kd_tile_bf16_c4", 512, 4 * 50, 2 * 2 * 8000 * 2, 4), 8000, 8000,
                 KdPlan.Prefetch.DOUBLE_BUFFER), piped, "pipelining keeps the second buffer");
@@ -130,7 +132,9 @@ class CudaRuntimeLogicTest {
         String before = System.getProperty(KdRows.PREFETCH_PROPERTY);
         try {
             System.clearProperty(KdRows.PREFETCH_PROPERTY);
-            assertEquals(KdPlan.Prefetch.NONE, KdRows.prefetchSetting(), "the default");
+            assertEquals(KdPlan.Prefetch.DURING_PASS_2, KdRows.prefetchSetting(), "the default");
+            System.setProperty(KdRows.PREFETCH_PROPERTY, "none");
+            assertEquals(KdPlan.Prefetch.NONE, KdRows.prefetchSetting());
             System.setProperty(KdRows.PREFETCH_PROPERTY, " Double-Buffer ");
             assertEquals(KdPlan.Prefetch.DOUBLE_BUFFER, KdRows.prefetchSetting());
             System.setProperty(KdRows.PREFETCH_PROPERTY, "during-pass-2");

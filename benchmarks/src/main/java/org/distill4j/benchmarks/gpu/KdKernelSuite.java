@@ -20,15 +20,16 @@ import java.util.Locale;
  * The GPU suite for the fused KD kernel (issue: distill-cuda core). For every rows x vocabulary x dtype it
  * times, with CUDA events, the median of {@code --iters} runs after {@code --warmup}:
  * <ul>
- *   <li>{@code fused}: our one-launch forward + backward as the library plans it ({@link KdPlan#choose}): the
- *       tiled kernels ({@code kd_tile_*}, each input element read once) where rows allow 16-byte loads, else
- *       the two-pass row kernels; alpha = 0;</li>
- *   <li>{@code fused-resident}: the same tiled kernel on a grid of as many clusters as fit the device at
- *       once ({@link DeviceContext#residentClusters}), each looping over rows (one cluster per row otherwise);</li>
- *   <li>{@code fused-prefetch}: that grid with prefetch ({@link KdPlan#pipelined}): each cluster copies its next
- *       row into shared memory while it writes the current row's gradient; what the library launches under
- *       {@code -Ddistill.cuda.kd.prefetch=during-pass-2} ({@link KdPlan#forDevice}, as {@code fused} is for
- *       {@code none} and {@code fused-double} for {@code double-buffer});</li>
+ *   <li>{@code fused}: our one-launch forward + backward as the library launches it by default
+ *       ({@link KdPlan#forDevice} with {@code -Ddistill.cuda.kd.prefetch=during-pass-2}): the tiled kernels
+ *       ({@code kd_tile_*}, each input element read once) where rows allow 16-byte loads, on a grid of as many
+ *       clusters as fit the device at once, each looping over rows and copying its next row into shared memory
+ *       while it writes the current row's gradient ({@link KdPlan#pipelined}); else the two-pass row kernels;
+ *       alpha = 0;</li>
+ *   <li>{@code fused-rowwise}: a cluster per row, no prefetch ({@link KdPlan#choose}; the setting {@code none},
+ *       the default before the c0fc9a2 H100 run);</li>
+ *   <li>{@code fused-resident}: the row-wise plan's kernel on the grid of resident clusters, looping over rows
+ *       without prefetching;</li>
  *   <li>{@code fused-1bps}: the tiled kernels sized for one block per multiprocessor (more of a row cached);</li>
  *   <li>{@code fused-prefetch-1bps}: both;</li>
  *   <li>{@code fused-c16} and {@code fused-prefetch-c16}: the tiled kernels on clusters of 16 blocks (a
@@ -37,9 +38,9 @@ import java.util.Locale;
  *       memory ({@link KdPlan#doubleBuffered}): a cluster issues its next row's loads as it starts a row, so
  *       they overlap the whole row; half the cache per row (at one block per multiprocessor, as much as
  *       {@code fused} caches);</li>
- *   <li>{@code fused-unstaged} and {@code fused-prefetch-unstaged}: {@code fused} and {@code fused-prefetch}
- *       with pass 1's copies issued as one group and awaited whole ({@link KdPlan#unstaged}), the tiled
- *       kernels' form before staging;</li>
+ *   <li>{@code fused-staged} and {@code fused-rowwise-staged}: {@code fused} and {@code fused-rowwise} with pass
+ *       1's copies issued in four groups, the first group's elements summed while the rest are in flight
+ *       ({@link KdPlan#withStaging}); every other tiled method issues them as one group, as the library does;</li>
  *   <li>{@code two-pass}: the row kernels ({@code kd_block_*} / {@code kd_warp_*}), which read a row twice;</li>
  *   <li>{@code unfused}: our multi-kernel version with [N, V] intermediates (log-softmax of student and
  *       teacher, element-wise gradient and KL terms, row sums), what a framework's separate ops do;</li>
@@ -52,7 +53,7 @@ import java.util.Locale;
  *
  * <pre>java -cp ... org.distill4j.benchmarks.gpu.KdKernelSuite --out results.csv [--rows 4096,16384]
  *     [--vocab 10,32000,128256,152064] [--dtype f32,bf16] [--iters 20] [--warmup 5] [--temperature 2]
- *     [--methods fused,fused-prefetch,...]</pre>
+ *     [--methods fused,fused-rowwise,...]</pre>
  * CSV columns: method,dtype,rows,vocab,ms_median,ms_min,ms_max,gb_per_s,fraction_of_copy,device_bytes.
  */
 public final class KdKernelSuite {
@@ -117,10 +118,10 @@ public final class KdKernelSuite {
     }
 
     /** The methods timed by default (the class comment says what each is); {@code --methods} picks some. */
-    static final List<String> METHODS = List.of("fused", "fused-unstaged", "fused-resident", "fused-prefetch", "fused-prefetch-unstaged",
+    static final List<String> METHODS = List.of("fused", "fused-staged", "fused-rowwise", "fused-rowwise-staged", "fused-resident",
             "fused-1bps", "fused-prefetch-1bps", "fused-c16", "fused-prefetch-c16", "fused-double", "fused-double-1bps", "two-pass",
             "unfused");
-    private static final String UNSTAGED = "-unstaged";
+    private static final String STAGED = "-staged";
 
     /** Bytes a method allocates on the device for one set of inputs. */
     static long deviceBytes(String method, DType dt, int n, int v) {
@@ -157,12 +158,12 @@ public final class KdKernelSuite {
                 kl = keep(buffers, ctx.alloc(4 * nv));
                 sums = keep(buffers, ctx.alloc(4L * n));
             }
-            String base = method.endsWith(UNSTAGED) ? method.substring(0, method.length() - UNSTAGED.length()) : method;
+            String base = method.endsWith(STAGED) ? method.substring(0, method.length() - STAGED.length()) : method;
             long[] at = {s[0].address(), t[0].address(), g[0].address()};
             KdPlan planned = switch (base) {
-                // what the library launches under -Ddistill.cuda.kd.prefetch=none, during-pass-2, double-buffer
-                case "fused" -> KdPlan.forDevice(ctx, KdPlan.Prefetch.NONE, n, v, dt, at);
-                case "fused-prefetch" -> KdPlan.forDevice(ctx, KdPlan.Prefetch.DURING_PASS_2, n, v, dt, at);
+                // what the library launches under -Ddistill.cuda.kd.prefetch=during-pass-2 (default), none, double-buffer
+                case "fused" -> KdPlan.forDevice(ctx, KdPlan.Prefetch.DURING_PASS_2, n, v, dt, at);
+                case "fused-rowwise" -> KdPlan.forDevice(ctx, KdPlan.Prefetch.NONE, n, v, dt, at);
                 case "fused-double" -> KdPlan.forDevice(ctx, KdPlan.Prefetch.DOUBLE_BUFFER, n, v, dt, at);
                 case "fused-resident" -> {
                     KdPlan p = KdPlan.choose(ctx.limits(), n, v, dt, at);
@@ -186,7 +187,7 @@ public final class KdKernelSuite {
                 case "two-pass" -> KdPlan.twoPass(n, v, dt);
                 default -> null;
             };
-            KdPlan plan = planned != null && method.endsWith(UNSTAGED) ? planned.unstaged() : planned;
+            KdPlan plan = planned != null && method.endsWith(STAGED) ? planned.withStaging(true) : planned;
             if (plan != null && (n == 4096 || v == 10)) {
                 System.out.println("  " + method + " " + dt + " V " + v + ": " + plan);
             }
