@@ -663,19 +663,11 @@ __device__ __forceinline__ void kd_tile_push(TileAcc& a, const uint4& vs, const 
 // A thread's pass-1 sums as base-2 accumulators for the merges (tile_merge): maxima fl(ms c), fl(ms log2 e)
 // and fl(mt c), the same products tile_push took.
 __device__ __forceinline__ KdAcc tile_acc(const TileAcc& a, float c) {
+    auto scaled = [](float m, float scale) { return m == -DISTILL_INF ? m : m * scale; };  // -inf: empty
     KdAcc o;
-    o.st.m = -tile_offset(a.ms, c);
-    o.st.z = a.zst;
-    o.s1.m = -tile_offset(a.ms, LOG2E);
-    o.s1.z = a.zs1;
-    o.t.m = -tile_offset(a.mt, c);
-    o.t.z = a.zt;
-    if (a.ms == -DISTILL_INF) {
-        o.st.m = o.s1.m = -DISTILL_INF;
-    }
-    if (a.mt == -DISTILL_INF) {
-        o.t.m = -DISTILL_INF;
-    }
+    o.st = distill::Lse{scaled(a.ms, c), a.zst};
+    o.s1 = distill::Lse{scaled(a.ms, LOG2E), a.zs1};
+    o.t = distill::Lse{scaled(a.mt, c), a.zt};
     return o;
 }
 
