@@ -302,14 +302,18 @@ struct alignas(16) KdSlot {
     int bad;
 };
 
+// The cluster primitives below: PTX on sm_90 (a trap before it, where no cluster launches), the emulator's
+// versions (src/test/emu) where the source is compiled for the CPU.
 __device__ __forceinline__ int cluster_rank() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     unsigned r;
     asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
     return (int)r;
-#else
+#elif defined(__CUDA_ARCH__)
     __trap();
     return 0;
+#else
+    return (int)::emu::cluster_rank();
 #endif
 }
 
@@ -318,8 +322,10 @@ __device__ __forceinline__ int cluster_size() {
     unsigned n;
     asm volatile("mov.u32 %0, %%cluster_nctarank;" : "=r"(n));
     return (int)n;
-#else
+#elif defined(__CUDA_ARCH__)
     return 1;
+#else
+    return (int)::emu::cluster_size();
 #endif
 }
 
@@ -327,8 +333,10 @@ __device__ __forceinline__ int cluster_size() {
 __device__ __forceinline__ void cluster_sync() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
-#else
+#elif defined(__CUDA_ARCH__)
     __trap();
+#else
+    ::emu::cluster_sync();
 #endif
 }
 
@@ -353,10 +361,12 @@ __device__ __forceinline__ KdSlot cluster_read(const KdSlot* mine, int rank) {
     out.a.t.z = __uint_as_float(w[5]);
     out.kl = __uint_as_float(w[6]);
     out.bad = (int)w[7];
-#else
+#elif defined(__CUDA_ARCH__)
     (void)rank;
     out = *mine;
     __trap();
+#else
+    out = *static_cast<const KdSlot*>(::emu::cluster_map(mine, (unsigned)rank));
 #endif
     return out;
 }

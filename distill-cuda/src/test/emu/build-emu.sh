@@ -26,13 +26,20 @@ if [ -f "$stamp" ] && [ -z "$(find "$here" "$cuda_src" -newer "$stamp" -type f -
 fi
 rm -rf "$out"
 mkdir -p "$out/src" "$out/lib"
-# the kernel sources, with `extern __shared__ T name[];` turned into a pointer to the launch's dynamic shared memory
+# the kernel sources (and the self-test kernels, as selftest_kernels.cu), with `extern __shared__ T name[];` turned
+# into a pointer to the block's dynamic shared memory and `__shared__ T name[...];` into EMU_SHARED(T, name, [...])
+# (kernel_shim.h: the block's own instance); a declaration of another form fails to compile (kernel_shim.h)
+shared_rewrite() {
+  sed -E -e 's/extern __shared__ ([A-Za-z_][A-Za-z_0-9 ]*[A-Za-z_0-9]) ([A-Za-z_][A-Za-z_0-9]*)\[\];/\1* \2 = (\1*) ::emu::dyn_shared();/' \
+    -e 's/^([[:space:]]*)__shared__ ([A-Za-z_][A-Za-z_0-9:]*( [A-Za-z_][A-Za-z_0-9:]*)*) ([A-Za-z_][A-Za-z_0-9]*)((\[[^]]*\])*);/\1EMU_SHARED(\2, \4, \5);/' \
+    "$1" > "$2"
+}
 for f in "$cuda_src"/*.cu "$cuda_src"/*.cuh; do
-  sed -E 's/extern __shared__ ([A-Za-z_][A-Za-z_0-9 ]*[A-Za-z_0-9]) ([A-Za-z_][A-Za-z_0-9]*)\[\];/\1* \2 = (\1*) ::emu::dyn_shared();/' \
-    "$f" > "$out/src/$(basename "$f")"
+  shared_rewrite "$f" "$out/src/$(basename "$f")"
 done
+shared_rewrite "$here/selftest.cu" "$out/src/selftest_kernels.cu"
 # every __global__ function and its __launch_bounds__, from the preprocessed source
-cat "$out/src/distill_losses.cu" "$here/selftest.cu" > "$out/src/all_kernels.cu"
+cat "$out/src/distill_losses.cu" "$out/src/selftest_kernels.cu" > "$out/src/all_kernels.cu"
 g++ -std=c++17 -x c++ -E -P -D__CUDACC__ -I "$here/include" -I "$out/src" "$out/src/all_kernels.cu" \
   | tr '\n' ' ' \
   | perl -ne 'while (/__global__\s+void\s+(?:__launch_bounds__\s*\(\s*((?:[^,()]|\([^()]*\))+?)\s*(?:,(?:[^()]|\([^()]*\))*)?\)\s+)?([A-Za-z_]\w*)\s*\(/g) {

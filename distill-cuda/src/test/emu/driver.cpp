@@ -280,6 +280,16 @@ static constexpr int MAX_SHARED_OPTIN = 227 * 1024;
 static constexpr unsigned DEFAULT_DYNAMIC_SHARED = 48 * 1024;
 static std::map<const emu::KernelInfo*, unsigned> sharedOptIn;
 
+// Each function's required cluster (cuFuncSetAttribute): blocks along x (1: none), and whether it may exceed the
+// 8 blocks every cluster-capable device launches (16 at most, as on an H100).
+struct ClusterSetting {
+    unsigned width = 1;
+    bool nonPortable = false;
+};
+static std::map<const emu::KernelInfo*, ClusterSetting> clusterSettings;
+static constexpr unsigned PORTABLE_CLUSTER = 8;
+static constexpr unsigned MAX_CLUSTER = 16;
+
 // The dynamic shared memory a launch of k may ask for: what k was opted in to, else 48 KiB.
 static unsigned dynamic_shared_limit(const emu::KernelInfo* k) {
     auto optIn = sharedOptIn.find(k);
@@ -300,7 +310,7 @@ CUresult cuDeviceGetAttribute(int* v, CUdevice_attribute a, CUdevice d) {
         case CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE: *v = 50 << 20; break;
         case CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN: *v = MAX_SHARED_OPTIN; break;
         case CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR: *v = 228 * 1024; break;
-        case CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH: *v = 0; break;  // thread-block clusters are not emulated
+        case CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH: *v = 1; break;  // clusters along x (fiber.cpp)
         default:
             return report(CUDA_ERROR_INVALID_VALUE, "cuDeviceGetAttribute(" + std::to_string((int) a) + "): not emulated");
     }
@@ -727,9 +737,22 @@ CUresult cuFuncSetAttribute(CUfunction f, CUfunction_attribute a, int value) {
             sharedOptIn[k] = (unsigned) value;
             return CUDA_SUCCESS;
         case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH:
+            if (value < 1 || value > (int) MAX_CLUSTER) {
+                return report(CUDA_ERROR_INVALID_VALUE, std::string(k->name) + ": a cluster width of " + std::to_string(value)
+                                                            + " blocks; 1 to " + std::to_string(MAX_CLUSTER));
+            }
+            clusterSettings[k].width = (unsigned) value;
+            return CUDA_SUCCESS;
         case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_HEIGHT:
         case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH:
-            return report(CUDA_ERROR_NOT_SUPPORTED, std::string(k->name) + ": thread-block clusters are not emulated");
+            if (value != 1) {
+                return report(CUDA_ERROR_NOT_SUPPORTED, std::string(k->name) + ": a cluster height or depth of " + std::to_string(value)
+                                                            + "; the emulator takes clusters along x only");
+            }
+            return CUDA_SUCCESS;
+        case CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED:
+            clusterSettings[k].nonPortable = value != 0;
+            return CUDA_SUCCESS;
         default:
             return report(CUDA_ERROR_NOT_SUPPORTED, std::string(k->name) + ": cuFuncSetAttribute(" + std::to_string((int) a)
                                                         + ") is not emulated");
@@ -757,10 +780,36 @@ CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int* n, CUfunction f, int b
     return CUDA_SUCCESS;
 }
 
-CUresult cuOccupancyMaxActiveClusters(int*, CUfunction f, const CUlaunchConfig*) {
-    emu::Guard g;
+// Clusters of a function the device holds at once, as an H100 would from threads and dynamic shared memory
+// alone: its 132 multiprocessors' blocks (as above) in whole clusters. A real H100 places a cluster within one
+// GPC and may hold fewer; the cluster is the function's required one (the config may name no other).
+CUresult cuOccupancyMaxActiveClusters(int* n, CUfunction f, const CUlaunchConfig* config) {
     const emu::KernelInfo* k = (const emu::KernelInfo*) f;
-    return report(CUDA_ERROR_NOT_SUPPORTED, std::string(k->name) + ": thread-block clusters are not emulated");
+    unsigned width;
+    {
+        emu::Guard g;
+        if (n == nullptr || config == nullptr) {
+            return report(CUDA_ERROR_INVALID_VALUE, std::string(k->name) + ": cuOccupancyMaxActiveClusters without a result or config");
+        }
+        if (config->numAttrs != 0) {
+            return report(CUDA_ERROR_NOT_SUPPORTED, std::string(k->name) + ": launch attributes in cuOccupancyMaxActiveClusters are not "
+                                                        "emulated (the function's required cluster is)");
+        }
+        auto set = clusterSettings.find(k);
+        width = set == clusterSettings.end() ? 1 : set->second.width;
+        if (width < 2) {
+            return report(CUDA_ERROR_INVALID_CLUSTER_SIZE, std::string(k->name) + ": cuOccupancyMaxActiveClusters of a function "
+                                                               "without a required cluster");
+        }
+    }
+    int perSm = 0;
+    CUresult rc = cuOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, f, (int) (config->blockDimX * config->blockDimY * config->blockDimZ),
+                                                              config->sharedMemBytes);
+    if (rc != CUDA_SUCCESS) {
+        return rc;
+    }
+    *n = perSm * 132 / (int) width;
+    return CUDA_SUCCESS;
 }
 
 CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by,
@@ -784,6 +833,17 @@ CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned
           << " bytes of dynamic shared memory: 48 KiB unless the function was opted in to more)";
         return report(CUDA_ERROR_INVALID_VALUE, o.str());
     }
+    unsigned cluster = 1;
+    auto set = clusterSettings.find(k);
+    if (set != clusterSettings.end() && set->second.width > 1) {
+        cluster = set->second.width;
+        if ((cluster > PORTABLE_CLUSTER && !set->second.nonPortable) || gx % cluster != 0) {
+            std::ostringstream o;
+            o << k->name << ": a cluster of " << cluster << " blocks for a grid of " << gx << " (the grid a multiple of the cluster; more than "
+              << PORTABLE_CLUSTER << " blocks only once the function allows a non-portable size)";
+            return report(CUDA_ERROR_INVALID_CLUSTER_SIZE, o.str());
+        }
+    }
     // the arguments are copied at launch (and frozen in a capture), as the driver does
     size_t total = 0;
     std::vector<size_t> offsets;
@@ -797,12 +857,12 @@ CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned
         std::memcpy((char*) blob->data() + offsets[i], params[i], k->paramSizes[i]);
     }
     emu::Dim grid{gx, gy, gz}, block{bx, by, bz};
-    return (CUresult) emu::enqueue(s, std::string("kernel ") + k->name, [k, blob, offsets, grid, block, shared]() {
+    return (CUresult) emu::enqueue(s, std::string("kernel ") + k->name, [k, blob, offsets, grid, block, shared, cluster]() {
         std::vector<void*> ptrs;
         for (size_t off : offsets) {
             ptrs.push_back((char*) blob->data() + off);
         }
-        return emu::run_kernel(*k, ptrs.data(), grid, block, shared);
+        return emu::run_kernel(*k, ptrs.data(), grid, block, shared, cluster);
     });
 }
 

@@ -25,10 +25,11 @@ struct Dim {
 };
 
 /**
- * Runs every block of a launch, one block at a time, its threads as fibers; returns "" or what went wrong
- * (threads waiting at different barriers, a shuffle naming a lane that has exited, ...).
+ * Runs every block of a launch, one block at a time (with clusters of `cluster` blocks along x, one cluster at a
+ * time), its threads as fibers; returns "" or what went wrong (threads waiting at different barriers, a shuffle
+ * naming a lane that has exited, ...).
  */
-std::string run_kernel(const KernelInfo& k, void** params, Dim grid, Dim block, size_t dynSharedBytes);
+std::string run_kernel(const KernelInfo& k, void** params, Dim grid, Dim block, size_t dynSharedBytes, unsigned cluster);
 
 /**
  * Queues work on a stream (a CUstream, 0 for the legacy stream). The emulator runs queued work as late as

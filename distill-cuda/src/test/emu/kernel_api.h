@@ -1,5 +1,6 @@
 // Distill4J CUDA emulator: what a kernel compiled for the CPU calls in the fiber scheduler (fiber.cpp).
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 struct uint3 {
@@ -20,4 +21,21 @@ enum WarpOpKind { SHFL_XOR = 1, ANY = 2, SYNC = 3 };
 uint64_t warp_op(int kind, unsigned mask, uint64_t value, int laneMask, int width);
 /** The launch's dynamic shared memory (null when it asked for none). */
 void* dyn_shared();
+/**
+ * The __shared__ variable declared at `key` (one per declaration and template instance): `bytes` at the same
+ * offset of every block's static shared memory, NaN bytes when the block starts (build-emu.sh's EMU_SHARED).
+ */
+void* shared_var(const void* key, size_t bytes, size_t align);
+/** This block's rank in its thread-block cluster (0 without clusters). */
+unsigned cluster_rank();
+/** Blocks in this block's cluster (1 without clusters). */
+unsigned cluster_size();
+/** Waits until every live thread of the cluster has arrived (barrier.cluster.arrive + wait). */
+void cluster_sync();
+/**
+ * Where the shared memory at `p` (a __shared__ variable or the dynamic shared memory of this block) lies in block
+ * `rank` of the cluster (mapa); fails the launch for a rank outside the cluster, a block that has exited or an
+ * address outside shared memory.
+ */
+const void* cluster_map(const void* p, unsigned rank);
 }  // namespace emu

@@ -1,8 +1,8 @@
 // Distill4J CUDA emulator: force-included (g++ -include) before distill_losses.cu so that the kernels compile
 // as C++ for the CPU. Each CUDA thread of a launch runs as a fiber (fiber.cpp); the intrinsics below are the
-// points where a fiber waits for its block or warp. __shared__ variables land in one ELF section, poisoned
-// before every launch, so a kernel that reads shared memory it did not write sees NaN, as on a GPU it would
-// see garbage. Only what the kernels use is here; anything else fails to compile, which is the point.
+// points where a fiber waits for its block or warp. __shared__ variables are each block's own, NaN bytes when
+// the block starts, so a kernel that reads shared memory it did not write sees NaN, as on a GPU it would see
+// garbage. Only what the kernels use is here; anything else fails to compile, which is the point.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -15,7 +15,16 @@
 #define __forceinline__ inline __attribute__((always_inline))
 #define __launch_bounds__(...)
 #define __restrict__ __restrict
-#define __shared__ static __attribute__((section("emu_shared")))
+// build-emu.sh rewrites every `__shared__ T name[...];` as EMU_SHARED(T, name, [...]) and every `extern __shared__`
+// declaration as a pointer to the block's dynamic shared memory; a form it does not know fails to compile here.
+#define __shared__ __shared___declaration_build_emu_sh_did_not_rewrite
+// A reference to the block's instance of a __shared__ variable (fiber.cpp's shared_var): the key is a static
+// local, one per declaration and template instance.
+#define EMU_SHARED(T, name, dims)                                                                                  \
+    static char emu_shared_key_##name;                                                                             \
+    typedef T emu_shared_type_##name dims;                                                                         \
+    emu_shared_type_##name& name = *static_cast<emu_shared_type_##name*>(                                          \
+        ::emu::shared_var(&emu_shared_key_##name, sizeof(emu_shared_type_##name), alignof(emu_shared_type_##name)))
 
 #include "kernel_api.h"
 

@@ -50,4 +50,36 @@ __global__ void emu_selftest_block_sum(const float* in, float* out) {
         out[blockIdx.x] = s;
     }
 }
+
+// out[c] = sum of in over cluster c (blockDim.x threads per block): each block sums its part into shared memory,
+// and after the cluster's barrier rank 0 adds its peers' parts through cluster_map, the rules kept (every block
+// waits at a second barrier until rank 0 has read them). With `early` nonzero, ranks other than 0 exit after the
+// first barrier and rank 0 reads their memory after a __syncthreads: the memory of a block that has exited.
+__global__ void emu_selftest_cluster_sum(const float* in, float* out, int early) {
+    __shared__ float part;
+    const unsigned rank = ::emu::cluster_rank();
+    if (threadIdx.x == 0) {
+        float s = 0.f;
+        for (unsigned i = 0; i < blockDim.x; i++) {
+            s += in[blockIdx.x * blockDim.x + i];
+        }
+        part = s;
+    }
+    ::emu::cluster_sync();
+    if (early && rank != 0) {
+        return;
+    }
+    __syncthreads();
+    if (rank == 0 && threadIdx.x == 0) {
+        float s = 0.f;
+        for (unsigned r = 0; r < ::emu::cluster_size(); r++) {
+            s += *static_cast<const float*>(::emu::cluster_map(&part, r));
+        }
+        out[blockIdx.x / ::emu::cluster_size()] = s;
+    }
+    if (!early) {
+        ::emu::cluster_sync();
+    }
 }
+}
+

@@ -80,6 +80,40 @@ class CudaEmulatorGpuTest extends GpuTest {
         }
     }
 
+    @Test
+    void clusterBlocksReadEachOthersSharedMemory() {
+        int threads = 64;
+        int cluster = 4;
+        int clusters = 3;
+        Random rng = new Random(43);
+        float[] in = new float[threads * cluster * clusters];
+        for (int i = 0; i < in.length; i++) {
+            in[i] = (float) (rng.nextGaussian() * 2 - 0.25);
+        }
+        try (DeviceBuffer x = ctx.alloc(4L * in.length); DeviceBuffer out = ctx.alloc(4L * clusters)) {
+            ctx.upload(new DevicePtr(x.address()), bytes(in));
+            ctx.launch(new KernelPlan("emu_selftest_cluster_sum", threads, cluster * clusters, 0, cluster), x, out, 0);
+            float[] got = floats(ctx, out, clusters);
+            for (int c = 0; c < clusters; c++) {
+                double want = 0;
+                for (int i = 0; i < threads * cluster; i++) {
+                    want += in[c * threads * cluster + i];
+                }
+                assertEquals(want, got[c], 1e-5 * threads * cluster * 4, "cluster " + c);
+            }
+        }
+    }
+
+    @Test
+    void readingTheSharedMemoryOfAClusterBlockThatExitedFailsTheLaunch() {
+        try (DeviceContext c = DeviceContext.open(0); DeviceBuffer x = c.alloc(4 * 64 * 2); DeviceBuffer out = c.alloc(4)) {
+            c.launch(new KernelPlan("emu_selftest_cluster_sum", 64, 2, 0, 2), x, out, 1);
+            CudaException e = assertThrows(CudaException.class, () -> c.download(out, new byte[4]));
+            assertTrue(e.getMessage().contains("CUDA_ERROR_LAUNCH_FAILED") && e.getMessage().contains("cluster rank 1")
+                    && e.getMessage().contains("exited"), e.getMessage());
+        }
+    }
+
     /** Runs a rule-breaking kernel in a context of its own (a failed launch spoils its context) and returns the error. */
     private static String failure(String kernel, int threads) {
         try (DeviceContext c = DeviceContext.open(0); DeviceBuffer out = c.alloc(4L * threads)) {
