@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Counts the SASS instructions the tiled KD kernels spend per element pair (one student and one teacher logit)
-# in their hot loops: tile_sass.cu's pass-1 and pass-2 loops, compiled by nvcc for sm_90 (or $ARCH) and read
-# back with cuobjdump ($CUOBJDUMP, else PATH, else /usr/local/cuda/bin). Needs no GPU; the CUDA toolkit's nvcc
+# in their hot loops (tile_sass.cu's pass-1 and pass-2 loops), and in a row's exchange (tile_exchange, for
+# clusters of 1, 2 and 8 blocks: every instruction of the function, each path once), compiled by nvcc for sm_90
+# (or $ARCH) and read back with cuobjdump ($CUOBJDUMP, else PATH, else /usr/local/cuda/bin). Needs no GPU; the CUDA toolkit's nvcc
 # and cuobjdump (a lent device has both; this project's build machines have nvcc only).
 #   benchmarks/gpu/tile-sass.sh
 set -euo pipefail
@@ -40,4 +41,17 @@ for block in text.split("Function : ")[1:]:
     mufu = sum(1 for op in ops if "MUFU" in op)
     dtype = "f32" if m.group(2) == "f" else "bf16"
     print(f"| {dtype} pass {m.group(1)} | {len(ops)} | {pairs} | {len(ops) / pairs:.1f} | {mufu / pairs:.2f} |")
+print()
+print(f"| a row's exchange ({sys.argv[2]}) | instructions | shuffles | MUFU | BAR.SYNC, UCGABAR_ARV in the code |")
+print("| --- | --- | --- | --- | --- |")
+for block in text.split("Function : ")[1:]:
+    name = block.split("\n", 1)[0].strip()
+    m = re.match(r"_Z15tile_exchange_cILi([0-9]+)E", name)
+    if not m:
+        continue
+    ops = [op.strip() for op in re.findall(r"/\*[0-9a-f]{4,}\*/\s+([^;]*);", block)]
+    ops = [op for op in ops if not re.match(r"(@\S+\s+)?(NOP|EXIT|BRA\s+0x[0-9a-f]+\s*$)", op)]
+    count = lambda key: sum(1 for op in ops if re.search(key, op))
+    shfl, mufu, bar, cbar = count("SHFL"), count("MUFU"), count(r"^(@\S+\s+)?BAR\.SYNC"), count("UCGABAR_ARV")
+    print(f"| C = {m.group(1)} | {len(ops)} | {shfl} | {mufu} | {bar}, {cbar} |")
 PY

@@ -159,13 +159,12 @@ __device__ __forceinline__ bool skipped_row(const unsigned char* __restrict__ co
 }
 
 // Merges every thread's pass-1 accumulator across a block (warp butterflies, then warp 0 over the warps:
-// a fixed order) and ORs the bad flags; every thread gets both. merge: the warp butterfly (warp_merge; the
-// tiled kernels pass their own).
-template <int BLOCK, typename WarpMerge>
-__device__ __forceinline__ KdAcc block_merge(KdAcc a, int& bad, KdAcc* shAcc, int* shBad, WarpMerge merge) {
+// a fixed order) and ORs the bad flags; every thread gets both.
+template <int BLOCK>
+__device__ __forceinline__ KdAcc block_merge(KdAcc a, int& bad, KdAcc* shAcc, int* shBad) {
     const int lane = threadIdx.x & 31;
     const int warp = threadIdx.x >> 5;
-    a = merge(a);
+    a = warp_merge(a);
     if (lane == 0) {
         shAcc[warp] = a;
     }
@@ -177,7 +176,7 @@ __device__ __forceinline__ KdAcc block_merge(KdAcc a, int& bad, KdAcc* shAcc, in
         atomicOr(shBad, 1);  // an OR: order does not matter
     }
     if (warp == 0) {
-        a = merge(lane < BLOCK / 32 ? shAcc[lane] : distill::kd_empty());
+        a = warp_merge(lane < BLOCK / 32 ? shAcc[lane] : distill::kd_empty());
         if (lane == 0) {
             shAcc[0] = a;
         }
@@ -185,11 +184,6 @@ __device__ __forceinline__ KdAcc block_merge(KdAcc a, int& bad, KdAcc* shAcc, in
     __syncthreads();
     bad = *shBad;
     return shAcc[0];
-}
-
-template <int BLOCK>
-__device__ __forceinline__ KdAcc block_merge(KdAcc a, int& bad, KdAcc* shAcc, int* shBad) {
-    return block_merge<BLOCK>(a, bad, shAcc, shBad, [](KdAcc x) { return warp_merge(x); });
 }
 
 // One warp per row.
@@ -281,21 +275,26 @@ __device__ void kd_block(const In* __restrict__ s, const In* __restrict__ t, con
 // memory (asynchronous copies, all in flight together: in one group, which the host plans by default, or in
 // four groups so that the block starts pushing the first group's elements while the others are still in
 // flight), reads the rest with 16-byte loads, and pushes every element into the online log-sum-exps (in base
-// 2: see "the tiled kernels' element math"); the blocks of a cluster merge their
-// accumulators through distributed shared memory (in rank order); pass 2 reads the cached part from shared
-// memory (the rest again from global memory, mostly L2), writes the gradient with 16-byte stores and sums
-// the KL terms. The KL partials of a row are merged in the next row's exchange (one cluster barrier per
-// row), the last row's after the loop. With TILE_PREFETCH in `flags` a cluster that loops over rows copies
-// the cached part of its next row during this row's pass 2: each thread reads back only the words it copied
-// itself, so it may overwrite a word as soon as it has used it, with no barrier. With TILE_DOUBLE the cache
-// holds two rows: at the start of each row a looping cluster issues the copies of its next row into the other
-// buffer (which held the previous row), so they are in flight through all of this row: pass 1, the merge and
-// pass 2 (the price: half the cache per row). The host (KdPlan.java) launches these
-// only when V * sizeof(In) and every row pointer are multiples of 16 bytes; chunk and cached are multiples of
-// 16 / sizeof(In).
+// 2: see "the tiled kernels' element math"). Then the row's exchange (tile_slot_reduce: the largest maximum
+// by a butterfly, each sum rescaled to it once, the sums added by a butterfly): each warp merges its threads'
+// sums and writes them to shared memory; after one barrier the block's warps are merged the same way (by every
+// warp where a block holds the row; else by warp 0, which shows the block's sums to the cluster), and after
+// one cluster barrier every warp merges the cluster's blocks through distributed shared memory, in rank
+// order. Each thread carries its KL terms of a row to the next row's exchange, which adds them alongside (the
+// last row's are added after the loop by the same butterflies: the same bits), and thread 0 of rank 0 writes
+// the row's parts then. A row so costs one barrier, and one cluster barrier where C > 1 (the c0fc9a2 kernel
+// had five and one). Pass 2 reads the cached part from shared memory (the rest again from global memory,
+// mostly L2), writes the gradient with 16-byte stores and sums the KL terms. With TILE_PREFETCH in `flags` a
+// cluster that loops over rows copies the cached part of its next row during this row's pass 2: each thread
+// reads back only the words it copied itself, so it may overwrite a word as soon as it has used it, with no
+// barrier. With TILE_DOUBLE the cache holds two rows: at the start of each row a looping cluster issues the
+// copies of its next row into the other buffer (which held the previous row), so they are in flight through
+// all of this row: pass 1, the exchange and pass 2 (the price: half the cache per row). The host (KdPlan.java)
+// launches these only when V * sizeof(In) and every row pointer are multiples of 16 bytes; chunk and cached
+// are multiples of 16 / sizeof(In).
 
-// A KdAcc plus the block's KL partial of its previous row and its bad flag: what a block shows its cluster
-// (16-byte aligned: peers read it with two 16-byte loads).
+// A KdAcc plus a KL partial of the previous row and a bad flag: what a warp shows its block and a block its
+// cluster (16-byte aligned: peers read it with two 16-byte loads).
 struct alignas(16) KdSlot {
     KdAcc a;
     float kl;
@@ -329,13 +328,22 @@ __device__ __forceinline__ int cluster_size() {
 #endif
 }
 
-// A barrier over every thread of the cluster, ordering shared-memory writes before it with reads after it.
-__device__ __forceinline__ void cluster_sync() {
+// A barrier over every thread of the cluster. A warp that wrote shared memory its peers read after the barrier
+// arrives with release semantics (`publish`, the same in all its lanes); the others arrive relaxed, sparing
+// them the GPU-scope memory barrier (MEMBAR.ALL.GPU) a release costs; every thread waits with acquire.
+__device__ __forceinline__ void cluster_sync(bool publish) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+    if (publish) {
+        asm volatile("barrier.cluster.arrive.release.aligned;" ::: "memory");
+    } else {
+        asm volatile("barrier.cluster.arrive.relaxed.aligned;" ::: "memory");
+    }
+    asm volatile("barrier.cluster.wait.acquire.aligned;" ::: "memory");
 #elif defined(__CUDA_ARCH__)
+    (void)publish;
     __trap();
 #else
+    (void)publish;
     ::emu::cluster_sync();
 #endif
 }
@@ -670,8 +678,8 @@ __device__ __forceinline__ void kd_tile_push(TileAcc& a, const uint4& vs, const 
     }
 }
 
-// A thread's pass-1 sums as base-2 accumulators for the merges (tile_merge): maxima fl(ms c), fl(ms log2 e)
-// and fl(mt c), the same products tile_push took.
+// A thread's pass-1 sums as base-2 accumulators for the exchanges (tile_lse_reduce): maxima fl(ms c),
+// fl(ms log2 e) and fl(mt c), the same products tile_push took.
 __device__ __forceinline__ KdAcc tile_acc(const TileAcc& a, float c) {
     auto scaled = [](float m, float scale) { return m == -DISTILL_INF ? m : m * scale; };  // -inf: empty
     KdAcc o;
@@ -681,26 +689,49 @@ __device__ __forceinline__ KdAcc tile_acc(const TileAcc& a, float c) {
     return o;
 }
 
-// Two base-2 sums merged (lse_merge in base 2, without branches): ex2_ftz rescales, and an empty pair stays empty.
-__device__ __forceinline__ distill::Lse tile_merge(distill::Lse a, distill::Lse b) {
-    const float m = fmaxf(a.m, b.m);
-    const float ref = m == -DISTILL_INF ? 0.f : m;
-    return distill::Lse{m, fmaf(a.z, ex2_ftz(a.m - ref), b.z * ex2_ftz(b.m - ref))};
+// The base-2 sums of lanes l, l ^ FIRST, l ^ FIRST / 2, ..., l ^ 1 merged: the largest maximum first (exact),
+// then each lane's sum rescaled to it (one ex2) and the sums added by a butterfly. Every lane gets the same
+// bits, the sums added in an order fixed by the lane numbers: deterministic. An empty sum (-inf, 0) adds
+// nothing, and all empty stay empty.
+template <int FIRST>
+__device__ __forceinline__ distill::Lse tile_lse_reduce(distill::Lse a) {
+    float m = a.m;
+#pragma unroll
+    for (int o = FIRST; o > 0; o >>= 1) {
+        m = fmaxf(m, __shfl_xor_sync(FULL, m, o));
+    }
+    float z = a.z * ex2_ftz(a.m - (m == -DISTILL_INF ? 0.f : m));
+#pragma unroll
+    for (int o = FIRST; o > 0; o >>= 1) {
+        z += __shfl_xor_sync(FULL, z, o);
+    }
+    return distill::Lse{m, z};
 }
 
-// warp_merge for the tiled kernels' base-2 sums, over the accumulators a row uses (the same in every thread).
-__device__ __forceinline__ KdAcc tile_warp_merge(KdAcc a, bool needS1, bool teacher) {
+// The KL partials of the same lanes added by the same butterfly.
+template <int FIRST>
+__device__ __forceinline__ float tile_kl_reduce(float kl) {
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-        a.st = tile_merge(a.st, shfl_lse(a.st, o));
-        if (needS1) {
-            a.s1 = tile_merge(a.s1, shfl_lse(a.s1, o));
-        }
-        if (teacher) {
-            a.t = tile_merge(a.t, shfl_lse(a.t, o));
-        }
+    for (int o = FIRST; o > 0; o >>= 1) {
+        kl += __shfl_xor_sync(FULL, kl, o);
     }
-    return a;
+    return kl;
+}
+
+// A row's exchange at one level (lanes l, l ^ FIRST, ..., l ^ 1 each holding one part: a thread's, a warp's or a
+// block's): the sums a row uses merged, the KL partials added, the bad flags ORed; every lane gets the result.
+template <int FIRST>
+__device__ __forceinline__ KdSlot tile_slot_reduce(KdSlot x, bool needS1, bool teacher) {
+    x.a.st = tile_lse_reduce<FIRST>(x.a.st);
+    if (needS1) {
+        x.a.s1 = tile_lse_reduce<FIRST>(x.a.s1);
+    }
+    if (teacher) {
+        x.a.t = tile_lse_reduce<FIRST>(x.a.t);
+    }
+    x.kl = tile_kl_reduce<FIRST>(x.kl);
+    x.bad = __any_sync(FULL, x.bad);
+    return x;
 }
 
 // Pass 2's constants of a row, from its merged base-2 sums: with es = 2^(s c - Ms) and et = 2^(t c - Mt),
@@ -767,6 +798,48 @@ constexpr int TILE_PREFETCH = 1;
 constexpr int TILE_ONE_GROUP = 2;
 constexpr int TILE_DOUBLE = 4;
 
+// What kd_tile's thread 0 (of rank 0) keeps of a row until the next exchange has added the row's KL terms.
+struct TilePending {
+    int row;  // -1: none
+    float k;  // k ln 2 (TileRow), 0 where it does not count
+    float ce;
+    int bad;
+};
+
+// Writes the pending row's parts (if any), its threads' KL terms summing to kl.
+__device__ __forceinline__ void tile_write_row(float* __restrict__ rowOut, float t2, const TilePending& p, float kl) {
+    if (p.row >= 0) {
+        kl += p.k;
+        rowOut[3 * p.row] = t2 * (kl > 0.f ? kl : 0.f);
+        rowOut[3 * p.row + 1] = p.ce;
+        rowOut[3 * p.row + 2] = p.bad ? 1.f : 0.f;
+    }
+}
+
+// One row's exchange in kd_tile (see there): each thread's part in, the row's merged parts out, in every thread.
+// warpSlots: the block's WARPS slots for this row; blockSlot: the block's slot for this row (C > 1).
+template <int WARPS, int C>
+__device__ __forceinline__ KdSlot tile_exchange(KdSlot part, KdSlot* warpSlots, KdSlot* blockSlot, bool needS1, bool teacher) {
+    const int lane = threadIdx.x & 31;
+    const int warp = threadIdx.x >> 5;
+    part = tile_slot_reduce<16>(part, needS1, teacher);
+    if (lane == 0) {
+        warpSlots[warp] = part;
+    }
+    __syncthreads();
+    if (C == 1) {
+        return tile_slot_reduce<WARPS / 2>(warpSlots[lane & (WARPS - 1)], needS1, teacher);
+    }
+    if (warp == 0) {
+        const KdSlot block = tile_slot_reduce<WARPS / 2>(warpSlots[lane & (WARPS - 1)], needS1, teacher);
+        if (lane == 0) {
+            *blockSlot = block;
+        }
+    }
+    cluster_sync(warp == 0);  // warp 0 wrote the block's slot
+    return tile_slot_reduce<C / 2>(cluster_read(blockSlot, lane & (C - 1)), needS1, teacher);
+}
+
 template <typename In, int BLOCK, int C>
 __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, const int* __restrict__ labels,
                         const unsigned char* __restrict__ counted, In* __restrict__ grad, float* __restrict__ rowOut, int rows, int V,
@@ -774,17 +847,14 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
                         int cached, int flags) {
     constexpr int N = 16 / sizeof(In);
     constexpr int WARPS = BLOCK / 32;
+    static_assert(WARPS == 16 && (C & (C - 1)) == 0 && C <= 32, "a block's warps and a cluster's blocks are merged by lane");
     extern __shared__ uint4 tileCache[];
-    __shared__ KdAcc shAcc[WARPS];
-    __shared__ float shSum[WARPS];
-    __shared__ int shBad;
-    __shared__ KdSlot slots[2];
-    __shared__ KdSlot shRow;
+    __shared__ KdSlot warpSlots[2][WARPS];  // each warp's part of row k in [k & 1]
+    __shared__ KdSlot slots[2];             // the block's part of row k in [k & 1] (C > 1)
+    __shared__ TilePending pending;         // thread 0's, of rank 0
     if (C > 1 && cluster_size() != C) {
         __trap();  // launched without the required cluster width: the row merge would be wrong
     }
-    const int lane = threadIdx.x & 31;
-    const int warp = threadIdx.x >> 5;
     const bool teacher = t != nullptr;
     const bool needS1 = needS1i != 0;
     const float c = invT * LOG2E;
@@ -803,10 +873,13 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
     auto stageEnd = [mine, stages](int g) { return g < 0 ? 0 : (g + 1) * mine / stages; };
     const int clusters = gridDim.x / C;
     int k = 0;
-    int prevRow = -1;  // the previous row, its CE, bad flag and this block's KL partial (C > 1, thread 0)
-    float prevCe = 0.f;
-    float prevKl = 0.f;
-    int prevBad = 0;
+    // A row's KL is the sum of its threads' terms plus k ln 2 (TileRow): each thread carries its terms to the next
+    // row's exchange (or the one after the loop), and thread 0 of rank 0 keeps the rest of the row's parts in
+    // `pending` (shared memory, so that no thread holds registers for them) and writes them then.
+    float carryKl = 0.f;
+    if (threadIdx.x == 0) {
+        pending.row = -1;
+    }
     bool ready = false;  // the cached part of row r was copied during the previous row's pass 2 (prefetch)
     // copies this thread's words of the cached part of `row` into (dst, dst + cw)
     auto fetchRow = [&](int row, uint4* dst) {
@@ -890,44 +963,17 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
                 }
             }
         }
-        KdAcc a = block_merge<BLOCK>(tile_acc(ta, c), bad, shAcc, &shBad,
-                                     [needS1, teacher](KdAcc x) { return tile_warp_merge(x, needS1, teacher); });
-        KdAcc rowAcc = a;
-        if (C > 1) {
-            KdSlot* mine = &slots[k & 1];
-            if (threadIdx.x == 0) {
-                mine->a = a;
-                mine->kl = prevKl;
-                mine->bad = bad;
-            }
-            cluster_sync();
-            if (warp == 0) {
-                KdSlot p;
-                if (lane < C) {
-                    p = cluster_read(mine, lane);
-                } else {
-                    p.a = distill::kd_empty();
-                    p.kl = 0.f;
-                    p.bad = 0;
-                }
-                KdAcc m = tile_warp_merge(p.a, needS1, teacher);  // lanes in rank order, a fixed butterfly: deterministic
-                float kl = warp_sum(p.kl);
-                int anyBad = __any_sync(FULL, p.bad);
-                if (lane == 0) {
-                    shRow.a = m;
-                    shRow.kl = kl;
-                    shRow.bad = anyBad;
-                    if (rank == 0 && prevRow >= 0) {
-                        rowOut[3 * prevRow] = t2 * (kl > 0.f ? kl : 0.f);
-                        rowOut[3 * prevRow + 1] = prevCe;
-                        rowOut[3 * prevRow + 2] = prevBad ? 1.f : 0.f;
-                    }
-                }
-            }
-            __syncthreads();
-            rowAcc = shRow.a;
-            bad = shRow.bad;
+        // the row's exchange, carrying the previous row's KL terms
+        KdSlot part;
+        part.a = tile_acc(ta, c);
+        part.kl = carryKl;
+        part.bad = bad;
+        const KdSlot row = tile_exchange<WARPS, C>(part, warpSlots[k & 1], &slots[k & 1], needS1, teacher);
+        if (threadIdx.x == 0 && rank == 0) {
+            tile_write_row(rowOut, t2, pending, row.kl);
         }
+        const KdAcc rowAcc = row.a;
+        bad = row.bad;
         if (teacher && rowAcc.t.m == -DISTILL_INF && !skip) {
             bad = 1;  // an all-zero probability row
         }
@@ -968,57 +1014,32 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
             }
         }
         ready = fetchNext;
-        const float kl = warp_sum(teacher ? kl2 * (LN2 / rowAcc.t.z) : 0.f);
-        if (lane == 0) {
-            shSum[warp] = kl;
-        }
-        __syncthreads();
-        if (threadIdx.x == 0) {
-            float total = 0.f;
-            for (int w = 0; w < WARPS; w++) {  // fixed order: deterministic
-                total += shSum[w];
-            }
-            if (teacher && rank == 0) {
-                total += (log2f(rowAcc.st.z) - log2f(rowAcc.t.z)) * LN2;  // k ln 2 (TileRow), once per row
-            }
+        carryKl = teacher && !skip ? kl2 * (LN2 / rowAcc.t.z) : 0.f;
+        if (threadIdx.x == 0 && rank == 0) {
+            pending.row = r;
+            pending.k = teacher && !skip ? (log2f(rowAcc.st.z) - log2f(rowAcc.t.z)) * LN2 : 0.f;  // k ln 2 (TileRow)
             float ce = 0.f;
             if (!skip && y >= 0) {
                 // -log softmax(s)[y]; with needS1 false it is at T, where T == 1 (or alpha == 0) makes it the same
                 const float sy = to_f(s[(size_t)r * V + y]);
-                ce = needS1 ? (fmaf(-sy, LOG2E, rowAcc.s1.m) + log2f(rowAcc.s1.z)) * LN2
-                            : (rowAcc.st.m + log2f(rowAcc.st.z)) * LN2 - sy;
+                ce = needS1 ? (fmaf(-sy, LOG2E, rowAcc.s1.m) + log2f(rowAcc.s1.z)) * LN2 : (rowAcc.st.m + log2f(rowAcc.st.z)) * LN2 - sy;
             }
-            if (C == 1) {
-                rowOut[3 * r] = skip ? 0.f : t2 * (total > 0.f ? total : 0.f);
-                rowOut[3 * r + 1] = ce;
-                rowOut[3 * r + 2] = (!skip && bad) ? 1.f : 0.f;
-            } else {
-                prevRow = r;
-                prevKl = skip ? 0.f : total;
-                prevCe = ce;
-                prevBad = !skip && bad;
-            }
+            pending.ce = ce;
+            pending.bad = !skip && bad;
         }
-        __syncthreads();  // shAcc, shSum, shRow and the cache are reused by the next row
+    }
+    // the last row's KL terms, added as a next row's exchange adds them (the same bits); then no block of a
+    // cluster leaves while a peer may still read its slots
+    KdSlot last;
+    last.a = distill::kd_empty();
+    last.kl = carryKl;
+    last.bad = 0;
+    const float kl = tile_exchange<WARPS, C>(last, warpSlots[k & 1], &slots[k & 1], false, false).kl;
+    if (threadIdx.x == 0 && rank == 0) {
+        tile_write_row(rowOut, t2, pending, kl);
     }
     if (C > 1) {
-        // the last row's KL partials; then no block leaves while a peer may still read its slots
-        KdSlot* mine = &slots[k & 1];
-        if (threadIdx.x == 0) {
-            mine->a = distill::kd_empty();
-            mine->kl = prevKl;
-            mine->bad = 0;
-        }
-        cluster_sync();
-        if (rank == 0 && warp == 0) {
-            float kl = warp_sum(lane < C ? cluster_read(mine, lane).kl : 0.f);
-            if (lane == 0 && prevRow >= 0) {
-                rowOut[3 * prevRow] = t2 * (kl > 0.f ? kl : 0.f);
-                rowOut[3 * prevRow + 1] = prevCe;
-                rowOut[3 * prevRow + 2] = prevBad ? 1.f : 0.f;
-            }
-        }
-        cluster_sync();
+        cluster_sync(false);  // peers' reads of this block's slots are done (their values used) once they arrive
     }
 }
 
