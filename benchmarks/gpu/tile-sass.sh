@@ -20,14 +20,19 @@ nvcc -std=c++17 -O3 -cubin -arch="$arch" -o "$work/tile.cubin" "$here/tile_sass.
 python3 - "$work/tile.sass" "$arch" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
+
+
+def functions(pattern):
+    """(name match, [(address, instruction)]) of each function whose mangled name matches pattern."""
+    for block in text.split("Function : ")[1:]:
+        m = re.match(pattern, block.split("\n", 1)[0].strip())
+        if m:
+            yield m, [(int(a, 16), op.strip()) for a, op in re.findall(r"/\*([0-9a-f]{4,})\*/\s+([^;]*);", block)]
+
+
 print(f"| loop ({sys.argv[2]}) | instructions an iteration | element pairs an iteration | per element pair | MUFU per pair |")
 print("| --- | --- | --- | --- | --- |")
-for block in text.split("Function : ")[1:]:
-    name = block.split("\n", 1)[0].strip()
-    m = re.match(r"_Z10tile_pass([12])I(f|13__nv_bfloat16)", name)
-    if not m:
-        continue
-    ins = [(int(a, 16), op.strip()) for a, op in re.findall(r"/\*([0-9a-f]{4,})\*/\s+([^;]*);", block)]
+for m, ins in functions(r"_Z10tile_pass([12])I(f|13__nv_bfloat16)"):
     at = {a: i for i, (a, _) in enumerate(ins)}
     loops = []
     for i, (a, op) in enumerate(ins):  # a loop: a branch back to an earlier instruction
@@ -44,13 +49,8 @@ for block in text.split("Function : ")[1:]:
 print()
 print(f"| a row's exchange ({sys.argv[2]}) | instructions | shuffles | MUFU | BAR.SYNC, UCGABAR_ARV in the code |")
 print("| --- | --- | --- | --- | --- |")
-for block in text.split("Function : ")[1:]:
-    name = block.split("\n", 1)[0].strip()
-    m = re.match(r"_Z15tile_exchange_cILi([0-9]+)E", name)
-    if not m:
-        continue
-    ops = [op.strip() for op in re.findall(r"/\*[0-9a-f]{4,}\*/\s+([^;]*);", block)]
-    ops = [op for op in ops if not re.match(r"(@\S+\s+)?(NOP|EXIT|BRA\s+0x[0-9a-f]+\s*$)", op)]
+for m, ins in functions(r"_Z15tile_exchange_cILi([0-9]+)E"):
+    ops = [op for _, op in ins if not re.match(r"(@\S+\s+)?(NOP|EXIT|BRA\s+0x[0-9a-f]+\s*$)", op)]
     count = lambda key: sum(1 for op in ops if re.search(key, op))
     shfl, mufu, bar, cbar = count("SHFL"), count("MUFU"), count(r"^(@\S+\s+)?BAR\.SYNC"), count("UCGABAR_ARV")
     print(f"| C = {m.group(1)} | {len(ops)} | {shfl} | {mufu} | {bar}, {cbar} |")
