@@ -48,11 +48,19 @@ count="$(wc -l < "$out/src/kernels.inc")"
 [ "$count" -gt 0 ] || { echo "distill-cuda: found no __global__ functions in distill_losses.cu" >&2; exit 1; }
 base=(-std=c++17 -O2 -g -fPIC -fno-strict-aliasing -fopenmp-simd -Wall -Wno-unknown-pragmas -Wno-unused-function -I "$here")
 flags=("${base[@]}" -I "$cuda_home/include")
+# nvcc fuses a * b + c into one multiply-add by default (--fmad=true), and so do the emulated kernels where the CPU
+# has FMA: a kernel that needs a product rounded on its own (__fmul_rn) then fails here as it would on a GPU
+if grep -qw fma /proc/cpuinfo 2> /dev/null; then
+  contract=(-mfma -ffp-contract=fast)
+else
+  contract=(-ffp-contract=off)
+  echo "distill-cuda: this CPU has no FMA, so the emulated kernels do not fuse multiply-adds as nvcc does" >&2
+fi
 version_script() {  # NAME: a version node, as NVIDIA's libraries define one (the JavaCPP bindings ask for it)
   printf '%s { global: *; };\n' "$1" > "$out/src/$1.map"
   echo "-Wl,--version-script=$out/src/$1.map"
 }
-g++ "${base[@]}" -I "$here/include" -I "$out/src" -include "$here/kernel_shim.h" -c "$here/kernels.cpp" -o "$out/src/kernels.o"
+g++ "${base[@]}" "${contract[@]}" -I "$here/include" -I "$out/src" -include "$here/kernel_shim.h" -c "$here/kernels.cpp" -o "$out/src/kernels.o"
 g++ "${flags[@]}" -c "$here/fiber.cpp" -o "$out/src/fiber.o"
 g++ "${flags[@]}" -c "$here/driver.cpp" -o "$out/src/driver.o"
 g++ -shared -o "$out/lib/libcuda.so.1" -Wl,-soname,libcuda.so.1 "$out/src/driver.o" "$out/src/fiber.o" "$out/src/kernels.o"

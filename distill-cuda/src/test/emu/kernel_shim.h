@@ -89,6 +89,14 @@ inline unsigned __float_as_uint(float f) {
     std::memcpy(&i, &f, 4);
     return i;
 }
+// A product rounded once and never fused into a multiply-add: build-emu.sh compiles the kernels with contraction
+// on (-ffp-contract=fast, as nvcc fuses by default), and the empty asm keeps g++ from fusing this one.
+inline float __fmul_rn(float a, float b) {
+    float p = a * b;
+    __asm__("" : "+x"(p));
+    return p;
+}
+
 // The 16-byte word the tiled kernels load and store.
 struct alignas(16) uint4 {
     unsigned x, y, z, w;
