@@ -5,7 +5,9 @@
     loss.backward()                      # d loss / d s, what our fused kernel writes
 
 For every rows x vocabulary x dtype: median / min / max milliseconds over --iters runs after --warmup
-(CUDA events around forward + backward), achieved bandwidth counted like ours (3 N V element bytes: read
+(CUDA events around forward + backward, each run started on a busy device as the suite starts its own:
+torch.cuda._sleep spins about as long as the suite's spin_cycles while the host records the start event and
+queues the step, so the events time the device's kernels, not Python's dispatch), achieved bandwidth counted like ours (3 N V element bytes: read
 s and t, write the gradient), its fraction of --copy-gbps (the suite's measured copy bandwidth), and the
 peak device memory the step allocates beyond its inputs (torch.cuda.max_memory_allocated). Appends rows
 to the suite's CSV format:
@@ -18,6 +20,8 @@ import statistics
 
 import torch
 import torch.nn.functional as F
+
+SPIN_CYCLES = 2_000_000  # KdKernelSuite.SPIN_CYCLES
 
 
 def main():
@@ -78,6 +82,7 @@ def run(a, ss, ts, copies, T, times):
         s, t = ss[it % copies], ts[it % copies]
         s.grad = None
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        torch.cuda._sleep(SPIN_CYCLES)
         start.record()
         loss = F.kl_div(F.log_softmax(s / T, dim=-1), F.log_softmax(t / T, dim=-1), log_target=True,
                         reduction="batchmean") * (T * T)

@@ -1514,6 +1514,13 @@ __device__ void row_sums(const float* __restrict__ x, float* __restrict__ out, i
 }  // namespace
 
 extern "C" {
+// The benchmark suites' busy kernel (one thread): spins for `cycles` SM clocks, so that the host queues the timed
+// work while the device is still busy and the events around that work time the device alone, not the host's launch.
+__global__ void spin_cycles(long long cycles) {
+    const long long start = clock64();
+    while (clock64() - start < cycles) {
+    }
+}
 __global__ void fill_uniform_f32(float* x, long long n, unsigned long long seed, float scale) {
     fill_uniform<float>(x, n, seed, scale);
 }

@@ -105,7 +105,13 @@ inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) {
     return uint4{x, y, z, w};
 }
 
-// Only reached by kernels the emulator refuses to launch (thread-block clusters): stop loudly.
+// The SM clock: here a count that moves 2^20 cycles at each read, so that a spin (spin_cycles) ends at once.
+inline long long clock64() {
+    static thread_local long long now = 0;
+    return now += 1LL << 20;
+}
+
+// A kernel's own check failed (kd_tile launched without its cluster width): stop the launch loudly.
 [[noreturn]] inline void __trap() {
     __builtin_trap();
 }

@@ -275,6 +275,24 @@ class CudaKernelsGpuTest extends GpuTest {
     }
 
     /**
+     * A tiled kernel given the whole cache {@link KdPlan#capacity} sizes for {@value KdPlan#TILE_BLOCKS_PER_SM} blocks
+     * per multiprocessor runs that many: the shared memory it leaves out covers the kernel's static shared memory
+     * and the driver's reserve. (At 130a5d3 it did not: 1104 static bytes + 1 KiB > 2 KiB left out, so an fp32 row
+     * of 128256 ran one block per multiprocessor on the H100, at 0.58 of copy bandwidth.) The emulator answers
+     * from dynamic shared memory alone, so only a GPU checks this.
+     */
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"F32", "BF16"})
+    void aWholeCacheLeavesRoomForTheBlocksItIsSizedFor(DType dtype) {
+        int capacity = KdPlan.capacity(ctx.limits(), KdPlan.TILE_BLOCKS_PER_SM, dtype);
+        int v = 8 * capacity;
+        KdPlan plan = KdPlan.tile(ctx.limits(), 4096, v, dtype, 1, capacity, KdPlan.MAX_CLUSTERS);
+        assertEquals(capacity, plan.cached(), plan.toString());
+        assertEquals(KdPlan.TILE_BLOCKS_PER_SM * ctx.limits().multiprocessors(), ctx.residentClusters(plan.kernel()),
+                dtype + " " + plan + ": blocks the device holds at once");
+    }
+
+    /**
      * The backend under each {@value KdRows#PREFETCH_PROPERTY} setting: 1000 rows of 2052 (one block holds a
      * row, whole, even at half the cache), more rows than the device holds clusters at once, so the pipelined
      * settings loop clusters over rows and prefetch. Each matches the reference; all give the same bits, as

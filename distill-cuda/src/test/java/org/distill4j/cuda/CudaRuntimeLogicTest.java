@@ -35,9 +35,9 @@ class CudaRuntimeLogicTest {
     void theTiledKdPlanHoldsTheRowInAsFewBlocksAsItCan() {
         DeviceLimits h100 = DeviceLimits.H100;
         int budget = 228 * 1024 / 2 - KdPlan.SHARED_RESERVE; // two blocks per SM
-        // f32, V = 152064: 14336 elements of s and t fit a block, so 8 blocks, each caching 14336 of its 19008
+        // f32, V = 152064: 14208 elements of s and t fit a block, so 8 blocks, each caching 14208 of its 19008
         KdPlan big = KdPlan.choose(h100, 16384, 152_064, DType.F32, 256, 512, 1024);
-        assertEquals(new KdPlan(new KernelPlan("kd_tile_f32_c8", 512, 8 * 16384, 2 * 14336 * 4, 8), 19008, 14336, KdPlan.Prefetch.NONE), big);
+        assertEquals(new KdPlan(new KernelPlan("kd_tile_f32_c8", 512, 8 * 16384, 2 * 14208 * 4, 8), 19008, 14208, KdPlan.Prefetch.NONE), big);
         assertEquals(budget / 8, big.cached());
         // sized for one block per SM, the whole chunk is cached
         KdPlan one = KdPlan.choose(h100, 1, 16384, 152_064, DType.F32, 256, 512, 1024);
@@ -102,10 +102,10 @@ class CudaRuntimeLogicTest {
     void aDoubleBufferedKdPlanHoldsTwoRowsInTheSharedMemoryOfOne() {
         DeviceLimits h100 = DeviceLimits.H100;
         int perRow = (228 * 1024 / 2 - KdPlan.SHARED_RESERVE) / 8 / 2 / 4 * 4; // f32, two blocks per SM, two rows
-        assertEquals(7168, perRow);
-        // f32, V = 152064: 8 blocks (the largest portable cluster) of 19008, each caching 7168 per row
+        assertEquals(7104, perRow);
+        // f32, V = 152064: 8 blocks (the largest portable cluster) of 19008, each caching 7104 per row
         KdPlan big = KdPlan.doubleBuffered(h100, 2, 16384, 152_064, DType.F32);
-        assertEquals(new KdPlan(new KernelPlan("kd_tile_f32_c8", 512, 8 * 16384, 2 * 2 * 7168 * 4, 8), 19008, 7168,
+        assertEquals(new KdPlan(new KernelPlan("kd_tile_f32_c8", 512, 8 * 16384, 2 * 2 * 7104 * 4, 8), 19008, 7104,
                 KdPlan.Prefetch.DOUBLE_BUFFER), big);
         assertEquals(KdPlan.choose(h100, 16384, 152_064, DType.F32).kernel().sharedBytes(), big.kernel().sharedBytes(),
                 "the same shared memory as one row of the single-buffered plan");

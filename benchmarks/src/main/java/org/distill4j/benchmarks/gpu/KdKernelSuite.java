@@ -41,11 +41,21 @@ import java.util.Locale;
  *   <li>{@code fused-staged} and {@code fused-rowwise-staged}: {@code fused} and {@code fused-rowwise} with pass
  *       1's copies issued in four groups, the first group's elements summed while the rest are in flight
  *       ({@link KdPlan#withStaging}); every other tiled method issues them as one group, as the library does;</li>
+ *   <li>{@code fused-launched}: {@code fused} timed from an idle device, so that the host's launch (argument
+ *       marshalling, {@code cuLaunchKernel}) is in the time, as it is in a training step that waits for it;</li>
+ *   <li>{@code tile-c<C>-<B>bps} (not timed by default; for sweeps): the tiled kernels on clusters of C blocks
+ *       with the shared memory sized for B blocks per multiprocessor, the whole cache used (a row partly
+ *       cached where C blocks do not hold it), on the grid of resident clusters with the next row copied
+ *       during pass 2, as {@code fused} runs;</li>
  *   <li>{@code two-pass}: the row kernels ({@code kd_block_*} / {@code kd_warp_*}), which read a row twice;</li>
  *   <li>{@code unfused}: our multi-kernel version with [N, V] intermediates (log-softmax of student and
  *       teacher, element-wise gradient and KL terms, row sums), what a framework's separate ops do;</li>
  * </ul>
- * and once the device-to-device copy bandwidth (cuMemcpyDtoD of 1 GiB; bytes read + written). Achieved
+ * and once the device-to-device copy bandwidth (cuMemcpyDtoD of 1 GiB; bytes read + written). Each timed run
+ * but {@code fused-launched} starts on a busy device: a one-thread kernel spins for about a millisecond
+ * ({@code spin_cycles}) while the host records the start event and queues the work, so the events time the
+ * device's work alone (until the 2026-11-22 H100 run at 130a5d3 they also held the host's launch, tens of
+ * microseconds, a quarter of the time of a 0.4 ms shape). Achieved
  * bandwidth counts the bytes a method must move: the fused kernel reads s and t and writes the gradient
  * (3 N V element bytes), whatever it reads twice. Inputs are made on the device; sets
  * smaller than 256 MB are rotated through several copies so that L2 does not hold them. PyTorch eager runs
@@ -78,7 +88,7 @@ public final class KdKernelSuite {
                 case "--iters" -> iters = Integer.parseInt(v);
                 case "--warmup" -> warmup = Integer.parseInt(v);
                 case "--temperature" -> temperature = Double.parseDouble(v);
-                case "--methods" -> methods = SuiteArgs.names("--methods", v, METHODS);
+                case "--methods" -> methods = methodNames(v);
                 case "--out" -> out = Path.of(v);
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
@@ -118,10 +128,29 @@ public final class KdKernelSuite {
     }
 
     /** The methods timed by default (the class comment says what each is); {@code --methods} picks some. */
-    static final List<String> METHODS = List.of("fused", "fused-staged", "fused-rowwise", "fused-rowwise-staged", "fused-resident",
+    static final List<String> METHODS = List.of("fused", "fused-launched", "fused-staged", "fused-rowwise", "fused-rowwise-staged", "fused-resident",
             "fused-1bps", "fused-prefetch-1bps", "fused-c16", "fused-prefetch-c16", "fused-double", "fused-double-1bps", "two-pass",
             "unfused");
     private static final String STAGED = "-staged";
+    /** {@code tile-c<C>-<B>bps}: see the class comment. */
+    private static final java.util.regex.Pattern TILE = java.util.regex.Pattern.compile("tile-c(1|2|4|8|16)-([12])bps");
+    /** SM clocks the busy kernel spins before each timed run (about 1 ms at 1.98 GHz): longer than the host's launch. */
+    static final long SPIN_CYCLES = 2_000_000L;
+
+    /** {@code --methods}: names from {@link #METHODS} or of the form {@code tile-c<C>-<B>bps}. */
+    static List<String> methodNames(String v) {
+        List<String> names = Arrays.stream(v.split(",")).map(String::trim).filter(x -> !x.isEmpty()).toList();
+        for (String name : names) {
+            if (!METHODS.contains(name) && !TILE.matcher(name).matches()) {
+                throw new IllegalArgumentException("--methods takes names from " + METHODS
+                        + " or tile-c<C>-<B>bps (C in 1, 2, 4, 8, 16; B in 1, 2), got '" + name + "'");
+            }
+        }
+        if (names.isEmpty()) {
+            throw new IllegalArgumentException("--methods takes at least one name from " + METHODS);
+        }
+        return names;
+    }
 
     /** Bytes a method allocates on the device for one set of inputs. */
     static long deviceBytes(String method, DType dt, int n, int v) {
@@ -162,7 +191,7 @@ public final class KdKernelSuite {
             long[] at = {s[0].address(), t[0].address(), g[0].address()};
             KdPlan planned = switch (base) {
                 // what the library launches under -Ddistill.cuda.kd.prefetch=during-pass-2 (default), none, double-buffer
-                case "fused" -> KdPlan.forDevice(ctx, KdPlan.Prefetch.DURING_PASS_2, n, v, dt, at);
+                case "fused", "fused-launched" -> KdPlan.forDevice(ctx, KdPlan.Prefetch.DURING_PASS_2, n, v, dt, at);
                 case "fused-rowwise" -> KdPlan.forDevice(ctx, KdPlan.Prefetch.NONE, n, v, dt, at);
                 case "fused-double" -> KdPlan.forDevice(ctx, KdPlan.Prefetch.DOUBLE_BUFFER, n, v, dt, at);
                 case "fused-resident" -> {
@@ -185,10 +214,24 @@ public final class KdKernelSuite {
                 }
                 case "fused-1bps" -> KdPlan.choose(ctx.limits(), 1, n, v, dt, at);
                 case "two-pass" -> KdPlan.twoPass(n, v, dt);
-                default -> null;
+                case "unfused" -> null;
+                default -> {
+                    java.util.regex.Matcher m = TILE.matcher(base);
+                    if (!m.matches()) {
+                        throw new IllegalArgumentException("unknown method " + method);
+                    }
+                    int cluster = Integer.parseInt(m.group(1));
+                    KdPlan p = KdPlan.choose(ctx.limits(), n, v, dt, at);
+                    if (!p.tiled() || (cluster > 1 && !ctx.limits().clusters())) {
+                        yield p;
+                    }
+                    p = KdPlan.tile(ctx.limits(), n, v, dt, cluster, KdPlan.capacity(ctx.limits(), Integer.parseInt(m.group(2)), dt),
+                            KdPlan.MAX_CLUSTERS);
+                    yield KdPlan.pipelined(ctx.limits(), p, n, v, dt, ctx.residentClusters(p.kernel()), 1);
+                }
             };
             KdPlan plan = planned != null && method.endsWith(STAGED) ? planned.withStaging(true) : planned;
-            if (plan != null && (n == 4096 || v == 10)) {
+            if (plan != null && (n == 4096 || v == 10 || method.startsWith("tile-"))) {
                 System.out.println("  " + method + " " + dt + " V " + v + ": " + plan);
             }
             float invT = (float) (1 / temperature);
@@ -201,6 +244,9 @@ public final class KdKernelSuite {
                 final DeviceBuffer lp = logp;
                 final DeviceBuffer klb = kl;
                 final DeviceBuffer sb = sums;
+                if (!method.equals("fused-launched")) {
+                    spin(ctx);
+                }
                 float ms = ctx.time(() -> {
                     if (plan != null) {
                         plan.launch(ctx, s[c], t[c], null, null, g[c], rowOut, n, v, invT, kdWeight, 0f, (float) (temperature * temperature),
@@ -229,6 +275,11 @@ public final class KdKernelSuite {
         }
     }
 
+    /** Keeps the device busy for {@link #SPIN_CYCLES} while the host queues what it times next. */
+    static void spin(DeviceContext ctx) {
+        ctx.launch(new KernelPlan("spin_cycles", 1, 1), SPIN_CYCLES);
+    }
+
     private static DeviceBuffer keep(List<DeviceBuffer> all, DeviceBuffer b) {
         all.add(b);
         return b;
@@ -244,6 +295,7 @@ public final class KdKernelSuite {
         try (DeviceBuffer a = ctx.alloc(bytes); DeviceBuffer b = ctx.alloc(bytes)) {
             double[] t = new double[iters];
             for (int it = 0; it < warmup + iters; it++) {
+                spin(ctx);
                 float ms = ctx.time(() -> ctx.copy(b, a, bytes));
                 if (it >= warmup) {
                     t[it - warmup] = ms;
