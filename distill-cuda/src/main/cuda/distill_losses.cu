@@ -792,6 +792,43 @@ __device__ __forceinline__ void kd_tile_grad(const TileRow& row, const uint4& vs
     }
 }
 
+// Calls f(j, vs, vt) for j = first, first + step, ... < end with the j-th 16-byte words of s and t (vt = vs without a
+// teacher), loading each word while f works on the one before it (AHEAD; else each word just before its use: fp16's
+// conversions leave no registers for a word ahead in 64).
+template <bool AHEAD, typename F>
+__device__ __forceinline__ void tile_stream(const uint4* __restrict__ s, const uint4* __restrict__ t, int first, int end, int step,
+                                            bool teacher, F&& f) {
+    if constexpr (!AHEAD) {
+        for (int j = first; j < end; j += step) {
+            f(j, s[j], teacher ? t[j] : s[j]);
+        }
+        return;
+    }
+    if (first >= end) {
+        return;
+    }
+    uint4 vs = s[first];
+    uint4 vt = teacher ? t[first] : vs;
+    for (int j = first; j < end; j += step) {
+        const int next = j + step < end ? j + step : j;  // the last word loads itself again: no branch, no bounds issue
+        const uint4 ns = s[next];
+        const uint4 nt = teacher ? t[next] : ns;
+        f(j, vs, vt);
+        vs = ns;
+        vt = nt;
+    }
+}
+
+// Whether pass 1 loads its uncached words one ahead (tile_stream): not for fp16, whose conversions leave no registers.
+template <typename In>
+struct TileAhead {
+    static constexpr bool value = true;
+};
+template <>
+struct TileAhead<__half> {
+    static constexpr bool value = false;
+};
+
 // The groups a block's pass-1 copies are issued in (copy_async_wait_pending takes 0 .. 3 pending).
 constexpr int TILE_STAGES = 4;
 // kd_tile's flags (KdPlan.java): prefetch the next row during pass 2; issue pass 1's copies in one group (the
@@ -947,9 +984,10 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
                     copy_async_commit();
                 }
             }
-            for (int j = cvec + threadIdx.x; j < nvec; j += BLOCK) {
-                kd_tile_push<In>(ta, sr[j], teacher ? tr[j] : sr[j], c, teacher, needS1, teacherProbs, bad);
-            }
+            // each word's loads issued one word ahead of its sums (tile_stream), so that a thread has a word in
+            // flight while it works on the last: the loads of a word and its use would otherwise be back to back
+            tile_stream<TileAhead<In>::value>(sr, tr, cvec + (int)threadIdx.x, nvec, BLOCK, teacher,
+                        [&](int, const uint4& vs, const uint4& vt) { kd_tile_push<In>(ta, vs, vt, c, teacher, needS1, teacherProbs, bad); });
             // the words in the same order as one loop over j would take them: the sums do not depend on staging
 #pragma unroll 1
             for (int g = 0; g < stages; g++) {
@@ -991,25 +1029,38 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
         tr2.ka = scale * alpha;
         const int y = labels != nullptr ? labels[r] : -1;
         float kl2 = 0.f;  // sum et (log2 et - log2 es) of this thread's elements
-        for (int j = threadIdx.x; j < nvec; j += BLOCK) {
+        // one word's gradient (the words in j order, cached ones first: kl2 sums as one loop over j would)
+        auto gradWord = [&](int j, const uint4& vs, const uint4& vt) {
             float g[N];
-            if (skip) {
-#pragma unroll
-                for (int e = 0; e < N; e++) {
-                    g[e] = 0.f;
-                }
+            if (alpha > 0.f) {  // the same for every thread: a branch per word
+                kd_tile_grad<In, true>(tr2, vs, vt, c, teacher, needS1, teacherProbs, c0 + j * N, y, kl2, g);
             } else {
-                const uint4 vs = j < cvec ? cs[j] : sr[j];
-                const uint4 vt = teacher ? (j < cvec ? ct[j] : tr[j]) : vs;
-                if (alpha > 0.f) {  // the same for every thread: a branch per word
-                    kd_tile_grad<In, true>(tr2, vs, vt, c, teacher, needS1, teacherProbs, c0 + j * N, y, kl2, g);
-                } else {
-                    kd_tile_grad<In, false>(tr2, vs, vt, c, teacher, needS1, teacherProbs, c0 + j * N, y, kl2, g);
-                }
+                kd_tile_grad<In, false>(tr2, vs, vt, c, teacher, needS1, teacherProbs, c0 + j * N, y, kl2, g);
             }
             gr[j] = pack_word<In>(g);
-            if (fetchNext && j < cvec) {
-                // issued after g, which used the words it overwrites: in-order issue has read them by now
+        };
+        if (skip) {
+            for (int j = threadIdx.x; j < nvec; j += BLOCK) {
+                gr[j] = make_uint4(0u, 0u, 0u, 0u);
+            }
+        } else {
+            for (int j = threadIdx.x; j < cvec; j += BLOCK) {
+                gradWord(j, cs[j], teacher ? ct[j] : cs[j]);
+                if (fetchNext) {
+                    // issued after g, which used the words it overwrites: in-order issue has read them by now
+                    copy16_async(cs + j, sn + j);
+                    if (teacher) {
+                        copy16_async(ct + j, tn + j);
+                    }
+                }
+            }
+            // the uncached rest again from global memory (L2, read moments ago in pass 1)
+            for (int j = cvec + threadIdx.x; j < nvec; j += BLOCK) {
+                gradWord(j, sr[j], teacher ? tr[j] : sr[j]);
+            }
+        }
+        if (skip && fetchNext) {
+            for (int j = threadIdx.x; j < cvec; j += BLOCK) {
                 copy16_async(cs + j, sn + j);
                 if (teacher) {
                     copy16_async(ct + j, tn + j);

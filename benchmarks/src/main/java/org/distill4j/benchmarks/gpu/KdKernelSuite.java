@@ -43,10 +43,10 @@ import java.util.Locale;
  *       ({@link KdPlan#withStaging}); every other tiled method issues them as one group, as the library does;</li>
  *   <li>{@code fused-launched}: {@code fused} timed from an idle device, so that the host's launch (argument
  *       marshalling, {@code cuLaunchKernel}) is in the time, as it is in a training step that waits for it;</li>
- *   <li>{@code tile-c<C>-<B>bps} (not timed by default; for sweeps): the tiled kernels on clusters of C blocks
- *       with the shared memory sized for B blocks per multiprocessor, the whole cache used (a row partly
- *       cached where C blocks do not hold it), on the grid of resident clusters with the next row copied
- *       during pass 2, as {@code fused} runs;</li>
+ *   <li>{@code tile-c<C>-<B>bps} and {@code tile-c<C>-<B>bps-<P>pct} (not timed by default; for sweeps): the
+ *       tiled kernels on clusters of C blocks with the shared memory sized for B blocks per multiprocessor, the
+ *       whole cache used (a row partly cached where C blocks do not hold it) or at most P% of each block's chunk
+ *       cached, on the grid of resident clusters with the next row copied during pass 2, as {@code fused} runs;</li>
  *   <li>{@code two-pass}: the row kernels ({@code kd_block_*} / {@code kd_warp_*}), which read a row twice;</li>
  *   <li>{@code unfused}: our multi-kernel version with [N, V] intermediates (log-softmax of student and
  *       teacher, element-wise gradient and KL terms, row sums), what a framework's separate ops do;</li>
@@ -133,7 +133,7 @@ public final class KdKernelSuite {
             "unfused");
     private static final String STAGED = "-staged";
     /** {@code tile-c<C>-<B>bps}: see the class comment. */
-    private static final java.util.regex.Pattern TILE = java.util.regex.Pattern.compile("tile-c(1|2|4|8|16)-([12])bps");
+    private static final java.util.regex.Pattern TILE = java.util.regex.Pattern.compile("tile-c(1|2|4|8|16)-([12])bps(?:-([1-9][0-9]?)pct)?");
     /** SM clocks the busy kernel spins before each timed run (about 1 ms at 1.98 GHz): longer than the host's launch. */
     static final long SPIN_CYCLES = 2_000_000L;
 
@@ -143,7 +143,7 @@ public final class KdKernelSuite {
         for (String name : names) {
             if (!METHODS.contains(name) && !TILE.matcher(name).matches()) {
                 throw new IllegalArgumentException("--methods takes names from " + METHODS
-                        + " or tile-c<C>-<B>bps (C in 1, 2, 4, 8, 16; B in 1, 2), got '" + name + "'");
+                        + " or tile-c<C>-<B>bps[-<P>pct] (C in 1, 2, 4, 8, 16; B in 1, 2; P in 1..99), got '" + name + "'");
             }
         }
         if (names.isEmpty()) {
@@ -225,8 +225,12 @@ public final class KdKernelSuite {
                     if (!p.tiled() || (cluster > 1 && !ctx.limits().clusters())) {
                         yield p;
                     }
-                    p = KdPlan.tile(ctx.limits(), n, v, dt, cluster, KdPlan.capacity(ctx.limits(), Integer.parseInt(m.group(2)), dt),
-                            KdPlan.MAX_CLUSTERS);
+                    int capacity = KdPlan.capacity(ctx.limits(), Integer.parseInt(m.group(2)), dt);
+                    if (m.group(3) != null) {
+                        int chunk = KdPlan.tile(ctx.limits(), n, v, dt, cluster, 0, 1).chunk();
+                        capacity = (int) Math.min(capacity, (long) chunk * Integer.parseInt(m.group(3)) / 100);
+                    }
+                    p = KdPlan.tile(ctx.limits(), n, v, dt, cluster, capacity, KdPlan.MAX_CLUSTERS);
                     yield KdPlan.pipelined(ctx.limits(), p, n, v, dt, ctx.residentClusters(p.kernel()), 1);
                 }
             };
