@@ -7,10 +7,14 @@ package org.distill4j.cuda;
  *   rows allow 16-byte loads ({@code V * sizeof} and every pointer a multiple of 16 bytes): one row per
  *   cluster of {@code C} blocks of {@value #TILE_BLOCK} threads, each block owning a {@code chunk} of the
  *   row, whose first {@code cached} elements of student and teacher it keeps in shared memory between the
- *   two passes. Each input element is then read from memory once. {@code C} is the smallest of 1, 2, 4, 8
- *   whose blocks hold the whole row (the largest otherwise: the uncached rest is read again, mostly from
- *   L2); {@code C > 1} needs thread-block clusters (sm_90). {@link #tile} also takes {@code C = 16}, a
- *   non-portable size, for tests and benchmarks.</li>
+ *   two passes. Each input element is then read from memory once (the uncached rest of a chunk twice, the
+ *   second time mostly from L2). {@code C} is the smallest of 1, 2, 4, 8 whose blocks hold at least
+ *   {@value #CACHED_ENOUGH} of the row (the largest otherwise); {@code C > 1} needs thread-block clusters
+ *   (sm_90). {@link #forDevice} takes {@code C = 16}, a non-portable size, where 8 blocks hold less than that
+ *   and the device runs clusters of 16 (H100, H200). Fewer, fuller blocks beat more, whole ones: on an H100 a
+ *   row 89% cached by C blocks ran 4-13% faster than the whole row cached by 2C, and one 75% cached ran 3-8%
+ *   slower (benchmarks/results, the 2026-11-22 runs at 0418652 and after): each doubling of C adds a cluster
+ *   barrier to every row and leaves more multiprocessors idle, as clusters are placed within a GPC.</li>
  *   <li><b>Two-pass</b> ({@link KernelPlan#kd}) otherwise: a warp or a block per row, reading it twice.</li>
  * </ul>
  *
@@ -62,6 +66,8 @@ public record KdPlan(KernelPlan kernel, int chunk, int cached, Prefetch prefetch
     static final int SHARED_RESERVE = 2048 + 1024;
     /** The cluster sizes {@link #choose} picks from: the portable ones. */
     private static final int[] CLUSTERS = {1, 2, 4, 8};
+    /** The fraction of a row its C blocks must cache for {@link #choose} to stop doubling C (see the class comment). */
+    public static final double CACHED_ENOUGH = 0.85;
     /**
      * The largest cluster a tiled kernel takes ({@link #tile}): 16 blocks is a non-portable size, which H100 and
      * H200 launch once the function allows it ({@link DeviceContext} sets that attribute).
@@ -144,7 +150,7 @@ public record KdPlan(KernelPlan kernel, int chunk, int cached, Prefetch prefetch
                 break;
             }
             cluster = c;
-            if ((long) c * capacity >= v) {
+            if ((long) c * capacity >= CACHED_ENOUGH * v) {
                 break;
             }
         }
@@ -234,10 +240,26 @@ public record KdPlan(KernelPlan kernel, int chunk, int cached, Prefetch prefetch
             case NONE, DURING_PASS_2 -> choose(limits, rows, v, dtype, addresses);
             case DOUBLE_BUFFER -> doubleBuffered(limits, TILE_BLOCKS_PER_SM, rows, v, dtype, addresses);
         };
+        if (plan.tiled() && plan.kernel().cluster() == CLUSTERS[CLUSTERS.length - 1]
+                && (long) plan.kernel().cluster() * plan.cached() < CACHED_ENOUGH * v) {
+            KdPlan wide = tile(limits, rows, v, dtype, MAX_CLUSTER, plan.cached(), MAX_CLUSTERS, plan.prefetch());
+            if (holds(ctx, wide)) {
+                plan = wide;
+            }
+        }
         if (prefetch == Prefetch.NONE || !plan.tiled()) {
             return plan;
         }
         return pipelined(limits, plan, rows, v, dtype, ctx.residentClusters(plan.kernel()), 1);
+    }
+
+    /** Whether the device runs at least one cluster of {@code plan} (a non-portable width may not be allowed). */
+    private static boolean holds(DeviceContext ctx, KdPlan plan) {
+        try {
+            return ctx.residentClusters(plan.kernel()) >= 1;
+        } catch (CudaException | IllegalStateException | IllegalArgumentException e) {
+            return false;  // the driver refused the width or fits none: the portable plan stays
+        }
     }
 
     /**

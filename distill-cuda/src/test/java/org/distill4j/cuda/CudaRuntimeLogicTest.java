@@ -42,14 +42,22 @@ class CudaRuntimeLogicTest {
         // sized for one block per SM, the whole chunk is cached
         KdPlan one = KdPlan.choose(h100, 1, 16384, 152_064, DType.F32, 256, 512, 1024);
         assertEquals(new KdPlan(new KernelPlan("kd_tile_f32_c8", 512, 8 * 16384, 2 * 19008 * 4, 8), 19008, 19008, KdPlan.Prefetch.NONE), one);
-        // bf16, V = 32000: two blocks of 16000, all cached; few rows, few clusters
-        assertEquals(new KdPlan(new KernelPlan("kd_tile_bf16_c2", 512, 2 * 3, 2 * 16000 * 2, 2), 16000, 16000, KdPlan.Prefetch.NONE),
+        // bf16, V = 32000: one block caches 28416 of the 32000 (89%, at least CACHED_ENOUGH): no cluster; few rows,
+        // few blocks
+        assertEquals(new KdPlan(new KernelPlan("kd_tile_bf16_c1", 512, 3, 2 * 28416 * 2, 1), 32000, 28416, KdPlan.Prefetch.NONE),
                 KdPlan.choose(h100, 3, 32000, DType.BF16, 0, 0, 4096));
+        // bf16, V = 152064: 4 blocks would cache 75% (less than CACHED_ENOUGH), so 8, each holding its 19008 whole;
+        // V = 128256: 4 blocks cache 89%
+        assertEquals(8, KdPlan.choose(h100, 16, 152_064, DType.BF16).kernel().cluster());
+        assertEquals(19008, KdPlan.choose(h100, 16, 152_064, DType.BF16).cached());
+        assertEquals(4, KdPlan.choose(h100, 16, 128_256, DType.BF16).kernel().cluster());
+        assertEquals(28416, KdPlan.choose(h100, 16, 128_256, DType.BF16).cached());
         // a row one block holds: no cluster
         assertEquals(new KdPlan(new KernelPlan("kd_tile_f16_c1", 512, 1000, 2 * 6000 * 2, 1), 6000, 6000, KdPlan.Prefetch.NONE),
                 KdPlan.choose(h100, 1000, 6000, DType.F16));
         // chunks are whole 16-byte words: V = 32008 f32 in 4 blocks of 8004 (a multiple of 4)
-        assertEquals(8004, KdPlan.choose(h100, 1, 32008, DType.F32).chunk());
+        assertEquals(8004, KdPlan.tile(h100, 1, 32008, DType.F32, 4, 0, 1).chunk());
+        assertEquals(16004, KdPlan.choose(h100, 1, 32008, DType.F32).chunk(), "2 blocks cache 89% of it");
         // without clusters (before sm_90): one block per row, the uncached rest of the row read twice
         DeviceLimits a100 = new DeviceLimits(108, 227 * 1024, 164 * 1024, false);
         KdPlan noClusters = KdPlan.choose(a100, 500, 152_064, DType.F32);
@@ -109,17 +117,18 @@ class CudaRuntimeLogicTest {
                 KdPlan.Prefetch.DOUBLE_BUFFER), big);
         assertEquals(KdPlan.choose(h100, 16384, 152_064, DType.F32).kernel().sharedBytes(), big.kernel().sharedBytes(),
                 "the same shared memory as one row of the single-buffered plan");
-        // bf16, V = 32000: half the cache per row takes 4 blocks where the single-buffered plan takes 2
+        // bf16, V = 32000: half the cache per row takes 2 blocks (each caching 14208 of its 16000) where the
+        // single-buffered plan takes 1
         KdPlan bf16 = KdPlan.doubleBuffered(h100, 2, 4096, 32000, DType.BF16);
-        assertEquals(new KdPlan(new KernelPlan("kd_tile_bf16_c4", 512, 4 * 4096, 2 * 2 * 8000 * 2, 4), 8000, 8000,
+        assertEquals(new KdPlan(new KernelPlan("kd_tile_bf16_c2", 512, 2 * 4096, 2 * 2 * 14208 * 2, 2), 16000, 14208,
                 KdPlan.Prefetch.DOUBLE_BUFFER), bf16);
-        assertEquals(2, KdPlan.choose(h100, 4096, 32000, DType.BF16).kernel().cluster());
+        assertEquals(1, KdPlan.choose(h100, 4096, 32000, DType.BF16).kernel().cluster());
         // one block per SM: the block's opt-in limit (227 KiB) less the reserve, halved
         assertEquals((227 * 1024 - KdPlan.SHARED_RESERVE) / 8 / 2, KdPlan.doubleBuffered(h100, 1, 16384, 152_064, DType.F32).cached());
         assertEquals(4 | 2, bf16.flags(), "TILE_DOUBLE | TILE_ONE_GROUP");
         assertEquals(4, bf16.withStaging(true).flags());
         KdPlan piped = KdPlan.pipelined(h100, bf16, 4096, 32000, DType.BF16, 50, 1);
-        assertEquals(new KdPlan(new KernelPlan("kd_tile_bf16_c4", 512, 4 * 50, 2 * 2 * 8000 * 2, 4), 8000, 8000,
+        assertEquals(new KdPlan(new KernelPlan("kd_tile_bf16_c2", 512, 2 * 50, 2 * 2 * 14208 * 2, 2), 16000, 14208,
                 KdPlan.Prefetch.DOUBLE_BUFFER), piped, "pipelining keeps the second buffer");
         assertEquals(KdPlan.twoPass(7, 2048, DType.F32), KdPlan.doubleBuffered(h100, 2, 7, 2048, DType.F32), "narrow rows");
         assertEquals(KdPlan.twoPass(7, 32000, DType.F32), KdPlan.doubleBuffered(h100, 2, 7, 32000, DType.F32, 8),
