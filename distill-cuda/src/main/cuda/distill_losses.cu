@@ -380,13 +380,16 @@ __device__ __forceinline__ KdSlot cluster_read(const KdSlot* mine, int rank) {
 }
 
 // Copies 16 bytes from global to shared memory without passing through registers (cp.async, sm_80+): the
-// copies a thread issues are all in flight until copy_async_wait(). The emulator copies at once.
+// copies a thread issues are all in flight until copy_async_wait(). Before sm_80 it copies at once; the emulator
+// holds NaN bytes at the destination until a wait lands the copy, so a read before its wait shows.
 __device__ __forceinline__ void copy16_async(uint4* sharedDst, const uint4* globalSrc) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     const unsigned d = (unsigned)__cvta_generic_to_shared(sharedDst);
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(globalSrc) : "memory");
-#else
+#elif defined(__CUDA_ARCH__)
     *sharedDst = *globalSrc;
+#else
+    ::emu::async_copy(sharedDst, globalSrc, 16);
 #endif
 }
 
@@ -394,6 +397,8 @@ __device__ __forceinline__ void copy16_async(uint4* sharedDst, const uint4* glob
 __device__ __forceinline__ void copy_async_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     asm volatile("cp.async.wait_all;" ::: "memory");
+#elif !defined(__CUDA_ARCH__)
+    ::emu::async_wait_all();
 #endif
 }
 
@@ -401,6 +406,8 @@ __device__ __forceinline__ void copy_async_wait() {
 __device__ __forceinline__ void copy_async_commit() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     asm volatile("cp.async.commit_group;" ::: "memory");
+#elif !defined(__CUDA_ARCH__)
+    ::emu::async_commit();
 #endif
 }
 
@@ -422,8 +429,10 @@ __device__ __forceinline__ void copy_async_wait_pending(int pending) {
             asm volatile("cp.async.wait_group 3;" ::: "memory");
             break;
     }
-#else
+#elif defined(__CUDA_ARCH__)
     (void)pending;
+#else
+    ::emu::async_wait((unsigned)(pending < 3 ? pending : 3));
 #endif
 }
 
@@ -911,6 +920,7 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
     const int mine = (int)threadIdx.x < cvec ? (cvec - 1 - (int)threadIdx.x) / BLOCK + 1 : 0;
     const int stages = (flags & TILE_ONE_GROUP) != 0 ? 1 : TILE_STAGES;
     auto stageEnd = [mine, stages](int g) { return g < 0 ? 0 : (g + 1) * mine / stages; };
+    auto split = [mine](int g, int parts) { return g < 0 ? 0 : (g + 1) * mine / parts; };  // stageEnd for `parts` groups
     const int clusters = gridDim.x / C;
     int k = 0;
     // A row's KL is the sum of its threads' terms plus k ln 2 (TileRow): each thread carries its terms to the next
@@ -988,17 +998,19 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
             // flight while it works on the last: the loads of a word and its use would otherwise be back to back
             tile_stream<TileAhead<In>::value>(sr, tr, cvec + (int)threadIdx.x, nvec, BLOCK, teacher,
                         [&](int, const uint4& vs, const uint4& vt) { kd_tile_push<In>(ta, vs, vt, c, teacher, needS1, teacherProbs, bad); });
-            // the words in the same order as one loop over j would take them: the sums do not depend on staging
+            // the words in the same order as one loop over j would take them: the sums do not depend on staging. A row
+            // prefetched during the last pass 2 came in TILE_STAGES groups, each waited for as its words are reached.
+            const int readStages = ready ? TILE_STAGES : stages;
 #pragma unroll 1
-            for (int g = 0; g < stages; g++) {
+            for (int g = 0; g < readStages; g++) {
                 if (issue) {
                     copy_async_wait_pending(stages - 1 - g);
                 } else if (g == 0 && twoBuffers) {
                     copy_async_wait_pending(1);  // this row's group; the next row's, the newest, may stay in flight
-                } else if (g == 0) {
-                    copy_async_wait();  // the row copied during the last pass 2 (not committed as a group)
+                } else if (ready) {
+                    copy_async_wait_pending(TILE_STAGES - 1 - g);
                 }
-                for (int m = stageEnd(g - 1); m < stageEnd(g); m++) {
+                for (int m = split(g - 1, readStages); m < split(g, readStages); m++) {
                     const int j = threadIdx.x + m * BLOCK;
                     kd_tile_push<In>(ta, cs[j], teacher ? ct[j] : cs[j], c, teacher, needS1, teacherProbs, bad);
                 }
@@ -1044,14 +1056,23 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
                 gr[j] = make_uint4(0u, 0u, 0u, 0u);
             }
         } else {
-            for (int j = threadIdx.x; j < cvec; j += BLOCK) {
-                gradWord(j, cs[j], teacher ? ct[j] : cs[j]);
-                if (fetchNext) {
-                    // issued after g, which used the words it overwrites: in-order issue has read them by now
-                    copy16_async(cs + j, sn + j);
-                    if (teacher) {
-                        copy16_async(ct + j, tn + j);
+            // the next row's words copied in TILE_STAGES groups, so that its pass 1 starts on the first group while
+            // the last is in flight
+#pragma unroll 1
+            for (int g = 0; g < TILE_STAGES; g++) {
+                for (int m = split(g - 1, TILE_STAGES); m < split(g, TILE_STAGES); m++) {
+                    const int j = threadIdx.x + m * BLOCK;
+                    gradWord(j, cs[j], teacher ? ct[j] : cs[j]);
+                    if (fetchNext) {
+                        // issued after g, which used the words it overwrites: in-order issue has read them by now
+                        copy16_async(cs + j, sn + j);
+                        if (teacher) {
+                            copy16_async(ct + j, tn + j);
+                        }
                     }
+                }
+                if (fetchNext) {
+                    copy_async_commit();
                 }
             }
             // the uncached rest again from global memory (L2, read moments ago in pass 1)
@@ -1060,11 +1081,16 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
             }
         }
         if (skip && fetchNext) {
-            for (int j = threadIdx.x; j < cvec; j += BLOCK) {
-                copy16_async(cs + j, sn + j);
-                if (teacher) {
-                    copy16_async(ct + j, tn + j);
+#pragma unroll 1
+            for (int g = 0; g < TILE_STAGES; g++) {
+                for (int m = split(g - 1, TILE_STAGES); m < split(g, TILE_STAGES); m++) {
+                    const int j = threadIdx.x + m * BLOCK;
+                    copy16_async(cs + j, sn + j);
+                    if (teacher) {
+                        copy16_async(ct + j, tn + j);
+                    }
                 }
+                copy_async_commit();
             }
         }
         ready = fetchNext;

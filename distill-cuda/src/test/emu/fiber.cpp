@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -79,6 +80,15 @@ struct Fiber {
     int opLaneMask = 0;
     int opWidth = 32;
     uint64_t opResult = 0;
+    // cp.async: copies in flight (destination NaN bytes until they land) and groups committed so far
+    struct Copy {
+        void* dst;
+        const void* src;
+        size_t bytes;
+        unsigned group;  // == committed while the copy's group is still open
+    };
+    std::vector<Copy> copies;
+    unsigned committed = 0;
 };
 
 // Static shared memory a block may have (__shared__ variables; as on a GPU).
@@ -156,6 +166,23 @@ void prepare(Fiber& f, size_t i) {
     sp[7] = (uint64_t) (void*) &emu_fiber_start;  // return address
     f.sp = sp;
     f.state = RUNNABLE;
+    f.copies.clear();
+    f.committed = 0;
+}
+
+// Lands the fiber's copies of groups older than `before` (all of them for UINT_MAX): the source is read now, as
+// late as a GPU may read it.
+void land(Fiber& f, unsigned before) {
+    size_t kept = 0;
+    for (size_t i = 0; i < f.copies.size(); i++) {
+        Fiber::Copy& c = f.copies[i];
+        if (c.group < before) {
+            std::memcpy(c.dst, c.src, c.bytes);
+        } else {
+            f.copies[kept++] = c;
+        }
+    }
+    f.copies.resize(kept);
 }
 
 void yield_to_scheduler() {
@@ -354,6 +381,7 @@ void fail_thread(const std::string& why) {
 
 extern "C" void emu_fiber_main(Fiber* f) {
     run->kernel->invoke(run->params);
+    land(*f, UINT_MAX);  // a GPU lands them too; nothing reads them
     f->state = DONE;
     yield_to_scheduler();
     std::fprintf(stderr, "cuda-emu: internal error: a finished thread of %s was resumed\n", run->kernel->name);
@@ -421,6 +449,25 @@ unsigned cluster_rank() {
 
 unsigned cluster_size() {
     return run->cluster;
+}
+
+void async_copy(void* dst, const void* src, size_t bytes) {
+    Fiber& f = *run->current;
+    std::memset(dst, 0xff, bytes);  // NaN bytes: a read before the copy is waited for sees them
+    f.copies.push_back(Fiber::Copy{dst, src, bytes, f.committed});
+}
+
+void async_commit() {
+    run->current->committed++;
+}
+
+void async_wait(unsigned pending) {
+    Fiber& f = *run->current;
+    land(f, f.committed > pending ? f.committed - pending : 0);
+}
+
+void async_wait_all() {
+    land(*run->current, UINT_MAX);
 }
 
 void cluster_sync() {

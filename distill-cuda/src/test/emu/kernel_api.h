@@ -30,6 +30,16 @@ void* shared_var(const void* key, size_t bytes, size_t align);
 unsigned cluster_rank();
 /** Blocks in this block's cluster (1 without clusters). */
 unsigned cluster_size();
+/**
+ * cp.async: starts copying `bytes` from global `src` to shared `dst`, which holds NaN bytes until a wait lands the
+ * copy (then `src` is read). async_commit closes the thread's open group; async_wait(n) lands every committed
+ * group but the newest n (cp.async.wait_group n; copies of the open group stay in flight); async_wait_all lands
+ * every copy (cp.async.wait_all).
+ */
+void async_copy(void* dst, const void* src, size_t bytes);
+void async_commit();
+void async_wait(unsigned pending);
+void async_wait_all();
 /** Waits until every live thread of the cluster has arrived (barrier.cluster.arrive + wait). */
 void cluster_sync();
 /**

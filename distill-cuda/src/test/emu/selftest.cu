@@ -81,5 +81,27 @@ __global__ void emu_selftest_cluster_sum(const float* in, float* out, int early)
         ::emu::cluster_sync();
     }
 }
+
+// cp.async as the emulator models it (kernel_api.h): three committed groups of one float each and a fourth copy
+// left in the open group; out[] records the destination at each step: NaN before any wait, then group 0 only
+// after wait_group 2, the committed groups but not the open one after wait_group 0, everything after wait_all.
+__global__ void emu_selftest_async_copy(const float* in, float* out) {
+    __shared__ float dst[4];
+    for (int g = 0; g < 4; g++) {
+        ::emu::async_copy(&dst[g], &in[g], 4);
+        if (g < 3) {
+            ::emu::async_commit();
+        }
+    }
+    out[0] = dst[0];
+    ::emu::async_wait(2);
+    out[1] = dst[0];
+    out[2] = dst[1];
+    ::emu::async_wait(0);
+    out[3] = dst[2];
+    out[4] = dst[3];
+    ::emu::async_wait_all();
+    out[5] = dst[3];
+}
 }
 

@@ -104,6 +104,22 @@ class CudaEmulatorGpuTest extends GpuTest {
         }
     }
 
+    /** cp.async copies land when a wait says so, and their destinations read NaN until then. */
+    @Test
+    void asynchronousCopiesLandWhenWaitedFor() {
+        try (DeviceContext c = DeviceContext.open(0); DeviceBuffer in = c.alloc(16); DeviceBuffer out = c.alloc(24)) {
+            c.upload(new DevicePtr(in.address()), bytes(new float[] {1f, 2f, 3f, 4f}));
+            c.launch(new KernelPlan("emu_selftest_async_copy", 1, 1), in, out);
+            float[] got = floats(c, out, 6);
+            assertTrue(Float.isNaN(got[0]), "before any wait: " + got[0]);
+            assertEquals(1f, got[1], "group 0 after wait_group 2");
+            assertTrue(Float.isNaN(got[2]), "group 1 after wait_group 2: " + got[2]);
+            assertEquals(3f, got[3], "group 2 after wait_group 0");
+            assertTrue(Float.isNaN(got[4]), "the open group after wait_group 0: " + got[4]);
+            assertEquals(4f, got[5], "the open group after wait_all");
+        }
+    }
+
     @Test
     void readingTheSharedMemoryOfAClusterBlockThatExitedFailsTheLaunch() {
         try (DeviceContext c = DeviceContext.open(0); DeviceBuffer x = c.alloc(4 * 64 * 2); DeviceBuffer out = c.alloc(4)) {
