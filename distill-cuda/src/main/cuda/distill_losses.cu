@@ -840,9 +840,10 @@ struct TileAhead<__half> {
 
 // The groups a block's pass-1 copies are issued in (copy_async_wait_pending takes 0 .. 3 pending).
 constexpr int TILE_STAGES = 4;
-// kd_tile's flags (KdPlan.java): prefetch the next row during pass 2; issue pass 1's copies in one group (the
-// host's default; without it, in TILE_STAGES groups); keep two rows in the cache, loading the next while this
-// one is worked on.
+// kd_tile's flags (KdPlan.java): prefetch the next row during pass 2; copy a row into the cache in one group
+// (without it, staged: in TILE_STAGES groups, whether pass 1 issues them or the previous pass 2 prefetches them,
+// pass 1 starting on each group as it lands); keep two rows in the cache, loading the next while this one is
+// worked on.
 constexpr int TILE_PREFETCH = 1;
 constexpr int TILE_ONE_GROUP = 2;
 constexpr int TILE_DOUBLE = 4;
@@ -920,7 +921,6 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
     const int mine = (int)threadIdx.x < cvec ? (cvec - 1 - (int)threadIdx.x) / BLOCK + 1 : 0;
     const int stages = (flags & TILE_ONE_GROUP) != 0 ? 1 : TILE_STAGES;
     auto stageEnd = [mine, stages](int g) { return g < 0 ? 0 : (g + 1) * mine / stages; };
-    auto split = [mine](int g, int parts) { return g < 0 ? 0 : (g + 1) * mine / parts; };  // stageEnd for `parts` groups
     const int clusters = gridDim.x / C;
     int k = 0;
     // A row's KL is the sum of its threads' terms plus k ln 2 (TileRow): each thread carries its terms to the next
@@ -999,18 +999,17 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
             tile_stream<TileAhead<In>::value>(sr, tr, cvec + (int)threadIdx.x, nvec, BLOCK, teacher,
                         [&](int, const uint4& vs, const uint4& vt) { kd_tile_push<In>(ta, vs, vt, c, teacher, needS1, teacherProbs, bad); });
             // the words in the same order as one loop over j would take them: the sums do not depend on staging. A row
-            // prefetched during the last pass 2 came in TILE_STAGES groups, each waited for as its words are reached.
-            const int readStages = ready ? TILE_STAGES : stages;
+            // prefetched during the last pass 2 came in `stages` groups too (one: not committed, waited for at once).
 #pragma unroll 1
-            for (int g = 0; g < readStages; g++) {
-                if (issue) {
+            for (int g = 0; g < stages; g++) {
+                if (issue || (ready && stages > 1)) {
                     copy_async_wait_pending(stages - 1 - g);
                 } else if (g == 0 && twoBuffers) {
                     copy_async_wait_pending(1);  // this row's group; the next row's, the newest, may stay in flight
-                } else if (ready) {
-                    copy_async_wait_pending(TILE_STAGES - 1 - g);
+                } else if (g == 0 && ready) {
+                    copy_async_wait();  // the row copied during the last pass 2, as one
                 }
-                for (int m = split(g - 1, readStages); m < split(g, readStages); m++) {
+                for (int m = stageEnd(g - 1); m < stageEnd(g); m++) {
                     const int j = threadIdx.x + m * BLOCK;
                     kd_tile_push<In>(ta, cs[j], teacher ? ct[j] : cs[j], c, teacher, needS1, teacherProbs, bad);
                 }
@@ -1056,12 +1055,24 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
                 gr[j] = make_uint4(0u, 0u, 0u, 0u);
             }
         } else {
-            // the next row's words copied in TILE_STAGES groups, so that its pass 1 starts on the first group while
-            // the last is in flight
+            if (fetchNext && stages > 1) {
+                // staged: the next row's words copied in `stages` groups, so that its pass 1 starts on the first group
+                // while the last is in flight (a block alone on its multiprocessor has no other block to wait for it)
 #pragma unroll 1
-            for (int g = 0; g < TILE_STAGES; g++) {
-                for (int m = split(g - 1, TILE_STAGES); m < split(g, TILE_STAGES); m++) {
-                    const int j = threadIdx.x + m * BLOCK;
+                for (int g = 0; g < stages; g++) {
+                    for (int m = stageEnd(g - 1); m < stageEnd(g); m++) {
+                        const int j = threadIdx.x + m * BLOCK;
+                        gradWord(j, cs[j], teacher ? ct[j] : cs[j]);
+                        // issued after g, which used the words it overwrites: in-order issue has read them by now
+                        copy16_async(cs + j, sn + j);
+                        if (teacher) {
+                            copy16_async(ct + j, tn + j);
+                        }
+                    }
+                    copy_async_commit();
+                }
+            } else {
+                for (int j = threadIdx.x; j < cvec; j += BLOCK) {
                     gradWord(j, cs[j], teacher ? ct[j] : cs[j]);
                     if (fetchNext) {
                         // issued after g, which used the words it overwrites: in-order issue has read them by now
@@ -1071,9 +1082,6 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
                         }
                     }
                 }
-                if (fetchNext) {
-                    copy_async_commit();
-                }
             }
             // the uncached rest again from global memory (L2, read moments ago in pass 1)
             for (int j = cvec + threadIdx.x; j < nvec; j += BLOCK) {
@@ -1082,15 +1090,17 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
         }
         if (skip && fetchNext) {
 #pragma unroll 1
-            for (int g = 0; g < TILE_STAGES; g++) {
-                for (int m = split(g - 1, TILE_STAGES); m < split(g, TILE_STAGES); m++) {
+            for (int g = 0; g < stages; g++) {
+                for (int m = stageEnd(g - 1); m < stageEnd(g); m++) {
                     const int j = threadIdx.x + m * BLOCK;
                     copy16_async(cs + j, sn + j);
                     if (teacher) {
                         copy16_async(ct + j, tn + j);
                     }
                 }
-                copy_async_commit();
+                if (stages > 1) {
+                    copy_async_commit();
+                }
             }
         }
         ready = fetchNext;

@@ -9,12 +9,14 @@ package org.distill4j.cuda;
  *   row, whose first {@code cached} elements of student and teacher it keeps in shared memory between the
  *   two passes. Each input element is then read from memory once (the uncached rest of a chunk twice, the
  *   second time mostly from L2). {@code C} is the smallest of 1, 2, 4, 8 whose blocks hold at least
- *   {@value #CACHED_ENOUGH} of the row (the largest otherwise); {@code C > 1} needs thread-block clusters
- *   (sm_90). {@link #forDevice} takes {@code C = 16}, a non-portable size, where 8 blocks hold less than that
- *   and the device runs clusters of 16 (H100, H200). Fewer, fuller blocks beat more, whole ones: on an H100 a
- *   row 89% cached by C blocks ran 4-13% faster than the whole row cached by 2C, and one 75% cached ran 3-8%
- *   slower (benchmarks/results, the 2026-11-22 runs at 0418652 and after): each doubling of C adds a cluster
- *   barrier to every row and leaves more multiprocessors idle, as clusters are placed within a GPC.</li>
+ *   {@value #CACHED_ENOUGH} of the row with the shared memory sized for {@value #TILE_BLOCKS_PER_SM} blocks per
+ *   multiprocessor; where 8 such blocks hold less, the same for one block per multiprocessor (twice the cache
+ *   per block), staged (below); failing both, 8 blocks at two per multiprocessor. {@code C > 1} needs
+ *   thread-block clusters (sm_90); {@link #tile} also takes {@code C = 16}, a non-portable size, for tests and
+ *   benchmarks. Fewer, fuller blocks beat more, whole ones: on an H100 a row 89% cached by C blocks ran 4-13%
+ *   faster than the whole row cached by 2C, and one 75% cached ran 3-8% slower (benchmarks/results, the
+ *   2026-11-22 runs at 0418652 and after): each doubling of C adds a cluster barrier to every row and leaves
+ *   more multiprocessors idle, as clusters are placed within a GPC.</li>
  *   <li><b>Two-pass</b> ({@link KernelPlan#kd}) otherwise: a warp or a block per row, reading it twice.</li>
  * </ul>
  *
@@ -26,10 +28,12 @@ package org.distill4j.cuda;
  * {@link #pipelined} does, on a grid of the clusters that fit the device at once
  * ({@link DeviceContext#residentClusters}), and {@link #doubleBuffered} plans the second form.
  * <p>
- * A tiled plan issues pass 1's copies into shared memory as one group and waits for all of them. A
- * <b>staged</b> plan ({@link #withStaging}) issues them in four groups and starts on the first group's elements
- * while the later ones are in flight; on an H100 (c0fc9a2) that was 2-7% slower in every shape, so it is not
- * the default; the benchmark suite compares the two. Staging changes when elements arrive, not the order in
+ * A tiled plan copies a row into shared memory as one group (issued by pass 1, or prefetched by the previous
+ * row's pass 2) and pass 1 waits for all of it. A <b>staged</b> plan ({@link #withStaging}) copies it in four
+ * groups and pass 1 starts on the first group's elements while the later ones are in flight. {@link #choose}
+ * stages the plans whose block is alone on its multiprocessor (nothing else hides that wait): on an H100 at
+ * b8cb03b, staging every plan made fp32 rows of 152064 at one block per multiprocessor 8-20% faster and the
+ * plans at two blocks per multiprocessor 1-10% slower. Staging changes when elements arrive, not the order in
  * which they are summed: both give bit-identical results.
  *
  * @param kernel   the launch
@@ -106,7 +110,17 @@ public record KdPlan(KernelPlan kernel, int chunk, int cached, Prefetch prefetch
      * and gradient at {@code addresses} (0 for an absent one).
      */
     public static KdPlan choose(DeviceLimits limits, int rows, int v, DType dtype, long... addresses) {
-        return choose(limits, TILE_BLOCKS_PER_SM, rows, v, dtype, addresses);
+        KdPlan two = choose(limits, TILE_BLOCKS_PER_SM, rows, v, dtype, addresses);
+        if (!two.tiled() || cachedEnough(two, v)) {
+            return two;
+        }
+        KdPlan one = choose(limits, 1, rows, v, dtype, addresses);
+        return cachedEnough(one, v) ? one.withStaging(true) : two;
+    }
+
+    /** Whether a tiled plan's blocks cache at least {@link #CACHED_ENOUGH} of a row of {@code v}. */
+    private static boolean cachedEnough(KdPlan plan, int v) {
+        return (long) plan.kernel().cluster() * plan.cached() >= CACHED_ENOUGH * v;
     }
 
     /** {@link #choose(DeviceLimits, int, int, DType, long...)} with the shared memory sized for {@code blocksPerSm} blocks. */
@@ -240,27 +254,12 @@ public record KdPlan(KernelPlan kernel, int chunk, int cached, Prefetch prefetch
             case NONE, DURING_PASS_2 -> choose(limits, rows, v, dtype, addresses);
             case DOUBLE_BUFFER -> doubleBuffered(limits, TILE_BLOCKS_PER_SM, rows, v, dtype, addresses);
         };
-        if (plan.tiled() && plan.kernel().cluster() == CLUSTERS[CLUSTERS.length - 1]
-                && (long) plan.kernel().cluster() * plan.cached() < CACHED_ENOUGH * v) {
-            KdPlan wide = tile(limits, rows, v, dtype, MAX_CLUSTER, plan.cached(), MAX_CLUSTERS, plan.prefetch());
-            if (holds(ctx, wide)) {
-                plan = wide;
-            }
-        }
         if (prefetch == Prefetch.NONE || !plan.tiled()) {
             return plan;
         }
         return pipelined(limits, plan, rows, v, dtype, ctx.residentClusters(plan.kernel()), 1);
     }
 
-    /** Whether the device runs at least one cluster of {@code plan} (a non-portable width may not be allowed). */
-    private static boolean holds(DeviceContext ctx, KdPlan plan) {
-        try {
-            return ctx.residentClusters(plan.kernel()) >= 1;
-        } catch (CudaException | IllegalStateException | IllegalArgumentException e) {
-            return false;  // the driver refused the width or fits none: the portable plan stays
-        }
-    }
 
     /**
      * Queues the kernel with the common arguments of {@code kd_*} (see distill_losses.cu), adding

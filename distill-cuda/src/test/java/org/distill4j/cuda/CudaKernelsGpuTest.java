@@ -22,7 +22,6 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The fused kernels on a real GPU, against the float64 reference and the CPU backend: fresh random inputs,
@@ -273,28 +272,6 @@ class CudaKernelsGpuTest extends GpuTest {
             assertEquals(cluster * resident, piped.kernel().grid());
             assertEquals(KdPlan.Prefetch.DURING_PASS_2, piped.prefetch());
         }
-    }
-
-    /**
-     * Where 8 blocks would cache less than {@link KdPlan#CACHED_ENOUGH} of a row (fp32, V = 152064: 75%), the device's
-     * plan takes clusters of 16 if the device runs them (H100 and H200 do; so does the emulator), each block holding its
-     * chunk whole; 128256 (89% in 8 blocks) stays at 8.
-     */
-    @Test
-    void rowsThatEightBlocksCacheTooLittleOfTakeClustersOfSixteen() {
-        assumeTrue(ctx.limits().clusters(), "no thread-block clusters on " + ctx.describe());
-        for (KdPlan.Prefetch prefetch : new KdPlan.Prefetch[] {KdPlan.Prefetch.NONE, KdPlan.Prefetch.DURING_PASS_2}) {
-            KdPlan wide = KdPlan.forDevice(ctx, prefetch, 4096, 152_064, DType.F32);
-            assertEquals(16, wide.kernel().cluster(), prefetch + ": " + wide);
-            assertEquals(wide.chunk(), wide.cached(), prefetch + ": each block's chunk cached whole");
-            assertTrue(8 * KdPlan.choose(ctx.limits(), 4096, 152_064, DType.F32).cached() < KdPlan.CACHED_ENOUGH * 152_064,
-                    "the plan of 8 caches too little");
-            assertEquals(8, KdPlan.forDevice(ctx, prefetch, 4096, 128_256, DType.F32).kernel().cluster(), prefetch + ": V 128256");
-        }
-        // two rows in the cache: 8 blocks hold 37% of a row of 152064, 16 blocks each the same 7104 elements per row
-        KdPlan doubled = KdPlan.forDevice(ctx, KdPlan.Prefetch.DOUBLE_BUFFER, 4096, 152_064, DType.F32);
-        assertEquals(16, doubled.kernel().cluster(), doubled.toString());
-        assertEquals(KdPlan.doubleBuffered(ctx.limits(), KdPlan.TILE_BLOCKS_PER_SM, 4096, 152_064, DType.F32).cached(), doubled.cached());
     }
 
     /**

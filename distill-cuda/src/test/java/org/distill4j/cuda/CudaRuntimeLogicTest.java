@@ -35,13 +35,22 @@ class CudaRuntimeLogicTest {
     void theTiledKdPlanHoldsTheRowInAsFewBlocksAsItCan() {
         DeviceLimits h100 = DeviceLimits.H100;
         int budget = 228 * 1024 / 2 - KdPlan.SHARED_RESERVE; // two blocks per SM
-        // f32, V = 152064: 14208 elements of s and t fit a block, so 8 blocks, each caching 14208 of its 19008
-        KdPlan big = KdPlan.choose(h100, 16384, 152_064, DType.F32, 256, 512, 1024);
-        assertEquals(new KdPlan(new KernelPlan("kd_tile_f32_c8", 512, 8 * 16384, 2 * 14208 * 4, 8), 19008, 14208, KdPlan.Prefetch.NONE), big);
-        assertEquals(budget / 8, big.cached());
-        // sized for one block per SM, the whole chunk is cached
+        // f32, V = 152064: at two blocks per SM 14208 elements of s and t fit a block, so 8 blocks would cache 14208 of
+        // their 19008 (75%, less than CACHED_ENOUGH)
+        KdPlan two = KdPlan.choose(h100, 2, 16384, 152_064, DType.F32, 256, 512, 1024);
+        assertEquals(new KdPlan(new KernelPlan("kd_tile_f32_c8", 512, 8 * 16384, 2 * 14208 * 4, 8), 19008, 14208, KdPlan.Prefetch.NONE), two);
+        assertEquals(budget / 8, two.cached());
+        // so the plan is sized for one block per SM: the whole chunk is cached, and the block being alone on its SM,
+        // the copies are staged
         KdPlan one = KdPlan.choose(h100, 1, 16384, 152_064, DType.F32, 256, 512, 1024);
         assertEquals(new KdPlan(new KernelPlan("kd_tile_f32_c8", 512, 8 * 16384, 2 * 19008 * 4, 8), 19008, 19008, KdPlan.Prefetch.NONE), one);
+        assertEquals(one.withStaging(true), KdPlan.choose(h100, 16384, 152_064, DType.F32, 256, 512, 1024));
+        // fp32 rows of 128256 stay at two per SM: 8 blocks cache 89%, unstaged
+        assertEquals(new KdPlan(new KernelPlan("kd_tile_f32_c8", 512, 8 * 16384, 2 * 14208 * 4, 8), 16032, 14208, KdPlan.Prefetch.NONE),
+                KdPlan.choose(h100, 16384, 128_256, DType.F32));
+        // rows that not even 8 blocks of one per SM cache 85% of: 8 blocks at two per SM, unstaged
+        assertEquals(new KdPlan(new KernelPlan("kd_tile_f32_c8", 512, 8 * 64, 2 * 14208 * 4, 8), 37500, 14208, KdPlan.Prefetch.NONE),
+                KdPlan.choose(h100, 64, 300_000, DType.F32));
         // bf16, V = 32000: one block caches 28416 of the 32000 (89%, at least CACHED_ENOUGH): no cluster; few rows,
         // few blocks
         assertEquals(new KdPlan(new KernelPlan("kd_tile_bf16_c1", 512, 3, 2 * 28416 * 2, 1), 32000, 28416, KdPlan.Prefetch.NONE),
@@ -115,7 +124,7 @@ class CudaRuntimeLogicTest {
         KdPlan big = KdPlan.doubleBuffered(h100, 2, 16384, 152_064, DType.F32);
         assertEquals(new KdPlan(new KernelPlan("kd_tile_f32_c8", 512, 8 * 16384, 2 * 2 * 7104 * 4, 8), 19008, 7104,
                 KdPlan.Prefetch.DOUBLE_BUFFER), big);
-        assertEquals(KdPlan.choose(h100, 16384, 152_064, DType.F32).kernel().sharedBytes(), big.kernel().sharedBytes(),
+        assertEquals(KdPlan.choose(h100, 2, 16384, 152_064, DType.F32).kernel().sharedBytes(), big.kernel().sharedBytes(),
                 "the same shared memory as one row of the single-buffered plan");
         // bf16, V = 32000: half the cache per row takes 2 blocks (each caching 14208 of its 16000) where the
         // single-buffered plan takes 1
