@@ -20,8 +20,9 @@ public final class KdRows {
     /**
      * How the tiled kernels load rows ahead ({@link KdPlan.Prefetch}): {@code during-pass-2} (the default:
      * the clusters that fit the device at once loop over the rows, each copying its next row during the current
-     * row's gradient pass; the fastest form in every shape of the H100 suite at c0fc9a2), {@code none} (a cluster
-     * per row) or {@code double-buffer}; see distill-cuda's README for what each has measured.
+     * row's gradient pass; the fastest form in every shape of the H100 suite at c0fc9a2; a plan of one block
+     * that caches only part of a row loops without copying ahead, see {@link KdPlan#forDevice}), {@code none} (a
+     * cluster per row) or {@code double-buffer}; see distill-cuda's README for what each has measured.
      */
     public static final String PREFETCH_PROPERTY = "distill.cuda.kd.prefetch";
 

@@ -275,6 +275,27 @@ class CudaKernelsGpuTest extends GpuTest {
     }
 
     /**
+     * The default setting (prefetch during pass 2) loops partly cached single-block plans over the rows without
+     * copying ahead, on the grid of resident blocks; every other tiled plan prefetches.
+     */
+    @Test
+    void theDefaultPrefetchesAllButPartlyCachedSingleBlocks() {
+        for (DType dtype : new DType[] {DType.F32, DType.BF16}) {
+            for (int v : new int[] {6000, 32000, 128_256, 152_064}) {
+                KdPlan base = KdPlan.choose(ctx.limits(), 4096, v, dtype);
+                KdPlan dev = KdPlan.forDevice(ctx, KdPlan.Prefetch.DURING_PASS_2, 4096, v, dtype);
+                String what = dtype + " V " + v + ": " + dev;
+                assertEquals(base.kernel().function(), dev.kernel().function(), what);
+                assertEquals(base.cached(), dev.cached(), what);
+                assertEquals(base.staged(), dev.staged(), what);
+                assertEquals(base.kernel().cluster() * ctx.residentClusters(base.kernel()), dev.kernel().grid(), what);
+                boolean lone = base.kernel().cluster() == 1 && base.cached() < base.chunk();
+                assertEquals(lone ? KdPlan.Prefetch.NONE : KdPlan.Prefetch.DURING_PASS_2, dev.prefetch(), what);
+            }
+        }
+    }
+
+    /**
      * A tiled kernel given the whole cache {@link KdPlan#capacity} sizes for {@value KdPlan#TILE_BLOCKS_PER_SM} blocks
      * per multiprocessor runs that many: the shared memory it leaves out covers the kernel's static shared memory
      * and the driver's reserve. (At 130a5d3 it did not: 1104 static bytes + 1 KiB > 2 KiB left out, so an fp32 row
