@@ -13,8 +13,8 @@ package org.distill4j.cuda;
  *   multiprocessor; where 8 such blocks hold less, the same for one block per multiprocessor (twice the cache
  *   per block), staged (below); failing both, 8 blocks at two per multiprocessor. {@code C > 1} needs
  *   thread-block clusters (sm_90); {@link #tile} also takes {@code C = 16}, a non-portable size, for tests and
- *   benchmarks. Fewer, fuller blocks beat more, whole ones: on an H100 a row 89% cached by C blocks ran 4-13%
- *   faster than the whole row cached by 2C, and one 75% cached ran 3-8% slower (benchmarks/results, the
+ *   benchmarks. Fewer, fuller blocks beat more, whole ones: on an H100 a row 89% cached by C blocks ran 3-17%
+ *   faster than the whole row cached by 2C, and one 75% cached ran 3-7% slower (benchmarks/results, the
  *   2026-11-22 runs at 0418652 and after): each doubling of C adds a cluster barrier to every row and leaves
  *   more multiprocessors idle, as clusters are placed within a GPC.</li>
  *   <li><b>Two-pass</b> ({@link KernelPlan#kd}) otherwise: a warp or a block per row, reading it twice.</li>
@@ -32,8 +32,8 @@ package org.distill4j.cuda;
  * row's pass 2) and pass 1 waits for all of it. A <b>staged</b> plan ({@link #withStaging}) copies it in four
  * groups and pass 1 starts on the first group's elements while the later ones are in flight. {@link #choose}
  * stages the plans whose block is alone on its multiprocessor (nothing else hides that wait): on an H100 at
- * b8cb03b, staging every plan made fp32 rows of 152064 at one block per multiprocessor 8-20% faster and the
- * plans at two blocks per multiprocessor 1-10% slower. Staging changes when elements arrive, not the order in
+ * b8cb03b, staging every plan made fp32 rows of 152064 at one block per multiprocessor 8-12% faster and the
+ * plans at two blocks per multiprocessor 1-8% slower. Staging changes when elements arrive, not the order in
  * which they are summed: both give bit-identical results.
  *
  * @param kernel   the launch
