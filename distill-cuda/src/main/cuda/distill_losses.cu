@@ -559,45 +559,72 @@ __device__ __forceinline__ float tile_offset(float m, float c) {
     return m == -DISTILL_INF ? 0.f : -__fmul_rn(m, c);
 }
 
-// Adds the N elements x of one word to z, the sum relative to raw maximum m at scale c: the new maximum, one
-// rescale of z by 2^(fl(m c) - fl(mx c)) (two products rounded as pass 2 rounds them: their difference is
-// exact where it matters), then one multiply-add and ex2 per element.
+// The N (a power of two) values of one word combined pairwise, x[e] with x[e + N/2] first: a dependency chain of
+// log2 N operations where a running total would make one of N - 1 (with 8 bf16 elements a word, the chains
+// were what warps waited on). The order is fixed, so the result is deterministic.
 template <int N>
-__device__ __forceinline__ void tile_push(float& m, float& z, const float* x, float c) {
-    float mx = m;
+__device__ __forceinline__ float word_max(const float* x) {
+    float t[N];
 #pragma unroll
     for (int e = 0; e < N; e++) {
-        mx = fmaxf(mx, x[e]);
+        t[e] = x[e];
     }
-    const float nm = tile_offset(mx, c);
-    float sum = ex2_ftz(fmaf(x[0], c, nm));
 #pragma unroll
-    for (int e = 1; e < N; e++) {
-        sum += ex2_ftz(fmaf(x[e], c, nm));
+    for (int w = N / 2; w > 0; w >>= 1) {
+#pragma unroll
+        for (int e = 0; e < w; e++) {
+            t[e] = fmaxf(t[e], t[e + w]);
+        }
     }
-    z = fmaf(z, ex2_ftz(__fmul_rn(m, c) + nm), sum);
+    return t[0];
+}
+template <int N>
+__device__ __forceinline__ float word_sum(float* t) {
+#pragma unroll
+    for (int w = N / 2; w > 0; w >>= 1) {
+#pragma unroll
+        for (int e = 0; e < w; e++) {
+            t[e] += t[e + w];
+        }
+    }
+    return t[0];
+}
+
+// Adds the N elements x of one word to z, the sum relative to raw maximum m at scale c: the new maximum, one
+// rescale of z by 2^(fl(m c) - fl(mx c)) (two products rounded as pass 2 rounds them: their difference is
+// exact where it matters), then one multiply-add and ex2 per element, the word's terms added pairwise.
+template <int N>
+__device__ __forceinline__ void tile_push(float& m, float& z, const float* x, float c) {
+    const float mx = fmaxf(m, word_max<N>(x));
+    const float nm = tile_offset(mx, c);
+    float even = ex2_ftz(fmaf(x[0], c, nm));
+    float odd = ex2_ftz(fmaf(x[1], c, nm));
+#pragma unroll
+    for (int e = 2; e < N; e += 2) {
+        even += ex2_ftz(fmaf(x[e], c, nm));
+        odd += ex2_ftz(fmaf(x[e + 1], c, nm));
+    }
+    z = fmaf(z, ex2_ftz(__fmul_rn(m, c) + nm), even + odd);
     m = mx;
 }
 
 // The same for the student at T and at 1, which share the maximum.
 template <int N>
 __device__ __forceinline__ void tile_push2(float& m, float& z, float& z1, const float* x, float c) {
-    float mx = m;
-#pragma unroll
-    for (int e = 0; e < N; e++) {
-        mx = fmaxf(mx, x[e]);
-    }
+    const float mx = fmaxf(m, word_max<N>(x));
     const float nm = tile_offset(mx, c);
     const float nm1 = tile_offset(mx, LOG2E);
-    float sum = ex2_ftz(fmaf(x[0], c, nm));
-    float sum1 = ex2_ftz(fmaf(x[0], LOG2E, nm1));
+    float even = ex2_ftz(fmaf(x[0], c, nm)), odd = ex2_ftz(fmaf(x[1], c, nm));
+    float even1 = ex2_ftz(fmaf(x[0], LOG2E, nm1)), odd1 = ex2_ftz(fmaf(x[1], LOG2E, nm1));
 #pragma unroll
-    for (int e = 1; e < N; e++) {
-        sum += ex2_ftz(fmaf(x[e], c, nm));
-        sum1 += ex2_ftz(fmaf(x[e], LOG2E, nm1));
+    for (int e = 2; e < N; e += 2) {
+        even += ex2_ftz(fmaf(x[e], c, nm));
+        odd += ex2_ftz(fmaf(x[e + 1], c, nm));
+        even1 += ex2_ftz(fmaf(x[e], LOG2E, nm1));
+        odd1 += ex2_ftz(fmaf(x[e + 1], LOG2E, nm1));
     }
-    z = fmaf(z, ex2_ftz(__fmul_rn(m, c) + nm), sum);
-    z1 = fmaf(z1, ex2_ftz(__fmul_rn(m, LOG2E) + nm1), sum1);
+    z = fmaf(z, ex2_ftz(__fmul_rn(m, c) + nm), even + odd);
+    z1 = fmaf(z1, ex2_ftz(__fmul_rn(m, LOG2E) + nm1), even1 + odd1);
     m = mx;
 }
 
@@ -782,6 +809,7 @@ __device__ __forceinline__ void kd_tile_grad(const TileRow& row, const uint4& vs
             }
         }
     }
+    float kl[2] = {0.f, 0.f};  // the word's KL terms, even and odd elements apart (two short chains), then added
 #pragma unroll
     for (int e = 0; e < N; e++) {
         const float as = fmaf(xs[e], c, -row.ms);
@@ -791,7 +819,7 @@ __device__ __forceinline__ void kd_tile_grad(const TileRow& row, const uint4& vs
             const float at = fmaf(xt[e], c, -row.mt);
             const float et = ex2_ftz(at);
             // a zero probability (log p = -inf) adds nothing; logit teachers have none (a row with one is flagged)
-            kl2 = teacherProbs && et == 0.f ? kl2 : fmaf(et, at - as, kl2);
+            kl[e & 1] = teacherProbs && et == 0.f ? kl[e & 1] : fmaf(et, at - as, kl[e & 1]);
             g[e] = fmaf(-row.gt, et, row.gs * es);
         }
         if (CE) {
@@ -799,6 +827,7 @@ __device__ __forceinline__ void kd_tile_grad(const TileRow& row, const uint4& vs
             g[e] = fmaf(row.ka, s1 - (i0 + e == y ? 1.f : 0.f), g[e]);
         }
     }
+    kl2 += kl[0] + kl[1];
 }
 
 // Calls f(j, vs, vt) for j = first, first + step, ... < end with the j-th 16-byte words of s and t (vt = vs without a
