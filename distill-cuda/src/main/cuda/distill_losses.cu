@@ -971,21 +971,6 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
             }
         }
     };
-    // copies this thread's cached words of a row (student words at fs, teacher at ft) to toS / toT in `stages`
-    // groups, each committed: pass 1 waits for them group by group (one group: all at once)
-    auto copyStaged = [&](uint4* toS, uint4* toT, const uint4* fs, const uint4* ft) {
-#pragma unroll 1
-        for (int g = 0; g < stages; g++) {
-            for (int m = stageEnd(g - 1); m < stageEnd(g); m++) {
-                const int j = threadIdx.x + m * BLOCK;
-                copy16_async(toS + j, fs + j);
-                if (teacher) {
-                    copy16_async(toT + j, ft + j);
-                }
-            }
-            copy_async_commit();
-        }
-    };
     auto counts = [&](int row) { return counted == nullptr || counted[row] != 0; };
     if (twoBuffers) {
         const int first = blockIdx.x / C;
@@ -1026,7 +1011,17 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
             // shared memory or on its way already.
             const bool issue = !ready && !twoBuffers;
             if (issue) {
-                copyStaged(cs, ct, sr, tr);
+#pragma unroll 1
+                for (int g = 0; g < stages; g++) {
+                    for (int m = stageEnd(g - 1); m < stageEnd(g); m++) {
+                        const int j = threadIdx.x + m * BLOCK;
+                        copy16_async(cs + j, sr + j);
+                        if (teacher) {
+                            copy16_async(ct + j, tr + j);
+                        }
+                    }
+                    copy_async_commit();
+                }
             }
             // each word's loads issued one word ahead of its sums (tile_stream), so that a thread has a word in
             // flight while it works on the last: the loads of a word and its use would otherwise be back to back
@@ -1123,7 +1118,19 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
             }
         }
         if (skip && fetchNext) {
-            copyStaged(cs, ct, sn, tn);
+#pragma unroll 1
+            for (int g = 0; g < stages; g++) {
+                for (int m = stageEnd(g - 1); m < stageEnd(g); m++) {
+                    const int j = threadIdx.x + m * BLOCK;
+                    copy16_async(cs + j, sn + j);
+                    if (teacher) {
+                        copy16_async(ct + j, tn + j);
+                    }
+                }
+                if (stages > 1) {
+                    copy_async_commit();
+                }
+            }
         }
         ready = fetchNext;
         carryKl = teacher && !skip ? kl2 * (LN2 / rowAcc.t.z) : 0.f;
