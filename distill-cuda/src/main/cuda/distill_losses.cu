@@ -559,9 +559,9 @@ __device__ __forceinline__ float tile_offset(float m, float c) {
     return m == -DISTILL_INF ? 0.f : -__fmul_rn(m, c);
 }
 
-// The N (a power of two) values of one word combined pairwise, x[e] with x[e + N/2] first: a dependency chain of
-// log2 N operations where a running total would make one of N - 1 (with 8 bf16 elements a word, the chains
-// were what warps waited on). The order is fixed, so the result is deterministic.
+// The largest of the N (a power of two) values of one word, taken pairwise, x[e] with x[e + N/2] first: a
+// dependency chain of log2 N operations where a running maximum makes one of N - 1 (with 8 bf16 elements a
+// word, such chains were what warps waited on; the sums below keep two accumulators for the same reason).
 template <int N>
 __device__ __forceinline__ float word_max(const float* x) {
     float t[N];
@@ -578,21 +578,11 @@ __device__ __forceinline__ float word_max(const float* x) {
     }
     return t[0];
 }
-template <int N>
-__device__ __forceinline__ float word_sum(float* t) {
-#pragma unroll
-    for (int w = N / 2; w > 0; w >>= 1) {
-#pragma unroll
-        for (int e = 0; e < w; e++) {
-            t[e] += t[e + w];
-        }
-    }
-    return t[0];
-}
 
 // Adds the N elements x of one word to z, the sum relative to raw maximum m at scale c: the new maximum, one
 // rescale of z by 2^(fl(m c) - fl(mx c)) (two products rounded as pass 2 rounds them: their difference is
-// exact where it matters), then one multiply-add and ex2 per element, the word's terms added pairwise.
+// exact where it matters), then one multiply-add and ex2 per element, the word's even and odd elements summed
+// apart and then added (two chains of N / 2; a fixed order, so deterministic).
 template <int N>
 __device__ __forceinline__ void tile_push(float& m, float& z, const float* x, float c) {
     const float mx = fmaxf(m, word_max<N>(x));
