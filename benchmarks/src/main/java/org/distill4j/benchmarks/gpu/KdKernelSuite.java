@@ -137,19 +137,9 @@ public final class KdKernelSuite {
     /** SM clocks the busy kernel spins before each timed run (about 1 ms at 1.98 GHz): longer than the host's launch. */
     static final long SPIN_CYCLES = 2_000_000L;
 
-    /** {@code --methods}: names from {@link #METHODS} or of the form {@code tile-c<C>-<B>bps}. */
+    /** {@code --methods}: names from {@link #METHODS} or of the form {@code tile-c<C>-<B>bps[-<P>pct]}. */
     static List<String> methodNames(String v) {
-        List<String> names = Arrays.stream(v.split(",")).map(String::trim).filter(x -> !x.isEmpty()).toList();
-        for (String name : names) {
-            if (!METHODS.contains(name) && !TILE.matcher(name).matches()) {
-                throw new IllegalArgumentException("--methods takes names from " + METHODS
-                        + " or tile-c<C>-<B>bps[-<P>pct] (C in 1, 2, 4, 8, 16; B in 1, 2; P in 1..99), got '" + name + "'");
-            }
-        }
-        if (names.isEmpty()) {
-            throw new IllegalArgumentException("--methods takes at least one name from " + METHODS);
-        }
-        return names;
+        return SuiteArgs.names("--methods", v, METHODS, TILE, "tile-c<C>-<B>bps[-<P>pct] (C in 1, 2, 4, 8, 16; B in 1, 2; P in 1..99)");
     }
 
     /** Bytes a method allocates on the device for one set of inputs. */

@@ -27,10 +27,19 @@ final class SuiteArgs {
 
     /** "fused, two-pass" as names from {@code known}, or an error naming the option, the unknown name and the known ones. */
     static List<String> names(String option, String v, List<String> known) {
+        return names(option, v, known, null, null);
+    }
+
+    /**
+     * As {@link #names(String, String, List)}, also taking names that match {@code pattern} (null: none), which
+     * the error describes as {@code patternWhat}.
+     */
+    static List<String> names(String option, String v, List<String> known, java.util.regex.Pattern pattern, String patternWhat) {
         List<String> names = Arrays.stream(v.split(",")).map(String::trim).filter(x -> !x.isEmpty()).toList();
         for (String name : names) {
-            if (!known.contains(name)) {
-                throw new IllegalArgumentException(option + " takes names from " + known + ", got '" + name + "'");
+            if (!known.contains(name) && (pattern == null || !pattern.matcher(name).matches())) {
+                throw new IllegalArgumentException(option + " takes names from " + known + (pattern == null ? "" : " or " + patternWhat)
+                        + ", got '" + name + "'");
             }
         }
         if (names.isEmpty()) {
