@@ -885,6 +885,16 @@ __device__ __forceinline__ void tile_write_row(float* __restrict__ rowOut, float
     }
 }
 
+// The least power of two >= C (C >= 1).
+template <int C>
+struct TilePow2 {
+    static constexpr int value = 2 * TilePow2<(C + 1) / 2>::value;
+};
+template <>
+struct TilePow2<1> {
+    static constexpr int value = 1;
+};
+
 // One row's exchange in kd_tile (see there): each thread's part in, the row's merged parts out, in every thread.
 // warpSlots: the block's WARPS slots for this row; blockSlot: the block's slot for this row (C > 1).
 template <int WARPS, int C>
@@ -906,7 +916,19 @@ __device__ __forceinline__ KdSlot tile_exchange(KdSlot part, KdSlot* warpSlots, 
         }
     }
     cluster_sync(warp == 0);  // warp 0 wrote the block's slot
-    return tile_slot_reduce<C / 2>(cluster_read(blockSlot, lane & (C - 1)), needS1, teacher);
+    // lanes l mod P of each group of P (C rounded up to a power of two) hold block l's slot, or an empty one
+    // where l >= C (it adds nothing: see tile_lse_reduce), and are merged as for a cluster of P
+    constexpr int P = TilePow2<C>::value;
+    const int peer = lane & (P - 1);
+    KdSlot x;
+    if (P == C || peer < C) {
+        x = cluster_read(blockSlot, peer);
+    } else {
+        x.a = distill::kd_empty();
+        x.kl = 0.f;
+        x.bad = 0;
+    }
+    return tile_slot_reduce<P / 2>(x, needS1, teacher);
 }
 
 template <typename In, int BLOCK, int C>
@@ -916,7 +938,7 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
                         int cached, int flags) {
     constexpr int N = 16 / sizeof(In);
     constexpr int WARPS = BLOCK / 32;
-    static_assert(WARPS == 16 && (C & (C - 1)) == 0 && C <= 32, "a block's warps and a cluster's blocks are merged by lane");
+    static_assert(WARPS == 16 && C >= 1 && C <= 32, "a block's warps and a cluster's blocks are merged by lane");
     extern __shared__ uint4 tileCache[];
     __shared__ KdSlot warpSlots[2][WARPS];  // each warp's part of row k in [k & 1]
     __shared__ KdSlot slots[2];             // the block's part of row k in [k & 1] (C > 1)
@@ -1496,7 +1518,11 @@ DISTILL_ROW_KERNELS(kd, DISTILL_KD_ARGS, DISTILL_KD_PASS)
 #define DISTILL_KD_TILES(T, sfx) \
     DISTILL_KD_TILE(T, sfx, 1)   \
     DISTILL_KD_TILE(T, sfx, 2)   \
+    DISTILL_KD_TILE(T, sfx, 3)   \
     DISTILL_KD_TILE(T, sfx, 4)   \
+    DISTILL_KD_TILE(T, sfx, 5)   \
+    DISTILL_KD_TILE(T, sfx, 6)   \
+    DISTILL_KD_TILE(T, sfx, 7)   \
     DISTILL_KD_TILE(T, sfx, 8)   \
     DISTILL_KD_TILE(T, sfx, 16)
 

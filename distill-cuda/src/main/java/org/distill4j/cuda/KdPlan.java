@@ -12,8 +12,8 @@ package org.distill4j.cuda;
  *   {@value #CACHED_ENOUGH} of the row with the shared memory sized for {@value #TILE_BLOCKS_PER_SM} blocks per
  *   multiprocessor; where 8 such blocks hold less, the same for one block per multiprocessor (twice the cache
  *   per block), staged (below); failing both, 8 blocks at two per multiprocessor. {@code C > 1} needs
- *   thread-block clusters (sm_90); {@link #tile} also takes {@code C = 16}, a non-portable size, for tests and
- *   benchmarks. Fewer, fuller blocks beat more, whole ones: on an H100 a row 89% cached by C blocks ran 3-17%
+ *   thread-block clusters (sm_90); {@link #tile} also takes the sizes between (3, 5, 6, 7: merged as the next
+ *   power of two, its missing blocks empty) and {@code C = 16}, a non-portable size, for tests and benchmarks. Fewer, fuller blocks beat more, whole ones: on an H100 a row 89% cached by C blocks ran 3-17%
  *   faster than the whole row cached by 2C, and one 75% cached ran 3-7% slower (benchmarks/results, the
  *   2026-11-22 runs at 0418652 and after): each doubling of C adds a cluster barrier to every row and leaves
  *   more multiprocessors idle, as clusters are placed within a GPC.</li>
@@ -204,9 +204,11 @@ public record KdPlan(KernelPlan kernel, int chunk, int cached, Prefetch prefetch
             throw new IllegalArgumentException("the tiled kd kernels take rows of a multiple of 16 bytes, got " + rows + " x " + v + " "
                     + dtype);
         }
-        if (cluster < 1 || cluster > MAX_CLUSTER || Integer.bitCount(cluster) != 1 || (cluster > 1 && !limits.clusters())) {
-            throw new IllegalArgumentException("cluster of " + cluster + " blocks: the tiled kd kernels take 1, 2, 4, 8 or 16"
-                    + (limits.clusters() ? "" : ", and this device only 1"));
+        // any portable size (a cluster that is not a power of two is merged as the next one, its missing blocks empty)
+        int portable = DeviceContext.PORTABLE_CLUSTER;
+        if (cluster < 1 || (cluster > portable && cluster != MAX_CLUSTER) || (cluster > 1 && !limits.clusters())) {
+            throw new IllegalArgumentException("cluster of " + cluster + " blocks: the tiled kd kernels take 1 to " + portable + " or "
+                    + MAX_CLUSTER + (limits.clusters() ? "" : ", and this device only 1"));
         }
         int perBlock = (v + cluster - 1) / cluster;
         int chunk = (perBlock + perLoad - 1) / perLoad * perLoad;

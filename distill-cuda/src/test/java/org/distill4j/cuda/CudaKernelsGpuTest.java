@@ -157,8 +157,9 @@ class CudaKernelsGpuTest extends GpuTest {
     }
 
     /**
-     * The tiled kd kernels in every shape the planner can pick: clusters of 1, 2, 4, 8 and 16 blocks (those the
-     * device launches; 16 is a non-portable size, for benchmarks), the chunk cached whole, in part and not at
+     * The tiled kd kernels in every shape the planner can pick: clusters of 1 to 8 and 16 blocks (those the
+     * device launches; 16 is a non-portable size, and 3, 5, 6 and 7 are merged as the next power of two with
+     * empty blocks: both for benchmarks; V = 6000 leaves the last block of 7 a shorter chunk), the chunk cached whole, in part and not at
      * all; on two clusters looping over the 11 rows (the KL partials of one row are merged in the next row's
      * exchange), with and without prefetching each next row (during pass 2, or into a second buffer as a row
      * starts), and on one cluster per row. Rows 4 and 9 do not count (zero gradient, zero parts; row 2 does not
@@ -198,7 +199,7 @@ class CudaKernelsGpuTest extends GpuTest {
             double[] refGrad = new double[keep.length * v];
             double ref = Float64Reference.kd(KernelInputs.rows(s, keep, v), KernelInputs.rows(t, keep, v), probs,
                     alpha > 0 ? KernelInputs.pick(labels, keep) : null, keep.length, v, temperature, alpha, upstream, refGrad);
-            for (int cluster : new int[] {1, 2, 4, 8, 16}) {
+            for (int cluster : new int[] {1, 2, 3, 4, 5, 6, 7, 8, 16}) {
                 if (cluster > 1 && !ctx.limits().clusters()) {
                     continue;
                 }
@@ -271,6 +272,14 @@ class CudaKernelsGpuTest extends GpuTest {
             KdPlan piped = KdPlan.pipelined(ctx.limits(), plan, 4096, v, dtype, resident, 1);
             assertEquals(cluster * resident, piped.kernel().grid());
             assertEquals(KdPlan.Prefetch.DURING_PASS_2, piped.prefetch());
+        }
+        if (ctx.limits().clusters()) {
+            for (int cluster : new int[] {3, 5, 6, 7}) {  // the sizes that are not powers of two
+                KdPlan plan = KdPlan.tile(ctx.limits(), 4096, 152_064, dtype, cluster, KdPlan.capacity(ctx.limits(), 2, dtype), 4096);
+                int resident = ctx.residentClusters(plan.kernel());
+                int most = ctx.limits().multiprocessors() * (2048 / KdPlan.TILE_BLOCK) / cluster;
+                assertTrue(resident >= 1 && resident <= most, dtype + " " + plan + ": " + resident + " resident clusters, at most " + most);
+            }
         }
     }
 

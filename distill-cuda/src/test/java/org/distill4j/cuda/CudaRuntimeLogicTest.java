@@ -80,7 +80,15 @@ class CudaRuntimeLogicTest {
         assertEquals(budget / 8, KdPlan.capacity(h100, 2, DType.F32));
         KdPlan c16 = KdPlan.tile(h100, 16384, 152_064, DType.F32, 16, KdPlan.capacity(h100, 2, DType.F32), KdPlan.MAX_CLUSTERS);
         assertEquals(new KdPlan(new KernelPlan("kd_tile_f32_c16", 512, 16 * 16384, 2 * 9504 * 4, 16), 9504, 9504, KdPlan.Prefetch.NONE), c16);
-        for (int bad : new int[] {0, 3, 12, 32}) {
+        // any portable size: clusters that are not powers of two (asked for explicitly; choose takes 1, 2, 4, 8)
+        KdPlan c5 = KdPlan.tile(h100, 16384, 128_256, DType.BF16, 5, KdPlan.capacity(h100, 2, DType.BF16), 66);
+        assertEquals("kd_tile_bf16_c5", c5.kernel().function());
+        assertEquals(25656, c5.chunk(), "128256 / 5 = 25651.2, up to whole 16-byte words of bf16");
+        assertEquals(25656, c5.cached(), "five blocks at two per SM hold a bf16 row of 128256 whole");
+        assertEquals(5 * 66, c5.kernel().grid());
+        assertEquals(25344, KdPlan.tile(h100, 16384, 152_064, DType.BF16, 6, KdPlan.capacity(h100, 2, DType.BF16), 1).cached());
+        assertEquals(21724, KdPlan.tile(h100, 1, 152_064, DType.F32, 7, 1 << 20, 1).chunk(), "152064 / 7 = 21723.4, up to 4s");
+        for (int bad : new int[] {0, 9, 12, 17, 32}) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                     () -> KdPlan.tile(h100, 7, 32000, DType.F32, bad, 1000, 2));
             assertTrue(e.getMessage().contains("cluster of " + bad + " blocks"), e.getMessage());

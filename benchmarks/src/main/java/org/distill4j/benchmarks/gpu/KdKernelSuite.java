@@ -44,7 +44,7 @@ import java.util.Locale;
  *   <li>{@code fused-launched}: {@code fused} timed from an idle device, so that the host's launch (argument
  *       marshalling, {@code cuLaunchKernel}) is in the time, as it is in a training step that waits for it;</li>
  *   <li>{@code tile-c<C>-<B>bps} and {@code tile-c<C>-<B>bps-<P>pct} (not timed by default; for sweeps): the
- *       tiled kernels on clusters of C blocks with the shared memory sized for B blocks per multiprocessor, the
+ *       tiled kernels on clusters of C blocks (1 to 8, or 16) with the shared memory sized for B blocks per multiprocessor, the
  *       whole cache used (a row partly cached where C blocks do not hold it) or at most P% of each block's chunk
  *       cached, on the grid of resident clusters with the next row copied during pass 2, as {@code fused} runs;</li>
  *   <li>{@code two-pass}: the row kernels ({@code kd_block_*} / {@code kd_warp_*}), which read a row twice;</li>
@@ -133,13 +133,13 @@ public final class KdKernelSuite {
             "unfused");
     private static final String STAGED = "-staged";
     /** {@code tile-c<C>-<B>bps}: see the class comment. */
-    private static final java.util.regex.Pattern TILE = java.util.regex.Pattern.compile("tile-c(1|2|4|8|16)-([12])bps(?:-([1-9][0-9]?)pct)?");
+    private static final java.util.regex.Pattern TILE = java.util.regex.Pattern.compile("tile-c([1-8]|16)-([12])bps(?:-([1-9][0-9]?)pct)?");
     /** SM clocks the busy kernel spins before each timed run (about 1 ms at 1.98 GHz): longer than the host's launch. */
     static final long SPIN_CYCLES = 2_000_000L;
 
     /** {@code --methods}: names from {@link #METHODS} or of the form {@code tile-c<C>-<B>bps[-<P>pct]}. */
     static List<String> methodNames(String v) {
-        return SuiteArgs.names("--methods", v, METHODS, TILE, "tile-c<C>-<B>bps[-<P>pct] (C in 1, 2, 4, 8, 16; B in 1, 2; P in 1..99)");
+        return SuiteArgs.names("--methods", v, METHODS, TILE, "tile-c<C>-<B>bps[-<P>pct] (C in 1..8, 16; B in 1, 2; P in 1..99)");
     }
 
     /** Bytes a method allocates on the device for one set of inputs. */
