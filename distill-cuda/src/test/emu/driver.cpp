@@ -753,6 +753,15 @@ CUresult cuFuncSetAttribute(CUfunction f, CUfunction_attribute a, int value) {
         case CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED:
             clusterSettings[k].nonPortable = value != 0;
             return CUDA_SUCCESS;
+        case CU_FUNC_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE:
+            // where a device puts a cluster's blocks (spread over multiprocessors, or load-balanced); the emulator
+            // runs a cluster's blocks together whatever the policy, so it checks the value and keeps nothing
+            if (value != CU_CLUSTER_SCHEDULING_POLICY_DEFAULT && value != CU_CLUSTER_SCHEDULING_POLICY_SPREAD
+                && value != CU_CLUSTER_SCHEDULING_POLICY_LOAD_BALANCING) {
+                return report(CUDA_ERROR_INVALID_VALUE, std::string(k->name) + ": cluster scheduling policy " + std::to_string(value)
+                                                            + "; 0 (default), 1 (spread) or 2 (load balancing)");
+            }
+            return CUDA_SUCCESS;
         default:
             return report(CUDA_ERROR_NOT_SUPPORTED, std::string(k->name) + ": cuFuncSetAttribute(" + std::to_string((int) a)
                                                         + ") is not emulated");

@@ -45,8 +45,10 @@ public final class DeviceContext implements AutoCloseable {
     private final Map<String, int[]> functionSettings = new HashMap<>();
     /** The plan of the last kernel queued, for tests that check which plan a caller chose. */
     private KernelPlan lastLaunch;
-    /** {@link #residentClusters} by function, block, cluster and dynamic shared memory. */
+    /** {@link #residentClusters} by function, block, cluster, dynamic shared memory and cluster policy. */
     private final Map<String, Integer> resident = new HashMap<>();
+    /** Per function: the cluster scheduling policy it was given ({@link #clusterPolicy}); absent: the default. */
+    private final Map<String, ClusterPolicy> policies = new HashMap<>();
     private final Map<Long, ArrayDeque<Long>> free = new HashMap<>();
     private final List<Long> all = new ArrayList<>();
     private final AtomicBoolean closed = new AtomicBoolean();
@@ -326,7 +328,8 @@ public final class DeviceContext implements AutoCloseable {
      * block, cluster and shared memory size.
      */
     public synchronized int residentClusters(KernelPlan plan) {
-        String key = plan.function() + "/" + plan.block() + "/" + plan.cluster() + "/" + plan.sharedBytes();
+        String key = plan.function() + "/" + plan.block() + "/" + plan.cluster() + "/" + plan.sharedBytes() + "/"
+                + policies.getOrDefault(plan.function(), ClusterPolicy.DEFAULT);
         Integer known = resident.get(key);
         if (known != null) {
             return known;
@@ -356,6 +359,43 @@ public final class DeviceContext implements AutoCloseable {
         }
         resident.put(key, n[0]);
         return n[0];
+    }
+
+    /**
+     * How the device places the blocks of a cluster on its multiprocessors (the driver's cluster scheduling policy
+     * preference, a per-function attribute).
+     */
+    public enum ClusterPolicy {
+        /** The driver's choice (Nsight Compute reported the H100 runs' launches as {@link #SPREAD}). */
+        DEFAULT(cudart.CU_CLUSTER_SCHEDULING_POLICY_DEFAULT),
+        /** A cluster's blocks spread over the multiprocessors. */
+        SPREAD(cudart.CU_CLUSTER_SCHEDULING_POLICY_SPREAD),
+        /** The hardware may load-balance a cluster's blocks over the multiprocessors. */
+        LOAD_BALANCING(cudart.CU_CLUSTER_SCHEDULING_POLICY_LOAD_BALANCING);
+
+        private final int value;
+
+        ClusterPolicy(int value) {
+            this.value = value;
+        }
+    }
+
+    /**
+     * Sets how the device places the clusters of {@code plan}'s function (for every later launch of it, and in
+     * {@link #residentClusters}); for benchmarks that compare the policies, the library itself leaves the default.
+     *
+     * @throws IllegalArgumentException for a plan without a cluster, or a device without clusters
+     */
+    public synchronized void clusterPolicy(KernelPlan plan, ClusterPolicy policy) {
+        if (plan.cluster() < 2 || !limits.clusters()) {
+            throw new IllegalArgumentException(plan.function() + ": a cluster scheduling policy applies to launches of clusters, and this "
+                    + "plan has a cluster of " + plan.cluster() + (limits.clusters() ? "" : " (" + describe() + " has no clusters)"));
+        }
+        current();
+        CUfunc_st f = function(plan);
+        Cu.check(cudart.cuFuncSetAttribute(f, cudart.CU_FUNC_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE, policy.value),
+                "cuFuncSetAttribute(" + plan.function() + ", cluster scheduling policy " + policy + ")");
+        policies.put(plan.function(), policy);
     }
 
     /** The plan's function, loaded once and configured for the plan ({@link #configure}). */

@@ -376,6 +376,43 @@ class CudaKernelsGpuTest extends GpuTest {
         }
     }
 
+    /**
+     * A cluster scheduling policy moves clusters between multiprocessors and nothing else: under each one the
+     * device holds at least one cluster at once, a tiled kernel on a cluster of 6 (looping over 7 rows, prefetching)
+     * gives the bits of the default, and a plan without a cluster is refused with its function's name.
+     */
+    @Test
+    void aClusterPolicyPlacesClustersAndKeepsTheBits() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(ctx.limits().clusters(), ctx.describe() + " has no thread-block clusters");
+        DType dtype = DType.BF16;
+        int rows = 7;
+        int v = 6000;
+        Random rng = new Random(59);
+        float[] s = dtype.round(Inputs.logits(rng, rows, v, 3.0));
+        float[] t = dtype.round(Inputs.logits(rng, rows, v, 3.0));
+        int[] labels = Inputs.labels(rng, rows, v);
+        KdPlan plan = KdPlan.tile(ctx.limits(), rows, v, dtype, 6, KdPlan.capacity(ctx.limits(), 2, dtype), 2,
+                KdPlan.Prefetch.DURING_PASS_2);
+        float[][] base = runKd(plan, dtype, s, t, labels, null, rows, v, 1.7, 0.2, 0.9f / rows, false);
+        int most = ctx.limits().multiprocessors() * (2048 / KdPlan.TILE_BLOCK) / 6;
+        try {
+            for (DeviceContext.ClusterPolicy policy : DeviceContext.ClusterPolicy.values()) {
+                ctx.clusterPolicy(plan.kernel(), policy);
+                int resident = ctx.residentClusters(plan.kernel());
+                assertTrue(resident >= 1 && resident <= most, policy + ": " + resident + " resident clusters of 6, at most " + most);
+                float[][] got = runKd(plan, dtype, s, t, labels, null, rows, v, 1.7, 0.2, 0.9f / rows, false);
+                assertArrayEquals(base[0], got[0], policy + ": the same row parts");
+                assertArrayEquals(base[1], got[1], policy + ": the same gradient");
+            }
+        } finally {
+            ctx.clusterPolicy(plan.kernel(), DeviceContext.ClusterPolicy.DEFAULT);
+        }
+        KernelPlan single = KdPlan.tile(ctx.limits(), rows, v, dtype, 1, 0, 1).kernel();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> ctx.clusterPolicy(single, DeviceContext.ClusterPolicy.LOAD_BALANCING));
+        assertTrue(e.getMessage().contains("kd_tile_bf16_c1"), e.getMessage());
+    }
+
     /** One launch of a kd plan on poisoned gradient memory ({@code counted} null: every row counts); returns {rowOut, gradient}. */
     private static float[][] runKd(KdPlan plan, DType dtype, float[] s, float[] t, int[] labels, byte[] counted, int rows, int v,
                                    double temperature, double alpha, float scale, boolean probs) {

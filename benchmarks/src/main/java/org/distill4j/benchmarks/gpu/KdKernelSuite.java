@@ -46,7 +46,10 @@ import java.util.Locale;
  *   <li>{@code tile-c<C>-<B>bps} and {@code tile-c<C>-<B>bps-<P>pct} (not timed by default; for sweeps): the
  *       tiled kernels on clusters of C blocks (1 to 8, or 16) with the shared memory sized for B blocks per multiprocessor, the
  *       whole cache used (a row partly cached where C blocks do not hold it) or at most P% of each block's chunk
- *       cached, on the grid of resident clusters with the next row copied during pass 2, as {@code fused} runs;</li>
+ *       cached, on the grid of resident clusters with the next row copied during pass 2, as {@code fused} runs;
+ *       with {@code -lb} or {@code -spread} (C > 1) the kernel's clusters placed under that scheduling policy
+ *       ({@link DeviceContext#clusterPolicy}: load balancing, or spread, which the driver picks by default),
+ *       the grid sized for it;</li>
  *   <li>{@code two-pass}: the row kernels ({@code kd_block_*} / {@code kd_warp_*}), which read a row twice;</li>
  *   <li>{@code unfused}: our multi-kernel version with [N, V] intermediates (log-softmax of student and
  *       teacher, element-wise gradient and KL terms, row sums), what a framework's separate ops do;</li>
@@ -133,13 +136,22 @@ public final class KdKernelSuite {
             "unfused");
     private static final String STAGED = "-staged";
     /** {@code tile-c<C>-<B>bps}: see the class comment. */
-    private static final java.util.regex.Pattern TILE = java.util.regex.Pattern.compile("tile-c([1-8]|16)-([12])bps(?:-([1-9][0-9]?)pct)?");
+    private static final java.util.regex.Pattern TILE = java.util.regex.Pattern.compile("tile-c([1-8]|16)-([12])bps(?:-([1-9][0-9]?)pct)?(?:-(lb|spread))?");
     /** SM clocks the busy kernel spins before each timed run (about 1 ms at 1.98 GHz): longer than the host's launch. */
     static final long SPIN_CYCLES = 2_000_000L;
 
-    /** {@code --methods}: names from {@link #METHODS} or of the form {@code tile-c<C>-<B>bps[-<P>pct]}. */
+    /** {@code --methods}: names from {@link #METHODS} or of the form {@code tile-c<C>-<B>bps[-<P>pct][-lb|-spread]}. */
     static List<String> methodNames(String v) {
-        return SuiteArgs.names("--methods", v, METHODS, TILE, "tile-c<C>-<B>bps[-<P>pct] (C in 1..8, 16; B in 1, 2; P in 1..99)");
+        List<String> names = SuiteArgs.names("--methods", v, METHODS, TILE,
+                "tile-c<C>-<B>bps[-<P>pct][-lb|-spread] (C in 1..8, 16; B in 1, 2; P in 1..99; lb, spread: C > 1)");
+        for (String name : names) {
+            java.util.regex.Matcher m = TILE.matcher(name);
+            if (m.matches() && m.group(4) != null && m.group(1).equals("1")) {
+                throw new IllegalArgumentException("--methods: " + name + " sets a cluster scheduling policy for single blocks; -lb and "
+                        + "-spread take clusters of 2 or more");
+            }
+        }
+        return names;
     }
 
     /** Bytes a method allocates on the device for one set of inputs. */
@@ -155,6 +167,7 @@ public final class KdKernelSuite {
         long setBytes = 3 * nv * dt.bytes();
         int copies = (int) Math.max(1, Math.min(16, (256L << 20) / Math.max(1, setBytes)));
         List<DeviceBuffer> buffers = new ArrayList<>();
+        KernelPlan policyPlan = null;  // a tile-...-lb / -spread method's kernel, its policy reset after the method
         try {
             DeviceBuffer[] s = new DeviceBuffer[copies];
             DeviceBuffer[] t = new DeviceBuffer[copies];
@@ -221,6 +234,12 @@ public final class KdKernelSuite {
                         capacity = (int) Math.min(capacity, (long) chunk * Integer.parseInt(m.group(3)) / 100);
                     }
                     p = KdPlan.tile(ctx.limits(), n, v, dt, cluster, capacity, KdPlan.MAX_CLUSTERS);
+                    if (m.group(4) != null) {
+                        // set before the grid is sized: the clusters that fit at once may depend on it (reset below)
+                        policyPlan = p.kernel();
+                        ctx.clusterPolicy(policyPlan, m.group(4).equals("lb") ? DeviceContext.ClusterPolicy.LOAD_BALANCING
+                                : DeviceContext.ClusterPolicy.SPREAD);
+                    }
                     yield KdPlan.pipelined(ctx.limits(), p, n, v, dt, ctx.residentClusters(p.kernel()), 1);
                 }
             };
@@ -265,6 +284,9 @@ public final class KdKernelSuite {
                     : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
             return new double[] {median, sorted[0], sorted[sorted.length - 1]};
         } finally {
+            if (policyPlan != null) {
+                ctx.clusterPolicy(policyPlan, DeviceContext.ClusterPolicy.DEFAULT);
+            }
             buffers.forEach(DeviceBuffer::close);
         }
     }
