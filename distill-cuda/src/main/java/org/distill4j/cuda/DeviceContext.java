@@ -71,9 +71,15 @@ public final class DeviceContext implements AutoCloseable {
      * loads the kernels (the fatbin, or the sources compiled by NVRTC for this device when no fatbin fits).
      *
      * @throws CudaException naming the failed call
+     * @throws IllegalStateException where the CUDA libraries cannot be loaded (no NVIDIA driver, say), with the
+     *                               probe's reason
      */
     public static DeviceContext open(int ordinal) {
-        Cu.check(cudart.cuInit(0), "cuInit");
+        try {
+            Cu.check(cudart.cuInit(0), "cuInit");
+        } catch (LinkageError e) {
+            throw new IllegalStateException("DeviceContext.open(" + ordinal + "): " + CudaProbe.probeDevice().reasonText(), e);
+        }
         int[] dev = new int[1];
         Cu.check(cudart.cuDeviceGet(dev, ordinal), "cuDeviceGet(" + ordinal + ")");
         byte[] nameBytes = new byte[256];

@@ -52,6 +52,18 @@ class CudaBackendProviderTest {
         assertTrue(e.getMessage().contains(a.reasonText()), e.getMessage());
     }
 
+    /** Opening a device where the CUDA libraries do not load (CI) says why, as the probe does, not with a link error. */
+    @Test
+    void openingADeviceWithoutCudaFailsWithTheProbeReason() {
+        Availability a = new CudaBackendProvider().probe();
+        org.junit.jupiter.api.Assumptions.assumeFalse(a.available(), "a usable GPU is here: " + a.detail());
+        org.junit.jupiter.api.Assumptions.assumeTrue(a.reasonText().contains("could not be loaded"),
+                "the CUDA libraries load here; only the device is missing: " + a.reasonText());
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> DeviceContext.open(0));
+        assertTrue(e.getMessage().startsWith("DeviceContext.open(0): "), e.getMessage());
+        assertTrue(e.getMessage().contains("the CUDA runtime could not be loaded"), e.getMessage());
+    }
+
     @Test
     void aDeviceOfAValidatedArchitectureIsUsedOthersOnlyWhenOptedIn() {
         String nvcc = KernelImage.info().getProperty("nvcc", "none");
