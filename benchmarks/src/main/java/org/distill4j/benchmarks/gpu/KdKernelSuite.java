@@ -49,7 +49,8 @@ import java.util.Locale;
  *       cached, on the grid of resident clusters with the next row copied during pass 2, as {@code fused} runs;
  *       with {@code -lb} or {@code -spread} (C > 1) the kernel's clusters placed under that scheduling policy
  *       ({@link DeviceContext#clusterPolicy}: load balancing, or spread, which the driver picks by default),
- *       the grid sized for it;</li>
+ *       the grid sized for it; with {@code -staged} last, pass 1's copies in four groups, as {@code fused}
+ *       runs the plans of one block per multiprocessor;</li>
  *   <li>{@code two-pass}: the row kernels ({@code kd_block_*} / {@code kd_warp_*}), which read a row twice;</li>
  *   <li>{@code unfused}: our multi-kernel version with [N, V] intermediates (log-softmax of student and
  *       teacher, element-wise gradient and KL terms, row sums), what a framework's separate ops do;</li>
@@ -136,14 +137,18 @@ public final class KdKernelSuite {
             "unfused");
     private static final String STAGED = "-staged";
     /** {@code tile-c<C>-<B>bps}: see the class comment. */
-    private static final java.util.regex.Pattern TILE = java.util.regex.Pattern.compile("tile-c([1-8]|16)-([12])bps(?:-([1-9][0-9]?)pct)?(?:-(lb|spread))?");
+    private static final java.util.regex.Pattern TILE =
+            java.util.regex.Pattern.compile("tile-c([1-8]|16)-([12])bps(?:-([1-9][0-9]?)pct)?(?:-(lb|spread))?(?:-staged)?");
     /** SM clocks the busy kernel spins before each timed run (about 1 ms at 1.98 GHz): longer than the host's launch. */
     static final long SPIN_CYCLES = 2_000_000L;
 
-    /** {@code --methods}: names from {@link #METHODS} or of the form {@code tile-c<C>-<B>bps[-<P>pct][-lb|-spread]}. */
+    /**
+     * {@code --methods}: names from {@link #METHODS} or of the form {@code tile-c<C>-<B>bps[-<P>pct][-lb|-spread][-staged]}
+     * (the class comment says what each part does).
+     */
     static List<String> methodNames(String v) {
         List<String> names = SuiteArgs.names("--methods", v, METHODS, TILE,
-                "tile-c<C>-<B>bps[-<P>pct][-lb|-spread] (C in 1..8, 16; B in 1, 2; P in 1..99; lb, spread: C > 1)");
+                "tile-c<C>-<B>bps[-<P>pct][-lb|-spread][-staged] (C in 1..8, 16; B in 1, 2; P in 1..99; lb, spread: C > 1)");
         for (String name : names) {
             java.util.regex.Matcher m = TILE.matcher(name);
             if (m.matches() && m.group(4) != null && m.group(1).equals("1")) {
