@@ -13,8 +13,9 @@ package org.distill4j.cuda;
  *   multiprocessor; where 8 such blocks hold less, the same for one block per multiprocessor (twice the cache
  *   per block), staged (below); failing both, 8 blocks at two per multiprocessor. {@code C > 1} needs
  *   thread-block clusters (sm_90); {@link #tile} also takes the sizes between (3, 5, 6, 7: merged as the next
- *   power of two, its missing blocks empty) and {@code C = 16}, a non-portable size, for tests and benchmarks. Fewer, fuller blocks beat more, whole ones: on an H100 a row 89% cached by C blocks ran 3-17%
- *   faster than the whole row cached by 2C, and one 75% cached ran 3-7% slower (benchmarks/results, the
+ *   power of two, its missing blocks empty) and {@code C = 16}, a non-portable size, for tests and benchmarks.
+ *   Fewer, fuller blocks beat more, whole ones: on an H100 a row 89% cached by C blocks ran 3-17% faster than
+ *   the whole row cached by 2C, and one 75% cached ran 3-7% slower (benchmarks/results, the
  *   2026-11-22 runs at 0418652 and after): each doubling of C adds a cluster barrier to every row and leaves
  *   more multiprocessors idle, as clusters are placed within a GPC.</li>
  *   <li><b>Two-pass</b> ({@link KernelPlan#kd}) otherwise: a warp or a block per row, reading it twice.</li>

@@ -157,10 +157,10 @@ class CudaKernelsGpuTest extends GpuTest {
     }
 
     /**
-     * The tiled kd kernels in every shape the planner can pick: clusters of 1 to 8 and 16 blocks (those the
-     * device launches; 16 is a non-portable size, and 3, 5, 6 and 7 are merged as the next power of two with
-     * empty blocks: both for benchmarks; V = 6000 leaves the last block of 7 a shorter chunk), the chunk cached whole, in part and not at
-     * all; on two clusters looping over the 11 rows (the KL partials of one row are merged in the next row's
+     * The tiled kd kernels in every shape the planner and the benchmarks can pick: clusters of 1 to 8 and 16
+     * blocks (those the device launches; 16 is a non-portable size, and 3, 5, 6 and 7 are merged as the next power
+     * of two with empty blocks; V = 6000 leaves the last of 7 blocks a shorter chunk), the chunk cached whole, in
+     * part and not at all; on two clusters looping over the 11 rows (the KL partials of one row are merged in the next row's
      * exchange), with and without prefetching each next row (during pass 2, or into a second buffer as a row
      * starts), and on one cluster per row. Rows 4 and 9 do not count (zero gradient, zero parts; row 2 does not
      * prefetch row 4, row 4 prefetches row 6), row 6 has extreme logits (|s / T| up to about 2e4, where a
