@@ -3,8 +3,9 @@
 
 For each shape: the library's default (`fused`), the fastest of the tiled variants (every method named
 fused*), its fraction of the measured device-to-device copy bandwidth, PyTorch eager, and whether the shape
-meets issue #5's goal for V >= 32000 (>= 80% of copy bandwidth and >= 2x faster than eager). Only the
-standard library: runs on the lent GPU machine and here.
+meets issue #5's goal for V >= 32000 (>= 80% of copy bandwidth and >= 2x faster than eager). Where the CSV
+holds sweep methods (tile-c<C>-<B>bps...), a second table gives each one's fraction of copy per shape beside
+`fused`, the best of each row in bold. Only the standard library: runs on the lent GPU machine and here.
 
     python3 benchmarks/gpu/kd_summary.py kd-suite.csv [--min-vocab 32000]
 """
@@ -40,9 +41,12 @@ def main(argv):
     ap.add_argument("--min-vocab", type=int, default=32000, help="smallest V the goal applies to (default 32000)")
     a = ap.parse_args(argv)
     shapes = defaultdict(dict)
+    sweep = []  # the tile-* methods, in the order the CSV first names them
     for r in load(a.csv):
         if r["method"] == "copy":
             continue
+        if r["method"].startswith("tile-") and r["method"] not in sweep:
+            sweep.append(r["method"])
         try:
             key = (r["dtype"], int(r["rows"]), int(r["vocab"]))
             shapes[key][r["method"]] = (float(r["ms_median"]), float(r["fraction_of_copy"]))
@@ -80,6 +84,25 @@ def main(argv):
     print(f"goal (>= {GOAL_FRACTION:.0%} of copy and >= {GOAL_SPEEDUP:.0f}x eager, V >= {a.min_vocab}): "
           f"met in {met} of {total} shapes")
     print("fastest variant for V >= %d: %s" % (a.min_vocab, ", ".join(f"{k} {c}" for k, c in sorted(wins.items(), key=lambda x: -x[1]))))
+    if sweep:
+        print_sweep(shapes, ["fused"] + sweep)
+
+
+def print_sweep(shapes, methods):
+    """The sweep table: fraction of copy per shape and method (- where not run), the row's best in bold."""
+    print()
+    print("sweep, fraction of copy bandwidth (the best of each shape in bold):")
+    print()
+    print("| dtype | rows | V | " + " | ".join(methods) + " |")
+    print("| --- | --- | --- | " + " | ".join("---" for _ in methods) + " |")
+    for key in sorted(shapes, key=lambda k: (k[0] != "f32", k[1], k[2])):
+        m = shapes[key]
+        ran = [name for name in methods if name in m]
+        if not any(name.startswith("tile-") for name in ran):
+            continue
+        best = max(ran, key=lambda name: m[name][1])
+        cells = [f"**{m[name][1]:.3f}**" if name == best else f"{m[name][1]:.3f}" if name in m else "-" for name in methods]
+        print("| " + " | ".join(str(c) for c in list(key) + cells) + " |")
 
 
 if __name__ == "__main__":
