@@ -45,7 +45,8 @@ public final class WeightedSum implements LogitLoss, EpochAware, TemperatureScal
                         + "' uses " + r + ", '" + t.loss().name() + "' uses " + t.loss().reduction());
             }
             if (!Double.isFinite(t.currentWeight())) {
-                throw new IllegalArgumentException("weight of term '" + t.loss().name() + "' is " + t.currentWeight());
+                throw new IllegalArgumentException("weight of term '" + t.loss().name() + "' is " + t.currentWeight()
+                        + "; expected a finite number");
             }
         }
         this.terms = List.copyOf(terms);

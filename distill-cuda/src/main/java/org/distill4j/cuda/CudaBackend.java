@@ -191,7 +191,7 @@ public final class CudaBackend implements ComputeBackend {
         try (DeviceBuffer ids = ctx.alloc(4L * rows * k); DeviceBuffer lps = ctx.alloc(4L * rows * k)) {
             ctx.upload(ids, ints(batch.topkIds()));
             ctx.upload(lps, DType.F32.encode(batch.topkLogProbs()));
-            LossResult r = topkOnDevice(batch, ids, lps, k, gradOut, upstream, loss);
+            LossResult r = topkOnDevice(batch, ids, lps, k, gradOut, upstream, loss, false);
             return r != null ? r : loss.compute(batch, gradOut, upstream);
         }
     }
@@ -218,16 +218,17 @@ public final class CudaBackend implements ComputeBackend {
             return new LossResult(0, 0, Map.of(TopKKd.NAME, 0.0));
         }
         teacher.checkIds();
-        LossResult r = topkOnDevice(student, teacher.ids(), teacher.logProbs(), teacher.k(), gradOut, upstream, loss);
-        if (r == null) {
-            throw new IllegalStateException("topk-kd: a student logit or a stored log-probability is not finite in this batch");
-        }
-        return r;
+        return topkOnDevice(student, teacher.ids(), teacher.logProbs(), teacher.k(), gradOut, upstream, loss, true);
     }
 
-    /** The topk kernel on device rows; null when a row was flagged. */
+    /**
+     * The topk kernel on device rows; where the kernel flags a row, null (the caller has the teacher rows on the
+     * host and lets the CPU loss raise its precise error), or with {@code explain} an error naming the first
+     * flagged row and the student logit that is not finite there, else its stored log-probabilities (which the
+     * host does not hold).
+     */
     private LossResult topkOnDevice(LogitBatch batch, DeviceBuffer ids, DeviceBuffer lps, int k, float[] gradOut, float upstream,
-                                    TopKKd loss) {
+                                    TopKKd loss, boolean explain) {
         int rows = batch.rows();
         int v = batch.classes();
         double temperature = loss.temperature();
@@ -246,7 +247,10 @@ public final class CudaBackend implements ComputeBackend {
                     (float) (w * upstream * temperature), rest ? 1 : 0);
             float[] rowOut = finish(out, g, rows, gradOut);
             if (rowOut == null) {
-                return null;
+                if (!explain) {
+                    return null;
+                }
+                throw new IllegalStateException(flaggedTopK(out, batch));
             }
             double sum = 0;
             for (int r = 0; r < rows; r++) {
@@ -275,6 +279,28 @@ public final class CudaBackend implements ComputeBackend {
         ctx.download(g, gradBytes);
         DType.F32.decode(gradBytes, gradOut);
         return rowOut;
+    }
+
+    /** What the topk kernel flagged: the first flagged row and, where the host has it, the logit at fault. */
+    private String flaggedTopK(DeviceBuffer out, LogitBatch batch) {
+        int rows = batch.rows();
+        int v = batch.classes();
+        byte[] rowBytes = new byte[12 * rows];
+        ctx.download(out, rowBytes);
+        java.nio.FloatBuffer parts = ByteBuffer.wrap(rowBytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+        int r = 0;
+        while (r < rows && parts.get(3 * r + 2) == 0f) {
+            r++;
+        }
+        float[] s = batch.student();
+        for (int i = 0; r < rows && i < v; i++) {
+            if (!Float.isFinite(s[r * v + i])) {
+                return "topk-kd: student logit at row " + r + ", class " + i + " is " + s[r * v + i] + "; expected a finite number";
+            }
+        }
+        return "topk-kd: row " + r + " of this batch (its student logits finite): its stored top-k teacher log-probabilities are not "
+                + "all finite, or, with the rest bucket, their probabilities sum to more than 1; expected finite log-probabilities "
+                + "whose probabilities sum to at most 1";
     }
 
     private static byte[] ints(int[] x) {

@@ -106,6 +106,33 @@ class BatchingGpuTest extends GpuTest {
         }
     }
 
+    /** A batch the topk kernel flags, with the teacher rows on the device: the error names the row and the logit. */
+    @Test
+    void aFlaggedRowOfStoredTopKIsNamed(@TempDir Path tmp) throws Exception {
+        int rows = 8;
+        int vocab = 10;
+        int k = 3;
+        Random rng = new Random(71);
+        KernelInputs.TopK top = KernelInputs.topK(Inputs.logits(rng, rows, vocab, 2.0), rows, vocab, k);
+        Path p = tmp.resolve("topk.d4j");
+        StoreHeader h = new StoreHeader(StoreHeader.Layout.TOP_K, ValueCodec.F32, StoreHeader.ValueKind.LOG_PROBS, vocab, k, rows, 16,
+                1.0, "{}");
+        try (StoreWriter w = StoreWriter.open(p, h)) {
+            w.writeTopK(top.ids(), top.logProbs(), rows);
+            w.finish();
+        }
+        try (SoftTargetStore store = SoftTargetStore.open(p); StoreBatches rowsOnDevice = new StoreBatches(ctx, store, rows, 1);
+             StoreBatches.TopK t = rowsOnDevice.topK(rowsOnDevice.stage(range(0, rows)))) {
+            float[] s = Inputs.logits(rng, rows, vocab, 2.0);
+            s[5 * vocab + 7] = Float.NaN;
+            LogitBatch student = LogitBatch.ofLabels(rows, vocab, s, Inputs.labels(rng, rows, vocab));
+            TopKKd loss = new TopKKd(2.0, TopKKd.Tail.REST_BUCKET);
+            IllegalStateException e = assertThrows(IllegalStateException.class,
+                    () -> backend.topKKd(loss, student, t, new float[rows * vocab], 1f));
+            assertEquals("topk-kd: student logit at row 5, class 7 is NaN; expected a finite number", e.getMessage());
+        }
+    }
+
     @Test
     void storedDenseRowsUnpackAsTheJavaReaderGives(@TempDir Path tmp) throws Exception {
         int vocab = 1003;

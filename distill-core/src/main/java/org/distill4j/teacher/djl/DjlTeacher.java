@@ -488,7 +488,8 @@ public final class DjlTeacher implements Teacher, AutoCloseable {
                 }
             }
             if (classes < 0 || maxBatch < 0) {
-                throw new IllegalArgumentException("DjlTeacher for " + modelPath + ": classes and maxBatch must be >= 0");
+                throw new IllegalArgumentException("DjlTeacher for " + modelPath + ": classes and maxBatch must be >= 0, got classes "
+                        + classes + ", maxBatch " + maxBatch);
             }
             if (values == null) {
                 throw new IllegalArgumentException("DjlTeacher for " + modelPath + ": values must be LOGITS or PROBABILITIES");

@@ -147,14 +147,16 @@ public final class Dl4jMlp {
         if (params.length() != spec.parameters()) {
             throw new IllegalArgumentException("the network has " + params.length() + " parameters, the engine's " + spec.parameters());
         }
+        boolean adam = spec.optimizer().kind() == MlpSpec.Optimizer.Kind.ADAM;
+        if (state != null && adam && state.m() == null) {  // checked before anything is written
+            throw new IllegalArgumentException("writeBack: the spec's optimizer is Adam, but the state (" + state.steps()
+                    + " steps) holds no moments; pass the engine's optimizer state, or null to write the weights alone");
+        }
         params.assign(Nd4j.create(dl4jOrder(spec, weights)));
         if (state == null) {
             return;
         }
-        if (spec.optimizer().kind() == MlpSpec.Optimizer.Kind.ADAM) {
-            if (state.m() == null) {
-                throw new IllegalArgumentException("Adam's state needs both moments");
-            }
+        if (adam) {
             float[] m = dl4jOrder(spec, state.m());
             float[] v = dl4jOrder(spec, state.v());
             for (org.deeplearning4j.nn.updater.UpdaterBlock block : adamBlocks(net)) {

@@ -174,6 +174,13 @@ class Dl4jMlpTest {
             }
             MlpWeights[] mv = ref.moments();
             boolean adam = u instanceof Adam;
+            if (adam) {
+                float[] before = n.params().toFloatVector();
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                        () -> Dl4jMlp.writeBack(n, imp.spec(), ref.weights(), new MlpOptimizerState(2, 3, null, null)));
+                assertTrue(e.getMessage().contains("Adam, but the state (2 steps) holds no moments"), e.getMessage());
+                assertArrayEquals(before, n.params().toFloatVector(), "a refused write-back writes nothing");
+            }
             Dl4jMlp.writeBack(n, imp.spec(), ref.weights(),
                     new MlpOptimizerState(ref.steps(), 3, adam ? mv[0] : null, adam ? mv[1] : null));
             assertEquals(2, n.getIterationCount());
