@@ -4,7 +4,6 @@ import org.nd4j.shade.jackson.databind.JsonNode;
 import org.nd4j.shade.jackson.databind.ObjectMapper;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -27,7 +26,8 @@ public final class ResultsSummary {
         if (args.length != 2) {
             throw new IllegalArgumentException("usage: ResultsSummary JMH_JSON OUT_CSV");
         }
-        Files.writeString(Path.of(args[1]), summarize(new ObjectMapper().readTree(Path.of(args[0]).toFile())));
+        String summary = summarize(new ObjectMapper().readTree(Path.of(args[0]).toFile()));
+        org.distill4j.examples.AtomicFiles.writeString(Path.of(args[1]), summary);
     }
 
     static String summarize(JsonNode results) {

@@ -12,12 +12,26 @@ public final class AtomicFiles {
     private AtomicFiles() {
     }
 
+    /** Something that writes a whole file at the path it is given. */
+    @FunctionalInterface
+    public interface FileWriter {
+        void writeTo(Path file) throws IOException;
+    }
+
     public static void writeString(Path target, String content) throws IOException {
+        write(target, ".tmp", tmp -> Files.writeString(tmp, content, StandardCharsets.UTF_8));
+    }
+
+    /**
+     * Has {@code writer} write a temporary sibling of {@code target} (a unique name ending in {@code suffix}, for
+     * writers that want an extension), then renames it over {@code target}; the temporary file is gone either way.
+     */
+    public static void write(Path target, String suffix, FileWriter writer) throws IOException {
         Path dir = target.toAbsolutePath().getParent();
         Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, "." + target.getFileName(), ".tmp");
+        Path tmp = Files.createTempFile(dir, "." + target.getFileName(), suffix);
         try {
-            Files.writeString(tmp, content, StandardCharsets.UTF_8);
+            writer.writeTo(tmp);
             try {
                 Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             } catch (AtomicMoveNotSupportedException e) {

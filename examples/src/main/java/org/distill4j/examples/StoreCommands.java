@@ -178,14 +178,6 @@ final class StoreCommands {
 
     /** Saves a trained teacher as a DL4J model file, atomically. */
     static void saveModel(MultiLayerNetwork net, Path path) throws IOException {
-        Path dir = path.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, "." + path.getFileName(), ".tmp");
-        try {
-            ModelSerializer.writeModel(net, tmp.toFile(), false);
-            Files.move(tmp, path, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
+        AtomicFiles.write(path, ".tmp", tmp -> ModelSerializer.writeModel(net, tmp.toFile(), false));
     }
 }

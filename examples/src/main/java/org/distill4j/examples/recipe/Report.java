@@ -105,9 +105,9 @@ public final class Report {
     }
 
     private static void save(org.knowm.xchart.internal.chartpart.Chart<?, ?> chart, Path png) throws IOException {
-        Path tmp = png.resolveSibling("." + png.getFileName() + ".tmp.png");
-        BitmapEncoder.saveBitmap(chart, tmp.toString(), BitmapEncoder.BitmapFormat.PNG);
-        Files.move(tmp, png, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        // the temporary name ends in .png: XChart adds the extension to a name without it
+        AtomicFiles.write(png, ".tmp.png",
+                tmp -> BitmapEncoder.saveBitmap(chart, tmp.toString(), BitmapEncoder.BitmapFormat.PNG));
     }
 
     static String html(String title, List<Demo.Row> rows) {

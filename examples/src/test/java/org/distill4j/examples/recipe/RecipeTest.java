@@ -166,6 +166,10 @@ class RecipeTest {
         for (String f : new String[]{"results.json", "metrics.csv", "provenance.json", "curves.png", "accuracy.png", "report.html"}) {
             assertTrue(Files.size(a.resolve(f)) > 0, f);
         }
+        try (Stream<Path> files = Files.list(a)) {
+            List<String> left = files.map(f -> f.getFileName().toString()).filter(f -> f.contains(".tmp")).toList();
+            assertEquals(List.of(), left, "the atomic writes' temporary files are gone");
+        }
         List<String> csv = Files.readAllLines(a.resolve("metrics.csv"));
         assertTrue(csv.get(0).startsWith("row,epoch,loss,loss_ce,loss_kd"), csv.get(0));
         assertEquals(1 + 2 + 3 + 3, csv.size(), "teacher 2 epochs, two students 3 each");
