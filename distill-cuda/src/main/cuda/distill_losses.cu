@@ -279,8 +279,9 @@ __device__ void kd_block(const In* __restrict__ s, const In* __restrict__ t, con
 // by a butterfly, each sum rescaled to it once, the sums added by a butterfly): each warp merges its threads'
 // sums and writes them to shared memory; after one barrier the block's warps are merged the same way (by every
 // warp where a block holds the row; else by warp 0, which shows the block's sums to the cluster), and after
-// one cluster barrier every warp merges the cluster's blocks through distributed shared memory, in rank
-// order. Each thread carries its KL terms of a row to the next row's exchange, which adds them alongside (the
+// one cluster barrier every warp merges the cluster's blocks through distributed shared memory by the same
+// butterfly, block l's sums in lane l (a cluster that is not a power of two as the next one, the lanes of
+// missing blocks empty). Each thread carries its KL terms of a row to the next row's exchange, which adds them alongside (the
 // last row's are added after the loop by the same butterflies: the same bits), and thread 0 of rank 0 writes
 // the row's parts then. A row so costs one barrier, and one cluster barrier where C > 1 (the c0fc9a2 kernel
 // had five and one). Pass 2 reads the cached part from shared memory (the rest again from global memory,
@@ -916,9 +917,10 @@ __device__ __forceinline__ KdSlot tile_exchange(KdSlot part, KdSlot* warpSlots, 
         }
     }
     cluster_sync(warp == 0);  // warp 0 wrote the block's slot
-    // lanes l mod P of each group of P (C rounded up to a power of two) hold block l's slot, or an empty one
-    // where l >= C (it adds nothing: see tile_lse_reduce), and are merged as for a cluster of P
+    // with P = C rounded up to a power of two, lane l of each group of P lanes holds block l's slot, or an empty
+    // one where l >= C (it adds nothing: see tile_lse_reduce), and the groups merge as for a cluster of P
     constexpr int P = TilePow2<C>::value;
+    static_assert(P <= 32, "a cluster's blocks are merged within a warp");
     const int peer = lane & (P - 1);
     KdSlot x;
     if (P == C || peer < C) {

@@ -47,12 +47,19 @@ final class CudaProbe {
                         + (p.totalGlobalMem() >> 20) + " MiB), driver CUDA " + version(driver[0]));
             }
         } catch (LinkageError e) {
-            // UnsatisfiedLinkError on first touch, NoClassDefFoundError on later ones
-            return Availability.unavailable("the CUDA runtime could not be loaded (" + e.getClass().getSimpleName() + ": "
-                    + firstLine(e.getMessage()) + "); a GPU machine needs the NVIDIA driver >= 580 and libcudart.so.13");
+            return Availability.unavailable(unloadable(e));
         } catch (RuntimeException e) {
             return Availability.unavailable("the CUDA probe failed: " + e);
         }
+    }
+
+    /**
+     * Why the CUDA runtime is not there, from the error its first use raised: an UnsatisfiedLinkError (naming the
+     * library that is missing) on first touch, a NoClassDefFoundError on later ones.
+     */
+    static String unloadable(LinkageError e) {
+        return "the CUDA runtime could not be loaded (" + e.getClass().getSimpleName() + ": " + firstLine(e.getMessage())
+                + "); a GPU machine needs the NVIDIA driver >= 580 and libcudart.so.13";
     }
 
     private static String error(int rc) {

@@ -71,14 +71,14 @@ public final class DeviceContext implements AutoCloseable {
      * loads the kernels (the fatbin, or the sources compiled by NVRTC for this device when no fatbin fits).
      *
      * @throws CudaException naming the failed call
-     * @throws IllegalStateException where the CUDA libraries cannot be loaded (no NVIDIA driver, say), with the
-     *                               probe's reason
+     * @throws IllegalStateException where the CUDA libraries cannot be loaded (no NVIDIA driver, say), saying
+     *                               which, as the probe does
      */
     public static DeviceContext open(int ordinal) {
         try {
             Cu.check(cudart.cuInit(0), "cuInit");
         } catch (LinkageError e) {
-            throw new IllegalStateException("DeviceContext.open(" + ordinal + "): " + CudaProbe.probeDevice().reasonText(), e);
+            throw new IllegalStateException("DeviceContext.open(" + ordinal + "): " + CudaProbe.unloadable(e), e);
         }
         int[] dev = new int[1];
         Cu.check(cudart.cuDeviceGet(dev, ordinal), "cuDeviceGet(" + ordinal + ")");
@@ -331,7 +331,7 @@ public final class DeviceContext implements AutoCloseable {
      * and dynamic shared memory: the grid of a kernel whose clusters loop over rows, sized so that none waits
      * for a second wave. Clusters are placed within a GPC, so this can be less than
      * {@code multiprocessors * blocksPerSm / cluster} (cuOccupancyMaxActiveClusters). Asked once per function,
-     * block, cluster and shared memory size.
+     * block, cluster, shared memory size and cluster policy ({@link #clusterPolicy}).
      */
     public synchronized int residentClusters(KernelPlan plan) {
         String key = plan.function() + "/" + plan.block() + "/" + plan.cluster() + "/" + plan.sharedBytes() + "/"

@@ -8,8 +8,6 @@ import org.distill4j.cuda.KernelPlan;
 
 import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -48,8 +46,8 @@ import java.util.Locale;
  *       whole cache used (a row partly cached where C blocks do not hold it) or at most P% of each block's chunk
  *       cached, on the grid of resident clusters with the next row copied during pass 2, as {@code fused} runs;
  *       with {@code -lb} or {@code -spread} (C > 1) the kernel's clusters placed under that scheduling policy
- *       ({@link DeviceContext#clusterPolicy}: load balancing, or spread, which the driver picks by default),
- *       the grid sized for it; with {@code -staged} last, pass 1's copies in four groups, as {@code fused}
+ *       ({@link DeviceContext#clusterPolicy}: load balancing, or spread, which Nsight Compute reported for the
+ *       default launches on an H100), the grid sized for it; with {@code -staged} last, pass 1's copies in four groups, as {@code fused}
  *       runs the plans of one block per multiprocessor;</li>
  *   <li>{@code two-pass}: the row kernels ({@code kd_block_*} / {@code kd_warp_*}), which read a row twice;</li>
  *   <li>{@code unfused}: our multi-kernel version with [N, V] intermediates (log-softmax of student and
@@ -128,7 +126,7 @@ public final class KdKernelSuite {
                 }
             }
         }
-        Files.writeString(out, String.join("\n", lines) + "\n", StandardCharsets.UTF_8);
+        org.distill4j.examples.AtomicFiles.writeString(out, String.join("\n", lines) + "\n");
     }
 
     /** The methods timed by default (the class comment says what each is); {@code --methods} picks some. */
@@ -168,11 +166,42 @@ public final class KdKernelSuite {
 
     /** {median, min, max} milliseconds of one forward + backward. */
     static double[] run(DeviceContext ctx, String method, DType dt, int n, int v, double temperature, int iters, int warmup) {
+        try (PolicyReset policy = new PolicyReset(ctx)) {
+            return timed(ctx, policy, method, dt, n, v, temperature, iters, warmup);
+        }
+    }
+
+    /**
+     * A kernel's cluster scheduling policy for one method (tile-...-lb / -spread), the default given back on close:
+     * a failure to do so is added to the method's own failure, if any, rather than hiding it.
+     */
+    private static final class PolicyReset implements AutoCloseable {
+        private final DeviceContext ctx;
+        private KernelPlan plan;
+
+        PolicyReset(DeviceContext ctx) {
+            this.ctx = ctx;
+        }
+
+        void set(KernelPlan kernel, DeviceContext.ClusterPolicy policy) {
+            ctx.clusterPolicy(kernel, policy);
+            plan = kernel;
+        }
+
+        @Override
+        public void close() {
+            if (plan != null) {
+                ctx.clusterPolicy(plan, DeviceContext.ClusterPolicy.DEFAULT);
+            }
+        }
+    }
+
+    private static double[] timed(DeviceContext ctx, PolicyReset policy, String method, DType dt, int n, int v, double temperature,
+                                  int iters, int warmup) {
         long nv = (long) n * v;
         long setBytes = 3 * nv * dt.bytes();
         int copies = (int) Math.max(1, Math.min(16, (256L << 20) / Math.max(1, setBytes)));
         List<DeviceBuffer> buffers = new ArrayList<>();
-        KernelPlan policyPlan = null;  // a tile-...-lb / -spread method's kernel, its policy reset after the method
         try {
             DeviceBuffer[] s = new DeviceBuffer[copies];
             DeviceBuffer[] t = new DeviceBuffer[copies];
@@ -240,9 +269,8 @@ public final class KdKernelSuite {
                     }
                     p = KdPlan.tile(ctx.limits(), n, v, dt, cluster, capacity, KdPlan.MAX_CLUSTERS);
                     if (m.group(4) != null) {
-                        // set before the grid is sized: the clusters that fit at once may depend on it (reset below)
-                        policyPlan = p.kernel();
-                        ctx.clusterPolicy(policyPlan, m.group(4).equals("lb") ? DeviceContext.ClusterPolicy.LOAD_BALANCING
+                        // set before the grid is sized: the clusters that fit at once may depend on it (reset by run)
+                        policy.set(p.kernel(), m.group(4).equals("lb") ? DeviceContext.ClusterPolicy.LOAD_BALANCING
                                 : DeviceContext.ClusterPolicy.SPREAD);
                     }
                     yield KdPlan.pipelined(ctx.limits(), p, n, v, dt, ctx.residentClusters(p.kernel()), 1);
@@ -289,9 +317,6 @@ public final class KdKernelSuite {
                     : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
             return new double[] {median, sorted[0], sorted[sorted.length - 1]};
         } finally {
-            if (policyPlan != null) {
-                ctx.clusterPolicy(policyPlan, DeviceContext.ClusterPolicy.DEFAULT);
-            }
             buffers.forEach(DeviceBuffer::close);
         }
     }
