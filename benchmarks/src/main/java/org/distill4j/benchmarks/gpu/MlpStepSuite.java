@@ -13,7 +13,6 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -144,13 +143,17 @@ public final class MlpStepSuite {
                 }
             }
         }
+        // the rows added to what the file holds (torch_mlp_step.py writes beside it), the whole written atomically:
+        // an interrupted run leaves the file as it was, not with a partial line
         boolean fresh = !Files.exists(out) || Files.size(out) == 0;
-        StringBuilder sb = new StringBuilder();
+        StringBuilder sb = new StringBuilder(fresh ? "" : Files.readString(out, StandardCharsets.UTF_8));
         if (fresh) {
             sb.append("suite,impl,mode,dtype,batch,metric,value,unit,status,device,torch,command\n");
+        } else if (sb.charAt(sb.length() - 1) != '\n') {
+            sb.append('\n');
         }
         rows.forEach(r -> sb.append(r).append('\n'));
-        Files.writeString(out, sb.toString(), StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+        org.distill4j.examples.AtomicFiles.writeString(out, sb.toString());
     }
 
     static String fmt(double v) {
