@@ -14,8 +14,10 @@ out=.device
 rm -rf "$out"
 mkdir -p "$out/lib"
 ./mvnw -q -B -DskipTests package -pl benchmarks -am
+# distill-examples for AtomicFiles, which the suites write their CSVs with (nothing else of it loads there)
 cp distill-core/target/distill-core-*-SNAPSHOT.jar distill-core/target/distill-core-*-tests.jar \
-   distill-cuda/target/distill-cuda-*-SNAPSHOT.jar benchmarks/target/distill-benchmarks.jar "$out/lib/"
+   distill-cuda/target/distill-cuda-*-SNAPSHOT.jar examples/target/distill-examples.jar benchmarks/target/distill-benchmarks.jar \
+   "$out/lib/"
 rm -f "$out"/lib/*-sources.jar
 cp -r distill-cuda/target/test-classes "$out/cuda-test-classes"
 javacpp="$(sed -n 's:.*<javacpp.version>\(.*\)</javacpp.version>.*:\1:p' pom.xml)"
