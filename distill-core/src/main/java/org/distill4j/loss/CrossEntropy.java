@@ -44,6 +44,12 @@ public final class CrossEntropy implements LogitLoss {
         return true;
     }
 
+    /** True: each row's cross-entropy depends on that row only. */
+    @Override
+    public boolean rowSeparable() {
+        return true;
+    }
+
     @Override
     public Reduction reduction() {
         return reduction;

@@ -203,6 +203,31 @@ public final class LogitBatch {
         return new LogitBatch(rows, classes, student, teacher, teacherValues, topkIds, topkLogProbs, k, labels, rowMask, n);
     }
 
+    /**
+     * Rows {@code [from, to)} of this batch as a batch of their own, its buffers copied, that weighs each of its
+     * counted rows as this batch does ({@link #rowWeight}: the normalizer is this batch's, or its counted rows).
+     * For a {@linkplain LogitLoss#rowSeparable row-separable} loss the values over the slices of a split sum to
+     * the value over the batch, and each row's gradient is the same. Row {@code r} of the slice is row
+     * {@code from + r} of this batch (errors that a loss raises on a slice name the slice's rows).
+     *
+     * @throws IllegalArgumentException unless {@code 0 <= from < to <= rows()}
+     */
+    public LogitBatch slice(int from, int to) {
+        if (from < 0 || to > rows || from >= to) {
+            throw new IllegalArgumentException("slice [" + from + ", " + to + ") of a batch of " + rows + " rows: expected 0 <= from < to <= "
+                    + rows);
+        }
+        int n = to - from;
+        float[] s = Arrays.copyOfRange(student, from * classes, to * classes);
+        float[] t = teacher == null ? null : Arrays.copyOfRange(teacher, from * classes, to * classes);
+        int[] ids = topkIds == null ? null : Arrays.copyOfRange(topkIds, from * k, to * k);
+        float[] lps = topkLogProbs == null ? null : Arrays.copyOfRange(topkLogProbs, from * k, to * k);
+        int[] y = labels == null ? null : Arrays.copyOfRange(labels, from, to);
+        boolean[] mask = rowMask == null ? null : Arrays.copyOfRange(rowMask, from, to);
+        int norm = normalizer > 0 ? normalizer : countedRows;  // 0: none counts here, nor in any slice
+        return new LogitBatch(n, classes, s, t, teacherValues, ids, lps, k, y, mask, norm);
+    }
+
     public int rows() {
         return rows;
     }

@@ -30,6 +30,17 @@ public interface LogitLoss {
         return false;
     }
 
+    /**
+     * Whether {@link #compute} is a sum over rows of terms that each depend on their own row only (and on the
+     * batch's {@linkplain LogitBatch#rowWeight row weight}): its value, every term and every counted row are then
+     * the sums over the {@linkplain LogitBatch#slice slices} of any split of the rows, and each row's gradient is
+     * the one it gets in its slice. The CPU backend then computes the slices of a large batch on several threads.
+     * False unless a loss says so: a loss that looks across rows (batch statistics, pairs of rows) must not.
+     */
+    default boolean rowSeparable() {
+        return false;
+    }
+
     /** How rows are reduced; {@link Reduction#MEAN} unless configured otherwise. */
     Reduction reduction();
 

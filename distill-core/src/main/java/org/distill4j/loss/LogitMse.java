@@ -45,6 +45,12 @@ public final class LogitMse implements LogitLoss {
         return false;
     }
 
+    /** True: each row's squared error depends on that row only. */
+    @Override
+    public boolean rowSeparable() {
+        return true;
+    }
+
     @Override
     public Reduction reduction() {
         return reduction;

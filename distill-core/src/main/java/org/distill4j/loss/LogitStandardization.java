@@ -64,6 +64,12 @@ public final class LogitStandardization implements LogitLoss, TemperatureScaled,
         return inner.needsLabels();
     }
 
+    /** As the wrapped loss: standardization is per row. */
+    @Override
+    public boolean rowSeparable() {
+        return inner.rowSeparable();
+    }
+
     @Override
     public Reduction reduction() {
         return inner.reduction();

@@ -97,6 +97,12 @@ public final class SoftTargetKd implements LogitLoss, TemperatureScaled {
         return alpha > 0;
     }
 
+    /** True: each row's KL and cross-entropy depend on that row only. */
+    @Override
+    public boolean rowSeparable() {
+        return true;
+    }
+
     @Override
     public Reduction reduction() {
         return reduction;

@@ -51,6 +51,12 @@ abstract class TemperedDivergence implements LogitLoss, TemperatureScaled {
         return temperature;
     }
 
+    /** True: each row's divergence (and its parts) depends on that row only. */
+    @Override
+    public boolean rowSeparable() {
+        return true;
+    }
+
     @Override
     public Reduction reduction() {
         return reduction;

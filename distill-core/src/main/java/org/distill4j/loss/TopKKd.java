@@ -102,6 +102,12 @@ public final class TopKKd implements LogitLoss, TemperatureScaled {
         return false;
     }
 
+    /** True: each row's KL depends on that row and its own top-k entries only. */
+    @Override
+    public boolean rowSeparable() {
+        return true;
+    }
+
     @Override
     public Reduction reduction() {
         return reduction;

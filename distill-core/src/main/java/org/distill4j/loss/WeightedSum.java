@@ -95,6 +95,12 @@ public final class WeightedSum implements LogitLoss, EpochAware, TemperatureScal
         return terms.stream().anyMatch(t -> t.loss().needsTopK());
     }
 
+    /** Whether every term is. */
+    @Override
+    public boolean rowSeparable() {
+        return terms.stream().allMatch(t -> t.loss().rowSeparable());
+    }
+
     @Override
     public Reduction reduction() {
         return terms.get(0).loss().reduction();

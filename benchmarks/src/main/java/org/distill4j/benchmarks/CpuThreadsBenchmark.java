@@ -1,0 +1,86 @@
+package org.distill4j.benchmarks;
+
+import org.distill4j.backend.CpuBackend;
+import org.distill4j.loss.LogitBatch;
+import org.distill4j.loss.LogitLoss;
+import org.distill4j.loss.Losses;
+import org.distill4j.loss.TeacherValues;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A logit loss through the CPU backend on 1, 2, ... threads, against the loss's own {@code compute} on the
+ * calling thread ({@code threads = compute}), on the inputs of {@link LogitLossBenchmark}: N rows of V logits,
+ * the registry's default settings. One operation = one batch. {@code compute} and {@code 1} differ by the cost of
+ * cutting the batch into slices (copies of each slice's rows and gradient).
+ */
+@State(Scope.Thread)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MILLISECONDS)
+@Warmup(iterations = 2, time = 2)
+@Measurement(iterations = 5, time = 2)
+@Fork(1)
+public class CpuThreadsBenchmark {
+    @Param({"4096"})
+    public int rows;
+
+    @Param({"32000"})
+    public int vocab;
+
+    @Param({"kd", "gjsd"})
+    public String loss;
+
+    @Param({"compute", "1", "2"})
+    public String threads;
+
+    private LogitLoss impl;
+    private LogitBatch batch;
+    private float[] grad;
+    private CpuBackend backend;
+
+    @Setup(Level.Trial)
+    public void setup() {
+        Random rng = new Random(1234);
+        float[] s = new float[rows * vocab];
+        float[] t = new float[rows * vocab];
+        for (int i = 0; i < s.length; i++) {
+            s[i] = (float) (2 * rng.nextGaussian());
+            t[i] = (float) (2 * rng.nextGaussian());
+        }
+        int[] y = new int[rows];
+        for (int r = 0; r < rows; r++) {
+            y[r] = rng.nextInt(vocab);
+        }
+        impl = Losses.create(loss, Map.of());
+        batch = LogitBatch.of(rows, vocab, s, t, TeacherValues.LOGITS, y);
+        grad = new float[rows * vocab];
+        backend = threads.equals("compute") ? null : new CpuBackend(Integer.parseInt(threads));
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() {
+        if (backend != null) {
+            backend.close();
+        }
+    }
+
+    @Benchmark
+    public double valueAndGradient() {
+        return backend == null ? impl.compute(batch, grad, 1f).value() : backend.logitLoss(impl, batch, grad, 1f).value();
+    }
+}
