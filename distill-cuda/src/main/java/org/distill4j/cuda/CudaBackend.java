@@ -1,6 +1,7 @@
 package org.distill4j.cuda;
 
 import org.distill4j.backend.ComputeBackend;
+import org.distill4j.backend.CpuBackend;
 import org.distill4j.loss.CrossEntropy;
 import org.distill4j.loss.GeneralizedJsd;
 import org.distill4j.loss.LogitBatch;
@@ -15,6 +16,7 @@ import org.slf4j.LoggerFactory;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
@@ -32,9 +34,24 @@ public final class CudaBackend implements ComputeBackend {
 
     private final DeviceContext ctx;
     private final Set<String> cpuFallbackLogged = ConcurrentHashMap.newKeySet();
+    /** Where the losses without a kernel run: the CPU backend, on its threads. */
+    private final CpuBackend cpu = new CpuBackend();
+
+    /** The most bytes of one f32 buffer of a host batch on the device: a larger batch goes in chunks of rows. */
+    static final long HOST_CHUNK_BYTES = 1L << 28;
+    private final long hostChunkBytes;
 
     public CudaBackend(DeviceContext ctx) {
+        this(ctx, HOST_CHUNK_BYTES);
+    }
+
+    /** For tests: host batches in chunks of at most {@code hostChunkBytes} per f32 buffer (at least a row). */
+    CudaBackend(DeviceContext ctx, long hostChunkBytes) {
+        if (hostChunkBytes < 1) {
+            throw new IllegalArgumentException("host chunks of at least 1 byte, got " + hostChunkBytes);
+        }
         this.ctx = ctx;
+        this.hostChunkBytes = hostChunkBytes;
     }
 
     @Override
@@ -69,7 +86,7 @@ public final class CudaBackend implements ComputeBackend {
         if (cpuFallbackLogged.add(loss.name())) {
             log.info("loss '{}' has no CUDA kernel in this version; it runs on the CPU", loss.name());
         }
-        return loss.compute(batch, gradOut, upstream);
+        return cpu.logitLoss(loss, batch, gradOut, upstream);
     }
 
     /** Which rows count, or null when all do. */
@@ -90,6 +107,9 @@ public final class CudaBackend implements ComputeBackend {
             return null;
         }
         int[] y = batch.labels();
+        if (y == null) {
+            return null; // the CPU path raises "needs hard labels"
+        }
         int[] out = new int[batch.rows()];
         for (int r = 0; r < out.length; r++) {
             if (!batch.counts(r)) {
@@ -122,30 +142,34 @@ public final class CudaBackend implements ComputeBackend {
         byte[] counted = countedMask(batch);
         double w = batch.rowWeight(reduction);
         boolean probs = teacher && batch.teacherValues() == TeacherValues.PROBABILITIES;
-        long n = (long) rows * v;
+        int per = chunkRows(rows, v);
+        long n = (long) per * v;
+        float[] rowOut = new float[3 * rows];
         try (DeviceBuffer s = ctx.alloc(n * 4);
              DeviceBuffer t = teacher ? ctx.alloc(n * 4) : null;
-             DeviceBuffer y = labels != null ? ctx.alloc(4L * rows) : null;
-             DeviceBuffer c = counted != null ? ctx.alloc(rows) : null;
+             DeviceBuffer y = labels != null ? ctx.alloc(4L * per) : null;
+             DeviceBuffer c = counted != null ? ctx.alloc(per) : null;
              DeviceBuffer g = ctx.alloc(n * 4);
-             DeviceBuffer out = ctx.alloc(KdRows.ROW_OUT_BYTES * rows)) {
-            ctx.upload(s, DType.F32.encode(batch.student()));
-            if (t != null) {
-                ctx.upload(t, DType.F32.encode(batch.teacher()));
+             DeviceBuffer out = ctx.alloc(KdRows.ROW_OUT_BYTES * per)) {
+            for (int r0 = 0; r0 < rows; r0 += per) {
+                int m = Math.min(per, rows - r0);
+                ctx.upload(s, DType.F32.encode(batch.student(), r0 * v, m * v));
+                if (t != null) {
+                    ctx.upload(t, DType.F32.encode(batch.teacher(), r0 * v, m * v));
+                }
+                if (y != null) {
+                    ctx.upload(y, ints(labels, r0, m));
+                }
+                if (c != null) {
+                    ctx.upload(c, Arrays.copyOfRange(counted, r0, r0 + m));
+                }
+                KdRows.launch(ctx, DType.F32, loss, s, t, y, c, g, out, m, v, w, upstream, probs);
+                if (!finish(out, g, m, v, r0, rowOut, gradOut)) {
+                    return loss.compute(batch, gradOut, upstream);
+                }
             }
-            if (y != null) {
-                ctx.upload(y, ints(labels));
-            }
-            if (c != null) {
-                ctx.upload(c, counted);
-            }
-            KdRows.launch(ctx, DType.F32, loss, s, t, y, c, g, out, rows, v, w, upstream, probs);
-            float[] rowOut = finish(out, g, rows, gradOut);
-            if (rowOut == null) {
-                return loss.compute(batch, gradOut, upstream);
-            }
-            return KdRows.result(loss, rowOut, rows, batch.countedRows(), w);
         }
+        return KdRows.result(loss, rowOut, rows, batch.countedRows(), w);
     }
 
     private LossResult gjsd(LogitBatch batch, float[] gradOut, float upstream, GeneralizedJsd loss) {
@@ -158,28 +182,32 @@ public final class CudaBackend implements ComputeBackend {
         double w = batch.rowWeight(loss.reduction());
         byte[] counted = countedMask(batch);
         boolean probs = batch.teacherValues() == TeacherValues.PROBABILITIES;
-        long n = (long) rows * v;
+        int per = chunkRows(rows, v);
+        long n = (long) per * v;
+        float[] rowOut = new float[3 * rows];
         try (DeviceBuffer s = ctx.alloc(n * 4); DeviceBuffer t = ctx.alloc(n * 4);
-             DeviceBuffer c = counted != null ? ctx.alloc(rows) : null;
-             DeviceBuffer g = ctx.alloc(n * 4); DeviceBuffer out = ctx.alloc(KdRows.ROW_OUT_BYTES * rows)) {
-            ctx.upload(s, DType.F32.encode(batch.student()));
-            ctx.upload(t, DType.F32.encode(batch.teacher()));
-            if (c != null) {
-                ctx.upload(c, counted);
+             DeviceBuffer c = counted != null ? ctx.alloc(per) : null;
+             DeviceBuffer g = ctx.alloc(n * 4); DeviceBuffer out = ctx.alloc(KdRows.ROW_OUT_BYTES * per)) {
+            for (int r0 = 0; r0 < rows; r0 += per) {
+                int m = Math.min(per, rows - r0);
+                ctx.upload(s, DType.F32.encode(batch.student(), r0 * v, m * v));
+                ctx.upload(t, DType.F32.encode(batch.teacher(), r0 * v, m * v));
+                if (c != null) {
+                    ctx.upload(c, Arrays.copyOfRange(counted, r0, r0 + m));
+                }
+                ctx.launch(KernelPlan.gjsd(m, v, DType.F32), s, t, c, g, out, m, v, (float) (1 / temperature), (float) loss.beta(),
+                        (float) (temperature * temperature), (float) (w * upstream * temperature), probs ? 1 : 0);
+                if (!finish(out, g, m, v, r0, rowOut, gradOut)) {
+                    return loss.compute(batch, gradOut, upstream);
+                }
             }
-            ctx.launch(KernelPlan.gjsd(rows, v, DType.F32), s, t, c, g, out, rows, v, (float) (1 / temperature), (float) loss.beta(),
-                    (float) (temperature * temperature), (float) (w * upstream * temperature), probs ? 1 : 0);
-            float[] rowOut = finish(out, g, rows, gradOut);
-            if (rowOut == null) {
-                return loss.compute(batch, gradOut, upstream);
-            }
-            double sum = 0;
-            for (int r = 0; r < rows; r++) {
-                sum += rowOut[3 * r];
-            }
-            double value = sum * w;
-            return new LossResult(value, batch.countedRows(), Map.of(GeneralizedJsd.NAME, value));
         }
+        double sum = 0;
+        for (int r = 0; r < rows; r++) {
+            sum += rowOut[3 * r];
+        }
+        double value = sum * w;
+        return new LossResult(value, batch.countedRows(), Map.of(GeneralizedJsd.NAME, value));
     }
 
     private LossResult topk(LogitBatch batch, float[] gradOut, float upstream, TopKKd loss) {
@@ -189,7 +217,7 @@ public final class CudaBackend implements ComputeBackend {
             return loss.compute(batch, gradOut, upstream);
         }
         try (DeviceBuffer ids = ctx.alloc(4L * rows * k); DeviceBuffer lps = ctx.alloc(4L * rows * k)) {
-            ctx.upload(ids, ints(batch.topkIds()));
+            ctx.upload(ids, ints(batch.topkIds(), 0, rows * k));
             ctx.upload(lps, DType.F32.encode(batch.topkLogProbs()));
             LossResult r = topkOnDevice(batch, ids, lps, k, gradOut, upstream, loss, false);
             return r != null ? r : loss.compute(batch, gradOut, upstream);
@@ -202,12 +230,16 @@ public final class CudaBackend implements ComputeBackend {
      * row mask (its teacher fields are not read); the value and gradient are those of the CPU loss on the
      * same rows.
      *
-     * @throws IllegalArgumentException when the shapes disagree
+     * @throws IllegalArgumentException when the shapes disagree (rows, the vocabulary, the gradient's length)
      * @throws IllegalStateException    when a stored id is outside the vocabulary, or a logit is not finite
      */
     public LossResult topKKd(TopKKd loss, LogitBatch student, StoreBatches.TopK teacher, float[] gradOut, float upstream) {
         if (teacher.rows() != student.rows()) {
             throw new IllegalArgumentException("the student batch has " + student.rows() + " rows, the teacher's top-k rows " + teacher.rows());
+        }
+        if (teacher.vocab() != student.classes()) {
+            throw new IllegalArgumentException("the student batch has " + student.classes() + " classes, the teacher's top-k rows come from a "
+                    + "store of vocabulary " + teacher.vocab() + "; they must match");
         }
         if (gradOut.length != student.rows() * student.classes()) {
             throw new IllegalArgumentException("gradOut has " + gradOut.length + " elements, expected " + student.rows() + " x "
@@ -235,65 +267,78 @@ public final class CudaBackend implements ComputeBackend {
         double w = batch.rowWeight(loss.reduction());
         boolean rest = loss.tail() == TopKKd.Tail.REST_BUCKET && k < v;
         byte[] counted = countedMask(batch);
-        long n = (long) rows * v;
+        int per = chunkRows(rows, v);
+        long n = (long) per * v;
+        float[] rowOut = new float[3 * rows];
         try (DeviceBuffer s = ctx.alloc(n * 4);
-             DeviceBuffer c = counted != null ? ctx.alloc(rows) : null;
-             DeviceBuffer g = ctx.alloc(n * 4); DeviceBuffer out = ctx.alloc(KdRows.ROW_OUT_BYTES * rows)) {
-            ctx.upload(s, DType.F32.encode(batch.student()));
-            if (c != null) {
-                ctx.upload(c, counted);
-            }
-            ctx.launch(KernelPlan.topk(rows, v, DType.F32), s, ids, lps, c, g, out, rows, v, k, (float) (1 / temperature),
-                    (float) (w * upstream * temperature), rest ? 1 : 0);
-            float[] rowOut = finish(out, g, rows, gradOut);
-            if (rowOut == null) {
-                if (!explain) {
-                    return null;
+             DeviceBuffer c = counted != null ? ctx.alloc(per) : null;
+             DeviceBuffer g = ctx.alloc(n * 4); DeviceBuffer out = ctx.alloc(KdRows.ROW_OUT_BYTES * per)) {
+            for (int r0 = 0; r0 < rows; r0 += per) {
+                int m = Math.min(per, rows - r0);
+                ctx.upload(s, DType.F32.encode(batch.student(), r0 * v, m * v));
+                if (c != null) {
+                    ctx.upload(c, Arrays.copyOfRange(counted, r0, r0 + m));
                 }
-                throw new IllegalStateException(flaggedTopK(out, batch));
+                ctx.launch(KernelPlan.topk(m, v, DType.F32), s, ids.at(4L * k * r0, 4L * k * m), lps.at(4L * k * r0, 4L * k * m), c, g,
+                        out, m, v, k, (float) (1 / temperature), (float) (w * upstream * temperature), rest ? 1 : 0);
+                if (!finish(out, g, m, v, r0, rowOut, gradOut)) {
+                    if (!explain) {
+                        return null;
+                    }
+                    throw new IllegalStateException(flaggedTopK(out, batch, r0, m));
+                }
             }
-            double sum = 0;
-            for (int r = 0; r < rows; r++) {
-                sum += rowOut[3 * r];
-            }
-            double value = sum * temperature * temperature * w;
-            return new LossResult(value, batch.countedRows(), Map.of(TopKKd.NAME, value));
         }
+        double sum = 0;
+        for (int r = 0; r < rows; r++) {
+            sum += rowOut[3 * r];
+        }
+        double value = sum * temperature * temperature * w;
+        return new LossResult(value, batch.countedRows(), Map.of(TopKKd.NAME, value));
+    }
+
+    /** Rows per chunk of a host batch of rows of {@code v} logits: each f32 buffer at most the chunk bytes. */
+    int chunkRows(int rows, int v) {
+        return (int) Math.max(1, Math.min(rows, hostChunkBytes / (4L * v)));
     }
 
     /**
-     * The rows' parts after a launch, with the gradient copied into {@code gradOut}; null when a row was
-     * flagged (a non-finite logit or an invalid probability), so the CPU path raises its precise error.
+     * After a chunk's launch: its {@code rows} rows' parts into {@code rowOut} and their gradient into {@code gradOut},
+     * from row {@code firstRow} of the batch; false, with neither written, when a row was flagged (a non-finite logit
+     * or an invalid probability), so that the CPU path raises its precise error.
      */
-    private float[] finish(DeviceBuffer out, DeviceBuffer g, int rows, float[] gradOut) {
+    private boolean finish(DeviceBuffer out, DeviceBuffer g, int rows, int v, int firstRow, float[] rowOut, float[] gradOut) {
         byte[] rowBytes = new byte[12 * rows];
         ctx.download(out, rowBytes);
-        float[] rowOut = new float[3 * rows];
-        ByteBuffer.wrap(rowBytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(rowOut);
+        java.nio.FloatBuffer parts = ByteBuffer.wrap(rowBytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
         for (int r = 0; r < rows; r++) {
-            if (rowOut[3 * r + 2] != 0f) {
-                return null;
+            if (parts.get(3 * r + 2) != 0f) {
+                return false;
             }
         }
-        byte[] gradBytes = new byte[4 * gradOut.length];
+        parts.get(rowOut, 3 * firstRow, 3 * rows);
+        byte[] gradBytes = new byte[4 * rows * v];
         ctx.download(g, gradBytes);
-        DType.F32.decode(gradBytes, gradOut);
-        return rowOut;
+        DType.F32.decode(gradBytes, gradOut, firstRow * v, rows * v);
+        return true;
     }
 
-    /** What the topk kernel flagged: the first flagged row and, where the host has it, the logit at fault. */
-    private String flaggedTopK(DeviceBuffer out, LogitBatch batch) {
-        int rows = batch.rows();
+    /**
+     * What the topk kernel flagged in the chunk of {@code rows} rows from {@code firstRow}: the first flagged row of the
+     * batch and, where the host has it, the logit at fault.
+     */
+    private String flaggedTopK(DeviceBuffer out, LogitBatch batch, int firstRow, int rows) {
         int v = batch.classes();
         byte[] rowBytes = new byte[12 * rows];
         ctx.download(out, rowBytes);
         java.nio.FloatBuffer parts = ByteBuffer.wrap(rowBytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
-        int r = 0;
-        while (r < rows && parts.get(3 * r + 2) == 0f) {
-            r++;
+        int i0 = 0;
+        while (i0 < rows && parts.get(3 * i0 + 2) == 0f) {
+            i0++;
         }
+        int r = firstRow + i0;
         float[] s = batch.student();
-        for (int i = 0; r < rows && i < v; i++) {
+        for (int i = 0; i0 < rows && i < v; i++) {
             if (!Float.isFinite(s[r * v + i])) {
                 return "topk-kd: student logit at row " + r + ", class " + i + " is " + s[r * v + i] + "; expected a finite number";
             }
@@ -303,16 +348,18 @@ public final class CudaBackend implements ComputeBackend {
                 + "whose probabilities sum to at most 1";
     }
 
-    private static byte[] ints(int[] x) {
-        ByteBuffer b = ByteBuffer.allocate(4 * x.length).order(ByteOrder.LITTLE_ENDIAN);
-        for (int v : x) {
-            b.putInt(v);
+    /** {@code x[from, from + n)} as little-endian int32 bytes. */
+    private static byte[] ints(int[] x, int from, int n) {
+        ByteBuffer b = ByteBuffer.allocate(4 * n).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = from; i < from + n; i++) {
+            b.putInt(x[i]);
         }
         return b.array();
     }
 
     @Override
     public void close() {
+        cpu.close();
         ctx.close();
     }
 }

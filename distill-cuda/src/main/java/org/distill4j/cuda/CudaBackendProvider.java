@@ -92,6 +92,12 @@ public final class CudaBackendProvider implements ComputeBackendProvider {
         if (!a.available()) {
             throw new IllegalStateException("the CUDA backend cannot be created: " + a.reasonText());
         }
-        return new CudaBackend(DeviceContext.open(0));
+        DeviceContext ctx = DeviceContext.open(0);
+        try {
+            return new CudaBackend(ctx);
+        } catch (RuntimeException e) {
+            ctx.close(); // e.g. a bad distill.cpu.threads, for the losses without a kernel
+            throw e;
+        }
     }
 }

@@ -107,7 +107,7 @@ public final class DeviceContext implements AutoCloseable {
             DeviceContext dc = new DeviceContext(dev[0], name, major, minor, limits, ctx, stream, module, source);
             log.info("CUDA device {}: {} (sm_{}{}), kernels from {}", dev[0], name, major, minor, source);
             return dc;
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
             if (stream != null && !stream.isNull()) {
                 cudart.cuStreamDestroy(stream);
             }
@@ -163,6 +163,11 @@ public final class DeviceContext implements AutoCloseable {
     /** This context's (compute) stream: kernels, {@link #copy} and {@link #time} queue on it. */
     CUstream_st stream() {
         return stream;
+    }
+
+    /** Whether {@link #close} has run (what was made in the context went with it). */
+    boolean isClosed() {
+        return closed.get();
     }
 
     void current() {
@@ -233,7 +238,8 @@ public final class DeviceContext implements AutoCloseable {
     }
 
     /** {free, total} device memory in bytes. */
-    public long[] memInfo() {
+    public synchronized long[] memInfo() {
+        current();
         try (SizeTPointer f = new SizeTPointer(1); SizeTPointer t = new SizeTPointer(1)) {
             Cu.check(cudart.cuMemGetInfo(f, t), "cuMemGetInfo");
             return new long[] {f.get(), t.get()};

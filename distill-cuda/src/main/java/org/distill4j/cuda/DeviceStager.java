@@ -170,10 +170,13 @@ public final class DeviceStager implements AutoCloseable {
         }
     }
 
-    /** Waits for the copies in flight, then frees the buffers, events and the copy stream. Twice is harmless. */
+    /**
+     * Waits for the copies in flight, then frees the buffers, events and the copy stream. Twice is harmless, and so
+     * is closing it after its context (which took them with it).
+     */
     @Override
     public void close() {
-        if (!closed.compareAndSet(false, true)) {
+        if (!closed.compareAndSet(false, true) || ctx.isClosed()) {
             return;
         }
         ctx.current();

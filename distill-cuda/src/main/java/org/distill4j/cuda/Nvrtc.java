@@ -22,6 +22,16 @@ final class Nvrtc {
 
     /** Compiles {@code source} with its {@code headers} (include name to text) to a cubin for sm_{major}{minor}. */
     static byte[] compile(String source, String sourceName, java.util.Map<String, String> headers, int major, int minor) {
+        try {
+            return compileLoaded(source, sourceName, headers, major, minor);
+        } catch (LinkageError e) {
+            throw new IllegalStateException("the kernels need compiling for sm_" + major + minor + " (the fatbin has no code for it), but "
+                    + "NVRTC could not be loaded (" + e.getClass().getSimpleName() + ": " + e.getMessage() + "); install the CUDA 13 "
+                    + "toolkit's libnvrtc.so.13, or use a build whose fatbin covers this device", e);
+        }
+    }
+
+    private static byte[] compileLoaded(String source, String sourceName, java.util.Map<String, String> headers, int major, int minor) {
         _nvrtcProgram prog = new _nvrtcProgram();
         try (BytePointer src = new BytePointer(source); BytePointer name = new BytePointer(sourceName);
              PointerPointer<BytePointer> texts = new PointerPointer<>(headers.values().toArray(String[]::new));

@@ -81,14 +81,36 @@ public final class StoreBatches implements AutoCloseable {
         int k = header.k();
         long n = (long) s.rows * k;
         DeviceBuffer raw = stager.acquire(s.batch);
-        DeviceBuffer ids = ctx.alloc(4 * n);
-        DeviceBuffer lps = ctx.alloc(4 * n);
-        DeviceBuffer bad = ctx.alloc(4);
-        ctx.fill32(bad, Integer.MAX_VALUE, 1);
-        ctx.launch(new KernelPlan("unpack_topk_rows", THREADS, grid(n)), raw, header.rowBytes(), s.rows, k, header.idBytes(),
-                header.codec().code(), header.vocab(), ids, lps, bad);
+        DeviceBuffer ids = null;
+        DeviceBuffer lps = null;
+        DeviceBuffer bad = null;
+        try {
+            ids = ctx.alloc(4 * n);
+            lps = ctx.alloc(4 * n);
+            bad = ctx.alloc(4);
+            ctx.fill32(bad, Integer.MAX_VALUE, 1);
+            ctx.launch(new KernelPlan("unpack_topk_rows", THREADS, grid(n)), raw, header.rowBytes(), s.rows, k, header.idBytes(),
+                    header.codec().code(), header.vocab(), ids, lps, bad);
+        } catch (RuntimeException e) {
+            throw failed(s, e, ids, lps, bad); // e.g. out of device memory: nothing is kept, and the slot is free again
+        }
         stager.release(s.batch);
         return new TopK(ctx, store, ids, lps, bad, s.rows, k, header.vocab());
+    }
+
+    /** After a failed unpacking: frees what it allocated and the batch's slot; returns {@code e} to throw. */
+    private RuntimeException failed(Staged s, RuntimeException e, DeviceBuffer... buffers) {
+        for (DeviceBuffer b : buffers) {
+            if (b != null) {
+                b.close();
+            }
+        }
+        try {
+            stager.release(s.batch);
+        } catch (RuntimeException r) {
+            e.addSuppressed(r);
+        }
+        return e;
     }
 
     /** Dense rows on the device: {@code [rows, vocab]} float32 (logits or log-probabilities, as stored). */
@@ -98,9 +120,14 @@ public final class StoreBatches implements AutoCloseable {
         }
         long n = (long) s.rows * header.vocab();
         DeviceBuffer raw = stager.acquire(s.batch);
-        DeviceBuffer out = ctx.alloc(4 * n);
-        ctx.launch(new KernelPlan("unpack_dense_rows", THREADS, grid(n)), raw, header.rowBytes(), s.rows, header.vocab(),
-                header.codec().code(), out);
+        DeviceBuffer out = null;
+        try {
+            out = ctx.alloc(4 * n);
+            ctx.launch(new KernelPlan("unpack_dense_rows", THREADS, grid(n)), raw, header.rowBytes(), s.rows, header.vocab(),
+                    header.codec().code(), out);
+        } catch (RuntimeException e) {
+            throw failed(s, e, out);
+        }
         stager.release(s.batch);
         return out;
     }
@@ -145,6 +172,11 @@ public final class StoreBatches implements AutoCloseable {
 
         public int k() {
             return k;
+        }
+
+        /** The vocabulary of the store the rows come from (ids are below it). */
+        public int vocab() {
+            return vocab;
         }
 
         /**

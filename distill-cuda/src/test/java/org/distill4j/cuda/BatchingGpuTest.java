@@ -56,6 +56,15 @@ class BatchingGpuTest extends GpuTest {
         }
     }
 
+    @Test
+    void aStagerClosedAfterItsContextIsHarmless() {
+        DeviceContext c = DeviceContext.open(0);
+        DeviceStager st = new DeviceStager(c, 2, 4096);
+        c.close(); // the stager's streams, events and memory went with the context
+        org.junit.jupiter.api.Assertions.assertDoesNotThrow(st::close);
+        org.junit.jupiter.api.Assertions.assertDoesNotThrow(st::close);
+    }
+
     private static long fill(ByteBuffer b, int batch, int words) {
         for (int j = 0; j < words; j++) {
             b.putInt(4 * j, batch * 31 + j);
@@ -130,6 +139,17 @@ class BatchingGpuTest extends GpuTest {
             IllegalStateException e = assertThrows(IllegalStateException.class,
                     () -> backend.topKKd(loss, student, t, new float[rows * vocab], 1f));
             assertEquals("topk-kd: student logit at row 5, class 7 is NaN; expected a finite number", e.getMessage());
+            // in chunks of 2 rows, the flagged row is in the third: still named as the batch's row 5
+            CudaBackend chunked = new CudaBackend(ctx, 4L * vocab * 2); // shares the class's context: not closed here
+            IllegalStateException inChunks = assertThrows(IllegalStateException.class,
+                    () -> chunked.topKKd(loss, student, t, new float[rows * vocab], 1f));
+            assertEquals(e.getMessage(), inChunks.getMessage());
+            // a student of another vocabulary than the store's
+            LogitBatch wider = LogitBatch.ofLabels(rows, vocab + 30, Inputs.logits(rng, rows, vocab + 30, 2.0), new int[rows]);
+            IllegalArgumentException other = assertThrows(IllegalArgumentException.class,
+                    () -> backend.topKKd(loss, wider, t, new float[rows * (vocab + 30)], 1f));
+            assertTrue(other.getMessage().contains((vocab + 30) + " classes") && other.getMessage().contains("vocabulary " + vocab),
+                    other.getMessage());
         }
     }
 

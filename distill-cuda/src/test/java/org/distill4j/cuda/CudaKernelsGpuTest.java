@@ -56,7 +56,10 @@ class CudaKernelsGpuTest extends GpuTest {
         String what = "kd V " + v + " T " + temperature;
         Tolerances.assertKernelValueClose(ref, r.value(), Tolerances.KERNEL_F32_VALUE_REL, what);
         Tolerances.assertKernelGradClose(refGrad, grad, Tolerances.KERNEL_F32_GRAD, what + " gradient");
-        LossResult cpu = new CpuBackend().logitLoss(loss, batch, new float[rows * v], upstream);
+        LossResult cpu;
+        try (CpuBackend cpuBackend = new CpuBackend()) {
+            cpu = cpuBackend.logitLoss(loss, batch, new float[rows * v], upstream);
+        }
         Tolerances.assertKernelValueClose(cpu.value(), r.value(), Tolerances.KERNEL_F32_VALUE_REL, what + " vs cpu");
         assertEquals(cpu.terms().keySet(), r.terms().keySet());
 
@@ -474,5 +477,65 @@ class CudaKernelsGpuTest extends GpuTest {
         assertTrue(e.getMessage().contains("asked 1125899906842624 bytes") && e.getMessage().contains("bytes free on"), e.getMessage());
         long[] info = ctx.memInfo();
         assertTrue(info[0] > 0 && info[1] >= info[0], java.util.Arrays.toString(info));
+    }
+
+    /**
+     * A host batch larger than the backend's chunk goes to the device in chunks of rows, with the same bits as in one
+     * piece: each row's parts and gradient are its own. Here chunks of {@code perChunk} rows, the last one short, on
+     * the two-pass (V 301) and tiled (V 4000) kernels, with ignored and masked rows.
+     */
+    @ParameterizedTest(name = "rows {0}, V {1}, chunks of {2} rows")
+    @CsvSource({"37, 301, 3", "11, 4000, 2"})
+    void hostBatchesGoInChunksOfRowsWithTheSameBits(int rows, int v, int perChunk) {
+        Random rng = new Random(rows * 31L + v);
+        float[] s = Inputs.logits(rng, rows, v, 4.0);
+        float[] t = Inputs.logits(rng, rows, v, 4.0);
+        int[] labels = Inputs.labels(rng, rows, v);
+        labels[4] = LogitBatch.IGNORE_INDEX;
+        boolean[] mask = new boolean[rows];
+        java.util.Arrays.fill(mask, true);
+        mask[rows - 2] = false;
+        LogitBatch dense = LogitBatch.of(rows, v, s, t, TeacherValues.LOGITS, labels).withRowMask(mask);
+        int k = 9;
+        KernelInputs.TopK top = KernelInputs.topK(t, rows, v, k);
+        LogitBatch sparse = LogitBatch.ofTopK(rows, v, s, top.ids(), top.logProbs(), k, labels).withRowMask(mask);
+        // shares the class's context, which the base class closes (closing this backend would close it too)
+        CudaBackend chunked = new CudaBackend(ctx, 4L * v * perChunk + 4 * v - 1);
+        assertEquals(perChunk, chunked.chunkRows(rows, v));
+        org.distill4j.loss.LogitLoss[] losses = {new SoftTargetKd(2.5, 0.3), new CrossEntropy(),
+                new org.distill4j.loss.GeneralizedJsd(0.4, 1.5), new org.distill4j.loss.TopKKd(2.0, org.distill4j.loss.TopKKd.Tail.REST_BUCKET)};
+        for (org.distill4j.loss.LogitLoss loss : losses) {
+            LogitBatch batch = loss.needsTopK() ? sparse : dense;
+            float[] whole = Inputs.poisoned(rows * v);
+            LossResult one = backend.logitLoss(loss, batch, whole, 0.8f);
+            float[] parts = Inputs.poisoned(rows * v);
+            LossResult many = chunked.logitLoss(loss, batch, parts, 0.8f);
+            assertArrayEquals(whole, parts, loss.name() + " gradient");
+            assertEquals(Double.doubleToRawLongBits(one.value()), Double.doubleToRawLongBits(many.value()), loss.name() + " value");
+            assertEquals(one.terms(), many.terms(), loss.name() + " terms");
+            assertEquals(one.rows(), many.rows());
+            float[] cpuGrad = new float[rows * v];
+            LossResult cpu = loss.compute(batch, cpuGrad, 0.8f);
+            Tolerances.assertKernelValueClose(cpu.value(), many.value(), Tolerances.KERNEL_F32_VALUE_REL, loss.name() + " vs cpu");
+            Tolerances.assertKernelGradClose(KernelInputs.widen(cpuGrad), parts, Tolerances.KERNEL_F32_GRAD, loss.name() + " vs cpu");
+        }
+        int bad = rows - 4; // a counted row of a later chunk: the error names the batch's row
+        s[bad * v + 7] = Float.NaN;
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> chunked.logitLoss(new SoftTargetKd(2, 0.1), dense, new float[rows * v], 1f));
+        assertTrue(e.getMessage().contains("row " + bad), e.getMessage());
+    }
+
+    @Test
+    void lossesThatNeedLabelsSayWhenTheBatchHasNone() {
+        Random rng = new Random(12);
+        int rows = 6;
+        int v = 700;
+        LogitBatch batch = LogitBatch.of(rows, v, Inputs.logits(rng, rows, v, 2.0), Inputs.logits(rng, rows, v, 2.0), TeacherValues.LOGITS,
+                null);
+        for (org.distill4j.loss.LogitLoss loss : new org.distill4j.loss.LogitLoss[] {new CrossEntropy(), new SoftTargetKd(2, 0.5)}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> backend.logitLoss(loss, batch, new float[rows * v], 1f));
+            assertTrue(e.getMessage().contains("needs hard labels"), e.getMessage());
+        }
     }
 }

@@ -13,6 +13,7 @@ import org.distill4j.data.Batch;
 import org.distill4j.loss.LogitLoss;
 import org.distill4j.loss.LossResult;
 import org.distill4j.loss.Reduction;
+import org.distill4j.loss.SoftTargetKd;
 import org.distill4j.train.StepEngine;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -303,6 +304,9 @@ public final class CudaMlpEngine implements StepEngine {
         }
         if (!KdRows.supports(loss)) {
             throw new IllegalArgumentException("the cuda-mlp engine runs kd and ce, not '" + loss.name() + "'");
+        }
+        if (loss instanceof SoftTargetKd && teacherSpec == null) {
+            throw new IllegalArgumentException("loss 'kd' needs the teacher, but this cuda-mlp engine was prepared without one (ce only)");
         }
         int rows = batch.size();
         if (rows > maxRows) {

@@ -247,6 +247,30 @@ class CudaMlpEngineGpuTest extends GpuTest {
     }
 
     /**
+     * An engine prepared without a teacher refuses kd before it stages or counts anything: a ce step after the
+     * refusal gives the bits of a fresh engine's first ce step (same Adam step, same dropout seed).
+     */
+    @Test
+    void anEngineWithoutATeacherRefusesKdAndKeepsItsStepCount() {
+        Random rng = new Random(29);
+        MlpSpec s = student(RELU, 0.2);
+        MlpWeights sw = ReferenceStep.randomWeights(s, rng);
+        int rows = 19;
+        Batch batch = new Batch(new int[rows], ReferenceStep.gaussian(rng, rows * IN, 1), IN, ReferenceStep.labels(rng, rows, CLASSES));
+        CudaMlpEngine.Options f32 = new CudaMlpEngine.Options(MlpProgram.Precision.F32, true);
+        double fresh;
+        try (CudaMlpEngine e = new CudaMlpEngine(ctx, s, sw, null, null, rows, f32, 7, (w, st) -> { })) {
+            fresh = e.step(batch, new CrossEntropy()).value();
+        }
+        try (CudaMlpEngine e = new CudaMlpEngine(ctx, s, sw, null, null, rows, f32, 7, (w, st) -> { })) {
+            IllegalArgumentException refused = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> e.submit(batch, new SoftTargetKd(2, 0.5)));
+            assertTrue(refused.getMessage().contains("without one"), refused.getMessage());
+            assertEquals(fresh, e.step(batch, new CrossEntropy()).value(), 0.0, "the first ce step's loss bits");
+        }
+    }
+
+    /**
      * Steps replayed from captured CUDA graphs give the bits of steps launched kernel by kernel: dropout (its
      * seed read from device memory), Adam (its step size too), two batch sizes (a graph each), then nine other
      * temperatures (nine more graphs, so the oldest are dropped from the cache) and the first setting again
