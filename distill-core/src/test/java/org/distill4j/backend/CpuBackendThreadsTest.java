@@ -8,6 +8,7 @@ import org.distill4j.loss.Losses;
 import org.distill4j.loss.Reduction;
 import org.distill4j.loss.SoftTargetKd;
 import org.distill4j.loss.TeacherValues;
+import org.distill4j.loss.TopKKd;
 import org.distill4j.loss.WeightedSum;
 import org.junit.jupiter.api.Test;
 
@@ -137,6 +138,21 @@ class CpuBackendThreadsTest {
         LogitLoss both = WeightedSum.builder().add(0.6, new SoftTargetKd(2, 0)).add(0.4, new CrossEntropy()).build();
         assertTrue(both.rowSeparable());
         agreesWithCompute(both, randomBatch(both, 5));
+        LogitLoss rest = new TopKKd(1.5, TopKKd.Tail.REST_BUCKET);
+        agreesWithCompute(rest, randomBatch(rest, 6));
+    }
+
+    @Test
+    void aBatchWhereNoRowCountsGivesZeros() {
+        LogitLoss kd = new SoftTargetKd(2, 0.3);
+        LogitBatch none = randomBatch(kd, 12).withRowMask(new boolean[ROWS]);
+        try (CpuBackend be = new CpuBackend(3, CHUNK)) {
+            float[] g = poisoned();
+            LossResult r = be.logitLoss(kd, none, g, UPSTREAM);
+            assertEquals(0, r.rows());
+            assertEquals(0.0, r.value());
+            assertArrayEquals(new float[ROWS * V], g);
+        }
     }
 
     /** A loss that records its calls and may hold each new thread until a second one has come. */
@@ -238,21 +254,30 @@ class CpuBackendThreadsTest {
         try (CpuBackend be = new CpuBackend(3, CHUNK)) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> be.logitLoss(kd, batch, poisoned(), 1f));
             assertTrue(e.getMessage().contains("row 31"), e.getMessage());
+            Recording counting = new Recording(true, false);
             IllegalArgumentException shape = assertThrows(IllegalArgumentException.class,
-                    () -> be.logitLoss(kd, batch, new float[ROWS * V - 1], 1f));
+                    () -> be.logitLoss(counting, batch, new float[ROWS * V - 1], 1f));
             assertTrue(shape.getMessage().contains("gradient buffer"), shape.getMessage());
+            assertEquals(List.of(), counting.batches, "the whole batch's buffers are checked before any slice runs");
         }
     }
 
     @Test
-    void closingTwiceIsHarmlessAndAClosedBackendStillComputesTheSameBits() {
-        LogitLoss kd = new SoftTargetKd(4, 0.1);
+    void closingStopsThePoolIsHarmlessTwiceAndAClosedBackendStillComputesTheSameBits() throws InterruptedException {
+        Recording kd = new Recording(true, true);
         LogitBatch batch = randomBatch(kd, 9);
         CpuBackend be = new CpuBackend(3, CHUNK);
         float[] open = poisoned();
         double v1 = be.logitLoss(kd, batch, open, UPSTREAM).value();
         be.close();
         be.close();
+        assertTrue(kd.threads.size() >= 2, "a pool thread took slices: " + kd.threads);
+        for (Thread t : kd.threads) {
+            if (t != Thread.currentThread()) {
+                t.join(10_000);
+                assertFalse(t.isAlive(), t.getName() + " still runs after close");
+            }
+        }
         float[] closed = poisoned();
         double v2 = be.logitLoss(kd, batch, closed, UPSTREAM).value();
         assertArrayEquals(open, closed);

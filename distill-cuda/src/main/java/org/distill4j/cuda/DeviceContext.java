@@ -165,9 +165,18 @@ public final class DeviceContext implements AutoCloseable {
         return stream;
     }
 
-    /** Whether {@link #close} has run (what was made in the context went with it). */
+    /** Whether {@link #close} has run. */
     boolean isClosed() {
         return closed.get();
+    }
+
+    /**
+     * Makes the primary context current for freeing what was made in it, even after {@link #close}: the context
+     * lives on while anything else retains it (another {@code DeviceContext}, say); where nothing does, it is gone
+     * and the frees that follow fail harmlessly (their statuses are not checked).
+     */
+    synchronized void currentForCleanup() {
+        cudart.cuCtxSetCurrent(context);
     }
 
     void current() {

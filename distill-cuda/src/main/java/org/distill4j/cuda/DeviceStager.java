@@ -172,18 +172,25 @@ public final class DeviceStager implements AutoCloseable {
 
     /**
      * Waits for the copies in flight, then frees the buffers, events and the copy stream. Twice is harmless, and so
-     * is closing it after its context (which took them with it).
+     * is closing it after its context (its device buffers went back with the context's memory; the rest is freed).
      */
     @Override
     public void close() {
-        if (!closed.compareAndSet(false, true) || ctx.isClosed()) {
+        if (!closed.compareAndSet(false, true)) {
             return;
         }
-        ctx.current();
+        boolean open = !ctx.isClosed();
+        if (open) {
+            ctx.current();
+        } else {
+            ctx.currentForCleanup();
+        }
         if (copyStream != null && !copyStream.isNull()) {
             cudart.cuStreamSynchronize(copyStream);
         }
-        cudart.cuStreamSynchronize(ctx.stream());
+        if (open) {
+            cudart.cuStreamSynchronize(ctx.stream()); // a closed context synchronized its stream and destroyed it
+        }
         for (int i = 0; i < host.length; i++) {
             if (copied[i] != null && !copied[i].isNull()) {
                 cudart.cuEventDestroy(copied[i]);
