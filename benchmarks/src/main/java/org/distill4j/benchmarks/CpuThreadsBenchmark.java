@@ -4,7 +4,6 @@ import org.distill4j.backend.CpuBackend;
 import org.distill4j.loss.LogitBatch;
 import org.distill4j.loss.LogitLoss;
 import org.distill4j.loss.Losses;
-import org.distill4j.loss.TeacherValues;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -20,7 +19,6 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 import java.util.Map;
-import java.util.Random;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -55,19 +53,8 @@ public class CpuThreadsBenchmark {
 
     @Setup(Level.Trial)
     public void setup() {
-        Random rng = new Random(1234);
-        float[] s = new float[rows * vocab];
-        float[] t = new float[rows * vocab];
-        for (int i = 0; i < s.length; i++) {
-            s[i] = (float) (2 * rng.nextGaussian());
-            t[i] = (float) (2 * rng.nextGaussian());
-        }
-        int[] y = new int[rows];
-        for (int r = 0; r < rows; r++) {
-            y[r] = rng.nextInt(vocab);
-        }
         impl = Losses.create(loss, Map.of());
-        batch = LogitBatch.of(rows, vocab, s, t, TeacherValues.LOGITS, y);
+        batch = LossInputs.batch(rows, vocab, impl);
         grad = new float[rows * vocab];
         backend = threads.equals("compute") ? null : new CpuBackend(Integer.parseInt(threads));
     }

@@ -3,7 +3,6 @@ package org.distill4j.benchmarks;
 import org.distill4j.loss.LogitBatch;
 import org.distill4j.loss.LogitLoss;
 import org.distill4j.loss.Losses;
-import org.distill4j.loss.TeacherValues;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -18,7 +17,6 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 
 import java.util.Map;
-import java.util.Random;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -49,32 +47,8 @@ public class LogitLossBenchmark {
 
     @Setup(Level.Trial)
     public void setup() {
-        Random rng = new Random(1234);
-        float[] s = new float[rows * vocab];
-        float[] t = new float[rows * vocab];
-        for (int i = 0; i < s.length; i++) {
-            s[i] = (float) (2 * rng.nextGaussian());
-            t[i] = (float) (2 * rng.nextGaussian());
-        }
-        int[] y = new int[rows];
-        for (int r = 0; r < rows; r++) {
-            y[r] = rng.nextInt(vocab);
-        }
         impl = Losses.create(loss, Map.of());
-        if (impl.needsTopK()) {
-            int k = Math.min(64, vocab);
-            int[] ids = new int[rows * k];
-            float[] lps = new float[rows * k];
-            for (int r = 0; r < rows; r++) {
-                for (int j = 0; j < k; j++) {
-                    ids[r * k + j] = (int) ((j * 7919L + r) % vocab); // distinct: 7919 is prime and > k
-                    lps[r * k + j] = (float) (-Math.log(k) - 0.01 * j);
-                }
-            }
-            batch = LogitBatch.ofTopK(rows, vocab, s, ids, lps, k, y);
-        } else {
-            batch = LogitBatch.of(rows, vocab, s, t, TeacherValues.LOGITS, y);
-        }
+        batch = LossInputs.batch(rows, vocab, impl);
         grad = new float[rows * vocab];
     }
 
