@@ -412,7 +412,15 @@ CUresult cuMemAlloc(CUdeviceptr* p, size_t bytes) {
     mprotect(m, page(), PROT_NONE);
     mprotect(m + page() + body, page(), PROT_NONE);
     char* base = m + page() + body - rounded;  // 256-aligned; the end within 255 bytes of the guard page
-    std::memset(base, 0xff, rounded);
+    const size_t edge = (size_t) 1 << 20;
+    if (rounded <= ((size_t) 1 << 30)) {
+        std::memset(base, 0xff, rounded);
+    } else {
+        // over 1 GiB (a test filling the device, say): NaN bytes at both ends only, so that the pages between are
+        // never touched (MAP_NORESERVE) and such a buffer costs no host memory
+        std::memset(base, 0xff, edge);
+        std::memset(base + rounded - edge, 0xff, edge);
+    }
     device[(uint64_t) base] = Alloc{m, len, bytes};
     liveBytes += bytes;
     *p = (CUdeviceptr) base;

@@ -178,6 +178,58 @@ class BatchingGpuTest extends GpuTest {
         }
     }
 
+    /**
+     * Unpacking stored rows that runs out of device memory (its log-probabilities do not fit once its ids have) keeps
+     * nothing: its buffers go back and its staging slot is free, so the one-slot ring takes the next batch. On the
+     * emulator only, whose memory is counted exactly (a real GPU's free memory moves with the driver's own use).
+     */
+    @Test
+    void anUnpackingThatRunsOutOfMemoryGivesBackItsBuffersAndSlot(@TempDir Path tmp) throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(ctx.describe().contains("emulator"),
+                () -> "filling the device to a byte needs the emulator's exact count, not " + ctx.describe());
+        int rows = 64;
+        int vocab = 3001;
+        int k = 1024; // a batch's ids, and its log-probabilities: 256 KiB each
+        long part = 4L * rows * k;
+        KernelInputs.TopK top = KernelInputs.topK(Inputs.logits(new Random(5), rows, vocab, 3.0), rows, vocab, k);
+        Path p = tmp.resolve("topk.d4j");
+        StoreHeader h = new StoreHeader(StoreHeader.Layout.TOP_K, ValueCodec.F16, StoreHeader.ValueKind.LOG_PROBS, vocab, k, rows, 16, 1.0,
+                "{}");
+        try (StoreWriter w = StoreWriter.open(p, h)) {
+            w.writeTopK(top.ids(), top.logProbs(), rows);
+            w.finish();
+        }
+        try (SoftTargetStore store = SoftTargetStore.open(p); StoreBatches b = new StoreBatches(ctx, store, rows, 1)) {
+            StoreBatches.Staged staged = b.stage(range(0, rows));
+            ctx.trim();
+            long before = ctx.memInfo()[0];
+            java.util.List<DeviceBuffer> filler = new java.util.ArrayList<>();
+            try {
+                long step = 2L << 20;
+                filler.add(ctx.alloc((before - 2 * part) / step * step));
+                while (ctx.memInfo()[0] >= 2 * part) {
+                    filler.add(ctx.alloc(part));
+                }
+                long left = ctx.memInfo()[0];
+                assertTrue(left >= part && left < 2 * part, left + " bytes left");
+                CudaException e = assertThrows(CudaException.class, () -> b.topK(staged));
+                assertEquals("CUDA_ERROR_OUT_OF_MEMORY", e.errorName());
+            } finally {
+                filler.forEach(DeviceBuffer::close);
+            }
+            ctx.trim();
+            assertEquals(before, ctx.memInfo()[0], "the failed unpacking keeps no device memory");
+            try (StoreBatches.TopK t = b.topK(b.stage(range(0, rows)))) {
+                t.checkIds();
+                byte[] got = new byte[(int) part];
+                ctx.download(t.ids(), got);
+                int[] ids = new int[rows * k];
+                ByteBuffer.wrap(got).order(ByteOrder.LITTLE_ENDIAN).asIntBuffer().get(ids);
+                assertArrayEquals(top.ids(), ids, "the next batch in the freed slot");
+            }
+        }
+    }
+
     private static int[] range(int from, int to) {
         int[] r = new int[to - from];
         for (int i = 0; i < r.length; i++) {
