@@ -5,6 +5,10 @@
 #                         summary (kd_summary.py: fastest variant per shape, issue #5's goal) -> $OUT/kd-summary.md
 #   device-run.sh mlp [--batch 128,1024,8192] [--iters 50] [--warmup 10]
 #                         the whole-step benchmark: MlpStepSuite + torch_mlp_step.py -> $OUT/mlp-step.csv
+#   device-run.sh all     tests, then suite --iters 40, then a sweep (SWEEP_ARGS; default: bf16 at V 128256 and
+#                         152064 over cluster sizes 3-8, one and two blocks per SM, load balancing), each under
+#                         the time left before DEADLINE_S (default 570 s; TESTS_S, SUITE_S cap the first two)
+#                         -> $OUT/tests/, $OUT/suite/, $OUT/sweep/ with each stage's output in <stage>.txt
 #   device-run.sh profile [KdKernelSuite options]
 #                         Nsight Compute (ncu, where the machine has it) on each kd_tile launch of a short suite
 #                         run (default: rows 4096, V 32000 and 128256, f32 and bf16, fused and fused-rowwise,
@@ -41,12 +45,17 @@ for lib in libcudart.so.13 libnvrtc.so.13 libcublas.so.13 libcublasLt.so.13; do
     done
   fi
   if [ -n "$p" ]; then
-    libdirs="$libdirs:$(dirname "$p")"
+    d="$(dirname "$p")"
+    case ":$libdirs:${LD_LIBRARY_PATH:-}:" in
+      *":$d:"*) ;;  # there already (or set by the call of `all` that runs this one)
+      *) libdirs="$libdirs:$d" ;;
+    esac
   else
     echo "device-run: $lib not found (ldconfig, /usr/local/cuda*, python nvidia-* packages)" >&2
   fi
 done
-export LD_LIBRARY_PATH="${libdirs#:}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+libdirs="${libdirs#:}"
+export LD_LIBRARY_PATH="${libdirs}${libdirs:+${LD_LIBRARY_PATH:+:}}${LD_LIBRARY_PATH:-}"
 echo "java: $("$java" -version 2>&1 | head -n 1); LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "nvidia-smi: not found"
 flags=(--enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow -Xss4m)
@@ -96,8 +105,34 @@ case "${1:-}" in
     grep -E "kd_tile|Memory Throughput|DRAM Throughput|Duration|Achieved Occupancy|Registers Per|Stall|One or More" \
       "$out/kd-tile-ncu.txt" | head -n 120
     ;;
+  all)
+    # one call for a whole GPU session: the tests, the default suite and a sweep, each stage under the time
+    # left before the deadline (a stage with less than 30 s left is skipped, and says so), each in its own
+    # folder under $OUT with its full output in <stage>.txt
+    deadline=$(( $(date +%s) + ${DEADLINE_S:-570} ))
+    sweep_args=(${SWEEP_ARGS:---vocab 128256,152064 --dtype bf16 --methods fused,tile-c4-2bps,tile-c5-2bps,tile-c6-2bps,tile-c8-2bps,tile-c3-1bps-staged,tile-c4-1bps-staged,tile-c5-1bps-staged,tile-c6-1bps-staged,tile-c4-2bps-lb,tile-c8-2bps-lb})
+    run_stage() {  # name, most seconds, device-run.sh arguments...
+      local name="$1" most="$2"
+      shift 2
+      local left=$(( deadline - $(date +%s) ))
+      if [ "$left" -lt 30 ]; then
+        echo "== $name: skipped, $left s left before the deadline"
+        return 0
+      fi
+      local limit=$(( most < left ? most : left ))
+      echo "== $name: device-run.sh $* (at most $limit s)"
+      mkdir -p "$out/$name"
+      local rc=0
+      OUT="$out/$name" timeout "$limit" bash "$0" "$@" > "$out/$name/$name.txt" 2>&1 || rc=$?
+      echo "== $name: exit $rc$([ "$rc" -eq 124 ] && echo ' (timed out)')"
+      tail -n "${TAIL_LINES:-30}" "$out/$name/$name.txt"
+    }
+    run_stage tests "${TESTS_S:-240}" tests
+    run_stage suite "${SUITE_S:-220}" suite --iters 40
+    run_stage sweep 100000 suite "${sweep_args[@]}"
+    ;;
   *)
-    echo "usage: device-run.sh tests | suite [options] | mlp [options] | profile [options]" >&2
+    echo "usage: device-run.sh tests | suite [options] | mlp [options] | profile [options] | all" >&2
     exit 2
     ;;
 esac
