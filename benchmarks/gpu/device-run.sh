@@ -5,7 +5,8 @@
 #                         summary (kd_summary.py: fastest variant per shape, issue #5's goal) -> $OUT/kd-summary.md
 #   device-run.sh mlp [--batch 128,1024,8192] [--iters 50] [--warmup 10]
 #                         the whole-step benchmark: MlpStepSuite + torch_mlp_step.py -> $OUT/mlp-step.csv
-#   device-run.sh all     tests, then suite --iters 40, then a sweep (SWEEP_ARGS; default: bf16 at V 128256 and
+#   device-run.sh all     tests, then suite --iters 40 (SUITE_ARGS; default: the methods fused, fused-rowwise,
+#                         two-pass and unfused, and PyTorch eager), then a sweep (SWEEP_ARGS; default: bf16 at V 128256 and
 #                         152064 over cluster sizes 3-8, one and two blocks per SM, load balancing), each under
 #                         the time left before DEADLINE_S (default 570 s; TESTS_S, SUITE_S cap the first two)
 #                         -> $OUT/tests/, $OUT/suite/, $OUT/sweep/ with each stage's output in <stage>.txt
@@ -128,7 +129,7 @@ case "${1:-}" in
       tail -n "${TAIL_LINES:-30}" "$out/$name/$name.txt"
     }
     run_stage tests "${TESTS_S:-240}" tests
-    run_stage suite "${SUITE_S:-220}" suite --iters 40
+    run_stage suite "${SUITE_S:-220}" suite --iters 40 ${SUITE_ARGS:---methods fused,fused-rowwise,two-pass,unfused}
     run_stage sweep 100000 suite "${sweep_args[@]}"
     ;;
   *)

@@ -122,6 +122,8 @@ public final class KdKernelSuite {
                             log.println(line);
                         }
                         ctx.trim();
+                        // the rows so far, after each shape: a run stopped by a time limit keeps what it measured
+                        org.distill4j.examples.AtomicFiles.writeString(out, String.join("\n", lines) + "\n");
                     }
                 }
             }
