@@ -231,7 +231,9 @@ public final class CudaBackend implements ComputeBackend {
      * same rows.
      *
      * @throws IllegalArgumentException when the shapes disagree (rows, the vocabulary, the gradient's length)
-     * @throws IllegalStateException    when a stored id is outside the vocabulary, or a logit is not finite
+     * @throws IllegalStateException    when a stored id is outside the vocabulary, or a logit is not finite (a
+     *                                  batch that went in chunks of rows may have left the earlier chunks' gradient
+     *                                  in {@code gradOut})
      */
     public LossResult topKKd(TopKKd loss, LogitBatch student, StoreBatches.TopK teacher, float[] gradOut, float upstream) {
         if (teacher.rows() != student.rows()) {
