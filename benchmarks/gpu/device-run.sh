@@ -3,13 +3,16 @@
 #   device-run.sh tests   distill-cuda's JUnit tests (GPU ones included) -> $OUT/junit/, summary printed
 #   device-run.sh suite [KdKernelSuite options]   the GPU suite + PyTorch eager -> $OUT/kd-suite.csv, and its
 #                         summary (kd_summary.py: fastest variant per shape, issue #5's goal) -> $OUT/kd-summary.md
+#   device-run.sh host [HostPathSuite options]   kd over host float[] batches through CudaBackend (pinned staging)
+#                         and CpuBackend on every core -> $OUT/host-path.csv
 #   device-run.sh mlp [--batch 128,1024,8192] [--iters 50] [--warmup 10]
 #                         the whole-step benchmark: MlpStepSuite + torch_mlp_step.py -> $OUT/mlp-step.csv
 #   device-run.sh all     tests, then suite --iters 40 (SUITE_ARGS; default: the methods fused, fused-rowwise,
 #                         two-pass and unfused, and PyTorch eager), then a sweep (SWEEP_ARGS; default: bf16 at V 128256 and
 #                         152064 over cluster sizes 3-8, one and two blocks per SM, load balancing), each under
-#                         the time left before DEADLINE_S (default 570 s; TESTS_S, SUITE_S cap the first two)
-#                         -> $OUT/tests/, $OUT/suite/, $OUT/sweep/ with each stage's output in <stage>.txt
+#                         the time left before DEADLINE_S (default 570 s; TESTS_S, SUITE_S, HOST_S cap the first
+#                         three; host runs before the sweep) -> $OUT/tests/, $OUT/suite/, $OUT/host/, $OUT/sweep/
+#                         with each stage's output in <stage>.txt
 #   device-run.sh profile [KdKernelSuite options]
 #                         Nsight Compute (ncu, where the machine has it) on each kd_tile launch of a short suite
 #                         run (default: rows 4096, V 32000 and 128256, f32 and bf16, fused and fused-rowwise,
@@ -77,6 +80,10 @@ case "${1:-}" in
     if command -v column > /dev/null; then column -s, -t < "$csv"; else cat "$csv"; fi
     python3 benchmarks/gpu/kd_summary.py "$csv" | tee "$out/kd-summary.md" || echo "kd_summary.py failed (see above)"
     ;;
+  host)
+    shift
+    "$java" "${flags[@]}" -cp "$bundle/lib/*" org.distill4j.benchmarks.gpu.HostPathSuite --out "$out/host-path.csv" "$@"
+    ;;
   mlp)
     shift
     csv="$out/mlp-step.csv"
@@ -130,10 +137,11 @@ case "${1:-}" in
     }
     run_stage tests "${TESTS_S:-240}" tests
     run_stage suite "${SUITE_S:-220}" suite --iters 40 ${SUITE_ARGS:---methods fused,fused-rowwise,two-pass,unfused}
+    run_stage host "${HOST_S:-90}" host
     run_stage sweep 100000 suite "${sweep_args[@]}"
     ;;
   *)
-    echo "usage: device-run.sh tests | suite [options] | mlp [options] | profile [options] | all" >&2
+    echo "usage: device-run.sh tests | suite [options] | host [options] | mlp [options] | profile [options] | all" >&2
     exit 2
     ;;
 esac

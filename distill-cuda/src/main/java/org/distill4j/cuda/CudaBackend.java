@@ -37,9 +37,14 @@ public final class CudaBackend implements ComputeBackend {
     /** Where the losses without a kernel run: the CPU backend, on its threads. */
     private final CpuBackend cpu = new CpuBackend();
 
-    /** The most bytes of one f32 buffer of a host batch on the device: a larger batch goes in chunks of rows. */
-    static final long HOST_CHUNK_BYTES = 1L << 28;
+    /**
+     * The most bytes of one f32 buffer of a host batch on the device: a larger batch goes in chunks of rows, staged
+     * through pinned memory of twice this (student and teacher rows).
+     */
+    static final long HOST_CHUNK_BYTES = 1L << 26;
     private final long hostChunkBytes;
+    /** Pinned host memory the host batches go through (grown on demand; idle between calls, which end synchronized). */
+    private PinnedBuffer staging;
 
     public CudaBackend(DeviceContext ctx) {
         this(ctx, HOST_CHUNK_BYTES);
@@ -124,7 +129,7 @@ public final class CudaBackend implements ComputeBackend {
         return out;
     }
 
-    private LossResult fused(LogitBatch batch, float[] gradOut, float upstream, double temperature, double alpha, boolean teacher,
+    private synchronized LossResult fused(LogitBatch batch, float[] gradOut, float upstream, double temperature, double alpha, boolean teacher,
                              Reduction reduction, LogitLoss loss) {
         int rows = batch.rows();
         int v = batch.classes();
@@ -151,11 +156,12 @@ public final class CudaBackend implements ComputeBackend {
              DeviceBuffer c = counted != null ? ctx.alloc(per) : null;
              DeviceBuffer g = ctx.alloc(n * 4);
              DeviceBuffer out = ctx.alloc(KdRows.ROW_OUT_BYTES * per)) {
+            PinnedBuffer stage = staging((teacher ? 2 : 1) * n * 4);
             for (int r0 = 0; r0 < rows; r0 += per) {
                 int m = Math.min(per, rows - r0);
-                ctx.upload(s, DType.F32.encode(batch.student(), r0 * v, m * v));
+                stageRows(batch.student(), r0, m, v, stage, 0, s);
                 if (t != null) {
-                    ctx.upload(t, DType.F32.encode(batch.teacher(), r0 * v, m * v));
+                    stageRows(batch.teacher(), r0, m, v, stage, n * 4, t);
                 }
                 if (y != null) {
                     ctx.upload(y, ints(labels, r0, m));
@@ -164,7 +170,7 @@ public final class CudaBackend implements ComputeBackend {
                     ctx.upload(c, Arrays.copyOfRange(counted, r0, r0 + m));
                 }
                 KdRows.launch(ctx, DType.F32, loss, s, t, y, c, g, out, m, v, w, upstream, probs);
-                if (!finish(out, g, m, v, r0, rowOut, gradOut)) {
+                if (!finish(out, g, m, v, r0, rowOut, gradOut, stage)) {
                     return loss.compute(batch, gradOut, upstream);
                 }
             }
@@ -172,7 +178,7 @@ public final class CudaBackend implements ComputeBackend {
         return KdRows.result(loss, rowOut, rows, batch.countedRows(), w);
     }
 
-    private LossResult gjsd(LogitBatch batch, float[] gradOut, float upstream, GeneralizedJsd loss) {
+    private synchronized LossResult gjsd(LogitBatch batch, float[] gradOut, float upstream, GeneralizedJsd loss) {
         int rows = batch.rows();
         int v = batch.classes();
         if (gradOut.length != rows * v || rows == 0 || batch.countedRows() == 0) {
@@ -188,16 +194,17 @@ public final class CudaBackend implements ComputeBackend {
         try (DeviceBuffer s = ctx.alloc(n * 4); DeviceBuffer t = ctx.alloc(n * 4);
              DeviceBuffer c = counted != null ? ctx.alloc(per) : null;
              DeviceBuffer g = ctx.alloc(n * 4); DeviceBuffer out = ctx.alloc(KdRows.ROW_OUT_BYTES * per)) {
+            PinnedBuffer stage = staging(2 * n * 4);
             for (int r0 = 0; r0 < rows; r0 += per) {
                 int m = Math.min(per, rows - r0);
-                ctx.upload(s, DType.F32.encode(batch.student(), r0 * v, m * v));
-                ctx.upload(t, DType.F32.encode(batch.teacher(), r0 * v, m * v));
+                stageRows(batch.student(), r0, m, v, stage, 0, s);
+                stageRows(batch.teacher(), r0, m, v, stage, n * 4, t);
                 if (c != null) {
                     ctx.upload(c, Arrays.copyOfRange(counted, r0, r0 + m));
                 }
                 ctx.launch(KernelPlan.gjsd(m, v, DType.F32), s, t, c, g, out, m, v, (float) (1 / temperature), (float) loss.beta(),
                         (float) (temperature * temperature), (float) (w * upstream * temperature), probs ? 1 : 0);
-                if (!finish(out, g, m, v, r0, rowOut, gradOut)) {
+                if (!finish(out, g, m, v, r0, rowOut, gradOut, stage)) {
                     return loss.compute(batch, gradOut, upstream);
                 }
             }
@@ -261,7 +268,7 @@ public final class CudaBackend implements ComputeBackend {
      * flagged row and the student logit that is not finite there, else its stored log-probabilities (which the
      * host does not hold).
      */
-    private LossResult topkOnDevice(LogitBatch batch, DeviceBuffer ids, DeviceBuffer lps, int k, float[] gradOut, float upstream,
+    private synchronized LossResult topkOnDevice(LogitBatch batch, DeviceBuffer ids, DeviceBuffer lps, int k, float[] gradOut, float upstream,
                                     TopKKd loss, boolean explain) {
         int rows = batch.rows();
         int v = batch.classes();
@@ -275,15 +282,16 @@ public final class CudaBackend implements ComputeBackend {
         try (DeviceBuffer s = ctx.alloc(n * 4);
              DeviceBuffer c = counted != null ? ctx.alloc(per) : null;
              DeviceBuffer g = ctx.alloc(n * 4); DeviceBuffer out = ctx.alloc(KdRows.ROW_OUT_BYTES * per)) {
+            PinnedBuffer stage = staging(n * 4);
             for (int r0 = 0; r0 < rows; r0 += per) {
                 int m = Math.min(per, rows - r0);
-                ctx.upload(s, DType.F32.encode(batch.student(), r0 * v, m * v));
+                stageRows(batch.student(), r0, m, v, stage, 0, s);
                 if (c != null) {
                     ctx.upload(c, Arrays.copyOfRange(counted, r0, r0 + m));
                 }
                 ctx.launch(KernelPlan.topk(m, v, DType.F32), s, ids.at(4L * k * r0, 4L * k * m), lps.at(4L * k * r0, 4L * k * m), c, g,
                         out, m, v, k, (float) (1 / temperature), (float) (w * upstream * temperature), rest ? 1 : 0);
-                if (!finish(out, g, m, v, r0, rowOut, gradOut)) {
+                if (!finish(out, g, m, v, r0, rowOut, gradOut, stage)) {
                     if (!explain) {
                         return null;
                     }
@@ -304,14 +312,42 @@ public final class CudaBackend implements ComputeBackend {
         return (int) Math.max(1, Math.min(rows, hostChunkBytes / (4L * v)));
     }
 
+    /** The staging buffer, at least {@code bytes} (the old one is idle: every call ends with the stream synchronized). */
+    private PinnedBuffer staging(long bytes) {
+        if (staging == null || staging.bytes() < bytes) {
+            if (staging != null) {
+                staging.close();
+                staging = null;
+            }
+            staging = ctx.pinned(bytes);
+        }
+        return staging;
+    }
+
+    /**
+     * Queues rows {@code [row, row + rows)} of {@code src} to {@code dst} through byte {@code at} of the staging buffer
+     * (one bulk copy into pinned memory, then an asynchronous copy the device reads at full speed); the staging bytes
+     * stay untouched until the stream is next synchronized.
+     */
+    private void stageRows(float[] src, int row, int rows, int v, PinnedBuffer stage, long at, DeviceBuffer dst) {
+        ByteBuffer b = stage.view();
+        b.position(Math.toIntExact(at));
+        b.slice().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().put(src, row * v, rows * v);
+        ctx.uploadAsync(new DevicePtr(dst.address()), stage, at, 4L * rows * v);
+    }
+
     /**
      * After a chunk's launch: its {@code rows} rows' parts into {@code rowOut} and their gradient into {@code gradOut},
-     * from row {@code firstRow} of the batch; false, with neither written, when a row was flagged (a non-finite logit
-     * or an invalid probability), so that the CPU path raises its precise error.
+     * from row {@code firstRow} of the batch, the gradient through the start of the staging buffer (whose uploads ran
+     * before the kernel); false, with neither written, when a row was flagged (a non-finite logit or an invalid
+     * probability), so that the CPU path raises its precise error.
      */
-    private boolean finish(DeviceBuffer out, DeviceBuffer g, int rows, int v, int firstRow, float[] rowOut, float[] gradOut) {
+    private boolean finish(DeviceBuffer out, DeviceBuffer g, int rows, int v, int firstRow, float[] rowOut, float[] gradOut,
+                           PinnedBuffer stage) {
+        long gradBytes = 4L * rows * v;
+        ctx.downloadAsync(new DevicePtr(g.address()), stage, 0, gradBytes);
         byte[] rowBytes = new byte[12 * rows];
-        ctx.download(out, rowBytes);
+        ctx.download(out, rowBytes); // synchronizes the stream: the gradient has landed in the staging buffer too
         java.nio.FloatBuffer parts = ByteBuffer.wrap(rowBytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
         for (int r = 0; r < rows; r++) {
             if (parts.get(3 * r + 2) != 0f) {
@@ -319,9 +355,9 @@ public final class CudaBackend implements ComputeBackend {
             }
         }
         parts.get(rowOut, 3 * firstRow, 3 * rows);
-        byte[] gradBytes = new byte[4 * rows * v];
-        ctx.download(g, gradBytes);
-        DType.F32.decode(gradBytes, gradOut, firstRow * v, rows * v);
+        ByteBuffer b = stage.view();
+        b.limit(Math.toIntExact(gradBytes));
+        b.asFloatBuffer().get(gradOut, firstRow * v, rows * v);
         return true;
     }
 
@@ -362,6 +398,12 @@ public final class CudaBackend implements ComputeBackend {
     @Override
     public void close() {
         cpu.close();
+        synchronized (this) {
+            if (staging != null) {
+                staging.close();
+                staging = null;
+            }
+        }
         ctx.close();
     }
 }

@@ -511,6 +511,30 @@ public final class DeviceContext implements AutoCloseable {
         Cu.check(cudart.cuMemcpyDtoHAsync(dst.pointer(), src.address(), bytes, stream), "cuMemcpyDtoHAsync(" + bytes + " bytes)");
     }
 
+    /**
+     * Queues a copy of {@code bytes} from pinned {@code src}, from byte {@code srcOffset}, to {@code dst} on this
+     * context's stream and returns at once: {@code src}'s bytes must stay as they are until the work queued so far has
+     * run (a synchronizing call, or a {@link DeviceEvent} recorded after this one, says when).
+     */
+    public synchronized void uploadAsync(DevicePtr dst, PinnedBuffer src, long srcOffset, long bytes) {
+        if (bytes < 0 || srcOffset < 0 || srcOffset + bytes > src.bytes()) {
+            throw new IllegalArgumentException("bytes [" + srcOffset + ", " + (srcOffset + bytes) + ") are outside a " + src.bytes()
+                    + "-byte pinned buffer");
+        }
+        current();
+        Cu.check(cudart.cuMemcpyHtoDAsync(dst.address(), src.at(srcOffset), bytes, stream), "cuMemcpyHtoDAsync(" + bytes + " pinned bytes)");
+    }
+
+    /** {@link #downloadAsync(DevicePtr, PinnedBuffer, long)} to byte {@code dstOffset} of {@code dst}. */
+    public synchronized void downloadAsync(DevicePtr src, PinnedBuffer dst, long dstOffset, long bytes) {
+        if (bytes < 0 || dstOffset < 0 || dstOffset + bytes > dst.bytes()) {
+            throw new IllegalArgumentException("bytes [" + dstOffset + ", " + (dstOffset + bytes) + ") are outside a " + dst.bytes()
+                    + "-byte pinned buffer");
+        }
+        current();
+        Cu.check(cudart.cuMemcpyDtoHAsync(dst.at(dstOffset), src.address(), bytes, stream), "cuMemcpyDtoHAsync(" + bytes + " bytes)");
+    }
+
     /** {@code bytes} of page-locked host memory, for copies that run asynchronously (see {@link #downloadAsync}). */
     public synchronized PinnedBuffer pinned(long bytes) {
         current();

@@ -50,6 +50,14 @@ public final class PinnedBuffer implements AutoCloseable {
         return memory.position(0).limit(bytes).asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
     }
 
+    /** The address {@code offset} bytes in, as a pointer of its own (the buffer's own pointer is left alone). */
+    BytePointer at(long offset) {
+        if (offset < 0 || offset > bytes) {
+            throw new IllegalArgumentException("offset " + offset + " is outside a pinned buffer of " + bytes + " bytes");
+        }
+        return new BytePointer(pointer()).position(offset);
+    }
+
     BytePointer pointer() {
         if (closed.get()) {
             throw new IllegalStateException("pinned buffer of " + bytes + " bytes is closed");
