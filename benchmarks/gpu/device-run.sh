@@ -10,9 +10,9 @@
 #   device-run.sh all     tests, then suite --iters 40 (SUITE_ARGS; default: the methods fused, fused-rowwise,
 #                         two-pass and unfused, and PyTorch eager), then a sweep (SWEEP_ARGS; default: bf16 at V 128256 and
 #                         152064 over cluster sizes 3-8, one and two blocks per SM, load balancing), each under
-#                         the time left before DEADLINE_S (default 570 s; TESTS_S, SUITE_S, HOST_S cap the first
-#                         three; host runs before the sweep) -> $OUT/tests/, $OUT/suite/, $OUT/host/, $OUT/sweep/
-#                         with each stage's output in <stage>.txt
+#                         the time left before DEADLINE_S (default 570 s; TESTS_S and SUITE_S cap the first two,
+#                         the sweep leaves HOST_S, default 60, for host, which runs last) -> $OUT/tests/, $OUT/suite/,
+#                         $OUT/sweep/, $OUT/host/ with each stage's output in <stage>.txt
 #   device-run.sh profile [KdKernelSuite options]
 #                         Nsight Compute (ncu, where the machine has it) on each kd_tile launch of a short suite
 #                         run (default: rows 4096, V 32000 and 128256, f32 and bf16, fused and fused-rowwise,
@@ -119,12 +119,12 @@ case "${1:-}" in
     # folder under $OUT with its full output in <stage>.txt
     deadline=$(( $(date +%s) + ${DEADLINE_S:-570} ))
     sweep_args=(${SWEEP_ARGS:---vocab 128256,152064 --dtype bf16 --methods fused,tile-c4-2bps,tile-c5-2bps,tile-c6-2bps,tile-c8-2bps,tile-c3-1bps-staged,tile-c4-1bps-staged,tile-c5-1bps-staged,tile-c6-1bps-staged,tile-c4-2bps-lb,tile-c8-2bps-lb})
-    run_stage() {  # name, most seconds, device-run.sh arguments...
-      local name="$1" most="$2"
-      shift 2
-      local left=$(( deadline - $(date +%s) ))
+    run_stage() {  # name, most seconds, seconds to leave for the stages after it, device-run.sh arguments...
+      local name="$1" most="$2" reserve="$3"
+      shift 3
+      local left=$(( deadline - $(date +%s) - reserve ))
       if [ "$left" -lt 30 ]; then
-        echo "== $name: skipped, $left s left before the deadline"
+        echo "== $name: skipped, $left s left before the deadline (less what later stages keep)"
         return 0
       fi
       local limit=$(( most < left ? most : left ))
@@ -135,10 +135,11 @@ case "${1:-}" in
       echo "== $name: exit $rc$([ "$rc" -eq 124 ] && echo ' (timed out)')"
       tail -n "${TAIL_LINES:-30}" "$out/$name/$name.txt"
     }
-    run_stage tests "${TESTS_S:-240}" tests
-    run_stage suite "${SUITE_S:-220}" suite --iters 40 ${SUITE_ARGS:---methods fused,fused-rowwise,two-pass,unfused}
-    run_stage host "${HOST_S:-90}" host
-    run_stage sweep 100000 suite "${sweep_args[@]}"
+    # in order of what the issue needs: the tests and the suite, then the sweep (leaving HOST_S for host), then host
+    run_stage tests "${TESTS_S:-240}" 0 tests
+    run_stage suite "${SUITE_S:-220}" 0 suite --iters 40 ${SUITE_ARGS:---methods fused,fused-rowwise,two-pass,unfused}
+    run_stage sweep 100000 "${HOST_S:-60}" suite "${sweep_args[@]}"
+    run_stage host "${HOST_S:-60}" 0 host
     ;;
   *)
     echo "usage: device-run.sh tests | suite [options] | host [options] | mlp [options] | profile [options] | all" >&2

@@ -312,8 +312,12 @@ public final class CudaBackend implements ComputeBackend {
         return (int) Math.max(1, Math.min(rows, hostChunkBytes / (4L * v)));
     }
 
-    /** The staging buffer, at least {@code bytes} (the old one is idle: every call ends with the stream synchronized). */
+    /**
+     * The staging buffer, at least {@code bytes}, idle: a call that succeeded ended with the stream synchronized, but one
+     * that failed may have left copies from it queued, so the stream is synchronized first (nothing queued: no wait).
+     */
     private PinnedBuffer staging(long bytes) {
+        ctx.synchronize();
         if (staging == null || staging.bytes() < bytes) {
             if (staging != null) {
                 staging.close();
@@ -400,6 +404,15 @@ public final class CudaBackend implements ComputeBackend {
         cpu.close();
         synchronized (this) {
             if (staging != null) {
+                if (ctx.isClosed()) {
+                    ctx.currentForCleanup(); // the context's close waited for its stream; free in its primary context
+                } else {
+                    try {
+                        ctx.synchronize(); // no copy from it may still be queued
+                    } catch (RuntimeException e) {
+                        // a failed context runs nothing more
+                    }
+                }
                 staging.close();
                 staging = null;
             }

@@ -20,7 +20,7 @@ import java.util.Random;
  * value and gradient back in float[], through {@link CudaBackend} (rows staged through pinned memory in chunks, the
  * fused kernel, the gradient back) and through {@link CpuBackend} on every core of the machine. Timed on the host
  * (the call is synchronous), median of {@code --iters} calls after {@code --warmup}. GB/s counts the 3 N V fp32 bytes
- * that cross between host and device (student and teacher up, gradient down).
+ * that cross between host and device (student and teacher up, gradient down); it is left empty for the CPU rows.
  *
  * <pre>java -cp ... org.distill4j.benchmarks.gpu.HostPathSuite --out host-path.csv [--rows 4096] [--vocab 32000,128256]
  *     [--iters 10] [--warmup 2] [--methods cuda-backend,cpu-backend]</pre>
@@ -54,6 +54,9 @@ public final class HostPathSuite {
         if (out == null) {
             throw new IllegalArgumentException("--out FILE.csv is required");
         }
+        if (iters < 1 || warmup < 0) {
+            throw new IllegalArgumentException("--iters takes 1 or more and --warmup 0 or more, got " + iters + " and " + warmup);
+        }
         List<String> lines = new ArrayList<>();
         lines.add("method,rows,vocab,threads,ms_median,ms_min,ms_max,host_gb_per_s");
         SoftTargetKd loss = new SoftTargetKd(2, 0.1);
@@ -84,9 +87,10 @@ public final class HostPathSuite {
                         }
                         Arrays.sort(ms);
                         double median = ms[iters / 2];
-                        double gbps = 3.0 * nv * 4 / (median * 1e-3) / 1e9;
-                        int threads = method.equals("cuda-backend") ? 1 : cpu.threads();
-                        String line = String.format(Locale.ROOT, "%s,%d,%d,%d,%.3f,%.3f,%.3f,%.2f", method, n, v, threads, median, ms[0],
+                        boolean device = method.equals("cuda-backend");
+                        String gbps = device ? String.format(Locale.ROOT, "%.2f", 3.0 * nv * 4 / (median * 1e-3) / 1e9) : "";
+                        int threads = device ? 1 : cpu.threads();
+                        String line = String.format(Locale.ROOT, "%s,%d,%d,%d,%.3f,%.3f,%.3f,%s", method, n, v, threads, median, ms[0],
                                 ms[iters - 1], gbps);
                         lines.add(line);
                         System.out.println(line);
@@ -108,10 +112,9 @@ public final class HostPathSuite {
         int len = n * v;
         float[] s = new float[len];
         float[] t = new float[len];
-        for (int at = 0; at < len; at += tile.length) {
-            int m = Math.min(tile.length, len - at);
-            System.arraycopy(tile, 0, s, at, m);
-            System.arraycopy(tile, tile.length - m, t, at, m);
+        for (int i = 0; i < len; i++) {
+            s[i] = tile[i & (tile.length - 1)];
+            t[i] = tile[(i * 7 + 12345) & (tile.length - 1)]; // another walk through the tile: the teacher is not the student
         }
         int[] y = new int[n];
         for (int r = 0; r < n; r++) {
