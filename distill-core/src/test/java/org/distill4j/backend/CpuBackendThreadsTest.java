@@ -224,7 +224,7 @@ class CpuBackendThreadsTest {
         }
         assertEquals(13, loss.batches.size(), "one call per slice of 3 rows");
         assertTrue(loss.threads.size() >= 2, "threads: " + loss.threads);
-        assertTrue(loss.threads.contains(Thread.currentThread()), "the calling thread takes slices too");
+        // (the calling thread offers to take slices too, but the pool's threads may have taken them all first)
         int rows = loss.batches.stream().mapToInt(LogitBatch::rows).sum();
         assertEquals(ROWS, rows);
     }
