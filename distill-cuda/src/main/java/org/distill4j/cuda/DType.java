@@ -26,14 +26,8 @@ public enum DType {
 
     /** Encodes floats as this type's little-endian bytes (round to nearest even for the half types). */
     byte[] encode(float[] x) {
-        return encode(x, 0, x.length);
-    }
-
-    /** Encodes {@code x[from, from + n)} (see {@link #encode(float[])}). */
-    byte[] encode(float[] x, int from, int n) {
-        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(Math.multiplyExact(n, bytes)).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-        for (int i = from; i < from + n; i++) {
-            float v = x[i];
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(x.length * bytes).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        for (float v : x) {
             switch (this) {
                 case F32 -> b.putFloat(v);
                 case F16 -> b.putShort(ValueCodec.toHalf(v));
@@ -45,13 +39,8 @@ public enum DType {
 
     /** Decodes this type's little-endian bytes into {@code out}. */
     void decode(byte[] bytesIn, float[] out) {
-        decode(bytesIn, out, 0, out.length);
-    }
-
-    /** Decodes {@code n} values of this type's little-endian bytes into {@code out[off, off + n)}. */
-    void decode(byte[] bytesIn, float[] out, int off, int n) {
         java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(bytesIn).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-        for (int i = off; i < off + n; i++) {
+        for (int i = 0; i < out.length; i++) {
             out[i] = switch (this) {
                 case F32 -> b.getFloat();
                 case F16 -> ValueCodec.fromHalf(b.getShort());
