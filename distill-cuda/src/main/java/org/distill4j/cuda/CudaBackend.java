@@ -156,23 +156,14 @@ public final class CudaBackend implements ComputeBackend {
              DeviceBuffer c = counted != null ? ctx.alloc(per) : null;
              DeviceBuffer g = ctx.alloc(n * 4);
              DeviceBuffer out = ctx.alloc(KdRows.ROW_OUT_BYTES * per)) {
-            PinnedBuffer stage = staging((teacher ? 2 : 1) * n * 4);
-            for (int r0 = 0; r0 < rows; r0 += per) {
-                int m = Math.min(per, rows - r0);
-                stageRows(batch.student(), r0, m, v, stage, 0, s);
-                if (t != null) {
-                    stageRows(batch.teacher(), r0, m, v, stage, n * 4, t);
-                }
+            int flagged = inChunks(batch, per, s, t, c, counted, g, out, rowOut, gradOut, (r0, m) -> {
                 if (y != null) {
                     ctx.upload(y, ints(labels, r0, m));
                 }
-                if (c != null) {
-                    ctx.upload(c, Arrays.copyOfRange(counted, r0, r0 + m));
-                }
                 KdRows.launch(ctx, DType.F32, loss, s, t, y, c, g, out, m, v, w, upstream, probs);
-                if (!finish(out, g, m, v, r0, rowOut, gradOut, stage)) {
-                    return loss.compute(batch, gradOut, upstream);
-                }
+            });
+            if (flagged >= 0) {
+                return loss.compute(batch, gradOut, upstream);
             }
         }
         return KdRows.result(loss, rowOut, rows, batch.countedRows(), w);
@@ -194,26 +185,14 @@ public final class CudaBackend implements ComputeBackend {
         try (DeviceBuffer s = ctx.alloc(n * 4); DeviceBuffer t = ctx.alloc(n * 4);
              DeviceBuffer c = counted != null ? ctx.alloc(per) : null;
              DeviceBuffer g = ctx.alloc(n * 4); DeviceBuffer out = ctx.alloc(KdRows.ROW_OUT_BYTES * per)) {
-            PinnedBuffer stage = staging(2 * n * 4);
-            for (int r0 = 0; r0 < rows; r0 += per) {
-                int m = Math.min(per, rows - r0);
-                stageRows(batch.student(), r0, m, v, stage, 0, s);
-                stageRows(batch.teacher(), r0, m, v, stage, n * 4, t);
-                if (c != null) {
-                    ctx.upload(c, Arrays.copyOfRange(counted, r0, r0 + m));
-                }
-                ctx.launch(KernelPlan.gjsd(m, v, DType.F32), s, t, c, g, out, m, v, (float) (1 / temperature), (float) loss.beta(),
-                        (float) (temperature * temperature), (float) (w * upstream * temperature), probs ? 1 : 0);
-                if (!finish(out, g, m, v, r0, rowOut, gradOut, stage)) {
-                    return loss.compute(batch, gradOut, upstream);
-                }
+            int flagged = inChunks(batch, per, s, t, c, counted, g, out, rowOut, gradOut,
+                    (r0, m) -> ctx.launch(KernelPlan.gjsd(m, v, DType.F32), s, t, c, g, out, m, v, (float) (1 / temperature),
+                            (float) loss.beta(), (float) (temperature * temperature), (float) (w * upstream * temperature), probs ? 1 : 0));
+            if (flagged >= 0) {
+                return loss.compute(batch, gradOut, upstream);
             }
         }
-        double sum = 0;
-        for (int r = 0; r < rows; r++) {
-            sum += rowOut[3 * r];
-        }
-        double value = sum * w;
+        double value = klSum(rowOut, rows) * w;
         return new LossResult(value, batch.countedRows(), Map.of(GeneralizedJsd.NAME, value));
     }
 
@@ -282,29 +261,63 @@ public final class CudaBackend implements ComputeBackend {
         try (DeviceBuffer s = ctx.alloc(n * 4);
              DeviceBuffer c = counted != null ? ctx.alloc(per) : null;
              DeviceBuffer g = ctx.alloc(n * 4); DeviceBuffer out = ctx.alloc(KdRows.ROW_OUT_BYTES * per)) {
-            PinnedBuffer stage = staging(n * 4);
-            for (int r0 = 0; r0 < rows; r0 += per) {
-                int m = Math.min(per, rows - r0);
-                stageRows(batch.student(), r0, m, v, stage, 0, s);
-                if (c != null) {
-                    ctx.upload(c, Arrays.copyOfRange(counted, r0, r0 + m));
+            int flagged = inChunks(batch, per, s, null, c, counted, g, out, rowOut, gradOut,
+                    (r0, m) -> ctx.launch(KernelPlan.topk(m, v, DType.F32), s, ids.at(4L * k * r0, 4L * k * m),
+                            lps.at(4L * k * r0, 4L * k * m), c, g, out, m, v, k, (float) (1 / temperature),
+                            (float) (w * upstream * temperature), rest ? 1 : 0));
+            if (flagged >= 0) {
+                if (!explain) {
+                    return null;
                 }
-                ctx.launch(KernelPlan.topk(m, v, DType.F32), s, ids.at(4L * k * r0, 4L * k * m), lps.at(4L * k * r0, 4L * k * m), c, g,
-                        out, m, v, k, (float) (1 / temperature), (float) (w * upstream * temperature), rest ? 1 : 0);
-                if (!finish(out, g, m, v, r0, rowOut, gradOut, stage)) {
-                    if (!explain) {
-                        return null;
-                    }
-                    throw new IllegalStateException(flaggedTopK(out, batch, r0, m));
-                }
+                throw new IllegalStateException(flaggedTopK(out, batch, flagged, Math.min(per, rows - flagged)));
             }
         }
+        double value = klSum(rowOut, rows) * temperature * temperature * w;
+        return new LossResult(value, batch.countedRows(), Map.of(TopKKd.NAME, value));
+    }
+
+    /** Queues a chunk's kernel once its rows are on the device. */
+    @FunctionalInterface
+    private interface ChunkLaunch {
+        void launch(int firstRow, int rows);
+    }
+
+    /**
+     * Runs a host batch in chunks of {@code per} rows: each chunk's student rows (and teacher rows, where {@code t} is
+     * given) staged into {@code s} and {@code t}, its part of {@code counted} into {@code c}, then {@code launch}, then
+     * its parts and gradient back ({@link #finish}). Returns -1 when every chunk finished, else the first row of the
+     * chunk where the kernel flagged a row (the chunks after it are not run).
+     */
+    private int inChunks(LogitBatch batch, int per, DeviceBuffer s, DeviceBuffer t, DeviceBuffer c, byte[] counted, DeviceBuffer g,
+                         DeviceBuffer out, float[] rowOut, float[] gradOut, ChunkLaunch launch) {
+        int rows = batch.rows();
+        int v = batch.classes();
+        long n = (long) per * v;
+        PinnedBuffer stage = staging((t != null ? 2 : 1) * n * 4);
+        for (int r0 = 0; r0 < rows; r0 += per) {
+            int m = Math.min(per, rows - r0);
+            stageRows(batch.student(), r0, m, v, stage, 0, s);
+            if (t != null) {
+                stageRows(batch.teacher(), r0, m, v, stage, n * 4, t);
+            }
+            if (c != null) {
+                ctx.upload(c, Arrays.copyOfRange(counted, r0, r0 + m));
+            }
+            launch.launch(r0, m);
+            if (!finish(out, g, m, v, r0, rowOut, gradOut, stage)) {
+                return r0;
+            }
+        }
+        return -1;
+    }
+
+    /** The rows' KL parts ({@code rowOut[3 r]}), summed in row order in double. */
+    private static double klSum(float[] rowOut, int rows) {
         double sum = 0;
         for (int r = 0; r < rows; r++) {
             sum += rowOut[3 * r];
         }
-        double value = sum * temperature * temperature * w;
-        return new LossResult(value, batch.countedRows(), Map.of(TopKKd.NAME, value));
+        return sum;
     }
 
     /** Rows per chunk of a host batch of rows of {@code v} logits: each f32 buffer at most the chunk bytes. */
@@ -404,11 +417,10 @@ public final class CudaBackend implements ComputeBackend {
         cpu.close();
         synchronized (this) {
             if (staging != null) {
-                if (ctx.isClosed()) {
-                    ctx.currentForCleanup(); // the context's close waited for its stream; free in its primary context
-                } else {
+                // a closed context waited for its stream on close; an open one may still have copies from it queued
+                if (ctx.currentForFreeing()) {
                     try {
-                        ctx.synchronize(); // no copy from it may still be queued
+                        ctx.synchronize();
                     } catch (RuntimeException e) {
                         // a failed context runs nothing more
                     }

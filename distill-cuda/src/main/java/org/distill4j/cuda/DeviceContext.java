@@ -165,18 +165,14 @@ public final class DeviceContext implements AutoCloseable {
         return stream;
     }
 
-    /** Whether {@link #close} has run. */
-    boolean isClosed() {
-        return closed.get();
-    }
-
     /**
-     * Makes the primary context current for freeing what was made in it, even after {@link #close}: the context
-     * lives on while anything else retains it (another {@code DeviceContext}, say); where nothing does, it is gone
-     * and the frees that follow fail harmlessly (their statuses are not checked).
+     * Makes the primary context current for freeing what was made in it; returns whether this context is still open.
+     * After {@link #close} the primary context lives on while anything else retains it (another {@code DeviceContext},
+     * say); where nothing does, it is gone and the frees that follow fail harmlessly (their statuses are not checked).
      */
-    synchronized void currentForCleanup() {
+    synchronized boolean currentForFreeing() {
         cudart.cuCtxSetCurrent(context);
+        return !closed.get();
     }
 
     void current() {

@@ -179,12 +179,7 @@ public final class DeviceStager implements AutoCloseable {
         if (!closed.compareAndSet(false, true)) {
             return;
         }
-        boolean open = !ctx.isClosed();
-        if (open) {
-            ctx.current();
-        } else {
-            ctx.currentForCleanup();
-        }
+        boolean open = ctx.currentForFreeing();
         if (copyStream != null && !copyStream.isNull()) {
             cudart.cuStreamSynchronize(copyStream);
         }
