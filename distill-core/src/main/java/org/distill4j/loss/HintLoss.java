@@ -15,9 +15,10 @@ import java.util.Random;
  * </pre>
  * Registered as {@code hint}. The regressor (Xavier-initialized from a seed) is trained with the
  * student: {@link #step()} applies Adam (learning rate, beta1 0.9, beta2 0.999, eps 1e-8) to the
- * gradients of the last {@code compute}. Not thread-safe: one instance per training run.
+ * gradients of the last {@code compute}. Not thread-safe: one instance per training run. Its checkpoint
+ * state is the regressor, Adam's moments and step count.
  */
-public final class HintLoss implements FeatureLoss, FeatureLoss.Trainable {
+public final class HintLoss implements FeatureLoss, FeatureLoss.Trainable, org.distill4j.checkpoint.Checkpointable {
     /** The registered name. */
     public static final String NAME = "hint";
 
@@ -175,6 +176,42 @@ public final class HintLoss implements FeatureLoss, FeatureLoss.Trainable {
         steps++;
         adam(w, gw, mw, vw);
         adam(b, gb, mb, vb);
+        hasGradient = false;
+    }
+
+    @Override
+    public void writeState(java.io.DataOutputStream out) throws java.io.IOException {
+        out.writeInt(ds);
+        out.writeInt(dt);
+        out.writeInt(steps);
+        for (double[] a : new double[][]{w, b, mw, vw, mb, vb}) {
+            for (double x : a) {
+                out.writeDouble(x);
+            }
+        }
+    }
+
+    @Override
+    public void readState(java.io.DataInputStream in) throws java.io.IOException {
+        int sds = in.readInt();
+        int sdt = in.readInt();
+        if (sds != ds || sdt != dt) {
+            throw new IllegalArgumentException("the saved hint regressor maps " + sds + " student values to " + sdt
+                    + " teacher values; this one maps " + ds + " to " + dt);
+        }
+        int savedSteps = in.readInt();
+        double[][] read = new double[6][];
+        double[][] into = {w, b, mw, vw, mb, vb};
+        for (int k = 0; k < into.length; k++) {
+            read[k] = new double[into[k].length];
+            for (int i = 0; i < read[k].length; i++) {
+                read[k][i] = in.readDouble();
+            }
+        }
+        for (int k = 0; k < into.length; k++) {
+            System.arraycopy(read[k], 0, into[k], 0, into[k].length);
+        }
+        steps = savedSteps;
         hasGradient = false;
     }
 

@@ -30,8 +30,13 @@ import java.util.Objects;
  * {@code miniBatch(true)} (the default), since its own losses hand it per-example sums. Our gradient
  * is already that of the reduced loss, so it is multiplied by the batch size first in that case: the
  * step applied is exactly the gradient given to {@link #backward}.
+ *
+ * <p>As a {@link org.distill4j.checkpoint.Checkpointable} its state is the network's parameters, its
+ * updater's state (e.g. Adam's moments), its iteration and epoch counts, and its configuration, which a
+ * restore compares (another layer size, updater or learning rate is refused).
  */
-public final class Dl4jStudent implements Student {
+public final class Dl4jStudent implements Student, org.distill4j.checkpoint.Checkpointable {
+    private static final int STATE_VERSION = 1;
     private final MultiLayerNetwork mln;
     private final ComputationGraph graph;
     private final String outputName;
@@ -63,6 +68,8 @@ public final class Dl4jStudent implements Student {
      * A student from a single-input ComputationGraph (initialized if it is not yet). Its first output
      * gives the logits; any further outputs are intermediate features that can take gradients from
      * feature losses (see {@link #withFeatureOutputs}).
+     * The graph's training workspace mode is set to {@code NONE} (DL4J's dropout masks must outlive the
+     * forward call for the separate backward call).
      */
     public static Dl4jStudent of(ComputationGraph graph) {
         Objects.requireNonNull(graph, "student graph");
@@ -79,6 +86,9 @@ public final class Dl4jStudent implements Student {
                     + "DenseLayer with Activation.IDENTITY");
         }
         int classes = checkLastLayer(layer.conf().getLayer(), "output '" + out + "'");
+        // our forward and backward are separate calls: with training workspaces, the dropout masks of the forward pass
+        // live in a workspace the backward pass has reopened, and DL4J refuses them ("outdated workspace pointer")
+        graph.getConfiguration().setTrainingWorkspaceMode(org.deeplearning4j.nn.conf.WorkspaceMode.NONE);
         return new Dl4jStudent(null, graph, out, classes, graph.getConfiguration().getDefaultConfiguration().isMiniBatch());
     }
 
@@ -268,6 +278,116 @@ public final class Dl4jStudent implements Student {
             graph.getConfiguration().setIterationCount(iteration + 1);
         }
         lastBatchSize = -1;
+    }
+
+    /**
+     * The network's configuration as JSON without its iteration and epoch counts (state, not configuration) and its
+     * initialization seeds (which only drew the first weights; {@code toComputationGraph()} makes up a new one).
+     */
+    private String configurationJson() {
+        String json;
+        if (mln != null) {
+            org.deeplearning4j.nn.conf.MultiLayerConfiguration c = mln.getLayerWiseConfigurations().clone();
+            c.setIterationCount(0);
+            c.setEpochCount(0);
+            json = c.toJson();
+        } else {
+            org.deeplearning4j.nn.conf.ComputationGraphConfiguration c = graph.getConfiguration().clone();
+            c.setIterationCount(0);
+            c.setEpochCount(0);
+            json = c.toJson();
+        }
+        return json.replaceAll("\"seed\"\\s*:\\s*-?\\d+", "\"seed\" : 0");
+    }
+
+    private org.deeplearning4j.nn.updater.BaseMultiLayerUpdater<?> updater() {
+        return mln != null ? (org.deeplearning4j.nn.updater.BaseMultiLayerUpdater<?>) mln.getUpdater() : graph.getUpdater();
+    }
+
+    @Override
+    public void writeState(java.io.DataOutputStream out) throws java.io.IOException {
+        out.writeInt(STATE_VERSION);
+        byte[] conf = configurationJson().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        out.writeInt(conf.length);
+        out.write(conf);
+        Nd4j.write(mln != null ? mln.params() : graph.params(), out);
+        INDArray view = updater().getStateViewArray();
+        out.writeBoolean(view != null);
+        if (view != null) {
+            Nd4j.write(view, out);
+        }
+        out.writeInt(mln != null ? mln.getIterationCount() : graph.getIterationCount());
+        out.writeInt(mln != null ? mln.getEpochCount() : graph.getEpochCount());
+    }
+
+    /**
+     * Reads a state {@link #writeState} wrote into this network. Everything is read and checked first (the
+     * configuration, the number of parameters and of updater values), then written: a state that does not
+     * fit changes nothing.
+     */
+    @Override
+    public void readState(java.io.DataInputStream in) throws java.io.IOException {
+        int version = in.readInt();
+        if (version != STATE_VERSION) {
+            throw new java.io.IOException("student state version " + version + ", expected " + STATE_VERSION);
+        }
+        int n = in.readInt();
+        if (n < 0 || n > (1 << 28)) {
+            throw new java.io.IOException("student state: a configuration of " + n + " bytes");
+        }
+        byte[] conf = in.readNBytes(n);
+        if (conf.length != n) {
+            throw new java.io.EOFException();
+        }
+        INDArray params = Nd4j.read(in);
+        INDArray saved = in.readBoolean() ? Nd4j.read(in) : null;
+        int iterations = in.readInt();
+        int epochs = in.readInt();
+        String mine = configurationJson();
+        String theirs = new String(conf, java.nio.charset.StandardCharsets.UTF_8);
+        if (!mine.equals(theirs)) {
+            throw new IllegalArgumentException("the saved student's network configuration differs from " + describe() + "'s"
+                    + firstDifference(theirs, mine) + "; resume with the same network (layers, updater, learning rate, ...)");
+        }
+        INDArray current = mln != null ? mln.params() : graph.params();
+        if (params.length() != current.length()) {
+            throw new IllegalArgumentException("the saved student has " + params.length() + " parameters, " + describe() + " has "
+                    + current.length());
+        }
+        org.deeplearning4j.nn.updater.BaseMultiLayerUpdater<?> u = updater();
+        INDArray view = u.getStateViewArray();
+        long expected = view == null ? 0 : view.length();
+        long got = saved == null ? 0 : saved.length();
+        if (expected != got) {
+            throw new IllegalArgumentException("the saved student's optimizer state has " + got + " values, " + describe()
+                    + "'s optimizer keeps " + expected);
+        }
+        current.assign(params.castTo(current.dataType()));
+        if (view != null) {
+            u.setStateViewArray(saved.castTo(view.dataType()));
+            for (org.deeplearning4j.nn.updater.UpdaterBlock block : u.getUpdaterBlocks()) {
+                block.setUpdaterViewRequiresInitialization(false); // a block not yet initialized would zero the restored moments
+            }
+        }
+        if (mln != null) {
+            mln.setIterationCount(iterations);
+            mln.setEpochCount(epochs);
+        } else {
+            graph.getConfiguration().setIterationCount(iterations);
+            graph.getConfiguration().setEpochCount(epochs);
+        }
+        lastBatchSize = -1;
+    }
+
+    /** Where two configurations' JSON first differ, for the error message. */
+    private static String firstDifference(String a, String b) {
+        int i = 0;
+        while (i < a.length() && i < b.length() && a.charAt(i) == b.charAt(i)) {
+            i++;
+        }
+        int from = Math.max(0, a.lastIndexOf('"', Math.max(0, i - 1)) - 40);
+        return " (first difference near: saved ..." + a.substring(from, Math.min(a.length(), i + 30)).replaceAll("\\s+", " ")
+                + "..., now ..." + b.substring(Math.min(from, b.length()), Math.min(b.length(), i + 30)).replaceAll("\\s+", " ") + "...)";
     }
 
     @Override

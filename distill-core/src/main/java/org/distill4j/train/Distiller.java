@@ -2,6 +2,7 @@ package org.distill4j.train;
 
 import org.distill4j.backend.Backends;
 import org.distill4j.backend.ComputeBackend;
+import org.distill4j.checkpoint.Checkpointable;
 import org.distill4j.data.Batch;
 import org.distill4j.data.Dataset;
 import org.distill4j.data.Feature;
@@ -20,6 +21,10 @@ import org.nd4j.linalg.factory.Nd4j;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -39,6 +44,10 @@ import java.util.Random;
  * <p>Reproducible: the seed fixes the shuffling order and ND4J's random generator (dropout), so the
  * same seed, data and models give the same numbers on the same backend. The last, smaller batch of
  * an epoch is trained too.
+ *
+ * <p>Resumable: with {@link Builder#checkpoints} the run saves its state at epoch ends (and, if asked,
+ * every so many steps) and a run that finds a checkpoint of the same settings continues from it; on the
+ * CPU path the result is the same, bit for bit, as a run that was never interrupted. See {@link Checkpoints}.
  *
  * <pre>{@code
  * DistillResult r = Distiller.builder()
@@ -74,6 +83,7 @@ public final class Distiller {
     private final String engineName;
     private final List<TrainingListener> listeners;
     private final List<FeatureTerm> featureTerms;
+    private final Checkpoints checkpoints;
 
     /**
      * A feature loss between a named student feature and a named teacher feature, with a weight.
@@ -110,6 +120,7 @@ public final class Distiller {
         this.engineName = b.engineName;
         this.listeners = List.copyOf(b.listeners);
         this.featureTerms = List.copyOf(b.featureTerms);
+        this.checkpoints = b.checkpoints;
         validate();
     }
 
@@ -162,6 +173,18 @@ public final class Distiller {
             throw new IllegalArgumentException("loss '" + loss.name() + "' needs a top-k teacher (a SparseTeacher such as "
                     + "TopKTeacher.of(teacher, k)), got " + (teacher == null ? "none" : teacher.describe()));
         }
+        if (checkpoints != null) {
+            if (!(student instanceof Checkpointable)) {
+                throw new IllegalArgumentException("checkpoints need a student that can save its state (a Checkpointable such as "
+                        + "Dl4jStudent); " + student.describe() + " cannot");
+            }
+            for (FeatureTerm ft : featureTerms) {
+                if (ft.loss() instanceof FeatureLoss.Trainable && !(ft.loss() instanceof Checkpointable)) {
+                    throw new IllegalArgumentException("checkpoints need every trainable feature loss to save its state (be "
+                            + "Checkpointable); feature loss '" + ft.loss().name() + "' cannot");
+                }
+            }
+        }
         for (int e = 0; e < epochs; e++) {
             try {
                 lossAt(e); // a schedule that leaves the valid range fails now, not after hours of training
@@ -189,17 +212,28 @@ public final class Distiller {
     }
 
     private DistillResult run(ComputeBackend be) {
+        CheckpointFile.Progress resume = checkpoints == null ? null : resume();
+        if (resume != null && resume.epochsDone() == epochs) {
+            List<EpochMetrics> h = resume.history();
+            EpochMetrics last = h.get(h.size() - 1);
+            LOG.info("{} holds this run finished ({} epochs): the student has its final state; nothing to train",
+                    checkpoints.file(), epochs);
+            return new DistillResult(h, last.testAccuracy(), last.teacherAgreement(),
+                    resume.samplesTotal() / (resume.trainNanosTotal() / 1e9), resume.wallNanos() / 1e9, be.name(), be.device(),
+                    resume.engine());
+        }
+        // the engine imports the student, so it starts from the restored state
         StepEngines.Choice choice = StepEngines.choose(stepEngines != null ? stepEngines : StepEngines.providers(),
                 new StepEngineProvider.Setup(teacher, student, loss, be, batchSize, featureTerms, seed),
                 engineName != null ? engineName : StepEngines.requested());
         LOG.info("training steps: {}", choice.description());
         try (StepEngine engine = choice.engine()) {
-            return run(be, engine, choice.description());
+            return run(be, engine, choice.description(), resume);
         }
     }
 
-    private DistillResult run(ComputeBackend be, StepEngine engine, String engineDescription) {
-        long start = System.nanoTime();
+    private DistillResult run(ComputeBackend be, StepEngine engine, String engineDescription, CheckpointFile.Progress resume) {
+        long start = System.nanoTime() - (resume == null ? 0 : resume.wallNanos());
         Nd4j.getRandom().setSeed(seed);
         Random rng = new Random(seed);
         int[] teacherTest = teacher != null && test != null && teacher.serves(test) ? Evaluation.predict(teacher, test) : null;
@@ -222,21 +256,43 @@ public final class Distiller {
         List<EpochMetrics> history = new ArrayList<>();
         long trainNanosTotal = 0;
         long samplesTotal = 0;
+        int startEpoch = 0;
+        if (resume != null) {
+            history.addAll(resume.history());
+            trainNanosTotal = resume.trainNanosTotal();
+            samplesTotal = resume.samplesTotal();
+            startEpoch = resume.epochsDone();
+            for (int e = 0; e < startEpoch; e++) {
+                Dataset.permutation(train.size(), rng); // the shuffles of the epochs done, so the next ones are the same
+            }
+            Nd4j.getRandom().setStates(resume.randomRootState(), resume.randomNodeState());
+        }
         LOG.info("distilling: student {}, teacher {}, loss {} {}, {} training samples, {} epochs, batch {}, seed {}, backend {}",
                 student.describe(), teacher == null ? "none" : teacher.describe(), loss.name(), loss.settings(),
                 train.size(), epochs, batchSize, seed, be.name());
-        for (int epoch = 0; epoch < epochs; epoch++) {
+        for (int epoch = startEpoch; epoch < epochs; epoch++) {
             LogitLoss epochLoss = lossAt(epoch);
             int[] order = Dataset.permutation(train.size(), rng);
             for (TrainingListener l : listeners) {
                 l.epochStarted(epoch, epochs, batches);
             }
             EpochSums sums = new EpochSums();
+            int firstBatch = 0;
+            long carriedNanos = 0; // training time of this epoch before a resume
+            if (resume != null && epoch == startEpoch) {
+                firstBatch = resume.batchesDone();
+                sums.loss = resume.epochLossSum();
+                sums.terms.putAll(resume.epochTermSums());
+                carriedNanos = resume.epochTrainNanos();
+                LOG.info("resumed from {}: epoch {} of {}, batch {} of {}", checkpoints.file(), epoch + 1, epochs, firstBatch + 1,
+                        batches);
+            }
             long t0 = System.nanoTime();
+            long savingNanos = 0; // time this epoch spent saving checkpoints, not training
             StepEngine.Pending pending = null; // the engine's step of batch b-1, collected after batch b is submitted
             int pendingBatch = -1;
             int pendingTo = 0;
-            for (int b = 0; b < batches; b++) {
+            for (int b = firstBatch; b < batches; b++) {
                 int from = b * batchSize;
                 int to = Math.min(train.size(), from + batchSize);
                 int[] idx = java.util.Arrays.copyOfRange(order, from, to);
@@ -249,34 +305,22 @@ public final class Distiller {
                     pending = submitted;
                     pendingBatch = b;
                     pendingTo = to;
-                    continue;
+                } else {
+                    step(be, epochLoss, batch, fullBatch, fullGrad, sums, epoch, b, batches, to, t0);
                 }
-                int n = batch.size();
-                LogitBatch lb = logitBatch(epochLoss, batch, student.forward(batch, true));
-                float[] grad = n == fullBatch ? fullGrad : new float[n * classes];
-                LossResult r = be.logitLoss(epochLoss, lb, grad, 1f);
-                double toSum = 1.0 / lb.rowWeight(epochLoss.reduction()); // reduced value -> sum over the batch's rows
-                double batchSum = r.value() * toSum;
-                sums.addTerms(r, toSum);
-                Map<String, float[]> featureGrads = new LinkedHashMap<>();
-                double batchValue = r.value();
-                for (FeatureTerm ft : featureTerms) {
-                    LossResult fr = featureLoss(ft, batch, featureGrads);
-                    batchValue += ft.weight() * fr.value();
-                    batchSum += ft.weight() * fr.value() * n; // feature losses are means per sample (or relation)
-                    sums.addTerms(fr, n);
-                }
-                checkFinite(batchValue, epoch, b);
-                student.backward(grad, featureGrads);
-                for (FeatureTerm ft : featureTerms) {
-                    if (ft.loss() instanceof FeatureLoss.Trainable t) {
-                        t.step();
+                if (checkpoints != null && checkpoints.everySteps() > 0 && b + 1 < batches
+                        && ((long) epoch * batches + b + 1) % checkpoints.everySteps() == 0) {
+                    long s0 = System.nanoTime();
+                    if (pending != null) {
+                        engineStepDone(sums, epochLoss, pending.result(), epoch, pendingBatch, batches, pendingTo, t0);
+                        pending = null;
                     }
-                }
-                sums.loss += batchSum;
-                long elapsed = System.nanoTime() - t0;
-                for (TrainingListener l : listeners) {
-                    l.batchFinished(epoch, b, batches, to, elapsed, batchValue);
+                    if (engine != null) {
+                        engine.syncToStudent();
+                    }
+                    save(epoch, b + 1, sums, carriedNanos + (s0 - t0) - savingNanos, trainNanosTotal, samplesTotal, s0 - start,
+                            engineDescription, history);
+                    savingNanos += System.nanoTime() - s0;
                 }
             }
             if (pending != null) {
@@ -284,7 +328,8 @@ public final class Distiller {
             }
             double lossSum = sums.loss;
             Map<String, Double> termSums = sums.terms;
-            long trainNanos = System.nanoTime() - t0;
+            long trainNanos = carriedNanos + (System.nanoTime() - t0) - savingNanos;
+
             if (engine != null) {
                 engine.endEpoch();
                 engine.syncToStudent(); // evaluation, and what the run returns, use the ordinary student
@@ -318,6 +363,10 @@ public final class Distiller {
                     epoch + 1, epochs, m.loss(), terms, 100 * acc,
                     Double.isNaN(agree) ? "n/a" : String.format(Locale.ROOT, "%.2f%%", 100 * agree),
                     Double.isNaN(kl) ? "n/a" : String.format(Locale.ROOT, "%.4f", kl), m.samplesPerSecond()));
+            if (checkpoints != null && ((epoch + 1) % checkpoints.everyEpochs() == 0 || epoch + 1 == epochs)) {
+                save(epoch + 1, 0, new EpochSums(), 0, trainNanosTotal, samplesTotal, System.nanoTime() - start, engineDescription,
+                        history);
+            }
             for (TrainingListener l : listeners) {
                 l.epochFinished(m);
             }
@@ -325,6 +374,127 @@ public final class Distiller {
         EpochMetrics last = history.get(history.size() - 1);
         return new DistillResult(history, last.testAccuracy(), last.teacherAgreement(),
                 samplesTotal / (trainNanosTotal / 1e9), (System.nanoTime() - start) / 1e9, be.name(), be.device(), engineDescription);
+    }
+
+    /** One training step on the DL4J path: forward, loss and gradient on the backend, feature terms, backward, optimizer step. */
+    private void step(ComputeBackend be, LogitLoss epochLoss, Batch batch, int fullBatch, float[] fullGrad, EpochSums sums,
+                      int epoch, int b, int batches, int to, long t0) {
+        int n = batch.size();
+        int classes = student.classes();
+        LogitBatch lb = logitBatch(epochLoss, batch, student.forward(batch, true));
+        float[] grad = n == fullBatch ? fullGrad : new float[n * classes];
+        LossResult r = be.logitLoss(epochLoss, lb, grad, 1f);
+        double toSum = 1.0 / lb.rowWeight(epochLoss.reduction()); // reduced value -> sum over the batch's rows
+        double batchSum = r.value() * toSum;
+        sums.addTerms(r, toSum);
+        Map<String, float[]> featureGrads = new LinkedHashMap<>();
+        double batchValue = r.value();
+        for (FeatureTerm ft : featureTerms) {
+            LossResult fr = featureLoss(ft, batch, featureGrads);
+            batchValue += ft.weight() * fr.value();
+            batchSum += ft.weight() * fr.value() * n; // feature losses are means per sample (or relation)
+            sums.addTerms(fr, n);
+        }
+        checkFinite(batchValue, epoch, b);
+        student.backward(grad, featureGrads);
+        for (FeatureTerm ft : featureTerms) {
+            if (ft.loss() instanceof FeatureLoss.Trainable t) {
+                t.step();
+            }
+        }
+        sums.loss += batchSum;
+        long elapsed = System.nanoTime() - t0;
+        for (TrainingListener l : listeners) {
+            l.batchFinished(epoch, b, batches, to, elapsed, batchValue);
+        }
+    }
+
+    /** The run's settings as text, saved in a checkpoint and compared when a run resumes from one. */
+    private Map<String, String> fingerprint() {
+        Map<String, String> m = new LinkedHashMap<>();
+        settings().forEach((k, v) -> m.put(k, String.valueOf(v)));
+        m.put("trainData", train.name());
+        m.put("testData", test == null ? "none" : test.name());
+        return m;
+    }
+
+    private List<Checkpointable> trainables() {
+        List<Checkpointable> l = new ArrayList<>();
+        for (FeatureTerm ft : featureTerms) {
+            if (ft.loss() instanceof FeatureLoss.Trainable) {
+                l.add((Checkpointable) ft.loss());
+            }
+        }
+        return l;
+    }
+
+    /** Saves where the run stands: {@code epochsDone} epochs and {@code batchesDone} batches of the next. */
+    private void save(int epochsDone, int batchesDone, EpochSums sums, long epochTrainNanos, long trainNanosTotal, long samplesTotal,
+                      long wallNanos, String engineDescription, List<EpochMetrics> history) {
+        org.nd4j.linalg.api.rng.Random r = Nd4j.getRandom();
+        CheckpointFile.Progress p = new CheckpointFile.Progress(fingerprint(), epochsDone, batchesDone, trainNanosTotal, samplesTotal,
+                wallNanos, epochTrainNanos, sums.loss, sums.terms, r.rootState(), r.nodeState(), engineDescription, history);
+        long t0 = System.nanoTime();
+        try {
+            CheckpointFile.write(checkpoints.file(), p, (Checkpointable) student, trainables());
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot save the checkpoint " + checkpoints.file() + ": " + e.getMessage(), e);
+        }
+        LOG.debug("saved {} (epoch {}, batch {}) in {} ms", checkpoints.file(), epochsDone, batchesDone, (System.nanoTime() - t0) / 1_000_000);
+    }
+
+    /**
+     * The progress of a checkpoint to resume from, its states read into the student and feature losses; null when
+     * there is none (or the run starts over).
+     */
+    private CheckpointFile.Progress resume() {
+        Path file = checkpoints.file();
+        if (!Files.exists(file)) {
+            return null;
+        }
+        if (checkpoints.isStartOver()) {
+            LOG.info("starting over: the checkpoint {} is replaced at the first save", file);
+            return null;
+        }
+        Map<String, String> mine = fingerprint();
+        int batches = (train.size() + batchSize - 1) / batchSize;
+        try {
+            return CheckpointFile.read(file, p -> {
+                List<String> diffs = new ArrayList<>();
+                for (String k : union(p.fingerprint().keySet(), mine.keySet())) {
+                    String theirs = p.fingerprint().get(k);
+                    String now = mine.get(k);
+                    if (!Objects.equals(theirs, now)) {
+                        diffs.add(k + " was " + (theirs == null ? "not set" : theirs) + ", now " + (now == null ? "not set" : now));
+                    }
+                }
+                if (!diffs.isEmpty()) {
+                    throw new IllegalArgumentException("the checkpoint " + file + " was written by a run with other settings: "
+                            + String.join("; ", diffs.subList(0, Math.min(3, diffs.size())))
+                            + (diffs.size() > 3 ? " (and " + (diffs.size() - 3) + " more)" : "")
+                            + ". Resume with the same settings, or train from the start with Checkpoints.startOver() or by deleting"
+                            + " the file");
+                }
+                if (p.epochsDone() < 0 || p.epochsDone() > epochs || p.batchesDone() < 0 || p.batchesDone() >= batches
+                        || p.history().size() != p.epochsDone() || (p.epochsDone() == epochs && p.batchesDone() != 0)) {
+                    throw new IllegalArgumentException("the checkpoint " + file + " is inconsistent: " + p.epochsDone() + " epochs and "
+                            + p.batchesDone() + " batches done with " + p.history().size() + " epochs of metrics, in a run of "
+                            + epochs + " epochs of " + batches + " batches");
+                }
+            }, (Checkpointable) student, trainables());
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot resume from the checkpoint " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static List<String> union(java.util.Set<String> a, java.util.Set<String> b) {
+        List<String> l = new ArrayList<>(a);
+        for (String k : b) {
+            if (!a.contains(k)) {
+                l.add(k);
+            }
+        }
+        return l;
     }
 
     /** An epoch's running sums over rows: the loss and its terms. */
@@ -442,8 +612,18 @@ public final class Distiller {
         private String engineName;
         private final List<TrainingListener> listeners = new ArrayList<>();
         private final List<FeatureTerm> featureTerms = new ArrayList<>();
+        private Checkpoints checkpoints;
 
         private Builder() {
+        }
+
+        /**
+         * Saves the run's state as it trains and resumes from a checkpoint found there (see {@link Checkpoints});
+         * by default no checkpoints. The student (and every trainable feature loss) must be {@link Checkpointable}.
+         */
+        public Builder checkpoints(Checkpoints c) {
+            this.checkpoints = c;
+            return this;
         }
 
         /**

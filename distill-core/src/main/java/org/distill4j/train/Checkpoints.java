@@ -1,0 +1,99 @@
+package org.distill4j.train;
+
+import java.nio.file.Path;
+import java.util.Objects;
+
+/**
+ * Where and how often a {@link Distiller} run saves its training state, so an interrupted run (a crash,
+ * {@code kill -9}, a pre-empted machine) continues where it stopped instead of from the start.
+ *
+ * <p>A checkpoint is one file, {@value #FILE_NAME} in the directory, replaced atomically (written to a
+ * temporary sibling, flushed to disk, renamed), so an interruption during a save leaves the previous
+ * checkpoint intact. It holds the student's parameters and optimizer state, the state of trainable
+ * feature losses, where the run stands (epoch and batch), the random generators' states, the epoch
+ * metrics so far and the times spent, under a CRC32C checksum.
+ *
+ * <p>When the run starts and the file exists, the run resumes from it: the student (and feature losses)
+ * take the saved state, and training continues with the next batch. On the CPU path the resumed run
+ * gives the same numbers, bit for bit, as one that was never interrupted. A checkpoint written by a run
+ * with other settings (loss, epochs, batch size, seed, data, models) is refused, naming the setting
+ * that differs; {@link #startOver()} ignores it instead (it is replaced at the first save). A
+ * checkpoint of a finished run makes {@code run()} restore the final student and return the saved
+ * metrics without training.
+ *
+ * <pre>{@code
+ * Distiller.builder()...checkpoints(Checkpoints.in(Path.of("runs/kd")).everySteps(500)).build().run();
+ * }</pre>
+ */
+public final class Checkpoints {
+    /** The checkpoint's file name in the directory. */
+    public static final String FILE_NAME = "distill.ckpt";
+
+    private final Path dir;
+    private final int everyEpochs;
+    private final int everySteps;
+    private final boolean startOver;
+
+    private Checkpoints(Path dir, int everyEpochs, int everySteps, boolean startOver) {
+        this.dir = dir;
+        this.everyEpochs = everyEpochs;
+        this.everySteps = everySteps;
+        this.startOver = startOver;
+    }
+
+    /** Checkpoints in {@code dir} (created when needed) at the end of every epoch; resumes from one found there. */
+    public static Checkpoints in(Path dir) {
+        return new Checkpoints(Objects.requireNonNull(dir, "checkpoint directory"), 1, 0, false);
+    }
+
+    /** Saves at the end of every {@code n}-th epoch, and always after the last one. Default 1. */
+    public Checkpoints everyEpochs(int n) {
+        if (n <= 0) {
+            throw new IllegalArgumentException("checkpoint everyEpochs must be > 0, got " + n);
+        }
+        return new Checkpoints(dir, n, everySteps, startOver);
+    }
+
+    /**
+     * Also saves within epochs, after every {@code n}-th training step counted over the whole run (for long
+     * epochs); 0, the default, saves at epoch ends only.
+     */
+    public Checkpoints everySteps(int n) {
+        if (n < 0) {
+            throw new IllegalArgumentException("checkpoint everySteps must be >= 0 (0: at epoch ends only), got " + n);
+        }
+        return new Checkpoints(dir, everyEpochs, n, startOver);
+    }
+
+    /** Trains from the start even where a checkpoint exists (the first save replaces it). */
+    public Checkpoints startOver() {
+        return new Checkpoints(dir, everyEpochs, everySteps, true);
+    }
+
+    public Path dir() {
+        return dir;
+    }
+
+    /** The checkpoint file: {@code dir/}{@value #FILE_NAME}. */
+    public Path file() {
+        return dir.resolve(FILE_NAME);
+    }
+
+    public int everyEpochs() {
+        return everyEpochs;
+    }
+
+    public int everySteps() {
+        return everySteps;
+    }
+
+    public boolean isStartOver() {
+        return startOver;
+    }
+
+    @Override
+    public String toString() {
+        return "checkpoints in " + dir + " every " + (everyEpochs == 1 ? "epoch" : everyEpochs + " epochs")
+                + (everySteps > 0 ? " and every " + everySteps + " steps" : "") + (startOver ? ", starting over" : "");
+    }
+}

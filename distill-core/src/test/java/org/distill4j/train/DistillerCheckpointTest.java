@@ -1,0 +1,334 @@
+package org.distill4j.train;
+
+import org.deeplearning4j.nn.graph.ComputationGraph;
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.distill4j.backend.CpuBackend;
+import org.distill4j.data.Dataset;
+import org.distill4j.loss.CrossEntropy;
+import org.distill4j.loss.HintLoss;
+import org.distill4j.loss.SoftTargetKd;
+import org.distill4j.student.Dl4jStudent;
+import org.distill4j.student.Student;
+import org.distill4j.teacher.Dl4jTeacher;
+import org.distill4j.testing.Nets;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.linalg.learning.config.Adam;
+
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Checkpoints: a run interrupted at an epoch end, within an epoch, or by {@code kill -9} and resumed ends with the
+ * same student, bit for bit, and the same metrics as a run that was never interrupted.
+ */
+class DistillerCheckpointTest {
+    private static final int D = 12;
+    private static final int K = 5;
+    private static final int EPOCHS = 4;
+    private static final int BATCH = 64; // 300 samples: 5 batches per epoch, the last of 44
+    private static Dataset train;
+    private static Dataset test;
+    private static MultiLayerNetwork teacherNet;
+
+    @BeforeAll
+    static void trainTeacher() {
+        train = DistillerTest.blobs(300, 1, "blobs/train");
+        test = DistillerTest.blobs(200, 2, "blobs/test");
+        teacherNet = Nets.logitsMlp(D, 32, K, new Adam(1e-2), 7, 0.1);
+        Distiller.builder().student(Dl4jStudent.of(teacherNet)).loss(new CrossEntropy()).trainData(DistillerTest.blobs(2000, 3, "t"))
+                .epochs(3).batchSize(64).seed(1).backend(new CpuBackend()).build().run();
+    }
+
+    /** A fresh student, always the same initial weights; dropout makes the run depend on ND4J's random generator. */
+    static MultiLayerNetwork studentNet() {
+        return Nets.logitsMlp(D, 16, K, new Adam(5e-3), 11, 0.2);
+    }
+
+    static Distiller.Builder run(Student student, Checkpoints c, TrainingListener l) {
+        Distiller.Builder b = Distiller.builder().teacher(Dl4jTeacher.of(teacherNet)).student(student)
+                .loss(new SoftTargetKd(4, 0.2)).trainData(train).testData(test).epochs(EPOCHS).batchSize(BATCH).seed(5)
+                .temperature(Schedule.linear(4, 2)).backend(new CpuBackend());
+        if (c != null) {
+            b.checkpoints(c);
+        }
+        if (l != null) {
+            b.listener(l);
+        }
+        return b;
+    }
+
+    /** A crash: thrown by a listener after the given batch (or, with batch -1, after the epoch's end). */
+    static final class Crash extends RuntimeException {
+        Crash() {
+            super("simulated crash");
+        }
+    }
+
+    static TrainingListener crashAfter(int epoch, int batch) {
+        return new TrainingListener() {
+            @Override
+            public void batchFinished(int e, int b, int batches, long samples, long elapsedNanos, double loss) {
+                if (e == epoch && b == batch) {
+                    throw new Crash();
+                }
+            }
+
+            @Override
+            public void epochFinished(EpochMetrics m) {
+                if (m.epoch() == epoch && batch == -1) {
+                    throw new Crash();
+                }
+            }
+        };
+    }
+
+    static void assertSameRun(DistillResult expected, MultiLayerNetwork expectedNet, DistillResult actual, MultiLayerNetwork actualNet) {
+        assertArrayEquals(expectedNet.params().toFloatVector(), actualNet.params().toFloatVector(), "parameters, bit for bit");
+        assertArrayEquals(expectedNet.getUpdater().getStateViewArray().toFloatVector(),
+                actualNet.getUpdater().getStateViewArray().toFloatVector(), "Adam's moments, bit for bit");
+        assertEquals(expectedNet.getIterationCount(), actualNet.getIterationCount());
+        assertEquals(expectedNet.getEpochCount(), actualNet.getEpochCount());
+        assertEquals(expected.epochs().size(), actual.epochs().size());
+        for (int e = 0; e < expected.epochs().size(); e++) {
+            EpochMetrics a = expected.epochs().get(e);
+            EpochMetrics b = actual.epochs().get(e);
+            assertEquals(a.loss(), b.loss(), 0.0, "epoch " + e + " loss");
+            assertEquals(a.terms(), b.terms(), "epoch " + e + " terms");
+            assertEquals(a.temperature(), b.temperature(), 0.0);
+            assertEquals(a.testAccuracy(), b.testAccuracy(), 0.0);
+            assertEquals(a.teacherAgreement(), b.teacherAgreement(), 0.0);
+            assertEquals(a.teacherKl(), b.teacherKl(), 0.0);
+        }
+    }
+
+    @Test
+    void aRunResumedAfterAnEpochEndOrWithinAnEpochEqualsAnUninterruptedOne(@TempDir Path tmp) {
+        MultiLayerNetwork whole = studentNet();
+        DistillResult expected = run(Dl4jStudent.of(whole), null, null).build().run();
+
+        // saves at every epoch end and every 3 steps (5 steps an epoch; none at an epoch's last step). Crashes {epoch, batch,
+        // first batch the resumed run trains, counted over the run}: after epoch 2's end; at epoch 2 batch 3 (last save:
+        // step 6, epoch 2 batch 1); at epoch 3 batch 3 (last save: step 12, epoch 3 batch 2)
+        int[][] crashes = {{1, -1, 10}, {1, 2, 6}, {2, 2, 12}};
+        for (int[] at : crashes) {
+            Path dir = tmp.resolve("crash-" + at[0] + "-" + at[1]);
+            Checkpoints c = Checkpoints.in(dir).everySteps(3);
+            assertThrows(Crash.class, () -> run(Dl4jStudent.of(studentNet()), c, crashAfter(at[0], at[1])).build().run());
+            assertTrue(Files.exists(c.file()), "a checkpoint was saved before the crash");
+            List<Integer> batchesSeen = new ArrayList<>();
+            MultiLayerNetwork resumedNet = studentNet();
+            DistillResult resumed = run(Dl4jStudent.of(resumedNet), c, new TrainingListener() {
+                @Override
+                public void batchFinished(int e, int b, int batches, long samples, long elapsedNanos, double loss) {
+                    batchesSeen.add(e * batches + b);
+                }
+            }).build().run();
+            assertSameRun(expected, whole, resumed, resumedNet);
+            assertTrue(batchesSeen.size() < EPOCHS * 5 && batchesSeen.get(batchesSeen.size() - 1) == EPOCHS * 5 - 1,
+                    "the resumed run trained only the steps after the checkpoint: " + batchesSeen);
+            assertEquals(at[2], batchesSeen.get(0), "resumed right after the last save, crash at " + at[0] + "/" + at[1]);
+        }
+    }
+
+    @Test
+    void aFinishedRunIsRestoredWithoutTrainingAndOtherSettingsAreRefused(@TempDir Path tmp) {
+        Checkpoints c = Checkpoints.in(tmp);
+        MultiLayerNetwork first = studentNet();
+        DistillResult done = run(Dl4jStudent.of(first), c, null).build().run();
+
+        MultiLayerNetwork again = studentNet();
+        List<Integer> batches = new ArrayList<>();
+        DistillResult restored = run(Dl4jStudent.of(again), c, new TrainingListener() {
+            @Override
+            public void batchFinished(int e, int b, int n, long samples, long elapsedNanos, double loss) {
+                batches.add(b);
+            }
+        }).build().run();
+        assertTrue(batches.isEmpty(), "nothing trained");
+        assertSameRun(done, first, restored, again);
+        assertEquals(done.samplesPerSecond(), restored.samplesPerSecond(), 0.0);
+
+        // other settings: refused, naming what differs, and the student is left as it was
+        MultiLayerNetwork other = studentNet();
+        float[] before = other.params().toFloatVector();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> run(Dl4jStudent.of(other), c, null).batchSize(32).build().run());
+        assertTrue(e.getMessage().contains("batchSize was 64, now 32") && e.getMessage().contains(c.file().toString()),
+                e.getMessage());
+        assertArrayEquals(before, other.params().toFloatVector(), "a refused checkpoint changes nothing");
+        IllegalArgumentException t = assertThrows(IllegalArgumentException.class,
+                () -> run(Dl4jStudent.of(studentNet()), c, null).temperature(Schedule.constant(4)).build().run());
+        assertTrue(t.getMessage().contains("temperatureSchedule was "), t.getMessage());
+
+        // another network configuration of the same size (learning rate): refused by the student
+        MultiLayerNetwork otherLr = Nets.logitsMlp(D, 16, K, new Adam(1e-3), 11, 0.2);
+        float[] lrBefore = otherLr.params().toFloatVector();
+        IllegalArgumentException lr = assertThrows(IllegalArgumentException.class, () -> run(Dl4jStudent.of(otherLr), c, null).build().run());
+        assertTrue(lr.getMessage().contains("network configuration differs") && lr.getMessage().contains("learningRate"), lr.getMessage());
+        assertArrayEquals(lrBefore, otherLr.params().toFloatVector());
+
+        // start over: trains from the start and replaces the checkpoint
+        MultiLayerNetwork fresh = studentNet();
+        DistillResult over = run(Dl4jStudent.of(fresh), c.startOver(), null).build().run();
+        assertSameRun(done, first, over, fresh);
+    }
+
+    @Test
+    void aDamagedOrTruncatedCheckpointIsRefusedAndChangesNothing(@TempDir Path tmp) throws Exception {
+        Checkpoints c = Checkpoints.in(tmp);
+        assertThrows(Crash.class, () -> run(Dl4jStudent.of(studentNet()), c, crashAfter(0, -1)).build().run());
+        byte[] good = Files.readAllBytes(c.file());
+        byte[] flipped = good.clone();
+        flipped[good.length / 2] ^= 0x10;
+        Files.write(c.file(), flipped);
+        MultiLayerNetwork net = studentNet();
+        float[] before = net.params().toFloatVector();
+        UncheckedIOException e = assertThrows(UncheckedIOException.class, () -> run(Dl4jStudent.of(net), c, null).build().run());
+        assertTrue(e.getMessage().contains("is damaged") && e.getMessage().contains(c.file().toString()), e.getMessage());
+        assertArrayEquals(before, net.params().toFloatVector());
+
+        Files.write(c.file(), java.util.Arrays.copyOf(good, good.length - 1000));
+        UncheckedIOException cut = assertThrows(UncheckedIOException.class, () -> run(Dl4jStudent.of(net), c, null).build().run());
+        assertTrue(cut.getMessage().contains(c.file().toString()), cut.getMessage());
+        assertArrayEquals(before, net.params().toFloatVector());
+
+        Files.writeString(c.file(), "not a checkpoint at all, but long enough to have a checksum");
+        UncheckedIOException other = assertThrows(UncheckedIOException.class, () -> run(Dl4jStudent.of(net), c, null).build().run());
+        assertTrue(other.getMessage().contains(c.file().toString()), other.getMessage());
+
+        Files.write(c.file(), good); // the intact file resumes
+        try (var files = Files.list(tmp)) {
+            assertEquals(List.of(c.file()), files.toList(), "no temporary files are left behind");
+        }
+    }
+
+    /** A graph student with a FitNets hint: the hint's regressor and Adam state are saved and restored too. */
+    @Test
+    void aGraphStudentWithATrainableHintResumesExactly(@TempDir Path tmp) {
+        ComputationGraph whole = graphStudent();
+        HintLoss wholeHint = new HintLoss(16, 32, 1e-2, 1);
+        DistillResult expected = hintRun(whole, wholeHint, null, null).build().run();
+
+        Checkpoints c = Checkpoints.in(tmp).everySteps(4);
+        assertThrows(Crash.class, () -> hintRun(graphStudent(), new HintLoss(16, 32, 1e-2, 1), c, crashAfter(1, 3)).build().run());
+        ComputationGraph resumed = graphStudent();
+        HintLoss resumedHint = new HintLoss(16, 32, 1e-2, 1);
+        DistillResult r = hintRun(resumed, resumedHint, c, null).build().run();
+        assertArrayEquals(whole.params().toFloatVector(), resumed.params().toFloatVector());
+        assertArrayEquals(whole.getUpdater().getStateViewArray().toFloatVector(), resumed.getUpdater().getStateViewArray().toFloatVector());
+        assertArrayEquals(wholeHint.weights(), resumedHint.weights(), 0.0);
+        assertArrayEquals(wholeHint.bias(), resumedHint.bias(), 0.0);
+        for (int e = 0; e < EPOCHS; e++) {
+            assertEquals(expected.epochs().get(e).loss(), r.epochs().get(e).loss(), 0.0);
+            assertEquals(expected.epochs().get(e).terms(), r.epochs().get(e).terms());
+        }
+        // a hint of another size: refused before anything changes
+        HintLoss wrong = new HintLoss(16, 32, 1e-2, 1);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Distiller.builder()
+                .teacher(Dl4jTeacher.of(teacherNet)).student(Dl4jStudent.of(graphStudent())).loss(new SoftTargetKd(4, 0.2))
+                .featureLoss(0.5, wrong, "0", "layer0").featureLoss(0.5, new HintLoss(16, 32, 1e-2, 2), "0", "layer0")
+                .trainData(train).testData(test).epochs(EPOCHS).batchSize(BATCH).seed(5).backend(new CpuBackend())
+                .checkpoints(c).build().run());
+        assertTrue(e.getMessage().contains("featureLosses was"), e.getMessage());
+    }
+
+    private static ComputationGraph graphStudent() {
+        return Dl4jStudent.withFeatureOutputs(Nets.logitsMlp(D, 16, K, new Adam(5e-3), 11, 0.2).toComputationGraph(), "0");
+    }
+
+    private static Distiller.Builder hintRun(ComputationGraph g, HintLoss hint, Checkpoints c, TrainingListener l) {
+        Distiller.Builder b = Distiller.builder().teacher(Dl4jTeacher.of(teacherNet)).student(Dl4jStudent.of(g))
+                .loss(new SoftTargetKd(4, 0.2)).featureLoss(0.5, hint, "0", "layer0")
+                .trainData(train).testData(test).epochs(EPOCHS).batchSize(BATCH).seed(5).backend(new CpuBackend());
+        if (c != null) {
+            b.checkpoints(c);
+        }
+        if (l != null) {
+            b.listener(l);
+        }
+        return b;
+    }
+
+    @Test
+    void whatCannotBeCheckpointedIsRefusedBeforeTraining(@TempDir Path tmp) {
+        Student plain = new Student() {
+            public int classes() {
+                return K;
+            }
+
+            public float[] forward(org.distill4j.data.Batch batch, boolean training) {
+                return new float[batch.size() * K];
+            }
+
+            public void backward(float[] dLogits) {
+            }
+
+            public void endEpoch() {
+            }
+
+            public long parameterCount() {
+                return 0;
+            }
+
+            public String describe() {
+                return "a test student";
+            }
+        };
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> run(plain, Checkpoints.in(tmp), null).build());
+        assertTrue(e.getMessage().contains("a test student cannot"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> Checkpoints.in(tmp).everyEpochs(0));
+        assertThrows(IllegalArgumentException.class, () -> Checkpoints.in(tmp).everySteps(-1));
+    }
+
+    /**
+     * {@code kill -9} of a child process that saves after every step: the checkpoint it leaves is whole, and the run
+     * resumed from it here ends with the uninterrupted run's student.
+     */
+    @Test
+    void aRunKilledWithSigkillResumesExactly(@TempDir Path tmp) throws Exception {
+        Path dir = tmp.resolve("ckpt");
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        Process p = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"), DistillChild.class.getName(), dir.toString())
+                .redirectErrorStream(true).redirectOutput(tmp.resolve("child.log").toFile()).start();
+        Path file = dir.resolve(Checkpoints.FILE_NAME);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+        while (!Files.exists(file) && System.nanoTime() < deadline && p.isAlive()) {
+            Thread.sleep(5);
+        }
+        Thread.sleep(300); // well into the run, saving after every step
+        assertTrue(p.isAlive(), "the child was still training when killed: " + Files.readString(tmp.resolve("child.log")));
+        p.destroyForcibly(); // SIGKILL on Linux
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS));
+
+        MultiLayerNetwork whole = DistillChild.student();
+        DistillResult expected = DistillChild.builder(whole, null).build().run();
+        MultiLayerNetwork resumed = DistillChild.student();
+        int[] stepsHere = {0};
+        DistillResult r = DistillChild.builder(resumed, Checkpoints.in(dir)).listener(new TrainingListener() {
+            @Override
+            public void batchFinished(int e, int b, int batches, long samples, long elapsedNanos, double loss) {
+                stepsHere[0]++;
+            }
+        }).build().run();
+        assertTrue(stepsHere[0] > 0 && stepsHere[0] < DistillChild.STEPS, "the child had trained some steps, not all: "
+                + (DistillChild.STEPS - stepsHere[0]) + " of " + DistillChild.STEPS);
+        assertArrayEquals(whole.params().toFloatVector(), resumed.params().toFloatVector(), "parameters, bit for bit");
+        assertEquals(expected.epochs().get(expected.epochs().size() - 1).loss(), r.epochs().get(r.epochs().size() - 1).loss(), 0.0);
+        try (var files = Files.list(dir)) {
+            assertFalse(files.anyMatch(f -> !f.equals(file) && !f.getFileName().toString().endsWith(".tmp")),
+                    "only the checkpoint (and at most a temporary file the kill interrupted)");
+        }
+    }
+}
