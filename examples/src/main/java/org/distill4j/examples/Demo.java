@@ -96,6 +96,10 @@ public final class Demo {
 
         /** Save every network trained here into {@link #out} as {@code <row>.zip} (for {@code distill eval}). */
         public boolean saveModels;
+        /** Each trained row saves checkpoints under {@code out/checkpoints/<row>/}; with {@link #resume} a rerun continues them. */
+        public boolean checkpoints = true;
+        /** Continue the rows' checkpoints (a finished row is restored without training) instead of training from the start. */
+        public boolean resume;
         /** The resolved recipe, recorded in the provenance (null outside recipe runs). */
         public Map<String, Object> recipe;
 
@@ -284,14 +288,19 @@ public final class Demo {
             }
             if (s.store != null && !s.storeOnly) {
                 // label once, then train the same student from the stored soft targets
+                // the store is tied to this teacher's weights: a store labeled by another teacher is refused, not reused
                 org.distill4j.store.Labeler.Result lr = org.distill4j.store.Labeler.label(liveTeacher, transfer, s.store,
-                        new org.distill4j.store.Labeler.Options(0, org.distill4j.store.ValueCodec.F16, 1024, 1000, "demo-teacher"), null);
-                out.printf(Locale.ROOT, "labeled %d rows into %s in %.2f s%n", lr.rows(), s.store, lr.seconds());
+                        new org.distill4j.store.Labeler.Options(0, org.distill4j.store.ValueCodec.F16, 1024, 1000, liveId), null);
+                if (lr.alreadyComplete()) {
+                    out.printf(Locale.ROOT, "reusing the stored %d rows in %s%n", lr.rows(), s.store);
+                } else {
+                    out.printf(Locale.ROOT, "labeled %d rows into %s in %.2f s%n", lr.rows(), s.store, lr.seconds());
+                }
                 try (org.distill4j.store.SoftTargetStore store = org.distill4j.store.SoftTargetStore.open(s.store)) {
                     MultiLayerNetwork fromStore = DemoModels.mlp(in, s.studentHidden, classes, 0, s.updater(), s.seed + 1);
                     Method m = method("kd", s);
                     String label = "distilled: kd, stored f16";
-                    DistillResult r = train(s, label, fromStore, org.distill4j.store.StoredTeacher.of(store, "demo-teacher"), m.loss,
+                    DistillResult r = train(s, label, fromStore, org.distill4j.store.StoredTeacher.of(store, liveId), m.loss,
                             transfer, test, s.studentEpochs, backend);
                     rows.add(row(label, studentShape, fromStore.numParams(), transfer.size(), s.studentEpochs, m.description, r));
                     results.put(label, r);
@@ -477,7 +486,16 @@ public final class Demo {
         if (s.progress) {
             b.listener(ConsoleProgress.toStderr(label));
         }
+        if (s.checkpoints) {
+            org.distill4j.train.Checkpoints c = org.distill4j.train.Checkpoints.in(checkpointDir(s, label));
+            b.checkpoints(s.resume ? c : c.startOver());
+        }
         return b.build().run();
+    }
+
+    /** Where a row's checkpoints go: {@code out/checkpoints/<row name, lower case, dashes>}. */
+    static Path checkpointDir(Settings s, String label) {
+        return s.out.resolve("checkpoints").resolve(label.toLowerCase(Locale.ROOT).replaceAll("[^a-z0-9]+", "-").replaceAll("^-|-$", ""));
     }
 
     private static Row row(String name, String model, long params, int samples, int epochs, String loss, DistillResult r) {

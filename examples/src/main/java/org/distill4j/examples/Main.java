@@ -141,6 +141,10 @@ public final class Main {
                 s.progress = false;
                 continue;
             }
+            if (a.equals("--resume")) {
+                s.resume = true;
+                continue;
+            }
             if (!a.startsWith("--")) {
                 throw new UsageException("unexpected argument '" + a + "'");
             }
@@ -181,22 +185,28 @@ public final class Main {
         Path recipe = null;
         Path outDir = null;
         boolean progress = true;
+        boolean resume = false;
         List<String> sets = new java.util.ArrayList<>();
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             switch (a) {
                 case "--help", "-h" -> {
                     out.println("""
-                            usage: distill run RECIPE.yaml [--set key.path=value ...] [--out DIR] [--quiet]
+                            usage: distill run RECIPE.yaml [--set key.path=value ...] [--out DIR] [--resume] [--quiet]
                               trains the recipe's teacher (or loads its model), the student alone and the student distilled with
                               the recipe's loss terms; writes results.json, metrics.csv, provenance.json, curves.png,
                               accuracy.png and report.html to DIR (default distill-out/<recipe name>), and each trained model
                               as <row>.zip (e.g. student-distilled.zip, for distill eval)
                               --set key.path=value   override a field, e.g. --set training.epochs=5 --set data.path=embedded
+                              --resume               continue an interrupted run in DIR: each row goes on from its last
+                                                     checkpoint (DIR/checkpoints/<row>, saved every epoch), a finished row
+                                                     is restored without training; a row whose settings changed is refused,
+                                                     naming the setting. Without it every row starts over
                             recipes: examples/recipes/<dataset>/<method>/<student>_from_<teacher>.yaml""");
                     return OK;
                 }
                 case "--quiet" -> progress = false;
+                case "--resume" -> resume = true;
                 case "--set", "--out" -> {
                     if (i + 1 >= args.length) {
                         throw new UsageException(a + " needs a value");
@@ -222,7 +232,7 @@ public final class Main {
             throw new UsageException(recipe + ": no such recipe file");
         }
         org.distill4j.examples.recipe.Recipe r = org.distill4j.examples.recipe.RecipeLoader.load(recipe, sets);
-        org.distill4j.examples.recipe.RecipeRunner.run(r, outDir != null ? outDir : Path.of("distill-out", r.name()), progress, out);
+        org.distill4j.examples.recipe.RecipeRunner.run(r, outDir != null ? outDir : Path.of("distill-out", r.name()), progress, resume, out);
         return OK;
     }
 
@@ -251,6 +261,9 @@ public final class Main {
                   --save-teacher FILE    also save the trained teacher as a DL4J model (for distill label)
                   --store FILE           label the transfer set into this soft-target store (f16) and add a row
                                          for the student distilled from the store
+                  --resume               continue an interrupted demo in the same --out directory: each row goes on
+                                         from its last checkpoint (DIR/checkpoints/<row>, saved every epoch), a
+                                         finished row is restored without training; without it every row starts over
                   --quiet                no progress bars
                 """, d.out, d.seed, d.teacherSamples, d.teacherEpochs, join(d.teacherHidden), d.teacherDropout,
                 d.transferSamples, d.studentEpochs, join(d.studentHidden), d.testSamples, d.batchSize, d.learningRate,

@@ -28,7 +28,8 @@ public final class RecipeRunner {
         return b.build();
     }
 
-    public static Demo.Outcome run(Recipe r, Path out, boolean progress, PrintStream console) throws IOException {
+    /** Runs {@code r} into {@code out}; with {@code resume} each row continues from its checkpoint there. */
+    public static Demo.Outcome run(Recipe r, Path out, boolean progress, boolean resume, PrintStream console) throws IOException {
         Demo.Settings s = new Demo.Settings();
         s.embedded = "embedded".equals(r.data().path());
         s.data = r.data().path() == null || s.embedded ? null : r.source().toAbsolutePath().getParent().resolve(r.data().path()).normalize();
@@ -58,6 +59,7 @@ public final class RecipeRunner {
         s.out = out;
         s.saveModels = true;
         s.progress = progress;
+        s.resume = resume;
         Demo.Outcome o = Demo.runDetailed(s, console);
         Report.write(out, r.name(), o);
         console.println("wrote " + out.resolve("report.html") + " (with metrics.csv, curves.png, accuracy.png) and the trained"

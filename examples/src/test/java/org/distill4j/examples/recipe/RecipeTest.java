@@ -16,7 +16,9 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -128,6 +130,61 @@ class RecipeTest {
             out.add(m.group(1));
         }
         return out;
+    }
+
+    /** The rows' training samples/s in results.json: a row restored from its checkpoint keeps its saved times to the bit. */
+    private static List<String> speeds(Path results) throws Exception {
+        Matcher m = Pattern.compile("\"samplesPerSecond\": ([0-9.e-]+)").matcher(Files.readString(results));
+        List<String> out = new java.util.ArrayList<>();
+        while (m.find()) {
+            out.add(m.group(1));
+        }
+        return out;
+    }
+
+    @Test
+    void aResumedRunContinuesEachRowFromItsCheckpoint(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("out");
+        String[] args = {"run", KD.toString(), "--out", out.toString(), "--quiet", "--set", "teacher.hidden=[48]",
+                "--set", "teacher.epochs=2", "--set", "student.hidden=[24]", "--set", "training.epochs=3",
+                "--set", "data.teacherSamples=600", "--set", "data.transferSamples=300", "--set", "data.testSamples=400"};
+        run(args);
+        Path ckpts = out.resolve("checkpoints");
+        Path teacher = ckpts.resolve("teacher").resolve(org.distill4j.train.Checkpoints.FILE_NAME);
+        Path alone = ckpts.resolve("student-alone").resolve(org.distill4j.train.Checkpoints.FILE_NAME);
+        Path distilled = ckpts.resolve("student-distilled").resolve(org.distill4j.train.Checkpoints.FILE_NAME);
+        for (Path c : List.of(teacher, alone, distilled)) {
+            assertTrue(Files.size(c) > 0, c.toString());
+        }
+        List<String> acc = accuracies(out.resolve("results.json"));
+        List<String> wall = speeds(out.resolve("results.json"));
+        byte[] teacherCkpt = Files.readAllBytes(teacher);
+
+        // a finished run resumed: every row restored, nothing trained, the same numbers and times
+        String[] resume = Stream.concat(Stream.of(args), Stream.of("--resume")).toArray(String[]::new);
+        run(resume);
+        assertEquals(acc, accuracies(out.resolve("results.json")));
+        assertEquals(wall, speeds(out.resolve("results.json")), "restored rows keep their saved training times");
+        assertArrayEquals(teacherCkpt, Files.readAllBytes(teacher), "a finished row's checkpoint is not rewritten");
+
+        // the distilled row lost its checkpoint (interrupted before its first save): only it trains again, to the same numbers
+        Files.delete(distilled);
+        run(resume);
+        List<String> wall2 = speeds(out.resolve("results.json"));
+        assertEquals(acc, accuracies(out.resolve("results.json")));
+        assertEquals(wall.subList(0, 2), wall2.subList(0, 2), "teacher and student alone restored");
+        assertTrue(Files.exists(distilled));
+
+        // other settings are refused with the setting's name; without --resume every row starts over
+        String[] changed = Stream.concat(Stream.of(resume), Stream.of("--set", "training.batchSize=64")).toArray(String[]::new);
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int code = Main.run(changed, new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8));
+        assertEquals(1, code);
+        assertTrue(err.toString(StandardCharsets.UTF_8).contains("batchSize was 128, now 64"), err.toString(StandardCharsets.UTF_8));
+        run(args);
+        assertEquals(acc, accuracies(out.resolve("results.json")), "the same seed, the same numbers");
+        assertFalse(java.util.Arrays.equals(teacherCkpt, Files.readAllBytes(teacher)), "the teacher trained again and saved anew");
     }
 
     @Test
