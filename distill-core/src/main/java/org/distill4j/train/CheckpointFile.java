@@ -71,8 +71,9 @@ final class CheckpointFile {
         try {
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
                 CRC32C crc = new CRC32C();
-                DataOutputStream out = new DataOutputStream(new CheckedOutputStream(
-                        new BufferedOutputStream(java.nio.channels.Channels.newOutputStream(ch), 1 << 16), crc));
+                // buffered above the checksum, so the CRC sees 64 KiB blocks rather than single bytes
+                DataOutputStream out = new DataOutputStream(new BufferedOutputStream(
+                        new CheckedOutputStream(java.nio.channels.Channels.newOutputStream(ch), crc), 1 << 16));
                 // not closed: the channel closes after force()
                 out.write(MAGIC);
                 out.writeInt(VERSION);

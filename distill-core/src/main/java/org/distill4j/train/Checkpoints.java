@@ -33,17 +33,19 @@ public final class Checkpoints {
     private final int everyEpochs;
     private final int everySteps;
     private final boolean startOver;
+    private final java.time.Duration minInterval;
 
-    private Checkpoints(Path dir, int everyEpochs, int everySteps, boolean startOver) {
+    private Checkpoints(Path dir, int everyEpochs, int everySteps, boolean startOver, java.time.Duration minInterval) {
         this.dir = dir;
         this.everyEpochs = everyEpochs;
         this.everySteps = everySteps;
         this.startOver = startOver;
+        this.minInterval = minInterval;
     }
 
     /** Checkpoints in {@code dir} (created when needed) at the end of every epoch; resumes from one found there. */
     public static Checkpoints in(Path dir) {
-        return new Checkpoints(Objects.requireNonNull(dir, "checkpoint directory"), 1, 0, false);
+        return new Checkpoints(Objects.requireNonNull(dir, "checkpoint directory"), 1, 0, false, java.time.Duration.ZERO);
     }
 
     /** Saves at the end of every {@code n}-th epoch, and always after the last one. Default 1. */
@@ -51,7 +53,7 @@ public final class Checkpoints {
         if (n <= 0) {
             throw new IllegalArgumentException("checkpoint everyEpochs must be > 0, got " + n);
         }
-        return new Checkpoints(dir, n, everySteps, startOver);
+        return new Checkpoints(dir, n, everySteps, startOver, minInterval);
     }
 
     /**
@@ -62,12 +64,28 @@ public final class Checkpoints {
         if (n < 0) {
             throw new IllegalArgumentException("checkpoint everySteps must be >= 0 (0: at epoch ends only), got " + n);
         }
-        return new Checkpoints(dir, everyEpochs, n, startOver);
+        return new Checkpoints(dir, everyEpochs, n, startOver, minInterval);
     }
 
     /** Trains from the start even where a checkpoint exists (the first save replaces it). */
     public Checkpoints startOver() {
-        return new Checkpoints(dir, everyEpochs, everySteps, true);
+        return new Checkpoints(dir, everyEpochs, everySteps, true, minInterval);
+    }
+
+    /**
+     * Skips a due save when less than {@code d} has passed since the run started or last saved, so short epochs do not
+     * spend their time writing checkpoints (an interruption then loses at most about {@code d} of training); the
+     * save after the last epoch always happens. Default zero: every due save happens.
+     */
+    public Checkpoints minInterval(java.time.Duration d) {
+        if (d == null || d.isNegative()) {
+            throw new IllegalArgumentException("checkpoint minInterval must be >= 0, got " + d);
+        }
+        return new Checkpoints(dir, everyEpochs, everySteps, startOver, d);
+    }
+
+    public java.time.Duration minInterval() {
+        return minInterval;
     }
 
     public Path dir() {
@@ -94,6 +112,7 @@ public final class Checkpoints {
     @Override
     public String toString() {
         return "checkpoints in " + dir + " every " + (everyEpochs == 1 ? "epoch" : everyEpochs + " epochs")
-                + (everySteps > 0 ? " and every " + everySteps + " steps" : "") + (startOver ? ", starting over" : "");
+                + (everySteps > 0 ? " and every " + everySteps + " steps" : "")
+                + (minInterval.isZero() ? "" : ", at most every " + minInterval) + (startOver ? ", starting over" : "");
     }
 }

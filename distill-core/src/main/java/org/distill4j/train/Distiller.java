@@ -257,6 +257,7 @@ public final class Distiller {
         long trainNanosTotal = 0;
         long samplesTotal = 0;
         int startEpoch = 0;
+        long[] lastSave = {System.nanoTime()}; // when the run started or last saved a checkpoint
         if (resume != null) {
             history.addAll(resume.history());
             trainNanosTotal = resume.trainNanosTotal();
@@ -309,7 +310,8 @@ public final class Distiller {
                     step(be, epochLoss, batch, fullBatch, fullGrad, sums, epoch, b, batches, to, t0);
                 }
                 if (checkpoints != null && checkpoints.everySteps() > 0 && b + 1 < batches
-                        && ((long) epoch * batches + b + 1) % checkpoints.everySteps() == 0) {
+                        && ((long) epoch * batches + b + 1) % checkpoints.everySteps() == 0
+                        && System.nanoTime() - lastSave[0] >= checkpoints.minInterval().toNanos()) {
                     long s0 = System.nanoTime();
                     if (pending != null) {
                         engineStepDone(sums, epochLoss, pending.result(), epoch, pendingBatch, batches, pendingTo, t0);
@@ -320,7 +322,8 @@ public final class Distiller {
                     }
                     save(epoch, b + 1, sums, carriedNanos + (s0 - t0) - savingNanos, trainNanosTotal, samplesTotal, s0 - start,
                             engineDescription, history);
-                    savingNanos += System.nanoTime() - s0;
+                    lastSave[0] = System.nanoTime();
+                    savingNanos += lastSave[0] - s0;
                 }
             }
             if (pending != null) {
@@ -363,9 +366,11 @@ public final class Distiller {
                     epoch + 1, epochs, m.loss(), terms, 100 * acc,
                     Double.isNaN(agree) ? "n/a" : String.format(Locale.ROOT, "%.2f%%", 100 * agree),
                     Double.isNaN(kl) ? "n/a" : String.format(Locale.ROOT, "%.4f", kl), m.samplesPerSecond()));
-            if (checkpoints != null && ((epoch + 1) % checkpoints.everyEpochs() == 0 || epoch + 1 == epochs)) {
+            if (checkpoints != null && (epoch + 1 == epochs || (epoch + 1) % checkpoints.everyEpochs() == 0
+                    && System.nanoTime() - lastSave[0] >= checkpoints.minInterval().toNanos())) {
                 save(epoch + 1, 0, new EpochSums(), 0, trainNanosTotal, samplesTotal, System.nanoTime() - start, engineDescription,
                         history);
+                lastSave[0] = System.nanoTime();
             }
             for (TrainingListener l : listeners) {
                 l.epochFinished(m);

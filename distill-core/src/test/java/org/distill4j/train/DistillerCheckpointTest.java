@@ -214,6 +214,19 @@ class DistillerCheckpointTest {
         }
     }
 
+    /** With a minimum interval no due save happens early in the run, but the last epoch's always does. */
+    @Test
+    void aMinimumIntervalSkipsEarlySavesButNotTheLast(@TempDir Path tmp) {
+        Checkpoints c = Checkpoints.in(tmp).everySteps(1).minInterval(java.time.Duration.ofHours(1));
+        assertThrows(Crash.class, () -> run(Dl4jStudent.of(studentNet()), c, crashAfter(2, -1)).build().run());
+        assertFalse(Files.exists(c.file()), "no save within the first hour");
+        MultiLayerNetwork net = studentNet();
+        DistillResult r = run(Dl4jStudent.of(net), c, null).build().run();
+        assertTrue(Files.exists(c.file()), "the end of the run is saved");
+        MultiLayerNetwork restored = studentNet();
+        assertSameRun(r, net, run(Dl4jStudent.of(restored), c, null).build().run(), restored);
+    }
+
     /** A graph student with a FitNets hint: the hint's regressor and Adam state are saved and restored too. */
     @Test
     void aGraphStudentWithATrainableHintResumesExactly(@TempDir Path tmp) {
@@ -287,6 +300,7 @@ class DistillerCheckpointTest {
             }
         };
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> run(plain, Checkpoints.in(tmp), null).build());
+        assertThrows(IllegalArgumentException.class, () -> Checkpoints.in(tmp).minInterval(java.time.Duration.ofSeconds(-1)));
         assertTrue(e.getMessage().contains("a test student cannot"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> Checkpoints.in(tmp).everyEpochs(0));
         assertThrows(IllegalArgumentException.class, () -> Checkpoints.in(tmp).everySteps(-1));

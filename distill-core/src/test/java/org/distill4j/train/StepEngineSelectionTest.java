@@ -76,8 +76,11 @@ class StepEngineSelectionTest {
         @Override
         public void syncToStudent() {
             syncs++;
-            if (writeBack) {
+            if (writeBack) { // all an optimizer needs to go on, as a real engine writes back
                 target.setParams(copy.params().dup());
+                target.getUpdater().getStateViewArray().assign(copy.getUpdater().getStateViewArray());
+                target.setIterationCount(copy.getIterationCount());
+                target.setEpochCount(copy.getEpochCount());
             }
         }
 
@@ -191,12 +194,22 @@ class StepEngineSelectionTest {
     private static MultiLayerNetwork current;
 
     private static DistillResult run(List<StepEngineProvider> providers, String engine) {
+        return run(providers, engine, null, null);
+    }
+
+    private static DistillResult run(List<StepEngineProvider> providers, String engine, Checkpoints c, TrainingListener l) {
         current = Nets.logitsMlp(D, 16, K, new Adam(5e-3), 11, 0); // the same initial weights every run
         Distiller.Builder b = Distiller.builder().teacher(Dl4jTeacher.of(TEACHER)).student(Dl4jStudent.of(current))
                 .loss(new SoftTargetKd(3, 0.3)).trainData(TRAIN).testData(TEST).epochs(3).batchSize(64).seed(5)
                 .backend(new CpuBackend()).stepEngines(providers);
         if (engine != null) {
             b.engine(engine);
+        }
+        if (c != null) {
+            b.checkpoints(c);
+        }
+        if (l != null) {
+            b.listener(l);
         }
         return b.build().run();
     }
@@ -218,6 +231,30 @@ class StepEngineSelectionTest {
             assertEquals(dl4j.epochs().get(i).terms(), viaEngine.epochs().get(i).terms());
             assertEquals(dl4j.epochs().get(i).testAccuracy(), viaEngine.epochs().get(i).testAccuracy(), 0.0);
             assertEquals(dl4j.epochs().get(i).teacherKl(), viaEngine.epochs().get(i).teacherKl(), 0.0);
+        }
+    }
+
+    /**
+     * A pipelined engine run checkpointed within epochs: each save collects the pending step and syncs the engine
+     * first (the QueueingEngine fails otherwise), and a run resumed after a crash, with a new engine made from the
+     * restored student, ends with the uninterrupted run's student and metrics.
+     */
+    @Test
+    void aPipelinedEngineRunResumesFromACheckpointExactly(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) {
+        Provider whole = new Provider("queue", null, true).queueing(-1);
+        DistillResult expected = run(List.of(whole), null);
+        float[] expectedParams = current.params().toFloatVector();
+
+        Checkpoints c = Checkpoints.in(tmp).everySteps(3); // 4 steps an epoch: saves after steps 3, 6 (epoch 2, batch 2), 9
+        Provider crashed = new Provider("queue", null, true).queueing(-1);
+        assertThrows(DistillerCheckpointTest.Crash.class, () -> run(List.of(crashed), null, c, DistillerCheckpointTest.crashAfter(1, 3)));
+        Provider resumed = new Provider("queue", null, true).queueing(-1);
+        DistillResult r = run(List.of(resumed), null, c, null);
+        assertEquals(3 * 4 - 6, resumed.made.get(0).steps, "the resumed engine ran the steps after the save of step 6");
+        org.junit.jupiter.api.Assertions.assertArrayEquals(expectedParams, current.params().toFloatVector(), "parameters, bit for bit");
+        for (int i = 0; i < 3; i++) {
+            assertEquals(expected.epochs().get(i).loss(), r.epochs().get(i).loss(), 0.0, "epoch " + i + " loss");
+            assertEquals(expected.epochs().get(i).testAccuracy(), r.epochs().get(i).testAccuracy(), 0.0);
         }
     }
 

@@ -487,7 +487,9 @@ public final class Demo {
             b.listener(ConsoleProgress.toStderr(label));
         }
         if (s.checkpoints) {
-            org.distill4j.train.Checkpoints c = org.distill4j.train.Checkpoints.in(checkpointDir(s, label));
+            // at epoch ends, at most every 30 s (the demo's short epochs would spend 15% of their time saving), and at the end
+            org.distill4j.train.Checkpoints c = org.distill4j.train.Checkpoints.in(checkpointDir(s, label))
+                    .minInterval(java.time.Duration.ofSeconds(30));
             b.checkpoints(s.resume ? c : c.startOver());
         }
         return b.build().run();

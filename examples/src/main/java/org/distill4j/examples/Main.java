@@ -199,7 +199,8 @@ public final class Main {
                               as <row>.zip (e.g. student-distilled.zip, for distill eval)
                               --set key.path=value   override a field, e.g. --set training.epochs=5 --set data.path=embedded
                               --resume               continue an interrupted run in DIR: each row goes on from its last
-                                                     checkpoint (DIR/checkpoints/<row>, saved every epoch), a finished row
+                                                     checkpoint (DIR/checkpoints/<row>, saved at epoch ends at most every
+                                                     30 s, and at the end), a finished row
                                                      is restored without training; a row whose settings changed is refused,
                                                      naming the setting. Without it every row starts over
                             recipes: examples/recipes/<dataset>/<method>/<student>_from_<teacher>.yaml""");
@@ -262,7 +263,8 @@ public final class Main {
                   --store FILE           label the transfer set into this soft-target store (f16) and add a row
                                          for the student distilled from the store
                   --resume               continue an interrupted demo in the same --out directory: each row goes on
-                                         from its last checkpoint (DIR/checkpoints/<row>, saved every epoch), a
+                                         from its last checkpoint (DIR/checkpoints/<row>, saved at epoch ends at
+                                         most every 30 s, and at the end), a
                                          finished row is restored without training; without it every row starts over
                   --quiet                no progress bars
                 """, d.out, d.seed, d.teacherSamples, d.teacherEpochs, join(d.teacherHidden), d.teacherDropout,

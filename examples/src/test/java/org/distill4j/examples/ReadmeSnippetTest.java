@@ -54,13 +54,15 @@ class ReadmeSnippetTest {
             MultiLayerNetwork teacher = DemoModels.mlp(784, new int[]{32}, 10, 0, 1e-3, 1);
             MultiLayerNetwork student = DemoModels.mlp(784, new int[]{16}, 10, 0, 1e-3, 2);
             DistillResult r = (DistillResult) c.getMethod("distill", MultiLayerNetwork.class, MultiLayerNetwork.class, int.class)
-                    .invoke(null, teacher, student, 1);
-            assertEquals(1, r.epochs().size());
+                    .invoke(null, teacher, student, 3);
+            assertEquals(3, r.epochs().size());
             assertTrue(r.testAccuracy() > 0.1, "the snippet trains a student: " + r.testAccuracy());
             Class<?> onnx = loader.loadClass("OnnxTeacher");
             DistillResult o = (DistillResult) onnx.getMethod("distill", Path.class, MultiLayerNetwork.class, int.class)
-                    .invoke(null, Path.of("models", "fashion-mnist", "cnn-teacher.onnx"), DemoModels.mlp(784, new int[]{16}, 10, 0, 1e-3, 2), 1);
-            assertEquals(1, o.epochs().size());
+                    .invoke(null, Path.of("models", "fashion-mnist", "cnn-teacher.onnx"), DemoModels.mlp(784, new int[]{16}, 10, 0, 1e-3, 2), 3);
+            // 3 epochs: after 1 (8 steps) the agreement was 0.23 on the embedded subset (0.30+ on the full files), too
+            // close to chance (0.1) to tell a working snippet from a broken one
+            assertEquals(3, o.epochs().size());
             assertTrue(o.teacherAgreement() > 0.3, "the ONNX snippet distils from the CNN: agreement " + o.teacherAgreement());
         }
     }
