@@ -121,7 +121,7 @@ public final class CpuBackend implements ComputeBackend {
         if (slices < 2 || !loss.rowSeparable()) {
             return loss.compute(batch, gradOut, upstream);
         }
-        loss.checkInputs(batch, gradOut); // the whole batch's buffers, named as compute would
+        loss.checkInputs(batch, gradOut, upstream); // the whole batch's buffers and upstream, named as compute would
         final LossResult[] parts = new LossResult[slices];
         final AtomicInteger next = new AtomicInteger();
         final AtomicReference<Throwable> failure = new AtomicReference<>();

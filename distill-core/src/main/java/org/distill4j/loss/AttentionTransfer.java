@@ -55,9 +55,7 @@ public final class AttentionTransfer implements FeatureLoss {
             throw new IllegalArgumentException("at needs the same spatial size; student maps are " + ss[1] + "x" + ss[2]
                     + ", teacher maps " + ts[1] + "x" + ts[2]);
         }
-        if (gradOut.length != batch.student().length) {
-            throw new IllegalArgumentException("gradient buffer has " + gradOut.length + " elements, expected " + batch.student().length);
-        }
+        checkGradient(batch, gradOut, upstream);
         final int n = batch.rows();
         final int cs = ss[0];
         final int ct = ts[0];

@@ -19,8 +19,22 @@ public interface FeatureLoss {
     /**
      * Computes the loss (mean over samples, or over the sample pairs and triplets of a relational loss)
      * and writes {@code upstream * dLoss/dStudentFeature} into {@code gradOut} (every element).
+     * {@code upstream} must be finite.
      */
     LossResult compute(FeatureBatch batch, float[] gradOut, float upstream);
+
+    /**
+     * Checks the gradient buffer (one element per student feature value) and the upstream factor
+     * (finite); shared by implementations, which call it first in {@link #compute}.
+     */
+    default void checkGradient(FeatureBatch batch, float[] gradOut, float upstream) {
+        if (gradOut == null || gradOut.length != batch.student().length) {
+            throw new IllegalArgumentException("gradient buffer for loss '" + name() + "' has "
+                    + (gradOut == null ? "no array" : gradOut.length + " elements") + ", expected one per student feature value: "
+                    + batch.student().length);
+        }
+        LogitLoss.requireFiniteUpstream(name(), upstream);
+    }
 
     /** A feature loss with trainable parameters, updated after each backward pass. */
     interface Trainable {

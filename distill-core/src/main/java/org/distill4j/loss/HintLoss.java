@@ -118,9 +118,7 @@ public final class HintLoss implements FeatureLoss, FeatureLoss.Trainable, org.d
             throw new IllegalArgumentException("hint regressor maps " + ds + " student values to " + dt + " teacher values, "
                     + "but the batch has " + batch.studentSize() + " and " + batch.teacherSize() + " per sample");
         }
-        if (gradOut.length != batch.student().length) {
-            throw new IllegalArgumentException("gradient buffer has " + gradOut.length + " elements, expected " + batch.student().length);
-        }
+        checkGradient(batch, gradOut, upstream);
         final float[] s = batch.student();
         final float[] t = batch.teacher();
         java.util.Arrays.fill(gw, 0);

@@ -52,12 +52,37 @@ public interface LogitLoss {
      * @param batch    inputs
      * @param gradOut  gradient output, same length as {@code batch.student()}; may not alias any input
      * @param upstream the gradient of the final objective with respect to this loss (1 for a loss
-     *                 used alone; the term weight inside a weighted sum)
+     *                 used alone; the term weight inside a weighted sum); must be finite
+     * @throws IllegalArgumentException for a non-finite {@code upstream}, and for inputs the loss cannot use
      * @return the reduced value (not multiplied by {@code upstream}) and its components
      */
     LossResult compute(LogitBatch batch, float[] gradOut, float upstream);
 
-    /** Checks the gradient buffer and the inputs this loss needs; shared by implementations. */
+    /**
+     * Checks the gradient buffer, the inputs this loss needs and the upstream factor (finite, see
+     * {@link #requireFiniteUpstream}); shared by implementations, which call it first in {@link #compute}.
+     */
+    default void checkInputs(LogitBatch batch, float[] gradOut, float upstream) {
+        checkInputs(batch, gradOut);
+        requireFiniteUpstream(name(), upstream);
+    }
+
+    /**
+     * Throws when {@code upstream} is NaN or infinite: it multiplies every gradient element, so a
+     * non-finite factor would turn a finite loss into NaN gradients without any other sign.
+     *
+     * @param loss the loss's registered name, for the message
+     * @return {@code upstream}
+     */
+    static float requireFiniteUpstream(String loss, float upstream) {
+        if (!Float.isFinite(upstream)) {
+            throw new IllegalArgumentException("upstream gradient factor for loss '" + loss + "' is " + upstream
+                    + ", expected a finite number (1 for a loss used alone, the term weight inside a weighted sum)");
+        }
+        return upstream;
+    }
+
+    /** Checks the gradient buffer and the inputs this loss needs (not the upstream factor: see the overload). */
     default void checkInputs(LogitBatch batch, float[] gradOut) {
         if (gradOut == null || gradOut.length != batch.student().length) {
             throw new IllegalArgumentException("gradient buffer for loss '" + name() + "' has "

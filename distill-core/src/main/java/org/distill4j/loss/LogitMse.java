@@ -58,7 +58,7 @@ public final class LogitMse implements LogitLoss {
 
     @Override
     public LossResult compute(LogitBatch batch, float[] gradOut, float upstream) {
-        checkInputs(batch, gradOut);
+        checkInputs(batch, gradOut, upstream);
         if (batch.teacherValues() != TeacherValues.LOGITS) {
             throw new IllegalArgumentException("loss 'mse' compares logits, but the teacher gives probabilities");
         }

@@ -65,9 +65,7 @@ public final class RelationalKd implements FeatureLoss {
             throw new IllegalArgumentException("rkd relates samples of a batch: it needs at least " + (angleWeight > 0 ? 3 : 2)
                     + " samples, got " + n);
         }
-        if (gradOut.length != batch.student().length) {
-            throw new IllegalArgumentException("gradient buffer has " + gradOut.length + " elements, expected " + batch.student().length);
-        }
+        checkGradient(batch, gradOut, upstream);
         final double[] s = widen(batch.student());
         final double[] t = widen(batch.teacher());
         final double[] grad = new double[s.length];

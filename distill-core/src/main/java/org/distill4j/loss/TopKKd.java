@@ -115,7 +115,7 @@ public final class TopKKd implements LogitLoss, TemperatureScaled {
 
     @Override
     public LossResult compute(LogitBatch batch, float[] gradOut, float upstream) {
-        checkInputs(batch, gradOut);
+        checkInputs(batch, gradOut, upstream);
         final int rows = batch.rows();
         final int v = batch.classes();
         final int k = batch.k();

@@ -148,7 +148,7 @@ public final class WeightedSum implements LogitLoss, EpochAware, TemperatureScal
 
     @Override
     public LossResult compute(LogitBatch batch, float[] gradOut, float upstream) {
-        checkInputs(batch, gradOut);
+        checkInputs(batch, gradOut, upstream);
         java.util.Arrays.fill(gradOut, 0f);
         float[] g = new float[gradOut.length];
         double value = 0;

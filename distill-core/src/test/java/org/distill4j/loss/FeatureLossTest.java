@@ -331,4 +331,32 @@ class FeatureLossTest {
         e = assertThrows(IllegalArgumentException.class, () -> FeatureBatch.of(2, new float[4], new int[]{2}, bad, new int[]{2}));
         assertTrue(e.getMessage().contains("teacher feature of sample 1 has NaN at offset 1"), e.getMessage());
     }
+
+    @Test
+    void featureLossesRejectANonFiniteUpstreamAndABadGradientBufferNamingTheLoss() {
+        Random rng = new Random(77);
+        int n = 3;
+        float[] s = Inputs.logits(rng, 1, n * 2 * 3 * 3, 1.0);
+        float[] t = Inputs.logits(rng, 1, n * 4 * 3 * 3, 1.0);
+        FeatureBatch maps = FeatureBatch.of(n, s, new int[]{2, 3, 3}, t, new int[]{4, 3, 3});
+        FeatureBatch flat = FeatureBatch.of(n, s, new int[]{18}, t, new int[]{36});
+        FeatureLoss[] losses = {new HintLoss(18, 36, 1e-3, 1), new AttentionTransfer(1000), new RelationalKd(25, 50)};
+        FeatureBatch[] batches = {flat, maps, flat};
+        for (int i = 0; i < losses.length; i++) {
+            FeatureLoss loss = losses[i];
+            FeatureBatch b = batches[i];
+            assertTrue(Double.isFinite(loss.compute(b, new float[s.length], UP).value()), loss.name());
+            for (float up : new float[]{Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> loss.compute(b, new float[s.length], up));
+                assertEquals("upstream gradient factor for loss '" + loss.name() + "' is " + up
+                        + ", expected a finite number (1 for a loss used alone, the term weight inside a weighted sum)", e.getMessage());
+            }
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> loss.compute(b, null, UP));
+            assertEquals("gradient buffer for loss '" + loss.name() + "' has no array, expected one per student feature value: "
+                    + s.length, e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> loss.compute(b, new float[s.length + 1], UP));
+            assertEquals("gradient buffer for loss '" + loss.name() + "' has " + (s.length + 1)
+                    + " elements, expected one per student feature value: " + s.length, e.getMessage());
+        }
+    }
 }

@@ -426,6 +426,40 @@ class LossFamilyTest {
         assertEquals("weight of term 'kd' is NaN; expected a finite number", nan.getMessage());
     }
 
+    static Stream<String> registered() {
+        return Stream.concat(Losses.names().stream(), Stream.of("weighted-sum"));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("registered")
+    void aNonFiniteUpstreamFactorIsRejectedNamingTheLoss(String name) {
+        Random rng = new Random(15);
+        int rows = 3;
+        int v = 7;
+        float[] s = Inputs.logits(rng, rows, v, 2);
+        int[] y = Inputs.labels(rng, rows, v);
+        LogitLoss loss = name.equals("weighted-sum")
+                ? WeightedSum.builder().add(0.1, new CrossEntropy()).add(0.9, new SoftTargetKd(2, 0)).build()
+                : Losses.create(name, Map.of());
+        LogitBatch b;
+        if (loss.needsTopK()) {
+            b = LogitBatch.ofTopK(rows, v, s, new int[]{0, 1, 2, 3, 4, 5}, new float[]{-0.5f, -1.5f, -0.7f, -1.2f, -0.4f, -2f}, 2, y);
+        } else {
+            b = LogitBatch.of(rows, v, s, Inputs.logits(rng, rows, v, 2), TeacherValues.LOGITS, y);
+        }
+        float[] g = new float[rows * v];
+        assertTrue(Double.isFinite(loss.compute(b, g, 0.73f).value()), name + " on a finite upstream");
+        for (float up : new float[]{Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> loss.compute(b, g, up), name + " upstream " + up);
+            assertEquals("upstream gradient factor for loss '" + loss.name() + "' is " + up
+                    + ", expected a finite number (1 for a loss used alone, the term weight inside a weighted sum)", e.getMessage());
+            try (org.distill4j.backend.CpuBackend be = new org.distill4j.backend.CpuBackend(2)) {
+                IllegalArgumentException viaBackend = assertThrows(IllegalArgumentException.class, () -> be.logitLoss(loss, b, g, up));
+                assertEquals(e.getMessage(), viaBackend.getMessage(), name + " through the CPU backend");
+            }
+        }
+    }
+
     @Test
     void everyLossIsRegisteredWithItsSettings() {
         assertEquals(List.of("kd", "ce", "reverse-kl", "gjsd", "tvd", "mse", "dkd", "logit-std", "topk-kd"), Losses.names());
