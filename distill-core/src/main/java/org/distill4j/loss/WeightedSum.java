@@ -20,8 +20,10 @@ import java.util.Objects;
  *         .build();
  * }</pre>
  * All terms must share one reduction. {@link LossResult#terms()} holds each term's unweighted value
- * under its name (a repeated name gets a {@code #2}, {@code #3} suffix) and the components the terms
- * report themselves.
+ * under its name and the components the terms report themselves, every one under its own key: the
+ * components of a repeated loss get a {@code #2}, {@code #3} suffix, and any other key already present
+ * (e.g. {@code kd} from both {@code kd} and {@code logit-std} around kd, or {@code ce} from {@code ce}
+ * and a {@code kd} with alpha &gt; 0) gets the next free {@code #n}.
  */
 public final class WeightedSum implements LogitLoss, EpochAware, TemperatureScaled {
     /** One term: a loss and its weight schedule. */
@@ -163,12 +165,25 @@ public final class WeightedSum implements LogitLoss, EpochAware, TemperatureScal
             }
             value += w * r.value();
             int n = seen.merge(t.loss().name(), 1, Integer::sum);
-            String suffix = n == 1 ? "" : "#" + n;
             for (Map.Entry<String, Double> e : r.terms().entrySet()) {
-                parts.put(e.getKey() + suffix, e.getValue());
+                parts.put(uniqueKey(parts, e.getKey(), n), e.getValue());
             }
         }
         return new LossResult(value, rows, parts);
+    }
+
+    /**
+     * {@code key} with the suffix {@code #n} of the term's occurrence (none for the first), or, while that is
+     * already taken (two terms that report the same component, e.g. {@code kd} and {@code logit-std} around
+     * kd both report {@code kd}), the next free {@code #m}: no term's value overwrites another's.
+     */
+    private static String uniqueKey(Map<String, Double> parts, String key, int n) {
+        for (int m = n; ; m++) {
+            String k = m == 1 ? key : key + "#" + m;
+            if (!parts.containsKey(k)) {
+                return k;
+            }
+        }
     }
 
     /** Builds a weighted sum term by term. */

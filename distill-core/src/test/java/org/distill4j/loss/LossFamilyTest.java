@@ -426,6 +426,44 @@ class LossFamilyTest {
         assertEquals("weight of term 'kd' is NaN; expected a finite number", nan.getMessage());
     }
 
+    @Test
+    void weightedSumKeepsEveryReportedTermUnderItsOwnKey() {
+        Random rng = new Random(14);
+        int rows = 3;
+        int v = 17;
+        float[] s = Inputs.logits(rng, rows, v, 2);
+        float[] t = Inputs.logits(rng, rows, v, 2);
+        int[] y = Inputs.labels(rng, rows, v);
+        LogitBatch b = LogitBatch.of(rows, v, s, t, TeacherValues.LOGITS, y);
+        double kd = new SoftTargetKd(2, 0).compute(b, new float[rows * v], 1f).value();
+        LossResult std = new LogitStandardization(new SoftTargetKd(2, 0)).compute(b, new float[rows * v], 1f);
+        double ce = new CrossEntropy().compute(b, new float[rows * v], 1f).value();
+        assertTrue(Math.abs(kd - std.terms().get("kd")) > 1e-3 * kd, "the two kd terms differ, so an overwrite would show");
+
+        // kd + logit-std(kd): both report 'kd'
+        LossResult r = WeightedSum.builder().add(1, new SoftTargetKd(2, 0)).add(1, new LogitStandardization(new SoftTargetKd(2, 0)))
+                .build().compute(b, new float[rows * v], 1f);
+        assertEquals(java.util.Set.of("kd", "logit-std", "kd#2"), r.terms().keySet());
+        assertEquals(kd, r.terms().get("kd"), 0.0, "plain kd keeps its key");
+        assertEquals(std.terms().get("kd"), r.terms().get("kd#2"), 0.0, "the standardized kd gets the next free key");
+
+        // ce + kd(alpha 0.3) + kd(alpha 0.3): 'ce' from three terms, 'kd' from two
+        r = WeightedSum.builder().add(0.5, new CrossEntropy()).add(1, new SoftTargetKd(2, 0.3)).add(1, new SoftTargetKd(3, 0.3))
+                .build().compute(b, new float[rows * v], 1f);
+        assertEquals(java.util.Set.of("ce", "kd", "ce#2", "kd#2", "ce#3"), r.terms().keySet());
+        for (String k : new String[]{"ce", "ce#2", "ce#3"}) {
+            Tolerances.assertValueClose(ce, r.terms().get(k), "term " + k + " is the batch's cross-entropy");
+        }
+        assertEquals(kd, r.terms().get("kd"), 1e-12 * kd);
+        assertEquals(new SoftTargetKd(3, 0).compute(b, new float[rows * v], 1f).value(), r.terms().get("kd#2"), 1e-12);
+
+        // a term reporting a key that the suffix of a repeated name would produce
+        r = WeightedSum.builder().add(1, new SoftTargetKd(2, 0)).add(1, new SoftTargetKd(2, 0))
+                .add(1, new LogitStandardization(new SoftTargetKd(2, 0))).build().compute(b, new float[rows * v], 1f);
+        assertEquals(java.util.Set.of("kd", "kd#2", "logit-std", "kd#3"), r.terms().keySet());
+        assertEquals(std.terms().get("kd"), r.terms().get("kd#3"), 0.0);
+    }
+
     static Stream<String> registered() {
         return Stream.concat(Losses.names().stream(), Stream.of("weighted-sum"));
     }
