@@ -6,26 +6,54 @@ import java.util.Objects;
 
 /**
  * Logit standardization (S. Sun, W. Ren, J. Li, R. Wang, X. Cao, "Logit Standardization in Knowledge
- * Distillation", CVPR 2024): before any logit loss, each row of teacher and student logits is
- * z-scored, {@code (x - mean(x)) / (std(x) + 1e-7)} with the unbiased standard deviation (as the
- * authors' code), so the student matches the teacher's relative logit structure rather than its
- * scale. Registered as {@code logit-std}; wraps any dense-teacher loss (default {@code kd}).
+ * Distillation", CVPR 2024): before the distillation loss, each row of teacher and student logits is
+ * z-scored, {@code (x - mean(x)) / (max(std(x), 1e-3) + 1e-7)} with the unbiased standard deviation
+ * (as the authors' code, plus the floor below), so the student matches the teacher's relative logit
+ * structure rather than its scale. Registered as {@code logit-std}; wraps any dense-teacher loss
+ * (default {@code kd}).
  *
- * <p>The inner loss runs on the standardized rows; its gradient is carried back exactly:
+ * <p>Hard labels stay on the raw logits, as in the paper and the authors' code (their KD and DKD
+ * distillers compute {@code cross_entropy(logits_student, target)} on the unstandardized logits): for an
+ * inner {@code kd} with {@code alpha > 0} the loss is
  * <pre>
- *   y_i = c_i / d,  c = x - mean(x),  d = std(x) + eps
- *   dL/dx_j = (g_j - mean(g)) / d - c_j * sum_i(g_i c_i) / (d^2 (V - 1) std(x))
+ *   alpha * CE(s) + (1 - alpha) * T^2 * KL(softmax(z(t)/T) || softmax(z(s)/T))
  * </pre>
- * where {@code g = dL/dy}. Teacher probabilities are standardized through their logarithm (which
- * differs from the logits by a per-row constant); zero probabilities are rejected. A one-class row
- * standardizes to 0.
+ * and the reported terms are {@code logit-std} (the value), {@code kd} (the standardized KD term) and
+ * {@code ce} (the cross-entropy of the raw student logits, the model's real CE). So CE still sets the
+ * scale of the raw logits, which the standardized term alone cannot. An inner {@code ce}, or a
+ * {@link WeightedSum} with a {@code ce} or {@code kd alpha > 0} term, is rejected (its cross-entropy
+ * would be standardized): combine {@code ce} with {@code logit-std} in a {@code WeightedSum} instead. DKD has no
+ * hard-label part (it uses the label only to split the distributions) and is standardized whole.
+ *
+ * <p>The standardized loss runs on the standardized rows; its gradient is carried back exactly:
+ * <pre>
+ *   y_i = c_i / d,  c = x - mean(x),  d = max(std(x), SD_FLOOR) + eps
+ *   dL/dx_j = (g_j - mean(g)) / d - c_j * sum_i(g_i c_i) / (d^2 (V - 1) std(x))   when std(x) >= SD_FLOOR
+ *   dL/dx_j = (g_j - mean(g)) / d                                                when std(x) <  SD_FLOOR
+ * </pre>
+ * where {@code g = dL/dy}. The floor {@link #SD_FLOOR} = 1e-3 keeps constant and near-constant rows (a
+ * zero-initialised head, a collapsed student) from dividing by eps = 1e-7: without it a constant row's
+ * gradient is {@code (g - mean(g)) / 1e-7}, millions of times the plain kd gradient (PyTorch gives NaN).
+ * Such a row is centred and scaled by {@code 1/1e-3} instead of up to unit variance; value and gradient
+ * use the same {@code d}, so the gradient is the exact derivative of the value on either side of the
+ * floor. Rows of informative logits (standard deviation well above 1e-3) are standardized exactly as in
+ * the paper. Teacher probabilities are standardized through their logarithm (which differs from the
+ * logits by a per-row constant); zero probabilities are rejected. A one-class row standardizes to 0.
  */
 public final class LogitStandardization implements LogitLoss, TemperatureScaled, EpochAware {
     /** The registered name. */
     public static final String NAME = "logit-std";
     static final double EPS = 1e-7;
+    /** Rows whose unbiased standard deviation is below this are divided by it (plus eps) instead. */
+    public static final double SD_FLOOR = 1e-3;
 
     private final LogitLoss inner;
+    /** The inner loss without its hard-label part: what runs on the standardized rows. */
+    private final LogitLoss soft;
+    /** Cross-entropy on the raw student logits (an inner kd's alpha part), or null. */
+    private final CrossEntropy hard;
+    /** Weight of {@link #hard} (the inner kd's alpha); the standardized part is weighted {@code 1 - hardWeight}. */
+    private final double hardWeight;
 
     public LogitStandardization(LogitLoss inner) {
         this.inner = Objects.requireNonNull(inner, "inner loss");
@@ -34,6 +62,36 @@ public final class LogitStandardization implements LogitLoss, TemperatureScaled,
         }
         if (inner instanceof LogitStandardization) {
             throw new IllegalArgumentException("logit-std cannot wrap itself");
+        }
+        rejectHardLabelTerms(inner, inner.name());
+        if (inner instanceof SoftTargetKd kd && kd.alpha() > 0) {
+            this.soft = kd.withAlpha(0);
+            this.hard = new CrossEntropy(kd.reduction());
+            this.hardWeight = kd.alpha();
+        } else {
+            this.soft = inner;
+            this.hard = null;
+            this.hardWeight = 0;
+        }
+    }
+
+    /** Rejects losses whose hard-label part could not be kept on the raw logits (see the class comment). */
+    private static void rejectHardLabelTerms(LogitLoss loss, String where) {
+        if (loss instanceof CrossEntropy) {
+            throw new IllegalArgumentException("logit-std cannot wrap '" + where + "': hard-label cross-entropy runs on the raw "
+                    + "student logits, not standardized ones; add 'ce' next to logit-std in a weighted sum");
+        }
+        if (loss instanceof WeightedSum ws) {
+            for (WeightedSum.Term t : ws.terms()) {
+                LogitLoss l = t.loss();
+                if (l instanceof CrossEntropy || (l instanceof SoftTargetKd kd && kd.alpha() > 0)) {
+                    throw new IllegalArgumentException("logit-std cannot wrap a weighted sum with the hard-label term '" + l.name()
+                            + "'" + (l instanceof SoftTargetKd kd ? " (alpha " + kd.alpha() + " > 0)" : "")
+                            + ": hard-label cross-entropy runs on the raw student logits; put 'ce' outside, next to logit-std, "
+                            + "and give kd alpha 0 inside");
+                }
+                rejectHardLabelTerms(l, where);
+            }
         }
     }
 
@@ -115,6 +173,11 @@ public final class LogitStandardization implements LogitLoss, TemperatureScaled,
             }
             RowMath.requireFiniteLogits("student logit", s, off, v, r);
             sigma[r] = standardize(rowBuf, v, zs, off);
+            if (probs) {
+                RowMath.requireProbabilities(t, off, v, r);
+            } else {
+                RowMath.requireFiniteLogits("teacher logit", t, off, v, r);
+            }
             for (int i = 0; i < v; i++) {
                 float x = t[off + i];
                 if (probs && !(x > 0)) {
@@ -123,21 +186,31 @@ public final class LogitStandardization implements LogitLoss, TemperatureScaled,
                 }
                 rowBuf[i] = probs ? Math.log(x) : x;
             }
-            if (!probs) {
-                RowMath.requireFiniteLogits("teacher logit", t, off, v, r);
-            }
             standardize(rowBuf, v, zt, off);
         }
         float[] g = new float[gradOut.length];
-        LossResult inner = this.inner.compute(batch.derive(zs, zt), g, upstream);
+        LossResult std = soft.compute(batch.derive(zs, zt), g, upstream);
+        float[] hg = null;
+        LossResult ce = null;
+        if (hard != null) {
+            hg = new float[gradOut.length];
+            ce = hard.compute(batch, hg, upstream); // the raw logits
+        }
+        final double softWeight = 1 - hardWeight;
         for (int r = 0; r < rows; r++) {
             final int off = r * v;
-            if (!batch.counts(r) || v == 1) {
+            if (!batch.counts(r)) {
                 LogitBatch.zeroRow(gradOut, r, v);
                 continue;
             }
+            if (v == 1) { // the standardized row is constant 0
+                for (int i = 0; i < v; i++) {
+                    gradOut[off + i] = hg == null ? 0f : (float) (hardWeight * hg[off + i]);
+                }
+                continue;
+            }
             final double sd = sigma[r];
-            final double d = sd + EPS;
+            final double d = Math.max(sd, SD_FLOOR) + EPS;
             double mean = 0;
             double mx = 0;
             for (int i = 0; i < v; i++) {
@@ -146,22 +219,36 @@ public final class LogitStandardization implements LogitLoss, TemperatureScaled,
             }
             mean /= v;
             mx /= v;
-            double gc = 0;
-            for (int i = 0; i < v; i++) {
-                gc += g[off + i] * (s[off + i] - mx);
+            double k2 = 0.0; // below the floor d does not depend on x
+            if (sd >= SD_FLOOR) {
+                double gc = 0;
+                for (int i = 0; i < v; i++) {
+                    gc += g[off + i] * (s[off + i] - mx);
+                }
+                k2 = gc / (d * d * (v - 1) * sd);
             }
-            final double k2 = sd > 0 ? gc / (d * d * (v - 1) * sd) : 0.0;
             for (int i = 0; i < v; i++) {
-                gradOut[off + i] = (float) ((g[off + i] - mean) / d - (s[off + i] - mx) * k2);
+                double x = softWeight * ((g[off + i] - mean) / d - (s[off + i] - mx) * k2);
+                if (hg != null) {
+                    x += hardWeight * hg[off + i];
+                }
+                gradOut[off + i] = (float) x;
             }
         }
         Map<String, Double> terms = new LinkedHashMap<>();
-        terms.put(NAME, inner.value());
-        terms.putAll(inner.terms());
-        return new LossResult(inner.value(), inner.rows(), terms);
+        double value = ce == null ? std.value() : softWeight * std.value() + hardWeight * ce.value();
+        terms.put(NAME, value);
+        terms.putAll(std.terms());
+        if (ce != null) {
+            terms.put(CrossEntropy.NAME, ce.value());
+        }
+        return new LossResult(value, std.rows(), terms);
     }
 
-    /** Writes the standardized row into {@code out[off, off + v)}; returns its unbiased standard deviation. */
+    /**
+     * Writes the standardized row, {@code (x - mean) / (max(sd, SD_FLOOR) + EPS)}, into
+     * {@code out[off, off + v)}; returns its unbiased standard deviation {@code sd}.
+     */
     private static double standardize(double[] x, int v, float[] out, int off) {
         if (v == 1) {
             out[off] = 0f;
@@ -178,7 +265,7 @@ public final class LogitStandardization implements LogitLoss, TemperatureScaled,
             ss += c * c;
         }
         double sd = Math.sqrt(ss / (v - 1));
-        double inv = 1.0 / (sd + EPS);
+        double inv = 1.0 / (Math.max(sd, SD_FLOOR) + EPS);
         for (int i = 0; i < v; i++) {
             out[off + i] = (float) ((x[i] - mean) * inv);
         }

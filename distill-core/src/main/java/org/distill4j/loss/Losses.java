@@ -14,7 +14,9 @@ import java.util.function.Function;
  * temperature 4, alpha 0.1; {@code reverse-kl}, {@code gjsd}, {@code tvd}, {@code topk-kd}
  * temperature 1; {@code gjsd} beta 0.5; {@code dkd} alpha 1, beta 8, temperature 4, warmup 20;
  * {@code topk-kd} tail renormalize; {@code logit-std} wraps the loss named by its {@code loss}
- * setting (default kd) and passes the other settings to it. Every loss takes {@code reduction}
+ * setting (default kd) and passes the other settings to it (an inner kd's alpha-weighted cross-entropy
+ * runs on the raw student logits, only its KD term on the standardized ones; inner {@code ce} is
+ * rejected). Every loss takes {@code reduction}
  * ({@code mean} or {@code sum}, default {@code mean}). Unknown names and unknown settings fail with
  * the list of what exists.
  */
@@ -60,7 +62,7 @@ public final class Losses {
                         number(s, Dkd.NAME, "temperature", 4.0), integer(s, Dkd.NAME, "warmup", 20))
                         .withReduction(reduction(s, Dkd.NAME))));
         register(new Entry(LogitStandardization.NAME,
-                "logit standardization (CVPR 2024): z-score each logit row, then the inner loss (setting 'loss', default kd)",
+                "logit standardization (CVPR 2024): the inner loss (setting 'loss', default kd) on z-scored logit rows; kd's alpha*CE stays on the raw logits",
                 List.of("loss", "...settings of the inner loss"),
                 s -> {
                     Map<String, Object> rest = new LinkedHashMap<>(s);

@@ -200,7 +200,10 @@ final class FamilyReference {
         return total / rows;
     }
 
-    /** z-score with the unbiased std and eps 1e-7, as logit standardization does. */
+    /**
+     * z-score with the unbiased std floored at 1e-3 and eps 1e-7, as logit standardization does:
+     * {@code (x - mean) / (max(std, 1e-3) + 1e-7)}.
+     */
     static double[] standardize(double[] x, int rows, int v) {
         double[] out = new double[x.length];
         for (int r = 0; r < rows; r++) {
@@ -218,7 +221,7 @@ final class FamilyReference {
             }
             double sd = Math.sqrt(ss / (v - 1));
             for (int i = 0; i < v; i++) {
-                out[r * v + i] = (x[r * v + i] - mean) / (sd + 1e-7);
+                out[r * v + i] = (x[r * v + i] - mean) / (Math.max(sd, 1e-3) + 1e-7);
             }
         }
         return out;
@@ -234,6 +237,21 @@ final class FamilyReference {
             total += alpha * ce + (1 - alpha) * temp * temp * kl(lp, lq);
         }
         return total / rows;
+    }
+
+    /**
+     * Logit standardization around kd as in the paper: {@code alpha * CE} on the raw student logits plus
+     * {@code (1 - alpha) * T^2 * KL} between the standardized teacher and student rows.
+     */
+    static double logitStdKd(double[] s, double[] t, int[] y, int rows, int v, double temp, double alpha) {
+        double ce = 0;
+        if (alpha > 0) {
+            for (int r = 0; r < rows; r++) {
+                ce -= logSoftmax(s, r * v, v, 1)[y[r]];
+            }
+            ce /= rows;
+        }
+        return alpha * ce + (1 - alpha) * kd(standardize(s, rows, v), standardize(t, rows, v), y, rows, v, temp, 0);
     }
 
     /** Central difference of f at coordinate k of s, in double. */

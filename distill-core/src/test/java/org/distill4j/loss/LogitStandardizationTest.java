@@ -1,0 +1,252 @@
+package org.distill4j.loss;
+
+import org.distill4j.testing.Float64Reference;
+import org.distill4j.testing.Inputs;
+import org.distill4j.testing.Tolerances;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.util.Map;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * Logit standardization as in the paper: only the distillation term sees z-scored logits, the hard-label
+ * cross-entropy stays on the raw student logits; and the standard-deviation floor that keeps constant and
+ * near-constant rows from dividing by eps. Everything against float64 references (FamilyReference) with
+ * gradients from central differences, upstream 0.73.
+ */
+class LogitStandardizationTest {
+    static final float UP = 0.73f;
+
+    @ParameterizedTest(name = "V={0} T={1} alpha={2}")
+    @CsvSource({"7, 1, 0.3", "7, 4, 0.9", "1001, 2, 0.1", "13, 0.5, 1.0"})
+    void hardLabelCrossEntropyRunsOnTheRawLogitsAndTermsAreTheRealOnes(int v, double t, double alpha) {
+        Random rng = new Random(31L * v + (long) (t * 10) + (long) (alpha * 100));
+        int rows = 3;
+        float[] s = Inputs.logits(rng, rows, v, 2.5);
+        float[] te = Inputs.logits(rng, rows, v, 2.5);
+        int[] y = Inputs.labels(rng, rows, v);
+        LogitBatch b = LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, y);
+        float[] grad = Inputs.poisoned(rows * v);
+        LossResult r = new LogitStandardization(new SoftTargetKd(t, alpha)).compute(b, grad, UP);
+
+        double[] sd = FamilyReference.widen(s);
+        double[] td = FamilyReference.widen(te);
+        double ce = Float64Reference.ce(s, y, rows, v, 1, null);
+        double kd = FamilyReference.kd(FamilyReference.standardize(sd, rows, v), FamilyReference.standardize(td, rows, v), y, rows, v, t, 0);
+        String what = "logit-std(kd T=" + t + " alpha=" + alpha + ") V=" + v;
+        // the implementation feeds float32 standardized rows to kd: its kd term carries float rounding
+        assertEquals(kd, r.terms().get("kd"), 2e-6 * Math.max(1, kd), what + ": term 'kd' is KD on the standardized rows");
+        Tolerances.assertValueClose(ce, r.terms().get("ce"), what + ": term 'ce' is the cross-entropy of the raw student logits");
+        double ref = FamilyReference.logitStdKd(sd, td, y, rows, v, t, alpha);
+        assertEquals(ref, r.value(), 2e-6 * Math.max(1, ref), what + " value");
+        assertEquals(r.value(), r.terms().get("logit-std"), 0.0, what + ": term 'logit-std' is the value");
+        assertEquals(alpha * r.terms().get("ce") + (1 - alpha) * r.terms().get("kd"), r.value(), 1e-12 * Math.max(1, r.value()),
+                what + ": value = alpha * ce + (1 - alpha) * kd");
+        LossFamilyTest.checkGradient(x -> FamilyReference.logitStdKd(x, td, y, rows, v, t, alpha), sd, grad, rng, what);
+    }
+
+    /**
+     * The standardized KD term cannot see a per-row affine map of the student's logits, so only the raw CE
+     * does: the gradient's component along the centred logits is exactly alpha times the CE gradient's
+     * (before the fix the whole loss was invariant and that component was 0).
+     */
+    @Test
+    void onlyTheCrossEntropyTermSeesTheScaleOfTheRawLogits() {
+        Random rng = new Random(17);
+        int rows = 4;
+        int v = 9;
+        double alpha = 0.1;
+        float[] s = Inputs.logits(rng, rows, v, 1.5);
+        float[] scaled = new float[s.length];
+        for (int i = 0; i < s.length; i++) {
+            scaled[i] = 10 * s[i] + 7;
+        }
+        float[] te = Inputs.logits(rng, rows, v, 1.5);
+        int[] y = Inputs.labels(rng, rows, v);
+        LogitLoss loss = Losses.create("logit-std", Map.of()); // the registry default: kd T 4, alpha 0.1
+        LossResult a = loss.compute(LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, y), new float[rows * v], UP);
+        float[] grad = Inputs.poisoned(rows * v);
+        LossResult b = loss.compute(LogitBatch.of(rows, v, scaled, te, TeacherValues.LOGITS, y), grad, UP);
+        assertEquals(a.terms().get("kd"), b.terms().get("kd"), 1e-5 * a.terms().get("kd"), "standardized kd ignores s -> 10 s + 7");
+        Tolerances.assertValueClose(Float64Reference.ce(scaled, y, rows, v, 1, null), b.terms().get("ce"), "ce of 10 s + 7");
+        assertTrue(b.terms().get("ce") < a.terms().get("ce") - 0.1 || b.terms().get("ce") > a.terms().get("ce") + 0.1,
+                "ce follows the raw scale: " + a.terms() + " vs " + b.terms());
+        double[] ceGrad = new double[rows * v];
+        Float64Reference.ce(scaled, y, rows, v, UP, ceGrad);
+        for (int r = 0; r < rows; r++) {
+            double mean = 0;
+            for (int i = 0; i < v; i++) {
+                mean += scaled[r * v + i];
+            }
+            mean /= v;
+            double along = 0;
+            double alongCe = 0;
+            double norm = 0;
+            for (int i = 0; i < v; i++) {
+                double c = scaled[r * v + i] - mean;
+                along += grad[r * v + i] * c;
+                alongCe += ceGrad[r * v + i] * c;
+                norm += Math.abs(grad[r * v + i] * c);
+            }
+            assertEquals(alpha * alongCe, along, 1e-5 * norm, "row " + r + ": gradient . (s - mean(s)) is alpha x CE's");
+        }
+    }
+
+    @Test
+    void dkdHasNoHardLabelPartAndIsStandardizedWhole() {
+        Random rng = new Random(23);
+        int rows = 3;
+        int v = 11;
+        double t = 3;
+        float[] s = Inputs.logits(rng, rows, v, 2);
+        float[] te = Inputs.logits(rng, rows, v, 2);
+        int[] y = Inputs.labels(rng, rows, v);
+        float[] grad = Inputs.poisoned(rows * v);
+        LossResult r = new LogitStandardization(new Dkd(1, 8, t, 0)).compute(LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, y), grad, UP);
+        double[] td = FamilyReference.widen(te);
+        FamilyReference.Value ref = x -> FamilyReference.dkd(FamilyReference.standardize(x, rows, v), FamilyReference.standardize(td, rows, v),
+                y, rows, v, 1, 8, t, 1);
+        double[] sd = FamilyReference.widen(s);
+        assertEquals(ref.at(sd), r.value(), 2e-6 * Math.max(1, ref.at(sd)), "logit-std(dkd) value");
+        assertTrue(!r.terms().containsKey("ce"), r.terms().toString());
+        LossFamilyTest.checkGradient(ref, sd, grad, rng, "logit-std(dkd)");
+    }
+
+    @Test
+    void aLossThatIsOnlyHardLabelsCannotBeWrapped() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new LogitStandardization(new CrossEntropy()));
+        assertTrue(e.getMessage().contains("logit-std cannot wrap 'ce'") && e.getMessage().contains("raw student logits"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Losses.create("logit-std", Map.of("loss", "ce")));
+        assertTrue(e.getMessage().contains("logit-std cannot wrap 'ce'"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> new LogitStandardization(
+                WeightedSum.builder().add(1, new Dkd(1, 8, 4, 0)).add(0.5, new SoftTargetKd(4, 0.2)).build()));
+        assertTrue(e.getMessage().contains("hard-label term 'kd' (alpha 0.2 > 0)"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> new LogitStandardization(
+                WeightedSum.builder().add(1, new CrossEntropy()).add(1, new Dkd(1, 8, 4, 0)).build()));
+        assertTrue(e.getMessage().contains("hard-label term 'ce'"), e.getMessage());
+        // without a hard-label part a weighted sum is fine
+        new LogitStandardization(WeightedSum.builder().add(1, new Dkd(1, 8, 4, 0)).add(0.5, new SoftTargetKd(4, 0)).build());
+    }
+
+    @Test
+    void temperatureAndEpochCopiesKeepTheCrossEntropyOnRawLogits() {
+        Random rng = new Random(29);
+        int rows = 2;
+        int v = 6;
+        float[] s = Inputs.logits(rng, rows, v, 2);
+        float[] te = Inputs.logits(rng, rows, v, 2);
+        int[] y = Inputs.labels(rng, rows, v);
+        LogitBatch b = LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, y);
+        LogitLoss hot = new LogitStandardization(new SoftTargetKd(2, 0.4)).withTemperature(5);
+        double ref = FamilyReference.logitStdKd(FamilyReference.widen(s), FamilyReference.widen(te), y, rows, v, 5, 0.4);
+        assertEquals(ref, hot.compute(b, new float[rows * v], 1f).value(), 2e-6 * Math.max(1, ref));
+        assertEquals(Map.of("loss", "kd", "temperature", 5.0, "alpha", 0.4, "reduction", "mean"), hot.settings());
+    }
+
+    /**
+     * Rows of odd spread: exactly constant, near-constant (std ~1e-5), just above the 1e-3 floor (std
+     * ~3e-3) and ordinary. Value against the float64 reference with the floor; each row's gradient against
+     * central differences of it (per row, so the large rows do not hide the small ones).
+     */
+    @ParameterizedTest(name = "V={0} T={1}")
+    @CsvSource({"11, 2", "5, 0.5", "257, 4"})
+    void constantAndNearConstantRowsGetTheExactDerivativeOfTheFlooredStandardization(int v, double t) {
+        Random rng = new Random(41L * v + (long) t);
+        int rows = 4;
+        double alpha = 0.3;
+        float[] s = Inputs.logits(rng, rows, v, 2.0);
+        double[] spread = {0, 1e-5, 3e-3};
+        for (int r = 0; r < 3; r++) {
+            float c = (float) (0.2 + rng.nextDouble());
+            double[] noise = new double[v];
+            for (int i = 0; i < v; i++) {
+                noise[i] = rng.nextGaussian();
+            }
+            double k = r == 0 ? 0 : spread[r] / sampleSd(noise, 0, v); // the row's std is spread[r]
+            for (int i = 0; i < v; i++) {
+                s[r * v + i] = (float) (c + k * noise[i]);
+            }
+        }
+        double[] sd = FamilyReference.widen(s);
+        double rowSd = sampleSd(sd, 2 * v, v);
+        assertTrue(rowSd > 2.5e-3, "row 2 stays above the floor under the finite-difference steps: std " + rowSd);
+        float[] te = Inputs.logits(rng, rows, v, 2.0);
+        int[] y = Inputs.labels(rng, rows, v);
+        double[] td = FamilyReference.widen(te);
+        float[] grad = Inputs.poisoned(rows * v);
+        LossResult r = new LogitStandardization(new SoftTargetKd(t, alpha)).compute(LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, y), grad, UP);
+        FamilyReference.Value ref = x -> FamilyReference.logitStdKd(x, td, y, rows, v, t, alpha);
+        String what = "logit-std(kd T=" + t + ") V=" + v;
+        assertEquals(ref.at(sd), r.value(), 2e-6 * Math.max(1, ref.at(sd)), what + " value");
+
+        // the constant row in closed form: its standardized row is 0, so q is uniform, mean(g) = 0, and d = 1e-3 + 1e-7
+        double[] lp = FamilyReference.logSoftmax(FamilyReference.standardize(td, rows, v), 0, v, t);
+        for (int i = 0; i < v; i++) {
+            double kd = (1 - alpha) * t * (1.0 / v - Math.exp(lp[i])) / (1e-3 + 1e-7);
+            double ce = alpha * (1.0 / v - (i == y[0] ? 1 : 0));
+            double expected = UP * (kd + ce) / rows;
+            assertEquals(expected, grad[i], 1e-5 * Math.abs(expected) + 1e-6, what + ": constant row, class " + i);
+        }
+        double maxConstant = 0;
+        for (int i = 0; i < v; i++) {
+            maxConstant = Math.max(maxConstant, Math.abs(grad[i]));
+        }
+        assertTrue(maxConstant < UP * t * 1e3 && maxConstant > 0, what + ": constant row gradient bounded by T/floor, got " + maxConstant);
+
+        for (int row = 0; row < rows; row++) {
+            double[] fd = new double[v];
+            double max = 0;
+            for (int i = 0; i < v; i++) {
+                // h = 1e-7 keeps the near-constant rows on their side of the floor (a step moves the std by < h)
+                fd[i] = UP * FamilyReference.centralDifference(ref, sd, row * v + i, 1e-7);
+                max = Math.max(max, Math.abs(fd[i]));
+            }
+            for (int i = 0; i < v; i++) {
+                float g = grad[row * v + i];
+                double tol = 1e-4 * max + 1e-4 * Math.abs(fd[i]) + 1e-9;
+                if (!Float.isFinite(g) || !(Math.abs(fd[i] - g) <= tol)) {
+                    fail(what + ": row " + row + " (std " + sampleSd(sd, row * v, v) + "), class " + i + ": gradient " + g
+                            + ", central difference " + fd[i] + " (tol " + tol + ")");
+                }
+            }
+        }
+    }
+
+    @Test
+    void aConstantTeacherRowIsCentredNotBlownUp() {
+        int v = 4;
+        float[] s = {0.9f, -1.3f, 0.4f, 2.2f};
+        float[] te = {1.7f, 1.7f, 1.7f, 1.7f + 1e-6f};
+        float[] grad = Inputs.poisoned(v);
+        LossResult r = new LogitStandardization(new SoftTargetKd(2, 0)).compute(LogitBatch.of(1, v, s, te, TeacherValues.LOGITS, null), grad, UP);
+        double ref = FamilyReference.logitStdKd(FamilyReference.widen(s), FamilyReference.widen(te), null, 1, v, 2, 0);
+        assertEquals(ref, r.value(), 2e-6 * Math.max(1, ref), "value");
+        // a teacher row of std ~5e-7 standardizes to ~5e-4, near uniform, not to unit variance
+        double[] lp = FamilyReference.logSoftmax(FamilyReference.standardize(FamilyReference.widen(te), 1, v), 0, v, 2);
+        for (double x : lp) {
+            assertEquals(Math.log(1.0 / v), x, 1e-3);
+        }
+        LossFamilyTest.checkGradient(x -> FamilyReference.logitStdKd(x, FamilyReference.widen(te), null, 1, v, 2, 0),
+                FamilyReference.widen(s), grad, new Random(1), "constant teacher row");
+    }
+
+    private static double sampleSd(double[] x, int off, int v) {
+        double mean = 0;
+        for (int i = 0; i < v; i++) {
+            mean += x[off + i];
+        }
+        mean /= v;
+        double ss = 0;
+        for (int i = 0; i < v; i++) {
+            ss += (x[off + i] - mean) * (x[off + i] - mean);
+        }
+        return Math.sqrt(ss / (v - 1));
+    }
+}
