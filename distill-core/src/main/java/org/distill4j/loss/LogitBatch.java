@@ -163,7 +163,7 @@ public final class LogitBatch {
                 seen[id] = true;
                 if (!(lp <= 1e-4f) || Float.isInfinite(lp) || Float.isNaN(lp)) {
                     throw new IllegalArgumentException("top-k log-probability at row " + r + ", entry " + j + " is " + lp
-                            + ", expected a finite value <= 0");
+                            + ", expected a finite value <= 0 (up to 1e-4 of rounding above 0 is accepted)");
                 }
             }
             for (int j = 0; j < k; j++) {

@@ -19,7 +19,7 @@ abstract class TemperedDivergence implements LogitLoss, TemperatureScaled {
     protected final Reduction reduction;
 
     TemperedDivergence(double temperature, Reduction reduction) {
-        RowMath.requireTemperature(getClass().getSimpleName(), temperature);
+        RowMath.requireTemperature(name(), temperature); // name() is each subclass's constant
         this.temperature = temperature;
         this.reduction = Objects.requireNonNull(reduction, "reduction");
     }

@@ -499,6 +499,25 @@ class LossFamilyTest {
     }
 
     @Test
+    void inputErrorsNameTheRegisteredLossAndWhatIsExpected() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new ReverseKl(-1));
+        assertEquals("reverse-kl temperature must be a finite number > 0, got -1.0", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> new GeneralizedJsd(0.5, 0));
+        assertEquals("gjsd temperature must be a finite number > 0, got 0.0", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> new Dkd(1, 8, Double.NaN, 0));
+        assertEquals("dkd temperature must be a finite number > 0, got NaN", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> LogitBatch.ofTopK(1, 3, new float[]{0.3f, -1.1f, 2.4f}, new int[]{0, 2},
+                new float[]{-0.5f, 3e-4f}, 2, null));
+        assertEquals("top-k log-probability at row 0, entry 1 is 3.0E-4, expected a finite value <= 0 (up to 1e-4 of rounding "
+                + "above 0 is accepted)", e.getMessage());
+        // logit-std with a probability teacher: +Inf is named as the probability it is
+        e = assertThrows(IllegalArgumentException.class, () -> new LogitStandardization(new SoftTargetKd(2, 0)).compute(
+                LogitBatch.of(1, 3, new float[]{0.3f, -1.1f, 2.4f}, new float[]{0.2f, Float.POSITIVE_INFINITY, 0.1f},
+                        TeacherValues.PROBABILITIES, null), new float[3], 1f));
+        assertEquals("teacher probability at row 0, class 1 is Infinity, expected a finite value >= 0", e.getMessage());
+    }
+
+    @Test
     void everyLossIsRegisteredWithItsSettings() {
         assertEquals(List.of("kd", "ce", "reverse-kl", "gjsd", "tvd", "mse", "dkd", "logit-std", "topk-kd"), Losses.names());
         assertTrue(Losses.create("gjsd", Map.of("beta", 0.2)) instanceof GeneralizedJsd g && g.beta() == 0.2);
