@@ -124,17 +124,17 @@ class RecipeTest {
     }
 
     private static List<String> accuracies(Path results) throws Exception {
-        Matcher m = Pattern.compile("\"testAccuracy\": ([0-9.e-]+)").matcher(Files.readString(results));
-        List<String> out = new java.util.ArrayList<>();
-        while (m.find()) {
-            out.add(m.group(1));
-        }
-        return out;
+        return field(results, "testAccuracy");
     }
 
     /** The rows' training samples/s in results.json: a row restored from its checkpoint keeps its saved times to the bit. */
     private static List<String> speeds(Path results) throws Exception {
-        Matcher m = Pattern.compile("\"samplesPerSecond\": ([0-9.e-]+)").matcher(Files.readString(results));
+        return field(results, "samplesPerSecond");
+    }
+
+    /** Every row's numeric {@code key} in results.json, as written. */
+    private static List<String> field(Path results, String key) throws Exception {
+        Matcher m = Pattern.compile("\"" + key + "\": ([0-9.e-]+)").matcher(Files.readString(results));
         List<String> out = new java.util.ArrayList<>();
         while (m.find()) {
             out.add(m.group(1));
