@@ -117,6 +117,17 @@ public final class EnsembleTeacher implements Teacher {
         return result;
     }
 
+    /** Only data that every member serves: one stored member labeled on other data makes the ensemble unusable there. */
+    @Override
+    public boolean serves(org.distill4j.data.Dataset data) {
+        for (Teacher t : teachers) {
+            if (!t.serves(data)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     @Override
     public String describe() {
         StringBuilder sb = new StringBuilder("ensemble of " + teachers.size() + " (" + combine.name().toLowerCase() + " averaged):");

@@ -117,6 +117,12 @@ public final class TopKTeacher implements SparseTeacher {
         return teacher.outputs(batch);
     }
 
+    /** Exactly the data the wrapped teacher serves (a stored teacher: only the dataset it labeled). */
+    @Override
+    public boolean serves(org.distill4j.data.Dataset data) {
+        return teacher.serves(data);
+    }
+
     @Override
     public String describe() {
         return "top-" + k + " of " + teacher.describe();

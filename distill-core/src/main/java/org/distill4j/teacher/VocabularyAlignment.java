@@ -83,6 +83,12 @@ public final class VocabularyAlignment implements Teacher {
         return out;
     }
 
+    /** Exactly the data the wrapped teacher serves (a stored teacher: only the dataset it labeled). */
+    @Override
+    public boolean serves(org.distill4j.data.Dataset data) {
+        return teacher.serves(data);
+    }
+
     @Override
     public String describe() {
         return teacher.describe() + ", " + mode.name().toLowerCase() + "d from " + teacher.classes() + " to " + classes + " classes";

@@ -116,6 +116,31 @@ class LabelerTest {
         assertTrue(again.alreadyComplete(), "a second run over a complete store does nothing");
     }
 
+    /** Wrapping a stored teacher must not widen what it serves: the store's rows exist only for the labeled dataset. */
+    @Test
+    void wrappedStoredTeachersServeOnlyTheLabeledDataset(@TempDir Path tmp) throws Exception {
+        Dataset data = data();
+        Dataset other = data.head(100);
+        SlowTeacher live = new SlowTeacher(0);
+        Labeler.label(live, data, tmp.resolve("dense.d4j"), OPTIONS, null);
+        try (SoftTargetStore s = SoftTargetStore.open(tmp.resolve("dense.d4j"))) {
+            StoredTeacher stored = StoredTeacher.of(s, "slow-teacher");
+            List<Teacher> wrapped = List.of(
+                    org.distill4j.teacher.EnsembleTeacher.of(stored, live),
+                    org.distill4j.teacher.EnsembleTeacher.of(live, stored),
+                    org.distill4j.teacher.VocabularyAlignment.align(stored, 9, org.distill4j.teacher.VocabularyAlignment.Mode.PAD),
+                    org.distill4j.teacher.VocabularyAlignment.align(stored, 5, org.distill4j.teacher.VocabularyAlignment.Mode.TRUNCATE),
+                    TopKTeacher.of(stored, 2));
+            for (Teacher w : wrapped) {
+                assertTrue(w.serves(data), w.describe() + " serves the labeled dataset");
+                assertFalse(w.serves(other), w.describe() + " must not serve another dataset");
+            }
+        }
+        // live teachers only: any data
+        assertTrue(org.distill4j.teacher.EnsembleTeacher.of(live, new SlowTeacher(0)).serves(other));
+        assertTrue(TopKTeacher.of(live, 2).serves(other));
+    }
+
     @Test
     void aLabelingProcessKilledWithSigkillResumesToTheSameStore(@TempDir Path tmp) throws Exception {
         Path whole = tmp.resolve("whole.d4j");
