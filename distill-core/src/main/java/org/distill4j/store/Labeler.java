@@ -100,7 +100,12 @@ public final class Labeler {
                 Batch b = Batch.range(data, (int) from, to);
                 if (sparse != null) {
                     SparseTeacher.TopK top = sparse.topK(b);
-                    w.writeTopK(top.ids(), top.logProbs(), b.size());
+                    float[] lps = top.logProbs(); // a fresh array from TopKTeacher
+                    for (int i = 0; i < lps.length; i++) {
+                        // as for dense rows: a zero probability (log = -inf) is stored as the log of the smallest float
+                        lps[i] = (float) Math.max(lps[i], LOG_MIN_FLOAT);
+                    }
+                    w.writeTopK(top.ids(), lps, b.size());
                 } else {
                     float[] values = teacher.outputs(b);
                     if (teacher.values() == TeacherValues.PROBABILITIES) {

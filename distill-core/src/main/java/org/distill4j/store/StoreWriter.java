@@ -188,7 +188,16 @@ public final class StoreWriter implements AutoCloseable {
         }
     }
 
-    /** Appends {@code n} top-k rows: {@code n x k} class ids and their log-probabilities. */
+    /**
+     * Appends {@code n} top-k rows: {@code n x k} class ids and their log-probabilities, best first.
+     * Every row is checked before any is written, so a refused call leaves the writer as it was.
+     *
+     * @throws IllegalArgumentException naming the store row and entry, when an id is outside
+     *                                  {@code [0, vocab)}, a row repeats an id, or a log-probability is
+     *                                  not finite, is above 0 (beyond {@value #MAX_LOG_PROB} for
+     *                                  rounding), or overflows the store's dtype; training would refuse
+     *                                  such a row only after labeling has finished
+     */
     public void writeTopK(int[] ids, float[] logProbs, int n) throws IOException {
         if (header.layout() != StoreHeader.Layout.TOP_K) {
             throw new IllegalStateException("this store holds dense rows; use writeDense");
@@ -198,16 +207,13 @@ public final class StoreWriter implements AutoCloseable {
             throw new IllegalArgumentException("top-k rows have " + ids.length + " ids and " + logProbs.length
                     + " log-probabilities, expected " + n + " x " + k + " of each");
         }
+        checkTopK(ids, logProbs, n);
         int idBytes = header.idBytes();
         for (int r = 0; r < n; r++) {
             ensureRoom();
             int base = (int) (rowsInBuffer * rowBytes);
             for (int j = 0; j < k; j++) {
                 int id = ids[r * k + j];
-                if (id < 0 || id >= header.vocab()) {
-                    throw new IllegalArgumentException("top-k id " + id + " of row " + (rowsWritten + rowsInBuffer) + " is outside [0, "
-                            + header.vocab() + ")");
-                }
                 int at = base + j * idBytes;
                 for (int byteIndex = 0; byteIndex < idBytes; byteIndex++) {
                     chunk.put(at + byteIndex, (byte) (id >>> (8 * byteIndex)));
@@ -215,6 +221,45 @@ public final class StoreWriter implements AutoCloseable {
                 header.codec().put(chunk, base + k * idBytes + j * header.codec().bytes(), logProbs[r * k + j]);
             }
             rowAdded();
+        }
+    }
+
+    /** The largest log-probability a top-k row may hold: 0, plus the tolerance training allows for rounding. */
+    static final float MAX_LOG_PROB = 1e-4f;
+
+    /** What the reader and training require of top-k rows: ids in range and distinct per row, values finite and at most 0. */
+    private void checkTopK(int[] ids, float[] logProbs, int n) {
+        int k = header.k();
+        int[] sorted = new int[k];
+        ByteBuffer encoded = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN);
+        for (int r = 0; r < n; r++) {
+            long row = rowsWritten + rowsInBuffer + r;
+            for (int j = 0; j < k; j++) {
+                int id = ids[r * k + j];
+                if (id < 0 || id >= header.vocab()) {
+                    throw new IllegalArgumentException("top-k id " + id + " of row " + row + " (entry " + j + ") is outside [0, "
+                            + header.vocab() + ")");
+                }
+                float lp = logProbs[r * k + j];
+                if (!(lp <= MAX_LOG_PROB) || Float.isInfinite(lp)) {
+                    throw new IllegalArgumentException("top-k log-probability of row " + row + ", entry " + j + " (class " + id + ") is "
+                            + lp + ", expected a finite value <= 0 (floor zero probabilities at a finite log, as Labeler does)");
+                }
+                header.codec().put(encoded, 0, lp);
+                float stored = header.codec().get(encoded, 0);
+                if (Float.isInfinite(stored)) {
+                    throw new IllegalArgumentException("top-k log-probability of row " + row + ", entry " + j + " (class " + id + ") is "
+                            + lp + ", which overflows " + header.codec().name().toLowerCase(java.util.Locale.ROOT) + " to " + stored);
+                }
+                sorted[j] = id;
+            }
+            java.util.Arrays.sort(sorted);
+            for (int j = 1; j < k; j++) {
+                if (sorted[j] == sorted[j - 1]) {
+                    throw new IllegalArgumentException("top-k ids of row " + row + " repeat class " + sorted[j]
+                            + "; the ids of a row must be distinct");
+                }
+            }
         }
     }
 

@@ -116,6 +116,54 @@ class LabelerTest {
         assertTrue(again.alreadyComplete(), "a second run over a complete store does nothing");
     }
 
+    /** A probability teacher with zero probabilities (PAD alignment, underflow): top-k rows stay finite, as dense rows do. */
+    @Test
+    void topKRowsOfZeroProbabilitiesAreFlooredNotInfinite(@TempDir Path tmp) throws Exception {
+        Teacher zeros = new Teacher() {
+            @Override
+            public int classes() {
+                return 4;
+            }
+
+            @Override
+            public TeacherValues values() {
+                return TeacherValues.PROBABILITIES;
+            }
+
+            @Override
+            public float[] outputs(Batch b) {
+                float[] out = new float[b.size() * 4];
+                for (int r = 0; r < b.size(); r++) {
+                    out[r * 4] = 0.7f;
+                    out[r * 4 + 1] = 0.3f;
+                }
+                return out;
+            }
+
+            @Override
+            public String describe() {
+                return "zeros";
+            }
+        };
+        Dataset data = data();
+        for (ValueCodec codec : ValueCodec.values()) {
+            Path p = tmp.resolve("top3-" + codec + ".d4j");
+            Labeler.label(zeros, data, p, new Labeler.Options(3, codec, 16, 8, "zeros"), null);
+            try (SoftTargetStore s = SoftTargetStore.open(p)) {
+                int[] idx = {0, 199};
+                SoftTargetStore.TopKRows r = s.topK(idx);
+                for (int i = 0; i < idx.length; i++) {
+                    assertEquals(0, r.ids()[i * 3]);
+                    assertEquals(1, r.ids()[i * 3 + 1]);
+                    float floor = r.logProbs()[i * 3 + 2];
+                    assertTrue(Float.isFinite(floor) && floor < -100 && floor > -104, codec + ": " + floor);
+                }
+                // what training checks
+                org.distill4j.loss.LogitBatch.ofTopK(2, 4, new float[8], r.ids(), r.logProbs(), 3, null);
+            }
+        }
+    }
+
     /** Wrapping a stored teacher must not widen what it serves: the store's rows exist only for the labeled dataset. */
     @Test
     void wrappedStoredTeachersServeOnlyTheLabeledDataset(@TempDir Path tmp) throws Exception {

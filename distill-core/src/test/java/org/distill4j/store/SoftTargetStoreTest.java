@@ -41,6 +41,31 @@ class SoftTargetStoreTest {
         return v;
     }
 
+    /** Valid top-k log-probabilities: finite and at most 0. */
+    static float[] logProbs(long seed, int n) {
+        float[] v = values(seed, n);
+        for (int i = 0; i < n; i++) {
+            v[i] = -Math.abs(v[i]);
+        }
+        return v;
+    }
+
+    /** Random top-k ids, distinct within each row; the first entry of a row is {@code vocab - 1} when {@code maxFirst}. */
+    static int[] distinctIds(Random rng, int rows, int k, int vocab, boolean maxFirst) {
+        int[] ids = new int[rows * k];
+        for (int r = 0; r < rows; r++) {
+            java.util.Set<Integer> seen = new java.util.HashSet<>();
+            for (int j = 0; j < k; j++) {
+                int id;
+                do {
+                    id = maxFirst && j == 0 ? vocab - 1 : rng.nextInt(vocab);
+                } while (!seen.add(id));
+                ids[r * k + j] = id;
+            }
+        }
+        return ids;
+    }
+
     static float codec(ValueCodec c, float v) {
         return switch (c) {
             case F32 -> v;
@@ -82,11 +107,8 @@ class SoftTargetStoreTest {
             int k = 5;
             int rows = 11;
             Random rng = new Random(vocab);
-            int[] ids = new int[rows * k];
-            for (int i = 0; i < ids.length; i++) {
-                ids[i] = i % k == 0 ? vocab - 1 : rng.nextInt(vocab);
-            }
-            float[] lps = values(vocab, rows * k);
+            int[] ids = distinctIds(rng, rows, k, vocab, true);
+            float[] lps = logProbs(vocab, rows * k);
             Path p = tmp.resolve("topk-" + vocab + ".d4j");
             try (StoreWriter w = StoreWriter.open(p, topk(vocab, k, rows, 4))) {
                 w.writeTopK(ids, lps, rows);
@@ -110,11 +132,8 @@ class SoftTargetStoreTest {
         int k = 5;
         int rows = 13;
         Random rng = new Random(11);
-        int[] ids = new int[rows * k];
-        for (int i = 0; i < ids.length; i++) {
-            ids[i] = rng.nextInt(vocab);
-        }
-        float[] lps = values(12, rows * k);
+        int[] ids = distinctIds(rng, rows, k, vocab, false);
+        float[] lps = logProbs(12, rows * k);
         Path p = tmp.resolve("topk.d4j");
         try (StoreWriter w = StoreWriter.open(p, topk(vocab, k, rows, 4))) {
             w.writeTopK(ids, lps, rows);
@@ -290,12 +309,45 @@ class SoftTargetStoreTest {
         }
     }
 
+    /** Rows training would refuse are refused when written, naming the store row; a refused call writes nothing. */
+    @Test
+    void topKRowsWithInfiniteValuesOrRepeatedIdsAreRefused(@TempDir Path tmp) throws IOException {
+        Path p = tmp.resolve("t.d4j");
+        try (StoreWriter w = StoreWriter.open(p, topk(100, 2, 5, 2))) {
+            w.writeTopK(new int[]{3, 4, 5, 6}, new float[]{-0.1f, -2, -0.5f, -1}, 2); // rows 0, 1: one complete chunk
+            Object[][] bad = {
+                    {new float[]{-0.1f, Float.NEGATIVE_INFINITY}, new int[]{1, 2}, "row 3, entry 1 (class 2) is -Infinity"},
+                    {new float[]{Float.NaN, -1}, new int[]{1, 2}, "row 3, entry 0 (class 1) is NaN"},
+                    {new float[]{-0.1f, Float.POSITIVE_INFINITY}, new int[]{1, 2}, "row 3, entry 1 (class 2) is Infinity"},
+                    {new float[]{0.5f, -1}, new int[]{1, 2}, "row 3, entry 0 (class 1) is 0.5, expected a finite value <= 0"},
+                    {new float[]{-1, -70_000}, new int[]{1, 2}, "row 3, entry 1 (class 2) is -70000.0, which overflows f16 to -Infinity"},
+                    {new float[]{-0.1f, -2}, new int[]{7, 7}, "top-k ids of row 3 repeat class 7"},
+            };
+            for (Object[] b : bad) {
+                // row 2 is fine; row 3 (the second of the call) is not
+                float[] lps = {-0.2f, -0.3f, ((float[]) b[0])[0], ((float[]) b[0])[1]};
+                int[] ids = {8, 9, ((int[]) b[1])[0], ((int[]) b[1])[1]};
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> w.writeTopK(ids, lps, 2));
+                assertTrue(e.getMessage().contains((String) b[2]), e.getMessage());
+                assertEquals(2, w.rowsWritten(), "nothing of a refused call is written");
+            }
+            // 1e-4 above 0 is rounding that training accepts too
+            w.writeTopK(new int[]{8, 9, 0, 99, 98, 97}, new float[]{-0.2f, -0.3f, 1e-4f, -1, -0.7f, -103.27893f}, 3);
+            w.finish();
+        }
+        try (SoftTargetStore s = SoftTargetStore.open(p)) {
+            SoftTargetStore.TopKRows r = s.topK(new int[]{2, 3, 4});
+            assertArrayEquals(new int[]{8, 9, 0, 99, 98, 97}, r.ids(), "the refused rows left no trace");
+            assertTrue(s.verify().isEmpty());
+        }
+    }
+
     @Test
     void writerChecksItsInput(@TempDir Path tmp) throws IOException {
         try (StoreWriter w = StoreWriter.open(tmp.resolve("a.d4j"), topk(100, 2, 3, 2))) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                     () -> w.writeTopK(new int[]{1, 100}, new float[]{-1, -2}, 1));
-            assertTrue(e.getMessage().contains("top-k id 100 of row 0 is outside [0, 100)"), e.getMessage());
+            assertTrue(e.getMessage().contains("top-k id 100 of row 0 (entry 1) is outside [0, 100)"), e.getMessage());
             assertThrows(IllegalStateException.class, () -> w.writeDense(new float[100], 1));
             IllegalStateException early = assertThrows(IllegalStateException.class, w::finish);
             assertTrue(early.getMessage().contains("has 0 of 3 rows"), early.getMessage());

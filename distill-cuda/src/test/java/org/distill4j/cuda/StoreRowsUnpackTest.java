@@ -66,9 +66,15 @@ class StoreRowsUnpackTest {
         Random rng = new Random(vocab + k);
         int[] ids = new int[rows * k];
         float[] lps = new float[rows * k];
-        for (int i = 0; i < ids.length; i++) {
-            ids[i] = i % 11 == 0 ? vocab - 1 : rng.nextInt(vocab);
-            lps[i] = (float) (-Math.abs(rng.nextGaussian()) * Math.pow(10, rng.nextInt(7) - 5)); // 1e-5 .. 10: f16 subnormals too
+        for (int r = 0; r < rows; r++) {
+            java.util.Set<Integer> seen = new java.util.HashSet<>(); // the writer refuses a row that repeats an id
+            for (int j = 0; j < k; j++) {
+                int i = r * k + j;
+                do {
+                    ids[i] = i % 11 == 0 && !seen.contains(vocab - 1) ? vocab - 1 : rng.nextInt(vocab);
+                } while (!seen.add(ids[i]));
+                lps[i] = (float) (-Math.abs(rng.nextGaussian()) * Math.pow(10, rng.nextInt(7) - 5)); // 1e-5 .. 10: f16 subnormals too
+            }
         }
         Path p = tmp.resolve("topk.d4j");
         StoreHeader h = new StoreHeader(StoreHeader.Layout.TOP_K, codec, StoreHeader.ValueKind.LOG_PROBS, vocab, k, rows, 6, 1.0, "{}");
