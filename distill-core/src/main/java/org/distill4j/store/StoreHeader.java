@@ -28,7 +28,9 @@ public record StoreHeader(Layout layout, ValueCodec codec, ValueKind values, int
     public static final int VERSION = 1;
     /** Data starts at a multiple of this. */
     static final int ALIGN = 4096;
-    private static final int FIXED = 52;
+    /** Bytes before the provenance; the provenance length is the int at {@link #PROVENANCE_LENGTH_AT}. */
+    static final int FIXED = 52;
+    static final int PROVENANCE_LENGTH_AT = 48;
 
     /** Dense rows or top-k rows. */
     public enum Layout { DENSE, TOP_K }
@@ -95,8 +97,13 @@ public record StoreHeader(Layout layout, ValueCodec codec, ValueKind values, int
 
     /** Where the data starts: the header, padded to {@value #ALIGN} bytes. */
     public long dataOffset() {
-        long headerBytes = FIXED + provenanceBytes().length + 4;
+        long headerBytes = headerBytes(provenanceBytes().length);
         return (headerBytes + ALIGN - 1) / ALIGN * ALIGN;
+    }
+
+    /** The bytes of a header (before padding) with a provenance of {@code provenanceLength} bytes. */
+    static long headerBytes(long provenanceLength) {
+        return FIXED + provenanceLength + 4;
     }
 
     /** Byte offset of chunk {@code c}: every full chunk is its rows plus a 4-byte CRC32C. */

@@ -56,6 +56,10 @@ public final class StoreWriter implements AutoCloseable {
      * @throws IllegalStateException    when {@code path} already holds a complete store
      * @throws IllegalArgumentException when the interrupted store was started with another header
      *                                  (e.g. by a different teacher), naming the differences
+     * @throws StoreFormatException     when {@code <path>.partial} is not an interrupted store this code
+     *                                  can resume (another file, a newer format version, a corrupt
+     *                                  header), naming the file and the problem; it is left as it is. Only
+     *                                  a partial shorter than its own complete header is started over.
      */
     public static StoreWriter open(Path path, StoreHeader header) throws IOException {
         if (Files.exists(path)) {
@@ -78,25 +82,36 @@ public final class StoreWriter implements AutoCloseable {
         return new StoreWriter(path, partial, header, ch, 0);
     }
 
+    /** The most header bytes a resume reads from a {@code .partial}: as {@link SoftTargetStore#open}, or the new header if longer. */
+    private static final int HEADER_READ_LIMIT = 1 << 20;
+
     private static StoreWriter resume(Path path, Path partial, StoreHeader header) throws IOException {
         FileChannel ch = FileChannel.open(partial, StandardOpenOption.WRITE, StandardOpenOption.READ);
         try {
             long size = ch.size();
-            ByteBuffer head = ByteBuffer.allocate((int) Math.min(size, header.dataOffset()));
-            ch.read(head, 0);
-            head.flip();
+            ByteBuffer fixed = read(ch, (int) Math.min(size, StoreHeader.FIXED));
+            checkStart(fixed, partial);
+            if (size < StoreHeader.FIXED) {
+                return restart(path, partial, header, ch);
+            }
+            // the header's own length, not the new header's: a partial started with a longer provenance must decode
+            // (and be refused as another teacher's), not look torn and be wiped
+            int provLength = fixed.getInt(StoreHeader.PROVENANCE_LENGTH_AT);
+            long limit = Math.max(HEADER_READ_LIMIT, header.dataOffset());
+            if (provLength < 0 || StoreHeader.headerBytes(provLength) > limit) {
+                throw new StoreFormatException(partial + ": corrupt header: it declares a provenance of " + provLength
+                        + " bytes, expected 0 to " + (limit - StoreHeader.headerBytes(0)) + cannotResume());
+            }
+            long headerBytes = StoreHeader.headerBytes(provLength);
+            if (size < headerBytes) {
+                // the header itself never reached the disk whole (it is written, then synced, before any row): start again
+                return restart(path, partial, header, ch);
+            }
             StoreHeader found;
             try {
-                found = StoreHeader.decode(head, partial.toString());
+                found = StoreHeader.decode(read(ch, (int) headerBytes), partial.toString());
             } catch (StoreFormatException e) {
-                // the header itself never reached the disk whole: start again
-                ch.truncate(0);
-                ByteBuffer h = header.encode();
-                while (h.hasRemaining()) {
-                    ch.write(h, h.position());
-                }
-                ch.force(true);
-                return new StoreWriter(path, partial, header, ch, 0);
+                throw new StoreFormatException(e.getMessage() + cannotResume());
             }
             if (!found.equals(header)) {
                 throw new IllegalArgumentException(partial + " was started with different settings; " + differences(found, header)
@@ -126,6 +141,57 @@ public final class StoreWriter implements AutoCloseable {
             ch.close();
             throw e;
         }
+    }
+
+    private static String cannotResume() {
+        return "; it cannot be resumed: delete it (or move it away) to start over";
+    }
+
+    /** The first {@code n} bytes of the file, little-endian. */
+    private static ByteBuffer read(FileChannel ch, int n) throws IOException {
+        ByteBuffer b = ByteBuffer.allocate(n).order(ByteOrder.LITTLE_ENDIAN);
+        while (b.hasRemaining()) {
+            if (ch.read(b, b.position()) < 0) {
+                throw new IOException("unexpected end of file after " + b.position() + " of " + n + " bytes");
+            }
+        }
+        return b.flip();
+    }
+
+    /**
+     * Refuses a {@code .partial} that does not start like a store this code writes (another file that
+     * happens to have the name, or a newer format), however short: only a torn header of our own is
+     * ever overwritten.
+     */
+    private static void checkStart(ByteBuffer start, Path partial) {
+        int n = Math.min(start.limit(), StoreHeader.MAGIC.length);
+        for (int i = 0; i < n; i++) {
+            if (start.get(i) != StoreHeader.MAGIC[i]) {
+                byte[] found = new byte[n];
+                start.get(0, found);
+                throw new StoreFormatException(partial + ": not a Distill4J soft-target store (it starts with '"
+                        + new String(found, java.nio.charset.StandardCharsets.ISO_8859_1).replaceAll("[^\\x20-\\x7e]", "?")
+                        + "', expected 'D4JSTORE')" + cannotResume());
+            }
+        }
+        if (start.limit() >= StoreHeader.MAGIC.length + 2) {
+            int version = start.getShort(StoreHeader.MAGIC.length) & 0xffff;
+            if (version != StoreHeader.VERSION) {
+                throw new StoreFormatException(partial + ": store format version " + version + ", but this Distill4J writes version "
+                        + StoreHeader.VERSION + cannotResume());
+            }
+        }
+    }
+
+    /** Starts {@code partial} over with {@code header}: what was there is less than a header of our own. */
+    private static StoreWriter restart(Path path, Path partial, StoreHeader header, FileChannel ch) throws IOException {
+        ch.truncate(0);
+        ByteBuffer h = header.encode();
+        while (h.hasRemaining()) {
+            ch.write(h, h.position());
+        }
+        ch.force(true);
+        return new StoreWriter(path, partial, header, ch, 0);
     }
 
     private static String differences(StoreHeader a, StoreHeader b) {

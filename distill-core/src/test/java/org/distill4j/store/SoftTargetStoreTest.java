@@ -212,6 +212,90 @@ class SoftTargetStoreTest {
         assertTrue(v.getMessage().contains("vocab 4 vs 5"), v.getMessage());
     }
 
+    /** A .partial with two complete chunks of 4 rows, started with {@code h} (6 classes, f32). */
+    private static byte[] interrupted(Path p, StoreHeader h) throws IOException {
+        StoreWriter w = StoreWriter.open(p, h);
+        w.writeDense(values(5, 6 * 9), 9); // chunks 0, 1 on disk; row 8 buffered and lost
+        w.close();
+        return Files.readAllBytes(StoreWriter.partialPath(p));
+    }
+
+    private static StoreHeader dense6(String provenance) {
+        return new StoreHeader(StoreHeader.Layout.DENSE, ValueCodec.F32, StoreHeader.ValueKind.LOGITS, 6, 0, 20, 4, 1.0, provenance);
+    }
+
+    /** A partial whose header this run cannot use is refused with what is wrong, never silently wiped. */
+    @Test
+    void aPartialThatCannotBeResumedIsRefusedAndKept(@TempDir Path tmp) throws IOException {
+        Path p = tmp.resolve("s.d4j");
+        Path partial = StoreWriter.partialPath(p);
+        // started by a teacher with a 5 KB provenance (a header longer than the new one)
+        String longProv = "{\"teacher\":\"a\",\"description\":\"" + "x".repeat(5000) + "\"}";
+        byte[] orig = interrupted(p, dense6(longProv));
+        IllegalArgumentException other = assertThrows(IllegalArgumentException.class, () -> StoreWriter.open(p, dense6(PROV)));
+        assertTrue(other.getMessage().contains(partial + " was started with different settings; it was made by a different teacher"),
+                other.getMessage());
+        assertArrayEquals(orig, Files.readAllBytes(partial), "the other teacher's partial is kept");
+        try (StoreWriter same = StoreWriter.open(p, dense6(longProv))) {
+            assertEquals(8, same.rowsWritten(), "its own teacher resumes it");
+        }
+
+        Files.delete(partial);
+        orig = interrupted(p, dense6(PROV));
+        record Case(String what, long at, byte[] bytes, String message) {
+        }
+        List<Case> cases = List.of(
+                new Case("wrong magic", 0, "NOTASTORE".getBytes(), partial + ": not a Distill4J soft-target store (it starts with 'NOTASTOR'"),
+                new Case("newer version", 8, new byte[]{2, 0}, partial + ": store format version 2, but this Distill4J writes version 1"),
+                new Case("corrupt provenance", 60, new byte[]{'#'}, partial + ": header checksum mismatch"),
+                new Case("absurd provenance length", 48, new byte[]{(byte) 0xff, (byte) 0xff, (byte) 0xff, 0x7f},
+                        partial + ": corrupt header: it declares a provenance of 2147483647 bytes"),
+                new Case("negative provenance length", 48, new byte[]{0, 0, 0, (byte) 0x80},
+                        partial + ": corrupt header: it declares a provenance of -2147483648 bytes"));
+        for (Case c : cases) {
+            Files.write(partial, orig);
+            try (FileChannel ch = FileChannel.open(partial, StandardOpenOption.WRITE)) {
+                ch.write(ByteBuffer.wrap(c.bytes()), c.at());
+            }
+            byte[] broken = Files.readAllBytes(partial);
+            StoreFormatException e = assertThrows(StoreFormatException.class, () -> StoreWriter.open(p, dense6(PROV)), c.what());
+            assertTrue(e.getMessage().contains(c.message()) && e.getMessage().contains("it cannot be resumed: delete it"),
+                    c.what() + ": " + e.getMessage());
+            assertArrayEquals(broken, Files.readAllBytes(partial), c.what() + ": the file is left as it was");
+        }
+        // another file with the name, however short, is not ours to wipe
+        for (String text : new String[]{"hello", "D4JSTORF", "a text file that happens to end in .partial, and is long enough"}) {
+            Files.writeString(partial, text);
+            StoreFormatException e = assertThrows(StoreFormatException.class, () -> StoreWriter.open(p, dense6(PROV)), text);
+            assertTrue(e.getMessage().contains(partial + ": not a Distill4J soft-target store"), e.getMessage());
+            assertEquals(text, Files.readString(partial));
+        }
+    }
+
+    /** Only a partial shorter than its own complete header (a crash while the header was written) starts over. */
+    @Test
+    void aPartialWithATornHeaderStartsOver(@TempDir Path tmp) throws IOException {
+        Path whole = tmp.resolve("whole.d4j");
+        float[] all = values(5, 6 * 20);
+        try (StoreWriter w = StoreWriter.open(whole, dense6(PROV))) {
+            w.writeDense(all, 20);
+            w.finish();
+        }
+        byte[] want = Files.readAllBytes(whole);
+        long headerBytes = 52 + PROV.length() + 4;
+        Path p = tmp.resolve("s.d4j");
+        for (long cut : new long[]{0, 5, 30, 51, 52, 60, headerBytes - 1, headerBytes, headerBytes + 100}) {
+            Files.write(StoreWriter.partialPath(p), java.util.Arrays.copyOf(want, (int) cut));
+            try (StoreWriter w = StoreWriter.open(p, dense6(PROV))) {
+                assertEquals(0, w.rowsWritten(), "cut at " + cut);
+                w.writeDense(all, 20);
+                w.finish();
+            }
+            assertArrayEquals(want, Files.readAllBytes(p), "cut at " + cut);
+            Files.delete(p);
+        }
+    }
+
     private static Path complete(Path tmp) throws IOException {
         Path p = tmp.resolve("s.d4j");
         try (StoreWriter w = StoreWriter.open(p, dense(ValueCodec.F32, 6, 9, 4))) {
