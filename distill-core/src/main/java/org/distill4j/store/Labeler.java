@@ -81,7 +81,8 @@ public final class Labeler {
         if (Files.exists(out)) {
             try (SoftTargetStore s = SoftTargetStore.open(out)) {
                 if (!s.header().equals(header)) {
-                    throw new IllegalStateException(out + " already holds a store with other settings or another teacher; delete it to relabel");
+                    throw new IllegalStateException(out + " already holds a store with other settings or another teacher: "
+                            + StoreWriter.differences(s.header(), header) + ". Delete it to relabel");
                 }
             }
             LOG.info("{} is already complete ({} rows)", out, data.size());

@@ -194,7 +194,8 @@ public final class StoreWriter implements AutoCloseable {
         return new StoreWriter(path, partial, header, ch, 0);
     }
 
-    private static String differences(StoreHeader a, StoreHeader b) {
+    /** What differs between two headers, for errors: {@code a} is the one found, {@code b} the one wanted. */
+    static String differences(StoreHeader a, StoreHeader b) {
         List<String> d = new ArrayList<>();
         if (!a.provenance().equals(b.provenance())) {
             d.add("it was made by a different teacher (provenance " + a.provenance() + ", now " + b.provenance() + ")");

@@ -33,7 +33,9 @@ final class StoreCommands {
                   --topk K               keep the top K classes per row (default: dense rows)
                   --dtype f32|f16|bf16   value encoding (default f16)
                   --chunk-rows N         rows per checksummed chunk (default 1024)
-                  --teacher-id ID        the teacher's name in the store's provenance (default: the model file name)
+                  --teacher-id ID        the teacher's name in the store's provenance (default: a hash of the model's
+                                         content, so a store is resumed or reused only for the very same model; a
+                                         name given here is trusted, so give a new one to a retrained model)
                 """);
         out.print(new ModelFiles.Options("--").help(22));
     }
@@ -89,13 +91,15 @@ final class StoreCommands {
         DataOptions.Loaded loaded = data.load();
         Dataset d = loaded.data();
         try (ModelFiles.Loaded teacher = ModelFiles.load(teacherPath, model, d.featureCount(), d.classes())) {
-            return label(teacher, teacherPath, teacherId, d, loaded.source(), outPath, topK, codec, chunkRows, out);
+            return label(teacher, teacherId, d, loaded.source(), outPath, topK, codec, chunkRows, out);
         }
     }
 
-    private static int label(ModelFiles.Loaded teacher, Path teacherPath, String teacherId, Dataset d, String source, Path outPath,
+    private static int label(ModelFiles.Loaded teacher, String teacherId, Dataset d, String source, Path outPath,
                              int topK, ValueCodec codec, int chunkRows, PrintStream out) throws Exception {
-        String id = teacherId != null ? teacherId : teacherPath.getFileName().toString();
+        // the content hash, not the file name: a retrained model saved under the same name must not resume (or reuse) a
+        // store with the old model's rows; the header check on resume compares this id
+        String id = teacherId != null ? teacherId : teacher.id();
         Labeler.Options o = new Labeler.Options(topK, codec, chunkRows, 1000, id);
         out.printf(Locale.ROOT, "labeling %s (%d samples from %s) with %s (%s) into %s%n", d.name(), d.size(), source, id,
                 teacher.describe(), outPath);

@@ -21,6 +21,7 @@ import java.nio.file.Path;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -124,6 +125,60 @@ class EvalAndLabelCommandTest {
         }
         assertEquals(0, run("store", "info", store.toString()));
         assertTrue(out().contains("top-k, k = 3"), out());
+    }
+
+    /**
+     * A retrained model saved under the same file name is another teacher: its rows must not be mixed into (or
+     * served from) a store the first model labeled, whether that store is complete or interrupted.
+     */
+    @Test
+    void labelRefusesAStoreOfAnotherModelSavedUnderTheSameName(@TempDir Path tmp) throws Exception {
+        MultiLayerNetwork a = DemoModels.mlp(784, new int[] {8}, 10, 0, 1e-3, 1);
+        MultiLayerNetwork b = DemoModels.mlp(784, new int[] {8}, 10, 0, 1e-3, 2);
+        Path model = tmp.resolve("teacher.zip");
+        Path store = tmp.resolve("s.d4j");
+        Path partial = org.distill4j.store.StoreWriter.partialPath(store);
+        String[] label = {"label", "--teacher", model.toString(), "--data", "embedded", "--limit", "300", "--chunk-rows", "100",
+                "--out", store.toString()};
+        StoreCommands.saveModel(a, model);
+        assertEquals(0, run(label), err());
+        byte[] byA = Files.readAllBytes(store);
+        org.distill4j.store.StoreHeader h;
+        try (SoftTargetStore s = SoftTargetStore.open(store)) {
+            h = s.header();
+            assertTrue(h.provenance().contains("\"teacher\":\"" + Demo.teacherId(a) + "\""), "the default id is the content hash: "
+                    + h.provenance());
+        }
+
+        // the complete store is not reused for model b
+        StoreCommands.saveModel(b, model);
+        assertEquals(1, run(label), out());
+        assertTrue(err().contains(store + " already holds a store with other settings or another teacher: it was made by a "
+                + "different teacher"), err());
+        assertArrayEquals(byA, Files.readAllBytes(store));
+
+        // an interrupted store (chunk 0 on disk) is not resumed with model b
+        Files.delete(store);
+        byte[] chunk0 = java.util.Arrays.copyOf(byA, (int) (h.dataOffset() + 100 * h.rowBytes() + 4));
+        Files.write(partial, chunk0);
+        assertEquals(1, run(label), out());
+        assertTrue(err().contains(partial + " was started with different settings; it was made by a different teacher"), err());
+        assertArrayEquals(chunk0, Files.readAllBytes(partial), "the partial is kept");
+        assertTrue(Files.notExists(store));
+
+        // model a again (same bytes, same name) resumes it to the very store an uninterrupted run writes
+        StoreCommands.saveModel(a, model);
+        assertEquals(0, run(label), err());
+        assertTrue(out().contains("wrote 200 rows (resumed at row 100)"), out());
+        assertArrayEquals(byA, Files.readAllBytes(store));
+
+        // an explicit --teacher-id still names the teacher
+        Path named = tmp.resolve("named.d4j");
+        assertEquals(0, run("label", "--teacher", model.toString(), "--data", "embedded", "--limit", "50", "--teacher-id", "my-teacher",
+                "--out", named.toString()), err());
+        try (SoftTargetStore s = SoftTargetStore.open(named)) {
+            assertTrue(s.header().provenance().contains("\"teacher\":\"my-teacher\""), s.header().provenance());
+        }
     }
 
     @Test

@@ -105,7 +105,7 @@ class MainTest {
         assertTrue(out().contains("wrote 300 rows"), out());
         assertEquals(0, run("store", "info", store.toString()), err());
         assertTrue(out().contains("top-k, k = 3, 2-byte ids") && out().contains("300 in 5 chunks of 64")
-                && out().contains("\"teacher\":\"teacher.zip\""), out());
+                && out().contains("\"teacher\":\"mlp-"), "the teacher is named by its content hash: " + out());
         assertEquals(0, run("store", "verify", store.toString()), err());
         assertTrue(out().contains("ok, 5 chunks (300 rows) verified"), out());
         assertEquals(0, run("label", "--teacher", tmp.resolve("teacher.zip").toString(), "--data", "embedded", "--limit", "300",
