@@ -76,6 +76,7 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public LossResult logitLoss(LogitLoss loss, LogitBatch batch, float[] gradOut, float upstream) {
+        LogitLoss.requireFiniteUpstream(loss.name(), upstream); // the kernels scale every gradient element by it
         if (loss instanceof SoftTargetKd kd && batch.teacher() != null) {
             return fused(batch, gradOut, upstream, kd.temperature(), kd.alpha(), true, kd.reduction(), loss);
         }
@@ -222,6 +223,7 @@ public final class CudaBackend implements ComputeBackend {
      *                                  in {@code gradOut})
      */
     public LossResult topKKd(TopKKd loss, LogitBatch student, StoreBatches.TopK teacher, float[] gradOut, float upstream) {
+        LogitLoss.requireFiniteUpstream(loss.name(), upstream);
         if (teacher.rows() != student.rows()) {
             throw new IllegalArgumentException("the student batch has " + student.rows() + " rows, the teacher's top-k rows " + teacher.rows());
         }

@@ -468,6 +468,17 @@ class CudaKernelsGpuTest extends GpuTest {
         IllegalArgumentException cpu = assertThrows(IllegalArgumentException.class,
                 () -> new SoftTargetKd(4, 0.1).compute(batch, new float[rows * v], 1f));
         assertEquals(cpu.getMessage(), gpu.getMessage());
+
+        // a non-finite upstream factor: refused as the CPU losses refuse it, for the fused kd, ce and gjsd kernels
+        LogitBatch ok = LogitBatch.of(rows, v, Inputs.logits(rng, rows, v, 2.0), t, TeacherValues.LOGITS, Inputs.labels(rng, rows, v));
+        for (org.distill4j.loss.LogitLoss l : new org.distill4j.loss.LogitLoss[]{new SoftTargetKd(4, 0.1),
+                new org.distill4j.loss.CrossEntropy(), new org.distill4j.loss.GeneralizedJsd(0.5, 1)}) {
+            for (float up : new float[]{Float.NaN, Float.POSITIVE_INFINITY}) {
+                IllegalArgumentException g = assertThrows(IllegalArgumentException.class, () -> backend.logitLoss(l, ok, new float[rows * v], up));
+                IllegalArgumentException c = assertThrows(IllegalArgumentException.class, () -> l.compute(ok, new float[rows * v], up));
+                assertEquals(c.getMessage(), g.getMessage());
+            }
+        }
     }
 
     @Test
