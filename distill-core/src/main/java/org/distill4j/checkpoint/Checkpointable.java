@@ -16,11 +16,18 @@ public interface Checkpointable {
     void writeState(DataOutputStream out) throws IOException;
 
     /**
-     * Replaces this object's training state with one {@link #writeState} wrote.
+     * Reads and checks a state {@link #writeState} wrote, without changing this object: the returned
+     * {@link Restore} puts it in place. A checkpoint applies the states of all its parts only after every
+     * part has been read and accepted, so a refused checkpoint changes nothing.
      *
      * @throws IllegalArgumentException when the state belongs to something of another shape or
-     *                                  configuration (say which, and what was expected); nothing is
-     *                                  changed then
+     *                                  configuration (say which, and what was expected)
      */
-    void readState(DataInputStream in) throws IOException;
+    Restore readState(DataInputStream in) throws IOException;
+
+    /** Puts a state that {@link #readState} read and accepted in place. */
+    @FunctionalInterface
+    interface Restore {
+        void apply();
+    }
 }

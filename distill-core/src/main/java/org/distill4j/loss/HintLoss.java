@@ -190,7 +190,7 @@ public final class HintLoss implements FeatureLoss, FeatureLoss.Trainable, org.d
     }
 
     @Override
-    public void readState(java.io.DataInputStream in) throws java.io.IOException {
+    public Restore readState(java.io.DataInputStream in) throws java.io.IOException {
         int sds = in.readInt();
         int sdt = in.readInt();
         if (sds != ds || sdt != dt) {
@@ -206,11 +206,13 @@ public final class HintLoss implements FeatureLoss, FeatureLoss.Trainable, org.d
                 read[k][i] = in.readDouble();
             }
         }
-        for (int k = 0; k < into.length; k++) {
-            System.arraycopy(read[k], 0, into[k], 0, into[k].length);
-        }
-        steps = savedSteps;
-        hasGradient = false;
+        return () -> {
+            for (int k = 0; k < into.length; k++) {
+                System.arraycopy(read[k], 0, into[k], 0, into[k].length);
+            }
+            steps = savedSteps;
+            hasGradient = false;
+        };
     }
 
     private void adam(double[] p, double[] g, double[] m, double[] v) {

@@ -74,6 +74,12 @@ public class StoredTeacher implements Teacher {
     }
 
     @Override
+    public String identity() {
+        StoreHeader h = store.header();
+        return describe() + ", provenance " + h.provenance(); // the teacher's id and the data's fingerprint
+    }
+
+    @Override
     public String describe() {
         StoreHeader h = store.header();
         return "stored teacher '" + teacherId(h.provenance()) + "' (" + store.path().getFileName() + ", " + h.rows() + " rows, "

@@ -297,7 +297,9 @@ public final class Dl4jStudent implements Student, org.distill4j.checkpoint.Chec
             c.setEpochCount(0);
             json = c.toJson();
         }
-        return json.replaceAll("\"seed\"\\s*:\\s*-?\\d+", "\"seed\" : 0");
+        // nor the settings that change only speed and memory, which may differ on the machine that resumes
+        return json.replaceAll("\"seed\"\\s*:\\s*-?\\d+", "\"seed\" : 0")
+                .replaceAll("\"(trainingWorkspaceMode|inferenceWorkspaceMode|cacheMode)\"\\s*:\\s*\"?\\w+\"?", "\"$1\" : \"-\"");
     }
 
     private org.deeplearning4j.nn.updater.BaseMultiLayerUpdater<?> updater() {
@@ -318,6 +320,17 @@ public final class Dl4jStudent implements Student, org.distill4j.checkpoint.Chec
         }
         out.writeInt(mln != null ? mln.getIterationCount() : graph.getIterationCount());
         out.writeInt(mln != null ? mln.getEpochCount() : graph.getEpochCount());
+        // each layer's own counts: DL4J's scheduled dropout and weight noise read them, and they move only at epoch ends
+        org.deeplearning4j.nn.api.Layer[] layers = layers();
+        out.writeInt(layers.length);
+        for (org.deeplearning4j.nn.api.Layer l : layers) {
+            out.writeInt(l.getIterationCount());
+            out.writeInt(l.getEpochCount());
+        }
+    }
+
+    private org.deeplearning4j.nn.api.Layer[] layers() {
+        return mln != null ? mln.getLayers() : graph.getLayers();
     }
 
     /**
@@ -326,7 +339,7 @@ public final class Dl4jStudent implements Student, org.distill4j.checkpoint.Chec
      * fit changes nothing.
      */
     @Override
-    public void readState(java.io.DataInputStream in) throws java.io.IOException {
+    public Restore readState(java.io.DataInputStream in) throws java.io.IOException {
         int version = in.readInt();
         if (version != STATE_VERSION) {
             throw new java.io.IOException("student state version " + version + ", expected " + STATE_VERSION);
@@ -343,6 +356,15 @@ public final class Dl4jStudent implements Student, org.distill4j.checkpoint.Chec
         INDArray saved = in.readBoolean() ? readArray(in) : null;
         int iterations = in.readInt();
         int epochs = in.readInt();
+        int layerCount = in.readInt();
+        if (layerCount < 0 || layerCount > (1 << 20)) {
+            throw new java.io.IOException("student state: " + layerCount + " layers");
+        }
+        int[][] layerCounts = new int[layerCount][2];
+        for (int[] c : layerCounts) {
+            c[0] = in.readInt();
+            c[1] = in.readInt();
+        }
         String mine = configurationJson();
         String theirs = new String(conf, java.nio.charset.StandardCharsets.UTF_8);
         if (!mine.equals(theirs)) {
@@ -362,21 +384,31 @@ public final class Dl4jStudent implements Student, org.distill4j.checkpoint.Chec
             throw new IllegalArgumentException("the saved student's optimizer state has " + got + " values, " + describe()
                     + "'s optimizer keeps " + expected);
         }
-        current.assign(params.castTo(current.dataType()).reshape(current.shape()));
-        if (view != null) {
-            u.setStateViewArray(saved.castTo(view.dataType()).reshape(view.shape()));
-            for (org.deeplearning4j.nn.updater.UpdaterBlock block : u.getUpdaterBlocks()) {
-                block.setUpdaterViewRequiresInitialization(false); // a block not yet initialized would zero the restored moments
+        org.deeplearning4j.nn.api.Layer[] layers = layers();
+        if (layerCount != layers.length) {
+            throw new IllegalArgumentException("the saved student has " + layerCount + " layers, " + describe() + " has " + layers.length);
+        }
+        return () -> {
+            current.assign(params.castTo(current.dataType()).reshape(current.shape()));
+            if (view != null) {
+                u.setStateViewArray(saved.castTo(view.dataType()).reshape(view.shape()));
+                for (org.deeplearning4j.nn.updater.UpdaterBlock block : u.getUpdaterBlocks()) {
+                    block.setUpdaterViewRequiresInitialization(false); // a block not yet initialized would zero the restored moments
+                }
             }
-        }
-        if (mln != null) {
-            mln.setIterationCount(iterations);
-            mln.setEpochCount(epochs);
-        } else {
-            graph.getConfiguration().setIterationCount(iterations);
-            graph.getConfiguration().setEpochCount(epochs);
-        }
-        lastBatchSize = -1;
+            if (mln != null) {
+                mln.setIterationCount(iterations);
+                mln.setEpochCount(epochs);
+            } else {
+                graph.getConfiguration().setIterationCount(iterations);
+                graph.getConfiguration().setEpochCount(epochs);
+            }
+            for (int i = 0; i < layers.length; i++) {
+                layers[i].setIterationCount(layerCounts[i][0]);
+                layers[i].setEpochCount(layerCounts[i][1]);
+            }
+            lastBatchSize = -1;
+        };
     }
 
     /**
@@ -409,19 +441,24 @@ public final class Dl4jStudent implements Student, org.distill4j.checkpoint.Chec
         if (n < 0 || n > Integer.MAX_VALUE - 8) {
             throw new java.io.IOException("student state: an array of " + n + " values");
         }
-        byte[] bytes = in.readNBytes((int) n * (dbl ? 8 : 4));
-        if (bytes.length != n * (dbl ? 8 : 4)) {
-            throw new java.io.EOFException();
+        int width = dbl ? 8 : 4;
+        double[] d = dbl ? new double[(int) n] : null;
+        float[] f = dbl ? null : new float[(int) n];
+        int chunk = 1 << 20; // values per block, as written
+        for (int from = 0; from < n; from += chunk) {
+            int len = (int) Math.min(chunk, n - from);
+            byte[] bytes = in.readNBytes(len * width);
+            if (bytes.length != len * width) {
+                throw new java.io.EOFException();
+            }
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(bytes);
+            if (dbl) {
+                b.asDoubleBuffer().get(d, from, len);
+            } else {
+                b.asFloatBuffer().get(f, from, len);
+            }
         }
-        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(bytes);
-        if (dbl) {
-            double[] d = new double[(int) n];
-            b.asDoubleBuffer().get(d);
-            return Nd4j.createFromArray(d);
-        }
-        float[] f = new float[(int) n];
-        b.asFloatBuffer().get(f);
-        return Nd4j.createFromArray(f);
+        return dbl ? Nd4j.createFromArray(d) : Nd4j.createFromArray(f);
     }
 
     /** Where two configurations' JSON first differ, for the error message. */

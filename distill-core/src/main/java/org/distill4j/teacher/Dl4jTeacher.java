@@ -153,6 +153,32 @@ public final class Dl4jTeacher implements Teacher {
     }
 
     @Override
+    public String identity() {
+        org.nd4j.linalg.api.ndarray.INDArray p = graph != null ? graph.params() : mln.params();
+        return describe() + ", parameters crc32c " + Crc.of(p);
+    }
+
+    /** CRC32C of an array's values, as float32, in 4 MiB blocks. */
+    static final class Crc {
+        private Crc() {
+        }
+
+        static String of(org.nd4j.linalg.api.ndarray.INDArray a) {
+            java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+            long n = a.length();
+            org.nd4j.linalg.api.ndarray.INDArray flat = a.reshape(n);
+            for (long from = 0; from < n; from += 1 << 20) {
+                long to = Math.min(n, from + (1 << 20));
+                float[] f = flat.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(from, to)).toFloatVector();
+                java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(f.length * 4);
+                b.asFloatBuffer().put(f);
+                crc.update(b);
+            }
+            return Long.toHexString(crc.getValue()) + " over " + n + " values";
+        }
+    }
+
+    @Override
     public String describe() {
         long params = graph != null ? graph.numParams() : mln.numParams();
         String kind = graph != null ? "ComputationGraph" : "MultiLayerNetwork";

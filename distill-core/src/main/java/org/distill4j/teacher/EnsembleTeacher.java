@@ -129,6 +129,15 @@ public final class EnsembleTeacher implements Teacher {
     }
 
     @Override
+    public String identity() {
+        StringBuilder sb = new StringBuilder("ensemble, " + combine.name().toLowerCase(java.util.Locale.ROOT) + " averaged:");
+        for (int i = 0; i < teachers.size(); i++) {
+            sb.append(' ').append(weights[i]).append(" x [").append(teachers.get(i).identity()).append("];");
+        }
+        return sb.toString();
+    }
+
+    @Override
     public String describe() {
         StringBuilder sb = new StringBuilder("ensemble of " + teachers.size() + " (" + combine.name().toLowerCase() + " averaged):");
         for (int i = 0; i < teachers.size(); i++) {

@@ -22,6 +22,15 @@ public interface Teacher {
     String describe();
 
     /**
+     * What this teacher's outputs depend on, as text: a content hash of its weights or model file where it
+     * can compute one. A checkpoint records it, and a run resumes only with a teacher of the same identity
+     * (another model of the same shape would otherwise pass). By default {@link #describe()}.
+     */
+    default String identity() {
+        return describe();
+    }
+
+    /**
      * Whether this teacher can give outputs for the samples of {@code data} (a live model can for any
      * data; a stored teacher only for the data it was labeled on). The training loop checks it.
      */

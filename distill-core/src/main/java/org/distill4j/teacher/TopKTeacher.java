@@ -124,6 +124,11 @@ public final class TopKTeacher implements SparseTeacher {
     }
 
     @Override
+    public String identity() {
+        return "top-" + k + " of [" + teacher.identity() + "]";
+    }
+
+    @Override
     public String describe() {
         return "top-" + k + " of " + teacher.describe();
     }

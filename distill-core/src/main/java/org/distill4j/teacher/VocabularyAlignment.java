@@ -90,6 +90,11 @@ public final class VocabularyAlignment implements Teacher {
     }
 
     @Override
+    public String identity() {
+        return "[" + teacher.identity() + "], " + mode.name().toLowerCase() + "d from " + teacher.classes() + " to " + classes + " classes";
+    }
+
+    @Override
     public String describe() {
         return teacher.describe() + ", " + mode.name().toLowerCase() + "d from " + teacher.classes() + " to " + classes + " classes";
     }

@@ -137,10 +137,12 @@ final class CheckpointFile {
     }
 
     /**
-     * Reads {@code file}: verifies its checksum, reads the progress, lets {@code check} refuse it, then reads
-     * the student's and the trainables' states into them.
+     * Reads {@code file}: verifies its checksum, reads the progress, lets {@code check} refuse it, reads and
+     * checks the student's and the trainables' states, and only then puts them all in place: a refused
+     * checkpoint changes nothing.
      *
-     * @throws IOException on a damaged or truncated file (the message names it and what was wrong)
+     * @throws IOException              on a damaged or truncated file (the message names it and what was wrong)
+     * @throws IllegalArgumentException when a part refuses its state (the message names the file)
      */
     static Progress read(Path file, Check check, Checkpointable student, List<Checkpointable> trainables) throws IOException {
         verifyChecksum(file);
@@ -182,16 +184,25 @@ final class CheckpointFile {
             Progress p = new Progress(fingerprint, epochsDone, batchesDone, trainNanos, samples, wall, epochNanos, lossSum, termSums,
                     root, node, engine, history);
             check.accept(p);
-            student.readState(in);
-            endOfState(in, file, "the student's state");
-            int t = in.readInt();
-            if (t != trainables.size()) {
-                throw new IllegalArgumentException(file + " holds the state of " + t + " trainable feature losses; this run has "
-                        + trainables.size());
+            List<Checkpointable.Restore> restores = new ArrayList<>();
+            try {
+                restores.add(student.readState(in));
+                endOfState(in, file, "the student's state");
+                int t = in.readInt();
+                if (t != trainables.size()) {
+                    throw new IllegalArgumentException("it holds the state of " + t + " trainable feature losses; this run has "
+                            + trainables.size());
+                }
+                for (int i = 0; i < t; i++) {
+                    restores.add(trainables.get(i).readState(in));
+                    endOfState(in, file, "trainable feature loss " + (i + 1) + "'s state");
+                }
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("the checkpoint " + file + " does not fit this run: " + e.getMessage()
+                        + ". Resume with the same models, or train from the start with Checkpoints.startOver() or by deleting the file", e);
             }
-            for (int i = 0; i < t; i++) {
-                trainables.get(i).readState(in);
-                endOfState(in, file, "trainable feature loss " + (i + 1) + "'s state");
+            for (Checkpointable.Restore r : restores) {
+                r.apply();
             }
             return p;
         } catch (EOFException e) {

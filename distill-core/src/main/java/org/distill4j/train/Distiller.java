@@ -227,6 +227,10 @@ public final class Distiller {
                 new StepEngineProvider.Setup(teacher, student, loss, be, batchSize, featureTerms, seed),
                 engineName != null ? engineName : StepEngines.requested());
         LOG.info("training steps: {}", choice.description());
+        if (resume != null && !resume.engine().equals(choice.description())) {
+            LOG.warn("resuming a run whose steps ran on {} with {}: the numbers will not match an uninterrupted run bit for bit",
+                    resume.engine(), choice.description());
+        }
         try (StepEngine engine = choice.engine()) {
             return run(be, engine, choice.description(), resume);
         }
@@ -414,14 +418,28 @@ public final class Distiller {
         }
     }
 
-    /** The run's settings as text, saved in a checkpoint and compared when a run resumes from one. */
+    /**
+     * The run's settings as text, saved in a checkpoint and compared when a run resumes from one: the settings,
+     * the data's content (not only its name) and the teacher's identity (a content hash of its weights or model).
+     * Computed once per run.
+     */
     private Map<String, String> fingerprint() {
-        Map<String, String> m = new LinkedHashMap<>();
-        settings().forEach((k, v) -> m.put(k, String.valueOf(v)));
-        m.put("trainData", train.name());
-        m.put("testData", test == null ? "none" : test.name());
+        Map<String, String> m = fingerprint;
+        if (m == null) {
+            m = new LinkedHashMap<>();
+            for (Map.Entry<String, Object> e : settings().entrySet()) {
+                m.put(e.getKey(), String.valueOf(e.getValue()));
+            }
+            m.put("trainData", train.name() + ", " + train.size() + " samples, crc32c " + Long.toHexString(train.fingerprint()));
+            m.put("testData", test == null ? "none" : test.name() + ", " + test.size() + " samples, crc32c "
+                    + Long.toHexString(test.fingerprint()));
+            m.put("teacherIdentity", teacher == null ? "none" : teacher.identity());
+            fingerprint = m;
+        }
         return m;
     }
+
+    private Map<String, String> fingerprint;
 
     private List<Checkpointable> trainables() {
         List<Checkpointable> l = new ArrayList<>();
@@ -454,11 +472,18 @@ public final class Distiller {
      */
     private CheckpointFile.Progress resume() {
         Path file = checkpoints.file();
+        deleteLeftovers(file);
         if (!Files.exists(file)) {
             return null;
         }
         if (checkpoints.isStartOver()) {
-            LOG.info("starting over: the checkpoint {} is replaced at the first save", file);
+            // deleted now, not replaced at the first save: a later resume must not find the previous run's state
+            try {
+                Files.delete(file);
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot delete the checkpoint " + file + " to start over: " + e.getMessage(), e);
+            }
+            LOG.info("starting over: deleted the checkpoint {}", file);
             return null;
         }
         Map<String, String> mine = fingerprint();
@@ -489,6 +514,24 @@ public final class Distiller {
             }, (Checkpointable) student, trainables());
         } catch (IOException e) {
             throw new UncheckedIOException("cannot resume from the checkpoint " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Deletes the temporary files of saves an interruption cut short (each as large as a checkpoint). */
+    private static void deleteLeftovers(Path file) {
+        Path dir = file.toAbsolutePath().getParent();
+        if (!Files.isDirectory(dir)) {
+            return;
+        }
+        String prefix = "." + file.getFileName();
+        try (java.util.stream.Stream<Path> files = Files.list(dir)) {
+            for (Path f : files.filter(f -> f.getFileName().toString().startsWith(prefix) && f.getFileName().toString().endsWith(".tmp"))
+                    .toList()) {
+                Files.deleteIfExists(f);
+                LOG.info("deleted {}, left by an interrupted save", f);
+            }
+        } catch (IOException e) {
+            LOG.warn("cannot clean up interrupted saves in {}: {}", dir, e.toString());
         }
     }
 

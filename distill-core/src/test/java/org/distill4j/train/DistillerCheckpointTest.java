@@ -176,7 +176,8 @@ class DistillerCheckpointTest {
         MultiLayerNetwork otherLr = Nets.logitsMlp(D, 16, K, new Adam(1e-3), 11, 0.2);
         float[] lrBefore = otherLr.params().toFloatVector();
         IllegalArgumentException lr = assertThrows(IllegalArgumentException.class, () -> run(Dl4jStudent.of(otherLr), c, null).build().run());
-        assertTrue(lr.getMessage().contains("network configuration differs") && lr.getMessage().contains("learningRate"), lr.getMessage());
+        assertTrue(lr.getMessage().contains("network configuration differs") && lr.getMessage().contains("learningRate")
+                && lr.getMessage().contains(c.file().toString()) && lr.getMessage().contains("startOver()"), lr.getMessage());
         assertArrayEquals(lrBefore, otherLr.params().toFloatVector());
 
         // start over: trains from the start and replaces the checkpoint
@@ -247,14 +248,180 @@ class DistillerCheckpointTest {
             assertEquals(expected.epochs().get(e).loss(), r.epochs().get(e).loss(), 0.0);
             assertEquals(expected.epochs().get(e).terms(), r.epochs().get(e).terms());
         }
-        // a hint of another size: refused before anything changes
-        HintLoss wrong = new HintLoss(16, 32, 1e-2, 1);
+        // a second feature term: refused by the settings before anything changes
+        ComputationGraph other = graphStudent();
+        float[] before = other.params().toFloatVector();
+        HintLoss first = new HintLoss(16, 32, 1e-2, 1);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Distiller.builder()
-                .teacher(Dl4jTeacher.of(teacherNet)).student(Dl4jStudent.of(graphStudent())).loss(new SoftTargetKd(4, 0.2))
-                .featureLoss(0.5, wrong, "0", "layer0").featureLoss(0.5, new HintLoss(16, 32, 1e-2, 2), "0", "layer0")
+                .teacher(Dl4jTeacher.of(teacherNet)).student(Dl4jStudent.of(other)).loss(new SoftTargetKd(4, 0.2))
+                .featureLoss(0.5, first, "0", "layer0").featureLoss(0.5, new HintLoss(16, 32, 1e-2, 2), "0", "layer0")
                 .trainData(train).testData(test).epochs(EPOCHS).batchSize(BATCH).seed(5).backend(new CpuBackend())
                 .checkpoints(c).build().run());
         assertTrue(e.getMessage().contains("featureLosses was"), e.getMessage());
+        assertArrayEquals(before, other.params().toFloatVector());
+        assertArrayEquals(new HintLoss(16, 32, 1e-2, 1).weights(), first.weights(), 0.0);
+    }
+
+    /** A hint's state goes into a hint of the same sizes only; a refused state changes nothing. */
+    @Test
+    void aHintStateFitsOnlyAHintOfTheSameSizes() throws Exception {
+        HintLoss trained = new HintLoss(6, 9, 1e-2, 3);
+        org.distill4j.loss.FeatureBatch fb = org.distill4j.loss.FeatureBatch.of(4, DistillerTest.blobs(4, 1, "x").features(),
+                new int[]{12}, new float[4 * 9], new int[]{9});
+        HintLoss sized = new HintLoss(12, 9, 1e-2, 3);
+        sized.compute(fb, new float[4 * 12], 0.7f);
+        sized.step();
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        sized.writeState(new java.io.DataOutputStream(bytes));
+        HintLoss copy = new HintLoss(12, 9, 1e-2, 4);
+        copy.readState(new java.io.DataInputStream(new java.io.ByteArrayInputStream(bytes.toByteArray()))).apply();
+        assertArrayEquals(sized.weights(), copy.weights(), 0.0);
+        assertArrayEquals(sized.bias(), copy.bias(), 0.0);
+        float[] g1 = new float[4 * 12];
+        float[] g2 = new float[4 * 12];
+        sized.compute(fb, g1, 1f);
+        sized.step();
+        copy.compute(fb, g2, 1f);
+        copy.step();
+        assertArrayEquals(sized.weights(), copy.weights(), 0.0, "the next Adam step too (moments and step count restored)");
+        double[] w = trained.weights();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> trained.readState(new java.io.DataInputStream(new java.io.ByteArrayInputStream(bytes.toByteArray()))));
+        assertTrue(e.getMessage().contains("maps 12 student values to 9") && e.getMessage().contains("maps 6 to 9"), e.getMessage());
+        assertArrayEquals(w, trained.weights(), 0.0);
+    }
+
+    /** A trainable feature loss that refuses its saved state: the student, read before it, must stay as it was. */
+    static final class Refusing implements org.distill4j.loss.FeatureLoss, org.distill4j.loss.FeatureLoss.Trainable,
+            org.distill4j.checkpoint.Checkpointable {
+        final HintLoss inner = new HintLoss(16, 32, 1e-2, 1);
+        final boolean refuse;
+
+        Refusing(boolean refuse) {
+            this.refuse = refuse;
+        }
+
+        public String name() {
+            return "refusing-hint";
+        }
+
+        public java.util.Map<String, Object> settings() {
+            return inner.settings();
+        }
+
+        public org.distill4j.loss.LossResult compute(org.distill4j.loss.FeatureBatch batch, float[] gradOut, float upstream) {
+            return inner.compute(batch, gradOut, upstream);
+        }
+
+        public void step() {
+            inner.step();
+        }
+
+        public long parameterCount() {
+            return inner.parameterCount();
+        }
+
+        public void writeState(java.io.DataOutputStream out) throws java.io.IOException {
+            inner.writeState(out);
+        }
+
+        public Restore readState(java.io.DataInputStream in) throws java.io.IOException {
+            Restore r = inner.readState(in);
+            if (refuse) {
+                throw new IllegalArgumentException("this state is refused");
+            }
+            return r;
+        }
+    }
+
+    @Test
+    void aCheckpointThatOnePartRefusesChangesNoPartAndNamesTheFile(@TempDir Path tmp) {
+        Checkpoints c = Checkpoints.in(tmp);
+        assertThrows(Crash.class, () -> Distiller.builder().teacher(Dl4jTeacher.of(teacherNet)).student(Dl4jStudent.of(graphStudent()))
+                .loss(new SoftTargetKd(4, 0.2)).featureLoss(0.5, new Refusing(false), "0", "layer0").trainData(train).epochs(EPOCHS)
+                .batchSize(BATCH).seed(5).backend(new CpuBackend()).checkpoints(c).listener(crashAfter(1, -1)).build().run());
+        ComputationGraph g = graphStudent();
+        float[] before = g.params().toFloatVector();
+        Refusing refusing = new Refusing(true);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Distiller.builder()
+                .teacher(Dl4jTeacher.of(teacherNet)).student(Dl4jStudent.of(g)).loss(new SoftTargetKd(4, 0.2))
+                .featureLoss(0.5, refusing, "0", "layer0").trainData(train).epochs(EPOCHS).batchSize(BATCH).seed(5)
+                .backend(new CpuBackend()).checkpoints(c).build().run());
+        assertTrue(e.getMessage().contains(c.file().toString()) && e.getMessage().contains("this state is refused"), e.getMessage());
+        assertArrayEquals(before, g.params().toFloatVector(), "the student was read first but not changed");
+        assertEquals(0, g.getIterationCount());
+        assertArrayEquals(new HintLoss(16, 32, 1e-2, 1).weights(), refusing.inner.weights(), 0.0);
+    }
+
+    /**
+     * Dropout whose retain probability follows an epoch schedule: DL4J reads each layer's own epoch count, which a
+     * resume must restore too (it moves only at epoch ends).
+     */
+    @Test
+    void scheduledDropoutResumesExactly(@TempDir Path tmp) {
+        MultiLayerNetwork whole = scheduledDropoutNet();
+        DistillResult expected = run(Dl4jStudent.of(whole), null, null).build().run();
+        Checkpoints c = Checkpoints.in(tmp).everySteps(4);
+        assertThrows(Crash.class, () -> run(Dl4jStudent.of(scheduledDropoutNet()), c, crashAfter(2, 3)).build().run());
+        MultiLayerNetwork resumed = scheduledDropoutNet();
+        assertSameRun(expected, whole, run(Dl4jStudent.of(resumed), c, null).build().run(), resumed);
+        for (int i = 0; i < whole.getnLayers(); i++) {
+            assertEquals(whole.getLayer(i).getEpochCount(), resumed.getLayer(i).getEpochCount(), "layer " + i + " epoch count");
+        }
+    }
+
+    static MultiLayerNetwork scheduledDropoutNet() {
+        org.nd4j.linalg.schedule.ISchedule retain = new org.nd4j.linalg.schedule.MapSchedule.Builder(
+                org.nd4j.linalg.schedule.ScheduleType.EPOCH).add(0, 0.95).add(1, 0.5).add(3, 0.8).build();
+        org.deeplearning4j.nn.conf.MultiLayerConfiguration conf = new org.deeplearning4j.nn.conf.NeuralNetConfiguration.Builder()
+                .seed(11).updater(new Adam(5e-3)).weightInit(org.deeplearning4j.nn.weights.WeightInit.XAVIER).list()
+                .layer(new org.deeplearning4j.nn.conf.layers.DenseLayer.Builder().nIn(D).nOut(16)
+                        .activation(org.nd4j.linalg.activations.Activation.RELU)
+                        .dropOut(new org.deeplearning4j.nn.conf.dropout.Dropout(retain)).build())
+                .layer(new org.deeplearning4j.nn.conf.layers.DenseLayer.Builder().nIn(16).nOut(K)
+                        .activation(org.nd4j.linalg.activations.Activation.IDENTITY).build())
+                .build();
+        MultiLayerNetwork net = new MultiLayerNetwork(conf);
+        net.init();
+        return net;
+    }
+
+    /** Other data under the same name, or another teacher of the same shape: refused, naming which. */
+    @Test
+    void otherDataOrAnotherTeacherOfTheSameShapeIsRefused(@TempDir Path tmp) {
+        Checkpoints c = Checkpoints.in(tmp);
+        run(Dl4jStudent.of(studentNet()), c, null).build().run();
+        Dataset sameName = DistillerTest.blobs(300, 77, "blobs/train");
+        IllegalArgumentException d = assertThrows(IllegalArgumentException.class,
+                () -> run(Dl4jStudent.of(studentNet()), c, null).trainData(sameName).build().run());
+        assertTrue(d.getMessage().contains("trainData was blobs/train, 300 samples, crc32c "), d.getMessage());
+        MultiLayerNetwork otherTeacher = Nets.logitsMlp(D, 32, K, new Adam(1e-2), 8, 0.1); // same shape, other weights
+        IllegalArgumentException t = assertThrows(IllegalArgumentException.class,
+                () -> run(Dl4jStudent.of(studentNet()), c, null).teacher(Dl4jTeacher.of(otherTeacher)).build().run());
+        assertTrue(t.getMessage().contains("teacherIdentity was ") && t.getMessage().contains("parameters crc32c"), t.getMessage());
+    }
+
+    /** Starting over deletes the old checkpoint at once, and leftovers of interrupted saves are cleaned up. */
+    @Test
+    void startOverDeletesTheOldCheckpointAndLeftoversAreCleanedUp(@TempDir Path tmp) throws Exception {
+        Checkpoints c = Checkpoints.in(tmp);
+        run(Dl4jStudent.of(studentNet()), c, null).build().run();
+        Path leftover = tmp.resolve("." + Checkpoints.FILE_NAME + "12345.tmp");
+        Files.write(leftover, new byte[1000]);
+        Checkpoints late = c.startOver().minInterval(java.time.Duration.ofHours(1));
+        assertThrows(Crash.class, () -> run(Dl4jStudent.of(studentNet()), late, crashAfter(0, 2)).build().run());
+        assertFalse(Files.exists(c.file()), "the previous run's checkpoint is gone, so a later resume cannot pick it up");
+        assertFalse(Files.exists(leftover), "an interrupted save's temporary file is deleted");
+    }
+
+    /** A student of 1.4M parameters (Adam: 2.9M state values), so arrays span several 1M-value blocks. */
+    @Test
+    void aStudentOfSeveralBlocksRoundTrips(@TempDir Path tmp) {
+        Checkpoints c = Checkpoints.in(tmp);
+        MultiLayerNetwork big = Nets.logitsMlp(D, 80_000, K, new Adam(1e-3), 3, 0);
+        DistillResult r = run(Dl4jStudent.of(big), c, null).epochs(1).temperature(Schedule.constant(4)).build().run();
+        MultiLayerNetwork back = Nets.logitsMlp(D, 80_000, K, new Adam(1e-3), 3, 0);
+        assertSameRun(r, big, run(Dl4jStudent.of(back), c, null).epochs(1).temperature(Schedule.constant(4)).build().run(), back);
     }
 
     private static ComputationGraph graphStudent() {

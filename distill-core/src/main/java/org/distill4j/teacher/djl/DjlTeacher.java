@@ -286,6 +286,27 @@ public final class DjlTeacher implements Teacher, AutoCloseable {
     }
 
     @Override
+    public String identity() {
+        String id = fileCrc;
+        if (id == null) {
+            java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+            try (java.io.InputStream in = java.nio.file.Files.newInputStream(modelPath)) {
+                byte[] buf = new byte[1 << 20];
+                for (int r; (r = in.read(buf)) > 0; ) {
+                    crc.update(buf, 0, r);
+                }
+                id = Long.toHexString(crc.getValue());
+            } catch (java.io.IOException e) {
+                id = "unreadable (" + e.getMessage() + ")";
+            }
+            fileCrc = id;
+        }
+        return describe() + ", model file crc32c " + id;
+    }
+
+    private volatile String fileCrc;
+
+    @Override
     public String describe() {
         return "DJL " + engine.djlName() + " teacher " + modelPath.getFileName() + " (input " + Arrays.toString(inputShape)
                 + ", output '" + logitsOutput + "': " + classes + " classes, " + values.name().toLowerCase(java.util.Locale.ROOT)
