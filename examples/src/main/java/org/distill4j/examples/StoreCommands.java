@@ -36,6 +36,7 @@ final class StoreCommands {
                   --teacher-id ID        the teacher's name in the store's provenance (default: a hash of the model's
                                          content, so a store is resumed or reused only for the very same model; a
                                          name given here is trusted, so give a new one to a retrained model)
+                  --quiet                no progress display
                 """);
         out.print(new ModelFiles.Options("--").help(22));
     }
@@ -48,12 +49,17 @@ final class StoreCommands {
         ValueCodec codec = ValueCodec.F16;
         int chunkRows = 1024;
         String teacherId = null;
+        boolean progress = true;
         ModelFiles.Options model = new ModelFiles.Options("--");
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             if (a.equals("--help") || a.equals("-h")) {
                 labelUsage(out);
                 return Main.OK;
+            }
+            if (a.equals("--quiet")) { // the README's promise for every command with a progress display
+                progress = false;
+                continue;
             }
             if (i + 1 >= args.length) {
                 throw new Main.UsageException(a + " needs a value");
@@ -91,12 +97,12 @@ final class StoreCommands {
         DataOptions.Loaded loaded = data.load();
         Dataset d = loaded.data();
         try (ModelFiles.Loaded teacher = ModelFiles.load(teacherPath, model, d.featureCount(), d.classes())) {
-            return label(teacher, teacherId, d, loaded.source(), outPath, topK, codec, chunkRows, out);
+            return label(teacher, teacherId, d, loaded.source(), outPath, topK, codec, chunkRows, progress, out);
         }
     }
 
     private static int label(ModelFiles.Loaded teacher, String teacherId, Dataset d, String source, Path outPath,
-                             int topK, ValueCodec codec, int chunkRows, PrintStream out) throws Exception {
+                             int topK, ValueCodec codec, int chunkRows, boolean progress, PrintStream out) throws Exception {
         // the content hash, not the file name: a retrained model saved under the same name must not resume (or reuse) a
         // store with the old model's rows; the header check on resume compares this id
         String id = teacherId != null ? teacherId : teacher.id();
@@ -104,12 +110,13 @@ final class StoreCommands {
         out.printf(Locale.ROOT, "labeling %s (%d samples from %s) with %s (%s) into %s%n", d.name(), d.size(), source, id,
                 teacher.describe(), outPath);
         long total = d.size();
+        boolean show = progress && System.console() != null;
         Labeler.Result r = Labeler.label(teacher.model(), d, outPath, o, rows -> {
-            if (System.console() != null) {
+            if (show) {
                 System.err.printf(Locale.ROOT, "\r%,d / %,d rows", rows, total);
             }
         });
-        if (System.console() != null) {
+        if (show) {
             System.err.println();
         }
         if (r.alreadyComplete()) {

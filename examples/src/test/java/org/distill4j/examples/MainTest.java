@@ -97,6 +97,8 @@ class MainTest {
             assertEquals(List.of("checkpoints", "provenance.json", "results.json"),
                     files.map(f -> f.getFileName().toString()).sorted().toList(), "no temporary files left behind");
         }
+        assertEquals("rw-r--r--", java.nio.file.attribute.PosixFilePermissions.toString(
+                Files.getPosixFilePermissions(outDir.resolve("results.json"))), "records others can read (not createTempFile's 0600)");
 
         // label with the saved teacher, inspect and verify the store, then corrupt it
         Path store = tmp.resolve("fm-top3.d4j");
@@ -108,7 +110,7 @@ class MainTest {
                 && out().contains("\"teacher\":\"mlp-"), "the teacher is named by its content hash: " + out());
         assertEquals(0, run("store", "verify", store.toString()), err());
         assertTrue(out().contains("ok, 5 chunks (300 rows) verified"), out());
-        assertEquals(0, run("label", "--teacher", tmp.resolve("teacher.zip").toString(), "--data", "embedded", "--limit", "300",
+        assertEquals(0, run("label", "--quiet", "--teacher", tmp.resolve("teacher.zip").toString(), "--data", "embedded", "--limit", "300",
                 "--topk", "3", "--chunk-rows", "64", "--out", store.toString()));
         assertTrue(out().contains("is already complete; nothing to do"), out());
         byte[] bytes = Files.readAllBytes(store);
