@@ -19,6 +19,36 @@ public final class Nd4jArrays {
     private Nd4jArrays() {
     }
 
+    /** Takes the blocks of {@link #valueBlocks}. */
+    @FunctionalInterface
+    public interface BlockSink {
+        void accept(java.nio.ByteBuffer block) throws java.io.IOException;
+    }
+
+    /** Values per block in {@link #valueBlocks}: 4 MiB of float32. */
+    public static final int BLOCK_VALUES = 1 << 20;
+
+    /**
+     * Hands {@code a}'s values, in flat order, to {@code sink} as big-endian bytes in blocks of {@link #BLOCK_VALUES}
+     * values: float32, or float64 when {@code asDouble} (for checkpoints and content hashes of large arrays, without
+     * copying the whole array at once).
+     */
+    public static void valueBlocks(INDArray a, boolean asDouble, BlockSink sink) throws java.io.IOException {
+        long n = a.length();
+        INDArray flat = a.reshape(n);
+        for (long from = 0; from < n; from += BLOCK_VALUES) {
+            long to = Math.min(n, from + BLOCK_VALUES);
+            INDArray part = flat.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(from, to));
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate((int) (to - from) * (asDouble ? 8 : 4));
+            if (asDouble) {
+                b.asDoubleBuffer().put(part.toDoubleVector());
+            } else {
+                b.asFloatBuffer().put(part.toFloatVector());
+            }
+            sink.accept(b);
+        }
+    }
+
     /** The batch features as a {@code [size, featureCount]} float matrix. */
     public static INDArray features(Batch b) {
         return Nd4j.create(b.features(), new long[]{b.size(), b.featureCount()}, 'c');

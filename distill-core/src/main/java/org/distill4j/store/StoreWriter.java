@@ -4,10 +4,8 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
@@ -368,11 +366,7 @@ public final class StoreWriter implements AutoCloseable {
         }
         channel.force(true);
         close();
-        try {
-            Files.move(partial, path, StandardCopyOption.ATOMIC_MOVE);
-        } catch (AtomicMoveNotSupportedException e) {
-            Files.move(partial, path);
-        }
+        org.distill4j.internal.AtomicFiles.move(partial, path);
     }
 
     /** Closes the file; rows of an unfinished chunk are dropped (a resumed run writes them again). */

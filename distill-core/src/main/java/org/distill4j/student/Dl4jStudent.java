@@ -417,22 +417,9 @@ public final class Dl4jStudent implements Student, org.distill4j.checkpoint.Chec
      */
     private static void writeArray(java.io.DataOutputStream out, INDArray a) throws java.io.IOException {
         boolean dbl = a.dataType() == org.nd4j.linalg.api.buffer.DataType.DOUBLE;
-        long n = a.length();
         out.writeBoolean(dbl);
-        out.writeLong(n);
-        int chunk = 1 << 20; // values per block
-        INDArray flat = a.reshape(n);
-        for (long from = 0; from < n; from += chunk) {
-            int len = (int) Math.min(chunk, n - from);
-            INDArray part = flat.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(from, from + len));
-            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(len * (dbl ? 8 : 4));
-            if (dbl) {
-                b.asDoubleBuffer().put(part.toDoubleVector());
-            } else {
-                b.asFloatBuffer().put(part.toFloatVector());
-            }
-            out.write(b.array());
-        }
+        out.writeLong(a.length());
+        Nd4jArrays.valueBlocks(a, dbl, b -> out.write(b.array()));
     }
 
     private static INDArray readArray(java.io.DataInputStream in) throws java.io.IOException {
@@ -444,7 +431,7 @@ public final class Dl4jStudent implements Student, org.distill4j.checkpoint.Chec
         int width = dbl ? 8 : 4;
         double[] d = dbl ? new double[(int) n] : null;
         float[] f = dbl ? null : new float[(int) n];
-        int chunk = 1 << 20; // values per block, as written
+        int chunk = Nd4jArrays.BLOCK_VALUES; // as written
         for (int from = 0; from < n; from += chunk) {
             int len = (int) Math.min(chunk, n - from);
             byte[] bytes = in.readNBytes(len * width);

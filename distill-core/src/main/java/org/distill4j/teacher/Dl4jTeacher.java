@@ -158,23 +158,19 @@ public final class Dl4jTeacher implements Teacher {
         return describe() + ", parameters crc32c " + Crc.of(p);
     }
 
-    /** CRC32C of an array's values, as float32, in 4 MiB blocks. */
+    /** CRC32C of an array's values, as float32. */
     static final class Crc {
         private Crc() {
         }
 
         static String of(org.nd4j.linalg.api.ndarray.INDArray a) {
             java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
-            long n = a.length();
-            org.nd4j.linalg.api.ndarray.INDArray flat = a.reshape(n);
-            for (long from = 0; from < n; from += 1 << 20) {
-                long to = Math.min(n, from + (1 << 20));
-                float[] f = flat.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(from, to)).toFloatVector();
-                java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(f.length * 4);
-                b.asFloatBuffer().put(f);
-                crc.update(b);
+            try {
+                org.distill4j.internal.Nd4jArrays.valueBlocks(a, false, crc::update);
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e); // a CRC does no I/O
             }
-            return Long.toHexString(crc.getValue()) + " over " + n + " values";
+            return Long.toHexString(crc.getValue()) + " over " + a.length() + " values";
         }
     }
 

@@ -1,6 +1,7 @@
 package org.distill4j.train;
 
 import org.distill4j.checkpoint.Checkpointable;
+import org.distill4j.internal.AtomicFiles;
 
 import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
@@ -9,13 +10,9 @@ import java.io.DataOutputStream;
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -45,6 +42,7 @@ final class CheckpointFile {
     private static final int END_OF_STATE = 0x454E4453; // "ENDS": after each Checkpointable's bytes
     private static final int MAX_STRING_BYTES = 1 << 24;
     private static final int MAX_COUNT = 1 << 24;
+    private static final String TMP_SUFFIX = ".tmp";
 
     private CheckpointFile() {
     }
@@ -61,20 +59,14 @@ final class CheckpointFile {
     }
 
     /**
-     * Writes the checkpoint to a temporary sibling of {@code file}, forces it to disk and renames it over
-     * {@code file}: a reader sees the old checkpoint or the new one, never a part.
+     * Writes the checkpoint through {@link AtomicFiles}: a reader sees the old checkpoint or the new one, never a part.
      */
     static void write(Path file, Progress p, Checkpointable student, List<Checkpointable> trainables) throws IOException {
-        Path dir = file.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, "." + file.getFileName(), ".tmp");
-        try {
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
-                CRC32C crc = new CRC32C();
-                // buffered above the checksum, so the CRC sees 64 KiB blocks rather than single bytes
-                DataOutputStream out = new DataOutputStream(new BufferedOutputStream(
-                        new CheckedOutputStream(java.nio.channels.Channels.newOutputStream(ch), crc), 1 << 16));
-                // not closed: the channel closes after force()
+        AtomicFiles.write(file, TMP_SUFFIX, tmp -> {
+            CRC32C crc = new CRC32C();
+            // buffered above the checksum, so the CRC sees 64 KiB blocks rather than single bytes
+            try (DataOutputStream out = new DataOutputStream(new BufferedOutputStream(
+                    new CheckedOutputStream(Files.newOutputStream(tmp), crc), 1 << 16))) {
                 out.write(MAGIC);
                 out.writeInt(VERSION);
                 out.writeInt(p.fingerprint().size());
@@ -116,19 +108,14 @@ final class CheckpointFile {
                     out.writeInt(END_OF_STATE);
                 }
                 out.flush();
-                int sum = (int) crc.getValue();
-                out.writeInt(sum);
-                out.flush();
-                ch.force(true);
+                out.writeInt((int) crc.getValue());
             }
-            try {
-                Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
-            }
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
+        });
+    }
+
+    /** Deletes what interrupted saves of {@code file} left (AtomicFiles' temporary siblings); returns them. */
+    static List<Path> deleteLeftovers(Path file) throws IOException {
+        return AtomicFiles.deleteLeftovers(file, TMP_SUFFIX);
     }
 
     /** Something that checks a checkpoint's progress (its fingerprint) before any model state is read. */

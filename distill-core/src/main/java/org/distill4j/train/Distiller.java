@@ -261,7 +261,7 @@ public final class Distiller {
         long trainNanosTotal = 0;
         long samplesTotal = 0;
         int startEpoch = 0;
-        long[] lastSave = {System.nanoTime()}; // when the run started or last saved a checkpoint
+        long lastSave = System.nanoTime(); // when the run started or last saved a checkpoint
         if (resume != null) {
             history.addAll(resume.history());
             trainNanosTotal = resume.trainNanosTotal();
@@ -315,7 +315,7 @@ public final class Distiller {
                 }
                 if (checkpoints != null && checkpoints.everySteps() > 0 && b + 1 < batches
                         && ((long) epoch * batches + b + 1) % checkpoints.everySteps() == 0
-                        && System.nanoTime() - lastSave[0] >= checkpoints.minInterval().toNanos()) {
+                        && System.nanoTime() - lastSave >= checkpoints.minInterval().toNanos()) {
                     long s0 = System.nanoTime();
                     if (pending != null) {
                         engineStepDone(sums, epochLoss, pending.result(), epoch, pendingBatch, batches, pendingTo, t0);
@@ -326,8 +326,8 @@ public final class Distiller {
                     }
                     save(epoch, b + 1, sums, carriedNanos + (s0 - t0) - savingNanos, trainNanosTotal, samplesTotal, s0 - start,
                             engineDescription, history);
-                    lastSave[0] = System.nanoTime();
-                    savingNanos += lastSave[0] - s0;
+                    lastSave = System.nanoTime();
+                    savingNanos += lastSave - s0;
                 }
             }
             if (pending != null) {
@@ -371,10 +371,10 @@ public final class Distiller {
                     Double.isNaN(agree) ? "n/a" : String.format(Locale.ROOT, "%.2f%%", 100 * agree),
                     Double.isNaN(kl) ? "n/a" : String.format(Locale.ROOT, "%.4f", kl), m.samplesPerSecond()));
             if (checkpoints != null && (epoch + 1 == epochs || (epoch + 1) % checkpoints.everyEpochs() == 0
-                    && System.nanoTime() - lastSave[0] >= checkpoints.minInterval().toNanos())) {
+                    && System.nanoTime() - lastSave >= checkpoints.minInterval().toNanos())) {
                 save(epoch + 1, 0, new EpochSums(), 0, trainNanosTotal, samplesTotal, System.nanoTime() - start, engineDescription,
                         history);
-                lastSave[0] = System.nanoTime();
+                lastSave = System.nanoTime();
             }
             for (TrainingListener l : listeners) {
                 l.epochFinished(m);
@@ -519,19 +519,12 @@ public final class Distiller {
 
     /** Deletes the temporary files of saves an interruption cut short (each as large as a checkpoint). */
     private static void deleteLeftovers(Path file) {
-        Path dir = file.toAbsolutePath().getParent();
-        if (!Files.isDirectory(dir)) {
-            return;
-        }
-        String prefix = "." + file.getFileName();
-        try (java.util.stream.Stream<Path> files = Files.list(dir)) {
-            for (Path f : files.filter(f -> f.getFileName().toString().startsWith(prefix) && f.getFileName().toString().endsWith(".tmp"))
-                    .toList()) {
-                Files.deleteIfExists(f);
+        try {
+            for (Path f : CheckpointFile.deleteLeftovers(file)) {
                 LOG.info("deleted {}, left by an interrupted save", f);
             }
         } catch (IOException e) {
-            LOG.warn("cannot clean up interrupted saves in {}: {}", dir, e.toString());
+            LOG.warn("cannot clean up interrupted saves of {}: {}", file, e.toString());
         }
     }
 

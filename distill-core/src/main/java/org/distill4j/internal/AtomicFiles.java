@@ -1,0 +1,85 @@
+package org.distill4j.internal;
+
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+
+/**
+ * Files a reader never sees half-written: written to a temporary sibling, forced to disk, then renamed over the
+ * target. The one place that knows the temporary names, so leftovers of an interrupted write can be found.
+ */
+public final class AtomicFiles {
+    private AtomicFiles() {
+    }
+
+    /** Something that writes a whole file at the path it is given. */
+    @FunctionalInterface
+    public interface FileWriter {
+        void writeTo(Path file) throws IOException;
+    }
+
+    /**
+     * Has {@code writer} write a temporary sibling of {@code target} (a unique name starting with "." and the target's
+     * name, ending in {@code suffix}), makes it rw-r--r-- (createTempFile's 0600 would hide results from other users),
+     * forces it to disk (so a crash cannot leave the new name on an empty file) and renames it over {@code target}; the
+     * temporary file is gone either way.
+     */
+    public static void write(Path target, String suffix, FileWriter writer) throws IOException {
+        Path dir = target.toAbsolutePath().getParent();
+        Files.createDirectories(dir);
+        Path tmp = Files.createTempFile(dir, "." + target.getFileName(), suffix);
+        try {
+            writer.writeTo(tmp);
+            try {
+                Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rw-r--r--"));
+            } catch (UnsupportedOperationException e) {
+                // not a POSIX file system: its defaults stand
+            }
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
+                ch.force(true);
+            }
+            move(tmp, target);
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+
+    /** Renames {@code from} over {@code to}, atomically where the file system can. */
+    public static void move(Path from, Path to) throws IOException {
+        try {
+            Files.move(from, to, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (AtomicMoveNotSupportedException e) {
+            Files.move(from, to, StandardCopyOption.REPLACE_EXISTING);
+        }
+    }
+
+    /**
+     * Deletes the temporary files that {@link #write}s of {@code target} with {@code suffix} left when they were
+     * interrupted (a kill during the write), each as large as the file; returns what it deleted.
+     */
+    public static List<Path> deleteLeftovers(Path target, String suffix) throws IOException {
+        Path dir = target.toAbsolutePath().getParent();
+        List<Path> deleted = new ArrayList<>();
+        if (!Files.isDirectory(dir)) {
+            return deleted;
+        }
+        String prefix = "." + target.getFileName();
+        try (Stream<Path> files = Files.list(dir)) {
+            for (Path f : files.filter(f -> f.getFileName().toString().startsWith(prefix)
+                    && f.getFileName().toString().endsWith(suffix)).toList()) {
+                if (Files.deleteIfExists(f)) {
+                    deleted.add(f);
+                }
+            }
+        }
+        return deleted;
+    }
+}
