@@ -57,14 +57,22 @@ public final class Labeler {
 
     /** The header a labeling run of {@code teacher} over {@code data} writes. */
     public static StoreHeader header(Teacher teacher, Dataset data, Options o) {
-        String provenance = "{\"teacher\":\"" + json(o.teacherId()) + "\",\"description\":\"" + json(teacher.describe())
-                + "\",\"dataset\":\"" + json(data.name()) + "\",\"datasetRows\":" + data.size()
-                + ",\"datasetFingerprint\":" + data.fingerprint() + "}";
+        String provenance = provenance(o.teacherId(), teacher.describe(), data);
         boolean sparse = o.topK() > 0;
         StoreHeader.ValueKind kind = sparse || teacher.values() == TeacherValues.PROBABILITIES
                 ? StoreHeader.ValueKind.LOG_PROBS : StoreHeader.ValueKind.LOGITS;
         return new StoreHeader(sparse ? StoreHeader.Layout.TOP_K : StoreHeader.Layout.DENSE, o.codec(), kind, teacher.classes(),
                 o.topK(), data.size(), o.chunkRows(), 1.0, provenance);
+    }
+
+    /**
+     * The provenance every store records: the teacher's id and description and the dataset's name, size
+     * and fingerprint ({@link StoredTeacher} reads the id and the fingerprint back).
+     */
+    static String provenance(String teacherId, String description, Dataset data) {
+        return "{\"teacher\":\"" + json(teacherId) + "\",\"description\":\"" + json(description)
+                + "\",\"dataset\":\"" + json(data.name()) + "\",\"datasetRows\":" + data.size()
+                + ",\"datasetFingerprint\":" + data.fingerprint() + "}";
     }
 
     private static String json(String s) {

@@ -1,0 +1,581 @@
+package org.distill4j.store;
+
+import org.distill4j.data.Dataset;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.function.LongConsumer;
+import java.util.zip.CRC32C;
+
+/**
+ * Imports teacher outputs computed elsewhere (a PyTorch model, an LLM server's logprobs) into a
+ * soft-target store, so that students train from them exactly as from a store written by
+ * {@link Labeler}. Row {@code i} of the source is the teacher's output for sample {@code i} of the
+ * dataset given, which the store then serves (its fingerprint is recorded).
+ *
+ * <p>Sources:
+ * <ul>
+ *   <li>{@link #dense}: a NumPy {@code .npy} array {@code [rows, V]} (or {@code [batch, seq, V]}) of
+ *       float16/32/64 logits, log-probabilities or probabilities, as {@code numpy.save} writes it;</li>
+ *   <li>{@link #topK(Path, Dataset, Path, Options, LongConsumer)}: JSON Lines, one object per row, either
+ *       {@code {"ids": [3, 17, ...], "logprobs": [-0.1, -2.5, ...]}} or
+ *       {@code {"top_logprobs": [{"id": 3, "logprob": -0.1}, ...]}} (an entry may name its id as
+ *       {@code "token": "token_id:3"}, as vLLM writes it); other keys are ignored;</li>
+ *   <li>{@link #topK(Path, Path, Dataset, Path, Options, LongConsumer)}: two {@code .npy} arrays of the
+ *       same shape {@code [rows, K]}: integer class ids and their log-probabilities
+ *       ({@code torch.topk(log_softmax(z), K)} saved as NumPy).</li>
+ * </ul>
+ * Every value is checked on the way in, and an error names the file, the row (and line) and what was
+ * expected: logits must be finite; log-probabilities at most 0 and probabilities in [0, 1], each row
+ * (dense) or its entries (top-k) summing to at most 1 (dense: to 1, within {@value #SUM_TOLERANCE});
+ * class ids in {@code [0, V)} and distinct. A log-probability of {@code -inf} (a probability of 0) is
+ * stored as the log of the smallest float, as {@link Labeler} does. Values are taken to be at
+ * temperature 1.
+ *
+ * <p>An import is resumable like a labeling run: rerunning the same call after an interruption
+ * continues from the last complete chunk, and the finished store equals an uninterrupted import byte
+ * for byte. Without a teacher id the store records a CRC32C of the source's content, so a changed
+ * source is never resumed into (or reused as) a store of the old one.
+ */
+public final class StoreImport {
+    private static final Logger LOG = LoggerFactory.getLogger(StoreImport.class);
+
+    /** How far a dense row's probabilities may sum from 1, and top-k entries' above 1. */
+    static final double SUM_TOLERANCE = 0.01;
+    /** Values per read: rows are read and written in groups of about this many values. */
+    private static final int VALUES_PER_READ = 1 << 22;
+
+    private StoreImport() {
+    }
+
+    /** What a dense source's values are. */
+    public enum Values {
+        LOGITS, LOG_PROBS, PROBABILITIES;
+
+        /** {@code logits}, {@code log-probs} or {@code probs}, as the CLI spells them. */
+        public static Values parse(String s) {
+            return switch (s.trim().toLowerCase(Locale.ROOT)) {
+                case "logits" -> LOGITS;
+                case "log-probs", "logprobs", "log-probabilities" -> LOG_PROBS;
+                case "probs", "probabilities" -> PROBABILITIES;
+                default -> throw new IllegalArgumentException("values '" + s + "': expected logits, log-probs or probs");
+            };
+        }
+    }
+
+    /**
+     * How to import.
+     *
+     * @param codec     the store's value encoding
+     * @param chunkRows rows per checksummed chunk (the unit of resumption)
+     * @param teacherId the teacher's id in the store's provenance, or null for a CRC32C of the source's
+     *                  content (one extra read of the source)
+     * @param topK      top-k sources: entries kept per row, the most probable first (0: every entry of
+     *                  the source's rows, which must then all have the same count); 0 for dense sources
+     * @param vocab     classes per row: 0 for the dataset's classes (top-k) or the array's last axis (dense)
+     */
+    public record Options(ValueCodec codec, int chunkRows, String teacherId, int topK, int vocab) {
+        public Options {
+            Objects.requireNonNull(codec, "codec");
+            if (chunkRows <= 0 || topK < 0 || vocab < 0) {
+                throw new IllegalArgumentException("import options need chunkRows > 0, topK >= 0 and vocab >= 0; got " + chunkRows
+                        + ", " + topK + ", " + vocab);
+            }
+        }
+
+        /** f16 values, 1024-row chunks, a content id, every entry, the source's vocabulary. */
+        public static Options defaults() {
+            return new Options(ValueCodec.F16, 1024, null, 0, 0);
+        }
+
+        public Options withCodec(ValueCodec c) {
+            return new Options(c, chunkRows, teacherId, topK, vocab);
+        }
+
+        public Options withChunkRows(int n) {
+            return new Options(codec, n, teacherId, topK, vocab);
+        }
+
+        public Options withTeacherId(String id) {
+            return new Options(codec, chunkRows, id, topK, vocab);
+        }
+
+        public Options withTopK(int k) {
+            return new Options(codec, chunkRows, teacherId, k, vocab);
+        }
+
+        public Options withVocab(int v) {
+            return new Options(codec, chunkRows, teacherId, topK, v);
+        }
+    }
+
+    /**
+     * Imports a dense {@code .npy} array of {@code values} for every sample of {@code data} into {@code out}.
+     *
+     * @param progress told the rows on disk after each group of rows (may be null)
+     * @throws StoreFormatException     the file is not a plain C-order float array, or is truncated
+     * @throws IllegalArgumentException naming the file, row and class, when the shape does not match the
+     *                                  dataset or a value is not what {@code values} says
+     */
+    public static Labeler.Result dense(Path npy, Values values, Dataset data, Path out, Options o, LongConsumer progress)
+            throws IOException {
+        Objects.requireNonNull(values, "values");
+        if (o.topK() != 0) {
+            throw new IllegalArgumentException("a dense import keeps every class; topK must be 0, got " + o.topK());
+        }
+        try (NpyArray a = NpyArray.open(npy)) {
+            if (!a.isFloat()) {
+                throw new StoreFormatException(npy + ": dtype '" + a.descr() + "' holds integers; expected float16/32/64 "
+                        + values.name().toLowerCase(Locale.ROOT).replace('_', '-'));
+            }
+            checkRows(npy, a.shapeText() + " gives " + a.rows() + " rows", a.rows(), data);
+            if (o.vocab() != 0 && o.vocab() != a.cols()) {
+                throw new IllegalArgumentException(npy + ": shape " + a.shapeText() + " has " + a.cols() + " values per row, expected "
+                        + o.vocab() + " (the vocabulary asked for)");
+            }
+            warnIfOtherClasses(npy, a.cols(), data);
+            String id = o.teacherId() != null ? o.teacherId() : "npy-" + crc(npy);
+            String description = String.format(Locale.ROOT, "imported from %s: npy %s %s, %s", npy.getFileName(), a.descr(),
+                    a.shapeText(), values.name().toLowerCase(Locale.ROOT).replace('_', '-'));
+            StoreHeader header = new StoreHeader(StoreHeader.Layout.DENSE, o.codec(),
+                    values == Values.LOGITS ? StoreHeader.ValueKind.LOGITS : StoreHeader.ValueKind.LOG_PROBS, a.cols(), 0,
+                    data.size(), o.chunkRows(), 1.0, Labeler.provenance(id, description, data));
+            int group = Math.max(1, Math.min(o.chunkRows(), VALUES_PER_READ / a.cols()));
+            return write(header, out, progress, (w, from) -> {
+                for (long r = from; r < a.rows(); r += group) {
+                    int n = (int) Math.min(group, a.rows() - r);
+                    float[] v = a.floats(r, n);
+                    checkDense(npy, r, v, a.cols(), values, o.codec());
+                    w.writeDense(v, n);
+                    tell(progress, w);
+                }
+            });
+        }
+    }
+
+    /**
+     * Imports top-k rows from JSON Lines (one object per sample of {@code data}, in order; blank lines
+     * are skipped). See the class comment for the two object shapes; an object may also hold
+     * {@code "row": i}, which must then be its row number.
+     *
+     * @throws IllegalArgumentException naming the file, line and column of a malformed or wrong line
+     */
+    public static Labeler.Result topK(Path jsonl, Dataset data, Path out, Options o, LongConsumer progress) throws IOException {
+        int vocab = o.vocab() != 0 ? o.vocab() : data.classes();
+        // one pass first: the row count (a short file is refused before anything is written), the content id, and k
+        long rows = 0;
+        int firstEntries = -1;
+        CRC32C crc = new CRC32C();
+        try (InputStream in = Files.newInputStream(jsonl)) {
+            if (o.teacherId() == null) {
+                byte[] buf = new byte[1 << 16];
+                for (int n; (n = in.read(buf)) > 0; ) {
+                    crc.update(buf, 0, n);
+                }
+            }
+        }
+        try (BufferedReader r = Files.newBufferedReader(jsonl, StandardCharsets.UTF_8)) {
+            long lineNo = 0;
+            for (String line; (line = r.readLine()) != null; ) {
+                lineNo++;
+                if (line.isBlank()) {
+                    continue;
+                }
+                if (rows == 0 && o.topK() == 0) {
+                    firstEntries = Entries.parse(jsonl, lineNo, line, 0).ids.length;
+                }
+                rows++;
+            }
+        }
+        checkRows(jsonl, "has " + rows + " non-blank lines", rows, data);
+        int k = o.topK() != 0 ? o.topK() : firstEntries;
+        checkK(jsonl, k, vocab);
+        String id = o.teacherId() != null ? o.teacherId() : "jsonl-" + Long.toHexString(crc.getValue());
+        StoreHeader header = topKHeader(o, vocab, k, data, id,
+                String.format(Locale.ROOT, "imported from %s: jsonl top-%d", jsonl.getFileName(), k));
+        int group = Math.max(1, Math.min(o.chunkRows(), VALUES_PER_READ / k));
+        return write(header, out, progress, (w, from) -> {
+            try (BufferedReader r = Files.newBufferedReader(jsonl, StandardCharsets.UTF_8)) {
+                long lineNo = 0;
+                long row = 0;
+                int[] ids = new int[group * k];
+                float[] lps = new float[group * k];
+                int inGroup = 0;
+                for (String line; (line = r.readLine()) != null; ) {
+                    lineNo++;
+                    if (line.isBlank()) {
+                        continue;
+                    }
+                    if (row++ < from) {
+                        continue; // on disk already
+                    }
+                    Entries e = Entries.parse(jsonl, lineNo, line, row - 1);
+                    e.select(jsonl, "line " + lineNo, k, vocab, ids, lps, inGroup * k);
+                    if (++inGroup == group) {
+                        w.writeTopK(ids, lps, group);
+                        tell(progress, w);
+                        inGroup = 0;
+                    }
+                }
+                if (inGroup > 0) {
+                    w.writeTopK(Arrays.copyOf(ids, inGroup * k), Arrays.copyOf(lps, inGroup * k), inGroup);
+                    tell(progress, w);
+                }
+            }
+        });
+    }
+
+    /**
+     * Imports top-k rows from two {@code .npy} arrays of one shape {@code [rows, K]}: integer ids and
+     * float log-probabilities.
+     */
+    public static Labeler.Result topK(Path idsNpy, Path logProbsNpy, Dataset data, Path out, Options o, LongConsumer progress)
+            throws IOException {
+        int vocab = o.vocab() != 0 ? o.vocab() : data.classes();
+        try (NpyArray ids = NpyArray.open(idsNpy); NpyArray lps = NpyArray.open(logProbsNpy)) {
+            if (ids.isFloat()) {
+                throw new StoreFormatException(idsNpy + ": dtype '" + ids.descr() + "' holds floats; expected integer class ids");
+            }
+            if (!lps.isFloat()) {
+                throw new StoreFormatException(logProbsNpy + ": dtype '" + lps.descr() + "' holds integers; expected float log-probabilities");
+            }
+            if (ids.rows() != lps.rows() || ids.cols() != lps.cols()) {
+                throw new IllegalArgumentException("ids " + idsNpy + " has shape " + ids.shapeText() + " but log-probabilities "
+                        + logProbsNpy + " has shape " + lps.shapeText() + "; expected the same shape");
+            }
+            checkRows(idsNpy, ids.shapeText() + " gives " + ids.rows() + " rows", ids.rows(), data);
+            int k = o.topK() != 0 ? o.topK() : ids.cols();
+            if (k > ids.cols()) {
+                throw new IllegalArgumentException(idsNpy + ": " + ids.cols() + " entries per row, fewer than the " + k + " asked for");
+            }
+            checkK(idsNpy, k, vocab);
+            String id = o.teacherId() != null ? o.teacherId() : "npy-" + crc(idsNpy) + "-" + crc(logProbsNpy);
+            StoreHeader header = topKHeader(o, vocab, k, data, id, String.format(Locale.ROOT, "imported from %s + %s: npy top-%d of %d",
+                    idsNpy.getFileName(), logProbsNpy.getFileName(), k, ids.cols()));
+            int cols = ids.cols();
+            int group = Math.max(1, Math.min(o.chunkRows(), VALUES_PER_READ / cols));
+            return write(header, out, progress, (w, from) -> {
+                int[] outIds = new int[group * k];
+                float[] outLps = new float[group * k];
+                for (long r = from; r < ids.rows(); r += group) {
+                    int n = (int) Math.min(group, ids.rows() - r);
+                    int[] rowIds = ids.ints(r, n);
+                    float[] rowLps = lps.floats(r, n);
+                    for (int i = 0; i < n; i++) {
+                        Entries e = new Entries(Arrays.copyOfRange(rowIds, i * cols, (i + 1) * cols),
+                                toDoubles(rowLps, i * cols, cols));
+                        e.select(idsNpy, "row " + (r + i), k, vocab, outIds, outLps, i * k);
+                    }
+                    w.writeTopK(n == group ? outIds : Arrays.copyOf(outIds, n * k), n == group ? outLps : Arrays.copyOf(outLps, n * k), n);
+                    tell(progress, w);
+                }
+            });
+        }
+    }
+
+    /** One top-k source row: ids and log-probabilities as given. */
+    private record Entries(int[] ids, double[] logProbs) {
+        /** Parses one JSON line; {@code row} is its 0-based row, checked against a {@code "row"} key. */
+        static Entries parse(Path file, long lineNo, String line, long row) {
+            Object v;
+            try {
+                v = JsonLine.parse(line);
+            } catch (JsonLine.Malformed e) {
+                throw new IllegalArgumentException(file + " line " + lineNo + ", column " + e.column + ": " + e.getMessage());
+            }
+            String where = file + " line " + lineNo;
+            if (!(v instanceof Map<?, ?> m)) {
+                throw new IllegalArgumentException(where + ": expected a JSON object, found " + kind(v));
+            }
+            if (m.containsKey("row")) {
+                Object r = m.get("row");
+                if (!(r instanceof Double d) || d != (double) row) {
+                    throw new IllegalArgumentException(where + ": \"row\" is " + r + ", expected " + row
+                            + " (rows must be in dataset order, one line per sample)");
+                }
+            }
+            if (m.containsKey("ids") || m.containsKey("logprobs")) {
+                List<?> ids = list(m.get("ids"), where, "\"ids\"");
+                List<?> lps = list(m.get("logprobs"), where, "\"logprobs\"");
+                if (ids.size() != lps.size()) {
+                    throw new IllegalArgumentException(where + ": " + ids.size() + " ids but " + lps.size() + " logprobs; expected one each");
+                }
+                int[] outIds = new int[ids.size()];
+                double[] outLps = new double[lps.size()];
+                for (int j = 0; j < outIds.length; j++) {
+                    outIds[j] = id(ids.get(j), where + ", ids[" + j + "]");
+                    outLps[j] = number(lps.get(j), where + ", logprobs[" + j + "]");
+                }
+                return new Entries(outIds, outLps);
+            }
+            if (m.containsKey("top_logprobs")) {
+                List<?> entries = list(m.get("top_logprobs"), where, "\"top_logprobs\"");
+                int[] outIds = new int[entries.size()];
+                double[] outLps = new double[entries.size()];
+                for (int j = 0; j < outIds.length; j++) {
+                    String at = where + ", top_logprobs[" + j + "]";
+                    if (!(entries.get(j) instanceof Map<?, ?> e)) {
+                        throw new IllegalArgumentException(at + ": expected an object {\"id\": ..., \"logprob\": ...}, found "
+                                + kind(entries.get(j)));
+                    }
+                    Object idValue = e.containsKey("id") ? e.get("id") : tokenId(e.get("token"), at);
+                    outIds[j] = id(idValue, at + ".id");
+                    outLps[j] = number(e.get("logprob"), at + ".logprob");
+                }
+                return new Entries(outIds, outLps);
+            }
+            throw new IllegalArgumentException(where + ": expected \"ids\" and \"logprobs\", or \"top_logprobs\"; found keys "
+                    + m.keySet());
+        }
+
+        /**
+         * Checks the row and writes its {@code k} most probable entries (ties: the smaller id first) at
+         * {@code ids[at]}, {@code lps[at]}, with -inf floored like {@link Labeler}'s.
+         */
+        void select(Path file, String where, int k, int vocab, int[] outIds, float[] outLps, int at) {
+            String prefix = file + " " + where;
+            if (ids.length < k) {
+                throw new IllegalArgumentException(prefix + ": " + ids.length + " entries, expected at least " + k
+                        + " (every row needs k entries; import with a smaller top-k)");
+            }
+            double mass = 0;
+            for (int j = 0; j < ids.length; j++) {
+                if (ids[j] < 0 || ids[j] >= vocab) {
+                    throw new IllegalArgumentException(prefix + ", entry " + j + ": class id " + ids[j] + ", expected 0 to "
+                            + (vocab - 1) + " (vocabulary of " + vocab + ")");
+                }
+                double lp = logProbs[j];
+                if (Double.isNaN(lp) || lp == Double.POSITIVE_INFINITY || lp > StoreWriter.MAX_LOG_PROB) {
+                    throw new IllegalArgumentException(prefix + ", entry " + j + ": log-probability " + lp
+                            + ", expected a finite value <= 0 or -Infinity (are these logits? import log-probabilities)");
+                }
+                mass += Math.exp(lp);
+            }
+            int[] order = sortedIds();
+            for (int j = 1; j < order.length; j++) {
+                if (ids[order[j]] == ids[order[j - 1]]) {
+                    throw new IllegalArgumentException(prefix + ": class id " + ids[order[j]] + " appears twice; expected distinct ids");
+                }
+            }
+            if (mass > 1 + SUM_TOLERANCE) {
+                throw new IllegalArgumentException(String.format(Locale.ROOT, "%s: the entries' probabilities sum to %.4f, "
+                        + "expected at most 1: these are not log-probabilities of one distribution", prefix, mass));
+            }
+            Integer[] best = new Integer[ids.length];
+            for (int j = 0; j < best.length; j++) {
+                best[j] = j;
+            }
+            Arrays.sort(best, (x, y) -> {
+                int c = Double.compare(logProbs[y], logProbs[x]);
+                return c != 0 ? c : Integer.compare(ids[x], ids[y]);
+            });
+            for (int j = 0; j < k; j++) {
+                outIds[at + j] = ids[best[j]];
+                outLps[at + j] = (float) Math.max(logProbs[best[j]], Labeler.LOG_MIN_FLOAT);
+            }
+        }
+
+        /** Indices of {@link #ids} in id order, to find repeats. */
+        private int[] sortedIds() {
+            return java.util.stream.IntStream.range(0, ids.length).boxed().sorted((x, y) -> Integer.compare(ids[x], ids[y]))
+                    .mapToInt(Integer::intValue).toArray();
+        }
+    }
+
+    private static List<?> list(Object v, String where, String key) {
+        if (!(v instanceof List<?> l)) {
+            throw new IllegalArgumentException(where + ": " + key + " is " + kind(v) + ", expected an array");
+        }
+        return l;
+    }
+
+    private static int id(Object v, String where) {
+        if (!(v instanceof Double d) || d != Math.rint(d) || Math.abs(d) > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException(where + ": " + kind(v) + " " + v + ", expected an integer class id");
+        }
+        return (int) (double) d;
+    }
+
+    private static Object tokenId(Object token, String where) {
+        if (token instanceof String s && s.startsWith("token_id:")) {
+            try {
+                return (double) Integer.parseInt(s.substring("token_id:".length()));
+            } catch (NumberFormatException e) {
+                // reported below
+            }
+        }
+        throw new IllegalArgumentException(where + ": no \"id\", and \"token\" is " + (token == null ? "missing" : "'" + token + "'")
+                + "; expected a class id (\"id\": 3, or \"token\": \"token_id:3\" as vLLM writes with return_tokens_as_token_ids)");
+    }
+
+    private static double number(Object v, String where) {
+        if (!(v instanceof Double d)) {
+            throw new IllegalArgumentException(where + ": " + kind(v) + ", expected a number");
+        }
+        return d;
+    }
+
+    private static String kind(Object v) {
+        if (v == null) {
+            return "null";
+        }
+        if (v instanceof Map) {
+            return "an object";
+        }
+        if (v instanceof List) {
+            return "an array";
+        }
+        if (v instanceof String) {
+            return "a string";
+        }
+        if (v instanceof Boolean) {
+            return "a boolean";
+        }
+        return "a number";
+    }
+
+    private static double[] toDoubles(float[] v, int from, int n) {
+        double[] d = new double[n];
+        for (int i = 0; i < n; i++) {
+            d[i] = v[from + i];
+        }
+        return d;
+    }
+
+    /**
+     * Checks dense rows starting at source row {@code firstRow} and turns them into what the store
+     * holds: logits as they are, log-probabilities with -inf floored, probabilities as floored logs.
+     */
+    static void checkDense(Path file, long firstRow, float[] v, int cols, Values values, ValueCodec codec) {
+        int n = v.length / cols;
+        for (int r = 0; r < n; r++) {
+            int base = r * cols;
+            double mass = 0;
+            for (int c = 0; c < cols; c++) {
+                float x = v[base + c];
+                String at = file + ": row " + (firstRow + r) + ", class " + c;
+                switch (values) {
+                    case LOGITS -> {
+                        if (!Float.isFinite(x)) {
+                            throw new IllegalArgumentException(at + " is " + x + "; logits must be finite (for classes with zero "
+                                    + "probability import log-probabilities, where -inf is allowed)");
+                        }
+                        if (Math.abs(x) > 60000f && !Float.isFinite(roundTrip(codec, x))) { // f16 tops out at 65504
+                            throw new IllegalArgumentException(at + " is " + x + ", beyond the range of " + codec.name().toLowerCase(Locale.ROOT)
+                                    + "; store f32 or bf16");
+                        }
+                    }
+                    case LOG_PROBS -> {
+                        if (Float.isNaN(x) || x > StoreWriter.MAX_LOG_PROB) {
+                            throw new IllegalArgumentException(at + " is " + x + "; log-probabilities must be <= 0 or -inf "
+                                    + "(are these logits? import them as logits)");
+                        }
+                        mass += Math.exp(x);
+                        v[base + c] = (float) Math.max(x, Labeler.LOG_MIN_FLOAT);
+                    }
+                    case PROBABILITIES -> {
+                        if (!(x >= 0 && x <= 1 + StoreWriter.MAX_LOG_PROB)) {
+                            throw new IllegalArgumentException(at + " is " + x + "; probabilities must be in [0, 1]");
+                        }
+                        mass += x;
+                        v[base + c] = (float) Math.max(Math.log(x), Labeler.LOG_MIN_FLOAT);
+                    }
+                }
+            }
+            if (values != Values.LOGITS && Math.abs(mass - 1) > SUM_TOLERANCE) {
+                throw new IllegalArgumentException(String.format(Locale.ROOT, "%s: row %d: the probabilities sum to %.4f, expected 1 "
+                        + "(within %s): these are not %s of one distribution (logits? import them as logits)", file, firstRow + r,
+                        mass, SUM_TOLERANCE, values == Values.LOG_PROBS ? "log-probabilities" : "probabilities"));
+            }
+        }
+    }
+
+    private static float roundTrip(ValueCodec codec, float x) {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        codec.put(b, 0, x);
+        return codec.get(b, 0);
+    }
+
+    private static void checkRows(Path file, String found, long rows, Dataset data) {
+        if (rows != data.size()) {
+            throw new IllegalArgumentException(file + ": " + found + ", but the dataset " + data.name() + " has " + data.size()
+                    + " samples; expected one row per sample, in dataset order");
+        }
+    }
+
+    private static void checkK(Path file, int k, int vocab) {
+        if (k <= 0 || k > vocab) {
+            throw new IllegalArgumentException(file + ": top-" + k + " rows, expected 1 <= k <= " + vocab + " (the vocabulary)");
+        }
+    }
+
+    private static void warnIfOtherClasses(Path file, int cols, Dataset data) {
+        if (cols != data.classes()) {
+            LOG.warn("{} has {} values per row but the dataset {} has {} classes; a student of {} classes needs "
+                    + "VocabularyAlignment to train from this store", file, cols, data.name(), data.classes(), data.classes());
+        }
+    }
+
+    private static StoreHeader topKHeader(Options o, int vocab, int k, Dataset data, String id, String description) {
+        return new StoreHeader(StoreHeader.Layout.TOP_K, o.codec(), StoreHeader.ValueKind.LOG_PROBS, vocab, k, data.size(),
+                o.chunkRows(), 1.0, Labeler.provenance(id, description, data));
+    }
+
+    private static String crc(Path p) throws IOException {
+        CRC32C c = new CRC32C();
+        try (InputStream in = Files.newInputStream(p)) {
+            byte[] buf = new byte[1 << 16];
+            for (int n; (n = in.read(buf)) > 0; ) {
+                c.update(buf, 0, n);
+            }
+        }
+        return Long.toHexString(c.getValue());
+    }
+
+    private static void tell(LongConsumer progress, StoreWriter w) {
+        if (progress != null) {
+            progress.accept(w.rowsWritten());
+        }
+    }
+
+    /** Writes rows from {@code from} (the rows on disk) to the end. */
+    private interface Rows {
+        void write(StoreWriter w, long from) throws IOException;
+    }
+
+    private static Labeler.Result write(StoreHeader header, Path out, LongConsumer progress, Rows rows) throws IOException {
+        if (Files.exists(out)) {
+            try (SoftTargetStore s = SoftTargetStore.open(out)) {
+                if (!s.header().equals(header)) {
+                    throw new IllegalStateException(out + " already holds a store with other settings or from another source: "
+                            + StoreWriter.differences(s.header(), header) + ". Delete it to import again");
+                }
+            }
+            LOG.info("{} is already complete ({} rows)", out, header.rows());
+            return new Labeler.Result(out, header.rows(), header.rows(), true, 0, 0);
+        }
+        long start = System.nanoTime();
+        long resumedFrom;
+        try (StoreWriter w = StoreWriter.open(out, header)) {
+            resumedFrom = w.rowsWritten();
+            if (resumedFrom > 0) {
+                LOG.info("resuming {} at row {} of {}", out, resumedFrom, header.rows());
+            }
+            rows.write(w, resumedFrom);
+            w.finish();
+        }
+        double seconds = (System.nanoTime() - start) / 1e9;
+        return new Labeler.Result(out, header.rows(), resumedFrom, false, seconds, (header.rows() - resumedFrom) / Math.max(seconds, 1e-9));
+    }
+}

@@ -1,0 +1,334 @@
+package org.distill4j.store;
+
+import org.distill4j.data.Batch;
+import org.distill4j.data.Dataset;
+import org.distill4j.teacher.SparseTeacher;
+import org.distill4j.teacher.Teacher;
+import org.distill4j.teacher.TopKTeacher;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Importing teacher outputs made elsewhere (.npy, JSON Lines) into stores that train like labeled ones. */
+class StoreImportTest {
+    /** 200 samples of 7 classes (LabelerTest's data), so imports can be compared with labeling runs. */
+    private static final Dataset DATA = LabelerTest.data();
+    private static final int V = 7;
+
+    /** Fresh random logits, some extreme, for every sample. */
+    private static float[] logits(long seed) {
+        Random rng = new Random(seed);
+        float[] z = new float[DATA.size() * V];
+        for (int i = 0; i < z.length; i++) {
+            z[i] = (float) (rng.nextGaussian() * 3);
+        }
+        z[3] = 1e4f;
+        z[V * 5 + 2] = -1e4f;
+        return z;
+    }
+
+    private static StoreImport.Options f32(int chunkRows) {
+        return StoreImport.Options.defaults().withCodec(ValueCodec.F32).withChunkRows(chunkRows);
+    }
+
+    @Test
+    void denseLogitsComeBackBitForBit(@TempDir Path tmp) throws Exception {
+        float[] z = logits(1);
+        Path npy = NpyArrayTest.writeF32(tmp.resolve("logits.npy"), z, DATA.size(), V);
+        Labeler.Result r = StoreImport.dense(npy, StoreImport.Values.LOGITS, DATA, tmp.resolve("s.d4j"), f32(37), null);
+        assertEquals(200, r.rows());
+        assertFalse(r.alreadyComplete());
+        try (SoftTargetStore s = SoftTargetStore.open(tmp.resolve("s.d4j"))) {
+            assertEquals(StoreHeader.ValueKind.LOGITS, s.header().values());
+            assertTrue(s.verify().isEmpty());
+            StoredTeacher t = StoredTeacher.of(s, null);
+            int[] idx = {0, 5, 199, 36, 37};
+            float[] want = new float[idx.length * V];
+            for (int i = 0; i < idx.length; i++) {
+                System.arraycopy(z, idx[i] * V, want, i * V, V);
+            }
+            assertArrayEquals(want, t.outputs(Batch.of(DATA, idx)), 0f);
+            assertTrue(t.serves(DATA), "the store serves the dataset it was imported for");
+            assertFalse(t.serves(DATA.shuffled(3)), "and no other");
+            String id = StoredTeacher.teacherId(s.header().provenance());
+            assertTrue(id.startsWith("npy-"), id);
+            assertTrue(s.header().provenance().contains("imported from logits.npy: npy <f4 (200, 7), logits"), s.header().provenance());
+        }
+        assertTrue(StoreImport.dense(npy, StoreImport.Values.LOGITS, DATA, tmp.resolve("s.d4j"), f32(37), null).alreadyComplete());
+        // a changed source gets another content id, so the complete store is not taken for it
+        z[100] += 1;
+        NpyArrayTest.writeF32(npy, z, DATA.size(), V);
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> StoreImport.dense(npy, StoreImport.Values.LOGITS, DATA, tmp.resolve("s.d4j"), f32(37), null));
+        assertTrue(e.getMessage().contains("already holds a store with other settings or from another source")
+                && e.getMessage().contains("different teacher"), e.getMessage());
+    }
+
+    /** The same outputs through labeling and through an import give the same rows on disk, dense and top-k. */
+    @Test
+    void importEqualsLabeling(@TempDir Path tmp) throws Exception {
+        Teacher t = new LabelerTest.SlowTeacher(0);
+        int[] all = java.util.stream.IntStream.range(0, DATA.size()).toArray();
+        float[] z = t.outputs(Batch.of(DATA, all));
+        Labeler.label(t, DATA, tmp.resolve("labeled.d4j"), new Labeler.Options(0, ValueCodec.F16, 16, 8, "x"), null);
+        Path npy = NpyArrayTest.writeF32(tmp.resolve("z.npy"), z, 4, 50, V); // [batch, seq, V]: rows flatten
+        StoreImport.dense(npy, StoreImport.Values.LOGITS, DATA, tmp.resolve("imported.d4j"),
+                StoreImport.Options.defaults().withChunkRows(16), null);
+        assertEquals(rows(tmp.resolve("labeled.d4j")), rows(tmp.resolve("imported.d4j")));
+
+        SparseTeacher.TopK top = TopKTeacher.of(t, 3).topK(Batch.of(DATA, all));
+        Labeler.label(t, DATA, tmp.resolve("labeled3.d4j"), new Labeler.Options(3, ValueCodec.F32, 16, 8, "x"), null);
+        Path ids = NpyArrayTest.writeI64(tmp.resolve("ids.npy"), top.ids(), DATA.size(), 3);
+        Path lps = NpyArrayTest.writeF32(tmp.resolve("lps.npy"), top.logProbs(), DATA.size(), 3);
+        StoreImport.topK(ids, lps, DATA, tmp.resolve("npy3.d4j"), f32(16), null);
+        assertEquals(rows(tmp.resolve("labeled3.d4j")), rows(tmp.resolve("npy3.d4j")));
+
+        // the same rows as JSON Lines, in both object shapes and with the entries shuffled: selection sorts them
+        StringBuilder b = new StringBuilder();
+        Random rng = new Random(5);
+        for (int r = 0; r < DATA.size(); r++) {
+            List<Integer> order = new ArrayList<>(List.of(0, 1, 2));
+            java.util.Collections.shuffle(order, rng);
+            if (r % 2 == 0) {
+                b.append("{\"row\": ").append(r).append(", \"ids\": [");
+                for (int j = 0; j < 3; j++) {
+                    b.append(j == 0 ? "" : ", ").append(top.ids()[r * 3 + order.get(j)]);
+                }
+                b.append("], \"logprobs\": [");
+                for (int j = 0; j < 3; j++) {
+                    b.append(j == 0 ? "" : ", ").append(top.logProbs()[r * 3 + order.get(j)]);
+                }
+                b.append("], \"text\": \"ignored \\\"quoted\\\"\"}\n");
+            } else {
+                b.append("{\"top_logprobs\": [");
+                for (int j = 0; j < 3; j++) {
+                    int e = r * 3 + order.get(j);
+                    b.append(j == 0 ? "" : ", ").append(j == 1 ? "{\"token\": \"token_id:" + top.ids()[e] + "\"" : "{\"id\": " + top.ids()[e])
+                            .append(", \"logprob\": ").append(top.logProbs()[e]).append('}');
+                }
+                b.append("]}\n\n"); // blank lines are skipped
+            }
+        }
+        Path jsonl = Files.writeString(tmp.resolve("top3.jsonl"), b);
+        StoreImport.topK(jsonl, DATA, tmp.resolve("jsonl3.d4j"), f32(16), null);
+        assertEquals(rows(tmp.resolve("labeled3.d4j")), rows(tmp.resolve("jsonl3.d4j")));
+        // k below what the rows hold keeps the most probable entries
+        StoreImport.topK(jsonl, DATA, tmp.resolve("jsonl2.d4j"), f32(16).withTopK(2), null);
+        try (SoftTargetStore s = SoftTargetStore.open(tmp.resolve("jsonl2.d4j"))) {
+            SoftTargetStore.TopKRows two = s.topK(new int[]{0, 199});
+            for (int r : new int[]{0, 1}) {
+                int row = r == 0 ? 0 : 199;
+                for (int j = 0; j < 2; j++) {
+                    assertEquals(top.ids()[row * 3 + j], two.ids()[r * 2 + j]);
+                    assertEquals(top.logProbs()[row * 3 + j], two.logProbs()[r * 2 + j], 0f);
+                }
+            }
+        }
+    }
+
+    /** Chunk bytes after the header: equal for equal rows, whatever the provenance. */
+    private static String rows(Path store) throws Exception {
+        long from;
+        try (SoftTargetStore s = SoftTargetStore.open(store)) {
+            from = s.header().dataOffset();
+        }
+        byte[] all = Files.readAllBytes(store);
+        return java.util.HexFormat.of().formatHex(Arrays.copyOfRange(all, (int) from, all.length - 20)); // less the footer
+    }
+
+    @Test
+    void probabilitiesAndLogProbsWithZeros(@TempDir Path tmp) throws Exception {
+        Random rng = new Random(11);
+        float[] p = new float[DATA.size() * V];
+        float[] lp = new float[p.length];
+        for (int r = 0; r < DATA.size(); r++) {
+            double sum = 0;
+            double[] e = new double[V];
+            for (int c = 0; c < V; c++) {
+                e[c] = (r + c) % 3 == 0 ? 0 : Math.exp(rng.nextGaussian() * 2);
+                sum += e[c];
+            }
+            for (int c = 0; c < V; c++) {
+                p[r * V + c] = (float) (e[c] / sum);
+                lp[r * V + c] = (float) Math.log(e[c] / sum); // -inf where the probability is 0
+            }
+        }
+        Path probs = NpyArrayTest.writeF32(tmp.resolve("p.npy"), p, DATA.size(), V);
+        Path logs = NpyArrayTest.writeF32(tmp.resolve("lp.npy"), lp, DATA.size(), V);
+        StoreImport.dense(probs, StoreImport.Values.PROBABILITIES, DATA, tmp.resolve("p.d4j"), f32(64), null);
+        StoreImport.dense(logs, StoreImport.Values.LOG_PROBS, DATA, tmp.resolve("lp.d4j"), f32(64), null);
+        try (SoftTargetStore a = SoftTargetStore.open(tmp.resolve("p.d4j")); SoftTargetStore b = SoftTargetStore.open(tmp.resolve("lp.d4j"))) {
+            assertEquals(StoreHeader.ValueKind.LOG_PROBS, a.header().values());
+            int[] idx = {0, 1, 2, 150};
+            float[] fromP = a.dense(idx);
+            float[] fromLp = b.dense(idx);
+            for (int i = 0; i < fromP.length; i++) {
+                int r = idx[i / V];
+                int c = i % V;
+                double want = Math.max(Math.log(p[r * V + c]), Labeler.LOG_MIN_FLOAT);
+                assertEquals((float) want, fromP[i], 0f, "row " + r + " class " + c);
+                assertEquals((float) Math.max(lp[r * V + c], Labeler.LOG_MIN_FLOAT), fromLp[i], 0f);
+                assertTrue(Float.isFinite(fromLp[i]), "zero probability stored finite");
+            }
+        }
+    }
+
+    @Test
+    void denseMistakesNameTheFileRowAndClass(@TempDir Path tmp) throws Exception {
+        float[] z = logits(2);
+        Path shortFile = NpyArrayTest.writeF32(tmp.resolve("short.npy"), Arrays.copyOf(z, 199 * V), 199, V);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> StoreImport.dense(shortFile, StoreImport.Values.LOGITS, DATA, tmp.resolve("a.d4j"), f32(16), null));
+        assertTrue(e.getMessage().contains("short.npy: (199, 7) gives 199 rows, but the dataset synthetic has 200 samples"), e.getMessage());
+        assertFalse(Files.exists(StoreWriter.partialPath(tmp.resolve("a.d4j"))), "refused before anything is written");
+
+        z[V * 120 + 4] = Float.NaN;
+        Path nan = NpyArrayTest.writeF32(tmp.resolve("nan.npy"), z, DATA.size(), V);
+        e = assertThrows(IllegalArgumentException.class,
+                () -> StoreImport.dense(nan, StoreImport.Values.LOGITS, DATA, tmp.resolve("b.d4j"), f32(16), null));
+        assertTrue(e.getMessage().contains("nan.npy: row 120, class 4 is NaN; logits must be finite"), e.getMessage());
+
+        float[] big = logits(3);
+        big[V * 7 + 1] = 70000f;
+        Path huge = NpyArrayTest.writeF32(tmp.resolve("huge.npy"), big, DATA.size(), V);
+        e = assertThrows(IllegalArgumentException.class, () -> StoreImport.dense(huge, StoreImport.Values.LOGITS, DATA,
+                tmp.resolve("c.d4j"), StoreImport.Options.defaults(), null));
+        assertTrue(e.getMessage().contains("row 7, class 1 is 70000.0, beyond the range of f16; store f32 or bf16"), e.getMessage());
+
+        Path asLogProbs = NpyArrayTest.writeF32(tmp.resolve("z.npy"), logits(4), DATA.size(), V);
+        e = assertThrows(IllegalArgumentException.class,
+                () -> StoreImport.dense(asLogProbs, StoreImport.Values.LOG_PROBS, DATA, tmp.resolve("d.d4j"), f32(16), null));
+        assertTrue(e.getMessage().contains("z.npy: row 0, class 0 is") && e.getMessage().contains("log-probabilities must be <= 0"),
+                e.getMessage());
+        float[] negative = logits(5);
+        for (int i = 0; i < negative.length; i++) {
+            negative[i] = -Math.abs(negative[i]) - 3; // all <= 0, yet far from summing to 1
+        }
+        Path unnormalized = NpyArrayTest.writeF32(tmp.resolve("neg.npy"), negative, DATA.size(), V);
+        e = assertThrows(IllegalArgumentException.class,
+                () -> StoreImport.dense(unnormalized, StoreImport.Values.LOG_PROBS, DATA, tmp.resolve("e.d4j"), f32(16), null));
+        assertTrue(e.getMessage().contains("neg.npy: row 0: the probabilities sum to") && e.getMessage().contains("expected 1"),
+                e.getMessage());
+
+        e = assertThrows(IllegalArgumentException.class, () -> StoreImport.dense(NpyArrayTest.writeF32(tmp.resolve("v.npy"), z,
+                DATA.size(), V), StoreImport.Values.LOGITS, DATA, tmp.resolve("f.d4j"), f32(16).withVocab(8), null));
+        assertTrue(e.getMessage().contains("has 7 values per row, expected 8"), e.getMessage());
+
+        Path ints = NpyArrayTest.writeI64(tmp.resolve("ints.npy"), new int[DATA.size() * V], DATA.size(), V);
+        StoreFormatException f = assertThrows(StoreFormatException.class,
+                () -> StoreImport.dense(ints, StoreImport.Values.PROBABILITIES, DATA, tmp.resolve("g.d4j"), f32(16), null));
+        assertTrue(f.getMessage().contains("dtype '<i8' holds integers; expected float16/32/64 probabilities"), f.getMessage());
+    }
+
+    @Test
+    void jsonlMistakesNameTheFileLineAndColumn(@TempDir Path tmp) throws Exception {
+        String good = "{\"ids\": [1, 2], \"logprobs\": [-0.5, -1.5]}";
+        assertJsonl(tmp, good + "\n" + "{\"ids\": [1, 2], \"logprobs\": [-0.5 -1.5]}\n", 2,
+                "line 2, column 35: expected ',' or ']', found '-'");
+        assertJsonl(tmp, good + "\n" + "{\"ids\": [1, 1], \"logprobs\": [-0.5, -1.5]}\n", 2,
+                "line 2: class id 1 appears twice; expected distinct ids");
+        assertJsonl(tmp, good + "\n" + "{\"ids\": [1, 7], \"logprobs\": [-0.5, -1.5]}\n", 2,
+                "line 2, entry 1: class id 7, expected 0 to 6 (vocabulary of 7)");
+        assertJsonl(tmp, good + "\n" + "{\"ids\": [1.5, 2], \"logprobs\": [-0.5, -1.5]}\n", 2,
+                "line 2, ids[0]: a number 1.5, expected an integer class id");
+        assertJsonl(tmp, good + "\n" + "{\"ids\": [1, 2], \"logprobs\": [-0.5, NaN]}\n", 2,
+                "line 2, entry 1: log-probability NaN, expected a finite value <= 0");
+        assertJsonl(tmp, good + "\n" + "{\"ids\": [1, 2], \"logprobs\": [2.5, 1.0]}\n", 2,
+                "line 2, entry 0: log-probability 2.5");
+        assertJsonl(tmp, good + "\n" + "{\"ids\": [1, 2], \"logprobs\": [-0.1, -0.2]}\n", 2,
+                "line 2: the entries' probabilities sum to 1.7236, expected at most 1");
+        assertJsonl(tmp, good + "\n" + "{\"ids\": [1], \"logprobs\": [-0.5]}\n", 2,
+                "line 2: 1 entries, expected at least 2");
+        assertJsonl(tmp, good + "\n" + "{\"ids\": [1, 2], \"logprobs\": [-0.5]}\n", 2,
+                "line 2: 2 ids but 1 logprobs");
+        assertJsonl(tmp, good + "\n" + "{\"row\": 5, \"ids\": [1, 2], \"logprobs\": [-0.5, -1.5]}\n", 2,
+                "line 2: \"row\" is 5.0, expected 1 (rows must be in dataset order");
+        assertJsonl(tmp, good + "\n" + "{\"top_logprobs\": [{\"token\": \"cat\", \"logprob\": -1}]}\n", 2,
+                "line 2, top_logprobs[0]: no \"id\", and \"token\" is 'cat'");
+        assertJsonl(tmp, good + "\n" + "[1, 2]\n", 2, "line 2: expected a JSON object, found an array");
+        assertJsonl(tmp, good + "\n" + "{\"scores\": [1, 2]}\n", 2, "line 2: expected \"ids\" and \"logprobs\", or \"top_logprobs\"");
+        // too few lines: refused before anything is written
+        Path few = Files.writeString(tmp.resolve("few.jsonl"), good + "\n\n" + good + "\n");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> StoreImport.topK(few, DATA, tmp.resolve("few.d4j"), f32(16), null));
+        assertTrue(e.getMessage().contains("few.jsonl: has 2 non-blank lines, but the dataset synthetic has 200 samples"), e.getMessage());
+        assertFalse(Files.exists(StoreWriter.partialPath(tmp.resolve("few.d4j"))));
+    }
+
+    /** A file of {@code head} followed by good lines up to 200 rows; the import must fail with {@code message}. */
+    private static void assertJsonl(Path tmp, String head, int headRows, String message) throws Exception {
+        StringBuilder b = new StringBuilder(head);
+        for (int r = headRows; r < DATA.size(); r++) {
+            b.append("{\"ids\": [3, 4], \"logprobs\": [-0.5, -1.5]}\n");
+        }
+        Path f = Files.writeString(Files.createTempFile(tmp, "bad", ".jsonl"), b);
+        Path out = tmp.resolve(f.getFileName() + ".d4j");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> StoreImport.topK(f, DATA, out, f32(16), null));
+        assertTrue(e.getMessage().contains(f + " " + message), e.getMessage());
+        Files.deleteIfExists(StoreWriter.partialPath(out));
+    }
+
+    /** Interrupted after the first chunk and run again, an import ends byte for byte as an uninterrupted one. */
+    @Test
+    void anInterruptedImportResumes(@TempDir Path tmp) throws Exception {
+        Path npy = NpyArrayTest.writeF32(tmp.resolve("z.npy"), logits(7), DATA.size(), V);
+        StringBuilder b = new StringBuilder();
+        Random rng = new Random(8);
+        for (int r = 0; r < DATA.size(); r++) {
+            double a = Math.log(0.6 * rng.nextDouble());
+            b.append(String.format(Locale.ROOT, "{\"ids\": [%d, %d], \"logprobs\": [%s, -Infinity]}%n", r % V, (r + 1) % V, a));
+        }
+        Path jsonl = Files.writeString(tmp.resolve("t.jsonl"), b);
+        for (boolean dense : new boolean[]{true, false}) {
+            Path whole = tmp.resolve(dense + "-whole.d4j");
+            Path cut = tmp.resolve(dense + "-cut.d4j");
+            StoreImport.Options o = StoreImport.Options.defaults().withChunkRows(30).withTeacherId("teacher-x");
+            run(dense, npy, jsonl, whole, o, null);
+            long[] calls = {0};
+            RuntimeException kill = assertThrows(RuntimeException.class, () -> run(dense, npy, jsonl, cut, o, rows -> {
+                if (++calls[0] == 2) {
+                    throw new RuntimeException("killed");
+                }
+            }));
+            assertEquals("killed", kill.getMessage());
+            assertTrue(Files.exists(StoreWriter.partialPath(cut)));
+            Labeler.Result r = run(dense, npy, jsonl, cut, o, null);
+            assertTrue(r.resumedFrom() > 0 && r.resumedFrom() < 200, "resumed at " + r.resumedFrom());
+            assertArrayEquals(Files.readAllBytes(whole), Files.readAllBytes(cut), dense ? "dense" : "jsonl");
+            if (!dense) {
+                try (SoftTargetStore s = SoftTargetStore.open(cut)) {
+                    float second = s.topK(new int[]{9}).logProbs()[1];
+                    assertEquals(ValueCodec.fromHalf(ValueCodec.toHalf((float) Labeler.LOG_MIN_FLOAT)), second, 0f,
+                            "-Infinity is stored as the log of the smallest float (in f16)");
+                }
+            }
+        }
+    }
+
+    private static Labeler.Result run(boolean dense, Path npy, Path jsonl, Path out, StoreImport.Options o,
+                                      java.util.function.LongConsumer progress) throws Exception {
+        return dense ? StoreImport.dense(npy, StoreImport.Values.LOGITS, DATA, out, o, progress)
+                : StoreImport.topK(jsonl, DATA, out, o, progress);
+    }
+
+    @Test
+    void valuesParse() {
+        assertEquals(StoreImport.Values.LOG_PROBS, StoreImport.Values.parse(" Log-Probs"));
+        assertEquals(StoreImport.Values.PROBABILITIES, StoreImport.Values.parse("probs"));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> StoreImport.Values.parse("scores"));
+        assertTrue(e.getMessage().contains("values 'scores': expected logits, log-probs or probs"), e.getMessage());
+    }
+}
