@@ -95,7 +95,8 @@ public final class Main {
                           with --teacher also agreement and KL to the teacher (distill eval --help)
                   list    show the registered losses, feature losses, recipes and compute backends
                   label   run a saved teacher over a dataset once into a soft-target store (distill label --help)
-                  store   info|verify PATH: print a store's header, or check every chunk's checksum (distill store --help)
+                  store   info|verify PATH: print a store's header, or check every chunk's checksum; import: teacher
+                          outputs made elsewhere (.npy, JSON Lines) into a store (distill store --help)
                   bench   run the JMH benchmark suite (launcher only; distill bench --help)
 
                 environment: DISTILL_DATA (dataset directory), DISTILL_BACKEND or -Ddistill.backend (cpu, cuda, auto)

@@ -132,18 +132,24 @@ final class StoreCommands {
     static void storeUsage(PrintStream out) {
         out.println("""
                 usage: distill store info|verify STORE
+                       distill store import (--npy FILE | --jsonl FILE | --topk-npy IDS LOGPROBS) --out STORE [options]
                   info     the header (layout, values, vocabulary, rows, chunks, bytes per row, provenance)
                   verify   read every chunk and check its CRC32C; exit code 1 names the damaged chunks
+                  import   teacher outputs made elsewhere (NumPy .npy, JSON Lines logprobs) into a store
+                           (distill store import --help)
                   an unfinished store (an interrupted 'distill label') is reported as such: rerun the label command""");
     }
 
     static int store(String[] args, PrintStream out, PrintStream err) throws Exception {
+        if (args.length > 0 && args[0].equals("import")) {
+            return ImportCommand.run(java.util.Arrays.copyOfRange(args, 1, args.length), out, err);
+        }
         if (args.length == 1 && (args[0].equals("--help") || args[0].equals("-h"))) {
             storeUsage(out);
             return Main.OK;
         }
         if (args.length != 2 || !(args[0].equals("info") || args[0].equals("verify"))) {
-            throw new Main.UsageException("usage: distill store info|verify PATH");
+            throw new Main.UsageException("usage: distill store info|verify PATH, or distill store import --help");
         }
         Path p = Path.of(args[1]);
         if (!Files.exists(p) && !Files.exists(StoreWriter.partialPath(p))) {

@@ -1,0 +1,144 @@
+package org.distill4j.examples;
+
+import org.distill4j.data.Batch;
+import org.distill4j.data.Dataset;
+import org.distill4j.data.FashionMnist;
+import org.distill4j.loss.TeacherValues;
+import org.distill4j.store.SoftTargetStore;
+import org.distill4j.teacher.SparseTeacher;
+import org.distill4j.teacher.TopKTeacher;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Locale;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** distill store import: a teacher's outputs computed outside Distill4J become the same store distill label writes. */
+class StoreImportCommandTest {
+    private static final Path ONNX = Path.of("models", "fashion-mnist", "cnn-teacher.onnx");
+
+    private final ByteArrayOutputStream outBytes = new ByteArrayOutputStream();
+    private final ByteArrayOutputStream errBytes = new ByteArrayOutputStream();
+
+    private int run(String... args) {
+        outBytes.reset();
+        errBytes.reset();
+        return Main.run(args, new PrintStream(outBytes, true, StandardCharsets.UTF_8), new PrintStream(errBytes, true, StandardCharsets.UTF_8));
+    }
+
+    private String out() {
+        return outBytes.toString(StandardCharsets.UTF_8);
+    }
+
+    private String err() {
+        return errBytes.toString(StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void importedOutputsEqualLabeledOnes(@TempDir Path tmp) throws Exception {
+        Dataset d = FashionMnist.loadEmbedded(Main.class.getClassLoader()).train().head(300);
+        Path labeled = tmp.resolve("labeled.d4j");
+        assertEquals(0, run("label", "--teacher", ONNX.toString(), "--data", "embedded", "--limit", "300", "--out", labeled.toString(),
+                "--quiet"), err());
+
+        // what a user computes elsewhere: the same model's outputs for the same 300 samples, saved as NumPy and JSON Lines
+        float[] outputs;
+        TeacherValues values;
+        SparseTeacher.TopK top;
+        try (ModelFiles.Loaded t = ModelFiles.load(ONNX, new ModelFiles.Options("--"), d.featureCount(), d.classes())) {
+            outputs = t.model().outputs(Batch.range(d, 0, 300));
+            values = t.model().values();
+            top = TopKTeacher.of(t.model(), 4).topK(Batch.range(d, 0, 300));
+        }
+        Path npy = writeF32(tmp.resolve("cnn.npy"), outputs, 300, 10);
+        Path imported = tmp.resolve("imported.d4j");
+        assertEquals(0, run("store", "import", "--npy", npy.toString(), "--values",
+                values == TeacherValues.PROBABILITIES ? "probs" : "logits", "--data", "embedded", "--limit", "300",
+                "--out", imported.toString(), "--quiet"), err());
+        assertTrue(out().contains("imported 300 rows for fashion-mnist-subset/train[:300] into " + imported), out());
+        assertEquals(rows(labeled), rows(imported), "the rows on disk equal distill label's");
+
+        StringBuilder jsonl = new StringBuilder();
+        for (int r = 0; r < 300; r++) {
+            jsonl.append("{\"top_logprobs\": [");
+            for (int j = 0; j < 4; j++) {
+                jsonl.append(j == 0 ? "" : ", ").append(String.format(Locale.ROOT, "{\"id\": %d, \"logprob\": %s}", top.ids()[r * 4 + j],
+                        Float.toString(top.logProbs()[r * 4 + j])));
+            }
+            jsonl.append("]}\n");
+        }
+        Path lines = Files.writeString(tmp.resolve("top4.jsonl"), jsonl);
+        Path sparse = tmp.resolve("top4.d4j");
+        assertEquals(0, run("store", "import", "--jsonl", lines.toString(), "--data", "embedded", "--limit", "300", "--topk", "3",
+                "--out", sparse.toString(), "--quiet"), err());
+        assertEquals(0, run("store", "info", sparse.toString()), err());
+        assertTrue(out().contains("top-k, k = 3") && out().contains("imported from top4.jsonl: jsonl top-3"), out());
+        assertEquals(0, run("store", "verify", sparse.toString()), err());
+        assertEquals(0, run("store", "import", "--jsonl", lines.toString(), "--data", "embedded", "--limit", "300", "--topk", "3",
+                "--out", sparse.toString(), "--quiet"), err());
+        assertTrue(out().contains("is already complete; nothing to do"), out());
+    }
+
+    @Test
+    void mistakesExitWithTheReasonAndNoStackTrace(@TempDir Path tmp) throws Exception {
+        Path npy = writeF32(tmp.resolve("short.npy"), new float[299 * 10], 299, 10);
+        assertEquals(1, run("store", "import", "--npy", npy.toString(), "--data", "embedded", "--limit", "300",
+                "--out", tmp.resolve("s.d4j").toString()));
+        assertTrue(err().contains("distill store import: " + npy + ": (299, 10) gives 299 rows, but the dataset "
+                + "fashion-mnist-subset/train[:300] has 300 samples"), err());
+        assertFalse(err().contains("\tat "), "no stack trace: " + err());
+
+        assertEquals(2, run("store", "import", "--out", tmp.resolve("s.d4j").toString()));
+        assertTrue(err().contains("give one of --npy, --jsonl or --topk-npy, and --out"), err());
+        assertEquals(2, run("store", "import", "--npy", npy.toString(), "--jsonl", npy.toString(), "--out", "x.d4j"));
+        assertEquals(2, run("store", "import", "--npy", npy.toString(), "--values", "scores", "--out", "x.d4j"));
+        assertTrue(err().contains("--values: values 'scores': expected logits, log-probs or probs"), err());
+        assertEquals(2, run("store", "import", "--npy", npy.toString(), "--topk", "3", "--out", "x.d4j"));
+        assertTrue(err().contains("--topk and --vocab apply to top-k sources"), err());
+        assertEquals(2, run("store", "import", "--jsonl", tmp.resolve("none.jsonl").toString(), "--out", "x.d4j"));
+        assertTrue(err().contains("none.jsonl: no such file"), err());
+        assertEquals(0, run("store", "import", "--help"));
+        assertTrue(out().contains("usage: distill store import"), out());
+        assertEquals(0, run("store", "--help"));
+        assertTrue(out().contains("distill store import --help"), out());
+    }
+
+    /** Chunk bytes after the header, less the footer: equal for equal rows, whatever the provenance. */
+    private static String rows(Path store) throws Exception {
+        long from;
+        try (SoftTargetStore s = SoftTargetStore.open(store)) {
+            from = s.header().dataOffset();
+        }
+        byte[] all = Files.readAllBytes(store);
+        return java.util.HexFormat.of().formatHex(Arrays.copyOfRange(all, (int) from, all.length - 20));
+    }
+
+    /** A float32 C-order .npy file, as numpy.save writes it. */
+    static Path writeF32(Path p, float[] v, int rows, int cols) throws Exception {
+        String dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + rows + ", " + cols + "), }";
+        int pad = 64 - (10 + dict.length() + 1) % 64;
+        ByteBuffer b = ByteBuffer.allocate(10 + dict.length() + pad + 1 + v.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+        b.put((byte) 0x93).put("NUMPY".getBytes(StandardCharsets.US_ASCII)).put((byte) 1).put((byte) 0);
+        b.putShort((short) (dict.length() + pad + 1)).put(dict.getBytes(StandardCharsets.US_ASCII));
+        for (int i = 0; i < pad; i++) {
+            b.put((byte) ' ');
+        }
+        b.put((byte) '\n');
+        for (float x : v) {
+            b.putFloat(x);
+        }
+        Files.write(p, b.array());
+        return p;
+    }
+}
