@@ -22,8 +22,12 @@ final class JsonLine {
         }
     }
 
+    /** Nesting deeper than this is refused (a record needs 3 levels), before the parser's recursion could overflow. */
+    static final int MAX_DEPTH = 64;
+
     private final String s;
     private int i;
+    private int depth;
 
     private JsonLine(String s) {
         this.s = s;
@@ -57,6 +61,9 @@ final class JsonLine {
             throw fail("a value");
         }
         char c = s.charAt(i);
+        if ((c == '{' || c == '[') && ++depth > MAX_DEPTH) {
+            throw new Malformed("nesting deeper than " + MAX_DEPTH + " levels", i + 1);
+        }
         return switch (c) {
             case '{' -> object();
             case '[' -> array();
@@ -92,6 +99,7 @@ final class JsonLine {
         space();
         if (i < s.length() && s.charAt(i) == '}') {
             i++;
+            depth--;
             return m;
         }
         while (true) {
@@ -117,6 +125,7 @@ final class JsonLine {
             }
             if (i < s.length() && s.charAt(i) == '}') {
                 i++;
+                depth--;
                 return m;
             }
             throw fail("',' or '}'");
@@ -129,6 +138,7 @@ final class JsonLine {
         space();
         if (i < s.length() && s.charAt(i) == ']') {
             i++;
+            depth--;
             return a;
         }
         while (true) {
@@ -140,6 +150,7 @@ final class JsonLine {
             }
             if (i < s.length() && s.charAt(i) == ']') {
                 i++;
+                depth--;
                 return a;
             }
             throw fail("',' or ']'");
@@ -153,6 +164,10 @@ final class JsonLine {
             char c = s.charAt(i++);
             if (c == '"') {
                 return b.toString();
+            }
+            if (c < 0x20) {
+                i--;
+                throw fail("no control character inside a string (escape it, e.g. \\t)");
             }
             if (c != '\\') {
                 b.append(c);
@@ -170,15 +185,15 @@ final class JsonLine {
                 case 'r' -> b.append('\r');
                 case 't' -> b.append('\t');
                 case 'u' -> {
-                    if (i + 4 > s.length()) {
-                        throw fail("four hex digits");
+                    int code = 0;
+                    for (int h = 0; h < 4; h++, i++) {
+                        int digit = i < s.length() ? Character.digit(s.charAt(i), 16) : -1;
+                        if (digit < 0) {
+                            throw fail("four hex digits after \\u");
+                        }
+                        code = code * 16 + digit;
                     }
-                    try {
-                        b.append((char) Integer.parseInt(s.substring(i, i + 4), 16));
-                    } catch (NumberFormatException x) {
-                        throw fail("four hex digits");
-                    }
-                    i += 4;
+                    b.append((char) code);
                 }
                 default -> {
                     i--;
@@ -195,16 +210,20 @@ final class JsonLine {
             i++;
         }
         int digits = i;
-        while (i < s.length() && Character.isDigit(s.charAt(i))) {
+        while (i < s.length() && isDigit(s.charAt(i))) {
             i++;
         }
         if (i == digits) {
             throw fail("a digit");
         }
+        if (i - digits > 1 && s.charAt(digits) == '0') {
+            i = digits + 1;
+            throw fail("no leading zero (JSON writes 1, not 01)");
+        }
         if (i < s.length() && s.charAt(i) == '.') {
             i++;
             int frac = i;
-            while (i < s.length() && Character.isDigit(s.charAt(i))) {
+            while (i < s.length() && isDigit(s.charAt(i))) {
                 i++;
             }
             if (i == frac) {
@@ -217,7 +236,7 @@ final class JsonLine {
                 i++;
             }
             int exp = i;
-            while (i < s.length() && Character.isDigit(s.charAt(i))) {
+            while (i < s.length() && isDigit(s.charAt(i))) {
                 i++;
             }
             if (i == exp) {
@@ -225,5 +244,10 @@ final class JsonLine {
             }
         }
         return Double.parseDouble(s.substring(from, i));
+    }
+
+    /** ASCII digits only: JSON numbers have no other digits. */
+    private static boolean isDigit(char c) {
+        return c >= '0' && c <= '9';
     }
 }

@@ -46,7 +46,11 @@ final class NpyArray implements AutoCloseable {
         this.order = endian == '>' ? ByteOrder.BIG_ENDIAN : endian == '<' ? ByteOrder.LITTLE_ENDIAN : ByteOrder.nativeOrder();
         long r = 1;
         for (int i = 0; i < shape.length - 1; i++) {
-            r = Math.multiplyExact(r, shape[i]);
+            try {
+                r = Math.multiplyExact(r, shape[i]);
+            } catch (ArithmeticException e) {
+                throw new StoreFormatException(path + ": shape (" + join(shape) + ") has more than 2^63 rows");
+            }
         }
         this.rows = r;
         this.cols = (int) shape[shape.length - 1];
@@ -99,11 +103,18 @@ final class NpyArray implements AutoCloseable {
         Header h = Header.parse(dict, path);
         long dataOffset = headerStart + (long) headerLength;
         NpyArray a = new NpyArray(path, ch, h.descr, h.shape, dataOffset);
-        long expected = Math.multiplyExact(Math.multiplyExact(a.rows, a.cols), a.itemBytes);
-        if (size - dataOffset < expected) {
+        long expected;
+        try {
+            expected = Math.multiplyExact(Math.multiplyExact(a.rows, a.cols), a.itemBytes);
+        } catch (ArithmeticException e) {
+            throw new StoreFormatException(path + ": shape " + a.shapeText() + " of " + h.descr + " needs more than 2^63 bytes");
+        }
+        if (size - dataOffset != expected) {
+            // more bytes than the array is as wrong as fewer: two arrays saved into one file would import the first silently
             throw new StoreFormatException(String.format(Locale.ROOT,
-                    "%s: truncated: shape %s of %s needs %,d bytes of data, the file holds %,d", path, a.shapeText(), h.descr,
-                    expected, size - dataOffset));
+                    "%s: %s: shape %s of %s needs %,d bytes of data, the file holds %,d", path,
+                    size - dataOffset < expected ? "truncated" : "bytes after the array (several arrays in one file? save one per file)",
+                    a.shapeText(), h.descr, expected, size - dataOffset));
         }
         return a;
     }
@@ -134,6 +145,10 @@ final class NpyArray implements AutoCloseable {
                 if (!lx.peekIs('}')) {
                     lx.expect(',');
                 }
+            }
+            lx.expect('}');
+            if (!lx.rest().isBlank()) {
+                throw new StoreFormatException(path + ": text after the .npy header's closing brace: " + dict);
             }
             if (descr == null || fortran == null || shape == null) {
                 throw new StoreFormatException(path + ": the .npy header lacks descr, fortran_order or shape: " + dict);
@@ -269,6 +284,11 @@ final class NpyArray implements AutoCloseable {
         return path;
     }
 
+    /** Adds the header bytes to {@code crc}: with every row's bytes after them, the CRC of the whole file. */
+    void crcHeader(java.util.zip.CRC32C crc) throws IOException {
+        crc.update(readAt(channel, 0, (int) dataOffset));
+    }
+
     /** Rows: the product of every axis but the last. */
     long rows() {
         return rows;
@@ -298,9 +318,21 @@ final class NpyArray implements AutoCloseable {
         return (long) cols * itemBytes;
     }
 
-    /** Rows {@code [from, from + n)} as floats (integers converted exactly up to 2^24). */
+    /**
+     * Rows {@code [from, from + n)} as floats (integers converted exactly up to 2^24).
+     *
+     * @throws StoreFormatException naming the row and position of a finite float64 beyond the float32 range
+     */
     float[] floats(long from, int n) throws IOException {
+        return floats(from, n, null);
+    }
+
+    /** As {@link #floats(long, int)}, also adding the rows' raw bytes to {@code crc} (when not null). */
+    float[] floats(long from, int n, java.util.zip.CRC32C crc) throws IOException {
         ByteBuffer b = rowBytesAt(from, n);
+        if (crc != null) {
+            crc.update(b.duplicate());
+        }
         float[] out = new float[Math.multiplyExact(n, cols)];
         for (int i = 0; i < out.length; i++) {
             int at = i * itemBytes;
@@ -308,7 +340,15 @@ final class NpyArray implements AutoCloseable {
                 case 'f' -> switch (itemBytes) {
                     case 2 -> ValueCodec.fromHalf(b.getShort(at));
                     case 4 -> b.getFloat(at);
-                    default -> (float) b.getDouble(at);
+                    default -> {
+                        double d = b.getDouble(at);
+                        float f = (float) d;
+                        if (Float.isInfinite(f) && !Double.isInfinite(d)) {
+                            throw new StoreFormatException(path + ": row " + (from + i / cols) + ", position " + (i % cols) + " holds "
+                                    + d + ", beyond the float32 range (+-3.4e38)");
+                        }
+                        yield f;
+                    }
                 };
                 default -> (float) integer(b, at);
             };
@@ -322,15 +362,24 @@ final class NpyArray implements AutoCloseable {
      * @throws StoreFormatException naming the row and position of a value outside the int range
      */
     int[] ints(long from, int n) throws IOException {
+        return ints(from, n, null);
+    }
+
+    /** As {@link #ints(long, int)}, also adding the rows' raw bytes to {@code crc} (when not null). */
+    int[] ints(long from, int n, java.util.zip.CRC32C crc) throws IOException {
         if (kind == 'f') {
             throw new StoreFormatException(path + ": dtype '" + descr + "' holds floats; expected integer class ids");
         }
         ByteBuffer b = rowBytesAt(from, n);
+        if (crc != null) {
+            crc.update(b.duplicate());
+        }
         int[] out = new int[Math.multiplyExact(n, cols)];
         for (int i = 0; i < out.length; i++) {
             long v = integer(b, i * itemBytes);
             if (v < Integer.MIN_VALUE || v > Integer.MAX_VALUE) {
-                throw new StoreFormatException(path + ": row " + (from + i / cols) + ", position " + (i % cols) + " holds " + v
+                String shown = kind == 'u' && itemBytes == 8 ? Long.toUnsignedString(b.getLong(i * itemBytes)) : Long.toString(v);
+                throw new StoreFormatException(path + ": row " + (from + i / cols) + ", position " + (i % cols) + " holds " + shown
                         + ", outside the int range");
             }
             out[i] = (int) v;

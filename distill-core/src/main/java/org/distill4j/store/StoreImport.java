@@ -36,25 +36,29 @@ import java.util.zip.CRC32C;
  *       same shape {@code [rows, K]}: integer class ids and their log-probabilities
  *       ({@code torch.topk(log_softmax(z), K)} saved as NumPy).</li>
  * </ul>
- * Every value is checked on the way in, and an error names the file, the row (and line) and what was
- * expected: logits must be finite; log-probabilities at most 0 and probabilities in [0, 1], each row
+ * Every value is checked before anything is written (so a refused source leaves nothing behind), and an
+ * error names the file, the row (and line) and what was expected: logits must be finite; log-probabilities at most 0 and probabilities in [0, 1], each row
  * (dense) or its entries (top-k) summing to at most 1 (dense: to 1, within {@value #SUM_TOLERANCE});
- * class ids in {@code [0, V)} and distinct. A log-probability of {@code -inf} (a probability of 0) is
+ * class ids in {@code [0, V)} and distinct; without a top-k, every row has as many entries as the first. A
+ * log-probability of {@code -inf} (a probability of 0) is
  * stored as the log of the smallest float, as {@link Labeler} does. Values are taken to be at
  * temperature 1.
  *
  * <p>An import is resumable like a labeling run: rerunning the same call after an interruption
  * continues from the last complete chunk, and the finished store equals an uninterrupted import byte
  * for byte. Without a teacher id the store records a CRC32C of the source's content, so a changed
- * source is never resumed into (or reused as) a store of the old one.
+ * source is never resumed into (or reused as) a store of the old one; the source must not change while it
+ * is imported (its size and modification time are compared before the store is finished).
  */
 public final class StoreImport {
     private static final Logger LOG = LoggerFactory.getLogger(StoreImport.class);
 
     /** How far a dense row's probabilities may sum from 1, and top-k entries' above 1. */
     static final double SUM_TOLERANCE = 0.01;
+    /** The most bytes an automatic chunk holds. */
+    static final long AUTO_CHUNK_BYTES = 64L << 20;
     /** Values per read: rows are read and written in groups of about this many values. */
-    private static final int VALUES_PER_READ = 1 << 22;
+    static int valuesPerRead = 1 << 22; // a knob for tests: several reads in a small source
 
     private StoreImport() {
     }
@@ -78,7 +82,8 @@ public final class StoreImport {
      * How to import.
      *
      * @param codec     the store's value encoding
-     * @param chunkRows rows per checksummed chunk (the unit of resumption)
+     * @param chunkRows rows per checksummed chunk (the unit of resumption); 0 for 1024 rows or 64 MiB, whichever
+     *                  is less (a chunk is buffered in memory: 1024 dense f16 rows at V = 152064 would take 311 MB)
      * @param teacherId the teacher's id in the store's provenance, or null for a CRC32C of the source's
      *                  content (one extra read of the source)
      * @param topK      top-k sources: entries kept per row, the most probable first (0: every entry of
@@ -88,15 +93,20 @@ public final class StoreImport {
     public record Options(ValueCodec codec, int chunkRows, String teacherId, int topK, int vocab) {
         public Options {
             Objects.requireNonNull(codec, "codec");
-            if (chunkRows <= 0 || topK < 0 || vocab < 0) {
-                throw new IllegalArgumentException("import options need chunkRows > 0, topK >= 0 and vocab >= 0; got " + chunkRows
+            if (chunkRows < 0 || topK < 0 || vocab < 0) {
+                throw new IllegalArgumentException("import options need chunkRows >= 0, topK >= 0 and vocab >= 0; got " + chunkRows
                         + ", " + topK + ", " + vocab);
             }
         }
 
-        /** f16 values, 1024-row chunks, a content id, every entry, the source's vocabulary. */
+        /** f16 values, chunks of 1024 rows or 64 MiB, a content id, every entry, the source's vocabulary. */
         public static Options defaults() {
-            return new Options(ValueCodec.F16, 1024, null, 0, 0);
+            return new Options(ValueCodec.F16, 0, null, 0, 0);
+        }
+
+        /** The rows per chunk for rows of {@code rowBytes}: as given, or (0) 1024 rows or 64 MiB, whichever is less. */
+        int chunkRows(long rowBytes) {
+            return chunkRows > 0 ? chunkRows : (int) Math.max(1, Math.min(1024, AUTO_CHUNK_BYTES / rowBytes));
         }
 
         public Options withCodec(ValueCodec c) {
@@ -122,6 +132,7 @@ public final class StoreImport {
 
     /**
      * Imports a dense {@code .npy} array of {@code values} for every sample of {@code data} into {@code out}.
+     * Every value is checked before anything is written.
      *
      * @param progress told the rows on disk after each group of rows (may be null)
      * @throws StoreFormatException     the file is not a plain C-order float array, or is truncated
@@ -134,6 +145,7 @@ public final class StoreImport {
         if (o.topK() != 0) {
             throw new IllegalArgumentException("a dense import keeps every class; topK must be 0, got " + o.topK());
         }
+        Source source = Source.of(npy);
         try (NpyArray a = NpyArray.open(npy)) {
             if (!a.isFloat()) {
                 throw new StoreFormatException(npy + ": dtype '" + a.descr() + "' holds integers; expected float16/32/64 "
@@ -145,20 +157,31 @@ public final class StoreImport {
                         + o.vocab() + " (the vocabulary asked for)");
             }
             warnIfOtherClasses(npy, a.cols(), data);
-            String id = o.teacherId() != null ? o.teacherId() : "npy-" + crc(npy);
-            String description = String.format(Locale.ROOT, "imported from %s: npy %s %s, %s", npy.getFileName(), a.descr(),
-                    a.shapeText(), values.name().toLowerCase(Locale.ROOT).replace('_', '-'));
+            int group = Math.max(1, valuesPerRead / a.cols());
+            // every value checked (and the content hashed) before anything is written: a bad row found halfway would
+            // leave a .partial that the fixed source or settings could not resume
+            Pass check = (from, crc) -> {
+                if (crc != null) {
+                    a.crcHeader(crc);
+                }
+                for (long r = 0; r < a.rows(); r += group) {
+                    int n = (int) Math.min(group, a.rows() - r);
+                    checkDense(npy, r, a.floats(r, n, crc), a.cols(), values, o.codec());
+                }
+            };
+            String id = o.teacherId() != null ? o.teacherId() : "npy-" + Long.toHexString(source.check(check));
+            String description = String.format(Locale.ROOT, "imported: npy %s %s, %s", a.descr(), a.shapeText(),
+                    values.name().toLowerCase(Locale.ROOT).replace('_', '-'));
             StoreHeader header = new StoreHeader(StoreHeader.Layout.DENSE, o.codec(),
                     values == Values.LOGITS ? StoreHeader.ValueKind.LOGITS : StoreHeader.ValueKind.LOG_PROBS, a.cols(), 0,
-                    data.size(), o.chunkRows(), 1.0, Labeler.provenance(id, description, data));
-            int group = Math.max(1, Math.min(o.chunkRows(), VALUES_PER_READ / a.cols()));
-            return write(header, out, progress, (w, from) -> {
+                    data.size(), o.chunkRows(StoreHeader.rowBytes(StoreHeader.Layout.DENSE, o.codec(), a.cols(), 0)), 1.0, Labeler.provenance(id, description, data));
+            return write(header, out, progress, source, o.teacherId() != null ? check : null, (w, from, tick) -> {
                 for (long r = from; r < a.rows(); r += group) {
                     int n = (int) Math.min(group, a.rows() - r);
                     float[] v = a.floats(r, n);
                     checkDense(npy, r, v, a.cols(), values, o.codec());
                     w.writeDense(v, n);
-                    tell(progress, w);
+                    tick.run();
                 }
             });
         }
@@ -166,83 +189,77 @@ public final class StoreImport {
 
     /**
      * Imports top-k rows from JSON Lines (one object per sample of {@code data}, in order; blank lines
-     * are skipped). See the class comment for the two object shapes; an object may also hold
-     * {@code "row": i}, which must then be its row number.
+     * are skipped; UTF-8, a byte-order mark is allowed). See the class comment for the two object
+     * shapes; an object may also hold {@code "row": i}, which must then be its row number. Every line
+     * is checked before anything is written.
      *
      * @throws IllegalArgumentException naming the file, line and column of a malformed or wrong line
      */
     public static Labeler.Result topK(Path jsonl, Dataset data, Path out, Options o, LongConsumer progress) throws IOException {
         int vocab = o.vocab() != 0 ? o.vocab() : data.classes();
-        // one pass first: the row count (a short file is refused before anything is written), the content id, and k
-        long rows = 0;
-        int firstEntries = -1;
-        CRC32C crc = new CRC32C();
-        try (InputStream in = Files.newInputStream(jsonl)) {
-            if (o.teacherId() == null) {
-                byte[] buf = new byte[1 << 16];
-                for (int n; (n = in.read(buf)) > 0; ) {
-                    crc.update(buf, 0, n);
-                }
-            }
+        Source source = Source.of(jsonl);
+        // the first line sets k when none is given; every other line must then have as many entries
+        int k = o.topK();
+        if (k == 0) {
+            int[] first = {0};
+            Lines.read(jsonl, null, (lineNo, row, line) -> {
+                first[0] = Entries.parse(jsonl, lineNo, line, row).ids.length;
+                return false;
+            });
+            k = first[0];
         }
-        try (BufferedReader r = Files.newBufferedReader(jsonl, StandardCharsets.UTF_8)) {
-            long lineNo = 0;
-            for (String line; (line = r.readLine()) != null; ) {
-                lineNo++;
-                if (line.isBlank()) {
-                    continue;
+        int topK = k;
+        boolean exact = o.topK() == 0;
+        long[] rows = {0};
+        int[] scratchIds = new int[Math.max(1, topK)];
+        float[] scratchLps = new float[scratchIds.length];
+        Pass check = (from, crc) -> {
+            rows[0] = 0;
+            Lines.read(jsonl, crc, (lineNo, row, line) -> {
+                if (topK > 0) {
+                    Entries.parse(jsonl, lineNo, line, row).select(jsonl, "line " + lineNo, topK, exact, vocab, scratchIds, scratchLps, 0);
                 }
-                if (rows == 0 && o.topK() == 0) {
-                    firstEntries = Entries.parse(jsonl, lineNo, line, 0).ids.length;
+                rows[0] = row + 1;
+                return true;
+            });
+        };
+        long crc = source.check(check);
+        checkRows(jsonl, "has " + rows[0] + " non-blank lines", rows[0], data);
+        checkK(jsonl, topK, vocab);
+        String id = o.teacherId() != null ? o.teacherId() : "jsonl-" + Long.toHexString(crc);
+        StoreHeader header = topKHeader(o, vocab, topK, data, id, String.format(Locale.ROOT, "imported: jsonl top-%d", topK));
+        int group = Math.max(1, valuesPerRead / topK);
+        return write(header, out, progress, source, null, (w, from, tick) -> { // every line was checked above
+            int[] ids = new int[group * topK];
+            float[] lps = new float[group * topK];
+            int[] inGroup = {0};
+            Lines.read(jsonl, null, (lineNo, row, line) -> {
+                if (row < from) {
+                    return true; // on disk already
                 }
-                rows++;
-            }
-        }
-        checkRows(jsonl, "has " + rows + " non-blank lines", rows, data);
-        int k = o.topK() != 0 ? o.topK() : firstEntries;
-        checkK(jsonl, k, vocab);
-        String id = o.teacherId() != null ? o.teacherId() : "jsonl-" + Long.toHexString(crc.getValue());
-        StoreHeader header = topKHeader(o, vocab, k, data, id,
-                String.format(Locale.ROOT, "imported from %s: jsonl top-%d", jsonl.getFileName(), k));
-        int group = Math.max(1, Math.min(o.chunkRows(), VALUES_PER_READ / k));
-        return write(header, out, progress, (w, from) -> {
-            try (BufferedReader r = Files.newBufferedReader(jsonl, StandardCharsets.UTF_8)) {
-                long lineNo = 0;
-                long row = 0;
-                int[] ids = new int[group * k];
-                float[] lps = new float[group * k];
-                int inGroup = 0;
-                for (String line; (line = r.readLine()) != null; ) {
-                    lineNo++;
-                    if (line.isBlank()) {
-                        continue;
-                    }
-                    if (row++ < from) {
-                        continue; // on disk already
-                    }
-                    Entries e = Entries.parse(jsonl, lineNo, line, row - 1);
-                    e.select(jsonl, "line " + lineNo, k, vocab, ids, lps, inGroup * k);
-                    if (++inGroup == group) {
-                        w.writeTopK(ids, lps, group);
-                        tell(progress, w);
-                        inGroup = 0;
-                    }
+                Entries.parse(jsonl, lineNo, line, row).select(jsonl, "line " + lineNo, topK, exact, vocab, ids, lps, inGroup[0] * topK);
+                if (++inGroup[0] == group) {
+                    w.writeTopK(ids, lps, group);
+                    inGroup[0] = 0;
+                    tick.run();
                 }
-                if (inGroup > 0) {
-                    w.writeTopK(Arrays.copyOf(ids, inGroup * k), Arrays.copyOf(lps, inGroup * k), inGroup);
-                    tell(progress, w);
-                }
+                return true;
+            });
+            if (inGroup[0] > 0) {
+                w.writeTopK(Arrays.copyOf(ids, inGroup[0] * topK), Arrays.copyOf(lps, inGroup[0] * topK), inGroup[0]);
             }
         });
     }
 
     /**
      * Imports top-k rows from two {@code .npy} arrays of one shape {@code [rows, K]}: integer ids and
-     * float log-probabilities.
+     * float log-probabilities. Every row is checked before anything is written.
      */
     public static Labeler.Result topK(Path idsNpy, Path logProbsNpy, Dataset data, Path out, Options o, LongConsumer progress)
             throws IOException {
         int vocab = o.vocab() != 0 ? o.vocab() : data.classes();
+        Source idSource = Source.of(idsNpy);
+        Source lpSource = Source.of(logProbsNpy);
         try (NpyArray ids = NpyArray.open(idsNpy); NpyArray lps = NpyArray.open(logProbsNpy)) {
             if (ids.isFloat()) {
                 throw new StoreFormatException(idsNpy + ": dtype '" + ids.descr() + "' holds floats; expected integer class ids");
@@ -260,27 +277,141 @@ public final class StoreImport {
                 throw new IllegalArgumentException(idsNpy + ": " + ids.cols() + " entries per row, fewer than the " + k + " asked for");
             }
             checkK(idsNpy, k, vocab);
-            String id = o.teacherId() != null ? o.teacherId() : "npy-" + crc(idsNpy) + "-" + crc(logProbsNpy);
-            StoreHeader header = topKHeader(o, vocab, k, data, id, String.format(Locale.ROOT, "imported from %s + %s: npy top-%d of %d",
-                    idsNpy.getFileName(), logProbsNpy.getFileName(), k, ids.cols()));
             int cols = ids.cols();
-            int group = Math.max(1, Math.min(o.chunkRows(), VALUES_PER_READ / cols));
-            return write(header, out, progress, (w, from) -> {
-                int[] outIds = new int[group * k];
-                float[] outLps = new float[group * k];
+            int group = Math.max(1, valuesPerRead / cols);
+            int[] outIds = new int[group * k];
+            float[] outLps = new float[group * k];
+            // rows [from, rows) of both arrays, checked and reduced to their k best entries, to `sink` in groups
+            interface Sink {
+                void accept(int n) throws IOException;
+            }
+            interface Rows {
+                void read(long from, java.util.zip.CRC32C idCrc, java.util.zip.CRC32C lpCrc, Sink sink) throws IOException;
+            }
+            Rows rows = (from, idCrc, lpCrc, sink) -> {
                 for (long r = from; r < ids.rows(); r += group) {
                     int n = (int) Math.min(group, ids.rows() - r);
-                    int[] rowIds = ids.ints(r, n);
-                    float[] rowLps = lps.floats(r, n);
+                    int[] rowIds = ids.ints(r, n, idCrc);
+                    float[] rowLps = lps.floats(r, n, lpCrc);
                     for (int i = 0; i < n; i++) {
-                        Entries e = new Entries(Arrays.copyOfRange(rowIds, i * cols, (i + 1) * cols),
-                                toDoubles(rowLps, i * cols, cols));
-                        e.select(idsNpy, "row " + (r + i), k, vocab, outIds, outLps, i * k);
+                        Entries e = new Entries(Arrays.copyOfRange(rowIds, i * cols, (i + 1) * cols), toDoubles(rowLps, i * cols, cols));
+                        e.select(idsNpy, "row " + (r + i), k, false, vocab, outIds, outLps, i * k);
                     }
-                    w.writeTopK(n == group ? outIds : Arrays.copyOf(outIds, n * k), n == group ? outLps : Arrays.copyOf(outLps, n * k), n);
-                    tell(progress, w);
+                    sink.accept(n);
                 }
-            });
+            };
+            java.util.zip.CRC32C lpCrc = new java.util.zip.CRC32C();
+            Pass check = (from, idCrc) -> {
+                if (idCrc != null) {
+                    ids.crcHeader(idCrc);
+                    lps.crcHeader(lpCrc);
+                }
+                rows.read(0, idCrc, idCrc == null ? null : lpCrc, n -> { });
+            };
+            long idCrc = o.teacherId() != null ? 0 : Source.both(idSource, lpSource).check(check);
+            String id = o.teacherId() != null ? o.teacherId()
+                    : "npy-" + Long.toHexString(idCrc) + "-" + Long.toHexString(lpCrc.getValue());
+            StoreHeader header = topKHeader(o, vocab, k, data, id, String.format(Locale.ROOT, "imported: npy top-%d of %d", k, cols));
+            return write(header, out, progress, Source.both(idSource, lpSource), o.teacherId() != null ? check : null,
+                    (w, from, tick) -> rows.read(from, null, null, n -> {
+                        w.writeTopK(n == group ? outIds : Arrays.copyOf(outIds, n * k), n == group ? outLps : Arrays.copyOf(outLps, n * k), n);
+                        tick.run();
+                    }));
+        }
+    }
+
+    /** One pass over a whole source that checks every row; hashes the source's bytes into {@code crc} when not null. */
+    private interface Pass {
+        void run(long from, java.util.zip.CRC32C crc) throws IOException;
+    }
+
+    /**
+     * The files an import reads, with their sizes and modification times when it began: a source that
+     * changes during the import is refused before the store is finished, since its rows would not match
+     * the content id taken at the start.
+     */
+    private record Source(List<Path> files, List<Long> sizes, List<java.nio.file.attribute.FileTime> times) {
+        static Source of(Path p) throws IOException {
+            return new Source(List.of(p), List.of(Files.size(p)), List.of(Files.getLastModifiedTime(p)));
+        }
+
+        static Source both(Source a, Source b) {
+            List<Path> f = new java.util.ArrayList<>(a.files);
+            f.addAll(b.files);
+            List<Long> s = new java.util.ArrayList<>(a.sizes);
+            s.addAll(b.sizes);
+            List<java.nio.file.attribute.FileTime> t = new java.util.ArrayList<>(a.times);
+            t.addAll(b.times);
+            return new Source(f, s, t);
+        }
+
+        /** Runs {@code pass} over the whole source, hashing it; returns the CRC32C. */
+        long check(Pass pass) throws IOException {
+            CRC32C crc = new CRC32C();
+            pass.run(0, crc);
+            unchanged();
+            return crc.getValue();
+        }
+
+        void unchanged() throws IOException {
+            for (int i = 0; i < files.size(); i++) {
+                Path p = files.get(i);
+                if (Files.size(p) != sizes.get(i) || !Files.getLastModifiedTime(p).equals(times.get(i))) {
+                    throw new IllegalStateException(p + " changed while it was being imported; import it again once it is complete");
+                }
+            }
+        }
+    }
+
+    /** JSON Lines read one non-blank line at a time, strictly as UTF-8, with their 1-based line and 0-based row numbers. */
+    private static final class Lines {
+        interface Visitor {
+            /** @return false to stop reading */
+            boolean line(long lineNo, long row, String line) throws IOException;
+        }
+
+        static void read(Path file, CRC32C crc, Visitor v) throws IOException {
+            InputStream raw = Files.newInputStream(file);
+            if (crc != null) {
+                raw = new java.util.zip.CheckedInputStream(raw, crc);
+            }
+            // lines are split as bytes and each decoded on its own, so a bad byte is reported on its own line
+            java.nio.charset.CharsetDecoder utf8 = StandardCharsets.UTF_8.newDecoder()
+                    .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT);
+            long lineNo = 0;
+            long row = 0;
+            try (InputStream in = new java.io.BufferedInputStream(raw, 1 << 16)) {
+                java.io.ByteArrayOutputStream buf = new java.io.ByteArrayOutputStream(256);
+                boolean more = true;
+                while (more) {
+                    buf.reset();
+                    int b;
+                    while ((b = in.read()) >= 0 && b != '\n') {
+                        buf.write(b);
+                    }
+                    more = b >= 0;
+                    if (!more && buf.size() == 0) {
+                        break;
+                    }
+                    lineNo++;
+                    String line;
+                    try {
+                        line = utf8.decode(java.nio.ByteBuffer.wrap(buf.toByteArray())).toString();
+                    } catch (java.nio.charset.CharacterCodingException e) {
+                        throw new IllegalArgumentException(file + " line " + lineNo + ": not UTF-8 text (JSON Lines are UTF-8)");
+                    }
+                    if (lineNo == 1 && line.startsWith("\uFEFF")) {
+                        line = line.substring(1); // a byte-order mark, as some editors write
+                    }
+                    if (line.isBlank()) {
+                        continue;
+                    }
+                    if (!v.line(lineNo, row++, line)) {
+                        return;
+                    }
+                }
+            }
         }
     }
 
@@ -301,7 +432,8 @@ public final class StoreImport {
             if (m.containsKey("row")) {
                 Object r = m.get("row");
                 if (!(r instanceof Double d) || d != (double) row) {
-                    throw new IllegalArgumentException(where + ": \"row\" is " + r + ", expected " + row
+                    Object shown = r instanceof Double d && d == Math.rint(d) && Math.abs(d) < 1e15 ? (Object) (long) (double) d : r;
+                    throw new IllegalArgumentException(where + ": \"row\" is " + shown + ", expected " + row
                             + " (rows must be in dataset order, one line per sample)");
                 }
             }
@@ -342,9 +474,15 @@ public final class StoreImport {
         /**
          * Checks the row and writes its {@code k} most probable entries (ties: the smaller id first) at
          * {@code ids[at]}, {@code lps[at]}, with -inf floored like {@link Labeler}'s.
+         *
+         * @param exact the row must hold exactly {@code k} entries (k was not given, so every row has the first's count)
          */
-        void select(Path file, String where, int k, int vocab, int[] outIds, float[] outLps, int at) {
+        void select(Path file, String where, int k, boolean exact, int vocab, int[] outIds, float[] outLps, int at) {
             String prefix = file + " " + where;
+            if (exact && ids.length != k) {
+                throw new IllegalArgumentException(prefix + ": " + ids.length + " entries, but the first row has " + k
+                        + "; every row needs the same count (or give top-k to keep each row's k most probable entries)");
+            }
             if (ids.length < k) {
                 throw new IllegalArgumentException(prefix + ": " + ids.length + " entries, expected at least " + k
                         + " (every row needs k entries; import with a smaller top-k)");
@@ -353,10 +491,10 @@ public final class StoreImport {
             for (int j = 0; j < ids.length; j++) {
                 if (ids[j] < 0 || ids[j] >= vocab) {
                     throw new IllegalArgumentException(prefix + ", entry " + j + ": class id " + ids[j] + ", expected 0 to "
-                            + (vocab - 1) + " (vocabulary of " + vocab + ")");
+                            + (vocab - 1) + " (vocabulary of " + vocab + "; a larger vocabulary is set with vocab / --vocab)");
                 }
                 double lp = logProbs[j];
-                if (Double.isNaN(lp) || lp == Double.POSITIVE_INFINITY || lp > StoreWriter.MAX_LOG_PROB) {
+                if (Double.isNaN(lp) || (float) lp > StoreWriter.MAX_LOG_PROB) { // as float: the bound StoreWriter checks
                     throw new IllegalArgumentException(prefix + ", entry " + j + ": log-probability " + lp
                             + ", expected a finite value <= 0 or -Infinity (are these logits? import log-probabilities)");
                 }
@@ -459,34 +597,33 @@ public final class StoreImport {
      */
     static void checkDense(Path file, long firstRow, float[] v, int cols, Values values, ValueCodec codec) {
         int n = v.length / cols;
+        // the largest magnitude the store's dtype holds without overflowing; beyond it, the exact check below
+        float safe = codec == ValueCodec.F16 ? 65504f : Float.MAX_VALUE;
         for (int r = 0; r < n; r++) {
             int base = r * cols;
             double mass = 0;
             for (int c = 0; c < cols; c++) {
                 float x = v[base + c];
-                String at = file + ": row " + (firstRow + r) + ", class " + c;
                 switch (values) {
                     case LOGITS -> {
-                        if (!Float.isFinite(x)) {
-                            throw new IllegalArgumentException(at + " is " + x + "; logits must be finite (for classes with zero "
-                                    + "probability import log-probabilities, where -inf is allowed)");
-                        }
-                        if (Math.abs(x) > 60000f && !Float.isFinite(roundTrip(codec, x))) { // f16 tops out at 65504
-                            throw new IllegalArgumentException(at + " is " + x + ", beyond the range of " + codec.name().toLowerCase(Locale.ROOT)
-                                    + "; store f32 or bf16");
+                        if (!(Math.abs(x) <= safe) && (!Float.isFinite(x) || !Float.isFinite(roundTrip(codec, x)))) {
+                            throw new IllegalArgumentException(at(file, firstRow + r, c) + " is " + x + (Float.isFinite(x)
+                                    ? ", beyond the range of " + codec.name().toLowerCase(Locale.ROOT) + "; store f32 or bf16"
+                                    : "; logits must be finite (for classes with zero probability import log-probabilities, "
+                                    + "where -inf is allowed)"));
                         }
                     }
                     case LOG_PROBS -> {
                         if (Float.isNaN(x) || x > StoreWriter.MAX_LOG_PROB) {
-                            throw new IllegalArgumentException(at + " is " + x + "; log-probabilities must be <= 0 or -inf "
-                                    + "(are these logits? import them as logits)");
+                            throw new IllegalArgumentException(at(file, firstRow + r, c) + " is " + x + "; log-probabilities must be "
+                                    + "<= 0 or -inf (are these logits? import them as logits)");
                         }
                         mass += Math.exp(x);
                         v[base + c] = (float) Math.max(x, Labeler.LOG_MIN_FLOAT);
                     }
                     case PROBABILITIES -> {
                         if (!(x >= 0 && x <= 1 + StoreWriter.MAX_LOG_PROB)) {
-                            throw new IllegalArgumentException(at + " is " + x + "; probabilities must be in [0, 1]");
+                            throw new IllegalArgumentException(at(file, firstRow + r, c) + " is " + x + "; probabilities must be in [0, 1]");
                         }
                         mass += x;
                         v[base + c] = (float) Math.max(Math.log(x), Labeler.LOG_MIN_FLOAT);
@@ -499,6 +636,11 @@ public final class StoreImport {
                         mass, SUM_TOLERANCE, values == Values.LOG_PROBS ? "log-probabilities" : "probabilities"));
             }
         }
+    }
+
+    /** Where a dense value is, for errors (built only when one is thrown). */
+    private static String at(Path file, long row, int c) {
+        return file + ": row " + row + ", class " + c;
     }
 
     private static float roundTrip(ValueCodec codec, float x) {
@@ -529,32 +671,21 @@ public final class StoreImport {
 
     private static StoreHeader topKHeader(Options o, int vocab, int k, Dataset data, String id, String description) {
         return new StoreHeader(StoreHeader.Layout.TOP_K, o.codec(), StoreHeader.ValueKind.LOG_PROBS, vocab, k, data.size(),
-                o.chunkRows(), 1.0, Labeler.provenance(id, description, data));
+                o.chunkRows(StoreHeader.rowBytes(StoreHeader.Layout.TOP_K, o.codec(), vocab, k)), 1.0,
+                Labeler.provenance(id, description, data));
     }
 
-    private static String crc(Path p) throws IOException {
-        CRC32C c = new CRC32C();
-        try (InputStream in = Files.newInputStream(p)) {
-            byte[] buf = new byte[1 << 16];
-            for (int n; (n = in.read(buf)) > 0; ) {
-                c.update(buf, 0, n);
-            }
-        }
-        return Long.toHexString(c.getValue());
-    }
-
-    private static void tell(LongConsumer progress, StoreWriter w) {
-        if (progress != null) {
-            progress.accept(w.rowsWritten());
-        }
-    }
-
-    /** Writes rows from {@code from} (the rows on disk) to the end. */
+    /** Writes rows from {@code from} (the rows on disk) to the end, calling {@code tick} after each group of rows. */
     private interface Rows {
-        void write(StoreWriter w, long from) throws IOException;
+        void write(StoreWriter w, long from, Runnable tick) throws IOException;
     }
 
-    private static Labeler.Result write(StoreHeader header, Path out, LongConsumer progress, Rows rows) throws IOException {
+    /**
+     * Writes {@code header} and the rows into {@code out} (or finds it complete). {@code recheck}, when not
+     * null, is run over the whole source first: the source was not hashed, so it was not checked yet.
+     */
+    private static Labeler.Result write(StoreHeader header, Path out, LongConsumer progress, Source source, Pass recheck, Rows rows)
+            throws IOException {
         if (Files.exists(out)) {
             try (SoftTargetStore s = SoftTargetStore.open(out)) {
                 if (!s.header().equals(header)) {
@@ -565,15 +696,29 @@ public final class StoreImport {
             LOG.info("{} is already complete ({} rows)", out, header.rows());
             return new Labeler.Result(out, header.rows(), header.rows(), true, 0, 0);
         }
+        if (recheck != null) {
+            recheck.run(0, null);
+        }
         long start = System.nanoTime();
         long resumedFrom;
+        long[] told = {0};
         try (StoreWriter w = StoreWriter.open(out, header)) {
             resumedFrom = w.rowsWritten();
             if (resumedFrom > 0) {
                 LOG.info("resuming {} at row {} of {}", out, resumedFrom, header.rows());
             }
-            rows.write(w, resumedFrom);
+            told[0] = resumedFrom;
+            rows.write(w, resumedFrom, () -> {
+                if (progress != null && w.rowsWritten() != told[0]) {
+                    told[0] = w.rowsWritten();
+                    progress.accept(told[0]);
+                }
+            });
+            source.unchanged(); // the rows must be those the content id was taken of
             w.finish();
+        }
+        if (progress != null && told[0] != header.rows()) {
+            progress.accept(header.rows());
         }
         double seconds = (System.nanoTime() - start) / 1e9;
         return new Labeler.Result(out, header.rows(), resumedFrom, false, seconds, (header.rows() - resumedFrom) / Math.max(seconds, 1e-9));

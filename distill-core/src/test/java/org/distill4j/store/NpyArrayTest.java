@@ -41,7 +41,7 @@ class NpyArrayTest {
             f32[i] = (float) expected[i];
             f16[i] = ValueCodec.fromHalf(ValueCodec.toHalf(f32[i]));
         }
-        for (String name : new String[]{"logits-f4.npy", "logits-be-f4.npy", "logits-v2-f4.npy", "logits-f8.npy"}) {
+        for (String name : new String[]{"logits-f4.npy", "logits-be-f4.npy", "logits-v2-f4.npy", "logits-v3-f4.npy", "logits-f8.npy"}) {
             try (NpyArray a = NpyArray.open(resource(name))) {
                 assertEquals(7, a.rows(), name);
                 assertEquals(5, a.cols(), name);
@@ -53,9 +53,10 @@ class NpyArrayTest {
                 assertArrayEquals(mid, a.floats(2, 3), 0f, name);
             }
         }
-        try (NpyArray a = NpyArray.open(resource("logits-f2.npy"))) {
-            assertEquals("<f2", a.descr());
-            assertArrayEquals(f16, a.floats(0, 7), 0f, "float16 decoded exactly");
+        for (String name : new String[]{"logits-f2.npy", "logits-be-f2.npy"}) {
+            try (NpyArray a = NpyArray.open(resource(name))) {
+                assertArrayEquals(f16, a.floats(0, 7), 0f, name + ": float16 decoded exactly");
+            }
         }
         try (NpyArray a = NpyArray.open(resource("logits-3d-f4.npy"))) {
             assertEquals(7, a.rows(), "leading axes flatten into rows");
@@ -110,9 +111,43 @@ class NpyArrayTest {
         assertTrue(e.getMessage().contains("garbled.npy: malformed .npy header at character") && e.getMessage().contains("True or False"),
                 e.getMessage());
 
+        Path longer = tmp.resolve("longer.npy");
+        Files.write(longer, java.util.Arrays.copyOf(whole, whole.length + 8));
+        e = assertThrows(StoreFormatException.class, () -> NpyArray.open(longer));
+        assertTrue(e.getMessage().contains("longer.npy: bytes after the array (several arrays in one file? save one per file): "
+                + "shape (7, 5) of <f4 needs 140 bytes of data, the file holds 148"), e.getMessage());
+
+        Path trailing = write(tmp.resolve("trailing.npy"), "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), } x", 16);
+        e = assertThrows(StoreFormatException.class, () -> NpyArray.open(trailing));
+        assertTrue(e.getMessage().contains("trailing.npy: text after the .npy header's closing brace"), e.getMessage());
+
+        Path huge = write(tmp.resolve("huge.npy"),
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 2), }", 0);
+        e = assertThrows(StoreFormatException.class, () -> NpyArray.open(huge));
+        assertTrue(e.getMessage().contains("huge.npy: shape (4294967296, 4294967296, 2) has more than 2^63 rows"), e.getMessage());
+
         Path empty = write(tmp.resolve("empty.npy"), "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 0), }", 0);
         e = assertThrows(StoreFormatException.class, () -> NpyArray.open(empty));
         assertTrue(e.getMessage().contains("the last axis must hold 1 to"), e.getMessage());
+    }
+
+    @Test
+    void float64BeyondFloat32IsNamed(@TempDir Path tmp) throws Exception {
+        ByteBuffer data = ByteBuffer.allocate(32).order(ByteOrder.LITTLE_ENDIAN);
+        data.putDouble(1.5).putDouble(-2).putDouble(1e39).putDouble(Double.NEGATIVE_INFINITY);
+        Path p = writeData(tmp.resolve("wide.npy"), "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), }", data.array());
+        try (NpyArray a = NpyArray.open(p)) {
+            assertArrayEquals(new float[]{1.5f, -2f}, a.floats(0, 1), 0f);
+            StoreFormatException e = assertThrows(StoreFormatException.class, () -> a.floats(1, 1));
+            assertTrue(e.getMessage().contains("wide.npy: row 1, position 0 holds 1.0E39, beyond the float32 range"), e.getMessage());
+        }
+        ByteBuffer u = ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN);
+        u.putLong(4).putLong(-1L); // 2^64 - 1 as uint64
+        Path big = writeData(tmp.resolve("u8.npy"), "{'descr': '<u8', 'fortran_order': False, 'shape': (1, 2), }", u.array());
+        try (NpyArray a = NpyArray.open(big)) {
+            StoreFormatException e = assertThrows(StoreFormatException.class, () -> a.ints(0, 1));
+            assertTrue(e.getMessage().contains("row 0, position 1 holds 18446744073709551615, outside the int range"), e.getMessage());
+        }
     }
 
     @Test

@@ -65,7 +65,7 @@ class StoreImportTest {
             assertFalse(t.serves(DATA.shuffled(3)), "and no other");
             String id = StoredTeacher.teacherId(s.header().provenance());
             assertTrue(id.startsWith("npy-"), id);
-            assertTrue(s.header().provenance().contains("imported from logits.npy: npy <f4 (200, 7), logits"), s.header().provenance());
+            assertTrue(s.header().provenance().contains("imported: npy <f4 (200, 7), logits"), s.header().provenance());
         }
         assertTrue(StoreImport.dense(npy, StoreImport.Values.LOGITS, DATA, tmp.resolve("s.d4j"), f32(37), null).alreadyComplete());
         // a changed source gets another content id, so the complete store is not taken for it
@@ -241,7 +241,7 @@ class StoreImportTest {
         assertJsonl(tmp, good + "\n" + "{\"ids\": [1, 1], \"logprobs\": [-0.5, -1.5]}\n", 2,
                 "line 2: class id 1 appears twice; expected distinct ids");
         assertJsonl(tmp, good + "\n" + "{\"ids\": [1, 7], \"logprobs\": [-0.5, -1.5]}\n", 2,
-                "line 2, entry 1: class id 7, expected 0 to 6 (vocabulary of 7)");
+                "line 2, entry 1: class id 7, expected 0 to 6 (vocabulary of 7;");
         assertJsonl(tmp, good + "\n" + "{\"ids\": [1.5, 2], \"logprobs\": [-0.5, -1.5]}\n", 2,
                 "line 2, ids[0]: a number 1.5, expected an integer class id");
         assertJsonl(tmp, good + "\n" + "{\"ids\": [1, 2], \"logprobs\": [-0.5, NaN]}\n", 2,
@@ -251,11 +251,11 @@ class StoreImportTest {
         assertJsonl(tmp, good + "\n" + "{\"ids\": [1, 2], \"logprobs\": [-0.1, -0.2]}\n", 2,
                 "line 2: the entries' probabilities sum to 1.7236, expected at most 1");
         assertJsonl(tmp, good + "\n" + "{\"ids\": [1], \"logprobs\": [-0.5]}\n", 2,
-                "line 2: 1 entries, expected at least 2");
+                "line 2: 1 entries, but the first row has 2; every row needs the same count");
         assertJsonl(tmp, good + "\n" + "{\"ids\": [1, 2], \"logprobs\": [-0.5]}\n", 2,
                 "line 2: 2 ids but 1 logprobs");
         assertJsonl(tmp, good + "\n" + "{\"row\": 5, \"ids\": [1, 2], \"logprobs\": [-0.5, -1.5]}\n", 2,
-                "line 2: \"row\" is 5.0, expected 1 (rows must be in dataset order");
+                "line 2: \"row\" is 5, expected 1 (rows must be in dataset order");
         assertJsonl(tmp, good + "\n" + "{\"top_logprobs\": [{\"token\": \"cat\", \"logprob\": -1}]}\n", 2,
                 "line 2, top_logprobs[0]: no \"id\", and \"token\" is 'cat'");
         assertJsonl(tmp, good + "\n" + "[1, 2]\n", 2, "line 2: expected a JSON object, found an array");
@@ -277,11 +277,22 @@ class StoreImportTest {
         Path f = Files.writeString(Files.createTempFile(tmp, "bad", ".jsonl"), b);
         Path out = tmp.resolve(f.getFileName() + ".d4j");
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> StoreImport.topK(f, DATA, out, f32(16), null));
-        assertTrue(e.getMessage().contains(f + " " + message), e.getMessage());
+        assertTrue(e.getMessage().contains(f + " " + message) || (!message.startsWith("line") && e.getMessage().startsWith(f + " line 2")
+                && e.getMessage().contains(message)), e.getMessage());
         Files.deleteIfExists(StoreWriter.partialPath(out));
     }
 
     /** Interrupted after the first chunk and run again, an import ends byte for byte as an uninterrupted one. */
+    @org.junit.jupiter.api.BeforeEach
+    void readInSmallGroups() {
+        StoreImport.valuesPerRead = 7 * 20; // 20-row reads of V = 7: an import of 200 rows takes several reads
+    }
+
+    @org.junit.jupiter.api.AfterEach
+    void readInLargeGroups() {
+        StoreImport.valuesPerRead = 1 << 22;
+    }
+
     @Test
     void anInterruptedImportResumes(@TempDir Path tmp) throws Exception {
         Path npy = NpyArrayTest.writeF32(tmp.resolve("z.npy"), logits(7), DATA.size(), V);
@@ -322,6 +333,162 @@ class StoreImportTest {
                                       java.util.function.LongConsumer progress) throws Exception {
         return dense ? StoreImport.dense(npy, StoreImport.Values.LOGITS, DATA, out, o, progress)
                 : StoreImport.topK(jsonl, DATA, out, o, progress);
+    }
+
+    /** A bad row past the first chunks is found before anything is written: the fixed source (or settings) then imports. */
+    @Test
+    void aRefusedSourceLeavesNothingBehind(@TempDir Path tmp) throws Exception {
+        float[] z = logits(9);
+        z[V * 150 + 3] = 70000f; // fine in f32, too large for f16
+        Path npy = NpyArrayTest.writeF32(tmp.resolve("z.npy"), z, DATA.size(), V);
+        Path out = tmp.resolve("z.d4j");
+        assertThrows(IllegalArgumentException.class, () -> StoreImport.dense(npy, StoreImport.Values.LOGITS, DATA, out,
+                StoreImport.Options.defaults().withChunkRows(16), null));
+        assertFalse(Files.exists(StoreWriter.partialPath(out)), "no .partial left by a refused source");
+        StoreImport.dense(npy, StoreImport.Values.LOGITS, DATA, out, StoreImport.Options.defaults().withChunkRows(16)
+                .withCodec(ValueCodec.F32), null);
+        assertTrue(Files.exists(out), "the suggested fix (f32) goes through");
+
+        // the same with a teacher id given (no content hash to compute), and for JSON Lines and .npy top-k pairs
+        assertThrows(IllegalArgumentException.class, () -> StoreImport.dense(npy, StoreImport.Values.LOGITS, DATA,
+                tmp.resolve("id.d4j"), StoreImport.Options.defaults().withChunkRows(16).withTeacherId("t"), null));
+        assertFalse(Files.exists(StoreWriter.partialPath(tmp.resolve("id.d4j"))));
+        StringBuilder b = new StringBuilder();
+        for (int r = 0; r < DATA.size(); r++) {
+            b.append(r == 170 ? "{\"ids\": [1, 1], \"logprobs\": [-1, -2]}\n" : "{\"ids\": [1, 2], \"logprobs\": [-1, -2]}\n");
+        }
+        Path jsonl = Files.writeString(tmp.resolve("t.jsonl"), b);
+        for (String id : new String[]{null, "t"}) {
+            Path o = tmp.resolve("j" + id + ".d4j");
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> StoreImport.topK(jsonl, DATA, o,
+                    StoreImport.Options.defaults().withChunkRows(16).withTeacherId(id), null));
+            assertTrue(e.getMessage().contains("line 171: class id 1 appears twice"), e.getMessage());
+            assertFalse(Files.exists(StoreWriter.partialPath(o)));
+        }
+        int[] ids = new int[DATA.size() * 2];
+        float[] lps = new float[ids.length];
+        for (int r = 0; r < DATA.size(); r++) {
+            ids[2 * r] = 1;
+            ids[2 * r + 1] = r == 199 ? 9 : 2;
+            lps[2 * r] = -1;
+            lps[2 * r + 1] = -2;
+        }
+        Path idsNpy = NpyArrayTest.writeI64(tmp.resolve("ids.npy"), ids, DATA.size(), 2);
+        Path lpsNpy = NpyArrayTest.writeF32(tmp.resolve("lps.npy"), lps, DATA.size(), 2);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> StoreImport.topK(idsNpy, lpsNpy, DATA,
+                tmp.resolve("n.d4j"), StoreImport.Options.defaults().withChunkRows(16), null));
+        assertTrue(e.getMessage().contains("ids.npy row 199, entry 1: class id 9, expected 0 to 6 (vocabulary of 7; a larger "
+                + "vocabulary is set with vocab / --vocab)"), e.getMessage());
+        assertFalse(Files.exists(StoreWriter.partialPath(tmp.resolve("n.d4j"))));
+    }
+
+    /** Without a top-k every row must hold the first row's count; ties are broken by the smaller id. */
+    @Test
+    void rowCountsAndTies(@TempDir Path tmp) throws Exception {
+        StringBuilder b = new StringBuilder("\uFEFF"); // a byte-order mark is allowed
+        for (int r = 0; r < DATA.size(); r++) {
+            b.append(r == 120 ? "{\"ids\": [4, 1, 2, 0], \"logprobs\": [-1, -1, -3, -4]}\n" : "{\"ids\": [4, 1, 2], \"logprobs\": [-1, -1, -3]}\n");
+        }
+        Path jsonl = Files.writeString(tmp.resolve("t.jsonl"), b);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> StoreImport.topK(jsonl, DATA, tmp.resolve("a.d4j"), f32(16), null));
+        assertTrue(e.getMessage().contains("t.jsonl line 121: 4 entries, but the first row has 3; every row needs the same count"),
+                e.getMessage());
+        StoreImport.topK(jsonl, DATA, tmp.resolve("b.d4j"), f32(16).withTopK(2), null);
+        try (SoftTargetStore s = SoftTargetStore.open(tmp.resolve("b.d4j"))) {
+            SoftTargetStore.TopKRows rows = s.topK(new int[]{0, 120});
+            assertArrayEquals(new int[]{1, 4, 1, 4}, rows.ids(), "tied log-probabilities: the smaller id first");
+            assertArrayEquals(new float[]{-1, -1, -1, -1}, rows.logProbs(), 0f);
+        }
+    }
+
+    /** Without a teacher id the content hash names the source; a resume and a progress display still work. */
+    @Test
+    void contentIdsResumeAndProgress(@TempDir Path tmp) throws Exception {
+        Path npy = NpyArrayTest.writeF32(tmp.resolve("z.npy"), logits(12), DATA.size(), V);
+        int[] ids = new int[DATA.size() * 3];
+        float[] lps = new float[ids.length];
+        Random rng = new Random(13);
+        for (int r = 0; r < DATA.size(); r++) {
+            for (int j = 0; j < 3; j++) {
+                ids[3 * r + j] = (r + 2 * j) % V;
+                lps[3 * r + j] = (float) Math.log(0.3 * rng.nextDouble());
+            }
+        }
+        Path idsNpy = NpyArrayTest.writeI64(tmp.resolve("ids.npy"), ids, DATA.size(), 3);
+        Path lpsNpy = NpyArrayTest.writeF32(tmp.resolve("lps.npy"), lps, DATA.size(), 3);
+        for (boolean dense : new boolean[]{true, false}) {
+            StoreImport.Options o = StoreImport.Options.defaults().withChunkRows(8);
+            Path whole = tmp.resolve(dense + "-whole.d4j");
+            Path cut = tmp.resolve(dense + "-cut.d4j");
+            List<Long> told = new ArrayList<>();
+            Labeler.Result first = dense ? StoreImport.dense(npy, StoreImport.Values.LOGITS, DATA, whole, o, told::add)
+                    : StoreImport.topK(idsNpy, lpsNpy, DATA, whole, o, told::add);
+            assertEquals(200L, (long) told.get(told.size() - 1), "progress ends at every row");
+            for (int i = 1; i < told.size(); i++) {
+                assertTrue(told.get(i) > told.get(i - 1), "progress only moves forward: " + told);
+            }
+            assertEquals(200, first.rows());
+            long[] calls = {0};
+            java.util.function.LongConsumer kill = rows -> {
+                if (rows >= 96 && calls[0]++ == 0) {
+                    throw new IllegalStateException("killed");
+                }
+            };
+            assertThrows(IllegalStateException.class, () -> {
+                if (dense) {
+                    StoreImport.dense(npy, StoreImport.Values.LOGITS, DATA, cut, o, kill);
+                } else {
+                    StoreImport.topK(idsNpy, lpsNpy, DATA, cut, o, kill);
+                }
+            });
+            Labeler.Result r = dense ? StoreImport.dense(npy, StoreImport.Values.LOGITS, DATA, cut, o, null)
+                    : StoreImport.topK(idsNpy, lpsNpy, DATA, cut, o, null);
+            assertArrayEquals(Files.readAllBytes(whole), Files.readAllBytes(cut), dense ? "dense" : "npy top-k");
+            try (SoftTargetStore s = SoftTargetStore.open(cut)) {
+                String id = StoredTeacher.teacherId(s.header().provenance());
+                assertTrue(id.matches(dense ? "npy-[0-9a-f]+" : "npy-[0-9a-f]+-[0-9a-f]+"), id);
+            }
+            assertTrue(r.resumedFrom() >= 96 && r.resumedFrom() < 200, "resumed at " + r.resumedFrom());
+        }
+    }
+
+    /** A source that changes while it is imported is refused before the store is finished. */
+    @Test
+    void aSourceThatChangesDuringTheImportIsRefused(@TempDir Path tmp) throws Exception {
+        Path npy = NpyArrayTest.writeF32(tmp.resolve("z.npy"), logits(14), DATA.size(), V);
+        Path out = tmp.resolve("z.d4j");
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> StoreImport.dense(npy, StoreImport.Values.LOGITS,
+                DATA, out, StoreImport.Options.defaults().withChunkRows(8), rows -> {
+                    try {
+                        Files.setLastModifiedTime(npy, java.nio.file.attribute.FileTime.fromMillis(0));
+                    } catch (java.io.IOException x) {
+                        throw new java.io.UncheckedIOException(x);
+                    }
+                }));
+        assertTrue(e.getMessage().contains("z.npy changed while it was being imported"), e.getMessage());
+        assertFalse(Files.exists(out), "not finished");
+    }
+
+    @Test
+    void jsonIsReadStrictly(@TempDir Path tmp) throws Exception {
+        String good = "{\"ids\": [1, 2], \"logprobs\": [-0.5, -1.5]}";
+        assertJsonl(tmp, good + "\n{\"ids\": [01, 2], \"logprobs\": [-0.5, -1.5]}\n", 2,
+                "line 2, column 11: expected no leading zero (JSON writes 1, not 01)");
+        assertJsonl(tmp, good + "\n{\"ids\": [1, 2], \"logprobs\": [-0.5, -1.5], \"t\": \"a\tb\"}\n", 2,
+                "line 2, column 50: expected no control character inside a string");
+        assertJsonl(tmp, good + "\n{\"ids\": [1, 2], \"logprobs\": [-0.5, -1.5], \"t\": \"\\u+041\"}\n", 2,
+                "expected four hex digits after \\u");
+        assertJsonl(tmp, good + "\n{\"ids\": [1, 2], \"logprobs\": [-0.5, -1.5], \"t\": " + "[".repeat(100) + "]".repeat(100) + "}\n",
+                2, "nesting deeper than 64 levels");
+        byte[] bad = (good + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        byte[] latin1 = "{\"ids\": [1, 2], \"logprobs\": [-0.5, -1.5], \"t\": \"caf\u00e9\"}\n".getBytes(java.nio.charset.StandardCharsets.ISO_8859_1);
+        Path f = tmp.resolve("latin1.jsonl");
+        Files.write(f, bad);
+        Files.write(f, latin1, java.nio.file.StandardOpenOption.APPEND);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> StoreImport.topK(f, DATA,
+                tmp.resolve("l.d4j"), f32(16), null));
+        assertTrue(e.getMessage().contains("latin1.jsonl line 2: not UTF-8 text"), e.getMessage());
     }
 
     @Test

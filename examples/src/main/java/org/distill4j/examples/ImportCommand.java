@@ -34,7 +34,7 @@ final class ImportCommand {
                   --split train|test     which split (default train)
                   --limit N              only the first N samples
                   --dtype f32|f16|bf16   value encoding (default f16)
-                  --chunk-rows N         rows per checksummed chunk (default 1024)
+                  --chunk-rows N         rows per checksummed chunk (default 1024, or fewer to keep a chunk <= 64 MiB)
                   --teacher-id ID        the teacher's name in the store's provenance (default: a CRC32C of the
                                          source's content, so a changed source is never resumed into the old store)
                   --quiet                no progress display
@@ -131,6 +131,9 @@ final class ImportCommand {
         } catch (IllegalArgumentException | IllegalStateException | StoreFormatException e) {
             // a wrong source or settings: the message names the file, row and value; no stack trace helps
             err.println("distill store import: " + e.getMessage());
+            return Main.FAILED;
+        } catch (java.io.IOException | java.io.UncheckedIOException e) {
+            err.println("distill store import: cannot read or write " + (e.getMessage() == null ? e : e.getMessage()) + " (" + e.getClass().getSimpleName() + ")");
             return Main.FAILED;
         } finally {
             if (show) {

@@ -83,7 +83,7 @@ class StoreImportCommandTest {
         assertEquals(0, run("store", "import", "--jsonl", lines.toString(), "--data", "embedded", "--limit", "300", "--topk", "3",
                 "--out", sparse.toString(), "--quiet"), err());
         assertEquals(0, run("store", "info", sparse.toString()), err());
-        assertTrue(out().contains("top-k, k = 3") && out().contains("imported from top4.jsonl: jsonl top-3"), out());
+        assertTrue(out().contains("top-k, k = 3") && out().contains("imported: jsonl top-3"), out());
         assertEquals(0, run("store", "verify", sparse.toString()), err());
         assertEquals(0, run("store", "import", "--jsonl", lines.toString(), "--data", "embedded", "--limit", "300", "--topk", "3",
                 "--out", sparse.toString(), "--quiet"), err());
@@ -98,6 +98,11 @@ class StoreImportCommandTest {
         assertTrue(err().contains("distill store import: " + npy + ": (299, 10) gives 299 rows, but the dataset "
                 + "fashion-mnist-subset/train[:300] has 300 samples"), err());
         assertFalse(err().contains("\tat "), "no stack trace: " + err());
+
+        Path ok = writeF32(tmp.resolve("ok.npy"), new float[300 * 10], 300, 10);
+        assertEquals(1, run("store", "import", "--npy", ok.toString(), "--data", "embedded", "--limit", "300",
+                "--out", tmp.toString()));
+        assertTrue(err().startsWith("distill store import: ") && !err().contains("\tat "), "a directory as --out: " + err());
 
         assertEquals(2, run("store", "import", "--out", tmp.resolve("s.d4j").toString()));
         assertTrue(err().contains("give one of --npy, --jsonl or --topk-npy, and --out"), err());
