@@ -50,10 +50,7 @@ public final class SoftTargetStore implements AutoCloseable {
         FileChannel ch = FileChannel.open(path, StandardOpenOption.READ);
         try {
             long size = ch.size();
-            ByteBuffer head = ByteBuffer.allocate((int) Math.min(size, 1 << 20)).order(ByteOrder.LITTLE_ENDIAN);
-            ch.read(head, 0);
-            head.flip();
-            StoreHeader h = StoreHeader.decode(head, path.toString());
+            StoreHeader h = StoreHeader.read(ch, size, path.toString()); // the fixed part, then the length it declares
             long expected = h.completeSize();
             if (size < expected) {
                 throw new StoreFormatException(path + ": truncated: " + size + " bytes, a complete store of " + h.rows() + " rows has "

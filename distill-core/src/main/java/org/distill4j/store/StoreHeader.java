@@ -31,6 +31,11 @@ public record StoreHeader(Layout layout, ValueCodec codec, ValueKind values, int
     /** Bytes before the provenance; the provenance length is the int at {@link #PROVENANCE_LENGTH_AT}. */
     static final int FIXED = 52;
     static final int PROVENANCE_LENGTH_AT = 48;
+    /**
+     * The longest provenance (UTF-8 bytes) a store may carry: the writer refuses a longer one, so that every
+     * store written can be read ({@link SoftTargetStore#open} and a resume read the declared length up to this).
+     */
+    public static final int MAX_PROVENANCE_BYTES = 1 << 20;
 
     /** Dense rows or top-k rows. */
     public enum Layout { DENSE, TOP_K }
@@ -61,6 +66,11 @@ public record StoreHeader(Layout layout, ValueCodec codec, ValueKind values, int
         }
         if ((long) chunkRows * rowBytes(layout, codec, vocab, k) > Integer.MAX_VALUE - 8) {
             throw new IllegalArgumentException("a chunk of " + chunkRows + " rows exceeds 2 GB; use fewer chunk rows");
+        }
+        int provenanceBytes = provenance.getBytes(StandardCharsets.UTF_8).length;
+        if (provenanceBytes > MAX_PROVENANCE_BYTES) {
+            throw new IllegalArgumentException("store provenance is " + provenanceBytes + " bytes (UTF-8), more than the "
+                    + MAX_PROVENANCE_BYTES + " a store can hold; shorten the teacher's id or description");
         }
     }
 
@@ -145,28 +155,70 @@ public record StoreHeader(Layout layout, ValueCodec codec, ValueKind values, int
     }
 
     /**
+     * Reads the header at the start of a file: the fixed part first, then the length it declares (at most
+     * {@link #MAX_PROVENANCE_BYTES} of provenance), so a header is read whole whatever its length.
+     *
+     * @param size the file's size
+     * @throws StoreFormatException naming {@code source} and what is wrong: not a store, another version, a
+     *                              provenance length out of range, a file too short for its header, a bad checksum
+     */
+    static StoreHeader read(java.nio.channels.FileChannel ch, long size, String source) throws java.io.IOException {
+        ByteBuffer fixed = readAt(ch, (int) Math.min(size, FIXED));
+        checkFixed(fixed, source);
+        int provLength = fixed.getInt(PROVENANCE_LENGTH_AT);
+        if (provLength < 0 || provLength > MAX_PROVENANCE_BYTES) {
+            throw new StoreFormatException(source + ": corrupt header: it declares a provenance of " + provLength + " bytes, expected 0 to "
+                    + MAX_PROVENANCE_BYTES);
+        }
+        long headerBytes = headerBytes(provLength);
+        if (size < headerBytes) {
+            throw new StoreFormatException(source + ": truncated: " + size + " bytes, its header alone (with a provenance of "
+                    + provLength + " bytes) has " + headerBytes);
+        }
+        return decode(readAt(ch, (int) headerBytes), source);
+    }
+
+    /** The first {@code n} bytes of a file, little-endian. */
+    static ByteBuffer readAt(java.nio.channels.FileChannel ch, int n) throws java.io.IOException {
+        ByteBuffer b = ByteBuffer.allocate(n).order(ByteOrder.LITTLE_ENDIAN);
+        while (b.hasRemaining()) {
+            if (ch.read(b, b.position()) < 0) {
+                throw new java.io.EOFException("unexpected end of file after " + b.position() + " of " + n + " bytes");
+            }
+        }
+        return b.flip();
+    }
+
+    /** Checks the fixed part's length, magic and version. */
+    private static void checkFixed(ByteBuffer b, String source) {
+        if (b.limit() < FIXED) {
+            throw new StoreFormatException(source + ": truncated: " + b.limit() + " bytes, a store header needs at least " + FIXED);
+        }
+        byte[] magic = new byte[8];
+        b.get(0, magic);
+        if (!java.util.Arrays.equals(magic, MAGIC)) {
+            throw new StoreFormatException(source + ": not a Distill4J soft-target store (magic '"
+                    + new String(magic, StandardCharsets.ISO_8859_1).replaceAll("[^\\x20-\\x7e]", "?") + "', expected 'D4JSTORE')");
+        }
+        int version = b.getShort(8) & 0xffff;
+        if (version != VERSION) {
+            throw new StoreFormatException(source + ": store format version " + version + " is not supported; this Distill4J "
+                    + "reads version " + VERSION);
+        }
+    }
+
+    /**
      * Reads a header from the start of a file.
      *
-     * @param head   at least the first {@code min(file size, 64 KiB)} bytes, little-endian
+     * @param head   the whole header: at least its first {@code 52 + P + 4} bytes (P, the provenance length, is the
+     *               int at offset 48), little-endian
      * @param source the file, for errors
      */
     public static StoreHeader decode(ByteBuffer head, String source) {
         ByteBuffer b = head.duplicate().order(ByteOrder.LITTLE_ENDIAN);
         b.position(0);
-        if (b.remaining() < FIXED) {
-            throw new StoreFormatException(source + ": truncated: " + b.remaining() + " bytes, a store header needs at least " + FIXED);
-        }
-        byte[] magic = new byte[8];
-        b.get(magic);
-        if (!java.util.Arrays.equals(magic, MAGIC)) {
-            throw new StoreFormatException(source + ": not a Distill4J soft-target store (magic '"
-                    + new String(magic, StandardCharsets.ISO_8859_1).replaceAll("[^\\x20-\\x7e]", "?") + "', expected 'D4JSTORE')");
-        }
-        int version = b.getShort() & 0xffff;
-        if (version != VERSION) {
-            throw new StoreFormatException(source + ": store format version " + version + " is not supported; this Distill4J "
-                    + "reads version " + VERSION);
-        }
+        checkFixed(b, source);
+        b.position(10);
         int layout = b.get();
         int codec = b.get();
         int values = b.get();
@@ -179,7 +231,7 @@ public record StoreHeader(Layout layout, ValueCodec codec, ValueKind values, int
         b.getInt();
         double temperature = b.getDouble();
         int provLength = b.getInt();
-        if (provLength < 0 || provLength > b.remaining() - 4) {
+        if (provLength < 0 || provLength > MAX_PROVENANCE_BYTES || provLength > b.remaining() - 4) {
             throw new StoreFormatException(source + ": truncated or corrupt header (provenance of " + provLength + " bytes)");
         }
         byte[] prov = new byte[provLength];

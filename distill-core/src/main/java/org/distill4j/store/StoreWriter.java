@@ -80,25 +80,22 @@ public final class StoreWriter implements AutoCloseable {
         return new StoreWriter(path, partial, header, ch, 0);
     }
 
-    /** The most header bytes a resume reads from a {@code .partial}: as {@link SoftTargetStore#open}, or the new header if longer. */
-    private static final int HEADER_READ_LIMIT = 1 << 20;
-
     private static StoreWriter resume(Path path, Path partial, StoreHeader header) throws IOException {
         FileChannel ch = FileChannel.open(partial, StandardOpenOption.WRITE, StandardOpenOption.READ);
         try {
             long size = ch.size();
-            ByteBuffer fixed = read(ch, (int) Math.min(size, StoreHeader.FIXED));
+            ByteBuffer fixed = StoreHeader.readAt(ch, (int) Math.min(size, StoreHeader.FIXED));
             checkStart(fixed, partial);
             if (size < StoreHeader.FIXED) {
                 return restart(path, partial, header, ch);
             }
             // the header's own length, not the new header's: a partial started with a longer provenance must decode
             // (and be refused as another teacher's), not look torn and be wiped
+            // (at most what any header may hold, as SoftTargetStore.open reads it)
             int provLength = fixed.getInt(StoreHeader.PROVENANCE_LENGTH_AT);
-            long limit = Math.max(HEADER_READ_LIMIT, header.dataOffset());
-            if (provLength < 0 || StoreHeader.headerBytes(provLength) > limit) {
+            if (provLength < 0 || provLength > StoreHeader.MAX_PROVENANCE_BYTES) {
                 throw new StoreFormatException(partial + ": corrupt header: it declares a provenance of " + provLength
-                        + " bytes, expected 0 to " + (limit - StoreHeader.headerBytes(0)) + cannotResume());
+                        + " bytes, expected 0 to " + StoreHeader.MAX_PROVENANCE_BYTES + cannotResume());
             }
             long headerBytes = StoreHeader.headerBytes(provLength);
             if (size < headerBytes) {
@@ -107,7 +104,7 @@ public final class StoreWriter implements AutoCloseable {
             }
             StoreHeader found;
             try {
-                found = StoreHeader.decode(read(ch, (int) headerBytes), partial.toString());
+                found = StoreHeader.decode(StoreHeader.readAt(ch, (int) headerBytes), partial.toString());
             } catch (StoreFormatException e) {
                 throw new StoreFormatException(e.getMessage() + cannotResume());
             }
@@ -143,17 +140,6 @@ public final class StoreWriter implements AutoCloseable {
 
     private static String cannotResume() {
         return "; it cannot be resumed: delete it (or move it away) to start over";
-    }
-
-    /** The first {@code n} bytes of the file, little-endian. */
-    private static ByteBuffer read(FileChannel ch, int n) throws IOException {
-        ByteBuffer b = ByteBuffer.allocate(n).order(ByteOrder.LITTLE_ENDIAN);
-        while (b.hasRemaining()) {
-            if (ch.read(b, b.position()) < 0) {
-                throw new IOException("unexpected end of file after " + b.position() + " of " + n + " bytes");
-            }
-        }
-        return b.flip();
     }
 
     /**

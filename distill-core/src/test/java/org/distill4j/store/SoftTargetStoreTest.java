@@ -352,6 +352,54 @@ class SoftTargetStoreTest {
         assertTrue(tiny.getMessage().contains("truncated"), tiny.getMessage());
     }
 
+    /** What the writer accepts the reader reads: a provenance up to the cap, whatever its length; longer is refused when written. */
+    @Test
+    void everyProvenanceTheWriterAcceptsTheReaderReads(@TempDir Path tmp) throws IOException {
+        for (int length : new int[]{100_000, StoreHeader.MAX_PROVENANCE_BYTES}) {
+            int fill = length - "{\"teacher\":\"t\",\"description\":\"\"}".length(); // two-byte characters, then one odd byte
+            String prov = "{\"teacher\":\"t\",\"description\":\"" + "é".repeat(fill / 2) + "x".repeat(fill % 2) + "\"}";
+            assertEquals(length, prov.getBytes(java.nio.charset.StandardCharsets.UTF_8).length);
+            Path p = tmp.resolve("prov-" + length + ".d4j");
+            float[] all = values(6, 6 * 20);
+            try (StoreWriter w = StoreWriter.open(p, dense6(prov))) {
+                w.writeDense(all, 20);
+                w.finish();
+            }
+            try (SoftTargetStore s = SoftTargetStore.open(p)) {
+                assertEquals(prov, s.header().provenance(), "a provenance of " + length + " bytes reads back");
+                assertEquals(all[6 * 19 + 5], s.dense(new int[]{19})[5], 0f);
+                assertTrue(s.verify().isEmpty());
+            }
+        }
+        String tooLong = "x".repeat(StoreHeader.MAX_PROVENANCE_BYTES + 1);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> dense6(tooLong));
+        assertTrue(e.getMessage().contains("store provenance is 1048577 bytes (UTF-8), more than the 1048576 a store can hold"),
+                e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> dense6("é".repeat(StoreHeader.MAX_PROVENANCE_BYTES / 2 + 1)),
+                "the cap counts UTF-8 bytes, not characters");
+    }
+
+    /** The reader takes the header's declared length, within the cap and the file, or says what is wrong. */
+    @Test
+    void aDeclaredProvenanceLengthOutsideTheFileOrTheCapIsNamed(@TempDir Path tmp) throws IOException {
+        Path p = complete(tmp);
+        byte[] orig = Files.readAllBytes(p);
+        record Case(int length, String message) {
+        }
+        for (Case c : List.of(new Case(-1, "corrupt header: it declares a provenance of -1 bytes, expected 0 to 1048576"),
+                new Case(StoreHeader.MAX_PROVENANCE_BYTES + 1, "declares a provenance of 1048577 bytes, expected 0 to 1048576"),
+                new Case(orig.length, "truncated: " + orig.length + " bytes, its header alone (with a provenance of " + orig.length
+                        + " bytes) has " + (orig.length + 56)),
+                new Case(PROV.length() + 1, "header checksum mismatch"))) {
+            Files.write(p, orig);
+            try (FileChannel ch = FileChannel.open(p, StandardOpenOption.WRITE)) {
+                ch.write(ByteBuffer.allocate(4).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(0, c.length()), 48);
+            }
+            StoreFormatException e = assertThrows(StoreFormatException.class, () -> SoftTargetStore.open(p), "length " + c.length());
+            assertTrue(e.getMessage().startsWith(p + ": ") && e.getMessage().contains(c.message()), e.getMessage());
+        }
+    }
+
     @Test
     void manyThreadsReadOneStoreAndGetTheSameRows(@TempDir Path tmp) throws Exception {
         int vocab = 29;
