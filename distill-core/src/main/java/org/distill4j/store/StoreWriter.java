@@ -27,6 +27,7 @@ public final class StoreWriter implements AutoCloseable {
     private final Path partial;
     private final StoreHeader header;
     private final FileChannel channel;
+    /** The rows of the chunk being filled, then its CRC32C: written to the file as it is. */
     private final ByteBuffer chunk;
     private final long rowBytes;
     private long rowsWritten;     // rows in complete chunks on disk
@@ -39,8 +40,21 @@ public final class StoreWriter implements AutoCloseable {
         this.header = header;
         this.channel = channel;
         this.rowBytes = header.rowBytes();
-        this.chunk = ByteBuffer.allocate((int) (header.chunkRows() * rowBytes)).order(ByteOrder.LITTLE_ENDIAN);
+        this.chunk = ByteBuffer.allocate(chunkBytes(header)).order(ByteOrder.LITTLE_ENDIAN);
         this.rowsWritten = rowsWritten;
+    }
+
+    /**
+     * Bytes of the largest chunk plus its CRC: {@code min(rows, chunkRows)} rows, so a chunk size far above the
+     * store's rows costs nothing (the header keeps a chunk under 2 GB).
+     */
+    static int chunkBytes(StoreHeader header) {
+        return Math.toIntExact(Math.min(header.rows(), header.chunkRows()) * header.rowBytes() + 4);
+    }
+
+    /** The chunk buffer's capacity in bytes (for tests). */
+    int bufferBytes() {
+        return chunk.capacity();
     }
 
     /** The file a store is built in before it is complete. */
@@ -113,7 +127,7 @@ public final class StoreWriter implements AutoCloseable {
                         + ". Delete it to start over, or label with the settings it was started with");
             }
             long good = 0;
-            ByteBuffer buf = ByteBuffer.allocate((int) (header.chunkRows() * header.rowBytes() + 4)).order(ByteOrder.LITTLE_ENDIAN);
+            ByteBuffer buf = ByteBuffer.allocate(chunkBytes(header)).order(ByteOrder.LITTLE_ENDIAN);
             for (long c = 0; c < header.chunks(); c++) {
                 long off = header.chunkOffset(c);
                 int n = (int) (header.rowsInChunk(c) * header.rowBytes());
@@ -328,8 +342,9 @@ public final class StoreWriter implements AutoCloseable {
         long chunkIndex = rowsWritten / header.chunkRows();
         if (rowsInBuffer == header.rowsInChunk(chunkIndex)) {
             int n = (int) (rowsInBuffer * rowBytes);
-            ByteBuffer out = ByteBuffer.allocate(n + 4).order(ByteOrder.LITTLE_ENDIAN);
-            out.put(chunk.array(), 0, n).putInt(Crc32c.of(chunk.array(), 0, n)).flip();
+            // the CRC goes right after the rows, in the same buffer: one write, no copy of the chunk
+            chunk.putInt(n, Crc32c.of(chunk.array(), 0, n));
+            ByteBuffer out = chunk.duplicate().limit(n + 4).position(0);
             long off = header.chunkOffset(chunkIndex);
             while (out.hasRemaining()) {
                 off += channel.write(out, off);

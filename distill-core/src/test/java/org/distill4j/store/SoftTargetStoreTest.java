@@ -474,6 +474,40 @@ class SoftTargetStoreTest {
         }
     }
 
+    /** A chunk size far above the store's rows (--chunk-rows 100000000 for 1,000 rows) must not allocate the whole chunk. */
+    @Test
+    void theWriterBuffersAtMostTheStoresRows(@TempDir Path tmp) throws IOException {
+        StoreHeader h = dense(ValueCodec.F16, 10, 1000, 100_000_000); // a 2 GB chunk, were it full
+        float[] all = values(9, 10 * 1000);
+        Path p = tmp.resolve("big-chunks.d4j");
+        try (StoreWriter w = StoreWriter.open(p, h)) {
+            assertEquals(1000 * 20 + 4, w.bufferBytes(), "1,000 rows of 20 bytes and the CRC, not 100,000,000 rows");
+            w.writeDense(java.util.Arrays.copyOf(all, 10 * 400), 400);
+        } // interrupted: the one chunk is not complete, nothing of it is on disk
+        try (StoreWriter w = StoreWriter.open(p, h)) {
+            assertEquals(0, w.rowsWritten());
+            assertEquals(1000 * 20 + 4, w.bufferBytes(), "a resume buffers as little");
+            w.writeDense(all, 1000);
+            w.finish();
+        }
+        try (SoftTargetStore s = SoftTargetStore.open(p)) {
+            assertEquals(h.completeSize(), Files.size(p));
+            assertEquals(codec(ValueCodec.F16, all[999 * 10 + 9]), s.dense(new int[]{999})[9], 0f);
+            assertTrue(s.verify().isEmpty());
+        }
+        // several chunks, the last one shorter: each is written from the buffer with its CRC after the rows
+        Path q = tmp.resolve("chunks.d4j");
+        try (StoreWriter w = StoreWriter.open(q, dense(ValueCodec.F32, 10, 1000, 300))) {
+            assertEquals(300 * 40 + 4, w.bufferBytes());
+            w.writeDense(all, 1000);
+            w.finish();
+        }
+        try (SoftTargetStore s = SoftTargetStore.open(q)) {
+            assertTrue(s.verify().isEmpty());
+            assertArrayEquals(java.util.Arrays.copyOfRange(all, 10 * 899, 10 * 901), s.dense(new int[]{899, 900}), 0f);
+        }
+    }
+
     @Test
     void writerChecksItsInput(@TempDir Path tmp) throws IOException {
         try (StoreWriter w = StoreWriter.open(tmp.resolve("a.d4j"), topk(100, 2, 3, 2))) {
