@@ -11,7 +11,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.atomic.AtomicIntegerArray;
+import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
@@ -21,24 +21,44 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * truncated or unfinished file is refused with what is wrong). Each chunk's CRC32C is verified the
  * first time one of its rows is read, and {@link #verify()} checks them all. Many threads (and
  * processes) may read one store at once.
+ *
+ * <p>The file is mapped in windows of up to {@value #WINDOW_BYTES} bytes, each holding as many whole
+ * chunks as fit (one, when a chunk is larger), mapped the first time one of their rows is read. So a
+ * store of many small chunks takes few mappings: one per chunk would run into the kernel's limit
+ * ({@code vm.max_map_count}, 65,530 by default on Linux) at 65,530 chunks.
  */
 public final class SoftTargetStore implements AutoCloseable {
+    /** The largest window mapped at once (a mapping holds at most 2 GiB). */
+    static final long WINDOW_BYTES = 1L << 30;
+
     private final Path path;
     private final FileChannel channel;
     private final StoreHeader header;
-    private final AtomicReferenceArray<MappedByteBuffer> chunks;
-    private final AtomicIntegerArray verified;
+    private final long chunkStride;        // bytes from one chunk to the next: its rows and its CRC
+    private final long chunksPerWindow;
+    private final AtomicReferenceArray<MappedByteBuffer> windows;
+    private final AtomicLongArray verified; // one bit per chunk
 
-    private SoftTargetStore(Path path, FileChannel channel, StoreHeader header) {
+    private SoftTargetStore(Path path, FileChannel channel, StoreHeader header, long windowBytes) {
         this.path = path;
         this.channel = channel;
         this.header = header;
-        this.chunks = new AtomicReferenceArray<>(Math.toIntExact(header.chunks()));
-        this.verified = new AtomicIntegerArray(Math.toIntExact(header.chunks()));
+        this.chunkStride = (long) header.chunkRows() * header.rowBytes() + 4;
+        this.chunksPerWindow = Math.max(1, windowBytes / chunkStride);
+        this.windows = new AtomicReferenceArray<>(Math.toIntExact((header.chunks() + chunksPerWindow - 1) / chunksPerWindow));
+        this.verified = new AtomicLongArray(Math.toIntExact((header.chunks() + 63) / 64));
     }
 
     /** Opens a complete store. */
     public static SoftTargetStore open(Path path) throws IOException {
+        return open(path, WINDOW_BYTES);
+    }
+
+    /** Opens a complete store, mapping it in windows of at most {@code windowBytes} (tests use small windows). */
+    static SoftTargetStore open(Path path, long windowBytes) throws IOException {
+        if (windowBytes <= 0 || windowBytes > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("window bytes must be in [1, " + Integer.MAX_VALUE + "], got " + windowBytes);
+        }
         if (!Files.exists(path)) {
             Path partial = StoreWriter.partialPath(path);
             if (Files.exists(partial)) {
@@ -65,7 +85,7 @@ public final class SoftTargetStore implements AutoCloseable {
             if (!StoreFooter.valid(footer, h.rows())) {
                 throw new StoreFormatException(path + ": the footer is missing or corrupt: the store is incomplete");
             }
-            return new SoftTargetStore(path, ch, h);
+            return new SoftTargetStore(path, ch, h, windowBytes);
         } catch (IOException | RuntimeException e) {
             ch.close();
             throw e;
@@ -84,51 +104,80 @@ public final class SoftTargetStore implements AutoCloseable {
         return path;
     }
 
-    private ByteBuffer chunk(int c) {
-        MappedByteBuffer m = chunks.get(c);
-        if (m == null) {
-            try {
-                long len = header.rowsInChunk(c) * header.rowBytes() + 4;
-                m = channel.map(FileChannel.MapMode.READ_ONLY, header.chunkOffset(c), len);
-            } catch (IOException e) {
-                throw new java.io.UncheckedIOException(path + ": cannot map chunk " + c, e);
-            }
-            chunks.compareAndSet(c, null, m);
-            m = chunks.get(c);
+    /** How many windows the file is mapped in, when all are mapped. */
+    int windows() {
+        return windows.length();
+    }
+
+    /** How many windows are mapped now. */
+    int mappedWindows() {
+        int n = 0;
+        for (int w = 0; w < windows.length(); w++) {
+            n += windows.get(w) == null ? 0 : 1;
         }
-        ByteBuffer b = m.duplicate().order(ByteOrder.LITTLE_ENDIAN);
-        if (verified.get(c) == 0) {
+        return n;
+    }
+
+    /** Window {@code w}, mapped on first use: chunks {@code [w * chunksPerWindow, ...)}, whole. */
+    private MappedByteBuffer window(int w) {
+        MappedByteBuffer m = windows.get(w);
+        if (m == null) {
+            long first = w * chunksPerWindow;
+            long last = Math.min(header.chunks(), first + chunksPerWindow) - 1;
+            long from = header.chunkOffset(first);
+            long to = header.chunkOffset(last) + header.rowsInChunk(last) * header.rowBytes() + 4;
+            try {
+                m = channel.map(FileChannel.MapMode.READ_ONLY, from, to - from);
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(path + ": cannot map chunks " + first + " to " + last + " (bytes " + from
+                        + " to " + to + ")", e);
+            }
+            windows.compareAndSet(w, null, m);
+            m = windows.get(w);
+        }
+        return m;
+    }
+
+    /** Chunk {@code c}'s rows and CRC, verified on first use, little-endian, starting at 0. */
+    private ByteBuffer chunk(long c) {
+        int w = (int) (c / chunksPerWindow);
+        int at = (int) ((c - w * chunksPerWindow) * chunkStride);
+        int n = (int) (header.rowsInChunk(c) * header.rowBytes());
+        ByteBuffer b = window(w).slice(at, n + 4).order(ByteOrder.LITTLE_ENDIAN);
+        int word = (int) (c >>> 6);
+        long bit = 1L << (c & 63);
+        if ((verified.get(word) & bit) == 0) {
             String problem = check(c, b);
             if (problem != null) {
                 throw new StoreFormatException(problem);
             }
-            verified.set(c, 1);
+            verified.getAndUpdate(word, v -> v | bit);
         }
         return b;
     }
 
-    private String check(int c, ByteBuffer b) {
+    private String check(long c, ByteBuffer b) {
         int n = (int) (header.rowsInChunk(c) * header.rowBytes());
         if (b.getInt(n) != Crc32c.of(b, 0, n)) {
-            long first = (long) c * header.chunkRows();
+            long first = c * header.chunkRows();
             return path + ": checksum mismatch in chunk " + c + " (rows " + first + " to " + (first + header.rowsInChunk(c) - 1)
                     + "): the file is corrupt";
         }
         return null;
     }
 
-    private int chunkOf(long row) {
+    private long chunkOf(long row) {
         if (row < 0 || row >= header.rows()) {
             throw new IllegalArgumentException(path + ": row " + row + " is out of range; the store has " + header.rows() + " rows");
         }
-        return (int) (row / header.chunkRows());
+        return row / header.chunkRows();
     }
 
     /** The (verified) chunk holding {@code row}, positioned at the row's first byte. */
     private ByteBuffer rowChunk(long row) {
-        int c = chunkOf(row);
+        long c = chunkOf(row);
         ByteBuffer b = chunk(c);
-        b.position((int) ((row - (long) c * header.chunkRows()) * header.rowBytes()));
+        b.position((int) ((row - c * header.chunkRows()) * header.rowBytes()));
         return b;
     }
 
@@ -207,7 +256,7 @@ public final class SoftTargetStore implements AutoCloseable {
     /** Checks every chunk's checksum; returns one message per bad chunk (empty when all are good). */
     public List<String> verify() {
         List<String> problems = new ArrayList<>();
-        for (int c = 0; c < header.chunks(); c++) {
+        for (long c = 0; c < header.chunks(); c++) {
             try {
                 chunk(c);
             } catch (StoreFormatException e) {

@@ -400,6 +400,84 @@ class SoftTargetStoreTest {
         }
     }
 
+    /**
+     * The bytes of a complete dense f32 store, built in memory as store-format.md lays it out (the writer
+     * syncs each chunk, which for tens of thousands of chunks takes minutes): row r holds r, -r, ....
+     */
+    static byte[] denseStoreBytes(StoreHeader h) {
+        ByteBuffer b = ByteBuffer.allocate(Math.toIntExact(h.completeSize())).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        b.put(h.encode());
+        for (long c = 0; c < h.chunks(); c++) {
+            int at = (int) h.chunkOffset(c);
+            b.position(at);
+            for (long r = c * h.chunkRows(); r < c * h.chunkRows() + h.rowsInChunk(c); r++) {
+                for (int j = 0; j < h.vocab(); j++) {
+                    b.putFloat(j % 2 == 0 ? r : -r);
+                }
+            }
+            int n = b.position() - at;
+            b.putInt(Crc32c.of(b.array(), at, n));
+        }
+        b.put(StoreFooter.encode(h.rows()));
+        assertEquals(b.capacity(), b.position());
+        return b.array();
+    }
+
+    /** More chunks than Linux allows mappings (vm.max_map_count, 65,530): read and verified through one window. */
+    @Test
+    void aStoreOfMoreChunksThanTheKernelMapsIsReadAndVerified(@TempDir Path tmp) throws IOException {
+        StoreHeader h = dense(ValueCodec.F32, 2, 70_000, 1);
+        Path p = tmp.resolve("tiny-chunks.d4j");
+        Files.write(p, denseStoreBytes(h));
+        try (SoftTargetStore s = SoftTargetStore.open(p)) {
+            assertEquals(List.of(), s.verify());
+            assertArrayEquals(new float[]{69_999, -69_999, 0, 0, 65_531, -65_531}, s.dense(new int[]{69_999, 0, 65_531}), 0f);
+            assertEquals(1, s.windows(), "70,000 chunks of 12 bytes fit one window");
+            assertEquals(1, s.mappedWindows());
+        }
+    }
+
+    /** Windows of whole chunks (one when a chunk is larger than a window): every row reads, each chunk is checked alone. */
+    @Test
+    void smallWindowsReadEveryRowAndNameTheCorruptChunk(@TempDir Path tmp) throws IOException {
+        StoreHeader h = dense(ValueCodec.F32, 3, 50, 4); // 13 chunks of 4 rows x 12 bytes + CRC: a stride of 52 bytes
+        Path p = tmp.resolve("w.d4j");
+        byte[] bytes = denseStoreBytes(h);
+        int[] all = new int[50];
+        for (int r = 0; r < 50; r++) {
+            all[r] = 49 - r; // backwards, across every window
+        }
+        float[] want = new float[50 * 3];
+        for (int i = 0; i < 50; i++) {
+            int r = all[i];
+            want[3 * i] = r;
+            want[3 * i + 1] = -r;
+            want[3 * i + 2] = r;
+        }
+        // window bytes -> windows: smaller than a chunk (one chunk each), 2.5 chunks (two each), the whole file (one)
+        long[][] cases = {{10, 13}, {130, 7}, {52, 13}, {Integer.MAX_VALUE, 1}};
+        for (long[] c : cases) {
+            Files.write(p, bytes);
+            try (SoftTargetStore s = SoftTargetStore.open(p, c[0])) {
+                assertEquals(c[1], s.windows(), "window of " + c[0] + " bytes");
+                assertEquals(0, s.mappedWindows(), "nothing is mapped before a row is read");
+                assertArrayEquals(want, s.dense(all), 0f, "window of " + c[0] + " bytes");
+                assertEquals(List.of(), s.verify());
+                assertEquals(c[1], s.mappedWindows());
+            }
+            // a flipped byte in chunk 6 (rows 24-27), the first chunk of the fourth window of two chunks
+            long at = h.chunkOffset(6) + 5;
+            patch(p, at, (byte) (bytes[(int) at] ^ 0x01));
+            try (SoftTargetStore s = SoftTargetStore.open(p, c[0])) {
+                assertArrayEquals(new float[]{23, -23, 23, 28, -28, 28}, s.dense(new int[]{23, 28}), 0f, "the neighbours read");
+                StoreFormatException e = assertThrows(StoreFormatException.class, () -> s.dense(new int[]{26}));
+                assertTrue(e.getMessage().contains("checksum mismatch in chunk 6 (rows 24 to 27)"), e.getMessage());
+                assertEquals(List.of(e.getMessage()), s.verify(), "window of " + c[0] + " bytes");
+            }
+        }
+        assertThrows(IllegalArgumentException.class, () -> SoftTargetStore.open(p, 1L << 31));
+    }
+
     @Test
     void manyThreadsReadOneStoreAndGetTheSameRows(@TempDir Path tmp) throws Exception {
         int vocab = 29;
