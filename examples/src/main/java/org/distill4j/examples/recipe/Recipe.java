@@ -23,6 +23,7 @@ public record Recipe(String name, Path source, Data data, Teacher teacher, Stude
                      List<LossTerm> loss, Map<String, Object> resolved) {
 
     /**
+     * @param dataset always "fashion-mnist", the only dataset the runner loads (the loader refuses others)
      * @param path    a dataset directory, "embedded", or null for the lookup chain
      * @param shuffle whether the teacher and transfer sets are drawn from the training split shuffled with
      *                the seed (default), or are its first samples in file order (as {@code distill label --limit N}

@@ -29,8 +29,8 @@ import java.util.Set;
  * Reads a recipe from YAML and validates it. The YAML is read as a node tree only (nothing is ever
  * constructed from it, and tags other than the standard scalar, sequence and mapping tags are
  * refused), so a recipe is plain data. Every error names the file, line, column and the path of the
- * field: an unknown key (with the closest valid key), a wrong type, a missing required field, an
- * unknown loss name (with the registered ones).
+ * field: an unknown key (with the closest valid key), a key given twice, a wrong type, a missing
+ * required field, an unknown loss name (with the registered ones), a key that does not apply.
  *
  * <pre>
  * name: hinton-kd
@@ -106,8 +106,12 @@ public final class RecipeLoader {
         resolved.put("name", name);
         Map<String, Node> d = section(t, "data", DATA);
         String dataset = d.containsKey("dataset") ? string(d.get("dataset"), "data.dataset") : "fashion-mnist";
-        if (!dataset.equals("fashion-mnist") && !dataset.equals("mnist")) {
-            throw error(d.get("dataset"), "data.dataset", "unknown dataset '" + dataset + "'; known: fashion-mnist, mnist (IDX files)");
+        if (!dataset.equals("fashion-mnist")) {
+            // the runner loads Fashion-MNIST only (data.path, the lookup chain and the embedded subset are all read as it):
+            // a recipe naming another dataset would train on Fashion-MNIST and record the other name
+            throw error(d.get("dataset"), "data.dataset", "unknown dataset '" + dataset + "'" + suggest(dataset, List.of("fashion-mnist"))
+                    + "; supported: fashion-mnist (the only dataset distill run loads: data.path, $DISTILL_DATA, the system copy and"
+                    + " the embedded subset are all read as Fashion-MNIST)");
         }
         String path = d.containsKey("path") ? string(d.get("path"), "data.path") : null;
         boolean shuffle = !d.containsKey("shuffle") || bool(d.get("shuffle"), "data.shuffle");
@@ -226,11 +230,7 @@ public final class RecipeLoader {
             if (!(termNode instanceof MappingNode tm)) {
                 throw error(termNode, p, "expected a mapping with a name, e.g. {name: kd, temperature: 4}");
             }
-            checkTags(tm, p);
-            Map<String, Node> fields = new LinkedHashMap<>();
-            for (NodeTuple tuple : tm.getValue()) {
-                fields.put(key(tuple, p), tuple.getValueNode());
-            }
+            Map<String, Node> fields = mapping(tm, p, null); // its keys are checked against the loss below
             String lossName = string(required(fields, tm, p, "name"), p + ".name");
             Losses.Entry entry = Losses.entries().stream().filter(e -> e.name().equals(lossName)).findFirst().orElseThrow(
                     () -> error(fields.get("name"), p + ".name", "unknown loss '" + lossName + "'" + suggest(lossName, Losses.names())
@@ -286,6 +286,13 @@ public final class RecipeLoader {
      * complete; its layout (dense or top-k) is read from it.
      */
     private Recipe.Teacher storedOnlyTeacher(Map<String, Node> te, Map<String, Object> rteacher) {
+        for (String k : MEMBER) {
+            if (te.containsKey(k)) { // never silently ignored: a forgotten 'hidden' or 'model' would leave them unused
+                throw error(te.get(k), "teacher." + k, "'" + k + "' does not apply to a teacher made only of stored outputs"
+                        + " (teacher.store without model or hidden); add teacher.hidden to train a teacher (or teacher.model to load"
+                        + " one) that labels the store, or remove '" + k + "'");
+            }
+        }
         Node storeNode = te.get("store");
         Map<String, Node> so = mapping(storeNode, "teacher.store", STORE);
         for (String k : List.of("topk", "dtype")) {
@@ -524,16 +531,29 @@ public final class RecipeLoader {
         return s.getValue();
     }
 
+    /**
+     * The keys and values of a mapping, each key at most once (YAML says keys are unique, but the parser lets
+     * the last one win); {@code allowed} null admits any key.
+     */
     private Map<String, Node> mapping(Node n, String path, Set<String> allowed) {
         checkTags(n, path);
         if (!(n instanceof MappingNode m)) {
-            throw error(n, path, "expected a mapping of " + String.join(", ", new java.util.TreeSet<>(allowed)));
+            throw error(n, path, allowed == null ? "expected a mapping"
+                    : "expected a mapping of " + String.join(", ", new java.util.TreeSet<>(allowed)));
         }
         Map<String, Node> out = new LinkedHashMap<>();
+        Map<String, Node> keys = new LinkedHashMap<>();
         for (NodeTuple t : m.getValue()) {
             String k = key(t, path);
             String full = path.isEmpty() ? k : path + "." + k;
-            if (!allowed.contains(k)) {
+            Node first = keys.putIfAbsent(k, t.getKeyNode());
+            if (first != null) {
+                Mark fm = first.getStartMark();
+                throw error(t.getKeyNode(), full, "duplicate key '" + k + "'" + (fm == null ? " (also set by --set)"
+                        : " (first at line " + (fm.getLine() + 1) + ", column " + (fm.getColumn() + 1) + ")")
+                        + "; a key may appear once" + (path.isEmpty() ? "" : " in " + path) + ": remove one of them");
+            }
+            if (allowed != null && !allowed.contains(k)) {
                 throw error(t.getKeyNode(), full, "unknown key '" + k + "'" + suggest(k, allowed) + "; valid keys"
                         + (path.isEmpty() ? "" : " in " + path) + ": " + String.join(", ", new java.util.TreeSet<>(allowed)));
             }

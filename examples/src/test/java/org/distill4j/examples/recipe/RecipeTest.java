@@ -88,6 +88,49 @@ class RecipeTest {
         assertTrue(e.getMessage().startsWith("r.yaml:3:1: not valid YAML"), e.getMessage());
     }
 
+    /** YAML keys are unique; the parser would let the last one win, so a repeated key is refused naming both places. */
+    @Test
+    void aDuplicateKeyIsRefusedWithBothPlaces() {
+        RecipeException e = fails(base("  - name: kd\n").replace("  epochs: 2\n", "  epochs: 40\n  epochs: 2\n"));
+        assertTrue(e.getMessage().startsWith("r.yaml:9:3: training.epochs: duplicate key 'epochs' (first at line 8, column 3);"
+                + " a key may appear once in training"), e.getMessage());
+        e = fails(base("  - name: kd\n") + "training:\n  batchSize: 64\n");
+        assertTrue(e.getMessage().startsWith("r.yaml:11:1: training: duplicate key 'training' (first at line 7, column 1)"), e.getMessage());
+        e = fails(base("  - {name: kd, temperature: 4, temperature: 2}\n"));
+        assertTrue(e.getMessage().startsWith("r.yaml:10:32: loss[0].temperature: duplicate key 'temperature' (first at line 10, column 16)"),
+                e.getMessage());
+        e = fails(base("  - name: kd\n").replace("  hidden: [8]\n", "  hidden: [8]\n  hidden: [16]\n"));
+        assertTrue(e.getMessage().contains("teacher.hidden: duplicate key 'hidden'"), e.getMessage());
+        e = assertThrows(RecipeException.class, () -> RecipeLoader.parse("name: t\nname: u\n", Path.of("r.yaml"), List.of("name=v")));
+        assertTrue(e.getMessage().startsWith("r.yaml:2:1: name: duplicate key 'name'"), "--set does not hide a duplicate: " + e.getMessage());
+    }
+
+    /** A teacher made only of stored outputs has nothing to train or load: the keys that would do so are refused, not ignored. */
+    @Test
+    void aStoreOnlyTeacherRefusesTheKeysItWouldIgnore() {
+        for (String key : new String[]{"epochs: 99", "dropout: 0.5", "engine: pytorch", "inputShape: [1, 28, 28]", "logits: out",
+                "outputNames: [a]"}) {
+            String k = key.substring(0, key.indexOf(':'));
+            RecipeException e = fails(base("  - name: kd\n").replace("  hidden: [8]\n  epochs: 1\n",
+                    "  store: {path: s.d4j}\n  " + key + "\n"));
+            assertTrue(e.getMessage().startsWith("r.yaml:4:") && e.getMessage().contains(": teacher." + k + ": '" + k + "' does not apply to a teacher made only of "
+                    + "stored outputs (teacher.store without model or hidden); add teacher.hidden"), e.getMessage());
+        }
+    }
+
+    /** data.dataset is what the run loads: only Fashion-MNIST, so another name is refused rather than recorded over it. */
+    @Test
+    void theDatasetIsOneTheRunnerLoads() throws Exception {
+        RecipeException e = fails(base("  - name: kd\n") + "data: {dataset: mnist, path: embedded}\n");
+        assertTrue(e.getMessage().startsWith("r.yaml:11:17: data.dataset: unknown dataset 'mnist'; supported: fashion-mnist (the only"
+                + " dataset distill run loads"), e.getMessage());
+        e = fails(base("  - name: kd\n") + "data: {dataset: fashion_mnist}\n");
+        assertTrue(e.getMessage().contains("unknown dataset 'fashion_mnist' (did you mean 'fashion-mnist'?)"), e.getMessage());
+        Recipe r = RecipeLoader.parse(base("  - name: kd\n") + "data: {dataset: fashion-mnist}\n", Path.of("r.yaml"), List.of());
+        assertEquals("fashion-mnist", r.data().dataset());
+        assertEquals("fashion-mnist", ((java.util.Map<?, ?>) r.resolved().get("data")).get("dataset"));
+    }
+
     @Test
     void schedulesAndOptimizerResolveAndFitTheLoss() throws Exception {
         Recipe r = RecipeLoader.load(KD, List.of("training.optimizer=nesterovs", "training.schedules={temperature: {from: 4, to: 1}, alpha: 0.3}"));
