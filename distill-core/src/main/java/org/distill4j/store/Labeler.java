@@ -57,6 +57,10 @@ public final class Labeler {
 
     /** The header a labeling run of {@code teacher} over {@code data} writes. */
     public static StoreHeader header(Teacher teacher, Dataset data, Options o) {
+        if (o.topK() > teacher.classes()) {
+            throw new IllegalArgumentException("top-" + o.topK() + " rows of a teacher with " + teacher.classes() + " classes: k must be 1 to "
+                    + teacher.classes() + " (0 for dense rows)");
+        }
         String provenance = provenance(o.teacherId(), teacher.describe(), data);
         boolean sparse = o.topK() > 0;
         StoreHeader.ValueKind kind = sparse || teacher.values() == TeacherValues.PROBABILITIES

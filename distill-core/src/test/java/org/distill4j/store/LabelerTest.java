@@ -116,6 +116,25 @@ class LabelerTest {
         assertTrue(again.alreadyComplete(), "a second run over a complete store does nothing");
     }
 
+    /** A complete store labeled otherwise is refused naming each difference; a k beyond the classes is refused before any row. */
+    @Test
+    void aStoreLabeledOtherwiseIsRefusedNamingTheDifferences(@TempDir Path tmp) throws Exception {
+        Dataset data = data();
+        SlowTeacher t = new SlowTeacher(0);
+        Path p = tmp.resolve("dense.d4j");
+        Labeler.label(t, data, p, OPTIONS, null);
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> Labeler.label(t, data, p, new Labeler.Options(0, ValueCodec.F16, 32, 8, "other-teacher"), null));
+        assertTrue(e.getMessage().startsWith(p + " already holds a store with other settings or another teacher: it was made by a "
+                + "different teacher (provenance {\"teacher\":\"slow-teacher\""), e.getMessage());
+        assertTrue(e.getMessage().contains("now {\"teacher\":\"other-teacher\"") && e.getMessage().contains("; dtype F32 vs F16; ")
+                && e.getMessage().contains("; chunk rows 16 vs 32. Delete it to relabel"), e.getMessage());
+        IllegalArgumentException k = assertThrows(IllegalArgumentException.class,
+                () -> Labeler.label(t, data, tmp.resolve("top8.d4j"), new Labeler.Options(8, ValueCodec.F16, 16, 8, "slow-teacher"), null));
+        assertEquals("top-8 rows of a teacher with 7 classes: k must be 1 to 7 (0 for dense rows)", k.getMessage());
+        assertFalse(Files.exists(StoreWriter.partialPath(tmp.resolve("top8.d4j"))));
+    }
+
     /** A probability teacher with zero probabilities (PAD alignment, underflow): top-k rows stay finite, as dense rows do. */
     @Test
     void topKRowsOfZeroProbabilitiesAreFlooredNotInfinite(@TempDir Path tmp) throws Exception {

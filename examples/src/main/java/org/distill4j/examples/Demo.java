@@ -169,10 +169,28 @@ public final class Demo {
         out.printf(Locale.ROOT, "Fashion-MNIST from %s: teacher trains on %d samples, students on a transfer set of %d, test %d%n",
                 split.source(), teacherSet.size(), transfer.size(), test.size());
 
+        // every distilled row's settings are checked before anything trains (a top-k beyond the classes would otherwise
+        // fail only when the teacher that took minutes to train is asked for its top k)
+        List<Map.Entry<String, Method>> methods = new ArrayList<>();
+        if (s.losses != null) {
+            for (Map.Entry<String, LogitLoss> e : s.losses) {
+                methods.add(Map.entry(e.getKey(), new Method(e.getValue(), describe(e.getValue()), 0)));
+            }
+        } else {
+            for (String spec : s.compare) {
+                Method m = method(spec, s);
+                if (m.topK > classes) {
+                    throw new IllegalArgumentException(spec + ": top-" + m.topK + " of " + classes + " classes; k must be 1 to " + classes);
+                }
+                methods.add(Map.entry(spec, m));
+            }
+        }
+        if (s.store != null && s.storeOnly && s.storeTopK > classes) {
+            throw new IllegalArgumentException("teacher.store.topk is " + s.storeTopK + ", more than the data's " + classes + " classes");
+        }
         List<Row> rows = new ArrayList<>();
         List<AutoCloseable> closers = new ArrayList<>();
-        ComputeBackend backend = s.backend == null || s.backend.equals("auto") ? Backends.select()
-                : Backends.select(s.backend.toLowerCase(Locale.ROOT), Backends.providers());
+        ComputeBackend backend = backend(s.backend);
         try {
             List<TeacherSpec> specs = s.teachers != null ? s.teachers
                     : List.of(s.teacherModel != null ? (TeacherSpec.isForeignModel(s.teacherModel)
@@ -261,16 +279,6 @@ public final class Demo {
             results.put("student alone", a);
             saveModel(s, "student alone", alone);
             Map<String, Object> gains = new LinkedHashMap<>();
-            List<Map.Entry<String, Method>> methods = new ArrayList<>();
-            if (s.losses != null) {
-                for (Map.Entry<String, LogitLoss> e : s.losses) {
-                    methods.add(Map.entry(e.getKey(), new Method(e.getValue(), describe(e.getValue()), 0)));
-                }
-            } else {
-                for (String spec : s.compare) {
-                    methods.add(Map.entry(spec, method(spec, s)));
-                }
-            }
             for (Map.Entry<String, Method> entry : methods) {
                 String spec = entry.getKey();
                 MultiLayerNetwork distilled = DemoModels.mlp(in, s.studentHidden, classes, 0, s.updater(), s.seed + 1);
@@ -334,6 +342,31 @@ public final class Demo {
             backend.close();
         }
         return new Outcome(rows, results);
+    }
+
+    /**
+     * The backend a run asked for: {@code auto} (or null) chooses as {@link Backends#select()} does, honouring
+     * {@value Backends#PROPERTY} / {@value Backends#ENV}; a name is the recipe's {@code training.backend}, and an
+     * unknown or unavailable one is reported as that field (Backends would name the property and variable).
+     */
+    static ComputeBackend backend(String requested) {
+        if (requested == null || requested.equalsIgnoreCase("auto")) {
+            return Backends.select();
+        }
+        String name = requested.toLowerCase(Locale.ROOT);
+        List<org.distill4j.backend.ComputeBackendProvider> providers = Backends.providers();
+        for (org.distill4j.backend.ComputeBackendProvider p : providers) {
+            if (p.name().equals(name)) {
+                org.distill4j.backend.Availability a = p.probe();
+                if (!a.available()) {
+                    throw new IllegalStateException("training.backend is '" + name + "', which is unavailable here: " + a.reasonText()
+                            + "; use auto or another backend (./distill list)");
+                }
+                return p.create();
+            }
+        }
+        throw new IllegalArgumentException("training.backend: unknown backend '" + requested + "'; known: auto, "
+                + String.join(", ", providers.stream().map(org.distill4j.backend.ComputeBackendProvider::name).toList()));
     }
 
     /** With {@link Settings#saveModels}: the row's trained network as {@code <row>.zip} in the output directory. */

@@ -178,6 +178,21 @@ public final class Main {
                 default -> throw new UsageException("unknown option " + a + " (see distill demo --help)");
             }
         }
+        for (String spec : s.compare) {
+            // each row's loss is built now, with the final --temperature and --alpha, so a bad setting is a usage error
+            // before any training (topk-kd:k=11 on 10 classes, dkd:beta=x)
+            Demo.Method m;
+            try {
+                m = Demo.method(spec, s);
+            } catch (IllegalArgumentException e) {
+                throw new UsageException("--compare " + spec + ": " + e.getMessage());
+            }
+            int classes = org.distill4j.data.FashionMnist.CLASS_NAMES.size();
+            if (m.topK() < 1 && spec.startsWith(org.distill4j.loss.TopKKd.NAME) || m.topK() > classes) {
+                throw new UsageException("--compare " + spec + ": k must be 1 to " + classes + " (the classes of Fashion-MNIST), got "
+                        + m.topK());
+            }
+        }
         Demo.run(s, out);
         return OK;
     }

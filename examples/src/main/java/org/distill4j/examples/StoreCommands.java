@@ -96,7 +96,15 @@ final class StoreCommands {
         }
         DataOptions.Loaded loaded = data.load();
         Dataset d = loaded.data();
+        if (topK > d.classes()) { // before the teacher is loaded and run
+            throw new Main.UsageException("--topk " + topK + " is more than the " + d.classes() + " classes of the data; expected 1 to "
+                    + d.classes() + " (or no --topk for dense rows)");
+        }
         try (ModelFiles.Loaded teacher = ModelFiles.load(teacherPath, model, d.featureCount(), d.classes())) {
+            if (topK > teacher.model().classes()) {
+                throw new Main.UsageException("--topk " + topK + " is more than the " + teacher.model().classes() + " classes of "
+                        + teacherPath.getFileName());
+            }
             return label(teacher, teacherId, d, loaded.source(), outPath, topK, codec, chunkRows, progress, out);
         }
     }

@@ -58,6 +58,21 @@ class MainTest {
         assertTrue(out().contains("usage: distill <command>"), out());
     }
 
+    /** Top-k beyond the classes is a usage error before any teacher trains or loads (it used to fail in the store header after). */
+    @Test
+    void aTopKBeyondTheClassesFailsBeforeTheTeacherRuns(@TempDir Path tmp) throws Exception {
+        assertEquals(2, run("demo", "--quiet", "--data", "embedded", "--out", tmp.toString(), "--compare", "kd,topk-kd:k=11"));
+        assertTrue(err().contains("distill demo: --compare topk-kd:k=11: k must be 1 to 10 (the classes of Fashion-MNIST), got 11"), err());
+        assertEquals(2, run("demo", "--quiet", "--compare", "topk-kd:k=x"));
+        assertTrue(err().contains("--compare topk-kd:k=x: For input string: \"x\""), err());
+        assertTrue(!err().contains("\tat "), "no stack trace: " + err());
+        Path notAModel = Files.writeString(tmp.resolve("teacher.zip"), "not read: the option is refused first");
+        assertEquals(2, run("label", "--quiet", "--teacher", notAModel.toString(), "--data", "embedded", "--limit", "20", "--topk", "11",
+                "--out", tmp.resolve("s.d4j").toString()));
+        assertTrue(err().contains("distill label: --topk 11 is more than the 10 classes of the data; expected 1 to 10"), err());
+        assertTrue(!Files.exists(tmp.resolve("s.d4j.partial")) && !Files.exists(tmp.resolve("s.d4j")));
+    }
+
     @Test
     void helpExitsZero() {
         assertEquals(0, run("demo", "--help"));

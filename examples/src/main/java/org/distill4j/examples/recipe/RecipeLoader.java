@@ -59,6 +59,8 @@ public final class RecipeLoader {
             "schedules");
     private static final Set<String> SCHEDULES = Set.of("temperature", "alpha");
     private static final Set<String> SCHEDULE = Set.of("from", "to");
+    /** Classes of the one dataset recipes load (fashion-mnist). */
+    private static final int CLASSES = org.distill4j.data.FashionMnist.CLASS_NAMES.size();
     private static final Set<Tag> PLAIN_TAGS = Set.of(Tag.STR, Tag.INT, Tag.FLOAT, Tag.BOOL, Tag.NULL, Tag.MAP, Tag.SEQ);
 
     private final String file;
@@ -171,9 +173,11 @@ public final class RecipeLoader {
         } else if (te.containsKey("store")) {
             Map<String, Node> so = mapping(te.get("store"), "teacher.store", STORE);
             Path storePath = Path.of(string(required(so, te.get("store"), "teacher.store", "path"), "teacher.store.path"));
-            int topK = so.containsKey("topk") ? (int) integer(so, "teacher.store.topk", 0) : 0;
-            if (topK < 0) {
-                throw error(so.get("topk"), "teacher.store.topk", "expected 0 (dense rows) or a positive k, got " + topK);
+            long topK = integer(so, "teacher.store.topk", 0);
+            if (topK < 0 || topK > CLASSES) {
+                // checked here, not when the store's header is made: that comes after the teacher has trained
+                throw error(so.get("topk"), "teacher.store.topk", "expected 0 (dense rows) or a k from 1 to " + CLASSES + " (the classes of "
+                        + "fashion-mnist), got " + topK);
             }
             String dtype = so.containsKey("dtype") ? string(so.get("dtype"), "teacher.store.dtype") : "f16";
             try {
@@ -181,7 +185,7 @@ public final class RecipeLoader {
             } catch (IllegalArgumentException e) {
                 throw error(so.get("dtype"), "teacher.store.dtype", e.getMessage());
             }
-            Recipe.Store store = new Recipe.Store(storePath, topK, dtype);
+            Recipe.Store store = new Recipe.Store(storePath, (int) topK, dtype);
             teacher = new Recipe.Teacher(teacher.members(), teacher.combine(), store);
             rteacher.put("store", ordered("path", storePath.toString(), "topk", topK, "dtype", dtype));
             storeNode = te.get("store");
@@ -192,7 +196,14 @@ public final class RecipeLoader {
         put("student", Map.of("hidden", List.of(box(student.hidden()))));
 
         Map<String, Node> tr = section(t, "training", TRAINING);
-        String backend = tr.containsKey("backend") ? string(tr.get("backend"), "training.backend") : "auto";
+        String backend = tr.containsKey("backend") ? string(tr.get("backend"), "training.backend").toLowerCase(java.util.Locale.ROOT)
+                : "auto";
+        List<String> backends = backendNames();
+        if (!backends.contains(backend)) {
+            // now, not when the run selects it (after the data is loaded), and named as the recipe's field
+            throw error(tr.get("backend"), "training.backend", "unknown backend '" + backend + "'" + suggest(backend, backends)
+                    + "; known: " + String.join(", ", backends) + " (./distill list shows which are available here)");
+        }
         String optimizer = tr.containsKey("optimizer") ? string(tr.get("optimizer"), "training.optimizer") : "adam";
         if (!org.distill4j.examples.DemoModels.OPTIMIZERS.contains(optimizer)) {
             throw error(tr.get("optimizer"), "training.optimizer", "unknown optimizer '" + optimizer + "'"
@@ -236,8 +247,8 @@ public final class RecipeLoader {
                     () -> error(fields.get("name"), p + ".name", "unknown loss '" + lossName + "'" + suggest(lossName, Losses.names())
                             + "; registered losses: " + String.join(", ", Losses.names())));
             double weight = fields.containsKey("weight") ? number(fields.get("weight"), p + ".weight") : 1.0;
-            if (!(weight >= 0)) {
-                throw error(fields.get("weight"), p + ".weight", "expected a weight >= 0, got " + weight);
+            if (!(weight >= 0) || Double.isInfinite(weight)) {
+                throw error(fields.get("weight"), p + ".weight", "expected a finite weight >= 0 (0 turns the term off), got " + weight);
             }
             Map<String, Object> settings = new LinkedHashMap<>();
             for (Map.Entry<String, Node> f : fields.entrySet()) {
@@ -263,6 +274,10 @@ public final class RecipeLoader {
             resolvedTerms.add(rt);
         }
         resolved.put("loss", resolvedTerms);
+        if (terms.stream().allMatch(term -> term.weight() == 0)) {
+            throw error(lossNode, "loss", "every term has weight 0, so the distilled student would learn nothing; give at least one"
+                    + " term a weight > 0");
+        }
         if (teacher.store() != null) {
             boolean sparse = teacher.store().topK() > 0;
             for (int i = 0; i < terms.size(); i++) {
@@ -305,12 +320,17 @@ public final class RecipeLoader {
         Path storePath = Path.of(string(pathNode, "teacher.store.path"));
         int k;
         String dtype;
+        int vocab;
         try (org.distill4j.store.SoftTargetStore st = org.distill4j.store.SoftTargetStore.open(storePath)) {
             k = st.header().layout() == org.distill4j.store.StoreHeader.Layout.TOP_K ? st.header().k() : 0;
             dtype = st.header().codec().name().toLowerCase(java.util.Locale.ROOT);
+            vocab = st.header().vocab();
         } catch (java.io.IOException | RuntimeException e) {
             throw error(pathNode, "teacher.store.path", "a teacher made only of stored outputs needs a complete store (e.g. from "
                     + "distill label, on the recipe's transfer set): " + e.getMessage());
+        }
+        if (vocab != CLASSES) {
+            throw error(pathNode, "teacher.store.path", storePath + " holds rows of " + vocab + " classes; fashion-mnist has " + CLASSES);
         }
         this.storeNode = storeNode;
         rteacher.put("store", ordered("path", storePath.toString(), "topk", k, "dtype", dtype));
@@ -488,7 +508,18 @@ public final class RecipeLoader {
             boolean last = i == keys.length - 1;
             if (last) {
                 // the value is YAML too, so lists work: --set student.hidden=[800,800]
-                Node parsed = value.isEmpty() ? null : new Yaml(new LoaderOptions()).compose(new StringReader(value));
+                Node parsed;
+                try {
+                    parsed = value.isEmpty() ? null : new Yaml(new LoaderOptions()).compose(new StringReader(value));
+                } catch (MarkedYAMLException e) {
+                    Mark mk = e.getProblemMark();
+                    throw new RecipeException(file + ": --set " + assignment + ": " + String.join(".", keys) + ": the value is not valid YAML: "
+                            + e.getProblem() + (mk == null ? "" : " (at character " + (mk.getColumn() + 1) + " of '" + value + "')")
+                            + "; quote it for text, e.g. --set 'name=\"" + value.replace("\"", "") + "\"'");
+                } catch (RuntimeException e) {
+                    throw new RecipeException(file + ": --set " + assignment + ": " + String.join(".", keys) + ": the value is not valid YAML: "
+                            + e.getMessage());
+                }
                 Node v = parsed != null ? parsed : new ScalarNode(Tag.STR, value, null, null, DumperOptions.ScalarStyle.PLAIN);
                 ScalarNode k = new ScalarNode(Tag.STR, keys[i], null, null, DumperOptions.ScalarStyle.PLAIN);
                 if (found != null) {
@@ -684,6 +715,14 @@ public final class RecipeLoader {
             }
         }
         return out;
+    }
+
+    /** "auto" and the backends on the class path (cpu, and cuda with distill-cuda), whether available here or not. */
+    static List<String> backendNames() {
+        List<String> names = new ArrayList<>();
+        names.add("auto");
+        org.distill4j.backend.Backends.providers().forEach(pr -> names.add(pr.name()));
+        return names;
     }
 
     /** ", did you mean 'x'?" for the closest candidate within edit distance 3, else "". */

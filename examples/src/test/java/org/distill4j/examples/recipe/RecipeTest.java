@@ -131,6 +131,55 @@ class RecipeTest {
         assertEquals("fashion-mnist", ((java.util.Map<?, ?>) r.resolved().get("data")).get("dataset"));
     }
 
+    /** Runs the CLI expecting exit code {@code code}; returns stderr. */
+    static String runFails(int code, String... args) {
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int got = Main.run(args, new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8));
+        String e = err.toString(StandardCharsets.UTF_8);
+        assertEquals(code, got, e);
+        return e;
+    }
+
+    /** Values that would fail only at run time, or train on nothing, are usage errors when the recipe is read (exit 2, no trace). */
+    @Test
+    void badValuesAreNamedWhenTheRecipeIsRead() {
+        String err = runFails(2, "run", KD.toString(), "--set", "student.hidden=[1,", "--quiet");
+        assertTrue(err.startsWith("distill run: " + KD + ": --set student.hidden=[1,: student.hidden: the value is not valid YAML: "),
+                err);
+        assertFalse(err.contains("\tat "), "no stack trace: " + err);
+        RecipeException e = assertThrows(RecipeException.class, () -> RecipeLoader.load(KD, List.of("name={a: b")));
+        assertTrue(e.getMessage().contains("--set name={a: b: name: the value is not valid YAML"), e.getMessage());
+
+        e = fails(base("  - name: kd\n").replace("  epochs: 2\n", "  epochs: 2\n  backend: cdua\n"));
+        assertTrue(e.getMessage().startsWith("r.yaml:9:12: training.backend: unknown backend 'cdua' (did you mean 'cuda'?); known: auto, "),
+                e.getMessage());
+        assertTrue(e.getMessage().contains("cpu") && e.getMessage().contains("cuda"), e.getMessage());
+        for (String known : new String[]{"auto", "cpu", "cuda", "CPU"}) {
+            Recipe r = RecipeLoader.parse(base("  - name: kd\n").replace("  epochs: 2\n", "  epochs: 2\n  backend: " + known + "\n"),
+                    Path.of("r.yaml"), List.of());
+            assertEquals(known.toLowerCase(java.util.Locale.ROOT), r.training().backend(), "known whether available here or not");
+        }
+
+        e = fails(base("  - {name: kd, weight: Infinity}\n"));
+        assertTrue(e.getMessage().startsWith("r.yaml:10:24: loss[0].weight: expected a finite weight >= 0 (0 turns the term off), got Infinity"),
+                e.getMessage());
+        e = fails(base("  - {name: kd, weight: NaN}\n"));
+        assertTrue(e.getMessage().contains("loss[0].weight: expected a finite weight >= 0"), e.getMessage());
+        e = fails(base("  - {name: kd, weight: 0}\n  - {name: ce, weight: 0}\n"));
+        assertTrue(e.getMessage().startsWith("r.yaml:10:3: loss: every term has weight 0, so the distilled student would learn nothing"),
+                e.getMessage());
+        Recipe off = RecipeLoader.parse(base("  - {name: kd, weight: 0}\n  - {name: ce}\n"), Path.of("r.yaml"), List.of());
+        assertEquals(0.0, off.loss().get(0).weight(), "one term turned off is fine");
+
+        String store = "  store: {path: s.d4j, topk: 11}\n";
+        e = fails(base("  - name: topk-kd\n").replace("  epochs: 1\n", "  epochs: 1\n" + store));
+        assertTrue(e.getMessage().startsWith("r.yaml:5:30: teacher.store.topk: expected 0 (dense rows) or a k from 1 to 10 (the classes of "
+                + "fashion-mnist), got 11"), e.getMessage());
+        e = fails(base("  - name: topk-kd\n").replace("  epochs: 1\n", "  epochs: 1\n" + store.replace("11", "4294967299")));
+        assertTrue(e.getMessage().contains("got 4294967299"), "not wrapped to an int: " + e.getMessage());
+    }
+
     @Test
     void schedulesAndOptimizerResolveAndFitTheLoss() throws Exception {
         Recipe r = RecipeLoader.load(KD, List.of("training.optimizer=nesterovs", "training.schedules={temperature: {from: 4, to: 1}, alpha: 0.3}"));
