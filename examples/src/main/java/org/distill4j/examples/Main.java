@@ -112,14 +112,19 @@ public final class Main {
         for (FeatureLosses.Entry e : FeatureLosses.entries()) {
             out.printf(Locale.ROOT, "  %-12s %s  [settings: %s]%n", e.name(), e.description(), String.join(", ", e.settings()));
         }
-        Path recipes = Path.of("examples", "recipes");
-        if (java.nio.file.Files.isDirectory(recipes)) {
+        Path recipes = recipesDir(codeLocation(), Path.of("").toAbsolutePath());
+        if (recipes != null) {
             out.println("recipes (distill run FILE):");
+            Path cwd = Path.of("").toAbsolutePath();
             try (java.util.stream.Stream<Path> files = java.nio.file.Files.walk(recipes)) {
-                files.filter(f -> f.toString().endsWith(".yaml")).sorted().forEach(f -> out.println("  " + f));
+                // as paths to give distill run from here: relative below the working directory, else absolute
+                files.filter(f -> f.toString().endsWith(".yaml")).sorted()
+                        .forEach(f -> out.println("  " + (f.startsWith(cwd) ? cwd.relativize(f) : f)));
             } catch (java.io.IOException e) {
                 out.println("  (cannot list " + recipes + ": " + e.getMessage() + ")");
             }
+        } else {
+            out.println("recipes: none found (they ship in the source tree, examples/recipes)");
         }
         out.println("backends (highest priority first):");
         for (ComputeBackendProvider p : Backends.providers()) {
@@ -128,6 +133,32 @@ public final class Main {
                     a.available() ? "available: " + a.detail() : "unavailable: " + a.reasonText());
         }
         return OK;
+    }
+
+    /**
+     * The shipped recipes: {@code examples/recipes} of the source tree this code runs from (found upwards from
+     * its jar or classes folder, so from any working directory), else below the working directory; null when
+     * neither has them (an installed jar).
+     */
+    static Path recipesDir(Path codeLocation, Path cwd) {
+        for (Path d = codeLocation == null ? null : codeLocation.toAbsolutePath(); d != null; d = d.getParent()) {
+            Path r = d.resolve("examples").resolve("recipes");
+            if (java.nio.file.Files.isDirectory(r) && java.nio.file.Files.isRegularFile(d.resolve("examples").resolve("pom.xml"))) {
+                return r.normalize(); // a Distill4J source tree, not any folder named examples/recipes above the jar
+            }
+        }
+        Path r = cwd.resolve("examples").resolve("recipes");
+        return java.nio.file.Files.isDirectory(r) ? r.normalize() : null;
+    }
+
+    /** The jar or classes folder this class was loaded from, or null when unknown. */
+    static Path codeLocation() {
+        try {
+            var src = Main.class.getProtectionDomain().getCodeSource();
+            return src == null ? null : Path.of(src.getLocation().toURI());
+        } catch (java.net.URISyntaxException | RuntimeException e) {
+            return null;
+        }
     }
 
     static int demo(String[] args, PrintStream out, PrintStream err) throws Exception {

@@ -42,6 +42,31 @@ class MainTest {
         assertTrue(o.matches("(?s).*  cpu\\s+priority 0\\s+available: \\d+ cores.*"), o);
     }
 
+    /** The shipped recipes are found from the code's source tree, whatever the working directory (here: examples/). */
+    @Test
+    void listShowsEveryShippedRecipeFromAnyWorkingDirectory(@TempDir Path tmp) throws Exception {
+        assertEquals(0, run("list"));
+        List<String> shipped;
+        try (var files = Files.walk(Path.of("recipes"))) {
+            shipped = files.filter(f -> f.toString().endsWith(".yaml")).map(Path::toString).sorted().toList();
+        }
+        assertEquals(6, shipped.size(), shipped.toString());
+        for (String r : shipped) {
+            assertTrue(out().contains("\n  " + r + "\n"), r + " is listed as a path distill run takes from here\n" + out());
+        }
+        // from a jar inside a source tree (examples/target/x.jar), the tree's recipes; else those below the working directory
+        Path tree = tmp.resolve("tree");
+        Files.createDirectories(tree.resolve("examples/recipes/ds/kd"));
+        Files.writeString(tree.resolve("examples/pom.xml"), "<project/>");
+        Path elsewhere = Files.createDirectories(tmp.resolve("elsewhere"));
+        assertEquals(tree.resolve("examples/recipes"), Main.recipesDir(tree.resolve("examples/target/distill-examples.jar"), elsewhere));
+        assertEquals(null, Main.recipesDir(tmp.resolve("lib/distill-examples.jar"), elsewhere), "an installed jar, no tree");
+        assertEquals(tree.resolve("examples/recipes"), Main.recipesDir(tmp.resolve("lib/distill-examples.jar"), tree));
+        Files.createDirectories(tmp.resolve("lib/examples/recipes"));
+        assertEquals(null, Main.recipesDir(tmp.resolve("lib/x/distill-examples.jar"), elsewhere),
+                "a folder named examples/recipes outside a Distill4J tree is not taken");
+    }
+
     @Test
     void badUsageExitsWithTwoAndSaysWhatWasWrong() {
         assertEquals(2, run("distil"));

@@ -46,7 +46,10 @@ public record Recipe(String name, Path source, Data data, Teacher teacher, Stude
                           Store store) {
     }
 
-    /** @param topK 0 for dense rows */
+    /**
+     * @param path where the store is (resolved against the recipe's folder, like model files and data.path)
+     * @param topK 0 for dense rows
+     */
     public record Store(Path path, int topK, String dtype) {
     }
 

@@ -169,10 +169,10 @@ public final class RecipeLoader {
         }
         resolved.put("teacher", rteacher);
         if (teacher.members().isEmpty()) {
-            teacher = storedOnlyTeacher(te, rteacher);
+            teacher = storedOnlyTeacher(te, rteacher, source);
         } else if (te.containsKey("store")) {
             Map<String, Node> so = mapping(te.get("store"), "teacher.store", STORE);
-            Path storePath = Path.of(string(required(so, te.get("store"), "teacher.store", "path"), "teacher.store.path"));
+            Path storePath = relative(source, string(required(so, te.get("store"), "teacher.store", "path"), "teacher.store.path"));
             long topK = integer(so, "teacher.store.topk", 0);
             if (topK < 0 || topK > CLASSES) {
                 // checked here, not when the store's header is made: that comes after the teacher has trained
@@ -300,7 +300,7 @@ public final class RecipeLoader {
      * A teacher that is only stored outputs ({@code teacher: {store: {path}}}): the store must exist and be
      * complete; its layout (dense or top-k) is read from it.
      */
-    private Recipe.Teacher storedOnlyTeacher(Map<String, Node> te, Map<String, Object> rteacher) {
+    private Recipe.Teacher storedOnlyTeacher(Map<String, Node> te, Map<String, Object> rteacher, Path source) {
         for (String k : MEMBER) {
             if (te.containsKey(k)) { // never silently ignored: a forgotten 'hidden' or 'model' would leave them unused
                 throw error(te.get(k), "teacher." + k, "'" + k + "' does not apply to a teacher made only of stored outputs"
@@ -317,7 +317,7 @@ public final class RecipeLoader {
             }
         }
         Node pathNode = required(so, storeNode, "teacher.store", "path");
-        Path storePath = Path.of(string(pathNode, "teacher.store.path"));
+        Path storePath = relative(source, string(pathNode, "teacher.store.path"));
         int k;
         String dtype;
         int vocab;
@@ -327,7 +327,7 @@ public final class RecipeLoader {
             vocab = st.header().vocab();
         } catch (java.io.IOException | RuntimeException e) {
             throw error(pathNode, "teacher.store.path", "a teacher made only of stored outputs needs a complete store (e.g. from "
-                    + "distill label, on the recipe's transfer set): " + e.getMessage());
+                    + "distill label, on the recipe's transfer set; relative paths start at the recipe's folder): " + e.getMessage());
         }
         if (vocab != CLASSES) {
             throw error(pathNode, "teacher.store.path", storePath + " holds rows of " + vocab + " classes; fashion-mnist has " + CLASSES);
@@ -423,7 +423,7 @@ public final class RecipeLoader {
             }
         }
         Node modelNode = m.get("model");
-        Path model = source.toAbsolutePath().getParent().resolve(string(modelNode, path + ".model")).normalize();
+        Path model = relative(source, string(modelNode, path + ".model"));
         if (!Files.isRegularFile(model)) {
             throw error(modelNode, path + ".model", "no model file at " + model + " (relative paths start at the recipe's folder)");
         }
@@ -469,6 +469,14 @@ public final class RecipeLoader {
         }
         resolvedMember.put("weight", weight);
         return TeacherSpec.djl(model, new TeacherSpec.Djl(engine, shape, logits, names == null ? null : List.copyOf(names)), weight);
+    }
+
+    /**
+     * A path from the recipe: relative ones start at the recipe's folder, whatever the working directory
+     * (model files, data.path and teacher.store.path alike).
+     */
+    static Path relative(Path recipe, String path) {
+        return recipe.toAbsolutePath().getParent().resolve(path).normalize();
     }
 
     /** A map that keeps the order of its keys (the provenance reads like the recipe). */

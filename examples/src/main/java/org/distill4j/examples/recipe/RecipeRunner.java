@@ -32,7 +32,7 @@ public final class RecipeRunner {
     public static Demo.Outcome run(Recipe r, Path out, boolean progress, boolean resume, PrintStream console) throws IOException {
         Demo.Settings s = new Demo.Settings();
         s.embedded = "embedded".equals(r.data().path());
-        s.data = r.data().path() == null || s.embedded ? null : r.source().toAbsolutePath().getParent().resolve(r.data().path()).normalize();
+        s.data = r.data().path() == null || s.embedded ? null : RecipeLoader.relative(r.source(), r.data().path());
         s.teacherSamples = r.data().teacherSamples();
         s.transferSamples = r.data().transferSamples();
         s.testSamples = r.data().testSamples();

@@ -131,6 +131,32 @@ class RecipeTest {
         assertEquals("fashion-mnist", ((java.util.Map<?, ?>) r.resolved().get("data")).get("dataset"));
     }
 
+    /** teacher.store.path starts at the recipe's folder, like model files and data.path, whatever the working directory. */
+    @Test
+    void storePathsAreRelativeToTheRecipe(@TempDir Path tmp) throws Exception {
+        Path dir = Files.createDirectories(tmp.resolve("recipes/ds/kd"));
+        Recipe live = RecipeLoader.parse(base("  - name: kd\n").replace("  epochs: 1\n", "  epochs: 1\n  store: {path: ../stores/s.d4j}\n"),
+                dir.resolve("r.yaml"), List.of());
+        assertEquals(tmp.resolve("recipes/ds/stores/s.d4j"), live.teacher().store().path());
+        assertTrue(live.resolved().toString().contains("path=" + tmp.resolve("recipes/ds/stores/s.d4j")), live.resolved().toString());
+
+        // a store-only teacher: the store next to the recipe is found (the working directory is examples/, not dir)
+        org.distill4j.store.StoreHeader h = new org.distill4j.store.StoreHeader(org.distill4j.store.StoreHeader.Layout.TOP_K,
+                org.distill4j.store.ValueCodec.F16, org.distill4j.store.StoreHeader.ValueKind.LOG_PROBS, 10, 2, 3, 4, 1.0, "{}");
+        try (org.distill4j.store.StoreWriter w = org.distill4j.store.StoreWriter.open(dir.resolve("top2.d4j"), h)) {
+            w.writeTopK(new int[]{1, 2, 3, 4, 5, 6}, new float[]{-0.1f, -2, -0.2f, -3, -0.3f, -4}, 3);
+            w.finish();
+        }
+        String storeOnly = base("  - name: topk-kd\n").replace("  hidden: [8]\n  epochs: 1\n", "  store: {path: top2.d4j}\n");
+        Recipe r = RecipeLoader.parse(storeOnly, dir.resolve("r.yaml"), List.of());
+        assertEquals(dir.resolve("top2.d4j"), r.teacher().store().path());
+        assertEquals(2, r.teacher().store().topK());
+        RecipeException e = assertThrows(RecipeException.class, () -> RecipeLoader.parse(storeOnly, tmp.resolve("r.yaml"), List.of()));
+        assertTrue(e.getMessage().contains("teacher.store.path: a teacher made only of stored outputs needs a complete store")
+                && e.getMessage().contains("relative paths start at the recipe's folder") && e.getMessage().contains(tmp.resolve("top2.d4j").toString()),
+                e.getMessage());
+    }
+
     /** Runs the CLI expecting exit code {@code code}; returns stderr. */
     static String runFails(int code, String... args) {
         ByteArrayOutputStream err = new ByteArrayOutputStream();
