@@ -120,6 +120,11 @@ public final class Demo {
             m.put("temperature", temperature);
             m.put("alpha", alpha);
             m.put("compare", compare);
+            m.put("store", store == null ? null : store.toAbsolutePath().toString());
+            m.put("teacherModel", teacherModel == null ? null : teacherModel.toAbsolutePath().toString());
+            m.put("backend", backend); // the request; provenance.backend is what ran
+            m.put("optimizer", optimizer);
+            m.put("shuffle", shuffle);
             return m;
         }
     }
@@ -199,6 +204,7 @@ public final class Demo {
                             : TeacherSpec.trained(s.teacherHidden, s.teacherDropout, s.teacherEpochs, 1));
             List<Teacher> members = new ArrayList<>();
             List<String> ids = new ArrayList<>();
+            List<Map<String, Object>> teacherRecords = new ArrayList<>(); // for provenance: what each teacher was, by content
             MultiLayerNetwork teacherNet = null;
             for (int i = 0; i < specs.size(); i++) {
                 TeacherSpec spec = specs.get(i);
@@ -229,6 +235,13 @@ public final class Demo {
                     ids.add(fileId(spec.model()));
                 }
             }
+            for (int i = 0; i < specs.size(); i++) {
+                Map<String, Object> t = new LinkedHashMap<>();
+                t.put("row", specs.size() == 1 ? "teacher" : "teacher " + (i + 1));
+                t.put("model", specs.get(i).model() == null ? "trained here" : specs.get(i).model().toAbsolutePath().toString());
+                t.put("id", ids.get(i)); // a CRC32C of the weights (DL4J) or of the file (ONNX, TorchScript)
+                teacherRecords.add(t);
+            }
             Teacher liveTeacher = null;
             String liveId = null;
             if (members.size() == 1) {
@@ -251,13 +264,17 @@ public final class Demo {
             }
             Teacher distillTeacher = liveTeacher;
             org.distill4j.store.SoftTargetStore onlyStore = null;
+            Map<String, Object> storeRecord = null;
             if (s.store != null && s.storeOnly) {
+                String how = "given";
                 if (liveTeacher != null) {
                     org.distill4j.store.Labeler.Result lr = org.distill4j.store.Labeler.label(liveTeacher, transfer, s.store,
                             new org.distill4j.store.Labeler.Options(s.storeTopK, s.storeCodec, 1024, 1000, liveId), null);
                     out.printf(Locale.ROOT, "%s %d rows in %s%n", lr.alreadyComplete() ? "reusing the stored" : "labeled", lr.rows(), s.store);
+                    how = lr.alreadyComplete() ? "reused" : "labeled";
                 }
                 onlyStore = org.distill4j.store.SoftTargetStore.open(s.store);
+                storeRecord = storeRecord(onlyStore, how);
                 distillTeacher = org.distill4j.store.StoredTeacher.of(onlyStore, liveId); // no live teacher: any id
                 if (liveTeacher == null) {
                     out.println("teacher: " + distillTeacher.describe() + " (stored outputs only)");
@@ -305,6 +322,7 @@ public final class Demo {
                     out.printf(Locale.ROOT, "labeled %d rows into %s in %.2f s%n", lr.rows(), s.store, lr.seconds());
                 }
                 try (org.distill4j.store.SoftTargetStore store = org.distill4j.store.SoftTargetStore.open(s.store)) {
+                    storeRecord = storeRecord(store, lr.alreadyComplete() ? "reused" : "labeled");
                     MultiLayerNetwork fromStore = DemoModels.mlp(in, s.studentHidden, classes, 0, s.updater(), s.seed + 1);
                     Method m = method("kd", s);
                     String label = "distilled: kd, stored f16";
@@ -325,6 +343,13 @@ public final class Demo {
             summary.put("distillationGain", gains); // test accuracy of each distilled row minus the student alone
             Map<String, Object> provenance = Provenance.record(s.recipe != null ? s.recipe : s.asMap(), split.source(), backend,
                     started, Instant.now());
+            provenance.put("teachers", teacherRecords);
+            if (members.size() > 1) {
+                provenance.put("ensembleId", liveId);
+            }
+            if (storeRecord != null) {
+                provenance.put("store", storeRecord);
+            }
             Map<String, Object> engines = new LinkedHashMap<>(); // what ran each row's training steps, and why
             results.forEach((label, r) -> engines.put(label, r.engine()));
             provenance.put("engines", engines);
@@ -367,6 +392,23 @@ public final class Demo {
         }
         throw new IllegalArgumentException("training.backend: unknown backend '" + requested + "'; known: auto, "
                 + String.join(", ", providers.stream().map(org.distill4j.backend.ComputeBackendProvider::name).toList()));
+    }
+
+    /**
+     * A store for provenance: where it is, whether this run labeled it, reused it or was given it, and its
+     * header, whose provenance names the teacher (by content id) and the data (name, rows, fingerprint).
+     */
+    private static Map<String, Object> storeRecord(org.distill4j.store.SoftTargetStore store, String how) {
+        org.distill4j.store.StoreHeader h = store.header();
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("path", store.path().toAbsolutePath().toString());
+        m.put("use", how);
+        m.put("teacher", org.distill4j.store.StoredTeacher.teacherId(h.provenance()));
+        m.put("layout", h.layout() == org.distill4j.store.StoreHeader.Layout.TOP_K ? "top-" + h.k() : "dense");
+        m.put("dtype", h.codec().name().toLowerCase(Locale.ROOT));
+        m.put("rows", h.rows());
+        m.put("provenance", h.provenance()); // the header's JSON, as stored
+        return m;
     }
 
     /** With {@link Settings#saveModels}: the row's trained network as {@code <row>.zip} in the output directory. */

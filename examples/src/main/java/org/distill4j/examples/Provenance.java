@@ -35,10 +35,7 @@ public final class Provenance {
         versions.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version") + " " + System.getProperty("os.arch"));
         m.put("versions", versions);
         m.put("environment", environment());
-        String commit = gitCommit();
-        if (commit != null) {
-            m.put("gitCommit", commit);
-        }
+        m.putAll(git(Main.codeLocation()));
         m.put("started", started.toString());
         m.put("finished", finished.toString());
         m.put("wallSeconds", (finished.toEpochMilli() - started.toEpochMilli()) / 1000.0);
@@ -72,24 +69,81 @@ public final class Provenance {
         env.put("maxHeapMiB", Runtime.getRuntime().maxMemory() >> 20);
         String omp = System.getenv("OMP_NUM_THREADS");
         env.put("OMP_NUM_THREADS", omp == null ? "unset" : omp);
+        // what 'auto' obeys: a backend named here wins over the highest-priority available one
+        String property = System.getProperty(org.distill4j.backend.Backends.PROPERTY);
+        env.put(org.distill4j.backend.Backends.PROPERTY, property == null ? "unset" : property);
+        String variable = System.getenv(org.distill4j.backend.Backends.ENV);
+        env.put(org.distill4j.backend.Backends.ENV, variable == null ? "unset" : variable);
         return env;
     }
 
-    /** The current git commit when run inside a checkout, else null. */
-    static String gitCommit() {
+    /**
+     * The commit of the Distill4J source tree the running code was built in: {@code gitCommit}, and
+     * {@code gitDirty} when tracked files differ from it (the run's code may then not be that commit's).
+     * Found upwards from the code's jar or classes folder, never from the working directory (which may be
+     * another project's checkout); empty when the code does not sit in a Distill4J checkout (an installed
+     * jar) or git cannot tell.
+     */
+    static Map<String, Object> git(Path codeLocation) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        Path tree = sourceTree(codeLocation);
+        if (tree == null) {
+            return m;
+        }
+        String head = run(tree, "rev-parse", "HEAD");
+        if (head == null || !head.matches("[0-9a-f]{40}")) {
+            return m;
+        }
+        m.put("gitCommit", head);
+        String status = run(tree, "status", "--porcelain", "--untracked-files=no");
+        if (status != null) {
+            m.put("gitDirty", !status.isEmpty());
+        }
+        return m;
+    }
+
+    /** The nearest folder above {@code codeLocation} that is a Distill4J checkout (a .git and the parent pom), or null. */
+    static Path sourceTree(Path codeLocation) {
+        for (Path d = codeLocation == null ? null : codeLocation.toAbsolutePath(); d != null; d = d.getParent()) {
+            Path pom = d.resolve("pom.xml");
+            if (java.nio.file.Files.exists(d.resolve(".git")) && java.nio.file.Files.isRegularFile(pom)) {
+                try {
+                    return java.nio.file.Files.readString(pom).contains("<artifactId>distill4j-parent</artifactId>") ? d : null;
+                } catch (IOException e) {
+                    return null;
+                }
+            }
+        }
+        return null;
+    }
+
+    /** {@code git -C dir args...}: its trimmed output, or null when git is missing, fails or takes over 5 s. */
+    private static String run(Path dir, String... args) {
+        java.util.List<String> cmd = new java.util.ArrayList<>(java.util.List.of("git", "-C", dir.toString()));
+        cmd.addAll(java.util.List.of(args));
+        Path out = null;
         try {
-            Process p = new ProcessBuilder("git", "rev-parse", "HEAD").redirectErrorStream(true).start();
+            // output to a file: a pipe could fill (a long status) and block git past the timeout
+            out = java.nio.file.Files.createTempFile("distill-git", ".txt");
+            Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).redirectOutput(out.toFile()).start();
             if (!p.waitFor(5, TimeUnit.SECONDS)) {
                 p.destroyForcibly();
                 return null;
             }
-            String s = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
-            return p.exitValue() == 0 && s.matches("[0-9a-f]{40}") ? s : null;
+            return p.exitValue() == 0 ? java.nio.file.Files.readString(out, StandardCharsets.UTF_8).trim() : null;
         } catch (IOException e) {
             return null;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return null;
+        } finally {
+            if (out != null) {
+                try {
+                    java.nio.file.Files.deleteIfExists(out);
+                } catch (IOException e) {
+                    // a temporary file left behind is harmless
+                }
+            }
         }
     }
 }

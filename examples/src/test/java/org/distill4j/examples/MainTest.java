@@ -133,6 +133,10 @@ class MainTest {
         assertTrue(prov.contains("\"backend\": \"cpu\"") && prov.contains("\"seed\": 42") && prov.contains("\"data\": \"embedded\"")
                 && prov.contains("\"deeplearning4j\": \"1.0.0-M2.1\"") && prov.contains("\"java\""), prov);
         assertTrue(prov.contains("\"engines\": {") && prov.contains("\"distilled: kd\": \"dl4j"), "each row says what ran its steps: " + prov);
+        assertTrue(prov.contains("\"store\": null") && prov.contains("\"backend\": \"auto\"") && prov.contains("\"DISTILL_BACKEND\": ")
+                && prov.contains("\"distill.backend\": "), "the settings and what 'auto' obeyed: " + prov);
+        assertTrue(prov.matches("(?s).*\"teachers\": \\[\\s*\\{\\s*\"row\": \"teacher\",\\s*\"model\": \"trained here\",\\s*\"id\": \"mlp-[0-9a-f]+\".*"),
+                "the teacher by content: " + prov);
         try (var files = Files.list(outDir)) {
             assertEquals(List.of("checkpoints", "provenance.json", "results.json"),
                     files.map(f -> f.getFileName().toString()).sorted().toList(), "no temporary files left behind");

@@ -319,8 +319,15 @@ class RecipeTest {
             assertEquals(3, s.header().k());
             assertEquals(300, s.rows());
         }
+        String prov = Files.readString(tmp.resolve("out").resolve("provenance.json"));
+        assertTrue(prov.contains("\"store\": {\n    \"path\": \"" + store + "\",\n    \"use\": \"labeled\",\n    \"teacher\": \"mlp-")
+                && prov.contains("\"layout\": \"top-3\"") && prov.contains("datasetFingerprint"), "the store, by content: " + prov);
+        String teacherId = prov.replaceAll("(?s).*\"teachers\": \\[.*?\"id\": \"(mlp-[0-9a-f]+)\".*", "$1");
+        assertTrue(teacherId.startsWith("mlp-") && prov.contains("\"teacher\": \"" + teacherId + "\""),
+                "the store was labeled by the run's teacher: " + teacherId + "\n" + prov);
         String second = run(args);
         assertTrue(second.contains("reusing the stored 300 rows"), second);
+        assertTrue(Files.readString(tmp.resolve("out").resolve("provenance.json")).contains("\"use\": \"reused\""));
         RecipeException e = assertThrows(RecipeException.class, () -> RecipeLoader.load(recipe, List.of("loss=[{name: kd}]")));
         assertTrue(e.getMessage().contains("teacher.store.topk: a top-3 store feeds topk-kd (and ce); loss[0] is 'kd'"), e.getMessage());
     }

@@ -1,0 +1,75 @@
+package org.distill4j.examples;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/** The git commit in provenance is the running code's checkout's, never the working directory's, and says when it is dirty. */
+class ProvenanceTest {
+    /** {@code git -C dir args}; its trimmed output. */
+    private static String git(Path dir, String... args) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of("git", "-C", dir.toString(), "-c", "user.name=t", "-c", "user.email=t@t",
+                "-c", "commit.gpgsign=false"));
+        cmd.addAll(List.of(args));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+        assertEquals(0, p.waitFor(), String.join(" ", cmd) + ": " + out);
+        return out;
+    }
+
+    private static boolean hasGit() {
+        try {
+            return new ProcessBuilder("git", "--version").start().waitFor() == 0;
+        } catch (Exception e) {
+            return false;
+        }
+    }
+
+    /** A git repository at {@code dir} with {@code pom} as its pom.xml, committed; returns the commit. */
+    private static String repo(Path dir, String pom) throws Exception {
+        Files.createDirectories(dir.resolve("examples/target/classes"));
+        Files.writeString(dir.resolve("pom.xml"), pom);
+        git(dir, "init", "-q");
+        git(dir, "add", "pom.xml");
+        git(dir, "commit", "-q", "-m", "init");
+        return git(dir, "rev-parse", "HEAD");
+    }
+
+    @Test
+    void theCommitIsTheRunningCodesCheckoutsAndNotesADirtyTree(@TempDir Path tmp) throws Exception {
+        assumeTrue(hasGit(), "git is not installed");
+        Path ours = tmp.resolve("distill4j");
+        String commit = repo(ours, "<project><artifactId>distill4j-parent</artifactId></project>\n");
+        Path classes = ours.resolve("examples/target/classes");
+        assertEquals(Map.of("gitCommit", commit, "gitDirty", false), Provenance.git(classes));
+        Files.writeString(ours.resolve("pom.xml"), "<project><artifactId>distill4j-parent</artifactId><!-- edited --></project>\n");
+        assertEquals(Map.of("gitCommit", commit, "gitDirty", true), Provenance.git(classes), "a tracked file differs from the commit");
+
+        // code inside another project's checkout (or an installed jar): no commit rather than the wrong one
+        Path other = tmp.resolve("other");
+        repo(other, "<project><artifactId>someone-else</artifactId></project>\n");
+        assertEquals(Map.of(), Provenance.git(other.resolve("examples/target/classes")));
+        assertEquals(Map.of(), Provenance.git(tmp.resolve("lib/distill-examples.jar")));
+        assertEquals(Map.of(), Provenance.git(null));
+    }
+
+    @Test
+    void thisBuildRecordsItsOwnCheckout() throws Exception {
+        assumeTrue(hasGit(), "git is not installed");
+        Path root = Provenance.sourceTree(Main.codeLocation());
+        assumeTrue(root != null, "the tests run from a Distill4J checkout");
+        Map<String, Object> g = Provenance.git(Main.codeLocation());
+        assertEquals(git(root, "rev-parse", "HEAD"), g.get("gitCommit"));
+        assertTrue(g.get("gitDirty") instanceof Boolean, g.toString());
+    }
+}
