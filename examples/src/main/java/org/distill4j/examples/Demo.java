@@ -49,6 +49,12 @@ public final class Demo {
         public boolean embedded;          // force the embedded subset
         public Path out = Path.of("distill-out", "demo");
         public long seed = 42;
+        /**
+         * The student rows' seeds (initial weights and the Distiller's batch order), each student row trained once per seed
+         * and reported as mean ± std; null or empty: one run per row, its weights seeded with {@code seed + 1}. The teacher
+         * and the transfer-set draw keep {@link #seed}.
+         */
+        public List<Long> seeds;
         public int teacherSamples = 10_000;
         public int teacherEpochs = 12;
         public int[] teacherHidden = {1200, 1200};
@@ -90,6 +96,10 @@ public final class Demo {
         public org.distill4j.train.Schedule temperatureSchedule;
         public org.distill4j.train.Schedule alphaSchedule;
 
+        boolean seeded() {
+            return seeds != null && !seeds.isEmpty();
+        }
+
         org.nd4j.linalg.learning.config.IUpdater updater() {
             return DemoModels.optimizer(optimizer, learningRate);
         }
@@ -107,6 +117,9 @@ public final class Demo {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("data", embedded ? "embedded" : data == null ? "auto" : data.toString());
             m.put("seed", seed);
+            if (seeded()) {
+                m.put("seeds", seeds);
+            }
             m.put("teacherSamples", teacherSamples);
             m.put("teacherEpochs", teacherEpochs);
             m.put("teacherHidden", List.of(java.util.Arrays.stream(teacherHidden).boxed().toArray()));
@@ -129,9 +142,31 @@ public final class Demo {
         }
     }
 
-    /** One row of the result table. */
+    /**
+     * One row of the result table. A row trained over several seeds ({@link Settings#seeds}) holds the means of its runs
+     * (wall seconds: their sum), its seeds, each run's test accuracy and their sample standard deviation (NaN for one
+     * run); a row trained once has {@code seeds} and {@code testAccuracyRuns} null.
+     */
     public record Row(String name, String model, long parameters, int trainSamples, int epochs, String loss,
-                      double testAccuracy, double teacherAgreement, double samplesPerSecond, double wallSeconds) {
+                      double testAccuracy, double teacherAgreement, double samplesPerSecond, double wallSeconds,
+                      List<Long> seeds, List<Double> testAccuracyRuns, double testAccuracyStd) {
+        public Row(String name, String model, long parameters, int trainSamples, int epochs, String loss,
+                   double testAccuracy, double teacherAgreement, double samplesPerSecond, double wallSeconds) {
+            this(name, model, parameters, trainSamples, epochs, loss, testAccuracy, teacherAgreement, samplesPerSecond, wallSeconds,
+                    null, null, Double.NaN);
+        }
+
+        /** Whether the row is the mean of more than one run. */
+        public boolean repeated() {
+            return testAccuracyRuns != null && testAccuracyRuns.size() > 1;
+        }
+
+        /** "81.80%", or "81.80±0.35%" for a row over several seeds. */
+        public String accuracyText(String plusMinus) {
+            return repeated() ? String.format(Locale.ROOT, "%.2f%s%.2f%%", 100 * testAccuracy, plusMinus, 100 * testAccuracyStd)
+                    : String.format(Locale.ROOT, "%.2f%%", 100 * testAccuracy);
+        }
+
         Map<String, Object> asMap() {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("row", name);
@@ -141,6 +176,11 @@ public final class Demo {
             m.put("epochs", epochs);
             m.put("loss", loss);
             m.put("testAccuracy", testAccuracy);
+            if (seeds != null) {
+                m.put("testAccuracyRuns", testAccuracyRuns);
+                m.put("testAccuracyStd", testAccuracyStd); // sample std (n - 1); null for one seed
+                m.put("seeds", seeds);
+            }
             m.put("teacherAgreement", teacherAgreement);
             m.put("samplesPerSecond", samplesPerSecond);
             m.put("wallSeconds", wallSeconds);
@@ -156,13 +196,20 @@ public final class Demo {
         return runDetailed(s, out).rows();
     }
 
-    /** The rows of a run and each trained row's per-epoch results (by row name). */
-    public record Outcome(List<Row> rows, Map<String, DistillResult> results) {
+    /**
+     * The rows of a run and each trained row's per-epoch results (by row name): {@code results} for the rows trained once,
+     * {@code runs} (by seed, in the order of {@link Settings#seeds}) for the rows trained over several seeds.
+     */
+    public record Outcome(List<Row> rows, Map<String, DistillResult> results, Map<String, Map<Long, DistillResult>> runs) {
+        public Outcome(List<Row> rows, Map<String, DistillResult> results) {
+            this(rows, results, Map.of());
+        }
     }
 
     /** Runs the demo and returns the rows with each trained row's full results. */
     public static Outcome runDetailed(Settings s, PrintStream out) throws IOException {
         Map<String, DistillResult> results = new LinkedHashMap<>();
+        Map<String, Map<Long, DistillResult>> runs = new LinkedHashMap<>();
         Instant started = Instant.now();
         FashionMnist.Split split = s.embedded ? FashionMnist.loadEmbedded(Demo.class.getClassLoader()) : FashionMnist.load(s.data);
         Dataset shuffled = s.shuffle ? split.train().shuffled(s.seed) : split.train();
@@ -212,7 +259,7 @@ public final class Demo {
                 long t0 = System.nanoTime();
                 if (spec.model() == null) {
                     MultiLayerNetwork net = DemoModels.mlp(in, spec.hidden(), classes, spec.dropout(), s.updater(), s.seed + 100L * i);
-                    DistillResult tr = train(s, rowName, net, null, new CrossEntropy(), teacherSet, test, spec.epochs(), backend);
+                    DistillResult tr = train(s, rowName, s.seed, net, null, new CrossEntropy(), teacherSet, test, spec.epochs(), backend);
                     rows.add(row(rowName, DemoModels.shape(in, spec.hidden(), classes) + ", dropout " + spec.dropout(),
                             net.numParams(), teacherSet.size(), spec.epochs(), "ce", tr));
                     results.put(rowName, tr);
@@ -288,25 +335,16 @@ public final class Demo {
             } else if (liveTeacher == null) {
                 throw new IllegalArgumentException("no teacher: give a model, a training spec, an ensemble or a store");
             }
-            MultiLayerNetwork alone = DemoModels.mlp(in, s.studentHidden, classes, 0, s.updater(), s.seed + 1);
-            String studentShape = DemoModels.shape(in, s.studentHidden, classes);
-            DistillResult a = train(s, "student alone", alone, liveTeacher, new CrossEntropy(), transfer, test,
-                    s.studentEpochs, backend);
-            rows.add(row("student alone", studentShape, alone.numParams(), transfer.size(), s.studentEpochs, "ce", a));
-            results.put("student alone", a);
-            saveModel(s, "student alone", alone);
+            Students students = new Students(s, in, classes, transfer, test, backend, rows, results, runs);
+            List<Double> a = students.row("student alone", liveTeacher, new CrossEntropy(), "ce");
             Map<String, Object> gains = new LinkedHashMap<>();
+            Map<String, Object> gainStds = new LinkedHashMap<>();
             for (Map.Entry<String, Method> entry : methods) {
                 String spec = entry.getKey();
-                MultiLayerNetwork distilled = DemoModels.mlp(in, s.studentHidden, classes, 0, s.updater(), s.seed + 1);
                 Method m = entry.getValue();
                 Teacher teacher = m.topK > 0 ? TopKTeacher.of(liveTeacher, m.topK) : distillTeacher;
                 String label = methods.size() == 1 && (spec.equals("kd") || s.losses != null) ? "student distilled" : "distilled: " + spec;
-                DistillResult r = train(s, label, distilled, teacher, m.loss, transfer, test, s.studentEpochs, backend);
-                rows.add(row(label, studentShape, distilled.numParams(), transfer.size(), s.studentEpochs, m.description, r));
-                results.put(label, r);
-                saveModel(s, label, distilled);
-                gains.put(spec, r.testAccuracy() - a.testAccuracy());
+                gain(spec, students.row(label, teacher, m.loss, m.description), a, gains, gainStds);
             }
             if (onlyStore != null) {
                 onlyStore.close();
@@ -323,15 +361,9 @@ public final class Demo {
                 }
                 try (org.distill4j.store.SoftTargetStore store = org.distill4j.store.SoftTargetStore.open(s.store)) {
                     storeRecord = storeRecord(store, lr.alreadyComplete() ? "reused" : "labeled");
-                    MultiLayerNetwork fromStore = DemoModels.mlp(in, s.studentHidden, classes, 0, s.updater(), s.seed + 1);
                     Method m = method("kd", s);
-                    String label = "distilled: kd, stored f16";
-                    DistillResult r = train(s, label, fromStore, org.distill4j.store.StoredTeacher.of(store, liveId), m.loss,
-                            transfer, test, s.studentEpochs, backend);
-                    rows.add(row(label, studentShape, fromStore.numParams(), transfer.size(), s.studentEpochs, m.description, r));
-                    results.put(label, r);
-                    saveModel(s, label, fromStore);
-                    gains.put("kd (stored f16)", r.testAccuracy() - a.testAccuracy());
+                    gain("kd (stored f16)", students.row("distilled: kd, stored f16", org.distill4j.store.StoredTeacher.of(store, liveId),
+                            m.loss, m.description), a, gains, gainStds);
                 }
             }
             printTable(rows, out);
@@ -340,10 +372,18 @@ public final class Demo {
             summary.put("dataSource", split.source());
             summary.put("testSamples", test.size());
             summary.put("rows", rows.stream().map(Row::asMap).toList());
-            summary.put("distillationGain", gains); // test accuracy of each distilled row minus the student alone
+            // test accuracy of each distilled row minus the student alone; over seeds the mean of the paired differences
+            // (the distilled run with seed i minus the student alone with seed i) and their sample std
+            summary.put("distillationGain", gains);
+            if (s.seeded()) {
+                summary.put("distillationGainStd", gainStds);
+            }
             Map<String, Object> provenance = Provenance.record(s.recipe != null ? s.recipe : s.asMap(), split.source(), backend,
                     started, Instant.now());
             provenance.put("teachers", teacherRecords);
+            if (s.seeded()) {
+                provenance.put("seeds", s.seeds); // the student rows' seeds; the teacher and data draw used "seed"
+            }
             if (members.size() > 1) {
                 provenance.put("ensembleId", liveId);
             }
@@ -352,6 +392,7 @@ public final class Demo {
             }
             Map<String, Object> engines = new LinkedHashMap<>(); // what ran each row's training steps, and why
             results.forEach((label, r) -> engines.put(label, r.engine()));
+            runs.forEach((label, bySeed) -> bySeed.forEach((seed, r) -> engines.put(label + " seed " + seed, r.engine())));
             provenance.put("engines", engines);
             AtomicFiles.writeString(s.out.resolve("results.json"), Json.write(summary));
             AtomicFiles.writeString(s.out.resolve("provenance.json"), Json.write(provenance));
@@ -366,7 +407,73 @@ public final class Demo {
             }
             backend.close();
         }
-        return new Outcome(rows, results);
+        return new Outcome(rows, results, runs);
+    }
+
+    /** The student rows of a run: each trained once (as always) or once per seed of {@link Settings#seeds}. */
+    private record Students(Settings s, int in, int classes, Dataset transfer, Dataset test, ComputeBackend backend, List<Row> rows,
+                            Map<String, DistillResult> results, Map<String, Map<Long, DistillResult>> runs) {
+        /** Trains the row {@code label}, adds it, and returns its test accuracy per seed (one value without seeds). */
+        List<Double> row(String label, Teacher teacher, LogitLoss loss, String description) throws IOException {
+            String shape = DemoModels.shape(in, s.studentHidden, classes);
+            if (!s.seeded()) {
+                MultiLayerNetwork net = DemoModels.mlp(in, s.studentHidden, classes, 0, s.updater(), s.seed + 1);
+                DistillResult r = train(s, label, s.seed, net, teacher, loss, transfer, test, s.studentEpochs, backend);
+                rows.add(Demo.row(label, shape, net.numParams(), transfer.size(), s.studentEpochs, description, r));
+                results.put(label, r);
+                saveModel(s, label, net);
+                return List.of(r.testAccuracy());
+            }
+            Map<Long, DistillResult> bySeed = new LinkedHashMap<>();
+            long params = 0;
+            for (long seed : s.seeds) {
+                // the same initial weights and batch order for every row of one seed: the rows stay paired
+                String run = label + " seed " + seed; // its own checkpoints (<row>-seed-<n>) and model file
+                MultiLayerNetwork net = DemoModels.mlp(in, s.studentHidden, classes, 0, s.updater(), seed);
+                bySeed.put(seed, train(s, run, seed, net, teacher, loss, transfer, test, s.studentEpochs, backend));
+                saveModel(s, run, net);
+                params = net.numParams();
+            }
+            List<Double> acc = bySeed.values().stream().map(DistillResult::testAccuracy).toList();
+            rows.add(new Row(label, shape, params, transfer.size(), s.studentEpochs, description, mean(acc),
+                    mean(bySeed.values().stream().map(DistillResult::teacherAgreement).toList()),
+                    mean(bySeed.values().stream().map(DistillResult::samplesPerSecond).toList()),
+                    bySeed.values().stream().mapToDouble(DistillResult::wallSeconds).sum(), List.copyOf(s.seeds), acc, std(acc)));
+            runs.put(label, bySeed);
+            return acc;
+        }
+    }
+
+    /** Records a distilled row's gain over the student alone: the mean (and sample std) of the paired per-seed differences. */
+    private static void gain(String key, List<Double> distilled, List<Double> alone, Map<String, Object> gains, Map<String, Object> stds) {
+        List<Double> d = new ArrayList<>();
+        for (int i = 0; i < distilled.size(); i++) {
+            d.add(distilled.get(i) - alone.get(i));
+        }
+        gains.put(key, mean(d));
+        stds.put(key, std(d));
+    }
+
+    /** The mean, summed in order. */
+    public static double mean(List<Double> v) {
+        double sum = 0;
+        for (double x : v) {
+            sum += x;
+        }
+        return sum / v.size();
+    }
+
+    /** The sample standard deviation (n - 1); NaN for fewer than two values. */
+    public static double std(List<Double> v) {
+        if (v.size() < 2) {
+            return Double.NaN;
+        }
+        double m = mean(v);
+        double ss = 0;
+        for (double x : v) {
+            ss += (x - m) * (x - m);
+        }
+        return Math.sqrt(ss / (v.size() - 1));
     }
 
     /**
@@ -537,7 +644,7 @@ public final class Demo {
         return settings.isEmpty() ? loss.name() : loss.name() + "(" + String.join(", ", settings) + ")";
     }
 
-    private static DistillResult train(Settings s, String label, MultiLayerNetwork net, Teacher teacher, LogitLoss loss,
+    private static DistillResult train(Settings s, String label, long seed, MultiLayerNetwork net, Teacher teacher, LogitLoss loss,
                                        Dataset train, Dataset test, int epochs, ComputeBackend backend) {
         LOG.info("training {}: {} samples, {} epochs", label, train.size(), epochs);
         Distiller.Builder b = Distiller.builder()
@@ -547,7 +654,7 @@ public final class Demo {
                 .testData(test)
                 .epochs(epochs)
                 .batchSize(s.batchSize)
-                .seed(s.seed)
+                .seed(seed)
                 .backend(backend);
         if (loss.needsTeacher() || teacher != null) {
             b.teacher(teacher);
@@ -583,12 +690,13 @@ public final class Demo {
     /** Prints the rows as an aligned text table. */
     public static void printTable(List<Row> rows, PrintStream out) {
         int w = Math.max(18, rows.stream().mapToInt(r -> r.name().length()).max().orElse(18));
-        String fmt = "%-" + w + "s %-32s %10s %8s %7s %9s %10s %10s %8s%n";
+        int accW = Math.max(9, rows.stream().mapToInt(r -> r.accuracyText("±").length()).max().orElse(9));
+        String fmt = "%-" + w + "s %-32s %10s %8s %7s %" + accW + "s %10s %10s %8s%n";
         out.println();
         out.printf(Locale.ROOT, fmt, "row", "model", "params", "samples", "epochs", "test acc", "agreement", "samples/s", "wall s");
         for (Row r : rows) {
             out.printf(Locale.ROOT, fmt, r.name(), r.model(), r.parameters() < 0 ? "-" : String.format(Locale.ROOT, "%,d", r.parameters()),
-                    r.trainSamples(), r.epochs(), String.format(Locale.ROOT, "%.2f%%", 100 * r.testAccuracy()),
+                    r.trainSamples(), r.epochs(), r.accuracyText("±"),
                     Double.isNaN(r.teacherAgreement()) ? "-" : String.format(Locale.ROOT, "%.2f%%", 100 * r.teacherAgreement()),
                     Double.isNaN(r.samplesPerSecond()) ? "-" : String.format(Locale.ROOT, "%,.0f", r.samplesPerSecond()), String.format(Locale.ROOT, "%.1f", r.wallSeconds()));
         }

@@ -191,6 +191,7 @@ public final class Main {
                 }
                 case "--out" -> s.out = Path.of(v);
                 case "--seed" -> s.seed = parseLong(a, v);
+                case "--seeds" -> s.seeds = seedList(a, v);
                 case "--teacher-samples" -> s.teacherSamples = positive(a, v);
                 case "--teacher-epochs" -> s.teacherEpochs = positive(a, v);
                 case "--teacher-hidden" -> s.teacherHidden = sizes(a, v);
@@ -292,6 +293,9 @@ public final class Main {
                                          /usr/share/datasets/fashion-mnist, then the embedded subset
                   --out DIR              where results.json and provenance.json go (default %s)
                   --seed N               (default %d)
+                  --seeds A,B,...        train every student row once per seed (1 to 20 distinct integers; the
+                                         student's initial weights and batch order) and report mean ± std;
+                                         --seed still seeds the teacher and the transfer set. Default: one run
                   --teacher-samples N    training samples for the teacher (default %d)
                   --teacher-epochs N     (default %d)
                   --teacher-hidden A,B   teacher hidden layer sizes (default %s)
@@ -329,6 +333,22 @@ public final class Main {
                         + String.join(", ", Losses.names().stream().filter(n -> !n.equals("ce")).toList()));
             }
             out.add(spec);
+        }
+        return List.copyOf(out);
+    }
+
+    /** --seeds 1,2,3: 1 to 20 distinct integers. */
+    static List<Long> seedList(String opt, String v) throws UsageException {
+        List<Long> out = new java.util.ArrayList<>();
+        for (String part : v.split(",", -1)) {
+            long seed = parseLong(opt, part.trim());
+            if (out.contains(seed)) {
+                throw new UsageException(opt + ": seed " + seed + " is given twice; the seeds must be distinct");
+            }
+            out.add(seed);
+        }
+        if (out.size() > org.distill4j.examples.recipe.RecipeLoader.MAX_SEEDS) {
+            throw new UsageException(opt + ": at most " + org.distill4j.examples.recipe.RecipeLoader.MAX_SEEDS + " seeds, got " + out.size());
         }
         return List.copyOf(out);
     }

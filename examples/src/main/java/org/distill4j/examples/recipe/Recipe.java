@@ -60,9 +60,11 @@ public record Recipe(String name, Path source, Data data, Teacher teacher, Stude
      * @param optimizer   adam, nadam, amsgrad, sgd, nesterovs or rmsprop (every network of the run)
      * @param temperature the distilled student's temperature per epoch (null: the loss's own)
      * @param alpha       the distilled student's hard-label weight per epoch, for a single kd term (null: the loss's own)
+     * @param seeds       the student rows' seeds, each row trained once per seed and reported as mean ± std (null: one run;
+     *                    {@code seed} still seeds the teacher and the data draw)
      */
     public record Training(int epochs, int batchSize, double learningRate, long seed, String backend, String optimizer,
-                           org.distill4j.train.Schedule temperature, org.distill4j.train.Schedule alpha) {
+                           org.distill4j.train.Schedule temperature, org.distill4j.train.Schedule alpha, List<Long> seeds) {
     }
 
     /** A registered loss with a weight and its settings. */

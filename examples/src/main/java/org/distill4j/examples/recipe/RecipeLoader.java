@@ -41,6 +41,7 @@ import java.util.Set;
  *           # any of them + store: {path, topk, dtype} to distil from a soft-target store labeled once
  * student:  {hidden: [400, 400]}
  * training: {epochs: 40, batchSize: 128, learningRate: 0.001, seed: 42, backend: auto}
+ *           # + seeds: [1, 2, 3] to train each student row once per seed (mean ± std); seed still seeds the teacher
  * loss:
  *   - {name: kd, temperature: 4, alpha: 0.1}                      # weight: 1 by default
  * </pre>
@@ -55,8 +56,10 @@ public final class RecipeLoader {
             "outputNames", "weight", "store", "ensemble", "combine");
     private static final Set<String> STORE = Set.of("path", "topk", "dtype");
     private static final Set<String> STUDENT = Set.of("hidden");
-    private static final Set<String> TRAINING = Set.of("epochs", "batchSize", "learningRate", "seed", "backend", "optimizer",
-            "schedules");
+    private static final Set<String> TRAINING = Set.of("epochs", "batchSize", "learningRate", "seed", "seeds", "backend",
+            "optimizer", "schedules");
+    /** At most this many student seeds: each one retrains every student row. */
+    public static final int MAX_SEEDS = 20;
     private static final Set<String> SCHEDULES = Set.of("temperature", "alpha");
     private static final Set<String> SCHEDULE = Set.of("from", "to");
     /** Classes of the one dataset recipes load (fashion-mnist). */
@@ -216,13 +219,16 @@ public final class RecipeLoader {
         org.distill4j.train.Schedule alpha = schedule(sc.get("alpha"), "training.schedules.alpha", rs);
         Recipe.Training training = new Recipe.Training(positive(tr, "training.epochs", 10), positive(tr, "training.batchSize", 128),
                 positiveNumber(tr, "training.learningRate", 1e-3), (long) integer(tr, "training.seed", 42), backend, optimizer,
-                temperature, alpha);
+                temperature, alpha, seeds(tr.get("seeds"), "training.seeds"));
         Map<String, Object> rtr = new LinkedHashMap<>();
         rtr.put("epochs", training.epochs());
         rtr.put("batchSize", training.batchSize());
         rtr.put("learningRate", training.learningRate());
         rtr.put("optimizer", optimizer);
         rtr.put("seed", training.seed());
+        if (training.seeds() != null) {
+            rtr.put("seeds", training.seeds());
+        }
         rtr.put("backend", backend);
         if (!rs.isEmpty()) {
             rtr.put("schedules", rs);
@@ -723,6 +729,39 @@ public final class RecipeLoader {
             }
         }
         return out;
+    }
+
+    /** training.seeds: 1 to {@value #MAX_SEEDS} distinct whole numbers; null when absent. */
+    private List<Long> seeds(Node n, String path) {
+        if (n == null) {
+            return null;
+        }
+        checkTags(n, path);
+        String expected = "expected a list of 1 to " + MAX_SEEDS + " distinct whole numbers, e.g. [1, 2, 3]";
+        if (!(n instanceof SequenceNode s)) {
+            throw error(n, path, expected + ", got " + (n instanceof ScalarNode sc ? "'" + sc.getValue() + "'" : "a mapping"));
+        }
+        if (s.getValue().isEmpty() || s.getValue().size() > MAX_SEEDS) {
+            throw error(n, path, expected + ", got " + s.getValue().size() + " entries");
+        }
+        List<Long> out = new ArrayList<>();
+        for (int i = 0; i < s.getValue().size(); i++) {
+            Node e = s.getValue().get(i);
+            String p = path + "[" + i + "]";
+            String t = scalarText(e, p, "a whole number");
+            long v;
+            try {
+                v = Long.parseLong(t);
+            } catch (NumberFormatException ex) {
+                throw error(e, p, "expected a whole number, got '" + t + "'");
+            }
+            int first = out.indexOf(v);
+            if (first >= 0) {
+                throw error(e, p, "seed " + v + " is already " + path + "[" + first + "]; the seeds must be distinct");
+            }
+            out.add(v);
+        }
+        return List.copyOf(out);
     }
 
     /** "auto" and the backends on the class path (cpu, and cuda with distill-cuda), whether available here or not. */

@@ -50,6 +50,7 @@ public final class RecipeRunner {
         s.batchSize = r.training().batchSize();
         s.learningRate = r.training().learningRate();
         s.seed = r.training().seed();
+        s.seeds = r.training().seeds();
         s.backend = r.training().backend();
         s.optimizer = r.training().optimizer();
         s.temperatureSchedule = r.training().temperature();

@@ -15,6 +15,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
@@ -25,7 +26,9 @@ import java.util.Set;
  * The files a run leaves besides results.json and provenance.json: {@code metrics.csv} (one line per
  * trained row and epoch), {@code curves.png} (test accuracy per epoch), {@code accuracy.png} (final
  * accuracy per row) and {@code report.html}, one page that shows them. Charts are drawn with XChart,
- * headless.
+ * headless. A row trained over several seeds ({@code training.seeds}) has a metrics line per seed and
+ * epoch (a {@code seed} column, empty for the rows trained once), its curve is the per-epoch mean over
+ * the seeds, its bar has an error bar of one standard deviation, and the table shows mean ± std.
  */
 public final class Report {
     private Report() {
@@ -34,30 +37,55 @@ public final class Report {
     public static void write(Path dir, String title, Demo.Outcome o) throws IOException {
         System.setProperty("java.awt.headless", "true");
         Files.createDirectories(dir);
-        AtomicFiles.writeString(dir.resolve("metrics.csv"), metricsCsv(o.results()));
-        curves(dir.resolve("curves.png"), title, o.results());
+        Map<String, Map<Long, DistillResult>> runs = runs(o);
+        AtomicFiles.writeString(dir.resolve("metrics.csv"), metricsCsv(runs, !o.runs().isEmpty()));
+        curves(dir.resolve("curves.png"), title, runs);
         accuracy(dir.resolve("accuracy.png"), title, o.rows());
         AtomicFiles.writeString(dir.resolve("report.html"), html(title, o.rows()));
     }
 
-    static String metricsCsv(Map<String, DistillResult> results) {
+    /**
+     * Every trained row's runs in the order of the rows: by seed for a row over seeds, else its one result under a null
+     * seed.
+     */
+    static Map<String, Map<Long, DistillResult>> runs(Demo.Outcome o) {
+        Map<String, Map<Long, DistillResult>> out = new LinkedHashMap<>();
+        for (Demo.Row r : o.rows()) {
+            if (o.runs().containsKey(r.name())) {
+                out.put(r.name(), o.runs().get(r.name()));
+            } else if (o.results().containsKey(r.name())) {
+                Map<Long, DistillResult> one = new LinkedHashMap<>();
+                one.put(null, o.results().get(r.name()));
+                out.put(r.name(), one);
+            }
+        }
+        return out;
+    }
+
+    /** The lines of {@code runs}; with {@code seedColumn} a {@code seed} column after {@code row} (empty for rows trained once). */
+    static String metricsCsv(Map<String, Map<Long, DistillResult>> runs, boolean seedColumn) {
         Set<String> terms = new LinkedHashSet<>();
-        results.values().forEach(r -> r.epochs().forEach(e -> terms.addAll(e.terms().keySet())));
-        StringBuilder sb = new StringBuilder("row,epoch,loss");
+        runs.values().forEach(m -> m.values().forEach(r -> r.epochs().forEach(e -> terms.addAll(e.terms().keySet()))));
+        StringBuilder sb = new StringBuilder(seedColumn ? "row,seed,epoch,loss" : "row,epoch,loss");
         terms.forEach(t -> sb.append(",loss_").append(t));
         sb.append(",temperature,alpha,test_accuracy,teacher_agreement,teacher_kl,samples_per_second,train_seconds,eval_seconds\n");
-        for (Map.Entry<String, DistillResult> r : results.entrySet()) {
-            for (EpochMetrics e : r.getValue().epochs()) {
-                sb.append('"').append(r.getKey().replace("\"", "\"\"")).append('"').append(',').append(e.epoch() + 1)
-                        .append(',').append(num(e.loss()));
-                for (String t : terms) {
-                    Double v = e.terms().get(t);
-                    sb.append(',').append(v == null ? "" : num(v));
+        for (Map.Entry<String, Map<Long, DistillResult>> row : runs.entrySet()) {
+            for (Map.Entry<Long, DistillResult> r : row.getValue().entrySet()) {
+                for (EpochMetrics e : r.getValue().epochs()) {
+                    sb.append('"').append(row.getKey().replace("\"", "\"\"")).append('"').append(',');
+                    if (seedColumn) {
+                        sb.append(r.getKey() == null ? "" : r.getKey().toString()).append(',');
+                    }
+                    sb.append(e.epoch() + 1).append(',').append(num(e.loss()));
+                    for (String t : terms) {
+                        Double v = e.terms().get(t);
+                        sb.append(',').append(v == null ? "" : num(v));
+                    }
+                    sb.append(',').append(num(e.temperature())).append(',').append(num(e.alpha())).append(',').append(num(e.testAccuracy()))
+                            .append(',').append(num(e.teacherAgreement())).append(',').append(num(e.teacherKl()))
+                            .append(',').append(num(e.samplesPerSecond()))
+                            .append(',').append(num(e.trainSeconds())).append(',').append(num(e.evalSeconds())).append('\n');
                 }
-                sb.append(',').append(num(e.temperature())).append(',').append(num(e.alpha())).append(',').append(num(e.testAccuracy()))
-                        .append(',').append(num(e.teacherAgreement())).append(',').append(num(e.teacherKl()))
-                        .append(',').append(num(e.samplesPerSecond()))
-                        .append(',').append(num(e.trainSeconds())).append(',').append(num(e.evalSeconds())).append('\n');
             }
         }
         return sb.toString();
@@ -67,20 +95,22 @@ public final class Report {
         return Double.isNaN(v) ? "" : String.format(Locale.ROOT, "%.6g", v);
     }
 
-    static void curves(Path png, String title, Map<String, DistillResult> results) throws IOException {
+    /** Test accuracy per epoch, one line per row: over seeds, the mean of the seeds' accuracies at each epoch. */
+    static void curves(Path png, String title, Map<String, Map<Long, DistillResult>> runs) throws IOException {
         XYChart c = new XYChartBuilder().width(900).height(540).title(title + ": test accuracy per epoch")
                 .xAxisTitle("epoch").yAxisTitle("test accuracy (%)").build();
         c.getStyler().setLegendPosition(Styler.LegendPosition.InsideSE);
         c.getStyler().setMarkerSize(5);
-        for (Map.Entry<String, DistillResult> r : results.entrySet()) {
-            List<EpochMetrics> e = r.getValue().epochs();
-            double[] x = new double[e.size()];
-            double[] y = new double[e.size()];
+        for (Map.Entry<String, Map<Long, DistillResult>> r : runs.entrySet()) {
+            int epochs = r.getValue().values().stream().mapToInt(d -> d.epochs().size()).min().orElse(0);
+            double[] x = new double[epochs];
+            double[] y = new double[epochs];
             for (int i = 0; i < x.length; i++) {
+                int epoch = i;
                 x[i] = i + 1;
-                y[i] = 100 * e.get(i).testAccuracy();
+                y[i] = 100 * Demo.mean(r.getValue().values().stream().map(d -> d.epochs().get(epoch).testAccuracy()).toList());
             }
-            c.addSeries(r.getKey(), x, y);
+            c.addSeries(r.getValue().size() > 1 ? r.getKey() + " (mean of " + r.getValue().size() + " seeds)" : r.getKey(), x, y);
         }
         save(c, png);
     }
@@ -92,15 +122,23 @@ public final class Report {
         c.getStyler().setLabelsVisible(true);
         List<String> names = new ArrayList<>();
         List<Double> acc = new ArrayList<>();
+        List<Double> err = new ArrayList<>();
         double min = 100;
         for (Demo.Row r : rows) {
             names.add(r.name());
             acc.add(100 * r.testAccuracy());
-            min = Math.min(min, 100 * r.testAccuracy());
+            double e = r.repeated() ? 100 * r.testAccuracyStd() : 0;
+            err.add(e);
+            min = Math.min(min, 100 * r.testAccuracy() - e);
         }
         c.getStyler().setYAxisMin(Math.max(0, Math.floor(min / 5) * 5 - 5));
         c.getStyler().setYAxisMax(100.0);
-        c.addSeries("test accuracy", names, acc);
+        if (rows.stream().anyMatch(Demo.Row::repeated)) {
+            c.setTitle(title + ": final test accuracy (mean ± std over seeds)");
+            c.addSeries("test accuracy", names, acc, err);
+        } else {
+            c.addSeries("test accuracy", names, acc);
+        }
         save(c, png);
     }
 
@@ -119,9 +157,9 @@ public final class Report {
         sb.append("<h1>").append(esc(title)).append("</h1>\n<table>\n<tr><th>row</th><th>model</th><th>loss</th><th>samples</th>"
                 + "<th>epochs</th><th>test accuracy</th><th>agreement</th><th>samples/s</th><th>wall s</th></tr>\n");
         for (Demo.Row r : rows) {
-            sb.append(String.format(Locale.ROOT, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%d</td><td>%d</td><td>%.2f%%</td><td>%s</td>"
+            sb.append(String.format(Locale.ROOT, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%d</td><td>%d</td><td>%s</td><td>%s</td>"
                             + "<td>%s</td><td>%.1f</td></tr>%n", esc(r.name()), esc(r.model()), esc(r.loss()), r.trainSamples(), r.epochs(),
-                    100 * r.testAccuracy(), Double.isNaN(r.teacherAgreement()) ? "-" : String.format(Locale.ROOT, "%.2f%%", 100 * r.teacherAgreement()),
+                    r.accuracyText(" ± ") + (r.repeated() ? " (" + r.seeds().size() + " seeds)" : ""), Double.isNaN(r.teacherAgreement()) ? "-" : String.format(Locale.ROOT, "%.2f%%", 100 * r.teacherAgreement()),
                     Double.isNaN(r.samplesPerSecond()) ? "-" : String.format(Locale.ROOT, "%,.0f", r.samplesPerSecond()), r.wallSeconds()));
         }
         sb.append("</table>\n<h2>Training curves</h2>\n<img src=\"curves.png\" alt=\"test accuracy per epoch\" width=\"900\">\n"

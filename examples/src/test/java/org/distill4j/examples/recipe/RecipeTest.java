@@ -1,5 +1,6 @@
 package org.distill4j.examples.recipe;
 
+import org.distill4j.examples.Demo;
 import org.distill4j.examples.Main;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -383,5 +384,131 @@ class RecipeTest {
         run(argsB);
         assertEquals(accuracies(a.resolve("results.json")), accuracies(b.resolve("results.json")), "same recipe and seed, same numbers");
         assertEquals(3, accuracies(a.resolve("results.json")).size());
+    }
+
+    /** training.seeds is 1 to 20 distinct whole numbers, each error naming the file, line, column and field. */
+    @Test
+    void seedsAreDistinctWholeNumbers() throws Exception {
+        String withSeeds = base("  - name: kd\n").replace("  epochs: 2\n", "  epochs: 2\n  seeds: SEEDS\n");
+        RecipeException e = fails(withSeeds.replace("SEEDS", "[]"));
+        assertTrue(e.getMessage().startsWith("r.yaml:9:10: training.seeds: expected a list of 1 to 20 distinct whole numbers, e.g. [1, 2, 3],"
+                + " got 0 entries"), e.getMessage());
+        e = fails(withSeeds.replace("SEEDS", "[1, 1]"));
+        assertTrue(e.getMessage().startsWith("r.yaml:9:14: training.seeds[1]: seed 1 is already training.seeds[0]; the seeds must be distinct"),
+                e.getMessage());
+        e = fails(withSeeds.replace("SEEDS", "[1.5]"));
+        assertTrue(e.getMessage().startsWith("r.yaml:9:11: training.seeds[0]: expected a whole number, got '1.5'"), e.getMessage());
+        e = fails(withSeeds.replace("SEEDS", "abc"));
+        assertTrue(e.getMessage().startsWith("r.yaml:9:10: training.seeds: expected a list of 1 to 20 distinct whole numbers, e.g. [1, 2, 3],"
+                + " got 'abc'"), e.getMessage());
+        e = fails(withSeeds.replace("SEEDS", "[" + String.join(", ", java.util.stream.IntStream.rangeClosed(1, 21).mapToObj(Integer::toString)
+                .toList()) + "]"));
+        assertTrue(e.getMessage().contains("training.seeds: expected a list of 1 to 20 distinct whole numbers, e.g. [1, 2, 3], got 21 entries"),
+                e.getMessage());
+        e = fails(withSeeds.replace("SEEDS", "[1, [2]]"));
+        assertTrue(e.getMessage().contains("training.seeds[1]: expected a whole number, got a list"), e.getMessage());
+
+        Recipe r = RecipeLoader.parse(withSeeds.replace("SEEDS", "[3, 1, 2]"), Path.of("r.yaml"), List.of());
+        assertEquals(List.of(3L, 1L, 2L), r.training().seeds());
+        assertEquals(42L, r.training().seed(), "training.seed still seeds the teacher and the data draw");
+        assertEquals(List.of(3L, 1L, 2L), ((java.util.Map<?, ?>) r.resolved().get("training")).get("seeds"));
+        r = RecipeLoader.load(KD, List.of("training.seeds=[1,2]"));
+        assertEquals(List.of(1L, 2L), r.training().seeds(), "--set training.seeds=[1,2]");
+        assertEquals(null, RecipeLoader.load(KD, List.of()).training().seeds());
+        e = assertThrows(RecipeException.class, () -> RecipeLoader.load(KD, List.of("training.seeds=[2,2]")));
+        assertTrue(e.getMessage().contains("training.seeds[1]: seed 2 is already training.seeds[0]"), e.getMessage());
+
+        assertTrue(runFails(2, "demo", "--seeds", "1,1").contains("--seeds: seed 1 is given twice; the seeds must be distinct"));
+        assertTrue(runFails(2, "demo", "--seeds", "1,x").contains("--seeds must be an integer, got 'x'"));
+        assertTrue(runFails(2, "demo", "--seeds", "1,,2").contains("--seeds must be an integer, got ''"));
+    }
+
+    private static Demo.Outcome runSeeds(Path out, String seeds) throws Exception {
+        Recipe r = RecipeLoader.load(KD, List.of("teacher.hidden=[48]", "teacher.epochs=2", "student.hidden=[24]", "training.epochs=3",
+                "data.teacherSamples=600", "data.transferSamples=300", "data.testSamples=400", "training.seeds=" + seeds));
+        return RecipeRunner.run(r, out, false, false, new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+    }
+
+    private static Demo.Row row(Demo.Outcome o, String name) {
+        return o.rows().stream().filter(r -> r.name().equals(name)).findFirst().orElseThrow();
+    }
+
+    /** The one number of {@code "key": {"<recipe name>": N}} in results.json. */
+    private static double gainField(Path results, String key) throws Exception {
+        Matcher m = Pattern.compile("\"" + key + "\": \\{\\s*\"[^\"]+\": ([-0-9.e]+)").matcher(Files.readString(results));
+        assertTrue(m.find(), key);
+        return Double.parseDouble(m.group(1));
+    }
+
+    /**
+     * Each student row over seeds [5, 6] is the two single-seed runs [5] and [6], seed for seed; the std, the paired gain and
+     * its std are what the per-seed accuracies give; metrics.csv has each seed's epochs.
+     */
+    @Test
+    void aRunOverSeedsIsTheMeanOfItsSingleSeedRuns(@TempDir Path tmp) throws Exception {
+        Demo.Outcome five = runSeeds(tmp.resolve("5"), "[5]");
+        Demo.Outcome six = runSeeds(tmp.resolve("6"), "[6]");
+        Path out = tmp.resolve("56");
+        Demo.Outcome both = runSeeds(out, "[5, 6]");
+
+        assertEquals(row(five, "teacher").testAccuracy(), row(both, "teacher").testAccuracy(), "the teacher is trained once, with training.seed");
+        assertEquals(null, row(both, "teacher").seeds());
+        for (String name : List.of("student alone", "student distilled")) {
+            double a5 = row(five, name).testAccuracy();
+            double a6 = row(six, name).testAccuracy();
+            Demo.Row r = row(both, name);
+            assertEquals(List.of(5L, 6L), r.seeds());
+            assertEquals(List.of(a5, a6), r.testAccuracyRuns(), name);
+            assertEquals((a5 + a6) / 2, r.testAccuracy(), 0.0, name);
+            assertEquals(Math.abs(a5 - a6) / Math.sqrt(2), r.testAccuracyStd(), 1e-12, name);
+            assertTrue(Double.isNaN(row(five, name).testAccuracyStd()), "no std for one seed");
+            // the seeds really differ: each run starts from its own weights and batch order
+            double loss5 = five.runs().get(name).get(5L).epochs().get(2).loss();
+            double loss6 = six.runs().get(name).get(6L).epochs().get(2).loss();
+            assertTrue(loss5 != loss6, name + ": seed 5 and seed 6 trained alike: " + loss5);
+            assertEquals(loss5, both.runs().get(name).get(5L).epochs().get(2).loss(), 0.0, name);
+            assertEquals(loss6, both.runs().get(name).get(6L).epochs().get(2).loss(), 0.0, name);
+            String file = name.replace(' ', '-');
+            for (long seed : new long[]{5, 6}) {
+                assertTrue(Files.isRegularFile(out.resolve(file + "-seed-" + seed + ".zip")), file + " seed " + seed);
+                assertTrue(Files.isDirectory(out.resolve("checkpoints").resolve(file + "-seed-" + seed)), file + " seed " + seed);
+            }
+        }
+
+        // results.json: std of each row, the paired gain and its std, computed here from the per-seed accuracies
+        Path results = out.resolve("results.json");
+        List<Double> a = row(both, "student alone").testAccuracyRuns();
+        List<Double> d = row(both, "student distilled").testAccuracyRuns();
+        double g5 = d.get(0) - a.get(0);
+        double g6 = d.get(1) - a.get(1);
+        List<String> stds = field(results, "testAccuracyStd");
+        assertEquals(2, stds.size(), "the student rows only: " + stds);
+        assertEquals(Math.abs(a.get(0) - a.get(1)) / Math.sqrt(2), Double.parseDouble(stds.get(0)), 1e-6);
+        assertEquals(Math.abs(d.get(0) - d.get(1)) / Math.sqrt(2), Double.parseDouble(stds.get(1)), 1e-6);
+        assertEquals((g5 + g6) / 2, gainField(results, "distillationGain"), 1e-6);
+        assertEquals(Math.abs(g5 - g6) / Math.sqrt(2), gainField(results, "distillationGainStd"), 1e-6);
+        String json = Files.readString(results);
+        assertTrue(json.contains("\"seeds\": [\n        5,\n        6\n      ]"), json);
+        assertTrue(Files.readString(out.resolve("provenance.json")).contains("\"seeds\": [\n    5,\n    6\n  ]"));
+        assertTrue(Files.readString(tmp.resolve("5").resolve("results.json")).contains("\"distillationGainStd\""));
+
+        // metrics.csv: a seed column, each seed's three epochs for both student rows, the teacher's two without a seed
+        List<String> csv = Files.readAllLines(out.resolve("metrics.csv"));
+        assertTrue(csv.get(0).startsWith("row,seed,epoch,loss,"), csv.get(0));
+        assertEquals(1 + 2 + 2 * 2 * 3, csv.size(), String.join("\n", csv));
+        for (String name : List.of("student alone", "student distilled")) {
+            for (String seed : List.of("5", "6")) {
+                List<String> epochs = csv.stream().filter(l -> l.startsWith("\"" + name + "\"," + seed + ",")).map(l -> l.split(",")[2]).toList();
+                assertEquals(List.of("1", "2", "3"), epochs, name + " seed " + seed);
+            }
+        }
+        assertEquals(2, csv.stream().filter(l -> l.startsWith("\"teacher\",,")).count());
+        String html = Files.readString(out.resolve("report.html"));
+        assertTrue(html.contains(String.format(java.util.Locale.ROOT, "<td>%.2f ± %.2f%% (2 seeds)</td>",
+                100 * row(both, "student alone").testAccuracy(), 100 * row(both, "student alone").testAccuracyStd())), html);
+        ByteArrayOutputStream table = new ByteArrayOutputStream();
+        Demo.printTable(both.rows(), new PrintStream(table, true, StandardCharsets.UTF_8));
+        assertTrue(table.toString(StandardCharsets.UTF_8).contains(row(both, "student distilled").accuracyText("±")), table.toString());
+        assertTrue(row(both, "student distilled").accuracyText("±").matches("\\d+\\.\\d\\d±\\d+\\.\\d\\d%"));
     }
 }
