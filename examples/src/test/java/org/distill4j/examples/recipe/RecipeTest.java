@@ -423,6 +423,22 @@ class RecipeTest {
         assertTrue(runFails(2, "demo", "--seeds", "1,,2").contains("--seeds must be an integer, got ''"));
     }
 
+    /** A setting of a checkpoint's fingerprint: after "D4JCKPT\\n" and the version, a count, then (key, value) strings. */
+    private static String checkpointSetting(Path checkpoint, String key) throws Exception {
+        try (java.io.DataInputStream in = new java.io.DataInputStream(Files.newInputStream(checkpoint))) {
+            in.readNBytes(8 + 4);
+            int n = in.readInt();
+            for (int i = 0; i < n; i++) {
+                String k = new String(in.readNBytes(in.readInt()), StandardCharsets.UTF_8);
+                String v = new String(in.readNBytes(in.readInt()), StandardCharsets.UTF_8);
+                if (k.equals(key)) {
+                    return v;
+                }
+            }
+        }
+        return null;
+    }
+
     private static Demo.Outcome runSeeds(Path out, String seeds) throws Exception {
         Recipe r = RecipeLoader.load(KD, List.of("teacher.hidden=[48]", "teacher.epochs=2", "student.hidden=[24]", "training.epochs=3",
                 "data.teacherSamples=600", "data.transferSamples=300", "data.testSamples=400", "training.seeds=" + seeds));
@@ -453,6 +469,7 @@ class RecipeTest {
 
         assertEquals(row(five, "teacher").testAccuracy(), row(both, "teacher").testAccuracy(), "the teacher is trained once, with training.seed");
         assertEquals(null, row(both, "teacher").seeds());
+        assertEquals("42", checkpointSetting(out.resolve("checkpoints/teacher").resolve(org.distill4j.train.Checkpoints.FILE_NAME), "seed"));
         for (String name : List.of("student alone", "student distilled")) {
             double a5 = row(five, name).testAccuracy();
             double a6 = row(six, name).testAccuracy();
@@ -471,7 +488,8 @@ class RecipeTest {
             String file = name.replace(' ', '-');
             for (long seed : new long[]{5, 6}) {
                 assertTrue(Files.isRegularFile(out.resolve(file + "-seed-" + seed + ".zip")), file + " seed " + seed);
-                assertTrue(Files.isDirectory(out.resolve("checkpoints").resolve(file + "-seed-" + seed)), file + " seed " + seed);
+                Path ckpt = out.resolve("checkpoints").resolve(file + "-seed-" + seed).resolve(org.distill4j.train.Checkpoints.FILE_NAME);
+                assertEquals(String.valueOf(seed), checkpointSetting(ckpt, "seed"), "the Distiller's seed is the run's: " + ckpt);
             }
         }
 
