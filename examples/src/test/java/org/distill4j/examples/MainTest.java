@@ -165,4 +165,28 @@ class MainTest {
         assertEquals(2, run("label", "--out", store.toString()));
         assertTrue(err().contains("--teacher and --out are required"), err());
     }
+
+    /** --seeds: every student row (alone, distilled, from the store) once per seed, the teacher once; mean ± std printed. */
+    @Test
+    void demoOverSeedsTrainsEachStudentRowPerSeed(@TempDir Path tmp) throws Exception {
+        Path outDir = tmp.resolve("demo");
+        assertEquals(0, run("demo", "--quiet", "--data", "embedded", "--out", outDir.toString(), "--seeds", "3,4",
+                "--teacher-samples", "600", "--teacher-epochs", "2", "--teacher-hidden", "48", "--transfer-samples", "300",
+                "--student-epochs", "2", "--student-hidden", "24", "--test-samples", "400", "--store", tmp.resolve("s.d4j").toString()), err());
+        String table = out();
+        for (String row : new String[]{"student alone", "student distilled", "distilled: kd, stored f16"}) {
+            assertTrue(table.matches("(?s).*\\n" + java.util.regex.Pattern.quote(row) + " .*\\d+\\.\\d\\d±\\d+\\.\\d\\d% .*"), row + "\n" + table);
+            String file = row.replaceAll("[^a-z0-9]+", "-");
+            for (String seed : new String[]{"3", "4"}) {
+                assertTrue(Files.isDirectory(outDir.resolve("checkpoints").resolve(file + "-seed-" + seed)), file + " seed " + seed);
+            }
+        }
+        assertTrue(table.matches("(?s).*\\nteacher .* \\d+\\.\\d\\d% .*"), "the teacher: one run\n" + table);
+        assertTrue(Files.isDirectory(outDir.resolve("checkpoints").resolve("teacher")));
+        String results = Files.readString(outDir.resolve("results.json"));
+        assertTrue(results.matches("(?s).*\"distillationGainStd\": \\{\\s*\"kd\": [0-9.e-]+,\\s*\"kd \\(stored f16\\)\": [0-9.e-]+\\s*}.*"), results);
+        assertTrue(results.contains("\"testAccuracyRuns\": [") && results.contains("\"testAccuracyStd\": "), results);
+        String prov = Files.readString(outDir.resolve("provenance.json"));
+        assertTrue(prov.contains("\"seeds\": [\n    3,\n    4\n  ]") && prov.contains("\"student alone seed 4\": \"dl4j"), prov);
+    }
 }
