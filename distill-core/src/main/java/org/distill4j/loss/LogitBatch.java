@@ -108,8 +108,9 @@ public final class LogitBatch {
      * Student and dense teacher rows, with optional hard labels.
      *
      * @param labels may be null when no loss term uses hard labels
-     * @throws IllegalArgumentException when the teacher rows are not {@code classes} wide; the message
-     *                                  names both vocabulary sizes (see {@code VocabularyAlignment})
+     * @throws IllegalArgumentException when the teacher values are not {@code rows x classes}; the message
+     *                                  gives the expected shape and names each mismatch the length allows:
+     *                                  another vocabulary (see {@code VocabularyAlignment}) or another row count
      */
     public static LogitBatch of(int rows, int classes, float[] student, float[] teacher,
                                 TeacherValues teacherValues, int[] labels) {
@@ -118,17 +119,34 @@ public final class LogitBatch {
         Objects.requireNonNull(teacherValues, "teacherValues");
         long expected = (long) rows * classes;
         if (teacher.length != expected) {
-            String what = "teacher " + teacherValues.name().toLowerCase();
-            if (teacher.length % rows == 0) {
-                throw new IllegalArgumentException(what + " have " + teacher.length / rows + " classes per row but the student has "
-                        + classes + "; the vocabularies must match, or align them explicitly with "
-                        + "VocabularyAlignment (TRUNCATE or PAD)");
-            }
-            throw new IllegalArgumentException(what + " have " + teacher.length + " elements, expected rows x classes = "
-                    + rows + " x " + classes + " = " + expected);
+            throw new IllegalArgumentException(teacherShapeMismatch(rows, classes, teacher.length, teacherValues));
         }
         checkLabels(rows, classes, labels);
         return new LogitBatch(rows, classes, student, teacher, teacherValues, null, null, 0, labels, null, 0);
+    }
+
+    /**
+     * The error for dense teacher values of the wrong length: always the expected {@code rows x classes}, and each
+     * reading the length allows, since either size can be the one that differs: as the student's rows, another
+     * vocabulary (aligned with {@code VocabularyAlignment}); as rows of the student's classes, another row count
+     * (e.g. batch and sequence positions flattened differently on the two sides).
+     */
+    private static String teacherShapeMismatch(int rows, int classes, int length, TeacherValues values) {
+        StringBuilder m = new StringBuilder("teacher " + values.name().toLowerCase(java.util.Locale.ROOT) + " have " + length
+                + " elements, expected rows x classes = " + rows + " x " + classes + " = " + (long) rows * classes);
+        boolean otherVocabulary = length % rows == 0 && length > 0;
+        boolean otherRows = length % classes == 0 && length > 0;
+        if (otherVocabulary) {
+            m.append(otherRows ? "; either" : ";").append(" as ").append(rows).append(" rows they have ").append(length / rows)
+                    .append(" classes per row but the student has ").append(classes)
+                    .append(": the vocabularies must match, or align them explicitly with VocabularyAlignment (TRUNCATE or PAD)");
+        }
+        if (otherRows) {
+            m.append(otherVocabulary ? ", or" : ";").append(" as rows of ").append(classes).append(" classes they are ")
+                    .append(length / classes).append(" rows but the student has ").append(rows)
+                    .append(": teacher and student must see the same rows (check how batch and sequence positions are flattened)");
+        }
+        return m.toString();
     }
 
     /**

@@ -368,8 +368,31 @@ class LossFamilyTest {
     void vocabularyMismatchNamesBothSizes() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> LogitBatch.of(2, 10, new float[20], new float[24], TeacherValues.LOGITS, null));
-        assertTrue(e.getMessage().contains("12 classes per row but the student has 10") && e.getMessage().contains("VocabularyAlignment"),
-                e.getMessage());
+        assertEquals("teacher logits have 24 elements, expected rows x classes = 2 x 10 = 20; as 2 rows they have 12 classes per "
+                + "row but the student has 10: the vocabularies must match, or align them explicitly with VocabularyAlignment "
+                + "(TRUNCATE or PAD)", e.getMessage());
+    }
+
+    /** Rows = batch x sequence positions: a teacher with other rows must not be blamed on the vocabulary alone. */
+    @Test
+    void aRowCountMismatchIsNamedAsSuch() {
+        // 40 values over 2 x 10: 2 rows of 20 classes, or 4 rows of 10
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> LogitBatch.of(2, 10, new float[20], new float[40], TeacherValues.LOGITS, null));
+        assertEquals("teacher logits have 40 elements, expected rows x classes = 2 x 10 = 20; either as 2 rows they have 20 classes "
+                + "per row but the student has 10: the vocabularies must match, or align them explicitly with VocabularyAlignment "
+                + "(TRUNCATE or PAD), or as rows of 10 classes they are 4 rows but the student has 2: teacher and student must see "
+                + "the same rows (check how batch and sequence positions are flattened)", e.getMessage());
+        // 30 values over 4 x 10: only 3 rows of 10 fits
+        e = assertThrows(IllegalArgumentException.class,
+                () -> LogitBatch.of(4, 10, new float[40], new float[30], TeacherValues.PROBABILITIES, null));
+        assertEquals("teacher probabilities have 30 elements, expected rows x classes = 4 x 10 = 40; as rows of 10 classes they are "
+                + "3 rows but the student has 4: teacher and student must see the same rows (check how batch and sequence "
+                + "positions are flattened)", e.getMessage());
+        // neither reading fits
+        e = assertThrows(IllegalArgumentException.class,
+                () -> LogitBatch.of(4, 10, new float[40], new float[37], TeacherValues.LOGITS, null));
+        assertEquals("teacher logits have 37 elements, expected rows x classes = 4 x 10 = 40", e.getMessage());
     }
 
     @Test
