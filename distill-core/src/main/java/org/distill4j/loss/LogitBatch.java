@@ -65,6 +65,11 @@ public final class LogitBatch {
             }
         }
         this.countedRows = counted;
+        if (normalizer > 0 && normalizer < counted) {
+            throw new IllegalArgumentException("normalizer " + normalizer + " is below the " + counted + " counted rows of this batch "
+                    + "(MEAN would weigh each row 1/" + normalizer + " and no longer average); expected 0 (divide by the batch's own "
+                    + "counted rows) or the counted rows of the whole accumulated step, at least " + counted);
+        }
     }
 
     private static void checkShape(int rows, int classes, float[] student) {
@@ -213,6 +218,10 @@ public final class LogitBatch {
      * The same batch with MEAN reduction dividing by {@code n} instead of this batch's counted rows
      * (for gradient accumulation: pass the counted rows of the whole accumulated step); 0 restores the
      * default.
+     *
+     * @throws IllegalArgumentException when {@code n < 0}, or {@code 0 < n <} {@link #countedRows()}: a whole step
+     *                                  has at least the counted rows of each of its micro-batches (a row mask set
+     *                                  later is checked the same way)
      */
     public LogitBatch withNormalizer(int n) {
         if (n < 0) {

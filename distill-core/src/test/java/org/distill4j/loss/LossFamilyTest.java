@@ -191,8 +191,17 @@ class LossFamilyTest {
         float[] gBig = Inputs.poisoned(rows * v);
         LossResult rBig = c.loss().compute(masked, gBig, 1f);
         assertEquals(5, rBig.rows(), "rows 2 (ignored label), 3 and 6 (masked) do not count");
-        for (int i = 2 * v; i < 4 * v; i++) {
-            assertEquals(0f, gBig[i], "uncounted rows get zero gradient");
+        for (int row : new int[]{2, 3, 6}) {
+            for (int i = row * v; i < (row + 1) * v; i++) {
+                assertEquals(0f, gBig[i], which + ": uncounted row " + row + " gets zero gradient");
+            }
+        }
+        for (int row : new int[]{0, 1, 4, 5, 7}) {
+            double norm = 0;
+            for (int i = row * v; i < (row + 1) * v; i++) {
+                norm += Math.abs(gBig[i]);
+            }
+            assertTrue(norm > 0, which + ": counted row " + row + " has a gradient");
         }
         // the same rows as two micro-batches, each normalized by the 5 counted rows of the whole step
         LogitBatch a = rebuild(big, y, 0, 4).withRowMask(Arrays.copyOfRange(mask, 0, 4)).withNormalizer(5);
@@ -236,6 +245,29 @@ class LossFamilyTest {
         for (float x : g) {
             assertEquals(0f, x, 1e-7f, which);
         }
+    }
+
+    @Test
+    void aNormalizerBelowTheCountedRowsIsRejected() {
+        Random rng = new Random(16);
+        int rows = 5;
+        int v = 7;
+        LogitBatch b = LogitBatch.of(rows, v, Inputs.logits(rng, rows, v, 2), Inputs.logits(rng, rows, v, 2), TeacherValues.LOGITS, null);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> b.withNormalizer(1));
+        assertEquals("normalizer 1 is below the 5 counted rows of this batch (MEAN would weigh each row 1/1 and no longer average); "
+                + "expected 0 (divide by the batch's own counted rows) or the counted rows of the whole accumulated step, at least 5",
+                e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> b.withNormalizer(4));
+        assertThrows(IllegalArgumentException.class, () -> b.withNormalizer(-1));
+        assertEquals(0.2, b.withNormalizer(0).rowWeight(Reduction.MEAN), 0.0);
+        assertEquals(0.2, b.withNormalizer(5).rowWeight(Reduction.MEAN), 0.0);
+        assertEquals(0.125, b.withNormalizer(8).rowWeight(Reduction.MEAN), 0.0);
+        // a mask first, then the step's count: fine; a mask that puts rows back above the normalizer: rejected
+        boolean[] three = {true, false, true, false, true};
+        LogitBatch masked = b.withRowMask(three).withNormalizer(3);
+        assertEquals(1.0 / 3, masked.rowWeight(Reduction.MEAN), 0.0);
+        e = assertThrows(IllegalArgumentException.class, () -> masked.withRowMask(null));
+        assertTrue(e.getMessage().startsWith("normalizer 3 is below the 5 counted rows"), e.getMessage());
     }
 
     @Test
