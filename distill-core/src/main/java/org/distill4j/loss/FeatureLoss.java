@@ -24,14 +24,19 @@ public interface FeatureLoss {
     LossResult compute(FeatureBatch batch, float[] gradOut, float upstream);
 
     /**
-     * Checks the gradient buffer (one element per student feature value) and the upstream factor
-     * (finite); shared by implementations, which call it first in {@link #compute}.
+     * Checks the gradient buffer (one element per student feature value, not the array of either feature) and the
+     * upstream factor (finite); shared by implementations, which call it first in {@link #compute}.
      */
     default void checkGradient(FeatureBatch batch, float[] gradOut, float upstream) {
         if (gradOut == null || gradOut.length != batch.student().length) {
             throw new IllegalArgumentException("gradient buffer for loss '" + name() + "' has "
                     + (gradOut == null ? "no array" : gradOut.length + " elements") + ", expected one per student feature value: "
                     + batch.student().length);
+        }
+        String alias = gradOut == batch.student() ? "the student feature" : gradOut == batch.teacher() ? "the teacher feature" : null;
+        if (alias != null) {
+            throw new IllegalArgumentException("gradient buffer for loss '" + name() + "' is the same array as " + alias
+                    + "; it must not alias an input (the loss reads them while it writes the gradient)");
         }
         LogitLoss.requireFiniteUpstream(name(), upstream);
     }

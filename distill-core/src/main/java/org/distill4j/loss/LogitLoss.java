@@ -50,7 +50,8 @@ public interface LogitLoss {
      * count ({@link LogitBatch#counts}) add nothing and get a zero gradient.
      *
      * @param batch    inputs
-     * @param gradOut  gradient output, same length as {@code batch.student()}; may not alias any input
+     * @param gradOut  gradient output, same length as {@code batch.student()}; may not alias any input (student,
+     *                 teacher or top-k log-probabilities)
      * @param upstream the gradient of the final objective with respect to this loss (1 for a loss
      *                 used alone; the term weight inside a weighted sum); must be finite
      * @throws IllegalArgumentException for a non-finite {@code upstream}, and for inputs the loss cannot use
@@ -89,8 +90,13 @@ public interface LogitLoss {
                     + (gradOut == null ? "no array" : gradOut.length + " elements")
                     + ", expected rows x classes = " + batch.rows() + " x " + batch.classes());
         }
-        if (gradOut == batch.student() || gradOut == batch.teacher()) {
-            throw new IllegalArgumentException("gradient buffer for loss '" + name() + "' must not alias an input");
+        String alias = gradOut == batch.student() ? "the student logits"
+                : gradOut == batch.teacher() ? "the teacher values"
+                : gradOut == batch.topkLogProbs() ? "the top-k log-probabilities" // same length only when k = classes
+                : null;
+        if (alias != null) {
+            throw new IllegalArgumentException("gradient buffer for loss '" + name() + "' is the same array as " + alias
+                    + "; it must not alias an input (the loss reads them while it writes the gradient)");
         }
         if (needsTeacher()) {
             batch.requireTeacher(name());

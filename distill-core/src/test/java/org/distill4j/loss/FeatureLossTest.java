@@ -357,6 +357,17 @@ class FeatureLossTest {
             e = assertThrows(IllegalArgumentException.class, () -> loss.compute(b, new float[s.length + 1], UP));
             assertEquals("gradient buffer for loss '" + loss.name() + "' has " + (s.length + 1)
                     + " elements, expected one per student feature value: " + s.length, e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> loss.compute(b, b.student(), UP));
+            assertEquals("gradient buffer for loss '" + loss.name() + "' is the same array as the student feature; it must not alias "
+                    + "an input (the loss reads them while it writes the gradient)", e.getMessage());
+        }
+        // a teacher feature of the student's size can be passed as the gradient buffer too
+        float[] same = Inputs.logits(rng, 1, n * 18, 1.0);
+        FeatureBatch square = FeatureBatch.of(n, s, new int[]{18}, same, new int[]{18});
+        for (FeatureLoss loss : new FeatureLoss[]{new HintLoss(18, 18, 1e-3, 1), new RelationalKd(25, 50)}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> loss.compute(square, same, UP));
+            assertEquals("gradient buffer for loss '" + loss.name() + "' is the same array as the teacher feature; it must not alias "
+                    + "an input (the loss reads them while it writes the gradient)", e.getMessage());
         }
     }
 }

@@ -553,6 +553,59 @@ class LossFamilyTest {
         }
     }
 
+    /** A missing, short or aliased gradient buffer: a clear error naming the loss (and the input it aliases), never an NPE. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("registered")
+    void aBadGradientBufferIsRejectedNamingTheLossAndTheAliasedInput(String name) {
+        Random rng = new Random(19);
+        int rows = 3;
+        int v = 5;
+        float[] s = Inputs.logits(rng, rows, v, 2);
+        int[] y = Inputs.labels(rng, rows, v);
+        LogitLoss loss = name.equals("weighted-sum")
+                ? WeightedSum.builder().add(0.1, new CrossEntropy()).add(0.9, new SoftTargetKd(2, 0)).build()
+                : Losses.create(name, Map.of());
+        LogitBatch b;
+        if (loss.needsTopK()) { // k = V: the log-probabilities have the gradient's length
+            int[] ids = new int[rows * v];
+            for (int i = 0; i < ids.length; i++) {
+                ids[i] = i % v;
+            }
+            float[] lps = new float[rows * v];
+            for (int r = 0; r < rows; r++) {
+                double[] lp = FamilyReference.logSoftmax(FamilyReference.widen(Inputs.logits(rng, 1, v, 2)), 0, v, 1);
+                for (int i = 0; i < v; i++) {
+                    lps[r * v + i] = (float) lp[i];
+                }
+            }
+            b = LogitBatch.ofTopK(rows, v, s, ids, lps, v, y);
+        } else {
+            b = LogitBatch.of(rows, v, s, Inputs.logits(rng, rows, v, 2), TeacherValues.LOGITS, y);
+        }
+        String prefix = "gradient buffer for loss '" + loss.name() + "' ";
+        try (org.distill4j.backend.CpuBackend be = new org.distill4j.backend.CpuBackend(2)) {
+            for (boolean viaBackend : new boolean[]{false, true}) {
+                java.util.function.Function<float[], IllegalArgumentException> run = g -> assertThrows(IllegalArgumentException.class,
+                        () -> {
+                            if (viaBackend) {
+                                be.logitLoss(loss, b, g, 0.73f);
+                            } else {
+                                loss.compute(b, g, 0.73f);
+                            }
+                        }, name);
+                assertEquals(prefix + "has no array, expected rows x classes = 3 x 5", run.apply(null).getMessage());
+                assertEquals(prefix + "has 14 elements, expected rows x classes = 3 x 5", run.apply(new float[14]).getMessage());
+                String tail = "; it must not alias an input (the loss reads them while it writes the gradient)";
+                assertEquals(prefix + "is the same array as the student logits" + tail, run.apply(b.student()).getMessage());
+                if (b.teacher() != null) {
+                    assertEquals(prefix + "is the same array as the teacher values" + tail, run.apply(b.teacher()).getMessage());
+                } else if (loss.needsTopK()) {
+                    assertEquals(prefix + "is the same array as the top-k log-probabilities" + tail, run.apply(b.topkLogProbs()).getMessage());
+                }
+            }
+        }
+    }
+
     @Test
     void inputErrorsNameTheRegisteredLossAndWhatIsExpected() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new ReverseKl(-1));
