@@ -24,7 +24,7 @@ public final class FeatureLosses {
         register(new Entry(HintLoss.NAME, "FitNets hint (ICLR 2015): MSE through a learned linear regressor to the teacher feature",
                 List.of("studentSize", "teacherSize", "learningRate", "seed"),
                 s -> new HintLoss(required(s, "studentSize"), required(s, "teacherSize"), number(s, "hint", "learningRate", 1e-3),
-                        (long) number(s, "hint", "seed", 0))));
+                        LossSettings.wholeLong(s, "feature loss 'hint'", "seed", 0))));
         register(new Entry(AttentionTransfer.NAME, "attention transfer (ICLR 2017): beta/2 * squared distance of normalized spatial attention maps",
                 List.of("beta"), s -> new AttentionTransfer(number(s, "at", "beta", 1000))));
         register(new Entry(RelationalKd.NAME, "relational KD (CVPR 2019): Huber on normalized pairwise distances and angles",

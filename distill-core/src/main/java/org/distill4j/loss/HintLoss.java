@@ -22,9 +22,13 @@ public final class HintLoss implements FeatureLoss, FeatureLoss.Trainable, org.d
     /** The registered name. */
     public static final String NAME = "hint";
 
+    /** The longest Java array a VM reliably allocates (as {@code jdk.internal.util.ArraysSupport.SOFT_MAX_ARRAY_LENGTH}). */
+    static final int MAX_ARRAY_LENGTH = Integer.MAX_VALUE - 8;
+
     private final int ds;
     private final int dt;
     private final double learningRate;
+    private final long seed;
     private final double[] w;     // [dt][ds] row-major
     private final double[] b;     // [dt]
     private final double[] gw;
@@ -39,19 +43,38 @@ public final class HintLoss implements FeatureLoss, FeatureLoss.Trainable, org.d
     /**
      * @param studentSize  values per sample of the student feature
      * @param teacherSize  values per sample of the teacher feature
-     * @param learningRate Adam learning rate of the regressor
+     * @param learningRate Adam learning rate of the regressor, finite and &gt; 0
      * @param seed         initialization seed
+     * @throws IllegalArgumentException for sizes or a learning rate out of range, and when the regressor's
+     *                                  {@code teacherSize x studentSize} weights do not fit a Java array, or the
+     *                                  weights with their gradient and Adam moments (four arrays of doubles) do not
+     *                                  fit the heap the JVM may use; the message gives the sizes and what is needed
      */
     public HintLoss(int studentSize, int teacherSize, double learningRate, long seed) {
         if (studentSize <= 0 || teacherSize <= 0) {
             throw new IllegalArgumentException("hint sizes must be > 0, got student " + studentSize + ", teacher " + teacherSize);
         }
-        if (!(learningRate > 0)) {
-            throw new IllegalArgumentException("hint learning rate must be > 0, got " + learningRate);
+        if (!(learningRate > 0) || Double.isInfinite(learningRate)) {
+            throw new IllegalArgumentException("hint learning rate must be a finite number > 0, got " + learningRate);
+        }
+        long weights = (long) teacherSize * studentSize;
+        String regressor = "the hint regressor from " + studentSize + " student values to " + teacherSize + " teacher values";
+        if (weights > MAX_ARRAY_LENGTH) {
+            throw new IllegalArgumentException(regressor + " would need " + teacherSize + " x " + studentSize + " = " + weights
+                    + " weights, more than a Java array holds (" + MAX_ARRAY_LENGTH + "); use smaller features (pool the maps, "
+                    + "or hint from an earlier layer)");
+        }
+        long bytes = 4 * Double.BYTES * (weights + teacherSize); // weights and bias, their gradient, Adam's two moments
+        long heap = Runtime.getRuntime().maxMemory();
+        if (heap != Long.MAX_VALUE && bytes > heap) {
+            throw new IllegalArgumentException(regressor + " would need " + (bytes >> 20) + " MiB of heap (" + weights
+                    + " weights with their gradient and Adam moments, in double), more than the JVM may use (" + (heap >> 20)
+                    + " MiB, -Xmx); use smaller features or a larger heap");
         }
         this.ds = studentSize;
         this.dt = teacherSize;
         this.learningRate = learningRate;
+        this.seed = seed;
         this.w = new double[dt * ds];
         this.b = new double[dt];
         this.gw = new double[w.length];
@@ -78,6 +101,7 @@ public final class HintLoss implements FeatureLoss, FeatureLoss.Trainable, org.d
         m.put("studentSize", ds);
         m.put("teacherSize", dt);
         m.put("learningRate", learningRate);
+        m.put("seed", seed); // the regressor's initialization: with the sizes it rebuilds the loss
         return m;
     }
 

@@ -45,6 +45,43 @@ final class LossSettings {
         return (int) d;
     }
 
+    /**
+     * A whole number of 64 bits (e.g. a seed), or {@code dflt} when absent: an integral Number or text, exact. A
+     * floating-point value is accepted only while it is integral and exact in a double (|x| &lt;= 2^53): 1.9 or
+     * 1e19 are refused rather than rounded.
+     */
+    static long wholeLong(Map<String, Object> s, String what, String key, long dflt) {
+        Object v = s.get(key);
+        if (v == null) {
+            return dflt;
+        }
+        if (v instanceof Long || v instanceof Integer || v instanceof Short || v instanceof Byte) {
+            return ((Number) v).longValue();
+        }
+        if (v instanceof java.math.BigInteger b) {
+            try {
+                return b.longValueExact();
+            } catch (ArithmeticException e) {
+                throw new IllegalArgumentException(what + " setting '" + key + "' must be a whole number of at most 64 bits, got '"
+                        + v + "'");
+            }
+        }
+        if (!(v instanceof Number)) {
+            String text = v.toString().trim();
+            try {
+                return Long.parseLong(text);
+            } catch (NumberFormatException e) {
+                // a decimal form such as 42.0 or 1e3: below
+            }
+        }
+        double d = number(s, what, key, dflt);
+        if (d != Math.rint(d) || Math.abs(d) > 0x1p53) {
+            throw new IllegalArgumentException(what + " setting '" + key + "' must be a whole number (as an integer, exact up to "
+                    + "64 bits), got '" + v + "'");
+        }
+        return (long) d;
+    }
+
     /** A required whole number > 0. */
     static int requiredPositive(Map<String, Object> s, String what, String key) {
         if (!s.containsKey(key)) {

@@ -5,6 +5,7 @@ import org.junit.jupiter.api.Test;
 
 import java.util.Random;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -319,6 +320,65 @@ class FeatureLossTest {
         e = assertThrows(IllegalArgumentException.class, () -> FeatureLosses.create("fitnet", java.util.Map.of()));
         assertTrue(e.getMessage().contains("registered feature losses: hint, at, rkd"), e.getMessage());
         assertTrue(FeatureLosses.create("rkd", java.util.Map.of("angle", 0)) instanceof RelationalKd);
+    }
+
+    /** Flattened CHW maps reach these sizes: a clear error instead of NegativeArraySizeException or an empty regressor. */
+    @Test
+    void aHintRegressorTooLargeForAnArrayOrTheHeapIsRefusedWithItsSize() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new HintLoss(32768, 65536, 1e-3, 0));
+        assertEquals("the hint regressor from 32768 student values to 65536 teacher values would need 65536 x 32768 = 2147483648 "
+                + "weights, more than a Java array holds (2147483639); use smaller features (pool the maps, or hint from an earlier "
+                + "layer)", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> new HintLoss(65536, 65536, 1e-3, 0));
+        assertTrue(e.getMessage().contains("65536 x 65536 = 4294967296 weights, more than a Java array holds"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> new HintLoss(Integer.MAX_VALUE, Integer.MAX_VALUE, 1e-3, 0));
+        assertTrue(e.getMessage().contains("= 4611686014132420609 weights"), e.getMessage());
+        // fits an array, not the heap: 40000 x 40000 weights in four arrays of doubles are 51 GB
+        long bytes = 32L * (40000L * 40000 + 40000);
+        org.junit.jupiter.api.Assumptions.assumeTrue(Runtime.getRuntime().maxMemory() < bytes, "a heap of 51 GB or more");
+        e = assertThrows(IllegalArgumentException.class, () -> new HintLoss(40000, 40000, 1e-3, 0));
+        assertEquals("the hint regressor from 40000 student values to 40000 teacher values would need " + (bytes >> 20) + " MiB of "
+                + "heap (1600000000 weights with their gradient and Adam moments, in double), more than the JVM may use ("
+                + (Runtime.getRuntime().maxMemory() >> 20) + " MiB, -Xmx); use smaller features or a larger heap", e.getMessage());
+    }
+
+    @Test
+    void hintSettingsAreParsedExactlyAndRebuildTheSameRegressor() {
+        java.util.Map<String, Object> base = java.util.Map.of("studentSize", 4, "teacherSize", 3);
+        java.util.function.Function<Object, java.util.Map<String, Object>> seed = v -> {
+            java.util.Map<String, Object> m = new java.util.LinkedHashMap<>(base);
+            m.put("seed", v);
+            return m;
+        };
+        // seeds beyond 2^53 are exact as integers or text; 2^53 + 1 and 2^53 give other regressors
+        HintLoss big = (HintLoss) FeatureLosses.create("hint", seed.apply("9007199254740993"));
+        assertEquals(9007199254740993L, big.settings().get("seed"));
+        assertEquals(Long.MAX_VALUE, FeatureLosses.create("hint", seed.apply(Long.MAX_VALUE)).settings().get("seed"));
+        assertEquals(Long.MIN_VALUE, FeatureLosses.create("hint", seed.apply(java.math.BigInteger.valueOf(Long.MIN_VALUE))).settings().get("seed"));
+        assertTrue(!java.util.Arrays.equals(big.weights(), new HintLoss(4, 3, 1e-3, 9007199254740992L).weights()));
+        assertArrayEquals(big.weights(), new HintLoss(4, 3, 1e-3, 9007199254740993L).weights(), 0.0);
+        assertEquals(42L, FeatureLosses.create("hint", seed.apply(42.0)).settings().get("seed"));
+        assertEquals(42L, FeatureLosses.create("hint", seed.apply(" 42 ")).settings().get("seed"));
+        assertEquals(0L, FeatureLosses.create("hint", base).settings().get("seed"));
+        for (Object bad : new Object[]{1.9, "1.9", 1e19, "1e19", "seven", new java.math.BigInteger("9223372036854775808")}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> FeatureLosses.create("hint", seed.apply(bad)),
+                    "seed " + bad);
+            assertTrue(e.getMessage().startsWith("feature loss 'hint' setting 'seed' must be a"), e.getMessage());
+        }
+        // the settings (provenance) rebuild the same loss
+        HintLoss h = (HintLoss) FeatureLosses.create("hint", java.util.Map.of("studentSize", 5, "teacherSize", 2, "learningRate", 0.01,
+                "seed", 77));
+        assertEquals(java.util.Map.of("studentSize", 5, "teacherSize", 2, "learningRate", 0.01, "seed", 77L), h.settings());
+        HintLoss again = (HintLoss) FeatureLosses.create("hint", h.settings());
+        assertArrayEquals(h.weights(), again.weights(), 0.0);
+        assertEquals(h.settings(), again.settings());
+        // the learning rate: finite and > 0, as a number or as text
+        for (Object lr : new Object[]{"Infinity", Double.POSITIVE_INFINITY, Double.NaN, 0, -1e-3}) {
+            java.util.Map<String, Object> m = new java.util.LinkedHashMap<>(base);
+            m.put("learningRate", lr);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> FeatureLosses.create("hint", m), "lr " + lr);
+            assertTrue(e.getMessage().startsWith("hint learning rate must be a finite number > 0, got "), e.getMessage());
+        }
     }
 
     @Test
