@@ -67,7 +67,9 @@ public final class Losses {
                 s -> {
                     Map<String, Object> rest = new LinkedHashMap<>(s);
                     Object inner = rest.remove("loss");
-                    return new LogitStandardization(create(inner == null ? SoftTargetKd.NAME : inner.toString(), rest));
+                    // as 'reduction' and 'tail': surrounding blanks and case do not matter
+                    String innerName = inner == null ? SoftTargetKd.NAME : inner.toString().trim().toLowerCase(java.util.Locale.ROOT);
+                    return new LogitStandardization(create(innerName, rest));
                 }));
         register(new Entry(TopKKd.NAME,
                 "KD from a top-k teacher (ids + log-probs); tail 'renormalize' (default) or 'rest' bucket",

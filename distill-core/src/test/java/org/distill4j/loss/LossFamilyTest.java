@@ -635,6 +635,11 @@ class LossFamilyTest {
         assertTrue(Losses.create("topk-kd", Map.of("tail", "rest")) instanceof TopKKd k && k.tail() == TopKKd.Tail.REST_BUCKET);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Losses.create("logit-std", Map.of("tempo", 3)));
         assertTrue(e.getMessage().contains("loss 'kd' has no setting 'tempo'"), e.getMessage());
+        // the inner loss's name, as 'reduction' and 'tail': blanks and case do not matter
+        assertTrue(Losses.create("logit-std", Map.of("loss", " DKD ", "temperature", 3)) instanceof LogitStandardization l
+                && l.inner() instanceof Dkd);
+        e = assertThrows(IllegalArgumentException.class, () -> Losses.create("logit-std", Map.of("loss", "dkdd")));
+        assertTrue(e.getMessage().startsWith("unknown loss 'dkdd'; registered losses: kd, ce"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> Losses.create("dkd", Map.of("warmup", 2.5)));
         assertTrue(e.getMessage().contains("whole number"), e.getMessage());
     }
