@@ -39,8 +39,11 @@ import java.util.Objects;
  * floor. Rows of informative logits (standard deviation well above 1e-3) are standardized exactly as in
  * the paper. Teacher probabilities are standardized through their logarithm (which differs from the
  * logits by a per-row constant); zero probabilities are rejected. A one-class row standardizes to 0.
+ *
+ * <p>Created with {@link #of}: the result is {@link TemperatureScaled} exactly when the inner loss is (a
+ * temperature schedule over {@code logit-std(mse)} is refused when the run is configured, not when it starts).
  */
-public final class LogitStandardization implements LogitLoss, TemperatureScaled, EpochAware {
+public sealed class LogitStandardization implements LogitLoss, EpochAware {
     /** The registered name. */
     public static final String NAME = "logit-std";
     static final double EPS = 1e-7;
@@ -55,7 +58,18 @@ public final class LogitStandardization implements LogitLoss, TemperatureScaled,
     /** Weight of {@link #hard} (the inner kd's alpha); the standardized part is weighted {@code 1 - hardWeight}. */
     private final double hardWeight;
 
-    public LogitStandardization(LogitLoss inner) {
+    /**
+     * Logit standardization around {@code inner}; {@link TemperatureScaled} when {@code inner} is.
+     *
+     * @throws IllegalArgumentException when {@code inner} needs a top-k teacher, is logit standardization, or has a
+     *                                  hard-label part that would be standardized (see the class comment)
+     */
+    public static LogitStandardization of(LogitLoss inner) {
+        Objects.requireNonNull(inner, "inner loss");
+        return inner instanceof TemperatureScaled ? new Tempered(inner) : new LogitStandardization(inner);
+    }
+
+    private LogitStandardization(LogitLoss inner) {
         this.inner = Objects.requireNonNull(inner, "inner loss");
         if (inner.needsTopK()) {
             throw new IllegalArgumentException("logit-std needs dense teacher logits; it cannot wrap '" + inner.name() + "'");
@@ -133,22 +147,33 @@ public final class LogitStandardization implements LogitLoss, TemperatureScaled,
         return inner.reduction();
     }
 
-    @Override
+    /** The inner loss's temperature, or NaN when it has none (then this is not {@link TemperatureScaled}). */
     public double temperature() {
         return inner instanceof TemperatureScaled ts ? ts.temperature() : Double.NaN;
     }
 
-    @Override
-    public LogitLoss withTemperature(double t) {
+    /**
+     * The same standardization around the inner loss at temperature {@code t}.
+     *
+     * @throws IllegalArgumentException when the inner loss has no temperature
+     */
+    public LogitStandardization withTemperature(double t) {
         if (!(inner instanceof TemperatureScaled ts)) {
             throw new IllegalArgumentException("logit-std wraps '" + inner.name() + "', which has no temperature");
         }
-        return new LogitStandardization(ts.withTemperature(t));
+        return of(ts.withTemperature(t));
     }
 
     @Override
     public LogitLoss atEpoch(int epoch, int epochs) {
-        return inner instanceof EpochAware ea ? new LogitStandardization(ea.atEpoch(epoch, epochs)) : this;
+        return inner instanceof EpochAware ea ? of(ea.atEpoch(epoch, epochs)) : this;
+    }
+
+    /** Logit standardization around a temperature-scaled loss: a temperature schedule reaches the inner loss. */
+    private static final class Tempered extends LogitStandardization implements TemperatureScaled {
+        private Tempered(LogitLoss inner) {
+            super(inner);
+        }
     }
 
     @Override

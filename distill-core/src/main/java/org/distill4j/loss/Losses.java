@@ -69,7 +69,7 @@ public final class Losses {
                     Object inner = rest.remove("loss");
                     // as 'reduction' and 'tail': surrounding blanks and case do not matter
                     String innerName = inner == null ? SoftTargetKd.NAME : inner.toString().trim().toLowerCase(java.util.Locale.ROOT);
-                    return new LogitStandardization(create(innerName, rest));
+                    return LogitStandardization.of(create(innerName, rest));
                 }));
         register(new Entry(TopKKd.NAME,
                 "KD from a top-k teacher (ids + log-probs); tail 'renormalize' (default) or 'rest' bucket",

@@ -24,8 +24,12 @@ import java.util.Objects;
  * components of a repeated loss get a {@code #2}, {@code #3} suffix, and any other key already present
  * (e.g. {@code kd} from both {@code kd} and {@code logit-std} around kd, or {@code ce} from {@code ce}
  * and a {@code kd} with alpha &gt; 0) gets the next free {@code #n}.
+ *
+ * <p>A sum is {@link TemperatureScaled} exactly when one of its terms is (so {@code ce + mse} takes no
+ * temperature schedule, and the run says so when it is configured); a temperature then applies to every
+ * temperature-scaled term.
  */
-public final class WeightedSum implements LogitLoss, EpochAware, TemperatureScaled {
+public sealed class WeightedSum implements LogitLoss, EpochAware {
     /** One term: a loss and its weight schedule. */
     public record Term(LogitLoss loss, Schedule weight, double currentWeight) {
         public Term {
@@ -35,6 +39,11 @@ public final class WeightedSum implements LogitLoss, EpochAware, TemperatureScal
     }
 
     private final List<Term> terms;
+
+    /** A sum of {@code terms}, {@link TemperatureScaled} when one of them is. */
+    private static WeightedSum of(List<Term> terms) {
+        return terms.stream().anyMatch(t -> t.loss() instanceof TemperatureScaled) ? new Tempered(terms) : new WeightedSum(terms);
+    }
 
     private WeightedSum(List<Term> terms) {
         if (terms.isEmpty()) {
@@ -115,11 +124,13 @@ public final class WeightedSum implements LogitLoss, EpochAware, TemperatureScal
             LogitLoss l = t.loss() instanceof EpochAware ea ? ea.atEpoch(epoch, epochs) : t.loss();
             out.add(new Term(l, t.weight(), t.weight().at(epoch, epochs)));
         }
-        return new WeightedSum(out);
+        return of(out);
     }
 
-    /** The first temperature-scaled term's temperature, or NaN when none has one. */
-    @Override
+    /**
+     * The first temperature-scaled term's temperature (the one {@link #withTemperature} sets on all of them), or NaN
+     * when no term has one (then this sum is not {@link TemperatureScaled}).
+     */
     public double temperature() {
         for (Term t : terms) {
             if (t.loss() instanceof TemperatureScaled ts) {
@@ -129,14 +140,17 @@ public final class WeightedSum implements LogitLoss, EpochAware, TemperatureScal
         return Double.NaN;
     }
 
-    /** Every temperature-scaled term at temperature {@code t}. */
-    @Override
+    /**
+     * Every temperature-scaled term at temperature {@code t}.
+     *
+     * @throws IllegalArgumentException when no term has a temperature
+     */
     public WeightedSum withTemperature(double t) {
         List<Term> out = new ArrayList<>();
         boolean any = false;
         for (Term term : terms) {
             LogitLoss l = term.loss();
-            if (l instanceof TemperatureScaled ts && !Double.isNaN(ts.temperature())) {
+            if (l instanceof TemperatureScaled ts) {
                 l = ts.withTemperature(t);
                 any = true;
             }
@@ -145,7 +159,14 @@ public final class WeightedSum implements LogitLoss, EpochAware, TemperatureScal
         if (!any) {
             throw new IllegalArgumentException("no term of this weighted sum has a temperature");
         }
-        return new WeightedSum(out);
+        return of(out);
+    }
+
+    /** A weighted sum with a temperature-scaled term. */
+    private static final class Tempered extends WeightedSum implements TemperatureScaled {
+        private Tempered(List<Term> terms) {
+            super(terms);
+        }
     }
 
     @Override
@@ -205,7 +226,7 @@ public final class WeightedSum implements LogitLoss, EpochAware, TemperatureScal
         }
 
         public WeightedSum build() {
-            return new WeightedSum(terms);
+            return of(terms);
         }
     }
 }

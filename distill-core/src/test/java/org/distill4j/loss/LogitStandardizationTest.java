@@ -34,7 +34,7 @@ class LogitStandardizationTest {
         int[] y = Inputs.labels(rng, rows, v);
         LogitBatch b = LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, y);
         float[] grad = Inputs.poisoned(rows * v);
-        LossResult r = new LogitStandardization(new SoftTargetKd(t, alpha)).compute(b, grad, UP);
+        LossResult r = LogitStandardization.of(new SoftTargetKd(t, alpha)).compute(b, grad, UP);
 
         double[] sd = FamilyReference.widen(s);
         double[] td = FamilyReference.widen(te);
@@ -109,7 +109,7 @@ class LogitStandardizationTest {
         float[] te = Inputs.logits(rng, rows, v, 2);
         int[] y = Inputs.labels(rng, rows, v);
         float[] grad = Inputs.poisoned(rows * v);
-        LossResult r = new LogitStandardization(new Dkd(1, 8, t, 0)).compute(LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, y), grad, UP);
+        LossResult r = LogitStandardization.of(new Dkd(1, 8, t, 0)).compute(LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, y), grad, UP);
         double[] td = FamilyReference.widen(te);
         FamilyReference.Value ref = x -> FamilyReference.dkd(FamilyReference.standardize(x, rows, v), FamilyReference.standardize(td, rows, v),
                 y, rows, v, 1, 8, t, 1);
@@ -121,18 +121,119 @@ class LogitStandardizationTest {
 
     @Test
     void aLossThatIsOnlyHardLabelsCannotBeWrapped() {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new LogitStandardization(new CrossEntropy()));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> LogitStandardization.of(new CrossEntropy()));
         assertTrue(e.getMessage().contains("logit-std cannot wrap 'ce'") && e.getMessage().contains("raw student logits"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> Losses.create("logit-std", Map.of("loss", "ce")));
         assertTrue(e.getMessage().contains("logit-std cannot wrap 'ce'"), e.getMessage());
-        e = assertThrows(IllegalArgumentException.class, () -> new LogitStandardization(
+        e = assertThrows(IllegalArgumentException.class, () -> LogitStandardization.of(
                 WeightedSum.builder().add(1, new Dkd(1, 8, 4, 0)).add(0.5, new SoftTargetKd(4, 0.2)).build()));
         assertTrue(e.getMessage().contains("hard-label term 'kd' (alpha 0.2 > 0)"), e.getMessage());
-        e = assertThrows(IllegalArgumentException.class, () -> new LogitStandardization(
+        e = assertThrows(IllegalArgumentException.class, () -> LogitStandardization.of(
                 WeightedSum.builder().add(1, new CrossEntropy()).add(1, new Dkd(1, 8, 4, 0)).build()));
         assertTrue(e.getMessage().contains("hard-label term 'ce'"), e.getMessage());
         // without a hard-label part a weighted sum is fine
-        new LogitStandardization(WeightedSum.builder().add(1, new Dkd(1, 8, 4, 0)).add(0.5, new SoftTargetKd(4, 0)).build());
+        LogitStandardization.of(WeightedSum.builder().add(1, new Dkd(1, 8, 4, 0)).add(0.5, new SoftTargetKd(4, 0)).build());
+    }
+
+    /**
+     * Only a loss that has a temperature claims {@link TemperatureScaled}: a temperature schedule over logit-std(mse),
+     * or over a weighted sum without a temperature-scaled term, is refused when the run is configured.
+     */
+    @Test
+    void temperatureScaledExactlyWhenATermHasATemperature() {
+        assertTrue(LogitStandardization.of(new SoftTargetKd(2, 0)) instanceof TemperatureScaled);
+        assertTrue(LogitStandardization.of(new Dkd(1, 8, 4, 0)) instanceof TemperatureScaled);
+        LogitStandardization mse = LogitStandardization.of(new LogitMse());
+        assertTrue(!(mse instanceof TemperatureScaled), "logit-std(mse) has no temperature");
+        assertTrue(!(Losses.create("logit-std", Map.of("loss", "mse")) instanceof TemperatureScaled));
+        assertTrue(Double.isNaN(mse.temperature()));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> mse.withTemperature(2));
+        assertEquals("logit-std wraps 'mse', which has no temperature", e.getMessage());
+        // epoch and temperature copies keep the kind
+        assertTrue(LogitStandardization.of(new Dkd(1, 8, 4, 5)).atEpoch(1, 10) instanceof TemperatureScaled);
+        assertTrue(LogitStandardization.of(new SoftTargetKd(2, 0)).withTemperature(3) instanceof TemperatureScaled);
+
+        assertTrue(!(WeightedSum.builder().add(1, new CrossEntropy()).add(1, new LogitMse()).build() instanceof TemperatureScaled));
+        assertTrue(!(WeightedSum.builder().add(1, new CrossEntropy()).add(1, mse).build() instanceof TemperatureScaled));
+        assertTrue(WeightedSum.builder().add(1, new CrossEntropy()).add(1, new ReverseKl(2)).build() instanceof TemperatureScaled);
+        // nested: a sum inside logit-std, a sum of sums
+        WeightedSum inner = WeightedSum.builder().add(1, new Dkd(1, 8, 4, 0)).add(0.5, new SoftTargetKd(3, 0)).build();
+        assertTrue(LogitStandardization.of(inner) instanceof TemperatureScaled);
+        assertTrue(!(WeightedSum.builder().add(1, WeightedSum.builder().add(1, new LogitMse()).build()).build() instanceof TemperatureScaled));
+        assertTrue(WeightedSum.builder().add(1, WeightedSum.builder().add(1, new TotalVariation(2)).build()).build() instanceof TemperatureScaled);
+
+        // temperature() is the one withTemperature sets: the first term with a temperature, past one without
+        WeightedSum sum = WeightedSum.builder().add(1, new CrossEntropy()).add(1, mse).add(1, new SoftTargetKd(3, 0))
+                .add(1, new GeneralizedJsd(0.5, 7)).build();
+        assertTrue(sum instanceof TemperatureScaled);
+        assertEquals(3.0, sum.temperature(), "the first term with a temperature (logit-std(mse) has none)");
+        WeightedSum hot = sum.withTemperature(5);
+        assertEquals(5.0, hot.temperature());
+        assertTrue(hot.terms().get(1).loss() == mse, "logit-std(mse) is left as it is");
+        assertEquals(5.0, ((TemperatureScaled) hot.terms().get(2).loss()).temperature());
+        assertEquals(5.0, ((TemperatureScaled) hot.terms().get(3).loss()).temperature());
+        WeightedSum cold = WeightedSum.builder().add(1, new CrossEntropy()).add(1, mse).build();
+        assertTrue(Double.isNaN(cold.temperature()));
+        e = assertThrows(IllegalArgumentException.class, () -> cold.withTemperature(2));
+        assertEquals("no term of this weighted sum has a temperature", e.getMessage());
+    }
+
+    /** The training loop checks the kind when it is configured: logit-std(mse) with a temperature schedule fails there. */
+    @Test
+    void aTemperatureScheduleOverLogitStdOfMseFailsWhenTheRunIsConfigured() {
+        int k = 3;
+        org.distill4j.data.Dataset data = new org.distill4j.data.Dataset("tiny", new float[]{0.1f, 0.7f, -0.3f, 0.9f}, 2, new int[]{0, 2}, k);
+        org.distill4j.teacher.Teacher teacher = new org.distill4j.teacher.Teacher() {
+            public int classes() {
+                return k;
+            }
+
+            public TeacherValues values() {
+                return TeacherValues.LOGITS;
+            }
+
+            public float[] outputs(org.distill4j.data.Batch b) {
+                return new float[b.size() * k];
+            }
+
+            public String describe() {
+                return "fixed";
+            }
+        };
+        org.distill4j.student.Student student = new org.distill4j.student.Student() {
+            public int classes() {
+                return k;
+            }
+
+            public float[] forward(org.distill4j.data.Batch b, boolean training) {
+                return new float[b.size() * k];
+            }
+
+            public void backward(float[] d) {
+            }
+
+            public void endEpoch() {
+            }
+
+            public long parameterCount() {
+                return 0;
+            }
+
+            public String describe() {
+                return "fixed";
+            }
+        };
+        for (LogitLoss loss : new LogitLoss[]{LogitStandardization.of(new LogitMse()),
+                WeightedSum.builder().add(0.5, new CrossEntropy()).add(1, LogitStandardization.of(new LogitMse())).build()}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> org.distill4j.train.Distiller.builder()
+                    .teacher(teacher).student(student).loss(loss).trainData(data).epochs(2)
+                    .temperature(org.distill4j.train.Schedule.linear(4, 1)).build());
+            assertEquals("a temperature schedule needs a temperature-scaled loss; loss '" + loss.name() + "' has no temperature",
+                    e.getMessage());
+        }
+        // with a temperature it is accepted
+        org.distill4j.train.Distiller.builder().teacher(teacher).student(student).loss(LogitStandardization.of(new SoftTargetKd(4, 0)))
+                .trainData(data).epochs(2).temperature(org.distill4j.train.Schedule.linear(4, 1)).build();
     }
 
     @Test
@@ -144,7 +245,7 @@ class LogitStandardizationTest {
         float[] te = Inputs.logits(rng, rows, v, 2);
         int[] y = Inputs.labels(rng, rows, v);
         LogitBatch b = LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, y);
-        LogitLoss hot = new LogitStandardization(new SoftTargetKd(2, 0.4)).withTemperature(5);
+        LogitLoss hot = LogitStandardization.of(new SoftTargetKd(2, 0.4)).withTemperature(5);
         double ref = FamilyReference.logitStdKd(FamilyReference.widen(s), FamilyReference.widen(te), y, rows, v, 5, 0.4);
         assertEquals(ref, hot.compute(b, new float[rows * v], 1f).value(), 2e-6 * Math.max(1, ref));
         assertEquals(Map.of("loss", "kd", "temperature", 5.0, "alpha", 0.4, "reduction", "mean"), hot.settings());
@@ -181,7 +282,7 @@ class LogitStandardizationTest {
         int[] y = Inputs.labels(rng, rows, v);
         double[] td = FamilyReference.widen(te);
         float[] grad = Inputs.poisoned(rows * v);
-        LossResult r = new LogitStandardization(new SoftTargetKd(t, alpha)).compute(LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, y), grad, UP);
+        LossResult r = LogitStandardization.of(new SoftTargetKd(t, alpha)).compute(LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, y), grad, UP);
         FamilyReference.Value ref = x -> FamilyReference.logitStdKd(x, td, y, rows, v, t, alpha);
         String what = "logit-std(kd T=" + t + ") V=" + v;
         assertEquals(ref.at(sd), r.value(), 2e-6 * Math.max(1, ref.at(sd)), what + " value");
@@ -225,7 +326,7 @@ class LogitStandardizationTest {
         float[] s = {0.9f, -1.3f, 0.4f, 2.2f};
         float[] te = {1.7f, 1.7f, 1.7f, 1.7f + 1e-6f};
         float[] grad = Inputs.poisoned(v);
-        LossResult r = new LogitStandardization(new SoftTargetKd(2, 0)).compute(LogitBatch.of(1, v, s, te, TeacherValues.LOGITS, null), grad, UP);
+        LossResult r = LogitStandardization.of(new SoftTargetKd(2, 0)).compute(LogitBatch.of(1, v, s, te, TeacherValues.LOGITS, null), grad, UP);
         double ref = FamilyReference.logitStdKd(FamilyReference.widen(s), FamilyReference.widen(te), null, 1, v, 2, 0);
         assertEquals(ref, r.value(), 2e-6 * Math.max(1, ref), "value");
         // a teacher row of std ~5e-7 standardizes to ~5e-4, near uniform, not to unit variance

@@ -77,7 +77,7 @@ class LossFamilyTest {
             case "logit-std":
                 // the implementation feeds float32 standardized rows to kd, so its value carries float rounding;
                 // alpha 0.2 of hard-label CE on the raw logits, as in the paper
-                return new Case(new LogitStandardization(new SoftTargetKd(t, 0.2)), LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, y),
+                return new Case(LogitStandardization.of(new SoftTargetKd(t, 0.2)), LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, y),
                         x -> FamilyReference.logitStdKd(x, td, y, rows, v, t, 0.2), 2e-6);
             default:
                 throw new IllegalArgumentException(which);
@@ -240,7 +240,7 @@ class LossFamilyTest {
         LogitBatch b = c.batch();
         LogitBatch same = LogitBatch.of(4, 37, b.student(), b.student().clone(), TeacherValues.LOGITS, b.labels());
         float[] g = Inputs.poisoned(4 * 37);
-        LogitLoss loss = which.equals("logit-std") ? new LogitStandardization(new SoftTargetKd(2, 0)) : c.loss(); // no CE part
+        LogitLoss loss = which.equals("logit-std") ? LogitStandardization.of(new SoftTargetKd(2, 0)) : c.loss(); // no CE part
         assertEquals(0.0, loss.compute(same, g, 1f).value(), 1e-9, which);
         for (float x : g) {
             assertEquals(0f, x, 1e-7f, which);
@@ -390,7 +390,7 @@ class LossFamilyTest {
         for (int i = 0; i < t.length; i++) {
             t2[i] = 3.5f * t[i] + 11f;
         }
-        LogitLoss l = new LogitStandardization(new SoftTargetKd(2, 0));
+        LogitLoss l = LogitStandardization.of(new SoftTargetKd(2, 0));
         double a = l.compute(LogitBatch.of(rows, v, s, t, TeacherValues.LOGITS, null), new float[rows * v], 1f).value();
         double b = l.compute(LogitBatch.of(rows, v, s, t2, TeacherValues.LOGITS, null), new float[rows * v], 1f).value();
         assertEquals(a, b, 1e-5 * a);
@@ -491,12 +491,12 @@ class LossFamilyTest {
         int[] y = Inputs.labels(rng, rows, v);
         LogitBatch b = LogitBatch.of(rows, v, s, t, TeacherValues.LOGITS, y);
         double kd = new SoftTargetKd(2, 0).compute(b, new float[rows * v], 1f).value();
-        LossResult std = new LogitStandardization(new SoftTargetKd(2, 0)).compute(b, new float[rows * v], 1f);
+        LossResult std = LogitStandardization.of(new SoftTargetKd(2, 0)).compute(b, new float[rows * v], 1f);
         double ce = new CrossEntropy().compute(b, new float[rows * v], 1f).value();
         assertTrue(Math.abs(kd - std.terms().get("kd")) > 1e-3 * kd, "the two kd terms differ, so an overwrite would show");
 
         // kd + logit-std(kd): both report 'kd'
-        LossResult r = WeightedSum.builder().add(1, new SoftTargetKd(2, 0)).add(1, new LogitStandardization(new SoftTargetKd(2, 0)))
+        LossResult r = WeightedSum.builder().add(1, new SoftTargetKd(2, 0)).add(1, LogitStandardization.of(new SoftTargetKd(2, 0)))
                 .build().compute(b, new float[rows * v], 1f);
         assertEquals(java.util.Set.of("kd", "logit-std", "kd#2"), r.terms().keySet());
         assertEquals(kd, r.terms().get("kd"), 0.0, "plain kd keeps its key");
@@ -514,7 +514,7 @@ class LossFamilyTest {
 
         // a term reporting a key that the suffix of a repeated name would produce
         r = WeightedSum.builder().add(1, new SoftTargetKd(2, 0)).add(1, new SoftTargetKd(2, 0))
-                .add(1, new LogitStandardization(new SoftTargetKd(2, 0))).build().compute(b, new float[rows * v], 1f);
+                .add(1, LogitStandardization.of(new SoftTargetKd(2, 0))).build().compute(b, new float[rows * v], 1f);
         assertEquals(java.util.Set.of("kd", "kd#2", "logit-std", "kd#3"), r.terms().keySet());
         assertEquals(std.terms().get("kd"), r.terms().get("kd#3"), 0.0);
     }
@@ -619,7 +619,7 @@ class LossFamilyTest {
         assertEquals("top-k log-probability at row 0, entry 1 is 3.0E-4, expected a finite value <= 0 (up to 1e-4 of rounding "
                 + "above 0 is accepted)", e.getMessage());
         // logit-std with a probability teacher: +Inf is named as the probability it is
-        e = assertThrows(IllegalArgumentException.class, () -> new LogitStandardization(new SoftTargetKd(2, 0)).compute(
+        e = assertThrows(IllegalArgumentException.class, () -> LogitStandardization.of(new SoftTargetKd(2, 0)).compute(
                 LogitBatch.of(1, 3, new float[]{0.3f, -1.1f, 2.4f}, new float[]{0.2f, Float.POSITIVE_INFINITY, 0.1f},
                         TeacherValues.PROBABILITIES, null), new float[3], 1f));
         assertEquals("teacher probability at row 0, class 1 is Infinity, expected a finite value >= 0", e.getMessage());
