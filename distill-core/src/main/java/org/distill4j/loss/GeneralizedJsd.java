@@ -18,6 +18,11 @@ import java.util.Map;
  * {@code beta * KL(p||q)} and {@code (1 - beta) * KL(q||p)} there, so the loss scale jumps at 0 and 1.
  * For the interior, {@code dJSD/dq_i = (1 - beta) log(q_i / m_i)}; {@code log m} is computed with a
  * stable log-add-exp.
+ *
+ * <p>Teacher classes of zero mass ({@code -Infinity} logits, zero probabilities) are exact for
+ * {@code beta < 1}: the mixture keeps {@code m_i = (1 - beta) q_i > 0}. At {@code beta = 1} (reverse KL) they
+ * would make the divergence infinite, so there the teacher's log-probabilities are floored as
+ * {@link ReverseKl} does ({@link ReverseKl#TEACHER_LOG_FLOOR}).
  */
 public final class GeneralizedJsd extends TemperedDivergence {
     /** The registered name. */
@@ -63,13 +68,19 @@ public final class GeneralizedJsd extends TemperedDivergence {
         return m;
     }
 
+    /** At beta = 1, as {@link ReverseKl}. */
+    @Override
+    boolean floorsTeacher() {
+        return beta == 1;
+    }
+
     @Override
     double row(Row r, double[] dz, double[] parts) {
         if (beta == 0) {
             return forwardKl(r, dz);
         }
         if (beta == 1) {
-            return reverseKl(r, dz, NAME);
+            return reverseKl(r, dz);
         }
         final double logB = Math.log(beta);
         final double log1mB = Math.log1p(-beta);

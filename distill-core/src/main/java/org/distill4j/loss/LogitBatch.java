@@ -157,7 +157,8 @@ public final class LogitBatch {
     /**
      * Student rows and a sparse top-k teacher: for row {@code r}, {@code ids[r*k + j]} is a class and
      * {@code logProbs[r*k + j]} its teacher log-probability (natural log, temperature 1). Ids must be
-     * distinct within a row; log-probabilities finite and at most 0.
+     * distinct within a row; log-probabilities at most 0 (up to 1e-4 of rounding above), finite or
+     * {@code -Infinity} (probability 0, as some servers return), and at least one finite per row.
      */
     public static LogitBatch ofTopK(int rows, int classes, float[] student, int[] ids, float[] logProbs, int k, int[] labels) {
         checkShape(rows, classes, student);
@@ -173,6 +174,7 @@ public final class LogitBatch {
         }
         boolean[] seen = new boolean[classes];
         for (int r = 0; r < rows; r++) {
+            boolean mass = false;
             for (int j = 0; j < k; j++) {
                 int id = ids[r * k + j];
                 float lp = logProbs[r * k + j];
@@ -184,10 +186,16 @@ public final class LogitBatch {
                     throw new IllegalArgumentException("top-k ids of row " + r + " repeat class " + id);
                 }
                 seen[id] = true;
-                if (!(lp <= 1e-4f) || Float.isInfinite(lp) || Float.isNaN(lp)) {
+                if (!(lp <= 1e-4f)) { // NaN, +Infinity, or above 0 by more than rounding
                     throw new IllegalArgumentException("top-k log-probability at row " + r + ", entry " + j + " is " + lp
-                            + ", expected a finite value <= 0 (up to 1e-4 of rounding above 0 is accepted)");
+                            + ", expected a finite value <= 0 (up to 1e-4 of rounding above 0 is accepted), or -Infinity "
+                            + "for probability 0");
                 }
+                mass |= lp != Float.NEGATIVE_INFINITY;
+            }
+            if (!mass) {
+                throw new IllegalArgumentException("top-k log-probabilities of row " + r + " are all -Infinity (no entry has "
+                        + "probability); expected at least one finite value");
             }
             for (int j = 0; j < k; j++) {
                 seen[ids[r * k + j]] = false;

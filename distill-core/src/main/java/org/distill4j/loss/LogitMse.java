@@ -9,7 +9,9 @@ import java.util.Objects;
  *
  * <p>Matching logits directly is the high-temperature limit of soft-target KD (Hinton et al., section
  * 2.1; J. Ba, R. Caruana, "Do Deep Nets Really Need to be Deep?", NIPS 2014). Needs teacher logits:
- * probabilities are rejected, since logits are only known up to a per-row constant from them.
+ * probabilities are rejected, since logits are only known up to a per-row constant from them. A
+ * {@code -Infinity} teacher logit (a class of zero mass, e.g. from {@code VocabularyAlignment} PAD) is
+ * rejected too, naming the row and class: its squared error is infinite, and there is no logit to match.
  */
 public final class LogitMse implements LogitLoss {
     /** The registered name. */
@@ -76,6 +78,11 @@ public final class LogitMse implements LogitLoss {
             final int off = r * v;
             double sum = 0;
             for (int i = off, end = off + v; i < end; i++) {
+                if (t[i] == Float.NEGATIVE_INFINITY) {
+                    throw new IllegalArgumentException("loss 'mse' compares logits, but the teacher logit at row " + r + ", class "
+                            + (i - off) + " is -Infinity (a class of zero probability, e.g. one VocabularyAlignment PAD added): "
+                            + "its squared error is infinite; use a loss over distributions (kd, reverse-kl, gjsd, ...)");
+                }
                 double d = (double) s[i] - t[i];
                 sum += d * d;
                 gradOut[i] = (float) (gScale * d);

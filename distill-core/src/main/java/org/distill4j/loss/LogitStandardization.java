@@ -38,7 +38,16 @@ import java.util.Objects;
  * use the same {@code d}, so the gradient is the exact derivative of the value on either side of the
  * floor. Rows of informative logits (standard deviation well above 1e-3) are standardized exactly as in
  * the paper. Teacher probabilities are standardized through their logarithm (which differs from the
- * logits by a per-row constant); zero probabilities are rejected. A one-class row standardizes to 0.
+ * logits by a per-row constant). A one-class row standardizes to 0.
+ *
+ * <p>Teacher classes of zero mass ({@code -Infinity} logits of a masked or padded vocabulary, zero
+ * probabilities) have no logit to standardize: the mean and standard deviation of a teacher row are taken
+ * over its finite entries only (V' of them, {@code V' - 1} in the unbiased deviation), and those classes stay
+ * at {@code -Infinity}, zero mass for the wrapped loss. A row with one finite entry standardizes it to 0. A
+ * standardized student row cannot match such a class (its z-scores are bounded by {@code (V-1)/sqrt(V)}): the
+ * default inner {@code kd} only keeps a constant part of its value there, but an inner {@code reverse-kl} (or
+ * {@code gjsd} at beta 1) pays its floored penalty on mass the student cannot remove, which dominates its
+ * gradient; use kd inside logit-std with such teachers.
  *
  * <p>Created with {@link #of}: the result is {@link TemperatureScaled} exactly when the inner loss is (a
  * temperature schedule over {@code logit-std(mse)} is refused when the run is configured, not when it starts).
@@ -201,15 +210,11 @@ public sealed class LogitStandardization implements LogitLoss, EpochAware {
             if (probs) {
                 RowMath.requireProbabilities(t, off, v, r);
             } else {
-                RowMath.requireFiniteLogits("teacher logit", t, off, v, r);
+                RowMath.requireTeacherLogits(t, off, v, r);
             }
             for (int i = 0; i < v; i++) {
                 float x = t[off + i];
-                if (probs && !(x > 0)) {
-                    throw new IllegalArgumentException("logit-std: teacher probability at row " + r + ", class " + i + " is " + x
-                            + "; standardizing log-probabilities needs every probability > 0 (give the teacher's logits)");
-                }
-                rowBuf[i] = probs ? Math.log(x) : x;
+                rowBuf[i] = probs ? Math.log(x) : x; // zero mass: -inf, kept out of the row's mean and deviation
             }
             standardize(rowBuf, v, zt, off);
         }
@@ -272,27 +277,36 @@ public sealed class LogitStandardization implements LogitLoss, EpochAware {
 
     /**
      * Writes the standardized row, {@code (x - mean) / (max(sd, SD_FLOOR) + EPS)}, into
-     * {@code out[off, off + v)}; returns its unbiased standard deviation {@code sd}.
+     * {@code out[off, off + v)}; returns its unbiased standard deviation {@code sd}. Mean and deviation are over
+     * the finite entries ({@code -inf} ones, zero mass, stay {@code -inf}); with one finite entry it becomes 0.
      */
     private static double standardize(double[] x, int v, float[] out, int off) {
-        if (v == 1) {
-            out[off] = 0f;
-            return 0;
-        }
+        int n = 0;
         double mean = 0;
         for (int i = 0; i < v; i++) {
-            mean += x[i];
+            if (x[i] != Double.NEGATIVE_INFINITY) {
+                mean += x[i];
+                n++;
+            }
         }
-        mean /= v;
+        if (n == 1) {
+            for (int i = 0; i < v; i++) {
+                out[off + i] = x[i] == Double.NEGATIVE_INFINITY ? Float.NEGATIVE_INFINITY : 0f;
+            }
+            return 0;
+        }
+        mean /= n;
         double ss = 0;
         for (int i = 0; i < v; i++) {
-            double c = x[i] - mean;
-            ss += c * c;
+            if (x[i] != Double.NEGATIVE_INFINITY) {
+                double c = x[i] - mean;
+                ss += c * c;
+            }
         }
-        double sd = Math.sqrt(ss / (v - 1));
+        double sd = Math.sqrt(ss / (n - 1));
         double inv = 1.0 / (Math.max(sd, SD_FLOOR) + EPS);
         for (int i = 0; i < v; i++) {
-            out[off + i] = (float) ((x[i] - mean) * inv);
+            out[off + i] = (float) ((x[i] - mean) * inv); // -inf stays -inf
         }
         return sd;
     }

@@ -7,12 +7,25 @@ package org.distill4j.loss;
  * <p>Mode-seeking: the student is pushed to put its mass where the teacher's is high rather than to
  * cover every teacher mode, which suits small students of large generative teachers (Y. Gu, L. Dong,
  * F. Wei, M. Huang, "MiniLLM: Knowledge Distillation of Large Language Models", ICLR 2024). Gradient:
- * {@code T * q_j (log q_j - log p_j - KL(q || p))}. A teacher probability of exactly 0 where the
- * student has mass makes the divergence infinite and is reported as an error.
+ * {@code T * q_j (log q_j - log p_j - KL(q || p))}.
+ *
+ * <p><b>Classes the teacher gives no mass</b> ({@code -Infinity} logits of a masked or padded vocabulary,
+ * e.g. {@code VocabularyAlignment} PAD, or zero probabilities) would make {@code KL(q || p)} infinite
+ * wherever the student has mass. The teacher's log-probabilities at T = 1 are therefore floored at
+ * {@link #TEACHER_LOG_FLOOR} = {@code log(Float.MIN_VALUE)} = -103.28 (the value the soft-target store keeps
+ * for a zero probability) before tempering: value and gradient stay finite, and student mass on such a
+ * class costs about {@code 103 / T} nats per unit of mass (before the {@code T^2} factor), so it is pushed
+ * off steeply. Teachers whose every log-probability is above the floor are not affected.
  */
 public final class ReverseKl extends TemperedDivergence {
     /** The registered name. */
     public static final String NAME = "reverse-kl";
+    /**
+     * {@code log(Float.MIN_VALUE)} = -103.28: the least teacher log-probability (at T = 1) that reverse KL (and
+     * {@code gjsd} at beta 1) uses; the floor the soft-target store keeps for a zero probability, so a live teacher
+     * and its store give the same loss.
+     */
+    public static final double TEACHER_LOG_FLOOR = Math.log(Float.MIN_VALUE);
 
     /** @param temperature softmax temperature {@code T > 0} on both sides */
     public ReverseKl(double temperature) {
@@ -33,8 +46,14 @@ public final class ReverseKl extends TemperedDivergence {
         return new ReverseKl(t, reduction);
     }
 
+    /** True: KL(q || p) is infinite where the teacher has no mass (see the class comment). */
+    @Override
+    boolean floorsTeacher() {
+        return true;
+    }
+
     @Override
     double row(Row r, double[] dz, double[] parts) {
-        return reverseKl(r, dz, NAME);
+        return reverseKl(r, dz);
     }
 }

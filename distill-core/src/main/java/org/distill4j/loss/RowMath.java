@@ -29,6 +29,27 @@ final class RowMath {
         }
     }
 
+    /**
+     * Checks a row of teacher logits: each finite, or {@code -Infinity} for a class the teacher gives no mass (a
+     * masked or padded vocabulary entry, see {@link TeacherValues}), and at least one finite. NaN and
+     * {@code +Infinity} are refused; the message names the row and class.
+     */
+    static void requireTeacherLogits(float[] x, int off, int n, int row) {
+        boolean mass = false;
+        for (int i = 0; i < n; i++) {
+            float v = x[off + i];
+            if (Float.isNaN(v) || v == Float.POSITIVE_INFINITY) {
+                throw new IllegalArgumentException("teacher logit at row " + row + ", class " + i + " is " + v
+                        + ", expected a finite value, or -Infinity for a class of zero probability");
+            }
+            mass |= v != Float.NEGATIVE_INFINITY;
+        }
+        if (!mass) {
+            throw new IllegalArgumentException("teacher logits of row " + row + " are all -Infinity (no class has probability); "
+                    + "expected at least one finite value");
+        }
+    }
+
     /** Checks a temperature: finite and > 0; the message names the loss. */
     static double requireTemperature(String loss, double t) {
         if (!(t > 0) || Double.isInfinite(t)) {
@@ -39,7 +60,8 @@ final class RowMath {
 
     /**
      * Starts row {@code r} of a loss: an uncounted row gets a zero gradient and false; a counted row has
-     * its student logits (and, with {@code teacher}, its dense teacher values) checked, and true.
+     * its student logits (finite) and, with {@code teacher}, its dense teacher values checked
+     * ({@link #requireTeacherLogits}, {@link #requireProbabilities}), and true.
      */
     static boolean beginRow(LogitBatch batch, float[] grad, int r, boolean teacher) {
         final int v = batch.classes();
@@ -53,7 +75,7 @@ final class RowMath {
             if (batch.teacherValues() == TeacherValues.PROBABILITIES) {
                 requireProbabilities(batch.teacher(), off, v, r);
             } else {
-                requireFiniteLogits("teacher logit", batch.teacher(), off, v, r);
+                requireTeacherLogits(batch.teacher(), off, v, r);
             }
         }
         return true;

@@ -13,6 +13,11 @@ import java.util.Objects;
  *
  * <p>Subclasses implement one row: the divergence and {@code dD/dz}. Where {@code D} is written in
  * terms of {@code q}, {@link #softmaxChain} turns {@code g = dD/dq} into {@code dD/dz}.
+ *
+ * <p>Teacher classes of zero mass (logit {@code -Infinity}, probability 0) have {@code log p = -inf} and
+ * {@code p = 0}; the divergences that stay finite there use them as they are. Those that do not (reverse
+ * KL) say so with {@link #floorsTeacher()}: their teacher log-probabilities (at T = 1) are first raised to
+ * at least {@link ReverseKl#TEACHER_LOG_FLOOR}.
  */
 abstract class TemperedDivergence implements LogitLoss, TemperatureScaled {
     protected final double temperature;
@@ -40,6 +45,14 @@ abstract class TemperedDivergence implements LogitLoss, TemperatureScaled {
      * {@code dz[0, v)} and, when the loss has {@link #partNames()}, each part's value into {@code parts}.
      */
     abstract double row(Row r, double[] dz, double[] parts);
+
+    /**
+     * Whether the teacher's log-probabilities at T = 1 are floored at {@link ReverseKl#TEACHER_LOG_FLOOR} before tempering
+     * (for divergences that are infinite where the teacher has no mass); false unless a loss says so.
+     */
+    boolean floorsTeacher() {
+        return false;
+    }
 
     /** Names of extra components reported in {@link LossResult#terms()} (each times T^2, reduced). */
     String[] partNames() {
@@ -102,6 +115,7 @@ abstract class TemperedDivergence implements LogitLoss, TemperatureScaled {
         String[] partNames = partNames();
         double[] parts = new double[partNames.length];
         double[] partSums = new double[partNames.length];
+        final boolean floor = floorsTeacher();
         double total = 0;
         for (int r = 0; r < rows; r++) {
             if (!RowMath.beginRow(batch, gradOut, r, true)) {
@@ -109,7 +123,7 @@ abstract class TemperedDivergence implements LogitLoss, TemperatureScaled {
             }
             final int off = r * v;
             tempered(s, off, v, false, invT, row.logQ, row.q);
-            tempered(t, off, v, probs, invT, row.logP, row.p);
+            tempered(t, off, v, probs, invT, row.logP, row.p, floor);
             row.index = r;
             row.label = labels == null ? -1 : labels[r];
             total += row(row, dz, parts);
@@ -136,12 +150,38 @@ abstract class TemperedDivergence implements LogitLoss, TemperatureScaled {
      * (zeros give {@code -inf} and probability 0).
      */
     static void tempered(float[] x, int off, int v, boolean logOfProbabilities, double invT, double[] logOut, double[] pOut) {
+        tempered(x, off, v, logOfProbabilities, invT, logOut, pOut, false);
+    }
+
+    /**
+     * {@link #tempered}, with {@code floor}: each log-probability at T = 1 raised to at least {@link ReverseKl#TEACHER_LOG_FLOOR}
+     * first (zero probabilities and {@code -inf} logits included). Rows with nothing below the floor are unchanged.
+     */
+    static void tempered(float[] x, int off, int v, boolean logOfProbabilities, double invT, double[] logOut, double[] pOut,
+                         boolean floor) {
         double m = Double.NEGATIVE_INFINITY;
+        double min = Double.POSITIVE_INFINITY;
         for (int i = 0; i < v; i++) {
             double a = logOfProbabilities ? Math.log(x[off + i]) : x[off + i];
             logOut[i] = a;
             if (a > m) {
                 m = a;
+            }
+            if (a < min) {
+                min = a;
+            }
+        }
+        // log p_i = a_i - logsumexp(a) >= a_i - m - log v: no element can be below the floor unless min is
+        if (floor && min - m < ReverseKl.TEACHER_LOG_FLOOR + Math.log(v)) {
+            double z1 = 0;
+            for (int i = 0; i < v; i++) {
+                z1 += Math.exp(logOut[i] - m);
+            }
+            final double lowest = m + Math.log(z1) + ReverseKl.TEACHER_LOG_FLOOR; // below m: the maximum is never raised
+            for (int i = 0; i < v; i++) {
+                if (logOut[i] < lowest) {
+                    logOut[i] = lowest;
+                }
             }
         }
         double z = 0;
@@ -195,16 +235,14 @@ abstract class TemperedDivergence implements LogitLoss, TemperatureScaled {
         return kl;
     }
 
-    /** Reverse KL(q || p) of a row and its {@code dz}; a zero teacher probability under student mass is an error. */
-    static double reverseKl(Row r, double[] dz, String lossName) {
+    /**
+     * Reverse KL(q || p) of a row and its {@code dz}. The teacher's log-probabilities must be finite: losses that call
+     * it {@linkplain #floorsTeacher floor} them.
+     */
+    static double reverseKl(Row r, double[] dz) {
         double kl = 0;
         for (int i = 0; i < r.v; i++) {
             if (r.q[i] > 0) {
-                if (r.logP[i] == Double.NEGATIVE_INFINITY) {
-                    throw new IllegalArgumentException(lossName + ": the teacher gives class " + i + " of row " + r.index
-                            + " probability 0 where the student has mass, so KL(student || teacher) is infinite; "
-                            + "use kd or gjsd with beta < 1");
-                }
                 double g = r.logQ[i] - r.logP[i];
                 kl += r.q[i] * g;
                 dz[i] = g;

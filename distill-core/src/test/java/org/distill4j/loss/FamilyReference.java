@@ -37,10 +37,26 @@ final class FamilyReference {
         return k;
     }
 
+    /** log of the smallest float: the floor of teacher log-probabilities (at T = 1) in reverse KL. */
+    static final double LOG_FLOOR = Math.log(Float.MIN_VALUE);
+
+    /**
+     * The teacher's tempered log-probabilities of one row after flooring those at T = 1 at {@link #LOG_FLOOR}
+     * (zero-mass classes, -inf logits, included), as reverse KL takes them.
+     */
+    static double[] flooredTeacher(double[] t, int off, int v, double temp) {
+        double[] lp = logSoftmax(t, off, v, 1);
+        for (int i = 0; i < v; i++) {
+            lp[i] = Math.max(lp[i], LOG_FLOOR);
+        }
+        return logSoftmax(lp, 0, v, temp);
+    }
+
+    /** T^2 KL(q || p), the teacher floored (see {@link #flooredTeacher}). */
     static double reverseKl(double[] s, double[] t, int rows, int v, double temp) {
         double total = 0;
         for (int r = 0; r < rows; r++) {
-            total += temp * temp * kl(logSoftmax(s, r * v, v, temp), logSoftmax(t, r * v, v, temp));
+            total += temp * temp * kl(logSoftmax(s, r * v, v, temp), flooredTeacher(t, r * v, v, temp));
         }
         return total / rows;
     }
@@ -122,7 +138,7 @@ final class FamilyReference {
                 restQ += Math.exp(lq[i]);
             }
         }
-        double k = py * Math.log(py / qy);
+        double k = py > 0 ? py * Math.log(py / qy) : 0;
         if (restP > 0) {
             k += restP * Math.log(restP / restQ);
         }
@@ -156,7 +172,8 @@ final class FamilyReference {
     }
 
     /** Top-k KD: renormalized over the k entries, or with a rest bucket. */
-    static double topk(double[] s, int[] ids, float[] lps, int k, int rows, int v, double temp, boolean rest) {
+    static double topk(double[] s, int[] ids, float[] lps, int k, int rows, int v, double temp, boolean restTail) {
+        boolean rest = restTail && k < v; // with k = V no class is outside the top-k: no rest bucket on either side
         double total = 0;
         for (int r = 0; r < rows; r++) {
             double[] lq = logSoftmax(s, r * v, v, temp);
@@ -202,25 +219,33 @@ final class FamilyReference {
 
     /**
      * z-score with the unbiased std floored at 1e-3 and eps 1e-7, as logit standardization does:
-     * {@code (x - mean) / (max(std, 1e-3) + 1e-7)}.
+     * {@code (x - mean) / (max(std, 1e-3) + 1e-7)}, mean and std over the finite entries of the row; -inf entries
+     * (zero mass) stay -inf, and a row with one finite entry becomes 0 there.
      */
     static double[] standardize(double[] x, int rows, int v) {
         double[] out = new double[x.length];
         for (int r = 0; r < rows; r++) {
-            if (v == 1) {
+            final int off = r * v;
+            int[] fin = java.util.stream.IntStream.range(0, v).filter(i -> Double.isFinite(x[off + i])).toArray();
+            for (int i = 0; i < v; i++) {
+                out[r * v + i] = Double.NEGATIVE_INFINITY; // finite entries are overwritten below
+            }
+            int n = fin.length;
+            if (n == 1) {
+                out[r * v + fin[0]] = 0;
                 continue;
             }
             double mean = 0;
-            for (int i = 0; i < v; i++) {
+            for (int i : fin) {
                 mean += x[r * v + i];
             }
-            mean /= v;
+            mean /= n;
             double ss = 0;
-            for (int i = 0; i < v; i++) {
+            for (int i : fin) {
                 ss += (x[r * v + i] - mean) * (x[r * v + i] - mean);
             }
-            double sd = Math.sqrt(ss / (v - 1));
-            for (int i = 0; i < v; i++) {
+            double sd = Math.sqrt(ss / (n - 1));
+            for (int i : fin) {
                 out[r * v + i] = (x[r * v + i] - mean) / (Math.max(sd, 1e-3) + 1e-7);
             }
         }

@@ -118,22 +118,30 @@ class LossFamilyTest {
 
     /** Gradient vs central differences of the float64 reference, on all or 60 random coordinates. */
     static void checkGradient(FamilyReference.Value ref, double[] s, float[] grad, Random rng, String what) {
+        // h = 1e-3: smaller steps drown in the reference's own rounding at V = 32003 (measured: h = 1e-5
+        // is off by 5e-9 on gradients of 5e-5, h = 1e-2 and 1e-3 agree to 4e-7 relative)
+        checkGradient(ref, s, grad, rng, what, 1e-3);
+    }
+
+    /** The same with central differences of step {@code h}. */
+    static void checkGradient(FamilyReference.Value ref, double[] s, float[] grad, Random rng, String what, double h) {
         int n = s.length;
         int[] coords = n <= 300 ? java.util.stream.IntStream.range(0, n).toArray() : rng.ints(60, 0, n).toArray();
         double[] fd = new double[coords.length];
         double max = 0;
         for (int j = 0; j < coords.length; j++) {
             int k = coords[j];
-            // h = 1e-3: smaller steps drown in the reference's own rounding at V = 32003 (measured: h = 1e-5
-            // is off by 5e-9 on gradients of 5e-5, h = 1e-2 and 1e-3 agree to 4e-7 relative)
-            fd[j] = UP * FamilyReference.centralDifference(ref, s, k, 1e-3);
+            fd[j] = UP * FamilyReference.centralDifference(ref, s, k, h);
             max = Math.max(max, Math.abs(fd[j]));
         }
         for (float g : grad) {
             assertTrue(Float.isFinite(g), what + ": every gradient element is written and finite");
         }
+        // the reference's own resolution: a central difference cannot see below a few ulps of the value over 2h
+        // (e.g. logit-std(reverse-kl) at V = 2, gradients of 1e-7 from a floored value of about 100, h = 1e-5)
+        final double resolution = UP * 8 * Math.ulp(Math.abs(ref.at(s))) / (2 * h);
         for (int j = 0; j < coords.length; j++) {
-            double tol = 2e-5 * max + 1e-5 * Math.abs(fd[j]) + 1e-9;
+            double tol = 2e-5 * max + 1e-5 * Math.abs(fd[j]) + 1e-9 + resolution;
             if (!(Math.abs(fd[j] - grad[coords[j]]) <= tol)) {
                 fail(what + ": gradient at " + coords[j] + " is " + grad[coords[j]] + ", central difference " + fd[j] + " (tol " + tol + ")");
             }
@@ -435,14 +443,6 @@ class LossFamilyTest {
     }
 
     @Test
-    void reverseKlReportsAnInfiniteDivergence() {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new ReverseKl(1)
-                .compute(LogitBatch.of(1, 3, new float[]{1, 2, 3}, new float[]{0.5f, 0.5f, 0f}, TeacherValues.PROBABILITIES, null),
-                        new float[3], 1f));
-        assertTrue(e.getMessage().contains("class 2 of row 0 probability 0"), e.getMessage());
-    }
-
-    @Test
     void weightedSumAddsWeightedValuesAndGradientsAndFollowsSchedules() {
         Random rng = new Random(10);
         int rows = 5;
@@ -617,7 +617,7 @@ class LossFamilyTest {
         e = assertThrows(IllegalArgumentException.class, () -> LogitBatch.ofTopK(1, 3, new float[]{0.3f, -1.1f, 2.4f}, new int[]{0, 2},
                 new float[]{-0.5f, 3e-4f}, 2, null));
         assertEquals("top-k log-probability at row 0, entry 1 is 3.0E-4, expected a finite value <= 0 (up to 1e-4 of rounding "
-                + "above 0 is accepted)", e.getMessage());
+                + "above 0 is accepted), or -Infinity for probability 0", e.getMessage());
         // logit-std with a probability teacher: +Inf is named as the probability it is
         e = assertThrows(IllegalArgumentException.class, () -> LogitStandardization.of(new SoftTargetKd(2, 0)).compute(
                 LogitBatch.of(1, 3, new float[]{0.3f, -1.1f, 2.4f}, new float[]{0.2f, Float.POSITIVE_INFINITY, 0.1f},
