@@ -14,7 +14,9 @@ import java.util.Objects;
  * distillation (S. You, C. Xu, C. Xu, D. Tao, "Learning from Multiple Teacher Networks", KDD 2017);
  * averaging logits (a geometric mean of the distributions) keeps the result in logit form, for losses
  * that need logits such as {@code mse}. Weights are normalized to sum to one; every teacher must have
- * the same number of classes.
+ * the same number of classes. A teacher of weight 0 takes no part. A class of zero mass ({@code -Infinity}
+ * logit, e.g. from {@code VocabularyAlignment} PAD) stays of zero mass in a logit average (the geometric mean
+ * is 0 where any member's probability is) and weighs nothing in a probability average.
  */
 public final class EnsembleTeacher implements Teacher {
     /** What is averaged. */
@@ -95,8 +97,11 @@ public final class EnsembleTeacher implements Teacher {
         double[] row = new double[v];
         for (int ti = 0; ti < teachers.size(); ti++) {
             Teacher t = teachers.get(ti);
-            float[] out = t.outputs(batch);
             double w = weights[ti];
+            if (w == 0) {
+                continue; // no part: 0 x a -inf logit would be NaN
+            }
+            float[] out = t.outputs(batch);
             for (int r = 0; r < n; r++) {
                 if (combine == Combine.LOGITS) {
                     for (int i = 0; i < v; i++) {

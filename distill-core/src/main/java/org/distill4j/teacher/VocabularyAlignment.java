@@ -13,9 +13,12 @@ import java.util.Objects;
  * <ul>
  *   <li>{@link Mode#TRUNCATE} (teacher larger): the teacher's extra classes are dropped; the losses
  *       renormalize the remaining distribution.</li>
- *   <li>{@link Mode#PAD} (teacher smaller): the student's extra classes get teacher probability 0;
- *       the teacher's rows become probabilities padded with zeros. Losses that need teacher logits
- *       ({@code mse}) or finite teacher log-probabilities ({@code reverse-kl}) cannot use it.</li>
+ *   <li>{@link Mode#PAD} (teacher smaller): the student's extra classes get teacher probability 0. The
+ *       rows keep the teacher's kind ({@link #values()}): logits are padded with {@code -Infinity},
+ *       probabilities with zeros, both a class of zero mass to the losses (see {@link TeacherValues}). Every
+ *       distribution loss takes them ({@code reverse-kl} and {@code gjsd} at beta 1 floor the zero
+ *       probabilities, {@code logit-std} standardizes over the teacher's own classes); {@code mse} refuses
+ *       them, since there is no logit to match.</li>
  * </ul>
  */
 public final class VocabularyAlignment implements Teacher {
@@ -56,9 +59,10 @@ public final class VocabularyAlignment implements Teacher {
         return classes;
     }
 
+    /** The wrapped teacher's: PAD keeps logits as logits (padded with {@code -Infinity}) and probabilities as probabilities. */
     @Override
     public TeacherValues values() {
-        return mode == Mode.PAD ? TeacherValues.PROBABILITIES : teacher.values();
+        return teacher.values();
     }
 
     @Override
@@ -73,12 +77,11 @@ public final class VocabularyAlignment implements Teacher {
             }
             return out;
         }
-        double[] row = new double[tc];
+        // PAD: the teacher's values as they are, and zero mass in the student's extra classes
+        float zeroMass = teacher.values() == TeacherValues.LOGITS ? Float.NEGATIVE_INFINITY : 0f;
         for (int r = 0; r < n; r++) {
-            TeacherRows.logProbabilities(in, teacher.values(), r, tc, row);
-            for (int i = 0; i < tc; i++) {
-                out[r * classes + i] = (float) Math.exp(row[i]);
-            }
+            System.arraycopy(in, r * tc, out, r * classes, tc);
+            java.util.Arrays.fill(out, r * classes + tc, (r + 1) * classes, zeroMass);
         }
         return out;
     }

@@ -89,19 +89,55 @@ class TeacherCombinatorsTest {
         Teacher t4 = new Fixed(rows, 4, TeacherValues.LOGITS);
         Teacher cut = VocabularyAlignment.align(t4, 3, VocabularyAlignment.Mode.TRUNCATE);
         assertArrayEquals(new float[]{1, 2, 3, 5, 6, 7}, cut.outputs(batch(2)), 0f);
+        // PAD keeps the teacher's kind: logits padded with -inf, probabilities with 0 (both zero mass)
         Teacher padded = VocabularyAlignment.align(t4, 6, VocabularyAlignment.Mode.PAD);
-        assertEquals(TeacherValues.PROBABILITIES, padded.values());
-        float[] p = padded.outputs(batch(2));
-        double[] ref = softmax(rows, 0, 4);
-        for (int i = 0; i < 4; i++) {
-            assertEquals(ref[i], p[i], 1e-7);
-        }
-        assertEquals(0f, p[4]);
-        assertEquals(0f, p[5]);
+        assertEquals(TeacherValues.LOGITS, padded.values());
+        float ninf = Float.NEGATIVE_INFINITY;
+        assertArrayEquals(new float[]{1, 2, 3, 4, ninf, ninf, 5, 6, 7, 8, ninf, ninf}, padded.outputs(batch(2)), 0f);
+        float[] probs = {0.1f, 0.2f, 0.3f, 0.4f, 0.7f, 0f, 0.2f, 0.1f};
+        Teacher paddedProbs = VocabularyAlignment.align(new Fixed(probs, 4, TeacherValues.PROBABILITIES), 5, VocabularyAlignment.Mode.PAD);
+        assertEquals(TeacherValues.PROBABILITIES, paddedProbs.values());
+        assertArrayEquals(new float[]{0.1f, 0.2f, 0.3f, 0.4f, 0f, 0.7f, 0f, 0.2f, 0.1f, 0f}, paddedProbs.outputs(batch(2)), 0f);
         assertSame(t4, VocabularyAlignment.align(t4, 4, VocabularyAlignment.Mode.PAD));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> VocabularyAlignment.align(t4, 6, VocabularyAlignment.Mode.TRUNCATE));
         assertTrue(e.getMessage().contains("4 classes, fewer than the student's 6; use PAD"), e.getMessage());
+    }
+
+    /**
+     * Zero-mass classes of a padded teacher through the other wrappers: an ensemble averaging logits keeps them of
+     * zero mass (and a member of weight 0 takes no part, instead of 0 x -inf = NaN); a top-k of more classes than the
+     * teacher has gives -inf log-probabilities, which training takes.
+     */
+    @Test
+    void paddedClassesStayOfZeroMassThroughEnsemblesAndTopK() {
+        float ninf = Float.NEGATIVE_INFINITY;
+        Teacher padded = VocabularyAlignment.align(new Fixed(new float[]{1, 2, 3, 4, 5, 6}, 3, TeacherValues.LOGITS), 4,
+                VocabularyAlignment.Mode.PAD);
+        Teacher full = new Fixed(new float[]{0.5f, -1, 2, 1, 3, 0, -2, 0.25f}, 4, TeacherValues.LOGITS);
+        float[] avg = EnsembleTeacher.of(List.of(padded, full), new double[]{1, 3}, EnsembleTeacher.Combine.LOGITS).outputs(batch(2));
+        assertArrayEquals(new float[]{0.625f, -0.25f, 2.25f, ninf, 3.25f, 1.25f, 0, ninf}, avg, 1e-6f);
+        float[] none = EnsembleTeacher.of(List.of(padded, full), new double[]{0, 1}, EnsembleTeacher.Combine.LOGITS).outputs(batch(2));
+        assertArrayEquals(new float[]{0.5f, -1, 2, 1, 3, 0, -2, 0.25f}, none, 0f);
+        float[] mixed = EnsembleTeacher.of(List.of(padded, full), new double[]{1, 1}, EnsembleTeacher.Combine.PROBABILITIES)
+                .outputs(batch(2));
+        double[] pa = softmax(new float[]{1, 2, 3}, 0, 3);
+        double[] pf = softmax(new float[]{0.5f, -1, 2, 1}, 0, 4);
+        for (int i = 0; i < 4; i++) {
+            assertEquals(0.5 * (i < 3 ? pa[i] : 0) + 0.5 * pf[i], mixed[i], 1e-7, "class " + i);
+        }
+
+        SparseTeacher.TopK top = TopKTeacher.of(padded, 4).topK(batch(2));
+        assertEquals(ninf, top.logProbs()[3]);
+        assertEquals(3, top.ids()[3], "the padded class is last");
+        org.distill4j.loss.LogitBatch b = org.distill4j.loss.LogitBatch.ofTopK(2, 4, new float[]{0.1f, 0.4f, -0.3f, 0.2f, 1, 0, 0.5f, -1},
+                top.ids(), top.logProbs(), 4, null);
+        float[] g = new float[8];
+        double kd = new org.distill4j.loss.TopKKd(2, org.distill4j.loss.TopKKd.Tail.RENORMALIZE).compute(b, g, 1f).value();
+        assertTrue(Double.isFinite(kd), "top-k kd over the padded teacher: " + kd);
+        for (float x : g) {
+            assertTrue(Float.isFinite(x));
+        }
     }
 
     @Test
