@@ -195,28 +195,30 @@ public sealed class LogitStandardization implements LogitLoss, EpochAware {
         final boolean probs = batch.teacherValues() == TeacherValues.PROBABILITIES;
         float[] zs = new float[s.length];
         float[] zt = new float[t.length];
-        double[] rowBuf = new double[v];
         double[] sigma = new double[rows];
-        for (int r = 0; r < rows; r++) {
-            if (!batch.counts(r)) {
-                continue; // stays 0; the inner loss ignores the row
+        try (Scratch sc = Scratch.acquire()) { // given back before the inner loss runs, which reuses it
+            double[] rowBuf = sc.doubles(0, v);
+            for (int r = 0; r < rows; r++) {
+                if (!batch.counts(r)) {
+                    continue; // stays 0; the inner loss ignores the row
+                }
+                final int off = r * v;
+                for (int i = 0; i < v; i++) {
+                    rowBuf[i] = s[off + i];
+                }
+                RowMath.requireFiniteLogits("student logit", s, off, v, r);
+                sigma[r] = standardize(rowBuf, v, zs, off);
+                if (probs) {
+                    RowMath.requireProbabilities(t, off, v, r);
+                } else {
+                    RowMath.requireTeacherLogits(t, off, v, r);
+                }
+                for (int i = 0; i < v; i++) {
+                    float x = t[off + i];
+                    rowBuf[i] = probs ? Math.log(x) : x; // zero mass: -inf, kept out of the row's mean and deviation
+                }
+                standardize(rowBuf, v, zt, off);
             }
-            final int off = r * v;
-            for (int i = 0; i < v; i++) {
-                rowBuf[i] = s[off + i];
-            }
-            RowMath.requireFiniteLogits("student logit", s, off, v, r);
-            sigma[r] = standardize(rowBuf, v, zs, off);
-            if (probs) {
-                RowMath.requireProbabilities(t, off, v, r);
-            } else {
-                RowMath.requireTeacherLogits(t, off, v, r);
-            }
-            for (int i = 0; i < v; i++) {
-                float x = t[off + i];
-                rowBuf[i] = probs ? Math.log(x) : x; // zero mass: -inf, kept out of the row's mean and deviation
-            }
-            standardize(rowBuf, v, zt, off);
         }
         float[] g = new float[gradOut.length];
         LossResult std = soft.compute(batch.derive(zs, zt), g, upstream);
@@ -276,7 +278,7 @@ public sealed class LogitStandardization implements LogitLoss, EpochAware {
     }
 
     /**
-     * Writes the standardized row, {@code (x - mean) / (max(sd, SD_FLOOR) + EPS)}, into
+     * Writes the standardized row {@code x[0, v)}, {@code (x - mean) / (max(sd, SD_FLOOR) + EPS)}, into
      * {@code out[off, off + v)}; returns its unbiased standard deviation {@code sd}. Mean and deviation are over
      * the finite entries ({@code -inf} ones, zero mass, stay {@code -inf}); with one finite entry it becomes 0.
      */

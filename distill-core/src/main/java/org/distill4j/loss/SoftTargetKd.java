@@ -22,8 +22,8 @@ import java.util.Objects;
  * NIPS 2014 Deep Learning Workshop (arXiv:1503.02531). With {@code alpha = 0} no labels are needed.
  * Teacher rows may be logits or probabilities ({@link TeacherValues}).
  *
- * <p>Implementation: fused per row, no per-row allocation (one scratch row of {@code 4V} doubles per
- * call). One read of both rows finds the maxima, a second accumulates the three log-sum-exps in
+ * <p>Implementation: fused per row, no per-row allocation (four scratch rows of {@code V} doubles, the
+ * thread's own, reused across calls). One read of both rows finds the maxima, a second accumulates the three log-sum-exps in
  * double and keeps the exponentials, and a third computes the value and writes the gradient together. Any finite logits give finite results (logits of magnitude 1e4 at T = 0.5
  * included): every exponent is taken relative to its row maximum.
  */
@@ -120,17 +120,22 @@ public final class SoftTargetKd implements LogitLoss, TemperatureScaled {
         final double w = batch.rowWeight(reduction);
         final double scale = w * upstream;
         final double[] rowCe = new double[1];
-        final double[] scratch = new double[4 * v]; // one per call, reused by every row
         double kdSum = 0;
         double ceSum = 0;
-        for (int r = 0; r < rows; r++) {
-            if (!RowMath.beginRow(batch, gradOut, r, true)) {
-                continue;
+        try (Scratch sc = Scratch.acquire()) { // the thread's rows, reused by every row and call
+            final double[] es = sc.doubles(0, v);
+            final double[] et = sc.doubles(1, v);
+            final double[] e1 = sc.doubles(2, v);
+            final double[] at = sc.doubles(3, v);
+            for (int r = 0; r < rows; r++) {
+                if (!RowMath.beginRow(batch, gradOut, r, true)) {
+                    continue;
+                }
+                final int off = r * v;
+                final int label = alpha > 0 ? y[r] : -1;
+                kdSum += row(s, t, probs, off, v, label, gradOut, scale, rowCe, es, et, e1, at);
+                ceSum += rowCe[0];
             }
-            final int off = r * v;
-            final int label = alpha > 0 ? y[r] : -1;
-            kdSum += row(s, t, probs, off, v, label, gradOut, scale, rowCe, scratch);
-            ceSum += rowCe[0];
         }
         final double kd = kdSum * w;
         final double ce = ceSum * w;
@@ -149,22 +154,19 @@ public final class SoftTargetKd implements LogitLoss, TemperatureScaled {
 
     /**
      * One fused row: returns {@code T^2 KL(p||q)} of the row, stores the row's CE in {@code ceOut[0]}
-     * (0 when alpha is 0) and writes the weighted, scaled gradient. {@code scratch} holds
-     * {@code 4 * v} doubles reused across rows: pass 2 keeps the teacher's scaled log-values and the
-     * three exponentials there, so pass 3 needs no exp or log (3 exps per element instead of 6).
+     * (0 when alpha is 0) and writes the weighted, scaled gradient. Pass 2 keeps the three exponentials
+     * ({@code eS}: student at T, {@code eT}: teacher at T, {@code e1}: student at 1) and the teacher's scaled
+     * log-values ({@code aT}) in scratch rows of at least {@code v} doubles, so pass 3 needs no exp or log
+     * (3 exps per element instead of 6).
      */
     private double row(float[] s, float[] t, boolean probs, int off, int v, int label, float[] grad, double scale,
-                       double[] ceOut, double[] scratch) {
+                       double[] ceOut, double[] eS, double[] eT, double[] e1, double[] aT) {
         final double invT = 1.0 / temperature;
         // pass 1: maxima (log is monotonic, so max of log p = log of max p)
         final double ms = RowMath.max(s, off, v);
         final double mt = probs ? Math.log(RowMath.max(t, off, v)) : RowMath.max(t, off, v);
         // pass 2: log-sum-exps, keeping each exponential
         final boolean needSoftmax1 = alpha > 0 && temperature != 1.0;
-        final int eS = 0;
-        final int eT = v;
-        final int e1 = 2 * v;
-        final int aT = 3 * v;
         double zs = 0;
         double zt = 0;
         double z1 = 0;
@@ -173,14 +175,14 @@ public final class SoftTargetKd implements LogitLoss, TemperatureScaled {
             final double a = (teacherLog(t, off + i, probs) - mt) * invT;
             final double es = Math.exp(ds * invT);
             final double et = Math.exp(a);
-            scratch[aT + i] = a;
-            scratch[eS + i] = es;
-            scratch[eT + i] = et;
+            aT[i] = a;
+            eS[i] = es;
+            eT[i] = et;
             zs += es;
             zt += et;
             if (needSoftmax1) {
                 final double x = Math.exp(ds);
-                scratch[e1 + i] = x;
+                e1[i] = x;
                 z1 += x;
             }
         }
@@ -196,16 +198,16 @@ public final class SoftTargetKd implements LogitLoss, TemperatureScaled {
         double kl = 0;
         for (int i = 0; i < v; i++) {
             final double ds = s[off + i] - ms;
-            final double logP = scratch[aT + i] - logZt;
+            final double logP = aT[i] - logZt;
             final double logQ = ds * invT - logZs;
-            final double p = scratch[eT + i] * invZt;
-            final double q = scratch[eS + i] * invZs;
+            final double p = eT[i] * invZt;
+            final double q = eS[i] * invZs;
             if (p > 0) {
                 kl += p * (logP - logQ);
             }
             double g = kdWeight * (q - p);
             if (alpha > 0) {
-                g += alpha * ((needSoftmax1 ? scratch[e1 + i] * invZ1 : q) - (i == labelInRow ? 1.0 : 0.0));
+                g += alpha * ((needSoftmax1 ? e1[i] * invZ1 : q) - (i == labelInRow ? 1.0 : 0.0));
             }
             grad[off + i] = (float) (scale * g);
         }

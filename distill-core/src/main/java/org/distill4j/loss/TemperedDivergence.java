@@ -29,7 +29,7 @@ abstract class TemperedDivergence implements LogitLoss, TemperatureScaled {
         this.reduction = Objects.requireNonNull(reduction, "reduction");
     }
 
-    /** One row's distributions; arrays are valid on {@code [0, v)}. */
+    /** One row's distributions; arrays are valid on {@code [0, v)} (they may be longer: scratch rows). */
     static final class Row {
         int index;
         int v;
@@ -105,33 +105,35 @@ abstract class TemperedDivergence implements LogitLoss, TemperatureScaled {
         final double w = batch.rowWeight(reduction);
         final double scale = w * upstream * temperature; // T^2 * (1 / T) from z = s / T
         final double invT = 1.0 / temperature;
-        Row row = new Row();
-        row.v = v;
-        row.logP = new double[v];
-        row.p = new double[v];
-        row.logQ = new double[v];
-        row.q = new double[v];
-        double[] dz = new double[v];
         String[] partNames = partNames();
         double[] parts = new double[partNames.length];
         double[] partSums = new double[partNames.length];
         final boolean floor = floorsTeacher();
         double total = 0;
-        for (int r = 0; r < rows; r++) {
-            if (!RowMath.beginRow(batch, gradOut, r, true)) {
-                continue;
-            }
-            final int off = r * v;
-            tempered(s, off, v, false, invT, row.logQ, row.q);
-            tempered(t, off, v, probs, invT, row.logP, row.p, floor);
-            row.index = r;
-            row.label = labels == null ? -1 : labels[r];
-            total += row(row, dz, parts);
-            for (int j = 0; j < parts.length; j++) {
-                partSums[j] += parts[j];
-            }
-            for (int i = 0; i < v; i++) {
-                gradOut[off + i] = (float) (scale * dz[i]);
+        try (Scratch sc = Scratch.acquire()) { // the thread's rows, reused by every row and call (valid on [0, v))
+            Row row = new Row();
+            row.v = v;
+            row.logP = sc.doubles(0, v);
+            row.p = sc.doubles(1, v);
+            row.logQ = sc.doubles(2, v);
+            row.q = sc.doubles(3, v);
+            double[] dz = sc.doubles(4, v);
+            for (int r = 0; r < rows; r++) {
+                if (!RowMath.beginRow(batch, gradOut, r, true)) {
+                    continue;
+                }
+                final int off = r * v;
+                tempered(s, off, v, false, invT, row.logQ, row.q);
+                tempered(t, off, v, probs, invT, row.logP, row.p, floor);
+                row.index = r;
+                row.label = labels == null ? -1 : labels[r];
+                total += row(row, dz, parts);
+                for (int j = 0; j < parts.length; j++) {
+                    partSums[j] += parts[j];
+                }
+                for (int i = 0; i < v; i++) {
+                    gradOut[off + i] = (float) (scale * dz[i]);
+                }
             }
         }
         final double t2w = temperature * temperature * w;

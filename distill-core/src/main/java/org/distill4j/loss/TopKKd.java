@@ -125,96 +125,98 @@ public final class TopKKd implements LogitLoss, TemperatureScaled {
         final double invT = 1.0 / temperature;
         final double w = batch.rowWeight(reduction);
         final double scale = w * upstream * temperature;
-        final double[] logQ = new double[v];
-        final double[] q = new double[v];
         final double[] logT = new double[k + 1];
         final boolean[] inK = new boolean[v];
         // with k = V there are no classes outside the top-k: the rest bucket is empty on both sides
         final boolean rest = tail == Tail.REST_BUCKET && k < v;
         double total = 0;
-        for (int r = 0; r < rows; r++) {
-            if (!RowMath.beginRow(batch, gradOut, r, false)) {
-                continue;
-            }
-            final int off = r * v;
-            final int koff = r * k;
-            TemperedDivergence.tempered(s, off, v, false, invT, logQ, q);
-            // teacher buckets: k known entries (+ the rest), tempered and normalized in the log domain
-            double known = 0;
-            for (int j = 0; j < k; j++) {
-                known += Math.exp(lps[koff + j]);
-            }
-            int buckets = k;
-            if (rest) {
-                if (known > 1 + 1e-3) {
-                    throw new IllegalArgumentException("top-k probabilities of row " + r + " sum to " + known
-                            + " > 1; the rest bucket needs true log-probabilities");
+        try (Scratch sc = Scratch.acquire()) { // the thread's rows, reused by every row and call
+            final double[] logQ = sc.doubles(0, v);
+            final double[] q = sc.doubles(1, v);
+            for (int r = 0; r < rows; r++) {
+                if (!RowMath.beginRow(batch, gradOut, r, false)) {
+                    continue;
                 }
-                logT[k] = Math.log(Math.max(0.0, 1.0 - known)) * invT;
-                buckets = k + 1;
-            }
-            double m = Double.NEGATIVE_INFINITY;
-            for (int j = 0; j < k; j++) {
-                logT[j] = lps[koff + j] * invT;
-            }
-            for (int j = 0; j < buckets; j++) {
-                m = Math.max(m, logT[j]);
-            }
-            double z = 0;
-            for (int j = 0; j < buckets; j++) {
-                z += Math.exp(logT[j] - m);
-            }
-            final double logZ = m + Math.log(z);
-            for (int j = 0; j < buckets; j++) {
-                logT[j] -= logZ;
-            }
-            // student buckets and value
-            double value = 0;
-            for (int j = 0; j < k; j++) {
-                int id = ids[koff + j];
-                inK[id] = true;
-                double p = Math.exp(logT[j]);
-                if (p > 0) {
-                    value += p * (logT[j] - logQ[id]);
+                final int off = r * v;
+                final int koff = r * k;
+                TemperedDivergence.tempered(s, off, v, false, invT, logQ, q);
+                // teacher buckets: k known entries (+ the rest), tempered and normalized in the log domain
+                double known = 0;
+                for (int j = 0; j < k; j++) {
+                    known += Math.exp(lps[koff + j]);
                 }
-            }
-            double pRest = 0;
-            double logQRest = Double.NEGATIVE_INFINITY;
-            if (rest) {
-                pRest = Math.exp(logT[k]);
-                double mr = Double.NEGATIVE_INFINITY;
-                for (int i = 0; i < v; i++) {
-                    if (!inK[i]) {
-                        mr = Math.max(mr, logQ[i]);
+                int buckets = k;
+                if (rest) {
+                    if (known > 1 + 1e-3) {
+                        throw new IllegalArgumentException("top-k probabilities of row " + r + " sum to " + known
+                                + " > 1; the rest bucket needs true log-probabilities");
+                    }
+                    logT[k] = Math.log(Math.max(0.0, 1.0 - known)) * invT;
+                    buckets = k + 1;
+                }
+                double m = Double.NEGATIVE_INFINITY;
+                for (int j = 0; j < k; j++) {
+                    logT[j] = lps[koff + j] * invT;
+                }
+                for (int j = 0; j < buckets; j++) {
+                    m = Math.max(m, logT[j]);
+                }
+                double z = 0;
+                for (int j = 0; j < buckets; j++) {
+                    z += Math.exp(logT[j] - m);
+                }
+                final double logZ = m + Math.log(z);
+                for (int j = 0; j < buckets; j++) {
+                    logT[j] -= logZ;
+                }
+                // student buckets and value
+                double value = 0;
+                for (int j = 0; j < k; j++) {
+                    int id = ids[koff + j];
+                    inK[id] = true;
+                    double p = Math.exp(logT[j]);
+                    if (p > 0) {
+                        value += p * (logT[j] - logQ[id]);
                     }
                 }
-                if (mr != Double.NEGATIVE_INFINITY) {
-                    double sr = 0;
+                double pRest = 0;
+                double logQRest = Double.NEGATIVE_INFINITY;
+                if (rest) {
+                    pRest = Math.exp(logT[k]);
+                    double mr = Double.NEGATIVE_INFINITY;
                     for (int i = 0; i < v; i++) {
                         if (!inK[i]) {
-                            sr += Math.exp(logQ[i] - mr);
+                            mr = Math.max(mr, logQ[i]);
                         }
                     }
-                    logQRest = mr + Math.log(sr);
+                    if (mr != Double.NEGATIVE_INFINITY) {
+                        double sr = 0;
+                        for (int i = 0; i < v; i++) {
+                            if (!inK[i]) {
+                                sr += Math.exp(logQ[i] - mr);
+                            }
+                        }
+                        logQRest = mr + Math.log(sr);
+                    }
+                    if (pRest > 0) {
+                        value += pRest * (logT[k] - logQRest);
+                    }
                 }
-                if (pRest > 0) {
-                    value += pRest * (logT[k] - logQRest);
+                // gradient: q_j - p_j in K; outside K: q_j (rest: minus p_rest * q_j / q_rest)
+                for (int i = 0; i < v; i++) {
+                    double g = q[i];
+                    if (rest && !inK[i] && pRest > 0) {
+                        g -= pRest * Math.exp(logQ[i] - logQRest);
+                    }
+                    gradOut[off + i] = (float) (scale * g);
                 }
-            }
-            // gradient: q_j - p_j in K; outside K: q_j (rest: minus p_rest * q_j / q_rest)
-            for (int i = 0; i < v; i++) {
-                double g = q[i];
-                if (rest && !inK[i] && pRest > 0) {
-                    g -= pRest * Math.exp(logQ[i] - logQRest);
+                for (int j = 0; j < k; j++) {
+                    int id = ids[koff + j];
+                    gradOut[off + id] = (float) (scale * (q[id] - Math.exp(logT[j])));
+                    inK[id] = false;
                 }
-                gradOut[off + i] = (float) (scale * g);
+                total += value;
             }
-            for (int j = 0; j < k; j++) {
-                int id = ids[koff + j];
-                gradOut[off + id] = (float) (scale * (q[id] - Math.exp(logT[j])));
-                inK[id] = false;
-            }
-            total += value;
         }
         double result = total * temperature * temperature * w;
         return new LossResult(result, batch.countedRows(), Map.of(NAME, result));

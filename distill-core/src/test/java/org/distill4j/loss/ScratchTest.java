@@ -1,0 +1,163 @@
+package org.distill4j.loss;
+
+import org.distill4j.testing.Inputs;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.atomic.AtomicReference;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The per-thread scratch rows of the CPU losses: reused across calls, fresh for a loss inside a loss, and never read
+ * before written (a loss's bits do not depend on what ran before it on its thread).
+ */
+class ScratchTest {
+
+    @Test
+    void aThreadsScratchIsReusedAndALossInsideALossGetsItsOwn() throws Exception {
+        // on a thread of its own: this one's scratch holds whatever earlier tests left
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        Thread t = new Thread(() -> {
+            try {
+                reuse();
+            } catch (Throwable e) {
+                failure.set(e);
+            }
+        });
+        t.start();
+        t.join();
+        if (failure.get() != null) {
+            throw new AssertionError(failure.get());
+        }
+    }
+
+    private static void reuse() {
+        double[] first;
+        try (Scratch a = Scratch.acquire()) {
+            first = a.doubles(0, 100);
+            assertTrue(first.length >= 100);
+            try (Scratch inner = Scratch.acquire()) {
+                assertNotSame(a, inner, "in use: a wrapper's inner loss must not get its caller's rows");
+                assertNotSame(first, inner.doubles(0, 100));
+            }
+            assertSame(first, a.doubles(0, 50), "a slot large enough is kept");
+            assertTrue(a.doubles(3, 10).length >= 10);
+        }
+        try (Scratch again = Scratch.acquire()) {
+            assertSame(first, again.doubles(0, 100), "the next call on the thread reuses the rows");
+            double[] grown = again.doubles(0, 1000);
+            assertTrue(grown.length >= 1000 && grown != first, "grown when a call needs more");
+        }
+        AtomicReference<double[]> other = new AtomicReference<>();
+        Thread t = new Thread(() -> {
+            try (Scratch s = Scratch.acquire()) {
+                other.set(s.doubles(0, 100));
+            }
+        });
+        t.start();
+        try {
+            t.join();
+        } catch (InterruptedException e) {
+            throw new AssertionError(e);
+        }
+        assertNotSame(first, other.get(), "each thread has its own");
+    }
+
+    /** Every registered loss, a weighted sum and logit-std around reverse-kl, on small odd shapes. */
+    static List<Object[]> cases(Random rng) {
+        List<Object[]> out = new ArrayList<>();
+        List<LogitLoss> losses = new ArrayList<>();
+        for (String name : Losses.names()) {
+            losses.add(Losses.create(name, Map.of()));
+        }
+        losses.add(Losses.create("gjsd", Map.of("beta", 1)));
+        losses.add(Losses.create("topk-kd", Map.of("tail", "rest", "temperature", 2)));
+        losses.add(LogitStandardization.of(new ReverseKl(2)));
+        losses.add(WeightedSum.builder().add(0.3, new CrossEntropy()).add(1, LogitStandardization.of(new Dkd(1, 8, 3, 0)))
+                .add(0.5, new TotalVariation(2)).build());
+        for (LogitLoss loss : losses) {
+            for (int v : new int[]{3, 37, 1001}) {
+                int rows = 5;
+                float[] s = Inputs.logits(rng, rows, v, 2);
+                float[] t = Inputs.logits(rng, rows, v, 2);
+                if (!(loss instanceof LogitMse)) {
+                    t[v + 1] = Float.NEGATIVE_INFINITY; // a zero-mass class too
+                }
+                int[] y = Inputs.labels(rng, rows, v);
+                LogitBatch b;
+                if (loss.needsTopK()) {
+                    int k = Math.min(v, 3);
+                    int[] ids = new int[rows * k];
+                    float[] lps = new float[rows * k];
+                    for (int r = 0; r < rows; r++) {
+                        for (int j = 0; j < k; j++) {
+                            ids[r * k + j] = (r + 2 * j) % v; // distinct: V is odd
+                            lps[r * k + j] = (float) (-1.3 - 0.7 * j - 0.1 * r);
+                        }
+                    }
+                    b = LogitBatch.ofTopK(rows, v, s, ids, lps, k, y);
+                } else {
+                    b = LogitBatch.of(rows, v, s, t, TeacherValues.LOGITS, y);
+                }
+                out.add(new Object[]{loss, b});
+            }
+        }
+        return out;
+    }
+
+    /**
+     * The same losses on a thread whose scratch was just filled with NaN (at a larger size than any case needs), and on
+     * a fresh thread: the same bits. A loss that read a scratch element before writing it would differ (NaN spreads).
+     */
+    @Test
+    void aLossesBitsDoNotDependOnWhatRanBeforeOnItsThread() throws Exception {
+        List<Object[]> cases = cases(new Random(12));
+        List<String> fresh = runOnNewThread(cases, false);
+        List<String> dirty = runOnNewThread(cases, true);
+        assertEquals(cases.size(), fresh.size());
+        for (int i = 0; i < fresh.size(); i++) {
+            assertEquals(fresh.get(i), dirty.get(i), "case " + i);
+            assertTrue(!fresh.get(i).contains("NaN"), "case " + i + ": " + fresh.get(i));
+        }
+    }
+
+    private static List<String> runOnNewThread(List<Object[]> cases, boolean poisonFirst) throws Exception {
+        List<String> out = new ArrayList<>();
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        Thread t = new Thread(() -> {
+            try {
+                for (Object[] c : cases) {
+                    if (poisonFirst) {
+                        try (Scratch s = Scratch.acquire()) {
+                            for (int slot = 0; slot < 8; slot++) {
+                                Arrays.fill(s.doubles(slot, 4096), Double.NaN);
+                            }
+                        }
+                    }
+                    LogitLoss loss = (LogitLoss) c[0];
+                    LogitBatch b = (LogitBatch) c[1];
+                    float[] g = Inputs.poisoned(b.student().length);
+                    LossResult r = loss.compute(b, g, 0.73f);
+                    out.add(loss.name() + " V=" + b.classes() + " " + Double.doubleToRawLongBits(r.value()) + " " + r.terms() + " "
+                            + Arrays.hashCode(g) + " " + Arrays.toString(Arrays.copyOf(g, 6)));
+                }
+            } catch (Throwable e) {
+                failure.set(e);
+            }
+        });
+        t.start();
+        t.join();
+        if (failure.get() != null) {
+            throw new AssertionError(failure.get());
+        }
+        return out;
+    }
+}
