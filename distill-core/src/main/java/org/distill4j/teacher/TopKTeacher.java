@@ -45,13 +45,14 @@ public final class TopKTeacher implements SparseTeacher {
         int[] heap = new int[k];
         for (int r = 0; r < n; r++) {
             TeacherRows.logProbabilities(out, teacher.values(), r, v, row);
-            // a min-heap of the k best indices (by log-probability), then sorted best first
+            // a min-heap of the k best indices (by log-probability; at a tie the smaller id is better, so rows are the same
+            // whatever the order of work, and the same as StoreImport selects), then sorted best first
             int size = 0;
             for (int i = 0; i < v; i++) {
                 if (size < k) {
                     heap[size] = i;
                     siftUp(heap, size++, row);
-                } else if (row[i] > row[heap[0]]) {
+                } else if (worse(heap[0], i, row)) {
                     heap[0] = i;
                     siftDown(heap, size, row);
                 }
@@ -67,10 +68,15 @@ public final class TopKTeacher implements SparseTeacher {
         return new TopK(ids, lps, k);
     }
 
+    /** Whether class {@code a} ranks below class {@code b}: a lower log-probability, or the same and a larger id. */
+    private static boolean worse(int a, int b, double[] key) {
+        return key[a] < key[b] || (key[a] == key[b] && a > b);
+    }
+
     private static void siftUp(int[] h, int i, double[] key) {
         while (i > 0) {
             int p = (i - 1) / 2;
-            if (key[h[p]] <= key[h[i]]) {
+            if (!worse(h[i], h[p], key)) {
                 return;
             }
             int t = h[p];
@@ -86,10 +92,10 @@ public final class TopKTeacher implements SparseTeacher {
             int l = 2 * i + 1;
             int r = l + 1;
             int m = i;
-            if (l < size && key[h[l]] < key[h[m]]) {
+            if (l < size && worse(h[l], h[m], key)) {
                 m = l;
             }
-            if (r < size && key[h[r]] < key[h[m]]) {
+            if (r < size && worse(h[r], h[m], key)) {
                 m = r;
             }
             if (m == i) {
