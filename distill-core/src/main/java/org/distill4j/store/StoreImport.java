@@ -37,7 +37,7 @@ import java.util.zip.CRC32C;
  *       ({@code torch.topk(log_softmax(z), K)} saved as NumPy).</li>
  * </ul>
  * Every value is checked before anything is written (so a refused source leaves nothing behind), and an
- * error names the file, the row (and line) and what was expected: logits must be finite; log-probabilities at most 0 and probabilities in [0, 1], each row
+ * error names the file, the row (and line) and what was expected: logits finite or -inf (zero probability), one finite per row; log-probabilities at most 0 and probabilities in [0, 1], each row
  * (dense) or its entries (top-k) summing to at most 1 (dense: to 1, within {@value #SUM_TOLERANCE});
  * class ids in {@code [0, V)} and distinct; without a top-k, every row has as many entries as the first. A
  * log-probability of {@code -inf} (a probability of 0) is
@@ -602,16 +602,19 @@ public final class StoreImport {
         for (int r = 0; r < n; r++) {
             int base = r * cols;
             double mass = 0;
+            boolean finite = false;
             for (int c = 0; c < cols; c++) {
                 float x = v[base + c];
                 switch (values) {
                     case LOGITS -> {
-                        if (!(Math.abs(x) <= safe) && (!Float.isFinite(x) || !Float.isFinite(roundTrip(codec, x)))) {
+                        // -inf is a class of zero probability (a masked or padded class), as the losses read it
+                        if (!(Math.abs(x) <= safe) && x != Float.NEGATIVE_INFINITY
+                                && (!Float.isFinite(x) || !Float.isFinite(roundTrip(codec, x)))) {
                             throw new IllegalArgumentException(at(file, firstRow + r, c) + " is " + x + (Float.isFinite(x)
                                     ? ", beyond the range of " + codec.name().toLowerCase(Locale.ROOT) + "; store f32 or bf16"
-                                    : "; logits must be finite (for classes with zero probability import log-probabilities, "
-                                    + "where -inf is allowed)"));
+                                    : "; logits must be finite, or -inf for a class of zero probability"));
                         }
+                        finite |= x != Float.NEGATIVE_INFINITY;
                     }
                     case LOG_PROBS -> {
                         if (Float.isNaN(x) || x > StoreWriter.MAX_LOG_PROB) {
@@ -629,6 +632,10 @@ public final class StoreImport {
                         v[base + c] = (float) Math.max(Math.log(x), Labeler.LOG_MIN_FLOAT);
                     }
                 }
+            }
+            if (values == Values.LOGITS && !finite) {
+                throw new IllegalArgumentException(file + ": row " + (firstRow + r) + ": every logit is -inf; a row needs at least "
+                        + "one class of non-zero probability");
             }
             if (values != Values.LOGITS && Math.abs(mass - 1) > SUM_TOLERANCE) {
                 throw new IllegalArgumentException(String.format(Locale.ROOT, "%s: row %d: the probabilities sum to %.4f, expected 1 "

@@ -199,7 +199,20 @@ class StoreImportTest {
         Path nan = NpyArrayTest.writeF32(tmp.resolve("nan.npy"), z, DATA.size(), V);
         e = assertThrows(IllegalArgumentException.class,
                 () -> StoreImport.dense(nan, StoreImport.Values.LOGITS, DATA, tmp.resolve("b.d4j"), f32(16), null));
-        assertTrue(e.getMessage().contains("nan.npy: row 120, class 4 is NaN; logits must be finite"), e.getMessage());
+        assertTrue(e.getMessage().contains("nan.npy: row 120, class 4 is NaN; logits must be finite, or -inf for a class of zero "
+                + "probability"), e.getMessage());
+        float[] masked = logits(2);
+        masked[V * 30 + 1] = Float.NEGATIVE_INFINITY; // a masked class: zero probability, accepted
+        Path mask = NpyArrayTest.writeF32(tmp.resolve("mask.npy"), masked, DATA.size(), V);
+        StoreImport.dense(mask, StoreImport.Values.LOGITS, DATA, tmp.resolve("mask.d4j"), f32(16), null);
+        try (SoftTargetStore s = SoftTargetStore.open(tmp.resolve("mask.d4j"))) {
+            assertEquals(Float.NEGATIVE_INFINITY, s.dense(new int[]{30})[1], 0f);
+        }
+        java.util.Arrays.fill(masked, V * 40, V * 41, Float.NEGATIVE_INFINITY);
+        Path allMasked = NpyArrayTest.writeF32(tmp.resolve("all.npy"), masked, DATA.size(), V);
+        e = assertThrows(IllegalArgumentException.class,
+                () -> StoreImport.dense(allMasked, StoreImport.Values.LOGITS, DATA, tmp.resolve("all.d4j"), f32(16), null));
+        assertTrue(e.getMessage().contains("all.npy: row 40: every logit is -inf"), e.getMessage());
 
         float[] big = logits(3);
         big[V * 7 + 1] = 70000f;
@@ -451,6 +464,74 @@ class StoreImportTest {
             }
             assertTrue(r.resumedFrom() >= 96 && r.resumedFrom() < 200, "resumed at " + r.resumedFrom());
         }
+    }
+
+    /** Tied log-probabilities: labeling (TopKTeacher) and importing pick the same entries in the same order. */
+    @Test
+    void tiesAreBrokenAlikeByLabelingAndImport(@TempDir Path tmp) throws Exception {
+        Teacher slow = new LabelerTest.SlowTeacher(0);
+        Teacher tied = new Teacher() { // logits rounded to whole numbers: most rows hold ties, some at the k-th place
+            @Override
+            public int classes() {
+                return V;
+            }
+
+            @Override
+            public org.distill4j.loss.TeacherValues values() {
+                return org.distill4j.loss.TeacherValues.LOGITS;
+            }
+
+            @Override
+            public float[] outputs(Batch b) {
+                float[] z = slow.outputs(b);
+                for (int i = 0; i < z.length; i++) {
+                    z[i] = Math.round(z[i] / 2);
+                }
+                return z;
+            }
+
+            @Override
+            public String describe() {
+                return "tied";
+            }
+        };
+        int[] all = java.util.stream.IntStream.range(0, DATA.size()).toArray();
+        SparseTeacher.TopK live = TopKTeacher.of(tied, 3).topK(Batch.of(DATA, all));
+        int tiedRows = 0;
+        for (int r = 0; r < DATA.size(); r++) {
+            for (int j = 1; j < 3; j++) {
+                if (live.logProbs()[r * 3 + j] == live.logProbs()[r * 3 + j - 1]) {
+                    tiedRows++;
+                    assertTrue(live.ids()[r * 3 + j] > live.ids()[r * 3 + j - 1], "row " + r + ": at a tie the smaller id first");
+                }
+            }
+        }
+        assertTrue(tiedRows > 20, "the teacher has ties to break: " + tiedRows);
+        Labeler.label(tied, DATA, tmp.resolve("labeled.d4j"), new Labeler.Options(3, ValueCodec.F32, 16, 8, "x"), null);
+        float[] z = tied.outputs(Batch.of(DATA, all));
+        StringBuilder b = new StringBuilder();
+        for (int r = 0; r < DATA.size(); r++) {
+            double max = Double.NEGATIVE_INFINITY;
+            for (int c = 0; c < V; c++) {
+                max = Math.max(max, z[r * V + c]);
+            }
+            double sum = 0;
+            for (int c = 0; c < V; c++) {
+                sum += Math.exp(z[r * V + c] - max);
+            }
+            b.append("{\"ids\": [");
+            for (int c = V - 1; c >= 0; c--) { // every class, largest id first
+                b.append(c == V - 1 ? "" : ", ").append(c);
+            }
+            b.append("], \"logprobs\": [");
+            for (int c = V - 1; c >= 0; c--) {
+                b.append(c == V - 1 ? "" : ", ").append((float) (z[r * V + c] - max - Math.log(sum)));
+            }
+            b.append("]}\n");
+        }
+        Path jsonl = Files.writeString(tmp.resolve("tied.jsonl"), b);
+        StoreImport.topK(jsonl, DATA, tmp.resolve("imported.d4j"), f32(16).withTopK(3), null);
+        assertEquals(rows(tmp.resolve("labeled.d4j")), rows(tmp.resolve("imported.d4j")));
     }
 
     /** A source that changes while it is imported is refused before the store is finished. */
