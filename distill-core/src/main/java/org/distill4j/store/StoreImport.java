@@ -258,8 +258,7 @@ public final class StoreImport {
     public static Labeler.Result topK(Path idsNpy, Path logProbsNpy, Dataset data, Path out, Options o, LongConsumer progress)
             throws IOException {
         int vocab = o.vocab() != 0 ? o.vocab() : data.classes();
-        Source idSource = Source.of(idsNpy);
-        Source lpSource = Source.of(logProbsNpy);
+        Source source = Source.both(Source.of(idsNpy), Source.of(logProbsNpy));
         try (NpyArray ids = NpyArray.open(idsNpy); NpyArray lps = NpyArray.open(logProbsNpy)) {
             if (ids.isFloat()) {
                 throw new StoreFormatException(idsNpy + ": dtype '" + ids.descr() + "' holds floats; expected integer class ids");
@@ -308,11 +307,11 @@ public final class StoreImport {
                 }
                 rows.read(0, idCrc, idCrc == null ? null : lpCrc, n -> { });
             };
-            long idCrc = o.teacherId() != null ? 0 : Source.both(idSource, lpSource).check(check);
+            long idCrc = o.teacherId() != null ? 0 : source.check(check);
             String id = o.teacherId() != null ? o.teacherId()
                     : "npy-" + Long.toHexString(idCrc) + "-" + Long.toHexString(lpCrc.getValue());
             StoreHeader header = topKHeader(o, vocab, k, data, id, String.format(Locale.ROOT, "imported: npy top-%d of %d", k, cols));
-            return write(header, out, progress, Source.both(idSource, lpSource), o.teacherId() != null ? check : null,
+            return write(header, out, progress, source, o.teacherId() != null ? check : null,
                     (w, from, tick) -> rows.read(from, null, null, n -> {
                         w.writeTopK(n == group ? outIds : Arrays.copyOf(outIds, n * k), n == group ? outLps : Arrays.copyOf(outLps, n * k), n);
                         tick.run();
