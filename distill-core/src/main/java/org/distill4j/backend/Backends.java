@@ -15,10 +15,14 @@ import java.util.function.Function;
  * Finds {@link ComputeBackend}s with {@link ServiceLoader} and picks one.
  *
  * <p>Selection: a name given by the system property {@value #PROPERTY} or else the environment
- * variable {@value #ENV} wins (an unknown name fails listing the known ones; a known but unavailable
- * backend fails with its probe's reasons). Otherwise the available backend with the highest priority
- * is used, and each better backend that was skipped is logged once with its reason. The value
+ * variable {@value #ENV} wins (an unknown name fails with an {@link UnknownBackendException} listing the
+ * known ones; a known but unavailable backend fails with an {@link UnavailableBackendException} giving its
+ * probe's reasons and the backends available instead). Otherwise the available backend with the highest
+ * priority is used, and each better backend that was skipped is logged once with its reason. The value
  * {@code auto} (or an empty value) means no preference.
+ *
+ * <p>Both exceptions name the setting the request came from (e.g. {@code -Ddistill.backend=cuda}), so an
+ * application can report it as a setting for the user to change, not as a failure of the run.
  */
 public final class Backends {
     /** System property naming the backend, e.g. {@code -Ddistill.backend=cpu}. */
@@ -72,35 +76,57 @@ public final class Backends {
         return v.trim().toLowerCase(Locale.ROOT);
     }
 
+    /**
+     * The setting that names the backend, as it was given: {@code -Ddistill.backend=cuda} or {@code DISTILL_BACKEND=cuda}
+     * (the property wins, as in {@link #requestedName()}); null when neither is set.
+     */
+    static String requestOrigin(Function<String, String> properties, Function<String, String> env) {
+        String v = properties.apply(PROPERTY);
+        if (v != null && !v.isBlank()) {
+            return "-D" + PROPERTY + "=" + v.trim();
+        }
+        v = env.apply(ENV);
+        return v == null || v.isBlank() ? null : ENV + "=" + v.trim();
+    }
+
     /** Selects and creates the backend per the rules above. */
     public static ComputeBackend select() {
-        return select(requestedName(), providers());
+        String origin = requestOrigin(System::getProperty, System::getenv);
+        return select(requestedName(), origin != null ? origin : PROPERTY + " / " + ENV, providers());
     }
 
     /**
-     * Selects and creates a backend.
+     * Selects and creates a backend; a requested name is said to come from {@value #PROPERTY} / {@value #ENV}.
      *
      * @param requested a backend name, or null for the best available one
      * @param providers candidates, highest priority first
-     * @throws IllegalArgumentException for an unknown name (listing the known ones)
-     * @throws IllegalStateException    when the requested backend, or every backend, is unavailable
+     * @throws UnknownBackendException     for an unknown name (listing the known ones)
+     * @throws UnavailableBackendException when the requested backend is unavailable
+     * @throws IllegalStateException       when no name is requested and every backend is unavailable
      */
     public static ComputeBackend select(String requested, List<ComputeBackendProvider> providers) {
+        return select(requested, PROPERTY + " / " + ENV, providers);
+    }
+
+    /**
+     * Selects and creates a backend as {@link #select(String, List)} does.
+     *
+     * @param origin where {@code requested} came from, named in the exceptions: a setting such as
+     *               {@code -Ddistill.backend=cuda}, or a configuration field such as {@code training.backend}
+     */
+    public static ComputeBackend select(String requested, String origin, List<ComputeBackendProvider> providers) {
         if (requested != null) {
             for (ComputeBackendProvider p : providers) {
                 if (p.name().equals(requested)) {
                     Availability a = p.probe();
                     if (!a.available()) {
-                        throw new IllegalStateException("backend '" + requested + "' was requested (" + PROPERTY + " / "
-                                + ENV + ") but is unavailable: " + a.reasonText());
+                        throw new UnavailableBackendException(requested, origin, a, availableNames(providers));
                     }
                     LOG.info("compute backend: {} ({}), as requested", p.name(), a.detail());
                     return p.create();
                 }
             }
-            throw new IllegalArgumentException("unknown backend '" + requested + "' (from " + PROPERTY + " / " + ENV
-                    + "); known backends: " + String.join(", ", providers.stream().map(ComputeBackendProvider::name).toList())
-                    + " (or auto)");
+            throw new UnknownBackendException(requested, origin, providers.stream().map(ComputeBackendProvider::name).toList());
         }
         List<String> skipped = new ArrayList<>();
         for (ComputeBackendProvider p : providers) {
@@ -115,5 +141,89 @@ public final class Backends {
             skipped.add("backend '" + p.name() + "' unavailable: " + a.reasonText());
         }
         throw new IllegalStateException("no compute backend is available: " + String.join("; ", skipped));
+    }
+
+    /** The names of the providers whose probe says available, in their order. */
+    private static List<String> availableNames(List<ComputeBackendProvider> providers) {
+        List<String> names = new ArrayList<>();
+        for (ComputeBackendProvider p : providers) {
+            if (p.probe().available()) {
+                names.add(p.name());
+            }
+        }
+        return List.copyOf(names);
+    }
+
+    /**
+     * A backend requested by name is known but cannot run here. The message names the backend and where the request
+     * came from, gives the probe's reasons and the backends available instead.
+     */
+    public static final class UnavailableBackendException extends IllegalStateException {
+        private static final long serialVersionUID = 1L;
+        private final String requested;
+        private final String origin;
+        private final List<String> reasons;
+        private final List<String> available;
+
+        UnavailableBackendException(String requested, String origin, Availability availability, List<String> available) {
+            super("backend '" + requested + "' was requested (" + origin + ") but is unavailable: " + availability.reasonText()
+                    + (available.isEmpty() ? "; no backend is available here"
+                    : "; available here: " + String.join(", ", available) + " (request one of them, or auto for the best available)"));
+            this.requested = requested;
+            this.origin = origin;
+            this.reasons = List.copyOf(availability.reasons());
+            this.available = List.copyOf(available);
+        }
+
+        /** The requested name, in lower case. */
+        public String requested() {
+            return requested;
+        }
+
+        /** Where the name came from, e.g. {@code -Ddistill.backend=cuda} or {@code training.backend}. */
+        public String origin() {
+            return origin;
+        }
+
+        /** The probe's reasons why the backend is unavailable. */
+        public List<String> reasons() {
+            return reasons;
+        }
+
+        /** The backends available here, highest priority first (empty when none is). */
+        public List<String> available() {
+            return available;
+        }
+    }
+
+    /** A backend requested by a name that no provider on the class path has; the message lists the known names. */
+    public static final class UnknownBackendException extends IllegalArgumentException {
+        private static final long serialVersionUID = 1L;
+        private final String requested;
+        private final String origin;
+        private final List<String> known;
+
+        UnknownBackendException(String requested, String origin, List<String> known) {
+            super("unknown backend '" + requested + "' (from " + origin + "); known backends: " + String.join(", ", known)
+                    + " (or auto)");
+            this.requested = requested;
+            this.origin = origin;
+            this.known = List.copyOf(known);
+        }
+
+        /** The requested name, in lower case. */
+        public String requested() {
+            return requested;
+        }
+
+        /** Where the name came from, e.g. {@code DISTILL_BACKEND=tpu} or {@code training.backend}. */
+        public String origin() {
+            return origin;
+        }
+
+        /** The backends on the class path, highest priority first. */
+        public List<String> known() {
+            return known;
+        }
     }
 }

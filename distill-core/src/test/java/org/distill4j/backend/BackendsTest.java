@@ -69,10 +69,13 @@ class BackendsTest {
 
     @Test
     void unknownNameListsTheKnownOnes() {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        Backends.UnknownBackendException e = assertThrows(Backends.UnknownBackendException.class,
                 () -> Backends.select("tpu", List.of(GPU_DOWN, CPU)));
         assertTrue(e.getMessage().contains("unknown backend 'tpu'") && e.getMessage().contains("known backends: gpu, cpu"),
                 e.getMessage());
+        assertEquals(List.of("gpu", "cpu"), e.known());
+        e = assertThrows(Backends.UnknownBackendException.class, () -> Backends.select("tpu", "training.backend", List.of(CPU)));
+        assertEquals("unknown backend 'tpu' (from training.backend); known backends: cpu (or auto)", e.getMessage());
     }
 
     @Test
@@ -80,6 +83,37 @@ class BackendsTest {
         IllegalStateException e = assertThrows(IllegalStateException.class,
                 () -> Backends.select("gpu", List.of(GPU_DOWN, CPU)));
         assertTrue(e.getMessage().contains("'gpu' was requested") && e.getMessage().contains("no device"), e.getMessage());
+    }
+
+    /**
+     * An unavailable request says, in one line, which backend, from which setting, why it cannot run and what to use
+     * instead, and is a type of its own, so a command line can report it as a setting to change.
+     */
+    @Test
+    void requestedButUnavailableNamesTheSettingTheReasonAndTheAlternatives() {
+        Backends.UnavailableBackendException e = assertThrows(Backends.UnavailableBackendException.class,
+                () -> Backends.select("gpu", "-Ddistill.backend=GPU", List.of(GPU_DOWN, CPU)));
+        assertEquals("backend 'gpu' was requested (-Ddistill.backend=GPU) but is unavailable: no device; available here: cpu"
+                + " (request one of them, or auto for the best available)", e.getMessage());
+        assertEquals("gpu", e.requested());
+        assertEquals("-Ddistill.backend=GPU", e.origin());
+        assertEquals(List.of("no device"), e.reasons());
+        assertEquals(List.of("cpu"), e.available());
+        e = assertThrows(Backends.UnavailableBackendException.class, () -> Backends.select("gpu", "training.backend", List.of(GPU_DOWN)));
+        assertTrue(e.getMessage().endsWith("(training.backend) but is unavailable: no device; no backend is available here"),
+                e.getMessage());
+        assertEquals(List.of(), e.available());
+    }
+
+    /** The setting a request came from, as given: the property wins over the variable, as it does for the name. */
+    @Test
+    void theRequestsOriginIsTheSettingThatNamedIt() {
+        Map<String, String> props = Map.of(Backends.PROPERTY, " cuda ");
+        Map<String, String> env = Map.of(Backends.ENV, "CPU");
+        assertEquals("-Ddistill.backend=cuda", Backends.requestOrigin(props::get, env::get));
+        assertEquals("DISTILL_BACKEND=CPU", Backends.requestOrigin(k -> null, env::get));
+        assertEquals("DISTILL_BACKEND=CPU", Backends.requestOrigin(Map.of(Backends.PROPERTY, " ")::get, env::get));
+        assertNull(Backends.requestOrigin(k -> null, k -> null));
     }
 
     @Test

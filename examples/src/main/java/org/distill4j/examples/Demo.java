@@ -479,26 +479,14 @@ public final class Demo {
     /**
      * The backend a run asked for: {@code auto} (or null) chooses as {@link Backends#select()} does, honouring
      * {@value Backends#PROPERTY} / {@value Backends#ENV}; a name is the recipe's {@code training.backend}, and an
-     * unknown or unavailable one is reported as that field (Backends would name the property and variable).
+     * unknown or unavailable one is reported as that field. Either way a backend that cannot be used throws
+     * {@link Backends.UnknownBackendException} or {@link Backends.UnavailableBackendException}, naming the setting.
      */
     static ComputeBackend backend(String requested) {
         if (requested == null || requested.equalsIgnoreCase("auto")) {
             return Backends.select();
         }
-        String name = requested.toLowerCase(Locale.ROOT);
-        List<org.distill4j.backend.ComputeBackendProvider> providers = Backends.providers();
-        for (org.distill4j.backend.ComputeBackendProvider p : providers) {
-            if (p.name().equals(name)) {
-                org.distill4j.backend.Availability a = p.probe();
-                if (!a.available()) {
-                    throw new IllegalStateException("training.backend is '" + name + "', which is unavailable here: " + a.reasonText()
-                            + "; use auto or another backend (./distill list)");
-                }
-                return p.create();
-            }
-        }
-        throw new IllegalArgumentException("training.backend: unknown backend '" + requested + "'; known: auto, "
-                + String.join(", ", providers.stream().map(org.distill4j.backend.ComputeBackendProvider::name).toList()));
+        return Backends.select(requested.toLowerCase(Locale.ROOT), "training.backend: " + requested, Backends.providers());
     }
 
     /**

@@ -13,7 +13,8 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * The {@code distill} command line. Exit codes: 0 success, 1 the run failed, 2 bad usage.
+ * The {@code distill} command line. Exit codes: 0 success, 1 the run failed, 2 bad usage (an option, a recipe, or a
+ * backend setting that names an unknown or unavailable backend).
  *
  * <pre>
  * distill demo [options]   the Hinton-style table on Fashion-MNIST (see --help)
@@ -76,6 +77,11 @@ public final class Main {
         } catch (UsageException e) {
             err.println("distill " + args[0] + ": " + e.getMessage());
             return USAGE;
+        } catch (Backends.UnavailableBackendException | Backends.UnknownBackendException e) {
+            // a setting to change (-Ddistill.backend, DISTILL_BACKEND, training.backend), not a failure of the run: the
+            // message names the setting, why the backend cannot run and what can
+            err.println("distill " + args[0] + ": " + e.getMessage());
+            return USAGE;
         } catch (Exception e) {
             err.println("distill " + args[0] + " failed: " + e.getMessage());
             e.printStackTrace(err);
@@ -100,7 +106,7 @@ public final class Main {
                   bench   run the JMH benchmark suite (launcher only; distill bench --help)
 
                 environment: DISTILL_DATA (dataset directory), DISTILL_BACKEND or -Ddistill.backend (cpu, cuda, auto)
-                exit codes: 0 success, 1 the run failed, 2 bad usage""");
+                exit codes: 0 success, 1 the run failed, 2 bad usage (a bad option, recipe or backend setting)""");
     }
 
     static int list(PrintStream out) {

@@ -98,6 +98,66 @@ class MainTest {
         assertTrue(!Files.exists(tmp.resolve("s.d4j.partial")) && !Files.exists(tmp.resolve("s.d4j")));
     }
 
+    /** The demo's smallest settings: the backend or the paths fail before anything trains. */
+    private static final String[] TINY = {"--quiet", "--data", "embedded", "--teacher-samples", "60", "--teacher-epochs", "1",
+            "--teacher-hidden", "8", "--transfer-samples", "30", "--student-epochs", "1", "--student-hidden", "4", "--test-samples", "30"};
+
+    private static String[] demo(Path out, String... more) {
+        List<String> a = new java.util.ArrayList<>(List.of("demo", "--out", out.toString()));
+        a.addAll(List.of(TINY));
+        a.addAll(List.of(more));
+        return a.toArray(String[]::new);
+    }
+
+    /** Runs with -Ddistill.backend set to {@code value} (restored after). */
+    private int runWithBackendProperty(String value, String... args) {
+        String before = System.getProperty(org.distill4j.backend.Backends.PROPERTY);
+        System.setProperty(org.distill4j.backend.Backends.PROPERTY, value);
+        try {
+            return run(args);
+        } finally {
+            if (before == null) {
+                System.clearProperty(org.distill4j.backend.Backends.PROPERTY);
+            } else {
+                System.setProperty(org.distill4j.backend.Backends.PROPERTY, before);
+            }
+        }
+    }
+
+    /**
+     * DISTILL_JAVA_OPTS="-Ddistill.backend=cuda" ./distill demo on a machine without a GPU: one line naming the backend, the
+     * setting, the probe's reason and what is available instead; exit code 2 (a setting to change), no stack trace. The same
+     * for a recipe's training.backend.
+     */
+    @Test
+    void anUnavailableBackendIsAUsageErrorThatSaysWhyAndWhatToUse(@TempDir Path tmp) {
+        org.distill4j.backend.Availability cuda = org.distill4j.backend.Backends.providers().stream()
+                .filter(p -> p.name().equals("cuda")).findFirst().orElseThrow().probe();
+        org.junit.jupiter.api.Assumptions.assumeFalse(cuda.available(), "a usable GPU is here: " + cuda.detail());
+
+        // the reason is the CLI's own probe's (a second probe in one JVM may word a failed native load differently)
+        assertEquals(2, runWithBackendProperty("cuda", demo(tmp.resolve("demo"))));
+        assertTrue(err().matches("distill demo: backend 'cuda' was requested \\(-Ddistill\\.backend=cuda\\) but is unavailable: [^\n]+;"
+                + " available here: cpu \\(request one of them, or auto for the best available\\)\n"), "one line: " + err());
+        assertTrue(!Files.exists(tmp.resolve("demo").resolve("results.json")));
+
+        errBytes.reset();
+        assertEquals(2, run("run", Path.of("recipes", "fashion-mnist", "kd", "mlp400_from_mlp1200.yaml").toString(), "--quiet",
+                "--out", tmp.resolve("run").toString(), "--set", "training.backend=cuda"));
+        assertTrue(err().matches("distill run: backend 'cuda' was requested \\(training\\.backend: cuda\\) but is unavailable: [^\n]+;"
+                + " available here: cpu \\(request one of them, or auto for the best available\\)\n"), "one line: " + err());
+    }
+
+    /** A backend name no provider has, from -Ddistill.backend, is a usage error listing the known ones. */
+    @Test
+    void anUnknownBackendSettingIsAUsageErrorListingTheKnownOnes(@TempDir Path tmp) {
+        assertEquals(2, runWithBackendProperty("tpu", demo(tmp.resolve("demo"))));
+        assertEquals("distill demo: unknown backend 'tpu' (from -Ddistill.backend=tpu); known backends: cuda, cpu (or auto)\n", err());
+        errBytes.reset();
+        assertEquals(0, runWithBackendProperty("CPU", demo(tmp.resolve("cpu"))), err());
+        assertTrue(Files.exists(tmp.resolve("cpu").resolve("results.json")));
+    }
+
     @Test
     void helpExitsZero() {
         assertEquals(0, run("demo", "--help"));
