@@ -21,7 +21,7 @@ final class DataOptions {
         switch (option) {
             case "--data" -> {
                 embedded = value.equals("embedded");
-                dir = embedded ? null : Path.of(value);
+                dir = embedded ? null : Main.path(option, value);
             }
             case "--split" -> {
                 if (!value.equals("train") && !value.equals("test")) {

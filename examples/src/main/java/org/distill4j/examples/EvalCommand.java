@@ -43,7 +43,7 @@ final class EvalCommand {
                 if (model != null) {
                     throw new Main.UsageException("unexpected argument '" + a + "' (one MODEL; see distill eval --help)");
                 }
-                model = Path.of(a);
+                model = Main.path("MODEL", a);
                 continue;
             }
             if (i + 1 >= args.length) {
@@ -62,8 +62,8 @@ final class EvalCommand {
                 continue;
             }
             switch (a) {
-                case "--teacher" -> teacher = Path.of(v);
-                case "--json" -> json = Path.of(v);
+                case "--teacher" -> teacher = Main.path(a, v);
+                case "--json" -> json = Main.path(a, v);
                 default -> throw new Main.UsageException("unknown option " + a + " (see distill eval --help)");
             }
         }

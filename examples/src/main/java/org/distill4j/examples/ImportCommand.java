@@ -69,14 +69,14 @@ final class ImportCommand {
                 continue;
             }
             switch (a) {
-                case "--npy" -> npy = Path.of(v);
-                case "--jsonl" -> jsonl = Path.of(v);
+                case "--npy" -> npy = Main.path(a, v);
+                case "--jsonl" -> jsonl = Main.path(a, v);
                 case "--topk-npy" -> {
                     if (i + 1 >= args.length) {
                         throw new Main.UsageException("--topk-npy needs two files: the ids and the log-probabilities");
                     }
-                    ids = Path.of(v);
-                    logProbs = Path.of(args[++i]);
+                    ids = Main.path(a, v);
+                    logProbs = Main.path(a, args[++i]);
                 }
                 case "--values" -> {
                     try {
@@ -96,7 +96,7 @@ final class ImportCommand {
                 }
                 case "--chunk-rows" -> o = o.withChunkRows(Main.positive(a, v));
                 case "--teacher-id" -> o = o.withTeacherId(v);
-                case "--out" -> outPath = Path.of(v);
+                case "--out" -> outPath = Main.path(a, v);
                 default -> throw new Main.UsageException("unknown option " + a + " (see distill store import --help)");
             }
         }

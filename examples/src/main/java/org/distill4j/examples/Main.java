@@ -193,9 +193,9 @@ public final class Main {
             switch (a) {
                 case "--data" -> {
                     s.embedded = v.equals("embedded");
-                    s.data = s.embedded ? null : Path.of(v);
+                    s.data = s.embedded ? null : path(a, v);
                 }
-                case "--out" -> s.out = Path.of(v);
+                case "--out" -> s.out = path(a, v);
                 case "--seed" -> s.seed = parseLong(a, v);
                 case "--seeds" -> s.seeds = seedList(a, v);
                 case "--teacher-samples" -> s.teacherSamples = positive(a, v);
@@ -211,8 +211,8 @@ public final class Main {
                 case "--temperature" -> s.temperature = positiveDouble(a, v);
                 case "--alpha" -> s.alpha = fraction(a, v);
                 case "--compare" -> s.compare = compareList(a, v);
-                case "--save-teacher" -> s.saveTeacher = Path.of(v);
-                case "--store" -> s.store = Path.of(v);
+                case "--save-teacher" -> s.saveTeacher = path(a, v);
+                case "--store" -> s.store = path(a, v);
                 default -> throw new UsageException("unknown option " + a + " (see distill demo --help)");
             }
         }
@@ -269,14 +269,14 @@ public final class Main {
                     if (a.equals("--set")) {
                         sets.add(args[++i]);
                     } else {
-                        outDir = Path.of(args[++i]);
+                        outDir = path(a, args[++i]);
                     }
                 }
                 default -> {
                     if (a.startsWith("--") || recipe != null) {
                         throw new UsageException("unexpected argument '" + a + "' (see distill run --help)");
                     }
-                    recipe = Path.of(a);
+                    recipe = path("RECIPE", a);
                 }
             }
         }
@@ -361,6 +361,32 @@ public final class Main {
 
     private static String join(int[] a) {
         return String.join(",", Arrays.stream(a).mapToObj(Integer::toString).toList());
+    }
+
+    /**
+     * A path given on the command line, {@code option} naming it in the error: a value no file can be named by (one with a
+     * NUL character) is bad usage, not a failed run. Every command reads its path arguments through here.
+     */
+    static Path path(String option, String value) throws UsageException {
+        try {
+            return Path.of(value);
+        } catch (java.nio.file.InvalidPathException e) {
+            throw new UsageException(option + ": '" + printable(value) + "' is not a valid path (" + e.getReason()
+                    + "); expected a file or directory name");
+        }
+    }
+
+    /** {@code s} with each control character (NUL, a line break) written as a Java escape of its code, for one readable line. */
+    public static String printable(String s) {
+        StringBuilder b = new StringBuilder(s.length());
+        s.chars().forEach(c -> {
+            if (Character.isISOControl(c)) {
+                b.append(String.format(Locale.ROOT, "\\u%04x", c));
+            } else {
+                b.append((char) c);
+            }
+        });
+        return b.toString();
     }
 
     /** Bad command-line input: reported with exit code 2. */

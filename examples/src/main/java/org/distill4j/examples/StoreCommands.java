@@ -73,8 +73,8 @@ final class StoreCommands {
                 continue;
             }
             switch (a) {
-                case "--teacher" -> teacherPath = Path.of(v);
-                case "--out" -> outPath = Path.of(v);
+                case "--teacher" -> teacherPath = Main.path(a, v);
+                case "--out" -> outPath = Main.path(a, v);
                 case "--topk" -> topK = Main.positive(a, v);
                 case "--dtype" -> {
                     try {
@@ -159,7 +159,7 @@ final class StoreCommands {
         if (args.length != 2 || !(args[0].equals("info") || args[0].equals("verify"))) {
             throw new Main.UsageException("usage: distill store info|verify PATH, or distill store import --help");
         }
-        Path p = Path.of(args[1]);
+        Path p = Main.path("STORE", args[1]);
         if (!Files.exists(p) && !Files.exists(StoreWriter.partialPath(p))) {
             err.println("distill store: " + p + ": no such store");
             return Main.FAILED;

@@ -158,6 +158,45 @@ class MainTest {
         assertTrue(Files.exists(tmp.resolve("cpu").resolve("results.json")));
     }
 
+    /**
+     * A path no file can have (a NUL character; it reaches here from a program or a YAML escape, not from a shell) is a
+     * usage error naming the argument, for every command and path option, never an InvalidPathException and exit 1.
+     */
+    @Test
+    void aPathNoFileCanHaveIsAUsageErrorNamingTheArgument(@TempDir Path tmp) {
+        String bad = tmp + "/a\0b";
+        String shown = bad.replace("\0", "\\u0000");
+        String out = tmp.resolve("out").toString();
+        String recipe = Path.of("recipes", "fashion-mnist", "kd", "mlp400_from_mlp1200.yaml").toString();
+        List<List<String>> cases = List.of(
+                List.of("RECIPE", "run", bad),
+                List.of("--out", "run", recipe, "--out", bad),
+                List.of("--out", "demo", "--out", bad),
+                List.of("--data", "demo", "--data", bad),
+                List.of("--store", "demo", "--store", bad),
+                List.of("--save-teacher", "demo", "--save-teacher", bad),
+                List.of("--teacher", "label", "--teacher", bad, "--out", out),
+                List.of("--out", "label", "--teacher", out, "--out", bad),
+                List.of("--data", "label", "--data", bad),
+                List.of("MODEL", "eval", bad),
+                List.of("--teacher", "eval", out, "--teacher", bad),
+                List.of("--json", "eval", out, "--json", bad),
+                List.of("STORE", "store", "info", bad),
+                List.of("STORE", "store", "verify", bad),
+                List.of("--npy", "store", "import", "--npy", bad, "--out", out),
+                List.of("--jsonl", "store", "import", "--jsonl", bad, "--out", out),
+                List.of("--topk-npy", "store", "import", "--topk-npy", out, bad, "--out", out),
+                List.of("--out", "store", "import", "--npy", out, "--out", bad));
+        for (List<String> c : cases) {
+            errBytes.reset();
+            String[] args = c.subList(1, c.size()).toArray(String[]::new);
+            String command = Main.printable(String.join(" ", args));
+            assertEquals(2, run(args), command + "\n" + err());
+            assertEquals("distill " + args[0] + ": " + c.get(0) + ": '" + shown + "' is not a valid path (Nul character not allowed);"
+                    + " expected a file or directory name\n", err(), command);
+        }
+    }
+
     @Test
     void helpExitsZero() {
         assertEquals(0, run("demo", "--help"));

@@ -107,7 +107,14 @@ public final class RecipeLoader {
 
     private Recipe recipe(MappingNode top, Path source) {
         Map<String, Node> t = mapping(top, "", TOP);
-        String name = string(required(t, top, "", "name"), "name");
+        Node nameNode = required(t, top, "", "name");
+        String name = string(nameNode, "name");
+        if (name.isEmpty() || name.equals(".") || name.equals("..") || name.contains("/") || name.chars().anyMatch(Character::isISOControl)) {
+            // distill run writes to distill-out/<name> unless --out is given: the name must be one folder inside it
+            throw error(nameNode, "name", "'" + org.distill4j.examples.Main.printable(name) + "' cannot name the run's folder"
+                    + " (distill-out/<name>); expected a name without '/' or control characters, other than '.' and '..',"
+                    + " e.g. fmnist-kd-mlp400-from-mlp1200");
+        }
         resolved.put("name", name);
         Map<String, Node> d = section(t, "data", DATA);
         String dataset = d.containsKey("dataset") ? string(d.get("dataset"), "data.dataset") : "fashion-mnist";
@@ -119,6 +126,9 @@ public final class RecipeLoader {
                     + " the embedded subset are all read as Fashion-MNIST)");
         }
         String path = d.containsKey("path") ? string(d.get("path"), "data.path") : null;
+        if (path != null && !path.equals("embedded")) {
+            path(d.get("path"), "data.path", source); // a value no folder can be named by is refused here, at its line
+        }
         boolean shuffle = !d.containsKey("shuffle") || bool(d.get("shuffle"), "data.shuffle");
         Recipe.Data data = new Recipe.Data(dataset, path, positive(d, "data.teacherSamples", 10_000),
                 positive(d, "data.transferSamples", 1_000), positive(d, "data.testSamples", 10_000), shuffle);
@@ -175,7 +185,7 @@ public final class RecipeLoader {
             teacher = storedOnlyTeacher(te, rteacher, source);
         } else if (te.containsKey("store")) {
             Map<String, Node> so = mapping(te.get("store"), "teacher.store", STORE);
-            Path storePath = relative(source, string(required(so, te.get("store"), "teacher.store", "path"), "teacher.store.path"));
+            Path storePath = path(required(so, te.get("store"), "teacher.store", "path"), "teacher.store.path", source);
             long topK = integer(so, "teacher.store.topk", 0);
             if (topK < 0 || topK > CLASSES) {
                 // checked here, not when the store's header is made: that comes after the teacher has trained
@@ -323,7 +333,7 @@ public final class RecipeLoader {
             }
         }
         Node pathNode = required(so, storeNode, "teacher.store", "path");
-        Path storePath = relative(source, string(pathNode, "teacher.store.path"));
+        Path storePath = path(pathNode, "teacher.store.path", source);
         int k;
         String dtype;
         int vocab;
@@ -429,7 +439,7 @@ public final class RecipeLoader {
             }
         }
         Node modelNode = m.get("model");
-        Path model = relative(source, string(modelNode, path + ".model"));
+        Path model = path(modelNode, path + ".model", source);
         if (!Files.isRegularFile(model)) {
             throw error(modelNode, path + ".model", "no model file at " + model + " (relative paths start at the recipe's folder)");
         }
@@ -483,6 +493,17 @@ public final class RecipeLoader {
      */
     static Path relative(Path recipe, String path) {
         return recipe.toAbsolutePath().getParent().resolve(path).normalize();
+    }
+
+    /** A path field, resolved as {@link #relative}: a value no file can be named by (a NUL character) is an error at the field. */
+    private Path path(Node n, String field, Path source) {
+        String v = string(n, field);
+        try {
+            return relative(source, v);
+        } catch (java.nio.file.InvalidPathException e) {
+            throw error(n, field, "'" + org.distill4j.examples.Main.printable(v) + "' is not a valid path (" + e.getReason()
+                    + "); expected a file or folder name, relative to the recipe's folder or absolute");
+        }
     }
 
     /** A map that keeps the order of its keys (the provenance reads like the recipe). */

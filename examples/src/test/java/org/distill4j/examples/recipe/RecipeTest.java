@@ -207,6 +207,39 @@ class RecipeTest {
         assertTrue(e.getMessage().contains("got 4294967299"), "not wrapped to an int: " + e.getMessage());
     }
 
+    /**
+     * A path field no file can have (a NUL character, which YAML writes as "\\0") is refused where it is, naming the field,
+     * as is a name that cannot be the run's folder (distill-out/NAME); on the command line both exit with 2, no stack trace.
+     */
+    @Test
+    void pathsNoFileCanHaveAreRefusedAtTheirField() {
+        String nul = "'x\\u0000y' is not a valid path (Nul character not allowed); expected a file or folder name, relative to the"
+                + " recipe's folder or absolute";
+        RecipeException e = fails(base("  - name: kd\n").replace("student:", "data: {path: \"x\\0y\"}\nstudent:"));
+        assertEquals("r.yaml:5:14: data.path: " + nul, e.getMessage());
+        e = fails(base("  - name: kd\n").replace("  hidden: [8]\n  epochs: 1\n", "  model: \"x\\0y\"\n"));
+        assertEquals("r.yaml:3:10: teacher.model: " + nul, e.getMessage());
+        e = fails(base("  - name: kd\n").replace("  epochs: 1\n", "  epochs: 1\n  store: {path: \"x\\0y\"}\n"));
+        assertEquals("r.yaml:5:17: teacher.store.path: " + nul, e.getMessage());
+        e = fails(base("  - name: kd\n").replace("  hidden: [8]\n  epochs: 1\n", "  store: {path: \"x\\0y\"}\n"));
+        assertEquals("r.yaml:3:17: teacher.store.path: " + nul, e.getMessage());
+        e = fails(base("  - name: kd\n").replace("  hidden: [8]\n  epochs: 1\n",
+                "  ensemble:\n    - {hidden: [8]}\n    - {model: \"x\\0y\"}\n"));
+        assertEquals("r.yaml:5:15: teacher.ensemble[1].model: " + nul, e.getMessage());
+
+        for (String name : new String[]{"\"a\\0b\"", "../up", "a/b", "'..'", "'.'"}) {
+            e = fails(base("  - name: kd\n").replace("name: t\n", "name: " + name + "\n"));
+            assertTrue(e.getMessage().startsWith("r.yaml:1:7: name: '") && e.getMessage().contains("' cannot name the run's folder"
+                    + " (distill-out/<name>); expected a name without '/' or control characters, other than '.' and '..'"), e.getMessage());
+        }
+        assertEquals("my-run.2", RecipeLoader.parse(base("  - name: kd\n").replace("name: t\n", "name: my-run.2\n"), Path.of("r.yaml"),
+                List.of()).name());
+
+        String err = runFails(2, "run", KD.toString(), "--quiet", "--set", "data.path=\"x\\0y\"");
+        assertTrue(err.startsWith("distill run: " + KD + ":") && err.contains(": data.path: " + nul), err);
+        assertFalse(err.contains("\tat "), "no stack trace: " + err);
+    }
+
     @Test
     void schedulesAndOptimizerResolveAndFitTheLoss() throws Exception {
         Recipe r = RecipeLoader.load(KD, List.of("training.optimizer=nesterovs", "training.schedules={temperature: {from: 4, to: 1}, alpha: 0.3}"));
