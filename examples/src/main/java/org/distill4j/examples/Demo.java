@@ -428,7 +428,7 @@ public final class Demo {
             long params = 0;
             for (long seed : s.seeds) {
                 // the same initial weights and batch order for every row of one seed: the rows stay paired
-                String run = label + " seed " + seed; // its own checkpoints (<row>-seed-<n>) and model file
+                String run = label + " seed " + seed; // its own checkpoints (<row>-seed-<n>, -seed-minus-<n> below 0) and model file
                 MultiLayerNetwork net = DemoModels.mlp(in, s.studentHidden, classes, 0, s.updater(), seed);
                 bySeed.put(seed, train(s, run, seed, net, teacher, loss, transfer, test, s.studentEpochs, backend));
                 saveModel(s, run, net);
@@ -509,7 +509,7 @@ public final class Demo {
     /** With {@link Settings#saveModels}: the row's trained network as {@code <row>.zip} in the output directory. */
     private static void saveModel(Settings s, String row, MultiLayerNetwork net) throws IOException {
         if (s.saveModels) {
-            Path file = s.out.resolve(row.toLowerCase(Locale.ROOT).replaceAll("[^a-z0-9]+", "-").replaceAll("^-|-$", "") + ".zip");
+            Path file = s.out.resolve(fileName(row) + ".zip");
             StoreCommands.saveModel(net, file);
             LOG.info("saved {} to {}", row, file);
         }
@@ -665,9 +665,19 @@ public final class Demo {
         return b.build().run();
     }
 
-    /** Where a row's checkpoints go: {@code out/checkpoints/<row name, lower case, dashes>}. */
+    /** Where a row's checkpoints go: {@code out/checkpoints/<row's file name>}. */
     static Path checkpointDir(Settings s, String label) {
-        return s.out.resolve("checkpoints").resolve(label.toLowerCase(Locale.ROOT).replaceAll("[^a-z0-9]+", "-").replaceAll("^-|-$", ""));
+        return s.out.resolve("checkpoints").resolve(fileName(label));
+    }
+
+    /**
+     * A row's name for its files (checkpoints, model): lower case, dashes between words, and a minus sign as "minus", so
+     * that "student alone seed -4" ({@code student-alone-seed-minus-4}) and "student alone seed 4" do not share a checkpoint
+     * (a resumed seed would find the other's) or overwrite each other's model.
+     */
+    static String fileName(String row) {
+        return row.toLowerCase(Locale.ROOT).replaceAll("(?<![a-z0-9])-(?=[0-9.])", " minus ").replaceAll("[^a-z0-9]+", "-")
+                .replaceAll("^-|-$", "");
     }
 
     private static Row row(String name, String model, long params, int samples, int epochs, String loss, DistillResult r) {

@@ -339,6 +339,96 @@ class RecipeTest {
         assertFalse(java.util.Arrays.equals(teacherCkpt, Files.readAllBytes(teacher)), "the teacher trained again and saved anew");
     }
 
+    /** results.json without the rows' timings, which a row trained again (not restored) does not repeat. */
+    private static String withoutTimings(Path results) throws Exception {
+        return Files.readAllLines(results).stream().filter(l -> !l.contains("\"samplesPerSecond\"") && !l.contains("\"wallSeconds\""))
+                .collect(java.util.stream.Collectors.joining("\n"));
+    }
+
+    /** metrics.csv without its timing columns. */
+    private static List<String> metricsWithoutTimings(Path csv) throws Exception {
+        List<String> lines = Files.readAllLines(csv);
+        List<String> header = List.of(lines.get(0).split(","));
+        List<Integer> timings = List.of(header.indexOf("samples_per_second"), header.indexOf("train_seconds"), header.indexOf("eval_seconds"));
+        assertFalse(timings.contains(-1), lines.get(0));
+        List<String> out = new java.util.ArrayList<>();
+        for (String line : lines) {
+            String[] cells = line.split(",", -1);
+            out.add(String.join(",", java.util.stream.IntStream.range(0, cells.length).filter(i -> !timings.contains(i))
+                    .mapToObj(i -> cells[i]).toList()));
+        }
+        return out;
+    }
+
+    /** The parameters of every model a run saved (<row>.zip), by file name. */
+    private static java.util.Map<String, float[]> models(Path out) throws Exception {
+        java.util.Map<String, float[]> m = new java.util.TreeMap<>();
+        try (Stream<Path> files = Files.list(out)) {
+            for (Path f : files.filter(f -> f.toString().endsWith(".zip")).toList()) {
+                m.put(f.getFileName().toString(), org.deeplearning4j.util.ModelSerializer.restoreMultiLayerNetwork(f.toFile(), false)
+                        .params().toFloatVector());
+            }
+        }
+        return m;
+    }
+
+    /**
+     * --resume with training.seeds: a run over seeds [4, -4] interrupted while its distilled rows trained (their checkpoints,
+     * their models and the reports are gone) and resumed gives, seed for seed, what the uninterrupted run gave: the same
+     * results.json (but timings), metrics.csv lines and models; the rows that had finished are restored, not trained again.
+     * Each seed has its own checkpoint (seed -4's is not seed 4's), and one seed's checkpoint is never taken for another's.
+     */
+    @Test
+    void aResumedRunOverSeedsGivesTheUninterruptedRunsNumbersForEverySeed(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("out");
+        String[] args = {"run", KD.toString(), "--out", out.toString(), "--quiet", "--set", "teacher.hidden=[16]",
+                "--set", "teacher.epochs=1", "--set", "student.hidden=[8]", "--set", "training.epochs=2",
+                "--set", "data.teacherSamples=300", "--set", "data.transferSamples=200", "--set", "data.testSamples=200",
+                "--set", "training.seeds=[4, -4]"};
+        run(args);
+        List<String> runs = List.of("student-alone-seed-4", "student-alone-seed-minus-4", "student-distilled-seed-4",
+                "student-distilled-seed-minus-4");
+        java.util.Map<String, float[]> models = models(out);
+        assertEquals(Stream.concat(Stream.of("teacher"), runs.stream()).map(r -> r + ".zip").sorted().toList(),
+                List.copyOf(models.keySet()), "a model per row and seed");
+        Path ckpts = out.resolve("checkpoints");
+        for (String r : runs) {
+            assertTrue(Files.isRegularFile(ckpts.resolve(r).resolve(org.distill4j.train.Checkpoints.FILE_NAME)), r);
+        }
+        String results = withoutTimings(out.resolve("results.json"));
+        List<String> metrics = metricsWithoutTimings(out.resolve("metrics.csv"));
+        List<String> speeds = speeds(out.resolve("results.json"));
+        assertEquals(3, speeds.size(), "teacher, student alone, student distilled");
+        assertTrue(results.contains("\"testAccuracyRuns\": [") && metrics.size() == 1 + 1 + 4 * 2, metrics.toString());
+
+        // interrupted in the distilled rows: the teacher's and the student alone's seeds had finished
+        for (String r : List.of("student-distilled-seed-4", "student-distilled-seed-minus-4")) {
+            Files.delete(ckpts.resolve(r).resolve(org.distill4j.train.Checkpoints.FILE_NAME));
+            Files.delete(out.resolve(r + ".zip"));
+        }
+        for (String f : List.of("results.json", "metrics.csv", "provenance.json", "report.html", "curves.png", "accuracy.png")) {
+            Files.delete(out.resolve(f));
+        }
+        String[] resume = Stream.concat(Stream.of(args), Stream.of("--resume")).toArray(String[]::new);
+        run(resume);
+        assertEquals(results, withoutTimings(out.resolve("results.json")), "every row and seed: accuracies, std, runs, gains");
+        assertEquals(metrics, metricsWithoutTimings(out.resolve("metrics.csv")), "every seed's epochs");
+        java.util.Map<String, float[]> resumed = models(out);
+        assertEquals(models.keySet(), resumed.keySet());
+        for (String f : models.keySet()) {
+            assertArrayEquals(models.get(f), resumed.get(f), f);
+        }
+        List<String> speeds2 = speeds(out.resolve("results.json"));
+        assertEquals(speeds.subList(0, 2), speeds2.subList(0, 2), "the teacher and the student alone's seeds restored, not trained");
+
+        // a seed's checkpoint in another seed's place is refused, naming the seed
+        Files.copy(ckpts.resolve("student-alone-seed-4").resolve(org.distill4j.train.Checkpoints.FILE_NAME),
+                ckpts.resolve("student-alone-seed-minus-4").resolve(org.distill4j.train.Checkpoints.FILE_NAME),
+                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        String err = runFails(1, resume);
+        assertTrue(err.contains("student-alone-seed-minus-4") && err.contains("seed was 4, now -4"), err);
+    }
+
     @Test
     void anOfflineTopKRecipeLabelsOnceAndTrainsFromTheStore(@TempDir Path tmp) throws Exception {
         Path recipe = Path.of("recipes", "fashion-mnist", "topk-kd", "mlp400_from_mlp1200.yaml");
