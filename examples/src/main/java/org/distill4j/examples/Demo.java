@@ -417,7 +417,7 @@ public final class Demo {
         List<Double> row(String label, Teacher teacher, LogitLoss loss, String description) throws IOException {
             String shape = DemoModels.shape(in, s.studentHidden, classes);
             if (!s.seeded()) {
-                MultiLayerNetwork net = DemoModels.mlp(in, s.studentHidden, classes, 0, s.updater(), s.seed + 1);
+                MultiLayerNetwork net = initialStudent(s, in, classes, null);
                 DistillResult r = train(s, label, s.seed, net, teacher, loss, transfer, test, s.studentEpochs, backend);
                 rows.add(Demo.row(label, shape, net.numParams(), transfer.size(), s.studentEpochs, description, r));
                 results.put(label, r);
@@ -429,7 +429,7 @@ public final class Demo {
             for (long seed : s.seeds) {
                 // the same initial weights and batch order for every row of one seed: the rows stay paired
                 String run = label + " seed " + seed; // its own checkpoints (<row>-seed-<n>, -seed-minus-<n> below 0) and model file
-                MultiLayerNetwork net = DemoModels.mlp(in, s.studentHidden, classes, 0, s.updater(), seed);
+                MultiLayerNetwork net = initialStudent(s, in, classes, seed);
                 bySeed.put(seed, train(s, run, seed, net, teacher, loss, transfer, test, s.studentEpochs, backend));
                 saveModel(s, run, net);
                 params = net.numParams();
@@ -442,6 +442,15 @@ public final class Demo {
             runs.put(label, bySeed);
             return acc;
         }
+    }
+
+    /**
+     * A student row's network before training. Its initial weights are drawn from {@code runSeed}, the run's seed of
+     * {@link Settings#seeds}, alone: the same seed gives every student row the same start (the rows stay paired), another
+     * seed another start, whatever {@link Settings#seed} is. Without seeds ({@code runSeed} null) from {@code seed + 1}.
+     */
+    static MultiLayerNetwork initialStudent(Settings s, int in, int classes, Long runSeed) {
+        return DemoModels.mlp(in, s.studentHidden, classes, 0, s.updater(), runSeed != null ? runSeed : s.seed + 1);
     }
 
     /** Records a distilled row's gain over the student alone: the mean (and sample std) of the paired per-seed differences. */

@@ -3,11 +3,38 @@ package org.distill4j.examples;
 import org.junit.jupiter.api.Test;
 
 import java.nio.file.Path;
+import java.util.Arrays;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 
 class DemoTest {
+    private static float[] initialWeights(Demo.Settings s, Long runSeed) {
+        return Demo.initialStudent(s, 12, 3, runSeed).params().toFloatVector();
+    }
+
+    /**
+     * With --seeds (training.seeds) a student row's initial weights are its run's seed's: the same seed starts every row
+     * alike (the rows stay paired), another seed elsewhere, and --seed (the teacher's and the data draw's) plays no part.
+     * Without seeds the students start from --seed + 1.
+     */
+    @Test
+    void aStudentsInitialWeightsDependOnItsRunsSeedAlone() {
+        Demo.Settings s = new Demo.Settings();
+        s.studentHidden = new int[]{5};
+        float[] five = initialWeights(s, 5L);
+        assertEquals(12 * 5 + 5 + 5 * 3 + 3, five.length, "12-5-3, weights and biases");
+        assertArrayEquals(five, initialWeights(s, 5L), "the same seed, the same initial student");
+        assertFalse(Arrays.equals(five, initialWeights(s, 6L)), "another seed, another initial student");
+        s.seed = 7;
+        assertArrayEquals(five, initialWeights(s, 5L), "--seed does not move a seeded run's student");
+        assertArrayEquals(initialWeights(s, 8L), initialWeights(s, null), "without seeds: --seed + 1");
+        s.seed = 8;
+        assertFalse(Arrays.equals(initialWeights(s, 8L), initialWeights(s, null)), "without seeds: --seed + 1, not --seed");
+    }
+
     /** Each run has files of its own: seed -4's checkpoints and model are not seed 4's (a resume would mix them up). */
     @Test
     void aNegativeSeedsRunHasFilesOfItsOwn() {
