@@ -7,6 +7,7 @@ import org.distill4j.train.EpochMetrics;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.CategoryChart;
 import org.knowm.xchart.CategoryChartBuilder;
+import org.knowm.xchart.CategorySeries;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.style.Styler;
@@ -116,30 +117,78 @@ public final class Report {
     }
 
     static void accuracy(Path png, String title, List<Demo.Row> rows) throws IOException {
+        save(accuracyChart(title, rows), png);
+    }
+
+    /**
+     * The final test accuracy per row, as bars. A row over several seeds has an error bar of one standard deviation; a row
+     * without a spread (the teacher, trained once; a single seed) has none. XChart draws an error bar at every bar of a
+     * series given errors (a flat cap for an error of 0), so the rows without a spread share a series without errors, and
+     * each row with one is a series of its own that has its value at its category only (null elsewhere: not drawn). The
+     * series overlap, in one colour: one bar a row.
+     */
+    static CategoryChart accuracyChart(String title, List<Demo.Row> rows) {
         CategoryChart c = new CategoryChartBuilder().width(900).height(540).title(title + ": final test accuracy")
                 .xAxisTitle("model").yAxisTitle("test accuracy (%)").build();
         c.getStyler().setLegendVisible(false);
         c.getStyler().setLabelsVisible(true);
+        c.getStyler().setOverlapped(true);
         List<String> names = new ArrayList<>();
-        List<Double> acc = new ArrayList<>();
-        List<Double> err = new ArrayList<>();
+        List<Double> once = new ArrayList<>();
         double min = 100;
         for (Demo.Row r : rows) {
             names.add(r.name());
-            acc.add(100 * r.testAccuracy());
-            double e = r.repeated() ? 100 * r.testAccuracyStd() : 0;
-            err.add(e);
-            min = Math.min(min, 100 * r.testAccuracy() - e);
+            once.add(r.repeated() ? null : 100 * r.testAccuracy());
+            min = Math.min(min, 100 * r.testAccuracy() - (r.repeated() ? 100 * r.testAccuracyStd() : 0));
         }
         c.getStyler().setYAxisMin(Math.max(0, Math.floor(min / 5) * 5 - 5));
         c.getStyler().setYAxisMax(100.0);
+        java.awt.Color color = c.getStyler().getSeriesColors()[0];
+        if (once.stream().anyMatch(java.util.Objects::nonNull)) {
+            c.addSeries("test accuracy", names, once).setFillColor(color);
+        }
+        for (int i = 0; i < rows.size(); i++) {
+            Demo.Row r = rows.get(i);
+            if (r.repeated()) {
+                List<Double> mean = new ArrayList<>(java.util.Collections.nCopies(rows.size(), (Double) null));
+                mean.set(i, 100 * r.testAccuracy());
+                SpreadSeries series = new SpreadSeries("test accuracy: " + r.name(), names, mean, 100 * r.testAccuracyStd());
+                series.setFillColor(color);
+                c.getSeriesMap().put(series.getName(), series); // what CategoryChart.addSeries does, with this series
+            }
+        }
         if (rows.stream().anyMatch(Demo.Row::repeated)) {
             c.setTitle(title + ": final test accuracy (mean ± std over seeds)");
-            c.addSeries("test accuracy", names, acc, err);
-        } else {
-            c.addSeries("test accuracy", names, acc);
         }
-        save(c, png);
+        return c;
+    }
+
+    /**
+     * Bars with an error bar each, whose values may be null (no bar): XChart's own series reads every value with its error
+     * when it finds its range, and fails on a null. Every bar has the same error, because XChart pairs the errors with the
+     * bars it draws (it takes none for a null it skips), not with the categories.
+     */
+    private static final class SpreadSeries extends CategorySeries {
+        SpreadSeries(String name, List<String> categories, List<Double> values, double error) {
+            super(name, categories, values, java.util.Collections.nCopies(values.size(), error),
+                    org.knowm.xchart.internal.series.Series.DataType.String);
+        }
+
+        @Override
+        protected void calculateMinMax() {
+            xMin = Double.NaN; // categories: no numeric range, as XChart's own
+            xMax = Double.NaN;
+            yMin = Double.MAX_VALUE;
+            yMax = -Double.MAX_VALUE;
+            java.util.Iterator<? extends Number> errors = getExtraValues().iterator();
+            for (Number v : getYData()) {
+                double e = errors.next().doubleValue();
+                if (v != null) {
+                    yMin = Math.min(yMin, v.doubleValue() - e);
+                    yMax = Math.max(yMax, v.doubleValue() + e);
+                }
+            }
+        }
     }
 
     private static void save(org.knowm.xchart.internal.chartpart.Chart<?, ?> chart, Path png) throws IOException {
