@@ -208,9 +208,16 @@ public final class Demo {
 
     /** Runs the demo and returns the rows with each trained row's full results. */
     public static Outcome runDetailed(Settings s, PrintStream out) throws IOException {
+        Instant started = Instant.now();
+        // first: a backend setting that cannot be used (-Ddistill.backend, training.backend) fails before any data is read
+        try (ComputeBackend backend = backend(s.backend)) {
+            return runDetailed(s, out, backend, started);
+        }
+    }
+
+    private static Outcome runDetailed(Settings s, PrintStream out, ComputeBackend backend, Instant started) throws IOException {
         Map<String, DistillResult> results = new LinkedHashMap<>();
         Map<String, Map<Long, DistillResult>> runs = new LinkedHashMap<>();
-        Instant started = Instant.now();
         FashionMnist.Split split = s.embedded ? FashionMnist.loadEmbedded(Demo.class.getClassLoader()) : FashionMnist.load(s.data);
         Dataset shuffled = s.shuffle ? split.train().shuffled(s.seed) : split.train();
         Dataset teacherSet = shuffled.head(s.teacherSamples);
@@ -242,7 +249,6 @@ public final class Demo {
         }
         List<Row> rows = new ArrayList<>();
         List<AutoCloseable> closers = new ArrayList<>();
-        ComputeBackend backend = backend(s.backend);
         try {
             List<TeacherSpec> specs = s.teachers != null ? s.teachers
                     : List.of(s.teacherModel != null ? (TeacherSpec.isForeignModel(s.teacherModel)
@@ -405,7 +411,6 @@ public final class Demo {
                     LOG.warn("closing {}", c, e);
                 }
             }
-            backend.close();
         }
         return new Outcome(rows, results, runs);
     }
