@@ -260,7 +260,7 @@ public final class StoreWriter implements AutoCloseable {
      * @throws IllegalArgumentException naming the store row and entry, when an id is outside
      *                                  {@code [0, vocab)}, a row repeats an id, or a log-probability is
      *                                  not finite, is above 0 (beyond {@value #MAX_LOG_PROB} for
-     *                                  rounding), or overflows the store's dtype; training would refuse
+     *                                  rounding, as stored in the dtype), or overflows the store's dtype; training would refuse
      *                                  such a row only after labeling has finished
      */
     public void writeTopK(int[] ids, float[] logProbs, int n) throws IOException {
@@ -315,6 +315,11 @@ public final class StoreWriter implements AutoCloseable {
                 if (Float.isInfinite(stored)) {
                     throw new IllegalArgumentException("top-k log-probability of row " + row + ", entry " + j + " (class " + id + ") is "
                             + lp + ", which overflows " + header.codec().name().toLowerCase(java.util.Locale.ROOT) + " to " + stored);
+                }
+                if (stored > MAX_LOG_PROB) { // e.g. 1e-4, which f16 rounds up: the reader and training would refuse what is stored
+                    throw new IllegalArgumentException("top-k log-probability of row " + row + ", entry " + j + " (class " + id + ") is "
+                            + lp + ", which " + header.codec().name().toLowerCase(java.util.Locale.ROOT) + " rounds to " + stored
+                            + ", above the " + MAX_LOG_PROB + " allowed for rounding; expected a value <= 0");
                 }
                 sorted[j] = id;
             }

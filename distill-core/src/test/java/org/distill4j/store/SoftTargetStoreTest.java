@@ -531,6 +531,9 @@ class SoftTargetStoreTest {
                     {new float[]{-0.1f, Float.POSITIVE_INFINITY}, new int[]{1, 2}, "row 3, entry 1 (class 2) is Infinity"},
                     {new float[]{0.5f, -1}, new int[]{1, 2}, "row 3, entry 0 (class 1) is 0.5, expected a finite value <= 0"},
                     {new float[]{-1, -70_000}, new int[]{1, 2}, "row 3, entry 1 (class 2) is -70000.0, which overflows f16 to -Infinity"},
+                    // 1e-4 passes the check on the float, but f16 rounds it up, beyond what the reader and training accept
+                    {new float[]{1e-4f, -1}, new int[]{1, 2}, "row 3, entry 0 (class 1) is 1.0E-4, which f16 rounds to 1.00016594E-4, "
+                            + "above the 1.0E-4 allowed"},
                     {new float[]{-0.1f, -2}, new int[]{7, 7}, "top-k ids of row 3 repeat class 7"},
             };
             for (Object[] b : bad) {
@@ -541,13 +544,15 @@ class SoftTargetStoreTest {
                 assertTrue(e.getMessage().contains((String) b[2]), e.getMessage());
                 assertEquals(2, w.rowsWritten(), "nothing of a refused call is written");
             }
-            // 1e-4 above 0 is rounding that training accepts too
-            w.writeTopK(new int[]{8, 9, 0, 99, 98, 97}, new float[]{-0.2f, -0.3f, 1e-4f, -1, -0.7f, -103.27893f}, 3);
+            // 5e-5 above 0 is rounding that training accepts too (up to 1e-4 as stored)
+            w.writeTopK(new int[]{8, 9, 0, 99, 98, 97}, new float[]{-0.2f, -0.3f, 5e-5f, -1, -0.7f, -103.27893f}, 3);
             w.finish();
         }
         try (SoftTargetStore s = SoftTargetStore.open(p)) {
             SoftTargetStore.TopKRows r = s.topK(new int[]{2, 3, 4});
             assertArrayEquals(new int[]{8, 9, 0, 99, 98, 97}, r.ids(), "the refused rows left no trace");
+            // what training checks
+            org.distill4j.loss.LogitBatch.ofTopK(3, 100, new float[300], r.ids(), r.logProbs(), 2, null);
             assertTrue(s.verify().isEmpty());
         }
     }
