@@ -21,11 +21,20 @@ import java.util.function.LongConsumer;
  * the last complete chunk, and the finished store equals an uninterrupted run's byte for byte. The
  * provenance records the teacher id and description and the dataset's name, size and fingerprint,
  * so a stored teacher serves only that dataset and a resume with another teacher is refused.
+ *
+ * <p>Classes a teacher gives no mass ({@code -Infinity} logits, e.g. of a {@code VocabularyAlignment} PAD teacher,
+ * and zero probabilities) are stored in dense rows as {@code -Infinity}, exactly, in every dtype: training from the
+ * store gives the loss and gradient that training from the live teacher gives. Top-k rows store them as
+ * {@link #LOG_MIN_FLOAT}. A teacher value the losses would refuse (NaN, {@code +Infinity}, a row without a finite
+ * value) stops labeling with an error naming the store row ({@link StoreWriter#writeDense}).
  */
 public final class Labeler {
     private static final Logger LOG = LoggerFactory.getLogger(Labeler.class);
 
-    /** log(Float.MIN_VALUE): the floor for stored log-probabilities of zero probabilities. */
+    /**
+     * log(Float.MIN_VALUE) = -103.28: what a top-k row stores for a zero probability (top-k values are finite in the
+     * format). Dense rows store it as -Infinity, exactly zero mass, as the live teacher gives it.
+     */
     static final double LOG_MIN_FLOAT = Math.log(Float.MIN_VALUE);
 
     private Labeler() {
@@ -115,7 +124,7 @@ public final class Labeler {
                     SparseTeacher.TopK top = sparse.topK(b);
                     float[] lps = top.logProbs(); // a fresh array from TopKTeacher
                     for (int i = 0; i < lps.length; i++) {
-                        // as for dense rows: a zero probability (log = -inf) is stored as the log of the smallest float
+                        // top-k values are finite: a zero probability (log = -inf) is stored as the log of the smallest float
                         lps[i] = (float) Math.max(lps[i], LOG_MIN_FLOAT);
                     }
                     w.writeTopK(top.ids(), lps, b.size());
@@ -123,8 +132,13 @@ public final class Labeler {
                     float[] values = teacher.outputs(b);
                     if (teacher.values() == TeacherValues.PROBABILITIES) {
                         for (int i = 0; i < values.length; i++) {
-                            // log of the smallest float at worst: a zero probability stays (effectively) zero yet finite
-                            values[i] = (float) Math.max(Math.log(values[i]), LOG_MIN_FLOAT);
+                            if (!(values[i] >= 0) || values[i] == Float.POSITIVE_INFINITY) { // its log would be NaN or +inf
+                                throw new IllegalArgumentException(out + ": teacher probability of row " + (from + i / teacher.classes())
+                                        + ", class " + (i % teacher.classes()) + " is " + values[i] + ", expected a finite value >= 0");
+                            }
+                            // a zero probability becomes -inf, zero mass, as the losses read the live teacher's 0 (a finite
+                            // floor would give it mass at T > 1 and move logit-std's mean); -inf logits are kept as they are
+                            values[i] = (float) Math.log(values[i]);
                         }
                     }
                     w.writeDense(values, b.size());

@@ -18,9 +18,10 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * A complete soft-target store, memory-mapped read-only: rows by sample index, dense or top-k.
  *
  * <p>Opening checks the magic, version, header checksum, the exact file size and the footer (so a
- * truncated or unfinished file is refused with what is wrong). Each chunk's CRC32C is verified the
- * first time one of its rows is read, and {@link #verify()} checks them all. Many threads (and
- * processes) may read one store at once.
+ * truncated or unfinished file is refused with what is wrong). Each chunk is checked the first time one
+ * of its rows is read: its CRC32C, and its rows (dense values finite or {@code -Infinity}, the zero mass
+ * of a masked or padded class, with one finite value a row; see {@link RowCheck}); {@link #verify()}
+ * checks them all. Many threads (and processes) may read one store at once.
  *
  * <p>The file is mapped in windows of up to {@value #WINDOW_BYTES} bytes, each holding as many whole
  * chunks as fit (one, when a chunk is larger), mapped the first time one of their rows is read. So a
@@ -163,7 +164,14 @@ public final class SoftTargetStore implements AutoCloseable {
             return path + ": checksum mismatch in chunk " + c + " (rows " + first + " to " + (first + header.rowsInChunk(c) - 1)
                     + "): the file is corrupt";
         }
-        return null;
+        String rows = RowCheck.check(header, b, header.rowsInChunk(c), c * header.chunkRows());
+        return rows == null ? null : chunkName(c) + ": " + rows + " (the chunk's checksum holds: it was written so)";
+    }
+
+    /** "path: chunk c (rows a to b)", for messages. */
+    private String chunkName(long c) {
+        long first = c * header.chunkRows();
+        return path + ": chunk " + c + " (rows " + first + " to " + (first + header.rowsInChunk(c) - 1) + ")";
     }
 
     private long chunkOf(long row) {
@@ -253,7 +261,7 @@ public final class SoftTargetStore implements AutoCloseable {
     public record TopKRows(int[] ids, float[] logProbs, int k) {
     }
 
-    /** Checks every chunk's checksum; returns one message per bad chunk (empty when all are good). */
+    /** Checks every chunk's checksum and rows; returns one message per bad chunk (empty when all are good). */
     public List<String> verify() {
         List<String> problems = new ArrayList<>();
         for (long c = 0; c < header.chunks(); c++) {

@@ -40,9 +40,9 @@ import java.util.zip.CRC32C;
  * error names the file, the row (and line) and what was expected: logits finite or -inf (zero probability), one finite per row; log-probabilities at most 0 and probabilities in [0, 1], each row
  * (dense) or its entries (top-k) summing to at most 1 (dense: to 1, within {@value #SUM_TOLERANCE});
  * class ids in {@code [0, V)} and distinct; without a top-k, every row has as many entries as the first. A
- * log-probability of {@code -inf} (a probability of 0) is
- * stored as the log of the smallest float, as {@link Labeler} does. Values are taken to be at
- * temperature 1.
+ * probability of 0 (a log-probability or logit of {@code -inf}) is stored in dense rows as {@code -inf}, zero mass,
+ * and in top-k rows as the log of the smallest float (top-k values are finite), as {@link Labeler} does. Values are
+ * taken to be at temperature 1.
  *
  * <p>An import is resumable like a labeling run: rerunning the same call after an interruption
  * continues from the last complete chunk, and the finished store equals an uninterrupted import byte
@@ -592,7 +592,9 @@ public final class StoreImport {
 
     /**
      * Checks dense rows starting at source row {@code firstRow} and turns them into what the store
-     * holds: logits as they are, log-probabilities with -inf floored, probabilities as floored logs.
+     * holds: logits and log-probabilities as they are, probabilities as their logs; a zero probability is -inf,
+     * which every dtype holds exactly and the losses read as zero mass (so is a log-probability below -65504 in
+     * f16 or bf16, which would overflow f16: its probability is 0 in every precision).
      */
     static void checkDense(Path file, long firstRow, float[] v, int cols, Values values, ValueCodec codec) {
         int n = v.length / cols;
@@ -621,14 +623,16 @@ public final class StoreImport {
                                     + "<= 0 or -inf (are these logits? import them as logits)");
                         }
                         mass += Math.exp(x);
-                        v[base + c] = (float) Math.max(x, Labeler.LOG_MIN_FLOAT);
+                        if (x < -65504f && codec != ValueCodec.F32) { // would overflow f16: a probability of 0 in every precision
+                            v[base + c] = Float.NEGATIVE_INFINITY;
+                        }
                     }
                     case PROBABILITIES -> {
                         if (!(x >= 0 && x <= 1 + StoreWriter.MAX_LOG_PROB)) {
                             throw new IllegalArgumentException(at(file, firstRow + r, c) + " is " + x + "; probabilities must be in [0, 1]");
                         }
                         mass += x;
-                        v[base + c] = (float) Math.max(Math.log(x), Labeler.LOG_MIN_FLOAT);
+                        v[base + c] = (float) Math.log(x); // 0 becomes -inf: zero mass
                     }
                 }
             }

@@ -17,10 +17,11 @@ import java.util.List;
  * their CRC32C, synced to disk). {@link #finish()} appends the footer, syncs, and renames the file to
  * {@code <path>} atomically, so no half-written file ever carries the final name. Opening a writer
  * where a {@code .partial} file exists resumes it: the header must match exactly (same layout, sizes
- * and teacher provenance), every complete chunk is verified, anything after the last good chunk is
- * cut, and {@link #rowsWritten()} says where to continue. The finished file is byte-for-byte the one
- * an uninterrupted run writes. Rows are appended in order; a partly filled chunk is written only when
- * it is full (or the last one).
+ * and teacher provenance), every complete chunk is verified (its CRC and its rows, as the reader checks
+ * them), anything after the last good chunk is cut, and {@link #rowsWritten()} says where to continue.
+ * The finished file is byte-for-byte the one an uninterrupted run writes. Rows are appended in order; a
+ * partly filled chunk is written only when it is full (or the last one). Rows are checked before they
+ * are written ({@link #writeDense}, {@link #writeTopK}), so every store this writer finishes can be read.
  */
 public final class StoreWriter implements AutoCloseable {
     private final Path path;
@@ -139,6 +140,10 @@ public final class StoreWriter implements AutoCloseable {
                 if (buf.getInt(n) != Crc32c.of(buf, 0, n)) {
                     break;
                 }
+                // rows the reader would refuse (written by an older, unchecking writer) are written again, and checked
+                if (RowCheck.check(header, buf, header.rowsInChunk(c), c * header.chunkRows()) != null) {
+                    break;
+                }
                 good = c + 1;
             }
             long end = good == 0 ? header.dataOffset() : header.chunkOffset(good - 1) + header.rowsInChunk(good - 1) * header.rowBytes() + 4;
@@ -234,7 +239,20 @@ public final class StoreWriter implements AutoCloseable {
         return rowsWritten;
     }
 
-    /** Appends {@code n} dense rows ({@code n x vocab} values, row-major). */
+    /**
+     * Appends {@code n} dense rows ({@code n x vocab} values, row-major). Every row is checked before any is
+     * written, so a refused call leaves the writer as it was.
+     *
+     * <p>A value is finite, or {@code -Infinity} for a class of zero probability (a masked class, a class
+     * {@code VocabularyAlignment} PAD added, the log of a zero probability): every dtype holds {@code -Infinity}
+     * exactly, and every distribution loss reads it as zero mass, so training from the store gives what training
+     * from the live teacher gives.
+     *
+     * @throws IllegalArgumentException naming the store file, row and class, when a value is NaN or {@code +Infinity},
+     *                                  a finite value overflows the store's dtype (beyond 65504 in f16), or a row has
+     *                                  no finite value (no class with probability): the losses refuse such rows, and
+     *                                  refusing them here stops labeling at the row instead of training at its batch
+     */
     public void writeDense(float[] values, int n) throws IOException {
         if (header.layout() != StoreHeader.Layout.DENSE) {
             throw new IllegalStateException("this store holds top-k rows; use writeTopK");
@@ -243,6 +261,7 @@ public final class StoreWriter implements AutoCloseable {
         if (values.length != (long) n * v) {
             throw new IllegalArgumentException("dense rows have " + values.length + " values, expected " + n + " x " + v);
         }
+        checkDense(values, n);
         for (int r = 0; r < n; r++) {
             ensureRoom();
             int base = (int) (rowsInBuffer * rowBytes);
@@ -257,11 +276,16 @@ public final class StoreWriter implements AutoCloseable {
      * Appends {@code n} top-k rows: {@code n x k} class ids and their log-probabilities, best first.
      * Every row is checked before any is written, so a refused call leaves the writer as it was.
      *
-     * @throws IllegalArgumentException naming the store row and entry, when an id is outside
+     * <p>Top-k log-probabilities are finite in this format: a zero probability ({@code -Infinity}, which the
+     * losses read as zero mass) is stored as {@code log(Float.MIN_VALUE)} = -103.28, as {@link Labeler} and
+     * {@link StoreImport} do before they write (a tempered mass of {@code 1.4e-45^(1/T)}, below 1e-11 up to
+     * T = 4; reverse KL floors at that value anyway).
+     *
+     * @throws IllegalArgumentException naming the store file, row and entry, when an id is outside
      *                                  {@code [0, vocab)}, a row repeats an id, or a log-probability is
-     *                                  not finite, is above 0 (beyond {@value #MAX_LOG_PROB} for
-     *                                  rounding, as stored in the dtype), or overflows the store's dtype; training would refuse
-     *                                  such a row only after labeling has finished
+     *                                  NaN or infinite (floor {@code -Infinity} first), is above 0 (beyond
+     *                                  {@value #MAX_LOG_PROB} for rounding, as stored in the dtype), or overflows
+     *                                  the store's dtype
      */
     public void writeTopK(int[] ids, float[] logProbs, int n) throws IOException {
         if (header.layout() != StoreHeader.Layout.TOP_K) {
@@ -292,7 +316,49 @@ public final class StoreWriter implements AutoCloseable {
     /** The largest log-probability a top-k row may hold: 0, plus the tolerance training allows for rounding. */
     static final float MAX_LOG_PROB = 1e-4f;
 
-    /** What the reader and training require of top-k rows: ids in range and distinct per row, values finite and at most 0. */
+    /**
+     * What the reader requires of dense rows ({@link RowCheck}), on the values before they are encoded: each finite or
+     * -Infinity, at least one finite per row, and no finite value that the dtype turns into an infinity.
+     */
+    private void checkDense(float[] values, int n) {
+        int v = header.vocab();
+        ValueCodec codec = header.codec();
+        // up to this magnitude every value fits the dtype (f16's largest is 65504, bf16's 3.3895e38); beyond it, the exact check
+        float safe = codec == ValueCodec.F16 ? 65504f : codec == ValueCodec.BF16 ? 3.38e38f : Float.MAX_VALUE;
+        ByteBuffer encoded = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN);
+        for (int r = 0; r < n; r++) {
+            long row = rowsWritten + rowsInBuffer + r;
+            boolean finite = false;
+            for (int i = r * v, end = i + v; i < end; i++) {
+                float x = values[i];
+                if (Math.abs(x) <= safe) {
+                    finite = true;
+                    continue;
+                }
+                if (x == Float.NEGATIVE_INFINITY) {
+                    continue;
+                }
+                if (!Float.isFinite(x)) {
+                    throw new IllegalArgumentException(path + ": dense value of row " + row + ", class " + (i - r * v) + " is " + x
+                            + ", expected a finite value, or -Infinity for a class of zero probability");
+                }
+                codec.put(encoded, 0, x);
+                float stored = codec.get(encoded, 0);
+                if (Float.isInfinite(stored)) {
+                    throw new IllegalArgumentException(path + ": dense value of row " + row + ", class " + (i - r * v) + " is " + x
+                            + ", which overflows " + codec.name().toLowerCase(java.util.Locale.ROOT) + " to " + stored
+                            + "; store f32 or bf16");
+                }
+                finite = true;
+            }
+            if (!finite) {
+                throw new IllegalArgumentException(path + ": dense values of row " + row + " are all -Infinity (no class has "
+                        + "probability); expected at least one finite value");
+            }
+        }
+    }
+
+    /** What the reader requires of top-k rows ({@link RowCheck}): ids in range and distinct per row, values finite and at most 0. */
     private void checkTopK(int[] ids, float[] logProbs, int n) {
         int k = header.k();
         int[] sorted = new int[k];
@@ -302,31 +368,32 @@ public final class StoreWriter implements AutoCloseable {
             for (int j = 0; j < k; j++) {
                 int id = ids[r * k + j];
                 if (id < 0 || id >= header.vocab()) {
-                    throw new IllegalArgumentException("top-k id " + id + " of row " + row + " (entry " + j + ") is outside [0, "
+                    throw new IllegalArgumentException(path + ": top-k id " + id + " of row " + row + " (entry " + j + ") is outside [0, "
                             + header.vocab() + ")");
                 }
                 float lp = logProbs[r * k + j];
                 if (!(lp <= MAX_LOG_PROB) || Float.isInfinite(lp)) {
-                    throw new IllegalArgumentException("top-k log-probability of row " + row + ", entry " + j + " (class " + id + ") is "
-                            + lp + ", expected a finite value <= 0 (floor zero probabilities at a finite log, as Labeler does)");
+                    throw new IllegalArgumentException(path + ": top-k log-probability of row " + row + ", entry " + j + " (class " + id
+                            + ") is " + lp + ", expected a finite value <= 0 (store a zero probability as log(Float.MIN_VALUE), "
+                            + "as Labeler does)");
                 }
                 header.codec().put(encoded, 0, lp);
                 float stored = header.codec().get(encoded, 0);
                 if (Float.isInfinite(stored)) {
-                    throw new IllegalArgumentException("top-k log-probability of row " + row + ", entry " + j + " (class " + id + ") is "
-                            + lp + ", which overflows " + header.codec().name().toLowerCase(java.util.Locale.ROOT) + " to " + stored);
+                    throw new IllegalArgumentException(path + ": top-k log-probability of row " + row + ", entry " + j + " (class " + id
+                            + ") is " + lp + ", which overflows " + header.codec().name().toLowerCase(java.util.Locale.ROOT) + " to " + stored);
                 }
                 if (stored > MAX_LOG_PROB) { // e.g. 1e-4, which f16 rounds up: the reader and training would refuse what is stored
-                    throw new IllegalArgumentException("top-k log-probability of row " + row + ", entry " + j + " (class " + id + ") is "
-                            + lp + ", which " + header.codec().name().toLowerCase(java.util.Locale.ROOT) + " rounds to " + stored
-                            + ", above the " + MAX_LOG_PROB + " allowed for rounding; expected a value <= 0");
+                    throw new IllegalArgumentException(path + ": top-k log-probability of row " + row + ", entry " + j + " (class " + id
+                            + ") is " + lp + ", which " + header.codec().name().toLowerCase(java.util.Locale.ROOT) + " rounds to "
+                            + stored + ", above the " + MAX_LOG_PROB + " allowed for rounding; expected a value <= 0");
                 }
                 sorted[j] = id;
             }
             java.util.Arrays.sort(sorted);
             for (int j = 1; j < k; j++) {
                 if (sorted[j] == sorted[j - 1]) {
-                    throw new IllegalArgumentException("top-k ids of row " + row + " repeat class " + sorted[j]
+                    throw new IllegalArgumentException(path + ": top-k ids of row " + row + " repeat class " + sorted[j]
                             + "; the ids of a row must be distinct");
                 }
             }

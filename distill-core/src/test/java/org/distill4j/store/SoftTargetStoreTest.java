@@ -519,7 +519,10 @@ class SoftTargetStoreTest {
         }
     }
 
-    /** Rows training would refuse are refused when written, naming the store row; a refused call writes nothing. */
+    /**
+     * Top-k rows the reader refuses are refused when written, naming the store file and row; a refused call writes nothing. The
+     * format keeps top-k values finite: -Infinity (zero mass to the losses) is written as log(Float.MIN_VALUE).
+     */
     @Test
     void topKRowsWithInfiniteValuesOrRepeatedIdsAreRefused(@TempDir Path tmp) throws IOException {
         Path p = tmp.resolve("t.d4j");
@@ -541,7 +544,7 @@ class SoftTargetStoreTest {
                 float[] lps = {-0.2f, -0.3f, ((float[]) b[0])[0], ((float[]) b[0])[1]};
                 int[] ids = {8, 9, ((int[]) b[1])[0], ((int[]) b[1])[1]};
                 IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> w.writeTopK(ids, lps, 2));
-                assertTrue(e.getMessage().contains((String) b[2]), e.getMessage());
+                assertTrue(e.getMessage().startsWith(p + ": ") && e.getMessage().contains((String) b[2]), e.getMessage());
                 assertEquals(2, w.rowsWritten(), "nothing of a refused call is written");
             }
             // 5e-5 above 0 is rounding that training accepts too (up to 1e-4 as stored)
