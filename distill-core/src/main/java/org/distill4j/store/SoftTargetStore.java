@@ -19,9 +19,10 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  *
  * <p>Opening checks the magic, version, header checksum, the exact file size and the footer (so a
  * truncated or unfinished file is refused with what is wrong). Each chunk is checked the first time one
- * of its rows is read: its CRC32C, and its rows (dense values finite or {@code -Infinity}, the zero mass
- * of a masked or padded class, with one finite value a row; see {@link RowCheck}); {@link #verify()}
- * checks them all. Many threads (and processes) may read one store at once.
+ * of its rows is read: that the file still holds it, its CRC32C, and its rows (dense values finite or
+ * {@code -Infinity}, the zero mass of a masked or padded class, with one finite value a row; see
+ * {@link RowCheck}); {@link #verify()} checks them all and reports instead of throwing. Many threads (and
+ * processes) may read one store at once.
  *
  * <p>The file is mapped in windows of up to {@value #WINDOW_BYTES} bytes, each holding as many whole
  * chunks as fit (one, when a chunk is larger), mapped the first time one of their rows is read. So a
@@ -80,9 +81,7 @@ public final class SoftTargetStore implements AutoCloseable {
             if (size > expected) {
                 throw new StoreFormatException(path + ": " + (size - expected) + " unexpected bytes after the footer");
             }
-            ByteBuffer footer = ByteBuffer.allocate(StoreFooter.BYTES);
-            ch.read(footer, expected - StoreFooter.BYTES);
-            footer.flip();
+            ByteBuffer footer = StoreHeader.readAt(ch, expected - StoreFooter.BYTES, StoreFooter.BYTES);
             if (!StoreFooter.valid(footer, h.rows())) {
                 throw new StoreFormatException(path + ": the footer is missing or corrupt: the store is incomplete");
             }
@@ -139,26 +138,48 @@ public final class SoftTargetStore implements AutoCloseable {
         return m;
     }
 
-    /** Chunk {@code c}'s rows and CRC, verified on first use, little-endian, starting at 0. */
-    private ByteBuffer chunk(long c) {
+    /** Chunk {@code c}'s rows and CRC as mapped, little-endian, starting at 0 (not verified). */
+    private ByteBuffer slice(long c) {
         int w = (int) (c / chunksPerWindow);
         int at = (int) ((c - w * chunksPerWindow) * chunkStride);
         int n = (int) (header.rowsInChunk(c) * header.rowBytes());
-        ByteBuffer b = window(w).slice(at, n + 4).order(ByteOrder.LITTLE_ENDIAN);
-        int word = (int) (c >>> 6);
-        long bit = 1L << (c & 63);
-        if ((verified.get(word) & bit) == 0) {
-            String problem = check(c, b);
-            if (problem != null) {
-                throw new StoreFormatException(problem);
-            }
-            verified.getAndUpdate(word, v -> v | bit);
-        }
-        return b;
+        return window(w).slice(at, n + 4).order(ByteOrder.LITTLE_ENDIAN);
     }
 
-    private String check(long c, ByteBuffer b) {
+    /** Chunk {@code c}'s rows and CRC, verified on first use, little-endian, starting at 0. */
+    private ByteBuffer chunk(long c) {
+        int word = (int) (c >>> 6);
+        long bit = 1L << (c & 63);
+        if ((verified.get(word) & bit) != 0) {
+            return slice(c);
+        }
+        String problem = check(c);
+        if (problem != null) {
+            throw new StoreFormatException(problem);
+        }
+        verified.getAndUpdate(word, v -> v | bit);
+        return slice(c);
+    }
+
+    /**
+     * What is wrong with chunk {@code c}, or null: the file no longer holds it (truncated or replaced since it was
+     * opened: mapping past the end of the file fails, and reading a mapping past it kills the JVM in the CRC32C
+     * intrinsic, so this is checked first), its checksum, or its rows ({@link RowCheck}).
+     */
+    private String check(long c) {
         int n = (int) (header.rowsInChunk(c) * header.rowBytes());
+        long end = header.chunkOffset(c) + n + 4;
+        long size;
+        try {
+            size = channel.size();
+        } catch (IOException e) {
+            return chunkName(c) + ": cannot read the file's size: " + e;
+        }
+        if (size < end) {
+            return chunkName(c) + ": the file is now " + size + " bytes, it ends before this chunk does (byte " + end
+                    + "): it was truncated or replaced after it was opened (a complete store has " + header.completeSize() + ")";
+        }
+        ByteBuffer b = slice(c);
         if (b.getInt(n) != Crc32c.of(b, 0, n)) {
             long first = c * header.chunkRows();
             return path + ": checksum mismatch in chunk " + c + " (rows " + first + " to " + (first + header.rowsInChunk(c) - 1)
@@ -261,17 +282,80 @@ public final class SoftTargetStore implements AutoCloseable {
     public record TopKRows(int[] ids, float[] logProbs, int k) {
     }
 
-    /** Checks every chunk's checksum and rows; returns one message per bad chunk (empty when all are good). */
+    /**
+     * Checks every chunk: that the file still holds it, its checksum and its rows (dense values finite or -Infinity,
+     * at least one finite per row; top-k ids in range and distinct, log-probabilities finite and at most 0); then that
+     * the file still ends with the footer at the size it was opened with. Chunks read before are checked again (the
+     * file may have changed since). Nothing about the file escapes as an exception (an I/O error or a fault in the
+     * mapping included): each problem is a message naming the file and the chunk (its rows, and the row and class of a
+     * bad value) or the footer, one per bad chunk.
+     *
+     * @return the problems, empty when the store is good
+     * @throws IllegalStateException when the store is closed
+     */
     public List<String> verify() {
+        if (!channel.isOpen()) {
+            throw new IllegalStateException(path + " is closed");
+        }
         List<String> problems = new ArrayList<>();
         for (long c = 0; c < header.chunks(); c++) {
             try {
-                chunk(c);
-            } catch (StoreFormatException e) {
-                problems.add(e.getMessage());
+                String problem = check(c); // again, if read before: the file may have changed since
+                if (problem != null) {
+                    problems.add(problem);
+                } else {
+                    long bit = 1L << (c & 63);
+                    verified.getAndUpdate((int) (c >>> 6), v -> v | bit);
+                }
+            } catch (java.io.UncheckedIOException e) { // mapping the chunk's window failed
+                problems.add(chunkName(c) + ": cannot be read: " + e.getMessage() + ": " + e.getCause());
+            } catch (InternalError e) {
+                // HotSpot's report of a fault in mapped memory (SIGBUS): an I/O error, or the file shrank meanwhile
+                problems.add(chunkName(c) + ": cannot be read: " + e.getMessage());
             }
         }
+        try {
+            long size = channel.size();
+            long expected = header.completeSize();
+            long footerAt = expected - StoreFooter.BYTES;
+            if (size > expected) {
+                problems.add(path + ": " + (size - expected) + " unexpected bytes after the footer (the file is now " + size
+                        + " bytes, a complete store has " + expected + ")");
+            } else if (size < expected) {
+                if (size > footerAt) { // shorter still, and the chunks it cuts are named above
+                    problems.add(path + ": truncated in the footer: the file is now " + size + " bytes, a complete store has "
+                            + expected);
+                }
+            } else {
+                ByteBuffer footer = StoreHeader.readAt(channel, footerAt, StoreFooter.BYTES);
+                if (!StoreFooter.valid(footer, header.rows())) {
+                    problems.add(path + ": the footer (bytes " + footerAt + " to " + expected + ") is corrupt: expected "
+                            + "'D4JEND', the row count " + header.rows() + " and their CRC32C");
+                }
+            }
+        } catch (IOException e) {
+            problems.add(path + ": cannot read the footer: " + e);
+        }
         return problems;
+    }
+
+    /**
+     * Opens and verifies the store at {@code path} ({@link #verify()}), reporting instead of throwing: a file that cannot
+     * be opened (missing, unfinished, not a store, another version, a corrupt header, truncated, no footer) or read
+     * gives one message naming the file and what is wrong; otherwise the messages of {@link #verify()}.
+     *
+     * @return the problems, empty when the store is good
+     */
+    public static List<String> verify(Path path) {
+        try (SoftTargetStore s = open(path)) {
+            return s.verify();
+        } catch (StoreFormatException e) {
+            return List.of(e.getMessage());
+        } catch (NoSuchFileException e) {
+            return List.of(path + ": no soft-target store there");
+        } catch (IOException | java.io.UncheckedIOException e) {
+            return List.of(path + ": cannot be read: " + e);
+        }
     }
 
     @Override

@@ -180,10 +180,16 @@ public record StoreHeader(Layout layout, ValueCodec codec, ValueKind values, int
 
     /** The first {@code n} bytes of a file, little-endian. */
     static ByteBuffer readAt(java.nio.channels.FileChannel ch, int n) throws java.io.IOException {
+        return readAt(ch, 0, n);
+    }
+
+    /** The {@code n} bytes of a file from {@code offset}, little-endian. */
+    static ByteBuffer readAt(java.nio.channels.FileChannel ch, long offset, int n) throws java.io.IOException {
         ByteBuffer b = ByteBuffer.allocate(n).order(ByteOrder.LITTLE_ENDIAN);
         while (b.hasRemaining()) {
-            if (ch.read(b, b.position()) < 0) {
-                throw new java.io.EOFException("unexpected end of file after " + b.position() + " of " + n + " bytes");
+            if (ch.read(b, offset + b.position()) < 0) {
+                throw new java.io.EOFException("unexpected end of file after " + b.position() + " of " + n + " bytes from byte "
+                        + offset);
             }
         }
         return b.flip();

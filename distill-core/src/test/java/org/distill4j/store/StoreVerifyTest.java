@@ -6,8 +6,10 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import java.util.List;
 
@@ -16,8 +18,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * What a store may hold: the writer, the reader and {@code verify} accept -Infinity in dense rows (a class of zero
- * probability) and refuse NaN, +Infinity and rows without a finite value, naming the file and row.
+ * What a store may hold and how its problems are reported: the writer, the reader and {@code verify} accept -Infinity in
+ * dense rows (a class of zero probability) and refuse NaN, +Infinity and rows without a finite value, naming the file
+ * and row; {@code verify} reports every problem of a file (truncated, a corrupt header, changed since it was opened,
+ * bad values) as a message naming the file and chunk, and throws none.
  */
 class StoreVerifyTest {
     static final float NEG = Float.NEGATIVE_INFINITY;
@@ -111,6 +115,7 @@ class StoreVerifyTest {
                 assertTrue(problems.get(1).startsWith(p + ": chunk 2 (rows 8 to 11): row 9, class 0 is Infinity"), problems.get(1));
                 assertTrue(problems.get(2).startsWith(p + ": chunk 3 (rows 12 to 13): row 13: every value is -Infinity (no class has "
                         + "probability)"), problems.get(2));
+                assertEquals(problems, SoftTargetStore.verify(p));
             }
         }
         // top-k: ids in range and distinct, finite log-probabilities <= 0 (-Infinity is stored as log(Float.MIN_VALUE))
@@ -130,10 +135,7 @@ class StoreVerifyTest {
             b.putInt(at + (int) h.rowBytes(), Crc32c.of(b.array(), at, (int) h.rowBytes()));
         }
         Files.write(p, b.array());
-        List<String> problems;
-        try (SoftTargetStore s = SoftTargetStore.open(p)) {
-            problems = s.verify();
-        }
+        List<String> problems = SoftTargetStore.verify(p);
         assertEquals(3, problems.size(), problems.toString());
         assertTrue(problems.get(0).startsWith(p + ": chunk 1 (rows 1 to 1): row 1, entry 0: class id 100 is outside [0, 100)"),
                 problems.get(0));
@@ -164,8 +166,107 @@ class StoreVerifyTest {
             w.writeDense(rest, 8);
             w.finish();
         }
-        try (SoftTargetStore s = SoftTargetStore.open(p)) {
-            assertEquals(List.of(), s.verify());
+        assertEquals(List.of(), SoftTargetStore.verify(p));
+    }
+
+    /** A file that cannot be opened is one message naming it and what is wrong; verify(Path) throws none. */
+    @Test
+    void verifyOfAPathReportsFilesThatCannotBeOpened(@TempDir Path tmp) throws IOException {
+        StoreHeader h = dense(ValueCodec.F32, 6, 9, 4);
+        float[] v = new float[9 * 6];
+        Arrays.fill(v, 1);
+        byte[] good = unchecked(h, v);
+        Path p = tmp.resolve("s.d4j");
+        Files.write(p, good);
+        assertEquals(List.of(), SoftTargetStore.verify(p));
+
+        Files.write(p, Arrays.copyOf(good, good.length - 30));
+        assertEquals(List.of(p + ": truncated: " + (good.length - 30) + " bytes, a complete store of 9 rows has " + good.length),
+                SoftTargetStore.verify(p));
+        Files.write(p, Arrays.copyOf(good, 30));
+        assertEquals(List.of(p + ": truncated: 30 bytes, a store header needs at least 52"), SoftTargetStore.verify(p));
+
+        byte[] header = good.clone();
+        header[60] ^= 0x20; // a byte of the provenance
+        Files.write(p, header);
+        assertEquals(List.of(p + ": header checksum mismatch: the header is corrupt"), SoftTargetStore.verify(p));
+        header = good.clone();
+        header[10] = 1; // the layout byte: dense becomes top-k, caught by the header checksum
+        Files.write(p, header);
+        assertEquals(List.of(p + ": header checksum mismatch: the header is corrupt"), SoftTargetStore.verify(p));
+
+        byte[] footer = good.clone();
+        footer[footer.length - 12] ^= 1; // the row count in the footer
+        Files.write(p, footer);
+        assertEquals(List.of(p + ": the footer is missing or corrupt: the store is incomplete"), SoftTargetStore.verify(p));
+
+        Files.delete(p);
+        assertEquals(List.of(p + ": no soft-target store there"), SoftTargetStore.verify(p));
+        Files.write(StoreWriter.partialPath(p), Arrays.copyOf(good, (int) h.chunkOffset(1)));
+        List<String> partial = SoftTargetStore.verify(p);
+        assertEquals(1, partial.size(), partial.toString());
+        assertTrue(partial.get(0).startsWith(p + " is not complete: labeling stopped before the end"), partial.get(0));
+    }
+
+    /**
+     * A store truncated, rewritten or extended while it is open (cp over it, a second labeling run): verify checks every
+     * chunk again, reports each problem with the file and chunk, and throws none. Reading a mapping past the end of its file
+     * used to kill the JVM (SIGBUS in the CRC32C intrinsic), so the size is checked before a chunk's checksum.
+     */
+    @Test
+    void verifyReportsAStoreThatChangedAfterItWasOpened(@TempDir Path tmp) throws IOException {
+        StoreHeader h = dense(ValueCodec.F32, 2000, 9, 4); // chunks of 32,004 bytes: several pages each
+        float[] v = new float[9 * 2000];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = (i % 17) - 8;
         }
+        byte[] good = unchecked(h, v);
+        Path p = tmp.resolve("s.d4j");
+        // one window a chunk (chunk 1's is mapped after the file shrank), and one window for all (mapped before)
+        for (long window : new long[]{40_000, SoftTargetStore.WINDOW_BYTES}) {
+            Files.write(p, good);
+            try (SoftTargetStore s = SoftTargetStore.open(p, window)) {
+                assertEquals(v[0], s.dense(new int[]{0})[0], 0f); // chunk 0 read (and checked) before the file changes
+                try (FileChannel ch = FileChannel.open(p, StandardOpenOption.WRITE)) {
+                    ch.truncate(h.chunkOffset(1) + 10); // chunk 1 cut after 10 bytes, chunk 2 gone
+                }
+                long size = h.chunkOffset(1) + 10;
+                List<String> problems = s.verify();
+                assertEquals(2, problems.size(), problems.toString());
+                assertTrue(problems.get(0).startsWith(p + ": chunk 1 (rows 4 to 7): the file is now " + size + " bytes, it ends "
+                        + "before this chunk does (byte " + h.chunkOffset(2) + "): it was truncated or replaced after it was opened"),
+                        problems.get(0));
+                assertTrue(problems.get(1).startsWith(p + ": chunk 2 (rows 8 to 8): the file is now " + size + " bytes"),
+                        problems.get(1));
+                StoreFormatException e = assertThrows(StoreFormatException.class, () -> s.dense(new int[]{8}));
+                assertEquals(problems.get(1), e.getMessage(), "reading a cut chunk is an error naming it, not a crash");
+                assertEquals(v[2000], s.dense(new int[]{1})[0], 0f, "chunk 0 is still there");
+            }
+        }
+
+        Files.write(p, good);
+        try (SoftTargetStore s = SoftTargetStore.open(p)) {
+            s.dense(new int[]{0, 4, 8}); // every chunk read and checked once
+            byte[] changed = good.clone();
+            changed[(int) h.chunkOffset(1) + 100] ^= 0x10; // rewritten in place: chunk 1 no longer matches its checksum
+            changed[changed.length - 1] ^= 0x01;           // nor the footer its CRC
+            try (FileChannel ch = FileChannel.open(p, StandardOpenOption.WRITE)) {
+                ch.write(ByteBuffer.wrap(changed), 0);
+            }
+            List<String> problems = s.verify();
+            assertEquals(List.of(p + ": checksum mismatch in chunk 1 (rows 4 to 7): the file is corrupt",
+                    p + ": the footer (bytes " + (good.length - 20) + " to " + good.length + ") is corrupt: expected 'D4JEND', the row "
+                            + "count 9 and their CRC32C"), problems);
+            try (FileChannel ch = FileChannel.open(p, StandardOpenOption.WRITE)) {
+                ch.write(ByteBuffer.wrap(good), 0);
+                ch.write(ByteBuffer.wrap(new byte[]{1, 2, 3}), good.length);
+            }
+            assertEquals(List.of(p + ": 3 unexpected bytes after the footer (the file is now " + (good.length + 3) + " bytes, a "
+                    + "complete store has " + good.length + ")"), s.verify());
+        }
+        SoftTargetStore closed = SoftTargetStore.open(Files.write(tmp.resolve("again.d4j"), good));
+        closed.close();
+        IllegalStateException e = assertThrows(IllegalStateException.class, closed::verify);
+        assertTrue(e.getMessage().endsWith("again.d4j is closed"), e.getMessage());
     }
 }
