@@ -9,8 +9,11 @@
 //   and sums the KL terms. No [N, V] intermediate beyond the gradient; fp32 accumulation for fp32, fp16 and
 //   bf16 inputs (the gradient is written in the input's type).
 // rowOut[3 r + 0] = T^2 KL of row r, [3 r + 1] = its CE, [3 r + 2] = 1 when the row held a non-finite
-// logit or an invalid probability (the host raises it like the CPU loss). The host sums the rows in order,
-// in double: the loss is bit-identical for the same inputs.
+// student logit, a teacher logit of NaN or +inf, an invalid probability, or no teacher class with mass (the
+// host raises it like the CPU loss). A teacher logit of -inf, like a probability of 0, is a class of zero mass
+// (TeacherValues.java): it adds nothing to the teacher's normalizer or to KL, and its gradient is the
+// student's part alone. The host sums the rows in order, in double: the loss is bit-identical for the same
+// inputs.
 //
 // Kernels, by row width (the host picks; see KernelPlan.java):
 //   kd_warp_<t>     one warp per row, 8 rows per 256-thread block: V <= 2048 (V = 10 included)
@@ -89,7 +92,8 @@ __device__ __forceinline__ float warp_sum(float x) {
     return x;
 }
 
-// Validates one element and returns the teacher's log-value (log p for probability teachers).
+// Validates one element and returns the teacher's log-value (log p for probability teachers; -inf, a class of
+// zero mass, for p = 0 and for a logit of -inf). Bad: NaN, +inf, a negative probability.
 __device__ __forceinline__ float teacher_log(float tv, int teacherProbs, int& bad) {
     if (teacherProbs) {
         if (!(tv >= 0.f) || isinf(tv)) {
@@ -97,7 +101,7 @@ __device__ __forceinline__ float teacher_log(float tv, int teacherProbs, int& ba
         }
         return tv > 0.f ? logf(tv) : -DISTILL_INF;
     }
-    if (!isfinite(tv)) {
+    if (!(tv < DISTILL_INF)) {  // NaN or +inf
         bad = 1;
     }
     return tv;
@@ -207,7 +211,7 @@ __device__ void kd_warp(const In* __restrict__ s, const In* __restrict__ t, cons
         KdAcc a = warp_merge(kd_pass1(sr, tr, V, lane, 32, invT, teacherProbs, teacher, needS1, bad));
         bad = __any_sync(FULL, bad);
         if (teacher && a.t.m == -DISTILL_INF) {
-            bad = 1;  // an all-zero probability row
+            bad = 1;  // no teacher class with mass (all logits -inf, all probabilities 0)
         }
         const KdRow row = distill::kd_finish(a, teacher, needS1);
         const int y = labels != nullptr ? labels[r] : -1;
@@ -674,29 +678,40 @@ struct FiniteAcc<float> {
     }
 };
 
-// Pass 1 of the tiled kernels for one 16-byte word of s and of t: validates and pushes its elements.
+// What pass 1 of the tiled kernels checks of a row, each thread over its words, read once at the row's end:
+// whether a student logit is not finite, whether a teacher logit is not finite (a logit teacher; -inf is a
+// class of zero mass, NaN and +inf are bad: told apart after the exchange, from the teacher's sums), and
+// whether a probability is invalid (a probability teacher: teacher_log, element by element).
+template <typename In>
+struct TileChecks {
+    FiniteAcc<In> student;
+    FiniteAcc<In> teacher;
+    int badProb = 0;
+};
+
+// The flags a row's exchange ORs (KdSlot::bad): the row is bad; a teacher logit is not finite.
+constexpr int TILE_BAD = 1;
+constexpr int TILE_TEACHER_NONFINITE = 2;
+
+// Pass 1 of the tiled kernels for one 16-byte word of s and of t: checks and pushes its elements.
 // c = log2(e) / T.
 template <typename In>
 __device__ __forceinline__ void kd_tile_push(TileAcc& a, const uint4& vs, const uint4& vt, float c, bool teacher, bool needS1,
-                                             int teacherProbs, int& bad) {
+                                             int teacherProbs, TileChecks<In>& checks) {
     constexpr int N = 16 / sizeof(In);
     float xs[N], xt[N];
     unpack_word<In>(vs, xs);
-    FiniteAcc<In> finite;
-    finite.add(vs);
+    checks.student.add(vs);
     if (teacher) {
         unpack_word<In>(vt, xt);
         if (teacherProbs) {
 #pragma unroll
             for (int e = 0; e < N; e++) {
-                xt[e] = teacher_log(xt[e], 1, bad);
+                xt[e] = teacher_log(xt[e], 1, checks.badProb);
             }
         } else {
-            finite.add(vt);
+            checks.teacher.add(vt);
         }
-    }
-    if (finite.bad()) {
-        bad = 1;
     }
     if (needS1) {
         tile_push2<N>(a.ms, a.zst, a.zs1, xs, c);
@@ -760,7 +775,7 @@ __device__ __forceinline__ KdSlot tile_slot_reduce(KdSlot x, bool needS1, bool t
         x.a.t = tile_lse_reduce<FIRST>(x.a.t);
     }
     x.kl = tile_kl_reduce<FIRST>(x.kl);
-    x.bad = __any_sync(FULL, x.bad);
+    x.bad = (__any_sync(FULL, x.bad & TILE_BAD) ? TILE_BAD : 0) | (__any_sync(FULL, x.bad & TILE_TEACHER_NONFINITE) ? TILE_TEACHER_NONFINITE : 0);
     return x;
 }
 
@@ -786,7 +801,7 @@ struct TileRow {
 // alpha = 0 path holds no more registers than it needs.
 template <typename In, bool CE>
 __device__ __forceinline__ void kd_tile_grad(const TileRow& row, const uint4& vs, const uint4& vt, float c, bool teacher,
-                                             bool needS1, int teacherProbs, int i0, int y, float& kl2, float* g) {
+                                             bool needS1, int teacherProbs, bool zeroMass, int i0, int y, float& kl2, float* g) {
     constexpr int N = 16 / sizeof(In);
     float xs[N], xt[N];
     unpack_word<In>(vs, xs);
@@ -809,8 +824,9 @@ __device__ __forceinline__ void kd_tile_grad(const TileRow& row, const uint4& vs
         if (teacher) {
             const float at = fmaf(xt[e], c, -row.mt);
             const float et = ex2_ftz(at);
-            // a zero probability (log p = -inf) adds nothing; logit teachers have none (a row with one is flagged)
-            kl[e & 1] = teacherProbs && et == 0.f ? kl[e & 1] : fmaf(et, at - as, kl[e & 1]);
+            // a class of zero mass (log p = -inf: et (at - as) would be 0 x -inf) adds nothing; zeroMass: the row may
+            // have one (a probability teacher, or a logit teacher row with a logit of -inf)
+            kl[e & 1] = zeroMass && et == 0.f ? kl[e & 1] : fmaf(et, at - as, kl[e & 1]);
             g[e] = fmaf(-row.gt, et, row.gs * es);
         }
         if (CE) {
@@ -1017,7 +1033,7 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
         const uint4* sn = fetchNext ? reinterpret_cast<const uint4*>(s + (size_t)next * V + c0) : nullptr;
         const uint4* tn = fetchNext && teacher ? reinterpret_cast<const uint4*>(t + (size_t)next * V + c0) : nullptr;
         TileAcc ta = tile_empty();
-        int bad = 0;
+        TileChecks<In> checks;
         if (!skip) {
             // the cached part goes to shared memory by asynchronous copies, all in flight at once (no registers
             // held), issued in `stages` groups; the uncached rest is read meanwhile; then each thread reads back
@@ -1040,7 +1056,7 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
             // each word's loads issued one word ahead of its sums (tile_stream), so that a thread has a word in
             // flight while it works on the last: the loads of a word and its use would otherwise be back to back
             tile_stream<TileAhead<In>::value>(sr, tr, cvec + (int)threadIdx.x, nvec, BLOCK, teacher,
-                        [&](int, const uint4& vs, const uint4& vt) { kd_tile_push<In>(ta, vs, vt, c, teacher, needS1, teacherProbs, bad); });
+                        [&](int, const uint4& vs, const uint4& vt) { kd_tile_push<In>(ta, vs, vt, c, teacher, needS1, teacherProbs, checks); });
             // the words in the same order as one loop over j would take them: the sums do not depend on staging. A row
             // prefetched during the last pass 2 came in `stages` groups too (one: not committed, waited for at once).
 #pragma unroll 1
@@ -1054,7 +1070,7 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
                 }
                 for (int m = stageEnd(g - 1); m < stageEnd(g); m++) {
                     const int j = threadIdx.x + m * BLOCK;
-                    kd_tile_push<In>(ta, cs[j], teacher ? ct[j] : cs[j], c, teacher, needS1, teacherProbs, bad);
+                    kd_tile_push<In>(ta, cs[j], teacher ? ct[j] : cs[j], c, teacher, needS1, teacherProbs, checks);
                 }
             }
         }
@@ -1062,15 +1078,27 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
         KdSlot part;
         part.a = tile_acc(ta, c);
         part.kl = carryKl;
-        part.bad = bad;
+        part.bad = (checks.student.bad() || checks.badProb ? TILE_BAD : 0) | (checks.teacher.bad() ? TILE_TEACHER_NONFINITE : 0);
         const KdSlot row = tile_exchange<WARPS, C>(part, warpSlots[k & 1], &slots[k & 1], needS1, teacher);
         if (threadIdx.x == 0 && rank == 0) {
             tile_write_row(rowOut, t2, pending, row.kl);
         }
         const KdAcc rowAcc = row.a;
-        bad = row.bad;
-        if (teacher && rowAcc.t.m == -DISTILL_INF && !skip) {
-            bad = 1;  // an all-zero probability row
+        bool bad = (row.bad & TILE_BAD) != 0;
+        bool zeroMass = teacherProbs != 0;
+        if (teacher && !skip) {
+            if ((row.bad & TILE_TEACHER_NONFINITE) != 0) {
+                // a teacher logit of NaN or +inf made the teacher's sum NaN (2^NaN, or inf - inf at the maximum); one of
+                // -inf added 0 to it: a class of zero mass
+                if (isnan(rowAcc.t.z) || rowAcc.t.m == DISTILL_INF) {
+                    bad = true;
+                } else {
+                    zeroMass = true;
+                }
+            }
+            if (rowAcc.t.m == -DISTILL_INF) {
+                bad = true;  // no teacher class with mass (all logits -inf, all probabilities 0)
+            }
         }
         TileRow tr2;
         tr2.ms = rowAcc.st.m;
@@ -1087,9 +1115,9 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
         auto gradWord = [&](int j, const uint4& vs, const uint4& vt) {
             float g[N];
             if (alpha > 0.f) {  // the same for every thread: a branch per word
-                kd_tile_grad<In, true>(tr2, vs, vt, c, teacher, needS1, teacherProbs, c0 + j * N, y, kl2, g);
+                kd_tile_grad<In, true>(tr2, vs, vt, c, teacher, needS1, teacherProbs, zeroMass, c0 + j * N, y, kl2, g);
             } else {
-                kd_tile_grad<In, false>(tr2, vs, vt, c, teacher, needS1, teacherProbs, c0 + j * N, y, kl2, g);
+                kd_tile_grad<In, false>(tr2, vs, vt, c, teacher, needS1, teacherProbs, zeroMass, c0 + j * N, y, kl2, g);
             }
             gr[j] = pack_word<In>(g);
         };
@@ -1313,7 +1341,9 @@ __device__ __forceinline__ float topk_row(const In* __restrict__ sr, const int* 
     float known = 0.f;
     for (int j = first; j < k; j += step) {
         int id = idr[j];
-        if (id < 0 || id >= V || !isfinite(lpr[j])) {
+        // as LogitBatch.ofTopK: an id in the vocabulary, a log-probability <= 0 (1e-4 of rounding above), or -inf for
+        // probability 0 (it adds nothing: its bucket is empty)
+        if (id < 0 || id >= V || !(lpr[j] <= 1e-4f)) {
             bad = 1;
         } else {
             atomicOr(&bits[id >> 5], 1u << (id & 31));  // an OR: order does not matter
@@ -1331,6 +1361,9 @@ __device__ __forceinline__ float topk_row(const In* __restrict__ sr, const int* 
         distill::lse_push(tl, lpr[j] * invT);
     }
     tl = reduce.merge(tl);
+    if (tl.m == -DISTILL_INF) {
+        bad = 1;  // every entry -inf: no entry has probability
+    }
     // the student's normalizers (pass 1 over the row)
     distill::Lse all = distill::lse_empty();
     distill::Lse tail = distill::lse_empty();

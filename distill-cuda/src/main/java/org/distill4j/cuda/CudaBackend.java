@@ -24,7 +24,8 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The {@code cuda} backend: runs {@code kd} and {@code gjsd} (0 < beta < 1) with dense teacher rows,
- * {@code topk-kd} with top-k rows, and {@code ce}, with the fused kernels on one GPU, under the same loss contract as the CPU. Other losses, and top-k batches, run on the CPU
+ * {@code topk-kd} with top-k rows, and {@code ce}, with the fused kernels on one GPU, under the same loss contract as the CPU (a teacher logit of
+ * {@code -Infinity} or a probability of 0 is a class of zero mass there too). Other losses run on the CPU
  * implementation (logged once per loss). Inputs arrive as host float arrays, so each call copies the
  * batch in and the gradient out; the value is summed on the host from per-row parts, in row order and in
  * double, so the same inputs give the same bits.
@@ -34,6 +35,9 @@ public final class CudaBackend implements ComputeBackend {
 
     private final DeviceContext ctx;
     private final Set<String> cpuFallbackLogged = ConcurrentHashMap.newKeySet();
+    private final Set<String> rerunLogged = ConcurrentHashMap.newKeySet();
+    /** Batches a kernel flagged that the CPU loss then accepted (see {@link #rerunOnCpu}). */
+    private final java.util.concurrent.atomic.AtomicLong cpuReruns = new java.util.concurrent.atomic.AtomicLong();
     /** Where the losses without a kernel run: the CPU backend, on its threads. */
     private final CpuBackend cpu = new CpuBackend();
 
@@ -164,7 +168,7 @@ public final class CudaBackend implements ComputeBackend {
                 KdRows.launch(ctx, DType.F32, loss, s, t, y, c, g, out, m, v, w, upstream, probs);
             });
             if (flagged >= 0) {
-                return loss.compute(batch, gradOut, upstream);
+                return rerunOnCpu(loss, batch, gradOut, upstream, flagged);
             }
         }
         return KdRows.result(loss, rowOut, rows, batch.countedRows(), w);
@@ -190,7 +194,7 @@ public final class CudaBackend implements ComputeBackend {
                     (r0, m) -> ctx.launch(KernelPlan.gjsd(m, v, DType.F32), s, t, c, g, out, m, v, (float) (1 / temperature),
                             (float) loss.beta(), (float) (temperature * temperature), (float) (w * upstream * temperature), probs ? 1 : 0));
             if (flagged >= 0) {
-                return loss.compute(batch, gradOut, upstream);
+                return rerunOnCpu(loss, batch, gradOut, upstream, flagged);
             }
         }
         double value = klSum(rowOut, rows) * w;
@@ -207,7 +211,7 @@ public final class CudaBackend implements ComputeBackend {
             ctx.upload(ids, ints(batch.topkIds(), 0, rows * k));
             ctx.upload(lps, DType.F32.encode(batch.topkLogProbs()));
             LossResult r = topkOnDevice(batch, ids, lps, k, gradOut, upstream, loss, false);
-            return r != null ? r : loss.compute(batch, gradOut, upstream);
+            return r != null ? r : rerunOnCpu(loss, batch, gradOut, upstream, -1);
         }
     }
 
@@ -276,6 +280,28 @@ public final class CudaBackend implements ComputeBackend {
         }
         double value = klSum(rowOut, rows) * temperature * temperature * w;
         return new LossResult(value, batch.countedRows(), Map.of(TopKKd.NAME, value));
+    }
+
+    /**
+     * A batch a kernel flagged (a row of it, in the chunk from {@code firstRow}; -1 where not known): the kernels flag what
+     * the CPU loss refuses, so the CPU loss runs it to raise its precise error, naming the row and class. Should the CPU
+     * loss accept the batch, the kernel and the loss disagree on what is valid: the CPU's result stands (it defines the
+     * loss), the disagreement is logged once per loss (it costs a CPU pass per batch) and counted.
+     */
+    private LossResult rerunOnCpu(LogitLoss loss, LogitBatch batch, float[] gradOut, float upstream, int firstRow) {
+        LossResult r = loss.compute(batch, gradOut, upstream);
+        cpuReruns.incrementAndGet();
+        if (rerunLogged.add(loss.name())) {
+            log.warn("the CUDA kernel of loss '{}' flagged a row{} that the CPU loss accepts; such batches run on the CPU "
+                    + "(correct, but slow). Please report this with the batch's shape and teacher values", loss.name(),
+                    firstRow >= 0 ? " (in the chunk from row " + firstRow + ")" : "");
+        }
+        return r;
+    }
+
+    /** For tests: how many batches a kernel flagged and the CPU loss then accepted (each ran on the CPU). */
+    long cpuReruns() {
+        return cpuReruns.get();
     }
 
     /** Queues a chunk's kernel once its rows are on the device. */
@@ -400,9 +426,10 @@ public final class CudaBackend implements ComputeBackend {
                 return "topk-kd: student logit at row " + r + ", class " + i + " is " + s[r * v + i] + "; expected a finite number";
             }
         }
-        return "topk-kd: row " + r + " of this batch (its student logits finite): its stored top-k teacher log-probabilities are not "
-                + "all finite, or, with the rest bucket, their probabilities sum to more than 1; expected finite log-probabilities "
-                + "whose probabilities sum to at most 1";
+        return "topk-kd: row " + r + " of this batch (its student logits finite): a stored top-k teacher log-probability is NaN, "
+                + "+Infinity or above 0, or all of them are -Infinity, or, with the rest bucket, their probabilities sum to more than "
+                + "1; expected log-probabilities <= 0 (-Infinity for probability 0), at least one finite, whose probabilities sum "
+                + "to at most 1";
     }
 
     /** {@code x[from, from + n)} as little-endian int32 bytes. */

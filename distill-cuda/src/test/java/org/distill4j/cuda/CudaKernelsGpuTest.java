@@ -170,7 +170,8 @@ class CudaKernelsGpuTest extends GpuTest {
      * normalizer rounded once would cost every p and q a relative error of 1e-3); logit teachers with labels and
      * T = 1.7 (not a power of two: 1 / T and log2(e) / T round), probability teachers with alpha 0.
      * Where a chunk is cached, pass 1 issuing its copies in four groups ({@link KdPlan#withStaging}) gives the same
-     * bits as the default.
+     * bits as the default. Rows 2 and 8 hold classes of zero mass (teacher logits of -inf, probabilities of 0): a third
+     * of row 2's, and all but one of row 8's, the first and last class of each among them.
      */
     @ParameterizedTest
     @EnumSource(value = DType.class, names = {"F32", "BF16"})
@@ -193,8 +194,10 @@ class CudaKernelsGpuTest extends GpuTest {
                     t[i] *= 3000f;
                 }
             }
+            zeroMass(rng, t, v, probs, 2, 8);
             s = dtype.round(s);
             t = dtype.round(t);
+            assertEquals(probs ? 0f : Float.NEGATIVE_INFINITY, t[8 * v], dtype + " keeps a class of zero mass");
             int[] labels = Inputs.labels(rng, rows, v);
             double temperature = probs ? 0.5 : 1.7;
             double alpha = probs ? 0.0 : 0.2;
@@ -418,6 +421,69 @@ class CudaKernelsGpuTest extends GpuTest {
         assertTrue(e.getMessage().contains("kd_tile_bf16_c1"), e.getMessage());
     }
 
+    /**
+     * Gives the classes of rows {@code many} and {@code allButOne} of a teacher zero mass (logit -inf, probability 0): row
+     * {@code many}'s first and last class and a third of the others at random; every class of row {@code allButOne} but one
+     * picked at random (its last class keeps its mass only if picked).
+     */
+    static void zeroMass(Random rng, float[] t, int v, boolean probs, int many, int allButOne) {
+        float zero = probs ? 0f : Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < v; i++) {
+            if (i == 0 || i == v - 1 || rng.nextInt(3) == 0) {
+                t[many * v + i] = zero;
+            }
+        }
+        int kept = 1 + rng.nextInt(v - 1);
+        for (int i = 0; i < v; i++) {
+            if (i != kept) {
+                t[allButOne * v + i] = zero;
+            }
+        }
+    }
+
+    /**
+     * The tiled kernels flag a teacher logit of NaN or +inf wherever it sits (in the cached part of a chunk or the rest;
+     * alone in its word or beside a -inf), and a row with no class of mass; a row whose -inf logits sit next to finite ones
+     * is not flagged. On every cluster size the device takes, cached and uncached.
+     */
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"F32", "BF16", "F16"})
+    void tiledKernelsFlagNanAndInfiniteTeacherLogits(DType dtype) {
+        int rows = 8;
+        int v = 6000;
+        Random rng = new Random(97 + dtype.ordinal());
+        float[] s = Inputs.logits(rng, rows, v, 3.0);
+        int[] labels = Inputs.labels(rng, rows, v);
+        for (int cluster : new int[] {1, 2, 5}) {
+            if (cluster > 1 && !ctx.limits().clusters()) {
+                continue;
+            }
+            int chunk = KdPlan.tile(ctx.limits(), rows, v, dtype, cluster, Integer.MAX_VALUE, 2).chunk();
+            for (int capacity : new int[] {chunk, chunk / 2 + 3, 0}) {
+                KdPlan plan = KdPlan.tile(ctx.limits(), rows, v, dtype, cluster, capacity, capacity == 0 ? rows : 2);
+                int early = 5;                      // in the cached part of block 0 where there is one
+                int late = Math.min(v - 1, chunk - 2); // in block 0's uncached part when half is cached, else its last words
+                float[] t = Inputs.logits(rng, rows, v, 3.0);
+                t[early] = Float.NaN;                              // row 0
+                t[v + late] = Float.POSITIVE_INFINITY;             // row 1
+                t[2 * v + early] = Float.NEGATIVE_INFINITY;         // row 2: NaN beside -inf in one word
+                t[2 * v + early + 1] = Float.NaN;
+                java.util.Arrays.fill(t, 3 * v, 4 * v, Float.NEGATIVE_INFINITY); // row 3: no class of mass
+                t[4 * v + late] = Float.NEGATIVE_INFINITY;          // row 4: +inf after a -inf
+                t[4 * v + v - 1] = Float.POSITIVE_INFINITY;
+                t[5 * v + early] = Float.NEGATIVE_INFINITY;         // rows 5, 7: -inf among finite logits: valid
+                t[5 * v + late] = Float.NEGATIVE_INFINITY;
+                zeroMass(rng, t, v, false, 7, 6);                  // row 6: one class of mass: valid
+                float[] rowOut = runKd(plan, dtype, dtype.round(s), dtype.round(t), labels, null, rows, v, 2.0, 0.2, 0.5f, false)[0];
+                float[] flags = new float[rows];
+                for (int r = 0; r < rows; r++) {
+                    flags[r] = rowOut[3 * r + 2];
+                }
+                assertArrayEquals(new float[] {1, 1, 1, 1, 1, 0, 0, 0}, flags, dtype + " " + plan + ": rows flagged bad");
+            }
+        }
+    }
+
     /** One launch of a kd plan on poisoned gradient memory ({@code counted} null: every row counts); returns {rowOut, gradient}. */
     private static float[][] runKd(KdPlan plan, DType dtype, float[] s, float[] t, int[] labels, byte[] counted, int rows, int v,
                                    double temperature, double alpha, float scale, boolean probs) {
@@ -479,6 +545,105 @@ class CudaKernelsGpuTest extends GpuTest {
                 assertEquals(c.getMessage(), g.getMessage());
             }
         }
+    }
+
+    /**
+     * Teacher classes of zero mass (logits of -inf, probabilities of 0: a padded or masked vocabulary) run on the device,
+     * not through the CPU, for every kernel family the backend picks (one warp a row at V 37, a block at V 3001, the tiled
+     * kernels at V 6000), and match the CPU loss and the float64 reference: kd with a logit and a probability teacher,
+     * gjsd, and topk-kd with top-k entries of -inf (a row whose teacher has fewer finite classes than k).
+     */
+    @ParameterizedTest(name = "V {0}")
+    @org.junit.jupiter.params.provider.ValueSource(ints = {37, 3001, 6000})
+    void zeroMassTeacherClassesRunOnTheDevice(int v) {
+        int rows = 9;
+        Random rng = new Random(5L * v + 1);
+        float[] s = Inputs.logits(rng, rows, v, 3.0);
+        int[] labels = Inputs.labels(rng, rows, v);
+        long reruns = backend.cpuReruns();
+        for (boolean probs : new boolean[] {false, true}) {
+            float[] t = probs ? Inputs.probabilities(rng, rows, v, 3.0) : Inputs.logits(rng, rows, v, 3.0);
+            zeroMass(rng, t, v, probs, 1, 5);
+            zeroMass(rng, t, v, probs, 7, 3);
+            LogitBatch batch = LogitBatch.of(rows, v, s, t, probs ? TeacherValues.PROBABILITIES : TeacherValues.LOGITS, labels);
+            double temperature = probs ? 0.5 : 2.0;
+            double alpha = probs ? 0.0 : 0.3;
+            String what = "V " + v + (probs ? " probability teacher" : " logit teacher");
+            float[] grad = Inputs.poisoned(rows * v);
+            LossResult r = backend.logitLoss(new SoftTargetKd(temperature, alpha), batch, grad, 0.7f);
+            double[] refGrad = new double[rows * v];
+            double ref = Float64Reference.kd(s, t, probs, labels, rows, v, temperature, alpha, 0.7, refGrad);
+            Tolerances.assertKernelValueClose(ref, r.value(), Tolerances.KERNEL_F32_VALUE_REL, "kd " + what);
+            Tolerances.assertKernelGradClose(refGrad, grad, Tolerances.KERNEL_F32_GRAD, "kd " + what + " gradient");
+
+            org.distill4j.loss.GeneralizedJsd jsd = new org.distill4j.loss.GeneralizedJsd(0.4, 1.5);
+            float[] jsdGrad = Inputs.poisoned(rows * v);
+            LossResult j = backend.logitLoss(jsd, batch, jsdGrad, 0.7f);
+            float[] cpuGrad = new float[rows * v];
+            LossResult cpu = jsd.compute(batch, cpuGrad, 0.7f);
+            Tolerances.assertKernelValueClose(cpu.value(), j.value(), Tolerances.KERNEL_F32_VALUE_REL, "gjsd " + what);
+            Tolerances.assertKernelGradClose(KernelInputs.widen(cpuGrad), jsdGrad, Tolerances.KERNEL_F32_GRAD, "gjsd " + what + " gradient");
+        }
+        float[] t = Inputs.logits(rng, rows, v, 3.0);
+        zeroMass(rng, t, v, false, 1, 5);
+        for (int i = 0; i < v - 2; i++) {
+            t[7 * v + i] = Float.NEGATIVE_INFINITY; // row 7: two classes of mass, k = 5 takes three of -inf
+        }
+        int k = 5;
+        KernelInputs.TopK top = KernelInputs.topK(t, rows, v, k);
+        assertEquals(Float.NEGATIVE_INFINITY, top.logProbs()[7 * k + k - 1], "row 7 has top-k entries of -inf");
+        LogitBatch sparse = LogitBatch.ofTopK(rows, v, s, top.ids(), top.logProbs(), k, labels);
+        for (org.distill4j.loss.TopKKd.Tail tail : org.distill4j.loss.TopKKd.Tail.values()) {
+            org.distill4j.loss.TopKKd loss = new org.distill4j.loss.TopKKd(1.5, tail);
+            float[] grad = Inputs.poisoned(rows * v);
+            LossResult r = backend.logitLoss(loss, sparse, grad, 0.7f);
+            float[] cpuGrad = new float[rows * v];
+            LossResult cpu = loss.compute(sparse, cpuGrad, 0.7f);
+            Tolerances.assertKernelValueClose(cpu.value(), r.value(), Tolerances.KERNEL_F32_VALUE_REL, "topk-kd " + tail + " V " + v);
+            Tolerances.assertKernelGradClose(KernelInputs.widen(cpuGrad), grad, Tolerances.KERNEL_F32_GRAD, "topk-kd " + tail + " V " + v
+                    + " gradient");
+        }
+        assertEquals(reruns, backend.cpuReruns(), "no batch went back to the CPU: the kernels took every class of zero mass");
+    }
+
+    /**
+     * Teachers the CPU loss refuses (a logit of NaN or +inf, a row with no class of mass, a negative probability) raise
+     * the CPU loss's error on the device too, for kd and gjsd on every kernel family the backend picks.
+     */
+    @ParameterizedTest(name = "V {0}")
+    @org.junit.jupiter.params.provider.ValueSource(ints = {37, 3001, 6000})
+    void invalidTeachersRaiseTheCpuLossError(int v) {
+        int rows = 4;
+        Random rng = new Random(11L * v);
+        float[] s = Inputs.logits(rng, rows, v, 2.0);
+        int[] labels = Inputs.labels(rng, rows, v);
+        long reruns = backend.cpuReruns();
+        record Bad(String what, boolean probs, java.util.function.Consumer<float[]> spoil) {
+        }
+        Bad[] cases = {
+                new Bad("NaN logit", false, t -> t[2 * v + v / 2] = Float.NaN),
+                new Bad("+inf logit", false, t -> t[2 * v + v - 1] = Float.POSITIVE_INFINITY),
+                new Bad("+inf beside -inf", false, t -> {
+                    t[v + 3] = Float.NEGATIVE_INFINITY;
+                    t[v + 4] = Float.POSITIVE_INFINITY;
+                }),
+                new Bad("no class of mass", false, t -> java.util.Arrays.fill(t, 3 * v, 4 * v, Float.NEGATIVE_INFINITY)),
+                new Bad("all probabilities 0", true, t -> java.util.Arrays.fill(t, v, 2 * v, 0f)),
+                new Bad("a negative probability", true, t -> t[2 * v + 1] = -0.25f)};
+        for (Bad bad : cases) {
+            float[] t = bad.probs() ? Inputs.probabilities(rng, rows, v, 2.0) : Inputs.logits(rng, rows, v, 2.0);
+            bad.spoil().accept(t);
+            LogitBatch batch = LogitBatch.of(rows, v, s, t, bad.probs() ? TeacherValues.PROBABILITIES : TeacherValues.LOGITS, labels);
+            for (org.distill4j.loss.LogitLoss loss : new org.distill4j.loss.LogitLoss[] {new SoftTargetKd(2, 0.2),
+                    new org.distill4j.loss.GeneralizedJsd(0.5, 1)}) {
+                IllegalArgumentException cpu = assertThrows(IllegalArgumentException.class,
+                        () -> loss.compute(batch, new float[rows * v], 1f), bad.what() + ": the CPU loss refuses it");
+                IllegalArgumentException gpu = assertThrows(IllegalArgumentException.class,
+                        () -> backend.logitLoss(loss, batch, new float[rows * v], 1f), bad.what() + " " + loss.name() + " V " + v);
+                assertEquals(cpu.getMessage(), gpu.getMessage(), bad.what() + " " + loss.name() + " V " + v);
+            }
+        }
+        assertEquals(reruns, backend.cpuReruns(), "every flagged batch was one the CPU loss refuses");
     }
 
     @Test

@@ -405,7 +405,8 @@ public final class CudaMlpEngine implements StepEngine {
         collected++;
         int bad = KdRows.firstBadRow(rowOut, rows);
         if (bad >= 0) {
-            throw new IllegalStateException("cuda-mlp step " + (step + 1) + ": a logit of row " + bad + " is not finite; lower the "
+            throw new IllegalStateException("cuda-mlp step " + (step + 1) + ": row " + bad + " has a student logit that is not finite, "
+                    + "a teacher logit of NaN or +Infinity, or no teacher class with mass (every teacher logit -Infinity); lower the "
                     + "learning rate or check the inputs");
         }
         return KdRows.result(loss, rowOut, rows, rows, loss.reduction() == Reduction.SUM ? 1.0 : 1.0 / rows);
