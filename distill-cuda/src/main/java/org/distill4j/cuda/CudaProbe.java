@@ -12,6 +12,11 @@ import org.distill4j.backend.Availability;
 final class CudaProbe {
     /** CUDA 13.0 as the runtime encodes versions (1000 * major + 10 * minor). */
     static final int MIN_DRIVER = 13000;
+    /**
+     * Why the runtime could not be loaded, as the first failed load said it: the JVM names the missing library only then
+     * (UnsatisfiedLinkError); every later touch of the presets' classes raises a NoClassDefFoundError that does not.
+     */
+    private static volatile String unloadableReason;
 
     private CudaProbe() {
     }
@@ -47,7 +52,12 @@ final class CudaProbe {
                         + (p.totalGlobalMem() >> 20) + " MiB), driver CUDA " + version(driver[0]));
             }
         } catch (LinkageError e) {
-            return Availability.unavailable(unloadable(e));
+            String reason = unloadableReason;
+            if (reason == null) {
+                reason = unloadable(e);
+                unloadableReason = reason; // a race may store an equal second reason: harmless
+            }
+            return Availability.unavailable(reason);
         } catch (RuntimeException e) {
             return Availability.unavailable("the CUDA probe failed: " + e);
         }

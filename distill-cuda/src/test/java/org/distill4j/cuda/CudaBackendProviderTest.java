@@ -33,6 +33,20 @@ class CudaBackendProviderTest {
         assertTrue(a.reasonText().length() > 20, a.reasonText());
     }
 
+    /**
+     * Every provider in a JVM gives the same reason where the CUDA runtime does not load, the first load's: the JVM names
+     * the missing library only then (UnsatisfiedLinkError), later touches raise a NoClassDefFoundError that does not.
+     */
+    @Test
+    void everyProbeGivesTheFirstLoadsReason() {
+        Availability first = new CudaBackendProvider().probe();
+        Availability second = new CudaBackendProvider().probe();
+        assertEquals(first.reasonText(), second.reasonText());
+        org.junit.jupiter.api.Assumptions.assumeTrue(first.reasonText().contains("could not be loaded"),
+                "the CUDA libraries load here: " + first.reasonText());
+        assertTrue(first.reasonText().contains("UnsatisfiedLinkError"), first.reasonText());
+    }
+
     /** Automatic selection takes the GPU where the probe finds a usable one, the CPU elsewhere (CI). */
     @Test
     void automaticSelectionTakesAUsableGpuAndFallsBackToTheCpu() {
