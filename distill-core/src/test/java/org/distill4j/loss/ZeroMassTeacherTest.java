@@ -278,9 +278,9 @@ class ZeroMassTeacherTest {
     }
 
     /**
-     * Reverse KL floors the teacher's log-probabilities at log(Float.MIN_VALUE) (the store's floor): a zero-mass class
-     * and a finite one far below the floor give the same loss, a class just above it does not, and student mass on
-     * the class is pushed off (its gradient is positive).
+     * Reverse KL floors the teacher's log-probabilities at log(Float.MIN_VALUE) = -103.28 (what a top-k store keeps for a
+     * zero probability; a dense store keeps -Infinity): a zero-mass class and a finite one far below the floor give the
+     * same loss, a class just above it does not, and student mass on the class is pushed off (its gradient is positive).
      */
     @Test
     void reverseKlFloorsZeroMassAtTheSmallestFloat() {
