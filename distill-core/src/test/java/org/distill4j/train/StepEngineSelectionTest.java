@@ -294,10 +294,13 @@ class StepEngineSelectionTest {
         assertEquals(null, auto.engine());
         assertEquals("dl4j (feature losses run on the DL4J path)", auto.description());
         assertEquals(0, offers.offers, "the providers are not asked");
-        IllegalStateException forced = assertThrows(IllegalStateException.class, () -> StepEngines.choose(List.of(offers), withFeatures, "copy"));
-        assertTrue(forced.getMessage().startsWith("the step engine 'copy' was asked for, but feature losses run on the DL4J path"),
-                forced.getMessage());
-        assertThrows(IllegalArgumentException.class, () -> StepEngines.choose(List.of(offers), withFeatures, "tpu"));
+        StepEngines.UnavailableEngineException forced = assertThrows(StepEngines.UnavailableEngineException.class,
+                () -> StepEngines.choose(List.of(offers), withFeatures, "copy", "-Ddistill.engine=copy"));
+        assertEquals("step engine 'copy' was requested (-Ddistill.engine=copy) but declined: feature losses run on the DL4J path"
+                + " (an engine computes only the logit loss); available: dl4j, auto (request one of them; auto takes the first engine"
+                + " that offers, else dl4j)", forced.getMessage());
+        assertEquals(0, offers.offers, "the provider is not asked");
+        assertThrows(StepEngines.UnknownEngineException.class, () -> StepEngines.choose(List.of(offers), withFeatures, "tpu"));
     }
 
     @Test
@@ -322,15 +325,60 @@ class StepEngineSelectionTest {
         assertTrue(r.engine().startsWith("dl4j (asked for by distill.engine)"), r.engine());
     }
 
+    /**
+     * An engine asked for by name that declines, or a name no provider has, fails with a type of its own (still an
+     * IllegalStateException or IllegalArgumentException) whose one-line message names the setting it came from, the
+     * reason, and the engines that can be asked for, so an application can report it as a setting to change.
+     */
     @Test
     void askingForAnEngineThatDeclinesOrDoesNotExistFails() {
         Provider declines = new Provider("gpu-like", "no device here", true);
-        IllegalStateException no = assertThrows(IllegalStateException.class, () -> run(List.of(declines), "gpu-like"));
-        assertTrue(no.getMessage().contains("the step engine 'gpu-like' was asked for but declined: gpu-like: no device here"),
-                no.getMessage());
-        IllegalArgumentException unknown = assertThrows(IllegalArgumentException.class, () -> run(List.of(declines), "tpu"));
-        assertTrue(unknown.getMessage().contains("distill.engine=tpu names no step engine; known: dl4j, auto, gpu-like"),
+        StepEngines.UnavailableEngineException no = assertThrows(StepEngines.UnavailableEngineException.class,
+                () -> run(List.of(declines), "gpu-like"));
+        assertEquals("step engine 'gpu-like' was requested (Distiller.Builder.engine(\"gpu-like\")) but declined: no device here;"
+                + " available: dl4j, auto (request one of them; auto takes the first engine that offers, else dl4j)", no.getMessage());
+        assertEquals(List.of("no device here"), no.reasons());
+        assertEquals(List.of("dl4j", "auto"), no.available());
+        assertEquals("gpu-like", no.requested());
+        assertTrue(no instanceof IllegalStateException);
+        assertEquals(1, declines.offers);
+        StepEngines.UnknownEngineException unknown = assertThrows(StepEngines.UnknownEngineException.class,
+                () -> run(List.of(declines), "tpu"));
+        assertEquals("unknown step engine 'tpu' (from Distiller.Builder.engine(\"tpu\")); known engines: dl4j, auto, gpu-like",
                 unknown.getMessage());
+        assertEquals(List.of("dl4j", "auto", "gpu-like"), unknown.known());
+        assertTrue(unknown instanceof IllegalArgumentException);
+        assertEquals(1, declines.offers, "an unknown name asks no provider");
+    }
+
+    /** From -Ddistill.engine or DISTILL_ENGINE, the exceptions name that setting, as given (the property wins, as for the name). */
+    @Test
+    void theRequestsOriginIsTheSettingThatNamedIt() {
+        java.util.Map<String, String> props = java.util.Map.of(StepEngines.PROPERTY, " cuda-mlp ");
+        java.util.Map<String, String> env = java.util.Map.of(StepEngines.ENV, "TPU");
+        assertEquals("-Ddistill.engine=cuda-mlp", StepEngines.requestOrigin(props::get, env::get));
+        assertEquals("DISTILL_ENGINE=TPU", StepEngines.requestOrigin(k -> null, env::get));
+        assertEquals("DISTILL_ENGINE=TPU", StepEngines.requestOrigin(java.util.Map.of(StepEngines.PROPERTY, " ")::get, env::get));
+        assertEquals(null, StepEngines.requestOrigin(k -> null, k -> null));
+
+        String before = System.getProperty(StepEngines.PROPERTY);
+        System.setProperty(StepEngines.PROPERTY, "TPU");
+        try {
+            StepEngines.UnknownEngineException e = assertThrows(StepEngines.UnknownEngineException.class, () -> run(List.of(), null));
+            assertEquals("unknown step engine 'TPU' (from -Ddistill.engine=TPU); known engines: dl4j, auto", e.getMessage());
+            assertEquals("-Ddistill.engine=TPU", e.origin());
+            e = assertThrows(StepEngines.UnknownEngineException.class, StepEngines::checkRequested);
+            assertEquals("-Ddistill.engine=TPU", e.origin());
+            assertTrue(e.known().contains("dl4j") && e.known().contains("auto"), e.known().toString());
+            System.setProperty(StepEngines.PROPERTY, "DL4J");
+            StepEngines.checkRequested(); // dl4j and auto are always known
+        } finally {
+            if (before == null) {
+                System.clearProperty(StepEngines.PROPERTY);
+            } else {
+                System.setProperty(StepEngines.PROPERTY, before);
+            }
+        }
     }
 
     @Test

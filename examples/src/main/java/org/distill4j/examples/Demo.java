@@ -209,8 +209,10 @@ public final class Demo {
     /** Runs the demo and returns the rows with each trained row's full results. */
     public static Outcome runDetailed(Settings s, PrintStream out) throws IOException {
         Instant started = Instant.now();
-        // first: a backend setting that cannot be used (-Ddistill.backend, training.backend) fails before any data is read
+        // first: a backend setting that cannot be used (-Ddistill.backend, training.backend), or an engine setting that names
+        // no engine (-Ddistill.engine), fails before any data is read; an engine that declines does when a row asks for it
         try (ComputeBackend backend = backend(s.backend)) {
+            org.distill4j.train.StepEngines.checkRequested();
             return runDetailed(s, out, backend, started);
         }
     }

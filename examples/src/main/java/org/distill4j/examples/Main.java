@@ -5,6 +5,7 @@ import org.distill4j.backend.Backends;
 import org.distill4j.backend.ComputeBackendProvider;
 import org.distill4j.loss.FeatureLosses;
 import org.distill4j.loss.Losses;
+import org.distill4j.train.StepEngines;
 
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -13,8 +14,9 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * The {@code distill} command line. Exit codes: 0 success, 1 the run failed, 2 bad usage (an option, a recipe, or a
- * backend setting that names an unknown or unavailable backend).
+ * The {@code distill} command line. Exit codes: 0 success, 1 the run failed, 2 bad usage (an option, a recipe, a
+ * backend setting that names an unknown or unavailable backend, or a step engine setting that names an unknown engine or
+ * one that declines the run).
  *
  * <pre>
  * distill demo [options]   the Hinton-style table on Fashion-MNIST (see --help)
@@ -77,9 +79,10 @@ public final class Main {
         } catch (UsageException e) {
             err.println("distill " + args[0] + ": " + e.getMessage());
             return USAGE;
-        } catch (Backends.UnavailableBackendException | Backends.UnknownBackendException e) {
-            // a setting to change (-Ddistill.backend, DISTILL_BACKEND, training.backend), not a failure of the run: the
-            // message names the setting, why the backend cannot run and what can
+        } catch (Backends.UnavailableBackendException | Backends.UnknownBackendException
+                 | StepEngines.UnavailableEngineException | StepEngines.UnknownEngineException e) {
+            // a setting to change (-Ddistill.backend, DISTILL_BACKEND, training.backend, -Ddistill.engine, DISTILL_ENGINE), not
+            // a failure of the run: the message names the setting, why the backend or engine cannot run and what can
             err.println("distill " + args[0] + ": " + e.getMessage());
             return USAGE;
         } catch (Exception e) {
@@ -105,8 +108,9 @@ public final class Main {
                           outputs made elsewhere (.npy, JSON Lines) into a store (distill store --help)
                   bench   run the JMH benchmark suite (launcher only; distill bench --help)
 
-                environment: DISTILL_DATA (dataset directory), DISTILL_BACKEND or -Ddistill.backend (cpu, cuda, auto)
-                exit codes: 0 success, 1 the run failed, 2 bad usage (a bad option, recipe or backend setting)""");
+                environment: DISTILL_DATA (dataset directory), DISTILL_BACKEND or -Ddistill.backend (cpu, cuda, auto),
+                             DISTILL_ENGINE or -Ddistill.engine (what runs the training steps: auto, dl4j, cuda-mlp)
+                exit codes: 0 success, 1 the run failed, 2 bad usage (a bad option, recipe, backend or engine setting)""");
     }
 
     static int list(PrintStream out) {

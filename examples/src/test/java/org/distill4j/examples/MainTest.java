@@ -111,17 +111,62 @@ class MainTest {
 
     /** Runs with -Ddistill.backend set to {@code value} (restored after). */
     private int runWithBackendProperty(String value, String... args) {
-        String before = System.getProperty(org.distill4j.backend.Backends.PROPERTY);
-        System.setProperty(org.distill4j.backend.Backends.PROPERTY, value);
+        return runWithProperties(java.util.Map.of(org.distill4j.backend.Backends.PROPERTY, value), args);
+    }
+
+    /** Runs with these system properties set (each restored after). */
+    private int runWithProperties(java.util.Map<String, String> properties, String... args) {
+        java.util.Map<String, String> before = new java.util.HashMap<>();
+        properties.forEach((k, v) -> {
+            before.put(k, System.getProperty(k));
+            System.setProperty(k, v);
+        });
         try {
             return run(args);
         } finally {
-            if (before == null) {
-                System.clearProperty(org.distill4j.backend.Backends.PROPERTY);
-            } else {
-                System.setProperty(org.distill4j.backend.Backends.PROPERTY, before);
-            }
+            before.forEach((k, v) -> {
+                if (v == null) {
+                    System.clearProperty(k);
+                } else {
+                    System.setProperty(k, v);
+                }
+            });
         }
+    }
+
+    /**
+     * DISTILL_JAVA_OPTS="-Ddistill.engine=tpu" (no such engine) or "=cuda-mlp" where it declines (here: on the cpu backend), for
+     * distill demo and distill run: one line naming the setting, the reason and the engines that can be asked for, exit code 2
+     * (a setting to change), no stack trace. An unknown name fails before any data is read.
+     */
+    @Test
+    void anUnknownOrDecliningStepEngineSettingIsAUsageErrorNamingTheSetting(@TempDir Path tmp) {
+        String engine = org.distill4j.train.StepEngines.PROPERTY;
+        String recipe = Path.of("recipes", "fashion-mnist", "kd", "mlp400_from_mlp1200.yaml").toString();
+        String[] tinyRun = {"run", recipe, "--quiet", "--out", tmp.resolve("run").toString(), "--set", "data.teacherSamples=60",
+                "--set", "data.transferSamples=30", "--set", "data.testSamples=30", "--set", "teacher.hidden=[8]",
+                "--set", "teacher.epochs=1", "--set", "student.hidden=[4]", "--set", "training.epochs=1"};
+        String unknown = "unknown step engine 'tpu' (from -Ddistill.engine=tpu); known engines: dl4j, auto, cuda-mlp\n";
+        String declined = "step engine 'cuda-mlp' was requested (-Ddistill.engine=cuda-mlp) but declined: the compute backend is 'cpu',"
+                + " not cuda; available: dl4j, auto (request one of them; auto takes the first engine that offers, else dl4j)\n";
+
+        assertEquals(2, runWithProperties(java.util.Map.of(engine, "tpu"), demo(tmp.resolve("demo"))), err());
+        assertEquals("distill demo: " + unknown, err());
+        assertEquals("", out(), "an unknown engine is refused before anything is done or printed");
+        errBytes.reset();
+        assertEquals(2, runWithProperties(java.util.Map.of(engine, "tpu"), tinyRun), err());
+        assertEquals("distill run: " + unknown, err());
+
+        // declining depends on the run (its backend, models, loss): asked for when the first row trains, before it does
+        java.util.Map<String, String> onCpu = java.util.Map.of(engine, "cuda-mlp", org.distill4j.backend.Backends.PROPERTY, "cpu");
+        errBytes.reset();
+        assertEquals(2, runWithProperties(onCpu, demo(tmp.resolve("demo"))), err());
+        assertEquals("distill demo: " + declined, err());
+        errBytes.reset();
+        assertEquals(2, runWithProperties(onCpu, tinyRun), err());
+        assertEquals("distill run: " + declined, err());
+        assertTrue(!Files.exists(tmp.resolve("demo").resolve("checkpoints").resolve("teacher").resolve(org.distill4j.train.Checkpoints.FILE_NAME)),
+                "the teacher did not train");
     }
 
     /**
