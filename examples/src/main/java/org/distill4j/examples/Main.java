@@ -287,9 +287,6 @@ public final class Main {
         if (recipe == null) {
             throw new UsageException("a recipe file is required (see distill run --help)");
         }
-        if (!java.nio.file.Files.isRegularFile(recipe)) {
-            throw new UsageException(recipe + ": no such recipe file");
-        }
         org.distill4j.examples.recipe.Recipe r = org.distill4j.examples.recipe.RecipeLoader.load(recipe, sets);
         org.distill4j.examples.recipe.RecipeRunner.run(r, outDir != null ? outDir : Path.of("distill-out", r.name()), progress, resume, out);
         return OK;

@@ -74,9 +74,83 @@ public final class RecipeLoader {
         this.file = file;
     }
 
-    /** Reads and validates {@code path}, applying {@code key.path=value} overrides first. */
+    /**
+     * Reads and validates {@code path}, applying {@code key.path=value} overrides first. A path that is not a readable
+     * recipe file (missing, a directory, no permission) or a file that is not UTF-8 text is a {@link RecipeException}
+     * naming the file; other I/O errors are thrown as they come.
+     */
     public static Recipe load(Path path, List<String> overrides) throws IOException {
-        return parse(Files.readString(path), path, overrides);
+        return parse(read(path), path, overrides);
+    }
+
+    /**
+     * The text of a recipe file, which must be UTF-8. Its first byte that is not valid UTF-8 is named by line, column
+     * (in characters) and byte offset: a file saved in Latin-1 or UTF-16 is a recipe to re-save, not a failed run.
+     */
+    static String read(Path path) throws IOException {
+        if (Files.isDirectory(path)) {
+            throw new RecipeException(path + ": is a directory; expected a recipe file (YAML), e.g."
+                    + " examples/recipes/fashion-mnist/kd/mlp400_from_mlp1200.yaml");
+        }
+        if (!Files.exists(path)) {
+            throw new RecipeException(path + ": no such recipe file");
+        }
+        if (!Files.isRegularFile(path)) {
+            throw new RecipeException(path + ": is not a regular file; expected a recipe file (YAML)");
+        }
+        byte[] bytes;
+        try {
+            bytes = Files.readAllBytes(path);
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new RecipeException(path + ": no such recipe file");
+        } catch (java.nio.file.AccessDeniedException e) {
+            throw new RecipeException(path + ": cannot be read: permission denied; expected a recipe file this user can read");
+        }
+        java.nio.ByteBuffer in = java.nio.ByteBuffer.wrap(bytes);
+        java.nio.CharBuffer out = java.nio.CharBuffer.allocate(bytes.length); // UTF-8 never has more characters than bytes
+        java.nio.charset.CoderResult r = java.nio.charset.StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+                .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT)
+                .decode(in, out, true);
+        if (r.isError()) {
+            int at = in.position();
+            int line = 1;
+            int lineStart = 0;
+            for (int i = 0; i < at; i++) {
+                if (bytes[i] == '\n') {
+                    line++;
+                    lineStart = i + 1;
+                }
+            }
+            // the characters before it on its line are valid UTF-8 (this is the first error): count them for the column
+            String before = new String(bytes, lineStart, at - lineStart, java.nio.charset.StandardCharsets.UTF_8);
+            int column = before.codePointCount(0, before.length()) + 1;
+            String what;
+            if (at + r.length() == bytes.length && r.length() < utf8Length(bytes[at])) {
+                what = "the file ends inside a character (" + hex(bytes, at, r.length()) + " at byte offset " + at + ")";
+            } else {
+                what = hex(bytes, at, r.length()) + " at byte offset " + at + (r.length() == 1 ? " is" : " are") + " not valid UTF-8";
+            }
+            throw new RecipeException(path + ":" + line + ":" + column + ": not UTF-8 text: " + what
+                    + "; expected a recipe saved as UTF-8 text");
+        }
+        out.flip();
+        return out.toString();
+    }
+
+    /** The length of the UTF-8 sequence {@code lead} begins (1 for a byte that begins none). */
+    private static int utf8Length(byte lead) {
+        int b = lead & 0xff;
+        return b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+    }
+
+    /** "byte 0xe9", or "bytes 0xf0 0x9f". */
+    private static String hex(byte[] bytes, int at, int n) {
+        StringBuilder b = new StringBuilder(n == 1 ? "byte" : "bytes");
+        for (int i = at; i < at + n; i++) {
+            b.append(String.format(java.util.Locale.ROOT, " 0x%02x", bytes[i] & 0xff));
+        }
+        return b.toString();
     }
 
     /** Parses recipe text; {@code source} names it in errors. */

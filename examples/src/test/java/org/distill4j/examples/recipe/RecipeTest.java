@@ -208,6 +208,42 @@ class RecipeTest {
     }
 
     /**
+     * A recipe file that is not UTF-8 text (here Latin-1, as an editor on another system may save it; or cut inside a
+     * character) is a usage error naming the file, the line and column and the byte offset of the first byte that is not
+     * UTF-8, and what was expected, never a MalformedInputException and exit 1. So are a directory, a missing file and one
+     * that cannot be read: one line each, exit 2.
+     */
+    @Test
+    void aRecipeFileThatIsNotUtf8TextOrNotAReadableFileIsAUsageErrorNamingIt(@TempDir Path tmp) throws Exception {
+        String text = base("  - name: kd\n").replace("name: t\n", "name: t\ndescription: café au lait\n");
+        Path latin1 = Files.write(tmp.resolve("latin1.yaml"), text.getBytes(StandardCharsets.ISO_8859_1));
+        String expected = ": not UTF-8 text: byte 0xe9 at byte offset 24 is not valid UTF-8; expected a recipe saved as UTF-8 text";
+        assertEquals("distill run: " + latin1 + ":2:17" + expected + "\n", runFails(2, "run", latin1.toString(), "--quiet"));
+        RecipeException e = assertThrows(RecipeException.class, () -> RecipeLoader.load(latin1, List.of()));
+        assertEquals(latin1 + ":2:17" + expected, e.getMessage());
+
+        byte[] cut = (text.replace("é", "\u00e9").substring(0, 25)).getBytes(StandardCharsets.UTF_8); // "...caf" + the first byte of é
+        Path truncated = Files.write(tmp.resolve("cut.yaml"), java.util.Arrays.copyOf(cut, cut.length - 1));
+        e = assertThrows(RecipeException.class, () -> RecipeLoader.load(truncated, List.of()));
+        assertEquals(truncated + ":2:17: not UTF-8 text: the file ends inside a character (byte 0xc3 at byte offset 24); expected a"
+                + " recipe saved as UTF-8 text", e.getMessage());
+
+        assertEquals("distill run: " + tmp + ": is a directory; expected a recipe file (YAML), e.g. examples/recipes/fashion-mnist/kd/"
+                + "mlp400_from_mlp1200.yaml\n", runFails(2, "run", tmp.toString(), "--quiet"));
+        Path missing = tmp.resolve("missing.yaml");
+        assertEquals("distill run: " + missing + ": no such recipe file\n", runFails(2, "run", missing.toString(), "--quiet"));
+        Path underAFile = latin1.resolve("r.yaml");
+        assertEquals("distill run: " + underAFile + ": no such recipe file\n",
+                runFails(2, "run", underAFile.toString(), "--quiet"));
+
+        Path locked = Files.writeString(tmp.resolve("locked.yaml"), base("  - name: kd\n"));
+        Files.setPosixFilePermissions(locked, java.util.Set.of());
+        org.junit.jupiter.api.Assumptions.assumeFalse(Files.isReadable(locked), "running as root: every file is readable");
+        assertEquals("distill run: " + locked + ": cannot be read: permission denied; expected a recipe file this user can read\n",
+                runFails(2, "run", locked.toString(), "--quiet"));
+    }
+
+    /**
      * A path field no file can have (a NUL character, which YAML writes as "\\0") is refused where it is, naming the field,
      * as is a name that cannot be the run's folder (distill-out/NAME); on the command line both exit with 2, no stack trace.
      */
