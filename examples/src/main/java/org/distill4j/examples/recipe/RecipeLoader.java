@@ -569,15 +569,28 @@ public final class RecipeLoader {
         return recipe.toAbsolutePath().getParent().resolve(path).normalize();
     }
 
-    /** A path field, resolved as {@link #relative}: a value no file can be named by (a NUL character) is an error at the field. */
+    /**
+     * A path field, resolved as {@link #relative}: a value no file can be named by (a NUL character), or one with another
+     * control character (a line break, a tab, an escape: a file name the system would take, but never what a recipe meant),
+     * is an error at the field.
+     */
     private Path path(Node n, String field, Path source) {
         String v = string(n, field);
+        String expected = "; expected a file or folder name, relative to the recipe's folder or absolute";
+        Path p;
         try {
-            return relative(source, v);
+            p = relative(source, v);
         } catch (java.nio.file.InvalidPathException e) {
-            throw error(n, field, "'" + org.distill4j.examples.Main.printable(v) + "' is not a valid path (" + e.getReason()
-                    + "); expected a file or folder name, relative to the recipe's folder or absolute");
+            throw error(n, field, "'" + org.distill4j.examples.Main.printable(v) + "' is not a valid path (" + e.getReason() + ")"
+                    + expected);
         }
+        for (int i = 0; i < v.length(); i++) {
+            if (Character.isISOControl(v.charAt(i))) {
+                throw error(n, field, "'" + org.distill4j.examples.Main.printable(v) + "' is not a valid path (control character "
+                        + org.distill4j.examples.Main.printable(String.valueOf(v.charAt(i))) + " at index " + i + ")" + expected);
+            }
+        }
+        return p;
     }
 
     /** A map that keeps the order of its keys (the provenance reads like the recipe). */
@@ -601,11 +614,13 @@ public final class RecipeLoader {
 
     private void override(MappingNode top, String assignment) {
         int eq = assignment.indexOf('=');
+        String shown = org.distill4j.examples.Main.printable(assignment); // a control character in it is shown as an escape
         if (eq <= 0) {
-            throw new RecipeException(file + ": --set " + assignment + ": expected key.path=value");
+            throw new RecipeException(file + ": --set " + shown + ": expected key.path=value");
         }
         String[] keys = assignment.substring(0, eq).trim().split("\\.");
-        String value = assignment.substring(eq + 1).trim();
+        String value = trimSpaces(assignment.substring(eq + 1));
+        String shownValue = org.distill4j.examples.Main.printable(value);
         MappingNode m = top;
         for (int i = 0; i < keys.length; i++) {
             NodeTuple found = null;
@@ -622,11 +637,11 @@ public final class RecipeLoader {
                     parsed = value.isEmpty() ? null : new Yaml(new LoaderOptions()).compose(new StringReader(value));
                 } catch (MarkedYAMLException e) {
                     Mark mk = e.getProblemMark();
-                    throw new RecipeException(file + ": --set " + assignment + ": " + String.join(".", keys) + ": the value is not valid YAML: "
-                            + e.getProblem() + (mk == null ? "" : " (at character " + (mk.getColumn() + 1) + " of '" + value + "')")
-                            + "; quote it for text, e.g. --set 'name=\"" + value.replace("\"", "") + "\"'");
+                    throw new RecipeException(file + ": --set " + shown + ": " + String.join(".", keys) + ": the value is not valid YAML: "
+                            + e.getProblem() + (mk == null ? "" : " (at character " + (mk.getColumn() + 1) + " of '" + shownValue + "')")
+                            + "; quote it for text, e.g. --set 'name=\"" + shownValue.replace("\"", "") + "\"'");
                 } catch (RuntimeException e) {
-                    throw new RecipeException(file + ": --set " + assignment + ": " + String.join(".", keys) + ": the value is not valid YAML: "
+                    throw new RecipeException(file + ": --set " + shown + ": " + String.join(".", keys) + ": the value is not valid YAML: "
                             + e.getMessage());
                 }
                 Node v = parsed != null ? parsed : new ScalarNode(Tag.STR, value, null, null, DumperOptions.ScalarStyle.PLAIN);
@@ -643,7 +658,7 @@ public final class RecipeLoader {
             } else if (found.getValueNode() instanceof MappingNode child) {
                 m = child;
             } else {
-                throw new RecipeException(file + ": --set " + assignment + ": '" + String.join(".", java.util.Arrays.copyOf(keys, i + 1))
+                throw new RecipeException(file + ": --set " + shown + ": '" + String.join(".", java.util.Arrays.copyOf(keys, i + 1))
                         + "' is not a section");
             }
         }
@@ -721,7 +736,24 @@ public final class RecipeLoader {
         if (!(n instanceof ScalarNode s)) {
             throw error(n, path, "expected " + expected + ", got a " + (n instanceof SequenceNode ? "list" : "mapping"));
         }
-        return s.getValue().trim();
+        return trimSpaces(s.getValue());
+    }
+
+    /**
+     * {@code s} without the spaces around it. Only spaces: String.trim would also drop control characters (a NUL, a line
+     * break, a tab written as a YAML escape), so a path or name ending in one would silently name another file or folder
+     * instead of being refused where it is.
+     */
+    static String trimSpaces(String s) {
+        int from = 0;
+        int to = s.length();
+        while (from < to && s.charAt(from) == ' ') {
+            from++;
+        }
+        while (to > from && s.charAt(to - 1) == ' ') {
+            to--;
+        }
+        return s.substring(from, to);
     }
 
     private String string(Node n, String path) {

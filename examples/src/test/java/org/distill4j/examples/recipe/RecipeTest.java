@@ -276,6 +276,48 @@ class RecipeTest {
         assertFalse(err.contains("\tat "), "no stack trace: " + err);
     }
 
+    /**
+     * A control character at the end (or start) of a path or of the name, written as a YAML escape ("x\\0", "x\\n", ...), is
+     * refused at its field as one inside it is, not trimmed away so that the recipe names another file than it says; only
+     * spaces around a value are trimmed. The same for a --set value a program passes with a raw NUL at its end.
+     */
+    @Test
+    void aControlCharacterAtTheEndOfAPathOrTheNameIsRefusedNotTrimmed() {
+        String rest = "; expected a file or folder name, relative to the recipe's folder or absolute";
+        // {YAML escape, as printed, Path.of's reason (NUL) or ours}
+        String[][] cases = {{"\\0", "\\u0000", "Nul character not allowed"}, {"\\x01", "\\u0001", "control character \\u0001 at index 1"},
+                {"\\t", "\\u0009", "control character \\u0009 at index 1"}, {"\\n", "\\u000a", "control character \\u000a at index 1"},
+                {"\\e", "\\u001b", "control character \\u001b at index 1"}};
+        for (String[] c : cases) {
+            String bad = "'x" + c[1] + "' is not a valid path (" + c[2] + ")" + rest;
+            RecipeException e = fails(base("  - name: kd\n").replace("student:", "data: {path: \"x" + c[0] + "\"}\nstudent:"));
+            assertEquals("r.yaml:5:14: data.path: " + bad, e.getMessage(), c[0]);
+            e = fails(base("  - name: kd\n").replace("  hidden: [8]\n  epochs: 1\n", "  model: \"x" + c[0] + "\"\n"));
+            assertEquals("r.yaml:3:10: teacher.model: " + bad, e.getMessage(), c[0]);
+            e = fails(base("  - name: kd\n").replace("  epochs: 1\n", "  epochs: 1\n  store: {path: \"x" + c[0] + "\"}\n"));
+            assertEquals("r.yaml:5:17: teacher.store.path: " + bad, e.getMessage(), c[0]);
+            e = fails(base("  - name: kd\n").replace("  hidden: [8]\n  epochs: 1\n", "  store: {path: \"x" + c[0] + "\"}\n"));
+            assertEquals("r.yaml:3:17: teacher.store.path: " + bad, e.getMessage(), c[0]);
+            e = fails(base("  - name: kd\n").replace("  hidden: [8]\n  epochs: 1\n",
+                    "  ensemble:\n    - {hidden: [8]}\n    - {model: \"x" + c[0] + "\"}\n"));
+            assertEquals("r.yaml:5:15: teacher.ensemble[1].model: " + bad, e.getMessage(), c[0]);
+            e = fails(base("  - name: kd\n").replace("student:", "data: {path: \"" + c[0] + "x\"}\nstudent:"));
+            assertTrue(e.getMessage().startsWith("r.yaml:5:14: data.path: '" + c[1] + "x' is not a valid path ("), "at the start: "
+                    + e.getMessage());
+            e = fails(base("  - name: kd\n").replace("name: t\n", "name: \"t" + c[0] + "\"\n"));
+            assertEquals("r.yaml:1:7: name: 't" + c[1] + "' cannot name the run's folder (distill-out/<name>); expected a name without"
+                    + " '/' or control characters, other than '.' and '..', e.g. fmnist-kd-mlp400-from-mlp1200", e.getMessage(), c[0]);
+        }
+        RecipeException e = assertThrows(RecipeException.class, () -> RecipeLoader.load(KD, List.of("data.path=x\0")));
+        assertTrue(e.getMessage().contains("--set data.path=x\\u0000: data.path: ") && !e.getMessage().contains("\0"),
+                "a raw NUL is not trimmed away, and shown as an escape: " + e.getMessage());
+        // spaces around a value are not part of it
+        Recipe r = RecipeLoader.parse(base("  - name: kd\n").replace("name: t\n", "name: \"  my-run \"\ndata: {path: \" embedded \"}\n"),
+                Path.of("r.yaml"), List.of());
+        assertEquals("my-run", r.name());
+        assertEquals("embedded", r.data().path());
+    }
+
     @Test
     void schedulesAndOptimizerResolveAndFitTheLoss() throws Exception {
         Recipe r = RecipeLoader.load(KD, List.of("training.optimizer=nesterovs", "training.schedules={temperature: {from: 4, to: 1}, alpha: 0.3}"));
