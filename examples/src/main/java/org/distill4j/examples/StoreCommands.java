@@ -142,7 +142,8 @@ final class StoreCommands {
                 usage: distill store info|verify STORE
                        distill store import (--npy FILE | --jsonl FILE | --topk-npy IDS LOGPROBS) --out STORE [options]
                   info     the header (layout, values, vocabulary, rows, chunks, bytes per row, provenance)
-                  verify   read every chunk and check its CRC32C; exit code 1 names the damaged chunks
+                  verify   read every chunk and check its CRC32C and values, and the file's size and footer; prints
+                           each problem and how many, with exit code 1 (OK with the chunks and rows: exit code 0)
                   import   teacher outputs made elsewhere (NumPy .npy, JSON Lines logprobs) into a store
                            (distill store import --help)
                   an unfinished store (an interrupted 'distill label') is reported as such: rerun the label command""");
@@ -164,41 +165,54 @@ final class StoreCommands {
             err.println("distill store: " + p + ": no such store");
             return Main.FAILED;
         }
+        if (args[0].equals("verify")) {
+            return verify(p, out, err);
+        }
         try (SoftTargetStore s = SoftTargetStore.open(p)) {
-            if (args[0].equals("info")) {
-                StoreHeader h = s.header();
-                out.printf(Locale.ROOT, """
-                        store        %s
-                        format       version %d
-                        layout       %s%s
-                        values       %s, %s
-                        vocabulary   %,d
-                        rows         %,d in %,d chunks of %,d
-                        bytes/row    %,d%s
-                        file size    %,d bytes
-                        temperature  %s
-                        provenance   %s
-                        """, p, StoreHeader.VERSION, h.layout() == StoreHeader.Layout.TOP_K ? "top-k, k = " + h.k() : "dense",
-                        h.layout() == StoreHeader.Layout.TOP_K ? ", " + h.idBytes() + "-byte ids" : "",
-                        h.values() == StoreHeader.ValueKind.LOGITS ? "logits" : "log-probabilities", h.codec().name().toLowerCase(),
-                        h.vocab(), h.rows(), h.chunks(), h.chunkRows(), h.rowBytes(),
-                        h.layout() == StoreHeader.Layout.TOP_K
-                                ? String.format(Locale.ROOT, " (%.1f per entry)", h.rowBytes() / (double) h.k()) : "",
-                        Files.size(p), h.temperature(), h.provenance());
-                return Main.OK;
-            }
-            List<String> problems = s.verify();
-            if (problems.isEmpty()) {
-                out.printf(Locale.ROOT, "%s: ok, %,d chunks (%,d rows) verified%n", p, s.header().chunks(), s.rows());
-                return Main.OK;
-            }
-            problems.forEach(err::println);
-            err.printf(Locale.ROOT, "%s: %d of %d chunks are corrupt%n", p, problems.size(), s.header().chunks());
-            return Main.FAILED;
+            StoreHeader h = s.header();
+            out.printf(Locale.ROOT, """
+                    store        %s
+                    format       version %d
+                    layout       %s%s
+                    values       %s, %s
+                    vocabulary   %,d
+                    rows         %,d in %,d chunks of %,d
+                    bytes/row    %,d%s
+                    file size    %,d bytes
+                    temperature  %s
+                    provenance   %s
+                    """, p, StoreHeader.VERSION, h.layout() == StoreHeader.Layout.TOP_K ? "top-k, k = " + h.k() : "dense",
+                    h.layout() == StoreHeader.Layout.TOP_K ? ", " + h.idBytes() + "-byte ids" : "",
+                    h.values() == StoreHeader.ValueKind.LOGITS ? "logits" : "log-probabilities", h.codec().name().toLowerCase(),
+                    h.vocab(), h.rows(), h.chunks(), h.chunkRows(), h.rowBytes(),
+                    h.layout() == StoreHeader.Layout.TOP_K
+                            ? String.format(Locale.ROOT, " (%.1f per entry)", h.rowBytes() / (double) h.k()) : "",
+                    Files.size(p), h.temperature(), h.provenance());
+            return Main.OK;
         } catch (org.distill4j.store.StoreFormatException e) {
-            err.println("distill store " + args[0] + ": " + e.getMessage());
+            err.println("distill store info: " + e.getMessage());
             return Main.FAILED;
         }
+    }
+
+    /**
+     * {@code distill store verify}: each problem {@link SoftTargetStore#verify(Path)} finds (a damaged chunk, bad values, the
+     * footer, the file's size, or a file that cannot be opened: truncated, a corrupt header) on its own line of {@code err},
+     * then how many there are, with exit code 1; a good store is one line on {@code out}: its chunks and rows.
+     */
+    static int verify(Path p, PrintStream out, PrintStream err) throws IOException {
+        List<String> problems = SoftTargetStore.verify(p);
+        if (problems.isEmpty()) {
+            StoreHeader h;
+            try (SoftTargetStore s = SoftTargetStore.open(p)) {
+                h = s.header();
+            }
+            out.printf(Locale.ROOT, "%s: OK, %,d chunks, %,d rows%n", p, h.chunks(), h.rows());
+            return Main.OK;
+        }
+        problems.forEach(err::println);
+        err.printf(Locale.ROOT, "%,d problem%s found in %s%n", problems.size(), problems.size() == 1 ? "" : "s", p);
+        return Main.FAILED;
     }
 
     /** Saves a trained teacher as a DL4J model file, atomically. */

@@ -297,7 +297,7 @@ class MainTest {
         assertTrue(out().contains("top-k, k = 3, 2-byte ids") && out().contains("300 in 5 chunks of 64")
                 && out().contains("\"teacher\":\"mlp-"), "the teacher is named by its content hash: " + out());
         assertEquals(0, run("store", "verify", store.toString()), err());
-        assertTrue(out().contains("ok, 5 chunks (300 rows) verified"), out());
+        assertTrue(out().contains(store + ": OK, 5 chunks, 300 rows"), out());
         assertEquals(0, run("label", "--quiet", "--teacher", tmp.resolve("teacher.zip").toString(), "--data", "embedded", "--limit", "300",
                 "--topk", "3", "--chunk-rows", "64", "--out", store.toString()));
         assertTrue(out().contains("is already complete; nothing to do"), out());
@@ -305,7 +305,7 @@ class MainTest {
         bytes[bytes.length - 100] ^= 0x10; // inside the last chunk
         Files.write(store, bytes);
         assertEquals(1, run("store", "verify", store.toString()));
-        assertTrue(err().contains("checksum mismatch in chunk 4 (rows 256 to 299)"), err());
+        assertTrue(err().contains("checksum mismatch in chunk 4 (rows 256 to 299)") && err().contains("1 problem found in " + store), err());
         assertEquals(2, run("label", "--out", store.toString()));
         assertTrue(err().contains("--teacher and --out are required"), err());
     }
