@@ -10,7 +10,7 @@
 //   bf16 inputs (the gradient is written in the input's type).
 // rowOut[3 r + 0] = T^2 KL of row r, [3 r + 1] = its CE, [3 r + 2] = 1 when the row held a non-finite
 // student logit, a teacher logit of NaN or +inf, an invalid probability, or no teacher class with mass (the
-// host raises it like the CPU loss). A teacher logit of -inf, like a probability of 0, is a class of zero mass
+// host raises it like the CPU loss), 2 where the tiled kernels leave a row to the CPU loss (tile_in_range). A teacher logit of -inf, like a probability of 0, is a class of zero mass
 // (TeacherValues.java): it adds nothing to the teacher's normalizer or to KL, and its gradient is the
 // student's part alone. The host sums the rows in order, in double: the loss is bit-identical for the same
 // inputs.
@@ -555,13 +555,15 @@ __device__ __forceinline__ TileAcc tile_empty() {
     return TileAcc{-DISTILL_INF, 0.f, 0.f, -DISTILL_INF, 0.f};
 }
 
-// -fl(m c): the offset of the exponents when the raw maximum is m; 0 while m is -inf, so that -inf - -inf makes
-// no NaN (an element of -inf adds nothing, and so does a word of nothing else). The products fl(m c) here, in the
+// -fl(m c): the offset of the exponents when the raw maximum is m; 0 while fl(m c) is -inf (m is -inf, or so
+// negative that the product overflows: a mask of -FLT_MAX at T < log2 e), so that -inf - -inf makes no NaN (such
+// an element adds nothing, and so does a word of nothing else). The products fl(m c) here, in the
 // rescales and in tile_acc are __fmul_rn: nvcc would otherwise fuse one into the subtraction that follows it (a
 // multiply-add, exact product), and a rescale that should be exactly 1 would come out 1 + (m c - fl(m c)) ln 2,
 // up to 1.7e-4 at m c ~ 8000, once per word pushed after the maximum.
 __device__ __forceinline__ float tile_offset(float m, float c) {
-    return m == -DISTILL_INF ? 0.f : -__fmul_rn(m, c);
+    const float mc = __fmul_rn(m, c);
+    return mc == -DISTILL_INF ? 0.f : -mc;
 }
 
 // The largest of the N (a power of two) values of one word, taken pairwise, x[e] with x[e + N/2] first: a
@@ -679,19 +681,15 @@ struct FiniteAcc<float> {
 };
 
 // What pass 1 of the tiled kernels checks of a row, each thread over its words, read once at the row's end:
-// whether a student logit is not finite, whether a teacher logit is not finite (a logit teacher; -inf is a
-// class of zero mass, NaN and +inf are bad: told apart after the exchange, from the teacher's sums), and
-// whether a probability is invalid (a probability teacher: teacher_log, element by element).
+// whether a student logit is not finite, and whether a probability is invalid (a probability teacher:
+// teacher_log, element by element). A logit teacher needs no check of its own: a teacher logit of NaN or +inf
+// makes the teacher's sum NaN (2^NaN, or inf - inf at the maximum) or its maximum +inf, which the row's
+// range check after the exchange sees (tile_in_range), and one of -inf adds 0 to it (a class of zero mass).
 template <typename In>
 struct TileChecks {
     FiniteAcc<In> student;
-    FiniteAcc<In> teacher;
     int badProb = 0;
 };
-
-// The flags a row's exchange ORs (KdSlot::bad): the row is bad; a teacher logit is not finite.
-constexpr int TILE_BAD = 1;
-constexpr int TILE_TEACHER_NONFINITE = 2;
 
 // Pass 1 of the tiled kernels for one 16-byte word of s and of t: checks and pushes its elements.
 // c = log2(e) / T.
@@ -709,8 +707,6 @@ __device__ __forceinline__ void kd_tile_push(TileAcc& a, const uint4& vs, const 
             for (int e = 0; e < N; e++) {
                 xt[e] = teacher_log(xt[e], 1, checks.badProb);
             }
-        } else {
-            checks.teacher.add(vt);
         }
     }
     if (needS1) {
@@ -775,8 +771,18 @@ __device__ __forceinline__ KdSlot tile_slot_reduce(KdSlot x, bool needS1, bool t
         x.a.t = tile_lse_reduce<FIRST>(x.a.t);
     }
     x.kl = tile_kl_reduce<FIRST>(x.kl);
-    x.bad = (__any_sync(FULL, x.bad & TILE_BAD) ? TILE_BAD : 0) | (__any_sync(FULL, x.bad & TILE_TEACHER_NONFINITE) ? TILE_TEACHER_NONFINITE : 0);
+    x.bad = __any_sync(FULL, x.bad);
     return x;
+}
+
+// Whether a row's merged base-2 sum is one the tiled kernels compute exactly: some mass (m is not -inf: every logit
+// -inf, or every product x c overflowed), and |m| = |fl(max c)| below 2^30. Each exponent x c - m is formed by one
+// multiply-add from the exact product, so the maximum's own term is 2^(max c - fl(max c)), off by up to half an ulp of
+// max c: 2^32 at most below 2^30, harmless as pass 2 forms p and q from the same m; at 2^31 and above it may overflow
+// or underflow. Past that (|logit| / T of 7.4e8 or more, or +inf) the host lets the CPU loss decide, and a NaN sum (a
+// teacher logit of NaN) goes there too.
+__device__ __forceinline__ bool tile_in_range(const distill::Lse& a) {
+    return fabsf(a.m) < 1073741824.f && a.z == a.z;
 }
 
 // Pass 2's constants of a row, from its merged base-2 sums: with es = 2^(s c - Ms) and et = 2^(t c - Mt),
@@ -801,7 +807,7 @@ struct TileRow {
 // alpha = 0 path holds no more registers than it needs.
 template <typename In, bool CE>
 __device__ __forceinline__ void kd_tile_grad(const TileRow& row, const uint4& vs, const uint4& vt, float c, bool teacher,
-                                             bool needS1, int teacherProbs, bool zeroMass, int i0, int y, float& kl2, float* g) {
+                                             bool needS1, int teacherProbs, int i0, int y, float& kl2, float* g) {
     constexpr int N = 16 / sizeof(In);
     float xs[N], xt[N];
     unpack_word<In>(vs, xs);
@@ -824,9 +830,10 @@ __device__ __forceinline__ void kd_tile_grad(const TileRow& row, const uint4& vs
         if (teacher) {
             const float at = fmaf(xt[e], c, -row.mt);
             const float et = ex2_ftz(at);
-            // a class of zero mass (log p = -inf: et (at - as) would be 0 x -inf) adds nothing; zeroMass: the row may
-            // have one (a probability teacher, or a logit teacher row with a logit of -inf)
-            kl[e & 1] = zeroMass && et == 0.f ? kl[e & 1] : fmaf(et, at - as, kl[e & 1]);
+            // a class of zero mass adds nothing: log p = -inf (a logit of -inf, a probability of 0, or a product x c that
+            // overflows: a mask of -FLT_MAX at T < log2 e) would make et (at - as) 0 x -inf; where et underflowed, the
+            // term is 0 anyway
+            kl[e & 1] = et == 0.f ? kl[e & 1] : fmaf(et, at - as, kl[e & 1]);
             g[e] = fmaf(-row.gt, et, row.gs * es);
         }
         if (CE) {
@@ -898,7 +905,7 @@ __device__ __forceinline__ void tile_write_row(float* __restrict__ rowOut, float
         kl += p.k;
         rowOut[3 * p.row] = t2 * (kl > 0.f ? kl : 0.f);
         rowOut[3 * p.row + 1] = p.ce;
-        rowOut[3 * p.row + 2] = p.bad ? 1.f : 0.f;
+        rowOut[3 * p.row + 2] = (float)p.bad;
     }
 }
 
@@ -1078,27 +1085,19 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
         KdSlot part;
         part.a = tile_acc(ta, c);
         part.kl = carryKl;
-        part.bad = (checks.student.bad() || checks.badProb ? TILE_BAD : 0) | (checks.teacher.bad() ? TILE_TEACHER_NONFINITE : 0);
+        part.bad = checks.student.bad() || checks.badProb ? 1 : 0;
         const KdSlot row = tile_exchange<WARPS, C>(part, warpSlots[k & 1], &slots[k & 1], needS1, teacher);
         if (threadIdx.x == 0 && rank == 0) {
             tile_write_row(rowOut, t2, pending, row.kl);
         }
         const KdAcc rowAcc = row.a;
-        bool bad = (row.bad & TILE_BAD) != 0;
-        bool zeroMass = teacherProbs != 0;
-        if (teacher && !skip) {
-            if ((row.bad & TILE_TEACHER_NONFINITE) != 0) {
-                // a teacher logit of NaN or +inf made the teacher's sum NaN (2^NaN, or inf - inf at the maximum); one of
-                // -inf added 0 to it: a class of zero mass
-                if (isnan(rowAcc.t.z) || rowAcc.t.m == DISTILL_INF) {
-                    bad = true;
-                } else {
-                    zeroMass = true;
-                }
-            }
-            if (rowAcc.t.m == -DISTILL_INF) {
-                bad = true;  // no teacher class with mass (all logits -inf, all probabilities 0)
-            }
+        // 1: a row the CPU loss refuses (a student logit not finite, a probability not valid); 2: a row for the CPU loss
+        // to decide (see tile_in_range: a teacher logit of NaN or +inf, which it refuses; no class of mass; logits
+        // beyond this kernel's range, which it computes)
+        int flag = row.bad ? 1 : 0;
+        if (!skip && flag == 0
+            && !(tile_in_range(rowAcc.st) && (!needS1 || tile_in_range(rowAcc.s1)) && (!teacher || tile_in_range(rowAcc.t)))) {
+            flag = 2;
         }
         TileRow tr2;
         tr2.ms = rowAcc.st.m;
@@ -1115,9 +1114,9 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
         auto gradWord = [&](int j, const uint4& vs, const uint4& vt) {
             float g[N];
             if (alpha > 0.f) {  // the same for every thread: a branch per word
-                kd_tile_grad<In, true>(tr2, vs, vt, c, teacher, needS1, teacherProbs, zeroMass, c0 + j * N, y, kl2, g);
+                kd_tile_grad<In, true>(tr2, vs, vt, c, teacher, needS1, teacherProbs, c0 + j * N, y, kl2, g);
             } else {
-                kd_tile_grad<In, false>(tr2, vs, vt, c, teacher, needS1, teacherProbs, zeroMass, c0 + j * N, y, kl2, g);
+                kd_tile_grad<In, false>(tr2, vs, vt, c, teacher, needS1, teacherProbs, c0 + j * N, y, kl2, g);
             }
             gr[j] = pack_word<In>(g);
         };
@@ -1186,7 +1185,7 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
                 ce = needS1 ? (fmaf(-sy, LOG2E, rowAcc.s1.m) + log2f(rowAcc.s1.z)) * LN2 : (rowAcc.st.m + log2f(rowAcc.st.z)) * LN2 - sy;
             }
             pending.ce = ce;
-            pending.bad = !skip && bad;
+            pending.bad = skip ? 0 : flag;
         }
     }
     // the last row's KL terms, added as a next row's exchange adds them (the same bits); then no block of a

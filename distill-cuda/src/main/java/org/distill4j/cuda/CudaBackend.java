@@ -36,8 +36,13 @@ public final class CudaBackend implements ComputeBackend {
     private final DeviceContext ctx;
     private final Set<String> cpuFallbackLogged = ConcurrentHashMap.newKeySet();
     private final Set<String> rerunLogged = ConcurrentHashMap.newKeySet();
-    /** Batches a kernel flagged that the CPU loss then accepted (see {@link #rerunOnCpu}). */
+    private final Set<String> rangeLogged = ConcurrentHashMap.newKeySet();
+    /** Batches a kernel flagged as invalid that the CPU loss then accepted (see {@link #rerunOnCpu}). */
     private final java.util.concurrent.atomic.AtomicLong cpuReruns = new java.util.concurrent.atomic.AtomicLong();
+    /** Batches the tiled kernels left to the CPU loss for logits beyond their range, which it computed. */
+    private final java.util.concurrent.atomic.AtomicLong rangeReruns = new java.util.concurrent.atomic.AtomicLong();
+    /** The flag of the first flagged row {@link #finish} saw last (1 invalid, 2 for the CPU to decide); under this object's lock. */
+    private float lastFlag;
     /** Where the losses without a kernel run: the CPU backend, on its threads. */
     private final CpuBackend cpu = new CpuBackend();
 
@@ -289,7 +294,17 @@ public final class CudaBackend implements ComputeBackend {
      * loss), the disagreement is logged once per loss (it costs a CPU pass per batch) and counted.
      */
     private LossResult rerunOnCpu(LogitLoss loss, LogitBatch batch, float[] gradOut, float upstream, int firstRow) {
+        boolean range = firstRow >= 0 && lastFlag == 2f;
         LossResult r = loss.compute(batch, gradOut, upstream);
+        if (range) {
+            // the tiled kernels' flag 2: logits whose products with log2(e) / T reach 2^30 (|logit| / T of 7.4e8 or more)
+            rangeReruns.incrementAndGet();
+            if (rangeLogged.add(loss.name())) {
+                log.info("loss '{}': a batch with logits beyond the tiled CUDA kernel's range (|logit| / T of 7.4e8 or more) ran on "
+                        + "the CPU", loss.name());
+            }
+            return r;
+        }
         cpuReruns.incrementAndGet();
         if (rerunLogged.add(loss.name())) {
             log.warn("the CUDA kernel of loss '{}' flagged a row{} that the CPU loss accepts; such batches run on the CPU "
@@ -299,9 +314,14 @@ public final class CudaBackend implements ComputeBackend {
         return r;
     }
 
-    /** For tests: how many batches a kernel flagged and the CPU loss then accepted (each ran on the CPU). */
+    /** For tests: how many batches a kernel flagged as invalid and the CPU loss then accepted (each ran on the CPU). */
     long cpuReruns() {
         return cpuReruns.get();
+    }
+
+    /** For tests: how many batches the tiled kernels left to the CPU loss for their logits' size, which it computed. */
+    long rangeReruns() {
+        return rangeReruns.get();
     }
 
     /** Queues a chunk's kernel once its rows are on the device. */
@@ -396,6 +416,7 @@ public final class CudaBackend implements ComputeBackend {
         java.nio.FloatBuffer parts = ByteBuffer.wrap(rowBytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
         for (int r = 0; r < rows; r++) {
             if (parts.get(3 * r + 2) != 0f) {
+                lastFlag = parts.get(3 * r + 2);
                 return false;
             }
         }

@@ -98,7 +98,10 @@ public final class KdRows {
         return new LossResult(ceValue, countedRows, terms);
     }
 
-    /** The first row the kernel flagged (a non-finite logit, an invalid probability), or -1. */
+    /**
+     * The first row the kernel flagged, or -1: 1 where it held a non-finite logit or an invalid probability, 2 where the tiled
+     * kernels left it to the CPU loss (a teacher logit of NaN or +inf, no class of mass, logits beyond their range).
+     */
     public static int firstBadRow(float[] rowOut, int rows) {
         for (int r = 0; r < rows; r++) {
             if (rowOut[3 * r + 2] != 0f) {

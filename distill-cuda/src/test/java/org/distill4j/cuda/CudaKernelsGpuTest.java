@@ -442,46 +442,80 @@ class CudaKernelsGpuTest extends GpuTest {
     }
 
     /**
-     * The tiled kernels flag a teacher logit of NaN or +inf wherever it sits (in the cached part of a chunk or the rest;
-     * alone in its word or beside a -inf), and a row with no class of mass; a row whose -inf logits sit next to finite ones
-     * is not flagged. On every cluster size the device takes, cached and uncached.
+     * What the tiled kernels leave to the CPU loss, wherever in a row it sits (block 0's cached part or the rest, or only in
+     * a peer block of the cluster; alone in its word or beside a -inf): flag 2 for a teacher logit of NaN or +inf, a row
+     * with no class of mass and a logit beyond their range (|logit| / T of 7.4e8 or more), flag 1 for a student logit that
+     * is not finite. Rows whose -inf logits, or masks of -3e38 (whose products with log2(e) / T overflow at T = 1), sit
+     * next to finite ones are not flagged, and their values and gradients match the float64 reference. On every cluster
+     * size the device takes, cached whole, in part and not at all, without and with prefetching.
      */
     @ParameterizedTest
     @EnumSource(value = DType.class, names = {"F32", "BF16", "F16"})
-    void tiledKernelsFlagNanAndInfiniteTeacherLogits(DType dtype) {
-        int rows = 8;
+    void tiledKernelsFlagWhatTheCpuDecides(DType dtype) {
+        int rows = 9;
         int v = 6000;
+        double temperature = 1.0;
+        double alpha = 0.2;
         Random rng = new Random(97 + dtype.ordinal());
         float[] s = Inputs.logits(rng, rows, v, 3.0);
         int[] labels = Inputs.labels(rng, rows, v);
+        int[] valid = {5, 6};
+        int shapes = 0;
         for (int cluster : new int[] {1, 2, 5}) {
             if (cluster > 1 && !ctx.limits().clusters()) {
                 continue;
             }
             int chunk = KdPlan.tile(ctx.limits(), rows, v, dtype, cluster, Integer.MAX_VALUE, 2).chunk();
             for (int capacity : new int[] {chunk, chunk / 2 + 3, 0}) {
-                KdPlan plan = KdPlan.tile(ctx.limits(), rows, v, dtype, cluster, capacity, capacity == 0 ? rows : 2);
-                int early = 5;                      // in the cached part of block 0 where there is one
-                int late = Math.min(v - 1, chunk - 2); // in block 0's uncached part when half is cached, else its last words
-                float[] t = Inputs.logits(rng, rows, v, 3.0);
-                t[early] = Float.NaN;                              // row 0
-                t[v + late] = Float.POSITIVE_INFINITY;             // row 1
-                t[2 * v + early] = Float.NEGATIVE_INFINITY;         // row 2: NaN beside -inf in one word
-                t[2 * v + early + 1] = Float.NaN;
-                java.util.Arrays.fill(t, 3 * v, 4 * v, Float.NEGATIVE_INFINITY); // row 3: no class of mass
-                t[4 * v + late] = Float.NEGATIVE_INFINITY;          // row 4: +inf after a -inf
-                t[4 * v + v - 1] = Float.POSITIVE_INFINITY;
-                t[5 * v + early] = Float.NEGATIVE_INFINITY;         // rows 5, 7: -inf among finite logits: valid
-                t[5 * v + late] = Float.NEGATIVE_INFINITY;
-                zeroMass(rng, t, v, false, 7, 6);                  // row 6: one class of mass: valid
-                float[] rowOut = runKd(plan, dtype, dtype.round(s), dtype.round(t), labels, null, rows, v, 2.0, 0.2, 0.5f, false)[0];
-                float[] flags = new float[rows];
-                for (int r = 0; r < rows; r++) {
-                    flags[r] = rowOut[3 * r + 2];
+                for (KdPlan.Prefetch prefetch : new KdPlan.Prefetch[] {KdPlan.Prefetch.NONE, KdPlan.Prefetch.DURING_PASS_2}) {
+                    KdPlan plan = KdPlan.tile(ctx.limits(), rows, v, dtype, cluster, capacity, capacity == 0 ? rows : 2, prefetch);
+                    int early = 5;                         // in block 0's cached part where there is one
+                    int late = Math.min(v - 1, chunk - 2); // in block 0's uncached part when half is cached, else its last words
+                    int peer = v - 5;                      // in the last block of the cluster (block 0's last words at C = 1)
+                    float[] st = s.clone();
+                    float[] t = Inputs.logits(rng, rows, v, 3.0);
+                    t[peer] = Float.NaN;                                   // row 0: NaN in a peer block only
+                    t[v + late] = Float.POSITIVE_INFINITY;                 // row 1
+                    t[2 * v + 4] = Float.NEGATIVE_INFINITY;                // row 2: NaN beside -inf, one word
+                    t[2 * v + 5] = Float.NaN;
+                    java.util.Arrays.fill(t, 3 * v, 4 * v, Float.NEGATIVE_INFINITY); // row 3: no class of mass
+                    t[4 * v + late] = Float.NEGATIVE_INFINITY;             // row 4: +inf after a -inf
+                    t[4 * v + v - 1] = Float.POSITIVE_INFINITY;
+                    t[5 * v + early] = -3.0e38f;                           // row 5: masks beside finite logits: valid
+                    t[5 * v + late] = -3.0e38f;
+                    t[5 * v + peer] = Float.NEGATIVE_INFINITY;
+                    zeroMass(rng, t, v, false, 7, 6);                      // row 6: one class of mass: valid
+                    st[7 * v + peer] = Float.NaN;                          // row 7: a student NaN in a peer block (its teacher has -inf)
+                    t[8 * v + early] = 2.0e9f;                             // row 8: beyond the range, in the teacher
+                    String what = dtype + " " + plan;
+                    float[] sr = dtype.round(st);
+                    float[] tr = dtype.round(t);
+                    float[][] got = runKd(plan, dtype, sr, tr, labels, null, rows, v, temperature, alpha, 0.5f / valid.length, false);
+                    float[] flags = new float[rows];
+                    for (int r = 0; r < rows; r++) {
+                        flags[r] = got[0][3 * r + 2];
+                    }
+                    assertArrayEquals(new float[] {2, 2, 2, 2, 2, 0, 0, 1, 2}, flags, what + ": rows flagged");
+                    double[] refGrad = new double[valid.length * v];
+                    double ref = Float64Reference.kd(KernelInputs.rows(sr, valid, v), KernelInputs.rows(tr, valid, v), false,
+                            KernelInputs.pick(labels, valid), valid.length, v, temperature, alpha, 0.5, refGrad);
+                    double value = 0;
+                    float[] grad = new float[valid.length * v];
+                    for (int k = 0; k < valid.length; k++) {
+                        int r = valid[k];
+                        value += alpha * got[0][3 * r + 1] + (1 - alpha) * got[0][3 * r];
+                        System.arraycopy(got[1], r * v, grad, k * v, v);
+                    }
+                    boolean full = dtype == DType.F32;
+                    Tolerances.assertKernelValueClose(ref, value / valid.length,
+                            full ? Tolerances.KERNEL_F32_VALUE_REL : Tolerances.KERNEL_F16_VALUE_REL, what + ": the valid rows' value");
+                    Tolerances.assertKernelGradClose(refGrad, grad, full ? Tolerances.KERNEL_F32_GRAD : Tolerances.KERNEL_F16_GRAD,
+                            what + ": the valid rows' gradient");
+                    shapes++;
                 }
-                assertArrayEquals(new float[] {1, 1, 1, 1, 1, 0, 0, 0}, flags, dtype + " " + plan + ": rows flagged bad");
             }
         }
+        assertEquals(6 * (ctx.limits().clusters() ? 3 : 1), shapes, "three caches x two prefetch settings x each cluster size");
     }
 
     /** One launch of a kd plan on poisoned gradient memory ({@code counted} null: every row counts); returns {rowOut, gradient}. */
@@ -551,7 +585,9 @@ class CudaKernelsGpuTest extends GpuTest {
      * Teacher classes of zero mass (logits of -inf, probabilities of 0: a padded or masked vocabulary) run on the device,
      * not through the CPU, for every kernel family the backend picks (one warp a row at V 37, a block at V 3001, the tiled
      * kernels at V 6000), and match the CPU loss and the float64 reference: kd with a logit and a probability teacher,
-     * gjsd, and topk-kd with top-k entries of -inf (a row whose teacher has fewer finite classes than k).
+     * and a logit teacher masked with -3e38 (whose products with log2(e) / T overflow at T = 0.9; at V 6000 one row's
+     * mask covers every word one thread of the tiled kernel reads), gjsd, and topk-kd with top-k entries of -inf (a row
+     * whose teacher has fewer finite classes than k).
      */
     @ParameterizedTest(name = "V {0}")
     @org.junit.jupiter.params.provider.ValueSource(ints = {37, 3001, 6000})
@@ -561,14 +597,25 @@ class CudaKernelsGpuTest extends GpuTest {
         float[] s = Inputs.logits(rng, rows, v, 3.0);
         int[] labels = Inputs.labels(rng, rows, v);
         long reruns = backend.cpuReruns();
-        for (boolean probs : new boolean[] {false, true}) {
+        for (String teacher : new String[] {"logit", "probability", "masked logit"}) {
+            boolean probs = teacher.equals("probability");
             float[] t = probs ? Inputs.probabilities(rng, rows, v, 3.0) : Inputs.logits(rng, rows, v, 3.0);
             zeroMass(rng, t, v, probs, 1, 5);
             zeroMass(rng, t, v, probs, 7, 3);
+            if (teacher.equals("masked logit")) {
+                for (int i = 0; i < v; i++) {
+                    if (i % 2048 < 4 || rng.nextInt(4) == 0) {
+                        t[2 * v + i] = -3.0e38f; // thread 0's words of a row at V 6000 (one 512-thread block, 4 floats a word)
+                    }
+                    if (t[5 * v + i] == Float.NEGATIVE_INFINITY) {
+                        t[5 * v + i] = -3.0e38f;
+                    }
+                }
+            }
             LogitBatch batch = LogitBatch.of(rows, v, s, t, probs ? TeacherValues.PROBABILITIES : TeacherValues.LOGITS, labels);
-            double temperature = probs ? 0.5 : 2.0;
+            double temperature = probs ? 0.5 : teacher.equals("masked logit") ? 0.9 : 2.0;
             double alpha = probs ? 0.0 : 0.3;
-            String what = "V " + v + (probs ? " probability teacher" : " logit teacher");
+            String what = "V " + v + " " + teacher + " teacher";
             float[] grad = Inputs.poisoned(rows * v);
             LossResult r = backend.logitLoss(new SoftTargetKd(temperature, alpha), batch, grad, 0.7f);
             double[] refGrad = new double[rows * v];
@@ -624,8 +671,8 @@ class CudaKernelsGpuTest extends GpuTest {
                 new Bad("NaN logit", false, t -> t[2 * v + v / 2] = Float.NaN),
                 new Bad("+inf logit", false, t -> t[2 * v + v - 1] = Float.POSITIVE_INFINITY),
                 new Bad("+inf beside -inf", false, t -> {
-                    t[v + 3] = Float.NEGATIVE_INFINITY;
-                    t[v + 4] = Float.POSITIVE_INFINITY;
+                    t[v + 4] = Float.NEGATIVE_INFINITY; // one 16-byte word
+                    t[v + 5] = Float.POSITIVE_INFINITY;
                 }),
                 new Bad("no class of mass", false, t -> java.util.Arrays.fill(t, 3 * v, 4 * v, Float.NEGATIVE_INFINITY)),
                 new Bad("all probabilities 0", true, t -> java.util.Arrays.fill(t, v, 2 * v, 0f)),
@@ -644,6 +691,42 @@ class CudaKernelsGpuTest extends GpuTest {
             }
         }
         assertEquals(reruns, backend.cpuReruns(), "every flagged batch was one the CPU loss refuses");
+    }
+
+    /**
+     * A batch with a logit beyond the tiled kernels' range (|logit| / T of 7.4e8 or more, where their exponents lose
+     * their exactness) runs on the CPU: its result is the CPU loss's, bit for bit, counted apart from the batches a kernel
+     * wrongly flags. A batch of the same shape without it stays on the device.
+     */
+    @Test
+    void logitsBeyondTheTiledRangeRunOnTheCpu() {
+        int rows = 5;
+        int v = 6000;
+        Random rng = new Random(61);
+        float[] s = Inputs.logits(rng, rows, v, 3.0);
+        float[] t = Inputs.logits(rng, rows, v, 3.0);
+        int[] labels = Inputs.labels(rng, rows, v);
+        SoftTargetKd loss = new SoftTargetKd(1.0, 0.2);
+        long range = backend.rangeReruns();
+        long reruns = backend.cpuReruns();
+        backend.logitLoss(loss, LogitBatch.of(rows, v, s, t, TeacherValues.LOGITS, labels), new float[rows * v], 0.7f);
+        assertEquals(range, backend.rangeReruns(), "ordinary logits stay on the device");
+        for (boolean student : new boolean[] {false, true}) {
+            float[] ss = s.clone();
+            float[] tt = t.clone();
+            (student ? ss : tt)[3 * v + 17] = 2.0e9f;
+            LogitBatch batch = LogitBatch.of(rows, v, ss, tt, TeacherValues.LOGITS, labels);
+            float[] grad = Inputs.poisoned(rows * v);
+            LossResult r = backend.logitLoss(loss, batch, grad, 0.7f);
+            float[] cpuGrad = new float[rows * v];
+            LossResult cpu = loss.compute(batch, cpuGrad, 0.7f);
+            String what = student ? "a student logit of 2e9" : "a teacher logit of 2e9";
+            assertEquals(Double.doubleToRawLongBits(cpu.value()), Double.doubleToRawLongBits(r.value()), what + ": the CPU's value");
+            assertArrayEquals(cpuGrad, grad, what + ": the CPU's gradient");
+            assertTrue(Double.isFinite(r.value()), what + ": " + r.value());
+        }
+        assertEquals(range + 2, backend.rangeReruns(), "both batches went to the CPU for their logits' size");
+        assertEquals(reruns, backend.cpuReruns(), "neither counted as a kernel flagging a valid batch");
     }
 
     @Test

@@ -406,8 +406,8 @@ public final class CudaMlpEngine implements StepEngine {
         int bad = KdRows.firstBadRow(rowOut, rows);
         if (bad >= 0) {
             throw new IllegalStateException("cuda-mlp step " + (step + 1) + ": row " + bad + " has a student logit that is not finite, "
-                    + "a teacher logit of NaN or +Infinity, or no teacher class with mass (every teacher logit -Infinity); lower the "
-                    + "learning rate or check the inputs");
+                    + "a teacher logit of NaN or +Infinity, no teacher class with mass (every teacher logit -Infinity), or logits "
+                    + "beyond the kernel's range (|logit| / T of 7.4e8 or more); lower the learning rate or check the inputs");
         }
         return KdRows.result(loss, rowOut, rows, rows, loss.reduction() == Reduction.SUM ? 1.0 : 1.0 / rows);
     }
