@@ -14,7 +14,8 @@ import java.util.Map;
 /**
  * Turns a JMH JSON result file into a long-format CSV with one row per benchmark and parameter set:
  * the median, minimum and maximum over the measurement iterations (not JMH's mean), so results are
- * quoted as medians.
+ * quoted as medians. A run with {@code -prof gc} adds a row {@code <benchmark>:gc.alloc.rate.norm} per parameter set:
+ * the bytes allocated per operation.
  *
  * <pre>java -cp distill-benchmarks.jar org.distill4j.benchmarks.ResultsSummary jmh.json summary.csv</pre>
  */
@@ -42,18 +43,29 @@ public final class ResultsSummary {
                     params.add(e.getKey() + "=" + e.getValue().asText());
                 }
             }
-            JsonNode metric = r.get("primaryMetric");
-            List<Double> values = new ArrayList<>();
-            for (JsonNode fork : metric.get("rawData")) {
-                for (JsonNode v : fork) {
-                    values.add(v.asDouble());
-                }
+            row(sb, name, params, r.get("mode").asText(), r.get("primaryMetric"));
+            JsonNode secondary = r.get("secondaryMetrics");
+            JsonNode alloc = secondary == null ? null
+                    : secondary.has("gc.alloc.rate.norm") ? secondary.get("gc.alloc.rate.norm")
+                    : secondary.get("\u00b7gc.alloc.rate.norm"); // the name before JMH 1.37
+            if (alloc != null) { // with -prof gc: bytes allocated per operation
+                row(sb, name + ":gc.alloc.rate.norm", params, r.get("mode").asText(), alloc);
             }
-            double[] v = values.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-            sb.append(String.format(Locale.ROOT, "%s,%s,%s,%s,%.6g,%.6g,%.6g,%d%n", name, String.join(";", params),
-                    r.get("mode").asText(), metric.get("scoreUnit").asText(), median(v), v[0], v[v.length - 1], v.length));
         }
         return sb.toString();
+    }
+
+    /** One CSV row: the median, minimum and maximum of a metric's measurement iterations. */
+    private static void row(StringBuilder sb, String name, List<String> params, String mode, JsonNode metric) {
+        List<Double> values = new ArrayList<>();
+        for (JsonNode fork : metric.get("rawData")) {
+            for (JsonNode v : fork) {
+                values.add(v.asDouble());
+            }
+        }
+        double[] v = values.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+        sb.append(String.format(Locale.ROOT, "%s,%s,%s,%s,%.6g,%.6g,%.6g,%d%n", name, String.join(";", params),
+                mode, metric.get("scoreUnit").asText(), median(v), v[0], v[v.length - 1], v.length));
     }
 
     static double median(double[] sorted) {
