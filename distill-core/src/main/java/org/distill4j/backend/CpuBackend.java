@@ -28,11 +28,13 @@ import java.util.concurrent.atomic.AtomicReference;
  * one and a pool's), and summed slice by slice in row order. The cut depends on the batch's shape only, so a
  * batch gives bit-identical results with any number of threads, on any machine; each row's gradient is the
  * bits the loss's own {@code compute} writes, and the value differs from it only in the order of its double
- * sums. Smaller batches, and other losses, run on the calling thread as {@code compute} does. The threads
- * come from {@value #THREADS_PROPERTY} (default: the available processors); the pool's threads are daemons
- * started on first use, ended after {@value #KEEP_ALIVE_SECONDS} s idle and by {@link #close()}, after which
- * every batch runs on the calling thread. On one thread, slicing costs a few percent against {@code compute}
- * (each slice's rows are copied): the price of the same bits on any machine.
+ * sums. Each slice is a {@link LogitLoss#computeRows} call: the built-in losses read the slice's rows where they
+ * are in the batch and write its gradient straight into the batch's gradient buffer, so no row is copied (a loss
+ * of another kind gets its rows copied, as {@code computeRows}' default does). Smaller batches, and losses that are
+ * not row-separable, run on the calling thread as {@code compute} does. The threads come from
+ * {@value #THREADS_PROPERTY} (default: the available processors); the pool's threads are daemons started on first
+ * use, ended after {@value #KEEP_ALIVE_SECONDS} s idle and by {@link #close()}, after which every batch runs on the
+ * calling thread.
  */
 public final class CpuBackend implements ComputeBackend {
     /** The backend's name. */
@@ -41,10 +43,11 @@ public final class CpuBackend implements ComputeBackend {
     public static final String THREADS_PROPERTY = "distill.cpu.threads";
     /**
      * Logits per slice of a large batch (at least one row): 2^18, a few milliseconds of soft-target KD on one core,
-     * so that a batch of 4096 x 32000 has 512 slices to share out. Each slice copies its rows; the slice's gradient
-     * buffer is the thread's own, and the losses' V-sized scratch rows are reused per thread (at V = 256k a slice is
-     * one row, and allocating them per slice cost 8-10 MB per row). With slices of 2^16, kd over 4096 x 32000 on one
-     * thread took 11% longer than {@code compute} (3.72 s against 3.35 s, JMH on the 2-core development machine).
+     * so that a batch of 4096 x 32000 has 512 slices to share out. A slice reads its rows in place and writes its
+     * gradient in place, and the losses' scratch arrays are reused per thread (at V = 256k a slice is one row, and
+     * allocating them per slice cost 8-10 MB per row). With slices of 2^16 (when each slice still copied its rows),
+     * kd over 4096 x 32000 on one thread took 11% longer than {@code compute} (3.72 s against 3.35 s, JMH on the
+     * 2-core development machine).
      */
     public static final int CHUNK_ELEMENTS = 1 << 18;
 
@@ -128,17 +131,14 @@ public final class CpuBackend implements ComputeBackend {
         final AtomicReference<Throwable> failure = new AtomicReference<>();
         final CountDownLatch done = new CountDownLatch(slices);
         Runnable work = () -> {
-            float[] full = null; // this thread's gradient of a full slice, reused for each of its full slices
             int c;
             while ((c = next.getAndIncrement()) < slices) {
                 try {
                     if (failure.get() == null) {
                         int from = c * perSlice;
                         int to = Math.min(rows, from + perSlice);
-                        float[] g = to - from < perSlice ? new float[(to - from) * v] // the last, short one
-                                : full != null ? full : (full = new float[perSlice * v]);
-                        parts[c] = loss.compute(batch.slice(from, to), g, upstream);
-                        System.arraycopy(g, 0, gradOut, from * v, g.length);
+                        // the slice's rows read where they are, its gradient written into its rows of gradOut
+                        parts[c] = loss.computeRows(batch, from, to, gradOut, from * v, upstream);
                     }
                 } catch (Throwable e) {
                     failure.compareAndSet(null, e);
@@ -168,7 +168,7 @@ public final class CpuBackend implements ComputeBackend {
             throw e;
         }
         if (f != null) {
-            // the same batch on this thread, so that an error names the batch's own rows (a slice's are its own)
+            // the same batch on this thread, so that an error names the batch's own rows (a copied slice's are its own)
             LossResult serial;
             try {
                 serial = loss.compute(batch, gradOut, upstream);

@@ -58,38 +58,50 @@ public final class CrossEntropy implements LogitLoss {
     @Override
     public LossResult compute(LogitBatch batch, float[] gradOut, float upstream) {
         checkInputs(batch, gradOut, upstream);
-        final int rows = batch.rows();
+        return rows(batch, 0, batch.rows(), gradOut, 0, upstream);
+    }
+
+    /** Reads the rows in place. */
+    @Override
+    public LossResult computeRows(LogitBatch batch, int from, int to, float[] gradOut, int gradOffset, float upstream) {
+        checkRows(batch, from, to, gradOut, gradOffset, upstream);
+        return rows(batch, from, to, gradOut, gradOffset, upstream);
+    }
+
+    /** Rows {@code [from, to)}, their gradient from {@code gradOut[gradOffset]} on; the arguments are checked. */
+    private LossResult rows(LogitBatch batch, int from, int to, float[] gradOut, int gradOffset, float upstream) {
         final int v = batch.classes();
         final float[] s = batch.student();
         final int[] y = batch.labels();
         final double w = batch.rowWeight(reduction);
         double total = 0;
-        for (int r = 0; r < rows; r++) {
-            if (RowMath.beginRow(batch, gradOut, r, false)) {
-                total += rowCrossEntropy(s, r * v, v, y[r], gradOut, w * upstream);
+        for (int r = from; r < to; r++) {
+            final int goff = gradOffset + (r - from) * v;
+            if (RowMath.beginRow(batch, gradOut, goff, r, false)) {
+                total += rowCrossEntropy(s, r * v, v, y[r], gradOut, goff, w * upstream);
             }
         }
         double value = total * w;
-        return new LossResult(value, batch.countedRows(), Map.of(NAME, value));
+        return new LossResult(value, batch.countedRows(from, to), Map.of(NAME, value));
     }
 
     /**
-     * One row of cross-entropy: returns the row's CE and writes {@code scale * (softmax - onehot)} into
-     * {@code grad[off, off + v)}.
+     * One row of cross-entropy, the logits at {@code s[off, off + v)}: returns the row's CE and writes
+     * {@code scale * (softmax - onehot)} into {@code grad[gOff, gOff + v)}.
      */
-    static double rowCrossEntropy(float[] s, int off, int v, int label, float[] grad, double scale) {
+    static double rowCrossEntropy(float[] s, int off, int v, int label, float[] grad, int gOff, double scale) {
         final float m = RowMath.max(s, off, v);
         double z = 0;
         for (int i = 0; i < v; i++) {
             double e = Math.exp((double) s[off + i] - m);
-            grad[off + i] = (float) e;
+            grad[gOff + i] = (float) e;
             z += e;
         }
         final double inv = 1.0 / z;
         for (int i = 0; i < v; i++) {
-            grad[off + i] = (float) (scale * (grad[off + i] * inv));
+            grad[gOff + i] = (float) (scale * (grad[gOff + i] * inv));
         }
-        grad[off + label] = (float) (scale * (Math.exp((double) s[off + label] - m) * inv - 1.0));
+        grad[gOff + label] = (float) (scale * (Math.exp((double) s[off + label] - m) * inv - 1.0));
         return Math.log(z) - ((double) s[off + label] - m);
     }
 }

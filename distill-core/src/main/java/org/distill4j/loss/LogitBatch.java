@@ -214,6 +214,24 @@ public final class LogitBatch {
         return new LogitBatch(rows, classes, b.student, b.teacher, TeacherValues.LOGITS, null, null, 0, labels, rowMask, normalizer);
     }
 
+    /**
+     * Rows {@code [from, to)} as a batch of their own with other student logits and dense teacher logits of
+     * {@code (to - from) x classes}, keeping those rows' labels and row mask and weighing them as this batch does (as
+     * {@link #slice} does); for the whole batch, {@link #derive}. For wrappers that transform a slice's logits.
+     */
+    LogitBatch deriveRows(int from, int to, float[] newStudent, float[] newTeacherLogits) {
+        if (from == 0 && to == rows) {
+            return derive(newStudent, newTeacherLogits);
+        }
+        checkRange(from, to);
+        int n = to - from;
+        int[] y = labels == null ? null : Arrays.copyOfRange(labels, from, to);
+        LogitBatch b = of(n, classes, newStudent, newTeacherLogits, TeacherValues.LOGITS, y);
+        boolean[] mask = rowMask == null ? null : Arrays.copyOfRange(rowMask, from, to);
+        int norm = normalizer > 0 ? normalizer : countedRows; // as slice's
+        return new LogitBatch(n, classes, b.student, b.teacher, TeacherValues.LOGITS, null, null, 0, y, mask, norm);
+    }
+
     /** The same batch where only rows with {@code mask[r]} count (in addition to IGNORE_INDEX labels). */
     public LogitBatch withRowMask(boolean[] mask) {
         if (mask != null && mask.length != rows) {
@@ -243,15 +261,13 @@ public final class LogitBatch {
      * counted rows as this batch does ({@link #rowWeight}: the normalizer is this batch's, or its counted rows).
      * For a {@linkplain LogitLoss#rowSeparable row-separable} loss the values over the slices of a split sum to
      * the value over the batch, and each row's gradient is the same. Row {@code r} of the slice is row
-     * {@code from + r} of this batch (errors that a loss raises on a slice name the slice's rows).
+     * {@code from + r} of this batch (errors that a loss raises on a slice name the slice's rows). To compute a loss on
+     * rows of a batch without copying them, see {@link LogitLoss#computeRows}.
      *
      * @throws IllegalArgumentException unless {@code 0 <= from < to <= rows()}
      */
     public LogitBatch slice(int from, int to) {
-        if (from < 0 || to > rows || from >= to) {
-            throw new IllegalArgumentException("slice [" + from + ", " + to + ") of a batch of " + rows + " rows: expected 0 <= from < to <= "
-                    + rows);
-        }
+        checkRange(from, to);
         int n = to - from;
         float[] s = Arrays.copyOfRange(student, from * classes, to * classes);
         float[] t = teacher == null ? null : Arrays.copyOfRange(teacher, from * classes, to * classes);
@@ -261,6 +277,18 @@ public final class LogitBatch {
         boolean[] mask = rowMask == null ? null : Arrays.copyOfRange(rowMask, from, to);
         int norm = normalizer > 0 ? normalizer : countedRows;  // 0: none counts here, nor in any slice
         return new LogitBatch(n, classes, s, t, teacherValues, ids, lps, k, y, mask, norm);
+    }
+
+    /**
+     * Checks a range of rows for {@link #slice} and {@link LogitLoss#computeRows}.
+     *
+     * @throws IllegalArgumentException unless {@code 0 <= from < to <= rows()}
+     */
+    void checkRange(int from, int to) {
+        if (from < 0 || to > rows || from >= to) {
+            throw new IllegalArgumentException("slice [" + from + ", " + to + ") of a batch of " + rows + " rows: expected 0 <= from < to <= "
+                    + rows);
+        }
     }
 
     public int rows() {
@@ -312,6 +340,21 @@ public final class LogitBatch {
     /** The number of counted rows. */
     public int countedRows() {
         return countedRows;
+    }
+
+    /** The number of counted rows among rows {@code [from, to)} (of the whole batch: {@link #countedRows()}). */
+    public int countedRows(int from, int to) {
+        checkRange(from, to);
+        if (from == 0 && to == rows) {
+            return countedRows;
+        }
+        int counted = 0;
+        for (int r = from; r < to; r++) {
+            if (counts(r)) {
+                counted++;
+            }
+        }
+        return counted;
     }
 
     /**

@@ -60,6 +60,59 @@ public interface LogitLoss {
     LossResult compute(LogitBatch batch, float[] gradOut, float upstream);
 
     /**
+     * Rows {@code [from, to)} of {@code batch}, read where they are: the result {@link #compute} gives for
+     * {@link LogitBatch#slice batch.slice(from, to)}, bit for bit, with the gradient of row {@code from + j} written to
+     * {@code gradOut[gradOffset + j * classes]} onwards ({@code (to - from) * classes} elements; no other element of
+     * {@code gradOut} is touched). Its value, terms and counted rows are those of the slice, weighted as the batch
+     * weighs its rows ({@link LogitBatch#rowWeight}). Meant for {@linkplain #rowSeparable row-separable} losses: the CPU
+     * backend computes each slice of a large batch this way, straight into the batch's gradient buffer
+     * ({@code gradOffset = from * classes}).
+     *
+     * <p>The built-in losses read the rows in place, so no row is copied, and name the batch's rows in their errors.
+     * This default copies the rows ({@code batch.slice}, unless they are the whole batch) and runs {@code compute} on
+     * them, into {@code gradOut} when the gradient fills it, else into a scratch buffer of the thread's whose content
+     * it then copies to {@code gradOut}; a loss that reads its rows in place overrides it.
+     *
+     * @param gradOffset where row {@code from}'s gradient starts in {@code gradOut}, which needs at least
+     *                   {@code gradOffset + (to - from) * classes} elements and may not alias an input
+     * @throws IllegalArgumentException unless {@code 0 <= from < to <= batch.rows()}, for a gradient buffer too short
+     *                                  or aliasing an input, a non-finite {@code upstream}, and for inputs the loss
+     *                                  cannot use
+     */
+    default LossResult computeRows(LogitBatch batch, int from, int to, float[] gradOut, int gradOffset, float upstream) {
+        checkRows(batch, from, to, gradOut, gradOffset, upstream);
+        LogitBatch part = from == 0 && to == batch.rows() ? batch : batch.slice(from, to);
+        int n = part.student().length;
+        if (gradOffset == 0 && gradOut.length == n) {
+            return compute(part, gradOut, upstream); // the gradient is the whole buffer
+        }
+        try (Scratch sc = Scratch.acquire()) {
+            float[] g = sc.floats(0, n);
+            LossResult r = compute(part, g, upstream);
+            System.arraycopy(g, 0, gradOut, gradOffset, n);
+            return r;
+        }
+    }
+
+    /**
+     * Checks the arguments of {@link #computeRows}: the range of rows, the gradient buffer's room from
+     * {@code gradOffset} (and that it aliases no input), the inputs this loss needs and the upstream factor; shared by
+     * implementations, which call it first in {@code computeRows}.
+     */
+    default void checkRows(LogitBatch batch, int from, int to, float[] gradOut, int gradOffset, float upstream) {
+        batch.checkRange(from, to);
+        long need = (long) gradOffset + (long) (to - from) * batch.classes();
+        if (gradOut == null || gradOffset < 0 || gradOut.length < need) {
+            throw new IllegalArgumentException("gradient buffer for loss '" + name() + "' has "
+                    + (gradOut == null ? "no array" : gradOut.length + " elements") + ", expected room for rows [" + from + ", " + to
+                    + ") x " + batch.classes() + " classes = " + (long) (to - from) * batch.classes() + " elements from offset "
+                    + gradOffset);
+        }
+        checkAliasesAndNeeds(batch, gradOut);
+        requireFiniteUpstream(name(), upstream);
+    }
+
+    /**
      * Checks the gradient buffer, the inputs this loss needs and the upstream factor (finite, see
      * {@link #requireFiniteUpstream}); shared by implementations, which call it first in {@link #compute}.
      */
@@ -90,6 +143,11 @@ public interface LogitLoss {
                     + (gradOut == null ? "no array" : gradOut.length + " elements")
                     + ", expected rows x classes = " + batch.rows() + " x " + batch.classes());
         }
+        checkAliasesAndNeeds(batch, gradOut);
+    }
+
+    /** The alias and input checks of {@link #checkInputs(LogitBatch, float[])} and {@link #checkRows}. */
+    private void checkAliasesAndNeeds(LogitBatch batch, float[] gradOut) {
         String alias = gradOut == batch.student() ? "the student logits"
                 : gradOut == batch.teacher() ? "the teacher values"
                 : gradOut == batch.topkLogProbs() ? "the top-k log-probabilities" // same length only when k = classes

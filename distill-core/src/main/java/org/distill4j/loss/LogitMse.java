@@ -61,21 +61,34 @@ public final class LogitMse implements LogitLoss {
     @Override
     public LossResult compute(LogitBatch batch, float[] gradOut, float upstream) {
         checkInputs(batch, gradOut, upstream);
+        return rows(batch, 0, batch.rows(), gradOut, 0, upstream);
+    }
+
+    /** Reads the rows in place. */
+    @Override
+    public LossResult computeRows(LogitBatch batch, int from, int to, float[] gradOut, int gradOffset, float upstream) {
+        checkRows(batch, from, to, gradOut, gradOffset, upstream);
+        return rows(batch, from, to, gradOut, gradOffset, upstream);
+    }
+
+    /** Rows {@code [from, to)}, their gradient from {@code gradOut[gradOffset]} on; the arguments are checked. */
+    private LossResult rows(LogitBatch batch, int from, int to, float[] gradOut, int gradOffset, float upstream) {
         if (batch.teacherValues() != TeacherValues.LOGITS) {
             throw new IllegalArgumentException("loss 'mse' compares logits, but the teacher gives probabilities");
         }
-        final int rows = batch.rows();
         final int v = batch.classes();
         final float[] s = batch.student();
         final float[] t = batch.teacher();
         final double w = batch.rowWeight(reduction);
         final double gScale = 2.0 * w * upstream / v;
         double total = 0;
-        for (int r = 0; r < rows; r++) {
-            if (!RowMath.beginRow(batch, gradOut, r, true)) {
+        for (int r = from; r < to; r++) {
+            final int goff = gradOffset + (r - from) * v;
+            if (!RowMath.beginRow(batch, gradOut, goff, r, true)) {
                 continue;
             }
             final int off = r * v;
+            final int toGrad = goff - off;
             double sum = 0;
             for (int i = off, end = off + v; i < end; i++) {
                 if (t[i] == Float.NEGATIVE_INFINITY) {
@@ -85,11 +98,11 @@ public final class LogitMse implements LogitLoss {
                 }
                 double d = (double) s[i] - t[i];
                 sum += d * d;
-                gradOut[i] = (float) (gScale * d);
+                gradOut[toGrad + i] = (float) (gScale * d);
             }
             total += sum / v;
         }
         double value = total * w;
-        return new LossResult(value, batch.countedRows(), Map.of(NAME, value));
+        return new LossResult(value, batch.countedRows(from, to), Map.of(NAME, value));
     }
 }

@@ -188,26 +188,47 @@ public sealed class LogitStandardization implements LogitLoss, EpochAware {
     @Override
     public LossResult compute(LogitBatch batch, float[] gradOut, float upstream) {
         checkInputs(batch, gradOut, upstream);
-        final int rows = batch.rows();
+        return rows(batch, 0, batch.rows(), gradOut, 0, upstream);
+    }
+
+    /** Reads the raw rows in place; the inner loss gets the standardized rows {@code [from, to)} as a batch. */
+    @Override
+    public LossResult computeRows(LogitBatch batch, int from, int to, float[] gradOut, int gradOffset, float upstream) {
+        checkRows(batch, from, to, gradOut, gradOffset, upstream);
+        return rows(batch, from, to, gradOut, gradOffset, upstream);
+    }
+
+    /**
+     * Rows {@code [from, to)}, their gradient from {@code gradOut[gradOffset]} on; the arguments are checked. The
+     * standardized rows, the inner loss's gradient of them and the rows' deviations are the thread's scratch, held
+     * while the inner loss runs (which takes its own from the next level).
+     */
+    private LossResult rows(LogitBatch batch, int from, int to, float[] gradOut, int gradOffset, float upstream) {
+        final int n = to - from;
         final int v = batch.classes();
         final float[] s = batch.student();
         final float[] t = batch.teacher();
         final boolean probs = batch.teacherValues() == TeacherValues.PROBABILITIES;
-        float[] zs = new float[s.length];
-        float[] zt = new float[t.length];
-        double[] sigma = new double[rows];
-        try (Scratch sc = Scratch.acquire()) { // given back before the inner loss runs, which reuses it
-            double[] rowBuf = sc.doubles(0, v);
-            for (int r = 0; r < rows; r++) {
+        try (Scratch sc = Scratch.acquire()) {
+            final float[] zs = sc.floats(0, n * v);
+            final float[] zt = sc.floats(1, n * v);
+            final float[] g = sc.floats(2, n * v);
+            final double[] sigma = sc.doubles(0, n);
+            final double[] rowBuf = sc.doubles(1, v);
+            for (int j = 0; j < n; j++) {
+                final int r = from + j;
+                final int zoff = j * v;
                 if (!batch.counts(r)) {
-                    continue; // stays 0; the inner loss ignores the row
+                    java.util.Arrays.fill(zs, zoff, zoff + v, 0f); // zeros, as in a fresh array; the inner loss ignores the row
+                    java.util.Arrays.fill(zt, zoff, zoff + v, 0f);
+                    continue;
                 }
                 final int off = r * v;
                 for (int i = 0; i < v; i++) {
                     rowBuf[i] = s[off + i];
                 }
                 RowMath.requireFiniteLogits("student logit", s, off, v, r);
-                sigma[r] = standardize(rowBuf, v, zs, off);
+                sigma[j] = standardize(rowBuf, v, zs, zoff);
                 if (probs) {
                     RowMath.requireProbabilities(t, off, v, r);
                 } else {
@@ -217,67 +238,67 @@ public sealed class LogitStandardization implements LogitLoss, EpochAware {
                     float x = t[off + i];
                     rowBuf[i] = probs ? Math.log(x) : x; // zero mass: -inf, kept out of the row's mean and deviation
                 }
-                standardize(rowBuf, v, zt, off);
+                standardize(rowBuf, v, zt, zoff);
             }
-        }
-        float[] g = new float[gradOut.length];
-        LossResult std = soft.compute(batch.derive(zs, zt), g, upstream);
-        float[] hg = null;
-        LossResult ce = null;
-        if (hard != null) {
-            hg = new float[gradOut.length];
-            ce = hard.compute(batch, hg, upstream); // the raw logits
-        }
-        final double softWeight = 1 - hardWeight;
-        for (int r = 0; r < rows; r++) {
-            final int off = r * v;
-            if (!batch.counts(r)) {
-                LogitBatch.zeroRow(gradOut, r, v);
-                continue;
-            }
-            if (v == 1) { // the standardized row is constant 0
+            // the standardized rows in one call, as a batch of their own (the whole batch: derive)
+            LossResult std = soft.compute(batch.deriveRows(from, to, zs, zt), g, upstream);
+            // cross-entropy of the raw rows, straight into gradOut: each element is read back below before it is overwritten
+            LossResult ce = hard == null ? null : hard.computeRows(batch, from, to, gradOut, gradOffset, upstream);
+            final double softWeight = 1 - hardWeight;
+            for (int j = 0; j < n; j++) {
+                final int r = from + j;
+                final int off = r * v;
+                final int zoff = j * v;
+                final int goff = gradOffset + zoff;
+                if (!batch.counts(r)) {
+                    java.util.Arrays.fill(gradOut, goff, goff + v, 0f);
+                    continue;
+                }
+                if (v == 1) { // the standardized row is constant 0
+                    for (int i = 0; i < v; i++) {
+                        gradOut[goff + i] = ce == null ? 0f : (float) (hardWeight * gradOut[goff + i]);
+                    }
+                    continue;
+                }
+                final double sd = sigma[j];
+                final double d = Math.max(sd, SD_FLOOR) + EPS;
+                double mean = 0;
+                double mx = 0;
                 for (int i = 0; i < v; i++) {
-                    gradOut[off + i] = hg == null ? 0f : (float) (hardWeight * hg[off + i]);
+                    mean += g[zoff + i];
+                    mx += s[off + i];
                 }
-                continue;
-            }
-            final double sd = sigma[r];
-            final double d = Math.max(sd, SD_FLOOR) + EPS;
-            double mean = 0;
-            double mx = 0;
-            for (int i = 0; i < v; i++) {
-                mean += g[off + i];
-                mx += s[off + i];
-            }
-            mean /= v;
-            mx /= v;
-            double k2 = 0.0; // below the floor d does not depend on x
-            if (sd >= SD_FLOOR) {
-                double gc = 0;
+                mean /= v;
+                mx /= v;
+                double k2 = 0.0; // below the floor d does not depend on x
+                if (sd >= SD_FLOOR) {
+                    double gc = 0;
+                    for (int i = 0; i < v; i++) {
+                        gc += g[zoff + i] * (s[off + i] - mx);
+                    }
+                    k2 = gc / (d * d * (v - 1) * sd);
+                }
                 for (int i = 0; i < v; i++) {
-                    gc += g[off + i] * (s[off + i] - mx);
+                    double x = softWeight * ((g[zoff + i] - mean) / d - (s[off + i] - mx) * k2);
+                    if (ce != null) {
+                        x += hardWeight * gradOut[goff + i]; // the raw cross-entropy's gradient of this element
+                    }
+                    gradOut[goff + i] = (float) x;
                 }
-                k2 = gc / (d * d * (v - 1) * sd);
             }
-            for (int i = 0; i < v; i++) {
-                double x = softWeight * ((g[off + i] - mean) / d - (s[off + i] - mx) * k2);
-                if (hg != null) {
-                    x += hardWeight * hg[off + i];
-                }
-                gradOut[off + i] = (float) x;
+            Map<String, Double> terms = new LinkedHashMap<>();
+            double value = ce == null ? std.value() : softWeight * std.value() + hardWeight * ce.value();
+            terms.put(NAME, value);
+            terms.putAll(std.terms());
+            if (ce != null) {
+                terms.put(CrossEntropy.NAME, ce.value());
             }
+            return new LossResult(value, std.rows(), terms);
         }
-        Map<String, Double> terms = new LinkedHashMap<>();
-        double value = ce == null ? std.value() : softWeight * std.value() + hardWeight * ce.value();
-        terms.put(NAME, value);
-        terms.putAll(std.terms());
-        if (ce != null) {
-            terms.put(CrossEntropy.NAME, ce.value());
-        }
-        return new LossResult(value, std.rows(), terms);
     }
 
     /**
+     * Writes the standardized row {@code x[0, v)}    /**
      * Writes the standardized row {@code x[0, v)}, {@code (x - mean) / (max(sd, SD_FLOOR) + EPS)}, into
      * {@code out[off, off + v)}; returns its unbiased standard deviation {@code sd}. Mean and deviation are over
      * the finite entries ({@code -inf} ones, zero mass, stay {@code -inf}); with one finite entry it becomes 0.

@@ -59,14 +59,14 @@ final class RowMath {
     }
 
     /**
-     * Starts row {@code r} of a loss: an uncounted row gets a zero gradient and false; a counted row has
-     * its student logits (finite) and, with {@code teacher}, its dense teacher values checked
-     * ({@link #requireTeacherLogits}, {@link #requireProbabilities}), and true.
+     * Starts row {@code r} of a loss, whose gradient goes to {@code grad[gradOff, gradOff + classes)}: an uncounted
+     * row gets a zero gradient and false; a counted row has its student logits (finite) and, with {@code teacher}, its
+     * dense teacher values checked ({@link #requireTeacherLogits}, {@link #requireProbabilities}), and true.
      */
-    static boolean beginRow(LogitBatch batch, float[] grad, int r, boolean teacher) {
+    static boolean beginRow(LogitBatch batch, float[] grad, int gradOff, int r, boolean teacher) {
         final int v = batch.classes();
         if (!batch.counts(r)) {
-            LogitBatch.zeroRow(grad, r, v);
+            java.util.Arrays.fill(grad, gradOff, gradOff + v, 0f);
             return false;
         }
         final int off = r * v;

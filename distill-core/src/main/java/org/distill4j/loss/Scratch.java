@@ -1,36 +1,60 @@
 package org.distill4j.loss;
 
 import java.lang.ref.SoftReference;
+import java.util.Arrays;
 
 /**
- * Per-thread scratch rows for the CPU losses, reused across calls. At large vocabularies (V of 128k-256k) the CPU
+ * Per-thread scratch arrays for the CPU losses, reused across calls. At large vocabularies (V of 128k-256k) the CPU
  * backend computes one or two rows per slice, and a loss that allocated its V-sized rows per call allocated several
  * megabytes per row (G1 humongous objects); with a thread's scratch kept between calls it allocates them once.
  *
- * <p>Use: {@code try (Scratch sc = Scratch.acquire()) { double[] a = sc.doubles(0, v); ... }}. Slot {@code i} is an
- * array of at least the asked length (its content is left over from an earlier call: losses write before they read).
- * A loss that runs another loss inside (a wrapper) gets fresh arrays, not its caller's, when it acquires while its
- * thread's scratch is in use. The arrays are softly reachable between calls, so they never keep memory the heap needs;
- * the CPU backend's pool threads end when idle, and take theirs with them.
+ * <p>Use: {@code try (Scratch sc = Scratch.acquire()) { double[] a = sc.doubles(0, v); ... }}. Double slot {@code i}
+ * is an array of at least the asked length; float slot {@code i} ({@link #floats}) one of exactly the asked length, for
+ * buffers that become a {@link LogitBatch}'s or a gradient (logit standardization's standardized rows, a weighted sum's
+ * term gradient). Their content is left over from an earlier call: losses write before they read.
+ *
+ * <p>A loss that runs another loss inside (a wrapper) keeps its scratch while the inner loss runs: an acquire while the
+ * thread's scratch is in use gets the next level of it, with arrays of its own, kept between calls as well (a
+ * logit-std around kd holds its standardized rows at level 0 while kd takes its rows from level 1). The arrays are
+ * softly reachable between calls, so they never keep memory the heap needs; float arrays of more than
+ * {@link #MAX_KEPT_FLOATS} elements (a whole large batch computed outside the CPU backend's slices) are not kept at
+ * all. The CPU backend's pool threads end when idle, and take theirs with them.
  */
 final class Scratch implements AutoCloseable {
+    /**
+     * The largest float array a thread keeps between calls: 2^22 (16 MB). The CPU backend's slices need at most
+     * {@code max(CHUNK_ELEMENTS, V)} elements per array (2^18, or one row), far below; a larger array is allocated per
+     * call, as it was before the scratch existed.
+     */
+    static final int MAX_KEPT_FLOATS = 1 << 22;
+
     private static final ThreadLocal<SoftReference<Scratch>> CACHED = new ThreadLocal<>();
 
     private double[][] doubles = new double[0][];
+    /** Two arrays per float slot ({@code 2 * slot} and {@code 2 * slot + 1}): a batch's full slices and its short last one. */
+    private float[][] floats = new float[0][];
+    /** Per float slot, which of its two arrays was handed out last (the other is replaced on a miss). */
+    private byte[] lastFloat = new byte[0];
+    /** The next level, for a loss that runs while this one is in use; null until needed. */
+    private Scratch nested;
     private boolean inUse;
 
     private Scratch() {
     }
 
-    /** This thread's scratch, or, while that is in use (a loss inside a loss), a fresh one of its own. */
+    /** This thread's scratch, or, while that is in use (a loss inside a loss), its first level not in use. */
     static Scratch acquire() {
         SoftReference<Scratch> ref = CACHED.get();
         Scratch s = ref == null ? null : ref.get();
         if (s == null) {
             s = new Scratch();
             CACHED.set(new SoftReference<>(s));
-        } else if (s.inUse) {
-            return new Scratch(); // not cached: the caller's arrays stay the caller's
+        }
+        while (s.inUse) { // each level in use is held by its loss, so the chain stays reachable while it runs
+            if (s.nested == null) {
+                s.nested = new Scratch();
+            }
+            s = s.nested;
         }
         s.inUse = true;
         return s;
@@ -39,13 +63,41 @@ final class Scratch implements AutoCloseable {
     /** Slot {@code slot}: an array of at least {@code n} doubles, grown (not cleared) as needed. */
     double[] doubles(int slot, int n) {
         if (slot >= doubles.length) {
-            doubles = java.util.Arrays.copyOf(doubles, slot + 1);
+            doubles = Arrays.copyOf(doubles, slot + 1);
         }
         double[] a = doubles[slot];
         if (a == null || a.length < n) {
             a = new double[n];
             doubles[slot] = a;
         }
+        return a;
+    }
+
+    /**
+     * Float slot {@code slot}: an array of exactly {@code n} floats (not cleared). A slot keeps the two lengths it was
+     * last asked for, so a batch's full slices and its shorter last one each find theirs; arrays of more than
+     * {@link #MAX_KEPT_FLOATS} are fresh each time.
+     */
+    float[] floats(int slot, int n) {
+        if (n > MAX_KEPT_FLOATS) {
+            return new float[n];
+        }
+        if (slot >= lastFloat.length) {
+            floats = Arrays.copyOf(floats, 2 * (slot + 1));
+            lastFloat = Arrays.copyOf(lastFloat, slot + 1);
+        }
+        int i = 2 * slot;
+        for (int j = 0; j < 2; j++) {
+            float[] a = floats[i + j];
+            if (a != null && a.length == n) {
+                lastFloat[slot] = (byte) j;
+                return a;
+            }
+        }
+        int j = 1 - lastFloat[slot];
+        float[] a = new float[n];
+        floats[i + j] = a;
+        lastFloat[slot] = (byte) j;
         return a;
     }
 

@@ -111,7 +111,18 @@ public final class SoftTargetKd implements LogitLoss, TemperatureScaled {
     @Override
     public LossResult compute(LogitBatch batch, float[] gradOut, float upstream) {
         checkInputs(batch, gradOut, upstream);
-        final int rows = batch.rows();
+        return rows(batch, 0, batch.rows(), gradOut, 0, upstream);
+    }
+
+    /** Reads the rows in place. */
+    @Override
+    public LossResult computeRows(LogitBatch batch, int from, int to, float[] gradOut, int gradOffset, float upstream) {
+        checkRows(batch, from, to, gradOut, gradOffset, upstream);
+        return rows(batch, from, to, gradOut, gradOffset, upstream);
+    }
+
+    /** Rows {@code [from, to)}, their gradient from {@code gradOut[gradOffset]} on; the arguments are checked. */
+    private LossResult rows(LogitBatch batch, int from, int to, float[] gradOut, int gradOffset, float upstream) {
         final int v = batch.classes();
         final float[] s = batch.student();
         final float[] t = batch.teacher();
@@ -127,13 +138,14 @@ public final class SoftTargetKd implements LogitLoss, TemperatureScaled {
             final double[] et = sc.doubles(1, v);
             final double[] e1 = sc.doubles(2, v);
             final double[] at = sc.doubles(3, v);
-            for (int r = 0; r < rows; r++) {
-                if (!RowMath.beginRow(batch, gradOut, r, true)) {
+            for (int r = from; r < to; r++) {
+                final int goff = gradOffset + (r - from) * v;
+                if (!RowMath.beginRow(batch, gradOut, goff, r, true)) {
                     continue;
                 }
                 final int off = r * v;
                 final int label = alpha > 0 ? y[r] : -1;
-                kdSum += row(s, t, probs, off, v, label, gradOut, scale, rowCe, es, et, e1, at);
+                kdSum += row(s, t, probs, off, v, label, gradOut, goff, scale, rowCe, es, et, e1, at);
                 ceSum += rowCe[0];
             }
         }
@@ -144,7 +156,7 @@ public final class SoftTargetKd implements LogitLoss, TemperatureScaled {
         if (alpha > 0) {
             terms.put(CrossEntropy.NAME, ce);
         }
-        return new LossResult(alpha * ce + (1 - alpha) * kd, batch.countedRows(), terms);
+        return new LossResult(alpha * ce + (1 - alpha) * kd, batch.countedRows(from, to), terms);
     }
 
     /** Teacher log-value of one element: the logit, or log of the probability. */
@@ -154,12 +166,12 @@ public final class SoftTargetKd implements LogitLoss, TemperatureScaled {
 
     /**
      * One fused row: returns {@code T^2 KL(p||q)} of the row, stores the row's CE in {@code ceOut[0]}
-     * (0 when alpha is 0) and writes the weighted, scaled gradient. Pass 2 keeps the three exponentials
+     * (0 when alpha is 0) and writes the weighted, scaled gradient to {@code grad[gOff, gOff + v)}. Pass 2 keeps the three exponentials
      * ({@code eS}: student at T, {@code eT}: teacher at T, {@code e1}: student at 1) and the teacher's scaled
      * log-values ({@code aT}) in scratch rows of at least {@code v} doubles, so pass 3 needs no exp or log
      * (3 exps per element instead of 6).
      */
-    private double row(float[] s, float[] t, boolean probs, int off, int v, int label, float[] grad, double scale,
+    private double row(float[] s, float[] t, boolean probs, int off, int v, int label, float[] grad, int gOff, double scale,
                        double[] ceOut, double[] eS, double[] eT, double[] e1, double[] aT) {
         final double invT = 1.0 / temperature;
         // pass 1: maxima (log is monotonic, so max of log p = log of max p)
@@ -209,7 +221,7 @@ public final class SoftTargetKd implements LogitLoss, TemperatureScaled {
             if (alpha > 0) {
                 g += alpha * ((needSoftmax1 ? e1[i] * invZ1 : q) - (i == labelInRow ? 1.0 : 0.0));
             }
-            grad[off + i] = (float) (scale * g);
+            grad[gOff + i] = (float) (scale * g);
         }
         ceOut[0] = alpha > 0 ? logZ1 - (s[off + label] - ms) : 0.0;
         return temperature * temperature * kl;

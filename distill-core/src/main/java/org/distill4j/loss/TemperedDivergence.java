@@ -96,7 +96,18 @@ abstract class TemperedDivergence implements LogitLoss, TemperatureScaled {
     @Override
     public LossResult compute(LogitBatch batch, float[] gradOut, float upstream) {
         checkInputs(batch, gradOut, upstream);
-        final int rows = batch.rows();
+        return rows(batch, 0, batch.rows(), gradOut, 0, upstream);
+    }
+
+    /** Reads the rows in place. */
+    @Override
+    public LossResult computeRows(LogitBatch batch, int from, int to, float[] gradOut, int gradOffset, float upstream) {
+        checkRows(batch, from, to, gradOut, gradOffset, upstream);
+        return rows(batch, from, to, gradOut, gradOffset, upstream);
+    }
+
+    /** Rows {@code [from, to)}, their gradient from {@code gradOut[gradOffset]} on; the arguments are checked. */
+    private LossResult rows(LogitBatch batch, int from, int to, float[] gradOut, int gradOffset, float upstream) {
         final int v = batch.classes();
         final float[] s = batch.student();
         final float[] t = batch.teacher();
@@ -118,8 +129,9 @@ abstract class TemperedDivergence implements LogitLoss, TemperatureScaled {
             row.logQ = sc.doubles(2, v);
             row.q = sc.doubles(3, v);
             double[] dz = sc.doubles(4, v);
-            for (int r = 0; r < rows; r++) {
-                if (!RowMath.beginRow(batch, gradOut, r, true)) {
+            for (int r = from; r < to; r++) {
+                final int goff = gradOffset + (r - from) * v;
+                if (!RowMath.beginRow(batch, gradOut, goff, r, true)) {
                     continue;
                 }
                 final int off = r * v;
@@ -132,7 +144,7 @@ abstract class TemperedDivergence implements LogitLoss, TemperatureScaled {
                     partSums[j] += parts[j];
                 }
                 for (int i = 0; i < v; i++) {
-                    gradOut[off + i] = (float) (scale * dz[i]);
+                    gradOut[goff + i] = (float) (scale * dz[i]);
                 }
             }
         }
@@ -143,7 +155,7 @@ abstract class TemperedDivergence implements LogitLoss, TemperatureScaled {
         for (int j = 0; j < parts.length; j++) {
             terms.put(partNames[j], partSums[j] * t2w);
         }
-        return new LossResult(value, batch.countedRows(), terms);
+        return new LossResult(value, batch.countedRows(from, to), terms);
     }
 
     /**

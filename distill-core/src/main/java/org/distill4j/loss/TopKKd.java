@@ -116,7 +116,18 @@ public final class TopKKd implements LogitLoss, TemperatureScaled {
     @Override
     public LossResult compute(LogitBatch batch, float[] gradOut, float upstream) {
         checkInputs(batch, gradOut, upstream);
-        final int rows = batch.rows();
+        return rows(batch, 0, batch.rows(), gradOut, 0, upstream);
+    }
+
+    /** Reads the rows in place. */
+    @Override
+    public LossResult computeRows(LogitBatch batch, int from, int to, float[] gradOut, int gradOffset, float upstream) {
+        checkRows(batch, from, to, gradOut, gradOffset, upstream);
+        return rows(batch, from, to, gradOut, gradOffset, upstream);
+    }
+
+    /** Rows {@code [from, to)}, their gradient from {@code gradOut[gradOffset]} on; the arguments are checked. */
+    private LossResult rows(LogitBatch batch, int from, int to, float[] gradOut, int gradOffset, float upstream) {
         final int v = batch.classes();
         final int k = batch.k();
         final float[] s = batch.student();
@@ -133,8 +144,9 @@ public final class TopKKd implements LogitLoss, TemperatureScaled {
         try (Scratch sc = Scratch.acquire()) { // the thread's rows, reused by every row and call
             final double[] logQ = sc.doubles(0, v);
             final double[] q = sc.doubles(1, v);
-            for (int r = 0; r < rows; r++) {
-                if (!RowMath.beginRow(batch, gradOut, r, false)) {
+            for (int r = from; r < to; r++) {
+                final int goff = gradOffset + (r - from) * v;
+                if (!RowMath.beginRow(batch, gradOut, goff, r, false)) {
                     continue;
                 }
                 final int off = r * v;
@@ -208,17 +220,17 @@ public final class TopKKd implements LogitLoss, TemperatureScaled {
                     if (rest && !inK[i] && pRest > 0) {
                         g -= pRest * Math.exp(logQ[i] - logQRest);
                     }
-                    gradOut[off + i] = (float) (scale * g);
+                    gradOut[goff + i] = (float) (scale * g);
                 }
                 for (int j = 0; j < k; j++) {
                     int id = ids[koff + j];
-                    gradOut[off + id] = (float) (scale * (q[id] - Math.exp(logT[j])));
+                    gradOut[goff + id] = (float) (scale * (q[id] - Math.exp(logT[j])));
                     inK[id] = false;
                 }
                 total += value;
             }
         }
         double result = total * temperature * temperature * w;
-        return new LossResult(result, batch.countedRows(), Map.of(NAME, result));
+        return new LossResult(result, batch.countedRows(from, to), Map.of(NAME, result));
     }
 }

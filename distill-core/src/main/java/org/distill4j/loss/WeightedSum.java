@@ -172,25 +172,43 @@ public sealed class WeightedSum implements LogitLoss, EpochAware {
     @Override
     public LossResult compute(LogitBatch batch, float[] gradOut, float upstream) {
         checkInputs(batch, gradOut, upstream);
-        java.util.Arrays.fill(gradOut, 0f);
-        float[] g = new float[gradOut.length];
+        return rows(batch, 0, batch.rows(), gradOut, 0, upstream);
+    }
+
+    /** Each term's {@link LogitLoss#computeRows} on the rows. */
+    @Override
+    public LossResult computeRows(LogitBatch batch, int from, int to, float[] gradOut, int gradOffset, float upstream) {
+        checkRows(batch, from, to, gradOut, gradOffset, upstream);
+        return rows(batch, from, to, gradOut, gradOffset, upstream);
+    }
+
+    /**
+     * Rows {@code [from, to)}, their gradient from {@code gradOut[gradOffset]} on; the arguments are checked. Each
+     * term writes its gradient into a scratch buffer of the thread's (held while the terms run, which take theirs from
+     * the next level) that is added to {@code gradOut}.
+     */
+    private LossResult rows(LogitBatch batch, int from, int to, float[] gradOut, int gradOffset, float upstream) {
+        final int n = (to - from) * batch.classes();
+        java.util.Arrays.fill(gradOut, gradOffset, gradOffset + n, 0f);
         double value = 0;
-        int rows = batch.countedRows();
         Map<String, Double> parts = new LinkedHashMap<>();
         Map<String, Integer> seen = new LinkedHashMap<>();
-        for (Term t : terms) {
-            double w = t.currentWeight();
-            LossResult r = t.loss().compute(batch, g, (float) (upstream * w));
-            for (int i = 0; i < g.length; i++) {
-                gradOut[i] += g[i];
-            }
-            value += w * r.value();
-            int n = seen.merge(t.loss().name(), 1, Integer::sum);
-            for (Map.Entry<String, Double> e : r.terms().entrySet()) {
-                parts.put(uniqueKey(parts, e.getKey(), n), e.getValue());
+        try (Scratch sc = Scratch.acquire()) {
+            float[] g = sc.floats(0, n);
+            for (Term t : terms) {
+                double w = t.currentWeight();
+                LossResult r = t.loss().computeRows(batch, from, to, g, 0, (float) (upstream * w));
+                for (int i = 0; i < n; i++) {
+                    gradOut[gradOffset + i] += g[i];
+                }
+                value += w * r.value();
+                int k = seen.merge(t.loss().name(), 1, Integer::sum);
+                for (Map.Entry<String, Double> e : r.terms().entrySet()) {
+                    parts.put(uniqueKey(parts, e.getKey(), k), e.getValue());
+                }
             }
         }
-        return new LossResult(value, rows, parts);
+        return new LossResult(value, batch.countedRows(from, to), parts);
     }
 
     /**

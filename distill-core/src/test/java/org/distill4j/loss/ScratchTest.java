@@ -8,6 +8,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.TreeMap;
 import java.util.concurrent.atomic.AtomicReference;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -16,8 +17,9 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The per-thread scratch rows of the CPU losses: reused across calls, fresh for a loss inside a loss, and never read
- * before written (a loss's bits do not depend on what ran before it on its thread).
+ * The per-thread scratch arrays of the CPU losses: reused across calls, a level of its own (also reused) for a loss
+ * inside a loss, and never read before written (a loss's bits, on a whole batch or on rows of it read in place, do not
+ * depend on what ran before it on its thread).
  */
 class ScratchTest {
 
@@ -41,20 +43,48 @@ class ScratchTest {
 
     private static void reuse() {
         double[] first;
+        double[] innerFirst;
+        Scratch level1;
         try (Scratch a = Scratch.acquire()) {
             first = a.doubles(0, 100);
             assertTrue(first.length >= 100);
             try (Scratch inner = Scratch.acquire()) {
                 assertNotSame(a, inner, "in use: a wrapper's inner loss must not get its caller's rows");
-                assertNotSame(first, inner.doubles(0, 100));
+                innerFirst = inner.doubles(0, 100);
+                assertNotSame(first, innerFirst);
+                level1 = inner;
+                try (Scratch innermost = Scratch.acquire()) {
+                    assertNotSame(inner, innermost);
+                    assertNotSame(a, innermost);
+                }
             }
             assertSame(first, a.doubles(0, 50), "a slot large enough is kept");
             assertTrue(a.doubles(3, 10).length >= 10);
         }
         try (Scratch again = Scratch.acquire()) {
             assertSame(first, again.doubles(0, 100), "the next call on the thread reuses the rows");
+            try (Scratch inner = Scratch.acquire()) {
+                assertSame(level1, inner, "a loss inside a loss keeps its level between calls");
+                assertSame(innerFirst, inner.doubles(0, 100));
+            }
             double[] grown = again.doubles(0, 1000);
             assertTrue(grown.length >= 1000 && grown != first, "grown when a call needs more");
+        }
+        try (Scratch f = Scratch.acquire()) {
+            float[] full = f.floats(0, 300);
+            assertEquals(300, full.length, "float slots are of the exact length (they become a batch's buffers)");
+            assertSame(full, f.floats(0, 300));
+            float[] last = f.floats(0, 100);
+            assertEquals(100, last.length);
+            assertSame(full, f.floats(0, 300), "a slot keeps two lengths: a batch's full slices and its short last one");
+            assertSame(last, f.floats(0, 100));
+            assertNotSame(full, f.floats(1, 300), "each slot its own");
+            float[] third = f.floats(0, 200); // after 100: replaces 300, the one used before
+            assertSame(third, f.floats(0, 200));
+            assertSame(last, f.floats(0, 100), "the length used last stays");
+            assertNotSame(full, f.floats(0, 300), "the other one was replaced");
+            int huge = Scratch.MAX_KEPT_FLOATS + 1;
+            assertNotSame(f.floats(2, huge), f.floats(2, huge), "arrays above the limit are not kept");
         }
         AtomicReference<double[]> other = new AtomicReference<>();
         Thread t = new Thread(() -> {
@@ -122,7 +152,7 @@ class ScratchTest {
         List<Object[]> cases = cases(new Random(12));
         List<String> fresh = runOnNewThread(cases, false);
         List<String> dirty = runOnNewThread(cases, true);
-        assertEquals(cases.size(), fresh.size());
+        assertEquals(2 * cases.size(), fresh.size()); // the whole batch, and rows 1-3 read in place
         for (int i = 0; i < fresh.size(); i++) {
             assertEquals(fresh.get(i), dirty.get(i), "case " + i);
             assertTrue(!fresh.get(i).contains("NaN"), "case " + i + ": " + fresh.get(i));
@@ -135,19 +165,23 @@ class ScratchTest {
         Thread t = new Thread(() -> {
             try {
                 for (Object[] c : cases) {
-                    if (poisonFirst) {
-                        try (Scratch s = Scratch.acquire()) {
-                            for (int slot = 0; slot < 8; slot++) {
-                                Arrays.fill(s.doubles(slot, 4096), Double.NaN);
-                            }
-                        }
-                    }
                     LogitLoss loss = (LogitLoss) c[0];
                     LogitBatch b = (LogitBatch) c[1];
+                    int v = b.classes();
+                    if (poisonFirst) {
+                        poison(new int[]{b.student().length, 3 * v});
+                    }
                     float[] g = Inputs.poisoned(b.student().length);
                     LossResult r = loss.compute(b, g, 0.73f);
-                    out.add(loss.name() + " V=" + b.classes() + " " + Double.doubleToRawLongBits(r.value()) + " " + r.terms() + " "
+                    out.add(loss.name() + " V=" + v + " " + Double.doubleToRawLongBits(r.value()) + " " + new TreeMap<>(r.terms()) + " "
                             + Arrays.hashCode(g) + " " + Arrays.toString(Arrays.copyOf(g, 6)));
+                    if (poisonFirst) {
+                        poison(new int[]{b.student().length, 3 * v});
+                    }
+                    float[] rows = Inputs.poisoned(3 * v + 2);
+                    LossResult part = loss.computeRows(b, 1, 4, rows, 2, 0.73f); // rows 1-3 in place
+                    out.add(loss.name() + " V=" + v + " rows 1-3 " + Double.doubleToRawLongBits(part.value()) + " "
+                            + new TreeMap<>(part.terms()) + " " + Arrays.hashCode(Arrays.copyOfRange(rows, 2, rows.length)));
                 }
             } catch (Throwable e) {
                 failure.set(e);
@@ -159,5 +193,21 @@ class ScratchTest {
             throw new AssertionError(failure.get());
         }
         return out;
+    }
+
+    /** Fills the thread's first three scratch levels with NaN: eight double slots, and four float slots at each length. */
+    private static void poison(int[] floatLengths) {
+        try (Scratch s0 = Scratch.acquire(); Scratch s1 = Scratch.acquire(); Scratch s2 = Scratch.acquire()) {
+            for (Scratch s : new Scratch[]{s0, s1, s2}) {
+                for (int slot = 0; slot < 8; slot++) {
+                    Arrays.fill(s.doubles(slot, 4096), Double.NaN);
+                }
+                for (int slot = 0; slot < 4; slot++) {
+                    for (int n : floatLengths) {
+                        Arrays.fill(s.floats(slot, n), Float.NaN);
+                    }
+                }
+            }
+        }
     }
 }
