@@ -25,7 +25,8 @@ import java.util.concurrent.TimeUnit;
  * A logit loss through the CPU backend on 1, 2, ... threads, against the loss's own {@code compute} on the
  * calling thread ({@code threads = compute}), on the inputs of {@link LogitLossBenchmark}: N rows of V logits,
  * the registry's default settings. One operation = one batch. {@code compute} and {@code 1} differ by the cost of
- * cutting the batch into slices (copies of each slice's rows and gradient).
+ * cutting the batch into slices (since 627059d the slices read their rows in place; before, each copied its rows
+ * and its gradient).
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)

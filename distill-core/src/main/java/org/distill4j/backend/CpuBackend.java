@@ -45,9 +45,11 @@ public final class CpuBackend implements ComputeBackend {
      * Logits per slice of a large batch (at least one row): 2^18, a few milliseconds of soft-target KD on one core,
      * so that a batch of 4096 x 32000 has 512 slices to share out. A slice reads its rows in place and writes its
      * gradient in place, and the losses' scratch arrays are reused per thread (at V = 256k a slice is one row, and
-     * allocating them per slice cost 8-10 MB per row). With slices of 2^16 (when each slice still copied its rows),
-     * kd over 4096 x 32000 on one thread took 11% longer than {@code compute} (3.72 s against 3.35 s, JMH on the
-     * 2-core development machine).
+     * allocating them per slice cost 8-10 MB per row). When each slice copied its rows, kd on one thread took 5-7%
+     * longer than {@code compute} at 4096 x 32000 and 32 x 256000 (11% with slices of 2^16) and a batch allocated
+     * two copies of its logits; read in place, one thread takes what {@code compute} does (214 against 213 ms for kd
+     * over 32 x 256000, 227 ms before) and a batch allocates kilobytes (JMH on the 2-core development machine,
+     * {@code benchmarks/results/cpu-rows-in-place-2026-11-23}).
      */
     public static final int CHUNK_ELEMENTS = 1 << 18;
 
