@@ -12,8 +12,8 @@ package org.distill4j.loss;
  * <p><b>Classes the teacher gives no mass</b> ({@code -Infinity} logits of a masked or padded vocabulary,
  * e.g. {@code VocabularyAlignment} PAD, or zero probabilities) would make {@code KL(q || p)} infinite
  * wherever the student has mass. The teacher's log-probabilities at T = 1 are therefore floored at
- * {@link #TEACHER_LOG_FLOOR} = {@code log(Float.MIN_VALUE)} = -103.28 (the value the soft-target store keeps
- * for a zero probability) before tempering: value and gradient stay finite, and student mass on such a
+ * {@link #TEACHER_LOG_FLOOR} = {@code log(Float.MIN_VALUE)} = -103.28 (the value a top-k soft-target store
+ * keeps for a zero probability; a dense store keeps -Infinity, which the floor then raises) before tempering: value and gradient stay finite, and student mass on such a
  * class costs about {@code 103 / T} nats per unit of mass (before the {@code T^2} factor), so it is pushed
  * off steeply. Teachers whose every log-probability is above the floor are not affected.
  */
@@ -22,8 +22,8 @@ public final class ReverseKl extends TemperedDivergence {
     public static final String NAME = "reverse-kl";
     /**
      * {@code log(Float.MIN_VALUE)} = -103.28: the least teacher log-probability (at T = 1) that reverse KL (and
-     * {@code gjsd} at beta 1) uses; the floor the soft-target store keeps for a zero probability, so a live teacher
-     * and its store give the same loss.
+     * {@code gjsd} at beta 1) uses; the value a top-k soft-target store keeps for a zero probability (a dense store
+     * keeps -Infinity), so a live teacher and its store give the same loss either way.
      */
     public static final double TEACHER_LOG_FLOOR = Math.log(Float.MIN_VALUE);
 
