@@ -13,9 +13,6 @@ import org.distill4j.train.Evaluation;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.regex.Matcher;
@@ -26,26 +23,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** distill eval, distill label with foreign teachers, and --help on every command. */
-class EvalAndLabelCommandTest {
+class EvalAndLabelCommandTest extends CliCommandTest {
     static final Path ONNX = Path.of("models", "fashion-mnist", "cnn-teacher.onnx");
     static final Path PT = Path.of("models", "fashion-mnist", "cnn-teacher.pt");
-
-    private final ByteArrayOutputStream outBytes = new ByteArrayOutputStream();
-    private final ByteArrayOutputStream errBytes = new ByteArrayOutputStream();
-
-    private int run(String... args) {
-        outBytes.reset();
-        errBytes.reset();
-        return Main.run(args, new PrintStream(outBytes, true, StandardCharsets.UTF_8), new PrintStream(errBytes, true, StandardCharsets.UTF_8));
-    }
-
-    private String out() {
-        return outBytes.toString(StandardCharsets.UTF_8);
-    }
-
-    private String err() {
-        return errBytes.toString(StandardCharsets.UTF_8);
-    }
 
     private static double number(String json, String key) {
         Matcher m = Pattern.compile("\"" + key + "\": ([0-9.eE+-]+)").matcher(json);

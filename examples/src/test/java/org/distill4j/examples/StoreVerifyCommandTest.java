@@ -6,9 +6,6 @@ import org.distill4j.store.ValueCodec;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -21,24 +18,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * one line each, then a summary that counts problems, not chunks; exit code 1 when there is any. A small store written
  * here (3 classes, 10 rows in chunks of 4), no teacher.
  */
-class StoreVerifyCommandTest {
-    private final ByteArrayOutputStream outBytes = new ByteArrayOutputStream();
-    private final ByteArrayOutputStream errBytes = new ByteArrayOutputStream();
-
-    private int run(String... args) {
-        outBytes.reset();
-        errBytes.reset();
-        return Main.run(args, new PrintStream(outBytes, true, StandardCharsets.UTF_8), new PrintStream(errBytes, true, StandardCharsets.UTF_8));
-    }
-
-    private String out() {
-        return outBytes.toString(StandardCharsets.UTF_8);
-    }
-
-    private String err() {
-        return errBytes.toString(StandardCharsets.UTF_8);
-    }
-
+class StoreVerifyCommandTest extends CliCommandTest {
     private static StoreHeader header() {
         return new StoreHeader(StoreHeader.Layout.DENSE, ValueCodec.F32, StoreHeader.ValueKind.LOGITS, 3, 0, 10, 4, 1.0,
                 "{\"teacher\":\"test\"}");
