@@ -1,9 +1,5 @@
 package org.distill4j.benchmarks;
 
-import org.distill4j.backend.CpuBackend;
-import org.distill4j.loss.LogitBatch;
-import org.distill4j.loss.LogitLoss;
-import org.distill4j.loss.Losses;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -18,7 +14,6 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -47,28 +42,20 @@ public class CpuThreadsBenchmark {
     @Param({"compute", "1", "2"})
     public String threads;
 
-    private LogitLoss impl;
-    private LogitBatch batch;
-    private float[] grad;
-    private CpuBackend backend;
+    private LossCall call;
 
     @Setup(Level.Trial)
     public void setup() {
-        impl = Losses.create(loss, Map.of());
-        batch = LossInputs.batch(rows, vocab, impl);
-        grad = new float[rows * vocab];
-        backend = threads.equals("compute") ? null : new CpuBackend(Integer.parseInt(threads));
+        call = new LossCall(loss, rows, vocab, threads);
     }
 
     @TearDown(Level.Trial)
     public void tearDown() {
-        if (backend != null) {
-            backend.close();
-        }
+        call.close();
     }
 
     @Benchmark
     public double valueAndGradient() {
-        return backend == null ? impl.compute(batch, grad, 1f).value() : backend.logitLoss(impl, batch, grad, 1f).value();
+        return call.valueAndGradient();
     }
 }
