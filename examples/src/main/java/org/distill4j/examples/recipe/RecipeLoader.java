@@ -83,6 +83,9 @@ public final class RecipeLoader {
         return parse(read(path), path, overrides);
     }
 
+    /** The largest recipe file read: 1 MiB; the shipped recipes are under 2 KB. */
+    static final int MAX_RECIPE_BYTES = 1 << 20;
+
     /**
      * The text of a recipe file, which must be UTF-8. Its first byte that is not valid UTF-8 is named by line, column
      * (in characters) and byte offset: a file saved in Latin-1 or UTF-16 is a recipe to re-save, not a failed run.
@@ -100,6 +103,11 @@ public final class RecipeLoader {
         }
         byte[] bytes;
         try {
+            long size = Files.size(path);
+            if (size > MAX_RECIPE_BYTES) { // a model, a dataset or a log named by mistake: never read it whole
+                throw new RecipeException(path + ": is " + size + " bytes; expected a recipe file (YAML text) of at most "
+                        + MAX_RECIPE_BYTES + " bytes");
+            }
             bytes = Files.readAllBytes(path);
         } catch (java.nio.file.NoSuchFileException e) {
             throw new RecipeException(path + ": no such recipe file");

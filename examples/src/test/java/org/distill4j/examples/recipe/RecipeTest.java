@@ -236,6 +236,19 @@ class RecipeTest {
         assertEquals("distill run: " + underAFile + ": no such recipe file\n",
                 runFails(2, "run", underAFile.toString(), "--quiet"));
 
+        // a file far larger than any recipe (a model or a dataset named by mistake) is refused by its size, unread
+        Path big = tmp.resolve("big.yaml");
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(big, java.nio.file.StandardOpenOption.CREATE_NEW,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            ch.write(java.nio.ByteBuffer.wrap(base("  - name: kd\n").getBytes(StandardCharsets.UTF_8)));
+            ch.write(java.nio.ByteBuffer.wrap(new byte[] {'#'}), RecipeLoader.MAX_RECIPE_BYTES); // sparse: 1 MiB + 1 byte
+        }
+        assertEquals("distill run: " + big + ": is " + (RecipeLoader.MAX_RECIPE_BYTES + 1) + " bytes; expected a recipe file"
+                + " (YAML text) of at most " + RecipeLoader.MAX_RECIPE_BYTES + " bytes\n", runFails(2, "run", big.toString(), "--quiet"));
+        Files.write(big, base("  - name: kd\n").replace("name: t\n", "name: t\ndescription: " + "x".repeat(1 << 19) + "\n")
+                .getBytes(StandardCharsets.UTF_8));
+        assertEquals("t", RecipeLoader.load(big, List.of()).name(), "a large recipe within the limit loads");
+
         Path locked = Files.writeString(tmp.resolve("locked.yaml"), base("  - name: kd\n"));
         Files.setPosixFilePermissions(locked, java.util.Set.of());
         org.junit.jupiter.api.Assumptions.assumeFalse(Files.isReadable(locked), "running as root: every file is readable");
