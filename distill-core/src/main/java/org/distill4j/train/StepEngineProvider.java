@@ -22,6 +22,16 @@ public interface StepEngineProvider {
     Offer offer(Setup setup);
 
     /**
+     * Why this engine can take no run at all on {@code backend} (e.g. a GPU engine on the CPU backend), or null when some
+     * run may get an offer. An application asks this before its runs ({@link StepEngines#checkRequested(ComputeBackend)}),
+     * so an engine requested by name that could never run fails before any data is read or model trained, not at the
+     * first run. The default is null: only {@link #offer} knows. Never throws.
+     */
+    default String unavailableOn(ComputeBackend backend) {
+        return null;
+    }
+
+    /**
      * What a run is made of.
      *
      * @param teacher      the teacher, or null

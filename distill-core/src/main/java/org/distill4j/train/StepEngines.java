@@ -1,5 +1,7 @@
 package org.distill4j.train;
 
+import org.distill4j.backend.ComputeBackend;
+
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -93,6 +95,39 @@ public final class StepEngines {
     public static void checkRequested() {
         String requested = requested();
         known(providers(), requested, originOf(requested));
+    }
+
+    /**
+     * As {@link #checkRequested()}, and also asks the engine named by the setting whether it can run anything on
+     * {@code backend} ({@link StepEngineProvider#unavailableOn}): an application that knows its backend before its runs
+     * fails at once on an engine that would decline them all, before it reads data or trains a teacher.
+     *
+     * @throws UnknownEngineException     when the setting names no engine
+     * @throws UnavailableEngineException when the engine it names can take no run on {@code backend}
+     */
+    public static void checkRequested(ComputeBackend backend) {
+        checkRequested(providers(), backend, requested());
+    }
+
+    /** As {@link #checkRequested(ComputeBackend)}, for {@code requested} among {@code providers}. */
+    static void checkRequested(List<StepEngineProvider> providers, ComputeBackend backend, String requested) {
+        String origin = originOf(requested);
+        known(providers, requested, origin);
+        for (StepEngineProvider p : providers) {
+            if (!p.name().equalsIgnoreCase(requested)) {
+                continue;
+            }
+            String why;
+            try {
+                why = p.unavailableOn(backend);
+            } catch (RuntimeException e) {
+                why = null; // offer() gives the run its reason
+                LOG.debug("step engine {}: unavailableOn failed: {}", p.name(), e.toString());
+            }
+            if (why != null) {
+                throw new UnavailableEngineException(requested, origin, List.of(why));
+            }
+        }
     }
 
     /** The known names, {@value #DL4J}, auto and the providers'; throws when {@code requested} is none of them. */

@@ -351,6 +351,61 @@ class StepEngineSelectionTest {
         assertEquals(1, declines.offers, "an unknown name asks no provider");
     }
 
+    /**
+     * Before its runs, an application asks the engine named by the setting whether it can run anything on the backend: one
+     * that cannot (a GPU engine on the cpu backend) fails then, with its reason, before any data is read; one that may (or
+     * that only {@code offer} can tell, the default) passes, as do dl4j, auto and every other provider's refusal.
+     */
+    @Test
+    void anEngineThatCanRunNothingOnTheBackendFailsBeforeTheRuns() {
+        CpuBackend cpu = new CpuBackend();
+        StepEngineProvider gpuOnly = new StepEngineProvider() {
+            @Override
+            public String name() {
+                return "gpu-like";
+            }
+
+            @Override
+            public Offer offer(Setup setup) {
+                throw new AssertionError("the check asks for no offer");
+            }
+
+            @Override
+            public String unavailableOn(org.distill4j.backend.ComputeBackend backend) {
+                return "the compute backend is '" + backend.name() + "', not a gpu";
+            }
+        };
+        StepEngineProvider throwing = new StepEngineProvider() {
+            @Override
+            public String name() {
+                return "odd";
+            }
+
+            @Override
+            public Offer offer(Setup setup) {
+                throw new AssertionError("the check asks for no offer");
+            }
+
+            @Override
+            public String unavailableOn(org.distill4j.backend.ComputeBackend backend) {
+                throw new IllegalStateException("cannot tell");
+            }
+        };
+        Provider plain = new Provider("plain", "never offers", true);
+        List<StepEngineProvider> providers = List.of(gpuOnly, throwing, plain);
+        StepEngines.UnavailableEngineException e = assertThrows(StepEngines.UnavailableEngineException.class,
+                () -> StepEngines.checkRequested(providers, cpu, "GPU-like"));
+        assertEquals("step engine 'GPU-like' was requested (Distiller.Builder.engine(\"GPU-like\")) but declined: the compute"
+                + " backend is 'cpu', not a gpu; available: dl4j, auto (request one of them; auto takes the first engine that"
+                + " offers, else dl4j)", e.getMessage());
+        assertEquals(List.of("the compute backend is 'cpu', not a gpu"), e.reasons());
+        for (String fine : List.of("plain", "odd", "dl4j", "auto", "AUTO")) {
+            StepEngines.checkRequested(providers, cpu, fine); // the default (null), a provider that throws, the built-in names
+        }
+        assertEquals(0, plain.offers, "the check asks for no offer");
+        assertThrows(StepEngines.UnknownEngineException.class, () -> StepEngines.checkRequested(providers, cpu, "tpu"));
+    }
+
     /** From -Ddistill.engine or DISTILL_ENGINE, the exceptions name that setting, as given (the property wins, as for the name). */
     @Test
     void theRequestsOriginIsTheSettingThatNamedIt() {

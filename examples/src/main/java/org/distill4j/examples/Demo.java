@@ -210,9 +210,10 @@ public final class Demo {
     public static Outcome runDetailed(Settings s, PrintStream out) throws IOException {
         Instant started = Instant.now();
         // first: a backend setting that cannot be used (-Ddistill.backend, training.backend), or an engine setting that names
-        // no engine (-Ddistill.engine), fails before any data is read; an engine that declines does when a row asks for it
+        // no engine (-Ddistill.engine) or one that cannot run on this backend, fails before any data is read; an engine that
+        // declines a particular row (its loss, its models) does when that row asks for it
         try (ComputeBackend backend = backend(s.backend)) {
-            org.distill4j.train.StepEngines.checkRequested();
+            org.distill4j.train.StepEngines.checkRequested(backend);
             return runDetailed(s, out, backend, started);
         }
     }

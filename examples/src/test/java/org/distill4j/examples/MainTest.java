@@ -157,14 +157,17 @@ class MainTest {
         assertEquals(2, runWithProperties(java.util.Map.of(engine, "tpu"), tinyRun), err());
         assertEquals("distill run: " + unknown, err());
 
-        // declining depends on the run (its backend, models, loss): asked for when the first row trains, before it does
+        // an engine that cannot run on the backend at all (cuda-mlp on cpu) is refused before any data is read, as well
         java.util.Map<String, String> onCpu = java.util.Map.of(engine, "cuda-mlp", org.distill4j.backend.Backends.PROPERTY, "cpu");
         errBytes.reset();
+        outBytes.reset();
         assertEquals(2, runWithProperties(onCpu, demo(tmp.resolve("demo"))), err());
         assertEquals("distill demo: " + declined, err());
+        assertEquals("", out(), "an engine that cannot run on the backend is refused before anything is done or printed");
         errBytes.reset();
         assertEquals(2, runWithProperties(onCpu, tinyRun), err());
         assertEquals("distill run: " + declined, err());
+        assertEquals("", out());
         assertTrue(!Files.exists(tmp.resolve("demo").resolve("checkpoints").resolve("teacher").resolve(org.distill4j.train.Checkpoints.FILE_NAME)),
                 "the teacher did not train");
     }

@@ -53,10 +53,16 @@ public final class CudaMlpEngineProvider implements StepEngineProvider {
         }
     }
 
+    @Override
+    public String unavailableOn(org.distill4j.backend.ComputeBackend backend) {
+        return backend instanceof CudaBackend ? null : "the compute backend is '" + backend.name() + "', not cuda";
+    }
+
     /** Why the engine cannot run this setup, or null when it can. */
     static String unsupported(Setup setup) {
-        if (!(setup.backend() instanceof CudaBackend)) {
-            return "the compute backend is '" + setup.backend().name() + "', not cuda";
+        String off = new CudaMlpEngineProvider().unavailableOn(setup.backend());
+        if (off != null) {
+            return off;
         }
         if (!setup.featureTerms().isEmpty()) {
             return "feature losses run on the DL4J path only";

@@ -51,6 +51,9 @@ class CudaMlpEngineProviderTest {
         SoftTargetKd kd = new SoftTargetKd(4, 0.1);
         assertEquals("the compute backend is 'cpu', not cuda",
                 CudaMlpEngineProvider.unsupported(setup(teacher, student, kd, new CpuBackend(), List.of())));
+        // the same reason before any run (StepEngines.checkRequested(backend)); the cuda backend may take some runs
+        assertEquals("the compute backend is 'cpu', not cuda", new CudaMlpEngineProvider().unavailableOn(new CpuBackend()));
+        assertNull(new CudaMlpEngineProvider().unavailableOn(CUDA));
         assertEquals("loss 'gjsd' has no GPU step (kd and ce do)",
                 CudaMlpEngineProvider.unsupported(setup(teacher, student, new GeneralizedJsd(0.5, 1.0), CUDA, List.of())));
         String elu = CudaMlpEngineProvider.unsupported(setup(teacher, mlp(Activation.ELU), kd, CUDA, List.of()));
