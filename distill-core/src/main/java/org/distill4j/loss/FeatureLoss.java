@@ -10,7 +10,7 @@ import java.util.Map;
  */
 public interface FeatureLoss {
 
-    /** The registered name: {@code hint}, {@code at}, {@code rkd}. */
+    /** The registered name: {@code hint}, {@code at}, {@code rkd}, {@code sp}. */
     String name();
 
     /** The loss settings, for logs and provenance. */

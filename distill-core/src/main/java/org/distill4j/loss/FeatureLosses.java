@@ -9,7 +9,7 @@ import java.util.function.Function;
 /**
  * The registry of feature losses by their stable names: {@code hint} (settings {@code studentSize},
  * {@code teacherSize}, both required; {@code learningRate} 1e-3; {@code seed} 0), {@code at}
- * ({@code beta} 1000) and {@code rkd} ({@code distance} 25, {@code angle} 50). Unknown names and
+ * ({@code beta} 1000), {@code rkd} ({@code distance} 25, {@code angle} 50) and {@code sp} ({@code gamma} 3000). Unknown names and
  * settings fail with the list of what exists.
  */
 public final class FeatureLosses {
@@ -30,6 +30,9 @@ public final class FeatureLosses {
         register(new Entry(RelationalKd.NAME, "relational KD (CVPR 2019): Huber on normalized pairwise distances and angles",
                 List.of("distance", "angle"),
                 s -> new RelationalKd(number(s, "rkd", "distance", 25), number(s, "rkd", "angle", 50))));
+        register(new Entry(SimilarityPreserving.NAME, "similarity-preserving KD (ICCV 2019): gamma/b^2 * squared distance of the"
+                + " batch's row-normalized Gram matrices", List.of("gamma"),
+                s -> new SimilarityPreserving(number(s, "sp", "gamma", SimilarityPreserving.DEFAULT_GAMMA))));
     }
 
     private FeatureLosses() {
