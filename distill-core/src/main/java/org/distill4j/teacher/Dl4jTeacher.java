@@ -124,7 +124,13 @@ public final class Dl4jTeacher implements Teacher {
                 in = acts.get(acts.size() - 1);
             }
             Layer l = mln.getLayer(last);
-            out = in.mmul(l.getParam("W")).addiRowVector(l.getParam("b"));
+            INDArray w = l.getParam("W");
+            // the batch's features are float32; a network of another data type has its weights in that type
+            out = in.castTo(w.dataType()).mmul(w);
+            INDArray bias = l.getParam("b");
+            if (bias != null) { // a head built with hasBias(false) has none
+                out.addiRowVector(bias);
+            }
         } else {
             out = mln.output(x, false);
         }

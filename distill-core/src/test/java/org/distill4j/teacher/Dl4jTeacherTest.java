@@ -88,6 +88,37 @@ class Dl4jTeacherTest {
         }
     }
 
+    /**
+     * The pre-softmax logits of heads DL4J accepts beyond the default: one without a bias ({@code hasBias(false)}), and a
+     * float64 network whose only layer is the head (its input is the batch's float32 features).
+     */
+    @Test
+    void preSoftmaxLogitsOfABiasFreeHeadAndOfAFloat64Network() {
+        MultiLayerNetwork noBias = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().seed(3).list()
+                .layer(new DenseLayer.Builder().nIn(6).nOut(7).activation(Activation.TANH).build())
+                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nIn(7).nOut(5).hasBias(false)
+                        .activation(Activation.SOFTMAX).build())
+                .build());
+        MultiLayerNetwork dbl = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().seed(4)
+                .dataType(org.nd4j.linalg.api.buffer.DataType.DOUBLE).list()
+                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nIn(6).nOut(5).activation(Activation.SOFTMAX).build())
+                .build());
+        for (MultiLayerNetwork net : new MultiLayerNetwork[]{noBias, dbl}) {
+            Dl4jTeacher t = Dl4jTeacher.of(net);
+            assertEquals(TeacherValues.LOGITS, t.values());
+            Batch b = batch(9, 6, 8);
+            float[] logits = t.outputs(b);
+            double[] probs = net.output(Nd4j.create(b.features(), new long[]{9, 6}, 'c'), false).ravel().toDoubleVector();
+            for (int r = 0; r < 9; r++) {
+                double[] lp = Float64Reference.logSoftmax(logits, r * 5, 5, 1.0);
+                for (int i = 0; i < 5; i++) {
+                    assertEquals(probs[r * 5 + i], Math.exp(lp[i]), 1e-6, net.getLayerWiseConfigurations().getDataType() + " row " + r
+                            + " class " + i);
+                }
+            }
+        }
+    }
+
     @Test
     void softmaxHeadBehindAPreprocessorGivesProbabilities() {
         MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().seed(2).list()
