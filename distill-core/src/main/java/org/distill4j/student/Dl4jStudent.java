@@ -239,7 +239,8 @@ public final class Dl4jStudent implements Student, org.distill4j.checkpoint.Chec
             throw new IllegalArgumentException("dLogits has " + dLogits.length + " elements, expected " + n + " x " + classes
                     + " for the last forward batch");
         }
-        INDArray eps = Nd4jArrays.matrix(dLogits, n, classes);
+        // the losses give float32; a network of another data type (float64) back-propagates in its own
+        INDArray eps = Nd4jArrays.matrix(dLogits, n, classes).castTo((mln != null ? mln.params() : graph.params()).dataType());
         if (dividesByMinibatch) {
             eps.muli(n);
         }
@@ -265,7 +266,7 @@ public final class Dl4jStudent implements Student, org.distill4j.checkpoint.Chec
                         throw new IllegalArgumentException("gradient for feature '" + name + "' has " + d.length + " values, the "
                                 + "activation has shape " + java.util.Arrays.toString(act.shape()));
                     }
-                    epsilons[i + 1] = Nd4j.create(d, act.shape(), 'c');
+                    epsilons[i + 1] = Nd4j.create(d, act.shape(), 'c').castTo(act.dataType());
                     if (dividesByMinibatch) {
                         epsilons[i + 1].muli(n);
                     }

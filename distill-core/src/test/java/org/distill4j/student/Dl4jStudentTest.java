@@ -160,6 +160,60 @@ class Dl4jStudentTest {
                 "no gradient reached the output layer");
     }
 
+    /** A float64 network: the float32 gradients from the losses are taken in the network's own type. */
+    @Test
+    void float64NetworksTakeTheSameStepsAsDl4jFit() {
+        org.nd4j.linalg.api.buffer.DataType f64 = org.nd4j.linalg.api.buffer.DataType.DOUBLE;
+        java.util.function.Function<Boolean, MultiLayerNetwork> mlp = softmax -> {
+            MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().seed(6).dataType(f64)
+                    .updater(new Adam(1e-2)).weightInit(WeightInit.XAVIER).list()
+                    .layer(new DenseLayer.Builder().nIn(IN).nOut(HIDDEN).activation(Activation.TANH).build())
+                    .layer(softmax ? new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nIn(HIDDEN).nOut(OUT)
+                            .activation(Activation.SOFTMAX).build()
+                            : new DenseLayer.Builder().nIn(HIDDEN).nOut(OUT).activation(Activation.IDENTITY).build())
+                    .build());
+            net.init();
+            return net;
+        };
+        MultiLayerNetwork reference = mlp.apply(true);
+        MultiLayerNetwork ours = mlp.apply(false);
+        ours.setParams(reference.params().dup());
+        ComputationGraph referenceGraph = reference.toComputationGraph();
+        ComputationGraph oursGraph = ours.toComputationGraph();
+        Dl4jStudent student = Dl4jStudent.of(ours);
+        Dl4jStudent graphStudent = Dl4jStudent.of(oursGraph);
+        Random rng = new Random(17);
+        // our gradient comes from a float32 loss, DL4J's from its float64 one: the parameters agree to float32 precision
+        for (int step = 0; step < 3; step++) {
+            Batch b = batch(rng);
+            reference.fit(asDataSet(b));
+            referenceGraph.fit(asDataSet(b));
+            stepOurs(student, b);
+            stepOurs(graphStudent, b);
+            assertArrayEquals(reference.params().toDoubleVector(), ours.params().toDoubleVector(), 1e-6, "MultiLayerNetwork step " + step);
+            assertArrayEquals(referenceGraph.params().toDoubleVector(), oursGraph.params().toDoubleVector(), 1e-6, "graph step " + step);
+        }
+        // a feature gradient at an extra output of a float64 graph: d/db of the tanh layer is the sum over rows of eps * (1 - h^2)
+        ComputationGraph g = Dl4jStudent.withFeatureOutputs(mlp.apply(false).toComputationGraph(), "0");
+        Dl4jStudent s = Dl4jStudent.of(g);
+        Batch b = batch(new Random(18));
+        s.forward(b, true);
+        float[] h = s.feature("0").values();
+        float[] eps = Inputs.logits(new Random(19), N, HIDDEN, 1.0);
+        INDArray bias = g.getLayer("0").getParam("b").dup();
+        s.backward(new float[N * OUT], java.util.Map.of("0", eps));
+        Adam first = new Adam(1e-2);
+        for (int o = 0; o < HIDDEN; o++) {
+            double grad = 0;
+            for (int r = 0; r < N; r++) {
+                grad += eps[r * HIDDEN + o] * (1 - (double) h[r * HIDDEN + o] * h[r * HIDDEN + o]);
+            }
+            // Adam's first step moves each parameter by lr * g / (|g| + epsilon): lr in the direction of the gradient
+            double moved = bias.ravel().getDouble(o) - g.getLayer("0").getParam("b").ravel().getDouble(o);
+            assertEquals(Math.signum(grad) * first.getLearningRate(0, 0), moved, 1e-5, "b " + o);
+        }
+    }
+
     @Test
     void featureGradientsNeedAnExtraOutput() {
         Dl4jStudent s = Dl4jStudent.of(graph(false));
