@@ -40,6 +40,10 @@ public final class VocabularyAlignment implements Teacher {
         Objects.requireNonNull(teacher, "teacher");
         Objects.requireNonNull(mode, "mode");
         int tc = teacher.classes();
+        if (studentClasses < 1) {
+            throw new IllegalArgumentException("cannot align the teacher's " + tc + " classes to a student with " + studentClasses
+                    + " classes; expected >= 1");
+        }
         if (tc == studentClasses) {
             return teacher;
         }

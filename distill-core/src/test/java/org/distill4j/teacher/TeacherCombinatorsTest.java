@@ -104,6 +104,19 @@ class TeacherCombinatorsTest {
         assertTrue(e.getMessage().contains("4 classes, fewer than the student's 6; use PAD"), e.getMessage());
     }
 
+    @Test
+    void alignmentRefusesAStudentWithoutClasses() {
+        Teacher t4 = new Fixed(new float[]{1, 2, 3, 4}, 4, TeacherValues.LOGITS);
+        for (int bad : new int[]{0, -2}) {
+            for (VocabularyAlignment.Mode mode : VocabularyAlignment.Mode.values()) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> VocabularyAlignment.align(t4, bad, mode),
+                        bad + " " + mode);
+                assertEquals("cannot align the teacher's 4 classes to a student with " + bad + " classes; expected >= 1",
+                        e.getMessage());
+            }
+        }
+    }
+
     /**
      * Zero-mass classes of a padded teacher through the other wrappers: an ensemble averaging logits keeps them of
      * zero mass (and a member of weight 0 takes no part, instead of 0 x -inf = NaN); a top-k of more classes than the
