@@ -123,6 +123,12 @@ public final class TopKTeacher implements SparseTeacher {
         return teacher.outputs(batch);
     }
 
+    /** The wrapped teacher's feature: top-k selection changes the class scores, not the model's intermediate activations. */
+    @Override
+    public org.distill4j.data.Feature feature(Batch batch, String name) {
+        return teacher.feature(batch, name);
+    }
+
     /** Exactly the data the wrapped teacher serves (a stored teacher: only the dataset it labeled). */
     @Override
     public boolean serves(org.distill4j.data.Dataset data) {

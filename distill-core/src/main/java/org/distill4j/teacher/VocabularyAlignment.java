@@ -90,6 +90,12 @@ public final class VocabularyAlignment implements Teacher {
         return out;
     }
 
+    /** The wrapped teacher's feature: alignment changes the class scores, not the model's intermediate activations. */
+    @Override
+    public org.distill4j.data.Feature feature(Batch batch, String name) {
+        return teacher.feature(batch, name);
+    }
+
     /** Exactly the data the wrapped teacher serves (a stored teacher: only the dataset it labeled). */
     @Override
     public boolean serves(org.distill4j.data.Dataset data) {

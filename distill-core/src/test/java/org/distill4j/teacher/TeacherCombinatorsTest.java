@@ -117,6 +117,50 @@ class TeacherCombinatorsTest {
         }
     }
 
+    /** The wrappers change the teacher's class scores, not the model: its intermediate features stay reachable (feature losses). */
+    @Test
+    void alignedAndTopKTeachersGiveTheirTeachersFeatures() {
+        float[] hidden = {0.5f, -1, 2, 7, 0.25f, 3};
+        Teacher scores = new Fixed(new float[]{1, 2, 3, 4, 5, 6}, 3, TeacherValues.LOGITS);
+        Teacher withFeatures = new Teacher() {
+            @Override
+            public int classes() {
+                return scores.classes();
+            }
+
+            @Override
+            public TeacherValues values() {
+                return scores.values();
+            }
+
+            @Override
+            public float[] outputs(Batch batch) {
+                return scores.outputs(batch);
+            }
+
+            @Override
+            public String describe() {
+                return "fixed, with a feature";
+            }
+
+            @Override
+            public org.distill4j.data.Feature feature(Batch batch, String name) {
+                if (!name.equals("hidden")) {
+                    throw new IllegalArgumentException("no feature '" + name + "'");
+                }
+                return new org.distill4j.data.Feature(Arrays.copyOf(hidden, batch.size() * 3), batch.size(), new int[]{3});
+            }
+        };
+        for (Teacher t : new Teacher[]{VocabularyAlignment.align(withFeatures, 5, VocabularyAlignment.Mode.PAD),
+                VocabularyAlignment.align(withFeatures, 2, VocabularyAlignment.Mode.TRUNCATE), TopKTeacher.of(withFeatures, 2)}) {
+            org.distill4j.data.Feature f = t.feature(batch(2), "hidden");
+            assertArrayEquals(hidden, f.values(), 0f, t.describe());
+            assertArrayEquals(new int[]{3}, f.shape(), t.describe());
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> t.feature(batch(2), "conv"));
+            assertEquals("no feature 'conv'", e.getMessage());
+        }
+    }
+
     /**
      * Zero-mass classes of a padded teacher through the other wrappers: an ensemble averaging logits keeps them of
      * zero mass (and a member of weight 0 takes no part, instead of 0 x -inf = NaN); a top-k of more classes than the
