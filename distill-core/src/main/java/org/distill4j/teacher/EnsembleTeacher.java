@@ -53,7 +53,7 @@ public final class EnsembleTeacher implements Teacher {
             throw new IllegalArgumentException("ensemble has " + teachers.size() + " teachers but " + weights.length + " weights");
         }
         int classes = teachers.get(0).classes();
-        double sum = 0;
+        double max = 0;
         for (int i = 0; i < teachers.size(); i++) {
             Teacher t = teachers.get(i);
             if (t.classes() != classes) {
@@ -67,14 +67,26 @@ public final class EnsembleTeacher implements Teacher {
                 throw new IllegalArgumentException("ensemble teacher " + i + " gives probabilities; averaging LOGITS needs logits "
                         + "from every teacher (use Combine.PROBABILITIES)");
             }
-            sum += weights[i];
+            max = Math.max(max, weights[i]);
         }
-        if (!(sum > 0)) {
-            throw new IllegalArgumentException("ensemble weights sum to " + sum + ", expected > 0");
+        if (!(max > 0)) {
+            throw new IllegalArgumentException("ensemble weights sum to 0.0, expected > 0");
+        }
+        double sum = 0;
+        for (double x : weights) {
+            sum += x;
+        }
+        // finite weights can have a sum beyond the doubles (each weight / Infinity would be 0): then scale by the largest first
+        double scale = Double.isInfinite(sum) ? max : 1;
+        if (scale != 1) {
+            sum = 0;
+            for (double x : weights) {
+                sum += x / scale;
+            }
         }
         double[] w = new double[weights.length];
         for (int i = 0; i < w.length; i++) {
-            w[i] = weights[i] / sum;
+            w[i] = weights[i] / scale / sum;
         }
         return new EnsembleTeacher(List.copyOf(new ArrayList<>(teachers)), w, combine);
     }

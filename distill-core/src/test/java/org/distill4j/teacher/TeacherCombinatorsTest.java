@@ -83,6 +83,21 @@ class TeacherCombinatorsTest {
         assertTrue(e.getMessage().contains("weight 1 is -1.0"), e.getMessage());
     }
 
+    /** Finite weights whose sum overflows a double are still normalized (not to 0 / Infinity, which is 0 each). */
+    @Test
+    void hugeEnsembleWeightsAreNormalizedWithoutOverflow() {
+        float[] a = {1, 2, 3, 0.5f, -2, 4};
+        float[] b = {3, 1, -1, 2, 2, 5};
+        Teacher ta = new Fixed(a, 3, TeacherValues.LOGITS);
+        Teacher tb = new Fixed(b, 3, TeacherValues.LOGITS);
+        for (EnsembleTeacher.Combine combine : EnsembleTeacher.Combine.values()) {
+            float[] expected = EnsembleTeacher.of(List.of(ta, tb), new double[]{1, 3}, combine).outputs(batch(2));
+            float[] huge = EnsembleTeacher.of(List.of(ta, tb), new double[]{Double.MAX_VALUE / 3, Double.MAX_VALUE}, combine)
+                    .outputs(batch(2));
+            assertArrayEquals(expected, huge, 1e-6f, combine.name());
+        }
+    }
+
     @Test
     void alignmentTruncatesOrPadsAndRefusesTheWrongDirection() {
         float[] rows = {1, 2, 3, 4, 5, 6, 7, 8};
