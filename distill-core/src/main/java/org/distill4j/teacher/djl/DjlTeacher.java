@@ -502,11 +502,17 @@ public final class DjlTeacher implements Teacher, AutoCloseable {
                 throw new IllegalArgumentException("DjlTeacher for " + modelPath
                         + " needs the per-sample input shape: setInputShape(784) or setInputShape(1, 28, 28)");
             }
+            java.math.BigInteger values = java.math.BigInteger.ONE;
             for (long d : inputShape) {
                 if (d <= 0) {
                     throw new IllegalArgumentException("DjlTeacher for " + modelPath + ": input shape "
                             + Arrays.toString(inputShape) + " has a non-positive dimension");
                 }
+                values = values.multiply(java.math.BigInteger.valueOf(d));
+            }
+            if (values.bitLength() > 31) { // checked before the model loads, so nothing is left open
+                throw new IllegalArgumentException("DjlTeacher for " + modelPath + ": input shape " + Arrays.toString(inputShape)
+                        + " has " + values + " values per sample, more than a batch row holds (" + Integer.MAX_VALUE + ")");
             }
             if (classes < 0 || maxBatch < 0) {
                 throw new IllegalArgumentException("DjlTeacher for " + modelPath + ": classes and maxBatch must be >= 0, got classes "

@@ -308,6 +308,10 @@ class DjlTeacherTest {
         e = assertThrows(IllegalArgumentException.class,
                 () -> DjlTeacher.builder().setModelPath(fixture("tiny-mlp.onnx")).setInputShape(0, 13).build());
         assertTrue(e.getMessage().contains("non-positive"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> DjlTeacher.builder().setModelPath(fixture("tiny-mlp.onnx")).setInputShape(65536, 32768, 3).build());
+        assertEquals("DjlTeacher for " + fixture("tiny-mlp.onnx") + ": input shape [65536, 32768, 3] has 6442450944 values per "
+                + "sample, more than a batch row holds (2147483647)", e.getMessage());
     }
 
     @Test
