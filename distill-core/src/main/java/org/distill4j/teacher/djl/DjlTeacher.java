@@ -26,7 +26,7 @@ import java.util.concurrent.atomic.AtomicReference;
  * {@link Builder#optOutputNames} names them). One output, 2-D {@code [rows, classes]}, is the teacher's
  * distribution ({@link Builder#optLogitsOutput}); any output can be read as a feature for feature losses
  * ({@link #feature}). The outputs of the last batch are kept, so the logits and features of one batch
- * cost one forward pass.
+ * cost one forward pass (a batch whose features changed in place since is run again).
  *
  * <p>Holds native memory: close it when done (closing twice is harmless). Not for concurrent use by
  * several threads (calls are serialized).
@@ -50,6 +50,7 @@ public final class DjlTeacher implements Teacher, AutoCloseable {
     private final AtomicReference<DjlSession> session;
 
     private Batch lastBatch;
+    private float[] lastFeatures; // a copy: a batch's features can change in place
     private Map<String, float[]> lastOutputs;
 
     private DjlTeacher(Builder b, DjlEngine engine, DjlSession session) {
@@ -195,7 +196,7 @@ public final class DjlTeacher implements Teacher, AutoCloseable {
     }
 
     private Map<String, float[]> run(Batch batch) {
-        if (batch == lastBatch && lastOutputs != null) {
+        if (batch == lastBatch && lastOutputs != null && Arrays.equals(batch.features(), lastFeatures)) {
             return lastOutputs;
         }
         if (batch.featureCount() != featureCount) {
@@ -216,6 +217,7 @@ public final class DjlTeacher implements Teacher, AutoCloseable {
             }
         }
         lastBatch = batch;
+        lastFeatures = batch.features().clone();
         lastOutputs = all;
         return all;
     }
@@ -320,6 +322,7 @@ public final class DjlTeacher implements Teacher, AutoCloseable {
         if (s != null) {
             s.close();
             lastBatch = null;
+            lastFeatures = null;
             lastOutputs = null;
         }
     }

@@ -206,6 +206,21 @@ class DjlTeacherTest {
                 e.getMessage());
     }
 
+    /** The outputs of the last batch are kept, but a batch whose features were changed in place is run again. */
+    @Test
+    void aBatchChangedInPlaceIsRunAgain() {
+        try (DjlTeacher t = tiny("tiny-mlp.onnx").build()) {
+            Batch batch = randomBatch(new Random(23), 19, IN);
+            Tolerances.assertEngineClose(reference(batch)[1], t.outputs(batch), "first run");
+            float[] x = batch.features();
+            for (int i = 0; i < x.length; i++) {
+                x[i] = -0.5f * x[i] + 0.125f;
+            }
+            Tolerances.assertEngineClose(reference(batch)[1], t.outputs(batch), "after the features changed in place");
+            Tolerances.assertEngineClose(reference(batch)[0], t.feature(batch, "hidden").values(), "the feature too");
+        }
+    }
+
     @Test
     void closeTwiceIsHarmlessAndUseAfterCloseFails() {
         DjlTeacher t = tiny("tiny-mlp.onnx").build();
