@@ -315,9 +315,12 @@ public final class DjlTeacher implements Teacher, AutoCloseable {
                 + ")";
     }
 
-    /** Releases the model's native memory; later calls fail. Closing twice is harmless. */
+    /**
+     * Releases the model's native memory; later calls fail. Closing twice is harmless. Waits for a call under way on
+     * another thread (serialized with it), so the model is never freed under a forward pass.
+     */
     @Override
-    public void close() {
+    public synchronized void close() {
         DjlSession s = session.getAndSet(null);
         if (s != null) {
             s.close();

@@ -221,6 +221,47 @@ class DjlTeacherTest {
         }
     }
 
+    /** close() from another thread waits for a forward pass under way instead of freeing the model under it. */
+    @Test
+    void closeWaitsForAForwardPassUnderWay() throws Exception {
+        java.util.concurrent.atomic.AtomicBoolean armed = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.CountDownLatch inside = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        DjlTeacher t = tiny("tiny-mlp.onnx").optInputTransform((x, rows, d) -> {
+            if (armed.get()) {
+                inside.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            return x;
+        }).build();
+        Batch batch = randomBatch(new Random(29), 6, IN);
+        armed.set(true);
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+        try {
+            java.util.concurrent.Future<float[]> forward = pool.submit(() -> t.outputs(batch));
+            assertTrue(inside.await(30, java.util.concurrent.TimeUnit.SECONDS), "the forward pass started");
+            java.util.concurrent.CountDownLatch closed = new java.util.concurrent.CountDownLatch(1);
+            pool.submit(() -> {
+                t.close();
+                closed.countDown();
+            });
+            assertTrue(!closed.await(300, java.util.concurrent.TimeUnit.MILLISECONDS), "close() returned during a forward pass");
+            release.countDown();
+            Tolerances.assertEngineClose(reference(batch)[1], forward.get(30, java.util.concurrent.TimeUnit.SECONDS),
+                    "the forward pass close() waited for");
+            assertTrue(closed.await(30, java.util.concurrent.TimeUnit.SECONDS), "close() returned after the forward pass");
+            assertThrows(IllegalStateException.class, () -> t.outputs(batch));
+        } finally {
+            release.countDown();
+            pool.shutdownNow();
+            t.close();
+        }
+    }
+
     @Test
     void closeTwiceIsHarmlessAndUseAfterCloseFails() {
         DjlTeacher t = tiny("tiny-mlp.onnx").build();
