@@ -17,7 +17,7 @@ import java.util.Map;
  * channel counts but must share {@code H} and {@code W}. Gradient: with {@code g = dloss/da^s},
  * {@code dloss/dm_j = (g_j - a_j (g . a)) / |m|} and {@code dloss/dA_{c,j} = dloss/dm_j * 2 A_{c,j} / C}.
  * An all-zero map has no attention and contributes a zero gradient (norm floored at 1e-12, as
- * {@code F.normalize}).
+ * {@code F.normalize}; below the floor the norm is a constant and {@code dloss/dm_j = g_j / 1e-12}).
  */
 public final class AttentionTransfer implements FeatureLoss {
     /** The registered name. */
@@ -78,8 +78,10 @@ public final class AttentionTransfer implements FeatureLoss {
             }
             total += sum / hw;
             final int so = r * cs * hw;
+            // below the floor the norm is a constant: no gradient flows through it (as F.normalize's clamp)
+            final boolean floored = normS == NORM_FLOOR;
             for (int k = 0; k < hw; k++) {
-                final double dm = (g[k] - (ms[k] / normS) * dot) / normS;
+                final double dm = floored ? g[k] / normS : (g[k] - (ms[k] / normS) * dot) / normS;
                 final double f = upstream * dm * 2.0 / cs;
                 for (int c = 0; c < cs; c++) {
                     int i = so + c * hw + k;

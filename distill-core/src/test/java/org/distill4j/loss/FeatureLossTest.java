@@ -177,6 +177,44 @@ class FeatureLossTest {
         checkGradient(x -> atRef(x, t, n, cs, ct, h * w, 1000), s, g, 1e-4, 1e-5, "at");
     }
 
+    /**
+     * A student map so faint that its attention norm is below the floor (1e-12, as F.normalize): the map is divided by
+     * the constant floor, and the gradient is that of the floored function (no projection through the norm).
+     */
+    @Test
+    void attentionTransferGradientBelowTheNormFloor() {
+        Random rng = new Random(31);
+        int n = 2;
+        int cs = 3;
+        int ct = 2;
+        int h = 5;
+        int w = 7;
+        float[] s = randn(rng, n * cs * h * w, 2e-7);
+        float[] t = randn(rng, n * ct * h * w, 1.1);
+        double normS = 0;
+        for (int r = 0; r < n; r++) {
+            double[] m = new double[h * w];
+            for (int c = 0; c < cs; c++) {
+                for (int k = 0; k < h * w; k++) {
+                    double v = s[(r * cs + c) * h * w + k];
+                    m[k] += v * v / cs;
+                }
+            }
+            double ss = 0;
+            for (double v : m) {
+                ss += v * v;
+            }
+            normS = Math.max(normS, Math.sqrt(ss));
+        }
+        assertTrue(normS < AttentionTransfer.NORM_FLOOR && normS > 1e-3 * AttentionTransfer.NORM_FLOOR,
+                "every student map is below the floor, not far below: " + normS);
+        AttentionTransfer at = new AttentionTransfer(1000);
+        float[] g = Inputs.poisoned(s.length);
+        LossResult r = at.compute(FeatureBatch.of(n, s, new int[]{cs, h, w}, t, new int[]{ct, h, w}), g, UP);
+        assertEquals(atRef(FamilyReference.widen(s), t, n, cs, ct, h * w, 1000), r.value(), 1e-9 * r.value());
+        checkGradient(x -> atRef(x, t, n, cs, ct, h * w, 1000), s, g, 1e-11, 1e-5, "at below the norm floor");
+    }
+
     @Test
     void attentionTransferChecksShapesAndIgnoresTeacherScale() {
         Random rng = new Random(4);
