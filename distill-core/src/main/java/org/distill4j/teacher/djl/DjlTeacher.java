@@ -118,7 +118,12 @@ public final class DjlTeacher implements Teacher, AutoCloseable {
                     + b.classes);
         }
         if (values == TeacherValues.PROBABILITIES) {
-            checkProbabilities(probeScores);
+            try {
+                checkProbabilities(probeScores);
+            } catch (RuntimeException e) {
+                closeQuietly();
+                throw e;
+            }
         }
         log.info("loaded teacher {}", describe());
     }

@@ -349,6 +349,38 @@ class DjlTeacherTest {
         }
     }
 
+    /** What the ONNX Runtime engine's root manager holds open (each loaded model's manager is attached there until closed). */
+    private static int openOrtResources() throws ReflectiveOperationException {
+        ai.djl.ndarray.NDManager root = ai.djl.engine.Engine.getEngine("OnnxRuntime").newBaseManager();
+        ai.djl.ndarray.NDManager system = root.getParentManager();
+        root.close();
+        java.lang.reflect.Field f = ai.djl.ndarray.BaseNDManager.class.getDeclaredField("resources");
+        f.setAccessible(true);
+        return ((Map<?, ?>) f.get(system)).size();
+    }
+
+    /** A model refused after it loaded (its probe shows it is not what the settings say) is closed, not left open. */
+    @Test
+    void aModelRefusedAfterLoadingIsClosed() throws ReflectiveOperationException {
+        try (DjlTeacher warm = tiny("tiny-mlp.onnx").build()) {
+            assertEquals(CLASSES, warm.classes()); // the engine is loaded
+        }
+        int before = openOrtResources();
+        java.util.List<java.util.function.Supplier<DjlTeacher>> refused = java.util.List.of(
+                () -> tiny("tiny-mlp.onnx").optValues(TeacherValues.PROBABILITIES).build(),
+                () -> tiny("tiny-mlp.onnx").optClasses(10).build(),
+                () -> tiny("tiny-mlp.onnx").optLogitsOutput("probs").build(),
+                () -> tiny("tiny-mlp.onnx").setInputShape(12).build());
+        for (java.util.function.Supplier<DjlTeacher> build : refused) {
+            assertThrows(IllegalArgumentException.class, build::get);
+        }
+        assertEquals(before, openOrtResources(), "every refused model was closed");
+        DjlTeacher open = tiny("tiny-mlp.onnx").build();
+        assertEquals(before + 1, openOrtResources(), "the count sees an open model");
+        open.close();
+        assertEquals(before, openOrtResources());
+    }
+
     @Test
     void settingsErrors(@TempDir Path dir) {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> DjlTeacher.builder().setInputShape(IN).build());
