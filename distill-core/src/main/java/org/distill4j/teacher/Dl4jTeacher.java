@@ -50,7 +50,17 @@ public final class Dl4jTeacher implements Teacher {
         org.deeplearning4j.nn.conf.layers.Layer conf = Nd4jArrays.lastLayer(net);
         int last = net.getnLayers() - 1;
         IActivation act = Nd4jArrays.activation(conf);
-        int classes = outputSize(conf, "teacher");
+        int classes = outputSize(conf, "teacher", () -> {
+            // a LossLayer (or another parameter-free layer) keeps the size of the layer before it
+            for (int i = last; i > 0 && keepsSize(net.getLayerWiseConfigurations().getConf(i).getLayer())
+                    && net.getLayerWiseConfigurations().getInputPreProcess(i) == null; i--) {
+                org.deeplearning4j.nn.conf.layers.Layer before = net.getLayerWiseConfigurations().getConf(i - 1).getLayer();
+                if (before instanceof FeedForwardLayer ff && ff.getNOut() > 0) {
+                    return ff.getNOut();
+                }
+            }
+            return 0;
+        });
         Mode mode;
         if (Nd4jArrays.isIdentity(act)) {
             mode = Mode.OUTPUT_LOGITS;
@@ -84,7 +94,43 @@ public final class Dl4jTeacher implements Teacher {
             throw new IllegalArgumentException("teacher graph output '" + out + "' has activation " + act
                     + "; a teacher must end in softmax or identity (logits)");
         }
-        return new Dl4jTeacher(null, graph, outputSize(conf, "teacher"), mode);
+        return new Dl4jTeacher(null, graph, outputSize(conf, "teacher", () -> {
+            // a LossLayer (or another parameter-free layer) keeps the size of the one layer vertex before it
+            String name = out;
+            while (true) {
+                org.deeplearning4j.nn.conf.graph.GraphVertex v = graph.getConfiguration().getVertices().get(name);
+                List<String> inputs = graph.getConfiguration().getVertexInputs().get(name);
+                if (!(v instanceof org.deeplearning4j.nn.conf.graph.LayerVertex lv) || !keepsSize(lv.getLayerConf().getLayer())
+                        || lv.getPreProcessor() != null || inputs == null || inputs.size() != 1
+                        || !(graph.getConfiguration().getVertices().get(inputs.get(0))
+                        instanceof org.deeplearning4j.nn.conf.graph.LayerVertex before)) {
+                    return 0L;
+                }
+                if (before.getLayerConf().getLayer() instanceof FeedForwardLayer ff && ff.getNOut() > 0) {
+                    return ff.getNOut();
+                }
+                name = inputs.get(0);
+            }
+        }), mode);
+    }
+
+    /** Layers whose output has the size of their input: they record no nOut of their own. */
+    private static boolean keepsSize(org.deeplearning4j.nn.conf.layers.Layer conf) {
+        return conf instanceof org.deeplearning4j.nn.conf.layers.LossLayer || conf instanceof org.deeplearning4j.nn.conf.layers.ActivationLayer
+                || conf instanceof org.deeplearning4j.nn.conf.layers.DropoutLayer;
+    }
+
+    /** The last layer's nOut, or where it has none (a LossLayer) what {@code inherited} finds before it (0: nothing). */
+    private static int outputSize(org.deeplearning4j.nn.conf.layers.Layer conf, String role, java.util.function.LongSupplier inherited) {
+        if (conf instanceof FeedForwardLayer ff && ff.getNOut() <= 0) {
+            long n = inherited.getAsLong();
+            if (n <= 0) {
+                throw new IllegalArgumentException(role + "'s last layer " + conf.getClass().getSimpleName() + " has no output size (nOut "
+                        + ff.getNOut() + ") and no sized DenseLayer or OutputLayer right before it; end the network in one");
+            }
+            return Math.toIntExact(n);
+        }
+        return outputSize(conf, role);
     }
 
     static int outputSize(org.deeplearning4j.nn.conf.layers.Layer conf, String role) {

@@ -146,6 +146,43 @@ class Dl4jTeacherTest {
         assertEquals(true, e.getMessage().contains("no layer 'fc9'"), e.getMessage());
     }
 
+    /**
+     * A softmax LossLayer head records no output size (nOut 0): it has the size of the layer before it, in a
+     * MultiLayerNetwork and in a graph, and a head with no sized layer before it is refused at once (not with 0 classes).
+     */
+    @Test
+    void aLossLayerHeadHasTheSizeOfTheLayerBeforeIt() {
+        MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().seed(5).list()
+                .layer(new DenseLayer.Builder().nIn(6).nOut(5).activation(Activation.IDENTITY).build())
+                .layer(new org.deeplearning4j.nn.conf.layers.LossLayer.Builder(LossFunctions.LossFunction.MCXENT)
+                        .activation(Activation.SOFTMAX).build())
+                .build());
+        net.init();
+        Dl4jTeacher t = Dl4jTeacher.of(net);
+        assertEquals(5, t.classes());
+        assertEquals(TeacherValues.PROBABILITIES, t.values());
+        Batch b = batch(3, 6, 9);
+        assertArrayEquals(net.output(Nd4j.create(b.features(), new long[]{3, 6}, 'c'), false).ravel().toFloatVector(), t.outputs(b), 0f);
+
+        ComputationGraph g = new ComputationGraph(new NeuralNetConfiguration.Builder().seed(6).graphBuilder().addInputs("in")
+                .addLayer("h", new DenseLayer.Builder().nIn(6).nOut(7).activation(Activation.IDENTITY).build(), "in")
+                .addLayer("out", new org.deeplearning4j.nn.conf.layers.LossLayer.Builder(LossFunctions.LossFunction.MCXENT)
+                        .activation(Activation.SOFTMAX).build(), "h")
+                .setOutputs("out").build());
+        g.init();
+        Dl4jTeacher tg = Dl4jTeacher.of(g);
+        assertEquals(7, tg.classes());
+        assertArrayEquals(g.output(false, Nd4j.create(b.features(), new long[]{3, 6}, 'c'))[0].ravel().toFloatVector(), tg.outputs(b), 0f);
+
+        MultiLayerNetwork bare = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().list()
+                .layer(new org.deeplearning4j.nn.conf.layers.LossLayer.Builder(LossFunctions.LossFunction.MCXENT)
+                        .activation(Activation.SOFTMAX).build())
+                .build());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Dl4jTeacher.of(bare));
+        assertEquals("teacher's last layer LossLayer has no output size (nOut 0) and no sized DenseLayer or OutputLayer right "
+                + "before it; end the network in one", e.getMessage());
+    }
+
     @Test
     void rejectsOutputsThatAreNotADistribution() {
         MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().list()
