@@ -156,7 +156,7 @@ public final class EnsembleTeacher implements Teacher {
 
     @Override
     public String describe() {
-        StringBuilder sb = new StringBuilder("ensemble of " + teachers.size() + " (" + combine.name().toLowerCase() + " averaged):");
+        StringBuilder sb = new StringBuilder("ensemble of " + teachers.size() + " (" + combine.name().toLowerCase(java.util.Locale.ROOT) + " averaged):");
         for (int i = 0; i < teachers.size(); i++) {
             sb.append(String.format(java.util.Locale.ROOT, " %.3f x %s;", weights[i], teachers.get(i).describe()));
         }

@@ -51,7 +51,13 @@ final class DjlSession implements AutoCloseable {
         options.forEach(builder::optOption);
         Criteria<NDList, NDList> criteria = builder.build();
         try {
-            return new DjlSession(file, engine, outputNames, criteria.loadModel());
+            ZooModel<NDList, NDList> model = criteria.loadModel();
+            try {
+                return new DjlSession(file, engine, outputNames, model);
+            } catch (RuntimeException e) { // no predictor: the loaded model's native session would stay open
+                model.close();
+                throw e;
+            }
         } catch (ModelNotFoundException | MalformedModelException | IOException | RuntimeException e) {
             throw new IllegalArgumentException("cannot load teacher model " + file + " with DJL's " + engine.djlName()
                     + " engine; expected " + engine.fileKind() + " file: " + rootMessage(e), e);
