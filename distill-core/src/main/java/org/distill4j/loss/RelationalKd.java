@@ -17,7 +17,8 @@ import java.util.Map;
  * The means run over ordered pairs with {@code i != j} and over triplets with {@code j, k != i} (the
  * authors' code averages over the full N x N and N x N x N tensors, whose extra entries are zero on
  * both sides; the scale differs by (N-1)/N and ((N-1)/N)^2). Coincident samples (zero distance) add no
- * gradient. Needs at least 2 samples for the distance term and 3 for the angle term.
+ * gradient. A batch too small for a term (the distance term relates 2 samples, the angle term 3), as the last batch of a
+ * training set can be, has no relations to compare: that term is 0 and passes no gradient.
  */
 public final class RelationalKd implements FeatureLoss {
     /** The registered name. */
@@ -61,20 +62,16 @@ public final class RelationalKd implements FeatureLoss {
         final int n = batch.rows();
         final int ds = batch.studentSize();
         final int dt = batch.teacherSize();
-        if (n < 2 || (angleWeight > 0 && n < 3)) {
-            throw new IllegalArgumentException("rkd relates samples of a batch: it needs at least " + (angleWeight > 0 ? 3 : 2)
-                    + " samples, got " + n);
-        }
         checkGradient(batch, gradOut, upstream);
         final double[] s = widen(batch.student());
         final double[] t = widen(batch.teacher());
         final double[] grad = new double[s.length];
         double dist = 0;
         double angle = 0;
-        if (distanceWeight > 0) {
+        if (distanceWeight > 0 && n >= 2) { // fewer samples have no pair: the term is 0
             dist = distance(s, t, n, ds, dt, grad, upstream * distanceWeight);
         }
-        if (angleWeight > 0) {
+        if (angleWeight > 0 && n >= 3) { // nor a triplet
             angle = angle(s, t, n, ds, dt, grad, upstream * angleWeight);
         }
         for (int i = 0; i < grad.length; i++) {

@@ -342,9 +342,22 @@ class FeatureLossTest {
         assertEquals(a, b, 1e-5 * a);
         assertEquals(0.0, rkd.compute(FeatureBatch.of(n, t, new int[]{8}, tBig, new int[]{8}), new float[t.length], 1f).value(), 1e-9,
                 "a student with the teacher's relations has zero loss");
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> rkd.compute(FeatureBatch.of(2, new float[8], new int[]{4}, new float[16], new int[]{8}), new float[8], 1f));
-        assertTrue(e.getMessage().contains("at least 3 samples"), e.getMessage());
+        // a batch of two samples has a pair but no triplet: the distance term alone; one sample: no relation, 0
+        float[] s2 = randn(rng, 8, 1);
+        float[] t2 = randn(rng, 16, 1);
+        float[] g2 = new float[8];
+        LossResult two = rkd.compute(FeatureBatch.of(2, s2, new int[]{4}, t2, new int[]{8}), g2, UP);
+        double distanceOnly = rkdRef(FamilyReference.widen(s2), t2, 2, 4, 8, 25, 0);
+        assertEquals(distanceOnly, two.value(), 1e-9 * distanceOnly + 1e-12);
+        assertEquals(0.0, two.terms().get("rkd-angle"));
+        float[] g2d = new float[8];
+        new RelationalKd(25, 0).compute(FeatureBatch.of(2, s2, new int[]{4}, t2, new int[]{8}), g2d, UP);
+        assertArrayEquals(g2d, g2, "the gradient of the distance term alone");
+        float[] g1 = {Float.NaN, Float.NaN, Float.NaN, Float.NaN};
+        LossResult one = rkd.compute(FeatureBatch.of(1, java.util.Arrays.copyOf(s2, 4), new int[]{4}, java.util.Arrays.copyOf(t2, 8),
+                new int[]{8}), g1, UP);
+        assertEquals(0.0, one.value());
+        assertArrayEquals(new float[4], g1, "one sample: no gradient");
     }
 
     @Test
