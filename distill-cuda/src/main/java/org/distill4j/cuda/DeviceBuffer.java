@@ -37,8 +37,8 @@ public final class DeviceBuffer implements AutoCloseable {
      * @throws IllegalArgumentException when the range is outside the buffer
      */
     public DevicePtr at(long byteOffset, long bytes) {
-        if (byteOffset < 0 || bytes < 0 || byteOffset + bytes > capacity) {
-            throw new IllegalArgumentException("bytes [" + byteOffset + ", " + (byteOffset + bytes) + ") are outside a " + capacity
+        if (byteOffset < 0 || bytes < 0 || byteOffset > capacity || bytes > capacity - byteOffset) { // no overflow of the sum
+            throw new IllegalArgumentException(bytes + " bytes from byte " + byteOffset + " are outside a " + capacity
                     + "-byte device buffer");
         }
         return new DevicePtr(address() + byteOffset);

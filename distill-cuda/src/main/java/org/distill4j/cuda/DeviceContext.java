@@ -214,6 +214,9 @@ public final class DeviceContext implements AutoCloseable {
         if (bytes <= 0) {
             throw new IllegalArgumentException("a device buffer needs a positive size, got " + bytes);
         }
+        if (bytes > Long.MAX_VALUE / LARGE_STEP * LARGE_STEP) {
+            throw new IllegalArgumentException("a device buffer of " + bytes + " bytes is beyond any device");
+        }
         if (bytes >= LARGE) {
             return (bytes + LARGE_STEP - 1) / LARGE_STEP * LARGE_STEP;
         }

@@ -225,6 +225,24 @@ class CudaRuntimeLogicTest {
         assertEquals(9_972_006_912L + (2L << 20) - 9_972_006_912L % (2L << 20), DeviceContext.bucket(9_972_006_912L),
                 "a 16384 x 152064 fp32 tensor rounds up to 2 MiB, not to 16 GiB");
         assertThrows(IllegalArgumentException.class, () -> DeviceContext.bucket(0));
+        // sizes whose bucket a long cannot hold are refused, not rounded to a negative size
+        IllegalArgumentException huge = assertThrows(IllegalArgumentException.class, () -> DeviceContext.bucket(Long.MAX_VALUE - 5));
+        assertTrue(huge.getMessage().contains(String.valueOf(Long.MAX_VALUE - 5)), huge.getMessage());
+        long top = Long.MAX_VALUE / (2L << 20) * (2L << 20);
+        assertEquals(top, DeviceContext.bucket(top), "the largest bucket");
+    }
+
+    /** A range of a device buffer is checked without overflow: one that ends past the buffer is refused, however large. */
+    @Test
+    void aRangeOfADeviceBufferMustLieInsideIt() {
+        DeviceBuffer b = new DeviceBuffer(null, 0x7000_0000L, 4096); // its owner is only asked on close
+        assertEquals(0x7000_0000L + 96, b.at(96, 4000).address());
+        assertEquals(0x7000_0000L + 4096, b.at(4096, 0).address(), "an empty range at the end");
+        assertThrows(IllegalArgumentException.class, () -> b.at(96, 4001));
+        assertThrows(IllegalArgumentException.class, () -> b.at(-1, 10));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> b.at(8, Long.MAX_VALUE));
+        assertTrue(e.getMessage().contains("4096-byte device buffer"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> b.at(Long.MAX_VALUE, 1));
     }
 
     @Test
