@@ -85,23 +85,37 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public LossResult logitLoss(LogitLoss loss, LogitBatch batch, float[] gradOut, float upstream) {
-        LogitLoss.requireFiniteUpstream(loss.name(), upstream); // the kernels scale every gradient element by it
         if (loss instanceof SoftTargetKd kd && batch.teacher() != null) {
+            checkInputs(loss, batch, gradOut, upstream);
             return fused(batch, gradOut, upstream, kd.temperature(), kd.alpha(), true, kd.reduction(), loss);
         }
         if (loss instanceof CrossEntropy ce) {
+            checkInputs(loss, batch, gradOut, upstream);
             return fused(batch, gradOut, upstream, 1.0, 1.0, false, ce.reduction(), loss);
         }
         if (loss instanceof GeneralizedJsd jsd && batch.teacher() != null && jsd.beta() > 0 && jsd.beta() < 1) {
+            checkInputs(loss, batch, gradOut, upstream);
             return gjsd(batch, gradOut, upstream, jsd);
         }
         if (loss instanceof TopKKd tk && batch.topkIds() != null && batch.classes() <= KernelPlan.MAX_DYNAMIC_SHARED * 8) {
+            checkInputs(loss, batch, gradOut, upstream);
             return topk(batch, gradOut, upstream, tk);
         }
+        LogitLoss.requireFiniteUpstream(loss.name(), upstream);
         if (cpuFallbackLogged.add(loss.name())) {
             log.info("loss '{}' has no CUDA kernel in this version; it runs on the CPU", loss.name());
         }
         return cpu.logitLoss(loss, batch, gradOut, upstream);
+    }
+
+    /**
+     * The CPU loss's checks of the arguments, with its errors, before a kernel runs: the gradient buffer (there, of
+     * {@code rows x classes}, and not one of the inputs, which the chunks of a batch are still read from while earlier
+     * chunks' gradients are written), the inputs the loss needs, and the upstream factor, which the kernels scale every
+     * gradient element by.
+     */
+    private static void checkInputs(LogitLoss loss, LogitBatch batch, float[] gradOut, float upstream) {
+        loss.checkInputs(batch, gradOut, upstream);
     }
 
     /** Which rows count, or null when all do. */

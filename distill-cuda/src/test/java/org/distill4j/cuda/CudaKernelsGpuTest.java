@@ -582,6 +582,49 @@ class CudaKernelsGpuTest extends GpuTest {
     }
 
     /**
+     * A gradient buffer that is missing, of the wrong length or the same array as an input is refused by the kernels'
+     * losses with the CPU loss's own error, before anything runs: the inputs are left as they were (a gradient written
+     * into the student logits or the teacher values would destroy the inputs of the caller's next step).
+     */
+    @Test
+    void badGradientBuffersRaiseTheCpuLossError() {
+        Random rng = new Random(13);
+        int rows = 6;
+        int v = 301;
+        int k = 4;
+        float[] s = Inputs.logits(rng, rows, v, 2.0);
+        float[] t = Inputs.logits(rng, rows, v, 2.0);
+        int[] labels = Inputs.labels(rng, rows, v);
+        KernelInputs.TopK top = KernelInputs.topK(t, rows, v, k);
+        LogitBatch dense = LogitBatch.of(rows, v, s, t, TeacherValues.LOGITS, labels);
+        LogitBatch sparse = LogitBatch.ofTopK(rows, v, s, top.ids(), top.logProbs(), k, labels);
+        float[] s0 = s.clone();
+        float[] t0 = t.clone();
+        org.distill4j.loss.LogitLoss[] losses = {new SoftTargetKd(2, 0.3), new CrossEntropy(), new org.distill4j.loss.GeneralizedJsd(0.5, 1),
+                new org.distill4j.loss.TopKKd(2.0, org.distill4j.loss.TopKKd.Tail.REST_BUCKET)};
+        for (org.distill4j.loss.LogitLoss loss : losses) {
+            LogitBatch batch = loss.needsTopK() ? sparse : dense;
+            java.util.List<float[]> bad = new java.util.ArrayList<>(java.util.Arrays.asList(null, new float[rows * v - 1], s));
+            if (!loss.needsTopK()) {
+                bad.add(t);
+            }
+            for (float[] g : bad) {
+                String what = loss.name() + " with a gradient buffer of " + (g == null ? "null" : g == s ? "the student logits"
+                        : g == t ? "the teacher values" : g.length + " elements");
+                IllegalArgumentException cpu = assertThrows(IllegalArgumentException.class, () -> loss.compute(batch, g, 1f), what);
+                IllegalArgumentException gpu = assertThrows(IllegalArgumentException.class, () -> backend.logitLoss(loss, batch, g, 1f), what);
+                assertEquals(cpu.getMessage(), gpu.getMessage(), what);
+                assertArrayEquals(s0, s, what + ": the student logits are untouched");
+                assertArrayEquals(t0, t, what + ": the teacher values are untouched");
+            }
+            // both the buffer and the upstream factor wrong: the same error as the CPU loss's, which checks the buffer first
+            IllegalArgumentException cpu = assertThrows(IllegalArgumentException.class, () -> loss.compute(batch, null, Float.NaN));
+            IllegalArgumentException gpu = assertThrows(IllegalArgumentException.class, () -> backend.logitLoss(loss, batch, null, Float.NaN));
+            assertEquals(cpu.getMessage(), gpu.getMessage(), loss.name());
+        }
+    }
+
+    /**
      * Teacher classes of zero mass (logits of -inf, probabilities of 0: a padded or masked vocabulary) run on the device,
      * not through the CPU, for every kernel family the backend picks (one warp a row at V 37, a block at V 3001, the tiled
      * kernels at V 6000), and match the CPU loss and the float64 reference: kd with a logit and a probability teacher,
