@@ -246,6 +246,19 @@ public final class CudaBackend implements ComputeBackend {
      *                                  in {@code gradOut})
      */
     public LossResult topKKd(TopKKd loss, LogitBatch student, StoreBatches.TopK teacher, float[] gradOut, float upstream) {
+        if (teacher == null) {
+            throw new IllegalArgumentException("loss '" + loss.name() + "' on the device needs the teacher's top-k rows there "
+                    + "(StoreBatches.topK), got none");
+        }
+        if (gradOut == null || gradOut.length != student.student().length) {
+            throw new IllegalArgumentException("gradient buffer for loss '" + loss.name() + "' has "
+                    + (gradOut == null ? "no array" : gradOut.length + " elements") + ", expected rows x classes = " + student.rows()
+                    + " x " + student.classes());
+        }
+        if (gradOut == student.student()) {
+            throw new IllegalArgumentException("gradient buffer for loss '" + loss.name() + "' is the same array as the student logits; "
+                    + "it must not alias an input (the loss reads them while it writes the gradient)");
+        }
         LogitLoss.requireFiniteUpstream(loss.name(), upstream);
         if (teacher.rows() != student.rows()) {
             throw new IllegalArgumentException("the student batch has " + student.rows() + " rows, the teacher's top-k rows " + teacher.rows());
@@ -253,10 +266,6 @@ public final class CudaBackend implements ComputeBackend {
         if (teacher.vocab() != student.classes()) {
             throw new IllegalArgumentException("the student batch has " + student.classes() + " classes, the teacher's top-k rows come from a "
                     + "store of vocabulary " + teacher.vocab() + "; they must match");
-        }
-        if (gradOut.length != student.rows() * student.classes()) {
-            throw new IllegalArgumentException("gradOut has " + gradOut.length + " elements, expected " + student.rows() + " x "
-                    + student.classes());
         }
         if (student.countedRows() == 0) {
             java.util.Arrays.fill(gradOut, 0f);

@@ -153,6 +153,46 @@ class BatchingGpuTest extends GpuTest {
         }
     }
 
+    /**
+     * topKKd's own arguments are checked as the CPU loss checks a batch's: a missing or aliasing gradient buffer and
+     * missing rows are named, and rows whose buffers went back to the pool are refused, before anything runs.
+     */
+    @Test
+    void topKKdChecksItsArguments(@TempDir Path tmp) throws Exception {
+        int rows = 6;
+        int vocab = 50;
+        int k = 4;
+        Random rng = new Random(17);
+        KernelInputs.TopK top = KernelInputs.topK(Inputs.logits(rng, rows, vocab, 2.0), rows, vocab, k);
+        Path p = tmp.resolve("topk.d4j");
+        StoreHeader h = new StoreHeader(StoreHeader.Layout.TOP_K, ValueCodec.F32, StoreHeader.ValueKind.LOG_PROBS, vocab, k, rows, 16,
+                1.0, "{}");
+        try (StoreWriter w = StoreWriter.open(p, h)) {
+            w.writeTopK(top.ids(), top.logProbs(), rows);
+            w.finish();
+        }
+        TopKKd loss = new TopKKd(2.0, TopKKd.Tail.REST_BUCKET);
+        float[] s = Inputs.logits(rng, rows, vocab, 2.0);
+        float[] s0 = s.clone();
+        LogitBatch student = LogitBatch.ofLabels(rows, vocab, s, Inputs.labels(rng, rows, vocab));
+        try (SoftTargetStore store = SoftTargetStore.open(p); StoreBatches b = new StoreBatches(ctx, store, rows, 1)) {
+            StoreBatches.TopK t = b.topK(b.stage(range(0, rows)));
+            IllegalArgumentException noGrad = assertThrows(IllegalArgumentException.class, () -> backend.topKKd(loss, student, t, null, 1f));
+            assertTrue(noGrad.getMessage().contains("gradient buffer for loss 'topk-kd' has no array"), noGrad.getMessage());
+            IllegalArgumentException alias = assertThrows(IllegalArgumentException.class, () -> backend.topKKd(loss, student, t, s, 1f));
+            assertTrue(alias.getMessage().contains("same array as the student logits"), alias.getMessage());
+            assertArrayEquals(s0, s, "the student logits are untouched");
+            IllegalArgumentException noRows = assertThrows(IllegalArgumentException.class,
+                    () -> backend.topKKd(loss, student, null, new float[rows * vocab], 1f));
+            assertTrue(noRows.getMessage().contains("top-k rows"), noRows.getMessage());
+            t.close();
+            t.close(); // twice is harmless
+            IllegalStateException closed = assertThrows(IllegalStateException.class,
+                    () -> backend.topKKd(loss, student, t, new float[rows * vocab], 1f));
+            assertTrue(closed.getMessage().contains("closed"), closed.getMessage());
+        }
+    }
+
     @Test
     void storedDenseRowsUnpackAsTheJavaReaderGives(@TempDir Path tmp) throws Exception {
         int vocab = 1003;
