@@ -37,9 +37,11 @@ public final class DeviceStager implements AutoCloseable {
 
     /** A staged batch. */
     public static final class Batch {
+        private final DeviceStager owner;
         private final StagingRing.Staged staged;
 
-        private Batch(StagingRing.Staged staged) {
+        private Batch(DeviceStager owner, StagingRing.Staged staged) {
+            this.owner = owner;
             this.staged = staged;
         }
 
@@ -112,12 +114,13 @@ public final class DeviceStager implements AutoCloseable {
     /** Fills the next slot's pinned buffer on this thread and queues its copy on the copy stream. */
     public Batch stage(Filler filler) {
         check();
-        return new Batch(ring.stage(filler::fill));
+        return new Batch(this, ring.stage(filler::fill));
     }
 
     /** Makes the context's stream wait for {@code b}'s copy; returns the device buffer that holds it. */
     public DeviceBuffer acquire(Batch b) {
         check();
+        mine(b);
         ring.acquire(b.staged);
         return device[b.staged.slot()];
     }
@@ -125,7 +128,18 @@ public final class DeviceStager implements AutoCloseable {
     /** {@code b}'s slot may be refilled once the kernels queued so far on the context's stream have run. */
     public void release(Batch b) {
         check();
+        mine(b);
         ring.release(b.staged);
+    }
+
+    /**
+     * Refuses a batch another stager staged: its slot and sequence number may well be this stager's too, and it would be
+     * read from (or free) this stager's slot, which holds other data.
+     */
+    private void mine(Batch b) {
+        if (b.owner != this) {
+            throw new IllegalArgumentException("batch " + b.sequence() + " was staged by another stager; acquire and release it there");
+        }
     }
 
     private void check() {

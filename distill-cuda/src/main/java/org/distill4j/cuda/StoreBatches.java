@@ -49,10 +49,12 @@ public final class StoreBatches implements AutoCloseable {
 
     /** A batch of stored rows on its way to the device. */
     public static final class Staged {
+        private final StoreBatches owner;
         private final DeviceStager.Batch batch;
         private final int rows;
 
-        private Staged(DeviceStager.Batch batch, int rows) {
+        private Staged(StoreBatches owner, DeviceStager.Batch batch, int rows) {
+            this.owner = owner;
             this.batch = batch;
             this.rows = rows;
         }
@@ -67,7 +69,7 @@ public final class StoreBatches implements AutoCloseable {
         if (indices.length == 0 || indices.length > maxRows) {
             throw new IllegalArgumentException(store.path() + ": a staged batch takes 1 to " + maxRows + " rows, got " + indices.length);
         }
-        return new Staged(stager.stage(pinned -> store.copyRows(indices, pinned)), indices.length);
+        return new Staged(this, stager.stage(pinned -> store.copyRows(indices, pinned)), indices.length);
     }
 
     /**
@@ -78,6 +80,7 @@ public final class StoreBatches implements AutoCloseable {
         if (header.layout() != StoreHeader.Layout.TOP_K) {
             throw new IllegalStateException(store.path() + " holds dense rows; read them with dense");
         }
+        mine(s);
         int k = header.k();
         long n = (long) s.rows * k;
         DeviceBuffer raw = stager.acquire(s.batch);
@@ -96,6 +99,14 @@ public final class StoreBatches implements AutoCloseable {
         }
         stager.release(s.batch);
         return new TopK(ctx, store, ids, lps, bad, s.rows, k, header.vocab());
+    }
+
+    /** Refuses rows another StoreBatches staged (another store's rows, or this store's in another stager's slot). */
+    private void mine(Staged s) {
+        if (s.owner != this) {
+            throw new IllegalArgumentException(store.path() + ": these " + s.rows + " rows were staged by another StoreBatches (of "
+                    + s.owner.store.path() + "); unpack them there");
+        }
     }
 
     /** After a failed unpacking: frees what it allocated and the batch's slot; returns {@code e} to throw. */
@@ -118,6 +129,7 @@ public final class StoreBatches implements AutoCloseable {
         if (header.layout() != StoreHeader.Layout.DENSE) {
             throw new IllegalStateException(store.path() + " holds top-k rows (k = " + header.k() + "); read them with topK");
         }
+        mine(s);
         long n = (long) s.rows * header.vocab();
         DeviceBuffer raw = stager.acquire(s.batch);
         DeviceBuffer out = null;

@@ -193,6 +193,62 @@ class BatchingGpuTest extends GpuTest {
         }
     }
 
+    /**
+     * A batch belongs to the stager (and the stored rows to the StoreBatches) that staged it: another one's batch has the
+     * same numbers, slot and sequence, and would be read from this one's device buffer, another store's rows as this
+     * store's. It is refused, and this one's own batch still goes through.
+     */
+    @Test
+    void aBatchIsReadOnlyWhereItWasStaged(@TempDir Path tmp) throws Exception {
+        try (DeviceStager one = new DeviceStager(ctx, 2, 4096); DeviceStager two = new DeviceStager(ctx, 2, 4096)) {
+            DeviceStager.Batch mine = one.stage(b -> fill(b, 1, 1024));
+            DeviceStager.Batch theirs = two.stage(b -> fill(b, 2, 1024));
+            assertEquals(mine.sequence(), theirs.sequence());
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> one.acquire(theirs));
+            assertTrue(e.getMessage().contains("another stager"), e.getMessage());
+            DeviceBuffer in = two.acquire(theirs);
+            assertThrows(IllegalArgumentException.class, () -> one.release(theirs));
+            two.release(theirs);
+            DeviceBuffer got = one.acquire(mine);
+            byte[] bytes = new byte[4096];
+            ctx.download(got, bytes);
+            assertEquals(31 + 1023, ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).getInt(4 * 1023));
+            one.release(mine);
+            assertTrue(in.capacity() >= 4096);
+        }
+        int vocab = 20;
+        int k = 3;
+        int rows = 5;
+        Path[] paths = new Path[2];
+        for (int i = 0; i < 2; i++) {
+            KernelInputs.TopK top = KernelInputs.topK(Inputs.logits(new Random(i), rows, vocab, 2.0), rows, vocab, k);
+            paths[i] = tmp.resolve("topk" + i + ".d4j");
+            StoreHeader h = new StoreHeader(StoreHeader.Layout.TOP_K, ValueCodec.F32, StoreHeader.ValueKind.LOG_PROBS, vocab, k, rows, 16,
+                    1.0, "{}");
+            try (StoreWriter w = StoreWriter.open(paths[i], h)) {
+                w.writeTopK(top.ids(), top.logProbs(), rows);
+                w.finish();
+            }
+        }
+        try (SoftTargetStore a = SoftTargetStore.open(paths[0]); SoftTargetStore c = SoftTargetStore.open(paths[1]);
+             StoreBatches fromA = new StoreBatches(ctx, a, rows, 1); StoreBatches fromC = new StoreBatches(ctx, c, rows, 1)) {
+            StoreBatches.Staged sa = fromA.stage(range(0, rows));
+            StoreBatches.Staged sc = fromC.stage(range(0, rows));
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> fromA.topK(sc));
+            assertTrue(e.getMessage().contains(paths[0].toString()) || e.getMessage().contains("another"), e.getMessage());
+            try (StoreBatches.TopK t = fromC.topK(sc)) {
+                byte[] got = new byte[4 * rows * k];
+                ctx.download(t.ids(), got);
+                int[] ids = new int[rows * k];
+                ByteBuffer.wrap(got).order(ByteOrder.LITTLE_ENDIAN).asIntBuffer().get(ids);
+                assertArrayEquals(c.topK(range(0, rows)).ids(), ids, "the other store's own rows");
+            }
+            try (StoreBatches.TopK t = fromA.topK(sa)) {
+                t.checkIds();
+            }
+        }
+    }
+
     @Test
     void storedDenseRowsUnpackAsTheJavaReaderGives(@TempDir Path tmp) throws Exception {
         int vocab = 1003;
