@@ -625,6 +625,37 @@ class CudaKernelsGpuTest extends GpuTest {
     }
 
     /**
+     * The smallest shapes: one row, one or two classes (with V = 1 every distribution is certain: value 0, gradient 0),
+     * on every kernel the backend runs, against the CPU loss.
+     */
+    @ParameterizedTest(name = "rows {0}, V {1}")
+    @CsvSource({"1, 1", "3, 1", "1, 2", "5, 2"})
+    void theSmallestShapesGiveTheCpuLoss(int rows, int v) {
+        Random rng = new Random(rows * 7L + v);
+        float[] s = Inputs.logits(rng, rows, v, 3.0);
+        float[] t = Inputs.logits(rng, rows, v, 3.0);
+        int[] labels = Inputs.labels(rng, rows, v);
+        KernelInputs.TopK top = KernelInputs.topK(t, rows, v, 1);
+        LogitBatch dense = LogitBatch.of(rows, v, s, t, TeacherValues.LOGITS, labels);
+        LogitBatch sparse = LogitBatch.ofTopK(rows, v, s, top.ids(), top.logProbs(), 1, labels);
+        org.distill4j.loss.LogitLoss[] losses = {new SoftTargetKd(2, 0.3), new CrossEntropy(), new org.distill4j.loss.GeneralizedJsd(0.5, 1),
+                new org.distill4j.loss.TopKKd(2.0, org.distill4j.loss.TopKKd.Tail.REST_BUCKET),
+                new org.distill4j.loss.TopKKd(2.0, org.distill4j.loss.TopKKd.Tail.RENORMALIZE)};
+        for (org.distill4j.loss.LogitLoss loss : losses) {
+            LogitBatch batch = loss.needsTopK() ? sparse : dense;
+            float[] grad = Inputs.poisoned(rows * v);
+            LossResult r = backend.logitLoss(loss, batch, grad, 0.7f);
+            float[] cpuGrad = new float[rows * v];
+            LossResult cpu = loss.compute(batch, cpuGrad, 0.7f);
+            String what = loss.name() + " rows " + rows + " V " + v;
+            Tolerances.assertKernelValueClose(cpu.value(), r.value(), Tolerances.KERNEL_F32_VALUE_REL, what);
+            Tolerances.assertKernelGradClose(KernelInputs.widen(cpuGrad), grad, Tolerances.KERNEL_F32_GRAD, what + " gradient");
+            assertEquals(cpu.rows(), r.rows(), what);
+            assertEquals(cpu.terms().keySet(), r.terms().keySet(), what);
+        }
+    }
+
+    /**
      * Teacher classes of zero mass (logits of -inf, probabilities of 0: a padded or masked vocabulary) run on the device,
      * not through the CPU, for every kernel family the backend picks (one warp a row at V 37, a block at V 3001, the tiled
      * kernels at V 6000), and match the CPU loss and the float64 reference: kd with a logit and a probability teacher,
