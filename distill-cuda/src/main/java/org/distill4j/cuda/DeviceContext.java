@@ -234,14 +234,23 @@ public final class DeviceContext implements AutoCloseable {
         free.computeIfAbsent(capacity, k -> new ArrayDeque<>()).push(address);
     }
 
-    /** Frees the pool's cached (released) buffers. */
+    /**
+     * Frees the pool's cached (released) buffers, in this context (made current on the calling thread). A free that
+     * fails raises its error and leaves that buffer and those not yet freed in the pool.
+     */
     public synchronized void trim() {
-        for (ArrayDeque<Long> q : free.values()) {
-            for (Long a : q) {
-                cudart.cuMemFree(a);
+        if (closed.get()) {
+            return; // the context freed everything
+        }
+        current();
+        for (Map.Entry<Long, ArrayDeque<Long>> e : free.entrySet()) {
+            ArrayDeque<Long> q = e.getValue();
+            while (!q.isEmpty()) {
+                Long a = q.peek();
+                Cu.check(cudart.cuMemFree(a), "cuMemFree(cached " + e.getKey() + "-byte buffer)");
+                q.pop();
                 all.remove(a);
             }
-            q.clear();
         }
     }
 

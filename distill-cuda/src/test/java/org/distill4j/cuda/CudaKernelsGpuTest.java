@@ -813,6 +813,27 @@ class CudaKernelsGpuTest extends GpuTest {
     }
 
     /**
+     * Freeing the pool's cached buffers is a driver call like any other: where it fails (here because the stream is
+     * capturing, which forbids freeing) the failure names the call, and the buffers stay the pool's, freed by a later
+     * trim, rather than dropped from the pool unfreed (device memory lost until the context closes).
+     */
+    @Test
+    void aTrimThatFailsSaysWhyAndKeepsThePoolsBuffers() {
+        DeviceBuffer b = ctx.alloc(3000);
+        long at = b.address();
+        b.close();
+        CudaException e = assertThrows(CudaException.class, () -> ctx.capture(ctx::trim));
+        assertTrue(e.call().startsWith("cuMemFree"), e.getMessage());
+        try (DeviceBuffer again = ctx.alloc(3000)) {
+            assertEquals(at, again.address(), "the cached buffer is still the pool's");
+        }
+        ctx.trim();
+        try (DeviceBuffer fresh = ctx.alloc(3000)) {
+            assertTrue(fresh.capacity() >= 3000);
+        }
+    }
+
+    /**
      * A host batch larger than the backend's chunk goes to the device in chunks of rows, with the same bits as in one
      * piece: each row's parts and gradient are its own. Here chunks of {@code perChunk} rows, the last one short, on
      * the two-pass (V 301) and tiled (V 4000) kernels, with ignored and masked rows.
