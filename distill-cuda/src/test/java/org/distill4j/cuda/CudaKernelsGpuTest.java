@@ -834,6 +834,57 @@ class CudaKernelsGpuTest extends GpuTest {
     }
 
     /**
+     * Two threads calling one backend at once (kd, gjsd and topk-kd host batches, each in chunks of rows through the
+     * backend's one staging buffer) get the bits each call gets alone.
+     */
+    @Test
+    void twoThreadsShareABackend() throws Exception {
+        int rows = 7;
+        int v = 301;
+        int k = 5;
+        CudaBackend shared = new CudaBackend(ctx, 4L * v * 3); // chunks of 3 rows; shares the class's context, not closed here
+        Random rng = new Random(77);
+        org.distill4j.loss.LogitLoss[] losses = {new SoftTargetKd(2.0, 0.3), new org.distill4j.loss.GeneralizedJsd(0.4, 1.5),
+                new org.distill4j.loss.TopKKd(2.0, org.distill4j.loss.TopKKd.Tail.REST_BUCKET)};
+        LogitBatch[] batches = new LogitBatch[2 * losses.length];
+        float[][] alone = new float[batches.length][];
+        double[] aloneValue = new double[batches.length];
+        for (int i = 0; i < batches.length; i++) {
+            float[] s = Inputs.logits(rng, rows, v, 3.0);
+            float[] t = Inputs.logits(rng, rows, v, 3.0);
+            int[] labels = Inputs.labels(rng, rows, v);
+            KernelInputs.TopK top = KernelInputs.topK(t, rows, v, k);
+            batches[i] = losses[i % losses.length].needsTopK() ? LogitBatch.ofTopK(rows, v, s, top.ids(), top.logProbs(), k, labels)
+                    : LogitBatch.of(rows, v, s, t, TeacherValues.LOGITS, labels);
+            alone[i] = new float[rows * v];
+            aloneValue[i] = shared.logitLoss(losses[i % losses.length], batches[i], alone[i], 0.9f).value();
+        }
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+        try {
+            java.util.List<java.util.concurrent.Future<?>> runs = new java.util.ArrayList<>();
+            for (int thread = 0; thread < 2; thread++) {
+                int first = thread;
+                runs.add(pool.submit(() -> {
+                    for (int round = 0; round < 4; round++) {
+                        for (int i = first; i < batches.length; i += 2) {
+                            float[] g = Inputs.poisoned(rows * v);
+                            double value = shared.logitLoss(losses[i % losses.length], batches[i], g, 0.9f).value();
+                            assertArrayEquals(alone[i], g, "batch " + i + " round " + round + " gradient");
+                            assertEquals(Double.doubleToRawLongBits(aloneValue[i]), Double.doubleToRawLongBits(value), "batch " + i + " value");
+                        }
+                    }
+                    return null;
+                }));
+            }
+            for (java.util.concurrent.Future<?> f : runs) {
+                f.get(300, java.util.concurrent.TimeUnit.SECONDS);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    /**
      * A host batch larger than the backend's chunk goes to the device in chunks of rows, with the same bits as in one
      * piece: each row's parts and gradient are its own. Here chunks of {@code perChunk} rows, the last one short, on
      * the two-pass (V 301) and tiled (V 4000) kernels, with ignored and masked rows.
