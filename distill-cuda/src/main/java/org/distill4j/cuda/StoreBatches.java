@@ -44,6 +44,11 @@ public final class StoreBatches implements AutoCloseable {
         this.store = store;
         this.header = store.header();
         this.maxRows = maxRows;
+        long most = Integer.MAX_VALUE / header.rowBytes(); // a staging slot is at most 2 GiB of pinned memory
+        if (maxRows > most) {
+            throw new IllegalArgumentException(store.path() + ": batches of " + maxRows + " rows of " + header.rowBytes() + " bytes do not fit "
+                    + "a staging slot (2 GiB of pinned memory); at most " + most + " rows a batch");
+        }
         this.stager = new DeviceStager(ctx, slots, header.rowBytes() * maxRows);
     }
 

@@ -249,6 +249,30 @@ class BatchingGpuTest extends GpuTest {
         }
     }
 
+    /** Batches too large for a staging slot (2 GiB of pinned memory) or no slot at all are refused naming the store and sizes. */
+    @Test
+    void stagingSlotsTheStoreCannotHaveAreNamed(@TempDir Path tmp) throws Exception {
+        int vocab = 32000;
+        Path p = tmp.resolve("dense.d4j");
+        StoreHeader h = new StoreHeader(StoreHeader.Layout.DENSE, ValueCodec.F32, StoreHeader.ValueKind.LOGITS, vocab, 0, 1, 1, 1.0, "{}");
+        try (StoreWriter w = StoreWriter.open(p, h)) {
+            w.writeDense(Inputs.logits(new Random(2), 1, vocab, 2.0), 1);
+            w.finish();
+        }
+        try (SoftTargetStore store = SoftTargetStore.open(p)) {
+            long rowBytes = store.header().rowBytes();
+            int tooMany = (int) (Integer.MAX_VALUE / rowBytes + 1);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new StoreBatches(ctx, store, tooMany, 2));
+            assertTrue(e.getMessage().contains(p.toString()) && e.getMessage().contains(tooMany + " rows")
+                    && e.getMessage().contains(rowBytes + " bytes") && e.getMessage().contains("at most " + (tooMany - 1)), e.getMessage());
+            IllegalArgumentException none = assertThrows(IllegalArgumentException.class, () -> new StoreBatches(ctx, store, 4, 0));
+            assertTrue(none.getMessage().contains("at least one slot"), none.getMessage());
+            try (StoreBatches most = new StoreBatches(ctx, store, 64, 1)) {
+                assertThrows(IllegalArgumentException.class, () -> most.stage(new int[65]));
+            }
+        }
+    }
+
     @Test
     void storedDenseRowsUnpackAsTheJavaReaderGives(@TempDir Path tmp) throws Exception {
         int vocab = 1003;
