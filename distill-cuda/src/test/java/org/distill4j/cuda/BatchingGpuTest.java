@@ -249,6 +249,53 @@ class BatchingGpuTest extends GpuTest {
         }
     }
 
+    /**
+     * Stored top-k rows of a vocabulary beyond the topk kernel's (its membership bitmap must fit 48 KiB of shared memory)
+     * are refused with that limit, and the backend goes on as before: the next batch, on the same staging buffer and
+     * pool, gives the CPU loss.
+     */
+    @Test
+    void aVocabularyBeyondTheTopKKernelIsRefusedAndTheBackendGoesOn(@TempDir Path tmp) throws Exception {
+        int rows = 3;
+        int vocab = KernelPlan.MAX_DYNAMIC_SHARED * 8 + 1;
+        int k = 2;
+        int[] ids = new int[rows * k];
+        float[] lps = new float[rows * k];
+        for (int r = 0; r < rows; r++) {
+            ids[r * k] = 7 * r;
+            ids[r * k + 1] = vocab - 1 - r;
+            lps[r * k] = (float) Math.log(0.6);
+            lps[r * k + 1] = (float) Math.log(0.3);
+        }
+        Path p = tmp.resolve("wide.d4j");
+        StoreHeader h = new StoreHeader(StoreHeader.Layout.TOP_K, ValueCodec.F32, StoreHeader.ValueKind.LOG_PROBS, vocab, k, rows, 16, 1.0,
+                "{}");
+        try (StoreWriter w = StoreWriter.open(p, h)) {
+            w.writeTopK(ids, lps, rows);
+            w.finish();
+        }
+        Random rng = new Random(23);
+        TopKKd loss = new TopKKd(2.0, TopKKd.Tail.REST_BUCKET);
+        try (SoftTargetStore store = SoftTargetStore.open(p); StoreBatches b = new StoreBatches(ctx, store, rows, 1);
+             StoreBatches.TopK t = b.topK(b.stage(range(0, rows)))) {
+            LogitBatch student = LogitBatch.ofLabels(rows, vocab, Inputs.logits(rng, rows, vocab, 2.0), new int[rows]);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> backend.topKKd(loss, student, t, new float[rows * vocab], 1f));
+            assertTrue(e.getMessage().contains("vocabularies up to " + (vocab - 1)), e.getMessage());
+        }
+        int v = 1000;
+        float[] s = Inputs.logits(rng, rows, v, 2.0);
+        float[] teacher = Inputs.logits(rng, rows, v, 2.0);
+        LogitBatch next = LogitBatch.of(rows, v, s, teacher, org.distill4j.loss.TeacherValues.LOGITS, Inputs.labels(rng, rows, v));
+        org.distill4j.loss.SoftTargetKd kd = new org.distill4j.loss.SoftTargetKd(2.0, 0.3);
+        float[] grad = Inputs.poisoned(rows * v);
+        LossResult r = backend.logitLoss(kd, next, grad, 0.8f);
+        float[] cpuGrad = new float[rows * v];
+        LossResult cpu = kd.compute(next, cpuGrad, 0.8f);
+        Tolerances.assertKernelValueClose(cpu.value(), r.value(), Tolerances.KERNEL_F32_VALUE_REL, "the next batch");
+        Tolerances.assertKernelGradClose(KernelInputs.widen(cpuGrad), grad, Tolerances.KERNEL_F32_GRAD, "the next batch's gradient");
+    }
+
     /** Batches too large for a staging slot (2 GiB of pinned memory) or no slot at all are refused naming the store and sizes. */
     @Test
     void stagingSlotsTheStoreCannotHaveAreNamed(@TempDir Path tmp) throws Exception {
