@@ -71,6 +71,9 @@ public final class StoreBatches implements AutoCloseable {
 
     /** Copies the stored rows of {@code indices} into pinned memory (this thread) and queues them to the device. */
     public Staged stage(int[] indices) {
+        if (indices == null) {
+            throw new IllegalArgumentException(store.path() + ": no row indices to stage (null)");
+        }
         if (indices.length == 0 || indices.length > maxRows) {
             throw new IllegalArgumentException(store.path() + ": a staged batch takes 1 to " + maxRows + " rows, got " + indices.length);
         }
@@ -108,6 +111,9 @@ public final class StoreBatches implements AutoCloseable {
 
     /** Refuses rows another StoreBatches staged (another store's rows, or this store's in another stager's slot). */
     private void mine(Staged s) {
+        if (s == null) {
+            throw new IllegalArgumentException(store.path() + ": no staged batch to unpack (null)");
+        }
         if (s.owner != this) {
             throw new IllegalArgumentException(store.path() + ": these " + s.rows + " rows were staged by another StoreBatches (of "
                     + s.owner.store.path() + "); unpack them there");

@@ -296,7 +296,10 @@ class BatchingGpuTest extends GpuTest {
         Tolerances.assertKernelGradClose(KernelInputs.widen(cpuGrad), grad, Tolerances.KERNEL_F32_GRAD, "the next batch's gradient");
     }
 
-    /** Batches too large for a staging slot (2 GiB of pinned memory) or no slot at all are refused naming the store and sizes. */
+    /**
+     * Batches too large for a staging slot (2 GiB of pinned memory) or no slot at all are refused naming the store and sizes,
+     * and so are missing, empty and oversized batches of indices and a missing staged batch.
+     */
     @Test
     void stagingSlotsTheStoreCannotHaveAreNamed(@TempDir Path tmp) throws Exception {
         int vocab = 32000;
@@ -316,6 +319,16 @@ class BatchingGpuTest extends GpuTest {
             assertTrue(none.getMessage().contains("at least one slot"), none.getMessage());
             try (StoreBatches most = new StoreBatches(ctx, store, 64, 1)) {
                 assertThrows(IllegalArgumentException.class, () -> most.stage(new int[65]));
+                IllegalArgumentException empty = assertThrows(IllegalArgumentException.class, () -> most.stage(new int[0]));
+                assertTrue(empty.getMessage().contains(p.toString()) && empty.getMessage().contains("got 0"), empty.getMessage());
+                IllegalArgumentException noIndices = assertThrows(IllegalArgumentException.class, () -> most.stage(null));
+                assertTrue(noIndices.getMessage().contains(p.toString()) && noIndices.getMessage().contains("no row indices"),
+                        noIndices.getMessage());
+                IllegalArgumentException noBatch = assertThrows(IllegalArgumentException.class, () -> most.dense(null));
+                assertTrue(noBatch.getMessage().contains(p.toString()) && noBatch.getMessage().contains("no staged batch"), noBatch.getMessage());
+                try (DeviceBuffer d = most.dense(most.stage(new int[] {0}))) {
+                    assertTrue(d.capacity() >= 4L * vocab, "the slot is still free for a good batch");
+                }
             }
         }
     }
