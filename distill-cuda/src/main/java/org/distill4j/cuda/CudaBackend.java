@@ -29,6 +29,11 @@ import java.util.concurrent.ConcurrentHashMap;
  * implementation (logged once per loss). Inputs arrive as host float arrays, so each call copies the
  * batch in and the gradient out; the value is summed on the host from per-row parts, in row order and in
  * double, so the same inputs give the same bits.
+ *
+ * <p><b>Errors.</b> Bad arguments are refused before anything runs, with the CPU loss's own messages. A CUDA error
+ * (a {@link CudaException} naming the call) is not retried on the CPU: an error from a kernel, such as an illegal
+ * address, leaves CUDA's context unusable, so every later call on this backend fails too, and the run has to end; close
+ * the backend (and so its {@link DeviceContext}) and start again, or choose the {@code cpu} backend.
  */
 public final class CudaBackend implements ComputeBackend {
     private static final Logger log = LoggerFactory.getLogger(CudaBackend.class);
