@@ -117,7 +117,11 @@ public final class DeviceStager implements AutoCloseable {
         return new Batch(this, ring.stage(filler::fill));
     }
 
-    /** Makes the context's stream wait for {@code b}'s copy; returns the device buffer that holds it. */
+    /**
+     * Makes the context's stream wait for {@code b}'s copy; returns the device buffer that holds it. The buffer is the
+     * slot's, owned by this stager until it closes: never close it (nor use it in try-with-resources), or the pool would
+     * hand its memory to another buffer while this stager still copies batches into it.
+     */
     public DeviceBuffer acquire(Batch b) {
         check();
         mine(b);
