@@ -112,6 +112,8 @@ public final class Demo {
         public boolean resume;
         /** The resolved recipe, recorded in the provenance (null outside recipe runs). */
         public Map<String, Object> recipe;
+        /** Feature loss terms of the distilled rows (a recipe's feature terms), added to their logit loss. */
+        public List<FeatureTerm> features = List.of();
 
         Map<String, Object> asMap() {
             Map<String, Object> m = new LinkedHashMap<>();
@@ -268,7 +270,8 @@ public final class Demo {
                 long t0 = System.nanoTime();
                 if (spec.model() == null) {
                     MultiLayerNetwork net = DemoModels.mlp(in, spec.hidden(), classes, spec.dropout(), s.updater(), s.seed + 100L * i);
-                    DistillResult tr = train(s, rowName, s.seed, net, null, new CrossEntropy(), teacherSet, test, spec.epochs(), backend);
+                    DistillResult tr = train(s, rowName, s.seed, net, null, new CrossEntropy(), List.of(), teacherSet, test, spec.epochs(),
+                            backend);
                     rows.add(row(rowName, DemoModels.shape(in, spec.hidden(), classes) + ", dropout " + spec.dropout(),
                             net.numParams(), teacherSet.size(), spec.epochs(), "ce", tr));
                     results.put(rowName, tr);
@@ -345,7 +348,7 @@ public final class Demo {
                 throw new IllegalArgumentException("no teacher: give a model, a training spec, an ensemble or a store");
             }
             Students students = new Students(s, in, classes, transfer, test, backend, rows, results, runs);
-            List<Double> a = students.row("student alone", liveTeacher, new CrossEntropy(), "ce");
+            List<Double> a = students.row("student alone", liveTeacher, new CrossEntropy(), "ce", List.of());
             Map<String, Object> gains = new LinkedHashMap<>();
             Map<String, Object> gainStds = new LinkedHashMap<>();
             for (Map.Entry<String, Method> entry : methods) {
@@ -353,7 +356,11 @@ public final class Demo {
                 Method m = entry.getValue();
                 Teacher teacher = m.topK > 0 ? TopKTeacher.of(liveTeacher, m.topK) : distillTeacher;
                 String label = methods.size() == 1 && (spec.equals("kd") || s.losses != null) ? "student distilled" : "distilled: " + spec;
-                gain(spec, students.row(label, teacher, m.loss, m.description), a, gains, gainStds);
+                String description = m.description;
+                for (FeatureTerm f : s.features) {
+                    description += " + " + f.describe();
+                }
+                gain(spec, students.row(label, teacher, m.loss, description, s.features), a, gains, gainStds);
             }
             if (onlyStore != null) {
                 onlyStore.close();
@@ -372,7 +379,7 @@ public final class Demo {
                     storeRecord = storeRecord(store, lr.alreadyComplete() ? "reused" : "labeled");
                     Method m = method("kd", s);
                     gain("kd (stored f16)", students.row("distilled: kd, stored f16", org.distill4j.store.StoredTeacher.of(store, liveId),
-                            m.loss, m.description), a, gains, gainStds);
+                            m.loss, m.description, List.of()), a, gains, gainStds);
                 }
             }
             printTable(rows, out);
@@ -422,11 +429,11 @@ public final class Demo {
     private record Students(Settings s, int in, int classes, Dataset transfer, Dataset test, ComputeBackend backend, List<Row> rows,
                             Map<String, DistillResult> results, Map<String, Map<Long, DistillResult>> runs) {
         /** Trains the row {@code label}, adds it, and returns its test accuracy per seed (one value without seeds). */
-        List<Double> row(String label, Teacher teacher, LogitLoss loss, String description) throws IOException {
+        List<Double> row(String label, Teacher teacher, LogitLoss loss, String description, List<FeatureTerm> features) throws IOException {
             String shape = DemoModels.shape(in, s.studentHidden, classes);
             if (!s.seeded()) {
                 MultiLayerNetwork net = initialStudent(s, in, classes, null);
-                DistillResult r = train(s, label, s.seed, net, teacher, loss, transfer, test, s.studentEpochs, backend);
+                DistillResult r = train(s, label, s.seed, net, teacher, loss, features, transfer, test, s.studentEpochs, backend);
                 rows.add(Demo.row(label, shape, net.numParams(), transfer.size(), s.studentEpochs, description, r));
                 results.put(label, r);
                 saveModel(s, label, net);
@@ -438,7 +445,7 @@ public final class Demo {
                 // the same initial weights and batch order for every row of one seed: the rows stay paired
                 String run = label + " seed " + seed; // its own checkpoints (<row>-seed-<n>, -seed-minus-<n> below 0) and model file
                 MultiLayerNetwork net = initialStudent(s, in, classes, seed);
-                bySeed.put(seed, train(s, run, seed, net, teacher, loss, transfer, test, s.studentEpochs, backend));
+                bySeed.put(seed, train(s, run, seed, net, teacher, loss, features, transfer, test, s.studentEpochs, backend));
                 saveModel(s, run, net);
                 params = net.numParams();
             }
@@ -585,6 +592,22 @@ public final class Demo {
         return "mlp-" + Long.toHexString(crc.getValue());
     }
 
+    /**
+     * A feature loss term of the distilled rows: the registered feature loss {@code name} with its settings, between the
+     * student's hidden layer {@code studentLayer} and the teacher's {@code teacherLayer} (0-based; a hint's sizes are
+     * theirs). The student trains as a ComputationGraph with that layer as an extra output, and its trained weights go
+     * back into the row's network.
+     */
+    public record FeatureTerm(String name, double weight, Map<String, Object> settings, int studentLayer, int teacherLayer) {
+        /** For the table: {@code 0.5*rkd(student 0, teacher 1)}. */
+        String describe() {
+            String w = weight == 1.0 ? "" : (weight == Math.rint(weight) ? String.valueOf((long) weight) : String.valueOf(weight)) + "*";
+            List<String> parts = new ArrayList<>(List.of("student " + studentLayer, "teacher " + teacherLayer));
+            settings.forEach((k, v) -> parts.add(k + "=" + v));
+            return w + name + "(" + String.join(", ", parts) + ")";
+        }
+    }
+
     /** A distillation method of the comparison: its loss, a description for the table, and top-k (0 for dense). */
     record Method(LogitLoss loss, String description, int topK) {
     }
@@ -650,11 +673,41 @@ public final class Demo {
     }
 
     private static DistillResult train(Settings s, String label, long seed, MultiLayerNetwork net, Teacher teacher, LogitLoss loss,
-                                       Dataset train, Dataset test, int epochs, ComputeBackend backend) {
+                                       List<FeatureTerm> features, Dataset train, Dataset test, int epochs, ComputeBackend backend) {
         LOG.info("training {}: {} samples, {} epochs", label, train.size(), epochs);
-        Distiller.Builder b = Distiller.builder()
-                .student(Dl4jStudent.of(net))
-                .loss(loss)
+        org.deeplearning4j.nn.graph.ComputationGraph graph = null;
+        Distiller.Builder b = Distiller.builder();
+        if (features.isEmpty()) {
+            b.student(Dl4jStudent.of(net));
+        } else {
+            // the student as a graph (its layers are the vertices "0", "1", ...) with the hidden layers the terms read as
+            // extra outputs; the teacher's hidden layer i is its feature "layer<i>"
+            if (!(teacher instanceof Dl4jTeacher dt) || dt.multiLayerNetwork() == null) {
+                throw new IllegalArgumentException("feature losses read the teacher's hidden layers; the teacher here is "
+                        + (teacher == null ? "none" : teacher.describe()) + ", not a DL4J MultiLayerNetwork");
+            }
+            MultiLayerNetwork teacherNet = dt.multiLayerNetwork();
+            graph = Dl4jStudent.withFeatureOutputs(net.toComputationGraph(),
+                    features.stream().map(f -> String.valueOf(f.studentLayer())).distinct().toArray(String[]::new));
+            b.student(Dl4jStudent.of(graph));
+            for (FeatureTerm f : features) {
+                int teacherHidden = teacherNet.getnLayers() - 1;
+                if (f.teacherLayer() >= teacherHidden) {
+                    throw new IllegalArgumentException("feature loss '" + f.name() + "': teacher layer " + f.teacherLayer() + ", but the"
+                            + " teacher has " + teacherHidden + " hidden layer" + (teacherHidden == 1 ? "" : "s") + " (0 to "
+                            + (teacherHidden - 1) + ")");
+                }
+                Map<String, Object> settings = new LinkedHashMap<>(f.settings());
+                if (org.distill4j.loss.FeatureLosses.entries().stream().anyMatch(e -> e.name().equals(f.name())
+                        && e.settings().contains("studentSize"))) {
+                    settings.put("studentSize", width(net, f.studentLayer()));
+                    settings.put("teacherSize", width(teacherNet, f.teacherLayer()));
+                }
+                b.featureLoss(f.weight(), org.distill4j.loss.FeatureLosses.create(f.name(), settings), String.valueOf(f.studentLayer()),
+                        "layer" + f.teacherLayer());
+            }
+        }
+        b.loss(loss)
                 .trainData(train)
                 .testData(test)
                 .epochs(epochs)
@@ -679,7 +732,16 @@ public final class Demo {
                     .minInterval(java.time.Duration.ofSeconds(30));
             b.checkpoints(s.resume ? c : c.startOver());
         }
-        return b.build().run();
+        DistillResult r = b.build().run();
+        if (graph != null) {
+            net.setParams(graph.params()); // the trained weights, in the network the row saves and reports
+        }
+        return r;
+    }
+
+    /** The output width of layer {@code i} of {@code net}. */
+    private static int width(MultiLayerNetwork net, int i) {
+        return (int) ((org.deeplearning4j.nn.conf.layers.FeedForwardLayer) net.getLayer(i).conf().getLayer()).getNOut();
     }
 
     /** Where a row's checkpoints go: {@code out/checkpoints/<row's file name>}. */

@@ -67,7 +67,19 @@ public record Recipe(String name, Path source, Data data, Teacher teacher, Stude
                            org.distill4j.train.Schedule temperature, org.distill4j.train.Schedule alpha, List<Long> seeds) {
     }
 
-    /** A registered loss with a weight and its settings. */
-    public record LossTerm(String name, double weight, Map<String, Object> settings) {
+    /**
+     * A registered loss with a weight and its settings: a logit loss ({@code studentLayer} and {@code teacherLayer} null)
+     * or a feature loss between the student's hidden layer {@code studentLayer} and the teacher's hidden layer
+     * {@code teacherLayer} (0-based; a hint's sizes come from those layers, not from its settings).
+     */
+    public record LossTerm(String name, double weight, Map<String, Object> settings, Integer studentLayer, Integer teacherLayer) {
+        public LossTerm(String name, double weight, Map<String, Object> settings) {
+            this(name, weight, settings, null, null);
+        }
+
+        /** Whether this is a feature loss (on hidden layers), not a logit loss. */
+        public boolean feature() {
+            return studentLayer != null;
+        }
     }
 }

@@ -1,6 +1,7 @@
 package org.distill4j.examples.recipe;
 
 import org.distill4j.examples.TeacherSpec;
+import org.distill4j.loss.FeatureLosses;
 import org.distill4j.loss.Losses;
 import org.distill4j.teacher.EnsembleTeacher;
 import org.yaml.snakeyaml.DumperOptions;
@@ -341,9 +342,22 @@ public final class RecipeLoader {
             }
             Map<String, Node> fields = mapping(tm, p, null); // its keys are checked against the loss below
             String lossName = string(required(fields, tm, p, "name"), p + ".name");
+            if (FeatureLosses.names().contains(lossName)) {
+                Recipe.LossTerm ft = featureTerm(tm, fields, p, lossName, teacher, student);
+                terms.add(ft);
+                Map<String, Object> rt = new LinkedHashMap<>();
+                rt.put("name", lossName);
+                rt.put("weight", ft.weight());
+                rt.put("student", ft.studentLayer());
+                rt.put("teacher", ft.teacherLayer());
+                rt.putAll(ft.settings());
+                resolvedTerms.add(rt);
+                continue;
+            }
             Losses.Entry entry = Losses.entries().stream().filter(e -> e.name().equals(lossName)).findFirst().orElseThrow(
-                    () -> error(fields.get("name"), p + ".name", "unknown loss '" + lossName + "'" + suggest(lossName, Losses.names())
-                            + "; registered losses: " + String.join(", ", Losses.names())));
+                    () -> error(fields.get("name"), p + ".name", "unknown loss '" + lossName + "'" + suggest(lossName, allLossNames())
+                            + "; registered losses: " + String.join(", ", Losses.names()) + "; feature losses: "
+                            + String.join(", ", FeatureLosses.names())));
             double weight = fields.containsKey("weight") ? number(fields.get("weight"), p + ".weight") : 1.0;
             if (!(weight >= 0) || Double.isInfinite(weight)) {
                 throw error(fields.get("weight"), p + ".weight", "expected a finite weight >= 0 (0 turns the term off), got " + weight);
@@ -372,6 +386,10 @@ public final class RecipeLoader {
             resolvedTerms.add(rt);
         }
         resolved.put("loss", resolvedTerms);
+        if (terms.stream().allMatch(Recipe.LossTerm::feature)) {
+            throw error(lossNode, "loss", "feature losses are added to a logit loss; add a logit loss term, e.g. - {name: kd,"
+                    + " temperature: 4, alpha: 0.1}");
+        }
         if (terms.stream().allMatch(term -> term.weight() == 0)) {
             throw error(lossNode, "loss", "every term has weight 0, so the distilled student would learn nothing; give at least one"
                     + " term a weight > 0");
@@ -392,6 +410,78 @@ public final class RecipeLoader {
         Recipe recipe = new Recipe(name, source, data, teacher, student, training, List.copyOf(terms), resolved);
         checkSchedules(recipe, sc);
         return recipe;
+    }
+
+    private static List<String> allLossNames() {
+        List<String> all = new ArrayList<>(Losses.names());
+        all.addAll(FeatureLosses.names());
+        return all;
+    }
+
+    /**
+     * A feature loss term ({@code - {name: rkd, student: 0, teacher: 1}}): between the student's hidden layer
+     * {@code student} and the teacher's hidden layer {@code teacher} (0-based), which need a single live DL4J teacher. A
+     * hint's regressor sizes come from the two layers.
+     */
+    private Recipe.LossTerm featureTerm(MappingNode tm, Map<String, Node> fields, String p, String lossName, Recipe.Teacher teacher,
+                                        Recipe.Student student) {
+        FeatureLosses.Entry entry = FeatureLosses.entries().stream().filter(e -> e.name().equals(lossName)).findFirst().orElseThrow();
+        List<String> own = entry.settings().stream().filter(k -> !k.equals("studentSize") && !k.equals("teacherSize")).toList();
+        double weight = fields.containsKey("weight") ? number(fields.get("weight"), p + ".weight") : 1.0;
+        if (!(weight >= 0) || Double.isInfinite(weight)) {
+            throw error(fields.get("weight"), p + ".weight", "expected a finite weight >= 0 (0 turns the term off), got " + weight);
+        }
+        Map<String, Object> settings = new LinkedHashMap<>();
+        for (Map.Entry<String, Node> f : fields.entrySet()) {
+            String k = f.getKey();
+            if (k.equals("name") || k.equals("weight") || k.equals("student") || k.equals("teacher")) {
+                continue;
+            }
+            if (k.equals("studentSize") || k.equals("teacherSize")) {
+                throw error(f.getValue(), p + "." + k, "a recipe's hint takes its sizes from the layers 'student' and 'teacher' name;"
+                        + " remove '" + k + "'");
+            }
+            if (!own.contains(k)) {
+                List<String> allowed = new ArrayList<>(List.of("name", "weight", "student", "teacher"));
+                allowed.addAll(own);
+                throw error(f.getValue(), p + "." + k, "feature loss '" + lossName + "' has no setting '" + k + "'" + suggest(k, allowed)
+                        + "; its settings: " + String.join(", ", allowed));
+            }
+            settings.put(k, scalar(f.getValue(), p + "." + k));
+        }
+        int studentLayer = layer(fields, tm, p + ".student", student.hidden().length, "student.hidden");
+        if (teacher.store() != null || teacher.members().size() != 1 || teacher.members().get(0).djl() != null) {
+            String what = teacher.store() != null ? "a teacher whose outputs come from a store (teacher.store)"
+                    : teacher.members().size() != 1 ? "an ensemble of " + teacher.members().size() + " teachers"
+                    : "an ONNX or TorchScript teacher";
+            throw error(tm, p, "feature loss '" + lossName + "' reads the teacher's hidden layers, which need one live DL4J teacher"
+                    + " (teacher.hidden, or teacher.model naming a DL4J .zip); this recipe has " + what);
+        }
+        org.distill4j.examples.TeacherSpec t = teacher.members().get(0);
+        int teacherLayers = t.model() == null ? t.hidden().length : Integer.MAX_VALUE; // a loaded model's layers: checked at run
+        int teacherLayer = layer(fields, tm, p + ".teacher", teacherLayers, "teacher.hidden");
+        Map<String, Object> check = new LinkedHashMap<>(settings);
+        if (entry.settings().contains("studentSize")) {
+            check.put("studentSize", 1);
+            check.put("teacherSize", 1);
+        }
+        try {
+            FeatureLosses.create(lossName, check); // the loss's own checks (ranges, types)
+        } catch (IllegalArgumentException e) {
+            throw error(tm, p, e.getMessage());
+        }
+        return new Recipe.LossTerm(lossName, weight, settings, studentLayer, teacherLayer);
+    }
+
+    /** A feature term's layer index: a whole number in [0, layers) ({@code layers}: the model's hidden layers). */
+    private int layer(Map<String, Node> fields, Node parent, String path, int layers, String sizes) {
+        required(fields, parent, path.substring(0, path.lastIndexOf('.')), path.substring(path.lastIndexOf('.') + 1));
+        long v = integer(fields, path, -1);
+        if (v < 0 || v >= layers) {
+            throw error(field(fields, path), path, "expected the index of a hidden layer, 0 to " + (layers - 1) + " (" + sizes
+                    + " has " + layers + "), got " + v);
+        }
+        return (int) v;
     }
 
     /**

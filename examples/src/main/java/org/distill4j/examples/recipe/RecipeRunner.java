@@ -16,16 +16,23 @@ public final class RecipeRunner {
     private RecipeRunner() {
     }
 
-    /** The recipe's distillation objective: its single term, or a weighted sum of its terms. */
+    /** The recipe's logit objective: its single logit term, or a weighted sum of its logit terms (feature terms apart). */
     public static LogitLoss loss(Recipe r) {
-        if (r.loss().size() == 1 && r.loss().get(0).weight() == 1.0) {
-            return Losses.create(r.loss().get(0).name(), r.loss().get(0).settings());
+        List<Recipe.LossTerm> logit = r.loss().stream().filter(t -> !t.feature()).toList();
+        if (logit.size() == 1 && logit.get(0).weight() == 1.0) {
+            return Losses.create(logit.get(0).name(), logit.get(0).settings());
         }
         WeightedSum.Builder b = WeightedSum.builder();
-        for (Recipe.LossTerm t : r.loss()) {
+        for (Recipe.LossTerm t : logit) {
             b.add(t.weight(), Losses.create(t.name(), t.settings()));
         }
         return b.build();
+    }
+
+    /** The recipe's feature terms, for the distilled rows. */
+    static List<Demo.FeatureTerm> features(Recipe r) {
+        return r.loss().stream().filter(Recipe.LossTerm::feature)
+                .map(t -> new Demo.FeatureTerm(t.name(), t.weight(), t.settings(), t.studentLayer(), t.teacherLayer())).toList();
     }
 
     /** Runs {@code r} into {@code out}; with {@code resume} each row continues from its checkpoint there. */
@@ -56,6 +63,7 @@ public final class RecipeRunner {
         s.temperatureSchedule = r.training().temperature();
         s.alphaSchedule = r.training().alpha();
         s.losses = List.of(Map.entry(r.name(), loss(r)));
+        s.features = features(r);
         s.recipe = r.resolved();
         s.out = out;
         s.saveModels = true;

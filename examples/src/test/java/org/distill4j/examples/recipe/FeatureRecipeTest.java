@@ -1,0 +1,113 @@
+package org.distill4j.examples.recipe;
+
+import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
+import org.distill4j.data.Dataset;
+import org.distill4j.data.FashionMnist;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import static org.distill4j.examples.recipe.RecipeTest.base;
+import static org.distill4j.examples.recipe.RecipeTest.fails;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Feature losses in recipes: a loss term {@code - {name: rkd, student: 0, teacher: 1}} adds the feature loss between the
+ * student's and the teacher's hidden layers to the distilled rows, checked where it is written.
+ */
+class FeatureRecipeTest {
+
+    private static Recipe parse(String yaml) {
+        return RecipeLoader.parse(yaml, Path.of("r.yaml"), List.of());
+    }
+
+    @Test
+    void featureTermsNameTheirLayersAndTakeTheirLossesSettings() {
+        Recipe r = parse(base("  - name: kd\n  - {name: rkd, weight: 0.5, student: 0, teacher: 0, angle: 0}\n"
+                + "  - {name: hint, student: 0, teacher: 0, learningRate: 0.01}\n  - {name: sp, student: 0, teacher: 0}\n"));
+        assertEquals(4, r.loss().size());
+        Recipe.LossTerm rkd = r.loss().get(1);
+        assertTrue(rkd.feature() && !r.loss().get(0).feature());
+        assertEquals(0.5, rkd.weight());
+        assertEquals(Map.of("angle", 0.0), rkd.settings());
+        assertEquals(0, rkd.studentLayer());
+        assertEquals(0, rkd.teacherLayer());
+        assertEquals("kd", RecipeRunner.loss(r).name(), "the logit objective leaves the feature terms out");
+        assertEquals(List.of("rkd", "hint", "sp"), RecipeRunner.features(r).stream().map(org.distill4j.examples.Demo.FeatureTerm::name).toList());
+        @SuppressWarnings("unchecked")
+        List<Map<String, Object>> resolved = (List<Map<String, Object>>) r.resolved().get("loss");
+        assertEquals(Map.of("name", "rkd", "weight", 0.5, "student", 0, "teacher", 0, "angle", 0.0), resolved.get(1));
+    }
+
+    @Test
+    void badFeatureTermsAreRefusedWhereTheyAreWritten() {
+        assertEquals("r.yaml:11:26: loss[1].student: expected the index of a hidden layer, 0 to 0 (student.hidden has 1), got 1",
+                fails(base("  - name: kd\n  - {name: rkd, student: 1, teacher: 0}\n")).getMessage());
+        assertEquals("r.yaml:11:38: loss[1].teacher: expected the index of a hidden layer, 0 to 0 (teacher.hidden has 1), got -1",
+                fails(base("  - name: kd\n  - {name: rkd, student: 0, teacher: -1}\n")).getMessage());
+        String missing = fails(base("  - name: kd\n  - {name: sp, teacher: 0}\n")).getMessage();
+        assertTrue(missing.contains("loss[1]") && missing.contains("student"), missing);
+        assertEquals("r.yaml:11:55: loss[1].studentSize: a recipe's hint takes its sizes from the layers 'student' and 'teacher'"
+                + " name; remove 'studentSize'", fails(base("  - name: kd\n  - {name: hint, student: 0, teacher: 0, studentSize: 4}\n"))
+                .getMessage());
+        String unknown = fails(base("  - name: kd\n  - {name: rkd, student: 0, teacher: 0, angel: 3}\n")).getMessage();
+        assertTrue(unknown.contains("loss[1].angel: feature loss 'rkd' has no setting 'angel'") && unknown.contains("angle"), unknown);
+        String range = fails(base("  - name: kd\n  - {name: sp, student: 0, teacher: 0, gamma: -1}\n")).getMessage();
+        assertTrue(range.contains("loss[1]") && range.contains("gamma"), range);
+        assertEquals("r.yaml:10:3: loss: feature losses are added to a logit loss; add a logit loss term, e.g. - {name: kd,"
+                + " temperature: 4, alpha: 0.1}", fails(base("  - {name: rkd, student: 0, teacher: 0}\n")).getMessage());
+        String ensemble = fails(base("  - name: kd\n  - {name: rkd, student: 0, teacher: 0}\n").replace(
+                "teacher:\n  hidden: [8]\n  epochs: 1\n", "teacher:\n  ensemble:\n    - {hidden: [8], epochs: 1}\n"
+                        + "    - {hidden: [6], epochs: 1}\n")).getMessage();
+        assertTrue(ensemble.contains("loss[1]: feature loss 'rkd' reads the teacher's hidden layers, which need one live DL4J teacher")
+                && ensemble.endsWith("this recipe has an ensemble of 2 teachers"), ensemble);
+        String unknownName = fails(base("  - name: kd\n  - {name: rkdd, student: 0, teacher: 0}\n")).getMessage();
+        assertTrue(unknownName.contains("unknown loss 'rkdd'") && unknownName.contains("feature losses: hint, at, rkd, sp"), unknownName);
+    }
+
+    /**
+     * A recipe with kd and three feature terms runs end to end: the distilled row's table entry names them, the row trains
+     * (its feature terms are in the metrics), and the saved model is the trained one: its accuracy on the run's test set is
+     * the row's reported accuracy.
+     */
+    @Test
+    void aRecipeWithFeatureTermsTrainsAndSavesTheTrainedStudent(@TempDir Path tmp) throws Exception {
+        Path recipe = Files.writeString(tmp.resolve("features.yaml"), "name: features\n"
+                + "data: {path: embedded, teacherSamples: 400, transferSamples: 300, testSamples: 250}\n"
+                + "teacher: {hidden: [24, 16], epochs: 1}\n"
+                + "student: {hidden: [12, 10]}\n"
+                + "training: {epochs: 2, batchSize: 64}\n"
+                + "loss:\n"
+                + "  - {name: kd, temperature: 4, alpha: 0.1}\n"
+                + "  - {name: rkd, weight: 0.5, student: 1, teacher: 0}\n"
+                + "  - {name: hint, weight: 0.1, student: 0, teacher: 1}\n"
+                + "  - {name: sp, weight: 0.001, student: 1, teacher: 1}\n");
+        Path out = tmp.resolve("out");
+        RecipeTest.run("run", recipe.toString(), "--out", out.toString(), "--quiet");
+        String results = Files.readString(out.resolve("results.json"));
+        assertTrue(results.contains("kd(temperature=4.0, alpha=0.1) + 0.5*rkd(student 1, teacher 0) + 0.1*hint(student 0, teacher 1)"
+                + " + 0.001*sp(student 1, teacher 1)"), results);
+        String header = Files.readAllLines(out.resolve("metrics.csv")).get(0);
+        for (String term : List.of("kd", "rkd", "hint", "sp")) {
+            assertTrue(header.contains(",loss_" + term), term + " in " + header);
+        }
+
+        MultiLayerNetwork saved = org.deeplearning4j.util.ModelSerializer.restoreMultiLayerNetwork(
+                out.resolve("student-distilled.zip").toFile(), false);
+        Dataset test = FashionMnist.loadEmbedded(FeatureRecipeTest.class.getClassLoader()).test().head(250);
+        INDArray logits = saved.output(Nd4j.create(test.features(), new long[]{test.size(), test.featureCount()}));
+        int right = 0;
+        for (int i = 0; i < test.size(); i++) {
+            right += logits.getRow(i).argMax().getInt(0) == test.labels()[i] ? 1 : 0;
+        }
+        double reported = Double.parseDouble(results.replaceAll("(?s).*\"row\": \"student distilled\".*?\"testAccuracy\": ([0-9.]+).*", "$1"));
+        assertEquals(reported, (double) right / test.size(), 1e-9, "the saved student is the trained one");
+    }
+}
