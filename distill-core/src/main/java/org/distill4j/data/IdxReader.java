@@ -5,8 +5,10 @@ import java.io.DataInputStream;
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
 import java.io.PushbackInputStream;
 import java.util.zip.GZIPInputStream;
+import java.util.zip.ZipException;
 
 /**
  * Reads IDX files, the format of MNIST and Fashion-MNIST, gzip-compressed or raw (detected from the
@@ -15,7 +17,9 @@ import java.util.zip.GZIPInputStream;
  * <p>Format: a 4-byte magic {@code 0x00 0x00 type dims} with type {@code 0x08} (unsigned byte; the
  * only type these datasets use), then {@code dims} big-endian int32 sizes, then the data. Images
  * ({@code dims = 3}: count, rows, cols) become floats in {@code [0, 1]} (byte / 255); labels
- * ({@code dims = 1}) become ints. Every error names the source and what was expected.
+ * ({@code dims = 1}) become ints. The data must end where the header's sizes say (more bytes are an error, not
+ * ignored), and a gzip file is read to its end so its CRC32 is checked. Every error names the source and what was
+ * expected.
  */
 public final class IdxReader {
     private IdxReader() {
@@ -30,35 +34,65 @@ public final class IdxReader {
 
     /** Reads an idx3 image file. */
     public static Images readImages(InputStream in, String source) throws IOException {
-        try (DataInputStream d = open(in)) {
+        try (DataInputStream d = open(in, source)) {
             int[] dims = header(d, source, 3, "images (idx3)");
             long n = (long) dims[0] * dims[1] * dims[2];
             if (n > Integer.MAX_VALUE - 8) {
                 throw new IOException(source + ": " + dims[0] + " images of " + dims[1] + "x" + dims[2] + " is too large");
             }
-            byte[] raw = readBody(d, (int) n, source, "pixel bytes (" + dims[0] + " images of " + dims[1] + "x" + dims[2] + ")");
+            String what = "pixel bytes (" + dims[0] + " images of " + dims[1] + "x" + dims[2] + ")";
+            byte[] raw = readBody(d, (int) n, source, what);
+            expectEnd(d, source, what);
             float[] px = new float[raw.length];
             for (int i = 0; i < raw.length; i++) {
                 px[i] = (raw[i] & 0xff) / 255f;
             }
             return new Images(px, dims[0], dims[1], dims[2]);
+        } catch (ZipException e) {
+            throw corrupt(source, e);
         }
     }
 
     /** Reads an idx1 label file. */
     public static int[] readLabels(InputStream in, String source) throws IOException {
-        try (DataInputStream d = open(in)) {
+        try (DataInputStream d = open(in, source)) {
             int[] dims = header(d, source, 1, "labels (idx1)");
-            byte[] raw = readBody(d, dims[0], source, "label bytes (" + dims[0] + " labels)");
+            String what = "label bytes (" + dims[0] + " labels)";
+            byte[] raw = readBody(d, dims[0], source, what);
+            expectEnd(d, source, what);
             int[] out = new int[raw.length];
             for (int i = 0; i < raw.length; i++) {
                 out[i] = raw[i] & 0xff;
             }
             return out;
+        } catch (ZipException e) {
+            throw corrupt(source, e);
         }
     }
 
-    private static DataInputStream open(InputStream in) throws IOException {
+    /** A gzip stream that does not inflate or fails its CRC32 / length check, named. */
+    private static IOException corrupt(String source, ZipException e) {
+        return new IOException(source + ": corrupt gzip data (" + e.getMessage() + ")", e);
+    }
+
+    /**
+     * Checks that the data ends where the header says. For gzip this also reads the trailer, so its CRC32 and length
+     * are verified: a changed byte in the compressed data fails here instead of becoming a wrong pixel or label.
+     */
+    private static void expectEnd(DataInputStream d, String source, String what) throws IOException {
+        long extra;
+        try {
+            extra = d.transferTo(OutputStream.nullOutputStream());
+        } catch (EOFException e) {
+            throw new IOException(source + ": truncated: the stream ended early after the " + what, e);
+        }
+        if (extra > 0) {
+            throw new IOException(source + ": " + extra + " more bytes after the " + what
+                    + " the header declares: the header and the data disagree");
+        }
+    }
+
+    private static DataInputStream open(InputStream in, String source) throws IOException {
         PushbackInputStream pb = new PushbackInputStream(new BufferedInputStream(in, 1 << 16), 2);
         int b0 = pb.read();
         int b1 = pb.read();
@@ -68,7 +102,12 @@ public final class IdxReader {
         if (b0 >= 0) {
             pb.unread(b0);
         }
-        InputStream body = (b0 == 0x1f && b1 == 0x8b) ? new GZIPInputStream(pb, 1 << 16) : pb;
+        InputStream body;
+        try {
+            body = (b0 == 0x1f && b1 == 0x8b) ? new GZIPInputStream(pb, 1 << 16) : pb;
+        } catch (EOFException e) {
+            throw new IOException(source + ": truncated in the gzip header", e);
+        }
         return new DataInputStream(new BufferedInputStream(body, 1 << 16));
     }
 

@@ -102,6 +102,63 @@ class IdxReaderTest {
                 e.getMessage());
     }
 
+    /** Gzip with stored (uncompressed) blocks: a changed data byte still inflates, and only the gzip CRC32 can tell. */
+    static byte[] gzipStored(byte[] raw) throws IOException {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try (GZIPOutputStream gz = new GZIPOutputStream(out) {
+            {
+                def.setLevel(java.util.zip.Deflater.NO_COMPRESSION);
+            }
+        }) {
+            gz.write(raw);
+        }
+        return out.toByteArray();
+    }
+
+    @Test
+    void aGzipFileWhosePixelsChangedFailsItsChecksumNamingTheSource() throws IOException {
+        byte[] body = pixels(4 * 3 * 3);
+        byte[] gz = gzipStored(idx(3, new int[]{4, 3, 3}, body));
+        int at = -1; // where the last pixel byte lies in the stored block
+        for (int i = gz.length - 9; i >= 0 && at < 0; i--) {
+            if (gz[i] == body[body.length - 1] && gz[i - 1] == body[body.length - 2]) {
+                at = i;
+            }
+        }
+        assertTrue(at > 0, "the stored block holds the pixels verbatim");
+        byte[] changed = gz.clone();
+        changed[at] ^= 0x40;
+        IOException e = assertThrows(IOException.class, () -> IdxReader.readImages(new ByteArrayInputStream(changed), "px.gz"));
+        assertTrue(e.getMessage().startsWith("px.gz: ") && e.getMessage().contains("corrupt"), e.getMessage());
+        byte[] labels = gzipStored(idx(1, new int[]{4}, new byte[]{1, 2, 3, 4}));
+        labels[labels.length - 9] ^= 0x01; // the last label
+        e = assertThrows(IOException.class, () -> IdxReader.readLabels(new ByteArrayInputStream(labels), "lb.gz"));
+        assertTrue(e.getMessage().startsWith("lb.gz: ") && e.getMessage().contains("corrupt"), e.getMessage());
+    }
+
+    @Test
+    void damagedCompressedDataNamesTheSource() throws IOException {
+        byte[] gz = gzip(idx(3, new int[]{40, 9, 9}, pixels(40 * 81)));
+        byte[] damaged = gz.clone();
+        for (int i = 12; i < 40; i++) {
+            damaged[i] = (byte) 0xff; // not a valid deflate stream
+        }
+        IOException e = assertThrows(IOException.class, () -> IdxReader.readImages(new ByteArrayInputStream(damaged), "bad.gz"));
+        assertTrue(e.getMessage().startsWith("bad.gz: "), e.getMessage());
+    }
+
+    @Test
+    void bytesBeyondTheDeclaredSizesAreAMismatchNotIgnored() throws IOException {
+        byte[] more = idx(1, new int[]{3}, new byte[]{1, 2, 3, 4, 5}); // the header says 3 labels, the file holds 5
+        for (byte[] file : new byte[][]{more, gzip(more)}) {
+            IOException e = assertThrows(IOException.class, () -> IdxReader.readLabels(new ByteArrayInputStream(file), "more"));
+            assertTrue(e.getMessage().contains("more: ") && e.getMessage().contains("3 labels"), e.getMessage());
+        }
+        byte[] images = idx(3, new int[]{2, 2, 2}, pixels(12));
+        IOException e = assertThrows(IOException.class, () -> IdxReader.readImages(new ByteArrayInputStream(images), "im"));
+        assertTrue(e.getMessage().contains("im: ") && e.getMessage().contains("2 images of 2x2"), e.getMessage());
+    }
+
     private static void writeSplit(Path dir, int train, int test, boolean gz) throws IOException {
         Files.createDirectories(dir);
         int[][] sizes = {{train}, {test}};
