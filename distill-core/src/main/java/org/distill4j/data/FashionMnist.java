@@ -125,7 +125,7 @@ public final class FashionMnist {
         try (InputStream in = Files.newInputStream(lp)) {
             l = IdxReader.readLabels(in, lp.toString());
         }
-        return combine(im, l, name, ip + " / " + lp);
+        return combine(im, l, name, ip.toString(), lp.toString());
     }
 
     private static Dataset readEmbedded(ClassLoader loader, String images, String labels, String name) throws IOException {
@@ -139,7 +139,7 @@ public final class FashionMnist {
         try (InputStream in = open(loader, lp)) {
             l = IdxReader.readLabels(in, "classpath:" + lp);
         }
-        return combine(im, l, name, ip + " / " + lp);
+        return combine(im, l, name, "classpath:" + ip, "classpath:" + lp);
     }
 
     private static InputStream open(ClassLoader loader, String resource) throws IOException {
@@ -150,9 +150,20 @@ public final class FashionMnist {
         return in;
     }
 
-    private static Dataset combine(IdxReader.Images im, int[] labels, String name, String sources) {
+    private static Dataset combine(IdxReader.Images im, int[] labels, String name, String imageSource, String labelSource) {
         if (im.count() != labels.length) {
-            throw new IllegalArgumentException(sources + ": " + im.count() + " images but " + labels.length + " labels");
+            throw new IllegalArgumentException(imageSource + " / " + labelSource + ": " + im.count() + " images but "
+                    + labels.length + " labels");
+        }
+        if (im.rows() <= 0 || im.cols() <= 0) {
+            throw new IllegalArgumentException(imageSource + ": images of " + im.rows() + "x" + im.cols()
+                    + " pixels, expected at least 1x1");
+        }
+        for (int i = 0; i < labels.length; i++) {
+            if (labels[i] >= CLASS_NAMES.size()) {
+                throw new IllegalArgumentException(labelSource + ": label " + i + " is " + labels[i] + ", expected a class in [0, "
+                        + CLASS_NAMES.size() + ")");
+            }
         }
         return new Dataset(name, im.pixels(), im.featureCount(), labels, CLASS_NAMES.size());
     }

@@ -159,6 +159,15 @@ class IdxReaderTest {
         assertTrue(e.getMessage().contains("im: ") && e.getMessage().contains("2 images of 2x2"), e.getMessage());
     }
 
+    @Test
+    void aLabelOutsideTheTenClassesNamesTheLabelFile(@TempDir Path tmp) throws IOException {
+        writeSplit(tmp, 4, 2, false);
+        Path labels = tmp.resolve("t10k-labels-idx1-ubyte");
+        Files.write(labels, idx(1, new int[]{2}, new byte[]{3, 12}));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> FashionMnist.loadDirectory(tmp, "test dir"));
+        assertTrue(e.getMessage().contains(labels.toString()) && e.getMessage().contains("12"), e.getMessage());
+    }
+
     private static void writeSplit(Path dir, int train, int test, boolean gz) throws IOException {
         Files.createDirectories(dir);
         int[][] sizes = {{train}, {test}};
