@@ -254,7 +254,7 @@ public final class Distiller {
             }
         }
         int classes = student.classes();
-        int batches = (train.size() + batchSize - 1) / batchSize;
+        int batches = batchCount();
         int fullBatch = Math.min(batchSize, train.size());
         float[] fullGrad = new float[fullBatch * classes];
         List<EpochMetrics> history = new ArrayList<>();
@@ -487,7 +487,7 @@ public final class Distiller {
             return null;
         }
         Map<String, String> mine = fingerprint();
-        int batches = (train.size() + batchSize - 1) / batchSize;
+        int batches = batchCount();
         try {
             return CheckpointFile.read(file, p -> {
                 List<String> diffs = new ArrayList<>();
@@ -597,6 +597,11 @@ public final class Distiller {
             return LogitBatch.of(n, classes, logits, teacher.outputs(batch), teacher.values(), batch.labels());
         }
         return LogitBatch.ofLabels(n, classes, logits, batch.labels());
+    }
+
+    /** Batches per epoch: the last may be smaller; in long arithmetic, so a batch size near Integer.MAX_VALUE is one batch. */
+    private int batchCount() {
+        return (int) ((train.size() + (long) batchSize - 1) / batchSize);
     }
 
     /** The loss of one epoch: epoch-aware settings (e.g. DKD warm-up), then the temperature and alpha schedules. */

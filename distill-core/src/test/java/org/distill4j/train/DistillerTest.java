@@ -18,6 +18,7 @@ import java.util.Map;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -189,10 +190,23 @@ class DistillerTest {
 
     @Test
     void aBatchLargerThanTheDataIsOneBatch() {
-        DistillResult r = Distiller.builder().student(Dl4jStudent.of(Nets.logitsMlp(D, 8, K, new Adam(1e-3), 1, 0)))
-                .loss(new CrossEntropy()).trainData(train).epochs(1).batchSize(Integer.MAX_VALUE).seed(1)
-                .backend(new CpuBackend()).build().run();
-        assertTrue(Double.isFinite(r.epochs().get(0).loss()));
+        for (int batchSize : new int[]{301, Integer.MAX_VALUE - 100, Integer.MAX_VALUE}) {
+            MultiLayerNetwork net = Nets.logitsMlp(D, 8, K, new Adam(1e-3), 1, 0);
+            float[] before = net.params().toFloatVector();
+            List<String> batches = new ArrayList<>();
+            DistillResult r = Distiller.builder().student(Dl4jStudent.of(net))
+                    .loss(new CrossEntropy()).trainData(train).epochs(1).batchSize(batchSize).seed(1)
+                    .backend(new CpuBackend()).listener(new TrainingListener() {
+                        @Override
+                        public void batchFinished(int epoch, int batch, int n, long samples, long elapsedNanos, double loss) {
+                            batches.add(batch + "/" + n + " samples " + samples);
+                        }
+                    }).build().run();
+            assertEquals(List.of("0/1 samples 300"), batches, "batch size " + batchSize);
+            assertTrue(r.epochs().get(0).loss() > 0, "the epoch's loss is that of its one batch: " + r.epochs().get(0).loss());
+            assertEquals(1, net.getIterationCount(), "one optimizer step");
+            assertFalse(java.util.Arrays.equals(before, net.params().toFloatVector()), "the step changed the weights");
+        }
     }
 
     @Test
