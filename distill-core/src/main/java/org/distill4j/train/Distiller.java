@@ -224,7 +224,8 @@ public final class Distiller {
         }
         // the engine imports the student, so it starts from the restored state
         StepEngines.Choice choice = StepEngines.choose(stepEngines != null ? stepEngines : StepEngines.providers(),
-                new StepEngineProvider.Setup(teacher, student, loss, be, batchSize, featureTerms, seed),
+                // the largest batch the run submits: an engine sizes its buffers by it
+                new StepEngineProvider.Setup(teacher, student, loss, be, Math.min(batchSize, train.size()), featureTerms, seed),
                 engineName != null ? engineName : StepEngines.requested());
         LOG.info("training steps: {}", choice.description());
         if (resume != null && !resume.engine().equals(choice.description())) {

@@ -214,6 +214,30 @@ class StepEngineSelectionTest {
         return b.build().run();
     }
 
+    /** An engine sizes its buffers by the setup's batch size, documented as the largest batch a run submits. */
+    @Test
+    void theSetupsBatchSizeIsTheLargestBatchNotTheRequestedOne() {
+        List<Integer> seen = new ArrayList<>();
+        StepEngineProvider recording = new StepEngineProvider() {
+            @Override
+            public String name() {
+                return "recording";
+            }
+
+            @Override
+            public Offer offer(Setup setup) {
+                seen.add(setup.batchSize());
+                return Offer.decline("records only");
+            }
+        };
+        for (int batchSize : new int[]{64, 230, 1000, Integer.MAX_VALUE}) {
+            Distiller.builder().teacher(Dl4jTeacher.of(TEACHER)).student(Dl4jStudent.of(Nets.logitsMlp(D, 16, K, new Adam(5e-3), 11, 0)))
+                    .loss(new SoftTargetKd(3, 0.3)).trainData(TRAIN).epochs(1).batchSize(batchSize).seed(5)
+                    .backend(new CpuBackend()).stepEngines(List.of(recording)).build().run();
+        }
+        assertEquals(List.of(64, 230, 230, 230), seen, "230 training rows");
+    }
+
     @Test
     void anOfferedEngineRunsEveryStepAndGivesTheDl4jPathsNumbers() {
         DistillResult dl4j = run(List.of(), null);
