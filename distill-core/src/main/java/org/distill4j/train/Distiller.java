@@ -294,6 +294,7 @@ public final class Distiller {
                         batches);
             }
             long t0 = System.nanoTime();
+            long epochT0 = t0 - carriedNanos; // listeners' clock: since the epoch started, its part before a resume included
             long savingNanos = 0; // time this epoch spent saving checkpoints, not training
             StepEngine.Pending pending = null; // the engine's step of batch b-1, collected after batch b is submitted
             int pendingBatch = -1;
@@ -306,20 +307,20 @@ public final class Distiller {
                 if (engine != null) {
                     StepEngine.Pending submitted = engine.submit(batch, epochLoss);
                     if (pending != null) {
-                        engineStepDone(sums, epochLoss, pending.result(), epoch, pendingBatch, batches, pendingTo, t0);
+                        engineStepDone(sums, epochLoss, pending.result(), epoch, pendingBatch, batches, pendingTo, epochT0);
                     }
                     pending = submitted;
                     pendingBatch = b;
                     pendingTo = to;
                 } else {
-                    step(be, epochLoss, batch, fullBatch, fullGrad, sums, epoch, b, batches, to, t0);
+                    step(be, epochLoss, batch, fullBatch, fullGrad, sums, epoch, b, batches, to, epochT0);
                 }
                 if (checkpoints != null && checkpoints.everySteps() > 0 && b + 1 < batches
                         && ((long) epoch * batches + b + 1) % checkpoints.everySteps() == 0
                         && System.nanoTime() - lastSave >= checkpoints.minInterval().toNanos()) {
                     long s0 = System.nanoTime();
                     if (pending != null) {
-                        engineStepDone(sums, epochLoss, pending.result(), epoch, pendingBatch, batches, pendingTo, t0);
+                        engineStepDone(sums, epochLoss, pending.result(), epoch, pendingBatch, batches, pendingTo, epochT0);
                         pending = null;
                     }
                     if (engine != null) {
@@ -332,7 +333,7 @@ public final class Distiller {
                 }
             }
             if (pending != null) {
-                engineStepDone(sums, epochLoss, pending.result(), epoch, pendingBatch, batches, pendingTo, t0);
+                engineStepDone(sums, epochLoss, pending.result(), epoch, pendingBatch, batches, pendingTo, epochT0);
             }
             double lossSum = sums.loss;
             Map<String, Double> termSums = sums.terms;

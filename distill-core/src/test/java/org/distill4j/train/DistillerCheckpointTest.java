@@ -142,6 +142,47 @@ class DistillerCheckpointTest {
         }
     }
 
+    /**
+     * A listener's {@code elapsedNanos} is the time since the epoch started, and {@code samples} counts the epoch's samples
+     * so far: after a resume within an epoch both include the part trained before the interruption, so a progress bar's
+     * samples/s stays a rate of the epoch rather than the epoch's samples over the first resumed step.
+     */
+    @Test
+    void aResumeWithinAnEpochTellsListenersTheWholeEpochsTime(@TempDir Path tmp) {
+        Checkpoints c = Checkpoints.in(tmp).everySteps(3); // step 9 is epoch 2's batch 4: saved, then the crash at batch 5
+        long[] crashedElapsed = new long[5];
+        assertThrows(Crash.class, () -> run(Dl4jStudent.of(studentNet()), c, new TrainingListener() {
+            @Override
+            public void batchFinished(int e, int b, int batches, long samples, long elapsedNanos, double loss) {
+                if (e == 1) {
+                    crashedElapsed[b] = elapsedNanos;
+                    if (b == 4) {
+                        throw new Crash();
+                    }
+                    try {
+                        Thread.sleep(100); // slow steps: the epoch's first 4 batches take at least 0.4 s
+                    } catch (InterruptedException ie) {
+                        throw new AssertionError(ie);
+                    }
+                }
+            }
+        }).build().run());
+        List<long[]> seen = new ArrayList<>(); // {epoch, batch, samples, elapsedNanos}
+        run(Dl4jStudent.of(studentNet()), c, new TrainingListener() {
+            @Override
+            public void batchFinished(int e, int b, int batches, long samples, long elapsedNanos, double loss) {
+                seen.add(new long[]{e, b, samples, elapsedNanos});
+            }
+        }).build().run();
+        long[] first = seen.get(0);
+        assertArrayEquals(new long[]{1, 4, 300}, java.util.Arrays.copyOf(first, 3), "resumed at epoch 2's last batch");
+        assertTrue(first[3] > crashedElapsed[3] && first[3] >= 400_000_000L,
+                "the epoch's time includes its 4 batches before the crash: " + first[3] / 1e6 + " ms, the crashed run was at "
+                        + crashedElapsed[3] / 1e6 + " ms after batch 4");
+        long[] next = seen.get(1);
+        assertTrue(next[0] == 2 && next[1] == 0 && next[3] < first[3], "the next epoch starts its own clock");
+    }
+
     @Test
     void aFinishedRunIsRestoredWithoutTrainingAndOtherSettingsAreRefused(@TempDir Path tmp) {
         Checkpoints c = Checkpoints.in(tmp);
