@@ -132,6 +132,7 @@ final class CheckpointFile {
      * @throws IllegalArgumentException when a part refuses its state (the message names the file)
      */
     static Progress read(Path file, Check check, Checkpointable student, List<Checkpointable> trainables) throws IOException {
+        checkHeader(file);
         verifyChecksum(file);
         try (DataInputStream in = new DataInputStream(new BufferedInputStream(Files.newInputStream(file), 1 << 16))) {
             byte[] magic = in.readNBytes(MAGIC.length);
@@ -194,6 +195,26 @@ final class CheckpointFile {
             return p;
         } catch (EOFException e) {
             throw new IOException(file + " ends early: a truncated checkpoint", e);
+        }
+    }
+
+    /**
+     * The magic and the version, before the checksum: a foreign file is named as one, and a later format (whose checksum
+     * may cover other bytes) by its version, rather than both as a damaged checkpoint.
+     */
+    private static void checkHeader(Path file) throws IOException {
+        byte[] head;
+        try (InputStream in = Files.newInputStream(file)) {
+            head = in.readNBytes(MAGIC.length + Integer.BYTES);
+        }
+        if (head.length < MAGIC.length || !java.util.Arrays.equals(head, 0, MAGIC.length, MAGIC, 0, MAGIC.length)) {
+            throw new IOException(file + " is not a Distill4J checkpoint (it does not start with \"D4JCKPT\")");
+        }
+        if (head.length == MAGIC.length + Integer.BYTES) {
+            int version = java.nio.ByteBuffer.wrap(head, MAGIC.length, Integer.BYTES).getInt();
+            if (version != VERSION) {
+                throw new IOException(file + " is a version " + version + " checkpoint; this Distill4J reads version " + VERSION);
+            }
         }
     }
 

@@ -248,7 +248,16 @@ class DistillerCheckpointTest {
 
         Files.writeString(c.file(), "not a checkpoint at all, but long enough to have a checksum");
         UncheckedIOException other = assertThrows(UncheckedIOException.class, () -> run(Dl4jStudent.of(net), c, null).build().run());
-        assertTrue(other.getMessage().contains(c.file().toString()), other.getMessage());
+        assertTrue(other.getMessage().contains(c.file().toString()) && other.getMessage().contains("is not a Distill4J checkpoint"),
+                "a foreign file is named as such, not as a damaged checkpoint: " + other.getMessage());
+
+        byte[] newer = good.clone(); // a later format, whose checksum this version may not even know how to check
+        newer[8 + 3] = (byte) (CheckpointFile.VERSION + 1);
+        Files.write(c.file(), newer);
+        UncheckedIOException version = assertThrows(UncheckedIOException.class, () -> run(Dl4jStudent.of(net), c, null).build().run());
+        assertTrue(version.getMessage().contains(c.file() + " is a version " + (CheckpointFile.VERSION + 1) + " checkpoint"),
+                version.getMessage());
+        assertArrayEquals(before, net.params().toFloatVector());
 
         Files.write(c.file(), good); // the intact file resumes
         try (var files = Files.list(tmp)) {
