@@ -17,7 +17,7 @@ import java.util.Objects;
  * take the saved state, and training continues with the next batch. On the CPU path the resumed run
  * gives the same numbers, bit for bit, as one that was never interrupted. A checkpoint written by a run
  * with other settings (loss, epochs, batch size, seed, data, models) is refused, naming the setting
- * that differs; {@link #startOver()} ignores it instead (it is replaced at the first save). A
+ * that differs; {@link #startOver()} deletes it instead when the run starts, so a later resume cannot pick it up. A
  * checkpoint of a finished run makes {@code run()} restore the final student and return the saved
  * metrics without training.
  *
@@ -67,7 +67,10 @@ public final class Checkpoints {
         return new Checkpoints(dir, everyEpochs, n, startOver, minInterval);
     }
 
-    /** Trains from the start even where a checkpoint exists (the first save replaces it). */
+    /**
+     * Trains from the start even where a checkpoint exists: the run deletes it when it starts (not at its first save), so
+     * a run interrupted before then does not leave the previous run's state for a later resume.
+     */
     public Checkpoints startOver() {
         return new Checkpoints(dir, everyEpochs, everySteps, true, minInterval);
     }
