@@ -38,7 +38,8 @@ public interface Schedule {
                     return start;
                 }
                 double f = Math.min(1.0, Math.max(0.0, epoch / (double) (epochs - 1)));
-                return start + (end - start) * f;
+                // the last epoch gets end itself: start + (end - start) can miss it by an ulp (0.4 -> 0.1 gave 0.09999999999999998)
+                return f == 1.0 ? end : start + (end - start) * f;
             }
 
             @Override

@@ -15,4 +15,19 @@ class ScheduleTest {
         assertEquals(4.0, s.at(0, 1), 1e-12, "a one-epoch run uses the start value");
         assertEquals("linear(4.0 -> 1.0)", s.describe());
     }
+
+    /** The first and the last epoch get the given values exactly, not start + (end - start), which can miss end by an ulp. */
+    @Test
+    void linearHitsBothEndsExactly() {
+        double[][] pairs = {{0.4, 0.1}, {0.2, 0.9}, {0.3, 0.9}, {0.4, 1.7}, {4, 1}, {1, 1}, {0.9, 0.0}};
+        for (double[] p : pairs) {
+            Schedule s = Schedule.linear(p[0], p[1]);
+            for (int epochs : new int[]{2, 3, 7, 60}) {
+                assertEquals(p[0], s.at(0, epochs), 0.0, s.describe() + " at the first of " + epochs + " epochs");
+                assertEquals(p[1], s.at(epochs - 1, epochs), 0.0, s.describe() + " at the last of " + epochs + " epochs");
+                assertEquals(p[1], s.at(epochs + 3, epochs), 0.0, s.describe() + " after the last epoch");
+                assertEquals(p[0], s.at(-1, epochs), 0.0, s.describe() + " before the first epoch");
+            }
+        }
+    }
 }
