@@ -97,9 +97,15 @@ public final class Evaluation {
     /**
      * The student's top-1 classes and, given the teacher's {@link #logProbabilities} on the same data
      * (or null), the mean KL(teacher || student) per sample at T = 1, accumulated in float64.
+     *
+     * @throws IllegalArgumentException when {@code teacherLogProbs} is not {@code [data.size(), student.classes()]}
      */
     public static StudentEval evaluate(Student student, Dataset data, float[] teacherLogProbs) {
         int k = student.classes();
+        if (teacherLogProbs != null && teacherLogProbs.length != (long) data.size() * k) {
+            throw new IllegalArgumentException(teacherLogProbs.length + " teacher log-probabilities for " + data.name()
+                    + ", expected samples x classes = " + data.size() + " x " + k);
+        }
         int[] pred = new int[data.size()];
         double kl = 0;
         double[] ls = new double[k];

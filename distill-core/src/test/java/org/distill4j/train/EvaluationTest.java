@@ -1,0 +1,161 @@
+package org.distill4j.train;
+
+import org.distill4j.data.Batch;
+import org.distill4j.data.Dataset;
+import org.distill4j.student.Student;
+import org.distill4j.testing.Float64Reference;
+import org.junit.jupiter.api.Test;
+
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Evaluation over inference batches of {@link Evaluation#EVAL_BATCH} rows: predictions and the KL to the teacher over a
+ * dataset whose last batch is partial equal a float64 reference taken row by row.
+ */
+class EvaluationTest {
+    private static final int D = 7;
+    private static final int K = 11; // not a power of two
+
+    /** A linear student whose logits of a row depend on that row alone, so batching cannot change them. */
+    static final class LinearStudent implements Student {
+        final float[] w;
+
+        LinearStudent(Random rng, double scale) {
+            w = new float[K * D];
+            for (int i = 0; i < w.length; i++) {
+                w[i] = (float) (rng.nextGaussian() * scale);
+            }
+        }
+
+        float[] logits(float[] x, int rows) {
+            float[] out = new float[rows * K];
+            for (int r = 0; r < rows; r++) {
+                for (int c = 0; c < K; c++) {
+                    float s = 0;
+                    for (int j = 0; j < D; j++) {
+                        s += w[c * D + j] * x[r * D + j];
+                    }
+                    out[r * K + c] = s;
+                }
+            }
+            return out;
+        }
+
+        @Override
+        public int classes() {
+            return K;
+        }
+
+        @Override
+        public float[] forward(Batch batch, boolean training) {
+            return logits(batch.features(), batch.size());
+        }
+
+        @Override
+        public void backward(float[] dLogits) {
+            throw new UnsupportedOperationException("evaluation only");
+        }
+
+        @Override
+        public void endEpoch() {
+        }
+
+        @Override
+        public long parameterCount() {
+            return w.length;
+        }
+
+        @Override
+        public String describe() {
+            return "linear test student";
+        }
+    }
+
+    static Dataset data(int n, long seed) {
+        Random rng = new Random(seed);
+        float[] x = new float[n * D];
+        int[] y = new int[n];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) rng.nextGaussian();
+        }
+        for (int i = 0; i < n; i++) {
+            y[i] = rng.nextInt(K);
+        }
+        return new Dataset("random/" + n, x, D, y, K);
+    }
+
+    @Test
+    void predictionsAndKlOverBatchesWithAPartialLastOneMatchAFloat64Reference() {
+        Random rng = new Random(31);
+        int n = 2 * Evaluation.EVAL_BATCH + 345; // two full inference batches and a partial one
+        Dataset data = data(n, 5);
+        for (double scale : new double[]{0.7, 40}) { // ordinary and extreme logits
+            LinearStudent student = new LinearStudent(rng, scale);
+            float[] teacherLogits = new float[n * K];
+            for (int i = 0; i < teacherLogits.length; i++) {
+                teacherLogits[i] = (float) (rng.nextGaussian() * 3 * scale);
+            }
+            float[] teacherLogProbs = new float[n * K];
+            for (int r = 0; r < n; r++) {
+                double[] lt = Float64Reference.logSoftmax(teacherLogits, r * K, K, 1);
+                for (int c = 0; c < K; c++) {
+                    teacherLogProbs[r * K + c] = (float) lt[c];
+                }
+            }
+            float[] all = student.logits(data.features(), n);
+            int[] expected = new int[n];
+            double kl = 0;
+            int correct = 0;
+            for (int r = 0; r < n; r++) {
+                int best = 0;
+                for (int c = 1; c < K; c++) {
+                    if (all[r * K + c] > all[r * K + best]) {
+                        best = c;
+                    }
+                }
+                expected[r] = best;
+                correct += best == data.labels()[r] ? 1 : 0;
+                double[] ls = Float64Reference.logSoftmax(all, r * K, K, 1);
+                for (int c = 0; c < K; c++) {
+                    double lt = teacherLogProbs[r * K + c];
+                    kl += Math.exp(lt) * (lt - ls[c]);
+                }
+            }
+            kl /= n;
+
+            Evaluation.StudentEval ev = Evaluation.evaluate(student, data, teacherLogProbs);
+            assertArrayEquals(expected, ev.predictions(), "scale " + scale);
+            assertArrayEquals(expected, Evaluation.predict(student, data), "scale " + scale);
+            assertEquals(kl, ev.teacherKl(), 1e-12 * Math.abs(kl), "scale " + scale);
+            assertEquals(correct / (double) n, Evaluation.accuracy(ev.predictions(), data), 0.0);
+            assertTrue(Double.isNaN(Evaluation.evaluate(student, data, null).teacherKl()));
+        }
+    }
+
+    @Test
+    void agreementCountsEqualPositionsAndRefusesOtherLengths() {
+        assertEquals(0.6, Evaluation.agreement(new int[]{1, 2, 3, 4, 5}, new int[]{1, 0, 3, 0, 5}), 0.0);
+        assertTrue(Double.isNaN(Evaluation.agreement(new int[0], new int[0])));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Evaluation.agreement(new int[3], new int[4]));
+        assertTrue(e.getMessage().contains("3 predictions with 4"), e.getMessage());
+    }
+
+    /** Teacher log-probabilities of another dataset (or another vocabulary) are refused, not read out of step. */
+    @Test
+    void teacherLogProbabilitiesOfAnotherShapeAreRefused() {
+        Dataset data = data(1234, 8);
+        LinearStudent student = new LinearStudent(new Random(2), 1);
+        for (int len : new int[]{1234 * K - 1, 1235 * K, 1234 * (K + 1)}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> Evaluation.evaluate(student, data, new float[len]));
+            assertTrue(e.getMessage().contains(len + " teacher log-probabilities") && e.getMessage().contains("1234 x " + K),
+                    e.getMessage());
+        }
+    }
+}
