@@ -157,6 +157,11 @@ public final class Distiller {
             throw new IllegalArgumentException("test data has " + test.featureCount() + " features per sample, training data "
                     + train.featureCount());
         }
+        if (test != null && test.classes() != train.classes()) {
+            throw new IllegalArgumentException("test data " + test.name() + " has " + test.classes() + " classes, the training data "
+                    + train.name() + " and the student " + train.classes() + ": its accuracy would count labels the student"
+                    + " cannot predict as wrong");
+        }
         if (temperature != null && !(loss instanceof TemperatureScaled)) {
             throw new IllegalArgumentException("a temperature schedule needs a temperature-scaled loss; loss '" + loss.name()
                     + "' has no temperature");

@@ -332,6 +332,11 @@ class DistillerTest {
         e = assertThrows(IllegalArgumentException.class, () -> Distiller.builder().student(ok).loss(new CrossEntropy())
                 .trainData(train).epochs(0).build());
         assertTrue(e.getMessage().contains("epochs must be > 0"), e.getMessage());
+        // test labels of classes the student does not have would count as wrong: a test set of other classes is refused
+        Dataset otherClasses = new Dataset("blobs/test7", test.features(), D, test.labels(), K + 2);
+        e = assertThrows(IllegalArgumentException.class, () -> Distiller.builder().student(ok).loss(new CrossEntropy())
+                .trainData(train).testData(otherClasses).build());
+        assertTrue(e.getMessage().contains("blobs/test7 has 7 classes") && e.getMessage().contains("5"), e.getMessage());
         NullPointerException npe = assertThrows(NullPointerException.class, () -> Distiller.builder().student(ok).build());
         assertTrue(npe.getMessage().contains("loss is required"), npe.getMessage());
     }
