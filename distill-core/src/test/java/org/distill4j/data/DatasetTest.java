@@ -1,0 +1,108 @@
+package org.distill4j.data;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.Arrays;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Shuffling by seed, subsets and the content fingerprint that checkpoints and stores compare. */
+class DatasetTest {
+    private static final int D = 3;
+
+    /** Sample i has features {i, i + 0.25, i + 0.5} and label i % 7, so a row's origin can be read back. */
+    static Dataset numbered(int n) {
+        float[] x = new float[n * D];
+        int[] y = new int[n];
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < D; j++) {
+                x[i * D + j] = i + 0.25f * j;
+            }
+            y[i] = i % 7;
+        }
+        return new Dataset("numbered", x, D, y, 7);
+    }
+
+    @Test
+    void theSameSeedGivesTheSameOrderAndRowsKeepTheirLabels() {
+        Dataset data = numbered(257);
+        Dataset a = data.shuffled(9);
+        Dataset b = data.shuffled(9);
+        assertArrayEquals(a.features(), b.features(), 0f);
+        assertArrayEquals(a.labels(), b.labels());
+        assertFalse(Arrays.equals(a.features(), data.shuffled(10).features()), "another seed, another order");
+        boolean[] seen = new boolean[data.size()];
+        boolean moved = false;
+        for (int r = 0; r < a.size(); r++) {
+            int src = (int) a.features()[r * D];
+            assertFalse(seen[src], "sample " + src + " appears once");
+            seen[src] = true;
+            moved |= src != r;
+            assertEquals(src % 7, a.labels()[r], "row " + r + " keeps its label");
+            assertEquals(src + 0.5f, a.features()[r * D + 2], 0f, "row " + r + " keeps its features together");
+        }
+        assertTrue(moved);
+        assertEquals(data.name(), a.name());
+    }
+
+    /**
+     * The shuffle a seed gives is part of what a checkpoint resumes: a resumed run replays the epochs' permutations from the
+     * seed, and checkpoints do not record the algorithm. This pins Fisher-Yates over java.util.Random (whose sequence the
+     * JDK specifies), so a change to it shows here rather than as a resumed run that no longer matches its first part.
+     */
+    @Test
+    void thePermutationOfASeedIsFixed() {
+        assertArrayEquals(new int[]{4, 6, 2, 1, 7, 9, 8, 5, 3, 0}, Dataset.permutation(10, new Random(42)));
+        assertArrayEquals(new int[0], Dataset.permutation(0, new Random(1)));
+        assertArrayEquals(new int[]{0}, Dataset.permutation(1, new Random(1)));
+    }
+
+    @Test
+    void subsetsAndHeads() {
+        Dataset data = numbered(20);
+        Dataset s = data.subset(new int[]{19, 0, 5, 5}, "picked");
+        assertEquals("picked", s.name());
+        assertArrayEquals(new int[]{19 % 7, 0, 5, 5}, s.labels());
+        assertEquals(19f, s.features()[0], 0f);
+        IndexOutOfBoundsException e = assertThrows(IndexOutOfBoundsException.class, () -> data.subset(new int[]{3, 20}, "x"));
+        assertTrue(e.getMessage().contains("numbered: sample index 20 outside [0, 20)"), e.getMessage());
+        assertEquals(7, data.head(7).size());
+        assertArrayEquals(Arrays.copyOf(data.labels(), 7), data.head(7).labels());
+        assertSame(data, data.head(20));
+        assertSame(data, data.head(1000));
+        assertEquals(0, data.head(0).size());
+        assertThrows(IllegalArgumentException.class, () -> data.head(-1));
+    }
+
+    @Test
+    void theFingerprintFollowsContentAndOrderNotTheName() {
+        Dataset data = numbered(50);
+        assertEquals(data.fingerprint(), numbered(50).fingerprint());
+        assertEquals(data.fingerprint(), new Dataset("other name", data.features(), D, data.labels(), 7).fingerprint());
+        assertNotEquals(data.fingerprint(), data.shuffled(3).fingerprint(), "another order");
+        float[] x = data.features().clone();
+        x[77] = Math.nextUp(x[77]);
+        assertNotEquals(data.fingerprint(), new Dataset("numbered", x, D, data.labels(), 7).fingerprint(), "one feature, one ulp");
+        int[] y = data.labels().clone();
+        y[49] = (y[49] + 1) % 7;
+        assertNotEquals(data.fingerprint(), new Dataset("numbered", data.features(), D, y, 7).fingerprint(), "one label");
+    }
+
+    @Test
+    void badShapesAndLabelsNameTheDataset() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> new Dataset("d", new float[7], 3, new int[2], 4));
+        assertTrue(e.getMessage().contains("d: 7 feature values for 2 labels"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> new Dataset("d", new float[6], 3, new int[]{1, 4}, 4));
+        assertTrue(e.getMessage().contains("d: label of sample 1 is 4, expected a class in [0, 4)"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> new Dataset("d", new float[6], 3, new int[]{-100, 0}, 4));
+        assertTrue(e.getMessage().contains("label of sample 0 is -100"), e.getMessage());
+    }
+}
