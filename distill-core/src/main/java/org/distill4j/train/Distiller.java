@@ -481,6 +481,7 @@ public final class Distiller {
         Path file = checkpoints.file();
         deleteLeftovers(file);
         if (!Files.exists(file)) {
+            checkWritable(checkpoints.dir());
             return null;
         }
         if (checkpoints.isStartOver()) {
@@ -521,6 +522,19 @@ public final class Distiller {
             }, (Checkpointable) student, trainables());
         } catch (IOException e) {
             throw new UncheckedIOException("cannot resume from the checkpoint " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Makes the checkpoint directory and writes a file there, so a directory that cannot hold checkpoints (a path through a
+     * file, a read-only file system) fails the run now rather than at the first save, after an epoch of training.
+     */
+    private static void checkWritable(Path dir) {
+        try {
+            Files.createDirectories(dir);
+            Files.delete(Files.createTempFile(dir, "." + Checkpoints.FILE_NAME, ".tmp")); // the name deleteLeftovers cleans up
+        } catch (IOException e) {
+            throw new UncheckedIOException("the checkpoint directory " + dir + " cannot hold checkpoints: " + e, e);
         }
     }
 

@@ -491,6 +491,25 @@ class DistillerCheckpointTest {
         return b;
     }
 
+    /** A checkpoint directory that cannot be made fails the run before its first step, not at the first save an epoch later. */
+    @Test
+    void aCheckpointDirectoryThatCannotBeMadeFailsBeforeTraining(@TempDir Path tmp) throws Exception {
+        Path notADir = Files.writeString(tmp.resolve("a-file"), "in the way");
+        List<Integer> steps = new ArrayList<>();
+        TrainingListener counting = new TrainingListener() {
+            @Override
+            public void batchFinished(int e, int b, int batches, long samples, long elapsedNanos, double loss) {
+                steps.add(b);
+            }
+        };
+        for (Path dir : new Path[]{notADir, notADir.resolve("below")}) {
+            UncheckedIOException e = assertThrows(UncheckedIOException.class,
+                    () -> run(Dl4jStudent.of(studentNet()), Checkpoints.in(dir), counting).build().run());
+            assertTrue(e.getMessage().contains(dir.toString()), e.getMessage());
+            assertEquals(List.of(), steps, "no step trained before the failure");
+        }
+    }
+
     @Test
     void whatCannotBeCheckpointedIsRefusedBeforeTraining(@TempDir Path tmp) {
         Student plain = new Student() {
