@@ -383,38 +383,10 @@ class StepEngineSelectionTest {
     @Test
     void anEngineThatCanRunNothingOnTheBackendFailsBeforeTheRuns() {
         CpuBackend cpu = new CpuBackend();
-        StepEngineProvider gpuOnly = new StepEngineProvider() {
-            @Override
-            public String name() {
-                return "gpu-like";
-            }
-
-            @Override
-            public Offer offer(Setup setup) {
-                throw new AssertionError("the check asks for no offer");
-            }
-
-            @Override
-            public String unavailableOn(org.distill4j.backend.ComputeBackend backend) {
-                return "the compute backend is '" + backend.name() + "', not a gpu";
-            }
-        };
-        StepEngineProvider throwing = new StepEngineProvider() {
-            @Override
-            public String name() {
-                return "odd";
-            }
-
-            @Override
-            public Offer offer(Setup setup) {
-                throw new AssertionError("the check asks for no offer");
-            }
-
-            @Override
-            public String unavailableOn(org.distill4j.backend.ComputeBackend backend) {
-                throw new IllegalStateException("cannot tell");
-            }
-        };
+        StepEngineProvider gpuOnly = checkedOnly("gpu-like", be -> "the compute backend is '" + be.name() + "', not a gpu");
+        StepEngineProvider throwing = checkedOnly("odd", be -> {
+            throw new IllegalStateException("cannot tell");
+        });
         Provider plain = new Provider("plain", "never offers", true);
         List<StepEngineProvider> providers = List.of(gpuOnly, throwing, plain);
         StepEngines.UnavailableEngineException e = assertThrows(StepEngines.UnavailableEngineException.class,
@@ -428,6 +400,26 @@ class StepEngineSelectionTest {
         }
         assertEquals(0, plain.offers, "the check asks for no offer");
         assertThrows(StepEngines.UnknownEngineException.class, () -> StepEngines.checkRequested(providers, cpu, "tpu"));
+    }
+
+    /** A provider that answers {@code unavailableOn} with {@code why} and fails the test if asked for an offer. */
+    private static StepEngineProvider checkedOnly(String name, java.util.function.Function<org.distill4j.backend.ComputeBackend, String> why) {
+        return new StepEngineProvider() {
+            @Override
+            public String name() {
+                return name;
+            }
+
+            @Override
+            public Offer offer(Setup setup) {
+                throw new AssertionError("the check asks for no offer");
+            }
+
+            @Override
+            public String unavailableOn(org.distill4j.backend.ComputeBackend backend) {
+                return why.apply(backend);
+            }
+        };
     }
 
     /** From -Ddistill.engine or DISTILL_ENGINE, the exceptions name that setting, as given (the property wins, as for the name). */

@@ -80,11 +80,7 @@ class BatchingGpuTest extends GpuTest {
         float[] teacher = Inputs.logits(rng, rows, vocab, 4.0);
         KernelInputs.TopK top = KernelInputs.topK(teacher, rows, vocab, k);
         Path p = tmp.resolve("topk.d4j");
-        StoreHeader h = new StoreHeader(StoreHeader.Layout.TOP_K, codec, StoreHeader.ValueKind.LOG_PROBS, vocab, k, rows, 16, 1.0, "{}");
-        try (StoreWriter w = StoreWriter.open(p, h)) {
-            w.writeTopK(top.ids(), top.logProbs(), rows);
-            w.finish();
-        }
+        writeTopKStore(p, codec, vocab, k, rows, top.ids(), top.logProbs());
         TopKKd loss = new TopKKd(2.0, TopKKd.Tail.REST_BUCKET);
         try (SoftTargetStore store = SoftTargetStore.open(p); StoreBatches rowsOnDevice = new StoreBatches(ctx, store, 40, 2)) {
             int[][] batches = {{100, 0, 5, 5, 77}, range(10, 50), range(60, 97)};
@@ -124,12 +120,7 @@ class BatchingGpuTest extends GpuTest {
         Random rng = new Random(71);
         KernelInputs.TopK top = KernelInputs.topK(Inputs.logits(rng, rows, vocab, 2.0), rows, vocab, k);
         Path p = tmp.resolve("topk.d4j");
-        StoreHeader h = new StoreHeader(StoreHeader.Layout.TOP_K, ValueCodec.F32, StoreHeader.ValueKind.LOG_PROBS, vocab, k, rows, 16,
-                1.0, "{}");
-        try (StoreWriter w = StoreWriter.open(p, h)) {
-            w.writeTopK(top.ids(), top.logProbs(), rows);
-            w.finish();
-        }
+        writeTopKStore(p, ValueCodec.F32, vocab, k, rows, top.ids(), top.logProbs());
         try (SoftTargetStore store = SoftTargetStore.open(p); StoreBatches rowsOnDevice = new StoreBatches(ctx, store, rows, 1);
              StoreBatches.TopK t = rowsOnDevice.topK(rowsOnDevice.stage(range(0, rows)))) {
             float[] s = Inputs.logits(rng, rows, vocab, 2.0);
@@ -165,12 +156,7 @@ class BatchingGpuTest extends GpuTest {
         Random rng = new Random(17);
         KernelInputs.TopK top = KernelInputs.topK(Inputs.logits(rng, rows, vocab, 2.0), rows, vocab, k);
         Path p = tmp.resolve("topk.d4j");
-        StoreHeader h = new StoreHeader(StoreHeader.Layout.TOP_K, ValueCodec.F32, StoreHeader.ValueKind.LOG_PROBS, vocab, k, rows, 16,
-                1.0, "{}");
-        try (StoreWriter w = StoreWriter.open(p, h)) {
-            w.writeTopK(top.ids(), top.logProbs(), rows);
-            w.finish();
-        }
+        writeTopKStore(p, ValueCodec.F32, vocab, k, rows, top.ids(), top.logProbs());
         TopKKd loss = new TopKKd(2.0, TopKKd.Tail.REST_BUCKET);
         float[] s = Inputs.logits(rng, rows, vocab, 2.0);
         float[] s0 = s.clone();
@@ -223,12 +209,7 @@ class BatchingGpuTest extends GpuTest {
         for (int i = 0; i < 2; i++) {
             KernelInputs.TopK top = KernelInputs.topK(Inputs.logits(new Random(i), rows, vocab, 2.0), rows, vocab, k);
             paths[i] = tmp.resolve("topk" + i + ".d4j");
-            StoreHeader h = new StoreHeader(StoreHeader.Layout.TOP_K, ValueCodec.F32, StoreHeader.ValueKind.LOG_PROBS, vocab, k, rows, 16,
-                    1.0, "{}");
-            try (StoreWriter w = StoreWriter.open(paths[i], h)) {
-                w.writeTopK(top.ids(), top.logProbs(), rows);
-                w.finish();
-            }
+            writeTopKStore(paths[i], ValueCodec.F32, vocab, k, rows, top.ids(), top.logProbs());
         }
         try (SoftTargetStore a = SoftTargetStore.open(paths[0]); SoftTargetStore c = SoftTargetStore.open(paths[1]);
              StoreBatches fromA = new StoreBatches(ctx, a, rows, 1); StoreBatches fromC = new StoreBatches(ctx, c, rows, 1)) {
@@ -268,12 +249,7 @@ class BatchingGpuTest extends GpuTest {
             lps[r * k + 1] = (float) Math.log(0.3);
         }
         Path p = tmp.resolve("wide.d4j");
-        StoreHeader h = new StoreHeader(StoreHeader.Layout.TOP_K, ValueCodec.F32, StoreHeader.ValueKind.LOG_PROBS, vocab, k, rows, 16, 1.0,
-                "{}");
-        try (StoreWriter w = StoreWriter.open(p, h)) {
-            w.writeTopK(ids, lps, rows);
-            w.finish();
-        }
+        writeTopKStore(p, ValueCodec.F32, vocab, k, rows, ids, lps);
         Random rng = new Random(23);
         TopKKd loss = new TopKKd(2.0, TopKKd.Tail.REST_BUCKET);
         try (SoftTargetStore store = SoftTargetStore.open(p); StoreBatches b = new StoreBatches(ctx, store, rows, 1);
@@ -373,12 +349,7 @@ class BatchingGpuTest extends GpuTest {
         long part = 4L * rows * k;
         KernelInputs.TopK top = KernelInputs.topK(Inputs.logits(new Random(5), rows, vocab, 3.0), rows, vocab, k);
         Path p = tmp.resolve("topk.d4j");
-        StoreHeader h = new StoreHeader(StoreHeader.Layout.TOP_K, ValueCodec.F16, StoreHeader.ValueKind.LOG_PROBS, vocab, k, rows, 16, 1.0,
-                "{}");
-        try (StoreWriter w = StoreWriter.open(p, h)) {
-            w.writeTopK(top.ids(), top.logProbs(), rows);
-            w.finish();
-        }
+        writeTopKStore(p, ValueCodec.F16, vocab, k, rows, top.ids(), top.logProbs());
         try (SoftTargetStore store = SoftTargetStore.open(p); StoreBatches b = new StoreBatches(ctx, store, rows, 1)) {
             StoreBatches.Staged staged = b.stage(range(0, rows));
             ctx.trim();
@@ -416,5 +387,15 @@ class BatchingGpuTest extends GpuTest {
             r[i] = from + i;
         }
         return r;
+    }
+
+    /** Writes {@code rows} top-k rows (log-probabilities) of a {@code vocab}-class teacher into a store at {@code p}. */
+    private static void writeTopKStore(Path p, ValueCodec codec, int vocab, int k, int rows, int[] ids, float[] logProbs)
+            throws java.io.IOException {
+        StoreHeader h = new StoreHeader(StoreHeader.Layout.TOP_K, codec, StoreHeader.ValueKind.LOG_PROBS, vocab, k, rows, 16, 1.0, "{}");
+        try (StoreWriter w = StoreWriter.open(p, h)) {
+            w.writeTopK(ids, logProbs, rows);
+            w.finish();
+        }
     }
 }
