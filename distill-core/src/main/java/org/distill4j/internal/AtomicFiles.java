@@ -29,8 +29,9 @@ public final class AtomicFiles {
     /**
      * Has {@code writer} write a temporary sibling of {@code target} (a unique name starting with "." and the target's
      * name, ending in {@code suffix}), makes it rw-r--r-- (createTempFile's 0600 would hide results from other users),
-     * forces it to disk (so a crash cannot leave the new name on an empty file) and renames it over {@code target}; the
-     * temporary file is gone either way.
+     * forces it to disk (so a crash cannot leave the new name on an empty file), renames it over {@code target} and
+     * forces the folder (so the rename itself survives a power loss where the file system allows); the temporary file is
+     * gone either way.
      */
     public static void write(Path target, String suffix, FileWriter writer) throws IOException {
         Path dir = target.toAbsolutePath().getParent();
@@ -47,8 +48,21 @@ public final class AtomicFiles {
                 ch.force(true);
             }
             move(tmp, target);
+            forceFolder(dir);
         } finally {
             Files.deleteIfExists(tmp);
+        }
+    }
+
+    /**
+     * Forces {@code dir}'s entries to disk (fsync of the folder), so a rename into it is durable. Some platforms cannot
+     * open a folder as a channel (Windows): there the rename is as durable as the file system makes it.
+     */
+    static void forceFolder(Path dir) {
+        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
+            ch.force(true);
+        } catch (IOException | UnsupportedOperationException e) {
+            // not supported here; the file's own content was forced before the rename
         }
     }
 
