@@ -164,7 +164,7 @@ public final class StepEngines {
     /** As {@link #choose(List, StepEngineProvider.Setup, String)}, the exceptions naming {@code origin} as the setting. */
     static Choice choose(List<StepEngineProvider> providers, StepEngineProvider.Setup setup, String requested, String origin) {
         if (requested.equalsIgnoreCase(DL4J)) {
-            return new Choice(null, DL4J + " (asked for by " + PROPERTY + ")");
+            return new Choice(null, DL4J + " (asked for by " + origin + ")");
         }
         boolean auto = requested.equalsIgnoreCase("auto");
         known(providers, requested, origin);

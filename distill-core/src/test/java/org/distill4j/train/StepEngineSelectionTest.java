@@ -346,7 +346,19 @@ class StepEngineSelectionTest {
         Provider offers = new Provider("copy", null, true);
         DistillResult r = run(List.of(offers), "dl4j");
         assertEquals(0, offers.offers);
-        assertTrue(r.engine().startsWith("dl4j (asked for by distill.engine)"), r.engine());
+        assertEquals("dl4j (asked for by Distiller.Builder.engine(\"dl4j\"))", r.engine(), "the request's origin, as given");
+        String before = System.getProperty(StepEngines.PROPERTY);
+        System.setProperty(StepEngines.PROPERTY, "dl4j");
+        try {
+            assertEquals("dl4j (asked for by -Ddistill.engine=dl4j)", run(List.of(offers), null).engine());
+        } finally {
+            if (before == null) {
+                System.clearProperty(StepEngines.PROPERTY);
+            } else {
+                System.setProperty(StepEngines.PROPERTY, before);
+            }
+        }
+        assertEquals(0, offers.offers);
     }
 
     /**
