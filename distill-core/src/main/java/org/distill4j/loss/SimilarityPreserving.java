@@ -17,9 +17,11 @@ import java.util.Map;
  * with the paper's {@code gamma = 3000} (its CIFAR-10 setting). Scaling a whole feature (every sample's) by any c &gt; 0
  * scales G by c^2 and leaves G~ unchanged, so the loss ignores the overall scale of either feature (not each sample's:
  * a sample's own entry of its row scales by c^2, the others by c). A sample whose feature is all
- * zero (a dead ReLU layer) has a zero row of G; its row of G~ is taken as zero and passes no gradient (the authors'
- * code divides by the norm clamped at 1e-12, which gives such a sample a gradient of order 1e12). A batch of one sample
- * has nothing to relate: loss 0, gradient 0.
+ * zero (a dead ReLU layer), or so small against the batch's largest that its row of G is below {@link #ZERO_ROW} times
+ * the largest row's norm, has its row of G~ taken as zero, and that row passes no gradient (the sample still gets one
+ * through the other samples' rows). Normalizing such a row would give its sample a gradient that grows without bound as
+ * the feature shrinks (the authors' code divides by the norm clamped at 1e-12: gradients of order 1e12). A batch of one
+ * sample has nothing to relate: loss 0, gradient 0.
  *
  * <p>Computed in float64 from the float features, in O(b^2 (d_s + d_t)) time and O(b^2) memory.
  */
@@ -28,6 +30,10 @@ public final class SimilarityPreserving implements FeatureLoss {
     public static final String NAME = "sp";
     /** The paper's weight. */
     public static final double DEFAULT_GAMMA = 3000;
+    /** A row of G whose norm is at most this times the largest row's norm counts as zero (see the class comment). */
+    static final double ZERO_ROW = 1e-12;
+    /** The largest batch: b^2 values must fit in one array. */
+    static final int MAX_ROWS = 46_340;
 
     private final double gamma;
 
@@ -54,6 +60,16 @@ public final class SimilarityPreserving implements FeatureLoss {
     public LossResult compute(FeatureBatch batch, float[] gradOut, float upstream) {
         checkGradient(batch, gradOut, upstream);
         final int b = batch.rows();
+        if (b > MAX_ROWS) {
+            throw new IllegalArgumentException("sp compares every pair of a batch's samples in b x b matrices; a batch of " + b
+                    + " samples needs " + (long) b * b + " values each, more than an array holds; use batches of at most " + MAX_ROWS);
+        }
+        if (b < 2) { // nothing to relate
+            java.util.Arrays.fill(gradOut, 0f);
+            Map<String, Double> terms = new LinkedHashMap<>();
+            terms.put(NAME, 0.0);
+            return new LossResult(0, b, terms);
+        }
         final int ds = batch.studentSize();
         final float[] s = batch.student();
         final double[] norms = new double[b];
@@ -107,18 +123,25 @@ public final class SimilarityPreserving implements FeatureLoss {
     }
 
     /**
-     * G = Q Q^T in float64, each row divided by its L2 norm (a zero row stays zero); row-major b x b. The norms of G's
-     * rows go to {@code norms}.
+     * G = Q Q^T in float64, each row divided by its L2 norm (a row of norm at most {@link #ZERO_ROW} times the largest is
+     * zero); row-major b x b. The norms of G's rows go to {@code norms}, 0 for the rows taken as zero.
      */
     static double[] normalizedGram(float[] q, int b, int d, double[] norms) {
         double[] g = gram(q, b, d);
+        double largest = 0;
         for (int i = 0; i < b; i++) {
             double ss = 0;
             for (int j = 0; j < b; j++) {
                 ss += g[i * b + j] * g[i * b + j];
             }
             norms[i] = Math.sqrt(ss);
-            if (ss > 0) {
+            largest = Math.max(largest, norms[i]);
+        }
+        for (int i = 0; i < b; i++) {
+            if (norms[i] <= ZERO_ROW * largest) { // zero (all rows zero included): its row of G~ is zero
+                norms[i] = 0;
+                java.util.Arrays.fill(g, i * b, (i + 1) * b, 0.0);
+            } else {
                 double inv = 1 / norms[i];
                 for (int j = 0; j < b; j++) {
                     g[i * b + j] *= inv;

@@ -186,11 +186,34 @@ class SimilarityPreservingTest {
         assertEquals(reference(FamilyReference.widen(s2), ds, td, dt, b, 3000, -1), r2.value(), 1e-9 * r2.value());
         checkGradient(x -> reference(x, ds, td, dt, b, 3000, -1), s2, g2, 1e-4, 1e-5, "dead teacher sample");
 
+        // a sample so small against the others that normalizing its row would blow its gradient up (to infinity in float
+        // below about 1e-38): its row counts as zero, as a dead sample's does, and every gradient stays finite
+        for (float tiny : new float[]{Float.MIN_VALUE, 1e-39f, 1e-30f, 1e-14f}) {
+            float[] st = s2.clone();
+            for (int x = 0; x < ds; x++) {
+                st[dead * ds + x] = tiny * (x + 1);
+            }
+            float[] gt = new float[st.length];
+            LossResult rt = compute(sp, st, new int[]{ds}, t, new int[]{dt}, b, gt);
+            double ref = reference(FamilyReference.widen(st), ds, tw, dt, b, 3000, dead);
+            assertEquals(ref, rt.value(), 1e-9 * ref, "tiny " + tiny);
+            for (float e : gt) {
+                assertTrue(Float.isFinite(e) && Math.abs(e) < 1e6, "tiny " + tiny + ": gradient " + e);
+            }
+        }
+
         float[] one = {Float.NaN, Float.NaN};
         LossResult single = sp.compute(FeatureBatch.of(1, new float[]{0.3f, -2f}, new int[]{2}, new float[]{5f}, new int[]{1}), one, UP);
         assertEquals(0.0, single.value());
         assertEquals(0f, one[0]);
         assertEquals(0f, one[1]);
+        for (float[][] st : new float[][][]{{{0f, 0f}, {5f}}, {{0.3f, -2f}, {0f}}}) { // a dead side: still nothing to relate
+            assertEquals(0.0, sp.compute(FeatureBatch.of(1, st[0], new int[]{2}, st[1], new int[]{1}), new float[2], UP).value());
+        }
+        IllegalArgumentException big = assertThrows(IllegalArgumentException.class, () -> sp.compute(FeatureBatch.of(46_341,
+                randn(rng, 46_341, 1), new int[]{1}, randn(rng, 46_341, 1), new int[]{1}), new float[46_341], UP));
+        assertEquals("sp compares every pair of a batch's samples in b x b matrices; a batch of 46341 samples needs 2147488281"
+                + " values each, more than an array holds; use batches of at most 46340", big.getMessage());
     }
 
     @Test

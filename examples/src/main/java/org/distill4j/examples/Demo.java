@@ -301,6 +301,9 @@ public final class Demo {
                 t.put("id", ids.get(i)); // a CRC32C of the weights (DL4J) or of the file (ONNX, TorchScript)
                 teacherRecords.add(t);
             }
+            if (!s.features.isEmpty()) { // a loaded teacher's layers are known now: check the terms before any student trains
+                checkFeatureLayers(s.features, teacherNet, specs.get(0).model());
+            }
             Teacher liveTeacher = null;
             String liveId = null;
             if (members.size() == 1) {
@@ -690,18 +693,14 @@ public final class Demo {
             graph = Dl4jStudent.withFeatureOutputs(net.toComputationGraph(),
                     features.stream().map(f -> String.valueOf(f.studentLayer())).distinct().toArray(String[]::new));
             b.student(Dl4jStudent.of(graph));
+            checkFeatureLayers(features, teacherNet, null);
+            int in = (int) train.featureCount();
             for (FeatureTerm f : features) {
-                int teacherHidden = teacherNet.getnLayers() - 1;
-                if (f.teacherLayer() >= teacherHidden) {
-                    throw new IllegalArgumentException("feature loss '" + f.name() + "': teacher layer " + f.teacherLayer() + ", but the"
-                            + " teacher has " + teacherHidden + " hidden layer" + (teacherHidden == 1 ? "" : "s") + " (0 to "
-                            + (teacherHidden - 1) + ")");
-                }
                 Map<String, Object> settings = new LinkedHashMap<>(f.settings());
                 if (org.distill4j.loss.FeatureLosses.entries().stream().anyMatch(e -> e.name().equals(f.name())
                         && e.settings().contains("studentSize"))) {
-                    settings.put("studentSize", width(net, f.studentLayer()));
-                    settings.put("teacherSize", width(teacherNet, f.teacherLayer()));
+                    settings.put("studentSize", width(net, f.studentLayer(), in));
+                    settings.put("teacherSize", width(teacherNet, f.teacherLayer(), in));
                 }
                 b.featureLoss(f.weight(), org.distill4j.loss.FeatureLosses.create(f.name(), settings), String.valueOf(f.studentLayer()),
                         "layer" + f.teacherLayer());
@@ -739,9 +738,38 @@ public final class Demo {
         return r;
     }
 
-    /** The output width of layer {@code i} of {@code net}. */
-    private static int width(MultiLayerNetwork net, int i) {
-        return (int) ((org.deeplearning4j.nn.conf.layers.FeedForwardLayer) net.getLayer(i).conf().getLayer()).getNOut();
+    /**
+     * The values per sample of layer {@code i}'s output (its activation, whatever the layer's kind), from one forward pass of
+     * a sample of {@code in} zeros.
+     */
+    private static int width(MultiLayerNetwork net, int i, int in) {
+        org.nd4j.linalg.api.ndarray.INDArray x = org.nd4j.linalg.factory.Nd4j.zeros(org.nd4j.linalg.api.buffer.DataType.FLOAT, 1, in);
+        long[] shape = net.feedForwardToLayer(i, x, false).get(i + 1).shape();
+        long size = 1;
+        for (int d = 1; d < shape.length; d++) {
+            size *= shape[d];
+        }
+        return Math.toIntExact(size);
+    }
+
+    /**
+     * Each feature term's teacher layer must be a hidden layer of {@code teacherNet} (not its output layer): a usage error
+     * naming the term, the layer and the teacher's hidden layers otherwise.
+     */
+    private static void checkFeatureLayers(List<FeatureTerm> features, MultiLayerNetwork teacherNet, Path model) {
+        String teacher = model == null ? "the teacher" : "the teacher " + model.getFileName();
+        for (FeatureTerm f : features) {
+            if (teacherNet == null) {
+                throw new org.distill4j.examples.recipe.RecipeException("loss: feature loss '" + f.name() + "' reads the teacher's"
+                        + " hidden layers, which need one DL4J MultiLayerNetwork teacher");
+            }
+            int hidden = teacherNet.getnLayers() - 1;
+            if (f.teacherLayer() >= hidden) {
+                throw new org.distill4j.examples.recipe.RecipeException("loss: feature loss '" + f.name() + "': teacher layer "
+                        + f.teacherLayer() + ", but " + teacher + (hidden == 0 ? " has no hidden layer"
+                        : " has " + hidden + " hidden layer" + (hidden == 1 ? " (index 0)" : "s (indexes 0 to " + (hidden - 1) + ")")));
+            }
+        }
     }
 
     /** Where a row's checkpoints go: {@code out/checkpoints/<row's file name>}. */

@@ -390,6 +390,10 @@ public final class RecipeLoader {
             throw error(lossNode, "loss", "feature losses are added to a logit loss; add a logit loss term, e.g. - {name: kd,"
                     + " temperature: 4, alpha: 0.1}");
         }
+        if (terms.stream().anyMatch(Recipe.LossTerm::feature) && terms.stream().noneMatch(term -> !term.feature() && term.weight() > 0)) {
+            throw error(lossNode, "loss", "every logit loss term has weight 0, so the student's output layer would learn nothing"
+                    + " (feature losses train the hidden layers only); give a logit term a weight > 0");
+        }
         if (terms.stream().allMatch(term -> term.weight() == 0)) {
             throw error(lossNode, "loss", "every term has weight 0, so the distilled student would learn nothing; give at least one"
                     + " term a weight > 0");
@@ -426,6 +430,10 @@ public final class RecipeLoader {
     private Recipe.LossTerm featureTerm(MappingNode tm, Map<String, Node> fields, String p, String lossName, Recipe.Teacher teacher,
                                         Recipe.Student student) {
         FeatureLosses.Entry entry = FeatureLosses.entries().stream().filter(e -> e.name().equals(lossName)).findFirst().orElseThrow();
+        if (lossName.equals(org.distill4j.loss.AttentionTransfer.NAME)) {
+            throw error(fields.get("name"), p + ".name", "'" + lossName + "' compares activation maps {C, H, W}, and a recipe's"
+                    + " models are MLPs whose hidden layers are vectors; use hint, rkd or sp");
+        }
         List<String> own = entry.settings().stream().filter(k -> !k.equals("studentSize") && !k.equals("teacherSize")).toList();
         double weight = fields.containsKey("weight") ? number(fields.get("weight"), p + ".weight") : 1.0;
         if (!(weight >= 0) || Double.isInfinite(weight)) {
@@ -458,8 +466,8 @@ public final class RecipeLoader {
                     + " (teacher.hidden, or teacher.model naming a DL4J .zip); this recipe has " + what);
         }
         org.distill4j.examples.TeacherSpec t = teacher.members().get(0);
-        int teacherLayers = t.model() == null ? t.hidden().length : Integer.MAX_VALUE; // a loaded model's layers: checked at run
-        int teacherLayer = layer(fields, tm, p + ".teacher", teacherLayers, "teacher.hidden");
+        int teacherLayer = t.model() == null ? layer(fields, tm, p + ".teacher", t.hidden().length, "teacher.hidden")
+                : layer(fields, tm, p + ".teacher", -1, null); // a loaded model's layers are checked when it is loaded
         Map<String, Object> check = new LinkedHashMap<>(settings);
         if (entry.settings().contains("studentSize")) {
             check.put("studentSize", 1);
@@ -473,11 +481,18 @@ public final class RecipeLoader {
         return new Recipe.LossTerm(lossName, weight, settings, studentLayer, teacherLayer);
     }
 
-    /** A feature term's layer index: a whole number in [0, layers) ({@code layers}: the model's hidden layers). */
+    /**
+     * A feature term's layer index: a whole number in [0, layers) ({@code layers}: the model's hidden layers; -1 when they
+     * are not known yet, a model loaded at run time: any index >= 0).
+     */
     private int layer(Map<String, Node> fields, Node parent, String path, int layers, String sizes) {
         required(fields, parent, path.substring(0, path.lastIndexOf('.')), path.substring(path.lastIndexOf('.') + 1));
         long v = integer(fields, path, -1);
-        if (v < 0 || v >= layers) {
+        if (layers < 0 && (v < 0 || v > Integer.MAX_VALUE)) {
+            throw error(field(fields, path), path, "expected the index of a hidden layer of the teacher model, a whole number >= 0"
+                    + " (its layers are checked when it is loaded), got " + v);
+        }
+        if (layers >= 0 && (v < 0 || v >= layers)) {
             throw error(field(fields, path), path, "expected the index of a hidden layer, 0 to " + (layers - 1) + " (" + sizes
                     + " has " + layers + "), got " + v);
         }

@@ -68,8 +68,56 @@ class FeatureRecipeTest {
                         + "    - {hidden: [6], epochs: 1}\n")).getMessage();
         assertTrue(ensemble.contains("loss[1]: feature loss 'rkd' reads the teacher's hidden layers, which need one live DL4J teacher")
                 && ensemble.endsWith("this recipe has an ensemble of 2 teachers"), ensemble);
+        assertEquals("r.yaml:11:12: loss[1].name: 'at' compares activation maps {C, H, W}, and a recipe's models are MLPs whose"
+                + " hidden layers are vectors; use hint, rkd or sp", fails(base("  - name: kd\n  - {name: at, student: 0, teacher: 0}\n"))
+                .getMessage());
+        assertEquals("r.yaml:10:3: loss: every logit loss term has weight 0, so the student's output layer would learn nothing"
+                + " (feature losses train the hidden layers only); give a logit term a weight > 0",
+                fails(base("  - {name: kd, weight: 0}\n  - {name: sp, student: 0, teacher: 0}\n")).getMessage());
         String unknownName = fails(base("  - name: kd\n  - {name: rkdd, student: 0, teacher: 0}\n")).getMessage();
         assertTrue(unknownName.contains("unknown loss 'rkdd'") && unknownName.contains("feature losses: hint, at, rkd, sp"), unknownName);
+    }
+
+    /**
+     * A DL4J .zip teacher (a hidden Dense layer, then an ActivationLayer, then the logits): a term naming a layer it does not
+     * have fails when the teacher is loaded, before any student row trains, as one usage line; a hint on its ActivationLayer
+     * takes that layer's width from its output and trains.
+     */
+    @Test
+    void aLoadedTeachersLayersAreCheckedWhenItLoads(@TempDir Path tmp) throws Exception {
+        MultiLayerNetwork teacher = new MultiLayerNetwork(new org.deeplearning4j.nn.conf.NeuralNetConfiguration.Builder().seed(3)
+                .updater(new org.nd4j.linalg.learning.config.Adam(1e-3)).list()
+                .layer(new org.deeplearning4j.nn.conf.layers.DenseLayer.Builder().nIn(784).nOut(16)
+                        .activation(org.nd4j.linalg.activations.Activation.IDENTITY).build())
+                .layer(new org.deeplearning4j.nn.conf.layers.ActivationLayer.Builder().activation(org.nd4j.linalg.activations.Activation.RELU)
+                        .build())
+                .layer(new org.deeplearning4j.nn.conf.layers.DenseLayer.Builder().nIn(16).nOut(10)
+                        .activation(org.nd4j.linalg.activations.Activation.IDENTITY).build())
+                .build());
+        teacher.init();
+        org.deeplearning4j.util.ModelSerializer.writeModel(teacher, tmp.resolve("t.zip").toFile(), true);
+        String recipe = "name: loaded\n"
+                + "data: {path: embedded, teacherSamples: 100, transferSamples: 130, testSamples: 100}\n"
+                + "teacher: {model: t.zip}\n"
+                + "student: {hidden: [12, 10]}\n"
+                + "training: {epochs: 1, batchSize: 64}\n"
+                + "loss:\n"
+                + "  - {name: kd}\n";
+        Path negative = Files.writeString(tmp.resolve("negative.yaml"), recipe + "  - {name: sp, student: 0, teacher: -1}\n");
+        String loaded = org.junit.jupiter.api.Assertions.assertThrows(RecipeException.class, () -> RecipeLoader.load(negative, List.of()))
+                .getMessage();
+        assertEquals(negative + ":8:37: loss[1].teacher: expected the index of a hidden layer of the teacher model, a whole number"
+                + " >= 0 (its layers are checked when it is loaded), got -1", loaded);
+        Path bad = Files.writeString(tmp.resolve("bad.yaml"), recipe + "  - {name: sp, student: 0, teacher: 2}\n");
+        Path out = tmp.resolve("out");
+        assertEquals("distill run: loss: feature loss 'sp': teacher layer 2, but the teacher t.zip has 2 hidden layers (indexes 0"
+                + " to 1)\n", RecipeTest.runFails(2, "run", bad.toString(), "--out", out.toString(), "--quiet"));
+        assertTrue(!Files.exists(out.resolve("student-alone.zip")), "no student trained");
+
+        Path hint = Files.writeString(tmp.resolve("hint.yaml"), recipe + "  - {name: hint, student: 1, teacher: 1}\n");
+        RecipeTest.run("run", hint.toString(), "--out", out.toString(), "--quiet");
+        String results = Files.readString(out.resolve("results.json"));
+        assertTrue(results.contains("kd(temperature=4.0, alpha=0.1) + hint(student 1, teacher 1)"), results);
     }
 
     /**
