@@ -725,6 +725,21 @@ public final class RecipeLoader {
 
     // ---- --set overrides ----
 
+    /** The nodes a --set value made, each with its assignment as shown: their marks are positions in the value, not the file. */
+    private final Map<Node, String> fromSet = new java.util.IdentityHashMap<>();
+
+    private void markFromSet(Node n, String shown) {
+        fromSet.put(n, shown);
+        if (n instanceof MappingNode mn) {
+            for (NodeTuple t : mn.getValue()) {
+                markFromSet(t.getKeyNode(), shown);
+                markFromSet(t.getValueNode(), shown);
+            }
+        } else if (n instanceof SequenceNode sn) {
+            sn.getValue().forEach(c -> markFromSet(c, shown));
+        }
+    }
+
     private void override(MappingNode top, String assignment) {
         int eq = assignment.indexOf('=');
         String shown = org.distill4j.examples.Main.printable(assignment); // a control character in it is shown as an escape
@@ -758,6 +773,7 @@ public final class RecipeLoader {
                             + e.getMessage());
                 }
                 Node v = parsed != null ? parsed : new ScalarNode(Tag.STR, value, null, null, DumperOptions.ScalarStyle.PLAIN);
+                markFromSet(v, shown);
                 ScalarNode k = new ScalarNode(Tag.STR, keys[i], null, null, DumperOptions.ScalarStyle.PLAIN);
                 if (found != null) {
                     m.getValue().set(m.getValue().indexOf(found), new NodeTuple(found.getKeyNode(), v));
@@ -781,7 +797,9 @@ public final class RecipeLoader {
 
     private RecipeException error(Node n, String path, String message) {
         Mark m = n == null ? null : n.getStartMark();
-        String where = m == null ? file + " (--set)" : file + ":" + (m.getLine() + 1) + ":" + (m.getColumn() + 1);
+        String set = n == null ? null : fromSet.get(n);
+        String where = set != null ? file + ": --set " + set + (m == null ? "" : " (at character " + (m.getIndex() + 1) + " of the value)")
+                : m == null ? file + " (--set)" : file + ":" + (m.getLine() + 1) + ":" + (m.getColumn() + 1);
         return new RecipeException(where + ": " + (path.isEmpty() ? "" : path + ": ") + message);
     }
 

@@ -74,6 +74,12 @@ class FeatureRecipeTest {
         assertEquals("r.yaml:10:3: loss: every logit loss term has weight 0, so the student's output layer would learn nothing"
                 + " (feature losses train the hidden layers only); give a logit term a weight > 0",
                 fails(base("  - {name: kd, weight: 0}\n  - {name: sp, student: 0, teacher: 0}\n")).getMessage());
+        // a mistake in a --set value is placed in that value, not at a line of the file
+        String set = "loss=[{name: kd}, {name: rkd, student: 5, teacher: 0}]";
+        RecipeException e = org.junit.jupiter.api.Assertions.assertThrows(RecipeException.class,
+                () -> RecipeLoader.parse(base("  - name: kd\n"), Path.of("r.yaml"), List.of(set)));
+        assertEquals("r.yaml: --set " + set + " (at character 35 of the value): loss[1].student: expected the index of a hidden layer,"
+                + " 0 to 0 (student.hidden has 1), got 5", e.getMessage());
         String unknownName = fails(base("  - name: kd\n  - {name: rkdd, student: 0, teacher: 0}\n")).getMessage();
         assertTrue(unknownName.contains("unknown loss 'rkdd'") && unknownName.contains("feature losses: hint, at, rkd, sp"), unknownName);
     }
