@@ -11,7 +11,8 @@
 //  - launches: block and grid limits, __launch_bounds__, dynamic shared memory; warp operations and barriers
 //    (fiber.cpp); a failed launch makes later synchronizing calls fail with its reason;
 //  - graph capture: what a capture may not contain (synchronizing, allocating, pageable copies) is refused
-//    and invalidates it; kernel arguments are frozen at capture, as on a GPU.
+//    and invalidates it; kernel arguments are frozen at capture, as on a GPU;
+//  - the primary context's last release frees the pinned memory made in it (a later read or write faults).
 // It is not a timing model: event times are host wall time.
 #include <cuda.h>
 #include <sys/mman.h>
@@ -317,11 +318,26 @@ CUresult cuDeviceGetAttribute(int* v, CUdevice_attribute a, CUdevice d) {
     return CUDA_SUCCESS;
 }
 
+// Retains of the primary context: its last release destroys it, and with it the pinned memory made in it.
+static int primaryRetains = 0;
+
 CUresult cuDevicePrimaryCtxRetain(CUcontext* c, CUdevice d) {
     if (d != 0) {
         return CUDA_ERROR_INVALID_DEVICE;
     }
+    emu::Guard g;
+    primaryRetains++;
     *c = (CUcontext) (uintptr_t) 0xC0;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuDevicePrimaryCtxGetState(CUdevice d, unsigned int* flags, int* active) {
+    if (d != 0) {
+        return CUDA_ERROR_INVALID_DEVICE;
+    }
+    emu::Guard g;
+    *flags = 0;
+    *active = primaryRetains > 0 ? 1 : 0;
     return CUDA_SUCCESS;
 }
 
@@ -330,6 +346,16 @@ CUresult cuDevicePrimaryCtxRelease(CUdevice) {
     drain_all();
     sticky = false;  // a failed launch spoils the context until it is released, as on a GPU
     lastFailure.clear();
+    if (primaryRetains > 0 && --primaryRetains == 0) {
+        // the context is destroyed: the driver frees the pinned memory made in it, so a later read or write of it
+        // faults (kept inaccessible for a while, as freed device memory is) and cuMemFreeHost of it is refused
+        for (auto& e : pinned) {
+            mprotect(e.second.map, e.second.mapLen, PROT_NONE);
+            quarantine.push_back(e.second);
+            quarantined += e.second.mapLen;
+        }
+        pinned.clear();
+    }
     return CUDA_SUCCESS;
 }
 

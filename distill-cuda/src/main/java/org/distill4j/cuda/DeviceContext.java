@@ -19,13 +19,16 @@ import org.slf4j.LoggerFactory;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * One GPU as Distill4J uses it: the device's primary context, a stream, the loaded kernels and a memory
- * pool. AutoCloseable; closing twice is harmless; every driver call's status goes through {@link Cu#check}.
+ * pool. AutoCloseable; closing frees the pool's device memory and the pinned buffers of {@link #pinned}, and twice is
+ * harmless; every driver call's status goes through {@link Cu#check}.
  * Calls are serialized (one training loop drives a context).
  */
 public final class DeviceContext implements AutoCloseable {
@@ -51,6 +54,8 @@ public final class DeviceContext implements AutoCloseable {
     private final Map<String, ClusterPolicy> policies = new HashMap<>();
     private final Map<Long, ArrayDeque<Long>> free = new HashMap<>();
     private final List<Long> all = new ArrayList<>();
+    /** The open pinned buffers made by {@link #pinned}: {@link #close} frees them, as the driver would. */
+    private final Set<PinnedBuffer> pinned = new HashSet<>();
     private final AtomicBoolean closed = new AtomicBoolean();
 
     private DeviceContext(int device, String name, int major, int minor, DeviceLimits limits, CUctx_st context, CUstream_st stream,
@@ -543,10 +548,23 @@ public final class DeviceContext implements AutoCloseable {
         Cu.check(cudart.cuMemcpyDtoHAsync(dst.at(dstOffset), src.address(), bytes, stream), "cuMemcpyDtoHAsync(" + bytes + " bytes)");
     }
 
-    /** {@code bytes} of page-locked host memory, for copies that run asynchronously (see {@link #downloadAsync}). */
+    /**
+     * {@code bytes} of page-locked host memory, for copies that run asynchronously (see {@link #downloadAsync}). The
+     * driver frees it with this context, so {@link #close} closes it: its views must not outlive this context.
+     */
     public synchronized PinnedBuffer pinned(long bytes) {
         current();
-        return PinnedBuffer.allocate(bytes);
+        PinnedBuffer b = PinnedBuffer.allocate(bytes, this);
+        pinned.add(b);
+        return b;
+    }
+
+    /** Frees a pinned buffer of {@link #pinned} that its own close closed, in this context, unless {@link #close} did. */
+    synchronized void freePinned(PinnedBuffer b) {
+        if (pinned.remove(b)) {
+            cudart.cuCtxSetCurrent(context);
+            b.free();
+        }
     }
 
     /** An event on this context's stream. */
@@ -646,6 +664,10 @@ public final class DeviceContext implements AutoCloseable {
         }
         all.clear();
         free.clear();
+        for (PinnedBuffer b : pinned) {
+            b.closeWithContext(name); // the stream is idle: no copy reads or writes them any more
+        }
+        pinned.clear();
         cudart.cuModuleUnload(module);
         cudart.cuStreamDestroy(stream);
         cudart.cuDevicePrimaryCtxRelease(device);
