@@ -142,6 +142,9 @@ public final class CublasLt implements AutoCloseable {
      * @throws NoAlgorithmException when cuBLASLt has no algorithm for it
      */
     public synchronized Matmul plan(Shape s, DevicePtr a, DevicePtr b, DevicePtr d, DevicePtr bias, DevicePtr aux) {
+        if (closed.get()) {
+            throw new IllegalStateException("the cuBLASLt handle on " + ctx.describe() + " is closed; it plans no GEMM (" + s + ")");
+        }
         ctx.current();
         checkEpilogueArgs(s, bias, aux);
         Matmul mm = new Matmul(s);
@@ -153,6 +156,11 @@ public final class CublasLt implements AutoCloseable {
         }
         plans.add(mm);
         return mm;
+    }
+
+    /** For tests: the plans of this handle that are not closed. */
+    synchronized int openPlans() {
+        return plans.size();
     }
 
     private static void checkEpilogueArgs(Shape s, DevicePtr bias, DevicePtr aux) {
@@ -270,10 +278,13 @@ public final class CublasLt implements AutoCloseable {
          */
         public void run(DevicePtr a, DevicePtr b, DevicePtr d, DevicePtr bias, DevicePtr aux) {
             if (done.get()) {
-                throw new IllegalStateException("the GEMM plan " + shape + " is closed");
+                throw closedPlan();
             }
             checkEpilogueArgs(shape, bias, aux);
             synchronized (CublasLt.this) {
+                if (done.get()) { // closed while this run waited for the handle: its descriptors are gone
+                    throw closedPlan();
+                }
                 ctx.current();
                 bind(bias, aux);
                 check(cublas.cublasLtMatmul(handle, desc, one, raw(a), la, raw(b), lb, zero, raw(d), ld, raw(d), ld, result.algo(),
@@ -281,11 +292,25 @@ public final class CublasLt implements AutoCloseable {
             }
         }
 
+        private IllegalStateException closedPlan() {
+            return new IllegalStateException("the GEMM plan " + shape + " is closed");
+        }
+
+        /**
+         * Frees the plan's descriptors and leaves its handle; waits for a run of it in progress (under the handle's
+         * lock, as runs are). Twice is harmless.
+         */
         @Override
         public void close() {
-            if (!done.compareAndSet(false, true)) {
-                return;
+            synchronized (CublasLt.this) {
+                if (done.compareAndSet(false, true)) {
+                    plans.remove(this);
+                    destroy();
+                }
             }
+        }
+
+        private void destroy() {
             if (la != null) {
                 cublas.cublasLtMatrixLayoutDestroy(la);
             }
@@ -325,7 +350,7 @@ public final class CublasLt implements AutoCloseable {
         if (!closed.compareAndSet(false, true)) {
             return;
         }
-        plans.forEach(Matmul::close);
+        new ArrayList<>(plans).forEach(Matmul::close); // each leaves the list
         plans.clear();
         workspace.close();
         cublas.cublasLtDestroy(handle);
