@@ -245,8 +245,9 @@ public final class CudaBackend implements ComputeBackend {
      * row mask (its teacher fields are not read); the value and gradient are those of the CPU loss on the
      * same rows.
      *
-     * @throws IllegalArgumentException when the shapes disagree (rows, the vocabulary, the gradient's length)
-     * @throws IllegalStateException    when a stored id is outside the vocabulary, or a logit is not finite (a
+     * @throws IllegalArgumentException when the shapes disagree (rows, the vocabulary, the gradient's length), or the
+     *                                  vocabulary is beyond the kernel's (393,216 classes); before anything runs
+     * @throws IllegalStateException    when the top-k rows are closed (before anything runs), when a stored id is outside the vocabulary, or a logit is not finite (a
      *                                  batch that went in chunks of rows may have left the earlier chunks' gradient
      *                                  in {@code gradOut})
      */
@@ -271,6 +272,17 @@ public final class CudaBackend implements ComputeBackend {
         if (teacher.vocab() != student.classes()) {
             throw new IllegalArgumentException("the student batch has " + student.classes() + " classes, the teacher's top-k rows come from a "
                     + "store of vocabulary " + teacher.vocab() + "; they must match");
+        }
+        try {
+            teacher.ids().address();
+            teacher.logProbs().address();
+        } catch (IllegalStateException e) {
+            throw new IllegalStateException("the teacher's top-k rows for loss '" + loss.name() + "' are closed (their device buffers "
+                    + "went back to the pool); stage the batch's rows again (StoreBatches.topK)", e);
+        }
+        if (student.classes() > KernelPlan.MAX_DYNAMIC_SHARED * 8) {
+            throw new IllegalArgumentException("loss '" + loss.name() + "' on the device takes vocabularies up to "
+                    + KernelPlan.MAX_DYNAMIC_SHARED * 8 + " classes, got " + student.classes());
         }
         if (student.countedRows() == 0) {
             java.util.Arrays.fill(gradOut, 0f);
@@ -350,6 +362,11 @@ public final class CudaBackend implements ComputeBackend {
     /** For tests: how many batches the tiled kernels left to the CPU loss for their logits' size, which it computed. */
     long rangeReruns() {
         return rangeReruns.get();
+    }
+
+    /** For tests: the bytes of the pinned staging buffer (0 before the first host batch). */
+    synchronized long stagingBytes() {
+        return staging == null ? 0 : staging.bytes();
     }
 
     /** Queues a chunk's kernel once its rows are on the device. */

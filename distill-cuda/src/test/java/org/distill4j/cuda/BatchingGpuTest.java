@@ -180,6 +180,53 @@ class BatchingGpuTest extends GpuTest {
     }
 
     /**
+     * What topKKd cannot run is refused before anything is staged, and whether or not a row counts: top-k rows whose
+     * buffers went back to the pool (a batch with no counted row got zeros and no error), and a vocabulary beyond the
+     * kernel's 393,216 classes (refused only once the student's rows had been staged through pinned memory, and not at
+     * all for a batch with no counted row). The gradient buffer is left as it was.
+     */
+    @Test
+    void topKKdRefusesClosedRowsAndTooWideAVocabularyBeforeStaging(@TempDir Path tmp) throws Exception {
+        TopKKd loss = new TopKKd(2.0, TopKKd.Tail.REST_BUCKET);
+        Random rng = new Random(23);
+        int rows = 3;
+        int k = 2;
+        for (int vocab : new int[] {50, KernelPlan.MAX_DYNAMIC_SHARED * 8 + 1}) {
+            KernelInputs.TopK top = KernelInputs.topK(Inputs.logits(rng, rows, vocab, 2.0), rows, vocab, k);
+            Path p = tmp.resolve("topk-" + vocab + ".d4j");
+            writeTopKStore(p, ValueCodec.F32, vocab, k, rows, top.ids(), top.logProbs());
+            float[] s = Inputs.logits(rng, rows, vocab, 2.0);
+            LogitBatch counted = LogitBatch.ofLabels(rows, vocab, s, Inputs.labels(rng, rows, vocab));
+            LogitBatch noneCounted = counted.withRowMask(new boolean[rows]);
+            assertEquals(0, noneCounted.countedRows());
+            try (SoftTargetStore store = SoftTargetStore.open(p); StoreBatches b = new StoreBatches(ctx, store, rows, 1)) {
+                StoreBatches.TopK t = b.topK(b.stage(range(0, rows)));
+                if (vocab <= KernelPlan.MAX_DYNAMIC_SHARED * 8) {
+                    t.close();
+                }
+                for (LogitBatch student : new LogitBatch[] {counted, noneCounted}) {
+                    CudaBackend fresh = new CudaBackend(ctx); // shares the class's context: not closed here
+                    float[] grad = Inputs.poisoned(rows * vocab);
+                    float[] grad0 = grad.clone();
+                    String what = "vocab " + vocab + ", " + student.countedRows() + " counted rows";
+                    RuntimeException e = assertThrows(RuntimeException.class, () -> fresh.topKKd(loss, student, t, grad, 1f), what);
+                    if (vocab <= KernelPlan.MAX_DYNAMIC_SHARED * 8) {
+                        assertTrue(e instanceof IllegalStateException && e.getMessage().contains("top-k rows")
+                                && e.getMessage().contains("closed"), what + ": " + e);
+                    } else {
+                        assertTrue(e instanceof IllegalArgumentException && e.getMessage().contains("up to 393216")
+                                && e.getMessage().contains("got " + vocab), what + ": " + e);
+                        t.checkIds(); // the rows are still there
+                    }
+                    assertEquals(0, fresh.stagingBytes(), what + ": nothing was staged");
+                    assertArrayEquals(grad0, grad, what + ": the gradient buffer is as it was");
+                }
+                t.close();
+            }
+        }
+    }
+
+    /**
      * A batch belongs to the stager (and the stored rows to the StoreBatches) that staged it: another one's batch has the
      * same numbers, slot and sequence, and would be read from this one's device buffer, another store's rows as this
      * store's. It is refused, and this one's own batch still goes through.
