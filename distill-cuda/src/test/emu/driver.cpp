@@ -942,14 +942,22 @@ CUresult cuStreamEndCapture(CUstream s, CUgraph* out) {
     return CUDA_SUCCESS;
 }
 
+// The executable graphs not yet destroyed: launching or destroying another is refused (on a GPU, a use after free).
+static std::set<Graph*> liveExecs;
+
 CUresult cuGraphInstantiateWithFlags(CUgraphExec* exec, CUgraph graph, unsigned long long) {
     emu::Guard g;
-    *exec = (CUgraphExec) new Graph(*(Graph*) graph);
+    Graph* e = new Graph(*(Graph*) graph);
+    liveExecs.insert(e);
+    *exec = (CUgraphExec) e;
     return CUDA_SUCCESS;
 }
 
 CUresult cuGraphLaunch(CUgraphExec exec, CUstream s) {
     emu::Guard g;
+    if (liveExecs.count((Graph*) exec) == 0) {
+        return report(CUDA_ERROR_INVALID_VALUE, "cuGraphLaunch of an executable graph that was destroyed (or never made)");
+    }
     for (const Op& op : ((Graph*) exec)->ops) {
         CUresult rc = (CUresult) emu::enqueue(s, "graph: " + op.what, op.work);
         if (rc != CUDA_SUCCESS) {
@@ -967,6 +975,9 @@ CUresult cuGraphDestroy(CUgraph graph) {
 
 CUresult cuGraphExecDestroy(CUgraphExec exec) {
     emu::Guard g;
+    if (liveExecs.erase((Graph*) exec) == 0) {
+        return report(CUDA_ERROR_INVALID_VALUE, "cuGraphExecDestroy of an executable graph that was destroyed (or never made)");
+    }
     delete (Graph*) exec;
     return CUDA_SUCCESS;
 }

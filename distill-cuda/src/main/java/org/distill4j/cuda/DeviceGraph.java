@@ -10,6 +10,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * Closing frees it (a replay still queued completes first); closing twice is harmless.
  */
 public final class DeviceGraph implements AutoCloseable {
+    /** Its context, whose lock guards {@link #exec} and {@link #closed} too. */
     private final DeviceContext ctx;
     private final CUgraphExec_st exec;
     private final AtomicBoolean closed = new AtomicBoolean();
@@ -21,16 +22,20 @@ public final class DeviceGraph implements AutoCloseable {
 
     /** Queues one replay on the context's stream. */
     public void launch() {
-        if (closed.get()) {
-            throw new IllegalStateException("the device graph is closed");
+        synchronized (ctx) { // the context's lock, which close takes too: a launch never finds the graph freed under it
+            if (closed.get()) {
+                throw new IllegalStateException("the device graph is closed");
+            }
+            ctx.launchGraph(exec);
         }
-        ctx.launchGraph(exec);
     }
 
     @Override
     public void close() {
-        if (closed.compareAndSet(false, true)) {
-            ctx.destroyGraph(exec); // a queued replay still completes
+        synchronized (ctx) {
+            if (closed.compareAndSet(false, true)) {
+                ctx.destroyGraph(exec); // a queued replay still completes
+            }
         }
     }
 }
