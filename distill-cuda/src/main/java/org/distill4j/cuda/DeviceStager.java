@@ -86,7 +86,7 @@ public final class DeviceStager implements AutoCloseable {
             cs = new CUstream_st();
             Cu.check(cudart.cuStreamCreate(cs, cudart.CU_STREAM_NON_BLOCKING), "cuStreamCreate(copy stream)");
             for (int i = 0; i < slots; i++) {
-                host[i] = PinnedBuffer.allocate(slotBytes);
+                host[i] = ctx.pinned(slotBytes); // the context frees what it made when it closes first
                 device[i] = ctx.alloc(slotBytes);
                 copied[i] = new CUevent_st();
                 Cu.check(cudart.cuEventCreate(copied[i], cudart.CU_EVENT_DISABLE_TIMING), "cuEventCreate");
