@@ -1,10 +1,12 @@
 package org.distill4j.cuda.nn;
 
+import org.deeplearning4j.nn.conf.GradientNormalization;
 import org.deeplearning4j.nn.conf.MultiLayerConfiguration;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.dropout.Dropout;
 import org.deeplearning4j.nn.conf.dropout.IDropout;
 import org.deeplearning4j.nn.conf.layers.BaseLayer;
+import org.deeplearning4j.nn.conf.layers.BaseOutputLayer;
 import org.deeplearning4j.nn.conf.layers.DenseLayer;
 import org.deeplearning4j.nn.conf.layers.OutputLayer;
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
@@ -74,6 +76,20 @@ public final class Dl4jMlp {
             }
             if (dense.getWeightNoise() != null || (dense.getConstraints() != null && !dense.getConstraints().isEmpty())) {
                 throw new IllegalArgumentException(where + " has weight noise or constraints, which the GPU MLP engine does not apply");
+            }
+            GradientNormalization gn = dense.getGradientNormalization();
+            if (gn != null && gn != GradientNormalization.None) {
+                throw new IllegalArgumentException(where + " has gradient normalization " + gn + " (threshold "
+                        + dense.getGradientNormalizationThreshold() + "), which the GPU MLP engine does not apply (remove it, or train "
+                        + "with the DL4J path)");
+            }
+            boolean bias = lc instanceof DenseLayer d ? d.hasBias() : ((BaseOutputLayer) lc).hasBias();
+            if (!bias) {
+                throw new IllegalArgumentException(where + " has no bias (hasBias(false)); the GPU MLP engine runs dense layers with one");
+            }
+            if (lc instanceof DenseLayer d && d.hasLayerNorm()) {
+                throw new IllegalArgumentException(where + " has layer normalization (hasLayerNorm(true)), which the GPU MLP engine does "
+                        + "not apply");
             }
             MlpSpec.Activation act = activation(dense.getActivationFn(), where, output);
             if (output) {

@@ -69,6 +69,23 @@ class CudaMlpEngineProviderTest {
         assertTrue(o.reason().startsWith("the engine could not start on the cuda backend (no device context)"), o.reason());
     }
 
+    /** A student or teacher layer without a bias is declined with the reason (it threw a NullPointerException out of the offer). */
+    @Test
+    void aLayerWithoutBiasIsDeclinedNotACrash() {
+        MultiLayerNetwork noBias = new MultiLayerNetwork(new org.deeplearning4j.nn.conf.NeuralNetConfiguration.Builder()
+                .updater(new Adam(1e-3)).list()
+                .layer(new org.deeplearning4j.nn.conf.layers.DenseLayer.Builder().nIn(Dl4jMlpTest.IN).nOut(6).activation(Activation.RELU)
+                        .hasBias(false).build())
+                .layer(new org.deeplearning4j.nn.conf.layers.DenseLayer.Builder().nIn(6).nOut(5).activation(Activation.IDENTITY).build())
+                .build());
+        noBias.init();
+        SoftTargetKd kd = new SoftTargetKd(4, 0.1);
+        String s = CudaMlpEngineProvider.unsupported(setup(Dl4jTeacher.of(mlp(Activation.RELU)), noBias, kd, CUDA, List.of()));
+        assertTrue(s != null && s.startsWith("student: layer 0 (DenseLayer) has no bias"), s);
+        String t = CudaMlpEngineProvider.unsupported(setup(Dl4jTeacher.of(noBias), mlp(Activation.RELU), kd, CUDA, List.of()));
+        assertTrue(t != null && t.startsWith("teacher: layer 0 (DenseLayer) has no bias"), t);
+    }
+
     @Test
     void engineOptionsComeFromTheirPropertiesAndBadValuesAreNamed() {
         String[] keys = {"distill.cuda.mlp.precision", "distill.cuda.mlp.epilogues", "distill.cuda.mlp.graphs"};

@@ -286,6 +286,51 @@ class Dl4jMlpTest {
         }
     }
 
+    /** A two-layer network whose first DenseLayer {@code first} configures (13 -> 6 -> 5, Adam). */
+    private static MultiLayerNetwork withFirstLayer(java.util.function.UnaryOperator<DenseLayer.Builder> first) {
+        MultiLayerNetwork n = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().seed(4).updater(new Adam(1e-3)).list()
+                .layer(first.apply(new DenseLayer.Builder().nIn(IN).nOut(6).activation(Activation.TANH)).build())
+                .layer(new DenseLayer.Builder().nIn(6).nOut(5).activation(Activation.IDENTITY).build()).build());
+        n.init();
+        return n;
+    }
+
+    /**
+     * DL4J clips or rescales the gradient before the updater when a layer asks for gradient normalization; the
+     * engine's step does not, so such a network must be refused (it was imported, and trained without the clipping).
+     */
+    @Test
+    void gradientNormalizationIsRefusedWithTheLayer() {
+        for (org.deeplearning4j.nn.conf.GradientNormalization g : new org.deeplearning4j.nn.conf.GradientNormalization[] {
+                org.deeplearning4j.nn.conf.GradientNormalization.ClipElementWiseAbsoluteValue,
+                org.deeplearning4j.nn.conf.GradientNormalization.RenormalizeL2PerLayer}) {
+            MultiLayerNetwork n = withFirstLayer(d -> d.gradientNormalization(g).gradientNormalizationThreshold(1e-3));
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Dl4jMlp.importFrom(n), g.toString());
+            assertTrue(e.getMessage().startsWith("layer 0 (DenseLayer) has gradient normalization " + g), e.getMessage());
+        }
+    }
+
+    /**
+     * A DenseLayer without a bias has no "b" parameter, and one with layer normalization has a gain "g" the engine
+     * never applies: both are refused with the layer and the reason (the first crashed with a NullPointerException,
+     * the second was imported as a plain layer, so a teacher's logits came out without its normalization).
+     */
+    @Test
+    void layersWithoutBiasOrWithLayerNormAreRefused() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Dl4jMlp.importFrom(withFirstLayer(d -> d.hasBias(false))));
+        assertTrue(e.getMessage().startsWith("layer 0 (DenseLayer) has no bias"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Dl4jMlp.importFrom(withFirstLayer(d -> d.hasLayerNorm(true))));
+        assertTrue(e.getMessage().startsWith("layer 0 (DenseLayer) has layer normalization"), e.getMessage());
+        MultiLayerNetwork headWithoutBias = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().updater(new Adam(1e-3)).list()
+                .layer(new DenseLayer.Builder().nIn(IN).nOut(8).activation(Activation.RELU).build())
+                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nIn(8).nOut(4).activation(Activation.SOFTMAX)
+                        .hasBias(false).build()).build());
+        headWithoutBias.init();
+        e = assertThrows(IllegalArgumentException.class, () -> Dl4jMlp.importFrom(headWithoutBias));
+        assertTrue(e.getMessage().startsWith("layer 1 (OutputLayer) has no bias"), e.getMessage());
+    }
+
     @Test
     void whatTheEngineCannotRunIsRefusedWithTheLayerAndTheReason() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
