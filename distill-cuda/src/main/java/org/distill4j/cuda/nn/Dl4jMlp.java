@@ -163,19 +163,32 @@ public final class Dl4jMlp {
         if (params.length() != spec.parameters()) {
             throw new IllegalArgumentException("the network has " + params.length() + " parameters, the engine's " + spec.parameters());
         }
+        for (int i = 0; i < spec.layers().size(); i++) {
+            MlpSpec.Layer l = spec.layers().get(i);
+            org.deeplearning4j.nn.conf.layers.Layer lc = net.getLayerWiseConfigurations().getConf(i).getLayer();
+            long in = lc instanceof org.deeplearning4j.nn.conf.layers.FeedForwardLayer f ? f.getNIn() : -1;
+            long out = lc instanceof org.deeplearning4j.nn.conf.layers.FeedForwardLayer f ? f.getNOut() : -1;
+            if (in != l.in() || out != l.out()) {
+                throw new IllegalArgumentException("layer " + i + " of the network is " + in + " -> " + out + ", the engine's " + l.in()
+                        + " -> " + l.out());
+            }
+        }
+        // everything is checked before anything is written: a refused write-back leaves the network as it was
         boolean adam = spec.optimizer().kind() == MlpSpec.Optimizer.Kind.ADAM;
-        if (state != null && adam && state.m() == null) {  // checked before anything is written
+        if (state != null && adam && state.m() == null) {
             throw new IllegalArgumentException("writeBack: the spec's optimizer is Adam, but the state (" + state.steps()
                     + " steps) holds no moments; pass the engine's optimizer state, or null to write the weights alone");
         }
-        params.assign(Nd4j.create(dl4jOrder(spec, weights)));
+        float[] flat = dl4jOrder(spec, weights);
+        float[] m = state != null && adam ? dl4jOrder(spec, state.m()) : null;
+        float[] v = state != null && adam ? dl4jOrder(spec, state.v()) : null;
+        List<org.deeplearning4j.nn.updater.UpdaterBlock> blocks = state != null && adam ? adamBlocks(net) : null;
+        params.assign(Nd4j.create(flat));
         if (state == null) {
             return;
         }
         if (adam) {
-            float[] m = dl4jOrder(spec, state.m());
-            float[] v = dl4jOrder(spec, state.v());
-            for (org.deeplearning4j.nn.updater.UpdaterBlock block : adamBlocks(net)) {
+            for (org.deeplearning4j.nn.updater.UpdaterBlock block : blocks) {
                 int from = block.getParamOffsetStart();
                 int to = block.getParamOffsetEnd();
                 INDArray view = block.getUpdaterView();
@@ -219,6 +232,14 @@ public final class Dl4jMlp {
 
     /** The updater blocks of an Adam network, each checked to hold [m, v] of its parameters. */
     private static List<org.deeplearning4j.nn.updater.UpdaterBlock> adamBlocks(MultiLayerNetwork net) {
+        for (int i = 0; i < net.getnLayers(); i++) {
+            org.deeplearning4j.nn.conf.layers.Layer lc = net.getLayerWiseConfigurations().getConf(i).getLayer();
+            IUpdater lu = lc instanceof BaseLayer bl ? bl.getIUpdater() : null;
+            if (!(lu instanceof Adam)) {
+                throw new IllegalStateException("layer " + i + " of the network has updater " + lu + ", not Adam: it holds no Adam state "
+                        + "to read or write");
+            }
+        }
         org.deeplearning4j.nn.updater.BaseMultiLayerUpdater<?> u = (org.deeplearning4j.nn.updater.BaseMultiLayerUpdater<?>) net.getUpdater();
         List<org.deeplearning4j.nn.updater.UpdaterBlock> blocks = u.getUpdaterBlocks();
         for (org.deeplearning4j.nn.updater.UpdaterBlock block : blocks) {

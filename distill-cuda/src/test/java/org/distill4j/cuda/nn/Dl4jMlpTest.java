@@ -262,6 +262,50 @@ class Dl4jMlpTest {
         assertTrue(msg.contains("the network has 1 layers, the engine's 3"), msg);
     }
 
+    /**
+     * A write-back it refuses leaves the network as it was: moments of another shape, a network whose updater is not
+     * Adam, or one with the same layer and parameter counts but other layer sizes (4-6-3 and 2-8-3 both have 51
+     * parameters) are refused before anything is written. (The moments' shapes and the updater were checked after the
+     * weights were written, and the layer sizes not at all: the weights went in scrambled.)
+     */
+    @Test
+    void aRefusedWriteBackWritesNothing() {
+        MultiLayerNetwork n = net(new Adam(1e-2), 17, 0, Activation.RELU, Activation.TANH);
+        Dl4jMlp.Imported imp = Dl4jMlp.importFrom(n);
+        MlpReference ref = new MlpReference(imp.spec(), imp.weights());
+        Random rng = new Random(12);
+        ref.forward(random(rng, 3 * IN), 3);
+        ref.step(ref.backward(random(rng, 3 * 5)));
+        MlpWeights[] mv = ref.moments();
+        float[] before = n.params().toFloatVector();
+        MlpWeights shortMoments = new MlpWeights(java.util.Arrays.copyOf(mv[0].w(), 2), java.util.Arrays.copyOf(mv[0].b(), 2));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Dl4jMlp.writeBack(n, imp.spec(), ref.weights(),
+                new MlpOptimizerState(1, 0, shortMoments, mv[1])));
+        assertTrue(e.getMessage().contains("weights for 2 layers, the spec has 3"), e.getMessage());
+        assertArrayEquals(before, n.params().toFloatVector(), "moments of another shape: nothing written");
+        assertEquals(0, n.getIterationCount());
+
+        MultiLayerNetwork sgd = net(new Sgd(0.1), 17, 0, Activation.RELU, Activation.TANH);
+        float[] sgdBefore = sgd.params().toFloatVector();
+        RuntimeException r = assertThrows(RuntimeException.class, () -> Dl4jMlp.writeBack(sgd, imp.spec(), ref.weights(),
+                new MlpOptimizerState(1, 0, mv[0], mv[1])));
+        assertTrue(r.getMessage().contains("Adam state"), r.getMessage());
+        assertArrayEquals(sgdBefore, sgd.params().toFloatVector(), "a network without Adam's state: nothing written");
+
+        MlpSpec small = new MlpSpec(4, java.util.List.of(new MlpSpec.Layer(4, 6, MlpSpec.Activation.RELU, 0),
+                new MlpSpec.Layer(6, 3, MlpSpec.Activation.IDENTITY, 0)), MlpSpec.Optimizer.sgd(0.1));
+        MultiLayerNetwork other = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().updater(new Sgd(0.1)).list()
+                .layer(new DenseLayer.Builder().nIn(2).nOut(8).activation(Activation.RELU).build())
+                .layer(new DenseLayer.Builder().nIn(8).nOut(3).activation(Activation.IDENTITY).build()).build());
+        other.init();
+        assertEquals(small.parameters(), other.numParams());
+        float[] otherBefore = other.params().toFloatVector();
+        MlpWeights w = new MlpWeights(new float[][] {random(rng, 24), random(rng, 18)}, new float[][] {random(rng, 6), random(rng, 3)});
+        e = assertThrows(IllegalArgumentException.class, () -> Dl4jMlp.writeBack(other, small, w, null));
+        assertTrue(e.getMessage().contains("layer 0 of the network is 2 -> 8, the engine's 4 -> 6"), e.getMessage());
+        assertArrayEquals(otherBefore, other.params().toFloatVector(), "other layer sizes: nothing written");
+    }
+
     @Test
     void aTeachersSoftmaxHeadIsReadAsLogits() {
         MultiLayerNetwork n = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().seed(1).updater(new Adam(1e-3)).list()
