@@ -101,6 +101,26 @@ public record MlpSpec(int inputs, List<Layer> layers, Optimizer optimizer) {
     public record Optimizer(Kind kind, double learningRate, double beta1, double beta2, double epsilon, double weightDecay) {
         public enum Kind { ADAM, SGD }
 
+        public Optimizer {
+            java.util.Objects.requireNonNull(kind, "kind");
+            if (!(learningRate >= 0) || Double.isInfinite(learningRate)) {
+                throw new IllegalArgumentException("learning rate " + learningRate + ": expected a finite value >= 0");
+            }
+            if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1)) {
+                throw new IllegalArgumentException("beta1 " + beta1 + ", beta2 " + beta2 + ": Adam's betas must be in [0, 1)");
+            }
+            if (!(epsilon >= 0) || Double.isInfinite(epsilon)) {
+                throw new IllegalArgumentException("epsilon " + epsilon + ": expected a finite value >= 0");
+            }
+            if (!(weightDecay >= 0) || Double.isInfinite(weightDecay)) {
+                throw new IllegalArgumentException("weight decay " + weightDecay + ": expected a finite value >= 0");
+            }
+            if (kind == Kind.SGD && weightDecay != 0) {
+                throw new IllegalArgumentException("weight decay " + weightDecay + " with SGD: the engine's SGD step takes no weight decay "
+                        + "(Adam does, decoupled)");
+            }
+        }
+
         public static Optimizer adam(double lr) {
             return new Optimizer(Kind.ADAM, lr, 0.9, 0.999, 1e-8, 0);
         }

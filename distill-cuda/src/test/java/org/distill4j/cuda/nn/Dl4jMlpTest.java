@@ -306,6 +306,35 @@ class Dl4jMlpTest {
         assertArrayEquals(otherBefore, other.params().toFloatVector(), "other layer sizes: nothing written");
     }
 
+    /**
+     * Optimizer settings the engine cannot apply as given are refused where they are made: SGD with weight decay (the
+     * SGD kernel and the reference step take no decay, so it was silently dropped), betas outside [0, 1) (beta1 = 1
+     * divides Adam's step size by zero), and negative or non-finite rates, epsilon or decay.
+     */
+    @Test
+    void optimizerSettingsTheEngineCannotApplyAreRefused() {
+        MlpSpec.Optimizer.Kind adam = MlpSpec.Optimizer.Kind.ADAM;
+        MlpSpec.Optimizer.Kind sgd = MlpSpec.Optimizer.Kind.SGD;
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new MlpSpec.Optimizer(sgd, 0.1, 0, 0, 0, 0.01));
+        assertTrue(e.getMessage().contains("weight decay 0.01 with SGD"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> new MlpSpec.Optimizer(adam, 1e-3, 1.0, 0.999, 1e-8, 0));
+        assertTrue(e.getMessage().contains("beta1 1.0"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> new MlpSpec.Optimizer(adam, 1e-3, 0.9, -0.1, 1e-8, 0));
+        assertTrue(e.getMessage().contains("beta2 -0.1"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> new MlpSpec.Optimizer(adam, Double.NaN, 0.9, 0.999, 1e-8, 0));
+        assertTrue(e.getMessage().contains("learning rate NaN"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> MlpSpec.Optimizer.sgd(-0.1));
+        assertTrue(e.getMessage().contains("learning rate -0.1"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> new MlpSpec.Optimizer(adam, 1e-3, 0.9, 0.999, -1e-8, 0));
+        assertTrue(e.getMessage().contains("epsilon -1.0E-8"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> new MlpSpec.Optimizer(adam, 1e-3, 0.9, 0.999, 1e-8, -0.01));
+        assertTrue(e.getMessage().contains("weight decay -0.01"), e.getMessage());
+        // what the engine runs is still accepted: AdamW, beta1 = 0, plain SGD
+        assertEquals(0.05, new MlpSpec.Optimizer(adam, 0.01, 0.9, 0.999, 1e-8, 0.05).weightDecay());
+        assertEquals(0.0, new MlpSpec.Optimizer(adam, 0.01, 0, 0.999, 1e-8, 0).beta1());
+        assertEquals(0.1, MlpSpec.Optimizer.sgd(0.1).learningRate());
+    }
+
     @Test
     void aTeachersSoftmaxHeadIsReadAsLogits() {
         MultiLayerNetwork n = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().seed(1).updater(new Adam(1e-3)).list()
