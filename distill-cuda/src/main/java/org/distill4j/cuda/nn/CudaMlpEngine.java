@@ -149,6 +149,15 @@ public final class CudaMlpEngine implements StepEngine {
         if (teacherSpec != null) {
             teacherWeights.check(teacherSpec);
         }
+        if (studentSpec.optimizer().kind() == MlpSpec.Optimizer.Kind.ADAM) {
+            if (start.m() != null) {
+                start.m().check(studentSpec);
+                start.v().check(studentSpec);
+            } else if (start.steps() > 0) {
+                throw new IllegalArgumentException("the student's optimizer is Adam, " + start.steps() + " steps taken, but the state holds "
+                        + "no moments: pass them (Dl4jMlp.readState), or a fresh state");
+            }
+        }
         this.ctx = ctx;
         this.sink = sink;
         this.studentSpec = studentSpec;
@@ -196,8 +205,6 @@ public final class CudaMlpEngine implements StepEngine {
                 upload(r, first.teacher(), teacherWeights, first.teacher().params());
             }
             if (first.adamM() != null && start.m() != null) {
-                start.m().check(studentSpec);
-                start.v().check(studentSpec);
                 upload(r, first.student(), start.m(), first.adamM());
                 upload(r, first.student(), start.v(), first.adamV());
             }

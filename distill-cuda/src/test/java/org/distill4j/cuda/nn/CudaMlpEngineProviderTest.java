@@ -86,6 +86,26 @@ class CudaMlpEngineProviderTest {
         assertTrue(t != null && t.startsWith("teacher: layer 0 (DenseLayer) has no bias"), t);
     }
 
+    /**
+     * An Adam student that has taken steps but comes without its moments would go on from zeroed moments with the
+     * bias correction of a later step, which no DL4J run does: the engine refuses that start (and moments of
+     * another shape) before it touches the device.
+     */
+    @Test
+    void anAdamStartWithoutItsMomentsIsRefusedBeforeTheDevice() {
+        Dl4jMlp.Imported s = Dl4jMlp.importFrom(mlp(Activation.RELU));
+        CudaMlpEngine.Options options = new CudaMlpEngine.Options(MlpProgram.Precision.F32, true, false);
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> new CudaMlpEngine(null, s.spec(), s.weights(), new MlpOptimizerState(3, 1, null, null), null, null, 8, options, 1,
+                        (w, st) -> { }));
+        assertTrue(e.getMessage().contains("Adam, 3 steps taken, but the state holds no moments"), e.getMessage());
+        MlpWeights wrong = new MlpWeights(new float[][] {new float[3]}, new float[][] {new float[1]});
+        e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> new CudaMlpEngine(null, s.spec(), s.weights(), new MlpOptimizerState(3, 1, wrong, wrong), null, null, 8, options, 1,
+                        (w, st) -> { }));
+        assertTrue(e.getMessage().contains("weights for 1 layers, the spec has 2"), e.getMessage());
+    }
+
     @Test
     void engineOptionsComeFromTheirPropertiesAndBadValuesAreNamed() {
         String[] keys = {"distill.cuda.mlp.precision", "distill.cuda.mlp.epilogues", "distill.cuda.mlp.graphs"};
