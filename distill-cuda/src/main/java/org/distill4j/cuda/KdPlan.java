@@ -11,8 +11,9 @@ package org.distill4j.cuda;
  *   second time mostly from L2). {@code C} is the smallest of 1, 2, 4, 8 whose blocks hold at least
  *   {@value #CACHED_ENOUGH} of the row with the shared memory sized for {@value #TILE_BLOCKS_PER_SM} blocks per
  *   multiprocessor; where 8 such blocks hold less, the same for one block per multiprocessor (twice the cache
- *   per block), staged (below); failing both, 8 blocks at two per multiprocessor. {@code C > 1} needs
- *   thread-block clusters (sm_90); {@link #tile} also takes the sizes between (3, 5, 6, 7: merged as the next
+ *   per block), staged (below); failing both, 8 blocks at two per multiprocessor. A device whose
+ *   multiprocessors cannot hold C such blocks at once (fewer than C / blocks-per-multiprocessor of them) gets
+ *   the largest C it holds. {@code C > 1} needs thread-block clusters (sm_90); {@link #tile} also takes the sizes between (3, 5, 6, 7: merged as the next
  *   power of two, its missing blocks empty) and {@code C = 16}, a non-portable size, for tests and benchmarks.
  *   Fewer, fuller blocks beat more, whole ones: on an H100 a row 89% cached by C blocks ran 3-17% faster than
  *   the whole row cached by 2C, and one 75% cached ran 3-7% slower (benchmarks/results, the
@@ -161,7 +162,8 @@ public record KdPlan(KernelPlan kernel, int chunk, int cached, Prefetch prefetch
         }
         int cluster = 1;
         for (int c : CLUSTERS) {
-            if (c > 1 && !limits.clusters()) {
+            // a cluster's blocks are resident together: no more of them than the device's multiprocessors hold
+            if (c > 1 && (!limits.clusters() || c > (long) limits.multiprocessors() * blocksPerSm)) {
                 break;
             }
             cluster = c;
@@ -211,8 +213,9 @@ public record KdPlan(KernelPlan kernel, int chunk, int cached, Prefetch prefetch
             throw new IllegalArgumentException("cluster of " + cluster + " blocks: the tiled kd kernels take 1 to " + portable + " or "
                     + MAX_CLUSTER + (limits.clusters() ? "" : ", and this device only 1"));
         }
-        int perBlock = (v + cluster - 1) / cluster;
-        int chunk = (perBlock + perLoad - 1) / perLoad * perLoad;
+        // in long: v + cluster - 1 overflows an int for the widest rows
+        long perBlock = ((long) v + cluster - 1) / cluster;
+        int chunk = (int) ((perBlock + perLoad - 1) / perLoad * perLoad);
         int cached = Math.min(chunk, Math.max(0, capacity) / perLoad * perLoad);
         if (maxClusters < 1) {
             throw new IllegalArgumentException("a tiled kd plan needs at least one cluster, got " + maxClusters);
