@@ -56,6 +56,11 @@ public final class KdRows {
         double alpha = kd ? ((SoftTargetKd) loss).alpha() : 1.0;
         float invT = (float) (1.0 / temperature);
         float kdWeight = kd ? (float) ((1 - alpha) * temperature) : 0f;
+        if (alpha > 0 && labels == null) {
+            // the kernels read a missing label as -1 (no hard label): the ce term and its gradient would be left out
+            throw new IllegalArgumentException("'" + loss.name() + "' with alpha " + alpha + " needs the labels on the device; null "
+                    + "labels are for alpha = 0 only");
+        }
         boolean needS1 = alpha > 0 && temperature != 1.0;
         Object t = kd ? teacher : null;
         KdPlan plan = KdPlan.forDevice(ctx, prefetchSetting(), rows, v, dtype, KdPlan.address(student), KdPlan.address(t),
@@ -77,6 +82,10 @@ public final class KdRows {
 
     /** The loss value and its terms from the kernel's per-row parts (summed in row order, in double). */
     public static LossResult result(LogitLoss loss, float[] rowOut, int rows, int countedRows, double rowWeight) {
+        checkRowParts(rowOut, rows);
+        if (countedRows < 0 || countedRows > rows) {
+            throw new IllegalArgumentException(countedRows + " counted rows of " + rows);
+        }
         double klSum = 0;
         double ceSum = 0;
         for (int r = 0; r < rows; r++) {
@@ -103,11 +112,19 @@ public final class KdRows {
      * kernels left it to the CPU loss (a teacher logit of NaN or +inf, no class of mass, logits beyond their range).
      */
     public static int firstBadRow(float[] rowOut, int rows) {
+        checkRowParts(rowOut, rows);
         for (int r = 0; r < rows; r++) {
             if (rowOut[3 * r + 2] != 0f) {
                 return r;
             }
         }
         return -1;
+    }
+
+    private static void checkRowParts(float[] rowOut, int rows) {
+        if (rows < 0 || rowOut.length < 3L * rows) {
+            throw new IllegalArgumentException("the per-row parts (kl, ce, bad) hold " + rowOut.length + " values, " + rows + " rows need "
+                    + 3L * rows);
+        }
     }
 }
