@@ -108,6 +108,13 @@ public final class MlpReference {
 
     /** Gradients of the last forward's parameters for {@code dLogits}: {dW per layer, db per layer}. */
     public double[][][] backward(float[] dLogits) {
+        if (pre == null) {
+            throw new IllegalStateException("backward needs a forward first");
+        }
+        if (dLogits.length != (long) rows * spec.outputs()) {
+            throw new IllegalArgumentException("dLogits has " + dLogits.length + " values, expected " + rows + " x " + spec.outputs()
+                    + " for the last forward");
+        }
         int n = spec.layers().size();
         double[][] dw = new double[n][];
         double[][] db = new double[n][];
