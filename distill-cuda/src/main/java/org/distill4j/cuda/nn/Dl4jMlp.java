@@ -52,6 +52,10 @@ public final class Dl4jMlp {
             net.init();
         }
         MultiLayerConfiguration conf = net.getLayerWiseConfigurations();
+        if (conf.getDataType() != null && conf.getDataType() != org.nd4j.linalg.api.buffer.DataType.FLOAT) {
+            throw new IllegalArgumentException("the network computes in " + conf.getDataType() + "; the GPU MLP engine computes in fp32 "
+                    + "and would not reproduce its steps (build it with dataType(DataType.FLOAT), or train with the DL4J path)");
+        }
         int n = net.getnLayers();
         List<MlpSpec.Layer> layers = new ArrayList<>();
         float[][] w = new float[n][];

@@ -404,6 +404,23 @@ class Dl4jMlpTest {
         assertTrue(e.getMessage().startsWith("layer 1 (OutputLayer) has no bias"), e.getMessage());
     }
 
+    /**
+     * A network that computes in float64 (or float16) takes DL4J steps in that type; the engine's are fp32, so it
+     * does not reproduce them and refuses the network, naming its data type (it was imported, and trained in fp32).
+     */
+    @Test
+    void aNetworkOfAnotherDataTypeIsRefused() {
+        for (org.nd4j.linalg.api.buffer.DataType t : new org.nd4j.linalg.api.buffer.DataType[] {
+                org.nd4j.linalg.api.buffer.DataType.DOUBLE, org.nd4j.linalg.api.buffer.DataType.HALF}) {
+            MultiLayerNetwork n = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().dataType(t).updater(new Adam(1e-3)).list()
+                    .layer(new DenseLayer.Builder().nIn(IN).nOut(6).activation(Activation.RELU).build())
+                    .layer(new DenseLayer.Builder().nIn(6).nOut(5).activation(Activation.IDENTITY).build()).build());
+            n.init();
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Dl4jMlp.importFrom(n), t.toString());
+            assertTrue(e.getMessage().startsWith("the network computes in " + t), e.getMessage());
+        }
+    }
+
     @Test
     void whatTheEngineCannotRunIsRefusedWithTheLayerAndTheReason() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
