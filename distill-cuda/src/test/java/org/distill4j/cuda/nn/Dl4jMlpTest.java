@@ -421,6 +421,63 @@ class Dl4jMlpTest {
         }
     }
 
+    /**
+     * Every configuration of a dense layer, updater or dropout the engine does not reproduce is refused, each with
+     * the layer and the reason: schedules (learning rate, dropout), other updaters and dropouts, l1 / l2 / weight
+     * decay (on weights or biases), a separate bias updater, updaters that differ between layers, ReLU variants,
+     * weight noise and constraints.
+     */
+    @Test
+    void everyConfigurationTheEngineDoesNotReproduceIsRefused() {
+        org.nd4j.linalg.schedule.ISchedule schedule = new org.nd4j.linalg.schedule.ExponentialSchedule(
+                org.nd4j.linalg.schedule.ScheduleType.ITERATION, 1e-3, 0.99);
+        java.util.Map<String, java.util.function.UnaryOperator<DenseLayer.Builder>> refused = new java.util.LinkedHashMap<>();
+        refused.put("updater Sgd|one optimizer", d -> d.updater(new Sgd(0.1)));
+        refused.put("updater Adam|one optimizer", d -> d.updater(new Adam(2e-3)));
+        refused.put("separate bias updater|bias updater", d -> d.biasUpdater(new Sgd(0.1)));
+        refused.put("l1|regularization", d -> d.l1(1e-4));
+        refused.put("l2 on the bias|regularization", d -> d.l2Bias(1e-4));
+        refused.put("weight decay|regularization", d -> { d.weightDecay(1e-4); return d; });
+        refused.put("weight decay on the bias|regularization", d -> { d.weightDecayBias(1e-4, true); return d; });
+        refused.put("scheduled dropout|(unscheduled) dropout", d -> d.dropOut(new org.deeplearning4j.nn.conf.dropout.Dropout(schedule)));
+        refused.put("Gaussian dropout|(unscheduled) dropout", d -> d.dropOut(new org.deeplearning4j.nn.conf.dropout.GaussianDropout(0.1)));
+        refused.put("Gaussian noise|(unscheduled) dropout", d -> d.dropOut(new org.deeplearning4j.nn.conf.dropout.GaussianNoise(0.1)));
+        refused.put("leaky ReLU|has activation", d -> d.activation(Activation.LEAKYRELU));
+        refused.put("ReLU6|has activation", d -> d.activation(Activation.RELU6));
+        refused.put("thresholded ReLU|has activation", d -> d.activation(new org.nd4j.linalg.activations.impl.ActivationReLU(null, 0.5, null)));
+        refused.put("softmax on a DenseLayer|has activation", d -> d.activation(Activation.SOFTMAX));
+        refused.put("hard sigmoid|has activation", d -> d.activation(Activation.HARDSIGMOID));
+        refused.put("weight noise|weight noise", d -> d.weightNoise(new org.deeplearning4j.nn.conf.weightnoise.DropConnect(0.9)));
+        refused.put("a constraint|constraints", d -> d.constrainWeights(new org.deeplearning4j.nn.conf.constraint.MaxNormConstraint(2, 1)));
+        for (var c : refused.entrySet()) {
+            String[] what = c.getKey().split("\\|");
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Dl4jMlp.importFrom(withFirstLayer(c.getValue())),
+                    what[0]);
+            assertTrue(e.getMessage().contains(what[1]), what[0] + ": " + e.getMessage());
+            assertTrue(e.getMessage().matches("layer [01] \\(DenseLayer\\) .*"), what[0] + ": " + e.getMessage());
+        }
+        for (IUpdater u : new IUpdater[] {new Adam(schedule), new Sgd(schedule), new org.nd4j.linalg.learning.config.AMSGrad(1e-3),
+                new org.nd4j.linalg.learning.config.AdaMax(1e-3), new org.nd4j.linalg.learning.config.Nadam(1e-3)}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Dl4jMlp.importFrom(net(u, 1, 0,
+                    Activation.RELU)), u.toString());
+            assertTrue(e.getMessage().startsWith("updater " + u) && e.getMessage().contains("Adam or Sgd with a fixed learning rate"),
+                    e.getMessage());
+        }
+        // and what it runs is read as DL4J has it: SGD's rate, Adam's betas and epsilon, plain dropout as a drop probability
+        MlpSpec sgd = Dl4jMlp.importFrom(new MultiLayerNetwork(new NeuralNetConfiguration.Builder().updater(new Sgd(0.07)).list()
+                .layer(new DenseLayer.Builder().nIn(IN).nOut(6).activation(Activation.SIGMOID).dropOut(0.8).build())
+                .layer(new DenseLayer.Builder().nIn(6).nOut(5).activation(Activation.IDENTITY).build()).build())).spec();
+        assertEquals(MlpSpec.Optimizer.sgd(0.07), sgd.optimizer());
+        assertEquals(0.2, sgd.layers().get(0).dropout(), 1e-12);
+        assertEquals(0.0, sgd.layers().get(1).dropout());
+        MlpSpec adam = Dl4jMlp.importFrom(new MultiLayerNetwork(new NeuralNetConfiguration.Builder()
+                .updater(new Adam(1e-3, 0.8, 0.99, 1e-6)).list()
+                .layer(new DenseLayer.Builder().nIn(IN).nOut(6).activation(new org.nd4j.linalg.activations.impl.ActivationReLU()).build())
+                .layer(new DenseLayer.Builder().nIn(6).nOut(5).activation(Activation.IDENTITY).build()).build())).spec();
+        assertEquals(MlpSpec.Activation.RELU, adam.layers().get(0).activation());
+        assertEquals(new MlpSpec.Optimizer(MlpSpec.Optimizer.Kind.ADAM, 1e-3, 0.8, 0.99, 1e-6, 0), adam.optimizer());
+    }
+
     @Test
     void whatTheEngineCannotRunIsRefusedWithTheLayerAndTheReason() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
