@@ -2,7 +2,7 @@
 # Runs on a lent GPU machine, from the repository root, with .device/ carried (make-device-bundle.sh):
 #   device-run.sh tests   distill-cuda's JUnit tests (GPU ones included) -> $OUT/junit/, summary printed
 #   device-run.sh suite [KdKernelSuite options]   the GPU suite + PyTorch eager -> $OUT/kd-suite.csv, and its
-#                         summary (kd_summary.py: fastest variant per shape, issue #5's goal) -> $OUT/kd-summary.md
+#                         summary (kd_summary.py: issue #5's goal for the default fused, fastest variant per shape) -> $OUT/kd-summary.md
 #   device-run.sh host [HostPathSuite options]   kd over host float[] batches through CudaBackend (pinned staging)
 #                         and CpuBackend on every core -> $OUT/host-path.csv
 #   device-run.sh mlp [--batch 128,1024,8192] [--iters 50] [--warmup 10]
