@@ -10,7 +10,6 @@ import org.distill4j.loss.TeacherValues;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Random;
@@ -85,13 +84,13 @@ public final class HostPathSuite {
                                 ms[i] = t;
                             }
                         }
-                        Arrays.sort(ms);
-                        double median = ms[iters / 2];
+                        double[] stats = Timings.medianMinMax(ms);
+                        double median = stats[0];
                         boolean device = method.equals("cuda-backend");
                         String gbps = device ? String.format(Locale.ROOT, "%.2f", 3.0 * nv * 4 / (median * 1e-3) / 1e9) : "";
                         int threads = device ? 1 : cpu.threads();
-                        String line = String.format(Locale.ROOT, "%s,%d,%d,%d,%.3f,%.3f,%.3f,%s", method, n, v, threads, median, ms[0],
-                                ms[iters - 1], gbps);
+                        String line = String.format(Locale.ROOT, "%s,%d,%d,%d,%.3f,%.3f,%.3f,%s", method, n, v, threads, median, stats[1],
+                                stats[2], gbps);
                         lines.add(line);
                         System.out.println(line);
                         org.distill4j.examples.AtomicFiles.writeString(out, String.join("\n", lines) + "\n");

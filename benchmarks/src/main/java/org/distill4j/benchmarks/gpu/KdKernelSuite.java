@@ -313,11 +313,7 @@ public final class KdKernelSuite {
                     times[it - warmup] = ms;
                 }
             }
-            double[] sorted = times.clone();
-            Arrays.sort(sorted);
-            double median = sorted.length % 2 == 1 ? sorted[sorted.length / 2]
-                    : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
-            return new double[] {median, sorted[0], sorted[sorted.length - 1]};
+            return Timings.medianMinMax(times);
         } finally {
             buffers.forEach(DeviceBuffer::close);
         }
@@ -349,8 +345,15 @@ public final class KdKernelSuite {
                     t[it - warmup] = ms;
                 }
             }
-            Arrays.sort(t);
-            return 2.0 * bytes / (t[t.length / 2] * 1e-3) / 1e9;
+            return copyGbps(bytes, t);
         }
+    }
+
+    /**
+     * GB/s of a copy of {@code bytes} (each read once and written once) over the median of its runs' milliseconds,
+     * the same median as the methods' (the denominator of their fraction of copy).
+     */
+    static double copyGbps(long bytes, double[] ms) {
+        return 2.0 * bytes / (Timings.medianMinMax(ms)[0] * 1e-3) / 1e9;
     }
 }

@@ -14,7 +14,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Random;
@@ -117,14 +116,14 @@ public final class MlpStepSuite {
                             ms[i] = e.timeResidentStep(kd, n);
                         }
                         double last = e.lastLoss(kd, n);
-                        Arrays.sort(ms);
-                        Arrays.sort(full);
-                        double median = ms[iters / 2];
+                        double[] step = Timings.medianMinMax(ms);
+                        double fullMedian = Timings.medianMinMax(full)[0];
+                        double median = step[0];
                         double sps = n / (median / 1e3);
                         String device = ctx.describe().replace(',', ' ');
                         String status = last < first ? "ok" : "ok (loss did not go down)";
-                        String[][] metrics = {{"ms_median", fmt(median), "ms"}, {"ms_min", fmt(ms[0]), "ms"}, {"ms_max", fmt(ms[iters - 1]), "ms"},
-                                {"samples_per_s", fmt(sps), "samples/s"}, {"full_step_ms", fmt(full[iters / 2]), "ms"},
+                        String[][] metrics = {{"ms_median", fmt(median), "ms"}, {"ms_min", fmt(step[1]), "ms"}, {"ms_max", fmt(step[2]), "ms"},
+                                {"samples_per_s", fmt(sps), "samples/s"}, {"full_step_ms", fmt(fullMedian), "ms"},
                                 {"loop_step_ms", fmt(loop), "ms"},
                                 {"device_bytes", Long.toString(e.deviceBytes()), "bytes"}};
                         for (String[] x : metrics) {
@@ -132,7 +131,7 @@ public final class MlpStepSuite {
                                     '"' + command + '"'));
                         }
                         log.printf(Locale.ROOT, "%-20s %6d %10.4f %10.4f %10.4f %13.1f %12.4f %12.4f %10.1f %10.5f -> %-8.5f%n", dtype + " " + mode, n,
-                                median, ms[0], ms[iters - 1], sps, full[iters / 2], loop, e.deviceBytes() / 1048576.0, first, last);
+                                median, step[1], step[2], sps, fullMedian, loop, e.deviceBytes() / 1048576.0, first, last);
                     } catch (RuntimeException ex) {
                         log.printf("%-20s %6d unavailable: %s%n", dtype + " " + mode, n, ex);
                         rows.add(String.join(",", "mlp-step", "distill4j", mode, dtype, Integer.toString(n), "samples_per_s", "", "samples/s",
