@@ -43,8 +43,8 @@ public final class HostPathSuite {
             switch (args[i]) {
                 case "--rows" -> rows = SuiteArgs.ints("--rows", v);
                 case "--vocab" -> vocab = SuiteArgs.ints("--vocab", v);
-                case "--iters" -> iters = Integer.parseInt(v);
-                case "--warmup" -> warmup = Integer.parseInt(v);
+                case "--iters" -> iters = SuiteArgs.count("--iters", v, 1);
+                case "--warmup" -> warmup = SuiteArgs.count("--warmup", v, 0);
                 case "--methods" -> methods = SuiteArgs.names("--methods", v, METHODS);
                 case "--out" -> out = Path.of(v);
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
@@ -52,9 +52,6 @@ public final class HostPathSuite {
         }
         if (out == null) {
             throw new IllegalArgumentException("--out FILE.csv is required");
-        }
-        if (iters < 1 || warmup < 0) {
-            throw new IllegalArgumentException("--iters takes 1 or more and --warmup 0 or more, got " + iters + " and " + warmup);
         }
         List<String> lines = new ArrayList<>();
         lines.add("method,rows,vocab,threads,ms_median,ms_min,ms_max,host_gb_per_s");

@@ -87,8 +87,8 @@ public final class KdKernelSuite {
                 case "--rows" -> rows = SuiteArgs.ints("--rows", v);
                 case "--vocab" -> vocab = SuiteArgs.ints("--vocab", v);
                 case "--dtype" -> dtypes = Arrays.stream(v.split(",")).map(d -> DType.valueOf(d.trim().toUpperCase(Locale.ROOT))).toList();
-                case "--iters" -> iters = Integer.parseInt(v);
-                case "--warmup" -> warmup = Integer.parseInt(v);
+                case "--iters" -> iters = SuiteArgs.count("--iters", v, 1);
+                case "--warmup" -> warmup = SuiteArgs.count("--warmup", v, 0);
                 case "--temperature" -> temperature = Double.parseDouble(v);
                 case "--methods" -> methods = methodNames(v);
                 case "--out" -> out = Path.of(v);

@@ -56,8 +56,8 @@ public final class MlpStepSuite {
             String v = SuiteArgs.value(args, i);
             switch (args[i]) {
                 case "--batch" -> batches = SuiteArgs.ints("--batch", v);
-                case "--iters" -> iters = Integer.parseInt(v);
-                case "--warmup" -> warmup = Integer.parseInt(v);
+                case "--iters" -> iters = SuiteArgs.count("--iters", v, 1);
+                case "--warmup" -> warmup = SuiteArgs.count("--warmup", v, 0);
                 case "--out" -> out = Path.of(v);
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }

@@ -25,6 +25,20 @@ final class SuiteArgs {
         }
     }
 
+    /** A count such as {@code --iters}: an integer of at least {@code min}, or an error naming the option and the text. */
+    static int count(String option, String v, int min) {
+        int n;
+        try {
+            n = Integer.parseInt(v.trim());
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(option + " takes an integer of at least " + min + ", got '" + v + "'", e);
+        }
+        if (n < min) {
+            throw new IllegalArgumentException(option + " takes an integer of at least " + min + ", got '" + v + "'");
+        }
+        return n;
+    }
+
     /** "fused, two-pass" as names from {@code known}, or an error naming the option, the unknown name and the known ones. */
     static List<String> names(String option, String v, List<String> known) {
         return names(option, v, known, null, null);

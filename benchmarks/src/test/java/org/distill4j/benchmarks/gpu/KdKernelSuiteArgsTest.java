@@ -40,4 +40,27 @@ class KdKernelSuiteArgsTest {
         e = assertThrows(IllegalArgumentException.class, () -> SuiteArgs.value(new String[] {"--vocab"}, 0));
         assertEquals("option --vocab needs a value", e.getMessage());
     }
+
+    /**
+     * Counts of runs are checked before the device is opened: no runs to take a median of (or a typo) must not
+     * cost a lent device's start-up and then fail on an empty array or a bare NumberFormatException.
+     */
+    @Test
+    void runCountsAreCheckedBeforeTheDeviceIsOpened(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) {
+        String out = dir.resolve("x.csv").toString();
+        String[][] bad = {{"--iters", "0"}, {"--iters", "-3"}, {"--warmup", "-1"}, {"--iters", "lots"}};
+        for (String[] b : bad) {
+            String opt = b[0];
+            String got = "got '" + b[1] + "'";
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> KdKernelSuite.main(new String[] {"--out", out, b[0], b[1]}), String.join(" ", b));
+            assertTrue(e.getMessage().startsWith(opt + " takes") && e.getMessage().contains(got), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> MlpStepSuite.main(new String[] {"--out", out, b[0], b[1]}));
+            assertTrue(e.getMessage().startsWith(opt + " takes") && e.getMessage().contains(got), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> HostPathSuite.main(new String[] {"--out", out, b[0], b[1]}));
+            assertTrue(e.getMessage().startsWith(opt + " takes") && e.getMessage().contains(got), e.getMessage());
+        }
+        assertEquals(1, SuiteArgs.count("--iters", "1", 1));
+        assertEquals(0, SuiteArgs.count("--warmup", " 0", 0));
+    }
 }
