@@ -36,6 +36,8 @@ def main():
     ap.add_argument("--temperature", type=float, default=2.0)
     ap.add_argument("--methods", help="the Java suite's option (device-run.sh passes every option to both); ignored here")
     a = ap.parse_args()
+    if a.iters < 1 or a.warmup < 0:
+        ap.error("--iters takes 1 or more and --warmup 0 or more, got %d and %d" % (a.iters, a.warmup))
     dtypes = {"f32": torch.float32, "bf16": torch.bfloat16}
     T = a.temperature
     lines = []
@@ -92,6 +94,9 @@ def run(a, ss, ts, copies, T, times):
         if it >= a.warmup:
             times.append(start.elapsed_time(end))
         del loss
+        # freed before the next run: with inputs rotated through copies, each copy's gradient would otherwise stay
+        # allocated until that copy's next turn, and the peak would count up to copies - 1 stale gradients
+        s.grad = None
 
 
 if __name__ == "__main__":
