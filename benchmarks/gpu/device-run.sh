@@ -20,6 +20,8 @@
 #                         -> $OUT/kd-tile-ncu.txt (and the .ncu-rep report); ncu's clocks and cache flushes
 #                         make its times unlike the suite's
 # Finds the CUDA 13 libraries (toolkit or Python nvidia-* packages) for JavaCPP, and prints what it used.
+# suite, host and mlp also write <result>-provenance.txt beside their CSV: the bundle's commit (recorded by
+# make-device-bundle.sh), the command, the date, the GPU and driver, java and torch.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
@@ -63,6 +65,18 @@ export LD_LIBRARY_PATH="${libdirs}${libdirs:+${LD_LIBRARY_PATH:+:}}${LD_LIBRARY_
 echo "java: $("$java" -version 2>&1 | head -n 1); LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "nvidia-smi: not found"
 flags=(--enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow -Xss4m)
+cat "$bundle/provenance.txt" 2>/dev/null || echo "bundle commit: unknown (no $bundle/provenance.txt: rebuild with make-device-bundle.sh)"
+command_line="benchmarks/gpu/device-run.sh $*"
+provenance() {  # file: what a result was made from and on, written beside it
+  {
+    cat "$bundle/provenance.txt" 2>/dev/null || echo "bundle commit: unknown (no $bundle/provenance.txt)"
+    echo "command: $command_line"
+    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "gpu: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo 'nvidia-smi: not found')"
+    echo "java: $("$java" -version 2>&1 | head -n 1)"
+    echo "torch: $(python3 -c 'import torch; print(torch.__version__, "cuda", torch.version.cuda)' 2>/dev/null || echo 'not importable')"
+  } > "$1"
+}
 case "${1:-}" in
   tests)
     cd distill-cuda
@@ -74,7 +88,9 @@ case "${1:-}" in
     shift
     csv="$out/kd-suite.csv"
     rm -f "$csv"
-    "$java" "${flags[@]}" -cp "$bundle/lib/*" org.distill4j.benchmarks.gpu.KdKernelSuite --out "$csv" "$@"
+    provenance "$out/kd-suite-provenance.txt"
+    "$java" "${flags[@]}" -cp "$bundle/lib/*" org.distill4j.benchmarks.gpu.KdKernelSuite --out "$csv" "$@" \
+      | tee "$out/kd-suite.txt"  # the device, the kernels' source, the copy bandwidth and each plan
     copy="$(awk -F, '$1 == "copy" {print $8}' "$csv")"
     python3 benchmarks/gpu/torch_kd.py --out "$csv" --copy-gbps "$copy" "$@" || echo "torch_kd.py failed (see above)"
     if command -v column > /dev/null; then column -s, -t < "$csv"; else cat "$csv"; fi
@@ -82,12 +98,14 @@ case "${1:-}" in
     ;;
   host)
     shift
+    provenance "$out/host-path-provenance.txt"
     "$java" "${flags[@]}" -cp "$bundle/lib/*" org.distill4j.benchmarks.gpu.HostPathSuite --out "$out/host-path.csv" "$@"
     ;;
   mlp)
     shift
     csv="$out/mlp-step.csv"
     rm -f "$csv"
+    provenance "$out/mlp-step-provenance.txt"
     "$java" "${flags[@]}" -cp "$bundle/lib/*" org.distill4j.benchmarks.gpu.MlpStepSuite --out "$csv" "$@"
     python3 benchmarks/gpu/torch_mlp_step.py --out "$csv" "$@" || echo "torch_mlp_step.py failed (see above)"
     ;;

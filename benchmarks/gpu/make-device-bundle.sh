@@ -13,6 +13,12 @@ jdk="${BUNDLE_JDK:-/usr/lib/jvm/temurin-25-jdk-amd64}"
 out=.device
 rm -rf "$out"
 mkdir -p "$out/lib"
+# the code the jars are built from, before the build: device-run.sh copies it into every result folder (the lent
+# machine gets no .git, and a bundle older than the checkout it travels with must show as such)
+{
+  echo "bundle commit: $(git describe --always --dirty 2>/dev/null || echo unknown)"
+  echo "bundle built: $(date -u +%Y-%m-%dT%H:%M:%SZ) with $("$jdk/bin/java" -version 2>&1 | head -n 1)"
+} > "$out/provenance.txt.tmp"
 ./mvnw -q -B -DskipTests package -pl benchmarks -am
 # distill-examples for AtomicFiles, which the suites write their CSVs with (nothing else of it loads there)
 cp distill-core/target/distill-core-*-SNAPSHOT.jar distill-core/target/distill-core-*-tests.jar \
@@ -34,4 +40,5 @@ done
   --strip-debug --no-header-files --no-man-pages --output "$out/jre"
 tar czf "$out/jre.tgz" -C "$out" jre
 rm -rf "$out/jre"
+mv "$out/provenance.txt.tmp" "$out/provenance.txt"
 du -sh "$out" "$out"/jre.tgz "$out"/lib
