@@ -50,13 +50,25 @@ public final class Json {
             sb.append(']');
         } else if (v instanceof Double || v instanceof Float) {
             double d = ((Number) v).doubleValue();
-            sb.append(Double.isFinite(d) ? String.format(Locale.ROOT, "%.6g", d).replaceAll("(\\.\\d*?)0+(e|$)", "$1$2")
-                    .replace(".e", "e").replaceAll("\\.$", "") : "null");
+            sb.append(Double.isFinite(d) ? number(d, v instanceof Float) : "null");
         } else if (v instanceof Number || v instanceof Boolean) {
             sb.append(v);
         } else {
             string(sb, v.toString());
         }
+    }
+
+    /**
+     * A finite number as JSON that reads back as the same double ({@code asFloat}: the same float): six significant digits
+     * without trailing zeros when they are exact (0.818, 4, 1e-07), else Java's shortest round-trip form.
+     */
+    private static String number(double d, boolean asFloat) {
+        String s = String.format(Locale.ROOT, "%.6g", d).replaceAll("(\\.\\d*?)0+(e|$)", "$1$2").replace(".e", "e")
+                .replaceAll("\\.$", "");
+        if (asFloat ? (float) Double.parseDouble(s) == (float) d : Double.parseDouble(s) == d) {
+            return s;
+        }
+        return (asFloat ? Float.toString((float) d) : Double.toString(d)).replace('E', 'e'); // 0.00123456789, 1.23456789e8
     }
 
     private static void pad(StringBuilder sb, int indent) {
@@ -74,7 +86,9 @@ public final class Json {
                 case '\r' -> sb.append("\\r");
                 case '\t' -> sb.append("\\t");
                 default -> {
-                    if (c < 0x20) {
+                    boolean lone = Character.isHighSurrogate(c) ? i + 1 == s.length() || !Character.isLowSurrogate(s.charAt(i + 1))
+                            : Character.isLowSurrogate(c) && (i == 0 || !Character.isHighSurrogate(s.charAt(i - 1)));
+                    if (c < 0x20 || lone) { // a lone surrogate has no UTF-8 form: escaped, the file can be written
                         sb.append(String.format("\\u%04x", (int) c));
                     } else {
                         sb.append(c);

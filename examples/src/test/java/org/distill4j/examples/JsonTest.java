@@ -1,0 +1,64 @@
+package org.distill4j.examples;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The JSON of results.json, provenance.json and eval --json: numbers read back exactly, any string is written. */
+class JsonTest {
+    /**
+     * A number reads back as the very double (or float) written: provenance's resolved recipe holds the settings that ran
+     * (a learning rate of 0.00123456789, not 0.00123457), and eval's accuracy is its exact fraction. Round numbers stay
+     * short.
+     */
+    @Test
+    void numbersReadBackExactly() {
+        Random r = new Random(11);
+        List<Double> values = new java.util.ArrayList<>(List.of(0.00123456789, 123456789.0, 0.13714285714285715, 1.0 / 3, -2.5e-300,
+                Double.MAX_VALUE, Double.MIN_VALUE, 1e22, 4.0, 0.818, -0.0));
+        for (int i = 0; i < 200; i++) {
+            values.add(Math.exp(r.nextGaussian() * 20) * (r.nextBoolean() ? 1 : -1));
+        }
+        String json = Json.write(values);
+        Matcher m = Pattern.compile("(?m)^  (\\S+?),?$").matcher(json);
+        for (double v : values) {
+            assertTrue(m.find(), json);
+            assertEquals(v, Double.parseDouble(m.group(1)), 0.0, m.group(1));
+            assertTrue(m.group(1).matches("-?(0|[1-9]\\d*)(\\.\\d+)?([eE][+-]?\\d+)?"), "a JSON number: " + m.group(1));
+        }
+        for (float f : new float[] {0.1f, 1.0f / 3, 3.4e38f, 1.17549435e-38f, 16777217f}) {
+            String s = Json.write(List.of(f)).replaceAll("\\s|\\[|]", "");
+            assertEquals(f, Float.parseFloat(s), 0.0f, s);
+        }
+        assertEquals("[\n  4,\n  0.818,\n  0.1,\n  1e-07,\n  null,\n  null\n]\n",
+                Json.write(List.of(4.0, 0.818, 0.1f, 1e-7, Double.NaN, Double.POSITIVE_INFINITY)), "round numbers stay short");
+    }
+
+    /**
+     * Every string becomes valid JSON that a UTF-8 writer can encode: control characters escaped, and a lone surrogate (a
+     * YAML escape "\ud800" in a recipe's description, say) as a \\u escape rather than a character the file's encoder
+     * refuses, which failed the run's provenance.json after all its training.
+     */
+    @Test
+    void anyStringIsWritten(@TempDir Path tmp) throws Exception {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("k\"\\\u0001", "a\u2028b\ud800c\udc00\ud83d\ude00\u007f\u0000\"\\/\n\r\t");
+        String json = Json.write(m);
+        assertEquals("{\n  \"k\\\"\\\\\\u0001\": \"a\u2028b\\ud800c\\udc00\ud83d\ude00\u007f\\u0000\\\"\\\\/\\n\\r\\t\"\n}\n", json);
+        Path f = tmp.resolve("p.json");
+        AtomicFiles.writeString(f, json);
+        assertEquals(json, Files.readString(f, StandardCharsets.UTF_8));
+    }
+}
