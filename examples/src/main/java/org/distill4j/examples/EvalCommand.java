@@ -73,8 +73,8 @@ final class EvalCommand {
         DataOptions.Loaded loaded = data.load();
         Dataset d = loaded.data();
         String split = data.split();
-        try (ModelFiles.Loaded m = ModelFiles.load(model, mo, d.featureCount(), d.classes());
-             ModelFiles.Loaded t = teacher == null ? null : ModelFiles.load(teacher, to, d.featureCount(), d.classes())) {
+        try (ModelFiles.Loaded m = ModelFiles.load(model, mo, d);
+             ModelFiles.Loaded t = teacher == null ? null : ModelFiles.load(teacher, to, d)) {
             Result r = evaluate(m.model(), t == null ? null : t.model(), d);
             out.printf(Locale.ROOT, "%s on %s (%,d %s samples from %s)%n", m.describe(), d.name(), d.size(), split, loaded.source());
             out.printf(Locale.ROOT, "  accuracy        %.2f%%%n", 100 * r.accuracy);

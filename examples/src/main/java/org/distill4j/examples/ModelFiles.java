@@ -89,8 +89,17 @@ final class ModelFiles {
         }
     }
 
+    /** Loads {@code path} for the data {@code d}: a model of another number of inputs or classes is refused, naming both. */
+    static Loaded load(Path path, Options o, org.distill4j.data.Dataset d) throws IOException, Main.UsageException {
+        return load(path, o, d.featureCount(), d.classes(), d.name());
+    }
+
     /** Loads {@code path} for data with {@code features} inputs and {@code classes} classes. */
     static Loaded load(Path path, Options o, int features, int classes) throws IOException, Main.UsageException {
+        return load(path, o, features, classes, "the data");
+    }
+
+    private static Loaded load(Path path, Options o, int features, int classes, String data) throws IOException, Main.UsageException {
         if (!Files.isRegularFile(path)) {
             throw new Main.UsageException(path + ": no such model file");
         }
@@ -109,6 +118,19 @@ final class ModelFiles {
             throw new IOException("cannot read " + path + " as a DL4J MultiLayerNetwork (ModelSerializer zip; for ONNX or "
                     + "TorchScript use a .onnx / .pt name or --engine): " + e.getMessage(), e);
         }
-        return new Loaded(Dl4jTeacher.of(net), "DL4J " + path.getFileName(), net.numParams(), Demo.teacherId(net));
+        // a model of other classes would be read with the data's row stride (wrong numbers, or an index out of bounds), and
+        // labeled into a store of another vocabulary; one of other inputs fails in DL4J without naming the file
+        Dl4jTeacher t = Dl4jTeacher.of(net);
+        if (t.classes() != classes) {
+            throw new IllegalArgumentException(path + ": a DL4J model of " + t.classes() + " classes, but the data " + data + " has "
+                    + classes);
+        }
+        if (net.getLayerWiseConfigurations().getInputPreProcess(0) == null
+                && net.getLayerWiseConfigurations().getConf(0).getLayer() instanceof org.deeplearning4j.nn.conf.layers.FeedForwardLayer f
+                && f.getNIn() != features) {
+            throw new IllegalArgumentException(path + ": a DL4J model of " + f.getNIn() + " inputs, but the data " + data + " has "
+                    + features + " features");
+        }
+        return new Loaded(t, "DL4J " + path.getFileName(), net.numParams(), Demo.teacherId(net));
     }
 }

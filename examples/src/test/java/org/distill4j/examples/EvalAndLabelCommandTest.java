@@ -73,6 +73,127 @@ class EvalAndLabelCommandTest extends CliCommandTest {
         assertEquals(0.0, number(self, "klTeacherModel"), 1e-6, self);
     }
 
+    /**
+     * eval's numbers against a float64 computation from the networks' raw logits: accuracy, each class's accuracy and
+     * count, mean NLL, the teacher's accuracy, agreement and mean KL(teacher || model), over 700 samples (a full batch of 512
+     * and a partial one), the teacher another DL4J network.
+     */
+    @Test
+    void evalNumbersEqualAFloat64ComputationFromTheLogits(@TempDir Path tmp) throws Exception {
+        Dataset test = FashionMnist.loadEmbedded(Main.class.getClassLoader()).test().head(700);
+        Dataset train = FashionMnist.loadEmbedded(Main.class.getClassLoader()).train().head(400);
+        MultiLayerNetwork student = DemoModels.mlp(784, new int[] {13}, 10, 0, 1e-3, 7);
+        MultiLayerNetwork teacher = DemoModels.mlp(784, new int[] {29}, 10, 0, 1e-3, 8);
+        for (MultiLayerNetwork net : new MultiLayerNetwork[] {student, teacher}) {
+            org.distill4j.train.Distiller.builder().student(org.distill4j.student.Dl4jStudent.of(net)).loss(new CrossEntropy())
+                    .trainData(train).epochs(net == student ? 1 : 3).seed(3).backend(new org.distill4j.backend.CpuBackend()).build().run();
+        }
+        Path s = tmp.resolve("s.zip");
+        Path t = tmp.resolve("t.zip");
+        StoreCommands.saveModel(student, s);
+        StoreCommands.saveModel(teacher, t);
+        Path json = tmp.resolve("eval.json");
+        assertEquals(0, run("eval", s.toString(), "--teacher", t.toString(), "--data", "embedded", "--limit", "700",
+                "--json", json.toString()), err());
+        String j = Files.readString(json);
+
+        double[][] lm = logSoftmax(student, test);
+        double[][] lt = logSoftmax(teacher, test);
+        int n = test.size();
+        int right = 0;
+        int teacherRight = 0;
+        int agree = 0;
+        double nll = 0;
+        double kl = 0;
+        int[] count = new int[10];
+        int[] correct = new int[10];
+        for (int i = 0; i < n; i++) {
+            int y = test.labels()[i];
+            int pm = argmax(lm[i]);
+            int pt = argmax(lt[i]);
+            count[y]++;
+            if (pm == y) {
+                right++;
+                correct[y]++;
+            }
+            teacherRight += pt == y ? 1 : 0;
+            agree += pm == pt ? 1 : 0;
+            nll -= lm[i][y];
+            for (int c = 0; c < 10; c++) {
+                kl += Math.exp(lt[i][c]) * (lt[i][c] - lm[i][c]);
+            }
+        }
+        assertTrue(agree < n && right > 0 && kl > 0.01, "a check that can fail: agreement " + agree + ", KL " + kl);
+        assertEquals((double) right / n, number(j, "accuracy"), 1e-9);
+        assertEquals((double) teacherRight / n, number(j, "teacherAccuracy"), 1e-9);
+        assertEquals((double) agree / n, number(j, "agreement"), 1e-9);
+        assertEquals(nll / n, number(j, "meanNll"), 1e-5 * nll / n); // float32 logits, 6 digits in the JSON
+        assertEquals(kl / n, number(j, "klTeacherModel"), 1e-5 * kl / n);
+        // each perClass entry, its keys in any order
+        Matcher pc = Pattern.compile("\\{([^{}]*\"class\"[^{}]*)}").matcher(j);
+        int classes = 0;
+        while (pc.find()) {
+            String entry = "{" + pc.group(1) + "}";
+            int c = (int) number(entry, "class");
+            assertEquals(count[c], (int) number(entry, "samples"), "class " + c);
+            assertEquals((double) correct[c] / count[c], number(entry, "accuracy"), 1e-6, "class " + c);
+            classes++;
+        }
+        assertEquals(10, classes, j);
+    }
+
+    /** Row-wise log-softmax in float64 of the network's logits (identity output layer) on every sample of {@code d}. */
+    private static double[][] logSoftmax(MultiLayerNetwork net, Dataset d) {
+        org.nd4j.linalg.api.ndarray.INDArray x = org.nd4j.linalg.factory.Nd4j.create(d.features(), new long[] {d.size(), d.featureCount()});
+        double[][] z = net.output(x, false).castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE).toDoubleMatrix();
+        for (double[] row : z) {
+            double m = java.util.Arrays.stream(row).max().orElseThrow();
+            double lse = m + Math.log(java.util.Arrays.stream(row).map(v -> Math.exp(v - m)).sum());
+            for (int c = 0; c < row.length; c++) {
+                row[c] -= lse;
+            }
+        }
+        return z;
+    }
+
+    private static int argmax(double[] v) {
+        int best = 0;
+        for (int i = 1; i < v.length; i++) {
+            best = v[i] > v[best] ? i : best;
+        }
+        return best;
+    }
+
+    /**
+     * A model (or teacher) of another number of classes or inputs than the data is refused, naming the file, what it has
+     * and what the data needs: not read with the data's row stride (wrong numbers, exit 0, or an index out of bounds), and
+     * not labeled into a store of another vocabulary.
+     */
+    @Test
+    void aModelThatDoesNotFitTheDataIsRefusedByName(@TempDir Path tmp) throws Exception {
+        Path ten = tmp.resolve("ten.zip");
+        StoreCommands.saveModel(DemoModels.mlp(784, new int[] {8}, 10, 0, 1e-3, 1), ten);
+        for (int classes : new int[] {5, 12}) {
+            Path m = tmp.resolve("c" + classes + ".zip");
+            StoreCommands.saveModel(DemoModels.mlp(784, new int[] {8}, classes, 0, 1e-3, 1), m);
+            String expected = m + ": a DL4J model of " + classes + " classes, but the data fashion-mnist-subset/test[:100] has 10";
+            assertEquals(1, run("eval", m.toString(), "--data", "embedded", "--limit", "100"), out());
+            assertTrue(err().contains(expected), err());
+            assertEquals(1, run("eval", ten.toString(), "--teacher", m.toString(), "--data", "embedded", "--limit", "100"), out());
+            assertTrue(err().contains(expected), err());
+            Path store = tmp.resolve("c" + classes + ".d4j");
+            assertEquals(1, run("label", "--teacher", m.toString(), "--data", "embedded", "--limit", "100", "--out", store.toString()), out());
+            assertTrue(err().contains(m + ": a DL4J model of " + classes + " classes, but the data fashion-mnist-subset/train[:100] has 10"),
+                    err());
+            assertTrue(Files.notExists(store) && Files.notExists(org.distill4j.store.StoreWriter.partialPath(store)));
+        }
+        Path wide = tmp.resolve("in100.zip");
+        StoreCommands.saveModel(DemoModels.mlp(100, new int[] {8}, 10, 0, 1e-3, 1), wide);
+        assertEquals(1, run("eval", wide.toString(), "--data", "embedded", "--limit", "10"), out());
+        assertTrue(err().contains(wide + ": a DL4J model of 100 inputs, but the data fashion-mnist-subset/test[:10] has 784 features"),
+                err());
+    }
+
     @Test
     void evalErrors(@TempDir Path tmp) throws Exception {
         assertEquals(2, run("eval"));
