@@ -75,7 +75,7 @@ final class EvalCommand {
         String split = data.split();
         try (ModelFiles.Loaded m = ModelFiles.load(model, mo, d);
              ModelFiles.Loaded t = teacher == null ? null : ModelFiles.load(teacher, to, d)) {
-            Result r = evaluate(m.model(), t == null ? null : t.model(), d);
+            Result r = evaluate(m.model(), model.toString(), t == null ? null : t.model(), String.valueOf(teacher), d);
             out.printf(Locale.ROOT, "%s on %s (%,d %s samples from %s)%n", m.describe(), d.name(), d.size(), split, loaded.source());
             out.printf(Locale.ROOT, "  accuracy        %.2f%%%n", 100 * r.accuracy);
             out.printf(Locale.ROOT, "  mean NLL        %.4f%n", r.nll);
@@ -131,8 +131,11 @@ final class EvalCommand {
         int[] perClassCount;
     }
 
-    /** Accuracy, per-class accuracy, mean NLL, and with a teacher agreement and mean KL(teacher || model). */
-    static Result evaluate(Teacher model, Teacher teacher, Dataset d) {
+    /**
+     * Accuracy, per-class accuracy, mean NLL, and with a teacher agreement and mean KL(teacher || model). Outputs that are
+     * not numbers are refused, naming the model ({@code modelName}, {@code teacherName}) and the sample.
+     */
+    static Result evaluate(Teacher model, String modelName, Teacher teacher, String teacherName, Dataset d) {
         int k = d.classes();
         Result r = new Result();
         int[] correct = new int[k];
@@ -154,6 +157,7 @@ final class EvalCommand {
             for (int row = 0; row < b.size(); row++) {
                 int y = b.labels()[row];
                 TeacherRows.logProbabilities(om, model.values(), row, k, lm);
+                checkNumbers(om, row, k, lm, modelName, from + row, d);
                 int pm = argmax(lm);
                 r.perClassCount[y]++;
                 if (pm == y) {
@@ -163,6 +167,7 @@ final class EvalCommand {
                 nll -= lm[y];
                 if (ot != null) {
                     TeacherRows.logProbabilities(ot, teacher.values(), row, k, lt);
+                    checkNumbers(ot, row, k, lt, teacherName, from + row, d);
                     int pt = argmax(lt);
                     teacherRight += pt == y ? 1 : 0;
                     agree += pt == pm ? 1 : 0;
@@ -188,6 +193,27 @@ final class EvalCommand {
         }
         r.samplesPerSecond = n / Math.max(nanos / 1e9, 1e-9);
         return r;
+    }
+
+    /**
+     * Throws when a row's log-probabilities {@code lp} hold a NaN (its outputs hold a NaN or +inf, or no class has a
+     * probability): argmax would read such a row as class 0 and the accuracy would look plausible.
+     */
+    private static void checkNumbers(float[] outputs, int row, int k, double[] lp, String name, int sample, Dataset d) {
+        for (int c = 0; c < k; c++) {
+            if (Double.isNaN(lp[c])) {
+                int bad = c;
+                for (int i = 0; i < k; i++) {
+                    float v = outputs[row * k + i];
+                    if (Float.isNaN(v) || v == Float.POSITIVE_INFINITY) {
+                        bad = i;
+                        break;
+                    }
+                }
+                throw new IllegalArgumentException(name + ": its output for sample " + sample + " of " + d.name() + " is " + outputs[row * k + bad]
+                        + " at class " + bad + "; expected finite class scores (a model whose training diverged?)");
+            }
+        }
     }
 
     private static int argmax(double[] v) {

@@ -194,6 +194,26 @@ class EvalAndLabelCommandTest extends CliCommandTest {
                 err());
     }
 
+    /**
+     * A model whose outputs are not numbers (weights gone NaN in a diverged training) is an error naming the file and the
+     * sample, for the model and for a teacher: not an accuracy of 10% (every row's argmax "class 0") with exit code 0.
+     */
+    @Test
+    void evalRefusesOutputsThatAreNotNumbers(@TempDir Path tmp) throws Exception {
+        MultiLayerNetwork nan = DemoModels.mlp(784, new int[] {8}, 10, 0, 1e-3, 1);
+        nan.params().getScalar(nan.params().length() - 3).assign(Double.NaN); // one output bias: class 7 of every row
+        Path bad = tmp.resolve("diverged.zip");
+        StoreCommands.saveModel(nan, bad);
+        Path ok = tmp.resolve("ok.zip");
+        StoreCommands.saveModel(DemoModels.mlp(784, new int[] {8}, 10, 0, 1e-3, 2), ok);
+        Path json = tmp.resolve("e.json");
+        assertEquals(1, run("eval", bad.toString(), "--data", "embedded", "--limit", "50", "--json", json.toString()));
+        assertTrue(err().contains(bad + ": its output for sample 0 of fashion-mnist-subset/test[:50] is NaN at class 7; expected finite class scores"), err());
+        assertTrue(Files.notExists(json));
+        assertEquals(1, run("eval", ok.toString(), "--teacher", bad.toString(), "--data", "embedded", "--limit", "50"));
+        assertTrue(err().contains(bad + ": its output for sample 0 of fashion-mnist-subset/test[:50] is NaN at class 7; expected finite class scores"), err());
+    }
+
     @Test
     void evalErrors(@TempDir Path tmp) throws Exception {
         assertEquals(2, run("eval"));
