@@ -17,11 +17,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * The files a run leaves besides results.json and provenance.json: {@code metrics.csv} (one line per
@@ -65,7 +65,8 @@ public final class Report {
 
     /** The lines of {@code runs}; with {@code seedColumn} a {@code seed} column after {@code row} (empty for rows trained once). */
     static String metricsCsv(Map<String, Map<Long, DistillResult>> runs, boolean seedColumn) {
-        Set<String> terms = new LinkedHashSet<>();
+        // sorted: EpochMetrics keeps its terms in an immutable map, whose order differs from one JVM to the next
+        Set<String> terms = new TreeSet<>();
         runs.values().forEach(m -> m.values().forEach(r -> r.epochs().forEach(e -> terms.addAll(e.terms().keySet()))));
         StringBuilder sb = new StringBuilder(seedColumn ? "row,seed,epoch,loss" : "row,epoch,loss");
         terms.forEach(t -> sb.append(",loss_").append(t));
@@ -104,6 +105,9 @@ public final class Report {
         c.getStyler().setMarkerSize(5);
         for (Map.Entry<String, Map<Long, DistillResult>> r : runs.entrySet()) {
             int epochs = r.getValue().values().stream().mapToInt(d -> d.epochs().size()).min().orElse(0);
+            if (epochs == 0) {
+                continue; // nothing to draw (XChart refuses an empty series)
+            }
             double[] x = new double[epochs];
             double[] y = new double[epochs];
             for (int i = 0; i < x.length; i++) {
@@ -138,8 +142,11 @@ public final class Report {
         double min = 100;
         for (Demo.Row r : rows) {
             names.add(r.name());
-            once.add(r.repeated() ? null : 100 * r.testAccuracy());
-            min = Math.min(min, 100 * r.testAccuracy() - (r.repeated() ? 100 * r.testAccuracyStd() : 0));
+            boolean known = !Double.isNaN(r.testAccuracy()); // no bar for an accuracy that is not known (XChart fails on a NaN)
+            once.add(r.repeated() || !known ? null : 100 * r.testAccuracy());
+            if (known) {
+                min = Math.min(min, 100 * r.testAccuracy() - (r.repeated() && !Double.isNaN(r.testAccuracyStd()) ? 100 * r.testAccuracyStd() : 0));
+            }
         }
         c.getStyler().setYAxisMin(Math.max(0, Math.floor(min / 5) * 5 - 5));
         c.getStyler().setYAxisMax(100.0);
@@ -149,13 +156,17 @@ public final class Report {
         }
         for (int i = 0; i < rows.size(); i++) {
             Demo.Row r = rows.get(i);
-            if (r.repeated()) {
+            if (r.repeated() && !Double.isNaN(r.testAccuracy())) {
                 List<Double> mean = new ArrayList<>(java.util.Collections.nCopies(rows.size(), (Double) null));
                 mean.set(i, 100 * r.testAccuracy());
                 SpreadSeries series = new SpreadSeries("test accuracy: " + r.name(), names, mean, 100 * r.testAccuracyStd());
                 series.setFillColor(color);
                 c.getSeriesMap().put(series.getName(), series); // what CategoryChart.addSeries does, with this series
             }
+        }
+        if (c.getSeriesMap().isEmpty()) { // no accuracy known: empty axes (XChart cannot draw a chart without a series)
+            SpreadSeries none = new SpreadSeries("test accuracy", names, new ArrayList<>(java.util.Collections.nCopies(rows.size(), (Double) null)), 0);
+            c.getSeriesMap().put(none.getName(), none);
         }
         if (rows.stream().anyMatch(Demo.Row::repeated)) {
             c.setTitle(title + ": final test accuracy (mean ± std over seeds)");

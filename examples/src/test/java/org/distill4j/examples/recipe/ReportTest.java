@@ -8,13 +8,17 @@ import org.knowm.xchart.CategorySeries;
 
 import javax.imageio.ImageIO;
 import java.awt.image.BufferedImage;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class ReportTest {
     /** A row trained once (runs null) or over seeds. */
@@ -68,5 +72,75 @@ class ReportTest {
         CategoryChart once = Report.accuracyChart("t", List.of(row("teacher", 0.85, null), row("student alone", 0.7, null)));
         assertEquals(1, once.getSeriesMap().size());
         assertNull(once.getSeriesMap().values().iterator().next().getExtraValues());
+    }
+
+    /** A result of one epoch per accuracy, its loss terms in the order given (as Distiller adds them). */
+    private static org.distill4j.train.DistillResult result(List<String> terms, double... accuracies) {
+        List<org.distill4j.train.EpochMetrics> epochs = new ArrayList<>();
+        for (int e = 0; e < accuracies.length; e++) {
+            Map<String, Double> t = new LinkedHashMap<>();
+            for (int i = 0; i < terms.size(); i++) {
+                t.put(terms.get(i), i + 0.5);
+            }
+            epochs.add(new org.distill4j.train.EpochMetrics(e, accuracies.length, 1.25, t, 4, 0.1, accuracies[e], Double.NaN, Double.NaN,
+                    100, 1, 1));
+        }
+        return new org.distill4j.train.DistillResult(epochs, accuracies.length == 0 ? Double.NaN : accuracies[accuracies.length - 1],
+                Double.NaN, 100, 1, "cpu", "cpu");
+    }
+
+    /**
+     * metrics.csv has the same columns in the same order on every run: the loss terms' columns were in the order of an
+     * immutable map's iteration, which differs from one JVM to the next, so two runs of one recipe gave different files.
+     */
+    @Test
+    void metricsColumnsDoNotDependOnTheJvm() {
+        List<String> terms = List.of("kd", "ce", "zeta", "alpha", "b", "hint", "rkd", "sp");
+        Map<String, Map<Long, org.distill4j.train.DistillResult>> runs = new LinkedHashMap<>();
+        Map<Long, org.distill4j.train.DistillResult> one = new LinkedHashMap<>();
+        one.put(null, result(terms, 0.5));
+        runs.put("student distilled", one);
+        String csv = Report.metricsCsv(runs, false);
+        assertEquals("row,epoch,loss,loss_alpha,loss_b,loss_ce,loss_hint,loss_kd,loss_rkd,loss_sp,loss_zeta,temperature,alpha,"
+                + "test_accuracy,teacher_agreement,teacher_kl,samples_per_second,train_seconds,eval_seconds", csv.lines().findFirst().orElseThrow());
+        assertTrue(csv.contains("\n\"student distilled\",1,1.25000,3.50000,4.50000,1.50000,5.50000,0.500000,6.50000,7.50000,2.50000,4.00000,"
+                + "0.100000,0.500000,,,100.000,"), csv);
+    }
+
+    /**
+     * The report is written whatever its rows hold: a row trained one epoch, a test accuracy that is NaN (an epoch without
+     * test data, a restored row without history), a row without epochs; names with CSV and HTML specials are quoted and
+     * escaped.
+     */
+    @Test
+    void oneEpochNaNAndOddNamesStillGiveEveryFile(@TempDir Path tmp) throws Exception {
+        String odd = "a \"b\", <i>c</i> & d\ne";
+        Map<String, org.distill4j.train.DistillResult> results = new LinkedHashMap<>();
+        results.put("teacher", result(List.of("ce"), 0.9));
+        results.put(odd, result(List.of("ce", "kd"), Double.NaN, 0.3));
+        results.put("not a number", result(List.of("ce"), Double.NaN));
+        results.put("no epochs", result(List.of()));
+        List<Demo.Row> rows = new ArrayList<>();
+        results.forEach((name, r) -> rows.add(new Demo.Row(name, "784-8-10 <x>", 100, 300, r.epochs().size(), "ce", r.testAccuracy(),
+                Double.NaN, Double.NaN, 1.0)));
+        Report.write(tmp, "t <&> \"q\"", new Demo.Outcome(rows, results));
+        for (String png : new String[] {"curves.png", "accuracy.png"}) {
+            assertEquals(900, ImageIO.read(tmp.resolve(png).toFile()).getWidth(), png);
+        }
+        String csv = Files.readString(tmp.resolve("metrics.csv"));
+        assertTrue(csv.contains("\n\"a \"\"b\"\", <i>c</i> & d\ne\",1,1.25000,0.500000,1.50000,4.00000,0.100000,,,,100.000,"), csv);
+        assertTrue(csv.contains("\n\"not a number\",1,1.25000,0.500000,,4.00000,0.100000,,,,100.000,"), csv);
+        String html = Files.readString(tmp.resolve("report.html"));
+        assertTrue(html.contains("<title>t &lt;&amp;&gt; &quot;q&quot; - Distill4J run</title>")
+                && html.contains("<tr><td>a &quot;b&quot;, &lt;i&gt;c&lt;/i&gt; &amp; d\ne</td><td>784-8-10 &lt;x&gt;</td>")
+                && !html.contains("<i>"), html);
+        try (var files = Files.list(tmp)) {
+            assertEquals(List.of("accuracy.png", "curves.png", "metrics.csv", "report.html"),
+                    files.map(f -> f.getFileName().toString()).sorted().toList(), "no temporary files left");
+        }
+        // no row with a known accuracy: empty axes, still a picture
+        Path none = tmp.resolve("none.png");
+        Report.accuracy(none, "t", List.of(rows.get(2), rows.get(3)));
+        assertEquals(900, ImageIO.read(none.toFile()).getWidth());
     }
 }
