@@ -16,6 +16,11 @@ final class DataOptions {
         this.split = defaultSplit;
     }
 
+    /** Whether {@code option} is one of these options (each takes a value). */
+    static boolean isOption(String option) {
+        return option.equals("--data") || option.equals("--split") || option.equals("--limit");
+    }
+
     /** Takes {@code option value} if it is one of these options; false otherwise. */
     boolean accept(String option, String value) throws Main.UsageException {
         switch (option) {

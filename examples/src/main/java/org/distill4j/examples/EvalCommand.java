@@ -7,6 +7,7 @@ import org.distill4j.teacher.Teacher;
 import org.distill4j.teacher.TeacherRows;
 
 import java.io.PrintStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -46,6 +47,9 @@ final class EvalCommand {
                 model = Main.path("MODEL", a);
                 continue;
             }
+            if (!mo.isSet(a) && !to.isSet(a) && !DataOptions.isOption(a) && !a.equals("--teacher") && !a.equals("--json")) {
+                throw new Main.UsageException("unknown option " + a + " (see distill eval --help)");
+            }
             if (i + 1 >= args.length) {
                 throw new Main.UsageException(a + " needs a value");
             }
@@ -69,6 +73,9 @@ final class EvalCommand {
         }
         if (model == null) {
             throw new Main.UsageException("a model file is required (see distill eval --help)");
+        }
+        if (json != null && Files.isDirectory(json)) { // before the evaluation, not when its numbers are written
+            throw new Main.UsageException("--json " + json + " is a directory; expected a file name");
         }
         DataOptions.Loaded loaded = data.load();
         Dataset d = loaded.data();

@@ -41,6 +41,10 @@ final class ImportCommand {
                 """);
     }
 
+    /** The options besides the data options; each takes a value ({@code --topk-npy} two). */
+    private static final java.util.Set<String> OPTIONS = java.util.Set.of("--npy", "--jsonl", "--topk-npy", "--values", "--topk", "--vocab",
+            "--dtype", "--chunk-rows", "--teacher-id", "--out");
+
     static int run(String[] args, PrintStream out, PrintStream err) throws Exception {
         Path npy = null;
         Path jsonl = null;
@@ -61,6 +65,12 @@ final class ImportCommand {
                 progress = false;
                 continue;
             }
+            if (!a.startsWith("--")) {
+                throw new Main.UsageException("unexpected argument '" + a + "' (see distill store import --help)");
+            }
+            if (!DataOptions.isOption(a) && !OPTIONS.contains(a)) {
+                throw new Main.UsageException("unknown option " + a + " (see distill store import --help)");
+            }
             if (i + 1 >= args.length) {
                 throw new Main.UsageException(a + " needs a value");
             }
@@ -74,6 +84,10 @@ final class ImportCommand {
                 case "--topk-npy" -> {
                     if (i + 1 >= args.length) {
                         throw new Main.UsageException("--topk-npy needs two files: the ids and the log-probabilities");
+                    }
+                    if (args[i + 1].startsWith("--")) { // an option, not the log-probabilities' file
+                        throw new Main.UsageException("--topk-npy needs two files, the ids and the log-probabilities; got '" + v
+                                + "' and then option " + args[i + 1]);
                     }
                     ids = Main.path(a, v);
                     logProbs = Main.path(a, args[++i]);
@@ -95,7 +109,7 @@ final class ImportCommand {
                     }
                 }
                 case "--chunk-rows" -> o = o.withChunkRows(Main.positive(a, v));
-                case "--teacher-id" -> o = o.withTeacherId(v);
+                case "--teacher-id" -> o = o.withTeacherId(StoreCommands.teacherId(a, v));
                 case "--out" -> outPath = Main.path(a, v);
                 default -> throw new Main.UsageException("unknown option " + a + " (see distill store import --help)");
             }

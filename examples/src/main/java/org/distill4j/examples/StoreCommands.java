@@ -41,6 +41,25 @@ final class StoreCommands {
         out.print(new ModelFiles.Options("--").help(22));
     }
 
+    /** The options of {@code label} besides the data and model options; each takes a value. */
+    private static final java.util.Set<String> LABEL_OPTIONS = java.util.Set.of("--teacher", "--out", "--topk", "--dtype", "--chunk-rows",
+            "--teacher-id");
+
+    /**
+     * A {@code --teacher-id}: not blank (an unset shell variable would name every model alike, so a store would be resumed
+     * or reused with another model's rows) and without control characters (the store's provenance is one JSON line).
+     */
+    static String teacherId(String option, String v) throws Main.UsageException {
+        if (v.isBlank()) {
+            throw new Main.UsageException(option + ": '" + v + "' is blank; expected a name for the teacher (or no " + option
+                    + " for a hash of its content)");
+        }
+        if (v.chars().anyMatch(Character::isISOControl)) {
+            throw new Main.UsageException(option + ": '" + Main.printable(v) + "' holds a control character; expected a name for the teacher");
+        }
+        return v;
+    }
+
     static int label(String[] args, PrintStream out) throws Exception {
         Path teacherPath = null;
         Path outPath = null;
@@ -60,6 +79,12 @@ final class StoreCommands {
             if (a.equals("--quiet")) { // the README's promise for every command with a progress display
                 progress = false;
                 continue;
+            }
+            if (!a.startsWith("--")) {
+                throw new Main.UsageException("unexpected argument '" + a + "' (see distill label --help)");
+            }
+            if (!model.isSet(a) && !DataOptions.isOption(a) && !LABEL_OPTIONS.contains(a)) {
+                throw new Main.UsageException("unknown option " + a + " (see distill label --help)");
             }
             if (i + 1 >= args.length) {
                 throw new Main.UsageException(a + " needs a value");
@@ -84,7 +109,7 @@ final class StoreCommands {
                     }
                 }
                 case "--chunk-rows" -> chunkRows = Main.positive(a, v);
-                case "--teacher-id" -> teacherId = v;
+                case "--teacher-id" -> teacherId = teacherId(a, v);
                 default -> throw new Main.UsageException("unknown option " + a + " (see distill label --help)");
             }
         }
@@ -93,6 +118,9 @@ final class StoreCommands {
         }
         if (!Files.isRegularFile(teacherPath)) {
             throw new Main.UsageException("--teacher " + teacherPath + ": no such model file");
+        }
+        if (Files.isDirectory(outPath)) {
+            throw new Main.UsageException("--out " + outPath + " is a directory; expected the store's file name");
         }
         DataOptions.Loaded loaded = data.load();
         Dataset d = loaded.data();
@@ -163,6 +191,10 @@ final class StoreCommands {
         Path p = Main.path("STORE", args[1]);
         if (!Files.exists(p) && !Files.exists(StoreWriter.partialPath(p))) {
             err.println("distill store: " + p + ": no such store");
+            return Main.FAILED;
+        }
+        if (Files.isDirectory(p)) {
+            err.println("distill store: " + p + ": a directory, not a store");
             return Main.FAILED;
         }
         if (args[0].equals("verify")) {

@@ -234,6 +234,44 @@ class EvalAndLabelCommandTest extends CliCommandTest {
         assertTrue(err().contains("cnn-teacher.onnx") && err().contains("input shape"), err());
     }
 
+    /**
+     * Usage errors name the argument and what was expected, with exit code 2, before anything is loaded or run: an unknown
+     * option or a stray argument last on the line is not "needs a value"; a blank --teacher-id (an unset shell variable)
+     * would make every model the same teacher, so resume mixes two models' rows; a directory where a file goes is named.
+     */
+    @Test
+    void usageErrorsNameTheArgumentAndWhatWasExpected(@TempDir Path tmp) throws Exception {
+        Path zip = tmp.resolve("m.zip");
+        StoreCommands.saveModel(DemoModels.mlp(784, new int[] {8}, 10, 0, 1e-3, 1), zip);
+        Path store = tmp.resolve("s.d4j");
+        String[][] cases = {
+                {"eval", zip.toString(), "--frobnicate"}, {"unknown option --frobnicate (see distill eval --help)"},
+                {"eval", zip.toString(), "--teacher"}, {"--teacher needs a value"},
+                {"eval", zip.toString(), "--json", tmp.toString(), "--data", "embedded", "--limit", "5"},
+                {"--json " + tmp + " is a directory; expected a file name"},
+                {"label", "--teacher", zip.toString(), "--out", store.toString(), "extra"}, {"unexpected argument 'extra' (see distill label --help)"},
+                {"label", "--teacher", zip.toString(), "--frob", "x"}, {"unknown option --frob (see distill label --help)"},
+                {"label", "--teacher", zip.toString(), "--out", store.toString(), "--frob"}, {"unknown option --frob (see distill label --help)"},
+                {"label", "--teacher", zip.toString(), "--out", store.toString(), "--limit"}, {"--limit needs a value"},
+                {"label", "--teacher", zip.toString(), "--out", store.toString(), "--teacher-id", " "},
+                {"--teacher-id: ' ' is blank; expected a name for the teacher"},
+                {"label", "--teacher", zip.toString(), "--out", store.toString(), "--teacher-id", "a\nb"},
+                {"--teacher-id: 'a\\u000ab' holds a control character; expected a name for the teacher"},
+                {"label", "--teacher", zip.toString(), "--out", tmp.toString(), "--data", "embedded", "--limit", "5"},
+                {"--out " + tmp + " is a directory; expected the store's file name"},
+        };
+        for (int i = 0; i < cases.length; i += 2) {
+            assertEquals(2, run(cases[i]), String.join(" ", cases[i]) + ": " + err());
+            assertTrue(err().startsWith("distill " + cases[i][0] + ": " + cases[i + 1][0]), String.join(" ", cases[i]) + ": " + err());
+        }
+        assertTrue(Files.notExists(store), "nothing labeled");
+        // a directory as STORE: named, exit 1 as for a missing store, no stack trace
+        for (String cmd : new String[] {"info", "verify"}) {
+            assertEquals(1, run("store", cmd, tmp.toString()));
+            assertTrue(err().contains(tmp + ": ") && err().contains("directory") && !err().contains("\tat "), err());
+        }
+    }
+
     @Test
     void labelWithAnOnnxTeacherWritesATopKStore(@TempDir Path tmp) throws Exception {
         Path store = tmp.resolve("cnn-top3.d4j");

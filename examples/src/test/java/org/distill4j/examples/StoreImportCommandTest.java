@@ -94,6 +94,15 @@ class StoreImportCommandTest extends CliCommandTest {
         assertTrue(err().contains("--topk and --vocab apply to top-k sources"), err());
         assertEquals(2, run("store", "import", "--jsonl", tmp.resolve("none.jsonl").toString(), "--out", "x.d4j"));
         assertTrue(err().contains("none.jsonl: no such file"), err());
+        // an argument out of place is named as such, not as a value some option lacks or as the second --topk-npy file
+        assertEquals(2, run("store", "import", "--npy", npy.toString(), "--out", "x.d4j", "extra"));
+        assertTrue(err().contains("unexpected argument 'extra' (see distill store import --help)"), err());
+        assertEquals(2, run("store", "import", "--npy", npy.toString(), "--out", "x.d4j", "--frob"));
+        assertTrue(err().contains("unknown option --frob (see distill store import --help)"), err());
+        assertEquals(2, run("store", "import", "--topk-npy", npy.toString(), "--out", "x.d4j"));
+        assertTrue(err().contains("--topk-npy needs two files, the ids and the log-probabilities; got '" + npy + "' and then option --out"), err());
+        assertEquals(2, run("store", "import", "--npy", npy.toString(), "--out", "x.d4j", "--teacher-id", ""));
+        assertTrue(err().contains("--teacher-id: '' is blank; expected a name for the teacher"), err());
         assertEquals(0, run("store", "import", "--help"));
         assertTrue(out().contains("usage: distill store import"), out());
         assertEquals(0, run("store", "--help"));
