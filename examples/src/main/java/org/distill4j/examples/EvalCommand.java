@@ -110,7 +110,11 @@ final class EvalCommand {
                 j.put("samplesPerSecond", r.samplesPerSecond);
                 List<Object> pc = new ArrayList<>();
                 for (int c = 0; c < d.classes(); c++) {
-                    pc.add(Map.of("class", c, "accuracy", r.perClass[c], "samples", r.perClassCount[c]));
+                    Map<String, Object> e = new LinkedHashMap<>(); // one key order on every run (Map.of's changes per JVM)
+                    e.put("class", c);
+                    e.put("accuracy", r.perClass[c]);
+                    e.put("samples", r.perClassCount[c]);
+                    pc.add(e);
                 }
                 j.put("perClass", pc);
                 if (t != null) {

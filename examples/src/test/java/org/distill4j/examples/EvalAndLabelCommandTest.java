@@ -140,6 +140,10 @@ class EvalAndLabelCommandTest extends CliCommandTest {
             classes++;
         }
         assertEquals(10, classes, j);
+        // the same file on every run: each entry's keys in one order (not an immutable map's, which changes per JVM)
+        for (int c = 0; c < 10; c++) {
+            assertTrue(j.matches("(?s).*\\{\\s*\"class\": " + c + ",\\s*\"accuracy\": [^,]+,\\s*\"samples\": \\d+\\s*}.*"), j);
+        }
     }
 
     /** Row-wise log-softmax in float64 of the network's logits (identity output layer) on every sample of {@code d}. */
