@@ -63,12 +63,32 @@ final class ModelFiles {
         void set(String option, String value) throws Main.UsageException {
             String o = option.substring(prefix.length());
             switch (o) {
-                case "engine" -> engine = value;
+                case "engine" -> engine = name(option, value, "an engine name (onnxruntime, pytorch)");
                 case "input-shape" -> inputShape = Arrays.stream(Main.sizes(option, value)).asLongStream().toArray();
-                case "logits" -> logits = value;
-                case "output-names" -> outputNames = Arrays.stream(value.split(",")).map(String::trim).toList();
+                case "logits" -> logits = name(option, value, "an output name");
+                case "output-names" -> {
+                    // every name counts: a blank one would silently name an output "" (or, for ",", none at all)
+                    List<String> names = Arrays.stream(value.split(",", -1)).map(String::trim).toList();
+                    if (names.stream().anyMatch(String::isEmpty)) {
+                        throw new Main.UsageException(option + ": '" + value + "' has a blank name; expected distinct output names "
+                                + "separated by commas, e.g. logits,embedding");
+                    }
+                    for (String n : names) {
+                        if (names.indexOf(n) != names.lastIndexOf(n)) {
+                            throw new Main.UsageException(option + ": '" + value + "' names '" + n + "' twice; expected distinct output names");
+                        }
+                    }
+                    outputNames = names;
+                }
                 default -> throw new Main.UsageException("unknown option " + option);
             }
+        }
+
+        private static String name(String option, String value, String expected) throws Main.UsageException {
+            if (value.isBlank()) {
+                throw new Main.UsageException(option + ": '" + value + "' is blank; expected " + expected);
+            }
+            return value;
         }
 
         boolean any() {
