@@ -12,6 +12,13 @@ import java.util.Map;
  */
 public record LossResult(double value, int rows, Map<String, Double> terms) {
     public LossResult {
-        terms = Map.copyOf(terms);
+        terms = orderedCopy(terms);
+    }
+
+    /** An unmodifiable copy in {@code terms}' own order (the loss's: kd before ce), which logs and reports keep. */
+    public static Map<String, Double> orderedCopy(Map<String, Double> terms) {
+        java.util.LinkedHashMap<String, Double> copy = new java.util.LinkedHashMap<>();
+        terms.forEach((k, v) -> copy.put(java.util.Objects.requireNonNull(k, "term name"), java.util.Objects.requireNonNull(v, k)));
+        return java.util.Collections.unmodifiableMap(copy);
     }
 }

@@ -1,5 +1,7 @@
 package org.distill4j.train;
 
+import org.distill4j.loss.LossResult;
+
 import java.util.Map;
 
 /**
@@ -23,6 +25,6 @@ public record EpochMetrics(int epoch, int epochs, double loss, Map<String, Doubl
                            double alpha, double testAccuracy, double teacherAgreement, double teacherKl, double samplesPerSecond,
                            double trainSeconds, double evalSeconds) {
     public EpochMetrics {
-        terms = Map.copyOf(terms);
+        terms = LossResult.orderedCopy(terms);
     }
 }

@@ -570,7 +570,12 @@ public final class Demo {
     /** "file-" plus a CRC32C of a model file's bytes: a store is reused only for the very same model. */
     static String fileId(Path model) throws IOException {
         java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
-        crc.update(java.nio.file.Files.readAllBytes(model));
+        byte[] buf = new byte[1 << 16];
+        try (java.io.InputStream in = java.nio.file.Files.newInputStream(model)) { // streamed: a model may exceed 2 GiB
+            for (int n; (n = in.read(buf)) > 0; ) {
+                crc.update(buf, 0, n);
+            }
+        }
         return "file-" + Long.toHexString(crc.getValue());
     }
 

@@ -49,4 +49,20 @@ class DemoTest {
         assertNotEquals(Demo.checkpointDir(s, "student alone seed -4"), Demo.checkpointDir(s, "student alone seed 4"));
         assertEquals(Path.of("out", "checkpoints", "student-alone-seed-minus-4"), Demo.checkpointDir(s, "student alone seed -4"));
     }
+
+    /**
+     * A foreign model's content id is the CRC32C of its bytes, read in pieces (a TorchScript file can exceed the 2 GiB
+     * an array holds): the same id as the whole file's, so stores labeled before still match.
+     */
+    @Test
+    void aModelFilesIdIsTheCrcOfItsBytesReadInPieces(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        byte[] bytes = new byte[200_003]; // three pieces and a short one
+        new java.util.Random(9).nextBytes(bytes);
+        Path f = java.nio.file.Files.write(tmp.resolve("m.onnx"), bytes);
+        java.util.zip.CRC32C whole = new java.util.zip.CRC32C();
+        whole.update(bytes);
+        assertEquals("file-" + Long.toHexString(whole.getValue()), Demo.fileId(f));
+        bytes[150_000] ^= 1;
+        assertNotEquals(Demo.fileId(f), Demo.fileId(java.nio.file.Files.write(tmp.resolve("n.onnx"), bytes)));
+    }
 }
