@@ -88,8 +88,20 @@ public final class Labeler {
                 + ",\"datasetFingerprint\":" + data.fingerprint() + "}";
     }
 
+    /** {@code s} as the inside of a JSON string: quotes, backslashes and control characters escaped. */
     private static String json(String s) {
-        return s.replace("\\", "\\\\").replace("\"", "\\\"");
+        StringBuilder b = new StringBuilder(s.length() + 8);
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c == '"' || c == '\\') {
+                b.append('\\').append(c);
+            } else if (c < 0x20) {
+                b.append(String.format(java.util.Locale.ROOT, "\\u%04x", (int) c));
+            } else {
+                b.append(c);
+            }
+        }
+        return b.toString();
     }
 
     /**

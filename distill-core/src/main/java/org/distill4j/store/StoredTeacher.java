@@ -45,8 +45,15 @@ public class StoredTeacher implements Teacher {
         return store.header().layout() == StoreHeader.Layout.TOP_K ? new TopK(store) : new StoredTeacher(store);
     }
 
-    /** The teacher id in a provenance record, or "unknown". */
+    /** The teacher id in a provenance record, as it was given (JSON escapes undone), or "unknown". */
     public static String teacherId(String provenance) {
+        try {
+            if (JsonLine.parse(provenance) instanceof java.util.Map<?, ?> record && record.get("teacher") instanceof String id) {
+                return id;
+            }
+        } catch (RuntimeException e) {
+            // not one JSON object (a store from elsewhere): the id as written, if there is one
+        }
         Matcher m = TEACHER.matcher(provenance);
         return m.find() ? m.group(1) : "unknown";
     }

@@ -86,6 +86,29 @@ class LabelerTest {
         }
     }
 
+    /**
+     * A teacher id with quotes, backslashes or control characters is stored as valid JSON and read back as given, so the
+     * store is recognized as that teacher's (the id came back escaped, and such a store was "made by a different teacher").
+     */
+    @Test
+    void aTeacherIdOfAnyCharactersIsReadBackAsGiven(@TempDir Path tmp) throws Exception {
+        int n = 0;
+        for (String id : new String[]{"mlp \"big\" v2", "C:\\models\\t.onnx", "tab\tand\u0001", "plain-id"}) {
+            Path out = tmp.resolve("s" + n++ + ".d4j");
+            Labeler.label(new SlowTeacher(0), data(), out, new Labeler.Options(0, ValueCodec.F32, 16, 8, id), null);
+            try (SoftTargetStore s = SoftTargetStore.open(out)) {
+                assertEquals(id, StoredTeacher.teacherId(s.header().provenance()));
+                assertTrue(JsonLine.parse(s.header().provenance()) instanceof java.util.Map, s.header().provenance());
+                assertEquals(200, StoredTeacher.of(s, id).classes() > 0 ? s.rows() : -1, id); // accepted as this teacher's
+            }
+            // labeling again with the same id finds the finished store its own
+            assertTrue(Labeler.label(new SlowTeacher(0), data(), out, new Labeler.Options(0, ValueCodec.F32, 16, 8, id), null)
+                    .alreadyComplete(), id);
+        }
+        assertEquals("unknown", StoredTeacher.teacherId("{\"description\":\"x\"}"));
+        assertEquals("old", StoredTeacher.teacherId("not json, \"teacher\": \"old\""), "a record from elsewhere: the id as written");
+    }
+
     @Test
     void storedTeacherGivesWhatTheLiveTeacherGave(@TempDir Path tmp) throws Exception {
         Dataset data = data();
