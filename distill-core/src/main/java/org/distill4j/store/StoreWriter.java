@@ -201,7 +201,10 @@ public final class StoreWriter implements AutoCloseable {
     static String differences(StoreHeader a, StoreHeader b) {
         List<String> d = new ArrayList<>();
         if (!a.provenance().equals(b.provenance())) {
-            d.add("it was made by a different teacher (provenance " + a.provenance() + ", now " + b.provenance() + ")");
+            String teacher = StoredTeacher.teacherId(a.provenance());
+            boolean sameTeacher = !teacher.equals("unknown") && teacher.equals(StoredTeacher.teacherId(b.provenance()));
+            d.add((sameTeacher ? "it was made by the same teacher from other data (or with another description)"
+                    : "it was made by a different teacher") + " (provenance " + a.provenance() + ", now " + b.provenance() + ")");
         }
         if (a.layout() != b.layout()) {
             d.add("layout " + a.layout() + " vs " + b.layout());

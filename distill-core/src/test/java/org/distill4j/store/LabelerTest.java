@@ -152,6 +152,11 @@ class LabelerTest {
                 + "different teacher (provenance {\"teacher\":\"slow-teacher\""), e.getMessage());
         assertTrue(e.getMessage().contains("now {\"teacher\":\"other-teacher\"") && e.getMessage().contains("; dtype F32 vs F16; ")
                 && e.getMessage().contains("; chunk rows 16 vs 32. Delete it to relabel"), e.getMessage());
+        // the same teacher on other data (another --limit) is not called another teacher
+        IllegalStateException rows = assertThrows(IllegalStateException.class, () -> Labeler.label(t, data.head(100), p, OPTIONS, null));
+        assertTrue(rows.getMessage().contains(": it was made by the same teacher from other data (or with another description)"
+                + " (provenance ") && !rows.getMessage().contains("different teacher") && rows.getMessage().contains("; rows 200 vs 100"),
+                rows.getMessage());
         IllegalArgumentException k = assertThrows(IllegalArgumentException.class,
                 () -> Labeler.label(t, data, tmp.resolve("top8.d4j"), new Labeler.Options(8, ValueCodec.F16, 16, 8, "slow-teacher"), null));
         assertEquals("top-8 rows of a teacher with 7 classes: k must be 1 to 7 (0 for dense rows)", k.getMessage());
