@@ -218,18 +218,10 @@ class StepEngineSelectionTest {
     @Test
     void theSetupsBatchSizeIsTheLargestBatchNotTheRequestedOne() {
         List<Integer> seen = new ArrayList<>();
-        StepEngineProvider recording = new StepEngineProvider() {
-            @Override
-            public String name() {
-                return "recording";
-            }
-
-            @Override
-            public Offer offer(Setup setup) {
-                seen.add(setup.batchSize());
-                return Offer.decline("records only");
-            }
-        };
+        StepEngineProvider recording = provider("recording", setup -> {
+            seen.add(setup.batchSize());
+            return StepEngineProvider.Offer.decline("records only");
+        }, be -> null);
         for (int batchSize : new int[]{64, 230, 1000, Integer.MAX_VALUE}) {
             Distiller.builder().teacher(Dl4jTeacher.of(TEACHER)).student(Dl4jStudent.of(Nets.logitsMlp(D, 16, K, new Adam(5e-3), 11, 0)))
                     .loss(new SoftTargetKd(3, 0.3)).trainData(TRAIN).epochs(1).batchSize(batchSize).seed(5)
@@ -416,6 +408,14 @@ class StepEngineSelectionTest {
 
     /** A provider that answers {@code unavailableOn} with {@code why} and fails the test if asked for an offer. */
     private static StepEngineProvider checkedOnly(String name, java.util.function.Function<org.distill4j.backend.ComputeBackend, String> why) {
+        return provider(name, setup -> {
+            throw new AssertionError("the check asks for no offer");
+        }, why);
+    }
+
+    /** A provider named {@code name} whose offers and answers to {@code unavailableOn} are the functions'. */
+    private static StepEngineProvider provider(String name, java.util.function.Function<StepEngineProvider.Setup, StepEngineProvider.Offer> offer,
+                                               java.util.function.Function<org.distill4j.backend.ComputeBackend, String> unavailable) {
         return new StepEngineProvider() {
             @Override
             public String name() {
@@ -424,12 +424,12 @@ class StepEngineSelectionTest {
 
             @Override
             public Offer offer(Setup setup) {
-                throw new AssertionError("the check asks for no offer");
+                return offer.apply(setup);
             }
 
             @Override
             public String unavailableOn(org.distill4j.backend.ComputeBackend backend) {
-                return why.apply(backend);
+                return unavailable.apply(backend);
             }
         };
     }
@@ -466,17 +466,9 @@ class StepEngineSelectionTest {
 
     @Test
     void aProviderThatThrowsIsADeclineNotAFailedRun() {
-        StepEngineProvider broken = new StepEngineProvider() {
-            @Override
-            public String name() {
-                return "broken";
-            }
-
-            @Override
-            public Offer offer(Setup setup) {
-                throw new IllegalStateException("driver exploded");
-            }
-        };
+        StepEngineProvider broken = provider("broken", setup -> {
+            throw new IllegalStateException("driver exploded");
+        }, be -> null);
         DistillResult r = run(List.of(broken), null);
         assertEquals("dl4j (broken: failed: java.lang.IllegalStateException: driver exploded)", r.engine());
         assertThrows(NullPointerException.class, () -> StepEngineProvider.Offer.decline(null));

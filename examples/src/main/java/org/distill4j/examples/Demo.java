@@ -698,7 +698,6 @@ public final class Demo {
             graph = Dl4jStudent.withFeatureOutputs(net.toComputationGraph(),
                     features.stream().map(f -> String.valueOf(f.studentLayer())).distinct().toArray(String[]::new));
             b.student(Dl4jStudent.of(graph));
-            checkFeatureLayers(features, teacherNet, null);
             int in = (int) train.featureCount();
             for (FeatureTerm f : features) {
                 Map<String, Object> settings = new LinkedHashMap<>(f.settings());
