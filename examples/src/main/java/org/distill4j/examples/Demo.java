@@ -114,6 +114,20 @@ public final class Demo {
         public Map<String, Object> recipe;
         /** Feature loss terms of the distilled rows (a recipe's feature terms), added to their logit loss. */
         public List<FeatureTerm> features = List.of();
+        /** Feature terms per distilled row of {@link #losses}, by its key; when set, used instead of {@link #features}. */
+        public Map<String, List<FeatureTerm>> rowFeatures;
+        /** The rows of {@link #losses} are named: each is "distilled: &lt;key&gt;", even when there is one. */
+        public boolean namedRows;
+
+        /** The feature terms of the distilled row {@code key}. */
+        List<FeatureTerm> featuresOf(String key) {
+            return rowFeatures != null ? rowFeatures.getOrDefault(key, List.of()) : features;
+        }
+
+        /** Every distilled row's feature terms. */
+        List<FeatureTerm> allFeatures() {
+            return rowFeatures != null ? rowFeatures.values().stream().flatMap(List::stream).toList() : features;
+        }
 
         Map<String, Object> asMap() {
             Map<String, Object> m = new LinkedHashMap<>();
@@ -301,8 +315,8 @@ public final class Demo {
                 t.put("id", ids.get(i)); // a CRC32C of the weights (DL4J) or of the file (ONNX, TorchScript)
                 teacherRecords.add(t);
             }
-            if (!s.features.isEmpty()) { // a loaded teacher's layers are known now: check the terms before any student trains
-                checkFeatureLayers(s.features, teacherNet, specs.get(0).model());
+            if (!s.allFeatures().isEmpty()) { // a loaded teacher's layers are known now: check the terms before any student trains
+                checkFeatureLayers(s.allFeatures(), teacherNet, specs.get(0).model());
             }
             Teacher liveTeacher = null;
             String liveId = null;
@@ -358,12 +372,14 @@ public final class Demo {
                 String spec = entry.getKey();
                 Method m = entry.getValue();
                 Teacher teacher = m.topK > 0 ? TopKTeacher.of(liveTeacher, m.topK) : distillTeacher;
-                String label = methods.size() == 1 && (spec.equals("kd") || s.losses != null) ? "student distilled" : "distilled: " + spec;
+                String label = !s.namedRows && methods.size() == 1 && (spec.equals("kd") || s.losses != null) ? "student distilled"
+                        : distilledLabel(spec);
                 String description = m.description;
-                for (FeatureTerm f : s.features) {
+                List<FeatureTerm> features = s.featuresOf(spec);
+                for (FeatureTerm f : features) {
                     description += " + " + f.describe();
                 }
-                gain(spec, students.row(label, teacher, m.loss, description, s.features), a, gains, gainStds);
+                gain(spec, students.row(label, teacher, m.loss, description, features), a, gains, gainStds);
             }
             if (onlyStore != null) {
                 onlyStore.close();
@@ -411,7 +427,7 @@ public final class Demo {
             }
             Map<String, Object> engines = new LinkedHashMap<>(); // what ran each row's training steps, and why
             results.forEach((label, r) -> engines.put(label, r.engine()));
-            runs.forEach((label, bySeed) -> bySeed.forEach((seed, r) -> engines.put(label + " seed " + seed, r.engine())));
+            runs.forEach((label, bySeed) -> bySeed.forEach((seed, r) -> engines.put(seedLabel(label, seed), r.engine())));
             provenance.put("engines", engines);
             AtomicFiles.writeString(s.out.resolve("results.json"), Json.write(summary));
             AtomicFiles.writeString(s.out.resolve("provenance.json"), Json.write(provenance));
@@ -446,7 +462,7 @@ public final class Demo {
             long params = 0;
             for (long seed : s.seeds) {
                 // the same initial weights and batch order for every row of one seed: the rows stay paired
-                String run = label + " seed " + seed; // its own checkpoints (<row>-seed-<n>, -seed-minus-<n> below 0) and model file
+                String run = seedLabel(label, seed); // its own checkpoints (<row>-seed-<n>, -seed-minus-<n> below 0) and model file
                 MultiLayerNetwork net = initialStudent(s, in, classes, seed);
                 bySeed.put(seed, train(s, run, seed, net, teacher, loss, features, transfer, test, s.studentEpochs, backend));
                 saveModel(s, run, net);
@@ -776,6 +792,16 @@ public final class Demo {
         }
     }
 
+    /** The label of the distilled row {@code name} (one of several, or one named by a recipe). */
+    public static String distilledLabel(String name) {
+        return "distilled: " + name;
+    }
+
+    /** The label of row {@code label}'s run with {@code seed} of {@link Settings#seeds} (its own checkpoints and model). */
+    public static String seedLabel(String label, long seed) {
+        return label + " seed " + seed;
+    }
+
     /** Where a row's checkpoints go: {@code out/checkpoints/<row's file name>}. */
     static Path checkpointDir(Settings s, String label) {
         return s.out.resolve("checkpoints").resolve(fileName(label));
@@ -786,7 +812,7 @@ public final class Demo {
      * that "student alone seed -4" ({@code student-alone-seed-minus-4}) and "student alone seed 4" do not share a checkpoint
      * (a resumed seed would find the other's) or overwrite each other's model.
      */
-    static String fileName(String row) {
+    public static String fileName(String row) {
         return row.toLowerCase(Locale.ROOT).replaceAll("(?<![a-z0-9])-(?=[0-9.])", " minus ").replaceAll("[^a-z0-9]+", "-")
                 .replaceAll("^-|-$", "");
     }

@@ -8,7 +8,8 @@ import java.util.Map;
  * A distillation experiment as plain data, read from YAML by {@link RecipeLoader}: the data, the
  * teacher (trained from a spec, or loaded from a DL4J model file), the student, the loss terms by their
  * registered names, and the training settings. {@code distill run} trains the teacher, the student
- * alone and the student distilled with these terms, and writes a report.
+ * alone and the student distilled with these terms (one distilled row per objective, all from the same
+ * start), and writes a report.
  *
  * @param name     the recipe's name (reports, provenance)
  * @param source   the file it was read from
@@ -16,11 +17,34 @@ import java.util.Map;
  * @param teacher  how to get the teacher
  * @param student  the student's hidden layers
  * @param training epochs, batch size, learning rate, seed, backend
- * @param loss     the distillation objective: weighted terms
+ * @param objectives the distilled rows: one objective (a {@code loss} list, the row "student distilled") or several
+ *                   ({@code loss} as a mapping of row names to lists, rows "distilled: &lt;name&gt;"), in the file's order
  * @param resolved the recipe after defaults and {@code --set} overrides, for provenance
  */
 public record Recipe(String name, Path source, Data data, Teacher teacher, Student student, Training training,
-                     List<LossTerm> loss, Map<String, Object> resolved) {
+                     List<Objective> objectives, Map<String, Object> resolved) {
+
+    /** The terms of a recipe with one distilled row; a recipe with several has no single objective. */
+    public List<LossTerm> loss() {
+        if (objectives.size() != 1) {
+            throw new IllegalStateException(name + " has " + objectives.size() + " distilled rows; see objectives()");
+        }
+        return objectives.get(0).terms();
+    }
+
+    /** Whether the distilled rows are named ({@code loss} as a mapping), each its own row "distilled: &lt;name&gt;". */
+    public boolean namedRows() {
+        return objectives.get(0).row() != null;
+    }
+
+    /**
+     * One distilled row's objective: weighted terms (logit terms, plus feature terms on hidden layers).
+     *
+     * @param row   the row's name from a {@code loss} mapping; null for a {@code loss} list (the one row "student distilled")
+     * @param terms the terms, in the file's order
+     */
+    public record Objective(String row, List<LossTerm> terms) {
+    }
 
     /**
      * @param dataset always "fashion-mnist", the only dataset the runner loads (the loader refuses others)

@@ -45,6 +45,10 @@ import java.util.Set;
  *           # + seeds: [1, 2, 3] to train each student row once per seed (mean ± std); seed still seeds the teacher
  * loss:
  *   - {name: kd, temperature: 4, alpha: 0.1}                      # weight: 1 by default
+ * # or named rows, each a distilled row of its own ("distilled: kd", "distilled: dkd"):
+ * loss:
+ *   kd:  [{name: kd, temperature: 4, alpha: 0.1}]
+ *   dkd: [{name: ce}, {name: dkd, beta: 8}]
  * </pre>
  */
 public final class RecipeLoader {
@@ -61,6 +65,8 @@ public final class RecipeLoader {
             "optimizer", "schedules");
     /** At most this many student seeds: each one retrains every student row. */
     public static final int MAX_SEEDS = 20;
+    /** At most this many named distilled rows ({@code loss} as a mapping): each one trains a student per seed. */
+    public static final int MAX_ROWS = 20;
     private static final Set<String> SCHEDULES = Set.of("temperature", "alpha");
     private static final Set<String> SCHEDULE = Set.of("from", "to");
     /** Classes of the one dataset recipes load (fashion-mnist). */
@@ -329,14 +335,86 @@ public final class RecipeLoader {
         resolved.put("training", rtr);
 
         Node lossNode = required(t, top, "", "loss");
+        List<Recipe.Objective> objectives = new ArrayList<>();
+        if (lossNode instanceof MappingNode lm) {
+            // named rows: loss: {kd: [terms], dkd: [terms], ...}, each a distilled row of its own
+            mapping(lm, "loss", null); // keys unique, plain
+            if (lm.getValue().isEmpty()) {
+                throw error(lossNode, "loss", "expected at least one row, e.g. kd: [{name: kd, temperature: 4, alpha: 0.1}]");
+            }
+            if (lm.getValue().size() > MAX_ROWS) {
+                throw error(lossNode, "loss", lm.getValue().size() + " distilled rows; at most " + MAX_ROWS
+                        + " (each one trains a student per seed)");
+            }
+            Map<String, Object> resolvedRows = new LinkedHashMap<>();
+            Map<String, String> files = new LinkedHashMap<>(); // a run's file name -> the row that writes it
+            for (NodeTuple row : lm.getValue()) {
+                String rowName = trimSpaces(((ScalarNode) row.getKeyNode()).getValue());
+                rowFileNames(row.getKeyNode(), rowName, training.seeds(), files);
+                List<Map<String, Object>> resolvedTerms = new ArrayList<>();
+                objectives.add(new Recipe.Objective(rowName, terms(row.getValueNode(), "loss." + rowName, teacher, student,
+                        resolvedTerms)));
+                resolvedRows.put(rowName, resolvedTerms);
+            }
+            resolved.put("loss", resolvedRows);
+        } else {
+            List<Map<String, Object>> resolvedTerms = new ArrayList<>();
+            objectives.add(new Recipe.Objective(null, terms(lossNode, "loss", teacher, student, resolvedTerms)));
+            resolved.put("loss", resolvedTerms);
+        }
+        Recipe recipe = new Recipe(name, source, data, teacher, student, training, List.copyOf(objectives), resolved);
+        checkSchedules(recipe, sc);
+        return recipe;
+    }
+
+    /**
+     * A named row's name must make a file name of its own (its model, checkpoints, and with seeds one of each per seed) that
+     * no other row's name makes: "kd T2" and "kd-t2" would write the same files.
+     */
+    private void rowFileNames(Node keyNode, String row, List<Long> seeds, Map<String, String> files) {
+        String path = "loss." + row;
+        if (row.isEmpty() || row.chars().anyMatch(Character::isISOControl)) {
+            throw error(keyNode, "loss", "a row name '" + org.distill4j.examples.Main.printable(row) + "' names a table row and its"
+                    + " files; expected text without control characters, e.g. kd-T4");
+        }
+        String label = org.distill4j.examples.Demo.distilledLabel(row);
+        if (org.distill4j.examples.Demo.fileName(label).equals(org.distill4j.examples.Demo.fileName(
+                org.distill4j.examples.Demo.distilledLabel("")))) {
+            throw error(keyNode, path, "a row name needs a letter or a digit: its files are named after it, e.g. kd-T4");
+        }
+        List<String> labels = new ArrayList<>();
+        if (seeds == null) {
+            labels.add(label);
+        } else {
+            seeds.forEach(seed -> labels.add(org.distill4j.examples.Demo.seedLabel(label, seed)));
+        }
+        for (String l : labels) {
+            String file = org.distill4j.examples.Demo.fileName(l);
+            String other = files.putIfAbsent(file, row);
+            if (other != null && !other.equals(row)) {
+                throw error(keyNode, path, "rows '" + other + "' and '" + row + "' would write the same files (" + file
+                        + ".zip, checkpoints/" + file + "): names differ in more than case, spaces and punctuation");
+            }
+        }
+    }
+
+    /**
+     * One distilled row's terms, the list at {@code path} ({@code loss}, or {@code loss.<row>}), checked as a whole: at least
+     * one term of weight > 0, feature terms beside a logit term, a store's layout fitting the terms.
+     */
+    private List<Recipe.LossTerm> terms(Node lossNode, String path, Recipe.Teacher teacher, Recipe.Student student,
+                                        List<Map<String, Object>> resolvedTerms) {
+        checkTags(lossNode, path);
         if (!(lossNode instanceof SequenceNode seq) || seq.getValue().isEmpty()) {
-            throw error(lossNode, "loss", "expected a list of loss terms, e.g. - {name: kd, temperature: 4, alpha: 0.1}");
+            throw error(lossNode, path, path.equals("loss")
+                    ? "expected a list of loss terms, e.g. - {name: kd, temperature: 4, alpha: 0.1}, or a mapping of row names"
+                    + " to such lists, one distilled row each, e.g. {kd: [{name: kd}], dkd: [{name: ce}, {name: dkd}]}"
+                    : "expected a list of loss terms, e.g. [{name: kd, temperature: 4, alpha: 0.1}]");
         }
         List<Recipe.LossTerm> terms = new ArrayList<>();
-        List<Map<String, Object>> resolvedTerms = new ArrayList<>();
         for (int i = 0; i < seq.getValue().size(); i++) {
             Node termNode = seq.getValue().get(i);
-            String p = "loss[" + i + "]";
+            String p = path + "[" + i + "]";
             if (!(termNode instanceof MappingNode tm)) {
                 throw error(termNode, p, "expected a mapping with a name, e.g. {name: kd, temperature: 4}");
             }
@@ -385,17 +463,16 @@ public final class RecipeLoader {
             rt.putAll(settings);
             resolvedTerms.add(rt);
         }
-        resolved.put("loss", resolvedTerms);
         if (terms.stream().allMatch(Recipe.LossTerm::feature)) {
-            throw error(lossNode, "loss", "feature losses are added to a logit loss; add a logit loss term, e.g. - {name: kd,"
+            throw error(lossNode, path, "feature losses are added to a logit loss; add a logit loss term, e.g. - {name: kd,"
                     + " temperature: 4, alpha: 0.1}");
         }
         if (terms.stream().anyMatch(Recipe.LossTerm::feature) && terms.stream().noneMatch(term -> !term.feature() && term.weight() > 0)) {
-            throw error(lossNode, "loss", "every logit loss term has weight 0, so the student's output layer would learn nothing"
+            throw error(lossNode, path, "every logit loss term has weight 0, so the student's output layer would learn nothing"
                     + " (feature losses train the hidden layers only); give a logit term a weight > 0");
         }
         if (terms.stream().allMatch(term -> term.weight() == 0)) {
-            throw error(lossNode, "loss", "every term has weight 0, so the distilled student would learn nothing; give at least one"
+            throw error(lossNode, path, "every term has weight 0, so the distilled student would learn nothing; give at least one"
                     + " term a weight > 0");
         }
         if (teacher.store() != null) {
@@ -403,17 +480,15 @@ public final class RecipeLoader {
             for (int i = 0; i < terms.size(); i++) {
                 String n = terms.get(i).name();
                 if (sparse && !n.equals("topk-kd") && !n.equals("ce")) {
-                    throw error(storeNode, "teacher.store.topk", "a top-" + teacher.store().topK() + " store feeds topk-kd (and ce); loss["
-                            + i + "] is '" + n + "'");
+                    throw error(storeNode, "teacher.store.topk", "a top-" + teacher.store().topK() + " store feeds topk-kd (and ce); "
+                            + path + "[" + i + "] is '" + n + "'");
                 }
                 if (!sparse && n.equals("topk-kd")) {
-                    throw error(storeNode, "teacher.store", "loss[" + i + "] is topk-kd, which needs a top-k store: set teacher.store.topk");
+                    throw error(storeNode, "teacher.store", path + "[" + i + "] is topk-kd, which needs a top-k store: set teacher.store.topk");
                 }
             }
         }
-        Recipe recipe = new Recipe(name, source, data, teacher, student, training, List.copyOf(terms), resolved);
-        checkSchedules(recipe, sc);
-        return recipe;
+        return List.copyOf(terms);
     }
 
     private static List<String> allLossNames() {
@@ -561,37 +636,44 @@ public final class RecipeLoader {
         return org.distill4j.train.Schedule.linear(from, to);
     }
 
-    /** Schedules must fit the loss: a temperature for a temperature-scaled loss, alpha for a single kd term; values in range. */
+    /**
+     * Schedules must fit every distilled row's loss: a temperature for a temperature-scaled loss, alpha for a single kd term;
+     * values in range.
+     */
     private void checkSchedules(Recipe r, Map<String, Node> sc) {
         if (sc.isEmpty()) {
             return;
         }
-        org.distill4j.loss.LogitLoss loss = RecipeRunner.loss(r);
         int epochs = r.training().epochs();
-        if (r.training().temperature() != null) {
-            Node n = sc.get("temperature");
-            if (!(loss instanceof org.distill4j.loss.TemperatureScaled ts)) {
-                throw error(n, "training.schedules.temperature", "loss '" + loss.name() + "' has no temperature");
-            }
-            for (int e = 0; e < epochs; e++) {
-                try {
-                    ts.withTemperature(r.training().temperature().at(e, epochs));
-                } catch (IllegalArgumentException ex) {
-                    throw error(n, "training.schedules.temperature", "at epoch " + (e + 1) + ": " + ex.getMessage());
+        for (Recipe.Objective o : r.objectives()) {
+            org.distill4j.loss.LogitLoss loss = RecipeRunner.loss(o.terms());
+            String of = o.row() == null ? "" : " (row '" + o.row() + "')";
+            if (r.training().temperature() != null) {
+                Node n = sc.get("temperature");
+                if (!(loss instanceof org.distill4j.loss.TemperatureScaled ts)) {
+                    throw error(n, "training.schedules.temperature", "loss '" + loss.name() + "'" + of + " has no temperature"
+                            + (o.row() == null ? "" : "; a schedule applies to every distilled row"));
+                }
+                for (int e = 0; e < epochs; e++) {
+                    try {
+                        ts.withTemperature(r.training().temperature().at(e, epochs));
+                    } catch (IllegalArgumentException ex) {
+                        throw error(n, "training.schedules.temperature", "at epoch " + (e + 1) + of + ": " + ex.getMessage());
+                    }
                 }
             }
-        }
-        if (r.training().alpha() != null) {
-            Node n = sc.get("alpha");
-            if (!(loss instanceof org.distill4j.loss.SoftTargetKd kd)) {
-                throw error(n, "training.schedules.alpha", "alpha schedules apply to a single kd loss term; for several terms "
-                        + "set their weights");
-            }
-            for (int e = 0; e < epochs; e++) {
-                try {
-                    kd.withAlpha(r.training().alpha().at(e, epochs));
-                } catch (IllegalArgumentException ex) {
-                    throw error(n, "training.schedules.alpha", "at epoch " + (e + 1) + ": " + ex.getMessage());
+            if (r.training().alpha() != null) {
+                Node n = sc.get("alpha");
+                if (!(loss instanceof org.distill4j.loss.SoftTargetKd kd)) {
+                    throw error(n, "training.schedules.alpha", "alpha schedules apply to a single kd loss term" + of
+                            + "; for several terms set their weights" + (o.row() == null ? "" : "; a schedule applies to every distilled row"));
+                }
+                for (int e = 0; e < epochs; e++) {
+                    try {
+                        kd.withAlpha(r.training().alpha().at(e, epochs));
+                    } catch (IllegalArgumentException ex) {
+                        throw error(n, "training.schedules.alpha", "at epoch " + (e + 1) + of + ": " + ex.getMessage());
+                    }
                 }
             }
         }

@@ -8,17 +8,22 @@ import org.distill4j.loss.WeightedSum;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** Runs a {@link Recipe}: the demo's three-row experiment with the recipe's models and loss, plus the report. */
+/**
+ * Runs a {@link Recipe}: the demo's experiment with the recipe's models and losses (the teacher, the student alone, and a
+ * distilled row per objective), plus the report.
+ */
 public final class RecipeRunner {
     private RecipeRunner() {
     }
 
-    /** The recipe's logit objective: its single logit term, or a weighted sum of its logit terms (feature terms apart). */
-    public static LogitLoss loss(Recipe r) {
-        List<Recipe.LossTerm> logit = r.loss().stream().filter(t -> !t.feature()).toList();
+    /** A distilled row's logit objective: its single logit term, or a weighted sum of its logit terms (feature terms apart). */
+    public static LogitLoss loss(List<Recipe.LossTerm> terms) {
+        List<Recipe.LossTerm> logit = terms.stream().filter(t -> !t.feature()).toList();
         if (logit.size() == 1 && logit.get(0).weight() == 1.0) {
             return Losses.create(logit.get(0).name(), logit.get(0).settings());
         }
@@ -29,9 +34,9 @@ public final class RecipeRunner {
         return b.build();
     }
 
-    /** The recipe's feature terms, for the distilled rows. */
-    static List<Demo.FeatureTerm> features(Recipe r) {
-        return r.loss().stream().filter(Recipe.LossTerm::feature)
+    /** A distilled row's feature terms. */
+    static List<Demo.FeatureTerm> features(List<Recipe.LossTerm> terms) {
+        return terms.stream().filter(Recipe.LossTerm::feature)
                 .map(t -> new Demo.FeatureTerm(t.name(), t.weight(), t.settings(), t.studentLayer(), t.teacherLayer())).toList();
     }
 
@@ -62,8 +67,17 @@ public final class RecipeRunner {
         s.optimizer = r.training().optimizer();
         s.temperatureSchedule = r.training().temperature();
         s.alphaSchedule = r.training().alpha();
-        s.losses = List.of(Map.entry(r.name(), loss(r)));
-        s.features = features(r);
+        // one row "student distilled" (its gain under the recipe's name), or a row "distilled: <name>" per named objective
+        List<Map.Entry<String, LogitLoss>> losses = new ArrayList<>();
+        Map<String, List<Demo.FeatureTerm>> features = new LinkedHashMap<>();
+        for (Recipe.Objective o : r.objectives()) {
+            String key = o.row() == null ? r.name() : o.row();
+            losses.add(Map.entry(key, loss(o.terms())));
+            features.put(key, features(o.terms()));
+        }
+        s.losses = losses;
+        s.rowFeatures = features;
+        s.namedRows = r.namedRows();
         s.recipe = r.resolved();
         s.out = out;
         s.saveModels = true;

@@ -39,8 +39,8 @@ class FeatureRecipeTest {
         assertEquals(Map.of("angle", 0.0), rkd.settings());
         assertEquals(0, rkd.studentLayer());
         assertEquals(0, rkd.teacherLayer());
-        assertEquals("kd", RecipeRunner.loss(r).name(), "the logit objective leaves the feature terms out");
-        assertEquals(List.of("rkd", "hint", "sp"), RecipeRunner.features(r).stream().map(org.distill4j.examples.Demo.FeatureTerm::name).toList());
+        assertEquals("kd", RecipeRunner.loss(r.loss()).name(), "the logit objective leaves the feature terms out");
+        assertEquals(List.of("rkd", "hint", "sp"), RecipeRunner.features(r.loss()).stream().map(org.distill4j.examples.Demo.FeatureTerm::name).toList());
         @SuppressWarnings("unchecked")
         List<Map<String, Object>> resolved = (List<Map<String, Object>>) r.resolved().get("loss");
         assertEquals(Map.of("name", "rkd", "weight", 0.5, "student", 0, "teacher", 0, "angle", 0.0), resolved.get(1));

@@ -49,7 +49,7 @@ class RecipeTest {
             Recipe r = RecipeLoader.load(p, List.of());
             assertEquals(4, p.getNameCount() - Path.of("recipes").getNameCount() + 1, "recipes/<dataset>/<method>/<file>: " + p);
             assertTrue(p.getFileName().toString().matches("\\w+_from_\\w+\\.yaml"), p.toString());
-            assertTrue(RecipeRunner.loss(r) != null);
+            r.objectives().forEach(o -> assertTrue(RecipeRunner.loss(o.terms()) != null));
         }
     }
 
@@ -59,7 +59,7 @@ class RecipeTest {
         assertEquals(3, r.training().epochs());
         assertEquals(500, r.data().transferSamples());
         assertEquals(128, r.training().batchSize());
-        assertEquals(4.0, ((org.distill4j.loss.SoftTargetKd) RecipeRunner.loss(r)).temperature());
+        assertEquals(4.0, ((org.distill4j.loss.SoftTargetKd) RecipeRunner.loss(r.loss())).temperature());
         assertEquals(3, ((java.util.Map<?, ?>) r.resolved().get("training")).get("epochs"));
     }
 
