@@ -120,6 +120,11 @@ public final class Report {
         save(c, png);
     }
 
+    /** An accuracy in percent to two decimals, as the table shows it (a bar's label prints its value as given). */
+    static double percent(double accuracy) {
+        return Math.round(accuracy * 10_000) / 100.0;
+    }
+
     static void accuracy(Path png, String title, List<Demo.Row> rows) throws IOException {
         save(accuracyChart(title, rows), png);
     }
@@ -137,13 +142,16 @@ public final class Report {
         c.getStyler().setLegendVisible(false);
         c.getStyler().setLabelsVisible(true);
         c.getStyler().setOverlapped(true);
+        if (rows.size() > 4 || rows.stream().anyMatch(r -> r.name().length() > 14)) {
+            c.getStyler().setXAxisLabelRotation(30); // side by side, row names such as "distilled: reverse-kl" overlap
+        }
         List<String> names = new ArrayList<>();
         List<Double> once = new ArrayList<>();
         double min = 100;
         for (Demo.Row r : rows) {
             names.add(r.name());
             boolean known = !Double.isNaN(r.testAccuracy()); // no bar for an accuracy that is not known (XChart fails on a NaN)
-            once.add(r.repeated() || !known ? null : 100 * r.testAccuracy());
+            once.add(r.repeated() || !known ? null : percent(r.testAccuracy()));
             if (known) {
                 min = Math.min(min, 100 * r.testAccuracy() - (r.repeated() && !Double.isNaN(r.testAccuracyStd()) ? 100 * r.testAccuracyStd() : 0));
             }
@@ -158,7 +166,7 @@ public final class Report {
             Demo.Row r = rows.get(i);
             if (r.repeated() && !Double.isNaN(r.testAccuracy())) {
                 List<Double> mean = new ArrayList<>(java.util.Collections.nCopies(rows.size(), (Double) null));
-                mean.set(i, 100 * r.testAccuracy());
+                mean.set(i, percent(r.testAccuracy()));
                 SpreadSeries series = new SpreadSeries("test accuracy: " + r.name(), names, mean, 100 * r.testAccuracyStd());
                 series.setFillColor(color);
                 c.getSeriesMap().put(series.getName(), series); // what CategoryChart.addSeries does, with this series
