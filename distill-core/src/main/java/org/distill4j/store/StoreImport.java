@@ -217,7 +217,8 @@ public final class StoreImport {
             rows[0] = 0;
             Lines.read(jsonl, crc, (lineNo, row, line) -> {
                 if (topK > 0) {
-                    Entries.parse(jsonl, lineNo, line, row).select(jsonl, "line " + lineNo, topK, exact, vocab, scratchIds, scratchLps, 0);
+                    Entries.parse(jsonl, lineNo, line, row).select(jsonl, "line " + lineNo, topK, exact, vocab, o.codec(), scratchIds, scratchLps,
+                            0);
                 }
                 rows[0] = row + 1;
                 return true;
@@ -237,7 +238,8 @@ public final class StoreImport {
                 if (row < from) {
                     return true; // on disk already
                 }
-                Entries.parse(jsonl, lineNo, line, row).select(jsonl, "line " + lineNo, topK, exact, vocab, ids, lps, inGroup[0] * topK);
+                Entries.parse(jsonl, lineNo, line, row).select(jsonl, "line " + lineNo, topK, exact, vocab, o.codec(), ids, lps,
+                        inGroup[0] * topK);
                 if (++inGroup[0] == group) {
                     w.writeTopK(ids, lps, group);
                     inGroup[0] = 0;
@@ -294,7 +296,7 @@ public final class StoreImport {
                     float[] rowLps = lps.floats(r, n, lpCrc);
                     for (int i = 0; i < n; i++) {
                         Entries e = new Entries(Arrays.copyOfRange(rowIds, i * cols, (i + 1) * cols), toDoubles(rowLps, i * cols, cols));
-                        e.select(idsNpy, "row " + (r + i), k, false, vocab, outIds, outLps, i * k);
+                        e.select(idsNpy, "row " + (r + i), k, false, vocab, o.codec(), outIds, outLps, i * k);
                     }
                     sink.accept(n);
                 }
@@ -476,7 +478,7 @@ public final class StoreImport {
          *
          * @param exact the row must hold exactly {@code k} entries (k was not given, so every row has the first's count)
          */
-        void select(Path file, String where, int k, boolean exact, int vocab, int[] outIds, float[] outLps, int at) {
+        void select(Path file, String where, int k, boolean exact, int vocab, ValueCodec codec, int[] outIds, float[] outLps, int at) {
             String prefix = file + " " + where;
             if (exact && ids.length != k) {
                 throw new IllegalArgumentException(prefix + ": " + ids.length + " entries, but the first row has " + k
@@ -496,6 +498,12 @@ public final class StoreImport {
                 if (Double.isNaN(lp) || (float) lp > StoreWriter.MAX_LOG_PROB) { // as float: the bound StoreWriter checks
                     throw new IllegalArgumentException(prefix + ", entry " + j + ": log-probability " + lp
                             + ", expected a finite value <= 0 or -Infinity (are these logits? import log-probabilities)");
+                }
+                float stored = roundTrip(codec, (float) lp); // what StoreWriter checks: the value as the store's dtype holds it
+                if (stored > StoreWriter.MAX_LOG_PROB) {
+                    throw new IllegalArgumentException(prefix + ", entry " + j + ": log-probability " + lp + ", which "
+                            + codec.name().toLowerCase(Locale.ROOT) + " rounds to " + stored + ", above the " + StoreWriter.MAX_LOG_PROB
+                            + " allowed for rounding; expected a value <= 0");
                 }
                 mass += Math.exp(lp);
             }
@@ -599,7 +607,8 @@ public final class StoreImport {
     static void checkDense(Path file, long firstRow, float[] v, int cols, Values values, ValueCodec codec) {
         int n = v.length / cols;
         // the largest magnitude the store's dtype holds without overflowing; beyond it, the exact check below
-        float safe = codec == ValueCodec.F16 ? 65504f : Float.MAX_VALUE;
+        // (as StoreWriter's: f16's largest is 65504, bf16's 3.3895e38, and a value checked here is never refused halfway)
+        float safe = codec == ValueCodec.F16 ? 65504f : codec == ValueCodec.BF16 ? 3.38e38f : Float.MAX_VALUE;
         for (int r = 0; r < n; r++) {
             int base = r * cols;
             double mass = 0;
@@ -612,7 +621,8 @@ public final class StoreImport {
                         if (!(Math.abs(x) <= safe) && x != Float.NEGATIVE_INFINITY
                                 && (!Float.isFinite(x) || !Float.isFinite(roundTrip(codec, x)))) {
                             throw new IllegalArgumentException(at(file, firstRow + r, c) + " is " + x + (Float.isFinite(x)
-                                    ? ", beyond the range of " + codec.name().toLowerCase(Locale.ROOT) + "; store f32 or bf16"
+                                    ? ", beyond the range of " + codec.name().toLowerCase(Locale.ROOT) + "; store "
+                                    + (codec == ValueCodec.F16 ? "f32 or bf16" : "f32")
                                     : "; logits must be finite, or -inf for a class of zero probability"));
                         }
                         finite |= x != Float.NEGATIVE_INFINITY;

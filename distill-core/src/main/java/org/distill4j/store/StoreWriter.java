@@ -350,7 +350,7 @@ public final class StoreWriter implements AutoCloseable {
                 if (Float.isInfinite(stored)) {
                     throw new IllegalArgumentException(path + ": dense value of row " + row + ", class " + (i - r * v) + " is " + x
                             + ", which overflows " + codec.name().toLowerCase(java.util.Locale.ROOT) + " to " + stored
-                            + "; store f32 or bf16");
+                            + "; store " + (codec == ValueCodec.F16 ? "f32 or bf16" : "f32"));
                 }
                 finite = true;
             }

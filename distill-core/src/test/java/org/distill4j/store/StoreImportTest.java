@@ -397,6 +397,64 @@ class StoreImportTest {
         assertFalse(Files.exists(StoreWriter.partialPath(tmp.resolve("n.d4j"))));
     }
 
+    /**
+     * What the store's dtype cannot hold is found by the check before anything is written, as the writer would find it
+     * halfway: a bf16 logit that rounds to infinity, a top-k log-probability that f16 or bf16 rounds above the 1e-4
+     * allowed. Such a source left a .partial that neither the fixed source nor another dtype could resume.
+     */
+    @Test
+    void whatTheDtypeCannotHoldIsRefusedBeforeAnythingIsWritten(@TempDir Path tmp) throws Exception {
+        float[] z = logits(21);
+        z[V * 150 + 3] = 3.3998e38f; // finite in f32, rounds to +Infinity in bf16
+        Path npy = NpyArrayTest.writeF32(tmp.resolve("z.npy"), z, DATA.size(), V);
+        for (String id : new String[]{null, "t"}) {
+            Path out = tmp.resolve("bf" + id + ".d4j");
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> StoreImport.dense(npy,
+                    StoreImport.Values.LOGITS, DATA, out, StoreImport.Options.defaults().withCodec(ValueCodec.BF16).withChunkRows(16)
+                            .withTeacherId(id), null));
+            assertTrue(e.getMessage().contains("z.npy: row 150, class 3 is 3.3998E38, beyond the range of bf16"), e.getMessage());
+            assertFalse(Files.exists(StoreWriter.partialPath(out)), "no .partial left by a refused source");
+        }
+        StoreImport.dense(npy, StoreImport.Values.LOGITS, DATA, tmp.resolve("f32.d4j"), f32(16), null);
+        try (SoftTargetStore s = SoftTargetStore.open(tmp.resolve("f32.d4j"))) {
+            assertEquals(3.3998e38f, s.dense(new int[]{150})[3], 0f, "f32 holds it");
+        }
+
+        // 1e-4 passes as a float (the bound itself), but f16 rounds it to 1.0002e-4 and bf16 to 1.0014e-4
+        StringBuilder b = new StringBuilder();
+        for (int r = 0; r < DATA.size(); r++) {
+            b.append(r == 170 ? "{\"ids\": [1, 2], \"logprobs\": [0.0001, -12]}\n" : "{\"ids\": [1, 2], \"logprobs\": [-0.5, -1]}\n");
+        }
+        Path jsonl = Files.writeString(tmp.resolve("t.jsonl"), b);
+        int[] ids = new int[DATA.size() * 2];
+        float[] lps = new float[ids.length];
+        for (int r = 0; r < DATA.size(); r++) {
+            ids[2 * r] = 1;
+            ids[2 * r + 1] = 2;
+            lps[2 * r] = r == 170 ? 1e-4f : -0.5f;
+            lps[2 * r + 1] = r == 170 ? -12 : -1;
+        }
+        Path idsNpy = NpyArrayTest.writeI64(tmp.resolve("ids.npy"), ids, DATA.size(), 2);
+        Path lpsNpy = NpyArrayTest.writeF32(tmp.resolve("lps.npy"), lps, DATA.size(), 2);
+        for (ValueCodec c : new ValueCodec[]{ValueCodec.F16, ValueCodec.BF16}) {
+            StoreImport.Options o = StoreImport.Options.defaults().withCodec(c).withChunkRows(16);
+            Path out = tmp.resolve("j" + c + ".d4j");
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> StoreImport.topK(jsonl, DATA, out, o, null));
+            assertTrue(e.getMessage().contains("t.jsonl line 171, entry 0: log-probability 1.0E-4, which "
+                    + c.name().toLowerCase(Locale.ROOT) + " rounds to"), e.getMessage());
+            assertFalse(Files.exists(StoreWriter.partialPath(out)), "no .partial left by a refused source");
+            Path outNpy = tmp.resolve("n" + c + ".d4j");
+            e = assertThrows(IllegalArgumentException.class, () -> StoreImport.topK(idsNpy, lpsNpy, DATA, outNpy, o.withTeacherId("t"),
+                    null));
+            assertTrue(e.getMessage().contains("ids.npy row 170, entry 0: log-probability"), e.getMessage());
+            assertFalse(Files.exists(StoreWriter.partialPath(outNpy)), "no .partial left by a refused source");
+        }
+        StoreImport.topK(jsonl, DATA, tmp.resolve("j32.d4j"), f32(16), null);
+        try (SoftTargetStore s = SoftTargetStore.open(tmp.resolve("j32.d4j"))) {
+            assertEquals(1e-4f, s.topK(new int[]{170}).logProbs()[0], 0f, "f32 holds it as given");
+        }
+    }
+
     /** Without a top-k every row must hold the first row's count; ties are broken by the smaller id. */
     @Test
     void rowCountsAndTies(@TempDir Path tmp) throws Exception {

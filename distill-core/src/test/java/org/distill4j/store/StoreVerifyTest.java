@@ -76,6 +76,12 @@ class StoreVerifyTest {
                                 + (big > 0 ? "Infinity" : "-Infinity") + "; store f32 or bf16"), e.getMessage());
                     }
                 }
+                if (codec == ValueCodec.BF16) { // beyond bf16's largest (3.3895e38) it rounds to an infinity: only f32 holds it
+                    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                            () -> w.writeDense(new float[]{0, 1, 2, -3.3998e38f, 0, 1}, 2));
+                    assertTrue(e.getMessage().endsWith("dense value of row 3, class 0 is -3.3998E38, which overflows bf16 to -Infinity; "
+                            + "store f32"), e.getMessage());
+                }
                 w.writeDense(new float[]{0, 1, 2, NEG, 3, NEG, 7, NEG, NEG}, 3);
                 w.finish();
             }
