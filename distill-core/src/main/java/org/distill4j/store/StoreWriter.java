@@ -1,9 +1,15 @@
 package org.distill4j.store;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -22,8 +28,13 @@ import java.util.List;
  * The finished file is byte-for-byte the one an uninterrupted run writes. Rows are appended in order; a
  * partly filled chunk is written only when it is full (or the last one). Rows are checked before they
  * are written ({@link #writeDense}, {@link #writeTopK}), so every store this writer finishes can be read.
+ *
+ * <p>A writer holds an exclusive lock on its {@code .partial} until it is closed (an fcntl lock on Linux, which the
+ * kernel drops when the process dies, even by {@code kill -9}): a second writer of the same store, in this process or
+ * another, is refused and leaves the file as it is. {@link #finish()} renames the file before it lets go of the lock.
  */
 public final class StoreWriter implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(StoreWriter.class);
     private final Path path;
     private final Path partial;
     private final StoreHeader header;
@@ -66,7 +77,9 @@ public final class StoreWriter implements AutoCloseable {
     /**
      * Starts a new store at {@code path}, or resumes the interrupted one.
      *
-     * @throws IllegalStateException    when {@code path} already holds a complete store
+     * @throws IllegalStateException    when {@code path} already holds a complete store, or another writer (another
+     *                                  labeling or import of this store, in this process or another) is writing
+     *                                  {@code <path>.partial}; the file is left as it is
      * @throws IllegalArgumentException when the interrupted store was started with another header
      *                                  (e.g. by a different teacher), naming the differences
      * @throws StoreFormatException     when {@code <path>.partial} is not an interrupted store this code
@@ -86,18 +99,53 @@ public final class StoreWriter implements AutoCloseable {
         if (dir != null) {
             Files.createDirectories(dir);
         }
-        FileChannel ch = FileChannel.open(partial, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ);
-        ByteBuffer h = header.encode();
-        while (h.hasRemaining()) {
-            ch.write(h);
+        FileChannel ch;
+        try {
+            ch = FileChannel.open(partial, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ);
+        } catch (FileAlreadyExistsException e) { // another writer created it since: resume it, or be refused while it writes
+            return resume(path, partial, header);
         }
-        ch.force(true);
-        return new StoreWriter(path, partial, header, ch, 0);
+        try {
+            lock(ch, partial);
+            ByteBuffer h = header.encode();
+            while (h.hasRemaining()) {
+                ch.write(h);
+            }
+            ch.force(true);
+            return new StoreWriter(path, partial, header, ch, 0);
+        } catch (IOException | RuntimeException e) {
+            ch.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Takes an exclusive lock on {@code partial} for as long as {@code ch} is open, or refuses: another writer holds it.
+     * Where the file system cannot lock (some network mounts), it warns and goes on without the guard.
+     */
+    private static void lock(FileChannel ch, Path partial) throws IOException {
+        FileLock lock;
+        try {
+            lock = ch.tryLock();
+        } catch (OverlappingFileLockException e) { // a writer in this process holds it
+            lock = null;
+        } catch (IOException e) {
+            LOG.warn("cannot lock {} ({}); a second writer of this store at the same time would not be noticed", partial, e.toString());
+            return;
+        }
+        if (lock == null) {
+            throw new IllegalStateException(partial + " is being written by another writer (another labeling or import of this "
+                    + "store, in this process or another); wait for it to finish, or stop it and run again to resume");
+        }
     }
 
     private static StoreWriter resume(Path path, Path partial, StoreHeader header) throws IOException {
         FileChannel ch = FileChannel.open(partial, StandardOpenOption.WRITE, StandardOpenOption.READ);
         try {
+            lock(ch, partial);
+            if (Files.exists(path)) { // the writer that held the lock finished: ch is the complete store, renamed
+                throw new IllegalStateException(path + " already holds a complete store; delete it to write a new one");
+            }
             long size = ch.size();
             ByteBuffer fixed = StoreHeader.readAt(ch, (int) Math.min(size, StoreHeader.FIXED));
             checkStart(fixed, partial);
@@ -430,7 +478,7 @@ public final class StoreWriter implements AutoCloseable {
         }
     }
 
-    /** Writes the footer, syncs and gives the store its final name. */
+    /** Writes the footer, syncs and gives the store its final name; then closes the file (and lets go of its lock). */
     public void finish() throws IOException {
         if (rowsWritten != header.rows()) {
             throw new IllegalStateException("store has " + rowsWritten + " of " + header.rows() + " rows; write them all before finish()");
@@ -441,8 +489,9 @@ public final class StoreWriter implements AutoCloseable {
             off += channel.write(f, off);
         }
         channel.force(true);
-        close();
+        // renamed while still locked: a writer that gets the lock afterwards finds the complete store, not a .partial to resume
         org.distill4j.internal.AtomicFiles.move(partial, path);
+        close();
     }
 
     /** Closes the file; rows of an unfinished chunk are dropped (a resumed run writes them again). */

@@ -236,6 +236,44 @@ class LabelerTest {
         assertTrue(TopKTeacher.of(live, 2).serves(other));
     }
 
+    /**
+     * The same labeling job started again while the first still runs (in another process) is refused, and the first's
+     * file is not touched; once the first is gone (killed: the kernel drops its lock), the store resumes.
+     */
+    @Test
+    void aSecondLabelingOfAStoreBeingLabeledIsRefused(@TempDir Path tmp) throws Exception {
+        Path whole = tmp.resolve("whole.d4j");
+        Labeler.label(new SlowTeacher(0), data(), whole, OPTIONS, null);
+
+        Path out = tmp.resolve("twice.d4j");
+        Path partial = StoreWriter.partialPath(out);
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        List<String> cmd = new ArrayList<>(List.of(java, "-cp", System.getProperty("java.class.path"),
+                LabelChild.class.getName(), out.toString(), "200")); // 25 batches of 200 ms: 5 s
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(tmp.resolve("child.log").toFile()).start();
+        try {
+            StoreHeader h = Labeler.header(new SlowTeacher(0), data(), OPTIONS);
+            long oneChunk = h.chunkOffset(1);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (!(Files.exists(partial) && Files.size(partial) >= oneChunk) && System.nanoTime() < deadline && p.isAlive()) {
+                Thread.sleep(5);
+            }
+            assertTrue(p.isAlive(), "the child is labeling: " + Files.readString(tmp.resolve("child.log")));
+            IllegalStateException e = assertThrows(IllegalStateException.class,
+                    () -> Labeler.label(new SlowTeacher(0), data(), out, OPTIONS, null));
+            assertTrue(e.getMessage().contains(partial + " is being written by another writer"), e.getMessage());
+            assertTrue(p.isAlive(), "refused while the child was still labeling: " + Files.readString(tmp.resolve("child.log")));
+            assertFalse(Files.exists(out), "the second run finished nothing");
+            assertTrue(Files.size(partial) >= oneChunk, "the child's chunks are kept");
+        } finally {
+            p.destroyForcibly(); // SIGKILL on Linux
+            assertTrue(p.waitFor(30, TimeUnit.SECONDS));
+        }
+        Labeler.Result r = Labeler.label(new SlowTeacher(0), data(), out, OPTIONS, null);
+        assertTrue(r.resumedFrom() >= 16 && r.resumedFrom() < 200, "resumed from the child's chunks: " + r.resumedFrom());
+        assertArrayEquals(Files.readAllBytes(whole), Files.readAllBytes(out));
+    }
+
     @Test
     void aLabelingProcessKilledWithSigkillResumesToTheSameStore(@TempDir Path tmp) throws Exception {
         Path whole = tmp.resolve("whole.d4j");

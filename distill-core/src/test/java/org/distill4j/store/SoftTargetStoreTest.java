@@ -197,6 +197,51 @@ class SoftTargetStoreTest {
         assertArrayEquals(Files.readAllBytes(whole), Files.readAllBytes(p));
     }
 
+    /**
+     * A second writer of a store that is being written (the same job started twice) is refused and leaves the first's
+     * file alone: it used to "resume" it, cut the chunks written since, and write beside the first writer, so a crash of
+     * either could leave a finished store with a hole, and the second's finish found no .partial to rename.
+     */
+    @Test
+    void aSecondWriterOfAStoreBeingWrittenIsRefused(@TempDir Path tmp) throws IOException {
+        int vocab = 5;
+        int rows = 24;
+        float[] all = values(8, rows * vocab);
+        Path whole = tmp.resolve("whole.d4j");
+        try (StoreWriter w = StoreWriter.open(whole, dense(ValueCodec.F32, vocab, rows, 4))) {
+            w.writeDense(all, rows);
+            w.finish();
+        }
+        Path p = tmp.resolve("s.d4j");
+        Path partial = StoreWriter.partialPath(p);
+        try (StoreWriter first = StoreWriter.open(p, dense(ValueCodec.F32, vocab, rows, 4))) {
+            IllegalStateException fresh = assertThrows(IllegalStateException.class,
+                    () -> StoreWriter.open(p, dense(ValueCodec.F32, vocab, rows, 4)));
+            assertTrue(fresh.getMessage().contains(partial + " is being written by another writer"), fresh.getMessage());
+            first.writeDense(java.util.Arrays.copyOfRange(all, 0, 10 * vocab), 10); // chunks 0, 1 on disk
+            byte[] before = Files.readAllBytes(partial);
+            IllegalStateException e = assertThrows(IllegalStateException.class,
+                    () -> StoreWriter.open(p, dense(ValueCodec.F32, vocab, rows, 4)));
+            assertTrue(e.getMessage().contains(partial + " is being written by another writer"), e.getMessage());
+            assertArrayEquals(before, Files.readAllBytes(partial), "the first writer's file is left as it was");
+            first.writeDense(java.util.Arrays.copyOfRange(all, 10 * vocab, rows * vocab), rows - 10);
+            first.finish();
+        }
+        assertArrayEquals(Files.readAllBytes(whole), Files.readAllBytes(p));
+
+        // once the first writer is closed (a crash), the store resumes as before
+        Path q = tmp.resolve("q.d4j");
+        StoreWriter crashed = StoreWriter.open(q, dense(ValueCodec.F32, vocab, rows, 4));
+        crashed.writeDense(java.util.Arrays.copyOfRange(all, 0, 9 * vocab), 9);
+        crashed.close();
+        try (StoreWriter again = StoreWriter.open(q, dense(ValueCodec.F32, vocab, rows, 4))) {
+            assertEquals(8, again.rowsWritten());
+            again.writeDense(java.util.Arrays.copyOfRange(all, 8 * vocab, rows * vocab), rows - 8);
+            again.finish();
+        }
+        assertArrayEquals(Files.readAllBytes(whole), Files.readAllBytes(q));
+    }
+
     @Test
     void resumingWithAnotherTeacherIsRefused(@TempDir Path tmp) throws IOException {
         Path p = tmp.resolve("s.d4j");
