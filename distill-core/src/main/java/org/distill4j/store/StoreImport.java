@@ -57,6 +57,11 @@ public final class StoreImport {
     static final double SUM_TOLERANCE = 0.01;
     /** The most bytes an automatic chunk holds. */
     static final long AUTO_CHUNK_BYTES = 64L << 20;
+    /**
+     * The longest JSON Lines line read (64 MiB, ten times a top_logprobs line of all 152,064 entries): a longer one is
+     * refused when it reaches this, so a file that is not JSON Lines is never read whole into memory.
+     */
+    static final int MAX_LINE_BYTES = 64 << 20;
     /** Values per read: rows are read and written in groups of about this many values. */
     static int valuesPerRead = 1 << 22; // a knob for tests: several reads in a small source
 
@@ -189,7 +194,7 @@ public final class StoreImport {
 
     /**
      * Imports top-k rows from JSON Lines (one object per sample of {@code data}, in order; blank lines
-     * are skipped; UTF-8, a byte-order mark is allowed). See the class comment for the two object
+     * are skipped; UTF-8, a byte-order mark is allowed; a line holds at most {@value #MAX_LINE_BYTES} bytes). See the class comment for the two object
      * shapes; an object may also hold {@code "row": i}, which must then be its row number. Every line
      * is checked before anything is written.
      *
@@ -389,6 +394,11 @@ public final class StoreImport {
                     buf.reset();
                     int b;
                     while ((b = in.read()) >= 0 && b != '\n') {
+                        if (buf.size() == MAX_LINE_BYTES) {
+                            throw new IllegalArgumentException(file + " line " + (lineNo + 1) + ": longer than " + MAX_LINE_BYTES
+                                    + " bytes (64 MiB); expected JSON Lines, one JSON object per row on a line of its own (is it "
+                                    + "one JSON array of all rows, or not a JSON file?)");
+                        }
                         buf.write(b);
                     }
                     more = b >= 0;

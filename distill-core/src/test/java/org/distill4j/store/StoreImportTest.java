@@ -632,6 +632,35 @@ class StoreImportTest {
         assertTrue(e.getMessage().contains("latin1.jsonl line 2: not UTF-8 text"), e.getMessage());
     }
 
+    /**
+     * A line longer than {@link StoreImport#MAX_LINE_BYTES} (64 MiB, ten times a full 152,064-entry top_logprobs line) is
+     * refused when the limit is reached, naming the file and line: a file that is not JSON Lines (one JSON array of all
+     * rows, a binary file) used to be read whole into memory, up to an OutOfMemoryError.
+     */
+    @Test
+    void aLineLongerThanTheLimitIsRefusedBeforeItIsReadWhole(@TempDir Path tmp) throws Exception {
+        Path jsonl = tmp.resolve("long.jsonl");
+        String row = "{\"ids\": [1, 2], \"logprobs\": [-0.5, -1.5]}\n";
+        try (java.io.OutputStream out = new java.io.BufferedOutputStream(Files.newOutputStream(jsonl))) {
+            out.write(row.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            out.write("{\"ids\": [1, 2], \"logprobs\": [-0.5, -1.5], \"pad\": \"".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            byte[] pad = new byte[1 << 20];
+            Arrays.fill(pad, (byte) 'x');
+            for (int i = 0; i < 64; i++) {
+                out.write(pad);
+            }
+            out.write("\"}\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            for (int r = 2; r < DATA.size(); r++) {
+                out.write(row.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            }
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> StoreImport.topK(jsonl, DATA, tmp.resolve("l.d4j"), f32(16), null));
+        assertTrue(e.getMessage().contains("long.jsonl line 2: longer than 67108864 bytes (64 MiB); expected JSON Lines"),
+                e.getMessage());
+        assertFalse(Files.exists(StoreWriter.partialPath(tmp.resolve("l.d4j"))));
+    }
+
     @Test
     void valuesParse() {
         assertEquals(StoreImport.Values.LOG_PROBS, StoreImport.Values.parse(" Log-Probs"));
