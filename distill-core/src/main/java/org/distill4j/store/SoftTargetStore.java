@@ -210,14 +210,29 @@ public final class SoftTargetStore implements AutoCloseable {
         return b;
     }
 
-    /** Dense rows for the given sample indices, {@code n x vocab}, row-major. */
+    /** The length of an array of {@code rows x per} values, or an error naming the store and the shape when one cannot hold them. */
+    private int arrayLength(int rows, int per, String what) {
+        long n = (long) rows * per;
+        if (n > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException(path + ": " + rows + " rows of " + per + " " + what + " are " + n + " values, more than "
+                    + "one array holds (" + (Integer.MAX_VALUE - 8) + "); read fewer rows at a time");
+        }
+        return (int) n;
+    }
+
+    /**
+     * Dense rows for the given sample indices, {@code n x vocab}, row-major.
+     *
+     * @throws IllegalArgumentException naming the store when an index is out of range, or {@code n x vocab} is more
+     *                                  values than one array holds
+     */
     public float[] dense(int[] indices) {
         if (header.layout() != StoreHeader.Layout.DENSE) {
             throw new IllegalStateException(path + " holds top-k rows (k = " + header.k() + "); read them with topK");
         }
         int v = header.vocab();
         ValueCodec codec = header.codec();
-        float[] out = new float[indices.length * v];
+        float[] out = new float[arrayLength(indices.length, v, "classes")];
         for (int i = 0; i < indices.length; i++) {
             ByteBuffer b = rowChunk(indices[i]);
             int base = b.position();
@@ -228,7 +243,12 @@ public final class SoftTargetStore implements AutoCloseable {
         return out;
     }
 
-    /** Top-k rows for the given sample indices: ids and log-probabilities, {@code n x k} each. */
+    /**
+     * Top-k rows for the given sample indices: ids and log-probabilities, {@code n x k} each.
+     *
+     * @throws IllegalArgumentException naming the store when an index is out of range, or {@code n x k} is more values
+     *                                  than one array holds
+     */
     public TopKRows topK(int[] indices) {
         if (header.layout() != StoreHeader.Layout.TOP_K) {
             throw new IllegalStateException(path + " holds dense rows; read them with dense");
@@ -236,8 +256,8 @@ public final class SoftTargetStore implements AutoCloseable {
         int k = header.k();
         int idBytes = header.idBytes();
         ValueCodec codec = header.codec();
-        int[] ids = new int[indices.length * k];
-        float[] lps = new float[indices.length * k];
+        int[] ids = new int[arrayLength(indices.length, k, "entries")];
+        float[] lps = new float[ids.length];
         for (int i = 0; i < indices.length; i++) {
             ByteBuffer b = rowChunk(indices[i]);
             int base = b.position();

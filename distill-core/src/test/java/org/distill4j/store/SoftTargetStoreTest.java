@@ -126,6 +126,53 @@ class SoftTargetStoreTest {
         }
     }
 
+    /**
+     * A read of more values than one Java array holds (rows x classes beyond 2^31 - 9) is refused naming the store, the
+     * rows and the classes: the count wrapped around, to a NegativeArraySizeException (or a too-small array and an
+     * index out of bounds) that named nothing.
+     */
+    @Test
+    void aReadOfMoreValuesThanAnArrayHoldsIsRefusedNamingTheShape(@TempDir Path tmp) throws IOException {
+        int vocab = 1 << 16;
+        Path d = tmp.resolve("dense.d4j");
+        float[] row = values(4, vocab);
+        try (StoreWriter w = StoreWriter.open(d, dense(ValueCodec.F16, vocab, 2, 1))) {
+            w.writeDense(row, 1);
+            w.writeDense(values(5, vocab), 1);
+            w.finish();
+        }
+        Path t = tmp.resolve("topk.d4j");
+        int[] ids = new int[vocab];
+        float[] lps = new float[vocab];
+        for (int j = 0; j < vocab; j++) {
+            ids[j] = vocab - 1 - j;
+            lps[j] = -0.001f * j - 11.1f;
+        }
+        try (StoreWriter w = StoreWriter.open(t, topk(vocab, vocab, 1, 1))) {
+            w.writeTopK(ids, lps, 1);
+            w.finish();
+        }
+        try (SoftTargetStore s = SoftTargetStore.open(d); SoftTargetStore top = SoftTargetStore.open(t)) {
+            for (int n : new int[]{32768, 65537}) { // 2^31 values (wraps negative), 2^32 + 2^16 (wraps to 2^16)
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> s.dense(new int[n]));
+                assertTrue(e.getMessage().contains(d + ": " + n + " rows of " + vocab + " classes are " + (long) n * vocab
+                        + " values, more than one array holds"), e.getMessage());
+                e = assertThrows(IllegalArgumentException.class, () -> top.topK(new int[n]));
+                assertTrue(e.getMessage().contains(t + ": " + n + " rows of " + vocab + " entries are " + (long) n * vocab
+                        + " values, more than one array holds"), e.getMessage());
+            }
+            float[] back = s.dense(new int[]{0, 0, 1});
+            for (int j = 0; j < vocab; j++) {
+                assertEquals(codec(ValueCodec.F16, row[j]), back[j], 0f);
+                assertEquals(back[j], back[vocab + j], 0f);
+            }
+            SoftTargetStore.TopKRows r = top.topK(new int[]{0, 0});
+            assertArrayEquals(ids, java.util.Arrays.copyOf(r.ids(), vocab));
+            assertArrayEquals(ids, java.util.Arrays.copyOfRange(r.ids(), vocab, 2 * vocab));
+            assertEquals(codec(ValueCodec.F16, lps[vocab - 1]), r.logProbs()[2 * vocab - 1], 0f);
+        }
+    }
+
     @Test
     void copyRowsGivesTheStoredBytesOfEachRowInOrder(@TempDir Path tmp) throws IOException {
         int vocab = 70_000; // 3-byte ids: rows of 5 x (3 + 2) = 25 bytes, not a multiple of 4
