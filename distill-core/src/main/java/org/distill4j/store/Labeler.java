@@ -88,14 +88,19 @@ public final class Labeler {
                 + ",\"datasetFingerprint\":" + data.fingerprint() + "}";
     }
 
-    /** {@code s} as the inside of a JSON string: quotes, backslashes and control characters escaped. */
+    /**
+     * {@code s} as the inside of a JSON string: quotes, backslashes and control characters escaped, and a lone UTF-16
+     * surrogate (half of a pair, which has no UTF-8 form and would be stored as '?') as {@code \\uXXXX}.
+     */
     private static String json(String s) {
         StringBuilder b = new StringBuilder(s.length() + 8);
         for (int i = 0; i < s.length(); i++) {
             char c = s.charAt(i);
+            boolean lone = Character.isHighSurrogate(c) ? i + 1 == s.length() || !Character.isLowSurrogate(s.charAt(i + 1))
+                    : Character.isLowSurrogate(c) && (i == 0 || !Character.isHighSurrogate(s.charAt(i - 1)));
             if (c == '"' || c == '\\') {
                 b.append('\\').append(c);
-            } else if (c < 0x20) {
+            } else if (c < 0x20 || lone) {
                 b.append(String.format(java.util.Locale.ROOT, "\\u%04x", (int) c));
             } else {
                 b.append(c);
