@@ -162,6 +162,84 @@ class NpyArrayTest {
         }
     }
 
+    /**
+     * Every integer dtype the reader claims (1 to 8 bytes, signed and unsigned, little- and big-endian, '|' for one
+     * byte), on random values and each type's extremes, against the values as written: those in the int range read
+     * exactly, the first outside it is named. Float64 in either byte order, with NaN, infinities, -0 and subnormals.
+     */
+    @Test
+    void everyIntegerDtypeInEitherByteOrderReadsExactly(@TempDir Path tmp) throws Exception {
+        java.util.Random rng = new java.util.Random(17);
+        for (char kind : new char[]{'i', 'u'}) {
+            for (int bytes : new int[]{1, 2, 4, 8}) {
+                for (char endian : bytes == 1 ? new char[]{'|', '<', '>'} : new char[]{'<', '>'}) {
+                    java.math.BigInteger lo = kind == 'u' ? java.math.BigInteger.ZERO : java.math.BigInteger.ONE.shiftLeft(8 * bytes - 1).negate();
+                    java.math.BigInteger hi = (kind == 'u' ? java.math.BigInteger.ONE.shiftLeft(8 * bytes)
+                            : java.math.BigInteger.ONE.shiftLeft(8 * bytes - 1)).subtract(java.math.BigInteger.ONE);
+                    int rows = 9;
+                    int cols = 3;
+                    java.math.BigInteger[] v = new java.math.BigInteger[rows * cols];
+                    for (int i = 0; i < v.length; i++) {
+                        java.math.BigInteger span = hi.subtract(lo).add(java.math.BigInteger.ONE);
+                        v[i] = lo.add(new java.math.BigInteger(8 * bytes + 8, rng).mod(span));
+                    }
+                    v[0] = lo;
+                    v[1] = hi;
+                    v[2] = java.math.BigInteger.ZERO;
+                    ByteBuffer data = ByteBuffer.allocate(v.length * bytes).order(endian == '>' ? ByteOrder.BIG_ENDIAN : ByteOrder.LITTLE_ENDIAN);
+                    for (java.math.BigInteger x : v) {
+                        long bits = x.longValue(); // two's complement: the low 8 * bytes bits are the stored pattern
+                        switch (bytes) {
+                            case 1 -> data.put((byte) bits);
+                            case 2 -> data.putShort((short) bits);
+                            case 4 -> data.putInt((int) bits);
+                            default -> data.putLong(bits);
+                        }
+                    }
+                    String descr = "" + endian + kind + bytes;
+                    Path p = writeData(tmp.resolve(kind + "" + bytes + (endian == '>' ? "be" : "le") + ".npy"),
+                            "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" + rows + ", " + cols + "), }", data.array());
+                    try (NpyArray a = NpyArray.open(p)) {
+                        assertEquals(descr, a.descr());
+                        for (int r = 0; r < rows; r++) {
+                            int bad = -1;
+                            for (int c = 0; c < cols && bad < 0; c++) {
+                                bad = v[r * cols + c].bitLength() > 31 ? c : -1;
+                            }
+                            int row = r;
+                            if (bad < 0) {
+                                int[] got = a.ints(r, 1);
+                                for (int c = 0; c < cols; c++) {
+                                    assertEquals(v[r * cols + c].intValueExact(), got[c], descr + " row " + r + ", position " + c);
+                                }
+                            } else {
+                                StoreFormatException e = assertThrows(StoreFormatException.class, () -> a.ints(row, 1), descr);
+                                assertTrue(e.getMessage().contains("row " + r + ", position " + bad + " holds " + v[r * cols + bad]
+                                        + ", outside the int range"), descr + ": " + e.getMessage());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        double[] wide = {0.1, -0.0, Double.NaN, Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY, 1e-40, -3.4e38, 123456.789};
+        for (ByteOrder order : new ByteOrder[]{ByteOrder.LITTLE_ENDIAN, ByteOrder.BIG_ENDIAN}) {
+            ByteBuffer data = ByteBuffer.allocate(wide.length * 8).order(order);
+            for (double d : wide) {
+                data.putDouble(d);
+            }
+            String descr = (order == ByteOrder.BIG_ENDIAN ? ">" : "<") + "f8";
+            Path p = writeData(tmp.resolve("f8" + order + ".npy"), "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (2, 4), }",
+                    data.array());
+            try (NpyArray a = NpyArray.open(p)) {
+                float[] got = a.floats(0, 2);
+                for (int i = 0; i < wide.length; i++) {
+                    assertEquals(Float.floatToIntBits((float) wide[i]), Float.floatToIntBits(got[i]), descr + " " + wide[i]);
+                }
+            }
+        }
+    }
+
     /** A version 1.0 .npy file with {@code dict} as its header and {@code dataBytes} zero bytes of data. */
     static Path write(Path p, String dict, int dataBytes) throws IOException {
         return writeData(p, dict, new byte[dataBytes]);
