@@ -56,6 +56,66 @@ class ValueCodecTest {
         }
     }
 
+    /** The exact value of a bfloat16 pattern, from its definition (8 exponent bits, bias 127, 7 mantissa bits). */
+    static double bfloat16Value(int bits) {
+        int sign = (bits >>> 15) & 1;
+        int exp = (bits >>> 7) & 0xff;
+        int mant = bits & 0x7f;
+        double v = exp == 0 ? mant * Math.pow(2, -133) : (1 + mant / 128.0) * Math.pow(2, exp - 127);
+        return sign == 1 ? -v : v;
+    }
+
+    /**
+     * Every finite pattern of both 16-bit codecs decodes to its exact value and encodes back (-0 included, subnormals
+     * included); infinities and NaN stay what they are; and every midpoint between two neighbours rounds to the even one,
+     * a float just off it to the nearer one, the midpoint above the largest finite value to infinity.
+     */
+    @Test
+    void everyPatternAndEveryMidpointOfBothHalfCodecsAgainstTheDefinition() {
+        for (boolean bf : new boolean[]{false, true}) {
+            int expMask = bf ? 0x7f80 : 0x7c00;
+            for (int bits = 0; bits < 0x10000; bits++) {
+                short h = (short) bits;
+                float f = bf ? ValueCodec.fromBfloat16(h) : ValueCodec.fromHalf(h);
+                int back = (bf ? ValueCodec.toBfloat16(f) : ValueCodec.toHalf(f)) & 0xffff;
+                String what = (bf ? "bf16 " : "f16 ") + Integer.toHexString(bits);
+                if ((bits & expMask) == expMask) {
+                    boolean nan = (bits & ~expMask & 0x7fff) != 0;
+                    assertEquals(nan, Float.isNaN(f), what);
+                    if (nan) {
+                        assertTrue((back & expMask) == expMask && (back & ~expMask & 0x7fff) != 0, what + " stays NaN");
+                    } else {
+                        assertEquals(bits, back, what + " stays infinite");
+                        assertEquals((bits & 0x8000) != 0 ? Float.NEGATIVE_INFINITY : Float.POSITIVE_INFINITY, f, 0f, what);
+                    }
+                    continue;
+                }
+                assertEquals(bf ? bfloat16Value(bits) : halfValue(bits), f, 0.0, what);
+                assertEquals(bits, back, what + " encodes back, -0 keeping its sign");
+                // the midpoint to the next pattern away from zero (f32 holds it exactly: 16-bit formats have fewer mantissa
+                // bits); past the largest finite value, the next is the value one step further, and it rounds to infinity
+                int next = bits + 1;
+                double a = bf ? bfloat16Value(bits) : halfValue(bits);
+                double b;
+                if ((next & expMask) == expMask) {
+                    double step = Math.abs(a) - Math.abs(bf ? bfloat16Value(bits - 1) : halfValue(bits - 1));
+                    b = a + Math.copySign(step, a);
+                } else {
+                    b = bf ? bfloat16Value(next) : halfValue(next);
+                }
+                float mid = (float) ((a + b) / 2);
+                assertEquals((a + b) / 2, mid, 0.0, what + ": midpoint exact in f32");
+                int even = (bits & 1) == 0 ? bits : next;
+                int midBits = (bf ? ValueCodec.toBfloat16(mid) : ValueCodec.toHalf(mid)) & 0xffff;
+                assertEquals(even, midBits, what + ": midpoint " + mid + " rounds to the even neighbour");
+                float towardA = Math.nextDown(Math.abs(mid)) * Math.signum(mid);
+                float towardB = Math.nextUp(Math.abs(mid)) * Math.signum(mid);
+                assertEquals(bits, (bf ? ValueCodec.toBfloat16(towardA) : ValueCodec.toHalf(towardA)) & 0xffff, what + " below the midpoint");
+                assertEquals(next, (bf ? ValueCodec.toBfloat16(towardB) : ValueCodec.toHalf(towardB)) & 0xffff, what + " above the midpoint");
+            }
+        }
+    }
+
     @Test
     void bfloat16KeepsTheExponentAndRoundsTheMantissa() {
         Random rng = new Random(2);
