@@ -155,8 +155,9 @@ public final class Dl4jMlp {
 
     /**
      * Writes {@code weights} into {@code net} (which must have {@code spec}'s shapes, e.g. the network the
-     * engine imported), and, for Adam, the moments into DL4J's updater state with the iteration count, so
-     * the next DL4J step continues exactly where the engine stopped.
+     * engine imported), and, for Adam, the moments into DL4J's updater state; with a state, the network's and
+     * each layer's iteration and epoch counts, as DL4J's own fit leaves them, so the next DL4J step continues
+     * exactly where the engine stopped.
      */
     public static void writeBack(MultiLayerNetwork net, MlpSpec spec, MlpWeights weights, MlpOptimizerState state) {
         weights.check(spec);
@@ -206,6 +207,12 @@ public final class Dl4jMlp {
         }
         net.setIterationCount(state.steps());
         net.setEpochCount(state.epochs());
+        // each layer keeps counts of its own (scheduled dropout and weight noise read them); DL4J's fit brings them to
+        // the network's after every step and epoch (synchronizeIterEpochCounts), and so does a write-back
+        for (org.deeplearning4j.nn.api.Layer layer : net.getLayers()) {
+            layer.setIterationCount(state.steps());
+            layer.setEpochCount(state.epochs());
+        }
     }
 
     /**

@@ -194,6 +194,58 @@ class Dl4jMlpTest {
     }
 
     /**
+     * DL4J keeps an iteration and epoch count in each layer as well as in the network (its scheduled dropout
+     * and weight noise read the layer's), and its own fit brings every layer to the network's counts
+     * (synchronizeIterEpochCounts) after each step and at the end of each epoch. A write-back leaves the
+     * network as such a fit would: each layer with the state's counts too, not those of before the engine ran.
+     */
+    @Test
+    void writeBackSetsEachLayersCountsAsDl4jsFitDoes() {
+        for (IUpdater u : new IUpdater[] {new Adam(1e-2), new Sgd(0.05)}) {
+            // what DL4J's fit does: one epoch of three batches
+            Random rng = new Random(12);
+            int rows = 6;
+            java.util.List<org.nd4j.linalg.dataset.DataSet> sets = new java.util.ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                INDArray labels = Nd4j.zeros(org.nd4j.linalg.api.buffer.DataType.FLOAT, rows, 5);
+                for (int r = 0; r < rows; r++) {
+                    labels.putScalar(r, rng.nextInt(5), 1f);
+                }
+                sets.add(new org.nd4j.linalg.dataset.DataSet(Nd4j.create(random(rng, rows * IN), new long[] {rows, IN}), labels));
+            }
+            // a DenseLayer last has no loss; DL4J's fit needs an output layer: same hidden stack, MSE head
+            MultiLayerNetwork dl4j = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().updater(u).list()
+                    .layer(new DenseLayer.Builder().nIn(IN).nOut(7).activation(Activation.RELU).build())
+                    .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MSE).nIn(7).nOut(5).activation(Activation.IDENTITY).build())
+                    .build());
+            dl4j.init();
+            dl4j.fit(new org.deeplearning4j.datasets.iterator.ExistingDataSetIterator(sets));
+            assertEquals(3, dl4j.getIterationCount());
+            assertEquals(1, dl4j.getEpochCount());
+            for (int i = 0; i < dl4j.getnLayers(); i++) {
+                assertEquals(3, dl4j.getLayer(i).getIterationCount(), u + ": DL4J's fit, layer " + i + "'s iteration count");
+                assertEquals(1, dl4j.getLayer(i).getEpochCount(), u + ": DL4J's fit, layer " + i + "'s epoch count");
+            }
+            // the engine's write-back of 7 steps and 2 epochs
+            MultiLayerNetwork student = net(u, 5, 0, Activation.RELU);
+            Dl4jMlp.Imported imp = Dl4jMlp.importFrom(student);
+            MlpOptimizerState state = u instanceof Adam
+                    ? new MlpOptimizerState(7, 2, imp.weights(), imp.weights()) // any moments of the right shape
+                    : new MlpOptimizerState(7, 2, null, null);
+            Dl4jMlp.writeBack(student, imp.spec(), imp.weights(), state);
+            assertEquals(7, student.getIterationCount());
+            assertEquals(2, student.getEpochCount());
+            for (int i = 0; i < student.getnLayers(); i++) {
+                assertEquals(7, student.getLayer(i).getIterationCount(), u + ": after the write-back, layer " + i + "'s iteration count");
+                assertEquals(2, student.getLayer(i).getEpochCount(), u + ": after the write-back, layer " + i + "'s epoch count");
+            }
+            // weights alone (no state) leave every count as it was
+            Dl4jMlp.writeBack(student, imp.spec(), imp.weights(), null);
+            assertEquals(7, student.getLayer(0).getIterationCount(), u + ": a weights-only write-back keeps the counts");
+        }
+    }
+
+    /**
      * The other direction: a student DL4J has trained for two steps and an epoch, read with readState, goes
      * on in the reference (the engine's arithmetic) exactly as DL4J's own third step goes on (moments that
      * were zeros, a lost iteration count or a transposed moment layout change that step).
