@@ -12,7 +12,7 @@ import org.distill4j.train.StepEngineProvider;
  * The GPU MLP engine's provider ({@code cuda-mlp}): offers the whole distillation step on the device when
  * the run's compute backend is {@code cuda}, the student (and the teacher, if any) are DL4J dense networks
  * the engine runs exactly ({@link Dl4jMlp#importFrom}), the loss is {@code kd} or {@code ce}, and there
- * are no feature losses. Otherwise it declines with the first reason, which the run logs and records.
+ * are no feature losses. A {@code ce} run does not use its teacher, so any teacher (or none) will do. Otherwise it declines with the first reason, which the run logs and records.
  *
  * <p>It runs where the {@code cuda} backend it needs is active: by default on the architectures where the GPU
  * tests have passed ({@link org.distill4j.cuda.CudaBackendProvider#VALIDATED_ARCHITECTURES}), elsewhere with
@@ -77,8 +77,11 @@ public final class CudaMlpEngineProvider implements StepEngineProvider {
         if (s != null) {
             return s;
         }
+        if (!setup.loss().needsTeacher()) {
+            return null; // ce: the engine runs without the teacher, whatever model it is
+        }
         if (setup.teacher() == null) {
-            return setup.loss().needsTeacher() ? "loss '" + setup.loss().name() + "' needs a teacher" : null;
+            return "loss '" + setup.loss().name() + "' needs a teacher";
         }
         if (!(setup.teacher() instanceof Dl4jTeacher dt) || dt.multiLayerNetwork() == null) {
             return "the teacher (" + setup.teacher().describe() + ") is not a DL4J MultiLayerNetwork; the engine runs MLP teachers";

@@ -69,6 +69,48 @@ class CudaMlpEngineProviderTest {
         assertTrue(o.reason().startsWith("the engine could not start on the cuda backend (no device context)"), o.reason());
     }
 
+    /**
+     * Cross-entropy does not use the teacher: a run that has one the engine could not run (another kind of
+     * model, or a DL4J network it refuses) still gets the engine, whose ce step never reads a teacher; kd with
+     * the same teachers is still declined with the teacher's reason.
+     */
+    @Test
+    void ceIsNotDeclinedForATeacherItDoesNotUse() {
+        MultiLayerNetwork student = mlp(Activation.RELU);
+        Teacher notDl4j = new Teacher() {
+            @Override
+            public int classes() {
+                return 5;
+            }
+
+            @Override
+            public org.distill4j.loss.TeacherValues values() {
+                return org.distill4j.loss.TeacherValues.LOGITS;
+            }
+
+            @Override
+            public float[] outputs(org.distill4j.data.Batch batch) {
+                throw new AssertionError("a ce run asked the teacher for outputs");
+            }
+
+            @Override
+            public String describe() {
+                return "a stored teacher";
+            }
+        };
+        Dl4jTeacher elu = Dl4jTeacher.of(mlp(Activation.ELU));
+        CrossEntropy ce = new CrossEntropy();
+        assertNull(CudaMlpEngineProvider.unsupported(setup(notDl4j, student, ce, CUDA, List.of())), "ce with a teacher that is no DL4J MLP");
+        assertNull(CudaMlpEngineProvider.unsupported(setup(elu, student, ce, CUDA, List.of())), "ce with a DL4J teacher the engine cannot run");
+        String kd = CudaMlpEngineProvider.unsupported(setup(notDl4j, student, new SoftTargetKd(4, 0.1), CUDA, List.of()));
+        assertTrue(kd != null && kd.startsWith("the teacher (a stored teacher) is not a DL4J MultiLayerNetwork"), kd);
+        String kdElu = CudaMlpEngineProvider.unsupported(setup(elu, student, new SoftTargetKd(4, 0.1), CUDA, List.of()));
+        assertTrue(kdElu != null && kdElu.startsWith("teacher: layer 0"), kdElu);
+        // the offer goes as far as starting the engine (which needs a device here), not declining for the teacher
+        StepEngineProvider.Offer o = new CudaMlpEngineProvider().offer(setup(notDl4j, student, ce, CUDA, List.of()));
+        assertTrue(o.reason().startsWith("the engine could not start on the cuda backend (no device context)"), o.reason());
+    }
+
     /** A student or teacher layer without a bias is declined with the reason (it threw a NullPointerException out of the offer). */
     @Test
     void aLayerWithoutBiasIsDeclinedNotACrash() {
