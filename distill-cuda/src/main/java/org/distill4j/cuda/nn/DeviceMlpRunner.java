@@ -28,16 +28,26 @@ final class DeviceMlpRunner implements AutoCloseable {
     static final int BIAS_GRAD_THREADS = 1024;
     static final int BIAS_GRAD_COLS = 32;
 
+    /** Makes one GEMM's plan: {@link CublasLt#plan}, or in tests one that refuses a GEMM on purpose. */
+    @FunctionalInterface
+    interface Planner {
+        CublasLt.Matmul plan(CublasLt.Shape shape, DevicePtr a, DevicePtr b, DevicePtr d, DevicePtr bias, DevicePtr aux);
+    }
+
     private final DeviceContext ctx;
-    private final CublasLt lt;
+    private final Planner lt;
     private final long seed;
     private final Map<String, DeviceBuffer> memory = new HashMap<>();
     private final Map<MlpProgram, Map<MlpProgram.Gemm, CublasLt.Matmul>> plans = new IdentityHashMap<>();
     private final AtomicBoolean closed = new AtomicBoolean();
 
     DeviceMlpRunner(DeviceContext ctx, CublasLt lt, long seed) {
+        this(ctx, lt::plan, seed);
+    }
+
+    DeviceMlpRunner(DeviceContext ctx, Planner planner, long seed) {
         this.ctx = ctx;
-        this.lt = lt;
+        this.lt = planner;
         this.seed = seed;
     }
 
@@ -57,13 +67,19 @@ final class DeviceMlpRunner implements AutoCloseable {
             }
         }
         Map<MlpProgram.Gemm, CublasLt.Matmul> mine = new IdentityHashMap<>();
-        for (MlpProgram.Op op : p.step()) {
-            if (op instanceof MlpProgram.Gemm g) {
-                CublasLt.Shape shape = new CublasLt.Shape(g.transA(), g.transB(), g.m(), g.n(), g.k(),
-                        g.a().elem() == MlpProgram.Elem.BF16 ? CublasLt.Type.BF16 : CublasLt.Type.F32, g.lda(), g.ldb(), g.ldd(),
-                        CublasLt.Epilogue.valueOf(g.epilogue().name()), g.auxLd());
-                mine.put(g, lt.plan(shape, ptr(g.a()), ptr(g.b()), ptr(g.d()), optional(g.bias()), optional(g.aux())));
+        try {
+            for (MlpProgram.Op op : p.step()) {
+                if (op instanceof MlpProgram.Gemm g) {
+                    CublasLt.Shape shape = new CublasLt.Shape(g.transA(), g.transB(), g.m(), g.n(), g.k(),
+                            g.a().elem() == MlpProgram.Elem.BF16 ? CublasLt.Type.BF16 : CublasLt.Type.F32, g.lda(), g.ldb(), g.ldd(),
+                            CublasLt.Epilogue.valueOf(g.epilogue().name()), g.auxLd());
+                    mine.put(g, lt.plan(shape, ptr(g.a()), ptr(g.b()), ptr(g.d()), optional(g.bias()), optional(g.aux())));
+                }
             }
+        } catch (RuntimeException | Error e) {
+            // the program is not prepared: the plans made for it so far would stay open until the handle closes
+            mine.values().forEach(CublasLt.Matmul::close);
+            throw e;
         }
         plans.put(p, mine);
     }
