@@ -110,6 +110,12 @@ public final class CudaMlpEngine implements StepEngine {
     private final DeviceEvent[] rowsReady = new DeviceEvent[IN_FLIGHT];
     private long submitted;
     private long collected;
+    /**
+     * The features of the last submitted batch (the caller's array, not a copy) and its rows, from which
+     * {@link #timeResidentStep} restores an input its step's dropout changed in place.
+     */
+    private float[] lastFeatures;
+    private int lastRows;
     private boolean graphs;
     /** The step's scalars for replayed graphs (seed, alphaT), written before each replay; null without graphs. */
     private DeviceBuffer stepScalars;
@@ -347,6 +353,8 @@ public final class CudaMlpEngine implements StepEngine {
         ctx.copy(runner.ptr(p.features().all()), in.at(0, featureBytes), featureBytes);
         ctx.copy(runner.ptr(p.labels().all()), in.at(featureBytes, 4L * rows), 4L * rows);
         stager.release(staged); // the slot may take the next batch once these copies have run
+        lastFeatures = x;
+        lastRows = rows;
         long step = steps++;
         runStep(p, loss, step);
         long sequence = submitted++;
@@ -422,17 +430,31 @@ public final class CudaMlpEngine implements StepEngine {
     /**
      * For benchmarks: one more step on the batch the last {@link #step} of {@code rows} rows uploaded, timed
      * on the device with CUDA events (teacher forward, student step, update); no copies, no metrics read
-     * back. Returns milliseconds.
+     * back. Returns milliseconds. Where the step's input dropout runs in place on the features (fp32, a
+     * first layer with dropout), the last batch's features are uploaded again before the timed step, so
+     * each step drops the batch's features once, with its own mask.
      */
     public float timeResidentStep(LogitLoss loss, int rows) {
         MlpProgram p = programs.get(rows);
         if (p == null) {
             throw new IllegalStateException("no step of " + rows + " rows has uploaded a batch yet");
         }
+        if (dropsItsInputInPlace(p)) {
+            if (lastFeatures == null || lastRows != rows) {
+                throw new IllegalStateException("the last step had " + lastRows + " rows, not " + rows + ": a resident step of a student "
+                        + "with input dropout restores the last batch's features, so take a step of " + rows + " rows first");
+            }
+            ctx.upload(runner.ptr(p.features().all()), floats(Arrays.copyOf(lastFeatures, rows * studentSpec.inputs())));
+        }
         long step = steps;
         float ms = ctx.time(() -> runStep(p, loss, step));
         steps++;
         return ms;
+    }
+
+    /** Whether a step of {@code p} writes its dropout into the features buffer (the batch's input) itself. */
+    private static boolean dropsItsInputInPlace(MlpProgram p) {
+        return p.step().stream().anyMatch(op -> op instanceof MlpProgram.Dropout d && d.x().buffer().equals(p.features()));
     }
 
     /** The loss of the last step from the rows' parts on the device (a host read; for benchmarks' sanity lines). */

@@ -316,6 +316,51 @@ class CudaMlpEngineGpuTest extends GpuTest {
     }
 
     /**
+     * The benchmark's resident steps take the step on the batch the last step was given again: for a student
+     * with input dropout in fp32 (where the dropout runs in place on the step's input) each resident step drops
+     * the batch's features with its own mask, not the features an earlier step already dropped. Two resident
+     * steps after a step equal the reference's three steps on that batch (weights and the last loss), with
+     * graphs and without.
+     */
+    @ParameterizedTest(name = "graphs {0}")
+    @CsvSource({"false", "true"})
+    void residentStepsDropTheBatchsFeaturesOnce(boolean graphs) {
+        long seed = 43;
+        Random rng = new Random(seed);
+        double p0 = 0.3;
+        MlpSpec s = new MlpSpec(IN, List.of(new MlpSpec.Layer(IN, 45, RELU, p0), new MlpSpec.Layer(45, 29, MlpSpec.Activation.TANH, 0.2),
+                new MlpSpec.Layer(29, CLASSES, IDENTITY, 0)), MlpSpec.Optimizer.adam(0.01));
+        MlpSpec t = teacher();
+        MlpWeights sw = ReferenceStep.randomWeights(s, rng);
+        MlpWeights tw = ReferenceStep.randomWeights(t, rng);
+        int rows = 17;
+        float[] x = ReferenceStep.gaussian(rng, rows * IN, 1.0);
+        int[] y = ReferenceStep.labels(rng, rows, CLASSES);
+        LogitLoss loss = new SoftTargetKd(2, 0.3);
+        ReferenceStep ref = new ReferenceStep(s, sw, t, tw);
+        try (CudaMlpEngine e = new CudaMlpEngine(ctx, s, sw, t, tw, rows, new CudaMlpEngine.Options(MlpProgram.Precision.F32, false, graphs),
+                seed, (w, st) -> { })) {
+            e.step(new Batch(new int[rows], x.clone(), IN, y), loss);
+            e.timeResidentStep(loss, rows);
+            e.timeResidentStep(loss, rows);
+            for (int step = 0; step < 3; step++) {
+                boolean[][] masks = new boolean[s.layers().size()][];
+                masks[0] = MlpDropoutMask.mask(seed, step, 0, (long) rows * IN, (float) p0);
+                masks[1] = MlpDropoutMask.mask(seed, step, 1, (long) rows * 45, 0.2f);
+                ref.step(x, rows, y, masks, loss);
+            }
+            assertEquals(3, e.steps());
+            assertKernelValueClose(ref.loss.value(), e.lastLoss(loss, rows), MLP_F32_GRAD, "the last resident step's loss");
+            MlpWeights mine = e.studentWeights();
+            MlpWeights theirs = ref.student.weights();
+            for (int l = 0; l < s.layers().size(); l++) {
+                MlpProgramTest.assertParams(theirs.w()[l], mine.w()[l], "W" + l + " after a step and two resident steps");
+                MlpProgramTest.assertParams(theirs.b()[l], mine.b()[l], "b" + l + " after a step and two resident steps");
+            }
+        }
+    }
+
+    /**
      * Fashion-MNIST (the subset shipped in the examples module): a teacher trained on cross-entropy, then a
      * student distilled from it, for 3 epochs each, on the GPU and with the same initial weights, batches and
      * teacher on the CPU (the float64 reference, which is DL4J's step): test accuracies within noise, two
