@@ -285,9 +285,70 @@ public final class CudaMlpEngine implements StepEngine {
         for (int l = 0; l < w.w().length; l++) {
             MlpProgram.Slice ws = net.w().get(l);
             MlpProgram.Slice bs = net.b().get(l);
-            ctx.upload(r.ptr(MlpProgram.like(target, ws)), floats(w.w()[l]));
-            ctx.upload(r.ptr(MlpProgram.like(target, bs)), floats(w.b()[l]));
+            upload(r, MlpProgram.like(target, ws), w.w()[l], TRANSFER_CHUNK_BYTES);
+            upload(r, MlpProgram.like(target, bs), w.b()[l], TRANSFER_CHUNK_BYTES);
         }
+    }
+
+    /**
+     * Host-device copies of parameters and other buffers go in pieces of at most this many bytes: a network's
+     * parameters may pass 2 GiB (a byte array's limit) and 2^31 elements (an int offset's).
+     */
+    static final long TRANSFER_CHUNK_BYTES = 64L << 20;
+
+    /**
+     * {@code s} cut into consecutive pieces of at most {@code chunkBytes} bytes each (at least one element),
+     * offsets and lengths in elements, as longs.
+     */
+    static java.util.List<MlpProgram.Slice> pieces(MlpProgram.Slice s, long chunkBytes) {
+        long per = Math.max(1, chunkBytes / s.elem().bytes());
+        java.util.List<MlpProgram.Slice> out = new java.util.ArrayList<>();
+        for (long done = 0; done < s.length(); done += per) {
+            out.add(new MlpProgram.Slice(s.buffer(), s.offset() + done, Math.min(per, s.length() - done)));
+        }
+        return out;
+    }
+
+    /** Writes {@code values} (fp32) into slice {@code s}, in pieces of at most {@code chunkBytes}. */
+    private void upload(DeviceMlpRunner r, MlpProgram.Slice s, float[] values, long chunkBytes) {
+        if (s.elem() != MlpProgram.Elem.F32 || values.length != s.length()) {
+            throw new IllegalArgumentException(values.length + " fp32 values for " + s + " (" + s.length() + " " + s.elem() + ")");
+        }
+        int at = 0;
+        for (MlpProgram.Slice piece : pieces(s, chunkBytes)) {
+            ctx.upload(r.ptr(piece), floats(values, at, (int) piece.length()));
+            at += (int) piece.length();
+        }
+    }
+
+    /** Slice {@code s} (fp32) read back, in pieces of at most {@code chunkBytes} (waits for the queued work). */
+    private float[] download(DeviceMlpRunner r, MlpProgram.Slice s, long chunkBytes) {
+        if (s.elem() != MlpProgram.Elem.F32) {
+            throw new IllegalArgumentException(s + " holds " + s.elem() + " values, not fp32");
+        }
+        if (s.length() > MlpWeights.MAX_ARRAY) {
+            throw new IllegalArgumentException(s + " holds " + s.length() + " values, more than a Java array holds (" + MlpWeights.MAX_ARRAY + ")");
+        }
+        float[] f = new float[(int) s.length()];
+        int at = 0;
+        for (MlpProgram.Slice piece : pieces(s, chunkBytes)) {
+            int n = (int) piece.length();
+            byte[] raw = new byte[4 * n];
+            ctx.download(r.ptr(piece), raw);
+            ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(f, at, n);
+            at += n;
+        }
+        return f;
+    }
+
+    /** For tests: {@link #upload(DeviceMlpRunner, MlpProgram.Slice, float[], long)} with the engine's runner. */
+    void upload(MlpProgram.Slice s, float[] values, long chunkBytes) {
+        upload(runner, s, values, chunkBytes);
+    }
+
+    /** For tests: {@link #download(DeviceMlpRunner, MlpProgram.Slice, long)} with the engine's runner. */
+    float[] download(MlpProgram.Slice s, long chunkBytes) {
+        return download(runner, s, chunkBytes);
     }
 
     @Override
@@ -444,7 +505,7 @@ public final class CudaMlpEngine implements StepEngine {
                 throw new IllegalStateException("the last step had " + lastRows + " rows, not " + rows + ": a resident step of a student "
                         + "with input dropout restores the last batch's features, so take a step of " + rows + " rows first");
             }
-            ctx.upload(runner.ptr(p.features().all()), floats(Arrays.copyOf(lastFeatures, rows * studentSpec.inputs())));
+            ctx.upload(runner.ptr(p.features().all()), floats(lastFeatures, 0, rows * studentSpec.inputs()));
         }
         long step = steps;
         float ms = ctx.time(() -> runStep(p, loss, step));
@@ -484,27 +545,19 @@ public final class CudaMlpEngine implements StepEngine {
         return read(p.student().w(), p.student().b(), p.student().params());
     }
 
+    /** The layers' slices of {@code params} (the parameters, or a buffer laid out like them), each read back on its own. */
     private MlpWeights read(java.util.List<MlpProgram.Slice> w, java.util.List<MlpProgram.Slice> b, MlpProgram.Buffer params) {
-        float[] all = download(params);
         float[][] ws = new float[w.size()][];
         float[][] bs = new float[b.size()][];
         for (int l = 0; l < w.size(); l++) {
-            ws[l] = slice(all, w.get(l));
-            bs[l] = slice(all, b.get(l));
+            ws[l] = download(runner, MlpProgram.like(params, w.get(l)), TRANSFER_CHUNK_BYTES);
+            bs[l] = download(runner, MlpProgram.like(params, b.get(l)), TRANSFER_CHUNK_BYTES);
         }
         return new MlpWeights(ws, bs);
     }
 
-    private static float[] slice(float[] all, MlpProgram.Slice s) {
-        return java.util.Arrays.copyOfRange(all, (int) s.offset(), (int) (s.offset() + s.length()));
-    }
-
     private float[] download(MlpProgram.Buffer b) {
-        byte[] raw = new byte[Math.toIntExact(b.bytes())];
-        ctx.download(runner.ptr(b.all()), raw);
-        float[] f = new float[Math.toIntExact(b.elements())];
-        ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(f);
-        return f;
+        return download(runner, b.all(), TRANSFER_CHUNK_BYTES);
     }
 
     /** Reads a buffer of the largest program (tests compare gradients and logits with the reference). */
@@ -566,8 +619,13 @@ public final class CudaMlpEngine implements StepEngine {
     }
 
     static byte[] floats(float[] x) {
-        ByteBuffer b = ByteBuffer.allocate(4 * x.length).order(ByteOrder.LITTLE_ENDIAN);
-        b.asFloatBuffer().put(x);
+        return floats(x, 0, x.length);
+    }
+
+    /** {@code x[from, from + n)} as little-endian bytes ({@code n} at most 2^29: a byte array's 2 GiB). */
+    static byte[] floats(float[] x, int from, int n) {
+        ByteBuffer b = ByteBuffer.allocate(Math.multiplyExact(4, n)).order(ByteOrder.LITTLE_ENDIAN);
+        b.asFloatBuffer().put(x, from, n);
         return b.array();
     }
 

@@ -7,6 +7,9 @@ package org.distill4j.cuda.nn;
  * @param b biases per layer
  */
 public record MlpWeights(float[][] w, float[][] b) {
+    /** The most values a Java array holds: the largest layer the host side takes ({@code in * out} weights). */
+    public static final int MAX_ARRAY = Integer.MAX_VALUE - 8;
+
     /** A deep copy. */
     public MlpWeights copy() {
         float[][] w2 = new float[w.length][];
@@ -25,7 +28,12 @@ public record MlpWeights(float[][] w, float[][] b) {
         }
         for (int i = 0; i < w.length; i++) {
             MlpSpec.Layer l = spec.layers().get(i);
-            if (w[i].length != l.in() * l.out() || b[i].length != l.out()) {
+            long weights = (long) l.in() * l.out();
+            if (weights > MAX_ARRAY) {
+                throw new IllegalArgumentException("layer " + i + " is " + l.in() + " x " + l.out() + " = " + weights + " weights, more than a "
+                        + "Java array holds (" + MAX_ARRAY + "); the engine takes layers of at most that many");
+            }
+            if (w[i].length != weights || b[i].length != l.out()) {
                 throw new IllegalArgumentException("layer " + i + ": W has " + w[i].length + " values and b " + b[i].length + ", expected "
                         + l.in() + " x " + l.out() + " and " + l.out());
             }

@@ -361,6 +361,52 @@ class CudaMlpEngineGpuTest extends GpuTest {
     }
 
     /**
+     * Parameters move between host and device slice by slice, in pieces (of 64 MiB, so that more than 2 GiB of
+     * them move at all): with pieces of a few bytes, every slice written comes back as written, next to its
+     * neighbours and the alignment padding between them, and the weights the engine was given read back whole.
+     */
+    @Test
+    void slicesMoveInPiecesBothWays() {
+        Random rng = new Random(47);
+        MlpSpec s = student(MlpSpec.Activation.TANH, 0);
+        MlpWeights sw = ReferenceStep.randomWeights(s, rng);
+        try (CudaMlpEngine e = new CudaMlpEngine(ctx, s, sw, null, null, 5, new CudaMlpEngine.Options(MlpProgram.Precision.F32, false), 1,
+                (w, st) -> { })) {
+            MlpProgram p = e.programFor(5);
+            MlpWeights back = e.studentWeights();
+            float[][] written = new float[2 * s.layers().size()][];
+            for (int l = 0; l < s.layers().size(); l++) {
+                assertTrue(Arrays.equals(sw.w()[l], back.w()[l]), "W" + l + " read back");
+                assertTrue(Arrays.equals(sw.b()[l], back.b()[l]), "b" + l + " read back");
+                assertTrue(Arrays.equals(sw.w()[l], e.download(p.student().w().get(l), 12)), "W" + l + " read back in pieces of 3 values");
+                assertTrue(Arrays.equals(sw.b()[l], e.download(p.student().b().get(l), 7)), "b" + l + " read back value by value");
+                // into the gradients' buffer (laid out as the parameters), in pieces of 5 and 1 values
+                MlpProgram.Slice gw = MlpProgram.like(p.grads(), p.student().w().get(l));
+                MlpProgram.Slice gb = MlpProgram.like(p.grads(), p.student().b().get(l));
+                written[2 * l] = ReferenceStep.gaussian(rng, (int) gw.length(), 1);
+                written[2 * l + 1] = ReferenceStep.gaussian(rng, (int) gb.length(), 1);
+                e.upload(gw, written[2 * l], 20);
+                e.upload(gb, written[2 * l + 1], 4);
+            }
+            float[] grads = e.read(p.grads());
+            boolean[] covered = new boolean[grads.length];
+            for (int l = 0; l < s.layers().size(); l++) {
+                assertTrue(Arrays.equals(written[2 * l], part(grads, p.student().w().get(l))), "dW" + l + " as written in pieces");
+                assertTrue(Arrays.equals(written[2 * l + 1], part(grads, p.student().b().get(l))), "db" + l + " as written in pieces");
+                for (MlpProgram.Slice x : List.of(p.student().w().get(l), p.student().b().get(l))) {
+                    Arrays.fill(covered, (int) x.offset(), (int) (x.offset() + x.length()), true);
+                }
+            }
+            for (int i = 0; i < grads.length; i++) {
+                assertTrue(covered[i] || grads[i] == 0f, "the padding at element " + i + " is " + grads[i]);
+            }
+            IllegalArgumentException wrong = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> e.upload(p.student().b().get(0), new float[3], 64));
+            assertTrue(wrong.getMessage().contains("3 fp32 values for"), wrong.getMessage());
+        }
+    }
+
+    /**
      * Fashion-MNIST (the subset shipped in the examples module): a teacher trained on cross-entropy, then a
      * student distilled from it, for 3 epochs each, on the GPU and with the same initial weights, batches and
      * teacher on the CPU (the float64 reference, which is DL4J's step): test accuracies within noise, two

@@ -152,6 +152,51 @@ class MlpProgramTest {
         }
     }
 
+    /**
+     * Networks of more than 2^31 parameters (8 GiB in fp32, within an H100's memory): the weights' check
+     * counts a layer's weights in long arithmetic (65536 x 65536 wrapped to 0 in int and took an empty W),
+     * and the engine's host-device copies go in pieces whose offsets are longs, past 2^31 elements, each of
+     * at most the chunk's bytes, covering a slice exactly.
+     */
+    @Test
+    void parametersBeyond2GiBAreCountedAndCopiedWithLongOffsets() {
+        MlpSpec wide = new MlpSpec(65536, List.of(new MlpSpec.Layer(65536, 65536, RELU, 0), new MlpSpec.Layer(65536, 7, IDENTITY, 0)),
+                MlpSpec.Optimizer.sgd(0.1));
+        MlpWeights empty = new MlpWeights(new float[][] {new float[0], new float[65536 * 7]}, new float[][] {new float[65536], new float[7]});
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> empty.check(wide));
+        assertTrue(e.getMessage().startsWith("layer 0 is 65536 x 65536 = 4294967296 weights, more than a Java array holds"), e.getMessage());
+        MlpWeights wrongB = new MlpWeights(new float[][] {new float[7 * 5]}, new float[][] {new float[4]});
+        e = assertThrows(IllegalArgumentException.class, () -> wrongB.check(new MlpSpec(7, List.of(new MlpSpec.Layer(7, 5, RELU, 0)),
+                MlpSpec.Optimizer.sgd(0.1))));
+        assertEquals("layer 0: W has 35 values and b 4, expected 7 x 5 and 5", e.getMessage());
+
+        // 46000 x 46000 = 2,116,000,000 weights (an array holds them), then layers whose slices start past 2^31 elements
+        MlpSpec big = new MlpSpec(46000, List.of(new MlpSpec.Layer(46000, 46000, RELU, 0), new MlpSpec.Layer(46000, 9000, RELU, 0),
+                new MlpSpec.Layer(9000, 11, IDENTITY, 0)), MlpSpec.Optimizer.adam(1e-3));
+        MlpProgram p = MlpProgram.build(big, null, 3, MlpProgram.Precision.F32, true);
+        MlpProgram.Slice b2 = p.student().b().get(2);
+        assertTrue(b2.offset() > Integer.MAX_VALUE, "the last bias starts at element " + b2.offset());
+        long chunk = 64L << 20;
+        for (MlpProgram.Slice s : List.of(p.student().w().get(0), p.student().w().get(1), p.student().b().get(1), p.student().w().get(2), b2)) {
+            List<MlpProgram.Slice> pieces = CudaMlpEngine.pieces(s, chunk);
+            long at = s.offset();
+            for (MlpProgram.Slice piece : pieces) {
+                assertEquals(s.buffer(), piece.buffer());
+                assertEquals(at, piece.offset(), s + ": pieces follow each other");
+                assertTrue(piece.length() * 4 <= chunk, s + ": a piece of " + piece.length() + " elements");
+                at += piece.length();
+            }
+            assertEquals(s.offset() + s.length(), at, s + ": the pieces cover the slice");
+            assertEquals((s.length() * 4 + chunk - 1) / chunk, pieces.size(), s + ": pieces of the whole chunk but the last");
+        }
+        // odd chunk sizes round down to whole elements, and a chunk smaller than an element still moves one
+        assertEquals(List.of(new MlpProgram.Slice(b2.buffer(), b2.offset(), 2), new MlpProgram.Slice(b2.buffer(), b2.offset() + 2, 2),
+                new MlpProgram.Slice(b2.buffer(), b2.offset() + 4, 2), new MlpProgram.Slice(b2.buffer(), b2.offset() + 6, 2),
+                new MlpProgram.Slice(b2.buffer(), b2.offset() + 8, 2), new MlpProgram.Slice(b2.buffer(), b2.offset() + 10, 1)),
+                CudaMlpEngine.pieces(b2, 11));
+        assertEquals(11, CudaMlpEngine.pieces(b2, 3).size());
+    }
+
     @ParameterizedTest(name = "bf16, {0}/{1}, dropout {2}")
     @CsvSource({"RELU, TANH, 0", "GELU_SIGMOID, SIGMOID, 0.3", "IDENTITY, RELU, 0.1"})
     void bf16StepsStayWithinBf16OfTheReference(MlpSpec.Activation a1, MlpSpec.Activation a2, double drop) {
