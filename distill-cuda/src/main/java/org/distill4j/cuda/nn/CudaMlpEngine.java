@@ -151,6 +151,11 @@ public final class CudaMlpEngine implements StepEngine {
         if (maxRows <= 0) {
             throw new IllegalArgumentException("maxRows must be > 0, got " + maxRows);
         }
+        if ((teacherSpec == null) != (teacherWeights == null)) {
+            throw new IllegalArgumentException("a teacher spec comes with its weights and weights with their spec; got "
+                    + (teacherSpec != null ? "a spec and no weights" : "weights and no spec"));
+        }
+        java.util.Objects.requireNonNull(sink, "sink (where syncToStudent writes the weights)");
         studentWeights.check(studentSpec);
         if (teacherSpec != null) {
             teacherWeights.check(teacherSpec);

@@ -148,6 +148,27 @@ class CudaMlpEngineProviderTest {
         assertTrue(e.getMessage().contains("weights for 1 layers, the spec has 2"), e.getMessage());
     }
 
+    /**
+     * A teacher's spec without its weights (or weights without a spec) and a missing write-back target are
+     * refused up front with what is missing, before the device: they threw a NullPointerException, or were
+     * ignored, or failed only at the first write-back, after an epoch of training.
+     */
+    @Test
+    void aTeacherWithoutWeightsOrNoWriteBackIsRefusedBeforeTheDevice() {
+        Dl4jMlp.Imported s = Dl4jMlp.importFrom(mlp(Activation.RELU));
+        Dl4jMlp.Imported t = Dl4jMlp.importFrom(mlp(Activation.TANH));
+        CudaMlpEngine.Options options = new CudaMlpEngine.Options(MlpProgram.Precision.F32, true, false);
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> new CudaMlpEngine(null, s.spec(), s.weights(), t.spec(), null, 8, options, 1, (w, st) -> { }));
+        assertEquals("a teacher spec comes with its weights and weights with their spec; got a spec and no weights", e.getMessage());
+        e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> new CudaMlpEngine(null, s.spec(), s.weights(), null, t.weights(), 8, options, 1, (w, st) -> { }));
+        assertEquals("a teacher spec comes with its weights and weights with their spec; got weights and no spec", e.getMessage());
+        NullPointerException n = org.junit.jupiter.api.Assertions.assertThrows(NullPointerException.class,
+                () -> new CudaMlpEngine(null, s.spec(), s.weights(), null, null, 8, options, 1, null));
+        assertEquals("sink (where syncToStudent writes the weights)", n.getMessage());
+    }
+
     @Test
     void engineOptionsComeFromTheirPropertiesAndBadValuesAreNamed() {
         String[] keys = {"distill.cuda.mlp.precision", "distill.cuda.mlp.epilogues", "distill.cuda.mlp.graphs"};
