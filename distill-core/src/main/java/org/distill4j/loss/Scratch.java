@@ -17,8 +17,9 @@ import java.util.Arrays;
  * thread's scratch is in use gets the next level of it, with arrays of its own, kept between calls as well (a
  * logit-std around kd holds its standardized rows at level 0 while kd takes its rows from level 1). The arrays are
  * softly reachable between calls, so they never keep memory the heap needs; float arrays of more than
- * {@link #MAX_KEPT_FLOATS} elements (a whole large batch computed outside the CPU backend's slices) are not kept at
- * all. The CPU backend's pool threads end when idle, and take theirs with them.
+ * {@link #MAX_KEPT_FLOATS} elements are not kept at all. The wrappers that hold rows in float slots (logit
+ * standardization, a weighted sum) compute a large batch in slices of {@link #SLICE_ELEMENTS} logits
+ * ({@link #inSlices}), so theirs stay at a slice's size however large the batch. The CPU backend's pool threads end when idle, and take theirs with them.
  */
 final class Scratch implements AutoCloseable {
     /**
@@ -27,6 +28,55 @@ final class Scratch implements AutoCloseable {
      * call, as it was before the scratch existed.
      */
     static final int MAX_KEPT_FLOATS = 1 << 22;
+
+    /**
+     * Logits per slice when a wrapper computes a whole batch in slices of rows so that its scratch stays bounded
+     * ({@code max(1, SLICE_ELEMENTS / classes)} rows per slice): 2^18, the CPU backend's {@code CHUNK_ELEMENTS}, so the
+     * slices, and the bits of their sum in row order, are the backend's.
+     */
+    static final int SLICE_ELEMENTS = 1 << 18;
+
+    /** One slice of {@link #inSlices}: rows {@code [from, to)}, their gradient from {@code gradOffset} on. */
+    @FunctionalInterface
+    interface SliceRows {
+        LossResult rows(int from, int to, int gradOffset);
+    }
+
+    /**
+     * Rows {@code [from, to)} of a batch of {@code classes} classes, whose gradient starts at {@code gradOffset}, in
+     * slices of {@code max(1, SLICE_ELEMENTS / classes)} rows from {@code from} on, their values, rows and terms summed
+     * in row order as the CPU backend sums its slices (so a whole batch gives the backend's bits, on any number of
+     * threads). A range of one slice, or a loss that is not row-separable, is one call of {@code rows}. For wrappers
+     * whose scratch holds their rows: it then stays at the size of a slice, whatever the batch's. When a slice fails,
+     * the whole range runs at once (allocating what it needs), so that an error names the range's own rows, not a
+     * slice's.
+     */
+    static LossResult inSlices(int from, int to, int classes, int gradOffset, boolean rowSeparable, SliceRows rows) {
+        final int per = Math.max(1, SLICE_ELEMENTS / classes);
+        if (to - from <= per || !rowSeparable) {
+            return rows.rows(from, to, gradOffset);
+        }
+        double value = 0;
+        int counted = 0;
+        java.util.Map<String, Double> terms = new java.util.LinkedHashMap<>();
+        for (int a = from; a < to; a += per) {
+            int b = Math.min(to, a + per);
+            LossResult r;
+            try {
+                r = rows.rows(a, b, gradOffset + (a - from) * classes);
+            } catch (IllegalArgumentException e) {
+                // a loss inside the wrapper names the rows of the slice it was given (its row 0 is row a): the whole range
+                // at once names them as the range does, as the CPU backend does when one of its slices fails
+                return rows.rows(from, to, gradOffset);
+            }
+            value += r.value();
+            counted += r.rows();
+            for (java.util.Map.Entry<String, Double> e : r.terms().entrySet()) {
+                terms.merge(e.getKey(), e.getValue(), Double::sum);
+            }
+        }
+        return new LossResult(value, counted, terms);
+    }
 
     private static final ThreadLocal<SoftReference<Scratch>> CACHED = new ThreadLocal<>();
 

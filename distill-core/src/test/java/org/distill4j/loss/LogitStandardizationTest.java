@@ -338,6 +338,99 @@ class LogitStandardizationTest {
                 FamilyReference.widen(s), grad, new Random(1), "constant teacher row");
     }
 
+    /**
+     * A whole batch above {@link Scratch#MAX_KEPT_FLOATS} logits per buffer (33 x 131071, 17 MB each): {@code compute}
+     * standardizes it in slices of rows of the CPU backend's size, so once the thread's scratch is filled a call
+     * allocates nothing batch-sized (it used to allocate three arrays of the batch's size per call: 52 MB here), and
+     * its value, terms and gradient are the bits the CPU backend gives (which slices the same way, on any number of
+     * threads); a row's gradient is the one it gets computed alone. With a masked row, an ignored label, a -inf
+     * teacher class and a normalizer, and kd's alpha part (the raw CE) in play.
+     */
+    @Test
+    void aWholeBatchAboveTheScratchLimitRunsInBoundedMemoryWithTheBackendsBits() throws Exception {
+        assertEquals(org.distill4j.backend.CpuBackend.CHUNK_ELEMENTS, Scratch.SLICE_ELEMENTS, "logit-std slices as the backend does");
+        int rows = 33;
+        int v = 131071;
+        assertTrue((long) rows * v > Scratch.MAX_KEPT_FLOATS);
+        Random rng = new Random(77);
+        float[] s = Inputs.logits(rng, rows, v, 2);
+        float[] te = Inputs.logits(rng, rows, v, 2);
+        te[5 * v + 17] = Float.NEGATIVE_INFINITY;
+        int[] y = Inputs.labels(rng, rows, v);
+        y[9] = LogitBatch.IGNORE_INDEX;
+        boolean[] mask = new boolean[rows];
+        java.util.Arrays.fill(mask, true);
+        mask[20] = false;
+        LogitBatch b = LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, y).withRowMask(mask).withNormalizer(40);
+        LogitLoss loss = LogitStandardization.of(new SoftTargetKd(2, 0.3));
+        float[] grad = Inputs.poisoned(rows * v);
+        LossResult first = loss.compute(b, grad, UP); // fills the thread's scratch
+        java.lang.management.ThreadMXBean mx = java.lang.management.ManagementFactory.getThreadMXBean();
+        assertTrue(mx instanceof com.sun.management.ThreadMXBean, "this JVM counts a thread's allocations");
+        com.sun.management.ThreadMXBean tm = (com.sun.management.ThreadMXBean) mx;
+        long id = Thread.currentThread().getId();
+        long before = tm.getThreadAllocatedBytes(id);
+        LossResult r = loss.compute(b, grad, UP);
+        long allocated = tm.getThreadAllocatedBytes(id) - before;
+        assertTrue(allocated < 4L << 20, "a call on a batch of 17 MB buffers allocated " + (allocated >> 20)
+                + " MB; expected scratch of slice size only (< 4 MB)");
+        assertEquals(Double.doubleToRawLongBits(first.value()), Double.doubleToRawLongBits(r.value()), "the same bits on every call");
+
+        float[] viaBackend = Inputs.poisoned(rows * v);
+        LossResult br;
+        try (org.distill4j.backend.CpuBackend cpu = new org.distill4j.backend.CpuBackend(2)) {
+            br = cpu.logitLoss(loss, b, viaBackend, UP);
+        }
+        assertEquals(Double.doubleToRawLongBits(br.value()), Double.doubleToRawLongBits(r.value()),
+                "value: compute " + r.value() + ", backend " + br.value());
+        assertEquals(br.terms(), r.terms());
+        assertEquals(br.rows(), r.rows());
+        assertEquals(31, r.rows());
+        assertTrue(java.util.Arrays.equals(viaBackend, grad), "gradient bits of compute and of the backend");
+        for (int row : new int[]{0, 5, 9, 20, 32}) {
+            float[] alone = Inputs.poisoned(v);
+            loss.computeRows(b, row, row + 1, alone, 0, UP);
+            assertTrue(java.util.Arrays.equals(alone, 0, v, grad, row * v, (row + 1) * v), "row " + row + " computed alone");
+        }
+        // a plain reference check on the terms: value = alpha * ce + (1 - alpha) * kd, ce that of the raw logits
+        double ce = 0;
+        for (int row = 0; row < rows; row++) {
+            if (row != 9 && row != 20) {
+                double[] lp = FamilyReference.logSoftmax(FamilyReference.widen(java.util.Arrays.copyOfRange(s, row * v, (row + 1) * v)), 0, v, 1);
+                ce -= lp[y[row]];
+            }
+        }
+        ce /= 40;
+        assertEquals(ce, r.terms().get("ce"), 1e-9 * ce, "raw cross-entropy over the 31 counted rows, normalizer 40");
+        assertEquals(0.3 * r.terms().get("ce") + 0.7 * r.terms().get("kd"), r.value(), 1e-12 * r.value());
+    }
+
+    /**
+     * A batch that {@code compute} standardizes in slices (600 x 1000: slices of 262 rows): an error the inner loss
+     * raises on the standardized rows of a later slice still names the batch's row, directly and inside a weighted sum
+     * (mse refuses a -inf teacher logit at row 530, which is row 6 of the third slice).
+     */
+    @Test
+    void anInnerLossErrorInALaterSliceNamesTheBatchsRow() {
+        int rows = 600;
+        int v = 1000;
+        assertTrue(rows / (Scratch.SLICE_ELEMENTS / v) >= 2, "more than one slice");
+        Random rng = new Random(79);
+        float[] s = Inputs.logits(rng, rows, v, 2);
+        float[] te = Inputs.logits(rng, rows, v, 2);
+        te[530 * v + 3] = Float.NEGATIVE_INFINITY;
+        LogitBatch b = LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, null);
+        for (LogitLoss loss : new LogitLoss[]{LogitStandardization.of(new LogitMse()),
+                WeightedSum.builder().add(1, new SoftTargetKd(2, 0)).add(1, LogitStandardization.of(new LogitMse())).build()}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> loss.compute(b, new float[rows * v], UP));
+            assertTrue(e.getMessage().contains("teacher logit at row 530, class 3 is -Infinity"), loss.name() + ": " + e.getMessage());
+            try (org.distill4j.backend.CpuBackend cpu = new org.distill4j.backend.CpuBackend(2)) {
+                e = assertThrows(IllegalArgumentException.class, () -> cpu.logitLoss(loss, b, new float[rows * v], UP));
+            }
+            assertTrue(e.getMessage().contains("teacher logit at row 530, class 3 is -Infinity"), loss.name() + ", backend: " + e.getMessage());
+        }
+    }
+
     private static double sampleSd(double[] x, int off, int v) {
         double mean = 0;
         for (int i = 0; i < v; i++) {
