@@ -172,14 +172,24 @@ public sealed class WeightedSum implements LogitLoss, EpochAware {
     @Override
     public LossResult compute(LogitBatch batch, float[] gradOut, float upstream) {
         checkInputs(batch, gradOut, upstream);
-        return rows(batch, 0, batch.rows(), gradOut, 0, upstream);
+        return sliced(batch, 0, batch.rows(), gradOut, 0, upstream);
     }
 
     /** Each term's {@link LogitLoss#computeRows} on the rows. */
     @Override
     public LossResult computeRows(LogitBatch batch, int from, int to, float[] gradOut, int gradOffset, float upstream) {
         checkRows(batch, from, to, gradOut, gradOffset, upstream);
-        return rows(batch, from, to, gradOut, gradOffset, upstream);
+        return sliced(batch, from, to, gradOut, gradOffset, upstream);
+    }
+
+    /**
+     * Rows {@code [from, to)} in slices of {@link Scratch#SLICE_ELEMENTS} logits ({@link Scratch#inSlices}) when every
+     * term is row-separable, so the terms' gradient buffer stays a slice's on a batch of any size; the sum is the CPU
+     * backend's, bit for bit. A sum with a term that looks across rows gets the whole range at once.
+     */
+    private LossResult sliced(LogitBatch batch, int from, int to, float[] gradOut, int gradOffset, float upstream) {
+        return Scratch.inSlices(from, to, batch.classes(), gradOffset, rowSeparable(),
+                (a, b, off) -> rows(batch, a, b, gradOut, off, upstream));
     }
 
     /**

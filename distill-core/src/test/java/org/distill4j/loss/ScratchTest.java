@@ -195,6 +195,45 @@ class ScratchTest {
         return out;
     }
 
+    /**
+     * A weighted sum on a whole batch above {@link Scratch#MAX_KEPT_FLOATS} logits (33 x 131071): its terms' gradient
+     * buffer is a slice's, so once the thread's scratch is filled a call allocates nothing batch-sized (it allocated a
+     * 17 MB term gradient per call), and value, terms and gradient are the CPU backend's bits.
+     */
+    @Test
+    void aWeightedSumOnABatchAboveTheScratchLimitRunsInBoundedMemoryWithTheBackendsBits() {
+        int rows = 33;
+        int v = 131071;
+        Random rng = new Random(78);
+        float[] s = Inputs.logits(rng, rows, v, 2);
+        float[] t = Inputs.logits(rng, rows, v, 2);
+        int[] y = Inputs.labels(rng, rows, v);
+        y[4] = LogitBatch.IGNORE_INDEX;
+        LogitBatch b = LogitBatch.of(rows, v, s, t, TeacherValues.LOGITS, y);
+        LogitLoss loss = WeightedSum.builder().add(0.3, new CrossEntropy()).add(0.9, new SoftTargetKd(2, 0))
+                .add(0.5, new TotalVariation(1)).build();
+        float[] grad = Inputs.poisoned(rows * v);
+        loss.compute(b, grad, 0.73f); // fills the thread's scratch
+        com.sun.management.ThreadMXBean tm = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        long id = Thread.currentThread().getId();
+        long before = tm.getThreadAllocatedBytes(id);
+        LossResult r = loss.compute(b, grad, 0.73f);
+        long allocated = tm.getThreadAllocatedBytes(id) - before;
+        assertTrue(allocated < 4L << 20, "a call on a batch of 17 MB buffers allocated " + (allocated >> 20)
+                + " MB; expected scratch of slice size only (< 4 MB)");
+        float[] viaBackend = Inputs.poisoned(rows * v);
+        LossResult br;
+        try (org.distill4j.backend.CpuBackend cpu = new org.distill4j.backend.CpuBackend(2)) {
+            br = cpu.logitLoss(loss, b, viaBackend, 0.73f);
+        }
+        assertEquals(Double.doubleToRawLongBits(br.value()), Double.doubleToRawLongBits(r.value()),
+                "value: compute " + r.value() + ", backend " + br.value());
+        assertEquals(br.terms(), r.terms());
+        assertEquals(32, r.rows());
+        assertTrue(Arrays.equals(viaBackend, grad), "gradient bits of compute and of the backend");
+        assertEquals(0.3 * r.terms().get("ce") + 0.9 * r.terms().get("kd") + 0.5 * r.terms().get("tvd"), r.value(), 1e-12 * r.value());
+    }
+
     /** Fills the thread's first three scratch levels with NaN: eight double slots, and four float slots at each length. */
     private static void poison(int[] floatLengths) {
         try (Scratch s0 = Scratch.acquire(); Scratch s1 = Scratch.acquire(); Scratch s2 = Scratch.acquire()) {
