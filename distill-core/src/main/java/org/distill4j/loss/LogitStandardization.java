@@ -22,7 +22,8 @@ import java.util.Objects;
  * {@code ce} (the cross-entropy of the raw student logits, the model's real CE). So CE still sets the
  * scale of the raw logits, which the standardized term alone cannot. An inner {@code ce}, or a
  * {@link WeightedSum} with a {@code ce} or {@code kd alpha > 0} term, is rejected (its cross-entropy
- * would be standardized): combine {@code ce} with {@code logit-std} in a {@code WeightedSum} instead. DKD has no
+ * would be standardized): combine {@code ce} with {@code logit-std} in a {@code WeightedSum} instead. So is
+ * logit-std itself, directly or as a term of a weighted sum at any depth (the rows would be standardized twice). DKD has no
  * hard-label part (it uses the label only to split the distributions) and is standardized whole.
  *
  * <p>The standardized loss runs on the standardized rows; its gradient is carried back exactly:
@@ -107,6 +108,11 @@ public sealed class LogitStandardization implements LogitLoss, EpochAware {
         if (loss instanceof WeightedSum ws) {
             for (WeightedSum.Term t : ws.terms()) {
                 LogitLoss l = t.loss();
+                if (l instanceof LogitStandardization) {
+                    throw new IllegalArgumentException("logit-std cannot wrap itself, inside a weighted sum either: it would standardize "
+                            + "the rows twice, and the inner one's hard-label part would see standardized logits; put that logit-std "
+                            + "next to this one in a weighted sum instead");
+                }
                 if (l instanceof CrossEntropy || (l instanceof SoftTargetKd kd && kd.alpha() > 0)) {
                     throw new IllegalArgumentException("logit-std cannot wrap a weighted sum with the hard-label term '" + l.name()
                             + "'" + (l instanceof SoftTargetKd kd ? " (alpha " + kd.alpha() + " > 0)" : "")

@@ -136,6 +136,24 @@ class LogitStandardizationTest {
     }
 
     /**
+     * A logit-std inside a weighted sum inside logit-std would standardize the rows twice and run the inner one's
+     * cross-entropy (kd's alpha part) on standardized logits, which logit-std refuses everywhere else: refused, at any
+     * depth, as a direct logit-std around logit-std is.
+     */
+    @Test
+    void logitStdInsideAWeightedSumCannotBeWrappedEither() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> LogitStandardization.of(
+                LogitStandardization.of(new SoftTargetKd(2, 0.5))));
+        assertEquals("logit-std cannot wrap itself", e.getMessage());
+        for (LogitLoss nested : new LogitLoss[]{LogitStandardization.of(new SoftTargetKd(2, 0.5)), LogitStandardization.of(new ReverseKl(2))}) {
+            LogitLoss sum = WeightedSum.builder().add(1, new Dkd(1, 8, 4, 0))
+                    .add(0.5, WeightedSum.builder().add(1, nested).build()).build();
+            e = assertThrows(IllegalArgumentException.class, () -> LogitStandardization.of(sum));
+            assertTrue(e.getMessage().contains("logit-std cannot wrap itself") && e.getMessage().contains("weighted sum"), e.getMessage());
+        }
+    }
+
+    /**
      * Only a loss that has a temperature claims {@link TemperatureScaled}: a temperature schedule over logit-std(mse),
      * or over a weighted sum without a temperature-scaled term, is refused when the run is configured.
      */
