@@ -50,10 +50,15 @@ final class RowMath {
         }
     }
 
-    /** Checks a temperature: finite and > 0; the message names the loss. */
+    /**
+     * Checks a temperature: finite and > 0, and at least {@link Double#MIN_NORMAL}, since the losses divide by it (a
+     * subnormal temperature's reciprocal is infinite, and the scaled row maximum becomes 0 * Infinity = NaN); the message
+     * names the loss.
+     */
     static double requireTemperature(String loss, double t) {
-        if (!(t > 0) || Double.isInfinite(t)) {
-            throw new IllegalArgumentException(loss + " temperature must be a finite number > 0, got " + t);
+        if (!(t >= Double.MIN_NORMAL) || Double.isInfinite(t)) {
+            throw new IllegalArgumentException(loss + " temperature must be a finite number > 0, got " + t
+                    + (t > 0 && t < Double.MIN_NORMAL ? " (below 2^-1022, its reciprocal overflows)" : ""));
         }
         return t;
     }

@@ -625,6 +625,35 @@ class LossFamilyTest {
         assertEquals("teacher probability at row 0, class 1 is Infinity, expected a finite value >= 0", e.getMessage());
     }
 
+    /**
+     * A temperature so small that 1/T overflows (a subnormal double) was accepted and turned every value and gradient into
+     * NaN without an error (0 * Infinity at each row's maximum): refused, naming the loss, for every temperature-scaled
+     * loss; the smallest normal temperature still gives finite results.
+     */
+    @Test
+    void aTemperatureWhoseReciprocalOverflowsIsRefused() {
+        for (double t : new double[]{Double.MIN_VALUE, 1e-310}) {
+            for (java.util.function.DoubleFunction<LogitLoss> make : List.<java.util.function.DoubleFunction<LogitLoss>>of(
+                    x -> new SoftTargetKd(x, 0), ReverseKl::new, x -> new GeneralizedJsd(0.5, x), TotalVariation::new,
+                    x -> new Dkd(1, 8, x, 0), x -> new TopKKd(x, TopKKd.Tail.RENORMALIZE))) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> make.apply(t), "T = " + t);
+                assertTrue(e.getMessage().contains("temperature") && e.getMessage().contains(String.valueOf(t)), e.getMessage());
+            }
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> Losses.create("kd", Map.of("temperature", t)));
+            assertTrue(e.getMessage().startsWith("kd temperature must be"), e.getMessage());
+        }
+        float[] s = {0.3f, -1.2f, 2.5f, 0.7f};
+        float[] te = {1.1f, 0.2f, -0.4f, 0.9f};
+        LogitLoss smallest = new SoftTargetKd(Double.MIN_NORMAL, 0);
+        float[] g = Inputs.poisoned(4);
+        LossResult r = smallest.compute(LogitBatch.of(1, 4, s, te, TeacherValues.LOGITS, null), g, UP);
+        assertTrue(Double.isFinite(r.value()), "value at T = MIN_NORMAL: " + r.value());
+        for (float x : g) {
+            assertTrue(Float.isFinite(x), Arrays.toString(g));
+        }
+    }
+
     @Test
     void everyLossIsRegisteredWithItsSettings() {
         assertEquals(List.of("kd", "ce", "reverse-kl", "gjsd", "tvd", "mse", "dkd", "logit-std", "topk-kd"), Losses.names());
