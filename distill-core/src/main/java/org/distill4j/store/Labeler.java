@@ -19,8 +19,10 @@ import java.util.function.LongConsumer;
  * The labeling job: runs a teacher once over a dataset and writes its outputs to a soft-target store,
  * dense or top-k. Resumable: after an interruption (even {@code kill -9}) the same call continues from
  * the last complete chunk, and the finished store equals an uninterrupted run's byte for byte. The
- * provenance records the teacher id and description and the dataset's name, size and fingerprint,
- * so a stored teacher serves only that dataset and a resume with another teacher is refused.
+ * provenance records the teacher id and description, a content hash of the teacher's weights or model
+ * ({@link Teacher#identity()}), and the dataset's name, size and fingerprint, so a stored teacher serves only that
+ * dataset, and a resume (or the reuse of a complete store) with another teacher is refused, also one retrained under the
+ * same id. A complete store from before the weights were recorded is reused by its id alone, with a warning.
  *
  * <p>Classes a teacher gives no mass ({@code -Infinity} logits, e.g. of a {@code VocabularyAlignment} PAD teacher,
  * and zero probabilities) are stored in dense rows as {@code -Infinity}, exactly, in every dtype: training from the
@@ -70,7 +72,7 @@ public final class Labeler {
             throw new IllegalArgumentException("top-" + o.topK() + " rows of a teacher with " + teacher.classes() + " classes: k must be 1 to "
                     + teacher.classes() + " (0 for dense rows)");
         }
-        String provenance = provenance(o.teacherId(), teacher.describe(), data);
+        String provenance = provenance(o.teacherId(), teacher.describe(), weights(teacher), data);
         boolean sparse = o.topK() > 0;
         StoreHeader.ValueKind kind = sparse || teacher.values() == TeacherValues.PROBABILITIES
                 ? StoreHeader.ValueKind.LOG_PROBS : StoreHeader.ValueKind.LOGITS;
@@ -83,9 +85,33 @@ public final class Labeler {
      * and fingerprint ({@link StoredTeacher} reads the id and the fingerprint back).
      */
     static String provenance(String teacherId, String description, Dataset data) {
+        return provenance(teacherId, description, null, data);
+    }
+
+    /** With {@code weights} (null: none, as for imported outputs) the content hash of the teacher's weights or model. */
+    static String provenance(String teacherId, String description, String weights, Dataset data) {
         return "{\"teacher\":\"" + json(teacherId) + "\",\"description\":\"" + json(description)
+                + (weights == null ? "" : "\",\"" + WEIGHTS + "\":\"" + weights)
                 + "\",\"dataset\":\"" + json(data.name()) + "\",\"datasetRows\":" + data.size()
                 + ",\"datasetFingerprint\":" + data.fingerprint() + "}";
+    }
+
+    /** The provenance field with the content hash of the teacher's weights or model. */
+    static final String WEIGHTS = "teacherWeights";
+
+    /** The first 64 bits of the SHA-256 of the teacher's identity, in hex: what changes when its weights or model do. */
+    static String weights(Teacher teacher) {
+        try {
+            byte[] d = java.security.MessageDigest.getInstance("SHA-256").digest(teacher.identity().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            return java.util.HexFormat.of().formatHex(d, 0, 8);
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is missing from this JVM", e);
+        }
+    }
+
+    /** {@code provenance} without the weights' hash (what a store recorded before it had one). */
+    static String withoutWeights(String provenance) {
+        return provenance.replaceFirst(",\"" + WEIGHTS + "\":\"[0-9a-f]*\"", "");
     }
 
     /**
@@ -118,7 +144,14 @@ public final class Labeler {
         StoreHeader header = header(teacher, data, o);
         if (Files.exists(out)) {
             try (SoftTargetStore s = SoftTargetStore.open(out)) {
-                if (!s.header().equals(header)) {
+                StoreHeader h = s.header();
+                if (!h.equals(header) && !h.provenance().contains("\"" + WEIGHTS + "\"")
+                        && h.equals(new StoreHeader(header.layout(), header.codec(), header.values(), header.vocab(), header.k(),
+                        header.rows(), header.chunkRows(), header.temperature(), withoutWeights(header.provenance())))) {
+                    // from before stores recorded the teacher's weights: its id is all there is to go by, as it was then
+                    LOG.warn("{} records no hash of its teacher's weights (an older store): reused by its teacher id '{}' alone;"
+                            + " delete it to relabel if that teacher was retrained", out, StoredTeacher.teacherId(h.provenance()));
+                } else if (!h.equals(header)) {
                     throw new IllegalStateException(out + " already holds a store with other settings or another teacher: "
                             + StoreWriter.differences(s.header(), header) + ". Delete it to relabel");
                 }

@@ -251,7 +251,12 @@ public final class StoreWriter implements AutoCloseable {
         if (!a.provenance().equals(b.provenance())) {
             String teacher = StoredTeacher.teacherId(a.provenance());
             boolean sameTeacher = !teacher.equals("unknown") && teacher.equals(StoredTeacher.teacherId(b.provenance()));
-            d.add((sameTeacher ? "it was made by the same teacher from other data (or with another description)"
+            String wa = field(a.provenance(), Labeler.WEIGHTS);
+            String wb = field(b.provenance(), Labeler.WEIGHTS);
+            boolean otherWeights = sameTeacher && wa != null && wb != null && !wa.equals(wb);
+            d.add((otherWeights ? "it was made by a teacher with the same id ('" + teacher + "') but other weights or another model"
+                    + " (content " + wa + ", now " + wb + "): give a retrained teacher its own id or store"
+                    : sameTeacher ? "it was made by the same teacher from other data (or with another description)"
                     : "it was made by a different teacher") + " (provenance " + a.provenance() + ", now " + b.provenance() + ")");
         }
         if (a.layout() != b.layout()) {
@@ -279,6 +284,18 @@ public final class StoreWriter implements AutoCloseable {
             d.add("temperature " + a.temperature() + " vs " + b.temperature());
         }
         return String.join("; ", d);
+    }
+
+    /** A text field of a provenance record, or null. */
+    private static String field(String provenance, String key) {
+        try {
+            if (JsonLine.parse(provenance) instanceof java.util.Map<?, ?> record && record.get(key) instanceof String v) {
+                return v;
+            }
+        } catch (RuntimeException e) {
+            // not one JSON object (a store from elsewhere)
+        }
+        return null;
     }
 
     public StoreHeader header() {

@@ -165,6 +165,96 @@ class LabelerTest {
         assertFalse(Files.exists(StoreWriter.partialPath(tmp.resolve("top8.d4j"))));
     }
 
+    /** The slow teacher's logits times {@code weight}: the same model with other weights (same description, same id). */
+    static Teacher retrained(double weight) {
+        SlowTeacher base = new SlowTeacher(0);
+        return new Teacher() {
+            @Override
+            public int classes() {
+                return base.classes();
+            }
+
+            @Override
+            public TeacherValues values() {
+                return TeacherValues.LOGITS;
+            }
+
+            @Override
+            public float[] outputs(Batch b) {
+                float[] out = base.outputs(b);
+                for (int i = 0; i < out.length; i++) {
+                    out[i] *= (float) weight;
+                }
+                return out;
+            }
+
+            @Override
+            public String describe() {
+                return "slow teacher";
+            }
+
+            @Override
+            public String identity() {
+                return "slow teacher, weights x" + weight;
+            }
+        };
+    }
+
+    /**
+     * A teacher retrained under the same id (same description, other weights) can neither finish an interrupted store of the
+     * old weights nor be given the old weights' complete store: either would mix or swap two teachers' outputs silently.
+     */
+    @Test
+    void aTeacherWithOtherWeightsUnderTheSameIdIsRefused(@TempDir Path tmp) throws Exception {
+        Dataset data = data();
+        Path p = tmp.resolve("dense.d4j");
+        class Stop extends RuntimeException {
+        }
+        assertThrows(Stop.class, () -> Labeler.label(retrained(1), data, p, OPTIONS, rows -> {
+            if (rows >= 96) {
+                throw new Stop();
+            }
+        }));
+        assertTrue(Files.exists(StoreWriter.partialPath(p)), "interrupted");
+        IllegalArgumentException resumed = assertThrows(IllegalArgumentException.class, () -> Labeler.label(retrained(2), data, p, OPTIONS, null));
+        assertTrue(resumed.getMessage().contains("it was made by a teacher with the same id ('slow-teacher') but other weights or another"
+                + " model (content "), resumed.getMessage());
+        Labeler.Result done = Labeler.label(retrained(1), data, p, OPTIONS, null);
+        assertEquals(96, done.resumedFrom(), "the same weights resume");
+        Path whole = tmp.resolve("whole.d4j");
+        Labeler.label(retrained(1), data, whole, OPTIONS, null);
+        assertTrue(java.util.Arrays.equals(Files.readAllBytes(whole), Files.readAllBytes(p)), "resumed = uninterrupted");
+
+        IllegalStateException complete = assertThrows(IllegalStateException.class, () -> Labeler.label(retrained(2), data, p, OPTIONS, null));
+        assertTrue(complete.getMessage().startsWith(p + " already holds a store with other settings or another teacher: it was made by"
+                + " a teacher with the same id ('slow-teacher') but other weights or another model"), complete.getMessage());
+        assertTrue(Labeler.label(retrained(1), data, p, OPTIONS, null).alreadyComplete());
+    }
+
+    /**
+     * A complete store from before stores recorded the teacher's weights has only its id to go by: it is reused for that id,
+     * as it was then, not refused.
+     */
+    @Test
+    void aCompleteStoreWithoutRecordedWeightsIsReusedByItsId(@TempDir Path tmp) throws Exception {
+        Dataset data = data();
+        Path p = tmp.resolve("old.d4j");
+        StoreHeader now = Labeler.header(retrained(1), data, OPTIONS);
+        String old = now.provenance().replaceAll(",\"teacherWeights\":\"[0-9a-f]+\"", "");
+        assertTrue(old.length() < now.provenance().length(), now.provenance());
+        StoreHeader legacy = new StoreHeader(now.layout(), now.codec(), now.values(), now.vocab(), now.k(), now.rows(), now.chunkRows(),
+                now.temperature(), old);
+        try (StoreWriter w = StoreWriter.open(p, legacy)) {
+            float[] logits = retrained(1).outputs(Batch.range(data, 0, data.size()));
+            w.writeDense(logits, data.size());
+            w.finish();
+        }
+        assertTrue(Labeler.label(retrained(1), data, p, OPTIONS, null).alreadyComplete());
+        IllegalStateException other = assertThrows(IllegalStateException.class, () -> Labeler.label(retrained(1), data, p,
+                new Labeler.Options(0, ValueCodec.F32, 16, 8, "another-teacher"), null));
+        assertTrue(other.getMessage().contains("it was made by a different teacher"), other.getMessage());
+    }
+
     /** A probability teacher with zero probabilities (PAD alignment, underflow): top-k rows stay finite, as dense rows do. */
     @Test
     void topKRowsOfZeroProbabilitiesAreFlooredNotInfinite(@TempDir Path tmp) throws Exception {
