@@ -63,7 +63,7 @@ final class ModelFiles {
         void set(String option, String value) throws Main.UsageException {
             String o = option.substring(prefix.length());
             switch (o) {
-                case "engine" -> engine = name(option, value, "an engine name (onnxruntime, pytorch)");
+                case "engine" -> engine = engine(option, name(option, value, "an engine name (onnxruntime, pytorch)"));
                 case "input-shape" -> inputShape = Arrays.stream(Main.sizes(option, value)).asLongStream().toArray();
                 case "logits" -> logits = name(option, value, "an output name");
                 case "output-names" -> {
@@ -82,6 +82,31 @@ final class ModelFiles {
                 }
                 default -> throw new Main.UsageException("unknown option " + option);
             }
+        }
+
+        /**
+         * The DJL engines this command line ships with (its class path has their jars), each with the names that ask for it,
+         * as DjlTeacher reads them (any case).
+         */
+        static final java.util.Map<String, List<String>> ENGINES = java.util.Map.of(
+                "onnxruntime", List.of("onnxruntime", "onnx", "ort"),
+                "pytorch", List.of("pytorch", "torchscript", "pt"));
+
+        /**
+         * {@code value} when it names an engine of {@link #ENGINES}: any other (one DJL has but this command line does not
+         * ship, such as tensorflow, or no engine at all) is bad usage naming the option and the engines available, before
+         * any data is loaded, not a failure deep in DjlTeacher.
+         */
+        private static String engine(String option, String value) throws Main.UsageException {
+            String n = value.strip().toLowerCase(java.util.Locale.ROOT);
+            if (ENGINES.values().stream().noneMatch(names -> names.contains(n))) {
+                throw new Main.UsageException(option + ": '" + Main.printable(value) + "' is not an available engine; available: "
+                        + String.join(", ", ENGINES.keySet().stream().sorted().map(e -> {
+                            List<String> names = ENGINES.get(e);
+                            return e + " (or " + String.join(", ", names.subList(1, names.size())) + ")";
+                        }).toList()));
+            }
+            return value;
         }
 
         private static String name(String option, String value, String expected) throws Main.UsageException {

@@ -283,6 +283,36 @@ class EvalAndLabelCommandTest extends CliCommandTest {
         }
     }
 
+    /**
+     * An --engine (or --teacher-engine) that names no engine, or one whose DJL engine is not on the CLI's class path
+     * (tensorflow), is bad usage like every other option: exit 2, one line naming the option, the reason and the engines that
+     * are available, before any data is loaded; not exit 1 with a stack trace from inside DjlTeacher.
+     */
+    @Test
+    void anUnknownOrUnavailableEngineIsAUsageErrorListingTheAvailableOnes(@TempDir Path tmp) throws Exception {
+        Path store = tmp.resolve("s.d4j");
+        String available = "; available: onnxruntime (or onnx, ort), pytorch (or torchscript, pt)\n";
+        String[][] cases = {
+                {"eval", ONNX.toString(), "--engine", "tensorflow", "--data", "embedded", "--limit", "10"},
+                {"--engine: 'tensorflow' is not an available engine" + available},
+                {"eval", ONNX.toString(), "--engine", "frobnitz", "--data", "embedded", "--limit", "10"},
+                {"--engine: 'frobnitz' is not an available engine" + available},
+                {"eval", ONNX.toString(), "--teacher", PT.toString(), "--teacher-engine", "tf", "--data", "embedded", "--limit", "10"},
+                {"--teacher-engine: 'tf' is not an available engine" + available},
+                {"label", "--teacher", ONNX.toString(), "--engine", "mxnet", "--data", "embedded", "--limit", "10", "--out", store.toString()},
+                {"--engine: 'mxnet' is not an available engine" + available},
+        };
+        for (int i = 0; i < cases.length; i += 2) {
+            assertEquals(2, run(cases[i]), String.join(" ", cases[i]) + ": " + err());
+            assertEquals("distill " + cases[i][0] + ": " + cases[i + 1][0], err(), String.join(" ", cases[i]));
+            assertEquals("", out(), "nothing loaded or run: " + String.join(" ", cases[i]));
+        }
+        assertTrue(Files.notExists(store), "nothing labeled");
+        // an alias in any case still names its engine
+        assertEquals(0, run("eval", ONNX.toString(), "--engine", "ORT", "--data", "embedded", "--limit", "10"), err());
+        assertTrue(out().startsWith("OnnxRuntime cnn-teacher.onnx on "), out());
+    }
+
     @Test
     void labelWithAnOnnxTeacherWritesATopKStore(@TempDir Path tmp) throws Exception {
         Path store = tmp.resolve("cnn-top3.d4j");
