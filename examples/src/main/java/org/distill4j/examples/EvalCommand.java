@@ -80,6 +80,10 @@ final class EvalCommand {
         DataOptions.Loaded loaded = data.load();
         Dataset d = loaded.data();
         String split = data.split();
+        if (d.size() == 0) { // every number would be 0 / 0: NaN% with exit code 0, and NaN (null) in --json
+            throw new IllegalArgumentException("no samples to evaluate: " + d.name() + " from " + loaded.source()
+                    + " is empty; expected at least one sample");
+        }
         try (ModelFiles.Loaded m = ModelFiles.load(model, mo, d);
              ModelFiles.Loaded t = teacher == null ? null : ModelFiles.load(teacher, to, d)) {
             Result r = evaluate(m.model(), model.toString(), t == null ? null : t.model(), String.valueOf(teacher), d);
@@ -95,7 +99,11 @@ final class EvalCommand {
             out.println("  per class:");
             for (int c = 0; c < d.classes(); c++) {
                 String name = d.classes() == FashionMnist.CLASS_NAMES.size() ? FashionMnist.CLASS_NAMES.get(c) : "class " + c;
-                out.printf(Locale.ROOT, "    %-12s %6.2f%% of %,d%n", name, 100 * r.perClass[c], r.perClassCount[c]);
+                if (r.perClassCount[c] == 0) { // no accuracy to show (NaN), not "NaN% of 0"
+                    out.printf(Locale.ROOT, "    %-12s no samples%n", name);
+                } else {
+                    out.printf(Locale.ROOT, "    %-12s %6.2f%% of %,d%n", name, 100 * r.perClass[c], r.perClassCount[c]);
+                }
             }
             if (json != null) {
                 Map<String, Object> j = new LinkedHashMap<>();
@@ -147,6 +155,9 @@ final class EvalCommand {
      * not numbers are refused, naming the model ({@code modelName}, {@code teacherName}) and the sample.
      */
     static Result evaluate(Teacher model, String modelName, Teacher teacher, String teacherName, Dataset d) {
+        if (d.size() == 0) {
+            throw new IllegalArgumentException("no samples to evaluate in " + d.name() + "; expected at least one sample");
+        }
         int k = d.classes();
         Result r = new Result();
         int[] correct = new int[k];

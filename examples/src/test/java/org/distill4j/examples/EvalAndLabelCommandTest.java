@@ -218,6 +218,71 @@ class EvalAndLabelCommandTest extends CliCommandTest {
         assertTrue(err().contains(bad + ": its output for sample 0 of fashion-mnist-subset/test[:50] is NaN at class 7; expected finite class scores"), err());
     }
 
+    /** A raw idx3 image file of {@code count} 28x28 images (pixels i % 251) and its idx1 labels (i % 10). */
+    private static void writeIdx(Path dir, String prefix, int count) throws Exception {
+        java.io.ByteArrayOutputStream im = new java.io.ByteArrayOutputStream();
+        java.io.DataOutputStream d = new java.io.DataOutputStream(im);
+        d.writeInt(0x803);
+        d.writeInt(count);
+        d.writeInt(28);
+        d.writeInt(28);
+        for (int i = 0; i < count * 784; i++) {
+            d.writeByte(i % 251);
+        }
+        Files.write(dir.resolve(prefix + "-images-idx3-ubyte"), im.toByteArray());
+        java.io.ByteArrayOutputStream lb = new java.io.ByteArrayOutputStream();
+        d = new java.io.DataOutputStream(lb);
+        d.writeInt(0x801);
+        d.writeInt(count);
+        for (int i = 0; i < count; i++) {
+            d.writeByte(i % 10);
+        }
+        Files.write(dir.resolve(prefix + "-labels-idx1-ubyte"), lb.toByteArray());
+    }
+
+    /**
+     * Data with no samples (a test split of 0 images) is an error naming the data and what was expected, not "NaN%" for
+     * every number with exit code 0 and NaN written to --json; a class without samples in the data (here --limit 5 covers 5
+     * of the 10 classes) has no accuracy: it is shown as such, never as "NaN% of 0".
+     */
+    @Test
+    void evalOfNoSamplesIsAnErrorAndAClassWithoutSamplesHasNoAccuracy(@TempDir Path tmp) throws Exception {
+        Path zip = tmp.resolve("m.zip");
+        StoreCommands.saveModel(DemoModels.mlp(784, new int[] {8}, 10, 0, 1e-3, 1), zip);
+        Path data = Files.createDirectories(tmp.resolve("data"));
+        writeIdx(data, "train", 3);
+        writeIdx(data, "t10k", 0);
+        Path json = tmp.resolve("e.json");
+        assertEquals(1, run("eval", zip.toString(), "--data", data.toString(), "--json", json.toString()));
+        assertTrue(err().startsWith("distill eval failed: no samples to evaluate: fashion-mnist/test from " + data
+                + " is empty; expected at least one sample"), err());
+        assertTrue(!out().contains("NaN") && Files.notExists(json), out());
+        // the train split of the same files has samples: the same model evaluates
+        assertEquals(0, run("eval", zip.toString(), "--data", data.toString(), "--split", "train"), err());
+        assertTrue(out().contains("(3 train samples from"), out());
+
+        assertEquals(0, run("eval", zip.toString(), "--data", "embedded", "--limit", "5", "--json", json.toString()), err());
+        assertTrue(!out().contains("NaN"), out());
+        int[] count = new int[10];
+        for (int y : FashionMnist.loadEmbedded(Main.class.getClassLoader()).test().head(5).labels()) {
+            count[y]++;
+        }
+        int empty = 0;
+        for (int c = 0; c < 10; c++) {
+            String name = FashionMnist.CLASS_NAMES.get(c);
+            if (count[c] == 0) {
+                empty++;
+                assertTrue(out().contains("    " + String.format("%-12s", name) + " no samples\n"), name + "\n" + out());
+            } else {
+                assertTrue(out().matches("(?s).*\n    " + Pattern.quote(String.format("%-12s", name)) + " +\\d+\\.\\d\\d% of " + count[c] + "\n.*"),
+                        name + "\n" + out());
+            }
+        }
+        assertTrue(empty > 0, "a check that can fail: some class has no sample among the first 5");
+        assertTrue(Files.readString(json).matches("(?s).*\\{\\s*\"class\": \\d,\\s*\"accuracy\": null,\\s*\"samples\": 0\\s*}.*"),
+                "a class without samples has accuracy null in the JSON: " + Files.readString(json));
+    }
+
     @Test
     void evalErrors(@TempDir Path tmp) throws Exception {
         assertEquals(2, run("eval"));
