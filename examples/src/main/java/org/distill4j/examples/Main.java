@@ -366,15 +366,25 @@ public final class Main {
 
     /**
      * A path given on the command line, {@code option} naming it in the error: a value no file can be named by (one with a
-     * NUL character) is bad usage, not a failed run. Every command reads its path arguments through here.
+     * NUL character), or one with another control character (a line break, a tab, an escape: a name the file system would
+     * take, but never what was meant), is bad usage, not a failed run or a file of that name, as in a recipe's path fields.
+     * Every command reads its path arguments through here.
      */
     static Path path(String option, String value) throws UsageException {
+        Path p;
         try {
-            return Path.of(value);
+            p = Path.of(value);
         } catch (java.nio.file.InvalidPathException e) {
             throw new UsageException(option + ": '" + printable(value) + "' is not a valid path (" + e.getReason()
                     + "); expected a file or directory name");
         }
+        for (int i = 0; i < value.length(); i++) {
+            if (Character.isISOControl(value.charAt(i))) {
+                throw new UsageException(option + ": '" + printable(value) + "' is not a valid path (control character "
+                        + printable(String.valueOf(value.charAt(i))) + " at index " + i + "); expected a file or directory name");
+            }
+        }
+        return p;
     }
 
     /** {@code s} with each control character (NUL, a line break) written as a Java escape of its code, for one readable line. */

@@ -214,6 +214,45 @@ class MainTest {
     void aPathNoFileCanHaveIsAUsageErrorNamingTheArgument(@TempDir Path tmp) {
         String bad = tmp + "/a\0b";
         String shown = bad.replace("\0", "\\u0000");
+        for (List<String> c : pathCases(tmp, bad)) {
+            errBytes.reset();
+            String[] args = c.subList(1, c.size()).toArray(String[]::new);
+            String command = Main.printable(String.join(" ", args));
+            assertEquals(2, run(args), command + "\n" + err());
+            assertEquals("distill " + args[0] + ": " + c.get(0) + ": '" + shown + "' is not a valid path (Nul character not allowed);"
+                    + " expected a file or directory name\n", err(), command);
+        }
+    }
+
+    /**
+     * A path with another control character (a line break, a tab, an escape: one a file system takes, but never what was
+     * meant, e.g. a value pasted with its line end) is refused as a recipe's path fields refuse it: a usage error naming the
+     * argument, the character and where it is, before anything is read, created or run.
+     */
+    @Test
+    void aPathWithAControlCharacterIsAUsageErrorAsInARecipe(@TempDir Path tmp) throws Exception {
+        for (char ch : new char[] {'\n', '\t', '\u001b', '\u007f'}) {
+            String bad = tmp + "/a" + ch + "b";
+            String shown = Main.printable(bad);
+            String escape = Main.printable(String.valueOf(ch));
+            for (List<String> c : pathCases(tmp, bad)) {
+                errBytes.reset();
+                outBytes.reset();
+                String[] args = c.subList(1, c.size()).toArray(String[]::new);
+                String command = Main.printable(String.join(" ", args));
+                assertEquals(2, run(args), command + "\n" + err());
+                assertEquals("distill " + args[0] + ": " + c.get(0) + ": '" + shown + "' is not a valid path (control character "
+                        + escape + " at index " + (tmp.toString().length() + 2) + "); expected a file or directory name\n", err(), command);
+                assertEquals("", out(), command);
+            }
+        }
+        try (var left = Files.list(tmp)) {
+            assertEquals(List.of(), left.toList(), "nothing was created");
+        }
+    }
+
+    /** (the argument's name, then the command line) for every path argument of every command, each given {@code bad}. */
+    private static List<List<String>> pathCases(Path tmp, String bad) {
         String out = tmp.resolve("out").toString();
         String recipe = Path.of("recipes", "fashion-mnist", "kd", "mlp400_from_mlp1200.yaml").toString();
         List<List<String>> cases = List.of(
@@ -235,14 +274,7 @@ class MainTest {
                 List.of("--jsonl", "store", "import", "--jsonl", bad, "--out", out),
                 List.of("--topk-npy", "store", "import", "--topk-npy", out, bad, "--out", out),
                 List.of("--out", "store", "import", "--npy", out, "--out", bad));
-        for (List<String> c : cases) {
-            errBytes.reset();
-            String[] args = c.subList(1, c.size()).toArray(String[]::new);
-            String command = Main.printable(String.join(" ", args));
-            assertEquals(2, run(args), command + "\n" + err());
-            assertEquals("distill " + args[0] + ": " + c.get(0) + ": '" + shown + "' is not a valid path (Nul character not allowed);"
-                    + " expected a file or directory name\n", err(), command);
-        }
+        return cases;
     }
 
     @Test
