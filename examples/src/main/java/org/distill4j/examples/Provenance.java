@@ -26,7 +26,7 @@ public final class Provenance {
         m.put("backend", backend.name());
         m.put("device", backend.device());
         Map<String, Object> versions = new LinkedHashMap<>();
-        versions.put("distill4j", versionOf(Distiller.class));
+        versions.put("distill4j", distill4jVersion());
         versions.put("deeplearning4j", versionOf(MultiLayerNetwork.class));
         versions.put("djl", versionOf(ai.djl.engine.Engine.class));
         versions.put("onnxruntime", versionOf(ai.onnxruntime.OrtEnvironment.class));
@@ -40,6 +40,34 @@ public final class Provenance {
         m.put("finished", finished.toString());
         m.put("wallSeconds", (finished.toEpochMilli() - started.toEpochMilli()) / 1000.0);
         return m;
+    }
+
+    /** The resource that Maven's resource filtering writes the build's version into (examples/pom.xml). */
+    static final String VERSION_RESOURCE = "distill4j-version.properties";
+
+    /**
+     * The Distill4J version: distill-core's jar's (manifest or file name), else the version this code was built as, from
+     * {@link #VERSION_RESOURCE} (class folders, as in the tests or {@code java -cp target/classes}, have neither a manifest
+     * nor a versioned name), else "unknown".
+     */
+    static String distill4jVersion() {
+        String v = versionOf(Distiller.class);
+        if (!v.equals("unknown")) {
+            return v;
+        }
+        try (java.io.InputStream in = Provenance.class.getResourceAsStream(VERSION_RESOURCE)) {
+            if (in != null) {
+                java.util.Properties p = new java.util.Properties();
+                p.load(in);
+                String built = p.getProperty("version", "").trim();
+                if (!built.isEmpty() && !built.contains("${")) { // not filtered (an IDE's copy): no version known
+                    return built;
+                }
+            }
+        } catch (IOException e) {
+            // fall through: provenance is best effort for versions
+        }
+        return "unknown";
     }
 
     /** The implementation version from the jar manifest, else the version in the jar's file name, else "unknown". */

@@ -63,6 +63,26 @@ class ProvenanceTest {
         assertEquals(Map.of(), Provenance.git(null));
     }
 
+    /**
+     * The Distill4J version is recorded in every layout: from a jar's manifest or name, and from class folders too (the
+     * tests, {@code java -cp target/classes}), where there is neither; there it was "unknown". It is the build's version,
+     * the one in the parent pom.
+     */
+    @Test
+    void theDistill4jVersionIsKnownWhenTheCodeRunsFromClassFolders() throws Exception {
+        String pom = Files.readString(Path.of("..", "pom.xml"));
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile(
+                "<artifactId>distill4j-parent</artifactId>\\s*<version>([^<]+)</version>").matcher(pom);
+        assertTrue(m.find(), "the parent pom's version");
+        String version = m.group(1).trim();
+        assertTrue(Files.isDirectory(Path.of(org.distill4j.train.Distiller.class.getProtectionDomain().getCodeSource().getLocation().toURI())),
+                "a check that can fail: distill-core runs from its class folder here");
+        try (org.distill4j.backend.CpuBackend cpu = new org.distill4j.backend.CpuBackend()) {
+            Map<String, Object> p = Provenance.record(Map.of(), "test", cpu, java.time.Instant.EPOCH, java.time.Instant.EPOCH);
+            assertEquals(version, ((Map<?, ?>) p.get("versions")).get("distill4j"), p.toString());
+        }
+    }
+
     @Test
     void thisBuildRecordsItsOwnCheckout() throws Exception {
         assumeTrue(hasGit(), "git is not installed");
