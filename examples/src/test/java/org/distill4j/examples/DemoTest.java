@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class DemoTest {
     private static float[] initialWeights(Demo.Settings s, Long runSeed) {
@@ -64,5 +65,73 @@ class DemoTest {
         assertEquals("file-" + Long.toHexString(whole.getValue()), Demo.fileId(f));
         bytes[150_000] ^= 1;
         assertNotEquals(Demo.fileId(f), Demo.fileId(java.nio.file.Files.write(tmp.resolve("n.onnx"), bytes)));
+    }
+    /** results.json without the rows' timings, which a row trained again (not restored) does not repeat. */
+    private static String withoutTimings(Path results) throws Exception {
+        return java.nio.file.Files.readAllLines(results).stream()
+                .filter(l -> !l.contains("\"samplesPerSecond\"") && !l.contains("\"wallSeconds\""))
+                .collect(java.util.stream.Collectors.joining("\n"));
+    }
+
+    private static int demo(java.io.ByteArrayOutputStream out, java.io.ByteArrayOutputStream err, String... args) {
+        out.reset();
+        err.reset();
+        return Main.run(args, new java.io.PrintStream(out, true, java.nio.charset.StandardCharsets.UTF_8),
+                new java.io.PrintStream(err, true, java.nio.charset.StandardCharsets.UTF_8));
+    }
+
+    /**
+     * distill demo --seeds ... --resume (not only a recipe's training.seeds): a demo over seeds [5, -5] with two distilled
+     * rows and a stored-teacher row, interrupted in its second distilled row (that row's second seed, the rows after it and
+     * the store are gone, as are the records), resumed, gives the uninterrupted run's results.json but for timings: every
+     * row's accuracy and agreement per seed, the std and the paired gains. The rows that had finished are restored, not
+     * trained again (their timings are the saved ones).
+     */
+    @Test
+    void anInterruptedDemoOverSeedsResumesToTheUninterruptedRunsNumbers(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("demo");
+        Path store = tmp.resolve("s.d4j");
+        String[] args = {"demo", "--quiet", "--data", "embedded", "--out", out.toString(), "--seeds", "5,-5",
+                "--teacher-samples", "300", "--teacher-epochs", "1", "--teacher-hidden", "16", "--transfer-samples", "200",
+                "--student-epochs", "2", "--student-hidden", "8", "--test-samples", "200", "--compare", "kd,tvd",
+                "--store", store.toString()};
+        java.io.ByteArrayOutputStream o = new java.io.ByteArrayOutputStream();
+        java.io.ByteArrayOutputStream e = new java.io.ByteArrayOutputStream();
+        assertEquals(0, demo(o, e, args), e.toString());
+        Path results = out.resolve("results.json");
+        String uninterrupted = withoutTimings(results);
+        String timed = java.nio.file.Files.readString(results);
+        assertTrue(uninterrupted.contains("\"testAccuracyRuns\": [") && uninterrupted.contains("\"kd (stored f16)\""), uninterrupted);
+
+        Path ckpts = out.resolve("checkpoints");
+        java.util.List<String> lost = java.util.List.of("distilled-tvd-seed-minus-5", "distilled-kd-stored-f16-seed-5",
+                "distilled-kd-stored-f16-seed-minus-5");
+        for (String r : lost) {
+            assertTrue(java.nio.file.Files.deleteIfExists(ckpts.resolve(r).resolve(org.distill4j.train.Checkpoints.FILE_NAME)), r);
+        }
+        java.nio.file.Files.delete(store);
+        java.nio.file.Files.delete(results);
+        java.nio.file.Files.delete(out.resolve("provenance.json"));
+        String[] resume = java.util.stream.Stream.concat(java.util.stream.Stream.of(args), java.util.stream.Stream.of("--resume"))
+                .toArray(String[]::new);
+        assertEquals(0, demo(o, e, resume), e.toString());
+        assertEquals(uninterrupted, withoutTimings(results), "every row and seed: accuracies, agreement, std, runs, gains");
+        // the rows that had finished every seed are restored with their saved training speed (the wall time of a run that
+        // was not interrupted also counts its last checkpoint's save, which the checkpoint cannot hold)
+        String resumed = java.nio.file.Files.readString(results);
+        for (String row : new String[] {"teacher", "student alone", "distilled: kd"}) {
+            assertEquals(rowJson(timed, row).replaceAll(",\\s*\"wallSeconds\": [0-9.e-]+", ""),
+                    rowJson(resumed, row).replaceAll(",\\s*\"wallSeconds\": [0-9.e-]+", ""), row + " restored, not trained again");
+        }
+        assertNotEquals(rowJson(timed, "distilled: tvd"), rowJson(resumed, "distilled: tvd"), "a check that can fail: its seed -5 trained again");
+        assertTrue(java.nio.file.Files.isRegularFile(store) && java.nio.file.Files.isRegularFile(out.resolve("provenance.json")));
+    }
+
+    /** The JSON object of {@code row} in a results.json. */
+    private static String rowJson(String results, String row) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("\\{\\s*\"row\": \"" + java.util.regex.Pattern.quote(row)
+                + "\"[^{}]*}").matcher(results);
+        assertTrue(m.find(), row + " in " + results);
+        return m.group();
     }
 }
