@@ -82,6 +82,13 @@ public final class Demo {
         public org.distill4j.teacher.EnsembleTeacher.Combine combine = org.distill4j.teacher.EnsembleTeacher.Combine.PROBABILITIES;
         /** The compute backend by name, or "auto". */
         public String backend = "auto";
+        /**
+         * What runs each row's training steps, as {@link Distiller.Builder#engine}: auto, dl4j or a provider's name; null for
+         * {@value org.distill4j.train.StepEngines#PROPERTY} / {@value org.distill4j.train.StepEngines#ENV}, else auto.
+         */
+        public String engine;
+        /** The step engine providers to choose from, as {@link Distiller.Builder#stepEngines}; null for those on the class path. */
+        public List<org.distill4j.train.StepEngineProvider> stepEngines;
         /** Distilled rows as (label, loss); when set, used instead of {@link #compare}. */
         public List<Map.Entry<String, LogitLoss>> losses;
         /** With {@link #store}: distill only from the store (labeled first), top-k when > 0 (a recipe's teacher.store). */
@@ -244,8 +251,12 @@ public final class Demo {
         Dataset test = split.test().head(s.testSamples);
         int in = shuffled.featureCount();
         int classes = shuffled.classes();
-        out.printf(Locale.ROOT, "Fashion-MNIST from %s: teacher trains on %d samples, students on a transfer set of %d, test %d%n",
-                split.source(), teacherSet.size(), transfer.size(), test.size());
+        // printed once the first row's steps have an engine (or before anything else is printed): a step engine asked for by
+        // name that declines the first row is a setting to change, and leaves nothing on the standard output, as an unknown
+        // engine or backend does
+        Header header = new Header(out, String.format(Locale.ROOT,
+                "Fashion-MNIST from %s: teacher trains on %d samples, students on a transfer set of %d, test %d%n",
+                split.source(), teacherSet.size(), transfer.size(), test.size()));
 
         // every distilled row's settings are checked before anything trains (a top-k beyond the classes would otherwise
         // fail only when the teacher that took minutes to train is asked for its top k)
@@ -285,7 +296,7 @@ public final class Demo {
                 if (spec.model() == null) {
                     MultiLayerNetwork net = DemoModels.mlp(in, spec.hidden(), classes, spec.dropout(), s.updater(), s.seed + 100L * i);
                     DistillResult tr = train(s, rowName, s.seed, net, null, new CrossEntropy(), List.of(), teacherSet, test, spec.epochs(),
-                            backend);
+                            backend, header);
                     rows.add(row(rowName, DemoModels.shape(in, spec.hidden(), classes) + ", dropout " + spec.dropout(),
                             net.numParams(), teacherSet.size(), spec.epochs(), "ce", tr));
                     results.put(rowName, tr);
@@ -336,6 +347,7 @@ public final class Demo {
                             + (members.size() != 1 ? members.size() + " teachers" : "a foreign (DJL) teacher"));
                 }
                 StoreCommands.saveModel(teacherNet, s.saveTeacher);
+                header.print();
                 out.println("saved the teacher to " + s.saveTeacher);
             }
             Teacher distillTeacher = liveTeacher;
@@ -346,6 +358,7 @@ public final class Demo {
                 if (liveTeacher != null) {
                     org.distill4j.store.Labeler.Result lr = org.distill4j.store.Labeler.label(liveTeacher, transfer, s.store,
                             new org.distill4j.store.Labeler.Options(s.storeTopK, s.storeCodec, 1024, 1000, liveId), null);
+                    header.print();
                     out.printf(Locale.ROOT, "%s %d rows in %s%n", lr.alreadyComplete() ? "reusing the stored" : "labeled", lr.rows(), s.store);
                     how = lr.alreadyComplete() ? "reused" : "labeled";
                 }
@@ -353,6 +366,7 @@ public final class Demo {
                 storeRecord = storeRecord(onlyStore, how);
                 distillTeacher = org.distill4j.store.StoredTeacher.of(onlyStore, liveId); // no live teacher: any id
                 if (liveTeacher == null) {
+                    header.print();
                     out.println("teacher: " + distillTeacher.describe() + " (stored outputs only)");
                     if (!distillTeacher.serves(transfer)) {
                         throw new IllegalArgumentException(s.store + " was not labeled on this run's transfer set (" + transfer.size()
@@ -364,7 +378,7 @@ public final class Demo {
             } else if (liveTeacher == null) {
                 throw new IllegalArgumentException("no teacher: give a model, a training spec, an ensemble or a store");
             }
-            Students students = new Students(s, in, classes, transfer, test, backend, rows, results, runs);
+            Students students = new Students(s, in, classes, transfer, test, backend, rows, results, runs, header);
             List<Double> a = students.row("student alone", liveTeacher, new CrossEntropy(), "ce", List.of());
             Map<String, Object> gains = new LinkedHashMap<>();
             Map<String, Object> gainStds = new LinkedHashMap<>();
@@ -389,6 +403,7 @@ public final class Demo {
                 // the store is tied to this teacher's weights: a store labeled by another teacher is refused, not reused
                 org.distill4j.store.Labeler.Result lr = org.distill4j.store.Labeler.label(liveTeacher, transfer, s.store,
                         new org.distill4j.store.Labeler.Options(0, org.distill4j.store.ValueCodec.F16, 1024, 1000, liveId), null);
+                header.print();
                 if (lr.alreadyComplete()) {
                     out.printf(Locale.ROOT, "reusing the stored %d rows in %s%n", lr.rows(), s.store);
                 } else {
@@ -401,6 +416,7 @@ public final class Demo {
                             m.loss, m.description, List.of()), a, gains, gainStds);
                 }
             }
+            header.print();
             printTable(rows, out);
             Map<String, Object> summary = new LinkedHashMap<>();
             summary.put("demo", s.recipe != null ? s.recipe.get("name") : "hinton-fashion-mnist");
@@ -444,15 +460,33 @@ public final class Demo {
         return new Outcome(rows, results, runs);
     }
 
+    /** A line for {@code out} that is printed once, by the first {@link #print()}. */
+    private static final class Header {
+        private final PrintStream out;
+        private String pending;
+
+        Header(PrintStream out, String line) {
+            this.out = out;
+            this.pending = line;
+        }
+
+        void print() {
+            if (pending != null) {
+                out.print(pending);
+                pending = null;
+            }
+        }
+    }
+
     /** The student rows of a run: each trained once (as always) or once per seed of {@link Settings#seeds}. */
     private record Students(Settings s, int in, int classes, Dataset transfer, Dataset test, ComputeBackend backend, List<Row> rows,
-                            Map<String, DistillResult> results, Map<String, Map<Long, DistillResult>> runs) {
+                            Map<String, DistillResult> results, Map<String, Map<Long, DistillResult>> runs, Header header) {
         /** Trains the row {@code label}, adds it, and returns its test accuracy per seed (one value without seeds). */
         List<Double> row(String label, Teacher teacher, LogitLoss loss, String description, List<FeatureTerm> features) throws IOException {
             String shape = DemoModels.shape(in, s.studentHidden, classes);
             if (!s.seeded()) {
                 MultiLayerNetwork net = initialStudent(s, in, classes, null);
-                DistillResult r = train(s, label, s.seed, net, teacher, loss, features, transfer, test, s.studentEpochs, backend);
+                DistillResult r = train(s, label, s.seed, net, teacher, loss, features, transfer, test, s.studentEpochs, backend, header);
                 rows.add(Demo.row(label, shape, net.numParams(), transfer.size(), s.studentEpochs, description, r));
                 results.put(label, r);
                 saveModel(s, label, net);
@@ -464,7 +498,8 @@ public final class Demo {
                 // the same initial weights and batch order for every row of one seed: the rows stay paired
                 String run = seedLabel(label, seed); // its own checkpoints (<row>-seed-<n>, -seed-minus-<n> below 0) and model file
                 MultiLayerNetwork net = initialStudent(s, in, classes, seed);
-                bySeed.put(seed, train(s, run, seed, net, teacher, loss, features, transfer, test, s.studentEpochs, backend));
+                bySeed.put(seed, train(s, run, seed, net, teacher, loss, features, transfer, test, s.studentEpochs, backend,
+                        header));
                 saveModel(s, run, net);
                 params = net.numParams();
             }
@@ -697,7 +732,8 @@ public final class Demo {
     }
 
     private static DistillResult train(Settings s, String label, long seed, MultiLayerNetwork net, Teacher teacher, LogitLoss loss,
-                                       List<FeatureTerm> features, Dataset train, Dataset test, int epochs, ComputeBackend backend) {
+                                       List<FeatureTerm> features, Dataset train, Dataset test, int epochs, ComputeBackend backend,
+                                       Header header) {
         LOG.info("training {}: {} samples, {} epochs", label, train.size(), epochs);
         org.deeplearning4j.nn.graph.ComputationGraph graph = null;
         Distiller.Builder b = Distiller.builder();
@@ -736,12 +772,24 @@ public final class Demo {
         if (loss.needsTeacher() || teacher != null) {
             b.teacher(teacher);
         }
+        if (s.stepEngines != null) {
+            b.stepEngines(s.stepEngines);
+        }
+        if (s.engine != null) {
+            b.engine(s.engine);
+        }
         if (s.temperatureSchedule != null && loss instanceof org.distill4j.loss.TemperatureScaled) {
             b.temperature(s.temperatureSchedule); // the distilled rows; teachers and the student alone train on ce
         }
         if (s.alphaSchedule != null && loss instanceof org.distill4j.loss.SoftTargetKd) {
             b.alpha(s.alphaSchedule);
         }
+        b.listener(new org.distill4j.train.TrainingListener() {
+            @Override
+            public void epochStarted(int epoch, int epochs, int batches) {
+                header.print(); // the steps have an engine: the run goes on
+            }
+        });
         if (s.progress) {
             b.listener(ConsoleProgress.toStderr(label));
         }
@@ -752,6 +800,7 @@ public final class Demo {
             b.checkpoints(s.resume ? c : c.startOver());
         }
         DistillResult r = b.build().run();
+        header.print(); // a finished row restored from its checkpoint starts no epoch
         if (graph != null) {
             net.setParams(graph.params()); // the trained weights, in the network the row saves and reports
         }

@@ -134,4 +134,62 @@ class DemoTest {
         assertTrue(m.find(), row + " in " + results);
         return m.group();
     }
+    /** The demo's smallest settings on the embedded subset, into {@code out}. */
+    private static Demo.Settings tiny(Path out) {
+        Demo.Settings s = new Demo.Settings();
+        s.embedded = true;
+        s.out = out;
+        s.progress = false;
+        s.teacherSamples = 60;
+        s.teacherEpochs = 1;
+        s.teacherHidden = new int[] {8};
+        s.transferSamples = 30;
+        s.studentEpochs = 1;
+        s.studentHidden = new int[] {4};
+        s.testSamples = 30;
+        return s;
+    }
+
+    /** A step engine provider that declines every run. */
+    private static org.distill4j.train.StepEngineProvider declining(String name) {
+        return new org.distill4j.train.StepEngineProvider() {
+            @Override
+            public String name() {
+                return name;
+            }
+
+            @Override
+            public Offer offer(Setup setup) {
+                return Offer.decline("it takes no run (a test engine)");
+            }
+        };
+    }
+
+    /**
+     * A step engine asked for by name that declines the first row (its models, its loss: known only when the row asks, after
+     * the data is read) is a setting to change, like an unknown engine or backend: nothing goes to standard output before
+     * the error (the data-source line came first, so 'distill demo > table.txt' kept a line of a run that never ran). A run
+     * whose engine accepts prints that line first, as always.
+     */
+    @Test
+    void aDecliningStepEngineLeavesNothingOnStandardOutput(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream out = new java.io.PrintStream(bytes, true, java.nio.charset.StandardCharsets.UTF_8);
+        Demo.Settings s = tiny(tmp.resolve("declined"));
+        s.stepEngines = java.util.List.of(declining("test-declines"));
+        s.engine = "test-declines";
+        org.distill4j.train.StepEngines.UnavailableEngineException e = org.junit.jupiter.api.Assertions.assertThrows(
+                org.distill4j.train.StepEngines.UnavailableEngineException.class, () -> Demo.run(s, out));
+        assertTrue(e.getMessage().contains("'test-declines'") && e.getMessage().contains("it takes no run (a test engine)"), e.getMessage());
+        assertEquals("", bytes.toString(java.nio.charset.StandardCharsets.UTF_8), "nothing printed before the error");
+        assertTrue(java.nio.file.Files.notExists(Demo.checkpointDir(s, "teacher").resolve(org.distill4j.train.Checkpoints.FILE_NAME)),
+                "the teacher did not train");
+
+        Demo.Settings auto = tiny(tmp.resolve("auto"));
+        auto.stepEngines = s.stepEngines;
+        auto.engine = "auto"; // the engine declines, the DL4J path runs
+        Demo.run(auto, out);
+        String printed = bytes.toString(java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(printed.startsWith("Fashion-MNIST from embedded subset") && printed.indexOf("student alone") > 0, printed);
+    }
 }
