@@ -220,6 +220,10 @@ public final class Main {
                 default -> throw new UsageException("unknown option " + a + " (see distill demo --help)");
             }
         }
+        // where the results go, checked before anything trains (each is written only after rows have trained)
+        outputDirectory("--out", s.out);
+        outputFile("--save-teacher", s.saveTeacher, "the model's file name");
+        outputFile("--store", s.store, "the store's file name");
         for (String spec : s.compare) {
             // each row's loss is built now, with the final --temperature and --alpha, so a bad setting is a usage error
             // before any training (topk-kd:k=11 on 10 classes, dkd:beta=x)
@@ -287,6 +291,7 @@ public final class Main {
         if (recipe == null) {
             throw new UsageException("a recipe file is required (see distill run --help)");
         }
+        outputDirectory("--out", outDir);
         org.distill4j.examples.recipe.Recipe r = org.distill4j.examples.recipe.RecipeLoader.load(recipe, sets);
         org.distill4j.examples.recipe.RecipeRunner.run(r, outDir != null ? outDir : Path.of("distill-out", r.name()), progress, resume, out);
         return OK;
@@ -339,9 +344,26 @@ public final class Main {
                 throw new UsageException(opt + ": '" + name + "' is not a distillation loss; registered: "
                         + String.join(", ", Losses.names().stream().filter(n -> !n.equals("ce")).toList()));
             }
+            if (out.contains(spec)) { // one row name: one checkpoint directory, one entry in results.json
+                throw new UsageException(opt + ": '" + spec + "' is given twice; expected distinct losses");
+            }
             out.add(spec);
         }
         return List.copyOf(out);
+    }
+
+    /** A directory a command writes into ({@code null}: none given): an existing file there is bad usage. */
+    private static void outputDirectory(String option, Path dir) throws UsageException {
+        if (dir != null && java.nio.file.Files.exists(dir) && !java.nio.file.Files.isDirectory(dir)) {
+            throw new UsageException(option + " " + dir + " is a file; expected a directory for the results");
+        }
+    }
+
+    /** A file a command writes ({@code null}: none given): an existing directory there is bad usage. */
+    private static void outputFile(String option, Path file, String expected) throws UsageException {
+        if (file != null && java.nio.file.Files.isDirectory(file)) {
+            throw new UsageException(option + " " + file + " is a directory; expected " + expected);
+        }
     }
 
     /** --seeds 1,2,3: 1 to 20 distinct integers. */

@@ -277,6 +277,36 @@ class MainTest {
         return cases;
     }
 
+    /**
+     * A file where demo or run writes a directory (--out), a directory where they write a file (--save-teacher, --store), or
+     * a --compare loss given twice (two rows of one name: one checkpoint directory, one entry in results.json) is bad usage,
+     * refused before anything trains: not a failure minutes later, after the teacher trained ("Is a directory", naming no
+     * file, for --store), nor a silently repeated row.
+     */
+    @Test
+    void demoAndRunRefuseOutputsTheyCannotWriteAndRepeatedRowsBeforeTraining(@TempDir Path tmp) throws Exception {
+        Path file = Files.writeString(tmp.resolve("a-file"), "x");
+        Path dir = Files.createDirectories(tmp.resolve("a-dir"));
+        String recipe = Path.of("recipes", "fashion-mnist", "kd", "mlp400_from_mlp1200.yaml").toString();
+        String[][] cases = {
+                demo(file), {"--out " + file + " is a file; expected a directory for the results"},
+                demo(tmp.resolve("o1"), "--save-teacher", dir.toString()), {"--save-teacher " + dir + " is a directory; expected the model's file name"},
+                demo(tmp.resolve("o2"), "--store", dir.toString()), {"--store " + dir + " is a directory; expected the store's file name"},
+                demo(tmp.resolve("o3"), "--compare", "kd,tvd,kd"), {"--compare: 'kd' is given twice; expected distinct losses"},
+                {"run", recipe, "--quiet", "--out", file.toString()}, {"--out " + file + " is a file; expected a directory for the results"},
+        };
+        for (int i = 0; i < cases.length; i += 2) {
+            outBytes.reset();
+            errBytes.reset();
+            assertEquals(2, run(cases[i]), String.join(" ", cases[i]) + "\n" + err());
+            assertEquals("distill " + cases[i][0] + ": " + cases[i + 1][0] + "\n", err(), String.join(" ", cases[i]));
+            assertEquals("", out(), String.join(" ", cases[i]));
+        }
+        try (var left = Files.list(tmp)) {
+            assertEquals(List.of(dir, file), left.sorted().toList(), "nothing trained or written");
+        }
+    }
+
     @Test
     void helpExitsZero() {
         assertEquals(0, run("demo", "--help"));
