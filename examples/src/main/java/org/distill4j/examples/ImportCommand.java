@@ -129,7 +129,13 @@ final class ImportCommand {
                 throw new Main.UsageException(p + ": no such file");
             }
         }
-        Dataset d = data.load().data();
+        DataOptions.Loaded loaded = data.load();
+        Dataset d = loaded.data();
+        if (d.size() == 0) { // before the source is read; the store writer would refuse 0 rows naming neither data nor file
+            err.println("distill store import: no samples to import: " + d.name() + " from " + loaded.source()
+                    + " is empty; expected at least one sample");
+            return Main.FAILED;
+        }
         long total = d.size();
         boolean show = progress && System.console() != null;
         java.util.function.LongConsumer tell = rows -> {

@@ -124,6 +124,10 @@ final class StoreCommands {
         }
         DataOptions.Loaded loaded = data.load();
         Dataset d = loaded.data();
+        if (d.size() == 0) { // before the teacher loads; the store writer would refuse 0 rows naming neither data nor file
+            throw new IllegalArgumentException("no samples to label: " + d.name() + " from " + loaded.source()
+                    + " is empty; expected at least one sample");
+        }
         if (topK > d.classes()) { // before the teacher is loaded and run
             throw new Main.UsageException("--topk " + topK + " is more than the " + d.classes() + " classes of the data; expected 1 to "
                     + d.classes() + " (or no --topk for dense rows)");

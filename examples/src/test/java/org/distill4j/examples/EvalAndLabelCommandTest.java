@@ -283,6 +283,35 @@ class EvalAndLabelCommandTest extends CliCommandTest {
                 "a class without samples has accuracy null in the JSON: " + Files.readString(json));
     }
 
+    /**
+     * label and store import of data with no samples: an error naming the data and where it came from, before the teacher
+     * loads or the source is read; not the store writer's "store rows and chunkRows must be > 0, got 0 and 1024", which names
+     * neither, after the model loaded.
+     */
+    @Test
+    void labelAndImportOfNoSamplesIsAnErrorNamingTheData(@TempDir Path tmp) throws Exception {
+        Path data = Files.createDirectories(tmp.resolve("data"));
+        writeIdx(data, "train", 3);
+        writeIdx(data, "t10k", 0);
+        Path npy = tmp.resolve("rows.npy");
+        java.io.ByteArrayOutputStream b = new java.io.ByteArrayOutputStream();
+        String header = "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 10), }";
+        header += " ".repeat(63 - (10 + header.length()) % 64) + "\n";
+        b.write(new byte[] {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (byte) header.length(), 0});
+        b.write(header.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        Files.write(npy, b.toByteArray());
+        String empty = "fashion-mnist/test from " + data + " is empty; expected at least one sample";
+        Path store = tmp.resolve("s.d4j");
+        assertEquals(1, run("label", "--teacher", ONNX.toString(), "--data", data.toString(), "--split", "test", "--out", store.toString()));
+        assertTrue(err().startsWith("distill label failed: no samples to label: " + empty), err());
+        assertEquals("", out());
+        assertEquals(1, run("store", "import", "--npy", npy.toString(), "--data", data.toString(), "--split", "test", "--out", store.toString()));
+        assertTrue(err().startsWith("distill store import: no samples to import: " + empty), err());
+        try (var left = Files.list(tmp)) {
+            assertEquals(java.util.List.of(data, npy), left.sorted().toList(), "no store or part of one written");
+        }
+    }
+
     @Test
     void evalErrors(@TempDir Path tmp) throws Exception {
         assertEquals(2, run("eval"));
