@@ -68,7 +68,9 @@ final class CudaProbe {
      * library that is missing) on first touch, a NoClassDefFoundError on later ones.
      */
     static String unloadable(LinkageError e) {
-        return "the CUDA runtime could not be loaded (" + e.getClass().getSimpleName() + ": " + firstLine(e.getMessage())
+        // the JVM's message goes on with every folder of java.library.path: a long line in every CPU run's log, and no help
+        String why = firstLine(e.getMessage()).replaceFirst(" in java\\.library\\.path: .*", " on the library path");
+        return "the CUDA runtime could not be loaded (" + e.getClass().getSimpleName() + ": " + why
                 + "); a GPU machine needs the NVIDIA driver >= 580 and libcudart.so.13";
     }
 

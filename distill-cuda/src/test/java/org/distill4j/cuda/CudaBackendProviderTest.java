@@ -47,6 +47,17 @@ class CudaBackendProviderTest {
         assertTrue(first.reasonText().contains("UnsatisfiedLinkError"), first.reasonText());
     }
 
+    /** The reason names the missing library, not every folder the JVM looked in (a long line in every CPU run's log). */
+    @Test
+    void theReasonNamesTheMissingLibraryWithoutTheSearchPath() {
+        String reason = CudaProbe.unloadable(new UnsatisfiedLinkError("no jnicudart in java.library.path: /usr/java/packages/lib:/lib:/usr/lib"));
+        assertEquals("the CUDA runtime could not be loaded (UnsatisfiedLinkError: no jnicudart on the library path); a GPU machine"
+                + " needs the NVIDIA driver >= 580 and libcudart.so.13", reason);
+        assertEquals("the CUDA runtime could not be loaded (NoClassDefFoundError: Could not initialize class org.bytedeco.cuda.global.cudart);"
+                + " a GPU machine needs the NVIDIA driver >= 580 and libcudart.so.13",
+                CudaProbe.unloadable(new NoClassDefFoundError("Could not initialize class org.bytedeco.cuda.global.cudart")));
+    }
+
     /** Automatic selection takes the GPU where the probe finds a usable one, the CPU elsewhere (CI). */
     @Test
     void automaticSelectionTakesAUsableGpuAndFallsBackToTheCpu() {
