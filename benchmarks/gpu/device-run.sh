@@ -89,12 +89,24 @@ case "${1:-}" in
     csv="$out/kd-suite.csv"
     rm -f "$csv"
     provenance "$out/kd-suite-provenance.txt"
+    # a suite that recorded failed rows (or stopped) exits non-zero: PyTorch and the summary still run on what it
+    # wrote, and this stage then exits 1
+    rc=0
     "$java" "${flags[@]}" -cp "$bundle/lib/*" org.distill4j.benchmarks.gpu.KdKernelSuite --out "$csv" "$@" \
-      | tee "$out/kd-suite.txt"  # the device, the kernels' source, the copy bandwidth and each plan
-    copy="$(awk -F, '$1 == "copy" {print $8}' "$csv")"
-    python3 benchmarks/gpu/torch_kd.py --out "$csv" --copy-gbps "$copy" "$@" || echo "torch_kd.py failed (see above)"
-    if command -v column > /dev/null; then column -s, -t < "$csv"; else cat "$csv"; fi
-    python3 benchmarks/gpu/kd_summary.py "$csv" | tee "$out/kd-summary.md" || echo "kd_summary.py failed (see above)"
+      | tee "$out/kd-suite.txt" || { rc=1; echo "device-run: KdKernelSuite failed or recorded failed rows (see above)"; }
+    copy="$(awk -F, '$1 == "copy" {print $8}' "$csv" 2> /dev/null || true)"
+    if [ -n "$copy" ]; then
+      python3 benchmarks/gpu/torch_kd.py --out "$csv" --copy-gbps "$copy" "$@" \
+        || { rc=1; echo "device-run: torch_kd.py failed or recorded failed rows (see above)"; }
+    else
+      rc=1
+      echo "device-run: no copy bandwidth in $csv (the suite stopped before measuring it): PyTorch eager not run" >&2
+    fi
+    if [ -f "$csv" ]; then
+      if command -v column > /dev/null; then column -s, -t < "$csv"; else cat "$csv"; fi
+      python3 benchmarks/gpu/kd_summary.py "$csv" | tee "$out/kd-summary.md" || { rc=1; echo "kd_summary.py failed (see above)"; }
+    fi
+    exit "$rc"
     ;;
   host)
     shift
@@ -106,8 +118,11 @@ case "${1:-}" in
     csv="$out/mlp-step.csv"
     rm -f "$csv"
     provenance "$out/mlp-step-provenance.txt"
-    "$java" "${flags[@]}" -cp "$bundle/lib/*" org.distill4j.benchmarks.gpu.MlpStepSuite --out "$csv" "$@"
-    python3 benchmarks/gpu/torch_mlp_step.py --out "$csv" "$@" || echo "torch_mlp_step.py failed (see above)"
+    rc=0  # as in suite: PyTorch still runs after a failed suite, and the stage exits 1
+    "$java" "${flags[@]}" -cp "$bundle/lib/*" org.distill4j.benchmarks.gpu.MlpStepSuite --out "$csv" "$@" \
+      || { rc=1; echo "device-run: MlpStepSuite failed (see above)"; }
+    python3 benchmarks/gpu/torch_mlp_step.py --out "$csv" "$@" || { rc=1; echo "torch_mlp_step.py failed (see above)"; }
+    exit "$rc"
     ;;
   profile)
     shift

@@ -59,14 +59,23 @@ import java.util.Locale;
  * device's work alone (until the 2026-11-22 H100 run at 130a5d3 they also held the host's launch, tens of
  * microseconds, a quarter of the time of a 0.4 ms shape). Achieved
  * bandwidth counts the bytes a method must move: the fused kernel reads s and t and writes the gradient
- * (3 N V element bytes), whatever it reads twice. Inputs are made on the device; sets
- * smaller than 256 MB are rotated through several copies so that L2 does not hold them. PyTorch eager runs
- * beside it from {@code benchmarks/gpu/torch_kd.py}, in the same call, into the same CSV format.
+ * (3 N V element bytes), whatever it reads twice. Inputs are made on the device. So that each timed run reads them
+ * from device memory and not from the L2 cache (whose size the driver reports at run time), the runs rotate through
+ * sets of inputs (s, t and the gradient) that add up to at least {@link #rotationBytes} (256 MiB, or 4 x L2 where
+ * that is more): at V = 10 that is hundreds of sets ({@code input_sets} in the CSV); a set that large alone is one.
+ * {@code device_bytes_measured} is the device memory one step takes, measured: the drop in the driver's free memory
+ * ({@code cuMemGetInfo}) from before the method's first set of buffers (the pool emptied first) to after one step on
+ * them, so it counts the pool's and the driver's rounding and anything a launch allocates, and not the other sets;
+ * {@code device_bytes_computed} is what the method asks for, from the sizes. A method that fails at a shape (out of
+ * memory, a plan the device refuses, a launch error) is recorded in its row, {@code status} {@code failed: <reason>},
+ * and the run goes on (on a fresh context where the failure spoiled this one); the CSV is written after each shape,
+ * and the run then ends with an exception (exit status 1) naming how many rows failed. PyTorch eager runs beside it
+ * from {@code benchmarks/gpu/torch_kd.py}, in the same call, into the same CSV format.
  *
  * <pre>java -cp ... org.distill4j.benchmarks.gpu.KdKernelSuite --out results.csv [--rows 4096,16384]
  *     [--vocab 10,32000,128256,152064] [--dtype f32,bf16] [--iters 20] [--warmup 5] [--temperature 2]
  *     [--methods fused,fused-rowwise,...]</pre>
- * CSV columns: method,dtype,rows,vocab,ms_median,ms_min,ms_max,gb_per_s,fraction_of_copy,device_bytes.
+ * CSV columns: {@link #HEADER}.
  */
 public final class KdKernelSuite {
     private KdKernelSuite() {
@@ -86,10 +95,10 @@ public final class KdKernelSuite {
             switch (args[i]) {
                 case "--rows" -> rows = SuiteArgs.ints("--rows", v);
                 case "--vocab" -> vocab = SuiteArgs.ints("--vocab", v);
-                case "--dtype" -> dtypes = Arrays.stream(v.split(",")).map(d -> DType.valueOf(d.trim().toUpperCase(Locale.ROOT))).toList();
+                case "--dtype" -> dtypes = dtypes(v);
                 case "--iters" -> iters = SuiteArgs.count("--iters", v, 1);
                 case "--warmup" -> warmup = SuiteArgs.count("--warmup", v, 0);
-                case "--temperature" -> temperature = Double.parseDouble(v);
+                case "--temperature" -> temperature = SuiteArgs.positive("--temperature", v);
                 case "--methods" -> methods = methodNames(v);
                 case "--out" -> out = Path.of(v);
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
@@ -98,37 +107,103 @@ public final class KdKernelSuite {
         if (out == null) {
             throw new IllegalArgumentException("--out FILE.csv is required");
         }
-        if (dtypes.contains(DType.F16)) {
-            throw new IllegalArgumentException("the suite compares f32 and bf16 (the unfused baseline has no f16 kernels)");
-        }
         List<String> lines = new ArrayList<>();
-        lines.add("method,dtype,rows,vocab,ms_median,ms_min,ms_max,gb_per_s,fraction_of_copy,device_bytes");
-        try (DeviceContext ctx = DeviceContext.open(0)) {
-            PrintStream log = System.out;
+        lines.add(HEADER);
+        List<String> failed = new ArrayList<>();
+        int timed = 0;
+        PrintStream log = System.out;
+        DeviceContext ctx = DeviceContext.open(0);
+        try {
+            long l2 = l2CacheBytes();
             double copy = copyBandwidth(ctx, iters, warmup);
-            log.printf(Locale.ROOT, "%s, kernels from %s; device-to-device copy %.1f GB/s%n", ctx.describe(), ctx.kernelSource(), copy);
-            lines.add(String.format(Locale.ROOT, "copy,-,-,-,-,-,-,%.2f,1,%d", copy, 1L << 30));
+            log.printf(Locale.ROOT, "%s, kernels from %s; device-to-device copy %.1f GB/s; L2 cache %.1f MiB: inputs of a shape are rotated "
+                            + "through sets of at least %d bytes in all, so that each run reads them from device memory%n", ctx.describe(),
+                    ctx.kernelSource(), copy, l2 / 1048576.0, rotationBytes(l2));
+            lines.add(String.format(Locale.ROOT, "copy,-,-,-,-,-,-,%.2f,1,-,%d,1,ok", copy, 2L << 30));
             for (DType dt : dtypes) {
                 for (int n : rows) {
                     for (int v : vocab) {
                         for (String method : methods) {
-                            double[] ms = run(ctx, method, dt, n, v, temperature, iters, warmup);
-                            long moved = 3L * n * v * dt.bytes();
-                            double gbps = moved / (ms[0] * 1e-3) / 1e9;
-                            long bytes = deviceBytes(method, dt, n, v);
-                            String line = String.format(Locale.ROOT, "%s,%s,%d,%d,%.4f,%.4f,%.4f,%.2f,%.3f,%d", method,
-                                    dt.name().toLowerCase(Locale.ROOT), n, v, ms[0], ms[1], ms[2], gbps, gbps / copy, bytes);
+                            timed++;
+                            long computed = deviceBytes(method, dt, n, v);
+                            String line;
+                            try {
+                                Measured m = run(ctx, method, dt, n, v, temperature, iters, warmup, l2);
+                                long moved = 3L * n * v * dt.bytes();
+                                double gbps = moved / (m.ms()[0] * 1e-3) / 1e9;
+                                line = String.format(Locale.ROOT, "%s,%s,%d,%d,%.4f,%.4f,%.4f,%.2f,%.3f,%d,%d,%d,ok", method,
+                                        dt.name().toLowerCase(Locale.ROOT), n, v, m.ms()[0], m.ms()[1], m.ms()[2], gbps, gbps / copy,
+                                        m.deviceBytes(), computed, m.sets());
+                            } catch (RuntimeException e) {
+                                // recorded in its row; the other methods and shapes still run
+                                String why = method + " " + dt + " " + n + " x " + v + ": " + e;
+                                failed.add(why);
+                                line = String.format(Locale.ROOT, "%s,%s,%d,%d,,,,,,,%d,,%s", method, dt.name().toLowerCase(Locale.ROOT), n, v,
+                                        computed, csvText("failed: " + e));
+                                log.println("failed: " + why);
+                                ctx = usable(ctx, log);
+                            }
                             lines.add(line);
                             log.println(line);
                         }
-                        ctx.trim();
+                        try {
+                            ctx.trim();
+                        } catch (RuntimeException e) {
+                            log.println("trim failed: " + e);
+                            ctx = usable(ctx, log);
+                        }
                         // the rows so far, after each shape: a run stopped by a time limit keeps what it measured
                         org.distill4j.examples.AtomicFiles.writeString(out, String.join("\n", lines) + "\n");
                     }
                 }
             }
+        } finally {
+            ctx.close();
+            // every row, also when something outside a row (opening a new context, say) ends the run
+            org.distill4j.examples.AtomicFiles.writeString(out, String.join("\n", lines) + "\n");
         }
-        org.distill4j.examples.AtomicFiles.writeString(out, String.join("\n", lines) + "\n");
+        if (!failed.isEmpty()) {
+            throw new IllegalStateException(failed.size() + " of " + timed + " rows failed (their status in " + out + " says why); first: "
+                    + failed.get(0));
+        }
+    }
+
+    /** The CSV's columns (README: benchmarks/README.md). */
+    static final String HEADER = "method,dtype,rows,vocab,ms_median,ms_min,ms_max,gb_per_s,fraction_of_copy,device_bytes_measured,"
+            + "device_bytes_computed,input_sets,status";
+
+    /** {@code --dtype}: f32 and bf16 (the unfused baseline has no f16 kernels), or an error naming what was given. */
+    static List<DType> dtypes(String v) {
+        List<DType> out = new ArrayList<>();
+        for (String d : v.split(",")) {
+            switch (d.trim().toLowerCase(Locale.ROOT)) {
+                case "f32" -> out.add(DType.F32);
+                case "bf16" -> out.add(DType.BF16);
+                default -> throw new IllegalArgumentException("--dtype takes f32 and bf16 (the unfused baseline has no f16 kernels), got '"
+                        + d.trim() + "' in '" + v + "'");
+            }
+        }
+        return out;
+    }
+
+    /** A CSV field of any text: in double quotes (doubled within), on one line. */
+    static String csvText(String s) {
+        return '"' + s.replace('\n', ' ').replace('\r', ' ').replace("\"", "\"\"") + '"';
+    }
+
+    /**
+     * {@code ctx}, or after a failure that left it unusable (a kernel fault spoils a CUDA context until it is released), a
+     * fresh context on the same device, so that the rows after it are still measured.
+     */
+    private static DeviceContext usable(DeviceContext ctx, PrintStream log) {
+        try {
+            ctx.synchronize();
+            return ctx;
+        } catch (RuntimeException e) {
+            log.println("the CUDA context is unusable (" + e + "); opening a new one for the rows after this one");
+            ctx.close();
+            return DeviceContext.open(0);
+        }
     }
 
     /** The methods timed by default (the class comment says what each is); {@code --methods} picks some. */
@@ -159,18 +234,63 @@ public final class KdKernelSuite {
         return names;
     }
 
-    /** Bytes a method allocates on the device for one set of inputs. */
+    /** Bytes a method asks for on the device for one set of inputs, computed from the sizes (device_bytes_computed). */
     static long deviceBytes(String method, DType dt, int n, int v) {
         long nv = (long) n * v;
         long base = 3 * nv * dt.bytes() + 12L * n;
         return method.equals("unfused") ? base + 2 * nv * dt.bytes() + 4 * nv + 4L * n : base;
     }
 
-    /** {median, min, max} milliseconds of one forward + backward. */
-    static double[] run(DeviceContext ctx, String method, DType dt, int n, int v, double temperature, int iters, int warmup) {
+    /**
+     * What one method measured: {median, min, max} milliseconds of one forward + backward, the device memory one step
+     * took (the drop in the driver's free memory from before its buffers to after its first step, the pool trimmed
+     * first) and the input sets its timed runs rotated through.
+     */
+    record Measured(double[] ms, long deviceBytes, int sets) {
+    }
+
+    /** Times one method at one shape ({@link Measured}). */
+    static Measured run(DeviceContext ctx, String method, DType dt, int n, int v, double temperature, int iters, int warmup, long l2) {
         try (PolicyReset policy = new PolicyReset(ctx)) {
-            return timed(ctx, policy, method, dt, n, v, temperature, iters, warmup);
+            return timed(ctx, policy, method, dt, n, v, temperature, iters, warmup, l2);
         }
+    }
+
+    /** Sets of inputs are laid out at this alignment (a cache line): a set's L2 footprint is its aligned size. */
+    static final long SET_ALIGN = 128;
+
+    /** Bytes the input sets of one shape add up to at least: 256 MiB, or four times the L2 cache where that is more. */
+    static long rotationBytes(long l2) {
+        return Math.max(256L << 20, 4 * l2);
+    }
+
+    /**
+     * How many sets of inputs (s, t and the gradient, each {@link #SET_ALIGN}-aligned: {@code footprint} bytes a set) the
+     * timed runs rotate through so that each run reads its set from device memory, not from the L2 cache of {@code l2}
+     * bytes: together at least {@link #rotationBytes}, so that at least half of that (twice the L2) is touched between
+     * two uses of a set; one set where a set alone is that large.
+     */
+    static int inputSets(long footprint, long l2) {
+        long total = rotationBytes(l2);
+        if (footprint >= total) {
+            return 1;
+        }
+        return (int) ((total + footprint - 1) / footprint);
+    }
+
+    /** The device's L2 cache in bytes (device 0, as the suite opens), from the driver. */
+    static long l2CacheBytes() {
+        int[] dev = new int[1];
+        int rc = org.bytedeco.cuda.global.cudart.cuDeviceGet(dev, 0);
+        int[] v = new int[1];
+        if (rc == 0) {
+            rc = org.bytedeco.cuda.global.cudart.cuDeviceGetAttribute(v, org.bytedeco.cuda.global.cudart.CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE,
+                    dev[0]);
+        }
+        if (rc != 0) {
+            throw new IllegalStateException("cuDeviceGetAttribute(L2 cache size) of device 0 failed with CUresult " + rc);
+        }
+        return v[0];
     }
 
     /**
@@ -198,23 +318,28 @@ public final class KdKernelSuite {
         }
     }
 
-    private static double[] timed(DeviceContext ctx, PolicyReset policy, String method, DType dt, int n, int v, double temperature,
-                                  int iters, int warmup) {
+    private static Measured timed(DeviceContext ctx, PolicyReset policy, String method, DType dt, int n, int v, double temperature,
+                                  int iters, int warmup, long l2) {
         long nv = (long) n * v;
-        long setBytes = 3 * nv * dt.bytes();
-        int copies = (int) Math.max(1, Math.min(16, (256L << 20) / Math.max(1, setBytes)));
+        long bytes = nv * dt.bytes();
+        long stride = (bytes + SET_ALIGN - 1) / SET_ALIGN * SET_ALIGN;
+        int sets = inputSets(3 * stride, l2);
         List<DeviceBuffer> buffers = new ArrayList<>();
         try {
-            DeviceBuffer[] s = new DeviceBuffer[copies];
-            DeviceBuffer[] t = new DeviceBuffer[copies];
-            DeviceBuffer[] g = new DeviceBuffer[copies];
-            for (int c = 0; c < copies; c++) {
-                s[c] = keep(buffers, ctx.alloc(nv * dt.bytes()));
-                t[c] = keep(buffers, ctx.alloc(nv * dt.bytes()));
-                g[c] = keep(buffers, ctx.alloc(nv * dt.bytes()));
-                fill(ctx, dt, s[c], nv, 2L * c + 1, 4f);
-                fill(ctx, dt, t[c], nv, 2L * c + 2, 4f);
-            }
+            // set 0 on its own, for the memory one step takes; the others (sets > 1) after that, in one buffer per input
+            ctx.trim();
+            long free0 = ctx.memInfo()[0];
+            Object[] s = new Object[sets];
+            Object[] t = new Object[sets];
+            Object[] g = new Object[sets];
+            DeviceBuffer s0 = keep(buffers, ctx.alloc(bytes));
+            DeviceBuffer t0 = keep(buffers, ctx.alloc(bytes));
+            DeviceBuffer g0 = keep(buffers, ctx.alloc(bytes));
+            s[0] = s0;
+            t[0] = t0;
+            g[0] = g0;
+            fill(ctx, dt, s0, nv, 1, 4f);
+            fill(ctx, dt, t0, nv, 2, 4f);
             DeviceBuffer rowOut = keep(buffers, ctx.alloc(12L * n));
             DeviceBuffer logq = null;
             DeviceBuffer logp = null;
@@ -227,7 +352,7 @@ public final class KdKernelSuite {
                 sums = keep(buffers, ctx.alloc(4L * n));
             }
             String base = method.endsWith(STAGED) ? method.substring(0, method.length() - STAGED.length()) : method;
-            long[] at = {s[0].address(), t[0].address(), g[0].address()};
+            long[] at = {s0.address(), t0.address(), g0.address()};
             KdPlan planned = switch (base) {
                 // what the library launches under -Ddistill.cuda.kd.prefetch=during-pass-2 (default), none, double-buffer
                 case "fused", "fused-launched" -> KdPlan.forDevice(ctx, KdPlan.Prefetch.DURING_PASS_2, n, v, dt, at);
@@ -285,35 +410,52 @@ public final class KdKernelSuite {
             float invT = (float) (1 / temperature);
             float kdWeight = (float) temperature; // alpha = 0
             float scale = 1f / n;
+            final DeviceBuffer lq = logq;
+            final DeviceBuffer lp = logp;
+            final DeviceBuffer klb = kl;
+            final DeviceBuffer sb = sums;
+            java.util.function.IntConsumer step = c -> {
+                if (plan != null) {
+                    plan.launch(ctx, s[c], t[c], null, null, g[c], rowOut, n, v, invT, kdWeight, 0f, (float) (temperature * temperature),
+                            scale, 0, 0);
+                } else {
+                    String sfx = dt == DType.BF16 ? "bf16" : "f32";
+                    KernelPlan rowsPlan = new KernelPlan("unfused_log_softmax_" + sfx, 512, Math.min(65_535, n));
+                    ctx.launch(rowsPlan, s[c], lq, n, v, invT);
+                    ctx.launch(rowsPlan, t[c], lp, n, v, invT);
+                    ctx.launch(new KernelPlan("unfused_kd_grad_" + sfx, 256, 65_535), lq, lp, g[c], klb, nv, kdWeight * scale);
+                    ctx.launch(new KernelPlan("unfused_row_sums_f32", 512, Math.min(65_535, n)), klb, sb, n, v,
+                            (float) (temperature * temperature));
+                }
+            };
+            step.accept(0); // untimed: what one step holds on the device, whatever it allocates on its own included
+            ctx.synchronize();
+            long measured = free0 - ctx.memInfo()[0];
+            if (sets > 1) {
+                long more = stride * (sets - 1);
+                DeviceBuffer sRest = keep(buffers, ctx.alloc(more));
+                DeviceBuffer tRest = keep(buffers, ctx.alloc(more));
+                DeviceBuffer gRest = keep(buffers, ctx.alloc(more));
+                fill(ctx, dt, sRest, more / dt.bytes(), 3, 4f);
+                fill(ctx, dt, tRest, more / dt.bytes(), 4, 4f);
+                for (int c = 1; c < sets; c++) {
+                    s[c] = sRest.at((c - 1) * stride, bytes);
+                    t[c] = tRest.at((c - 1) * stride, bytes);
+                    g[c] = gRest.at((c - 1) * stride, bytes);
+                }
+            }
             double[] times = new double[iters];
             for (int it = 0; it < warmup + iters; it++) {
-                int c = it % copies;
-                final DeviceBuffer lq = logq;
-                final DeviceBuffer lp = logp;
-                final DeviceBuffer klb = kl;
-                final DeviceBuffer sb = sums;
+                int c = it % sets;
                 if (!method.equals("fused-launched")) {
                     spin(ctx);
                 }
-                float ms = ctx.time(() -> {
-                    if (plan != null) {
-                        plan.launch(ctx, s[c], t[c], null, null, g[c], rowOut, n, v, invT, kdWeight, 0f, (float) (temperature * temperature),
-                                scale, 0, 0);
-                    } else {
-                        String sfx = dt == DType.BF16 ? "bf16" : "f32";
-                        KernelPlan rowsPlan = new KernelPlan("unfused_log_softmax_" + sfx, 512, Math.min(65_535, n));
-                        ctx.launch(rowsPlan, s[c], lq, n, v, invT);
-                        ctx.launch(rowsPlan, t[c], lp, n, v, invT);
-                        ctx.launch(new KernelPlan("unfused_kd_grad_" + sfx, 256, 65_535), lq, lp, g[c], klb, nv, kdWeight * scale);
-                        ctx.launch(new KernelPlan("unfused_row_sums_f32", 512, Math.min(65_535, n)), klb, sb, n, v,
-                                (float) (temperature * temperature));
-                    }
-                });
+                float ms = ctx.time(() -> step.accept(c));
                 if (it >= warmup) {
                     times[it - warmup] = ms;
                 }
             }
-            return Timings.medianMinMax(times);
+            return new Measured(Timings.medianMinMax(times), measured, sets);
         } finally {
             buffers.forEach(DeviceBuffer::close);
         }

@@ -16,13 +16,34 @@ final class SuiteArgs {
         return args[i + 1];
     }
 
-    /** "128,1024, 8192" as integers, or an error naming the option and the text. */
+    /** "128,1024, 8192" as positive integers (sizes: rows, vocabularies, batches), or an error naming the option and the text. */
     static int[] ints(String option, String v) {
+        int[] out;
         try {
-            return Arrays.stream(v.split(",")).mapToInt(x -> Integer.parseInt(x.trim())).toArray();
+            out = Arrays.stream(v.split(",")).mapToInt(x -> Integer.parseInt(x.trim())).toArray();
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException(option + " takes comma-separated integers, got '" + v + "'", e);
         }
+        for (int x : out) {
+            if (x < 1) {
+                throw new IllegalArgumentException(option + " takes sizes of at least 1, got " + x + " in '" + v + "'");
+            }
+        }
+        return out;
+    }
+
+    /** A positive finite number such as {@code --temperature}, or an error naming the option and the text. */
+    static double positive(String option, String v) {
+        double x;
+        try {
+            x = Double.parseDouble(v.trim());
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(option + " takes a positive number, got '" + v + "'", e);
+        }
+        if (!(x > 0) || Double.isInfinite(x)) {
+            throw new IllegalArgumentException(option + " takes a positive number, got '" + v + "'");
+        }
+        return x;
     }
 
     /** A count such as {@code --iters}: an integer of at least {@code min}, or an error naming the option and the text. */

@@ -61,6 +61,15 @@ class KdKernelSuiteArgsTest {
             assertTrue(e.getMessage().startsWith(opt + " takes") && e.getMessage().contains(got), e.getMessage());
         }
         assertEquals(1, SuiteArgs.count("--iters", "1", 1));
+        // sizes, the temperature and the dtypes too, each error naming its option and what it takes
+        String[][] values = {{"--rows", "4096,0", "sizes of at least 1"}, {"--vocab", "-10", "sizes of at least 1"},
+                {"--temperature", "0", "a positive number"}, {"--temperature", "hot", "a positive number"},
+                {"--temperature", "NaN", "a positive number"}, {"--dtype", "f32,fp8", "f32 and bf16"}, {"--dtype", "f16", "f32 and bf16"}};
+        for (String[] b : values) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> KdKernelSuite.main(new String[] {"--out", out, b[0], b[1]}), String.join(" ", b));
+            assertTrue(e.getMessage().startsWith(b[0] + " takes " + b[2]), e.getMessage());
+        }
         assertEquals(0, SuiteArgs.count("--warmup", " 0", 0));
     }
 }

@@ -140,7 +140,7 @@ class KdSummaryScriptTest {
         return r.out.lines().filter(l -> l.startsWith(start)).findFirst().orElseThrow(() -> new AssertionError("no row " + start + " in\n" + r.out));
     }
 
-    private static boolean python3() {
+    static boolean python3() {
         try {
             Process p = new ProcessBuilder("python3", "--version").redirectErrorStream(true).start();
             p.getInputStream().readAllBytes();
