@@ -27,8 +27,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * One GPU as Distill4J uses it: the device's primary context, a stream, the loaded kernels and a memory
- * pool. AutoCloseable; closing frees the pool's device memory and the pinned buffers of {@link #pinned}, and twice is
- * harmless; every driver call's status goes through {@link Cu#check}.
+ * pool. AutoCloseable; closing frees the pool's device memory, the pinned buffers of {@link #pinned} and the graphs
+ * ({@link #capture}) and events ({@link #event}) still open, each once, and twice is harmless; every driver call's
+ * status goes through {@link Cu#check}.
  * Calls are serialized (one training loop drives a context).
  */
 public final class DeviceContext implements AutoCloseable {
@@ -56,6 +57,10 @@ public final class DeviceContext implements AutoCloseable {
     private final List<Long> all = new ArrayList<>();
     /** The open pinned buffers made by {@link #pinned}: {@link #close} frees them, as the driver would. */
     private final Set<PinnedBuffer> pinned = new HashSet<>();
+    /** The open graphs made by {@link #capture}: {@link #close} frees them. */
+    private final Set<DeviceGraph> graphs = new HashSet<>();
+    /** The open events made by {@link #event}: {@link #close} frees them. */
+    private final Set<DeviceEvent> events = new HashSet<>();
     private final AtomicBoolean closed = new AtomicBoolean();
 
     private DeviceContext(int device, String name, int major, int minor, DeviceLimits limits, CUctx_st context, CUstream_st stream,
@@ -567,16 +572,26 @@ public final class DeviceContext implements AutoCloseable {
         }
     }
 
-    /** An event on this context's stream. */
+    /** An event on this context's stream; {@link #close} frees it if it is still open then. */
     public synchronized DeviceEvent event() {
         current();
-        return new DeviceEvent(this);
+        DeviceEvent e = new DeviceEvent(this);
+        events.add(e);
+        return e;
+    }
+
+    /** Frees an event of {@link #event} that its own close closed (this context's lock held), unless {@link #close} did. */
+    void destroyEvent(DeviceEvent e, org.bytedeco.cuda.cudart.CUevent_st event) {
+        if (events.remove(e)) {
+            cudart.cuEventDestroy(event);
+        }
     }
 
     /**
      * Captures what {@code work} queues on this context's stream into a {@link DeviceGraph} instead of running
      * it (nothing of it runs now). The work must only queue: no synchronizing, no allocating, no copies from
-     * pageable memory. If it fails, the capture is ended and discarded.
+     * pageable memory. If it fails, the capture is ended and discarded. {@link #close} frees the graph if it is still
+     * open then.
      */
     public synchronized DeviceGraph capture(Runnable work) {
         current();
@@ -594,7 +609,9 @@ public final class DeviceContext implements AutoCloseable {
         try {
             org.bytedeco.cuda.cudart.CUgraphExec_st exec = new org.bytedeco.cuda.cudart.CUgraphExec_st();
             Cu.check(cudart.cuGraphInstantiate(exec, graph, 0), "cuGraphInstantiate");
-            return new DeviceGraph(this, exec);
+            DeviceGraph g = new DeviceGraph(this, exec);
+            graphs.add(g);
+            return g;
         } finally {
             cudart.cuGraphDestroy(graph); // the executable graph keeps what it needs
         }
@@ -605,13 +622,15 @@ public final class DeviceContext implements AutoCloseable {
         Cu.check(cudart.cuGraphLaunch(exec, stream), "cuGraphLaunch");
     }
 
-    /** Frees an executable graph; one still running is freed by the driver when it completes. */
-    synchronized void destroyGraph(org.bytedeco.cuda.cudart.CUgraphExec_st exec) {
-        if (closed.get()) {
-            return; // went with the context
+    /**
+     * Frees an executable graph of {@link #capture} that its own close closed, unless {@link #close} did; one still
+     * running is freed by the driver when it completes.
+     */
+    synchronized void destroyGraph(DeviceGraph g, org.bytedeco.cuda.cudart.CUgraphExec_st exec) {
+        if (graphs.remove(g)) { // not yet freed by close
+            current();
+            cudart.cuGraphExecDestroy(exec);
         }
-        current();
-        cudart.cuGraphExecDestroy(exec);
     }
 
     synchronized void record(org.bytedeco.cuda.cudart.CUevent_st event) {
@@ -659,6 +678,14 @@ public final class DeviceContext implements AutoCloseable {
         }
         cudart.cuCtxSetCurrent(context);
         cudart.cuStreamSynchronize(stream);
+        for (DeviceGraph g : graphs) {
+            g.closeWithContext(name); // before the module: its kernel nodes use the module's functions
+        }
+        graphs.clear();
+        for (DeviceEvent e : events) {
+            e.closeWithContext(name);
+        }
+        events.clear();
         for (Long a : all) {
             cudart.cuMemFree(a);
         }

@@ -8,12 +8,15 @@ import java.util.concurrent.atomic.AtomicBoolean;
 /**
  * A point in its {@link DeviceContext}'s stream that the host can wait for: {@link #record()} marks
  * everything queued so far, {@link #await()} returns once it has run. Without timing (the cheap kind).
- * Closing frees it; closing twice is harmless.
+ * Closing frees it; closing twice is harmless. Its context's close frees it too if it is still open then; it then
+ * refuses a record and a wait, and its own close does nothing.
  */
 public final class DeviceEvent implements AutoCloseable {
     private final DeviceContext ctx;
     private final CUevent_st event;
     private final AtomicBoolean closed = new AtomicBoolean();
+    /** Why it is closed, where not by its own {@link #close}: for the error of a later use. */
+    private volatile String closedBy = "";
 
     DeviceEvent(DeviceContext ctx) {
         this.ctx = ctx;
@@ -37,14 +40,24 @@ public final class DeviceEvent implements AutoCloseable {
 
     private void check() {
         if (closed.get()) {
-            throw new IllegalStateException("the device event is closed");
+            throw new IllegalStateException("the device event is closed" + closedBy);
+        }
+    }
+
+    /** Called by its context as it closes (its lock held, its stream idle): marks it closed and frees it, once. */
+    void closeWithContext(String context) {
+        if (closed.compareAndSet(false, true)) {
+            closedBy = " (its DeviceContext on " + context + " closed and freed it)";
+            cudart.cuEventDestroy(event);
         }
     }
 
     @Override
     public void close() {
-        if (closed.compareAndSet(false, true)) {
-            cudart.cuEventDestroy(event);
+        synchronized (ctx) { // the context's lock, which its close takes too: the event is freed once
+            if (closed.compareAndSet(false, true)) {
+                ctx.destroyEvent(this, event);
+            }
         }
     }
 }

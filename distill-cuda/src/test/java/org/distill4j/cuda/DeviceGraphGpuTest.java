@@ -2,6 +2,11 @@ package org.distill4j.cuda;
 
 import org.junit.jupiter.api.Test;
 
+import org.bytedeco.cuda.cudart.CUevent_st;
+import org.bytedeco.cuda.cudart.CUgraphExec_st;
+import org.bytedeco.cuda.global.cudart;
+
+import java.lang.reflect.Field;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.concurrent.TimeUnit;
@@ -9,9 +14,13 @@ import java.util.concurrent.atomic.AtomicReference;
 
 import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** {@link DeviceGraph}: replays, and a close racing a launch from another thread. */
+/**
+ * {@link DeviceGraph}: replays, a close racing a launch from another thread, and graphs and events (a
+ * {@link DeviceEvent}) still open when their context closes.
+ */
 class DeviceGraphGpuTest extends GpuTest {
     private static final int WORDS = 37;
 
@@ -65,5 +74,54 @@ class DeviceGraphGpuTest extends GpuTest {
             assertAll(0f, download(out), "the closed graph did not run");
             assertDoesNotThrow(g::close);
         }
+    }
+
+    /** The driver handle a graph or an event holds (a private field: the test frees it behind the object's back). */
+    private static <T> T handle(Object owner, String field, Class<T> type) throws ReflectiveOperationException {
+        Field f = owner.getClass().getDeclaredField(field);
+        f.setAccessible(true);
+        return type.cast(f.get(owner));
+    }
+
+    /**
+     * A context that closes frees the graphs and events it made that are still open (the driver keeps them while the
+     * primary context lives on, here through the class's context): they then refuse a launch, a record and a wait,
+     * saying so, and closing them afterwards is harmless. One closed before the context is freed once. On the emulator,
+     * whose driver refuses to destroy a graph or an event twice, the handles are checked to be gone.
+     */
+    @Test
+    void closingAContextFreesItsOpenGraphsAndEvents() throws Exception {
+        DeviceContext c = DeviceContext.open(0);
+        DeviceBuffer out = c.alloc(4L * WORDS);
+        DeviceGraph kept = c.capture(() -> c.fill32(out, Float.floatToIntBits(1.75f), WORDS));
+        DeviceGraph closedFirst = c.capture(() -> c.fill32(out, Float.floatToIntBits(-0.5f), WORDS));
+        DeviceEvent event = c.event();
+        DeviceEvent eventClosedFirst = c.event();
+        kept.launch();
+        event.record();
+        event.await();
+        closedFirst.close();
+        eventClosedFirst.close();
+        CUgraphExec_st exec = handle(kept, "exec", CUgraphExec_st.class);
+        CUevent_st ev = handle(event, "event", CUevent_st.class);
+        c.close();
+        if (ctx.describe().contains("emulator")) {
+            assertEquals(cudart.CUDA_ERROR_INVALID_VALUE, cudart.cuGraphExecDestroy(exec), "the open graph went with its context");
+            assertEquals(cudart.CUDA_ERROR_INVALID_HANDLE, cudart.cuEventDestroy(ev), "the open event went with its context");
+        }
+
+        IllegalStateException e = assertThrows(IllegalStateException.class, kept::launch);
+        assertTrue(e.getMessage().contains("graph") && e.getMessage().contains("closed"), e.getMessage());
+        e = assertThrows(IllegalStateException.class, event::record);
+        assertTrue(e.getMessage().contains("closed"), e.getMessage());
+        e = assertThrows(IllegalStateException.class, event::await);
+        assertTrue(e.getMessage().contains("closed"), e.getMessage());
+        assertDoesNotThrow(kept::close);
+        assertDoesNotThrow(kept::close);
+        assertDoesNotThrow(closedFirst::close);
+        assertDoesNotThrow(event::close);
+        assertDoesNotThrow(event::close);
+        assertDoesNotThrow(eventClosedFirst::close);
+        assertDoesNotThrow(out::close);
     }
 }
