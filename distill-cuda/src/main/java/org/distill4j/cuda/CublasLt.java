@@ -62,20 +62,75 @@ public final class CublasLt implements AutoCloseable {
     /**
      * One GEMM's shape: transposes, sizes, A/B type, leading dimensions (elements), epilogue, and the ReLU
      * bit-mask's leading dimension in bits (a multiple of 128, at least m) for the epilogues that use one, else 0.
+     * Checked where it is made: m, n and k at least 1; each leading dimension at least the rows of its matrix as
+     * stored (A: m, or k when transposed; B: k, or n when transposed; D: m); each matrix's extent in bytes, and the
+     * bit-mask's in bits, countable in a long.
+     *
+     * @throws IllegalArgumentException naming the field, the value it needs and the value it got
      */
     public record Shape(boolean transA, boolean transB, int m, int n, int k, Type ab, int lda, int ldb, int ldd, Epilogue epilogue,
                         long auxLd) {
         public Shape {
-            if (epilogue.usesAux() && (auxLd < m || auxLd % 128 != 0)) {
-                throw new IllegalArgumentException(epilogue + " needs a bit-mask leading dimension >= " + m + " and a multiple of 128, got "
-                        + auxLd);
+            if (ab == null || epilogue == null) {
+                throw new IllegalArgumentException("a GEMM shape needs " + (ab == null ? "ab (the type of A and B)" : "an epilogue")
+                        + ", got null");
             }
+            String what = text(transA, transB, m, n, k, ab, lda, ldb, ldd, epilogue, auxLd);
+            positive("m", m, what);
+            positive("n", n, what);
+            positive("k", k, what);
+            leading("lda", lda, transA ? k : m, "the rows of A as stored: " + (transA ? "k, A being transposed" : "m"), what);
+            leading("ldb", ldb, transB ? n : k, "the rows of B as stored: " + (transB ? "n, B being transposed" : "k"), what);
+            leading("ldd", ldd, m, "the rows of D: m", what);
+            extent("A", transA ? k : m, transA ? m : k, lda, ab.bytes, what);
+            extent("B", transB ? n : k, transB ? k : n, ldb, ab.bytes, what);
+            extent("D", m, n, ldd, Type.F32.bytes, what);
+            if (epilogue.usesAux()) {
+                if (auxLd < m || auxLd % 128 != 0) {
+                    throw new IllegalArgumentException(epilogue + " needs a bit-mask leading dimension auxLd >= " + m
+                            + " (m) and a multiple of 128, got " + auxLd + " (" + what + ")");
+                }
+                try {
+                    Math.multiplyExact(auxLd, (long) n);
+                } catch (ArithmeticException e) {
+                    throw new IllegalArgumentException("the bit-mask of auxLd " + auxLd + " x n " + n + " bits is more than a long counts ("
+                            + what + ")");
+                }
+            }
+        }
+
+        private static void positive(String field, int value, String what) {
+            if (value < 1) {
+                throw new IllegalArgumentException("a GEMM's " + field + " must be >= 1, got " + value + " (" + what + ")");
+            }
+        }
+
+        private static void leading(String field, int value, int rows, String why, String what) {
+            if (value < rows) {
+                throw new IllegalArgumentException("a GEMM's " + field + " must be >= " + rows + " (" + why + "), got " + value + " (" + what
+                        + ")");
+            }
+        }
+
+        /** A column-major rows x cols matrix with leading dimension ld spans ld * (cols - 1) + rows elements. */
+        private static void extent(String matrix, int rows, int cols, int ld, int elementBytes, String what) {
+            try {
+                Math.multiplyExact(Math.addExact(Math.multiplyExact((long) ld, cols - 1L), rows), (long) elementBytes);
+            } catch (ArithmeticException e) {
+                throw new IllegalArgumentException(matrix + " (" + rows + " x " + cols + ", leading dimension " + ld + ", " + elementBytes
+                        + "-byte elements) spans more bytes than a long counts (" + what + ")");
+            }
+        }
+
+        private static String text(boolean transA, boolean transB, int m, int n, int k, Type ab, int lda, int ldb, int ldd,
+                                   Epilogue epilogue, long auxLd) {
+            return (transA ? "T" : "N") + (transB ? "T" : "N") + " m " + m + " n " + n + " k " + k + " " + ab + " lda " + lda + " ldb " + ldb
+                    + " ldd " + ldd + (epilogue == Epilogue.NONE ? "" : " " + epilogue) + (epilogue.usesAux() ? " auxLd " + auxLd : "");
         }
 
         @Override
         public String toString() {
-            return (transA ? "T" : "N") + (transB ? "T" : "N") + " m " + m + " n " + n + " k " + k + " " + ab + " lda " + lda + " ldb " + ldb
-                    + " ldd " + ldd + (epilogue == Epilogue.NONE ? "" : " " + epilogue) + (epilogue.usesAux() ? " auxLd " + auxLd : "");
+            return text(transA, transB, m, n, k, ab, lda, ldb, ldd, epilogue, auxLd);
         }
     }
 

@@ -245,6 +245,56 @@ class CudaRuntimeLogicTest {
         assertThrows(IllegalArgumentException.class, () -> b.at(Long.MAX_VALUE, 1));
     }
 
+    private static CublasLt.Shape shape(boolean transA, boolean transB, int m, int n, int k, int lda, int ldb, int ldd) {
+        return new CublasLt.Shape(transA, transB, m, n, k, CublasLt.Type.F32, lda, ldb, ldd, CublasLt.Epilogue.NONE, 0);
+    }
+
+    /** The message of the IllegalArgumentException {@code make} must raise, checked to name the field and the value wanted. */
+    private static void refused(Runnable make, String... named) {
+        String msg = assertThrows(IllegalArgumentException.class, make::run).getMessage();
+        for (String n : named) {
+            assertTrue(msg.contains(n), "'" + msg + "' should name " + n);
+        }
+    }
+
+    /**
+     * A GEMM shape is checked where it is made, before any CUDA call: positive sizes, leading dimensions no smaller
+     * than the rows of the matrix as stored (which the transposes decide), sizes whose byte extents fit a long, both
+     * types given. Shapes at the limits are taken.
+     */
+    @Test
+    void aGemmShapeIsCheckedWhereItIsMade() {
+        // at the limits: each leading dimension equal to its matrix's stored rows, in every transpose
+        assertEquals(7, shape(false, false, 5, 3, 7, 5, 7, 5).k());
+        assertEquals(7, shape(true, false, 5, 3, 7, 7, 7, 5).lda());
+        assertEquals(3, shape(false, true, 5, 3, 7, 5, 3, 5).ldb());
+        assertEquals(1, shape(true, true, 1, 1, 1, 1, 1, 1).m());
+        assertEquals(Integer.MAX_VALUE, shape(false, false, Integer.MAX_VALUE, 1, 1, Integer.MAX_VALUE, 1, Integer.MAX_VALUE).m());
+
+        refused(() -> shape(false, false, 0, 3, 7, 5, 7, 5), "m", ">= 1", "0");
+        refused(() -> shape(false, false, 5, -3, 7, 5, 7, 5), "n", ">= 1", "-3");
+        refused(() -> shape(false, false, 5, 3, 0, 5, 7, 5), "k", ">= 1");
+        // A is m x k as stored, k x m when transposed
+        refused(() -> shape(false, false, 5, 3, 7, 4, 7, 5), "lda", ">= 5", "4");
+        refused(() -> shape(true, false, 5, 3, 7, 5, 7, 5), "lda", ">= 7", "5");
+        refused(() -> shape(false, false, 5, 3, 7, -5, 7, 5), "lda");
+        // B is k x n as stored, n x k when transposed
+        refused(() -> shape(false, false, 5, 3, 7, 5, 6, 5), "ldb", ">= 7", "6");
+        refused(() -> shape(false, true, 5, 3, 7, 5, 2, 5), "ldb", ">= 3", "2");
+        refused(() -> shape(false, false, 5, 3, 7, 5, 7, 4), "ldd", ">= 5", "4");
+        // extents of more bytes than a long counts: A of lda x k fp32 elements
+        int big = Integer.MAX_VALUE;
+        refused(() -> shape(false, false, big, 3, big, big, big, big), "A", "bytes");
+        refused(() -> shape(false, false, 5, big, big, 5, big, big), "B", "bytes");
+        refused(() -> new CublasLt.Shape(false, false, 5, 3, 7, null, 5, 7, 5, CublasLt.Epilogue.NONE, 0), "ab");
+        refused(() -> new CublasLt.Shape(false, false, 5, 3, 7, CublasLt.Type.F32, 5, 7, 5, null, 0), "epilogue");
+        // the ReLU bit-mask: at least m bits a column, a multiple of 128, and n columns of it counted in a long
+        assertEquals(128, new CublasLt.Shape(false, false, 5, 3, 7, CublasLt.Type.BF16, 5, 7, 5, CublasLt.Epilogue.RELU_AUX_BIAS, 128).auxLd());
+        refused(() -> new CublasLt.Shape(false, false, 5, 3, 7, CublasLt.Type.F32, 5, 7, 5, CublasLt.Epilogue.DRELU_BGRAD, 64), "128");
+        refused(() -> new CublasLt.Shape(false, false, 5, 3, 7, CublasLt.Type.F32, 5, 7, 5, CublasLt.Epilogue.DRELU_BGRAD,
+                Long.MAX_VALUE / 128 * 128), "auxLd", "bits");
+    }
+
     @Test
     void errorsNameTheCallTheCodeAndTheMessage() {
         assertEquals("CUDA_ERROR_OUT_OF_MEMORY", Cu.tableName(2));
