@@ -486,7 +486,7 @@ public final class DeviceContext implements AutoCloseable {
 
     /** Queues filling {@code count} 32-bit words of {@code dst} with {@code value} on this context's stream. */
     public synchronized void fill32(DeviceBuffer dst, int value, long count) {
-        if (4 * count > dst.capacity()) {
+        if (count < 0 || count > dst.capacity() / 4) { // no overflow of 4 * count
             throw new IllegalArgumentException(count + " words do not fit a " + dst.capacity() + "-byte device buffer");
         }
         fill32(new DevicePtr(dst.address()), value, count);
@@ -503,7 +503,7 @@ public final class DeviceContext implements AutoCloseable {
 
     /** Queues a device-to-device copy of {@code bytes} on this context's stream. */
     public synchronized void copy(DeviceBuffer dst, DeviceBuffer src, long bytes) {
-        if (bytes > dst.capacity() || bytes > src.capacity()) {
+        if (bytes < 0 || bytes > dst.capacity() || bytes > src.capacity()) {
             throw new IllegalArgumentException(bytes + " bytes do not fit a copy from a " + src.capacity() + "-byte to a "
                     + dst.capacity() + "-byte device buffer");
         }
@@ -535,8 +535,8 @@ public final class DeviceContext implements AutoCloseable {
      * run (a synchronizing call, or a {@link DeviceEvent} recorded after this one, says when).
      */
     public synchronized void uploadAsync(DevicePtr dst, PinnedBuffer src, long srcOffset, long bytes) {
-        if (bytes < 0 || srcOffset < 0 || srcOffset + bytes > src.bytes()) {
-            throw new IllegalArgumentException("bytes [" + srcOffset + ", " + (srcOffset + bytes) + ") are outside a " + src.bytes()
+        if (bytes < 0 || srcOffset < 0 || srcOffset > src.bytes() || bytes > src.bytes() - srcOffset) { // no overflow of the sum
+            throw new IllegalArgumentException(bytes + " bytes from byte " + srcOffset + " are outside a " + src.bytes()
                     + "-byte pinned buffer");
         }
         current();
@@ -545,8 +545,8 @@ public final class DeviceContext implements AutoCloseable {
 
     /** {@link #downloadAsync(DevicePtr, PinnedBuffer, long)} to byte {@code dstOffset} of {@code dst}. */
     public synchronized void downloadAsync(DevicePtr src, PinnedBuffer dst, long dstOffset, long bytes) {
-        if (bytes < 0 || dstOffset < 0 || dstOffset + bytes > dst.bytes()) {
-            throw new IllegalArgumentException("bytes [" + dstOffset + ", " + (dstOffset + bytes) + ") are outside a " + dst.bytes()
+        if (bytes < 0 || dstOffset < 0 || dstOffset > dst.bytes() || bytes > dst.bytes() - dstOffset) { // no overflow of the sum
+            throw new IllegalArgumentException(bytes + " bytes from byte " + dstOffset + " are outside a " + dst.bytes()
                     + "-byte pinned buffer");
         }
         current();
