@@ -201,6 +201,7 @@ public final class CublasLt implements AutoCloseable {
             throw new IllegalStateException("the cuBLASLt handle on " + ctx.describe() + " is closed; it plans no GEMM (" + s + ")");
         }
         ctx.current();
+        checkOperands(s, a, b, d);
         checkEpilogueArgs(s, bias, aux);
         Matmul mm = new Matmul(s);
         try {
@@ -218,6 +219,12 @@ public final class CublasLt implements AutoCloseable {
         return plans.size();
     }
 
+    private static void checkOperands(Shape s, DevicePtr a, DevicePtr b, DevicePtr d) {
+        if (a == null || b == null || d == null) {
+            throw new IllegalArgumentException("a GEMM needs A, B and D, got no " + (a == null ? "A" : b == null ? "B" : "D") + " (" + s + ")");
+        }
+    }
+
     private static void checkEpilogueArgs(Shape s, DevicePtr bias, DevicePtr aux) {
         if ((bias == null) != (s.epilogue() == Epilogue.NONE)) {
             throw new IllegalArgumentException("epilogue " + s.epilogue() + (bias == null ? " needs" : " takes no") + " bias pointer");
@@ -226,6 +233,8 @@ public final class CublasLt implements AutoCloseable {
             throw new IllegalArgumentException("epilogue " + s.epilogue() + (aux == null ? " needs" : " takes no") + " bit-mask pointer");
         }
     }
+
+    private static final String[] OPERANDS = {"A", "B", "D", "the bias", "the ReLU bit-mask"};
 
     /** One planned GEMM. */
     public final class Matmul implements AutoCloseable {
@@ -241,6 +250,8 @@ public final class CublasLt implements AutoCloseable {
         private final LongPointer auxAddress = new LongPointer(1);
         private long boundBias;
         private long boundAux;
+        /** The alignment of A, B, D, the bias and the bit-mask the algorithm was picked for (0: none). */
+        private final int[] planned = new int[5];
         private final AtomicBoolean done = new AtomicBoolean();
 
         private Matmul(Shape shape) {
@@ -249,6 +260,10 @@ public final class CublasLt implements AutoCloseable {
 
         private void prepare(DevicePtr a, DevicePtr b, DevicePtr d, DevicePtr bias, DevicePtr aux) {
             String what = "(" + shape + ")";
+            DevicePtr[] operands = {a, b, d, bias, aux};
+            for (int i = 0; i < operands.length; i++) {
+                planned[i] = operands[i] == null ? 0 : alignment(operands[i].address());
+            }
             try (PointerPointer<?> out = new PointerPointer<>(1)) {
                 check(cublas.cublasLtMatmulDescCreate(out, cublas.CUBLAS_COMPUTE_32F, cudart.CUDA_R_32F), "cublasLtMatmulDescCreate" + what);
                 desc = new cublasLtMatmulDescOpaque_t(out.get(0));
@@ -329,13 +344,17 @@ public final class CublasLt implements AutoCloseable {
          * Queues the GEMM on the context's stream. {@code bias}: the epilogue's bias (BIAS, RELU_BIAS,
          * RELU_AUX_BIAS) or the bias gradient it writes (BGRADA, DRELU_BGRAD); {@code aux}: the ReLU bit-mask
          * (RELU_AUX_BIAS writes it, DRELU_BGRAD reads it); each null where the epilogue takes none. Pointers
-         * should keep the alignment of those the plan was made with.
+         * must keep the alignment of those the plan was made with (its algorithm was picked for it).
+         *
+         * @throws IllegalArgumentException for a missing operand, or one less aligned than the plan's, before anything is queued
          */
         public void run(DevicePtr a, DevicePtr b, DevicePtr d, DevicePtr bias, DevicePtr aux) {
             if (done.get()) {
                 throw closedPlan();
             }
+            checkOperands(shape, a, b, d);
             checkEpilogueArgs(shape, bias, aux);
+            checkAlignment(a, b, d, bias, aux);
             synchronized (CublasLt.this) {
                 if (done.get()) { // closed while this run waited for the handle: its descriptors are gone
                     throw closedPlan();
@@ -344,6 +363,17 @@ public final class CublasLt implements AutoCloseable {
                 bind(bias, aux);
                 check(cublas.cublasLtMatmul(handle, desc, one, raw(a), la, raw(b), lb, zero, raw(d), ld, raw(d), ld, result.algo(),
                         raw(new DevicePtr(workspace.address())), workspace.capacity(), ctx.stream()), "cublasLtMatmul(" + shape + ")");
+            }
+        }
+
+        /** Each operand at least as aligned as the one the plan's algorithm was picked for. */
+        private void checkAlignment(DevicePtr... operands) {
+            for (int i = 0; i < operands.length; i++) {
+                if (operands[i] != null && alignment(operands[i].address()) < planned[i]) {
+                    throw new IllegalArgumentException(OPERANDS[i] + " at 0x" + Long.toHexString(operands[i].address()) + " is "
+                            + alignment(operands[i].address()) + "-byte aligned; the GEMM plan " + shape + " was made for a " + planned[i]
+                            + "-byte aligned one (plan it for these operands)");
+                }
             }
         }
 

@@ -140,4 +140,52 @@ class CublasLtGpuTest extends GpuTest {
             assertEquals(0, lt.openPlans());
         }
     }
+
+    /**
+     * A plan's algorithm was picked for the alignment of the operands it was planned with: a run with an operand less
+     * aligned is refused before anything is queued, naming the operand and both alignments, and a missing operand is
+     * named too; operands as aligned run, with the float64 reference's product.
+     */
+    @Test
+    void aRunKeepsTheAlignmentItsPlanWasMadeFor() {
+        Random rng = new Random(31);
+        float[] a = random(rng, M * K);
+        float[] b = random(rng, K * N);
+        try (CublasLt lt = CublasLt.create(ctx, 1 << 20); DeviceBuffer da = ctx.alloc(4L * a.length + 256);
+             DeviceBuffer db = ctx.alloc(4L * b.length + 256); DeviceBuffer dd = ctx.alloc(4L * M * N + 256)) {
+            DevicePtr pa = new DevicePtr(da.address());
+            DevicePtr pb = new DevicePtr(db.address());
+            DevicePtr pd = new DevicePtr(dd.address());
+            CublasLt.Matmul mm = lt.plan(nn(), pa, pb, pd, null, null);
+            ctx.fill32(dd, Float.floatToIntBits(-7f), (long) M * N + 64);
+            DevicePtr pa4 = da.at(4, 4L * a.length);
+            DevicePtr pd4 = dd.at(4, 4L * M * N);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> mm.run(pa4, pb, pd, null, null));
+            assertTrue(e.getMessage().contains("A") && e.getMessage().contains("4-byte") && e.getMessage().contains("256"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> mm.run(pa, pb, pd4, null, null));
+            assertTrue(e.getMessage().contains("D") && e.getMessage().contains("4-byte"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> mm.run(pa, null, pd, null, null));
+            assertTrue(e.getMessage().contains("B"), e.getMessage());
+            float[] untouched = download(dd, M * N);
+            for (int i = 0; i < untouched.length; i++) {
+                assertEquals(-7f, untouched[i], 0f, "nothing ran: element " + i);
+            }
+            // as aligned as planned, elsewhere in the same buffers: runs
+            DevicePtr pa256 = da.at(256, 4L * a.length);
+            ctx.upload(pa256, DType.F32.encode(a));
+            ctx.upload(pb, DType.F32.encode(b));
+            mm.run(pa256, pb, pd, null, null);
+            float[] d = download(dd, M * N);
+            for (int col = 0; col < N; col++) {
+                for (int row = 0; row < M; row++) {
+                    double want = 0;
+                    for (int j = 0; j < K; j++) {
+                        want += (double) a[j * M + row] * b[col * K + j];
+                    }
+                    assertEquals(want, d[col * M + row], F32_TOL * (1 + Math.abs(want)), "D[" + row + ", " + col + "]");
+                }
+            }
+            mm.close();
+        }
+    }
 }
