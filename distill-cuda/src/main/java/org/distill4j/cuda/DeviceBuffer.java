@@ -4,7 +4,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * Device memory from a {@link DeviceContext}'s pool. Closing returns it to the pool; closing twice is
- * harmless. The address is only valid while the buffer is open.
+ * harmless. The address is only valid while the buffer and its context are open: the context's close frees the
+ * memory, and the buffer then refuses its address.
  */
 public final class DeviceBuffer implements AutoCloseable {
     private final DeviceContext owner;
@@ -22,6 +23,10 @@ public final class DeviceBuffer implements AutoCloseable {
     public long address() {
         if (closed.get()) {
             throw new IllegalStateException("device buffer of " + capacity + " bytes is closed");
+        }
+        if (owner != null && owner.isClosed()) {
+            throw new IllegalStateException("the " + capacity + "-byte device buffer is closed: its DeviceContext closed, and the context "
+                    + "freed its memory");
         }
         return address;
     }

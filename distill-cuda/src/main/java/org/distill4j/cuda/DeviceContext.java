@@ -185,6 +185,11 @@ public final class DeviceContext implements AutoCloseable {
         return !closed.get();
     }
 
+    /** Whether {@link #close} ran (what it freed, the pool's buffers among them, must not be used). */
+    boolean isClosed() {
+        return closed.get();
+    }
+
     void current() {
         if (closed.get()) {
             throw new IllegalStateException("the CUDA context of " + name + " is closed");

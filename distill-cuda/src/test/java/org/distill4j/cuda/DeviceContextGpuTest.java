@@ -54,4 +54,31 @@ class DeviceContextGpuTest extends GpuTest {
             }
         }
     }
+
+    /**
+     * A context's close frees its pool's memory, the buffers still open included: they then refuse to give their
+     * address (which another context on the device could otherwise be handed, and write through), saying why, and
+     * closing them afterwards is harmless.
+     */
+    @Test
+    void buffersOfAClosedContextRefuseTheirAddress() {
+        DeviceContext c = DeviceContext.open(0);
+        DeviceBuffer kept = c.alloc(1000);
+        DeviceBuffer closedFirst = c.alloc(300);
+        long at = kept.address();
+        assertEquals(at + 8, kept.at(8, 16).address());
+        closedFirst.close();
+        c.close();
+        IllegalStateException e = assertThrows(IllegalStateException.class, kept::address);
+        assertTrue(e.getMessage().contains("1024-byte") && e.getMessage().contains("context") && e.getMessage().contains("closed"),
+                e.getMessage());
+        assertThrows(IllegalStateException.class, () -> kept.at(0, 4));
+        assertEquals(1024, kept.capacity());
+        kept.close();
+        kept.close();
+        closedFirst.close();
+        try (DeviceBuffer other = ctx.alloc(1000)) { // the class's context is not affected
+            assertTrue(other.address() != 0);
+        }
+    }
 }
