@@ -318,7 +318,11 @@ public final class Distiller {
                     pendingBatch = b;
                     pendingTo = to;
                 } else {
-                    step(be, epochLoss, batch, fullBatch, fullGrad, sums, epoch, b, batches, to, epochT0);
+                    try {
+                        step(be, epochLoss, batch, fullBatch, fullGrad, sums, epoch, b, batches, to, epochT0);
+                    } catch (IllegalArgumentException e) {
+                        throw inBatch(e, epoch, b, batches, idx);
+                    }
                 }
                 if (checkpoints != null && checkpoints.everySteps() > 0 && b + 1 < batches
                         && ((long) epoch * batches + b + 1) % checkpoints.everySteps() == 0
@@ -581,6 +585,23 @@ public final class Distiller {
         for (TrainingListener l : listeners) {
             l.batchFinished(epoch, b, batches, to, elapsed, r.value());
         }
+    }
+
+    private static final java.util.regex.Pattern ROW = java.util.regex.Pattern.compile("\\brow (\\d{1,9})\\b");
+
+    /**
+     * A batch's bad input (a NaN feature gives NaN student logits; a teacher's NaN output) as the user can trace it: the
+     * epoch and batch, and which training sample the "row N" of the loss's message is (the batches are shuffled).
+     */
+    private IllegalArgumentException inBatch(IllegalArgumentException e, int epoch, int b, int batches, int[] idx) {
+        String message = String.valueOf(e.getMessage());
+        java.util.regex.Matcher m = ROW.matcher(message);
+        String sample = "";
+        if (m.find() && Integer.parseInt(m.group(1)) < idx.length) {
+            int row = Integer.parseInt(m.group(1));
+            sample = "; row " + row + " of this batch is sample " + idx[row] + " of " + train.name();
+        }
+        return new IllegalArgumentException("epoch " + (epoch + 1) + ", batch " + (b + 1) + " of " + batches + ": " + message + sample, e);
     }
 
     private static void checkFinite(double batchValue, int epoch, int b) {

@@ -97,6 +97,31 @@ class DistillerTest {
                 "KL to the teacher falls: " + e.get(0).teacherKl() + " -> " + e.get(3).teacherKl());
     }
 
+    /**
+     * A NaN in one training sample makes NaN teacher and student logits in whatever batch and row the shuffle puts it: the
+     * error names the epoch, the batch and that sample, which is what a user can look up in their data.
+     */
+    @Test
+    void aBadSampleIsNamedByItsIndexInTheTrainingData() {
+        Dataset clean = blobs(300, 1, "blobs/train");
+        float[] x = clean.features().clone();
+        int bad = 217;
+        x[bad * D + 3] = Float.NaN;
+        Dataset withNan = new Dataset("blobs/nan", x, D, clean.labels(), K);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Distiller.builder()
+                .teacher(Dl4jTeacher.of(teacherNet))
+                .student(Dl4jStudent.of(Nets.logitsMlp(D, 16, K, new Adam(5e-3), 11, 0.0)))
+                .loss(new SoftTargetKd(4, 0.2)).trainData(withNan).epochs(1).batchSize(64).seed(5)
+                .backend(new CpuBackend()).build().run());
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("^epoch 1, batch (\\d) of 5: .*\\brow (\\d+)\\b.*"
+                + "; row (\\d+) of this batch is sample 217 of blobs/nan$").matcher(e.getMessage());
+        assertTrue(m.matches(), e.getMessage());
+        assertEquals(m.group(2), m.group(3), "the row named is the row the loss named");
+        int[] order = Dataset.permutation(300, new Random(5));
+        int batch = Integer.parseInt(m.group(1)) - 1;
+        assertEquals(bad, order[batch * 64 + Integer.parseInt(m.group(3))], "the batch and row where the shuffle put sample 217");
+    }
+
     /** The per-epoch KL equals a float64 reference from the final student's and the teacher's outputs. */
     @Test
     void theTestKlMatchesAFloat64Reference() {
