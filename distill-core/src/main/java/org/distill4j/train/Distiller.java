@@ -204,7 +204,13 @@ public final class Distiller {
         return new Builder();
     }
 
-    /** Trains for the configured epochs and returns the metrics. */
+    /**
+     * Trains for the configured epochs and returns the metrics. The student trains in place: a second call trains it again,
+     * for the configured epochs, from the weights the first one left (its epochs count from 1 again). With {@link Checkpoints}
+     * that resume, it finds the first call's finished checkpoint instead, restores that state and returns its result
+     * without training; with {@link Checkpoints#startOver()} it trains again. Build another Distiller, on a fresh student,
+     * for an independent run.
+     */
     public DistillResult run() {
         ComputeBackend be = backend != null ? backend : Backends.select();
         try {
