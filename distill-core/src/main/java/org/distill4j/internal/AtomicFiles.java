@@ -58,7 +58,7 @@ public final class AtomicFiles {
      * Forces {@code dir}'s entries to disk (fsync of the folder), so a rename into it is durable. Some platforms cannot
      * open a folder as a channel (Windows): there the rename is as durable as the file system makes it.
      */
-    static void forceFolder(Path dir) {
+    public static void forceFolder(Path dir) {
         try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
             ch.force(true);
         } catch (IOException | UnsupportedOperationException e) {

@@ -508,6 +508,8 @@ public final class StoreWriter implements AutoCloseable {
         channel.force(true);
         // renamed while still locked: a writer that gets the lock afterwards finds the complete store, not a .partial to resume
         org.distill4j.internal.AtomicFiles.move(partial, path);
+        // the rename itself survives a power loss (else the store could come back as a complete .partial to resume)
+        org.distill4j.internal.AtomicFiles.forceFolder(path.toAbsolutePath().getParent());
         close();
     }
 
