@@ -48,7 +48,7 @@ class ReadmeSnippetTest {
     @Test
     void quickStartCompilesAndRuns(@TempDir Path tmp) throws Exception {
         java.util.List<String> names = compileAll(tmp);
-        assertEquals(java.util.List.of("QuickStart", "FeatureDistillation", "OnnxTeacher"), names, "the README's compiled snippets");
+        assertEquals(java.util.List.of("QuickStart", "FeatureDistillation", "LabelOnce", "OnnxTeacher"), names, "the README's compiled snippets");
         try (URLClassLoader loader = new URLClassLoader(new URL[]{tmp.toUri().toURL()}, getClass().getClassLoader())) {
             Class<?> c = loader.loadClass("QuickStart");
             MultiLayerNetwork teacher = DemoModels.mlp(784, new int[]{32}, 10, 0, 1e-3, 1);
@@ -57,6 +57,21 @@ class ReadmeSnippetTest {
                     .invoke(null, teacher, student, 3);
             assertEquals(3, r.epochs().size());
             assertTrue(r.testAccuracy() > 0.1, "the snippet trains a student: " + r.testAccuracy());
+            // label once, train from the store; a second call finds the store complete and trains the same way
+            Class<?> label = loader.loadClass("LabelOnce");
+            org.distill4j.data.Dataset transfer = org.distill4j.data.FashionMnist.loadEmbedded(getClass().getClassLoader()).train().head(300);
+            Path store = tmp.resolve("teacher.d4j");
+            java.lang.reflect.Method labelOnce = label.getMethod("distill", MultiLayerNetwork.class, MultiLayerNetwork.class,
+                    org.distill4j.data.Dataset.class, Path.class);
+            DistillResult s1 = (DistillResult) labelOnce.invoke(null, teacher, DemoModels.mlp(784, new int[]{16}, 10, 0, 1e-3, 2), transfer, store);
+            assertEquals(3, s1.epochs().size());
+            assertEquals("cpu", s1.backend());
+            try (org.distill4j.store.SoftTargetStore st = org.distill4j.store.SoftTargetStore.open(store)) {
+                assertEquals(300, st.rows());
+                assertEquals("mlp-v1", org.distill4j.store.StoredTeacher.teacherId(st.header().provenance()));
+            }
+            DistillResult s2 = (DistillResult) labelOnce.invoke(null, teacher, DemoModels.mlp(784, new int[]{16}, 10, 0, 1e-3, 2), transfer, store);
+            assertEquals(s1.epochs().get(2).loss(), s2.epochs().get(2).loss(), 0.0, "the reused store trains the same student the same way");
             Class<?> onnx = loader.loadClass("OnnxTeacher");
             DistillResult o = (DistillResult) onnx.getMethod("distill", Path.class, MultiLayerNetwork.class, int.class)
                     .invoke(null, Path.of("models", "fashion-mnist", "cnn-teacher.onnx"), DemoModels.mlp(784, new int[]{16}, 10, 0, 1e-3, 2), 3);
