@@ -253,9 +253,15 @@ public final class StoreWriter implements AutoCloseable {
             boolean sameTeacher = !teacher.equals("unknown") && teacher.equals(StoredTeacher.teacherId(b.provenance()));
             String wa = field(a.provenance(), Labeler.WEIGHTS);
             String wb = field(b.provenance(), Labeler.WEIGHTS);
-            boolean otherWeights = sameTeacher && wa != null && wb != null && !wa.equals(wb);
+            // the weights' hash covers the description too: only with the same description does it say the weights differ
+            boolean otherWeights = sameTeacher && wa != null && wb != null && !wa.equals(wb)
+                    && Labeler.withoutWeights(a.provenance()).equals(Labeler.withoutWeights(b.provenance()));
+            boolean older = (wa == null) != (wb == null)
+                    && Labeler.withoutWeights(a.provenance()).equals(Labeler.withoutWeights(b.provenance()));
             d.add((otherWeights ? "it was made by a teacher with the same id ('" + teacher + "') but other weights or another model"
                     + " (content " + wa + ", now " + wb + "): give a retrained teacher its own id or store"
+                    : older ? "it was started by an older Distill4J, which recorded no hash of the teacher's weights, so it cannot"
+                    + " tell whether this is the same teacher"
                     : sameTeacher ? "it was made by the same teacher from other data (or with another description)"
                     : "it was made by a different teacher") + " (provenance " + a.provenance() + ", now " + b.provenance() + ")");
         }

@@ -229,6 +229,48 @@ class LabelerTest {
         assertTrue(complete.getMessage().startsWith(p + " already holds a store with other settings or another teacher: it was made by"
                 + " a teacher with the same id ('slow-teacher') but other weights or another model"), complete.getMessage());
         assertTrue(Labeler.label(retrained(1), data, p, OPTIONS, null).alreadyComplete());
+
+        // another description under the same id is what it always was, not "other weights" (the hash covers it too)
+        Teacher described = new Teacher() {
+            @Override
+            public int classes() {
+                return 7;
+            }
+
+            @Override
+            public TeacherValues values() {
+                return TeacherValues.LOGITS;
+            }
+
+            @Override
+            public float[] outputs(Batch b) {
+                return retrained(1).outputs(b);
+            }
+
+            @Override
+            public String describe() {
+                return "slow teacher, other output";
+            }
+        };
+        IllegalStateException description = assertThrows(IllegalStateException.class, () -> Labeler.label(described, data, p, OPTIONS, null));
+        assertTrue(description.getMessage().contains("it was made by the same teacher from other data (or with another description)")
+                && !description.getMessage().contains("other weights"), description.getMessage());
+    }
+
+    /** A labeling an older build started (no weights' hash) is not resumed, and the message says why. */
+    @Test
+    void aPartialStoreWithoutRecordedWeightsSaysItIsFromAnOlderVersion(@TempDir Path tmp) throws Exception {
+        Dataset data = data();
+        Path p = tmp.resolve("old.d4j");
+        StoreHeader now = Labeler.header(retrained(1), data, OPTIONS);
+        StoreHeader legacy = new StoreHeader(now.layout(), now.codec(), now.values(), now.vocab(), now.k(), now.rows(), now.chunkRows(),
+                now.temperature(), Labeler.withoutWeights(now.provenance()));
+        try (StoreWriter w = StoreWriter.open(p, legacy)) {
+            w.writeDense(retrained(1).outputs(Batch.range(data, 0, 32)), 32);
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Labeler.label(retrained(1), data, p, OPTIONS, null));
+        assertTrue(e.getMessage().contains("it was started by an older Distill4J, which recorded no hash of the teacher's weights"),
+                e.getMessage());
     }
 
     /**
