@@ -327,7 +327,13 @@ public final class Demo {
                 teacherRecords.add(t);
             }
             if (!s.allFeatures().isEmpty()) { // a loaded teacher's layers are known now: check the terms before any student trains
-                checkFeatureLayers(s.allFeatures(), teacherNet, specs.get(0).model());
+                if (s.rowFeatures != null && s.namedRows) {
+                    for (Map.Entry<String, List<FeatureTerm>> row : s.rowFeatures.entrySet()) {
+                        checkFeatureLayers("loss." + row.getKey(), row.getValue(), teacherNet, specs.get(0).model());
+                    }
+                } else {
+                    checkFeatureLayers("loss", s.allFeatures(), teacherNet, specs.get(0).model());
+                }
             }
             Teacher liveTeacher = null;
             String liveId = null;
@@ -825,16 +831,16 @@ public final class Demo {
      * Each feature term's teacher layer must be a hidden layer of {@code teacherNet} (not its output layer): a usage error
      * naming the term, the layer and the teacher's hidden layers otherwise.
      */
-    private static void checkFeatureLayers(List<FeatureTerm> features, MultiLayerNetwork teacherNet, Path model) {
+    private static void checkFeatureLayers(String where, List<FeatureTerm> features, MultiLayerNetwork teacherNet, Path model) {
         String teacher = model == null ? "the teacher" : "the teacher " + model.getFileName();
         for (FeatureTerm f : features) {
             if (teacherNet == null) {
-                throw new org.distill4j.examples.recipe.RecipeException("loss: feature loss '" + f.name() + "' reads the teacher's"
+                throw new org.distill4j.examples.recipe.RecipeException(where + ": feature loss '" + f.name() + "' reads the teacher's"
                         + " hidden layers, which need one DL4J MultiLayerNetwork teacher");
             }
             int hidden = teacherNet.getnLayers() - 1;
             if (f.teacherLayer() >= hidden) {
-                throw new org.distill4j.examples.recipe.RecipeException("loss: feature loss '" + f.name() + "': teacher layer "
+                throw new org.distill4j.examples.recipe.RecipeException(where + ": feature loss '" + f.name() + "': teacher layer "
                         + f.teacherLayer() + ", but " + teacher + (hidden == 0 ? " has no hidden layer"
                         : " has " + hidden + " hidden layer" + (hidden == 1 ? " (index 0)" : "s (indexes 0 to " + (hidden - 1) + ")")));
             }

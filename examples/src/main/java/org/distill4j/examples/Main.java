@@ -256,10 +256,12 @@ public final class Main {
                     out.println("""
                             usage: distill run RECIPE.yaml [--set key.path=value ...] [--out DIR] [--resume] [--quiet]
                               trains the recipe's teacher (or loads its model), the student alone and the student distilled with
-                              the recipe's loss terms; writes results.json, metrics.csv, provenance.json, curves.png,
-                              accuracy.png and report.html to DIR (default distill-out/<recipe name>), and each trained model
-                              as <row>.zip (e.g. student-distilled.zip, for distill eval)
-                              --set key.path=value   override a field, e.g. --set training.epochs=5 --set data.path=embedded
+                              the recipe's loss terms (or, with loss as a mapping of row names, one distilled row per name);
+                              writes results.json, metrics.csv, provenance.json, curves.png, accuracy.png and report.html to
+                              DIR (default distill-out/<recipe name>), and each trained model as <row>.zip (e.g.
+                              student-distilled.zip or distilled-<name>.zip, for distill eval)
+                              --set key.path=value   override a field, e.g. --set training.epochs=5 --set data.path=embedded,
+                                                     --set 'loss.kd=[{name: kd, temperature: 2}]' (a named row)
                               --resume               continue an interrupted run in DIR: each row goes on from its last
                                                      checkpoint (DIR/checkpoints/<row>, saved at epoch ends at most every
                                                      30 s, and at the end), a finished row

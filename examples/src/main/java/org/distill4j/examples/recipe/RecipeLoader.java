@@ -67,6 +67,8 @@ public final class RecipeLoader {
     public static final int MAX_SEEDS = 20;
     /** At most this many named distilled rows ({@code loss} as a mapping): each one trains a student per seed. */
     public static final int MAX_ROWS = 20;
+    /** The longest file name a named row's label may make ("distilled-" included), leaving room for seeds and temporaries. */
+    static final int MAX_ROW_FILE_NAME = 150;
     private static final Set<String> SCHEDULES = Set.of("temperature", "alpha");
     private static final Set<String> SCHEDULE = Set.of("from", "to");
     /** Classes of the one dataset recipes load (fashion-mnist). */
@@ -373,14 +375,30 @@ public final class RecipeLoader {
      */
     private void rowFileNames(Node keyNode, String row, List<Long> seeds, Map<String, String> files) {
         String path = "loss." + row;
-        if (row.isEmpty() || row.chars().anyMatch(Character::isISOControl)) {
-            throw error(keyNode, "loss", "a row name '" + org.distill4j.examples.Main.printable(row) + "' names a table row and its"
-                    + " files; expected text without control characters, e.g. kd-T4");
+        String shown = org.distill4j.examples.Main.printable(row);
+        if (row.isEmpty()) {
+            throw error(keyNode, "loss", "a row name is empty (spaces around a name are dropped); expected a name such as kd-T4");
+        }
+        if (row.chars().anyMatch(Character::isISOControl)) {
+            throw error(keyNode, "loss", "a row name '" + shown + "' names a table row and its files; expected text without control"
+                    + " characters, e.g. kd-T4");
+        }
+        if (row.contains(".")) {
+            // --set loss.<row>=... splits its key path at dots: such a row could not be replaced from the command line
+            throw error(keyNode, path, "a row name cannot contain '.', which --set uses between keys (loss.<row>=...); e.g. kd-T0_5"
+                    + " for T = 0.5");
         }
         String label = org.distill4j.examples.Demo.distilledLabel(row);
-        if (org.distill4j.examples.Demo.fileName(label).equals(org.distill4j.examples.Demo.fileName(
-                org.distill4j.examples.Demo.distilledLabel("")))) {
-            throw error(keyNode, path, "a row name needs a letter or a digit: its files are named after it, e.g. kd-T4");
+        String base = org.distill4j.examples.Demo.fileName(label);
+        if (base.equals(org.distill4j.examples.Demo.fileName(org.distill4j.examples.Demo.distilledLabel("")))) {
+            throw error(keyNode, path, "a row name needs an ASCII letter or digit: its files are named after it with a-z, 0-9 and"
+                    + " '-' only, e.g. kd-T4");
+        }
+        if (base.length() > MAX_ROW_FILE_NAME) {
+            // the model's temporary file adds a seed suffix, a dot, random digits and .tmp: past 255 bytes it fails after training
+            throw error(keyNode, path, "a row name this long makes file names of " + base.length() + " characters and more (with"
+                    + " seeds and temporary files); the limit is " + MAX_ROW_FILE_NAME + " for '" + base.substring(0, 20)
+                    + "...': use a shorter name");
         }
         List<String> labels = new ArrayList<>();
         if (seeds == null) {
@@ -391,9 +409,13 @@ public final class RecipeLoader {
         for (String l : labels) {
             String file = org.distill4j.examples.Demo.fileName(l);
             String other = files.putIfAbsent(file, row);
-            if (other != null && !other.equals(row)) {
-                throw error(keyNode, path, "rows '" + other + "' and '" + row + "' would write the same files (" + file
-                        + ".zip, checkpoints/" + file + "): names differ in more than case, spaces and punctuation");
+            if (other != null && other.equals(row)) {
+                throw error(keyNode, path, "row '" + shown + "' is given twice (spaces around a name are dropped)");
+            }
+            if (other != null) {
+                throw error(keyNode, path, "rows '" + org.distill4j.examples.Main.printable(other) + "' and '" + shown + "' would"
+                        + " write the same files (" + file + ".zip, checkpoints/" + file + "): file names keep only a-z, 0-9 and '-',"
+                        + " so names must differ in more than case, spaces, punctuation and other letters");
             }
         }
     }

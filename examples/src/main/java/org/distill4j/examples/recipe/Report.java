@@ -122,7 +122,7 @@ public final class Report {
 
     /** An accuracy in percent to two decimals, as the table shows it (a bar's label prints its value as given). */
     static double percent(double accuracy) {
-        return Math.round(accuracy * 10_000) / 100.0;
+        return Double.parseDouble(String.format(Locale.ROOT, "%.2f", 100 * accuracy)); // the table's rounding (Row.accuracyText)
     }
 
     static void accuracy(Path png, String title, List<Demo.Row> rows) throws IOException {

@@ -75,14 +75,32 @@ class NamedRowsRecipeTest {
         String unknown = fails(base("  kd: [{name: kd}]\n  dkd: [{name: ce}, {name: dkdd}]\n")).getMessage();
         assertTrue(unknown.startsWith("r.yaml:11:28: loss.dkd[1].name: unknown loss 'dkdd'"), unknown);
         assertEquals("r.yaml:11:3: loss.kd-t2: rows 'kd T2' and 'kd-t2' would write the same files (distilled-kd-t2.zip,"
-                + " checkpoints/distilled-kd-t2): names differ in more than case, spaces and punctuation",
+                + " checkpoints/distilled-kd-t2): file names keep only a-z, 0-9 and '-', so names must differ in more than case, spaces,"
+                + " punctuation and other letters",
                 fails(base("  kd T2: [{name: kd}]\n  kd-t2: [{name: kd}]\n")).getMessage());
-        assertEquals("r.yaml:10:3: loss.--: a row name needs a letter or a digit: its files are named after it, e.g. kd-T4",
+        assertEquals("r.yaml:10:3: loss.--: a row name needs an ASCII letter or digit: its files are named after it with a-z, 0-9"
+                + " and '-' only, e.g. kd-T4",
                 fails(base("  \"--\": [{name: kd}]\n")).getMessage());
         String seeded = fails(base("  kd: [{name: kd}]\n  KD: [{name: ce}]\n").replace("  epochs: 2\n", "  epochs: 2\n  seeds: [3, 4]\n"))
                 .getMessage();
         assertEquals("r.yaml:12:3: loss.KD: rows 'kd' and 'KD' would write the same files (distilled-kd-seed-3.zip,"
-                + " checkpoints/distilled-kd-seed-3): names differ in more than case, spaces and punctuation", seeded);
+                + " checkpoints/distilled-kd-seed-3): file names keep only a-z, 0-9 and '-', so names must differ in more than case,"
+                + " spaces, punctuation and other letters", seeded);
+        // a name that only spaces set apart from another is the same row twice (the second would overwrite the first's files)
+        assertEquals("r.yaml:11:3: loss.kd: row 'kd' is given twice (spaces around a name are dropped)",
+                fails(base("  kd: [{name: kd}]\n  \"kd \": [{name: ce}]\n")).getMessage());
+        assertEquals("r.yaml:10:3: loss: a row name is empty (spaces around a name are dropped); expected a name such as kd-T4",
+                fails(base("  \" \": [{name: kd}]\n")).getMessage());
+        assertEquals("r.yaml:10:3: loss.kd.T2: a row name cannot contain '.', which --set uses between keys (loss.<row>=...); e.g."
+                + " kd-T0_5 for T = 0.5", fails(base("  kd.T2: [{name: kd}]\n")).getMessage());
+        String unicode = fails(base("  \u84b8\u7559: [{name: kd}]\n")).getMessage();
+        assertTrue(unicode.contains("a row name needs an ASCII letter or digit"), unicode);
+        String longName = "k".repeat(141);
+        String tooLong = fails(base("  " + longName + ": [{name: kd}]\n")).getMessage();
+        assertTrue(tooLong.startsWith("r.yaml:10:3: loss." + longName + ": a row name this long makes file names of 151 characters"),
+                tooLong);
+        assertEquals(List.of("k".repeat(140)), parse(base("  " + "k".repeat(140) + ": [{name: kd}]\n")).objectives().stream()
+                .map(Recipe.Objective::row).toList(), "at the limit");
         StringBuilder many = new StringBuilder();
         for (int i = 0; i <= RecipeLoader.MAX_ROWS; i++) {
             many.append("  r").append(i).append(": [{name: ce}]\n");
@@ -96,6 +114,26 @@ class NamedRowsRecipeTest {
                 "  epochs: 2\n  schedules: {temperature: {from: 4, to: 1}}\n")).getMessage();
         assertTrue(schedule.contains("training.schedules.temperature: loss 'mse' (row 'mse') has no temperature; a schedule applies to"
                 + " every distilled row"), schedule);
+    }
+
+    /** A loaded teacher's layers are checked per named row before anything trains; the error names the row. */
+    @Test
+    void aLoadedTeachersLayersAreCheckedPerRow(@TempDir Path tmp) throws Exception {
+        org.deeplearning4j.nn.multilayer.MultiLayerNetwork teacher = org.distill4j.examples.DemoModels.mlp(784, new int[]{16}, 10, 0,
+                1e-3, 3);
+        org.deeplearning4j.util.ModelSerializer.writeModel(teacher, tmp.resolve("t.zip").toFile(), true);
+        Path recipe = Files.writeString(tmp.resolve("rows.yaml"), "name: loaded-rows\n"
+                + "data: {path: embedded, teacherSamples: 100, transferSamples: 130, testSamples: 100}\n"
+                + "teacher: {model: t.zip}\n"
+                + "student: {hidden: [12]}\n"
+                + "training: {epochs: 1, batchSize: 64}\n"
+                + "loss:\n"
+                + "  a: [{name: kd}, {name: rkd, student: 0, teacher: 0}]\n"
+                + "  b: [{name: kd}, {name: rkd, student: 0, teacher: 9}]\n");
+        Path out = tmp.resolve("out");
+        assertEquals("distill run: loss.b: feature loss 'rkd': teacher layer 9, but the teacher t.zip has 1 hidden layer (index 0)\n",
+                RecipeTest.runFails(2, "run", recipe.toString(), "--out", out.toString(), "--quiet"));
+        assertFalse(Files.exists(out.resolve("student-alone.zip")), "no student trained");
     }
 
     private static final String RECIPE = "name: rows\n"

@@ -71,6 +71,15 @@ class ReportTest {
         BufferedImage img = ImageIO.read(png.toFile());
         assertEquals(900, img.getWidth());
 
+        // a bar says what the table says, also where the mean of two seeds' accuracies falls on a .xx5 tie
+        for (int a = 0; a < 10_000; a += 7) {
+            Demo.Row pair = row("pair", 0, List.of(a / 10_000.0, (a + 1) / 10_000.0));
+            CategoryChart one = Report.accuracyChart("t", List.of(pair));
+            double bar = one.getSeriesMap().values().stream().map(x -> new ArrayList<>(x.getYData()).get(0)).filter(java.util.Objects::nonNull)
+                    .findFirst().orElseThrow().doubleValue();
+            assertEquals(pair.accuracyText("±").split("±")[0], String.format(java.util.Locale.ROOT, "%.2f", bar), "seeds " + a + ", " + (a + 1));
+        }
+
         // without seeds: one series, no error bars at all
         CategoryChart once = Report.accuracyChart("t", List.of(row("teacher", 0.85, null), row("student alone", 0.7, null)));
         assertEquals(1, once.getSeriesMap().size());
