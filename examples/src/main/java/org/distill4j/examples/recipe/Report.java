@@ -216,6 +216,28 @@ public final class Report {
                 tmp -> BitmapEncoder.saveBitmap(chart, tmp.toString(), BitmapEncoder.BitmapFormat.PNG));
     }
 
+    private static final String ALONE = "student alone";
+
+    /**
+     * A distilled row's test accuracy minus the student alone's, in points: over seeds the mean ± sample std of the paired
+     * per-seed differences (results.json's distillationGain), else the one difference.
+     */
+    static String gainText(Demo.Row r, Demo.Row alone) {
+        if (Double.isNaN(r.testAccuracy()) || Double.isNaN(alone.testAccuracy())) {
+            return "-";
+        }
+        List<Double> a = alone.testAccuracyRuns();
+        List<Double> d = r.testAccuracyRuns();
+        if (r.repeated() && alone.repeated() && r.seeds().equals(alone.seeds())) {
+            List<Double> diff = new ArrayList<>();
+            for (int i = 0; i < d.size(); i++) {
+                diff.add(100 * (d.get(i) - a.get(i)));
+            }
+            return String.format(Locale.ROOT, "%+.2f ± %.2f", Demo.mean(diff), Demo.std(diff));
+        }
+        return String.format(Locale.ROOT, "%+.2f", 100 * (r.testAccuracy() - alone.testAccuracy()));
+    }
+
     static String html(String title, List<Demo.Row> rows) {
         StringBuilder sb = new StringBuilder();
         sb.append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>").append(esc(title))
@@ -223,12 +245,17 @@ public final class Report {
                         + "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:4px 8px;text-align:right}"
                         + "td:first-child,th:first-child,td:nth-child(2){text-align:left}</style></head><body>\n");
         sb.append("<h1>").append(esc(title)).append("</h1>\n<table>\n<tr><th>row</th><th>model</th><th>loss</th><th>samples</th>"
-                + "<th>epochs</th><th>test accuracy</th><th>agreement</th><th>samples/s</th><th>wall s</th></tr>\n");
+                + "<th>epochs</th><th>test accuracy</th><th>gain over alone</th><th>agreement</th><th>samples/s</th><th>wall s</th></tr>\n");
+        Demo.Row alone = rows.stream().filter(r -> r.name().equals(ALONE)).findFirst().orElse(null);
+        boolean after = false; // the rows after the student alone are the distilled ones
         for (Demo.Row r : rows) {
-            sb.append(String.format(Locale.ROOT, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%d</td><td>%d</td><td>%s</td><td>%s</td>"
+            sb.append(String.format(Locale.ROOT, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%d</td><td>%d</td><td>%s</td><td>%s</td><td>%s</td>"
                             + "<td>%s</td><td>%.1f</td></tr>%n", esc(r.name()), esc(r.model()), esc(r.loss()), r.trainSamples(), r.epochs(),
-                    r.accuracyText(" ± ") + (r.repeated() ? " (" + r.seeds().size() + " seeds)" : ""), Double.isNaN(r.teacherAgreement()) ? "-" : String.format(Locale.ROOT, "%.2f%%", 100 * r.teacherAgreement()),
+                    r.accuracyText(" ± ") + (r.repeated() ? " (" + r.seeds().size() + " seeds)" : ""),
+                    after && alone != null ? gainText(r, alone) : "-",
+                    Double.isNaN(r.teacherAgreement()) ? "-" : String.format(Locale.ROOT, "%.2f%%", 100 * r.teacherAgreement()),
                     Double.isNaN(r.samplesPerSecond()) ? "-" : String.format(Locale.ROOT, "%,.0f", r.samplesPerSecond()), r.wallSeconds()));
+            after |= r == alone;
         }
         sb.append("</table>\n<h2>Training curves</h2>\n<img src=\"curves.png\" alt=\"test accuracy per epoch\" width=\"900\">\n"
                 + "<h2>Accuracy</h2>\n<img src=\"accuracy.png\" alt=\"final test accuracy per model\" width=\"900\">\n"

@@ -105,6 +105,24 @@ class ReportTest {
      * metrics.csv has the same columns in the same order on every run: the loss terms' columns were in the order of an
      * immutable map's iteration, which differs from one JVM to the next, so two runs of one recipe gave different files.
      */
+    /**
+     * report.html's gain column: each distilled row's accuracy minus the student alone's, in points, over seeds the mean ±
+     * sample std of the paired differences; none for the teacher and the student alone.
+     */
+    @Test
+    void theReportShowsEachDistilledRowsPairedGain() {
+        List<Demo.Row> seeded = List.of(row("teacher", 0.85, null), row("student alone", 0, List.of(0.70, 0.74, 0.72)),
+                row("distilled: kd", 0, List.of(0.80, 0.81, 0.76)), row("distilled: dkd", 0, List.of(0.69, 0.75, 0.73)));
+        String html = Report.html("t", seeded);
+        // kd: differences 10, 7, 4 points -> mean 7, sample std 3; dkd: -1, 1, 1 -> mean 1/3, std 1.1547
+        assertTrue(html.contains("<td>79.00 ± 2.65% (3 seeds)</td><td>+7.00 ± 3.00</td>"), html);
+        assertTrue(html.contains("<td>+0.33 ± 1.15</td>"), html);
+        assertTrue(html.contains("<td>teacher</td>") && html.split("<td>-</td>", -1).length - 1 >= 2, "teacher and alone have none");
+        String once = Report.html("t", List.of(row("teacher", 0.85, null), row("student alone", 0.70, null),
+                row("student distilled", 0.7525, null)));
+        assertTrue(once.contains("<td>+5.25</td>"), once);
+    }
+
     @Test
     void metricsColumnsDoNotDependOnTheJvm() {
         List<String> terms = List.of("kd", "ce", "zeta", "alpha", "b", "hint", "rkd", "sp");
