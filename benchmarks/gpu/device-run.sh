@@ -120,7 +120,7 @@ case "${1:-}" in
     provenance "$out/mlp-step-provenance.txt"
     rc=0  # as in suite: PyTorch still runs after a failed suite, and the stage exits 1
     "$java" "${flags[@]}" -cp "$bundle/lib/*" org.distill4j.benchmarks.gpu.MlpStepSuite --out "$csv" "$@" \
-      || { rc=1; echo "device-run: MlpStepSuite failed (see above)"; }
+      || { rc=1; echo "device-run: MlpStepSuite failed or recorded failed configurations (see above)"; }
     python3 benchmarks/gpu/torch_mlp_step.py --out "$csv" "$@" || { rc=1; echo "torch_mlp_step.py failed (see above)"; }
     exit "$rc"
     ;;

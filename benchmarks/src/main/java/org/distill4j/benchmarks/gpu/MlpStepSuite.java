@@ -30,6 +30,13 @@ import java.util.Random;
  * read back, the host waiting for them), median of {@code --iters}, wall clock; {@code loop_step_ms} is
  * the wall clock of {@code --iters} steps submitted one ahead as the Distiller submits them (batch i+1
  * staged and queued before batch i's result is read, two batches alternating), divided by {@code --iters}.
+ * {@code device_bytes_measured} is the device memory a configuration takes, measured: the drop in the driver's free
+ * memory ({@code cuMemGetInfo}) from before its engine (the pool emptied) to after its first step, cuBLASLt's workspace,
+ * the pool's rounding and anything a launch or a graph allocates included; {@code device_bytes_computed} is the sum of
+ * the engine's buffers ({@link CudaMlpEngine#deviceBytes}). A configuration that fails (out of memory, a launch error)
+ * is one row, metric {@code samples_per_s}, value empty, status {@code failed: <reason>}; the others still run (on a
+ * fresh context where the failure spoiled this one), the CSV is rewritten after each configuration, and the run then
+ * ends with an exception (exit status 1) naming how many failed.
  * <ul>
  *   <li>{@code f32 fused}: fp32 GEMMs (no TF32) with cuBLASLt bias / ReLU / bias-gradient epilogues;</li>
  *   <li>{@code f32 kernels}: the same with the epilogues as our kernels;</li>
@@ -37,7 +44,7 @@ import java.util.Random;
  *   <li>{@code f32 fused+graph}, {@code bf16 kernels+graph}: the same steps replayed from a captured CUDA
  *       graph (one launch a step).</li>
  * </ul>
- * Appends to the CSV (header when new): suite,impl,mode,dtype,batch,metric,value,unit,status,device,torch,command
+ * Appends to the CSV (header when new): {@link #HEADER}
  * <pre>java -cp ... org.distill4j.benchmarks.gpu.MlpStepSuite --out mlp-step.csv [--batch 128,1024,8192] [--iters 50] [--warmup 10]</pre>
  */
 public final class MlpStepSuite {
@@ -66,10 +73,22 @@ public final class MlpStepSuite {
             throw new IllegalArgumentException("--out FILE.csv is required");
         }
         String command = "java org.distill4j.benchmarks.gpu.MlpStepSuite " + String.join(" ", args);
+        // the rows added to what the file holds (torch_mlp_step.py writes beside it), the whole rewritten atomically after
+        // each configuration: a run stopped by a time limit keeps what it measured, and never a partial line
+        boolean fresh = !Files.exists(out) || Files.size(out) == 0;
+        StringBuilder before = new StringBuilder(fresh ? "" : Files.readString(out, StandardCharsets.UTF_8));
+        if (fresh) {
+            before.append(HEADER).append('\n');
+        } else if (before.charAt(before.length() - 1) != '\n') {
+            before.append('\n');
+        }
         List<String> rows = new ArrayList<>();
+        List<String> failed = new ArrayList<>();
+        int configurations = 0;
         PrintStream log = System.out;
         SoftTargetKd kd = new SoftTargetKd(4, 0.1);
-        try (DeviceContext ctx = DeviceContext.open(0)) {
+        DeviceContext ctx = DeviceContext.open(0);
+        try {
             log.printf(Locale.ROOT, "%s, kernels from %s%n", ctx.describe(), ctx.kernelSource());
             log.printf("%-20s %6s %10s %10s %10s %13s %12s %12s %10s %21s%n", "mode", "batch", "ms_median", "ms_min", "ms_max", "samples/s",
                     "full_step_ms", "loop_step_ms", "dev_MiB", "loss first -> last");
@@ -80,79 +99,115 @@ public final class MlpStepSuite {
                 boolean fused = (Boolean) m[1];
                 boolean graphs = (Boolean) m[2];
                 for (int n : batches) {
+                    configurations++;
                     String dtype = precision.name().toLowerCase(Locale.ROOT);
                     String mode = (fused ? "fused" : "kernels") + (graphs ? "+graph" : "");
+                    String device = ctx.describe().replace(',', ' ');
                     Random rng = new Random(7);
                     MlpSpec t = spec(TEACHER);
                     MlpSpec s = spec(STUDENT);
-                    try (CudaMlpEngine e = new CudaMlpEngine(ctx, s, init(s, rng), t, init(t, rng), n,
-                            new CudaMlpEngine.Options(precision, fused, graphs), 7, (w, st) -> { })) {
-                        if (fused && !e.options().fusedEpilogues()) {
-                            mode = "kernels(fused refused)" + (graphs ? "+graph" : "");
-                        }
-                        Batch batch = batch(n, rng);
-                        double first = e.step(batch, kd).value();
-                        double[] full = new double[iters];
-                        for (int i = 0; i < iters; i++) {
-                            long t0 = System.nanoTime();
-                            e.step(batch, kd);
-                            full[i] = (System.nanoTime() - t0) / 1e6;
-                        }
-                        Batch other = batch(n, rng);
-                        long l0 = System.nanoTime();
-                        org.distill4j.train.StepEngine.Pending pending = e.submit(batch, kd);
-                        for (int i = 1; i < iters; i++) {
-                            org.distill4j.train.StepEngine.Pending next = e.submit(i % 2 == 0 ? batch : other, kd);
+                    String table;
+                    try {
+                        // the device memory one configuration takes: from before the engine (the pool emptied) to after its first step
+                        ctx.trim();
+                        long free0 = ctx.memInfo()[0];
+                        try (CudaMlpEngine e = new CudaMlpEngine(ctx, s, init(s, rng), t, init(t, rng), n,
+                                new CudaMlpEngine.Options(precision, fused, graphs), 7, (w, st) -> { })) {
+                            if (fused && !e.options().fusedEpilogues()) {
+                                mode = "kernels(fused refused)" + (graphs ? "+graph" : "");
+                            }
+                            Batch batch = batch(n, rng);
+                            double first = e.step(batch, kd).value();
+                            ctx.synchronize();
+                            long measured = free0 - ctx.memInfo()[0];
+                            double[] full = new double[iters];
+                            for (int i = 0; i < iters; i++) {
+                                long t0 = System.nanoTime();
+                                e.step(batch, kd);
+                                full[i] = (System.nanoTime() - t0) / 1e6;
+                            }
+                            Batch other = batch(n, rng);
+                            long l0 = System.nanoTime();
+                            org.distill4j.train.StepEngine.Pending pending = e.submit(batch, kd);
+                            for (int i = 1; i < iters; i++) {
+                                org.distill4j.train.StepEngine.Pending next = e.submit(i % 2 == 0 ? batch : other, kd);
+                                pending.result();
+                                pending = next;
+                            }
                             pending.result();
-                            pending = next;
+                            double loop = (System.nanoTime() - l0) / 1e6 / iters;
+                            for (int i = 0; i < warmup; i++) {
+                                e.timeResidentStep(kd, n);
+                            }
+                            double[] ms = new double[iters];
+                            for (int i = 0; i < iters; i++) {
+                                ms[i] = e.timeResidentStep(kd, n);
+                            }
+                            double last = e.lastLoss(kd, n);
+                            double[] step = Timings.medianMinMax(ms);
+                            double fullMedian = Timings.medianMinMax(full)[0];
+                            double median = step[0];
+                            double sps = n / (median / 1e3);
+                            String status = last < first ? "ok" : "ok (loss did not go down)";
+                            String[][] metrics = {{"ms_median", fmt(median), "ms"}, {"ms_min", fmt(step[1]), "ms"}, {"ms_max", fmt(step[2]), "ms"},
+                                    {"samples_per_s", fmt(sps), "samples/s"}, {"full_step_ms", fmt(fullMedian), "ms"},
+                                    {"loop_step_ms", fmt(loop), "ms"},
+                                    {"device_bytes_measured", Long.toString(measured), "bytes"},
+                                    {"device_bytes_computed", Long.toString(e.deviceBytes()), "bytes"}};
+                            for (String[] x : metrics) {
+                                rows.add(String.join(",", "mlp-step", "distill4j", mode, dtype, Integer.toString(n), x[0], x[1], x[2], status, device,
+                                        "-", KdKernelSuite.csvText(command)));
+                            }
+                            table = String.format(Locale.ROOT, "%-20s %6d %10.4f %10.4f %10.4f %13.1f %12.4f %12.4f %10.1f %10.5f -> %-8.5f",
+                                    dtype + " " + mode, n, median, step[1], step[2], sps, fullMedian, loop, measured / 1048576.0, first, last);
                         }
-                        pending.result();
-                        double loop = (System.nanoTime() - l0) / 1e6 / iters;
-                        for (int i = 0; i < warmup; i++) {
-                            e.timeResidentStep(kd, n);
-                        }
-                        double[] ms = new double[iters];
-                        for (int i = 0; i < iters; i++) {
-                            ms[i] = e.timeResidentStep(kd, n);
-                        }
-                        double last = e.lastLoss(kd, n);
-                        double[] step = Timings.medianMinMax(ms);
-                        double fullMedian = Timings.medianMinMax(full)[0];
-                        double median = step[0];
-                        double sps = n / (median / 1e3);
-                        String device = ctx.describe().replace(',', ' ');
-                        String status = last < first ? "ok" : "ok (loss did not go down)";
-                        String[][] metrics = {{"ms_median", fmt(median), "ms"}, {"ms_min", fmt(step[1]), "ms"}, {"ms_max", fmt(step[2]), "ms"},
-                                {"samples_per_s", fmt(sps), "samples/s"}, {"full_step_ms", fmt(fullMedian), "ms"},
-                                {"loop_step_ms", fmt(loop), "ms"},
-                                {"device_bytes", Long.toString(e.deviceBytes()), "bytes"}};
-                        for (String[] x : metrics) {
-                            rows.add(String.join(",", "mlp-step", "distill4j", mode, dtype, Integer.toString(n), x[0], x[1], x[2], status, device, "-",
-                                    '"' + command + '"'));
-                        }
-                        log.printf(Locale.ROOT, "%-20s %6d %10.4f %10.4f %10.4f %13.1f %12.4f %12.4f %10.1f %10.5f -> %-8.5f%n", dtype + " " + mode, n,
-                                median, step[1], step[2], sps, fullMedian, loop, e.deviceBytes() / 1048576.0, first, last);
                     } catch (RuntimeException ex) {
-                        log.printf("%-20s %6d unavailable: %s%n", dtype + " " + mode, n, ex);
+                        // recorded in its row; the other configurations still run
+                        failed.add(dtype + " " + mode + " " + n + ": " + ex);
+                        table = String.format(Locale.ROOT, "%-20s %6d failed: %s", dtype + " " + mode, n, ex);
                         rows.add(String.join(",", "mlp-step", "distill4j", mode, dtype, Integer.toString(n), "samples_per_s", "", "samples/s",
-                                "unavailable: " + ex.toString().replace(',', ';').replace('"', '\''), ctx.describe().replace(',', ' '), "-",
-                                '"' + command + '"'));
+                                KdKernelSuite.csvText("failed: " + ex), device, "-", KdKernelSuite.csvText(command)));
+                        ctx = usable(ctx, log);
                     }
-                    ctx.trim();
+                    write(out, before, rows);
+                    log.println(table);
                 }
             }
+        } finally {
+            ctx.close();
+            // every row, also when something outside a configuration (opening a new context, say) ends the run
+            write(out, before, rows);
         }
-        // the rows added to what the file holds (torch_mlp_step.py writes beside it), the whole written atomically:
-        // an interrupted run leaves the file as it was, not with a partial line
-        boolean fresh = !Files.exists(out) || Files.size(out) == 0;
-        StringBuilder sb = new StringBuilder(fresh ? "" : Files.readString(out, StandardCharsets.UTF_8));
-        if (fresh) {
-            sb.append("suite,impl,mode,dtype,batch,metric,value,unit,status,device,torch,command\n");
-        } else if (sb.charAt(sb.length() - 1) != '\n') {
-            sb.append('\n');
+        if (!failed.isEmpty()) {
+            throw new IllegalStateException(failed.size() + " of " + configurations + " configurations failed (their status in " + out
+                    + " says why); first: " + failed.get(0));
         }
+    }
+
+    /** The CSV's columns, long format: one metric a row (README: benchmarks/README.md). */
+    static final String HEADER = "suite,impl,mode,dtype,batch,metric,value,unit,status,device,torch,command";
+
+    /** {@code before} (the file as the run found it, with the header) and {@code rows}, written atomically. */
+    private static void write(Path out, StringBuilder before, List<String> rows) throws IOException {
+        StringBuilder sb = new StringBuilder(before);
         rows.forEach(r -> sb.append(r).append('\n'));
         org.distill4j.examples.AtomicFiles.writeString(out, sb.toString());
+    }
+
+    /**
+     * {@code ctx}, or after a failure that left it unusable (a kernel fault spoils a CUDA context until it is released), a
+     * fresh context on the same device, so that the configurations after it are still measured. The pool is emptied.
+     */
+    private static DeviceContext usable(DeviceContext ctx, PrintStream log) {
+        try {
+            ctx.synchronize();
+            ctx.trim();
+            return ctx;
+        } catch (RuntimeException e) {
+            log.println("the CUDA context is unusable (" + e + "); opening a new one for the configurations after this one");
+            ctx.close();
+            return DeviceContext.open(0);
+        }
     }
 
     static String fmt(double v) {
