@@ -29,7 +29,8 @@ and --check makes the script exit 1 when it does not for some configuration.
                        inside; backward runs the graph AOTAutograd compiled with it; the optimizer step and
                        zero_grad stay eager (with --opt-impl fused that is already one fused kernel per
                        dtype/device group, and the whole step would graph-break at backward anyway).
-                       torch < 2.0, or a compile that fails, gives rows with status "unavailable: <reason>".
+                       torch < 2.0, or a torch.compile call that raises, gives rows with status "unavailable: <reason>";
+                       a compiled function that fails when run gives "failed: torch.compile: <reason>".
     dtypes   f32       plain float32: torch.backends.cuda.matmul.allow_tf32 = False and
                        torch.backends.cudnn.allow_tf32 = False (set for the whole run), so no TF32.
              bf16      torch.autocast(device_type, dtype=torch.bfloat16) around the forwards and the loss, with
@@ -38,9 +39,11 @@ and --check makes the script exit 1 when it does not for some configuration.
              fused on CUDA when this torch's optimizer has it, else torch's own default; the choice is printed
              (the CSV has no column for it: it follows from the command, the torch version and the device).
 
-A configuration that fails (out of memory, bf16 autocast unsupported, compile error) is written with status
-"unavailable: <reason>" and empty values; the others go on. Appends long-format rows, one metric a row, to
---out (header written when the file is new or empty; a file of its own, not the KdKernelSuite CSV):
+A configuration that fails (out of memory, bf16 autocast unsupported, a compile error, a CUDA error) is written with
+status "failed: <reason>" and empty values, the others go on (after an error that spoils the CUDA context they fail
+too, each in its rows), and the script then exits 1, as torch_kd.py does; torch.compile missing or refused by this
+torch (status "unavailable: <reason>") is not a failure. Appends long-format rows, one metric a row, to --out as each
+configuration is measured (header written when the file is new or empty; a file of its own, not the KdKernelSuite CSV):
 
     suite,impl,mode,dtype,batch,metric,value,unit,status,device,torch,command
     mlp-step,torch,eager,f32,1024,samples_per_s,...    metrics ms_median, ms_min, ms_max, samples_per_s, peak_mem_bytes,
@@ -97,9 +100,16 @@ def main():
     a = ap.parse_args()
     if a.iters < 1:
         ap.error("--iters must be at least 1")
+    if a.warmup < 0:
+        ap.error("--warmup must be at least 0, got %d" % a.warmup)
     modes = [m for m in a.modes.split(",") if m]
     dtypes = [d for d in a.dtype.split(",") if d]
-    batches = [int(b) for b in a.batch.split(",") if b]
+    try:
+        batches = [int(b) for b in a.batch.split(",") if b.strip()]
+    except ValueError:
+        ap.error("--batch takes comma-separated integers, got %r" % a.batch)
+    if not batches or min(batches) < 1:
+        ap.error("--batch takes sizes of at least 1, got %r" % a.batch)
     for m in modes:
         if m not in ("eager", "compile"):
             ap.error("unknown mode %r (eager, compile)" % m)
@@ -129,6 +139,7 @@ def main():
 
     new = not os.path.exists(a.out) or os.path.getsize(a.out) == 0
     failed_check = []
+    failed = []
     with open(a.out, "a", newline="") as f:
         w = csv.writer(f)
         if new:
@@ -142,7 +153,9 @@ def main():
                         value = "" if r["status"] != "ok" else fmt(metric, r[metric])
                         w.writerow(["mlp-step", "torch", mode, dname, n, metric, value, unit, r["status"],
                                     device_name, torch.__version__, command])
-                    f.flush()
+                    f.flush()  # each configuration as it is measured: a run stopped by a time limit keeps what it had
+                    if r["status"].startswith("failed"):
+                        failed.append("%s %s %d: %s" % (mode, dname, n, r["status"]))
                     if r["status"] == "ok":
                         down = r["loss_last"] < r["loss_first"]
                         if not down:
@@ -154,18 +167,24 @@ def main():
                     else:
                         print("%-8s %-5s %6d %10s %10s %10s %13s %12s %10s %21s  %s" % (
                             mode, dname, n, "-", "-", "-", "-", "-", "-", "-", r["status"]), flush=True)
+    rc = 0
     if a.check:
         if failed_check:
             print("check: the loss did not go down for " + "; ".join(failed_check), file=sys.stderr)
-            sys.exit(1)
-        print("check: the loss went down in every ok configuration")
+            rc = 1
+        else:
+            print("check: the loss went down in every ok configuration")
+    if failed:
+        print("torch_mlp_step.py: %d configuration(s) failed: %s" % (len(failed), "; ".join(failed)), file=sys.stderr)
+        rc = 1
+    sys.exit(rc)
 
 
 def configuration(a, dev, mode, dname, n, opt_impl):
-    """Builds, warms up and times one configuration; a dict of the metrics, or status 'unavailable: ...'."""
-    clean(dev)
+    """Builds, warms up and times one configuration; a dict of the metrics, or status 'failed: ...' or 'unavailable: ...'."""
     state = {}
     try:
+        clean(dev)  # here: after an error that spoiled the context, this raises it, and the row says so
         if mode == "compile" and not hasattr(torch, "compile"):
             return {"status": "unavailable: torch.compile needs torch >= 2.0, this is %s" % torch.__version__}
         if dev.type == "cuda":
@@ -247,10 +266,13 @@ def configuration(a, dev, mode, dname, n, opt_impl):
                 "loss_first": loss_first, "loss_last": loss_last}
     except Exception as e:  # OOM, bf16 autocast or fused optimizer unsupported here, a compile error, ...
         prefix = "torch.compile: " if mode == "compile" else ""
-        return {"status": "unavailable: " + prefix + reason(e)}
+        return {"status": "failed: " + prefix + reason(e)}
     finally:
         state.clear()
-        clean(dev)
+        try:
+            clean(dev)
+        except Exception:  # a spoiled context: the next configuration's clean raises it again, in its own row
+            pass
 
 
 def training_loop(step, x, y, iters, dev):
