@@ -12,7 +12,8 @@
 #                         152064 over cluster sizes 3-8, one and two blocks per SM, load balancing), each under
 #                         the time left before DEADLINE_S (default 570 s; TESTS_S and SUITE_S cap the first two,
 #                         the sweep leaves HOST_S, default 60, for host, which runs last) -> $OUT/tests/, $OUT/suite/,
-#                         $OUT/sweep/, $OUT/host/ with each stage's output in <stage>.txt
+#                         $OUT/sweep/, $OUT/host/ with each stage's output in <stage>.txt; exits 1 when a stage
+#                         exited non-zero (failed, recorded failed rows or timed out), after the others ran
 #   device-run.sh profile [KdKernelSuite options]
 #                         Nsight Compute (ncu, where the machine has it) on each kd_tile launch of a short suite
 #                         run (default: rows 4096, V 32000 and 128256, f32 and bf16, fused and fused-rowwise,
@@ -150,7 +151,9 @@ case "${1:-}" in
     # one call for a whole GPU session: the tests, the default suite and a sweep, each stage under the time
     # left before the deadline (a stage with less than 30 s left is skipped, and says so), each in its own
     # folder under $OUT with its full output in <stage>.txt
+    # the call exits 1 when a stage exited non-zero (failed, recorded failed rows, or timed out), after all of them ran
     deadline=$(( $(date +%s) + ${DEADLINE_S:-570} ))
+    failed_stages=""
     sweep_args=(${SWEEP_ARGS:---vocab 128256,152064 --dtype bf16 --methods fused,tile-c4-2bps,tile-c5-2bps,tile-c6-2bps,tile-c8-2bps,tile-c3-1bps-staged,tile-c4-1bps-staged,tile-c5-1bps-staged,tile-c6-1bps-staged,tile-c4-2bps-lb,tile-c8-2bps-lb})
     run_stage() {  # name, most seconds, seconds to leave for the stages after it, device-run.sh arguments...
       local name="$1" most="$2" reserve="$3"
@@ -167,12 +170,19 @@ case "${1:-}" in
       OUT="$out/$name" timeout "$limit" bash "$0" "$@" > "$out/$name/$name.txt" 2>&1 || rc=$?
       echo "== $name: exit $rc$([ "$rc" -eq 124 ] && echo ' (timed out)')"
       tail -n "${TAIL_LINES:-30}" "$out/$name/$name.txt"
+      if [ "$rc" -ne 0 ]; then
+        failed_stages="$failed_stages $name"
+      fi
     }
     # in order of what the issue needs: the tests and the suite, then the sweep (leaving HOST_S for host), then host
     run_stage tests "${TESTS_S:-240}" 0 tests
     run_stage suite "${SUITE_S:-220}" 0 suite --iters 40 ${SUITE_ARGS:---methods fused,fused-rowwise,two-pass,unfused}
     run_stage sweep 100000 "${HOST_S:-60}" suite "${sweep_args[@]}"
     run_stage host "${HOST_S:-60}" 0 host
+    if [ -n "$failed_stages" ]; then
+      echo "device-run all: stages that failed:$failed_stages (see each stage's <stage>.txt)"
+      exit 1
+    fi
     ;;
   *)
     echo "usage: device-run.sh tests | suite [options] | host [options] | mlp [options] | profile [options] | all" >&2

@@ -73,4 +73,44 @@ class DeviceRunScriptTest {
         assertTrue(summary.contains("| f32 | 64 | 1000 | failed |") && summary.contains("fused f32 64 x 1000: failed: "), summary);
         assertTrue(log.contains("KdKernelSuite failed or recorded failed rows"), log);
     }
+
+    @Test
+    void allExitsNonZeroWhenAStageFailedAndStillRunsTheStagesAfterIt() throws Exception {
+        // a stand-in java that fails every stage: the tests, the suite (no rows), the sweep and host
+        Path bundle = dir.resolve("bundle-failing");
+        Path bin = bundle.resolve("jre").resolve("bin");
+        Files.createDirectories(bin);
+        Files.writeString(bin.resolve("java"), """
+                #!/usr/bin/env bash
+                if [ "${1:-}" = "-version" ]; then echo 'stand-in java'; exit 0; fi
+                echo "stand-in java: no device" >&2
+                exit 1
+                """, StandardCharsets.UTF_8);
+        Files.setPosixFilePermissions(bin.resolve("java"), PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path repo = Path.of("..").toAbsolutePath().normalize();
+        Path root = dir.resolve("repo-all");
+        Files.createDirectories(root.resolve("benchmarks").resolve("gpu"));
+        Files.createDirectories(root.resolve("distill-cuda"));
+        for (String f : new String[] {"device-run.sh", "torch_kd.py", "kd_summary.py"}) {
+            Files.copy(repo.resolve("benchmarks/gpu").resolve(f), root.resolve("benchmarks/gpu").resolve(f));
+        }
+        Files.createDirectories(root.resolve(".device").resolve("lib"));
+        Process tar = new ProcessBuilder("tar", "czf", root.resolve(".device/jre.tgz").toString(), "-C", bundle.toString(), "jre")
+                .inheritIO().start();
+        assertTrue(tar.waitFor(60, TimeUnit.SECONDS) && tar.exitValue() == 0, "tar");
+        Path out = dir.resolve("out-all");
+        ProcessBuilder pb = new ProcessBuilder("bash", root.resolve("benchmarks/gpu/device-run.sh").toString(), "all").redirectErrorStream(true);
+        pb.environment().put("OUT", out.toString());
+        pb.environment().put("TMPDIR", dir.toString());
+        pb.environment().put("PYTHONPATH", Path.of("src", "test", "resources", "fake-torch").toAbsolutePath().toString());
+        Process p = pb.start();
+        String log = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(120, TimeUnit.SECONDS), "device-run.sh did not finish");
+
+        for (String stage : new String[] {"suite", "sweep", "host"}) {
+            assertTrue(log.contains("== " + stage + ": exit 1"), log);
+        }
+        assertEquals(1, p.exitValue(), log);
+        assertTrue(log.contains("device-run all: stages that failed: tests suite sweep host"), log);
+    }
 }
