@@ -72,6 +72,12 @@ public final class MlpStepSuite {
         if (out == null) {
             throw new IllegalArgumentException("--out FILE.csv is required");
         }
+        for (int n : batches) {
+            if ((long) n * TEACHER[0] > Integer.MAX_VALUE - 8) {
+                throw new IllegalArgumentException("--batch takes at most " + (Integer.MAX_VALUE - 8) / TEACHER[0] + " rows (" + TEACHER[0]
+                        + " features a row in one Java array), got " + n);
+            }
+        }
         String command = "java org.distill4j.benchmarks.gpu.MlpStepSuite " + String.join(" ", args);
         // the rows added to what the file holds (torch_mlp_step.py writes beside it), the whole rewritten atomically after
         // each configuration: a run stopped by a time limit keeps what it measured, and never a partial line
