@@ -51,7 +51,11 @@ public final class Provenance {
      * nor a versioned name), else "unknown".
      */
     static String distill4jVersion() {
-        String v = versionOf(Distiller.class);
+        return distill4jVersion(versionOf(Distiller.class));
+    }
+
+    /** {@code v}, distill-core's version from its jar, or where that is "unknown" the version this code was built as. */
+    static String distill4jVersion(String v) {
         if (!v.equals("unknown")) {
             return v;
         }
