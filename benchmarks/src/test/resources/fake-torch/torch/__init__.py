@@ -1,12 +1,15 @@
 """A stand-in for the few torch calls benchmarks/gpu/torch_kd.py makes, for TorchKdScriptTest on machines without torch
 or a GPU: tensors are sizes only, device memory is counted (FAKE_TORCH_MEMORY bytes, out of memory past it), CUDA
-events time 1 ms, and FAKE_TORCH_FAIL_VOCAB=V makes log_softmax raise a RuntimeError on rows of V classes. It tests
+events time 1 ms, and FAKE_TORCH_FAIL_VOCAB=V makes log_softmax raise a RuntimeError on rows of V classes (with
+FAKE_TORCH_STICKY=1 the error spoils the context as CUDA's does: every later torch.cuda call raises it). It tests
 the script's flow (rotation, memory measured, failures recorded, rows written), not torch."""
 import os
 
 __version__ = "0.0-fake"
 _LIMIT = int(os.environ.get("FAKE_TORCH_MEMORY", str(1 << 30)))
 _FAIL_VOCAB = int(os.environ.get("FAKE_TORCH_FAIL_VOCAB", "-1"))
+_STICKY = os.environ.get("FAKE_TORCH_STICKY") == "1"
+_spoiled = []
 _live = [0]
 
 

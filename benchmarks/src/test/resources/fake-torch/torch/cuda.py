@@ -17,15 +17,21 @@ def get_device_name(i):
     return "fake device"
 
 
+def _check():
+    if torch._spoiled:
+        raise RuntimeError("CUDA error: an illegal memory access was encountered (sticky, since rows of %d)" % torch._spoiled[0])
+
+
 def synchronize():
-    pass
+    _check()
 
 
 def empty_cache():
-    pass
+    _check()
 
 
 def mem_get_info():
+    _check()
     return torch._LIMIT - torch._live[0], torch._LIMIT
 
 

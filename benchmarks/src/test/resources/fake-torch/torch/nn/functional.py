@@ -4,6 +4,8 @@ import torch
 
 def log_softmax(x, dim=-1):
     if x.shape[-1] == torch._FAIL_VOCAB:
+        if torch._STICKY:
+            torch._spoiled.append(x.shape[-1])
         raise RuntimeError("CUDA error: an illegal memory access was encountered, rows of %d" % x.shape[-1])
     return x._like()
 

@@ -61,6 +61,33 @@ class TorchKdScriptTest {
         }
     }
 
+    /**
+     * An illegal memory access spoils a CUDA context: every later call raises it, the allocator's cache-emptying included.
+     * The shapes after it fail with that reason, each in its row, and the script ends with its exit status, not a traceback.
+     */
+    @Test
+    void aSpoiledContextFailsTheLaterShapesInTheirRows() throws Exception {
+        assumeTrue(KdSummaryScriptTest.python3(), "no python3 on this machine");
+        Path csv = dir.resolve("kd-suite.csv");
+        Files.writeString(csv, KdKernelSuite.HEADER + "\ncopy,-,-,-,-,-,-,3000.00,1,-,2147483648,1,ok\n", StandardCharsets.UTF_8);
+        ProcessBuilder pb = new ProcessBuilder("python3", Path.of("gpu", "torch_kd.py").toString(), "--out", csv.toString(),
+                "--copy-gbps", "3000", "--rows", "64", "--vocab", "1000,37,2000", "--dtype", "f32", "--iters", "3",
+                "--warmup", "1", "--methods", "fused").redirectErrorStream(true);
+        pb.environment().put("PYTHONPATH", Path.of("src", "test", "resources", "fake-torch").toAbsolutePath().toString());
+        pb.environment().put("FAKE_TORCH_FAIL_VOCAB", "37");
+        pb.environment().put("FAKE_TORCH_STICKY", "1");
+        Process p = pb.start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(120, TimeUnit.SECONDS), "torch_kd.py did not finish");
+        assertEquals(1, p.exitValue(), out);
+        assertTrue(!out.contains("Traceback"), out);
+        List<Map<String, String>> rows = KdKernelSuiteEmulatedTest.read(csv);
+        assertEquals(1 + 3, rows.size(), out);
+        assertEquals("ok", find(rows, "f32", 1000, out).get("status"));
+        assertTrue(find(rows, "f32", 37, out).get("status").startsWith("failed: RuntimeError: CUDA error: an illegal memory access"));
+        assertTrue(find(rows, "f32", 2000, out).get("status").contains("sticky, since rows of 37"), find(rows, "f32", 2000, out).toString());
+    }
+
     private static Map<String, String> find(List<Map<String, String>> rows, String dt, int v, String out) {
         return rows.stream().filter(r -> r.get("method").equals("torch-eager") && r.get("dtype").equals(dt)
                 && r.get("vocab").equals(Integer.toString(v))).findFirst().orElseThrow(() -> new AssertionError("no row " + dt + " V " + v
