@@ -167,6 +167,11 @@ class LabelerTest {
 
     /** The slow teacher's logits times {@code weight}: the same model with other weights (same description, same id). */
     static Teacher retrained(double weight) {
+        return scaled(weight, "slow teacher", "slow teacher, weights x" + weight);
+    }
+
+    /** The slow teacher's logits times {@code weight}, described as {@code description}, of identity {@code identity}. */
+    static Teacher scaled(double weight, String description, String identity) {
         SlowTeacher base = new SlowTeacher(0);
         return new Teacher() {
             @Override
@@ -190,12 +195,12 @@ class LabelerTest {
 
             @Override
             public String describe() {
-                return "slow teacher";
+                return description;
             }
 
             @Override
             public String identity() {
-                return "slow teacher, weights x" + weight;
+                return identity;
             }
         };
     }
@@ -231,27 +236,7 @@ class LabelerTest {
         assertTrue(Labeler.label(retrained(1), data, p, OPTIONS, null).alreadyComplete());
 
         // another description under the same id is what it always was, not "other weights" (the hash covers it too)
-        Teacher described = new Teacher() {
-            @Override
-            public int classes() {
-                return 7;
-            }
-
-            @Override
-            public TeacherValues values() {
-                return TeacherValues.LOGITS;
-            }
-
-            @Override
-            public float[] outputs(Batch b) {
-                return retrained(1).outputs(b);
-            }
-
-            @Override
-            public String describe() {
-                return "slow teacher, other output";
-            }
-        };
+        Teacher described = scaled(1, "slow teacher, other output", "slow teacher, other output");
         IllegalStateException description = assertThrows(IllegalStateException.class, () -> Labeler.label(described, data, p, OPTIONS, null));
         assertTrue(description.getMessage().contains("it was made by the same teacher from other data (or with another description)")
                 && !description.getMessage().contains("other weights"), description.getMessage());
