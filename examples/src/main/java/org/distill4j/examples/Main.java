@@ -295,7 +295,11 @@ public final class Main {
         }
         outputDirectory("--out", outDir);
         org.distill4j.examples.recipe.Recipe r = org.distill4j.examples.recipe.RecipeLoader.load(recipe, sets);
-        org.distill4j.examples.recipe.RecipeRunner.run(r, outDir != null ? outDir : Path.of("distill-out", r.name()), progress, resume, out);
+        Path dir = outDir != null ? outDir : Path.of("distill-out", r.name());
+        if (outDir == null) {
+            outputDirectory("the default output folder (--out)", dir); // the recipe's name made it: checked once it is known
+        }
+        org.distill4j.examples.recipe.RecipeRunner.run(r, dir, progress, resume, out);
         return OK;
     }
 

@@ -307,6 +307,26 @@ class MainTest {
         }
     }
 
+    /** Without --out the folder is distill-out/<recipe name>: a file there is refused before anything trains, as for --out. */
+    @Test
+    void runRefusesADefaultOutputFolderThatIsAFile(@TempDir Path tmp) throws Exception {
+        String name = "default-out-is-a-file-" + ProcessHandle.current().pid();
+        Path recipe = Files.writeString(tmp.resolve("r.yaml"), "name: " + name + "\n"
+                + "data: {path: embedded, teacherSamples: 100, transferSamples: 100, testSamples: 100}\n"
+                + "teacher: {hidden: [8], epochs: 1}\nstudent: {hidden: [4]}\ntraining: {epochs: 1}\nloss: [{name: kd}]\n");
+        Path clash = Path.of("distill-out", name);
+        Files.createDirectories(clash.getParent());
+        Files.writeString(clash, "x");
+        try {
+            assertEquals(2, run("run", recipe.toString(), "--quiet"), err());
+            assertEquals("distill run: the default output folder (--out) " + clash + " is a file; expected a directory for the"
+                    + " results\n", err());
+            assertEquals("", out());
+        } finally {
+            Files.deleteIfExists(clash);
+        }
+    }
+
     @Test
     void helpExitsZero() {
         assertEquals(0, run("demo", "--help"));
