@@ -43,6 +43,8 @@ public final class Dl4jStudent implements Student, org.distill4j.checkpoint.Chec
     private final int classes;
     private final boolean dividesByMinibatch;
     private final List<String> featureOutputs;
+    /** The graph's output vertex for each of {@link #featureOutputs}, in the same order. */
+    private final List<String> featureVertices;
     private int lastBatchSize = -1;
     private List<INDArray> lastLayerActs;
     private Map<String, INDArray> lastVertexActs;
@@ -53,8 +55,35 @@ public final class Dl4jStudent implements Student, org.distill4j.checkpoint.Chec
         this.outputName = outputName;
         this.classes = classes;
         this.dividesByMinibatch = miniBatch;
-        this.featureOutputs = graph == null ? List.of()
+        List<String> extra = graph == null ? List.of()
                 : List.copyOf(graph.getConfiguration().getNetworkOutputs().subList(1, graph.getNumOutputArrays()));
+        List<String> features = new java.util.ArrayList<>();
+        for (String o : extra) {
+            features.add(featureOf(graph, o));
+        }
+        this.featureOutputs = List.copyOf(features);
+        this.featureVertices = extra;
+    }
+
+    /**
+     * The feature an extra output {@code o} gives a gradient to: the vertex a {@link #FEATURE_TAP} reads, or {@code o} itself
+     * where no later vertex reads it (a leaf, whose gradient DL4J does not replace). An output that later vertices read is
+     * refused: DL4J would replace their gradient with the external one.
+     */
+    private static String featureOf(ComputationGraph graph, String o) {
+        Map<String, List<String>> inputs = graph.getConfiguration().getVertexInputs();
+        if (o.endsWith(FEATURE_TAP) && graph.getLayer(o) != null
+                && graph.getLayer(o).conf().getLayer() instanceof org.deeplearning4j.nn.conf.layers.ActivationLayer
+                && inputs.get(o) != null && inputs.get(o).size() == 1) {
+            return inputs.get(o).get(0);
+        }
+        List<String> readers = inputs.entrySet().stream().filter(e -> e.getValue().contains(o)).map(Map.Entry::getKey).toList();
+        if (!readers.isEmpty()) {
+            throw new IllegalArgumentException("student graph output '" + o + "' is also an input of " + readers + ": DL4J replaces"
+                    + " the gradient flowing back into an output with the external one, so the logit loss would stop training it and"
+                    + " the layers before it; make feature outputs with Dl4jStudent.withFeatureOutputs(graph, \"" + o + "\")");
+        }
+        return o;
     }
 
     /** A student from a MultiLayerNetwork (initialized if it is not yet). */
@@ -93,30 +122,63 @@ public final class Dl4jStudent implements Student, org.distill4j.checkpoint.Chec
     }
 
     /**
-     * A copy of {@code graph} (same parameters) whose outputs are its own plus the given vertices, so a
-     * student made from it takes gradients at those vertices. Call before training: the updater state
-     * is not copied. A MultiLayerNetwork converts with {@code net.toComputationGraph()} (its layers are
-     * the vertices "0", "1", ...).
+     * The suffix of the output vertex {@link #withFeatureOutputs} adds for a feature: an identity {@code ActivationLayer}
+     * reading the feature's vertex, so that the feature's gradient joins the one flowing back from the layers after it.
+     */
+    public static final String FEATURE_TAP = "/feature";
+
+    /**
+     * A copy of {@code graph} (same parameters) that can take gradients at the given vertices: for each, an output vertex
+     * {@code <vertex>/feature} (an identity {@code ActivationLayer}, no parameters) reading it. A student made from it takes
+     * a feature loss's gradient at {@code <vertex>} ({@link #backward(float[], Map)}, {@link #feature}), added to the
+     * gradient that reaches the vertex from the logits. (Making the vertex itself an output would not do: DL4J replaces the
+     * gradient flowing back into an output vertex with the external one, so the logit loss would no longer train that
+     * layer and the layers before it.) Call before training: the updater state is not copied. A MultiLayerNetwork converts
+     * with {@code net.toComputationGraph()} (its layers are the vertices "0", "1", ...); its parameters, in the same order,
+     * are the copy's {@code params()}.
      */
     public static ComputationGraph withFeatureOutputs(ComputationGraph graph, String... vertices) {
         Objects.requireNonNull(graph, "graph");
         if (graph.getVertices() == null) {
             graph.init();
         }
-        org.deeplearning4j.nn.conf.ComputationGraphConfiguration conf = graph.getConfiguration().clone();
+        org.deeplearning4j.nn.conf.ComputationGraphConfiguration conf = graph.getConfiguration();
         List<String> outputs = new java.util.ArrayList<>(conf.getNetworkOutputs());
+        org.deeplearning4j.nn.transferlearning.TransferLearning.GraphBuilder b =
+                new org.deeplearning4j.nn.transferlearning.TransferLearning.GraphBuilder(graph);
+        boolean added = false;
         for (String v : vertices) {
             if (!conf.getVertices().containsKey(v)) {
                 throw new IllegalArgumentException("graph has no vertex '" + v + "'; its vertices: "
                         + String.join(", ", conf.getVertices().keySet()));
             }
-            if (!outputs.contains(v)) {
-                outputs.add(v);
+            String tap = v + FEATURE_TAP;
+            if (outputs.contains(tap) || v.equals(outputs.get(0))) {
+                continue; // already a feature output (or the logits, which take the logits' gradient)
+            }
+            if (conf.getVertices().containsKey(tap)) {
+                throw new IllegalArgumentException("graph already has a vertex '" + tap + "', the name of the feature output for '"
+                        + v + "'");
+            }
+            b.addLayer(tap, new org.deeplearning4j.nn.conf.layers.ActivationLayer.Builder()
+                    .activation(org.nd4j.linalg.activations.Activation.IDENTITY).build(), v);
+            outputs.add(tap);
+            added = true;
+        }
+        if (!added) {
+            ComputationGraph copy = new ComputationGraph(conf.clone());
+            copy.init(graph.params().dup(), false);
+            return copy;
+        }
+        b.setOutputs(outputs.toArray(String[]::new));
+        ComputationGraph copy = b.build();
+        // by layer name: the copy's own parameters, whatever order its vertices took
+        for (org.deeplearning4j.nn.api.Layer l : graph.getLayers()) {
+            org.deeplearning4j.nn.api.Layer c = copy.getLayer(l.conf().getLayer().getLayerName());
+            if (l.numParams() > 0) {
+                c.setParams(l.params().dup());
             }
         }
-        conf.setNetworkOutputs(outputs);
-        ComputationGraph copy = new ComputationGraph(conf);
-        copy.init(graph.params().dup(), false);
         return copy;
     }
 

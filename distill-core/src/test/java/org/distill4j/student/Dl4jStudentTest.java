@@ -214,6 +214,85 @@ class Dl4jStudentTest {
         }
     }
 
+    /** IN -> 9 (tanh) -> 6 (relu) -> OUT logits, SGD: a step is linear in the gradients it is given. */
+    private static MultiLayerNetwork twoHidden(long seed) {
+        MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().seed(seed).updater(new Sgd(0.1))
+                .weightInit(WeightInit.XAVIER).list()
+                .layer(new DenseLayer.Builder().nIn(IN).nOut(HIDDEN).activation(Activation.TANH).build())
+                .layer(new DenseLayer.Builder().nIn(HIDDEN).nOut(6).activation(Activation.RELU).build())
+                .layer(new DenseLayer.Builder().nIn(6).nOut(OUT).activation(Activation.IDENTITY).build())
+                .build());
+        net.init();
+        return net;
+    }
+
+    /** The parameters after one step of dLogits and, at vertex {@code feature} (null: none), the feature gradient. */
+    private static double[] stepWithFeature(String feature, float[] dLogits, float[] dFeature, Batch b) {
+        MultiLayerNetwork net = twoHidden(21);
+        Dl4jStudent s;
+        ComputationGraph g = null;
+        if (feature == null) {
+            s = Dl4jStudent.of(net);
+        } else {
+            g = Dl4jStudent.withFeatureOutputs(net.toComputationGraph(), feature);
+            s = Dl4jStudent.of(g);
+        }
+        s.forward(b, true);
+        s.backward(dLogits, dFeature == null ? java.util.Map.of() : java.util.Map.of(feature, dFeature));
+        return (g != null ? g.params() : net.params()).toDoubleVector();
+    }
+
+    /**
+     * A hidden layer exposed as a feature output still passes the logits' gradient back to itself and the layers below:
+     * with a zero feature gradient the step is the plain network's, and the step of both gradients is the sum of the steps
+     * of each (SGD is linear). DL4J replaces the gradient that flows back into an output vertex with the external one, so an
+     * exposed hidden layer froze the layers up to it for the logit loss.
+     */
+    @Test
+    void aFeatureOutputAddsItsGradientToTheLogitsGradient() {
+        Random rng = new Random(23);
+        Batch b = batch(rng);
+        float[] dLogits = Inputs.logits(rng, N, OUT, 0.3);
+        double[] before = twoHidden(21).params().toDoubleVector();
+        double[] plain = stepWithFeature(null, dLogits, null, b);
+        for (String feature : new String[]{"0", "1"}) {
+            int width = feature.equals("0") ? HIDDEN : 6;
+            float[] dFeature = Inputs.logits(rng, N, width, 0.3);
+            assertArrayEquals(plain, stepWithFeature(feature, dLogits, new float[N * width], b), 1e-6,
+                    "feature " + feature + " at zero: the plain network's step");
+            double[] both = stepWithFeature(feature, dLogits, dFeature, b);
+            double[] onlyFeature = stepWithFeature(feature, new float[N * OUT], dFeature, b);
+            double[] sum = new double[before.length];
+            for (int i = 0; i < sum.length; i++) {
+                sum[i] = plain[i] + onlyFeature[i] - before[i];
+            }
+            assertArrayEquals(sum, both, 1e-6, "feature " + feature + ": the two gradients add up");
+        }
+    }
+
+    /** A student with a feature output at its first hidden layer also runs in inference (evaluation) mode. */
+    @Test
+    void aStudentWithAnEarlyFeatureOutputEvaluates() {
+        ComputationGraph g = Dl4jStudent.withFeatureOutputs(twoHidden(3).toComputationGraph(), "0");
+        Dl4jStudent s = Dl4jStudent.of(g);
+        Batch b = batch(new Random(5));
+        float[] train = s.forward(b, true);
+        s.backward(new float[N * OUT], java.util.Map.of("0", new float[N * HIDDEN]));
+        float[] eval = s.forward(b, false);
+        assertEquals(N * OUT, eval.length);
+        MultiLayerNetwork copy = twoHidden(3);
+        copy.setParams(g.params());
+        assertArrayEquals(Nd4jOutputs.of(copy, b), eval, 1e-6f, "the graph's logits are the network's");
+        assertEquals(train.length, eval.length);
+    }
+
+    /** The plain network's logits for a batch, as floats. */
+    private static final class Nd4jOutputs {
+        static float[] of(MultiLayerNetwork net, Batch b) {
+            return net.output(Nd4j.create(b.features(), new long[]{b.size(), IN}, 'c'), false).dup('c').data().asFloat();
+        }
+    }
+
     @Test
     void featureGradientsNeedAnExtraOutput() {
         Dl4jStudent s = Dl4jStudent.of(graph(false));
