@@ -166,11 +166,19 @@ class NamedRowsRecipeTest {
         Path many = Files.createDirectories(tmp.resolve("many"));
         String rows = "  kd: [{name: kd, temperature: 4, alpha: 0.1}]\n"
                 + "  kd+rkd:\n    - {name: kd, temperature: 4, alpha: 0.1}\n    - {name: rkd, weight: 0.5, student: 1, teacher: 0}\n"
-                + "  rkl: [{name: reverse-kl, temperature: 2}]\n";
+                + "  rkl: [{name: reverse-kl, temperature: 2}]\n"
+                + "  kd+sp0:\n    - {name: kd, temperature: 4, alpha: 0.1}\n    - {name: sp, weight: 0, student: 0, teacher: 0}\n";
         Demo.Outcome named = run(many, rows, false);
 
-        assertEquals(List.of("teacher", "student alone", "distilled: kd", "distilled: kd+rkd", "distilled: rkl"),
+        assertEquals(List.of("teacher", "student alone", "distilled: kd", "distilled: kd+rkd", "distilled: rkl", "distilled: kd+sp0"),
                 named.rows().stream().map(Demo.Row::name).toList());
+        // a feature term of weight 0, on the first of two hidden layers, leaves the row what kd alone is: the logit loss
+        // still trains every layer (it froze the layers up to the feature's, and evaluation crashed at an early layer)
+        assertEquals(row(named, "distilled: kd").testAccuracy(), row(named, "distilled: kd+sp0").testAccuracy(), 1e-9);
+        for (int e = 0; e < 2; e++) {
+            assertEquals(named.results().get("distilled: kd").epochs().get(e).loss(),
+                    named.results().get("distilled: kd+sp0").epochs().get(e).loss(), 1e-6, "epoch " + (e + 1));
+        }
         Demo.Row kd = row(named, "distilled: kd");
         Demo.Row alone = row(single, "student distilled");
         assertEquals(alone.testAccuracy(), kd.testAccuracy(), 0.0, "the kd row is the list recipe's distilled row");
@@ -185,7 +193,8 @@ class NamedRowsRecipeTest {
         assertTrue(row(named, "distilled: rkl").loss().startsWith("reverse-kl"), row(named, "distilled: rkl").loss());
 
         Path out = many.resolve("out");
-        for (String file : List.of("distilled-kd.zip", "distilled-kd-rkd.zip", "distilled-rkl.zip", "student-alone.zip")) {
+        for (String file : List.of("distilled-kd.zip", "distilled-kd-rkd.zip", "distilled-rkl.zip", "distilled-kd-sp0.zip",
+                "student-alone.zip")) {
             assertTrue(Files.exists(out.resolve(file)), file);
         }
         String results = Files.readString(out.resolve("results.json"));
