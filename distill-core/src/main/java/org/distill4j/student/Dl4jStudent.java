@@ -431,7 +431,8 @@ public final class Dl4jStudent implements Student, org.distill4j.checkpoint.Chec
         String mine = configurationJson();
         String theirs = new String(conf, java.nio.charset.StandardCharsets.UTF_8);
         if (!mine.equals(theirs)) {
-            throw new IllegalArgumentException("the saved student's network configuration differs from " + describe() + "'s"
+            throw new org.distill4j.checkpoint.CheckpointMismatchException("the saved student's network configuration differs from "
+                    + describe() + "'s"
                     + firstDifference(theirs, mine) + "; resume with the same network (layers, updater, learning rate, ...)");
         }
         INDArray current = mln != null ? mln.params() : graph.params();

@@ -517,7 +517,8 @@ public final class Distiller {
                     }
                 }
                 if (!diffs.isEmpty()) {
-                    throw new IllegalArgumentException("the checkpoint " + file + " was written by a run with other settings: "
+                    throw new org.distill4j.checkpoint.CheckpointMismatchException("the checkpoint " + file
+                            + " was written by a run with other settings: "
                             + String.join("; ", diffs.subList(0, Math.min(3, diffs.size())))
                             + (diffs.size() > 3 ? " (and " + (diffs.size() - 3) + " more)" : "")
                             + ". Resume with the same settings, or train from the start with Checkpoints.startOver() or by deleting"

@@ -15,8 +15,8 @@ import java.util.Locale;
 
 /**
  * The {@code distill} command line. Exit codes: 0 success, 1 the run failed, 2 bad usage (an option, a recipe, a
- * backend setting that names an unknown or unavailable backend, or a step engine setting that names an unknown engine or
- * one that declines the run).
+ * backend setting that names an unknown or unavailable backend, a step engine setting that names an unknown engine or
+ * one that declines the run, or --resume onto checkpoints a run with other settings wrote).
  *
  * <pre>
  * distill demo [options]   the Hinton-style table on Fashion-MNIST (see --help)
@@ -84,6 +84,11 @@ public final class Main {
             // a setting to change (-Ddistill.backend, DISTILL_BACKEND, training.backend, -Ddistill.engine, DISTILL_ENGINE), not
             // a failure of the run: the message names the setting, why the backend or engine cannot run and what can
             err.println("distill " + args[0] + ": " + e.getMessage());
+            return USAGE;
+        } catch (org.distill4j.checkpoint.CheckpointMismatchException e) {
+            // --resume with changed settings: a choice to make, not a failure
+            err.println("distill " + args[0] + ": " + e.getMessage() + " (distill: rerun with the settings the run was started with,"
+                    + " or without --resume to train every row from the start)");
             return USAGE;
         } catch (Exception e) {
             err.println("distill " + args[0] + " failed: " + e.getMessage());

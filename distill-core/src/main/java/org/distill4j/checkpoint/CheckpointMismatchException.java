@@ -1,0 +1,12 @@
+package org.distill4j.checkpoint;
+
+/**
+ * A checkpoint that a run with other settings wrote (another loss, number of epochs, data, teacher, or a student of
+ * another configuration): resuming from it would not continue this run. The message names what differs. It is a setting
+ * to change, not a failure of the run: resume with the settings the checkpoint was written with, or start over.
+ */
+public class CheckpointMismatchException extends IllegalArgumentException {
+    public CheckpointMismatchException(String message) {
+        super(message);
+    }
+}
