@@ -119,6 +119,8 @@ public final class Demo {
         public boolean resume;
         /** The resolved recipe, recorded in the provenance (null outside recipe runs). */
         public Map<String, Object> recipe;
+        /** The recipe's file, its text's SHA-256 and the --set overrides, recorded in the provenance (null outside recipe runs). */
+        public Map<String, Object> recipeOrigin;
         /** Feature loss terms of the distilled rows (a recipe's feature terms), added to their logit loss. */
         public List<FeatureTerm> features = List.of();
         /** Feature terms per distilled row of {@link #losses}, by its key; when set, used instead of {@link #features}. */
@@ -437,6 +439,9 @@ public final class Demo {
             }
             Map<String, Object> provenance = Provenance.record(s.recipe != null ? s.recipe : s.asMap(), split.source(), backend,
                     started, Instant.now());
+            if (s.recipeOrigin != null) {
+                provenance.put("recipeFile", s.recipeOrigin);
+            }
             provenance.put("teachers", teacherRecords);
             if (s.seeded()) {
                 provenance.put("seeds", s.seeds); // the student rows' seeds; the teacher and data draw used "seed"

@@ -20,9 +20,24 @@ import java.util.Map;
  * @param objectives the distilled rows: one objective (a {@code loss} list, the row "student distilled") or several
  *                   ({@code loss} as a mapping of row names to lists, rows "distilled: &lt;name&gt;"), in the file's order
  * @param resolved the recipe after defaults and {@code --set} overrides, for provenance
+ * @param origin   the file's text as read (its SHA-256) and the {@code --set} overrides, for provenance
  */
 public record Recipe(String name, Path source, Data data, Teacher teacher, Student student, Training training,
-                     List<Objective> objectives, Map<String, Object> resolved) {
+                     List<Objective> objectives, Map<String, Object> resolved, Origin origin) {
+
+    /**
+     * Where a recipe came from: its file, the SHA-256 of its text (UTF-8) and the {@code --set} overrides in order, so a run
+     * can be traced to the exact file and command that made it.
+     */
+    public record Origin(String file, String sha256, List<String> overrides) {
+        public Map<String, Object> asMap() {
+            Map<String, Object> m = new java.util.LinkedHashMap<>();
+            m.put("file", file);
+            m.put("sha256", sha256);
+            m.put("overrides", overrides);
+            return m;
+        }
+    }
 
     /** The terms of a recipe with one distilled row; a recipe with several has no single objective. */
     public List<LossTerm> loss() {

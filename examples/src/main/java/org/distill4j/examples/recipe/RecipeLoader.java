@@ -193,7 +193,19 @@ public final class RecipeLoader {
         for (String o : overrides) {
             l.override(top, o);
         }
-        return l.recipe(top, source);
+        Recipe r = l.recipe(top, source);
+        return new Recipe(r.name(), r.source(), r.data(), r.teacher(), r.student(), r.training(), r.objectives(), r.resolved(),
+                new Recipe.Origin(source.toString(), sha256(text), List.copyOf(overrides)));
+    }
+
+    /** The SHA-256 of {@code text} as UTF-8, in hex. */
+    static String sha256(String text) {
+        try {
+            return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256")
+                    .digest(text.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is missing from this JVM", e);
+        }
     }
 
     private Recipe recipe(MappingNode top, Path source) {
@@ -207,6 +219,9 @@ public final class RecipeLoader {
                     + " e.g. fmnist-kd-mlp400-from-mlp1200");
         }
         resolved.put("name", name);
+        if (t.containsKey("description")) {
+            resolved.put("description", string(t.get("description"), "description"));
+        }
         Map<String, Node> d = section(t, "data", DATA);
         String dataset = d.containsKey("dataset") ? string(d.get("dataset"), "data.dataset") : "fashion-mnist";
         if (!dataset.equals("fashion-mnist")) {
@@ -364,7 +379,7 @@ public final class RecipeLoader {
             objectives.add(new Recipe.Objective(null, terms(lossNode, "loss", teacher, student, resolvedTerms)));
             resolved.put("loss", resolvedTerms);
         }
-        Recipe recipe = new Recipe(name, source, data, teacher, student, training, List.copyOf(objectives), resolved);
+        Recipe recipe = new Recipe(name, source, data, teacher, student, training, List.copyOf(objectives), resolved, null);
         checkSchedules(recipe, sc);
         return recipe;
     }

@@ -79,6 +79,7 @@ public final class RecipeRunner {
         s.rowFeatures = features;
         s.namedRows = r.namedRows();
         s.recipe = r.resolved();
+        s.recipeOrigin = r.origin() == null ? null : r.origin().asMap();
         s.out = out;
         s.saveModels = true;
         s.progress = progress;

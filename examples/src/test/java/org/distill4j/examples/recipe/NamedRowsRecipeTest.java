@@ -48,6 +48,9 @@ class NamedRowsRecipeTest {
         assertEquals(List.of("kd", "mix", "rkd-too"), List.copyOf(resolved.keySet()), "provenance keeps the rows and their order");
         assertEquals(Map.of("name", "dkd", "weight", 0.5, "beta", 8.0), resolved.get("mix").get(1));
 
+        assertEquals(List.of("loss.kd=[{name: kd}]"), parse(base("  kd: [{name: ce}]\n"), "loss.kd=[{name: kd}]").origin().overrides());
+        assertEquals("r.yaml:1:14: description: expected a text value, got a list",
+                fails("description: [a]\n" + base("  - {name: kd}\n")).getMessage());
         Recipe list = parse(base("  - {name: kd}\n"));
         assertFalse(list.namedRows(), "a list is the one row 'student distilled', as before");
         assertEquals(1, list.objectives().size());
@@ -136,7 +139,7 @@ class NamedRowsRecipeTest {
         assertFalse(Files.exists(out.resolve("student-alone.zip")), "no student trained");
     }
 
-    private static final String RECIPE = "name: rows\n"
+    private static final String RECIPE = "name: rows\ndescription: three objectives side by side\n"
             + "data: {path: embedded, teacherSamples: 400, transferSamples: 300, testSamples: 250}\n"
             + "teacher: {hidden: [24, 16], epochs: 1}\n"
             + "student: {hidden: [12, 10]}\n"
@@ -203,6 +206,12 @@ class NamedRowsRecipeTest {
         }
         String provenance = Files.readString(out.resolve("provenance.json"));
         assertTrue(provenance.contains("\"kd+rkd\": ["), provenance);
+        // the exact file and command: the recipe's path, the SHA-256 of its bytes, the overrides (none), its description
+        Path file = many.resolve("many.yaml");
+        String sha = java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(file)));
+        assertTrue(provenance.replaceAll("\\s+", "").contains("\"recipeFile\":{\"file\":\"" + file + "\",\"sha256\":\"" + sha
+                + "\",\"overrides\":[]}"), provenance);
+        assertTrue(provenance.contains("\"description\": \"three objectives side by side\""), provenance);
         String header = Files.readAllLines(out.resolve("metrics.csv")).get(0);
         assertTrue(header.contains(",loss_rkd"), header);
 
