@@ -152,7 +152,7 @@ public final class Labeler {
                     LOG.warn("{} records no hash of its teacher's weights (an older store): reused by its teacher id '{}' alone;"
                             + " delete it to relabel if that teacher was retrained", out, StoredTeacher.teacherId(h.provenance()));
                 } else if (!h.equals(header)) {
-                    throw new IllegalStateException(out + " already holds a store with other settings or another teacher: "
+                    throw new StoreMismatchException(out + " already holds a store with other settings or another teacher: "
                             + StoreWriter.differences(s.header(), header) + ". Delete it to relabel");
                 }
             }

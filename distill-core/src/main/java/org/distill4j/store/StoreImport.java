@@ -719,7 +719,7 @@ public final class StoreImport {
         if (Files.exists(out)) {
             try (SoftTargetStore s = SoftTargetStore.open(out)) {
                 if (!s.header().equals(header)) {
-                    throw new IllegalStateException(out + " already holds a store with other settings or from another source: "
+                    throw new StoreMismatchException(out + " already holds a store with other settings or from another source: "
                             + StoreWriter.differences(s.header(), header) + ". Delete it to import again");
                 }
             }

@@ -172,7 +172,7 @@ public final class StoreWriter implements AutoCloseable {
                 throw new StoreFormatException(e.getMessage() + cannotResume());
             }
             if (!found.equals(header)) {
-                throw new IllegalArgumentException(partial + " was started with different settings; " + differences(found, header)
+                throw new StoreMismatchException(partial + " was started with different settings; " + differences(found, header)
                         + ". Delete it to start over, or label with the settings it was started with");
             }
             long good = 0;

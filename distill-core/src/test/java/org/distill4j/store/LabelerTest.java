@@ -221,7 +221,7 @@ class LabelerTest {
             }
         }));
         assertTrue(Files.exists(StoreWriter.partialPath(p)), "interrupted");
-        IllegalArgumentException resumed = assertThrows(IllegalArgumentException.class, () -> Labeler.label(retrained(2), data, p, OPTIONS, null));
+        StoreMismatchException resumed = assertThrows(StoreMismatchException.class, () -> Labeler.label(retrained(2), data, p, OPTIONS, null));
         assertTrue(resumed.getMessage().contains("it was made by a teacher with the same id ('slow-teacher') but other weights or another"
                 + " model (content "), resumed.getMessage());
         Labeler.Result done = Labeler.label(retrained(1), data, p, OPTIONS, null);
@@ -253,7 +253,7 @@ class LabelerTest {
         try (StoreWriter w = StoreWriter.open(p, legacy)) {
             w.writeDense(retrained(1).outputs(Batch.range(data, 0, 32)), 32);
         }
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Labeler.label(retrained(1), data, p, OPTIONS, null));
+        StoreMismatchException e = assertThrows(StoreMismatchException.class, () -> Labeler.label(retrained(1), data, p, OPTIONS, null));
         assertTrue(e.getMessage().contains("it was started by an older Distill4J, which recorded no hash of the teacher's weights"),
                 e.getMessage());
     }

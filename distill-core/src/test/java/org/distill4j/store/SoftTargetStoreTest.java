@@ -297,9 +297,9 @@ class SoftTargetStoreTest {
         w.close();
         StoreHeader other = new StoreHeader(StoreHeader.Layout.DENSE, ValueCodec.F32, StoreHeader.ValueKind.LOGITS, 4, 0, 10, 2, 1.0,
                 "{\"teacher\":\"another\"}");
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> StoreWriter.open(p, other));
+        StoreMismatchException e = assertThrows(StoreMismatchException.class, () -> StoreWriter.open(p, other));
         assertTrue(e.getMessage().contains("made by a different teacher"), e.getMessage());
-        IllegalArgumentException v = assertThrows(IllegalArgumentException.class,
+        StoreMismatchException v = assertThrows(StoreMismatchException.class,
                 () -> StoreWriter.open(p, dense(ValueCodec.F32, 5, 10, 2)));
         assertTrue(v.getMessage().contains("vocab 4 vs 5"), v.getMessage());
     }
@@ -324,7 +324,7 @@ class SoftTargetStoreTest {
         // started by a teacher with a 5 KB provenance (a header longer than the new one)
         String longProv = "{\"teacher\":\"a\",\"description\":\"" + "x".repeat(5000) + "\"}";
         byte[] orig = interrupted(p, dense6(longProv));
-        IllegalArgumentException other = assertThrows(IllegalArgumentException.class, () -> StoreWriter.open(p, dense6(PROV)));
+        StoreMismatchException other = assertThrows(StoreMismatchException.class, () -> StoreWriter.open(p, dense6(PROV)));
         assertTrue(other.getMessage().contains(partial + " was started with different settings; it was made by a different teacher"),
                 other.getMessage());
         assertArrayEquals(orig, Files.readAllBytes(partial), "the other teacher's partial is kept");

@@ -16,7 +16,8 @@ import java.util.Locale;
 /**
  * The {@code distill} command line. Exit codes: 0 success, 1 the run failed, 2 bad usage (an option, a recipe, a
  * backend setting that names an unknown or unavailable backend, a step engine setting that names an unknown engine or
- * one that declines the run, or --resume onto checkpoints a run with other settings wrote).
+ * one that declines the run, --resume onto checkpoints a run with other settings wrote, or a store path holding another
+ * teacher's or settings' store).
  *
  * <pre>
  * distill demo [options]   the Hinton-style table on Fashion-MNIST (see --help)
@@ -83,6 +84,10 @@ public final class Main {
                  | StepEngines.UnavailableEngineException | StepEngines.UnknownEngineException e) {
             // a setting to change (-Ddistill.backend, DISTILL_BACKEND, training.backend, -Ddistill.engine, DISTILL_ENGINE), not
             // a failure of the run: the message names the setting, why the backend or engine cannot run and what can
+            err.println("distill " + args[0] + ": " + e.getMessage());
+            return USAGE;
+        } catch (org.distill4j.store.StoreMismatchException e) {
+            // a store of another teacher or settings at the output path: nothing was changed; a choice to make
             err.println("distill " + args[0] + ": " + e.getMessage());
             return USAGE;
         } catch (org.distill4j.checkpoint.CheckpointMismatchException e) {
