@@ -366,10 +366,7 @@ class LabelerTest {
 
         Path out = tmp.resolve("twice.d4j");
         Path partial = StoreWriter.partialPath(out);
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        List<String> cmd = new ArrayList<>(List.of(java, "-cp", System.getProperty("java.class.path"),
-                LabelChild.class.getName(), out.toString(), "200")); // 25 batches of 200 ms: 5 s
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(tmp.resolve("child.log").toFile()).start();
+        Process p = labelChild(tmp, out, "200"); // 25 batches of 200 ms: 5 s
         try {
             StoreHeader h = Labeler.header(new SlowTeacher(0), data(), OPTIONS);
             long oneChunk = h.chunkOffset(1);
@@ -393,6 +390,15 @@ class LabelerTest {
         assertArrayEquals(Files.readAllBytes(whole), Files.readAllBytes(out));
     }
 
+    /** {@link LabelChild} labeling {@code out} in another JVM, with its extra arguments, its output in tmp/child.log. */
+    private static Process labelChild(Path tmp, Path out, String... args) throws java.io.IOException {
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        List<String> cmd = new ArrayList<>(List.of(java, "-cp", System.getProperty("java.class.path"),
+                LabelChild.class.getName(), out.toString()));
+        cmd.addAll(List.of(args));
+        return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(tmp.resolve("child.log").toFile()).start();
+    }
+
     @Test
     void aLabelingProcessKilledWithSigkillResumesToTheSameStore(@TempDir Path tmp) throws Exception {
         Path whole = tmp.resolve("whole.d4j");
@@ -400,10 +406,7 @@ class LabelerTest {
 
         Path out = tmp.resolve("killed.d4j");
         Path partial = StoreWriter.partialPath(out);
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        List<String> cmd = new ArrayList<>(List.of(java, "-cp", System.getProperty("java.class.path"),
-                LabelChild.class.getName(), out.toString()));
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(tmp.resolve("child.log").toFile()).start();
+        Process p = labelChild(tmp, out);
         StoreHeader h = Labeler.header(new SlowTeacher(0), data(), OPTIONS);
         long twoChunks = h.chunkOffset(2);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);

@@ -33,6 +33,19 @@ class CublasLtGpuTest extends GpuTest {
         return x;
     }
 
+    /** D (M x N, column-major) against the float64 product of A (M x K) and B (K x N), both column-major. */
+    private static void assertProduct(float[] a, float[] b, float[] d) {
+        for (int col = 0; col < N; col++) {
+            for (int row = 0; row < M; row++) {
+                double want = 0;
+                for (int j = 0; j < K; j++) {
+                    want += (double) a[j * M + row] * b[col * K + j];
+                }
+                assertEquals(want, d[col * M + row], F32_TOL * (1 + Math.abs(want)), "D[" + row + ", " + col + "]");
+            }
+        }
+    }
+
     private static float[] download(DeviceBuffer b, int n) {
         byte[] bytes = new byte[4 * n];
         ctx.download(b, bytes);
@@ -65,15 +78,7 @@ class CublasLtGpuTest extends GpuTest {
             assertEquals(1, lt.openPlans(), "the closed plans are gone, the open one stays");
             kept.run(pa, pb, pd, null, null);
             float[] d = download(dd, M * N);
-            for (int col = 0; col < N; col++) {
-                for (int row = 0; row < M; row++) {
-                    double want = 0;
-                    for (int j = 0; j < K; j++) {
-                        want += (double) a[j * M + row] * b[col * K + j];
-                    }
-                    assertEquals(want, d[col * M + row], F32_TOL * (1 + Math.abs(want)), "D[" + row + ", " + col + "]");
-                }
-            }
+            assertProduct(a, b, d);
             kept.close();
             assertEquals(0, lt.openPlans());
         }
@@ -176,15 +181,7 @@ class CublasLtGpuTest extends GpuTest {
             ctx.upload(pb, DType.F32.encode(b));
             mm.run(pa256, pb, pd, null, null);
             float[] d = download(dd, M * N);
-            for (int col = 0; col < N; col++) {
-                for (int row = 0; row < M; row++) {
-                    double want = 0;
-                    for (int j = 0; j < K; j++) {
-                        want += (double) a[j * M + row] * b[col * K + j];
-                    }
-                    assertEquals(want, d[col * M + row], F32_TOL * (1 + Math.abs(want)), "D[" + row + ", " + col + "]");
-                }
-            }
+            assertProduct(a, b, d);
             mm.close();
         }
     }

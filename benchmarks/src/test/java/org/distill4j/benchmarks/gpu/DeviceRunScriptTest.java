@@ -27,10 +27,6 @@ class DeviceRunScriptTest {
     @Test
     void aSuiteWithFailedRowsStillGetsPyTorchAndTheSummaryAndTheStageExitsNonZero() throws Exception {
         assumeTrue(KdSummaryScriptTest.python3(), "no python3 on this machine");
-        Path repo = Path.of("..").toAbsolutePath().normalize();
-        Path bundle = dir.resolve("bundle");
-        Path bin = bundle.resolve("jre").resolve("bin");
-        Files.createDirectories(bin);
         String java = """
                 #!/usr/bin/env bash
                 if [ "${1:-}" = "-version" ]; then echo 'stand-in java'; exit 0; fi
@@ -44,18 +40,7 @@ class DeviceRunScriptTest {
                 echo "1 of 2 rows failed" >&2
                 exit 1
                 """.formatted(KdKernelSuite.HEADER);
-        Files.writeString(bin.resolve("java"), java, StandardCharsets.UTF_8);
-        Files.setPosixFilePermissions(bin.resolve("java"), PosixFilePermissions.fromString("rwxr-xr-x"));
-        // device-run.sh reads the bundle from the repository's .device: the stand-in goes in a copy of the script's folder
-        Path root = dir.resolve("repo");
-        Files.createDirectories(root.resolve("benchmarks").resolve("gpu"));
-        for (String f : new String[] {"device-run.sh", "torch_kd.py", "kd_summary.py"}) {
-            Files.copy(repo.resolve("benchmarks/gpu").resolve(f), root.resolve("benchmarks/gpu").resolve(f));
-        }
-        Files.createDirectories(root.resolve(".device").resolve("lib"));
-        Process tar = new ProcessBuilder("tar", "czf", root.resolve(".device/jre.tgz").toString(), "-C", bundle.toString(), "jre")
-                .inheritIO().start();
-        assertTrue(tar.waitFor(60, TimeUnit.SECONDS) && tar.exitValue() == 0, "tar");
+        Path root = staged("repo", java);
         Path out = dir.resolve("out");
         ProcessBuilder pb = new ProcessBuilder("bash", root.resolve("benchmarks/gpu/device-run.sh").toString(), "suite", "--rows", "64",
                 "--vocab", "1000", "--dtype", "f32", "--iters", "1", "--warmup", "0", "--methods", "fused,two-pass").redirectErrorStream(true);
@@ -77,27 +62,13 @@ class DeviceRunScriptTest {
     @Test
     void allExitsNonZeroWhenAStageFailedAndStillRunsTheStagesAfterIt() throws Exception {
         // a stand-in java that fails every stage: the tests, the suite (no rows), the sweep and host
-        Path bundle = dir.resolve("bundle-failing");
-        Path bin = bundle.resolve("jre").resolve("bin");
-        Files.createDirectories(bin);
-        Files.writeString(bin.resolve("java"), """
+        Path root = staged("repo-all", """
                 #!/usr/bin/env bash
                 if [ "${1:-}" = "-version" ]; then echo 'stand-in java'; exit 0; fi
                 echo "stand-in java: no device" >&2
                 exit 1
-                """, StandardCharsets.UTF_8);
-        Files.setPosixFilePermissions(bin.resolve("java"), PosixFilePermissions.fromString("rwxr-xr-x"));
-        Path repo = Path.of("..").toAbsolutePath().normalize();
-        Path root = dir.resolve("repo-all");
-        Files.createDirectories(root.resolve("benchmarks").resolve("gpu"));
+                """);
         Files.createDirectories(root.resolve("distill-cuda"));
-        for (String f : new String[] {"device-run.sh", "torch_kd.py", "kd_summary.py"}) {
-            Files.copy(repo.resolve("benchmarks/gpu").resolve(f), root.resolve("benchmarks/gpu").resolve(f));
-        }
-        Files.createDirectories(root.resolve(".device").resolve("lib"));
-        Process tar = new ProcessBuilder("tar", "czf", root.resolve(".device/jre.tgz").toString(), "-C", bundle.toString(), "jre")
-                .inheritIO().start();
-        assertTrue(tar.waitFor(60, TimeUnit.SECONDS) && tar.exitValue() == 0, "tar");
         Path out = dir.resolve("out-all");
         ProcessBuilder pb = new ProcessBuilder("bash", root.resolve("benchmarks/gpu/device-run.sh").toString(), "all").redirectErrorStream(true);
         pb.environment().put("OUT", out.toString());
@@ -112,5 +83,28 @@ class DeviceRunScriptTest {
         }
         assertEquals(1, p.exitValue(), log);
         assertTrue(log.contains("device-run all: stages that failed: tests suite sweep host"), log);
+    }
+
+    /**
+     * A copy of the scripts' folder at {@code dir/<name>} with a bundle whose java is the stand-in {@code java} (a bash
+     * script): device-run.sh reads the bundle from the repository's .device, so the stand-in goes beside a copy of it.
+     */
+    private Path staged(String name, String java) throws Exception {
+        Path repo = Path.of("..").toAbsolutePath().normalize();
+        Path bundle = dir.resolve("bundle-" + name);
+        Path bin = bundle.resolve("jre").resolve("bin");
+        Files.createDirectories(bin);
+        Files.writeString(bin.resolve("java"), java, StandardCharsets.UTF_8);
+        Files.setPosixFilePermissions(bin.resolve("java"), PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path root = dir.resolve(name);
+        Files.createDirectories(root.resolve("benchmarks").resolve("gpu"));
+        for (String f : new String[] {"device-run.sh", "torch_kd.py", "kd_summary.py"}) {
+            Files.copy(repo.resolve("benchmarks/gpu").resolve(f), root.resolve("benchmarks/gpu").resolve(f));
+        }
+        Files.createDirectories(root.resolve(".device").resolve("lib"));
+        Process tar = new ProcessBuilder("tar", "czf", root.resolve(".device/jre.tgz").toString(), "-C", bundle.toString(), "jre")
+                .inheritIO().start();
+        assertTrue(tar.waitFor(60, TimeUnit.SECONDS) && tar.exitValue() == 0, "tar");
+        return root;
     }
 }

@@ -28,17 +28,9 @@ class TorchKdScriptTest {
     void everyShapeGetsItsRowAFailureSaysWhyAndTheExitStatusSaysSomethingFailed() throws Exception {
         assumeTrue(KdSummaryScriptTest.python3(), "no python3 on this machine");
         Path csv = dir.resolve("kd-suite.csv");
-        Files.writeString(csv, KdKernelSuite.HEADER + "\ncopy,-,-,-,-,-,-,3000.00,1,-,2147483648,1,ok\n", StandardCharsets.UTF_8);
-        ProcessBuilder pb = new ProcessBuilder("python3", Path.of("gpu", "torch_kd.py").toString(), "--out", csv.toString(),
-                "--copy-gbps", "3000", "--rows", "64", "--vocab", "1000,10000000,37,2000", "--dtype", "f32,bf16", "--iters", "3",
-                "--warmup", "1", "--methods", "fused").redirectErrorStream(true);
-        pb.environment().put("PYTHONPATH", Path.of("src", "test", "resources", "fake-torch").toAbsolutePath().toString());
-        pb.environment().put("FAKE_TORCH_MEMORY", Long.toString(1L << 30)); // 64 x 10^7 classes do not fit
-        pb.environment().put("FAKE_TORCH_FAIL_VOCAB", "37"); // a kernel error at 64 x 37
-        Process p = pb.start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertTrue(p.waitFor(120, TimeUnit.SECONDS), "torch_kd.py did not finish");
-        assertEquals(1, p.exitValue(), out);
+        // 64 x 10^7 classes do not fit; a kernel error at 64 x 37
+        String out = runScript(csv, "1000,10000000,37,2000", "f32,bf16", Map.of("FAKE_TORCH_MEMORY", Long.toString(1L << 30),
+                "FAKE_TORCH_FAIL_VOCAB", "37"));
         assertTrue(out.contains("4 row(s) failed"), out);
 
         List<Map<String, String>> rows = KdKernelSuiteEmulatedTest.read(csv);
@@ -69,23 +61,32 @@ class TorchKdScriptTest {
     void aSpoiledContextFailsTheLaterShapesInTheirRows() throws Exception {
         assumeTrue(KdSummaryScriptTest.python3(), "no python3 on this machine");
         Path csv = dir.resolve("kd-suite.csv");
-        Files.writeString(csv, KdKernelSuite.HEADER + "\ncopy,-,-,-,-,-,-,3000.00,1,-,2147483648,1,ok\n", StandardCharsets.UTF_8);
-        ProcessBuilder pb = new ProcessBuilder("python3", Path.of("gpu", "torch_kd.py").toString(), "--out", csv.toString(),
-                "--copy-gbps", "3000", "--rows", "64", "--vocab", "1000,37,2000", "--dtype", "f32", "--iters", "3",
-                "--warmup", "1", "--methods", "fused").redirectErrorStream(true);
-        pb.environment().put("PYTHONPATH", Path.of("src", "test", "resources", "fake-torch").toAbsolutePath().toString());
-        pb.environment().put("FAKE_TORCH_FAIL_VOCAB", "37");
-        pb.environment().put("FAKE_TORCH_STICKY", "1");
-        Process p = pb.start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertTrue(p.waitFor(120, TimeUnit.SECONDS), "torch_kd.py did not finish");
-        assertEquals(1, p.exitValue(), out);
+        String out = runScript(csv, "1000,37,2000", "f32", Map.of("FAKE_TORCH_FAIL_VOCAB", "37", "FAKE_TORCH_STICKY", "1"));
         assertTrue(!out.contains("Traceback"), out);
         List<Map<String, String>> rows = KdKernelSuiteEmulatedTest.read(csv);
         assertEquals(1 + 3, rows.size(), out);
         assertEquals("ok", find(rows, "f32", 1000, out).get("status"));
         assertTrue(find(rows, "f32", 37, out).get("status").startsWith("failed: RuntimeError: CUDA error: an illegal memory access"));
         assertTrue(find(rows, "f32", 2000, out).get("status").contains("sticky, since rows of 37"), find(rows, "f32", 2000, out).toString());
+    }
+
+    /**
+     * torch_kd.py on the stand-in torch, appending to {@code csv} (a suite's header and copy row first) at 64 rows and the
+     * given vocabularies and dtypes, with the stand-in's settings in {@code env}; asserts it exits 1 (a row failed) and
+     * returns what it printed.
+     */
+    private static String runScript(Path csv, String vocab, String dtype, Map<String, String> env) throws Exception {
+        Files.writeString(csv, KdKernelSuite.HEADER + "\ncopy,-,-,-,-,-,-,3000.00,1,-,2147483648,1,ok\n", StandardCharsets.UTF_8);
+        ProcessBuilder pb = new ProcessBuilder("python3", Path.of("gpu", "torch_kd.py").toString(), "--out", csv.toString(),
+                "--copy-gbps", "3000", "--rows", "64", "--vocab", vocab, "--dtype", dtype, "--iters", "3",
+                "--warmup", "1", "--methods", "fused").redirectErrorStream(true);
+        pb.environment().put("PYTHONPATH", Path.of("src", "test", "resources", "fake-torch").toAbsolutePath().toString());
+        pb.environment().putAll(env);
+        Process p = pb.start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(120, TimeUnit.SECONDS), "torch_kd.py did not finish");
+        assertEquals(1, p.exitValue(), out);
+        return out;
     }
 
     private static Map<String, String> find(List<Map<String, String>> rows, String dt, int v, String out) {
