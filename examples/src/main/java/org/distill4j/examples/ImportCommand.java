@@ -148,6 +148,10 @@ final class ImportCommand {
             r = npy != null ? StoreImport.dense(npy, values == null ? StoreImport.Values.LOGITS : values, d, outPath, o, tell)
                     : jsonl != null ? StoreImport.topK(jsonl, d, outPath, o, tell)
                     : StoreImport.topK(ids, logProbs, d, outPath, o, tell);
+        } catch (org.distill4j.store.StoreMismatchException e) {
+            // a store of another source or settings at --out: nothing was changed; a choice to make (as distill label)
+            err.println("distill store import: " + e.getMessage());
+            return Main.USAGE;
         } catch (IllegalArgumentException | IllegalStateException | StoreFormatException e) {
             // a wrong source or settings: the message names the file, row and value; no stack trace helps
             err.println("distill store import: " + e.getMessage());

@@ -69,6 +69,16 @@ class StoreImportCommandTest extends CliCommandTest {
         assertEquals(0, run("store", "import", "--jsonl", lines.toString(), "--data", "embedded", "--limit", "300", "--topk", "3",
                 "--out", sparse.toString(), "--quiet"), err());
         assertTrue(out().contains("is already complete; nothing to do"), out());
+
+        // the same source into that store with another --topk: a choice to make, not a failed run (exit 2, one line,
+        // nothing changed), as distill label says it
+        byte[] before = Files.readAllBytes(sparse);
+        assertEquals(2, run("store", "import", "--jsonl", lines.toString(), "--data", "embedded", "--limit", "300", "--topk", "2",
+                "--out", sparse.toString(), "--quiet"), err());
+        assertTrue(err().startsWith("distill store import: " + sparse + " already holds a store with other settings or from another"
+                + " source: "), err());
+        assertFalse(err().contains("\tat "), "no stack trace: " + err());
+        assertTrue(Arrays.equals(before, Files.readAllBytes(sparse)), "the store is unchanged");
     }
 
     @Test
