@@ -96,7 +96,7 @@ public final class LogitBatch {
         }
         for (int r = 0; r < rows; r++) {
             if ((labels[r] < 0 || labels[r] >= classes) && labels[r] != IGNORE_INDEX) {
-                throw new IllegalArgumentException("label of row " + r + " is " + labels[r]
+                throw new BadRowException("label of row ", r, " is " + labels[r]
                         + ", expected a class index in [0, " + classes + ") or IGNORE_INDEX (" + IGNORE_INDEX + ")");
             }
         }
@@ -179,22 +179,22 @@ public final class LogitBatch {
                 int id = ids[r * k + j];
                 float lp = logProbs[r * k + j];
                 if (id < 0 || id >= classes) {
-                    throw new IllegalArgumentException("top-k id at row " + r + ", entry " + j + " is " + id
+                    throw new BadRowException("top-k id at row ", r, ", entry " + j + " is " + id
                             + ", expected a class in [0, " + classes + ")");
                 }
                 if (seen[id]) {
-                    throw new IllegalArgumentException("top-k ids of row " + r + " repeat class " + id);
+                    throw new BadRowException("top-k ids of row ", r, " repeat class " + id);
                 }
                 seen[id] = true;
                 if (!(lp <= 1e-4f)) { // NaN, +Infinity, or above 0 by more than rounding
-                    throw new IllegalArgumentException("top-k log-probability at row " + r + ", entry " + j + " is " + lp
+                    throw new BadRowException("top-k log-probability at row ", r, ", entry " + j + " is " + lp
                             + ", expected a finite value <= 0 (up to 1e-4 of rounding above 0 is accepted), or -Infinity "
                             + "for probability 0");
                 }
                 mass |= lp != Float.NEGATIVE_INFINITY;
             }
             if (!mass) {
-                throw new IllegalArgumentException("top-k log-probabilities of row " + r + " are all -Infinity (no entry has "
+                throw new BadRowException("top-k log-probabilities of row ", r, " are all -Infinity (no entry has "
                         + "probability); expected at least one finite value");
             }
             for (int j = 0; j < k; j++) {

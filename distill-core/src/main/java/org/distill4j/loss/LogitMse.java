@@ -92,7 +92,7 @@ public final class LogitMse implements LogitLoss {
             double sum = 0;
             for (int i = off, end = off + v; i < end; i++) {
                 if (t[i] == Float.NEGATIVE_INFINITY) {
-                    throw new IllegalArgumentException("loss 'mse' compares logits, but the teacher logit at row " + r + ", class "
+                    throw new BadRowException("loss 'mse' compares logits, but the teacher logit at row ", r, ", class "
                             + (i - off) + " is -Infinity (a class of zero probability, e.g. one VocabularyAlignment PAD added): "
                             + "its squared error is infinite; use a loss over distributions (kd, reverse-kl, gjsd, ...)");
                 }

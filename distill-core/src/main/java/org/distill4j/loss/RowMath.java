@@ -24,7 +24,7 @@ final class RowMath {
         for (int i = 0; i < n; i++) {
             float v = x[off + i];
             if (!Float.isFinite(v)) {
-                throw new IllegalArgumentException(what + " at row " + row + ", class " + i + " is " + v + ", expected a finite value");
+                throw new BadRowException(what + " at row ", row, ", class " + i + " is " + v + ", expected a finite value");
             }
         }
     }
@@ -39,13 +39,13 @@ final class RowMath {
         for (int i = 0; i < n; i++) {
             float v = x[off + i];
             if (Float.isNaN(v) || v == Float.POSITIVE_INFINITY) {
-                throw new IllegalArgumentException("teacher logit at row " + row + ", class " + i + " is " + v
+                throw new BadRowException("teacher logit at row ", row, ", class " + i + " is " + v
                         + ", expected a finite value, or -Infinity for a class of zero probability");
             }
             mass |= v != Float.NEGATIVE_INFINITY;
         }
         if (!mass) {
-            throw new IllegalArgumentException("teacher logits of row " + row + " are all -Infinity (no class has probability); "
+            throw new BadRowException("teacher logits of row ", row, " are all -Infinity (no class has probability); "
                     + "expected at least one finite value");
         }
     }
@@ -92,13 +92,13 @@ final class RowMath {
         for (int i = 0; i < n; i++) {
             float v = p[off + i];
             if (!(v >= 0f) || v == Float.POSITIVE_INFINITY) {
-                throw new IllegalArgumentException("teacher probability at row " + row + ", class " + i + " is " + v
+                throw new BadRowException("teacher probability at row ", row, ", class " + i + " is " + v
                         + ", expected a finite value >= 0");
             }
             positive |= v > 0f;
         }
         if (!positive) {
-            throw new IllegalArgumentException("teacher probabilities of row " + row + " are all zero");
+            throw new BadRowException("teacher probabilities of row ", row, " are all zero");
         }
     }
 }

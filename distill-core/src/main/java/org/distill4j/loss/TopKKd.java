@@ -160,7 +160,7 @@ public final class TopKKd implements LogitLoss, TemperatureScaled {
                 int buckets = k;
                 if (rest) {
                     if (known > 1 + 1e-3) {
-                        throw new IllegalArgumentException("top-k probabilities of row " + r + " sum to " + known
+                        throw new BadRowException("top-k probabilities of row ", r, " sum to " + known
                                 + " > 1; the rest bucket needs true log-probabilities");
                     }
                     logT[k] = Math.log(Math.max(0.0, 1.0 - known)) * invT;

@@ -6,6 +6,7 @@ import org.distill4j.checkpoint.Checkpointable;
 import org.distill4j.data.Batch;
 import org.distill4j.data.Dataset;
 import org.distill4j.data.Feature;
+import org.distill4j.loss.BadRowException;
 import org.distill4j.loss.EpochAware;
 import org.distill4j.loss.FeatureBatch;
 import org.distill4j.loss.FeatureLoss;
@@ -594,18 +595,17 @@ public final class Distiller {
         }
     }
 
-    private static final java.util.regex.Pattern ROW = java.util.regex.Pattern.compile("\\brow (\\d{1,9})\\b");
-
     /**
      * A batch's bad input (a NaN feature gives NaN student logits; a teacher's NaN output) as the user can trace it: the
-     * epoch and batch, and which training sample the "row N" of the loss's message is (the batches are shuffled).
+     * epoch and batch, and, when the loss says which row of the batch is bad ({@link BadRowException}, as the built-in
+     * losses do), which training sample that row is (the batches are shuffled). Any other error keeps its message as it
+     * is: a "row 5" in its text may mean anything (a row of a store, of a matrix), so no sample is named from it.
      */
     private IllegalArgumentException inBatch(IllegalArgumentException e, int epoch, int b, int batches, int[] idx) {
         String message = String.valueOf(e.getMessage());
-        java.util.regex.Matcher m = ROW.matcher(message);
         String sample = "";
-        if (m.find() && Integer.parseInt(m.group(1)) < idx.length) {
-            int row = Integer.parseInt(m.group(1));
+        if (e instanceof BadRowException bad && bad.row() < idx.length) {
+            int row = bad.row();
             sample = "; row " + row + " of this batch is sample " + idx[row] + " of " + train.name();
         }
         return new IllegalArgumentException("epoch " + (epoch + 1) + ", batch " + (b + 1) + " of " + batches + ": " + message + sample, e);

@@ -19,6 +19,7 @@ import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -120,6 +121,87 @@ class DistillerTest {
         int[] order = Dataset.permutation(300, new Random(5));
         int batch = Integer.parseInt(m.group(1)) - 1;
         assertEquals(bad, order[batch * 64 + Integer.parseInt(m.group(3))], "the batch and row where the shuffle put sample 217");
+    }
+
+    /**
+     * The built-in loss's error carries its row as data (a BadRowException), and the sample named is the one at that
+     * row; the loss's own text is kept as it was.
+     */
+    @Test
+    void aBuiltInLossCarriesTheBadRowAsData() {
+        Dataset clean = blobs(300, 1, "blobs/train");
+        float[] x = clean.features().clone();
+        x[42 * D] = Float.NaN;
+        Dataset withNan = new Dataset("blobs/nan", x, D, clean.labels(), K);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Distiller.builder()
+                .teacher(Dl4jTeacher.of(teacherNet))
+                .student(Dl4jStudent.of(Nets.logitsMlp(D, 16, K, new Adam(5e-3), 11, 0.0)))
+                .loss(new SoftTargetKd(4, 0.2)).trainData(withNan).epochs(1).batchSize(64).seed(5)
+                .backend(new CpuBackend()).build().run());
+        org.distill4j.loss.BadRowException bad = assertInstanceOf(org.distill4j.loss.BadRowException.class, e.getCause(),
+                e.getMessage());
+        assertTrue(bad.getMessage().matches("(student logit|teacher logit) at row " + bad.row() + ", class \\d+ is NaN, expected a finite value.*"),
+                bad.getMessage());
+        assertTrue(e.getMessage().endsWith(bad.getMessage() + "; row " + bad.row() + " of this batch is sample 42 of blobs/nan"),
+                e.getMessage());
+    }
+
+    /**
+     * A loss of the user's that throws a plain IllegalArgumentException whose text says "row 5" in another sense (a row
+     * of its own matrix) gets no sample named from that text: the batch and the loss's message, as they are. One that
+     * throws a BadRowException gets its row traced to the sample like a built-in loss.
+     */
+    @Test
+    void aRowNumberInAForeignLossMessageIsNotTakenForABatchRow() {
+        int[] order = Dataset.permutation(300, new Random(5));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> runWith(new FailingLoss(() -> new IllegalArgumentException("row 5 of the projection matrix is NaN"))));
+        assertEquals("epoch 1, batch 1 of 5: row 5 of the projection matrix is NaN", e.getMessage());
+
+        e = assertThrows(IllegalArgumentException.class,
+                () -> runWith(new FailingLoss(() -> new org.distill4j.loss.BadRowException("my loss: row ", 5, " is odd"))));
+        assertEquals("epoch 1, batch 1 of 5: my loss: row 5 is odd; row 5 of this batch is sample " + order[5] + " of blobs/train",
+                e.getMessage());
+    }
+
+    private static void runWith(org.distill4j.loss.LogitLoss loss) {
+        Distiller.builder().teacher(Dl4jTeacher.of(teacherNet))
+                .student(Dl4jStudent.of(Nets.logitsMlp(D, 16, K, new Adam(5e-3), 11, 0.0)))
+                .loss(loss).trainData(train).epochs(1).batchSize(64).seed(5)
+                .backend(new CpuBackend()).build().run();
+    }
+
+    /** A user's loss that fails on every batch with the exception given. */
+    private record FailingLoss(java.util.function.Supplier<IllegalArgumentException> failure) implements org.distill4j.loss.LogitLoss {
+        @Override
+        public String name() {
+            return "failing";
+        }
+
+        @Override
+        public Map<String, Object> settings() {
+            return Map.of();
+        }
+
+        @Override
+        public boolean needsTeacher() {
+            return true;
+        }
+
+        @Override
+        public boolean needsLabels() {
+            return false;
+        }
+
+        @Override
+        public org.distill4j.loss.Reduction reduction() {
+            return org.distill4j.loss.Reduction.MEAN;
+        }
+
+        @Override
+        public org.distill4j.loss.LossResult compute(org.distill4j.loss.LogitBatch batch, float[] gradOut, float upstream) {
+            throw failure.get();
+        }
     }
 
     /** The per-epoch KL equals a float64 reference from the final student's and the teacher's outputs. */
