@@ -256,8 +256,14 @@ public sealed class LogitStandardization implements LogitLoss, EpochAware {
                 }
                 standardize(rowBuf, v, zt, zoff);
             }
-            // the standardized rows in one call, as a batch of their own (the whole batch: derive)
-            LossResult std = soft.compute(batch.deriveRows(from, to, zs, zt), g, upstream);
+            // the standardized rows in one call, as a batch of their own (the whole batch: derive); its row j is row
+            // from + j of this batch, which is the row an error about it names
+            LossResult std;
+            try {
+                std = soft.compute(batch.deriveRows(from, to, zs, zt), g, upstream);
+            } catch (BadRowException e) {
+                throw from == 0 ? e : e.atRow(from + e.row());
+            }
             // cross-entropy of the raw rows, straight into gradOut: each element is read back below before it is overwritten
             LossResult ce = hard == null ? null : hard.computeRows(batch, from, to, gradOut, gradOffset, upstream);
             final double softWeight = 1 - hardWeight;

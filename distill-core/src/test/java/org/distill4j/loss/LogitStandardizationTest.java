@@ -449,6 +449,46 @@ class LogitStandardizationTest {
         }
     }
 
+    /**
+     * computeRows on rows [from, to) of a batch, from > 0: the inner loss sees the standardized rows as a batch of their
+     * own, and its error about one of them (mse refuses the -inf teacher logit at batch row from + 2) names the row in
+     * the caller's batch, as data and in the text; so does a range large enough to run in slices.
+     */
+    @Test
+    void computeRowsFromAnOffsetNamesTheBatchsRowOfAnInnerLossError() {
+        int v = 9;
+        int rows = 13;
+        int from = 4;
+        int bad = from + 2;
+        Random rng = new Random(83);
+        float[] s = Inputs.logits(rng, rows, v, 2);
+        float[] te = Inputs.logits(rng, rows, v, 2);
+        te[bad * v + 5] = Float.NEGATIVE_INFINITY;
+        LogitBatch b = LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, null);
+        for (LogitLoss loss : new LogitLoss[]{LogitStandardization.of(new LogitMse()),
+                WeightedSum.builder().add(0.5, new SoftTargetKd(2, 0)).add(1, LogitStandardization.of(new LogitMse())).build()}) {
+            float[] g = new float[(rows - from) * v];
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> loss.computeRows(b, from, rows - 1, g, 0, UP));
+            BadRowException br = org.junit.jupiter.api.Assertions.assertInstanceOf(BadRowException.class, e, e.getMessage());
+            assertEquals(bad, br.row(), loss.name() + ": " + e.getMessage());
+            assertTrue(e.getMessage().startsWith("loss 'mse' compares logits, but the teacher logit at row " + bad + ", class 5 is -Infinity"),
+                    loss.name() + ": " + e.getMessage());
+        }
+        // several slices (1000 classes: 262 rows a slice) from row 100 on: the bad row is in the second slice
+        int bigV = 1000;
+        int bigRows = 700;
+        int bigFrom = 100;
+        int bigBad = bigFrom + 300;
+        float[] bs = Inputs.logits(rng, bigRows, bigV, 2);
+        float[] bt = Inputs.logits(rng, bigRows, bigV, 2);
+        bt[bigBad * bigV + 7] = Float.NEGATIVE_INFINITY;
+        LogitBatch big = LogitBatch.of(bigRows, bigV, bs, bt, TeacherValues.LOGITS, null);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> LogitStandardization.of(new LogitMse())
+                .computeRows(big, bigFrom, bigRows, new float[(bigRows - bigFrom) * bigV], 0, UP));
+        assertTrue(e.getMessage().contains("teacher logit at row " + bigBad + ", class 7 is -Infinity"), e.getMessage());
+        assertEquals(bigBad, ((BadRowException) e).row());
+    }
+
     private static double sampleSd(double[] x, int off, int v) {
         double mean = 0;
         for (int i = 0; i < v; i++) {
