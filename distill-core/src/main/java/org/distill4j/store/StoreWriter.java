@@ -175,25 +175,7 @@ public final class StoreWriter implements AutoCloseable {
                 throw new StoreMismatchException(partial + " was started with different settings; " + differences(found, header)
                         + ". Delete it to start over, or label with the settings it was started with");
             }
-            long good = 0;
-            ByteBuffer buf = ByteBuffer.allocate(chunkBytes(header)).order(ByteOrder.LITTLE_ENDIAN);
-            for (long c = 0; c < header.chunks(); c++) {
-                long off = header.chunkOffset(c);
-                int n = (int) (header.rowsInChunk(c) * header.rowBytes());
-                if (off + n + 4 > size) {
-                    break;
-                }
-                buf.clear().limit(n + 4);
-                ch.read(buf, off);
-                if (buf.getInt(n) != Crc32c.of(buf, 0, n)) {
-                    break;
-                }
-                // rows the reader would refuse (written by an older, unchecking writer) are written again, and checked
-                if (RowCheck.check(header, buf, header.rowsInChunk(c), c * header.chunkRows()) != null) {
-                    break;
-                }
-                good = c + 1;
-            }
+            long good = goodChunks(ch, header, size);
             long end = good == 0 ? header.dataOffset() : header.chunkOffset(good - 1) + header.rowsInChunk(good - 1) * header.rowBytes() + 4;
             ch.truncate(end);
             ch.force(true);
@@ -203,6 +185,51 @@ public final class StoreWriter implements AutoCloseable {
             ch.close();
             throw e;
         }
+    }
+
+    /**
+     * How many chunks from the first on a {@code .partial} of {@code size} bytes holds whole and good: each there in
+     * full, its CRC32C right and its rows ones the reader accepts ({@link RowCheck}). The first that is not ends them.
+     */
+    static long goodChunks(FileChannel ch, StoreHeader header, long size) throws IOException {
+        long good = 0;
+        ByteBuffer buf = ByteBuffer.allocate(chunkBytes(header)).order(ByteOrder.LITTLE_ENDIAN);
+        for (long c = 0; c < header.chunks(); c++) {
+            long off = header.chunkOffset(c);
+            int n = (int) (header.rowsInChunk(c) * header.rowBytes());
+            if (off + n + 4 > size) {
+                break;
+            }
+            buf.clear().limit(n + 4);
+            if (!readFully(ch, buf, off)) {
+                break; // the file ended early after all (it is locked: nothing else should shorten it)
+            }
+            if (buf.getInt(n) != Crc32c.of(buf, 0, n)) {
+                break;
+            }
+            // rows the reader would refuse (written by an older, unchecking writer) are written again, and checked
+            if (RowCheck.check(header, buf, header.rowsInChunk(c), c * header.chunkRows()) != null) {
+                break;
+            }
+            good = c + 1;
+        }
+        return good;
+    }
+
+    /**
+     * Reads {@code buf}'s remaining bytes from {@code off} on, in as many reads as it takes (one read may return fewer
+     * bytes than asked, as for a chunk near 2 GB); false when the file ends first.
+     */
+    private static boolean readFully(FileChannel ch, ByteBuffer buf, long off) throws IOException {
+        long at = off;
+        while (buf.hasRemaining()) {
+            int n = ch.read(buf, at);
+            if (n < 0) {
+                return false;
+            }
+            at += n;
+        }
+        return true;
     }
 
     private static String cannotResume() {

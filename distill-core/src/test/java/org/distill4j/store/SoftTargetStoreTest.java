@@ -245,6 +245,36 @@ class SoftTargetStoreTest {
     }
 
     /**
+     * Resuming reads each chunk on disk to check it; one read call may return fewer bytes than asked (a chunk near
+     * 2 GB is more than the kernel reads at once), and the chunk must then be read on, not refused as corrupt and cut
+     * (which wiped good chunks, and for chunks of that size every time). Here every read returns at most 7 bytes.
+     */
+    @Test
+    void resumingReadsEachChunkFullyThroughShortReads(@TempDir Path tmp) throws IOException {
+        int vocab = 13;
+        int rows = 30;
+        StoreHeader h = dense(ValueCodec.F32, vocab, rows, 4);
+        Path p = tmp.resolve("short.d4j");
+        StoreWriter w = StoreWriter.open(p, h);
+        w.writeDense(values(21, 22 * vocab), 22); // chunks 0 to 4 on disk, 2 rows buffered and lost
+        w.close();
+        Path partial = StoreWriter.partialPath(p);
+        try (FileChannel real = FileChannel.open(partial, StandardOpenOption.READ);
+             ShortReadChannel ch = new ShortReadChannel(FileChannel.open(partial, StandardOpenOption.READ), 7)) {
+            assertEquals(5, StoreWriter.goodChunks(real, h, real.size()));
+            assertEquals(5, StoreWriter.goodChunks(ch, h, ch.size()), "every complete chunk is good, read 7 bytes at a time");
+            assertTrue(ch.reads >= 5 * (4 * vocab * 4 + 4) / 7, "the reads were short: " + ch.reads);
+        }
+        // a chunk cut short at the end of the file is still not good
+        try (FileChannel f = FileChannel.open(partial, StandardOpenOption.WRITE)) {
+            f.truncate(h.chunkOffset(4) + 4 * vocab * 4); // chunk 4 without its CRC
+        }
+        try (ShortReadChannel ch = new ShortReadChannel(FileChannel.open(partial, StandardOpenOption.READ), 7)) {
+            assertEquals(4, StoreWriter.goodChunks(ch, h, ch.size()));
+        }
+    }
+
+    /**
      * A second writer of a store that is being written (the same job started twice) is refused and leaves the first's
      * file alone: it used to "resume" it, cut the chunks written since, and write beside the first writer, so a crash of
      * either could leave a finished store with a hole, and the second's finish found no .partial to rename.
