@@ -369,60 +369,132 @@ public final class StoreImport {
         }
     }
 
-    /** JSON Lines read one non-blank line at a time, strictly as UTF-8, with their 1-based line and 0-based row numbers. */
-    private static final class Lines {
+    /**
+     * JSON Lines read one non-blank line at a time, strictly as UTF-8, with their 1-based line and 0-based row numbers.
+     * The file is read in blocks and split at {@code '\n'} bytes (a {@code '\r'} before it stays on the line, where JSON
+     * reads it as white space); a line's bytes are decoded on their own, so a bad byte is reported on its own line.
+     */
+    static final class Lines {
+        /** Bytes read at a time. */
+        static final int BLOCK_BYTES = 1 << 16;
+
         interface Visitor {
             /** @return false to stop reading */
             boolean line(long lineNo, long row, String line) throws IOException;
         }
 
+        private final Path file;
+        private final int maxLineBytes;
+        private final Visitor visitor;
+        private final java.nio.charset.CharsetDecoder utf8 = StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+                .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT);
+        /** The start of a line that runs past the block it began in. */
+        private byte[] pending = new byte[256];
+        private int pendingBytes;
+        private long lineNo;
+        private long row;
+
+        private Lines(Path file, int maxLineBytes, Visitor visitor) {
+            this.file = file;
+            this.maxLineBytes = maxLineBytes;
+            this.visitor = visitor;
+        }
+
+        /** Every line of {@code file} to {@code v}, each at most {@link #MAX_LINE_BYTES}; the file's bytes into {@code crc}. */
         static void read(Path file, CRC32C crc, Visitor v) throws IOException {
-            InputStream raw = Files.newInputStream(file);
-            if (crc != null) {
-                raw = new java.util.zip.CheckedInputStream(raw, crc);
-            }
-            // lines are split as bytes and each decoded on its own, so a bad byte is reported on its own line
-            java.nio.charset.CharsetDecoder utf8 = StandardCharsets.UTF_8.newDecoder()
-                    .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT);
-            long lineNo = 0;
-            long row = 0;
-            try (InputStream in = new java.io.BufferedInputStream(raw, 1 << 16)) {
-                java.io.ByteArrayOutputStream buf = new java.io.ByteArrayOutputStream(256);
-                boolean more = true;
-                while (more) {
-                    buf.reset();
-                    int b;
-                    while ((b = in.read()) >= 0 && b != '\n') {
-                        if (buf.size() == MAX_LINE_BYTES) {
-                            throw new IllegalArgumentException(file + " line " + (lineNo + 1) + ": longer than " + MAX_LINE_BYTES
-                                    + " bytes (64 MiB); expected JSON Lines, one JSON object per row on a line of its own (is it "
-                                    + "one JSON array of all rows, or not a JSON file?)");
-                        }
-                        buf.write(b);
-                    }
-                    more = b >= 0;
-                    if (!more && buf.size() == 0) {
-                        break;
-                    }
-                    lineNo++;
-                    String line;
-                    try {
-                        line = utf8.decode(java.nio.ByteBuffer.wrap(buf.toByteArray())).toString();
-                    } catch (java.nio.charset.CharacterCodingException e) {
-                        throw new IllegalArgumentException(file + " line " + lineNo + ": not UTF-8 text (JSON Lines are UTF-8)");
-                    }
-                    if (lineNo == 1 && line.startsWith("\uFEFF")) {
-                        line = line.substring(1); // a byte-order mark, as some editors write
-                    }
-                    if (line.isBlank()) {
-                        continue;
-                    }
-                    if (!v.line(lineNo, row++, line)) {
+            read(file, crc, v, MAX_LINE_BYTES, BLOCK_BYTES);
+        }
+
+        /** As {@link #read(Path, CRC32C, Visitor)}, with lines of at most {@code maxLineBytes}, read in blocks of {@code blockBytes}. */
+        static void read(Path file, CRC32C crc, Visitor v, int maxLineBytes, int blockBytes) throws IOException {
+            Lines lines = new Lines(file, maxLineBytes, v);
+            try (InputStream raw = Files.newInputStream(file)) {
+                InputStream in = crc == null ? raw : new java.util.zip.CheckedInputStream(raw, crc);
+                byte[] block = new byte[blockBytes];
+                int n;
+                while ((n = in.read(block, 0, blockBytes)) >= 0) {
+                    if (!lines.block(block, n)) {
                         return;
                     }
                 }
+                if (lines.pendingBytes > 0) { // a last line without a newline
+                    lines.emit(lines.pending, 0, lines.pendingBytes);
+                }
             }
+        }
+
+        /** The lines ending in {@code b[0, n)} to the visitor, the start of the next one kept; false to stop. */
+        private boolean block(byte[] b, int n) throws IOException {
+            int from = 0;
+            while (from < n) {
+                int nl = from;
+                while (nl < n && b[nl] != '\n') {
+                    nl++;
+                }
+                int len = nl - from;
+                if ((long) pendingBytes + len > maxLineBytes) {
+                    throw new IllegalArgumentException(file + " line " + (lineNo + 1) + ": longer than " + maxLineBytes + " bytes"
+                            + (maxLineBytes == MAX_LINE_BYTES ? " (64 MiB)" : "") + "; expected JSON Lines, one JSON object per "
+                            + "row on a line of its own (is it one JSON array of all rows, or not a JSON file?)");
+                }
+                if (nl == n) { // the line goes on in the next block
+                    keep(b, from, len);
+                    return true;
+                }
+                boolean more;
+                if (pendingBytes == 0) {
+                    more = emit(b, from, len);
+                } else {
+                    keep(b, from, len);
+                    more = emit(pending, 0, pendingBytes);
+                    pendingBytes = 0;
+                }
+                if (!more) {
+                    return false;
+                }
+                from = nl + 1;
+            }
+            return true;
+        }
+
+        private void keep(byte[] b, int from, int len) {
+            if (pendingBytes + len > pending.length) {
+                pending = Arrays.copyOf(pending, (int) Math.min(maxLineBytes, Math.max(pendingBytes + len, 2L * pending.length)));
+            }
+            System.arraycopy(b, from, pending, pendingBytes, len);
+            pendingBytes += len;
+        }
+
+        /** Line {@code ++lineNo}, the bytes {@code b[from, from + len)} without their newline; false to stop. */
+        private boolean emit(byte[] b, int from, int len) throws IOException {
+            lineNo++;
+            String line;
+            if (ascii(b, from, len)) { // the common case, without the decoder's char buffer
+                line = new String(b, from, len, StandardCharsets.ISO_8859_1);
+            } else {
+                try {
+                    line = utf8.decode(java.nio.ByteBuffer.wrap(b, from, len)).toString();
+                } catch (java.nio.charset.CharacterCodingException e) {
+                    throw new IllegalArgumentException(file + " line " + lineNo + ": not UTF-8 text (JSON Lines are UTF-8)");
+                }
+                if (lineNo == 1 && line.startsWith("\uFEFF")) {
+                    line = line.substring(1); // a byte-order mark, as some editors write
+                }
+            }
+            if (line.isBlank()) {
+                return true;
+            }
+            return visitor.line(lineNo, row++, line);
+        }
+
+        private static boolean ascii(byte[] b, int from, int len) {
+            for (int i = from, end = from + len; i < end; i++) {
+                if (b[i] < 0) {
+                    return false;
+                }
+            }
+            return true;
         }
     }
 
