@@ -589,10 +589,11 @@ public final class StoreImport {
                 }
                 mass += Math.exp(lp);
             }
-            int[] order = sortedIds();
-            for (int j = 1; j < order.length; j++) {
-                if (ids[order[j]] == ids[order[j - 1]]) {
-                    throw new IllegalArgumentException(prefix + ": class id " + ids[order[j]] + " appears twice; expected distinct ids");
+            int[] sorted = ids.clone(); // the smallest repeated id is named
+            Arrays.sort(sorted);
+            for (int j = 1; j < sorted.length; j++) {
+                if (sorted[j] == sorted[j - 1]) {
+                    throw new IllegalArgumentException(prefix + ": class id " + sorted[j] + " appears twice; expected distinct ids");
                 }
             }
             if (mass > 1 + SUM_TOLERANCE) {
@@ -611,12 +612,6 @@ public final class StoreImport {
                 outIds[at + j] = ids[best[j]];
                 outLps[at + j] = (float) Math.max(logProbs[best[j]], Labeler.LOG_MIN_FLOAT);
             }
-        }
-
-        /** Indices of {@link #ids} in id order, to find repeats. */
-        private int[] sortedIds() {
-            return java.util.stream.IntStream.range(0, ids.length).boxed().sorted((x, y) -> Integer.compare(ids[x], ids[y]))
-                    .mapToInt(Integer::intValue).toArray();
         }
     }
 
@@ -745,10 +740,13 @@ public final class StoreImport {
         return file + ": row " + row + ", class " + c;
     }
 
+    /** {@code x} as the store's dtype holds it (what {@link ValueCodec#put} then {@link ValueCodec#get} give), without a buffer. */
     private static float roundTrip(ValueCodec codec, float x) {
-        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-        codec.put(b, 0, x);
-        return codec.get(b, 0);
+        return switch (codec) {
+            case F32 -> x;
+            case F16 -> ValueCodec.fromHalf(ValueCodec.toHalf(x));
+            case BF16 -> ValueCodec.fromBfloat16(ValueCodec.toBfloat16(x));
+        };
     }
 
     private static void checkRows(Path file, String found, long rows, Dataset data) {
