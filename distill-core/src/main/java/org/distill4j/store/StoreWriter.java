@@ -353,6 +353,7 @@ public final class StoreWriter implements AutoCloseable {
      *                                  a finite value overflows the store's dtype (beyond 65504 in f16), or a row has
      *                                  no finite value (no class with probability): the losses refuse such rows, and
      *                                  refusing them here stops labeling at the row instead of training at its batch
+     * @throws IllegalStateException    when the writer is closed, or the {@code n} rows are more than the store has left
      */
     public void writeDense(float[] values, int n) throws IOException {
         if (header.layout() != StoreHeader.Layout.DENSE) {
@@ -362,6 +363,7 @@ public final class StoreWriter implements AutoCloseable {
         if (values.length != (long) n * v) {
             throw new IllegalArgumentException("dense rows have " + values.length + " values, expected " + n + " x " + v);
         }
+        checkRoom(n);
         checkDense(values, n);
         for (int r = 0; r < n; r++) {
             ensureRoom();
@@ -387,6 +389,7 @@ public final class StoreWriter implements AutoCloseable {
      *                                  NaN or infinite (floor {@code -Infinity} first), is above 0 (beyond
      *                                  {@value #MAX_LOG_PROB} for rounding, as stored in the dtype), or overflows
      *                                  the store's dtype
+     * @throws IllegalStateException    when the writer is closed, or the {@code n} rows are more than the store has left
      */
     public void writeTopK(int[] ids, float[] logProbs, int n) throws IOException {
         if (header.layout() != StoreHeader.Layout.TOP_K) {
@@ -397,6 +400,7 @@ public final class StoreWriter implements AutoCloseable {
             throw new IllegalArgumentException("top-k rows have " + ids.length + " ids and " + logProbs.length
                     + " log-probabilities, expected " + n + " x " + k + " of each");
         }
+        checkRoom(n);
         checkTopK(ids, logProbs, n);
         int idBytes = header.idBytes();
         for (int r = 0; r < n; r++) {
@@ -498,6 +502,19 @@ public final class StoreWriter implements AutoCloseable {
                             + "; the ids of a row must be distinct");
                 }
             }
+        }
+    }
+
+    /** Refuses a call of {@code n} rows before any is taken: the writer is closed, or they are more than the store has left. */
+    private void checkRoom(int n) {
+        if (closed) {
+            throw new IllegalStateException("store writer is closed");
+        }
+        long have = rowsWritten + rowsInBuffer;
+        if (n > header.rows() - have) {
+            throw new IllegalStateException(have == header.rows() ? "store already has all " + header.rows() + " rows"
+                    : path + ": " + n + " rows do not fit: the store has " + have + " of its " + header.rows() + " rows, room for "
+                    + (header.rows() - have) + " more");
         }
     }
 

@@ -275,6 +275,61 @@ class SoftTargetStoreTest {
     }
 
     /**
+     * A call with more rows than the store has left is refused before any of its rows is taken, as the writer's other
+     * refusals are: it used to write the rows that fit (syncing their chunks, up to the last) and then throw, so the store
+     * could be finished with the first rows of a batch that was refused.
+     */
+    @Test
+    void moreRowsThanTheStoreHasLeftAreRefusedLeavingTheWriterAsItWas(@TempDir Path tmp) throws IOException {
+        int vocab = 7;
+        int rows = 10;
+        float[] all = values(12, rows * vocab);
+        Path whole = tmp.resolve("whole.d4j");
+        try (StoreWriter w = StoreWriter.open(whole, dense(ValueCodec.F32, vocab, rows, 4))) {
+            w.writeDense(all, rows);
+            w.finish();
+        }
+        int k = 2;
+        int[] ids = new int[rows * k];
+        for (int r = 0; r < rows; r++) {
+            ids[r * k] = r % vocab;
+            ids[r * k + 1] = (r + 1) % vocab;
+        }
+        float[] lps = logProbs(13, rows * k);
+        Path p = tmp.resolve("over.d4j");
+        Path q = tmp.resolve("overk.d4j");
+        try (StoreWriter w = StoreWriter.open(p, dense(ValueCodec.F32, vocab, rows, 4));
+             StoreWriter t = StoreWriter.open(q, topk(vocab, k, rows, 4))) {
+            w.writeDense(java.util.Arrays.copyOfRange(all, 0, 6 * vocab), 6); // chunk 0 on disk, 2 rows buffered
+            t.writeTopK(java.util.Arrays.copyOfRange(ids, 0, 6 * k), java.util.Arrays.copyOfRange(lps, 0, 6 * k), 6);
+            float[] six = java.util.Arrays.copyOfRange(all, 4 * vocab, 10 * vocab); // 6 rows, only 4 fit
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> w.writeDense(six, 6));
+            assertTrue(e.getMessage().contains("6 rows do not fit: the store has 6 of its 10 rows, room for 4 more"), e.getMessage());
+            IllegalStateException et = assertThrows(IllegalStateException.class,
+                    () -> t.writeTopK(java.util.Arrays.copyOf(ids, 6 * k), java.util.Arrays.copyOf(lps, 6 * k), 6));
+            assertTrue(et.getMessage().contains("6 rows do not fit: the store has 6 of its 10 rows, room for 4 more"), et.getMessage());
+            assertEquals(4, w.rowsWritten(), "nothing of the refused call reached the disk");
+            assertEquals(StoreWriter.partialPath(p).toFile().length(), dense(ValueCodec.F32, vocab, rows, 4).chunkOffset(1));
+            w.writeDense(java.util.Arrays.copyOfRange(all, 6 * vocab, rows * vocab), rows - 6);
+            w.finish();
+            IllegalStateException full = assertThrows(IllegalStateException.class, () -> t.writeTopK(
+                    java.util.Arrays.copyOfRange(ids, 0, 5 * k), java.util.Arrays.copyOfRange(lps, 0, 5 * k), 5));
+            assertEquals(4, t.rowsWritten());
+            t.writeTopK(java.util.Arrays.copyOfRange(ids, 6 * k, rows * k), java.util.Arrays.copyOfRange(lps, 6 * k, rows * k), 4);
+            t.finish();
+            IllegalStateException after = assertThrows(IllegalStateException.class,
+                    () -> t.writeTopK(java.util.Arrays.copyOf(ids, k), java.util.Arrays.copyOf(lps, k), 1));
+            assertTrue(after.getMessage().contains("closed"), after.getMessage());
+            assertTrue(full.getMessage().contains("room for 4 more"), full.getMessage());
+        }
+        assertArrayEquals(Files.readAllBytes(whole), Files.readAllBytes(p));
+        try (SoftTargetStore s = SoftTargetStore.open(q)) {
+            SoftTargetStore.TopKRows r = s.topK(new int[]{0, 5, 9});
+            assertEquals(ids[9 * k + 1], r.ids()[2 * k + 1]);
+        }
+    }
+
+    /**
      * A second writer of a store that is being written (the same job started twice) is refused and leaves the first's
      * file alone: it used to "resume" it, cut the chunks written since, and write beside the first writer, so a crash of
      * either could leave a finished store with a hole, and the second's finish found no .partial to rename.
