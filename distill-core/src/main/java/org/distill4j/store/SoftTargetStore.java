@@ -204,6 +204,9 @@ public final class SoftTargetStore implements AutoCloseable {
 
     /** The (verified) chunk holding {@code row}, positioned at the row's first byte. */
     private ByteBuffer rowChunk(long row) {
+        if (!channel.isOpen()) { // else a chunk read before is served from its mapping, one not read yet looks corrupt
+            throw new IllegalStateException(path + " is closed");
+        }
         long c = chunkOf(row);
         ByteBuffer b = chunk(c);
         b.position((int) ((row - c * header.chunkRows()) * header.rowBytes()));
@@ -225,6 +228,7 @@ public final class SoftTargetStore implements AutoCloseable {
      *
      * @throws IllegalArgumentException naming the store when an index is out of range, or {@code n x vocab} is more
      *                                  values than one array holds
+     * @throws IllegalStateException    when the store is closed
      */
     public float[] dense(int[] indices) {
         if (header.layout() != StoreHeader.Layout.DENSE) {
@@ -248,6 +252,7 @@ public final class SoftTargetStore implements AutoCloseable {
      *
      * @throws IllegalArgumentException naming the store when an index is out of range, or {@code n x k} is more values
      *                                  than one array holds
+     * @throws IllegalStateException    when the store is closed
      */
     public TopKRows topK(int[] indices) {
         if (header.layout() != StoreHeader.Layout.TOP_K) {
@@ -283,6 +288,7 @@ public final class SoftTargetStore implements AutoCloseable {
      * @return the bytes copied
      * @throws IllegalArgumentException when {@code dst} has too little room (naming how much is needed) or
      *                                  an index is out of range
+     * @throws IllegalStateException    when the store is closed
      */
     public long copyRows(int[] indices, ByteBuffer dst) {
         long rowBytes = header.rowBytes();

@@ -330,6 +330,31 @@ class SoftTargetStoreTest {
     }
 
     /**
+     * Rows read from a closed store are refused as such, whether their chunk was read before or not: a chunk not read yet
+     * used to fail as a corrupt store ("cannot read the file's size: ClosedChannelException", a StoreFormatException),
+     * while a chunk read before was still served from its mapping.
+     */
+    @Test
+    void readingAClosedStoreSaysItIsClosed(@TempDir Path tmp) throws IOException {
+        int vocab = 5;
+        int rows = 12;
+        Path p = tmp.resolve("closed.d4j");
+        try (StoreWriter w = StoreWriter.open(p, dense(ValueCodec.F32, vocab, rows, 4))) {
+            w.writeDense(values(4, rows * vocab), rows);
+            w.finish();
+        }
+        SoftTargetStore s = SoftTargetStore.open(p, 4 * vocab * 4 + 4); // one chunk a window
+        assertEquals(vocab, s.dense(new int[]{1}).length); // chunk 0 read and mapped
+        s.close();
+        for (int row : new int[]{2, 9}) { // a chunk read before, and one not
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> s.dense(new int[]{row}));
+            assertEquals(p + " is closed", e.getMessage());
+            e = assertThrows(IllegalStateException.class, () -> s.copyRows(new int[]{row}, ByteBuffer.allocate(vocab * 4)));
+            assertEquals(p + " is closed", e.getMessage());
+        }
+    }
+
+    /**
      * A second writer of a store that is being written (the same job started twice) is refused and leaves the first's
      * file alone: it used to "resume" it, cut the chunks written since, and write beside the first writer, so a crash of
      * either could leave a finished store with a hole, and the second's finish found no .partial to rename.
