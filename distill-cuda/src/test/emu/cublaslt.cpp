@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -64,6 +65,32 @@ namespace {
 cublasStatus_t bad(const std::string& why, cublasStatus_t rc = CUBLAS_STATUS_INVALID_VALUE) {
     std::fprintf(stderr, "cuda-emu: cuBLASLt: %s\n", why.c_str());
     return rc;
+}
+
+// The live handles, matmul descriptors, matrix layouts and preferences (under the emulator's lock): a call given one
+// that was destroyed, and a second destroy of one, are refused (CUBLAS_STATUS_INVALID_VALUE, with the reason on
+// stderr) instead of reading or freeing freed memory, so a test can check that something was destroyed.
+std::set<const void*> handles, descs, layouts, prefs;
+
+bool live(const std::set<const void*>& in, const void* p) {
+    return p != nullptr && in.count(p) != 0;
+}
+
+cublasStatus_t destroy(std::set<const void*>& in, const void* p, const char* what) {
+    if (in.erase(p) == 0) {
+        return bad(std::string(what) + " destroyed, but it does not exist (destroyed already?)");
+    }
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+/** "" when the handle, descriptor and layouts of a heuristic query or a matmul are live, else which is not. */
+std::string dead(const void* handle, const Desc* d, const Layout* a, const Layout* b, const Layout* c, const Layout* dl) {
+    if (!live(handles, handle)) return "a cuBLASLt handle that was destroyed";
+    if (!live(descs, d)) return "a matmul descriptor that was destroyed";
+    for (const Layout* l : {a, b, c, dl}) {
+        if (!live(layouts, l)) return "a matrix layout that was destroyed";
+    }
+    return "";
 }
 
 size_t elem(int type) {
@@ -232,13 +259,19 @@ void gemm(const Desc& d, Problem p, float alpha, float beta, const void* A, Layo
 extern "C" {
 
 cublasStatus_t cublasLtCreate(void** handle) {
+    emu::Guard g;
     *handle = new int(1);
+    handles.insert(*handle);
     return CUBLAS_STATUS_SUCCESS;
 }
 
 cublasStatus_t cublasLtDestroy(void* handle) {
-    delete (int*) handle;
-    return CUBLAS_STATUS_SUCCESS;
+    emu::Guard g;
+    cublasStatus_t rc = destroy(handles, handle, "a cuBLASLt handle");
+    if (rc == CUBLAS_STATUS_SUCCESS) {
+        delete (int*) handle;
+    }
+    return rc;
 }
 
 const char* cublasLtGetStatusName(cublasStatus_t s) {
@@ -262,7 +295,9 @@ const char* cublasLtGetStatusString(cublasStatus_t s) {
 }
 
 cublasStatus_t cublasLtMatmulDescCreate(Desc** out, int computeType, int scaleType) {
+    emu::Guard g;
     Desc* d = new Desc();
+    descs.insert(d);
     d->computeType = computeType;
     d->scaleType = scaleType;
     *out = d;
@@ -270,11 +305,19 @@ cublasStatus_t cublasLtMatmulDescCreate(Desc** out, int computeType, int scaleTy
 }
 
 cublasStatus_t cublasLtMatmulDescDestroy(Desc* d) {
-    delete d;
-    return CUBLAS_STATUS_SUCCESS;
+    emu::Guard g;
+    cublasStatus_t rc = destroy(descs, d, "a matmul descriptor");
+    if (rc == CUBLAS_STATUS_SUCCESS) {
+        delete d;
+    }
+    return rc;
 }
 
 cublasStatus_t cublasLtMatmulDescSetAttribute(Desc* d, int attr, const void* buf, size_t size) {
+    emu::Guard g;
+    if (!live(descs, d)) {
+        return bad("an attribute set on a matmul descriptor that was destroyed");
+    }
     auto need = [&](size_t n) { return size == n; };
     switch (attr) {
         case DESC_TRANSA:
@@ -324,26 +367,42 @@ cublasStatus_t cublasLtMatrixLayoutCreate(Layout** out, int type, uint64_t rows,
     if (type != CUDA_R_32F && type != CUDA_R_16BF) {
         return bad("matrix type " + std::to_string(type) + " is not emulated", CUBLAS_STATUS_NOT_SUPPORTED);
     }
+    emu::Guard g;
     *out = new Layout{type, rows, cols, ld};
+    layouts.insert(*out);
     return CUBLAS_STATUS_SUCCESS;
 }
 
 cublasStatus_t cublasLtMatrixLayoutDestroy(Layout* l) {
-    delete l;
-    return CUBLAS_STATUS_SUCCESS;
+    emu::Guard g;
+    cublasStatus_t rc = destroy(layouts, l, "a matrix layout");
+    if (rc == CUBLAS_STATUS_SUCCESS) {
+        delete l;
+    }
+    return rc;
 }
 
 cublasStatus_t cublasLtMatmulPreferenceCreate(Pref** out) {
+    emu::Guard g;
     *out = new Pref();
+    prefs.insert(*out);
     return CUBLAS_STATUS_SUCCESS;
 }
 
 cublasStatus_t cublasLtMatmulPreferenceDestroy(Pref* p) {
-    delete p;
-    return CUBLAS_STATUS_SUCCESS;
+    emu::Guard g;
+    cublasStatus_t rc = destroy(prefs, p, "a matmul preference");
+    if (rc == CUBLAS_STATUS_SUCCESS) {
+        delete p;
+    }
+    return rc;
 }
 
 cublasStatus_t cublasLtMatmulPreferenceSetAttribute(Pref* p, int attr, const void* buf, size_t size) {
+    emu::Guard g;
+    if (!live(prefs, p)) {
+        return bad("an attribute set on a matmul preference that was destroyed");
+    }
     if (attr == PREF_MAX_WORKSPACE_BYTES && size == 8) {
         std::memcpy(&p->maxWorkspace, buf, 8);
         return CUBLAS_STATUS_SUCCESS;
@@ -354,10 +413,15 @@ cublasStatus_t cublasLtMatmulPreferenceSetAttribute(Pref* p, int attr, const voi
     return bad("preference attribute " + std::to_string(attr) + " with " + std::to_string(size) + " bytes");
 }
 
-cublasStatus_t cublasLtMatmulAlgoGetHeuristic(void* handle, Desc* d, Layout* a, Layout* b, Layout* c, Layout* dl, Pref*, int requested,
+cublasStatus_t cublasLtMatmulAlgoGetHeuristic(void* handle, Desc* d, Layout* a, Layout* b, Layout* c, Layout* dl, Pref* pref, int requested,
                                               HeuristicResult* results, int* returned) {
+    emu::Guard g;
     if (handle == nullptr) {
         return CUBLAS_STATUS_NOT_INITIALIZED;
+    }
+    std::string gone = dead(handle, d, a, b, c, dl);
+    if (!gone.empty() || !live(prefs, pref)) {
+        return bad("cublasLtMatmulAlgoGetHeuristic given " + (gone.empty() ? std::string("a matmul preference that was destroyed") : gone));
     }
     if (requested < 1) {
         return bad("asked for " + std::to_string(requested) + " algorithms");
@@ -381,6 +445,10 @@ cublasStatus_t cublasLtMatmul(void* handle, Desc* d, const void* alpha, const vo
     emu::Guard g;
     if (handle == nullptr) {
         return CUBLAS_STATUS_NOT_INITIALIZED;
+    }
+    std::string gone = dead(handle, d, a, b, c, dl);
+    if (!gone.empty()) {
+        return bad("cublasLtMatmul given " + gone);
     }
     if (algo == nullptr || algo->data[0] != 0xE5u) {
         return bad("cublasLtMatmul without an algorithm from cublasLtMatmulAlgoGetHeuristic");

@@ -23,6 +23,11 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * Column-major, as cuBLAS is: {@code D[m, n] = op(A)[m, k] op(B)[k, n]}, A and B fp32 (no TF32) or bf16,
  * D fp32, fp32 accumulation, with an optional epilogue. Every status is checked and raised as a
  * {@link CudaException} naming the call and the shape.
+ * <p>
+ * Its lock is its context's: planning, running and closing are calls on the context, serialized with the others
+ * (one lock, so no order of taking two can deadlock). Closing the handle closes its open plans and returns the
+ * workspace; closing its {@link DeviceContext} closes the handle (and its plans) if it is still open, and a later
+ * plan or run then raises an IllegalStateException saying so. Closing twice, or after the context, is harmless.
  */
 public final class CublasLt implements AutoCloseable {
     /** Element types of A and B. */
@@ -146,8 +151,11 @@ public final class CublasLt implements AutoCloseable {
     private final DeviceContext ctx;
     private final cublasLtContext handle;
     private final DeviceBuffer workspace;
+    /** The open plans (guarded by the context's lock). */
     private final List<Matmul> plans = new ArrayList<>();
     private final AtomicBoolean closed = new AtomicBoolean();
+    /** Why it is closed, where not by its own {@link #close}: for the error of a later use. */
+    private volatile String closedBy = "";
 
     private CublasLt(DeviceContext ctx, cublasLtContext handle, DeviceBuffer workspace) {
         this.ctx = ctx;
@@ -157,14 +165,18 @@ public final class CublasLt implements AutoCloseable {
 
     /** A cuBLASLt handle on {@code ctx} with a {@code workspaceBytes} workspace (32 MiB suits Hopper). */
     public static CublasLt create(DeviceContext ctx, long workspaceBytes) {
-        ctx.current();
-        cublasLtContext h = new cublasLtContext();
-        check(cublas.cublasLtCreate(h), "cublasLtCreate");
-        try {
-            return new CublasLt(ctx, h, ctx.alloc(workspaceBytes));
-        } catch (RuntimeException e) {
-            cublas.cublasLtDestroy(h);
-            throw e;
+        synchronized (ctx) {
+            ctx.current();
+            cublasLtContext h = new cublasLtContext();
+            check(cublas.cublasLtCreate(h), "cublasLtCreate");
+            try {
+                CublasLt lt = new CublasLt(ctx, h, ctx.alloc(workspaceBytes));
+                ctx.adopt(lt);
+                return lt;
+            } catch (RuntimeException e) {
+                cublas.cublasLtDestroy(h);
+                throw e;
+            }
         }
     }
 
@@ -196,27 +208,32 @@ public final class CublasLt implements AutoCloseable {
      *
      * @throws NoAlgorithmException when cuBLASLt has no algorithm for it
      */
-    public synchronized Matmul plan(Shape s, DevicePtr a, DevicePtr b, DevicePtr d, DevicePtr bias, DevicePtr aux) {
-        if (closed.get()) {
-            throw new IllegalStateException("the cuBLASLt handle on " + ctx.describe() + " is closed; it plans no GEMM (" + s + ")");
+    public Matmul plan(Shape s, DevicePtr a, DevicePtr b, DevicePtr d, DevicePtr bias, DevicePtr aux) {
+        synchronized (ctx) {
+            if (closed.get()) {
+                throw new IllegalStateException("the cuBLASLt handle on " + ctx.describe() + " is closed" + closedBy + "; it plans no GEMM ("
+                        + s + ")");
+            }
+            ctx.current();
+            checkOperands(s, a, b, d);
+            checkEpilogueArgs(s, bias, aux);
+            Matmul mm = new Matmul(s);
+            try {
+                mm.prepare(a, b, d, bias, aux);
+            } catch (RuntimeException e) {
+                mm.close();
+                throw e;
+            }
+            plans.add(mm);
+            return mm;
         }
-        ctx.current();
-        checkOperands(s, a, b, d);
-        checkEpilogueArgs(s, bias, aux);
-        Matmul mm = new Matmul(s);
-        try {
-            mm.prepare(a, b, d, bias, aux);
-        } catch (RuntimeException e) {
-            mm.close();
-            throw e;
-        }
-        plans.add(mm);
-        return mm;
     }
 
     /** For tests: the plans of this handle that are not closed. */
-    synchronized int openPlans() {
-        return plans.size();
+    int openPlans() {
+        synchronized (ctx) {
+            return plans.size();
+        }
     }
 
     private static void checkOperands(Shape s, DevicePtr a, DevicePtr b, DevicePtr d) {
@@ -253,6 +270,8 @@ public final class CublasLt implements AutoCloseable {
         /** The alignment of A, B, D, the bias and the bit-mask the algorithm was picked for (0: none). */
         private final int[] planned = new int[5];
         private final AtomicBoolean done = new AtomicBoolean();
+        /** Why it is closed, where not by its own {@link #close}: for the error of a later run. */
+        private volatile String closedBy = "";
 
         private Matmul(Shape shape) {
             this.shape = shape;
@@ -355,8 +374,8 @@ public final class CublasLt implements AutoCloseable {
             checkOperands(shape, a, b, d);
             checkEpilogueArgs(shape, bias, aux);
             checkAlignment(a, b, d, bias, aux);
-            synchronized (CublasLt.this) {
-                if (done.get()) { // closed while this run waited for the handle: its descriptors are gone
+            synchronized (ctx) { // the context's lock, which the plan's, the handle's and the context's close take too
+                if (done.get()) { // closed while this run waited for the context: its descriptors are gone
                     throw closedPlan();
                 }
                 ctx.current();
@@ -378,20 +397,29 @@ public final class CublasLt implements AutoCloseable {
         }
 
         private IllegalStateException closedPlan() {
-            return new IllegalStateException("the GEMM plan " + shape + " is closed");
+            return new IllegalStateException("the GEMM plan " + shape + " is closed" + closedBy);
         }
 
         /**
-         * Frees the plan's descriptors and leaves its handle; waits for a run of it in progress (under the handle's
-         * lock, as runs are). Twice is harmless.
+         * Frees the plan's descriptors and leaves its handle; waits for a run of it in progress (under the context's
+         * lock, as runs are). Twice, or after its handle or context closed, is harmless.
          */
         @Override
         public void close() {
-            synchronized (CublasLt.this) {
+            synchronized (ctx) {
                 if (done.compareAndSet(false, true)) {
                     plans.remove(this);
                     destroy();
                 }
+            }
+        }
+
+        /** Called by its handle as it closes with its context (the context's lock held): marks it closed and frees it, once. */
+        private void closeWithContext(String context) {
+            if (!done.get()) { // every close holds the context's lock: none can close it meanwhile
+                closedBy = " (its DeviceContext on " + context + " closed and freed it)"; // before a run can see it closed
+                done.set(true);
+                destroy();
             }
         }
 
@@ -430,14 +458,40 @@ public final class CublasLt implements AutoCloseable {
         };
     }
 
+    /**
+     * Closes the open plans, returns the workspace to the context's pool and destroys the handle. Twice, or after its
+     * context closed (which closed it), is harmless.
+     */
     @Override
-    public synchronized void close() {
-        if (!closed.compareAndSet(false, true)) {
+    public void close() {
+        synchronized (ctx) {
+            if (!closed.compareAndSet(false, true)) {
+                return;
+            }
+            ctx.forget(this);
+            ctx.currentForFreeing();
+            new ArrayList<>(plans).forEach(Matmul::close); // each leaves the list
+            plans.clear();
+            workspace.close();
+            cublas.cublasLtDestroy(handle);
+        }
+    }
+
+    /**
+     * Called by its context as it closes (its lock held, its stream idle, before its memory is freed): marks the handle
+     * and its open plans closed, saying why in a later use's error, and frees them, once.
+     */
+    void closeWithContext(String context) {
+        if (closed.get()) { // every close holds the context's lock: none can close it meanwhile
             return;
         }
-        new ArrayList<>(plans).forEach(Matmul::close); // each leaves the list
+        closedBy = " (its DeviceContext on " + context + " closed and freed it)"; // before a plan can see it closed
+        closed.set(true);
+        for (Matmul mm : plans) {
+            mm.closeWithContext(context);
+        }
         plans.clear();
-        workspace.close();
+        workspace.close(); // the context frees the memory itself
         cublas.cublasLtDestroy(handle);
     }
 }

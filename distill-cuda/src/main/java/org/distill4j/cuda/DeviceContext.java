@@ -20,6 +20,7 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -27,10 +28,14 @@ import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * One GPU as Distill4J uses it: the device's primary context, a stream, the loaded kernels and a memory
- * pool. AutoCloseable; closing frees the pool's device memory, the pinned buffers of {@link #pinned} and the graphs
- * ({@link #capture}) and events ({@link #event}) still open, each once, and twice is harmless; every driver call's
- * status goes through {@link Cu#check}.
- * Calls are serialized (one training loop drives a context).
+ * pool. AutoCloseable; closing frees the pool's device memory, the pinned buffers of {@link #pinned}, and the graphs
+ * ({@link #capture}), events ({@link #event}) and cuBLASLt handles with their plans ({@link CublasLt#create}) still
+ * open, each once, and twice is harmless; every driver call's status goes through {@link Cu#check}. What it closed then
+ * refuses to be used with an IllegalStateException, and closing it afterwards is harmless.
+ * <p>
+ * Calls are serialized: those on the context, and those on what it made (a {@link DeviceGraph}'s launch, a
+ * {@link CublasLt}'s plans and runs, and every close), take this context's lock, one lock, so no order of taking locks
+ * can deadlock among them.
  */
 public final class DeviceContext implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(DeviceContext.class);
@@ -61,6 +66,8 @@ public final class DeviceContext implements AutoCloseable {
     private final Set<DeviceGraph> graphs = new HashSet<>();
     /** The open events made by {@link #event}: {@link #close} frees them. */
     private final Set<DeviceEvent> events = new HashSet<>();
+    /** The open cuBLASLt handles made on this context ({@link CublasLt#create}): {@link #close} closes them and their plans. */
+    private final Set<CublasLt> cublasLts = new LinkedHashSet<>();
     private final AtomicBoolean closed = new AtomicBoolean();
 
     private DeviceContext(int device, String name, int major, int minor, DeviceLimits limits, CUctx_st context, CUstream_st stream,
@@ -622,6 +629,19 @@ public final class DeviceContext implements AutoCloseable {
         }
     }
 
+    /**
+     * Keeps a cuBLASLt handle made on this context, for {@link #close} to close if it is still open then (called with
+     * this context's lock held since the context was found open).
+     */
+    synchronized void adopt(CublasLt lt) {
+        cublasLts.add(lt);
+    }
+
+    /** Forgets a cuBLASLt handle that its own close closed (this context's lock held). */
+    synchronized void forget(CublasLt lt) {
+        cublasLts.remove(lt);
+    }
+
     synchronized void launchGraph(org.bytedeco.cuda.cudart.CUgraphExec_st exec) {
         current();
         Cu.check(cudart.cuGraphLaunch(exec, stream), "cuGraphLaunch");
@@ -687,6 +707,10 @@ public final class DeviceContext implements AutoCloseable {
             g.closeWithContext(name); // before the module: its kernel nodes use the module's functions
         }
         graphs.clear();
+        for (CublasLt lt : cublasLts) {
+            lt.closeWithContext(name); // after the graphs (which may hold its GEMMs), before the memory (its workspace)
+        }
+        cublasLts.clear();
         for (DeviceEvent e : events) {
             e.closeWithContext(name);
         }

@@ -1,14 +1,26 @@
 package org.distill4j.cuda;
 
+import org.bytedeco.cuda.cublas.cublasLtContext;
+import org.bytedeco.cuda.cublas.cublasLtMatmulDescOpaque_t;
+import org.bytedeco.cuda.cublas.cublasLtMatrixLayoutOpaque_t;
+import org.bytedeco.cuda.global.cublas;
 import org.junit.jupiter.api.Test;
 
+import java.lang.management.ManagementFactory;
+import java.lang.reflect.Field;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import java.util.Random;
+import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 
+import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -120,7 +132,7 @@ class CublasLtGpuTest extends GpuTest {
                 }
             });
             Thread closer = new Thread(mm::close);
-            synchronized (lt) { // what a run in progress holds
+            synchronized (ctx) { // what a run in progress holds: its context's lock
                 runner.start();
                 long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
                 while (runner.getState() != Thread.State.BLOCKED && System.nanoTime() < until) {
@@ -184,5 +196,227 @@ class CublasLtGpuTest extends GpuTest {
             assertProduct(a, b, d);
             mm.close();
         }
+    }
+    /** The native object a handle or a plan holds (a private field: the test frees it behind the object's back). */
+    private static <T> T handle(Object owner, String field, Class<T> type) throws ReflectiveOperationException {
+        Field f = owner.getClass().getDeclaredField(field);
+        f.setAccessible(true);
+        return type.cast(f.get(owner));
+    }
+
+    private static boolean onEmulator() {
+        return ctx.describe().contains("emulator");
+    }
+
+    /** Waits up to 10 s for {@code t} to block on a monitor. */
+    private static void awaitBlocked(Thread t, String what) throws InterruptedException {
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (t.getState() != Thread.State.BLOCKED && t.isAlive() && System.nanoTime() < until) {
+            Thread.sleep(1);
+        }
+        assertEquals(Thread.State.BLOCKED, t.getState(), what);
+    }
+
+    /** Joins {@code threads}, 20 s at most; a thread still alive then is reported with the JVM's deadlock finding. */
+    private static void assertFinish(Thread... threads) throws InterruptedException {
+        for (Thread t : threads) {
+            t.join(20_000);
+        }
+        for (Thread t : threads) {
+            if (t.isAlive()) {
+                long[] deadlocked = ManagementFactory.getThreadMXBean().findDeadlockedThreads();
+                throw new AssertionError(t.getName() + " did not finish (" + t.getState() + "); deadlocked threads: "
+                        + (deadlocked == null ? "none" : Arrays.toString(deadlocked)));
+            }
+        }
+    }
+
+    private static Thread daemon(String name, Runnable r, AtomicReference<Throwable> failed) {
+        Thread t = new Thread(() -> {
+            try {
+                r.run();
+            } catch (Throwable e) {
+                failed.compareAndSet(null, e);
+            }
+        }, name);
+        t.setDaemon(true); // a deadlocked one must not keep the test JVM alive
+        return t;
+    }
+
+    /**
+     * A context that closes releases the cuBLASLt handles made on it and their open plans (descriptors, layouts) with
+     * the workspace, as it does its graphs and events: a user who closes only the context leaks nothing. The handle
+     * then refuses to plan, its plans refuse to run, saying so, and closing them afterwards is harmless. On the
+     * emulator, whose cuBLASLt refuses to destroy a handle, descriptor or layout twice, they are checked to be gone.
+     */
+    @Test
+    void closingAContextReleasesItsCublasLtHandlesAndPlans() throws Exception {
+        DeviceContext c = DeviceContext.open(0);
+        DeviceBuffer da = c.alloc(4L * M * K);
+        DeviceBuffer db = c.alloc(4L * K * N);
+        DeviceBuffer dd = c.alloc(4L * M * N);
+        DevicePtr pa = new DevicePtr(da.address());
+        DevicePtr pb = new DevicePtr(db.address());
+        DevicePtr pd = new DevicePtr(dd.address());
+        CublasLt lt = CublasLt.create(c, 1 << 20);
+        CublasLt.Matmul kept = lt.plan(nn(), pa, pb, pd, null, null);
+        CublasLt.Matmul closedFirst = lt.plan(nn(), pa, pb, pd, null, null);
+        closedFirst.close();
+        kept.run(pa, pb, pd, null, null);
+        cublasLtContext h = handle(lt, "handle", cublasLtContext.class);
+        cublasLtMatmulDescOpaque_t desc = handle(kept, "desc", cublasLtMatmulDescOpaque_t.class);
+        cublasLtMatrixLayoutOpaque_t layoutA = handle(kept, "la", cublasLtMatrixLayoutOpaque_t.class);
+        CublasLt ltClosedFirst = CublasLt.create(c, 1 << 20);
+        ltClosedFirst.close();
+        c.close();
+        assertEquals(0, lt.openPlans(), "the context's close closed the open plan");
+        if (onEmulator()) {
+            assertEquals(cublas.CUBLAS_STATUS_INVALID_VALUE, cublas.cublasLtDestroy(h), "the handle went with its context");
+            assertEquals(cublas.CUBLAS_STATUS_INVALID_VALUE, cublas.cublasLtMatmulDescDestroy(desc), "the plan's descriptor went too");
+            assertEquals(cublas.CUBLAS_STATUS_INVALID_VALUE, cublas.cublasLtMatrixLayoutDestroy(layoutA), "and its layouts");
+        }
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> lt.plan(nn(), pa, pb, pd, null, null));
+        assertTrue(e.getMessage().contains("closed"), e.getMessage());
+        e = assertThrows(IllegalStateException.class, () -> kept.run(pa, pb, pd, null, null));
+        assertTrue(e.getMessage().contains("closed") && e.getMessage().contains("DeviceContext"), e.getMessage());
+        assertDoesNotThrow(kept::close);
+        assertDoesNotThrow(kept::close);
+        assertDoesNotThrow(closedFirst::close);
+        assertDoesNotThrow(lt::close);
+        assertDoesNotThrow(lt::close);
+        assertDoesNotThrow(ltClosedFirst::close);
+        assertDoesNotThrow(da::close);
+    }
+
+    /**
+     * A context and its cuBLASLt handle (and a plan) closed at once from three threads, many times over: nothing
+     * deadlocks or fails, and everything is released (on the emulator: the handle is gone).
+     */
+    @Test
+    void aContextAndItsHandleClosedConcurrentlyReleaseEverythingOnce() throws Exception {
+        for (int round = 0; round < 25; round++) {
+            DeviceContext c = DeviceContext.open(0);
+            DeviceBuffer da = c.alloc(4L * M * K);
+            DeviceBuffer db = c.alloc(4L * K * N);
+            DeviceBuffer dd = c.alloc(4L * M * N);
+            DevicePtr pa = new DevicePtr(da.address());
+            DevicePtr pb = new DevicePtr(db.address());
+            DevicePtr pd = new DevicePtr(dd.address());
+            CublasLt lt = CublasLt.create(c, 1 << 20);
+            CublasLt.Matmul mm = lt.plan(nn(), pa, pb, pd, null, null);
+            cublasLtContext h = handle(lt, "handle", cublasLtContext.class);
+            CyclicBarrier start = new CyclicBarrier(3);
+            AtomicReference<Throwable> failed = new AtomicReference<>();
+            Runnable[] closes = {c::close, lt::close, mm::close};
+            Thread[] threads = new Thread[closes.length];
+            for (int i = 0; i < closes.length; i++) {
+                Runnable close = closes[(i + round) % closes.length]; // each order of starting
+                threads[i] = daemon("close-" + round + "-" + i, () -> {
+                    try {
+                        start.await(10, TimeUnit.SECONDS);
+                    } catch (Exception e) {
+                        throw new IllegalStateException(e);
+                    }
+                    close.run();
+                }, failed);
+                threads[i].start();
+            }
+            assertFinish(threads);
+            assertNull(failed.get(), () -> "round " + failed.get());
+            assertEquals(0, lt.openPlans());
+            if (onEmulator()) {
+                assertEquals(cublas.CUBLAS_STATUS_INVALID_VALUE, cublas.cublasLtDestroy(h), "round " + round + ": the handle is gone");
+            }
+            assertThrows(IllegalStateException.class, () -> mm.run(pa, pb, pd, null, null));
+        }
+    }
+
+    /**
+     * Work on a handle inside a call that holds the context (here a plan made inside {@link DeviceContext#time}) while
+     * another thread closes the handle: with one lock order neither waits for the other for ever. The close waits for
+     * the timed work, then closes the plan made in it too.
+     */
+    @Test
+    void closingAHandleWhileTheContextIsBusyWithItDoesNotDeadlock() throws Exception {
+        DeviceContext c = DeviceContext.open(0);
+        Thread[] started = new Thread[0];
+        try {
+            DeviceBuffer da = c.alloc(4L * M * K);
+            DeviceBuffer db = c.alloc(4L * K * N);
+            DeviceBuffer dd = c.alloc(4L * M * N);
+            DevicePtr pa = new DevicePtr(da.address());
+            DevicePtr pb = new DevicePtr(db.address());
+            DevicePtr pd = new DevicePtr(dd.address());
+            CublasLt lt = CublasLt.create(c, 1 << 20);
+            AtomicReference<Throwable> failed = new AtomicReference<>();
+            AtomicReference<CublasLt.Matmul> planned = new AtomicReference<>();
+            java.util.concurrent.CountDownLatch timing = new java.util.concurrent.CountDownLatch(1);
+            AtomicReference<Thread> closerRef = new AtomicReference<>();
+            Thread closer = daemon("closer", () -> {
+                try {
+                    timing.await();
+                } catch (InterruptedException e) {
+                    throw new IllegalStateException(e);
+                }
+                lt.close();
+            }, failed);
+            closerRef.set(closer);
+            Thread worker = daemon("worker", () -> c.time(() -> {
+                timing.countDown();
+                try {
+                    awaitBlocked(closerRef.get(), "the handle's close waits for the context");
+                } catch (InterruptedException e) {
+                    throw new IllegalStateException(e);
+                }
+                planned.set(lt.plan(nn(), pa, pb, pd, null, null));
+            }), failed);
+            started = new Thread[] {closer, worker};
+            closer.start();
+            worker.start();
+            assertFinish(worker, closer);
+            assertNull(failed.get(), () -> String.valueOf(failed.get()));
+            assertNotNull(planned.get(), "the plan was made before the handle closed");
+            assertEquals(0, lt.openPlans(), "the handle's close closed the plan made before it");
+            assertThrows(IllegalStateException.class, () -> planned.get().run(pa, pb, pd, null, null));
+        } finally {
+            if (Arrays.stream(started).noneMatch(Thread::isAlive)) { // a deadlocked thread may hold the context's lock
+                c.close();
+            }
+        }
+    }
+
+    /**
+     * A run queues on its context's stream under the context's lock, as every call on a context does (the class's
+     * documentation): a run that waits for the context while the context closes (here this thread holds the lock and
+     * closes it) then finds its plan closed and says so, instead of calling cuBLASLt with freed descriptors, workspace
+     * and stream.
+     */
+    @Test
+    void aRunWaitsForItsContextAndFindsItClosed() throws Exception {
+        DeviceContext c = DeviceContext.open(0);
+        DeviceBuffer da = c.alloc(4L * M * K);
+        DeviceBuffer db = c.alloc(4L * K * N);
+        DeviceBuffer dd = c.alloc(4L * M * N);
+        DevicePtr pa = new DevicePtr(da.address());
+        DevicePtr pb = new DevicePtr(db.address());
+        DevicePtr pd = new DevicePtr(dd.address());
+        CublasLt lt = CublasLt.create(c, 1 << 20);
+        CublasLt.Matmul mm = lt.plan(nn(), pa, pb, pd, null, null);
+        AtomicReference<Throwable> failed = new AtomicReference<>();
+        Thread runner = daemon("runner", () -> mm.run(pa, pb, pd, null, null), failed);
+        try {
+            synchronized (c) { // what a call on the context holds
+                runner.start();
+                awaitBlocked(runner, "the run waits for its context");
+                c.close();
+            }
+        } finally {
+            c.close();
+        }
+        assertFinish(runner);
+        Throwable t = failed.get();
+        assertTrue(t instanceof IllegalStateException && t.getMessage().contains("closed"), String.valueOf(t));
+        assertFalse(runner.isAlive());
+        lt.close();
     }
 }
