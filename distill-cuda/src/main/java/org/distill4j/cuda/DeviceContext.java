@@ -33,9 +33,12 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * open, each once, and twice is harmless; every driver call's status goes through {@link Cu#check}. What it closed then
  * refuses to be used with an IllegalStateException, and closing it afterwards is harmless.
  * <p>
- * Calls are serialized: those on the context, and those on what it made (a {@link DeviceGraph}'s launch, a
- * {@link CublasLt}'s plans and runs, and every close), take this context's lock, one lock, so no order of taking locks
- * can deadlock among them.
+ * Calls are serialized: those on the context, and those on what it made (a {@link DeviceEvent}'s record and wait, a
+ * {@link DeviceGraph}'s launch, a {@link CublasLt}'s plans and runs, and every close), take this context's lock, one
+ * lock, so no order of taking locks can deadlock among them. A call that waits for the device ({@link #synchronize},
+ * {@link #download}, {@link #time}, {@link DeviceEvent#await}) holds the lock while it waits: another thread's calls on
+ * the context wait for it. That wait cannot deadlock: the work it waits for was queued before it, and no queued work
+ * needs the host (nothing queues a host function), so the device finishes it with the lock held.
  */
 public final class DeviceContext implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(DeviceContext.class);

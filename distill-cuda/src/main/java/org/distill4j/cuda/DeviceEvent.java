@@ -9,7 +9,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * A point in its {@link DeviceContext}'s stream that the host can wait for: {@link #record()} marks
  * everything queued so far, {@link #await()} returns once it has run. Without timing (the cheap kind).
  * Closing frees it; closing twice is harmless. Its context's close frees it too if it is still open then; it then
- * refuses a record and a wait, and its own close does nothing.
+ * refuses a record and a wait, and its own close does nothing. Record, wait and close take the context's lock, as
+ * every call on the context does: a wait holds it until the marked work has run (see {@link DeviceContext} on why
+ * that cannot deadlock), and never finds its event freed under it.
  */
 public final class DeviceEvent implements AutoCloseable {
     private final DeviceContext ctx;
@@ -25,17 +27,30 @@ public final class DeviceEvent implements AutoCloseable {
         this.event = e;
     }
 
-    /** Marks the work queued so far on the context's stream. */
+    /**
+     * Marks the work queued so far on the context's stream.
+     *
+     * @throws IllegalStateException if the event, or its context, is closed
+     */
     public void record() {
-        check();
-        ctx.record(event);
+        synchronized (ctx) { // the context's lock, which both closes take too: the event is not freed under the record
+            check();
+            ctx.record(event);
+        }
     }
 
-    /** Waits until the work marked by the last {@link #record()} has run (at once if never recorded). */
+    /**
+     * Waits until the work marked by the last {@link #record()} has run (at once if never recorded), holding the
+     * context's lock meanwhile, as {@link DeviceContext#synchronize} does.
+     *
+     * @throws IllegalStateException if the event, or its context, is closed
+     */
     public void await() {
-        check();
-        ctx.current();
-        Cu.check(cudart.cuEventSynchronize(event), "cuEventSynchronize");
+        synchronized (ctx) { // as in record: a close waits for the wait, and a wait after a close finds the event closed
+            check();
+            ctx.current();
+            Cu.check(cudart.cuEventSynchronize(event), "cuEventSynchronize");
+        }
     }
 
     private void check() {

@@ -124,4 +124,81 @@ class DeviceGraphGpuTest extends GpuTest {
         assertDoesNotThrow(eventClosedFirst::close);
         assertDoesNotThrow(out::close);
     }
+    /**
+     * An event's record and wait go through its context's lock, as every call on a context does (its documentation):
+     * a wait, or a record, that waits for the context while the context closes (here this thread holds the lock and
+     * closes it) then finds the event closed and says so with an IllegalStateException, instead of handing the driver
+     * an event the close destroyed.
+     */
+    @Test
+    void anEventsWaitAndRecordWaitForTheContextAndFindItClosed() throws Exception {
+        for (boolean await : new boolean[] {true, false}) {
+            DeviceContext c = DeviceContext.open(0);
+            DeviceEvent event = c.event();
+            event.record();
+            AtomicReference<Throwable> failed = new AtomicReference<>();
+            Thread user = new Thread(() -> {
+                try {
+                    if (await) {
+                        event.await();
+                    } else {
+                        event.record();
+                    }
+                } catch (Throwable t) {
+                    failed.set(t);
+                }
+            });
+            user.setDaemon(true);
+            String what = await ? "the wait" : "the record";
+            try {
+                synchronized (c) { // what a call on the context holds
+                    user.start();
+                    long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                    while (user.getState() != Thread.State.BLOCKED && user.isAlive() && System.nanoTime() < until) {
+                        Thread.sleep(1);
+                    }
+                    assertEquals(Thread.State.BLOCKED, user.getState(), what + " waits for the context");
+                    c.close();
+                }
+            } finally {
+                c.close();
+            }
+            user.join(10_000);
+            Throwable t = failed.get();
+            assertTrue(t instanceof IllegalStateException && t.getMessage().contains("closed") && t.getMessage().contains("DeviceContext"),
+                    what + ": " + t);
+            assertDoesNotThrow(event::close);
+        }
+    }
+
+    /**
+     * An event closed by its own close while another thread's wait for it waits for the context: the wait finds it
+     * closed (an IllegalStateException), not a destroyed event in the driver.
+     */
+    @Test
+    void aWaitForAnEventClosedMeanwhileSaysItIsClosed() throws Exception {
+        DeviceEvent event = ctx.event();
+        event.record();
+        AtomicReference<Throwable> failed = new AtomicReference<>();
+        Thread waiter = new Thread(() -> {
+            try {
+                event.await();
+            } catch (Throwable t) {
+                failed.set(t);
+            }
+        });
+        waiter.setDaemon(true);
+        synchronized (ctx) {
+            waiter.start();
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (waiter.getState() != Thread.State.BLOCKED && waiter.isAlive() && System.nanoTime() < until) {
+                Thread.sleep(1);
+            }
+            assertEquals(Thread.State.BLOCKED, waiter.getState(), "the wait waits for the context");
+            event.close();
+        }
+        waiter.join(10_000);
+        Throwable t = failed.get();
+        assertTrue(t instanceof IllegalStateException && t.getMessage().contains("closed"), String.valueOf(t));
+    }
 }
