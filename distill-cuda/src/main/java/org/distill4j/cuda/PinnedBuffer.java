@@ -42,7 +42,8 @@ public final class PinnedBuffer implements AutoCloseable {
      */
     static PinnedBuffer allocate(long bytes, DeviceContext owner) {
         if (bytes <= 0 || bytes > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("a pinned staging buffer takes 1 byte to 2 GiB, got " + bytes);
+            throw new IllegalArgumentException("a pinned staging buffer takes 1 to " + Integer.MAX_VALUE + " bytes (2 GiB less one: its view "
+                    + "is a ByteBuffer), got " + bytes);
         }
         try (PointerPointer<BytePointer> p = new PointerPointer<>(1)) {
             Cu.check(cudart.cuMemHostAlloc(p, bytes, cudart.CU_MEMHOSTALLOC_PORTABLE), "cuMemHostAlloc(" + bytes + " bytes)");

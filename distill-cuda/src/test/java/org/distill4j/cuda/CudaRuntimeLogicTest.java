@@ -245,6 +245,18 @@ class CudaRuntimeLogicTest {
         assertThrows(IllegalArgumentException.class, () -> b.at(Long.MAX_VALUE, 1));
     }
 
+    /**
+     * A pinned buffer's size is checked before any CUDA call, and the error says the range it takes exactly: 2 GiB
+     * itself is one byte too many (its view is a ByteBuffer, whose limit is an int).
+     */
+    @Test
+    void aPinnedBufferSizeOutsideItsRangeIsRefusedSayingTheRange() {
+        for (long bytes : new long[] {0, -1, 1L << 31, Long.MAX_VALUE}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> PinnedBuffer.allocate(bytes));
+            assertTrue(e.getMessage().contains("1 to 2147483647 bytes") && e.getMessage().contains("got " + bytes), e.getMessage());
+        }
+    }
+
     private static CublasLt.Shape shape(boolean transA, boolean transB, int m, int n, int k, int lda, int ldb, int ldd) {
         return new CublasLt.Shape(transA, transB, m, n, k, CublasLt.Type.F32, lda, ldb, ldd, CublasLt.Epilogue.NONE, 0);
     }
