@@ -9,6 +9,9 @@ import java.util.Objects;
  * A dense teacher seen through its top-k classes, as an API that returns top-k logprobs would give
  * them. Useful to study how much of a teacher's signal top-k keeps, and as a live stand-in for a
  * stored top-k teacher. {@link #outputs} still returns the full rows (for agreement metrics).
+ *
+ * <p>Of a teacher that is already top-k ({@link SparseTeacher}, e.g. a top-k store, which has no full rows), the best
+ * {@code k} of its entries: {@code k} can be at most its {@code k}.
  */
 public final class TopKTeacher implements SparseTeacher {
     private final Teacher teacher;
@@ -19,12 +22,16 @@ public final class TopKTeacher implements SparseTeacher {
         this.k = k;
     }
 
-    /** The top {@code k} classes of {@code teacher}, {@code 1 <= k <= classes}. */
+    /** The top {@code k} classes of {@code teacher}, {@code 1 <= k <= classes} (of a top-k teacher, {@code <=} its k). */
     public static TopKTeacher of(Teacher teacher, int k) {
         Objects.requireNonNull(teacher, "teacher");
         if (k < 1 || k > teacher.classes()) {
             throw new IllegalArgumentException("top-k k is " + k + ", expected 1 <= k <= " + teacher.classes()
                     + " (the teacher's classes)");
+        }
+        if (teacher instanceof SparseTeacher sparse && k > sparse.k()) {
+            throw new IllegalArgumentException("top-k k is " + k + ", but " + teacher.describe() + " holds only " + sparse.k()
+                    + " entries per row; expected 1 <= k <= " + sparse.k());
         }
         return new TopKTeacher(teacher, k);
     }
@@ -36,6 +43,9 @@ public final class TopKTeacher implements SparseTeacher {
 
     @Override
     public TopK topK(Batch batch) {
+        if (teacher instanceof SparseTeacher sparse) {
+            return best(sparse, batch);
+        }
         int n = batch.size();
         int v = teacher.classes();
         float[] out = teacher.outputs(batch);
@@ -63,6 +73,35 @@ public final class TopKTeacher implements SparseTeacher {
                 siftDown(heap, size, row);
                 ids[r * k + j] = best;
                 lps[r * k + j] = (float) row[best];
+            }
+        }
+        return new TopK(ids, lps, k);
+    }
+
+    /** The best {@code k} entries of each row of a top-k teacher, best first (fresh arrays: callers may write them). */
+    private TopK best(SparseTeacher sparse, Batch batch) {
+        int n = batch.size();
+        int tk = sparse.k();
+        TopK in = sparse.topK(batch);
+        if (in.k() != tk || in.ids().length != (long) n * tk || in.logProbs().length != (long) n * tk) {
+            throw new IllegalStateException(sparse.describe() + " gave top-k rows of k " + in.k() + " with " + in.ids().length
+                    + " ids and " + in.logProbs().length + " log-probabilities for " + n + " rows; expected k " + tk + " and "
+                    + n + " x " + tk + " of each");
+        }
+        int[] ids = new int[n * k];
+        float[] lps = new float[n * k];
+        Integer[] order = new Integer[tk];
+        for (int r = 0; r < n; r++) {
+            int off = r * tk;
+            for (int j = 0; j < tk; j++) {
+                order[j] = off + j;
+            }
+            // the same ranking as of full rows: a higher log-probability, or the same and a smaller id
+            java.util.Arrays.sort(order, (a, b) -> in.logProbs()[a] != in.logProbs()[b]
+                    ? Float.compare(in.logProbs()[b], in.logProbs()[a]) : Integer.compare(in.ids()[a], in.ids()[b]));
+            for (int j = 0; j < k; j++) {
+                ids[r * k + j] = in.ids()[order[j]];
+                lps[r * k + j] = in.logProbs()[order[j]];
             }
         }
         return new TopK(ids, lps, k);
