@@ -37,6 +37,11 @@ import java.util.Objects;
  *       probability 0 instead of part of the rest. A row whose entries of positive probability all lie beyond the
  *       student's classes has nothing left to distill and is an error naming the row and sample.</li>
  * </ul>
+ *
+ * <p>{@link #map} takes an explicit id map instead, for vocabularies in another order or with tokens only one side has:
+ * teacher class {@code t} is student class {@code map[t]}, or none ({@code -1}). A teacher class without a student
+ * class is dropped as TRUNCATE drops one, a student class without a teacher class has no mass as PAD gives it, for
+ * dense and top-k teachers alike (TRUNCATE and PAD are the maps {@code t -> t}).
  */
 public final class VocabularyAlignment implements Teacher {
     /** How to reconcile the sizes. */
@@ -44,12 +49,16 @@ public final class VocabularyAlignment implements Teacher {
 
     private final Teacher teacher;
     private final int classes;
+    /** TRUNCATE or PAD, or null for an explicit {@link #map}. */
     private final Mode mode;
+    /** Teacher class -> student class or -1: TRUNCATE's and PAD's, or the explicit map (a copy). */
+    private final int[] map;
 
-    private VocabularyAlignment(Teacher teacher, int classes, Mode mode) {
+    private VocabularyAlignment(Teacher teacher, int classes, Mode mode, int[] map) {
         this.teacher = teacher;
         this.classes = classes;
         this.mode = mode;
+        this.map = map;
     }
 
     /** {@code teacher} as seen by a student with {@code studentClasses} outputs; unchanged when the sizes match. */
@@ -72,13 +81,81 @@ public final class VocabularyAlignment implements Teacher {
             throw new IllegalArgumentException("cannot PAD: the teacher has " + tc + " classes, more than the student's "
                     + studentClasses + "; use TRUNCATE");
         }
-        VocabularyAlignment dense = new VocabularyAlignment(teacher, studentClasses, mode);
-        return teacher instanceof SparseTeacher sparse ? new Sparse(dense, sparse) : dense;
+        int[] map = new int[tc];
+        for (int t = 0; t < tc; t++) {
+            map[t] = t < studentClasses ? t : -1;
+        }
+        return of(new VocabularyAlignment(teacher, studentClasses, mode, map));
     }
 
     /** {@link #align(Teacher, int, Mode)} of a top-k teacher, which stays a top-k teacher. */
     public static SparseTeacher align(SparseTeacher teacher, int studentClasses, Mode mode) {
         return (SparseTeacher) align((Teacher) teacher, studentClasses, mode);
+    }
+
+    /**
+     * {@code teacher} as seen by a student of {@code studentClasses} outputs through an id map.
+     *
+     * @param studentIds one entry per teacher class: the student class it is, in {@code [0, studentClasses)}, or
+     *                   {@code -1} where the student has no such class; no student class twice (copied here)
+     * @throws IllegalArgumentException naming the entry, for a map of another length, an entry out of range, a student
+     *                                  class given twice, or a map that keeps none of the teacher's classes
+     */
+    public static Teacher map(Teacher teacher, int[] studentIds, int studentClasses) {
+        Objects.requireNonNull(teacher, "teacher");
+        Objects.requireNonNull(studentIds, "studentIds");
+        int tc = teacher.classes();
+        if (studentClasses < 1) {
+            throw new IllegalArgumentException("cannot map the teacher's " + tc + " classes to a student with " + studentClasses
+                    + " classes; expected >= 1");
+        }
+        if (studentIds.length != tc) {
+            throw new IllegalArgumentException("id map has " + studentIds.length + " entries, expected one per teacher class (" + tc + ")");
+        }
+        int[] map = studentIds.clone();
+        int[] from = new int[studentClasses];
+        java.util.Arrays.fill(from, -1);
+        int kept = 0;
+        for (int t = 0; t < tc; t++) {
+            int s = map[t];
+            if (s < -1 || s >= studentClasses) {
+                throw new IllegalArgumentException("id map entry " + t + " (teacher class " + t + ") is " + s + ", expected a student "
+                        + "class in [0, " + studentClasses + ") or -1 for none");
+            }
+            if (s >= 0) {
+                if (from[s] >= 0) {
+                    throw new IllegalArgumentException("id map sends teacher classes " + from[s] + " and " + t + " both to student class "
+                            + s + "; expected each student class at most once");
+                }
+                from[s] = t;
+                kept++;
+            }
+        }
+        if (kept == 0) {
+            throw new IllegalArgumentException("id map sends none of the teacher's " + tc + " classes to the student's " + studentClasses
+                    + "; nothing of the teacher would be left");
+        }
+        return of(new VocabularyAlignment(teacher, studentClasses, null, map));
+    }
+
+    /** {@link #map(Teacher, int[], int)} of a top-k teacher, which stays a top-k teacher. */
+    public static SparseTeacher map(SparseTeacher teacher, int[] studentIds, int studentClasses) {
+        return (SparseTeacher) map((Teacher) teacher, studentIds, studentClasses);
+    }
+
+    private static Teacher of(VocabularyAlignment dense) {
+        return dense.teacher instanceof SparseTeacher sparse ? new Sparse(dense, sparse) : dense;
+    }
+
+    /** How many of the teacher's classes the student has. */
+    private int kept() {
+        int n = 0;
+        for (int s : map) {
+            if (s >= 0) {
+                n++;
+            }
+        }
+        return n;
     }
 
     @Override
@@ -98,6 +175,19 @@ public final class VocabularyAlignment implements Teacher {
         int tc = teacher.classes();
         float[] in = teacher.outputs(batch);
         float[] out = new float[n * classes];
+        float zeroMass = teacher.values() == TeacherValues.LOGITS ? Float.NEGATIVE_INFINITY : 0f;
+        if (mode == null) {
+            // the mapped classes' values as they are (the losses renormalize), zero mass where the teacher has no class
+            java.util.Arrays.fill(out, zeroMass);
+            for (int r = 0; r < n; r++) {
+                for (int t = 0; t < tc; t++) {
+                    if (map[t] >= 0) {
+                        out[r * classes + map[t]] = in[r * tc + t];
+                    }
+                }
+            }
+            return out;
+        }
         if (mode == Mode.TRUNCATE) {
             for (int r = 0; r < n; r++) {
                 System.arraycopy(in, r * tc, out, r * classes, classes);
@@ -105,7 +195,6 @@ public final class VocabularyAlignment implements Teacher {
             return out;
         }
         // PAD: the teacher's values as they are, and zero mass in the student's extra classes
-        float zeroMass = teacher.values() == TeacherValues.LOGITS ? Float.NEGATIVE_INFINITY : 0f;
         for (int r = 0; r < n; r++) {
             System.arraycopy(in, r * tc, out, r * classes, tc);
             java.util.Arrays.fill(out, r * classes + tc, (r + 1) * classes, zeroMass);
@@ -128,25 +217,61 @@ public final class VocabularyAlignment implements Teacher {
     /** As checkpoints and store headers recorded it (so "padd", unlike {@link #describe}): they must still match. */
     @Override
     public String identity() {
+        if (mode == null) {
+            // the map is what the outputs depend on: its digest
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4 * map.length);
+            for (int s : map) {
+                b.putInt(s);
+            }
+            try {
+                byte[] d = java.security.MessageDigest.getInstance("SHA-256").digest(b.array());
+                return "[" + teacher.identity() + "], mapped from " + teacher.classes() + " to " + classes + " classes by the id map of "
+                        + "sha-256 " + java.util.HexFormat.of().formatHex(d);
+            } catch (java.security.NoSuchAlgorithmException e) {
+                throw new IllegalStateException("SHA-256 is missing from this Java runtime", e);
+            }
+        }
         return "[" + teacher.identity() + "], " + mode.name().toLowerCase() + "d from " + teacher.classes() + " to " + classes + " classes";
     }
 
     @Override
     public String describe() {
+        if (mode == null) {
+            return teacher.describe() + ", mapped from " + teacher.classes() + " to " + classes + " classes (" + kept()
+                    + " of the teacher's kept)";
+        }
         return teacher.describe() + ", " + (mode == Mode.PAD ? "padded" : "truncated") + " from " + teacher.classes() + " to "
                 + classes + " classes";
     }
 
-    /** A top-k teacher aligned: its entries, as the class comment says. */
+    /** A top-k teacher aligned: its entries through the map, as the class comment says. */
     private static final class Sparse implements SparseTeacher {
         private final VocabularyAlignment dense;
         private final SparseTeacher teacher;
+        /** The student classes no teacher class maps to, ascending: entries of probability 0 in every row. */
+        private final int[] unmapped;
+        /** Entries per row for the teacher's own entries (kept, then the dropped ones' slots): at most the mapped classes. */
+        private final int own;
         private final int k;
 
         Sparse(VocabularyAlignment dense, SparseTeacher teacher) {
             this.dense = dense;
             this.teacher = teacher;
-            this.k = dense.mode == Mode.PAD ? teacher.k() + (dense.classes - teacher.classes()) : Math.min(teacher.k(), dense.classes);
+            boolean[] image = new boolean[dense.classes];
+            for (int s : dense.map) {
+                if (s >= 0) {
+                    image[s] = true;
+                }
+            }
+            int kept = dense.kept();
+            this.unmapped = new int[dense.classes - kept];
+            for (int c = 0, u = 0; c < dense.classes; c++) {
+                if (!image[c]) {
+                    unmapped[u++] = c;
+                }
+            }
+            this.own = Math.min(teacher.k(), kept);
+            this.k = own + unmapped.length;
         }
 
         @Override
@@ -158,7 +283,6 @@ public final class VocabularyAlignment implements Teacher {
         public TopK topK(Batch batch) {
             int n = batch.size();
             int tc = teacher.classes();
-            int v = dense.classes;
             int tk = teacher.k();
             TopK in = teacher.topK(batch);
             if (in.k() != tk || in.ids().length != (long) n * tk || in.logProbs().length != (long) n * tk) {
@@ -168,7 +292,8 @@ public final class VocabularyAlignment implements Teacher {
             }
             int[] ids = new int[n * k];
             float[] lps = new float[n * k];
-            boolean[] inRow = new boolean[Math.max(tc, v)];
+            boolean[] inTeacherRow = new boolean[tc];
+            boolean[] inRow = new boolean[dense.classes];
             for (int r = 0; r < n; r++) {
                 for (int j = 0; j < tk; j++) {
                     int id = in.ids()[r * tk + j];
@@ -176,51 +301,54 @@ public final class VocabularyAlignment implements Teacher {
                         throw new IllegalArgumentException(teacher.describe() + ": top-k id at row " + r + " (sample "
                                 + batch.indices()[r] + "), entry " + j + " is " + id + ", expected a class in [0, " + tc + ")");
                     }
-                    if (inRow[id]) {
+                    if (inTeacherRow[id]) {
                         throw new IllegalArgumentException(teacher.describe() + ": top-k ids of row " + r + " (sample "
                                 + batch.indices()[r] + ") repeat class " + id);
                     }
-                    inRow[id] = true;
+                    inTeacherRow[id] = true;
                 }
-                if (dense.mode == Mode.PAD) {
-                    System.arraycopy(in.ids(), r * tk, ids, r * k, tk);
-                    System.arraycopy(in.logProbs(), r * tk, lps, r * k, tk);
-                    for (int c = tc; c < v; c++) {
-                        ids[r * k + tk + c - tc] = c;
-                        lps[r * k + tk + c - tc] = Float.NEGATIVE_INFINITY;
-                    }
-                } else {
-                    truncateRow(in, r, batch, inRow, ids, lps);
-                }
+                alignRow(in, r, batch, inRow, ids, lps);
                 for (int j = 0; j < tk; j++) {
-                    inRow[in.ids()[r * tk + j]] = false;
+                    inTeacherRow[in.ids()[r * tk + j]] = false;
+                }
+                for (int j = 0; j < k; j++) {
+                    inRow[ids[r * k + j]] = false;
                 }
             }
             return new TopK(ids, lps, k);
         }
 
-        /** Row {@code r} of {@code in} without the classes beyond the student's, renormalized; {@code inRow} marks its ids. */
-        private void truncateRow(TopK in, int r, Batch batch, boolean[] inRow, int[] ids, float[] lps) {
-            int v = dense.classes;
+        /**
+         * Row {@code r} of {@code in} through the map: the kept entries renamed and renormalized, the dropped ones' slots
+         * filled, then the unmapped student classes; {@code inRow} (all false) marks the row's student classes.
+         */
+        private void alignRow(TopK in, int r, Batch batch, boolean[] inRow, int[] ids, float[] lps) {
+            int[] map = dense.map;
             int tk = teacher.k();
             double kept = 0;
             double dropped = 0;
             int nk = 0;
             for (int j = 0; j < tk; j++) {
-                int id = in.ids()[r * tk + j];
+                int s = map[in.ids()[r * tk + j]];
                 double p = Math.exp(in.logProbs()[r * tk + j]);
-                if (id < v) {
-                    ids[r * k + nk] = id;
+                if (s >= 0) {
+                    ids[r * k + nk] = s;
                     lps[r * k + nk] = in.logProbs()[r * tk + j];
+                    inRow[s] = true;
                     nk++;
                     kept += p;
                 } else {
                     dropped += p;
                 }
             }
+            if (!(kept > 0) && !(dropped > 0)) {
+                throw new IllegalArgumentException(teacher.describe() + ": row " + r + " (sample " + batch.indices()[r] + ") has no "
+                        + "top-k entry of positive probability; expected at least one");
+            }
             if (!(kept > 0)) {
                 throw new IllegalArgumentException(teacher.describe() + ": every top-k entry of positive probability of row " + r
-                        + " (sample " + batch.indices()[r] + ") is of one of the classes >= " + v + " that TRUNCATE drops (ids "
+                        + " (sample " + batch.indices()[r] + ") is of a class " + (dense.mode == Mode.TRUNCATE
+                        ? ">= " + dense.classes + " that TRUNCATE drops" : "the id map drops") + " (ids "
                         + java.util.Arrays.toString(java.util.Arrays.copyOfRange(in.ids(), r * tk, (r + 1) * tk))
                         + "): nothing of its distribution is left in the student's vocabulary");
             }
@@ -231,15 +359,22 @@ public final class VocabularyAlignment implements Teacher {
                     lps[r * k + j] = (float) Math.min(0.0, lps[r * k + j] - shift);
                 }
             }
-            // the dropped entries' slots: classes outside the row, of probability 0, from the highest id down
-            int c = v - 1;
-            for (int j = nk; j < k; j++) {
+            for (int u : unmapped) {
+                inRow[u] = true; // taken by the entries appended below
+            }
+            // the dropped entries' slots: student classes the teacher has, outside the row, of probability 0, highest id first
+            int c = dense.classes - 1;
+            for (int j = nk; j < own; j++) {
                 while (inRow[c]) {
                     c--;
                 }
                 ids[r * k + j] = c;
                 lps[r * k + j] = Float.NEGATIVE_INFINITY;
-                c--;
+                inRow[c] = true;
+            }
+            for (int u = 0; u < unmapped.length; u++) {
+                ids[r * k + own + u] = unmapped[u];
+                lps[r * k + own + u] = Float.NEGATIVE_INFINITY;
             }
         }
 
