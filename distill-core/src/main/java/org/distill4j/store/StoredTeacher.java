@@ -111,6 +111,11 @@ public class StoredTeacher implements Teacher {
         }
 
         @Override
+        public boolean hasDenseOutputs() {
+            return false;
+        }
+
+        @Override
         public float[] outputs(Batch batch) {
             throw new UnsupportedOperationException(describe() + " holds only top-" + k() + " entries per row; use topk-kd");
         }

@@ -41,8 +41,8 @@ public final class EnsembleTeacher implements Teacher {
 
     /**
      * @param weights one non-negative weight per teacher, not all zero (normalized here)
-     * @throws IllegalArgumentException on mismatched class counts, bad weights, or {@code LOGITS} with a
-     *                                  teacher that only gives probabilities
+     * @throws IllegalArgumentException on mismatched class counts, bad weights, {@code LOGITS} with a teacher that
+     *                                  only gives probabilities, or a teacher of top-k entries only (a top-k store)
      */
     public static EnsembleTeacher of(List<Teacher> teachers, double[] weights, Combine combine) {
         Objects.requireNonNull(combine, "combine");
@@ -59,6 +59,11 @@ public final class EnsembleTeacher implements Teacher {
             if (t.classes() != classes) {
                 throw new IllegalArgumentException("ensemble teacher " + i + " (" + t.describe() + ") has " + t.classes()
                         + " classes, teacher 0 has " + classes);
+            }
+            if (t instanceof SparseTeacher sparse && !sparse.hasDenseOutputs()) {
+                // found now, not at the ensemble's first batch
+                throw new IllegalArgumentException("ensemble teacher " + i + " (" + t.describe() + ") holds only top-" + sparse.k()
+                        + " entries per row; an ensemble combines the members' dense rows");
             }
             if (!(weights[i] >= 0) || Double.isInfinite(weights[i])) {
                 throw new IllegalArgumentException("ensemble weight " + i + " is " + weights[i] + ", expected a finite value >= 0");

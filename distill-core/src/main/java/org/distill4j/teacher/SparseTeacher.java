@@ -15,6 +15,15 @@ public interface SparseTeacher extends Teacher {
     TopK topK(Batch batch);
 
     /**
+     * Whether {@link #outputs(Batch)} gives the dense rows too (a live teacher wrapped by {@link TopKTeacher} does); a
+     * teacher of top-k entries only (a top-k store: API logprobs) says false, and then feeds only {@code topk-kd}:
+     * {@code Distiller} and {@link EnsembleTeacher} refuse it up front for anything that reads dense rows.
+     */
+    default boolean hasDenseOutputs() {
+        return true;
+    }
+
+    /**
      * Row-major {@code [rows, k]} class ids and log-probabilities, best first.
      *
      * @param ids      class ids

@@ -42,6 +42,11 @@ public final class TopKTeacher implements SparseTeacher {
     }
 
     @Override
+    public boolean hasDenseOutputs() {
+        return !(teacher instanceof SparseTeacher sparse) || sparse.hasDenseOutputs();
+    }
+
+    @Override
     public TopK topK(Batch batch) {
         if (teacher instanceof SparseTeacher sparse) {
             return best(sparse, batch);

@@ -280,6 +280,11 @@ public final class VocabularyAlignment implements Teacher {
         }
 
         @Override
+        public boolean hasDenseOutputs() {
+            return teacher.hasDenseOutputs();
+        }
+
+        @Override
         public TopK topK(Batch batch) {
             int n = batch.size();
             int tc = teacher.classes();

@@ -179,6 +179,11 @@ public final class Distiller {
             throw new IllegalArgumentException("loss '" + loss.name() + "' needs a top-k teacher (a SparseTeacher such as "
                     + "TopKTeacher.of(teacher, k)), got " + (teacher == null ? "none" : teacher.describe()));
         }
+        if (loss.needsTeacher() && teacher instanceof SparseTeacher sparse && !sparse.hasDenseOutputs()) {
+            // found now, not at the first batch
+            throw new IllegalArgumentException("loss '" + loss.name() + "' reads the teacher's dense rows, but " + teacher.describe()
+                    + " holds only top-" + sparse.k() + " entries per row; use topk-kd (alone, or with ce in a WeightedSum)");
+        }
         if (checkpoints != null) {
             if (!(student instanceof Checkpointable)) {
                 throw new IllegalArgumentException("checkpoints need a student that can save its state (a Checkpointable such as "
