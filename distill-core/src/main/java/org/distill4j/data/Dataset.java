@@ -1,12 +1,21 @@
 package org.distill4j.data;
 
+import org.distill4j.loss.LogitBatch;
+
 import java.util.Arrays;
 import java.util.Objects;
 import java.util.Random;
 
 /**
  * An in-memory classification dataset: {@code size x featureCount} row-major float features and one
- * hard label in {@code [0, classes)} per row.
+ * hard label in {@code [0, classes)} per row, or {@link #IGNORE_INDEX} for a sample that takes no part
+ * in training or evaluation (padding, e.g. the padded positions of a language model's {@code [batch, seq]}
+ * rows flattened to {@code b * seq + s}).
+ *
+ * <p>An ignored sample keeps its row (so the rows stay aligned with a stored teacher's), but the
+ * {@code Distiller} trains only the labeled samples: an ignored one adds no term to any loss, logit or
+ * feature, gets no gradient and is not counted in any mean; test accuracy, teacher agreement and KL count
+ * only labeled samples.
  *
  * <p>Immutable by convention: the arrays are not copied on construction for speed, and callers must
  * not change them afterwards. {@link #subset}, {@link #head} and {@link #shuffled} make new
@@ -18,7 +27,18 @@ public final class Dataset {
     private final int featureCount;
     private final int[] labels;
     private final int classes;
+    private final int labeledSize;
 
+    /**
+     * A label that leaves a sample out of training and evaluation: {@link LogitBatch#IGNORE_INDEX}, -100 (PyTorch's
+     * {@code ignore_index}).
+     */
+    public static final int IGNORE_INDEX = LogitBatch.IGNORE_INDEX;
+
+    /**
+     * @param labels one per sample: a class in {@code [0, classes)}, or {@link #IGNORE_INDEX}
+     * @throws IllegalArgumentException naming the dataset and the sample when a label is neither
+     */
     public Dataset(String name, float[] features, int featureCount, int[] labels, int classes) {
         this.name = Objects.requireNonNull(name, "name");
         Objects.requireNonNull(features, "features");
@@ -33,16 +53,22 @@ public final class Dataset {
             throw new IllegalArgumentException(name + ": " + features.length + " feature values for " + labels.length
                     + " labels, expected labels x featureCount = " + labels.length + " x " + featureCount);
         }
+        int labeled = 0;
         for (int i = 0; i < labels.length; i++) {
+            if (labels[i] == IGNORE_INDEX) {
+                continue;
+            }
             if (labels[i] < 0 || labels[i] >= classes) {
                 throw new IllegalArgumentException(name + ": label of sample " + i + " is " + labels[i]
-                        + ", expected a class in [0, " + classes + ")");
+                        + ", expected a class in [0, " + classes + ") or IGNORE_INDEX (" + IGNORE_INDEX + ") for a sample to leave out");
             }
+            labeled++;
         }
         this.features = features;
         this.featureCount = featureCount;
         this.labels = labels;
         this.classes = classes;
+        this.labeledSize = labeled;
     }
 
     public String name() {
@@ -51,6 +77,16 @@ public final class Dataset {
 
     public int size() {
         return labels.length;
+    }
+
+    /** The number of samples whose label is a class, not {@link #IGNORE_INDEX}: those that train and are evaluated. */
+    public int labeledSize() {
+        return labeledSize;
+    }
+
+    /** Whether sample {@code i} has a class label (is not {@link #IGNORE_INDEX}). */
+    public boolean isLabeled(int i) {
+        return labels[i] != IGNORE_INDEX;
     }
 
     public int featureCount() {
@@ -66,7 +102,7 @@ public final class Dataset {
         return features;
     }
 
-    /** Labels, shared (do not modify). */
+    /** Labels, shared (do not modify); {@link #IGNORE_INDEX} for a sample left out. */
     public int[] labels() {
         return labels;
     }
@@ -156,6 +192,6 @@ public final class Dataset {
 
     @Override
     public String toString() {
-        return name + " (" + size() + " samples, " + featureCount + " features, " + classes + " classes)";
+        return name + " (" + size() + " samples" + (labeledSize < size() ? ", " + labeledSize + " labeled" : "") + ", " + featureCount + " features, " + classes + " classes)";
     }
 }

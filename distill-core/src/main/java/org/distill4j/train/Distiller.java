@@ -40,7 +40,12 @@ import java.util.Random;
  * epoch it measures test accuracy, top-1 agreement with the teacher and throughput, logs them
  * through SLF4J and tells the listeners.
  *
- * <p>The epoch loss and its terms are means per training sample whatever the loss's reduction.
+ * <p>The epoch loss and its terms are means per labeled training sample whatever the loss's reduction.
+ *
+ * <p>Samples labeled {@link Dataset#IGNORE_INDEX} (padding) take no part: each epoch shuffles all samples and trains the
+ * labeled ones in that order, in batches of {@code batchSize}, so an ignored sample adds no term to any loss (logit or
+ * feature), gets no gradient, is not counted in any mean and does not move batch statistics or random draws; a run trains
+ * as on the data without them. Test accuracy, teacher agreement and KL count only labeled test samples.
  *
  * <p>Reproducible: the seed fixes the shuffling order and ND4J's random generator (dropout), so the
  * same seed, data and models give the same numbers on the same backend. The last, smaller batch of
@@ -135,6 +140,12 @@ public final class Distiller {
         if (train.size() == 0) {
             throw new IllegalArgumentException("training data " + train.name() + " is empty");
         }
+        if (train.labeledSize() == 0) {
+            throw new IllegalArgumentException(noLabeledSample("training", train));
+        }
+        if (test != null && test.size() > 0 && test.labeledSize() == 0) {
+            throw new IllegalArgumentException(noLabeledSample("test", test));
+        }
         if (!featureTerms.isEmpty() && teacher == null) {
             throw new IllegalArgumentException("feature losses need a teacher: set it with teacher(...)");
         }
@@ -206,6 +217,11 @@ public final class Distiller {
         }
     }
 
+    private static String noLabeledSample(String role, Dataset data) {
+        return role + " data " + data.name() + " has no labeled sample: all " + data.size() + " labels are IGNORE_INDEX ("
+                + Dataset.IGNORE_INDEX + "), which leaves a sample out of training and evaluation";
+    }
+
     public static Builder builder() {
         return new Builder();
     }
@@ -242,7 +258,7 @@ public final class Distiller {
         // the engine imports the student, so it starts from the restored state
         StepEngines.Choice choice = StepEngines.choose(stepEngines != null ? stepEngines : StepEngines.providers(),
                 // the largest batch the run submits: an engine sizes its buffers by it
-                new StepEngineProvider.Setup(teacher, student, loss, be, Math.min(batchSize, train.size()), featureTerms, seed),
+                new StepEngineProvider.Setup(teacher, student, loss, be, Math.min(batchSize, train.labeledSize()), featureTerms, seed),
                 engineName != null ? engineName : StepEngines.requested());
         LOG.info("training steps: {}", choice.description());
         if (resume != null && !resume.engine().equals(choice.description())) {
@@ -273,7 +289,7 @@ public final class Distiller {
         }
         int classes = student.classes();
         int batches = batchCount();
-        int fullBatch = Math.min(batchSize, train.size());
+        int fullBatch = Math.min(batchSize, train.labeledSize());
         float[] fullGrad = new float[fullBatch * classes];
         List<EpochMetrics> history = new ArrayList<>();
         long trainNanosTotal = 0;
@@ -292,10 +308,11 @@ public final class Distiller {
         }
         LOG.info("distilling: student {}, teacher {}, loss {} {}, {} training samples, {} epochs, batch {}, seed {}, backend {}",
                 student.describe(), teacher == null ? "none" : teacher.describe(), loss.name(), loss.settings(),
-                train.size(), epochs, batchSize, seed, be.name());
+                train.labeledSize() == train.size() ? train.size() : train.labeledSize() + " labeled of " + train.size(), epochs,
+                batchSize, seed, be.name());
         for (int epoch = startEpoch; epoch < epochs; epoch++) {
             LogitLoss epochLoss = lossAt(epoch);
-            int[] order = Dataset.permutation(train.size(), rng);
+            int[] order = labeledOnly(Dataset.permutation(train.size(), rng));
             for (TrainingListener l : listeners) {
                 l.epochStarted(epoch, epochs, batches);
             }
@@ -318,7 +335,7 @@ public final class Distiller {
             int pendingTo = 0;
             for (int b = firstBatch; b < batches; b++) {
                 int from = b * batchSize;
-                int to = Math.min(train.size(), from + batchSize);
+                int to = Math.min(order.length, from + batchSize);
                 int[] idx = java.util.Arrays.copyOfRange(order, from, to);
                 Batch batch = Batch.of(train, idx);
                 if (engine != null) {
@@ -367,7 +384,7 @@ public final class Distiller {
                 student.endEpoch();
             }
             trainNanosTotal += trainNanos;
-            samplesTotal += train.size();
+            samplesTotal += train.labeledSize();
 
             long e0 = System.nanoTime();
             double acc = Double.NaN;
@@ -378,16 +395,17 @@ public final class Distiller {
                 acc = Evaluation.accuracy(ev.predictions(), test);
                 kl = ev.teacherKl();
                 if (teacherTest != null) {
-                    agree = Evaluation.agreement(ev.predictions(), teacherTest);
+                    agree = Evaluation.agreement(ev.predictions(), teacherTest, test);
                 }
             }
             double evalSeconds = (System.nanoTime() - e0) / 1e9;
             Map<String, Double> terms = new LinkedHashMap<>();
-            termSums.forEach((k, v) -> terms.put(k, v / train.size()));
-            EpochMetrics m = new EpochMetrics(epoch, epochs, lossSum / train.size(), terms,
+            int trained = train.labeledSize();
+            termSums.forEach((k, v) -> terms.put(k, v / trained));
+            EpochMetrics m = new EpochMetrics(epoch, epochs, lossSum / trained, terms,
                     epochLoss instanceof TemperatureScaled ts ? ts.temperature() : Double.NaN,
                     epochLoss instanceof SoftTargetKd kd ? kd.alpha() : Double.NaN,
-                    acc, agree, kl, train.size() / (trainNanos / 1e9), trainNanos / 1e9, evalSeconds);
+                    acc, agree, kl, trained / (trainNanos / 1e9), trainNanos / 1e9, evalSeconds);
             history.add(m);
             LOG.info(String.format(Locale.ROOT, "epoch %d/%d: loss %.4f %s, test accuracy %.2f%%, teacher agreement %s, KL %s, %.0f samples/s",
                     epoch + 1, epochs, m.loss(), terms, 100 * acc,
@@ -653,9 +671,27 @@ public final class Distiller {
         return LogitBatch.ofLabels(n, classes, logits, batch.labels());
     }
 
-    /** Batches per epoch: the last may be smaller; in long arithmetic, so a batch size near Integer.MAX_VALUE is one batch. */
+    /**
+     * Batches per epoch, of the labeled samples: the last may be smaller; in long arithmetic, so a batch size near
+     * Integer.MAX_VALUE is one batch.
+     */
     private int batchCount() {
-        return (int) ((train.size() + (long) batchSize - 1) / batchSize);
+        return (int) ((train.labeledSize() + (long) batchSize - 1) / batchSize);
+    }
+
+    /** An epoch's shuffle of all training samples without those labeled IGNORE_INDEX, which take no part in training. */
+    private int[] labeledOnly(int[] order) {
+        if (train.labeledSize() == order.length) {
+            return order;
+        }
+        int[] kept = new int[train.labeledSize()];
+        int n = 0;
+        for (int i : order) {
+            if (train.isLabeled(i)) {
+                kept[n++] = i;
+            }
+        }
+        return kept;
     }
 
     /** The loss of one epoch: epoch-aware settings (e.g. DKD warm-up), then the temperature and alpha schedules. */

@@ -9,15 +9,15 @@ import java.util.Map;
  *
  * @param epoch             0-based epoch index
  * @param epochs            total epochs of the run
- * @param loss              mean training loss over the epoch's samples
+ * @param loss              mean training loss over the epoch's samples (its labeled ones: see {@link Distiller})
  * @param terms             mean of each named loss component (e.g. kd, ce), unweighted
  * @param temperature       the temperature used this epoch (NaN when the loss has none)
  * @param alpha             the hard-label weight used this epoch (NaN when the loss has none)
- * @param testAccuracy      student top-1 accuracy on the test set, in [0, 1]
- * @param teacherAgreement  fraction of test samples where student and teacher top-1 agree (NaN without teacher)
- * @param teacherKl         mean KL(teacher || student) per test sample at T = 1, in nats (NaN without a dense
+ * @param testAccuracy      student top-1 accuracy on the test set's labeled samples, in [0, 1]
+ * @param teacherAgreement  fraction of labeled test samples where student and teacher top-1 agree (NaN without teacher)
+ * @param teacherKl         mean KL(teacher || student) per labeled test sample at T = 1, in nats (NaN without a dense
  *                          teacher, or when the teacher's test outputs are too large to keep, see {@link Distiller})
- * @param samplesPerSecond  training samples per second (teacher forward, student step and loss; no evaluation)
+ * @param samplesPerSecond  (labeled) training samples per second (teacher forward, student step and loss; no evaluation)
  * @param trainSeconds      wall time of the training part of the epoch
  * @param evalSeconds       wall time of the evaluation after it
  */

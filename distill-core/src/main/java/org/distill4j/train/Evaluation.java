@@ -7,7 +7,11 @@ import org.distill4j.teacher.Teacher;
 
 import java.util.function.Function;
 
-/** Top-1 predictions, accuracy, agreement and KL to the teacher over datasets, in inference mode. */
+/**
+ * Top-1 predictions, accuracy, agreement and KL to the teacher over datasets, in inference mode. Accuracy, the agreement
+ * over a dataset and the KL count only its labeled samples: one labeled {@link Dataset#IGNORE_INDEX} (padding) has a
+ * prediction but no part in any of them.
+ */
 public final class Evaluation {
     /** Rows per inference batch. */
     static final int EVAL_BATCH = 1000;
@@ -95,8 +99,9 @@ public final class Evaluation {
     }
 
     /**
-     * The student's top-1 classes and, given the teacher's {@link #logProbabilities} on the same data
-     * (or null), the mean KL(teacher || student) per sample at T = 1, accumulated in float64.
+     * The student's top-1 classes (of every sample) and, given the teacher's {@link #logProbabilities} on the same data
+     * (or null), the mean KL(teacher || student) per labeled sample at T = 1, accumulated in float64 (NaN when no
+     * sample is labeled).
      *
      * @throws IllegalArgumentException when {@code teacherLogProbs} is not {@code [data.size(), student.classes()]}
      */
@@ -115,6 +120,9 @@ public final class Evaluation {
             System.arraycopy(argmax(logits, b.size(), k), 0, pred, from, b.size());
             if (teacherLogProbs != null) {
                 for (int r = 0; r < b.size(); r++) {
+                    if (!data.isLabeled(from + r)) {
+                        continue;
+                    }
                     org.distill4j.teacher.TeacherRows.logProbabilities(logits, org.distill4j.loss.TeacherValues.LOGITS, r, k, ls);
                     int off = (from + r) * k;
                     for (int c = 0; c < k; c++) {
@@ -126,7 +134,7 @@ public final class Evaluation {
                 }
             }
         }
-        return new StudentEval(pred, teacherLogProbs == null || data.size() == 0 ? Double.NaN : kl / data.size());
+        return new StudentEval(pred, teacherLogProbs == null || data.labeledSize() == 0 ? Double.NaN : kl / data.labeledSize());
     }
 
     /** Fraction of positions where {@code a} and {@code b} hold the same value. */
@@ -146,8 +154,43 @@ public final class Evaluation {
         return same / (double) a.length;
     }
 
-    /** Top-1 accuracy of predictions against a dataset's labels. */
+    /**
+     * The fraction of {@code data}'s labeled samples where {@code a} and {@code b} (one value per sample of {@code data})
+     * agree; samples labeled {@link Dataset#IGNORE_INDEX} do not count. NaN for empty data.
+     *
+     * @throws IllegalArgumentException when a length is not {@code data.size()}, or no sample of non-empty data is labeled
+     */
+    public static double agreement(int[] a, int[] b, Dataset data) {
+        if (a.length != data.size() || b.length != data.size()) {
+            throw new IllegalArgumentException("cannot compare " + a.length + " predictions with " + b.length + " over the "
+                    + data.size() + " samples of " + data.name());
+        }
+        if (data.size() == 0) {
+            return Double.NaN;
+        }
+        if (data.labeledSize() == 0) {
+            throw new IllegalArgumentException(data.name() + " has no labeled sample: all " + data.size() + " labels are IGNORE_INDEX ("
+                    + Dataset.IGNORE_INDEX + "), and a sample labeled so is not evaluated");
+        }
+        if (data.labeledSize() == data.size()) {
+            return agreement(a, b);
+        }
+        int same = 0;
+        for (int i = 0; i < a.length; i++) {
+            if (data.isLabeled(i) && a[i] == b[i]) {
+                same++;
+            }
+        }
+        return same / (double) data.labeledSize();
+    }
+
+    /**
+     * Top-1 accuracy of predictions against a dataset's labels, over its labeled samples (those labeled
+     * {@link Dataset#IGNORE_INDEX} do not count). NaN for empty data.
+     *
+     * @throws IllegalArgumentException when there is not one prediction per sample, or no sample of non-empty data is labeled
+     */
     public static double accuracy(int[] predictions, Dataset data) {
-        return agreement(predictions, data.labels());
+        return agreement(predictions, data.labels(), data);
     }
 }

@@ -102,7 +102,36 @@ class DatasetTest {
         assertTrue(e.getMessage().contains("d: 7 feature values for 2 labels"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> new Dataset("d", new float[6], 3, new int[]{1, 4}, 4));
         assertTrue(e.getMessage().contains("d: label of sample 1 is 4, expected a class in [0, 4)"), e.getMessage());
-        e = assertThrows(IllegalArgumentException.class, () -> new Dataset("d", new float[6], 3, new int[]{-100, 0}, 4));
-        assertTrue(e.getMessage().contains("label of sample 0 is -100"), e.getMessage());
+        assertTrue(e.getMessage().contains("or IGNORE_INDEX (-100) for a sample to leave out"), e.getMessage());
+        for (int bad : new int[]{-1, -99, -101, Integer.MIN_VALUE}) {
+            e = assertThrows(IllegalArgumentException.class, () -> new Dataset("d", new float[6], 3, new int[]{0, bad}, 4));
+            assertTrue(e.getMessage().contains("d: label of sample 1 is " + bad + ", expected a class in [0, 4) or IGNORE_INDEX"),
+                    e.getMessage());
+        }
+    }
+
+    /** IGNORE_INDEX marks a sample to leave out (padding): accepted, counted apart, and kept through subsets and heads. */
+    @Test
+    void ignoredSamplesAreAcceptedAndCountedApart() {
+        Dataset data = numbered(20);
+        int[] y = data.labels().clone();
+        for (int i : new int[]{0, 7, 8, 19}) {
+            y[i] = Dataset.IGNORE_INDEX;
+        }
+        Dataset padded = new Dataset("padded", data.features(), D, y, 7);
+        assertEquals(-100, Dataset.IGNORE_INDEX);
+        assertEquals(org.distill4j.loss.LogitBatch.IGNORE_INDEX, Dataset.IGNORE_INDEX);
+        assertEquals(20, padded.size());
+        assertEquals(16, padded.labeledSize());
+        assertEquals(20, data.labeledSize());
+        assertFalse(padded.isLabeled(7));
+        assertTrue(padded.isLabeled(6));
+        assertTrue(padded.toString().contains("20 samples, 16 labeled"), padded.toString());
+        Dataset s = padded.subset(new int[]{8, 1, 19}, "picked");
+        assertArrayEquals(new int[]{Dataset.IGNORE_INDEX, 1, Dataset.IGNORE_INDEX}, s.labels());
+        assertEquals(1, s.labeledSize());
+        assertEquals(6, padded.head(9).labeledSize());
+        assertEquals(16, padded.shuffled(3).labeledSize());
+        assertNotEquals(data.fingerprint(), padded.fingerprint(), "ignored labels are part of the content");
     }
 }

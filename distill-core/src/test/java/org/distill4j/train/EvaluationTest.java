@@ -137,6 +137,86 @@ class EvaluationTest {
         }
     }
 
+    /**
+     * Samples labeled IGNORE_INDEX get predictions but no part in accuracy, agreement or KL: each equals a float64 reference
+     * over the labeled samples alone, on data of several inference batches with ignored samples in each.
+     */
+    @Test
+    void accuracyAgreementAndKlCountOnlyLabeledSamples() {
+        Random rng = new Random(47);
+        int n = Evaluation.EVAL_BATCH + 678;
+        Dataset full = data(n, 9);
+        int[] y = full.labels().clone();
+        for (int i = 0; i < n; i++) {
+            if (rng.nextInt(4) == 0) {
+                y[i] = Dataset.IGNORE_INDEX;
+            }
+        }
+        Dataset data = new Dataset("padded", full.features(), D, y, K);
+        LinearStudent student = new LinearStudent(rng, 1.3);
+        float[] teacherLogProbs = new float[n * K];
+        int[] teacherPred = new int[n];
+        for (int r = 0; r < n; r++) {
+            double[] t = new double[K];
+            for (int c = 0; c < K; c++) {
+                t[c] = rng.nextGaussian() * 2;
+            }
+            float[] tf = new float[K];
+            for (int c = 0; c < K; c++) {
+                tf[c] = (float) t[c];
+            }
+            double[] lt = Float64Reference.logSoftmax(tf, 0, K, 1);
+            for (int c = 0; c < K; c++) {
+                teacherLogProbs[r * K + c] = (float) lt[c];
+                if (lt[c] > lt[teacherPred[r]]) {
+                    teacherPred[r] = c;
+                }
+            }
+        }
+        float[] all = student.logits(data.features(), n);
+        int labeled = 0;
+        int correct = 0;
+        int same = 0;
+        double kl = 0;
+        for (int r = 0; r < n; r++) {
+            if (y[r] == Dataset.IGNORE_INDEX) {
+                continue;
+            }
+            labeled++;
+            int best = 0;
+            for (int c = 1; c < K; c++) {
+                if (all[r * K + c] > all[r * K + best]) {
+                    best = c;
+                }
+            }
+            correct += best == y[r] ? 1 : 0;
+            same += best == teacherPred[r] ? 1 : 0;
+            double[] ls = Float64Reference.logSoftmax(all, r * K, K, 1);
+            for (int c = 0; c < K; c++) {
+                double lt = teacherLogProbs[r * K + c];
+                kl += Math.exp(lt) * (lt - ls[c]);
+            }
+        }
+        assertTrue(labeled > n / 2 && labeled < n - 100, labeled + " labeled of " + n);
+        Evaluation.StudentEval ev = Evaluation.evaluate(student, data, teacherLogProbs);
+        assertEquals(n, ev.predictions().length, "every sample has a prediction");
+        assertEquals(correct / (double) labeled, Evaluation.accuracy(ev.predictions(), data), 0.0);
+        assertEquals(same / (double) labeled, Evaluation.agreement(ev.predictions(), teacherPred, data), 0.0);
+        assertEquals(kl / labeled, ev.teacherKl(), 1e-12 * Math.abs(kl / labeled));
+        // the plain agreement still compares every position
+        int sameAll = 0;
+        for (int r = 0; r < n; r++) {
+            sameAll += ev.predictions()[r] == teacherPred[r] ? 1 : 0;
+        }
+        assertEquals(sameAll / (double) n, Evaluation.agreement(ev.predictions(), teacherPred), 0.0);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Evaluation.agreement(new int[n], new int[n - 1], data));
+        assertTrue(e.getMessage().contains(n + " predictions with " + (n - 1) + " over the " + n + " samples of padded"),
+                e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Evaluation.accuracy(new int[n + 1], data));
+        assertTrue(e.getMessage().contains("samples of padded"), e.getMessage());
+    }
+
     @Test
     void agreementCountsEqualPositionsAndRefusesOtherLengths() {
         assertEquals(0.6, Evaluation.agreement(new int[]{1, 2, 3, 4, 5}, new int[]{1, 0, 3, 0, 5}), 0.0);
