@@ -21,8 +21,16 @@ public record Batch(int[] indices, float[] features, int featureCount, int[] lab
         return labels.length;
     }
 
-    /** The rows {@code [from, to)} of {@code data} as a batch (copies the features). */
+    /**
+     * The rows {@code [from, to)} of {@code data} as a batch (copies the features).
+     *
+     * @throws IndexOutOfBoundsException unless {@code 0 <= from <= to <= data.size()}, naming the dataset
+     */
     public static Batch range(Dataset data, int from, int to) {
+        if (from < 0 || from > to || to > data.size()) {
+            throw new IndexOutOfBoundsException(data.name() + ": rows [" + from + ", " + to + ") of " + data.size()
+                    + " samples, expected 0 <= from <= to <= " + data.size());
+        }
         int[] idx = new int[to - from];
         for (int i = 0; i < idx.length; i++) {
             idx[i] = from + i;
@@ -30,12 +38,20 @@ public record Batch(int[] indices, float[] features, int featureCount, int[] lab
         return of(data, idx);
     }
 
-    /** The given rows of {@code data} as a batch (copies the features). */
+    /**
+     * The given rows of {@code data} as a batch (copies the features).
+     *
+     * @throws IndexOutOfBoundsException for an index outside {@code [0, data.size())}, naming the dataset, the index and its row
+     */
     public static Batch of(Dataset data, int[] indices) {
         int d = data.featureCount();
-        float[] f = new float[indices.length * d];
+        float[] f = new float[Math.multiplyExact(indices.length, d)];
         int[] l = new int[indices.length];
         for (int i = 0; i < indices.length; i++) {
+            if (indices[i] < 0 || indices[i] >= data.size()) {
+                throw new IndexOutOfBoundsException(data.name() + ": sample index " + indices[i] + " (row " + i + " of the batch)"
+                        + " outside [0, " + data.size() + ")");
+            }
             System.arraycopy(data.features(), indices[i] * d, f, i * d, d);
             l[i] = data.labels()[indices[i]];
         }
