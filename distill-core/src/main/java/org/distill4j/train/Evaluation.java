@@ -37,9 +37,14 @@ public final class Evaluation {
         return out;
     }
 
-    /** The student's top-1 class for every sample (inference mode). */
+    /**
+     * The student's top-1 class for every sample (inference mode).
+     *
+     * @throws IllegalStateException when the student gives NaN for a sample that is not labeled IGNORE_INDEX (it has no top-1
+     *                               class), naming the sample
+     */
     public static int[] predict(Student student, Dataset data) {
-        return predict(b -> student.forward(b, false), student.classes(), data);
+        return predict(b -> student.forward(b, false), student.classes(), data, student.describe());
     }
 
     /** The teacher's top-1 class for every sample (a sparse teacher's best top-k entry). */
@@ -61,16 +66,37 @@ public final class Evaluation {
             }
             return out;
         }
-        return predict(teacher::outputs, teacher.classes(), data);
+        return predict(teacher::outputs, teacher.classes(), data, teacher.describe());
     }
 
-    private static int[] predict(Function<Batch, float[]> forward, int classes, Dataset data) {
+    private static int[] predict(Function<Batch, float[]> forward, int classes, Dataset data, String who) {
         int[] out = new int[data.size()];
         for (int from = 0; from < data.size(); from += EVAL_BATCH) {
             Batch b = Batch.range(data, from, Math.min(data.size(), from + EVAL_BATCH));
-            System.arraycopy(argmax(forward.apply(b), b.size(), classes), 0, out, from, b.size());
+            float[] values = forward.apply(b);
+            requireNoNan(values, b.size(), classes, data, from, who);
+            System.arraycopy(argmax(values, b.size(), classes), 0, out, from, b.size());
         }
         return out;
+    }
+
+    /**
+     * Throws when an evaluated sample's output (rows {@code [from, from + rows)} of {@code data}; not those labeled
+     * IGNORE_INDEX) holds a NaN: its top-1 class is undefined, and argmax would answer class 0 or skip it without a word.
+     */
+    private static void requireNoNan(float[] values, int rows, int classes, Dataset data, int from, String who) {
+        for (int r = 0; r < rows; r++) {
+            if (!data.isLabeled(from + r)) {
+                continue;
+            }
+            for (int c = 0; c < classes; c++) {
+                if (Float.isNaN(values[r * classes + c])) {
+                    throw new IllegalStateException(who + " gives NaN for sample " + (from + r) + " of " + data.name() + " (class "
+                            + c + "), which has no top-1 class: parameters that are no longer finite (for a student in training, lower the"
+                            + " learning rate) or a NaN in the sample's features");
+                }
+            }
+        }
     }
 
     /**
@@ -104,6 +130,7 @@ public final class Evaluation {
      * sample is labeled).
      *
      * @throws IllegalArgumentException when {@code teacherLogProbs} is not {@code [data.size(), student.classes()]}
+     * @throws IllegalStateException    when the student gives NaN for a sample not labeled IGNORE_INDEX, naming it
      */
     public static StudentEval evaluate(Student student, Dataset data, float[] teacherLogProbs) {
         int k = student.classes();
@@ -117,6 +144,7 @@ public final class Evaluation {
         for (int from = 0; from < data.size(); from += EVAL_BATCH) {
             Batch b = Batch.range(data, from, Math.min(data.size(), from + EVAL_BATCH));
             float[] logits = student.forward(b, false);
+            requireNoNan(logits, b.size(), k, data, from, student.describe());
             System.arraycopy(argmax(logits, b.size(), k), 0, pred, from, b.size());
             if (teacherLogProbs != null) {
                 for (int r = 0; r < b.size(); r++) {

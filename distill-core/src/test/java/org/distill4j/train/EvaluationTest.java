@@ -217,6 +217,42 @@ class EvaluationTest {
         assertTrue(e.getMessage().contains("samples of padded"), e.getMessage());
     }
 
+    /**
+     * A NaN output has no top-1 class (argmax would silently answer class 0, or skip it): a student whose parameters the last
+     * step made NaN failed no check and was reported with the accuracy of always predicting class 0. Evaluation refuses it,
+     * naming the sample; a NaN output of a sample labeled IGNORE_INDEX, which is not evaluated, is no error.
+     */
+    @Test
+    void aNanOutputIsAnErrorNamingTheSampleUnlessTheSampleIsIgnored() {
+        Dataset data = data(1500, 12);
+        LinearStudent broken = new LinearStudent(new Random(3), 1);
+        broken.w[2 * D + 1] = Float.NaN; // class 2 of every sample
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> Evaluation.evaluate(broken, data, null));
+        assertTrue(e.getMessage().contains("linear test student gives NaN for sample 0 of random/1500"), e.getMessage());
+        e = assertThrows(IllegalStateException.class, () -> Evaluation.predict(broken, data));
+        assertTrue(e.getMessage().contains("gives NaN for sample 0 of random/1500"), e.getMessage());
+
+        float[] x = data.features().clone();
+        int[] y = data.labels().clone();
+        x[1234 * D + 3] = Float.NaN; // sample 1234's logits are all NaN, in the second inference batch
+        Dataset nanRow = new Dataset("nan-row", x, D, y, K);
+        LinearStudent student = new LinearStudent(new Random(4), 1);
+        e = assertThrows(IllegalStateException.class, () -> Evaluation.evaluate(student, nanRow, null));
+        assertTrue(e.getMessage().contains("gives NaN for sample 1234 of nan-row"), e.getMessage());
+        y[1234] = Dataset.IGNORE_INDEX;
+        Dataset ignored = new Dataset("nan-row-ignored", x, D, y, K);
+        int[] pred = Evaluation.evaluate(student, ignored, null).predictions();
+        int[] clean = Evaluation.predict(student, data);
+        int correct = 0;
+        for (int r = 0; r < data.size(); r++) {
+            if (r != 1234) {
+                assertEquals(clean[r], pred[r]);
+                correct += clean[r] == y[r] ? 1 : 0;
+            }
+        }
+        assertEquals(correct / 1499.0, Evaluation.accuracy(pred, ignored), 0.0);
+    }
+
     @Test
     void agreementCountsEqualPositionsAndRefusesOtherLengths() {
         assertEquals(0.6, Evaluation.agreement(new int[]{1, 2, 3, 4, 5}, new int[]{1, 0, 3, 0, 5}), 0.0);
