@@ -71,7 +71,9 @@ public interface LogitLoss {
      * <p>The built-in losses read the rows in place, so no row is copied, and name the batch's rows in their errors.
      * This default copies the rows ({@code batch.slice}, unless they are the whole batch) and runs {@code compute} on
      * them, into {@code gradOut} when the gradient fills it, else into a scratch buffer of the thread's whose content
-     * it then copies to {@code gradOut}; a loss that reads its rows in place overrides it.
+     * it then copies to {@code gradOut}; a loss that reads its rows in place overrides it. A {@link BadRowException}
+     * from {@code compute} names a row of the slice; it is rethrown naming the row of {@code batch}
+     * ({@code from + row}).
      *
      * @param gradOffset where row {@code from}'s gradient starts in {@code gradOut}, which needs at least
      *                   {@code gradOffset + (to - from) * classes} elements and may not alias an input
@@ -83,14 +85,19 @@ public interface LogitLoss {
         checkRows(batch, from, to, gradOut, gradOffset, upstream);
         LogitBatch part = from == 0 && to == batch.rows() ? batch : batch.slice(from, to);
         int n = part.student().length;
-        if (gradOffset == 0 && gradOut.length == n) {
-            return compute(part, gradOut, upstream); // the gradient is the whole buffer
-        }
-        try (Scratch sc = Scratch.acquire()) {
-            float[] g = sc.floats(0, n);
-            LossResult r = compute(part, g, upstream);
-            System.arraycopy(g, 0, gradOut, gradOffset, n);
-            return r;
+        try {
+            if (gradOffset == 0 && gradOut.length == n) {
+                return compute(part, gradOut, upstream); // the gradient is the whole buffer
+            }
+            try (Scratch sc = Scratch.acquire()) {
+                float[] g = sc.floats(0, n);
+                LossResult r = compute(part, g, upstream);
+                System.arraycopy(g, 0, gradOut, gradOffset, n);
+                return r;
+            }
+        } catch (BadRowException e) {
+            // the loss named a row of the slice it was given: name the row of this batch
+            throw from == 0 ? e : e.atRow(from + e.row());
         }
     }
 

@@ -101,6 +101,67 @@ class BadRowExceptionTest {
                 "top-k probabilities of row 5 sum to");
     }
 
+    /** A row-separable loss of a user's that does not override computeRows: the interface's copying default runs it. */
+    private record OwnLoss(LogitLoss inner) implements LogitLoss {
+        @Override
+        public String name() {
+            return "own";
+        }
+
+        @Override
+        public java.util.Map<String, Object> settings() {
+            return java.util.Map.of();
+        }
+
+        @Override
+        public boolean needsTeacher() {
+            return inner.needsTeacher();
+        }
+
+        @Override
+        public boolean needsLabels() {
+            return inner.needsLabels();
+        }
+
+        @Override
+        public boolean rowSeparable() {
+            return true;
+        }
+
+        @Override
+        public Reduction reduction() {
+            return inner.reduction();
+        }
+
+        @Override
+        public LossResult compute(LogitBatch batch, float[] gradOut, float upstream) {
+            return inner.compute(batch, gradOut, upstream);
+        }
+    }
+
+    /**
+     * The default computeRows runs the loss on a copy of rows [from, to) as a batch of their own: a bad row it names is
+     * a row of that slice, which must come back as the row of the batch computeRows was given (from + row).
+     */
+    @Test
+    void theDefaultComputeRowsNamesTheBatchsRowNotTheSlices() {
+        Random rng = new Random(29);
+        float[] s = Inputs.logits(rng, ROWS, V, 3);
+        float[] t = Inputs.logits(rng, ROWS, V, 3);
+        s[BAD * V + 4] = Float.NaN;
+        LogitBatch batch = LogitBatch.of(ROWS, V, s, t, TeacherValues.LOGITS, null);
+        LogitLoss own = new OwnLoss(new SoftTargetKd(2, 0));
+        for (int from : new int[]{0, 2, BAD}) {
+            for (int to : new int[]{BAD + 1, ROWS}) {
+                float[] g = new float[(to - from) * V + 3];
+                badRow(() -> own.computeRows(batch, from, to, g, 3, 0.7f),
+                        "student logit at row 5, class 4 is NaN, expected a finite value");
+            }
+        }
+        // the whole batch, into a gradient buffer of its own size: computed in place, the row as the loss names it
+        badRow(() -> own.computeRows(batch, 0, ROWS, new float[ROWS * V], 0, 0.7f), "student logit at row 5, class 4 is NaN");
+    }
+
     @Test
     void atRowKeepsTheTextCauseAndTraceAndRenamesTheRow() {
         RuntimeException cause = new RuntimeException("underlying");
