@@ -25,7 +25,8 @@ public final class FeatureBatch {
     }
 
     /**
-     * @throws IllegalArgumentException when a buffer's length is not rows x the product of its shape
+     * @throws IllegalArgumentException when a buffer's length is not rows x the product of its shape; a
+     *                                  {@link BadRowException} naming the row of the batch when a value is not finite
      */
     public static FeatureBatch of(int rows, float[] student, int[] studentShape, float[] teacher, int[] teacherShape) {
         if (rows <= 0) {
@@ -51,7 +52,8 @@ public final class FeatureBatch {
         }
         for (int i = 0; i < x.length; i++) {
             if (!Float.isFinite(x[i])) {
-                throw new IllegalArgumentException(what + " of sample " + (i / size) + " has " + x[i] + " at offset " + (i % size));
+                // the row of the batch, as data: the trainer names the training sample it holds (batches are shuffled)
+                throw new BadRowException(what + " of row ", (int) (i / size), " has " + x[i] + " at offset " + (i % size));
             }
         }
     }

@@ -7,6 +7,7 @@ import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -442,7 +443,16 @@ class FeatureLossTest {
         float[] bad = new float[4];
         bad[3] = Float.NaN;
         e = assertThrows(IllegalArgumentException.class, () -> FeatureBatch.of(2, new float[4], new int[]{2}, bad, new int[]{2}));
-        assertTrue(e.getMessage().contains("teacher feature of sample 1 has NaN at offset 1"), e.getMessage());
+        // a row of the batch, as data: the trainer names the training sample that row holds (batches are shuffled)
+        BadRowException row = assertInstanceOf(BadRowException.class, e, e.getMessage());
+        assertEquals(1, row.row());
+        assertEquals("teacher feature of row 1 has NaN at offset 1", e.getMessage());
+        float[] inf = new float[6];
+        inf[2] = Float.NEGATIVE_INFINITY;
+        row = assertInstanceOf(BadRowException.class, assertThrows(IllegalArgumentException.class,
+                () -> FeatureBatch.of(3, inf, new int[]{2}, new float[3], new int[]{1})));
+        assertEquals(1, row.row());
+        assertEquals("student feature of row 1 has -Infinity at offset 0", row.getMessage());
     }
 
     @Test
