@@ -15,6 +15,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.UnaryOperator;
 
 /**
  * Writes a soft-target store, crash-safe and resumable.
@@ -27,7 +28,9 @@ import java.util.List;
  * them), anything after the last good chunk is cut, and {@link #rowsWritten()} says where to continue.
  * The finished file is byte-for-byte the one an uninterrupted run writes. Rows are appended in order; a
  * partly filled chunk is written only when it is full (or the last one). Rows are checked before they
- * are written ({@link #writeDense}, {@link #writeTopK}), so every store this writer finishes can be read.
+ * are written ({@link #writeDense}, {@link #writeTopK}), so every store this writer finishes can be read. A writer
+ * whose write failed (a full disk) refuses every further call, naming the file and the failure: the store on disk
+ * resumes from its last complete chunk when it is opened again.
  *
  * <p>A writer holds an exclusive lock on its {@code .partial} until it is closed (an fcntl lock on Linux, which the
  * kernel drops when the process dies, even by {@code kill -9}): a second writer of the same store, in this process or
@@ -45,6 +48,8 @@ public final class StoreWriter implements AutoCloseable {
     private long rowsWritten;     // rows in complete chunks on disk
     private int rowsInBuffer;     // rows of the current chunk held in memory
     private boolean closed;
+    /** The failure of a chunk or footer write (a full disk): the writer takes nothing more after it. */
+    private Throwable failed;
 
     private StoreWriter(Path path, Path partial, StoreHeader header, FileChannel channel, long rowsWritten) {
         this.path = path;
@@ -88,12 +93,17 @@ public final class StoreWriter implements AutoCloseable {
      *                                  a partial shorter than its own complete header is started over.
      */
     public static StoreWriter open(Path path, StoreHeader header) throws IOException {
+        return open(path, header, UnaryOperator.identity());
+    }
+
+    /** As {@link #open(Path, StoreHeader)}, writing through {@code wrap} of the file's channel (for tests: a failing disk). */
+    static StoreWriter open(Path path, StoreHeader header, UnaryOperator<FileChannel> wrap) throws IOException {
         if (Files.exists(path)) {
             throw new IllegalStateException(path + " already holds a complete store; delete it to write a new one");
         }
         Path partial = partialPath(path);
         if (Files.exists(partial)) {
-            return resume(path, partial, header);
+            return resume(path, partial, header, wrap);
         }
         Path dir = path.toAbsolutePath().getParent();
         if (dir != null) {
@@ -101,9 +111,9 @@ public final class StoreWriter implements AutoCloseable {
         }
         FileChannel ch;
         try {
-            ch = FileChannel.open(partial, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ);
+            ch = wrap.apply(FileChannel.open(partial, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ));
         } catch (FileAlreadyExistsException e) { // another writer created it since: resume it, or be refused while it writes
-            return resume(path, partial, header);
+            return resume(path, partial, header, wrap);
         }
         try {
             lock(ch, partial);
@@ -139,8 +149,8 @@ public final class StoreWriter implements AutoCloseable {
         }
     }
 
-    private static StoreWriter resume(Path path, Path partial, StoreHeader header) throws IOException {
-        FileChannel ch = FileChannel.open(partial, StandardOpenOption.WRITE, StandardOpenOption.READ);
+    private static StoreWriter resume(Path path, Path partial, StoreHeader header, UnaryOperator<FileChannel> wrap) throws IOException {
+        FileChannel ch = wrap.apply(FileChannel.open(partial, StandardOpenOption.WRITE, StandardOpenOption.READ));
         try {
             lock(ch, partial);
             if (Files.exists(path)) { // the writer that held the lock finished: ch is the complete store, renamed
@@ -353,7 +363,9 @@ public final class StoreWriter implements AutoCloseable {
      *                                  a finite value overflows the store's dtype (beyond 65504 in f16), or a row has
      *                                  no finite value (no class with probability): the losses refuse such rows, and
      *                                  refusing them here stops labeling at the row instead of training at its batch
-     * @throws IllegalStateException    when the writer is closed, or the {@code n} rows are more than the store has left
+     * @throws IllegalStateException    when the writer is closed, an earlier write of it failed (naming the failure: close
+     *                                  it and open the store again to resume), or the {@code n} rows are more than the
+     *                                  store has left
      */
     public void writeDense(float[] values, int n) throws IOException {
         if (header.layout() != StoreHeader.Layout.DENSE) {
@@ -389,7 +401,9 @@ public final class StoreWriter implements AutoCloseable {
      *                                  NaN or infinite (floor {@code -Infinity} first), is above 0 (beyond
      *                                  {@value #MAX_LOG_PROB} for rounding, as stored in the dtype), or overflows
      *                                  the store's dtype
-     * @throws IllegalStateException    when the writer is closed, or the {@code n} rows are more than the store has left
+     * @throws IllegalStateException    when the writer is closed, an earlier write of it failed (naming the failure: close
+     *                                  it and open the store again to resume), or the {@code n} rows are more than the
+     *                                  store has left
      */
     public void writeTopK(int[] ids, float[] logProbs, int n) throws IOException {
         if (header.layout() != StoreHeader.Layout.TOP_K) {
@@ -505,8 +519,20 @@ public final class StoreWriter implements AutoCloseable {
         }
     }
 
+    /**
+     * Refuses any call once a write failed: its chunk buffer holds rows that never reached the disk, and what did reach it
+     * is unknown (a torn chunk, or a sync that failed), so only a resume, which checks each chunk on disk, may go on.
+     */
+    private void checkNotFailed() {
+        if (failed != null) {
+            throw new IllegalStateException(partial + ": an earlier write failed (" + failed + "); this writer takes nothing more: "
+                    + "close this writer and open the store again to resume from its last complete chunk", failed);
+        }
+    }
+
     /** Refuses a call of {@code n} rows before any is taken: the writer is closed, or they are more than the store has left. */
     private void checkRoom(int n) {
+        checkNotFailed();
         if (closed) {
             throw new IllegalStateException("store writer is closed");
         }
@@ -519,6 +545,7 @@ public final class StoreWriter implements AutoCloseable {
     }
 
     private void ensureRoom() {
+        checkNotFailed();
         if (closed) {
             throw new IllegalStateException("store writer is closed");
         }
@@ -536,10 +563,15 @@ public final class StoreWriter implements AutoCloseable {
             chunk.putInt(n, Crc32c.of(chunk.array(), 0, n));
             ByteBuffer out = chunk.duplicate().limit(n + 4).position(0);
             long off = header.chunkOffset(chunkIndex);
-            while (out.hasRemaining()) {
-                off += channel.write(out, off);
+            try {
+                while (out.hasRemaining()) {
+                    off += channel.write(out, off);
+                }
+                channel.force(false);
+            } catch (IOException | RuntimeException e) {
+                failed = e;
+                throw e;
             }
-            channel.force(false);
             rowsWritten += rowsInBuffer;
             rowsInBuffer = 0;
         }
@@ -547,15 +579,21 @@ public final class StoreWriter implements AutoCloseable {
 
     /** Writes the footer, syncs and gives the store its final name; then closes the file (and lets go of its lock). */
     public void finish() throws IOException {
+        checkNotFailed();
         if (rowsWritten != header.rows()) {
             throw new IllegalStateException("store has " + rowsWritten + " of " + header.rows() + " rows; write them all before finish()");
         }
         ByteBuffer f = StoreFooter.encode(header.rows());
         long off = header.completeSize() - StoreFooter.BYTES;
-        while (f.hasRemaining()) {
-            off += channel.write(f, off);
+        try {
+            while (f.hasRemaining()) {
+                off += channel.write(f, off);
+            }
+            channel.force(true); // after a failed sync, what is on disk is unknown: never retried on this writer
+        } catch (IOException | RuntimeException e) {
+            failed = e;
+            throw e;
         }
-        channel.force(true);
         // renamed while still locked: a writer that gets the lock afterwards finds the complete store, not a .partial to resume
         org.distill4j.internal.AtomicFiles.move(partial, path);
         // the rename itself survives a power loss (else the store could come back as a complete .partial to resume)

@@ -330,6 +330,49 @@ class SoftTargetStoreTest {
     }
 
     /**
+     * A chunk write that fails (a full disk) leaves the writer with a full chunk buffer it could not write: a retry on the
+     * same writer used to run past the buffer (IndexOutOfBoundsException). The writer now refuses every further call
+     * naming the file and the first failure, and the store on disk resumes from its last complete chunk.
+     */
+    @Test
+    void aWriterWhoseWriteFailedRefusesFurtherCallsAndTheStoreResumes(@TempDir Path tmp) throws IOException {
+        int vocab = 11;
+        int rows = 14;
+        StoreHeader h = dense(ValueCodec.F16, vocab, rows, 4);
+        float[] all = values(31, rows * vocab);
+        Path whole = tmp.resolve("whole.d4j");
+        try (StoreWriter w = StoreWriter.open(whole, h)) {
+            w.writeDense(all, rows);
+            w.finish();
+        }
+        Path p = tmp.resolve("full.d4j");
+        FailingWriteChannel[] channel = {null};
+        StoreWriter w = StoreWriter.open(p, h, c -> channel[0] = new FailingWriteChannel(c));
+        w.writeDense(java.util.Arrays.copyOfRange(all, 0, 6 * vocab), 6); // chunk 0 on disk, 2 rows buffered
+        channel[0].failAfter(10); // chunk 1 reaches the disk in part, then the disk is full
+        float[] next = java.util.Arrays.copyOfRange(all, 6 * vocab, 10 * vocab);
+        IOException full = assertThrows(IOException.class, () -> w.writeDense(next, 4));
+        assertEquals("No space left on device", full.getMessage());
+        assertEquals(4, w.rowsWritten());
+        String partial = StoreWriter.partialPath(p).toString();
+        for (org.junit.jupiter.api.function.Executable retry : List.<org.junit.jupiter.api.function.Executable>of(
+                () -> w.writeDense(next, 4), () -> w.writeDense(java.util.Arrays.copyOf(next, vocab), 1), w::finish)) {
+            IllegalStateException e = assertThrows(IllegalStateException.class, retry);
+            assertTrue(e.getMessage().startsWith(partial + ": an earlier write failed (java.io.IOException: No space left on device)"),
+                    e.getMessage());
+            assertTrue(e.getMessage().contains("close this writer and open the store again to resume"), e.getMessage());
+            assertEquals(full, e.getCause());
+        }
+        w.close();
+        try (StoreWriter again = StoreWriter.open(p, h)) {
+            assertEquals(4, again.rowsWritten(), "the torn chunk 1 is cut; chunk 0 stays");
+            again.writeDense(java.util.Arrays.copyOfRange(all, 4 * vocab, rows * vocab), rows - 4);
+            again.finish();
+        }
+        assertArrayEquals(Files.readAllBytes(whole), Files.readAllBytes(p));
+    }
+
+    /**
      * Rows read from a closed store are refused as such, whether their chunk was read before or not: a chunk not read yet
      * used to fail as a corrupt store ("cannot read the file's size: ClosedChannelException", a StoreFormatException),
      * while a chunk read before was still served from its mapping.
