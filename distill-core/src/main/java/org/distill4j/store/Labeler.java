@@ -90,14 +90,31 @@ public final class Labeler {
 
     /** With {@code weights} (null: none, as for imported outputs) the content hash of the teacher's weights or model. */
     static String provenance(String teacherId, String description, String weights, Dataset data) {
+        return provenance(teacherId, description, weights, null, data);
+    }
+
+    /**
+     * With {@code source} (null: none, as for labeled stores) what identifies an imported source's content: its CRC32C
+     * and size ({@link StoreImport}).
+     */
+    static String provenance(String teacherId, String description, String weights, String source, Dataset data) {
         return "{\"teacher\":\"" + json(teacherId) + "\",\"description\":\"" + json(description)
                 + (weights == null ? "" : "\",\"" + WEIGHTS + "\":\"" + weights)
+                + (source == null ? "" : "\",\"" + SOURCE + "\":\"" + json(source))
                 + "\",\"dataset\":\"" + json(data.name()) + "\",\"datasetRows\":" + data.size()
                 + ",\"datasetFingerprint\":" + data.fingerprint() + "}";
     }
 
     /** The provenance field with the content hash of the teacher's weights or model. */
     static final String WEIGHTS = "teacherWeights";
+
+    /** The provenance field of an imported store with its source's CRC32C and size. */
+    static final String SOURCE = "source";
+
+    /** {@code provenance} without the source's record (what an import recorded before it had one). */
+    static String withoutSource(String provenance) {
+        return provenance.replaceFirst(",\"" + SOURCE + "\":\"[^\"\\\\]*\"", "");
+    }
 
     /** The first 64 bits of the SHA-256 of the teacher's identity, in hex: what changes when its weights or model do. */
     static String weights(Teacher teacher) {

@@ -46,9 +46,11 @@ import java.util.zip.CRC32C;
  *
  * <p>An import is resumable like a labeling run: rerunning the same call after an interruption
  * continues from the last complete chunk, and the finished store equals an uninterrupted import byte
- * for byte. Without a teacher id the store records a CRC32C of the source's content, so a changed
- * source is never resumed into (or reused as) a store of the old one; the source must not change while it
- * is imported (its size and modification time are compared before the store is finished).
+ * for byte. The store's provenance records the source's CRC32C and size (with a teacher id or without one, when the
+ * CRC32C is the teacher id too), so a changed source is never resumed into (or reused as) a store of the old one: that
+ * is a {@link StoreMismatchException} naming both versions, and the store is left as it is. A store imported before the
+ * source was recorded is reused and resumed by its settings and teacher id alone, with a warning. The source must not
+ * change while it is imported (its size and modification time are compared before the store is finished).
  */
 public final class StoreImport {
     private static final Logger LOG = LoggerFactory.getLogger(StoreImport.class);
@@ -90,7 +92,7 @@ public final class StoreImport {
      * @param chunkRows rows per checksummed chunk (the unit of resumption); 0 for 1024 rows or 64 MiB, whichever
      *                  is less (a chunk is buffered in memory: 1024 dense f16 rows at V = 152064 would take 311 MB)
      * @param teacherId the teacher's id in the store's provenance, or null for a CRC32C of the source's
-     *                  content (one extra read of the source)
+     *                  content (the source's CRC32C and size are recorded either way)
      * @param topK      top-k sources: entries kept per row, the most probable first (0: every entry of
      *                  the source's rows, which must then all have the same count); 0 for dense sources
      * @param vocab     classes per row: 0 for the dataset's classes (top-k) or the array's last axis (dense)
@@ -174,13 +176,15 @@ public final class StoreImport {
                     checkDense(npy, r, a.floats(r, n, crc), a.cols(), values, o.codec());
                 }
             };
-            String id = o.teacherId() != null ? o.teacherId() : "npy-" + Long.toHexString(source.check(check));
+            long crc = source.check(check); // the source's identity is recorded whatever the teacher id
+            String id = o.teacherId() != null ? o.teacherId() : "npy-" + Long.toHexString(crc);
             String description = String.format(Locale.ROOT, "imported: npy %s %s, %s", a.descr(), a.shapeText(),
                     values.name().toLowerCase(Locale.ROOT).replace('_', '-'));
             StoreHeader header = new StoreHeader(StoreHeader.Layout.DENSE, o.codec(),
                     values == Values.LOGITS ? StoreHeader.ValueKind.LOGITS : StoreHeader.ValueKind.LOG_PROBS, a.cols(), 0,
-                    data.size(), o.chunkRows(StoreHeader.rowBytes(StoreHeader.Layout.DENSE, o.codec(), a.cols(), 0)), 1.0, Labeler.provenance(id, description, data));
-            return write(header, out, progress, source, o.teacherId() != null ? check : null, (w, from, tick) -> {
+                    data.size(), o.chunkRows(StoreHeader.rowBytes(StoreHeader.Layout.DENSE, o.codec(), a.cols(), 0)), 1.0,
+                    Labeler.provenance(id, description, null, source.identity(crc), data));
+            return write(header, out, progress, source, o.teacherId() != null, (w, from, tick) -> {
                 for (long r = from; r < a.rows(); r += group) {
                     int n = (int) Math.min(group, a.rows() - r);
                     float[] v = a.floats(r, n);
@@ -233,9 +237,10 @@ public final class StoreImport {
         checkRows(jsonl, "has " + rows[0] + " non-blank lines", rows[0], data);
         checkK(jsonl, topK, vocab);
         String id = o.teacherId() != null ? o.teacherId() : "jsonl-" + Long.toHexString(crc);
-        StoreHeader header = topKHeader(o, vocab, topK, data, id, String.format(Locale.ROOT, "imported: jsonl top-%d", topK));
+        StoreHeader header = topKHeader(o, vocab, topK, data, id, String.format(Locale.ROOT, "imported: jsonl top-%d", topK),
+                source.identity(crc));
         int group = Math.max(1, valuesPerRead / topK);
-        return write(header, out, progress, source, null, (w, from, tick) -> { // every line was checked above
+        return write(header, out, progress, source, o.teacherId() != null, (w, from, tick) -> { // every line was checked above
             int[] ids = new int[group * topK];
             float[] lps = new float[group * topK];
             int[] inGroup = {0};
@@ -314,11 +319,12 @@ public final class StoreImport {
                 }
                 rows.read(0, idCrc, idCrc == null ? null : lpCrc, n -> { });
             };
-            long idCrc = o.teacherId() != null ? 0 : source.check(check);
+            long idCrc = source.check(check); // the source's identity is recorded whatever the teacher id
             String id = o.teacherId() != null ? o.teacherId()
                     : "npy-" + Long.toHexString(idCrc) + "-" + Long.toHexString(lpCrc.getValue());
-            StoreHeader header = topKHeader(o, vocab, k, data, id, String.format(Locale.ROOT, "imported: npy top-%d of %d", k, cols));
-            return write(header, out, progress, source, o.teacherId() != null ? check : null,
+            StoreHeader header = topKHeader(o, vocab, k, data, id, String.format(Locale.ROOT, "imported: npy top-%d of %d", k, cols),
+                    source.identity(idCrc, lpCrc.getValue()));
+            return write(header, out, progress, source, o.teacherId() != null,
                     (w, from, tick) -> rows.read(from, null, null, n -> {
                         w.writeTopK(n == group ? outIds : Arrays.copyOf(outIds, n * k), n == group ? outLps : Arrays.copyOf(outLps, n * k), n);
                         tick.run();
@@ -349,6 +355,24 @@ public final class StoreImport {
             List<java.nio.file.attribute.FileTime> t = new java.util.ArrayList<>(a.times);
             t.addAll(b.times);
             return new Source(f, s, t);
+        }
+
+        /**
+         * What a store records of the source's content: each file's CRC32C ({@code crcs}, in the order of the files) and
+         * size, e.g. {@code CRC32C 0a1b2c3d, 5600 bytes}, for two files {@code ids CRC32C ..., log-probabilities CRC32C ...};
+         * a file's name is not part of it (a moved source is the same).
+         */
+        String identity(long... crcs) {
+            if (files.size() == 1) {
+                return String.format(Locale.ROOT, "CRC32C %08x, %d bytes", crcs[0], sizes.get(0));
+            }
+            return String.format(Locale.ROOT, "ids CRC32C %08x, %d bytes and log-probabilities CRC32C %08x, %d bytes", crcs[0],
+                    sizes.get(0), crcs[1], sizes.get(1));
+        }
+
+        /** The files, for messages. */
+        String names() {
+            return files.stream().map(Path::toString).collect(java.util.stream.Collectors.joining(" and "));
         }
 
         /** Runs {@code pass} over the whole source, hashing it; returns the CRC32C. */
@@ -769,10 +793,10 @@ public final class StoreImport {
         }
     }
 
-    private static StoreHeader topKHeader(Options o, int vocab, int k, Dataset data, String id, String description) {
+    private static StoreHeader topKHeader(Options o, int vocab, int k, Dataset data, String id, String description, String source) {
         return new StoreHeader(StoreHeader.Layout.TOP_K, o.codec(), StoreHeader.ValueKind.LOG_PROBS, vocab, k, data.size(),
                 o.chunkRows(StoreHeader.rowBytes(StoreHeader.Layout.TOP_K, o.codec(), vocab, k)), 1.0,
-                Labeler.provenance(id, description, data));
+                Labeler.provenance(id, description, null, source, data));
     }
 
     /** Writes rows from {@code from} (the rows on disk) to the end, calling {@code tick} after each group of rows. */
@@ -781,23 +805,41 @@ public final class StoreImport {
     }
 
     /**
-     * Writes {@code header} and the rows into {@code out} (or finds it complete). {@code recheck}, when not
-     * null, is run over the whole source first: the source was not hashed, so it was not checked yet.
+     * Writes {@code header} and the rows into {@code out} (or finds it complete). The source was read whole (checked
+     * and hashed) before: a store or {@code .partial} there that was imported from another version of it (another
+     * CRC32C or size in its provenance) is refused, naming both; one from before imports recorded their source is
+     * reused or resumed by its settings and teacher id alone, as it was then.
+     *
+     * @param namedTeacher the teacher id was given, not taken from the source's content (which would differ anyway)
      */
-    private static Labeler.Result write(StoreHeader header, Path out, LongConsumer progress, Source source, Pass recheck, Rows rows)
-            throws IOException {
-        if (Files.exists(out)) {
-            try (SoftTargetStore s = SoftTargetStore.open(out)) {
-                if (!s.header().equals(header)) {
-                    throw new StoreMismatchException(out + " already holds a store with other settings or from another source: "
-                            + StoreWriter.differences(s.header(), header) + ". Delete it to import again");
+    private static Labeler.Result write(StoreHeader header, Path out, LongConsumer progress, Source source, boolean namedTeacher,
+                                        Rows rows) throws IOException {
+        boolean complete = Files.exists(out);
+        Path at = complete ? out : StoreWriter.partialPath(out);
+        StoreHeader found = complete || Files.exists(at) ? existingHeader(at, complete) : null;
+        if (found != null && !found.equals(header)) {
+            StoreHeader unrecorded = withProvenance(header, Labeler.withoutSource(header.provenance()));
+            String then = sourceOf(found.provenance());
+            if (then == null && found.equals(unrecorded)) {
+                if (namedTeacher) {
+                    LOG.warn("{} records no CRC32C of its source (an import by an older Distill4J): {} by its settings and teacher "
+                            + "id '{}' alone; delete it to import again if {} changed since", at, complete ? "reused" : "resumed",
+                            StoredTeacher.teacherId(found.provenance()), source.names());
                 }
+                header = unrecorded; // continued as it was started, so a resumed store is the one it would have been then
+            } else if (then != null && withProvenance(found, Labeler.withoutSource(found.provenance())).equals(unrecorded)) {
+                throw new StoreMismatchException(at + (complete ? " was imported from" : " was started from") + " another version of "
+                        + source.names() + ": its content differs (" + (complete ? "when imported: " : "when started: ") + then + "; now: "
+                        + sourceOf(header.provenance()) + "); delete " + at + " to import the source as it is now, or import into another store (another --out)");
+            }
+        }
+        if (complete) {
+            if (!found.equals(header)) {
+                throw new StoreMismatchException(out + " already holds a store with other settings or from another source: "
+                        + StoreWriter.differences(found, header) + ". Delete it to import again");
             }
             LOG.info("{} is already complete ({} rows)", out, header.rows());
             return new Labeler.Result(out, header.rows(), header.rows(), true, 0, 0);
-        }
-        if (recheck != null) {
-            recheck.run(0, null);
         }
         long start = System.nanoTime();
         long resumedFrom;
@@ -822,5 +864,38 @@ public final class StoreImport {
         }
         double seconds = (System.nanoTime() - start) / 1e9;
         return new Labeler.Result(out, header.rows(), resumedFrom, false, seconds, (header.rows() - resumedFrom) / Math.max(seconds, 1e-9));
+    }
+
+    /**
+     * The header of the complete store at {@code path} (as the reader opens it: a bad store fails here, naming what is
+     * wrong), or of the {@code .partial} there, or null when that cannot be read: the writer then says what is wrong with it.
+     */
+    private static StoreHeader existingHeader(Path path, boolean complete) throws IOException {
+        if (complete) {
+            try (SoftTargetStore s = SoftTargetStore.open(path)) {
+                return s.header();
+            }
+        }
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(path, java.nio.file.StandardOpenOption.READ)) {
+            return StoreHeader.read(ch, ch.size(), path.toString());
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
+    }
+
+    private static StoreHeader withProvenance(StoreHeader h, String provenance) {
+        return new StoreHeader(h.layout(), h.codec(), h.values(), h.vocab(), h.k(), h.rows(), h.chunkRows(), h.temperature(), provenance);
+    }
+
+    /** The source's identity recorded in a provenance, or null (a labeled store, or an import from before it was recorded). */
+    static String sourceOf(String provenance) {
+        try {
+            if (JsonLine.parse(provenance) instanceof Map<?, ?> record && record.get(Labeler.SOURCE) instanceof String v) {
+                return v;
+            }
+        } catch (RuntimeException e) {
+            // not one JSON object (a store from elsewhere)
+        }
+        return null;
     }
 }

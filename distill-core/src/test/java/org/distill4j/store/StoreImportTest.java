@@ -594,6 +594,154 @@ class StoreImportTest {
         assertEquals(rows(tmp.resolve("labeled.d4j")), rows(tmp.resolve("imported.d4j")));
     }
 
+    /** The three kinds of source, each as two versions (0 and 1) of the same size that differ in one value. */
+    private static final class Sources {
+        final Path npy;
+        final Path jsonl;
+        final Path ids;
+        final Path lps;
+        private final Path tmp;
+
+        Sources(Path tmp) throws Exception {
+            this.tmp = tmp;
+            npy = tmp.resolve("z.npy");
+            jsonl = tmp.resolve("t.jsonl");
+            ids = tmp.resolve("ids.npy");
+            lps = tmp.resolve("lps.npy");
+            version(0);
+        }
+
+        /** Writes version {@code v} of every source: version 1 moves one log-probability (or logit) of row 3. */
+        void version(int v) throws Exception {
+            float[] z = logits(31);
+            z[3 * V + 1] += v;
+            NpyArrayTest.writeF32(npy, z, DATA.size(), V);
+            StringBuilder b = new StringBuilder();
+            int[] topIds = new int[DATA.size() * 2];
+            float[] topLps = new float[topIds.length];
+            for (int r = 0; r < DATA.size(); r++) {
+                topIds[2 * r] = r % V;
+                topIds[2 * r + 1] = (r + 3) % V;
+                topLps[2 * r] = r == 3 && v == 1 ? -0.75f : -0.5f;
+                topLps[2 * r + 1] = -2.25f;
+                b.append(String.format(Locale.ROOT, "{\"ids\": [%d, %d], \"logprobs\": [%s, %s]}%n", topIds[2 * r], topIds[2 * r + 1],
+                        topLps[2 * r], topLps[2 * r + 1]));
+            }
+            Files.writeString(jsonl, b);
+            NpyArrayTest.writeI64(ids, topIds, DATA.size(), 2);
+            NpyArrayTest.writeF32(lps, topLps, DATA.size(), 2);
+        }
+
+        Labeler.Result run(int kind, Path out, StoreImport.Options o, java.util.function.LongConsumer progress) throws Exception {
+            return switch (kind) {
+                case 0 -> StoreImport.dense(npy, StoreImport.Values.LOGITS, DATA, out, o, progress);
+                case 1 -> StoreImport.topK(jsonl, DATA, out, o, progress);
+                default -> StoreImport.topK(ids, lps, DATA, out, o, progress);
+            };
+        }
+
+        String file(int kind) {
+            return (kind == 0 ? npy : kind == 1 ? jsonl : ids).toString();
+        }
+    }
+
+    /**
+     * A source changed after its import under a teacher id (which does not change with the content, as the content id
+     * does): rerunning the same import used to say the store was complete and keep the old values. The source's CRC32C
+     * and size are recorded, so a store or a .partial of another version is refused naming what differs, and left as it
+     * is; the same source is still reused and resumed.
+     */
+    @Test
+    void aChangedSourceIsNeitherReusedNorResumedUnderATeacherId(@TempDir Path tmp) throws Exception {
+        Sources src = new Sources(tmp);
+        StoreImport.Options o = StoreImport.Options.defaults().withChunkRows(16).withTeacherId("qwen-api");
+        for (int kind = 0; kind < 3; kind++) {
+            int k = kind;
+            src.version(0);
+            Path out = tmp.resolve(kind + ".d4j");
+            assertFalse(src.run(kind, out, o, null).alreadyComplete());
+            assertTrue(src.run(kind, out, o, null).alreadyComplete(), "the same source: the store is reused");
+            byte[] before = Files.readAllBytes(out);
+            src.version(1);
+            StoreMismatchException e = assertThrows(StoreMismatchException.class, () -> src.run(k, out, o, null));
+            assertTrue(e.getMessage().startsWith(out + " was imported from another version of " + src.file(kind)
+                    + (kind == 2 ? " and " + src.lps : "") + ": its content differs (when imported: " + (kind == 2 ? "ids " : "")
+                    + "CRC32C "), e.getMessage());
+            assertTrue(e.getMessage().endsWith("; delete " + out + " to import the source as it is now, or import into another"
+                    + " store (another --out)"), e.getMessage());
+            assertArrayEquals(before, Files.readAllBytes(out), "the store is unchanged");
+
+            // an import of version 1 interrupted, then run again from version 0: refused, the .partial kept
+            Path cut = tmp.resolve(kind + "-cut.d4j");
+            assertThrows(IllegalStateException.class, () -> src.run(k, cut, o, rows -> {
+                throw new IllegalStateException("killed");
+            }));
+            Path partial = StoreWriter.partialPath(cut);
+            byte[] started = Files.readAllBytes(partial);
+            src.version(0);
+            e = assertThrows(StoreMismatchException.class, () -> src.run(k, cut, o, null));
+            assertTrue(e.getMessage().startsWith(partial + " was started from another version of " + src.file(kind)
+                    + (kind == 2 ? " and " + src.lps : "") + ": its content differs (when started: " + (kind == 2 ? "ids " : "")
+                    + "CRC32C "), e.getMessage());
+            assertTrue(e.getMessage().endsWith("; delete " + partial + " to import the source as it is now, or import into"
+                    + " another store (another --out)"), e.getMessage());
+            assertArrayEquals(started, Files.readAllBytes(partial), "the .partial is unchanged");
+            assertFalse(Files.exists(cut));
+            src.version(1);
+            Labeler.Result resumed = src.run(kind, cut, o, null);
+            assertTrue(resumed.resumedFrom() > 0, "the same source resumes: " + resumed);
+            Path whole = tmp.resolve(kind + "-whole.d4j");
+            src.run(kind, whole, o, null);
+            assertArrayEquals(Files.readAllBytes(whole), Files.readAllBytes(cut));
+        }
+    }
+
+    /**
+     * A store imported before the source was recorded (no "source" in its provenance) is reused and resumed as it was
+     * then, by its settings and teacher id alone (with a warning), not refused as another source's.
+     */
+    @Test
+    void aStoreFromBeforeTheSourceWasRecordedIsStillReusedAndResumed(@TempDir Path tmp) throws Exception {
+        Sources src = new Sources(tmp);
+        StoreImport.Options o = StoreImport.Options.defaults().withChunkRows(16).withTeacherId("qwen-api");
+        int[] all = java.util.stream.IntStream.range(0, DATA.size()).toArray();
+        for (int kind = 0; kind < 3; kind++) {
+            Path now = tmp.resolve(kind + "-now.d4j");
+            src.run(kind, now, o, null);
+            StoreHeader h;
+            float[] dense = null;
+            SoftTargetStore.TopKRows top = null;
+            try (SoftTargetStore s = SoftTargetStore.open(now)) {
+                h = s.header();
+                if (h.layout() == StoreHeader.Layout.DENSE) {
+                    dense = s.dense(all);
+                } else {
+                    top = s.topK(all);
+                }
+            }
+            StoreHeader old = new StoreHeader(h.layout(), h.codec(), h.values(), h.vocab(), h.k(), h.rows(), h.chunkRows(),
+                    h.temperature(), h.provenance().replaceFirst(",\"source\":\"[^\"]*\"", ""));
+            Path complete = tmp.resolve(kind + "-old.d4j");
+            Path started = tmp.resolve(kind + "-old-cut.d4j");
+            try (StoreWriter w = StoreWriter.open(complete, old); StoreWriter p = StoreWriter.open(started, old)) {
+                if (dense != null) {
+                    w.writeDense(dense, DATA.size());
+                    p.writeDense(Arrays.copyOf(dense, 40 * V), 40);
+                } else {
+                    w.writeTopK(top.ids(), top.logProbs(), DATA.size());
+                    p.writeTopK(Arrays.copyOf(top.ids(), 40 * top.k()), Arrays.copyOf(top.logProbs(), 40 * top.k()), 40);
+                }
+                w.finish();
+            }
+            byte[] before = Files.readAllBytes(complete);
+            assertTrue(src.run(kind, complete, o, null).alreadyComplete());
+            assertArrayEquals(before, Files.readAllBytes(complete));
+            Labeler.Result r = src.run(kind, started, o, null);
+            assertEquals(32, r.resumedFrom());
+            assertArrayEquals(before, Files.readAllBytes(started), "finished as it was started, without the record");
+        }
+    }
+
     /** A source that changes while it is imported is refused before the store is finished. */
     @Test
     void aSourceThatChangesDuringTheImportIsRefused(@TempDir Path tmp) throws Exception {

@@ -36,7 +36,8 @@ final class ImportCommand {
                   --dtype f32|f16|bf16   value encoding (default f16)
                   --chunk-rows N         rows per checksummed chunk (default 1024, or fewer to keep a chunk <= 64 MiB)
                   --teacher-id ID        the teacher's name in the store's provenance (default: a CRC32C of the
-                                         source's content, so a changed source is never resumed into the old store)
+                                         source's content); the source's CRC32C and size are recorded either way,
+                                         so a changed source is never resumed into (or reused as) the old store
                   --quiet                no progress display
                 """);
     }

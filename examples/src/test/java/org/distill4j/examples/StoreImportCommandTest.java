@@ -119,6 +119,51 @@ class StoreImportCommandTest extends CliCommandTest {
         assertTrue(out().contains("distill store import --help"), out());
     }
 
+    /**
+     * The user's report: an import under --teacher-id, the source fixed (other logprobs), the same command again. It
+     * said "already complete; nothing to do" and kept the old values; the source's CRC32C and size are recorded now, so
+     * the rerun exits 2 with one line naming what differs and what to do, and the store stays as it was.
+     */
+    @Test
+    void aFixedSourceIsNotTakenForTheStoreOfTheOldOneUnderATeacherId(@TempDir Path tmp) throws Exception {
+        Path lines = tmp.resolve("api.jsonl");
+        Files.writeString(lines, topLogprobs(-0.25));
+        Path store = tmp.resolve("api.d4j");
+        String[] command = {"store", "import", "--jsonl", lines.toString(), "--teacher-id", "qwen-api", "--data", "embedded",
+                "--limit", "40", "--out", store.toString(), "--quiet"};
+        assertEquals(0, run(command), err());
+        assertTrue(out().startsWith("imported 40 rows"), out());
+        assertEquals(0, run(command), err());
+        assertTrue(out().contains("is already complete; nothing to do"), out());
+        byte[] before = Files.readAllBytes(store);
+
+        Files.writeString(lines, topLogprobs(-0.5)); // the fixed source
+        assertEquals(2, run(command), err());
+        assertEquals("", out());
+        assertTrue(err().startsWith("distill store import: " + store + " was imported from another version of " + lines
+                + ": its content differs (when imported: CRC32C "), err());
+        assertTrue(err().endsWith("; delete " + store + " to import the source as it is now, or import into another store"
+                + " (another --out)" + System.lineSeparator()), err());
+        assertEquals(1, err().lines().count(), "one line: " + err());
+        assertTrue(Arrays.equals(before, Files.readAllBytes(store)), "the store is unchanged");
+
+        Files.delete(store); // as the message says: the fixed source then imports
+        assertEquals(0, run(command), err());
+        try (SoftTargetStore s = SoftTargetStore.open(store)) {
+            assertEquals(-0.5f, s.topK(new int[]{7}).logProbs()[0], 0f);
+        }
+    }
+
+    /** Top-2 JSON Lines for 40 samples: class r % 10 at {@code first}, class (r + 1) % 10 at -2. */
+    private static String topLogprobs(double first) {
+        StringBuilder b = new StringBuilder();
+        for (int r = 0; r < 40; r++) {
+            b.append(String.format(Locale.ROOT, "{\"top_logprobs\": [{\"id\": %d, \"logprob\": %s}, {\"id\": %d, \"logprob\": -2.0}]}%n",
+                    r % 10, first, (r + 1) % 10));
+        }
+        return b.toString();
+    }
+
     /** Chunk bytes after the header, less the footer: equal for equal rows, whatever the provenance. */
     private static String rows(Path store) throws Exception {
         long from;
