@@ -209,10 +209,11 @@ public final class StoreImport {
         Source source = Source.of(jsonl);
         // the first line sets k when none is given; every other line must then have as many entries
         int k = o.topK();
+        JsonLine.TopKRecord fast = new JsonLine.TopKRecord(); // the lines are read one after another
         if (k == 0) {
             int[] first = {0};
             Lines.read(jsonl, null, (lineNo, row, line) -> {
-                first[0] = Entries.parse(jsonl, lineNo, line, row).ids.length;
+                first[0] = Entries.parse(jsonl, lineNo, line, row, fast).ids.length;
                 return false;
             });
             k = first[0];
@@ -220,14 +221,13 @@ public final class StoreImport {
         int topK = k;
         boolean exact = o.topK() == 0;
         long[] rows = {0};
-        int[] scratchIds = new int[Math.max(1, topK)];
-        float[] scratchLps = new float[scratchIds.length];
+        Selection selection = new Selection();
         Pass check = (from, crc) -> {
             rows[0] = 0;
             Lines.read(jsonl, crc, (lineNo, row, line) -> {
                 if (topK > 0) {
-                    Entries.parse(jsonl, lineNo, line, row).select(jsonl, "line " + lineNo, topK, exact, vocab, o.codec(), scratchIds, scratchLps,
-                            0);
+                    Entries.parse(jsonl, lineNo, line, row, fast).select(jsonl, "line " + lineNo, topK, exact, vocab, o.codec(), null,
+                            null, 0, selection); // checked only: the rows are ordered when they are written
                 }
                 rows[0] = row + 1;
                 return true;
@@ -248,8 +248,8 @@ public final class StoreImport {
                 if (row < from) {
                     return true; // on disk already
                 }
-                Entries.parse(jsonl, lineNo, line, row).select(jsonl, "line " + lineNo, topK, exact, vocab, o.codec(), ids, lps,
-                        inGroup[0] * topK);
+                Entries.parse(jsonl, lineNo, line, row, fast).select(jsonl, "line " + lineNo, topK, exact, vocab, o.codec(), ids, lps,
+                        inGroup[0] * topK, selection);
                 if (++inGroup[0] == group) {
                     w.writeTopK(ids, lps, group);
                     inGroup[0] = 0;
@@ -292,6 +292,7 @@ public final class StoreImport {
             int group = Math.max(1, valuesPerRead / cols);
             int[] outIds = new int[group * k];
             float[] outLps = new float[group * k];
+            Selection selection = new Selection();
             // rows [from, rows) of both arrays, checked and reduced to their k best entries, to `sink` in groups
             interface Sink {
                 void accept(int n) throws IOException;
@@ -306,7 +307,7 @@ public final class StoreImport {
                     float[] rowLps = lps.floats(r, n, lpCrc);
                     for (int i = 0; i < n; i++) {
                         Entries e = new Entries(Arrays.copyOfRange(rowIds, i * cols, (i + 1) * cols), toDoubles(rowLps, i * cols, cols));
-                        e.select(idsNpy, "row " + (r + i), k, false, vocab, o.codec(), outIds, outLps, i * k);
+                        e.select(idsNpy, "row " + (r + i), k, false, vocab, o.codec(), outIds, outLps, i * k, selection);
                     }
                     sink.accept(n);
                 }
@@ -523,8 +524,19 @@ public final class StoreImport {
     }
 
     /** One top-k source row: ids and log-probabilities as given. */
-    private record Entries(int[] ids, double[] logProbs) {
-        /** Parses one JSON line; {@code row} is its 0-based row, checked against a {@code "row"} key. */
+    record Entries(int[] ids, double[] logProbs) {
+        /**
+         * Parses one JSON line; {@code row} is its 0-based row, checked against a {@code "row"} key. A record
+         * {@code fast} reads is taken from it; any other line is parsed in full, which names what is wrong with it.
+         */
+        static Entries parse(Path file, long lineNo, String line, long row, JsonLine.TopKRecord fast) {
+            if (fast.read(line) && (!fast.hasRow || fast.row == (double) row)) {
+                return new Entries(Arrays.copyOf(fast.ids, fast.count), Arrays.copyOf(fast.logProbs, fast.count));
+            }
+            return parse(file, lineNo, line, row);
+        }
+
+        /** Parses one JSON line in full (objects, lists, boxed numbers): the reference, and what names every error. */
         static Entries parse(Path file, long lineNo, String line, long row) {
             Object v;
             try {
@@ -580,62 +592,161 @@ public final class StoreImport {
 
         /**
          * Checks the row and writes its {@code k} most probable entries (ties: the smaller id first) at
-         * {@code ids[at]}, {@code lps[at]}, with -inf floored like {@link Labeler}'s.
+         * {@code ids[at]}, {@code lps[at]}, with -inf floored like {@link Labeler}'s; with {@code outIds} null, only checks it.
          *
          * @param exact the row must hold exactly {@code k} entries (k was not given, so every row has the first's count)
+         * @param sc    working memory, reused from row to row
          */
-        void select(Path file, String where, int k, boolean exact, int vocab, ValueCodec codec, int[] outIds, float[] outLps, int at) {
-            String prefix = file + " " + where;
-            if (exact && ids.length != k) {
-                throw new IllegalArgumentException(prefix + ": " + ids.length + " entries, but the first row has " + k
+        void select(Path file, String where, int k, boolean exact, int vocab, ValueCodec codec, int[] outIds, float[] outLps, int at,
+                    Selection sc) {
+            int n = ids.length;
+            if (exact && n != k) {
+                throw new IllegalArgumentException(file + " " + where + ": " + n + " entries, but the first row has " + k
                         + "; every row needs the same count (or give top-k to keep each row's k most probable entries)");
             }
-            if (ids.length < k) {
-                throw new IllegalArgumentException(prefix + ": " + ids.length + " entries, expected at least " + k
+            if (n < k) {
+                throw new IllegalArgumentException(file + " " + where + ": " + n + " entries, expected at least " + k
                         + " (every row needs k entries; import with a smaller top-k)");
             }
             double mass = 0;
-            for (int j = 0; j < ids.length; j++) {
-                if (ids[j] < 0 || ids[j] >= vocab) {
-                    throw new IllegalArgumentException(prefix + ", entry " + j + ": class id " + ids[j] + ", expected 0 to "
+            long[] seen = sc.seen(vocab);
+            int repeated = -1;
+            for (int j = 0; j < n; j++) {
+                int id = ids[j];
+                if (id < 0 || id >= vocab) {
+                    sc.forget(ids, j);
+                    throw new IllegalArgumentException(file + " " + where + ", entry " + j + ": class id " + id + ", expected 0 to "
                             + (vocab - 1) + " (vocabulary of " + vocab + "; a larger vocabulary is set with vocab / --vocab)");
                 }
                 double lp = logProbs[j];
                 if (Double.isNaN(lp) || (float) lp > StoreWriter.MAX_LOG_PROB) { // as float: the bound StoreWriter checks
-                    throw new IllegalArgumentException(prefix + ", entry " + j + ": log-probability " + lp
+                    sc.forget(ids, j);
+                    throw new IllegalArgumentException(file + " " + where + ", entry " + j + ": log-probability " + lp
                             + ", expected a finite value <= 0 or -Infinity (are these logits? import log-probabilities)");
                 }
                 float stored = roundTrip(codec, (float) lp); // what StoreWriter checks: the value as the store's dtype holds it
                 if (stored > StoreWriter.MAX_LOG_PROB) {
-                    throw new IllegalArgumentException(prefix + ", entry " + j + ": log-probability " + lp + ", which "
+                    sc.forget(ids, j);
+                    throw new IllegalArgumentException(file + " " + where + ", entry " + j + ": log-probability " + lp + ", which "
                             + codec.name().toLowerCase(Locale.ROOT) + " rounds to " + stored + ", above the " + StoreWriter.MAX_LOG_PROB
                             + " allowed for rounding; expected a value <= 0");
                 }
                 mass += Math.exp(lp);
+                long bit = 1L << id; // of word id >>> 6
+                if ((seen[id >>> 6] & bit) != 0) {
+                    repeated = id; // every entry is still checked first, as before
+                }
+                seen[id >>> 6] |= bit;
             }
-            int[] sorted = ids.clone(); // the smallest repeated id is named
-            Arrays.sort(sorted);
-            for (int j = 1; j < sorted.length; j++) {
-                if (sorted[j] == sorted[j - 1]) {
-                    throw new IllegalArgumentException(prefix + ": class id " + sorted[j] + " appears twice; expected distinct ids");
+            sc.forget(ids, n);
+            if (repeated >= 0) {
+                int[] sorted = ids.clone(); // the smallest repeated id is named
+                Arrays.sort(sorted);
+                for (int j = 1; j < sorted.length; j++) {
+                    if (sorted[j] == sorted[j - 1]) {
+                        throw new IllegalArgumentException(file + " " + where + ": class id " + sorted[j]
+                                + " appears twice; expected distinct ids");
+                    }
                 }
             }
             if (mass > 1 + SUM_TOLERANCE) {
                 throw new IllegalArgumentException(String.format(Locale.ROOT, "%s: the entries' probabilities sum to %.4f, "
-                        + "expected at most 1: these are not log-probabilities of one distribution", prefix, mass));
+                        + "expected at most 1: these are not log-probabilities of one distribution", file + " " + where, mass));
             }
-            Integer[] best = new Integer[ids.length];
-            for (int j = 0; j < best.length; j++) {
-                best[j] = j;
+            if (outIds == null) {
+                return;
             }
-            Arrays.sort(best, (x, y) -> {
-                int c = Double.compare(logProbs[y], logProbs[x]);
-                return c != 0 ? c : Integer.compare(ids[x], ids[y]);
-            });
+            int[] best = sc.order(this);
             for (int j = 0; j < k; j++) {
                 outIds[at + j] = ids[best[j]];
                 outLps[at + j] = (float) Math.max(logProbs[best[j]], Labeler.LOG_MIN_FLOAT);
             }
+        }
+    }
+
+    /**
+     * Working memory of {@link Entries#select}, reused from row to row of one pass (not thread-safe): a bit per class id
+     * to find a repeated one (cleared after each row), and the entries' order, most probable first.
+     */
+    static final class Selection {
+        private long[] seen = new long[0];
+        private int[] order = new int[0];
+        private int[] merge = new int[0];
+
+        long[] seen(int vocab) {
+            int words = (vocab + 63) >>> 6;
+            if (seen.length < words) {
+                seen = new long[words];
+            }
+            return seen;
+        }
+
+        /** Clears the bits of {@code ids[0, n)}, those a row set (ids checked to be in range). */
+        void forget(int[] ids, int n) {
+            for (int j = 0; j < n; j++) {
+                seen[ids[j] >>> 6] = 0;
+            }
+        }
+
+        /**
+         * The indices of {@code e}'s entries, the most probable first and, among equal log-probabilities
+         * ({@code Double.compare}), the smaller id first: a merge sort of int indices (no boxing), in place of
+         * {@code Arrays.sort(Integer[], comparator)}. The ids are distinct, so the order is the only one.
+         */
+        int[] order(Entries e) {
+            int n = e.ids.length;
+            if (order.length < n) {
+                order = new int[n];
+                merge = new int[n];
+            }
+            int[] a = order;
+            int[] b = merge;
+            for (int j = 0; j < n; j++) {
+                a[j] = j;
+            }
+            final int run = 16;
+            for (int from = 0; from < n; from += run) { // insertion sort of short runs
+                int to = Math.min(n, from + run);
+                for (int j = from + 1; j < to; j++) {
+                    int x = a[j];
+                    int m = j - 1;
+                    while (m >= from && before(e, x, a[m])) {
+                        a[m + 1] = a[m];
+                        m--;
+                    }
+                    a[m + 1] = x;
+                }
+            }
+            for (int width = run; width < n; width *= 2) {
+                for (int from = 0; from < n; from += 2 * width) {
+                    int mid = Math.min(n, from + width);
+                    int to = Math.min(n, from + 2 * width);
+                    int p = from;
+                    int q = mid;
+                    int o = from;
+                    while (p < mid && q < to) {
+                        b[o++] = before(e, a[q], a[p]) ? a[q++] : a[p++];
+                    }
+                    while (p < mid) {
+                        b[o++] = a[p++];
+                    }
+                    while (q < to) {
+                        b[o++] = a[q++];
+                    }
+                }
+                int[] t = a;
+                a = b;
+                b = t;
+            }
+            order = a;
+            merge = b;
+            return a;
+        }
+
+        /** Entry {@code x} comes before entry {@code y}: more probable, or as probable with a smaller id. */
+        private static boolean before(Entries e, int x, int y) {
+            int c = Double.compare(e.logProbs[y], e.logProbs[x]);
+            return c < 0 || (c == 0 && e.ids[x] < e.ids[y]);
         }
     }
 

@@ -742,6 +742,74 @@ class StoreImportTest {
         }
     }
 
+    /**
+     * A row's k most probable entries, in order (ties in the double log-probability: the smaller id first; -0.0 after
+     * 0.0, as Double.compare orders them), as a comparator sort of boxed indices gives them, for rows of odd sizes with
+     * many ties, k from 1 to all; the working memory reused from row to row leaves no trace (a repeat is found only
+     * within a row).
+     */
+    @Test
+    void selectionKeepsTheMostProbableEntriesInOrder() {
+        Random rng = new Random(61);
+        StoreImport.Selection sc = new StoreImport.Selection();
+        int vocab = 5003;
+        for (int t = 0; t < 400; t++) {
+            int n = 1 + rng.nextInt(t % 10 == 0 ? 3000 : 70);
+            List<Integer> classes = new ArrayList<>();
+            for (int c = 0; c < vocab; c++) {
+                classes.add(c);
+            }
+            java.util.Collections.shuffle(classes, rng);
+            int[] ids = new int[n];
+            double[] lps = new double[n];
+            for (int j = 0; j < n; j++) {
+                ids[j] = classes.get(j);
+                lps[j] = switch (rng.nextInt(6)) {
+                    case 0 -> -30.0; // ties
+                    case 1 -> Double.NEGATIVE_INFINITY; // ties, below the floor
+                    case 2 -> -1e-300 * rng.nextInt(3); // 0 or tiny: ordered by the double, stored as the same float
+                    case 3 -> Math.nextDown((double) (float) -25.5); // a double that rounds to its neighbour's float
+                    default -> Math.log(rng.nextDouble() / (400.0 * n)) - 1;
+                };
+                if (lps[j] > -1e-299 && j != 0) {
+                    lps[j] = -30.0; // one of probability 1 at most
+                }
+            }
+            if (rng.nextInt(4) == 0) {
+                lps[0] = -0.0; // after 0.0, as Double.compare orders them (alone in its row: its probability is 1)
+            }
+            Integer[] want = new Integer[n];
+            for (int j = 0; j < n; j++) {
+                want[j] = j;
+            }
+            Arrays.sort(want, (x, y) -> {
+                int c = Double.compare(lps[y], lps[x]);
+                return c != 0 ? c : Integer.compare(ids[x], ids[y]);
+            });
+            int k = 1 + rng.nextInt(n);
+            int at = rng.nextInt(3);
+            int[] outIds = new int[at + k];
+            float[] outLps = new float[at + k];
+            new StoreImport.Entries(ids, lps).select(Path.of("x.jsonl"), "line 1", k, false, vocab, ValueCodec.F32, outIds, outLps, at, sc);
+            for (int j = 0; j < k; j++) {
+                assertEquals(ids[want[j]], outIds[at + j], "entry " + j + " of " + n);
+                assertEquals(Float.floatToRawIntBits((float) Math.max(lps[want[j]], Labeler.LOG_MIN_FLOAT)),
+                        Float.floatToRawIntBits(outLps[at + j]), "entry " + j + " of " + n);
+            }
+        }
+        // a repeat names the smallest repeated id, after a row of the same ids that was fine
+        new StoreImport.Entries(new int[]{9, 4, 7}, new double[]{-1, -2, -3}).select(Path.of("x.jsonl"), "line 1", 3, true, 10,
+                ValueCodec.F32, null, null, 0, sc);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new StoreImport.Entries(new int[]{9, 7, 4, 7, 9},
+                new double[]{-1, -2, -3, -4, -5}).select(Path.of("x.jsonl"), "line 2", 5, true, 10, ValueCodec.F32, null, null, 0, sc));
+        assertEquals("x.jsonl line 2: class id 7 appears twice; expected distinct ids", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> new StoreImport.Entries(new int[]{3, 3, 10}, new double[]{-1, -2, -3})
+                .select(Path.of("x.jsonl"), "line 3", 3, true, 10, ValueCodec.F32, null, null, 0, sc));
+        assertTrue(e.getMessage().startsWith("x.jsonl line 3, entry 2: class id 10, expected 0 to 9"), e.getMessage());
+        new StoreImport.Entries(new int[]{3, 9, 4}, new double[]{-1, -2, -3}).select(Path.of("x.jsonl"), "line 4", 3, true, 10,
+                ValueCodec.F32, null, null, 0, sc); // nothing of the refused rows is left
+    }
+
     /** A source that changes while it is imported is refused before the store is finished. */
     @Test
     void aSourceThatChangesDuringTheImportIsRefused(@TempDir Path tmp) throws Exception {
