@@ -148,6 +148,7 @@ public final class StoreImport {
      */
     public static Labeler.Result dense(Path npy, Values values, Dataset data, Path out, Options o, LongConsumer progress)
             throws IOException {
+        long started = System.nanoTime();
         Objects.requireNonNull(values, "values");
         if (o.topK() != 0) {
             throw new IllegalArgumentException("a dense import keeps every class; topK must be 0, got " + o.topK());
@@ -184,7 +185,7 @@ public final class StoreImport {
                     values == Values.LOGITS ? StoreHeader.ValueKind.LOGITS : StoreHeader.ValueKind.LOG_PROBS, a.cols(), 0,
                     data.size(), o.chunkRows(StoreHeader.rowBytes(StoreHeader.Layout.DENSE, o.codec(), a.cols(), 0)), 1.0,
                     Labeler.provenance(id, description, null, source.identity(crc), data));
-            return write(header, out, progress, source, o.teacherId() != null, (w, from, tick) -> {
+            return write(header, out, progress, started, source, o.teacherId() != null, (w, from, tick) -> {
                 for (long r = from; r < a.rows(); r += group) {
                     int n = (int) Math.min(group, a.rows() - r);
                     float[] v = a.floats(r, n);
@@ -205,6 +206,7 @@ public final class StoreImport {
      * @throws IllegalArgumentException naming the file, line and column of a malformed or wrong line
      */
     public static Labeler.Result topK(Path jsonl, Dataset data, Path out, Options o, LongConsumer progress) throws IOException {
+        long started = System.nanoTime();
         int vocab = o.vocab() != 0 ? o.vocab() : data.classes();
         Source source = Source.of(jsonl);
         // the first line sets k when none is given; every other line must then have as many entries
@@ -240,7 +242,7 @@ public final class StoreImport {
         StoreHeader header = topKHeader(o, vocab, topK, data, id, String.format(Locale.ROOT, "imported: jsonl top-%d", topK),
                 source.identity(crc));
         int group = Math.max(1, valuesPerRead / topK);
-        return write(header, out, progress, source, o.teacherId() != null, (w, from, tick) -> { // every line was checked above
+        return write(header, out, progress, started, source, o.teacherId() != null, (w, from, tick) -> { // every line was checked above
             int[] ids = new int[group * topK];
             float[] lps = new float[group * topK];
             int[] inGroup = {0};
@@ -269,6 +271,7 @@ public final class StoreImport {
      */
     public static Labeler.Result topK(Path idsNpy, Path logProbsNpy, Dataset data, Path out, Options o, LongConsumer progress)
             throws IOException {
+        long started = System.nanoTime();
         int vocab = o.vocab() != 0 ? o.vocab() : data.classes();
         Source source = Source.both(Source.of(idsNpy), Source.of(logProbsNpy));
         try (NpyArray ids = NpyArray.open(idsNpy); NpyArray lps = NpyArray.open(logProbsNpy)) {
@@ -325,7 +328,7 @@ public final class StoreImport {
                     : "npy-" + Long.toHexString(idCrc) + "-" + Long.toHexString(lpCrc.getValue());
             StoreHeader header = topKHeader(o, vocab, k, data, id, String.format(Locale.ROOT, "imported: npy top-%d of %d", k, cols),
                     source.identity(idCrc, lpCrc.getValue()));
-            return write(header, out, progress, source, o.teacherId() != null,
+            return write(header, out, progress, started, source, o.teacherId() != null,
                     (w, from, tick) -> rows.read(from, null, null, n -> {
                         w.writeTopK(n == group ? outIds : Arrays.copyOf(outIds, n * k), n == group ? outLps : Arrays.copyOf(outLps, n * k), n);
                         tick.run();
@@ -923,7 +926,7 @@ public final class StoreImport {
      *
      * @param namedTeacher the teacher id was given, not taken from the source's content (which would differ anyway)
      */
-    private static Labeler.Result write(StoreHeader header, Path out, LongConsumer progress, Source source, boolean namedTeacher,
+    private static Labeler.Result write(StoreHeader header, Path out, LongConsumer progress, long started, Source source, boolean namedTeacher,
                                         Rows rows) throws IOException {
         boolean complete = Files.exists(out);
         Path at = complete ? out : StoreWriter.partialPath(out);
@@ -952,7 +955,6 @@ public final class StoreImport {
             LOG.info("{} is already complete ({} rows)", out, header.rows());
             return new Labeler.Result(out, header.rows(), header.rows(), true, 0, 0);
         }
-        long start = System.nanoTime();
         long resumedFrom;
         long[] told = {0};
         try (StoreWriter w = StoreWriter.open(out, header)) {
@@ -973,7 +975,8 @@ public final class StoreImport {
         if (progress != null && told[0] != header.rows()) {
             progress.accept(header.rows());
         }
-        double seconds = (System.nanoTime() - start) / 1e9;
+        // from the call: reading the source for its checks and content id is part of an import's time, often most of it
+        double seconds = (System.nanoTime() - started) / 1e9;
         return new Labeler.Result(out, header.rows(), resumedFrom, false, seconds, (header.rows() - resumedFrom) / Math.max(seconds, 1e-9));
     }
 
