@@ -28,13 +28,15 @@ import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * One GPU as Distill4J uses it: the device's primary context, a stream, the loaded kernels and a memory
- * pool. AutoCloseable; closing frees the pool's device memory, the pinned buffers of {@link #pinned}, and the graphs
- * ({@link #capture}), events ({@link #event}) and cuBLASLt handles with their plans ({@link CublasLt#create}) still
- * open, each once, and twice is harmless; every driver call's status goes through {@link Cu#check}. What it closed then
+ * pool. AutoCloseable; closing frees the pool's device memory, the pinned buffers of {@link #pinned}, and the
+ * {@link DeviceStager}s (after their fill in progress and their copies in flight), graphs ({@link #capture}), events
+ * ({@link #event}) and cuBLASLt handles with their plans ({@link CublasLt#create}) still open, each once, and twice is
+ * harmless; every driver call's status goes through {@link Cu#check}. What it closed then
  * refuses to be used with an IllegalStateException, and closing it afterwards is harmless.
  * <p>
  * Calls are serialized: those on the context, and those on what it made (a {@link DeviceEvent}'s record and wait, a
- * {@link DeviceGraph}'s launch, a {@link CublasLt}'s plans and runs, and every close), take this context's lock, one
+ * {@link DeviceGraph}'s launch, a {@link CublasLt}'s plans and runs, a {@link DeviceStager}'s device calls, and every
+ * close), take this context's lock, one
  * lock, so no order of taking locks can deadlock among them. A call that waits for the device ({@link #synchronize},
  * {@link #download}, {@link #time}, {@link DeviceEvent#await}) holds the lock while it waits: another thread's calls on
  * the context wait for it. That wait cannot deadlock: the work it waits for was queued before it, and no queued work
@@ -71,6 +73,8 @@ public final class DeviceContext implements AutoCloseable {
     private final Set<DeviceEvent> events = new HashSet<>();
     /** The open cuBLASLt handles made on this context ({@link CublasLt#create}): {@link #close} closes them and their plans. */
     private final Set<CublasLt> cublasLts = new LinkedHashSet<>();
+    /** The open stagers on this context ({@link DeviceStager}): {@link #close} closes them before it frees memory. */
+    private final Set<DeviceStager> stagers = new LinkedHashSet<>();
     private final AtomicBoolean closed = new AtomicBoolean();
 
     private DeviceContext(int device, String name, int major, int minor, DeviceLimits limits, CUctx_st context, CUstream_st stream,
@@ -645,6 +649,19 @@ public final class DeviceContext implements AutoCloseable {
         cublasLts.remove(lt);
     }
 
+    /**
+     * Keeps a stager made on this context, for {@link #close} to close (its copy stream and events) if it is still open
+     * then (called with this context's lock held since the context was found open).
+     */
+    synchronized void adopt(DeviceStager st) {
+        stagers.add(st);
+    }
+
+    /** Forgets a stager that its own close closed (this context's lock held). */
+    synchronized void forget(DeviceStager st) {
+        stagers.remove(st);
+    }
+
     synchronized void launchGraph(org.bytedeco.cuda.cudart.CUgraphExec_st exec) {
         current();
         Cu.check(cudart.cuGraphLaunch(exec, stream), "cuGraphLaunch");
@@ -655,8 +672,8 @@ public final class DeviceContext implements AutoCloseable {
      * running is freed by the driver when it completes.
      */
     synchronized void destroyGraph(DeviceGraph g, org.bytedeco.cuda.cudart.CUgraphExec_st exec) {
-        if (graphs.remove(g)) { // not yet freed by close
-            current();
+        if (graphs.remove(g)) { // not yet freed by close (which may be waiting for a stager's fill, its lock given up)
+            cudart.cuCtxSetCurrent(context);
             cudart.cuGraphExecDestroy(exec);
         }
     }
@@ -706,6 +723,10 @@ public final class DeviceContext implements AutoCloseable {
         }
         cudart.cuCtxSetCurrent(context);
         cudart.cuStreamSynchronize(stream);
+        for (DeviceStager st : new ArrayList<>(stagers)) { // a copy: another stager may close itself while one waits
+            st.closeWithContext(name); // waits for its fill (giving up this lock meanwhile) and copies, before any memory goes
+        }
+        stagers.clear();
         for (DeviceGraph g : graphs) {
             g.closeWithContext(name); // before the module: its kernel nodes use the module's functions
         }

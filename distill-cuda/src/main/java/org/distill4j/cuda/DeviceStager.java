@@ -26,7 +26,11 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * }
  * }</pre>
  *
- * Not thread-safe: one loop drives it.
+ * Not thread-safe: one loop drives it. Its calls on the device take its context's lock, as every call on the context
+ * does (see {@link DeviceContext}), and never the lock while a filler runs. The context's close, on any thread, closes
+ * the stager if it is still open: it waits for a fill in progress (which would otherwise write pinned memory freed under
+ * it) and for the copies in flight, then frees the copy stream, events and buffers; the stager then refuses every call
+ * with an IllegalStateException saying its context closed it, and its own close does nothing.
  */
 public final class DeviceStager implements AutoCloseable {
     /** Writes one batch into a pinned buffer (little-endian, from position 0); returns the bytes written. */
@@ -64,7 +68,12 @@ public final class DeviceStager implements AutoCloseable {
     private final CUevent_st[] released;
     private final CUstream_st copyStream;
     private final StagingRing ring;
+    /** Whether it is closed; set and read under the context's lock where it guards the native objects. */
     private final AtomicBoolean closed = new AtomicBoolean();
+    /** Why it is closed, where its context closed it: for the error of a later call. */
+    private volatile String closedBy = "";
+    /** The thread running a filler into a slot's pinned buffer, or null (guarded by the context's lock). */
+    private Thread filling;
 
     /**
      * @param slots     batches in flight (2: double buffering)
@@ -81,29 +90,32 @@ public final class DeviceStager implements AutoCloseable {
         this.copied = new CUevent_st[slots];
         this.released = new CUevent_st[slots];
         CUstream_st cs = null;
-        try {
-            ctx.current();
-            cs = new CUstream_st();
-            Cu.check(cudart.cuStreamCreate(cs, cudart.CU_STREAM_NON_BLOCKING), "cuStreamCreate(copy stream)");
-            for (int i = 0; i < slots; i++) {
-                host[i] = ctx.pinned(slotBytes); // the context frees what it made when it closes first
-                device[i] = ctx.alloc(slotBytes);
-                copied[i] = new CUevent_st();
-                Cu.check(cudart.cuEventCreate(copied[i], cudart.CU_EVENT_DISABLE_TIMING), "cuEventCreate");
-                released[i] = new CUevent_st();
-                Cu.check(cudart.cuEventCreate(released[i], cudart.CU_EVENT_DISABLE_TIMING), "cuEventCreate");
-                // the slot's device buffer may come from the pool, freed by work still queued on the compute stream:
-                // the first copy into it waits for that work as later copies wait for the slot's release
-                Cu.check(cudart.cuEventRecord(released[i], ctx.stream()), "cuEventRecord(released, slot " + i + ")");
+        synchronized (ctx) { // the context's lock: it does not close while its objects are made, and then knows this stager
+            try {
+                ctx.current();
+                cs = new CUstream_st();
+                Cu.check(cudart.cuStreamCreate(cs, cudart.CU_STREAM_NON_BLOCKING), "cuStreamCreate(copy stream)");
+                for (int i = 0; i < slots; i++) {
+                    host[i] = ctx.pinned(slotBytes); // the context frees what it made when it closes first
+                    device[i] = ctx.alloc(slotBytes);
+                    copied[i] = new CUevent_st();
+                    Cu.check(cudart.cuEventCreate(copied[i], cudart.CU_EVENT_DISABLE_TIMING), "cuEventCreate");
+                    released[i] = new CUevent_st();
+                    Cu.check(cudart.cuEventCreate(released[i], cudart.CU_EVENT_DISABLE_TIMING), "cuEventCreate");
+                    // the slot's device buffer may come from the pool, freed by work still queued on the compute stream:
+                    // the first copy into it waits for that work as later copies wait for the slot's release
+                    Cu.check(cudart.cuEventRecord(released[i], ctx.stream()), "cuEventRecord(released, slot " + i + ")");
+                }
+            } catch (RuntimeException e) {
+                this.copyStream = cs;
+                this.ring = null;
+                close();
+                throw e;
             }
-        } catch (RuntimeException e) {
             this.copyStream = cs;
-            this.ring = null;
-            close();
-            throw e;
+            this.ring = new StagingRing(new Ops(), slots);
+            ctx.adopt(this);
         }
-        this.copyStream = cs;
-        this.ring = new StagingRing(new Ops(), slots);
     }
 
     /** The largest batch a slot holds, in bytes. */
@@ -111,10 +123,27 @@ public final class DeviceStager implements AutoCloseable {
         return slotBytes;
     }
 
-    /** Fills the next slot's pinned buffer on this thread and queues its copy on the copy stream. */
+    /**
+     * Fills the next slot's pinned buffer on this thread and queues its copy on the copy stream. The filler runs without
+     * the context's lock; a close of the context or of this stager meanwhile waits for it to return.
+     */
     public Batch stage(Filler filler) {
         check();
-        return new Batch(this, ring.stage(filler::fill));
+        return new Batch(this, ring.stage(buf -> {
+            try {
+                return filler.fill(buf);
+            } finally {
+                endFill();
+            }
+        }));
+    }
+
+    /** The fill of this thread is over: a close waiting for it may go on. */
+    private void endFill() {
+        synchronized (ctx) {
+            filling = null;
+            ctx.notifyAll();
+        }
     }
 
     /**
@@ -148,61 +177,126 @@ public final class DeviceStager implements AutoCloseable {
 
     private void check() {
         if (closed.get()) {
-            throw new IllegalStateException("the device stager is closed");
-        }
-    }
-
-    private final class Ops implements StagingRing.Ops {
-        @Override
-        public void waitCopied(int slot) {
-            ctx.current();
-            Cu.check(cudart.cuEventSynchronize(copied[slot]), "cuEventSynchronize(copied, slot " + slot + ")");
-        }
-
-        @Override
-        public ByteBuffer host(int slot) {
-            return host[slot].view();
-        }
-
-        @Override
-        public void copy(int slot, long bytes) {
-            ctx.current();
-            Cu.check(cudart.cuStreamWaitEvent(copyStream, released[slot], 0), "cuStreamWaitEvent(copy stream, released " + slot + ")");
-            if (bytes > 0) {
-                Cu.check(cudart.cuMemcpyHtoDAsync(device[slot].address(), host[slot].pointer(), bytes, copyStream),
-                        "cuMemcpyHtoDAsync(" + bytes + " bytes, slot " + slot + ")");
-            }
-            Cu.check(cudart.cuEventRecord(copied[slot], copyStream), "cuEventRecord(copied, slot " + slot + ")");
-        }
-
-        @Override
-        public void acquire(int slot) {
-            ctx.current();
-            Cu.check(cudart.cuStreamWaitEvent(ctx.stream(), copied[slot], 0), "cuStreamWaitEvent(compute stream, copied " + slot + ")");
-        }
-
-        @Override
-        public void release(int slot) {
-            ctx.current();
-            Cu.check(cudart.cuEventRecord(released[slot], ctx.stream()), "cuEventRecord(released, slot " + slot + ")");
+            throw new IllegalStateException("the device stager is closed" + closedBy);
         }
     }
 
     /**
-     * Waits for the copies in flight, then frees the buffers, events and the copy stream. Twice is harmless, and so
-     * is closing it after its context (its device buffers went back with the context's memory; the rest is freed).
+     * Each call holds the context's lock, which the context's close and this stager's take too: none finds the context's
+     * stream, the copy stream or an event destroyed under it, and one that waited for a close finds the stager closed.
+     */
+    private final class Ops implements StagingRing.Ops {
+        @Override
+        public void waitCopied(int slot) {
+            synchronized (ctx) { // holds the lock while the copy runs, as DeviceEvent.await does: no queued work needs the host
+                check();
+                ctx.current();
+                Cu.check(cudart.cuEventSynchronize(copied[slot]), "cuEventSynchronize(copied, slot " + slot + ")");
+            }
+        }
+
+        @Override
+        public ByteBuffer host(int slot) {
+            synchronized (ctx) {
+                check();
+                ByteBuffer view = host[slot].view();
+                filling = Thread.currentThread(); // stage's endFill clears it, however the filler ends
+                return view;
+            }
+        }
+
+        @Override
+        public void copy(int slot, long bytes) {
+            synchronized (ctx) {
+                check(); // a close that waited for the fill has freed the slot
+                ctx.current();
+                Cu.check(cudart.cuStreamWaitEvent(copyStream, released[slot], 0), "cuStreamWaitEvent(copy stream, released " + slot + ")");
+                if (bytes > 0) {
+                    Cu.check(cudart.cuMemcpyHtoDAsync(device[slot].address(), host[slot].pointer(), bytes, copyStream),
+                            "cuMemcpyHtoDAsync(" + bytes + " bytes, slot " + slot + ")");
+                }
+                Cu.check(cudart.cuEventRecord(copied[slot], copyStream), "cuEventRecord(copied, slot " + slot + ")");
+            }
+        }
+
+        @Override
+        public void acquire(int slot) {
+            synchronized (ctx) {
+                check();
+                ctx.current();
+                Cu.check(cudart.cuStreamWaitEvent(ctx.stream(), copied[slot], 0), "cuStreamWaitEvent(compute stream, copied " + slot + ")");
+            }
+        }
+
+        @Override
+        public void release(int slot) {
+            synchronized (ctx) {
+                check();
+                ctx.current();
+                Cu.check(cudart.cuEventRecord(released[slot], ctx.stream()), "cuEventRecord(released, slot " + slot + ")");
+            }
+        }
+    }
+
+    /**
+     * Waits for a fill in progress on another thread, the copies in flight and the context's stream (whose kernels may
+     * read the slots), then frees the buffers, events and the copy stream, under the context's lock. Twice is harmless,
+     * and so is closing it after its context (which closed it).
      */
     @Override
     public void close() {
-        if (!closed.compareAndSet(false, true)) {
+        synchronized (ctx) {
+            if (closed.get()) {
+                return;
+            }
+            closed.set(true); // before the wait: a call meanwhile is refused
+            ctx.forget(this);
+            awaitFill();
+            boolean open = ctx.currentForFreeing(); // false only where the constructor failed on a closed context
+            free(open);
+        }
+    }
+
+    /**
+     * Called by its context as it closes (its lock held, its stream idle, before its memory and pinned buffers are freed):
+     * marks the stager closed, saying why in a later call's error, waits for a fill in progress and the copies in flight,
+     * and frees the copy stream and events, once.
+     */
+    void closeWithContext(String context) {
+        if (closed.get()) { // every close holds the context's lock: none can close it meanwhile
             return;
         }
-        boolean open = ctx.currentForFreeing();
+        closedBy = " (its DeviceContext on " + context + " closed and freed it)"; // before a call can see it closed
+        closed.set(true);
+        awaitFill();
+        free(false);
+    }
+
+    /**
+     * Waits, with the context's lock given up meanwhile, until no other thread runs a filler into a pinned buffer of this
+     * stager. A filler that closes the context or the stager itself is not waited for (it would wait for itself).
+     */
+    private void awaitFill() {
+        boolean interrupted = false;
+        while (filling != null && filling != Thread.currentThread()) {
+            try {
+                ctx.wait();
+            } catch (InterruptedException e) {
+                interrupted = true; // the pinned memory cannot be freed under the filler: wait on, and say so after
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Frees what it made (the context's lock held); {@code syncCompute}: wait for the context's stream first. */
+    private void free(boolean syncCompute) {
         if (copyStream != null && !copyStream.isNull()) {
             cudart.cuStreamSynchronize(copyStream);
         }
-        if (open) {
-            cudart.cuStreamSynchronize(ctx.stream()); // a closed context synchronized its stream and destroyed it
+        if (syncCompute) {
+            cudart.cuStreamSynchronize(ctx.stream());
         }
         for (int i = 0; i < host.length; i++) {
             if (copied[i] != null && !copied[i].isNull()) {

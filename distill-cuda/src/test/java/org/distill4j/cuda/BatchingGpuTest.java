@@ -18,9 +18,16 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.Random;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -63,6 +70,121 @@ class BatchingGpuTest extends GpuTest {
         c.close(); // the stager's streams, events and memory went with the context
         org.junit.jupiter.api.Assertions.assertDoesNotThrow(st::close);
         org.junit.jupiter.api.Assertions.assertDoesNotThrow(st::close);
+    }
+
+    /**
+     * A stager's calls on the device take its context's lock, as every call on the context does (see
+     * {@link DeviceContext}): a stage, acquire or release that waits for the context while another thread closes it (here
+     * this thread holds the lock and closes the context) then finds the stager closed with its context and says so,
+     * instead of queuing on the context's destroyed stream. Its later close is harmless.
+     */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"stage", "acquire", "release"})
+    void aStagerCallWaitsForItsContextAndFindsItClosed(String call) throws Exception {
+        DeviceContext c = DeviceContext.open(0);
+        AtomicReference<Throwable> failed = new AtomicReference<>();
+        DeviceStager st = new DeviceStager(c, 2, 4096);
+        try {
+            DeviceStager.Batch b = st.stage(buf -> fill(buf, 3, 1024));
+            if (call.equals("release")) {
+                st.acquire(b);
+            }
+            Runnable r = switch (call) {
+                case "stage" -> () -> st.stage(buf -> fill(buf, 4, 1024));
+                case "acquire" -> () -> st.acquire(b);
+                default -> () -> st.release(b);
+            };
+            Thread worker = daemon(call, r, failed);
+            synchronized (c) { // what a call on the context holds
+                worker.start();
+                awaitState(worker, Thread.State.BLOCKED, call + " waits for its context's lock");
+                c.close();
+            }
+            assertFinish(worker);
+        } finally {
+            c.close();
+        }
+        Throwable t = failed.get();
+        assertTrue(t instanceof IllegalStateException && t.getMessage().contains("device stager is closed")
+                && t.getMessage().contains("DeviceContext") && t.getMessage().contains(c.describe().replaceAll(" \\(sm_.*", "")), String.valueOf(t));
+        assertDoesNotThrow(st::close);
+        IllegalStateException after = assertThrows(IllegalStateException.class, () -> st.stage(buf -> 0));
+        assertEquals(t.getMessage(), after.getMessage());
+    }
+
+    /**
+     * A context closed by another thread while a stager's filler writes its pinned buffer waits for the fill: it would
+     * otherwise free the pinned memory under the filler. The fill's batch is then refused (the stager closed with its
+     * context), and the close goes on.
+     */
+    @Test
+    void closingAContextWaitsForAFillInProgress() throws Exception {
+        DeviceContext c = DeviceContext.open(0);
+        DeviceStager st = new DeviceStager(c, 1, 4096);
+        CountDownLatch filling = new CountDownLatch(1);
+        CountDownLatch go = new CountDownLatch(1);
+        AtomicBoolean closeReturned = new AtomicBoolean();
+        AtomicReference<Throwable> stageFailed = new AtomicReference<>();
+        AtomicReference<Throwable> closeFailed = new AtomicReference<>();
+        Thread stager = daemon("stage", () -> st.stage(buf -> {
+            filling.countDown();
+            try {
+                go.await();
+            } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+            }
+            // without the wait the memory may be gone: the test then fails below instead of crashing the JVM here
+            return closeReturned.get() ? 0 : fill(buf, 9, 1024);
+        }), stageFailed);
+        Thread closer = daemon("close", () -> {
+            c.close();
+            closeReturned.set(true);
+        }, closeFailed);
+        try {
+            stager.start();
+            assertTrue(filling.await(10, TimeUnit.SECONDS));
+            closer.start();
+            awaitState(closer, Thread.State.WAITING, "the context's close waits for the fill");
+            assertFalse(closeReturned.get());
+        } finally {
+            go.countDown();
+            assertFinish(stager, closer);
+            c.close();
+        }
+        assertNull(closeFailed.get());
+        Throwable t = stageFailed.get();
+        assertTrue(t instanceof IllegalStateException && t.getMessage().contains("device stager is closed")
+                && t.getMessage().contains("DeviceContext"), String.valueOf(t));
+        assertDoesNotThrow(st::close);
+    }
+
+    /** Waits up to 10 s for {@code t} to reach {@code state}. */
+    private static void awaitState(Thread t, Thread.State state, String what) throws InterruptedException {
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (t.getState() != state && t.isAlive() && System.nanoTime() < until) {
+            Thread.sleep(1);
+        }
+        assertEquals(state, t.getState(), what);
+    }
+
+    /** Joins {@code threads}, 20 s at most each; fails naming one still alive then. */
+    private static void assertFinish(Thread... threads) throws InterruptedException {
+        for (Thread t : threads) {
+            t.join(20_000);
+            assertFalse(t.isAlive(), () -> t.getName() + " did not finish (" + t.getState() + ")");
+        }
+    }
+
+    private static Thread daemon(String name, Runnable r, AtomicReference<Throwable> failed) {
+        Thread t = new Thread(() -> {
+            try {
+                r.run();
+            } catch (Throwable e) {
+                failed.compareAndSet(null, e);
+            }
+        }, name);
+        t.setDaemon(true); // a stuck one must not keep the test JVM alive
+        return t;
     }
 
     private static long fill(ByteBuffer b, int batch, int words) {
