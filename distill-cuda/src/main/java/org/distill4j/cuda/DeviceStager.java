@@ -83,6 +83,9 @@ public final class DeviceStager implements AutoCloseable {
         if (slots < 1) {
             throw new IllegalArgumentException("a stager needs at least one slot, got " + slots);
         }
+        if (ctx == null) {
+            throw new IllegalArgumentException("a stager needs a DeviceContext, got none");
+        }
         this.ctx = ctx;
         this.slotBytes = slotBytes;
         this.host = new PinnedBuffer[slots];
@@ -128,6 +131,9 @@ public final class DeviceStager implements AutoCloseable {
      * the context's lock; a close of the context or of this stager meanwhile waits for it to return.
      */
     public Batch stage(Filler filler) {
+        if (filler == null) {
+            throw new IllegalArgumentException("stage needs a filler that writes the batch, got none");
+        }
         check();
         return new Batch(this, ring.stage(buf -> {
             try {
@@ -170,6 +176,9 @@ public final class DeviceStager implements AutoCloseable {
      * read from (or free) this stager's slot, which holds other data.
      */
     private void mine(Batch b) {
+        if (b == null) {
+            throw new IllegalArgumentException("no batch given; pass one that stage returned");
+        }
         if (b.owner != this) {
             throw new IllegalArgumentException("batch " + b.sequence() + " was staged by another stager; acquire and release it there");
         }

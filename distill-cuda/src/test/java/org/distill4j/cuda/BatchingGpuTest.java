@@ -158,6 +158,28 @@ class BatchingGpuTest extends GpuTest {
         assertDoesNotThrow(st::close);
     }
 
+    /** A missing context, filler or batch is refused naming what is missing, and the stager goes on. */
+    @Test
+    void aMissingContextFillerOrBatchIsNamed() {
+        IllegalArgumentException noContext = assertThrows(IllegalArgumentException.class, () -> new DeviceStager(null, 2, 4096));
+        assertTrue(noContext.getMessage().contains("DeviceContext"), noContext.getMessage());
+        try (DeviceStager st = new DeviceStager(ctx, 1, 4096)) {
+            IllegalArgumentException noFiller = assertThrows(IllegalArgumentException.class, () -> st.stage(null));
+            assertTrue(noFiller.getMessage().contains("filler"), noFiller.getMessage());
+            DeviceStager.Batch b = st.stage(buf -> fill(buf, 2, 1024));
+            for (java.util.function.Consumer<DeviceStager.Batch> call : java.util.List.<java.util.function.Consumer<DeviceStager.Batch>>of(
+                    st::acquire, st::release)) {
+                IllegalArgumentException noBatch = assertThrows(IllegalArgumentException.class, () -> call.accept(null));
+                assertTrue(noBatch.getMessage().contains("no batch"), noBatch.getMessage());
+            }
+            DeviceBuffer in = st.acquire(b);
+            byte[] got = new byte[4096];
+            ctx.download(in, got);
+            assertEquals(2 * 31 + 1023, ByteBuffer.wrap(got).order(ByteOrder.LITTLE_ENDIAN).getInt(4 * 1023));
+            st.release(b);
+        }
+    }
+
     /** Waits up to 10 s for {@code t} to reach {@code state}. */
     private static void awaitState(Thread t, Thread.State state, String what) throws InterruptedException {
         long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
