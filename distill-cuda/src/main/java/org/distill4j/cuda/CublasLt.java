@@ -191,7 +191,7 @@ public final class CublasLt implements AutoCloseable {
                 name = "cublasStatus_t " + status;
                 message = "";
             }
-            throw new CudaException(status, call, name, message);
+            throw new CudaException(CudaException.Library.CUBLAS_LT, status, call, name, message);
         }
     }
 

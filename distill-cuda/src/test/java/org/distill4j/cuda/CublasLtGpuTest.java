@@ -419,4 +419,18 @@ class CublasLtGpuTest extends GpuTest {
         assertFalse(runner.isAlive());
         lt.close();
     }
+
+    /**
+     * A cuBLASLt status raised as a {@link CudaException} says it is one: its code is a cublasStatus_t, not a CUresult
+     * (7 is CUBLAS_STATUS_INVALID_VALUE there and CUDA_ERROR_PROFILER_DISABLED in the driver's numbering).
+     */
+    @Test
+    void aCublasStatusIsNamedAsCublasLts() {
+        CudaException e = assertThrows(CudaException.class, () -> CublasLt.check(cublas.CUBLAS_STATUS_INVALID_VALUE, "cublasLtMatmul(test)"));
+        assertEquals(CudaException.Library.CUBLAS_LT, e.library());
+        assertEquals(cublas.CUBLAS_STATUS_INVALID_VALUE, e.code());
+        assertTrue(e.errorName().startsWith("CUBLAS_STATUS_INVALID_VALUE") || e.errorName().startsWith("cublasStatus_t"), e.errorName());
+        CudaException d = assertThrows(CudaException.class, () -> Cu.check(1, "cuTest"));
+        assertEquals(CudaException.Library.DRIVER, d.library());
+    }
 }

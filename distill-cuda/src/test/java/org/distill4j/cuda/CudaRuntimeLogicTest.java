@@ -319,6 +319,8 @@ class CudaRuntimeLogicTest {
         CudaException f = Cu.failure(209, "cuModuleLoadData");
         assertEquals("CUDA_ERROR_NO_BINARY_FOR_GPU", f.errorName());
         assertTrue(f.getMessage().startsWith("cuModuleLoadData failed: CUDA_ERROR_NO_BINARY_FOR_GPU (209)"), f.getMessage());
+        assertEquals(CudaException.Library.DRIVER, f.library(), "a CUresult");
+        assertEquals(CudaException.Library.DRIVER, e.library());
         Cu.check(0, "never fails");
     }
 
