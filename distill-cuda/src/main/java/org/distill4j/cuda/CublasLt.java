@@ -28,6 +28,11 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * (one lock, so no order of taking two can deadlock). Closing the handle closes its open plans and returns the
  * workspace; closing its {@link DeviceContext} closes the handle (and its plans) if it is still open, and a later
  * plan or run then raises an IllegalStateException saying so. Closing twice, or after the context, is harmless.
+ * <p>
+ * A GEMM run while its context captures a {@link DeviceGraph} ({@link DeviceContext#capture}) is replayed by that graph
+ * with this handle's workspace. Closing the handle returns the workspace to the pool, where another buffer may take it,
+ * so the graph then refuses to replay (an IllegalStateException saying so): close such graphs, or capture them again,
+ * before or after closing the handle.
  */
 public final class CublasLt implements AutoCloseable {
     /** Element types of A and B. */
@@ -379,6 +384,7 @@ public final class CublasLt implements AutoCloseable {
                     throw closedPlan();
                 }
                 ctx.current();
+                ctx.ranGemm(CublasLt.this); // a graph captured now replays it with this handle's workspace
                 bind(bias, aux);
                 check(cublas.cublasLtMatmul(handle, desc, one, raw(a), la, raw(b), lb, zero, raw(d), ld, raw(d), ld, result.algo(),
                         raw(new DevicePtr(workspace.address())), workspace.capacity(), ctx.stream()), "cublasLtMatmul(" + shape + ")");
@@ -458,9 +464,15 @@ public final class CublasLt implements AutoCloseable {
         };
     }
 
+    /** Whether it is closed, by its own close or its context's: its workspace is then back in the pool. */
+    boolean isClosed() {
+        return closed.get();
+    }
+
     /**
      * Closes the open plans, returns the workspace to the context's pool and destroys the handle. Twice, or after its
-     * context closed (which closed it), is harmless.
+     * context closed (which closed it), is harmless. A {@link DeviceGraph} captured with GEMMs of it then refuses to
+     * replay them (they would use the returned workspace).
      */
     @Override
     public void close() {

@@ -75,6 +75,8 @@ public final class DeviceContext implements AutoCloseable {
     private final Set<CublasLt> cublasLts = new LinkedHashSet<>();
     /** The open stagers on this context ({@link DeviceStager}): {@link #close} closes them before it frees memory. */
     private final Set<DeviceStager> stagers = new LinkedHashSet<>();
+    /** While {@link #capture} runs: the cuBLASLt handles whose GEMMs it captured (else null; guarded by this lock). */
+    private Set<CublasLt> capturedGemms;
     private final AtomicBoolean closed = new AtomicBoolean();
 
     private DeviceContext(int device, String name, int major, int minor, DeviceLimits limits, CUctx_st context, CUstream_st stream,
@@ -610,12 +612,15 @@ public final class DeviceContext implements AutoCloseable {
      * Captures what {@code work} queues on this context's stream into a {@link DeviceGraph} instead of running
      * it (nothing of it runs now). The work must only queue: no synchronizing, no allocating, no copies from
      * pageable memory. If it fails, the capture is ended and discarded. {@link #close} frees the graph if it is still
-     * open then.
+     * open then. The graph replays a {@link CublasLt} GEMM captured here with the handle's workspace, so it refuses to
+     * launch once that handle is closed.
      */
     public synchronized DeviceGraph capture(Runnable work) {
         current();
         Cu.check(cudart.cuStreamBeginCapture(stream, cudart.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), "cuStreamBeginCapture");
         org.bytedeco.cuda.cudart.CUgraph_st graph = new org.bytedeco.cuda.cudart.CUgraph_st();
+        Set<CublasLt> gemms = new LinkedHashSet<>();
+        capturedGemms = gemms;
         try {
             work.run();
         } catch (RuntimeException | Error e) {
@@ -623,12 +628,14 @@ public final class DeviceContext implements AutoCloseable {
                 cudart.cuGraphDestroy(graph);
             }
             throw e;
+        } finally {
+            capturedGemms = null;
         }
         Cu.check(cudart.cuStreamEndCapture(stream, graph), "cuStreamEndCapture");
         try {
             org.bytedeco.cuda.cudart.CUgraphExec_st exec = new org.bytedeco.cuda.cudart.CUgraphExec_st();
             Cu.check(cudart.cuGraphInstantiate(exec, graph, 0), "cuGraphInstantiate");
-            DeviceGraph g = new DeviceGraph(this, exec);
+            DeviceGraph g = new DeviceGraph(this, exec, new ArrayList<>(gemms));
             graphs.add(g);
             return g;
         } finally {
@@ -660,6 +667,16 @@ public final class DeviceContext implements AutoCloseable {
     /** Forgets a stager that its own close closed (this context's lock held). */
     synchronized void forget(DeviceStager st) {
         stagers.remove(st);
+    }
+
+    /**
+     * Notes a cuBLASLt GEMM queued on this context's stream (this lock held): a graph being captured replays it with the
+     * handle's workspace, so it must not replay once the handle is closed.
+     */
+    synchronized void ranGemm(CublasLt lt) {
+        if (capturedGemms != null) {
+            capturedGemms.add(lt);
+        }
     }
 
     synchronized void launchGraph(org.bytedeco.cuda.cudart.CUgraphExec_st exec) {

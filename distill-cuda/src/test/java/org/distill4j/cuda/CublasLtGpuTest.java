@@ -433,4 +433,38 @@ class CublasLtGpuTest extends GpuTest {
         CudaException d = assertThrows(CudaException.class, () -> Cu.check(1, "cuTest"));
         assertEquals(CudaException.Library.DRIVER, d.library());
     }
+
+    /**
+     * A graph captured with GEMMs replays them with the handle's workspace, which the handle's close returns to the pool
+     * (where the next buffer may take it): once the handle is closed, such a graph refuses to replay, saying why, instead
+     * of writing that memory. A graph without GEMMs of that handle replays as before, and the graph closes as before.
+     */
+    @Test
+    void aGraphWithGemmsOfAClosedHandleRefusesToReplay() {
+        Random rng = new Random(43);
+        float[] a = random(rng, M * K);
+        float[] b = random(rng, K * N);
+        try (DeviceBuffer da = ctx.alloc(4L * a.length); DeviceBuffer db = ctx.alloc(4L * b.length); DeviceBuffer dd = ctx.alloc(4L * M * N)) {
+            ctx.upload(da, DType.F32.encode(a));
+            ctx.upload(db, DType.F32.encode(b));
+            DevicePtr pa = new DevicePtr(da.address());
+            DevicePtr pb = new DevicePtr(db.address());
+            DevicePtr pd = new DevicePtr(dd.address());
+            CublasLt lt = CublasLt.create(ctx, 1 << 20);
+            CublasLt.Matmul mm = lt.plan(nn(), pa, pb, pd, null, null);
+            try (DeviceGraph gemm = ctx.capture(() -> mm.run(pa, pb, pd, null, null));
+                 DeviceGraph fill = ctx.capture(() -> ctx.fill32(dd, 0x7fc00000, M * N))) {
+                fill.launch();
+                gemm.launch();
+                assertProduct(a, b, download(dd, M * N));
+                lt.close();
+                IllegalStateException e = assertThrows(IllegalStateException.class, gemm::launch);
+                assertTrue(e.getMessage().contains("cuBLASLt") && e.getMessage().contains("closed") && e.getMessage().contains("workspace"),
+                        e.getMessage());
+                fill.launch();
+                float[] d = download(dd, M * N);
+                assertTrue(Float.isNaN(d[0]) && Float.isNaN(d[M * N - 1]), "the graph without GEMMs still replays");
+            }
+        }
+    }
 }
