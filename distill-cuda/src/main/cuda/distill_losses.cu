@@ -1821,13 +1821,30 @@ __global__ void __launch_bounds__(DISTILL_MLP_BG_THREADS) mlp_bias_grad_f32(cons
     }
 }
 
+// Sets *halted when the step's loss flagged a row of its rows (rowOut[3 r + 2] not 0, NaN included: a non-finite
+// logit, a teacher row without mass, ...), before the optimizer's launch: mlp_adam_f32 / mlp_sgd_f32 then leave the
+// parameters, their bf16 copy and the optimizer state as they were, in that step and in every step queued after it
+// (the host sees the flag only when it reads the step's rows back, and refuses further steps then). Only the host
+// clears *halted (once, when the engine starts).
+__global__ void mlp_step_guard(const float* rowOut, int rows, int* halted) {
+    for (long long r = blockIdx.x * (long long) blockDim.x + threadIdx.x; r < rows; r += (long long) gridDim.x * blockDim.x) {
+        if (!(rowOut[3 * r + 2] == 0.f)) {
+            *halted = 1;  // every writer writes 1: no order needed
+        }
+    }
+}
+
 // One Adam step over n parameters (mlp_math.cuh): alphaT = lr sqrt(1 - beta2^t) / (1 - beta1^t), computed by
 // the host in float64 for step t = 1, 2, ...; weightDecay is decoupled (lr * weightDecay * p, 0 for none).
 // When pBf16 is not null it receives the updated weights in bf16 (the GEMMs' copy in mixed precision).
 // When alphaTDev is not null, alphaT is read from it instead (a replayed CUDA graph: the host writes each
-// step's value there before the launch).
+// step's value there before the launch). When halted is not null and *halted is not 0 (mlp_step_guard), nothing
+// changes.
 __global__ void mlp_adam_f32(float* p, const float* g, float* m, float* v, long long n, float lr, float beta1, float beta2, float eps,
-                             float weightDecay, float alphaT, __nv_bfloat16* pBf16, const float* alphaTDev) {
+                             float weightDecay, float alphaT, __nv_bfloat16* pBf16, const float* alphaTDev, const int* halted) {
+    if (halted != nullptr && *halted != 0) {
+        return;
+    }
     if (alphaTDev != nullptr) {
         alphaT = *alphaTDev;
     }
@@ -1845,8 +1862,11 @@ __global__ void mlp_adam_f32(float* p, const float* g, float* m, float* v, long 
     }
 }
 
-// p -= lr g over n parameters; pBf16 as for Adam.
-__global__ void mlp_sgd_f32(float* p, const float* g, long long n, float lr, __nv_bfloat16* pBf16) {
+// p -= lr g over n parameters; pBf16 and halted as for Adam.
+__global__ void mlp_sgd_f32(float* p, const float* g, long long n, float lr, __nv_bfloat16* pBf16, const int* halted) {
+    if (halted != nullptr && *halted != 0) {
+        return;
+    }
     for (long long i = blockIdx.x * (long long) blockDim.x + threadIdx.x; i < n; i += (long long) gridDim.x * blockDim.x) {
         float pi = p[i] - lr * g[i];
         p[i] = pi;

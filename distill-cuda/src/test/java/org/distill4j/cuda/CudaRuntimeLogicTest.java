@@ -376,7 +376,7 @@ class CudaRuntimeLogicTest {
                 "gjsd_warp_f32", "gjsd_block_bf16", "topk_warp_f16", "topk_block_f32", "fill_uniform_bf16", "unfused_log_softmax_bf16", "unfused_kd_grad_f32",
                 "unfused_row_sums_f32", "unpack_topk_rows", "unpack_dense_rows", "mlp_bias_act_f32", "mlp_bias_act_bf16out",
                 "mlp_act_backward_f32", "mlp_bias_grad_f32", "mlp_adam_f32", "mlp_sgd_f32", "mlp_dropout_f32", "mlp_dropout_bf16",
-                "mlp_dropout_backward_f32", "mlp_act_backward_bf16out", "mlp_to_bf16"}) {
+                "mlp_dropout_backward_f32", "mlp_act_backward_bf16out", "mlp_to_bf16", "mlp_step_guard"}) {
             assertTrue(image.contains(kernel), kernel + " is in the fatbin");
         }
         assertEquals("sm_80 sm_86 sm_89 sm_90 compute_90", KernelImage.info().getProperty("targets"), KernelImage.info().toString());

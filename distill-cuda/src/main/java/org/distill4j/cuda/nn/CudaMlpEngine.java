@@ -123,6 +123,12 @@ public final class CudaMlpEngine implements StepEngine {
     private final Map<String, DeviceGraph> captured = new java.util.LinkedHashMap<>();
     static final int MAX_GRAPHS = 8;
     private final AtomicBoolean closed = new AtomicBoolean();
+    /**
+     * The step (0, 1, ...) whose loss flagged a row, or -1. The device skipped its update and those of the steps queued
+     * after it (mlp_step_guard), so the weights and optimizer state are those after the steps before it; the engine takes
+     * no more steps.
+     */
+    private long failedStep = -1;
 
     /** Where {@link #syncToStudent} puts the weights and optimizer state (e.g. {@link Dl4jMlp#writeBack} into the student). */
     @FunctionalInterface
@@ -381,6 +387,7 @@ public final class CudaMlpEngine implements StepEngine {
         if (closed.get()) {
             throw new IllegalStateException("the cuda-mlp engine is closed");
         }
+        refuseAfterFailure();
         if (!KdRows.supports(loss)) {
             throw new IllegalArgumentException("the cuda-mlp engine runs kd and ce, not '" + loss.name() + "'");
         }
@@ -484,13 +491,27 @@ public final class CudaMlpEngine implements StepEngine {
         float[] rowOut = new float[3 * rows];
         rowsBack[slot].view().asFloatBuffer().get(rowOut);
         collected++;
+        refuseAfterFailure();
         int bad = KdRows.firstBadRow(rowOut, rows);
         if (bad >= 0) {
+            // the device left this step's update out, and those of the steps queued after it
+            failedStep = step;
+            steps = step;
             throw new IllegalStateException("cuda-mlp step " + (step + 1) + ": row " + bad + " has a student logit that is not finite, "
                     + "a teacher logit of NaN or +Infinity, no teacher class with mass (every teacher logit -Infinity), or logits "
-                    + "beyond the kernel's range (|logit| / T of 7.4e8 or more); lower the learning rate or check the inputs");
+                    + "beyond the kernel's range (|logit| / T of 7.4e8 or more); lower the learning rate or check the inputs. The "
+                    + "weights and optimizer state stay those after step " + step);
         }
         return KdRows.result(loss, rowOut, rows, rows, loss.reduction() == Reduction.SUM ? 1.0 : 1.0 / rows);
+    }
+
+    /** After a step that flagged a row: the device applies no more updates, so the engine takes no more steps. */
+    private void refuseAfterFailure() {
+        if (failedStep >= 0) {
+            throw new IllegalStateException("cuda-mlp step " + (failedStep + 1) + " failed (a row its loss flagged); the engine keeps the "
+                    + "weights and optimizer state after step " + failedStep + " and takes no more steps: sync them to the student "
+                    + "and start a new engine");
+        }
     }
 
     /**
@@ -501,6 +522,7 @@ public final class CudaMlpEngine implements StepEngine {
      * each step drops the batch's features once, with its own mask.
      */
     public float timeResidentStep(LogitLoss loss, int rows) {
+        refuseAfterFailure();
         MlpProgram p = programs.get(rows);
         if (p == null) {
             throw new IllegalStateException("no step of " + rows + " rows has uploaded a batch yet");

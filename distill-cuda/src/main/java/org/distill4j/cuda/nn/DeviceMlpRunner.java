@@ -40,6 +40,11 @@ final class DeviceMlpRunner implements AutoCloseable {
     private final Map<String, DeviceBuffer> memory = new HashMap<>();
     private final Map<MlpProgram, Map<MlpProgram.Gemm, CublasLt.Matmul>> plans = new IdentityHashMap<>();
     private final AtomicBoolean closed = new AtomicBoolean();
+    /**
+     * One int32 on the device: not 0 once a step's loss flagged a row (mlp_step_guard); the optimizer's kernels then
+     * change nothing, in that step and the steps queued after it. Zeroed when allocated (the first prepare).
+     */
+    private DeviceBuffer halted;
 
     DeviceMlpRunner(DeviceContext ctx, CublasLt lt, long seed) {
         this(ctx, lt::plan, seed);
@@ -57,6 +62,10 @@ final class DeviceMlpRunner implements AutoCloseable {
      * @throws CublasLt.NoAlgorithmException when cuBLASLt has no algorithm for one of its GEMMs
      */
     void prepare(MlpProgram p) {
+        if (halted == null) {
+            halted = ctx.alloc(4);
+            ctx.fill32(halted, 0, 1);
+        }
         for (MlpProgram.Buffer b : p.buffers().values()) {
             DeviceBuffer d = memory.get(b.name());
             if (d == null) {
@@ -159,6 +168,8 @@ final class DeviceMlpRunner implements AutoCloseable {
                 KdRows.launch(ctx, DType.F32, loss, ptr(o.studentLogits()), o.teacherLogits() != null ? ptr(o.teacherLogits()) : null,
                         ptr(o.labels()), null, ptr(o.grad()), ptr(o.rowOut()), o.rows(), o.classes(), w, 1f, false);
             } else if (op instanceof MlpProgram.Update o) {
+                // the loss ran before (MlpProgram puts the update last): a flagged row of this step halts the update
+                ctx.launch(grid("mlp_step_guard", p.rows()), ptr(p.rowOut().all()), p.rows(), halted);
                 update(p.student().spec().optimizer(), o, step + 1, alphaDev);
             } else {
                 throw new IllegalStateException("no device rule for " + op);
@@ -169,11 +180,12 @@ final class DeviceMlpRunner implements AutoCloseable {
     private void update(MlpSpec.Optimizer opt, MlpProgram.Update o, long t, DevicePtr alphaDev) {
         Object bf = o.paramsBf16() != null ? ptr(o.paramsBf16()) : null;
         if (opt.kind() == MlpSpec.Optimizer.Kind.SGD) {
-            ctx.launch(grid("mlp_sgd_f32", o.n()), ptr(o.params()), ptr(o.grads()), o.n(), (float) opt.learningRate(), bf);
+            ctx.launch(grid("mlp_sgd_f32", o.n()), ptr(o.params()), ptr(o.grads()), o.n(), (float) opt.learningRate(), bf, halted);
             return;
         }
         ctx.launch(grid("mlp_adam_f32", o.n()), ptr(o.params()), ptr(o.grads()), ptr(o.m()), ptr(o.v()), o.n(), (float) opt.learningRate(),
-                (float) opt.beta1(), (float) opt.beta2(), (float) opt.epsilon(), (float) opt.weightDecay(), adamAlphaT(opt, t), bf, alphaDev);
+                (float) opt.beta1(), (float) opt.beta2(), (float) opt.epsilon(), (float) opt.weightDecay(), adamAlphaT(opt, t), bf, alphaDev,
+                halted);
     }
 
     /** Adam's step size at step {@code t} (1, 2, ...) with the bias correction folded in, as DL4J computes it (float64, then fp32). */
@@ -215,5 +227,9 @@ final class DeviceMlpRunner implements AutoCloseable {
         plans.clear();
         memory.values().forEach(DeviceBuffer::close);
         memory.clear();
+        if (halted != null) {
+            halted.close();
+            halted = null;
+        }
     }
 }

@@ -27,6 +27,7 @@ import static org.distill4j.testing.Tolerances.MLP_BF16_VALUE_REL;
 import static org.distill4j.testing.Tolerances.MLP_F32_GRAD;
 import static org.distill4j.testing.Tolerances.assertKernelGradClose;
 import static org.distill4j.testing.Tolerances.assertKernelValueClose;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -243,6 +244,66 @@ class CudaMlpEngineGpuTest extends GpuTest {
                 pending = next;
             }
             assertTrue(Arrays.equals(weightsOneAtATime, e.studentWeights().w()[2]), "weights bits after the pipelined steps");
+        }
+    }
+
+    /**
+     * A step whose loss flags a row (here a feature of NaN in row 5: that row's logits are NaN, and through the
+     * weight gradients every gradient) changes neither the weights nor the optimizer state on the device, nor does a
+     * step queued after it: what syncToStudent writes back after the failure is the state after the last good step,
+     * bit for bit, with its step count. The error names the row; later steps and results are refused. Kernel by
+     * kernel and with graph replays, Adam in fp32 and SGD in bf16.
+     */
+    @ParameterizedTest(name = "{0}, {1}, graphs {2}")
+    @CsvSource({"F32, ADAM, false", "F32, ADAM, true", "BF16, SGD, true"})
+    void aFlaggedStepLeavesTheWeightsAndTheOptimizerStateAsTheyWere(MlpProgram.Precision precision, MlpSpec.Optimizer.Kind kind,
+                                                                     boolean graphs) {
+        Random rng = new Random(41);
+        MlpSpec adam = student(RELU, 0.2);
+        MlpSpec s = kind == MlpSpec.Optimizer.Kind.ADAM ? adam : new MlpSpec(IN, adam.layers(), MlpSpec.Optimizer.sgd(0.05));
+        MlpWeights sw = ReferenceStep.randomWeights(s, rng);
+        MlpWeights tw = ReferenceStep.randomWeights(teacher(), rng);
+        int rows = 21;
+        LogitLoss loss = new SoftTargetKd(2, 0.3);
+        java.util.function.Supplier<Batch> good = () -> new Batch(new int[rows], ReferenceStep.gaussian(rng, rows * IN, 1), IN,
+                ReferenceStep.labels(rng, rows, CLASSES));
+        MlpWeights[] w = new MlpWeights[1];
+        MlpOptimizerState[] st = new MlpOptimizerState[1];
+        try (CudaMlpEngine e = new CudaMlpEngine(ctx, s, sw, teacher(), tw, rows, new CudaMlpEngine.Options(precision, false, graphs), 3,
+                (ww, ss) -> {
+                    w[0] = ww;
+                    st[0] = ss;
+                })) {
+            for (int i = 0; i < 3; i++) {
+                e.step(good.get(), loss); // with graphs: the first step is captured, the next ones replay it
+            }
+            e.syncToStudent();
+            MlpWeights before = w[0];
+            MlpOptimizerState stateBefore = st[0];
+            assertEquals(3, stateBefore.steps());
+            Batch bad = good.get();
+            bad.features()[5 * IN + 7] = Float.NaN;
+            org.distill4j.train.StepEngine.Pending flagged = e.submit(bad, loss);
+            org.distill4j.train.StepEngine.Pending after = e.submit(good.get(), loss); // queued behind it, as the Distiller does
+            IllegalStateException failed = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, flagged::result);
+            assertTrue(failed.getMessage().contains("step 4: row 5 "), failed.getMessage());
+            IllegalStateException next = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, after::result);
+            assertTrue(next.getMessage().contains("step 4 failed"), next.getMessage());
+            IllegalStateException more = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                    () -> e.submit(good.get(), loss));
+            assertTrue(more.getMessage().contains("step 4 failed"), more.getMessage());
+            e.syncToStudent();
+            assertEquals(3, st[0].steps(), "the step count written back is that of the weights");
+            for (int l = 0; l < s.layers().size(); l++) {
+                assertArrayEquals(before.w()[l], w[0].w()[l], "W" + l + " after the flagged step");
+                assertArrayEquals(before.b()[l], w[0].b()[l], "b" + l + " after the flagged step");
+                if (kind == MlpSpec.Optimizer.Kind.ADAM) {
+                    assertArrayEquals(stateBefore.m().w()[l], st[0].m().w()[l], "Adam's m of W" + l);
+                    assertArrayEquals(stateBefore.m().b()[l], st[0].m().b()[l], "Adam's m of b" + l);
+                    assertArrayEquals(stateBefore.v().w()[l], st[0].v().w()[l], "Adam's v of W" + l);
+                    assertArrayEquals(stateBefore.v().b()[l], st[0].v().b()[l], "Adam's v of b" + l);
+                }
+            }
         }
     }
 
