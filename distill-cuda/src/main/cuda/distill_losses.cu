@@ -1360,8 +1360,27 @@ __device__ __forceinline__ float topk_row(const In* __restrict__ sr, const int* 
         distill::lse_push(tl, lpr[j] * invT);
     }
     tl = reduce.merge(tl);
+    // The entries' log-probabilities are taken relative to `shift` (0, except below)
+    float shift = 0.f;
     if (tl.m == -DISTILL_INF) {
-        bad = 1;  // every entry -inf: no entry has probability
+        // No tempered entry is finite (the same for every thread: tl is merged). An entry has mass iff its log-probability
+        // is finite, as in the CPU loss: every entry -inf is a row without mass; but at T < 1 a finite log-probability
+        // below -FLT_MAX * T has a product with 1/T of -inf. With a rest bucket of mass, those entries' probabilities are
+        // 0 next to it (as in float64); without one, the entries are tempered relative to the largest, (lp - M) / T.
+        distill::Lse raw = distill::lse_empty();
+        for (int j = first; j < k; j += step) {
+            distill::lse_push(raw, lpr[j]);
+        }
+        raw = reduce.merge(raw);
+        if (raw.m == -DISTILL_INF) {
+            bad = 1;  // every entry -inf: no entry has probability
+        } else if (logRest == -DISTILL_INF) {
+            shift = raw.m;
+            for (int j = first; j < k; j += step) {
+                distill::lse_push(tl, (lpr[j] - shift) * invT);
+            }
+            tl = reduce.merge(tl);
+        }
     }
     // the student's normalizers (pass 1 over the row)
     distill::Lse all = distill::lse_empty();
@@ -1390,7 +1409,7 @@ __device__ __forceinline__ float topk_row(const In* __restrict__ sr, const int* 
     for (int j = first; j < k; j += step) {
         int id = idr[j];
         if (id >= 0 && id < V) {
-            gr[id] = from_f<In>(scale * distill::topk_entry(row, lpr[j], to_f(sr[id]), invT, value));
+            gr[id] = from_f<In>(scale * distill::topk_entry(row, lpr[j] - shift, to_f(sr[id]), invT, value));
         }
     }
     if (first == 0) {

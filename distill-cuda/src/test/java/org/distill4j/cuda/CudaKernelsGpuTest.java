@@ -108,6 +108,119 @@ class CudaKernelsGpuTest extends GpuTest {
         Tolerances.assertKernelGradClose(ref, grad, Tolerances.KERNEL_F32_GRAD, "topk V " + v + " gradient");
     }
 
+    /**
+     * topk-kd at T = 0.5 with finite teacher log-probabilities below -FLT_MAX * T, whose products with 1/T overflow fp32:
+     * the CPU loss (float64) gives them their mass (a class has mass iff its log-probability is finite), so the kernel
+     * must neither flag such a row (which sent the batch to the CPU with a warning) nor lose it. Rows with every entry
+     * that low (two tied for the largest: p = 1/2 each without the rest bucket), with one entry -inf among them, and
+     * ordinary rows beside them; warp (V 37) and block (V 3001) kernels, both tails, against a float64 reference.
+     */
+    @ParameterizedTest(name = "V {0}, rest {1}")
+    @CsvSource({"37, false", "37, true", "3001, false", "3001, true"})
+    void topKLogProbabilitiesBelowTheTemperedRangeHaveMass(int v, boolean rest) {
+        int rows = 6;
+        int k = 4;
+        double temperature = 0.5;
+        Random rng = new Random(v * 31L + (rest ? 1 : 0));
+        float[] s = Inputs.logits(rng, rows, v, 3.0);
+        KernelInputs.TopK top = KernelInputs.topK(Inputs.logits(rng, rows, v, 3.0), rows, v, k);
+        int[] ids = top.ids();
+        float[] lps = top.logProbs();
+        for (int r : new int[] {0, 3, 4}) {
+            float low = -2e38f - 1e37f * rng.nextInt(5); // times 1/T = 2: beyond -FLT_MAX
+            lps[r * k] = low;
+            lps[r * k + 1] = low; // a tie for the largest
+            lps[r * k + 2] = low - 3e37f;
+            lps[r * k + 3] = r == 4 ? Float.NEGATIVE_INFINITY : -Float.MAX_VALUE;
+        }
+        LogitBatch batch = LogitBatch.ofTopK(rows, v, s, ids, lps, k, new int[rows]);
+        org.distill4j.loss.TopKKd loss = new org.distill4j.loss.TopKKd(temperature,
+                rest ? org.distill4j.loss.TopKKd.Tail.REST_BUCKET : org.distill4j.loss.TopKKd.Tail.RENORMALIZE);
+        float upstream = 0.8f;
+        long reruns = backend.cpuReruns();
+        float[] grad = Inputs.poisoned(rows * v);
+        LossResult r = backend.logitLoss(loss, batch, grad, upstream);
+        assertEquals(reruns, backend.cpuReruns(), "the kernel flagged none of the rows (the CPU loss accepts them all)");
+        double[] refGrad = new double[rows * v];
+        double ref = topKReference(s, ids, lps, rows, v, k, temperature, rest, upstream, refGrad);
+        String what = "topk-kd T 0.5 V " + v + (rest ? " rest" : " renormalize");
+        Tolerances.assertKernelValueClose(ref, r.value(), Tolerances.KERNEL_F32_VALUE_REL, what);
+        Tolerances.assertKernelGradClose(refGrad, grad, Tolerances.KERNEL_F32_GRAD, what + " gradient");
+        if (rest) {
+            // without the rest bucket the CPU loss (TopKKd: log Z = m + log z, then lp / T - log Z) loses log z to rounding at
+            // |m| of 4e38 and gives each tied entry p = 1; with it, m is the rest bucket's 0
+            Tolerances.assertKernelValueClose(loss.compute(batch, new float[rows * v], upstream).value(), r.value(),
+                    Tolerances.KERNEL_F32_VALUE_REL, what + " vs cpu");
+        }
+    }
+
+    /**
+     * Top-k KD in float64, MEAN over all rows: the buckets (the k entries, with {@code rest} the missing mass 1 - sum p as
+     * one more) tempered and normalized, q = softmax(s / T); value T^2 sum p (log p - log q_bucket), gradient
+     * upstream T / rows (q_i - p_i), a rest bucket's p spread over the classes outside the top-k as q is.
+     */
+    private static double topKReference(float[] s, int[] ids, float[] lps, int rows, int v, int k, double t, boolean rest, double upstream,
+                                        double[] grad) {
+        double total = 0;
+        boolean withRest = rest && k < v;
+        for (int r = 0; r < rows; r++) {
+            double[] logQ = Float64Reference.logSoftmax(s, r * v, v, t);
+            double[] b = new double[k + 1];
+            double known = 0;
+            for (int j = 0; j < k; j++) {
+                b[j] = lps[r * k + j] / t;
+                known += Math.exp(lps[r * k + j]);
+            }
+            b[k] = withRest ? Math.log(Math.max(0, 1 - known)) / t : Double.NEGATIVE_INFINITY;
+            double m = Double.NEGATIVE_INFINITY;
+            for (double x : b) {
+                m = Math.max(m, x);
+            }
+            double z = 0;
+            for (double x : b) {
+                z += Math.exp(x - m);
+            }
+            // log p = (b - m) - log z: m + log z first would lose log z to rounding where |m| is this large
+            double logZ = Math.log(z);
+            for (int j = 0; j <= k; j++) {
+                b[j] -= m;
+            }
+            boolean[] in = new boolean[v];
+            double[] p = new double[v];
+            for (int j = 0; j < k; j++) {
+                int id = ids[r * k + j];
+                in[id] = true;
+                double logP = b[j] - logZ;
+                p[id] = Math.exp(logP);
+                if (p[id] > 0) {
+                    total += p[id] * (logP - logQ[id]);
+                }
+            }
+            double pRest = Math.exp(b[k] - logZ);
+            double mo = Double.NEGATIVE_INFINITY;
+            for (int i = 0; i < v; i++) {
+                if (!in[i]) {
+                    mo = Math.max(mo, logQ[i]);
+                }
+            }
+            double so = 0;
+            for (int i = 0; i < v; i++) {
+                if (!in[i]) {
+                    so += Math.exp(logQ[i] - mo);
+                }
+            }
+            double logQRest = mo + Math.log(so);
+            if (pRest > 0) {
+                total += pRest * (b[k] - logZ - logQRest);
+            }
+            for (int i = 0; i < v; i++) {
+                double pi = in[i] ? p[i] : pRest > 0 ? pRest * Math.exp(logQ[i] - logQRest) : 0;
+                grad[r * v + i] = upstream * t / rows * (Math.exp(logQ[i]) - pi);
+            }
+        }
+        return total * t * t / rows;
+    }
+
     @Test
     void crossEntropyWithIgnoredRows() {
         Random rng = new Random(3);
