@@ -10,7 +10,8 @@
 //   bf16 inputs (the gradient is written in the input's type).
 // rowOut[3 r + 0] = T^2 KL of row r, [3 r + 1] = its CE, [3 r + 2] = 1 when the row held a non-finite
 // student logit, a teacher logit of NaN or +inf, an invalid probability, or no teacher class with mass (the
-// host raises it like the CPU loss), 2 where the tiled kernels leave a row to the CPU loss (tile_in_range). A teacher logit of -inf, like a probability of 0, is a class of zero mass
+// host raises it like the CPU loss), 2 where a kernel leaves a row to the CPU loss (the tiled kernels' tile_in_range; at T < 1, a logit whose product
+// with 1/T leaves fp32, tempered_out_of_range). A teacher logit of -inf, like a probability of 0, is a class of zero mass
 // (TeacherValues.java): it adds nothing to the teacher's normalizer or to KL, and its gradient is the
 // student's part alone. The host sums the rows in order, in double: the loss is bit-identical for the same
 // inputs.
@@ -105,6 +106,14 @@ __device__ __forceinline__ float teacher_log(float tv, int teacherProbs, int& ba
         bad = 1;
     }
     return tv;
+}
+
+// Whether a row's merged sums left fp32 through the temperature: at T < 1 a finite logit beyond FLT_MAX * T has a
+// product with 1/T of +-inf, which makes the sums NaN (a student or teacher maximum of +inf) or the student's empty
+// (every product -inf). The CPU loss (float64) computes such a row; the kernels flag it 2, beyond their range, as
+// the tiled kernels do theirs (tile_in_range). Checked once per row, on the merged maxima.
+__device__ __forceinline__ bool tempered_out_of_range(const KdAcc& a, bool teacher) {
+    return !(a.st.m < DISTILL_INF) || a.st.m == -DISTILL_INF || (teacher && a.t.m == DISTILL_INF);
 }
 
 // Pass 1 over the elements i = first, first + step, ... of a row.
@@ -213,13 +222,14 @@ __device__ void kd_warp(const In* __restrict__ s, const In* __restrict__ t, cons
         if (teacher && a.t.m == -DISTILL_INF) {
             bad = 1;  // no teacher class with mass (all logits -inf, all probabilities 0)
         }
+        const bool range = tempered_out_of_range(a, teacher);
         const KdRow row = distill::kd_finish(a, teacher, needS1);
         const int y = labels != nullptr ? labels[r] : -1;
         float kl = warp_sum(kd_pass2(sr, tr, gr, V, lane, 32, row, y, invT, kdWeight, alpha, scale, teacherProbs, teacher, needS1));
         if (lane == 0) {
             rowOut[3 * r] = t2 * (kl > 0.f ? kl : 0.f);
             rowOut[3 * r + 1] = y >= 0 ? row.logZs1 - to_f(sr[y]) : 0.f;
-            rowOut[3 * r + 2] = bad ? 1.f : 0.f;
+            rowOut[3 * r + 2] = bad ? 1.f : (range ? 2.f : 0.f);
         }
     }
 }
@@ -251,6 +261,7 @@ __device__ void kd_block(const In* __restrict__ s, const In* __restrict__ t, con
         if (teacher && a.t.m == -DISTILL_INF) {
             bad = 1;
         }
+        const bool range = tempered_out_of_range(a, teacher);
         const KdRow row = distill::kd_finish(a, teacher, needS1);
         const int y = labels != nullptr ? labels[r] : -1;
         float kl = warp_sum(kd_pass2(sr, tr, gr, V, threadIdx.x, BLOCK, row, y, invT, kdWeight, alpha, scale, teacherProbs, teacher,
@@ -266,7 +277,7 @@ __device__ void kd_block(const In* __restrict__ s, const In* __restrict__ t, con
             }
             rowOut[3 * r] = t2 * (total > 0.f ? total : 0.f);
             rowOut[3 * r + 1] = y >= 0 ? row.logZs1 - to_f(sr[y]) : 0.f;
-            rowOut[3 * r + 2] = bad ? 1.f : 0.f;
+            rowOut[3 * r + 2] = bad ? 1.f : (range ? 2.f : 0.f);
         }
         __syncthreads();  // shAcc and shSum are reused by the next row
     }
@@ -1252,6 +1263,7 @@ __device__ void gjsd_warp(const In* __restrict__ s, const In* __restrict__ t, co
         if (a.t.m == -DISTILL_INF) {
             bad = 1;
         }
+        const bool range = tempered_out_of_range(a, true);
         const KdRow row = distill::kd_finish(a, true, false);
         distill::JsdSums sums = gjsd_pass2(sr, tr, V, lane, 32, row, invT, logB, log1mB, beta, teacherProbs);
         sums.klP = warp_sum(sums.klP);
@@ -1262,7 +1274,7 @@ __device__ void gjsd_warp(const In* __restrict__ s, const In* __restrict__ t, co
             float jsd = beta * sums.klP + (1.f - beta) * sums.klQ;
             rowOut[3 * r] = t2 * (jsd > 0.f ? jsd : 0.f);
             rowOut[3 * r + 1] = 0.f;
-            rowOut[3 * r + 2] = bad ? 1.f : 0.f;
+            rowOut[3 * r + 2] = bad ? 1.f : (range ? 2.f : 0.f);
         }
     }
 }
@@ -1292,6 +1304,7 @@ __device__ void gjsd_block(const In* __restrict__ s, const In* __restrict__ t, c
         KdAcc a = block_merge<BLOCK>(kd_pass1(sr, tr, V, threadIdx.x, BLOCK, invT, teacherProbs, true, false, bad), bad, shAcc,
                                      &shBad);
         bad = bad || a.t.m == -DISTILL_INF;
+        const bool range = tempered_out_of_range(a, true);
         const KdRow row = distill::kd_finish(a, true, false);
         distill::JsdSums sums = gjsd_pass2(sr, tr, V, threadIdx.x, BLOCK, row, invT, logB, log1mB, beta, teacherProbs);
         float parts[3] = {warp_sum(sums.klP), warp_sum(sums.klQ), warp_sum(sums.mean)};
@@ -1314,7 +1327,7 @@ __device__ void gjsd_block(const In* __restrict__ s, const In* __restrict__ t, c
             float jsd = beta * shTotal[0] + (1.f - beta) * shTotal[1];
             rowOut[3 * r] = t2 * (jsd > 0.f ? jsd : 0.f);
             rowOut[3 * r + 1] = 0.f;
-            rowOut[3 * r + 2] = bad ? 1.f : 0.f;
+            rowOut[3 * r + 2] = bad ? 1.f : (range ? 2.f : 0.f);
         }
         __syncthreads();
     }
@@ -1331,7 +1344,7 @@ __device__ __forceinline__ bool in_topk(const unsigned* bits, int i) {
 template <typename In, typename Reduce>
 __device__ __forceinline__ float topk_row(const In* __restrict__ sr, const int* __restrict__ idr, const float* __restrict__ lpr,
                                           In* __restrict__ gr, unsigned* bits, int V, int k, int first, int step, float invT,
-                                          float scale, bool rest, int& bad, Reduce reduce) {
+                                          float scale, bool rest, int& bad, bool& range, Reduce reduce) {
     // membership and the teacher's known mass
     for (int w = first; w < (V + 31) / 32; w += step) {
         bits[w] = 0u;
@@ -1397,6 +1410,8 @@ __device__ __forceinline__ float topk_row(const In* __restrict__ sr, const int* 
     }
     all = reduce.merge(all);
     tail = reduce.merge(tail);
+    // a student product with 1/T beyond fp32 (see tempered_out_of_range): the CPU loss computes the row
+    range = !(all.m < DISTILL_INF) || all.m == -DISTILL_INF;
     const distill::TopkRow row = distill::topk_finish(tl, logRest, all, tail);
     // pass 2: the gradient outside the top-k
     for (int i = first; i < V; i += step) {
@@ -1484,14 +1499,15 @@ __device__ void topk_warp(const In* __restrict__ s, const int* __restrict__ ids,
             continue;
         }
         int bad = 0;
+        bool range = false;
         float v = topk_row(s + off, ids + (size_t)r * k, lps + (size_t)r * k, gr, shBits[warp], V, k, lane, 32, invT, scale, rest != 0,
-                           bad, WarpReduce());
+                           bad, range, WarpReduce());
         v = warp_sum(v);
         bad = __any_sync(FULL, bad);
         if (lane == 0) {
             rowOut[3 * r] = v;
             rowOut[3 * r + 1] = 0.f;
-            rowOut[3 * r + 2] = bad ? 1.f : 0.f;
+            rowOut[3 * r + 2] = bad ? 1.f : (range ? 2.f : 0.f);
         }
     }
 }
@@ -1515,8 +1531,9 @@ __device__ void topk_block(const In* __restrict__ s, const int* __restrict__ ids
             shBad = 0;
         }
         int bad = 0;
+        bool range = false;  // the same in every thread (from the merged sums)
         float v = topk_row(s + off, ids + (size_t)r * k, lps + (size_t)r * k, gr, shBitsDyn, V, k, threadIdx.x, BLOCK, invT, scale,
-                           rest != 0, bad, reduce);
+                           rest != 0, bad, range, reduce);
         if (bad) {
             atomicOr(&shBad, 1);
         }
@@ -1524,7 +1541,7 @@ __device__ void topk_block(const In* __restrict__ s, const int* __restrict__ ids
         if (threadIdx.x == 0) {
             rowOut[3 * r] = v;
             rowOut[3 * r + 1] = 0.f;
-            rowOut[3 * r + 2] = shBad ? 1.f : 0.f;
+            rowOut[3 * r + 2] = shBad ? 1.f : (range ? 2.f : 0.f);
         }
         __syncthreads();
     }

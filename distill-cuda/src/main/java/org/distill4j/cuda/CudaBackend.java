@@ -48,6 +48,8 @@ public final class CudaBackend implements ComputeBackend {
     private final java.util.concurrent.atomic.AtomicLong rangeReruns = new java.util.concurrent.atomic.AtomicLong();
     /** The flag of the first flagged row {@link #finish} saw last (1 invalid, 2 for the CPU to decide); under this object's lock. */
     private float lastFlag;
+    /** The first row of the chunk {@link #inChunks} last stopped at (where that flag was seen); under this object's lock. */
+    private int lastFlaggedChunk = -1;
     /** Where the losses without a kernel run: the CPU backend, on its threads. */
     private final CpuBackend cpu = new CpuBackend();
 
@@ -235,7 +237,7 @@ public final class CudaBackend implements ComputeBackend {
             ctx.upload(ids, ints(batch.topkIds(), 0, rows * k));
             ctx.upload(lps, DType.F32.encode(batch.topkLogProbs()));
             LossResult r = topkOnDevice(batch, ids, lps, k, gradOut, upstream, loss, false);
-            return r != null ? r : rerunOnCpu(loss, batch, gradOut, upstream, -1);
+            return r != null ? r : rerunOnCpu(loss, batch, gradOut, upstream, lastFlaggedChunk);
         }
     }
 
@@ -320,7 +322,7 @@ public final class CudaBackend implements ComputeBackend {
                 if (!explain) {
                     return null;
                 }
-                throw new IllegalStateException(flaggedTopK(out, batch, flagged, Math.min(per, rows - flagged)));
+                throw new IllegalStateException(flaggedTopK(out, batch, flagged, Math.min(per, rows - flagged), temperature));
             }
         }
         double value = klSum(rowOut, rows) * temperature * temperature * w;
@@ -337,11 +339,12 @@ public final class CudaBackend implements ComputeBackend {
         boolean range = firstRow >= 0 && lastFlag == 2f;
         LossResult r = loss.compute(batch, gradOut, upstream);
         if (range) {
-            // the tiled kernels' flag 2: logits whose products with log2(e) / T reach 2^30 (|logit| / T of 7.4e8 or more)
+            // flag 2: the tiled kernels' logits whose products with log2(e) / T reach 2^30 (|logit| / T of 7.4e8 or more), or,
+            // at T < 1, any kernel's logit whose product with 1/T leaves fp32
             rangeReruns.incrementAndGet();
             if (rangeLogged.add(loss.name())) {
-                log.info("loss '{}': a batch with logits beyond the tiled CUDA kernel's range (|logit| / T of 7.4e8 or more) ran on "
-                        + "the CPU", loss.name());
+                log.info("loss '{}': a batch with logits beyond the CUDA kernel's range (|logit| / T of 7.4e8 or more for the tiled "
+                        + "kernels; above FLT_MAX * T for any) ran on the CPU", loss.name());
             }
             return r;
         }
@@ -398,6 +401,7 @@ public final class CudaBackend implements ComputeBackend {
             }
             launch.launch(r0, m);
             if (!finish(out, g, m, v, r0, rowOut, gradOut, stage)) {
+                lastFlaggedChunk = r0;
                 return r0;
             }
         }
@@ -476,7 +480,7 @@ public final class CudaBackend implements ComputeBackend {
      * What the topk kernel flagged in the chunk of {@code rows} rows from {@code firstRow}: the first flagged row of the
      * batch and, where the host has it, the logit at fault.
      */
-    private String flaggedTopK(DeviceBuffer out, LogitBatch batch, int firstRow, int rows) {
+    private String flaggedTopK(DeviceBuffer out, LogitBatch batch, int firstRow, int rows, double temperature) {
         int v = batch.classes();
         byte[] rowBytes = new byte[12 * rows];
         ctx.download(out, rowBytes);
@@ -486,6 +490,11 @@ public final class CudaBackend implements ComputeBackend {
             i0++;
         }
         int r = firstRow + i0;
+        if (i0 < rows && parts.get(3 * i0 + 2) == 2f) {
+            return "topk-kd: row " + r + " of this batch has a student logit whose product with 1/T (T = " + temperature + ") is beyond "
+                    + "fp32 (|logit| > " + Float.MAX_VALUE + " * T); the kernel cannot compute it. Such a batch runs on the CPU loss "
+                    + "with the teacher's top-k rows on the host (CudaBackend.logitLoss)";
+        }
         float[] s = batch.student();
         for (int i = 0; i0 < rows && i < v; i++) {
             if (!Float.isFinite(s[r * v + i])) {

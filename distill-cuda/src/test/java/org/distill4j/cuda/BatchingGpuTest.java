@@ -279,6 +279,14 @@ class BatchingGpuTest extends GpuTest {
             IllegalStateException inChunks = assertThrows(IllegalStateException.class,
                     () -> chunked.topKKd(loss, student, t, new float[rows * vocab], 1f));
             assertEquals(e.getMessage(), inChunks.getMessage());
+            // at T = 0.5 a student logit of 2.5e38 has a product with 1/T beyond fp32: named, not a NaN loss
+            float[] big = Inputs.logits(rng, rows, vocab, 2.0);
+            big[6 * vocab + 2] = 2.5e38f;
+            LogitBatch beyond = LogitBatch.ofLabels(rows, vocab, big, Inputs.labels(rng, rows, vocab));
+            IllegalStateException range = assertThrows(IllegalStateException.class,
+                    () -> backend.topKKd(new TopKKd(0.5, TopKKd.Tail.REST_BUCKET), beyond, t, new float[rows * vocab], 1f));
+            assertTrue(range.getMessage().startsWith("topk-kd: row 6 of this batch has a student logit whose product with 1/T (T = 0.5) "
+                    + "is beyond fp32"), range.getMessage());
             // a student of another vocabulary than the store's
             LogitBatch wider = LogitBatch.ofLabels(rows, vocab + 30, Inputs.logits(rng, rows, vocab + 30, 2.0), new int[rows]);
             IllegalArgumentException other = assertThrows(IllegalArgumentException.class,

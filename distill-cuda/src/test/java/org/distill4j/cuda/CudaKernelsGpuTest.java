@@ -221,6 +221,63 @@ class CudaKernelsGpuTest extends GpuTest {
         return total * t * t / rows;
     }
 
+    /**
+     * At T < 1 a finite logit beyond FLT_MAX * T has a product with 1/T that leaves fp32: a student logit of 2.5e38 at
+     * T = 0.5 (+inf, which made the row's sums NaN), every student logit of a row that low (-inf: an empty normalizer), a
+     * teacher logit of 2.5e38. The CPU losses compute these rows in float64, and the kernels returned NaN without a flag;
+     * now they flag such a row as beyond their range (flag 2), and the batch runs on the CPU, logged as such. kd (with
+     * its cross-entropy term), gjsd and topk-kd, warp (V 37) and block (V 3001) kernels.
+     */
+    @ParameterizedTest(name = "V {0}")
+    @org.junit.jupiter.params.provider.ValueSource(ints = {37, 3001})
+    void logitsBeyondFp32AtTheTemperatureRunOnTheCpu(int v) {
+        int rows = 5;
+        int k = 3;
+        Random rng = new Random(71L * v);
+        int[] labels = Inputs.labels(rng, rows, v);
+        float[] s0 = Inputs.logits(rng, rows, v, 3.0);
+        float[] t0 = Inputs.logits(rng, rows, v, 3.0);
+        KernelInputs.TopK top = KernelInputs.topK(t0, rows, v, k);
+        record Case(String what, float[] s, float[] t) {
+        }
+        float[] big = s0.clone();
+        big[2 * v + v / 3] = 2.5e38f;
+        float[] low = s0.clone();
+        for (int i = 0; i < v; i++) {
+            low[v + i] = -2.0e38f - 1e35f * (i % 1000);
+        }
+        float[] bigTeacher = t0.clone();
+        bigTeacher[3 * v + 1] = 2.5e38f;
+        Case[] cases = {new Case("a student logit of 2.5e38", big, t0), new Case("a student row below -FLT_MAX * T", low, t0),
+                new Case("a teacher logit of 2.5e38", s0, bigTeacher)};
+        long range = backend.rangeReruns();
+        long reruns = backend.cpuReruns();
+        int expected = 0;
+        for (Case c : cases) {
+            java.util.List<org.distill4j.loss.LogitLoss> losses = new java.util.ArrayList<>(java.util.List.of(new SoftTargetKd(0.5, 0.3),
+                    new org.distill4j.loss.GeneralizedJsd(0.5, 0.5)));
+            if (c.t() == t0) {
+                losses.add(new org.distill4j.loss.TopKKd(0.5, org.distill4j.loss.TopKKd.Tail.REST_BUCKET));
+            }
+            for (org.distill4j.loss.LogitLoss loss : losses) {
+                LogitBatch batch = loss instanceof org.distill4j.loss.TopKKd
+                        ? LogitBatch.ofTopK(rows, v, c.s(), top.ids(), top.logProbs(), k, labels)
+                        : LogitBatch.of(rows, v, c.s(), c.t(), TeacherValues.LOGITS, labels);
+                float[] grad = Inputs.poisoned(rows * v);
+                LossResult r = backend.logitLoss(loss, batch, grad, 0.6f);
+                float[] cpuGrad = new float[rows * v];
+                LossResult cpu = loss.compute(batch, cpuGrad, 0.6f);
+                String what = loss.name() + ", " + c.what() + ", V " + v;
+                assertTrue(Double.isFinite(cpu.value()), what + ": the CPU loss computes it: " + cpu.value());
+                assertEquals(cpu.value(), r.value(), 0.0, what + ": the CPU's value");
+                assertArrayEquals(cpuGrad, grad, what + ": the CPU's gradient");
+                expected++;
+            }
+        }
+        assertEquals(range + expected, backend.rangeReruns(), "every batch went to the CPU for its logits' size");
+        assertEquals(reruns, backend.cpuReruns(), "none counted as a kernel flagging a valid batch");
+    }
+
     @Test
     void crossEntropyWithIgnoredRows() {
         Random rng = new Random(3);

@@ -499,7 +499,7 @@ public final class CudaMlpEngine implements StepEngine {
             steps = step;
             throw new IllegalStateException("cuda-mlp step " + (step + 1) + ": row " + bad + " has a student logit that is not finite, "
                     + "a teacher logit of NaN or +Infinity, no teacher class with mass (every teacher logit -Infinity), or logits "
-                    + "beyond the kernel's range (|logit| / T of 7.4e8 or more); lower the learning rate or check the inputs. The "
+                    + "beyond the kernel's range (|logit| / T of 7.4e8 or more, or above FLT_MAX * T); lower the learning rate or check the inputs. The "
                     + "weights and optimizer state stay those after step " + step);
         }
         return KdRows.result(loss, rowOut, rows, rows, loss.reduction() == Reduction.SUM ? 1.0 : 1.0 / rows);
