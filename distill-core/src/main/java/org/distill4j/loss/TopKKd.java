@@ -177,9 +177,11 @@ public final class TopKKd implements LogitLoss, TemperatureScaled {
                 for (int j = 0; j < buckets; j++) {
                     z += Math.exp(logT[j] - m);
                 }
-                final double logZ = m + Math.log(z);
+                // shift by m before log z is taken off: m + log z rounds to m where |m| is huge (finite log-probabilities
+                // near -3e38, or below it at T < 1), which made each of two tied entries probability 1
+                final double logZ = Math.log(z);
                 for (int j = 0; j < buckets; j++) {
-                    logT[j] -= logZ;
+                    logT[j] = (logT[j] - m) - logZ;
                 }
                 // student buckets and value
                 double value = 0;
