@@ -32,9 +32,11 @@ public final class TeacherRows {
         for (int i = 0; i < classes; i++) {
             z += Math.exp(values[off + i] - m);
         }
-        double lse = m + Math.log(z);
+        // shift by m before log z is taken off: m + log z rounds to m near the float limit (tied logits of 3e38 were
+        // each given probability 1)
+        double logZ = Math.log(z);
         for (int i = 0; i < classes; i++) {
-            out[i] = values[off + i] - lse;
+            out[i] = (values[off + i] - m) - logZ;
         }
     }
 }
