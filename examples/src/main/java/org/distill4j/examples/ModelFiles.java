@@ -88,9 +88,7 @@ final class ModelFiles {
          * The DJL engines this command line ships with (its class path has their jars), each with the names that ask for it,
          * as DjlTeacher reads them (any case).
          */
-        static final java.util.Map<String, List<String>> ENGINES = java.util.Map.of(
-                "onnxruntime", List.of("onnxruntime", "onnx", "ort"),
-                "pytorch", List.of("pytorch", "torchscript", "pt"));
+        static final java.util.Map<String, List<String>> ENGINES = TeacherSpec.ENGINES;
 
         /**
          * {@code value} when it names an engine of {@link #ENGINES}: any other (one DJL has but this command line does not

@@ -39,6 +39,36 @@ public record TeacherSpec(int[] hidden, double dropout, int epochs, Path model, 
     }
 
     /**
+     * The DJL engines the command line ships with (its class path has their jars), each with the names that ask for it, in
+     * any case: a recipe's {@code engine} and the commands' {@code --engine} take these, nothing else.
+     */
+    public static final java.util.Map<String, List<String>> ENGINES = java.util.Map.of(
+            "onnxruntime", List.of("onnxruntime", "onnx", "ort"),
+            "pytorch", List.of("pytorch", "torchscript", "pt"));
+
+    /** The engine of {@link #ENGINES} that {@code name} asks for (any case, spaces around it dropped), or null. */
+    public static String engine(String name) {
+        String n = name.strip().toLowerCase(Locale.ROOT);
+        return ENGINES.entrySet().stream().filter(e -> e.getValue().contains(n)).map(java.util.Map.Entry::getKey).findFirst()
+                .orElse(null);
+    }
+
+    /** The engine of {@link #ENGINES} that a model file's extension implies (.onnx, .pt, .pth, .torchscript), or null. */
+    public static String engineOf(Path model) {
+        String f = model.getFileName() == null ? "" : model.getFileName().toString().toLowerCase(Locale.ROOT);
+        return f.endsWith(".onnx") ? "onnxruntime"
+                : f.endsWith(".pt") || f.endsWith(".pth") || f.endsWith(".torchscript") ? "pytorch" : null;
+    }
+
+    /** "onnxruntime (or onnx, ort), pytorch (or torchscript, pt)". */
+    public static String engineNames() {
+        return String.join(", ", ENGINES.keySet().stream().sorted().map(e -> {
+            List<String> names = ENGINES.get(e);
+            return e + " (or " + String.join(", ", names.subList(1, names.size())) + ")";
+        }).toList());
+    }
+
+    /**
      * DJL settings for a foreign teacher.
      *
      * @param engine       engine name or alias, null for the one the extension implies

@@ -761,7 +761,33 @@ public final class RecipeLoader {
             resolvedMember.put("weight", weight);
             return TeacherSpec.dl4j(model, weight);
         }
-        String engine = m.containsKey("engine") ? string(m.get("engine"), path + ".engine") : null;
+        String engine = null; // null: the one the file's extension implies
+        if (m.containsKey("engine")) {
+            // checked now: DJL would refuse a name only when the model loads, after the teachers before it have trained
+            Node en = m.get("engine");
+            String given = string(en, path + ".engine");
+            String implied = TeacherSpec.engineOf(model);
+            if (given.equalsIgnoreCase("auto")) {
+                if (implied == null) {
+                    throw error(en, path + ".engine", "'auto' takes the engine from the model file's extension (.onnx: onnxruntime;"
+                            + " .pt, .pth, .torchscript: pytorch), and " + model.getFileName() + " has none of them; expected one of "
+                            + TeacherSpec.engineNames());
+                }
+            } else {
+                engine = TeacherSpec.engine(given);
+                if (engine == null) {
+                    List<String> names = new ArrayList<>(List.of("auto"));
+                    TeacherSpec.ENGINES.values().forEach(names::addAll);
+                    throw error(en, path + ".engine", "unknown engine '" + org.distill4j.examples.Main.printable(given) + "'"
+                            + suggest(given, names) + "; expected auto (from the file's extension, the default), "
+                            + TeacherSpec.engineNames());
+                }
+                if (implied != null && !implied.equals(engine)) {
+                    throw error(en, path + ".engine", "engine '" + given + "' is " + engine + ", which cannot load "
+                            + model.getFileName() + " (a model for " + implied + "); expected " + implied + " or auto");
+                }
+            }
+        }
         long[] shape = null;
         if (m.containsKey("inputShape")) {
             int[] dims = sizes(m.get("inputShape"), path + ".inputShape");

@@ -145,6 +145,50 @@ class ForeignTeacherRecipeTest {
         assertTrue(e.getMessage().contains("teacher.combine: combine applies to an ensemble"), e.getMessage());
     }
 
+    /**
+     * A foreign teacher's engine is checked when the recipe is read (a name DJL would refuse only when the model loads, in an
+     * ensemble after the teachers before it trained): one line with the field and the names the docs give, exit 2. {@code auto}
+     * (what provenance records for a recipe without engine) takes the engine from the extension, as leaving it out does.
+     */
+    @Test
+    void aForeignTeachersEngineIsCheckedWhenTheRecipeIsRead(@TempDir Path tmp) throws Exception {
+        String onnx = MODELS.resolve("cnn-teacher.onnx").toAbsolutePath().toString();
+        String pt = MODELS.resolve("cnn-teacher.pt").toAbsolutePath().toString();
+        String expected = "; expected auto (from the file's extension, the default), onnxruntime (or onnx, ort), pytorch (or torchscript, pt)";
+        RecipeException e = fails("  model: " + onnx + "\n  engine: foo\n");
+        assertEquals("r.yaml:4:11: teacher.engine: unknown engine 'foo'" + expected, e.getMessage());
+        e = fails("  ensemble:\n    - {hidden: [8]}\n    - {model: " + onnx + ", engine: onnxrt}\n");
+        assertTrue(e.getMessage().startsWith("r.yaml:5:") && e.getMessage().contains(": teacher.ensemble[1].engine: unknown engine"
+                + " 'onnxrt' (did you mean 'onnx'?)" + expected), e.getMessage());
+        e = fails("  model: " + onnx + "\n  engine: pytorch\n");
+        assertEquals("r.yaml:4:11: teacher.engine: engine 'pytorch' is pytorch, which cannot load cnn-teacher.onnx (a model for"
+                + " onnxruntime); expected onnxruntime or auto", e.getMessage());
+        Path zip = Files.write(tmp.resolve("teacher.zip"), new byte[] {1});
+        e = fails("  model: " + zip + "\n  engine: auto\n");
+        assertTrue(e.getMessage().startsWith("r.yaml:4:11: teacher.engine: 'auto' takes the engine from the model file's extension")
+                && e.getMessage().contains("teacher.zip has none of them"), e.getMessage());
+
+        for (String auto : new String[] {"auto", "AUTO"}) {
+            Recipe r = RecipeLoader.parse("name: t\nteacher: {model: " + onnx + ", engine: " + auto + "}\nstudent: {hidden: [4]}\n"
+                    + "loss: [{name: kd}]\n", Path.of("r.yaml"), List.of());
+            assertEquals(null, r.teacher().members().get(0).djl().engine(), "auto: from the extension, as without engine");
+            assertEquals("auto", ((Map<?, ?>) r.resolved().get("teacher")).get("engine"));
+        }
+        Recipe r = RecipeLoader.parse("name: t\nteacher: {model: " + pt + ", engine: TorchScript}\nstudent: {hidden: [4]}\n"
+                + "loss: [{name: kd}]\n", Path.of("r.yaml"), List.of());
+        assertEquals("pytorch", r.teacher().members().get(0).djl().engine());
+
+        // on the command line: exit 2, one line, before anything trains
+        String err = RecipeTest.runFails(2, "run", ONNX_RECIPE.toString(), "--out", tmp.resolve("out").toString(), "--quiet",
+                "--set", "teacher.engine=foo");
+        assertEquals("distill run: " + ONNX_RECIPE + ": --set teacher.engine=foo (at character 1 of the value): teacher.engine: unknown"
+                + " engine 'foo'" + expected + "\n", err);
+        err = RecipeTest.runFails(2, "run", MULTI_RECIPE.toString(), "--out", tmp.resolve("out").toString(), "--quiet",
+                "--set", "teacher.ensemble=[{hidden: [8], epochs: 1}, {model: " + onnx + ", engine: tensorflow}]");
+        assertTrue(err.contains("teacher.ensemble[1].engine: unknown engine 'tensorflow'") && !err.contains("\tat "), err);
+        assertTrue(!Files.exists(tmp.resolve("out").resolve("teacher-1.zip")), "nothing trained");
+    }
+
     @Test
     void aDl4jModelFileTakesNoDjlSettings(@TempDir Path tmp) throws Exception {
         Path zip = tmp.resolve("teacher.zip");
