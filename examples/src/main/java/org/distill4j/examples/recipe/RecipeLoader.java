@@ -232,13 +232,19 @@ public final class RecipeLoader {
                     + " the embedded subset are all read as Fashion-MNIST)");
         }
         String path = d.containsKey("path") ? string(d.get("path"), "data.path") : null;
+        if ("auto".equals(path)) {
+            path = null; // the lookup chain, as provenance records a recipe without data.path ("./auto" names a folder)
+        }
+        String recordedPath = path == null ? "auto" : path;
         if (path != null && !path.equals("embedded")) {
-            path(d.get("path"), "data.path", source); // a value no folder can be named by is refused here, at its line
+            // a value no folder can be named by is refused here, at its line; provenance records the folder the run reads,
+            // not a path relative to this recipe, which would name another folder when its settings are run from elsewhere
+            recordedPath = path(d.get("path"), "data.path", source).toString();
         }
         boolean shuffle = !d.containsKey("shuffle") || bool(d.get("shuffle"), "data.shuffle");
         Recipe.Data data = new Recipe.Data(dataset, path, positive(d, "data.teacherSamples", 10_000),
                 positive(d, "data.transferSamples", 1_000), positive(d, "data.testSamples", 10_000), shuffle);
-        put("data", ordered("dataset", dataset, "path", path == null ? "auto" : path, "teacherSamples", data.teacherSamples(),
+        put("data", ordered("dataset", dataset, "path", recordedPath, "teacherSamples", data.teacherSamples(),
                 "transferSamples", data.transferSamples(), "testSamples", data.testSamples(), "shuffle", shuffle));
 
         Node teacherNode = required(t, top, "", "teacher");
@@ -285,6 +291,7 @@ public final class RecipeLoader {
             teacher = storedOnly ? new Recipe.Teacher(List.of(), EnsembleTeacher.Combine.PROBABILITIES, null)
                     : new Recipe.Teacher(List.of(member(te, teacherNode, "teacher", source, rteacher)),
                     EnsembleTeacher.Combine.PROBABILITIES, null);
+            rteacher.remove("weight"); // a weight belongs to ensemble members: recorded here, the settings would not load
         }
         resolved.put("teacher", rteacher);
         if (teacher.members().isEmpty()) {
@@ -648,7 +655,8 @@ public final class RecipeLoader {
             throw error(pathNode, "teacher.store.path", storePath + " holds rows of " + vocab + " classes; fashion-mnist has " + CLASSES);
         }
         this.storeNode = storeNode;
-        rteacher.put("store", ordered("path", storePath.toString(), "topk", k, "dtype", dtype));
+        // the path alone: topk and dtype are the store's (provenance.store records them), and given here they are refused
+        rteacher.put("store", ordered("path", storePath.toString()));
         return new Recipe.Teacher(List.of(), EnsembleTeacher.Combine.PROBABILITIES, new Recipe.Store(storePath, k, dtype));
     }
 
