@@ -377,10 +377,7 @@ public final class Demo {
                     header.print();
                     out.println("teacher: " + distillTeacher.describe() + " (stored outputs only)");
                     if (!distillTeacher.serves(transfer)) {
-                        throw new IllegalArgumentException(s.store + " was not labeled on this run's transfer set (" + transfer.size()
-                                + " samples" + (s.shuffle ? ", drawn from the training split shuffled with seed " + s.seed : "")
-                                + "); a store from 'distill label --limit N' holds the split's first N samples: set data.shuffle: false"
-                                + " and data.transferSamples: N");
+                        throw new org.distill4j.examples.recipe.RecipeException(storeMismatch(s, onlyStore, split, transfer));
                     }
                 }
             } else if (liveTeacher == null) {
@@ -469,6 +466,35 @@ public final class Demo {
             }
         }
         return new Outcome(rows, results, runs);
+    }
+
+    /**
+     * Why a store-only teacher's store cannot serve this run's transfer set, and what to set instead: the store's rows are
+     * compared with the training split's first rows (what {@code distill label --limit N} labels), so the advice names the
+     * store's actual N, and only the settings that differ.
+     */
+    private static String storeMismatch(Settings s, org.distill4j.store.SoftTargetStore store, FashionMnist.Split split, Dataset transfer) {
+        long rows = store.rows();
+        String file = s.recipeOrigin != null && s.recipeOrigin.get("file") != null ? s.recipeOrigin.get("file") + ": " : "";
+        String what = file + "teacher.store.path: " + s.store + " holds " + rows + " rows, not this run's transfer set ("
+                + transfer.size() + " samples, " + (s.shuffle ? "drawn from the training split shuffled with seed " + s.seed
+                : "the training split's first " + transfer.size()) + ", " + split.source() + ")";
+        boolean firstRows = rows <= split.train().size()
+                && org.distill4j.store.StoredTeacher.of(store, null).serves(split.train().head((int) rows));
+        List<String> set = new ArrayList<>();
+        if (s.shuffle) {
+            set.add("data.shuffle: false");
+        }
+        if (transfer.size() != rows) {
+            set.add("data.transferSamples: " + rows);
+        }
+        if (firstRows && !set.isEmpty()) {
+            return what + "; its rows are the training split's first " + rows + " samples (as 'distill label --limit " + rows
+                    + "' labels them): set " + String.join(" and ", set);
+        }
+        return what + "; its rows are not the training split's first " + rows + " samples either (it was labeled on other data):"
+                + " label this data's first " + transfer.size() + " samples into a store ('distill label --limit " + transfer.size()
+                + "' with the recipe's data.path) and set data.shuffle: false, or run on the data the store was labeled on";
     }
 
     /** A line for {@code out} that is printed once, by the first {@link #print()}. */

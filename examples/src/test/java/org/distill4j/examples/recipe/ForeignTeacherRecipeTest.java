@@ -95,14 +95,26 @@ class ForeignTeacherRecipeTest {
         String prov = Files.readString(tmp.resolve("out").resolve("provenance.json"));
         assertTrue(prov.contains("\"shuffle\": false") && prov.contains("\"dtype\": \"f16\""), prov);
 
-        // the transfer set must be the labeled one: shuffled, it is another dataset, and the run says so
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int code = Main.run(new String[] {"run", ONNX_RECIPE.toString(), "--out", tmp.resolve("out2").toString(), "--quiet",
-                        "--set", "teacher={store: {path: " + store + "}}", "--set", "data.transferSamples=300",
-                        "--set", "training.epochs=1"}, new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8),
-                new PrintStream(err, true, StandardCharsets.UTF_8));
-        assertEquals(1, code);
-        assertTrue(err.toString(StandardCharsets.UTF_8).contains("cnn-300.d4j was not labeled on this run's transfer set (300 samples, drawn from"), err.toString(StandardCharsets.UTF_8));
+        // the transfer set must be the labeled one: shuffled, or of another size, it is another dataset, and the run says so
+        // in one line (exit 2), with the settings that would make it the store's: the store's own row count
+        String where = "distill run: " + ONNX_RECIPE + ": teacher.store.path: " + store + " holds 300 rows, not this run's transfer set (";
+        String data = ", embedded subset (classpath:distill4j/datasets/fashion-mnist-subset/))";
+        String rows = "; its rows are the training split's first 300 samples (as 'distill label --limit 300' labels them): set ";
+        assertEquals(where + "300 samples, drawn from the training split shuffled with seed 42" + data + rows + "data.shuffle: false\n",
+                storeRunFails(tmp, store, "data.transferSamples=300"));
+        assertEquals(where + "200 samples, the training split's first 200" + data + rows + "data.transferSamples: 300\n",
+                storeRunFails(tmp, store, "data.transferSamples=200", "data.shuffle=false"));
+        assertEquals(where + "500 samples, drawn from the training split shuffled with seed 42" + data + rows
+                + "data.shuffle: false and data.transferSamples: 300\n", storeRunFails(tmp, store, "data.transferSamples=500"));
+        // rows of other data (the test split's first 300): no setting of this recipe makes them its transfer set
+        Path other = tmp.resolve("cnn-test-300.d4j");
+        run("label", "--teacher", MODELS.resolve("cnn-teacher.onnx").toString(), "--data", "embedded", "--split", "test",
+                "--limit", "300", "--out", other.toString(), "--quiet");
+        String err = storeRunFails(tmp, other, "data.transferSamples=300", "data.shuffle=false");
+        assertTrue(err.startsWith("distill run: " + ONNX_RECIPE + ": teacher.store.path: " + other + " holds 300 rows, not this run's"
+                + " transfer set (300 samples, the training split's first 300" + data + "; its rows are not the training split's first"
+                + " 300 samples either (it was labeled on other data): label this data's first 300 samples into a store") && err.endsWith("\n")
+                && err.indexOf('\n') == err.length() - 1, err);
 
         RecipeException e = fails("  store: {path: " + tmp.resolve("missing.d4j") + "}\n");
         assertTrue(e.getMessage().contains("teacher.store.path: a teacher made only of stored outputs needs a complete store"),
@@ -110,6 +122,18 @@ class ForeignTeacherRecipeTest {
         e = fails("  store: {path: " + store + ", topk: 3}\n");
         assertTrue(e.getMessage().contains("teacher.store.topk: a teacher made only of stored outputs takes 'topk' from the store"),
                 e.getMessage());
+    }
+
+    /** A run of the ONNX recipe with the store-only teacher {@code store} and {@code sets}: exit 2; returns stderr. */
+    private static String storeRunFails(Path tmp, Path store, String... sets) {
+        List<String> args = new java.util.ArrayList<>(List.of("run", ONNX_RECIPE.toString(), "--out", tmp.resolve("out2").toString(),
+                "--quiet", "--set", "teacher={store: {path: " + store + "}}", "--set", "training.epochs=1", "--set", "student.hidden=[8]",
+                "--set", "data.testSamples=100"));
+        for (String set : sets) {
+            args.add("--set");
+            args.add(set);
+        }
+        return RecipeTest.runFails(2, args.toArray(String[]::new));
     }
 
     static RecipeException fails(String teacher) {
