@@ -253,12 +253,33 @@ public final class Demo {
         Dataset test = split.test().head(s.testSamples);
         int in = shuffled.featureCount();
         int classes = shuffled.classes();
+        List<TeacherSpec> specs = s.teachers != null ? s.teachers
+                : List.of(s.teacherModel != null ? (TeacherSpec.isForeignModel(s.teacherModel)
+                        ? TeacherSpec.djl(s.teacherModel, new TeacherSpec.Djl(null, null, null, null), 1)
+                        : TeacherSpec.dl4j(s.teacherModel, 1))
+                        : TeacherSpec.trained(s.teacherHidden, s.teacherDropout, s.teacherEpochs, 1));
+        boolean teacherTrains = specs.stream().anyMatch(t -> t.model() == null); // a store-only teacher has no member at all
+        // more samples than the split has: the run uses what there is (documented), says so, and provenance records it
+        StringBuilder notes = new StringBuilder();
+        if (teacherTrains) {
+            capped(notes, s, "teacherSamples", "--teacher-samples", s.teacherSamples, teacherSet.size(), "training");
+        }
+        capped(notes, s, "transferSamples", "--transfer-samples", s.transferSamples, transfer.size(), "training");
+        capped(notes, s, "testSamples", "--test-samples", s.testSamples, test.size(), "test");
+        Map<String, Object> samples = new LinkedHashMap<>(); // what the run used
+        if (teacherTrains) {
+            samples.put("teacher", teacherSet.size());
+        }
+        samples.put("transfer", transfer.size());
+        samples.put("test", test.size());
         // printed once the first row's steps have an engine (or before anything else is printed): a step engine asked for by
         // name that declines the first row is a setting to change, and leaves nothing on the standard output, as an unknown
         // engine or backend does
         Header header = new Header(out, String.format(Locale.ROOT,
-                "Fashion-MNIST from %s: teacher trains on %d samples, students on a transfer set of %d, test %d%n",
-                split.source(), teacherSet.size(), transfer.size(), test.size()));
+                "Fashion-MNIST from %s: %s, students on a transfer set of %d, test %d%n%s",
+                split.source(), teacherTrains ? "teacher trains on " + teacherSet.size() + " samples"
+                        : specs.isEmpty() ? "the teacher is stored outputs (nothing trains it)" : "the teacher is loaded, not trained",
+                transfer.size(), test.size(), notes));
 
         // every distilled row's settings are checked before anything trains (a top-k beyond the classes would otherwise
         // fail only when the teacher that took minutes to train is asked for its top k)
@@ -282,11 +303,6 @@ public final class Demo {
         List<Row> rows = new ArrayList<>();
         List<AutoCloseable> closers = new ArrayList<>();
         try {
-            List<TeacherSpec> specs = s.teachers != null ? s.teachers
-                    : List.of(s.teacherModel != null ? (TeacherSpec.isForeignModel(s.teacherModel)
-                            ? TeacherSpec.djl(s.teacherModel, new TeacherSpec.Djl(null, null, null, null), 1)
-                            : TeacherSpec.dl4j(s.teacherModel, 1))
-                            : TeacherSpec.trained(s.teacherHidden, s.teacherDropout, s.teacherEpochs, 1));
             List<Teacher> members = new ArrayList<>();
             List<String> ids = new ArrayList<>();
             List<Map<String, Object>> teacherRecords = new ArrayList<>(); // for provenance: what each teacher was, by content
@@ -440,6 +456,7 @@ public final class Demo {
                 provenance.put("recipeFile", s.recipeOrigin);
             }
             provenance.put("teachers", teacherRecords);
+            provenance.put("samples", samples);
             if (s.seeded()) {
                 provenance.put("seeds", s.seeds); // the student rows' seeds; the teacher and data draw used "seed"
             }
@@ -466,6 +483,17 @@ public final class Demo {
             }
         }
         return new Outcome(rows, results, runs);
+    }
+
+    /**
+     * A line for {@code notes} when {@code asked} samples were asked for ({@code field} of a recipe's data, or the demo's
+     * {@code option}) and the split has only {@code used}.
+     */
+    private static void capped(StringBuilder notes, Settings s, String field, String option, int asked, int used, String split) {
+        if (asked > used) {
+            notes.append(String.format(Locale.ROOT, "note: %s is %d, but the %s split has %d samples: the run uses %d%n",
+                    s.recipe != null ? "data." + field : option, asked, split, used, used));
+        }
     }
 
     /**

@@ -244,8 +244,9 @@ public final class RecipeLoader {
         boolean shuffle = !d.containsKey("shuffle") || bool(d.get("shuffle"), "data.shuffle");
         Recipe.Data data = new Recipe.Data(dataset, path, positive(d, "data.teacherSamples", 10_000),
                 positive(d, "data.transferSamples", 1_000), positive(d, "data.testSamples", 10_000), shuffle);
-        put("data", ordered("dataset", dataset, "path", recordedPath, "teacherSamples", data.teacherSamples(),
-                "transferSamples", data.transferSamples(), "testSamples", data.testSamples(), "shuffle", shuffle));
+        Map<String, Object> rdata = ordered("dataset", dataset, "path", recordedPath, "teacherSamples", data.teacherSamples(),
+                "transferSamples", data.transferSamples(), "testSamples", data.testSamples(), "shuffle", shuffle);
+        resolved.put("data", rdata);
 
         Node teacherNode = required(t, top, "", "teacher");
         Map<String, Node> te = mapping(teacherNode, "teacher", TEACHER);
@@ -294,6 +295,10 @@ public final class RecipeLoader {
             rteacher.remove("weight"); // a weight belongs to ensemble members: recorded here, the settings would not load
         }
         resolved.put("teacher", rteacher);
+        if (teacher.members().stream().noneMatch(m -> m.model() == null)) {
+            // no teacher trains (a loaded model, stored outputs): the count is not used, so not recorded as if it were
+            rdata.remove("teacherSamples");
+        }
         if (teacher.members().isEmpty()) {
             teacher = storedOnlyTeacher(te, rteacher, source);
         } else if (te.containsKey("store")) {

@@ -90,10 +90,15 @@ class ForeignTeacherRecipeTest {
                 "--set", "data.transferSamples=300", "--set", "data.testSamples=400", "--set", "student.hidden=[32]",
                 "--set", "training.epochs=4");
         assertTrue(printed.contains("(stored outputs only)") && printed.contains("cnn-300.d4j"), printed);
+        // no teacher trains here: the run does not say one does, and provenance records no teacher samples
+        assertTrue(printed.contains(": the teacher is stored outputs (nothing trains it), students on a transfer set of 300, test 400\n")
+                && !printed.contains("teacher trains"), printed);
         Map<String, Double> acc = accuracies(tmp.resolve("out").resolve("results.json"));
         assertEquals(List.of("student alone", "student distilled"), List.copyOf(acc.keySet()), acc.toString());
         String prov = Files.readString(tmp.resolve("out").resolve("provenance.json"));
         assertTrue(prov.contains("\"shuffle\": false") && prov.contains("\"dtype\": \"f16\""), prov);
+        assertTrue(!prov.contains("teacherSamples") && prov.contains("\"samples\": {\n    \"transfer\": 300,\n    \"test\": 400\n  }"),
+                prov);
 
         // the transfer set must be the labeled one: shuffled, or of another size, it is another dataset, and the run says so
         // in one line (exit 2), with the settings that would make it the store's: the store's own row count

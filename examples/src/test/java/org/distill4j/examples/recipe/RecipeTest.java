@@ -603,6 +603,33 @@ class RecipeTest {
         assertEquals(3, accuracies(a.resolve("results.json")).size());
     }
 
+    /**
+     * More samples than a split has: the run uses what there is (documented: "at most what the split has"), for every count
+     * alike, says so on the console naming the field, and provenance.json records the counts used beside the settings asked.
+     */
+    @Test
+    void countsBeyondTheSplitAreCappedAloudAndRecorded(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("out");
+        String printed = run("run", KD.toString(), "--out", out.toString(), "--quiet", "--set", "teacher.hidden=[8]",
+                "--set", "teacher.epochs=1", "--set", "student.hidden=[8]", "--set", "training.epochs=1",
+                "--set", "data.teacherSamples=20000", "--set", "data.transferSamples=999999", "--set", "data.testSamples=5000");
+        assertTrue(printed.contains(": teacher trains on 10000 samples, students on a transfer set of 10000, test 2000\n"
+                + "note: data.teacherSamples is 20000, but the training split has 10000 samples: the run uses 10000\n"
+                + "note: data.transferSamples is 999999, but the training split has 10000 samples: the run uses 10000\n"
+                + "note: data.testSamples is 5000, but the test split has 2000 samples: the run uses 2000\n"), printed);
+        assertTrue(Files.readString(out.resolve("results.json")).contains("\"testSamples\": 2000"));
+        String prov = Files.readString(out.resolve("provenance.json"));
+        assertTrue(prov.contains("\"samples\": {\n    \"teacher\": 10000,\n    \"transfer\": 10000,\n    \"test\": 2000\n  }"), prov);
+        assertTrue(prov.contains("\"testSamples\": 5000"), "the settings as asked: " + prov);
+
+        String within = run("run", KD.toString(), "--out", tmp.resolve("within").toString(), "--quiet", "--set", "teacher.hidden=[8]",
+                "--set", "teacher.epochs=1", "--set", "student.hidden=[8]", "--set", "training.epochs=1",
+                "--set", "data.teacherSamples=300", "--set", "data.transferSamples=200", "--set", "data.testSamples=100");
+        assertFalse(within.contains("note:"), within);
+        assertTrue(Files.readString(tmp.resolve("within").resolve("provenance.json"))
+                .contains("\"samples\": {\n    \"teacher\": 300,\n    \"transfer\": 200,\n    \"test\": 100\n  }"));
+    }
+
     /** training.seeds is 1 to 20 distinct whole numbers, each error naming the file, line, column and field. */
     @Test
     void seedsAreDistinctWholeNumbers() throws Exception {
