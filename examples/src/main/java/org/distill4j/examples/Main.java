@@ -271,7 +271,8 @@ public final class Main {
                               DIR (default distill-out/<recipe name>), and each trained model as <row>.zip (e.g.
                               student-distilled.zip or distilled-<name>.zip, for distill eval)
                               --set key.path=value   override a field, e.g. --set training.epochs=5 --set data.path=embedded,
-                                                     --set 'loss.kd=[{name: kd, temperature: 2}]' (a named row)
+                                                     --set 'loss.kd=[{name: kd, temperature: 2}]' (a named row),
+                                                     --set 'loss.kd[0].temperature=2' (a list entry by index)
                               --resume               continue an interrupted run in DIR: each row goes on from its last
                                                      checkpoint (DIR/checkpoints/<row>, saved at epoch ends at most every
                                                      30 s, and at the end), a finished row

@@ -898,6 +898,14 @@ public final class RecipeLoader {
         }
     }
 
+    /** A --set key's segment with list indexes: {@code T1[0]}, {@code hidden[1]}, {@code a[0][2]}. */
+    private static final java.util.regex.Pattern INDEXED = java.util.regex.Pattern.compile("(.+?)((?:\\[\\d+])+)");
+
+    /**
+     * Applies one {@code --set key.path=value}: the keys are separated by dots, and a key may end in list indexes
+     * ({@code loss.T1[0].temperature=2}, {@code student.hidden[1]=800}) to reach into a list that is there; a missing
+     * section is added, a missing list entry is refused.
+     */
     private void override(MappingNode top, String assignment) {
         int eq = assignment.indexOf('=');
         String shown = org.distill4j.examples.Main.printable(assignment); // a control character in it is shown as an escape
@@ -907,47 +915,104 @@ public final class RecipeLoader {
         String[] keys = assignment.substring(0, eq).trim().split("\\.");
         String value = trimSpaces(assignment.substring(eq + 1));
         String shownValue = org.distill4j.examples.Main.printable(value);
-        MappingNode m = top;
+        // the value is YAML too, so lists work: --set student.hidden=[800,800]
+        Node parsed;
+        try {
+            parsed = value.isEmpty() ? null : new Yaml(new LoaderOptions()).compose(new StringReader(value));
+        } catch (MarkedYAMLException e) {
+            Mark mk = e.getProblemMark();
+            throw new RecipeException(file + ": --set " + shown + ": " + String.join(".", keys) + ": the value is not valid YAML: "
+                    + e.getProblem() + (mk == null ? "" : " (at character " + (mk.getColumn() + 1) + " of '" + shownValue + "')")
+                    + "; quote it for text, e.g. --set 'name=\"" + shownValue.replace("\"", "") + "\"'");
+        } catch (RuntimeException e) {
+            throw new RecipeException(file + ": --set " + shown + ": " + String.join(".", keys) + ": the value is not valid YAML: "
+                    + e.getMessage());
+        }
+        Node v = parsed != null ? parsed : new ScalarNode(Tag.STR, value, null, null, DumperOptions.ScalarStyle.PLAIN);
+        markFromSet(v, shown);
+
+        Node cur = top;
+        StringBuilder at = new StringBuilder(); // the path walked so far, as written
         for (int i = 0; i < keys.length; i++) {
-            NodeTuple found = null;
-            for (NodeTuple t : m.getValue()) {
-                if (t.getKeyNode() instanceof ScalarNode s && s.getValue().equals(keys[i])) {
-                    found = t;
-                }
-            }
             boolean last = i == keys.length - 1;
-            if (last) {
-                // the value is YAML too, so lists work: --set student.hidden=[800,800]
-                Node parsed;
-                try {
-                    parsed = value.isEmpty() ? null : new Yaml(new LoaderOptions()).compose(new StringReader(value));
-                } catch (MarkedYAMLException e) {
-                    Mark mk = e.getProblemMark();
-                    throw new RecipeException(file + ": --set " + shown + ": " + String.join(".", keys) + ": the value is not valid YAML: "
-                            + e.getProblem() + (mk == null ? "" : " (at character " + (mk.getColumn() + 1) + " of '" + shownValue + "')")
-                            + "; quote it for text, e.g. --set 'name=\"" + shownValue.replace("\"", "") + "\"'");
-                } catch (RuntimeException e) {
-                    throw new RecipeException(file + ": --set " + shown + ": " + String.join(".", keys) + ": the value is not valid YAML: "
-                            + e.getMessage());
-                }
-                Node v = parsed != null ? parsed : new ScalarNode(Tag.STR, value, null, null, DumperOptions.ScalarStyle.PLAIN);
-                markFromSet(v, shown);
-                ScalarNode k = new ScalarNode(Tag.STR, keys[i], null, null, DumperOptions.ScalarStyle.PLAIN);
-                if (found != null) {
-                    m.getValue().set(m.getValue().indexOf(found), new NodeTuple(found.getKeyNode(), v));
-                } else {
-                    m.getValue().add(new NodeTuple(k, v));
-                }
-            } else if (found == null) {
-                MappingNode child = new MappingNode(Tag.MAP, new ArrayList<>(), DumperOptions.FlowStyle.BLOCK);
-                m.getValue().add(new NodeTuple(new ScalarNode(Tag.STR, keys[i], null, null, DumperOptions.ScalarStyle.PLAIN), child));
-                m = child;
-            } else if (found.getValueNode() instanceof MappingNode child) {
-                m = child;
-            } else {
-                throw new RecipeException(file + ": --set " + shown + ": '" + String.join(".", java.util.Arrays.copyOf(keys, i + 1))
-                        + "' is not a section");
+            if (!(cur instanceof MappingNode m)) {
+                throw new RecipeException(file + ": --set " + shown + ": '" + at + "' is not a section");
             }
+            String key = keys[i];
+            List<Integer> indexes = new ArrayList<>();
+            java.util.regex.Matcher im = INDEXED.matcher(key);
+            if (find(m, key) == null && im.matches()) { // a key written with brackets (a row "a[1]") is that key
+                key = im.group(1);
+                java.util.regex.Matcher n = java.util.regex.Pattern.compile("\\[(\\d+)]").matcher(im.group(2));
+                while (n.find()) {
+                    indexes.add(parseIndex(n.group(1)));
+                }
+            }
+            NodeTuple found = find(m, key);
+            String here = at.length() == 0 ? key : at + "." + key;
+            at.setLength(0);
+            at.append(here);
+            if (indexes.isEmpty()) {
+                if (last) {
+                    ScalarNode k = new ScalarNode(Tag.STR, key, null, null, DumperOptions.ScalarStyle.PLAIN);
+                    if (found != null) {
+                        m.getValue().set(m.getValue().indexOf(found), new NodeTuple(found.getKeyNode(), v));
+                    } else {
+                        m.getValue().add(new NodeTuple(k, v));
+                    }
+                    return;
+                }
+                if (found == null) {
+                    MappingNode child = new MappingNode(Tag.MAP, new ArrayList<>(), DumperOptions.FlowStyle.BLOCK);
+                    m.getValue().add(new NodeTuple(new ScalarNode(Tag.STR, key, null, null, DumperOptions.ScalarStyle.PLAIN), child));
+                    cur = child;
+                } else {
+                    cur = found.getValueNode();
+                }
+                continue;
+            }
+            if (found == null) {
+                throw new RecipeException(file + ": --set " + shown + ": '" + here + "' is not in the recipe, so it has no entry ["
+                        + indexes.get(0) + "]; set the whole list instead, e.g. --set '" + here + "=[...]'");
+            }
+            cur = found.getValueNode();
+            for (int j = 0; j < indexes.size(); j++) {
+                int index = indexes.get(j);
+                if (!(cur instanceof SequenceNode seq)) {
+                    throw new RecipeException(file + ": --set " + shown + ": '" + at + "' is not a list, so it has no entry [" + index + "]");
+                }
+                int size = seq.getValue().size();
+                if (index >= size) {
+                    throw new RecipeException(file + ": --set " + shown + ": '" + at + "' has " + size + (size == 1 ? " entry" : " entries")
+                            + (size == 0 ? "" : "; expected an index from 0 to " + (size - 1)) + ", got [" + index + "]");
+                }
+                at.append('[').append(index).append(']');
+                if (last && j == indexes.size() - 1) {
+                    seq.getValue().set(index, v);
+                    return;
+                }
+                cur = seq.getValue().get(index);
+            }
+        }
+    }
+
+    /** The entry of {@code m} whose key is {@code key}, the last one if it is there twice (the check names both), or null. */
+    private static NodeTuple find(MappingNode m, String key) {
+        NodeTuple found = null;
+        for (NodeTuple t : m.getValue()) {
+            if (t.getKeyNode() instanceof ScalarNode s && s.getValue().equals(key)) {
+                found = t;
+            }
+        }
+        return found;
+    }
+
+    /** A list index of a --set key: digits, at most {@link Integer#MAX_VALUE} (larger is out of any list's range anyway). */
+    private static int parseIndex(String digits) {
+        try {
+            return Integer.parseInt(digits);
+        } catch (NumberFormatException e) {
+            return Integer.MAX_VALUE;
         }
     }
 

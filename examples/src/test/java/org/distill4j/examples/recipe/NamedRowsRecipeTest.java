@@ -29,6 +29,42 @@ class NamedRowsRecipeTest {
         return RecipeLoader.parse(yaml, Path.of("r.yaml"), List.of(sets));
     }
 
+    /**
+     * --set overrides any field, list entries too, by index: a term inside a named row, a term of a loss list, a layer size, an
+     * ensemble member's key. An index that is not there, or an index on what is not a list, is refused naming the assignment.
+     */
+    @Test
+    void setReachesIntoListsByIndex() throws Exception {
+        String rows = base("  T1: [{name: kd, temperature: 1, alpha: 0.1}]\n  T4:\n    - {name: ce, weight: 0.1}\n    - {name: tvd, temperature: 4}\n");
+        Recipe r = parse(rows, "loss.T1[0].temperature=2", "loss.T4[1].temperature=3", "loss.T4[0]={name: ce, weight: 0.5}");
+        assertEquals(Map.of("temperature", 2.0, "alpha", 0.1), r.objectives().get(0).terms().get(0).settings());
+        assertEquals(Map.of("temperature", 3.0), r.objectives().get(1).terms().get(1).settings());
+        assertEquals(0.5, r.objectives().get(1).terms().get(0).weight());
+        assertEquals(List.of("T1", "T4"), r.objectives().stream().map(Recipe.Objective::row).toList(), "no row added");
+
+        Recipe kd = RecipeLoader.load(RecipeTest.KD, List.of("loss[0].alpha=0.3", "student.hidden[1]=800"));
+        assertEquals(0.3, kd.loss().get(0).settings().get("alpha"));
+        assertEquals(4.0, kd.loss().get(0).settings().get("temperature"));
+        assertEquals("[400, 800]", java.util.Arrays.toString(kd.student().hidden()));
+        Recipe multi = RecipeLoader.load(ForeignTeacherRecipeTest.MULTI_RECIPE, List.of("teacher.ensemble[1].weight=3",
+                "teacher.ensemble[0].hidden[0]=64"));
+        assertEquals(3.0, multi.teacher().members().get(1).weight());
+        assertEquals("[64, 1200]", java.util.Arrays.toString(multi.teacher().members().get(0).hidden()));
+
+        RecipeException e = assertThrows(RecipeException.class, () -> parse(rows, "loss.T1[3].temperature=2"));
+        assertEquals("r.yaml: --set loss.T1[3].temperature=2: 'loss.T1' has 1 entry; expected an index from 0 to 0, got [3]", e.getMessage());
+        e = assertThrows(RecipeException.class, () -> parse(rows, "loss.T9[0].temperature=2"));
+        assertEquals("r.yaml: --set loss.T9[0].temperature=2: 'loss.T9' is not in the recipe, so it has no entry [0]; set the whole"
+                + " list instead, e.g. --set 'loss.T9=[...]'", e.getMessage());
+        e = assertThrows(RecipeException.class, () -> parse(rows, "student[0]=3"));
+        assertEquals("r.yaml: --set student[0]=3: 'student' is not a list, so it has no entry [0]", e.getMessage());
+        e = assertThrows(RecipeException.class, () -> parse(rows, "loss.T1[0].temperature.x=3"));
+        assertEquals("r.yaml: --set loss.T1[0].temperature.x=3: 'loss.T1[0].temperature' is not a section", e.getMessage());
+        e = assertThrows(RecipeException.class, () -> parse(rows, "loss.T1[0].temperature=-1"));
+        assertEquals("r.yaml:10:8: loss.T1[0]: kd temperature must be a finite number > 0, got -1.0", e.getMessage(),
+                "the value set is checked as the file's would be, at its term");
+    }
+
     @Test
     void eachNamedListIsARowOfItsOwnInTheFilesOrder() {
         Recipe r = parse(base("  kd: [{name: kd, temperature: 4, alpha: 0.1}]\n  mix:\n    - {name: ce}\n"
