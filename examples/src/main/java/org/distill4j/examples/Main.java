@@ -92,14 +92,26 @@ public final class Main {
             return USAGE;
         } catch (org.distill4j.checkpoint.CheckpointMismatchException e) {
             // --resume with changed settings: a choice to make, not a failure
-            err.println("distill " + args[0] + ": " + e.getMessage() + " (distill: rerun with the settings the run was started with,"
-                    + " or without --resume to train every row from the start)");
+            err.println("distill " + args[0] + ": " + withoutApiAdvice(e.getMessage()) + " (distill: rerun with the settings the run"
+                    + " was started with, or without --resume to train every row from the start)");
             return USAGE;
         } catch (Exception e) {
             err.println("distill " + args[0] + " failed: " + e.getMessage());
             e.printStackTrace(err);
             return FAILED;
         }
+    }
+
+    /**
+     * A checkpoint mismatch's message without the library's advice, which names a Java API (Checkpoints.startOver()) that a
+     * command-line user cannot call: the command's own advice replaces it.
+     */
+    static String withoutApiAdvice(String message) {
+        int cut = message.indexOf(". Resume with ");
+        if (cut >= 0) {
+            return message.substring(0, cut);
+        }
+        return message.replace("Checkpoints.startOver()", "a run without --resume");
     }
 
     static void usage(PrintStream out) {

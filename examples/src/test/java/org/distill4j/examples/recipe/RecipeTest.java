@@ -428,6 +428,8 @@ class RecipeTest {
         assertEquals(2, code, e);
         assertTrue(e.contains("batchSize was 128, now 64") && e.endsWith("(distill: rerun with the settings the run was started"
                 + " with, or without --resume to train every row from the start)\n") && e.lines().count() == 1, e);
+        assertFalse(e.contains("startOver") || e.contains("Checkpoints."), "no Java API advice for a command-line user: " + e);
+        assertTrue(e.startsWith("distill run: the checkpoint " + distilled.getParent().getParent()), e);
         run(args);
         assertEquals(acc, accuracies(out.resolve("results.json")), "the same seed, the same numbers");
         assertFalse(java.util.Arrays.equals(teacherCkpt, Files.readAllBytes(teacher)), "the teacher trained again and saved anew");
