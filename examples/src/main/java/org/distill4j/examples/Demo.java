@@ -303,6 +303,32 @@ public final class Demo {
         List<Row> rows = new ArrayList<>();
         List<AutoCloseable> closers = new ArrayList<>();
         try {
+            // every model file is read before any teacher trains: one that cannot be this run's teacher is a setting to
+            // change, not minutes of training lost to an ensemble's later member
+            Object[] loaded = new Object[specs.size()]; // a MultiLayerNetwork or a DjlTeacher per model member
+            long[] loadNanos = new long[specs.size()];
+            for (int i = 0; i < specs.size(); i++) {
+                TeacherSpec spec = specs.get(i);
+                if (spec.model() == null) {
+                    continue;
+                }
+                long t0 = System.nanoTime();
+                try {
+                    if (spec.djl() == null) {
+                        loaded[i] = dl4jTeacherNet(spec.model(), in, classes);
+                    } else {
+                        org.distill4j.teacher.djl.DjlTeacher t = djlTeacher(spec, in, classes);
+                        closers.add(t);
+                        loaded[i] = t;
+                    }
+                } catch (IllegalArgumentException e) {
+                    String file = s.recipeOrigin != null && s.recipeOrigin.get("file") != null ? s.recipeOrigin.get("file") + ": " : "";
+                    String field = specs.size() == 1 ? "teacher.model" : "teacher.ensemble[" + i + "].model";
+                    throw new org.distill4j.examples.recipe.RecipeException(file + field + ": cannot load " + spec.model() + ": "
+                            + String.valueOf(e.getMessage()).replaceAll("\\s*\\R\\s*", " "));
+                }
+                loadNanos[i] = System.nanoTime() - t0;
+            }
             List<Teacher> members = new ArrayList<>();
             List<String> ids = new ArrayList<>();
             List<Map<String, Object>> teacherRecords = new ArrayList<>(); // for provenance: what each teacher was, by content
@@ -323,16 +349,15 @@ public final class Demo {
                     ids.add(teacherId(net));
                     teacherNet = net;
                 } else if (spec.djl() == null) {
-                    MultiLayerNetwork net = org.deeplearning4j.util.ModelSerializer.restoreMultiLayerNetwork(spec.model().toFile(), false);
+                    MultiLayerNetwork net = (MultiLayerNetwork) loaded[i];
                     Dl4jTeacher t = Dl4jTeacher.of(net);
-                    rows.add(evaluated(rowName, "loaded from " + spec.model().getFileName(), net.numParams(), t, test, t0));
+                    rows.add(evaluated(rowName, "loaded from " + spec.model().getFileName(), net.numParams(), t, test, t0 - loadNanos[i]));
                     members.add(t);
                     ids.add(teacherId(net));
                     teacherNet = net;
                 } else {
-                    org.distill4j.teacher.djl.DjlTeacher t = djlTeacher(spec, in, classes);
-                    closers.add(t);
-                    rows.add(evaluated(rowName, t.engine() + " " + spec.model().getFileName(), -1, t, test, t0));
+                    org.distill4j.teacher.djl.DjlTeacher t = (org.distill4j.teacher.djl.DjlTeacher) loaded[i];
+                    rows.add(evaluated(rowName, t.engine() + " " + spec.model().getFileName(), -1, t, test, t0 - loadNanos[i]));
                     members.add(t);
                     ids.add(fileId(spec.model()));
                 }
@@ -662,6 +687,31 @@ public final class Demo {
     private static Row evaluated(String name, String model, long params, Teacher t, Dataset test, long t0) {
         double acc = org.distill4j.train.Evaluation.accuracy(org.distill4j.train.Evaluation.predict(t, test), test);
         return new Row(name, model, params, 0, 0, "-", acc, Double.NaN, Double.NaN, (System.nanoTime() - t0) / 1e9);
+    }
+
+    /**
+     * A saved DL4J MultiLayerNetwork as a teacher for data of {@code features} inputs and {@code classes} classes: a file that
+     * is not one, or a model of other classes (read with the data's row stride) or inputs (failing deep in DL4J), is an
+     * {@link IllegalArgumentException} saying which.
+     */
+    static MultiLayerNetwork dl4jTeacherNet(Path model, int features, int classes) {
+        MultiLayerNetwork net;
+        try {
+            net = org.deeplearning4j.util.ModelSerializer.restoreMultiLayerNetwork(model.toFile(), false);
+        } catch (IOException | RuntimeException e) {
+            throw new IllegalArgumentException("cannot read it as a DL4J MultiLayerNetwork (ModelSerializer zip; for ONNX or"
+                    + " TorchScript use a .onnx / .pt name or an engine): " + e.getMessage(), e);
+        }
+        int c = Dl4jTeacher.of(net).classes();
+        if (c != classes) {
+            throw new IllegalArgumentException("a DL4J model of " + c + " classes, but the data has " + classes);
+        }
+        if (net.getLayerWiseConfigurations().getInputPreProcess(0) == null
+                && net.getLayerWiseConfigurations().getConf(0).getLayer() instanceof org.deeplearning4j.nn.conf.layers.FeedForwardLayer f
+                && f.getNIn() != features) {
+            throw new IllegalArgumentException("a DL4J model of " + f.getNIn() + " inputs, but the data has " + features + " features");
+        }
+        return net;
     }
 
     /** A foreign teacher through DJL; its input is the flat feature row unless the spec gives a shape. */

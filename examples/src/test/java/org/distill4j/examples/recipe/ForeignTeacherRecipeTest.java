@@ -218,6 +218,39 @@ class ForeignTeacherRecipeTest {
         assertTrue(!Files.exists(tmp.resolve("out").resolve("teacher-1.zip")), "nothing trained");
     }
 
+    /**
+     * A recipe's model file that cannot be this run's teacher (not a DL4J zip, a model of other classes or inputs, an ONNX
+     * output that is not there) is a recipe error: one line naming the field, exit 2, found before any teacher trains (in an
+     * ensemble the trained members come first, and took minutes before the file was read).
+     */
+    @Test
+    void aModelFileThatCannotBeTheTeacherIsRefusedBeforeAnythingTrains(@TempDir Path tmp) throws Exception {
+        Path garbage = Files.write(tmp.resolve("garbage.zip"), new byte[] {1, 2, 3});
+        Path fiveClasses = tmp.resolve("five.zip");
+        org.distill4j.examples.DemoModels.mlp(784, new int[] {8}, 5, 0, 1e-3, 1).save(fiveClasses.toFile());
+        Path otherInputs = tmp.resolve("inputs.zip");
+        org.distill4j.examples.DemoModels.mlp(100, new int[] {8}, 10, 0, 1e-3, 1).save(otherInputs.toFile());
+        String onnx = MODELS.resolve("cnn-teacher.onnx").toAbsolutePath().toString();
+        String[][] cases = {
+                {"{model: " + garbage + "}", "teacher.model: cannot load " + garbage + ": cannot read it as a DL4J MultiLayerNetwork"},
+                {"{model: " + fiveClasses + "}", "teacher.model: cannot load " + fiveClasses + ": a DL4J model of 5 classes, but the"
+                        + " data has 10"},
+                {"{model: " + otherInputs + "}", "teacher.model: cannot load " + otherInputs + ": a DL4J model of 100 inputs, but the"
+                        + " data has 784 features"},
+                {"{ensemble: [{hidden: [8], epochs: 1}, {model: " + garbage + "}]}", "teacher.ensemble[1].model: cannot load " + garbage},
+                {"{ensemble: [{hidden: [8], epochs: 1}, {model: " + onnx + ", logits: nope}]}", "teacher.ensemble[1].model: cannot load "
+                        + onnx + ": "},
+        };
+        for (String[] c : cases) {
+            Path out = tmp.resolve("out");
+            String err = RecipeTest.runFails(2, "run", ONNX_RECIPE.toString(), "--out", out.toString(), "--quiet", "--set",
+                    "teacher=" + c[0], "--set", "data.teacherSamples=200", "--set", "training.epochs=1", "--set", "data.testSamples=100");
+            assertTrue(err.startsWith("distill run: " + ONNX_RECIPE + ": " + c[1]) && err.lines().count() == 1, c[0] + ": " + err);
+            assertTrue(!Files.exists(out.resolve("teacher-1.zip")) && !Files.exists(out.resolve("checkpoints")),
+                    "nothing trained before the file was read: " + c[0]);
+        }
+    }
+
     @Test
     void aDl4jModelFileTakesNoDjlSettings(@TempDir Path tmp) throws Exception {
         Path zip = tmp.resolve("teacher.zip");
