@@ -9,4 +9,9 @@ public class CheckpointMismatchException extends IllegalArgumentException {
     public CheckpointMismatchException(String message) {
         super(message);
     }
+
+    /** With the refusal of the part that did not fit. */
+    public CheckpointMismatchException(String message, Throwable cause) {
+        super(message, cause);
+    }
 }

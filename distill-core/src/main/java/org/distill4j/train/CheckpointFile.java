@@ -186,7 +186,7 @@ final class CheckpointFile {
                     endOfState(in, file, "trainable feature loss " + (i + 1) + "'s state");
                 }
             } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("the checkpoint " + file + " does not fit this run: " + e.getMessage()
+                throw new org.distill4j.checkpoint.CheckpointMismatchException("the checkpoint " + file + " does not fit this run: " + e.getMessage()
                         + ". Resume with the same models, or train from the start with Checkpoints.startOver() or by deleting the file", e);
             }
             for (Checkpointable.Restore r : restores) {
