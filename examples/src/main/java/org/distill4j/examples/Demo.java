@@ -428,6 +428,7 @@ public final class Demo {
             List<Double> a = students.row("student alone", liveTeacher, new CrossEntropy(), "ce", List.of());
             Map<String, Object> gains = new LinkedHashMap<>();
             Map<String, Object> gainStds = new LinkedHashMap<>();
+            Map<String, String> gainOfRow = new LinkedHashMap<>(); // a distilled row's name -> its key in gains
             for (Map.Entry<String, Method> entry : methods) {
                 String spec = entry.getKey();
                 Method m = entry.getValue();
@@ -440,6 +441,7 @@ public final class Demo {
                     description += " + " + f.describe();
                 }
                 gain(spec, students.row(label, teacher, m.loss, description, features), a, gains, gainStds);
+                gainOfRow.put(label, spec);
             }
             if (onlyStore != null) {
                 onlyStore.close();
@@ -460,6 +462,7 @@ public final class Demo {
                     Method m = method("kd", s);
                     gain("kd (stored f16)", students.row("distilled: kd, stored f16", org.distill4j.store.StoredTeacher.of(store, liveId),
                             m.loss, m.description, List.of()), a, gains, gainStds);
+                    gainOfRow.put("distilled: kd, stored f16", "kd (stored f16)");
                 }
             }
             header.print();
@@ -468,7 +471,18 @@ public final class Demo {
             summary.put("demo", s.recipe != null ? s.recipe.get("name") : "hinton-fashion-mnist");
             summary.put("dataSource", split.source());
             summary.put("testSamples", test.size());
-            summary.put("rows", rows.stream().map(Row::asMap).toList());
+            // each distilled row carries its own gain (and std over seeds) too: the gain maps below are keyed by method
+            summary.put("rows", rows.stream().map(r -> {
+                Map<String, Object> m = r.asMap();
+                String key = gainOfRow.get(r.name());
+                if (key != null) {
+                    m.put("distillationGain", gains.get(key));
+                    if (s.seeded()) {
+                        m.put("distillationGainStd", gainStds.get(key));
+                    }
+                }
+                return m;
+            }).toList());
             // test accuracy of each distilled row minus the student alone; over seeds the mean of the paired differences
             // (the distilled run with seed i minus the student alone with seed i) and their sample std
             summary.put("distillationGain", gains);

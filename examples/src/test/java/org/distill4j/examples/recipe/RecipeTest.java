@@ -751,6 +751,12 @@ class RecipeTest {
         assertEquals(Math.abs(d.get(0) - d.get(1)) / Math.sqrt(2), Double.parseDouble(stds.get(1)), 1e-6);
         assertEquals((g5 + g6) / 2, gainField(results, "distillationGain"), 1e-6);
         assertEquals(Math.abs(g5 - g6) / Math.sqrt(2), gainField(results, "distillationGainStd"), 1e-6);
+        // and in the distilled row itself, so a script needs no key to find a row's gain (the map's key is the method's)
+        List<String> rowGain = field(results, "distillationGain");
+        List<String> rowGainStd = field(results, "distillationGainStd");
+        assertEquals(1, rowGain.size(), "only the distilled row has a gain: " + rowGain);
+        assertEquals((g5 + g6) / 2, Double.parseDouble(rowGain.get(0)), 1e-6);
+        assertEquals(Math.abs(g5 - g6) / Math.sqrt(2), Double.parseDouble(rowGainStd.get(0)), 1e-6);
         String json = Files.readString(results);
         assertTrue(json.contains("\"seeds\": [\n        5,\n        6\n      ]"), json);
         assertTrue(Files.readString(out.resolve("provenance.json")).contains("\"seeds\": [\n    5,\n    6\n  ]"));
