@@ -10,7 +10,8 @@ import java.util.function.Function;
 /**
  * Top-1 predictions, accuracy, agreement and KL to the teacher over datasets, in inference mode. Accuracy, the agreement
  * over a dataset and the KL count only its labeled samples: one labeled {@link Dataset#IGNORE_INDEX} (padding) has a
- * prediction but no part in any of them.
+ * student prediction but no part in any of them, and is not given to the teacher at all (as in training: a teacher's row
+ * of a padded position, e.g. one wholly beyond an aligned student's vocabulary, may be one it cannot serve).
  */
 public final class Evaluation {
     /** Rows per inference batch. */
@@ -47,12 +48,14 @@ public final class Evaluation {
         return predict(b -> student.forward(b, false), student.classes(), data, student.describe());
     }
 
-    /** The teacher's top-1 class for every sample (a sparse teacher's best top-k entry). */
+    /**
+     * The teacher's top-1 class for every labeled sample (a sparse teacher's best top-k entry); {@link Dataset#IGNORE_INDEX}
+     * for a sample labeled so, which the teacher is not asked for.
+     */
     public static int[] predict(Teacher teacher, Dataset data) {
         if (teacher instanceof org.distill4j.teacher.SparseTeacher sparse) {
-            int[] out = new int[data.size()];
-            for (int from = 0; from < data.size(); from += EVAL_BATCH) {
-                Batch b = Batch.range(data, from, Math.min(data.size(), from + EVAL_BATCH));
+            int[] out = unlabeledIgnored(data);
+            for (Batch b : labeledBatches(data)) {
                 org.distill4j.teacher.SparseTeacher.TopK top = sparse.topK(b);
                 for (int r = 0; r < b.size(); r++) {
                     int best = r * top.k();
@@ -61,12 +64,70 @@ public final class Evaluation {
                             best = r * top.k() + j;
                         }
                     }
-                    out[from + r] = top.ids()[best];
+                    out[b.indices()[r]] = top.ids()[best];
                 }
             }
             return out;
         }
-        return predict(teacher::outputs, teacher.classes(), data, teacher.describe());
+        int[] out = unlabeledIgnored(data);
+        for (Batch b : labeledBatches(data)) {
+            float[] values = teacher.outputs(b);
+            requireNoNan(values, b, teacher.classes(), data, teacher.describe());
+            int[] best = argmax(values, b.size(), teacher.classes());
+            for (int r = 0; r < b.size(); r++) {
+                out[b.indices()[r]] = best[r];
+            }
+        }
+        return out;
+    }
+
+    /** One entry per sample of {@code data}: IGNORE_INDEX where it is labeled so, to be filled in for the others. */
+    private static int[] unlabeledIgnored(Dataset data) {
+        int[] out = new int[data.size()];
+        for (int i = 0; i < out.length; i++) {
+            if (!data.isLabeled(i)) {
+                out[i] = Dataset.IGNORE_INDEX;
+            }
+        }
+        return out;
+    }
+
+    /**
+     * The labeled samples of {@code data} in their order, in inference batches of up to {@link #EVAL_BATCH} rows (one
+     * at a time, so only one batch's features are held).
+     */
+    private static Iterable<Batch> labeledBatches(Dataset data) {
+        int[] rows;
+        if (data.labeledSize() == data.size()) {
+            rows = null;
+        } else {
+            rows = new int[data.labeledSize()];
+            for (int i = 0, n = 0; i < data.size(); i++) {
+                if (data.isLabeled(i)) {
+                    rows[n++] = i;
+                }
+            }
+        }
+        int count = data.labeledSize();
+        return () -> new java.util.Iterator<>() {
+            int from;
+
+            @Override
+            public boolean hasNext() {
+                return from < count;
+            }
+
+            @Override
+            public Batch next() {
+                if (!hasNext()) {
+                    throw new java.util.NoSuchElementException();
+                }
+                int to = Math.min(count, from + EVAL_BATCH);
+                Batch b = rows == null ? Batch.range(data, from, to) : Batch.of(data, java.util.Arrays.copyOfRange(rows, from, to));
+                from = to;
+                return b;
+            }
+        };
     }
 
     private static int[] predict(Function<Batch, float[]> forward, int classes, Dataset data, String who) {
@@ -74,24 +135,25 @@ public final class Evaluation {
         for (int from = 0; from < data.size(); from += EVAL_BATCH) {
             Batch b = Batch.range(data, from, Math.min(data.size(), from + EVAL_BATCH));
             float[] values = forward.apply(b);
-            requireNoNan(values, b.size(), classes, data, from, who);
+            requireNoNan(values, b, classes, data, who);
             System.arraycopy(argmax(values, b.size(), classes), 0, out, from, b.size());
         }
         return out;
     }
 
     /**
-     * Throws when an evaluated sample's output (rows {@code [from, from + rows)} of {@code data}; not those labeled
+     * Throws when an evaluated sample's output (the rows of batch {@code b} of {@code data}; not those labeled
      * IGNORE_INDEX) holds a NaN: its top-1 class is undefined, and argmax would answer class 0 or skip it without a word.
      */
-    private static void requireNoNan(float[] values, int rows, int classes, Dataset data, int from, String who) {
-        for (int r = 0; r < rows; r++) {
-            if (!data.isLabeled(from + r)) {
+    private static void requireNoNan(float[] values, Batch b, int classes, Dataset data, String who) {
+        for (int r = 0; r < b.size(); r++) {
+            int sample = b.indices()[r];
+            if (!data.isLabeled(sample)) {
                 continue;
             }
             for (int c = 0; c < classes; c++) {
                 if (Float.isNaN(values[r * classes + c])) {
-                    throw new IllegalStateException(who + " gives NaN for sample " + (from + r) + " of " + data.name() + " (class "
+                    throw new IllegalStateException(who + " gives NaN for sample " + sample + " of " + data.name() + " (class "
                             + c + "), which has no top-1 class: parameters that are no longer finite (for a student in training, lower the"
                             + " learning rate) or a NaN in the sample's features");
                 }
@@ -100,20 +162,26 @@ public final class Evaluation {
     }
 
     /**
-     * The teacher's log-probabilities at T = 1 for every sample, row-major {@code [data.size(), classes]}
-     * (log-softmax of logits, or the log of renormalized probabilities).
+     * The teacher's log-probabilities at T = 1 for every labeled sample, row-major {@code [data.size(), classes]}
+     * (log-softmax of logits, or the log of renormalized probabilities); NaN in the rows of samples labeled
+     * {@link Dataset#IGNORE_INDEX}, which the teacher is not asked for.
      */
     public static float[] logProbabilities(Teacher teacher, Dataset data) {
         int k = teacher.classes();
         float[] out = new float[Math.multiplyExact(data.size(), k)];
+        for (int i = 0; i < data.size(); i++) {
+            if (!data.isLabeled(i)) {
+                java.util.Arrays.fill(out, i * k, (i + 1) * k, Float.NaN);
+            }
+        }
         double[] row = new double[k];
-        for (int from = 0; from < data.size(); from += EVAL_BATCH) {
-            Batch b = Batch.range(data, from, Math.min(data.size(), from + EVAL_BATCH));
+        for (Batch b : labeledBatches(data)) {
             float[] v = teacher.outputs(b);
             for (int r = 0; r < b.size(); r++) {
                 org.distill4j.teacher.TeacherRows.logProbabilities(v, teacher.values(), r, k, row);
+                int off = b.indices()[r] * k;
                 for (int c = 0; c < k; c++) {
-                    out[(from + r) * k + c] = (float) row[c];
+                    out[off + c] = (float) row[c];
                 }
             }
         }
@@ -144,7 +212,7 @@ public final class Evaluation {
         for (int from = 0; from < data.size(); from += EVAL_BATCH) {
             Batch b = Batch.range(data, from, Math.min(data.size(), from + EVAL_BATCH));
             float[] logits = student.forward(b, false);
-            requireNoNan(logits, b.size(), k, data, from, student.describe());
+            requireNoNan(logits, b, k, data, student.describe());
             System.arraycopy(argmax(logits, b.size(), k), 0, pred, from, b.size());
             if (teacherLogProbs != null) {
                 for (int r = 0; r < b.size(); r++) {

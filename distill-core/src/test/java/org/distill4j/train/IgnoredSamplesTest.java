@@ -395,6 +395,157 @@ class IgnoredSamplesTest {
         assertTrue(labeled.length < test.size() - 100, "many ignored test samples: " + labeled.length);
     }
 
+    /**
+     * A top-k teacher of K + 2 classes whose entries depend on the sample alone: a labeled sample's mass lies in the first K
+     * classes (its best entry a class of its own features), a padded one's entirely in the two extra classes, as an LLM
+     * teacher predicts its own pad token at padded positions. {@link #seen} counts the rows it is asked for.
+     */
+    static final class PaddingAwareTopK implements org.distill4j.teacher.SparseTeacher {
+        int seen;
+        int seenIgnored;
+
+        @Override
+        public int k() {
+            return 2;
+        }
+
+        @Override
+        public TopK topK(Batch batch) {
+            int[] ids = new int[batch.size() * 2];
+            float[] lps = new float[batch.size() * 2];
+            for (int r = 0; r < batch.size(); r++) {
+                seen++;
+                if (batch.labels()[r] == LogitBatch.IGNORE_INDEX) {
+                    seenIgnored++;
+                    ids[2 * r] = K;
+                    ids[2 * r + 1] = K + 1;
+                } else {
+                    int best = Math.floorMod((int) (batch.features()[r * D] * 7), K);
+                    ids[2 * r] = best;
+                    ids[2 * r + 1] = (best + 1) % K;
+                }
+                lps[2 * r] = -0.2f;
+                lps[2 * r + 1] = -1.9f;
+            }
+            return new TopK(ids, lps, 2);
+        }
+
+        @Override
+        public int classes() {
+            return K + 2;
+        }
+
+        @Override
+        public org.distill4j.loss.TeacherValues values() {
+            return org.distill4j.loss.TeacherValues.LOGITS;
+        }
+
+        @Override
+        public boolean hasDenseOutputs() {
+            return false;
+        }
+
+        @Override
+        public float[] outputs(Batch batch) {
+            throw new UnsupportedOperationException("top-k entries only");
+        }
+
+        @Override
+        public String describe() {
+            return "padding-aware top-k teacher";
+        }
+    }
+
+    /**
+     * A padded test sample is not evaluated, so it is not given to the teacher either: a truncated top-k teacher whose
+     * padded rows lie wholly beyond the student's vocabulary (which the alignment refuses for a row to distill) measures
+     * its agreement over the labeled test samples, as on the labeled subset.
+     */
+    @Test
+    void anAlignedTopKTeacherIsNotAskedForIgnoredTestSamples() {
+        Dataset data = DistillerTest.blobs(N, 21, "blobs");
+        Dataset test = withIgnored(DistillerTest.blobs(157, 22, "blobs/test"), 83);
+        int[] labeled = labeled(test);
+        Dataset labeledTest = test.subset(labeled, "blobs/test-labeled");
+        List<DistillResult> results = new ArrayList<>();
+        List<PaddingAwareTopK> teachers = new ArrayList<>();
+        for (Dataset t : new Dataset[]{test, labeledTest}) {
+            PaddingAwareTopK raw = new PaddingAwareTopK();
+            teachers.add(raw);
+            org.distill4j.teacher.SparseTeacher aligned = org.distill4j.teacher.VocabularyAlignment.align(raw, K,
+                    org.distill4j.teacher.VocabularyAlignment.Mode.TRUNCATE);
+            results.add(Distiller.builder().teacher(aligned).student(Dl4jStudent.of(Nets.logitsMlp(D, 16, K, new Adam(5e-3), 11, 0)))
+                    .loss(new TopKKd(2, TopKKd.Tail.RENORMALIZE)).trainData(data).testData(t).epochs(1).batchSize(BATCH).seed(SEED)
+                    .backend(new CpuBackend()).stepEngines(List.of()).build().run());
+        }
+        assertEquals(0, teachers.get(0).seenIgnored, "the teacher is not asked for a padded test sample");
+        assertEquals(results.get(1).teacherAgreement(), results.get(0).teacherAgreement(), 0.0);
+        assertEquals(results.get(1).testAccuracy(), results.get(0).testAccuracy(), 0.0);
+        assertTrue(results.get(0).teacherAgreement() >= 0 && results.get(0).teacherAgreement() <= 1);
+        assertTrue(labeled.length < test.size() - 20, "many ignored test samples: " + labeled.length);
+    }
+
+    /** The teacher's test predictions: a class for each labeled sample, IGNORE_INDEX for the others, which it is not asked for. */
+    @Test
+    void teacherPredictionsLeaveIgnoredSamplesOut() {
+        Dataset test = withIgnored(DistillerTest.blobs(2345, 22, "blobs/test"), 84); // more than one inference batch
+        PaddingAwareTopK raw = new PaddingAwareTopK();
+        int[] pred = Evaluation.predict(org.distill4j.teacher.VocabularyAlignment.align(raw, K,
+                org.distill4j.teacher.VocabularyAlignment.Mode.TRUNCATE), test);
+        assertEquals(0, raw.seenIgnored);
+        assertEquals(labeled(test).length, raw.seen);
+        for (int i = 0; i < test.size(); i++) {
+            int expected = test.isLabeled(i) ? Math.floorMod((int) (test.features()[i * D] * 7), K) : Dataset.IGNORE_INDEX;
+            assertEquals(expected, pred[i], "sample " + i);
+        }
+        // a dense teacher likewise
+        int[] counted = new int[2];
+        Teacher rowwise = new RowwiseTeacher();
+        Teacher dense = new Teacher() {
+            @Override
+            public int classes() {
+                return K;
+            }
+
+            @Override
+            public org.distill4j.loss.TeacherValues values() {
+                return rowwise.values();
+            }
+
+            @Override
+            public float[] outputs(Batch batch) {
+                for (int label : batch.labels()) {
+                    counted[label == LogitBatch.IGNORE_INDEX ? 1 : 0]++;
+                }
+                return rowwise.outputs(batch);
+            }
+
+            @Override
+            public String describe() {
+                return "counting " + rowwise.describe();
+            }
+        };
+        int[] densePred = Evaluation.predict(dense, test);
+        float[] lp = Evaluation.logProbabilities(dense, test);
+        assertEquals(0, counted[1], "a dense teacher is not asked for a padded sample");
+        assertEquals(2 * labeled(test).length, counted[0]);
+        float[] all = rowwise.outputs(Batch.range(test, 0, test.size()));
+        for (int i = 0; i < test.size(); i++) {
+            if (!test.isLabeled(i)) {
+                assertEquals(Dataset.IGNORE_INDEX, densePred[i], "sample " + i);
+                for (int c = 0; c < K; c++) {
+                    assertTrue(Float.isNaN(lp[i * K + c]), "sample " + i + " has no teacher log-probabilities");
+                }
+                continue;
+            }
+            assertEquals(Evaluation.argmax(all, test.size(), K)[i], densePred[i], "sample " + i);
+            double[] ref = org.distill4j.testing.Float64Reference.logSoftmax(all, i * K, K, 1.0);
+            for (int c = 0; c < K; c++) {
+                assertEquals(ref[c], lp[i * K + c], 1e-6, "sample " + i + " class " + c);
+            }
+        }
+    }
+
     @Test
     void dataWithoutALabeledSampleIsAClearError() {
         Dataset data = DistillerTest.blobs(50, 21, "blobs");
