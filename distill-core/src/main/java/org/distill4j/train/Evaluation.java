@@ -51,6 +51,9 @@ public final class Evaluation {
     /**
      * The teacher's top-1 class for every labeled sample (a sparse teacher's best top-k entry); {@link Dataset#IGNORE_INDEX}
      * for a sample labeled so, which the teacher is not asked for.
+     *
+     * @throws IllegalStateException when the teacher gives NaN for a labeled sample (a top-k teacher: for one of its
+     *                               entries), naming the sample
      */
     public static int[] predict(Teacher teacher, Dataset data) {
         if (teacher instanceof org.distill4j.teacher.SparseTeacher sparse) {
@@ -58,6 +61,13 @@ public final class Evaluation {
             for (Batch b : labeledBatches(data)) {
                 org.distill4j.teacher.SparseTeacher.TopK top = sparse.topK(b);
                 for (int r = 0; r < b.size(); r++) {
+                    for (int j = 0; j < top.k(); j++) {
+                        if (Float.isNaN(top.logProbs()[r * top.k() + j])) {
+                            throw new IllegalStateException(teacher.describe() + " gives NaN for sample " + b.indices()[r] + " of "
+                                    + data.name() + " (top-k entry " + j + ", class " + top.ids()[r * top.k() + j] + "), which has"
+                                    + " no top-1 class");
+                        }
+                    }
                     int best = r * top.k();
                     for (int j = 1; j < top.k(); j++) {
                         if (top.logProbs()[r * top.k() + j] > top.logProbs()[best]) {

@@ -253,6 +253,64 @@ class EvaluationTest {
         assertEquals(correct / 1499.0, Evaluation.accuracy(pred, ignored), 0.0);
     }
 
+    /**
+     * A top-k teacher's NaN log-probability has no top-1 class either: the best entry was kept whenever it came first (a NaN
+     * compares less than nothing), so a row of NaN entries was reported as the teacher predicting its first id. Refused,
+     * naming the sample, as a dense teacher's NaN is.
+     */
+    @Test
+    void aTopKTeachersNanEntryIsAnErrorNamingTheSample() {
+        Dataset data = data(1500, 13);
+        org.distill4j.teacher.SparseTeacher sparse = new org.distill4j.teacher.SparseTeacher() {
+            @Override
+            public int k() {
+                return 3;
+            }
+
+            @Override
+            public TopK topK(Batch batch) {
+                int[] ids = new int[batch.size() * 3];
+                float[] lps = new float[batch.size() * 3];
+                for (int r = 0; r < batch.size(); r++) {
+                    int i = batch.indices()[r];
+                    for (int j = 0; j < 3; j++) {
+                        ids[r * 3 + j] = (i + 4 * j) % K;
+                        lps[r * 3 + j] = i == 1100 && j == 0 ? Float.NaN : -0.3f - j;
+                    }
+                }
+                return new TopK(ids, lps, 3);
+            }
+
+            @Override
+            public int classes() {
+                return K;
+            }
+
+            @Override
+            public org.distill4j.loss.TeacherValues values() {
+                return org.distill4j.loss.TeacherValues.LOGITS;
+            }
+
+            @Override
+            public float[] outputs(Batch batch) {
+                throw new UnsupportedOperationException("entries only");
+            }
+
+            @Override
+            public String describe() {
+                return "nan top-k teacher";
+            }
+        };
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> Evaluation.predict(sparse, data));
+        assertTrue(e.getMessage().contains("nan top-k teacher gives NaN for sample 1100 of random/1500"), e.getMessage());
+        int[] y = data.labels().clone();
+        y[1100] = Dataset.IGNORE_INDEX;
+        int[] pred = Evaluation.predict(sparse, new Dataset("ignored", data.features(), D, y, K));
+        for (int i = 0; i < data.size(); i++) {
+            assertEquals(i == 1100 ? Dataset.IGNORE_INDEX : i % K, pred[i], "sample " + i);
+        }
+    }
+
     @Test
     void agreementCountsEqualPositionsAndRefusesOtherLengths() {
         assertEquals(0.6, Evaluation.agreement(new int[]{1, 2, 3, 4, 5}, new int[]{1, 0, 3, 0, 5}), 0.0);
