@@ -747,7 +747,10 @@ final class JsonLine {
             count++;
         }
 
-        /** "token_id:N" as Integer.parseInt reads N, for ASCII digits (anything else: not read here). */
+        /**
+         * "token_id:N" as Integer.parseInt reads N, for ASCII digits, when the import's check of a class id (within
+         * +-Integer.MAX_VALUE) accepts it (anything else: not read here).
+         */
         private int tokenId(int from, int to) {
             String prefix = "token_id:";
             if (!s.startsWith(prefix, from) || to > n) {
@@ -770,11 +773,10 @@ final class JsonLine {
                 }
                 v = v * 10 + (c - '0');
             }
-            v = negative ? -v : v;
-            if (v < Integer.MIN_VALUE || v > Integer.MAX_VALUE) {
+            if (v > Integer.MAX_VALUE) { // the import takes ids within +-Integer.MAX_VALUE: not Integer.MIN_VALUE either
                 throw OTHER;
             }
-            return (int) v;
+            return (int) (negative ? -v : v);
         }
 
         /** A class id: a number of integral value within +-Integer.MAX_VALUE, as the import's check accepts it. */

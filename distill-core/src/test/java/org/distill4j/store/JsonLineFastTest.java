@@ -273,7 +273,10 @@ class JsonLineFastTest {
                 "{\"ids\": [1], \"logprobs\": [-1], \"z\": " + "[".repeat(63) + "]".repeat(63) + "}",
                 "{\"top_logprobs\": [{\"id\": 1, \"logprob\": -1, \"z\": " + "[".repeat(61) + "]".repeat(61) + "}]}",
                 "{\"top_logprobs\": [{\"id\": 1, \"logprob\": -1, \"z\": " + "[".repeat(62) + "]".repeat(62) + "}]}",
-                "{\"ids\": [1], \"logprobs\": [-1]}\n", "\u00a0{\"ids\": [1], \"logprobs\": [-1]}", "{\"ids\": [1], \"logprobs\": [-1]}}"};
+                "{\"ids\": [1], \"logprobs\": [-1]}\n", "\u00a0{\"ids\": [1], \"logprobs\": [-1]}", "{\"ids\": [1], \"logprobs\": [-1]}}",
+                // Integer.parseInt reads -2147483648, but as a class id it is beyond +-Integer.MAX_VALUE: the general check's error
+                "{\"top_logprobs\": [{\"token\": \"token_id:-2147483648\", \"logprob\": -1}]}",
+                "{\"top_logprobs\": [{\"token\": \"token_id:-2147483647\", \"logprob\": -1}]}"};
         JsonLine.TopKRecord fast = new JsonLine.TopKRecord();
         for (String line : lines) {
             assertEquals(outcome(line, null), outcome(line, fast), line);
