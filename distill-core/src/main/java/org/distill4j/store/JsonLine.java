@@ -448,6 +448,8 @@ final class JsonLine {
         private static final int IDS = 2;
         private static final int LOGPROBS = 4;
         private static final int TOP = 8;
+        /** The most keys of one object read here, other than those of a record or entry it reads (a record has a few). */
+        static final int MAX_KEYS = 32;
 
         private String s;
         private int i;
@@ -576,8 +578,15 @@ final class JsonLine {
             return 0;
         }
 
-        /** Records the key {@code s[from, to)} at {@code at} of {@code keys}, refusing one seen before in the object. */
+        /**
+         * Records the key {@code s[from, to)} at {@code at} of {@code keys}, refusing one seen before in the object. Each key
+         * is compared with those before it, so an object of more than {@link #MAX_KEYS} keys is left to the general parser
+         * (a map finds its repeated key in linear time; a vocabulary-sized object here took minutes).
+         */
         private int[] other(int[] keys, int at, int from, int to) {
+            if (at >= MAX_KEYS) {
+                throw OTHER;
+            }
             for (int j = 0; j < at; j++) {
                 int a = keys[2 * j];
                 int b = keys[2 * j + 1];

@@ -5,12 +5,15 @@ import org.junit.jupiter.api.Test;
 import java.math.BigDecimal;
 import java.math.BigInteger;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -326,5 +329,41 @@ class JsonLineFastTest {
             assertEquals(want, outcome(line, fast), line);
         }
         assertTrue(readFast > 300, "some damaged lines are still records: " + readFast);
+    }
+
+    /**
+     * Objects with very many keys (a vocabulary-sized map kept as an extra key, at the record, in an entry, nested): the
+     * outcome is the general parser's, in time linear in the line like the general parser's (a 4 MB line of 300,000 keys
+     * took minutes when every key was compared with every other to find a repeated one).
+     */
+    @Test
+    void objectsWithManyKeysAreReadInLinearTime() {
+        int keys = 300_000;
+        StringBuilder map = new StringBuilder("{");
+        for (int j = 0; j < keys; j++) {
+            map.append(j == 0 ? "" : ",").append("\"t").append(j).append("\":-").append(j % 97);
+        }
+        String many = map.append('}').toString();
+        String keysAtRecord = many.substring(0, many.length() - 1) + ",\"ids\":[1],\"logprobs\":[-0.5]}";
+        String keysInEntry = "{\"top_logprobs\":[" + many.substring(0, many.length() - 1) + ",\"id\":1,\"logprob\":-0.5}]}";
+        String nested = "{\"ids\":[1],\"logprobs\":[-0.5],\"vocab\":" + many + "}";
+        String repeated = nested.replace("\"t299999\"", "\"t0\"");
+        JsonLine.TopKRecord fast = new JsonLine.TopKRecord();
+        assertTimeoutPreemptively(Duration.ofSeconds(20), () -> {
+            for (String line : new String[]{keysAtRecord, keysInEntry, nested}) {
+                assertEquals("entries 1:bfe0000000000000", outcome(line, null));
+                assertEquals(outcome(line, null), outcome(line, fast));
+            }
+            assertTrue(outcome(repeated, null).contains("key \"t0\" appears twice"), outcome(repeated, null));
+            assertEquals(outcome(repeated, null), outcome(repeated, fast));
+            assertFalse(fast.read(repeated));
+        });
+        // a record with a few extra keys is still read fast
+        StringBuilder few = new StringBuilder("{\"ids\":[1],\"logprobs\":[-0.5]");
+        for (int j = 0; j < JsonLine.TopKRecord.MAX_KEYS; j++) {
+            few.append(",\"k").append(j).append("\":").append(j);
+        }
+        assertTrue(fast.read(few + "}"), few.toString());
+        assertEquals(outcome(few + "}", null), outcome(few + "}", fast));
     }
 }
