@@ -188,7 +188,7 @@ final class JsonLine {
                 case 'u' -> {
                     int code = 0;
                     for (int h = 0; h < 4; h++, i++) {
-                        int digit = i < s.length() ? Character.digit(s.charAt(i), 16) : -1;
+                        int digit = i < s.length() ? hexDigit(s.charAt(i)) : -1;
                         if (digit < 0) {
                             throw fail("four hex digits after \\u");
                         }
@@ -245,6 +245,20 @@ final class JsonLine {
             }
         }
         return Double.parseDouble(s.substring(from, i));
+    }
+
+    /** The value of an ASCII hex digit, else -1 (Character.digit would also take fullwidth and other Unicode digits). */
+    private static int hexDigit(char c) {
+        if (c >= '0' && c <= '9') {
+            return c - '0';
+        }
+        if (c >= 'a' && c <= 'f') {
+            return c - 'a' + 10;
+        }
+        if (c >= 'A' && c <= 'F') {
+            return c - 'A' + 10;
+        }
+        return -1;
     }
 
     /** ASCII digits only: JSON numbers have no other digits. */
@@ -907,7 +921,7 @@ final class JsonLine {
                     }
                     case 'u' -> {
                         for (int h = 0; h < 4; h++) {
-                            if (Character.digit(s.charAt(i++), 16) < 0) {
+                            if (hexDigit(s.charAt(i++)) < 0) {
                                 throw OTHER;
                             }
                         }

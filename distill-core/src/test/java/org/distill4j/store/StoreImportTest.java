@@ -836,6 +836,9 @@ class StoreImportTest {
                 "line 2, column 50: expected no control character inside a string");
         assertJsonl(tmp, good + "\n{\"ids\": [1, 2], \"logprobs\": [-0.5, -1.5], \"t\": \"\\u+041\"}\n", 2,
                 "expected four hex digits after \\u");
+        // JSON's hex digits are ASCII: not the fullwidth ones Character.digit also reads (\uFF10 is 0)
+        assertJsonl(tmp, good + "\n{\"ids\": [1, 2], \"logprobs\": [-0.5, -1.5], \"t\": \"\\u\uFF10\uFF10\uFF14\uFF21\"}\n", 2,
+                "line 2, column 51: expected four hex digits after \\u");
         assertJsonl(tmp, good + "\n{\"ids\": [1, 2], \"logprobs\": [-0.5, -1.5], \"t\": " + "[".repeat(100) + "]".repeat(100) + "}\n",
                 2, "nesting deeper than 64 levels");
         byte[] bad = (good + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8);
