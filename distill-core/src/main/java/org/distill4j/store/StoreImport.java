@@ -510,10 +510,24 @@ public final class StoreImport {
                     line = line.substring(1); // a byte-order mark, as some editors write
                 }
             }
-            if (line.isBlank()) {
+            if (blank(line)) {
                 return true;
             }
             return visitor.line(lineNo, row++, line);
+        }
+
+        /**
+         * Only JSON's whitespace (space, tab, CR): String.isBlank also skips form feeds and other control characters,
+         * which would drop a malformed line silently and shift every later row.
+         */
+        private static boolean blank(String line) {
+            for (int i = 0; i < line.length(); i++) {
+                char c = line.charAt(i);
+                if (c != ' ' && c != '\t' && c != '\r') {
+                    return false;
+                }
+            }
+            return true;
         }
 
         private static boolean ascii(byte[] b, int from, int len) {

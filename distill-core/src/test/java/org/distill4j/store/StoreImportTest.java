@@ -841,6 +841,17 @@ class StoreImportTest {
                 "line 2, column 51: expected four hex digits after \\u");
         assertJsonl(tmp, good + "\n{\"ids\": [1, 2], \"logprobs\": [-0.5, -1.5], \"t\": " + "[".repeat(100) + "]".repeat(100) + "}\n",
                 2, "nesting deeper than 64 levels");
+        // a line of a form feed (or another control character Java calls whitespace) is not a blank line to skip: JSON's
+        // whitespace is space, tab, CR and LF only; skipping it would shift every later row by one
+        String first = good + "\n\f\n";
+        StringBuilder rest = new StringBuilder();
+        for (int r = 1; r < DATA.size(); r++) {
+            rest.append(good).append('\n');
+        }
+        Path ff = Files.writeString(tmp.resolve("ff.jsonl"), first + rest);
+        IllegalArgumentException fe = assertThrows(IllegalArgumentException.class, () -> StoreImport.topK(ff, DATA,
+                tmp.resolve("ff.d4j"), f32(16), null));
+        assertTrue(fe.getMessage().contains("ff.jsonl line 2"), fe.getMessage());
         byte[] bad = (good + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8);
         byte[] latin1 = "{\"ids\": [1, 2], \"logprobs\": [-0.5, -1.5], \"t\": \"caf\u00e9\"}\n".getBytes(java.nio.charset.StandardCharsets.ISO_8859_1);
         Path f = tmp.resolve("latin1.jsonl");
