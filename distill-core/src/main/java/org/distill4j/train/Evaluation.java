@@ -175,6 +175,9 @@ public final class Evaluation {
      * The teacher's log-probabilities at T = 1 for every labeled sample, row-major {@code [data.size(), classes]}
      * (log-softmax of logits, or the log of renormalized probabilities); NaN in the rows of samples labeled
      * {@link Dataset#IGNORE_INDEX}, which the teacher is not asked for.
+     *
+     * @throws IllegalStateException when the teacher gives a labeled sample no class of positive probability (or NaN),
+     *                               naming the sample: its KL is undefined
      */
     public static float[] logProbabilities(Teacher teacher, Dataset data) {
         int k = teacher.classes();
@@ -191,6 +194,13 @@ public final class Evaluation {
                 org.distill4j.teacher.TeacherRows.logProbabilities(v, teacher.values(), r, k, row);
                 int off = b.indices()[r] * k;
                 for (int c = 0; c < k; c++) {
+                    if (Double.isNaN(row[c])) {
+                        // no class of mass (every logit -inf, every probability 0): the KL to the student is undefined, and
+                        // leaving the sample out of the mean would understate it without a word
+                        throw new IllegalStateException(teacher.describe() + " gives sample " + b.indices()[r] + " of " + data.name()
+                                + " no class of positive probability (or a NaN output), so its KL to the student is undefined;"
+                                + " label it Dataset.IGNORE_INDEX to leave it out of training and evaluation");
+                    }
                     out[off + c] = (float) row[c];
                 }
             }

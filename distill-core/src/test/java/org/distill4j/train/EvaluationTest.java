@@ -311,6 +311,50 @@ class EvaluationTest {
         }
     }
 
+    /**
+     * A labeled test sample where the teacher gives no class any mass (every logit -inf: a TRUNCATE alignment that drops
+     * all of a row's mass) has no KL to the student: it was left out of the mean without a word, which understated it.
+     * It is an error naming the sample, and IGNORE_INDEX leaves it out.
+     */
+    @Test
+    void aTeacherRowWithoutMassIsAnErrorNamingTheSample() {
+        Dataset data = data(1300, 17);
+        org.distill4j.teacher.Teacher masked = new org.distill4j.teacher.Teacher() {
+            @Override
+            public int classes() {
+                return K;
+            }
+
+            @Override
+            public org.distill4j.loss.TeacherValues values() {
+                return org.distill4j.loss.TeacherValues.LOGITS;
+            }
+
+            @Override
+            public float[] outputs(Batch batch) {
+                float[] v = new float[batch.size() * K];
+                for (int r = 0; r < batch.size(); r++) {
+                    for (int c = 0; c < K; c++) {
+                        v[r * K + c] = batch.indices()[r] == 1042 ? Float.NEGATIVE_INFINITY : 0.1f * c - 0.05f * r;
+                    }
+                }
+                return v;
+            }
+
+            @Override
+            public String describe() {
+                return "masked teacher";
+            }
+        };
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> Evaluation.logProbabilities(masked, data));
+        assertTrue(e.getMessage().startsWith("masked teacher gives sample 1042 of random/1300 no class of positive probability"),
+                e.getMessage());
+        int[] y = data.labels().clone();
+        y[1042] = Dataset.IGNORE_INDEX;
+        float[] lp = Evaluation.logProbabilities(masked, new Dataset("ignored", data.features(), D, y, K));
+        assertTrue(Float.isNaN(lp[1042 * K]) && Float.isFinite(lp[1041 * K]), "only the ignored sample is left without values");
+    }
+
     @Test
     void agreementCountsEqualPositionsAndRefusesOtherLengths() {
         assertEquals(0.6, Evaluation.agreement(new int[]{1, 2, 3, 4, 5}, new int[]{1, 0, 3, 0, 5}), 0.0);
