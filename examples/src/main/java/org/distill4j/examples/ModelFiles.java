@@ -63,7 +63,7 @@ final class ModelFiles {
         void set(String option, String value) throws Main.UsageException {
             String o = option.substring(prefix.length());
             switch (o) {
-                case "engine" -> engine = engine(option, name(option, value, "an engine name (onnxruntime, pytorch)"));
+                case "engine" -> engine = engine(option, name(option, value, "an engine name (onnxruntime, pytorch, auto)"));
                 case "input-shape" -> inputShape = Arrays.stream(Main.sizes(option, value)).asLongStream().toArray();
                 case "logits" -> logits = name(option, value, "an output name");
                 case "output-names" -> {
@@ -97,6 +97,9 @@ final class ModelFiles {
          */
         private static String engine(String option, String value) throws Main.UsageException {
             String n = value.strip().toLowerCase(java.util.Locale.ROOT);
+            if (n.equals("auto")) {
+                return null; // as a recipe's engine and provenance write it: the one the extension implies
+            }
             if (ENGINES.values().stream().noneMatch(names -> names.contains(n))) {
                 throw new Main.UsageException(option + ": '" + Main.printable(value) + "' is not an available engine; available: "
                         + String.join(", ", ENGINES.keySet().stream().sorted().map(e -> {
@@ -125,7 +128,7 @@ final class ModelFiles {
         /** Help lines for these options, aligned to {@code width} columns. */
         String help(int width) {
             String f = "  %-" + width + "s %s%n";
-            return String.format(java.util.Locale.ROOT, f, prefix + "engine NAME", "onnxruntime | pytorch (default: from the extension, .onnx / .pt)")
+            return String.format(java.util.Locale.ROOT, f, prefix + "engine NAME", "onnxruntime | pytorch | auto (default, auto: from the extension, .onnx / .pt)")
                     + String.format(java.util.Locale.ROOT, f, prefix + "input-shape A,B", "per-sample input shape of an ONNX / TorchScript model (default: the feature count)")
                     + String.format(java.util.Locale.ROOT, f, prefix + "logits NAME", "the output with the class scores (default: the only output, or 'logits')")
                     + String.format(java.util.Locale.ROOT, f, prefix + "output-names A,B", "names for the outputs by position (TorchScript outputs have none)");

@@ -405,6 +405,9 @@ class EvalAndLabelCommandTest extends CliCommandTest {
         // an alias in any case still names its engine
         assertEquals(0, run("eval", ONNX.toString(), "--engine", "ORT", "--data", "embedded", "--limit", "10"), err());
         assertTrue(out().startsWith("OnnxRuntime cnn-teacher.onnx on "), out());
+        // auto, as a recipe's engine and provenance write it: the engine the extension implies
+        assertEquals(0, run("eval", ONNX.toString(), "--engine", "auto", "--data", "embedded", "--limit", "10"), err());
+        assertTrue(out().startsWith("OnnxRuntime cnn-teacher.onnx on "), out());
     }
 
     @Test
