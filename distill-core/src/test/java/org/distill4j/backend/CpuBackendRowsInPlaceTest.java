@@ -191,48 +191,10 @@ class CpuBackendRowsInPlaceTest {
         }
     }
 
-    /** A row-separable loss of a user's that does not read rows in place: computeRows copies the slice. */
-    private record Delegating(LogitLoss inner) implements LogitLoss {
-        @Override
-        public String name() {
-            return "delegating";
-        }
-
-        @Override
-        public Map<String, Object> settings() {
-            return Map.of();
-        }
-
-        @Override
-        public boolean needsTeacher() {
-            return inner.needsTeacher();
-        }
-
-        @Override
-        public boolean needsLabels() {
-            return inner.needsLabels();
-        }
-
-        @Override
-        public boolean rowSeparable() {
-            return true;
-        }
-
-        @Override
-        public Reduction reduction() {
-            return inner.reduction();
-        }
-
-        @Override
-        public LossResult compute(LogitBatch batch, float[] gradOut, float upstream) {
-            return inner.compute(batch, gradOut, upstream);
-        }
-    }
-
     @Test
     void aLossOfItsOwnGetsTheSameBitsThroughTheCopyingDefault() {
         LogitLoss kd = new SoftTargetKd(2, 0.3);
-        LogitLoss own = new Delegating(kd);
+        LogitLoss own = new org.distill4j.testing.CopyingRowsLoss(kd);
         LogitBatch batch = batch(kd, 90);
         float[] a = filled(3 * V + 4, 7f);
         float[] b = filled(3 * V + 4, 7f);
@@ -254,7 +216,7 @@ class CpuBackendRowsInPlaceTest {
 
     @Test
     void badRowsOrGradientBuffersAreNamed() {
-        for (LogitLoss loss : List.of(new SoftTargetKd(2, 0.3), LogitStandardization.of(new SoftTargetKd(2, 0.3)), new Delegating(new CrossEntropy()))) {
+        for (LogitLoss loss : List.of(new SoftTargetKd(2, 0.3), LogitStandardization.of(new SoftTargetKd(2, 0.3)), new org.distill4j.testing.CopyingRowsLoss(new CrossEntropy()))) {
             LogitBatch batch = batch(loss, 5);
             for (int[] bad : new int[][]{{-1, 2}, {3, 3}, {4, 2}, {0, ROWS + 1}}) {
                 IllegalArgumentException e = assertThrows(IllegalArgumentException.class,

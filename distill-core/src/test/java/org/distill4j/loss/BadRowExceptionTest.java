@@ -101,44 +101,6 @@ class BadRowExceptionTest {
                 "top-k probabilities of row 5 sum to");
     }
 
-    /** A row-separable loss of a user's that does not override computeRows: the interface's copying default runs it. */
-    private record OwnLoss(LogitLoss inner) implements LogitLoss {
-        @Override
-        public String name() {
-            return "own";
-        }
-
-        @Override
-        public java.util.Map<String, Object> settings() {
-            return java.util.Map.of();
-        }
-
-        @Override
-        public boolean needsTeacher() {
-            return inner.needsTeacher();
-        }
-
-        @Override
-        public boolean needsLabels() {
-            return inner.needsLabels();
-        }
-
-        @Override
-        public boolean rowSeparable() {
-            return true;
-        }
-
-        @Override
-        public Reduction reduction() {
-            return inner.reduction();
-        }
-
-        @Override
-        public LossResult compute(LogitBatch batch, float[] gradOut, float upstream) {
-            return inner.compute(batch, gradOut, upstream);
-        }
-    }
-
     /**
      * The default computeRows runs the loss on a copy of rows [from, to) as a batch of their own: a bad row it names is
      * a row of that slice, which must come back as the row of the batch computeRows was given (from + row).
@@ -150,7 +112,7 @@ class BadRowExceptionTest {
         float[] t = Inputs.logits(rng, ROWS, V, 3);
         s[BAD * V + 4] = Float.NaN;
         LogitBatch batch = LogitBatch.of(ROWS, V, s, t, TeacherValues.LOGITS, null);
-        LogitLoss own = new OwnLoss(new SoftTargetKd(2, 0));
+        LogitLoss own = new org.distill4j.testing.CopyingRowsLoss(new SoftTargetKd(2, 0));
         for (int from : new int[]{0, 2, BAD}) {
             for (int to : new int[]{BAD + 1, ROWS}) {
                 float[] g = new float[(to - from) * V + 3];
