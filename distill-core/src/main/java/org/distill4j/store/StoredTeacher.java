@@ -83,13 +83,18 @@ public class StoredTeacher implements Teacher {
     @Override
     public String identity() {
         StoreHeader h = store.header();
-        return describe() + ", provenance " + h.provenance(); // the teacher's id and the data's fingerprint
+        // the teacher's id and the data's fingerprint; not the file's name, so a moved store is the same teacher
+        return describe(false) + ", provenance " + h.provenance();
     }
 
     @Override
     public String describe() {
+        return describe(true);
+    }
+
+    private String describe(boolean fileName) {
         StoreHeader h = store.header();
-        return "stored teacher '" + teacherId(h.provenance()) + "' (" + store.path().getFileName() + ", " + h.rows() + " rows, "
+        return "stored teacher '" + teacherId(h.provenance()) + "' (" + (fileName ? store.path().getFileName() + ", " : "") + h.rows() + " rows, "
                 + (h.layout() == StoreHeader.Layout.TOP_K ? "top-" + h.k() : "dense") + " " + h.codec().name().toLowerCase() + ")";
     }
 

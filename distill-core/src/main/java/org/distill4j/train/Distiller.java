@@ -461,7 +461,8 @@ public final class Distiller {
 
     /**
      * The run's settings as text, saved in a checkpoint and compared when a run resumes from one: the settings,
-     * the data's content (not only its name) and the teacher's identity (a content hash of its weights or model).
+     * the data's content (not only its name) and the teacher's identity (a content hash of its weights or model,
+     * not where its file lies: a store or model file moved between a crash and the resume is the same teacher).
      * Computed once per run.
      */
     private Map<String, String> fingerprint() {
@@ -469,7 +470,9 @@ public final class Distiller {
         if (m == null) {
             m = new LinkedHashMap<>();
             for (Map.Entry<String, Object> e : settings().entrySet()) {
-                m.put(e.getKey(), String.valueOf(e.getValue()));
+                if (!e.getKey().equals("teacher")) { // its description names files; teacherIdentity is what it computes
+                    m.put(e.getKey(), String.valueOf(e.getValue()));
+                }
             }
             m.put("trainData", train.name() + ", " + train.size() + " samples, crc32c " + Long.toHexString(train.fingerprint()));
             m.put("testData", test == null ? "none" : test.name() + ", " + test.size() + " samples, crc32c "

@@ -458,6 +458,36 @@ class DistillerCheckpointTest {
         assertTrue(t.getMessage().contains("teacherIdentity was ") && t.getMessage().contains("parameters crc32c"), t.getMessage());
     }
 
+    /**
+     * A stored teacher is the same teacher wherever its file lies: a run whose store was moved (another folder and
+     * name) between the crash and the resume resumes, and ends as an uninterrupted run does.
+     */
+    @Test
+    void aStoreMovedBetweenCrashAndResumeIsTheSameTeacher(@TempDir Path tmp) throws Exception {
+        Path first = tmp.resolve("labels/teacher.d4js");
+        Files.createDirectories(first.getParent());
+        org.distill4j.store.Labeler.label(Dl4jTeacher.of(teacherNet), train, first,
+                new org.distill4j.store.Labeler.Options(0, org.distill4j.store.ValueCodec.F32, 64, 50, "mlp"), null);
+        MultiLayerNetwork whole = studentNet();
+        DistillResult expected;
+        try (org.distill4j.store.SoftTargetStore s = org.distill4j.store.SoftTargetStore.open(first)) {
+            expected = run(Dl4jStudent.of(whole), null, null).teacher(org.distill4j.store.StoredTeacher.of(s, "mlp")).build().run();
+        }
+        Checkpoints c = Checkpoints.in(tmp.resolve("ckpt")).everySteps(3);
+        try (org.distill4j.store.SoftTargetStore s = org.distill4j.store.SoftTargetStore.open(first)) {
+            assertThrows(Crash.class, () -> run(Dl4jStudent.of(studentNet()), c, crashAfter(1, 2))
+                    .teacher(org.distill4j.store.StoredTeacher.of(s, "mlp")).build().run());
+        }
+        Path moved = Files.createDirectories(tmp.resolve("elsewhere")).resolve("renamed.d4js");
+        Files.move(first, moved);
+        MultiLayerNetwork resumedNet = studentNet();
+        DistillResult resumed;
+        try (org.distill4j.store.SoftTargetStore s = org.distill4j.store.SoftTargetStore.open(moved)) {
+            resumed = run(Dl4jStudent.of(resumedNet), c, null).teacher(org.distill4j.store.StoredTeacher.of(s, "mlp")).build().run();
+        }
+        assertSameRun(expected, whole, resumed, resumedNet);
+    }
+
     /** Starting over deletes the old checkpoint at once, and leftovers of interrupted saves are cleaned up. */
     @Test
     void startOverDeletesTheOldCheckpointAndLeftoversAreCleanedUp(@TempDir Path tmp) throws Exception {

@@ -308,14 +308,18 @@ public final class DjlTeacher implements Teacher, AutoCloseable {
             }
             fileCrc = id;
         }
-        return describe() + ", model file crc32c " + id;
+        return describe(false) + ", model file crc32c " + id; // not the file's name: a moved model is the same teacher
     }
 
     private volatile String fileCrc;
 
     @Override
     public String describe() {
-        return "DJL " + engine.djlName() + " teacher " + modelPath.getFileName() + " (input " + Arrays.toString(inputShape)
+        return describe(true);
+    }
+
+    private String describe(boolean fileName) {
+        return "DJL " + engine.djlName() + " teacher " + (fileName ? modelPath.getFileName() + " " : "") + "(input " + Arrays.toString(inputShape)
                 + ", output '" + logitsOutput + "': " + classes + " classes, " + values.name().toLowerCase(java.util.Locale.ROOT)
                 + ")";
     }

@@ -133,6 +133,33 @@ class DjlTeacherTest {
         assertEquals("true", System.getProperty("ai.djl.offline"), "DjlTeacher runs DJL offline");
     }
 
+    /** The identity a checkpoint compares follows the model's bytes, not its file's name or folder. */
+    @Test
+    void theIdentityIsTheModelsContentNotItsPath(@TempDir Path tmp) throws IOException {
+        Path moved = Files.copy(fixture("tiny-mlp.onnx"), Files.createDirectories(tmp.resolve("elsewhere")).resolve("renamed.onnx"));
+        byte[] bytes = Files.readAllBytes(moved);
+        // the lowest mantissa bit of the output bias's first value flipped: the same graph and shapes, other weights
+        Path changed = tmp.resolve("changed.onnx");
+        int bits = Float.floatToIntBits((float) bb[0]);
+        int at = -1;
+        for (int i = 0; i + 4 <= bytes.length && at < 0; i++) {
+            if ((bytes[i] & 0xff | (bytes[i + 1] & 0xff) << 8 | (bytes[i + 2] & 0xff) << 16 | (bytes[i + 3] & 0xff) << 24) == bits) {
+                at = i;
+            }
+        }
+        assertTrue(at >= 0, "the bias's float32 bytes are in the model file");
+        bytes[at] ^= 1;
+        Files.write(changed, bytes);
+        try (DjlTeacher a = tiny("tiny-mlp.onnx").build();
+             DjlTeacher b = DjlTeacher.builder().setModelPath(moved).setInputShape(IN).build();
+             DjlTeacher c = DjlTeacher.builder().setModelPath(changed).setInputShape(IN).build()) {
+            assertEquals(a.identity(), b.identity());
+            assertTrue(a.identity().contains("model file crc32c "), a.identity());
+            assertTrue(b.describe().contains("renamed.onnx"), "the description still names the file: " + b.describe());
+            assertTrue(!a.identity().equals(c.identity()), "other bytes, another teacher: " + c.identity());
+        }
+    }
+
     @Test
     void extremeInputsStayFinite() {
         // saturated tanh: hidden = +-1, logits = +-sum|B| + b, far from zero
