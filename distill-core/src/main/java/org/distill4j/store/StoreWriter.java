@@ -48,6 +48,7 @@ public final class StoreWriter implements AutoCloseable {
     private long rowsWritten;     // rows in complete chunks on disk
     private int rowsInBuffer;     // rows of the current chunk held in memory
     private boolean closed;
+    private boolean finished;
     /** The failure of a chunk or footer write (a full disk): the writer takes nothing more after it. */
     private Throwable failed;
 
@@ -533,9 +534,7 @@ public final class StoreWriter implements AutoCloseable {
     /** Refuses a call of {@code n} rows before any is taken: the writer is closed, or they are more than the store has left. */
     private void checkRoom(int n) {
         checkNotFailed();
-        if (closed) {
-            throw new IllegalStateException("store writer is closed");
-        }
+        checkOpen();
         long have = rowsWritten + rowsInBuffer;
         if (n > header.rows() - have) {
             throw new IllegalStateException(have == header.rows() ? "store already has all " + header.rows() + " rows"
@@ -544,11 +543,15 @@ public final class StoreWriter implements AutoCloseable {
         }
     }
 
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException(path + ": store writer is closed" + (finished ? " (the store is finished)" : ""));
+        }
+    }
+
     private void ensureRoom() {
         checkNotFailed();
-        if (closed) {
-            throw new IllegalStateException("store writer is closed");
-        }
+        checkOpen();
         if (rowsWritten + rowsInBuffer >= header.rows()) {
             throw new IllegalStateException("store already has all " + header.rows() + " rows");
         }
@@ -580,6 +583,7 @@ public final class StoreWriter implements AutoCloseable {
     /** Writes the footer, syncs and gives the store its final name; then closes the file (and lets go of its lock). */
     public void finish() throws IOException {
         checkNotFailed();
+        checkOpen();
         if (rowsWritten != header.rows()) {
             throw new IllegalStateException("store has " + rowsWritten + " of " + header.rows() + " rows; write them all before finish()");
         }
@@ -598,6 +602,7 @@ public final class StoreWriter implements AutoCloseable {
         org.distill4j.internal.AtomicFiles.move(partial, path);
         // the rename itself survives a power loss (else the store could come back as a complete .partial to resume)
         org.distill4j.internal.AtomicFiles.forceFolder(path.toAbsolutePath().getParent());
+        finished = true;
         close();
     }
 

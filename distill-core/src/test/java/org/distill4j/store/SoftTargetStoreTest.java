@@ -854,4 +854,23 @@ class SoftTargetStoreTest {
                 () -> StoreWriter.open(done, dense(ValueCodec.F32, 6, 9, 4)));
         assertTrue(again.getMessage().contains("already holds a complete store"), again.getMessage());
     }
+
+    /** A second finish() (or one after close()) says the writer is closed and leaves the finished store as it was. */
+    @Test
+    void finishingTwiceSaysTheWriterIsClosed(@TempDir Path tmp) throws IOException {
+        Path p = tmp.resolve("twice.d4j");
+        float[] v = values(4, 54);
+        try (StoreWriter w = StoreWriter.open(p, dense(ValueCodec.F32, 6, 9, 4))) {
+            w.writeDense(v, 9);
+            w.finish();
+            byte[] finished = Files.readAllBytes(p);
+            IllegalStateException e = assertThrows(IllegalStateException.class, w::finish);
+            assertTrue(e.getMessage().contains("closed") && e.getMessage().contains(p.toString()), e.getMessage());
+            assertArrayEquals(finished, Files.readAllBytes(p));
+        }
+        try (SoftTargetStore s = SoftTargetStore.open(p)) {
+            assertArrayEquals(v, s.dense(new int[]{0, 1, 2, 3, 4, 5, 6, 7, 8}));
+            assertTrue(s.verify().isEmpty());
+        }
+    }
 }
