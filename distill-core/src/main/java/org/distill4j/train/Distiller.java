@@ -718,7 +718,13 @@ public final class Distiller {
         m.put("batchSize", batchSize);
         m.put("seed", seed);
         m.put("trainSamples", train.size());
+        if (train.labeledSize() != train.size()) { // only then: the settings of other runs (and their checkpoints) stay as they were
+            m.put("trainLabeledSamples", train.labeledSize());
+        }
         m.put("testSamples", test == null ? 0 : test.size());
+        if (test != null && test.labeledSize() != test.size()) {
+            m.put("testLabeledSamples", test.labeledSize());
+        }
         if (temperature != null) {
             m.put("temperatureSchedule", temperature.describe());
         }

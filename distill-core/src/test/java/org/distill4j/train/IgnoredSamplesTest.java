@@ -29,11 +29,13 @@ import org.nd4j.linalg.learning.config.Adam;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import java.util.function.Function;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -201,6 +203,25 @@ class IgnoredSamplesTest {
             assertEquals(a.terms(), b.terms(), run.name() + ": epoch terms");
             assertTrue(Double.isFinite(b.loss()) && b.loss() > 0, run.name() + ": " + b.loss());
         }
+    }
+
+    /** The settings (provenance, checkpoints) say how many samples train and test when some are ignored. */
+    @Test
+    void theSettingsCountTheLabeledSamples() {
+        Dataset data = withIgnored(DistillerTest.blobs(N, 21, "blobs"), 79);
+        Dataset test = withIgnored(DistillerTest.blobs(150, 22, "blobs/test"), 80);
+        assertTrue(data.labeledSize() < data.size() && test.labeledSize() < test.size());
+        Map<String, Object> s = Distiller.builder().student(Dl4jStudent.of(Nets.logitsMlp(D, 16, K, new Adam(5e-3), 11, 0)))
+                .loss(new CrossEntropy()).trainData(data).testData(test).epochs(1).batchSize(BATCH).seed(SEED).build().settings();
+        assertEquals(data.size(), s.get("trainSamples"));
+        assertEquals(data.labeledSize(), s.get("trainLabeledSamples"));
+        assertEquals(test.size(), s.get("testSamples"));
+        assertEquals(test.labeledSize(), s.get("testLabeledSamples"));
+        Dataset plain = plainInTheSameOrder(data, SEED);
+        Map<String, Object> p = Distiller.builder().student(Dl4jStudent.of(Nets.logitsMlp(D, 16, K, new Adam(5e-3), 11, 0)))
+                .loss(new CrossEntropy()).trainData(plain).epochs(1).batchSize(BATCH).seed(SEED).build().settings();
+        assertFalse(p.containsKey("trainLabeledSamples") || p.containsKey("testLabeledSamples"),
+                "data without ignored samples keeps the settings it always had: " + p);
     }
 
     /** Later epochs shuffle all samples, then train the labeled ones: every epoch has the batches of the labeled samples. */
