@@ -1351,19 +1351,26 @@ __device__ __forceinline__ float topk_row(const In* __restrict__ sr, const int* 
     }
     reduce.sync();
     float known = 0.f;
+    float present = 0.f;  // the row's entries that hold a class (exact as a float: k < 2^24)
     for (int j = first; j < k; j += step) {
         int id = idr[j];
         // as LogitBatch.ofTopK: an id in the vocabulary, a log-probability <= 0 (1e-4 of rounding above), or -inf for
-        // probability 0 (it adds nothing: its bucket is empty)
+        // probability 0 (it adds nothing: its bucket is empty); or an absent slot (id -1, -inf), which holds no class
+        if (id == -1 && lpr[j] == -DISTILL_INF) {
+            continue;
+        }
         if (id < 0 || id >= V || !(lpr[j] <= 1e-4f)) {
             bad = 1;
         } else {
             atomicOr(&bits[id >> 5], 1u << (id & 31));  // an OR: order does not matter
         }
         known += expf(lpr[j]);
+        present += 1.f;
     }
     reduce.sync();  // the bitmap is complete before anyone reads it
     known = reduce.sum(known);
+    // with every class among the entries none is outside them: no rest bucket on either side (the same in every thread)
+    rest = rest && reduce.sum(present) < (float)V;
     if (rest && known > 1.f + 1e-3f) {
         bad = 1;
     }

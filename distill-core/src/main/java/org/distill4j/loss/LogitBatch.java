@@ -32,6 +32,9 @@ public final class LogitBatch {
     /** A label that marks a row as padding (PyTorch's convention). */
     public static final int IGNORE_INDEX = -100;
 
+    /** The id of a top-k slot that holds no class ({@link #ofTopK}). */
+    public static final int ABSENT = -1;
+
     private final int rows;
     private final int classes;
     private final float[] student;
@@ -158,7 +161,10 @@ public final class LogitBatch {
      * Student rows and a sparse top-k teacher: for row {@code r}, {@code ids[r*k + j]} is a class and
      * {@code logProbs[r*k + j]} its teacher log-probability (natural log, temperature 1). Ids must be
      * distinct within a row; log-probabilities at most 0 (up to 1e-4 of rounding above), finite or
-     * {@code -Infinity} (probability 0, as some servers return), and at least one finite per row.
+     * {@code -Infinity} (probability 0, as some servers return), and at least one finite per row. A slot of id
+     * {@link #ABSENT} and log-probability {@code -Infinity} holds no class: a row of fewer than {@code k} entries (e.g. one
+     * whose entries a vocabulary alignment dropped) fills its free slots so. Such a row is the top-k of its other entries:
+     * under {@code topk-kd}'s {@code rest} tail every class outside them is part of the rest.
      */
     public static LogitBatch ofTopK(int rows, int classes, float[] student, int[] ids, float[] logProbs, int k, int[] labels) {
         checkShape(rows, classes, student);
@@ -178,9 +184,16 @@ public final class LogitBatch {
             for (int j = 0; j < k; j++) {
                 int id = ids[r * k + j];
                 float lp = logProbs[r * k + j];
+                if (id == ABSENT) {
+                    if (lp != Float.NEGATIVE_INFINITY) {
+                        throw new BadRowException("top-k entry at row ", r, ", entry " + j + " is absent (id " + ABSENT
+                                + ") but has log-probability " + lp + "; an absent slot has -Infinity");
+                    }
+                    continue;
+                }
                 if (id < 0 || id >= classes) {
                     throw new BadRowException("top-k id at row ", r, ", entry " + j + " is " + id
-                            + ", expected a class in [0, " + classes + ")");
+                            + ", expected a class in [0, " + classes + ") or " + ABSENT + " for an absent slot");
                 }
                 if (seen[id]) {
                     throw new BadRowException("top-k ids of row ", r, " repeat class " + id);
@@ -198,7 +211,9 @@ public final class LogitBatch {
                         + "probability); expected at least one finite value");
             }
             for (int j = 0; j < k; j++) {
-                seen[ids[r * k + j]] = false;
+                if (ids[r * k + j] != ABSENT) {
+                    seen[ids[r * k + j]] = false;
+                }
             }
         }
         checkLabels(rows, classes, labels);

@@ -138,8 +138,7 @@ public final class TopKKd implements LogitLoss, TemperatureScaled {
         final double scale = w * upstream * temperature;
         final double[] logT = new double[k + 1];
         final boolean[] inK = new boolean[v];
-        // with k = V there are no classes outside the top-k: the rest bucket is empty on both sides
-        final boolean rest = tail == Tail.REST_BUCKET && k < v;
+        final boolean restTail = tail == Tail.REST_BUCKET;
         double total = 0;
         try (Scratch sc = Scratch.acquire()) { // the thread's rows, reused by every row and call
             final double[] logQ = sc.doubles(0, v);
@@ -152,11 +151,16 @@ public final class TopKKd implements LogitLoss, TemperatureScaled {
                 final int off = r * v;
                 final int koff = r * k;
                 TemperedDivergence.tempered(s, off, v, false, invT, logQ, q);
-                // teacher buckets: k known entries (+ the rest), tempered and normalized in the log domain
+                // teacher buckets: k known entries (+ the rest), tempered and normalized in the log domain; an absent
+                // slot (LogitBatch.ABSENT, -inf) is an empty bucket
                 double known = 0;
+                int entries = 0;
                 for (int j = 0; j < k; j++) {
                     known += Math.exp(lps[koff + j]);
+                    entries += ids[koff + j] != LogitBatch.ABSENT ? 1 : 0;
                 }
+                // with every class among the entries none is outside them: the rest bucket is empty on both sides
+                final boolean rest = restTail && entries < v;
                 int buckets = k;
                 if (rest) {
                     if (known > 1 + 1e-3) {
@@ -187,6 +191,9 @@ public final class TopKKd implements LogitLoss, TemperatureScaled {
                 double value = 0;
                 for (int j = 0; j < k; j++) {
                     int id = ids[koff + j];
+                    if (id == LogitBatch.ABSENT) {
+                        continue;
+                    }
                     inK[id] = true;
                     double p = Math.exp(logT[j]);
                     if (p > 0) {
@@ -226,8 +233,10 @@ public final class TopKKd implements LogitLoss, TemperatureScaled {
                 }
                 for (int j = 0; j < k; j++) {
                     int id = ids[koff + j];
-                    gradOut[goff + id] = (float) (scale * (q[id] - Math.exp(logT[j])));
-                    inK[id] = false;
+                    if (id != LogitBatch.ABSENT) {
+                        gradOut[goff + id] = (float) (scale * (q[id] - Math.exp(logT[j])));
+                        inK[id] = false;
+                    }
                 }
                 total += value;
             }

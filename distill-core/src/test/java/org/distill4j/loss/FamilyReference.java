@@ -171,18 +171,25 @@ final class FamilyReference {
         return k;
     }
 
-    /** Top-k KD: renormalized over the k entries, or with a rest bucket. */
+    /**
+     * Top-k KD: renormalized over the k entries, or with a rest bucket. An entry of id {@link LogitBatch#ABSENT} is no
+     * entry: the row has one class fewer in its top-k.
+     */
     static double topk(double[] s, int[] ids, float[] lps, int k, int rows, int v, double temp, boolean restTail) {
-        boolean rest = restTail && k < v; // with k = V no class is outside the top-k: no rest bucket on either side
         double total = 0;
         for (int r = 0; r < rows; r++) {
             double[] lq = logSoftmax(s, r * v, v, temp);
+            int entries = 0;
+            for (int j = 0; j < k; j++) {
+                entries += ids[r * k + j] >= 0 ? 1 : 0;
+            }
+            boolean rest = restTail && entries < v; // with every class in the top-k none is outside: no rest bucket
             int n = rest ? k + 1 : k;
             double[] a = new double[n];
             double known = 0;
             for (int j = 0; j < k; j++) {
-                a[j] = lps[r * k + j] / temp;
-                known += Math.exp(lps[r * k + j]);
+                a[j] = ids[r * k + j] >= 0 ? lps[r * k + j] / temp : Double.NEGATIVE_INFINITY;
+                known += ids[r * k + j] >= 0 ? Math.exp(lps[r * k + j]) : 0;
             }
             if (rest) {
                 a[k] = Math.log(Math.max(0, 1 - known)) / temp;
@@ -194,6 +201,9 @@ final class FamilyReference {
             double value = 0;
             boolean[] in = new boolean[v];
             for (int j = 0; j < k; j++) {
+                if (ids[r * k + j] < 0) {
+                    continue;
+                }
                 double p = Math.exp(a[j]) / z;
                 in[ids[r * k + j]] = true;
                 if (p > 0) {

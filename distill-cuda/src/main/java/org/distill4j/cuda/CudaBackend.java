@@ -306,7 +306,8 @@ public final class CudaBackend implements ComputeBackend {
         int v = batch.classes();
         double temperature = loss.temperature();
         double w = batch.rowWeight(loss.reduction());
-        boolean rest = loss.tail() == TopKKd.Tail.REST_BUCKET && k < v;
+        // the kernel leaves a row without a rest bucket where its entries hold every class (k = V, none absent)
+        boolean rest = loss.tail() == TopKKd.Tail.REST_BUCKET;
         byte[] counted = countedMask(batch);
         int per = chunkRows(rows, v);
         long n = (long) per * v;

@@ -109,6 +109,45 @@ class CudaKernelsGpuTest extends GpuTest {
     }
 
     /**
+     * Top-k rows with absent slots (id -1, -inf: entries a vocabulary alignment dropped) are the top-k of their other
+     * entries: under the rest tail the absent slots' classes are part of the rest, and a row with fewer entries than
+     * classes has a rest bucket even where k = V. The kernel agrees with the CPU loss without flagging such rows (no CPU
+     * rerun); warp (V 37, V 12 = k) and block (V 3001) kernels, both tails, absent slots anywhere in a row.
+     */
+    @ParameterizedTest(name = "V {0}, k {1}, rest {2}")
+    @CsvSource({"37, 5, true", "37, 5, false", "12, 12, true", "12, 12, false", "3001, 64, true", "3001, 64, false"})
+    void topKRowsWithAbsentSlotsMatchTheCpuLoss(int v, int k, boolean rest) {
+        int rows = 7;
+        Random rng = new Random(v * 131L + k + (rest ? 1 : 0));
+        float[] s = Inputs.logits(rng, rows, v, 3.0);
+        KernelInputs.TopK top = KernelInputs.topK(Inputs.logits(rng, rows, v, 3.0), rows, v, k);
+        int[] ids = top.ids();
+        float[] lps = top.logProbs();
+        for (int r = 1; r < rows; r++) { // row 0 whole; row r loses min(r, k - 1) entries at random slots
+            for (int a = 0; a < Math.min(r, k - 1); a++) {
+                int j;
+                do {
+                    j = rng.nextInt(k);
+                } while (ids[r * k + j] == LogitBatch.ABSENT);
+                ids[r * k + j] = LogitBatch.ABSENT;
+                lps[r * k + j] = Float.NEGATIVE_INFINITY;
+            }
+        }
+        LogitBatch batch = LogitBatch.ofTopK(rows, v, s, ids, lps, k, new int[rows]);
+        org.distill4j.loss.TopKKd loss = new org.distill4j.loss.TopKKd(1.5,
+                rest ? org.distill4j.loss.TopKKd.Tail.REST_BUCKET : org.distill4j.loss.TopKKd.Tail.RENORMALIZE);
+        long reruns = backend.cpuReruns();
+        float[] grad = Inputs.poisoned(rows * v);
+        LossResult r = backend.logitLoss(loss, batch, grad, 0.8f);
+        assertEquals(reruns, backend.cpuReruns(), "the kernel computed the rows itself");
+        float[] cpuGrad = new float[rows * v];
+        LossResult cpu = loss.compute(batch, cpuGrad, 0.8f);
+        Tolerances.assertKernelValueClose(cpu.value(), r.value(), Tolerances.KERNEL_F32_VALUE_REL, "topk V " + v + " with absent slots");
+        Tolerances.assertKernelGradClose(KernelInputs.widen(cpuGrad), grad, Tolerances.KERNEL_F32_GRAD,
+                "topk V " + v + " with absent slots, gradient");
+    }
+
+    /**
      * topk-kd at T = 0.5 with finite teacher log-probabilities below -FLT_MAX * T, whose products with 1/T overflow fp32:
      * the CPU loss (float64) gives them their mass (a class has mass iff its log-probability is finite), so the kernel
      * must neither flag such a row (which sent the batch to the CPU with a warning) nor lose it. Rows with every entry
