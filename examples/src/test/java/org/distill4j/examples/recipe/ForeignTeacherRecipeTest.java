@@ -262,7 +262,8 @@ class ForeignTeacherRecipeTest {
 
     /**
      * The shipped CNN teacher: its files match the checksums its JSON records, both engines give the same
-     * logits, and it is as accurate as the JSON says on the embedded test images.
+     * logits, and each classifies exactly 1,811 of the 2,000 embedded test images correctly (90.55%, the figure
+     * the READMEs quote; the JSON's 0.904 is PyTorch's on the full 10,000-image test set).
      */
     @Test
     void theShippedCnnTeacherIsTheSameOnBothEngines() throws Exception {
@@ -285,9 +286,18 @@ class ForeignTeacherRecipeTest {
                 max = Math.max(max, Math.abs(a[i] - c[i]));
             }
             assertTrue(max < 1e-3, "ONNX Runtime and libtorch logits differ by " + max);
-            double accOnnx = Evaluation.accuracy(Evaluation.predict(onnx, test), test);
-            double accPt = Evaluation.accuracy(Evaluation.predict(pt, test), test);
-            assertTrue(accOnnx > 0.89 && Math.abs(accOnnx - accPt) < 1e-3, accOnnx + " vs " + accPt);
+            assertEquals(2000, test.size(), "embedded test images");
+            assertEquals(1811, correct(Evaluation.predict(onnx, test), test), "ONNX Runtime: correct test images of 2,000");
+            assertEquals(1811, correct(Evaluation.predict(pt, test), test), "libtorch: correct test images of 2,000");
         }
+    }
+
+    private static int correct(int[] predictions, Dataset data) {
+        int[] labels = data.labels();
+        int n = 0;
+        for (int i = 0; i < labels.length; i++) {
+            n += predictions[i] == labels[i] ? 1 : 0;
+        }
+        return n;
     }
 }
