@@ -489,7 +489,9 @@ public final class StoreWriter implements AutoCloseable {
                 int id = ids[r * k + j];
                 if (id < 0 || id >= header.vocab()) {
                     throw new IllegalArgumentException(path + ": top-k id " + id + " of row " + row + " (entry " + j + ") is outside [0, "
-                            + header.vocab() + ")");
+                            + header.vocab() + ")" + (id == org.distill4j.loss.LogitBatch.ABSENT
+                            ? ": an absent slot (a row that lost entries to a vocabulary alignment); a store holds k entries in "
+                            + "every row: store the teacher before aligning it, and align the stored teacher" : ""));
                 }
                 float lp = logProbs[r * k + j];
                 if (!(lp <= MAX_LOG_PROB) || Float.isInfinite(lp)) {

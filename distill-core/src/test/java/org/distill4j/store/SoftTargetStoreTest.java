@@ -845,6 +845,10 @@ class SoftTargetStoreTest {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                     () -> w.writeTopK(new int[]{1, 100}, new float[]{-1, -2}, 1));
             assertTrue(e.getMessage().contains("top-k id 100 of row 0 (entry 1) is outside [0, 100)"), e.getMessage());
+            IllegalArgumentException absent = assertThrows(IllegalArgumentException.class,
+                    () -> w.writeTopK(new int[]{1, org.distill4j.loss.LogitBatch.ABSENT}, new float[]{-1, Float.NEGATIVE_INFINITY}, 1));
+            assertTrue(absent.getMessage().contains("an absent slot") && absent.getMessage().contains("store the teacher before aligning it"),
+                    absent.getMessage());
             assertThrows(IllegalStateException.class, () -> w.writeDense(new float[100], 1));
             IllegalStateException early = assertThrows(IllegalStateException.class, w::finish);
             assertTrue(early.getMessage().contains("has 0 of 3 rows"), early.getMessage());
