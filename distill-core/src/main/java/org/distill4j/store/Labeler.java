@@ -18,7 +18,9 @@ import java.util.function.LongConsumer;
 /**
  * The labeling job: runs a teacher once over a dataset and writes its outputs to a soft-target store,
  * dense or top-k. Resumable: after an interruption (even {@code kill -9}) the same call continues from
- * the last complete chunk, and the finished store equals an uninterrupted run's byte for byte. The
+ * the last complete chunk, and the finished store equals an uninterrupted run's byte for byte: teacher batches never
+ * cross a chunk boundary ({@link Options#batchSize()}), so the rows after a resume reach the teacher in the very batches
+ * of an uninterrupted run. The
  * provenance records the teacher id and description, a content hash of the teacher's weights or model
  * ({@link Teacher#identity()}), and the dataset's name, size and fingerprint, so a stored teacher serves only that
  * dataset, and a resume (or the reuse of a complete store) with another teacher is refused, also one retrained under the
@@ -48,7 +50,10 @@ public final class Labeler {
      * @param topK       0 for dense rows, else the entries kept per row
      * @param codec      value encoding
      * @param chunkRows  rows per checksummed chunk (the unit of resumption)
-     * @param batchSize  rows per teacher call
+     * @param batchSize  rows per teacher call, at most: the teacher is called in batches of {@code batchSize} from each
+     *                   chunk's first row, never across a chunk boundary, so the last batch of a chunk is shorter unless
+     *                   {@code batchSize} divides {@code chunkRows} (give a divisor, e.g. 512 or 1024 for chunks of 1024,
+     *                   for full batches); this is what makes a resumed store equal an uninterrupted run's byte for byte
      * @param teacherId  the teacher's id for provenance (what recipes name)
      */
     public record Options(int topK, ValueCodec codec, int chunkRows, int batchSize, String teacherId) {
@@ -60,6 +65,17 @@ public final class Labeler {
                         + chunkRows + ", " + batchSize);
             }
         }
+    }
+
+    /**
+     * The end (exclusive) of the teacher batch that starts at row {@code from} of {@code rows}: {@code batchSize} rows on,
+     * cut at the end of {@code from}'s chunk. Batches never cross a chunk boundary, and a resume starts at one, so a resumed
+     * run gives the teacher exactly the batches an uninterrupted run gives it from there (a batch of another shape can
+     * change the last bits of a teacher's outputs, and so the store's bytes).
+     */
+    static int batchEnd(long from, long rows, Options o) {
+        long chunkEnd = (from / o.chunkRows() + 1) * o.chunkRows();
+        return (int) Math.min(Math.min(rows, chunkEnd), from + o.batchSize());
     }
 
     /** What a labeling run did. */
@@ -184,8 +200,8 @@ public final class Labeler {
             if (resumedFrom > 0) {
                 LOG.info("resuming {} at row {} of {}", out, resumedFrom, data.size());
             }
-            for (long from = resumedFrom; from < data.size(); from += o.batchSize()) {
-                int to = (int) Math.min(data.size(), from + o.batchSize());
+            for (long from = resumedFrom; from < data.size(); ) {
+                int to = batchEnd(from, data.size(), o);
                 Batch b = Batch.range(data, (int) from, to);
                 if (sparse != null) {
                     SparseTeacher.TopK top = sparse.topK(b);
@@ -213,6 +229,7 @@ public final class Labeler {
                 if (progress != null) {
                     progress.accept(w.rowsWritten());
                 }
+                from = to;
             }
             w.finish();
         }

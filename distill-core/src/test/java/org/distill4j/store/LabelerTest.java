@@ -424,4 +424,127 @@ class LabelerTest {
                 "resumed at a chunk boundary: " + r.resumedFrom());
         assertArrayEquals(Files.readAllBytes(whole), Files.readAllBytes(out));
     }
+    /** A teacher that records the batches it is given (first row, size) and stops labeling after {@code stopAfter} calls. */
+    static final class RecordingTeacher implements Teacher {
+        private final Teacher inner = new SlowTeacher(0);
+        private final int stopAfter;
+        final List<String> batches = new ArrayList<>();
+
+        RecordingTeacher(int stopAfter) {
+            this.stopAfter = stopAfter;
+        }
+
+        @Override
+        public int classes() {
+            return inner.classes();
+        }
+
+        @Override
+        public TeacherValues values() {
+            return inner.values();
+        }
+
+        @Override
+        public float[] outputs(Batch b) {
+            if (batches.size() == stopAfter) {
+                throw new IllegalStateException("interrupted");
+            }
+            batches.add(b.indices()[0] + "+" + b.size());
+            return inner.outputs(b);
+        }
+
+        @Override
+        public String describe() {
+            return inner.describe();
+        }
+    }
+
+    /**
+     * Teacher batches never cross a chunk boundary: a resume starts at one, so it gives the teacher exactly the batches an
+     * uninterrupted run gives it from there (a batch's shape can change the last bits of a teacher's outputs). With chunks
+     * of 16 rows and batches of 6, a run used to be called at rows 0, 6, 12, 18, ..., and a run resumed at row 32 at 32,
+     * 38, ..., batches an uninterrupted run never made.
+     */
+    @Test
+    void aResumedLabelingGivesTheTeacherTheBatchesOfAnUninterruptedRun(@TempDir Path tmp) throws Exception {
+        Labeler.Options o = new Labeler.Options(0, ValueCodec.F32, 16, 6, "slow-teacher");
+        RecordingTeacher whole = new RecordingTeacher(-1);
+        Path wholeOut = tmp.resolve("whole.d4j");
+        Labeler.label(whole, data(), wholeOut, o, null);
+        List<String> expected = new ArrayList<>();
+        for (int chunk = 0; chunk < 200; chunk += 16) {
+            for (int from = chunk; from < Math.min(200, chunk + 16); from += 6) {
+                expected.add(from + "+" + (Math.min(Math.min(200, chunk + 16), from + 6) - from));
+            }
+        }
+        assertEquals(expected, whole.batches, "batches of 6 from each chunk's first row, the last of a chunk shorter");
+
+        Path out = tmp.resolve("resumed.d4j");
+        RecordingTeacher first = new RecordingTeacher(8); // stops in chunk 2 (its 3rd batch is the 9th call)
+        assertThrows(IllegalStateException.class, () -> Labeler.label(first, data(), out, o, null));
+        RecordingTeacher rest = new RecordingTeacher(-1);
+        Labeler.Result r = Labeler.label(rest, data(), out, o, null);
+        assertEquals(32, r.resumedFrom());
+        int at = whole.batches.indexOf("32+6");
+        assertTrue(at > 0, whole.batches.toString());
+        assertEquals(whole.batches.subList(at, whole.batches.size()), rest.batches);
+        assertArrayEquals(Files.readAllBytes(wholeOut), Files.readAllBytes(out));
+    }
+    /**
+     * With a DL4J teacher (whose matrix maths may round a row differently in a batch of another shape), a labeling
+     * interrupted after some chunks and resumed writes the store an uninterrupted run writes, byte for byte, with
+     * chunks that are no multiple of the batch.
+     */
+    @Test
+    void aResumedLabelingWithADl4jTeacherEqualsAnUninterruptedRun(@TempDir Path tmp) throws Exception {
+        Random rng = new Random(7);
+        int n = 700;
+        int d = 96;
+        float[] x = new float[n * d];
+        int[] y = new int[n];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) rng.nextGaussian();
+        }
+        Dataset data = new Dataset("wide", x, d, y, 10);
+        Teacher t = org.distill4j.teacher.Dl4jTeacher.of(org.distill4j.testing.Nets.logitsMlp(d, 300, 10,
+                new org.nd4j.linalg.learning.config.Adam(1e-2), 3, 0));
+        Labeler.Options o = new Labeler.Options(0, ValueCodec.F32, 128, 100, "dl4j");
+        Path whole = tmp.resolve("whole.d4j");
+        Labeler.label(t, data, whole, o, null);
+        Path out = tmp.resolve("resumed.d4j");
+        int[] calls = {0};
+        Teacher interrupted = new Teacher() {
+            @Override
+            public int classes() {
+                return t.classes();
+            }
+
+            @Override
+            public TeacherValues values() {
+                return t.values();
+            }
+
+            @Override
+            public float[] outputs(Batch b) {
+                if (++calls[0] > 5) {
+                    throw new IllegalStateException("interrupted");
+                }
+                return t.outputs(b);
+            }
+
+            @Override
+            public String describe() {
+                return t.describe();
+            }
+
+            @Override
+            public String identity() {
+                return t.identity();
+            }
+        };
+        assertThrows(IllegalStateException.class, () -> Labeler.label(interrupted, data, out, o, null));
+        Labeler.Result r = Labeler.label(t, data, out, o, null);
+        assertTrue(r.resumedFrom() > 0 && r.resumedFrom() % 128 == 0, "resumed at a chunk boundary: " + r.resumedFrom());
+        assertArrayEquals(Files.readAllBytes(whole), Files.readAllBytes(out));
+    }
 }
