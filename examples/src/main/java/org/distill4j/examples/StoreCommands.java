@@ -32,7 +32,8 @@ final class StoreCommands {
                   --limit N              only the first N samples
                   --topk K               keep the top K classes per row (default: dense rows)
                   --dtype f32|f16|bf16   value encoding (default f16)
-                  --chunk-rows N         rows per checksummed chunk (default 1024)
+                  --chunk-rows N         rows per checksummed chunk (default 1024); the teacher runs in batches
+                                         of up to 1024 rows that never cross a chunk
                   --teacher-id ID        the teacher's name in the store's provenance (default: a hash of the model's
                                          content, so a store is resumed or reused only for the very same model; a
                                          name given here is trusted, so give a new one to a retrained model)
@@ -141,12 +142,19 @@ final class StoreCommands {
         }
     }
 
+    /** Rows per teacher call for chunks of {@code chunkRows}: the chunk, up to 1024 rows (which divide the default chunk). */
+    static int teacherBatch(int chunkRows) {
+        return Math.min(chunkRows, 1024);
+    }
+
     private static int label(ModelFiles.Loaded teacher, String teacherId, Dataset d, String source, Path outPath,
                              int topK, ValueCodec codec, int chunkRows, boolean progress, PrintStream out) throws Exception {
         // the content hash, not the file name: a retrained model saved under the same name must not resume (or reuse) a
         // store with the old model's rows; the header check on resume compares this id
         String id = teacherId != null ? teacherId : teacher.id();
-        Labeler.Options o = new Labeler.Options(topK, codec, chunkRows, 1000, id);
+        // teacher batches never cross a chunk (Labeler.Options): a batch the size of the chunk, or 1024 rows of a larger
+        // one, gives each default chunk of 1024 one full batch instead of 1000 rows and a short batch of 24
+        Labeler.Options o = new Labeler.Options(topK, codec, chunkRows, teacherBatch(chunkRows), id);
         out.printf(Locale.ROOT, "labeling %s (%d samples from %s) with %s (%s) into %s%n", d.name(), d.size(), source, id,
                 teacher.describe(), outPath);
         long total = d.size();

@@ -489,4 +489,14 @@ class EvalAndLabelCommandTest extends CliCommandTest {
         assertEquals(2, run("bench"));
         assertTrue(err().contains("./distill bench --help"), err());
     }
+    /**
+     * label's teacher batch divides its default chunk of 1024 rows: a batch of 1000 left a short batch of 24 in every chunk
+     * (and, before batches stopped at chunk boundaries, made a resumed store differ from an uninterrupted one).
+     */
+    @Test
+    void labelsTeacherBatchFillsItsChunks() {
+        assertEquals(1024, StoreCommands.teacherBatch(1024));
+        assertEquals(100, StoreCommands.teacherBatch(100), "a smaller chunk is one batch");
+        assertEquals(1024, StoreCommands.teacherBatch(4096), "a larger chunk is batches of 1024");
+    }
 }
