@@ -30,7 +30,8 @@ import java.util.function.UnaryOperator;
  * partly filled chunk is written only when it is full (or the last one). Rows are checked before they
  * are written ({@link #writeDense}, {@link #writeTopK}), so every store this writer finishes can be read. A writer
  * whose write failed (a full disk) refuses every further call, naming the file and the failure: the store on disk
- * resumes from its last complete chunk when it is opened again.
+ * resumes from its last complete chunk when it is opened again. Every failed write, sync or rename is an IOException
+ * naming the {@code .partial} and saying so.
  *
  * <p>A writer holds an exclusive lock on its {@code .partial} until it is closed (an fcntl lock on Linux, which the
  * kernel drops when the process dies, even by {@code kill -9}): a second writer of the same store, in this process or
@@ -83,9 +84,12 @@ public final class StoreWriter implements AutoCloseable {
     /**
      * Starts a new store at {@code path}, or resumes the interrupted one.
      *
-     * @throws IllegalStateException    when {@code path} already holds a complete store, or another writer (another
-     *                                  labeling or import of this store, in this process or another) is writing
-     *                                  {@code <path>.partial}; the file is left as it is
+     * @throws IllegalStateException    when {@code path} already holds a complete store, or ({@link StoreBusyException})
+     *                                  another writer (another labeling or import of this store, in this process or
+     *                                  another) is writing {@code <path>.partial}; the file is left as it is
+     * @throws IOException              naming the folder or file, when the folder cannot be created (a part of the path
+     *                                  is a file), or the file cannot be created, opened or written (a full disk: the
+     *                                  {@code .partial} is kept and opening the store again resumes it)
      * @throws IllegalArgumentException when the interrupted store was started with another header
      *                                  (e.g. by a different teacher), naming the differences
      * @throws StoreFormatException     when {@code <path>.partial} is not an interrupted store this code
@@ -106,28 +110,71 @@ public final class StoreWriter implements AutoCloseable {
         if (Files.exists(partial)) {
             return resume(path, partial, header, wrap);
         }
-        Path dir = path.toAbsolutePath().getParent();
-        if (dir != null) {
-            Files.createDirectories(dir);
-        }
+        createFolder(path);
         FileChannel ch;
         try {
             ch = wrap.apply(FileChannel.open(partial, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, StandardOpenOption.READ));
         } catch (FileAlreadyExistsException e) { // another writer created it since: resume it, or be refused while it writes
             return resume(path, partial, header, wrap);
+        } catch (IOException e) {
+            throw new IOException(partial + ": cannot create the store's file (" + reason(e) + ")", e);
         }
         try {
             lock(ch, partial);
             ByteBuffer h = header.encode();
-            while (h.hasRemaining()) {
-                ch.write(h);
+            try {
+                while (h.hasRemaining()) {
+                    ch.write(h);
+                }
+                ch.force(true);
+            } catch (IOException e) {
+                throw writeFailed(partial, "write the header", e);
             }
-            ch.force(true);
             return new StoreWriter(path, partial, header, ch, 0);
         } catch (IOException | RuntimeException e) {
             ch.close();
             throw e;
         }
+    }
+
+    /**
+     * Creates the folder {@code path} goes in, or says why it cannot: a part of it that is a file, not a folder (the
+     * system's own error named that part alone), or the system's reason.
+     */
+    private static void createFolder(Path path) throws IOException {
+        Path dir = path.toAbsolutePath().getParent();
+        if (dir == null) {
+            return;
+        }
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            for (Path p = dir; p != null; p = p.getParent()) {
+                if (Files.exists(p) && !Files.isDirectory(p)) {
+                    throw new IOException("cannot create folder " + dir + " for store " + path + ": " + p + " is a file, not a folder;"
+                            + " give the store a path in a folder (or move " + p + " away)", e);
+                }
+            }
+            throw new IOException("cannot create folder " + dir + " for store " + path + " (" + reason(e) + ")", e);
+        }
+    }
+
+    /** What went wrong, without the file name a {@link java.nio.file.FileSystemException} repeats. */
+    static String reason(IOException e) {
+        if (e instanceof java.nio.file.FileSystemException fs && fs.getReason() != null) {
+            return fs.getReason();
+        }
+        return e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
+    }
+
+    /**
+     * A failed write, sync or rename of {@code partial} (a full disk, a file size limit), naming the file and what to do:
+     * the file is kept, and opening the store again resumes it from its last complete chunk.
+     */
+    static IOException writeFailed(Path partial, String what, IOException e) {
+        return new IOException(partial + ": cannot " + what + " (" + reason(e) + "); it is kept: open the store again with the same "
+                + "settings (rerun the same labeling or import) to resume from its last complete chunk, once there is room (free "
+                + "disk space, or raise the file size limit)", e);
     }
 
     /**
@@ -145,13 +192,18 @@ public final class StoreWriter implements AutoCloseable {
             return;
         }
         if (lock == null) {
-            throw new IllegalStateException(partial + " is being written by another writer (another labeling or import of this "
+            throw new StoreBusyException(partial + " is being written by another writer (another labeling or import of this "
                     + "store, in this process or another); wait for it to finish, or stop it and run again to resume");
         }
     }
 
     private static StoreWriter resume(Path path, Path partial, StoreHeader header, UnaryOperator<FileChannel> wrap) throws IOException {
-        FileChannel ch = wrap.apply(FileChannel.open(partial, StandardOpenOption.WRITE, StandardOpenOption.READ));
+        FileChannel ch;
+        try {
+            ch = wrap.apply(FileChannel.open(partial, StandardOpenOption.WRITE, StandardOpenOption.READ));
+        } catch (IOException e) {
+            throw new IOException(partial + ": cannot open the interrupted store to resume it (" + reason(e) + ")", e);
+        }
         try {
             lock(ch, partial);
             if (Files.exists(path)) { // the writer that held the lock finished: ch is the complete store, renamed
@@ -188,8 +240,12 @@ public final class StoreWriter implements AutoCloseable {
             }
             long good = goodChunks(ch, header, size);
             long end = good == 0 ? header.dataOffset() : header.chunkOffset(good - 1) + header.rowsInChunk(good - 1) * header.rowBytes() + 4;
-            ch.truncate(end);
-            ch.force(true);
+            try {
+                ch.truncate(end);
+                ch.force(true);
+            } catch (IOException e) {
+                throw writeFailed(partial, "cut the torn chunk after row " + Math.min(header.rows(), good * header.chunkRows()), e);
+            }
             long rows = Math.min(header.rows(), good * header.chunkRows());
             return new StoreWriter(path, partial, header, ch, rows);
         } catch (IOException | RuntimeException e) {
@@ -274,12 +330,16 @@ public final class StoreWriter implements AutoCloseable {
 
     /** Starts {@code partial} over with {@code header}: what was there is less than a header of our own. */
     private static StoreWriter restart(Path path, Path partial, StoreHeader header, FileChannel ch) throws IOException {
-        ch.truncate(0);
-        ByteBuffer h = header.encode();
-        while (h.hasRemaining()) {
-            ch.write(h, h.position());
+        try {
+            ch.truncate(0);
+            ByteBuffer h = header.encode();
+            while (h.hasRemaining()) {
+                ch.write(h, h.position());
+            }
+            ch.force(true);
+        } catch (IOException e) {
+            throw writeFailed(partial, "write the header", e);
         }
-        ch.force(true);
         return new StoreWriter(path, partial, header, ch, 0);
     }
 
@@ -528,7 +588,9 @@ public final class StoreWriter implements AutoCloseable {
      */
     private void checkNotFailed() {
         if (failed != null) {
-            throw new IllegalStateException(partial + ": an earlier write failed (" + failed + "); this writer takes nothing more: "
+            // the system's error, not the wrapping that named the file (the message names it)
+            Throwable cause = failed instanceof IOException && failed.getCause() != null ? failed.getCause() : failed;
+            throw new IllegalStateException(partial + ": an earlier write failed (" + cause + "); this writer takes nothing more: "
                     + "close this writer and open the store again to resume from its last complete chunk", failed);
         }
     }
@@ -573,7 +635,11 @@ public final class StoreWriter implements AutoCloseable {
                     off += channel.write(out, off);
                 }
                 channel.force(false);
-            } catch (IOException | RuntimeException e) {
+            } catch (IOException e) {
+                IOException named = writeFailed(partial, "write chunk " + chunkIndex, e);
+                failed = named;
+                throw named;
+            } catch (RuntimeException e) {
                 failed = e;
                 throw e;
             }
@@ -596,12 +662,22 @@ public final class StoreWriter implements AutoCloseable {
                 off += channel.write(f, off);
             }
             channel.force(true); // after a failed sync, what is on disk is unknown: never retried on this writer
-        } catch (IOException | RuntimeException e) {
+        } catch (IOException e) {
+            IOException named = writeFailed(partial, "write the footer", e);
+            failed = named;
+            throw named;
+        } catch (RuntimeException e) {
             failed = e;
             throw e;
         }
         // renamed while still locked: a writer that gets the lock afterwards finds the complete store, not a .partial to resume
-        org.distill4j.internal.AtomicFiles.move(partial, path);
+        try {
+            org.distill4j.internal.AtomicFiles.move(partial, path);
+        } catch (IOException e) {
+            IOException named = writeFailed(partial, "rename the complete store to " + path, e);
+            failed = named;
+            throw named;
+        }
         // the rename itself survives a power loss (else the store could come back as a complete .partial to resume)
         org.distill4j.internal.AtomicFiles.forceFolder(path.toAbsolutePath().getParent());
         finished = true;

@@ -352,7 +352,12 @@ class SoftTargetStoreTest {
         channel[0].failAfter(10); // chunk 1 reaches the disk in part, then the disk is full
         float[] next = java.util.Arrays.copyOfRange(all, 6 * vocab, 10 * vocab);
         IOException full = assertThrows(IOException.class, () -> w.writeDense(next, 4));
-        assertEquals("No space left on device", full.getMessage());
+        // the failure names the file, and says the .partial is kept and resumes
+        assertTrue(full.getMessage().startsWith(StoreWriter.partialPath(p) + ": cannot write chunk 1 (No space left on device)"),
+                full.getMessage());
+        assertTrue(full.getMessage().contains("it is kept: open the store again with the same settings (rerun the same labeling "
+                + "or import) to resume from its last complete chunk"), full.getMessage());
+        assertEquals("No space left on device", full.getCause().getMessage());
         assertEquals(4, w.rowsWritten());
         String partial = StoreWriter.partialPath(p).toString();
         for (org.junit.jupiter.api.function.Executable retry : List.<org.junit.jupiter.api.function.Executable>of(
@@ -875,6 +880,61 @@ class SoftTargetStoreTest {
         try (SoftTargetStore s = SoftTargetStore.open(p)) {
             assertArrayEquals(v, s.dense(new int[]{0, 1, 2, 3, 4, 5, 6, 7, 8}));
             assertTrue(s.verify().isEmpty());
+        }
+    }
+    /**
+     * A full disk (or a file size limit) while the header or the footer is written names the file and says the .partial
+     * resumes: the failure used to come out as the system's bare words ("File too large"), naming no file.
+     */
+    @Test
+    void aFailedHeaderOrFooterWriteNamesTheFile(@TempDir Path tmp) throws IOException {
+        StoreHeader h = dense(ValueCodec.F32, 3, 4, 4);
+        Path p = tmp.resolve("h.d4j");
+        IOException header = assertThrows(IOException.class, () -> StoreWriter.open(p, h, c -> {
+            FailingWriteChannel f = new FailingWriteChannel(c);
+            f.failAfter(5);
+            return f;
+        }));
+        assertTrue(header.getMessage().startsWith(StoreWriter.partialPath(p) + ": cannot write the header (No space left on device)"),
+                header.getMessage());
+        assertTrue(header.getMessage().contains("to resume"), header.getMessage());
+
+        Path q = tmp.resolve("f.d4j");
+        FailingWriteChannel[] channel = {null};
+        try (StoreWriter w = StoreWriter.open(q, h, c -> channel[0] = new FailingWriteChannel(c))) {
+            w.writeDense(values(3, 12), 4);
+            channel[0].failAfter(0);
+            IOException footer = assertThrows(IOException.class, w::finish);
+            assertTrue(footer.getMessage().startsWith(StoreWriter.partialPath(q) + ": cannot write the footer (No space left on device)"),
+                    footer.getMessage());
+        }
+        try (StoreWriter again = StoreWriter.open(q, h)) {
+            assertEquals(4, again.rowsWritten(), "the rows stay for the resume");
+            again.finish();
+        }
+    }
+
+    /**
+     * A store path under a regular file: "cannot create folder X: Y is a file", instead of the bare
+     * FileAlreadyExistsException naming only Y.
+     */
+    @Test
+    void aStorePathUnderAFileSaysTheFolderCannotBeCreated(@TempDir Path tmp) throws IOException {
+        Path file = Files.writeString(tmp.resolve("afile"), "x");
+        Path p = file.resolve("sub").resolve("s.d4j");
+        IOException e = assertThrows(IOException.class, () -> StoreWriter.open(p, dense(ValueCodec.F32, 3, 4, 4)));
+        assertTrue(e.getMessage().startsWith("cannot create folder " + p.getParent() + " for store " + p + ": " + file
+                + " is a file, not a folder"), e.getMessage());
+        assertFalse(Files.exists(StoreWriter.partialPath(p)));
+    }
+
+    /** A second writer's refusal is a {@link StoreBusyException}, an IllegalStateException a command can tell from a bug. */
+    @Test
+    void aSecondWritersRefusalIsAStoreBusyException(@TempDir Path tmp) throws IOException {
+        Path p = tmp.resolve("busy.d4j");
+        try (StoreWriter first = StoreWriter.open(p, dense(ValueCodec.F32, 3, 4, 4))) {
+            StoreBusyException e = assertThrows(StoreBusyException.class, () -> StoreWriter.open(p, dense(ValueCodec.F32, 3, 4, 4)));
+            assertTrue(e.getMessage().startsWith(StoreWriter.partialPath(p) + " is being written by another writer"), e.getMessage());
         }
     }
 }

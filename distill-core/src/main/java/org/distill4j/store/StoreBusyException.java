@@ -1,0 +1,14 @@
+package org.distill4j.store;
+
+/**
+ * A store is being written by another writer (another labeling or import of it, in this process or another): the
+ * writer is refused and the file is left as it is. An {@link IllegalStateException}, as the refusal always was; its own
+ * type lets a command report it as the environment's state, in one line, rather than as a bug.
+ */
+public final class StoreBusyException extends IllegalStateException {
+    private static final long serialVersionUID = 1L;
+
+    public StoreBusyException(String message) {
+        super(message);
+    }
+}
