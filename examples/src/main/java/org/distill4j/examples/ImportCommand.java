@@ -158,7 +158,9 @@ final class ImportCommand {
             err.println("distill store import: " + e.getMessage());
             return Main.FAILED;
         } catch (java.io.IOException | java.io.UncheckedIOException e) {
-            err.println("distill store import: cannot read or write " + (e.getMessage() == null ? e : e.getMessage()) + " (" + e.getClass().getSimpleName() + ")");
+            // a full disk, a file size limit, a folder that is a file, an unreadable source: the message names the file (and,
+            // for the store, that a rerun resumes it)
+            err.println("distill store import: " + Main.ioMessage(e));
             return Main.FAILED;
         } finally {
             if (show) {

@@ -60,7 +60,7 @@ public final class Main {
                     }
                     yield list(out);
                 }
-                case "label" -> StoreCommands.label(rest, out);
+                case "label" -> StoreCommands.label(rest, out, err);
                 case "run" -> runRecipe(rest, out);
                 case "eval" -> EvalCommand.run(rest, out);
                 case "bench" -> {
@@ -100,6 +100,20 @@ public final class Main {
             e.printStackTrace(err);
             return FAILED;
         }
+    }
+
+    /**
+     * An I/O failure as one line for the command's error output: the message of a store writer's or reader's error, which
+     * names the file and what to do; for the system's own errors, the file and the reason ("afile: Not a directory"), which
+     * {@code getMessage()} ran together or left out.
+     */
+    static String ioMessage(Exception e) {
+        Throwable t = e instanceof java.io.UncheckedIOException u && u.getCause() != null ? u.getCause() : e;
+        if (t instanceof java.nio.file.FileSystemException fs) {
+            return fs.getFile() + (fs.getOtherFile() != null ? " -> " + fs.getOtherFile() : "") + ": "
+                    + (fs.getReason() != null ? fs.getReason() : fs.getClass().getSimpleName());
+        }
+        return t.getMessage() != null ? t.getMessage() : t.getClass().getSimpleName();
     }
 
     /**

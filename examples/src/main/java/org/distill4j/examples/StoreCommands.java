@@ -61,7 +61,7 @@ final class StoreCommands {
         return v;
     }
 
-    static int label(String[] args, PrintStream out) throws Exception {
+    static int label(String[] args, PrintStream out, PrintStream err) throws Exception {
         Path teacherPath = null;
         Path outPath = null;
         DataOptions data = new DataOptions("train");
@@ -138,7 +138,7 @@ final class StoreCommands {
                 throw new Main.UsageException("--topk " + topK + " is more than the " + teacher.model().classes() + " classes of "
                         + teacherPath.getFileName());
             }
-            return label(teacher, teacherId, d, loaded.source(), outPath, topK, codec, chunkRows, progress, out);
+            return label(teacher, teacherId, d, loaded.source(), outPath, topK, codec, chunkRows, progress, out, err);
         }
     }
 
@@ -148,7 +148,8 @@ final class StoreCommands {
     }
 
     private static int label(ModelFiles.Loaded teacher, String teacherId, Dataset d, String source, Path outPath,
-                             int topK, ValueCodec codec, int chunkRows, boolean progress, PrintStream out) throws Exception {
+                             int topK, ValueCodec codec, int chunkRows, boolean progress, PrintStream out, PrintStream err)
+            throws Exception {
         // the content hash, not the file name: a retrained model saved under the same name must not resume (or reuse) a
         // store with the old model's rows; the header check on resume compares this id
         String id = teacherId != null ? teacherId : teacher.id();
@@ -159,13 +160,25 @@ final class StoreCommands {
                 teacher.describe(), outPath);
         long total = d.size();
         boolean show = progress && System.console() != null;
-        Labeler.Result r = Labeler.label(teacher.model(), d, outPath, o, rows -> {
+        Labeler.Result r;
+        try {
+            r = Labeler.label(teacher.model(), d, outPath, o, rows -> {
+                if (show) {
+                    System.err.printf(Locale.ROOT, "\r%,d / %,d rows", rows, total);
+                }
+            });
+        } catch (org.distill4j.store.StoreBusyException e) {
+            // another labeling or import of this store is running: the state of things, not a bug; the message says what to do
+            err.println("distill label: " + e.getMessage());
+            return Main.FAILED;
+        } catch (IOException | java.io.UncheckedIOException e) {
+            // a full disk, a file size limit, a folder that is a file: the message names the file and what to do, no trace helps
+            err.println("distill label: " + Main.ioMessage(e));
+            return Main.FAILED;
+        } finally {
             if (show) {
-                System.err.printf(Locale.ROOT, "\r%,d / %,d rows", rows, total);
+                System.err.println();
             }
-        });
-        if (show) {
-            System.err.println();
         }
         if (r.alreadyComplete()) {
             out.println(outPath + " is already complete; nothing to do");

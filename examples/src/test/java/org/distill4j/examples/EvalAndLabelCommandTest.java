@@ -499,4 +499,29 @@ class EvalAndLabelCommandTest extends CliCommandTest {
         assertEquals(100, StoreCommands.teacherBatch(100), "a smaller chunk is one batch");
         assertEquals(1024, StoreCommands.teacherBatch(4096), "a larger chunk is batches of 1024");
     }
+    /**
+     * label whose store cannot be written (its folder is a file; a store another labeling is writing) says so in one line naming the file, with exit code 1 (an environment error) and no stack trace: label printed
+     * "distill label failed: /tmp/.../afile" and a FileAlreadyExistsException's trace, and a trace for the refusal too.
+     */
+    @Test
+    void labelAndImportThatCannotWriteTheStoreSaySoInOneLine(@TempDir Path tmp) throws Exception {
+        Path afile = Files.writeString(tmp.resolve("afile"), "x");
+        Path under = afile.resolve("s.d4j");
+        assertEquals(1, run("label", "--teacher", ONNX.toString(), "--data", "embedded", "--limit", "10", "--out", under.toString(),
+                "--quiet"), err());
+        assertTrue(err().startsWith("distill label: cannot create folder " + afile + " for store "), err());
+        assertTrue(err().contains(afile + " is a file, not a folder"), err());
+        assertEquals(1, err().lines().count(), err());
+
+        Path busy = tmp.resolve("busy.d4j");
+        try (org.distill4j.store.StoreWriter w = org.distill4j.store.StoreWriter.open(busy, new org.distill4j.store.StoreHeader(
+                org.distill4j.store.StoreHeader.Layout.DENSE, org.distill4j.store.ValueCodec.F32,
+                org.distill4j.store.StoreHeader.ValueKind.LOGITS, 10, 0, 10, 4, 1.0, "{}"))) {
+            assertEquals(1, run("label", "--teacher", ONNX.toString(), "--data", "embedded", "--limit", "10", "--out", busy.toString(),
+                    "--quiet"), err());
+            assertTrue(err().startsWith("distill label: " + org.distill4j.store.StoreWriter.partialPath(busy)
+                    + " is being written by another writer"), err());
+            assertEquals(1, err().lines().count(), err());
+        }
+    }
 }

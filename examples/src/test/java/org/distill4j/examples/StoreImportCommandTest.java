@@ -191,4 +191,18 @@ class StoreImportCommandTest extends CliCommandTest {
         Files.write(p, b.array());
         return p;
     }
+    /**
+     * An import whose store's folder is a file says so in one line naming both, with exit code 1: it said "cannot read or
+     * write /tmp/.../afile (FileAlreadyExistsException)".
+     */
+    @Test
+    void anImportThatCannotCreateTheStoresFolderSaysSoInOneLine(@TempDir Path tmp) throws Exception {
+        Path afile = Files.writeString(tmp.resolve("afile"), "x");
+        Path npy = writeF32(tmp.resolve("v.npy"), new float[10 * 10], 10, 10);
+        assertEquals(1, run("store", "import", "--npy", npy.toString(), "--data", "embedded", "--limit", "10", "--out",
+                afile.resolve("s.d4j").toString(), "--quiet"), err());
+        assertTrue(err().startsWith("distill store import: cannot create folder " + afile + " for store "), err());
+        assertTrue(err().contains(afile + " is a file, not a folder"), err());
+        assertEquals(1, err().lines().count(), err());
+    }
 }
