@@ -128,6 +128,9 @@ public final class Demo {
         /** The rows of {@link #losses} are named: each is "distilled: &lt;key&gt;", even when there is one. */
         public boolean namedRows;
 
+        /** Writes the run's report into {@link #out} while the run still holds the folder (null: none); see {@link Reporter}. */
+        public Reporter report;
+
         /** The feature terms of the distilled row {@code key}. */
         List<FeatureTerm> featuresOf(String key) {
             return rowFeatures != null ? rowFeatures.getOrDefault(key, List.of()) : features;
@@ -216,6 +219,12 @@ public final class Demo {
     private Demo() {
     }
 
+    /** What writes a run's report files into its folder, once every row has trained. */
+    @FunctionalInterface
+    public interface Reporter {
+        void write(Path out, Outcome outcome) throws IOException;
+    }
+
     /** Runs the demo, prints the table to {@code out} and writes the JSON files; returns the rows. */
     public static List<Row> run(Settings s, PrintStream out) throws IOException {
         return runDetailed(s, out).rows();
@@ -234,6 +243,13 @@ public final class Demo {
     /** Runs the demo and returns the rows with each trained row's full results. */
     public static Outcome runDetailed(Settings s, PrintStream out) throws IOException {
         Instant started = Instant.now();
+        // before anything else: the folder is this run's alone (a second run on it is refused, having touched nothing)
+        try (RunFolder held = RunFolder.lock(s.out)) {
+            return runLocked(s, out, started);
+        }
+    }
+
+    private static Outcome runLocked(Settings s, PrintStream out, Instant started) throws IOException {
         // first: a backend setting that cannot be used (-Ddistill.backend, training.backend), or an engine setting that names
         // no engine (-Ddistill.engine) or one that cannot run on this backend, fails before any data is read; an engine that
         // declines a particular row (its loss, its models) does when that row asks for it
@@ -512,6 +528,9 @@ public final class Demo {
             AtomicFiles.writeString(s.out.resolve("results.json"), Json.write(summary));
             AtomicFiles.writeString(s.out.resolve("provenance.json"), Json.write(provenance));
             out.println("wrote " + s.out.resolve("results.json") + " and " + s.out.resolve("provenance.json"));
+            if (s.report != null) {
+                s.report.write(s.out, new Outcome(rows, results, runs));
+            }
         } finally {
             for (AutoCloseable c : closers) {
                 try {

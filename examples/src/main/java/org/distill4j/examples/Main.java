@@ -16,8 +16,8 @@ import java.util.Locale;
 /**
  * The {@code distill} command line. Exit codes: 0 success, 1 the run failed, 2 bad usage (an option, a recipe, a
  * backend setting that names an unknown or unavailable backend, a step engine setting that names an unknown engine or
- * one that declines the run, --resume onto checkpoints a run with other settings wrote, or a store path holding another
- * teacher's or settings' store).
+ * one that declines the run, --resume onto checkpoints a run with other settings wrote, a store path holding another
+ * teacher's or settings' store, or an output folder another run is writing).
  *
  * <pre>
  * distill demo [options]   the Hinton-style table on Fashion-MNIST (see --help)
@@ -86,6 +86,10 @@ public final class Main {
             // a failure of the run: the message names the setting, why the backend or engine cannot run and what can
             err.println("distill " + args[0] + ": " + e.getMessage());
             return USAGE;
+        } catch (RunFolder.InUseException e) {
+            // another run holds the output folder: nothing was changed; wait for it, or give another --out
+            err.println("distill " + args[0] + ": " + e.getMessage());
+            return USAGE;
         } catch (org.distill4j.store.StoreMismatchException e) {
             // a store of another teacher or settings at the output path: nothing was changed; a choice to make
             err.println("distill " + args[0] + ": " + e.getMessage());
@@ -146,7 +150,8 @@ public final class Main {
 
                 environment: DISTILL_DATA (dataset directory), DISTILL_BACKEND or -Ddistill.backend (cpu, cuda, auto),
                              DISTILL_ENGINE or -Ddistill.engine (what runs the training steps: auto, dl4j, cuda-mlp)
-                exit codes: 0 success, 1 the run failed, 2 bad usage (a bad option, recipe, backend or engine setting)""");
+                exit codes: 0 success, 1 the run failed, 2 bad usage (a bad option, recipe, backend or engine setting,
+                            or an output folder another run is writing)""");
     }
 
     static int list(PrintStream out) {

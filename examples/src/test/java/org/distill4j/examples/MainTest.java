@@ -367,7 +367,7 @@ class MainTest {
         assertTrue(prov.matches("(?s).*\"teachers\": \\[\\s*\\{\\s*\"row\": \"teacher\",\\s*\"model\": \"trained here\",\\s*\"id\": \"mlp-[0-9a-f]+\".*"),
                 "the teacher by content: " + prov);
         try (var files = Files.list(outDir)) {
-            assertEquals(List.of("checkpoints", "provenance.json", "results.json"),
+            assertEquals(List.of(".distill.lock", "checkpoints", "provenance.json", "results.json"), // the lock file stays (RunFolder)
                     files.map(f -> f.getFileName().toString()).sorted().toList(), "no temporary files left behind");
         }
         assertEquals("rw-r--r--", java.nio.file.attribute.PosixFilePermissions.toString(

@@ -84,8 +84,8 @@ public final class RecipeRunner {
         s.saveModels = true;
         s.progress = progress;
         s.resume = resume;
+        s.report = (dir, outcome) -> Report.write(dir, r.name(), outcome); // while the run holds the folder
         Demo.Outcome o = Demo.runDetailed(s, console);
-        Report.write(out, r.name(), o);
         console.println("wrote " + out.resolve("report.html") + " (with metrics.csv, curves.png, accuracy.png) and the trained"
                 + " models as <row>.zip (distill eval)");
         return o;

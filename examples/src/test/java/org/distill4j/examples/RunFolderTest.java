@@ -1,0 +1,87 @@
+package org.distill4j.examples;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The run folder of distill demo / distill run: one run at a time, and results.json only for a run that completed. */
+class RunFolderTest {
+    private static String[] run(Path recipe, Path out, String... more) {
+        List<String> a = new java.util.ArrayList<>(List.of("run", recipe.toString(), "--quiet", "--out", out.toString()));
+        a.addAll(List.of(more));
+        return a.toArray(String[]::new);
+    }
+
+    /** Every file below {@code dir} (relative name -> content). */
+    private static Map<String, String> files(Path dir) throws Exception {
+        Map<String, String> m = new TreeMap<>();
+        try (var s = Files.walk(dir)) {
+            for (Path f : s.filter(Files::isRegularFile).toList()) {
+                m.put(dir.relativize(f).toString(), java.util.HexFormat.of().formatHex(
+                        java.security.MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(f))));
+            }
+        }
+        return m;
+    }
+
+    /**
+     * A run on a folder another run holds (its lock on OUT/.distill.lock, here taken by the test as a run in another process
+     * would) is refused at once with one line naming the folder and exit code 2, and leaves the other run's files as they
+     * were: no checkpoint deleted, no model or results.json overwritten.
+     */
+    @Test
+    void aSecondRunOnAFolderInUseIsRefusedAndTouchesNothing(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("run");
+        ByteArrayOutputStream o = new ByteArrayOutputStream();
+        ByteArrayOutputStream e = new ByteArrayOutputStream();
+        Path recipe = recipe(tmp, "");
+        assertEquals(0, Main.run(run(recipe, out), new PrintStream(o, true, StandardCharsets.UTF_8),
+                new PrintStream(e, true, StandardCharsets.UTF_8)), e.toString());
+        Map<String, String> before = files(out);
+        assertTrue(before.containsKey("results.json") && before.containsKey("teacher.zip"), before.toString());
+        try (FileChannel ch = FileChannel.open(out.resolve(".distill.lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+             FileLock held = ch.tryLock()) {
+            assertNotNull(held);
+            o.reset();
+            e.reset();
+            int code = Main.run(run(recipe, out, "--set", "training.seed=7"), new PrintStream(o, true, StandardCharsets.UTF_8),
+                    new PrintStream(e, true, StandardCharsets.UTF_8));
+            String err = e.toString(StandardCharsets.UTF_8);
+            assertEquals(2, code, "refused as a usage/environment error: " + err);
+            assertEquals(1, err.lines().count(), "one line, no stack trace: " + err);
+            assertTrue(err.contains(out.toString()) && err.contains("another run"), err);
+            assertEquals("", o.toString(StandardCharsets.UTF_8), "nothing printed: nothing ran");
+            assertEquals(before, files(out), "the running run's files are untouched");
+        }
+        // the lock is the run's only while it runs: once released, the folder takes a run again
+        e.reset();
+        assertEquals(0, Main.run(run(recipe, out, "--set", "training.seed=7"), new PrintStream(o, true, StandardCharsets.UTF_8),
+                new PrintStream(e, true, StandardCharsets.UTF_8)), e.toString());
+    }
+
+    /** A recipe with the smallest settings on the embedded subset. */
+    private static Path recipe(Path dir, String teacher) throws Exception {
+        return Files.writeString(dir.resolve("r.yaml"), "name: t\n"
+                + "data:\n  path: embedded\n  teacherSamples: 60\n  transferSamples: 30\n  testSamples: 30\n"
+                + "teacher:\n  hidden: [8]\n  epochs: 1\n" + teacher
+                + "student:\n  hidden: [4]\n"
+                + "training:\n  epochs: 1\n"
+                + "loss:\n  - name: kd\n");
+    }
+}
