@@ -345,6 +345,16 @@ public final class Demo {
                 }
                 loadNanos[i] = System.nanoTime() - t0;
             }
+            if (!s.resume) {
+                // starting over: the previous run's outputs go before anything trains (as each row's checkpoint does), so a
+                // run that fails or is killed leaves no results, report or model of another run beside its own files
+                List<Path> keep = new ArrayList<>(); // the run's own inputs, wherever they are
+                java.util.stream.Stream.of(s.saveTeacher, s.store, s.teacherModel).filter(java.util.Objects::nonNull).forEach(keep::add);
+                specs.stream().filter(t -> t.model() != null).forEach(t -> keep.add(t.model()));
+                for (Path f : RunFolder.deletePreviousOutputs(s.out, keep)) {
+                    LOG.info("starting over: deleted {} of the previous run", f);
+                }
+            }
             List<Teacher> members = new ArrayList<>();
             List<String> ids = new ArrayList<>();
             List<Map<String, Object>> teacherRecords = new ArrayList<>(); // for provenance: what each teacher was, by content
@@ -525,12 +535,13 @@ public final class Demo {
             results.forEach((label, r) -> engines.put(label, r.engine()));
             runs.forEach((label, bySeed) -> bySeed.forEach((seed, r) -> engines.put(seedLabel(label, seed), r.engine())));
             provenance.put("engines", engines);
-            AtomicFiles.writeString(s.out.resolve("results.json"), Json.write(summary));
             AtomicFiles.writeString(s.out.resolve("provenance.json"), Json.write(provenance));
-            out.println("wrote " + s.out.resolve("results.json") + " and " + s.out.resolve("provenance.json"));
             if (s.report != null) {
                 s.report.write(s.out, new Outcome(rows, results, runs));
             }
+            // last, after every other output: a folder with results.json holds a run that completed
+            AtomicFiles.writeString(s.out.resolve("results.json"), Json.write(summary));
+            out.println("wrote " + s.out.resolve("results.json") + " and " + s.out.resolve("provenance.json"));
         } finally {
             for (AutoCloseable c : closers) {
                 try {

@@ -55,6 +55,49 @@ public final class RunFolder implements AutoCloseable {
         return new RunFolder(ch);
     }
 
+    /** The report files a run writes into its folder, beside results.json (written last) and the row models. */
+    static final java.util.List<String> OUTPUTS = java.util.List.of("provenance.json", "report.html", "metrics.csv", "curves.png",
+            "accuracy.png");
+    /** The names of the row models a run saves ({@code Demo.fileName(row) + ".zip"}): teachers, students, distilled rows. */
+    private static final java.util.regex.Pattern ROW_MODEL = java.util.regex.Pattern.compile(
+            "(teacher(-[0-9]+)?|student-alone|student-distilled|distilled-[a-z0-9-]+)(-seed-(minus-)?[0-9]+)?\\.zip");
+
+    /**
+     * Deletes what a previous run wrote into {@code dir} (results.json first, so the folder stops claiming a completed run
+     * at once; then provenance.json, the report files and the row models), except the files in {@code keep} (the run's own
+     * inputs: a teacher model, --save-teacher, a store, wherever they are); returns what it deleted. For a run that starts
+     * over: a folder it leaves, completed or not, holds this run's files only.
+     */
+    static java.util.List<Path> deletePreviousOutputs(Path dir, java.util.Collection<Path> keep) throws IOException {
+        java.util.List<Path> deleted = new java.util.ArrayList<>();
+        if (!Files.isDirectory(dir)) {
+            return deleted;
+        }
+        java.util.List<Path> candidates = new java.util.ArrayList<>();
+        candidates.add(dir.resolve("results.json"));
+        OUTPUTS.forEach(f -> candidates.add(dir.resolve(f)));
+        try (java.util.stream.Stream<Path> files = Files.list(dir)) {
+            files.filter(f -> ROW_MODEL.matcher(f.getFileName().toString()).matches()).sorted().forEach(candidates::add);
+        }
+        for (Path f : candidates) {
+            if (Files.isRegularFile(f) && keep.stream().noneMatch(k -> same(k, f)) && Files.deleteIfExists(f)) {
+                deleted.add(f);
+            }
+        }
+        return deleted;
+    }
+
+    private static boolean same(Path a, Path b) {
+        if (a == null) {
+            return false;
+        }
+        try {
+            return a.toAbsolutePath().normalize().equals(b.toAbsolutePath().normalize()) || Files.exists(a) && Files.isSameFile(a, b);
+        } catch (IOException e) {
+            return true; // cannot tell: keep it
+        }
+    }
+
     /** Releases the folder. */
     @Override
     public void close() throws IOException {

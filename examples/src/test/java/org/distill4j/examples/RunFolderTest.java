@@ -84,4 +84,73 @@ class RunFolderTest {
                 + "training:\n  epochs: 1\n"
                 + "loss:\n  - name: kd\n");
     }
+
+    /**
+     * A rerun without --resume that fails mid-way (the teacher trained and saved, then labeling its store fails)
+     * leaves no results.json, provenance.json or report of the previous run beside its own new models: the folder does not
+     * look complete. Only this run's files are left.
+     */
+    @Test
+    void aFailedRerunLeavesNoOutputsOfThePreviousRun(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("run");
+        Files.createDirectories(out);
+        List<String> old = List.of("results.json", "provenance.json", "report.html", "metrics.csv", "curves.png", "accuracy.png",
+                "teacher.zip", "student-alone.zip", "student-distilled.zip", "distilled-dkd.zip", "distilled-kd-stored-f16.zip");
+        for (String f : old) {
+            Files.writeString(out.resolve(f), "the previous run's " + f);
+        }
+        Files.writeString(tmp.resolve("a-file"), "not a folder");
+        ByteArrayOutputStream o = new ByteArrayOutputStream();
+        ByteArrayOutputStream e = new ByteArrayOutputStream();
+        int code = Main.run(run(recipe(tmp, "  store:\n    path: " + tmp.resolve("a-file").resolve("s.d4j") + "\n"), out,
+                        "--set", "training.seed=7"),
+                new PrintStream(o, true, StandardCharsets.UTF_8), new PrintStream(e, true, StandardCharsets.UTF_8));
+        assertEquals(1, code, "the store cannot be written: the run fails after its teacher trained: " + e);
+        assertTrue(Files.isRegularFile(out.resolve("teacher.zip")) && !Files.readString(out.resolve("teacher.zip"), StandardCharsets.ISO_8859_1)
+                .startsWith("the previous run's"), "the new run saved its teacher");
+        for (String f : old) {
+            if (Files.exists(out.resolve(f))) {
+                assertFalse(Files.readString(out.resolve(f), StandardCharsets.ISO_8859_1).startsWith("the previous run's"),
+                        f + " of the previous run is still there: " + files(out).keySet());
+            }
+        }
+        assertFalse(Files.exists(out.resolve("results.json")), "no results.json: the run did not complete");
+    }
+
+    /** A recipe run writes results.json after every other output (its report, metrics, plots, models, provenance). */
+    @Test
+    void resultsJsonIsWrittenLast(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("run");
+        ByteArrayOutputStream o = new ByteArrayOutputStream();
+        ByteArrayOutputStream e = new ByteArrayOutputStream();
+        assertEquals(0, Main.run(run(recipe(tmp, ""), out),
+                new PrintStream(o, true, StandardCharsets.UTF_8), new PrintStream(e, true, StandardCharsets.UTF_8)), e.toString());
+        java.nio.file.attribute.FileTime results = Files.getLastModifiedTime(out.resolve("results.json"));
+        List<String> outputs = List.of("provenance.json", "report.html", "metrics.csv", "curves.png", "accuracy.png", "teacher.zip",
+                "student-alone.zip", "student-distilled.zip");
+        for (String f : outputs) {
+            java.nio.file.attribute.FileTime t = Files.getLastModifiedTime(out.resolve(f));
+            assertTrue(t.compareTo(results) <= 0, f + " (" + t + ") was written after results.json (" + results + ")");
+        }
+    }
+
+    /** Starting over keeps the run's own inputs: a teacher loaded from the previous run's teacher.zip in the same folder. */
+    @Test
+    void startingOverKeepsATeacherModelTheRunLoadsFromTheFolder(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("run");
+        ByteArrayOutputStream o = new ByteArrayOutputStream();
+        ByteArrayOutputStream e = new ByteArrayOutputStream();
+        assertEquals(0, Main.run(run(recipe(tmp, ""), out), new PrintStream(o, true, StandardCharsets.UTF_8),
+                new PrintStream(e, true, StandardCharsets.UTF_8)), e.toString());
+        String teacher = files(out).get("teacher.zip");
+        Path loads = Files.writeString(tmp.resolve("loads.yaml"), "name: t\n"
+                + "data:\n  path: embedded\n  teacherSamples: 60\n  transferSamples: 30\n  testSamples: 30\n"
+                + "teacher:\n  model: " + out.resolve("teacher.zip") + "\n"
+                + "student:\n  hidden: [4]\n"
+                + "training:\n  epochs: 1\n"
+                + "loss:\n  - name: kd\n");
+        assertEquals(0, Main.run(run(loads, out), new PrintStream(o, true, StandardCharsets.UTF_8),
+                new PrintStream(e, true, StandardCharsets.UTF_8)), e.toString());
+        assertEquals(teacher, files(out).get("teacher.zip"), "the loaded teacher is the run's input, not a previous output");
+    }
 }
