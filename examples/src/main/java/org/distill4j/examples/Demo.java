@@ -245,6 +245,13 @@ public final class Demo {
         Instant started = Instant.now();
         // before anything else: the folder is this run's alone (a second run on it is refused, having touched nothing)
         try (RunFolder held = RunFolder.lock(s.out)) {
+            try {
+                for (Path f : RunFolder.deleteLeftovers(s.out)) {
+                    LOG.info("deleted {}, left by an interrupted save", f);
+                }
+            } catch (IOException e) {
+                LOG.warn("cannot clean up interrupted saves in {}: {}", s.out, e.toString());
+            }
             return runLocked(s, out, started);
         }
     }

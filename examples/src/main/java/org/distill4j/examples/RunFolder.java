@@ -59,8 +59,34 @@ public final class RunFolder implements AutoCloseable {
     static final java.util.List<String> OUTPUTS = java.util.List.of("provenance.json", "report.html", "metrics.csv", "curves.png",
             "accuracy.png");
     /** The names of the row models a run saves ({@code Demo.fileName(row) + ".zip"}): teachers, students, distilled rows. */
-    private static final java.util.regex.Pattern ROW_MODEL = java.util.regex.Pattern.compile(
-            "(teacher(-[0-9]+)?|student-alone|student-distilled|distilled-[a-z0-9-]+)(-seed-(minus-)?[0-9]+)?\\.zip");
+    private static final String ROW_MODEL_NAME =
+            "(teacher(-[0-9]+)?|student-alone|student-distilled|distilled-[a-z0-9-]+)(-seed-(minus-)?[0-9]+)?\\.zip";
+    private static final java.util.regex.Pattern ROW_MODEL = java.util.regex.Pattern.compile(ROW_MODEL_NAME);
+    /**
+     * The temporary files of this folder's saves (AtomicFiles: "." + the target's name + random digits + ".tmp", a plot's
+     * ".tmp.png"), left when a save was interrupted.
+     */
+    private static final java.util.regex.Pattern LEFTOVER = java.util.regex.Pattern.compile("\\.(results\\.json|provenance\\.json"
+            + "|report\\.html|metrics\\.csv|curves\\.png|accuracy\\.png|" + ROW_MODEL_NAME + ")[0-9]+\\.tmp(\\.png)?");
+
+    /**
+     * Deletes the temporary files that interrupted saves of this folder's outputs left (a model's as large as the model);
+     * only names the run itself makes. Safe while the run holds the folder: no other run writes them.
+     */
+    static java.util.List<Path> deleteLeftovers(Path dir) throws IOException {
+        java.util.List<Path> deleted = new java.util.ArrayList<>();
+        if (!Files.isDirectory(dir)) {
+            return deleted;
+        }
+        try (java.util.stream.Stream<Path> files = Files.list(dir)) {
+            for (Path f : files.filter(f -> LEFTOVER.matcher(f.getFileName().toString()).matches()).sorted().toList()) {
+                if (Files.isRegularFile(f, java.nio.file.LinkOption.NOFOLLOW_LINKS) && Files.deleteIfExists(f)) {
+                    deleted.add(f);
+                }
+            }
+        }
+        return deleted;
+    }
 
     /**
      * Deletes what a previous run wrote into {@code dir} (results.json first, so the folder stops claiming a completed run

@@ -153,4 +153,32 @@ class RunFolderTest {
                 new PrintStream(e, true, StandardCharsets.UTF_8)), e.toString());
         assertEquals(teacher, files(out).get("teacher.zip"), "the loaded teacher is the run's input, not a previous output");
     }
+
+    /**
+     * The temporary files of saves an interruption cut short (a model's, as large as the model; a report file's) are deleted
+     * when the next run on the folder starts, resumed or not; files of other names stay.
+     */
+    @Test
+    void leftoversOfInterruptedSavesAreDeletedAtTheStart(@TempDir Path tmp) throws Exception {
+        Path out = Files.createDirectories(tmp.resolve("run"));
+        List<String> leftovers = List.of(".teacher.zip4411830967.tmp", ".student-distilled.zip12.tmp", ".results.json77.tmp",
+                ".report.html5.tmp", ".curves.png90.tmp.png", ".distilled-dkd-seed-minus-3.zip8.tmp");
+        List<String> others = List.of(".notes.tmp", "data.tmp", ".teacher.zip.bak", "mine.zip");
+        for (String f : leftovers) {
+            Files.writeString(out.resolve(f), "half a file");
+        }
+        for (String f : others) {
+            Files.writeString(out.resolve(f), "not the run's");
+        }
+        ByteArrayOutputStream o = new ByteArrayOutputStream();
+        ByteArrayOutputStream e = new ByteArrayOutputStream();
+        assertEquals(0, Main.run(run(recipe(tmp, ""), out, "--resume"), new PrintStream(o, true, StandardCharsets.UTF_8),
+                new PrintStream(e, true, StandardCharsets.UTF_8)), e.toString());
+        for (String f : leftovers) {
+            assertFalse(Files.exists(out.resolve(f)), f + " is left");
+        }
+        for (String f : others) {
+            assertTrue(Files.exists(out.resolve(f)), f + " is not the run's to delete");
+        }
+    }
 }
