@@ -617,6 +617,12 @@ public final class Demo {
                 pending = null;
             }
         }
+
+        /** A progress line, after the header. */
+        void line(String line) {
+            print();
+            out.println(line);
+        }
     }
 
     /** The student rows of a run: each trained once (as always) or once per seed of {@link Settings#seeds}. */
@@ -959,13 +965,36 @@ public final class Demo {
         if (s.progress) {
             b.listener(ConsoleProgress.toStderr(label));
         }
+        boolean[] trained = new boolean[1]; // an epoch started: a resumed row went on, not restored finished
+        boolean resuming = false;
         if (s.checkpoints) {
             // at epoch ends, at most every 30 s (the demo's short epochs would spend 15% of their time saving), and at the end
             org.distill4j.train.Checkpoints c = org.distill4j.train.Checkpoints.in(checkpointDir(s, label))
                     .minInterval(java.time.Duration.ofSeconds(30));
             b.checkpoints(s.resume ? c : c.startOver());
+            // the CLI's log level hides Distiller's own lines: a row that resumes or starts over says so here
+            if (java.nio.file.Files.exists(c.file())) {
+                if (s.resume) {
+                    resuming = true;
+                    b.listener(new org.distill4j.train.TrainingListener() {
+                        @Override
+                        public void epochStarted(int epoch, int epochs, int batches) {
+                            if (!trained[0]) {
+                                trained[0] = true;
+                                header.line(label + ": resumed from its checkpoint " + c.file() + " at epoch " + (epoch + 1) + " of "
+                                        + epochs);
+                            }
+                        }
+                    });
+                } else {
+                    header.line(label + ": starting over, deleting its checkpoint " + c.file() + " (--resume would continue it)");
+                }
+            }
         }
         DistillResult r = b.build().run();
+        if (resuming && !trained[0]) {
+            header.line(label + ": restored from its checkpoint " + checkpointDir(s, label) + " (finished, not trained again)");
+        }
         header.print(); // a finished row restored from its checkpoint starts no epoch
         if (graph != null) {
             net.setParams(graph.params()); // the trained weights, in the network the row saves and reports

@@ -181,4 +181,30 @@ class RunFolderTest {
             assertTrue(Files.exists(out.resolve(f)), f + " is not the run's to delete");
         }
     }
+
+    /** The CLI says, a line per row, when a row is restored or resumed from its checkpoint, or starts over deleting one. */
+    @Test
+    void eachRowSaysWhetherItResumedOrStartedOver(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("run");
+        Path recipe = recipe(tmp, "");
+        ByteArrayOutputStream o = new ByteArrayOutputStream();
+        ByteArrayOutputStream e = new ByteArrayOutputStream();
+        assertEquals(0, Main.run(run(recipe, out), new PrintStream(o, true, StandardCharsets.UTF_8),
+                new PrintStream(e, true, StandardCharsets.UTF_8)), e.toString());
+        assertFalse(o.toString(StandardCharsets.UTF_8).contains("checkpoint"), "a fresh folder: nothing to say\n" + o);
+        o.reset();
+        assertEquals(0, Main.run(run(recipe, out, "--resume"), new PrintStream(o, true, StandardCharsets.UTF_8),
+                new PrintStream(e, true, StandardCharsets.UTF_8)), e.toString());
+        String resumed = o.toString(StandardCharsets.UTF_8);
+        for (String row : List.of("teacher", "student alone", "student distilled")) {
+            assertEquals(1, resumed.lines().filter(l -> l.startsWith(row + ": restored from its checkpoint")).count(), resumed);
+        }
+        o.reset();
+        assertEquals(0, Main.run(run(recipe, out), new PrintStream(o, true, StandardCharsets.UTF_8),
+                new PrintStream(e, true, StandardCharsets.UTF_8)), e.toString());
+        String over = o.toString(StandardCharsets.UTF_8);
+        for (String row : List.of("teacher", "student alone", "student distilled")) {
+            assertEquals(1, over.lines().filter(l -> l.startsWith(row + ": starting over, deleting its checkpoint")).count(), over);
+        }
+    }
 }
