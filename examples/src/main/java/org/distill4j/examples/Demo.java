@@ -439,7 +439,7 @@ public final class Demo {
                 String how = "given";
                 if (liveTeacher != null) {
                     org.distill4j.store.Labeler.Result lr = org.distill4j.store.Labeler.label(liveTeacher, transfer, s.store,
-                            new org.distill4j.store.Labeler.Options(s.storeTopK, s.storeCodec, 1024, 1000, liveId), null);
+                            new org.distill4j.store.Labeler.Options(s.storeTopK, s.storeCodec, 1024, StoreCommands.teacherBatch(1024), liveId), null);
                     header.print();
                     out.printf(Locale.ROOT, "%s %d rows in %s%n", lr.alreadyComplete() ? "reusing the stored" : "labeled", lr.rows(), s.store);
                     how = lr.alreadyComplete() ? "reused" : "labeled";
@@ -483,7 +483,7 @@ public final class Demo {
                 // label once, then train the same student from the stored soft targets
                 // the store is tied to this teacher's weights: a store labeled by another teacher is refused, not reused
                 org.distill4j.store.Labeler.Result lr = org.distill4j.store.Labeler.label(liveTeacher, transfer, s.store,
-                        new org.distill4j.store.Labeler.Options(0, org.distill4j.store.ValueCodec.F16, 1024, 1000, liveId), null);
+                        new org.distill4j.store.Labeler.Options(0, org.distill4j.store.ValueCodec.F16, 1024, StoreCommands.teacherBatch(1024), liveId), null);
                 header.print();
                 if (lr.alreadyComplete()) {
                     out.printf(Locale.ROOT, "reusing the stored %d rows in %s%n", lr.rows(), s.store);
