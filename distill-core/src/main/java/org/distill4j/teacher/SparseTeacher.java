@@ -15,6 +15,18 @@ public interface SparseTeacher extends Teacher {
     TopK topK(Batch batch);
 
     /**
+     * The top-k rows to give a loss that softens them at temperature {@code temperature} ({@code topk-kd}), as
+     * {@link Teacher#outputs(Batch, double)} is for dense rows: the {@code Distiller} asks with the loss's temperature. A
+     * teacher whose entries do not depend on T (a top-k store, API logprobs) keeps this default, {@link #topK(Batch)};
+     * {@link TopKTeacher} of a dense teacher takes the top-k of that teacher's rows at T.
+     *
+     * @param temperature the loss's temperature, finite and {@code > 0}
+     */
+    default TopK topK(Batch batch, double temperature) {
+        return topK(batch);
+    }
+
+    /**
      * Whether {@link #outputs(Batch)} gives the dense rows too (a live teacher wrapped by {@link TopKTeacher} does); a
      * teacher of top-k entries only (a top-k store: API logprobs) says false, and then feeds only {@code topk-kd}:
      * {@code Distiller} and {@link EnsembleTeacher} refuse it up front for anything that reads dense rows.

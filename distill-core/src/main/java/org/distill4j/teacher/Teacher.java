@@ -18,6 +18,20 @@ public interface Teacher {
     /** Row-major {@code [batch.size(), classes()]} outputs for the batch, in inference mode. */
     float[] outputs(Batch batch);
 
+    /**
+     * The rows to give a loss that softens teacher rows at temperature {@code temperature} ({@code softmax(values / T)},
+     * as {@code kd} and every tempered loss do): the {@code Distiller} asks with the epoch loss's temperature (1 for a loss
+     * without one). A teacher whose rows do not depend on T (a model's logits or probabilities, a store) keeps this
+     * default, {@link #outputs(Batch)}; one whose soft targets are defined at T overrides it, so that the loss's
+     * softening gives its targets exactly. Wrappers ({@link VocabularyAlignment}, {@link TopKTeacher}) forward the temperature. Evaluation (teacher
+     * agreement, KL) and labeling ask {@link #outputs(Batch)}, at T = 1.
+     *
+     * @param temperature the loss's temperature, finite and {@code > 0}
+     */
+    default float[] outputs(Batch batch, double temperature) {
+        return outputs(batch);
+    }
+
     /** A short description for logs and provenance. */
     String describe();
 

@@ -12,6 +12,26 @@ public final class TeacherRows {
      * log-softmax of logits, or the log of renormalized probabilities.
      */
     public static void logProbabilities(float[] values, TeacherValues kind, int r, int classes, double[] out) {
+        logProbabilities(values, kind, r, classes, 1.0, out);
+    }
+
+    /**
+     * Log-probabilities (double) of row {@code r} softened at temperature {@code temperature}, as the tempered losses
+     * soften a teacher row: {@code log softmax(x / T)} of logits x, {@code log softmax(log p / T)} of probabilities p
+     * (p raised to {@code 1/T} and renormalized). A class of zero mass ({@code -Infinity} logit, probability 0) stays
+     * {@code -Infinity}. At T = 1, {@link #logProbabilities(float[], TeacherValues, int, int, double[])}.
+     *
+     * @param temperature finite and {@code > 0}
+     * @throws IllegalArgumentException for another temperature, naming it
+     */
+    public static void logProbabilities(float[] values, TeacherValues kind, int r, int classes, double temperature, double[] out) {
+        if (!(temperature > 0) || Double.isInfinite(temperature)) {
+            throw new IllegalArgumentException("temperature is " + temperature + ", expected a finite value > 0");
+        }
+        if (temperature != 1.0) {
+            tempered(values, kind, r, classes, temperature, out);
+            return;
+        }
         int off = r * classes;
         if (kind == TeacherValues.PROBABILITIES) {
             double sum = 0;
@@ -37,6 +57,28 @@ public final class TeacherRows {
         double logZ = Math.log(z);
         for (int i = 0; i < classes; i++) {
             out[i] = (values[off + i] - m) - logZ;
+        }
+    }
+
+    /** {@link #logProbabilities} at {@code t != 1}: the scores (logits, or log p) shifted by their max, divided by t. */
+    private static void tempered(float[] values, TeacherValues kind, int r, int classes, double t, double[] out) {
+        int off = r * classes;
+        boolean probs = kind == TeacherValues.PROBABILITIES;
+        double m = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < classes; i++) {
+            // log p needs no renormalization: a constant shift of the scores leaves their softmax as it is
+            out[i] = probs ? Math.log(values[off + i]) : values[off + i];
+            m = Math.max(m, out[i]);
+        }
+        double z = 0;
+        for (int i = 0; i < classes; i++) {
+            // (x - m) / t in double: no overflow at logits near the float limit, and exp(0) = 1 for the largest class
+            out[i] = (out[i] - m) / t;
+            z += Math.exp(out[i]);
+        }
+        double logZ = Math.log(z);
+        for (int i = 0; i < classes; i++) {
+            out[i] -= logZ;
         }
     }
 }

@@ -12,6 +12,11 @@ import java.util.Objects;
  *
  * <p>Of a teacher that is already top-k ({@link SparseTeacher}, e.g. a top-k store, which has no full rows), the best
  * {@code k} of its entries: {@code k} can be at most its {@code k}.
+ *
+ * <p>For a loss at temperature T ({@link #topK(Batch, double)}: {@code topk-kd}) the entries are the top-k of the
+ * teacher's rows for that temperature ({@link Teacher#outputs(Batch, double)}), as log-probabilities at T = 1 of those
+ * rows, which the loss then softens at T. For a teacher whose rows do not depend on T that is the top-k of its rows, as
+ * always.
  */
 public final class TopKTeacher implements SparseTeacher {
     private final Teacher teacher;
@@ -48,12 +53,18 @@ public final class TopKTeacher implements SparseTeacher {
 
     @Override
     public TopK topK(Batch batch) {
+        return topK(batch, 1.0);
+    }
+
+    /** The top-k of the teacher's rows at {@code temperature} (see the class comment). */
+    @Override
+    public TopK topK(Batch batch, double temperature) {
         if (teacher instanceof SparseTeacher sparse) {
-            return best(sparse, batch);
+            return best(sparse, batch, temperature);
         }
         int n = batch.size();
         int v = teacher.classes();
-        float[] out = teacher.outputs(batch);
+        float[] out = teacher.outputs(batch, temperature);
         int[] ids = new int[n * k];
         float[] lps = new float[n * k];
         double[] row = new double[v];
@@ -84,10 +95,10 @@ public final class TopKTeacher implements SparseTeacher {
     }
 
     /** The best {@code k} entries of each row of a top-k teacher, best first (fresh arrays: callers may write them). */
-    private TopK best(SparseTeacher sparse, Batch batch) {
+    private TopK best(SparseTeacher sparse, Batch batch, double temperature) {
         int n = batch.size();
         int tk = sparse.k();
-        TopK in = sparse.topK(batch);
+        TopK in = sparse.topK(batch, temperature);
         if (in.k() != tk || in.ids().length != (long) n * tk || in.logProbs().length != (long) n * tk) {
             throw new IllegalStateException(sparse.describe() + " gave top-k rows of k " + in.k() + " with " + in.ids().length
                     + " ids and " + in.logProbs().length + " log-probabilities for " + n + " rows; expected k " + tk + " and "
@@ -165,6 +176,11 @@ public final class TopKTeacher implements SparseTeacher {
     @Override
     public float[] outputs(Batch batch) {
         return teacher.outputs(batch);
+    }
+
+    @Override
+    public float[] outputs(Batch batch, double temperature) {
+        return teacher.outputs(batch, temperature);
     }
 
     /** The wrapped teacher's feature: top-k selection changes the class scores, not the model's intermediate activations. */

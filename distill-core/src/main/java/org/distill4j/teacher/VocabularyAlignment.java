@@ -171,9 +171,15 @@ public final class VocabularyAlignment implements Teacher {
 
     @Override
     public float[] outputs(Batch batch) {
+        return outputs(batch, 1.0);
+    }
+
+    /** The wrapped teacher's rows at {@code temperature}, aligned. */
+    @Override
+    public float[] outputs(Batch batch, double temperature) {
         int n = batch.size();
         int tc = teacher.classes();
-        float[] in = teacher.outputs(batch);
+        float[] in = teacher.outputs(batch, temperature);
         float[] out = new float[n * classes];
         float zeroMass = teacher.values() == TeacherValues.LOGITS ? Float.NEGATIVE_INFINITY : 0f;
         if (mode == null) {
@@ -286,10 +292,16 @@ public final class VocabularyAlignment implements Teacher {
 
         @Override
         public TopK topK(Batch batch) {
+            return topK(batch, 1.0);
+        }
+
+        /** The wrapped teacher's top-k at {@code temperature}, aligned. */
+        @Override
+        public TopK topK(Batch batch, double temperature) {
             int n = batch.size();
             int tc = teacher.classes();
             int tk = teacher.k();
-            TopK in = teacher.topK(batch);
+            TopK in = teacher.topK(batch, temperature);
             if (in.k() != tk || in.ids().length != (long) n * tk || in.logProbs().length != (long) n * tk) {
                 throw new IllegalStateException(teacher.describe() + " gave top-k rows of k " + in.k() + " with " + in.ids().length
                         + " ids and " + in.logProbs().length + " log-probabilities for " + n + " rows; expected k " + tk + " and "
@@ -397,6 +409,11 @@ public final class VocabularyAlignment implements Teacher {
         @Override
         public float[] outputs(Batch batch) {
             return dense.outputs(batch);
+        }
+
+        @Override
+        public float[] outputs(Batch batch, double temperature) {
+            return dense.outputs(batch, temperature);
         }
 
         @Override

@@ -660,16 +660,21 @@ public final class Distiller {
         return r;
     }
 
-    /** The loss's inputs for one batch: the teacher in the form the loss reads (dense, top-k or none). */
+    /**
+     * The loss's inputs for one batch: the teacher in the form the loss reads (dense, top-k or none), at the loss's
+     * temperature ({@link Teacher#outputs(Batch, double)}: an ensemble averages its members softened at it), 1 for a loss
+     * without one. A weighted sum's temperature is its first tempered term's, logit-std's its inner loss's.
+     */
     private LogitBatch logitBatch(LogitLoss l, Batch batch, float[] logits) {
         int n = batch.size();
         int classes = student.classes();
+        double t = l instanceof TemperatureScaled ts ? ts.temperature() : 1.0;
         if (l.needsTopK()) {
-            SparseTeacher.TopK top = ((SparseTeacher) teacher).topK(batch);
+            SparseTeacher.TopK top = ((SparseTeacher) teacher).topK(batch, t);
             return LogitBatch.ofTopK(n, classes, logits, top.ids(), top.logProbs(), top.k(), batch.labels());
         }
         if (l.needsTeacher()) {
-            return LogitBatch.of(n, classes, logits, teacher.outputs(batch), teacher.values(), batch.labels());
+            return LogitBatch.of(n, classes, logits, teacher.outputs(batch, t), teacher.values(), batch.labels());
         }
         return LogitBatch.ofLabels(n, classes, logits, batch.labels());
     }

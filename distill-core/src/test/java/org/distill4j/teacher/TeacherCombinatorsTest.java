@@ -234,4 +234,73 @@ class TeacherCombinatorsTest {
         }
         assertThrows(IllegalArgumentException.class, () -> TopKTeacher.of(new Fixed(logits, v, TeacherValues.LOGITS), v + 1));
     }
+
+    /** Log softmax of x / t in float64, shifted by the row's max first (exact also for logits near the float limit). */
+    static double[] refLogSoftmax(float[] x, int off, int v, double t, boolean probabilities) {
+        double[] row = new double[v];
+        double m = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < v; i++) {
+            row[i] = probabilities ? Math.log(x[off + i]) : x[off + i];
+            m = Math.max(m, row[i]);
+        }
+        for (int i = 0; i < v; i++) {
+            row[i] -= m;
+        }
+        return org.distill4j.testing.Float64Reference.logSoftmax(row, 0, v, t);
+    }
+
+    /** Rows of 13 logits: moderate, near the float limit (with a tie), +-300 with a 900, and with a -inf class. */
+    static float[] extremeLogits(Random rng, int n, int v) {
+        float[] x = Inputs.logits(rng, n, v, 2);
+        for (int i = 0; i < v; i++) {
+            x[v + i] = 3.0e38f - i * 1.0e37f;                 // row 1: near the float limit
+            x[2 * v + i] = (float) (300 * rng.nextGaussian()); // row 2: |x| ~ 300 and a 900
+        }
+        x[v + 5] = 3.0e38f;
+        x[2 * v + 4] = 900;
+        x[3 * v + 7] = Float.NEGATIVE_INFINITY;                // row 3: a class of zero mass
+        return x;
+    }
+
+    /** TeacherRows.logProbabilities at T against float64, for logits and probabilities; at T = 1 the T-less method. */
+    @Test
+    void teacherRowsSoftenAtATemperature() {
+        Random rng = new Random(31);
+        int v = 13;
+        int n = 5;
+        float[] logits = extremeLogits(rng, n, v);
+        float[] probs = Inputs.probabilities(rng, n, v, 3);
+        probs[2] = 0f;
+        probs[v + 4] = 1e-30f;
+        double[] out = new double[v];
+        double[] plain = new double[v];
+        for (double t : new double[]{0.5, 1, 2.5, 4, 7.3}) {
+            for (int r = 0; r < n; r++) {
+                TeacherRows.logProbabilities(logits, TeacherValues.LOGITS, r, v, t, out);
+                org.distill4j.testing.Tolerances.assertLogProbsClose(refLogSoftmax(logits, r * v, v, t, false), out, "logits, T " + t + ", row " + r);
+                TeacherRows.logProbabilities(probs, TeacherValues.PROBABILITIES, r, v, t, out);
+                org.distill4j.testing.Tolerances.assertLogProbsClose(refLogSoftmax(probs, r * v, v, t, true), out, "probabilities, T " + t + ", row " + r);
+                if (t == 1) {
+                    for (TeacherValues kind : TeacherValues.values()) {
+                        float[] rows = kind == TeacherValues.LOGITS ? logits : probs;
+                        TeacherRows.logProbabilities(rows, kind, r, v, 1.0, out);
+                        TeacherRows.logProbabilities(rows, kind, r, v, plain);
+                        assertArrayEquals(plain, out, 0.0, kind + " row " + r);
+                    }
+                }
+            }
+        }
+        assertEquals(0.0, Math.exp(outAt(logits, 3, v, 4)[7]), "a -inf logit stays of zero mass at T");
+        for (double bad : new double[]{0, -1, Double.NaN, Double.POSITIVE_INFINITY}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> TeacherRows.logProbabilities(logits, TeacherValues.LOGITS, 0, v, bad, new double[v]));
+            assertEquals("temperature is " + bad + ", expected a finite value > 0", e.getMessage());
+        }
+    }
+
+    static double[] outAt(float[] rows, int r, int v, double t) {
+        double[] out = new double[v];
+        TeacherRows.logProbabilities(rows, TeacherValues.LOGITS, r, v, t, out);
+        return out;
+    }
 }

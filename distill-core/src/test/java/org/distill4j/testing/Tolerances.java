@@ -65,6 +65,28 @@ public final class Tolerances {
         }
     }
 
+    /**
+     * Log-probabilities of float32 rows (a teacher's rows computed in double and rounded once, then read back in double)
+     * against float64 ones: each finite element within {@link #F32_VALUE_REL} * max(1, |expected|), {@code -Infinity}
+     * (zero mass) exactly where the reference has it.
+     */
+    public static void assertLogProbsClose(double[] expected, double[] actual, String what) {
+        assertTrue(expected.length == actual.length, what + ": length " + actual.length + ", expected " + expected.length);
+        for (int i = 0; i < expected.length; i++) {
+            if (expected[i] == Double.NEGATIVE_INFINITY) {
+                if (actual[i] != Double.NEGATIVE_INFINITY) {
+                    fail(what + ", class " + i + ": log-probability " + actual[i] + ", expected -Infinity (zero mass)");
+                }
+                continue;
+            }
+            double tol = F32_VALUE_REL * Math.max(1, Math.abs(expected[i]));
+            if (!(Math.abs(expected[i] - actual[i]) <= tol)) {
+                fail(what + ", class " + i + ": log-probability " + actual[i] + " (p " + Math.exp(actual[i]) + "), expected "
+                        + expected[i] + " (p " + Math.exp(expected[i]) + ") within " + tol);
+            }
+        }
+    }
+
     /** Each element within {@link #ENGINE_F32} * max(1, |expected|). */
     public static void assertEngineClose(double[] expected, float[] actual, String what) {
         assertTrue(expected.length == actual.length, what + ": length " + actual.length + ", expected " + expected.length);
