@@ -10,13 +10,31 @@ import java.util.Objects;
 /**
  * Several teachers as one: a weighted average of their probabilities (default) or of their logits.
  *
- * <p>Averaging probabilities is the classic ensemble of Hinton et al. (section 2) and of multi-teacher
- * distillation (S. You, C. Xu, C. Xu, D. Tao, "Learning from Multiple Teacher Networks", KDD 2017);
- * averaging logits (a geometric mean of the distributions) keeps the result in logit form, for losses
- * that need logits such as {@code mse}. Weights are normalized to sum to one; every teacher must have
- * the same number of classes. A teacher of weight 0 takes no part. A class of zero mass ({@code -Infinity}
- * logit, e.g. from {@code VocabularyAlignment} PAD) stays of zero mass in a logit average (the geometric mean
- * is 0 where any member's probability is) and weighs nothing in a probability average.
+ * <p>{@link Combine#PROBABILITIES} is the ensemble of Hinton et al. ("Distilling the Knowledge in a Neural Network",
+ * section 2: the arithmetic mean of the members' soft targets, each produced at the distillation temperature) and of
+ * multi-teacher distillation (S. You, C. Xu, C. Xu, D. Tao, "Learning from Multiple Teacher Networks", KDD 2017): the
+ * members' distributions softened at the loss's temperature T, then averaged,
+ * {@code m_T = sum_k w_k softmax(x_k / T)} (x_k a member's logits; a member giving probabilities p is softened as the
+ * losses soften probabilities, {@code softmax(log p / T)}). It is not the average at T = 1 softened afterwards, which
+ * is a different distribution at T != 1 (sharper members weigh more). The rows are logits ({@link #values()}):
+ * {@link #outputs(Batch, double)} gives {@code T log m_T}, computed in double, so a loss that softens teacher rows at T
+ * ({@code softmax(rows / T)}, as {@code kd} and every tempered loss do) sees {@code m_T} exactly; the {@code Distiller}
+ * asks at its loss's temperature (a weighted sum's is its first tempered term's). {@link #outputs(Batch)} is the rows at
+ * T = 1, {@code log m_1}: the log of the averaged probabilities, what evaluation (teacher agreement, KL) and a
+ * {@code Labeler} read. So a store labeled from an ensemble holds the T = 1 average (as log-probabilities), and training
+ * from that store at T != 1 tempers that average rather than averaging tempered members: label again, or train from the
+ * live ensemble, for the papers' targets at T. Being logits, the rows also feed {@code mse}, which then matches the
+ * log of the averaged probabilities, as it does on a store of log-probabilities; and {@code logit-std} standardizes
+ * {@code T log m_T}, whose z-scores are those of {@code log m_T} (the factor T cancels).
+ *
+ * <p>{@link Combine#LOGITS} averages the members' logits, a geometric mean of their distributions; it keeps the result in
+ * logit form and commutes with softening (the average of {@code x_k / T} is the average divided by T), so it is the
+ * same at every temperature; the members are still asked at T, so an ensemble among them is averaged at T.
+ *
+ * <p>Weights are normalized to sum to one; every teacher must have the same number of classes. A teacher of weight 0
+ * takes no part. A class of zero mass ({@code -Infinity} logit, e.g. from {@code VocabularyAlignment} PAD) stays of zero
+ * mass in a logit average (the geometric mean is 0 where any member's probability is) and weighs nothing in a
+ * probability average, where a class of zero mass in every member is {@code -Infinity}.
  */
 public final class EnsembleTeacher implements Teacher {
     /** What is averaged. */
@@ -101,40 +119,91 @@ public final class EnsembleTeacher implements Teacher {
         return teachers.get(0).classes();
     }
 
+    /** Logits, whatever is averaged: the log of the averaged probabilities ({@code PROBABILITIES}), or averaged logits. */
     @Override
     public TeacherValues values() {
-        return combine == Combine.LOGITS ? TeacherValues.LOGITS : TeacherValues.PROBABILITIES;
+        return TeacherValues.LOGITS;
     }
 
+    /** The rows at T = 1: {@link #outputs(Batch, double) outputs(batch, 1)}. */
     @Override
     public float[] outputs(Batch batch) {
+        return outputs(batch, 1.0);
+    }
+
+    /**
+     * {@code PROBABILITIES}: {@code T log m_T}, {@code m_T = sum_k w_k softmax(x_k / T)} (see the class comment), the log
+     * taken as a log-sum-exp over the members of {@code log w_k + log softmax(x_k / T)} in double, so that no mass that a
+     * double can hold in log form is lost to {@code exp}'s underflow; {@code -Infinity} for a class of zero mass in every
+     * member. {@code LOGITS}: {@code sum_k w_k x_k}. Each member is asked with {@link Teacher#outputs(Batch, double)} at
+     * {@code temperature}.
+     *
+     * @throws IllegalArgumentException unless {@code temperature} is finite and {@code > 0}
+     */
+    @Override
+    public float[] outputs(Batch batch, double temperature) {
+        if (!(temperature > 0) || Double.isInfinite(temperature)) {
+            throw new IllegalArgumentException("ensemble teacher asked at temperature " + temperature + ", expected a finite value > 0");
+        }
         int n = batch.size();
         int v = classes();
-        double[] acc = new double[n * v];
-        double[] row = new double[v];
+        List<float[]> outs = new ArrayList<>();
+        List<Integer> members = new ArrayList<>();
         for (int ti = 0; ti < teachers.size(); ti++) {
-            Teacher t = teachers.get(ti);
-            double w = weights[ti];
-            if (w == 0) {
+            if (weights[ti] == 0) {
                 continue; // no part: 0 x a -inf logit would be NaN
             }
-            float[] out = t.outputs(batch);
-            for (int r = 0; r < n; r++) {
-                if (combine == Combine.LOGITS) {
-                    for (int i = 0; i < v; i++) {
-                        acc[r * v + i] += w * out[r * v + i];
-                    }
-                } else {
-                    TeacherRows.logProbabilities(out, t.values(), r, v, row);
-                    for (int i = 0; i < v; i++) {
-                        acc[r * v + i] += w * Math.exp(row[i]);
-                    }
+            Teacher t = teachers.get(ti);
+            float[] out = t.outputs(batch, temperature);
+            if (out.length != (long) n * v) {
+                throw new IllegalStateException("ensemble teacher " + ti + " (" + t.describe() + ") gave " + out.length + " values for "
+                        + n + " rows of " + v + " classes; expected " + (long) n * v);
+            }
+            outs.add(out);
+            members.add(ti);
+        }
+        float[] result = new float[n * v];
+        if (combine == Combine.LOGITS) {
+            double[] acc = new double[n * v];
+            for (int j = 0; j < outs.size(); j++) {
+                double w = weights[members.get(j)];
+                float[] out = outs.get(j);
+                for (int i = 0; i < acc.length; i++) {
+                    acc[i] += w * out[i];
                 }
             }
+            for (int i = 0; i < acc.length; i++) {
+                result[i] = (float) acc[i];
+            }
+            return result;
         }
-        float[] result = new float[acc.length];
-        for (int i = 0; i < acc.length; i++) {
-            result[i] = (float) acc[i];
+        int m = outs.size();
+        double[][] lp = new double[m][v];
+        double[] logW = new double[m];
+        for (int j = 0; j < m; j++) {
+            logW[j] = Math.log(weights[members.get(j)]);
+        }
+        for (int r = 0; r < n; r++) {
+            for (int j = 0; j < m; j++) {
+                TeacherRows.logProbabilities(outs.get(j), teachers.get(members.get(j)).values(), r, v, temperature, lp[j]);
+            }
+            for (int i = 0; i < v; i++) {
+                double max = Double.NEGATIVE_INFINITY;
+                for (int j = 0; j < m; j++) {
+                    max = Math.max(max, logW[j] + lp[j][i]); // NaN stays NaN: the losses name the bad row
+                }
+                double logM;
+                if (max == Double.NEGATIVE_INFINITY) {
+                    logM = max; // zero mass in every member (and no -inf - -inf = NaN)
+                } else {
+                    double sum = 0;
+                    for (int j = 0; j < m; j++) {
+                        sum += Math.exp(logW[j] + lp[j][i] - max);
+                    }
+                    logM = max + Math.log(sum);
+                }
+                result[r * v + i] = (float) (temperature * logM);
+            }
         }
         return result;
     }

@@ -22,8 +22,9 @@ public interface Teacher {
      * The rows to give a loss that softens teacher rows at temperature {@code temperature} ({@code softmax(values / T)},
      * as {@code kd} and every tempered loss do): the {@code Distiller} asks with the epoch loss's temperature (1 for a loss
      * without one). A teacher whose rows do not depend on T (a model's logits or probabilities, a store) keeps this
-     * default, {@link #outputs(Batch)}; one whose soft targets are defined at T overrides it, so that the loss's
-     * softening gives its targets exactly. Wrappers ({@link VocabularyAlignment}, {@link TopKTeacher}) forward the temperature. Evaluation (teacher
+     * default, {@link #outputs(Batch)}; one whose soft targets are defined at T overrides it, as {@link EnsembleTeacher}
+     * does (the average of its members' distributions softened at T), so that the loss's softening gives its targets
+     * exactly. Wrappers ({@link VocabularyAlignment}, {@link TopKTeacher}) forward the temperature. Evaluation (teacher
      * agreement, KL) and labeling ask {@link #outputs(Batch)}, at T = 1.
      *
      * @param temperature the loss's temperature, finite and {@code > 0}

@@ -16,7 +16,10 @@ import java.util.Objects;
  * <p>For a loss at temperature T ({@link #topK(Batch, double)}: {@code topk-kd}) the entries are the top-k of the
  * teacher's rows for that temperature ({@link Teacher#outputs(Batch, double)}), as log-probabilities at T = 1 of those
  * rows, which the loss then softens at T. For a teacher whose rows do not depend on T that is the top-k of its rows, as
- * always.
+ * always; for an {@link EnsembleTeacher}, whose rows at T are {@code T log m_T}, the loss's softened top-k under the
+ * default {@code renormalize} tail is {@code m_T} renormalized over the k classes of largest {@code m_T}. The
+ * {@code rest} tail stays the documented approximation: the tail mass it tempers as one class is that of the rows at
+ * T = 1 of the loss's reading ({@code 1 - sum of exp(entries)}), not {@code m_T}'s tail.
  */
 public final class TopKTeacher implements SparseTeacher {
     private final Teacher teacher;

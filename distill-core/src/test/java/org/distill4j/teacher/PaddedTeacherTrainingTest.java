@@ -98,11 +98,46 @@ class PaddedTeacherTrainingTest {
         return mass / test.size();
     }
 
-    /** The teacher as logits, or as probabilities (an ensemble of one averages probabilities). */
+    /** The teacher's softmax probabilities (an ensemble's rows are logits: log-probabilities). */
+    static Teacher probabilities(Teacher logits) {
+        return new Teacher() {
+            @Override
+            public int classes() {
+                return logits.classes();
+            }
+
+            @Override
+            public TeacherValues values() {
+                return TeacherValues.PROBABILITIES;
+            }
+
+            @Override
+            public float[] outputs(Batch batch) {
+                float[] x = logits.outputs(batch);
+                int v = classes();
+                double[] row = new double[v];
+                float[] p = new float[x.length];
+                for (int r = 0; r < batch.size(); r++) {
+                    TeacherRows.logProbabilities(x, TeacherValues.LOGITS, r, v, row);
+                    for (int i = 0; i < v; i++) {
+                        p[r * v + i] = (float) Math.exp(row[i]);
+                    }
+                }
+                return p;
+            }
+
+            @Override
+            public String describe() {
+                return "softmax of " + logits.describe();
+            }
+        };
+    }
+
+    /** The teacher as logits, or as probabilities. */
     static Teacher padded(TeacherValues form) {
         Teacher t = Dl4jTeacher.of(teacherNet);
         if (form == TeacherValues.PROBABILITIES) {
-            t = EnsembleTeacher.of(t);
+            t = probabilities(t);
         }
         Teacher p = VocabularyAlignment.align(t, STUDENT_CLASSES, VocabularyAlignment.Mode.PAD);
         assertEquals(form, p.values());

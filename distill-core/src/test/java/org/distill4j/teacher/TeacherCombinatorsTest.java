@@ -11,6 +11,7 @@ import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -61,13 +62,14 @@ class TeacherCombinatorsTest {
         Teacher ta = new Fixed(a, 3, TeacherValues.LOGITS);
         Teacher tb = new Fixed(b, 3, TeacherValues.LOGITS);
         EnsembleTeacher probs = EnsembleTeacher.of(List.of(ta, tb), new double[]{1, 3}, EnsembleTeacher.Combine.PROBABILITIES);
-        assertEquals(TeacherValues.PROBABILITIES, probs.values());
+        // the average of the probabilities, as its log (logits): softened at T = 1 it is the average itself
+        assertEquals(TeacherValues.LOGITS, probs.values());
         float[] out = probs.outputs(batch(2));
         for (int r = 0; r < 2; r++) {
             double[] pa = softmax(a, r * 3, 3);
             double[] pb = softmax(b, r * 3, 3);
             for (int i = 0; i < 3; i++) {
-                assertEquals(0.25 * pa[i] + 0.75 * pb[i], out[r * 3 + i], 1e-7);
+                assertEquals(0.25 * pa[i] + 0.75 * pb[i], Math.exp(out[r * 3 + i]), 1e-7);
             }
         }
         float[] logits = EnsembleTeacher.of(List.of(ta, tb), new double[]{2, 2}, EnsembleTeacher.Combine.LOGITS).outputs(batch(2));
@@ -196,7 +198,7 @@ class TeacherCombinatorsTest {
         double[] pa = softmax(new float[]{1, 2, 3}, 0, 3);
         double[] pf = softmax(new float[]{0.5f, -1, 2, 1}, 0, 4);
         for (int i = 0; i < 4; i++) {
-            assertEquals(0.5 * (i < 3 ? pa[i] : 0) + 0.5 * pf[i], mixed[i], 1e-7, "class " + i);
+            assertEquals(0.5 * (i < 3 ? pa[i] : 0) + 0.5 * pf[i], Math.exp(mixed[i]), 1e-7, "class " + i);
         }
 
         SparseTeacher.TopK top = TopKTeacher.of(padded, 4).topK(batch(2));
@@ -302,5 +304,97 @@ class TeacherCombinatorsTest {
         double[] out = new double[v];
         TeacherRows.logProbabilities(rows, TeacherValues.LOGITS, r, v, t, out);
         return out;
+    }
+
+    /**
+     * An ensemble's rows at T softened at T are m_T = sum_k w_k softmax(x_k / T) (float64 reference); outputs(batch) is
+     * outputs(batch, 1); a LOGITS ensemble is the same at every T, and one with a PROBABILITIES ensemble among its members
+     * is the normalized geometric mean of the members' distributions at T (the inner one's being its m_T).
+     */
+    @Test
+    void anEnsembleAtTAveragesItsMembersSoftenedAtT() {
+        Random rng = new Random(32);
+        int v = 13;
+        int n = 5;
+        float[] a = extremeLogits(rng, n, v);
+        float[] b = Inputs.probabilities(rng, n, v, 2);
+        b[3 * v + 7] = 0f; // row 3, class 7: zero mass in both members
+        b[v + 2] = 1e-30f;
+        float[] c = Inputs.logits(rng, n, v, 4);
+        Teacher ta = new Fixed(a, v, TeacherValues.LOGITS);
+        Teacher tb = new Fixed(b, v, TeacherValues.PROBABILITIES);
+        Teacher tc = new Fixed(c, v, TeacherValues.LOGITS);
+        EnsembleTeacher ens = EnsembleTeacher.of(List.of(ta, tb), new double[]{1, 2.5}, EnsembleTeacher.Combine.PROBABILITIES);
+        EnsembleTeacher geo = EnsembleTeacher.of(List.of(ens, tc), new double[]{3, 1}, EnsembleTeacher.Combine.LOGITS);
+        EnsembleTeacher plainGeo = EnsembleTeacher.of(List.of(ta, tc), new double[]{3, 1}, EnsembleTeacher.Combine.LOGITS);
+        assertEquals(TeacherValues.LOGITS, ens.values());
+        assertArrayEquals(ens.outputs(batch(n), 1.0), ens.outputs(batch(n)), 0f);
+        for (double t : new double[]{0.5, 1, 2.5, 4}) {
+            float[] rows = ens.outputs(batch(n), t);
+            float[] geoRows = geo.outputs(batch(n), t);
+            assertArrayEquals(plainGeo.outputs(batch(n)), plainGeo.outputs(batch(n), t), 0f, "LOGITS of T-free members, T " + t);
+            for (int r = 0; r < n; r++) {
+                double[] la = refLogSoftmax(a, r * v, v, t, false);
+                double[] lb = refLogSoftmax(b, r * v, v, t, true);
+                double[] lc = refLogSoftmax(c, r * v, v, t, false);
+                double[] m = new double[v];
+                double[] g = new double[v];
+                for (int i = 0; i < v; i++) {
+                    m[i] = Math.log(Math.exp(la[i]) / 3.5 + 2.5 * Math.exp(lb[i]) / 3.5);
+                    g[i] = 0.75 * m[i] + 0.25 * lc[i];
+                }
+                String what = "T " + t + ", row " + r;
+                org.distill4j.testing.Tolerances.assertLogProbsClose(m, refLogSoftmax(rows, r * v, v, t, false), what);
+                double[] gm = org.distill4j.testing.Float64Reference.logSoftmax(g, 0, v, 1.0);
+                org.distill4j.testing.Tolerances.assertLogProbsClose(gm, refLogSoftmax(geoRows, r * v, v, t, false), "geometric, " + what);
+            }
+            assertEquals(Float.NEGATIVE_INFINITY, rows[3 * v + 7], "zero mass in every member, T " + t);
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ens.outputs(batch(n), 0));
+        assertEquals("ensemble teacher asked at temperature 0.0, expected a finite value > 0", e.getMessage());
+    }
+
+    /** The wrappers forward the temperature: the aligned dense rows and the aligned top-k of an ensemble at T. */
+    @Test
+    void alignmentAndTopKForwardTheTemperature() {
+        Random rng = new Random(33);
+        int v = 11;
+        int n = 4;
+        Teacher ta = new Fixed(Inputs.logits(rng, n, v, 3), v, TeacherValues.LOGITS);
+        Teacher tb = new Fixed(Inputs.probabilities(rng, n, v, 2), v, TeacherValues.PROBABILITIES);
+        EnsembleTeacher ens = EnsembleTeacher.of(List.of(ta, tb), new double[]{1, 2}, EnsembleTeacher.Combine.PROBABILITIES);
+        double t = 4;
+        float[] at = ens.outputs(batch(n), t);
+        float ninf = Float.NEGATIVE_INFINITY;
+        Teacher padded = VocabularyAlignment.align(ens, v + 2, VocabularyAlignment.Mode.PAD);
+        float[] p = padded.outputs(batch(n), t);
+        for (int r = 0; r < n; r++) {
+            assertArrayEquals(Arrays.copyOfRange(at, r * v, (r + 1) * v), Arrays.copyOfRange(p, r * (v + 2), r * (v + 2) + v), 0f);
+            assertArrayEquals(new float[]{ninf, ninf}, Arrays.copyOfRange(p, r * (v + 2) + v, (r + 1) * (v + 2)), 0f);
+        }
+        float[] cut = VocabularyAlignment.align(ens, v - 3, VocabularyAlignment.Mode.TRUNCATE).outputs(batch(n), t);
+        for (int r = 0; r < n; r++) {
+            assertArrayEquals(Arrays.copyOfRange(at, r * v, r * v + v - 3), Arrays.copyOfRange(cut, r * (v - 3), (r + 1) * (v - 3)), 0f);
+        }
+        TopKTeacher top = TopKTeacher.of(ens, 4);
+        SparseTeacher.TopK k1 = top.topK(batch(n));
+        SparseTeacher.TopK k4 = top.topK(batch(n), t);
+        assertNotEquals(Arrays.toString(k1.logProbs()), Arrays.toString(k4.logProbs()), "the top-k at T differs from the top-k at 1");
+        SparseTeacher.TopK direct = TopKTeacher.of(new Fixed(at, v, TeacherValues.LOGITS), 4).topK(batch(n));
+        assertArrayEquals(direct.ids(), k4.ids());
+        assertArrayEquals(direct.logProbs(), k4.logProbs(), 0f);
+        // the aligned top-k view forwards T: PAD keeps the entries at T and appends the new classes
+        SparseTeacher.TopK aligned = VocabularyAlignment.align(top, v + 1, VocabularyAlignment.Mode.PAD).topK(batch(n), t);
+        assertEquals(5, aligned.k());
+        for (int r = 0; r < n; r++) {
+            assertArrayEquals(Arrays.copyOfRange(k4.ids(), r * 4, r * 4 + 4), Arrays.copyOfRange(aligned.ids(), r * 5, r * 5 + 4));
+            assertArrayEquals(Arrays.copyOfRange(k4.logProbs(), r * 4, r * 4 + 4), Arrays.copyOfRange(aligned.logProbs(), r * 5, r * 5 + 4), 0f);
+            assertEquals(ninf, aligned.logProbs()[r * 5 + 4]);
+        }
+        // a top-k of a top-k teacher takes the best entries of that teacher at T
+        SparseTeacher.TopK best = TopKTeacher.of(top, 2).topK(batch(n), t);
+        for (int r = 0; r < n; r++) {
+            assertArrayEquals(Arrays.copyOfRange(k4.ids(), r * 4, r * 4 + 2), Arrays.copyOfRange(best.ids(), r * 2, r * 2 + 2));
+        }
     }
 }

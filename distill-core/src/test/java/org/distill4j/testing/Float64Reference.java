@@ -90,6 +90,37 @@ public final class Float64Reference {
         return total / rows;
     }
 
+    /**
+     * {@code topk-kd} with the renormalize tail: per row the top-k log-probabilities {@code lps} (at T = 1) divided by
+     * T and renormalized over the k entries, {@code p~}, against the student's full softmax at T:
+     * {@code T^2 sum_{j in K} p~_j (log p~_j - log q_j)}, gradient {@code T (q_i - p~_i [i in K])}; mean over rows.
+     */
+    public static double topKKd(float[] s, int[] ids, float[] lps, int k, int rows, int v, double temperature, double upstream,
+                                double[] grad) {
+        double total = 0;
+        for (int r = 0; r < rows; r++) {
+            int off = r * v;
+            double[] logQ = logSoftmax(s, off, v, temperature);
+            double[] logP = logSoftmax(lps, r * k, k, temperature);
+            double value = 0;
+            double[] p = new double[v];
+            for (int j = 0; j < k; j++) {
+                int id = ids[r * k + j];
+                p[id] = Math.exp(logP[j]);
+                if (p[id] > 0) {
+                    value += p[id] * (logP[j] - logQ[id]);
+                }
+            }
+            total += temperature * temperature * value;
+            if (grad != null) {
+                for (int i = 0; i < v; i++) {
+                    grad[off + i] = upstream * temperature * (Math.exp(logQ[i]) - p[i]) / rows;
+                }
+            }
+        }
+        return total / rows;
+    }
+
     /** Cross-entropy -log softmax(s)_y, mean over rows. */
     public static double ce(float[] s, int[] labels, int rows, int v, double upstream, double[] grad) {
         double total = 0;
