@@ -11,7 +11,10 @@ import java.util.Objects;
  * 2.1; J. Ba, R. Caruana, "Do Deep Nets Really Need to be Deep?", NIPS 2014). Needs teacher logits:
  * probabilities are rejected, since logits are only known up to a per-row constant from them. A
  * {@code -Infinity} teacher logit (a class of zero mass, e.g. from {@code VocabularyAlignment} PAD) is
- * rejected too, naming the row and class: its squared error is infinite, and there is no logit to match.
+ * rejected too, naming the row and class: its squared error is infinite, and there is no logit to match. An
+ * {@code EnsembleTeacher} averaging probabilities gives logits, the log of its averaged probabilities (at the
+ * temperature the rows are asked at: 1 for {@code mse} alone), so {@code mse} matches those log-probabilities, as it
+ * does those of a store of log-probabilities.
  */
 public final class LogitMse implements LogitLoss {
     /** The registered name. */

@@ -19,12 +19,14 @@ import java.util.Objects;
  * is a different distribution at T != 1 (sharper members weigh more). The rows are logits ({@link #values()}):
  * {@link #outputs(Batch, double)} gives {@code T log m_T}, computed in double, so a loss that softens teacher rows at T
  * ({@code softmax(rows / T)}, as {@code kd} and every tempered loss do) sees {@code m_T} exactly; the {@code Distiller}
- * asks at its loss's temperature (a weighted sum's is its first tempered term's). {@link #outputs(Batch)} is the rows at
- * T = 1, {@code log m_1}: the log of the averaged probabilities, what evaluation (teacher agreement, KL) and a
- * {@code Labeler} read. So a store labeled from an ensemble holds the T = 1 average (as log-probabilities), and training
- * from that store at T != 1 tempers that average rather than averaging tempered members: label again, or train from the
- * live ensemble, for the papers' targets at T. Being logits, the rows also feed {@code mse}, which then matches the
- * log of the averaged probabilities, as it does on a store of log-probabilities; and {@code logit-std} standardizes
+ * asks at its loss's temperature (a weighted sum's is its first tempered term's, so a sum whose tempered terms have
+ * other temperatures gives them all the average at that one). {@link #outputs(Batch)} is the rows at T = 1,
+ * {@code log m_1}: the log of the averaged probabilities, what evaluation (teacher agreement, KL) and a {@code Labeler}
+ * read. So a store labeled from an ensemble holds the T = 1 average (as log-probabilities), and training from that
+ * store at T != 1 tempers that average rather than averaging tempered members, as before this ensemble averaged at T:
+ * train from the live ensemble for the papers' targets at T. Being logits, the rows also feed {@code mse}, which then
+ * matches the log of the averaged probabilities (at T = 1, as it has no temperature; in a weighted sum with a tempered
+ * term, {@code T log m_T}), as it does on a store of log-probabilities; and {@code logit-std} standardizes
  * {@code T log m_T}, whose z-scores are those of {@code log m_T} (the factor T cancels).
  *
  * <p>{@link Combine#LOGITS} averages the members' logits, a geometric mean of their distributions; it keeps the result in

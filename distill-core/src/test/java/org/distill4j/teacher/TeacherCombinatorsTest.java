@@ -397,4 +397,39 @@ class TeacherCombinatorsTest {
             assertArrayEquals(Arrays.copyOfRange(k4.ids(), r * 4, r * 4 + 2), Arrays.copyOfRange(best.ids(), r * 2, r * 2 + 2));
         }
     }
+
+    /**
+     * mse, which refuses probabilities, takes a probability-averaging ensemble: its rows are the log of the averaged
+     * probabilities, and mse matches them (float64 reference, upstream 0.6).
+     */
+    @Test
+    void mseMatchesTheLogOfAnEnsemblesAveragedProbabilities() {
+        Random rng = new Random(34);
+        int v = 9;
+        int n = 3;
+        float[] a = Inputs.logits(rng, n, v, 3);
+        float[] b = Inputs.probabilities(rng, n, v, 2);
+        EnsembleTeacher ens = EnsembleTeacher.of(List.of(new Fixed(a, v, TeacherValues.LOGITS), new Fixed(b, v, TeacherValues.PROBABILITIES)),
+                new double[]{1, 3}, EnsembleTeacher.Combine.PROBABILITIES);
+        float[] s = Inputs.logits(rng, n, v, 2);
+        float[] rows = ens.outputs(batch(n));
+        float[] g = new float[n * v];
+        double value = new org.distill4j.loss.LogitMse().compute(org.distill4j.loss.LogitBatch.of(n, v, s, rows, ens.values(), null), g, 0.6f)
+                .value();
+        double expected = 0;
+        double[] gRef = new double[n * v];
+        for (int r = 0; r < n; r++) {
+            double[] la = refLogSoftmax(a, r * v, v, 1, false);
+            double[] lb = refLogSoftmax(b, r * v, v, 1, true);
+            for (int i = 0; i < v; i++) {
+                double logM = Math.log(0.25 * Math.exp(la[i]) + 0.75 * Math.exp(lb[i]));
+                org.distill4j.testing.Tolerances.assertLogProbsClose(new double[]{logM}, new double[]{rows[r * v + i]}, "row " + r + " class " + i);
+                double d = s[r * v + i] - logM;
+                expected += d * d / v / n;
+                gRef[r * v + i] = 0.6 * 2 * d / v / n;
+            }
+        }
+        org.distill4j.testing.Tolerances.assertValueClose(expected, value, "mse on the ensemble");
+        org.distill4j.testing.Tolerances.assertGradClose(gRef, g, "mse gradient on the ensemble");
+    }
 }
