@@ -1,6 +1,7 @@
 package org.distill4j.teacher;
 
 import org.distill4j.data.Batch;
+import org.distill4j.loss.LogitBatch;
 import org.distill4j.loss.TeacherValues;
 
 import java.util.Objects;
@@ -30,11 +31,10 @@ import java.util.Objects;
  *   <li>TRUNCATE drops the entries of classes {@code >=} the student's, and renormalizes, as a dense teacher's truncated
  *       distribution is: the kept entries' log-probabilities are shifted by {@code -log(kept + rest)}, where
  *       {@code rest = 1 - sum of all entries' probabilities} is the teacher's unknown tail, taken to lie in the student's
- *       classes. Rows keep {@code k = min(k, student classes)} entries: a dropped entry's slot is filled with a class
- *       outside the row (the highest free id) at log-probability {@code -Infinity}. Under {@code topk-kd}'s default
- *       {@code renormalize} tail that is exact (an entry of probability 0 weighs nothing, and its class gets the
- *       gradient of any class outside the top-k); under the {@code rest} tail the filled class is taken as of
- *       probability 0 instead of part of the rest. A row whose entries of positive probability all lie beyond the
+ *       classes. Rows keep {@code k = min(k, student classes)} slots: a dropped entry's slot is absent
+ *       ({@link LogitBatch#ABSENT}, log-probability {@code -Infinity}), so the row is the top-k of its other entries and
+ *       both tails of {@code topk-kd} are exact (under {@code rest} every class outside the kept entries is part of the
+ *       rest). A store holds k entries in every row: store a teacher before aligning it. A row whose entries of positive probability all lie beyond the
  *       student's classes has nothing left to distill and is an error naming the row and sample.</li>
  * </ul>
  *
@@ -329,7 +329,9 @@ public final class VocabularyAlignment implements Teacher {
                     inTeacherRow[in.ids()[r * tk + j]] = false;
                 }
                 for (int j = 0; j < k; j++) {
-                    inRow[ids[r * k + j]] = false;
+                    if (ids[r * k + j] != LogitBatch.ABSENT) {
+                        inRow[ids[r * k + j]] = false;
+                    }
                 }
             }
             return new TopK(ids, lps, k);
@@ -379,15 +381,11 @@ public final class VocabularyAlignment implements Teacher {
             for (int u : unmapped) {
                 inRow[u] = true; // taken by the entries appended below
             }
-            // the dropped entries' slots: student classes the teacher has, outside the row, of probability 0, highest id first
-            int c = dense.classes - 1;
+            // the dropped entries' slots hold no class: the row is the top-k of its other entries (under the rest tail
+            // every class outside them is part of the rest)
             for (int j = nk; j < own; j++) {
-                while (inRow[c]) {
-                    c--;
-                }
-                ids[r * k + j] = c;
+                ids[r * k + j] = LogitBatch.ABSENT;
                 lps[r * k + j] = Float.NEGATIVE_INFINITY;
-                inRow[c] = true;
             }
             for (int u = 0; u < unmapped.length; u++) {
                 ids[r * k + own + u] = unmapped[u];

@@ -320,8 +320,8 @@ class SparseAlignmentTest {
             Tolerances.assertValueClose(ref, got, "TRUNCATE, RENORMALIZE, T " + t + " value");
             Tolerances.assertGradClose(want, g, "TRUNCATE, RENORMALIZE, T " + t + " gradient");
         }
-        // REST: the kept entries of the truncated distribution, its rest over the student's classes outside the row; a
-        // dropped slot's class is an entry of probability 0 (see VocabularyAlignment: the one approximation)
+        // REST: the kept entries of the truncated distribution, its rest over the student's classes outside them (a dropped
+        // entry's slot is absent: no class, so the rest is exactly the truncated distribution's)
         for (double t : new double[]{1, 3}) {
             List<List<int[]>> buckets = new ArrayList<>();
             List<double[]> mass = new ArrayList<>();
@@ -333,6 +333,9 @@ class SparseAlignmentTest {
                 double known = 0;
                 for (int j = 0; j < k; j++) {
                     int id = top.ids()[r * k + j];
+                    if (id == LogitBatch.ABSENT) {
+                        continue;
+                    }
                     in[id] = true;
                     if (top.logProbs()[r * k + j] != NINF) {
                         bs.add(new int[]{id});
@@ -393,6 +396,17 @@ class SparseAlignmentTest {
      * The hint of topk-kd's error, TopKTeacher.of(teacher, k), works for a teacher that is already top-k: its best k
      * entries, without its dense outputs (which a top-k store does not have).
      */
+    /** The best k of a row with absent slots keeps its entries of probability 0 before the absent slots. */
+    @Test
+    void topKOfARowWithAbsentSlotsKeepsEntriesFirst() {
+        int a = LogitBatch.ABSENT;
+        float ninf = Float.NEGATIVE_INFINITY;
+        Entries sparse = new Entries(new int[]{a, 4, 7, a}, new float[]{ninf, -0.2f, ninf, ninf}, 4, 9);
+        SparseTeacher.TopK top = TopKTeacher.of(sparse, 2).topK(batch(1));
+        assertArrayEquals(new int[]{4, 7}, top.ids(), "the entry of probability 0 is an entry; an absent slot holds no class");
+        assertArrayEquals(new float[]{-0.2f, ninf}, top.logProbs(), 0f);
+    }
+
     @Test
     void topKOfATopKTeacherTakesItsBestEntries() {
         Random rng = new Random(34);
