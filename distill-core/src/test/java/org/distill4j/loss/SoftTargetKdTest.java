@@ -225,6 +225,34 @@ class SoftTargetKdTest {
         }
     }
 
+    /**
+     * Teacher probabilities at a temperature below 1/745: the teacher's exponents must be taken relative to the log of
+     * the row's largest probability. Relative to anything else (the probability itself, which differs from its log by
+     * at least 1) every {@code exp((log p_i - shift) / T)} underflows to 0 and the targets become 0/0.
+     */
+    @Test
+    void teacherProbabilitiesAtASmallTemperatureMatchTheReference() {
+        Random rng = new Random(41);
+        int rows = 4;
+        int v = 37;
+        float[] s = Inputs.logits(rng, rows, v, 2.5);
+        float[] p = Inputs.probabilities(rng, rows, v, 2.5);
+        int[] y = Inputs.labels(rng, rows, v);
+        for (double t : new double[]{1e-3, 5e-4}) {
+            for (double alpha : new double[]{0.0, 0.3}) {
+                double[] refGrad = new double[rows * v];
+                double ref = Float64Reference.kd(s, p, true, y, rows, v, t, alpha, UPSTREAM, refGrad);
+                float[] grad = Inputs.poisoned(rows * v);
+                LossResult r = new SoftTargetKd(t, alpha).compute(LogitBatch.of(rows, v, s, p, TeacherValues.PROBABILITIES,
+                        alpha > 0 ? y : null), grad, UPSTREAM);
+                String what = "kd T=" + t + " alpha=" + alpha + " (probabilities)";
+                assertTrue(Double.isFinite(ref) && ref > 0, what + ": reference " + ref);
+                Tolerances.assertValueClose(ref, r.value(), what + " value");
+                Tolerances.assertGradClose(refGrad, grad, what + " gradient");
+            }
+        }
+    }
+
     @Test
     void sumReductionIsRowsTimesMeanAndTermsAreReported() {
         Random rng = new Random(13);
