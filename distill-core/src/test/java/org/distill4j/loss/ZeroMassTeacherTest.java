@@ -207,6 +207,27 @@ class ZeroMassTeacherTest {
         }
     }
 
+    static Stream<Arguments> hot() {
+        List<Arguments> out = new ArrayList<>();
+        for (String l : LOSSES) {
+            for (Form form : l.startsWith("topk") ? new Form[]{Form.LOGITS} : Form.values()) {
+                out.add(Arguments.of(l, form));
+            }
+        }
+        return out.stream();
+    }
+
+    /**
+     * At T = 20 a class floored at {@link ReverseKl#TEACHER_LOG_FLOOR} would carry visible mass (-103.28 / 20 = -5.2, a few
+     * per mille of the row): only the losses that must floor (reverse KL, gjsd at beta 1) may; the others keep zero-mass
+     * classes at exactly zero, as their references do (at T &lt;= 4 the floored mass, below 1e-11, hides in the tolerances).
+     */
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("hot")
+    void atAHighTemperatureOnlyTheFlooringLossesFloor(String which, Form form) {
+        valueMatchesFloat64ReferenceAndGradientMatchesItsCentralDifferences(which, form, 7, 20);
+    }
+
     /** Student logits of magnitude 1e4 against a teacher with zero-mass classes: finite, the reference, zero-sum gradients. */
     @ParameterizedTest(name = "{0}")
     @MethodSource("names")
