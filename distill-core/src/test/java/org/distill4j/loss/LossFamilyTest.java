@@ -626,6 +626,36 @@ class LossFamilyTest {
     }
 
     /**
+     * The weights of gjsd and dkd: their bounds are accepted and give finite losses (gjsd beta 0 and 1 are the KL
+     * divergences, dkd alpha or beta 0 drops a part, warm-up 0 is none); values outside, NaN and infinities are refused
+     * naming the loss and the value.
+     */
+    @Test
+    void weightsOutsideTheirRangeAreRefusedAndTheirBoundsAccepted() {
+        Random rng = new Random(21);
+        int rows = 3;
+        int v = 7;
+        LogitBatch b = LogitBatch.of(rows, v, Inputs.logits(rng, rows, v, 2), Inputs.logits(rng, rows, v, 2), TeacherValues.LOGITS,
+                Inputs.labels(rng, rows, v));
+        for (LogitLoss ok : List.<LogitLoss>of(new GeneralizedJsd(0, 2), new GeneralizedJsd(1, 2), new Dkd(0, 8, 4, 0),
+                new Dkd(1, 0, 4, 0), new Dkd(0, 0, 4, 3))) {
+            assertTrue(Double.isFinite(ok.compute(b, new float[rows * v], UP).value()), ok.settings().toString());
+        }
+        for (double beta : new double[]{-1e-9, 1 + 1e-9, Double.NaN, Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new GeneralizedJsd(beta, 2), "beta " + beta);
+            assertEquals("gjsd beta must be in [0, 1], got " + beta, e.getMessage());
+        }
+        for (double bad : new double[]{-1e-9, Double.NaN, Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Dkd(bad, 8, 4, 0), "alpha " + bad);
+            assertEquals("dkd alpha and beta must be finite and >= 0, got " + bad + " and 8.0", e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> new Dkd(1, bad, 4, 0), "beta " + bad);
+            assertEquals("dkd alpha and beta must be finite and >= 0, got 1.0 and " + bad, e.getMessage());
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Dkd(1, 8, 4, -1));
+        assertEquals("dkd warmup must be >= 0 epochs, got -1", e.getMessage());
+    }
+
+    /**
      * A temperature so small that 1/T overflows (a subnormal double) was accepted and turned every value and gradient into
      * NaN without an error (0 * Infinity at each row's maximum): refused, naming the loss, for every temperature-scaled
      * loss; the smallest normal temperature still gives finite results.
