@@ -339,6 +339,46 @@ class ZeroMassTeacherTest {
         assertTrue(Arrays.equals(g1, g2));
     }
 
+
+    /**
+     * The floor is on log-probabilities, not on the distance to the row's largest logit: a finite logit 104.5 below the
+     * others sits above the floor relative to the maximum but, with 49 classes sharing the mass, about 4 nats below it as
+     * a log-probability, and is floored; wherever the row sits (logits around +300, 0, -300). Reverse KL and gjsd at
+     * beta 1 against the float64 reference (which floors each log-probability), gradient against its central differences,
+     * V = 50, T in {1, 20}, student mass on the floored class.
+     */
+    @Test
+    void aFiniteTeacherLogitBelowTheFloorAsALogProbabilityIsFlooredWhereverTheRowSits() {
+        int v = 50;
+        int rows = 3;
+        int low = 7;
+        Random rng = new Random(59);
+        float[] t = new float[rows * v];
+        float[] s = Inputs.logits(rng, rows, v, 1);
+        double[] offsets = {300, 0, -300};
+        for (int r = 0; r < rows; r++) {
+            for (int i = 0; i < v; i++) {
+                t[r * v + i] = (float) (offsets[r] + 0.01 * rng.nextGaussian());
+            }
+            t[r * v + low] = (float) (offsets[r] - 104.5);
+            s[r * v + low] += 2; // the student puts mass where the teacher has almost none
+        }
+        double[] lp = FamilyReference.logSoftmax(FamilyReference.widen(t), 0, v, 1);
+        assertTrue(lp[low] < FamilyReference.LOG_FLOOR - 3, "below the floor as a log-probability: " + lp[low]);
+        double[] td = FamilyReference.widen(t);
+        double[] sd = FamilyReference.widen(s);
+        LogitBatch b = LogitBatch.of(rows, v, s, t, TeacherValues.LOGITS, null);
+        for (double temp : new double[]{1, 20}) {
+            for (LogitLoss loss : new LogitLoss[]{new ReverseKl(temp), new GeneralizedJsd(1, temp)}) {
+                FamilyReference.Value ref = x -> FamilyReference.reverseKl(x, td, rows, v, temp);
+                float[] g = Inputs.poisoned(rows * v);
+                LossResult r = loss.compute(b, g, UP);
+                String what = loss.name() + " T=" + temp + ", a finite teacher logit below the floor";
+                Tolerances.assertValueClose(ref.at(sd), r.value(), what + " value");
+                LossFamilyTest.checkGradient(ref, sd, g, rng, what);
+            }
+        }
+    }
     @Test
     void nanAndPlusInfinityAndRowsWithoutMassAreRefusedNamingRowAndClass() {
         int rows = 3;
