@@ -81,8 +81,11 @@ class BadRowExceptionTest {
             }
         }
         int[] outside = ids.clone();
-        outside[BAD * k + 1] = -1;
-        badRow(() -> LogitBatch.ofTopK(ROWS, V, s, outside, lps, k, null), "top-k id at row 5, entry 1 is -1");
+        outside[BAD * k + 1] = -2; // -1 is an absent slot (LogitBatch.ABSENT), which needs -Infinity
+        badRow(() -> LogitBatch.ofTopK(ROWS, V, s, outside, lps, k, null), "top-k id at row 5, entry 1 is -2");
+        int[] absent = ids.clone();
+        absent[BAD * k + 1] = LogitBatch.ABSENT;
+        badRow(() -> LogitBatch.ofTopK(ROWS, V, s, absent, lps, k, null), "top-k entry at row 5, entry 1 is absent (id -1)");
         int[] repeated = ids.clone();
         repeated[BAD * k + 2] = repeated[BAD * k];
         badRow(() -> LogitBatch.ofTopK(ROWS, V, s, repeated, lps, k, null), "top-k ids of row 5 repeat class");
