@@ -121,15 +121,7 @@ public final class StoreWriter implements AutoCloseable {
         }
         try {
             lock(ch, partial);
-            ByteBuffer h = header.encode();
-            try {
-                while (h.hasRemaining()) {
-                    ch.write(h);
-                }
-                ch.force(true);
-            } catch (IOException e) {
-                throw writeFailed(partial, "write the header", e);
-            }
+            writeHeader(ch, header, partial);
             return new StoreWriter(path, partial, header, ch, 0);
         } catch (IOException | RuntimeException e) {
             ch.close();
@@ -328,11 +320,10 @@ public final class StoreWriter implements AutoCloseable {
         }
     }
 
-    /** Starts {@code partial} over with {@code header}: what was there is less than a header of our own. */
-    private static StoreWriter restart(Path path, Path partial, StoreHeader header, FileChannel ch) throws IOException {
+    /** Writes {@code header} at the start of {@code partial}'s (empty) file and syncs it. */
+    private static void writeHeader(FileChannel ch, StoreHeader header, Path partial) throws IOException {
+        ByteBuffer h = header.encode();
         try {
-            ch.truncate(0);
-            ByteBuffer h = header.encode();
             while (h.hasRemaining()) {
                 ch.write(h, h.position());
             }
@@ -340,6 +331,16 @@ public final class StoreWriter implements AutoCloseable {
         } catch (IOException e) {
             throw writeFailed(partial, "write the header", e);
         }
+    }
+
+    /** Starts {@code partial} over with {@code header}: what was there is less than a header of our own. */
+    private static StoreWriter restart(Path path, Path partial, StoreHeader header, FileChannel ch) throws IOException {
+        try {
+            ch.truncate(0);
+        } catch (IOException e) {
+            throw writeFailed(partial, "write the header", e);
+        }
+        writeHeader(ch, header, partial);
         return new StoreWriter(path, partial, header, ch, 0);
     }
 

@@ -28,12 +28,9 @@ public final class TeacherRows {
         if (!(temperature > 0) || Double.isInfinite(temperature)) {
             throw new IllegalArgumentException("temperature is " + temperature + ", expected a finite value > 0");
         }
-        if (temperature != 1.0) {
-            tempered(values, kind, r, classes, temperature, out);
-            return;
-        }
         int off = r * classes;
-        if (kind == TeacherValues.PROBABILITIES) {
+        boolean probs = kind == TeacherValues.PROBABILITIES;
+        if (probs && temperature == 1.0) {
             double sum = 0;
             for (int i = 0; i < classes; i++) {
                 sum += values[off + i];
@@ -44,38 +41,21 @@ public final class TeacherRows {
             }
             return;
         }
+        // the scores (logits, or log p, which needs no renormalization: a constant shift leaves their softmax as it is)
+        // shifted by their max, divided by T
         double m = Double.NEGATIVE_INFINITY;
         for (int i = 0; i < classes; i++) {
-            m = Math.max(m, values[off + i]);
-        }
-        double z = 0;
-        for (int i = 0; i < classes; i++) {
-            z += Math.exp(values[off + i] - m);
-        }
-        // shift by m before log z is taken off: m + log z rounds to m near the float limit (tied logits of 3e38 were
-        // each given probability 1)
-        double logZ = Math.log(z);
-        for (int i = 0; i < classes; i++) {
-            out[i] = (values[off + i] - m) - logZ;
-        }
-    }
-
-    /** {@link #logProbabilities} at {@code t != 1}: the scores (logits, or log p) shifted by their max, divided by t. */
-    private static void tempered(float[] values, TeacherValues kind, int r, int classes, double t, double[] out) {
-        int off = r * classes;
-        boolean probs = kind == TeacherValues.PROBABILITIES;
-        double m = Double.NEGATIVE_INFINITY;
-        for (int i = 0; i < classes; i++) {
-            // log p needs no renormalization: a constant shift of the scores leaves their softmax as it is
             out[i] = probs ? Math.log(values[off + i]) : values[off + i];
             m = Math.max(m, out[i]);
         }
         double z = 0;
         for (int i = 0; i < classes; i++) {
-            // (x - m) / t in double: no overflow at logits near the float limit, and exp(0) = 1 for the largest class
-            out[i] = (out[i] - m) / t;
+            // (x - m) / T in double: no overflow at logits near the float limit, and exp(0) = 1 for the largest class
+            out[i] = (out[i] - m) / temperature;
             z += Math.exp(out[i]);
         }
+        // shift by m before log z is taken off: m + log z rounds to m near the float limit (tied logits of 3e38 were
+        // each given probability 1)
         double logZ = Math.log(z);
         for (int i = 0; i < classes; i++) {
             out[i] -= logZ;

@@ -116,11 +116,10 @@ public final class TopKTeacher implements SparseTeacher {
                 order[j] = off + j;
             }
             // the same ranking as of full rows: a higher log-probability, or the same and a smaller id; absent slots
-            // (LogitBatch.ABSENT, -inf) after every entry, so an entry of probability 0 is kept before them
+            // (LogitBatch.ABSENT = -1, at -inf: the largest id unsigned) after every entry, so an entry of probability 0
+            // is kept before them
             java.util.Arrays.sort(order, (a, b) -> in.logProbs()[a] != in.logProbs()[b]
-                    ? Float.compare(in.logProbs()[b], in.logProbs()[a])
-                    : Integer.compare(in.ids()[a] == org.distill4j.loss.LogitBatch.ABSENT ? Integer.MAX_VALUE : in.ids()[a],
-                            in.ids()[b] == org.distill4j.loss.LogitBatch.ABSENT ? Integer.MAX_VALUE : in.ids()[b]));
+                    ? Float.compare(in.logProbs()[b], in.logProbs()[a]) : Integer.compareUnsigned(in.ids()[a], in.ids()[b]));
             for (int j = 0; j < k; j++) {
                 ids[r * k + j] = in.ids()[order[j]];
                 lps[r * k + j] = in.logProbs()[order[j]];

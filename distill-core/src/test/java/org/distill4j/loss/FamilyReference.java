@@ -171,6 +171,22 @@ final class FamilyReference {
         return k;
     }
 
+    /** The k most probable classes of each row of teacher logits {@code td} and their log-probabilities, best first. */
+    static void topKOf(double[] td, int rows, int v, int k, int[] ids, float[] lps) {
+        for (int r = 0; r < rows; r++) {
+            double[] lp = logSoftmax(td, r * v, v, 1.0);
+            Integer[] order = new Integer[v];
+            for (int i = 0; i < v; i++) {
+                order[i] = i;
+            }
+            java.util.Arrays.sort(order, (a, b) -> Double.compare(lp[b], lp[a]));
+            for (int j = 0; j < k; j++) {
+                ids[r * k + j] = order[j];
+                lps[r * k + j] = (float) lp[order[j]];
+            }
+        }
+    }
+
     /**
      * Top-k KD: renormalized over the k entries, or with a rest bucket. An entry of id {@link LogitBatch#ABSENT} is no
      * entry: the row has one class fewer in its top-k.

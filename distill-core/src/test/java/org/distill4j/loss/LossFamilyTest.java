@@ -58,18 +58,7 @@ class LossFamilyTest {
                 int k = Math.min(v, v > 100 ? 64 : 4);
                 int[] ids = new int[rows * k];
                 float[] lps = new float[rows * k];
-                for (int r = 0; r < rows; r++) {
-                    double[] lp = FamilyReference.logSoftmax(td, r * v, v, 1.0);
-                    Integer[] order = new Integer[v];
-                    for (int i = 0; i < v; i++) {
-                        order[i] = i;
-                    }
-                    Arrays.sort(order, (a, b) -> Double.compare(lp[b], lp[a]));
-                    for (int j = 0; j < k; j++) {
-                        ids[r * k + j] = order[j];
-                        lps[r * k + j] = (float) lp[order[j]];
-                    }
-                }
+                FamilyReference.topKOf(td, rows, v, k, ids, lps);
                 boolean rest = which.equals("topk-rest");
                 return new Case(new TopKKd(t, rest ? TopKKd.Tail.REST_BUCKET : TopKKd.Tail.RENORMALIZE),
                         LogitBatch.ofTopK(rows, v, s, ids, lps, k, y), x -> FamilyReference.topk(x, ids, lps, k, rows, v, t, rest), 0);

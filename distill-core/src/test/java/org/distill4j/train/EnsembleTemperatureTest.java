@@ -114,14 +114,13 @@ class EnsembleTemperatureTest {
      * A tempered loss that records each batch it is given (with the samples {@code source} was last asked for: the
      * run has no test data, so that is the batch's) and computes {@code inner} on it.
      */
-    static final class Recording implements LogitLoss, TemperatureScaled {
-        final LogitLoss inner;
+    static final class Recording extends org.distill4j.testing.ForwardingLoss implements TemperatureScaled {
         final List<Seen> seen;
         final Table source;
         final AtomicInteger epoch;
 
         Recording(LogitLoss inner, List<Seen> seen, Table source, AtomicInteger epoch) {
-            this.inner = inner;
+            super(inner);
             this.seen = seen;
             this.source = source;
             this.epoch = epoch;
@@ -130,31 +129,6 @@ class EnsembleTemperatureTest {
         @Override
         public String name() {
             return "recorded-" + inner.name();
-        }
-
-        @Override
-        public Map<String, Object> settings() {
-            return inner.settings();
-        }
-
-        @Override
-        public boolean needsTeacher() {
-            return inner.needsTeacher();
-        }
-
-        @Override
-        public boolean needsLabels() {
-            return inner.needsLabels();
-        }
-
-        @Override
-        public boolean needsTopK() {
-            return inner.needsTopK();
-        }
-
-        @Override
-        public Reduction reduction() {
-            return inner.reduction();
         }
 
         @Override

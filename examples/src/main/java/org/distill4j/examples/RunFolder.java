@@ -66,8 +66,10 @@ public final class RunFolder implements AutoCloseable {
      * The temporary files of this folder's saves (AtomicFiles: "." + the target's name + random digits + ".tmp", a plot's
      * ".tmp.png"), left when a save was interrupted.
      */
-    private static final java.util.regex.Pattern LEFTOVER = java.util.regex.Pattern.compile("\\.(results\\.json|provenance\\.json"
-            + "|report\\.html|metrics\\.csv|curves\\.png|accuracy\\.png|" + ROW_MODEL_NAME + ")[0-9]+\\.tmp(\\.png)?");
+    private static final java.util.regex.Pattern LEFTOVER = java.util.regex.Pattern.compile("\\.("
+            + java.util.stream.Stream.concat(java.util.stream.Stream.of("results.json"), OUTPUTS.stream())
+                    .map(java.util.regex.Pattern::quote).collect(java.util.stream.Collectors.joining("|"))
+            + "|" + ROW_MODEL_NAME + ")[0-9]+\\.tmp(\\.png)?");
 
     /**
      * Deletes the temporary files that interrupted saves of this folder's outputs left (a model's as large as the model);
