@@ -276,6 +276,9 @@ class FeatureLossTest {
         }
         mus /= n * (n - 1);
         mut /= n * (n - 1);
+        if (mus == 0 || mut == 0) {
+            return 0; // every sample at one point: no distance relation
+        }
         double loss = 0;
         for (int i = 0; i < n; i++) {
             for (int j = 0; j < n; j++) {
@@ -292,7 +295,8 @@ class FeatureLossTest {
         for (int c = 0; c < d; c++) {
             dot += (x[j * d + c] - x[i * d + c]) * (x[k * d + c] - x[i * d + c]);
         }
-        return dot / (dist(x, d, i, j) * dist(x, d, i, k));
+        double norms = dist(x, d, i, j) * dist(x, d, i, k);
+        return norms == 0 ? 0 : dot / norms; // a coincident sample's unit vector is 0, as RelationalKd documents
     }
 
     static double angleRef(double[] s, double[] t, int n, int ds, int dt) {
@@ -364,6 +368,88 @@ class FeatureLossTest {
                 new int[]{8}), g1, UP);
         assertEquals(0.0, one.value());
         assertArrayEquals(new float[4], g1, "one sample: no gradient");
+    }
+
+    /** Three samples, the fewest with an angle: one triangle seen from each corner. */
+    @Test
+    void rkdOfThreeSamples() {
+        Random rng = new Random(8);
+        int n = 3;
+        float[] s = randn(rng, n * 5, 1);
+        float[] t = randn(rng, n * 2, 2);
+        for (double[] w : new double[][]{{25, 50}, {0, 1}}) {
+            float[] g = Inputs.poisoned(s.length);
+            LossResult r = new RelationalKd(w[0], w[1]).compute(FeatureBatch.of(n, s, new int[]{5}, t, new int[]{2}), g, UP);
+            double ref = rkdRef(FamilyReference.widen(s), t, n, 5, 2, w[0], w[1]);
+            assertTrue(ref > 0, "a student triangle of another shape: " + ref);
+            assertEquals(ref, r.value(), 1e-9 * ref, "rkd of 3 samples, weights " + w[0] + "/" + w[1]);
+            checkGradient(x -> rkdRef(x, t, n, 5, 2, w[0], w[1]), s, g, 1e-5, 1e-5, "rkd of 3 samples, weights " + w[0] + "/" + w[1]);
+        }
+    }
+
+    /**
+     * Coincident student samples, a pair and a collapsed student (every sample at one point): their distance is 0 and
+     * their unit vector 0, as documented, so the value is the reference's with those conventions (a collapsed student
+     * has no distance relation: that term is 0) and the gradient is finite.
+     */
+    @Test
+    void coincidentStudentSamplesKeepTheValueFiniteAndConventional() {
+        Random rng = new Random(9);
+        int n = 5;
+        int ds = 3;
+        int dt = 4;
+        float[] t = randn(rng, n * dt, 1);
+        float[] pair = randn(rng, n * ds, 1);
+        System.arraycopy(pair, ds, pair, 3 * ds, ds); // samples 1 and 3 coincide
+        float[] collapsed = new float[n * ds];
+        for (int i = 0; i < collapsed.length; i++) {
+            collapsed[i] = 0.75f - (i % ds);
+        }
+        for (float[] s : new float[][]{pair, collapsed}) {
+            String what = s == pair ? "a coincident pair" : "a collapsed student";
+            for (double[] w : new double[][]{{25, 50}, {1, 0}, {0, 1}}) {
+                float[] g = Inputs.poisoned(s.length);
+                LossResult r = new RelationalKd(w[0], w[1]).compute(FeatureBatch.of(n, s, new int[]{ds}, t, new int[]{dt}), g, UP);
+                double ref = rkdRef(FamilyReference.widen(s), t, n, ds, dt, w[0], w[1]);
+                assertEquals(ref, r.value(), 1e-9 * ref, what + ", weights " + w[0] + "/" + w[1]);
+                for (float x : g) {
+                    assertTrue(Float.isFinite(x), what + ": gradient " + java.util.Arrays.toString(g));
+                }
+            }
+            if (s == collapsed) {
+                LossResult r = new RelationalKd(25, 50).compute(FeatureBatch.of(n, s, new int[]{ds}, t, new int[]{dt}), new float[n * ds], UP);
+                assertEquals(0.0, r.terms().get("rkd-distance"), what + ": no distance relation");
+                assertTrue(r.terms().get("rkd-angle") > 0, what + ": the teacher's angles are still to be matched");
+            }
+        }
+    }
+
+    @Test
+    void featureLossWeightsAndShapesAreCheckedNamingThem() {
+        for (double[] bad : new double[][]{{-1e-9, 1}, {1, -1e-9}, {Double.NaN, 1}, {1, Double.NaN}, {Double.POSITIVE_INFINITY, 1},
+                {1, Double.POSITIVE_INFINITY}}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new RelationalKd(bad[0], bad[1]));
+            assertEquals("rkd weights must be finite and >= 0, got " + bad[0] + " and " + bad[1], e.getMessage());
+        }
+        RelationalKd rkd = new RelationalKd(0, 0);
+        assertEquals("rkd", rkd.name());
+        assertEquals(java.util.Map.of("distance", 25.0, "angle", 50.0), new RelationalKd(25, 50).settings());
+        for (double bad : new double[]{0, -1, Double.NaN, Double.POSITIVE_INFINITY}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new AttentionTransfer(bad));
+            assertEquals("at beta must be a finite number > 0, got " + bad, e.getMessage());
+        }
+        AttentionTransfer at = new AttentionTransfer(1000);
+        assertEquals("at", at.name());
+        assertEquals(java.util.Map.of("beta", 1000.0), at.settings());
+        assertEquals(java.util.Map.of("beta", 250.0), FeatureLosses.create("at", java.util.Map.of("beta", 250)).settings());
+        Random rng = new Random(10);
+        float[] s = randn(rng, 2 * 3 * 4 * 5, 1);
+        for (int[] other : new int[][]{{2, 3, 5}, {2, 4, 4}}) { // another height alone, another width alone
+            float[] t = randn(rng, 2 * other[0] * other[1] * other[2], 1);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> at.compute(FeatureBatch.of(2, s, new int[]{3, 4, 5}, t, other), new float[s.length], 1f));
+            assertEquals("at needs the same spatial size; student maps are 4x5, teacher maps " + other[1] + "x" + other[2], e.getMessage());
+        }
     }
 
     @Test
