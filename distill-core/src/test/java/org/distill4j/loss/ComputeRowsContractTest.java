@@ -135,17 +135,24 @@ class ComputeRowsContractTest {
             assertEquals("upstream gradient factor for loss '" + name + "' is " + up
                     + ", expected a finite number (1 for a loss used alone, the term weight inside a weighted sum)", e.getMessage());
         }
-        if (loss.needsLabels()) {
+        // what each loss reads, stated here rather than asked of the loss, so a loss that stops asking for its inputs shows
+        boolean labels = java.util.Set.of("kd", "ce", "dkd", "logit-std").contains(which);
+        boolean topK = which.startsWith("topk");
+        boolean dense = !topK && !which.equals("ce");
+        assertEquals(labels, loss.needsLabels(), which + " reads hard labels");
+        assertEquals(topK, loss.needsTopK(), which + " reads a top-k teacher");
+        assertEquals(dense, loss.needsTeacher(), which + " reads dense teacher values");
+        if (labels) {
             LogitBatch unlabeled = batch(loss, new Random(3), false);
             e = assertThrows(IllegalArgumentException.class, () -> loss.computeRows(unlabeled, 1, 4, new float[3 * V], 0, UP));
             assertEquals("loss '" + name + "' needs hard labels, but the batch has none", e.getMessage());
         }
-        if (loss.needsTopK()) {
-            LogitBatch dense = LogitBatch.of(ROWS, V, b.student(), b.student().clone(), TeacherValues.LOGITS, null);
-            e = assertThrows(IllegalArgumentException.class, () -> loss.computeRows(dense, 1, 4, new float[3 * V], 0, UP));
+        if (topK) {
+            LogitBatch denseBatch = LogitBatch.of(ROWS, V, b.student(), b.student().clone(), TeacherValues.LOGITS, null);
+            e = assertThrows(IllegalArgumentException.class, () -> loss.computeRows(denseBatch, 1, 4, new float[3 * V], 0, UP));
             assertEquals("loss '" + name + "' needs a top-k teacher (ids + log-probabilities), but the batch has dense teacher outputs",
                     e.getMessage());
-        } else if (loss.needsTeacher()) {
+        } else if (dense) {
             LogitBatch labelsOnly = LogitBatch.ofLabels(ROWS, V, b.student(), new int[ROWS]);
             e = assertThrows(IllegalArgumentException.class, () -> loss.computeRows(labelsOnly, 1, 4, new float[3 * V], 0, UP));
             assertEquals("loss '" + name + "' needs dense teacher outputs, but the batch has none", e.getMessage());
