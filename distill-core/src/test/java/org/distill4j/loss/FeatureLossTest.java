@@ -444,6 +444,13 @@ class FeatureLossTest {
         assertEquals(java.util.Map.of("beta", 250.0), FeatureLosses.create("at", java.util.Map.of("beta", 250)).settings());
         Random rng = new Random(10);
         float[] s = randn(rng, 2 * 3 * 4 * 5, 1);
+        for (int[][] shapes : new int[][][]{{{3, 4, 5}, {20}}, {{60}, {1, 4, 5}}}) { // one side not a map
+            float[] t = randn(rng, 2 * java.util.Arrays.stream(shapes[1]).reduce(1, (a, b) -> a * b), 1);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> at.compute(FeatureBatch.of(2, s, shapes[0], t, shapes[1]), new float[s.length], 1f));
+            assertEquals("at needs activation maps {C, H, W}; got student " + java.util.Arrays.toString(shapes[0]) + " and teacher "
+                    + java.util.Arrays.toString(shapes[1]), e.getMessage());
+        }
         for (int[] other : new int[][]{{2, 3, 5}, {2, 4, 4}}) { // another height alone, another width alone
             float[] t = randn(rng, 2 * other[0] * other[1] * other[2], 1);
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
