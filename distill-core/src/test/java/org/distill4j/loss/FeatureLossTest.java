@@ -422,6 +422,19 @@ class FeatureLossTest {
                 assertTrue(r.terms().get("rkd-angle") > 0, what + ": the teacher's angles are still to be matched");
             }
         }
+        // a collapsed teacher (every sample at one point) has no distance relation to teach either
+        float[] tCollapsed = new float[n * dt];
+        for (int i = 0; i < tCollapsed.length; i++) {
+            tCollapsed[i] = -1.25f + (i % dt);
+        }
+        float[] g = Inputs.poisoned(pair.length);
+        LossResult r = new RelationalKd(25, 50).compute(FeatureBatch.of(n, pair, new int[]{ds}, tCollapsed, new int[]{dt}), g, UP);
+        double ref = rkdRef(FamilyReference.widen(pair), tCollapsed, n, ds, dt, 25, 50);
+        assertEquals(ref, r.value(), 1e-9 * ref, "a collapsed teacher");
+        assertEquals(0.0, r.terms().get("rkd-distance"), "a collapsed teacher: no distance relation");
+        for (float x : g) {
+            assertTrue(Float.isFinite(x), "a collapsed teacher: gradient " + java.util.Arrays.toString(g));
+        }
     }
 
     @Test
