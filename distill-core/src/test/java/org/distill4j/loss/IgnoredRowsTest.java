@@ -129,6 +129,52 @@ class IgnoredRowsTest {
         }
     }
 
+    /**
+     * What a padded row holds is never read: NaN and infinite student logits and teacher values there change nothing, bit
+     * for bit (value, terms, gradient); also for logit-std around losses without a hard-label part, whose padded rows'
+     * gradient no cross-entropy writes first.
+     */
+    @Test
+    void whatPaddedRowsHoldIsNeverRead() {
+        Random rng = new Random(4049);
+        List<LogitLoss> all = new ArrayList<>(losses());
+        all.add(LogitStandardization.of(new SoftTargetKd(2, 0)));
+        all.add(LogitStandardization.of(new ReverseKl(1.5)));
+        boolean[] mask = new boolean[ROWS];
+        java.util.Arrays.fill(mask, true);
+        mask[MASKED] = false;
+        for (LogitLoss loss : all) {
+            String what = loss.name() + " " + loss.settings() + " " + loss.reduction();
+            LogitBatch b = padded(loss, rng);
+            float[] s = b.student().clone();
+            float[] t = b.teacher() == null ? null : b.teacher().clone();
+            for (int row : new int[]{IGNORED[0], IGNORED[1], MASKED}) {
+                for (int c = 0; c < V; c++) {
+                    s[row * V + c] = c % 2 == 0 ? Float.NaN : Float.POSITIVE_INFINITY;
+                    if (t != null) {
+                        t[row * V + c] = c % 3 == 0 ? Float.NaN : Float.POSITIVE_INFINITY;
+                    }
+                }
+            }
+            LogitBatch garbage = (t == null ? LogitBatch.ofTopK(ROWS, V, s, b.topkIds(), b.topkLogProbs(), K, b.labels())
+                    : LogitBatch.of(ROWS, V, s, t, TeacherValues.LOGITS, b.labels())).withRowMask(mask);
+            float[] g = Inputs.poisoned(ROWS * V);
+            float[] gg = Inputs.poisoned(ROWS * V);
+            LossResult r = loss.compute(b, g, UPSTREAM);
+            LossResult rg = loss.compute(garbage, gg, UPSTREAM);
+            assertEquals(Double.doubleToRawLongBits(r.value()), Double.doubleToRawLongBits(rg.value()), what + ": value");
+            assertEquals(r.terms(), rg.terms(), what + ": terms");
+            for (int i = 0; i < g.length; i++) {
+                assertEquals(Float.floatToRawIntBits(g[i]), Float.floatToRawIntBits(gg[i]), what + ": gradient element " + i);
+            }
+            for (int row : new int[]{IGNORED[0], IGNORED[1], MASKED}) {
+                for (int c = 0; c < V; c++) {
+                    assertEquals(0f, gg[row * V + c], what + ": padded row " + row + " gets a zero gradient");
+                }
+            }
+        }
+    }
+
     /** kd and ce over a padded batch against the float64 reference over its counted rows (mean: divided by their number). */
     @Test
     void kdAndCeOnPaddedRowsMatchTheFloat64ReferenceOfTheCountedRows() {
