@@ -8,7 +8,17 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 # before anything is written: the results of a previous run are tracked files this run replaces
 commit="$(git describe --always --dirty 2>/dev/null || echo unknown)"
-./mvnw -B -q -pl benchmarks -am package -DskipTests
+# the build rewrites the examples jar: not under a running ./distill, which holds a shared lock on this file (see distill)
+mkdir -p examples/target
+(
+  exec 9>>examples/target/.distill-jar.lock
+  if command -v flock >/dev/null 2>&1 && ! flock -x -n 9; then
+    echo "run-cpu.sh: a distill command is running from the examples jar, which this build rewrites (and it would share" \
+      "the cores with the benchmarks); run this again when it has finished" >&2
+    exit 2
+  fi
+  ./mvnw -B -q -pl benchmarks -am package -DskipTests
+)
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 java="${JAVA_HOME:+$JAVA_HOME/bin/}java"
 out="benchmarks/results/${RESULTS_NAME:-cpu-$(date -u +%Y-%m-%d)}"
