@@ -33,10 +33,43 @@ public final class Main {
     }
 
     public static void main(String[] args) {
+        // Ctrl-C or SIGTERM runs the shutdown hooks: a long command that did not finish says how to go on
+        java.util.concurrent.atomic.AtomicBoolean finished = new java.util.concurrent.atomic.AtomicBoolean();
+        String hint = interruptedHint(args);
+        if (hint != null) {
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                if (!finished.get()) {
+                    System.err.println(hint);
+                }
+            }, "distill-interrupted"));
+        }
         int code = run(args, System.out, System.err);
+        finished.set(true);
         if (code != OK) {
             System.exit(code); // the CLI entry point alone decides the process exit code
         }
+    }
+
+    /**
+     * What an interrupted command prints (the JVM's shutdown, before the command returned), or {@code null} for a
+     * command that has nothing to resume: demo and run go on from their checkpoints with {@code --resume}, label and
+     * store import from their store's complete chunks with the same command.
+     */
+    static String interruptedHint(String[] args) {
+        if (args.length == 0 || Arrays.asList(args).contains("--help") || Arrays.asList(args).contains("-h")) {
+            return null;
+        }
+        boolean resume = Arrays.asList(args).contains("--resume");
+        return switch (args[0]) {
+            case "demo", "run" -> "distill " + args[0] + ": interrupted. Each row goes on from its last checkpoint (saved at"
+                    + " epoch ends, at most every 30 s) when you run the same command " + (resume ? "again (it has --resume)"
+                    : "with --resume") + "; without --resume every row starts over";
+            case "label" -> "distill label: interrupted. The store's .partial file keeps its complete chunks: the same"
+                    + " command goes on from there";
+            case "store" -> args.length > 1 && args[1].equals("import") ? "distill store import: interrupted. The store's"
+                    + " .partial file keeps its complete chunks: the same command goes on from there" : null;
+            default -> null;
+        };
     }
 
     /** Runs a command; returns the exit code. */
