@@ -115,6 +115,13 @@ public final class Demo {
         public boolean saveModels;
         /** Each trained row saves checkpoints under {@code out/checkpoints/<row>/}; with {@link #resume} a rerun continues them. */
         public boolean checkpoints = true;
+        /** Also save every this many steps within an epoch (0: at epoch ends only). */
+        public int checkpointEverySteps;
+        /**
+         * Saves due within this long of the last one are skipped (the last epoch's always happens): 30 s by default, as the
+         * demo's epochs are a fraction of a second and saving each one cost its student rows about 15% of their time.
+         */
+        public java.time.Duration checkpointMinInterval = java.time.Duration.ofSeconds(30);
         /** Continue the rows' checkpoints (a finished row is restored without training) instead of training from the start. */
         public boolean resume;
         /** The resolved recipe, recorded in the provenance (null outside recipe runs). */
@@ -968,9 +975,7 @@ public final class Demo {
         boolean[] trained = new boolean[1]; // an epoch started: a resumed row went on, not restored finished
         boolean resuming = false;
         if (s.checkpoints) {
-            // at epoch ends, at most every 30 s (the demo's short epochs would spend 15% of their time saving), and at the end
-            org.distill4j.train.Checkpoints c = org.distill4j.train.Checkpoints.in(checkpointDir(s, label))
-                    .minInterval(java.time.Duration.ofSeconds(30));
+            org.distill4j.train.Checkpoints c = checkpoints(s, label);
             b.checkpoints(s.resume ? c : c.startOver());
             // the CLI's log level hides Distiller's own lines: a row that resumes or starts over says so here
             if (java.nio.file.Files.exists(c.file())) {
@@ -1044,6 +1049,15 @@ public final class Demo {
     /** The label of row {@code label}'s run with {@code seed} of {@link Settings#seeds} (its own checkpoints and model). */
     public static String seedLabel(String label, long seed) {
         return label + " seed " + seed;
+    }
+
+    /**
+     * A row's checkpoints: at epoch ends (and every {@link Settings#checkpointEverySteps} steps), at most every
+     * {@link Settings#checkpointMinInterval}, and after the last epoch.
+     */
+    static org.distill4j.train.Checkpoints checkpoints(Settings s, String label) {
+        return org.distill4j.train.Checkpoints.in(checkpointDir(s, label)).minInterval(s.checkpointMinInterval)
+                .everySteps(s.checkpointEverySteps);
     }
 
     /** Where a row's checkpoints go: {@code out/checkpoints/<row's file name>}. */

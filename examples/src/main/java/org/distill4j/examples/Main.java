@@ -61,8 +61,8 @@ public final class Main {
         }
         boolean resume = Arrays.asList(args).contains("--resume");
         return switch (args[0]) {
-            case "demo", "run" -> "distill " + args[0] + ": interrupted. Each row goes on from its last checkpoint (saved at"
-                    + " epoch ends, at most every 30 s) when you run the same command " + (resume ? "again (it has --resume)"
+            case "demo", "run" -> "distill " + args[0] + ": interrupted. Each row goes on from its last checkpoint when you"
+                    + " run the same command " + (resume ? "again (it has --resume)"
                     : "with --resume") + "; without --resume every row starts over";
             case "label" -> "distill label: interrupted. The store's .partial file keeps its complete chunks: the same"
                     + " command goes on from there";
@@ -339,8 +339,8 @@ public final class Main {
                                                      --set 'loss.kd[0].temperature=2' (a list entry by index)
                               --resume               continue an interrupted run in DIR: each row goes on from its last
                                                      checkpoint (DIR/checkpoints/<row>, saved at epoch ends at most every
-                                                     30 s, and at the end), a finished row
-                                                     is restored without training; a row whose settings changed is refused,
+                                                     30 s, and at the end; the recipe's training.checkpoint sets
+                                                     everySteps and minSeconds), a finished row is restored without training; a row whose settings changed is refused,
                                                      naming the setting. Without it every row starts over
                             recipes: examples/recipes/<dataset>/<method>/<student>_from_<teacher>.yaml""");
                     return OK;

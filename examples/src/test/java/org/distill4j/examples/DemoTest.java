@@ -22,6 +22,21 @@ class DemoTest {
      * Without seeds the students start from --seed + 1.
      */
     @Test
+    void rowsCheckpointAtTheSettingsCadence() {
+        Demo.Settings s = new Demo.Settings();
+        s.out = Path.of("out");
+        org.distill4j.train.Checkpoints dflt = Demo.checkpoints(s, "student alone");
+        assertEquals(Path.of("out", "checkpoints", "student-alone"), dflt.dir());
+        assertEquals(0, dflt.everySteps(), "at epoch ends only");
+        assertEquals(java.time.Duration.ofSeconds(30), dflt.minInterval());
+        s.checkpointEverySteps = 17;
+        s.checkpointMinInterval = java.time.Duration.ofMillis(1500);
+        org.distill4j.train.Checkpoints c = Demo.checkpoints(s, "teacher");
+        assertEquals(17, c.everySteps());
+        assertEquals(java.time.Duration.ofMillis(1500), c.minInterval());
+    }
+
+    @Test
     void aStudentsInitialWeightsDependOnItsRunsSeedAlone() {
         Demo.Settings s = new Demo.Settings();
         s.studentHidden = new int[]{5};

@@ -103,7 +103,8 @@ public record Recipe(String name, Path source, Data data, Teacher teacher, Stude
      *                    {@code seed} still seeds the teacher and the data draw)
      */
     public record Training(int epochs, int batchSize, double learningRate, long seed, String backend, String optimizer,
-                           org.distill4j.train.Schedule temperature, org.distill4j.train.Schedule alpha, List<Long> seeds) {
+                           org.distill4j.train.Schedule temperature, org.distill4j.train.Schedule alpha, List<Long> seeds,
+                           int checkpointEverySteps, java.time.Duration checkpointMinInterval) {
     }
 
     /**

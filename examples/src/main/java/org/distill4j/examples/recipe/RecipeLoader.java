@@ -62,7 +62,8 @@ public final class RecipeLoader {
     private static final Set<String> STORE = Set.of("path", "topk", "dtype");
     private static final Set<String> STUDENT = Set.of("hidden");
     private static final Set<String> TRAINING = Set.of("epochs", "batchSize", "learningRate", "seed", "seeds", "backend",
-            "optimizer", "schedules");
+            "optimizer", "schedules", "checkpoint");
+    private static final Set<String> CHECKPOINT = Set.of("everySteps", "minSeconds");
     /** At most this many student seeds: each one retrains every student row. */
     public static final int MAX_SEEDS = 20;
     /** At most this many named distilled rows ({@code loss} as a mapping): each one trains a student per seed. */
@@ -345,9 +346,21 @@ public final class RecipeLoader {
         Map<String, Object> rs = new LinkedHashMap<>();
         org.distill4j.train.Schedule temperature = schedule(sc.get("temperature"), "training.schedules.temperature", rs);
         org.distill4j.train.Schedule alpha = schedule(sc.get("alpha"), "training.schedules.alpha", rs);
+        Map<String, Node> cp = tr.containsKey("checkpoint") ? mapping(tr.get("checkpoint"), "training.checkpoint", CHECKPOINT) : Map.of();
+        long everySteps = integer(cp, "training.checkpoint.everySteps", 0);
+        if (everySteps < 0 || everySteps > Integer.MAX_VALUE) {
+            throw error(cp.get("everySteps"), "training.checkpoint.everySteps", "expected 0 (at epoch ends only) or a positive"
+                    + " whole number of steps, got " + everySteps);
+        }
+        double minSeconds = cp.containsKey("minSeconds") ? number(cp.get("minSeconds"), "training.checkpoint.minSeconds") : 30;
+        if (!(minSeconds >= 0) || minSeconds > 1e9) {
+            throw error(cp.get("minSeconds"), "training.checkpoint.minSeconds", "expected a number of seconds from 0 to 1e9, got "
+                    + minSeconds);
+        }
         Recipe.Training training = new Recipe.Training(positive(tr, "training.epochs", 10), positive(tr, "training.batchSize", 128),
                 positiveNumber(tr, "training.learningRate", 1e-3), (long) integer(tr, "training.seed", 42), backend, optimizer,
-                temperature, alpha, seeds(tr.get("seeds"), "training.seeds"));
+                temperature, alpha, seeds(tr.get("seeds"), "training.seeds"), (int) everySteps,
+                java.time.Duration.ofNanos(Math.round(minSeconds * 1e9)));
         Map<String, Object> rtr = new LinkedHashMap<>();
         rtr.put("epochs", training.epochs());
         rtr.put("batchSize", training.batchSize());
@@ -361,6 +374,7 @@ public final class RecipeLoader {
         if (!rs.isEmpty()) {
             rtr.put("schedules", rs);
         }
+        rtr.put("checkpoint", ordered("everySteps", everySteps, "minSeconds", minSeconds));
         resolved.put("training", rtr);
 
         Node lossNode = required(t, top, "", "loss");

@@ -42,6 +42,14 @@ public final class RecipeRunner {
 
     /** Runs {@code r} into {@code out}; with {@code resume} each row continues from its checkpoint there. */
     public static Demo.Outcome run(Recipe r, Path out, boolean progress, boolean resume, PrintStream console) throws IOException {
+        Demo.Outcome o = Demo.runDetailed(settings(r, out, progress, resume), console);
+        console.println("wrote " + out.resolve("report.html") + " (with metrics.csv, curves.png, accuracy.png) and the trained"
+                + " models as <row>.zip (distill eval)");
+        return o;
+    }
+
+    /** The demo's settings that run {@code r}. */
+    static Demo.Settings settings(Recipe r, Path out, boolean progress, boolean resume) {
         Demo.Settings s = new Demo.Settings();
         s.embedded = "embedded".equals(r.data().path());
         s.data = r.data().path() == null || s.embedded ? null : RecipeLoader.relative(r.source(), r.data().path());
@@ -67,6 +75,8 @@ public final class RecipeRunner {
         s.optimizer = r.training().optimizer();
         s.temperatureSchedule = r.training().temperature();
         s.alphaSchedule = r.training().alpha();
+        s.checkpointEverySteps = r.training().checkpointEverySteps();
+        s.checkpointMinInterval = r.training().checkpointMinInterval();
         // one row "student distilled" (its gain under the recipe's name), or a row "distilled: <name>" per named objective
         List<Map.Entry<String, LogitLoss>> losses = new ArrayList<>();
         Map<String, List<Demo.FeatureTerm>> features = new LinkedHashMap<>();
@@ -85,9 +95,6 @@ public final class RecipeRunner {
         s.progress = progress;
         s.resume = resume;
         s.report = (dir, outcome) -> Report.write(dir, r.name(), outcome); // while the run holds the folder
-        Demo.Outcome o = Demo.runDetailed(s, console);
-        console.println("wrote " + out.resolve("report.html") + " (with metrics.csv, curves.png, accuracy.png) and the trained"
-                + " models as <row>.zip (distill eval)");
-        return o;
+        return s;
     }
 }

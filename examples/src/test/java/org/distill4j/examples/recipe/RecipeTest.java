@@ -357,6 +357,49 @@ class RecipeTest {
         assertTrue(e.getMessage().contains("training.schedules.alpha.to: missing required field"), e.getMessage());
     }
 
+    @Test
+    void checkpointCadenceResolvesAndReachesTheRows() throws Exception {
+        Recipe dflt = RecipeLoader.load(KD, List.of());
+        assertEquals(0, dflt.training().checkpointEverySteps());
+        assertEquals(java.time.Duration.ofSeconds(30), dflt.training().checkpointMinInterval());
+        Recipe r = RecipeLoader.load(KD, List.of("training.checkpoint={everySteps: 250, minSeconds: 0.5}"));
+        assertEquals(250, r.training().checkpointEverySteps());
+        assertEquals(java.time.Duration.ofMillis(500), r.training().checkpointMinInterval());
+        java.util.Map<?, ?> tr = (java.util.Map<?, ?>) r.resolved().get("training");
+        assertEquals("{everySteps=250, minSeconds=0.5}", tr.get("checkpoint").toString());
+        Demo.Settings s = RecipeRunner.settings(r, Path.of("out"), false, false);
+        assertEquals(250, s.checkpointEverySteps);
+        assertEquals(java.time.Duration.ofMillis(500), s.checkpointMinInterval);
+
+        RecipeException e = fails(base("  - name: kd\n").replace("  epochs: 2\n", "  epochs: 2\n  checkpoint: {everySteps: -1}\n"));
+        assertTrue(e.getMessage().contains("training.checkpoint.everySteps: expected 0 (at epoch ends only) or a positive whole"
+                + " number of steps, got -1"), e.getMessage());
+        e = fails(base("  - name: kd\n").replace("  epochs: 2\n", "  epochs: 2\n  checkpoint: {minSeconds: -3}\n"));
+        assertTrue(e.getMessage().contains("training.checkpoint.minSeconds: expected a number of seconds from 0 to 1e9, got -3.0"),
+                e.getMessage());
+        e = fails(base("  - name: kd\n").replace("  epochs: 2\n", "  epochs: 2\n  checkpoint: {minSeconds: NaN}\n"));
+        assertTrue(e.getMessage().contains("training.checkpoint.minSeconds: expected a number of seconds from 0 to 1e9, got NaN"),
+                e.getMessage());
+        e = fails(base("  - name: kd\n").replace("  epochs: 2\n", "  epochs: 2\n  checkpoint: {everyStep: 5}\n"));
+        assertTrue(e.getMessage().contains("training.checkpoint.everyStep: unknown key 'everyStep' (did you mean 'everySteps'?)"),
+                e.getMessage());
+    }
+
+    @Test
+    void savingWithinEpochsChangesNoResult(@TempDir Path tmp) throws Exception {
+        String[] args = {"run", KD.toString(), "--quiet", "--set", "teacher.hidden=[32]", "--set", "teacher.epochs=1",
+                "--set", "student.hidden=[16]", "--set", "training.epochs=2", "--set", "training.batchSize=50",
+                "--set", "data.teacherSamples=300", "--set", "data.transferSamples=250", "--set", "data.testSamples=200"};
+        run(Stream.concat(Stream.of(args), Stream.of("--out", tmp.resolve("a").toString())).toArray(String[]::new));
+        run(Stream.concat(Stream.of(args), Stream.of("--out", tmp.resolve("b").toString(), "--set",
+                "training.checkpoint={everySteps: 1, minSeconds: 0}")).toArray(String[]::new));
+        assertEquals(withoutTimings(tmp.resolve("a/results.json")), withoutTimings(tmp.resolve("b/results.json")));
+        java.util.Map<String, float[]> a = models(tmp.resolve("a"));
+        java.util.Map<String, float[]> b = models(tmp.resolve("b"));
+        assertEquals(a.keySet(), b.keySet());
+        a.forEach((k, v) -> assertArrayEquals(v, b.get(k), k));
+    }
+
     /** Runs the CLI; asserts exit code 0 and returns what it printed. */
     static String run(String... args) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
