@@ -33,6 +33,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Random;
+import java.util.concurrent.CancellationException;
 
 /**
  * The distillation training loop: for every minibatch, teacher outputs, student forward, loss value
@@ -54,6 +55,10 @@ import java.util.Random;
  * <p>Resumable: with {@link Builder#checkpoints} the run saves its state at epoch ends (and, if asked,
  * every so many steps) and a run that finds a checkpoint of the same settings continues from it; on the
  * CPU path the result is the same, bit for bit, as a run that was never interrupted. See {@link Checkpoints}.
+ *
+ * <p>Cancellable: interrupting the thread that runs it ({@link Thread#interrupt()}, {@code Future.cancel(true)}) stops the
+ * run before its next batch, evaluation or checkpoint save with a {@link CancellationException}; the thread's interrupt
+ * status stays set, the last checkpoint stays as it was, and a later run resumes from it.
  *
  * <pre>{@code
  * DistillResult r = Distiller.builder()
@@ -232,8 +237,12 @@ public final class Distiller {
      * that resume, it finds the first call's finished checkpoint instead, restores that state and returns its result
      * without training; with {@link Checkpoints#startOver()} it trains again. Build another Distiller, on a fresh student,
      * for an independent run.
+     *
+     * @throws CancellationException when the thread is interrupted (before the run or during it); its interrupt status
+     *                               stays set, and the last checkpoint saved is kept for a later run to resume from
      */
     public DistillResult run() {
+        checkNotInterrupted("before training started");
         ComputeBackend be = backend != null ? backend : Backends.select();
         try {
             return run(be);
@@ -334,6 +343,7 @@ public final class Distiller {
             int pendingBatch = -1;
             int pendingTo = 0;
             for (int b = firstBatch; b < batches; b++) {
+                checkNotInterrupted(where(epoch, b, batches));
                 int from = b * batchSize;
                 int to = Math.min(order.length, from + batchSize);
                 int[] idx = java.util.Arrays.copyOfRange(order, from, to);
@@ -386,6 +396,7 @@ public final class Distiller {
             trainNanosTotal += trainNanos;
             samplesTotal += train.labeledSize();
 
+            checkNotInterrupted("after epoch " + (epoch + 1) + " of " + epochs + ", before its evaluation");
             long e0 = System.nanoTime();
             double acc = Double.NaN;
             double agree = Double.NaN;
@@ -502,8 +513,11 @@ public final class Distiller {
         CheckpointFile.Progress p = new CheckpointFile.Progress(fingerprint(), epochsDone, batchesDone, trainNanosTotal, samplesTotal,
                 wallNanos, epochTrainNanos, sums.loss, sums.terms, r.rootState(), r.nodeState(), engineDescription, history);
         long t0 = System.nanoTime();
+        checkNotInterrupted("before saving the checkpoint " + checkpoints.file() + " (the previous one is kept)");
         try {
             CheckpointFile.write(checkpoints.file(), p, (Checkpointable) student, trainables());
+        } catch (java.nio.channels.ClosedByInterruptException e) {
+            throw cancelled("while saving the checkpoint " + checkpoints.file() + " (the previous one is kept)", e);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot save the checkpoint " + checkpoints.file() + ": " + e.getMessage(), e);
         }
@@ -558,6 +572,8 @@ public final class Distiller {
                             + epochs + " epochs of " + batches + " batches");
                 }
             }, (Checkpointable) student, trainables());
+        } catch (java.nio.channels.ClosedByInterruptException e) {
+            throw cancelled("while reading the checkpoint " + file, e);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot resume from the checkpoint " + file + ": " + e.getMessage(), e);
         }
@@ -635,6 +651,28 @@ public final class Distiller {
             sample = "; row " + row + " of this batch is sample " + idx[row] + " of " + train.name();
         }
         return new IllegalArgumentException("epoch " + (epoch + 1) + ", batch " + (b + 1) + " of " + batches + ": " + message + sample, e);
+    }
+
+    /** "in epoch e of E, before batch b of B", for a cancellation's message. */
+    private String where(int epoch, int b, int batches) {
+        return "in epoch " + (epoch + 1) + " of " + epochs + ", before batch " + (b + 1) + " of " + batches;
+    }
+
+    /** Throws a {@link CancellationException} when this thread is interrupted, leaving its interrupt status set. */
+    private static void checkNotInterrupted(String where) {
+        if (Thread.currentThread().isInterrupted()) {
+            throw cancelled(where, null);
+        }
+    }
+
+    private static CancellationException cancelled(String where, Throwable cause) {
+        CancellationException c = new CancellationException("distillation cancelled: the thread was interrupted " + where);
+        if (cause != null) {
+            c.initCause(cause);
+        }
+        Thread.currentThread().interrupt(); // set, and kept set: the caller decides what the interrupt means
+        LOG.info("{}", c.getMessage());
+        return c;
     }
 
     private static void checkFinite(double batchValue, int epoch, int b) {
