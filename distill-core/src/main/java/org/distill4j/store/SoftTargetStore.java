@@ -1,6 +1,7 @@
 package org.distill4j.store;
 
 import java.io.IOException;
+import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.MappedByteBuffer;
@@ -8,9 +9,10 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.FutureTask;
 import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 
@@ -22,7 +24,9 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * of its rows is read: that the file still holds it, its CRC32C, and its rows (dense values finite or
  * {@code -Infinity}, the zero mass of a masked or padded class, with one finite value a row; see
  * {@link RowCheck}); {@link #verify()} checks them all and reports instead of throwing. Many threads (and
- * processes) may read one store at once.
+ * processes) may read one store at once, and interrupting a reading thread (to cancel its job) neither fails its read
+ * nor closes the store under the others: after {@link #open}, no file operation runs on a caller's thread where an
+ * interrupt would close the file (a {@code FileChannel} closes itself when an interrupted thread uses it).
  *
  * <p>The file is mapped in windows of up to {@value #WINDOW_BYTES} bytes, each holding as many whole
  * chunks as fit (one, when a chunk is larger), mapped the first time one of their rows is read. So a
@@ -34,16 +38,18 @@ public final class SoftTargetStore implements AutoCloseable {
     static final long WINDOW_BYTES = 1L << 30;
 
     private final Path path;
-    private final FileChannel channel;
+    private final RandomAccessFile file;   // its length() is not interruptible, unlike the channel's size()
+    private final FileChannel channel;     // the file's: mapped (and read by verify) on a thread of its own
     private final StoreHeader header;
     private final long chunkStride;        // bytes from one chunk to the next: its rows and its CRC
     private final long chunksPerWindow;
     private final AtomicReferenceArray<MappedByteBuffer> windows;
     private final AtomicLongArray verified; // one bit per chunk
 
-    private SoftTargetStore(Path path, FileChannel channel, StoreHeader header, long windowBytes) {
+    private SoftTargetStore(Path path, RandomAccessFile file, StoreHeader header, long windowBytes) {
         this.path = path;
-        this.channel = channel;
+        this.file = file;
+        this.channel = file.getChannel();
         this.header = header;
         this.chunkStride = (long) header.chunkRows() * header.rowBytes() + 4;
         this.chunksPerWindow = Math.max(1, windowBytes / chunkStride);
@@ -69,7 +75,8 @@ public final class SoftTargetStore implements AutoCloseable {
             }
             throw new NoSuchFileException(path.toString(), null, "no soft-target store there");
         }
-        FileChannel ch = FileChannel.open(path, StandardOpenOption.READ);
+        RandomAccessFile file = new RandomAccessFile(path.toFile(), "r");
+        FileChannel ch = file.getChannel();
         try {
             long size = ch.size();
             StoreHeader h = StoreHeader.read(ch, size, path.toString()); // the fixed part, then the length it declares
@@ -85,9 +92,9 @@ public final class SoftTargetStore implements AutoCloseable {
             if (!StoreFooter.valid(footer, h.rows())) {
                 throw new StoreFormatException(path + ": the footer is missing or corrupt: the store is incomplete");
             }
-            return new SoftTargetStore(path, ch, h, windowBytes);
+            return new SoftTargetStore(path, file, h, windowBytes);
         } catch (IOException | RuntimeException e) {
-            ch.close();
+            file.close();
             throw e;
         }
     }
@@ -127,7 +134,7 @@ public final class SoftTargetStore implements AutoCloseable {
             long from = header.chunkOffset(first);
             long to = header.chunkOffset(last) + header.rowsInChunk(last) * header.rowBytes() + 4;
             try {
-                m = channel.map(FileChannel.MapMode.READ_ONLY, from, to - from);
+                m = offThread(() -> channel.map(FileChannel.MapMode.READ_ONLY, from, to - from));
             } catch (IOException e) {
                 throw new java.io.UncheckedIOException(path + ": cannot map chunks " + first + " to " + last + " (bytes " + from
                         + " to " + to + ")", e);
@@ -171,7 +178,7 @@ public final class SoftTargetStore implements AutoCloseable {
         long end = header.chunkOffset(c) + n + 4;
         long size;
         try {
-            size = channel.size();
+            size = file.length();
         } catch (IOException e) {
             return chunkName(c) + ": cannot read the file's size: " + e;
         }
@@ -341,7 +348,7 @@ public final class SoftTargetStore implements AutoCloseable {
             }
         }
         try {
-            long size = channel.size();
+            long size = file.length();
             long expected = header.completeSize();
             long footerAt = expected - StoreFooter.BYTES;
             if (size > expected) {
@@ -353,7 +360,7 @@ public final class SoftTargetStore implements AutoCloseable {
                             + expected);
                 }
             } else {
-                ByteBuffer footer = StoreHeader.readAt(channel, footerAt, StoreFooter.BYTES);
+                ByteBuffer footer = offThread(() -> StoreHeader.readAt(channel, footerAt, StoreFooter.BYTES));
                 if (!StoreFooter.valid(footer, header.rows())) {
                     problems.add(path + ": the footer (bytes " + footerAt + " to " + expected + ") is corrupt: expected "
                             + "'D4JEND', the row count " + header.rows() + " and their CRC32C");
@@ -384,8 +391,51 @@ public final class SoftTargetStore implements AutoCloseable {
         }
     }
 
+    /** A file operation that may throw. */
+    private interface FileCall<T> {
+        T run() throws IOException;
+    }
+
+    /**
+     * Runs {@code call} on a thread of its own and waits for it, so that an interrupt of the calling thread (a job being
+     * cancelled) cannot close the channel that every reader of this store shares. The caller's interrupt status is kept.
+     * For the rare operations (mapping a window, verify's footer); a chunk's first read asks only the file's length.
+     */
+    private <T> T offThread(FileCall<T> call) throws IOException {
+        FutureTask<T> task = new FutureTask<>(call::run);
+        Thread t = new Thread(task, "distill-store-io");
+        t.setDaemon(true);
+        t.start();
+        boolean interrupted = false;
+        try {
+            while (true) {
+                try {
+                    return task.get();
+                } catch (InterruptedException e) {
+                    interrupted = true; // the operation is short: wait for it
+                }
+            }
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof IOException io) {
+                throw io;
+            }
+            if (cause instanceof RuntimeException r) {
+                throw r;
+            }
+            if (cause instanceof Error err) {
+                throw err;
+            }
+            throw new IllegalStateException(path + ": " + cause, cause); // not reached: a FileCall throws nothing else
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
     @Override
     public void close() throws IOException {
-        channel.close();
+        file.close();
     }
 }
