@@ -13,6 +13,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Objects;
+import java.util.concurrent.CancellationException;
 import java.util.function.LongConsumer;
 
 /**
@@ -31,6 +32,10 @@ import java.util.function.LongConsumer;
  * store gives the loss and gradient that training from the live teacher gives. Top-k rows store them as
  * {@link #LOG_MIN_FLOAT}. A teacher value the losses would refuse (NaN, {@code +Infinity}, a row without a finite
  * value) stops labeling with an error naming the store row ({@link StoreWriter#writeDense}).
+ *
+ * <p>Cancellable: interrupting the labeling thread stops it before its next teacher call with a
+ * {@link CancellationException}, the thread's interrupt status kept; the {@code .partial} is kept, and the same call
+ * resumes it later.
  */
 public final class Labeler {
     private static final Logger LOG = LoggerFactory.getLogger(Labeler.class);
@@ -172,8 +177,11 @@ public final class Labeler {
      * Labels {@code data} into {@code out}, resuming an interrupted run there.
      *
      * @param progress told the number of rows on disk after each batch (may be null)
+     * @throws CancellationException when the thread is interrupted (its interrupt status stays set; the partial store is
+     *                               kept for a resume)
      */
     public static Result label(Teacher teacher, Dataset data, Path out, Options o, LongConsumer progress) throws IOException {
+        checkNotInterrupted(out);
         StoreHeader header = header(teacher, data, o);
         if (Files.exists(out)) {
             try (SoftTargetStore s = SoftTargetStore.open(out)) {
@@ -201,6 +209,7 @@ public final class Labeler {
                 LOG.info("resuming {} at row {} of {}", out, resumedFrom, data.size());
             }
             for (long from = resumedFrom; from < data.size(); ) {
+                checkNotInterrupted(out);
                 int to = batchEnd(from, data.size(), o);
                 Batch b = Batch.range(data, (int) from, to);
                 if (sparse != null) {
@@ -232,8 +241,32 @@ public final class Labeler {
                 from = to;
             }
             w.finish();
+        } catch (IOException e) {
+            if (e instanceof java.nio.channels.ClosedByInterruptException
+                    || e.getCause() instanceof java.nio.channels.ClosedByInterruptException) {
+                throw cancelled(out, e); // interrupted during a write: not a full disk, as the writer's message supposes
+            }
+            throw e;
         }
         double seconds = (System.nanoTime() - start) / 1e9;
         return new Result(out, data.size(), resumedFrom, false, seconds, (data.size() - resumedFrom) / Math.max(seconds, 1e-9));
+    }
+
+    /** Throws a {@link CancellationException} when this thread is interrupted, leaving its interrupt status set. */
+    private static void checkNotInterrupted(Path out) {
+        if (Thread.currentThread().isInterrupted()) {
+            throw cancelled(out, null);
+        }
+    }
+
+    private static CancellationException cancelled(Path out, Throwable cause) {
+        CancellationException c = new CancellationException("labeling " + out + " cancelled: the thread was interrupted; what "
+                + "was written is kept (" + StoreWriter.partialPath(out) + ") and the same call resumes it");
+        if (cause != null) {
+            c.initCause(cause);
+        }
+        Thread.currentThread().interrupt(); // kept set: the caller decides what the interrupt means
+        LOG.info("{}", c.getMessage());
+        return c;
     }
 }
