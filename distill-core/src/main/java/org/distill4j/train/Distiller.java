@@ -281,7 +281,7 @@ public final class Distiller {
 
     private DistillResult run(ComputeBackend be, StepEngine engine, String engineDescription, CheckpointFile.Progress resume) {
         long start = System.nanoTime() - (resume == null ? 0 : resume.wallNanos());
-        Nd4j.getRandom().setSeed(seed);
+        seedNd4j(seed);
         Random rng = new Random(seed);
         int[] teacherTest = teacher != null && test != null && teacher.serves(test) ? Evaluation.predict(teacher, test) : null;
         if (teacher != null && test != null && teacherTest == null) {
@@ -738,6 +738,22 @@ public final class Distiller {
             }
         }
         return kept;
+    }
+
+    /**
+     * The root state ND4J's generator gets for seed 0: its native generator replaces a root seed of 0 with the clock, so
+     * a run seeded 0 drew other dropout masks every time. Any value other than 0 does; paired with seed 0's node state it
+     * is a state no other seed gives (seed s gives root s and a node state that is a bijection of s).
+     */
+    static final long SEED_ZERO_ROOT = 0x9E3779B97F4A7C15L;
+
+    /** Seeds this thread's ND4J generator with {@code seed}, reproducibly for every seed, 0 included. */
+    private static void seedNd4j(long seed) {
+        org.nd4j.linalg.api.rng.Random r = Nd4j.getRandom();
+        r.setSeed(seed);
+        if (seed == 0) {
+            r.setStates(SEED_ZERO_ROOT, r.nodeState());
+        }
     }
 
     /** The loss of one epoch: epoch-aware settings (e.g. DKD warm-up), then the temperature and alpha schedules. */
