@@ -72,6 +72,16 @@ public record StoreHeader(Layout layout, ValueCodec codec, ValueKind values, int
             throw new IllegalArgumentException("store provenance is " + provenanceBytes + " bytes (UTF-8), more than the "
                     + MAX_PROVENANCE_BYTES + " a store can hold; shorten the teacher's id or description");
         }
+        // the complete size must be a long: a row count (read from a damaged or hostile header) whose size wraps around
+        // could equal a small file's size, and the reader sizes its tables by the row count
+        long chunks = (rows - 1) / chunkRows + 1;
+        try {
+            Math.addExact(Math.multiplyExact(chunks, (long) chunkRows * rowBytes(layout, codec, vocab, k) + 4),
+                    headerBytes(provenanceBytes) + ALIGN + StoreFooter.BYTES);
+        } catch (ArithmeticException e) {
+            throw new IllegalArgumentException("a store of " + rows + " rows of " + rowBytes(layout, codec, vocab, k)
+                    + " bytes is larger than a file can be (2^63 bytes)");
+        }
     }
 
     /** Bytes per id in a top-k row: 2 up to 65,536 classes, 3 up to 16,777,216, else 4; 0 for dense. */
