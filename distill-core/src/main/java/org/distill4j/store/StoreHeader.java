@@ -259,10 +259,18 @@ public record StoreHeader(Layout layout, ValueCodec codec, ValueKind values, int
         if (layout < 0 || layout > 1 || values < 0 || values > 1) {
             throw new StoreFormatException(source + ": corrupt header (layout " + layout + ", value kind " + values + ")");
         }
+        String provenance;
+        try { // strictly: replacement characters would make another provenance, of another length (and data offset)
+            provenance = StandardCharsets.UTF_8.newDecoder().onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT).decode(ByteBuffer.wrap(prov)).toString();
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new StoreFormatException(source + ": corrupt header: the provenance (bytes " + FIXED + " to " + (FIXED + provLength)
+                    + ") is not UTF-8 text");
+        }
         StoreHeader h;
         try {
             h = new StoreHeader(Layout.values()[layout], ValueCodec.fromCode(codec, source), ValueKind.values()[values], vocab, k,
-                    rows, chunkRows, temperature, new String(prov, StandardCharsets.UTF_8));
+                    rows, chunkRows, temperature, provenance);
         } catch (IllegalArgumentException e) {
             throw new StoreFormatException(source + ": corrupt header: " + e.getMessage());
         }

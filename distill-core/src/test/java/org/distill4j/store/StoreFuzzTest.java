@@ -261,4 +261,29 @@ class StoreFuzzTest {
         byte[] hostile = withField(valid, 24, 8, 3 + (1L << 61), true);
         assertEquals(Outcome.REFUSED, check(smallSample, hostile, file, "rows 2^61 + 3 (the size wraps to the file's)"));
     }
+
+    /**
+     * A header whose provenance is not UTF-8 (its checksum valid, as a hostile or foreign writer makes it) is refused: read
+     * with replacement characters it would be another provenance than the file holds (a teacher id compared on resume),
+     * and its re-encoded length would move the data offset the reader computes.
+     */
+    @Test
+    void aProvenanceThatIsNotUtf8IsRefused(@TempDir Path tmp) throws IOException {
+        StoreHeader h = new StoreHeader(StoreHeader.Layout.DENSE, ValueCodec.F32, StoreHeader.ValueKind.LOGITS, 2, 0, 1, 1, 1.0,
+                "{\"teacher\": \"ab\"}");
+        Path p = tmp.resolve("prov.d4j");
+        try (StoreWriter w = StoreWriter.open(p, h)) {
+            w.writeDense(new float[]{1, 2}, 1);
+            w.finish();
+        }
+        byte[] b = Files.readAllBytes(p);
+        int at = StoreHeader.FIXED + "{\"teacher\": \"".length();
+        b[at] = (byte) 0xff; // 'a' becomes a byte no UTF-8 text holds
+        int crcAt = StoreHeader.FIXED + ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).getInt(StoreHeader.PROVENANCE_LENGTH_AT);
+        ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).putInt(crcAt, Crc32c.of(b, 0, crcAt));
+        Files.write(p, b);
+        StoreFormatException e = org.junit.jupiter.api.Assertions.assertThrows(StoreFormatException.class, () -> SoftTargetStore.open(p));
+        assertTrue(e.getMessage().startsWith(p + ": ") && e.getMessage().contains("provenance") && e.getMessage().contains("UTF-8"),
+                e.getMessage());
+    }
 }
