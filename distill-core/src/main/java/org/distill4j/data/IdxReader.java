@@ -36,8 +36,11 @@ public final class IdxReader {
     public static Images readImages(InputStream in, String source) throws IOException {
         try (DataInputStream d = open(in, source)) {
             int[] dims = header(d, source, 3, "images (idx3)");
-            long n = (long) dims[0] * dims[1] * dims[2];
-            if (n > Integer.MAX_VALUE - 8) {
+            // each product of two sizes (< 2^31 each) fits a long; the three at once could wrap around (to a negative count,
+            // or to the body's real length), and one image's size is an int (featureCount) even when there are no images
+            long perImage = (long) dims[1] * dims[2];
+            long n = perImage * dims[0];
+            if (perImage > Integer.MAX_VALUE - 8 || n > Integer.MAX_VALUE - 8) {
                 throw new IOException(source + ": " + dims[0] + " images of " + dims[1] + "x" + dims[2] + " is too large");
             }
             String what = "pixel bytes (" + dims[0] + " images of " + dims[1] + "x" + dims[2] + ")";
