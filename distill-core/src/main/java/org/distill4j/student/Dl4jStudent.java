@@ -493,14 +493,22 @@ public final class Dl4jStudent implements Student, org.distill4j.checkpoint.Chec
             throw new java.io.IOException("student state: an array of " + n + " values");
         }
         int width = dbl ? 8 : 4;
-        double[] d = dbl ? new double[(int) n] : null;
-        float[] f = dbl ? null : new float[(int) n];
         int chunk = Nd4jArrays.BLOCK_VALUES; // as written
+        // the arrays grow with the values read, not to the count the stream declares before its bytes are there: a damaged
+        // count (of up to 2^31 float64 values, 16 GiB) is then an end of file, not an OutOfMemoryError
+        double[] d = dbl ? new double[(int) Math.min(n, chunk)] : null;
+        float[] f = dbl ? null : new float[(int) Math.min(n, chunk)];
         for (int from = 0; from < n; from += chunk) {
             int len = (int) Math.min(chunk, n - from);
             byte[] bytes = in.readNBytes(len * width);
             if (bytes.length != len * width) {
                 throw new java.io.EOFException();
+            }
+            int capacity = dbl ? d.length : f.length;
+            if (from + len > capacity) {
+                int grown = (int) Math.min(n, Math.max(from + len, 2L * capacity));
+                d = dbl ? java.util.Arrays.copyOf(d, grown) : null;
+                f = dbl ? null : java.util.Arrays.copyOf(f, grown);
             }
             java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(bytes);
             if (dbl) {
