@@ -188,6 +188,10 @@ final class CheckpointFile {
             } catch (IllegalArgumentException e) {
                 throw new org.distill4j.checkpoint.CheckpointMismatchException("the checkpoint " + file + " does not fit this run: " + e.getMessage()
                         + ". Resume with the same models, or train from the start with Checkpoints.startOver() or by deleting the file", e);
+            } catch (EOFException e) {
+                throw e;
+            } catch (IOException e) { // a part refused its state (its version, a count out of range): it does not know the file
+                throw new IOException(file + ": " + e.getMessage(), e);
             }
             for (Checkpointable.Restore r : restores) {
                 r.apply();

@@ -154,6 +154,26 @@ class CheckpointFuzzTest {
         assertEquals(valid.length, b.length);
     }
 
+    /**
+     * The student's state refused by the student itself (another state version, a layer count out of range), with a valid
+     * checksum: the IOException names the checkpoint file (it said only "student state version 99, expected 1").
+     */
+    @Test
+    void aStudentStateTheStudentRefusesIsNamedByTheFile(@TempDir Path tmp) throws IOException {
+        int key = indexOf(valid, "\"backpropType\"".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        int conf = key;
+        while (conf > 0 && valid[conf] != '{') { // the configuration's JSON starts at the brace before its first key
+            conf--;
+        }
+        assertTrue(conf > 8 && ByteBuffer.wrap(valid).getInt(conf - 4) > 0, "the student's configuration is in the file");
+        byte[] b = valid.clone();
+        ByteBuffer.wrap(b).putInt(conf - 8, 99); // the student state's version
+        Path file = writeTo(tmp, withCrc(b));
+        IOException e = assertThrows(IOException.class, () -> CheckpointFile.read(file, p -> { }, Dl4jStudent.of(reader), List.of()));
+        assertTrue(e.getMessage().startsWith(file + ": ") && e.getMessage().contains("student state version 99, expected 1"),
+                e.getMessage());
+    }
+
     static Path writeTo(Path dir, byte[] b) throws IOException {
         return Files.write(dir.resolve("long.ckpt"), b);
     }
