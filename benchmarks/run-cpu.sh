@@ -8,14 +8,20 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 # before anything is written: the results of a previous run are tracked files this run replaces
 commit="$(git describe --always --dirty 2>/dev/null || echo unknown)"
-# the build rewrites the examples jar: not under a running ./distill, which holds a shared lock on this file (see distill)
-mkdir -p examples/target
+# the build rewrites the examples jar: not under a running ./distill, which holds a shared lock on this file (see distill;
+# opened read-only, and without a lock where it cannot be opened or locked)
+mkdir -p examples/target 2>/dev/null || true
 (
-  exec 9>>examples/target/.distill-jar.lock
-  if command -v flock >/dev/null 2>&1 && ! flock -x -n 9; then
-    echo "run-cpu.sh: a distill command is running from the examples jar, which this build rewrites (and it would share" \
-      "the cores with the benchmarks); run this again when it has finished" >&2
-    exit 2
+  lock=examples/target/.distill-jar.lock
+  [ -e "$lock" ] || : 2>/dev/null >>"$lock" || true
+  if command -v flock >/dev/null 2>&1 && { exec 9<"$lock"; } 2>/dev/null; then
+    rc=0
+    flock -E 75 -x -n 9 2>/dev/null || rc=$?
+    if [ "$rc" -eq 75 ]; then
+      echo "run-cpu.sh: another distill is running from the examples jar (or building it), which this build rewrites;" \
+        "run this again when it has finished" >&2
+      exit 2
+    fi
   fi
   ./mvnw -B -q -pl benchmarks -am package -DskipTests
 )

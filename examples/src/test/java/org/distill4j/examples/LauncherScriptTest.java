@@ -101,11 +101,43 @@ class LauncherScriptTest {
         }
     }
 
+    @Test
+    void aLauncherWaitsForAnotherOnesBuildAndBuildsItselfWhenThatBuildFailed() throws Exception {
+        // another launcher building (the exclusive lock), which fails after a while: it built nothing
+        Process other = holdLock("-x", "sleep 1");
+        try {
+            Result r = launch(null, "list");
+            assertEquals(0, r.rc, r.err);
+            assertTrue(r.err.contains("waiting for another distill to finish building the examples jar"), r.err);
+            List<String> calls = calls();
+            assertTrue(calls.get(0).startsWith("mvnw "), calls.toString());
+            assertTrue(calls.get(1).endsWith("list lock-held=yes"), calls.toString());
+        } finally {
+            other.destroy();
+            other.waitFor(10, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void aLockFileThatCannotBeOpenedIsRunWithout() throws Exception {
+        Files.createSymbolicLink(lock, root.resolve("no-such-dir/lock")); // neither opened nor created
+        Result r = launch(null, "list");
+        assertEquals(0, r.rc, r.err);
+        assertTrue(r.err.contains("cannot open " + lock + ": running without the jar lock"), r.err);
+        assertTrue(calls().get(0).startsWith("mvnw ") && calls().get(1).startsWith("java -jar "), calls().toString());
+    }
+
     /** Another distill running from the jar: a process holding the shared lock as the launcher's java does. */
     private Process holdSharedLock() throws Exception {
+        return holdLock("-s", "exec sleep 60");
+    }
+
+    /** A process that takes the jar's lock in {@code mode} (-s or -x), then runs {@code then} holding it. */
+    private Process holdLock(String mode, String then) throws Exception {
         Files.createDirectories(lock.getParent());
         Path ready = root.resolve("ready");
-        Process p = new ProcessBuilder("bash", "-c", "exec 9>>" + lock + " && flock -s 9 && touch " + ready + " && exec sleep 60")
+        Files.deleteIfExists(ready);
+        Process p = new ProcessBuilder("bash", "-c", "exec 9>>" + lock + " && flock " + mode + " 9 && touch " + ready + " && " + then)
                 .redirectErrorStream(true).start();
         for (int i = 0; i < 200 && !Files.exists(ready); i++) {
             Thread.sleep(50);
