@@ -43,8 +43,12 @@ public final class Main {
                 }
             }, "distill-interrupted"));
         }
-        int code = run(args, System.out, System.err);
-        finished.set(true);
+        int code;
+        try {
+            code = run(args, System.out, System.err);
+        } finally {
+            finished.set(true); // an Error (out of memory, a class that cannot load) ends the command too: no hint
+        }
         if (code != OK) {
             System.exit(code); // the CLI entry point alone decides the process exit code
         }
@@ -340,8 +344,9 @@ public final class Main {
                               --resume               continue an interrupted run in DIR: each row goes on from its last
                                                      checkpoint (DIR/checkpoints/<row>, saved at epoch ends at most every
                                                      30 s, and at the end; the recipe's training.checkpoint sets
-                                                     everySteps and minSeconds), a finished row is restored without training; a row whose settings changed is refused,
-                                                     naming the setting. Without it every row starts over
+                                                     everySteps and minSeconds), a finished row is restored without
+                                                     training; a row whose settings changed is refused, naming the
+                                                     setting. Without it every row starts over
                             recipes: examples/recipes/<dataset>/<method>/<student>_from_<teacher>.yaml""");
                     return OK;
                 }
@@ -408,8 +413,8 @@ public final class Main {
                                          for the student distilled from the store
                   --resume               continue an interrupted demo in the same --out directory: each row goes on
                                          from its last checkpoint (DIR/checkpoints/<row>, saved at epoch ends at
-                                         most every 30 s, and at the end), a
-                                         finished row is restored without training; without it every row starts over
+                                         most every 30 s, and at the end), a finished row is restored without
+                                         training; without it every row starts over
                   --quiet                no progress bars
                 """, d.out, d.seed, d.teacherSamples, d.teacherEpochs, join(d.teacherHidden), d.teacherDropout,
                 d.transferSamples, d.studentEpochs, join(d.studentHidden), d.testSamples, d.batchSize, d.learningRate,

@@ -51,11 +51,23 @@ class InterruptedHintTest {
         assertEquals(2, usage.exitValue());
         assertTrue(log(tmp).contains("unexpected argument") || log(tmp).contains("no-such-option"), log(tmp));
         assertFalse(log(tmp).contains("interrupted"), log(tmp));
+
+        // an Error ends the command through the uncaught exception, which runs the hooks too: no hint either
+        Process oom = child(tmp, List.of("-Xmx12m"), "demo", "--data", "embedded", "--out", tmp.resolve("oom").toString(), "--quiet");
+        assertTrue(oom.waitFor(120, TimeUnit.SECONDS));
+        assertEquals(1, oom.exitValue(), log(tmp));
+        assertTrue(log(tmp).contains("OutOfMemoryError"), log(tmp));
+        assertFalse(log(tmp).contains("interrupted"), log(tmp));
     }
 
     private static Process child(Path tmp, String... args) throws Exception {
-        List<String> cmd = new java.util.ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("java.class.path"), Main.class.getName()));
+        return child(tmp, List.of(), args);
+    }
+
+    private static Process child(Path tmp, List<String> jvmOptions, String... args) throws Exception {
+        List<String> cmd = new java.util.ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+        cmd.addAll(jvmOptions);
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName()));
         cmd.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(tmp.resolve("child.log").toFile());
         pb.environment().put("OMP_NUM_THREADS", "1");
