@@ -16,11 +16,6 @@ class DemoTest {
         return Demo.initialStudent(s, 12, 3, runSeed).params().toFloatVector();
     }
 
-    /**
-     * With --seeds (training.seeds) a student row's initial weights are its run's seed's: the same seed starts every row
-     * alike (the rows stay paired), another seed elsewhere, and --seed (the teacher's and the data draw's) plays no part.
-     * Without seeds the students start from --seed + 1.
-     */
     @Test
     void rowsCheckpointAtTheSettingsCadence() {
         Demo.Settings s = new Demo.Settings();
@@ -36,6 +31,11 @@ class DemoTest {
         assertEquals(java.time.Duration.ofMillis(1500), c.minInterval());
     }
 
+    /**
+     * With --seeds (training.seeds) a student row's initial weights are its run's seed's: the same seed starts every row
+     * alike (the rows stay paired), another seed elsewhere, and --seed (the teacher's and the data draw's) plays no part.
+     * Without seeds the students start from --seed + 1.
+     */
     @Test
     void aStudentsInitialWeightsDependOnItsRunsSeedAlone() {
         Demo.Settings s = new Demo.Settings();

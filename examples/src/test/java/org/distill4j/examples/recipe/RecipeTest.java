@@ -385,19 +385,44 @@ class RecipeTest {
                 e.getMessage());
     }
 
+    /**
+     * A row saved within its only epoch (training.checkpoint.everySteps), killed, and resumed with the default cadence:
+     * the resume goes on from the mid-epoch save (with one epoch, the only epoch-end save is the last), and the run ends
+     * with the numbers and models of an uninterrupted run.
+     */
     @Test
-    void savingWithinEpochsChangesNoResult(@TempDir Path tmp) throws Exception {
+    void aRowSavedWithinAnEpochResumesThereUnderAnotherCadence(@TempDir Path tmp) throws Exception {
         String[] args = {"run", KD.toString(), "--quiet", "--set", "teacher.hidden=[32]", "--set", "teacher.epochs=1",
-                "--set", "student.hidden=[16]", "--set", "training.epochs=2", "--set", "training.batchSize=50",
-                "--set", "data.teacherSamples=300", "--set", "data.transferSamples=250", "--set", "data.testSamples=200"};
-        run(Stream.concat(Stream.of(args), Stream.of("--out", tmp.resolve("a").toString())).toArray(String[]::new));
-        run(Stream.concat(Stream.of(args), Stream.of("--out", tmp.resolve("b").toString(), "--set",
-                "training.checkpoint={everySteps: 1, minSeconds: 0}")).toArray(String[]::new));
-        assertEquals(withoutTimings(tmp.resolve("a/results.json")), withoutTimings(tmp.resolve("b/results.json")));
-        java.util.Map<String, float[]> a = models(tmp.resolve("a"));
-        java.util.Map<String, float[]> b = models(tmp.resolve("b"));
-        assertEquals(a.keySet(), b.keySet());
-        a.forEach((k, v) -> assertArrayEquals(v, b.get(k), k));
+                "--set", "student.hidden=[256, 256]", "--set", "training.epochs=1", "--set", "training.batchSize=8",
+                "--set", "data.teacherSamples=300", "--set", "data.transferSamples=4000", "--set", "data.testSamples=200"};
+        Path a = tmp.resolve("a");
+        Path b = tmp.resolve("b");
+        run(Stream.concat(Stream.of(args), Stream.of("--out", a.toString())).toArray(String[]::new));
+
+        List<String> cmd = new java.util.ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), Main.class.getName()));
+        cmd.addAll(List.of(args));
+        cmd.addAll(List.of("--out", b.toString(), "--set", "training.checkpoint={everySteps: 10, minSeconds: 0}"));
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(tmp.resolve("child.log").toFile());
+        pb.environment().put("OMP_NUM_THREADS", "1");
+        Process child = pb.start();
+        Path saved = b.resolve("checkpoints/student-distilled/" + org.distill4j.train.Checkpoints.FILE_NAME);
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(180);
+        while (!Files.exists(saved) && child.isAlive() && System.nanoTime() < deadline) {
+            Thread.sleep(2);
+        }
+        child.destroyForcibly(); // kill -9 in its first epoch, 500 steps long, after a save every 10
+        assertTrue(child.waitFor(60, java.util.concurrent.TimeUnit.SECONDS));
+        assertTrue(Files.exists(saved), "the distilled row saved within its epoch:\n" + Files.readString(tmp.resolve("child.log")));
+        assertFalse(Files.exists(b.resolve("results.json")), "killed before the end");
+
+        String resumed = run(Stream.concat(Stream.of(args), Stream.of("--out", b.toString(), "--resume")).toArray(String[]::new));
+        assertTrue(resumed.contains("student distilled: resumed from its checkpoint " + saved + " at epoch 1 of 1"), resumed);
+        assertEquals(withoutTimings(a.resolve("results.json")), withoutTimings(b.resolve("results.json")));
+        java.util.Map<String, float[]> ma = models(a);
+        java.util.Map<String, float[]> mb = models(b);
+        assertEquals(ma.keySet(), mb.keySet());
+        ma.forEach((k, v) -> assertArrayEquals(v, mb.get(k), k));
     }
 
     /** Runs the CLI; asserts exit code 0 and returns what it printed. */
