@@ -29,12 +29,16 @@ final class LossSettings {
         if (v instanceof Number n) {
             return n.doubleValue();
         }
-        try {
-            return Double.parseDouble(v.toString().trim());
-        } catch (NumberFormatException ex) {
+        String text = v.toString().trim();
+        if (!DECIMAL.matcher(text).matches()) { // Double.parseDouble would also take Java's 4f, 1d and 0x1p3
             throw new IllegalArgumentException(what + " setting '" + key + "' must be a number, got '" + v + "'");
         }
+        return Double.parseDouble(text);
     }
+
+    /** A number's text: decimal with an optional exponent, or NaN / Infinity (which each setting's range refuses). */
+    private static final java.util.regex.Pattern DECIMAL =
+            java.util.regex.Pattern.compile("[+-]?(NaN|Infinity|([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][+-]?[0-9]+)?)");
 
     /** A whole number, or {@code dflt} when absent. */
     static int wholeNumber(Map<String, Object> s, String what, String key, int dflt) {

@@ -313,5 +313,12 @@ class SoftTargetKdTest {
         assertTrue(e.getMessage().contains("registered losses: kd, ce"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> Losses.create("kd", Map.of("temp", 3)));
         assertTrue(e.getMessage().contains("no setting 'temp'"), e.getMessage());
+        // a number's text is decimal: not Java's literal forms, which Double.parseDouble would take
+        for (String javaLiteral : new String[]{"4f", "4d", "0x1p2", "4.0F"}) {
+            e = assertThrows(IllegalArgumentException.class, () -> Losses.create("kd", Map.of("temperature", javaLiteral)));
+            assertTrue(e.getMessage().contains("setting 'temperature' must be a number, got '" + javaLiteral + "'"), e.getMessage());
+        }
+        assertEquals(250.0, ((SoftTargetKd) Losses.create("kd", Map.of("temperature", " +2.5e2 "))).temperature());
+        assertEquals(0.5, ((SoftTargetKd) Losses.create("kd", Map.of("temperature", ".5"))).temperature());
     }
 }

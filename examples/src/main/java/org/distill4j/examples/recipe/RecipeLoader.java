@@ -1130,12 +1130,15 @@ public final class RecipeLoader {
 
     private Object scalar(Node n, String path) {
         String s = scalarText(n, path, "a single value");
-        try {
-            return Double.parseDouble(s);
-        } catch (NumberFormatException e) {
-            return s;
-        }
+        return DECIMAL.matcher(s).matches() ? Double.parseDouble(s) : s;
     }
+
+    /**
+     * A number as a recipe writes one: decimal, with an optional exponent, or NaN / Infinity (refused by each field's range
+     * with its own message). Not Java's other forms that {@link Double#parseDouble} takes (4f, 4d, 0x1p3).
+     */
+    private static final java.util.regex.Pattern DECIMAL =
+            java.util.regex.Pattern.compile("[+-]?(NaN|Infinity|([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][+-]?[0-9]+)?)");
 
     private boolean bool(Node n, String path) {
         String s = scalarText(n, path, "true or false");
@@ -1148,11 +1151,10 @@ public final class RecipeLoader {
 
     private double number(Node n, String path) {
         String s = scalarText(n, path, "a number");
-        try {
-            return Double.parseDouble(s);
-        } catch (NumberFormatException e) {
+        if (!DECIMAL.matcher(s).matches()) {
             throw error(n, path, "expected a number, got '" + s + "'");
         }
+        return Double.parseDouble(s);
     }
 
     /** The node of the field named by the last segment of {@code path}, or null when absent. */

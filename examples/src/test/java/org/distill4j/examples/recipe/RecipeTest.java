@@ -425,6 +425,21 @@ class RecipeTest {
         ma.forEach((k, v) -> assertArrayEquals(v, mb.get(k), k));
     }
 
+    @Test
+    void numbersAreDecimalNotJavaLiterals() throws Exception {
+        RecipeException e = fails(base("  - name: kd\n").replace("  epochs: 2\n", "  epochs: 2\n  learningRate: 0x1p-10\n"));
+        assertTrue(e.getMessage().contains("training.learningRate: expected a number, got '0x1p-10'"), e.getMessage());
+        e = fails(base("  - {name: kd, temperature: 4f}\n"));
+        assertTrue(e.getMessage().contains("loss[0]: loss 'kd' setting 'temperature' must be a number, got '4f'"), e.getMessage());
+        e = fails(base("  - {name: kd, weight: 1d}\n"));
+        assertTrue(e.getMessage().contains("loss[0].weight") && e.getMessage().contains("1d"), e.getMessage());
+        Recipe r = RecipeLoader.parse(base("  - {name: kd, temperature: +2.5e0, alpha: .25}\n").replace("  epochs: 2\n",
+                "  epochs: 2\n  learningRate: 5E-4\n"), Path.of("r.yaml"), List.of());
+        assertEquals(5e-4, r.training().learningRate());
+        assertEquals(2.5, r.objectives().get(0).terms().get(0).settings().get("temperature"));
+        assertEquals(0.25, r.objectives().get(0).terms().get(0).settings().get("alpha"));
+    }
+
     /** Runs the CLI; asserts exit code 0 and returns what it printed. */
     static String run(String... args) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
