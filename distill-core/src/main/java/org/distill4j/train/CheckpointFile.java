@@ -266,7 +266,8 @@ final class CheckpointFile {
 
     private static void writeTerms(DataOutputStream out, Map<String, Double> terms) throws IOException {
         out.writeInt(terms.size());
-        for (Map.Entry<String, Double> e : new java.util.TreeMap<>(terms).entrySet()) {
+        // in the loss's order (kd before ce, then feature terms), as a run that was never interrupted lists them
+        for (Map.Entry<String, Double> e : terms.entrySet()) {
             writeString(out, e.getKey());
             out.writeDouble(e.getValue());
         }
