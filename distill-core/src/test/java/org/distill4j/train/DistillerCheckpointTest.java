@@ -188,6 +188,71 @@ class DistillerCheckpointTest {
         assertTrue(next[0] == 2 && next[1] == 0 && next[3] < first[3], "the next epoch starts its own clock");
     }
 
+    /** everyEpochs(3) of 4 epochs saves after epoch 3 and after the last, not after epochs 1 and 2. */
+    @Test
+    void everyNthEpochSavesThoseEpochsAndTheLast(@TempDir Path tmp) {
+        MultiLayerNetwork whole = studentNet();
+        DistillResult expected = run(Dl4jStudent.of(whole), null, null).build().run();
+        Checkpoints c = Checkpoints.in(tmp).everyEpochs(3);
+        assertThrows(Crash.class, () -> run(Dl4jStudent.of(studentNet()), c, crashAfter(1, -1)).build().run());
+        assertFalse(Files.exists(c.file()), "no save after epochs 1 and 2");
+        assertThrows(Crash.class, () -> run(Dl4jStudent.of(studentNet()), c, crashAfter(2, -1)).build().run());
+        assertTrue(Files.exists(c.file()), "saved after epoch 3");
+        List<Integer> epochsSeen = new ArrayList<>();
+        MultiLayerNetwork resumedNet = studentNet();
+        DistillResult resumed = run(Dl4jStudent.of(resumedNet), c, new TrainingListener() {
+            @Override
+            public void epochStarted(int epoch, int epochs, int batches) {
+                epochsSeen.add(epoch);
+            }
+        }).build().run();
+        assertEquals(List.of(3), epochsSeen, "only the last epoch was trained again");
+        assertSameRun(expected, whole, resumed, resumedNet);
+    }
+
+    /**
+     * A checkpoint of this run's settings whose progress cannot be this run's (more epochs or batches than it has, another
+     * count of epoch metrics, a finished run with batches of a next epoch) is refused, naming the file and the numbers.
+     */
+    @Test
+    void aCheckpointWithImpossibleProgressIsRefused(@TempDir Path tmp) throws Exception {
+        Checkpoints c = Checkpoints.in(tmp);
+        assertThrows(Crash.class, () -> run(Dl4jStudent.of(studentNet()), c, crashAfter(0, -1)).build().run());
+        Dl4jStudent saved = Dl4jStudent.of(studentNet());
+        CheckpointFile.Progress p = CheckpointFile.read(c.file(), x -> { }, saved, List.of());
+        EpochMetrics m = p.history().get(0);
+        // {epochs done, batches done, epochs of metrics}
+        int[][] impossible = {{1, 5, 1}, {1, -1, 1}, {-1, 0, 0}, {5, 0, 5}, {2, 0, 1}, {4, 2, 4}};
+        for (int[] at : impossible) {
+            List<EpochMetrics> history = java.util.Collections.nCopies(at[2], m);
+            CheckpointFile.write(c.file(), new CheckpointFile.Progress(p.fingerprint(), at[0], at[1], p.trainNanosTotal(), p.samplesTotal(),
+                    p.wallNanos(), 0, 0, java.util.Map.of(), p.randomRootState(), p.randomNodeState(), p.engine(), history), saved, List.of());
+            MultiLayerNetwork net = studentNet();
+            float[] before = net.params().toFloatVector();
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> run(Dl4jStudent.of(net), c, null).build().run(),
+                    java.util.Arrays.toString(at));
+            assertEquals("the checkpoint " + c.file() + " is inconsistent: " + at[0] + " epochs and " + at[1] + " batches done with "
+                    + at[2] + " epochs of metrics, in a run of 4 epochs of 5 batches", e.getMessage());
+            assertArrayEquals(before, net.params().toFloatVector(), "a refused checkpoint changes nothing");
+        }
+        // the last batch of an epoch, and a finished run, are possible: the run resumes (here: restores the finished one)
+        CheckpointFile.write(c.file(), new CheckpointFile.Progress(p.fingerprint(), 4, 0, p.trainNanosTotal(), p.samplesTotal(),
+                p.wallNanos(), 0, 0, java.util.Map.of(), p.randomRootState(), p.randomNodeState(), p.engine(),
+                java.util.Collections.nCopies(4, m)), saved, List.of());
+        assertEquals(4, run(Dl4jStudent.of(studentNet()), c, null).build().run().epochs().size());
+    }
+
+    /** A run that differs in many settings names the first three and counts the rest. */
+    @Test
+    void manyChangedSettingsAreNamedThreeAndCounted(@TempDir Path tmp) {
+        Checkpoints c = Checkpoints.in(tmp);
+        assertThrows(Crash.class, () -> run(Dl4jStudent.of(studentNet()), c, crashAfter(0, -1)).build().run());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> run(Dl4jStudent.of(studentNet()), c, null)
+                .epochs(3).batchSize(32).seed(6).testData(train).build().run());
+        assertTrue(e.getMessage().startsWith("the checkpoint " + c.file() + " was written by a run with other settings: epochs was 4,"
+                + " now 3; batchSize was 64, now 32; seed was 5, now 6 (and 2 more). Resume with the same settings"), e.getMessage());
+    }
+
     @Test
     void aFinishedRunIsRestoredWithoutTrainingAndOtherSettingsAreRefused(@TempDir Path tmp) {
         Checkpoints c = Checkpoints.in(tmp);
