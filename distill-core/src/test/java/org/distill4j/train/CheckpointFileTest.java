@@ -151,6 +151,22 @@ class CheckpointFileTest {
     }
 
     /** A refusal by the check, or by any part, or another count of parts: no part takes its state; the file is named. */
+    /** Nothing is also a value: an empty string, no terms, no epochs of metrics, no trainable parts. */
+    @Test
+    void emptyStringsTermsAndHistoryRoundTrip(@TempDir Path tmp) throws IOException {
+        Path file = tmp.resolve("distill.ckpt");
+        Map<String, String> fp = new LinkedHashMap<>();
+        fp.put("", "");
+        fp.put("testData", "none");
+        CheckpointFile.Progress p = new CheckpointFile.Progress(fp, 0, 2, 5, 6, 7, 8, 0.25, Map.of(), -1, -2, "", List.of());
+        CheckpointFile.write(file, p, new Part(new double[0]), List.of());
+        CheckpointFile.Progress q = CheckpointFile.read(file, x -> { }, new Part(new double[]{1}), List.of());
+        assertEquals(List.copyOf(fp.entrySet()), List.copyOf(q.fingerprint().entrySet()));
+        assertEquals("", q.engine());
+        assertTrue(q.epochTermSums().isEmpty() && q.history().isEmpty());
+        assertEquals(2, q.batchesDone());
+    }
+
     @Test
     void aRefusedCheckpointChangesNoPart(@TempDir Path tmp) throws IOException {
         Random rng = new Random(72);
@@ -230,12 +246,20 @@ class CheckpointFileTest {
             IOException e = assertThrows(IOException.class, () -> CheckpointFile.read(file, p -> { }, new Part(new double[0]), List.of()));
             assertEquals(file + " is damaged: a string of " + bad + " bytes", e.getMessage());
         }
+        // the largest count and string length are taken (and then the file ends early)
+        for (int at : new int[]{countAt, lengthAt}) {
+            byte[] b = good.clone();
+            ByteBuffer.wrap(b, at, 4).putInt(1 << 24);
+            Files.write(file, withChecksum(b));
+            IOException e = assertThrows(IOException.class, () -> CheckpointFile.read(file, p -> { }, new Part(new double[0]), List.of()));
+            assertEquals(file + " ends early: a truncated checkpoint", e.getMessage(), "at " + at);
+        }
         // a string longer than what is left: a truncated checkpoint, not an exception from deep inside
         byte[] b = good.clone();
         ByteBuffer.wrap(b, lengthAt, 4).putInt(1 << 20);
         Files.write(file, withChecksum(b));
-        IOException e = assertThrows(IOException.class, () -> CheckpointFile.read(file, p -> { }, new Part(new double[0]), List.of()));
-        assertEquals(file + " ends early: a truncated checkpoint", e.getMessage());
+        IOException cut = assertThrows(IOException.class, () -> CheckpointFile.read(file, p -> { }, new Part(new double[0]), List.of()));
+        assertEquals(file + " ends early: a truncated checkpoint", cut.getMessage());
     }
 
     @Test
@@ -246,6 +270,19 @@ class CheckpointFileTest {
         Files.write(file, shortFile);
         IOException e = assertThrows(IOException.class, () -> CheckpointFile.read(file, p -> { }, new Part(new double[0]), List.of()));
         assertEquals(file + " is too short to be a checkpoint (11 bytes)", e.getMessage());
+        byte[] headerOnly = ByteBuffer.allocate(magic.length + 4).put(magic).putInt(CheckpointFile.VERSION).array();
+        Files.write(file, headerOnly); // room for a checksum of the magic, which this one is not
+        e = assertThrows(IOException.class, () -> CheckpointFile.read(file, p -> { }, new Part(new double[0]), List.of()));
+        assertTrue(e.getMessage().startsWith(file + " is damaged: its CRC32C is "), e.getMessage());
+        Files.write(file, magic); // the magic alone
+        e = assertThrows(IOException.class, () -> CheckpointFile.read(file, p -> { }, new Part(new double[0]), List.of()));
+        assertEquals(file + " is too short to be a checkpoint (8 bytes)", e.getMessage());
+        // a later version is named as such before its checksum (which this version may not know how to check) is
+        byte[] later = ByteBuffer.allocate(magic.length + 8).put(magic).putInt(CheckpointFile.VERSION + 1).putInt(0).array();
+        Files.write(file, later);
+        e = assertThrows(IOException.class, () -> CheckpointFile.read(file, p -> { }, new Part(new double[0]), List.of()));
+        assertEquals(file + " is a version " + (CheckpointFile.VERSION + 1) + " checkpoint; this Distill4J reads version "
+                + CheckpointFile.VERSION, e.getMessage());
         Files.write(file, java.util.Arrays.copyOf(magic, 5));
         e = assertThrows(IOException.class, () -> CheckpointFile.read(file, p -> { }, new Part(new double[0]), List.of()));
         assertEquals(file + " is not a Distill4J checkpoint (it does not start with \"D4JCKPT\")", e.getMessage());
