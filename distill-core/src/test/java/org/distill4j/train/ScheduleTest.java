@@ -30,4 +30,25 @@ class ScheduleTest {
             }
         }
     }
+
+    /** Every epoch between the ends moves by the same step, (end - start) / (epochs - 1); a constant names its value. */
+    @Test
+    void linearMovesInEqualStepsAndConstantNamesItsValue() {
+        java.util.Random rng = new java.util.Random(81);
+        for (int trial = 0; trial < 20; trial++) {
+            double start = 10 * rng.nextDouble();
+            double end = 10 * rng.nextDouble();
+            int epochs = 2 + rng.nextInt(40);
+            Schedule s = Schedule.linear(start, end);
+            for (int e = 0; e < epochs; e++) {
+                double expected = start + (end - start) * e / (epochs - 1);
+                assertEquals(expected, s.at(e, epochs), 1e-12 * Math.max(1, Math.abs(expected)), s.describe() + ", epoch " + e + " of " + epochs);
+            }
+        }
+        assertEquals(2.5, Schedule.linear(2.5, 7).at(0, 0), 0.0, "a run of no epochs: the start value, not 0/0");
+        Schedule c = Schedule.constant(0.125);
+        assertEquals("constant(0.125)", c.describe());
+        assertEquals(0.125, c.at(0, 1), 0.0);
+        assertEquals(0.125, c.at(99, 100), 0.0);
+    }
 }
