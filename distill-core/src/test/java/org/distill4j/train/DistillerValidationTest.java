@@ -132,6 +132,44 @@ class DistillerValidationTest {
         }
     }
 
+    /** A top-k teacher of 2 entries per row and no dense rows (a top-k store, API logprobs). */
+    static final class EntriesOnly implements org.distill4j.teacher.SparseTeacher {
+        @Override
+        public int k() {
+            return 2;
+        }
+
+        @Override
+        public TopK topK(Batch batch) {
+            throw new AssertionError("not asked");
+        }
+
+        @Override
+        public boolean hasDenseOutputs() {
+            return false;
+        }
+
+        @Override
+        public int classes() {
+            return K;
+        }
+
+        @Override
+        public TeacherValues values() {
+            return TeacherValues.LOGITS;
+        }
+
+        @Override
+        public float[] outputs(Batch batch) {
+            throw new AssertionError("not asked");
+        }
+
+        @Override
+        public String describe() {
+            return "api logprobs";
+        }
+    }
+
     /** A trainable feature loss that cannot save its state. */
     static final class Unsaved implements FeatureLoss, FeatureLoss.Trainable {
         @Override
@@ -213,6 +251,11 @@ class DistillerValidationTest {
         };
         refused("loss 'kd' needs both dense and top-k teacher outputs; one batch carries one of them",
                 () -> ce().teacher(new Stub(K, null)).loss(both));
+        refused("loss 'topk-kd' needs a teacher: set it with teacher(...)",
+                () -> ce().loss(new org.distill4j.loss.TopKKd(2, org.distill4j.loss.TopKKd.Tail.RENORMALIZE)));
+        refused("loss 'kd' reads the teacher's dense rows, but api logprobs holds only top-2 entries per row; use topk-kd (alone,"
+                + " or with ce in a WeightedSum)", () -> ce().teacher(new EntriesOnly())
+                .loss(new SoftTargetKd(2, 0.5)));
         refused("loss 'topk-kd' needs a top-k teacher (a SparseTeacher such as TopKTeacher.of(teacher, k)), got stub teacher",
                 () -> ce().teacher(new Stub(K, null)).loss(new org.distill4j.loss.TopKKd(2, org.distill4j.loss.TopKKd.Tail.RENORMALIZE)));
     }
@@ -224,6 +267,9 @@ class DistillerValidationTest {
         refused("checkpoints need every trainable feature loss to save its state (be Checkpointable); feature loss"
                 + " 'unsaved-hint' cannot", () -> ce().student(new Saving()).teacher(new Stub(K, null))
                 .featureLoss(1, new Unsaved(), "a", "b").checkpoints(Checkpoints.in(tmp)));
+        // a feature loss that does not train has no state to save: taken
+        ce().student(new Saving()).teacher(new Stub(K, null)).featureLoss(1, new org.distill4j.loss.AttentionTransfer(2), "a", "b")
+                .checkpoints(Checkpoints.in(tmp)).build();
         // a Checkpointable student and a hint (which saves its state) are taken
         ce().student(new Saving()).teacher(new Stub(K, null)).featureLoss(1, new HintLoss(2, 2, 1e-3, 1), "a", "b")
                 .checkpoints(Checkpoints.in(tmp)).build();
@@ -245,6 +291,8 @@ class DistillerValidationTest {
         };
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> ce().teacher(new Stub(K, null)).loss(new SoftTargetKd(2, 0.5)).alpha(alpha).epochs(4).build());
+        // only the run's epochs are asked: a schedule that leaves the range after the last epoch is taken
+        ce().teacher(new Stub(K, null)).loss(new SoftTargetKd(2, 0.5)).alpha(alpha).epochs(2).build();
         String reason = assertThrows(IllegalArgumentException.class, () -> new SoftTargetKd(2, 1.5)).getMessage();
         assertEquals("at epoch 3 of 4 the schedules give an invalid loss: " + reason, e.getMessage());
     }
