@@ -256,6 +256,7 @@ class DistillerValidationTest {
         refused("loss 'kd' reads the teacher's dense rows, but api logprobs holds only top-2 entries per row; use topk-kd (alone,"
                 + " or with ce in a WeightedSum)", () -> ce().teacher(new EntriesOnly())
                 .loss(new SoftTargetKd(2, 0.5)));
+        ce().teacher(new EntriesOnly()).build(); // ce reads no teacher rows: a top-k-only teacher (for agreement) is taken
         refused("loss 'topk-kd' needs a top-k teacher (a SparseTeacher such as TopKTeacher.of(teacher, k)), got stub teacher",
                 () -> ce().teacher(new Stub(K, null)).loss(new org.distill4j.loss.TopKKd(2, org.distill4j.loss.TopKKd.Tail.RENORMALIZE)));
     }
