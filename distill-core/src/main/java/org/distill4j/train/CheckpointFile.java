@@ -191,6 +191,9 @@ final class CheckpointFile {
             } catch (EOFException e) {
                 throw e;
             } catch (IOException e) { // a part refused its state (its version, a count out of range): it does not know the file
+                if (String.valueOf(e.getMessage()).startsWith(file.toString())) {
+                    throw e; // this class's own checks between the parts name it already
+                }
                 throw new IOException(file + ": " + e.getMessage(), e);
             }
             for (Checkpointable.Restore r : restores) {
