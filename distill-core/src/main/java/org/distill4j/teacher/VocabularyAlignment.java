@@ -314,6 +314,9 @@ public final class VocabularyAlignment implements Teacher {
             for (int r = 0; r < n; r++) {
                 for (int j = 0; j < tk; j++) {
                     int id = in.ids()[r * tk + j];
+                    if (id == LogitBatch.ABSENT && in.logProbs()[r * tk + j] == Float.NEGATIVE_INFINITY) {
+                        continue; // a slot of no class, as an aligned teacher's dropped entries: aligned to nothing
+                    }
                     if (id < 0 || id >= tc) {
                         throw new IllegalArgumentException(teacher.describe() + ": top-k id at row " + r + " (sample "
                                 + batch.indices()[r] + "), entry " + j + " is " + id + ", expected a class in [0, " + tc + ")");
@@ -326,7 +329,9 @@ public final class VocabularyAlignment implements Teacher {
                 }
                 alignRow(in, r, batch, inRow, ids, lps);
                 for (int j = 0; j < tk; j++) {
-                    inTeacherRow[in.ids()[r * tk + j]] = false;
+                    if (in.ids()[r * tk + j] != LogitBatch.ABSENT) {
+                        inTeacherRow[in.ids()[r * tk + j]] = false;
+                    }
                 }
                 for (int j = 0; j < k; j++) {
                     if (ids[r * k + j] != LogitBatch.ABSENT) {
@@ -348,6 +353,9 @@ public final class VocabularyAlignment implements Teacher {
             double dropped = 0;
             int nk = 0;
             for (int j = 0; j < tk; j++) {
+                if (in.ids()[r * tk + j] == LogitBatch.ABSENT) {
+                    continue; // no class, no mass (checked by the caller)
+                }
                 int s = map[in.ids()[r * tk + j]];
                 double p = Math.exp(in.logProbs()[r * tk + j]);
                 if (s >= 0) {

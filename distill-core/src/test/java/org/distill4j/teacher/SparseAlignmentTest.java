@@ -365,6 +365,36 @@ class SparseAlignmentTest {
     }
 
     /** A student smaller than the teacher's top-k: the aligned rows have the student's size at most. */
+    /**
+     * A truncated top-k teacher truncated again (its dropped entries are absent slots, id -1 at -inf) is the teacher
+     * truncated once to the smaller vocabulary: the same entries, and log-probabilities renormalized to the same mass.
+     */
+    @Test
+    void aTruncatedTeacherTruncatedAgainIsTruncatedOnce() {
+        Random rng = new Random(34);
+        int vt = 37;
+        int k = 7;
+        float[] logits = Inputs.logits(rng, N, vt, 1.5);
+        for (int r = 0; r < N; r++) {
+            for (int c = 31; c < vt; c++) {
+                logits[r * vt + c] += 4f; // classes 31..36 among each row's best: both truncations drop entries
+            }
+        }
+        Entries sparse = topK(logits, N, vt, k);
+        SparseTeacher twice = VocabularyAlignment.align(VocabularyAlignment.align(sparse, 34, VocabularyAlignment.Mode.TRUNCATE), 31,
+                VocabularyAlignment.Mode.TRUNCATE);
+        SparseTeacher once = VocabularyAlignment.align(sparse, 31, VocabularyAlignment.Mode.TRUNCATE);
+        SparseTeacher.TopK a = twice.topK(batch(N));
+        SparseTeacher.TopK b = once.topK(batch(N));
+        assertArrayEquals(b.ids(), a.ids());
+        int absent = 0;
+        for (int i = 0; i < b.ids().length; i++) {
+            absent += b.ids()[i] == LogitBatch.ABSENT ? 1 : 0;
+            assertEquals(b.logProbs()[i], a.logProbs()[i], 2e-6, "entry " + i);
+        }
+        assertTrue(absent > 0, "the truncations dropped entries");
+    }
+
     @Test
     void truncatingBelowKGivesRowsOfAtMostTheStudentsClasses() {
         Random rng = new Random(33);
