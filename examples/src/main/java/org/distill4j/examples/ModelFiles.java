@@ -157,6 +157,7 @@ final class ModelFiles {
             throw new Main.UsageException(path.getFileName() + " is read as a DL4J model; --engine, --input-shape, --logits and "
                     + "--output-names apply to ONNX / TorchScript files");
         }
+        checkArrays(path, false); // its own message names the file and the entry
         MultiLayerNetwork net;
         try {
             net = ModelSerializer.restoreMultiLayerNetwork(path.toFile(), false);
@@ -178,5 +179,288 @@ final class ModelFiles {
                     + features + " features");
         }
         return new Loaded(t, "DL4J " + path.getFileName(), net.numParams(), Demo.teacherId(net));
+    }
+
+    /** The most values an ND4J shape buffer holds: {@code 2 * rank + 4} for ND4J's largest rank, 32. */
+    private static final int MAX_SHAPE_VALUES = 2 * 32 + 4;
+
+    /**
+     * Checks the ND4J arrays that {@code ModelSerializer.restoreMultiLayerNetwork(zip, loadUpdater)} (DL4J 1.0.0-M2.1) hands
+     * to {@code Nd4j.read}: each {@code coefficients.bin} entry, and each {@code updaterState.bin} with
+     * {@code loadUpdater}. {@code Nd4j.read} allocates (natively) what a buffer's length field declares before it reads,
+     * and builds the array of the shape buffer's shape over whatever data buffer follows: a damaged length got the JVM
+     * killed for memory, a damaged shape reads out of bounds. So, reading the zip as ModelSerializer does (ZipInputStream,
+     * by local headers; a name that comes twice is checked each time) and allocating nothing from a declared length, every
+     * array must be as {@code Nd4j.write} writes it:
+     * <ul>
+     * <li>two buffers, each a header ({@code writeUTF} of an allocation mode; its length, an int for DIRECT, HEAP and
+     * JAVACPP, a long for LONG_SHAPE and MIXED_DATA_TYPES, as {@code BaseDataBuffer.readHeader} reads it; {@code writeUTF}
+     * of a data type) and its values, big-endian, each of the type's size;</li>
+     * <li>names ND4J knows; the shape buffer of LONG (or INT) values, the data buffer of numbers (not COMPRESSED, whose
+     * decompressed size nothing in the file vouches for, nor UTF8);</li>
+     * <li>every declared length times its element size within the bytes the entry holds;</li>
+     * <li>a shape buffer of {@code 2 * rank + 4} values (rank, shape, strides, extras, element-wise stride, order 'c' or
+     * 'f') whose shape and strides stay inside the data buffer, and whose data type, where it names one, is the data
+     * buffer's.</li>
+     * </ul>
+     * An entry of an empty coefficients.bin (a model without parameters) has no array to check.
+     *
+     * @throws IOException naming the file, the entry and what was expected, for a damaged array or a zip that cannot be read
+     *                     through
+     */
+    static void checkArrays(Path zip, boolean loadUpdater) throws IOException {
+        try (java.util.zip.ZipInputStream in = new java.util.zip.ZipInputStream(new java.io.BufferedInputStream(Files.newInputStream(zip)))) {
+            for (java.util.zip.ZipEntry e; (e = nextEntry(zip, in)) != null; ) {
+                String name = e.getName();
+                if (!e.isDirectory() && (name.equals(ModelSerializer.COEFFICIENTS_BIN) || loadUpdater && name.equals(ModelSerializer.UPDATER_BIN))) {
+                    new ArrayEntry(zip, name, in, e.getSize()).check();
+                }
+            }
+        } catch (java.util.zip.ZipException | java.io.EOFException e) {
+            throw new IOException(zip + ": not a whole zip (" + e.getMessage() + "); expected a DL4J ModelSerializer zip", e);
+        }
+    }
+
+    /** The next entry of {@code in}: one whose name is not UTF-8 (ZipInputStream's IllegalArgumentException) is an IOException. */
+    private static java.util.zip.ZipEntry nextEntry(Path zip, java.util.zip.ZipInputStream in) throws IOException {
+        try {
+            return in.getNextEntry();
+        } catch (IllegalArgumentException e) {
+            throw new IOException(zip + ": an entry's name is not UTF-8 (" + e.getMessage() + "); expected a DL4J ModelSerializer zip", e);
+        }
+    }
+
+    /** One array entry being read: the bytes it has given so far, and the size the zip declares for it (-1: none). */
+    private static final class ArrayEntry {
+        private final Path zip;
+        private final String name;
+        private final long declared;
+        private final java.io.DataInputStream in;
+        private long read;
+        private boolean ended; // the entry gave all it holds (an EOFException is then its end, not a damaged zip's)
+
+        ArrayEntry(Path zip, String name, java.io.InputStream entry, long declared) {
+            this.zip = zip;
+            this.name = name;
+            this.declared = declared;
+            this.in = new java.io.DataInputStream(new java.io.InputStream() {
+                @Override
+                public int read() throws IOException {
+                    int b = entry.read();
+                    count(b < 0 ? -1 : 1);
+                    return b;
+                }
+
+                @Override
+                public int read(byte[] b, int off, int len) throws IOException {
+                    int n = entry.read(b, off, len);
+                    count(n);
+                    return n;
+                }
+            });
+        }
+
+        private void count(int n) {
+            if (n < 0) {
+                ended = true;
+            } else {
+                read += n;
+            }
+        }
+
+        void check() throws IOException {
+            if (declared == 0) {
+                return; // ModelSerializer reads an empty coefficients.bin as a model without parameters
+            }
+            org.nd4j.linalg.api.buffer.DataBuffer.AllocationMode shapeMode;
+            try {
+                shapeMode = mode("shape buffer", in.readUTF());
+            } catch (java.io.EOFException e) {
+                if (ended && read == 0) {
+                    return; // empty, its size not declared (a data descriptor's)
+                }
+                throw ends("the shape buffer's header", e);
+            } catch (java.io.UTFDataFormatException e) {
+                throw bad("the shape buffer's allocation mode is not a name (" + e.getMessage() + ")");
+            }
+            long shapeLength = length("shape buffer", shapeMode);
+            org.nd4j.linalg.api.buffer.DataType shapeType = type("shape buffer");
+            if (shapeType != org.nd4j.linalg.api.buffer.DataType.LONG && shapeType != org.nd4j.linalg.api.buffer.DataType.INT) {
+                throw bad("the shape buffer holds " + shapeType + " values; expected LONG (or INT)");
+            }
+            int width = shapeType == org.nd4j.linalg.api.buffer.DataType.LONG ? 8 : 4;
+            fits("the shape buffer", shapeLength, shapeType, width, false);
+            if (shapeLength > MAX_SHAPE_VALUES) {
+                throw bad("the shape buffer declares " + shapeLength + " values; an ND4J shape buffer holds 2 * rank + 4 of them, at "
+                        + "most " + MAX_SHAPE_VALUES + " (rank 32)");
+            }
+            long[] info = new long[(int) shapeLength];
+            try {
+                for (int i = 0; i < info.length; i++) {
+                    info[i] = width == 8 ? in.readLong() : in.readInt();
+                }
+            } catch (java.io.EOFException e) {
+                throw ends("the shape buffer (" + shapeLength + " " + shapeType + " values)", e);
+            }
+            checkLayout(info);
+            org.nd4j.linalg.api.buffer.DataBuffer.AllocationMode dataMode;
+            try {
+                dataMode = mode("data buffer", in.readUTF());
+            } catch (java.io.EOFException e) {
+                throw ends("the data buffer's header", e);
+            } catch (java.io.UTFDataFormatException e) {
+                throw bad("the data buffer's allocation mode is not a name (" + e.getMessage() + ")");
+            }
+            long dataLength = length("data buffer", dataMode);
+            org.nd4j.linalg.api.buffer.DataType dataType = type("data buffer");
+            int size = switch (dataType) {
+                case DOUBLE, LONG, UINT64 -> 8;
+                case FLOAT, INT, UINT32 -> 4;
+                case HALF, BFLOAT16, SHORT, UINT16 -> 2;
+                case BYTE, UBYTE, BOOL -> 1;
+                default -> throw bad("the data buffer holds " + dataType + " values; expected numbers (DOUBLE, FLOAT, HALF, ...): a "
+                        + "COMPRESSED buffer's size is not the file's to vouch for, and ModelSerializer writes none");
+            };
+            checkShape(info, dataLength, dataType);
+            fits("the data buffer", dataLength, dataType, size, true);
+        }
+
+        /** {@code info}, a shape buffer's values, is one: rank, shape, strides, extras, element-wise stride, order. */
+        private void checkLayout(long[] info) throws IOException {
+            long rank = info.length == 0 ? -1 : info[0];
+            if (rank < 0 || rank > 32) {
+                throw bad("the shape buffer's rank " + rank + " is not one ND4J has; expected 0 to 32");
+            }
+            if (info.length != 2 * rank + 4) {
+                throw bad("the shape buffer holds " + info.length + " values, but its rank " + rank + " needs 2 * rank + 4 = " + (2 * rank + 4));
+            }
+            int r = (int) rank;
+            long order = info[2 * r + 3];
+            if (order != 'c' && order != 'f') {
+                throw bad("the shape buffer's order is " + order + "; expected 'c' (99) or 'f' (102)");
+            }
+        }
+
+        /** {@code info}, a shape buffer's values, describes an array inside a data buffer of {@code length} values of {@code type}. */
+        private void checkShape(long[] info, long length, org.nd4j.linalg.api.buffer.DataType type) throws IOException {
+            int r = (int) info[0];
+            long[] shape = Arrays.copyOfRange(info, 1, 1 + r);
+            long[] strides = Arrays.copyOfRange(info, 1 + r, 1 + 2 * r);
+            org.nd4j.linalg.api.buffer.DataType named;
+            try {
+                named = org.nd4j.linalg.api.shape.options.ArrayOptionsHelper.dataType(info[2 * r + 1]);
+            } catch (org.nd4j.linalg.exception.ND4JUnknownDataTypeException e) {
+                named = null; // Nd4j.read gives it the data buffer's type
+            }
+            if (named != null && named != type) {
+                throw bad("the shape buffer names " + named + " values, but the data buffer holds " + type);
+            }
+            long reach = 1; // elements from the first one to the last one the shape and strides reach, inclusive
+            try {
+                for (int i = 0; i < r; i++) {
+                    if (shape[i] < 0 || strides[i] < 0) {
+                        throw bad("the shape " + Arrays.toString(shape) + " with strides " + Arrays.toString(strides)
+                                + " has a negative value; expected sizes and strides >= 0");
+                    }
+                    reach = shape[i] == 0 || reach == 0 ? 0 : Math.addExact(reach, Math.multiplyExact(shape[i] - 1, strides[i]));
+                }
+            } catch (ArithmeticException e) {
+                reach = Long.MAX_VALUE;
+            }
+            if (reach > length) {
+                throw bad("the shape " + Arrays.toString(shape) + " with strides " + Arrays.toString(strides) + " reaches "
+                        + (reach == Long.MAX_VALUE ? "beyond 2^63" : Long.toString(reach)) + " elements, but the data buffer holds "
+                        + length);
+            }
+        }
+
+        private org.nd4j.linalg.api.buffer.DataBuffer.AllocationMode mode(String buffer, String name) throws IOException {
+            try {
+                return org.nd4j.linalg.api.buffer.DataBuffer.AllocationMode.valueOf(name);
+            } catch (IllegalArgumentException e) {
+                throw bad("the " + buffer + "'s allocation mode '" + Main.printable(name) + "' is not one ND4J knows ("
+                        + Arrays.toString(org.nd4j.linalg.api.buffer.DataBuffer.AllocationMode.values()) + ")");
+            }
+        }
+
+        /** A buffer's length, as BaseDataBuffer.readHeader reads it: an int for the modes before LONG_SHAPE, else a long. */
+        private long length(String buffer, org.nd4j.linalg.api.buffer.DataBuffer.AllocationMode mode) throws IOException {
+            long length;
+            try {
+                length = mode.ordinal() < org.nd4j.linalg.api.buffer.DataBuffer.AllocationMode.LONG_SHAPE.ordinal() ? in.readInt() : in.readLong();
+            } catch (java.io.EOFException e) {
+                throw ends("the " + buffer + "'s header", e);
+            }
+            if (length < 0) {
+                throw bad("the " + buffer + " declares a length of " + length + "; expected a count of values >= 0");
+            }
+            return length;
+        }
+
+        private org.nd4j.linalg.api.buffer.DataType type(String buffer) throws IOException {
+            String name;
+            try {
+                name = in.readUTF();
+            } catch (java.io.EOFException e) {
+                throw ends("the " + buffer + "'s header", e);
+            } catch (java.io.UTFDataFormatException e) {
+                throw bad("the " + buffer + "'s data type is not a name (" + e.getMessage() + ")");
+            }
+            try {
+                return org.nd4j.linalg.api.buffer.DataType.valueOf(name);
+            } catch (IllegalArgumentException e) {
+                throw bad("the " + buffer + "'s data type '" + Main.printable(name) + "' is not one ND4J knows ("
+                        + Arrays.toString(org.nd4j.linalg.api.buffer.DataType.values()) + ")");
+            }
+        }
+
+        /**
+         * {@code count} values of {@code size} bytes follow: checked against the entry's declared size where the zip
+         * declares it, else, with {@code skip}, read through (counting, in a small buffer) to the entry's end at most.
+         */
+        private void fits(String buffer, long count, org.nd4j.linalg.api.buffer.DataType type, int size, boolean skip) throws IOException {
+            long bytes;
+            try {
+                bytes = Math.multiplyExact(count, size);
+            } catch (ArithmeticException e) {
+                bytes = Long.MAX_VALUE;
+            }
+            long at = read;
+            if (declared >= 0) {
+                if (bytes > declared - at) {
+                    throw tooFew(buffer, count, type, size, bytes, declared - at);
+                }
+                return;
+            }
+            if (!skip) {
+                return;
+            }
+            byte[] b = new byte[8192];
+            for (long left = bytes; left > 0; ) {
+                int n = in.read(b, 0, (int) Math.min(b.length, left));
+                if (n < 0) {
+                    throw tooFew(buffer, count, type, size, bytes, read - at);
+                }
+                left -= n;
+            }
+        }
+
+        private IOException tooFew(String buffer, long count, org.nd4j.linalg.api.buffer.DataType type, int size, long bytes, long held) {
+            return bad(buffer + " declares " + count + " " + type + " values of " + size + " bytes ("
+                    + (bytes == Long.MAX_VALUE ? "more than 2^63" : Long.toString(bytes)) + " bytes), but the entry holds "
+                    + held + " bytes after its headers (" + (declared >= 0 ? declared : read) + " bytes in all)");
+        }
+
+        /** The entry ended inside {@code where}; an EOFException of a zip cut short (not the entry's end) is rethrown. */
+        private IOException ends(String where, java.io.EOFException e) throws java.io.EOFException {
+            if (!ended) {
+                throw e;
+            }
+            return bad("the entry ends inside " + where + ", after " + read + " bytes");
+        }
+
+        private IOException bad(String what) {
+            return new IOException(zip + ": entry " + name + ": " + what + "; expected an ND4J array as Nd4j.write writes it");
+        }
     }
 }

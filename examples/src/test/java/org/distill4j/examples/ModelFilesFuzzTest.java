@@ -28,7 +28,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Damaged DL4J model files given to {@code distill label/eval --teacher} ({@link ModelFiles#load}): a ModelSerializer zip
- * truncated, with bytes changed, and rebuilt as a valid zip whose configuration.json is cut or has numbers at extremes. Each loads, or is refused with an exception naming the file;
+ * truncated, with bytes changed, and rebuilt as a valid zip whose configuration.json or coefficients.bin is cut or has numbers
+ * at extremes. Each loads, or is refused with an exception naming the file;
  * nothing else escapes (an Error from a size the file declares, a stack trace without the file). Seed:
  * {@code -Ddistill.fuzz.seed}; cases: {@code -Ddistill.fuzz.cases}.
  */
@@ -104,10 +105,10 @@ class ModelFilesFuzzTest {
         long[] extremes = {0, -1, 1, Integer.MAX_VALUE, Integer.MIN_VALUE, 1L << 31, 1L << 40, Long.MAX_VALUE, Long.MIN_VALUE};
         for (int c = 0; c < CASES; c++) {
             Map<String, byte[]> m = new LinkedHashMap<>(valid);
-            // configuration.json only: a length in coefficients.bin's headers set high makes ND4J (Nd4j.read) allocate it
-            // natively before reading, which the OOM killer ends (the JVM, not an exception): not tested here until
-            // ModelFiles checks those lengths against the entry's size first
-            String name = "configuration.json";
+            // coefficients.bin's first 96 bytes hold its headers: a length set high there had ND4J (Nd4j.read) allocate it
+            // natively before reading, which the OOM killer ended (the JVM, not an exception), until ModelFiles.checkArrays
+            // checked the arrays against the entry's bytes first
+            String name = rnd.nextBoolean() ? "configuration.json" : "coefficients.bin";
             byte[] b = m.get(name).clone();
             String what;
             if (rnd.nextBoolean()) {
