@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.CancellationException;
 import java.util.function.LongConsumer;
 import java.util.zip.CRC32C;
 
@@ -51,6 +52,10 @@ import java.util.zip.CRC32C;
  * is a {@link StoreMismatchException} naming both versions, and the store is left as it is. A store imported before the
  * source was recorded is reused and resumed by its settings and teacher id alone, with a warning. The source must not
  * change while it is imported (its size and modification time are compared before the store is finished).
+ *
+ * <p>Cancellable: interrupting the importing thread stops it before its next group of rows (while the source is checked
+ * or while rows are written) with a {@link CancellationException}, the thread's interrupt status kept; a read or write
+ * the interrupt cuts short ends the same way. The {@code .partial} is kept, and the same call resumes it later.
  */
 public final class StoreImport {
     private static final Logger LOG = LoggerFactory.getLogger(StoreImport.class);
@@ -145,16 +150,19 @@ public final class StoreImport {
      * @throws StoreFormatException     the file is not a plain C-order float array, or is truncated
      * @throws IllegalArgumentException naming the file, row and class, when the shape does not match the
      *                                  dataset or a value is not what {@code values} says
+     * @throws CancellationException    when the thread is interrupted (its interrupt status stays set; the partial store is kept
+     *                                  for a resume)
      */
     public static Labeler.Result dense(Path npy, Values values, Dataset data, Path out, Options o, LongConsumer progress)
             throws IOException {
+        checkNotInterrupted(out);
         long started = System.nanoTime();
         Objects.requireNonNull(values, "values");
         if (o.topK() != 0) {
             throw new IllegalArgumentException("a dense import keeps every class; topK must be 0, got " + o.topK());
         }
         Source source = Source.of(npy);
-        try (NpyArray a = NpyArray.open(npy)) {
+        try (NpyArray a = open(npy, out)) {
             if (!a.isFloat()) {
                 throw new StoreFormatException(npy + ": dtype '" + a.descr() + "' holds integers; expected float16/32/64 "
                         + values.name().toLowerCase(Locale.ROOT).replace('_', '-'));
@@ -173,11 +181,12 @@ public final class StoreImport {
                     a.crcHeader(crc);
                 }
                 for (long r = 0; r < a.rows(); r += group) {
+                    checkNotInterrupted(out);
                     int n = (int) Math.min(group, a.rows() - r);
                     checkDense(npy, r, a.floats(r, n, crc), a.cols(), values, o.codec());
                 }
             };
-            long crc = source.check(check); // the source's identity is recorded whatever the teacher id
+            long crc = source.check(check, out); // the source's identity is recorded whatever the teacher id
             String id = o.teacherId() != null ? o.teacherId() : "npy-" + Long.toHexString(crc);
             String description = String.format(Locale.ROOT, "imported: npy %s %s, %s", a.descr(), a.shapeText(),
                     values.name().toLowerCase(Locale.ROOT).replace('_', '-'));
@@ -187,6 +196,7 @@ public final class StoreImport {
                     Labeler.provenance(id, description, null, source.identity(crc), data));
             return write(header, out, progress, started, source, o.teacherId() != null, (w, from, tick) -> {
                 for (long r = from; r < a.rows(); r += group) {
+                    checkNotInterrupted(out);
                     int n = (int) Math.min(group, a.rows() - r);
                     float[] v = a.floats(r, n);
                     checkDense(npy, r, v, a.cols(), values, o.codec());
@@ -204,8 +214,11 @@ public final class StoreImport {
      * is checked before anything is written.
      *
      * @throws IllegalArgumentException naming the file, line and column of a malformed or wrong line
+     * @throws CancellationException    when the thread is interrupted (its interrupt status stays set; the partial store is kept
+     *                                  for a resume)
      */
     public static Labeler.Result topK(Path jsonl, Dataset data, Path out, Options o, LongConsumer progress) throws IOException {
+        checkNotInterrupted(out);
         long started = System.nanoTime();
         int vocab = o.vocab() != 0 ? o.vocab() : data.classes();
         Source source = Source.of(jsonl);
@@ -214,10 +227,14 @@ public final class StoreImport {
         JsonLine.TopKRecord fast = new JsonLine.TopKRecord(); // the lines are read one after another
         if (k == 0) {
             int[] first = {0};
-            Lines.read(jsonl, null, (lineNo, row, line) -> {
-                first[0] = Entries.parse(jsonl, lineNo, line, row, fast).ids.length;
-                return false;
-            });
+            try {
+                Lines.read(jsonl, null, (lineNo, row, line) -> {
+                    first[0] = Entries.parse(jsonl, lineNo, line, row, fast).ids.length;
+                    return false;
+                });
+            } catch (IOException e) {
+                throw orCancelled(out, e);
+            }
             k = first[0];
         }
         int topK = k;
@@ -227,6 +244,7 @@ public final class StoreImport {
         Pass check = (from, crc) -> {
             rows[0] = 0;
             Lines.read(jsonl, crc, (lineNo, row, line) -> {
+                checkNotInterrupted(out);
                 if (topK > 0) {
                     Entries.parse(jsonl, lineNo, line, row, fast).select(jsonl, "line " + lineNo, topK, exact, vocab, o.codec(), null,
                             null, 0, selection); // checked only: the rows are ordered when they are written
@@ -235,7 +253,7 @@ public final class StoreImport {
                 return true;
             });
         };
-        long crc = source.check(check);
+        long crc = source.check(check, out);
         checkRows(jsonl, "has " + rows[0] + " non-blank lines", rows[0], data);
         checkK(jsonl, topK, vocab);
         String id = o.teacherId() != null ? o.teacherId() : "jsonl-" + Long.toHexString(crc);
@@ -247,6 +265,7 @@ public final class StoreImport {
             float[] lps = new float[group * topK];
             int[] inGroup = {0};
             Lines.read(jsonl, null, (lineNo, row, line) -> {
+                checkNotInterrupted(out);
                 if (row < from) {
                     return true; // on disk already
                 }
@@ -268,13 +287,17 @@ public final class StoreImport {
     /**
      * Imports top-k rows from two {@code .npy} arrays of one shape {@code [rows, K]}: integer ids and
      * float log-probabilities. Every row is checked before anything is written.
+     *
+     * @throws CancellationException when the thread is interrupted (its interrupt status stays set; the partial store is kept
+     *                               for a resume)
      */
     public static Labeler.Result topK(Path idsNpy, Path logProbsNpy, Dataset data, Path out, Options o, LongConsumer progress)
             throws IOException {
+        checkNotInterrupted(out);
         long started = System.nanoTime();
         int vocab = o.vocab() != 0 ? o.vocab() : data.classes();
         Source source = Source.both(Source.of(idsNpy), Source.of(logProbsNpy));
-        try (NpyArray ids = NpyArray.open(idsNpy); NpyArray lps = NpyArray.open(logProbsNpy)) {
+        try (NpyArray ids = open(idsNpy, out); NpyArray lps = open(logProbsNpy, out)) {
             if (ids.isFloat()) {
                 throw new StoreFormatException(idsNpy + ": dtype '" + ids.descr() + "' holds floats; expected integer class ids");
             }
@@ -305,6 +328,7 @@ public final class StoreImport {
             }
             Rows rows = (from, idCrc, lpCrc, sink) -> {
                 for (long r = from; r < ids.rows(); r += group) {
+                    checkNotInterrupted(out);
                     int n = (int) Math.min(group, ids.rows() - r);
                     int[] rowIds = ids.ints(r, n, idCrc);
                     float[] rowLps = lps.floats(r, n, lpCrc);
@@ -323,7 +347,7 @@ public final class StoreImport {
                 }
                 rows.read(0, idCrc, idCrc == null ? null : lpCrc, n -> { });
             };
-            long idCrc = source.check(check); // the source's identity is recorded whatever the teacher id
+            long idCrc = source.check(check, out); // the source's identity is recorded whatever the teacher id
             String id = o.teacherId() != null ? o.teacherId()
                     : "npy-" + Long.toHexString(idCrc) + "-" + Long.toHexString(lpCrc.getValue());
             StoreHeader header = topKHeader(o, vocab, k, data, id, String.format(Locale.ROOT, "imported: npy top-%d of %d", k, cols),
@@ -379,10 +403,14 @@ public final class StoreImport {
             return files.stream().map(Path::toString).collect(java.util.stream.Collectors.joining(" and "));
         }
 
-        /** Runs {@code pass} over the whole source, hashing it; returns the CRC32C. */
-        long check(Pass pass) throws IOException {
+        /** Runs {@code pass} over the whole source, hashing it; returns the CRC32C. A read cut short by an interrupt cancels {@code out}'s import. */
+        long check(Pass pass, Path out) throws IOException {
             CRC32C crc = new CRC32C();
-            pass.run(0, crc);
+            try {
+                pass.run(0, crc);
+            } catch (IOException e) {
+                throw orCancelled(out, e);
+            }
             unchanged();
             return crc.getValue();
         }
@@ -971,6 +999,7 @@ public final class StoreImport {
         }
         long resumedFrom;
         long[] told = {0};
+        checkNotInterrupted(out); // before the header is written
         try (StoreWriter w = StoreWriter.open(out, header)) {
             resumedFrom = w.rowsWritten();
             if (resumedFrom > 0) {
@@ -985,6 +1014,8 @@ public final class StoreImport {
             });
             source.unchanged(); // the rows must be those the content id was taken of
             w.finish();
+        } catch (IOException e) {
+            throw orCancelled(out, e); // a write cut short by an interrupt: not a full disk, as the writer's message supposes
         }
         if (progress != null && told[0] != header.rows()) {
             progress.accept(header.rows());
@@ -1025,5 +1056,43 @@ public final class StoreImport {
             // not one JSON object (a store from elsewhere)
         }
         return null;
+    }
+
+    /** {@code npy} opened for an import into {@code out}: an open cut short by an interrupt cancels it. */
+    private static NpyArray open(Path npy, Path out) throws IOException {
+        try {
+            return NpyArray.open(npy);
+        } catch (IOException e) {
+            throw orCancelled(out, e);
+        }
+    }
+
+    /** Throws a {@link CancellationException} when this thread is interrupted, leaving its interrupt status set. */
+    private static void checkNotInterrupted(Path out) {
+        if (Thread.currentThread().isInterrupted()) {
+            throw cancelled(out, null);
+        }
+    }
+
+    /** {@code e}, or, when an interrupt closed the channel it came from (a read or write cut short), the cancellation it is. */
+    private static IOException orCancelled(Path out, IOException e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof java.nio.channels.ClosedByInterruptException) {
+                throw cancelled(out, e);
+            }
+        }
+        return e;
+    }
+
+    private static CancellationException cancelled(Path out, Throwable cause) {
+        Path partial = StoreWriter.partialPath(out);
+        CancellationException c = new CancellationException("importing " + out + " cancelled: the thread was interrupted; "
+                + (Files.exists(partial) ? "what was written is kept (" + partial + ") and the same call resumes it" : "nothing was written"));
+        if (cause != null) {
+            c.initCause(cause);
+        }
+        Thread.currentThread().interrupt(); // kept set: the caller decides what the interrupt means
+        LOG.info("{}", c.getMessage());
+        return c;
     }
 }
