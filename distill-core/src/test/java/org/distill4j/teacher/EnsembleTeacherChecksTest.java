@@ -79,42 +79,7 @@ class EnsembleTeacherChecksTest {
 
     /** A top-k teacher of entries only (a top-k store, API logprobs), described "api logprobs", never asked for rows here. */
     static SparseTeacher entriesOnly(int classes, int k) {
-        return new SparseTeacher() {
-            @Override
-            public int k() {
-                return k;
-            }
-
-            @Override
-            public TopK topK(Batch batch) {
-                throw new AssertionError("not asked");
-            }
-
-            @Override
-            public boolean hasDenseOutputs() {
-                return false;
-            }
-
-            @Override
-            public int classes() {
-                return classes;
-            }
-
-            @Override
-            public TeacherValues values() {
-                return TeacherValues.LOGITS;
-            }
-
-            @Override
-            public float[] outputs(Batch batch) {
-                throw new AssertionError("not asked");
-            }
-
-            @Override
-            public String describe() {
-                return "api logprobs";
-            }
-        };
+        return org.distill4j.testing.EntriesTeacher.neverAsked("api logprobs", classes, k);
     }
 
     private static Teacher logits(Random rng, int n, int v) {

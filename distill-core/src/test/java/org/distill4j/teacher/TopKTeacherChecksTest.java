@@ -1,6 +1,5 @@
 package org.distill4j.teacher;
 
-import org.distill4j.data.Batch;
 import org.distill4j.data.Dataset;
 import org.distill4j.loss.TeacherValues;
 import org.distill4j.testing.Float64Reference;
@@ -97,37 +96,7 @@ class TopKTeacherChecksTest {
                 "bad gave top-k rows of k 3 with 6 ids and 5 log-probabilities for 2 rows; expected k 3 and 2 x 3 of each"};
         for (int c = 0; c < 3; c++) {
             int cc = c;
-            SparseTeacher bad = new SparseTeacher() {
-                @Override
-                public int k() {
-                    return 3;
-                }
-
-                @Override
-                public TopK topK(Batch batch) {
-                    return new TopK(ids[cc], lps[cc], ks[cc]);
-                }
-
-                @Override
-                public int classes() {
-                    return v;
-                }
-
-                @Override
-                public TeacherValues values() {
-                    return TeacherValues.LOGITS;
-                }
-
-                @Override
-                public float[] outputs(Batch batch) {
-                    throw new UnsupportedOperationException("entries only");
-                }
-
-                @Override
-                public String describe() {
-                    return "bad";
-                }
-            };
+            SparseTeacher bad = new org.distill4j.testing.EntriesTeacher("bad", v, 3, b -> new SparseTeacher.TopK(ids[cc], lps[cc], ks[cc]));
             IllegalStateException e = assertThrows(IllegalStateException.class, () -> TopKTeacher.of(bad, 2).topK(batch(2)), "case " + c);
             assertEquals(expected[c], e.getMessage());
         }

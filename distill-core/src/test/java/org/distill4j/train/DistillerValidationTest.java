@@ -132,44 +132,6 @@ class DistillerValidationTest {
         }
     }
 
-    /** A top-k teacher of 2 entries per row and no dense rows (a top-k store, API logprobs). */
-    static final class EntriesOnly implements org.distill4j.teacher.SparseTeacher {
-        @Override
-        public int k() {
-            return 2;
-        }
-
-        @Override
-        public TopK topK(Batch batch) {
-            throw new AssertionError("not asked");
-        }
-
-        @Override
-        public boolean hasDenseOutputs() {
-            return false;
-        }
-
-        @Override
-        public int classes() {
-            return K;
-        }
-
-        @Override
-        public TeacherValues values() {
-            return TeacherValues.LOGITS;
-        }
-
-        @Override
-        public float[] outputs(Batch batch) {
-            throw new AssertionError("not asked");
-        }
-
-        @Override
-        public String describe() {
-            return "api logprobs";
-        }
-    }
-
     /** A trainable feature loss that cannot save its state. */
     static final class Unsaved implements FeatureLoss, FeatureLoss.Trainable {
         @Override
@@ -254,9 +216,9 @@ class DistillerValidationTest {
         refused("loss 'topk-kd' needs a teacher: set it with teacher(...)",
                 () -> ce().loss(new org.distill4j.loss.TopKKd(2, org.distill4j.loss.TopKKd.Tail.RENORMALIZE)));
         refused("loss 'kd' reads the teacher's dense rows, but api logprobs holds only top-2 entries per row; use topk-kd (alone,"
-                + " or with ce in a WeightedSum)", () -> ce().teacher(new EntriesOnly())
+                + " or with ce in a WeightedSum)", () -> ce().teacher(org.distill4j.testing.EntriesTeacher.neverAsked("api logprobs", K, 2))
                 .loss(new SoftTargetKd(2, 0.5)));
-        ce().teacher(new EntriesOnly()).build(); // ce reads no teacher rows: a top-k-only teacher (for agreement) is taken
+        ce().teacher(org.distill4j.testing.EntriesTeacher.neverAsked("api logprobs", K, 2)).build(); // ce reads no teacher rows: a top-k-only teacher (for agreement) is taken
         refused("loss 'topk-kd' needs a top-k teacher (a SparseTeacher such as TopKTeacher.of(teacher, k)), got stub teacher",
                 () -> ce().teacher(new Stub(K, null)).loss(new org.distill4j.loss.TopKKd(2, org.distill4j.loss.TopKKd.Tail.RENORMALIZE)));
     }

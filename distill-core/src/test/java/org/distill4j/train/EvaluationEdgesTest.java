@@ -35,43 +35,15 @@ class EvaluationEdgesTest {
         int n = 4;
         int[][] ids = {{3, 7, 1}, {2, 0, 9}, {5, 6, 4}, {8, 1, 2}};
         float[][] lps = {{-2f, -0.5f, -1f}, {-1f, -3f, -0.25f}, {-0.7f, -0.7f, -2f}, {-0.1f, -1f, -2f}};
-        SparseTeacher t = new SparseTeacher() {
-            @Override
-            public int k() {
-                return 3;
+        SparseTeacher t = new org.distill4j.testing.EntriesTeacher("unsorted top-k", 10, 3, batch -> {
+            int[] i = new int[batch.size() * 3];
+            float[] l = new float[batch.size() * 3];
+            for (int r = 0; r < batch.size(); r++) {
+                System.arraycopy(ids[batch.indices()[r]], 0, i, r * 3, 3);
+                System.arraycopy(lps[batch.indices()[r]], 0, l, r * 3, 3);
             }
-
-            @Override
-            public TopK topK(Batch batch) {
-                int[] i = new int[batch.size() * 3];
-                float[] l = new float[batch.size() * 3];
-                for (int r = 0; r < batch.size(); r++) {
-                    System.arraycopy(ids[batch.indices()[r]], 0, i, r * 3, 3);
-                    System.arraycopy(lps[batch.indices()[r]], 0, l, r * 3, 3);
-                }
-                return new TopK(i, l, 3);
-            }
-
-            @Override
-            public int classes() {
-                return 10;
-            }
-
-            @Override
-            public TeacherValues values() {
-                return TeacherValues.LOGITS;
-            }
-
-            @Override
-            public float[] outputs(Batch batch) {
-                throw new UnsupportedOperationException("entries only");
-            }
-
-            @Override
-            public String describe() {
-                return "unsorted top-k";
-            }
-        };
+            return new SparseTeacher.TopK(i, l, 3);
+        });
         Dataset data = new Dataset("four", new float[n], 1, new int[]{0, 1, 2, 3}, 10);
         assertArrayEquals(new int[]{7, 9, 5, 8}, Evaluation.predict(t, data));
         lps[2][1] = Float.NaN;
