@@ -109,45 +109,16 @@ class DistillerCancellationTest {
     }
 
     /** A Dl4jStudent whose thread is interrupted while its state is written (an interrupt arriving during a save). */
-    private static final class InterruptedWhileSaving implements org.distill4j.student.Student,
-            org.distill4j.checkpoint.Checkpointable {
-        private final Dl4jStudent inner;
+    private static final class InterruptedWhileSaving extends org.distill4j.testing.ForwardingStudent
+            implements org.distill4j.checkpoint.Checkpointable {
+        private final Dl4jStudent student;
         private int saves;
         private final int interruptAtSave;
 
         InterruptedWhileSaving(Dl4jStudent inner, int interruptAtSave) {
-            this.inner = inner;
+            super(inner);
+            this.student = inner;
             this.interruptAtSave = interruptAtSave;
-        }
-
-        @Override
-        public int classes() {
-            return inner.classes();
-        }
-
-        @Override
-        public float[] forward(org.distill4j.data.Batch batch, boolean training) {
-            return inner.forward(batch, training);
-        }
-
-        @Override
-        public void backward(float[] dLogits) {
-            inner.backward(dLogits);
-        }
-
-        @Override
-        public void endEpoch() {
-            inner.endEpoch();
-        }
-
-        @Override
-        public long parameterCount() {
-            return inner.parameterCount();
-        }
-
-        @Override
-        public String describe() {
-            return inner.describe();
         }
 
         @Override
@@ -155,12 +126,12 @@ class DistillerCancellationTest {
             if (++saves == interruptAtSave) {
                 Thread.currentThread().interrupt();
             }
-            inner.writeState(out);
+            student.writeState(out);
         }
 
         @Override
         public Restore readState(java.io.DataInputStream in) throws java.io.IOException {
-            return inner.readState(in);
+            return student.readState(in);
         }
     }
 

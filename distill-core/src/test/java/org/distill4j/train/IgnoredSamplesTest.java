@@ -267,18 +267,12 @@ class IgnoredSamplesTest {
     }
 
     /** Records the labels of every training forward. */
-    static final class RecordingStudent implements org.distill4j.student.Student {
-        final Dl4jStudent inner;
+    static final class RecordingStudent extends org.distill4j.testing.ForwardingStudent {
         final List<int[]> labels;
 
         RecordingStudent(Dl4jStudent inner, List<int[]> labels) {
-            this.inner = inner;
+            super(inner);
             this.labels = labels;
-        }
-
-        @Override
-        public int classes() {
-            return inner.classes();
         }
 
         @Override
@@ -287,21 +281,6 @@ class IgnoredSamplesTest {
                 labels.add(batch.labels().clone());
             }
             return inner.forward(batch, training);
-        }
-
-        @Override
-        public void backward(float[] dLogits) {
-            inner.backward(dLogits);
-        }
-
-        @Override
-        public void endEpoch() {
-            inner.endEpoch();
-        }
-
-        @Override
-        public long parameterCount() {
-            return inner.parameterCount();
         }
 
         @Override
