@@ -128,4 +128,41 @@ class ValueCodecTest {
         assertEquals(new BigDecimal("1.0078125").floatValue(), ValueCodec.fromBfloat16(ValueCodec.toBfloat16(1.0078125f)));
         assertTrue(Float.isNaN(ValueCodec.fromBfloat16(ValueCodec.toBfloat16(Float.NaN))));
     }
+
+    /**
+     * Every NaN stays NaN in bf16, whatever its payload: rounding the float's bits as for a number carries a NaN whose
+     * payload is only in the low 16 bits into the exponent (+Infinity), or past the sign bit (+0 from 0xffffffff).
+     */
+    @Test
+    void everyNanPatternStaysNanInBfloat16() {
+        for (int bits : new int[]{0x7f800001, 0x7f807fff, 0x7f808000, 0x7fc00000, 0x7fffffff, 0xff800001, 0xffc00000, 0xffffffff}) {
+            float nan = Float.intBitsToFloat(bits);
+            assertTrue(Float.isNaN(nan), Integer.toHexString(bits));
+            assertTrue(Float.isNaN(ValueCodec.fromBfloat16(ValueCodec.toBfloat16(nan))), Integer.toHexString(bits) + " in bf16");
+            assertTrue(Float.isNaN(ValueCodec.fromHalf(ValueCodec.toHalf(nan))), Integer.toHexString(bits) + " in f16");
+            assertEquals(bits >>> 31, (ValueCodec.toBfloat16(nan) & 0xffff) >>> 15, Integer.toHexString(bits) + ": sign kept");
+        }
+    }
+
+    /** The dtype names a recipe or a command line may give, and the header codes, both ways; anything else named in the error. */
+    @Test
+    void dtypeNamesAndHeaderCodes() {
+        String[][] names = {{"f32", "float32", "float", " F32 "}, {"f16", "float16", "half", "F16"}, {"bf16", "bfloat16", "BF16\n"}};
+        ValueCodec[] codecs = {ValueCodec.F32, ValueCodec.F16, ValueCodec.BF16};
+        for (int c = 0; c < codecs.length; c++) {
+            for (String name : names[c]) {
+                assertEquals(codecs[c], ValueCodec.parse(name), name);
+            }
+            assertEquals(codecs[c], ValueCodec.fromCode(codecs[c].code(), "x.d4j"));
+            assertEquals(c == 0 ? 4 : 2, codecs[c].bytes());
+        }
+        assertEquals(0, ValueCodec.F32.code());
+        assertEquals(1, ValueCodec.F16.code());
+        assertEquals(2, ValueCodec.BF16.code());
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> ValueCodec.parse("fp8"));
+        assertEquals("value dtype must be f32, f16 or bf16, got 'fp8'", e.getMessage());
+        e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> ValueCodec.fromCode(3, "x.d4j"));
+        assertEquals("x.d4j: unknown value dtype code 3, expected 0 (f32), 1 (f16) or 2 (bf16)", e.getMessage());
+    }
 }
