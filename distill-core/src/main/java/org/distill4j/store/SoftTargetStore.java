@@ -355,7 +355,8 @@ public final class SoftTargetStore implements AutoCloseable {
                 problems.add(path + ": " + (size - expected) + " unexpected bytes after the footer (the file is now " + size
                         + " bytes, a complete store has " + expected + ")");
             } else if (size < expected) {
-                if (size > footerAt) { // shorter still, and the chunks it cuts are named above
+                // at footerAt every chunk is whole and the footer is all gone; shorter still, the chunks it cuts are named above
+                if (size >= footerAt) {
                     problems.add(path + ": truncated in the footer: the file is now " + size + " bytes, a complete store has "
                             + expected);
                 }
