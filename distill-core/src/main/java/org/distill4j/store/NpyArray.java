@@ -350,7 +350,7 @@ final class NpyArray implements AutoCloseable {
                         yield f;
                     }
                 };
-                default -> (float) integer(b, at);
+                default -> kind == 'u' && itemBytes == 8 ? unsignedFloat(b.getLong(at)) : (float) integer(b, at);
             };
         }
         return out;
@@ -385,6 +385,14 @@ final class NpyArray implements AutoCloseable {
             out[i] = (int) v;
         }
         return out;
+    }
+
+    /**
+     * The float nearest the uint64 {@code bits}: integer() caps values from 2^63 on at Long.MAX_VALUE, right for ints()
+     * (which refuses them), not for a float. Halved with the lost bit kept as a sticky bit, so the one rounding is correct.
+     */
+    private static float unsignedFloat(long bits) {
+        return bits >= 0 ? (float) bits : (float) ((bits >>> 1) | (bits & 1)) * 2f;
     }
 
     private long integer(ByteBuffer b, int at) {

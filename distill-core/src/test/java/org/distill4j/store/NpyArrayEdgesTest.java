@@ -102,6 +102,25 @@ class NpyArrayEdgesTest {
         }
     }
 
+    /** uint64 values from 2^63 to 2^64 - 1 are floats of their own size, rounded to nearest, as for any other integer. */
+    @Test
+    void unsignedSixtyFourBitValuesAboveTwoToTheSixtyThreeAreReadAsThemselves(@TempDir Path tmp) throws IOException {
+        long[] v = {0x8000000000000000L, 0xffffffffffffffffL, 0xc000000000000000L, 0x8000008000000001L, 0x8000008000000000L,
+                0x7fffffffffffffffL, 12345, 0, 0xfedcba9876543210L, 0x8000018000000000L};
+        ByteBuffer b = ByteBuffer.allocate(v.length * 8).order(ByteOrder.LITTLE_ENDIAN);
+        for (long x : v) {
+            b.putLong(x);
+        }
+        Path p = writeData(tmp.resolve("u8.npy"), "{'descr': '<u8', 'fortran_order': False, 'shape': (2, 5), }", b.array());
+        try (NpyArray a = NpyArray.open(p)) {
+            float[] got = a.floats(0, 2);
+            for (int i = 0; i < v.length; i++) {
+                float want = new java.math.BigInteger(Long.toUnsignedString(v[i])).floatValue(); // exact, rounded once
+                assertEquals(want, got[i], 0f, Long.toUnsignedString(v[i]));
+            }
+        }
+    }
+
     /** The header's bytes and then every row's, through the CRC arguments, are the CRC32C of the whole file. */
     @Test
     void theCrcOfHeaderAndRowsIsTheFilesCrc(@TempDir Path tmp) throws IOException {
