@@ -181,7 +181,7 @@ public final class Labeler {
      *                               kept for a resume)
      */
     public static Result label(Teacher teacher, Dataset data, Path out, Options o, LongConsumer progress) throws IOException {
-        checkNotInterrupted(out);
+        StoreCancellation.check("labeling", out);
         StoreHeader header = header(teacher, data, o);
         if (Files.exists(out)) {
             try (SoftTargetStore s = SoftTargetStore.open(out)) {
@@ -209,7 +209,7 @@ public final class Labeler {
                 LOG.info("resuming {} at row {} of {}", out, resumedFrom, data.size());
             }
             for (long from = resumedFrom; from < data.size(); ) {
-                checkNotInterrupted(out);
+                StoreCancellation.check("labeling", out);
                 int to = batchEnd(from, data.size(), o);
                 Batch b = Batch.range(data, (int) from, to);
                 if (sparse != null) {
@@ -242,31 +242,9 @@ public final class Labeler {
             }
             w.finish();
         } catch (IOException e) {
-            if (e instanceof java.nio.channels.ClosedByInterruptException
-                    || e.getCause() instanceof java.nio.channels.ClosedByInterruptException) {
-                throw cancelled(out, e); // interrupted during a write: not a full disk, as the writer's message supposes
-            }
-            throw e;
+            throw StoreCancellation.orCancelled("labeling", out, e);
         }
         double seconds = (System.nanoTime() - start) / 1e9;
         return new Result(out, data.size(), resumedFrom, false, seconds, (data.size() - resumedFrom) / Math.max(seconds, 1e-9));
-    }
-
-    /** Throws a {@link CancellationException} when this thread is interrupted, leaving its interrupt status set. */
-    private static void checkNotInterrupted(Path out) {
-        if (Thread.currentThread().isInterrupted()) {
-            throw cancelled(out, null);
-        }
-    }
-
-    private static CancellationException cancelled(Path out, Throwable cause) {
-        CancellationException c = new CancellationException("labeling " + out + " cancelled: the thread was interrupted; what "
-                + "was written is kept (" + StoreWriter.partialPath(out) + ") and the same call resumes it");
-        if (cause != null) {
-            c.initCause(cause);
-        }
-        Thread.currentThread().interrupt(); // kept set: the caller decides what the interrupt means
-        LOG.info("{}", c.getMessage());
-        return c;
     }
 }

@@ -155,7 +155,7 @@ public final class StoreImport {
      */
     public static Labeler.Result dense(Path npy, Values values, Dataset data, Path out, Options o, LongConsumer progress)
             throws IOException {
-        checkNotInterrupted(out);
+        StoreCancellation.check("importing", out);
         long started = System.nanoTime();
         Objects.requireNonNull(values, "values");
         if (o.topK() != 0) {
@@ -181,7 +181,7 @@ public final class StoreImport {
                     a.crcHeader(crc);
                 }
                 for (long r = 0; r < a.rows(); r += group) {
-                    checkNotInterrupted(out);
+                    StoreCancellation.check("importing", out);
                     int n = (int) Math.min(group, a.rows() - r);
                     checkDense(npy, r, a.floats(r, n, crc), a.cols(), values, o.codec());
                 }
@@ -196,7 +196,7 @@ public final class StoreImport {
                     Labeler.provenance(id, description, null, source.identity(crc), data));
             return write(header, out, progress, started, source, o.teacherId() != null, (w, from, tick) -> {
                 for (long r = from; r < a.rows(); r += group) {
-                    checkNotInterrupted(out);
+                    StoreCancellation.check("importing", out);
                     int n = (int) Math.min(group, a.rows() - r);
                     float[] v = a.floats(r, n);
                     checkDense(npy, r, v, a.cols(), values, o.codec());
@@ -218,7 +218,7 @@ public final class StoreImport {
      *                                  for a resume)
      */
     public static Labeler.Result topK(Path jsonl, Dataset data, Path out, Options o, LongConsumer progress) throws IOException {
-        checkNotInterrupted(out);
+        StoreCancellation.check("importing", out);
         long started = System.nanoTime();
         int vocab = o.vocab() != 0 ? o.vocab() : data.classes();
         Source source = Source.of(jsonl);
@@ -233,7 +233,7 @@ public final class StoreImport {
                     return false;
                 });
             } catch (IOException e) {
-                throw orCancelled(out, e);
+                throw StoreCancellation.orCancelled("importing", out, e);
             }
             k = first[0];
         }
@@ -244,7 +244,7 @@ public final class StoreImport {
         Pass check = (from, crc) -> {
             rows[0] = 0;
             Lines.read(jsonl, crc, (lineNo, row, line) -> {
-                checkNotInterrupted(out);
+                StoreCancellation.check("importing", out);
                 if (topK > 0) {
                     Entries.parse(jsonl, lineNo, line, row, fast).select(jsonl, "line " + lineNo, topK, exact, vocab, o.codec(), null,
                             null, 0, selection); // checked only: the rows are ordered when they are written
@@ -265,7 +265,7 @@ public final class StoreImport {
             float[] lps = new float[group * topK];
             int[] inGroup = {0};
             Lines.read(jsonl, null, (lineNo, row, line) -> {
-                checkNotInterrupted(out);
+                StoreCancellation.check("importing", out);
                 if (row < from) {
                     return true; // on disk already
                 }
@@ -293,7 +293,7 @@ public final class StoreImport {
      */
     public static Labeler.Result topK(Path idsNpy, Path logProbsNpy, Dataset data, Path out, Options o, LongConsumer progress)
             throws IOException {
-        checkNotInterrupted(out);
+        StoreCancellation.check("importing", out);
         long started = System.nanoTime();
         int vocab = o.vocab() != 0 ? o.vocab() : data.classes();
         Source source = Source.both(Source.of(idsNpy), Source.of(logProbsNpy));
@@ -328,7 +328,7 @@ public final class StoreImport {
             }
             Rows rows = (from, idCrc, lpCrc, sink) -> {
                 for (long r = from; r < ids.rows(); r += group) {
-                    checkNotInterrupted(out);
+                    StoreCancellation.check("importing", out);
                     int n = (int) Math.min(group, ids.rows() - r);
                     int[] rowIds = ids.ints(r, n, idCrc);
                     float[] rowLps = lps.floats(r, n, lpCrc);
@@ -409,7 +409,7 @@ public final class StoreImport {
             try {
                 pass.run(0, crc);
             } catch (IOException e) {
-                throw orCancelled(out, e);
+                throw StoreCancellation.orCancelled("importing", out, e);
             }
             unchanged();
             return crc.getValue();
@@ -999,7 +999,7 @@ public final class StoreImport {
         }
         long resumedFrom;
         long[] told = {0};
-        checkNotInterrupted(out); // before the header is written
+        StoreCancellation.check("importing", out); // before the header is written
         try (StoreWriter w = StoreWriter.open(out, header)) {
             resumedFrom = w.rowsWritten();
             if (resumedFrom > 0) {
@@ -1015,7 +1015,7 @@ public final class StoreImport {
             source.unchanged(); // the rows must be those the content id was taken of
             w.finish();
         } catch (IOException e) {
-            throw orCancelled(out, e); // a write cut short by an interrupt: not a full disk, as the writer's message supposes
+            throw StoreCancellation.orCancelled("importing", out, e); // a write cut short by an interrupt: not a full disk, as the writer's message supposes
         }
         if (progress != null && told[0] != header.rows()) {
             progress.accept(header.rows());
@@ -1063,36 +1063,7 @@ public final class StoreImport {
         try {
             return NpyArray.open(npy);
         } catch (IOException e) {
-            throw orCancelled(out, e);
+            throw StoreCancellation.orCancelled("importing", out, e);
         }
-    }
-
-    /** Throws a {@link CancellationException} when this thread is interrupted, leaving its interrupt status set. */
-    private static void checkNotInterrupted(Path out) {
-        if (Thread.currentThread().isInterrupted()) {
-            throw cancelled(out, null);
-        }
-    }
-
-    /** {@code e}, or, when an interrupt closed the channel it came from (a read or write cut short), the cancellation it is. */
-    private static IOException orCancelled(Path out, IOException e) {
-        for (Throwable t = e; t != null; t = t.getCause()) {
-            if (t instanceof java.nio.channels.ClosedByInterruptException) {
-                throw cancelled(out, e);
-            }
-        }
-        return e;
-    }
-
-    private static CancellationException cancelled(Path out, Throwable cause) {
-        Path partial = StoreWriter.partialPath(out);
-        CancellationException c = new CancellationException("importing " + out + " cancelled: the thread was interrupted; "
-                + (Files.exists(partial) ? "what was written is kept (" + partial + ") and the same call resumes it" : "nothing was written"));
-        if (cause != null) {
-            c.initCause(cause);
-        }
-        Thread.currentThread().interrupt(); // kept set: the caller decides what the interrupt means
-        LOG.info("{}", c.getMessage());
-        return c;
     }
 }
