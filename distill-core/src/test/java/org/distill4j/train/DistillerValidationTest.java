@@ -70,28 +70,9 @@ class DistillerValidationTest {
     }
 
     /** A Checkpointable student. */
-    static final class Saving implements Student, org.distill4j.checkpoint.Checkpointable {
-        @Override
-        public int classes() {
-            return K;
-        }
-
-        @Override
-        public float[] forward(Batch batch, boolean training) {
-            return new float[batch.size() * K];
-        }
-
-        @Override
-        public void backward(float[] dLogits) {
-        }
-
-        @Override
-        public void endEpoch() {
-        }
-
-        @Override
-        public long parameterCount() {
-            return 0;
+    static final class Saving extends org.distill4j.testing.ForwardingStudent implements org.distill4j.checkpoint.Checkpointable {
+        Saving() {
+            super(new Plain(K));
         }
 
         @Override
