@@ -288,7 +288,11 @@ public final class Distiller {
             LOG.info("teacher agreement is not measured: {} has no outputs for the test data", teacher.describe());
         }
         float[] teacherTestLogProbs = null;
-        if (teacherTest != null && !(teacher instanceof org.distill4j.teacher.SparseTeacher)) {
+        if (teacherTest != null && teacher instanceof SparseTeacher sparse && !sparse.hasDenseOutputs()) {
+            LOG.info("KL to the teacher on the test data is not measured: {} gives only its top {} classes per sample",
+                    teacher.describe(), sparse.k());
+        } else if (teacherTest != null) {
+            // a dense teacher, or a top-k view of one (TopKTeacher of a live teacher): the KL is to its dense rows
             if ((long) test.size() * teacher.classes() <= MAX_KEPT_TEACHER_VALUES) {
                 teacherTestLogProbs = Evaluation.logProbabilities(teacher, test);
             } else {

@@ -15,8 +15,10 @@ import java.util.Map;
  * @param alpha             the hard-label weight used this epoch (NaN when the loss has none)
  * @param testAccuracy      student top-1 accuracy on the test set's labeled samples, in [0, 1]
  * @param teacherAgreement  fraction of labeled test samples where student and teacher top-1 agree (NaN without teacher)
- * @param teacherKl         mean KL(teacher || student) per labeled test sample at T = 1, in nats (NaN without a dense
- *                          teacher, or when the teacher's test outputs are too large to keep, see {@link Distiller})
+ * @param teacherKl         mean KL(teacher || student) per labeled test sample at T = 1, in nats; for a
+ *                          {@code TopKTeacher} of a live teacher, to that teacher's dense rows (NaN without a teacher, for
+ *                          a teacher of top-k entries only such as a top-k store, or when the teacher's test outputs are
+ *                          too large to keep, see {@link Distiller})
  * @param samplesPerSecond  (labeled) training samples per second (teacher forward, student step and loss; no evaluation)
  * @param trainSeconds      wall time of the training part of the epoch
  * @param evalSeconds       wall time of the evaluation after it
