@@ -136,6 +136,7 @@ public final class SoftTargetStore implements AutoCloseable {
             try {
                 m = offThread(() -> channel.map(FileChannel.MapMode.READ_ONLY, from, to - from));
             } catch (IOException e) {
+                requireOpen(); // closed by another thread since this read began: not a fault of the file
                 throw new java.io.UncheckedIOException(path + ": cannot map chunks " + first + " to " + last + " (bytes " + from
                         + " to " + to + ")", e);
             }
@@ -180,6 +181,7 @@ public final class SoftTargetStore implements AutoCloseable {
         try {
             size = file.length();
         } catch (IOException e) {
+            requireOpen(); // closed by another thread since this read began: not a fault of the file
             return chunkName(c) + ": cannot read the file's size: " + e;
         }
         if (size < end) {
@@ -209,11 +211,16 @@ public final class SoftTargetStore implements AutoCloseable {
         return row / header.chunkRows();
     }
 
-    /** The (verified) chunk holding {@code row}, positioned at the row's first byte. */
-    private ByteBuffer rowChunk(long row) {
-        if (!channel.isOpen()) { // else a chunk read before is served from its mapping, one not read yet looks corrupt
+    /** @throws IllegalStateException when the store is closed */
+    private void requireOpen() {
+        if (!channel.isOpen()) {
             throw new IllegalStateException(path + " is closed");
         }
+    }
+
+    /** The (verified) chunk holding {@code row}, positioned at the row's first byte. */
+    private ByteBuffer rowChunk(long row) {
+        requireOpen(); // else a chunk read before is served from its mapping, one not read yet looks corrupt
         long c = chunkOf(row);
         ByteBuffer b = chunk(c);
         b.position((int) ((row - c * header.chunkRows()) * header.rowBytes()));
@@ -327,9 +334,7 @@ public final class SoftTargetStore implements AutoCloseable {
      * @throws IllegalStateException when the store is closed
      */
     public List<String> verify() {
-        if (!channel.isOpen()) {
-            throw new IllegalStateException(path + " is closed");
-        }
+        requireOpen();
         List<String> problems = new ArrayList<>();
         for (long c = 0; c < header.chunks(); c++) {
             try {
@@ -368,6 +373,7 @@ public final class SoftTargetStore implements AutoCloseable {
                 }
             }
         } catch (IOException e) {
+            requireOpen();
             problems.add(path + ": cannot read the footer: " + e);
         }
         return problems;
