@@ -78,20 +78,25 @@ public final class SoftTargetStore implements AutoCloseable {
         RandomAccessFile file = new RandomAccessFile(path.toFile(), "r");
         FileChannel ch = file.getChannel();
         try {
-            long size = ch.size();
-            StoreHeader h = StoreHeader.read(ch, size, path.toString()); // the fixed part, then the length it declares
-            long expected = h.completeSize();
-            if (size < expected) {
-                throw new StoreFormatException(path + ": truncated: " + size + " bytes, a complete store of " + h.rows() + " rows has "
-                        + expected);
-            }
-            if (size > expected) {
-                throw new StoreFormatException(path + ": " + (size - expected) + " unexpected bytes after the footer");
-            }
-            ByteBuffer footer = StoreHeader.readAt(ch, expected - StoreFooter.BYTES, StoreFooter.BYTES);
-            if (!StoreFooter.valid(footer, h.rows())) {
-                throw new StoreFormatException(path + ": the footer is missing or corrupt: the store is incomplete");
-            }
+            // off this thread, as every read of the store: an interrupt (a job being cancelled) would close the channel
+            // and fail the open with a bare ClosedByInterruptException; the caller's own check decides what it means
+            StoreHeader h = offThread(path, () -> {
+                long size = ch.size();
+                StoreHeader header = StoreHeader.read(ch, size, path.toString()); // the fixed part, then the length it declares
+                long expected = header.completeSize();
+                if (size < expected) {
+                    throw new StoreFormatException(path + ": truncated: " + size + " bytes, a complete store of " + header.rows()
+                            + " rows has " + expected);
+                }
+                if (size > expected) {
+                    throw new StoreFormatException(path + ": " + (size - expected) + " unexpected bytes after the footer");
+                }
+                ByteBuffer footer = StoreHeader.readAt(ch, expected - StoreFooter.BYTES, StoreFooter.BYTES);
+                if (!StoreFooter.valid(footer, header.rows())) {
+                    throw new StoreFormatException(path + ": the footer is missing or corrupt: the store is incomplete");
+                }
+                return header;
+            });
             return new SoftTargetStore(path, file, h, windowBytes);
         } catch (IOException | RuntimeException e) {
             file.close();
@@ -406,9 +411,14 @@ public final class SoftTargetStore implements AutoCloseable {
     /**
      * Runs {@code call} on a thread of its own and waits for it, so that an interrupt of the calling thread (a job being
      * cancelled) cannot close the channel that every reader of this store shares. The caller's interrupt status is kept.
-     * For the rare operations (mapping a window, verify's footer); a chunk's first read asks only the file's length.
+     * For the rare operations (opening, mapping a window, verify's footer); a chunk's first read asks only the file's length.
      */
     private <T> T offThread(FileCall<T> call) throws IOException {
+        return offThread(path, call);
+    }
+
+    /** {@link #offThread(FileCall)} for the store at {@code path}, before it is open. */
+    private static <T> T offThread(Path path, FileCall<T> call) throws IOException {
         FutureTask<T> task = new FutureTask<>(call::run);
         Thread t = new Thread(task, "distill-store-io");
         t.setDaemon(true);

@@ -107,4 +107,25 @@ class SoftTargetStoreInterruptTest {
             assertArrayEquals(new int[]{10 % V, 11 % V, 11 % V, 12 % V}, s.topK(new int[]{10, 11}).ids(), "still open");
         }
     }
+
+    @Test
+    void aStoreOpenedOnAnInterruptedThreadOpens(@TempDir Path tmp) throws Exception {
+        // an import or labeling job that meets its store complete opens it to compare headers; an interrupt arriving then
+        // made the open fail with a bare ClosedByInterruptException (an IOException without a message)
+        float[] values = SoftTargetStoreTest.values(6, ROWS * V);
+        Path p = store(tmp, values);
+        Thread.currentThread().interrupt();
+        try (SoftTargetStore s = SoftTargetStore.open(p)) {
+            assertTrue(Thread.currentThread().isInterrupted(), "the interrupt status is kept for the caller");
+            assertEquals(ROWS, s.rows());
+            assertArrayEquals(rows(values, 4, 33), s.dense(new int[]{4, 33}), 0f);
+        }
+        assertTrue(Thread.interrupted());
+        // and a store that is not one still says what is wrong with it, not that the open was interrupted
+        java.nio.file.Files.write(p, new byte[]{1, 2, 3}, java.nio.file.StandardOpenOption.TRUNCATE_EXISTING);
+        Thread.currentThread().interrupt();
+        StoreFormatException e = org.junit.jupiter.api.Assertions.assertThrows(StoreFormatException.class, () -> SoftTargetStore.open(p));
+        assertTrue(e.getMessage().startsWith(p.toString()), e.getMessage());
+        assertTrue(Thread.interrupted());
+    }
 }
