@@ -11,8 +11,9 @@ import java.util.function.Function;
  * The registry of logit losses by their stable names, shared by recipes, the CLI and backends.
  *
  * <p>Settings are plain values by name (as they come from a recipe), with defaults: {@code kd}
- * temperature 4, alpha 0.1; {@code reverse-kl}, {@code gjsd}, {@code tvd}, {@code topk-kd}
- * temperature 1; {@code gjsd} beta 0.5; {@code dkd} alpha 1, beta 8, temperature 4, warmup 20;
+ * temperature 4, alpha 0.1; {@code reverse-kl}, {@code gjsd}, {@code skew-kl}, {@code skew-rkl}, {@code tvd},
+ * {@code topk-kd} temperature 1; {@code gjsd} beta 0.5; {@code skew-kl} and {@code skew-rkl} alpha (the skew) 0.1;
+ * {@code dkd} alpha 1, beta 8, temperature 4, warmup 20;
  * {@code topk-kd} tail renormalize; {@code logit-std} wraps the loss named by its {@code loss}
  * setting (default kd) and passes the other settings to it (an inner kd's alpha-weighted cross-entropy
  * runs on the raw student logits, only its KD term on the standardized ones; inner {@code ce} is
@@ -47,6 +48,16 @@ public final class Losses {
                 List.of("beta", "temperature", "reduction"),
                 s -> new GeneralizedJsd(number(s, GeneralizedJsd.NAME, "beta", 0.5),
                         number(s, GeneralizedJsd.NAME, "temperature", 1.0), reduction(s, GeneralizedJsd.NAME))));
+        register(new Entry(SkewKl.NAME,
+                "skew forward KL (DistiLLM): T^2*KL(p || alpha*p + (1-alpha)*q); alpha=0 forward KL",
+                List.of("alpha", "temperature", "reduction"),
+                s -> new SkewKl(number(s, SkewKl.NAME, "alpha", 0.1), number(s, SkewKl.NAME, "temperature", 1.0),
+                        reduction(s, SkewKl.NAME))));
+        register(new Entry(SkewReverseKl.NAME,
+                "skew reverse KL (DistiLLM): T^2*KL(q || (1-alpha)*p + alpha*q); alpha=0 reverse KL",
+                List.of("alpha", "temperature", "reduction"),
+                s -> new SkewReverseKl(number(s, SkewReverseKl.NAME, "alpha", 0.1),
+                        number(s, SkewReverseKl.NAME, "temperature", 1.0), reduction(s, SkewReverseKl.NAME))));
         register(new Entry(TotalVariation.NAME,
                 "total-variation distance: T^2 * 1/2 * sum |softmax(t/T) - softmax(s/T)|",
                 List.of("temperature", "reduction"),

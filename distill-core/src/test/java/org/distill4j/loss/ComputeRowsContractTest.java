@@ -26,7 +26,8 @@ class ComputeRowsContractTest {
     static final float UP = 0.73f;
 
     static Stream<String> losses() {
-        return Stream.of("kd", "ce", "reverse-kl", "gjsd", "tvd", "mse", "dkd", "logit-std", "topk-renormalize", "topk-rest");
+        return Stream.of("kd", "ce", "reverse-kl", "gjsd", "skew-kl", "skew-rkl", "tvd", "mse", "dkd", "logit-std", "topk-renormalize",
+                "topk-rest");
     }
 
     static LogitLoss loss(String which) {
@@ -35,6 +36,8 @@ class ComputeRowsContractTest {
             case "ce" -> new CrossEntropy();
             case "reverse-kl" -> new ReverseKl(1.5);
             case "gjsd" -> new GeneralizedJsd(0.3, 2);
+            case "skew-kl" -> new SkewKl(0.1, 2);
+            case "skew-rkl" -> new SkewReverseKl(0.2, 1.5);
             case "tvd" -> new TotalVariation(2);
             case "mse" -> new LogitMse();
             case "dkd" -> new Dkd(1, 8, 4, 0);

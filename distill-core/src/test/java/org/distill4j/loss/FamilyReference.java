@@ -89,6 +89,29 @@ final class FamilyReference {
         return total / rows;
     }
 
+    /**
+     * DistiLLM's skew KL, straight from the paper: T^2 KL(p || alpha p + (1 - alpha) q) (forward KL at alpha = 0), or with
+     * {@code reverse} T^2 KL(q || (1 - alpha) p + alpha q) (reverse KL, the teacher floored, at alpha = 0).
+     */
+    static double skewKl(double[] s, double[] t, int rows, int v, double alpha, double temp, boolean reverse) {
+        if (alpha == 0) {
+            return reverse ? reverseKl(s, t, rows, v, temp) : forwardKl(s, t, rows, v, temp);
+        }
+        double total = 0;
+        for (int r = 0; r < rows; r++) {
+            double[] lp = logSoftmax(t, r * v, v, temp);
+            double[] lq = logSoftmax(s, r * v, v, temp);
+            double[] lm = new double[v];
+            for (int i = 0; i < v; i++) {
+                double p = Math.exp(lp[i]);
+                double q = Math.exp(lq[i]);
+                lm[i] = Math.log(reverse ? (1 - alpha) * p + alpha * q : alpha * p + (1 - alpha) * q);
+            }
+            total += temp * temp * (reverse ? kl(lq, lm) : kl(lp, lm));
+        }
+        return total / rows;
+    }
+
     static double tvd(double[] s, double[] t, int rows, int v, double temp) {
         double total = 0;
         for (int r = 0; r < rows; r++) {

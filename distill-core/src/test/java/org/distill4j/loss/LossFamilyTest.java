@@ -26,7 +26,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  */
 class LossFamilyTest {
     static final float UP = 0.73f;
-    static final String[] LOSSES = {"reverse-kl", "gjsd-0.3", "tvd", "mse", "dkd", "topk-renormalize", "topk-rest", "logit-std"};
+    static final String[] LOSSES = {"reverse-kl", "gjsd-0.3", "skew-kl-0.1", "skew-rkl-0.1", "tvd", "mse", "dkd", "topk-renormalize", "topk-rest", "logit-std"};
 
     /** One loss on one random batch, with its reference. */
     record Case(LogitLoss loss, LogitBatch batch, FamilyReference.Value ref, double valueTol) {
@@ -44,6 +44,12 @@ class LossFamilyTest {
             case "gjsd-0.3":
                 return new Case(new GeneralizedJsd(0.3, t), LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, y),
                         x -> FamilyReference.gjsd(x, td, rows, v, 0.3, t), 0);
+            case "skew-kl-0.1":
+                return new Case(new SkewKl(0.1, t), LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, y),
+                        x -> FamilyReference.skewKl(x, td, rows, v, 0.1, t, false), 0);
+            case "skew-rkl-0.1":
+                return new Case(new SkewReverseKl(0.1, t), LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, y),
+                        x -> FamilyReference.skewKl(x, td, rows, v, 0.1, t, true), 0);
             case "tvd":
                 return new Case(new TotalVariation(t), LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, y),
                         x -> FamilyReference.tvd(x, td, rows, v, t), 0);
@@ -281,6 +287,78 @@ class LossFamilyTest {
         double fwd = new SoftTargetKd(3, 0).compute(b, new float[rows * v], 1f).value();
         double small = new GeneralizedJsd(1e-6, 3).compute(b, new float[rows * v], 1f).value();
         assertEquals(1e-6 * fwd, small, 1e-3 * 1e-6 * fwd);
+    }
+
+    /**
+     * The skew KLs against the losses they come from: at alpha 0 they are forward KL (kd at alpha 0) and reverse KL, value
+     * and gradient; with gjsd's mixture weight beta, gjsd = beta * skew-kl(beta) + (1 - beta) * skew-rkl(1 - beta).
+     */
+    @Test
+    void skewKlsAreKlAtSkewZeroAndTheTwoPartsOfGjsd() {
+        Random rng = new Random(31);
+        int rows = 5;
+        int v = 41;
+        float[] s = Inputs.logits(rng, rows, v, 2.5);
+        float[] t = Inputs.logits(rng, rows, v, 2.5);
+        LogitBatch b = LogitBatch.of(rows, v, s, t, TeacherValues.LOGITS, null);
+        for (double temp : new double[]{0.7, 3}) {
+            assertSameLoss(new SkewKl(0, temp), new SoftTargetKd(temp, 0), b);
+            assertSameLoss(new SkewReverseKl(0, temp), new ReverseKl(temp), b);
+            for (double beta : new double[]{0.1, 0.35, 0.9}) {
+                float[] gj = new float[rows * v];
+                float[] gf = new float[rows * v];
+                float[] gr = new float[rows * v];
+                double jsd = new GeneralizedJsd(beta, temp).compute(b, gj, UP).value();
+                double f = new SkewKl(beta, temp).compute(b, gf, UP).value();
+                double r = new SkewReverseKl(1 - beta, temp).compute(b, gr, UP).value();
+                String what = "beta " + beta + ", T " + temp;
+                assertTrue(f > 0 && r > 0, what);
+                assertEquals(jsd, beta * f + (1 - beta) * r, 1e-12 * jsd, what);
+                double max = 0;
+                for (float x : gj) {
+                    max = Math.max(max, Math.abs(x));
+                }
+                for (int i = 0; i < gj.length; i++) {
+                    assertEquals(gj[i], beta * gf[i] + (1 - beta) * gr[i], 1e-6 * max, what + " gradient " + i);
+                }
+            }
+        }
+    }
+
+    /**
+     * What the skew is for: where the student has almost no mass on a class the teacher likes, forward KL's gradient
+     * with respect to q is -p/q, unbounded; skew KL's is -(1 - alpha) p / m, at most (1 - alpha) / alpha. The value at
+     * such a row stays below log(1 / alpha) (m >= alpha p), where forward KL grows with the student's logit gap.
+     */
+    @Test
+    void skewKlStaysBoundedWhereForwardKlGrows() {
+        int v = 6;
+        float[] t = {4f, 0f, 0f, 0f, 0f, 0f}; // the teacher puts most of its mass on class 0
+        for (float gap : new float[]{10f, 40f, 200f}) {
+            float[] s = {-gap, 0f, 0f, 0f, 0f, 0f}; // the student almost none
+            LogitBatch b = LogitBatch.of(1, v, s, t, TeacherValues.LOGITS, null);
+            double kl = new SoftTargetKd(1, 0).compute(b, new float[v], 1f).value();
+            double skew = new SkewKl(0.1, 1).compute(b, new float[v], 1f).value();
+            double ref = FamilyReference.skewKl(FamilyReference.widen(s), FamilyReference.widen(t), 1, v, 0.1, 1, false);
+            Tolerances.assertValueClose(ref, skew, "gap " + gap);
+            assertTrue(skew < Math.log(10), "gap " + gap + ": skew KL " + skew + " stays below log(1/alpha)");
+            assertTrue(kl > 0.9 * gap, "gap " + gap + ": forward KL " + kl + " grows with it");
+        }
+    }
+
+    /** The skew must be in [0, 1): at 1 the loss no longer depends on the student. */
+    @Test
+    void aSkewOutsideZeroToOneIsRefusedNamingTheLoss() {
+        for (double bad : new double[]{-1e-9, 1, 1.5, Double.NaN, Double.POSITIVE_INFINITY}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new SkewKl(bad, 1), "alpha " + bad);
+            assertTrue(e.getMessage().startsWith("skew-kl alpha (the skew) must be in [0, 1), got " + bad), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> new SkewReverseKl(bad, 1), "alpha " + bad);
+            assertTrue(e.getMessage().startsWith("skew-rkl alpha (the skew) must be in [0, 1), got " + bad), e.getMessage());
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Losses.create("skew-kl", Map.of("alpha", 1)));
+        assertTrue(e.getMessage().endsWith("the loss is 0 whatever the student does"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Losses.create("skew-rkl", Map.of("beta", 0.1)));
+        assertTrue(e.getMessage().contains("loss 'skew-rkl' has no setting 'beta'"), e.getMessage());
     }
 
     private static void assertSameLoss(LogitLoss a, LogitLoss b, LogitBatch batch) {
@@ -653,7 +731,8 @@ class LossFamilyTest {
     void aTemperatureWhoseReciprocalOverflowsIsRefused() {
         for (double t : new double[]{Double.MIN_VALUE, 1e-310}) {
             for (java.util.function.DoubleFunction<LogitLoss> make : List.<java.util.function.DoubleFunction<LogitLoss>>of(
-                    x -> new SoftTargetKd(x, 0), ReverseKl::new, x -> new GeneralizedJsd(0.5, x), TotalVariation::new,
+                    x -> new SoftTargetKd(x, 0), ReverseKl::new, x -> new GeneralizedJsd(0.5, x), x -> new SkewKl(0.1, x),
+                    x -> new SkewReverseKl(0.1, x), TotalVariation::new,
                     x -> new Dkd(1, 8, x, 0), x -> new TopKKd(x, TopKKd.Tail.RENORMALIZE))) {
                 IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> make.apply(t), "T = " + t);
                 assertTrue(e.getMessage().contains("temperature") && e.getMessage().contains(String.valueOf(t)), e.getMessage());
@@ -675,8 +754,13 @@ class LossFamilyTest {
 
     @Test
     void everyLossIsRegisteredWithItsSettings() {
-        assertEquals(List.of("kd", "ce", "reverse-kl", "gjsd", "tvd", "mse", "dkd", "logit-std", "topk-kd"), Losses.names());
+        assertEquals(List.of("kd", "ce", "reverse-kl", "gjsd", "skew-kl", "skew-rkl", "tvd", "mse", "dkd", "logit-std", "topk-kd"),
+                Losses.names());
         assertTrue(Losses.create("gjsd", Map.of("beta", 0.2)) instanceof GeneralizedJsd g && g.beta() == 0.2);
+        assertTrue(Losses.create("skew-kl", Map.of()) instanceof SkewKl k && k.alpha() == 0.1 && k.temperature() == 1.0,
+                "DistiLLM's default skew, at T = 1");
+        assertTrue(Losses.create("skew-rkl", Map.of("alpha", 0.25, "temperature", 2, "reduction", "sum")) instanceof SkewReverseKl k
+                && k.alpha() == 0.25 && k.temperature() == 2.0 && k.reduction() == Reduction.SUM);
         assertTrue(Losses.create("dkd", Map.of("warmup", 5, "beta", 2)) instanceof Dkd);
         LogitLoss ls = Losses.create("logit-std", Map.of("loss", "dkd", "temperature", 3));
         assertTrue(ls instanceof LogitStandardization l && l.inner() instanceof Dkd d && d.temperature() == 3.0);

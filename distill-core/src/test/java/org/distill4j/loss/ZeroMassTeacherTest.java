@@ -28,7 +28,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class ZeroMassTeacherTest {
     static final float UP = 0.73f;
-    static final String[] LOSSES = {"kd", "reverse-kl", "gjsd-0", "gjsd-0.4", "gjsd-1", "tvd", "dkd", "logit-std", "logit-std-reverse-kl",
+    static final String[] LOSSES = {"kd", "reverse-kl", "gjsd-0", "gjsd-0.4", "gjsd-1", "skew-kl",
+            "skew-rkl", "skew-rkl-0", "tvd", "dkd", "logit-std", "logit-std-reverse-kl",
             "topk-renormalize", "topk-rest"};
 
     /** The teacher's form: logits with -inf, or probabilities with exact zeros. */
@@ -97,6 +98,9 @@ class ZeroMassTeacherTest {
             case "gjsd-0" -> new GeneralizedJsd(0, temp);
             case "gjsd-0.4" -> new GeneralizedJsd(0.4, temp);
             case "gjsd-1" -> new GeneralizedJsd(1, temp);
+            case "skew-kl" -> new SkewKl(0.1, temp);
+            case "skew-rkl" -> new SkewReverseKl(0.1, temp);
+            case "skew-rkl-0" -> new SkewReverseKl(0, temp);
             case "tvd" -> new TotalVariation(temp);
             case "dkd" -> new Dkd(1, 8, temp, 0);
             case "logit-std" -> LogitStandardization.of(new SoftTargetKd(temp, 0.2));
@@ -110,7 +114,9 @@ class ZeroMassTeacherTest {
     static FamilyReference.Value reference(String which, double[] td, int[] y, int rows, int v, double temp) {
         return switch (which) {
             case "kd" -> x -> FamilyReference.kd(x, td, y, rows, v, temp, 0.3);
-            case "reverse-kl", "gjsd-1" -> x -> FamilyReference.reverseKl(x, td, rows, v, temp);
+            case "reverse-kl", "gjsd-1", "skew-rkl-0" -> x -> FamilyReference.reverseKl(x, td, rows, v, temp);
+            case "skew-kl" -> x -> FamilyReference.skewKl(x, td, rows, v, 0.1, temp, false);
+            case "skew-rkl" -> x -> FamilyReference.skewKl(x, td, rows, v, 0.1, temp, true);
             case "gjsd-0" -> x -> FamilyReference.forwardKl(x, td, rows, v, temp);
             case "gjsd-0.4" -> x -> FamilyReference.gjsd(x, td, rows, v, 0.4, temp);
             case "tvd" -> x -> FamilyReference.tvd(x, td, rows, v, temp);
