@@ -13,7 +13,7 @@ import java.util.function.Function;
  * <p>Settings are plain values by name (as they come from a recipe), with defaults: {@code kd}
  * temperature 4, alpha 0.1; {@code reverse-kl}, {@code gjsd}, {@code skew-kl}, {@code skew-rkl}, {@code tvd},
  * {@code topk-kd} temperature 1; {@code gjsd} beta 0.5; {@code skew-kl} and {@code skew-rkl} alpha (the skew) 0.1;
- * {@code dkd} alpha 1, beta 8, temperature 4, warmup 20;
+ * {@code dkd} alpha 1, beta 8, temperature 4, warmup 20; {@code dist} beta 1, gamma 1, temperature 1 (mean only);
  * {@code topk-kd} tail renormalize; {@code logit-std} wraps the loss named by its {@code loss}
  * setting (default kd) and passes the other settings to it (an inner kd's alpha-weighted cross-entropy
  * runs on the raw student logits, only its KD term on the standardized ones; inner {@code ce} is
@@ -72,6 +72,11 @@ public final class Losses {
                 s -> new Dkd(number(s, Dkd.NAME, "alpha", 1.0), number(s, Dkd.NAME, "beta", 8.0),
                         number(s, Dkd.NAME, "temperature", 4.0), integer(s, Dkd.NAME, "warmup", 20))
                         .withReduction(reduction(s, Dkd.NAME))));
+        register(new Entry(Dist.NAME,
+                "DIST (NeurIPS 2022): T^2*(beta*(1 - Pearson per sample) + gamma*(1 - Pearson per class over the batch)); add ce separately",
+                List.of("beta", "gamma", "temperature", "reduction"),
+                s -> new Dist(number(s, Dist.NAME, "beta", 1.0), number(s, Dist.NAME, "gamma", 1.0),
+                        number(s, Dist.NAME, "temperature", 1.0), reduction(s, Dist.NAME))));
         register(new Entry(LogitStandardization.NAME,
                 "logit standardization (CVPR 2024): the inner loss (setting 'loss', default kd) on z-scored logit rows; kd's alpha*CE stays on the raw logits",
                 List.of("loss", "...settings of the inner loss"),

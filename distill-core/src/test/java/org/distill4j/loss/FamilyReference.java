@@ -112,6 +112,77 @@ final class FamilyReference {
         return total / rows;
     }
 
+    /**
+     * DIST straight from the paper's formulas, materialized: the softmaxes of the counted rows, Pearson correlations with
+     * means of the actual vectors and 1e-8 added to the product of the norms (the authors' code), T^2 (beta inter +
+     * gamma intra). {@code counted} null: every row. {@code logOfProbabilities}: {@code t} holds probabilities.
+     */
+    static double dist(double[] s, double[] t, boolean logOfProbabilities, boolean[] counted, int rows, int v, double beta,
+                       double gamma, double temp) {
+        java.util.List<double[]> qs = new java.util.ArrayList<>();
+        java.util.List<double[]> ps = new java.util.ArrayList<>();
+        for (int r = 0; r < rows; r++) {
+            if (counted != null && !counted[r]) {
+                continue;
+            }
+            double[] tl = new double[v];
+            for (int i = 0; i < v; i++) {
+                tl[i] = logOfProbabilities ? Math.log(t[r * v + i]) : t[r * v + i];
+            }
+            double[] lq = logSoftmax(s, r * v, v, temp);
+            double[] lp = logSoftmax(tl, 0, v, temp);
+            double[] q = new double[v];
+            double[] p = new double[v];
+            for (int i = 0; i < v; i++) {
+                q[i] = Math.exp(lq[i]);
+                p[i] = Math.exp(lp[i]);
+            }
+            qs.add(q);
+            ps.add(p);
+        }
+        int n = qs.size();
+        if (n == 0) {
+            return 0;
+        }
+        double inter = 0;
+        for (int r = 0; r < n; r++) {
+            inter += 1 - pearsonOf(qs.get(r), ps.get(r));
+        }
+        inter /= n;
+        double intra = 0;
+        for (int c = 0; c < v; c++) {
+            double[] a = new double[n];
+            double[] b = new double[n];
+            for (int r = 0; r < n; r++) {
+                a[r] = qs.get(r)[c];
+                b[r] = ps.get(r)[c];
+            }
+            intra += 1 - pearsonOf(a, b);
+        }
+        intra /= v;
+        return temp * temp * (beta * inter + gamma * intra);
+    }
+
+    private static double pearsonOf(double[] a, double[] b) {
+        double ma = 0;
+        double mb = 0;
+        for (int i = 0; i < a.length; i++) {
+            ma += a[i];
+            mb += b[i];
+        }
+        ma /= a.length;
+        mb /= b.length;
+        double ab = 0;
+        double aa = 0;
+        double bb = 0;
+        for (int i = 0; i < a.length; i++) {
+            ab += (a[i] - ma) * (b[i] - mb);
+            aa += (a[i] - ma) * (a[i] - ma);
+            bb += (b[i] - mb) * (b[i] - mb);
+        }
+        return ab / (Math.sqrt(aa) * Math.sqrt(bb) + 1e-8);
+    }
+
     static double tvd(double[] s, double[] t, int rows, int v, double temp) {
         double total = 0;
         for (int r = 0; r < rows; r++) {

@@ -754,7 +754,7 @@ class LossFamilyTest {
 
     @Test
     void everyLossIsRegisteredWithItsSettings() {
-        assertEquals(List.of("kd", "ce", "reverse-kl", "gjsd", "skew-kl", "skew-rkl", "tvd", "mse", "dkd", "logit-std", "topk-kd"),
+        assertEquals(List.of("kd", "ce", "reverse-kl", "gjsd", "skew-kl", "skew-rkl", "tvd", "mse", "dkd", "dist", "logit-std", "topk-kd"),
                 Losses.names());
         assertTrue(Losses.create("gjsd", Map.of("beta", 0.2)) instanceof GeneralizedJsd g && g.beta() == 0.2);
         assertTrue(Losses.create("skew-kl", Map.of()) instanceof SkewKl k && k.alpha() == 0.1 && k.temperature() == 1.0,

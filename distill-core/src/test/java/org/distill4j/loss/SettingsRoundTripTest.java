@@ -44,6 +44,7 @@ class SettingsRoundTripTest {
                 Arguments.of("mse", new LogitMse(Reduction.SUM), Map.of("reduction", "sum")),
                 Arguments.of("dkd", new Dkd(0.5, 2, 3, 7).withReduction(Reduction.SUM),
                         Map.of("alpha", 0.5, "beta", 2.0, "warmup", 7, "temperature", 3.0, "reduction", "sum")),
+                Arguments.of("dist", new Dist(2, 0.5, 4), Map.of("beta", 2.0, "gamma", 0.5, "temperature", 4.0, "reduction", "mean")),
                 Arguments.of("logit-std", LogitStandardization.of(new GeneralizedJsd(0.2, 3, Reduction.SUM)),
                         Map.of("loss", "gjsd", "beta", 0.2, "temperature", 3.0, "reduction", "sum")),
                 Arguments.of("logit-std", LogitStandardization.of(new SoftTargetKd(3, 0.25)),

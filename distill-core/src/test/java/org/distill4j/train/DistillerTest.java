@@ -316,6 +316,26 @@ class DistillerTest {
         }
     }
 
+    /** DIST, which looks across each batch, trains through the Distiller: its relations to the teacher improve. */
+    @Test
+    void distWithCrossEntropyTrainsTowardTheTeachersRelations() {
+        org.distill4j.loss.LogitLoss loss = org.distill4j.loss.WeightedSum.builder()
+                .add(0.5, new CrossEntropy()).add(1.0, new org.distill4j.loss.Dist(2, 2, 4)).build();
+        DistillResult r = Distiller.builder().teacher(Dl4jTeacher.of(teacherNet))
+                .student(Dl4jStudent.of(Nets.logitsMlp(D, 16, K, new Adam(5e-3), 11, 0)))
+                .loss(loss).trainData(train).testData(test).epochs(4).batchSize(61).seed(2)
+                .backend(new CpuBackend()).build().run();
+        Map<String, Double> first = r.epochs().get(0).terms();
+        Map<String, Double> last = r.epochs().get(3).terms();
+        assertTrue(first.keySet().containsAll(List.of("ce", "dist", "inter", "intra")), first.toString());
+        assertTrue(last.get("inter") < first.get("inter") && last.get("intra") < first.get("intra"),
+                "both correlations move toward the teacher's: " + first + " -> " + last);
+        EpochMetrics e0 = r.epochs().get(0);
+        EpochMetrics e3 = r.epochs().get(3);
+        assertTrue(e3.teacherAgreement() > e0.teacherAgreement() + 0.15 && e3.teacherKl() < e0.teacherKl(),
+                "agreement " + e0.teacherAgreement() + " -> " + e3.teacherAgreement() + ", KL " + e0.teacherKl() + " -> " + e3.teacherKl());
+    }
+
     @Test
     void dkdWithCrossEntropyWarmsUpAndReportsItsParts() {
         org.distill4j.loss.LogitLoss loss = org.distill4j.loss.WeightedSum.builder()
