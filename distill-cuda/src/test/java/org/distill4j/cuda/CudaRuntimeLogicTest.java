@@ -215,6 +215,25 @@ class CudaRuntimeLogicTest {
         assertTrue(e.getMessage().contains("rows > 0"), e.getMessage());
     }
 
+    /**
+     * The top-k bitmap's limit is inclusive: V = 393,216 takes exactly 48 KiB of dynamic shared memory and runs, one
+     * more class does not; a row of no classes is refused naming the shape, as a batch of no rows is.
+     */
+    @Test
+    void theKernelShapesLimitsAreExact() {
+        assertEquals(new KernelPlan("topk_block_bf16", 512, 3, 48 * 1024), KernelPlan.topk(3, 393_216, DType.BF16));
+        IllegalArgumentException over = assertThrows(IllegalArgumentException.class, () -> KernelPlan.topk(3, 393_217, DType.BF16));
+        assertEquals("topk-kd on the GPU takes vocabularies up to 393216, got 393217", over.getMessage());
+        assertEquals(new KernelPlan("topk_block_f16", 512, 2, 4 * 65), KernelPlan.topk(2, 2049, DType.F16), "65 words of bits");
+        for (int[] shape : new int[][] {{5, 0}, {5, -3}, {0, 10}, {-1, 10}}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> KernelPlan.kd(shape[0], shape[1], DType.F32));
+            assertEquals("a kernel needs rows > 0 and classes > 0, got " + shape[0] + " x " + shape[1], e.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> KernelPlan.gjsd(shape[0], shape[1], DType.F16));
+            assertThrows(IllegalArgumentException.class, () -> KernelPlan.topk(shape[0], shape[1], DType.BF16));
+        }
+        assertEquals(new KernelPlan("kd_warp_f16", 256, 1), KernelPlan.kd(1, 1, DType.F16), "one row of one class");
+    }
+
     @Test
     void poolBucketsArePowersOfTwoFrom256() {
         assertEquals(256, DeviceContext.bucket(1));
