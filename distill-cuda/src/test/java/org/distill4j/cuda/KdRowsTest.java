@@ -2,10 +2,15 @@ package org.distill4j.cuda;
 
 import org.distill4j.loss.CrossEntropy;
 import org.distill4j.loss.LossResult;
+import org.distill4j.loss.ReverseKl;
 import org.distill4j.loss.SoftTargetKd;
 import org.junit.jupiter.api.Test;
 
+import java.util.List;
+import java.util.Random;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -62,5 +67,72 @@ class KdRowsTest {
         assertTrue(e.getMessage().contains("12 values") && e.getMessage().contains("5 rows"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> KdRows.result(new CrossEntropy(), rowOut, 4, 5, 0.2));
         assertTrue(e.getMessage().contains("5 counted rows of 4"), e.getMessage());
+    }
+
+    /** Only kd and ce run on the fused kernel; another loss is refused by name before the device is touched. */
+    @Test
+    void onlyKdAndCeRunOnTheFusedKernel() {
+        assertTrue(KdRows.supports(new SoftTargetKd(2, 0.5)));
+        assertTrue(KdRows.supports(new CrossEntropy()));
+        assertFalse(KdRows.supports(new ReverseKl(2)));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> KdRows.launch(null, DType.F32, new ReverseKl(2),
+                new DevicePtr(256), new DevicePtr(4096), new DevicePtr(512), null, new DevicePtr(8192), new DevicePtr(16384), 8, 10, 0.125,
+                1f, false));
+        assertEquals("the fused kd kernel runs kd and ce, not 'reverse-kl'", e.getMessage());
+    }
+
+    /**
+     * kd with alpha = 0 has no hard-label term, so it needs no labels: its launch passes the argument checks (here the
+     * missing device context is the first thing that fails, not an IllegalArgumentException about labels).
+     */
+    @Test
+    void kdWithoutTheHardLabelTermNeedsNoLabels() {
+        assertThrows(NullPointerException.class, () -> KdRows.launch(null, DType.F32, new SoftTargetKd(3, 0), new DevicePtr(256),
+                new DevicePtr(4096), null, null, new DevicePtr(8192), new DevicePtr(16384), 8, 10, 0.125, 1f, false));
+    }
+
+    /**
+     * The loss from random per-row parts (7 rows) against float64 sums: with alpha = 0 it is the weighted kd term alone and
+     * names no ce term; no counted row (every row masked) is a valid batch, as is one of no rows.
+     */
+    @Test
+    void theResultOfRandomRowPartsMatchesFloat64Sums() {
+        Random rng = new Random(20261123);
+        int rows = 7;
+        float[] rowOut = new float[3 * rows];
+        double kl = 0;
+        double ce = 0;
+        for (int r = 0; r < rows; r++) {
+            rowOut[3 * r] = (float) (rng.nextDouble() * 3);
+            rowOut[3 * r + 1] = (float) (rng.nextDouble() * 5);
+            kl += rowOut[3 * r];
+            ce += rowOut[3 * r + 1];
+        }
+        double w = 1.0 / 5;
+        LossResult noCe = KdRows.result(new SoftTargetKd(2.5, 0), rowOut, rows, 5, w);
+        assertEquals(kl * w, noCe.value(), 1e-12);
+        assertEquals(List.of(SoftTargetKd.NAME), List.copyOf(noCe.terms().keySet()), "alpha = 0: no ce term");
+        assertEquals(5, noCe.rows());
+        LossResult both = KdRows.result(new SoftTargetKd(2.5, 0.25), rowOut, rows, 0, w);
+        assertEquals(0.25 * ce * w + 0.75 * kl * w, both.value(), 1e-12);
+        assertEquals(List.of(SoftTargetKd.NAME, CrossEntropy.NAME), List.copyOf(both.terms().keySet()));
+        assertEquals(0, both.rows(), "no counted rows");
+        assertEquals(rows, KdRows.result(new CrossEntropy(), rowOut, rows, rows, w).rows());
+        LossResult empty = KdRows.result(new CrossEntropy(), new float[0], 0, 0, 1.0);
+        assertEquals(0.0, empty.value());
+        assertEquals(-1, KdRows.firstBadRow(new float[0], 0));
+    }
+
+    /** Negative row or counted-row counts are refused naming them, and the parts' length error says how many values it needs. */
+    @Test
+    void negativeCountsAreRefusedNamingThem() {
+        float[] rowOut = new float[3 * 4];
+        IllegalArgumentException counted = assertThrows(IllegalArgumentException.class,
+                () -> KdRows.result(new CrossEntropy(), rowOut, 4, -1, 0.25));
+        assertEquals("-1 counted rows of 4", counted.getMessage());
+        IllegalArgumentException rows = assertThrows(IllegalArgumentException.class, () -> KdRows.firstBadRow(rowOut, -1));
+        assertTrue(rows.getMessage().contains("-1 rows"), rows.getMessage());
+        IllegalArgumentException shortParts = assertThrows(IllegalArgumentException.class, () -> KdRows.firstBadRow(rowOut, 5));
+        assertEquals("the per-row parts (kl, ce, bad) hold 12 values, 5 rows need 15", shortParts.getMessage());
     }
 }
