@@ -258,4 +258,50 @@ class StagingRingTest {
         assertTrue(big.getMessage().contains("a batch of 9 bytes does not fit a 8-byte staging slot"), big.getMessage());
         assertThrows(IllegalArgumentException.class, () -> new StagingRing(sim, 0));
     }
+
+    /**
+     * A handle of a batch whose slot has since been staged again is stale: acquiring or releasing it is refused as not
+     * staged / not in use (with one slot, releasing batch 0's handle would otherwise free batch 1's device buffer while
+     * its kernels still read it, and the next copy would overwrite it).
+     */
+    @Test
+    void aStaleHandleOfAReusedSlotIsRefused() {
+        SimDevice sim = new SimDevice(1, 3, "");
+        StagingRing ring = new StagingRing(sim, 1);
+        assertEquals(1, ring.slots());
+        StagingRing.Filler four = h -> {
+            h.putInt(0, 11);
+            return 4;
+        };
+        StagingRing.Staged a = ring.stage(four);
+        ring.acquire(a);
+        ring.release(a);
+        StagingRing.Staged b = ring.stage(four);
+        assertEquals(a.slot(), b.slot());
+        IllegalStateException acquireStale = assertThrows(IllegalStateException.class, () -> ring.acquire(a));
+        assertEquals("batch 0 is not staged (slot 0 is staged)", acquireStale.getMessage());
+        ring.acquire(b);
+        IllegalStateException twice = assertThrows(IllegalStateException.class, () -> ring.acquire(b));
+        assertEquals("batch 1 is not staged (slot 0 is in use)", twice.getMessage(), "acquired twice");
+        IllegalStateException releaseStale = assertThrows(IllegalStateException.class, () -> ring.release(a));
+        assertEquals("batch 0 is not in use (slot 0 is in use)", releaseStale.getMessage());
+        ring.release(b);
+        assertEquals(2, ring.stage(four).sequence(), "the ring goes on after the refusals");
+    }
+
+    /** A batch may fill its slot exactly, or be empty; a filler that reports a negative size is refused. */
+    @Test
+    void aBatchFillsItsSlotUpToItsCapacity() {
+        SimDevice sim = new SimDevice(2, 5, "");
+        StagingRing ring = new StagingRing(sim, 2);
+        int capacity = sim.host(0).capacity();
+        StagingRing.Staged full = ring.stage(h -> capacity);
+        assertEquals(capacity, full.bytes());
+        StagingRing.Staged empty = ring.stage(h -> 0);
+        assertEquals(0, empty.bytes());
+        ring.acquire(full);
+        ring.release(full);
+        IllegalArgumentException negative = assertThrows(IllegalArgumentException.class, () -> ring.stage(h -> -1));
+        assertEquals("a batch of -1 bytes does not fit a " + capacity + "-byte staging slot", negative.getMessage());
+    }
 }
