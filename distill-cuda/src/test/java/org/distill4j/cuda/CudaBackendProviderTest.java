@@ -119,4 +119,52 @@ class CudaBackendProviderTest {
         assertEquals("13.0", CudaProbe.version(13000));
         assertEquals("12.8", CudaProbe.version(12080));
     }
+
+    /** A LinkageError without a message, or with one of several lines, still gives a one-line reason. */
+    @Test
+    void theReasonIsOneLineWhateverTheErrorSays() {
+        assertEquals("the CUDA runtime could not be loaded (UnsatisfiedLinkError: no message); a GPU machine needs the NVIDIA driver >= 580"
+                + " and libcudart.so.13", CudaProbe.unloadable(new UnsatisfiedLinkError()));
+        assertEquals("the CUDA runtime could not be loaded (UnsatisfiedLinkError: libcudart.so.13: cannot open shared object file); a GPU"
+                + " machine needs the NVIDIA driver >= 580 and libcudart.so.13",
+                CudaProbe.unloadable(new UnsatisfiedLinkError("libcudart.so.13: cannot open shared object file\n\tat the loader\nmore")));
+    }
+
+    /**
+     * {@code -Ddistill.cuda.unvalidated} opts in to unvalidated architectures when it is {@code true} in any case, and
+     * only then; the property, where set, is what counts (the environment variable is read only without it).
+     */
+    @Test
+    void theUnvalidatedOptInIsReadFromItsProperty() {
+        String before = System.getProperty(CudaBackendProvider.UNVALIDATED_PROPERTY);
+        try {
+            System.setProperty(CudaBackendProvider.UNVALIDATED_PROPERTY, "true");
+            assertTrue(CudaBackendProvider.unvalidatedAllowed());
+            System.setProperty(CudaBackendProvider.UNVALIDATED_PROPERTY, "TRUE");
+            assertTrue(CudaBackendProvider.unvalidatedAllowed());
+            for (String no : new String[] {"false", "yes", "1", ""}) {
+                System.setProperty(CudaBackendProvider.UNVALIDATED_PROPERTY, no);
+                assertFalse(CudaBackendProvider.unvalidatedAllowed(), "'" + no + "'");
+            }
+            System.clearProperty(CudaBackendProvider.UNVALIDATED_PROPERTY);
+            assertEquals("true".equalsIgnoreCase(System.getenv("DISTILL_CUDA_UNVALIDATED")), CudaBackendProvider.unvalidatedAllowed(),
+                    "without the property: the environment variable");
+        } finally {
+            if (before == null) {
+                System.clearProperty(CudaBackendProvider.UNVALIDATED_PROPERTY);
+            } else {
+                System.setProperty(CudaBackendProvider.UNVALIDATED_PROPERTY, before);
+            }
+        }
+    }
+
+    /** Creating the backend where the probe found none fails with the probe's reason, before any device call. */
+    @Test
+    void creatingTheBackendWithoutADeviceSaysWhy() {
+        CudaBackendProvider p = new CudaBackendProvider();
+        Availability a = p.probe();
+        org.junit.jupiter.api.Assumptions.assumeFalse(a.available(), "a usable GPU is here: " + a.detail());
+        IllegalStateException e = assertThrows(IllegalStateException.class, p::create);
+        assertEquals("the CUDA backend cannot be created: " + a.reasonText(), e.getMessage());
+    }
 }
