@@ -157,7 +157,8 @@ public final class Dl4jMlp {
      * Writes {@code weights} into {@code net} (which must have {@code spec}'s shapes, e.g. the network the
      * engine imported), and, for Adam, the moments into DL4J's updater state; with a state, the network's and
      * each layer's iteration and epoch counts, as DL4J's own fit leaves them, so the next DL4J step continues
-     * exactly where the engine stopped.
+     * exactly where the engine stopped. A state of no steps without moments (Adam before its first step,
+     * {@link MlpOptimizerState#fresh()}) writes zero moments.
      */
     public static void writeBack(MultiLayerNetwork net, MlpSpec spec, MlpWeights weights, MlpOptimizerState state) {
         weights.check(spec);
@@ -180,13 +181,14 @@ public final class Dl4jMlp {
         }
         // everything is checked before anything is written: a refused write-back leaves the network as it was
         boolean adam = spec.optimizer().kind() == MlpSpec.Optimizer.Kind.ADAM;
-        if (state != null && adam && state.m() == null) {
+        if (state != null && adam && state.m() == null && state.steps() > 0) {
             throw new IllegalArgumentException("writeBack: the spec's optimizer is Adam, but the state (" + state.steps()
                     + " steps) holds no moments; pass the engine's optimizer state, or null to write the weights alone");
         }
         float[] flat = dl4jOrder(spec, weights);
-        float[] m = state != null && adam ? dl4jOrder(spec, state.m()) : null;
-        float[] v = state != null && adam ? dl4jOrder(spec, state.v()) : null;
+        // no moments at 0 steps: Adam before its first step, whose moments are zeros (MlpOptimizerState)
+        float[] m = state != null && adam ? (state.m() != null ? dl4jOrder(spec, state.m()) : new float[flat.length]) : null;
+        float[] v = state != null && adam ? (state.v() != null ? dl4jOrder(spec, state.v()) : new float[flat.length]) : null;
         List<org.deeplearning4j.nn.updater.UpdaterBlock> blocks = state != null && adam ? adamBlocks(net) : null;
         params.assign(Nd4j.create(flat));
         if (state == null) {

@@ -287,6 +287,42 @@ class Dl4jMlpTest {
         }
     }
 
+    /**
+     * A state of no steps without moments ({@link MlpOptimizerState#fresh()}, or what readState reads from an untrained
+     * Adam network) is Adam before its first step, whose moments are zeros, as MlpOptimizerState documents and the engine
+     * and the reference take it. writeBack refused it as "holds no moments", so readState's answer for an untrained
+     * network could not be written back. Written into a network DL4J has trained two steps, it resets the moments and
+     * counts: DL4J's next step is then the reference's first.
+     */
+    @Test
+    void aStateOfNoStepsWritesBackAsAdamBeforeItsFirstStep() {
+        IUpdater u = new Adam(2e-2);
+        MultiLayerNetwork n = net(u, 17, 0, Activation.RELU, Activation.TANH);
+        Dl4jMlp.Imported imp = Dl4jMlp.importFrom(n);
+        MlpOptimizerState untrained = Dl4jMlp.readState(net(u, 17, 0, Activation.RELU, Activation.TANH), imp.spec());
+        assertEquals(MlpOptimizerState.fresh(), untrained);
+        Dl4jStudent student = Dl4jStudent.of(n);
+        Random rng = new Random(41);
+        int rows = 7;
+        for (int step = 0; step < 2; step++) {
+            student.forward(batch(random(rng, rows * IN), rows), true);
+            student.backward(random(rng, rows * 5));
+        }
+        student.endEpoch();
+        assertEquals(2, n.getIterationCount());
+        Dl4jMlp.writeBack(n, imp.spec(), imp.weights(), untrained);
+        assertEquals(0, n.getIterationCount());
+        assertEquals(0, n.getEpochCount());
+        assertEquals(0, n.getLayer(1).getIterationCount());
+        for (org.deeplearning4j.nn.updater.UpdaterBlock block
+                : ((org.deeplearning4j.nn.updater.BaseMultiLayerUpdater<?>) n.getUpdater()).getUpdaterBlocks()) {
+            assertEquals(0.0, block.getUpdaterView().amaxNumber().doubleValue(), "Adam's moments are zeros again");
+        }
+        MlpReference ref = new MlpReference(imp.spec(), imp.weights());
+        thirdStepsAgree(student, n, ref, rng, rows, u);
+        assertEquals(1, ref.steps(), "the comparison was the reference's first step");
+    }
+
     /** One more step, DL4J's on {@code n} and the reference's, on the same batch and gradient: the parameters agree. */
     private static void thirdStepsAgree(Dl4jStudent student, MultiLayerNetwork n, MlpReference ref, Random rng, int rows, IUpdater u) {
         float[] x = random(rng, rows * IN);
