@@ -47,6 +47,7 @@ public record MlpSpec(int inputs, List<Layer> layers, Optimizer optimizer) {
      */
     public record Layer(int in, int out, Activation activation, double dropout) {
         public Layer {
+            java.util.Objects.requireNonNull(activation, "activation");
             if (in <= 0 || out <= 0) {
                 throw new IllegalArgumentException("a dense layer needs positive sizes, got " + in + " -> " + out);
             }
