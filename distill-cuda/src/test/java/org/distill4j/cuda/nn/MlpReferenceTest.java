@@ -103,4 +103,25 @@ class MlpReferenceTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ref.backward(new float[3]));
         assertTrue(e.getMessage().contains("3 values, expected 2 x 2"), e.getMessage());
     }
+
+    /** A batch, a dropout mask or resumed moments of the wrong shape are refused, naming what was expected. */
+    @Test
+    void forwardAndResumeCheckWhatTheyAreGiven() {
+        MlpSpec spec = new MlpSpec(3, List.of(new MlpSpec.Layer(3, 2, MlpSpec.Activation.TANH, 0.25),
+                new MlpSpec.Layer(2, 2, MlpSpec.Activation.IDENTITY, 0)), MlpSpec.Optimizer.adam(0.1));
+        MlpWeights w = new MlpWeights(new float[][] {{1, 2, 3, 4, 5, 6}, {0.5f, -1, 2, 0.25f}}, new float[][] {{0.5f, -0.5f}, {1, 2}});
+        MlpReference ref = new MlpReference(spec, w);
+        IllegalArgumentException x = assertThrows(IllegalArgumentException.class, () -> ref.forward(new float[5], 2));
+        assertEquals("x has 5 values, expected 2 x 3", x.getMessage());
+        IllegalArgumentException mask = assertThrows(IllegalArgumentException.class,
+                () -> ref.forward(new float[] {1, -1, 2, 0.5f, 0.25f, -2}, 2, new boolean[][] {new boolean[4], null}));
+        assertEquals("the mask of layer 0 has 4 entries, its input 6", mask.getMessage());
+        MlpWeights other = new MlpWeights(new float[][] {{1, 2, 3, 4, 5, 6}}, new float[][] {{0.5f, -0.5f}});
+        IllegalArgumentException moments = assertThrows(IllegalArgumentException.class,
+                () -> ref.resume(new MlpOptimizerState(3, 1, other, other)));
+        assertTrue(moments.getMessage().contains("weights for 1 layers, the spec has 2"), moments.getMessage());
+        IllegalArgumentException v = assertThrows(IllegalArgumentException.class, () -> ref.resume(new MlpOptimizerState(3, 1, w, other)));
+        assertTrue(v.getMessage().contains("weights for 1 layers, the spec has 2"), "v is checked too: " + v.getMessage());
+        assertEquals(0, ref.steps(), "a refused resume changes nothing");
+    }
 }
