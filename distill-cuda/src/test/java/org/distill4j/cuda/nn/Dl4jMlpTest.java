@@ -16,6 +16,7 @@ import org.nd4j.linalg.learning.config.Nesterovs;
 import org.nd4j.linalg.learning.config.Sgd;
 import org.nd4j.linalg.lossfunctions.LossFunctions;
 
+import java.util.List;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -121,6 +122,64 @@ class Dl4jMlpTest {
             assertEquals(imp.spec(), again.spec());
             assertArrayEquals(imp.weights().w()[2], again.weights().w()[2]);
         }
+    }
+
+    /**
+     * An export writes every parameter: random non-zero biases too (the round trip above starts from DL4J's
+     * initialization, whose biases are zeros, so a bias never written passed it), and the network it builds computes
+     * the float64 reference's logits; its layers carry the spec's Adam settings and dropout (none where the spec has
+     * none). What DL4J cannot express, or weights of another shape, are refused. A network not yet initialized is
+     * imported as well.
+     */
+    @Test
+    void anExportWritesEveryParameterAndTheOptimizer() {
+        Random rng = new Random(20261123);
+        MlpSpec spec = new MlpSpec(IN, List.of(new MlpSpec.Layer(IN, 37, MlpSpec.Activation.RELU, 0),
+                new MlpSpec.Layer(37, 29, MlpSpec.Activation.TANH, 0.3), new MlpSpec.Layer(29, 5, MlpSpec.Activation.IDENTITY, 0)),
+                new MlpSpec.Optimizer(MlpSpec.Optimizer.Kind.ADAM, 3e-3, 0.8, 0.99, 1e-7, 0));
+        float[][] ws = new float[3][];
+        float[][] bs = new float[3][];
+        for (int l = 0; l < 3; l++) {
+            ws[l] = random(rng, spec.layers().get(l).in() * spec.layers().get(l).out());
+            for (int i = 0; i < ws[l].length; i++) {
+                ws[l][i] *= 0.3f;
+            }
+            bs[l] = random(rng, spec.layers().get(l).out());
+        }
+        MlpWeights w = new MlpWeights(ws, bs);
+        MultiLayerNetwork back = Dl4jMlp.exportTo(spec, w);
+        for (int l = 0; l < 3; l++) {
+            assertArrayEquals(bs[l], back.getLayer(l).getParam("b").dup().data().asFloat(), "b" + l);
+            DenseLayer d = (DenseLayer) back.getLayerWiseConfigurations().getConf(l).getLayer();
+            assertEquals(new Adam(3e-3, 0.8, 0.99, 1e-7), d.getIUpdater(), "layer " + l + "'s updater");
+        }
+        assertEquals(null, ((DenseLayer) back.getLayerWiseConfigurations().getConf(0).getLayer()).getIDropout(), "no dropout");
+        assertEquals(new org.deeplearning4j.nn.conf.dropout.Dropout(0.7),
+                ((DenseLayer) back.getLayerWiseConfigurations().getConf(1).getLayer()).getIDropout(), "DL4J keeps 1 - 0.3");
+        int rows = 3;
+        float[] x = random(rng, rows * IN);
+        double[] want = new MlpReference(spec, w).forward(x, rows);
+        float[] got = back.output(Nd4j.create(x, new long[] {rows, IN}), false).dup().data().asFloat();
+        assertClose(want, got, 1e-5, "the exported network's logits");
+        Dl4jMlp.Imported again = Dl4jMlp.importFrom(back);
+        assertEquals(spec.optimizer(), again.spec().optimizer());
+        for (int l = 0; l < 3; l++) {
+            MlpSpec.Layer a = spec.layers().get(l);
+            MlpSpec.Layer b = again.spec().layers().get(l);
+            assertEquals(List.of(a.in(), a.out(), a.activation()), List.of(b.in(), b.out(), b.activation()), "layer " + l);
+            assertEquals(a.dropout(), b.dropout(), 1e-12, "layer " + l + "'s dropout, through DL4J's 1 - p");
+        }
+        assertArrayEquals(bs[1], again.weights().b()[1]);
+
+        MlpSpec decayed = new MlpSpec(IN, spec.layers(), new MlpSpec.Optimizer(MlpSpec.Optimizer.Kind.ADAM, 3e-3, 0.9, 0.999, 1e-8, 0.01));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Dl4jMlp.exportTo(decayed, w));
+        assertEquals("weight decay 0.01 has no DL4J equivalent in this export", e.getMessage());
+        MlpWeights two = new MlpWeights(java.util.Arrays.copyOf(ws, 2), java.util.Arrays.copyOf(bs, 2));
+        e = assertThrows(IllegalArgumentException.class, () -> Dl4jMlp.exportTo(spec, two));
+        assertTrue(e.getMessage().contains("weights for 2 layers, the spec has 3"), e.getMessage());
+
+        MultiLayerNetwork uninitialized = new MultiLayerNetwork(back.getLayerWiseConfigurations().clone());
+        assertEquals(again.spec(), Dl4jMlp.importFrom(uninitialized).spec(), "initialized on import");
     }
 
     /** Two Adam steps (bias correction at t = 1 and 2) of the reference equal DL4J's steps through Dl4jStudent. */
@@ -375,9 +434,10 @@ class Dl4jMlpTest {
 
         MultiLayerNetwork sgd = net(new Sgd(0.1), 17, 0, Activation.RELU, Activation.TANH);
         float[] sgdBefore = sgd.params().toFloatVector();
-        RuntimeException r = assertThrows(RuntimeException.class, () -> Dl4jMlp.writeBack(sgd, imp.spec(), ref.weights(),
+        RuntimeException r = assertThrows(IllegalStateException.class, () -> Dl4jMlp.writeBack(sgd, imp.spec(), ref.weights(),
                 new MlpOptimizerState(1, 0, mv[0], mv[1])));
-        assertTrue(r.getMessage().contains("Adam state"), r.getMessage());
+        assertTrue(r.getMessage().contains("layer 0 of the network has updater") && r.getMessage().contains("not Adam: it holds no Adam state"),
+                r.getMessage());
         assertArrayEquals(sgdBefore, sgd.params().toFloatVector(), "a network without Adam's state: nothing written");
 
         MlpSpec small = new MlpSpec(4, java.util.List.of(new MlpSpec.Layer(4, 6, MlpSpec.Activation.RELU, 0),
