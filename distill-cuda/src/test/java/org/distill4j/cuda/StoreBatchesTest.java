@@ -60,6 +60,8 @@ class StoreBatchesTest {
             // the most rows a slot holds pass the size checks: the stager, which needs a device, is what refuses them here
             IllegalArgumentException fits = assertThrows(IllegalArgumentException.class, () -> new StoreBatches(null, store, (int) most, 2));
             assertEquals("a stager needs a DeviceContext, got none", fits.getMessage());
+            IllegalArgumentException one = assertThrows(IllegalArgumentException.class, () -> new StoreBatches(null, store, 1, 2));
+            assertEquals("a stager needs a DeviceContext, got none", one.getMessage(), "batches of one row pass the size checks");
         }
     }
 }
