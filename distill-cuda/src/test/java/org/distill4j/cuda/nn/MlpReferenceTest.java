@@ -122,6 +122,10 @@ class MlpReferenceTest {
         assertTrue(moments.getMessage().contains("weights for 1 layers, the spec has 2"), moments.getMessage());
         IllegalArgumentException v = assertThrows(IllegalArgumentException.class, () -> ref.resume(new MlpOptimizerState(3, 1, w, other)));
         assertTrue(v.getMessage().contains("weights for 1 layers, the spec has 2"), "v is checked too: " + v.getMessage());
+        IllegalArgumentException m = assertThrows(IllegalArgumentException.class, () -> ref.resume(new MlpOptimizerState(3, 1, other, w)));
+        assertTrue(m.getMessage().contains("weights for 1 layers, the spec has 2"), "m is checked: " + m.getMessage());
         assertEquals(0, ref.steps(), "a refused resume changes nothing");
+        IllegalArgumentException weights = assertThrows(IllegalArgumentException.class, () -> new MlpReference(spec, other));
+        assertTrue(weights.getMessage().contains("weights for 1 layers, the spec has 2"), weights.getMessage());
     }
 }
