@@ -94,4 +94,85 @@ class ProvenanceTest {
         assertEquals(git(root, "rev-parse", "HEAD"), g.get("gitCommit"));
         assertTrue(g.get("gitDirty") instanceof Boolean, g.toString());
     }
+
+    /**
+     * The record holds what it says: the settings and data source given, the backend's name and device, the versions of the
+     * libraries on the class path, the environment that decides speed and backend choice (cores, heap, OMP_NUM_THREADS,
+     * -Ddistill.backend, DISTILL_BACKEND), the start and end as ISO instants and the seconds between them.
+     */
+    @Test
+    void theRecordHoldsTheRunsSettingsVersionsEnvironmentAndTimes() throws Exception {
+        Map<String, Object> settings = Map.of("seed", 42L);
+        String before = System.getProperty(org.distill4j.backend.Backends.PROPERTY);
+        System.setProperty(org.distill4j.backend.Backends.PROPERTY, "cpu");
+        Map<String, Object> p;
+        try (org.distill4j.backend.CpuBackend cpu = new org.distill4j.backend.CpuBackend()) {
+            p = Provenance.record(settings, "embedded subset", cpu, java.time.Instant.ofEpochMilli(1_000),
+                    java.time.Instant.ofEpochMilli(3_250));
+            assertEquals(cpu.device(), p.get("device"));
+        } finally {
+            if (before == null) {
+                System.clearProperty(org.distill4j.backend.Backends.PROPERTY);
+            } else {
+                System.setProperty(org.distill4j.backend.Backends.PROPERTY, before);
+            }
+        }
+        assertEquals(settings, p.get("settings"));
+        assertEquals("embedded subset", p.get("dataSource"));
+        assertEquals("cpu", p.get("backend"));
+        assertEquals("1970-01-01T00:00:01Z", p.get("started"));
+        assertEquals("1970-01-01T00:00:03.250Z", p.get("finished"));
+        assertEquals(2.25, (Double) p.get("wallSeconds"), 0.0);
+        Map<?, ?> versions = (Map<?, ?>) p.get("versions");
+        assertEquals(List.of("distill4j", "deeplearning4j", "djl", "onnxruntime", "djlPytorchEngine", "java", "os"),
+                List.copyOf(versions.keySet()));
+        assertEquals("1.0.0-M2.1", versions.get("deeplearning4j"));
+        assertEquals("0.35.1", versions.get("djl"));
+        assertEquals("0.35.1", versions.get("djlPytorchEngine"));
+        assertEquals(System.getProperty("java.vendor") + " " + Runtime.version(), versions.get("java"));
+        assertEquals(System.getProperty("os.name") + " " + System.getProperty("os.version") + " " + System.getProperty("os.arch"),
+                versions.get("os"));
+        Map<?, ?> env = (Map<?, ?>) p.get("environment");
+        assertEquals(Runtime.getRuntime().availableProcessors(), env.get("cores"));
+        assertEquals(Runtime.getRuntime().maxMemory() >> 20, env.get("maxHeapMiB"));
+        String omp = System.getenv("OMP_NUM_THREADS");
+        assertEquals(omp == null ? "unset" : omp, env.get("OMP_NUM_THREADS"));
+        assertEquals("cpu", env.get(org.distill4j.backend.Backends.PROPERTY), "the property 'auto' obeys, as set");
+        String variable = System.getenv(org.distill4j.backend.Backends.ENV);
+        assertEquals(variable == null ? "unset" : variable, env.get(org.distill4j.backend.Backends.ENV));
+        assertEquals(Provenance.git(Main.codeLocation()).keySet().isEmpty(), !p.containsKey("gitCommit"));
+    }
+
+    /**
+     * A library's version: its jar manifest's Implementation-Version where it has one (jna-platform's says "4.3.0 (b0)"),
+     * else the version in its jar's file name; a class from a folder or the JDK has none.
+     */
+    @Test
+    void aVersionComesFromTheManifestElseTheJarsName() throws Exception {
+        Class<?> manifest = Class.forName("com.sun.jna.platform.FileUtils", false, getClass().getClassLoader());
+        assertEquals("4.3.0 (b0)", Provenance.versionOf(manifest));
+        assertEquals("1.0.0-M2.1", Provenance.versionOf(org.nd4j.linalg.factory.Nd4j.class), "no manifest version: the name's");
+        assertEquals("unknown", Provenance.versionOf(ProvenanceTest.class), "a class folder");
+        assertEquals("unknown", Provenance.versionOf(int.class), "no package, no code source");
+    }
+
+    /** Upwards from the code: the nearest checkout, and none where the nearest .git has no pom or the pom is a folder. */
+    @Test
+    void theSourceTreeIsTheNearestCheckoutAboveTheCode(@TempDir Path tmp) throws Exception {
+        String parent = "<project><artifactId>distill4j-parent</artifactId></project>\n";
+        Path ours = Files.createDirectories(tmp.resolve("a/examples/target/classes"));
+        Files.writeString(tmp.resolve("a/pom.xml"), parent);
+        assertEquals(null, Provenance.sourceTree(ours), "a pom without .git beside it is no checkout");
+        Files.createDirectories(tmp.resolve("a/.git"));
+        assertEquals(tmp.resolve("a").toAbsolutePath(), Provenance.sourceTree(ours));
+        Files.createDirectories(tmp.resolve("a/examples/.git"));
+        Files.createDirectories(tmp.resolve("a/examples/pom.xml"));
+        assertEquals(tmp.resolve("a").toAbsolutePath(), Provenance.sourceTree(ours), "a folder named pom.xml is no pom");
+        Files.delete(tmp.resolve("a/examples/pom.xml"));
+        Files.writeString(tmp.resolve("a/examples/pom.xml"), parent);
+        assertEquals(tmp.resolve("a/examples").toAbsolutePath(), Provenance.sourceTree(ours), "the nearest");
+        if (hasGit()) {
+            assertEquals(Map.of(), Provenance.git(ours), "a .git git does not take: no commit");
+        }
+    }
 }
