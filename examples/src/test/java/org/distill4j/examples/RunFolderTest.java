@@ -207,4 +207,87 @@ class RunFolderTest {
             assertEquals(1, over.lines().filter(l -> l.startsWith(row + ": starting over, deleting its checkpoint")).count(), over);
         }
     }
+
+    /**
+     * The lock itself: the folder is made if absent; a second lock on it in this process is refused naming the folder, and
+     * once the first is closed the folder locks again; the lock file stays.
+     */
+    @Test
+    void aFolderIsLockedByOneHolderAtATime(@TempDir Path tmp) throws Exception {
+        Path dir = tmp.resolve("a/b");
+        try (RunFolder first = RunFolder.lock(dir)) {
+            assertTrue(Files.isRegularFile(dir.resolve(RunFolder.LOCK_FILE)));
+            RunFolder.InUseException e = org.junit.jupiter.api.Assertions.assertThrows(RunFolder.InUseException.class,
+                    () -> RunFolder.lock(dir));
+            assertTrue(e.getMessage().startsWith(dir + " is in use by another run") && e.getMessage().contains(RunFolder.LOCK_FILE),
+                    e.getMessage());
+        }
+        try (RunFolder again = RunFolder.lock(dir)) {
+            assertTrue(Files.isRegularFile(dir.resolve(RunFolder.LOCK_FILE)));
+        }
+        assertTrue(Files.isRegularFile(dir.resolve(RunFolder.LOCK_FILE)), "the lock file stays");
+    }
+
+    /**
+     * Leftovers: only the temporary names of the run's own saves, as plain files (not a folder or a link of such a name,
+     * whose target is not the run's), in name order; a folder that is not there has none.
+     */
+    @Test
+    void onlyTheRunsOwnTemporaryFilesAreLeftovers(@TempDir Path tmp) throws Exception {
+        assertEquals(List.of(), RunFolder.deleteLeftovers(tmp.resolve("absent")));
+        Path out = Files.createDirectories(tmp.resolve("run"));
+        List<String> leftovers = List.of(".accuracy.png3.tmp.png", ".distilled-kd-t4.zip0.tmp", ".metrics.csv42.tmp",
+                ".provenance.json9.tmp", ".student-alone-seed-7.zip1.tmp", ".teacher-2.zip5.tmp");
+        List<String> others = List.of(".results.json.tmp", ".metrics.csv12.tmp.bak", "x.teacher.zip5.tmp", ".teacher.zipab.tmp",
+                ".student.zip1.tmp", ".results.json7.tmp.png.x");
+        for (String f : leftovers) {
+            Files.writeString(out.resolve(f), "half");
+        }
+        for (String f : others) {
+            Files.writeString(out.resolve(f), "other");
+        }
+        Files.createDirectories(out.resolve(".report.html8.tmp"));
+        Path target = Files.writeString(tmp.resolve("elsewhere"), "not the run's");
+        Files.createSymbolicLink(out.resolve(".curves.png4.tmp.png"), target);
+        assertEquals(leftovers.stream().map(out::resolve).toList(), RunFolder.deleteLeftovers(out));
+        for (String f : leftovers) {
+            assertFalse(Files.exists(out.resolve(f)), f);
+        }
+        for (String f : others) {
+            assertTrue(Files.exists(out.resolve(f)), f);
+        }
+        assertTrue(Files.isDirectory(out.resolve(".report.html8.tmp")), "a folder is not a leftover");
+        assertTrue(Files.isSymbolicLink(out.resolve(".curves.png4.tmp.png")) && Files.exists(target), "a link stays, and its target");
+    }
+
+    /**
+     * Starting over deletes results.json first, then provenance and the report files, then the row models in name order;
+     * the files the run keeps (its inputs, however their paths are written) and files of other names stay.
+     */
+    @Test
+    void startingOverDeletesThePreviousOutputsButTheKeptOnes(@TempDir Path tmp) throws Exception {
+        assertEquals(List.of(), RunFolder.deletePreviousOutputs(tmp.resolve("absent"), List.of()));
+        Path out = Files.createDirectories(tmp.resolve("run"));
+        List<String> outputs = List.of("results.json", "provenance.json", "report.html", "metrics.csv", "curves.png", "accuracy.png",
+                "distilled-kd.zip", "student-alone-seed-minus-3.zip", "student-alone.zip", "teacher-1.zip");
+        List<String> others = List.of("teacher.zip", "student-distilled.zip", "teacher-x.zip", "student.zip", "results.json.bak", "notes.txt", "distilled-.zip.zip");
+        for (String f : outputs) {
+            Files.writeString(out.resolve(f), "previous");
+        }
+        for (String f : others) {
+            Files.writeString(out.resolve(f), "kept");
+        }
+        Files.createDirectories(out.resolve("distilled-dkd.zip")); // a folder of that name is not a model
+        Path link = Files.createSymbolicLink(tmp.resolve("input.zip"), out.resolve("teacher.zip"));
+        List<Path> keep = new java.util.ArrayList<>(List.of(link, out.resolve("x/../student-distilled.zip")));
+        keep.add(null);
+        assertEquals(outputs.stream().map(out::resolve).toList(), RunFolder.deletePreviousOutputs(out, keep));
+        for (String f : outputs) {
+            assertFalse(Files.exists(out.resolve(f)), f);
+        }
+        for (String f : others) {
+            assertTrue(Files.exists(out.resolve(f)), f);
+        }
+        assertTrue(Files.isDirectory(out.resolve("distilled-dkd.zip")));
+    }
 }
