@@ -61,4 +61,25 @@ class JsonTest {
         AtomicFiles.writeString(f, json);
         assertEquals(json, Files.readString(f, StandardCharsets.UTF_8));
     }
+
+    /** Nesting: two spaces a level, commas between entries only, empty maps and lists inline, null, booleans, whole numbers. */
+    @Test
+    void nestedValuesAreIndentedAndSeparated() {
+        Map<String, Object> inner = new LinkedHashMap<>();
+        inner.put("empty map", Map.of());
+        inner.put("empty list", List.of());
+        inner.put("none", null);
+        Map<Object, Object> m = new LinkedHashMap<>();
+        m.put("a", List.of(1, List.of(true, false), 7L));
+        m.put("b", inner);
+        m.put(3, 0.1f);
+        m.put("c", java.nio.file.Path.of("x/y"));
+        assertEquals("{\n  \"a\": [\n    1,\n    [\n      true,\n      false\n    ],\n    7\n  ],\n  \"b\": {\n    \"empty map\": {},\n"
+                + "    \"empty list\": [],\n    \"none\": null\n  },\n  \"3\": 0.1,\n  \"c\": \"x/y\"\n}\n", Json.write(m));
+        assertEquals("null\n", Json.write(null));
+        assertEquals("[\n  null,\n  null\n]\n", Json.write(java.util.Arrays.asList(Float.NaN, Float.NEGATIVE_INFINITY)));
+        // a float that six digits do not give back is written as the float's shortest form, not the double's
+        assertEquals("[\n  0.1234567\n]\n", Json.write(List.of(0.1234567f)));
+        assertEquals("[\n  1.2345678e20\n]\n", Json.write(List.of(1.2345678e20f)));
+    }
 }
