@@ -301,7 +301,11 @@ class ReportTest {
         alone.put(7L, result(List.of("ce"), 0.5));
         alone.put(-2L, result(List.of("ce"), 0.6));
         runs.put("student alone", alone);
-        Report.write(tmp, "t", new Demo.Outcome(rows, results, runs));
+        List<Demo.Row> withUntrained = new ArrayList<>(rows);
+        withUntrained.add(1, row("not trained here", 0.5, null)); // a row without per-epoch results: no lines
+        assertEquals(List.of("teacher", "student alone", "student distilled"),
+                List.copyOf(Report.runs(new Demo.Outcome(withUntrained, results, runs)).keySet()));
+        Report.write(tmp, "t", new Demo.Outcome(withUntrained, results, runs));
         List<String> lines = Files.readAllLines(tmp.resolve("metrics.csv"));
         assertEquals("row,seed,epoch,loss,loss_ce,loss_kd,temperature,alpha,test_accuracy,teacher_agreement,teacher_kl,"
                 + "samples_per_second,train_seconds,eval_seconds", lines.get(0));
@@ -335,6 +339,8 @@ class ReportTest {
         assertTrue(html.contains("<td>distilled: nan</td><td>784-8-10</td><td>ce</td><td>300</td><td>2</td><td>NaN%</td><td>-</td>"),
                 html);
         assertTrue(html.contains("<td>80.00%</td><td>+8.00</td><td>-</td><td>-</td><td>1.0</td>"), html);
+        assertTrue(html.contains("<td>85.00%</td><td>-</td><td>-</td><td>-</td><td>1.0</td>"), "the teacher has no gain: " + html);
+        assertTrue(html.contains("<td>72.00 ± 2.83% (2 seeds)</td><td>-</td>"), "nor the student alone: " + html);
         assertTrue(html.contains("<td>75.00 ± 1.41% (2 seeds)</td><td>+3.00</td><td>91.23%</td><td>12,346</td><td>2.0</td>"), html);
         assertEquals("-", Report.gainText(row("d", 0.8, null), row("student alone", Double.NaN, null)), "the alone's not known");
         assertEquals("+10.00", Report.gainText(row("d", 0.8, null), row("student alone", 0.7, null)));
