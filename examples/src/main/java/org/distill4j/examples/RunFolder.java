@@ -22,10 +22,20 @@ public final class RunFolder implements AutoCloseable {
     /** The lock file's name in the run folder. */
     public static final String LOCK_FILE = ".distill.lock";
 
-    private final FileChannel channel;
+    /**
+     * The lock files this process holds, by real path. Checked before the lock file is opened: on Linux (fcntl locks) closing
+     * any channel of a file releases every lock the process holds on it, so a refused second attempt in this process, once
+     * its channel closed, would silently drop the first run's hold and let another process take the folder.
+     */
+    private static final java.util.Set<Path> HELD = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
-    private RunFolder(FileChannel channel) {
+    private final FileChannel channel;
+    private final Path held;
+    private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
+
+    private RunFolder(FileChannel channel, Path held) {
         this.channel = channel;
+        this.held = held;
     }
 
     /**
@@ -37,22 +47,35 @@ public final class RunFolder implements AutoCloseable {
     public static RunFolder lock(Path dir) throws IOException {
         Files.createDirectories(dir);
         Path file = dir.resolve(LOCK_FILE);
-        FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-        FileLock lock;
+        Path key = dir.toRealPath().resolve(LOCK_FILE);
+        if (!HELD.add(key)) { // a run in this process holds it: refused without opening (and closing) the lock file
+            throw inUse(dir);
+        }
         try {
-            lock = ch.tryLock();
-        } catch (OverlappingFileLockException e) { // a run in this process holds it
-            lock = null;
-        } catch (IOException e) {
-            LOG.warn("cannot lock {} ({}); a second run on {} at the same time would not be noticed", file, e.toString(), dir);
-            return new RunFolder(ch);
+            FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+            FileLock lock;
+            try {
+                lock = ch.tryLock();
+            } catch (OverlappingFileLockException e) { // other code in this process holds it (not a RunFolder)
+                lock = null;
+            } catch (IOException e) {
+                LOG.warn("cannot lock {} ({}); a second run on {} at the same time would not be noticed", file, e.toString(), dir);
+                return new RunFolder(ch, key);
+            }
+            if (lock == null) {
+                ch.close();
+                throw inUse(dir);
+            }
+            return new RunFolder(ch, key);
+        } catch (IOException | RuntimeException e) {
+            HELD.remove(key);
+            throw e;
         }
-        if (lock == null) {
-            ch.close();
-            throw new InUseException(dir + " is in use by another run (a distill run or demo with this --out, in this process or "
-                    + "another, holds " + LOCK_FILE + " there); wait for it to finish, or give another --out");
-        }
-        return new RunFolder(ch);
+    }
+
+    private static InUseException inUse(Path dir) {
+        return new InUseException(dir + " is in use by another run (a distill run or demo with this --out, in this process or "
+                + "another, holds " + LOCK_FILE + " there); wait for it to finish, or give another --out");
     }
 
     /** The report files a run writes into its folder, beside results.json (written last) and the row models. */
@@ -129,7 +152,14 @@ public final class RunFolder implements AutoCloseable {
     /** Releases the folder. */
     @Override
     public void close() throws IOException {
-        channel.close(); // releases the lock
+        if (!closed.compareAndSet(false, true)) {
+            return; // closed already: the folder may be another hold's by now
+        }
+        try {
+            channel.close(); // releases the lock
+        } finally {
+            HELD.remove(held);
+        }
     }
 
     /** Another run holds the folder: a setting to change (another --out) or a wait, not a failure of this run. */

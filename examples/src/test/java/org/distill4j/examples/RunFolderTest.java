@@ -290,4 +290,47 @@ class RunFolderTest {
         }
         assertTrue(Files.isDirectory(out.resolve("distilled-dkd.zip")));
     }
+
+    /** Whether another process can lock {@code file} now ("free") or not ("held"), by a JVM of this JDK. */
+    private static String probeFromAnotherProcess(Path tmp, Path file) throws Exception {
+        Path probe = tmp.resolve("Probe.java");
+        Files.writeString(probe, "import java.nio.channels.*; import java.nio.file.*;\n"
+                + "public class Probe { public static void main(String[] a) throws Exception {\n"
+                + "  try (FileChannel ch = FileChannel.open(Path.of(a[0]), StandardOpenOption.WRITE)) {\n"
+                + "    System.out.print(ch.tryLock() == null ? \"held\" : \"free\"); } } }\n");
+        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), probe.toString(),
+                file.toString()).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+        assertEquals(0, p.waitFor(), out);
+        return out;
+    }
+
+    /**
+     * A second lock on a folder this process holds is refused without dropping the first one: on Linux closing any channel
+     * of a file releases the process's locks on it, so the refused attempt's channel, once closed, let another process take
+     * the folder while the first run still held it, and two runs wrote into it.
+     */
+    @Test
+    void aRefusedSecondLockInThisProcessKeepsTheFirstHold(@TempDir Path tmp) throws Exception {
+        Path dir = tmp.resolve("run");
+        try (RunFolder first = RunFolder.lock(dir)) {
+            assertEquals("held", probeFromAnotherProcess(tmp, dir.resolve(RunFolder.LOCK_FILE)));
+            org.junit.jupiter.api.Assertions.assertThrows(RunFolder.InUseException.class, () -> RunFolder.lock(dir));
+            assertEquals("held", probeFromAnotherProcess(tmp, dir.resolve(RunFolder.LOCK_FILE)),
+                    "after refusing a second run in this process, the folder is still held for other processes");
+            Path link = Files.createSymbolicLink(tmp.resolve("link"), dir);
+            org.junit.jupiter.api.Assertions.assertThrows(RunFolder.InUseException.class, () -> RunFolder.lock(link),
+                    "the same folder by another path");
+            assertEquals("held", probeFromAnotherProcess(tmp, dir.resolve(RunFolder.LOCK_FILE)));
+        }
+        assertEquals("free", probeFromAnotherProcess(tmp, dir.resolve(RunFolder.LOCK_FILE)), "released on close");
+        RunFolder again = RunFolder.lock(dir);
+        again.close();
+        again.close(); // a second close is harmless, and does not release another hold
+        try (RunFolder third = RunFolder.lock(dir)) {
+            again.close();
+            assertEquals("held", probeFromAnotherProcess(tmp, dir.resolve(RunFolder.LOCK_FILE)));
+            org.junit.jupiter.api.Assertions.assertThrows(RunFolder.InUseException.class, () -> RunFolder.lock(dir));
+        }
+    }
 }
