@@ -81,5 +81,9 @@ class JsonTest {
         // a float that six digits do not give back is written as the float's shortest form, not the double's
         assertEquals("[\n  0.1234567\n]\n", Json.write(List.of(0.1234567f)));
         assertEquals("[\n  1.2345678e20\n]\n", Json.write(List.of(1.2345678e20f)));
+        // floats that six digits give back exactly are short too (not Float.toString's 1.0E-7, 4.0)
+        assertEquals("[\n  1e-07,\n  4,\n  -0.25\n]\n", Json.write(List.of(1e-7f, 4.0f, -0.25f)));
+        // lone surrogates at either end of a string, a pair at the start
+        assertEquals("{\n  \"\\udc00x\": \"\ud83d\ude00y\\ud800\"\n}\n", Json.write(Map.of("\udc00x", "\ud83d\ude00y\ud800")));
     }
 }

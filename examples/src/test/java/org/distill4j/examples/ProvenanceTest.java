@@ -110,6 +110,10 @@ class ProvenanceTest {
             p = Provenance.record(settings, "embedded subset", cpu, java.time.Instant.ofEpochMilli(1_000),
                     java.time.Instant.ofEpochMilli(3_250));
             assertEquals(cpu.device(), p.get("device"));
+            System.clearProperty(org.distill4j.backend.Backends.PROPERTY);
+            Map<String, Object> unset = Provenance.record(settings, "d", cpu, java.time.Instant.EPOCH, java.time.Instant.EPOCH);
+            assertEquals("unset", ((Map<?, ?>) unset.get("environment")).get(org.distill4j.backend.Backends.PROPERTY));
+            assertEquals(0.0, (Double) unset.get("wallSeconds"), 0.0);
         } finally {
             if (before == null) {
                 System.clearProperty(org.distill4j.backend.Backends.PROPERTY);
