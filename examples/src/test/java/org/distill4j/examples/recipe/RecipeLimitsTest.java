@@ -1,0 +1,224 @@
+package org.distill4j.examples.recipe;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Each limit of a recipe's values at its edge: the last value taken and the first refused, with the field named; and the
+ * errors' wording where it depends on where the field is (a named row, a --set value, a section).
+ */
+class RecipeLimitsTest {
+    private static final String BASE = RecipeTest.base("  - name: kd\n");
+
+    private static Recipe ok(String yaml, String... set) {
+        return RecipeLoader.parse(yaml, Path.of("r.yaml"), List.of(set));
+    }
+
+    private static String refused(String yaml, String... set) {
+        return assertThrows(RecipeException.class, () -> RecipeLoader.parse(yaml, Path.of("r.yaml"), List.of(set)),
+                String.join(" ", set)).getMessage();
+    }
+
+    private static void contains(String message, String part) {
+        assertTrue(message.contains(part), "expected '" + part + "' in: " + message);
+    }
+
+    @Test
+    void wholeNumbersAtTheirLimits() {
+        assertEquals(1, ok(BASE, "training.batchSize=1").training().batchSize());
+        assertEquals(Integer.MAX_VALUE, ok(BASE, "training.batchSize=2147483647").training().batchSize());
+        contains(refused(BASE, "training.batchSize=0"), "training.batchSize: expected a positive whole number, got 0");
+        contains(refused(BASE, "training.batchSize=2147483648"), "training.batchSize: expected a positive whole number, got 2147483648");
+        assertEquals(1, ok(BASE, "student.hidden=[1]").student().hidden()[0]);
+        contains(refused(BASE, "student.hidden=[3, 0]"), "student.hidden[1]: expected a positive layer size, got '0'");
+        contains(refused(BASE, "student.hidden=4"), "student.hidden: expected a list of layer sizes, e.g. [400, 400]");
+        contains(refused(BASE, "student.hidden=[]"), "student.hidden: expected a list of layer sizes, e.g. [400, 400]");
+
+        Recipe c = ok(BASE, "training.checkpoint={everySteps: 2147483647, minSeconds: 1e9}");
+        assertEquals(Integer.MAX_VALUE, c.training().checkpointEverySteps());
+        assertEquals(java.time.Duration.ofSeconds(1_000_000_000L), c.training().checkpointMinInterval());
+        assertEquals(java.time.Duration.ZERO, ok(BASE, "training.checkpoint={minSeconds: 0}").training().checkpointMinInterval());
+        contains(refused(BASE, "training.checkpoint={everySteps: 2147483648}"), "got 2147483648");
+        contains(refused(BASE, "training.checkpoint={minSeconds: 1.000001e9}"), "training.checkpoint.minSeconds: expected a number"
+                + " of seconds from 0 to 1e9, got 1.000001E9");
+
+        List<String> twenty = new ArrayList<>();
+        for (int i = 1; i <= 20; i++) {
+            twenty.add(String.valueOf(i));
+        }
+        assertEquals(20, ok(BASE, "training.seeds=[" + String.join(",", twenty) + "]").training().seeds().size());
+        contains(refused(BASE, "training.seeds=[" + String.join(",", twenty) + ",21]"),
+                "training.seeds: expected a list of 1 to 20 distinct whole numbers, e.g. [1, 2, 3], got 21 entries");
+        contains(refused(BASE, "training.seeds=[]"), "got 0 entries");
+    }
+
+    @Test
+    void numbersAtTheirLimits() {
+        assertEquals(1e-3, ok(BASE).training().learningRate(), 0.0, "the default learning rate");
+        assertEquals(1e-300, ok(BASE, "training.learningRate=1e-300").training().learningRate(), 0.0);
+        contains(refused(BASE, "training.learningRate=0"), "training.learningRate: expected a number > 0, got 0.0");
+        contains(refused(BASE, "training.learningRate=Infinity"), "training.learningRate: expected a number > 0, got Infinity");
+        contains(refused(BASE, "training.learningRate=NaN"), "training.learningRate: expected a number > 0, got NaN");
+
+        assertEquals(0.0, ok(BASE, "teacher.dropout=0").teacher().members().get(0).dropout(), 0.0);
+        assertEquals(0.25, ok(BASE, "teacher.dropout=0.25").teacher().members().get(0).dropout(), 0.0);
+        assertEquals(0.999, ok(BASE, "teacher.dropout=0.999").teacher().members().get(0).dropout(), 0.0);
+        assertEquals(0.25, ((Map<?, ?>) ok(BASE, "teacher.dropout=0.25").resolved().get("teacher")).get("dropout"));
+        contains(refused(BASE, "teacher.dropout=1"), "teacher.dropout: expected a number in [0, 1), got 1.0");
+        contains(refused(BASE, "teacher.dropout=-0.01"), "teacher.dropout: expected a number in [0, 1), got -0.01");
+
+        contains(refused(RecipeTest.base("  - {name: kd, weight: -1}\n")), "loss[0].weight: expected a finite weight >= 0"
+                + " (0 turns the term off), got -1.0");
+        assertEquals(0.0, ok(RecipeTest.base("  - {name: kd, weight: 0}\n  - {name: ce}\n")).loss().get(0).weight(), 0.0);
+
+        String ensemble = "name: t\nteacher:\n  ensemble:\n    - {hidden: [8], epochs: 1, weight: WEIGHT}\n    - {hidden: [6], epochs: 1}\n"
+                + "student:\n  hidden: [4]\nloss:\n  - name: kd\n";
+        assertEquals(1e-300, ok(ensemble.replace("WEIGHT", "1e-300")).teacher().members().get(0).weight(), 0.0);
+        contains(refused(ensemble.replace("WEIGHT", "0")), "teacher.ensemble[0].weight: expected a weight > 0, got 0.0");
+
+        assertFalse(ok(BASE, "data.shuffle=false").data().shuffle());
+        assertEquals(false, ((Map<?, ?>) ok(BASE, "data.shuffle=false").resolved().get("data")).get("shuffle"));
+        assertTrue(ok(BASE, "data.shuffle=true").data().shuffle());
+    }
+
+    @Test
+    void featureTermsAtTheirLimits(@TempDir Path tmp) throws Exception {
+        String features = "name: t\nteacher:\n  hidden: [8, 6]\n  epochs: 1\nstudent:\n  hidden: [4, 3]\nloss:\n  - name: kd\n"
+                + "  - {name: rkd, student: S, teacher: T, weight: W}\n";
+        Recipe r = ok(features.replace("S", "1").replace("T", "1").replace("W", "0"));
+        assertEquals(1, r.loss().get(1).studentLayer());
+        assertEquals(1, r.loss().get(1).teacherLayer());
+        assertEquals(0.0, r.loss().get(1).weight(), 0.0);
+        contains(refused(features.replace("S", "2").replace("T", "0").replace("W", "1")),
+                "loss[1].student: expected the index of a hidden layer, 0 to 1 (student.hidden has 2), got 2");
+        contains(refused(features.replace("S", "-1").replace("T", "0").replace("W", "1")), "loss[1].student: expected the index of"
+                + " a hidden layer, 0 to 1 (student.hidden has 2), got -1");
+        contains(refused(features.replace("S", "0").replace("T", "2").replace("W", "1")),
+                "loss[1].teacher: expected the index of a hidden layer, 0 to 1 (teacher.hidden has 2), got 2");
+        contains(refused(features.replace("S", "0").replace("T", "0").replace("W", "-0.5")),
+                "loss[1].weight: expected a finite weight >= 0 (0 turns the term off), got -0.5");
+        contains(refused(features.replace("S", "0").replace("T", "0").replace("W", "Infinity")), "got Infinity");
+
+        // a loaded teacher's layers are checked when it loads: any index from 0 to Integer.MAX_VALUE is taken here
+        Path model = Files.writeString(tmp.resolve("t.zip"), "not read here");
+        String loaded = "name: t\nteacher:\n  model: " + model + "\nstudent:\n  hidden: [4]\nloss:\n  - name: kd\n"
+                + "  - {name: rkd, student: 0, teacher: T}\n";
+        assertEquals(Integer.MAX_VALUE, ok(loaded.replace("T", "2147483647")).loss().get(1).teacherLayer());
+        assertEquals(0, ok(loaded.replace("T", "0")).loss().get(1).teacherLayer());
+        for (String bad : new String[] {"-1", "2147483648"}) {
+            contains(refused(loaded.replace("T", bad)), "loss[1].teacher: expected the index of a hidden layer of the teacher model, a"
+                    + " whole number >= 0 (its layers are checked when it is loaded), got " + bad);
+        }
+    }
+
+    @Test
+    void aStoresTopKAtItsLimitsAndTheLossesItFeeds() {
+        String stored = "name: t\nteacher:\n  hidden: [8]\n  epochs: 1\n  store: {path: s.d4j, topk: K}\nstudent:\n  hidden: [4]\n"
+                + "loss:\n  - name: LOSS\n";
+        assertEquals(10, ok(stored.replace("K", "10").replace("LOSS", "topk-kd")).teacher().store().topK());
+        assertEquals("f16", ok(stored.replace("K", "10").replace("LOSS", "topk-kd")).teacher().store().dtype(), "the default dtype");
+        assertEquals(0, ok(stored.replace("K", "0").replace("LOSS", "kd")).teacher().store().topK());
+        contains(refused(stored.replace("K", "11").replace("LOSS", "topk-kd")), "teacher.store.topk: expected 0 (dense rows) or a k"
+                + " from 1 to 10 (the classes of fashion-mnist), got 11");
+        contains(refused(stored.replace("K", "-1").replace("LOSS", "kd")), "got -1");
+        contains(refused(stored.replace("K", "3").replace("LOSS", "kd")), "teacher.store.topk: a top-3 store feeds topk-kd (and ce);"
+                + " loss[0] is 'kd'");
+        assertEquals("ce", ok(stored.replace("K", "3").replace("LOSS", "ce")).loss().get(0).name(), "ce reads labels only");
+        contains(refused(stored.replace("K", "0").replace("LOSS", "topk-kd")), "teacher.store: loss[0] is topk-kd, which needs a top-k"
+                + " store: set teacher.store.topk");
+        // without a store, any loss
+        assertEquals("topk-kd", ok(RecipeTest.base("  - name: topk-kd\n")).loss().get(0).name());
+    }
+
+    @Test
+    void namedRowsAtTheirLimit() {
+        StringBuilder rows = new StringBuilder();
+        for (int i = 1; i <= 20; i++) {
+            rows.append("  r").append(i).append(": [{name: kd}]\n");
+        }
+        assertEquals(20, ok(RecipeTest.base(rows.toString())).objectives().size());
+        contains(refused(RecipeTest.base(rows + "  r21: [{name: kd}]\n")), "loss: 21 distilled rows; at most 20");
+        contains(refused(RecipeTest.base("  kd: {name: kd}\n")), "loss.kd: expected a list of loss terms, e.g. [{name: kd,"
+                + " temperature: 4, alpha: 0.1}]");
+        assertFalse(refused(RecipeTest.base("  kd: {name: kd}\n")).contains("or a mapping of row names"));
+        contains(refused(RecipeTest.base("  []\n")), "loss: expected a list of loss terms, e.g. - {name: kd, temperature: 4, alpha:"
+                + " 0.1}, or a mapping of row names");
+    }
+
+    /** A schedule that does not fit a row names the row; one that leaves the loss's range names the epoch, counted from 1. */
+    @Test
+    void scheduleErrorsNameTheRowAndTheEpoch() {
+        String rows = RecipeTest.base("  plain: [{name: ce}]\n  kd: [{name: kd}]\n");
+        String m = refused(rows, "training.schedules.temperature=3");
+        contains(m, "training.schedules.temperature: loss 'ce' (row 'plain') has no temperature; a schedule applies to every"
+                + " distilled row");
+        m = refused(RecipeTest.base("  two: [{name: kd}, {name: ce}]\n"), "training.schedules.alpha=0.5");
+        contains(m, "training.schedules.alpha: alpha schedules apply to a single kd loss term (row 'two'); for several terms set"
+                + " their weights; a schedule applies to every distilled row");
+        m = refused(RecipeTest.base("  - name: ce\n"), "training.schedules.temperature=3");
+        assertTrue(m.endsWith("training.schedules.temperature: loss 'ce' has no temperature"), m);
+        m = refused(RecipeTest.base("  - {name: kd}\n  - {name: ce}\n"), "training.schedules.alpha=0.5");
+        assertTrue(m.endsWith("alpha schedules apply to a single kd loss term; for several terms set their weights"), m);
+
+        // epochs: 2 in base; 3 here: the last epoch's temperature 0 is out of range
+        m = refused(RecipeTest.base("  - name: kd\n"), "training.epochs=3", "training.schedules.temperature={from: 4, to: 0}");
+        contains(m, "training.schedules.temperature: at epoch 3: ");
+        m = refused(RecipeTest.base("  kd: [{name: kd}]\n"), "training.schedules.alpha={from: 0.5, to: 2}");
+        contains(m, "training.schedules.alpha: at epoch 2 (row 'kd'): ");
+        Recipe r = ok(RecipeTest.base("  - name: kd\n"), "training.schedules.temperature={from: 4, to: 1}");
+        assertEquals(Map.of("from", 4.0, "to", 1.0),
+                ((Map<?, ?>) ((Map<?, ?>) r.resolved().get("training")).get("schedules")).get("temperature"));
+        assertFalse(((Map<?, ?>) ok(BASE).resolved().get("training")).containsKey("schedules"), "none given: none recorded");
+    }
+
+    /** Errors in --set name the assignment, and where the value itself is wrong the character in it. */
+    @Test
+    void setErrorsNameTheAssignment() {
+        contains(refused(BASE, "=3"), "r.yaml: --set =3: expected key.path=value");
+        contains(refused(BASE, "name=[a"), "r.yaml: --set name=[a: name: the value is not valid YAML: ");
+        contains(refused(BASE, "name=[a"), " of '[a')");
+        assertEquals("", ok(BASE, "description=").resolved().get("description"), "an empty value is empty text");
+        contains(refused(BASE, "training.epochs=x"), "r.yaml: --set training.epochs=x (at character 1 of the value): training.epochs:"
+                + " expected a whole number, got 'x'");
+        contains(refused(BASE, "student.hidden=[4, 0]"), "r.yaml: --set student.hidden=[4, 0] (at character 5 of the value):"
+                + " student.hidden[1]: expected a positive layer size, got '0'");
+        contains(refused(BASE, "student.hidden[1]=3"), "r.yaml: --set student.hidden[1]=3: 'student.hidden' has 1 entry; expected an"
+                + " index from 0 to 0, got [1]");
+        contains(refused(BASE, "student.hidden=[]", "student.hidden[0]=3"), "'student.hidden' has 0 entries, got [0]");
+        contains(refused(BASE, "student.hidden=[4, 5]", "student.hidden[2]=3"), "'student.hidden' has 2 entries; expected an index"
+                + " from 0 to 1, got [2]");
+        assertEquals(7, ok(BASE, "student.hidden=[4, 5]", "student.hidden[1]=7").student().hidden()[1]);
+    }
+
+    /** Errors about a section's shape name the section, and top-level ones say so without a section. */
+    @Test
+    void structureErrorsNameTheirSection() {
+        contains(refused(BASE + "data: [1]\n"), "data: expected a mapping of dataset, path, shuffle, teacherSamples, testSamples,"
+                + " transferSamples");
+        contains(refused(BASE + "data:\n  path: a\n  path: b\n"), "data.path: duplicate key 'path' (first at line ");
+        contains(refused(BASE + "data:\n  path: a\n  path: b\n"), "; a key may appear once in data: remove one of them");
+        String top = refused(BASE + "name: again\n");
+        contains(top, "name: duplicate key 'name' (first at line 1, column 1); a key may appear once: remove one of them");
+        contains(refused(BASE + "data: {pth: a}\n"), "data.pth: unknown key 'pth' (did you mean 'path'?); valid keys in data: dataset,");
+        contains(refused(BASE + "studnt: {}\n"), "studnt: unknown key 'studnt' (did you mean 'student'?); valid keys: data,");
+        contains(refused(BASE.replace("name: t\n", "")), "r.yaml:1:1: name: missing required field");
+        contains(refused(BASE.replace("student:\n  hidden: [4]\n", "student: {}\n")), "student.hidden: missing required field");
+        contains(refused(BASE.replace("name: t", "name: [t]")), "name: expected a text value, got a list");
+        contains(refused(BASE.replace("name: t", "name: {t: 1}")), "name: expected a text value, got a mapping");
+        contains(refused(BASE + "? [a]\n: 1\n"), "keys must be plain words");
+        contains(refused(BASE + "data: {!!binary cGF0aA==: a}\n"), "is not allowed: recipes are plain data");
+        contains(refused("- a\n"), "r.yaml: a recipe is a mapping of sections (name, data, teacher, student, training, loss)");
+        contains(refused("a: [\n"), "r.yaml:2:1: not valid YAML: ");
+    }
+}
