@@ -26,7 +26,7 @@ class RecipeRunnerSettingsTest {
     }
 
     @Test
-    void everyRecipeSettingReachesTheRun(@TempDir Path tmp) {
+    void everyRecipeSettingReachesTheRun(@TempDir Path tmp) throws Exception {
         Recipe r = parse(tmp, "name: every-setting\n"
                 + "data: {path: data/fm, teacherSamples: 77, transferSamples: 33, testSamples: 21, shuffle: false}\n"
                 + "teacher: {hidden: [9, 5], dropout: 0.25, epochs: 3}\n"
@@ -80,6 +80,16 @@ class RecipeRunnerSettingsTest {
         Demo.Settings quiet = RecipeRunner.settings(r, out, false, false);
         assertFalse(quiet.progress);
         assertFalse(quiet.resume);
+
+        // the report is the recipe's, written where the run says
+        Path dir = tmp.resolve("report");
+        s.report.write(dir, new Demo.Outcome(List.of(new Demo.Row("teacher", "m", 1, 1, 1, "ce", 0.5, Double.NaN, Double.NaN, 1.0)),
+                Map.of()));
+        assertTrue(java.nio.file.Files.readString(dir.resolve("report.html")).contains("<h1>every-setting</h1>"));
+        // a recipe made in code, without an origin: none recorded
+        Recipe noOrigin = new Recipe(r.name(), r.source(), r.data(), r.teacher(), r.student(), r.training(), r.objectives(),
+                r.resolved(), null);
+        assertNull(RecipeRunner.settings(noOrigin, out, false, false).recipeOrigin);
     }
 
     @Test
@@ -108,10 +118,11 @@ class RecipeRunnerSettingsTest {
                 + "loss:\n"
                 + "  kd: [{name: kd, temperature: 2}]\n"
                 + "  half: [{name: kd, weight: 0.5}]\n"
-                + "  mixed: [{name: ce, weight: 0.25}, {name: kd, weight: 2}, {name: rkd, weight: 0.75, student: 1, teacher: 0}]\n");
+                + "  mixed: [{name: ce, weight: 0.25}, {name: kd, weight: 2}, {name: rkd, weight: 0.75, student: 1, teacher: 0}]\n"
+                + "  first-whole: [{name: kd}, {name: ce, weight: 0.5}]\n");
         Demo.Settings s = RecipeRunner.settings(r, tmp, false, false);
         assertTrue(s.namedRows);
-        assertEquals(List.of("kd", "half", "mixed"), s.losses.stream().map(Map.Entry::getKey).toList());
+        assertEquals(List.of("kd", "half", "mixed", "first-whole"), s.losses.stream().map(Map.Entry::getKey).toList());
         assertTrue(s.losses.get(0).getValue() instanceof SoftTargetKd, "a single term of weight 1 is the loss itself");
         WeightedSum half = (WeightedSum) s.losses.get(1).getValue();
         assertEquals(1, half.terms().size());
@@ -119,6 +130,9 @@ class RecipeRunnerSettingsTest {
         WeightedSum mixed = (WeightedSum) s.losses.get(2).getValue();
         assertEquals(List.of("ce", "kd"), mixed.terms().stream().map(t -> t.loss().name()).toList(), "the logit terms only");
         assertEquals(List.of(0.25, 2.0), mixed.terms().stream().map(WeightedSum.Term::currentWeight).toList());
+        WeightedSum firstWhole = (WeightedSum) s.losses.get(3).getValue();
+        assertEquals(List.of(1.0, 0.5), firstWhole.terms().stream().map(WeightedSum.Term::currentWeight).toList(),
+                "two logit terms are a sum, also when the first has weight 1");
         assertEquals(List.of(), s.rowFeatures.get("kd"));
         List<Demo.FeatureTerm> f = s.rowFeatures.get("mixed");
         assertEquals(1, f.size());
