@@ -331,6 +331,18 @@ class RunFolderTest {
             again.close();
             assertEquals("held", probeFromAnotherProcess(tmp, dir.resolve(RunFolder.LOCK_FILE)));
             org.junit.jupiter.api.Assertions.assertThrows(RunFolder.InUseException.class, () -> RunFolder.lock(dir));
+            assertEquals("held", probeFromAnotherProcess(tmp, dir.resolve(RunFolder.LOCK_FILE)),
+                    "an old hold closed twice does not release the third");
+        }
+        // a lock this process holds through a channel of its own (not a RunFolder) is refused too
+        Path other = Files.createDirectories(tmp.resolve("other"));
+        try (FileChannel ch = FileChannel.open(other.resolve(RunFolder.LOCK_FILE), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+             FileLock l = ch.tryLock()) {
+            assertNotNull(l);
+            org.junit.jupiter.api.Assertions.assertThrows(RunFolder.InUseException.class, () -> RunFolder.lock(other));
+        }
+        try (RunFolder free = RunFolder.lock(other)) {
+            assertNotNull(free, "and taken once that lock is released");
         }
     }
 }
