@@ -221,4 +221,53 @@ class RecipeLimitsTest {
         contains(refused("- a\n"), "r.yaml: a recipe is a mapping of sections (name, data, teacher, student, training, loss)");
         contains(refused("a: [\n"), "r.yaml:2:1: not valid YAML: ");
     }
+
+    /** The message of reading {@code bytes} as a recipe file, after the file name. */
+    private static String readError(Path tmp, byte[] bytes) throws Exception {
+        Path f = Files.write(tmp.resolve("r" + System.nanoTime() + ".yaml"), bytes);
+        String m = assertThrows(RecipeException.class, () -> RecipeLoader.load(f, List.of())).getMessage();
+        assertTrue(m.startsWith(f.toString()), m);
+        return m.substring(f.toString().length());
+    }
+
+    private static byte[] concat(String before, int... after) {
+        byte[] b = before.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        byte[] out = java.util.Arrays.copyOf(b, b.length + after.length);
+        for (int i = 0; i < after.length; i++) {
+            out[b.length + i] = (byte) after[i];
+        }
+        return out;
+    }
+
+    /**
+     * The size limit is inclusive; a byte that is not UTF-8 is named with its neighbours as the decoder found them, and a
+     * character cut by the end of the file (a 2-, 3- or 4-byte one) is told apart from a bad byte there.
+     */
+    @Test
+    void theFileSizeLimitAndUtf8ErrorsAtTheirEdges(@TempDir Path tmp) throws Exception {
+        String text = BASE + "description: ";
+        byte[] exact = (BASE + "#" + "x".repeat(RecipeLoader.MAX_RECIPE_BYTES - BASE.length() - 2) + "\n")
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        assertEquals(RecipeLoader.MAX_RECIPE_BYTES, exact.length);
+        assertEquals("t", RecipeLoader.load(Files.write(tmp.resolve("exact.yaml"), exact), List.of()).name(), "exactly the limit loads");
+
+        int line = (int) BASE.lines().count() + 1;
+        int at = text.length();
+        int col = "description: ".length() + 1;
+        String where = ":" + line + ":" + col + ": not UTF-8 text: ";
+        String tail = "; expected a recipe saved as UTF-8 text";
+        assertEquals(where + "the file ends inside a character (bytes 0xe2 0x82 at byte offset " + at + ")" + tail,
+                readError(tmp, concat(text, 0xe2, 0x82)));
+        assertEquals(where + "the file ends inside a character (bytes 0xf0 0x9f 0x98 at byte offset " + at + ")" + tail,
+                readError(tmp, concat(text, 0xf0, 0x9f, 0x98)));
+        assertEquals(where + "the file ends inside a character (byte 0xd0 at byte offset " + at + ")" + tail,
+                readError(tmp, concat(text, 0xd0)));
+        assertEquals(where + "byte 0x80 at byte offset " + at + " is not valid UTF-8" + tail, readError(tmp, concat(text, 0x80)));
+        assertEquals(where + "byte 0xc3 at byte offset " + at + " is not valid UTF-8" + tail, readError(tmp, concat(text, 0xc3, '(')));
+        assertEquals(where + "bytes 0xe2 0x82 at byte offset " + at + " are not valid UTF-8" + tail,
+                readError(tmp, concat(text, 0xe2, 0x82, 'x', '\n')));
+        // the column counts characters, not bytes: two 2-byte characters before the bad byte are columns 1 and 2
+        assertEquals(":" + line + ":" + (col + 2) + ": not UTF-8 text: byte 0xff at byte offset " + (at + 4) + " is not valid UTF-8"
+                + tail, readError(tmp, concat(text + "éé", 0xff, '\n')));
+    }
 }
