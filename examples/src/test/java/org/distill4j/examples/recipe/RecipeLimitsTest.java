@@ -270,4 +270,90 @@ class RecipeLimitsTest {
         assertEquals(":" + line + ":" + (col + 2) + ": not UTF-8 text: byte 0xff at byte offset " + (at + 4) + " is not valid UTF-8"
                 + tail, readError(tmp, concat(text + "éé", 0xff, '\n')));
     }
+
+    /** Names that cannot be one folder inside distill-out are refused; names that merely contain dots are taken. */
+    @Test
+    void namesAndRowNamesThatCannotNameAFolderOrFile() {
+        for (String bad : new String[] {"''", "'.'", "'..'", "a/b", "\"a\\x01\""}) {
+            contains(refused(BASE.replace("name: t", "name: " + bad)), "cannot name the run's folder (distill-out/<name>)");
+        }
+        for (String good : new String[] {".a", "a..b", "'...'"}) {
+            assertFalse(ok(BASE.replace("name: t", "name: " + good)).name().isEmpty(), good);
+        }
+        contains(refused(RecipeTest.base("  \"kd\\x01\": [{name: kd}]\n")), "a row name 'kd\\u0001' names a table row and its files;"
+                + " expected text without control characters");
+    }
+
+    /** data.path: absent or "auto" is the lookup chain (recorded as auto), "./auto" a folder by that name. */
+    @Test
+    void dataPathAutoIsTheLookupChain(@TempDir Path tmp) {
+        for (String given : new String[] {"", "data: {path: auto}\n"}) {
+            Recipe r = RecipeLoader.parse(BASE + given, tmp.resolve("r.yaml"), List.of());
+            assertEquals(null, r.data().path(), given);
+            assertEquals("auto", ((Map<?, ?>) r.resolved().get("data")).get("path"), given);
+        }
+        Recipe folder = RecipeLoader.parse(BASE + "data: {path: ./auto}\n", tmp.resolve("r.yaml"), List.of());
+        assertEquals("./auto", folder.data().path());
+        assertEquals(tmp.resolve("auto").toAbsolutePath().toString(), ((Map<?, ?>) folder.resolved().get("data")).get("path"));
+    }
+
+    /**
+     * The forms of teacher: an ensemble needs two members and takes weights there only; a teacher that does not train
+     * records no teacherSamples; a foreign model's DJL settings are checked and recorded; feature terms name what kind of
+     * teacher they cannot read.
+     */
+    @Test
+    void teacherFormsAreCheckedAndRecorded(@TempDir Path tmp) throws Exception {
+        String rest = "student:\n  hidden: [4]\nloss:\n  - name: kd\n";
+        contains(refused("name: t\nteacher:\n  ensemble:\n    - {hidden: [8]}\n" + rest), "teacher.ensemble: expected a list of at"
+                + " least two teachers");
+        contains(refused("name: t\nteacher:\n  ensemble: {hidden: [8]}\n" + rest), "teacher.ensemble: expected a list of at least two");
+        contains(refused("name: t\nteacher:\n  hidden: [8]\n  weight: 2\n" + rest), "teacher.weight: weight applies to members of"
+                + " teacher.ensemble");
+        contains(refused("name: t\nteacher:\n  hidden: [8]\n  combine: logits\n" + rest), "teacher.combine: combine applies to an"
+                + " ensemble");
+
+        Path onnx = Files.writeString(tmp.resolve("m.onnx"), "not read here");
+        Path zip = Files.writeString(tmp.resolve("t.zip"), "not read here");
+        Recipe loaded = ok("name: t\nteacher:\n  model: " + zip + "\n" + rest);
+        assertFalse(((Map<?, ?>) loaded.resolved().get("data")).containsKey("teacherSamples"), "a loaded teacher does not train");
+        Recipe mixed = ok("name: t\nteacher:\n  ensemble:\n    - {model: " + zip + "}\n    - {hidden: [8], epochs: 1}\n" + rest);
+        assertEquals(10_000, ((Map<?, ?>) mixed.resolved().get("data")).get("teacherSamples"), "one member trains");
+        Recipe trainedAndStored = ok("name: t\nteacher:\n  hidden: [8]\n  store: {path: s.d4j, dtype: f32}\n" + rest);
+        assertEquals(1, trainedAndStored.teacher().members().size(), "hidden with a store: a trained teacher labels it");
+        assertEquals("f32", trainedAndStored.teacher().store().dtype());
+
+        String djl = "name: t\nteacher:\n  model: " + onnx + "\nMORE" + rest;
+        Recipe plain = ok(djl.replace("MORE", ""));
+        Map<?, ?> rt = (Map<?, ?>) plain.resolved().get("teacher");
+        assertEquals("auto", rt.get("engine"));
+        assertFalse(rt.containsKey("inputShape") || rt.containsKey("logits") || rt.containsKey("outputNames"), rt.toString());
+        assertEquals(null, plain.teacher().members().get(0).djl().engine());
+        Recipe full = ok(djl.replace("MORE", "  engine: ORT\n  inputShape: [1, 28, 28]\n  logits: out\n  outputNames: [out, emb]\n"));
+        rt = (Map<?, ?>) full.resolved().get("teacher");
+        assertEquals("onnxruntime", rt.get("engine"));
+        assertEquals(List.of(1L, 28L, 28L), rt.get("inputShape"));
+        assertEquals("out", rt.get("logits"));
+        assertEquals(List.of("out", "emb"), rt.get("outputNames"));
+        org.distill4j.examples.TeacherSpec.Djl d = full.teacher().members().get(0).djl();
+        assertEquals("onnxruntime", d.engine());
+        assertEquals(List.of(1L, 28L, 28L), java.util.Arrays.stream(d.inputShape()).boxed().toList());
+        assertEquals("out", d.logitsOutput());
+        assertEquals(List.of("out", "emb"), d.outputNames());
+        contains(refused(djl.replace("MORE", "  engine: pytorch\n")), "teacher.engine: engine 'pytorch' is pytorch, which cannot load"
+                + " m.onnx (a model for onnxruntime); expected onnxruntime or auto");
+        contains(refused(djl.replace("MORE", "  outputNames: []\n")), "teacher.outputNames: expected a list of names");
+        contains(refused(djl.replace("MORE", "  outputNames: out\n")), "teacher.outputNames: expected a list of names");
+
+        String feature = "student:\n  hidden: [4]\nloss:\n  - name: kd\n  - {name: hint, student: 0, teacher: 0}\n";
+        contains(refused("name: t\nteacher:\n  model: " + onnx + "\n" + feature), "this recipe has an ONNX or TorchScript teacher");
+        contains(refused("name: t\nteacher:\n  ensemble:\n    - {hidden: [8]}\n    - {hidden: [6]}\n" + feature),
+                "this recipe has an ensemble of 2 teachers");
+        contains(refused("name: t\nteacher:\n  hidden: [8]\n  store: {path: s.d4j}\n" + feature),
+                "this recipe has a teacher whose outputs come from a store (teacher.store)");
+        contains(refused("name: t\nteacher:\n  hidden: [8]\n" + feature.replace("teacher: 0}", "teacher: 0, studentSize: 4}")),
+                "loss[1].studentSize: a recipe's hint takes its sizes from the layers 'student' and 'teacher' name; remove 'studentSize'");
+        contains(refused("name: t\nteacher:\n  hidden: [8]\n" + feature.replace("teacher: 0}", "teacher: 0, teacherSize: 4}")),
+                "remove 'teacherSize'");
+    }
 }
