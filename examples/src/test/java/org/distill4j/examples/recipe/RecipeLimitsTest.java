@@ -356,4 +356,54 @@ class RecipeLimitsTest {
         contains(refused("name: t\nteacher:\n  hidden: [8]\n" + feature.replace("teacher: 0}", "teacher: 0, teacherSize: 4}")),
                 "remove 'teacherSize'");
     }
+
+    /** Odds and ends the other tests leave open, each a mutant that survived them. */
+    @Test
+    void remainingEdges(@TempDir Path tmp) throws Exception {
+        // provenance's origin: the SHA-256 of the file's text
+        assertEquals("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", RecipeLoader.sha256("abc"));
+        Path file = Files.writeString(tmp.resolve("r.yaml"), BASE);
+        assertEquals(java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(file))),
+                RecipeLoader.load(file, List.of()).origin().sha256());
+        // aliases of collections are limited (a recipe is small; many aliases are an expansion attack)
+        StringBuilder aliases = new StringBuilder(BASE + "description: &a [x]\nextra:\n");
+        for (int i = 0; i < 11; i++) {
+            aliases.append("  - *a\n");
+        }
+        contains(refused(aliases.toString()), "not valid YAML: ");
+        // suggestions use the edit distance
+        assertEquals(3, RecipeLoader.distance("kitten", "sitting"));
+        assertEquals(3, RecipeLoader.distance("", "abc"));
+        assertEquals(3, RecipeLoader.distance("abc", ""));
+        assertEquals(1, RecipeLoader.distance("ab", "abc"));
+        // a list index past any list is refused, not read as another
+        contains(refused(BASE, "student.hidden[99999999999]=3"), "'student.hidden' has 1 entry; expected an index from 0 to 0");
+        // errors inside a --set mapping name the assignment
+        contains(refused(BASE, "teacher={hidden: [8], epochs: x}"), "--set teacher={hidden: [8], epochs: x} (at character ");
+        // weights and engines at their edges
+        String ensemble = "name: t\nteacher:\n  ensemble:\n    - {hidden: [8], epochs: 1, weight: W}\n    - {hidden: [6], epochs: 1}\n"
+                + "student:\n  hidden: [4]\nloss:\n  - name: kd\n";
+        assertEquals(2.0, ok(ensemble.replace("W", "2")).teacher().members().get(0).weight(), 0.0);
+        contains(refused(ensemble.replace("W", "Infinity")), "teacher.ensemble[0].weight: expected a weight > 0, got Infinity");
+        Path bin = Files.writeString(tmp.resolve("m.bin"), "not read here");
+        Recipe chosen = ok("name: t\nteacher:\n  model: " + bin + "\n  engine: pytorch\nstudent:\n  hidden: [4]\nloss:\n  - name: kd\n");
+        assertEquals("pytorch", chosen.teacher().members().get(0).djl().engine(), "no extension: the engine given");
+        // a loaded model with a store labels it; a stored-only teacher takes its layout from the store
+        Path zip = Files.writeString(tmp.resolve("t.zip"), "not read here");
+        Recipe labels = ok("name: t\nteacher:\n  model: " + zip + "\n  store: {path: s.d4j}\nstudent:\n  hidden: [4]\nloss:\n  - name: kd\n");
+        assertEquals(zip, labels.teacher().members().get(0).model());
+        assertEquals(Path.of("s.d4j").toAbsolutePath(), labels.teacher().store().path(), "beside r.yaml");
+        for (String k : new String[] {"topk: 3", "dtype: f32"}) {
+            contains(refused("name: t\nteacher:\n  store: {path: s.d4j, " + k + "}\nstudent:\n  hidden: [4]\nloss:\n  - name: kd\n"),
+                    "a teacher made only of stored outputs takes '" + k.substring(0, k.indexOf(':')) + "' from the store itself");
+        }
+        // feature layers: the first hidden layer on both sides; unknown settings list the term's own
+        String features = "name: t\nteacher:\n  hidden: [8, 6]\n  epochs: 1\nstudent:\n  hidden: [4, 3]\nloss:\n  - name: kd\n";
+        Recipe first = ok(features + "  - {name: rkd, student: 0, teacher: 0}\n");
+        assertEquals(0, first.loss().get(1).studentLayer());
+        assertEquals(0, first.loss().get(1).teacherLayer());
+        String m = refused(features + "  - {name: hint, student: 0, teacher: 0, bogus: 1}\n");
+        contains(m, "loss[1].bogus: feature loss 'hint' has no setting 'bogus'; its settings: name, weight, student, teacher");
+        assertFalse(m.contains("studentSize") || m.contains("teacherSize"), m);
+    }
 }
