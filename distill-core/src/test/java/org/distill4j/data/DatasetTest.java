@@ -134,4 +134,95 @@ class DatasetTest {
         assertEquals(16, padded.shuffled(3).labeledSize());
         assertNotEquals(data.fingerprint(), padded.fingerprint(), "ignored labels are part of the content");
     }
+
+    /**
+     * The fingerprint is recorded in stores and checkpoints, so it is pinned: a CRC32C over the big-endian sample count,
+     * feature count, every feature value and every label, with bit 40 set (never 0). Computed here in one buffer over a
+     * dataset larger than the 64 KiB the fingerprint hashes at a time, so every block counts, the first as the last.
+     */
+    @Test
+    void theFingerprintIsTheCrc32cOfTheWholeContent() {
+        Random rng = new Random(31);
+        int n = 3001;
+        int d = 7; // 21,007 values: several 64 KiB blocks, the last one partial
+        float[] x = new float[n * d];
+        int[] y = new int[n];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) rng.nextGaussian();
+        }
+        for (int i = 0; i < n; i++) {
+            y[i] = i % 11 == 0 ? Dataset.IGNORE_INDEX : rng.nextInt(5);
+        }
+        Dataset data = new Dataset("big", x, d, y, 5);
+        assertEquals(reference(x, d, y), data.fingerprint());
+        assertEquals(data.fingerprint(), data.fingerprint(), "cached");
+        for (int at : new int[]{0, 16382, 16383, 16384, x.length - 1}) { // in the first block, across a block's end, the last
+            float[] changed = x.clone();
+            changed[at] = Math.nextUp(changed[at]);
+            Dataset other = new Dataset("big", changed, d, y, 5);
+            assertEquals(reference(changed, d, y), other.fingerprint(), "value " + at);
+            assertNotEquals(data.fingerprint(), other.fingerprint(), "value " + at);
+        }
+        int[] first = y.clone();
+        first[1] = (first[1] + 1) % 5;
+        assertNotEquals(data.fingerprint(), new Dataset("big", x, d, first, 5).fingerprint(), "the first label");
+        Dataset empty = new Dataset("empty", new float[0], 4, new int[0], 2);
+        assertEquals(reference(new float[0], 4, new int[0]), empty.fingerprint());
+        assertNotEquals(empty.fingerprint(), new Dataset("empty", new float[0], 5, new int[0], 2).fingerprint(), "the feature count");
+    }
+
+    private static long reference(float[] x, int d, int[] y) {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(8 + 4 * x.length + 4 * y.length);
+        b.putInt(y.length).putInt(d);
+        for (float v : x) {
+            b.putFloat(v);
+        }
+        for (int l : y) {
+            b.putInt(l);
+        }
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        crc.update(b.array());
+        return crc.getValue() | (1L << 40);
+    }
+
+    @Test
+    void aFeatureCountOrClassCountBelowOneIsNamed() {
+        for (int bad : new int[]{0, -3}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Dataset("d", new float[0], bad, new int[0], 4));
+            assertEquals("d: featureCount must be > 0, got " + bad, e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> new Dataset("d", new float[6], 3, new int[2], bad));
+            assertEquals("d: classes must be > 0, got " + bad, e.getMessage());
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Dataset("d", new float[8], 3, new int[2], 4));
+        assertEquals("d: 8 feature values for 2 labels, expected labels x featureCount = 2 x 3", e.getMessage());
+        new Dataset("one", new float[2], 1, new int[]{0, 0}, 1); // one feature, one class: the smallest there is
+    }
+
+    /** Subsets, heads and shuffles keep each row's features whole and with its label. */
+    @Test
+    void subsetsAndHeadsCopyWholeRows() {
+        Dataset data = numbered(20);
+        int[] picked = {19, 0, 5, 5, 12};
+        Dataset s = data.subset(picked, "picked");
+        assertEquals(picked.length, s.size());
+        assertEquals(D, s.featureCount());
+        assertEquals(7, s.classes());
+        for (int i = 0; i < picked.length; i++) {
+            for (int j = 0; j < D; j++) {
+                assertEquals(picked[i] + 0.25f * j, s.features()[i * D + j], 0f, "row " + i + ", feature " + j);
+            }
+        }
+        Dataset h = data.head(7);
+        assertEquals("numbered[:7]", h.name());
+        assertArrayEquals(Arrays.copyOf(data.features(), 7 * D), h.features(), 0f);
+        assertEquals(7, h.classes());
+        assertEquals(D, h.featureCount());
+        assertEquals(6, data.head(6).size());
+        assertEquals("numbered (20 samples, 3 features, 7 classes)", data.toString());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> data.head(-1));
+        assertEquals("head size must be >= 0, got -1", e.getMessage());
+        IndexOutOfBoundsException o = assertThrows(IndexOutOfBoundsException.class, () -> data.subset(new int[]{-1}, "x"));
+        assertTrue(o.getMessage().contains("numbered: sample index -1 outside [0, 20)"), o.getMessage());
+    }
+
 }
