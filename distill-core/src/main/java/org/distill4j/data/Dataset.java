@@ -109,7 +109,12 @@ public final class Dataset {
 
     /** The samples at the given indices, in that order. */
     public Dataset subset(int[] indices, String newName) {
-        float[] f = new float[indices.length * featureCount];
+        long values = (long) indices.length * featureCount;
+        if (values > Integer.MAX_VALUE - 8) { // an int product would wrap around to a negative or a too small size
+            throw new IllegalArgumentException(name + ": " + indices.length + " samples of " + featureCount + " features are too many"
+                    + " values for one array (" + values + ")");
+        }
+        float[] f = new float[(int) values];
         int[] l = new int[indices.length];
         for (int i = 0; i < indices.length; i++) {
             int src = indices[i];

@@ -225,4 +225,13 @@ class DatasetTest {
         assertTrue(o.getMessage().contains("numbered: sample index -1 outside [0, 20)"), o.getMessage());
     }
 
+    /** A subset of more values than a Java array holds is refused naming the dataset, not a NegativeArraySizeException. */
+    @Test
+    void aSubsetTooLargeForOneArrayIsNamed() {
+        Dataset wide = new Dataset("wide", new float[1024], 1024, new int[]{0}, 1);
+        int[] many = new int[(1 << 21) + 1]; // 2^31 + 1024 values: an int product wraps to a negative size
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> wide.subset(many, "many"));
+        assertTrue(e.getMessage().contains("wide: " + many.length + " samples of 1024 features") && e.getMessage().contains("too many"),
+                e.getMessage());
+    }
 }
