@@ -36,4 +36,36 @@ class BatchTest {
                     + " <= to <= 11"), e.getMessage());
         }
     }
+
+    /** Every value of every row is copied from its sample, and the batch keeps its own copy of the indices and features. */
+    @Test
+    void aBatchCopiesWholeRows() {
+        Dataset data = DatasetTest.numbered(13);
+        int[] idx = {12, 0, 7, 7, 3};
+        Batch b = Batch.of(data, idx);
+        assertEquals(5, b.size());
+        assertEquals(data.featureCount(), b.featureCount());
+        for (int i = 0; i < idx.length; i++) {
+            for (int j = 0; j < data.featureCount(); j++) {
+                assertEquals(idx[i] + 0.25f * j, b.features()[i * data.featureCount() + j], 0f, "row " + i + ", feature " + j);
+            }
+        }
+        idx[0] = 1;
+        data.features()[12 * data.featureCount()] = -1;
+        assertEquals(12, b.indices()[0], "the caller's array changed afterwards");
+        assertEquals(12f, b.features()[0], 0f, "the dataset's features changed afterwards");
+        Batch r = Batch.range(data, 0, 13);
+        assertEquals(13, r.size());
+        assertArrayEquals(data.labels(), r.labels());
+        assertEquals(0, Batch.range(data, 0, 0).size());
+    }
+
+    @Test
+    void shapesThatDisagreeAreNamed() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Batch(new int[3], new float[6], 2, new int[2]));
+        assertEquals("batch shapes disagree: 3 indices, 2 labels, 6 feature values for 2 features per row", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> new Batch(new int[2], new float[5], 2, new int[2]));
+        assertEquals("batch shapes disagree: 2 indices, 2 labels, 5 feature values for 2 features per row", e.getMessage());
+        assertEquals(2, new Batch(new int[2], new float[6], 3, new int[2]).size());
+    }
 }
