@@ -231,4 +231,88 @@ class IdxReaderTest {
         UncheckedIOException u = assertThrows(UncheckedIOException.class, () -> FashionMnist.loadDirectory(tmp, "test dir"));
         assertTrue(u.getMessage().contains("train-labels-idx1-ubyte"), u.getMessage());
     }
+
+    /** Every byte value maps to byte / 255 (pixels) or 0 to 255 (labels): bytes are unsigned, never negative. */
+    @Test
+    void everyByteValueIsReadUnsigned() throws IOException {
+        byte[] all = new byte[256];
+        for (int i = 0; i < 256; i++) {
+            all[i] = (byte) (255 - i);
+        }
+        IdxReader.Images im = IdxReader.readImages(new ByteArrayInputStream(idx(3, new int[]{1, 16, 16}, all)), "all");
+        assertEquals(1, im.count());
+        assertEquals(16, im.rows());
+        assertEquals(16, im.cols());
+        assertEquals(256, im.featureCount());
+        for (int i = 0; i < 256; i++) {
+            assertEquals((float) ((255 - i) / 255.0), im.pixels()[i], 0f, "byte " + (255 - i));
+        }
+        assertEquals(1f, im.pixels()[0], 0f);
+        assertEquals(0f, im.pixels()[255], 0f);
+        int[] labels = IdxReader.readLabels(new ByteArrayInputStream(gzip(idx(1, new int[]{256}, all))), "all");
+        for (int i = 0; i < 256; i++) {
+            assertEquals(255 - i, labels[i]);
+        }
+        IdxReader.Images none = IdxReader.readImages(new ByteArrayInputStream(idx(3, new int[]{0, 28, 28}, new byte[0])), "none");
+        assertEquals(0, none.count());
+        assertEquals(784, none.featureCount());
+        assertEquals(0, IdxReader.readLabels(new ByteArrayInputStream(idx(1, new int[]{0}, new byte[0])), "none").length);
+    }
+
+    /** The header's refusals, each naming the source and what was expected. */
+    @Test
+    void headerMistakesSayWhatWasExpected() {
+        assertMessage("h: not an IDX file (magic ff 00 08 03, expected 00 00 08 03 for images (idx3))",
+                headerOf((byte) 0xff, 0, 8, 3), true);
+        assertMessage("h: not an IDX file (magic 00 01 08 01, expected 00 00 08 01 for labels (idx1))", headerOf(0, 1, 8, 1), false);
+        assertMessage("h: IDX data type 0x09 is not supported, expected 0x08 (unsigned byte)", headerOf(0, 0, 9, 3), true);
+        assertMessage("h: IDX file has 3 dimensions (magic 00 00 08 03), expected 1 for labels (idx1)", headerOf(0, 0, 8, 3), false);
+        assertMessage("h: truncated: expected 4 the 4-byte magic number, found 2", new byte[]{0, 0}, true);
+        assertMessage("h: truncated: expected 4 the 4-byte magic number, found 0", new byte[0], false);
+        assertMessage("h: truncated in the header (dimension 3 of 3)", Arrays.copyOf(idx(3, new int[]{1, 2, 3}, new byte[6]), 14), true);
+        assertMessage("h: truncated in the header (dimension 1 of 1)", headerOf(0, 0, 8, 1), false);
+        assertMessage("h: dimension 2 is negative (-5)", idx(3, new int[]{1, -5, 3}, new byte[0]), true);
+        assertMessage("h: dimension 1 is negative (-1)", idx(1, new int[]{-1}, new byte[0]), false);
+        assertMessage("h: truncated in the gzip header", new byte[]{0x1f, (byte) 0x8b, 8}, true);
+    }
+
+    /** Sizes whose product does not fit an array are refused before anything is read; one image's size must fit too. */
+    @Test
+    void sizesTooLargeForAnArrayAreRefused() {
+        assertMessage("h: 65536 images of 256x128 is too large", idx(3, new int[]{65536, 256, 128}, new byte[0]), true);
+        assertMessage("h: 0 images of 65536x65536 is too large", idx(3, new int[]{0, 65536, 65536}, new byte[0]), true);
+        // one short of the limit in each product: read as truncated, not refused as too large
+        assertMessage("h: truncated: expected 2147483639 pixel bytes (1 images of 1x2147483639), found 0",
+                idx(3, new int[]{1, 1, Integer.MAX_VALUE - 8}, new byte[0]), true);
+        assertMessage("h: 1 images of 1x2147483640 is too large", idx(3, new int[]{1, 1, Integer.MAX_VALUE - 7}, new byte[0]), true);
+        assertMessage("h: 2147483640 images of 1x1 is too large", idx(3, new int[]{Integer.MAX_VALUE - 7, 1, 1}, new byte[0]), true);
+    }
+
+    /** Data that ends early or goes on past the declared sizes is named with the counts. */
+    @Test
+    void theDataMustEndWhereTheHeaderSays() throws IOException {
+        assertMessage("h: truncated: expected 5 label bytes (5 labels), found 3", idx(1, new int[]{5}, new byte[3]), false);
+        assertMessage("h: 2 more bytes after the label bytes (3 labels) the header declares: the header and the data disagree",
+                idx(1, new int[]{3}, new byte[5]), false);
+        assertMessage("h: 1 more bytes after the pixel bytes (2 images of 2x3) the header declares: the header and the data disagree",
+                idx(3, new int[]{2, 2, 3}, new byte[13]), true);
+        byte[] gz = gzip(idx(1, new int[]{3}, new byte[]{1, 2, 3}));
+        IOException e = assertThrows(IOException.class, () -> IdxReader.readLabels(new ByteArrayInputStream(Arrays.copyOf(gz, gz.length - 4)), "h"));
+        assertTrue(e.getMessage().startsWith("h: "), e.getMessage()); // the gzip trailer cut: its length is never checked
+    }
+
+    private static byte[] headerOf(int a, int b, int c, int d) {
+        return new byte[]{(byte) a, (byte) b, (byte) c, (byte) d};
+    }
+
+    private static void assertMessage(String want, byte[] file, boolean images) {
+        IOException e = assertThrows(IOException.class, () -> {
+            if (images) {
+                IdxReader.readImages(new ByteArrayInputStream(file), "h");
+            } else {
+                IdxReader.readLabels(new ByteArrayInputStream(file), "h");
+            }
+        });
+        assertEquals(want, e.getMessage());
+    }
 }
