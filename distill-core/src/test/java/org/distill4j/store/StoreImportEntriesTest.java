@@ -1,0 +1,182 @@
+package org.distill4j.store;
+
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+/**
+ * One JSON Lines row of a top-k import, as StoreImport.Entries parses and checks it: what each refusal says (the value as
+ * it was written, the entry, the bound), the edges of each bound, and that nothing of a refused row is left for the next.
+ */
+class StoreImportEntriesTest {
+    private static final Path FILE = Path.of("t.jsonl");
+
+    /** The import's error for {@code line} read as line 3, row {@code row} (the fast reader first, as the import reads it). */
+    private static String error(String line, long row) {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> StoreImport.Entries.parse(FILE, 3, line, row, new JsonLine.TopKRecord()));
+        IllegalArgumentException general = assertThrows(IllegalArgumentException.class, () -> StoreImport.Entries.parse(FILE, 3, line, row));
+        assertEquals(general.getMessage(), e.getMessage(), line);
+        return e.getMessage();
+    }
+
+    private static String selectError(int[] ids, double[] lps, int k, boolean exact, int vocab, ValueCodec codec) {
+        return assertThrows(IllegalArgumentException.class, () -> new StoreImport.Entries(ids, lps).select(FILE, "line 3", k, exact, vocab,
+                codec, new int[k], new float[k], 0, new StoreImport.Selection())).getMessage();
+    }
+
+    /** A "row" that is not the row's number is shown as written: an integral number without ".0", any other value as it is. */
+    @Test
+    void aWrongRowIsNamedAsWritten() {
+        String rest = ", \"ids\": [1], \"logprobs\": [-0.5]}";
+        String tail = " (rows must be in dataset order, one line per sample)";
+        assertEquals("t.jsonl line 3: \"row\" is 0, expected 1" + tail, error("{\"row\": 0" + rest, 1));
+        assertEquals("t.jsonl line 3: \"row\" is 1, expected 2" + tail, error("{\"row\": 1.0" + rest, 2));
+        assertEquals("t.jsonl line 3: \"row\" is -3, expected 1" + tail, error("{\"row\": -3" + rest, 1));
+        assertEquals("t.jsonl line 3: \"row\" is 1.5, expected 1" + tail, error("{\"row\": 1.5" + rest, 1));
+        assertEquals("t.jsonl line 3: \"row\" is 999999999999999, expected 1" + tail, error("{\"row\": 999999999999999" + rest, 1));
+        assertEquals("t.jsonl line 3: \"row\" is 1.0E15, expected 1" + tail, error("{\"row\": 1e15" + rest, 1));
+        assertEquals("t.jsonl line 3: \"row\" is 1.0E20, expected 1" + tail, error("{\"row\": 1e20" + rest, 1));
+        assertEquals("t.jsonl line 3: \"row\" is NaN, expected 1" + tail, error("{\"row\": NaN" + rest, 1));
+        assertEquals("t.jsonl line 3: \"row\" is null, expected 1" + tail, error("{\"row\": null" + rest, 1));
+        assertEquals("t.jsonl line 3: \"row\" is true, expected 1" + tail, error("{\"row\": true" + rest, 1));
+    }
+
+    /** A record with one of "ids" and "logprobs" names the one missing; any other object names the keys it found. */
+    @Test
+    void aRecordOfNeitherShapeNamesWhatItLacks() {
+        assertEquals("t.jsonl line 3: \"ids\" is null, expected an array", error("{\"logprobs\": [-0.5]}", 0));
+        assertEquals("t.jsonl line 3: \"logprobs\" is null, expected an array", error("{\"ids\": [1]}", 0));
+        assertEquals("t.jsonl line 3: \"ids\" is null, expected an array", error("{\"logprobs\": [-0.5], \"top_logprobs\": []}", 0));
+        assertEquals("t.jsonl line 3: expected \"ids\" and \"logprobs\", or \"top_logprobs\"; found keys [id, logprob]",
+                error("{\"id\": 1, \"logprob\": -0.5}", 0));
+        assertEquals("t.jsonl line 3: expected \"ids\" and \"logprobs\", or \"top_logprobs\"; found keys []", error("{}", 0));
+        // the general parser reads both shapes as the fast reader does
+        StoreImport.Entries top = StoreImport.Entries.parse(FILE, 3, "{\"top_logprobs\": [{\"id\": 4, \"logprob\": -0.25}, "
+                + "{\"token\": \"token_id:2\", \"logprob\": -2}]}", 0);
+        assertArrayEquals(new int[]{4, 2}, top.ids());
+        assertArrayEquals(new double[]{-0.25, -2}, top.logProbs(), 0);
+        StoreImport.Entries plain = StoreImport.Entries.parse(FILE, 3, "{\"row\": 5, \"ids\": [6, 0], \"logprobs\": [-1.5, -0.5]}", 5);
+        assertArrayEquals(new int[]{6, 0}, plain.ids());
+        assertArrayEquals(new double[]{-1.5, -0.5}, plain.logProbs(), 0);
+    }
+
+    /** With a top-k given, a row of fewer entries is refused; without one, a row of another count than the first. */
+    @Test
+    void aRowOfTooFewEntriesIsNamed() {
+        assertEquals("t.jsonl line 3: 2 entries, expected at least 3 (every row needs k entries; import with a smaller top-k)",
+                selectError(new int[]{1, 2}, new double[]{-1, -2}, 3, false, 7, ValueCodec.F32));
+        assertEquals("t.jsonl line 3: 2 entries, but the first row has 3; every row needs the same count (or give top-k to keep "
+                + "each row's k most probable entries)", selectError(new int[]{1, 2}, new double[]{-1, -2}, 3, true, 7, ValueCodec.F32));
+        assertEquals("t.jsonl line 3: 3 entries, but the first row has 2; every row needs the same count (or give top-k to keep "
+                + "each row's k most probable entries)", selectError(new int[]{1, 2, 3}, new double[]{-1, -2, -3}, 2, true, 7, ValueCodec.F32));
+        int[] ids = new int[2];
+        float[] lps = new float[2];
+        new StoreImport.Entries(new int[]{5, 1, 3}, new double[]{-3, -1, -2}).select(FILE, "line 3", 2, false, 7, ValueCodec.F32, ids, lps, 0,
+                new StoreImport.Selection());
+        assertArrayEquals(new int[]{1, 3}, ids);
+        assertArrayEquals(new float[]{-1, -2}, lps, 0f);
+    }
+
+    /** Class ids below 0 or from the vocabulary's size on are refused naming the entry, the id and the range. */
+    @Test
+    void aClassIdOutsideTheVocabularyIsNamed() {
+        for (int bad : new int[]{-1, -64, Integer.MIN_VALUE + 1}) {
+            assertEquals("t.jsonl line 3, entry 1: class id " + bad + ", expected 0 to 6 (vocabulary of 7; a larger vocabulary is set "
+                    + "with vocab / --vocab)", selectError(new int[]{2, bad}, new double[]{-1, -2}, 2, true, 7, ValueCodec.F32));
+        }
+        assertEquals("t.jsonl line 3, entry 0: class id 7, expected 0 to 6 (vocabulary of 7; a larger vocabulary is set with vocab / "
+                + "--vocab)", selectError(new int[]{7, 2}, new double[]{-1, -2}, 2, true, 7, ValueCodec.F32));
+        assertEquals("t.jsonl line 3, ids[1]: a number -1.5, expected an integer class id",
+                error("{\"ids\": [2, -1.5], \"logprobs\": [-1, -2]}", 0));
+    }
+
+    /**
+     * A repeated id is named, the smallest repeated one (id 0 among them), after every entry was checked; ids once refused
+     * or repeated leave nothing behind for the next row, even in a vocabulary whose last word of the bitmap holds one id.
+     */
+    @Test
+    void aRepeatedIdIsNamedAndTheNextRowStartsClean() {
+        StoreImport.Selection sc = new StoreImport.Selection();
+        for (int[] ids : new int[][]{{0, 0}, {0, 5, 0}, {1, 2, 5, 5}, {9, 2, 1, 9, 2}, {64, 3, 64}}) {
+            double[] lps = new double[ids.length];
+            java.util.Arrays.fill(lps, -3);
+            int smallest = Integer.MAX_VALUE;
+            for (int a = 0; a < ids.length; a++) {
+                for (int b = a + 1; b < ids.length; b++) {
+                    if (ids[a] == ids[b]) {
+                        smallest = Math.min(smallest, ids[a]);
+                    }
+                }
+            }
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new StoreImport.Entries(ids, lps).select(FILE,
+                    "line 3", ids.length, true, 65, ValueCodec.F32, null, null, 0, sc));
+            assertEquals("t.jsonl line 3: class id " + smallest + " appears twice; expected distinct ids", e.getMessage(),
+                    java.util.Arrays.toString(ids));
+        }
+        // 65 classes: the bitmap's second word holds id 64 alone
+        int[] out = new int[3];
+        float[] lp = new float[3];
+        new StoreImport.Entries(new int[]{64, 0, 63}, new double[]{-2, -1, -3}).select(FILE, "line 4", 3, true, 65, ValueCodec.F32, out, lp, 0,
+                sc);
+        assertArrayEquals(new int[]{0, 64, 63}, out);
+        assertArrayEquals(new float[]{-1, -2, -3}, lp, 0f);
+    }
+
+    /** A vocabulary of 2^26 classes: the bitmap of seen ids covers the last id (its size in words does not overflow). */
+    @Test
+    void theLastIdOfALargeVocabularyIsChecked() {
+        int vocab = 1 << 26;
+        int[] out = new int[2];
+        float[] lp = new float[2];
+        new StoreImport.Entries(new int[]{vocab - 1, 0}, new double[]{-0.5, -1}).select(FILE, "line 3", 2, true, vocab, ValueCodec.F32, out,
+                lp, 0, new StoreImport.Selection());
+        assertArrayEquals(new int[]{vocab - 1, 0}, out);
+        assertEquals("t.jsonl line 3: class id " + (vocab - 1) + " appears twice; expected distinct ids", selectError(new int[]{vocab - 1,
+                vocab - 1}, new double[]{-1, -2}, 2, true, vocab, ValueCodec.F32));
+    }
+
+    /**
+     * The entries' probabilities may sum to 1 + 0.01 and no more: the sum at the bound is taken, the next double above it
+     * refused with the sum named.
+     */
+    @Test
+    void theEntriesMassMaySumToOnePlusTheToleranceAndNoMore() {
+        double bound = 1 + StoreImport.SUM_TOLERANCE;
+        double lp = Math.log(StoreImport.SUM_TOLERANCE);
+        while (1 + Math.exp(lp) > bound) {
+            lp = Math.nextDown(lp);
+        }
+        while (1 + Math.exp(Math.nextUp(lp)) <= bound) {
+            lp = Math.nextUp(lp);
+        }
+        assertEquals(bound, 1 + Math.exp(lp), 0, "the largest second entry at the bound");
+        double over = Math.nextUp(lp);
+        while (!(1 + Math.exp(over) > bound)) {
+            over = Math.nextUp(over);
+        }
+        int[] out = new int[2];
+        float[] lps = new float[2];
+        new StoreImport.Entries(new int[]{3, 1}, new double[]{0, lp}).select(FILE, "line 3", 2, true, 7, ValueCodec.F32, out, lps, 0,
+                new StoreImport.Selection());
+        assertArrayEquals(new int[]{3, 1}, out);
+        assertEquals("t.jsonl line 3: the entries' probabilities sum to 1.0100, expected at most 1: these are not log-probabilities of "
+                + "one distribution", selectError(new int[]{3, 1}, new double[]{0, over}, 2, true, 7, ValueCodec.F32));
+    }
+
+    /** -Infinity and log-probabilities below the smallest float's are stored as the log of the smallest float. */
+    @Test
+    void zeroProbabilitiesAreFlooredAtTheSmallestFloat() {
+        int[] out = new int[4];
+        float[] lps = new float[4];
+        new StoreImport.Entries(new int[]{2, 5, 0, 4}, new double[]{Double.NEGATIVE_INFINITY, -200, -0.25, -103})
+                .select(FILE, "line 3", 4, true, 7, ValueCodec.F32, out, lps, 0, new StoreImport.Selection());
+        assertArrayEquals(new int[]{0, 4, 5, 2}, out, "ordered most probable first; ties below the floor by id");
+        float floor = (float) Labeler.LOG_MIN_FLOAT;
+        assertArrayEquals(new float[]{-0.25f, -103f, floor, floor}, lps, 0f);
+    }
+}
