@@ -596,7 +596,8 @@ public final class StoreImport {
             if (m.containsKey("row")) {
                 Object r = m.get("row");
                 if (!(r instanceof Double d) || d != (double) row) {
-                    Object shown = r instanceof Double d && d == Math.rint(d) && Math.abs(d) < 1e15 ? (Object) (long) (double) d : r;
+                    Object shown = r instanceof Double d && d == Math.rint(d) && Math.abs(d) < 1e15 ? (Object) (long) (double) d
+                            : r instanceof String text ? "\"" + text + "\" (a string)" : r; // "row" is 1, expected 1 would say nothing
                     throw new IllegalArgumentException(where + ": \"row\" is " + shown + ", expected " + row
                             + " (rows must be in dataset order, one line per sample)");
                 }

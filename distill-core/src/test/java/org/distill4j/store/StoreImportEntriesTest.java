@@ -46,6 +46,16 @@ class StoreImportEntriesTest {
         assertEquals("t.jsonl line 3: \"row\" is true, expected 1" + tail, error("{\"row\": true" + rest, 1));
     }
 
+    /** A "row" written as a string is shown quoted: "row" is 1, expected 1 said nothing of what was wrong. */
+    @Test
+    void aRowWrittenAsAStringIsShownQuoted() {
+        String rest = ", \"ids\": [1], \"logprobs\": [-0.5]}";
+        assertEquals("t.jsonl line 3: \"row\" is \"1\" (a string), expected 1 (rows must be in dataset order, one line per sample)",
+                error("{\"row\": \"1\"" + rest, 1));
+        assertEquals("t.jsonl line 3: \"row\" is \"one\" (a string), expected 1 (rows must be in dataset order, one line per sample)",
+                error("{\"row\": \"one\"" + rest, 1));
+    }
+
     /** A record with one of "ids" and "logprobs" names the one missing; any other object names the keys it found. */
     @Test
     void aRecordOfNeitherShapeNamesWhatItLacks() {
