@@ -189,4 +189,70 @@ class StoreImportEntriesTest {
         float floor = (float) Labeler.LOG_MIN_FLOAT;
         assertArrayEquals(new float[]{-0.25f, -103f, floor, floor}, lps, 0f);
     }
+
+    /** A value of the wrong kind is named with its kind: null, a boolean, a number, a string, an array, an object. */
+    @Test
+    void aValueOfAnotherKindIsNamedWithItsKind() {
+        String[][] kinds = {{"null", "null"}, {"true", "a boolean"}, {"3", "a number"}, {"\"3\"", "a string"}, {"[3]", "an array"},
+                {"{\"a\": 3}", "an object"}};
+        for (String[] k : kinds) {
+            String v = k[0];
+            String kind = k[1];
+            if (!kind.equals("an array")) {
+                assertEquals("t.jsonl line 3: \"ids\" is " + kind + ", expected an array",
+                        error("{\"ids\": " + v + ", \"logprobs\": [-1]}", 0), v);
+                assertEquals("t.jsonl line 3: \"logprobs\" is " + kind + ", expected an array",
+                        error("{\"ids\": [1], \"logprobs\": " + v + "}", 0), v);
+                assertEquals("t.jsonl line 3: \"top_logprobs\" is " + kind + ", expected an array",
+                        error("{\"top_logprobs\": " + v + "}", 0), v);
+            }
+            if (!kind.equals("an object")) {
+                assertEquals("t.jsonl line 3: expected a JSON object, found " + kind, error(v, 0), v);
+            }
+            if (!kind.equals("a number")) {
+                assertEquals("t.jsonl line 3, logprobs[1]: " + kind + ", expected a number",
+                        error("{\"ids\": [1, 2], \"logprobs\": [-1, " + v + "]}", 0), v);
+                assertEquals("t.jsonl line 3, top_logprobs[0].logprob: " + kind + ", expected a number",
+                        error("{\"top_logprobs\": [{\"id\": 1, \"logprob\": " + v + "}]}", 0), v);
+                String shown = v.equals("\"3\"") ? "3" : v.equals("{\"a\": 3}") ? "{a=3.0}" : v.equals("[3]") ? "[3.0]" : v;
+                assertEquals("t.jsonl line 3, ids[0]: " + kind + " " + shown + ", expected an integer class id",
+                        error("{\"ids\": [" + v + "], \"logprobs\": [-1]}", 0), v);
+                assertEquals("t.jsonl line 3, top_logprobs[0].id: " + kind + " " + shown + ", expected an integer class id",
+                        error("{\"top_logprobs\": [{\"id\": " + v + ", \"logprob\": -1}]}", 0), v);
+            }
+            if (!kind.equals("an object")) {
+                assertEquals("t.jsonl line 3, top_logprobs[1]: expected an object {\"id\": ..., \"logprob\": ...}, found " + kind,
+                        error("{\"top_logprobs\": [{\"id\": 1, \"logprob\": -1}, " + v + "]}", 0), v);
+            }
+        }
+        assertEquals("t.jsonl line 3, top_logprobs[0].logprob: null, expected a number",
+                error("{\"top_logprobs\": [{\"id\": 1}]}", 0));
+    }
+
+    /** An entry without "id" takes its id from "token": "token_id:N"; anything else there is named. */
+    @Test
+    void anEntryWithoutAnIdNamesItsToken() {
+        String why = "; expected a class id (\"id\": 3, or \"token\": \"token_id:3\" as vLLM writes with return_tokens_as_token_ids)";
+        assertEquals("t.jsonl line 3, top_logprobs[0]: no \"id\", and \"token\" is missing" + why,
+                error("{\"top_logprobs\": [{\"logprob\": -1}]}", 0));
+        assertEquals("t.jsonl line 3, top_logprobs[0]: no \"id\", and \"token\" is missing" + why,
+                error("{\"top_logprobs\": [{\"token\": null, \"logprob\": -1}]}", 0));
+        for (String token : new String[]{"token_id:", "token_id:x", "token_id:99999999999", "Token_id:3", "3"}) {
+            assertEquals("t.jsonl line 3, top_logprobs[0]: no \"id\", and \"token\" is '" + token + "'" + why,
+                    error("{\"top_logprobs\": [{\"token\": \"" + token + "\", \"logprob\": -1}]}", 0), token);
+        }
+        assertEquals("t.jsonl line 3, top_logprobs[0]: no \"id\", and \"token\" is '3.0'" + why,
+                error("{\"top_logprobs\": [{\"token\": 3, \"logprob\": -1}]}", 0));
+        StoreImport.Entries e = StoreImport.Entries.parse(FILE, 3, "{\"top_logprobs\": [{\"token\": \"token_id:-0\", \"logprob\": -1}, "
+                + "{\"token\": \"token_id:+6\", \"logprob\": -2}]}", 0);
+        assertArrayEquals(new int[]{0, 6}, e.ids());
+        // an id beyond +-Integer.MAX_VALUE, or not integral, is no class id
+        for (String id : new String[]{"2147483648", "-2147483648", "1e10", "0.5", "Infinity", "NaN"}) {
+            String shown = Double.toString(Double.parseDouble(id.replace("Infinity", "Infinity")));
+            assertEquals("t.jsonl line 3, ids[0]: a number " + shown + ", expected an integer class id",
+                    error("{\"ids\": [" + id + "], \"logprobs\": [-1]}", 0), id);
+        }
+        assertArrayEquals(new int[]{2147483647, -2147483647, 3},
+                StoreImport.Entries.parse(FILE, 3, "{\"ids\": [2147483647, -2147483647, 3e0], \"logprobs\": [-1, -2, -3]}", 0).ids());
+    }
 }
