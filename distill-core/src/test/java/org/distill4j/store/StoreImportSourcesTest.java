@@ -1,0 +1,168 @@
+package org.distill4j.store;
+
+import org.distill4j.data.Dataset;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.Random;
+import java.util.zip.CRC32C;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * What an import records of its source (the content id, the CRC32C and size of each file, the description, the header's
+ * shape and kind) and how each source that does not fit is refused before anything is written, naming the file.
+ */
+class StoreImportSourcesTest {
+    private static final Dataset DATA = LabelerTest.data(); // 200 samples of 7 classes
+    private static final int N = 200;
+    private static final int V = 7;
+
+    private static long crc(Path f) throws Exception {
+        CRC32C c = new CRC32C();
+        c.update(Files.readAllBytes(f));
+        return c.getValue();
+    }
+
+    private static StoreHeader header(Path store) throws Exception {
+        try (SoftTargetStore s = SoftTargetStore.open(store)) {
+            return s.header();
+        }
+    }
+
+    /** Rows of k entries: ids (r + 2j) mod V, log-probabilities of random probabilities summing below 1. */
+    private static Object[] topK(int k, long seed) {
+        Random rng = new Random(seed);
+        int[] ids = new int[N * k];
+        float[] lps = new float[ids.length];
+        for (int r = 0; r < N; r++) {
+            for (int j = 0; j < k; j++) {
+                ids[r * k + j] = (r + 2 * j) % V;
+                lps[r * k + j] = (float) Math.log(rng.nextDouble() / (k + 1));
+            }
+        }
+        return new Object[]{ids, lps};
+    }
+
+    @Test
+    void eachSourceIsRecordedByItsContent(@TempDir Path tmp) throws Exception {
+        StoreImport.Options o = StoreImport.Options.defaults().withCodec(ValueCodec.F32).withChunkRows(64);
+        Random rng = new Random(5);
+        float[] z = new float[N * V];
+        for (int i = 0; i < z.length; i++) {
+            z[i] = (float) (rng.nextGaussian() * 2);
+        }
+        Path npy = NpyArrayTest.writeF32(tmp.resolve("z.npy"), z, N, V);
+        Labeler.Result r = StoreImport.dense(npy, StoreImport.Values.LOGITS, DATA, tmp.resolve("d.d4j"), o, null);
+        assertEquals(N, r.rows());
+        assertEquals(0, r.resumedFrom());
+        assertFalse(r.alreadyComplete());
+        assertTrue(r.seconds() > 0 && r.rowsPerSecond() > 0, r.toString());
+        StoreHeader h = header(tmp.resolve("d.d4j"));
+        assertEquals(StoreHeader.Layout.DENSE, h.layout());
+        assertEquals(StoreHeader.ValueKind.LOGITS, h.values());
+        assertEquals(V, h.vocab());
+        assertEquals(N, h.rows());
+        assertEquals(64, h.chunkRows());
+        assertEquals("npy-" + Long.toHexString(crc(npy)), StoredTeacher.teacherId(h.provenance()));
+        assertEquals(String.format(Locale.ROOT, "CRC32C %08x, %d bytes", crc(npy), Files.size(npy)), StoreImport.sourceOf(h.provenance()));
+
+        Object[] t = topK(3, 6);
+        Path ids = NpyArrayTest.writeI64(tmp.resolve("ids.npy"), (int[]) t[0], N, 3);
+        Path lps = NpyArrayTest.writeF32(tmp.resolve("lps.npy"), (float[]) t[1], N, 3);
+        StoreImport.topK(ids, lps, DATA, tmp.resolve("n.d4j"), o.withTopK(2), null);
+        h = header(tmp.resolve("n.d4j"));
+        assertEquals(StoreHeader.Layout.TOP_K, h.layout());
+        assertEquals(StoreHeader.ValueKind.LOG_PROBS, h.values());
+        assertEquals(2, h.k());
+        assertEquals(V, h.vocab());
+        assertEquals("npy-" + Long.toHexString(crc(ids)) + "-" + Long.toHexString(crc(lps)), StoredTeacher.teacherId(h.provenance()));
+        assertEquals(String.format(Locale.ROOT, "ids CRC32C %08x, %d bytes and log-probabilities CRC32C %08x, %d bytes", crc(ids),
+                Files.size(ids), crc(lps), Files.size(lps)), StoreImport.sourceOf(h.provenance()));
+        assertTrue(h.provenance().contains("imported: npy top-2 of 3"), h.provenance());
+
+        StringBuilder b = new StringBuilder();
+        for (int row = 0; row < N; row++) {
+            b.append(String.format(Locale.ROOT, "{\"ids\": [%d, %d], \"logprobs\": [-0.5, -1.5]}%n", row % V, (row + 3) % V));
+        }
+        Path jsonl = Files.writeString(tmp.resolve("t.jsonl"), b);
+        StoreImport.topK(jsonl, DATA, tmp.resolve("j.d4j"), o.withVocab(11).withTeacherId("llm"), null);
+        h = header(tmp.resolve("j.d4j"));
+        assertEquals(11, h.vocab());
+        assertEquals(2, h.k());
+        assertEquals("llm", StoredTeacher.teacherId(h.provenance()));
+        assertEquals(String.format(Locale.ROOT, "CRC32C %08x, %d bytes", crc(jsonl), Files.size(jsonl)), StoreImport.sourceOf(h.provenance()));
+        assertTrue(h.provenance().contains("imported: jsonl top-2"), h.provenance());
+        StoreImport.topK(jsonl, DATA, tmp.resolve("j2.d4j"), o, null);
+        assertEquals("jsonl-" + Long.toHexString(crc(jsonl)), StoredTeacher.teacherId(header(tmp.resolve("j2.d4j")).provenance()));
+
+        Path probs = NpyArrayTest.writeF32(tmp.resolve("p.npy"), new float[N * 2], N, 2);
+        float[] half = new float[N * 2];
+        java.util.Arrays.fill(half, 0.5f);
+        NpyArrayTest.writeF32(probs, half, N, 2);
+        StoreImport.dense(probs, StoreImport.Values.PROBABILITIES, DATA, tmp.resolve("p.d4j"), o, null);
+        h = header(tmp.resolve("p.d4j"));
+        assertEquals(StoreHeader.ValueKind.LOG_PROBS, h.values(), "probabilities are stored as log-probabilities");
+        assertEquals(2, h.vocab(), "the array's classes, not the dataset's");
+        assertTrue(h.provenance().contains("imported: npy <f4 (200, 2), probabilities"), h.provenance());
+    }
+
+    /** Sources that do not fit are refused naming the file and what was expected; nothing is left behind. */
+    @Test
+    void sourcesThatDoNotFitAreRefusedNamingTheFile(@TempDir Path tmp) throws Exception {
+        StoreImport.Options o = StoreImport.Options.defaults().withChunkRows(16);
+        Object[] t = topK(3, 7);
+        Path ids = NpyArrayTest.writeI64(tmp.resolve("ids.npy"), (int[]) t[0], N, 3);
+        Path lps = NpyArrayTest.writeF32(tmp.resolve("lps.npy"), (float[]) t[1], N, 3);
+        Path out = tmp.resolve("o.d4j");
+        assertRefused(StoreFormatException.class, ids + ": dtype '<i8' holds integers; expected float log-probabilities",
+                () -> StoreImport.topK(ids, ids, DATA, out, o, null), out);
+        assertRefused(StoreFormatException.class, lps + ": dtype '<f4' holds floats; expected integer class ids",
+                () -> StoreImport.topK(lps, lps, DATA, out, o, null), out);
+        Path lps2 = NpyArrayTest.writeF32(tmp.resolve("lps2.npy"), java.util.Arrays.copyOf((float[]) t[1], N * 2), N, 2);
+        assertRefused(IllegalArgumentException.class, "ids " + ids + " has shape (200, 3) but log-probabilities " + lps2 + " has shape "
+                + "(200, 2); expected the same shape", () -> StoreImport.topK(ids, lps2, DATA, out, o, null), out);
+        Path ids199 = NpyArrayTest.writeI64(tmp.resolve("ids199.npy"), java.util.Arrays.copyOf((int[]) t[0], 199 * 3), 199, 3);
+        Path lps199 = NpyArrayTest.writeF32(tmp.resolve("lps199.npy"), java.util.Arrays.copyOf((float[]) t[1], 199 * 3), 199, 3);
+        assertRefused(IllegalArgumentException.class, ids199 + ": (199, 3) gives 199 rows, but the dataset synthetic has 200 samples; "
+                + "expected one row per sample, in dataset order", () -> StoreImport.topK(ids199, lps199, DATA, out, o, null), out);
+        assertRefused(IllegalArgumentException.class, ids + ": 3 entries per row, fewer than the 4 asked for",
+                () -> StoreImport.topK(ids, lps, DATA, out, o.withTopK(4), null), out);
+        assertRefused(IllegalArgumentException.class, ids + ": top-3 rows, expected 1 <= k <= 2 (the vocabulary)",
+                () -> StoreImport.topK(ids, lps, DATA, out, o.withVocab(2), null), out);
+        float[] z = new float[N * V];
+        Path npy = NpyArrayTest.writeF32(tmp.resolve("z.npy"), z, N, V);
+        assertRefused(IllegalArgumentException.class, "a dense import keeps every class; topK must be 0, got 3",
+                () -> StoreImport.dense(npy, StoreImport.Values.LOGITS, DATA, out, o.withTopK(3), null), out);
+        assertRefused(IllegalArgumentException.class, npy + ": shape (200, 7) has 7 values per row, expected 6 (the vocabulary asked for)",
+                () -> StoreImport.dense(npy, StoreImport.Values.LOGITS, DATA, out, o.withVocab(6), null), out);
+        assertRefused(StoreFormatException.class, ids + ": dtype '<i8' holds integers; expected float16/32/64 log-probs",
+                () -> StoreImport.dense(ids, StoreImport.Values.LOG_PROBS, DATA, out, o, null), out);
+        // JSON Lines: k from the first row, ids checked against the vocabulary; a first row of no entries is no top-k
+        StringBuilder b = new StringBuilder();
+        for (int r = 0; r < N; r++) {
+            b.append("{\"ids\": [1, 2, 3], \"logprobs\": [-1, -2, -3]}\n");
+        }
+        Path jsonl = Files.writeString(tmp.resolve("t.jsonl"), b);
+        assertRefused(IllegalArgumentException.class, jsonl + " line 1, entry 1: class id 2, expected 0 to 1 (vocabulary of 2; a larger "
+                + "vocabulary is set with vocab / --vocab)", () -> StoreImport.topK(jsonl, DATA, out, o.withVocab(2), null), out);
+        Path empty = Files.writeString(tmp.resolve("e.jsonl"), "{\"ids\": [], \"logprobs\": []}\n".repeat(N));
+        assertRefused(IllegalArgumentException.class, empty + ": top-0 rows, expected 1 <= k <= 7 (the vocabulary)",
+                () -> StoreImport.topK(empty, DATA, out, o, null), out);
+        assertRefused(IllegalArgumentException.class, jsonl + " line 1: 3 entries, expected at least 4 (every row needs k entries; "
+                + "import with a smaller top-k)", () -> StoreImport.topK(jsonl, DATA, out, o.withTopK(4), null), out);
+    }
+
+    private static void assertRefused(Class<? extends Exception> type, String message, org.junit.jupiter.api.function.Executable call,
+                                      Path out) {
+        Exception e = assertThrows(type, call);
+        assertEquals(message, e.getMessage());
+        assertFalse(Files.exists(out) || Files.exists(StoreWriter.partialPath(out)), "nothing written for: " + message);
+    }
+}
