@@ -159,6 +159,138 @@ class StoreImportSourcesTest {
                 + "import with a smaller top-k)", () -> StoreImport.topK(jsonl, DATA, out, o.withTopK(4), null), out);
     }
 
+    /**
+     * Groups of rows that do not divide the source (a last group shorter than the others) import every row as it is, for
+     * each kind of source; a top-k as large as the vocabulary is taken.
+     */
+    @Test
+    void aShortLastGroupAndKEqualToTheVocabulary(@TempDir Path tmp) throws Exception {
+        int before = StoreImport.valuesPerRead;
+        StoreImport.valuesPerRead = V * 30 + 3; // dense: groups of 30 rows, 200 = 6 x 30 + 20
+        try {
+            StoreImport.Options o = StoreImport.Options.defaults().withCodec(ValueCodec.F32).withChunkRows(64);
+            Random rng = new Random(9);
+            float[] z = new float[N * V];
+            for (int i = 0; i < z.length; i++) {
+                z[i] = (float) (rng.nextGaussian() * 3);
+            }
+            Path npy = NpyArrayTest.writeF32(tmp.resolve("z.npy"), z, N, V);
+            StoreImport.dense(npy, StoreImport.Values.LOGITS, DATA, tmp.resolve("d.d4j"), o, null);
+            int[] all = java.util.stream.IntStream.range(0, N).toArray();
+            try (SoftTargetStore s = SoftTargetStore.open(tmp.resolve("d.d4j"))) {
+                org.junit.jupiter.api.Assertions.assertArrayEquals(z, s.dense(all), 0f);
+            }
+            // top-k of all 7 classes, each row a random distribution, ids shuffled: groups of 30 rows (213 / 7)
+            int[] ids = new int[N * V];
+            float[] lps = new float[N * V];
+            StringBuilder b = new StringBuilder();
+            for (int r = 0; r < N; r++) {
+                java.util.List<Integer> order = new java.util.ArrayList<>(java.util.List.of(0, 1, 2, 3, 4, 5, 6));
+                java.util.Collections.shuffle(order, rng);
+                double[] e = new double[V];
+                double sum = 0;
+                for (int j = 0; j < V; j++) {
+                    e[j] = Math.exp(rng.nextGaussian() * 2);
+                    sum += e[j];
+                }
+                StringBuilder bi = new StringBuilder();
+                StringBuilder bl = new StringBuilder();
+                for (int j = 0; j < V; j++) {
+                    ids[r * V + j] = order.get(j);
+                    lps[r * V + j] = (float) Math.log(e[j] / sum);
+                    bi.append(j == 0 ? "" : ", ").append(order.get(j));
+                    bl.append(j == 0 ? "" : ", ").append(lps[r * V + j]);
+                }
+                b.append("{\"ids\": [").append(bi).append("], \"logprobs\": [").append(bl).append("]}\n");
+            }
+            Path idsNpy = NpyArrayTest.writeI64(tmp.resolve("ids.npy"), ids, N, V);
+            Path lpsNpy = NpyArrayTest.writeF32(tmp.resolve("lps.npy"), lps, N, V);
+            Path jsonl = Files.writeString(tmp.resolve("t.jsonl"), b);
+            StoreImport.topK(idsNpy, lpsNpy, DATA, tmp.resolve("n.d4j"), o, null);
+            StoreImport.topK(jsonl, DATA, tmp.resolve("j.d4j"), o.withTopK(V), null);
+            for (String store : new String[]{"n.d4j", "j.d4j"}) {
+                try (SoftTargetStore s = SoftTargetStore.open(tmp.resolve(store))) {
+                    assertEquals(V, s.header().k());
+                    SoftTargetStore.TopKRows rows = s.topK(all);
+                    for (int r = 0; r < N; r++) {
+                        float last = Float.POSITIVE_INFINITY;
+                        boolean[] seen = new boolean[V];
+                        for (int j = 0; j < V; j++) {
+                            int id = rows.ids()[r * V + j];
+                            int at = -1;
+                            for (int q = 0; q < V; q++) {
+                                if (ids[r * V + q] == id) {
+                                    at = q;
+                                }
+                            }
+                            assertEquals(lps[r * V + at], rows.logProbs()[r * V + j], 0f, store + " row " + r + " entry " + j);
+                            assertTrue(rows.logProbs()[r * V + j] <= last, store + " row " + r + ": most probable first");
+                            assertFalse(seen[id]);
+                            seen[id] = true;
+                            last = rows.logProbs()[r * V + j];
+                        }
+                    }
+                }
+            }
+        } finally {
+            StoreImport.valuesPerRead = before;
+        }
+    }
+
+    /** Without a top-k, k is the first row's count: a last row of another count is the one named. */
+    @Test
+    void kIsTheFirstRowsCountNotTheLasts(@TempDir Path tmp) throws Exception {
+        StringBuilder b = new StringBuilder();
+        for (int r = 0; r < N; r++) {
+            b.append(r == N - 1 ? "{\"ids\": [1, 2], \"logprobs\": [-1, -2]}\n" : "{\"ids\": [1, 2, 3], \"logprobs\": [-1, -2, -3]}\n");
+        }
+        Path jsonl = Files.writeString(tmp.resolve("t.jsonl"), b);
+        Path out = tmp.resolve("o.d4j");
+        assertRefused(IllegalArgumentException.class, jsonl + " line 200: 2 entries, but the first row has 3; every row needs the same "
+                + "count (or give top-k to keep each row's k most probable entries)",
+                () -> StoreImport.topK(jsonl, DATA, out, StoreImport.Options.defaults(), null), out);
+    }
+
+    /** A source that grows while it is imported is refused even when its modification time is set back. */
+    @Test
+    void aSourceThatChangesSizeButNotTimeIsRefused(@TempDir Path tmp) throws Exception {
+        Path npy = NpyArrayTest.writeF32(tmp.resolve("z.npy"), new float[N * V], N, V);
+        java.nio.file.attribute.FileTime time = Files.getLastModifiedTime(npy);
+        Path out = tmp.resolve("z.d4j");
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> StoreImport.dense(npy, StoreImport.Values.LOGITS, DATA,
+                out, StoreImport.Options.defaults().withChunkRows(8), rows -> {
+                    try {
+                        Files.write(npy, new byte[]{1}, java.nio.file.StandardOpenOption.APPEND);
+                        Files.setLastModifiedTime(npy, time);
+                    } catch (java.io.IOException x) {
+                        throw new java.io.UncheckedIOException(x);
+                    }
+                }));
+        assertEquals(npy + " changed while it was being imported; import it again once it is complete", e.getMessage());
+        assertFalse(Files.exists(out), "not finished");
+    }
+
+    /** An import on an interrupted thread is cancelled before it opens its source (even one that is not there). */
+    @Test
+    void anInterruptedThreadIsCancelledBeforeTheSourceIsOpened(@TempDir Path tmp) {
+        Path absent = tmp.resolve("absent");
+        Path out = tmp.resolve("o.d4j");
+        java.util.List<org.junit.jupiter.api.function.Executable> calls = java.util.List.of(
+                () -> StoreImport.dense(absent, StoreImport.Values.LOGITS, DATA, out, StoreImport.Options.defaults(), null),
+                () -> StoreImport.topK(absent, DATA, out, StoreImport.Options.defaults(), null),
+                () -> StoreImport.topK(absent, absent, DATA, out, StoreImport.Options.defaults(), null));
+        for (org.junit.jupiter.api.function.Executable call : calls) {
+            Thread.currentThread().interrupt();
+            try {
+                assertThrows(java.util.concurrent.CancellationException.class, call);
+                assertTrue(Thread.currentThread().isInterrupted(), "the interrupt status is kept");
+            } finally {
+                Thread.interrupted();
+            }
+        }
+        assertThrows(java.nio.file.NoSuchFileException.class, calls.get(0), "not interrupted: the missing source is named");
+    }
+
     private static void assertRefused(Class<? extends Exception> type, String message, org.junit.jupiter.api.function.Executable call,
                                       Path out) {
         Exception e = assertThrows(type, call);
