@@ -10,6 +10,7 @@ import java.util.Locale;
 import java.util.Random;
 import java.util.zip.CRC32C;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -289,6 +290,60 @@ class StoreImportSourcesTest {
             }
         }
         assertThrows(java.nio.file.NoSuchFileException.class, calls.get(0), "not interrupted: the missing source is named");
+    }
+
+    /**
+     * Progress moves forward and ends at every row, also for JSON Lines whose last group of rows is short; a resumed
+     * import's rate counts the rows it wrote, over the seconds it took.
+     */
+    @Test
+    void progressEndsAtEveryRowAndTheRateCountsTheRowsWritten(@TempDir Path tmp) throws Exception {
+        int before = StoreImport.valuesPerRead;
+        StoreImport.valuesPerRead = 2 * 30; // JSON Lines of 2 entries: groups of 30 rows, the last of 20
+        try {
+            StringBuilder b = new StringBuilder();
+            for (int r = 0; r < N; r++) {
+                b.append(String.format(Locale.ROOT, "{\"ids\": [%d, %d], \"logprobs\": [-0.5, -1.5]}%n", r % V, (r + 3) % V));
+            }
+            Path jsonl = Files.writeString(tmp.resolve("t.jsonl"), b);
+            StoreImport.Options o = StoreImport.Options.defaults().withChunkRows(64);
+            java.util.List<Long> told = new java.util.ArrayList<>();
+            Labeler.Result whole = StoreImport.topK(jsonl, DATA, tmp.resolve("w.d4j"), o, told::add);
+            assertEquals(Long.valueOf(N), told.get(told.size() - 1), "progress ends at every row: " + told);
+            for (int i = 1; i < told.size(); i++) {
+                assertTrue(told.get(i) > told.get(i - 1), "progress only moves forward: " + told);
+            }
+            assertTrue(whole.seconds() > 0 && whole.seconds() < 600, "seconds " + whole.seconds());
+            assertEquals(N / whole.seconds(), whole.rowsPerSecond(), 1e-9 * whole.rowsPerSecond());
+
+            Path cut = tmp.resolve("c.d4j");
+            assertThrows(IllegalStateException.class, () -> StoreImport.topK(jsonl, DATA, cut, o, rows -> {
+                if (rows >= 64) {
+                    throw new IllegalStateException("killed");
+                }
+            }));
+            Labeler.Result r = StoreImport.topK(jsonl, DATA, cut, o, null);
+            assertEquals(64, r.resumedFrom());
+            assertTrue(r.seconds() > 0 && r.seconds() < 600, "seconds " + r.seconds());
+            assertEquals((N - 64) / r.seconds(), r.rowsPerSecond(), 1e-9 * r.rowsPerSecond(), "the rows this run wrote, per second");
+            assertArrayEquals(Files.readAllBytes(tmp.resolve("w.d4j")), Files.readAllBytes(cut));
+        } finally {
+            StoreImport.valuesPerRead = before;
+        }
+    }
+
+    /** A complete store at the path is opened as the reader opens it: a damaged one is named, not taken as done. */
+    @Test
+    void aDamagedCompleteStoreIsNotTakenAsDone(@TempDir Path tmp) throws Exception {
+        Path npy = NpyArrayTest.writeF32(tmp.resolve("z.npy"), new float[N * V], N, V);
+        Path out = tmp.resolve("z.d4j");
+        StoreImport.Options o = StoreImport.Options.defaults().withChunkRows(16);
+        StoreImport.dense(npy, StoreImport.Values.LOGITS, DATA, out, o, null);
+        assertTrue(StoreImport.dense(npy, StoreImport.Values.LOGITS, DATA, out, o, null).alreadyComplete());
+        byte[] all = Files.readAllBytes(out);
+        Files.write(out, java.util.Arrays.copyOf(all, all.length - 1));
+        Exception e = assertThrows(Exception.class, () -> StoreImport.dense(npy, StoreImport.Values.LOGITS, DATA, out, o, null));
+        assertTrue(e.getMessage().contains(out.toString()), e.toString());
     }
 
     private static void assertRefused(Class<? extends Exception> type, String message, org.junit.jupiter.api.function.Executable call,
