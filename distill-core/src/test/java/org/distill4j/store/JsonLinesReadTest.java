@@ -161,4 +161,20 @@ class JsonLinesReadTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> read(f, null, limit, 7));
         assertTrue(e.getMessage().startsWith(f + " line 2: longer than 40 bytes"), e.getMessage());
     }
+
+    /**
+     * A byte-order mark is dropped only at the very start of the file: a first line of other non-ASCII text is read whole,
+     * and a mark at the start of a later line stays (for JSON to refuse), so no row's first character is lost.
+     */
+    @Test
+    void onlyTheFilesFirstByteOrderMarkIsDropped(@TempDir Path tmp) throws IOException {
+        Path f = tmp.resolve("marks.jsonl");
+        Files.writeString(f, "\u00e9{}\n\uFEFF{\"a\": 1}\n\uFEFF\uFEFF{}\n");
+        for (int block : new int[]{1, 4, 1 << 16}) {
+            assertEquals(List.of(new Seen(1, 0, "\u00e9{}"), new Seen(2, 1, "\uFEFF{\"a\": 1}"), new Seen(3, 2, "\uFEFF\uFEFF{}")),
+                    read(f, null, 64, block), "blocks of " + block);
+        }
+        Files.writeString(f, "\uFEFF\uFEFF{}\n");
+        assertEquals(List.of(new Seen(1, 0, "\uFEFF{}")), read(f, null, 64, 3), "one mark is dropped, not every one");
+    }
 }
