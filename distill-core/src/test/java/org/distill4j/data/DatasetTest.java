@@ -62,6 +62,14 @@ class DatasetTest {
         assertArrayEquals(new int[]{4, 6, 2, 1, 7, 9, 8, 5, 3, 0}, Dataset.permutation(10, new Random(42)));
         assertArrayEquals(new int[0], Dataset.permutation(0, new Random(1)));
         assertArrayEquals(new int[]{0}, Dataset.permutation(1, new Random(1)));
+        // each permutation of n draws n - 1 numbers: the next epoch's permutation from the same generator is fixed too
+        Random rng = new Random(42);
+        Dataset.permutation(10, rng);
+        Random after = new Random(42);
+        for (int i = 10; i > 1; i--) {
+            after.nextInt(i);
+        }
+        assertEquals(after.nextLong(), rng.nextLong(), "permutation(10) draws 9 numbers");
     }
 
     @Test
@@ -166,6 +174,18 @@ class DatasetTest {
         int[] first = y.clone();
         first[1] = (first[1] + 1) % 5;
         assertNotEquals(data.fingerprint(), new Dataset("big", x, d, first, 5).fingerprint(), "the first label");
+        // labels past a block's end too: one feature a sample, 20,001 samples
+        float[] one = new float[20_001];
+        int[] many = new int[one.length];
+        for (int i = 0; i < one.length; i++) {
+            one[i] = i * 0.5f;
+            many[i] = i % 5;
+        }
+        Dataset tall = new Dataset("tall", one, 1, many, 5);
+        assertEquals(reference(one, 1, many), tall.fingerprint());
+        int[] firstLabel = many.clone();
+        firstLabel[0] = 4;
+        assertNotEquals(tall.fingerprint(), new Dataset("tall", one, 1, firstLabel, 5).fingerprint(), "the first label of many");
         Dataset empty = new Dataset("empty", new float[0], 4, new int[0], 2);
         assertEquals(reference(new float[0], 4, new int[0]), empty.fingerprint());
         assertNotEquals(empty.fingerprint(), new Dataset("empty", new float[0], 5, new int[0], 2).fingerprint(), "the feature count");
