@@ -274,6 +274,9 @@ class IdxReaderTest {
         assertMessage("h: dimension 2 is negative (-5)", idx(3, new int[]{1, -5, 3}, new byte[0]), true);
         assertMessage("h: dimension 1 is negative (-1)", idx(1, new int[]{-1}, new byte[0]), false);
         assertMessage("h: truncated in the gzip header", new byte[]{0x1f, (byte) 0x8b, 8}, true);
+        // gzip is its two magic bytes together: one of them alone is a raw file's first byte
+        assertMessage("h: not an IDX file (magic 1f 00 08 03, expected 00 00 08 03 for images (idx3))", headerOf(0x1f, 0, 8, 3), true);
+        assertMessage("h: not an IDX file (magic 00 8b 08 01, expected 00 00 08 01 for labels (idx1))", headerOf(0, 0x8b, 8, 1), false);
     }
 
     /** Sizes whose product does not fit an array are refused before anything is read; one image's size must fit too. */
