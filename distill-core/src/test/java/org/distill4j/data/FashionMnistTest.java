@@ -62,6 +62,7 @@ class FashionMnistTest {
         assertContent(s.train(), "fashion-mnist/train", 5, 3, 4, 17);
         assertContent(s.test(), "fashion-mnist/test", 3, 3, 4, 200);
         assertEquals(tmp.toAbsolutePath().toString(), s.source());
+        assertContent(FashionMnist.load(tmp).test(), "fashion-mnist/test", 3, 3, 4, 200); // an explicit folder comes first
         // a .gz beside a raw file of the same name is the one read
         write(tmp, "train", 2, 3, 4, 90, true);
         assertContent(FashionMnist.loadDirectory(tmp, "test dir").train(), "fashion-mnist/train", 2, 3, 4, 90);
