@@ -255,4 +255,22 @@ class StoreImportEntriesTest {
         assertArrayEquals(new int[]{2147483647, -2147483647, 3},
                 StoreImport.Entries.parse(FILE, 3, "{\"ids\": [2147483647, -2147483647, 3e0], \"logprobs\": [-1, -2, -3]}", 0).ids());
     }
+
+    /**
+     * A log-probability above 0 (beyond the 1e-4 allowed for rounding), +Infinity or NaN is refused as not a log-probability;
+     * one that passes as a float but that the store's dtype rounds above the bound is named with its rounding.
+     */
+    @Test
+    void aLogProbabilityAboveZeroIsNamedAsSuch() {
+        for (double bad : new double[]{2.5, Double.POSITIVE_INFINITY, Double.NaN, Math.nextUp((double) StoreWriter.MAX_LOG_PROB) * 1.01}) {
+            for (ValueCodec c : ValueCodec.values()) {
+                assertEquals("t.jsonl line 3, entry 1: log-probability " + bad + ", expected a finite value <= 0 or -Infinity (are these "
+                        + "logits? import log-probabilities)", selectError(new int[]{2, 5}, new double[]{-1, bad}, 2, true, 7, c), c + " " + bad);
+            }
+        }
+        float stored = ValueCodec.fromHalf(ValueCodec.toHalf(StoreWriter.MAX_LOG_PROB));
+        assertEquals("t.jsonl line 3, entry 0: log-probability " + (double) StoreWriter.MAX_LOG_PROB + ", which f16 rounds to " + stored
+                + ", above the " + StoreWriter.MAX_LOG_PROB + " allowed for rounding; expected a value <= 0",
+                selectError(new int[]{2, 5}, new double[]{StoreWriter.MAX_LOG_PROB, -9}, 2, true, 7, ValueCodec.F16));
+    }
 }
