@@ -37,6 +37,7 @@ class JsonLineTest {
         assertEquals("q\" b\\ s/ \b\f\n\r\t \u00e9\u00C9 \uD83D\uDE00 \u20ac",
                 JsonLine.parse("\"q\\\" b\\\\ s\\/ \\b\\f\\n\\r\\t \\u00e9\\u00C9 \\uD83D\\uDE00 \u20ac\""));
         assertEquals("\u0000\uffff\uABCD", JsonLine.parse("\"\\u0000\\uffff\\uABcd\""));
+        assertEquals("\u0AFA\u9a0F", JsonLine.parse("\"\\u0aFa\\u9A0f\""), "each end of each hex digit range");
         assertNull(JsonLine.parse("null"));
         assertEquals(3.0, JsonLine.parse("3"));
         assertEquals("", JsonLine.parse("\"\""));
@@ -69,6 +70,10 @@ class JsonLineTest {
         refused("\"\\u12", "expected four hex digits after \\u, found the end of the line", 6);
         refused("\"\\u00G0\"", "expected four hex digits after \\u, found 'G'", 6);
         refused("\"\\ug000\"", "expected four hex digits after \\u, found 'g'", 4);
+        refused("\"\\u00@0\"", "expected four hex digits after \\u, found '@'", 6); // between the digits and 'A'
+        refused("\"\\u00:0\"", "expected four hex digits after \\u, found ':'", 6);
+        refused("\"\\u00`0\"", "expected four hex digits after \\u, found '`'", 6); // just before 'a'
+        refused("\"\\u00/0\"", "expected four hex digits after \\u, found '/'", 6); // just before '0'
         refused("\"a\tb\"", "expected no control character inside a string (escape it, e.g. \\t), found '\t'", 3);
         refused("\"\u001f\"", "expected no control character inside a string (escape it, e.g. \\t), found '\u001f'", 2);
         refused("tru", "expected 'true', found 't'", 1);
@@ -94,5 +99,7 @@ class JsonLineTest {
         refused("{\"a\": ".repeat(64) + "{}" + "}".repeat(64), "nesting deeper than 64 levels", 6 * 64 + 1);
         // depth is counted down again as containers close: 64 siblings at depth 2 are read
         assertEquals(64, ((List<?>) JsonLine.parse("[" + "[[]],".repeat(63) + "[[]]]")).size());
+        assertEquals(70, ((List<?>) JsonLine.parse("[" + "{},".repeat(69) + "{}]")).size());
+        assertEquals(70, ((List<?>) JsonLine.parse("[" + "{\"a\": []},".repeat(69) + "{}]")).size());
     }
 }
