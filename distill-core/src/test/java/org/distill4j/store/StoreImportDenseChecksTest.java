@@ -69,8 +69,8 @@ class StoreImportDenseChecksTest {
         assertArrayEquals(f16, check(row, 5, lp, ValueCodec.BF16), 0f);
         assertArrayEquals(row, check(row, 5, lp, ValueCodec.F32), 0f);
         float over = Math.nextUp(max);
-        assertEquals("z.npy: row 40, class 1 is " + over + "; log-probabilities must be <= 0 or -inf (are these logits? import them as "
-                + "logits)", refused(new float[]{-50, over}, 2, lp, ValueCodec.F32));
+        assertEquals("z.npy: row 41, class 1 is " + over + "; log-probabilities must be <= 0 or -inf (are these logits? import them as "
+                + "logits)", refused(new float[]{0, -50, -50, over}, 2, lp, ValueCodec.F32));
         assertEquals("z.npy: row 40, class 0 is NaN; log-probabilities must be <= 0 or -inf (are these logits? import them as logits)",
                 refused(new float[]{Float.NaN, 0}, 2, lp, ValueCodec.F32));
     }
@@ -102,8 +102,8 @@ class StoreImportDenseChecksTest {
         assertArrayEquals(new float[]{(float) Math.log(top), Float.NEGATIVE_INFINITY, Float.NEGATIVE_INFINITY},
                 check(new float[]{top, 0f, -0f}, 3, p, ValueCodec.F32), 0f);
         for (float bad : new float[]{Math.nextUp(top), -Float.MIN_VALUE, Float.NaN, Float.POSITIVE_INFINITY}) {
-            assertEquals("z.npy: row 40, class 2 is " + bad + "; probabilities must be in [0, 1]",
-                    refused(new float[]{0.5f, 0.5f, bad}, 3, p, ValueCodec.F32));
+            assertEquals("z.npy: row 41, class 2 is " + bad + "; probabilities must be in [0, 1]",
+                    refused(new float[]{0.5f, 0.5f, 0f, 0.5f, 0.5f, bad}, 3, p, ValueCodec.F32));
         }
     }
 
