@@ -1,7 +1,5 @@
 package org.distill4j.loss;
 
-import java.util.Map;
-
 /**
  * Skew forward KL, as in DistiLLM (J. Ko, S. Kim, T. Chen, S.-Y. Yun, "DistiLLM: Towards Streamlined Distillation
  * for Large Language Models", ICML 2024). Registered as {@code skew-kl}.
@@ -22,11 +20,9 @@ import java.util.Map;
  * its other part is {@link SkewReverseKl}'s at skew {@code 1 - beta}. Teacher classes of zero mass are exact: they add
  * nothing to {@code KL(p || m)}.
  */
-public final class SkewKl extends TemperedDivergence {
+public final class SkewKl extends SkewDivergence {
     /** The registered name. */
     public static final String NAME = "skew-kl";
-
-    private final double alpha;
 
     /**
      * @param alpha       the skew: the teacher's weight in the mixture, in [0, 1)
@@ -37,23 +33,7 @@ public final class SkewKl extends TemperedDivergence {
     }
 
     public SkewKl(double alpha, double temperature, Reduction reduction) {
-        super(temperature, reduction);
-        this.alpha = requireSkew(NAME, alpha);
-        // NaN fails above; alpha = 1 is KL(p || p) = 0 whatever the student does
-    }
-
-    /** {@code alpha}, or an error naming the loss when it is not in [0, 1). */
-    static double requireSkew(String loss, double alpha) {
-        if (!(alpha >= 0 && alpha < 1)) {
-            throw new IllegalArgumentException(loss + " alpha (the skew) must be in [0, 1), got " + alpha
-                    + (alpha == 1 ? ": at 1 the mixture is the loss's own first distribution and the loss is 0 whatever the student does" : ""));
-        }
-        return alpha;
-    }
-
-    /** The skew: the teacher's weight in the mixture. */
-    public double alpha() {
-        return alpha;
+        super(alpha, temperature, reduction);
     }
 
     @Override
@@ -64,14 +44,6 @@ public final class SkewKl extends TemperedDivergence {
     @Override
     public SkewKl withTemperature(double t) {
         return new SkewKl(alpha, t, reduction);
-    }
-
-    @Override
-    public Map<String, Object> settings() {
-        Map<String, Object> m = new java.util.LinkedHashMap<>();
-        m.put("alpha", alpha);
-        m.putAll(super.settings());
-        return m;
     }
 
     @Override

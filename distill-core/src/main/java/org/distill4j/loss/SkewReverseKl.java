@@ -1,7 +1,5 @@
 package org.distill4j.loss;
 
-import java.util.Map;
-
 /**
  * Skew reverse KL, as in DistiLLM (J. Ko, S. Kim, T. Chen, S.-Y. Yun, "DistiLLM: Towards Streamlined Distillation
  * for Large Language Models", ICML 2024). Registered as {@code skew-rkl}.
@@ -22,11 +20,9 @@ import java.util.Map;
  * mixture weight {@code beta = 1 - alpha}, its {@code (1 - beta) * KL(q || m)} part is {@code alpha} times this loss
  * (see {@link SkewKl}).
  */
-public final class SkewReverseKl extends TemperedDivergence {
+public final class SkewReverseKl extends SkewDivergence {
     /** The registered name. */
     public static final String NAME = "skew-rkl";
-
-    private final double alpha;
 
     /**
      * @param alpha       the skew: the student's weight in the mixture, in [0, 1)
@@ -37,13 +33,7 @@ public final class SkewReverseKl extends TemperedDivergence {
     }
 
     public SkewReverseKl(double alpha, double temperature, Reduction reduction) {
-        super(temperature, reduction);
-        this.alpha = SkewKl.requireSkew(NAME, alpha);
-    }
-
-    /** The skew: the student's weight in the mixture. */
-    public double alpha() {
-        return alpha;
+        super(alpha, temperature, reduction);
     }
 
     @Override
@@ -54,14 +44,6 @@ public final class SkewReverseKl extends TemperedDivergence {
     @Override
     public SkewReverseKl withTemperature(double t) {
         return new SkewReverseKl(alpha, t, reduction);
-    }
-
-    @Override
-    public Map<String, Object> settings() {
-        Map<String, Object> m = new java.util.LinkedHashMap<>();
-        m.put("alpha", alpha);
-        m.putAll(super.settings());
-        return m;
     }
 
     /** At alpha = 0, as {@link ReverseKl}. */
