@@ -98,8 +98,12 @@ public final class SoftTargetStore implements AutoCloseable {
                 return header;
             });
             return new SoftTargetStore(path, file, h, windowBytes);
-        } catch (IOException | RuntimeException e) {
-            file.close();
+        } catch (Throwable e) { // an Error too (no thread for the read, out of memory): the file must not stay open
+            try {
+                file.close();
+            } catch (IOException closing) {
+                e.addSuppressed(closing); // the open's own failure says what went wrong
+            }
             throw e;
         }
     }
