@@ -25,6 +25,12 @@ import java.util.Map;
  * that do not count take no part in either term and get a zero gradient; with fewer than two counted rows every class
  * is constant over the batch and the intra-class correlation is 0.
  *
+ * <p><b>Flat students.</b> Where a student row is exactly uniform (equal logits, e.g. a zero-initialized last layer) or
+ * a class's probability is the same in every counted row (identical student rows), only the 1e-8 is left in that
+ * correlation's denominator, and its gradient there is the teacher's centred values over 1e-8 (all-equal student
+ * logits, 4 rows of 10 classes, T 1: gradient elements up to 2.9e6). That is the exact gradient of the authors' formula
+ * (autograd gives the same); initialize the last layer randomly, or start with a few steps of another loss, before DIST.
+ *
  * <p>Memory: a few arrays of {@code classes} doubles and three doubles per row; the softmax of each row is computed
  * three times (column means, then correlations, then the gradient) rather than kept, so no {@code [N, V]} buffer is
  * allocated beyond the gradient.
