@@ -129,16 +129,7 @@ class DistTest {
             LossResult r = new Dist(1, 1, t).compute(LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, null), grad, UP);
             double ref = FamilyReference.dist(FamilyReference.widen(s), FamilyReference.widen(te), false, null, rows, v, 1, 1, t);
             assertEquals(ref, r.value(), 1e-5 * Math.max(1, Math.abs(ref)), "T=" + t);
-            for (int row = 0; row < rows; row++) {
-                double sum = 0;
-                double max = 0;
-                for (int i = 0; i < v; i++) {
-                    assertTrue(Float.isFinite(grad[row * v + i]));
-                    sum += grad[row * v + i];
-                    max = Math.max(max, Math.abs(grad[row * v + i]));
-                }
-                assertEquals(0, sum, 1e-4 * max + 1e-9, "T=" + t + ": softmax gradients sum to zero per row");
-            }
+            LossFamilyTest.assertFiniteRowsSummingToZero(grad, rows, v, "dist T=" + t);
         }
     }
 

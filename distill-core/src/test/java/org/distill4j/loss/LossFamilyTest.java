@@ -161,22 +161,31 @@ class LossFamilyTest {
             double ref = c.ref().at(FamilyReference.widen(st));
             assertEquals(ref, r.value(), 1e-5 * Math.max(1, Math.abs(ref)), which + " T=" + t);
             if (!which.equals("mse")) {
-                for (int row = 0; row < rows; row++) {
-                    double sum = 0;
-                    double max = 0;
-                    for (int i = 0; i < v; i++) {
-                        assertTrue(Float.isFinite(grad[row * v + i]));
-                        sum += grad[row * v + i];
-                        max = Math.max(max, Math.abs(grad[row * v + i]));
-                    }
-                    assertEquals(0, sum, 1e-4 * max + 1e-9, which + ": softmax gradients sum to zero per row");
-                }
+                assertFiniteRowsSummingToZero(grad, rows, v, which);
             }
         }
     }
 
     static Stream<String> names() {
         return Arrays.stream(LOSSES);
+    }
+
+    /**
+     * Every gradient element finite, and each row's sum zero (within 1e-4 of its largest element): the gradient of a loss
+     * of {@code softmax(s / T)} with respect to {@code s} is orthogonal to shifting the row.
+     */
+    static void assertFiniteRowsSummingToZero(float[] grad, int rows, int v, String what) {
+        for (int row = 0; row < rows; row++) {
+            double sum = 0;
+            double max = 0;
+            for (int i = 0; i < v; i++) {
+                float g = grad[row * v + i];
+                assertTrue(Float.isFinite(g), what + ": gradient at row " + row + ", class " + i + " is " + g);
+                sum += g;
+                max = Math.max(max, Math.abs(g));
+            }
+            assertEquals(0, sum, 1e-4 * max + 1e-9, what + ": softmax gradients sum to zero per row");
+        }
     }
 
     @ParameterizedTest(name = "{0}")

@@ -253,18 +253,7 @@ class ZeroMassTeacherTest {
                 assertTrue(Double.isFinite(r.value()), what + " value " + r.value());
                 double ref = c.ref().at(FamilyReference.widen(st));
                 assertEquals(ref, r.value(), 1e-5 * Math.max(1, Math.abs(ref)), what);
-                int rows = c.batch().rows();
-                for (int row = 0; row < rows; row++) {
-                    double sum = 0;
-                    double max = 0;
-                    for (int i = 0; i < v; i++) {
-                        float g = grad[row * v + i];
-                        assertTrue(Float.isFinite(g), what + ": gradient at row " + row + ", class " + i + " is " + g);
-                        sum += g;
-                        max = Math.max(max, Math.abs(g));
-                    }
-                    assertEquals(0, sum, 1e-4 * max + 1e-9, what + ": softmax gradients sum to zero per row");
-                }
+                LossFamilyTest.assertFiniteRowsSummingToZero(grad, c.batch().rows(), v, what);
             }
         }
     }
