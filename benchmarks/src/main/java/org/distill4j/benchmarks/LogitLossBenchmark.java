@@ -38,7 +38,7 @@ public class LogitLossBenchmark {
     @Param({"10", "1000", "32000"})
     public int vocab;
 
-    @Param({"kd", "ce", "reverse-kl", "gjsd", "skew-kl", "skew-rkl", "tvd", "mse", "dkd", "dist", "logit-std", "topk-kd"})
+    @Param({"kd", "ce", "reverse-kl", "gjsd", "skew-kl", "skew-rkl", "akl", "abkd", "tvd", "mse", "dkd", "dist", "logit-std", "topk-kd"})
     public String loss;
 
     private LogitLoss impl;

@@ -11,8 +11,9 @@ import java.util.function.Function;
  * The registry of logit losses by their stable names, shared by recipes, the CLI and backends.
  *
  * <p>Settings are plain values by name (as they come from a recipe), with defaults: {@code kd}
- * temperature 4, alpha 0.1; {@code reverse-kl}, {@code gjsd}, {@code skew-kl}, {@code skew-rkl}, {@code tvd},
- * {@code topk-kd} temperature 1; {@code gjsd} beta 0.5; {@code skew-kl} and {@code skew-rkl} alpha (the skew) 0.1;
+ * temperature 4, alpha 0.1; {@code reverse-kl}, {@code gjsd}, {@code skew-kl}, {@code skew-rkl}, {@code akl},
+ * {@code abkd}, {@code tvd}, {@code topk-kd} temperature 1; {@code gjsd} beta 0.5; {@code skew-kl} and {@code skew-rkl}
+ * alpha (the skew) 0.1; {@code akl} mu 0.5; {@code abkd} alpha 0.8, beta 0.3;
  * {@code dkd} alpha 1, beta 8, temperature 4, warmup 20; {@code dist} beta 1, gamma 1, temperature 1 (mean only);
  * {@code topk-kd} tail renormalize; {@code logit-std} wraps the loss named by its {@code loss}
  * setting (default kd) and passes the other settings to it (an inner kd's alpha-weighted cross-entropy
@@ -58,6 +59,17 @@ public final class Losses {
                 List.of("alpha", "temperature", "reduction"),
                 s -> new SkewReverseKl(number(s, SkewReverseKl.NAME, "alpha", 0.1),
                         number(s, SkewReverseKl.NAME, "temperature", 1.0), reduction(s, SkewReverseKl.NAME))));
+        register(new Entry(AdaptiveKl.NAME,
+                "adaptive KL (AKL, COLING 2025): T^2*(w_head*KL(p || q) + w_tail*KL(q || p)), weights from the student's gaps on the teacher's head (mass mu) and tail",
+                List.of("mu", "temperature", "reduction"),
+                s -> new AdaptiveKl(number(s, AdaptiveKl.NAME, "mu", AdaptiveKl.DEFAULT_MU),
+                        number(s, AdaptiveKl.NAME, "temperature", 1.0), reduction(s, AdaptiveKl.NAME))));
+        register(new Entry(AlphaBetaDivergence.NAME,
+                "alpha-beta divergence (ABKD, ICML 2025): T^2*D_AB(p || q); alpha=1, beta->0 forward KL, alpha->0, beta=1 reverse KL",
+                List.of("alpha", "beta", "temperature", "reduction"),
+                s -> new AlphaBetaDivergence(number(s, AlphaBetaDivergence.NAME, "alpha", AlphaBetaDivergence.DEFAULT_ALPHA),
+                        number(s, AlphaBetaDivergence.NAME, "beta", AlphaBetaDivergence.DEFAULT_BETA),
+                        number(s, AlphaBetaDivergence.NAME, "temperature", 1.0), reduction(s, AlphaBetaDivergence.NAME))));
         register(new Entry(TotalVariation.NAME,
                 "total-variation distance: T^2 * 1/2 * sum |softmax(t/T) - softmax(s/T)|",
                 List.of("temperature", "reduction"),

@@ -38,6 +38,15 @@ abstract class TemperedDivergence implements LogitLoss, TemperatureScaled {
         double[] p;
         double[] logQ;
         double[] q;
+        private int[] indices;
+
+        /** An int array of at least {@code v} entries for the row's own use, allocated once per call, not cleared. */
+        int[] indices() {
+            if (indices == null || indices.length < v) {
+                indices = new int[v];
+            }
+            return indices;
+        }
     }
 
     /**

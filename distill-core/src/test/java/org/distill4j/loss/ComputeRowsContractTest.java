@@ -26,7 +26,7 @@ class ComputeRowsContractTest {
     static final float UP = 0.73f;
 
     static Stream<String> losses() {
-        return Stream.of("kd", "ce", "reverse-kl", "gjsd", "skew-kl", "skew-rkl", "tvd", "mse", "dkd", "logit-std", "topk-renormalize",
+        return Stream.of("kd", "ce", "reverse-kl", "gjsd", "skew-kl", "skew-rkl", "akl", "abkd", "tvd", "mse", "dkd", "logit-std", "topk-renormalize",
                 "topk-rest");
     }
 
@@ -38,6 +38,8 @@ class ComputeRowsContractTest {
             case "gjsd" -> new GeneralizedJsd(0.3, 2);
             case "skew-kl" -> new SkewKl(0.1, 2);
             case "skew-rkl" -> new SkewReverseKl(0.2, 1.5);
+            case "akl" -> new AdaptiveKl(0.4, 1.5);
+            case "abkd" -> new AlphaBetaDivergence(0.6, 0.9, 2);
             case "tvd" -> new TotalVariation(2);
             case "mse" -> new LogitMse();
             case "dkd" -> new Dkd(1, 8, 4, 0);

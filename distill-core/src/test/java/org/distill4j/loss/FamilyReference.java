@@ -183,6 +183,67 @@ final class FamilyReference {
         return ab / (Math.sqrt(aa) * Math.sqrt(bb) + 1e-8);
     }
 
+    /**
+     * AKL from the paper's definition, with its weights taken at the student logits {@code at} (the implementation's
+     * weights carry no gradient, so central differences of this function, {@code at} held, are its gradient): the
+     * teacher's classes sorted by probability (a stable sort: equal ones in class order), the head those whose running
+     * sum stays at most mu and the first, the weights the student's absolute gaps on head and tail over their sum (1/2
+     * each without a gap), then T^2 (w_head KL(p || q) + w_tail KL(q || p)); the teacher floored as in reverse KL.
+     */
+    static double akl(double[] s, double[] t, int rows, int v, double mu, double temp, double[] at) {
+        double total = 0;
+        for (int r = 0; r < rows; r++) {
+            double[] lp = flooredTeacher(t, r * v, v, temp);
+            double[] lq = logSoftmax(s, r * v, v, temp);
+            double[] lqAt = logSoftmax(at, r * v, v, temp);
+            Integer[] order = new Integer[v];
+            for (int i = 0; i < v; i++) {
+                order[i] = i;
+            }
+            java.util.Arrays.sort(order, (a, b) -> Double.compare(lp[b], lp[a]));
+            double cum = 0;
+            double gHead = 0;
+            double gTail = 0;
+            for (int j = 0; j < v; j++) {
+                int c = order[j];
+                double p = Math.exp(lp[c]);
+                cum += p;
+                double gap = Math.abs(p - Math.exp(lqAt[c]));
+                if (j == 0 || cum <= mu) {
+                    gHead += gap;
+                } else {
+                    gTail += gap;
+                }
+            }
+            double g = gHead + gTail;
+            double wHead = g > 0 ? gHead / g : 0.5;
+            double wTail = g > 0 ? gTail / g : 0.5;
+            total += temp * temp * (wHead * kl(lp, lq) + wTail * kl(lq, lp));
+        }
+        return total / rows;
+    }
+
+    /**
+     * ABKD's alpha-beta divergence as the paper writes it, with Math.pow on the probabilities:
+     * T^2 * -1/(alpha beta) * sum (p^alpha q^beta - alpha/(alpha+beta) p^(alpha+beta) - beta/(alpha+beta) q^(alpha+beta)).
+     */
+    static double alphaBeta(double[] s, double[] t, int rows, int v, double alpha, double beta, double temp) {
+        double total = 0;
+        double ab = alpha + beta;
+        for (int r = 0; r < rows; r++) {
+            double[] lp = logSoftmax(t, r * v, v, temp);
+            double[] lq = logSoftmax(s, r * v, v, temp);
+            double sum = 0;
+            for (int i = 0; i < v; i++) {
+                double p = Math.exp(lp[i]);
+                double q = Math.exp(lq[i]);
+                sum += Math.pow(p, alpha) * Math.pow(q, beta) - alpha / ab * Math.pow(p, ab) - beta / ab * Math.pow(q, ab);
+            }
+            total += temp * temp * -sum / (alpha * beta);
+        }
+        return total / rows;
+    }
+
     static double tvd(double[] s, double[] t, int rows, int v, double temp) {
         double total = 0;
         for (int r = 0; r < rows; r++) {

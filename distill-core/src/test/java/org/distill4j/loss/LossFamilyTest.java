@@ -26,7 +26,8 @@ import static org.junit.jupiter.api.Assertions.fail;
  */
 class LossFamilyTest {
     static final float UP = 0.73f;
-    static final String[] LOSSES = {"reverse-kl", "gjsd-0.3", "skew-kl-0.1", "skew-rkl-0.1", "tvd", "mse", "dkd", "topk-renormalize", "topk-rest", "logit-std"};
+    static final String[] LOSSES = {"reverse-kl", "gjsd-0.3", "skew-kl-0.1", "skew-rkl-0.1", "akl-0.5", "akl-0.2",
+            "abkd", "abkd-0.2-0.7", "tvd", "mse", "dkd", "topk-renormalize", "topk-rest", "logit-std"};
 
     /** One loss on one random batch, with its reference. */
     record Case(LogitLoss loss, LogitBatch batch, FamilyReference.Value ref, double valueTol) {
@@ -50,6 +51,19 @@ class LossFamilyTest {
             case "skew-rkl-0.1":
                 return new Case(new SkewReverseKl(0.1, t), LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, y),
                         x -> FamilyReference.skewKl(x, td, rows, v, 0.1, t, true), 0);
+            case "akl-0.5":
+            case "akl-0.2": {
+                double mu = which.equals("akl-0.5") ? 0.5 : 0.2;
+                // the weights are held at the batch's own student logits (s, also edited in place by some tests)
+                return new Case(new AdaptiveKl(mu, t), LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, y),
+                        x -> FamilyReference.akl(x, td, rows, v, mu, t, FamilyReference.widen(s)), 0);
+            }
+            case "abkd":
+                return new Case(new AlphaBetaDivergence(0.8, 0.3, t), LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, y),
+                        x -> FamilyReference.alphaBeta(x, td, rows, v, 0.8, 0.3, t), 0);
+            case "abkd-0.2-0.7":
+                return new Case(new AlphaBetaDivergence(0.2, 0.7, t), LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, y),
+                        x -> FamilyReference.alphaBeta(x, td, rows, v, 0.2, 0.7, t), 0);
             case "tvd":
                 return new Case(new TotalVariation(t), LogitBatch.of(rows, v, s, te, TeacherValues.LOGITS, y),
                         x -> FamilyReference.tvd(x, td, rows, v, t), 0);
@@ -368,6 +382,158 @@ class LossFamilyTest {
         assertTrue(e.getMessage().endsWith("the loss is 0 whatever the student does"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> Losses.create("skew-rkl", Map.of("beta", 0.1)));
         assertTrue(e.getMessage().contains("loss 'skew-rkl' has no setting 'beta'"), e.getMessage());
+    }
+
+    /**
+     * AKL's head, found by selection, against a sort: on random teacher rows with many equal probabilities (drawn from a
+     * few levels) and without, for several mu, the head has the classes of the sorted prefix (equal ones in class order)
+     * whose running sum stays at most mu, and at least the first.
+     */
+    @Test
+    void aklHeadIsTheSortedPrefixUpToMu() {
+        Random rng = new Random(41);
+        for (int trial = 0; trial < 400; trial++) {
+            int v = 1 + rng.nextInt(trial < 200 ? 12 : 3001);
+            boolean ties = trial % 2 == 0;
+            double[] w = new double[v];
+            double z = 0;
+            for (int i = 0; i < v; i++) {
+                w[i] = ties ? 1 + rng.nextInt(4) : Math.exp(3 * rng.nextGaussian());
+                z += w[i];
+            }
+            double[] p = new double[v];
+            for (int i = 0; i < v; i++) {
+                p[i] = w[i] / z;
+            }
+            double mu = trial % 5 == 0 ? 0 : rng.nextDouble();
+            Integer[] sorted = new Integer[v];
+            for (int i = 0; i < v; i++) {
+                sorted[i] = i;
+            }
+            Arrays.sort(sorted, (a, b) -> Double.compare(p[b], p[a])); // stable: equal ones stay in class order
+            java.util.Set<Integer> expected = new java.util.TreeSet<>();
+            double cum = 0;
+            for (int j = 0; j < v; j++) {
+                cum += p[sorted[j]];
+                if (j > 0 && cum > mu) {
+                    break;
+                }
+                expected.add(sorted[j]);
+            }
+            int[] order = new int[v + 3];
+            int head = AdaptiveKl.head(p, v, mu, order);
+            java.util.Set<Integer> got = new java.util.TreeSet<>();
+            for (int j = 0; j < head; j++) {
+                got.add(order[j]);
+            }
+            // a running sum within rounding of mu could fall either way; random weights never come that close here
+            assertEquals(expected, got, "V " + v + ", mu " + mu + (ties ? ", with ties" : ""));
+            java.util.Set<Integer> all = new java.util.TreeSet<>();
+            for (int j = 0; j < v; j++) {
+                all.add(order[j]);
+            }
+            assertEquals(v, all.size(), "order holds every class once");
+        }
+    }
+
+    /**
+     * AKL's weights and parts: the reported akl-fkl and akl-rkl add up to the value, and with the weights they imply, the
+     * gradient is w_head * (forward KL's) + w_tail * (reverse KL's). A student that swaps the teacher's two head classes
+     * and matches its tail gets all the weight on forward KL; one that matches the head and reverses the tail, all of it on
+     * reverse KL (permuting within a part keeps the softmax's normalizer, so the other part's gaps are 0).
+     */
+    @Test
+    void aklMixesForwardAndReverseKlByTheGapsOnHeadAndTail() {
+        int v = 9;
+        double temp = 1;
+        double mu = 0.95;
+        float[] t = {3f, 2.9f, 0f, -0.5f, -1f, -1.5f, -2f, -2.5f, -3f}; // head at mu 0.95: classes 0 and 1 (mass 0.940)
+        float[] headSwapped = {2.9f, 3f, 0f, -0.5f, -1f, -1.5f, -2f, -2.5f, -3f};
+        float[] tailReversed = {3f, 2.9f, -3f, -2.5f, -2f, -1.5f, -1f, -0.5f, 0f};
+        for (float[] s : new float[][]{headSwapped, tailReversed}) {
+            LogitBatch b = LogitBatch.of(1, v, s, t, TeacherValues.LOGITS, null);
+            float[] g = new float[v];
+            LossResult r = new AdaptiveKl(mu, temp).compute(b, g, UP);
+            assertEquals(r.value(), r.terms().get("akl-fkl") + r.terms().get("akl-rkl"), 1e-12 * r.value());
+            float[] gf = new float[v];
+            float[] gr = new float[v];
+            double fkl = new SoftTargetKd(temp, 0).compute(b, gf, UP).value();
+            double rkl = new ReverseKl(temp).compute(b, gr, UP).value();
+            double wHead = r.terms().get("akl-fkl") / fkl;
+            double wTail = r.terms().get("akl-rkl") / rkl;
+            assertEquals(1, wHead + wTail, 1e-9, "the weights add up to 1");
+            for (int i = 0; i < v; i++) {
+                assertEquals(wHead * gf[i] + wTail * gr[i], g[i], 1e-6 * (Math.abs(gf[i]) + Math.abs(gr[i])) + 1e-9, "gradient " + i);
+            }
+            double w = s == headSwapped ? wHead : wTail;
+            assertEquals(1, w, 1e-6, (s == headSwapped ? "a swapped head: forward KL" : "a reversed tail: reverse KL") + " only");
+        }
+    }
+
+    @Test
+    void aklMuOutsideZeroToOneIsRefusedNamingTheLoss() {
+        for (double bad : new double[]{-1e-9, 1, 2, Double.NaN, Double.POSITIVE_INFINITY}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new AdaptiveKl(bad, 1), "mu " + bad);
+            assertTrue(e.getMessage().startsWith("akl mu (the head's cumulative teacher probability) must be in [0, 1), got " + bad),
+                    e.getMessage());
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Losses.create("akl", Map.of("mu", 1)));
+        assertTrue(e.getMessage().endsWith("the loss is forward KL (kd with alpha 0)"), e.getMessage());
+    }
+
+    /**
+     * ABKD's alpha-beta divergence where it meets known divergences: alpha = 1 with beta near 0 is forward KL, alpha near 0
+     * with beta = 1 reverse KL (both to within about the small power), and alpha = beta = 1/2 is twice the squared
+     * distance of the probabilities' square roots (four times the squared Hellinger distance), value and gradient.
+     */
+    @Test
+    void alphaBetaDivergenceMeetsForwardKlReverseKlAndHellinger() {
+        Random rng = new Random(43);
+        int rows = 3;
+        int v = 29;
+        float[] s = Inputs.logits(rng, rows, v, 2.0);
+        float[] t = Inputs.logits(rng, rows, v, 2.0);
+        LogitBatch b = LogitBatch.of(rows, v, s, t, TeacherValues.LOGITS, null);
+        for (double temp : new double[]{1, 2.5}) {
+            double fkl = new SoftTargetKd(temp, 0).compute(b, new float[rows * v], 1f).value();
+            double rkl = new ReverseKl(temp).compute(b, new float[rows * v], 1f).value();
+            double nearF = new AlphaBetaDivergence(1, 1e-4, temp).compute(b, new float[rows * v], 1f).value();
+            double nearR = new AlphaBetaDivergence(1e-4, 1, temp).compute(b, new float[rows * v], 1f).value();
+            assertEquals(fkl, nearF, 2e-3 * fkl, "alpha 1, beta 1e-4: forward KL, T " + temp);
+            assertEquals(rkl, nearR, 2e-3 * rkl, "alpha 1e-4, beta 1: reverse KL, T " + temp);
+            double[] sd = FamilyReference.widen(s);
+            double[] td = FamilyReference.widen(t);
+            FamilyReference.Value hellinger = x -> {
+                double total = 0;
+                for (int r = 0; r < rows; r++) {
+                    double[] lp = FamilyReference.logSoftmax(td, r * v, v, temp);
+                    double[] lq = FamilyReference.logSoftmax(x, r * v, v, temp);
+                    for (int i = 0; i < v; i++) {
+                        double d = Math.exp(lp[i] / 2) - Math.exp(lq[i] / 2);
+                        total += temp * temp * 2 * d * d;
+                    }
+                }
+                return total / rows;
+            };
+            float[] g = Inputs.poisoned(rows * v);
+            double half = new AlphaBetaDivergence(0.5, 0.5, temp).compute(b, g, UP).value();
+            Tolerances.assertValueClose(hellinger.at(sd), half, "alpha = beta = 1/2, T " + temp);
+            checkGradient(hellinger, sd, g, rng, "alpha = beta = 1/2, T " + temp);
+        }
+    }
+
+    @Test
+    void alphaBetaPowersOutsideZeroToInfinityAreRefusedNamingTheLoss() {
+        for (double bad : new double[]{0, -0.5, Double.NaN, Double.POSITIVE_INFINITY}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new AlphaBetaDivergence(bad, 0.3, 1));
+            assertTrue(e.getMessage().startsWith("abkd alpha must be above 0 and finite, got " + bad), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> new AlphaBetaDivergence(0.8, bad, 1));
+            assertTrue(e.getMessage().startsWith("abkd beta must be above 0 and finite, got " + bad), e.getMessage());
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Losses.create("abkd", Map.of("beta", 0)));
+        assertTrue(e.getMessage().endsWith("(beta -> 0 with alpha 1 is forward KL: use kd with alpha 0)"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Losses.create("abkd", Map.of("alpha", 0.0)));
+        assertTrue(e.getMessage().endsWith("(alpha -> 0 with beta 1 is reverse KL: use reverse-kl)"), e.getMessage());
     }
 
     private static void assertSameLoss(LogitLoss a, LogitLoss b, LogitBatch batch) {
@@ -741,7 +907,8 @@ class LossFamilyTest {
         for (double t : new double[]{Double.MIN_VALUE, 1e-310}) {
             for (java.util.function.DoubleFunction<LogitLoss> make : List.<java.util.function.DoubleFunction<LogitLoss>>of(
                     x -> new SoftTargetKd(x, 0), ReverseKl::new, x -> new GeneralizedJsd(0.5, x), x -> new SkewKl(0.1, x),
-                    x -> new SkewReverseKl(0.1, x), TotalVariation::new,
+                    x -> new SkewReverseKl(0.1, x), x -> new AdaptiveKl(0.5, x), x -> new AlphaBetaDivergence(0.8, 0.3, x),
+                    TotalVariation::new,
                     x -> new Dkd(1, 8, x, 0), x -> new TopKKd(x, TopKKd.Tail.RENORMALIZE))) {
                 IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> make.apply(t), "T = " + t);
                 assertTrue(e.getMessage().contains("temperature") && e.getMessage().contains(String.valueOf(t)), e.getMessage());
@@ -763,8 +930,12 @@ class LossFamilyTest {
 
     @Test
     void everyLossIsRegisteredWithItsSettings() {
-        assertEquals(List.of("kd", "ce", "reverse-kl", "gjsd", "skew-kl", "skew-rkl", "tvd", "mse", "dkd", "dist", "logit-std", "topk-kd"),
-                Losses.names());
+        assertEquals(List.of("kd", "ce", "reverse-kl", "gjsd", "skew-kl", "skew-rkl", "akl", "abkd", "tvd", "mse", "dkd", "dist",
+                "logit-std", "topk-kd"), Losses.names());
+        assertTrue(Losses.create("akl", Map.of()) instanceof AdaptiveKl a && a.mu() == 0.5 && a.temperature() == 1.0,
+                "the paper's head mass, at T = 1");
+        assertTrue(Losses.create("abkd", Map.of()) instanceof AlphaBetaDivergence d && d.alpha() == 0.8 && d.beta() == 0.3
+                && d.temperature() == 1.0, "the authors' image-classification pair");
         assertTrue(Losses.create("gjsd", Map.of("beta", 0.2)) instanceof GeneralizedJsd g && g.beta() == 0.2);
         assertTrue(Losses.create("skew-kl", Map.of()) instanceof SkewKl k && k.alpha() == 0.1 && k.temperature() == 1.0,
                 "DistiLLM's default skew, at T = 1");

@@ -29,7 +29,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class ZeroMassTeacherTest {
     static final float UP = 0.73f;
     static final String[] LOSSES = {"kd", "reverse-kl", "gjsd-0", "gjsd-0.4", "gjsd-1", "skew-kl",
-            "skew-rkl", "skew-rkl-0", "tvd", "dkd", "logit-std", "logit-std-reverse-kl",
+            "skew-rkl", "skew-rkl-0", "akl", "abkd", "tvd", "dkd", "logit-std", "logit-std-reverse-kl",
             "topk-renormalize", "topk-rest"};
 
     /** The teacher's form: logits with -inf, or probabilities with exact zeros. */
@@ -101,6 +101,8 @@ class ZeroMassTeacherTest {
             case "skew-kl" -> new SkewKl(0.1, temp);
             case "skew-rkl" -> new SkewReverseKl(0.1, temp);
             case "skew-rkl-0" -> new SkewReverseKl(0, temp);
+            case "akl" -> new AdaptiveKl(0.5, temp);
+            case "abkd" -> new AlphaBetaDivergence(0.8, 0.3, temp);
             case "tvd" -> new TotalVariation(temp);
             case "dkd" -> new Dkd(1, 8, temp, 0);
             case "logit-std" -> LogitStandardization.of(new SoftTargetKd(temp, 0.2));
@@ -111,8 +113,11 @@ class ZeroMassTeacherTest {
         };
     }
 
-    static FamilyReference.Value reference(String which, double[] td, int[] y, int rows, int v, double temp) {
+    /** {@code s}: the batch's student logits, where akl's weights (which carry no gradient) are taken. */
+    static FamilyReference.Value reference(String which, double[] td, int[] y, int rows, int v, double temp, float[] s) {
         return switch (which) {
+            case "akl" -> x -> FamilyReference.akl(x, td, rows, v, 0.5, temp, FamilyReference.widen(s));
+            case "abkd" -> x -> FamilyReference.alphaBeta(x, td, rows, v, 0.8, 0.3, temp);
             case "kd" -> x -> FamilyReference.kd(x, td, y, rows, v, temp, 0.3);
             case "reverse-kl", "gjsd-1", "skew-rkl-0" -> x -> FamilyReference.reverseKl(x, td, rows, v, temp);
             case "skew-kl" -> x -> FamilyReference.skewKl(x, td, rows, v, 0.1, temp, false);
@@ -164,7 +169,7 @@ class ZeroMassTeacherTest {
         // logit-std feeds float32 standardized rows to the wrapped loss: its value carries float rounding
         double tol = which.startsWith("logit-std") ? 2e-6 : 0;
         return new Case(loss, LogitBatch.of(rows, v, s, t, form == Form.LOGITS ? TeacherValues.LOGITS : TeacherValues.PROBABILITIES, y),
-                reference(which, td, y, rows, v, temp), tol);
+                reference(which, td, y, rows, v, temp, s), tol);
     }
 
     static Stream<Arguments> grid() {
