@@ -4,6 +4,7 @@ import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
 import org.distill4j.backend.CpuBackend;
 import org.distill4j.data.Dataset;
 import org.distill4j.loss.FeatureLoss;
+import org.distill4j.loss.ProbabilisticTransfer;
 import org.distill4j.loss.RelationalKd;
 import org.distill4j.loss.SimilarityPreserving;
 import org.distill4j.loss.SoftTargetKd;
@@ -16,7 +17,7 @@ import org.nd4j.linalg.learning.config.Adam;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * A relational feature loss (rkd, sp) on a training set whose last batch holds one or two samples: the run trains every
+ * A relational feature loss (rkd, sp, pkt) on a training set whose last batch holds one or two samples: the run trains every
  * epoch. rkd's angles need three samples and its distances two, so such a batch used to fail the run at the end of its
  * first epoch ("rkd relates samples of a batch: it needs at least 3 samples").
  */
@@ -29,7 +30,8 @@ class RelationalLastBatchTest {
         MultiLayerNetwork teacherNet = Nets.logitsMlp(D, 32, K, new Adam(1e-2), 7, 0);
         for (int size : new int[]{129, 130}) { // batches of 64: the last one holds 1 or 2 samples
             Dataset train = DistillerTest.blobs(size, 1, "blobs/train-" + size);
-            for (FeatureLoss f : new FeatureLoss[]{new RelationalKd(25, 50), new SimilarityPreserving(3000)}) {
+            for (FeatureLoss f : new FeatureLoss[]{new RelationalKd(25, 50), new SimilarityPreserving(3000),
+                    new ProbabilisticTransfer(30000)}) {
                 org.deeplearning4j.nn.graph.ComputationGraph g = Dl4jStudent.withFeatureOutputs(
                         Nets.logitsMlp(D, 16, K, new Adam(5e-3), 11, 0).toComputationGraph(), "0");
                 DistillResult r = Distiller.builder().teacher(Dl4jTeacher.of(teacherNet)).student(Dl4jStudent.of(g))
