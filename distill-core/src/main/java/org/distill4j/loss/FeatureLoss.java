@@ -10,7 +10,7 @@ import java.util.Map;
  */
 public interface FeatureLoss {
 
-    /** The registered name: {@code hint}, {@code at}, {@code rkd}, {@code sp}. */
+    /** The registered name: {@code hint}, {@code at}, {@code rkd}, {@code sp}, {@code pkt}. */
     String name();
 
     /** The loss settings, for logs and provenance. */

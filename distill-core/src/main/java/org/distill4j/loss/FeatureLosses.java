@@ -9,8 +9,8 @@ import java.util.function.Function;
 /**
  * The registry of feature losses by their stable names: {@code hint} (settings {@code studentSize},
  * {@code teacherSize}, both required; {@code learningRate} 1e-3; {@code seed} 0), {@code at}
- * ({@code beta} 1000), {@code rkd} ({@code distance} 25, {@code angle} 50) and {@code sp} ({@code gamma} 3000). Unknown names and
- * settings fail with the list of what exists.
+ * ({@code beta} 1000), {@code rkd} ({@code distance} 25, {@code angle} 50), {@code sp} ({@code gamma} 3000) and {@code pkt}
+ * ({@code beta} 30000). Unknown names and settings fail with the list of what exists.
  */
 public final class FeatureLosses {
     /** One registered feature loss. */
@@ -33,6 +33,9 @@ public final class FeatureLosses {
         register(new Entry(SimilarityPreserving.NAME, "similarity-preserving KD (ICCV 2019): gamma/b^2 * squared distance of the"
                 + " batch's row-normalized Gram matrices", List.of("gamma"),
                 s -> new SimilarityPreserving(number(s, "sp", "gamma", SimilarityPreserving.DEFAULT_GAMMA))));
+        register(new Entry(ProbabilisticTransfer.NAME, "probabilistic knowledge transfer (ECCV 2018): beta/b^2 * sum over samples of"
+                + " KL(teacher || student) of their cosine-kernel neighbour distributions in the batch", List.of("beta"),
+                s -> new ProbabilisticTransfer(number(s, "pkt", "beta", ProbabilisticTransfer.DEFAULT_BETA))));
     }
 
     private FeatureLosses() {

@@ -474,17 +474,23 @@ class FeatureLossTest {
 
     @Test
     void featureLossesAreRegistered() {
-        assertEquals(java.util.List.of("hint", "at", "rkd", "sp"), FeatureLosses.names());
+        assertEquals(java.util.List.of("hint", "at", "rkd", "sp", "pkt"), FeatureLosses.names());
         assertTrue(FeatureLosses.create("hint", java.util.Map.of("studentSize", 4, "teacherSize", "6")) instanceof HintLoss h
                 && h.parameterCount() == 30);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> FeatureLosses.create("hint", java.util.Map.of("studentSize", 4)));
         assertTrue(e.getMessage().contains("needs the setting 'teacherSize'"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> FeatureLosses.create("fitnet", java.util.Map.of()));
-        assertTrue(e.getMessage().contains("registered feature losses: hint, at, rkd, sp"), e.getMessage());
+        assertTrue(e.getMessage().contains("registered feature losses: hint, at, rkd, sp, pkt"), e.getMessage());
         assertTrue(FeatureLosses.create("rkd", java.util.Map.of("angle", 0)) instanceof RelationalKd);
         assertEquals(java.util.Map.of("gamma", 3000.0), FeatureLosses.create("sp", java.util.Map.of()).settings());
         assertEquals(java.util.Map.of("gamma", 12.5), FeatureLosses.create("sp", java.util.Map.of("gamma", 12.5)).settings());
+        assertEquals(java.util.Map.of("beta", 30000.0), FeatureLosses.create("pkt", java.util.Map.of()).settings());
+        assertEquals(java.util.Map.of("beta", 0.5), FeatureLosses.create("pkt", java.util.Map.of("beta", "0.5")).settings());
+        e = assertThrows(IllegalArgumentException.class, () -> FeatureLosses.create("pkt", java.util.Map.of("gamma", 1)));
+        assertEquals("feature loss 'pkt' has no setting 'gamma'; its settings: beta", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> FeatureLosses.create("pkt", java.util.Map.of("beta", -2)));
+        assertEquals("pkt weight beta must be finite and >= 0, got -2.0", e.getMessage());
     }
 
     /** Flattened CHW maps reach these sizes: a clear error instead of NegativeArraySizeException or an empty regressor. */
@@ -575,8 +581,8 @@ class FeatureLossTest {
         FeatureBatch maps = FeatureBatch.of(n, s, new int[]{2, 3, 3}, t, new int[]{4, 3, 3});
         FeatureBatch flat = FeatureBatch.of(n, s, new int[]{18}, t, new int[]{36});
         FeatureLoss[] losses = {new HintLoss(18, 36, 1e-3, 1), new AttentionTransfer(1000), new RelationalKd(25, 50),
-                new SimilarityPreserving(3000)};
-        FeatureBatch[] batches = {flat, maps, flat, maps};
+                new SimilarityPreserving(3000), new ProbabilisticTransfer(30000)};
+        FeatureBatch[] batches = {flat, maps, flat, maps, flat};
         for (int i = 0; i < losses.length; i++) {
             FeatureLoss loss = losses[i];
             FeatureBatch b = batches[i];
@@ -599,7 +605,8 @@ class FeatureLossTest {
         // a teacher feature of the student's size can be passed as the gradient buffer too
         float[] same = Inputs.logits(rng, 1, n * 18, 1.0);
         FeatureBatch square = FeatureBatch.of(n, s, new int[]{18}, same, new int[]{18});
-        for (FeatureLoss loss : new FeatureLoss[]{new HintLoss(18, 18, 1e-3, 1), new RelationalKd(25, 50), new SimilarityPreserving(3000)}) {
+        for (FeatureLoss loss : new FeatureLoss[]{new HintLoss(18, 18, 1e-3, 1), new RelationalKd(25, 50), new SimilarityPreserving(3000),
+                new ProbabilisticTransfer(30000)}) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> loss.compute(square, same, UP));
             assertEquals("gradient buffer for loss '" + loss.name() + "' is the same array as the teacher feature; it must not alias "
                     + "an input (the loss reads them while it writes the gradient)", e.getMessage());

@@ -35,7 +35,8 @@ class MainTest {
         assertEquals(0, run("list"));
         String o = out();
         assertTrue(o.contains("  kd ") && o.contains("  ce ") && o.contains("temperature, alpha, reduction"), o);
-        for (String name : new String[]{"reverse-kl", "gjsd", "skew-kl", "skew-rkl", "akl", "abkd", "tvd", "mse", "dkd", "dist", "logit-std", "topk-kd", "hint", "at", "rkd", "sp"}) {
+        for (String name : new String[]{"reverse-kl", "gjsd", "skew-kl", "skew-rkl", "akl", "abkd", "tvd", "mse", "dkd", "dist", "logit-std",
+                "topk-kd", "hint", "at", "rkd", "sp", "pkt"}) {
             assertTrue(o.contains("  " + name + " "), name + " is listed\n" + o);
         }
         assertTrue(o.matches("(?s).*  cuda\\s+priority 100\\s+unavailable: .+"), o);

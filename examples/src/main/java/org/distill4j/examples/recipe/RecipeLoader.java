@@ -570,7 +570,7 @@ public final class RecipeLoader {
         FeatureLosses.Entry entry = FeatureLosses.entries().stream().filter(e -> e.name().equals(lossName)).findFirst().orElseThrow();
         if (lossName.equals(org.distill4j.loss.AttentionTransfer.NAME)) {
             throw error(fields.get("name"), p + ".name", "'" + lossName + "' compares activation maps {C, H, W}, and a recipe's"
-                    + " models are MLPs whose hidden layers are vectors; use hint, rkd or sp");
+                    + " models are MLPs whose hidden layers are vectors; use hint, rkd, sp or pkt");
         }
         List<String> own = entry.settings().stream().filter(k -> !k.equals("studentSize") && !k.equals("teacherSize")).toList();
         double weight = fields.containsKey("weight") ? number(fields.get("weight"), p + ".weight") : 1.0;

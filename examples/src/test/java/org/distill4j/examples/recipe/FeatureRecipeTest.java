@@ -61,6 +61,8 @@ class FeatureRecipeTest {
         assertTrue(unknown.contains("loss[1].angel: feature loss 'rkd' has no setting 'angel'") && unknown.contains("angle"), unknown);
         String range = fails(base("  - name: kd\n  - {name: sp, student: 0, teacher: 0, gamma: -1}\n")).getMessage();
         assertTrue(range.contains("loss[1]") && range.contains("gamma"), range);
+        String pktRange = fails(base("  - name: kd\n  - {name: pkt, student: 0, teacher: 0, beta: -1}\n")).getMessage();
+        assertTrue(pktRange.contains("loss[1]") && pktRange.contains("pkt weight beta must be finite and >= 0, got -1.0"), pktRange);
         assertEquals("r.yaml:10:3: loss: feature losses are added to a logit loss; add a logit loss term, e.g. - {name: kd,"
                 + " temperature: 4, alpha: 0.1}", fails(base("  - {name: rkd, student: 0, teacher: 0}\n")).getMessage());
         String ensemble = fails(base("  - name: kd\n  - {name: rkd, student: 0, teacher: 0}\n").replace(
@@ -69,7 +71,7 @@ class FeatureRecipeTest {
         assertTrue(ensemble.contains("loss[1]: feature loss 'rkd' reads the teacher's hidden layers, which need one live DL4J teacher")
                 && ensemble.endsWith("this recipe has an ensemble of 2 teachers"), ensemble);
         assertEquals("r.yaml:11:12: loss[1].name: 'at' compares activation maps {C, H, W}, and a recipe's models are MLPs whose"
-                + " hidden layers are vectors; use hint, rkd or sp", fails(base("  - name: kd\n  - {name: at, student: 0, teacher: 0}\n"))
+                + " hidden layers are vectors; use hint, rkd, sp or pkt", fails(base("  - name: kd\n  - {name: at, student: 0, teacher: 0}\n"))
                 .getMessage());
         assertEquals("r.yaml:10:3: loss: every logit loss term has weight 0, so the student's output layer would learn nothing"
                 + " (feature losses train the hidden layers only); give a logit term a weight > 0",
@@ -81,7 +83,7 @@ class FeatureRecipeTest {
         assertEquals("r.yaml: --set " + set + " (at character 35 of the value): loss[1].student: expected the index of a hidden layer,"
                 + " 0 to 0 (student.hidden has 1), got 5", e.getMessage());
         String unknownName = fails(base("  - name: kd\n  - {name: rkdd, student: 0, teacher: 0}\n")).getMessage();
-        assertTrue(unknownName.contains("unknown loss 'rkdd'") && unknownName.contains("feature losses: hint, at, rkd, sp"), unknownName);
+        assertTrue(unknownName.contains("unknown loss 'rkdd'") && unknownName.contains("feature losses: hint, at, rkd, sp, pkt"), unknownName);
     }
 
     /**
@@ -127,7 +129,7 @@ class FeatureRecipeTest {
     }
 
     /**
-     * A recipe with kd and three feature terms runs end to end: the distilled row's table entry names them, the row trains
+     * A recipe with kd and four feature terms runs end to end: the distilled row's table entry names them, the row trains
      * (its feature terms are in the metrics), and the saved model is the trained one: its accuracy on the run's test set is
      * the row's reported accuracy.
      */
@@ -142,14 +144,15 @@ class FeatureRecipeTest {
                 + "  - {name: kd, temperature: 4, alpha: 0.1}\n"
                 + "  - {name: rkd, weight: 0.5, student: 1, teacher: 0}\n"
                 + "  - {name: hint, weight: 0.1, student: 0, teacher: 1}\n"
-                + "  - {name: sp, weight: 0.001, student: 1, teacher: 1}\n");
+                + "  - {name: sp, weight: 0.001, student: 1, teacher: 1}\n"
+                + "  - {name: pkt, weight: 0.01, student: 0, teacher: 0, beta: 20000}\n");
         Path out = tmp.resolve("out");
         RecipeTest.run("run", recipe.toString(), "--out", out.toString(), "--quiet");
         String results = Files.readString(out.resolve("results.json"));
         assertTrue(results.contains("kd(temperature=4.0, alpha=0.1) + 0.5*rkd(student 1, teacher 0) + 0.1*hint(student 0, teacher 1)"
-                + " + 0.001*sp(student 1, teacher 1)"), results);
+                + " + 0.001*sp(student 1, teacher 1) + 0.01*pkt(student 0, teacher 0, beta=20000.0)"), results);
         String header = Files.readAllLines(out.resolve("metrics.csv")).get(0);
-        for (String term : List.of("kd", "rkd", "hint", "sp")) {
+        for (String term : List.of("kd", "rkd", "hint", "sp", "pkt")) {
             assertTrue(header.contains(",loss_" + term), term + " in " + header);
         }
 

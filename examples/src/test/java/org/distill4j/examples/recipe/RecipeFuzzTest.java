@@ -34,7 +34,7 @@ class RecipeFuzzTest {
             "-2147483648", "0x10", "0o7", "0b11", "1_000", "+5", "-0", "0.0", "4f", "4d", "0x1p3", "---\n", "...\n", "%YAML 1.1\n",
             "\u0000", "\uFEFF", "\u0085", "\u2028", "\uD800", "é", " ", "\n", "\n  ", "  ", "[".repeat(2000), "{a: ".repeat(500),
             "- ".repeat(300), "name", "loss", "teacher", "store", "ensemble", "seeds", "hidden", "path", "schedules", "row[0]",
-            "kd", "dkd", "topk-kd", "ce", "hint", "rkd", "sp", "at", "temperature", "alpha", "weight", "[0]", "yes", "no", "on", "off",
+            "kd", "dkd", "topk-kd", "ce", "hint", "rkd", "sp", "pkt", "at", "temperature", "alpha", "weight", "[0]", "yes", "no", "on", "off",
             "True", "FALSE"};
 
     static List<Path> recipes() throws IOException {
