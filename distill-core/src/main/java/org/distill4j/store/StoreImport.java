@@ -230,6 +230,11 @@ public final class StoreImport {
             try {
                 Lines.read(jsonl, null, (lineNo, row, line) -> {
                     first[0] = Entries.parse(jsonl, lineNo, line, row, fast).ids.length;
+                    if (first[0] == 0) { // k would be 0, refused later as "top-0 rows" without the line or the field
+                        throw new IllegalArgumentException(jsonl + " line " + lineNo + ": the first row has no entries ("
+                                + Entries.emptyField(line) + "); expected at least 1: without a top-k the first row sets how many "
+                                + "entries every row holds");
+                    }
                     return false;
                 });
             } catch (IOException e) {
@@ -634,6 +639,12 @@ public final class StoreImport {
             }
             throw new IllegalArgumentException(where + ": expected \"ids\" and \"logprobs\", or \"top_logprobs\"; found keys "
                     + m.keySet());
+        }
+
+        /** Which field of {@code line}, a record {@link #parse} read as one of no entries, is empty, as a message names it. */
+        static String emptyField(String line) {
+            return JsonLine.parse(line) instanceof Map<?, ?> m && m.containsKey("ids") ? "\"ids\" and \"logprobs\" are empty"
+                    : "\"top_logprobs\" is empty";
         }
 
         /**

@@ -154,7 +154,8 @@ class StoreImportSourcesTest {
         assertRefused(IllegalArgumentException.class, jsonl + " line 1, entry 1: class id 2, expected 0 to 1 (vocabulary of 2; a larger "
                 + "vocabulary is set with vocab / --vocab)", () -> StoreImport.topK(jsonl, DATA, out, o.withVocab(2), null), out);
         Path empty = Files.writeString(tmp.resolve("e.jsonl"), "{\"ids\": [], \"logprobs\": []}\n".repeat(N));
-        assertRefused(IllegalArgumentException.class, empty + ": top-0 rows, expected 1 <= k <= 7 (the vocabulary)",
+        assertRefused(IllegalArgumentException.class, empty + " line 1: the first row has no entries (\"ids\" and \"logprobs\" are "
+                + "empty); expected at least 1: without a top-k the first row sets how many entries every row holds",
                 () -> StoreImport.topK(empty, DATA, out, o, null), out);
         assertRefused(IllegalArgumentException.class, jsonl + " line 1: 3 entries, expected at least 4 (every row needs k entries; "
                 + "import with a smaller top-k)", () -> StoreImport.topK(jsonl, DATA, out, o.withTopK(4), null), out);

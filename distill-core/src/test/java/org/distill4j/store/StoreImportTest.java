@@ -455,6 +455,37 @@ class StoreImportTest {
         }
     }
 
+    /**
+     * Without a top-k the first row sets the entries per row; a first row of none is refused naming the file, its line,
+     * the empty field and what was expected (it said "top-0 rows, expected 1 <= k <= 7", and no line); nothing is written.
+     * With a top-k the same row is a row of too few entries.
+     */
+    @Test
+    void aFirstRowOfNoEntriesIsNamedWithItsLineAndField(@TempDir Path tmp) throws Exception {
+        String good = "{\"ids\": [4, 1], \"logprobs\": [-1, -2]}\n";
+        String[][] cases = {
+                {"{\"ids\": [], \"logprobs\": []}\n", "\"ids\" and \"logprobs\" are empty"},
+                {"{\"row\": 0, \"top_logprobs\": []}\n", "\"top_logprobs\" is empty"}};
+        for (String[] c : cases) {
+            for (String lead : new String[] {"", "\n  \n"}) { // blank lines before it: the line named is the row's own
+                StringBuilder b = new StringBuilder(lead).append(c[0]);
+                for (int r = 1; r < DATA.size(); r++) {
+                    b.append(good);
+                }
+                Path jsonl = Files.writeString(tmp.resolve("empty.jsonl"), b);
+                Path out = tmp.resolve("empty.d4j");
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                        () -> StoreImport.topK(jsonl, DATA, out, f32(16), null), c[0]);
+                long line = lead.isEmpty() ? 1 : 3;
+                assertEquals(jsonl + " line " + line + ": the first row has no entries (" + c[1] + "); expected at least 1: "
+                        + "without a top-k the first row sets how many entries every row holds", e.getMessage());
+                assertFalse(Files.exists(out) || Files.exists(StoreWriter.partialPath(out)), "nothing written");
+                e = assertThrows(IllegalArgumentException.class, () -> StoreImport.topK(jsonl, DATA, out, f32(16).withTopK(2), null));
+                assertTrue(e.getMessage().startsWith(jsonl + " line " + line + ": 0 entries, expected at least 2"), e.getMessage());
+            }
+        }
+    }
+
     /** Without a top-k every row must hold the first row's count; ties are broken by the smaller id. */
     @Test
     void rowCountsAndTies(@TempDir Path tmp) throws Exception {
