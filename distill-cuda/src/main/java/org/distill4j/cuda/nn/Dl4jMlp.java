@@ -65,21 +65,33 @@ public final class Dl4jMlp {
         for (int i = 0; i < n; i++) {
             org.deeplearning4j.nn.conf.layers.Layer lc = conf.getConf(i).getLayer();
             String where = "layer " + i + " (" + lc.getClass().getSimpleName() + ")";
-            if (conf.getInputPreProcess(i) != null) {
-                throw new IllegalArgumentException(where + " has an input preprocessor; the GPU MLP engine runs plain dense stacks");
-            }
             boolean output = lc instanceof OutputLayer;
+            // the layer's kind first: a convolution's preprocessor is not what keeps it off the engine
             if (!(lc instanceof DenseLayer) && !(output && i == n - 1)) {
                 throw new IllegalArgumentException(where + " is not a DenseLayer; the GPU MLP engine runs DenseLayers (and a softmax "
                         + "OutputLayer last, for teachers)");
             }
+            if (conf.getInputPreProcess(i) != null) { // named: setInputType adds one unasked
+                throw new IllegalArgumentException(where + " has an input preprocessor (" + conf.getInputPreProcess(i)
+                        + "); the GPU MLP engine runs plain dense stacks");
+            }
             BaseLayer dense = (BaseLayer) lc;
-            if (!dense.getRegularization().isEmpty() || !dense.getRegularizationBias().isEmpty()) {
-                throw new IllegalArgumentException(where + " has regularization " + dense.getRegularization()
+            List<?> onWeights = dense.getRegularization();
+            List<?> onBiases = dense.getRegularizationBias();
+            if (!onWeights.isEmpty() || !onBiases.isEmpty()) {
+                String which = (onWeights.isEmpty() ? "" : "of its weights " + onWeights)
+                        + (onWeights.isEmpty() || onBiases.isEmpty() ? "" : " and ")
+                        + (onBiases.isEmpty() ? "" : "of its biases " + onBiases);
+                throw new IllegalArgumentException(where + " has regularization " + which
                         + "; the GPU MLP engine does not apply it (remove it, or train with the DL4J path)");
             }
-            if (dense.getWeightNoise() != null || (dense.getConstraints() != null && !dense.getConstraints().isEmpty())) {
-                throw new IllegalArgumentException(where + " has weight noise or constraints, which the GPU MLP engine does not apply");
+            if (dense.getWeightNoise() != null) {
+                throw new IllegalArgumentException(where + " has weight noise " + dense.getWeightNoise()
+                        + ", which the GPU MLP engine does not apply");
+            }
+            if (dense.getConstraints() != null && !dense.getConstraints().isEmpty()) {
+                throw new IllegalArgumentException(where + " has constraints " + dense.getConstraints()
+                        + ", which the GPU MLP engine does not apply");
             }
             GradientNormalization gn = dense.getGradientNormalization();
             if (gn != null && gn != GradientNormalization.None) {
@@ -339,8 +351,26 @@ public final class Dl4jMlp {
         if (a instanceof ActivationGELU g && !preciseGelu(g)) {
             return MlpSpec.Activation.GELU_SIGMOID;
         }
-        throw new IllegalArgumentException(where + " has activation " + a + "; the GPU MLP engine runs identity, relu, tanh, sigmoid "
-                + "and DL4J's default gelu (x sigmoid(1.702 x))");
+        throw new IllegalArgumentException(where + " has activation " + describe(a) + "; the GPU MLP engine runs identity, relu, tanh, "
+                + "sigmoid and DL4J's default gelu (x sigmoid(1.702 x))");
+    }
+
+    /** {@code a} as a message names it: a ReLU with its settings (its own toString says "relu" for every variant). */
+    private static String describe(IActivation a) {
+        if (!(a instanceof ActivationReLU r)) {
+            return String.valueOf(a);
+        }
+        List<String> set = new ArrayList<>();
+        if (r.getMax() != null) {
+            set.add("max " + r.getMax());
+        }
+        if (!zeroOrUnset(r.getThreshold())) {
+            set.add("threshold " + r.getThreshold());
+        }
+        if (!zeroOrUnset(r.getNegativeSlope())) {
+            set.add("negative slope " + r.getNegativeSlope());
+        }
+        return a + " with " + String.join(", ", set);
     }
 
     private static boolean zeroOrUnset(Double d) {

@@ -626,6 +626,86 @@ class Dl4jMlpTest {
         assertEquals(new MlpSpec.Optimizer(MlpSpec.Optimizer.Kind.ADAM, 1e-3, 0.8, 0.99, 1e-6, 0), adam.optimizer());
     }
 
+    /** The message {@link Dl4jMlp#importFrom} refuses {@code n} with. */
+    private static String refusal(MultiLayerNetwork n) {
+        return assertThrows(IllegalArgumentException.class, () -> Dl4jMlp.importFrom(n)).getMessage();
+    }
+
+    private static MultiLayerNetwork init(org.deeplearning4j.nn.conf.MultiLayerConfiguration conf) {
+        MultiLayerNetwork n = new MultiLayerNetwork(conf);
+        n.init();
+        return n;
+    }
+
+    /**
+     * Each refusal names the layer and what it has that the engine does not run: an input preprocessor (which one: a
+     * {@code setInputType} adds one unasked), a layer that is not dense (a convolution was refused as "has an input
+     * preprocessor"), an OutputLayer before the last layer or without softmax, ReLU with a cap, a threshold or a negative
+     * slope (each named with its settings: the message said "has activation relu"),
+     * DL4J's precise GELU, regularization of the biases alone (the message showed the weights' empty list, "has
+     * regularization []"), and weight noise or constraints (the message said "weight noise or constraints", not which,
+     * nor what). A bias updater equal to the weight updater is no separate optimizer and is imported.
+     */
+    @Test
+    void eachRefusalNamesTheLayerAndWhatItHas() {
+        String m = refusal(init(new NeuralNetConfiguration.Builder().updater(new Adam(1e-3)).list()
+                .layer(new DenseLayer.Builder().nOut(6).activation(Activation.RELU).build())
+                .layer(new DenseLayer.Builder().nOut(5).activation(Activation.IDENTITY).build())
+                .setInputType(org.deeplearning4j.nn.conf.inputs.InputType.convolutional(3, 3, 2)).build()));
+        assertTrue(m.startsWith("layer 0 (DenseLayer) has an input preprocessor (CnnToFeedForwardPreProcessor"), m);
+        m = refusal(init(new NeuralNetConfiguration.Builder().updater(new Adam(1e-3)).list()
+                .layer(new DenseLayer.Builder().nIn(IN).nOut(6).activation(Activation.RELU).build())
+                .layer(new DenseLayer.Builder().nIn(6).nOut(5).activation(Activation.IDENTITY).build())
+                .inputPreProcessor(1, new org.deeplearning4j.nn.conf.preprocessor.ComposableInputPreProcessor(
+                        new org.deeplearning4j.nn.conf.preprocessor.FeedForwardToRnnPreProcessor(),
+                        new org.deeplearning4j.nn.conf.preprocessor.RnnToFeedForwardPreProcessor())).build()));
+        assertTrue(m.startsWith("layer 1 (DenseLayer) has an input preprocessor (ComposableInputPreProcessor"), m);
+
+        m = refusal(init(new NeuralNetConfiguration.Builder().list()
+                .layer(new org.deeplearning4j.nn.conf.layers.ConvolutionLayer.Builder(3, 3).nIn(1).nOut(2).build())
+                .layer(new DenseLayer.Builder().nOut(4).activation(Activation.IDENTITY).build())
+                .setInputType(org.deeplearning4j.nn.conf.inputs.InputType.convolutionalFlat(8, 8, 1)).build()));
+        assertTrue(m.startsWith("layer 0 (ConvolutionLayer) is not a DenseLayer"), m);
+        m = refusal(init(new NeuralNetConfiguration.Builder().updater(new Adam(1e-3)).list()
+                .layer(new DenseLayer.Builder().nIn(IN).nOut(6).activation(Activation.RELU).build())
+                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nIn(6).nOut(4).activation(Activation.SOFTMAX).build())
+                .layer(new DenseLayer.Builder().nIn(4).nOut(3).activation(Activation.IDENTITY).build()).build()));
+        assertTrue(m.startsWith("layer 1 (OutputLayer) is not a DenseLayer") && m.contains("a softmax OutputLayer last"), m);
+        m = refusal(init(new NeuralNetConfiguration.Builder().updater(new Adam(1e-3)).list()
+                .layer(new DenseLayer.Builder().nIn(IN).nOut(6).activation(Activation.RELU).build())
+                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MSE).nIn(6).nOut(4).activation(Activation.IDENTITY).build())
+                .build()));
+        assertTrue(m.startsWith("layer 1 (OutputLayer) is an OutputLayer with identity") && m.contains("softmax OutputLayer"), m);
+
+        // a ReLU variant is named with its settings: its toString is "relu" for all, so the message read "has activation relu;
+        // the GPU MLP engine runs identity, relu, ..."
+        m = refusal(withFirstLayer(d -> d.activation(new org.nd4j.linalg.activations.impl.ActivationReLU(6.0, null, null))));
+        assertTrue(m.startsWith("layer 0 (DenseLayer) has activation relu with max 6.0; "), m);
+        m = refusal(withFirstLayer(d -> d.activation(new org.nd4j.linalg.activations.impl.ActivationReLU(null, 0.5, 0.1))));
+        assertTrue(m.startsWith("layer 0 (DenseLayer) has activation relu with threshold 0.5, negative slope 0.1; "), m);
+        m = refusal(init(new NeuralNetConfiguration.Builder().updater(new Adam(1e-3)).list()
+                .layer(new DenseLayer.Builder().nIn(IN).nOut(6).activation(Activation.GELU).build())
+                .layer(new DenseLayer.Builder().nIn(6).nOut(4).activation(new org.nd4j.linalg.activations.impl.ActivationGELU(true)).build())
+                .layer(new DenseLayer.Builder().nIn(4).nOut(3).activation(Activation.IDENTITY).build()).build()));
+        assertTrue(m.startsWith("layer 1 (DenseLayer) has activation") && m.contains("default gelu (x sigmoid(1.702 x))"), m);
+
+        m = refusal(withFirstLayer(d -> d.l2Bias(1e-4)));
+        assertTrue(m.startsWith("layer 0 (DenseLayer) has regularization of its biases [L2Regularization") && !m.contains("[]"), m);
+        m = refusal(withFirstLayer(d -> d.l1(1e-4).l2Bias(1e-4)));
+        assertTrue(m.startsWith("layer 0 (DenseLayer) has regularization of its weights [L1Regularization")
+                && m.contains(" and of its biases [L2Regularization"), m);
+        m = refusal(withFirstLayer(d -> d.weightNoise(new org.deeplearning4j.nn.conf.weightnoise.DropConnect(0.9))));
+        assertTrue(m.startsWith("layer 0 (DenseLayer) has weight noise DropConnect") && !m.contains("constraint"), m);
+        m = refusal(withFirstLayer(d -> d.weightNoise(new org.deeplearning4j.nn.conf.weightnoise.WeightNoise(
+                new org.deeplearning4j.nn.conf.distribution.NormalDistribution(0, 0.1)))));
+        assertTrue(m.startsWith("layer 0 (DenseLayer) has weight noise WeightNoise"), m);
+        m = refusal(withFirstLayer(d -> d.constrainBias(new org.deeplearning4j.nn.conf.constraint.NonNegativeConstraint())));
+        assertTrue(m.startsWith("layer 0 (DenseLayer) has constraints [NonNegativeConstraint") && !m.contains("weight noise"), m);
+
+        MlpSpec same = Dl4jMlp.importFrom(withFirstLayer(d -> d.biasUpdater(new Adam(1e-3)))).spec();
+        assertEquals(MlpSpec.Optimizer.adam(1e-3), same.optimizer(), "a bias updater equal to the weights' is the one optimizer");
+    }
+
     @Test
     void whatTheEngineCannotRunIsRefusedWithTheLayerAndTheReason() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
