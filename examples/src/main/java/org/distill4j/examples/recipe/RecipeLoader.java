@@ -517,7 +517,7 @@ public final class RecipeLoader {
             try {
                 Losses.create(lossName, settings); // the loss's own checks (ranges, types)
             } catch (IllegalArgumentException e) {
-                throw error(termNode, p, e.getMessage());
+                throw error(settingNamed(e.getMessage(), fields, termNode), p, e.getMessage());
             }
             terms.add(new Recipe.LossTerm(lossName, weight, settings));
             Map<String, Object> rt = new LinkedHashMap<>();
@@ -552,6 +552,27 @@ public final class RecipeLoader {
             }
         }
         return List.copyOf(terms);
+    }
+
+    /**
+     * Where a loss's own check of its settings is reported: at the value of the setting its {@code message} names first
+     * (as a word: "setting 'temperature'", "kd temperature must be ..."), which may come from --set, else at the term.
+     */
+    private static Node settingNamed(String message, Map<String, Node> fields, Node term) {
+        Node at = term;
+        int first = Integer.MAX_VALUE;
+        for (Map.Entry<String, Node> f : fields.entrySet()) {
+            if (f.getKey().equals("name")) {
+                continue;
+            }
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?<![\\w-])" + java.util.regex.Pattern.quote(f.getKey())
+                    + "(?![\\w-])").matcher(message);
+            if (m.find() && m.start() < first) {
+                first = m.start();
+                at = f.getValue();
+            }
+        }
+        return at;
     }
 
     private static List<String> allLossNames() {
@@ -614,7 +635,7 @@ public final class RecipeLoader {
         try {
             FeatureLosses.create(lossName, check); // the loss's own checks (ranges, types)
         } catch (IllegalArgumentException e) {
-            throw error(tm, p, e.getMessage());
+            throw error(settingNamed(e.getMessage(), fields, tm), p, e.getMessage());
         }
         return new Recipe.LossTerm(lossName, weight, settings, studentLayer, teacherLayer);
     }
@@ -923,10 +944,15 @@ public final class RecipeLoader {
     private void override(MappingNode top, String assignment) {
         int eq = assignment.indexOf('=');
         String shown = org.distill4j.examples.Main.printable(assignment); // a control character in it is shown as an escape
-        if (eq <= 0) {
+        String keyPath = eq < 0 ? "" : assignment.substring(0, eq).trim();
+        if (keyPath.isEmpty()) {
             throw new RecipeException(file + ": --set " + shown + ": expected key.path=value");
         }
-        String[] keys = assignment.substring(0, eq).trim().split("\\.");
+        String[] keys = keyPath.split("\\.", -1);
+        if (java.util.Arrays.asList(keys).contains("")) { // "training.=3" would replace the whole section, ".x=3" add a key ''
+            throw new RecipeException(file + ": --set " + shown + ": the key '" + org.distill4j.examples.Main.printable(keyPath)
+                    + "' has an empty part; expected keys joined by single dots, e.g. training.epochs=5");
+        }
         String value = trimSpaces(assignment.substring(eq + 1));
         String shownValue = org.distill4j.examples.Main.printable(value);
         // the value is YAML too, so lists work: --set student.hidden=[800,800]
@@ -949,10 +975,12 @@ public final class RecipeLoader {
         StringBuilder at = new StringBuilder(); // the path walked so far, as written
         for (int i = 0; i < keys.length; i++) {
             boolean last = i == keys.length - 1;
-            if (!(cur instanceof MappingNode m)) {
-                throw new RecipeException(file + ": --set " + shown + ": '" + at + "' is not a section");
-            }
             String key = keys[i];
+            if (!(cur instanceof MappingNode m)) {
+                throw new RecipeException(file + ": --set " + shown + ": '" + at + "' is "
+                        + (cur instanceof SequenceNode ? "a list, not a section, so it has no key '" + key + "'; reach an entry by its"
+                        + " index, e.g. " + at + "[0]" : "a value, not a section, so it has no key '" + key + "'"));
+            }
             List<Integer> indexes = new ArrayList<>();
             java.util.regex.Matcher im = INDEXED.matcher(key);
             if (find(m, key) == null && im.matches()) { // a key written with brackets (a row "a[1]") is that key
@@ -967,18 +995,24 @@ public final class RecipeLoader {
             at.setLength(0);
             at.append(here);
             if (indexes.isEmpty()) {
+                // a key or section --set adds is marked as the value is: an error about it (an unknown key, a row that is
+                // not in the recipe) names the assignment
                 if (last) {
                     ScalarNode k = new ScalarNode(Tag.STR, key, null, null, DumperOptions.ScalarStyle.PLAIN);
                     if (found != null) {
                         m.getValue().set(m.getValue().indexOf(found), new NodeTuple(found.getKeyNode(), v));
                     } else {
+                        markFromSet(k, shown);
                         m.getValue().add(new NodeTuple(k, v));
                     }
                     return;
                 }
                 if (found == null) {
                     MappingNode child = new MappingNode(Tag.MAP, new ArrayList<>(), DumperOptions.FlowStyle.BLOCK);
-                    m.getValue().add(new NodeTuple(new ScalarNode(Tag.STR, key, null, null, DumperOptions.ScalarStyle.PLAIN), child));
+                    ScalarNode k = new ScalarNode(Tag.STR, key, null, null, DumperOptions.ScalarStyle.PLAIN);
+                    markFromSet(k, shown);
+                    markFromSet(child, shown);
+                    m.getValue().add(new NodeTuple(k, child));
                     cur = child;
                 } else {
                     cur = found.getValueNode();

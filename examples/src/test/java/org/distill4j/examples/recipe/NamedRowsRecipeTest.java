@@ -59,10 +59,12 @@ class NamedRowsRecipeTest {
         e = assertThrows(RecipeException.class, () -> parse(rows, "student[0]=3"));
         assertEquals("r.yaml: --set student[0]=3: 'student' is not a list, so it has no entry [0]", e.getMessage());
         e = assertThrows(RecipeException.class, () -> parse(rows, "loss.T1[0].temperature.x=3"));
-        assertEquals("r.yaml: --set loss.T1[0].temperature.x=3: 'loss.T1[0].temperature' is not a section", e.getMessage());
+        assertEquals("r.yaml: --set loss.T1[0].temperature.x=3: 'loss.T1[0].temperature' is a value, not a section, so it has no key"
+                + " 'x'", e.getMessage());
         e = assertThrows(RecipeException.class, () -> parse(rows, "loss.T1[0].temperature=-1"));
-        assertEquals("r.yaml:10:8: loss.T1[0]: kd temperature must be a finite number > 0, got -1.0", e.getMessage(),
-                "the value set is checked as the file's would be, at its term");
+        assertEquals("r.yaml: --set loss.T1[0].temperature=-1 (at character 1 of the value): loss.T1[0]: kd temperature must be a"
+                + " finite number > 0, got -1.0", e.getMessage(), "the value set is checked as the file's would be, and placed in the"
+                + " assignment (the file's line 10 holds temperature: 1)");
     }
 
     @Test

@@ -182,6 +182,49 @@ class RecipeLimitsTest {
         assertFalse(((Map<?, ?>) ok(BASE).resolved().get("training")).containsKey("schedules"), "none given: none recorded");
     }
 
+    /**
+     * Every --set mistake names the assignment as written (its key and value) and what was expected. An unknown key or
+     * section, and a row that is not in the recipe, said "r.yaml (--set): ..." without the assignment (the keys --set adds
+     * carried no record of it); a key with an empty part ("training.=3") replaced the whole section, or was called unknown
+     * key ''; a key under a list or a value said only "is not a section"; a loss setting's own check (a number, a range)
+     * named the file's line of the term although the value came from --set.
+     */
+    @Test
+    void everySetMistakeNamesTheAssignmentAndWhatWasExpected() {
+        String keys = "; valid keys in training: backend, batchSize, checkpoint, epochs, learningRate, optimizer, schedules, seed, seeds";
+        assertEquals("r.yaml: --set training.epoch=5: training.epoch: unknown key 'epoch' (did you mean 'epochs'?)" + keys,
+                refused(BASE, "training.epoch=5"));
+        assertEquals("r.yaml: --set trainin.epochs=5: trainin: unknown key 'trainin' (did you mean 'training'?); valid keys: data,"
+                + " description, loss, name, student, teacher, training", refused(BASE, "trainin.epochs=5"));
+        assertEquals("r.yaml: --set x=1: x: unknown key 'x'; valid keys: data, description, loss, name, student, teacher, training",
+                refused(BASE, "x=1"));
+        contains(refused(BASE, "student.hidden[x]=3"), "r.yaml: --set student.hidden[x]=3: student.hidden[x]: unknown key 'hidden[x]'");
+        String rows = RecipeTest.base("  T1: [{name: kd, temperature: 1}]\n");
+        assertEquals("r.yaml: --set loss.T2.temperature=2: loss.T2: expected a list of loss terms, e.g. [{name: kd, temperature: 4,"
+                + " alpha: 0.1}]", refused(rows, "loss.T2.temperature=2"));
+
+        for (String empty : new String[] {"training.=3", ".epochs=3", "training..epochs=3", "=3", " =3"}) {
+            String key = empty.substring(0, empty.indexOf('=')).trim();
+            contains(refused(BASE, empty), "r.yaml: --set " + empty + ": " + (key.isEmpty() ? "expected key.path=value"
+                    : "the key '" + key + "' has an empty part; expected keys joined by single dots, e.g. training.epochs=5"));
+        }
+        assertEquals("r.yaml: --set loss.T1.temperature=2: 'loss' is a list, not a section, so it has no key 'T1'; reach an entry by"
+                + " its index, e.g. loss[0]", refused(BASE, "loss.T1.temperature=2"));
+        assertEquals("r.yaml: --set name.x=3: 'name' is a value, not a section, so it has no key 'x'", refused(BASE, "name.x=3"));
+
+        assertEquals("r.yaml: --set loss[0].temperature=hot (at character 1 of the value): loss[0]: loss 'kd' setting 'temperature'"
+                + " must be a number, got 'hot'", refused(BASE, "loss[0].temperature=hot"));
+        contains(refused(rows, "loss.T1[0].temperature=-1"), "r.yaml: --set loss.T1[0].temperature=-1 (at character 1 of the value):"
+                + " loss.T1[0]: ");
+        String sp = "  - name: kd\n  - {name: sp, student: 0, teacher: 0}\n";
+        contains(refused(RecipeTest.base(sp), "loss[1].gamma=-1"), "r.yaml: --set loss[1].gamma=-1 (at character 1 of the value):"
+                + " loss[1]: ");
+        // in the file the same mistakes are placed at the setting, not at the term
+        contains(refused(RecipeTest.base("  - {name: kd, temperature: 4f}\n")), "r.yaml:10:29: loss[0]: loss 'kd' setting 'temperature'"
+                + " must be a number, got '4f'");
+        contains(refused(RecipeTest.base("  - name: kd\n  - {name: sp, student: 0, teacher: 0, gamma: -1}\n")), "r.yaml:11:47: loss[1]: ");
+    }
+
     /** Errors in --set name the assignment, and where the value itself is wrong the character in it. */
     @Test
     void setErrorsNameTheAssignment() {
