@@ -175,6 +175,11 @@ class RecipeTest {
         assertTrue(err.startsWith("distill run: " + KD + ": --set student.hidden=[1,: student.hidden: the value is not valid YAML: "),
                 err);
         assertFalse(err.contains("\tat "), "no stack trace: " + err);
+        err = runFails(2, "run", KD.toString(), "--quiet", "--set", "training.epoch=5");
+        assertTrue(err.startsWith("distill run: " + KD + ": --set training.epoch=5: training.epoch: unknown key 'epoch' (did you mean"
+                + " 'epochs'?)"), err);
+        err = runFails(2, "run", KD.toString(), "--quiet", "--set");
+        assertTrue(err.contains("--set needs a value"), err);
         RecipeException e = assertThrows(RecipeException.class, () -> RecipeLoader.load(KD, List.of("name={a: b")));
         assertTrue(e.getMessage().contains("--set name={a: b: name: the value is not valid YAML"), e.getMessage());
 
