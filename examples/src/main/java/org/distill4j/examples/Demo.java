@@ -755,14 +755,15 @@ public final class Demo {
 
     /**
      * A saved DL4J MultiLayerNetwork as a teacher for data of {@code features} inputs and {@code classes} classes: a file that
-     * is not one (an array in it damaged: {@link ModelFiles#checkArrays}), or a model of other classes (read with the data's
-     * row stride) or inputs (failing deep in DL4J), is an {@link IllegalArgumentException} saying which.
+     * is not one (an array in it damaged, or entries too large to load: {@link ModelFiles#checkArrays}), or a model of other
+     * classes (read with the data's row stride) or inputs (failing deep in DL4J), is an {@link IllegalArgumentException} saying
+     * which.
      */
     static MultiLayerNetwork dl4jTeacherNet(Path model, int features, int classes) {
         MultiLayerNetwork net;
         try {
-            ModelFiles.checkArrays(model, false); // a damaged length or shape would have ND4J allocate it or read out of bounds
-            net = org.deeplearning4j.util.ModelSerializer.restoreMultiLayerNetwork(model.toFile(), false);
+            // checked first: a damaged length or shape would have ND4J allocate it or read out of bounds, a zip bomb fill the heap
+            net = ModelFiles.readChecked(model, false, in -> org.deeplearning4j.util.ModelSerializer.restoreMultiLayerNetwork(in, false));
         } catch (IOException | RuntimeException e) {
             throw new IllegalArgumentException("cannot read it as a DL4J MultiLayerNetwork (ModelSerializer zip; for ONNX or"
                     + " TorchScript use a .onnx / .pt name or an engine): " + e.getMessage(), e);

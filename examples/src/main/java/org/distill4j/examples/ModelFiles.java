@@ -157,14 +157,15 @@ final class ModelFiles {
             throw new Main.UsageException(path.getFileName() + " is read as a DL4J model; --engine, --input-shape, --logits and "
                     + "--output-names apply to ONNX / TorchScript files");
         }
-        checkArrays(path, false); // its own message names the file and the entry
-        MultiLayerNetwork net;
-        try {
-            net = ModelSerializer.restoreMultiLayerNetwork(path.toFile(), false);
-        } catch (IOException | RuntimeException e) {
-            throw new IOException("cannot read " + path + " as a DL4J MultiLayerNetwork (ModelSerializer zip; for ONNX or "
-                    + "TorchScript use a .onnx / .pt name or --engine): " + e.getMessage(), e);
-        }
+        // the checks' own messages name the file and the entry; ModelSerializer's are prefixed here
+        MultiLayerNetwork net = readChecked(path, false, in -> {
+            try {
+                return ModelSerializer.restoreMultiLayerNetwork(in, false);
+            } catch (IOException | RuntimeException e) {
+                throw new IOException("cannot read " + path + " as a DL4J MultiLayerNetwork (ModelSerializer zip; for ONNX or "
+                        + "TorchScript use a .onnx / .pt name or --engine): " + e.getMessage(), e);
+            }
+        });
         // a model of other classes would be read with the data's row stride (wrong numbers, or an index out of bounds), and
         // labeled into a store of another vocabulary; one of other inputs fails in DL4J without naming the file
         Dl4jTeacher t = Dl4jTeacher.of(net);
@@ -180,6 +181,46 @@ final class ModelFiles {
         }
         return new Loaded(t, "DL4J " + path.getFileName(), net.numParams(), Demo.teacherId(net));
     }
+
+    /** Reads a zip that {@link #readChecked} has checked. */
+    interface ZipReader<T> {
+        T read(java.io.InputStream zip) throws IOException;
+    }
+
+    /**
+     * {@code reader}'s result for {@code zip} (e.g. {@code ModelSerializer.restoreMultiLayerNetwork(in, false)}), once
+     * {@link #checkArrays(Path, boolean)} has passed. Both read the same open file: a file put in its place between the
+     * two passes (a rename) is not the one read the second time.
+     */
+    static <T> T readChecked(Path zip, boolean loadUpdater, ZipReader<T> reader) throws IOException {
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(zip, java.nio.file.StandardOpenOption.READ)) {
+            java.io.InputStream open = java.nio.channels.Channels.newInputStream(ch);
+            check(zip, new java.io.BufferedInputStream(new java.io.FilterInputStream(open) {
+                @Override
+                public void close() {
+                    // the channel stays open for the reader
+                }
+            }), loadUpdater, inflateBudget());
+            ch.position(0);
+            return reader.read(new java.io.BufferedInputStream(java.nio.channels.Channels.newInputStream(ch)));
+        }
+    }
+
+    /**
+     * The most bytes a zip's entries may inflate to, in all: a third of the most heap this JVM may use. ModelSerializer
+     * (DL4J 1.0.0-M2.1) reads every entry into a byte array and holds them all at once; an entry whose size the zip does
+     * not declare, as in the zips ModelSerializer writes, grows in a ByteArrayOutputStream to up to twice its size before it
+     * is copied out, so one entry may take three times its size while it is read.
+     */
+    static long inflateBudget() {
+        return Runtime.getRuntime().maxMemory() / 3;
+    }
+
+    /** The largest Java array, in bytes, as the JDK's own buffers bound it: ModelSerializer reads each entry into one. */
+    static final long MAX_ENTRY_BYTES = Integer.MAX_VALUE - 8;
+
+    /** The most bytes deflate gives per compressed byte: 258 repeated bytes from 2 bits. */
+    private static final long MAX_DEFLATE_RATIO = 1032;
 
     /** The most values an ND4J shape buffer holds: {@code 2 * rank + 4} for ND4J's largest rank, 32. */
     private static final int MAX_SHAPE_VALUES = 2 * 32 + 4;
@@ -205,19 +246,144 @@ final class ModelFiles {
      * </ul>
      * An entry of an empty coefficients.bin (a model without parameters) has no array to check.
      *
-     * @throws IOException naming the file, the entry and what was expected, for a damaged array or a zip that cannot be read
-     *                     through
+     * <p>ModelSerializer also reads every entry, of any name, into a byte array of the size its local header declares, or,
+     * where it declares none, of all the entry inflates to: a zip bomb (a small file whose entry inflates to gigabytes)
+     * or a header declaring gigabytes ended in an OutOfMemoryError. So every entry is checked, as ModelSerializer reads it
+     * (the local headers; the central directory, which {@code ZipFile} would read, is not what it trusts, and its sizes
+     * need not be the local headers'): a declared size above {@link #MAX_ENTRY_BYTES}, above what its compressed bytes
+     * can give (stored: as many, deflated: {@value #MAX_DEFLATE_RATIO} times as many), or above the budget left is
+     * refused before anything is inflated; and since a declared size may lie low or be missing, the bytes are counted as
+     * they inflate, the check stopping at the first byte past an entry's limit or the budget ({@link #inflateBudget()},
+     * all entries together), having held 8 KiB at a time. What this protects against is the heap of this JVM being
+     * exhausted by the zip's own declarations and contents, not the time it takes to inflate up to the budget, nor a file
+     * written over in place between this check and ModelSerializer's read ({@link #readChecked} reads one open file, so
+     * a file renamed into its place is not read), nor memory the JVM needs for other things at the time.
+     *
+     * @throws IOException naming the file, the entry and what was expected, for a damaged array, an entry too large to
+     *                     load, or a zip that cannot be read through
      */
     static void checkArrays(Path zip, boolean loadUpdater) throws IOException {
-        try (java.util.zip.ZipInputStream in = new java.util.zip.ZipInputStream(new java.io.BufferedInputStream(Files.newInputStream(zip)))) {
+        checkArrays(zip, loadUpdater, inflateBudget());
+    }
+
+    /** {@link #checkArrays(Path, boolean)} with at most {@code budget} bytes inflated, in all. */
+    static void checkArrays(Path zip, boolean loadUpdater, long budget) throws IOException {
+        check(zip, new java.io.BufferedInputStream(Files.newInputStream(zip)), loadUpdater, budget);
+    }
+
+    /** Checks the zip {@code raw} reads (and closes it). */
+    private static void check(Path zip, java.io.InputStream raw, boolean loadUpdater, long budget) throws IOException {
+        try (java.util.zip.ZipInputStream in = new java.util.zip.ZipInputStream(raw)) {
+            long inflated = 0; // by the entries before this one
             for (java.util.zip.ZipEntry e; (e = nextEntry(zip, in)) != null; ) {
                 String name = e.getName();
-                if (!e.isDirectory() && (name.equals(ModelSerializer.COEFFICIENTS_BIN) || loadUpdater && name.equals(ModelSerializer.UPDATER_BIN))) {
-                    new ArrayEntry(zip, name, in, e.getSize()).check();
+                if (e.isDirectory()) { // ModelSerializer throws an IllegalArgumentException without a message
+                    throw new IOException(zip + ": entry " + Main.printable(name) + " is a directory; expected a DL4J ModelSerializer "
+                            + "zip, which holds files only");
                 }
+                Inflated entry = new Inflated(zip, name, in, inflated, budget);
+                entry.declared(e);
+                if (name.equals(ModelSerializer.COEFFICIENTS_BIN) || loadUpdater && name.equals(ModelSerializer.UPDATER_BIN)) {
+                    new ArrayEntry(zip, name, entry, e.getSize()).check();
+                }
+                entry.drain();
+                inflated += entry.count;
             }
         } catch (java.util.zip.ZipException | java.io.EOFException e) {
             throw new IOException(zip + ": not a whole zip (" + e.getMessage() + "); expected a DL4J ModelSerializer zip", e);
+        }
+    }
+
+    /**
+     * One entry as it inflates: its bytes counted, and refused (an IOException naming the file and the entry) at the first
+     * byte past {@link #MAX_ENTRY_BYTES} or past the budget the entries before it left.
+     */
+    private static final class Inflated extends java.io.InputStream {
+        private final Path zip;
+        private final String name;
+        private final java.io.InputStream in;
+        private final long before;
+        private final long budget;
+        long count;
+
+        Inflated(Path zip, String name, java.io.InputStream in, long before, long budget) {
+            this.zip = zip;
+            this.name = name;
+            this.in = in;
+            this.before = before;
+            this.budget = budget;
+        }
+
+        /** Refuses sizes the local header declares that ModelSerializer could not allocate, or that the bytes cannot give. */
+        void declared(java.util.zip.ZipEntry e) throws IOException {
+            long size = e.getSize();
+            if (size < 0) {
+                return; // in a data descriptor after the data: counted as it inflates
+            }
+            if (size > MAX_ENTRY_BYTES) {
+                throw new IOException(where() + " declares " + size + " bytes; ModelSerializer reads each entry into one byte array, "
+                        + "which holds at most " + MAX_ENTRY_BYTES);
+            }
+            long compressed = e.getCompressedSize();
+            boolean stored = e.getMethod() == java.util.zip.ZipEntry.STORED;
+            long most = stored ? compressed
+                    : compressed >= Long.MAX_VALUE / MAX_DEFLATE_RATIO - 1 ? Long.MAX_VALUE : (compressed + 1) * MAX_DEFLATE_RATIO;
+            if (compressed >= 0 && size > most) {
+                throw new IOException(where() + " declares " + size + " bytes from " + compressed + (stored ? " stored" : " deflated")
+                        + " bytes, more than they can give (" + (stored ? "a stored entry holds its bytes as they are"
+                        : "deflate gives at most " + MAX_DEFLATE_RATIO + " bytes a byte") + "): a damaged or forged header");
+            }
+            if (size > budget - before) {
+                throw overBudget();
+            }
+        }
+
+        @Override
+        public int read() throws IOException {
+            int b = in.read();
+            if (b >= 0) {
+                counted(1);
+            }
+            return b;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            int n = in.read(b, off, len);
+            if (n > 0) {
+                counted(n);
+            }
+            return n;
+        }
+
+        /** Reads the rest of the entry, counting it. */
+        void drain() throws IOException {
+            byte[] b = new byte[8192];
+            while (read(b, 0, b.length) >= 0) {
+                // counted
+            }
+        }
+
+        private void counted(int n) throws IOException {
+            count += n;
+            if (count > MAX_ENTRY_BYTES) {
+                throw new IOException(where() + " inflates to more than " + MAX_ENTRY_BYTES + " bytes; ModelSerializer reads each entry "
+                        + "into one byte array, which holds at most that");
+            }
+            if (count > budget - before) {
+                throw overBudget();
+            }
+        }
+
+        private IOException overBudget() {
+            return new IOException(where() + ": the entries inflate to more than " + budget + " bytes in all; ModelSerializer holds "
+                    + "every entry in memory at once (up to three times over while it reads one), and this JVM's heap is at most "
+                    + Runtime.getRuntime().maxMemory() + " bytes; for a model this large, give the JVM more heap (-Xmx, e.g. "
+                    + "DISTILL_JAVA_OPTS=-Xmx8g)");
+        }
+
+        private String where() {
+            return zip + ": entry " + Main.printable(name);
         }
     }
 
