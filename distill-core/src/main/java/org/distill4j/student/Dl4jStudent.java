@@ -314,6 +314,8 @@ public final class Dl4jStudent implements Student, org.distill4j.checkpoint.Chec
             mln.getUpdater().update(mln, g, iteration, mln.getEpochCount(), n, ws);
             mln.params().subi(g.gradient());
             mln.setIterationCount(iteration + 1);
+            // as DL4J's own step (StochasticGradientDescent): constraints after the update, at the new iteration count
+            mln.applyConstraints(mln.getIterationCount(), mln.getEpochCount());
         } else {
             INDArray[] epsilons = new INDArray[1 + featureOutputs.size()];
             epsilons[0] = eps;
@@ -339,6 +341,7 @@ public final class Dl4jStudent implements Student, org.distill4j.checkpoint.Chec
             graph.getUpdater().update(g, iteration, graph.getEpochCount(), n, ws);
             graph.params().subi(g.gradient());
             graph.getConfiguration().setIterationCount(iteration + 1);
+            graph.applyConstraints(graph.getIterationCount(), graph.getEpochCount());
         }
         lastBatchSize = -1;
     }

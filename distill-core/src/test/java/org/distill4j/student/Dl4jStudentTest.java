@@ -1,6 +1,7 @@
 package org.distill4j.student;
 
 import org.deeplearning4j.nn.conf.ComputationGraphConfiguration;
+import org.deeplearning4j.nn.conf.constraint.MaxNormConstraint;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.layers.DenseLayer;
 import org.deeplearning4j.nn.conf.layers.OutputLayer;
@@ -103,6 +104,80 @@ class Dl4jStudentTest {
             stepOurs(student, b);
             assertArrayEquals(reference.params().toFloatVector(), ours.params().toFloatVector(), 2e-6f, "step " + step);
         }
+    }
+
+    /**
+     * Weight constraints (here a max-norm on every layer's weights) are part of DL4J's step: fit() applies them after the
+     * update. The external-errors path must too, for a MultiLayerNetwork and a ComputationGraph; with a learning rate
+     * large enough that the constraint binds, so a step without it would differ.
+     */
+    @Test
+    void weightConstraintsApplyAfterEachStepAsInDl4jFit() {
+        MaxNormConstraint maxNorm = new MaxNormConstraint(0.4, 1);
+        for (boolean asGraph : new boolean[]{false, true}) {
+            Random rng = new Random(17);
+            org.deeplearning4j.nn.api.Model reference;
+            org.deeplearning4j.nn.api.Model ours;
+            Dl4jStudent student;
+            if (asGraph) {
+                ComputationGraph r = constrainedGraph(true, maxNorm);
+                ComputationGraph o = constrainedGraph(false, maxNorm);
+                o.setParams(r.params().dup());
+                reference = r;
+                ours = o;
+                student = Dl4jStudent.of(o);
+            } else {
+                MultiLayerNetwork r = constrainedMlp(true, maxNorm);
+                MultiLayerNetwork o = constrainedMlp(false, maxNorm);
+                o.setParams(r.params().dup());
+                reference = r;
+                ours = o;
+                student = Dl4jStudent.of(o);
+            }
+            for (int step = 0; step < 3; step++) {
+                Batch b = batch(rng);
+                if (reference instanceof MultiLayerNetwork m) {
+                    m.fit(asDataSet(b));
+                } else {
+                    ((ComputationGraph) reference).fit(asDataSet(b));
+                }
+                stepOurs(student, b);
+                assertArrayEquals(reference.params().toFloatVector(), ours.params().toFloatVector(), 2e-6f,
+                        (asGraph ? "graph" : "MultiLayerNetwork") + " step " + step);
+            }
+            // the constraint bound: each norm along W's dimension 1 (of the weights [nIn, nOut] from one input) is at most 0.4,
+            // some exactly
+            INDArray w = ours instanceof MultiLayerNetwork m ? m.getLayer(0).getParam("W") : ((ComputationGraph) ours).getLayer("h").getParam("W");
+            INDArray norms = w.norm2(1);
+            assertTrue(norms.maxNumber().doubleValue() <= 0.4 + 1e-6, "norms " + norms);
+            assertTrue(norms.maxNumber().doubleValue() > 0.4 - 1e-4, "the constraint binds: norms " + norms);
+        }
+    }
+
+    private static MultiLayerNetwork constrainedMlp(boolean softmaxOutput, MaxNormConstraint c) {
+        MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().seed(4).updater(new Sgd(2.0))
+                .weightInit(WeightInit.XAVIER).constrainWeights(c).list()
+                .layer(new DenseLayer.Builder().nIn(IN).nOut(HIDDEN).activation(Activation.TANH).build())
+                .layer(softmaxOutput
+                        ? new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nIn(HIDDEN).nOut(OUT).activation(Activation.SOFTMAX).build()
+                        : new DenseLayer.Builder().nIn(HIDDEN).nOut(OUT).activation(Activation.IDENTITY).build())
+                .build());
+        net.init();
+        return net;
+    }
+
+    private static ComputationGraph constrainedGraph(boolean softmaxOutput, MaxNormConstraint c) {
+        ComputationGraphConfiguration conf = new NeuralNetConfiguration.Builder().seed(4).updater(new Sgd(2.0))
+                .weightInit(WeightInit.XAVIER).constrainWeights(c).graphBuilder().addInputs("in")
+                .addLayer("h", new DenseLayer.Builder().nIn(IN).nOut(HIDDEN).activation(Activation.TANH).build(), "in")
+                .addLayer("out", softmaxOutput
+                        ? new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nIn(HIDDEN).nOut(OUT)
+                        .activation(Activation.SOFTMAX).build()
+                        : new DenseLayer.Builder().nIn(HIDDEN).nOut(OUT).activation(Activation.IDENTITY).build(), "h")
+                .setOutputs("out").build();
+        ComputationGraph g = new ComputationGraph(conf);
+        g.init();
+        return g;
     }
 
     private static ComputationGraph graph(boolean softmaxOutput) {
