@@ -39,7 +39,7 @@ public final class CudaMlpEngineProvider implements StepEngineProvider {
         MultiLayerNetwork studentNet = ((Dl4jStudent) setup.student()).multiLayerNetwork();
         Dl4jMlp.Imported student = Dl4jMlp.importFrom(studentNet);
         Dl4jMlp.Imported teacher = setup.teacher() != null && setup.loss().needsTeacher()
-                ? Dl4jMlp.importFrom(((Dl4jTeacher) setup.teacher()).multiLayerNetwork()) : null;
+                ? Dl4jMlp.importForInference(((Dl4jTeacher) setup.teacher()).multiLayerNetwork()) : null;
         CudaMlpEngine.Options options = CudaMlpEngine.Options.fromSystemProperties();
         try {
             MlpOptimizerState start = Dl4jMlp.readState(studentNet, student.spec()); // a pretrained student's Adam state goes on
@@ -91,7 +91,8 @@ public final class CudaMlpEngineProvider implements StepEngineProvider {
 
     private static String importProblem(MultiLayerNetwork net, String role) {
         try {
-            Dl4jMlp.Imported imported = Dl4jMlp.importFrom(net);
+            // a teacher only runs forward: what only its training used (its updater, regularization, ...) does not matter
+            Dl4jMlp.Imported imported = role.equals("teacher") ? Dl4jMlp.importForInference(net) : Dl4jMlp.importFrom(net);
             if (role.equals("student") && imported.softmaxHead()) {
                 return "the student ends in a softmax OutputLayer; the engine trains students whose last layer gives logits";
             }

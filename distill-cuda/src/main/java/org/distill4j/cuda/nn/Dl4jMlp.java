@@ -46,8 +46,23 @@ public final class Dl4jMlp {
     public record Imported(MlpSpec spec, MlpWeights weights, boolean softmaxHead) {
     }
 
-    /** Reads {@code net} (initialized if it is not yet). */
+    /** Reads {@code net} (initialized if it is not yet) to be trained by the engine. */
     public static Imported importFrom(MultiLayerNetwork net) {
+        return read(net, true);
+    }
+
+    /**
+     * Reads {@code net} (initialized if it is not yet) to be run forward only, as the engine runs a teacher: what only
+     * training uses (regularization, weight noise, constraints, gradient normalization, the updaters, dropout of any kind)
+     * is not refused, since none of it changes the inference forward pass that {@code Dl4jTeacher} takes. The spec has no
+     * dropout and a placeholder optimizer (SGD at learning rate 0). What changes the forward pass is refused as by
+     * {@link #importFrom}.
+     */
+    public static Imported importForInference(MultiLayerNetwork net) {
+        return read(net, false);
+    }
+
+    private static Imported read(MultiLayerNetwork net, boolean training) {
         if (net.getLayers() == null || net.getLayers().length == 0) {
             net.init();
         }
@@ -76,28 +91,8 @@ public final class Dl4jMlp {
                         + "); the GPU MLP engine runs plain dense stacks");
             }
             BaseLayer dense = (BaseLayer) lc;
-            List<?> onWeights = dense.getRegularization();
-            List<?> onBiases = dense.getRegularizationBias();
-            if (!onWeights.isEmpty() || !onBiases.isEmpty()) {
-                String which = (onWeights.isEmpty() ? "" : "of its weights " + onWeights)
-                        + (onWeights.isEmpty() || onBiases.isEmpty() ? "" : " and ")
-                        + (onBiases.isEmpty() ? "" : "of its biases " + onBiases);
-                throw new IllegalArgumentException(where + " has regularization " + which
-                        + "; the GPU MLP engine does not apply it (remove it, or train with the DL4J path)");
-            }
-            if (dense.getWeightNoise() != null) {
-                throw new IllegalArgumentException(where + " has weight noise " + dense.getWeightNoise()
-                        + ", which the GPU MLP engine does not apply");
-            }
-            if (dense.getConstraints() != null && !dense.getConstraints().isEmpty()) {
-                throw new IllegalArgumentException(where + " has constraints " + dense.getConstraints()
-                        + ", which the GPU MLP engine does not apply");
-            }
-            GradientNormalization gn = dense.getGradientNormalization();
-            if (gn != null && gn != GradientNormalization.None) {
-                throw new IllegalArgumentException(where + " has gradient normalization " + gn + " (threshold "
-                        + dense.getGradientNormalizationThreshold() + "), which the GPU MLP engine does not apply (remove it, or train "
-                        + "with the DL4J path)");
+            if (training) {
+                refuseTrainingOnly(dense, where);
             }
             boolean bias = lc instanceof DenseLayer d ? d.hasBias() : ((BaseOutputLayer) lc).hasBias();
             if (!bias) {
@@ -111,27 +106,56 @@ public final class Dl4jMlp {
             if (output) {
                 softmaxHead = true;
             }
-            IUpdater u = dense.getIUpdater();
-            if (updater == null) {
-                updater = u;
-            } else if (!updater.equals(u)) {
-                throw new IllegalArgumentException(where + " has updater " + u + ", other layers " + updater + "; the GPU MLP engine "
-                        + "takes one optimizer for the whole network");
-            }
-            if (dense.getBiasUpdater() != null && !dense.getBiasUpdater().equals(u)) {
-                throw new IllegalArgumentException(where + " has a separate bias updater " + dense.getBiasUpdater()
-                        + ", which the GPU MLP engine does not support");
+            if (training) {
+                IUpdater u = dense.getIUpdater();
+                if (updater == null) {
+                    updater = u;
+                } else if (!updater.equals(u)) {
+                    throw new IllegalArgumentException(where + " has updater " + u + ", other layers " + updater + "; the GPU MLP engine "
+                            + "takes one optimizer for the whole network");
+                }
             }
             int in = Math.toIntExact(((org.deeplearning4j.nn.conf.layers.FeedForwardLayer) lc).getNIn());
             int out = Math.toIntExact(((org.deeplearning4j.nn.conf.layers.FeedForwardLayer) lc).getNOut());
-            layers.add(new MlpSpec.Layer(in, out, act, dropout(dense.getIDropout(), where)));
+            layers.add(new MlpSpec.Layer(in, out, act, training ? dropout(dense.getIDropout(), where) : 0));
             w[i] = flatten(net.getLayer(i).getParam("W"), in, out);
             b[i] = net.getLayer(i).getParam("b").dup().data().asFloat();
         }
-        MlpSpec spec = new MlpSpec(layers.get(0).in(), layers, optimizer(updater));
+        MlpSpec spec = new MlpSpec(layers.get(0).in(), layers, training ? optimizer(updater) : MlpSpec.Optimizer.sgd(0));
         MlpWeights weights = new MlpWeights(w, b);
         weights.check(spec);
         return new Imported(spec, weights, softmaxHead);
+    }
+
+    /** Refuses what only training uses, where the engine would train differently from DL4J. */
+    private static void refuseTrainingOnly(BaseLayer dense, String where) {
+        List<?> onWeights = dense.getRegularization();
+        List<?> onBiases = dense.getRegularizationBias();
+        if (!onWeights.isEmpty() || !onBiases.isEmpty()) {
+            String which = (onWeights.isEmpty() ? "" : "of its weights " + onWeights)
+                    + (onWeights.isEmpty() || onBiases.isEmpty() ? "" : " and ")
+                    + (onBiases.isEmpty() ? "" : "of its biases " + onBiases);
+            throw new IllegalArgumentException(where + " has regularization " + which
+                    + "; the GPU MLP engine does not apply it (remove it, or train with the DL4J path)");
+        }
+        if (dense.getWeightNoise() != null) {
+            throw new IllegalArgumentException(where + " has weight noise " + dense.getWeightNoise()
+                    + ", which the GPU MLP engine does not apply");
+        }
+        if (dense.getConstraints() != null && !dense.getConstraints().isEmpty()) {
+            throw new IllegalArgumentException(where + " has constraints " + dense.getConstraints()
+                    + ", which the GPU MLP engine does not apply");
+        }
+        GradientNormalization gn = dense.getGradientNormalization();
+        if (gn != null && gn != GradientNormalization.None) {
+            throw new IllegalArgumentException(where + " has gradient normalization " + gn + " (threshold "
+                    + dense.getGradientNormalizationThreshold() + "), which the GPU MLP engine does not apply (remove it, or train "
+                    + "with the DL4J path)");
+        }
+        if (dense.getBiasUpdater() != null && !dense.getBiasUpdater().equals(dense.getIUpdater())) {
+            throw new IllegalArgumentException(where + " has a separate bias updater " + dense.getBiasUpdater()
+                    + ", which the GPU MLP engine does not support");
+        }
     }
 
     /** A MultiLayerNetwork of DenseLayers with {@code spec}'s shapes, activations, dropout and optimizer, holding {@code weights}. */

@@ -44,6 +44,26 @@ class CudaMlpEngineProviderTest {
         return Dl4jMlpTest.net(new Adam(1e-3), 3, 0, hidden);
     }
 
+    /**
+     * A teacher only runs forward, so what only its training used does not keep the engine off: a teacher trained with
+     * Nesterovs and l2 is taken with kd, where the same network as the student is declined for its updater.
+     */
+    @Test
+    void aTeacherTrainedWithAnUpdaterOrRegularizationTheEngineCannotApplyIsTaken() {
+        MultiLayerNetwork student = mlp(Activation.RELU);
+        MultiLayerNetwork nesterovs = new MultiLayerNetwork(new org.deeplearning4j.nn.conf.NeuralNetConfiguration.Builder().seed(2)
+                .updater(new org.nd4j.linalg.learning.config.Nesterovs(0.1, 0.9)).l2(1e-4).list()
+                .layer(new org.deeplearning4j.nn.conf.layers.DenseLayer.Builder().nIn(13).nOut(8).activation(Activation.TANH).build())
+                .layer(new org.deeplearning4j.nn.conf.layers.DenseLayer.Builder().nIn(8).nOut(5).activation(Activation.IDENTITY).build())
+                .build());
+        nesterovs.init();
+        SoftTargetKd kd = new SoftTargetKd(4, 0.1);
+        assertNull(CudaMlpEngineProvider.unsupported(setup(Dl4jTeacher.of(nesterovs), student, kd, CUDA, List.of())),
+                "a Nesterovs + l2 teacher with kd on cuda");
+        String s = CudaMlpEngineProvider.unsupported(setup(Dl4jTeacher.of(student), nesterovs, kd, CUDA, List.of()));
+        assertTrue(s != null && s.startsWith("student: layer 0 (DenseLayer) has regularization"), s);
+    }
+
     @Test
     void eachUnsupportedSetupIsDeclinedWithItsReason() {
         MultiLayerNetwork student = mlp(Activation.RELU);

@@ -507,6 +507,55 @@ class Dl4jMlpTest {
         }
     }
 
+    /**
+     * A teacher trained with what only training uses (l2, Nesterovs, a separate bias updater, a scheduled dropout, weight
+     * noise, a max-norm constraint, gradient clipping) is refused to be trained by the engine, but read to run forward:
+     * no dropout, a placeholder optimizer, and a forward pass equal to DL4J's inference output. What changes the forward
+     * pass (here an ELU) is still refused.
+     */
+    @Test
+    void aTeacherIsReadForInferenceWhateverItsTrainingUsed() {
+        MultiLayerNetwork n = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().seed(6).updater(new Nesterovs(0.1, 0.9))
+                .l2(1e-3).list()
+                .layer(new DenseLayer.Builder().nIn(IN).nOut(11).activation(Activation.RELU).biasUpdater(new Sgd(0.01))
+                        .dropOut(new org.deeplearning4j.nn.conf.dropout.Dropout(new org.nd4j.linalg.schedule.StepSchedule(
+                                org.nd4j.linalg.schedule.ScheduleType.EPOCH, 0.9, 0.5, 2)))
+                        .weightNoise(new org.deeplearning4j.nn.conf.weightnoise.DropConnect(0.8))
+                        .constrainWeights(new org.deeplearning4j.nn.conf.constraint.MaxNormConstraint(2, 1))
+                        .gradientNormalization(org.deeplearning4j.nn.conf.GradientNormalization.ClipElementWiseAbsoluteValue).gradientNormalizationThreshold(1)
+                        .build())
+                .layer(new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nIn(11).nOut(4).activation(Activation.SOFTMAX).build())
+                .build());
+        n.init();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Dl4jMlp.importFrom(n));
+        assertTrue(e.getMessage().startsWith("layer 0 (DenseLayer) has regularization"), e.getMessage());
+        Dl4jMlp.Imported imp = Dl4jMlp.importForInference(n);
+        assertTrue(imp.softmaxHead());
+        assertEquals(MlpSpec.Optimizer.sgd(0), imp.spec().optimizer());
+        for (MlpSpec.Layer l : imp.spec().layers()) {
+            assertEquals(0, l.dropout(), "no dropout at inference");
+        }
+        int rows = 7;
+        float[] x = random(new Random(9), rows * IN);
+        double[] logits = new MlpReference(imp.spec(), imp.weights()).forward(x, rows);
+        INDArray p = n.output(Nd4j.create(x, new long[] {rows, IN}), false);
+        for (int r = 0; r < rows; r++) {
+            double z = 0;
+            for (int c = 0; c < 4; c++) {
+                z += Math.exp(logits[r * 4 + c]);
+            }
+            for (int c = 0; c < 4; c++) {
+                assertEquals(p.getDouble(r, c), Math.exp(logits[r * 4 + c]) / z, 1e-6, "row " + r + ", class " + c);
+            }
+        }
+        MultiLayerNetwork elu = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().seed(6).updater(new Nesterovs(0.1, 0.9))
+                .list().layer(new DenseLayer.Builder().nIn(IN).nOut(6).activation(Activation.ELU).build())
+                .layer(new DenseLayer.Builder().nIn(6).nOut(5).activation(Activation.IDENTITY).build()).build());
+        elu.init();
+        e = assertThrows(IllegalArgumentException.class, () -> Dl4jMlp.importForInference(elu));
+        assertTrue(e.getMessage().startsWith("layer 0 (DenseLayer) has activation elu"), e.getMessage());
+    }
+
     /** A two-layer network whose first DenseLayer {@code first} configures (13 -> 6 -> 5, Adam). */
     private static MultiLayerNetwork withFirstLayer(java.util.function.UnaryOperator<DenseLayer.Builder> first) {
         MultiLayerNetwork n = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().seed(4).updater(new Adam(1e-3)).list()
