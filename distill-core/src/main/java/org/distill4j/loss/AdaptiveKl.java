@@ -24,10 +24,15 @@ import java.util.Map;
  * held fixed. It is therefore not the derivative of the reported value along the weights' own change; the weights
  * decide how much of each KL's gradient the row gets.
  *
- * <p>Finding the head takes an expected {@code O(V)} selection by probability mass, not a sort. Classes the teacher
- * gives no mass are floored for the reverse part as in {@link ReverseKl} ({@link ReverseKl#TEACHER_LOG_FLOOR}); the
- * floored teacher is used throughout the row. The reported terms include the two weighted parts, {@code akl-fkl} and
- * {@code akl-rkl}, which add up to the value.
+ * <p>Finding the head takes a selection by probability mass with random pivots, expected {@code O(V)} whatever the
+ * row's shape, not a sort. Its running sums are added in the selection's order, so where a prefix's mass equals
+ * {@code mu} to within rounding, the head may differ by that one class from a class-by-class running sum (the released
+ * code's float32 cumulative sum is no more exact there); a mass exactly {@code mu} is head.
+ *
+ * <p>Classes the teacher gives no mass are floored for the reverse part only, as {@link ReverseKl} floors them
+ * ({@link ReverseKl#TEACHER_LOG_FLOOR} at T = 1, then tempered); the forward part and the head see the teacher as it is,
+ * so a sparse teacher (a top-k store's row) at a high temperature is not spread over the classes it ruled out. The
+ * reported terms include the two weighted parts, {@code akl-fkl} and {@code akl-rkl}, which add up to the value.
  */
 public final class AdaptiveKl extends TemperedDivergence {
     /** The registered name. */
@@ -77,12 +82,6 @@ public final class AdaptiveKl extends TemperedDivergence {
         return m;
     }
 
-    /** True: the reverse part is infinite where the teacher has no mass (see {@link ReverseKl}). */
-    @Override
-    boolean floorsTeacher() {
-        return true;
-    }
-
     @Override
     String[] partNames() {
         return new String[]{NAME + "-fkl", NAME + "-rkl"};
@@ -104,8 +103,19 @@ public final class AdaptiveKl extends TemperedDivergence {
         }
         final double wHead = gAll > 0 ? gHead / gAll : 0.5;
         final double wTail = gAll > 0 ? (gAll - gHead) / gAll : 0.5;
-        // forward part's dz = q - p; the reverse part's dz from the shared row helper, then the two mixed in place
-        double rkl = reverseKl(r, dz);
+        // the reverse part's dz first (on the floored teacher), then the forward part's q - p mixed in, in place
+        double[] logPRev = flooredForReverse(r, temperature);
+        double rkl = 0;
+        for (int i = 0; i < v; i++) {
+            if (r.q[i] > 0) {
+                double g = r.logQ[i] - logPRev[i];
+                rkl += r.q[i] * g;
+                dz[i] = g;
+            } else {
+                dz[i] = 0;
+            }
+        }
+        softmaxChain(r.q, dz, dz, v);
         double fkl = 0;
         for (int i = 0; i < v; i++) {
             if (r.p[i] > 0) {
@@ -118,6 +128,46 @@ public final class AdaptiveKl extends TemperedDivergence {
         return parts[0] + parts[1];
     }
 
+    /**
+     * The teacher's tempered log-probabilities with those at T = 1 floored at {@link ReverseKl#TEACHER_LOG_FLOOR}, as
+     * {@link ReverseKl} takes them: {@code r.logP} itself where nothing is below the floor, else a row of its own. The
+     * T = 1 values are {@code T * logP} less their log-sum-exp.
+     */
+    static double[] flooredForReverse(Row r, double temperature) {
+        final int v = r.v;
+        double max = Double.NEGATIVE_INFINITY;
+        double min = Double.POSITIVE_INFINITY;
+        for (int i = 0; i < v; i++) {
+            max = Math.max(max, r.logP[i]);
+            min = Math.min(min, r.logP[i]);
+        }
+        // log p1_i >= T (logP_i - max) - log v: nothing is below the floor unless the row's spread says it could be
+        if (temperature * (min - max) >= ReverseKl.TEACHER_LOG_FLOOR + Math.log(v)) {
+            return r.logP;
+        }
+        double[] out = r.extra();
+        double z1 = 0;
+        for (int i = 0; i < v; i++) {
+            z1 += Math.exp(temperature * (r.logP[i] - max));
+        }
+        final double lse1 = temperature * max + Math.log(z1);
+        double m = Double.NEGATIVE_INFINITY;
+        for (int i = 0; i < v; i++) {
+            double a = Math.max(temperature * r.logP[i] - lse1, ReverseKl.TEACHER_LOG_FLOOR) / temperature;
+            out[i] = a;
+            m = Math.max(m, a);
+        }
+        double z = 0;
+        for (int i = 0; i < v; i++) {
+            z += Math.exp(out[i] - m);
+        }
+        final double lse = m + Math.log(z);
+        for (int i = 0; i < v; i++) {
+            out[i] -= lse;
+        }
+        return out;
+    }
+
     /** Whether class {@code a} comes before class {@code b} in the teacher's order: more probable, or as probable and lower. */
     private static boolean before(double[] p, int a, int b) {
         return p[a] > p[b] || (p[a] == p[b] && a < b);
@@ -127,7 +177,11 @@ public final class AdaptiveKl extends TemperedDivergence {
      * The size of the teacher's head: the longest prefix of the classes in the teacher's order (see {@link #before})
      * whose cumulative probability is at most {@code mu}, and at least 1. On return {@code order[0, head)} holds the
      * head's classes (in no particular order) and {@code order[head, v)} the others, the tail's gaps summed after the
-     * head's. An expected linear-time selection by mass: each partition keeps the side the boundary is in.
+     * head's. A selection by mass: each partition keeps the side the boundary is in. Its pivots are the median of three
+     * classes drawn at random (a fixed-seed generator, so the result does not vary from run to run), which keeps it
+     * expected linear on any row: a deterministic choice is quadratic on some common shapes (a teacher whose
+     * probabilities rise and fall across the class index, 34 s for one row of 262,144 with the median of the range's
+     * first, middle and last).
      */
     static int head(double[] p, int v, double mu, int[] order) {
         for (int i = 0; i < v; i++) {
@@ -137,9 +191,16 @@ public final class AdaptiveKl extends TemperedDivergence {
         int hi = v; // order[0, lo) is head, order[hi, v) is not; above = the mass of order[0, lo) (at most mu)
         double above = 0;
         int head = -1;
+        long seed = 0x9E3779B97F4A7C15L;
         while (lo < hi) {
-            int mid = lo + (hi - lo) / 2;
-            int pivot = medianOfThree(p, order[lo], order[mid], order[hi - 1]);
+            int n = hi - lo;
+            seed = next(seed);
+            int c1 = order[lo + (int) ((seed >>> 33) % n)];
+            seed = next(seed);
+            int c2 = order[lo + (int) ((seed >>> 33) % n)];
+            seed = next(seed);
+            int c3 = order[lo + (int) ((seed >>> 33) % n)];
+            int pivot = medianOfThree(p, c1, c2, c3);
             // move the pivot to the end, then the classes before it in the teacher's order to the front
             for (int k = lo; k < hi; k++) {
                 if (order[k] == pivot) {
@@ -178,6 +239,14 @@ public final class AdaptiveKl extends TemperedDivergence {
         // head 0 only where a pivot had nothing before it while lo was 0: the most probable class, now at order[0],
         // which is head whatever its mass
         return Math.max(head, 1);
+    }
+
+    /** xorshift64: the next state of the pivot generator (never 0 from a nonzero state). */
+    private static long next(long x) {
+        x ^= x << 13;
+        x ^= x >>> 7;
+        x ^= x << 17;
+        return x;
     }
 
     private static int medianOfThree(double[] p, int a, int b, int c) {

@@ -22,9 +22,11 @@ import java.util.Map;
  *
  * <p>Gradient with respect to the student logits: {@code T * (h_j - q_j * sum_i h_i)} with
  * {@code h_i = (q_i^(alpha + beta) - p_i^alpha q_i^beta) / alpha}; every power is taken as {@code exp} of a multiple of a
- * log-probability, so extreme logits stay finite. Teacher classes of zero mass need no floor: their terms are
- * {@code q_i^(alpha + beta) / (alpha (alpha + beta))}. Very small alpha or beta (below about 1e-4) lose digits to
- * cancellation inside the bracket.
+ * log-probability, so extreme logits stay finite. Each class's term is computed as
+ * {@code c (expm1(beta x) / beta + expm1(-alpha x) / alpha) / (alpha + beta)} with {@code c = p^alpha q^beta} and
+ * {@code x = log p - log q}, so that neither a student close to the teacher nor a small alpha or beta loses the value
+ * to cancellation (the bracket as written subtracts terms of order 1 and divides by {@code alpha beta}). Teacher
+ * classes of zero mass need no floor: their terms are {@code q_i^(alpha + beta) / (alpha (alpha + beta))}.
  */
 public final class AlphaBetaDivergence extends TemperedDivergence {
     /** The registered name. */
@@ -90,23 +92,37 @@ public final class AlphaBetaDivergence extends TemperedDivergence {
     double row(Row r, double[] dz, double[] parts) {
         final int v = r.v;
         final double s = alpha + beta;
-        final double wp = alpha / s;
-        final double wq = beta / s;
         double d = 0;
         double hSum = 0;
         for (int i = 0; i < v; i++) {
             double lp = r.logP[i]; // -inf where the teacher has no mass: its powers are 0
             double lq = r.logQ[i];
-            double cross = Math.exp(alpha * lp + beta * lq);
-            double qs = Math.exp(s * lq);
-            d += wp * Math.exp(s * lp) + wq * qs - cross;
-            double h = (qs - cross) / alpha;
+            double term;
+            double h;
+            double x = lp - lq; // p^(a+b) = c e^(b x), q^(a+b) = c e^(-a x) with c = p^a q^b
+            if (lp == Double.NEGATIVE_INFINITY || beta * x > EXP_LIMIT || -alpha * x > EXP_LIMIT) {
+                // no cancellation to fear: the powers as they are (c e^(b x) or c e^(-a x) would overflow)
+                double cross = Math.exp(alpha * lp + beta * lq);
+                double qs = Math.exp(s * lq);
+                term = (alpha * Math.exp(s * lp) + beta * qs - s * cross) / (s * alpha * beta);
+                h = (qs - cross) / alpha;
+            } else {
+                // the bracket's terms nearly cancel where p is close to q: in expm1 form they do not
+                double c = Math.exp(alpha * lp + beta * lq);
+                double em = Math.expm1(-alpha * x);
+                term = c * (Math.expm1(beta * x) / beta + em / alpha) / s;
+                h = c * em / alpha;
+            }
+            d += term;
             dz[i] = h;
             hSum += h;
         }
         for (int i = 0; i < v; i++) {
             dz[i] -= r.q[i] * hSum;
         }
-        return d / (alpha * beta);
+        return d;
     }
+
+    /** Below {@code log(Double.MAX_VALUE)} (709.8): where a scaled log ratio passes it, the direct form is used. */
+    private static final double EXP_LIMIT = 700;
 }

@@ -39,6 +39,7 @@ abstract class TemperedDivergence implements LogitLoss, TemperatureScaled {
         double[] logQ;
         double[] q;
         private int[] indices;
+        private double[] extra;
 
         /** An int array of at least {@code v} entries for the row's own use, allocated once per call, not cleared. */
         int[] indices() {
@@ -46,6 +47,14 @@ abstract class TemperedDivergence implements LogitLoss, TemperatureScaled {
                 indices = new int[v];
             }
             return indices;
+        }
+
+        /** A double array of at least {@code v} entries for the row's own use, allocated once per call, not cleared. */
+        double[] extra() {
+            if (extra == null || extra.length < v) {
+                extra = new double[v];
+            }
+            return extra;
         }
     }
 

@@ -188,12 +188,14 @@ final class FamilyReference {
      * weights carry no gradient, so central differences of this function, {@code at} held, are its gradient): the
      * teacher's classes sorted by probability (a stable sort: equal ones in class order), the head those whose running
      * sum stays at most mu and the first, the weights the student's absolute gaps on head and tail over their sum (1/2
-     * each without a gap), then T^2 (w_head KL(p || q) + w_tail KL(q || p)); the teacher floored as in reverse KL.
+     * each without a gap), then T^2 (w_head KL(p || q) + w_tail KL(q || p)); the teacher floored as in reverse KL in
+     * the reverse part only.
      */
     static double akl(double[] s, double[] t, int rows, int v, double mu, double temp, double[] at) {
         double total = 0;
         for (int r = 0; r < rows; r++) {
-            double[] lp = flooredTeacher(t, r * v, v, temp);
+            double[] lp = logSoftmax(t, r * v, v, temp);
+            double[] lpFloored = flooredTeacher(t, r * v, v, temp);
             double[] lq = logSoftmax(s, r * v, v, temp);
             double[] lqAt = logSoftmax(at, r * v, v, temp);
             Integer[] order = new Integer[v];
@@ -218,7 +220,7 @@ final class FamilyReference {
             double g = gHead + gTail;
             double wHead = g > 0 ? gHead / g : 0.5;
             double wTail = g > 0 ? gTail / g : 0.5;
-            total += temp * temp * (wHead * kl(lp, lq) + wTail * kl(lq, lp));
+            total += temp * temp * (wHead * kl(lp, lq) + wTail * kl(lq, lpFloored));
         }
         return total / rows;
     }

@@ -14,8 +14,10 @@ import java.util.Map;
 import java.util.Random;
 import java.util.stream.Stream;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeout;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -470,6 +472,96 @@ class LossFamilyTest {
         }
     }
 
+    /**
+     * The head's boundary: a prefix whose mass is exactly mu is head (the released code's tail is where the running sum
+     * exceeds mu), on dyadic probabilities whose sums are exact in any order.
+     */
+    @Test
+    void aklPrefixOfExactlyMuIsHead() {
+        double[][] rows = {{0.25, 0.25, 0.25, 0.25}, {0.125, 0.5, 0.125, 0.25}};
+        double[][] mus = {{0.5, 0.5 - 1e-12, 0.75, 0.25, 0}, {0.5, 0.75, 0.875, 0.875 - 1e-12, 0.125}};
+        int[][][] heads = {{{0, 1}, {0}, {0, 1, 2}, {0}, {0}}, {{1}, {1, 3}, {0, 1, 3}, {1, 3}, {1}}};
+        for (int r = 0; r < rows.length; r++) {
+            for (int m = 0; m < mus[r].length; m++) {
+                int[] order = new int[4];
+                int head = AdaptiveKl.head(rows[r], 4, mus[r][m], order);
+                int[] got = Arrays.copyOf(order, head);
+                Arrays.sort(got);
+                assertArrayEquals(heads[r][m], got, "row " + Arrays.toString(rows[r]) + ", mu " + mus[r][m]);
+            }
+        }
+    }
+
+    /**
+     * The head's selection stays fast on rows whose probabilities rise and fall across the class index, where a pivot
+     * from the range's ends and middle made it quadratic (34 s for the organ-pipe row of 262,144 classes, 10 s for the
+     * bump of 131,072): a guard against that regression, with a limit far above the milliseconds these take, not a
+     * timing. The heads still agree with a sort's.
+     */
+    @Test
+    void aklHeadOfRisingThenFallingRowsIsFoundInLinearTime() {
+        assertTimeout(java.time.Duration.ofSeconds(10), () -> {
+            for (int v : new int[]{131_072, 262_144}) {
+                double[] organ = new double[v];
+                double[] bump = new double[v];
+                double so = 0;
+                double sb = 0;
+                for (int i = 0; i < v; i++) {
+                    organ[i] = Math.min(i, v - 1 - i) + 1;
+                    double x = (i - 0.37 * v) / (0.05 * v);
+                    bump[i] = Math.exp(-0.5 * x * x) + 1e-9;
+                    so += organ[i];
+                    sb += bump[i];
+                }
+                for (int i = 0; i < v; i++) {
+                    organ[i] /= so;
+                    bump[i] /= sb;
+                }
+                for (double[] p : new double[][]{organ, bump}) {
+                    int[] order = new int[v];
+                    int head = AdaptiveKl.head(p, v, 0.5, order);
+                    Integer[] sorted = new Integer[v];
+                    for (int i = 0; i < v; i++) {
+                        sorted[i] = i;
+                    }
+                    Arrays.sort(sorted, (a, b) -> Double.compare(p[b], p[a]));
+                    double cum = 0;
+                    int expected = 0;
+                    while (expected < v && (expected == 0 || cum + p[sorted[expected]] <= 0.5)) {
+                        cum += p[sorted[expected++]];
+                    }
+                    assertEquals(expected, head, "V " + v + (p == organ ? " organ pipe" : " bump"));
+                }
+            }
+        });
+    }
+
+    /**
+     * A sparse teacher (mass on 3 of 2001 classes, -inf elsewhere, as a top-k store's row) at T 20: the forward part is
+     * forward KL on the teacher as it is (kd at alpha 0), not on one floored and spread by the temperature; the reverse
+     * part is reverse-kl's, floored.
+     */
+    @Test
+    void aklFloorsTheTeacherForItsReversePartOnly() {
+        int v = 2001;
+        Random rng = new Random(47);
+        float[] s = Inputs.logits(rng, 1, v, 2.0);
+        float[] t = new float[v];
+        Arrays.fill(t, Float.NEGATIVE_INFINITY);
+        t[5] = 3f;
+        t[700] = 1.5f;
+        t[1999] = 0f;
+        LogitBatch b = LogitBatch.of(1, v, s, t, TeacherValues.LOGITS, null);
+        double temp = 20;
+        LossResult r = new AdaptiveKl(0.5, temp).compute(b, new float[v], 1f);
+        double fkl = new SoftTargetKd(temp, 0).compute(b, new float[v], 1f).value();
+        double rkl = new ReverseKl(temp).compute(b, new float[v], 1f).value();
+        double wHead = r.terms().get("akl-fkl") / fkl;
+        double wTail = r.terms().get("akl-rkl") / rkl;
+        assertEquals(1, wHead + wTail, 1e-9, "each part is its KL times its weight, the weights adding up to 1");
+        assertTrue(wHead > 0.01 && wTail > 0.01, wHead + " " + wTail);
+    }
+
     @Test
     void aklMuOutsideZeroToOneIsRefusedNamingTheLoss() {
         for (double bad : new double[]{-1e-9, 1, 2, Double.NaN, Double.POSITIVE_INFINITY}) {
@@ -519,6 +611,33 @@ class LossFamilyTest {
             double half = new AlphaBetaDivergence(0.5, 0.5, temp).compute(b, g, UP).value();
             Tolerances.assertValueClose(hellinger.at(sd), half, "alpha = beta = 1/2, T " + temp);
             checkGradient(hellinger, sd, g, rng, "alpha = beta = 1/2, T " + temp);
+        }
+    }
+
+    /**
+     * As alpha and beta go to 0 the divergence goes to (1/2) sum (log p - log q)^2. At 1e-6 each, with a student a little
+     * off the teacher (log ratios of about 1e-2) and at T 100, the value must still be that: the bracket as the paper
+     * writes it subtracts terms of order 1 and divides by alpha beta = 1e-12, which left nothing of it.
+     */
+    @Test
+    void alphaBetaKeepsItsValueForSmallPowersNearTheTeacher() {
+        Random rng = new Random(53);
+        int v = 50;
+        for (double temp : new double[]{1, 100}) {
+            float[] t = Inputs.logits(rng, 1, v, 1.0);
+            float[] s = t.clone();
+            for (int i = 0; i < v; i++) {
+                s[i] += (float) (1e-2 * temp * rng.nextGaussian());
+            }
+            LogitBatch b = LogitBatch.of(1, v, s, t, TeacherValues.LOGITS, null);
+            double[] lp = FamilyReference.logSoftmax(FamilyReference.widen(t), 0, v, temp);
+            double[] lq = FamilyReference.logSoftmax(FamilyReference.widen(s), 0, v, temp);
+            double half = 0;
+            for (int i = 0; i < v; i++) {
+                half += 0.5 * (lp[i] - lq[i]) * (lp[i] - lq[i]);
+            }
+            double value = new AlphaBetaDivergence(1e-6, 1e-6, temp).compute(b, new float[v], 1f).value();
+            assertEquals(temp * temp * half, value, 1e-4 * temp * temp * half, "T " + temp);
         }
     }
 
