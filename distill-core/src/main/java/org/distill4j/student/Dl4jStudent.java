@@ -31,6 +31,11 @@ import java.util.Objects;
  * is already that of the reduced loss, so it is multiplied by the batch size first in that case: the
  * step applied is exactly the gradient given to {@link #backward}.
  *
+ * <p>Each step is DL4J's own as {@code fit()} takes it: the layers get the network's iteration and epoch counts before
+ * the training forward (for schedules of dropout or weight noise), and the weight constraints apply after the update.
+ * The network's own DL4J {@code TrainingListener}s are not called and its {@code score()} is not set (DL4J computes no
+ * loss here): watch training through the Distiller's {@code TrainingListener} and its results.
+ *
  * <p>As a {@link org.distill4j.checkpoint.Checkpointable} its state is the network's parameters, its
  * updater's state (e.g. Adam's moments), its iteration and epoch counts, and its configuration, which a
  * restore compares (another layer size, updater or learning rate is refused).
@@ -220,6 +225,9 @@ public final class Dl4jStudent implements Student, org.distill4j.checkpoint.Chec
     public float[] forward(Batch batch, boolean training) {
         INDArray x = Nd4jArrays.features(batch);
         INDArray out;
+        if (training) {
+            syncLayerCounts();
+        }
         if (mln != null) {
             if (training) {
                 mln.setInput(x);
@@ -239,6 +247,20 @@ public final class Dl4jStudent implements Student, org.distill4j.checkpoint.Chec
         }
         lastBatchSize = training ? batch.size() : -1;
         return Nd4jArrays.toFloats(out, batch.size(), classes, "student logits");
+    }
+
+    /**
+     * Gives every layer the network's iteration and epoch counts, as DL4J's fit() does before its forward pass: schedules
+     * a layer reads in training (dropout, weight noise on an iteration schedule) see the step they are at, not the count
+     * of the last epoch's start.
+     */
+    private void syncLayerCounts() {
+        int iteration = mln != null ? mln.getIterationCount() : graph.getIterationCount();
+        int epoch = mln != null ? mln.getEpochCount() : graph.getEpochCount();
+        for (org.deeplearning4j.nn.api.Layer l : mln != null ? mln.getLayers() : graph.getLayers()) {
+            l.setIterationCount(iteration);
+            l.setEpochCount(epoch);
+        }
     }
 
     /**

@@ -154,6 +154,47 @@ class Dl4jStudentTest {
         }
     }
 
+    /**
+     * Layers read their schedules (here dropout: none at iteration 0, half from iteration 1) at the network's iteration,
+     * which DL4J's fit() gives them before each forward pass: after one step a training forward drops units, for a
+     * MultiLayerNetwork and a ComputationGraph (it kept the epoch start's count, 0, until the epoch ended).
+     */
+    @Test
+    void layersSeeTheStepsIterationForTheirSchedules() {
+        org.nd4j.linalg.schedule.ISchedule keep = new org.nd4j.linalg.schedule.MapSchedule.Builder(
+                org.nd4j.linalg.schedule.ScheduleType.ITERATION).add(0, 1.0).add(1, 0.5).build();
+        for (boolean asGraph : new boolean[]{false, true}) {
+            NeuralNetConfiguration.Builder base = new NeuralNetConfiguration.Builder().seed(8).updater(new Sgd(0.1))
+                    .weightInit(WeightInit.XAVIER);
+            DenseLayer hidden = new DenseLayer.Builder().nIn(IN).nOut(HIDDEN).activation(Activation.TANH)
+                    .dropOut(new org.deeplearning4j.nn.conf.dropout.Dropout(keep)).build();
+            DenseLayer out = new DenseLayer.Builder().nIn(HIDDEN).nOut(OUT).activation(Activation.IDENTITY).build();
+            Dl4jStudent student;
+            if (asGraph) {
+                ComputationGraph g = new ComputationGraph(base.graphBuilder().addInputs("in").addLayer("h", hidden, "in")
+                        .addLayer("out", out, "h").setOutputs("out").build());
+                g.init();
+                student = Dl4jStudent.of(g);
+            } else {
+                MultiLayerNetwork n = new MultiLayerNetwork(base.list().layer(hidden).layer(out).build());
+                n.init();
+                student = Dl4jStudent.of(n);
+            }
+            Batch b = batch(new Random(3));
+            String what = asGraph ? "graph" : "MultiLayerNetwork";
+            float[] inference = student.forward(b, false);
+            assertArrayEquals(inference, student.forward(b, true), 1e-6f, what + ": no dropout at iteration 0");
+            student.backward(new float[N * OUT]); // a step of zero gradient: the iteration count moves on, the weights not
+            inference = student.forward(b, false);
+            float[] training = student.forward(b, true);
+            double diff = 0;
+            for (int i = 0; i < training.length; i++) {
+                diff = Math.max(diff, Math.abs(training[i] - inference[i]));
+            }
+            assertTrue(diff > 1e-3, what + ": dropout from iteration 1 (largest difference " + diff + ")");
+        }
+    }
+
     private static MultiLayerNetwork constrainedMlp(boolean softmaxOutput, MaxNormConstraint c) {
         MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().seed(4).updater(new Sgd(2.0))
                 .weightInit(WeightInit.XAVIER).constrainWeights(c).list()
