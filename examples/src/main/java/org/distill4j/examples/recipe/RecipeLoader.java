@@ -557,12 +557,14 @@ public final class RecipeLoader {
     /**
      * Where a loss's own check of its settings is reported: at the value of the setting its {@code message} names first
      * (as a word: "setting 'temperature'", "kd temperature must be ..."), which may come from --set, else at the term.
+     * The term's name and weight are not the loss's settings (the word "weight" in "sp weight gamma must be ..." is not
+     * the term's weight).
      */
     private static Node settingNamed(String message, Map<String, Node> fields, Node term) {
         Node at = term;
         int first = Integer.MAX_VALUE;
         for (Map.Entry<String, Node> f : fields.entrySet()) {
-            if (f.getKey().equals("name")) {
+            if (f.getKey().equals("name") || f.getKey().equals("weight")) {
                 continue;
             }
             java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?<![\\w-])" + java.util.regex.Pattern.quote(f.getKey())

@@ -223,6 +223,11 @@ class RecipeLimitsTest {
         contains(refused(RecipeTest.base("  - {name: kd, temperature: 4f}\n")), "r.yaml:10:29: loss[0]: loss 'kd' setting 'temperature'"
                 + " must be a number, got '4f'");
         contains(refused(RecipeTest.base("  - name: kd\n  - {name: sp, student: 0, teacher: 0, gamma: -1}\n")), "r.yaml:11:47: loss[1]: ");
+        // a term with a weight: the message "sp weight gamma must be ..." names gamma, not the term's weight
+        contains(refused(RecipeTest.base("  - name: kd\n  - {name: sp, student: 0, teacher: 0, weight: 0.5, gamma: -1}\n")),
+                "r.yaml:11:60: loss[1]: ");
+        contains(refused(RecipeTest.base("  - name: kd\n  - {name: sp, student: 0, teacher: 0, weight: 0.5}\n"), "loss[1].gamma=-1"),
+                "r.yaml: --set loss[1].gamma=-1 (at character 1 of the value): loss[1]: ");
     }
 
     /** Errors in --set name the assignment, and where the value itself is wrong the character in it. */
