@@ -216,6 +216,12 @@ final class ModelFiles {
         return Runtime.getRuntime().maxMemory() / 3;
     }
 
+    /**
+     * How many times configuration.json counts against the budget: ModelSerializer reads it line by line into a
+     * StringBuilder (two bytes a character, grown by doubling), makes a String of it and parses it with Jackson.
+     */
+    static final int CONFIGURATION_WEIGHT = 8;
+
     /** The largest Java array, in bytes, as the JDK's own buffers bound it: ModelSerializer reads each entry into one. */
     static final long MAX_ENTRY_BYTES = Integer.MAX_VALUE - 8;
 
@@ -254,7 +260,9 @@ final class ModelFiles {
      * can give (stored: as many, deflated: {@value #MAX_DEFLATE_RATIO} times as many), or above the budget left is
      * refused before anything is inflated; and since a declared size may lie low or be missing, the bytes are counted as
      * they inflate, the check stopping at the first byte past an entry's limit or the budget ({@link #inflateBudget()},
-     * all entries together), having held 8 KiB at a time. What this protects against is the heap of this JVM being
+     * all entries together; configuration.json counts {@value #CONFIGURATION_WEIGHT} times, for the String and JSON tree
+     * made of it), having held 8 KiB at a time. A {@code preprocessor.bin} entry, which ModelSerializer would deserialize
+     * with {@code ObjectInputStream} (whatever classes and array sizes it names), is refused. What this protects against is the heap of this JVM being
      * exhausted by the zip's own declarations and contents, not the time it takes to inflate up to the budget, nor a file
      * written over in place between this check and ModelSerializer's read ({@link #readChecked} reads one open file, so
      * a file renamed into its place is not read), nor memory the JVM needs for other things at the time.
@@ -281,13 +289,21 @@ final class ModelFiles {
                     throw new IOException(zip + ": entry " + Main.printable(name) + " is a directory; expected a DL4J ModelSerializer "
                             + "zip, which holds files only");
                 }
-                Inflated entry = new Inflated(zip, name, in, inflated, budget);
+                if (name.equals(ModelSerializer.PREPROCESSOR_BIN)) {
+                    // read with ObjectInputStream.readObject: any class on the class path, any array a 27-byte stream declares
+                    throw new IOException(zip + ": entry " + name + " holds a Java-serialized object, which ModelSerializer would "
+                            + "deserialize (the classes and sizes the file names, unchecked): refused; DL4J 1.0.0-M2.1 does not write it, "
+                            + "so re-save the model with ModelSerializer.writeModel");
+                }
+                // configuration.json becomes a String (two bytes a character, built in a StringBuilder) and a JSON tree
+                Inflated entry = new Inflated(zip, name, in, inflated, budget,
+                        name.equals(ModelSerializer.CONFIGURATION_JSON) ? CONFIGURATION_WEIGHT : 1);
                 entry.declared(e);
                 if (name.equals(ModelSerializer.COEFFICIENTS_BIN) || loadUpdater && name.equals(ModelSerializer.UPDATER_BIN)) {
                     new ArrayEntry(zip, name, entry, e.getSize()).check();
                 }
                 entry.drain();
-                inflated += entry.count;
+                inflated += entry.charged();
             }
         } catch (java.util.zip.ZipException | java.io.EOFException e) {
             throw new IOException(zip + ": not a whole zip (" + e.getMessage() + "); expected a DL4J ModelSerializer zip", e);
@@ -304,14 +320,22 @@ final class ModelFiles {
         private final java.io.InputStream in;
         private final long before;
         private final long budget;
+        /** How many bytes of the budget each inflated byte takes. */
+        private final int weight;
         long count;
 
-        Inflated(Path zip, String name, java.io.InputStream in, long before, long budget) {
+        Inflated(Path zip, String name, java.io.InputStream in, long before, long budget, int weight) {
             this.zip = zip;
             this.name = name;
             this.in = in;
             this.before = before;
             this.budget = budget;
+            this.weight = weight;
+        }
+
+        /** The budget this entry has taken. */
+        long charged() {
+            return count * weight;
         }
 
         /** Refuses sizes the local header declares that ModelSerializer could not allocate, or that the bytes cannot give. */
@@ -333,7 +357,7 @@ final class ModelFiles {
                         + " bytes, more than they can give (" + (stored ? "a stored entry holds its bytes as they are"
                         : "deflate gives at most " + MAX_DEFLATE_RATIO + " bytes a byte") + "): a damaged or forged header");
             }
-            if (size > budget - before) {
+            if (size > (budget - before) / weight) {
                 throw overBudget();
             }
         }
@@ -370,14 +394,16 @@ final class ModelFiles {
                 throw new IOException(where() + " inflates to more than " + MAX_ENTRY_BYTES + " bytes; ModelSerializer reads each entry "
                         + "into one byte array, which holds at most that");
             }
-            if (count > budget - before) {
+            if (charged() > budget - before) {
                 throw overBudget();
             }
         }
 
         private IOException overBudget() {
-            return new IOException(where() + ": the entries inflate to more than " + budget + " bytes in all; ModelSerializer holds "
-                    + "every entry in memory at once (up to three times over while it reads one), and this JVM's heap is at most "
+            return new IOException(where() + ": the entries inflate to more than " + budget + " bytes in all"
+                    + (weight > 1 ? " (this one counted " + weight + " times: ModelSerializer reads it into a String and parses it)" : "")
+                    + "; ModelSerializer holds every entry in memory at once (up to three times over while it reads one), and this "
+                    + "JVM's heap is at most "
                     + Runtime.getRuntime().maxMemory() + " bytes; for a model this large, give the JVM more heap (-Xmx, e.g. "
                     + "DISTILL_JAVA_OPTS=-Xmx8g)");
         }

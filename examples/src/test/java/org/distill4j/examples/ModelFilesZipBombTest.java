@@ -159,13 +159,68 @@ class ModelFilesZipBombTest {
         assertTrue(seconds < 5, "refused at the budget, not after inflating 300 MiB: " + seconds + " s");
 
         Map<String, byte[]> entries = model(tmp);
-        long inflated = entries.values().stream().mapToLong(v -> v.length).sum();
+        // configuration.json counts CONFIGURATION_WEIGHT times (a String and a JSON tree are made of it)
+        long inflated = entries.values().stream().mapToLong(v -> v.length).sum()
+                + (ModelFiles.CONFIGURATION_WEIGHT - 1L) * entries.get(ModelSerializer.CONFIGURATION_JSON).length;
         Path model = tmp.resolve("model.zip");
         ModelFiles.checkArrays(model, false, inflated);
         e = assertThrows(IOException.class, () -> ModelFiles.checkArrays(model, false, inflated - 1));
         assertTrue(e.getMessage().contains("inflate to more than " + (inflated - 1) + " bytes in all"), e.getMessage());
         assertArrayEquals(net().params().toFloatVector(), Demo.dl4jTeacherNet(model, 4, 2).params().toFloatVector(),
                 "a model within the budget loads");
+    }
+
+    /**
+     * A {@code preprocessor.bin} entry is read by ModelSerializer with {@code ObjectInputStream.readObject}: a 27-byte
+     * serialized {@code long[]} declaring 2^31 - 16 elements made it allocate 16 GiB and fail with an OutOfMemoryError, and
+     * it would build any serializable class on the class path. Refused by name; DL4J 1.0.0-M2.1 never writes it.
+     */
+    @Test
+    void aSerializedPreprocessorEntryIsRefused(@TempDir Path tmp) throws Exception {
+        Path p = tmp.resolve("pre.zip");
+        ByteArrayOutputStream ser = new ByteArrayOutputStream();
+        try (java.io.ObjectOutputStream o = new java.io.ObjectOutputStream(ser)) {
+            o.writeObject(new long[]{1, 2, 3});
+        }
+        try (ZipOutputStream z = new ZipOutputStream(Files.newOutputStream(p))) {
+            writeEntries(z, model(tmp));
+            z.putNextEntry(new ZipEntry(ModelSerializer.PREPROCESSOR_BIN));
+            z.write(ser.toByteArray());
+            z.closeEntry();
+        }
+        IOException e = assertThrows(IOException.class, () -> ModelFiles.load(p, new ModelFiles.Options("--"), 4, 2));
+        assertTrue(e.getMessage().startsWith(p + ": entry preprocessor.bin holds a Java-serialized object, which ModelSerializer "
+                + "would deserialize"), e.getMessage());
+    }
+
+    /**
+     * configuration.json becomes a String and a JSON tree, several times its bytes: it counts {@code CONFIGURATION_WEIGHT}
+     * times against the budget, so 12 MiB of padding is refused at a 64 MiB budget that 12 MiB of another entry fits in.
+     */
+    @Test
+    void configurationJsonCountsSeveralTimesAgainstTheBudget(@TempDir Path tmp) throws Exception {
+        Map<String, byte[]> entries = new java.util.LinkedHashMap<>(model(tmp));
+        byte[] config = entries.get(ModelSerializer.CONFIGURATION_JSON);
+        byte[] padded = new byte[config.length + (12 << 20)];
+        System.arraycopy(config, 0, padded, 0, config.length - 1);
+        java.util.Arrays.fill(padded, config.length - 1, padded.length - 1, (byte) ' ');
+        padded[padded.length - 1] = config[config.length - 1]; // the closing brace after the spaces
+        long budget = 64L << 20;
+        Path big = tmp.resolve("config.zip");
+        entries.put(ModelSerializer.CONFIGURATION_JSON, padded);
+        try (ZipOutputStream z = new ZipOutputStream(Files.newOutputStream(big))) {
+            writeEntries(z, entries);
+        }
+        IOException e = assertThrows(IOException.class, () -> ModelFiles.checkArrays(big, false, budget));
+        assertTrue(e.getMessage().startsWith(big + ": entry configuration.json: the entries inflate to more than 67108864 bytes in"
+                + " all (this one counted 8 times: ModelSerializer reads it into a String and parses it)"), e.getMessage());
+        entries.put(ModelSerializer.CONFIGURATION_JSON, config);
+        entries.put("extra.bin", new byte[12 << 20]);
+        Path other = tmp.resolve("other.zip");
+        try (ZipOutputStream z = new ZipOutputStream(Files.newOutputStream(other))) {
+            writeEntries(z, entries);
+        }
+        ModelFiles.checkArrays(other, false, budget);
     }
 
     /** A directory entry, which ModelSerializer refuses with a bare IllegalArgumentException (message null), is named. */
