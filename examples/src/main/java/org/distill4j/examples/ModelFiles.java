@@ -281,10 +281,11 @@ final class ModelFiles {
 
     /** Checks the zip {@code raw} reads (and closes it). */
     private static void check(Path zip, java.io.InputStream raw, boolean loadUpdater, long budget) throws IOException {
+        String name = null; // the entry being read, for a zip that breaks off inside it
         try (java.util.zip.ZipInputStream in = new java.util.zip.ZipInputStream(raw)) {
             long inflated = 0; // by the entries before this one
             for (java.util.zip.ZipEntry e; (e = nextEntry(zip, in)) != null; ) {
-                String name = e.getName();
+                name = e.getName();
                 if (e.isDirectory()) { // ModelSerializer throws an IllegalArgumentException without a message
                     throw new IOException(zip + ": entry " + Main.printable(name) + " is a directory; expected a DL4J ModelSerializer "
                             + "zip, which holds files only");
@@ -306,7 +307,8 @@ final class ModelFiles {
                 inflated += entry.charged();
             }
         } catch (java.util.zip.ZipException | java.io.EOFException e) {
-            throw new IOException(zip + ": not a whole zip (" + e.getMessage() + "); expected a DL4J ModelSerializer zip", e);
+            throw new IOException(zip + ": not a whole zip (" + e.getMessage() + (name == null ? "" : ", in entry " + Main.printable(name))
+                    + "); expected a DL4J ModelSerializer zip", e);
         }
     }
 

@@ -223,6 +223,26 @@ class ModelFilesZipBombTest {
         ModelFiles.checkArrays(other, false, budget);
     }
 
+    /** A zip that breaks off inside an entry is named with that entry. */
+    @Test
+    void aZipCutInsideAnEntryNamesIt(@TempDir Path tmp) throws Exception {
+        Path whole = tmp.resolve("whole.zip");
+        byte[] noise = new byte[200_000];
+        new java.util.Random(5).nextBytes(noise); // does not deflate: the entry is most of the file
+        try (ZipOutputStream z = new ZipOutputStream(Files.newOutputStream(whole))) {
+            writeEntries(z, model(tmp));
+            z.putNextEntry(new ZipEntry("extra.bin"));
+            z.write(noise);
+            z.closeEntry();
+        }
+        byte[] bytes = Files.readAllBytes(whole);
+        Path cut = tmp.resolve("cut.zip");
+        Files.write(cut, java.util.Arrays.copyOf(bytes, bytes.length - 100_000));
+        IOException e = assertThrows(IOException.class, () -> ModelFiles.checkArrays(cut, false, 1L << 30));
+        assertTrue(e.getMessage().startsWith(cut + ": not a whole zip (") && e.getMessage().endsWith(
+                ", in entry extra.bin); expected a DL4J ModelSerializer zip"), e.getMessage());
+    }
+
     /** A directory entry, which ModelSerializer refuses with a bare IllegalArgumentException (message null), is named. */
     @Test
     void aDirectoryEntryIsNamed(@TempDir Path tmp) throws Exception {
