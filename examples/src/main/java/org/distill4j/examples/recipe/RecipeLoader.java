@@ -951,6 +951,9 @@ public final class RecipeLoader {
             throw new RecipeException(file + ": --set " + shown + ": expected key.path=value");
         }
         String[] keys = keyPath.split("\\.", -1);
+        for (int i = 0; i < keys.length; i++) {
+            keys[i] = keys[i].trim(); // 'training. epochs' as 'training.epochs', as blanks around '=' are
+        }
         if (java.util.Arrays.asList(keys).contains("")) { // "training.=3" would replace the whole section, ".x=3" add a key ''
             throw new RecipeException(file + ": --set " + shown + ": the key '" + org.distill4j.examples.Main.printable(keyPath)
                     + "' has an empty part; expected keys joined by single dots, e.g. training.epochs=5");

@@ -237,6 +237,8 @@ class RecipeLimitsTest {
         contains(refused(BASE, "name=[a"), "r.yaml: --set name=[a: name: the value is not valid YAML: ");
         contains(refused(BASE, "name=[a"), " of '[a')");
         assertEquals("", ok(BASE, "description=").resolved().get("description"), "an empty value is empty text");
+        assertEquals(7, ok(BASE, "training. batchSize =7").training().batchSize(), "blanks around a key's parts, as around '='");
+        assertEquals(3, ok(BASE, " student .hidden[0]= 3").student().hidden()[0]);
         contains(refused(BASE, "training.epochs=x"), "r.yaml: --set training.epochs=x (at character 1 of the value): training.epochs:"
                 + " expected a whole number, got 'x'");
         contains(refused(BASE, "student.hidden=[4, 0]"), "r.yaml: --set student.hidden=[4, 0] (at character 5 of the value):"
