@@ -208,22 +208,16 @@ class Dl4jStudentTest {
     }
 
     private static ComputationGraph constrainedGraph(boolean softmaxOutput, MaxNormConstraint c) {
-        ComputationGraphConfiguration conf = new NeuralNetConfiguration.Builder().seed(4).updater(new Sgd(2.0))
-                .weightInit(WeightInit.XAVIER).constrainWeights(c).graphBuilder().addInputs("in")
-                .addLayer("h", new DenseLayer.Builder().nIn(IN).nOut(HIDDEN).activation(Activation.TANH).build(), "in")
-                .addLayer("out", softmaxOutput
-                        ? new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nIn(HIDDEN).nOut(OUT)
-                        .activation(Activation.SOFTMAX).build()
-                        : new DenseLayer.Builder().nIn(HIDDEN).nOut(OUT).activation(Activation.IDENTITY).build(), "h")
-                .setOutputs("out").build();
-        ComputationGraph g = new ComputationGraph(conf);
-        g.init();
-        return g;
+        return graph(softmaxOutput, new NeuralNetConfiguration.Builder().seed(4).updater(new Sgd(2.0)).constrainWeights(c));
     }
 
     private static ComputationGraph graph(boolean softmaxOutput) {
-        ComputationGraphConfiguration conf = new NeuralNetConfiguration.Builder().seed(3).updater(new Sgd(0.2))
-                .weightInit(WeightInit.XAVIER).graphBuilder().addInputs("in")
+        return graph(softmaxOutput, new NeuralNetConfiguration.Builder().seed(3).updater(new Sgd(0.2)));
+    }
+
+    /** in -> h (tanh) -> out (softmax + MCXENT, or identity logits), the network-wide settings from {@code base}. */
+    private static ComputationGraph graph(boolean softmaxOutput, NeuralNetConfiguration.Builder base) {
+        ComputationGraphConfiguration conf = base.weightInit(WeightInit.XAVIER).graphBuilder().addInputs("in")
                 .addLayer("h", new DenseLayer.Builder().nIn(IN).nOut(HIDDEN).activation(Activation.TANH).build(), "in")
                 .addLayer("out", softmaxOutput
                         ? new OutputLayer.Builder(LossFunctions.LossFunction.MCXENT).nIn(HIDDEN).nOut(OUT)
