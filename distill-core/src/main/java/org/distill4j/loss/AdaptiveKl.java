@@ -104,18 +104,7 @@ public final class AdaptiveKl extends TemperedDivergence {
         final double wHead = gAll > 0 ? gHead / gAll : 0.5;
         final double wTail = gAll > 0 ? (gAll - gHead) / gAll : 0.5;
         // the reverse part's dz first (on the floored teacher), then the forward part's q - p mixed in, in place
-        double[] logPRev = flooredForReverse(r, temperature);
-        double rkl = 0;
-        for (int i = 0; i < v; i++) {
-            if (r.q[i] > 0) {
-                double g = r.logQ[i] - logPRev[i];
-                rkl += r.q[i] * g;
-                dz[i] = g;
-            } else {
-                dz[i] = 0;
-            }
-        }
-        softmaxChain(r.q, dz, dz, v);
+        double rkl = reverseKl(r, flooredForReverse(r, temperature), dz);
         double fkl = 0;
         for (int i = 0; i < v; i++) {
             if (r.p[i] > 0) {

@@ -272,10 +272,15 @@ abstract class TemperedDivergence implements LogitLoss, TemperatureScaled {
      * it {@linkplain #floorsTeacher floor} them.
      */
     static double reverseKl(Row r, double[] dz) {
+        return reverseKl(r, r.logP, dz);
+    }
+
+    /** {@link #reverseKl(Row, double[])} against the teacher log-probabilities {@code logP} instead of the row's. */
+    static double reverseKl(Row r, double[] logP, double[] dz) {
         double kl = 0;
         for (int i = 0; i < r.v; i++) {
             if (r.q[i] > 0) {
-                double g = r.logQ[i] - r.logP[i];
+                double g = r.logQ[i] - logP[i];
                 kl += r.q[i] * g;
                 dz[i] = g;
             } else {
