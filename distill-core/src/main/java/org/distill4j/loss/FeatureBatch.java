@@ -89,4 +89,16 @@ public final class FeatureBatch {
     public int teacherSize() {
         return teacher.length / rows;
     }
+
+    /** The largest batch a loss over every pair of samples takes: b^2 values must fit in one array. */
+    static final int MAX_PAIRWISE_ROWS = 46_340;
+
+    /** Refuses, naming {@code loss}, a batch of more samples than {@link #MAX_PAIRWISE_ROWS}. */
+    static void requirePairwiseFits(String loss, int b) {
+        if (b > MAX_PAIRWISE_ROWS) {
+            throw new IllegalArgumentException(loss + " compares every pair of a batch's samples in b x b matrices; a batch of " + b
+                    + " samples needs " + (long) b * b + " values each, more than an array holds; use batches of at most "
+                    + MAX_PAIRWISE_ROWS);
+        }
+    }
 }

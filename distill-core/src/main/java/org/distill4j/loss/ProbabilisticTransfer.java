@@ -52,8 +52,6 @@ public final class ProbabilisticTransfer implements FeatureLoss {
     static final double EPS = 1e-7;
     /** A feature whose norm is at most this times the largest of its side in the batch has no direction (see above). */
     static final double ZERO_NORM = 1e-12;
-    /** The largest batch: b^2 values must fit in one array. */
-    static final int MAX_ROWS = 46_340;
 
     private final double beta;
 
@@ -80,10 +78,7 @@ public final class ProbabilisticTransfer implements FeatureLoss {
     public LossResult compute(FeatureBatch batch, float[] gradOut, float upstream) {
         checkGradient(batch, gradOut, upstream);
         final int b = batch.rows();
-        if (b > MAX_ROWS) {
-            throw new IllegalArgumentException("pkt compares every pair of a batch's samples in b x b matrices; a batch of " + b
-                    + " samples needs " + (long) b * b + " values each, more than an array holds; use batches of at most " + MAX_ROWS);
-        }
+        FeatureBatch.requirePairwiseFits(NAME, b);
         final int ds = batch.studentSize();
         final float[] s = batch.student();
         final double[] norms = new double[b];

@@ -32,8 +32,6 @@ public final class SimilarityPreserving implements FeatureLoss {
     public static final double DEFAULT_GAMMA = 3000;
     /** A row of G whose norm is at most this times the largest row's norm counts as zero (see the class comment). */
     static final double ZERO_ROW = 1e-12;
-    /** The largest batch: b^2 values must fit in one array. */
-    static final int MAX_ROWS = 46_340;
 
     private final double gamma;
 
@@ -60,10 +58,7 @@ public final class SimilarityPreserving implements FeatureLoss {
     public LossResult compute(FeatureBatch batch, float[] gradOut, float upstream) {
         checkGradient(batch, gradOut, upstream);
         final int b = batch.rows();
-        if (b > MAX_ROWS) {
-            throw new IllegalArgumentException("sp compares every pair of a batch's samples in b x b matrices; a batch of " + b
-                    + " samples needs " + (long) b * b + " values each, more than an array holds; use batches of at most " + MAX_ROWS);
-        }
+        FeatureBatch.requirePairwiseFits(NAME, b);
         if (b < 2) { // nothing to relate
             java.util.Arrays.fill(gradOut, 0f);
             Map<String, Double> terms = new LinkedHashMap<>();
