@@ -8,9 +8,14 @@ import java.util.Random;
 
 /**
  * An in-memory classification dataset: {@code size x featureCount} row-major float features and one
- * hard label in {@code [0, classes)} per row, or {@link #IGNORE_INDEX} for a sample that takes no part
+ * hard label in {@code [0, classes)} per row, {@link #UNLABELED} for a sample without one (unlabeled transfer
+ * data: the teacher's outputs are its only targets), or {@link #IGNORE_INDEX} for a sample that takes no part
  * in training or evaluation (padding, e.g. the padded positions of a language model's {@code [batch, seq]}
  * rows flattened to {@code b * seq + s}).
+ *
+ * <p>An unlabeled sample trains on every teacher term of the loss; a hard-label term (the {@code ce} loss,
+ * {@code kd}'s {@code alpha * CE}) is 0 on it (see {@link LogitBatch}). It is not evaluated: test accuracy, teacher
+ * agreement and KL count the samples that have a class label.
  *
  * <p>An ignored sample keeps its row (so the rows stay aligned with a stored teacher's), but the
  * {@code Distiller} trains only the labeled samples: an ignored one adds no term to any loss, logit or
@@ -28,6 +33,7 @@ public final class Dataset {
     private final int[] labels;
     private final int classes;
     private final int labeledSize;
+    private final int unlabeledSize;
 
     /**
      * A label that leaves a sample out of training and evaluation: {@link LogitBatch#IGNORE_INDEX}, -100 (PyTorch's
@@ -36,8 +42,14 @@ public final class Dataset {
     public static final int IGNORE_INDEX = LogitBatch.IGNORE_INDEX;
 
     /**
-     * @param labels one per sample: a class in {@code [0, classes)}, or {@link #IGNORE_INDEX}
-     * @throws IllegalArgumentException naming the dataset and the sample when a label is neither
+     * A label that marks a sample without a hard label: {@link LogitBatch#UNLABELED}, -1. It trains on the teacher's
+     * outputs only, and is not evaluated.
+     */
+    public static final int UNLABELED = LogitBatch.UNLABELED;
+
+    /**
+     * @param labels one per sample: a class in {@code [0, classes)}, {@link #UNLABELED} or {@link #IGNORE_INDEX}
+     * @throws IllegalArgumentException naming the dataset and the sample when a label is none of these
      */
     public Dataset(String name, float[] features, int featureCount, int[] labels, int classes) {
         this.name = Objects.requireNonNull(name, "name");
@@ -54,13 +66,19 @@ public final class Dataset {
                     + " labels, expected labels x featureCount = " + labels.length + " x " + featureCount);
         }
         int labeled = 0;
+        int unlabeled = 0;
         for (int i = 0; i < labels.length; i++) {
             if (labels[i] == IGNORE_INDEX) {
                 continue;
             }
+            if (labels[i] == UNLABELED) {
+                unlabeled++;
+                continue;
+            }
             if (labels[i] < 0 || labels[i] >= classes) {
                 throw new IllegalArgumentException(name + ": label of sample " + i + " is " + labels[i]
-                        + ", expected a class in [0, " + classes + ") or IGNORE_INDEX (" + IGNORE_INDEX + ") for a sample to leave out");
+                        + ", expected a class in [0, " + classes + "), UNLABELED (" + UNLABELED + ") for a sample without one,"
+                        + " or IGNORE_INDEX (" + IGNORE_INDEX + ") for a sample to leave out");
             }
             labeled++;
         }
@@ -69,6 +87,7 @@ public final class Dataset {
         this.labels = labels;
         this.classes = classes;
         this.labeledSize = labeled;
+        this.unlabeledSize = unlabeled;
     }
 
     public String name() {
@@ -79,13 +98,31 @@ public final class Dataset {
         return labels.length;
     }
 
-    /** The number of samples whose label is a class, not {@link #IGNORE_INDEX}: those that train and are evaluated. */
+    /**
+     * The number of samples whose label is a class (neither {@link #UNLABELED} nor {@link #IGNORE_INDEX}): those that are
+     * evaluated, and that hard-label terms train on.
+     */
     public int labeledSize() {
         return labeledSize;
     }
 
-    /** Whether sample {@code i} has a class label (is not {@link #IGNORE_INDEX}). */
+    /** The number of samples labeled {@link #UNLABELED}: they train on the teacher's outputs only. */
+    public int unlabeledSize() {
+        return unlabeledSize;
+    }
+
+    /** The number of samples that take part in training: labeled and {@link #UNLABELED} ones (not {@link #IGNORE_INDEX}). */
+    public int usedSize() {
+        return labeledSize + unlabeledSize;
+    }
+
+    /** Whether sample {@code i} has a class label (neither {@link #UNLABELED} nor {@link #IGNORE_INDEX}). */
     public boolean isLabeled(int i) {
+        return labels[i] >= 0;
+    }
+
+    /** Whether sample {@code i} takes part in training (is labeled or {@link #UNLABELED}, not {@link #IGNORE_INDEX}). */
+    public boolean isUsed(int i) {
         return labels[i] != IGNORE_INDEX;
     }
 
@@ -102,7 +139,7 @@ public final class Dataset {
         return features;
     }
 
-    /** Labels, shared (do not modify); {@link #IGNORE_INDEX} for a sample left out. */
+    /** Labels, shared (do not modify); {@link #UNLABELED} for a sample without one, {@link #IGNORE_INDEX} for a sample left out. */
     public int[] labels() {
         return labels;
     }
@@ -125,6 +162,44 @@ public final class Dataset {
             l[i] = labels[src];
         }
         return new Dataset(newName, f, featureCount, l, classes);
+    }
+
+    /**
+     * The same samples without their hard labels: every label {@link #UNLABELED}, but those {@link #IGNORE_INDEX}, which
+     * stay (transfer data that only the teacher's outputs train on).
+     */
+    public Dataset withoutLabels(String newName) {
+        int[] l = labels.clone();
+        for (int i = 0; i < l.length; i++) {
+            if (l[i] != IGNORE_INDEX) {
+                l[i] = UNLABELED;
+            }
+        }
+        return new Dataset(newName, features, featureCount, l, classes);
+    }
+
+    /**
+     * The samples of {@code first}, then those of {@code second}, labels as they are (e.g. a labeled transfer set and an
+     * unlabeled one).
+     *
+     * @throws IllegalArgumentException when their feature counts or classes differ, naming both
+     */
+    public static Dataset concat(String name, Dataset first, Dataset second) {
+        if (first.featureCount != second.featureCount || first.classes != second.classes) {
+            throw new IllegalArgumentException("cannot join " + first.name + " (" + first.featureCount + " features, " + first.classes
+                    + " classes) and " + second.name + " (" + second.featureCount + " features, " + second.classes
+                    + " classes): both need the same feature count and classes");
+        }
+        long values = (long) first.features.length + second.features.length;
+        if (values > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("joining " + first.name + " and " + second.name + " gives " + values
+                    + " feature values, too many for one array");
+        }
+        float[] f = Arrays.copyOf(first.features, (int) values);
+        System.arraycopy(second.features, 0, f, first.features.length, second.features.length);
+        int[] l = Arrays.copyOf(first.labels, first.labels.length + second.labels.length);
+        System.arraycopy(second.labels, 0, l, first.labels.length, second.labels.length);
+        return new Dataset(name, f, first.featureCount, l, first.classes);
     }
 
     /** The first {@code n} samples (all of them when {@code n >= size()}). */
@@ -197,6 +272,7 @@ public final class Dataset {
 
     @Override
     public String toString() {
-        return name + " (" + size() + " samples" + (labeledSize < size() ? ", " + labeledSize + " labeled" : "") + ", " + featureCount + " features, " + classes + " classes)";
+        return name + " (" + size() + " samples" + (labeledSize < size() ? ", " + labeledSize + " labeled" : "")
+                + (unlabeledSize > 0 ? ", " + unlabeledSize + " unlabeled" : "") + ", " + featureCount + " features, " + classes + " classes)";
     }
 }

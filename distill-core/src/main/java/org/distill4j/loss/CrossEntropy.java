@@ -77,9 +77,14 @@ public final class CrossEntropy implements LogitLoss {
         double total = 0;
         for (int r = from; r < to; r++) {
             final int goff = gradOffset + (r - from) * v;
-            if (RowMath.beginRow(batch, gradOut, goff, r, false)) {
-                total += rowCrossEntropy(s, r * v, v, y[r], gradOut, goff, w * upstream);
+            if (!RowMath.beginRow(batch, gradOut, goff, r, false)) {
+                continue;
             }
+            if (y[r] == LogitBatch.UNLABELED) { // counts, with no term: its value and gradient are 0
+                java.util.Arrays.fill(gradOut, goff, goff + v, 0f);
+                continue;
+            }
+            total += rowCrossEntropy(s, r * v, v, y[r], gradOut, goff, w * upstream);
         }
         double value = total * w;
         return new LossResult(value, batch.countedRows(from, to), Map.of(NAME, value));

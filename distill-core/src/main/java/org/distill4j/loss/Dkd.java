@@ -108,6 +108,10 @@ public final class Dkd extends TemperedDivergence implements EpochAware {
     double row(Row r, double[] dz, double[] parts) {
         final int v = r.v;
         final int y = r.label;
+        if (y < 0) {
+            throw new BadRowException("row ", r.index, " has no hard label (UNLABELED): dkd splits each row at its label's class,"
+                    + " so every row it trains on needs one (for unlabeled rows use kd, reverse-kl, gjsd or another loss without labels)");
+        }
         if (v == 1) {
             dz[0] = 0;
             parts[0] = 0;

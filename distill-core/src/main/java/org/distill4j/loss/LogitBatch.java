@@ -13,8 +13,9 @@ import java.util.Objects;
  *       layout, or {@code null};</li>
  *   <li>a sparse top-k teacher instead ({@link #ofTopK}): per row {@code k} class ids and their
  *       log-probabilities, as API logprobs and compressed logit stores come;</li>
- *   <li>{@code labels}: hard labels, one class index in {@code [0, classes)} per row, or
- *       {@link #IGNORE_INDEX} for a row that counts for nothing (padding), or {@code null}.</li>
+ *   <li>{@code labels}: hard labels, one class index in {@code [0, classes)} per row,
+ *       {@link #UNLABELED} for a row without a hard label (unlabeled transfer data), or
+ *       {@link #IGNORE_INDEX} for a row that counts for nothing (padding); or {@code null}.</li>
  * </ul>
  *
  * <p><b>Counted rows.</b> A row counts unless its label is {@link #IGNORE_INDEX} or the row mask
@@ -24,6 +25,11 @@ import java.util.Objects;
  * step the total count of counted rows of the whole step and the summed gradients equal those of one
  * big batch.
  *
+ * <p><b>Unlabeled rows.</b> A row labeled {@link #UNLABELED} counts: it takes part in every teacher term and in the
+ * mean's count, but a hard-label term (the {@code ce} loss, {@code kd}'s {@code alpha * CE}) is 0 on it, with a zero
+ * gradient. Its loss is the one of a labeled row without that term, so a batch's value is the mean over its rows of
+ * what each row has. A loss that needs the label for its teacher term ({@code dkd}) refuses such a row.
+ *
  * <p>The buffers are referenced, not copied; a batch is a view for one call. Every length, label and
  * top-k id is checked here and errors name the buffer, row and sizes, so a wrong shape never turns
  * into a silently wrong loss.
@@ -31,6 +37,12 @@ import java.util.Objects;
 public final class LogitBatch {
     /** A label that marks a row as padding (PyTorch's convention). */
     public static final int IGNORE_INDEX = -100;
+
+    /**
+     * A label that marks a row without a hard label: it counts and takes part in every teacher term, while hard-label
+     * terms are 0 on it (see the class comment).
+     */
+    public static final int UNLABELED = -1;
 
     /** The id of a top-k slot that holds no class ({@link #ofTopK}). */
     public static final int ABSENT = -1;
@@ -98,9 +110,9 @@ public final class LogitBatch {
             throw new IllegalArgumentException("labels have " + labels.length + " entries, expected one per row: " + rows);
         }
         for (int r = 0; r < rows; r++) {
-            if ((labels[r] < 0 || labels[r] >= classes) && labels[r] != IGNORE_INDEX) {
-                throw new BadRowException("label of row ", r, " is " + labels[r]
-                        + ", expected a class index in [0, " + classes + ") or IGNORE_INDEX (" + IGNORE_INDEX + ")");
+            if ((labels[r] < 0 || labels[r] >= classes) && labels[r] != IGNORE_INDEX && labels[r] != UNLABELED) {
+                throw new BadRowException("label of row ", r, " is " + labels[r] + ", expected a class index in [0, " + classes
+                        + "), UNLABELED (" + UNLABELED + ") or IGNORE_INDEX (" + IGNORE_INDEX + ")");
             }
         }
     }
@@ -345,6 +357,11 @@ public final class LogitBatch {
     /** Hard labels, or null. */
     public int[] labels() {
         return labels;
+    }
+
+    /** Whether row {@code r} has a hard label: labels are given and its label is a class (not UNLABELED nor IGNORE_INDEX). */
+    public boolean hasLabel(int r) {
+        return labels != null && labels[r] >= 0;
     }
 
     /** Whether row {@code r} counts (not masked out, label not IGNORE_INDEX). */

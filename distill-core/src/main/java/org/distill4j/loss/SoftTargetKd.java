@@ -144,7 +144,7 @@ public final class SoftTargetKd implements LogitLoss, TemperatureScaled {
                     continue;
                 }
                 final int off = r * v;
-                final int label = alpha > 0 ? y[r] : -1;
+                final int label = alpha > 0 ? y[r] : LogitBatch.UNLABELED; // UNLABELED: no CE term in this row
                 kdSum += row(s, t, probs, off, v, label, gradOut, goff, scale, rowCe, es, et, e1, at);
                 ceSum += rowCe[0];
             }
@@ -174,11 +174,12 @@ public final class SoftTargetKd implements LogitLoss, TemperatureScaled {
     private double row(float[] s, float[] t, boolean probs, int off, int v, int label, float[] grad, int gOff, double scale,
                        double[] ceOut, double[] eS, double[] eT, double[] e1, double[] aT) {
         final double invT = 1.0 / temperature;
+        final boolean ce = alpha > 0 && label >= 0; // the row's CE term: alpha > 0 and the row has a label
         // pass 1: maxima (log is monotonic, so max of log p = log of max p)
         final double ms = RowMath.max(s, off, v);
         final double mt = probs ? Math.log(RowMath.max(t, off, v)) : RowMath.max(t, off, v);
         // pass 2: log-sum-exps, keeping each exponential
-        final boolean needSoftmax1 = alpha > 0 && temperature != 1.0;
+        final boolean needSoftmax1 = ce && temperature != 1.0;
         double zs = 0;
         double zt = 0;
         double z1 = 0;
@@ -206,7 +207,6 @@ public final class SoftTargetKd implements LogitLoss, TemperatureScaled {
         final double invZ1 = needSoftmax1 ? 1.0 / z1 : invZs;
         // pass 3: value and gradient together
         final double kdWeight = (1 - alpha) * temperature;
-        final int labelInRow = label; // -1 when alpha is 0: never matches
         double kl = 0;
         for (int i = 0; i < v; i++) {
             final double ds = s[off + i] - ms;
@@ -218,12 +218,12 @@ public final class SoftTargetKd implements LogitLoss, TemperatureScaled {
                 kl += p * (logP - logQ);
             }
             double g = kdWeight * (q - p);
-            if (alpha > 0) {
-                g += alpha * ((needSoftmax1 ? e1[i] * invZ1 : q) - (i == labelInRow ? 1.0 : 0.0));
+            if (ce) {
+                g += alpha * ((needSoftmax1 ? e1[i] * invZ1 : q) - (i == label ? 1.0 : 0.0));
             }
             grad[gOff + i] = (float) (scale * g);
         }
-        ceOut[0] = alpha > 0 ? logZ1 - (s[off + label] - ms) : 0.0;
+        ceOut[0] = ce ? logZ1 - (s[off + label] - ms) : 0.0;
         return temperature * temperature * kl;
     }
 }

@@ -95,6 +95,10 @@ public final class Distiller {
     private final List<TrainingListener> listeners;
     private final List<FeatureTerm> featureTerms;
     private final Checkpoints checkpoints;
+    /** Whether a term reads the teacher, so UNLABELED samples train (else they are left out: they would add nothing). */
+    private final boolean trainsUnlabeled;
+    /** The samples an epoch trains on: without IGNORE_INDEX ones, and without UNLABELED ones unless {@link #trainsUnlabeled}. */
+    private final int trainingSize;
 
     /**
      * A feature loss between a named student feature and a named teacher feature, with a weight.
@@ -132,7 +136,9 @@ public final class Distiller {
         this.listeners = List.copyOf(b.listeners);
         this.featureTerms = List.copyOf(b.featureTerms);
         this.checkpoints = b.checkpoints;
+        this.trainsUnlabeled = loss.needsTeacher() || loss.needsTopK() || !featureTerms.isEmpty();
         validate();
+        this.trainingSize = trainsUnlabeled ? train.usedSize() : train.labeledSize();
     }
 
     private void validate() {
@@ -145,11 +151,18 @@ public final class Distiller {
         if (train.size() == 0) {
             throw new IllegalArgumentException("training data " + train.name() + " is empty");
         }
-        if (train.labeledSize() == 0) {
-            throw new IllegalArgumentException(noLabeledSample("training", train));
+        if (train.usedSize() == 0) {
+            throw new IllegalArgumentException("training data " + train.name() + " has no sample to train on: all " + train.size()
+                    + " labels are IGNORE_INDEX (" + Dataset.IGNORE_INDEX + "), which leaves a sample out of training and evaluation");
+        }
+        if (train.labeledSize() == 0 && !trainsUnlabeled) {
+            throw new IllegalArgumentException("loss '" + loss.name() + "' has no teacher term, so it trains on hard labels only, but"
+                    + " training data " + train.name() + " has no labeled sample (" + train.unlabeledSize() + " UNLABELED, "
+                    + (train.size() - train.usedSize()) + " IGNORE_INDEX)");
         }
         if (test != null && test.size() > 0 && test.labeledSize() == 0) {
-            throw new IllegalArgumentException(noLabeledSample("test", test));
+            throw new IllegalArgumentException("test data " + test.name() + " has no labeled sample to evaluate: all " + test.size()
+                    + " labels are UNLABELED (" + Dataset.UNLABELED + ") or IGNORE_INDEX (" + Dataset.IGNORE_INDEX + ")");
         }
         if (!featureTerms.isEmpty() && teacher == null) {
             throw new IllegalArgumentException("feature losses need a teacher: set it with teacher(...)");
@@ -220,11 +233,17 @@ public final class Distiller {
                         + ex.getMessage(), ex);
             }
         }
-    }
-
-    private static String noLabeledSample(String role, Dataset data) {
-        return role + " data " + data.name() + " has no labeled sample: all " + data.size() + " labels are IGNORE_INDEX ("
-                + Dataset.IGNORE_INDEX + "), which leaves a sample out of training and evaluation";
+        if (train.labeledSize() == 0) {
+            for (int e = 0; e < epochs; e++) {
+                LogitLoss l = lossAt(e);
+                if (l.needsLabels()) {
+                    throw new IllegalArgumentException("loss '" + l.name() + "' " + l.settings() + " has a hard-label term"
+                            + (e > 0 ? " at epoch " + (e + 1) : "") + ", but no sample of training data " + train.name()
+                            + " has a label (" + train.unlabeledSize() + " UNLABELED, " + (train.size() - train.usedSize())
+                            + " IGNORE_INDEX): the term would be 0 on every row; drop it (e.g. kd with alpha 0)");
+                }
+            }
+        }
     }
 
     public static Builder builder() {
@@ -267,7 +286,7 @@ public final class Distiller {
         // the engine imports the student, so it starts from the restored state
         StepEngines.Choice choice = StepEngines.choose(stepEngines != null ? stepEngines : StepEngines.providers(),
                 // the largest batch the run submits: an engine sizes its buffers by it
-                new StepEngineProvider.Setup(teacher, student, loss, be, Math.min(batchSize, train.labeledSize()), featureTerms, seed),
+                new StepEngineProvider.Setup(teacher, student, loss, be, Math.min(batchSize, trainingSize), featureTerms, seed),
                 engineName != null ? engineName : StepEngines.requested());
         LOG.info("training steps: {}", choice.description());
         if (resume != null && !resume.engine().equals(choice.description())) {
@@ -302,7 +321,7 @@ public final class Distiller {
         }
         int classes = student.classes();
         int batches = batchCount();
-        int fullBatch = Math.min(batchSize, train.labeledSize());
+        int fullBatch = Math.min(batchSize, trainingSize);
         float[] fullGrad = new float[fullBatch * classes];
         List<EpochMetrics> history = new ArrayList<>();
         long trainNanosTotal = 0;
@@ -321,11 +340,11 @@ public final class Distiller {
         }
         LOG.info("distilling: student {}, teacher {}, loss {} {}, {} training samples, {} epochs, batch {}, seed {}, backend {}",
                 student.describe(), teacher == null ? "none" : teacher.describe(), loss.name(), loss.settings(),
-                train.labeledSize() == train.size() ? train.size() : train.labeledSize() + " labeled of " + train.size(), epochs,
+                trainingDescription(), epochs,
                 batchSize, seed, be.name());
         for (int epoch = startEpoch; epoch < epochs; epoch++) {
             LogitLoss epochLoss = lossAt(epoch);
-            int[] order = labeledOnly(Dataset.permutation(train.size(), rng));
+            int[] order = trainingOnly(Dataset.permutation(train.size(), rng));
             for (TrainingListener l : listeners) {
                 l.epochStarted(epoch, epochs, batches);
             }
@@ -398,7 +417,7 @@ public final class Distiller {
                 student.endEpoch();
             }
             trainNanosTotal += trainNanos;
-            samplesTotal += train.labeledSize();
+            samplesTotal += trainingSize;
 
             checkNotInterrupted("after epoch " + (epoch + 1) + " of " + epochs + ", before its evaluation");
             long e0 = System.nanoTime();
@@ -415,7 +434,7 @@ public final class Distiller {
             }
             double evalSeconds = (System.nanoTime() - e0) / 1e9;
             Map<String, Double> terms = new LinkedHashMap<>();
-            int trained = train.labeledSize();
+            int trained = trainingSize;
             termSums.forEach((k, v) -> terms.put(k, v / trained));
             EpochMetrics m = new EpochMetrics(epoch, epochs, lossSum / trained, terms,
                     epochLoss instanceof TemperatureScaled ts ? ts.temperature() : Double.NaN,
@@ -726,22 +745,37 @@ public final class Distiller {
      * Integer.MAX_VALUE is one batch.
      */
     private int batchCount() {
-        return (int) ((train.labeledSize() + (long) batchSize - 1) / batchSize);
+        return (int) ((trainingSize + (long) batchSize - 1) / batchSize);
     }
 
-    /** An epoch's shuffle of all training samples without those labeled IGNORE_INDEX, which take no part in training. */
-    private int[] labeledOnly(int[] order) {
-        if (train.labeledSize() == order.length) {
+    /**
+     * An epoch's shuffle of all training samples without those that take no part in training: the ones labeled
+     * IGNORE_INDEX, and the UNLABELED ones when no term of the run reads the teacher (they would add nothing).
+     */
+    private int[] trainingOnly(int[] order) {
+        if (trainingSize == order.length) {
             return order;
         }
-        int[] kept = new int[train.labeledSize()];
+        int[] kept = new int[trainingSize];
         int n = 0;
         for (int i : order) {
-            if (train.isLabeled(i)) {
+            if (trainsUnlabeled ? train.isUsed(i) : train.isLabeled(i)) {
                 kept[n++] = i;
             }
         }
         return kept;
+    }
+
+    /** The training samples, for the log: how many, and of which kinds where not all are labeled. */
+    private String trainingDescription() {
+        if (train.labeledSize() == train.size()) {
+            return String.valueOf(train.size());
+        }
+        String kinds = train.labeledSize() + " labeled" + (train.unlabeledSize() > 0 ? " + " + train.unlabeledSize() + " unlabeled" : "");
+        if (!trainsUnlabeled && train.unlabeledSize() > 0) {
+            kinds += " (the unlabeled ones left out: no term reads the teacher)";
+        }
+        return kinds + " of " + train.size();
     }
 
     /**
@@ -783,6 +817,9 @@ public final class Distiller {
         m.put("trainSamples", train.size());
         if (train.labeledSize() != train.size()) { // only then: the settings of other runs (and their checkpoints) stay as they were
             m.put("trainLabeledSamples", train.labeledSize());
+        }
+        if (train.unlabeledSize() > 0) {
+            m.put("trainUnlabeledSamples", train.unlabeledSize());
         }
         m.put("testSamples", test == null ? 0 : test.size());
         if (test != null && test.labeledSize() != test.size()) {

@@ -11,7 +11,8 @@ import java.util.function.Function;
  * Top-1 predictions, accuracy, agreement and KL to the teacher over datasets, in inference mode. Accuracy, the agreement
  * over a dataset and the KL count only its labeled samples: one labeled {@link Dataset#IGNORE_INDEX} (padding) has a
  * student prediction but no part in any of them, and is not given to the teacher at all (as in training: a teacher's row
- * of a padded position, e.g. one wholly beyond an aligned student's vocabulary, may be one it cannot serve).
+ * of a padded position, e.g. one wholly beyond an aligned student's vocabulary, may be one it cannot serve). A sample
+ * labeled {@link Dataset#UNLABELED} is left out of them in the same way ("labeled" below means: with a class label).
  */
 public final class Evaluation {
     /** Rows per inference batch. */
@@ -285,8 +286,8 @@ public final class Evaluation {
             return Double.NaN;
         }
         if (data.labeledSize() == 0) {
-            throw new IllegalArgumentException(data.name() + " has no labeled sample: all " + data.size() + " labels are IGNORE_INDEX ("
-                    + Dataset.IGNORE_INDEX + "), and a sample labeled so is not evaluated");
+            throw new IllegalArgumentException(data.name() + " has no labeled sample: all " + data.size() + " labels are UNLABELED ("
+                    + Dataset.UNLABELED + ") or IGNORE_INDEX (" + Dataset.IGNORE_INDEX + "), and a sample labeled so is not evaluated");
         }
         if (data.labeledSize() == data.size()) {
             return agreement(a, b);

@@ -110,10 +110,11 @@ class DatasetTest {
         assertTrue(e.getMessage().contains("d: 7 feature values for 2 labels"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> new Dataset("d", new float[6], 3, new int[]{1, 4}, 4));
         assertTrue(e.getMessage().contains("d: label of sample 1 is 4, expected a class in [0, 4)"), e.getMessage());
-        assertTrue(e.getMessage().contains("or IGNORE_INDEX (-100) for a sample to leave out"), e.getMessage());
-        for (int bad : new int[]{-1, -99, -101, Integer.MIN_VALUE}) {
+        assertTrue(e.getMessage().contains("UNLABELED (-1) for a sample without one, or IGNORE_INDEX (-100) for a sample to leave"
+                + " out"), e.getMessage());
+        for (int bad : new int[]{-2, -99, -101, Integer.MIN_VALUE}) {
             e = assertThrows(IllegalArgumentException.class, () -> new Dataset("d", new float[6], 3, new int[]{0, bad}, 4));
-            assertTrue(e.getMessage().contains("d: label of sample 1 is " + bad + ", expected a class in [0, 4) or IGNORE_INDEX"),
+            assertTrue(e.getMessage().contains("d: label of sample 1 is " + bad + ", expected a class in [0, 4), UNLABELED"),
                     e.getMessage());
         }
     }
@@ -141,6 +142,52 @@ class DatasetTest {
         assertEquals(6, padded.head(9).labeledSize());
         assertEquals(16, padded.shuffled(3).labeledSize());
         assertNotEquals(data.fingerprint(), padded.fingerprint(), "ignored labels are part of the content");
+    }
+
+    /**
+     * UNLABELED marks a sample without a hard label: accepted, counted apart from labeled and ignored ones, kept through
+     * subsets, heads and shuffles; withoutLabels drops every label but IGNORE_INDEX, and concat joins two datasets.
+     */
+    @Test
+    void unlabeledSamplesAreAcceptedAndCountedApart() {
+        Dataset data = numbered(20);
+        int[] y = data.labels().clone();
+        y[3] = Dataset.UNLABELED;
+        y[4] = Dataset.UNLABELED;
+        y[9] = Dataset.IGNORE_INDEX;
+        Dataset mixed = new Dataset("mixed", data.features(), D, y, 7);
+        assertEquals(-1, Dataset.UNLABELED);
+        assertEquals(org.distill4j.loss.LogitBatch.UNLABELED, Dataset.UNLABELED);
+        assertEquals(17, mixed.labeledSize());
+        assertEquals(2, mixed.unlabeledSize());
+        assertEquals(19, mixed.usedSize());
+        assertFalse(mixed.isLabeled(3));
+        assertTrue(mixed.isUsed(3));
+        assertFalse(mixed.isUsed(9));
+        assertTrue(mixed.isLabeled(5) && mixed.isUsed(5));
+        assertTrue(mixed.toString().contains("20 samples, 17 labeled, 2 unlabeled"), mixed.toString());
+        assertEquals(1, mixed.subset(new int[]{4, 9, 0}, "picked").unlabeledSize());
+        assertEquals(2, mixed.head(5).unlabeledSize());
+        assertEquals(2, mixed.shuffled(5).unlabeledSize());
+        assertNotEquals(mixed.fingerprint(), new Dataset("mixed", data.features(), D, data.labels(), 7).fingerprint());
+
+        Dataset stripped = mixed.withoutLabels("stripped");
+        assertEquals(0, stripped.labeledSize());
+        assertEquals(19, stripped.unlabeledSize());
+        assertEquals(Dataset.IGNORE_INDEX, stripped.labels()[9], "ignored samples stay ignored");
+        assertEquals(y[5], mixed.labels()[5], "the original keeps its labels");
+        assertArrayEquals(mixed.features(), stripped.features());
+
+        Dataset joined = Dataset.concat("joined", data.head(6), stripped);
+        assertEquals(26, joined.size());
+        assertEquals(6, joined.labeledSize());
+        assertEquals(19, joined.unlabeledSize());
+        assertArrayEquals(java.util.Arrays.copyOf(data.labels(), 6), java.util.Arrays.copyOf(joined.labels(), 6));
+        assertArrayEquals(data.features(), java.util.Arrays.copyOfRange(joined.features(), 6 * D, 26 * D));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Dataset.concat("j", data, new Dataset("other", new float[4], 2, new int[]{0, 1}, 7)));
+        assertTrue(e.getMessage().contains("cannot join numbered") && e.getMessage().contains("other (2 features, 7 classes)"),
+                e.getMessage());
     }
 
     /**

@@ -59,7 +59,10 @@ public final class Float64Reference {
         return lp;
     }
 
-    /** alpha * CE + (1 - alpha) * T^2 * KL(softmax(t/T) || softmax(s/T)), mean over rows. */
+    /**
+     * alpha * CE + (1 - alpha) * T^2 * KL(softmax(t/T) || softmax(s/T)), mean over rows; a row labeled UNLABELED (-1) has
+     * no CE term (and still counts in the mean).
+     */
     public static double kd(float[] s, float[] teacher, boolean probabilities, int[] labels, int rows, int v,
                             double temperature, double alpha, double upstream, double[] grad) {
         double total = 0;
@@ -75,12 +78,13 @@ public final class Float64Reference {
                     kl += p * (logP[i] - logQ[i]);
                 }
             }
-            double ce = alpha > 0 ? -logS1[labels[r]] : 0;
+            boolean labeled = alpha > 0 && labels[r] >= 0;
+            double ce = labeled ? -logS1[labels[r]] : 0;
             total += alpha * ce + (1 - alpha) * temperature * temperature * kl;
             if (grad != null) {
                 for (int i = 0; i < v; i++) {
                     double g = (1 - alpha) * temperature * (Math.exp(logQ[i]) - Math.exp(logP[i]));
-                    if (alpha > 0) {
+                    if (labeled) {
                         g += alpha * (Math.exp(logS1[i]) - (i == labels[r] ? 1 : 0));
                     }
                     grad[off + i] = upstream * g / rows;
@@ -121,11 +125,17 @@ public final class Float64Reference {
         return total / rows;
     }
 
-    /** Cross-entropy -log softmax(s)_y, mean over rows. */
+    /** Cross-entropy -log softmax(s)_y, mean over rows; a row labeled UNLABELED (-1) adds 0 (and still counts). */
     public static double ce(float[] s, int[] labels, int rows, int v, double upstream, double[] grad) {
         double total = 0;
         for (int r = 0; r < rows; r++) {
             int off = r * v;
+            if (labels[r] < 0) {
+                if (grad != null) {
+                    java.util.Arrays.fill(grad, off, off + v, 0.0);
+                }
+                continue;
+            }
             double[] logS = logSoftmax(s, off, v, 1.0);
             total += -logS[labels[r]];
             if (grad != null) {

@@ -556,13 +556,13 @@ class IgnoredSamplesTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Distiller.builder()
                 .student(Dl4jStudent.of(Nets.logitsMlp(D, 16, K, new Adam(5e-3), 11, 0))).loss(new CrossEntropy())
                 .trainData(allIgnored).build());
-        assertTrue(e.getMessage().contains("training data padding has no labeled sample")
+        assertTrue(e.getMessage().contains("training data padding has no sample to train on")
                 && e.getMessage().contains("all 50 labels are IGNORE_INDEX (-100)"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> Distiller.builder()
                 .student(Dl4jStudent.of(Nets.logitsMlp(D, 16, K, new Adam(5e-3), 11, 0))).loss(new CrossEntropy())
                 .trainData(data).testData(allIgnored).build());
-        assertTrue(e.getMessage().contains("test data padding has no labeled sample")
-                && e.getMessage().contains("all 50 labels are IGNORE_INDEX (-100)"), e.getMessage());
+        assertTrue(e.getMessage().contains("test data padding has no labeled sample to evaluate")
+                && e.getMessage().contains("all 50 labels are UNLABELED (-1) or IGNORE_INDEX (-100)"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> Evaluation.accuracy(new int[50], allIgnored));
         assertTrue(e.getMessage().contains("padding has no labeled sample"), e.getMessage());
     }
