@@ -225,7 +225,9 @@ __device__ void kd_warp(const In* __restrict__ s, const In* __restrict__ t, cons
         const bool range = tempered_out_of_range(a, teacher);
         const KdRow row = distill::kd_finish(a, teacher, needS1);
         const int y = labels != nullptr ? labels[r] : -1;
-        float kl = warp_sum(kd_pass2(sr, tr, gr, V, lane, 32, row, y, invT, kdWeight, alpha, scale, teacherProbs, teacher, needS1));
+        // an unlabeled row (y -1) has no cross-entropy term: alpha 0 for it
+        float kl = warp_sum(kd_pass2(sr, tr, gr, V, lane, 32, row, y, invT, kdWeight, y >= 0 ? alpha : 0.f, scale, teacherProbs,
+                                     teacher, needS1));
         if (lane == 0) {
             rowOut[3 * r] = t2 * (kl > 0.f ? kl : 0.f);
             rowOut[3 * r + 1] = y >= 0 ? row.logZs1 - to_f(sr[y]) : 0.f;
@@ -264,8 +266,8 @@ __device__ void kd_block(const In* __restrict__ s, const In* __restrict__ t, con
         const bool range = tempered_out_of_range(a, teacher);
         const KdRow row = distill::kd_finish(a, teacher, needS1);
         const int y = labels != nullptr ? labels[r] : -1;
-        float kl = warp_sum(kd_pass2(sr, tr, gr, V, threadIdx.x, BLOCK, row, y, invT, kdWeight, alpha, scale, teacherProbs, teacher,
-                                     needS1));
+        float kl = warp_sum(kd_pass2(sr, tr, gr, V, threadIdx.x, BLOCK, row, y, invT, kdWeight, y >= 0 ? alpha : 0.f, scale,
+                                     teacherProbs, teacher, needS1));
         if (lane == 0) {
             shSum[warp] = kl;
         }
@@ -1124,7 +1126,7 @@ __device__ void kd_tile(const In* __restrict__ s, const In* __restrict__ t, cons
         // one word's gradient (the words in j order, cached ones first: kl2 sums as one loop over j would)
         auto gradWord = [&](int j, const uint4& vs, const uint4& vt) {
             float g[N];
-            if (alpha > 0.f) {  // the same for every thread: a branch per word
+            if (alpha > 0.f && y >= 0) {  // the same for every thread: a branch per word; an unlabeled row (y -1) has no CE
                 kd_tile_grad<In, true>(tr2, vs, vt, c, teacher, needS1, teacherProbs, c0 + j * N, y, kl2, g);
             } else {
                 kd_tile_grad<In, false>(tr2, vs, vt, c, teacher, needS1, teacherProbs, c0 + j * N, y, kl2, g);

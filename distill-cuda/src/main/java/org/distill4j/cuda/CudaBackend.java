@@ -137,7 +137,7 @@ public final class CudaBackend implements ComputeBackend {
         return m;
     }
 
-    /** Labels for the kernel: -1 where the row does not count; null without labels. */
+    /** Labels for the kernel: -1 where the row does not count or has no label (UNLABELED: no CE term); null without labels. */
     static int[] kernelLabels(LogitBatch batch, boolean needLabels) {
         if (!needLabels) {
             return null;
@@ -148,7 +148,7 @@ public final class CudaBackend implements ComputeBackend {
         }
         int[] out = new int[batch.rows()];
         for (int r = 0; r < out.length; r++) {
-            if (!batch.counts(r)) {
+            if (!batch.counts(r) || y[r] == LogitBatch.UNLABELED) {
                 out[r] = -1;
                 continue;
             }

@@ -317,6 +317,71 @@ class CudaKernelsGpuTest extends GpuTest {
         assertEquals(reruns, backend.cpuReruns(), "none counted as a kernel flagging a valid batch");
     }
 
+    /**
+     * Rows labeled UNLABELED (unlabeled transfer data) count, with no cross-entropy term: kd with alpha > 0 through the
+     * backend (V 37: warp kernel, 3001: block, 6000: tiled) and ce (the teacherless kernel: zero gradient), against the
+     * float64 reference; and launched directly, the warp or block kernel and every tiled cluster size, whose CE instance
+     * an unlabeled row must not take.
+     */
+    @ParameterizedTest(name = "V {0}")
+    @CsvSource({"37", "3001", "6000"})
+    void unlabeledRowsHaveNoCrossEntropyTerm(int v) {
+        Random rng = new Random(6007L + v);
+        int rows = 19;
+        float[] s = Inputs.logits(rng, rows, v, 3.0);
+        float[] t = Inputs.logits(rng, rows, v, 3.0);
+        int[] labels = Inputs.labels(rng, rows, v);
+        int[] unlabeled = {0, 5, 6, 18};
+        for (int r : unlabeled) {
+            labels[r] = LogitBatch.UNLABELED;
+        }
+        LogitBatch batch = LogitBatch.of(rows, v, s, t, TeacherValues.LOGITS, labels);
+        double temperature = 2.0;
+        double alpha = 0.3;
+        float upstream = 0.7f;
+        float[] grad = Inputs.poisoned(rows * v);
+        LossResult r = backend.logitLoss(new SoftTargetKd(temperature, alpha), batch, grad, upstream);
+        double[] refGrad = new double[rows * v];
+        double ref = Float64Reference.kd(s, t, false, labels, rows, v, temperature, alpha, upstream, refGrad);
+        String what = "kd with unlabeled rows, V " + v;
+        Tolerances.assertKernelValueClose(ref, r.value(), Tolerances.KERNEL_F32_VALUE_REL, what);
+        Tolerances.assertKernelGradClose(refGrad, grad, Tolerances.KERNEL_F32_GRAD, what + " gradient");
+        Tolerances.assertKernelValueClose(Float64Reference.ce(s, labels, rows, v, 1, null), r.terms().get(CrossEntropy.NAME),
+                Tolerances.KERNEL_F32_VALUE_REL, what + ": the ce term");
+        assertEquals(0, backend.cpuReruns(), what + ": ran on the device");
+
+        float[] ceGrad = Inputs.poisoned(rows * v);
+        LossResult ce = backend.logitLoss(new CrossEntropy(), LogitBatch.ofLabels(rows, v, s, labels), ceGrad, upstream);
+        double[] ceRef = new double[rows * v];
+        Tolerances.assertKernelValueClose(Float64Reference.ce(s, labels, rows, v, upstream, ceRef), ce.value(),
+                Tolerances.KERNEL_F32_VALUE_REL, "ce with unlabeled rows, V " + v);
+        Tolerances.assertKernelGradClose(ceRef, ceGrad, Tolerances.KERNEL_F32_GRAD, "ce gradient with unlabeled rows, V " + v);
+        for (int u : unlabeled) {
+            for (int i = 0; i < v; i++) {
+                assertEquals(0f, ceGrad[u * v + i], "ce: unlabeled row " + u + " has a zero gradient");
+            }
+        }
+        java.util.List<KdPlan> plans = new java.util.ArrayList<>();
+        plans.add(KdPlan.twoPass(rows, v, DType.F32)); // the warp (V <= 2048) or block kernel, launched directly
+        for (int cluster : new int[] {1, 2, 3, 4}) {
+            if (v % 4 == 0 && (cluster == 1 || ctx.limits().clusters())) {
+                plans.add(KdPlan.tile(ctx.limits(), rows, v, DType.F32, cluster, Integer.MAX_VALUE, 2));
+            }
+        }
+        for (KdPlan plan : plans) {
+            float[][] got = runKd(plan, DType.F32, s, t, labels, null, rows, v, temperature, alpha, upstream / rows, false);
+            double value = 0;
+            for (int row = 0; row < rows; row++) {
+                value += alpha * got[0][3 * row + 1] + (1 - alpha) * got[0][3 * row];
+            }
+            for (int u : unlabeled) {
+                assertEquals(0f, got[0][3 * u + 1], plan + ": an unlabeled row's CE part");
+            }
+            Tolerances.assertKernelValueClose(ref, value / rows, Tolerances.KERNEL_F32_VALUE_REL, plan + " value");
+            Tolerances.assertKernelGradClose(refGrad, got[1], Tolerances.KERNEL_F32_GRAD, plan + " gradient");
+        }
+    }
+
     @Test
     void crossEntropyWithIgnoredRows() {
         Random rng = new Random(3);

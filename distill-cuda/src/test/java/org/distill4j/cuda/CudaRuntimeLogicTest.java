@@ -371,6 +371,9 @@ class CudaRuntimeLogicTest {
         LogitBatch ignored = LogitBatch.ofLabels(4, 5, s, new int[] {0, LogitBatch.IGNORE_INDEX, 2, 1});
         assertArrayEquals(new byte[] {1, 0, 1, 1}, CudaBackend.countedMask(ignored));
         assertArrayEquals(new int[] {0, -1, 2, 1}, CudaBackend.kernelLabels(ignored, true));
+        LogitBatch unlabeled = LogitBatch.ofLabels(4, 5, s, new int[] {LogitBatch.UNLABELED, 3, LogitBatch.IGNORE_INDEX, 1});
+        assertArrayEquals(new byte[] {1, 1, 0, 1}, CudaBackend.countedMask(unlabeled), "an unlabeled row counts");
+        assertArrayEquals(new int[] {-1, 3, -1, 1}, CudaBackend.kernelLabels(unlabeled, true), "and has no label in the kernel");
         LogitBatch teacher = LogitBatch.of(4, 5, s, s, TeacherValues.LOGITS, new int[] {0, 1, 2, 3}).withRowMask(
                 new boolean[] {true, true, false, true});
         assertArrayEquals(new byte[] {1, 1, 0, 1}, CudaBackend.countedMask(teacher));

@@ -10,6 +10,7 @@ import org.distill4j.cuda.DeviceStager;
 import org.distill4j.cuda.KdRows;
 import org.distill4j.cuda.PinnedBuffer;
 import org.distill4j.data.Batch;
+import org.distill4j.data.Dataset;
 import org.distill4j.loss.LogitLoss;
 import org.distill4j.loss.LossResult;
 import org.distill4j.loss.Reduction;
@@ -404,9 +405,9 @@ public final class CudaMlpEngine implements StepEngine {
         }
         int[] labels = batch.labels();
         for (int r = 0; r < rows; r++) {
-            if (labels[r] < 0 || labels[r] >= studentSpec.outputs()) {
+            if ((labels[r] < 0 || labels[r] >= studentSpec.outputs()) && labels[r] != Dataset.UNLABELED) {
                 throw new IllegalArgumentException("label of row " + r + " is " + labels[r] + ", expected a class in [0, "
-                        + studentSpec.outputs() + ")");
+                        + studentSpec.outputs() + ") or UNLABELED (" + Dataset.UNLABELED + ")");
             }
         }
         if (submitted - collected >= IN_FLIGHT) {

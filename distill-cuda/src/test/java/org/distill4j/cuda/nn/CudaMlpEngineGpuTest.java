@@ -75,6 +75,8 @@ class CudaMlpEngineGpuTest extends GpuTest {
                 int rows = rowsPerStep[step];
                 float[] x = ReferenceStep.gaussian(rng, rows * IN, 1.0);
                 int[] y = ReferenceStep.labels(rng, rows, CLASSES);
+                y[1] = Dataset.UNLABELED; // unlabeled transfer data: no CE term in these rows
+                y[rows - 2] = Dataset.UNLABELED;
                 e.poisonScratch();
                 LossResult got = e.step(new Batch(new int[rows], x, IN, y), loss);
                 boolean[][] masks = new boolean[s.layers().size()][];
