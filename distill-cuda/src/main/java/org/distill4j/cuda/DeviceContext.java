@@ -32,7 +32,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * {@link DeviceStager}s (after their fill in progress and their copies in flight), graphs ({@link #capture}), events
  * ({@link #event}) and cuBLASLt handles with their plans ({@link CublasLt#create}) still open, each once, and twice is
  * harmless; every driver call's status goes through {@link Cu#check}. What it closed then
- * refuses to be used with an IllegalStateException, and closing it afterwards is harmless.
+ * refuses to be used with an IllegalStateException, and closing it afterwards is harmless. A close from inside a
+ * {@link DeviceStager}'s filler is refused (see {@link #close}).
  * <p>
  * Calls are serialized: those on the context, and those on what it made (a {@link DeviceEvent}'s record and wait, a
  * {@link DeviceGraph}'s launch, a {@link CublasLt}'s plans and runs, a {@link DeviceStager}'s device calls, and every
@@ -733,8 +734,22 @@ public final class DeviceContext implements AutoCloseable {
         Cu.check(cudart.cuStreamSynchronize(stream), "cuStreamSynchronize");
     }
 
+    /**
+     * Waits for the work queued on its stream and for its stagers' fills in progress on other threads, then closes what it
+     * made and frees its memory (see the class comment). Twice is harmless.
+     *
+     * @throws IllegalStateException called from inside the filler of one of its {@link DeviceStager}s (the close cannot
+     *                               wait for a fill on its own thread, and would free the pinned buffer being written);
+     *                               nothing changed, and the context stays open: close it after that stage returns
+     */
     @Override
     public synchronized void close() {
+        for (DeviceStager st : stagers) { // before anything changes; under this lock, which every stager's close takes too
+            if (st.fillingOnThisThread()) {
+                throw new IllegalStateException("DeviceContext.close called from inside the filler of one of its DeviceStagers: it would "
+                        + "free the pinned buffer the filler is writing, so the context stays open; close it after stage returns");
+            }
+        }
         if (!closed.compareAndSet(false, true)) {
             return;
         }

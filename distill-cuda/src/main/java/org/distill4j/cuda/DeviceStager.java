@@ -31,6 +31,11 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * the stager if it is still open: it waits for a fill in progress (which would otherwise write pinned memory freed under
  * it) and for the copies in flight, then frees the copy stream, events and buffers; the stager then refuses every call
  * with an IllegalStateException saying its context closed it, and its own close does nothing.
+ * <p>
+ * A filler must not close the stager or its context: neither close can wait for a fill on its own thread, and both would
+ * free the pinned buffer the filler is writing. Each refuses, on the filling thread, with an IllegalStateException
+ * before it changes anything: the filler's error then leaves {@link #stage} as any filler's does, that batch is not
+ * staged, and the stager and its context stay open and usable. Close them after {@code stage} returns.
  */
 public final class DeviceStager implements AutoCloseable {
     /** Writes one batch into a pinned buffer (little-endian, from position 0); returns the bytes written. */
@@ -128,7 +133,9 @@ public final class DeviceStager implements AutoCloseable {
 
     /**
      * Fills the next slot's pinned buffer on this thread and queues its copy on the copy stream. The filler runs without
-     * the context's lock; a close of the context or of this stager meanwhile waits for it to return.
+     * the context's lock; a close of the context or of this stager on another thread meanwhile waits for it to return,
+     * and one from inside the filler is refused (see the class comment). Where the filler throws, nothing is staged: its
+     * error leaves this call, and the next stage fills the same slot.
      */
     public Batch stage(Filler filler) {
         if (filler == null) {
@@ -188,6 +195,14 @@ public final class DeviceStager implements AutoCloseable {
         if (closed.get()) {
             throw new IllegalStateException("the device stager is closed" + closedBy);
         }
+    }
+
+    /**
+     * Whether this thread is running one of this stager's fillers (the context's lock held): a close there is refused, as
+     * it cannot wait for the fill and would free the pinned buffer being written.
+     */
+    boolean fillingOnThisThread() {
+        return filling == Thread.currentThread();
     }
 
     /**
@@ -251,10 +266,18 @@ public final class DeviceStager implements AutoCloseable {
      * Waits for a fill in progress on another thread, the copies in flight and the context's stream (whose kernels may
      * read the slots), then frees the buffers, events and the copy stream, under the context's lock. Twice is harmless,
      * and so is closing it after its context (which closed it).
+     *
+     * @throws IllegalStateException called from inside one of this stager's fillers (it would free the pinned buffer the
+     *                               filler writes); nothing changed, and the stager stays open: close it after
+     *                               {@link #stage} returns
      */
     @Override
     public void close() {
         synchronized (ctx) {
+            if (fillingOnThisThread()) { // before anything changes: the caller's stage goes on to fail with this error
+                throw new IllegalStateException("DeviceStager.close called from inside its own filler: it would free the pinned buffer "
+                        + "the filler is writing, so the stager stays open; close it after stage returns");
+            }
             if (closed.get()) {
                 return;
             }
@@ -267,9 +290,10 @@ public final class DeviceStager implements AutoCloseable {
     }
 
     /**
-     * Called by its context as it closes (its lock held, its stream idle, before its memory and pinned buffers are freed):
-     * marks the stager closed, saying why in a later call's error, waits for a fill in progress and the copies in flight,
-     * and frees the copy stream and events, once.
+     * Called by its context as it closes (its lock held, its stream idle, before its memory and pinned buffers are freed;
+     * never on a thread that fills this stager, which the context's close refuses first): marks the stager closed, saying
+     * why in a later call's error, waits for a fill in progress and the copies in flight, and frees the copy stream and
+     * events, once.
      */
     void closeWithContext(String context) {
         if (closed.get()) { // every close holds the context's lock: none can close it meanwhile
@@ -282,12 +306,13 @@ public final class DeviceStager implements AutoCloseable {
     }
 
     /**
-     * Waits, with the context's lock given up meanwhile, until no other thread runs a filler into a pinned buffer of this
-     * stager. A filler that closes the context or the stager itself is not waited for (it would wait for itself).
+     * Waits, with the context's lock given up meanwhile, until no thread runs a filler into a pinned buffer of this
+     * stager. Never called on the filling thread, which would wait for itself: both closes refuse a call from inside a
+     * filler before they get here.
      */
     private void awaitFill() {
         boolean interrupted = false;
-        while (filling != null && filling != Thread.currentThread()) {
+        while (filling != null) {
             try {
                 ctx.wait();
             } catch (InterruptedException e) {

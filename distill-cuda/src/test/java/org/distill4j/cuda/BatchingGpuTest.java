@@ -158,6 +158,84 @@ class BatchingGpuTest extends GpuTest {
         assertDoesNotThrow(st::close);
     }
 
+    /**
+     * A filler that closes its own stager is refused before anything changes: the close cannot wait for the fill (it runs
+     * on the filling thread), so it would free the pinned buffer the filler still writes. The refusal leaves {@code stage}
+     * as the filler's error, and the stager stages on as if that batch had never been tried.
+     */
+    @Test
+    void aFillerThatClosesItsStagerIsRefusedAndTheStagerGoesOn() {
+        try (DeviceStager st = new DeviceStager(ctx, 2, 4096)) {
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> st.stage(buf -> {
+                fill(buf, 5, 1024);
+                st.close(); // nothing is written after it: on a close that freed the buffer the test fails, not the JVM
+                return 4096;
+            }));
+            assertTrue(e.getMessage().contains("DeviceStager.close called from inside its own filler")
+                    && e.getMessage().contains("after stage returns"), e.getMessage());
+            assertStagesIntact(ctx, st);
+        }
+    }
+
+    /**
+     * A filler that closes its stager's context is refused before anything changes, for the same reason: the context's
+     * close would close the stager and free its pinned buffers under the filler. The context and the stager go on, and the
+     * context's close after stage returns closes both.
+     */
+    @Test
+    void aFillerThatClosesItsContextIsRefusedAndTheContextGoesOn() {
+        DeviceContext c = DeviceContext.open(0);
+        try {
+            DeviceStager other = new DeviceStager(c, 1, 4096); // the context refuses whichever of its stagers fills
+            DeviceStager st = new DeviceStager(c, 2, 4096);
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> st.stage(buf -> {
+                fill(buf, 5, 1024);
+                c.close();
+                return 4096;
+            }));
+            assertTrue(e.getMessage().contains("DeviceContext.close called from inside the filler of one of its DeviceStagers")
+                    && e.getMessage().contains("after stage returns"), e.getMessage());
+            assertStagesIntact(c, st);
+            assertStagesIntact(c, other);
+            try (DeviceBuffer words = c.alloc(4L * 257)) { // the context's own calls work too
+                c.fill32(words, 0x5eed, 257);
+                byte[] got = new byte[4 * 257];
+                c.download(words, got);
+                assertEquals(0x5eed, ByteBuffer.wrap(got).order(ByteOrder.LITTLE_ENDIAN).getInt(4 * 256));
+            }
+            c.close();
+            for (DeviceStager s : java.util.List.of(st, other)) {
+                IllegalStateException closed = assertThrows(IllegalStateException.class, () -> s.stage(buf -> 0));
+                assertTrue(closed.getMessage().contains("device stager is closed") && closed.getMessage().contains("DeviceContext"),
+                        closed.getMessage());
+                assertDoesNotThrow(s::close);
+            }
+        } finally {
+            c.close();
+        }
+    }
+
+    /**
+     * Stages two batches on {@code st} (two slots or one), each acquired and read back from the device whole: numbered
+     * from 0, so a refused stage before them took no sequence number or slot.
+     */
+    private static void assertStagesIntact(DeviceContext c, DeviceStager st) {
+        for (int n = 0; n < 2; n++) {
+            int batch = 40 + n;
+            DeviceStager.Batch b = st.stage(buf -> fill(buf, batch, 1024));
+            assertEquals(n, b.sequence(), "sequence of the batch after the refused one");
+            assertEquals(4096, b.bytes());
+            DeviceBuffer in = st.acquire(b);
+            byte[] got = new byte[4096];
+            c.download(in, got);
+            st.release(b);
+            ByteBuffer g = ByteBuffer.wrap(got).order(ByteOrder.LITTLE_ENDIAN);
+            for (int j = 0; j < 1024; j++) {
+                assertEquals(batch * 31 + j, g.getInt(4 * j), "batch " + batch + " word " + j);
+            }
+        }
+    }
+
     /** A missing context, filler or batch is refused naming what is missing, and the stager goes on. */
     @Test
     void aMissingContextFillerOrBatchIsNamed() {
