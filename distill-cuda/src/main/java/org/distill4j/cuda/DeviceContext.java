@@ -735,8 +735,9 @@ public final class DeviceContext implements AutoCloseable {
     }
 
     /**
-     * Waits for the work queued on its stream and for its stagers' fills in progress on other threads, then closes what it
-     * made and frees its memory (see the class comment). Twice is harmless.
+     * Waits for the work queued on its stream and for its stagers' fills in progress on other threads (and for a stager's
+     * own close that waits for one), then closes what it made and frees its memory (see the class comment). Twice is
+     * harmless.
      *
      * @throws IllegalStateException called from inside the filler of one of its {@link DeviceStager}s (the close cannot
      *                               wait for a fill on its own thread, and would free the pinned buffer being written);

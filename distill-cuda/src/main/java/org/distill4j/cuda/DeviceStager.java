@@ -30,12 +30,14 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * does (see {@link DeviceContext}), and never the lock while a filler runs. The context's close, on any thread, closes
  * the stager if it is still open: it waits for a fill in progress (which would otherwise write pinned memory freed under
  * it) and for the copies in flight, then frees the copy stream, events and buffers; the stager then refuses every call
- * with an IllegalStateException saying its context closed it, and its own close does nothing.
+ * with an IllegalStateException saying its context closed it, and its own close does nothing. Where the stager's own
+ * close runs on another thread and waits for a fill, the context's close waits for that close to free the stager.
  * <p>
  * A filler must not close the stager or its context: neither close can wait for a fill on its own thread, and both would
  * free the pinned buffer the filler is writing. Each refuses, on the filling thread, with an IllegalStateException
  * before it changes anything: the filler's error then leaves {@link #stage} as any filler's does, that batch is not
- * staged, and the stager and its context stay open and usable. Close them after {@code stage} returns.
+ * staged, and the stager and its context stay open and usable. Close them after {@code stage} returns. For the same
+ * reason one fill runs at a time: a stage from inside a filler, or on another thread during a fill, is refused.
  */
 public final class DeviceStager implements AutoCloseable {
     /** Writes one batch into a pinned buffer (little-endian, from position 0); returns the bytes written. */
@@ -77,8 +79,13 @@ public final class DeviceStager implements AutoCloseable {
     private final AtomicBoolean closed = new AtomicBoolean();
     /** Why it is closed, where its context closed it: for the error of a later call. */
     private volatile String closedBy = "";
-    /** The thread running a filler into a slot's pinned buffer, or null (guarded by the context's lock). */
+    /**
+     * The thread running a filler into a slot's pinned buffer, or null (guarded by the context's lock). One fill at a
+     * time: a stage that would start another while it is set is refused, so its end never erases this one.
+     */
     private Thread filling;
+    /** Whether {@link #free} ran (guarded by the context's lock): a context's close waits for it while this close runs. */
+    private boolean freed;
 
     /**
      * @param slots     batches in flight (2: double buffering)
@@ -223,6 +230,13 @@ public final class DeviceStager implements AutoCloseable {
         public ByteBuffer host(int slot) {
             synchronized (ctx) {
                 check();
+                if (filling != null) { // the slot is the one being filled (that batch is not staged yet)
+                    throw new IllegalStateException(filling == Thread.currentThread()
+                            ? "DeviceStager.stage called from inside its own filler: a stager fills one batch at a time; stage the "
+                            + "next batch after stage returns"
+                            : "DeviceStager.stage called on thread " + Thread.currentThread().getName() + " while thread "
+                            + filling.getName() + " fills a batch: a stager is driven by one thread; stage after that stage returns");
+                }
                 ByteBuffer view = host[slot].view();
                 filling = Thread.currentThread(); // stage's endFill clears it, however the filler ends
                 return view;
@@ -282,10 +296,12 @@ public final class DeviceStager implements AutoCloseable {
                 return;
             }
             closed.set(true); // before the wait: a call meanwhile is refused
-            ctx.forget(this);
             awaitFill();
-            boolean open = ctx.currentForFreeing(); // false only where the constructor failed on a closed context
+            // false where the constructor failed on a closed context, or the context's close began during the wait (it
+            // synchronized its stream, and waits for this free before it frees the pinned buffers)
+            boolean open = ctx.currentForFreeing();
             free(open);
+            ctx.forget(this); // only now: until then a context's close waits for this one
         }
     }
 
@@ -296,7 +312,8 @@ public final class DeviceStager implements AutoCloseable {
      * events, once.
      */
     void closeWithContext(String context) {
-        if (closed.get()) { // every close holds the context's lock: none can close it meanwhile
+        if (closed.get()) { // its own close ran, or runs on another thread and waits for a fill
+            awaitFreed(); // before the context frees its pinned buffers under that fill
             return;
         }
         closedBy = " (its DeviceContext on " + context + " closed and freed it)"; // before a call can see it closed
@@ -324,8 +341,32 @@ public final class DeviceStager implements AutoCloseable {
         }
     }
 
+    /** Waits, with the context's lock given up meanwhile, until {@link #free} ran (its own close's, on another thread). */
+    private void awaitFreed() {
+        boolean interrupted = false;
+        while (!freed) {
+            try {
+                ctx.wait();
+            } catch (InterruptedException e) {
+                interrupted = true; // the context must not free the pinned memory under the fill: wait on, and say so after
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
     /** Frees what it made (the context's lock held); {@code syncCompute}: wait for the context's stream first. */
     private void free(boolean syncCompute) {
+        try {
+            freeNow(syncCompute);
+        } finally {
+            freed = true;
+            ctx.notifyAll(); // a context's close waiting in closeWithContext goes on
+        }
+    }
+
+    private void freeNow(boolean syncCompute) {
         if (copyStream != null && !copyStream.isNull()) {
             cudart.cuStreamSynchronize(copyStream);
         }

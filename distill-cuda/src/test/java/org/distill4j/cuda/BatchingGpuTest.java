@@ -216,6 +216,119 @@ class BatchingGpuTest extends GpuTest {
     }
 
     /**
+     * A filler that stages on its own stager is refused: the inner stage would fill the same slot (the outer batch is not
+     * staged yet), and its end would erase the record of the outer fill that both closes read, so a close from inside
+     * the outer filler, or one on another thread, would free the pinned buffer under it. The stager goes on.
+     */
+    @Test
+    void aStageFromInsideAFillerIsRefused() {
+        try (DeviceStager st = new DeviceStager(ctx, 2, 4096)) {
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> st.stage(buf -> {
+                fill(buf, 5, 1024);
+                st.stage(inner -> fill(inner, 6, 1024));
+                return 4096;
+            }));
+            assertTrue(e.getMessage().contains("DeviceStager.stage called from inside its own filler")
+                    && e.getMessage().contains("after stage returns"), e.getMessage());
+            assertStagesIntact(ctx, st);
+        }
+    }
+
+    /**
+     * A stage on another thread while a fill is in progress is refused, for the same reason, and does not touch the
+     * slot being filled: the batch of the fill in progress arrives whole.
+     */
+    @Test
+    void aStageOnAnotherThreadDuringAFillIsRefused() throws Exception {
+        try (DeviceStager st = new DeviceStager(ctx, 2, 4096)) {
+            CountDownLatch filling = new CountDownLatch(1);
+            CountDownLatch go = new CountDownLatch(1);
+            AtomicReference<DeviceStager.Batch> staged = new AtomicReference<>();
+            AtomicReference<Throwable> failed = new AtomicReference<>();
+            Thread first = daemon("first filler", () -> staged.set(st.stage(buf -> {
+                filling.countDown();
+                try {
+                    go.await();
+                } catch (InterruptedException e) {
+                    throw new IllegalStateException(e);
+                }
+                return fill(buf, 7, 1024);
+            })), failed);
+            first.start();
+            try {
+                assertTrue(filling.await(10, TimeUnit.SECONDS));
+                IllegalStateException e = assertThrows(IllegalStateException.class, () -> st.stage(buf -> fill(buf, 8, 1024)));
+                assertTrue(e.getMessage().contains("DeviceStager.stage called on thread " + Thread.currentThread().getName()
+                        + " while thread first filler fills a batch"), e.getMessage());
+            } finally {
+                go.countDown();
+                assertFinish(first);
+            }
+            assertNull(failed.get());
+            DeviceStager.Batch b = staged.get();
+            assertEquals(0, b.sequence());
+            DeviceBuffer in = st.acquire(b);
+            byte[] got = new byte[4096];
+            ctx.download(in, got);
+            st.release(b);
+            ByteBuffer g = ByteBuffer.wrap(got).order(ByteOrder.LITTLE_ENDIAN);
+            for (int j = 0; j < 1024; j++) {
+                assertEquals(7 * 31 + j, g.getInt(4 * j), "word " + j);
+            }
+        }
+    }
+
+    /**
+     * A context closed while its stager's own close, on another thread, waits for a fill waits too, until that close has
+     * freed the stager's slots: it would otherwise free the stager's pinned buffers (its own) under the filler. Then
+     * both closes return, and the fill's batch is refused.
+     */
+    @Test
+    void closingAContextWhileItsStagerClosesWaitsForTheFill() throws Exception {
+        DeviceContext c = DeviceContext.open(0);
+        DeviceStager st = new DeviceStager(c, 1, 4096);
+        CountDownLatch filling = new CountDownLatch(1);
+        CountDownLatch go = new CountDownLatch(1);
+        AtomicBoolean contextClosed = new AtomicBoolean();
+        AtomicReference<Throwable> stageFailed = new AtomicReference<>();
+        AtomicReference<Throwable> stagerCloseFailed = new AtomicReference<>();
+        AtomicReference<Throwable> contextCloseFailed = new AtomicReference<>();
+        Thread stager = daemon("stage", () -> st.stage(buf -> {
+            filling.countDown();
+            try {
+                go.await();
+            } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+            }
+            // without the wait the memory may be gone: the test then fails below instead of crashing the JVM here
+            return contextClosed.get() ? 0 : fill(buf, 9, 1024);
+        }), stageFailed);
+        Thread stagerCloser = daemon("close stager", st::close, stagerCloseFailed);
+        Thread contextCloser = daemon("close context", () -> {
+            c.close();
+            contextClosed.set(true);
+        }, contextCloseFailed);
+        try {
+            stager.start();
+            assertTrue(filling.await(10, TimeUnit.SECONDS));
+            stagerCloser.start();
+            awaitState(stagerCloser, Thread.State.WAITING, "the stager's close waits for the fill");
+            contextCloser.start();
+            awaitState(contextCloser, Thread.State.WAITING, "the context's close waits for the stager's close");
+            assertFalse(contextClosed.get());
+        } finally {
+            go.countDown();
+            assertFinish(stager, stagerCloser, contextCloser);
+            c.close();
+        }
+        assertNull(stagerCloseFailed.get());
+        assertNull(contextCloseFailed.get());
+        Throwable t = stageFailed.get();
+        assertTrue(t instanceof IllegalStateException && t.getMessage().contains("device stager is closed"), String.valueOf(t));
+        assertDoesNotThrow(st::close);
+    }
+
+    /**
      * Stages two batches on {@code st} (two slots or one), each acquired and read back from the device whole: numbered
      * from 0, so a refused stage before them took no sequence number or slot.
      */
