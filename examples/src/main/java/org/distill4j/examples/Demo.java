@@ -60,6 +60,11 @@ public final class Demo {
         public int[] teacherHidden = {1200, 1200};
         public double teacherDropout = 0.2;
         public int transferSamples = 1_000;
+        /**
+         * Training samples after the transfer set's, given to the distilled students without their labels: the teacher's
+         * outputs are their only targets (a row without a teacher term, the student alone, leaves them out). 0: none.
+         */
+        public int unlabeledSamples;
         public int studentEpochs = 40;
         public int[] studentHidden = {400, 400};
         public int testSamples = 10_000;
@@ -160,6 +165,9 @@ public final class Demo {
             m.put("teacherHidden", List.of(java.util.Arrays.stream(teacherHidden).boxed().toArray()));
             m.put("teacherDropout", teacherDropout);
             m.put("transferSamples", transferSamples);
+            if (unlabeledSamples > 0) { // only then: the provenance of other runs stays as it was
+                m.put("unlabeledSamples", unlabeledSamples);
+            }
             m.put("studentEpochs", studentEpochs);
             m.put("studentHidden", List.of(java.util.Arrays.stream(studentHidden).boxed().toArray()));
             m.put("testSamples", testSamples);
@@ -280,6 +288,23 @@ public final class Demo {
         Dataset shuffled = s.shuffle ? split.train().shuffled(s.seed) : split.train();
         Dataset teacherSet = shuffled.head(s.teacherSamples);
         Dataset transfer = shuffled.head(s.transferSamples);
+        Dataset labeledTransfer = transfer; // what a row without a teacher term trains on
+        int unlabeled = 0;
+        if (s.unlabeledSamples > 0) {
+            if (s.storeOnly) {
+                throw new org.distill4j.examples.recipe.RecipeException((s.recipe != null ? "data.unlabeledSamples" : "--unlabeled-samples")
+                        + " needs a teacher that runs: a store-only teacher's store holds the rows of labeled samples ('distill label'"
+                        + " keeps each sample's label), not those of this run's transfer set with unlabeled samples");
+            }
+            int from = transfer.size();
+            int to = (int) Math.min(shuffled.size(), (long) from + s.unlabeledSamples);
+            unlabeled = to - from;
+            if (unlabeled > 0) {
+                Dataset extra = shuffled.subset(java.util.stream.IntStream.range(from, to).toArray(), shuffled.name() + "[" + from + ":" + to + "]")
+                        .withoutLabels(shuffled.name() + "[" + from + ":" + to + "], unlabeled");
+                transfer = Dataset.concat(transfer.name() + " + " + unlabeled + " unlabeled", transfer, extra);
+            }
+        }
         Dataset test = split.test().head(s.testSamples);
         int in = shuffled.featureCount();
         int classes = shuffled.classes();
@@ -294,22 +319,30 @@ public final class Demo {
         if (teacherTrains) {
             capped(notes, s, "teacherSamples", "--teacher-samples", s.teacherSamples, teacherSet.size(), "training");
         }
-        capped(notes, s, "transferSamples", "--transfer-samples", s.transferSamples, transfer.size(), "training");
+        capped(notes, s, "transferSamples", "--transfer-samples", s.transferSamples, transfer.labeledSize(), "training");
+        if (s.unlabeledSamples > unlabeled) {
+            notes.append(String.format(Locale.ROOT, "note: %s is %d, but the training split has %d samples after the transfer set's:"
+                    + " the run uses %d%n", s.recipe != null ? "data.unlabeledSamples" : "--unlabeled-samples", s.unlabeledSamples,
+                    unlabeled, unlabeled));
+        }
         capped(notes, s, "testSamples", "--test-samples", s.testSamples, test.size(), "test");
         Map<String, Object> samples = new LinkedHashMap<>(); // what the run used
         if (teacherTrains) {
             samples.put("teacher", teacherSet.size());
         }
-        samples.put("transfer", transfer.size());
+        samples.put("transfer", transfer.labeledSize());
+        if (unlabeled > 0) {
+            samples.put("unlabeled", unlabeled);
+        }
         samples.put("test", test.size());
         // printed once the first row's steps have an engine (or before anything else is printed): a step engine asked for by
         // name that declines the first row is a setting to change, and leaves nothing on the standard output, as an unknown
         // engine or backend does
         Header header = new Header(out, String.format(Locale.ROOT,
-                "Fashion-MNIST from %s: %s, students on a transfer set of %d, test %d%n%s",
+                "Fashion-MNIST from %s: %s, students on a transfer set of %s, test %d%n%s",
                 split.source(), teacherTrains ? "teacher trains on " + teacherSet.size() + " samples"
                         : specs.isEmpty() ? "the teacher is stored outputs (nothing trains it)" : "the teacher is loaded, not trained",
-                transfer.size(), test.size(), notes));
+                transfer.labeledSize() + (unlabeled > 0 ? " + " + unlabeled + " unlabeled" : ""), test.size(), notes));
 
         // every distilled row's settings are checked before anything trains (a top-k beyond the classes would otherwise
         // fail only when the teacher that took minutes to train is asked for its top k)
@@ -464,7 +497,7 @@ public final class Demo {
             } else if (liveTeacher == null) {
                 throw new IllegalArgumentException("no teacher: give a model, a training spec, an ensemble or a store");
             }
-            Students students = new Students(s, in, classes, transfer, test, backend, rows, results, runs, header);
+            Students students = new Students(s, in, classes, transfer, labeledTransfer, test, backend, rows, results, runs, header);
             List<Double> a = students.row("student alone", liveTeacher, new CrossEntropy(), "ce", List.of());
             Map<String, Object> gains = new LinkedHashMap<>();
             Map<String, Object> gainStds = new LinkedHashMap<>();
@@ -633,15 +666,27 @@ public final class Demo {
     }
 
     /** The student rows of a run: each trained once (as always) or once per seed of {@link Settings#seeds}. */
-    private record Students(Settings s, int in, int classes, Dataset transfer, Dataset test, ComputeBackend backend, List<Row> rows,
-                            Map<String, DistillResult> results, Map<String, Map<Long, DistillResult>> runs, Header header) {
+    private record Students(Settings s, int in, int classes, Dataset transfer, Dataset labeledTransfer, Dataset test,
+                            ComputeBackend backend, List<Row> rows, Map<String, DistillResult> results,
+                            Map<String, Map<Long, DistillResult>> runs, Header header) {
+        /**
+         * The data a row trains on: the transfer set with its unlabeled samples where a term reads the teacher, else its
+         * labeled samples alone (the Distiller would leave the unlabeled ones out, but shuffle among all of them: the
+         * student alone then trains exactly as in a run without unlabeled samples, and the rows stay comparable).
+         */
+        Dataset data(LogitLoss loss, List<FeatureTerm> features) {
+            boolean teacherTerm = loss.needsTeacher() || loss.needsTopK() || (features != null && !features.isEmpty());
+            return teacherTerm ? transfer : labeledTransfer;
+        }
+
         /** Trains the row {@code label}, adds it, and returns its test accuracy per seed (one value without seeds). */
         List<Double> row(String label, Teacher teacher, LogitLoss loss, String description, List<FeatureTerm> features) throws IOException {
             String shape = DemoModels.shape(in, s.studentHidden, classes);
             if (!s.seeded()) {
                 MultiLayerNetwork net = initialStudent(s, in, classes, null);
-                DistillResult r = train(s, label, s.seed, net, teacher, loss, features, transfer, test, s.studentEpochs, backend, header);
-                rows.add(Demo.row(label, shape, net.numParams(), transfer.size(), s.studentEpochs, description, r));
+                Dataset data = data(loss, features);
+                DistillResult r = train(s, label, s.seed, net, teacher, loss, features, data, test, s.studentEpochs, backend, header);
+                rows.add(Demo.row(label, shape, net.numParams(), data.usedSize(), s.studentEpochs, description, r));
                 results.put(label, r);
                 saveModel(s, label, net);
                 return List.of(r.testAccuracy());
@@ -652,13 +697,13 @@ public final class Demo {
                 // the same initial weights and batch order for every row of one seed: the rows stay paired
                 String run = seedLabel(label, seed); // its own checkpoints (<row>-seed-<n>, -seed-minus-<n> below 0) and model file
                 MultiLayerNetwork net = initialStudent(s, in, classes, seed);
-                bySeed.put(seed, train(s, run, seed, net, teacher, loss, features, transfer, test, s.studentEpochs, backend,
+                bySeed.put(seed, train(s, run, seed, net, teacher, loss, features, data(loss, features), test, s.studentEpochs, backend,
                         header));
                 saveModel(s, run, net);
                 params = net.numParams();
             }
             List<Double> acc = bySeed.values().stream().map(DistillResult::testAccuracy).toList();
-            rows.add(new Row(label, shape, params, transfer.size(), s.studentEpochs, description, mean(acc),
+            rows.add(new Row(label, shape, params, data(loss, features).usedSize(), s.studentEpochs, description, mean(acc),
                     mean(bySeed.values().stream().map(DistillResult::teacherAgreement).toList()),
                     mean(bySeed.values().stream().map(DistillResult::samplesPerSecond).toList()),
                     bySeed.values().stream().mapToDouble(DistillResult::wallSeconds).sum(), List.copyOf(s.seeds), acc, std(acc)));
@@ -915,7 +960,8 @@ public final class Demo {
     private static DistillResult train(Settings s, String label, long seed, MultiLayerNetwork net, Teacher teacher, LogitLoss loss,
                                        List<FeatureTerm> features, Dataset train, Dataset test, int epochs, ComputeBackend backend,
                                        Header header) {
-        LOG.info("training {}: {} samples, {} epochs", label, train.size(), epochs);
+        LOG.info("training {}: {} samples, {} epochs", label, train.unlabeledSize() == 0 ? String.valueOf(train.size())
+                : train.labeledSize() + " labeled + " + train.unlabeledSize() + " unlabeled", epochs);
         org.deeplearning4j.nn.graph.ComputationGraph graph = null;
         Distiller.Builder b = Distiller.builder();
         if (features.isEmpty()) {

@@ -285,6 +285,7 @@ public final class Main {
                 case "--teacher-hidden" -> s.teacherHidden = sizes(a, v);
                 case "--teacher-dropout" -> s.teacherDropout = fraction(a, v);
                 case "--transfer-samples" -> s.transferSamples = positive(a, v);
+                case "--unlabeled-samples" -> s.unlabeledSamples = nonNegative(a, v);
                 case "--student-epochs" -> s.studentEpochs = positive(a, v);
                 case "--student-hidden" -> s.studentHidden = sizes(a, v);
                 case "--test-samples" -> s.testSamples = positive(a, v);
@@ -399,6 +400,9 @@ public final class Main {
                   --teacher-hidden A,B   teacher hidden layer sizes (default %s)
                   --teacher-dropout P    (default %s)
                   --transfer-samples N   the students' training set (default %d)
+                  --unlabeled-samples N  N more training samples, after the transfer set's, that the distilled
+                                         students get without labels: the teacher's outputs are their only
+                                         targets (the student alone leaves them out; default 0)
                   --student-epochs N     (default %d)
                   --student-hidden A,B   student hidden layer sizes (default %s)
                   --test-samples N       (default %d)
@@ -523,6 +527,14 @@ public final class Main {
         } catch (NumberFormatException e) {
             throw new UsageException(opt + " must be an integer, got '" + v + "'");
         }
+    }
+
+    static int nonNegative(String opt, String v) throws UsageException {
+        long n = parseLong(opt, v);
+        if (n < 0 || n > Integer.MAX_VALUE) {
+            throw new UsageException(opt + " must be a whole number >= 0, got '" + v + "'");
+        }
+        return (int) n;
     }
 
     static int positive(String opt, String v) throws UsageException {

@@ -149,6 +149,44 @@ class DemoTest {
         assertTrue(m.find(), row + " in " + results);
         return m.group();
     }
+    /**
+     * --unlabeled-samples gives the distilled rows that many more training samples without their labels: the header and
+     * the provenance say so, the distilled row trains on them (its samples column and samples/s count them), the student
+     * alone leaves them out and trains as in the run without them; asking for more than the split has uses what there is,
+     * with a note.
+     */
+    @Test
+    void unlabeledSamplesTrainTheDistilledRowsOnly(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream out = new java.io.PrintStream(bytes, true, java.nio.charset.StandardCharsets.UTF_8);
+        Demo.Settings s = tiny(tmp.resolve("unlabeled"));
+        s.unlabeledSamples = 50;
+        java.util.List<Demo.Row> result = Demo.run(s, out);
+        String printed = bytes.toString(java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(printed.contains("students on a transfer set of 30 + 50 unlabeled, test 30"), printed);
+        java.util.Map<String, Demo.Row> rows = new java.util.HashMap<>();
+        result.forEach(r -> rows.put(r.name(), r));
+        assertEquals(30, rows.get("student alone").trainSamples(), "the student alone has no teacher term: labeled samples only");
+        assertEquals(80, rows.get("student distilled").trainSamples(), "the distilled student trains on both");
+        java.util.List<Demo.Row> plain = Demo.run(tiny(tmp.resolve("plain")), out);
+        Demo.Row alone = plain.stream().filter(r -> r.name().equals("student alone")).findFirst().orElseThrow();
+        assertEquals(alone.testAccuracy(), rows.get("student alone").testAccuracy(), 0.0, "the student alone trains as without them");
+        assertEquals(alone.teacherAgreement(), rows.get("student alone").teacherAgreement(), 0.0);
+        String provenance = java.nio.file.Files.readString(s.out.resolve("provenance.json"));
+        assertTrue(provenance.contains("\"unlabeledSamples\": 50") && provenance.contains("\"unlabeled\": 50"), provenance);
+
+        bytes.reset();
+        Demo.Settings many = tiny(tmp.resolve("capped"));
+        many.unlabeledSamples = Integer.MAX_VALUE;
+        java.util.List<Demo.Row> capped = Demo.run(many, out);
+        printed = bytes.toString(java.nio.charset.StandardCharsets.UTF_8);
+        int trainSplit = org.distill4j.data.FashionMnist.loadEmbedded(Demo.class.getClassLoader()).train().size();
+        assertTrue(printed.contains("note: --unlabeled-samples is " + Integer.MAX_VALUE + ", but the training split has "
+                + (trainSplit - 30) + " samples after the transfer set's: the run uses " + (trainSplit - 30)), printed);
+        assertEquals(trainSplit, capped.stream().filter(r -> r.name().equals("student distilled")).findFirst().orElseThrow()
+                .trainSamples());
+    }
+
     /** The demo's smallest settings on the embedded subset, into {@code out}. */
     private static Demo.Settings tiny(Path out) {
         Demo.Settings s = new Demo.Settings();

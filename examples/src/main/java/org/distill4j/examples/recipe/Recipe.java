@@ -68,7 +68,8 @@ public record Recipe(String name, Path source, Data data, Teacher teacher, Stude
      *                the seed (default), or are its first samples in file order (as {@code distill label --limit N}
      *                labels them, so a recipe can train from such a store)
      */
-    public record Data(String dataset, String path, int teacherSamples, int transferSamples, int testSamples, boolean shuffle) {
+    public record Data(String dataset, String path, int teacherSamples, int transferSamples, int unlabeledSamples, int testSamples,
+                       boolean shuffle) {
     }
 
     /**

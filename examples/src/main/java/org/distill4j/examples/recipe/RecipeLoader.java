@@ -36,6 +36,7 @@ import java.util.Set;
  * <pre>
  * name: hinton-kd
  * data:     {path: embedded, teacherSamples: 10000, transferSamples: 1000, testSamples: 10000}
+ *           # + unlabeledSamples: N, training samples after the transfer set's, given to the distilled rows unlabeled
  * teacher:  {hidden: [1200, 1200], dropout: 0.2, epochs: 12}      # or {model: teacher.zip}
  *           # or {model: cnn.onnx | cnn.pt, engine, inputShape: [784], logits: logits, outputNames: [...]} (DJL)
  *           # or {ensemble: [member, member, ...], combine: probabilities | logits}, members as above + weight
@@ -53,7 +54,8 @@ import java.util.Set;
  */
 public final class RecipeLoader {
     private static final Set<String> TOP = Set.of("name", "description", "data", "teacher", "student", "training", "loss");
-    private static final Set<String> DATA = Set.of("dataset", "path", "teacherSamples", "transferSamples", "testSamples", "shuffle");
+    private static final Set<String> DATA = Set.of("dataset", "path", "teacherSamples", "transferSamples", "unlabeledSamples",
+            "testSamples", "shuffle");
     private static final List<String> DJL_KEYS = List.of("engine", "inputShape", "logits", "outputNames");
     private static final Set<String> MEMBER = Set.of("hidden", "dropout", "epochs", "model", "engine", "inputShape", "logits",
             "outputNames", "weight");
@@ -244,9 +246,15 @@ public final class RecipeLoader {
         }
         boolean shuffle = !d.containsKey("shuffle") || bool(d.get("shuffle"), "data.shuffle");
         Recipe.Data data = new Recipe.Data(dataset, path, positive(d, "data.teacherSamples", 10_000),
-                positive(d, "data.transferSamples", 1_000), positive(d, "data.testSamples", 10_000), shuffle);
+                positive(d, "data.transferSamples", 1_000), nonNegative(d, "data.unlabeledSamples", 0),
+                positive(d, "data.testSamples", 10_000), shuffle);
         Map<String, Object> rdata = ordered("dataset", dataset, "path", recordedPath, "teacherSamples", data.teacherSamples(),
-                "transferSamples", data.transferSamples(), "testSamples", data.testSamples(), "shuffle", shuffle);
+                "transferSamples", data.transferSamples());
+        if (data.unlabeledSamples() > 0) { // only then: the resolved recipes of other runs stay as they were
+            rdata.put("unlabeledSamples", data.unlabeledSamples());
+        }
+        rdata.put("testSamples", data.testSamples());
+        rdata.put("shuffle", shuffle);
         resolved.put("data", rdata);
 
         Node teacherNode = required(t, top, "", "teacher");
@@ -1218,6 +1226,14 @@ public final class RecipeLoader {
         long v = integer(m, path, dflt);
         if (v <= 0 || v > Integer.MAX_VALUE) {
             throw error(field(m, path), path, "expected a positive whole number, got " + v);
+        }
+        return (int) v;
+    }
+
+    private int nonNegative(Map<String, Node> m, String path, int dflt) {
+        long v = integer(m, path, dflt);
+        if (v < 0 || v > Integer.MAX_VALUE) {
+            throw error(field(m, path), path, "expected a whole number >= 0, got " + v);
         }
         return (int) v;
     }

@@ -55,6 +55,7 @@ public final class RecipeRunner {
         s.data = r.data().path() == null || s.embedded ? null : RecipeLoader.relative(r.source(), r.data().path());
         s.teacherSamples = r.data().teacherSamples();
         s.transferSamples = r.data().transferSamples();
+        s.unlabeledSamples = r.data().unlabeledSamples();
         s.testSamples = r.data().testSamples();
         s.shuffle = r.data().shuffle();
         s.teachers = r.teacher().members();

@@ -63,6 +63,26 @@ class RecipeTest {
         assertEquals(3, ((java.util.Map<?, ?>) r.resolved().get("training")).get("epochs"));
     }
 
+    /**
+     * data.unlabeledSamples: 0 by default and then absent from the resolved recipe (other runs' provenance unchanged); set,
+     * it resolves and reaches the demo's settings; a negative count names the field.
+     */
+    @Test
+    void unlabeledSamplesLoadResolveAndReachTheDemo() throws Exception {
+        Recipe plain = RecipeLoader.load(KD, List.of());
+        assertEquals(0, plain.data().unlabeledSamples());
+        assertFalse(((java.util.Map<?, ?>) plain.resolved().get("data")).containsKey("unlabeledSamples"));
+        Recipe r = RecipeLoader.load(KD, List.of("data.unlabeledSamples=9000"));
+        assertEquals(9000, r.data().unlabeledSamples());
+        assertEquals(9000, ((java.util.Map<?, ?>) r.resolved().get("data")).get("unlabeledSamples"));
+        assertEquals(9000, RecipeRunner.settings(r, Path.of("out"), false, false).unlabeledSamples);
+        RecipeException e = assertThrows(RecipeException.class, () -> RecipeLoader.load(KD, List.of("data.unlabeledSamples=-3")));
+        assertTrue(e.getMessage().contains("data.unlabeledSamples: expected a whole number >= 0, got -3"), e.getMessage());
+        Recipe shipped = RecipeLoader.load(Path.of("recipes", "fashion-mnist", "unlabeled-kd", "mlp400_from_mlp1200.yaml"), List.of());
+        assertEquals(1000, shipped.data().transferSamples());
+        assertEquals(9000, shipped.data().unlabeledSamples());
+    }
+
     @Test
     void errorsNameFileLineColumnAndField() {
         RecipeException e = fails("name: t\ntrainng:\n  epochs: 3\n");
