@@ -20,9 +20,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * float64 reference over the counted rows. Odd shape, upstream gradient != 1, an extreme row.
  */
 class IgnoredRowsTest {
-    private static final int ROWS = 13;
-    private static final int V = 37;
-    private static final int K = 5;
+    static final int ROWS = 13;
+    static final int V = 37;
+    static final int K = 5;
     private static final float UPSTREAM = 0.6f;
     private static final int[] IGNORED = {2, 9};
     private static final int MASKED = 5;
@@ -77,24 +77,29 @@ class IgnoredRowsTest {
         mask[MASKED] = false;
         LogitBatch b;
         if (loss.needsTopK()) {
-            int[] ids = new int[ROWS * K];
-            float[] lps = new float[ROWS * K];
-            for (int r = 0; r < ROWS; r++) {
-                List<Integer> classes = new ArrayList<>();
-                for (int c = 0; c < V; c++) {
-                    classes.add(c);
-                }
-                java.util.Collections.shuffle(classes, rng);
-                for (int j = 0; j < K; j++) {
-                    ids[r * K + j] = classes.get(j);
-                    lps[r * K + j] = (float) (-0.5 - rng.nextDouble() - 0.7 * j);
-                }
-            }
-            b = LogitBatch.ofTopK(ROWS, V, s, ids, lps, K, y);
+            b = topK(rng, s, y);
         } else {
             b = LogitBatch.of(ROWS, V, s, t, TeacherValues.LOGITS, y);
         }
         return b.withRowMask(mask);
+    }
+
+    /** {@code ROWS} top-k teacher rows of K distinct random classes each, falling log-probabilities, with these logits and labels. */
+    static LogitBatch topK(Random rng, float[] s, int[] y) {
+        int[] ids = new int[ROWS * K];
+        float[] lps = new float[ROWS * K];
+        for (int r = 0; r < ROWS; r++) {
+            List<Integer> classes = new ArrayList<>();
+            for (int c = 0; c < V; c++) {
+                classes.add(c);
+            }
+            java.util.Collections.shuffle(classes, rng);
+            for (int j = 0; j < K; j++) {
+                ids[r * K + j] = classes.get(j);
+                lps[r * K + j] = (float) (-0.5 - rng.nextDouble() - 0.7 * j);
+            }
+        }
+        return LogitBatch.ofTopK(ROWS, V, s, ids, lps, K, y);
     }
 
     @Test

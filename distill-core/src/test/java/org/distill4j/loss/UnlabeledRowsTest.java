@@ -23,9 +23,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * upstream gradient != 1, an extreme row.
  */
 class UnlabeledRowsTest {
-    private static final int ROWS = 13;
-    private static final int V = 37;
-    private static final int K = 5;
+    private static final int ROWS = IgnoredRowsTest.ROWS; // the top-k rows come from there
+    private static final int V = IgnoredRowsTest.V;
+    private static final int K = IgnoredRowsTest.K;
     private static final float UPSTREAM = 0.6f;
     private static final int[] UNLABELED_ROWS = {1, 6, 11};
     private static final int EXTREME_ROW = 7;
@@ -50,20 +50,7 @@ class UnlabeledRowsTest {
             s[EXTREME_ROW * V + i] *= 40;
         }
         if (loss.needsTopK()) {
-            int[] ids = new int[ROWS * K];
-            float[] lps = new float[ROWS * K];
-            for (int r = 0; r < ROWS; r++) {
-                List<Integer> classes = new ArrayList<>();
-                for (int c = 0; c < V; c++) {
-                    classes.add(c);
-                }
-                java.util.Collections.shuffle(classes, rng);
-                for (int j = 0; j < K; j++) {
-                    ids[r * K + j] = classes.get(j);
-                    lps[r * K + j] = (float) (-0.5 - rng.nextDouble() - 0.7 * j);
-                }
-            }
-            return LogitBatch.ofTopK(ROWS, V, s, ids, lps, K, y);
+            return IgnoredRowsTest.topK(rng, s, y);
         }
         if (probabilities) {
             return LogitBatch.of(ROWS, V, s, Inputs.probabilities(rng, ROWS, V, 2), TeacherValues.PROBABILITIES, y);

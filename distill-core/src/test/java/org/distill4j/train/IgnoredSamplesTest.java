@@ -47,13 +47,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * accuracy, agreement and KL count only the labeled test samples.
  */
 class IgnoredSamplesTest {
-    private static final int D = 12;
-    private static final int K = 5;
-    private static final int N = 301;      // not a multiple of the batch size
-    private static final int BATCH = 64;
-    private static final long SEED = 5;
-    private static final MultiLayerNetwork TEACHER = Nets.logitsMlp(D, 24, K, new Adam(1e-2), 7, 0);
-    private static final MultiLayerNetwork TEACHER2 = Nets.logitsMlp(D, 20, K, new Adam(1e-2), 8, 0);
+    static final int D = 12;
+    static final int K = 5;
+    static final int N = 301;      // not a multiple of the batch size
+    static final int BATCH = 64;
+    static final long SEED = 5;
+    static final MultiLayerNetwork TEACHER = Nets.logitsMlp(D, 24, K, new Adam(1e-2), 7, 0);
+    static final MultiLayerNetwork TEACHER2 = Nets.logitsMlp(D, 20, K, new Adam(1e-2), 8, 0);
 
     /** {@code data} with about a third of its labels (fresh random ones, never all) set to IGNORE_INDEX. */
     static Dataset withIgnored(Dataset data, long seed) {

@@ -40,13 +40,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * term nothing to train on is a clear error.
  */
 class UnlabeledSamplesTest {
-    private static final int D = 12;
-    private static final int K = 5;
-    private static final int N = 301;      // not a multiple of the batch size
-    private static final int BATCH = 64;
-    private static final long SEED = 5;
-    private static final MultiLayerNetwork TEACHER = Nets.logitsMlp(D, 24, K, new Adam(1e-2), 7, 0);
-    private static final MultiLayerNetwork TEACHER2 = Nets.logitsMlp(D, 20, K, new Adam(1e-2), 8, 0);
+    private static final int D = IgnoredSamplesTest.D;
+    private static final int K = IgnoredSamplesTest.K;
+    private static final int N = IgnoredSamplesTest.N;
+    private static final int BATCH = IgnoredSamplesTest.BATCH;
+    private static final long SEED = IgnoredSamplesTest.SEED;
+    private static final MultiLayerNetwork TEACHER = IgnoredSamplesTest.TEACHER;
+    private static final MultiLayerNetwork TEACHER2 = IgnoredSamplesTest.TEACHER2;
 
     /** {@code data} with about half of its labels (fresh random ones, never all) UNLABELED, and a few IGNORE_INDEX. */
     static Dataset withUnlabeled(Dataset data, long seed) {
