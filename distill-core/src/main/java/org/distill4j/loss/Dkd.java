@@ -84,6 +84,12 @@ public final class Dkd extends TemperedDivergence implements EpochAware {
         return true;
     }
 
+    /** False: TCKD and NCKD split each row at its label's class. */
+    @Override
+    public boolean acceptsUnlabeledRows() {
+        return false;
+    }
+
     @Override
     public Dkd withTemperature(double t) {
         return new Dkd(alpha, beta, t, warmupEpochs, warm, reduction);

@@ -25,6 +25,15 @@ public interface LogitLoss {
     /** Whether {@link #compute} reads hard labels. */
     boolean needsLabels();
 
+    /**
+     * Whether a row labeled {@link LogitBatch#UNLABELED} is one this loss computes (its hard-label terms 0 on it, as the
+     * batch's class comment says); false for a loss that needs every row's label for a teacher term ({@code dkd}), which
+     * refuses such a row. The {@code Distiller} checks it before training on data with unlabeled samples.
+     */
+    default boolean acceptsUnlabeledRows() {
+        return true;
+    }
+
     /** Whether {@link #compute} reads a sparse top-k teacher ({@link LogitBatch#ofTopK}). */
     default boolean needsTopK() {
         return false;

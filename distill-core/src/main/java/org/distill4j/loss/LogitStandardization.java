@@ -151,6 +151,11 @@ public sealed class LogitStandardization implements LogitLoss, EpochAware {
         return inner.needsLabels();
     }
 
+    @Override
+    public boolean acceptsUnlabeledRows() {
+        return inner.acceptsUnlabeledRows();
+    }
+
     /** As the wrapped loss: standardization is per row. */
     @Override
     public boolean rowSeparable() {

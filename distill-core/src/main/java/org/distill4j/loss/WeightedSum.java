@@ -102,6 +102,11 @@ public sealed class WeightedSum implements LogitLoss, EpochAware {
     }
 
     @Override
+    public boolean acceptsUnlabeledRows() {
+        return terms.stream().allMatch(t -> t.loss().acceptsUnlabeledRows());
+    }
+
+    @Override
     public boolean needsTopK() {
         return terms.stream().anyMatch(t -> t.loss().needsTopK());
     }

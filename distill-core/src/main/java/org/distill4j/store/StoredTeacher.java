@@ -73,6 +73,12 @@ public class StoredTeacher implements Teacher {
         return store.dense(batch.indices());
     }
 
+    /** False: its rows are looked up by the samples' indices, so an augmented batch would get its original samples' rows. */
+    @Override
+    public boolean readsFeatures() {
+        return false;
+    }
+
     /** Only the dataset that was labeled (same fingerprint and size). */
     @Override
     public boolean serves(Dataset data) {

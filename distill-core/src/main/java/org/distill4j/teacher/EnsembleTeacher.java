@@ -210,6 +210,17 @@ public final class EnsembleTeacher implements Teacher {
         return result;
     }
 
+    /** Whether every member reads the features: one stored member cannot see an augmented batch. */
+    @Override
+    public boolean readsFeatures() {
+        for (Teacher t : teachers) {
+            if (!t.readsFeatures()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** Only data that every member serves: one stored member labeled on other data makes the ensemble unusable there. */
     @Override
     public boolean serves(org.distill4j.data.Dataset data) {

@@ -54,6 +54,15 @@ public interface Teacher {
     }
 
     /**
+     * Whether this teacher's outputs come from the batch's features (a model does; a stored teacher looks its rows up by
+     * the samples' indices). Only then can it see a batch whose features an {@link org.distill4j.data.Augmentation} changed:
+     * the training loop refuses an augmentation with a teacher that does not.
+     */
+    default boolean readsFeatures() {
+        return true;
+    }
+
+    /**
      * The named intermediate activation for the batch (inference mode), for feature losses.
      *
      * @throws UnsupportedOperationException when this teacher exposes no features

@@ -201,6 +201,11 @@ public final class TopKTeacher implements SparseTeacher {
     }
 
     @Override
+    public boolean readsFeatures() {
+        return teacher.readsFeatures();
+    }
+
+    @Override
     public String identity() {
         return "top-" + k + " of [" + teacher.identity() + "]";
     }

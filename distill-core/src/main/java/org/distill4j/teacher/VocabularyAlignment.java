@@ -220,6 +220,11 @@ public final class VocabularyAlignment implements Teacher {
         return teacher.serves(data);
     }
 
+    @Override
+    public boolean readsFeatures() {
+        return teacher.readsFeatures();
+    }
+
     /** As checkpoints and store headers recorded it (so "padd", unlike {@link #describe}): they must still match. */
     @Override
     public String identity() {
@@ -430,6 +435,11 @@ public final class VocabularyAlignment implements Teacher {
         @Override
         public boolean serves(org.distill4j.data.Dataset data) {
             return dense.serves(data);
+        }
+
+        @Override
+        public boolean readsFeatures() {
+            return dense.readsFeatures();
         }
 
         @Override

@@ -95,6 +95,7 @@ public final class Distiller {
     private final List<TrainingListener> listeners;
     private final List<FeatureTerm> featureTerms;
     private final Checkpoints checkpoints;
+    private final org.distill4j.data.Augmentation augmentation;
     /** Whether a term reads the teacher, so UNLABELED samples train (else they are left out: they would add nothing). */
     private final boolean trainsUnlabeled;
     /** The samples an epoch trains on: without IGNORE_INDEX ones, and without UNLABELED ones unless {@link #trainsUnlabeled}. */
@@ -136,7 +137,8 @@ public final class Distiller {
         this.listeners = List.copyOf(b.listeners);
         this.featureTerms = List.copyOf(b.featureTerms);
         this.checkpoints = b.checkpoints;
-        this.trainsUnlabeled = loss.needsTeacher() || loss.needsTopK() || !featureTerms.isEmpty();
+        this.augmentation = b.augmentation;
+        this.trainsUnlabeled = readsTeacher(loss, !featureTerms.isEmpty());
         validate();
         this.trainingSize = trainsUnlabeled ? train.usedSize() : train.labeledSize();
     }
@@ -173,6 +175,11 @@ public final class Distiller {
         if (teacher != null && !teacher.serves(train)) {
             throw new IllegalArgumentException("teacher " + teacher.describe() + " cannot serve the training data " + train
                     + ": a stored teacher serves only the dataset it was labeled on, in the same order");
+        }
+        if (augmentation != null && teacher != null && !teacher.readsFeatures()) {
+            throw new IllegalArgumentException("augmentation " + augmentation.describe() + " changes the batches' inputs, but teacher "
+                    + teacher.describe() + " does not read them (a stored teacher looks its rows up by sample): it would give each"
+                    + " changed input the original sample's outputs; use a teacher that runs (a model), or no augmentation");
         }
         if (teacher != null && teacher.classes() != student.classes()) {
             throw new IllegalArgumentException("teacher has " + teacher.classes() + " classes but the student has "
@@ -231,6 +238,17 @@ public final class Distiller {
             } catch (IllegalArgumentException ex) {
                 throw new IllegalArgumentException("at epoch " + (e + 1) + " of " + epochs + " the schedules give an invalid loss: "
                         + ex.getMessage(), ex);
+            }
+        }
+        if (trainsUnlabeled && train.unlabeledSize() > 0) {
+            for (int e = 0; e < epochs; e++) {
+                LogitLoss l = lossAt(e);
+                if (!l.acceptsUnlabeledRows()) {
+                    throw new IllegalArgumentException("loss '" + l.name() + "' " + l.settings() + (e > 0 ? " at epoch " + (e + 1) : "")
+                            + " needs a hard label on every row it trains on (dkd splits each row at its label's class), but "
+                            + train.unlabeledSize() + " samples of training data " + train.name() + " are UNLABELED; label them, leave"
+                            + " them out, or use a loss that takes unlabeled rows (kd, reverse-kl, gjsd, ...)");
+                }
             }
         }
         if (train.labeledSize() == 0) {
@@ -342,6 +360,9 @@ public final class Distiller {
                 student.describe(), teacher == null ? "none" : teacher.describe(), loss.name(), loss.settings(),
                 trainingDescription(), epochs,
                 batchSize, seed, be.name());
+        if (augmentation != null) {
+            LOG.info("every training batch goes through {} before the student and the teacher see it", augmentation.describe());
+        }
         for (int epoch = startEpoch; epoch < epochs; epoch++) {
             LogitLoss epochLoss = lossAt(epoch);
             int[] order = trainingOnly(Dataset.permutation(train.size(), rng));
@@ -370,7 +391,7 @@ public final class Distiller {
                 int from = b * batchSize;
                 int to = Math.min(order.length, from + batchSize);
                 int[] idx = java.util.Arrays.copyOfRange(order, from, to);
-                Batch batch = Batch.of(train, idx);
+                Batch batch = augmentation == null ? Batch.of(train, idx) : augmented(Batch.of(train, idx), epoch, b);
                 if (engine != null) {
                     StepEngine.Pending submitted = engine.submit(batch, epochLoss);
                     if (pending != null) {
@@ -741,7 +762,7 @@ public final class Distiller {
     }
 
     /**
-     * Batches per epoch, of the labeled samples: the last may be smaller; in long arithmetic, so a batch size near
+     * Batches per epoch, of the samples that train (see {@link #trainingSize}): the last may be smaller; in long arithmetic, so a batch size near
      * Integer.MAX_VALUE is one batch.
      */
     private int batchCount() {
@@ -764,6 +785,38 @@ public final class Distiller {
             }
         }
         return kept;
+    }
+
+    /**
+     * Whether a run with this loss (and feature terms or not) trains on the teacher's outputs: only then do samples labeled
+     * {@link Dataset#UNLABELED} train; a run without (the student alone on {@code ce}) leaves them out.
+     */
+    public static boolean readsTeacher(LogitLoss loss, boolean featureTerms) {
+        return loss.needsTeacher() || loss.needsTopK() || featureTerms;
+    }
+
+    /**
+     * Batch {@code b} of epoch {@code epoch} through the augmentation, its generator seeded from the run's seed, the epoch
+     * and the batch alone (a resumed run draws what the uninterrupted one did); a result of another shape is refused.
+     */
+    private Batch augmented(Batch batch, int epoch, int b) {
+        Batch out = augmentation.apply(batch, new Random(augmentationSeed(seed, epoch, b)));
+        if (out == null || out.size() != batch.size() || out.featureCount() != batch.featureCount()
+                || !java.util.Arrays.equals(out.indices(), batch.indices())) {
+            throw new IllegalStateException("augmentation " + augmentation.describe() + " returned " + (out == null ? "no batch"
+                    : out.size() + " rows of " + out.featureCount() + " features") + " for batch " + (b + 1) + " of epoch " + (epoch + 1)
+                    + " (" + batch.size() + " rows of " + batch.featureCount() + " features): it must keep the rows, their order and"
+                    + " indices, and the feature count");
+        }
+        return out;
+    }
+
+    /** A seed for one batch's augmentation: SplitMix64's finalizer over the run's seed, the epoch and the batch. */
+    static long augmentationSeed(long seed, int epoch, int batch) {
+        long z = seed + 0x9E3779B97F4A7C15L * (1 + ((long) epoch << 32 | (batch & 0xFFFFFFFFL)));
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return z ^ (z >>> 31);
     }
 
     /** The training samples, for the log: how many, and of which kinds where not all are labeled. */
@@ -821,6 +874,9 @@ public final class Distiller {
         if (train.unlabeledSize() > 0) {
             m.put("trainUnlabeledSamples", train.unlabeledSize());
         }
+        if (augmentation != null) {
+            m.put("augmentation", augmentation.describe());
+        }
         m.put("testSamples", test == null ? 0 : test.size());
         if (test != null && test.labeledSize() != test.size()) {
             m.put("testLabeledSamples", test.labeledSize());
@@ -858,6 +914,7 @@ public final class Distiller {
         private final List<TrainingListener> listeners = new ArrayList<>();
         private final List<FeatureTerm> featureTerms = new ArrayList<>();
         private Checkpoints checkpoints;
+        private org.distill4j.data.Augmentation augmentation;
 
         private Builder() {
         }
@@ -866,6 +923,16 @@ public final class Distiller {
          * Saves the run's state as it trains and resumes from a checkpoint found there (see {@link Checkpoints});
          * by default no checkpoints. The student (and every trainable feature loss) must be {@link Checkpointable}.
          */
+        /**
+         * Transforms every training batch before the student and the teacher see it (consistent views; e.g.
+         * {@link org.distill4j.data.Augmentation#mixup}), its randomness seeded from the run's seed, the epoch and the batch.
+         * The teacher must read the features (not a stored teacher). Null (the default): none.
+         */
+        public Builder augmentation(org.distill4j.data.Augmentation a) {
+            this.augmentation = a;
+            return this;
+        }
+
         public Builder checkpoints(Checkpoints c) {
             this.checkpoints = c;
             return this;

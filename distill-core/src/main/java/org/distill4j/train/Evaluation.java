@@ -51,7 +51,8 @@ public final class Evaluation {
 
     /**
      * The teacher's top-1 class for every labeled sample (a sparse teacher's best top-k entry); {@link Dataset#IGNORE_INDEX}
-     * for a sample labeled so, which the teacher is not asked for.
+     * for a sample labeled IGNORE_INDEX or {@link Dataset#UNLABELED}, which the teacher is not asked for (evaluation counts
+     * labeled samples only).
      *
      * @throws IllegalStateException when the teacher gives NaN for a labeled sample (a top-k teacher: for one of its
      *                               entries), naming the sample
@@ -154,7 +155,7 @@ public final class Evaluation {
 
     /**
      * Throws when an evaluated sample's output (the rows of batch {@code b} of {@code data}; not those labeled
-     * IGNORE_INDEX) holds a NaN: its top-1 class is undefined, and argmax would answer class 0 or skip it without a word.
+     * IGNORE_INDEX or UNLABELED) holds a NaN: its top-1 class is undefined, and argmax would answer class 0 or skip it without a word.
      */
     private static void requireNoNan(float[] values, Batch b, int classes, Dataset data, String who) {
         for (int r = 0; r < b.size(); r++) {
@@ -175,7 +176,7 @@ public final class Evaluation {
     /**
      * The teacher's log-probabilities at T = 1 for every labeled sample, row-major {@code [data.size(), classes]}
      * (log-softmax of logits, or the log of renormalized probabilities); NaN in the rows of samples labeled
-     * {@link Dataset#IGNORE_INDEX}, which the teacher is not asked for.
+     * {@link Dataset#IGNORE_INDEX} or {@link Dataset#UNLABELED}, which the teacher is not asked for.
      *
      * @throws IllegalStateException when the teacher gives a labeled sample no class of positive probability (or NaN),
      *                               naming the sample: its KL is undefined
@@ -273,7 +274,7 @@ public final class Evaluation {
 
     /**
      * The fraction of {@code data}'s labeled samples where {@code a} and {@code b} (one value per sample of {@code data})
-     * agree; samples labeled {@link Dataset#IGNORE_INDEX} do not count. NaN for empty data.
+     * agree; samples labeled {@link Dataset#IGNORE_INDEX} or {@link Dataset#UNLABELED} do not count. NaN for empty data.
      *
      * @throws IllegalArgumentException when a length is not {@code data.size()}, or no sample of non-empty data is labeled
      */
@@ -303,7 +304,7 @@ public final class Evaluation {
 
     /**
      * Top-1 accuracy of predictions against a dataset's labels, over its labeled samples (those labeled
-     * {@link Dataset#IGNORE_INDEX} do not count). NaN for empty data.
+     * {@link Dataset#IGNORE_INDEX} or {@link Dataset#UNLABELED} do not count). NaN for empty data.
      *
      * @throws IllegalArgumentException when there is not one prediction per sample, or no sample of non-empty data is labeled
      */

@@ -205,9 +205,23 @@ class UnlabeledRowsTest {
         }
     }
 
-    /** dkd splits each row at its label: an unlabeled row is refused, naming it, also inside a weighted sum. */
+    /**
+     * dkd splits each row at its label: an unlabeled row is refused, naming it, also inside a weighted sum, and it says so
+     * up front (acceptsUnlabeledRows, which the Distiller checks); every other registered loss computes one.
+     */
     @Test
     void dkdRefusesAnUnlabeledRowNamingIt() {
+        for (String name : Losses.names()) {
+            LogitLoss l = Losses.create(name, Map.of());
+            assertEquals(!name.equals("dkd"), l.acceptsUnlabeledRows(), name);
+            if (l.acceptsUnlabeledRows()) {
+                LogitBatch b = batch(l, new Random(name.hashCode()), mixedLabels(new Random(3)), false);
+                LossResult r = l.compute(b, new float[ROWS * V], 1f);
+                assertTrue(Double.isFinite(r.value()), name);
+            }
+        }
+        assertFalse(LogitStandardization.of(new Dkd(1, 8, 4, 1)).acceptsUnlabeledRows());
+        assertTrue(WeightedSum.builder().add(1, new CrossEntropy()).add(1, new SoftTargetKd(2, 0)).build().acceptsUnlabeledRows());
         Random rng = new Random(3409);
         int[] y = Inputs.labels(rng, ROWS, V);
         y[4] = LogitBatch.UNLABELED;

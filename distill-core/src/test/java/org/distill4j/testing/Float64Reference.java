@@ -78,7 +78,10 @@ public final class Float64Reference {
                     kl += p * (logP[i] - logQ[i]);
                 }
             }
-            boolean labeled = alpha > 0 && labels[r] >= 0;
+            boolean labeled = alpha > 0 && labels[r] != org.distill4j.loss.LogitBatch.UNLABELED;
+            if (alpha > 0 && labels[r] < 0 && labels[r] != org.distill4j.loss.LogitBatch.UNLABELED) {
+                throw new IllegalArgumentException("the reference takes UNLABELED rows, not label " + labels[r] + " (row " + r + ")");
+            }
             double ce = labeled ? -logS1[labels[r]] : 0;
             total += alpha * ce + (1 - alpha) * temperature * temperature * kl;
             if (grad != null) {
@@ -130,7 +133,10 @@ public final class Float64Reference {
         double total = 0;
         for (int r = 0; r < rows; r++) {
             int off = r * v;
-            if (labels[r] < 0) {
+            if (labels[r] < 0 && labels[r] != org.distill4j.loss.LogitBatch.UNLABELED) {
+                throw new IllegalArgumentException("the reference takes UNLABELED rows, not label " + labels[r] + " (row " + r + ")");
+            }
+            if (labels[r] == org.distill4j.loss.LogitBatch.UNLABELED) {
                 if (grad != null) {
                     java.util.Arrays.fill(grad, off, off + v, 0.0);
                 }

@@ -181,7 +181,9 @@ class UnlabeledSamplesTest {
         IgnoredSamplesTest.Trained b = IgnoredSamplesTest.train(ce, ignored, 2);
         assertArrayEquals(b.params(), a.params(), "parameters, bit for bit");
         assertEquals(b.result().epochs().get(1).loss(), a.result().epochs().get(1).loss(), 0.0);
-        assertEquals(b.result().samplesPerSecond() > 0, a.result().samplesPerSecond() > 0);
+        EpochMetrics m = a.result().epochs().get(1);
+        assertEquals(data.labeledSize(), m.samplesPerSecond() * m.trainSeconds(), 1e-6 * data.labeledSize(),
+                "samples/s counts the labeled samples that trained");
     }
 
     /** Unlabeled test samples are not evaluated: accuracy, agreement and KL are those of the test data without them. */
@@ -208,8 +210,8 @@ class UnlabeledSamplesTest {
     /**
      * Data that leaves nothing to train is refused before training, naming the loss and the counts: a teacherless loss on
      * data without a labeled sample; a hard-label term (also one an alpha schedule brings in at a later epoch) on such data;
-     * test data without a labeled sample. dkd, which splits every row at its label, fails at the first unlabeled row,
-     * naming the batch and the sample.
+     * test data without a labeled sample; dkd (in a weighted sum, under logit-std), which splits every row at its label,
+     * on data with an unlabeled sample.
      */
     @Test
     void dataThatLeavesATermNothingToTrainOnIsAClearError() {
@@ -244,11 +246,15 @@ class UnlabeledSamplesTest {
         int[] y = data.labels().clone();
         y[17] = Dataset.UNLABELED;
         Dataset one = new Dataset("one-unlabeled", data.features(), D, y, K);
-        LogitLoss dkd = WeightedSum.builder().add(1, new CrossEntropy()).add(1, new Dkd(1, 8, 4, 1)).build();
-        e = assertThrows(IllegalArgumentException.class, () -> Distiller.builder().teacher(Dl4jTeacher.of(TEACHER))
-                .student(Dl4jStudent.of(Nets.logitsMlp(D, 16, K, new Adam(5e-3), 11, 0))).loss(dkd).trainData(one).epochs(1)
-                .batchSize(64).backend(new CpuBackend()).stepEngines(List.of()).build().run());
-        assertTrue(e.getMessage().contains("has no hard label") && e.getMessage().contains("sample 17"), e.getMessage());
-        assertFalse(e.getMessage().isBlank());
+        for (LogitLoss dkd : new LogitLoss[]{WeightedSum.builder().add(1, new CrossEntropy()).add(1, new Dkd(1, 8, 4, 1)).build(),
+                org.distill4j.loss.LogitStandardization.of(new Dkd(1, 8, 4, 1))}) {
+            assertFalse(dkd.acceptsUnlabeledRows(), dkd.name());
+            e = assertThrows(IllegalArgumentException.class, () -> Distiller.builder().teacher(Dl4jTeacher.of(TEACHER))
+                    .student(Dl4jStudent.of(Nets.logitsMlp(D, 16, K, new Adam(5e-3), 11, 0))).loss(dkd).trainData(one).epochs(1)
+                    .batchSize(64).build());
+            assertTrue(e.getMessage().contains("needs a hard label on every row") && e.getMessage().contains("1 samples of training"
+                    + " data one-unlabeled are UNLABELED"), e.getMessage());
+        }
+
     }
 }

@@ -1,0 +1,50 @@
+package org.distill4j.data;
+
+import java.util.Random;
+
+/**
+ * Transforms a training batch's inputs before the student and the teacher see them: both see the same transformed batch
+ * (consistent views, which Beyer et al. found essential to distilling well: "Knowledge distillation: A good teacher is
+ * patient and consistent", CVPR 2022). The {@code Distiller} applies it to every training batch, never to evaluation;
+ * the teacher must compute its outputs from the features ({@link org.distill4j.teacher.Teacher#readsFeatures()}), which a
+ * stored teacher does not.
+ *
+ * <p>An implementation returns a new batch with the same indices and feature count, the same number of rows, and labels
+ * that still hold: a sample's class where its input still shows it, {@link Dataset#UNLABELED} where it no longer does (a
+ * mixed pair of images has no class of its own; the teacher's outputs are then its only targets). It must not change
+ * the batch it is given, and must draw its randomness from {@code rng} alone: the {@code Distiller} seeds it from the run's
+ * seed, the epoch and the batch, so a run is reproducible and a resumed one takes the same batches.
+ */
+public interface Augmentation {
+
+    /**
+     * The transformed batch.
+     *
+     * @param batch a training batch (not changed)
+     * @param rng   the only source of randomness
+     */
+    Batch apply(Batch batch, Random rng);
+
+    /** A short description with the settings, for logs, provenance and checkpoints. */
+    String describe();
+
+    /**
+     * Mixup of every row with another row of its batch (Zhang et al., "mixup: Beyond Empirical Risk Minimization", ICLR
+     * 2018), as function matching uses it (Beyer et al. 2022); see {@link Mixup}.
+     *
+     * @param alpha the Beta(alpha, alpha) distribution of the mixing weight, {@code > 0}
+     */
+    static Augmentation mixup(double alpha) {
+        return new Mixup(alpha, 1.0);
+    }
+
+    /**
+     * Mixup of each row with probability {@code probability} (the others stay as they are, with their labels).
+     *
+     * @param alpha       the Beta(alpha, alpha) distribution of the mixing weight, {@code > 0}
+     * @param probability the chance that a row is mixed, in {@code (0, 1]}
+     */
+    static Augmentation mixup(double alpha, double probability) {
+        return new Mixup(alpha, probability);
+    }
+}
