@@ -65,6 +65,11 @@ public final class Demo {
          * outputs are their only targets (a row without a teacher term, the student alone, leaves them out). 0: none.
          */
         public int unlabeledSamples;
+        /**
+         * Mixup of the distilled rows' training batches, the student and the teacher seeing the same mixed inputs (function
+         * matching, Beyer et al. 2022): the Beta(alpha, alpha) of the mixing weight; 0: none.
+         */
+        public double mixup;
         public int studentEpochs = 40;
         public int[] studentHidden = {400, 400};
         public int testSamples = 10_000;
@@ -167,6 +172,9 @@ public final class Demo {
             m.put("transferSamples", transferSamples);
             if (unlabeledSamples > 0) { // only then: the provenance of other runs stays as it was
                 m.put("unlabeledSamples", unlabeledSamples);
+            }
+            if (mixup > 0) {
+                m.put("mixup", mixup);
             }
             m.put("studentEpochs", studentEpochs);
             m.put("studentHidden", List.of(java.util.Arrays.stream(studentHidden).boxed().toArray()));
@@ -289,12 +297,18 @@ public final class Demo {
         Dataset teacherSet = shuffled.head(s.teacherSamples);
         Dataset transfer = shuffled.head(s.transferSamples);
         Dataset labeledTransfer = transfer; // what a row without a teacher term trains on
+        if (s.mixup > 0 && s.store != null) {
+            throw new org.distill4j.examples.recipe.RecipeException(recipeFile(s) + (s.recipe != null ? "training.mixup" : "--mixup")
+                    + " needs a teacher that runs: a stored teacher's rows are those of the samples it labeled, not of mixed inputs;"
+                    + " leave out " + (s.recipe != null ? "teacher.store" : "--store") + " or the mixup");
+        }
         int unlabeled = 0;
         if (s.unlabeledSamples > 0) {
-            if (s.storeOnly) {
-                throw new org.distill4j.examples.recipe.RecipeException((s.recipe != null ? "data.unlabeledSamples" : "--unlabeled-samples")
-                        + " needs a teacher that runs: a store-only teacher's store holds the rows of labeled samples ('distill label'"
-                        + " keeps each sample's label), not those of this run's transfer set with unlabeled samples");
+            if (s.storeOnly && s.teachers != null && s.teachers.isEmpty()) {
+                throw new org.distill4j.examples.recipe.RecipeException(recipeFile(s) + "data.unlabeledSamples needs a teacher that runs"
+                        + " (a model, which may label teacher.store first): a teacher of stored outputs alone holds the rows of the samples"
+                        + " it was labeled on, labels included ('distill label' keeps each sample's label), not those of this run's"
+                        + " transfer set with unlabeled samples");
             }
             int from = transfer.size();
             int to = (int) Math.min(shuffled.size(), (long) from + s.unlabeledSamples);
@@ -362,6 +376,17 @@ public final class Demo {
         }
         if (s.store != null && s.storeOnly && s.storeTopK > classes) {
             throw new IllegalArgumentException("teacher.store.topk is " + s.storeTopK + ", more than the data's " + classes + " classes");
+        }
+        if (unlabeled > 0) { // a loss that needs every row's label (dkd) would fail at its first batch, after the teacher trained
+            for (Map.Entry<String, Method> m : methods) {
+                if (!m.getValue().loss().acceptsUnlabeledRows()) {
+                    throw new org.distill4j.examples.recipe.RecipeException(recipeFile(s) + m.getKey() + ": " + m.getValue().description()
+                            + " needs"
+                            + " a hard label on every row it trains on (dkd splits each row at its label's class), but "
+                            + (s.recipe != null ? "data.unlabeledSamples" : "--unlabeled-samples") + " gives the distilled rows " + unlabeled
+                            + " unlabeled samples; use a loss that takes them (kd, reverse-kl, gjsd, ...) or leave them out");
+                }
+            }
         }
         List<Row> rows = new ArrayList<>();
         List<AutoCloseable> closers = new ArrayList<>();
@@ -675,12 +700,14 @@ public final class Demo {
          * student alone then trains exactly as in a run without unlabeled samples, and the rows stay comparable).
          */
         Dataset data(LogitLoss loss, List<FeatureTerm> features) {
-            boolean teacherTerm = loss.needsTeacher() || loss.needsTopK() || (features != null && !features.isEmpty());
-            return teacherTerm ? transfer : labeledTransfer;
+            return teacherTerm(loss, features) ? transfer : labeledTransfer;
         }
 
         /** Trains the row {@code label}, adds it, and returns its test accuracy per seed (one value without seeds). */
         List<Double> row(String label, Teacher teacher, LogitLoss loss, String description, List<FeatureTerm> features) throws IOException {
+            if (s.mixup > 0 && teacherTerm(loss, features)) {
+                description = description + ", mixup(" + s.mixup + ")";
+            }
             String shape = DemoModels.shape(in, s.studentHidden, classes);
             if (!s.seeded()) {
                 MultiLayerNetwork net = initialStudent(s, in, classes, null);
@@ -897,6 +924,11 @@ public final class Demo {
     record Method(LogitLoss loss, String description, int topK) {
     }
 
+    /** "FILE: " for an error about a recipe's setting, "" outside recipe runs. */
+    private static String recipeFile(Settings s) {
+        return s.recipeOrigin != null && s.recipeOrigin.get("file") != null ? s.recipeOrigin.get("file") + ": " : "";
+    }
+
     /**
      * Turns {@code name[:key=value...]} into a loss the way its paper uses it: {@code kd} and
      * {@code logit-std} (around kd) take the demo's T and alpha; {@code dkd} is added to cross-entropy
@@ -939,6 +971,14 @@ public final class Demo {
             }
         }
         return new Method(loss, describe(loss) + (topK > 0 ? ", top-" + topK + " teacher" : ""), topK);
+    }
+
+    /**
+     * Whether a row's objective reads the teacher (a logit term that does, or a feature term): the distilled rows. The
+     * student alone has the teacher too, for its agreement, but trains on {@code ce}.
+     */
+    static boolean teacherTerm(LogitLoss loss, List<FeatureTerm> features) {
+        return Distiller.readsTeacher(loss, features != null && !features.isEmpty());
     }
 
     /** {@code ce + dkd(alpha=1.0, beta=8.0, ...)}, {@code 0.1*ce + 0.9*tvd(temperature=4.0)}: weights of 1 omitted. */
@@ -998,6 +1038,9 @@ public final class Demo {
                 .backend(backend);
         if (loss.needsTeacher() || teacher != null) {
             b.teacher(teacher);
+        }
+        if (s.mixup > 0 && teacherTerm(loss, features)) { // the distilled rows; teachers and the student alone train on ce
+            b.augmentation(org.distill4j.data.Augmentation.mixup(s.mixup));
         }
         if (s.stepEngines != null) {
             b.stepEngines(s.stepEngines);

@@ -286,6 +286,7 @@ public final class Main {
                 case "--teacher-dropout" -> s.teacherDropout = fraction(a, v);
                 case "--transfer-samples" -> s.transferSamples = positive(a, v);
                 case "--unlabeled-samples" -> s.unlabeledSamples = nonNegative(a, v);
+                case "--mixup" -> s.mixup = positiveDouble(a, v);
                 case "--student-epochs" -> s.studentEpochs = positive(a, v);
                 case "--student-hidden" -> s.studentHidden = sizes(a, v);
                 case "--test-samples" -> s.testSamples = positive(a, v);
@@ -403,6 +404,9 @@ public final class Main {
                   --unlabeled-samples N  N more training samples, after the transfer set's, that the distilled
                                          students get without labels: the teacher's outputs are their only
                                          targets (the student alone leaves them out; default 0)
+                  --mixup A              mix the distilled rows' training batches (weights ~ Beta(A, A)), the
+                                         student and the teacher seeing the same mixed inputs; a mixed sample
+                                         has no label (default: none; 0.2 to 1 are usual)
                   --student-epochs N     (default %d)
                   --student-hidden A,B   student hidden layer sizes (default %s)
                   --test-samples N       (default %d)

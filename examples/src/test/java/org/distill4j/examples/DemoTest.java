@@ -187,6 +187,81 @@ class DemoTest {
                 .trainSamples());
     }
 
+    /**
+     * --mixup mixes the distilled rows' batches: the row says so and trains otherwise as the plain run's distilled row
+     * does not (its accuracy or agreement moves), the student alone is the plain run's; the provenance records it; with a
+     * stored teacher (--store) it is refused before anything trains.
+     */
+    @Test
+    void mixupAppliesToTheDistilledRowsOnly(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        java.io.PrintStream out = new java.io.PrintStream(new java.io.ByteArrayOutputStream(), true, java.nio.charset.StandardCharsets.UTF_8);
+        Demo.Settings s = tiny(tmp.resolve("mixup"));
+        s.mixup = 0.4;
+        s.studentEpochs = 3;
+        java.util.List<Demo.Row> mixed = Demo.run(s, out);
+        Demo.Settings p = tiny(tmp.resolve("plain"));
+        p.studentEpochs = 3;
+        java.util.List<Demo.Row> plain = Demo.run(p, out);
+        Demo.Row alone = mixed.stream().filter(r -> r.name().equals("student alone")).findFirst().orElseThrow();
+        Demo.Row plainAlone = plain.stream().filter(r -> r.name().equals("student alone")).findFirst().orElseThrow();
+        assertEquals(plainAlone.testAccuracy(), alone.testAccuracy(), 0.0);
+        assertFalse(alone.loss().contains("mixup"), alone.loss());
+        Demo.Row distilled = mixed.stream().filter(r -> r.name().equals("student distilled")).findFirst().orElseThrow();
+        assertTrue(distilled.loss().contains("mixup(0.4)"), distilled.loss());
+        String provenance = java.nio.file.Files.readString(s.out.resolve("provenance.json"));
+        assertTrue(provenance.contains("\"mixup\": 0.4"), provenance);
+
+        Demo.Settings stored = tiny(tmp.resolve("stored"));
+        stored.mixup = 0.4;
+        stored.store = tmp.resolve("stored.d4j");
+        org.distill4j.examples.recipe.RecipeException e = org.junit.jupiter.api.Assertions.assertThrows(
+                org.distill4j.examples.recipe.RecipeException.class, () -> Demo.run(stored, out));
+        assertTrue(e.getMessage().startsWith("--mixup needs a teacher that runs"), e.getMessage());
+        assertTrue(java.nio.file.Files.notExists(Demo.checkpointDir(stored, "teacher").resolve(org.distill4j.train.Checkpoints.FILE_NAME)),
+                "nothing trained");
+    }
+
+    /**
+     * With unlabeled samples: a loss that needs every row's label (dkd) is refused before the teacher trains; a teacher of
+     * stored outputs alone is refused; a teacher that runs and labels a store first (a recipe's teacher + teacher.store)
+     * labels the transfer set with its unlabeled samples and distills from it.
+     */
+    @Test
+    void unlabeledSamplesWithDkdOrAStoreOnlyTeacherAreRefusedAndATeacherThatLabelsAStoreRuns(@org.junit.jupiter.api.io.TempDir Path tmp)
+            throws Exception {
+        java.io.PrintStream out = new java.io.PrintStream(new java.io.ByteArrayOutputStream(), true, java.nio.charset.StandardCharsets.UTF_8);
+        Demo.Settings dkd = tiny(tmp.resolve("dkd"));
+        dkd.unlabeledSamples = 50;
+        dkd.compare = java.util.List.of("kd", "dkd");
+        org.distill4j.examples.recipe.RecipeException e = org.junit.jupiter.api.Assertions.assertThrows(
+                org.distill4j.examples.recipe.RecipeException.class, () -> Demo.run(dkd, out));
+        assertTrue(e.getMessage().startsWith("dkd: ce + dkd(") && e.getMessage().contains("needs a hard label on every row")
+                && e.getMessage().contains(
+                "--unlabeled-samples gives the distilled rows 50 unlabeled samples"), e.getMessage());
+        assertTrue(java.nio.file.Files.notExists(Demo.checkpointDir(dkd, "teacher").resolve(org.distill4j.train.Checkpoints.FILE_NAME)),
+                "the teacher did not train");
+
+        Demo.Settings storeOnly = tiny(tmp.resolve("store-only"));
+        storeOnly.unlabeledSamples = 50;
+        storeOnly.storeOnly = true;
+        storeOnly.store = tmp.resolve("absent.d4j");
+        storeOnly.teachers = java.util.List.of();
+        e = org.junit.jupiter.api.Assertions.assertThrows(org.distill4j.examples.recipe.RecipeException.class, () -> Demo.run(storeOnly, out));
+        assertTrue(e.getMessage().contains("data.unlabeledSamples needs a teacher that runs"), e.getMessage());
+
+        Demo.Settings labelsAStore = tiny(tmp.resolve("labels-a-store"));
+        labelsAStore.unlabeledSamples = 40;
+        labelsAStore.storeOnly = true;
+        labelsAStore.store = tmp.resolve("labeled.d4j");
+        labelsAStore.teachers = java.util.List.of(TeacherSpec.trained(new int[] {8}, 0, 1, 1));
+        java.util.List<Demo.Row> rows = Demo.run(labelsAStore, out);
+        Demo.Row distilled = rows.stream().filter(r -> r.name().startsWith("student distilled")).findFirst().orElseThrow();
+        assertEquals(70, distilled.trainSamples(), "distilled from the store over the 30 labeled and 40 unlabeled samples");
+        try (org.distill4j.store.SoftTargetStore st = org.distill4j.store.SoftTargetStore.open(labelsAStore.store)) {
+            assertEquals(70, st.rows(), "the store holds every row");
+        }
+    }
+
     /** The demo's smallest settings on the embedded subset, into {@code out}. */
     private static Demo.Settings tiny(Path out) {
         Demo.Settings s = new Demo.Settings();

@@ -80,6 +80,10 @@ class MainTest {
         assertTrue(err().contains("'ce' is not a distillation loss; registered: kd, reverse-kl"), err());
         assertEquals(2, run("demo", "--seed"));
         assertTrue(err().contains("--seed needs a value"), err());
+        assertEquals(2, run("demo", "--unlabeled-samples", "-1"));
+        assertTrue(err().contains("--unlabeled-samples must be a whole number >= 0, got '-1'"), err());
+        assertEquals(2, run("demo", "--mixup", "0"));
+        assertTrue(err().contains("--mixup must be a number > 0, got '0'"), err());
         assertEquals(2, run());
         assertTrue(out().contains("usage: distill <command>"), out());
     }

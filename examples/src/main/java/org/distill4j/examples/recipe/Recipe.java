@@ -64,6 +64,7 @@ public record Recipe(String name, Path source, Data data, Teacher teacher, Stude
     /**
      * @param dataset always "fashion-mnist", the only dataset the runner loads (the loader refuses others)
      * @param path    a dataset directory, "embedded", or null for the lookup chain
+     * @param unlabeledSamples training samples after the transfer set's, given to the distilled rows without labels (0: none)
      * @param shuffle whether the teacher and transfer sets are drawn from the training split shuffled with
      *                the seed (default), or are its first samples in file order (as {@code distill label --limit N}
      *                labels them, so a recipe can train from such a store)
@@ -102,10 +103,12 @@ public record Recipe(String name, Path source, Data data, Teacher teacher, Stude
      * @param alpha       the distilled student's hard-label weight per epoch, for a single kd term (null: the loss's own)
      * @param seeds       the student rows' seeds, each row trained once per seed and reported as mean ± std (null: one run;
      *                    {@code seed} still seeds the teacher and the data draw)
+     * @param mixup       the distilled rows' mixup: Beta(mixup, mixup) weights, student and teacher seeing the same mixed
+     *                    inputs; 0: none
      */
     public record Training(int epochs, int batchSize, double learningRate, long seed, String backend, String optimizer,
                            org.distill4j.train.Schedule temperature, org.distill4j.train.Schedule alpha, List<Long> seeds,
-                           int checkpointEverySteps, java.time.Duration checkpointMinInterval) {
+                           int checkpointEverySteps, java.time.Duration checkpointMinInterval, double mixup) {
     }
 
     /**

@@ -76,6 +76,7 @@ public final class RecipeRunner {
         s.optimizer = r.training().optimizer();
         s.temperatureSchedule = r.training().temperature();
         s.alphaSchedule = r.training().alpha();
+        s.mixup = r.training().mixup();
         s.checkpointEverySteps = r.training().checkpointEverySteps();
         s.checkpointMinInterval = r.training().checkpointMinInterval();
         // one row "student distilled" (its gain under the recipe's name), or a row "distilled: <name>" per named objective

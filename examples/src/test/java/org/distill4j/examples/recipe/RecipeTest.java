@@ -64,11 +64,11 @@ class RecipeTest {
     }
 
     /**
-     * data.unlabeledSamples: 0 by default and then absent from the resolved recipe (other runs' provenance unchanged); set,
-     * it resolves and reaches the demo's settings; a negative count names the field.
+     * data.unlabeledSamples and training.mixup: 0 by default and then absent from the resolved recipe (other runs' provenance
+     * unchanged); set, they resolve and reach the demo's settings; a value out of range names the field.
      */
     @Test
-    void unlabeledSamplesLoadResolveAndReachTheDemo() throws Exception {
+    void unlabeledSamplesAndMixupLoadResolveAndReachTheDemo() throws Exception {
         Recipe plain = RecipeLoader.load(KD, List.of());
         assertEquals(0, plain.data().unlabeledSamples());
         assertFalse(((java.util.Map<?, ?>) plain.resolved().get("data")).containsKey("unlabeledSamples"));
@@ -78,6 +78,13 @@ class RecipeTest {
         assertEquals(9000, RecipeRunner.settings(r, Path.of("out"), false, false).unlabeledSamples);
         RecipeException e = assertThrows(RecipeException.class, () -> RecipeLoader.load(KD, List.of("data.unlabeledSamples=-3")));
         assertTrue(e.getMessage().contains("data.unlabeledSamples: expected a whole number >= 0, got -3"), e.getMessage());
+        Recipe mixup = RecipeLoader.load(KD, List.of("training.mixup=0.4"));
+        assertEquals(0.4, mixup.training().mixup());
+        assertEquals(0.4, ((java.util.Map<?, ?>) mixup.resolved().get("training")).get("mixup"));
+        assertEquals(0.4, RecipeRunner.settings(mixup, Path.of("out"), false, false).mixup);
+        assertFalse(((java.util.Map<?, ?>) plain.resolved().get("training")).containsKey("mixup"));
+        e = assertThrows(RecipeException.class, () -> RecipeLoader.load(KD, List.of("training.mixup=0")));
+        assertTrue(e.getMessage().contains("training.mixup: expected a number > 0, got 0.0"), e.getMessage());
         Recipe shipped = RecipeLoader.load(Path.of("recipes", "fashion-mnist", "unlabeled-kd", "mlp400_from_mlp1200.yaml"), List.of());
         assertEquals(1000, shipped.data().transferSamples());
         assertEquals(9000, shipped.data().unlabeledSamples());
