@@ -6,6 +6,7 @@ import org.bytedeco.cuda.global.cudart;
 
 import java.nio.ByteBuffer;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.UnaryOperator;
 
 /**
  * The batching core's staging: {@code slots} pinned host buffers and as many device buffers, a copy
@@ -92,6 +93,14 @@ public final class DeviceStager implements AutoCloseable {
      * @param slotBytes the largest batch, in bytes
      */
     public DeviceStager(DeviceContext ctx, int slots, long slotBytes) {
+        this(ctx, slots, slotBytes, UnaryOperator.identity());
+    }
+
+    /**
+     * For tests: {@code opsAround} wraps the ring's calls on the device (to hold one, say, where a test needs another
+     * thread to act at that point of a stage).
+     */
+    DeviceStager(DeviceContext ctx, int slots, long slotBytes, UnaryOperator<StagingRing.Ops> opsAround) {
         if (slots < 1) {
             throw new IllegalArgumentException("a stager needs at least one slot, got " + slots);
         }
@@ -128,7 +137,7 @@ public final class DeviceStager implements AutoCloseable {
                 throw e;
             }
             this.copyStream = cs;
-            this.ring = new StagingRing(new Ops(), slots);
+            this.ring = new StagingRing(opsAround.apply(new Ops()), slots);
             ctx.adopt(this);
         }
     }
