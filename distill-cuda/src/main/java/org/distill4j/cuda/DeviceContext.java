@@ -737,14 +737,19 @@ public final class DeviceContext implements AutoCloseable {
     /**
      * Waits for the work queued on its stream and for its stagers' fills in progress on other threads (and for a stager's
      * own close that waits for one), then closes what it made and frees its memory (see the class comment). Twice is
-     * harmless.
+     * harmless, on any thread, a filler's included: once a close has begun, a later one returns at once (the first may
+     * still be waiting for a fill; it frees nothing under it).
      *
-     * @throws IllegalStateException called from inside the filler of one of its {@link DeviceStager}s (the close cannot
-     *                               wait for a fill on its own thread, and would free the pinned buffer being written);
-     *                               nothing changed, and the context stays open: close it after that stage returns
+     * @throws IllegalStateException called, on an open context, from inside the filler of one of its {@link DeviceStager}s
+     *                               (the close cannot wait for a fill on its own thread, and would free the pinned buffer
+     *                               being written); nothing changed, and the context stays open: close it after that stage
+     *                               returns
      */
     @Override
     public synchronized void close() {
+        if (closed.get()) { // also from inside a filler: the close that ran, or runs on another thread, waits for that fill
+            return;
+        }
         for (DeviceStager st : stagers) { // before anything changes; under this lock, which every stager's close takes too
             if (st.fillingOnThisThread()) {
                 throw new IllegalStateException("DeviceContext.close called from inside the filler of one of its DeviceStagers: it would "

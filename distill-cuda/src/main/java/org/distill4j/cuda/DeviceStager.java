@@ -288,21 +288,22 @@ public final class DeviceStager implements AutoCloseable {
     /**
      * Waits for a fill in progress on another thread, the copies in flight and the context's stream (whose kernels may
      * read the slots), then frees the buffers, events and the copy stream, under the context's lock. Twice is harmless,
-     * and so is closing it after its context (which closed it).
+     * on any thread, a filler's included: once a close (its own or its context's) has begun, a later one returns at once,
+     * the first still waiting for a fill in progress if there is one. So is closing it after its context (which closed it).
      *
-     * @throws IllegalStateException called from inside one of this stager's fillers (it would free the pinned buffer the
-     *                               filler writes); nothing changed, and the stager stays open: close it after
+     * @throws IllegalStateException called on an open stager from inside one of its fillers (it would free the pinned
+     *                               buffer the filler writes); nothing changed, and the stager stays open: close it after
      *                               {@link #stage} returns
      */
     @Override
     public void close() {
         synchronized (ctx) {
+            if (closed.get()) { // also from inside a filler: a close on another thread waits for that fill, so nothing is freed
+                return;
+            }
             if (fillingOnThisThread()) { // before anything changes: the caller's stage goes on to fail with this error
                 throw new IllegalStateException("DeviceStager.close called from inside its own filler: it would free the pinned buffer "
                         + "the filler is writing, so the stager stays open; close it after stage returns");
-            }
-            if (closed.get()) {
-                return;
             }
             closed.set(true); // before the wait: a call meanwhile is refused
             awaitFill();

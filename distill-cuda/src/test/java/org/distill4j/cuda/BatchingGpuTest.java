@@ -329,6 +329,67 @@ class BatchingGpuTest extends GpuTest {
     }
 
     /**
+     * A close from inside a filler while another thread's close, of the context here, already waits for that fill returns
+     * at once, as any second close does: that close frees nothing until the fill ends, so there is nothing to refuse (the
+     * refusal said the stager or context "stays open", which was false). The fill's batch is then refused, the stager
+     * being closed, and the first close returns.
+     */
+    @ParameterizedTest(name = "the filler closes its {0}")
+    @CsvSource({"stager", "context"})
+    void aCloseFromInsideAFillerWhileAnotherThreadClosesReturns(String closes) throws Exception {
+        DeviceContext c = DeviceContext.open(0);
+        DeviceStager st = new DeviceStager(c, 1, 4096);
+        CountDownLatch filling = new CountDownLatch(1);
+        CountDownLatch go = new CountDownLatch(1);
+        AtomicBoolean contextClosed = new AtomicBoolean();
+        AtomicBoolean contextClosedBeforeTheFillersClose = new AtomicBoolean(true);
+        AtomicReference<Throwable> fillersClose = new AtomicReference<>();
+        AtomicReference<Throwable> stageFailed = new AtomicReference<>();
+        AtomicReference<Throwable> contextCloseFailed = new AtomicReference<>();
+        Thread stager = daemon("stage", () -> st.stage(buf -> {
+            filling.countDown();
+            try {
+                go.await();
+            } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+            }
+            try {
+                if (closes.equals("stager")) {
+                    st.close();
+                } else {
+                    c.close();
+                }
+            } catch (Throwable e) {
+                fillersClose.set(e);
+            }
+            contextClosedBeforeTheFillersClose.set(contextClosed.get());
+            // without the other close's wait the memory may be gone: the test then fails below instead of crashing the JVM
+            return contextClosed.get() ? 0 : fill(buf, 9, 1024);
+        }), stageFailed);
+        Thread contextCloser = daemon("close context", () -> {
+            c.close();
+            contextClosed.set(true);
+        }, contextCloseFailed);
+        try {
+            stager.start();
+            assertTrue(filling.await(10, TimeUnit.SECONDS));
+            contextCloser.start();
+            awaitState(contextCloser, Thread.State.WAITING, "the context's close waits for the fill");
+        } finally {
+            go.countDown();
+            assertFinish(stager, contextCloser);
+            c.close();
+        }
+        assertNull(fillersClose.get(), () -> "the filler's close of its " + closes + " failed: " + fillersClose.get());
+        assertFalse(contextClosedBeforeTheFillersClose.get(), "the context's close returned before the fill ended");
+        assertNull(contextCloseFailed.get());
+        Throwable t = stageFailed.get();
+        assertTrue(t instanceof IllegalStateException && t.getMessage().contains("device stager is closed")
+                && t.getMessage().contains("DeviceContext"), String.valueOf(t));
+        assertDoesNotThrow(st::close);
+    }
+
+    /**
      * Stages two batches on {@code st} (two slots or one), each acquired and read back from the device whole: numbered
      * from 0, so a refused stage before them took no sequence number or slot.
      */
