@@ -38,7 +38,8 @@ import java.util.function.UnaryOperator;
  * free the pinned buffer the filler is writing. Each refuses, on the filling thread, with an IllegalStateException
  * before it changes anything: the filler's error then leaves {@link #stage} as any filler's does, that batch is not
  * staged, and the stager and its context stay open and usable. Close them after {@code stage} returns. For the same
- * reason one fill runs at a time: a stage from inside a filler, or on another thread during a fill, is refused.
+ * reason one stage runs at a time, from its start until its copy is queued and its batch counted: a stage from inside a
+ * filler, or on another thread meanwhile, is refused.
  */
 public final class DeviceStager implements AutoCloseable {
     /** Writes one batch into a pinned buffer (little-endian, from position 0); returns the bytes written. */
@@ -81,8 +82,15 @@ public final class DeviceStager implements AutoCloseable {
     /** Why it is closed, where its context closed it: for the error of a later call. */
     private volatile String closedBy = "";
     /**
-     * The thread running a filler into a slot's pinned buffer, or null (guarded by the context's lock). One fill at a
-     * time: a stage that would start another while it is set is refused, so its end never erases this one.
+     * The thread in {@link #stage}, from before it takes a slot until after the ring has queued that slot's copy and
+     * counted the batch, or null (guarded by the context's lock). A second stage while it is set is refused: it would take
+     * the same slot (the first batch is not counted yet) and overwrite the pinned buffer under that batch's filler or
+     * under its copy, which reads the buffer until it has run on the copy stream.
+     */
+    private Thread staging;
+    /**
+     * The thread running a filler into a slot's pinned buffer, or null (guarded by the context's lock): both closes wait
+     * for it to end (on another thread) or refuse (on this one). Set only while {@link #staging} is, so one at a time.
      */
     private Thread filling;
     /** Whether {@link #free} ran (guarded by the context's lock): a context's close waits for it while this close runs. */
@@ -152,19 +160,49 @@ public final class DeviceStager implements AutoCloseable {
      * the context's lock; a close of the context or of this stager on another thread meanwhile waits for it to return,
      * and one from inside the filler is refused (see the class comment). Where the filler throws, nothing is staged: its
      * error leaves this call, and the next stage fills the same slot.
+     *
+     * @throws IllegalStateException the stager is closed, or another stage is in progress (on another thread, or this
+     *                               call comes from inside its filler), which this call leaves alone
      */
     public Batch stage(Filler filler) {
         if (filler == null) {
             throw new IllegalArgumentException("stage needs a filler that writes the batch, got none");
         }
-        check();
-        return new Batch(this, ring.stage(buf -> {
-            try {
-                return filler.fill(buf);
-            } finally {
-                endFill();
+        beginStage();
+        try {
+            return new Batch(this, ring.stage(buf -> {
+                try {
+                    return filler.fill(buf);
+                } finally {
+                    endFill();
+                }
+            }));
+        } finally {
+            endStage();
+        }
+    }
+
+    /** Marks this thread as the one in {@link #stage}, or refuses a second stage while another runs (see {@link #staging}). */
+    private void beginStage() {
+        synchronized (ctx) {
+            check();
+            if (staging != null) {
+                throw new IllegalStateException(staging == Thread.currentThread()
+                        ? "DeviceStager.stage called from inside its own filler: a stager fills one batch at a time; stage the "
+                        + "next batch after stage returns"
+                        : "DeviceStager.stage called on thread " + Thread.currentThread().getName() + " while another stage is in "
+                        + "progress on thread " + staging.getName() + " (filling its batch or queuing its copy, into the slot "
+                        + "this stage would take): a DeviceStager is not thread-safe; stage from one thread, or after that stage returns");
             }
-        }));
+            staging = Thread.currentThread();
+        }
+    }
+
+    /** This thread's stage is over, its batch staged or not: the next stage may take the next slot. */
+    private void endStage() {
+        synchronized (ctx) {
+            staging = null;
+        }
     }
 
     /** The fill of this thread is over: a close waiting for it may go on. */
@@ -239,13 +277,6 @@ public final class DeviceStager implements AutoCloseable {
         public ByteBuffer host(int slot) {
             synchronized (ctx) {
                 check();
-                if (filling != null) { // the slot is the one being filled (that batch is not staged yet)
-                    throw new IllegalStateException(filling == Thread.currentThread()
-                            ? "DeviceStager.stage called from inside its own filler: a stager fills one batch at a time; stage the "
-                            + "next batch after stage returns"
-                            : "DeviceStager.stage called on thread " + Thread.currentThread().getName() + " while thread "
-                            + filling.getName() + " fills a batch: a stager is driven by one thread; stage after that stage returns");
-                }
                 ByteBuffer view = host[slot].view();
                 filling = Thread.currentThread(); // stage's endFill clears it, however the filler ends
                 return view;

@@ -259,7 +259,8 @@ class BatchingGpuTest extends GpuTest {
                 assertTrue(filling.await(10, TimeUnit.SECONDS));
                 IllegalStateException e = assertThrows(IllegalStateException.class, () -> st.stage(buf -> fill(buf, 8, 1024)));
                 assertTrue(e.getMessage().contains("DeviceStager.stage called on thread " + Thread.currentThread().getName()
-                        + " while thread first filler fills a batch"), e.getMessage());
+                        + " while another stage is in progress on thread first filler")
+                        && e.getMessage().contains("not thread-safe"), e.getMessage());
             } finally {
                 go.countDown();
                 assertFinish(first);
@@ -387,6 +388,84 @@ class BatchingGpuTest extends GpuTest {
         assertTrue(t instanceof IllegalStateException && t.getMessage().contains("device stager is closed")
                 && t.getMessage().contains("DeviceContext"), String.valueOf(t));
         assertDoesNotThrow(st::close);
+    }
+
+    /**
+     * One stage at a time covers the whole stage, not only its filler: a stage on another thread after the first one's
+     * filler returned but before the ring counted its batch (here held while it queues the copy) would take the same slot
+     * and overwrite the pinned buffer that copy reads. It is refused, naming the stage in progress, which then stages its
+     * batch whole.
+     */
+    @Test
+    void aStageWhileAnotherQueuesItsCopyIsRefused() throws Exception {
+        CountDownLatch inCopy = new CountDownLatch(1);
+        CountDownLatch goCopy = new CountDownLatch(1);
+        AtomicReference<Thread> held = new AtomicReference<>();
+        try (DeviceStager st = new DeviceStager(ctx, 2, 4096, ops -> new StagingRing.Ops() {
+            @Override
+            public void waitCopied(int slot) {
+                ops.waitCopied(slot);
+            }
+
+            @Override
+            public ByteBuffer host(int slot) {
+                return ops.host(slot);
+            }
+
+            @Override
+            public void copy(int slot, long bytes) {
+                if (Thread.currentThread() == held.get()) { // after its filler returned, before the copy is queued
+                    inCopy.countDown();
+                    try {
+                        goCopy.await();
+                    } catch (InterruptedException e) {
+                        throw new IllegalStateException(e);
+                    }
+                }
+                ops.copy(slot, bytes);
+            }
+
+            @Override
+            public void acquire(int slot) {
+                ops.acquire(slot);
+            }
+
+            @Override
+            public void release(int slot) {
+                ops.release(slot);
+            }
+        })) {
+            AtomicReference<DeviceStager.Batch> staged = new AtomicReference<>();
+            AtomicReference<Throwable> failed = new AtomicReference<>();
+            Thread first = daemon("first stage", () -> staged.set(st.stage(buf -> fill(buf, 7, 1024))), failed);
+            held.set(first);
+            first.start();
+            try {
+                assertTrue(inCopy.await(10, TimeUnit.SECONDS), "the first stage reaches its copy");
+                IllegalStateException e = assertThrows(IllegalStateException.class, () -> st.stage(buf -> fill(buf, 8, 1024)));
+                assertTrue(e.getMessage().contains("DeviceStager.stage called on thread " + Thread.currentThread().getName()
+                        + " while another stage is in progress on thread first stage")
+                        && e.getMessage().contains("not thread-safe"), e.getMessage());
+            } finally {
+                goCopy.countDown();
+                assertFinish(first);
+            }
+            assertNull(failed.get());
+            DeviceStager.Batch b = staged.get();
+            assertEquals(0, b.sequence());
+            DeviceBuffer in = st.acquire(b);
+            byte[] got = new byte[4096];
+            ctx.download(in, got);
+            st.release(b);
+            ByteBuffer g = ByteBuffer.wrap(got).order(ByteOrder.LITTLE_ENDIAN);
+            for (int j = 0; j < 1024; j++) {
+                assertEquals(7 * 31 + j, g.getInt(4 * j), "word " + j);
+            }
+            DeviceStager.Batch next = st.stage(buf -> fill(buf, 10, 1024)); // the refused stage took no slot or number
+            assertEquals(1, next.sequence());
+            st.acquire(next);
+            st.release(next);
+        }
     }
 
     /**
