@@ -469,6 +469,70 @@ class BatchingGpuTest extends GpuTest {
     }
 
     /**
+     * A close waiting for a fill on another thread (the stager's own close, the context's close, and the context's close
+     * waiting for the stager's own close, which waits for the fill) goes on waiting when it is interrupted, again and
+     * again: it frees nothing while the filler writes. When the fill ends each close returns, with its thread's interrupt
+     * flag set.
+     */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"stager", "context", "stager then context"})
+    void aCloseWaitingForAFillWaitsOnThroughInterrupts(String closes) throws Exception {
+        DeviceContext c = DeviceContext.open(0);
+        DeviceStager st = new DeviceStager(c, 1, 4096);
+        CountDownLatch filling = new CountDownLatch(1);
+        CountDownLatch go = new CountDownLatch(1);
+        AtomicBoolean aCloseReturned = new AtomicBoolean();
+        AtomicReference<Throwable> stageFailed = new AtomicReference<>();
+        AtomicReference<Throwable> closeFailed = new AtomicReference<>();
+        Thread stager = daemon("stage", () -> st.stage(buf -> {
+            filling.countDown();
+            try {
+                go.await();
+            } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+            }
+            // without the wait the memory may be gone: the test then fails below instead of crashing the JVM here
+            return aCloseReturned.get() ? 0 : fill(buf, 9, 1024);
+        }), stageFailed);
+        java.util.List<Thread> closers = new java.util.ArrayList<>();
+        java.util.Map<String, Boolean> interruptedAfter = new java.util.concurrent.ConcurrentHashMap<>();
+        for (String what : closes.split(" then ")) {
+            Runnable close = what.equals("stager") ? st::close : c::close;
+            closers.add(daemon("close " + what, () -> {
+                close.run();
+                interruptedAfter.put(what, Thread.currentThread().isInterrupted());
+                aCloseReturned.set(true);
+            }, closeFailed));
+        }
+        try {
+            stager.start();
+            assertTrue(filling.await(10, TimeUnit.SECONDS));
+            for (Thread t : closers) {
+                t.start();
+                awaitState(t, Thread.State.WAITING, t.getName() + " waits");
+            }
+            for (int round = 0; round < 3; round++) {
+                for (Thread t : closers) {
+                    t.interrupt();
+                    awaitInterruptTaken(t);
+                    assertFalse(aCloseReturned.get(), t.getName() + " returned during the fill after interrupt " + (round + 1));
+                }
+            }
+        } finally {
+            go.countDown();
+            assertFinish(stager);
+            assertFinish(closers.toArray(new Thread[0]));
+            c.close();
+        }
+        assertNull(closeFailed.get());
+        for (String what : closes.split(" then ")) {
+            assertEquals(Boolean.TRUE, interruptedAfter.get(what), "the interrupt flag of the " + what + "'s close after it returned");
+        }
+        Throwable t = stageFailed.get();
+        assertTrue(t instanceof IllegalStateException && t.getMessage().contains("device stager is closed"), String.valueOf(t));
+    }
+
+    /**
      * Stages two batches on {@code st} (two slots or one), each acquired and read back from the device whole: numbered
      * from 0, so a refused stage before them took no sequence number or slot.
      */
@@ -518,6 +582,20 @@ class BatchingGpuTest extends GpuTest {
             Thread.sleep(1);
         }
         assertEquals(state, t.getState(), what);
+    }
+
+    /**
+     * Waits up to 10 s until {@code t}, interrupted in a wait, has taken the interrupt (its flag cleared by the wait's
+     * InterruptedException) and waits again.
+     */
+    private static void awaitInterruptTaken(Thread t) throws InterruptedException {
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while ((t.isInterrupted() || t.getState() != Thread.State.WAITING) && t.isAlive() && System.nanoTime() < until) {
+            Thread.sleep(1);
+        }
+        assertTrue(t.isAlive(), t.getName() + " ended after an interrupt");
+        assertFalse(t.isInterrupted(), t.getName() + " did not take the interrupt");
+        assertEquals(Thread.State.WAITING, t.getState(), t.getName() + " waits again after an interrupt");
     }
 
     /** Joins {@code threads}, 20 s at most each; fails naming one still alive then. */
