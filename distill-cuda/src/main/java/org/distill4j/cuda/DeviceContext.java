@@ -742,8 +742,10 @@ public final class DeviceContext implements AutoCloseable {
      *
      * @throws IllegalStateException called, on an open context, from inside the filler of one of its {@link DeviceStager}s
      *                               (the close cannot wait for a fill on its own thread, and would free the pinned buffer
-     *                               being written); nothing changed, and the context stays open: close it after that stage
-     *                               returns
+     *                               being written), or from inside any stager's filler while one of its stagers fills on
+     *                               another thread (that filler could be closing this one's stager or context: each
+     *                               would wait for the other); nothing changed, and the context stays open: close it
+     *                               after that stage returns
      */
     @Override
     public synchronized void close() {
@@ -755,6 +757,9 @@ public final class DeviceContext implements AutoCloseable {
                 throw new IllegalStateException("DeviceContext.close called from inside the filler of one of its DeviceStagers: it would "
                         + "free the pinned buffer the filler is writing, so the context stays open; close it after stage returns");
             }
+        }
+        for (DeviceStager st : stagers) { // a filler (of any stager) must not wait for a fill on another thread
+            st.refuseWaitFromInsideAFiller("DeviceContext.close");
         }
         if (!closed.compareAndSet(false, true)) {
             return;

@@ -39,7 +39,9 @@ import java.util.function.UnaryOperator;
  * before it changes anything: the filler's error then leaves {@link #stage} as any filler's does, that batch is not
  * staged, and the stager and its context stay open and usable. Close them after {@code stage} returns. For the same
  * reason one stage runs at a time, from its start until its copy is queued and its batch counted: a stage from inside a
- * filler, or on another thread meanwhile, is refused.
+ * filler, or on another thread meanwhile, is refused. Nor may a close from inside any stager's filler wait for a fill on
+ * another thread (that filler could be closing this one's stager, each waiting for the other forever): it is refused
+ * the same way.
  */
 public final class DeviceStager implements AutoCloseable {
     /** Writes one batch into a pinned buffer (little-endian, from position 0); returns the bytes written. */
@@ -93,6 +95,11 @@ public final class DeviceStager implements AutoCloseable {
      * for it to end (on another thread) or refuse (on this one). Set only while {@link #staging} is, so one at a time.
      */
     private Thread filling;
+    /**
+     * How many fillers of any stager this thread is running (nested where one filler stages on another stager): a close
+     * called there that would wait for a fill on another thread is refused, as two such waits could wait for each other.
+     */
+    private static final ThreadLocal<int[]> FILLS_ON_THIS_THREAD = ThreadLocal.withInitial(() -> new int[1]);
     /** Whether {@link #free} ran (guarded by the context's lock): a context's close waits for it while this close runs. */
     private boolean freed;
 
@@ -209,6 +216,9 @@ public final class DeviceStager implements AutoCloseable {
     private void endFill() {
         synchronized (ctx) {
             filling = null;
+            if (--FILLS_ON_THIS_THREAD.get()[0] == 0) {
+                FILLS_ON_THIS_THREAD.remove(); // nothing left behind on a pool's thread
+            }
             ctx.notifyAll();
         }
     }
@@ -260,6 +270,20 @@ public final class DeviceStager implements AutoCloseable {
     }
 
     /**
+     * Refuses, where this thread runs a filler of any stager, a close that would wait for a fill of this stager on another
+     * thread (the context's lock held): that filler could in turn be closing what this thread fills, and each would wait
+     * for the other forever. {@code what} names the close.
+     */
+    void refuseWaitFromInsideAFiller(String what) {
+        if (filling != null && filling != Thread.currentThread() && FILLS_ON_THIS_THREAD.get()[0] > 0) {
+            throw new IllegalStateException(what + " called from inside a DeviceStager's filler while thread " + filling.getName()
+                    + " fills a batch of " + (what.startsWith("DeviceStager") ? "that stager" : "one of its DeviceStagers")
+                    + ": a close from inside a filler cannot wait for another stager's fill (that filler may be waiting for this "
+                    + "one), so nothing was closed; close it after stage returns");
+        }
+    }
+
+    /**
      * Each call holds the context's lock, which the context's close and this stager's take too: none finds the context's
      * stream, the copy stream or an event destroyed under it, and one that waited for a close finds the stager closed.
      */
@@ -278,7 +302,8 @@ public final class DeviceStager implements AutoCloseable {
             synchronized (ctx) {
                 check();
                 ByteBuffer view = host[slot].view();
-                filling = Thread.currentThread(); // stage's endFill clears it, however the filler ends
+                filling = Thread.currentThread(); // stage's endFill clears both, however the filler ends
+                FILLS_ON_THIS_THREAD.get()[0]++;
                 return view;
             }
         }
@@ -323,8 +348,10 @@ public final class DeviceStager implements AutoCloseable {
      * the first still waiting for a fill in progress if there is one. So is closing it after its context (which closed it).
      *
      * @throws IllegalStateException called on an open stager from inside one of its fillers (it would free the pinned
-     *                               buffer the filler writes); nothing changed, and the stager stays open: close it after
-     *                               {@link #stage} returns
+     *                               buffer the filler writes), or from inside any stager's filler while this one fills on
+     *                               another thread (that filler could be closing the caller's stager: each would wait for
+     *                               the other); nothing changed, and the stager stays open: close it after {@link #stage}
+     *                               returns
      */
     @Override
     public void close() {
@@ -336,6 +363,7 @@ public final class DeviceStager implements AutoCloseable {
                 throw new IllegalStateException("DeviceStager.close called from inside its own filler: it would free the pinned buffer "
                         + "the filler is writing, so the stager stays open; close it after stage returns");
             }
+            refuseWaitFromInsideAFiller("DeviceStager.close");
             closed.set(true); // before the wait: a call meanwhile is refused
             awaitFill();
             // false where the constructor failed on a closed context, or the context's close began during the wait (it

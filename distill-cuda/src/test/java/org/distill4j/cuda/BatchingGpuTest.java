@@ -533,6 +533,66 @@ class BatchingGpuTest extends GpuTest {
     }
 
     /**
+     * Two fillers that close each other's stager (or each other's stager's context) would each wait for the other's fill
+     * forever. A close from inside a filler that would wait for a fill on another thread is refused before anything
+     * changes, so both fail their stage with that error, and both stagers (and contexts) stay open and usable.
+     */
+    @ParameterizedTest(name = "each filler closes the other's {0}")
+    @CsvSource({"stager", "context"})
+    void fillersClosingEachOthersStagersAreRefusedInsteadOfDeadlocking(String closes) throws Exception {
+        boolean contexts = closes.equals("context");
+        DeviceContext c1 = DeviceContext.open(0);
+        DeviceContext c2 = contexts ? DeviceContext.open(0) : c1;
+        DeviceStager a = new DeviceStager(c1, 1, 4096);
+        DeviceStager b = new DeviceStager(c2, 1, 4096);
+        CountDownLatch bothFilling = new CountDownLatch(2);
+        CountDownLatch bothTried = new CountDownLatch(2); // both closes tried while both fills run
+        AtomicReference<Throwable> aFailed = new AtomicReference<>();
+        AtomicReference<Throwable> bFailed = new AtomicReference<>();
+        Thread fillsA = daemon("fills A", () -> a.stage(buf -> closeDuringFill(contexts ? c2 : b, bothFilling, bothTried)), aFailed);
+        Thread fillsB = daemon("fills B", () -> b.stage(buf -> closeDuringFill(contexts ? c1 : a, bothFilling, bothTried)), bFailed);
+        fillsA.start();
+        fillsB.start();
+        assertFinish(fillsA, fillsB); // before the fix each waited for the other: the contexts are then left open
+        String what = contexts ? "DeviceContext.close" : "DeviceStager.close";
+        for (Throwable t : java.util.List.of(aFailed.get(), bFailed.get())) {
+            assertTrue(t instanceof IllegalStateException && t.getMessage().contains(what + " called from inside a DeviceStager's filler")
+                    && t.getMessage().contains("cannot wait for another stager's fill")
+                    && t.getMessage().contains("after stage returns"), String.valueOf(t));
+        }
+        assertStagesIntact(c1, a);
+        assertStagesIntact(c2, b);
+        a.close();
+        b.close();
+        c1.close();
+        c2.close();
+    }
+
+    /** A filler's close of {@code other} once both fills run; returns once both fillers tried, throwing what it threw. */
+    private static long closeDuringFill(AutoCloseable other, CountDownLatch bothFilling, CountDownLatch bothTried) {
+        RuntimeException failed = null;
+        try {
+            bothFilling.countDown();
+            assertTrue(bothFilling.await(10, TimeUnit.SECONDS), "both fills run");
+            other.close();
+        } catch (RuntimeException e) {
+            failed = e;
+        } catch (Exception e) {
+            failed = new IllegalStateException(e);
+        }
+        bothTried.countDown();
+        try {
+            assertTrue(bothTried.await(10, TimeUnit.SECONDS), "both fillers tried their close");
+        } catch (InterruptedException e) {
+            throw new IllegalStateException(e);
+        }
+        if (failed != null) {
+            throw failed;
+        }
+        return 0; // the close went through: write nothing into the pinned buffer it may have freed
+    }
+
+    /**
      * Stages two batches on {@code st} (two slots or one), each acquired and read back from the device whole: numbered
      * from 0, so a refused stage before them took no sequence number or slot.
      */
