@@ -33,7 +33,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * ({@link #event}) and cuBLASLt handles with their plans ({@link CublasLt#create}) still open, each once, and twice is
  * harmless; every driver call's status goes through {@link Cu#check}. What it closed then
  * refuses to be used with an IllegalStateException, and closing it afterwards is harmless. A close from inside a
- * {@link DeviceStager}'s filler is refused (see {@link #close}).
+ * {@link DeviceStager}'s filler that would have to wait for a fill, that filler's own or one on another thread, is
+ * refused (see {@link #close}).
  * <p>
  * Calls are serialized: those on the context, and those on what it made (a {@link DeviceEvent}'s record and wait, a
  * {@link DeviceGraph}'s launch, a {@link CublasLt}'s plans and runs, a {@link DeviceStager}'s device calls, and every

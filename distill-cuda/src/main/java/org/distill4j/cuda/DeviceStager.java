@@ -27,21 +27,29 @@ import java.util.function.UnaryOperator;
  * }
  * }</pre>
  *
- * Not thread-safe: one loop drives it. Its calls on the device take its context's lock, as every call on the context
- * does (see {@link DeviceContext}), and never the lock while a filler runs. The context's close, on any thread, closes
- * the stager if it is still open: it waits for a fill in progress (which would otherwise write pinned memory freed under
- * it) and for the copies in flight, then frees the copy stream, events and buffers; the stager then refuses every call
- * with an IllegalStateException saying its context closed it, and its own close does nothing. Where the stager's own
- * close runs on another thread and waits for a fill, the context's close waits for that close to free the stager.
- * <p>
- * A filler must not close the stager or its context: neither close can wait for a fill on its own thread, and both would
- * free the pinned buffer the filler is writing. Each refuses, on the filling thread, with an IllegalStateException
- * before it changes anything: the filler's error then leaves {@link #stage} as any filler's does, that batch is not
- * staged, and the stager and its context stay open and usable. Close them after {@code stage} returns. For the same
- * reason one stage runs at a time, from its start until its copy is queued and its batch counted: a stage from inside a
- * filler, or on another thread meanwhile, is refused. Nor may a close from inside any stager's filler wait for a fill on
- * another thread (that filler could be closing this one's stager, each waiting for the other forever): it is refused
- * the same way.
+ * Not thread-safe: one thread drives {@link #stage}, {@link #acquire} and {@link #release}. Across threads exactly this
+ * is guaranteed:
+ * <ul>
+ * <li>Its calls on the device take its context's lock, as every call on the context does (see {@link DeviceContext}),
+ * and never hold it while a filler runs.</li>
+ * <li>One stage at a time: a {@code stage} while another is in progress, on another thread or from inside its own
+ * filler, is refused with an IllegalStateException, from the moment the first one begins until it returns (its copy
+ * queued and its batch counted); the stage in progress goes on unharmed. An {@code acquire} or {@code release} on another
+ * thread during a stage is not checked: do not make one.</li>
+ * <li>Either close, of the stager or of its context, may come from any thread. It waits for a fill in progress on
+ * another thread (which would otherwise write pinned memory freed under it) and for the copies in flight, then frees the
+ * copy stream, events and buffers. The context's close closes the stager if it is still open; the stager then refuses
+ * every call with an IllegalStateException saying its context closed it. Where the stager's own close runs on another
+ * thread and waits for a fill, the context's close waits for that close to free the stager. A close of something whose
+ * close has already begun returns at once, on any thread, a filler's included (the first close frees nothing under that
+ * fill). A thread interrupted in one of these waits goes on waiting, and its close returns with its interrupt flag set.</li>
+ * <li>A filler must not close its stager or its context: neither close can wait for a fill on its own thread, and both
+ * would free the pinned buffer the filler is writing. Nor may a close from inside any stager's filler wait for a fill on
+ * another thread: that filler could be closing this one's stager, and each would wait for the other forever. Such a
+ * close is refused on the filling thread with an IllegalStateException before it changes anything (unless the close had
+ * already begun, above): the filler's error then leaves {@link #stage} as any filler's does, that batch is not staged,
+ * and the stager and its context stay open and usable. Close them after {@code stage} returns.</li>
+ * </ul>
  */
 public final class DeviceStager implements AutoCloseable {
     /** Writes one batch into a pinned buffer (little-endian, from position 0); returns the bytes written. */
