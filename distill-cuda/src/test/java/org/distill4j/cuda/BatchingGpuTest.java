@@ -105,8 +105,7 @@ class BatchingGpuTest extends GpuTest {
             c.close();
         }
         Throwable t = failed.get();
-        assertTrue(t instanceof IllegalStateException && t.getMessage().contains("device stager is closed")
-                && t.getMessage().contains("DeviceContext") && t.getMessage().contains(c.describe().replaceAll(" \\(sm_.*", "")), String.valueOf(t));
+        assertRefusedAsClosed(t, "DeviceContext", c.describe().replaceAll(" \\(sm_.*", ""));
         assertDoesNotThrow(st::close);
         IllegalStateException after = assertThrows(IllegalStateException.class, () -> st.stage(buf -> 0));
         assertEquals(t.getMessage(), after.getMessage());
@@ -121,40 +120,25 @@ class BatchingGpuTest extends GpuTest {
     void closingAContextWaitsForAFillInProgress() throws Exception {
         DeviceContext c = DeviceContext.open(0);
         DeviceStager st = new DeviceStager(c, 1, 4096);
-        CountDownLatch filling = new CountDownLatch(1);
-        CountDownLatch go = new CountDownLatch(1);
+        Gate gate = new Gate();
         AtomicBoolean closeReturned = new AtomicBoolean();
         AtomicReference<Throwable> stageFailed = new AtomicReference<>();
         AtomicReference<Throwable> closeFailed = new AtomicReference<>();
-        Thread stager = daemon("stage", () -> st.stage(buf -> {
-            filling.countDown();
-            try {
-                go.await();
-            } catch (InterruptedException e) {
-                throw new IllegalStateException(e);
-            }
-            // without the wait the memory may be gone: the test then fails below instead of crashing the JVM here
-            return closeReturned.get() ? 0 : fill(buf, 9, 1024);
-        }), stageFailed);
-        Thread closer = daemon("close", () -> {
-            c.close();
-            closeReturned.set(true);
-        }, closeFailed);
+        Thread stager = daemon("stage", () -> st.stage(gate.filler(buf -> fillUnlessClosed(buf, closeReturned))), stageFailed);
+        Thread closer = closer("close", c::close, closeReturned, closeFailed);
         try {
             stager.start();
-            assertTrue(filling.await(10, TimeUnit.SECONDS));
+            gate.awaitHeld();
             closer.start();
             awaitState(closer, Thread.State.WAITING, "the context's close waits for the fill");
             assertFalse(closeReturned.get());
         } finally {
-            go.countDown();
+            gate.release();
             assertFinish(stager, closer);
             c.close();
         }
         assertNull(closeFailed.get());
-        Throwable t = stageFailed.get();
-        assertTrue(t instanceof IllegalStateException && t.getMessage().contains("device stager is closed")
-                && t.getMessage().contains("DeviceContext"), String.valueOf(t));
+        assertRefusedAsClosed(stageFailed.get(), "DeviceContext");
         assertDoesNotThrow(st::close);
     }
 
@@ -166,13 +150,7 @@ class BatchingGpuTest extends GpuTest {
     @Test
     void aFillerThatClosesItsStagerIsRefusedAndTheStagerGoesOn() {
         try (DeviceStager st = new DeviceStager(ctx, 2, 4096)) {
-            IllegalStateException e = assertThrows(IllegalStateException.class, () -> st.stage(buf -> {
-                fill(buf, 5, 1024);
-                st.close(); // nothing is written after it: on a close that freed the buffer the test fails, not the JVM
-                return 4096;
-            }));
-            assertTrue(e.getMessage().contains("DeviceStager.close called from inside its own filler")
-                    && e.getMessage().contains("after stage returns"), e.getMessage());
+            assertRefusedFromInsideAFiller(st, st::close, "DeviceStager.close called from inside its own filler");
             assertStagesIntact(ctx, st);
         }
     }
@@ -188,13 +166,7 @@ class BatchingGpuTest extends GpuTest {
         try {
             DeviceStager other = new DeviceStager(c, 1, 4096); // the context refuses whichever of its stagers fills
             DeviceStager st = new DeviceStager(c, 2, 4096);
-            IllegalStateException e = assertThrows(IllegalStateException.class, () -> st.stage(buf -> {
-                fill(buf, 5, 1024);
-                c.close();
-                return 4096;
-            }));
-            assertTrue(e.getMessage().contains("DeviceContext.close called from inside the filler of one of its DeviceStagers")
-                    && e.getMessage().contains("after stage returns"), e.getMessage());
+            assertRefusedFromInsideAFiller(st, c::close, "DeviceContext.close called from inside the filler of one of its DeviceStagers");
             assertStagesIntact(c, st);
             assertStagesIntact(c, other);
             try (DeviceBuffer words = c.alloc(4L * 257)) { // the context's own calls work too
@@ -223,13 +195,8 @@ class BatchingGpuTest extends GpuTest {
     @Test
     void aStageFromInsideAFillerIsRefused() {
         try (DeviceStager st = new DeviceStager(ctx, 2, 4096)) {
-            IllegalStateException e = assertThrows(IllegalStateException.class, () -> st.stage(buf -> {
-                fill(buf, 5, 1024);
-                st.stage(inner -> fill(inner, 6, 1024));
-                return 4096;
-            }));
-            assertTrue(e.getMessage().contains("DeviceStager.stage called from inside its own filler")
-                    && e.getMessage().contains("after stage returns"), e.getMessage());
+            assertRefusedFromInsideAFiller(st, () -> st.stage(inner -> fill(inner, 6, 1024)),
+                    "DeviceStager.stage called from inside its own filler");
             assertStagesIntact(ctx, st);
         }
     }
@@ -241,41 +208,19 @@ class BatchingGpuTest extends GpuTest {
     @Test
     void aStageOnAnotherThreadDuringAFillIsRefused() throws Exception {
         try (DeviceStager st = new DeviceStager(ctx, 2, 4096)) {
-            CountDownLatch filling = new CountDownLatch(1);
-            CountDownLatch go = new CountDownLatch(1);
+            Gate gate = new Gate();
             AtomicReference<DeviceStager.Batch> staged = new AtomicReference<>();
             AtomicReference<Throwable> failed = new AtomicReference<>();
-            Thread first = daemon("first filler", () -> staged.set(st.stage(buf -> {
-                filling.countDown();
-                try {
-                    go.await();
-                } catch (InterruptedException e) {
-                    throw new IllegalStateException(e);
-                }
-                return fill(buf, 7, 1024);
-            })), failed);
+            Thread first = daemon("first filler", () -> staged.set(st.stage(gate.filler(buf -> fill(buf, 7, 1024)))), failed);
             first.start();
             try {
-                assertTrue(filling.await(10, TimeUnit.SECONDS));
-                IllegalStateException e = assertThrows(IllegalStateException.class, () -> st.stage(buf -> fill(buf, 8, 1024)));
-                assertTrue(e.getMessage().contains("DeviceStager.stage called on thread " + Thread.currentThread().getName()
-                        + " while another stage is in progress on thread first filler")
-                        && e.getMessage().contains("not thread-safe"), e.getMessage());
+                gate.awaitHeld();
+                assertStageRefusedWhileStaging(st, "first filler");
             } finally {
-                go.countDown();
+                gate.release();
                 assertFinish(first);
             }
-            assertNull(failed.get());
-            DeviceStager.Batch b = staged.get();
-            assertEquals(0, b.sequence());
-            DeviceBuffer in = st.acquire(b);
-            byte[] got = new byte[4096];
-            ctx.download(in, got);
-            st.release(b);
-            ByteBuffer g = ByteBuffer.wrap(got).order(ByteOrder.LITTLE_ENDIAN);
-            for (int j = 0; j < 1024; j++) {
-                assertEquals(7 * 31 + j, g.getInt(4 * j), "word " + j);
-            }
+            assertFirstBatchWhole(st, staged, failed);
         }
     }
 
@@ -288,44 +233,30 @@ class BatchingGpuTest extends GpuTest {
     void closingAContextWhileItsStagerClosesWaitsForTheFill() throws Exception {
         DeviceContext c = DeviceContext.open(0);
         DeviceStager st = new DeviceStager(c, 1, 4096);
-        CountDownLatch filling = new CountDownLatch(1);
-        CountDownLatch go = new CountDownLatch(1);
+        Gate gate = new Gate();
         AtomicBoolean contextClosed = new AtomicBoolean();
         AtomicReference<Throwable> stageFailed = new AtomicReference<>();
         AtomicReference<Throwable> stagerCloseFailed = new AtomicReference<>();
         AtomicReference<Throwable> contextCloseFailed = new AtomicReference<>();
-        Thread stager = daemon("stage", () -> st.stage(buf -> {
-            filling.countDown();
-            try {
-                go.await();
-            } catch (InterruptedException e) {
-                throw new IllegalStateException(e);
-            }
-            // without the wait the memory may be gone: the test then fails below instead of crashing the JVM here
-            return contextClosed.get() ? 0 : fill(buf, 9, 1024);
-        }), stageFailed);
+        Thread stager = daemon("stage", () -> st.stage(gate.filler(buf -> fillUnlessClosed(buf, contextClosed))), stageFailed);
         Thread stagerCloser = daemon("close stager", st::close, stagerCloseFailed);
-        Thread contextCloser = daemon("close context", () -> {
-            c.close();
-            contextClosed.set(true);
-        }, contextCloseFailed);
+        Thread contextCloser = closer("close context", c::close, contextClosed, contextCloseFailed);
         try {
             stager.start();
-            assertTrue(filling.await(10, TimeUnit.SECONDS));
+            gate.awaitHeld();
             stagerCloser.start();
             awaitState(stagerCloser, Thread.State.WAITING, "the stager's close waits for the fill");
             contextCloser.start();
             awaitState(contextCloser, Thread.State.WAITING, "the context's close waits for the stager's close");
             assertFalse(contextClosed.get());
         } finally {
-            go.countDown();
+            gate.release();
             assertFinish(stager, stagerCloser, contextCloser);
             c.close();
         }
         assertNull(stagerCloseFailed.get());
         assertNull(contextCloseFailed.get());
-        Throwable t = stageFailed.get();
-        assertTrue(t instanceof IllegalStateException && t.getMessage().contains("device stager is closed"), String.valueOf(t));
+        assertRefusedAsClosed(stageFailed.get());
         assertDoesNotThrow(st::close);
     }
 
@@ -340,20 +271,13 @@ class BatchingGpuTest extends GpuTest {
     void aCloseFromInsideAFillerWhileAnotherThreadClosesReturns(String closes) throws Exception {
         DeviceContext c = DeviceContext.open(0);
         DeviceStager st = new DeviceStager(c, 1, 4096);
-        CountDownLatch filling = new CountDownLatch(1);
-        CountDownLatch go = new CountDownLatch(1);
+        Gate gate = new Gate();
         AtomicBoolean contextClosed = new AtomicBoolean();
         AtomicBoolean contextClosedBeforeTheFillersClose = new AtomicBoolean(true);
         AtomicReference<Throwable> fillersClose = new AtomicReference<>();
         AtomicReference<Throwable> stageFailed = new AtomicReference<>();
         AtomicReference<Throwable> contextCloseFailed = new AtomicReference<>();
-        Thread stager = daemon("stage", () -> st.stage(buf -> {
-            filling.countDown();
-            try {
-                go.await();
-            } catch (InterruptedException e) {
-                throw new IllegalStateException(e);
-            }
+        Thread stager = daemon("stage", () -> st.stage(gate.filler(buf -> {
             try {
                 if (closes.equals("stager")) {
                     st.close();
@@ -364,29 +288,23 @@ class BatchingGpuTest extends GpuTest {
                 fillersClose.set(e);
             }
             contextClosedBeforeTheFillersClose.set(contextClosed.get());
-            // without the other close's wait the memory may be gone: the test then fails below instead of crashing the JVM
-            return contextClosed.get() ? 0 : fill(buf, 9, 1024);
-        }), stageFailed);
-        Thread contextCloser = daemon("close context", () -> {
-            c.close();
-            contextClosed.set(true);
-        }, contextCloseFailed);
+            return fillUnlessClosed(buf, contextClosed);
+        })), stageFailed);
+        Thread contextCloser = closer("close context", c::close, contextClosed, contextCloseFailed);
         try {
             stager.start();
-            assertTrue(filling.await(10, TimeUnit.SECONDS));
+            gate.awaitHeld();
             contextCloser.start();
             awaitState(contextCloser, Thread.State.WAITING, "the context's close waits for the fill");
         } finally {
-            go.countDown();
+            gate.release();
             assertFinish(stager, contextCloser);
             c.close();
         }
         assertNull(fillersClose.get(), () -> "the filler's close of its " + closes + " failed: " + fillersClose.get());
         assertFalse(contextClosedBeforeTheFillersClose.get(), "the context's close returned before the fill ended");
         assertNull(contextCloseFailed.get());
-        Throwable t = stageFailed.get();
-        assertTrue(t instanceof IllegalStateException && t.getMessage().contains("device stager is closed")
-                && t.getMessage().contains("DeviceContext"), String.valueOf(t));
+        assertRefusedAsClosed(stageFailed.get(), "DeviceContext");
         assertDoesNotThrow(st::close);
     }
 
@@ -398,8 +316,7 @@ class BatchingGpuTest extends GpuTest {
      */
     @Test
     void aStageWhileAnotherQueuesItsCopyIsRefused() throws Exception {
-        CountDownLatch inCopy = new CountDownLatch(1);
-        CountDownLatch goCopy = new CountDownLatch(1);
+        Gate copyGate = new Gate();
         AtomicReference<Thread> held = new AtomicReference<>();
         try (DeviceStager st = new DeviceStager(ctx, 2, 4096, ops -> new StagingRing.Ops() {
             @Override
@@ -415,12 +332,7 @@ class BatchingGpuTest extends GpuTest {
             @Override
             public void copy(int slot, long bytes) {
                 if (Thread.currentThread() == held.get()) { // after its filler returned, before the copy is queued
-                    inCopy.countDown();
-                    try {
-                        goCopy.await();
-                    } catch (InterruptedException e) {
-                        throw new IllegalStateException(e);
-                    }
+                    copyGate.hold();
                 }
                 ops.copy(slot, bytes);
             }
@@ -441,26 +353,13 @@ class BatchingGpuTest extends GpuTest {
             held.set(first);
             first.start();
             try {
-                assertTrue(inCopy.await(10, TimeUnit.SECONDS), "the first stage reaches its copy");
-                IllegalStateException e = assertThrows(IllegalStateException.class, () -> st.stage(buf -> fill(buf, 8, 1024)));
-                assertTrue(e.getMessage().contains("DeviceStager.stage called on thread " + Thread.currentThread().getName()
-                        + " while another stage is in progress on thread first stage")
-                        && e.getMessage().contains("not thread-safe"), e.getMessage());
+                copyGate.awaitHeld("the first stage reaches its copy");
+                assertStageRefusedWhileStaging(st, "first stage");
             } finally {
-                goCopy.countDown();
+                copyGate.release();
                 assertFinish(first);
             }
-            assertNull(failed.get());
-            DeviceStager.Batch b = staged.get();
-            assertEquals(0, b.sequence());
-            DeviceBuffer in = st.acquire(b);
-            byte[] got = new byte[4096];
-            ctx.download(in, got);
-            st.release(b);
-            ByteBuffer g = ByteBuffer.wrap(got).order(ByteOrder.LITTLE_ENDIAN);
-            for (int j = 0; j < 1024; j++) {
-                assertEquals(7 * 31 + j, g.getInt(4 * j), "word " + j);
-            }
+            assertFirstBatchWhole(st, staged, failed);
             DeviceStager.Batch next = st.stage(buf -> fill(buf, 10, 1024)); // the refused stage took no slot or number
             assertEquals(1, next.sequence());
             st.acquire(next);
@@ -479,34 +378,23 @@ class BatchingGpuTest extends GpuTest {
     void aCloseWaitingForAFillWaitsOnThroughInterrupts(String closes) throws Exception {
         DeviceContext c = DeviceContext.open(0);
         DeviceStager st = new DeviceStager(c, 1, 4096);
-        CountDownLatch filling = new CountDownLatch(1);
-        CountDownLatch go = new CountDownLatch(1);
+        Gate gate = new Gate();
         AtomicBoolean aCloseReturned = new AtomicBoolean();
         AtomicReference<Throwable> stageFailed = new AtomicReference<>();
         AtomicReference<Throwable> closeFailed = new AtomicReference<>();
-        Thread stager = daemon("stage", () -> st.stage(buf -> {
-            filling.countDown();
-            try {
-                go.await();
-            } catch (InterruptedException e) {
-                throw new IllegalStateException(e);
-            }
-            // without the wait the memory may be gone: the test then fails below instead of crashing the JVM here
-            return aCloseReturned.get() ? 0 : fill(buf, 9, 1024);
-        }), stageFailed);
+        Thread stager = daemon("stage", () -> st.stage(gate.filler(buf -> fillUnlessClosed(buf, aCloseReturned))), stageFailed);
         java.util.List<Thread> closers = new java.util.ArrayList<>();
         java.util.Map<String, Boolean> interruptedAfter = new java.util.concurrent.ConcurrentHashMap<>();
         for (String what : closes.split(" then ")) {
             Runnable close = what.equals("stager") ? st::close : c::close;
-            closers.add(daemon("close " + what, () -> {
+            closers.add(closer("close " + what, () -> {
                 close.run();
                 interruptedAfter.put(what, Thread.currentThread().isInterrupted());
-                aCloseReturned.set(true);
-            }, closeFailed));
+            }, aCloseReturned, closeFailed));
         }
         try {
             stager.start();
-            assertTrue(filling.await(10, TimeUnit.SECONDS));
+            gate.awaitHeld();
             for (Thread t : closers) {
                 t.start();
                 awaitState(t, Thread.State.WAITING, t.getName() + " waits");
@@ -519,7 +407,7 @@ class BatchingGpuTest extends GpuTest {
                 }
             }
         } finally {
-            go.countDown();
+            gate.release();
             assertFinish(stager);
             assertFinish(closers.toArray(new Thread[0]));
             c.close();
@@ -528,8 +416,7 @@ class BatchingGpuTest extends GpuTest {
         for (String what : closes.split(" then ")) {
             assertEquals(Boolean.TRUE, interruptedAfter.get(what), "the interrupt flag of the " + what + "'s close after it returned");
         }
-        Throwable t = stageFailed.get();
-        assertTrue(t instanceof IllegalStateException && t.getMessage().contains("device stager is closed"), String.valueOf(t));
+        assertRefusedAsClosed(stageFailed.get());
     }
 
     /**
@@ -602,14 +489,123 @@ class BatchingGpuTest extends GpuTest {
             DeviceStager.Batch b = st.stage(buf -> fill(buf, batch, 1024));
             assertEquals(n, b.sequence(), "sequence of the batch after the refused one");
             assertEquals(4096, b.bytes());
-            DeviceBuffer in = st.acquire(b);
-            byte[] got = new byte[4096];
-            c.download(in, got);
-            st.release(b);
-            ByteBuffer g = ByteBuffer.wrap(got).order(ByteOrder.LITTLE_ENDIAN);
-            for (int j = 0; j < 1024; j++) {
-                assertEquals(batch * 31 + j, g.getInt(4 * j), "batch " + batch + " word " + j);
+            assertReadsBack(c, st, b, batch, "batch " + batch + " ");
+        }
+    }
+
+    /**
+     * Acquires {@code b} on {@code st}, reads its 4096 bytes back from the device and releases it; they must be batch
+     * {@code batch} as {@link #fill} writes it, each word's message starting with {@code where}.
+     */
+    private static void assertReadsBack(DeviceContext c, DeviceStager st, DeviceStager.Batch b, int batch, String where) {
+        DeviceBuffer in = st.acquire(b);
+        byte[] got = new byte[4096];
+        c.download(in, got);
+        st.release(b);
+        ByteBuffer g = ByteBuffer.wrap(got).order(ByteOrder.LITTLE_ENDIAN);
+        for (int j = 0; j < 1024; j++) {
+            assertEquals(batch * 31 + j, g.getInt(4 * j), where + "word " + j);
+        }
+    }
+
+    /**
+     * A stage on {@code st} whose filler fills batch 5 and then runs {@code inFill} is refused with an error that says
+     * {@code says} and to do it after stage returns.
+     */
+    private static void assertRefusedFromInsideAFiller(DeviceStager st, Runnable inFill, String says) {
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> st.stage(buf -> {
+            fill(buf, 5, 1024);
+            inFill.run(); // nothing is written after it: on a close that freed the buffer the test fails, not the JVM
+            return 4096;
+        }));
+        assertTrue(e.getMessage().contains(says) && e.getMessage().contains("after stage returns"), e.getMessage());
+    }
+
+    /**
+     * A stage on {@code st} from this thread, while thread {@code other} is inside its own stage, is refused naming both
+     * threads.
+     */
+    private static void assertStageRefusedWhileStaging(DeviceStager st, String other) {
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> st.stage(buf -> fill(buf, 8, 1024)));
+        assertTrue(e.getMessage().contains("DeviceStager.stage called on thread " + Thread.currentThread().getName()
+                + " while another stage is in progress on thread " + other)
+                && e.getMessage().contains("not thread-safe"), e.getMessage());
+    }
+
+    /** The stage that another stage was refused beside went through: batch 7, numbered 0, arrives whole. */
+    private static void assertFirstBatchWhole(DeviceStager st, AtomicReference<DeviceStager.Batch> staged,
+            AtomicReference<Throwable> failed) {
+        assertNull(failed.get());
+        DeviceStager.Batch b = staged.get();
+        assertEquals(0, b.sequence());
+        assertReadsBack(ctx, st, b, 7, "");
+    }
+
+    /** {@code t} is a stager's refusal because it is closed, its message naming each of {@code named} too. */
+    private static void assertRefusedAsClosed(Throwable t, String... named) {
+        boolean says = t instanceof IllegalStateException && t.getMessage().contains("device stager is closed");
+        for (String n : named) {
+            says = says && t.getMessage().contains(n);
+        }
+        assertTrue(says, String.valueOf(t));
+    }
+
+    /**
+     * Fills batch 9 into {@code buf}, or nothing once {@code closed} says a close on another thread returned: without that
+     * close's wait for the fill the pinned memory may be gone, and the test then fails on what the close did instead of
+     * crashing the JVM here.
+     */
+    private static long fillUnlessClosed(ByteBuffer buf, AtomicBoolean closed) {
+        return closed.get() ? 0 : fill(buf, 9, 1024);
+    }
+
+    /** A daemon thread that runs {@code close}, then sets {@code returned}. */
+    private static Thread closer(String name, Runnable close, AtomicBoolean returned, AtomicReference<Throwable> failed) {
+        return daemon(name, () -> {
+            close.run();
+            returned.set(true);
+        }, failed);
+    }
+
+    /**
+     * Holds a thread at one point (a fill, a copy) until the test releases it, so that the test acts on other threads
+     * while that one is there: {@link #hold} (or a {@link #filler}) on the held thread, {@link #awaitHeld} and
+     * {@link #release} on the test's, the release in a {@code finally} so that a failing test does not leave it held.
+     */
+    private static final class Gate {
+        private final CountDownLatch held = new CountDownLatch(1);
+        private final CountDownLatch go = new CountDownLatch(1);
+
+        /** A filler that holds at the gate, then fills with {@code then}. */
+        DeviceStager.Filler filler(DeviceStager.Filler then) {
+            return buf -> {
+                hold();
+                return then.fill(buf);
+            };
+        }
+
+        /** Says the calling thread is at the gate and waits for {@link #release}; an interrupt fails that thread's work. */
+        void hold() {
+            held.countDown();
+            try {
+                go.await();
+            } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
             }
+        }
+
+        /** Waits up to 10 s for a thread to be held at the gate. */
+        void awaitHeld() throws InterruptedException {
+            assertTrue(held.await(10, TimeUnit.SECONDS));
+        }
+
+        /** As {@link #awaitHeld()}, failing with {@code what}. */
+        void awaitHeld(String what) throws InterruptedException {
+            assertTrue(held.await(10, TimeUnit.SECONDS), what);
+        }
+
+        void release() {
+            go.countDown();
         }
     }
 
