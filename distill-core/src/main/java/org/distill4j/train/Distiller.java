@@ -232,9 +232,10 @@ public final class Distiller {
                 }
             }
         }
+        List<LogitLoss> epochLosses = new ArrayList<>(); // each epoch's loss, made once for the checks below
         for (int e = 0; e < epochs; e++) {
             try {
-                lossAt(e); // a schedule that leaves the valid range fails now, not after hours of training
+                epochLosses.add(lossAt(e)); // a schedule that leaves the valid range fails now, not after hours of training
             } catch (IllegalArgumentException ex) {
                 throw new IllegalArgumentException("at epoch " + (e + 1) + " of " + epochs + " the schedules give an invalid loss: "
                         + ex.getMessage(), ex);
@@ -242,7 +243,7 @@ public final class Distiller {
         }
         if (trainsUnlabeled && train.unlabeledSize() > 0) {
             for (int e = 0; e < epochs; e++) {
-                LogitLoss l = lossAt(e);
+                LogitLoss l = epochLosses.get(e);
                 if (!l.acceptsUnlabeledRows()) {
                     throw new IllegalArgumentException("loss '" + l.name() + "' " + l.settings() + (e > 0 ? " at epoch " + (e + 1) : "")
                             + " needs a hard label on every row it trains on (dkd splits each row at its label's class), but "
@@ -253,7 +254,7 @@ public final class Distiller {
         }
         if (train.labeledSize() == 0) {
             for (int e = 0; e < epochs; e++) {
-                LogitLoss l = lossAt(e);
+                LogitLoss l = epochLosses.get(e);
                 if (l.needsLabels()) {
                     throw new IllegalArgumentException("loss '" + l.name() + "' " + l.settings() + " has a hard-label term"
                             + (e > 0 ? " at epoch " + (e + 1) : "") + ", but no sample of training data " + train.name()

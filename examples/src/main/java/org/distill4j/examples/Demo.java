@@ -410,7 +410,7 @@ public final class Demo {
                         loaded[i] = t;
                     }
                 } catch (IllegalArgumentException e) {
-                    String file = s.recipeOrigin != null && s.recipeOrigin.get("file") != null ? s.recipeOrigin.get("file") + ": " : "";
+                    String file = recipeFile(s);
                     String field = specs.size() == 1 ? "teacher.model" : "teacher.ensemble[" + i + "].model";
                     throw new org.distill4j.examples.recipe.RecipeException(file + field + ": cannot load " + spec.model() + ": "
                             + String.valueOf(e.getMessage()).replaceAll("\\s*\\R\\s*", " "));
@@ -644,7 +644,7 @@ public final class Demo {
      */
     private static String storeMismatch(Settings s, org.distill4j.store.SoftTargetStore store, FashionMnist.Split split, Dataset transfer) {
         long rows = store.rows();
-        String file = s.recipeOrigin != null && s.recipeOrigin.get("file") != null ? s.recipeOrigin.get("file") + ": " : "";
+        String file = recipeFile(s);
         String what = file + "teacher.store.path: " + s.store + " holds " + rows + " rows, not this run's transfer set ("
                 + transfer.size() + " samples, " + (s.shuffle ? "drawn from the training split shuffled with seed " + s.seed
                 : "the training split's first " + transfer.size()) + ", " + split.source() + ")";
