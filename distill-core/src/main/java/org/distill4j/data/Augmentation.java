@@ -29,6 +29,37 @@ public interface Augmentation {
     String describe();
 
     /**
+     * This augmentation, then {@code next} on its result (both drawing from the same generator, this one first): e.g.
+     * {@code shift(...).then(flip(...)).then(mixup(0.4))}, the label-keeping image transforms first, as image training
+     * recipes order them.
+     *
+     * @throws IllegalArgumentException when {@code next} is null
+     */
+    default Augmentation then(Augmentation next) {
+        return new AugmentationChain(this, next);
+    }
+
+    /**
+     * Random translation of images by up to {@code maxShift} pixels along each axis, the background filled with 0; see
+     * {@link RandomShift}.
+     *
+     * @param shape    the images' layout (e.g. {@code ImageShape.grayscale(28, 28)})
+     * @param maxShift the largest move in pixels, {@code >= 1} and below the image's sides
+     */
+    static Augmentation shift(ImageShape shape, int maxShift) {
+        return new RandomShift(shape, maxShift, 0f);
+    }
+
+    /**
+     * Random horizontal flip of half the images; see {@link RandomFlip}.
+     *
+     * @param shape the images' layout
+     */
+    static Augmentation flip(ImageShape shape) {
+        return new RandomFlip(shape, 0.5);
+    }
+
+    /**
      * Mixup of every row with another row of its batch (Zhang et al., "mixup: Beyond Empirical Risk Minimization", ICLR
      * 2018), as function matching uses it (Beyer et al. 2022); see {@link Mixup}.
      *

@@ -41,8 +41,25 @@ public final class FashionMnist {
     private FashionMnist() {
     }
 
-    /** A train/test split and where it was read from. */
-    public record Split(Dataset train, Dataset test, String source) {
+    /**
+     * A train/test split, where it was read from, and the images' layout (one channel of the IDX files' rows and columns;
+     * both splits have it).
+     */
+    public record Split(Dataset train, Dataset test, String source, ImageShape image) {
+    }
+
+    /** A split's part and its images' layout. */
+    private record Part(Dataset data, ImageShape image, String source) {
+    }
+
+    /** The split of two parts, whose images must have one layout. */
+    private static Split split(Part train, Part test, String source) {
+        if (!train.image().equals(test.image())) {
+            throw new IllegalArgumentException(test.source() + ": images of " + test.image().height() + "x" + test.image().width()
+                    + " pixels, but the training images (" + train.source() + ") are " + train.image().height() + "x"
+                    + train.image().width());
+        }
+        return new Split(train.data(), test.data(), source, train.image());
     }
 
     /** Loads from the first location that applies (see the class doc); {@code explicit} may be null. */
@@ -76,9 +93,9 @@ public final class FashionMnist {
                     + " (each raw or .gz)");
         }
         try {
-            Dataset train = read(dir, FILES[0], FILES[1], "fashion-mnist/train");
-            Dataset test = read(dir, FILES[2], FILES[3], "fashion-mnist/test");
-            return new Split(train, test, dir.toAbsolutePath().toString());
+            Part train = read(dir, FILES[0], FILES[1], "fashion-mnist/train");
+            Part test = read(dir, FILES[2], FILES[3], "fashion-mnist/test");
+            return split(train, test, dir.toAbsolutePath().toString());
         } catch (IOException e) {
             throw new UncheckedIOException(e.getMessage(), e);
         }
@@ -87,9 +104,9 @@ public final class FashionMnist {
     /** Loads the embedded subset from the class path. */
     public static Split loadEmbedded(ClassLoader loader) {
         try {
-            Dataset train = readEmbedded(loader, FILES[0], FILES[1], "fashion-mnist-subset/train");
-            Dataset test = readEmbedded(loader, FILES[2], FILES[3], "fashion-mnist-subset/test");
-            return new Split(train, test, "embedded subset (classpath:" + EMBEDDED_RESOURCE + ")");
+            Part train = readEmbedded(loader, FILES[0], FILES[1], "fashion-mnist-subset/train");
+            Part test = readEmbedded(loader, FILES[2], FILES[3], "fashion-mnist-subset/test");
+            return split(train, test, "embedded subset (classpath:" + EMBEDDED_RESOURCE + ")");
         } catch (IOException e) {
             throw new UncheckedIOException(e.getMessage(), e);
         }
@@ -114,7 +131,7 @@ public final class FashionMnist {
         return Files.isRegularFile(raw) ? raw : null;
     }
 
-    private static Dataset read(Path dir, String images, String labels, String name) throws IOException {
+    private static Part read(Path dir, String images, String labels, String name) throws IOException {
         Path ip = resolve(dir, images);
         Path lp = resolve(dir, labels);
         IdxReader.Images im;
@@ -128,7 +145,7 @@ public final class FashionMnist {
         return combine(im, l, name, ip.toString(), lp.toString());
     }
 
-    private static Dataset readEmbedded(ClassLoader loader, String images, String labels, String name) throws IOException {
+    private static Part readEmbedded(ClassLoader loader, String images, String labels, String name) throws IOException {
         String ip = EMBEDDED_RESOURCE + images + ".gz";
         String lp = EMBEDDED_RESOURCE + labels + ".gz";
         IdxReader.Images im;
@@ -150,7 +167,7 @@ public final class FashionMnist {
         return in;
     }
 
-    private static Dataset combine(IdxReader.Images im, int[] labels, String name, String imageSource, String labelSource) {
+    private static Part combine(IdxReader.Images im, int[] labels, String name, String imageSource, String labelSource) {
         if (im.count() != labels.length) {
             throw new IllegalArgumentException(imageSource + " / " + labelSource + ": " + im.count() + " images but "
                     + labels.length + " labels");
@@ -165,6 +182,7 @@ public final class FashionMnist {
                         + CLASS_NAMES.size() + ")");
             }
         }
-        return new Dataset(name, im.pixels(), im.featureCount(), labels, CLASS_NAMES.size());
+        return new Part(new Dataset(name, im.pixels(), im.featureCount(), labels, CLASS_NAMES.size()),
+                ImageShape.grayscale(im.rows(), im.cols()), imageSource);
     }
 }

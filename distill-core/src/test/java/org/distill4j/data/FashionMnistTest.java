@@ -62,6 +62,7 @@ class FashionMnistTest {
         assertContent(s.train(), "fashion-mnist/train", 5, 3, 4, 17);
         assertContent(s.test(), "fashion-mnist/test", 3, 3, 4, 200);
         assertEquals(tmp.toAbsolutePath().toString(), s.source());
+        assertEquals(ImageShape.grayscale(3, 4), s.image(), "the images' rows and columns");
         assertContent(FashionMnist.load(tmp).test(), "fashion-mnist/test", 3, 3, 4, 200); // an explicit folder comes first
         // a .gz beside a raw file of the same name is the one read
         write(tmp, "train", 2, 3, 4, 90, true);
@@ -104,6 +105,15 @@ class FashionMnistTest {
         assertEquals(images + " / " + labels + ": 3 images but 2 labels", e.getMessage());
     }
 
+    @Test
+    void trainAndTestImagesMustHaveOneShape(@TempDir Path tmp) throws IOException {
+        write(tmp, "train", 2, 3, 4, 0, false);
+        write(tmp, "t10k", 2, 4, 3, 0, false);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> FashionMnist.loadDirectory(tmp, "d"));
+        assertEquals(tmp.resolve("t10k-images-idx3-ubyte") + ": images of 4x3 pixels, but the training images ("
+                + tmp.resolve("train-images-idx3-ubyte") + ") are 3x4", e.getMessage());
+    }
+
     /** The embedded subset is read from the class path, after an explicit folder, $DISTILL_DATA and the system folder. */
     @Test
     void theEmbeddedSubsetIsReadFromTheClassPathLast(@TempDir Path tmp) throws IOException {
@@ -118,6 +128,7 @@ class FashionMnistTest {
             assertContent(s.train(), "fashion-mnist-subset/train", 4, 2, 3, 50);
             assertContent(s.test(), "fashion-mnist-subset/test", 2, 2, 3, 60);
             assertEquals("embedded subset (classpath:" + FashionMnist.EMBEDDED_RESOURCE + ")", s.source());
+            assertEquals(ImageShape.grayscale(2, 3), s.image());
             // a blank $DISTILL_DATA is not set; a set one comes before the class path
             assertEquals(4, FashionMnist.load(null, Map.of(FashionMnist.ENV, " ")::get, tmp.resolve("absent"), cp).train().size());
             assertEquals(6, FashionMnist.load(null, Map.of(FashionMnist.ENV, tmp.resolve("env").toString())::get, tmp.resolve("absent"),

@@ -182,6 +182,29 @@ class AugmentationTest {
                 e.getMessage());
     }
 
+    /**
+     * A chain of image transforms and mixup: the teacher sees each batch exactly as the chain gives it from the batch's own
+     * seed, and the settings record the whole chain.
+     */
+    @Test
+    void aChainOfImageTransformsAndMixupRunsFromEachBatchsSeed() {
+        org.distill4j.data.ImageShape shape = org.distill4j.data.ImageShape.grayscale(3, 4); // D = 12 features a row
+        Augmentation chain = Augmentation.shift(shape, 1).then(Augmentation.flip(shape)).then(Augmentation.mixup(0.4));
+        RecordingTeacher teacher = new RecordingTeacher(Dl4jTeacher.of(IgnoredSamplesTest.TEACHER));
+        Distiller d = run(student(), teacher, chain).epochs(2).build();
+        assertEquals("shift(max=1 px, fill=0.0, images=1x3x4) then flip(probability=0.5, images=1x3x4) then "
+                + "mixup(alpha=0.4, probability=1.0)", d.settings().get("augmentation"));
+        d.run();
+        int batches = (DATA.size() + BATCH - 1) / BATCH;
+        assertEquals(2 * batches, teacher.seen.size());
+        for (int i = 0; i < teacher.seen.size(); i++) {
+            Batch t = teacher.seen.get(i);
+            Batch expected = chain.apply(Batch.of(DATA, t.indices()), new Random(Distiller.augmentationSeed(5, i / batches, i % batches)));
+            assertArrayEquals(expected.features(), t.features(), "batch " + i);
+            assertArrayEquals(expected.labels(), t.labels(), "batch " + i);
+        }
+    }
+
     /** The seed of a batch's draws: fixed for a (seed, epoch, batch), different for a neighbour in any of them. */
     @Test
     void eachBatchHasASeedOfItsOwn() {
