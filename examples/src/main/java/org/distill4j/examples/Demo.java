@@ -70,6 +70,14 @@ public final class Demo {
          * matching, Beyer et al. 2022): the Beta(alpha, alpha) of the mixing weight; 0: none.
          */
         public double mixup;
+        /**
+         * Random translation of every student row's training images (the distilled rows and the student alone: a shifted
+         * image keeps its label), by up to this many pixels along each axis, the student and the teacher seeing the same
+         * shifted inputs; the teachers train on the images as they are. 0: none.
+         */
+        public int shift;
+        /** Random horizontal flip of half of every student row's training images, as {@link #shift}; false: none. */
+        public boolean flip;
         public int studentEpochs = 40;
         public int[] studentHidden = {400, 400};
         public int testSamples = 10_000;
@@ -175,6 +183,12 @@ public final class Demo {
             }
             if (mixup > 0) {
                 m.put("mixup", mixup);
+            }
+            if (shift > 0) {
+                m.put("shift", shift);
+            }
+            if (flip) {
+                m.put("flip", true);
             }
             m.put("studentEpochs", studentEpochs);
             m.put("studentHidden", List.of(java.util.Arrays.stream(studentHidden).boxed().toArray()));
@@ -301,6 +315,17 @@ public final class Demo {
             throw new org.distill4j.examples.recipe.RecipeException(recipeFile(s) + (s.recipe != null ? "training.mixup" : "--mixup")
                     + " needs a teacher that runs: a stored teacher's rows are those of the samples it labeled, not of mixed inputs;"
                     + " leave out " + (s.recipe != null ? "teacher.store" : "--store") + " or the mixup");
+        }
+        if ((s.shift > 0 || s.flip) && s.store != null) {
+            String setting = s.shift > 0 ? (s.recipe != null ? "training.shift" : "--shift") : (s.recipe != null ? "training.flip" : "--flip");
+            throw new org.distill4j.examples.recipe.RecipeException(recipeFile(s) + setting + " needs a teacher that runs: a stored"
+                    + " teacher's rows are those of the images it labeled, not of shifted or flipped ones; leave out "
+                    + (s.recipe != null ? "teacher.store" : "--store") + " or the " + (s.shift > 0 ? "shift" : "flip"));
+        }
+        if (s.shift > 0 && s.shift >= Math.min(split.image().height(), split.image().width())) {
+            throw new org.distill4j.examples.recipe.RecipeException(recipeFile(s) + (s.recipe != null ? "training.shift" : "--shift")
+                    + ": the largest move must be below the images' sides (" + split.image().height() + "x" + split.image().width()
+                    + " pixels in " + split.source() + "), got " + s.shift);
         }
         int unlabeled = 0;
         if (s.unlabeledSamples > 0) {
@@ -438,7 +463,7 @@ public final class Demo {
                 if (spec.model() == null) {
                     MultiLayerNetwork net = DemoModels.mlp(in, spec.hidden(), classes, spec.dropout(), s.updater(), s.seed + 100L * i);
                     DistillResult tr = train(s, rowName, s.seed, net, null, new CrossEntropy(), List.of(), teacherSet, test, spec.epochs(),
-                            backend, header);
+                            null, backend, header);
                     rows.add(row(rowName, DemoModels.shape(in, spec.hidden(), classes) + ", dropout " + spec.dropout(),
                             net.numParams(), teacherSet.size(), spec.epochs(), "ce", tr));
                     results.put(rowName, tr);
@@ -522,7 +547,8 @@ public final class Demo {
             } else if (liveTeacher == null) {
                 throw new IllegalArgumentException("no teacher: give a model, a training spec, an ensemble or a store");
             }
-            Students students = new Students(s, in, classes, transfer, labeledTransfer, test, backend, rows, results, runs, header);
+            Students students = new Students(s, in, classes, split.image(), transfer, labeledTransfer, test, backend, rows, results, runs,
+                    header);
             List<Double> a = students.row("student alone", liveTeacher, new CrossEntropy(), "ce", List.of());
             Map<String, Object> gains = new LinkedHashMap<>();
             Map<String, Object> gainStds = new LinkedHashMap<>();
@@ -691,7 +717,7 @@ public final class Demo {
     }
 
     /** The student rows of a run: each trained once (as always) or once per seed of {@link Settings#seeds}. */
-    private record Students(Settings s, int in, int classes, Dataset transfer, Dataset labeledTransfer, Dataset test,
+    private record Students(Settings s, int in, int classes, org.distill4j.data.ImageShape image, Dataset transfer, Dataset labeledTransfer, Dataset test,
                             ComputeBackend backend, List<Row> rows, Map<String, DistillResult> results,
                             Map<String, Map<Long, DistillResult>> runs, Header header) {
         /**
@@ -703,16 +729,42 @@ public final class Demo {
             return teacherTerm(loss, features) ? transfer : labeledTransfer;
         }
 
+        /**
+         * A row's training-batch augmentation, or null: the image transforms ({@link Settings#shift}, {@link Settings#flip})
+         * on every student row, as they keep the labels, then mixup on the rows whose terms read the teacher.
+         */
+        org.distill4j.data.Augmentation augmentation(LogitLoss loss, List<FeatureTerm> features) {
+            List<org.distill4j.data.Augmentation> parts = new ArrayList<>();
+            if (s.shift > 0) {
+                parts.add(org.distill4j.data.Augmentation.shift(image, s.shift));
+            }
+            if (s.flip) {
+                parts.add(org.distill4j.data.Augmentation.flip(image));
+            }
+            if (s.mixup > 0 && teacherTerm(loss, features)) {
+                parts.add(org.distill4j.data.Augmentation.mixup(s.mixup));
+            }
+            return parts.stream().reduce(org.distill4j.data.Augmentation::then).orElse(null);
+        }
+
         /** Trains the row {@code label}, adds it, and returns its test accuracy per seed (one value without seeds). */
         List<Double> row(String label, Teacher teacher, LogitLoss loss, String description, List<FeatureTerm> features) throws IOException {
+            if (s.shift > 0) {
+                description = description + ", shift(" + s.shift + ")";
+            }
+            if (s.flip) {
+                description = description + ", flip";
+            }
             if (s.mixup > 0 && teacherTerm(loss, features)) {
                 description = description + ", mixup(" + s.mixup + ")";
             }
+            org.distill4j.data.Augmentation augmentation = augmentation(loss, features);
             String shape = DemoModels.shape(in, s.studentHidden, classes);
             if (!s.seeded()) {
                 MultiLayerNetwork net = initialStudent(s, in, classes, null);
                 Dataset data = data(loss, features);
-                DistillResult r = train(s, label, s.seed, net, teacher, loss, features, data, test, s.studentEpochs, backend, header);
+                DistillResult r = train(s, label, s.seed, net, teacher, loss, features, data, test, s.studentEpochs, augmentation, backend,
+                        header);
                 rows.add(Demo.row(label, shape, net.numParams(), data.usedSize(), s.studentEpochs, description, r));
                 results.put(label, r);
                 saveModel(s, label, net);
@@ -724,8 +776,8 @@ public final class Demo {
                 // the same initial weights and batch order for every row of one seed: the rows stay paired
                 String run = seedLabel(label, seed); // its own checkpoints (<row>-seed-<n>, -seed-minus-<n> below 0) and model file
                 MultiLayerNetwork net = initialStudent(s, in, classes, seed);
-                bySeed.put(seed, train(s, run, seed, net, teacher, loss, features, data(loss, features), test, s.studentEpochs, backend,
-                        header));
+                bySeed.put(seed, train(s, run, seed, net, teacher, loss, features, data(loss, features), test, s.studentEpochs,
+                        augmentation, backend, header));
                 saveModel(s, run, net);
                 params = net.numParams();
             }
@@ -998,8 +1050,8 @@ public final class Demo {
     }
 
     private static DistillResult train(Settings s, String label, long seed, MultiLayerNetwork net, Teacher teacher, LogitLoss loss,
-                                       List<FeatureTerm> features, Dataset train, Dataset test, int epochs, ComputeBackend backend,
-                                       Header header) {
+                                       List<FeatureTerm> features, Dataset train, Dataset test, int epochs,
+                                       org.distill4j.data.Augmentation augmentation, ComputeBackend backend, Header header) {
         LOG.info("training {}: {} samples, {} epochs", label, train.unlabeledSize() == 0 ? String.valueOf(train.size())
                 : train.labeledSize() + " labeled + " + train.unlabeledSize() + " unlabeled", epochs);
         org.deeplearning4j.nn.graph.ComputationGraph graph = null;
@@ -1039,8 +1091,8 @@ public final class Demo {
         if (loss.needsTeacher() || teacher != null) {
             b.teacher(teacher);
         }
-        if (s.mixup > 0 && teacherTerm(loss, features)) { // the distilled rows; teachers and the student alone train on ce
-            b.augmentation(org.distill4j.data.Augmentation.mixup(s.mixup));
+        if (augmentation != null) {
+            b.augmentation(augmentation);
         }
         if (s.stepEngines != null) {
             b.stepEngines(s.stepEngines);

@@ -265,6 +265,10 @@ public final class Main {
                 s.resume = true;
                 continue;
             }
+            if (a.equals("--flip")) {
+                s.flip = true;
+                continue;
+            }
             if (!a.startsWith("--")) {
                 throw new UsageException("unexpected argument '" + a + "'");
             }
@@ -287,6 +291,7 @@ public final class Main {
                 case "--transfer-samples" -> s.transferSamples = positive(a, v);
                 case "--unlabeled-samples" -> s.unlabeledSamples = nonNegative(a, v);
                 case "--mixup" -> s.mixup = positiveDouble(a, v);
+                case "--shift" -> s.shift = positive(a, v);
                 case "--student-epochs" -> s.studentEpochs = positive(a, v);
                 case "--student-hidden" -> s.studentHidden = sizes(a, v);
                 case "--test-samples" -> s.testSamples = positive(a, v);
@@ -407,6 +412,11 @@ public final class Main {
                   --mixup A              mix the distilled rows' training batches (weights ~ Beta(A, A)), the
                                          student and the teacher seeing the same mixed inputs; a mixed sample
                                          has no label (default: none; 0.2 to 1 are usual)
+                  --shift N              move every student row's training images by up to N pixels along each
+                                         axis (drawn per image; the student and the teacher see the same moved
+                                         images; teachers train on them unmoved; default: none; 2 is usual)
+                  --flip                 mirror half of every student row's training images left to right, as
+                                         --shift (for classes that do not depend on facing; default: none)
                   --student-epochs N     (default %d)
                   --student-hidden A,B   student hidden layer sizes (default %s)
                   --test-samples N       (default %d)

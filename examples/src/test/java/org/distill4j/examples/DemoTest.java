@@ -188,8 +188,8 @@ class DemoTest {
     }
 
     /**
-     * --mixup mixes the distilled rows' batches: the row says so and trains otherwise as the plain run's distilled row
-     * does not (its accuracy or agreement moves), the student alone is the plain run's; the provenance records it; with a
+     * --mixup mixes the distilled rows' batches: the row says so and its student ends with other weights than the plain
+     * run's distilled one, while the student alone ends with the plain run's weights; the provenance records it; with a
      * stored teacher (--store) it is refused before anything trains.
      */
     @Test
@@ -198,10 +198,15 @@ class DemoTest {
         Demo.Settings s = tiny(tmp.resolve("mixup"));
         s.mixup = 0.4;
         s.studentEpochs = 3;
+        s.saveModels = true;
         java.util.List<Demo.Row> mixed = Demo.run(s, out);
         Demo.Settings p = tiny(tmp.resolve("plain"));
         p.studentEpochs = 3;
+        p.saveModels = true;
         java.util.List<Demo.Row> plain = Demo.run(p, out);
+        assertArrayEquals(params(p, "student alone"), params(s, "student alone"), "the student alone trains as in the plain run");
+        assertFalse(java.util.Arrays.equals(params(p, "student distilled"), params(s, "student distilled")),
+                "the distilled student trained on mixed inputs");
         Demo.Row alone = mixed.stream().filter(r -> r.name().equals("student alone")).findFirst().orElseThrow();
         Demo.Row plainAlone = plain.stream().filter(r -> r.name().equals("student alone")).findFirst().orElseThrow();
         assertEquals(plainAlone.testAccuracy(), alone.testAccuracy(), 0.0);
@@ -219,6 +224,50 @@ class DemoTest {
         assertTrue(e.getMessage().startsWith("--mixup needs a teacher that runs"), e.getMessage());
         assertTrue(java.nio.file.Files.notExists(Demo.checkpointDir(stored, "teacher").resolve(org.distill4j.train.Checkpoints.FILE_NAME)),
                 "nothing trained");
+    }
+
+    /**
+     * --shift and --flip move and mirror every student row's batches, the student alone's as well (they keep the labels):
+     * both rows say so and train otherwise than the plain run's, the teacher trains as in the plain run; the provenance
+     * records them; a shift as large as the images' side, or either with a stored teacher, is refused before anything trains.
+     */
+    @Test
+    void shiftAndFlipApplyToEveryStudentRow(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        java.io.PrintStream out = new java.io.PrintStream(new java.io.ByteArrayOutputStream(), true, java.nio.charset.StandardCharsets.UTF_8);
+        Demo.Settings s = tiny(tmp.resolve("images"));
+        s.shift = 2;
+        s.flip = true;
+        s.studentEpochs = 3;
+        s.saveModels = true;
+        java.util.List<Demo.Row> moved = Demo.run(s, out);
+        Demo.Settings p = tiny(tmp.resolve("plain"));
+        p.studentEpochs = 3;
+        p.saveModels = true;
+        java.util.List<Demo.Row> plain = Demo.run(p, out);
+        for (String name : new String[]{"student alone", "student distilled"}) {
+            Demo.Row m = moved.stream().filter(r -> r.name().equals(name)).findFirst().orElseThrow();
+            assertTrue(m.loss().contains(", shift(2), flip"), m.loss());
+            assertFalse(m.loss().contains("mixup"), m.loss());
+            assertFalse(java.util.Arrays.equals(params(s, name), params(p, name)), name + " trained on other inputs");
+        }
+        assertArrayEquals(params(p, "teacher"), params(s, "teacher"), "the teacher trains on the images as they are");
+        String provenance = java.nio.file.Files.readString(s.out.resolve("provenance.json"));
+        assertTrue(provenance.contains("\"shift\": 2") && provenance.contains("\"flip\": true"), provenance);
+
+        Demo.Settings far = tiny(tmp.resolve("far"));
+        far.shift = 28;
+        org.distill4j.examples.recipe.RecipeException e = org.junit.jupiter.api.Assertions.assertThrows(
+                org.distill4j.examples.recipe.RecipeException.class, () -> Demo.run(far, out));
+        assertTrue(e.getMessage().startsWith("--shift: the largest move must be below the images' sides (28x28 pixels in embedded"),
+                e.getMessage());
+        Demo.Settings stored = tiny(tmp.resolve("stored"));
+        stored.flip = true;
+        stored.store = tmp.resolve("stored.d4j");
+        e = org.junit.jupiter.api.Assertions.assertThrows(org.distill4j.examples.recipe.RecipeException.class, () -> Demo.run(stored, out));
+        assertTrue(e.getMessage().startsWith("--flip needs a teacher that runs"), e.getMessage());
+        assertTrue(java.nio.file.Files.notExists(Demo.checkpointDir(stored, "teacher").resolve(org.distill4j.train.Checkpoints.FILE_NAME)),
+                "nothing trained");
+        assertTrue(java.nio.file.Files.notExists(Demo.checkpointDir(far, "teacher").resolve(org.distill4j.train.Checkpoints.FILE_NAME)));
     }
 
     /**
@@ -263,6 +312,12 @@ class DemoTest {
     }
 
     /** The demo's smallest settings on the embedded subset, into {@code out}. */
+    /** The parameters of the model the run saved for the row {@code row}. */
+    private static float[] params(Demo.Settings s, String row) throws java.io.IOException {
+        return org.deeplearning4j.util.ModelSerializer.restoreMultiLayerNetwork(s.out.resolve(Demo.fileName(row) + ".zip").toFile())
+                .params().toFloatVector();
+    }
+
     private static Demo.Settings tiny(Path out) {
         Demo.Settings s = new Demo.Settings();
         s.embedded = true;

@@ -84,6 +84,10 @@ class MainTest {
         assertTrue(err().contains("--unlabeled-samples must be a whole number >= 0, got '-1'"), err());
         assertEquals(2, run("demo", "--mixup", "0"));
         assertTrue(err().contains("--mixup must be a number > 0, got '0'"), err());
+        assertEquals(2, run("demo", "--shift", "0"));
+        assertTrue(err().contains("--shift must be a positive integer, got '0'"), err());
+        assertEquals(2, run("demo", "--flip", "--shift"));
+        assertTrue(err().contains("--shift needs a value"), err() + ": --flip takes no value");
         assertEquals(2, run());
         assertTrue(out().contains("usage: distill <command>"), out());
     }

@@ -105,10 +105,14 @@ public record Recipe(String name, Path source, Data data, Teacher teacher, Stude
      *                    {@code seed} still seeds the teacher and the data draw)
      * @param mixup       the distilled rows' mixup: Beta(mixup, mixup) weights, student and teacher seeing the same mixed
      *                    inputs; 0: none
+     * @param shift       every student row's random image translation, up to this many pixels along each axis (the
+     *                    teachers train on the images as they are); 0: none
+     * @param flip        every student row's random horizontal flip of half its images; false: none
      */
     public record Training(int epochs, int batchSize, double learningRate, long seed, String backend, String optimizer,
                            org.distill4j.train.Schedule temperature, org.distill4j.train.Schedule alpha, List<Long> seeds,
-                           int checkpointEverySteps, java.time.Duration checkpointMinInterval, double mixup) {
+                           int checkpointEverySteps, java.time.Duration checkpointMinInterval, double mixup,
+                           int shift, boolean flip) {
     }
 
     /**

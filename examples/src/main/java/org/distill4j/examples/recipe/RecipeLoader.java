@@ -44,6 +44,7 @@ import java.util.Set;
  * student:  {hidden: [400, 400]}
  * training: {epochs: 40, batchSize: 128, learningRate: 0.001, seed: 42, backend: auto}
  *           # + mixup: A to mix the distilled rows' batches (Beta(A, A) weights), student and teacher seeing the same inputs
+ *           # + shift: N, flip: true to move (up to N pixels) and mirror every student row's training images, likewise
  *           # + seeds: [1, 2, 3] to train each student row once per seed (mean ± std); seed still seeds the teacher
  * loss:
  *   - {name: kd, temperature: 4, alpha: 0.1}                      # weight: 1 by default
@@ -65,7 +66,8 @@ public final class RecipeLoader {
     private static final Set<String> STORE = Set.of("path", "topk", "dtype");
     private static final Set<String> STUDENT = Set.of("hidden");
     private static final Set<String> TRAINING = Set.of("epochs", "batchSize", "learningRate", "seed", "seeds", "backend",
-            "optimizer", "schedules", "checkpoint", "mixup");
+            "optimizer", "schedules", "checkpoint", "mixup", "shift",
+            "flip");
     private static final Set<String> CHECKPOINT = Set.of("everySteps", "minSeconds");
     /** At most this many student seeds: each one retrains every student row. */
     public static final int MAX_SEEDS = 20;
@@ -369,7 +371,8 @@ public final class RecipeLoader {
         Recipe.Training training = new Recipe.Training(positive(tr, "training.epochs", 10), positive(tr, "training.batchSize", 128),
                 positiveNumber(tr, "training.learningRate", 1e-3), (long) integer(tr, "training.seed", 42), backend, optimizer,
                 temperature, alpha, seeds(tr.get("seeds"), "training.seeds"), (int) everySteps,
-                java.time.Duration.ofNanos(Math.round(minSeconds * 1e9)), tr.containsKey("mixup") ? positiveNumber(tr, "training.mixup", 0) : 0);
+                java.time.Duration.ofNanos(Math.round(minSeconds * 1e9)), tr.containsKey("mixup") ? positiveNumber(tr, "training.mixup", 0) : 0,
+                tr.containsKey("shift") ? positive(tr, "training.shift", 0) : 0, tr.containsKey("flip") && bool(tr.get("flip"), "training.flip"));
         Map<String, Object> rtr = new LinkedHashMap<>();
         rtr.put("epochs", training.epochs());
         rtr.put("batchSize", training.batchSize());
@@ -386,6 +389,12 @@ public final class RecipeLoader {
         rtr.put("checkpoint", ordered("everySteps", everySteps, "minSeconds", minSeconds));
         if (training.mixup() > 0) { // only then: the resolved recipes of other runs stay as they were
             rtr.put("mixup", training.mixup());
+        }
+        if (training.shift() > 0) {
+            rtr.put("shift", training.shift());
+        }
+        if (training.flip()) {
+            rtr.put("flip", true);
         }
         resolved.put("training", rtr);
 

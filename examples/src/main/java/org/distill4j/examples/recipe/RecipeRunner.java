@@ -77,6 +77,8 @@ public final class RecipeRunner {
         s.temperatureSchedule = r.training().temperature();
         s.alphaSchedule = r.training().alpha();
         s.mixup = r.training().mixup();
+        s.shift = r.training().shift();
+        s.flip = r.training().flip();
         s.checkpointEverySteps = r.training().checkpointEverySteps();
         s.checkpointMinInterval = r.training().checkpointMinInterval();
         // one row "student distilled" (its gain under the recipe's name), or a row "distilled: <name>" per named objective

@@ -191,7 +191,7 @@ class RecipeLimitsTest {
      */
     @Test
     void everySetMistakeNamesTheAssignmentAndWhatWasExpected() {
-        String keys = "; valid keys in training: backend, batchSize, checkpoint, epochs, learningRate, mixup, optimizer, schedules, seed, seeds";
+        String keys = "; valid keys in training: backend, batchSize, checkpoint, epochs, flip, learningRate, mixup, optimizer, schedules, seed, seeds, shift";
         assertEquals("r.yaml: --set training.epoch=5: training.epoch: unknown key 'epoch' (did you mean 'epochs'?)" + keys,
                 refused(BASE, "training.epoch=5"));
         assertEquals("r.yaml: --set trainin.epochs=5: trainin: unknown key 'trainin' (did you mean 'training'?); valid keys: data,"

@@ -85,6 +85,22 @@ class RecipeTest {
         assertFalse(((java.util.Map<?, ?>) plain.resolved().get("training")).containsKey("mixup"));
         e = assertThrows(RecipeException.class, () -> RecipeLoader.load(KD, List.of("training.mixup=0")));
         assertTrue(e.getMessage().contains("training.mixup: expected a number > 0, got 0.0"), e.getMessage());
+        Recipe images = RecipeLoader.load(KD, List.of("training.shift=2", "training.flip=true"));
+        assertEquals(2, images.training().shift());
+        assertTrue(images.training().flip());
+        assertEquals(2, ((java.util.Map<?, ?>) images.resolved().get("training")).get("shift"));
+        assertEquals(true, ((java.util.Map<?, ?>) images.resolved().get("training")).get("flip"));
+        Demo.Settings imageSettings = RecipeRunner.settings(images, Path.of("out"), false, false);
+        assertEquals(2, imageSettings.shift);
+        assertTrue(imageSettings.flip);
+        assertFalse(((java.util.Map<?, ?>) plain.resolved().get("training")).containsKey("shift"));
+        assertFalse(((java.util.Map<?, ?>) plain.resolved().get("training")).containsKey("flip"));
+        assertFalse(((java.util.Map<?, ?>) RecipeLoader.load(KD, List.of("training.flip=false")).resolved().get("training"))
+                .containsKey("flip"), "flip: false is the default, left out");
+        e = assertThrows(RecipeException.class, () -> RecipeLoader.load(KD, List.of("training.shift=0")));
+        assertTrue(e.getMessage().contains("training.shift: expected a positive whole number, got 0"), e.getMessage());
+        e = assertThrows(RecipeException.class, () -> RecipeLoader.load(KD, List.of("training.flip=yes")));
+        assertTrue(e.getMessage().contains("training.flip: expected true or false, got 'yes'"), e.getMessage());
         Recipe shipped = RecipeLoader.load(Path.of("recipes", "fashion-mnist", "unlabeled-kd", "mlp400_from_mlp1200.yaml"), List.of());
         assertEquals(1000, shipped.data().transferSamples());
         assertEquals(9000, shipped.data().unlabeledSamples());
