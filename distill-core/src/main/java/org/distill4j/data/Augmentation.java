@@ -29,6 +29,16 @@ public interface Augmentation {
     String describe();
 
     /**
+     * Whether {@link #apply} may turn a labeled row {@link Dataset#UNLABELED} (as mixup does with the rows it mixes). The
+     * training loop then refuses, before it trains, a loss that needs every row's label (dkd) and a loss that reads no
+     * teacher (such rows would train nothing). True unless an implementation says otherwise: an augmentation that keeps
+     * every label (a shift, a flip) returns false.
+     */
+    default boolean removesLabels() {
+        return true;
+    }
+
+    /**
      * This augmentation, then {@code next} on its result (both drawing from the same generator, this one first): e.g.
      * {@code shift(...).then(flip(...)).then(mixup(0.4))}, the label-keeping image transforms first, as image training
      * recipes order them.

@@ -27,6 +27,11 @@ final class AugmentationChain implements Augmentation {
     }
 
     @Override
+    public boolean removesLabels() {
+        return first.removesLabels() || second.removesLabels();
+    }
+
+    @Override
     public String describe() {
         return first.describe() + " then " + second.describe();
     }

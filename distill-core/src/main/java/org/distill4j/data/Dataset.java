@@ -18,9 +18,9 @@ import java.util.Random;
  * agreement and KL count the samples that have a class label.
  *
  * <p>An ignored sample keeps its row (so the rows stay aligned with a stored teacher's), but the
- * {@code Distiller} trains only the labeled samples: an ignored one adds no term to any loss, logit or
- * feature, gets no gradient and is not counted in any mean; test accuracy, teacher agreement and KL count
- * only labeled samples.
+ * {@code Distiller} leaves it out: an ignored sample adds no term to any loss, logit or feature, gets no
+ * gradient and is not counted in any mean; test accuracy, teacher agreement and KL count only the samples
+ * with a class label.
  *
  * <p>Immutable by convention: the arrays are not copied on construction for speed, and callers must
  * not change them afterwards. {@link #subset}, {@link #head} and {@link #shuffled} make new

@@ -91,6 +91,12 @@ public final class Mixup implements Augmentation {
         return new Batch(batch.indices().clone(), out, d, labels);
     }
 
+    /** True: a mixed row has no label. */
+    @Override
+    public boolean removesLabels() {
+        return true;
+    }
+
     @Override
     public String describe() {
         return String.format(Locale.ROOT, "mixup(alpha=%s, probability=%s)", alpha, probability);

@@ -62,6 +62,12 @@ public final class RandomFlip implements Augmentation {
         return new Batch(batch.indices().clone(), out, batch.featureCount(), batch.labels().clone());
     }
 
+    /** False: a moved or mirrored image keeps its label. */
+    @Override
+    public boolean removesLabels() {
+        return false;
+    }
+
     @Override
     public String describe() {
         return String.format(Locale.ROOT, "flip(probability=%s, images=%s)", probability, shape);

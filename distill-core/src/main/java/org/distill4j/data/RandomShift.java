@@ -84,6 +84,12 @@ public final class RandomShift implements Augmentation {
         return new Batch(batch.indices().clone(), out, batch.featureCount(), batch.labels().clone());
     }
 
+    /** False: a moved or mirrored image keeps its label. */
+    @Override
+    public boolean removesLabels() {
+        return false;
+    }
+
     @Override
     public String describe() {
         return String.format(Locale.ROOT, "shift(max=%d px, fill=%s, images=%s)", maxShift, fill, shape);

@@ -41,10 +41,11 @@ import java.util.concurrent.CancellationException;
  * epoch it measures test accuracy, top-1 agreement with the teacher and throughput, logs them
  * through SLF4J and tells the listeners.
  *
- * <p>The epoch loss and its terms are means per labeled training sample whatever the loss's reduction.
+ * <p>The epoch loss and its terms are means per trained sample whatever the loss's reduction: the labeled ones, and the
+ * {@link Dataset#UNLABELED} ones where a term reads the teacher (where none does, they are left out as ignored ones are).
  *
  * <p>Samples labeled {@link Dataset#IGNORE_INDEX} (padding) take no part: each epoch shuffles all samples and trains the
- * labeled ones in that order, in batches of {@code batchSize}, so an ignored sample adds no term to any loss (logit or
+ * others in that order, in batches of {@code batchSize}, so an ignored sample adds no term to any loss (logit or
  * feature), gets no gradient, is not counted in any mean and does not move batch statistics or random draws; a run trains
  * as on the data without them. Test accuracy, teacher agreement and KL count only labeled test samples.
  *
@@ -246,9 +247,25 @@ public final class Distiller {
                 LogitLoss l = epochLosses.get(e);
                 if (!l.acceptsUnlabeledRows()) {
                     throw new IllegalArgumentException("loss '" + l.name() + "' " + l.settings() + (e > 0 ? " at epoch " + (e + 1) : "")
-                            + " needs a hard label on every row it trains on (dkd splits each row at its label's class), but "
-                            + train.unlabeledSize() + " samples of training data " + train.name() + " are UNLABELED; label them, leave"
-                            + " them out, or use a loss that takes unlabeled rows (kd, reverse-kl, gjsd, ...)");
+                            + " needs a hard label on every row it trains on, but " + train.unlabeledSize() + " samples of training"
+                            + " data " + train.name() + " are UNLABELED; label them, leave them out, or use a loss that takes"
+                            + " unlabeled rows (kd, reverse-kl, gjsd, ...)");
+                }
+            }
+        }
+        if (augmentation != null && augmentation.removesLabels()) {
+            if (!trainsUnlabeled) {
+                throw new IllegalArgumentException("augmentation " + augmentation.describe() + " removes the labels of the rows it"
+                        + " changes, but loss '" + loss.name() + "' reads no teacher: those rows would train nothing; distil from a"
+                        + " teacher, or use an augmentation that keeps the labels (shift, flip)");
+            }
+            for (int e = 0; e < epochs; e++) {
+                LogitLoss l = epochLosses.get(e);
+                if (!l.acceptsUnlabeledRows()) {
+                    throw new IllegalArgumentException("loss '" + l.name() + "' " + l.settings() + (e > 0 ? " at epoch " + (e + 1) : "")
+                            + " needs a hard label on every row it trains on, but augmentation " + augmentation.describe()
+                            + " removes the labels of the rows it changes; use a loss that takes unlabeled rows (kd, reverse-kl,"
+                            + " gjsd, ...) or an augmentation that keeps the labels");
                 }
             }
         }
@@ -921,19 +938,21 @@ public final class Distiller {
         }
 
         /**
-         * Saves the run's state as it trains and resumes from a checkpoint found there (see {@link Checkpoints});
-         * by default no checkpoints. The student (and every trainable feature loss) must be {@link Checkpointable}.
-         */
-        /**
          * Transforms every training batch before the student and the teacher see it (consistent views; e.g.
-         * {@link org.distill4j.data.Augmentation#mixup}), its randomness seeded from the run's seed, the epoch and the batch.
-         * The teacher must read the features (not a stored teacher). Null (the default): none.
+         * {@link org.distill4j.data.Augmentation#mixup}, {@link org.distill4j.data.Augmentation#shift}), its randomness seeded
+         * from the run's seed, the epoch and the batch. The teacher must read the features (not a stored teacher); one that
+         * {@linkplain org.distill4j.data.Augmentation#removesLabels removes labels} needs a loss that reads the teacher and
+         * takes unlabeled rows. Null (the default): none.
          */
         public Builder augmentation(org.distill4j.data.Augmentation a) {
             this.augmentation = a;
             return this;
         }
 
+        /**
+         * Saves the run's state as it trains and resumes from a checkpoint found there (see {@link Checkpoints});
+         * by default no checkpoints. The student (and every trainable feature loss) must be {@link Checkpointable}.
+         */
         public Builder checkpoints(Checkpoints c) {
             this.checkpoints = c;
             return this;

@@ -9,7 +9,8 @@ import java.util.Map;
  *
  * @param epoch             0-based epoch index
  * @param epochs            total epochs of the run
- * @param loss              mean training loss over the epoch's samples (its labeled ones: see {@link Distiller})
+ * @param loss              mean training loss over the epoch's trained samples (not its IGNORE_INDEX ones, nor its
+ *                          UNLABELED ones where no term reads the teacher: see {@link Distiller})
  * @param terms             mean of each named loss component (e.g. kd, ce), unweighted
  * @param temperature       the temperature used this epoch (NaN when the loss has none)
  * @param alpha             the hard-label weight used this epoch (NaN when the loss has none)
@@ -19,7 +20,7 @@ import java.util.Map;
  *                          {@code TopKTeacher} of a live teacher, to that teacher's dense rows (NaN without a teacher, for
  *                          a teacher of top-k entries only such as a top-k store, or when the teacher's test outputs are
  *                          too large to keep, see {@link Distiller})
- * @param samplesPerSecond  (labeled) training samples per second (teacher forward, student step and loss; no evaluation)
+ * @param samplesPerSecond  trained samples per second (teacher forward, student step and loss; no evaluation)
  * @param trainSeconds      wall time of the training part of the epoch
  * @param evalSeconds       wall time of the evaluation after it
  */

@@ -42,8 +42,8 @@ public final class Evaluation {
     /**
      * The student's top-1 class for every sample (inference mode).
      *
-     * @throws IllegalStateException when the student gives NaN for a sample that is not labeled IGNORE_INDEX (it has no top-1
-     *                               class), naming the sample
+     * @throws IllegalStateException when the student gives NaN for a sample with a class label (IGNORE_INDEX and UNLABELED
+     *                               samples are not evaluated), naming the sample
      */
     public static int[] predict(Student student, Dataset data) {
         return predict(b -> student.forward(b, false), student.classes(), data, student.describe());
@@ -220,7 +220,7 @@ public final class Evaluation {
      * sample is labeled).
      *
      * @throws IllegalArgumentException when {@code teacherLogProbs} is not {@code [data.size(), student.classes()]}
-     * @throws IllegalStateException    when the student gives NaN for a sample not labeled IGNORE_INDEX, naming it
+     * @throws IllegalStateException    when the student gives NaN for a sample with a class label, naming it
      */
     public static StudentEval evaluate(Student student, Dataset data, float[] teacherLogProbs) {
         int k = student.classes();

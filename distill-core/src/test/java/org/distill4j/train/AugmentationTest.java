@@ -205,6 +205,47 @@ class AugmentationTest {
         }
     }
 
+    /**
+     * An augmentation that removes labels (mixup, alone or in a chain; one that does not say) is refused before training
+     * with a loss that needs every row's label (dkd, also in a weighted sum) and with a loss that reads no teacher; one that
+     * keeps them (shift, flip) trains with both.
+     */
+    @Test
+    void anAugmentationThatRemovesLabelsNeedsALossThatDoesWithoutThem() {
+        org.distill4j.data.ImageShape shape = org.distill4j.data.ImageShape.grayscale(3, 4);
+        org.distill4j.loss.LogitLoss dkd = org.distill4j.loss.WeightedSum.builder().add(1, new org.distill4j.loss.CrossEntropy())
+                .add(1, new org.distill4j.loss.Dkd(1, 8, 4, 1)).build();
+        Augmentation undeclared = new Augmentation() { // says nothing of labels: taken to remove them
+            @Override
+            public Batch apply(Batch b, Random rng) {
+                return b;
+            }
+
+            @Override
+            public String describe() {
+                return "undeclared";
+            }
+        };
+        Teacher teacher = Dl4jTeacher.of(IgnoredSamplesTest.TEACHER);
+        for (Augmentation a : new Augmentation[]{Augmentation.mixup(0.4), Augmentation.shift(shape, 1).then(Augmentation.mixup(0.4, 0.5)),
+                undeclared}) {
+            assertTrue(a.removesLabels(), a.describe());
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> run(student(), teacher, a).loss(dkd).build(), a.describe());
+            assertTrue(e.getMessage().startsWith("loss 'weighted-sum'") && e.getMessage().contains("needs a hard label on every row it"
+                    + " trains on, but augmentation " + a.describe() + " removes the labels of the rows it changes"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class,
+                    () -> run(student(), null, a).loss(new org.distill4j.loss.CrossEntropy()).build(), a.describe());
+            assertEquals("augmentation " + a.describe() + " removes the labels of the rows it changes, but loss 'ce' reads no teacher:"
+                    + " those rows would train nothing; distil from a teacher, or use an augmentation that keeps the labels (shift,"
+                    + " flip)", e.getMessage());
+        }
+        Augmentation keeps = Augmentation.shift(shape, 1).then(Augmentation.flip(shape));
+        assertFalse(keeps.removesLabels());
+        assertTrue(run(student(), teacher, keeps).loss(dkd).epochs(1).build().run().epochs().get(0).loss() > 0);
+        assertTrue(run(student(), null, keeps).loss(new org.distill4j.loss.CrossEntropy()).epochs(1).build().run().epochs().get(0).loss() > 0);
+    }
+
     /** The seed of a batch's draws: fixed for a (seed, epoch, batch), different for a neighbour in any of them. */
     @Test
     void eachBatchHasASeedOfItsOwn() {

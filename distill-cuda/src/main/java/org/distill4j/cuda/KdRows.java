@@ -39,7 +39,8 @@ public final class KdRows {
      * {@code rowOut}. Pointer arguments are {@link DeviceBuffer}s, {@link DevicePtr}s or null.
      *
      * @param teacher   the teacher's rows (logits, or probabilities with {@code teacherProbs}); null for ce
-     * @param labels    int32 labels, -1 for a row that does not count; null when alpha is 0
+     * @param labels    int32 labels, -1 for a row with no CE term (one that does not count, or an UNLABELED one, which
+     *                  {@code counted} still counts); null when alpha is 0
      * @param counted   one byte per row (1 counts), or null when all rows count
      * @param rowWeight what each counted row's loss is multiplied by (1 / counted rows for MEAN)
      */
