@@ -402,14 +402,15 @@ public final class Demo {
         if (s.store != null && s.storeOnly && s.storeTopK > classes) {
             throw new IllegalArgumentException("teacher.store.topk is " + s.storeTopK + ", more than the data's " + classes + " classes");
         }
-        if (unlabeled > 0) { // a loss that needs every row's label (dkd) would fail at its first batch, after the teacher trained
+        if (unlabeled > 0 || s.mixup > 0) { // a loss that needs every row's label (dkd) would fail at its first batch, after the teacher trained
             for (Map.Entry<String, Method> m : methods) {
                 if (!m.getValue().loss().acceptsUnlabeledRows()) {
+                    String why = unlabeled > 0 ? (s.recipe != null ? "data.unlabeledSamples" : "--unlabeled-samples")
+                            + " gives the distilled rows " + unlabeled + " unlabeled samples"
+                            : (s.recipe != null ? "training.mixup" : "--mixup") + " takes the labels of the rows it mixes";
                     throw new org.distill4j.examples.recipe.RecipeException(recipeFile(s) + m.getKey() + ": " + m.getValue().description()
-                            + " needs"
-                            + " a hard label on every row it trains on (dkd splits each row at its label's class), but "
-                            + (s.recipe != null ? "data.unlabeledSamples" : "--unlabeled-samples") + " gives the distilled rows " + unlabeled
-                            + " unlabeled samples; use a loss that takes them (kd, reverse-kl, gjsd, ...) or leave them out");
+                            + " needs a hard label on every row it trains on, but " + why + "; use a loss that takes unlabeled rows (kd,"
+                            + " reverse-kl, gjsd, ...) or leave " + (unlabeled > 0 ? "them" : "the mixup") + " out");
                 }
             }
         }

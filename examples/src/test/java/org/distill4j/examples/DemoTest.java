@@ -289,6 +289,14 @@ class DemoTest {
                 "--unlabeled-samples gives the distilled rows 50 unlabeled samples"), e.getMessage());
         assertTrue(java.nio.file.Files.notExists(Demo.checkpointDir(dkd, "teacher").resolve(org.distill4j.train.Checkpoints.FILE_NAME)),
                 "the teacher did not train");
+        Demo.Settings mixed = tiny(tmp.resolve("dkd-mixup"));
+        mixed.mixup = 0.4;
+        mixed.compare = java.util.List.of("kd", "dkd");
+        e = org.junit.jupiter.api.Assertions.assertThrows(org.distill4j.examples.recipe.RecipeException.class, () -> Demo.run(mixed, out));
+        assertTrue(e.getMessage().startsWith("dkd: ce + dkd(") && e.getMessage().contains("needs a hard label on every row it trains"
+                + " on, but --mixup takes the labels of the rows it mixes; use a loss that takes unlabeled rows"), e.getMessage());
+        assertTrue(java.nio.file.Files.notExists(Demo.checkpointDir(mixed, "teacher").resolve(org.distill4j.train.Checkpoints.FILE_NAME)),
+                "the teacher did not train");
 
         Demo.Settings storeOnly = tiny(tmp.resolve("store-only"));
         storeOnly.unlabeledSamples = 50;
