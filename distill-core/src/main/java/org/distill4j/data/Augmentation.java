@@ -29,6 +29,15 @@ public interface Augmentation {
     String describe();
 
     /**
+     * Checks, before training, that this augmentation can take rows of {@code featureCount} features (an image transform:
+     * that they are images of its shape). Nothing by default.
+     *
+     * @throws IllegalArgumentException naming both counts when it cannot
+     */
+    default void checkFeatureCount(int featureCount) {
+    }
+
+    /**
      * Whether {@link #apply} may turn a labeled row {@link Dataset#UNLABELED} (as mixup does with the rows it mixes). The
      * training loop then refuses, before it trains, a loss that needs every row's label (dkd) and a loss that reads no
      * teacher (such rows would train nothing). True unless an implementation says otherwise: an augmentation that keeps

@@ -27,6 +27,12 @@ final class AugmentationChain implements Augmentation {
     }
 
     @Override
+    public void checkFeatureCount(int featureCount) {
+        first.checkFeatureCount(featureCount);
+        second.checkFeatureCount(featureCount);
+    }
+
+    @Override
     public boolean removesLabels() {
         return first.removesLabels() || second.removesLabels();
     }

@@ -42,8 +42,13 @@ public record ImageShape(int channels, int height, int width) {
      * @throws IllegalArgumentException naming both counts when the batch's feature count is not {@link #size()}
      */
     void check(Batch batch, String who) {
-        if (batch.featureCount() != size()) {
-            throw new IllegalArgumentException(who + ": a batch row has " + batch.featureCount() + " features, but an image of "
+        check(batch.featureCount(), who);
+    }
+
+    /** As {@link #check(Batch, String)}, for rows of {@code featureCount} features. */
+    void check(int featureCount, String who) {
+        if (featureCount != size()) {
+            throw new IllegalArgumentException(who + ": a batch row has " + featureCount + " features, but an image of "
                     + this + " has " + size());
         }
     }

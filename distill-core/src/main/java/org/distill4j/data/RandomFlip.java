@@ -63,6 +63,12 @@ public final class RandomFlip implements Augmentation {
     }
 
     /** False: a moved or mirrored image keeps its label. */
+    /** Rows must be images of {@link #shape()}. */
+    @Override
+    public void checkFeatureCount(int featureCount) {
+        shape.check(featureCount, describe());
+    }
+
     @Override
     public boolean removesLabels() {
         return false;

@@ -85,6 +85,12 @@ public final class RandomShift implements Augmentation {
     }
 
     /** False: a moved or mirrored image keeps its label. */
+    /** Rows must be images of {@link #shape()}. */
+    @Override
+    public void checkFeatureCount(int featureCount) {
+        shape.check(featureCount, describe());
+    }
+
     @Override
     public boolean removesLabels() {
         return false;

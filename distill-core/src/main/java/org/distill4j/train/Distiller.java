@@ -253,6 +253,14 @@ public final class Distiller {
                 }
             }
         }
+        if (augmentation != null) {
+            try {
+                augmentation.checkFeatureCount(train.featureCount());
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("training data " + train.name() + " cannot take augmentation "
+                        + augmentation.describe() + ": " + e.getMessage(), e);
+            }
+        }
         if (augmentation != null && augmentation.removesLabels()) {
             if (!trainsUnlabeled) {
                 throw new IllegalArgumentException("augmentation " + augmentation.describe() + " removes the labels of the rows it"

@@ -2,9 +2,7 @@ package org.distill4j.data;
 
 import org.junit.jupiter.api.Test;
 
-import java.util.HashSet;
 import java.util.Random;
-import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -105,15 +103,7 @@ class ImageAugmentationTest {
     @Test
     void everyMoveUpToTheLargestIsDrawn() {
         RandomShift shift = new RandomShift(SHAPE, 2, 0f);
-        Random rng = new Random(8);
-        Set<Integer> seen = new HashSet<>();
-        for (int i = 0; i < 2000; i++) {
-            int dy = rng.nextInt(5) - 2;
-            int dx = rng.nextInt(5) - 2;
-            seen.add(dy * 100 + dx);
-        }
-        assertEquals(25, seen.size(), "the draws the shift makes cover [-2, 2]^2");
-        // and the shift's output over many rows shows moves at the extremes: a row moved by 2 down has two filled rows
+        // the shift's output over many rows shows moves at the extremes: a row moved by 2 down has two filled rows
         Batch b = images(SHAPE, 400, new Random(1));
         Batch out = shift.apply(b, new Random(2));
         int twoRowsFilled = 0;

@@ -208,7 +208,7 @@ class AugmentationTest {
     /**
      * An augmentation that removes labels (mixup, alone or in a chain; one that does not say) is refused before training
      * with a loss that needs every row's label (dkd, also in a weighted sum) and with a loss that reads no teacher; one that
-     * keeps them (shift, flip) trains with both.
+     * keeps them (shift, flip) trains with both; an image transform of another size than the data's rows is refused then too.
      */
     @Test
     void anAugmentationThatRemovesLabelsNeedsALossThatDoesWithoutThem() {
@@ -240,6 +240,11 @@ class AugmentationTest {
                     + " those rows would train nothing; distil from a teacher, or use an augmentation that keeps the labels (shift,"
                     + " flip)", e.getMessage());
         }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> run(student(), teacher,
+                Augmentation.flip(org.distill4j.data.ImageShape.grayscale(2, 5)).then(Augmentation.mixup(0.4))).build());
+        assertEquals("training data blobs cannot take augmentation flip(probability=0.5, images=1x2x5) then mixup(alpha=0.4,"
+                + " probability=1.0): flip(probability=0.5, images=1x2x5): a batch row has 12 features, but an image of 1x2x5 has 10",
+                e.getMessage(), "refused at build, not at the first batch");
         Augmentation keeps = Augmentation.shift(shape, 1).then(Augmentation.flip(shape));
         assertFalse(keeps.removesLabels());
         assertTrue(run(student(), teacher, keeps).loss(dkd).epochs(1).build().run().epochs().get(0).loss() > 0);

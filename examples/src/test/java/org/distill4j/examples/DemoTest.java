@@ -319,13 +319,13 @@ class DemoTest {
         }
     }
 
-    /** The demo's smallest settings on the embedded subset, into {@code out}. */
     /** The parameters of the model the run saved for the row {@code row}. */
     private static float[] params(Demo.Settings s, String row) throws java.io.IOException {
         return org.deeplearning4j.util.ModelSerializer.restoreMultiLayerNetwork(s.out.resolve(Demo.fileName(row) + ".zip").toFile())
                 .params().toFloatVector();
     }
 
+    /** The demo's smallest settings on the embedded subset, into {@code out}. */
     private static Demo.Settings tiny(Path out) {
         Demo.Settings s = new Demo.Settings();
         s.embedded = true;

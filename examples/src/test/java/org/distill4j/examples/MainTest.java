@@ -92,6 +92,16 @@ class MainTest {
         assertTrue(out().contains("usage: distill <command>"), out());
     }
 
+    /** --flip (no value) and --shift N reach the run: its provenance records both. */
+    @Test
+    void shiftAndFlipReachTheRun(@TempDir Path tmp) throws Exception {
+        assertEquals(0, run("demo", "--quiet", "--data", "embedded", "--out", tmp.toString(), "--teacher-samples", "60",
+                "--teacher-epochs", "1", "--teacher-hidden", "8", "--transfer-samples", "30", "--student-epochs", "1",
+                "--student-hidden", "4", "--test-samples", "30", "--flip", "--shift", "3"), err());
+        String provenance = Files.readString(tmp.resolve("provenance.json"));
+        assertTrue(provenance.contains("\"shift\": 3") && provenance.contains("\"flip\": true"), provenance);
+    }
+
     /** Top-k beyond the classes is a usage error before any teacher trains or loads (it used to fail in the store header after). */
     @Test
     void aTopKBeyondTheClassesFailsBeforeTheTeacherRuns(@TempDir Path tmp) throws Exception {
