@@ -84,7 +84,9 @@ public final class StoreWriter implements AutoCloseable {
     /**
      * Starts a new store at {@code path}, or resumes the interrupted one.
      *
-     * @throws IllegalStateException    when {@code path} already holds a complete store, or ({@link StoreBusyException})
+     * @throws IllegalStateException    when {@code path} already holds a complete store (also one another writer finished
+     *                                  while this one was opening: the {@code .partial} this one created is removed), or
+     *                                  ({@link StoreBusyException})
      *                                  another writer (another labeling or import of this store, in this process or
      *                                  another) is writing {@code <path>.partial}; the file is left as it is
      * @throws IOException              naming the folder or file, when the folder cannot be created (a part of the path
@@ -98,13 +100,19 @@ public final class StoreWriter implements AutoCloseable {
      *                                  a partial shorter than its own complete header is started over.
      */
     public static StoreWriter open(Path path, StoreHeader header) throws IOException {
-        return open(path, header, UnaryOperator.identity());
+        return open(path, header, openHook);
     }
+
+    /**
+     * For tests only: what {@link #open(Path, StoreHeader)} wraps the file's channel in, for every writer (a labeling or an
+     * import included) opened in this JVM; the identity otherwise. A test that sets it resets it when it is done.
+     */
+    static volatile UnaryOperator<FileChannel> openHook = UnaryOperator.identity();
 
     /** As {@link #open(Path, StoreHeader)}, writing through {@code wrap} of the file's channel (for tests: a failing disk). */
     static StoreWriter open(Path path, StoreHeader header, UnaryOperator<FileChannel> wrap) throws IOException {
         if (Files.exists(path)) {
-            throw new IllegalStateException(path + " already holds a complete store; delete it to write a new one");
+            throw alreadyComplete(path);
         }
         Path partial = partialPath(path);
         if (Files.exists(partial)) {
@@ -121,12 +129,28 @@ public final class StoreWriter implements AutoCloseable {
         }
         try {
             lock(ch, partial);
+            if (Files.exists(path)) {
+                // another writer finished (renamed its .partial to path) after the check above and before this .partial was
+                // created: finishing this one would rename it over that complete store
+                IllegalStateException refused = alreadyComplete(path);
+                try {
+                    Files.deleteIfExists(partial); // ours, created above and locked: no other writer has written to it
+                } catch (IOException e) {
+                    refused.addSuppressed(e);
+                }
+                throw refused;
+            }
             writeHeader(ch, header, partial);
             return new StoreWriter(path, partial, header, ch, 0);
         } catch (IOException | RuntimeException e) {
             ch.close();
             throw e;
         }
+    }
+
+    /** The refusal of a writer at a path that holds a complete store (found before, or after, taking the lock). */
+    private static IllegalStateException alreadyComplete(Path path) {
+        return new IllegalStateException(path + " already holds a complete store; delete it to write a new one");
     }
 
     /**
@@ -199,7 +223,7 @@ public final class StoreWriter implements AutoCloseable {
         try {
             lock(ch, partial);
             if (Files.exists(path)) { // the writer that held the lock finished: ch is the complete store, renamed
-                throw new IllegalStateException(path + " already holds a complete store; delete it to write a new one");
+                throw alreadyComplete(path);
             }
             long size = ch.size();
             ByteBuffer fixed = StoreHeader.readAt(ch, (int) Math.min(size, StoreHeader.FIXED));
