@@ -17,7 +17,10 @@ import java.util.Objects;
  * @param k           entries per top-k row (0 for dense)
  * @param rows        rows of the complete store
  * @param chunkRows   rows per checksummed chunk
- * @param temperature the temperature the values were computed at
+ * @param temperature the temperature the values were computed at: 1 for every store {@link Labeler} and {@link StoreImport}
+ *                    write; {@link StoredTeacher#of} refuses a store of any other (a teacher serves its T = 1 values,
+ *                    which the loss softens at its own temperature), so a store of values computed at T = 4 cannot be
+ *                    trained from as if they were T = 1 values
  * @param provenance  the teacher's provenance as JSON (model id/hash, settings); compared on resume
  */
 public record StoreHeader(Layout layout, ValueCodec codec, ValueKind values, int vocab, int k, long rows, int chunkRows,

@@ -30,11 +30,24 @@ public class StoredTeacher implements Teacher {
     /**
      * A teacher over {@code store}.
      *
+     * <p>Only a store of values at temperature 1 (its header's {@code temperature}, as every labeling and import writes
+     * it) is served: a teacher's rows are its T = 1 values, which the losses soften at their own temperature. Values
+     * computed at T are not turned back: a dense row would be (multiplied by T, up to a constant per row), but a top-k row
+     * would not, since its log-probabilities at T = 1 need the whole row's normalizer, which k entries do not hold (the
+     * {@code rest} tail's mass would be wrong).
+     *
      * @param expectedTeacher the teacher id a recipe names, or null to accept any; a store made by
      *                        another teacher is refused with both ids
+     * @throws IllegalArgumentException naming the file and the header's {@code temperature}, when it is not 1
      */
     public static StoredTeacher of(SoftTargetStore store, String expectedTeacher) {
         Objects.requireNonNull(store, "store");
+        double t = store.header().temperature();
+        if (t != 1.0) {
+            throw new IllegalArgumentException(store.path() + ": the header's temperature is " + t + ": its values were computed at "
+                    + "T = " + t + ", but a stored teacher serves values at T = 1 (the loss softens them at its own temperature); "
+                    + "store the teacher's T = 1 outputs (logits or log-probabilities) instead");
+        }
         if (expectedTeacher != null) {
             String made = teacherId(store.header().provenance());
             if (!expectedTeacher.equals(made)) {

@@ -31,9 +31,14 @@ class StoredTeacherTest {
     }
 
     private static Path store(Path p, StoreHeader.Layout layout, String provenance, int rows) throws IOException {
+        return store(p, layout, provenance, rows, 1.0);
+    }
+
+    /** A store of values said to be computed at {@code temperature}. */
+    private static Path store(Path p, StoreHeader.Layout layout, String provenance, int rows, double temperature) throws IOException {
         StoreHeader h = layout == StoreHeader.Layout.DENSE
-                ? new StoreHeader(layout, ValueCodec.F16, StoreHeader.ValueKind.LOGITS, 4, 0, rows, 8, 1.0, provenance)
-                : new StoreHeader(layout, ValueCodec.BF16, StoreHeader.ValueKind.LOG_PROBS, 4, 2, rows, 8, 1.0, provenance);
+                ? new StoreHeader(layout, ValueCodec.F16, StoreHeader.ValueKind.LOGITS, 4, 0, rows, 8, temperature, provenance)
+                : new StoreHeader(layout, ValueCodec.BF16, StoreHeader.ValueKind.LOG_PROBS, 4, 2, rows, 8, temperature, provenance);
         try (StoreWriter w = StoreWriter.open(p, h)) {
             if (layout == StoreHeader.Layout.DENSE) {
                 w.writeDense(SoftTargetStoreTest.values(81, rows * 4), rows);
@@ -76,6 +81,33 @@ class StoredTeacherTest {
     }
 
     /** Another dataset of the same size, a provenance without a fingerprint, or one of another number: not served. */
+    /**
+     * A store whose header says its values were computed at a temperature other than 1 is refused as a teacher, dense and
+     * top-k, naming the file and the field: served as they are, T = 4 values would train as T = 1 ones (a flatter
+     * distribution), without a word. Just above and below 1 too; at exactly 1 it is served.
+     */
+    @Test
+    void aStoreOfValuesAtAnotherTemperatureIsRefusedNamingTheFileAndTheField(@TempDir Path tmp) throws IOException {
+        Dataset data = data(3, 9);
+        String prov = Labeler.provenance("mlp-v1", "an mlp", data);
+        for (StoreHeader.Layout layout : StoreHeader.Layout.values()) {
+            for (double t : new double[]{4.0, 0.5, Math.nextUp(1.0), Math.nextDown(1.0)}) {
+                Path p = store(tmp.resolve(layout + "-" + t + ".d4j"), layout, prov, 9, t);
+                try (SoftTargetStore s = SoftTargetStore.open(p)) {
+                    IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                            () -> StoredTeacher.of(s, null), layout + " at T = " + t);
+                    assertEquals(p + ": the header's temperature is " + t + ": its values were computed at T = " + t + ", but a "
+                            + "stored teacher serves values at T = 1 (the loss softens them at its own temperature); store the "
+                            + "teacher's T = 1 outputs (logits or log-probabilities) instead", e.getMessage());
+                }
+            }
+            Path one = store(tmp.resolve(layout + "-1.d4j"), layout, prov, 9, 1.0);
+            try (SoftTargetStore s = SoftTargetStore.open(one)) {
+                assertTrue(StoredTeacher.of(s, "mlp-v1").serves(data), layout + " at T = 1");
+            }
+        }
+    }
+
     @Test
     void itServesOnlyTheDatasetWhoseFingerprintItRecords(@TempDir Path tmp) throws IOException {
         Dataset data = data(2, 11);
