@@ -13,11 +13,29 @@ import java.util.Arrays;
  *       {@code VocabularyAlignment} PAD added, a zero probability), never NaN or {@code +Infinity}, and at least
  *       one finite value per row, as the losses require of teacher rows;</li>
  *   <li>top-k rows: ids in {@code [0, V)} and distinct, log-probabilities finite and at most
- *       {@value StoreWriter#MAX_LOG_PROB} (a zero probability is stored as {@code log(Float.MIN_VALUE)}).</li>
+ *       {@value StoreWriter#MAX_LOG_PROB} (a zero probability is stored as {@code log(Float.MIN_VALUE)}), and the entries'
+ *       probabilities, as stored, summing to at most 1 + {@value #SUM_TOLERANCE} ({@link #topKMass}): more is not one
+ *       distribution (logits taken for log-probabilities), and {@code topk-kd}'s rest bucket would have negative mass.</li>
  * </ul>
  */
 final class RowCheck {
+    /**
+     * How far above 1 the probabilities of a top-k row's entries may sum (the producer's rounding, and the dtype's), as
+     * the writer, the reader and an import check it; an import also allows a dense row of probabilities this far from 1.
+     */
+    static final double SUM_TOLERANCE = 0.01;
+
     private RowCheck() {
+    }
+
+    /**
+     * What is wrong with a top-k row whose entries' probabilities sum to {@code mass} ({@code exp} of each
+     * log-probability as the store's dtype holds it, summed in double in the row's order), or null: it may be at most
+     * {@code 1 + SUM_TOLERANCE}.
+     */
+    static String topKMass(double mass) {
+        return mass > 1 + SUM_TOLERANCE ? String.format(java.util.Locale.ROOT,
+                "the entries' probabilities sum to %.4f, expected at most 1", mass) : null;
     }
 
     /**
@@ -85,6 +103,7 @@ final class RowCheck {
         int[] sorted = new int[k];
         for (int r = 0; r < rows; r++) {
             int base = (int) (r * rowBytes);
+            double mass = 0;
             for (int j = 0; j < k; j++) {
                 int at = base + j * idBytes;
                 long id = 0;
@@ -99,6 +118,7 @@ final class RowCheck {
                     return "row " + (firstRow + r) + ", entry " + j + " (class " + id + ") is " + lp + ", expected a finite "
                             + "log-probability <= 0 (a zero probability is stored as log(Float.MIN_VALUE))";
                 }
+                mass += Math.exp(lp);
                 sorted[j] = (int) id;
             }
             Arrays.sort(sorted);
@@ -106,6 +126,10 @@ final class RowCheck {
                 if (sorted[j] == sorted[j - 1]) {
                     return "row " + (firstRow + r) + " repeats class " + sorted[j] + "; the ids of a row must be distinct";
                 }
+            }
+            String tooMuch = topKMass(mass);
+            if (tooMuch != null) {
+                return "row " + (firstRow + r) + ": " + tooMuch + " (they are not log-probabilities of one distribution)";
             }
         }
         return null;

@@ -333,7 +333,8 @@ public final class SoftTargetStore implements AutoCloseable {
 
     /**
      * Checks every chunk: that the file still holds it, its checksum and its rows (dense values finite or -Infinity,
-     * at least one finite per row; top-k ids in range and distinct, log-probabilities finite and at most 0); then that
+     * at least one finite per row; top-k ids in range and distinct, log-probabilities finite and at most 0, their
+     * probabilities summing to at most 1 within 0.01); then that
      * the file still ends with the footer at the size it was opened with. Chunks read before are checked again (the
      * file may have changed since). Nothing about the file escapes as an exception (an I/O error or a fault in the
      * mapping included): each problem is a message naming the file and the chunk (its rows, and the row and class of a

@@ -60,8 +60,8 @@ import java.util.zip.CRC32C;
 public final class StoreImport {
     private static final Logger LOG = LoggerFactory.getLogger(StoreImport.class);
 
-    /** How far a dense row's probabilities may sum from 1, and top-k entries' above 1. */
-    static final double SUM_TOLERANCE = 0.01;
+    /** How far a dense row's probabilities may sum from 1, and top-k entries' above 1 (the store's rule: {@link RowCheck}). */
+    static final double SUM_TOLERANCE = RowCheck.SUM_TOLERANCE;
     /** The most bytes an automatic chunk holds. */
     static final long AUTO_CHUNK_BYTES = 64L << 20;
     /**
@@ -688,7 +688,7 @@ public final class StoreImport {
                             + codec.name().toLowerCase(Locale.ROOT) + " rounds to " + stored + ", above the " + StoreWriter.MAX_LOG_PROB
                             + " allowed for rounding; expected a value <= 0");
                 }
-                mass += Math.exp(lp);
+                mass += Math.exp(stored); // as the store will hold it: what the writer and the reader sum
                 long bit = 1L << id; // of word id >>> 6
                 if ((seen[id >>> 6] & bit) != 0) {
                     repeated = id; // every entry is still checked first, as before
@@ -706,9 +706,10 @@ public final class StoreImport {
                     }
                 }
             }
-            if (mass > 1 + SUM_TOLERANCE) {
-                throw new IllegalArgumentException(String.format(Locale.ROOT, "%s: the entries' probabilities sum to %.4f, "
-                        + "expected at most 1: these are not log-probabilities of one distribution", file + " " + where, mass));
+            String tooMuch = RowCheck.topKMass(mass);
+            if (tooMuch != null) {
+                throw new IllegalArgumentException(file + " " + where + ": " + tooMuch + ": these are not log-probabilities of one "
+                        + "distribution");
             }
             if (outIds == null) {
                 return;

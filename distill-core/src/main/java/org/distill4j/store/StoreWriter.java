@@ -483,10 +483,11 @@ public final class StoreWriter implements AutoCloseable {
      * T = 4; reverse KL floors at that value anyway).
      *
      * @throws IllegalArgumentException naming the store file, row and entry, when an id is outside
-     *                                  {@code [0, vocab)}, a row repeats an id, or a log-probability is
+     *                                  {@code [0, vocab)}, a row repeats an id, a log-probability is
      *                                  NaN or infinite (floor {@code -Infinity} first), is above 0 (beyond
      *                                  {@value #MAX_LOG_PROB} for rounding, as stored in the dtype), or overflows
-     *                                  the store's dtype
+     *                                  the store's dtype, or a row's entries' probabilities (as stored) sum to more
+     *                                  than 1 + 0.01 (rounding), so that the reader accepts every row written
      * @throws IllegalStateException    when the writer is closed, an earlier write of it failed (naming the failure: close
      *                                  it and open the store again to resume), or the {@code n} rows are more than the
      *                                  store has left
@@ -563,13 +564,17 @@ public final class StoreWriter implements AutoCloseable {
         }
     }
 
-    /** What the reader requires of top-k rows ({@link RowCheck}): ids in range and distinct per row, values finite and at most 0. */
+    /**
+     * What the reader requires of top-k rows ({@link RowCheck}): ids in range and distinct per row, values finite and at most
+     * 0, and the entries' probabilities (as stored) summing to at most 1 within {@link RowCheck#SUM_TOLERANCE}.
+     */
     private void checkTopK(int[] ids, float[] logProbs, int n) {
         int k = header.k();
         int[] sorted = new int[k];
         ByteBuffer encoded = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN);
         for (int r = 0; r < n; r++) {
             long row = rowsWritten + rowsInBuffer + r;
+            double mass = 0; // of the values as stored, in the row's order: what RowCheck sums when the row is read
             for (int j = 0; j < k; j++) {
                 int id = ids[r * k + j];
                 if (id < 0 || id >= header.vocab()) {
@@ -595,6 +600,7 @@ public final class StoreWriter implements AutoCloseable {
                             + ") is " + lp + ", which " + header.codec().name().toLowerCase(java.util.Locale.ROOT) + " rounds to "
                             + stored + ", above the " + MAX_LOG_PROB + " allowed for rounding; expected a value <= 0");
                 }
+                mass += Math.exp(stored);
                 sorted[j] = id;
             }
             java.util.Arrays.sort(sorted);
@@ -603,6 +609,11 @@ public final class StoreWriter implements AutoCloseable {
                     throw new IllegalArgumentException(path + ": top-k ids of row " + row + " repeat class " + sorted[j]
                             + "; the ids of a row must be distinct");
                 }
+            }
+            String tooMuch = RowCheck.topKMass(mass);
+            if (tooMuch != null) {
+                throw new IllegalArgumentException(path + ": top-k log-probabilities of row " + row + ": " + tooMuch
+                        + " (within " + RowCheck.SUM_TOLERANCE + " for rounding); these are not log-probabilities of one distribution");
             }
         }
     }

@@ -129,7 +129,8 @@ class RowCheckTest {
         StoreHeader h = SoftTargetStoreTest.topk(70_000, K, 100, 4);
         assertEquals(3, h.idBytes());
         int[][] ids = {{69_999, 0, 12}, {5, 6, 7}, {300, 65_536, 70}, {8, 9, 10}};
-        float[][] lps = {{-0.1f, -2, -103.27893f}, {-1, -1, -1}, {0, -0.5f, -3}, {-0.2f, -0.3f, -0.4f}};
+        // each row's probabilities sum to at most 1, row 2's to 1.0092 (within the tolerance)
+        float[][] lps = {{-0.1f, -5, -103.27893f}, {-1.2f, -1.2f, -1.2f}, {0, -5, -6}, {-1.2f, -1.5f, -2}};
         assertNull(RowCheck.check(h, topK(h, ids, lps), 4, FIRST));
         record Case(int row, int entry, int id, float lp, String message) {
         }
@@ -143,6 +144,8 @@ class RowCheckTest {
                 new Case(3, 1, 9, 1e-4f, "row 43, entry 1 (class 9) is 1.00016594E-4, expected a finite log-probability <= 0"),
                 new Case(1, 0, 5, Float.NaN, "row 41, entry 0 (class 5) is NaN, expected a finite log-probability <= 0"),
                 new Case(1, 1, 6, Float.NEGATIVE_INFINITY, "row 41, entry 1 (class 6) is -Infinity, expected a finite log-probability <= 0"),
+                new Case(2, 1, 65_536, -0.001f, "row 42: the entries' probabilities sum to 2.0015, expected at most 1 (they are not "
+                        + "log-probabilities of one distribution)"),
         }) {
             int[][] i = deepCopy(ids);
             float[][] l = {lps[0].clone(), lps[1].clone(), lps[2].clone(), lps[3].clone()};

@@ -92,7 +92,7 @@ class SoftTargetStoreInterruptTest {
             ids[r * k] = r % V;
             ids[r * k + 1] = (r + 1) % V;
         }
-        float[] lps = SoftTargetStoreTest.logProbs(5, ROWS * k);
+        float[] lps = SoftTargetStoreTest.logProbs(5, ROWS, k);
         try (StoreWriter w = StoreWriter.open(p, SoftTargetStoreTest.topk(V, k, ROWS, 1))) {
             w.writeTopK(ids, lps, ROWS);
             w.finish();

@@ -48,7 +48,7 @@ class SoftTargetStoreReadTest {
         }
         Path t = tmp.resolve("t.d4j");
         try (StoreWriter w = StoreWriter.open(t, SoftTargetStoreTest.topk(40, 5, 2, 4))) {
-            w.writeTopK(new int[]{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, SoftTargetStoreTest.logProbs(72, 10), 2);
+            w.writeTopK(new int[]{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, SoftTargetStoreTest.logProbs(72, 2, 5), 2);
             w.finish();
         }
         try (SoftTargetStore s = SoftTargetStore.open(t)) {

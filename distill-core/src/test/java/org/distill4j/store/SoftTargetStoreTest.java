@@ -41,11 +41,14 @@ class SoftTargetStoreTest {
         return v;
     }
 
-    /** Valid top-k log-probabilities: finite and at most 0. */
-    static float[] logProbs(long seed, int n) {
-        float[] v = values(seed, n);
-        for (int i = 0; i < n; i++) {
-            v[i] = -Math.abs(v[i]);
+    /**
+     * Valid log-probabilities of {@code rows} top-k rows of {@code k} entries: finite, at most 0, and each entry's
+     * probability at most 1 / k, so that a row's sum to at most 1.
+     */
+    static float[] logProbs(long seed, int rows, int k) {
+        float[] v = values(seed, rows * k);
+        for (int i = 0; i < v.length; i++) {
+            v[i] = (float) (-Math.abs(v[i]) - Math.log(k));
         }
         return v;
     }
@@ -108,7 +111,7 @@ class SoftTargetStoreTest {
             int rows = 11;
             Random rng = new Random(vocab);
             int[] ids = distinctIds(rng, rows, k, vocab, true);
-            float[] lps = logProbs(vocab, rows * k);
+            float[] lps = logProbs(vocab, rows, k);
             Path p = tmp.resolve("topk-" + vocab + ".d4j");
             try (StoreWriter w = StoreWriter.open(p, topk(vocab, k, rows, 4))) {
                 w.writeTopK(ids, lps, rows);
@@ -180,7 +183,7 @@ class SoftTargetStoreTest {
         int rows = 13;
         Random rng = new Random(11);
         int[] ids = distinctIds(rng, rows, k, vocab, false);
-        float[] lps = logProbs(12, rows * k);
+        float[] lps = logProbs(12, rows, k);
         Path p = tmp.resolve("topk.d4j");
         try (StoreWriter w = StoreWriter.open(p, topk(vocab, k, rows, 4))) {
             w.writeTopK(ids, lps, rows);
@@ -295,7 +298,7 @@ class SoftTargetStoreTest {
             ids[r * k] = r % vocab;
             ids[r * k + 1] = (r + 1) % vocab;
         }
-        float[] lps = logProbs(13, rows * k);
+        float[] lps = logProbs(13, rows, k);
         Path p = tmp.resolve("over.d4j");
         Path q = tmp.resolve("overk.d4j");
         try (StoreWriter w = StoreWriter.open(p, dense(ValueCodec.F32, vocab, rows, 4));
@@ -771,13 +774,14 @@ class SoftTargetStoreTest {
 
     /**
      * Top-k rows the reader refuses are refused when written, naming the store file and row; a refused call writes nothing. The
-     * format keeps top-k values finite: -Infinity (zero mass to the losses) is written as log(Float.MIN_VALUE).
+     * format keeps top-k values finite: -Infinity (zero mass to the losses) is written as log(Float.MIN_VALUE). A row whose
+     * entries hold more than one distribution's mass is refused too.
      */
     @Test
     void topKRowsWithInfiniteValuesOrRepeatedIdsAreRefused(@TempDir Path tmp) throws IOException {
         Path p = tmp.resolve("t.d4j");
         try (StoreWriter w = StoreWriter.open(p, topk(100, 2, 5, 2))) {
-            w.writeTopK(new int[]{3, 4, 5, 6}, new float[]{-0.1f, -2, -0.5f, -1}, 2); // rows 0, 1: one complete chunk
+            w.writeTopK(new int[]{3, 4, 5, 6}, new float[]{-0.1f, -2.5f, -0.5f, -1}, 2); // rows 0, 1: one complete chunk
             Object[][] bad = {
                     {new float[]{-0.1f, Float.NEGATIVE_INFINITY}, new int[]{1, 2}, "row 3, entry 1 (class 2) is -Infinity"},
                     {new float[]{Float.NaN, -1}, new int[]{1, 2}, "row 3, entry 0 (class 1) is NaN"},
@@ -787,18 +791,21 @@ class SoftTargetStoreTest {
                     // 1e-4 passes the check on the float, but f16 rounds it up, beyond what the reader and training accept
                     {new float[]{1e-4f, -1}, new int[]{1, 2}, "row 3, entry 0 (class 1) is 1.0E-4, which f16 rounds to 1.00016594E-4, "
                             + "above the 1.0E-4 allowed"},
-                    {new float[]{-0.1f, -2}, new int[]{7, 7}, "top-k ids of row 3 repeat class 7"},
+                    {new float[]{-0.1f, -2.5f}, new int[]{7, 7}, "top-k ids of row 3 repeat class 7"},
+                    // each entry a log-probability, together more than one distribution's mass (logits taken for them)
+                    {new float[]{-0.01f, -0.01f}, new int[]{1, 2}, "top-k log-probabilities of row 3: the entries' probabilities sum "
+                            + "to 1.9801, expected at most 1 (within 0.01 for rounding)"},
             };
             for (Object[] b : bad) {
                 // row 2 is fine; row 3 (the second of the call) is not
-                float[] lps = {-0.2f, -0.3f, ((float[]) b[0])[0], ((float[]) b[0])[1]};
+                float[] lps = {-0.2f, -2, ((float[]) b[0])[0], ((float[]) b[0])[1]};
                 int[] ids = {8, 9, ((int[]) b[1])[0], ((int[]) b[1])[1]};
                 IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> w.writeTopK(ids, lps, 2));
                 assertTrue(e.getMessage().startsWith(p + ": ") && e.getMessage().contains((String) b[2]), e.getMessage());
                 assertEquals(2, w.rowsWritten(), "nothing of a refused call is written");
             }
             // 5e-5 above 0 is rounding that training accepts too (up to 1e-4 as stored)
-            w.writeTopK(new int[]{8, 9, 0, 99, 98, 97}, new float[]{-0.2f, -0.3f, 5e-5f, -1, -0.7f, -103.27893f}, 3);
+            w.writeTopK(new int[]{8, 9, 0, 99, 98, 97}, new float[]{-0.2f, -2, 5e-5f, -5, -0.7f, -103.27893f}, 3);
             w.finish();
         }
         try (SoftTargetStore s = SoftTargetStore.open(p)) {

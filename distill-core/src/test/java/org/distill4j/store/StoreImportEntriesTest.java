@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * One JSON Lines row of a top-k import, as StoreImport.Entries parses and checks it: what each refusal says (the value as
@@ -151,24 +152,22 @@ class StoreImportEntriesTest {
     }
 
     /**
-     * The entries' probabilities may sum to 1 + 0.01 and no more: the sum at the bound is taken, the next double above it
-     * refused with the sum named.
+     * The entries' probabilities, as the store holds them (f32 here: the values as floats), may sum to 1 + 0.01 and no more:
+     * the largest second entry whose sum is at the bound or below is taken, the next float above it refused with the sum
+     * named. The store's writer and reader draw the line at the same value ({@code StoreWriterChecksTest}).
      */
     @Test
     void theEntriesMassMaySumToOnePlusTheToleranceAndNoMore() {
         double bound = 1 + StoreImport.SUM_TOLERANCE;
-        double lp = Math.log(StoreImport.SUM_TOLERANCE);
+        float lp = (float) Math.log(StoreImport.SUM_TOLERANCE);
         while (1 + Math.exp(lp) > bound) {
             lp = Math.nextDown(lp);
         }
         while (1 + Math.exp(Math.nextUp(lp)) <= bound) {
             lp = Math.nextUp(lp);
         }
-        assertEquals(bound, 1 + Math.exp(lp), 0, "the largest second entry at the bound");
-        double over = Math.nextUp(lp);
-        while (!(1 + Math.exp(over) > bound)) {
-            over = Math.nextUp(over);
-        }
+        float over = Math.nextUp(lp);
+        assertTrue(1 + Math.exp(lp) <= bound && 1 + Math.exp(over) > bound, lp + " is the largest second entry at the bound");
         int[] out = new int[2];
         float[] lps = new float[2];
         new StoreImport.Entries(new int[]{3, 1}, new double[]{0, lp}).select(FILE, "line 3", 2, true, 7, ValueCodec.F32, out, lps, 0,

@@ -124,11 +124,13 @@ class StoreVerifyTest {
                 assertEquals(problems, SoftTargetStore.verify(p));
             }
         }
-        // top-k: ids in range and distinct, finite log-probabilities <= 0 (-Infinity is stored as log(Float.MIN_VALUE))
-        StoreHeader h = SoftTargetStoreTest.topk(100, 2, 4, 1);
+        // top-k: ids in range and distinct, finite log-probabilities <= 0 (-Infinity is stored as log(Float.MIN_VALUE)), the
+        // entries' probabilities summing to at most 1 (within 0.01)
+        StoreHeader h = SoftTargetStoreTest.topk(100, 2, 5, 1);
         Path p = tmp.resolve("topk.d4j");
         try (StoreWriter w = StoreWriter.open(p, h)) {
-            w.writeTopK(new int[]{1, 2, 3, 4, 5, 6, 7, 8}, new float[]{-0.1f, -2, -0.1f, -2, -0.1f, -2, -0.1f, -2}, 4);
+            w.writeTopK(new int[]{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, new float[]{-0.1f, -2.5f, -0.1f, -2.5f, -0.1f, -2.5f, -0.1f, -2.5f,
+                    -0.1f, -2.5f}, 5);
             w.finish();
         }
         byte[] good = Files.readAllBytes(p);
@@ -136,18 +138,25 @@ class StoreVerifyTest {
         b.putShort((int) h.chunkOffset(1), (short) 100);                               // row 1, entry 0: id 100 of 100 classes
         b.putShort((int) h.chunkOffset(2) + 2, (short) 5);                             // row 2 repeats class 5
         ValueCodec.F16.put(b, (int) h.chunkOffset(3) + 2 * 2 + 2, NEG);                // row 3, entry 1: -Infinity
-        for (long c = 1; c < 4; c++) {
+        ValueCodec.F16.put(b, (int) h.chunkOffset(4) + 2 * 2 + 2, -0.5f);              // row 4: 0.905 + 0.607 of mass
+        for (long c = 1; c < 5; c++) {
             int at = (int) h.chunkOffset(c);
             b.putInt(at + (int) h.rowBytes(), Crc32c.of(b.array(), at, (int) h.rowBytes()));
         }
         Files.write(p, b.array());
         List<String> problems = SoftTargetStore.verify(p);
-        assertEquals(3, problems.size(), problems.toString());
+        assertEquals(4, problems.size(), problems.toString());
         assertTrue(problems.get(0).startsWith(p + ": chunk 1 (rows 1 to 1): row 1, entry 0: class id 100 is outside [0, 100)"),
                 problems.get(0));
         assertTrue(problems.get(1).startsWith(p + ": chunk 2 (rows 2 to 2): row 2 repeats class 5"), problems.get(1));
         assertTrue(problems.get(2).startsWith(p + ": chunk 3 (rows 3 to 3): row 3, entry 1 (class 8) is -Infinity, expected a "
                 + "finite log-probability <= 0"), problems.get(2));
+        assertEquals(p + ": chunk 4 (rows 4 to 4): row 4: the entries' probabilities sum to 1.5114, expected at most 1 (they are "
+                + "not log-probabilities of one distribution) (the chunk's checksum holds: it was written so)", problems.get(3));
+        try (SoftTargetStore s = SoftTargetStore.open(p)) {
+            StoreFormatException e = assertThrows(StoreFormatException.class, () -> s.topK(new int[]{4}));
+            assertEquals(problems.get(3), e.getMessage(), "the reader refuses the row as verify reports it");
+        }
     }
 
     /** A resume keeps only chunks the reader accepts: one that holds NaN (an older writer checked nothing) is written again. */

@@ -65,7 +65,7 @@ class StoreWriterChecksTest {
             assertTrue(e.getMessage().startsWith(dp + ": dense value of row 6, class 5 is 70000.0, which overflows f16 to Infinity"),
                     e.getMessage());
 
-            t.writeTopK(new int[]{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, SoftTargetStoreTest.logProbs(4, 15), 5);
+            t.writeTopK(new int[]{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, SoftTargetStoreTest.logProbs(4, 5, 3), 5);
             int[] repeated = {1, 2, 3, 7, 3, 7}; // row 6 repeats class 7, not next to each other
             e = assertThrows(IllegalArgumentException.class, () -> t.writeTopK(repeated, new float[]{-1, -2, -3, -1, -2, -3}, 2));
             assertTrue(e.getMessage().startsWith(tp + ": top-k ids of row 6 repeat class 7"), e.getMessage());
@@ -142,5 +142,77 @@ class StoreWriterChecksTest {
             assertArrayEquals(all, s.dense(new int[]{0, 1, 2, 3, 4, 5, 6, 7, 8}), 0f);
         }
         assertFalse(Files.exists(q));
+    }
+
+    /**
+     * A top-k row whose entries' probabilities (as the dtype stores them) sum to more than 1 + 0.01 is refused by the writer,
+     * by the reader's row check and by an import alike, and one at or below it is taken by all three: rows whose sums fall
+     * on either side of the bound by less than the dtype's rounding, 5 of 11 classes, in each dtype.
+     */
+    @Test
+    void theWriterTheReaderAndAnImportDrawTheMassBoundAtTheSameValue(@TempDir Path tmp) throws IOException {
+        int v = 11;
+        int k = 5;
+        int trials = 400;
+        java.util.Random rng = new java.util.Random(23);
+        for (ValueCodec codec : ValueCodec.values()) {
+            // about the dtype's rounding of a log-probability near -1.6 (f32 2^-24, f16 2^-11, bf16 2^-8 of it)
+            double spread = codec == ValueCodec.F32 ? 1e-6 : codec == ValueCodec.F16 ? 2e-3 : 1e-2;
+            StoreHeader h = new StoreHeader(StoreHeader.Layout.TOP_K, codec, StoreHeader.ValueKind.LOG_PROBS, v, k, trials, 64, 1.0,
+                    SoftTargetStoreTest.PROV);
+            int taken = 0;
+            int refused = 0;
+            try (StoreWriter w = StoreWriter.open(tmp.resolve(codec + ".d4j"), h)) {
+                for (int t = 0; t < trials; t++) {
+                    int[] ids = SoftTargetStoreTest.distinctIds(rng, 1, k, v, false);
+                    // k probabilities of no more than 0.9 of a distribution, scaled to sum to about 1.01
+                    double[] p = new double[k];
+                    double sum = 0;
+                    for (int j = 0; j < k; j++) {
+                        p[j] = 0.2 + rng.nextDouble();
+                        sum += p[j];
+                    }
+                    double target = (1 + RowCheck.SUM_TOLERANCE) * (1 + spread * (2 * rng.nextDouble() - 1));
+                    float[] lps = new float[k];
+                    double[] asDoubles = new double[k];
+                    for (int j = 0; j < k; j++) {
+                        lps[j] = (float) Math.log(p[j] / sum * target);
+                        asDoubles[j] = lps[j];
+                    }
+                    boolean writer;
+                    try {
+                        w.writeTopK(ids, lps, 1);
+                        writer = true;
+                    } catch (IllegalArgumentException e) {
+                        assertTrue(e.getMessage().contains(": top-k log-probabilities of row " + taken + ": the entries' probabilities "
+                                + "sum to "), e.getMessage());
+                        writer = false;
+                    }
+                    java.nio.ByteBuffer row = java.nio.ByteBuffer.allocate((int) h.rowBytes()).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+                    for (int j = 0; j < k; j++) {
+                        row.putShort(j * 2, (short) ids[j]);
+                        codec.put(row, k * 2 + j * codec.bytes(), lps[j]);
+                    }
+                    boolean reader = RowCheck.check(h, row, 1, 0) == null;
+                    boolean importer;
+                    try {
+                        new StoreImport.Entries(ids, asDoubles).select(Path.of("t.jsonl"), "line " + (t + 1), k, true, v, codec, new int[k],
+                                new float[k], 0, new StoreImport.Selection());
+                        importer = true;
+                    } catch (IllegalArgumentException e) {
+                        importer = false;
+                    }
+                    assertEquals(writer, reader, codec + " trial " + t + ": " + Arrays.toString(lps));
+                    assertEquals(writer, importer, codec + " trial " + t + ": " + Arrays.toString(lps));
+                    if (writer) {
+                        taken++;
+                    } else {
+                        refused++;
+                    }
+                }
+            }
+            assertTrue(taken > trials / 5 && refused > trials / 5, codec + ": rows on both sides of the bound, " + taken + " taken and "
+                    + refused + " refused");
+        }
     }
 }

@@ -48,7 +48,7 @@ class StoredTeacherTest {
                     ids[2 * r] = r % 4;
                     ids[2 * r + 1] = (r + 1) % 4;
                 }
-                w.writeTopK(ids, SoftTargetStoreTest.logProbs(82, rows * 2), rows);
+                w.writeTopK(ids, SoftTargetStoreTest.logProbs(82, rows, 2), rows);
             }
             w.finish();
         }
