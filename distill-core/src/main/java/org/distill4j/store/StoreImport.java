@@ -32,7 +32,8 @@ import java.util.zip.CRC32C;
  *   <li>{@link #topK(Path, Dataset, Path, Options, LongConsumer)}: JSON Lines, one object per row, either
  *       {@code {"ids": [3, 17, ...], "logprobs": [-0.1, -2.5, ...]}} or
  *       {@code {"top_logprobs": [{"id": 3, "logprob": -0.1}, ...]}} (an entry may name its id as
- *       {@code "token": "token_id:3"}, as vLLM writes it); other keys are ignored;</li>
+ *       {@code "token": "token_id:3"}, as vLLM writes it); other keys are ignored; a record of both shapes is refused
+ *       (which entries it means cannot be told);</li>
  *   <li>{@link #topK(Path, Path, Dataset, Path, Options, LongConsumer)}: two {@code .npy} arrays of the
  *       same shape {@code [rows, K]}: integer class ids and their log-probabilities
  *       ({@code torch.topk(log_softmax(z), K)} saved as NumPy).</li>
@@ -606,6 +607,13 @@ public final class StoreImport {
                     throw new IllegalArgumentException(where + ": \"row\" is " + shown + ", expected " + row
                             + " (rows must be in dataset order, one line per sample)");
                 }
+            }
+            if ((m.containsKey("ids") || m.containsKey("logprobs")) && m.containsKey("top_logprobs")) {
+                // which entries are meant is not for the import to guess (the fast reader declines such a line, for this)
+                String keys = m.containsKey("ids") && m.containsKey("logprobs") ? "\"ids\", \"logprobs\""
+                        : m.containsKey("ids") ? "\"ids\"" : "\"logprobs\"";
+                throw new IllegalArgumentException(where + ": has " + keys + " and \"top_logprobs\", both shapes of a record; expected "
+                        + "\"ids\" and \"logprobs\", or \"top_logprobs\", not both");
             }
             if (m.containsKey("ids") || m.containsKey("logprobs")) {
                 List<?> ids = list(m.get("ids"), where, "\"ids\"");

@@ -62,7 +62,6 @@ class StoreImportEntriesTest {
     void aRecordOfNeitherShapeNamesWhatItLacks() {
         assertEquals("t.jsonl line 3: \"ids\" is null, expected an array", error("{\"logprobs\": [-0.5]}", 0));
         assertEquals("t.jsonl line 3: \"logprobs\" is null, expected an array", error("{\"ids\": [1]}", 0));
-        assertEquals("t.jsonl line 3: \"ids\" is null, expected an array", error("{\"logprobs\": [-0.5], \"top_logprobs\": []}", 0));
         assertEquals("t.jsonl line 3: expected \"ids\" and \"logprobs\", or \"top_logprobs\"; found keys [id, logprob]",
                 error("{\"id\": 1, \"logprob\": -0.5}", 0));
         assertEquals("t.jsonl line 3: expected \"ids\" and \"logprobs\", or \"top_logprobs\"; found keys []", error("{}", 0));
@@ -74,6 +73,28 @@ class StoreImportEntriesTest {
         StoreImport.Entries plain = StoreImport.Entries.parse(FILE, 3, "{\"row\": 5, \"ids\": [6, 0], \"logprobs\": [-1.5, -0.5]}", 5);
         assertArrayEquals(new int[]{6, 0}, plain.ids());
         assertArrayEquals(new double[]{-1.5, -0.5}, plain.logProbs(), 0);
+    }
+
+    /**
+     * A record of both shapes, "ids"/"logprobs" and "top_logprobs", is refused naming the fields it has, whichever comes first
+     * and whether or not each shape is whole: which entries are meant cannot be told, and taking one shape's would drop the
+     * other's without a word.
+     */
+    @Test
+    void aRecordOfBothShapesIsRefusedNamingTheFields() {
+        String top = "\"top_logprobs\": [{\"id\": 5, \"logprob\": -0.01}, {\"id\": 6, \"logprob\": -5}]";
+        String both = "t.jsonl line 3: has \"ids\", \"logprobs\" and \"top_logprobs\", both shapes of a record; expected \"ids\" and "
+                + "\"logprobs\", or \"top_logprobs\", not both";
+        assertEquals(both, error("{\"ids\": [0, 1], \"logprobs\": [-0.1, -2.5], " + top + "}", 0));
+        assertEquals(both, error("{" + top + ", \"row\": 0, \"ids\": [0, 1], \"logprobs\": [-0.1, -2.5]}", 0));
+        assertEquals(both, error("{\"ids\": [], \"logprobs\": [], \"top_logprobs\": []}", 0));
+        assertEquals("t.jsonl line 3: has \"logprobs\" and \"top_logprobs\", both shapes of a record; expected \"ids\" and "
+                + "\"logprobs\", or \"top_logprobs\", not both", error("{\"logprobs\": [-0.5], \"top_logprobs\": []}", 0));
+        assertEquals("t.jsonl line 3: has \"ids\" and \"top_logprobs\", both shapes of a record; expected \"ids\" and "
+                + "\"logprobs\", or \"top_logprobs\", not both", error("{\"ids\": [3], " + top + "}", 0));
+        // a wrong "row" is still named first, as for any record
+        assertEquals("t.jsonl line 3: \"row\" is 1, expected 0 (rows must be in dataset order, one line per sample)",
+                error("{\"row\": 1, \"ids\": [0], \"logprobs\": [-0.1], " + top + "}", 0));
     }
 
     /** With a top-k given, a row of fewer entries is refused; without one, a row of another count than the first. */

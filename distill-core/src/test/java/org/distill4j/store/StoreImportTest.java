@@ -273,6 +273,8 @@ class StoreImportTest {
                 "line 2: \"row\" is 5, expected 1 (rows must be in dataset order");
         assertJsonl(tmp, good + "\n" + "{\"top_logprobs\": [{\"token\": \"cat\", \"logprob\": -1}]}\n", 2,
                 "line 2, top_logprobs[0]: no \"id\", and \"token\" is 'cat'");
+        assertJsonl(tmp, good + "\n" + "{\"ids\": [1, 2], \"logprobs\": [-0.5, -1.5], \"top_logprobs\": [{\"id\": 5, \"logprob\": -0.1}]}\n",
+                2, "line 2: has \"ids\", \"logprobs\" and \"top_logprobs\", both shapes of a record");
         assertJsonl(tmp, good + "\n" + "[1, 2]\n", 2, "line 2: expected a JSON object, found an array");
         assertJsonl(tmp, good + "\n" + "{\"scores\": [1, 2]}\n", 2, "line 2: expected \"ids\" and \"logprobs\", or \"top_logprobs\"");
         // too few lines: refused before anything is written
