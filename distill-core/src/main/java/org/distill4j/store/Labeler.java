@@ -87,8 +87,16 @@ public final class Labeler {
     public record Result(Path path, long rows, long resumedFrom, boolean alreadyComplete, double seconds, double rowsPerSecond) {
     }
 
-    /** The header a labeling run of {@code teacher} over {@code data} writes. */
+    /**
+     * The header a labeling run of {@code teacher} over {@code data} writes.
+     *
+     * @throws IllegalArgumentException naming the dataset, when it has no samples (a store holds at least one row)
+     */
     public static StoreHeader header(Teacher teacher, Dataset data, Options o) {
+        if (data.size() == 0) {
+            throw new IllegalArgumentException("the dataset " + data.name() + " has no samples: there is nothing to label, and a store "
+                    + "holds at least one row");
+        }
         if (o.topK() > teacher.classes()) {
             throw new IllegalArgumentException("top-" + o.topK() + " rows of a teacher with " + teacher.classes() + " classes: k must be 1 to "
                     + teacher.classes() + " (0 for dense rows)");

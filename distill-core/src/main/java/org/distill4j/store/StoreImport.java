@@ -951,6 +951,10 @@ public final class StoreImport {
     }
 
     private static void checkRows(Path file, String found, long rows, Dataset data) {
+        if (rows == 0) { // a store holds at least one row: said here, of the source, not by the store's header
+            throw new IllegalArgumentException(file + ": " + found + ": the source has no rows (the dataset " + data.name() + " has "
+                    + data.size() + " samples); expected one row per sample, and a store holds at least one");
+        }
         if (rows != data.size()) {
             throw new IllegalArgumentException(file + ": " + found + ", but the dataset " + data.name() + " has " + data.size()
                     + " samples; expected one row per sample, in dataset order");

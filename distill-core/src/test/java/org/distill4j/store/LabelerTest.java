@@ -165,6 +165,24 @@ class LabelerTest {
         assertFalse(Files.exists(StoreWriter.partialPath(tmp.resolve("top8.d4j"))));
     }
 
+    /**
+     * A dataset of no samples is refused naming it, dense and top-k, before the teacher is asked anything: not by the store's
+     * header ("store rows and chunkRows must be > 0, got 0 and 16", which names no dataset or file). Nothing is written.
+     */
+    @Test
+    void anEmptyDatasetIsNamedBeforeAnythingIsWritten(@TempDir Path tmp) {
+        Dataset empty = new Dataset("empty", new float[0], 6, new int[0], 7);
+        Path out = tmp.resolve("e.d4j");
+        for (int k : new int[]{0, 3}) {
+            Labeler.Options o = new Labeler.Options(k, ValueCodec.F16, 16, 8, "slow-teacher");
+            RecordingTeacher teacher = new RecordingTeacher(Integer.MAX_VALUE);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Labeler.label(teacher, empty, out, o, null));
+            assertEquals("the dataset empty has no samples: there is nothing to label, and a store holds at least one row", e.getMessage());
+            assertEquals(List.of(), teacher.batches, "the teacher was not called");
+            assertFalse(Files.exists(out) || Files.exists(StoreWriter.partialPath(out)), "nothing written");
+        }
+    }
+
     /** The slow teacher's logits times {@code weight}: the same model with other weights (same description, same id). */
     static Teacher retrained(double weight) {
         return scaled(weight, "slow teacher", "slow teacher, weights x" + weight);

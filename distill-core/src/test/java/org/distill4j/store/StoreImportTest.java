@@ -285,6 +285,35 @@ class StoreImportTest {
         assertFalse(Files.exists(StoreWriter.partialPath(tmp.resolve("few.d4j"))));
     }
 
+    /**
+     * A source of no rows (an npy of shape (0, V), an empty JSON Lines file, top-k arrays of shape (0, K)) is refused naming the
+     * file and that it has no rows, for an empty dataset and for one with samples alike: not by the store's header, whose
+     * "store rows and chunkRows must be > 0" names neither file. Nothing is written.
+     */
+    @Test
+    void aSourceOfNoRowsIsNamedBeforeAnythingIsWritten(@TempDir Path tmp) throws Exception {
+        Dataset empty = new Dataset("empty", new float[0], 6, new int[0], V);
+        Path npy = NpyArrayTest.writeF32(tmp.resolve("e.npy"), new float[0], 0, V);
+        Path jsonl = Files.writeString(tmp.resolve("e.jsonl"), "\n \n");
+        Path ids = NpyArrayTest.writeI64(tmp.resolve("ids.npy"), new int[0], 0, 3);
+        Path lps = NpyArrayTest.writeF32(tmp.resolve("lps.npy"), new float[0], 0, 3);
+        for (Dataset data : new Dataset[]{empty, DATA}) {
+            String dataset = " (the dataset " + data.name() + " has " + data.size() + " samples); expected one row per sample, and a "
+                    + "store holds at least one";
+            Path out = tmp.resolve(data.name() + ".d4j");
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> StoreImport.dense(npy, StoreImport.Values.LOGITS, data, out, f32(0), null));
+            assertEquals(npy + ": (0, 7) gives 0 rows: the source has no rows" + dataset, e.getMessage());
+            for (int k : new int[]{0, 2}) { // the first line sets k, or k is given
+                e = assertThrows(IllegalArgumentException.class, () -> StoreImport.topK(jsonl, data, out, f32(0).withTopK(k), null));
+                assertEquals(jsonl + ": has 0 non-blank lines: the source has no rows" + dataset, e.getMessage());
+            }
+            e = assertThrows(IllegalArgumentException.class, () -> StoreImport.topK(ids, lps, data, out, f32(0), null));
+            assertEquals(ids + ": (0, 3) gives 0 rows: the source has no rows" + dataset, e.getMessage());
+            assertFalse(Files.exists(out) || Files.exists(StoreWriter.partialPath(out)), "nothing written");
+        }
+    }
+
     /** A file of {@code head} followed by good lines up to 200 rows; the import must fail with {@code message}. */
     private static void assertJsonl(Path tmp, String head, int headRows, String message) throws Exception {
         StringBuilder b = new StringBuilder(head);
