@@ -75,7 +75,7 @@ public class StoreReadBenchmark {
                     for (int r = 0; r < step; r++) {
                         for (int j = 0; j < topK; j++) {
                             ids[r * topK + j] = (j * 7919 + r) % vocab;
-                            lps[r * topK + j] = -1 - 0.1f * j;
+                            lps[r * topK + j] = (float) (-Math.log(topK) - 0.1 * j); // a row's probabilities sum to at most 1
                         }
                     }
                     w.writeTopK(ids, lps, step);

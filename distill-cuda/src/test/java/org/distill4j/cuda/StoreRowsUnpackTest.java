@@ -73,7 +73,10 @@ class StoreRowsUnpackTest {
                 do {
                     ids[i] = i % 11 == 0 && !seen.contains(vocab - 1) ? vocab - 1 : rng.nextInt(vocab);
                 } while (!seen.add(ids[i]));
-                lps[i] = (float) (-Math.abs(rng.nextGaussian()) * Math.pow(10, rng.nextInt(7) - 5)); // 1e-5 .. 10: f16 subnormals too
+                // 1e-5 .. 10: f16 subnormals too (in the first entry: a row's probabilities sum to at most 1, the others' to at
+                // most 0.005, as the writer requires)
+                double magnitude = Math.abs(rng.nextGaussian()) * Math.pow(10, rng.nextInt(7) - 5);
+                lps[i] = (float) (j == 0 ? -magnitude : -Math.log(200.0 * (k - 1)) - magnitude);
             }
         }
         Path p = tmp.resolve("topk.d4j");

@@ -188,7 +188,7 @@ class RecipeTest {
         org.distill4j.store.StoreHeader h = new org.distill4j.store.StoreHeader(org.distill4j.store.StoreHeader.Layout.TOP_K,
                 org.distill4j.store.ValueCodec.F16, org.distill4j.store.StoreHeader.ValueKind.LOG_PROBS, 10, 2, 3, 4, 1.0, "{}");
         try (org.distill4j.store.StoreWriter w = org.distill4j.store.StoreWriter.open(dir.resolve("top2.d4j"), h)) {
-            w.writeTopK(new int[]{1, 2, 3, 4, 5, 6}, new float[]{-0.1f, -2, -0.2f, -3, -0.3f, -4}, 3);
+            w.writeTopK(new int[]{1, 2, 3, 4, 5, 6}, new float[]{-0.1f, -2.5f, -0.2f, -3, -0.3f, -4}, 3);
             w.finish();
         }
         String storeOnly = base("  - name: topk-kd\n").replace("  hidden: [8]\n  epochs: 1\n", "  store: {path: top2.d4j}\n");

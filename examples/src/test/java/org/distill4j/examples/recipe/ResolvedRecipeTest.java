@@ -94,7 +94,7 @@ class ResolvedRecipeTest {
         org.distill4j.store.StoreHeader h = new org.distill4j.store.StoreHeader(org.distill4j.store.StoreHeader.Layout.TOP_K,
                 org.distill4j.store.ValueCodec.F16, org.distill4j.store.StoreHeader.ValueKind.LOG_PROBS, 10, 2, 3, 4, 1.0, "{}");
         try (org.distill4j.store.StoreWriter w = org.distill4j.store.StoreWriter.open(recipeDir.resolve("top2.d4j"), h)) {
-            w.writeTopK(new int[] {1, 2, 3, 4, 5, 6}, new float[] {-0.1f, -2, -0.2f, -3, -0.3f, -4}, 3);
+            w.writeTopK(new int[] {1, 2, 3, 4, 5, 6}, new float[] {-0.1f, -2.5f, -0.2f, -3, -0.3f, -4}, 3);
             w.finish();
         }
         String onnx = MODELS.resolve("cnn-teacher.onnx").toString();
