@@ -1373,7 +1373,7 @@ __device__ __forceinline__ float topk_row(const In* __restrict__ sr, const int* 
     known = reduce.sum(known);
     // with every class among the entries none is outside them: no rest bucket on either side (the same in every thread)
     rest = rest && reduce.sum(present) < (float)V;
-    if (rest && known > 1.f + 1e-3f) {
+    if (rest && known > 1.f + distill::TOPK_MASS_TOLERANCE) {
         bad = 1;
     }
     const float logRest = distill::topk_rest_log(known, rest, invT);

@@ -245,6 +245,11 @@ struct TopkTeacher {
     float logRest;
 };
 
+// How far above 1 a row's entries' probabilities may sum under the rest tail before the row is flagged (and rerun on the
+// CPU, which refuses it): TopKKd.MASS_TOLERANCE, the bound the CPU loss and the stores take (CudaRuntimeLogicTest checks
+// that the two agree).
+constexpr float TOPK_MASS_TOLERANCE = 0.01f;
+
 DISTILL_HD float topk_rest_log(float known, bool rest, float invT) {
     if (!rest) {
         return -DISTILL_INF;

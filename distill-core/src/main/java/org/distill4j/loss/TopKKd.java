@@ -27,6 +27,14 @@ public final class TopKKd implements LogitLoss, TemperatureScaled {
     /** The registered name. */
     public static final String NAME = "topk-kd";
 
+    /**
+     * How far above 1 a row's entries' probabilities may sum under the rest tail (the rest bucket is then empty): a
+     * producer's rounding, and a 16-bit store's (bf16 keeps 8 bits of each log-probability, about 0.4% of each
+     * probability). More is not one distribution, and the row is refused. The stores check rows against the same bound
+     * when they are written and read, and the CUDA kernel flags such rows at it too.
+     */
+    public static final double MASS_TOLERANCE = 0.01;
+
     /** How the teacher's probability mass outside the top-k is treated. */
     public enum Tail {
         RENORMALIZE, REST_BUCKET;
@@ -163,7 +171,7 @@ public final class TopKKd implements LogitLoss, TemperatureScaled {
                 final boolean rest = restTail && entries < v;
                 int buckets = k;
                 if (rest) {
-                    if (known > 1 + 1e-3) {
+                    if (known > 1 + MASS_TOLERANCE) {
                         throw new BadRowException("top-k probabilities of row ", r, " sum to " + known
                                 + " > 1; the rest bucket needs true log-probabilities");
                     }

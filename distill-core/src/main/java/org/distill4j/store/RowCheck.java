@@ -23,7 +23,7 @@ final class RowCheck {
      * How far above 1 the probabilities of a top-k row's entries may sum (the producer's rounding, and the dtype's), as
      * the writer, the reader and an import check it; an import also allows a dense row of probabilities this far from 1.
      */
-    static final double SUM_TOLERANCE = 0.01;
+    static final double SUM_TOLERANCE = org.distill4j.loss.TopKKd.MASS_TOLERANCE; // the bound topk-kd's rest tail takes
 
     private RowCheck() {
     }

@@ -727,6 +727,37 @@ class LossFamilyTest {
         }
     }
 
+    /**
+     * The rest tail takes a row whose entries sum just within TopKKd.MASS_TOLERANCE above 1 (a 16-bit store's rounding) as
+     * one with an empty rest bucket, the renormalized tail's value and gradient; just beyond it, the row is refused.
+     */
+    @Test
+    void theRestTailTakesMassUpToItsToleranceAboveOne() {
+        double[] p = {0.55, 0.3, 0.15};
+        double within = 1 + 0.9 * TopKKd.MASS_TOLERANCE;
+        double beyond = 1 + 1.1 * TopKKd.MASS_TOLERANCE;
+        float[] s = {0.3f, -1.2f, 2.0f, 0.7f, -0.4f, 1.1f, 0.05f};
+        for (double mass : new double[]{within, beyond}) {
+            float[] lps = new float[3];
+            for (int j = 0; j < 3; j++) {
+                lps[j] = (float) Math.log(p[j] * mass);
+            }
+            LogitBatch b = LogitBatch.ofTopK(1, 7, s, new int[]{2, 5, 0}, lps, 3, null);
+            TopKKd rest = new TopKKd(2, TopKKd.Tail.REST_BUCKET);
+            if (mass == beyond) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> rest.compute(b, new float[7], 0.6f));
+                assertTrue(e.getMessage().contains("top-k probabilities of row 0 sum to"), e.getMessage());
+                continue;
+            }
+            float[] g = new float[7];
+            float[] gRenorm = new float[7];
+            double v = rest.compute(b, g, 0.6f).value();
+            double vRenorm = new TopKKd(2, TopKKd.Tail.RENORMALIZE).compute(b, gRenorm, 0.6f).value();
+            assertEquals(vRenorm, v, 1e-6 * Math.abs(vRenorm), "an empty rest bucket");
+            assertArrayEquals(gRenorm, g, 1e-6f);
+        }
+    }
+
     @Test
     void topKInputErrorsNameRowAndEntry() {
         float[] s = new float[2 * 5];

@@ -109,6 +109,47 @@ class CudaKernelsGpuTest extends GpuTest {
     }
 
     /**
+     * Under the rest tail, rows whose entries' probabilities sum just above 1 (1.001 to 1.005: a 16-bit store's rounding, within
+     * TopKKd.MASS_TOLERANCE) are computed by the kernel itself (no CPU rerun) and agree with the CPU loss; a row at 1.03 is
+     * refused on both backends, naming it. Warp (V 37) and block (V 3001) kernels.
+     */
+    @ParameterizedTest(name = "V {0}")
+    @CsvSource({"37", "3001"})
+    void topKMassJustAboveOneIsTakenAndFarAboveRefused(int v) {
+        int rows = 5;
+        int k = 4;
+        Random rng = new Random(77L * v);
+        float[] s = Inputs.logits(rng, rows, v, 3.0);
+        int[] ids = new int[rows * k];
+        float[] lps = new float[rows * k];
+        for (int r = 0; r < rows; r++) {
+            double[] p = {0.6, 0.25, 0.1, 0.055}; // 1.005
+            for (int j = 0; j < k; j++) {
+                ids[r * k + j] = (r + 5 * j) % v;
+                lps[r * k + j] = (float) Math.log(p[j] * (1 - 0.001 * r)); // masses 1.005 down to 1.001
+            }
+        }
+        org.distill4j.loss.TopKKd loss = new org.distill4j.loss.TopKKd(2.0, org.distill4j.loss.TopKKd.Tail.REST_BUCKET);
+        LogitBatch batch = LogitBatch.ofTopK(rows, v, s, ids, lps, k, new int[rows]);
+        long reruns = backend.cpuReruns();
+        float[] grad = Inputs.poisoned(rows * v);
+        LossResult r = backend.logitLoss(loss, batch, grad, 0.8f);
+        assertEquals(reruns, backend.cpuReruns(), "the kernel computed the rows itself");
+        float[] cpuGrad = new float[rows * v];
+        LossResult cpu = loss.compute(batch, cpuGrad, 0.8f);
+        Tolerances.assertKernelValueClose(cpu.value(), r.value(), Tolerances.KERNEL_F32_VALUE_REL, "topk mass 1.005, V " + v);
+        Tolerances.assertKernelGradClose(KernelInputs.widen(cpuGrad), grad, Tolerances.KERNEL_F32_GRAD, "topk mass 1.005, V " + v);
+
+        float[] far = lps.clone();
+        far[3 * k] = (float) Math.log(0.625); // row 3: 1.03
+        LogitBatch bad = LogitBatch.ofTopK(rows, v, s, ids, far, k, new int[rows]);
+        IllegalArgumentException gpu = assertThrows(IllegalArgumentException.class, () -> backend.logitLoss(loss, bad, new float[rows * v], 1f));
+        IllegalArgumentException c = assertThrows(IllegalArgumentException.class, () -> loss.compute(bad, new float[rows * v], 1f));
+        assertTrue(c.getMessage().contains("top-k probabilities of row 3 sum to"), c.getMessage());
+        assertEquals(c.getMessage(), gpu.getMessage());
+    }
+
+    /**
      * Top-k rows with absent slots (id -1, -inf: entries a vocabulary alignment dropped) are the top-k of their other
      * entries: under the rest tail the absent slots' classes are part of the rest, and a row with fewer entries than
      * classes has a rest bucket even where k = V. The kernel agrees with the CPU loss without flagging such rows (no CPU

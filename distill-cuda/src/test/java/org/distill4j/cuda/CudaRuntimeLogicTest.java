@@ -379,6 +379,16 @@ class CudaRuntimeLogicTest {
         assertArrayEquals(new byte[] {1, 1, 0, 1}, CudaBackend.countedMask(teacher));
     }
 
+    /** The kernel flags a top-k row's excess mass at the bound the CPU loss and the stores take. */
+    @Test
+    void theKernelsTopKMassBoundIsTheCpuLosss() throws Exception {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("constexpr float TOPK_MASS_TOLERANCE = ([0-9.eE+-]+)f;")
+                .matcher(Files.readString(Path.of("src/main/cuda/row_math.cuh")));
+        assertTrue(m.find(), "row_math.cuh defines TOPK_MASS_TOLERANCE");
+        assertEquals((float) org.distill4j.loss.TopKKd.MASS_TOLERANCE, Float.parseFloat(m.group(1)));
+        assertTrue(KernelImage.source().contains("known > 1.f + distill::TOPK_MASS_TOLERANCE"), "the top-k kernel reads it");
+    }
+
     @Test
     void theJarShipsEveryKernelAndItsSources() throws Exception {
         assertEquals(Files.readString(Path.of("src/main/cuda/distill_losses.cu")), KernelImage.source());
