@@ -10,8 +10,7 @@ import java.util.Random;
  *
  * <p>The draws come from the {@code Random} given: one {@code nextDouble()} per row, in order.
  */
-public final class RandomFlip implements Augmentation {
-    private final ImageShape shape;
+public final class RandomFlip extends ImageTransform {
     private final double probability;
 
     /**
@@ -20,18 +19,11 @@ public final class RandomFlip implements Augmentation {
      * @throws IllegalArgumentException naming the setting when one is out of range
      */
     public RandomFlip(ImageShape shape, double probability) {
-        if (shape == null) {
-            throw new IllegalArgumentException("flip: the image shape is missing");
-        }
+        super(shape, "flip");
         if (!(probability > 0 && probability <= 1)) {
             throw new IllegalArgumentException("flip: the probability (the chance a row is flipped) must be in (0, 1], got " + probability);
         }
-        this.shape = shape;
         this.probability = probability;
-    }
-
-    public ImageShape shape() {
-        return shape;
     }
 
     public double probability() {
@@ -62,25 +54,8 @@ public final class RandomFlip implements Augmentation {
         return new Batch(batch.indices().clone(), out, batch.featureCount(), batch.labels().clone());
     }
 
-    /** False: a moved or mirrored image keeps its label. */
-    /** Rows must be images of {@link #shape()}. */
-    @Override
-    public void checkFeatureCount(int featureCount) {
-        shape.check(featureCount, describe());
-    }
-
-    @Override
-    public boolean removesLabels() {
-        return false;
-    }
-
     @Override
     public String describe() {
         return String.format(Locale.ROOT, "flip(probability=%s, images=%s)", probability, shape);
-    }
-
-    @Override
-    public String toString() {
-        return describe();
     }
 }

@@ -11,8 +11,7 @@ import java.util.Random;
  *
  * <p>The draws come from the {@code Random} given, in a fixed order: per row, {@code dy} then {@code dx}.
  */
-public final class RandomShift implements Augmentation {
-    private final ImageShape shape;
+public final class RandomShift extends ImageTransform {
     private final int maxShift;
     private final float fill;
 
@@ -24,9 +23,7 @@ public final class RandomShift implements Augmentation {
      * @throws IllegalArgumentException naming the setting when one is out of range
      */
     public RandomShift(ImageShape shape, int maxShift, float fill) {
-        if (shape == null) {
-            throw new IllegalArgumentException("shift: the image shape is missing");
-        }
+        super(shape, "shift");
         if (maxShift < 1 || maxShift >= Math.min(shape.height(), shape.width())) {
             throw new IllegalArgumentException("shift: the largest move must be in [1, " + (Math.min(shape.height(), shape.width()) - 1)
                     + "] pixels for images of " + shape + ", got " + maxShift);
@@ -34,13 +31,8 @@ public final class RandomShift implements Augmentation {
         if (!Float.isFinite(fill)) {
             throw new IllegalArgumentException("shift: the fill value must be finite, got " + fill);
         }
-        this.shape = shape;
         this.maxShift = maxShift;
         this.fill = fill;
-    }
-
-    public ImageShape shape() {
-        return shape;
     }
 
     public int maxShift() {
@@ -84,25 +76,8 @@ public final class RandomShift implements Augmentation {
         return new Batch(batch.indices().clone(), out, batch.featureCount(), batch.labels().clone());
     }
 
-    /** False: a moved or mirrored image keeps its label. */
-    /** Rows must be images of {@link #shape()}. */
-    @Override
-    public void checkFeatureCount(int featureCount) {
-        shape.check(featureCount, describe());
-    }
-
-    @Override
-    public boolean removesLabels() {
-        return false;
-    }
-
     @Override
     public String describe() {
         return String.format(Locale.ROOT, "shift(max=%d px, fill=%s, images=%s)", maxShift, fill, shape);
-    }
-
-    @Override
-    public String toString() {
-        return describe();
     }
 }
