@@ -237,22 +237,54 @@ public final class Dataset {
     /**
      * A CRC32C over the sample count, feature count, every feature value and every label: identifies
      * the exact data (and order) a stored teacher was labeled on. Computed once and cached.
+     *
+     * @see #featureFingerprint()
      */
     public long fingerprint() {
         long f = fingerprint;
         if (f == 0) {
-            java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
-            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(1 << 16);
-            b.putInt(size()).putInt(featureCount);
-            for (float x : features) {
-                if (b.remaining() < 4) {
-                    b.flip();
-                    crc.update(b);
-                    b.clear();
-                }
-                b.putFloat(x);
+            f = crc(true);
+            fingerprint = f;
+        }
+        return f;
+    }
+
+    /**
+     * A CRC32C over the sample count, feature count and every feature value, in order, but not the labels: what a
+     * teacher's outputs depend on. A soft-target store labeled on this dataset serves every dataset of the same
+     * feature fingerprint, so also these samples with their labels removed ({@link #withoutLabels(String)}), changed, or
+     * some of them {@link #IGNORE_INDEX}; one feature value changed (by a bit), the samples in another order, or
+     * another sample or feature count give another fingerprint. Computed once and cached; never 0.
+     *
+     * @see #fingerprint()
+     */
+    public long featureFingerprint() {
+        long f = featureFingerprint;
+        if (f == 0) {
+            f = crc(false);
+            featureFingerprint = f;
+        }
+        return f;
+    }
+
+    private volatile long fingerprint;
+    private volatile long featureFingerprint;
+
+    /** The CRC32C of the counts and the features, then (with {@code labels}) the labels, with bit 40 set. */
+    private long crc(boolean labels) {
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(1 << 16);
+        b.putInt(size()).putInt(featureCount);
+        for (float x : features) {
+            if (b.remaining() < 4) {
+                b.flip();
+                crc.update(b);
+                b.clear();
             }
-            for (int l : labels) {
+            b.putFloat(x);
+        }
+        if (labels) {
+            for (int l : this.labels) {
                 if (b.remaining() < 4) {
                     b.flip();
                     crc.update(b);
@@ -260,15 +292,11 @@ public final class Dataset {
                 }
                 b.putInt(l);
             }
-            b.flip();
-            crc.update(b);
-            f = crc.getValue() | (1L << 40); // never 0, so 0 can mean "not computed"
-            fingerprint = f;
         }
-        return f;
+        b.flip();
+        crc.update(b);
+        return crc.getValue() | (1L << 40); // never 0, so 0 can mean "not computed"
     }
-
-    private volatile long fingerprint;
 
     @Override
     public String toString() {

@@ -238,6 +238,74 @@ class DatasetTest {
         assertNotEquals(empty.fingerprint(), new Dataset("empty", new float[0], 5, new int[0], 2).fingerprint(), "the feature count");
     }
 
+    /**
+     * The feature fingerprint (what a store serves by) is pinned too: the CRC32C of the counts and the features alone, with
+     * bit 40 set. Labels, removed, changed or ignored, leave it as it is; a feature value (one ulp, in any 64 KiB block),
+     * the order, the sample count or the feature count change it; and it is not the full fingerprint.
+     */
+    @Test
+    void theFeatureFingerprintCoversTheFeaturesButNotTheLabels() {
+        Random rng = new Random(47);
+        int n = 2503;
+        int d = 9; // 22,527 values: several 64 KiB blocks
+        float[] x = new float[n * d];
+        int[] y = new int[n];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) rng.nextGaussian();
+        }
+        for (int i = 0; i < n; i++) {
+            y[i] = rng.nextInt(6);
+        }
+        Dataset data = new Dataset("feat", x, d, y, 6);
+        long f = data.featureFingerprint();
+        assertEquals(referenceFeatures(x, d, n), f);
+        assertEquals(f, data.featureFingerprint(), "cached");
+        assertNotEquals(0L, f);
+        assertNotEquals(data.fingerprint(), f, "not the full fingerprint");
+        assertEquals(f, data.withoutLabels("stripped").featureFingerprint(), "labels removed");
+        assertNotEquals(data.fingerprint(), data.withoutLabels("stripped").fingerprint());
+        int[] other = y.clone();
+        int[] ignored = y.clone();
+        for (int i = 0; i < n; i += 3) {
+            other[i] = (other[i] + 1) % 6;
+            ignored[i] = Dataset.IGNORE_INDEX;
+        }
+        assertEquals(f, new Dataset("relabeled", x, d, other, 6).featureFingerprint(), "other labels");
+        assertEquals(f, new Dataset("ignored", x, d, ignored, 6).featureFingerprint(), "some ignored");
+        assertEquals(f, new Dataset("classes", x, d, y, 11).featureFingerprint(), "another class count: not what a teacher reads");
+        for (int at : new int[]{0, 16383, 16384, x.length - 1}) {
+            float[] changed = x.clone();
+            changed[at] = Math.nextUp(changed[at]);
+            long g = new Dataset("feat", changed, d, y, 6).featureFingerprint();
+            assertEquals(referenceFeatures(changed, d, n), g, "value " + at);
+            assertNotEquals(f, g, "value " + at);
+        }
+        assertNotEquals(f, data.shuffled(5).featureFingerprint(), "another order");
+        int[] swap = new int[n];
+        for (int i = 0; i < n; i++) {
+            swap[i] = i;
+        }
+        swap[0] = 1;
+        swap[1] = 0;
+        assertNotEquals(f, data.subset(swap, "swapped").featureFingerprint(), "two rows swapped");
+        assertNotEquals(f, data.head(n - 1).featureFingerprint(), "one sample fewer");
+        // the same values read as rows of 3 features: only the feature count differs
+        assertNotEquals(f, new Dataset("wide", x, 3, new int[n * 3], 6).featureFingerprint(), "the feature count");
+        assertNotEquals(new Dataset("e", new float[0], 4, new int[0], 2).featureFingerprint(),
+                new Dataset("e", new float[0], 5, new int[0], 2).featureFingerprint(), "the feature count, no samples");
+    }
+
+    private static long referenceFeatures(float[] x, int d, int n) {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(8 + 4 * x.length);
+        b.putInt(n).putInt(d);
+        for (float v : x) {
+            b.putFloat(v);
+        }
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        crc.update(b.array());
+        return crc.getValue() | (1L << 40);
+    }
+
     private static long reference(float[] x, int d, int[] y) {
         java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(8 + 4 * x.length + 4 * y.length);
         b.putInt(y.length).putInt(d);
