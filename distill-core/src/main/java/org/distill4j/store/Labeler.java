@@ -23,8 +23,9 @@ import java.util.function.LongConsumer;
  * cross a chunk boundary ({@link Options#batchSize()}), so the rows after a resume reach the teacher in the very batches
  * of an uninterrupted run. The
  * provenance records the teacher id and description, a content hash of the teacher's weights or model
- * ({@link Teacher#identity()}), and the dataset's name, size and fingerprint, so a stored teacher serves only that
- * dataset, and a resume (or the reuse of a complete store) with another teacher is refused, also one retrained under the
+ * ({@link Teacher#identity()}), and the dataset's name, size and fingerprints ({@link Dataset#fingerprint()}, of features
+ * and labels, and {@link Dataset#featureFingerprint()}, of the features alone), so a stored teacher serves only the
+ * samples that were labeled, in that order, with their labels or without (see {@link StoredTeacher#serves}), and a resume (or the reuse of a complete store) with another teacher is refused, also one retrained under the
  * same id. A complete store from before the weights were recorded is reused by its id alone, with a warning.
  *
  * <p>Classes a teacher gives no mass ({@code -Infinity} logits, e.g. of a {@code VocabularyAlignment} PAD teacher,
@@ -110,8 +111,8 @@ public final class Labeler {
     }
 
     /**
-     * The provenance every store records: the teacher's id and description and the dataset's name, size
-     * and fingerprint ({@link StoredTeacher} reads the id and the fingerprint back).
+     * The provenance every store records: the teacher's id and description and the dataset's name, size,
+     * fingerprint and feature fingerprint ({@link StoredTeacher} reads the id and the fingerprints back).
      */
     static String provenance(String teacherId, String description, Dataset data) {
         return provenance(teacherId, description, null, data);
@@ -131,7 +132,47 @@ public final class Labeler {
                 + (weights == null ? "" : "\",\"" + WEIGHTS + "\":\"" + weights)
                 + (source == null ? "" : "\",\"" + SOURCE + "\":\"" + json(source))
                 + "\",\"dataset\":\"" + json(data.name()) + "\",\"datasetRows\":" + data.size()
-                + ",\"datasetFingerprint\":" + data.fingerprint() + "}";
+                + ",\"" + FINGERPRINT + "\":" + data.fingerprint() + ",\"" + FEATURE_FINGERPRINT + "\":" + data.featureFingerprint() + "}";
+    }
+
+    /**
+     * The provenance field with the dataset's {@link Dataset#fingerprint()} (features and labels): what {@code store info}
+     * shows and what a store from before {@link #FEATURE_FINGERPRINT} serves by.
+     */
+    static final String FINGERPRINT = "datasetFingerprint";
+
+    /**
+     * The provenance field with the dataset's {@link Dataset#featureFingerprint()} (features only): what a
+     * {@link StoredTeacher} serves by, so the same samples unlabeled, relabeled or partly ignored are served too.
+     */
+    static final String FEATURE_FINGERPRINT = "datasetFeatureFingerprint";
+
+    /** {@code provenance} without the feature fingerprint (what a store recorded before it had one). */
+    static String withoutFeatureFingerprint(String provenance) {
+        return provenance.replaceFirst(",\"" + FEATURE_FINGERPRINT + "\":\\d+", "");
+    }
+
+    /**
+     * {@code header} as a store started by an older Distill4J would have it, when {@code found} (the header of the store or
+     * {@code .partial} already there, or null) records no feature fingerprint: such a store is reused or resumed as it
+     * was started (and is then compared as before: teacher, settings and the dataset's full fingerprint), so it is
+     * finished the way it began, and serves, as before, only the dataset it was labeled on, labels included. Otherwise
+     * {@code header} as it is.
+     */
+    static StoreHeader asStarted(StoreHeader found, StoreHeader header, Path at) {
+        if (found == null || StoredTeacher.recorded(found.provenance(), FINGERPRINT) == null
+                || StoredTeacher.recorded(found.provenance(), FEATURE_FINGERPRINT) != null
+                || StoredTeacher.recorded(header.provenance(), FEATURE_FINGERPRINT) == null) {
+            return header;
+        }
+        LOG.info("{} records no feature fingerprint (a store started by an older Distill4J): it is continued as it was started, and "
+                + "serves only the dataset it was labeled on, labels included; delete it and label again for it to serve these "
+                + "samples unlabeled or relabeled too", at);
+        return withProvenance(header, withoutFeatureFingerprint(header.provenance()));
+    }
+
+    static StoreHeader withProvenance(StoreHeader h, String provenance) {
+        return new StoreHeader(h.layout(), h.codec(), h.values(), h.vocab(), h.k(), h.rows(), h.chunkRows(), h.temperature(), provenance);
     }
 
     /** The provenance field with the content hash of the teacher's weights or model. */
@@ -194,6 +235,7 @@ public final class Labeler {
         if (Files.exists(out)) {
             try (SoftTargetStore s = SoftTargetStore.open(out)) {
                 StoreHeader h = s.header();
+                header = asStarted(h, header, out);
                 if (!h.equals(header) && !h.provenance().contains("\"" + WEIGHTS + "\"")
                         && h.equals(new StoreHeader(header.layout(), header.codec(), header.values(), header.vocab(), header.k(),
                         header.rows(), header.chunkRows(), header.temperature(), withoutWeights(header.provenance())))) {
@@ -207,6 +249,10 @@ public final class Labeler {
             }
             LOG.info("{} is already complete ({} rows)", out, data.size());
             return new Result(out, data.size(), data.size(), true, 0, 0);
+        }
+        Path partial = StoreWriter.partialPath(out);
+        if (Files.exists(partial)) {
+            header = asStarted(StoreImport.existingHeader(partial, false), header, partial);
         }
         SparseTeacher sparse = o.topK() > 0 ? TopKTeacher.of(teacher, o.topK()) : null;
         long start = System.nanoTime();

@@ -23,7 +23,8 @@ import java.util.zip.CRC32C;
  * Imports teacher outputs computed elsewhere (a PyTorch model, an LLM server's logprobs) into a
  * soft-target store, so that students train from them exactly as from a store written by
  * {@link Labeler}. Row {@code i} of the source is the teacher's output for sample {@code i} of the
- * dataset given, which the store then serves (its fingerprint is recorded).
+ * dataset given, which the store then serves (its fingerprints are recorded: the same samples unlabeled or relabeled are
+ * served too, as by a labeled store, {@link StoredTeacher#serves}).
  *
  * <p>Sources:
  * <ul>
@@ -998,8 +999,9 @@ public final class StoreImport {
         boolean complete = Files.exists(out);
         Path at = complete ? out : StoreWriter.partialPath(out);
         StoreHeader found = complete || Files.exists(at) ? existingHeader(at, complete) : null;
+        header = Labeler.asStarted(found, header, at); // one from before the feature fingerprint: continued as it was started
         if (found != null && !found.equals(header)) {
-            StoreHeader unrecorded = withProvenance(header, Labeler.withoutSource(header.provenance()));
+            StoreHeader unrecorded = Labeler.withProvenance(header, Labeler.withoutSource(header.provenance()));
             String then = sourceOf(found.provenance());
             if (then == null && found.equals(unrecorded)) {
                 if (namedTeacher) {
@@ -1008,7 +1010,7 @@ public final class StoreImport {
                             StoredTeacher.teacherId(found.provenance()), source.names());
                 }
                 header = unrecorded; // continued as it was started, so a resumed store is the one it would have been then
-            } else if (then != null && withProvenance(found, Labeler.withoutSource(found.provenance())).equals(unrecorded)) {
+            } else if (then != null && Labeler.withProvenance(found, Labeler.withoutSource(found.provenance())).equals(unrecorded)) {
                 throw new StoreMismatchException(at + (complete ? " was imported from" : " was started from") + " another version of "
                         + source.names() + ": its content differs (" + (complete ? "when imported: " : "when started: ") + then + "; now: "
                         + sourceOf(header.provenance()) + "); delete " + at + " to import the source as it is now, or import into another store (another --out)");
@@ -1054,7 +1056,7 @@ public final class StoreImport {
      * The header of the complete store at {@code path} (as the reader opens it: a bad store fails here, naming what is
      * wrong), or of the {@code .partial} there, or null when that cannot be read: the writer then says what is wrong with it.
      */
-    private static StoreHeader existingHeader(Path path, boolean complete) throws IOException {
+    static StoreHeader existingHeader(Path path, boolean complete) throws IOException {
         if (complete) {
             try (SoftTargetStore s = SoftTargetStore.open(path)) {
                 return s.header();
@@ -1065,10 +1067,6 @@ public final class StoreImport {
         } catch (IOException | RuntimeException e) {
             return null;
         }
-    }
-
-    private static StoreHeader withProvenance(StoreHeader h, String provenance) {
-        return new StoreHeader(h.layout(), h.codec(), h.values(), h.vocab(), h.k(), h.rows(), h.chunkRows(), h.temperature(), provenance);
     }
 
     /** The source's identity recorded in a provenance, or null (a labeled store, or an import from before it was recorded). */

@@ -12,14 +12,17 @@ import java.util.regex.Pattern;
 
 /**
  * A teacher served from a soft-target store: the rows of a batch's sample indices. Rows are addressed
- * by the sample's index in the dataset that was labeled, so it serves only that dataset (checked by
- * the fingerprint recorded at labeling time). A dense store gives logits (stored log-probabilities
+ * by the sample's index in the dataset that was labeled, so it serves only the samples that were labeled, in that order
+ * (checked by the feature fingerprint recorded at labeling time), whatever their labels: also with their labels removed,
+ * changed or some of them ignored, since a teacher's outputs depend on the features alone ({@link #serves}). A dense store gives logits (stored log-probabilities
  * work as logits too: softmax(log p / T) is exactly the tempered distribution); a top-k store is a
  * {@link SparseTeacher} for {@code topk-kd}.
  */
 public class StoredTeacher implements Teacher {
     private static final Pattern TEACHER = Pattern.compile("\"teacher\"\\s*:\\s*\"((?:[^\"\\\\]|\\\\.)*)\"");
-    private static final Pattern FINGERPRINT = Pattern.compile("\"datasetFingerprint\"\\s*:\\s*(\\d+)");
+    // each key whole, quotes included, so neither pattern matches the other's key
+    private static final Pattern FINGERPRINT = Pattern.compile("\"" + Labeler.FINGERPRINT + "\"\\s*:\\s*(\\d+)");
+    private static final Pattern FEATURE_FINGERPRINT = Pattern.compile("\"" + Labeler.FEATURE_FINGERPRINT + "\"\\s*:\\s*(\\d+)");
 
     final SoftTargetStore store;
 
@@ -92,11 +95,52 @@ public class StoredTeacher implements Teacher {
         return false;
     }
 
-    /** Only the dataset that was labeled (same fingerprint and size). */
+    /**
+     * Whether the store's rows are this dataset's teacher outputs: the same number of samples, and the same features in
+     * the same order, whatever the labels (removed, changed, some {@link Dataset#IGNORE_INDEX}), by the
+     * {@link Dataset#featureFingerprint()} recorded at labeling or import time. A store from before that was recorded
+     * (its provenance holds only {@code datasetFingerprint}) serves, as then, only the exact dataset it was labeled on,
+     * labels included ({@link Dataset#fingerprint()}). A store that records neither serves nothing.
+     */
     @Override
     public boolean serves(Dataset data) {
-        Matcher m = FINGERPRINT.matcher(store.header().provenance());
-        return data.size() == store.rows() && m.find() && Long.parseLong(m.group(1)) == data.fingerprint();
+        if (data.size() != store.rows()) {
+            return false;
+        }
+        String provenance = store.header().provenance();
+        Long features = recorded(provenance, Labeler.FEATURE_FINGERPRINT);
+        if (features != null) {
+            return features == data.featureFingerprint();
+        }
+        Long full = recorded(provenance, Labeler.FINGERPRINT);
+        return full != null && full == data.fingerprint();
+    }
+
+    /**
+     * The whole number a provenance record holds under {@code key} ({@link Labeler#FINGERPRINT} or
+     * {@link Labeler#FEATURE_FINGERPRINT}), or null when it holds none. Read as JSON; a provenance that is not one JSON
+     * object (a store from elsewhere) is searched for the key, quoted, and a number.
+     */
+    static Long recorded(String provenance, String key) {
+        try {
+            if (JsonLine.parse(provenance) instanceof java.util.Map<?, ?> record) {
+                // numbers are read as doubles: exact for the 41-bit fingerprints
+                return record.get(key) instanceof Double d && d >= 0 && d < 0x1p53 && d == Math.rint(d) ? (Long) d.longValue() : null;
+            }
+        } catch (RuntimeException e) {
+            // not one JSON object: searched below
+        }
+        Pattern p = key.equals(Labeler.FEATURE_FINGERPRINT) ? FEATURE_FINGERPRINT : key.equals(Labeler.FINGERPRINT) ? FINGERPRINT
+                : Pattern.compile("\"" + Pattern.quote(key) + "\"\\s*:\\s*(\\d+)");
+        Matcher m = p.matcher(provenance);
+        if (!m.find()) {
+            return null;
+        }
+        try {
+            return Long.parseLong(m.group(1));
+        } catch (NumberFormatException e) {
+            return null; // more digits than a long holds: no fingerprint of ours
+        }
     }
 
     @Override

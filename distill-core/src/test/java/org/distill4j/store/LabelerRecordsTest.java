@@ -20,7 +20,8 @@ class LabelerRecordsTest {
     @Test
     void theProvenanceHoldsExactlyTheFieldsGiven() {
         Dataset data = data();
-        String tail = "\"dataset\":\"synthetic\",\"datasetRows\":200,\"datasetFingerprint\":" + data.fingerprint() + "}";
+        String tail = "\"dataset\":\"synthetic\",\"datasetRows\":200,\"datasetFingerprint\":" + data.fingerprint()
+                + ",\"datasetFeatureFingerprint\":" + data.featureFingerprint() + "}";
         assertEquals("{\"teacher\":\"t\",\"description\":\"an \\\"mlp\\\"\"," + tail, Labeler.provenance("t", "an \"mlp\"", data));
         assertEquals("{\"teacher\":\"t\",\"description\":\"d\"," + tail, Labeler.provenance("t", "d", null, data), "no weights");
         assertEquals("{\"teacher\":\"t\",\"description\":\"d\",\"teacherWeights\":\"0a1b\"," + tail,

@@ -14,7 +14,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** What a stored teacher says about itself, and which datasets it serves: only the one whose fingerprint it records. */
+/** What a stored teacher says about itself, and which datasets it serves: only those whose (feature) fingerprint it records. */
 class StoredTeacherTest {
 
     private static Dataset data(long seed, int n) {
@@ -122,9 +122,19 @@ class StoredTeacherTest {
         try (SoftTargetStore s = SoftTargetStore.open(store(tmp.resolve("b.d4j"), StoreHeader.Layout.DENSE, "{\"teacher\":\"t\"}", 11))) {
             assertFalse(StoredTeacher.of(s, "t").serves(data), "no fingerprint recorded");
         }
-        String other = prov.replace("\"datasetFingerprint\":" + data.fingerprint(), "\"datasetFingerprint\":" + (data.fingerprint() + 1));
+        String other = prov.replace("\"datasetFeatureFingerprint\":" + data.featureFingerprint(),
+                "\"datasetFeatureFingerprint\":" + (data.featureFingerprint() + 1));
         try (SoftTargetStore s = SoftTargetStore.open(store(tmp.resolve("c.d4j"), StoreHeader.Layout.DENSE, other, 11))) {
-            assertFalse(StoredTeacher.of(s, "t").serves(data), "another fingerprint");
+            assertFalse(StoredTeacher.of(s, "t").serves(data), "another feature fingerprint");
+        }
+        // the feature fingerprint decides when it is recorded: the full one is for stores from before it
+        String otherFull = prov.replace("\"datasetFingerprint\":" + data.fingerprint(), "\"datasetFingerprint\":" + (data.fingerprint() + 1));
+        try (SoftTargetStore s = SoftTargetStore.open(store(tmp.resolve("e.d4j"), StoreHeader.Layout.DENSE, otherFull, 11))) {
+            assertTrue(StoredTeacher.of(s, "t").serves(data), "another full fingerprint, the same feature fingerprint");
+        }
+        String oldOther = Labeler.withoutFeatureFingerprint(otherFull);
+        try (SoftTargetStore s = SoftTargetStore.open(store(tmp.resolve("f.d4j"), StoreHeader.Layout.DENSE, oldOther, 11))) {
+            assertFalse(StoredTeacher.of(s, "t").serves(data), "an old store of another fingerprint");
         }
         try (SoftTargetStore s = SoftTargetStore.open(store(tmp.resolve("d.d4j"), StoreHeader.Layout.DENSE, prov, 12))) {
             assertFalse(StoredTeacher.of(s, "t").serves(data), "the right fingerprint, another row count");
