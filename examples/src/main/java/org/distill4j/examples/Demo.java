@@ -329,12 +329,8 @@ public final class Demo {
         }
         int unlabeled = 0;
         if (s.unlabeledSamples > 0) {
-            if (s.storeOnly && s.teachers != null && s.teachers.isEmpty()) {
-                throw new org.distill4j.examples.recipe.RecipeException(recipeFile(s) + "data.unlabeledSamples needs a teacher that runs"
-                        + " (a model, which may label teacher.store first): a teacher of stored outputs alone holds the rows of the samples"
-                        + " it was labeled on, labels included ('distill label' keeps each sample's label), not those of this run's"
-                        + " transfer set with unlabeled samples");
-            }
+            // a teacher of stored outputs alone serves them where it was labeled on the same images in the same order,
+            // whatever their labels (StoredTeacher.serves); else storeMismatch says what to change
             int from = transfer.size();
             int to = (int) Math.min(shuffled.size(), (long) from + s.unlabeledSamples);
             unlabeled = to - from;
@@ -682,7 +678,9 @@ public final class Demo {
             set.add("data.shuffle: false");
         }
         if (transfer.size() != rows) {
-            set.add("data.transferSamples: " + rows);
+            int unlabeled = transfer.unlabeledSize();
+            set.add(unlabeled > 0 && rows > unlabeled ? "data.transferSamples: " + (rows - unlabeled) + " (with the "
+                    + unlabeled + " unlabeled samples, " + rows + " in all)" : "data.transferSamples: " + rows);
         }
         if (firstRows && !set.isEmpty()) {
             return what + "; its rows are the training split's first " + rows + " samples (as 'distill label --limit " + rows

@@ -271,12 +271,13 @@ class DemoTest {
     }
 
     /**
-     * With unlabeled samples: a loss that needs every row's label (dkd) is refused before the teacher trains; a teacher of
-     * stored outputs alone is refused; a teacher that runs and labels a store first (a recipe's teacher + teacher.store)
-     * labels the transfer set with its unlabeled samples and distills from it.
+     * With unlabeled samples: a loss that needs every row's label (dkd) is refused before the teacher trains; a teacher that
+     * runs and labels a store first (a recipe's teacher + teacher.store) labels the transfer set with its unlabeled samples
+     * and distills from it; that store alone then serves a run over the same images (the same rows), and a run over more
+     * images is refused, naming both sizes.
      */
     @Test
-    void unlabeledSamplesWithDkdOrAStoreOnlyTeacherAreRefusedAndATeacherThatLabelsAStoreRuns(@org.junit.jupiter.api.io.TempDir Path tmp)
+    void unlabeledSamplesWithDkdAreRefusedAndAStoreServesThemWhereItWasLabeledOnTheSameImages(@org.junit.jupiter.api.io.TempDir Path tmp)
             throws Exception {
         java.io.PrintStream out = new java.io.PrintStream(new java.io.ByteArrayOutputStream(), true, java.nio.charset.StandardCharsets.UTF_8);
         Demo.Settings dkd = tiny(tmp.resolve("dkd"));
@@ -298,14 +299,6 @@ class DemoTest {
         assertTrue(java.nio.file.Files.notExists(Demo.checkpointDir(mixed, "teacher").resolve(org.distill4j.train.Checkpoints.FILE_NAME)),
                 "the teacher did not train");
 
-        Demo.Settings storeOnly = tiny(tmp.resolve("store-only"));
-        storeOnly.unlabeledSamples = 50;
-        storeOnly.storeOnly = true;
-        storeOnly.store = tmp.resolve("absent.d4j");
-        storeOnly.teachers = java.util.List.of();
-        e = org.junit.jupiter.api.Assertions.assertThrows(org.distill4j.examples.recipe.RecipeException.class, () -> Demo.run(storeOnly, out));
-        assertTrue(e.getMessage().contains("data.unlabeledSamples needs a teacher that runs"), e.getMessage());
-
         Demo.Settings labelsAStore = tiny(tmp.resolve("labels-a-store"));
         labelsAStore.unlabeledSamples = 40;
         labelsAStore.storeOnly = true;
@@ -317,6 +310,25 @@ class DemoTest {
         try (org.distill4j.store.SoftTargetStore st = org.distill4j.store.SoftTargetStore.open(labelsAStore.store)) {
             assertEquals(70, st.rows(), "the store holds every row");
         }
+
+        // that store alone serves a later run over the same images, unlabeled ones included
+        Demo.Settings storeOnly = tiny(tmp.resolve("store-only"));
+        storeOnly.unlabeledSamples = 40;
+        storeOnly.storeOnly = true;
+        storeOnly.store = labelsAStore.store;
+        storeOnly.teachers = java.util.List.of();
+        Demo.Row fromStore = Demo.run(storeOnly, out).stream().filter(r -> r.name().startsWith("student distilled")).findFirst()
+                .orElseThrow();
+        assertEquals(70, fromStore.trainSamples());
+        assertEquals(distilled.testAccuracy(), fromStore.testAccuracy(), 0.0, "the same rows as the run that labeled the store");
+        // with more unlabeled samples than it holds, the store's mismatch says what to set
+        Demo.Settings more = tiny(tmp.resolve("store-only-more"));
+        more.unlabeledSamples = 50;
+        more.storeOnly = true;
+        more.store = labelsAStore.store;
+        more.teachers = java.util.List.of();
+        e = org.junit.jupiter.api.Assertions.assertThrows(org.distill4j.examples.recipe.RecipeException.class, () -> Demo.run(more, out));
+        assertTrue(e.getMessage().contains("holds 70 rows, not this run's transfer set (80 samples"), e.getMessage());
     }
 
     /** The parameters of the model the run saved for the row {@code row}. */
