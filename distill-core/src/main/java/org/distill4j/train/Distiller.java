@@ -175,7 +175,8 @@ public final class Distiller {
         }
         if (teacher != null && !teacher.serves(train)) {
             throw new IllegalArgumentException("teacher " + teacher.describe() + " cannot serve the training data " + train
-                    + ": a stored teacher serves only the dataset it was labeled on, in the same order");
+                    + ": a stored teacher serves only the samples it was labeled on (the same features in the same order, whatever"
+                    + " their labels)");
         }
         if (augmentation != null && teacher != null && !teacher.readsFeatures()) {
             throw new IllegalArgumentException("augmentation " + augmentation.describe() + " changes the batches' inputs, but teacher "

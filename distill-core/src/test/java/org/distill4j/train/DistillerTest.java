@@ -435,7 +435,7 @@ class DistillerTest {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Distiller.builder()
                     .teacher(org.distill4j.store.StoredTeacher.of(s, null)).student(Dl4jStudent.of(Nets.logitsMlp(D, 8, K, new Adam(1e-3), 1, 0)))
                     .loss(new SoftTargetKd(4, 0.2)).trainData(test).build());
-            assertTrue(e.getMessage().contains("serves only the dataset it was labeled on"), e.getMessage());
+            assertTrue(e.getMessage().contains("serves only the samples it was labeled on (the same features"), e.getMessage());
             IllegalArgumentException v = assertThrows(IllegalArgumentException.class, () -> Distiller.builder()
                     .teacher(org.distill4j.store.StoredTeacher.of(s, null))
                     .student(Dl4jStudent.of(Nets.logitsMlp(D, 8, K + 2, new Adam(1e-3), 1, 0)))

@@ -662,8 +662,9 @@ public final class Demo {
 
     /**
      * Why a store-only teacher's store cannot serve this run's transfer set, and what to set instead: the store's rows are
-     * compared with the training split's first rows (what {@code distill label --limit N} labels), so the advice names the
-     * store's actual N, and only the settings that differ.
+     * compared with the training split's first rows (what {@code distill label --limit N} labels) and with its first rows
+     * shuffled with the run's seed (what an earlier run with these data settings labeled), so the advice names the store's
+     * actual N, and only the settings that differ (with unlabeled samples, their count first).
      */
     private static String storeMismatch(Settings s, org.distill4j.store.SoftTargetStore store, FashionMnist.Split split, Dataset transfer) {
         long rows = store.rows();
@@ -671,20 +672,38 @@ public final class Demo {
         String what = file + "teacher.store.path: " + s.store + " holds " + rows + " rows, not this run's transfer set ("
                 + transfer.size() + " samples, " + (s.shuffle ? "drawn from the training split shuffled with seed " + s.seed
                 : "the training split's first " + transfer.size()) + ", " + split.source() + ")";
-        boolean firstRows = rows <= split.train().size()
-                && org.distill4j.store.StoredTeacher.of(store, null).serves(split.train().head((int) rows));
+        org.distill4j.store.StoredTeacher stored = org.distill4j.store.StoredTeacher.of(store, null);
+        boolean fits = rows <= split.train().size();
+        boolean firstRows = fits && stored.serves(split.train().head((int) rows));
+        boolean seededRows = fits && !firstRows && stored.serves(split.train().shuffled(s.seed).head((int) rows));
+        int unlabeled = transfer.unlabeledSize();
+        int labeled = transfer.size() - unlabeled;
         List<String> set = new ArrayList<>();
-        if (s.shuffle) {
+        if (firstRows && s.shuffle) {
             set.add("data.shuffle: false");
+        } else if (seededRows && !s.shuffle) {
+            set.add("data.shuffle: true");
         }
         if (transfer.size() != rows) {
-            int unlabeled = transfer.unlabeledSize();
-            set.add(unlabeled > 0 && rows > unlabeled ? "data.transferSamples: " + (rows - unlabeled) + " (with the "
-                    + unlabeled + " unlabeled samples, " + rows + " in all)" : "data.transferSamples: " + rows);
+            if (unlabeled > 0 && rows > labeled) {
+                set.add("data.unlabeledSamples: " + (rows - labeled));
+            } else if (unlabeled > 0) {
+                set.add("data.transferSamples: " + rows);
+                set.add("data.unlabeledSamples: 0");
+            } else {
+                set.add("data.transferSamples: " + rows);
+            }
         }
-        if (firstRows && !set.isEmpty()) {
-            return what + "; its rows are the training split's first " + rows + " samples (as 'distill label --limit " + rows
-                    + "' labels them): set " + String.join(" and ", set);
+        String whose = firstRows ? "the training split's first " + rows + " samples (as 'distill label --limit " + rows + "' labels them)"
+                : "the training split's first " + rows + " samples shuffled with seed " + s.seed + " (as a run with these data settings"
+                + " labels them)";
+        if ((firstRows || seededRows) && !set.isEmpty()) {
+            return what + "; its rows are " + whose + ": set " + String.join(" and ", set);
+        }
+        if (firstRows || seededRows) { // the same images in the same order: only their labels differ
+            return what + "; its rows are " + whose + ", but it was made before stores recorded the images apart from their labels,"
+                    + " so it serves them only with the labels it was labeled with: label them again into a new store to serve some"
+                    + " of them unlabeled";
         }
         return what + "; its rows are not the training split's first " + rows + " samples either (it was labeled on other data):"
                 + " label this data's first " + transfer.size() + " samples into a store ('distill label --limit " + transfer.size()

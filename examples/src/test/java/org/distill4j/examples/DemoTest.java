@@ -273,8 +273,8 @@ class DemoTest {
     /**
      * With unlabeled samples: a loss that needs every row's label (dkd) is refused before the teacher trains; a teacher that
      * runs and labels a store first (a recipe's teacher + teacher.store) labels the transfer set with its unlabeled samples
-     * and distills from it; that store alone then serves a run over the same images (the same rows), and a run over more
-     * images is refused, naming both sizes.
+     * and distills from it; that store alone then serves a run over the same images (the same rows), as does a store
+     * labeled with every label; a run over other images is refused, naming the data settings that match the store.
      */
     @Test
     void unlabeledSamplesWithDkdAreRefusedAndAStoreServesThemWhereItWasLabeledOnTheSameImages(@org.junit.jupiter.api.io.TempDir Path tmp)
@@ -321,14 +321,40 @@ class DemoTest {
                 .orElseThrow();
         assertEquals(70, fromStore.trainSamples());
         assertEquals(distilled.testAccuracy(), fromStore.testAccuracy(), 0.0, "the same rows as the run that labeled the store");
-        // with more unlabeled samples than it holds, the store's mismatch says what to set
+
+        // a store labeled with every label (70 labeled transfer samples) serves the same images with 40 of them unlabeled
+        Demo.Settings allLabeled = tiny(tmp.resolve("all-labeled"));
+        allLabeled.transferSamples = 70;
+        allLabeled.storeOnly = true;
+        allLabeled.store = tmp.resolve("labeled70.d4j");
+        allLabeled.teachers = java.util.List.of(TeacherSpec.trained(new int[] {8}, 0, 1, 1));
+        Demo.run(allLabeled, out);
+        Demo.Settings partly = tiny(tmp.resolve("partly-unlabeled"));
+        partly.unlabeledSamples = 40;
+        partly.storeOnly = true;
+        partly.store = allLabeled.store;
+        partly.teachers = java.util.List.of();
+        assertEquals(70, Demo.run(partly, out).stream().filter(r -> r.name().startsWith("student distilled")).findFirst().orElseThrow()
+                .trainSamples(), "its 70 rows serve 30 labeled and 40 unlabeled samples");
+
+        // a store of other sizes: the advice names the data settings that match it, the unlabeled samples' count first
         Demo.Settings more = tiny(tmp.resolve("store-only-more"));
         more.unlabeledSamples = 50;
         more.storeOnly = true;
-        more.store = labelsAStore.store;
+        more.store = allLabeled.store;
         more.teachers = java.util.List.of();
         e = org.junit.jupiter.api.Assertions.assertThrows(org.distill4j.examples.recipe.RecipeException.class, () -> Demo.run(more, out));
         assertTrue(e.getMessage().contains("holds 70 rows, not this run's transfer set (80 samples"), e.getMessage());
+        assertTrue(e.getMessage().endsWith("its rows are the training split's first 70 samples shuffled with seed 42 (as a run with"
+                + " these data settings labels them): set data.unlabeledSamples: 40"), e.getMessage());
+        Demo.Settings fewer = tiny(tmp.resolve("store-only-fewer"));
+        fewer.transferSamples = 75;
+        fewer.unlabeledSamples = 5;
+        fewer.storeOnly = true;
+        fewer.store = allLabeled.store;
+        fewer.teachers = java.util.List.of();
+        e = org.junit.jupiter.api.Assertions.assertThrows(org.distill4j.examples.recipe.RecipeException.class, () -> Demo.run(fewer, out));
+        assertTrue(e.getMessage().endsWith(": set data.transferSamples: 70 and data.unlabeledSamples: 0"), e.getMessage());
     }
 
     /** The parameters of the model the run saved for the row {@code row}. */
