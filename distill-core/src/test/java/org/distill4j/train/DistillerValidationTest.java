@@ -182,8 +182,8 @@ class DistillerValidationTest {
         refused("feature losses need a teacher: set it with teacher(...)",
                 () -> ce().featureLoss(1, new HintLoss(2, 2, 1e-3, 1), "a", "b"));
         Dataset train = data("train", 10, D, K);
-        refused("teacher stub teacher cannot serve the training data " + train + ": a stored teacher serves only the dataset it"
-                + " was labeled on, in the same order", () -> ce().teacher(new Stub(K, "other")).loss(new SoftTargetKd(2, 0.5)));
+        refused("teacher stub teacher cannot serve the training data " + train + ": a stored teacher serves only the samples it"
+                + " was labeled on (the same features in the same order, whatever their labels)", () -> ce().teacher(new Stub(K, "other")).loss(new SoftTargetKd(2, 0.5)));
         refused("teacher has 5 classes but the student has 4; they must match, or align them explicitly with"
                 + " VocabularyAlignment.align(teacher, 4, TRUNCATE or PAD)", () -> ce().teacher(new Stub(5, null)));
         ForwardingLoss both = new ForwardingLoss(new SoftTargetKd(2, 0.5)) {
