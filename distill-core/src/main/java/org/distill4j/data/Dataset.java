@@ -243,8 +243,8 @@ public final class Dataset {
     public long fingerprint() {
         long f = fingerprint;
         if (f == 0) {
-            f = crc(true);
-            fingerprint = f;
+            computeFingerprints();
+            f = fingerprint;
         }
         return f;
     }
@@ -261,8 +261,8 @@ public final class Dataset {
     public long featureFingerprint() {
         long f = featureFingerprint;
         if (f == 0) {
-            f = crc(false);
-            featureFingerprint = f;
+            computeFingerprints();
+            f = featureFingerprint;
         }
         return f;
     }
@@ -270,32 +270,41 @@ public final class Dataset {
     private volatile long fingerprint;
     private volatile long featureFingerprint;
 
-    /** The CRC32C of the counts and the features, then (with {@code labels}) the labels, with bit 40 set. */
-    private long crc(boolean labels) {
-        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+    /**
+     * Both fingerprints in one pass over the features: the CRC32C of the counts and the features (the feature
+     * fingerprint), continued over the labels (the fingerprint), each with bit 40 set (never 0, so 0 means "not computed").
+     */
+    private void computeFingerprints() {
+        java.util.zip.CRC32C all = new java.util.zip.CRC32C();
+        java.util.zip.CRC32C featuresOnly = new java.util.zip.CRC32C();
         java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(1 << 16);
         b.putInt(size()).putInt(featureCount);
         for (float x : features) {
             if (b.remaining() < 4) {
-                b.flip();
-                crc.update(b);
-                b.clear();
+                drain(b, all, featuresOnly);
             }
             b.putFloat(x);
         }
-        if (labels) {
-            for (int l : this.labels) {
-                if (b.remaining() < 4) {
-                    b.flip();
-                    crc.update(b);
-                    b.clear();
-                }
-                b.putInt(l);
+        drain(b, all, featuresOnly);
+        for (int l : labels) {
+            if (b.remaining() < 4) {
+                drain(b, all, null);
             }
+            b.putInt(l);
         }
+        drain(b, all, null);
+        featureFingerprint = featuresOnly.getValue() | (1L << 40);
+        fingerprint = all.getValue() | (1L << 40);
+    }
+
+    /** Feeds what {@code b} holds to {@code first} (and {@code second}, unless null) and empties it. */
+    private static void drain(java.nio.ByteBuffer b, java.util.zip.CRC32C first, java.util.zip.CRC32C second) {
         b.flip();
-        crc.update(b);
-        return crc.getValue() | (1L << 40); // never 0, so 0 can mean "not computed"
+        if (second != null) {
+            second.update(b.duplicate());
+        }
+        first.update(b);
+        b.clear();
     }
 
     @Override
