@@ -2,6 +2,7 @@ package org.distill4j.data;
 
 import java.util.Locale;
 import java.util.Random;
+import org.distill4j.loss.LossMath;
 
 /**
  * Mixup for distillation: row {@code r} of a batch becomes {@code lambda * x_r + (1 - lambda) * x_j}, with {@code j} the
@@ -114,7 +115,7 @@ public final class Mixup implements Augmentation {
     static double beta(double a, Random rng) {
         double lx = logGamma(a, rng);
         double ly = logGamma(a, rng);
-        return 1.0 / (1.0 + Math.exp(ly - lx));
+        return 1.0 / (1.0 + LossMath.exp(ly - lx));
     }
 
     /**

@@ -137,7 +137,7 @@ public final class AdaptiveKl extends TemperedDivergence {
         double[] out = r.extra();
         double z1 = 0;
         for (int i = 0; i < v; i++) {
-            z1 += Math.exp(temperature * (r.logP[i] - max));
+            z1 += LossMath.exp(temperature * (r.logP[i] - max));
         }
         final double lse1 = temperature * max + Math.log(z1);
         double m = Double.NEGATIVE_INFINITY;
@@ -148,7 +148,7 @@ public final class AdaptiveKl extends TemperedDivergence {
         }
         double z = 0;
         for (int i = 0; i < v; i++) {
-            z += Math.exp(out[i] - m);
+            z += LossMath.exp(out[i] - m);
         }
         final double lse = m + Math.log(z);
         for (int i = 0; i < v; i++) {

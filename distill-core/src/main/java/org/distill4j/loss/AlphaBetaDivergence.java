@@ -102,13 +102,13 @@ public final class AlphaBetaDivergence extends TemperedDivergence {
             double x = lp - lq; // p^(a+b) = c e^(b x), q^(a+b) = c e^(-a x) with c = p^a q^b
             if (lp == Double.NEGATIVE_INFINITY || beta * x > EXP_LIMIT || -alpha * x > EXP_LIMIT) {
                 // no cancellation to fear: the powers as they are (c e^(b x) or c e^(-a x) would overflow)
-                double cross = Math.exp(alpha * lp + beta * lq);
-                double qs = Math.exp(s * lq);
-                term = (alpha * Math.exp(s * lp) + beta * qs - s * cross) / (s * alpha * beta);
+                double cross = LossMath.exp(alpha * lp + beta * lq);
+                double qs = LossMath.exp(s * lq);
+                term = (alpha * LossMath.exp(s * lp) + beta * qs - s * cross) / (s * alpha * beta);
                 h = (qs - cross) / alpha;
             } else {
                 // the bracket's terms nearly cancel where p is close to q: in expm1 form they do not
-                double c = Math.exp(alpha * lp + beta * lq);
+                double c = LossMath.exp(alpha * lp + beta * lq);
                 double em = expm1(-alpha * x);
                 term = c * (expm1(beta * x) / beta + em / alpha) / s;
                 h = c * em / alpha;
@@ -124,12 +124,12 @@ public final class AlphaBetaDivergence extends TemperedDivergence {
     }
 
     /**
-     * {@code e^y - 1}: {@code Math.exp(y) - 1} where that loses at most a few ulps ({@code |y| >= 1/2}: the difference is at
-     * least 0.39 of the larger term), {@code Math.expm1} near 0, where it would lose them all. Math.exp is a JIT intrinsic
-     * and expm1 is not: abkd took 3.2 times kd's time at V = 32000 with expm1 throughout (cpu-losses-2026-11-23).
+     * {@code e^y - 1}: {@code LossMath.exp(y) - 1} where that loses at most a few ulps ({@code |y| >= 1/2}: the difference is at
+     * least 0.39 of the larger term), {@code Math.expm1} near 0, where it would lose them all. Math.expm1 is no JIT
+     * intrinsic: abkd took 3.2 times kd's time at V = 32000 with expm1 throughout (cpu-losses-2026-11-23).
      */
     static double expm1(double y) {
-        return Math.abs(y) >= 0.5 ? Math.exp(y) - 1 : Math.expm1(y);
+        return Math.abs(y) >= 0.5 ? LossMath.exp(y) - 1 : Math.expm1(y);
     }
 
     /** Below {@code log(Double.MAX_VALUE)} (709.8): where a scaled log ratio passes it, the direct form is used. */

@@ -98,7 +98,7 @@ public final class CrossEntropy implements LogitLoss {
         final float m = RowMath.max(s, off, v);
         double z = 0;
         for (int i = 0; i < v; i++) {
-            double e = Math.exp((double) s[off + i] - m);
+            double e = LossMath.exp((double) s[off + i] - m);
             grad[gOff + i] = (float) e;
             z += e;
         }
@@ -106,7 +106,7 @@ public final class CrossEntropy implements LogitLoss {
         for (int i = 0; i < v; i++) {
             grad[gOff + i] = (float) (scale * (grad[gOff + i] * inv));
         }
-        grad[gOff + label] = (float) (scale * (Math.exp((double) s[off + label] - m) * inv - 1.0));
+        grad[gOff + label] = (float) (scale * (LossMath.exp((double) s[off + label] - m) * inv - 1.0));
         return Math.log(z) - ((double) s[off + label] - m);
     }
 }

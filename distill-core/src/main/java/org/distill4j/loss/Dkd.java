@@ -137,14 +137,14 @@ public final class Dkd extends TemperedDivergence implements EpochAware {
         double sq = 0;
         for (int j = 0; j < v; j++) {
             if (j != y) {
-                sp += mp == Double.NEGATIVE_INFINITY ? 0 : Math.exp(r.logP[j] - mp);
-                sq += Math.exp(r.logQ[j] - mq);
+                sp += mp == Double.NEGATIVE_INFINITY ? 0 : LossMath.exp(r.logP[j] - mp);
+                sq += LossMath.exp(r.logQ[j] - mq);
             }
         }
         final double logRestP = mp == Double.NEGATIVE_INFINITY ? Double.NEGATIVE_INFINITY : mp + Math.log(sp);
         final double logRestQ = mq + Math.log(sq);
         final double b1 = r.p[y];
-        final double b2 = Math.exp(logRestP);
+        final double b2 = LossMath.exp(logRestP);
         final double qy = r.q[y];
         double tckd = 0;
         if (b1 > 0) {
@@ -160,11 +160,11 @@ public final class Dkd extends TemperedDivergence implements EpochAware {
                 continue;
             }
             final double logQhat = r.logQ[j] - logRestQ;
-            final double qhat = Math.exp(logQhat);
+            final double qhat = LossMath.exp(logQhat);
             double phat = 0;
             if (logRestP != Double.NEGATIVE_INFINITY) {
                 final double logPhat = r.logP[j] - logRestP;
-                phat = Math.exp(logPhat);
+                phat = LossMath.exp(logPhat);
                 if (phat > 0) {
                     nckd += phat * (logPhat - logQhat);
                 }

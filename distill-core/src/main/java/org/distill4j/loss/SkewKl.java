@@ -60,7 +60,7 @@ public final class SkewKl extends SkewDivergence {
                 double logQ1mA = log1mA + r.logQ[i];
                 double logM = logAddExp(logA + r.logP[i], logQ1mA);
                 kl += r.p[i] * (r.logP[i] - logM);
-                double pr = r.p[i] * Math.exp(logQ1mA - logM); // p_i r_i, r_i = (1 - alpha) q_i / m_i in [0, 1]
+                double pr = r.p[i] * LossMath.exp(logQ1mA - logM); // p_i r_i, r_i = (1 - alpha) q_i / m_i in [0, 1]
                 dz[i] = -pr;
                 sum += pr;
             } else {

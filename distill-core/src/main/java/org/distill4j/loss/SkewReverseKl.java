@@ -66,7 +66,7 @@ public final class SkewReverseKl extends SkewDivergence {
                 double logM = logAddExp(log1mA + r.logP[i], logQA);
                 double g = r.logQ[i] - logM;
                 kl += r.q[i] * g;
-                dz[i] = g - Math.exp(logQA - logM); // alpha q_i / m_i in [0, 1]; the constant 1 cancels in the chain
+                dz[i] = g - LossMath.exp(logQA - logM); // alpha q_i / m_i in [0, 1]; the constant 1 cancels in the chain
             } else {
                 dz[i] = 0; // q_i * g_i -> 0 as q_i -> 0
             }

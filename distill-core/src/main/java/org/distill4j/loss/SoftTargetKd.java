@@ -186,15 +186,15 @@ public final class SoftTargetKd implements LogitLoss, TemperatureScaled {
         for (int i = 0; i < v; i++) {
             final double ds = s[off + i] - ms;
             final double a = (teacherLog(t, off + i, probs) - mt) * invT;
-            final double es = Math.exp(ds * invT);
-            final double et = Math.exp(a);
+            final double es = LossMath.exp(ds * invT);
+            final double et = LossMath.exp(a);
             aT[i] = a;
             eS[i] = es;
             eT[i] = et;
             zs += es;
             zt += et;
             if (needSoftmax1) {
-                final double x = Math.exp(ds);
+                final double x = LossMath.exp(ds);
                 e1[i] = x;
                 z1 += x;
             }

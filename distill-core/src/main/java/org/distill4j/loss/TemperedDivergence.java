@@ -207,7 +207,7 @@ abstract class TemperedDivergence implements LogitLoss, TemperatureScaled {
         if (floor && min - m < ReverseKl.TEACHER_LOG_FLOOR + Math.log(v)) {
             double z1 = 0;
             for (int i = 0; i < v; i++) {
-                z1 += Math.exp(logOut[i] - m);
+                z1 += LossMath.exp(logOut[i] - m);
             }
             final double lowest = m + Math.log(z1) + ReverseKl.TEACHER_LOG_FLOOR; // below m: the maximum is never raised
             for (int i = 0; i < v; i++) {
@@ -220,7 +220,7 @@ abstract class TemperedDivergence implements LogitLoss, TemperatureScaled {
         for (int i = 0; i < v; i++) {
             double a = (logOut[i] - m) * invT;
             logOut[i] = a;
-            double e = Math.exp(a);
+            double e = LossMath.exp(a);
             pOut[i] = e;
             z += e;
         }
@@ -252,7 +252,7 @@ abstract class TemperedDivergence implements LogitLoss, TemperatureScaled {
             return a;
         }
         double m = Math.max(a, b);
-        return m + Math.log(Math.exp(a - m) + Math.exp(b - m));
+        return m + Math.log(LossMath.exp(a - m) + LossMath.exp(b - m));
     }
 
     /** Forward KL(p || q) of a row and {@code dz = q - p}. */

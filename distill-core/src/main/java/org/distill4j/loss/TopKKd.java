@@ -164,7 +164,7 @@ public final class TopKKd implements LogitLoss, TemperatureScaled {
                 double known = 0;
                 int entries = 0;
                 for (int j = 0; j < k; j++) {
-                    known += Math.exp(lps[koff + j]);
+                    known += LossMath.exp(lps[koff + j]);
                     entries += ids[koff + j] != LogitBatch.ABSENT ? 1 : 0;
                 }
                 // with every class among the entries none is outside them: the rest bucket is empty on both sides
@@ -187,7 +187,7 @@ public final class TopKKd implements LogitLoss, TemperatureScaled {
                 }
                 double z = 0;
                 for (int j = 0; j < buckets; j++) {
-                    z += Math.exp(logT[j] - m);
+                    z += LossMath.exp(logT[j] - m);
                 }
                 // shift by m before log z is taken off: m + log z rounds to m where |m| is huge (finite log-probabilities
                 // near -3e38, or below it at T < 1), which made each of two tied entries probability 1
@@ -203,7 +203,7 @@ public final class TopKKd implements LogitLoss, TemperatureScaled {
                         continue;
                     }
                     inK[id] = true;
-                    double p = Math.exp(logT[j]);
+                    double p = LossMath.exp(logT[j]);
                     if (p > 0) {
                         value += p * (logT[j] - logQ[id]);
                     }
@@ -211,7 +211,7 @@ public final class TopKKd implements LogitLoss, TemperatureScaled {
                 double pRest = 0;
                 double logQRest = Double.NEGATIVE_INFINITY;
                 if (rest) {
-                    pRest = Math.exp(logT[k]);
+                    pRest = LossMath.exp(logT[k]);
                     double mr = Double.NEGATIVE_INFINITY;
                     for (int i = 0; i < v; i++) {
                         if (!inK[i]) {
@@ -222,7 +222,7 @@ public final class TopKKd implements LogitLoss, TemperatureScaled {
                         double sr = 0;
                         for (int i = 0; i < v; i++) {
                             if (!inK[i]) {
-                                sr += Math.exp(logQ[i] - mr);
+                                sr += LossMath.exp(logQ[i] - mr);
                             }
                         }
                         logQRest = mr + Math.log(sr);
@@ -235,14 +235,14 @@ public final class TopKKd implements LogitLoss, TemperatureScaled {
                 for (int i = 0; i < v; i++) {
                     double g = q[i];
                     if (rest && !inK[i] && pRest > 0) {
-                        g -= pRest * Math.exp(logQ[i] - logQRest);
+                        g -= pRest * LossMath.exp(logQ[i] - logQRest);
                     }
                     gradOut[goff + i] = (float) (scale * g);
                 }
                 for (int j = 0; j < k; j++) {
                     int id = ids[koff + j];
                     if (id != LogitBatch.ABSENT) {
-                        gradOut[goff + id] = (float) (scale * (q[id] - Math.exp(logT[j])));
+                        gradOut[goff + id] = (float) (scale * (q[id] - LossMath.exp(logT[j])));
                         inK[id] = false;
                     }
                 }

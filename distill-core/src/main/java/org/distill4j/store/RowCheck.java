@@ -2,6 +2,7 @@ package org.distill4j.store;
 
 import java.nio.ByteBuffer;
 import java.util.Arrays;
+import org.distill4j.loss.LossMath;
 
 /**
  * What every stored row holds, checked on its encoded bytes: by the reader the first time a chunk is read, by
@@ -118,7 +119,7 @@ final class RowCheck {
                     return "row " + (firstRow + r) + ", entry " + j + " (class " + id + ") is " + lp + ", expected a finite "
                             + "log-probability <= 0 (a zero probability is stored as log(Float.MIN_VALUE))";
                 }
-                mass += Math.exp(lp);
+                mass += LossMath.exp(lp);
                 sorted[j] = (int) id;
             }
             Arrays.sort(sorted);

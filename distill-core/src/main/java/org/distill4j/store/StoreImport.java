@@ -1,6 +1,7 @@
 package org.distill4j.store;
 
 import org.distill4j.data.Dataset;
+import org.distill4j.loss.LossMath;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -697,7 +698,7 @@ public final class StoreImport {
                             + codec.name().toLowerCase(Locale.ROOT) + " rounds to " + stored + ", above the " + StoreWriter.MAX_LOG_PROB
                             + " allowed for rounding; expected a value <= 0");
                 }
-                mass += Math.exp(stored); // as the store will hold it: what the writer and the reader sum
+                mass += LossMath.exp(stored); // as the store will hold it: what the writer and the reader sum
                 long bit = 1L << id; // of word id >>> 6
                 if ((seen[id >>> 6] & bit) != 0) {
                     repeated = id; // every entry is still checked first, as before
@@ -911,7 +912,7 @@ public final class StoreImport {
                             throw new IllegalArgumentException(at(file, firstRow + r, c) + " is " + x + "; log-probabilities must be "
                                     + "<= 0 or -inf (are these logits? import them as logits)");
                         }
-                        mass += Math.exp(x);
+                        mass += LossMath.exp(x);
                         if (x < -65504f && codec != ValueCodec.F32) { // would overflow f16: a probability of 0 in every precision
                             v[base + c] = Float.NEGATIVE_INFINITY;
                         }

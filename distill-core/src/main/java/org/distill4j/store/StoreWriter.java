@@ -1,5 +1,6 @@
 package org.distill4j.store;
 
+import org.distill4j.loss.LossMath;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -600,7 +601,7 @@ public final class StoreWriter implements AutoCloseable {
                             + ") is " + lp + ", which " + header.codec().name().toLowerCase(java.util.Locale.ROOT) + " rounds to "
                             + stored + ", above the " + MAX_LOG_PROB + " allowed for rounding; expected a value <= 0");
                 }
-                mass += Math.exp(stored);
+                mass += LossMath.exp(stored);
                 sorted[j] = id;
             }
             java.util.Arrays.sort(sorted);

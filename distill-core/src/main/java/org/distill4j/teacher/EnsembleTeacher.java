@@ -1,6 +1,7 @@
 package org.distill4j.teacher;
 
 import org.distill4j.data.Batch;
+import org.distill4j.loss.LossMath;
 import org.distill4j.loss.TeacherValues;
 
 import java.util.ArrayList;
@@ -200,7 +201,7 @@ public final class EnsembleTeacher implements Teacher {
                 } else {
                     double sum = 0;
                     for (int j = 0; j < m; j++) {
-                        sum += Math.exp(logW[j] + lp[j][i] - max);
+                        sum += LossMath.exp(logW[j] + lp[j][i] - max);
                     }
                     logM = max + Math.log(sum);
                 }

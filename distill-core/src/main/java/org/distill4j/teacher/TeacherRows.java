@@ -1,5 +1,6 @@
 package org.distill4j.teacher;
 
+import org.distill4j.loss.LossMath;
 import org.distill4j.loss.TeacherValues;
 
 /** Row conversions of teacher (or any model's) outputs, shared by the teacher adapters and the evaluations. */
@@ -52,7 +53,7 @@ public final class TeacherRows {
         for (int i = 0; i < classes; i++) {
             // (x - m) / T in double: no overflow at logits near the float limit, and exp(0) = 1 for the largest class
             out[i] = (out[i] - m) / temperature;
-            z += Math.exp(out[i]);
+            z += LossMath.exp(out[i]);
         }
         // shift by m before log z is taken off: m + log z rounds to m near the float limit (tied logits of 3e38 were
         // each given probability 1)

@@ -2,6 +2,7 @@ package org.distill4j.teacher;
 
 import org.distill4j.data.Batch;
 import org.distill4j.loss.LogitBatch;
+import org.distill4j.loss.LossMath;
 import org.distill4j.loss.TeacherValues;
 
 import java.util.Objects;
@@ -362,7 +363,7 @@ public final class VocabularyAlignment implements Teacher {
                     continue; // no class, no mass (checked by the caller)
                 }
                 int s = map[in.ids()[r * tk + j]];
-                double p = Math.exp(in.logProbs()[r * tk + j]);
+                double p = LossMath.exp(in.logProbs()[r * tk + j]);
                 if (s >= 0) {
                     ids[r * k + nk] = s;
                     lps[r * k + nk] = in.logProbs()[r * tk + j];

@@ -2,6 +2,7 @@ package org.distill4j.train;
 
 import org.distill4j.data.Batch;
 import org.distill4j.data.Dataset;
+import org.distill4j.loss.LossMath;
 import org.distill4j.student.Student;
 import org.distill4j.teacher.Teacher;
 
@@ -246,7 +247,7 @@ public final class Evaluation {
                     for (int c = 0; c < k; c++) {
                         double lt = teacherLogProbs[off + c];
                         if (lt > Double.NEGATIVE_INFINITY) {
-                            kl += Math.exp(lt) * (lt - ls[c]);
+                            kl += LossMath.exp(lt) * (lt - ls[c]);
                         }
                     }
                 }
