@@ -28,6 +28,14 @@ import java.util.function.LongConsumer;
  * samples that were labeled, in that order, with their labels or without (see {@link StoredTeacher#serves}), and a resume (or the reuse of a complete store) with another teacher is refused, also one retrained under the
  * same id. A complete store from before the weights were recorded is reused by its id alone, with a warning.
  *
+ * <p>Labeling the same samples again with other labels (changed, removed as for unlabeled transfer data, or some
+ * {@link Dataset#IGNORE_INDEX}) into a store of the same teacher and settings reuses the complete store and resumes a
+ * {@code .partial}, since the teacher's outputs depend on the features alone (by the feature fingerprint:
+ * {@link #asLabeledBefore}); its header stays as it was first written, so the dataset name and {@code datasetFingerprint}
+ * it records (and {@code store info} shows) are those of the labeling that started it. Other features (another sample,
+ * value or order), another teacher or weights, and other settings are refused as ever; a store from before the feature
+ * fingerprint was recorded is reused or resumed only for the labels it was started with ({@link #asStarted}).
+ *
  * <p>Classes a teacher gives no mass ({@code -Infinity} logits, e.g. of a {@code VocabularyAlignment} PAD teacher,
  * and zero probabilities) are stored in dense rows as {@code -Infinity}, exactly, in every dtype: training from the
  * store gives the loss and gradient that training from the live teacher gives. Top-k rows store them as
@@ -171,6 +179,65 @@ public final class Labeler {
         return withProvenance(header, withoutFeatureFingerprint(header.provenance()));
     }
 
+    /**
+     * {@code found} (the header of the store or {@code .partial} already at {@code at}, or null) in place of {@code header}
+     * when the two differ only in the dataset's labels: both record the same feature fingerprint (the same samples'
+     * features in the same order, {@link Dataset#featureFingerprint()}), and their provenance differs in nothing but the
+     * dataset's name and its full {@link #FINGERPRINT} (of the labels too); the settings, the teacher's id, description
+     * and weights (an import's source) are the same. The teacher's outputs depend on the features alone, so the rows there
+     * are exactly those this labeling (or import) writes: the complete store is reused and the {@code .partial} resumed as
+     * it was started, its header as it was first written (its provenance keeps the first labeling's dataset name and
+     * full fingerprint, which {@code store info} shows). Otherwise {@code header}: any other difference is compared, and
+     * refused, as before; a store without a feature fingerprint is left to {@link #asStarted} (it serves only the labels
+     * it was labeled with, so it is not reused for others).
+     *
+     * @param complete whether {@code at} is the complete store (else its {@code .partial}), for the log
+     * @param made     how the complete store was made, for the log: "labeled on" or "imported for"
+     */
+    static StoreHeader asLabeledBefore(StoreHeader found, StoreHeader header, Path at, boolean complete, String made) {
+        if (found == null || found.equals(header) || !otherLabelsAlone(found, header)) {
+            return header;
+        }
+        LOG.info("{} was {} the same samples with other labels (dataset '{}', now '{}'; the same features by their fingerprint): "
+                        + "a teacher's outputs depend on the features alone, so its rows serve these samples as they are; {}, its "
+                        + "header as it was first written (its datasetFingerprint stays that of the labels it was started with)",
+                at, complete ? made : "started on", datasetName(found.provenance()), datasetName(header.provenance()),
+                complete ? "it is reused" : "it is resumed");
+        return found;
+    }
+
+    /**
+     * Whether {@code a} and {@code b} differ at most in the labels of the same samples: both record the same feature
+     * fingerprint, and nothing else differs but the dataset's name and full fingerprint.
+     */
+    static boolean otherLabelsAlone(StoreHeader a, StoreHeader b) {
+        Long features = StoredTeacher.recorded(a.provenance(), FEATURE_FINGERPRINT);
+        return features != null && features.equals(StoredTeacher.recorded(b.provenance(), FEATURE_FINGERPRINT))
+                && withProvenance(a, withoutLabels(a.provenance())).equals(withProvenance(b, withoutLabels(b.provenance())));
+    }
+
+    /**
+     * {@code provenance} without the dataset's name and full {@link #FINGERPRINT}: what stays the same when the same samples
+     * are labeled with other labels. The name is matched as the JSON string {@link #provenance} writes (every quote in it
+     * escaped), so no part of another field is taken for it.
+     */
+    static String withoutLabels(String provenance) {
+        return provenance.replaceFirst(",\"dataset\":\"(?:[^\"\\\\]|\\\\.)*\"", "")
+                .replaceFirst(",\"" + FINGERPRINT + "\":\\d+", "");
+    }
+
+    /** The dataset's name a provenance records, or "unknown". */
+    private static String datasetName(String provenance) {
+        try {
+            if (JsonLine.parse(provenance) instanceof java.util.Map<?, ?> record && record.get("dataset") instanceof String name) {
+                return name;
+            }
+        } catch (RuntimeException e) {
+            // not one JSON object (a store from elsewhere)
+        }
+        return "unknown";
+    }
+
     static StoreHeader withProvenance(StoreHeader h, String provenance) {
         return new StoreHeader(h.layout(), h.codec(), h.values(), h.vocab(), h.k(), h.rows(), h.chunkRows(), h.temperature(), provenance);
     }
@@ -223,9 +290,14 @@ public final class Labeler {
     }
 
     /**
-     * Labels {@code data} into {@code out}, resuming an interrupted run there.
+     * Labels {@code data} into {@code out}, resuming an interrupted run there. A complete store at {@code out} of this
+     * teacher and these settings is reused ({@link Result#alreadyComplete()}), also one labeled on the same samples with
+     * other labels, as it is (see the class comment).
      *
      * @param progress told the number of rows on disk after each batch (may be null)
+     * @throws StoreMismatchException naming the file and the differences, when the store or {@code .partial} at
+     *                                {@code out} was made by another teacher (or other weights), with other settings, or
+     *                                from other samples; it is left as it is
      * @throws CancellationException when the thread is interrupted (its interrupt status stays set; the partial store is
      *                               kept for a resume)
      */
@@ -236,6 +308,7 @@ public final class Labeler {
             try (SoftTargetStore s = SoftTargetStore.open(out)) {
                 StoreHeader h = s.header();
                 header = asStarted(h, header, out);
+                header = asLabeledBefore(h, header, out, true, "labeled on"); // the same samples with other labels: reused as it is
                 if (!h.equals(header) && !h.provenance().contains("\"" + WEIGHTS + "\"")
                         && h.equals(new StoreHeader(header.layout(), header.codec(), header.values(), header.vocab(), header.k(),
                         header.rows(), header.chunkRows(), header.temperature(), withoutWeights(header.provenance())))) {
@@ -252,7 +325,9 @@ public final class Labeler {
         }
         Path partial = StoreWriter.partialPath(out);
         if (Files.exists(partial)) {
-            header = asStarted(StoreImport.existingHeader(partial, false), header, partial);
+            StoreHeader found = StoreImport.existingHeader(partial, false);
+            header = asStarted(found, header, partial);
+            header = asLabeledBefore(found, header, partial, false, "labeled on"); // other labels, the same samples: resumed
         }
         SparseTeacher sparse = o.topK() > 0 ? TopKTeacher.of(teacher, o.topK()) : null;
         long start = System.nanoTime();

@@ -54,7 +54,10 @@ import java.util.zip.CRC32C;
  * CRC32C is the teacher id too), so a changed source is never resumed into (or reused as) a store of the old one: that
  * is a {@link StoreMismatchException} naming both versions, and the store is left as it is. A store imported before the
  * source was recorded is reused and resumed by its settings and teacher id alone, with a warning. The source must not
- * change while it is imported (its size and modification time are compared before the store is finished).
+ * change while it is imported (its size and modification time are compared before the store is finished). The same
+ * source imported for the same samples with other labels (changed, removed or some ignored: the same feature
+ * fingerprint) reuses the complete store and resumes a {@code .partial} as it is, its header as it was first written
+ * (it records the dataset name and {@code datasetFingerprint} of the import that started it), as {@link Labeler} does.
  *
  * <p>Cancellable: interrupting the importing thread stops it before its next group of rows (while the source is checked
  * or while rows are written) with a {@link CancellationException}, the thread's interrupt status kept; a read or write
@@ -991,7 +994,8 @@ public final class StoreImport {
      * Writes {@code header} and the rows into {@code out} (or finds it complete). The source was read whole (checked
      * and hashed) before: a store or {@code .partial} there that was imported from another version of it (another
      * CRC32C or size in its provenance) is refused, naming both; one from before imports recorded their source is
-     * reused or resumed by its settings and teacher id alone, as it was then.
+     * reused or resumed by its settings and teacher id alone, as it was then; one of this source for the same samples with
+     * other labels is reused or resumed as it is ({@link Labeler#asLabeledBefore}).
      *
      * @param namedTeacher the teacher id was given, not taken from the source's content (which would differ anyway)
      */
@@ -1001,8 +1005,11 @@ public final class StoreImport {
         Path at = complete ? out : StoreWriter.partialPath(out);
         StoreHeader found = complete || Files.exists(at) ? existingHeader(at, complete) : null;
         header = Labeler.asStarted(found, header, at); // one from before the feature fingerprint: continued as it was started
+        // the same source into the same samples with other labels: its rows are the ones this import writes, reused as they are
+        header = Labeler.asLabeledBefore(found, header, at, complete, "imported for");
         if (found != null && !found.equals(header)) {
             StoreHeader unrecorded = Labeler.withProvenance(header, Labeler.withoutSource(header.provenance()));
+            StoreHeader foundUnrecorded = Labeler.withProvenance(found, Labeler.withoutSource(found.provenance()));
             String then = sourceOf(found.provenance());
             if (then == null && found.equals(unrecorded)) {
                 if (namedTeacher) {
@@ -1011,7 +1018,8 @@ public final class StoreImport {
                             StoredTeacher.teacherId(found.provenance()), source.names());
                 }
                 header = unrecorded; // continued as it was started, so a resumed store is the one it would have been then
-            } else if (then != null && Labeler.withProvenance(found, Labeler.withoutSource(found.provenance())).equals(unrecorded)) {
+            } else if (then != null && (foundUnrecorded.equals(unrecorded)
+                    || Labeler.otherLabelsAlone(foundUnrecorded, unrecorded))) { // the samples' labels differ too: the source is what to tell
                 throw new StoreMismatchException(at + (complete ? " was imported from" : " was started from") + " another version of "
                         + source.names() + ": its content differs (" + (complete ? "when imported: " : "when started: ") + then + "; now: "
                         + sourceOf(header.provenance()) + "); delete " + at + " to import the source as it is now, or import into another store (another --out)");

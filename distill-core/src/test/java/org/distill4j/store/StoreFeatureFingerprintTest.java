@@ -13,6 +13,7 @@ import java.util.Random;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -199,6 +200,167 @@ class StoreFeatureFingerprintTest {
             assertEquals(old, s.header());
             assertFalse(StoredTeacher.of(s, null).serves(DATA.withoutLabels("u")), "an old store serves as before");
         }
+    }
+
+    /**
+     * Labeling the same samples with other labels (changed, some unlabeled or ignored, or all removed) into a complete
+     * store of the same teacher and settings reuses it as it is: the teacher is not called, not a byte of the file changes
+     * (nor its modification time), and its header keeps the first labeling's dataset name and datasetFingerprint. It used
+     * to be refused as "made by the same teacher from other data". Other features, other weights and other settings are
+     * still refused, naming the file, as is a store from before the feature fingerprint for labels it was not labeled with.
+     */
+    @Test
+    void aCompleteStoreIsReusedAsItIsForTheSameSamplesWithOtherLabels(@TempDir Path tmp) throws IOException {
+        for (int k : new int[]{0, 3}) { // dense and top-k
+            Labeler.Options o = new Labeler.Options(k, ValueCodec.F32, 16, 8, "slow-teacher");
+            Path out = tmp.resolve("k" + k + ".d4j");
+            Labeler.label(new LabelerTest.SlowTeacher(0), DATA, out, o, null);
+            StoreHeader first = header(out);
+            Files.setLastModifiedTime(out, java.nio.file.attribute.FileTime.fromMillis(1_600_000_000_000L));
+            byte[] bytes = Files.readAllBytes(out);
+            for (Dataset other : new Dataset[]{relabeled(), DATA.withoutLabels("unlabeled"), ignoredSome()}) {
+                LabelerTest.RecordingTeacher teacher = new LabelerTest.RecordingTeacher(Integer.MAX_VALUE);
+                Labeler.Result r = Labeler.label(teacher, other, out, o, null);
+                String what = "k " + k + ", " + other.name();
+                assertTrue(r.alreadyComplete(), what + ": reused");
+                assertEquals(DATA.size(), r.rows(), what);
+                assertEquals(DATA.size(), r.resumedFrom(), what + ": nothing left to label");
+                assertEquals(java.util.List.of(), teacher.batches, what + ": the teacher was not called");
+                assertArrayEquals(bytes, Files.readAllBytes(out), what + ": not a byte rewritten");
+                assertEquals(1_600_000_000_000L, Files.getLastModifiedTime(out).toMillis(), what + ": not written to");
+                assertFalse(Files.exists(StoreWriter.partialPath(out)), what);
+                try (SoftTargetStore s = SoftTargetStore.open(out)) {
+                    assertEquals(first, s.header(), what + ": the header as it was first written");
+                    assertEquals(DATA.fingerprint(), StoredTeacher.recorded(s.header().provenance(), Labeler.FINGERPRINT),
+                            what + ": store info shows the first labeling's fingerprint");
+                    assertTrue(s.header().provenance().contains("\"dataset\":\"synthetic\""), s.header().provenance());
+                    assertTrue(StoredTeacher.of(s, "slow-teacher").serves(other), what + ": it serves them");
+                }
+            }
+            // other features, even unlabeled: refused, naming the file, and the store left as it is
+            for (Dataset other : new Dataset[]{oneValueChanged(5), twoRowsSwapped().withoutLabels("u"), DATA.head(199)}) {
+                StoreMismatchException e = assertThrows(StoreMismatchException.class,
+                        () -> Labeler.label(new LabelerTest.SlowTeacher(0), other, out, o, null));
+                assertTrue(e.getMessage().startsWith(out + " already holds a store with other settings or another teacher: it was "
+                        + "made by the same teacher from other data"), e.getMessage());
+            }
+            // the same samples with other labels, but another teacher's weights under the same id, or other settings
+            StoreMismatchException weights = assertThrows(StoreMismatchException.class,
+                    () -> Labeler.label(LabelerTest.retrained(2), relabeled(), out, o, null));
+            assertTrue(weights.getMessage().startsWith(out + " already holds a store"), weights.getMessage());
+            StoreMismatchException settings = assertThrows(StoreMismatchException.class, () -> Labeler.label(
+                    new LabelerTest.SlowTeacher(0), relabeled(), out, new Labeler.Options(k, ValueCodec.F16, 16, 8, "slow-teacher"), null));
+            assertTrue(settings.getMessage().startsWith(out + " already holds a store") && settings.getMessage().contains("dtype F32 vs F16"),
+                    settings.getMessage());
+            assertArrayEquals(bytes, Files.readAllBytes(out), "k " + k + ": refusals leave the store as it is");
+        }
+        // a store from before the feature fingerprint serves only the labels it was labeled with: not reused for others
+        LabelerTest.SlowTeacher teacher = new LabelerTest.SlowTeacher(0);
+        Path old = writeAll(tmp.resolve("old.d4j"), oldShape(Labeler.header(teacher, DATA, LabelerTest.OPTIONS)), teacher);
+        byte[] oldBytes = Files.readAllBytes(old);
+        StoreMismatchException e = assertThrows(StoreMismatchException.class,
+                () -> Labeler.label(teacher, relabeled(), old, LabelerTest.OPTIONS, null));
+        assertTrue(e.getMessage().startsWith(old + " already holds a store with other settings or another teacher: it was made by the"
+                + " same teacher from other data"), e.getMessage());
+        assertArrayEquals(oldBytes, Files.readAllBytes(old));
+        assertTrue(Labeler.label(teacher, DATA, old, LabelerTest.OPTIONS, null).alreadyComplete(), "its own labels: reused, as before");
+    }
+
+    /**
+     * A {@code .partial} started on the same samples with other labels is resumed where it stopped (it used to be refused
+     * as "started with different settings"): the finished store is the one the first labeling would have finished, byte for
+     * byte (its header as it was started), and its rows are those a fresh labeling with the new labels writes, byte for
+     * byte. A {@code .partial} of other features is still refused, naming it, and left as it is.
+     */
+    @Test
+    void aPartialIsResumedForTheSameSamplesWithOtherLabels(@TempDir Path tmp) throws IOException {
+        for (int k : new int[]{0, 3}) {
+            Labeler.Options o = new Labeler.Options(k, ValueCodec.F16, 16, 8, "slow-teacher");
+            Path out = tmp.resolve("k" + k + ".d4j");
+            // five teacher batches of 8: two chunks of 16 rows on disk, then "killed"
+            assertThrows(IllegalStateException.class, () -> Labeler.label(new LabelerTest.RecordingTeacher(5), DATA, out, o, null));
+            assertTrue(Files.exists(StoreWriter.partialPath(out)), "interrupted");
+            LabelerTest.RecordingTeacher teacher = new LabelerTest.RecordingTeacher(Integer.MAX_VALUE);
+            Labeler.Result r = Labeler.label(teacher, relabeled(), out, o, null);
+            assertFalse(r.alreadyComplete());
+            assertEquals(32, r.resumedFrom(), "k " + k + ": resumed after its two chunks");
+            assertEquals("32+8", teacher.batches.get(0), "k " + k + ": the teacher asked only for the rows left");
+            Path first = tmp.resolve("k" + k + "-first.d4j");
+            Labeler.label(new LabelerTest.SlowTeacher(0), DATA, first, o, null);
+            assertArrayEquals(Files.readAllBytes(first), Files.readAllBytes(out), "k " + k + ": finished as it was started");
+            Path fresh = tmp.resolve("k" + k + "-fresh.d4j");
+            Labeler.label(new LabelerTest.SlowTeacher(0), relabeled(), fresh, o, null);
+            assertArrayEquals(rowBytes(fresh), rowBytes(out), "k " + k + ": the rows of a fresh labeling with the new labels");
+            assertFalse(java.util.Arrays.equals(Files.readAllBytes(fresh), Files.readAllBytes(out)), "k " + k
+                    + ": only the header differs (the fresh one records the new labels)");
+            assertEquals(DATA.fingerprint(), StoredTeacher.recorded(header(out).provenance(), Labeler.FINGERPRINT));
+            assertEquals(relabeled().fingerprint(), StoredTeacher.recorded(header(fresh).provenance(), Labeler.FINGERPRINT));
+
+            // a .partial of other features (one value one ulp up), labeled without labels: refused, naming it, kept
+            Path cut = tmp.resolve("k" + k + "-cut.d4j");
+            assertThrows(IllegalStateException.class, () -> Labeler.label(new LabelerTest.RecordingTeacher(5), DATA, cut, o, null));
+            Path partial = StoreWriter.partialPath(cut);
+            byte[] started = Files.readAllBytes(partial);
+            StoreMismatchException e = assertThrows(StoreMismatchException.class,
+                    () -> Labeler.label(new LabelerTest.SlowTeacher(0), oneValueChanged(600).withoutLabels("u"), cut, o, null));
+            assertTrue(e.getMessage().startsWith(partial + " was started with different settings; it was made by the same teacher from"
+                    + " other data"), e.getMessage());
+            assertArrayEquals(started, Files.readAllBytes(partial), "the .partial is left as it is");
+            assertFalse(Files.exists(cut));
+        }
+    }
+
+    /**
+     * An import of the same source for the same samples with other labels is treated as a labeling is: the complete store
+     * is reused as it is, and a {@code .partial} resumed and finished as it was started. Another version of the source is
+     * still refused.
+     */
+    @Test
+    void anImportOfTheSameSourceForTheSameSamplesWithOtherLabelsIsReusedAndResumed(@TempDir Path tmp) throws Exception {
+        Random rng = new Random(8);
+        float[] z = new float[DATA.size() * 7];
+        for (int i = 0; i < z.length; i++) {
+            z[i] = (float) (rng.nextGaussian() * 3);
+        }
+        Path npy = NpyArrayTest.writeF32(tmp.resolve("logits.npy"), z, DATA.size(), 7);
+        StoreImport.Options o = StoreImport.Options.defaults().withCodec(ValueCodec.F32).withChunkRows(16).withTeacherId("api");
+        Path out = tmp.resolve("imported.d4j");
+        StoreImport.dense(npy, StoreImport.Values.LOGITS, DATA, out, o, null);
+        Files.setLastModifiedTime(out, java.nio.file.attribute.FileTime.fromMillis(1_600_000_000_000L));
+        byte[] bytes = Files.readAllBytes(out);
+        Labeler.Result r = StoreImport.dense(npy, StoreImport.Values.LOGITS, relabeled(), out, o, null);
+        assertTrue(r.alreadyComplete(), "reused for other labels");
+        assertArrayEquals(bytes, Files.readAllBytes(out));
+        assertEquals(1_600_000_000_000L, Files.getLastModifiedTime(out).toMillis(), "not written to");
+
+        StoreHeader started = header(out);
+        Path cut = tmp.resolve("cut.d4j");
+        try (StoreWriter w = StoreWriter.open(cut, started)) { // 3 chunks and part of a fourth, then "killed"
+            w.writeDense(java.util.Arrays.copyOf(z, 50 * 7), 50);
+        }
+        Labeler.Result resumed = StoreImport.dense(npy, StoreImport.Values.LOGITS, DATA.withoutLabels("unlabeled"), cut, o, null);
+        assertEquals(48, resumed.resumedFrom(), "resumed for the samples without labels");
+        assertArrayEquals(bytes, Files.readAllBytes(cut), "finished as it was started");
+
+        // another version of the source, for the same samples with other labels: refused as before
+        z[3] += 1;
+        Path changed = NpyArrayTest.writeF32(tmp.resolve("logits.npy"), z, DATA.size(), 7);
+        StoreMismatchException e = assertThrows(StoreMismatchException.class,
+                () -> StoreImport.dense(changed, StoreImport.Values.LOGITS, relabeled(), out, o, null));
+        assertTrue(e.getMessage().startsWith(out + " was imported from another version of " + npy + ": its content differs"), e.getMessage());
+        assertArrayEquals(bytes, Files.readAllBytes(out));
+    }
+
+    private static StoreHeader header(Path store) throws IOException {
+        try (SoftTargetStore s = SoftTargetStore.open(store)) {
+            return s.header();
+        }
+    }
+
+    /** The bytes of a complete store after its header: its chunks (rows and CRCs) and footer. */
+    private static byte[] rowBytes(Path store) throws IOException {
+        byte[] all = Files.readAllBytes(store);
+        return java.util.Arrays.copyOfRange(all, (int) header(store).dataOffset(), all.length);
     }
 
     /** {@code h} as a store made before the feature fingerprint: the same provenance without it. */
