@@ -524,7 +524,7 @@ public final class Demo {
             Map<String, Object> storeRecord = null;
             if (s.store != null && s.storeOnly) {
                 String how = "given";
-                if (liveTeacher != null) {
+                if (liveTeacher != null) { // a store of the same images labeled with other labels is reused (Labeler.label)
                     org.distill4j.store.Labeler.Result lr = org.distill4j.store.Labeler.label(liveTeacher, transfer, s.store,
                             new org.distill4j.store.Labeler.Options(s.storeTopK, s.storeCodec, 1024, StoreCommands.teacherBatch(1024), liveId), null);
                     header.print();
@@ -569,7 +569,9 @@ public final class Demo {
             }
             if (s.store != null && !s.storeOnly) {
                 // label once, then train the same student from the stored soft targets
-                // the store is tied to this teacher's weights: a store labeled by another teacher is refused, not reused
+                // the store is tied to this teacher's weights: a store labeled by another teacher is refused, not reused; one
+                // this teacher labeled on the same images with other labels (without the unlabeled samples' labels, or with
+                // them) is reused as it is, its rows being the teacher's outputs for these images
                 org.distill4j.store.Labeler.Result lr = org.distill4j.store.Labeler.label(liveTeacher, transfer, s.store,
                         new org.distill4j.store.Labeler.Options(0, org.distill4j.store.ValueCodec.F16, 1024, StoreCommands.teacherBatch(1024), liveId), null);
                 header.print();

@@ -357,6 +357,53 @@ class DemoTest {
         assertTrue(e.getMessage().endsWith(": set data.transferSamples: 70 and data.unlabeledSamples: 0"), e.getMessage());
     }
 
+    /**
+     * A run whose teacher runs and labels a store first (a recipe's teacher + teacher.store, or --store) over a store that
+     * an earlier run labeled on the same images with every label: now with 40 of them unlabeled (data.unlabeledSamples),
+     * the store is reused as it is (the teacher's outputs depend on the images alone), not refused as labeled "from other
+     * data" as it used to be; not a byte of it is rewritten.
+     */
+    @Test
+    void aRunWhoseTeacherRunsReusesAStoreLabeledOnTheSameImagesWithOtherLabels(@org.junit.jupiter.api.io.TempDir Path tmp)
+            throws Exception {
+        java.io.PrintStream quiet = new java.io.PrintStream(new java.io.ByteArrayOutputStream(), true, java.nio.charset.StandardCharsets.UTF_8);
+        Demo.Settings allLabeled = tiny(tmp.resolve("all-labeled"));
+        allLabeled.transferSamples = 70;
+        allLabeled.storeOnly = true;
+        allLabeled.store = tmp.resolve("labeled70.d4j");
+        allLabeled.teachers = java.util.List.of(TeacherSpec.trained(new int[] {8}, 0, 1, 1));
+        Demo.run(allLabeled, quiet);
+        java.nio.file.Files.setLastModifiedTime(allLabeled.store, java.nio.file.attribute.FileTime.fromMillis(1_600_000_000_000L));
+        byte[] labeled = java.nio.file.Files.readAllBytes(allLabeled.store);
+
+        Demo.Settings partly = tiny(tmp.resolve("partly-unlabeled"));
+        partly.unlabeledSamples = 40;
+        partly.storeOnly = true;
+        partly.store = allLabeled.store;
+        partly.teachers = allLabeled.teachers;
+        java.io.ByteArrayOutputStream printed = new java.io.ByteArrayOutputStream();
+        java.util.List<Demo.Row> rows = Demo.run(partly, new java.io.PrintStream(printed, true, java.nio.charset.StandardCharsets.UTF_8));
+        String text = printed.toString(java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(text.contains("reusing the stored 70 rows in " + allLabeled.store), text);
+        assertEquals(70, rows.stream().filter(r -> r.name().startsWith("student distilled")).findFirst().orElseThrow().trainSamples(),
+                "its 70 rows serve 30 labeled and 40 unlabeled samples");
+        assertTrue(java.nio.file.Files.readString(partly.out.resolve("provenance.json")).contains("\"use\": \"reused\""));
+
+        // the same with --store (label, then add a row trained from the store)
+        Demo.Settings withStore = tiny(tmp.resolve("with-store"));
+        withStore.unlabeledSamples = 40;
+        withStore.store = allLabeled.store;
+        withStore.teachers = allLabeled.teachers;
+        printed.reset();
+        rows = Demo.run(withStore, new java.io.PrintStream(printed, true, java.nio.charset.StandardCharsets.UTF_8));
+        text = printed.toString(java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(text.contains("reusing the stored 70 rows in " + allLabeled.store), text);
+        assertEquals(70, rows.stream().filter(r -> r.name().equals("distilled: kd, stored f16")).findFirst().orElseThrow().trainSamples());
+
+        assertArrayEquals(labeled, java.nio.file.Files.readAllBytes(allLabeled.store), "the store as the first run labeled it");
+        assertEquals(1_600_000_000_000L, java.nio.file.Files.getLastModifiedTime(allLabeled.store).toMillis(), "never written to");
+    }
+
     /** The parameters of the model the run saved for the row {@code row}. */
     private static float[] params(Demo.Settings s, String row) throws java.io.IOException {
         return org.deeplearning4j.util.ModelSerializer.restoreMultiLayerNetwork(s.out.resolve(Demo.fileName(row) + ".zip").toFile())

@@ -679,6 +679,15 @@ class RecipeTest {
         String second = run(args);
         assertTrue(second.contains("reusing the stored 300 rows"), second);
         assertTrue(Files.readString(tmp.resolve("out").resolve("provenance.json")).contains("\"use\": \"reused\""));
+        // the same 300 images, 200 of them now unlabeled: the teacher labels them into the store it labeled before, which holds
+        // its outputs for these images whatever their labels, so it is reused as it is (it was refused as "from other data")
+        byte[] labeled = Files.readAllBytes(store);
+        String[] unlabeled = java.util.stream.Stream.concat(java.util.Arrays.stream(args).map(a -> a.equals(tmp.resolve("out").toString())
+                ? tmp.resolve("out-unlabeled").toString() : a), Stream.of("--set", "data.transferSamples=100", "--set",
+                "data.unlabeledSamples=200")).toArray(String[]::new);
+        String third = run(unlabeled);
+        assertTrue(third.contains("reusing the stored 300 rows in " + store) && third.contains("100 + 200 unlabeled"), third);
+        assertArrayEquals(labeled, Files.readAllBytes(store), "the store as it was labeled");
         RecipeException e = assertThrows(RecipeException.class, () -> RecipeLoader.load(recipe, List.of("loss=[{name: kd}]")));
         assertTrue(e.getMessage().contains("teacher.store.topk: a top-3 store feeds topk-kd (and ce); loss[0] is 'kd'"), e.getMessage());
     }
