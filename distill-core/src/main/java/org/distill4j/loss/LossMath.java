@@ -7,9 +7,10 @@ package org.distill4j.loss;
  * <p><b>Why not {@link Math#exp}.</b> On JDK 17, HotSpot's {@code Math.exp} intrinsic ran about three times slower in
  * the losses' row loops, which convert float logits to double and store the result as a float gradient, than in a loop
  * that only sums it: 15 ns against 4.1 ns per element on this project's AMD EPYC build machine, where {@link #exp} takes
- * 4.9 ns; on JDK 25 the intrinsic takes 4.6 ns there. The slow case is consistent with the false dependencies of
- * the x86 math stubs' scalar conversions that JDK 23 removed (JDK-8318562, redone as JDK-8323116), and it made the
- * distribution losses two to three times slower on JDK 17 than they need to be. {@code ExpBenchmark} (benchmarks
+ * 4.9 ns; on JDK 25 the intrinsic takes 4.6 ns there. The slow case is consistent with JDK-8318562 (fixed in JDK 23,
+ * redone as JDK-8323116): C2's AVX float-to-double conversion merges into its destination register's old contents,
+ * which can chain each element's conversion to the previous element's exp; it made the distribution losses two to
+ * three times slower on JDK 17 than they need to be. {@code ExpBenchmark} (benchmarks
  * module) times the three in both kinds of loop.
  *
  * <p><b>Accuracy and reproducibility.</b> {@link #exp} is within 0.55 ulp of e<sup>x</sup> (about one final
