@@ -379,6 +379,23 @@ public final class Demo {
                         : specs.isEmpty() ? "the teacher is stored outputs (nothing trains it)" : "the teacher is loaded, not trained",
                 transfer.labeledSize() + (unlabeled > 0 ? " + " + unlabeled + " unlabeled" : ""), test.size(), notes));
 
+        // a model too large to allocate is refused before anything loads or trains (ND4J's native allocation would crash the
+        // JVM, or fail after the teacher trained)
+        long limit = DemoModels.nd4jMemoryLimit();
+        try {
+            for (int i = 0; i < specs.size(); i++) {
+                TeacherSpec spec = specs.get(i);
+                if (spec.model() == null && spec.hidden() != null) {
+                    String field = s.recipe == null ? "--teacher-hidden" : specs.size() == 1 ? "teacher.hidden"
+                            : "teacher.ensemble[" + i + "].hidden";
+                    DemoModels.checkFits(field, in, spec.hidden(), classes, s.updater(), limit);
+                }
+            }
+            DemoModels.checkFits(s.recipe == null ? "--student-hidden" : "student.hidden", in, s.studentHidden, classes,
+                    s.updater(), limit);
+        } catch (IllegalArgumentException e) {
+            throw new org.distill4j.examples.recipe.RecipeException(recipeFile(s) + e.getMessage());
+        }
         // every distilled row's settings are checked before anything trains (a top-k beyond the classes would otherwise
         // fail only when the teacher that took minutes to train is asked for its top k)
         List<Map.Entry<String, Method>> methods = new ArrayList<>();

@@ -53,6 +53,78 @@ public final class DemoModels {
         return net;
     }
 
+    /** The most elements one weight matrix may have: BLAS (and ND4J's gemm through it) indexes a matrix with 32-bit ints. */
+    static final long MAX_MATRIX_ELEMENTS = Integer.MAX_VALUE;
+
+    /**
+     * Refuses, before any network is built, an {@code inputs - hidden... - classes} MLP that cannot be allocated: a weight
+     * matrix with more elements than {@link #MAX_MATRIX_ELEMENTS}, or parameters that, with what training keeps beside
+     * them (a gradient per parameter and the optimizer's state, e.g. Adam's two moments), need more bytes than
+     * {@code limitBytes}. Without this a huge layer size makes ND4J's native allocation crash the JVM.
+     *
+     * @param option     the option or recipe field that gave {@code hidden}, for the message
+     * @param limitBytes the memory ND4J may allocate (see {@link #nd4jMemoryLimit()})
+     * @throws IllegalArgumentException naming the option, the model's shape, its parameter count and bytes, and the limit
+     */
+    public static void checkFits(String option, int inputs, int[] hidden, int classes,
+                                 org.nd4j.linalg.learning.config.IUpdater updater, long limitBytes) {
+        String shape = shape(inputs, hidden, classes);
+        java.math.BigInteger params = java.math.BigInteger.ZERO;
+        long in = inputs;
+        long[] outs = new long[hidden.length + 1];
+        for (int i = 0; i < hidden.length; i++) {
+            outs[i] = hidden[i];
+        }
+        outs[hidden.length] = classes;
+        for (long o : outs) {
+            long elements = Math.multiplyExact(in, o); // both below 2^31: no overflow
+            if (elements > MAX_MATRIX_ELEMENTS) {
+                throw new IllegalArgumentException(String.format(java.util.Locale.ROOT, "%s: the %s model's %dx%d weight matrix"
+                        + " has %,d elements, more than ND4J can address in one matrix (%,d); use smaller layers", option, shape,
+                        in, o, elements, MAX_MATRIX_ELEMENTS));
+            }
+            params = params.add(java.math.BigInteger.valueOf(elements + o)); // weights and biases
+            in = o;
+        }
+        long n = params.longValueExact(); // at most ~2^31 * 2^31 * layers: fits a long for any int[] a JVM holds
+        long width = org.nd4j.linalg.api.buffer.DataType.FLOAT.width(); // DL4J's default network type
+        java.math.BigInteger paramBytes = params.multiply(java.math.BigInteger.valueOf(width));
+        // parameters, their gradients, and the optimizer's state (2 per parameter for Adam)
+        java.math.BigInteger trainBytes = params.multiply(java.math.BigInteger.valueOf(2)).add(
+                java.math.BigInteger.valueOf(updater.stateSize(n))).multiply(java.math.BigInteger.valueOf(width));
+        if (limitBytes > 0 && trainBytes.compareTo(java.math.BigInteger.valueOf(limitBytes)) > 0) {
+            throw new IllegalArgumentException(String.format(java.util.Locale.ROOT, "%s: the %s model has %,d parameters (%s as"
+                    + " float32; %s with the gradients and the optimizer's state training needs), more than the %s ND4J may"
+                    + " allocate here; use smaller layers or give the JVM more memory (-Xmx, or -Dorg.bytedeco.javacpp.maxBytes,"
+                    + " in DISTILL_JAVA_OPTS)", option, shape, n, bytes(paramBytes), bytes(trainBytes), bytes(java.math.BigInteger.valueOf(limitBytes))));
+        }
+    }
+
+    /**
+     * The memory ND4J may allocate off the heap in this JVM: JavaCPP's limit ({@code org.bytedeco.javacpp.maxBytes},
+     * by default the heap's maximum), or the machine's physical memory where there is none, whichever is smaller.
+     */
+    public static long nd4jMemoryLimit() {
+        long max = org.bytedeco.javacpp.Pointer.maxBytes();
+        long physical = org.bytedeco.javacpp.Pointer.totalPhysicalBytes();
+        if (max <= 0) {
+            return physical;
+        }
+        return physical > 0 ? Math.min(max, physical) : max;
+    }
+
+    /** Bytes for a message: "317.6 GB". */
+    static String bytes(java.math.BigInteger b) {
+        double v = b.doubleValue();
+        String[] units = {"bytes", "KB", "MB", "GB", "TB", "PB", "EB"};
+        int u = 0;
+        while (v >= 1000 && u < units.length - 1) {
+            v /= 1000;
+            u++;
+        }
+        return u == 0 ? b + " bytes" : String.format(java.util.Locale.ROOT, "%.1f %s", v, units[u]);
+    }
+
     /** The optimizers a recipe can name, with their fixed settings beside the learning rate. */
     public static final java.util.List<String> OPTIMIZERS = java.util.List.of("adam", "nadam", "amsgrad", "sgd", "nesterovs", "rmsprop");
 

@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class MainTest {
@@ -344,6 +345,50 @@ class MainTest {
         } finally {
             Files.deleteIfExists(clash);
         }
+    }
+
+    /**
+     * A layer too large to allocate (a 784x100000000 weight matrix: ND4J's native allocation crashed the JVM with SIGSEGV) is
+     * refused before any network is built, for the demo's options and a recipe's fields alike, naming the option or field,
+     * the model's shape and the limit: one line, exit code 2, no stack trace, nothing trained.
+     */
+    @Test
+    void aModelTooLargeToAllocateIsRefusedBeforeAnythingTrains(@TempDir Path tmp) throws Exception {
+        assertEquals(2, run(demo(tmp.resolve("d"), "--teacher-hidden", "100000000")), err());
+        assertEquals("distill demo: --teacher-hidden: the 784-100000000-10 model's 784x100000000 weight matrix has"
+                + " 78,400,000,000 elements, more than ND4J can address in one matrix (2,147,483,647); use smaller layers\n", err());
+        assertEquals("", out());
+        errBytes.reset();
+        assertEquals(2, run(demo(tmp.resolve("d2"), "--student-hidden", "8,100000000")), err());
+        assertTrue(err().startsWith("distill demo: --student-hidden: the 784-8-100000000-10 model has 1,900,006,290 parameters"
+                + " (7.6 GB as float32; 30.4 GB with the gradients and the optimizer's state training needs), more than the "), err());
+        assertEquals(1, err().lines().count(), err());
+        assertFalse(err().contains("\tat ") || err().contains("Exception"), err());
+        errBytes.reset();
+        Path recipe = Files.writeString(tmp.resolve("r.yaml"), "name: huge\n"
+                + "data: {path: embedded, teacherSamples: 100, transferSamples: 100, testSamples: 100}\n"
+                + "teacher: {hidden: [8], epochs: 1}\nstudent: {hidden: [100000000]}\ntraining: {epochs: 1}\nloss: [{name: kd}]\n");
+        assertEquals(2, run("run", recipe.toString(), "--quiet", "--out", tmp.resolve("r").toString()), err());
+        assertEquals("distill run: " + recipe + ": student.hidden: the 784-100000000-10 model's 784x100000000 weight matrix has"
+                + " 78,400,000,000 elements, more than ND4J can address in one matrix (2,147,483,647); use smaller layers\n", err());
+        assertFalse(out().contains("teacher"), "nothing trained: " + out());
+    }
+
+    /** Parameters whose training needs more than ND4J may allocate are refused, naming the bytes and the limit. */
+    @Test
+    void aModelWhoseTrainingDoesNotFitTheMemoryLimitIsRefused() {
+        var adam = new org.nd4j.linalg.learning.config.Adam(1e-3);
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> DemoModels.checkFits("--teacher-hidden", 784, new int[]{1200, 1200}, 10, adam, 10_000_000));
+        assertEquals("--teacher-hidden: the 784-1200-1200-10 model has 2,395,210 parameters (9.6 MB as float32; 38.3 MB with the"
+                + " gradients and the optimizer's state training needs), more than the 10.0 MB ND4J may allocate here; use smaller"
+                + " layers or give the JVM more memory (-Xmx, or -Dorg.bytedeco.javacpp.maxBytes, in DISTILL_JAVA_OPTS)", e.getMessage());
+        // the demo's own sizes fit what this JVM gives ND4J, and plain SGD (no state) needs less than Adam
+        DemoModels.checkFits("--teacher-hidden", 784, new int[]{1200, 1200}, 10, adam, DemoModels.nd4jMemoryLimit());
+        DemoModels.checkFits("--teacher-hidden", 784, new int[]{1200, 1200}, 10, new org.nd4j.linalg.learning.config.Sgd(0.1),
+                2_395_210L * 4 * 2);
+        org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> DemoModels.checkFits("x", 784,
+                new int[]{1200, 1200}, 10, adam, 2_395_210L * 4 * 2));
     }
 
     @Test
