@@ -87,6 +87,14 @@ public final class FashionMnist {
 
     /** Loads a directory in the IDX layout; {@code origin} says in errors how it was chosen. */
     public static Split loadDirectory(Path dir, String origin) {
+        if (!java.nio.file.Files.exists(dir)) {
+            throw new IllegalArgumentException(origin + " " + dir + " does not exist; expected a folder of Fashion-MNIST's idx"
+                    + " files (" + String.join(", ", FILES) + ", each raw or .gz)");
+        }
+        if (!java.nio.file.Files.isDirectory(dir)) {
+            throw new IllegalArgumentException(origin + " " + dir + " is a file, not a folder; expected a folder of Fashion-MNIST's"
+                    + " idx files (" + String.join(", ", FILES) + ", each raw or .gz)");
+        }
         List<String> missing = missingFiles(dir);
         if (!missing.isEmpty()) {
             throw new IllegalArgumentException(origin + " " + dir + " lacks " + String.join(", ", missing)

@@ -80,6 +80,13 @@ class FashionMnistTest {
         e = assertThrows(IllegalArgumentException.class, () -> FashionMnist.loadDirectory(empty, "x"));
         assertEquals("x " + empty + " lacks train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
                 + "t10k-labels-idx1-ubyte (each raw or .gz)", e.getMessage());
+        String files = "expected a folder of Fashion-MNIST's idx files (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+                + "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each raw or .gz)";
+        e = assertThrows(IllegalArgumentException.class, () -> FashionMnist.loadDirectory(tmp.resolve("nowhere"), "x"));
+        assertEquals("x " + tmp.resolve("nowhere") + " does not exist; " + files, e.getMessage());
+        Path file = tmp.resolve("t10k-labels-idx1-ubyte");
+        e = assertThrows(IllegalArgumentException.class, () -> FashionMnist.loadDirectory(file, "x"));
+        assertEquals("x " + file + " is a file, not a folder; " + files, e.getMessage());
     }
 
     @Test

@@ -123,6 +123,10 @@ public final class Main {
             // a failure of the run: the message names the setting, why the backend or engine cannot run and what can
             err.println("distill " + args[0] + ": " + e.getMessage());
             return USAGE;
+        } catch (RunFolder.NotAFolderException e) {
+            // --out under a file, or where the folder cannot be made: nothing was written; a path to change
+            err.println("distill " + args[0] + ": " + e.getMessage());
+            return USAGE;
         } catch (RunFolder.InUseException e) {
             // another run holds the output folder: nothing was changed; wait for it, or give another --out
             err.println("distill " + args[0] + ": " + e.getMessage());
@@ -137,10 +141,38 @@ public final class Main {
                     + " was started with, or without --resume to train every row from the start)");
             return USAGE;
         } catch (Exception e) {
-            err.println("distill " + args[0] + " failed: " + e.getMessage());
-            e.printStackTrace(err);
+            // a file that is not what it should be, data that is not there, an empty split: one line saying so; a genuine bug
+            // (an exception no user input explains) keeps its stack trace, as does any failure with DISTILL_DEBUG=1
+            err.println("distill " + args[0] + " failed: " + oneLine(ioMessage(e)));
+            if (debug() || isBug(e)) {
+                e.printStackTrace(err);
+            }
             return FAILED;
         }
+    }
+
+    /** The environment variable that makes every failure print its stack trace (a bug report's details). */
+    static final String DEBUG_ENV = "DISTILL_DEBUG";
+
+    /** Whether DISTILL_DEBUG=1 (or -Ddistill.debug=true) asks for every failure's stack trace. */
+    static boolean debug() {
+        return "1".equals(System.getenv(DEBUG_ENV)) || Boolean.getBoolean("distill.debug");
+    }
+
+    /**
+     * Whether {@code e} is a programming error rather than a failure user input explains (a missing or wrong file, data that
+     * is not there): its stack trace is what a bug report needs. Exceptions without a message say nothing to a user either.
+     */
+    static boolean isBug(Throwable e) {
+        return e instanceof NullPointerException || e instanceof ClassCastException || e instanceof IndexOutOfBoundsException
+                || e instanceof ArithmeticException || e instanceof UnsupportedOperationException || e instanceof ArrayStoreException
+                || e instanceof java.util.ConcurrentModificationException || e instanceof java.util.NoSuchElementException
+                || e.getMessage() == null || e.getMessage().isBlank();
+    }
+
+    /** A message as one line: its line breaks (and the indentation after them) become single spaces. */
+    static String oneLine(String message) {
+        return String.valueOf(message).strip().replaceAll("\\s*\\R\\s*", " ");
     }
 
     /**

@@ -162,6 +162,11 @@ final class ModelFiles {
             try {
                 return ModelSerializer.restoreMultiLayerNetwork(in, false);
             } catch (IOException | RuntimeException e) {
+                String holds = notAModel(path);
+                if (holds != null) { // DL4J's own "Model wasnt found within file: gotConfig: [false], ..." says none of this
+                    throw new IOException(path + " is not a DL4J model: " + holds + "; expected a ModelSerializer zip"
+                            + " (configuration.json and coefficients.bin), or for ONNX or TorchScript a .onnx / .pt name or --engine", e);
+                }
                 throw new IOException("cannot read " + path + " as a DL4J MultiLayerNetwork (ModelSerializer zip; for ONNX or "
                         + "TorchScript use a .onnx / .pt name or --engine): " + e.getMessage(), e);
             }
@@ -180,6 +185,49 @@ final class ModelFiles {
                     + features + " features");
         }
         return new Loaded(t, "DL4J " + path.getFileName(), net.numParams(), Demo.teacherId(net));
+    }
+
+    /**
+     * What {@code path} holds when it is not a DL4J model, for the error ("an empty file", "a soft-target store", "a zip of
+     * 1 entry (a.txt) without configuration.json"), or null when it looks like one (a zip with both entries) or cannot be read.
+     */
+    static String notAModel(Path path) {
+        byte[] head = new byte[8];
+        int n;
+        try (java.io.InputStream in = Files.newInputStream(path)) {
+            n = in.readNBytes(head, 0, head.length);
+        } catch (IOException e) {
+            return null;
+        }
+        if (n == 0) {
+            return "the file is empty";
+        }
+        String start = new String(head, 0, n, java.nio.charset.StandardCharsets.ISO_8859_1);
+        if (start.startsWith("D4JSTORE")) {
+            return "it is a soft-target store (distill store info shows it)";
+        }
+        if (start.startsWith("PK\5\6")) {
+            return "it is an empty zip";
+        }
+        if (!start.startsWith("PK\3\4")) {
+            return "it is not a zip file";
+        }
+        List<String> names = new java.util.ArrayList<>();
+        try (java.util.zip.ZipFile z = new java.util.zip.ZipFile(path.toFile())) {
+            z.stream().forEach(e -> names.add(e.getName()));
+        } catch (IOException e) {
+            return "it is not a readable zip file (" + e.getMessage() + ")";
+        }
+        List<String> lacks = java.util.stream.Stream.of("configuration.json", "coefficients.bin").filter(e -> !names.contains(e)).toList();
+        if (lacks.isEmpty()) {
+            return null;
+        }
+        if (names.isEmpty()) {
+            return "it is an empty zip";
+        }
+        return String.format(java.util.Locale.ROOT, "it is a zip of %d %s (%s%s) without %s", names.size(),
+                names.size() == 1 ? "entry" : "entries", String.join(", ", names.subList(0, Math.min(5, names.size()))),
+                names.size() > 5 ? ", ..." : "", String.join(" or ", lacks));
     }
 
     /** Reads a zip that {@link #readChecked} has checked. */

@@ -33,9 +33,13 @@ public final class RunFolder implements AutoCloseable {
     private final Path held;
     private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
 
-    private RunFolder(FileChannel channel, Path held) {
+    /** The folder when this hold made it (null when it was there before): removed at close if the run left only the lock. */
+    private final Path created;
+
+    private RunFolder(FileChannel channel, Path held, Path created) {
         this.channel = channel;
         this.held = held;
+        this.created = created;
     }
 
     /**
@@ -45,7 +49,14 @@ public final class RunFolder implements AutoCloseable {
      * @throws InUseException when another run holds the folder; nothing in it was changed
      */
     public static RunFolder lock(Path dir) throws IOException {
-        Files.createDirectories(dir);
+        Path made = Files.exists(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS) ? null : dir;
+        try {
+            Files.createDirectories(dir);
+        } catch (java.nio.file.FileSystemException e) { // a file in the way, no permission, a read-only file system
+            Path file = fileInTheWay(dir);
+            throw new NotAFolderException("--out " + dir + ": cannot create the folder: " + (file != null ? file
+                    + " is a file, not a folder; give --out a path in a folder" : Main.ioMessage(e)));
+        }
         Path file = dir.resolve(LOCK_FILE);
         Path key = dir.toRealPath().resolve(LOCK_FILE);
         if (!HELD.add(key)) { // a run in this process holds it: refused without opening (and closing) the lock file
@@ -60,17 +71,30 @@ public final class RunFolder implements AutoCloseable {
                 lock = null;
             } catch (IOException e) {
                 LOG.warn("cannot lock {} ({}); a second run on {} at the same time would not be noticed", file, e.toString(), dir);
-                return new RunFolder(ch, key);
+                return new RunFolder(ch, key, made);
             }
             if (lock == null) {
                 ch.close();
                 throw inUse(dir);
             }
-            return new RunFolder(ch, key);
+            return new RunFolder(ch, key, made);
         } catch (IOException | RuntimeException e) {
             HELD.remove(key);
             throw e;
         }
+    }
+
+    /**
+     * The file that keeps {@code dir} from being a folder: {@code dir} itself or the nearest of its parents that exists,
+     * when that is not a folder; null when the nearest existing one is a folder (or none exists).
+     */
+    static Path fileInTheWay(Path dir) {
+        for (Path p = dir; p != null; p = p.getParent()) {
+            if (Files.exists(p)) {
+                return Files.isDirectory(p) ? null : p;
+            }
+        }
+        return null;
     }
 
     private static InUseException inUse(Path dir) {
@@ -155,10 +179,43 @@ public final class RunFolder implements AutoCloseable {
         if (!closed.compareAndSet(false, true)) {
             return; // closed already: the folder may be another hold's by now
         }
+        boolean remove = false;
         try {
-            channel.close(); // releases the lock
+            // a folder this run made and left as it found it (a run refused or failed before writing anything): the folder
+            // goes too, so no empty folder holding only the lock file stays behind. The lock file is deleted while still
+            // held; a run that locks a new one after is on a folder no run holds
+            if (created != null) {
+                try (java.util.stream.Stream<Path> files = Files.list(created)) {
+                    remove = files.map(f -> f.getFileName().toString()).toList().equals(java.util.List.of(LOCK_FILE));
+                } catch (IOException e) {
+                    remove = false;
+                }
+                if (remove) {
+                    Files.deleteIfExists(created.resolve(LOCK_FILE));
+                }
+            }
         } finally {
-            HELD.remove(held);
+            try {
+                channel.close(); // releases the lock
+            } finally {
+                HELD.remove(held);
+            }
+        }
+        if (remove) {
+            try {
+                Files.deleteIfExists(created);
+            } catch (java.nio.file.DirectoryNotEmptyException e) {
+                // another run has begun in it since: its folder now
+            }
+        }
+    }
+
+    /** The output folder cannot be made (a file is in the way, no permission): a path to change, nothing was written. */
+    public static final class NotAFolderException extends IOException {
+        private static final long serialVersionUID = 1L;
+
+        NotAFolderException(String message) {
+            super(message);
         }
     }
 

@@ -194,8 +194,57 @@ class EvalAndLabelCommandTest extends CliCommandTest {
         Path wide = tmp.resolve("in100.zip");
         StoreCommands.saveModel(DemoModels.mlp(100, new int[] {8}, 10, 0, 1e-3, 1), wide);
         assertEquals(1, run("eval", wide.toString(), "--data", "embedded", "--limit", "10"), out());
-        assertTrue(err().contains(wide + ": a DL4J model of 100 inputs, but the data fashion-mnist-subset/test[:10] has 784 features"),
-                err());
+        assertEquals("distill eval failed: " + wide + ": a DL4J model of 100 inputs, but the data fashion-mnist-subset/test[:10]"
+                + " has 784 features\n", err(), "one line, no stack trace");
+    }
+
+    /**
+     * A model file that is not a model (no zip, an empty zip, a zip of something else, a store, garbage under .onnx or .pt)
+     * and data that is not there are one line naming the file and what it is, exit code 1: no stack trace, not DL4J's
+     * "Model wasnt found within file: gotConfig: [false]". DISTILL_DEBUG=1 (here -Ddistill.debug=true) adds the trace.
+     */
+    @Test
+    void aFileThatIsNotAModelOrDataIsOneLineNamingIt(@TempDir Path tmp) throws Exception {
+        Path notZip = Files.writeString(tmp.resolve("notzip.zip"), "not a zip");
+        Path emptyZip = tmp.resolve("empty.zip");
+        new java.util.zip.ZipOutputStream(Files.newOutputStream(emptyZip)).close();
+        Path otherZip = tmp.resolve("other.zip");
+        try (var z = new java.util.zip.ZipOutputStream(Files.newOutputStream(otherZip))) {
+            z.putNextEntry(new java.util.zip.ZipEntry("a.txt"));
+            z.write(1);
+        }
+        Path store = Files.write(tmp.resolve("s.store"), "D4JSTORE\1\0\0\1 and more".getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+        Path empty = Files.writeString(tmp.resolve("nothing.zip"), "");
+        String expected = "; expected a ModelSerializer zip (configuration.json and coefficients.bin), or for ONNX or TorchScript a"
+                + " .onnx / .pt name or --engine\n";
+        Object[][] cases = {
+                {notZip, "it is not a zip file"}, {emptyZip, "it is an empty zip"},
+                {otherZip, "it is a zip of 1 entry (a.txt) without configuration.json or coefficients.bin"},
+                {store, "it is a soft-target store (distill store info shows it)"}, {empty, "the file is empty"}};
+        for (Object[] c : cases) {
+            assertEquals(1, run("eval", c[0].toString(), "--data", "embedded", "--limit", "10"), c[0] + ": " + err());
+            assertEquals("distill eval failed: " + c[0] + " is not a DL4J model: " + c[1] + expected, err());
+        }
+        for (Path garbage : new Path[] {Files.writeString(tmp.resolve("g.onnx"), "garbage"), Files.writeString(tmp.resolve("g.pt"), "garbage")}) {
+            assertEquals(1, run("eval", garbage.toString(), "--data", "embedded", "--limit", "10"), err());
+            assertTrue(err().startsWith("distill eval failed: cannot load teacher model " + garbage), err());
+            assertEquals(1, err().lines().count(), "one line, no stack trace: " + err());
+        }
+        Path ok = tmp.resolve("m.zip");
+        StoreCommands.saveModel(DemoModels.mlp(784, new int[] {8}, 10, 0, 1e-3, 1), ok);
+        String files = "expected a folder of Fashion-MNIST's idx files (train-images-idx3-ubyte, train-labels-idx1-ubyte,"
+                + " t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each raw or .gz)\n";
+        assertEquals(1, run("eval", ok.toString(), "--data", tmp.resolve("nowhere").toString()));
+        assertEquals("distill eval failed: the given data directory " + tmp.resolve("nowhere") + " does not exist; " + files, err());
+        assertEquals(1, run("eval", ok.toString(), "--data", notZip.toString()));
+        assertEquals("distill eval failed: the given data directory " + notZip + " is a file, not a folder; " + files, err());
+        System.setProperty("distill.debug", "true");
+        try {
+            assertEquals(1, run("eval", notZip.toString(), "--data", "embedded", "--limit", "10"));
+            assertTrue(err().contains("\tat org.distill4j.examples.ModelFiles"), "DISTILL_DEBUG: the stack trace: " + err());
+        } finally {
+            System.clearProperty("distill.debug");
+        }
     }
 
     /**
@@ -254,8 +303,8 @@ class EvalAndLabelCommandTest extends CliCommandTest {
         writeIdx(data, "t10k", 0);
         Path json = tmp.resolve("e.json");
         assertEquals(1, run("eval", zip.toString(), "--data", data.toString(), "--json", json.toString()));
-        assertTrue(err().startsWith("distill eval failed: no samples to evaluate: fashion-mnist/test from " + data
-                + " is empty; expected at least one sample"), err());
+        assertEquals("distill eval failed: no samples to evaluate: fashion-mnist/test from " + data
+                + " is empty; expected at least one sample\n", err(), "one line, no stack trace");
         assertTrue(!out().contains("NaN") && Files.notExists(json), out());
         // the train split of the same files has samples: the same model evaluates
         assertEquals(0, run("eval", zip.toString(), "--data", data.toString(), "--split", "train"), err());
@@ -303,7 +352,7 @@ class EvalAndLabelCommandTest extends CliCommandTest {
         String empty = "fashion-mnist/test from " + data + " is empty; expected at least one sample";
         Path store = tmp.resolve("s.d4j");
         assertEquals(1, run("label", "--teacher", ONNX.toString(), "--data", data.toString(), "--split", "test", "--out", store.toString()));
-        assertTrue(err().startsWith("distill label failed: no samples to label: " + empty), err());
+        assertEquals("distill label failed: no samples to label: " + empty + "\n", err(), "one line, no stack trace");
         assertEquals("", out());
         assertEquals(1, run("store", "import", "--npy", npy.toString(), "--data", data.toString(), "--split", "test", "--out", store.toString()));
         assertTrue(err().startsWith("distill store import: no samples to import: " + empty), err());

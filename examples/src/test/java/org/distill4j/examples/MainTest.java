@@ -391,6 +391,23 @@ class MainTest {
                 new int[]{1200, 1200}, 10, adam, 2_395_210L * 4 * 2));
     }
 
+    /**
+     * An --out that cannot be made (a file in its path) is bad usage naming --out, one line, exit code 2; a run that fails
+     * before writing anything (data that is not there) leaves no new folder holding only its lock file.
+     */
+    @Test
+    void anOutFolderThatCannotBeMadeIsAUsageErrorAndAFailedRunLeavesNoEmptyFolder(@TempDir Path tmp) throws Exception {
+        Path file = Files.writeString(tmp.resolve("afile"), "x");
+        assertEquals(2, run(demo(file.resolve("out"))), err());
+        assertEquals("distill demo: --out " + file.resolve("out") + ": cannot create the folder: " + file + " is a file, not a"
+                + " folder; give --out a path in a folder\n", err());
+        errBytes.reset();
+        Path out = tmp.resolve("new-out");
+        assertEquals(1, run("demo", "--quiet", "--data", tmp.resolve("nowhere").toString(), "--out", out.toString()), err());
+        assertEquals(1, err().lines().count(), err());
+        assertFalse(Files.exists(out), "no folder left holding only " + RunFolder.LOCK_FILE);
+    }
+
     @Test
     void helpExitsZero() {
         assertEquals(0, run("demo", "--help"));
@@ -401,7 +418,9 @@ class MainTest {
     @Test
     void aMissingDataDirectoryFailsWithItsName(@TempDir Path tmp) {
         assertEquals(1, run("demo", "--quiet", "--data", tmp.resolve("nowhere").toString(), "--out", tmp.toString()));
-        assertTrue(err().contains("the given data directory " + tmp.resolve("nowhere") + " lacks train-images-idx3-ubyte"), err());
+        assertEquals("distill demo failed: the given data directory " + tmp.resolve("nowhere") + " does not exist; expected a folder"
+                + " of Fashion-MNIST's idx files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte,"
+                + " t10k-labels-idx1-ubyte, each raw or .gz)\n", err(), "one line, no stack trace");
     }
 
     @Test

@@ -222,10 +222,30 @@ class RunFolderTest {
             assertTrue(e.getMessage().startsWith(dir + " is in use by another run") && e.getMessage().contains(RunFolder.LOCK_FILE),
                     e.getMessage());
         }
+        assertTrue(Files.notExists(dir) && Files.isDirectory(dir.getParent()),
+                "a folder the hold made and nothing was written into goes at close (its parents made with it stay)");
         try (RunFolder again = RunFolder.lock(dir)) {
             assertTrue(Files.isRegularFile(dir.resolve(RunFolder.LOCK_FILE)));
+            Files.writeString(dir.resolve("results.json"), "{}");
         }
-        assertTrue(Files.isRegularFile(dir.resolve(RunFolder.LOCK_FILE)), "the lock file stays");
+        assertTrue(Files.isRegularFile(dir.resolve(RunFolder.LOCK_FILE)), "the lock file stays beside a run's files");
+        try (RunFolder onExisting = RunFolder.lock(dir.getParent())) {
+            assertTrue(Files.isRegularFile(dir.getParent().resolve(RunFolder.LOCK_FILE)));
+        }
+        assertTrue(Files.isRegularFile(dir.getParent().resolve(RunFolder.LOCK_FILE)), "a folder that was there stays, with its lock");
+    }
+
+    /** An --out that cannot be a folder (a file in the way) is refused naming --out, leaving nothing. */
+    @Test
+    void aFolderUnderAFileIsRefusedNamingOut(@TempDir Path tmp) throws Exception {
+        Path file = Files.writeString(tmp.resolve("afile"), "x");
+        RunFolder.NotAFolderException e = org.junit.jupiter.api.Assertions.assertThrows(RunFolder.NotAFolderException.class,
+                () -> RunFolder.lock(file.resolve("out")));
+        assertEquals("--out " + file.resolve("out") + ": cannot create the folder: " + file + " is a file, not a folder; give --out"
+                + " a path in a folder", e.getMessage());
+        e = org.junit.jupiter.api.Assertions.assertThrows(RunFolder.NotAFolderException.class, () -> RunFolder.lock(file));
+        assertTrue(e.getMessage().startsWith("--out " + file + ": cannot create the folder: " + file + " is a file"), e.getMessage());
+        assertEquals("x", Files.readString(file));
     }
 
     /**
@@ -312,7 +332,7 @@ class RunFolderTest {
      */
     @Test
     void aRefusedSecondLockInThisProcessKeepsTheFirstHold(@TempDir Path tmp) throws Exception {
-        Path dir = tmp.resolve("run");
+        Path dir = Files.createDirectories(tmp.resolve("run")); // there before: the lock file stays between holds
         try (RunFolder first = RunFolder.lock(dir)) {
             assertEquals("held", probeFromAnotherProcess(tmp, dir.resolve(RunFolder.LOCK_FILE)));
             org.junit.jupiter.api.Assertions.assertThrows(RunFolder.InUseException.class, () -> RunFolder.lock(dir));
