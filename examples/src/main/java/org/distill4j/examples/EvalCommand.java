@@ -74,9 +74,7 @@ final class EvalCommand {
         if (model == null) {
             throw new Main.UsageException("a model file is required (see distill eval --help)");
         }
-        if (json != null && Files.isDirectory(json)) { // before the evaluation, not when its numbers are written
-            throw new Main.UsageException("--json " + json + " is a directory; expected a file name");
-        }
+        Main.outputFile("--json", json, "a file name"); // before the evaluation, not when its numbers are written
         DataOptions.Loaded loaded = data.load();
         Dataset d = loaded.data();
         String split = data.split();

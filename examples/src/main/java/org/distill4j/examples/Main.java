@@ -495,10 +495,21 @@ public final class Main {
         }
     }
 
-    /** A file a command writes ({@code null}: none given): an existing directory there is bad usage. */
-    private static void outputFile(String option, Path file, String expected) throws UsageException {
-        if (file != null && java.nio.file.Files.isDirectory(file)) {
+    /**
+     * A file a command writes ({@code null}: none given), checked before any work: an existing directory there, or a file
+     * where a folder above it must be (so that it could only fail once the work is done), is bad usage.
+     */
+    static void outputFile(String option, Path file, String expected) throws UsageException {
+        if (file == null) {
+            return;
+        }
+        if (java.nio.file.Files.isDirectory(file)) {
             throw new UsageException(option + " " + file + " is a directory; expected " + expected);
+        }
+        Path inTheWay = RunFolder.fileInTheWay(file.getParent());
+        if (inTheWay != null) {
+            throw new UsageException(option + " " + file + ": " + inTheWay + " is a file, not a folder; give " + option
+                    + " a path in a folder (or move " + inTheWay + " away)");
         }
     }
 

@@ -238,6 +238,11 @@ class EvalAndLabelCommandTest extends CliCommandTest {
         assertEquals("distill eval failed: the given data directory " + tmp.resolve("nowhere") + " does not exist; " + files, err());
         assertEquals(1, run("eval", ok.toString(), "--data", notZip.toString()));
         assertEquals("distill eval failed: the given data directory " + notZip + " is a file, not a folder; " + files, err());
+        // --json under a file: refused before the evaluation, not after it
+        assertEquals(2, run("eval", ok.toString(), "--data", "embedded", "--limit", "10", "--json", notZip.resolve("e.json").toString()));
+        assertEquals("distill eval: --json " + notZip.resolve("e.json") + ": " + notZip + " is a file, not a folder; give --json a"
+                + " path in a folder (or move " + notZip + " away)\n", err());
+        assertEquals("", out(), "nothing evaluated");
         System.setProperty("distill.debug", "true");
         try {
             assertEquals(1, run("eval", notZip.toString(), "--data", "embedded", "--limit", "10"));

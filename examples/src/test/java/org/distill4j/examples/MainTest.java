@@ -314,6 +314,13 @@ class MainTest {
                 demo(tmp.resolve("o2"), "--store", dir.toString()), {"--store " + dir + " is a directory; expected the store's file name"},
                 demo(tmp.resolve("o3"), "--compare", "kd,tvd,kd"), {"--compare: 'kd' is given twice; expected distinct losses"},
                 {"run", recipe, "--quiet", "--out", file.toString()}, {"--out " + file + " is a file; expected a directory for the results"},
+                // a file where the output's folder must be: refused now, not once every row (or the teacher) has trained
+                demo(tmp.resolve("o4"), "--store", file.resolve("x.store").toString()),
+                {"--store " + file.resolve("x.store") + ": " + file + " is a file, not a folder; give --store a path in a folder (or move "
+                        + file + " away)"},
+                demo(tmp.resolve("o5"), "--save-teacher", file.resolve("sub/t.zip").toString()),
+                {"--save-teacher " + file.resolve("sub/t.zip") + ": " + file + " is a file, not a folder; give --save-teacher a path"
+                        + " in a folder (or move " + file + " away)"},
         };
         for (int i = 0; i < cases.length; i += 2) {
             outBytes.reset();
