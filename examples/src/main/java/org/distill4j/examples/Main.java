@@ -319,7 +319,7 @@ public final class Main {
                 case "--teacher-samples" -> s.teacherSamples = positive(a, v);
                 case "--teacher-epochs" -> s.teacherEpochs = positive(a, v);
                 case "--teacher-hidden" -> s.teacherHidden = sizes(a, v);
-                case "--teacher-dropout" -> s.teacherDropout = fraction(a, v);
+                case "--teacher-dropout" -> s.teacherDropout = dropout(a, v);
                 case "--transfer-samples" -> s.transferSamples = positive(a, v);
                 case "--unlabeled-samples" -> s.unlabeledSamples = nonNegative(a, v);
                 case "--mixup" -> s.mixup = positiveDouble(a, v);
@@ -436,7 +436,7 @@ public final class Main {
                   --teacher-samples N    training samples for the teacher (default %d)
                   --teacher-epochs N     (default %d)
                   --teacher-hidden A,B   teacher hidden layer sizes (default %s)
-                  --teacher-dropout P    (default %s)
+                  --teacher-dropout P    probability of dropping a hidden unit, in [0, 1) (default %s)
                   --transfer-samples N   the students' training set (default %d)
                   --unlabeled-samples N  N more training samples, after the transfer set's, that the distilled
                                          students get without labels: the teacher's outputs are their only
@@ -622,6 +622,15 @@ public final class Main {
         double d = number(opt, v);
         if (!(d >= 0 && d <= 1)) {
             throw new UsageException(opt + " must be in [0, 1], got '" + v + "'");
+        }
+        return d;
+    }
+
+    /** A dropout probability: [0, 1), as the recipe's dropout field; 1 would drop every unit (DL4J keeps a 0 "keep" as none). */
+    static double dropout(String opt, String v) throws UsageException {
+        double d = number(opt, v);
+        if (!(d >= 0 && d < 1)) {
+            throw new UsageException(opt + " must be in [0, 1) (the probability of dropping a unit; 0 for none), got '" + v + "'");
         }
         return d;
     }

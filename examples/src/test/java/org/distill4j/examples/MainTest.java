@@ -75,6 +75,12 @@ class MainTest {
         assertTrue(err().contains("unknown command 'distil'; commands: demo, run, eval, list, label, store, bench"), err());
         assertEquals(2, run("demo", "--alpha", "1.5"));
         assertTrue(err().contains("--alpha must be in [0, 1], got '1.5'"), err());
+        for (String p : new String[] {"1", "1.0", "-0.1", "NaN"}) { // 1 was taken, and meant no dropout at all (DL4J's keep 0)
+            errBytes.reset();
+            assertEquals(2, run("demo", "--teacher-dropout", p));
+            assertEquals("distill demo: --teacher-dropout must be in [0, 1) (the probability of dropping a unit; 0 for none), got '"
+                    + p + "'\n", err());
+        }
         assertEquals(2, run("demo", "--epochs", "3"));
         assertTrue(err().contains("unknown option --epochs"), err());
         assertEquals(2, run("demo", "--compare", "kd,ce"));
