@@ -34,6 +34,7 @@ final class EvalCommand {
         DataOptions data = new DataOptions("test");
         ModelFiles.Options mo = new ModelFiles.Options("--");
         ModelFiles.Options to = new ModelFiles.Options("--teacher-");
+        java.util.Set<String> seen = new java.util.HashSet<>();
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             if (a.equals("--help") || a.equals("-h")) {
@@ -54,6 +55,7 @@ final class EvalCommand {
                 throw new Main.UsageException(a + " needs a value");
             }
             String v = args[++i];
+            Main.once(seen, a);
             if (mo.isSet(a)) {
                 mo.set(a, v);
                 continue;
@@ -73,6 +75,10 @@ final class EvalCommand {
         }
         if (model == null) {
             throw new Main.UsageException("a model file is required (see distill eval --help)");
+        }
+        if (teacher == null && to.any()) { // silently ignored before: the user meant a teacher
+            throw new Main.UsageException("--teacher-engine, --teacher-input-shape, --teacher-logits and --teacher-output-names"
+                    + " apply to a --teacher model, and none is given; add --teacher MODEL or leave them out");
         }
         Main.outputFile("--json", json, "a file name"); // before the evaluation, not when its numbers are written
         DataOptions.Loaded loaded = data.load();

@@ -56,6 +56,7 @@ final class ImportCommand {
         DataOptions data = new DataOptions("train");
         StoreImport.Options o = StoreImport.Options.defaults();
         boolean progress = true;
+        java.util.Set<String> seen = new java.util.HashSet<>();
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             if (a.equals("--help") || a.equals("-h")) {
@@ -76,6 +77,7 @@ final class ImportCommand {
                 throw new Main.UsageException(a + " needs a value");
             }
             String v = args[++i];
+            Main.once(seen, a);
             if (data.accept(a, v)) {
                 continue;
             }
@@ -124,6 +126,9 @@ final class ImportCommand {
         }
         if (npy != null && (o.topK() != 0 || o.vocab() != 0)) {
             throw new Main.UsageException("--topk and --vocab apply to top-k sources; a dense .npy keeps every class of its last axis");
+        }
+        if (Files.isDirectory(outPath)) { // before any source is read, as distill label
+            throw new Main.UsageException("--out " + outPath + " is a directory; expected the store's file name");
         }
         for (Path p : new Path[]{npy, jsonl, ids, logProbs}) {
             if (p != null && !Files.isRegularFile(p)) {

@@ -83,6 +83,9 @@ public final class Main {
             return args.length == 0 ? USAGE : OK;
         }
         String[] rest = Arrays.copyOfRange(args, 1, args.length);
+        // what errors are prefixed with: "distill store import:", not "distill store:", for a store subcommand
+        String command = args[0].equals("store") && args.length > 1 && List.of("import", "info", "verify").contains(args[1])
+                ? "store " + args[1] : args[0];
         try {
             return switch (args[0]) {
                 case "demo" -> demo(rest, out, err);
@@ -112,38 +115,38 @@ public final class Main {
                 }
             };
         } catch (org.distill4j.examples.recipe.RecipeException e) {
-            err.println("distill " + args[0] + ": " + e.getMessage());
+            err.println("distill " + command + ": " + e.getMessage());
             return USAGE;
         } catch (UsageException e) {
-            err.println("distill " + args[0] + ": " + e.getMessage());
+            err.println("distill " + command + ": " + e.getMessage());
             return USAGE;
         } catch (Backends.UnavailableBackendException | Backends.UnknownBackendException
                  | StepEngines.UnavailableEngineException | StepEngines.UnknownEngineException e) {
             // a setting to change (-Ddistill.backend, DISTILL_BACKEND, training.backend, -Ddistill.engine, DISTILL_ENGINE), not
             // a failure of the run: the message names the setting, why the backend or engine cannot run and what can
-            err.println("distill " + args[0] + ": " + e.getMessage());
+            err.println("distill " + command + ": " + e.getMessage());
             return USAGE;
         } catch (RunFolder.NotAFolderException e) {
             // --out under a file, or where the folder cannot be made: nothing was written; a path to change
-            err.println("distill " + args[0] + ": " + e.getMessage());
+            err.println("distill " + command + ": " + e.getMessage());
             return USAGE;
         } catch (RunFolder.InUseException e) {
             // another run holds the output folder: nothing was changed; wait for it, or give another --out
-            err.println("distill " + args[0] + ": " + e.getMessage());
+            err.println("distill " + command + ": " + e.getMessage());
             return USAGE;
         } catch (org.distill4j.store.StoreMismatchException e) {
             // a store of another teacher or settings at the output path: nothing was changed; a choice to make
-            err.println("distill " + args[0] + ": " + e.getMessage());
+            err.println("distill " + command + ": " + e.getMessage());
             return USAGE;
         } catch (org.distill4j.checkpoint.CheckpointMismatchException e) {
             // --resume with changed settings: a choice to make, not a failure
-            err.println("distill " + args[0] + ": " + withoutApiAdvice(e.getMessage()) + " (distill: rerun with the settings the run"
+            err.println("distill " + command + ": " + withoutApiAdvice(e.getMessage()) + " (distill: rerun with the settings the run"
                     + " was started with, or without --resume to train every row from the start)");
             return USAGE;
         } catch (Exception e) {
             // a file that is not what it should be, data that is not there, an empty split: one line saying so; a genuine bug
             // (an exception no user input explains) keeps its stack trace, as does any failure with DISTILL_DEBUG=1
-            err.println("distill " + args[0] + " failed: " + oneLine(ioMessage(e)));
+            err.println("distill " + command + " failed: " + oneLine(ioMessage(e)));
             if (debug() || isBug(e)) {
                 e.printStackTrace(err);
             }
@@ -283,6 +286,7 @@ public final class Main {
 
     static int demo(String[] args, PrintStream out, PrintStream err) throws Exception {
         Demo.Settings s = new Demo.Settings();
+        java.util.Set<String> seen = new java.util.HashSet<>();
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             if (a.equals("--help") || a.equals("-h")) {
@@ -308,6 +312,7 @@ public final class Main {
                 throw new UsageException(a + " needs a value");
             }
             String v = args[++i];
+            once(seen, a);
             switch (a) {
                 case "--data" -> {
                     s.embedded = v.equals("embedded");
@@ -396,8 +401,11 @@ public final class Main {
                         throw new UsageException(a + " needs a value");
                     }
                     if (a.equals("--set")) {
-                        sets.add(args[++i]);
+                        sets.add(args[++i]); // repeatable: one field per --set
                     } else {
+                        if (outDir != null) {
+                            throw new UsageException("--out is given twice; give it once");
+                        }
                         outDir = path(a, args[++i]);
                     }
                 }
@@ -473,8 +481,11 @@ public final class Main {
 
     private static List<String> compareList(String opt, String v) throws UsageException {
         List<String> out = new java.util.ArrayList<>();
-        for (String part : v.split(",")) {
+        for (String part : v.split(",", -1)) {
             String spec = part.trim();
+            if (spec.isEmpty()) { // "kd," or ",": refused, not dropped
+                throw new UsageException(opt + ": '" + v + "' has an empty entry; expected losses separated by commas, e.g. kd,dkd");
+            }
             String name = spec.split(":")[0];
             if (!Losses.names().contains(name) || name.equals("ce")) {
                 throw new UsageException(opt + ": '" + name + "' is not a distillation loss; registered: "
@@ -540,6 +551,9 @@ public final class Main {
      * Every command reads its path arguments through here.
      */
     static Path path(String option, String value) throws UsageException {
+        if (value.isEmpty()) { // '' (an unset shell variable): the working directory, or a file of no name, never what was meant
+            throw new UsageException(option + ": the path is empty; expected a file or directory name");
+        }
         Path p;
         try {
             p = Path.of(value);
@@ -567,6 +581,16 @@ public final class Main {
             }
         });
         return b.toString();
+    }
+
+    /**
+     * Records that {@code option} was given; a second time is bad usage: the last value silently winning hides a mistake (a
+     * pasted command line, a variable that already held the option). Options meant to be repeated (--set) do not come here.
+     */
+    static void once(java.util.Set<String> seen, String option) throws UsageException {
+        if (!seen.add(option)) {
+            throw new UsageException(option + " is given twice; give it once");
+        }
     }
 
     /** Bad command-line input: reported with exit code 2. */
@@ -636,9 +660,13 @@ public final class Main {
     }
 
     static int[] sizes(String opt, String v) throws UsageException {
-        String[] parts = v.split(",");
+        String[] parts = v.split(",", -1); // "16," or "," has empty parts: refused, not dropped
         int[] out = new int[parts.length];
         for (int i = 0; i < parts.length; i++) {
+            if (parts[i].isBlank()) {
+                throw new UsageException(opt + ": '" + v + "' has an empty size; expected positive whole numbers separated by"
+                        + " commas, e.g. 400,400");
+            }
             out[i] = positive(opt, parts[i].trim());
         }
         return out;

@@ -71,6 +71,7 @@ final class StoreCommands {
         String teacherId = null;
         boolean progress = true;
         ModelFiles.Options model = new ModelFiles.Options("--");
+        java.util.Set<String> seen = new java.util.HashSet<>();
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             if (a.equals("--help") || a.equals("-h")) {
@@ -91,6 +92,7 @@ final class StoreCommands {
                 throw new Main.UsageException(a + " needs a value");
             }
             String v = args[++i];
+            Main.once(seen, a);
             if (model.isSet(a)) {
                 model.set(a, v);
                 continue;
@@ -210,16 +212,26 @@ final class StoreCommands {
             storeUsage(out);
             return Main.OK;
         }
-        if (args.length != 2 || !(args[0].equals("info") || args[0].equals("verify"))) {
+        boolean sub = args.length > 0 && (args[0].equals("info") || args[0].equals("verify"));
+        if (sub && args.length == 2 && (args[1].equals("--help") || args[1].equals("-h"))) { // not a store named --help
+            storeUsage(out);
+            return Main.OK;
+        }
+        if (args.length != 2 || !sub) {
             throw new Main.UsageException("usage: distill store info|verify PATH, or distill store import --help");
         }
         Path p = Main.path("STORE", args[1]);
+        String name = "distill store " + args[0] + ": ";
         if (!Files.exists(p) && !Files.exists(StoreWriter.partialPath(p))) {
-            err.println("distill store: " + p + ": no such store");
+            err.println(name + p + ": no such store");
             return Main.FAILED;
         }
         if (Files.isDirectory(p)) {
-            err.println("distill store: " + p + ": a directory, not a store");
+            err.println(name + p + ": a directory, not a store");
+            return Main.FAILED;
+        }
+        if (Files.exists(p) && !Files.isRegularFile(p)) { // a FIFO or a device would block the read forever, or never end
+            err.println(name + p + ": not a regular file; expected a store file");
             return Main.FAILED;
         }
         if (args[0].equals("verify")) {

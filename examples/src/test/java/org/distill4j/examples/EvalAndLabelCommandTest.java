@@ -243,6 +243,18 @@ class EvalAndLabelCommandTest extends CliCommandTest {
         assertEquals("distill eval: --json " + notZip.resolve("e.json") + ": " + notZip + " is a file, not a folder; give --json a"
                 + " path in a folder (or move " + notZip + " away)\n", err());
         assertEquals("", out(), "nothing evaluated");
+        // options for a teacher without --teacher, an option given twice, an empty path: refused, not silently ignored
+        assertEquals(2, run("eval", ok.toString(), "--teacher-engine", "onnxruntime"));
+        assertEquals("distill eval: --teacher-engine, --teacher-input-shape, --teacher-logits and --teacher-output-names apply to a"
+                + " --teacher model, and none is given; add --teacher MODEL or leave them out\n", err());
+        assertEquals(2, run("eval", ok.toString(), "--limit", "10", "--limit", "20"));
+        assertEquals("distill eval: --limit is given twice; give it once\n", err());
+        assertEquals(2, run("eval", ok.toString(), "--json", ""));
+        assertEquals("distill eval: --json: the path is empty; expected a file or directory name\n", err());
+        assertEquals(2, run("label", "--teacher", ok.toString(), "--out", "a.d4j", "--teacher", ok.toString()));
+        assertEquals("distill label: --teacher is given twice; give it once\n", err());
+        assertEquals(2, run("eval", ok.toString(), "--input-shape", "784,"));
+        assertTrue(err().contains("--input-shape: '784,' has an empty size"), err());
         System.setProperty("distill.debug", "true");
         try {
             assertEquals(1, run("eval", notZip.toString(), "--data", "embedded", "--limit", "10"));

@@ -75,6 +75,30 @@ class MainTest {
         assertTrue(err().contains("unknown command 'distil'; commands: demo, run, eval, list, label, store, bench"), err());
         assertEquals(2, run("demo", "--alpha", "1.5"));
         assertTrue(err().contains("--alpha must be in [0, 1], got '1.5'"), err());
+        // an empty part of a list is refused, not dropped ("16," was the layers [16]); an option given twice is refused, not
+        // the last one silently kept (--set alone repeats); an empty path is no path
+        String[][] cases = {
+                {"--student-hidden", ","}, {"--student-hidden: ',' has an empty size; expected positive whole numbers separated by"
+                        + " commas, e.g. 400,400"},
+                {"--teacher-hidden", "16,"}, {"--teacher-hidden: '16,' has an empty size; expected positive whole numbers separated"
+                        + " by commas, e.g. 400,400"},
+                {"--compare", "kd,"}, {"--compare: 'kd,' has an empty entry; expected losses separated by commas, e.g. kd,dkd"},
+                {"--seed", "1", "--seed", "2"}, {"--seed is given twice; give it once"},
+                {"--out", ""}, {"--out: the path is empty; expected a file or directory name"},
+                {"--store", ""}, {"--store: the path is empty; expected a file or directory name"},
+        };
+        for (int i = 0; i < cases.length; i += 2) {
+            String[] a = new String[cases[i].length + 1];
+            a[0] = "demo";
+            System.arraycopy(cases[i], 0, a, 1, cases[i].length);
+            errBytes.reset();
+            assertEquals(2, run(a), String.join(" ", a));
+            assertEquals("distill demo: " + cases[i + 1][0] + "\n", err());
+        }
+        errBytes.reset();
+        assertEquals(2, run("run", "r.yaml", "--out", "a", "--out", "b"));
+        assertEquals("distill run: --out is given twice; give it once\n", err());
+        errBytes.reset();
         for (String p : new String[] {"1", "1.0", "-0.1", "NaN"}) { // 1 was taken, and meant no dropout at all (DL4J's keep 0)
             errBytes.reset();
             assertEquals(2, run("demo", "--teacher-dropout", p));
@@ -128,10 +152,18 @@ class MainTest {
     private static final String[] TINY = {"--quiet", "--data", "embedded", "--teacher-samples", "60", "--teacher-epochs", "1",
             "--teacher-hidden", "8", "--transfer-samples", "30", "--student-epochs", "1", "--student-hidden", "4", "--test-samples", "30"};
 
+    /** demo with TINY's settings, an option in {@code more} taking the place of TINY's (an option may be given once). */
     private static String[] demo(Path out, String... more) {
         List<String> a = new java.util.ArrayList<>(List.of("demo", "--out", out.toString()));
         a.addAll(List.of(TINY));
-        a.addAll(List.of(more));
+        for (int i = 0; i < more.length; i++) {
+            int at = a.indexOf(more[i]);
+            if (at > 0 && i + 1 < more.length && more[i].startsWith("--") && !more[i + 1].startsWith("--")) {
+                a.set(at + 1, more[++i]);
+            } else {
+                a.add(more[i]);
+            }
+        }
         return a.toArray(String[]::new);
     }
 
@@ -236,6 +268,11 @@ class MainTest {
      * A path no file can have (a NUL character; it reaches here from a program or a YAML escape, not from a shell) is a
      * usage error naming the argument, for every command and path option, never an InvalidPathException and exit 1.
      */
+    /** What errors are prefixed with: the command, and a store command's subcommand ("store info"). */
+    private static String commandName(String[] args) {
+        return args[0].equals("store") && args.length > 1 ? "store " + args[1] : args[0];
+    }
+
     @Test
     void aPathNoFileCanHaveIsAUsageErrorNamingTheArgument(@TempDir Path tmp) {
         String bad = tmp + "/a\0b";
@@ -245,7 +282,7 @@ class MainTest {
             String[] args = c.subList(1, c.size()).toArray(String[]::new);
             String command = Main.printable(String.join(" ", args));
             assertEquals(2, run(args), command + "\n" + err());
-            assertEquals("distill " + args[0] + ": " + c.get(0) + ": '" + shown + "' is not a valid path (Nul character not allowed);"
+            assertEquals("distill " + commandName(args) + ": " + c.get(0) + ": '" + shown + "' is not a valid path (Nul character not allowed);"
                     + " expected a file or directory name\n", err(), command);
         }
     }
@@ -267,7 +304,7 @@ class MainTest {
                 String[] args = c.subList(1, c.size()).toArray(String[]::new);
                 String command = Main.printable(String.join(" ", args));
                 assertEquals(2, run(args), command + "\n" + err());
-                assertEquals("distill " + args[0] + ": " + c.get(0) + ": '" + shown + "' is not a valid path (control character "
+                assertEquals("distill " + commandName(args) + ": " + c.get(0) + ": '" + shown + "' is not a valid path (control character "
                         + escape + " at index " + (tmp.toString().length() + 2) + "); expected a file or directory name\n", err(), command);
                 assertEquals("", out(), command);
             }

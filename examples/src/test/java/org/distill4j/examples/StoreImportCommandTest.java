@@ -91,9 +91,15 @@ class StoreImportCommandTest extends CliCommandTest {
         assertFalse(err().contains("\tat "), "no stack trace: " + err());
 
         Path ok = writeF32(tmp.resolve("ok.npy"), new float[300 * 10], 300, 10);
-        assertEquals(1, run("store", "import", "--npy", ok.toString(), "--data", "embedded", "--limit", "300",
+        assertEquals(2, run("store", "import", "--npy", ok.toString(), "--data", "embedded", "--limit", "300",
                 "--out", tmp.toString()));
-        assertTrue(err().startsWith("distill store import: ") && !err().contains("\tat "), "a directory as --out: " + err());
+        assertEquals("distill store import: --out " + tmp + " is a directory; expected the store's file name\n", err(),
+                "a directory as --out: bad usage, as for distill label");
+        // usage errors name the subcommand; an option given twice is refused, not the last one silently kept
+        assertEquals(2, run("store", "import", "--npy", ok.toString(), "--out", "a.d4j", "--out", "b.d4j"));
+        assertEquals("distill store import: --out is given twice; give it once\n", err());
+        assertEquals(2, run("store", "import", "--npy", ok.toString(), "--out", ""));
+        assertEquals("distill store import: --out: the path is empty; expected a file or directory name\n", err());
 
         assertEquals(2, run("store", "import", "--out", tmp.resolve("s.d4j").toString()));
         assertTrue(err().contains("give one of --npy, --jsonl or --topk-npy, and --out"), err());
@@ -117,6 +123,24 @@ class StoreImportCommandTest extends CliCommandTest {
         assertTrue(out().contains("usage: distill store import"), out());
         assertEquals(0, run("store", "--help"));
         assertTrue(out().contains("distill store import --help"), out());
+        for (String sub : new String[] {"info", "verify"}) { // the usage, not "--help: no such store"
+            assertEquals(0, run("store", sub, "--help"), err());
+            assertTrue(out().contains("usage: distill store info|verify STORE") && err().isEmpty(), out() + err());
+        }
+    }
+
+    /** store info or verify of a FIFO (or a device) is refused at once: reading it would block forever. */
+    @Test
+    void storeInfoOfAFifoIsRefusedNotBlocking(@TempDir Path tmp) throws Exception {
+        Path fifo = tmp.resolve("fifo.store");
+        org.junit.jupiter.api.Assumptions.assumeTrue(new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor() == 0,
+                "needs mkfifo");
+        for (String sub : new String[] {"info", "verify"}) {
+            java.util.concurrent.CompletableFuture<Integer> code = java.util.concurrent.CompletableFuture.supplyAsync(
+                    () -> run("store", sub, fifo.toString()));
+            assertEquals(1, code.get(30, java.util.concurrent.TimeUnit.SECONDS));
+            assertEquals("distill store " + sub + ": " + fifo + ": not a regular file; expected a store file\n", err());
+        }
     }
 
     /**
