@@ -32,7 +32,17 @@ public final class Main {
     private Main() {
     }
 
+    /**
+     * JavaCPP's system property choosing where its log goes: "slf4j" sends it through SLF4J (slf4j-simple here) instead of
+     * straight to stderr, where every command that loads ND4J printed "Warning: Versions of org.bytedeco:javacpp:1.5.13 and
+     * org.bytedeco:openblas:0.3.19-1.5.7 do not match." (DJL's JavaCPP beside ND4J's OpenBLAS build; harmless).
+     */
+    static final String JAVACPP_LOGGER = "org.bytedeco.javacpp.logger";
+
     public static void main(String[] args) {
+        if (System.getProperty(JAVACPP_LOGGER) == null) { // before anything loads ND4J; -D on the command line wins
+            System.setProperty(JAVACPP_LOGGER, "slf4j");
+        }
         // Ctrl-C or SIGTERM runs the shutdown hooks: a long command that did not finish says how to go on
         java.util.concurrent.atomic.AtomicBoolean finished = new java.util.concurrent.atomic.AtomicBoolean();
         String hint = interruptedHint(args);

@@ -458,6 +458,26 @@ class MainTest {
         assertFalse(Files.exists(out), "no folder left holding only " + RunFolder.LOCK_FILE);
     }
 
+    /**
+     * JavaCPP's "Warning: Versions of org.bytedeco:javacpp:... and org.bytedeco:openblas:... do not match." went straight to
+     * stderr in every command that loads ND4J: the CLI's main sends JavaCPP's log through SLF4J, where it is kept at error.
+     */
+    @Test
+    void theCliPrintsNoJavaCppVersionWarning(@TempDir Path tmp) throws Exception {
+        Path zip = tmp.resolve("m.zip");
+        StoreCommands.saveModel(DemoModels.mlp(784, new int[] {4}, 10, 0, 1e-3, 1), zip);
+        ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
+                System.getProperty("java.class.path"), Main.class.getName(), "eval", zip.toString(), "--data", "embedded", "--limit", "5");
+        pb.environment().put("OMP_NUM_THREADS", "1");
+        pb.redirectOutput(tmp.resolve("out.txt").toFile()).redirectError(tmp.resolve("err.txt").toFile());
+        Process p = pb.start();
+        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "eval ends");
+        String stderr = Files.readString(tmp.resolve("err.txt"));
+        assertEquals(0, p.exitValue(), stderr);
+        assertTrue(Files.readString(tmp.resolve("out.txt")).contains("accuracy"), "it ran: ND4J loaded");
+        assertFalse(stderr.contains("Versions of org.bytedeco") || stderr.contains("do not match"), stderr);
+    }
+
     @Test
     void helpExitsZero() {
         assertEquals(0, run("demo", "--help"));
