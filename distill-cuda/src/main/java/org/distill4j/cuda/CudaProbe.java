@@ -70,7 +70,9 @@ final class CudaProbe {
     static String unloadable(LinkageError e) {
         // the JVM's message goes on with every folder of java.library.path: a long line in every CPU run's log, and no help
         String why = firstLine(e.getMessage()).replaceFirst(" in java\\.library\\.path: .*", " on the library path");
-        return "the CUDA runtime could not be loaded (" + e.getClass().getSimpleName() + ": " + why
+        // said for users: no Java error class names ("UnsatisfiedLinkError") in a line every CPU-only run logs
+        String said = e instanceof NoClassDefFoundError ? "an earlier load failed: " + why : why;
+        return "no CUDA runtime (the CUDA libraries could not be loaded: " + said
                 + "); a GPU machine needs the NVIDIA driver >= 580 and libcudart.so.13";
     }
 
