@@ -231,9 +231,10 @@ public final class Main {
                   bench   run the JMH benchmark suite (launcher only; distill bench --help)
 
                 environment: DISTILL_DATA (dataset directory), DISTILL_BACKEND or -Ddistill.backend (cpu, cuda, auto),
-                             DISTILL_ENGINE or -Ddistill.engine (what runs the training steps: auto, dl4j, cuda-mlp)
+                             DISTILL_ENGINE or -Ddistill.engine (what runs the training steps: auto, dl4j, cuda-mlp),
+                             DISTILL_DEBUG=1 (a Java stack trace with every error, for a bug report)
                 exit codes: 0 success, 1 the run failed, 2 bad usage (a bad option, recipe, backend or engine setting,
-                            or an output folder another run is writing)""");
+                            an output path that cannot be written, or an output folder another run is writing)""");
     }
 
     static int list(PrintStream out) {
