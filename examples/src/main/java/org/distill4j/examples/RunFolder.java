@@ -15,7 +15,8 @@ import java.nio.file.StandardOpenOption;
  * A run's hold on its output folder: an exclusive lock on {@code OUT/.distill.lock} for as long as the run lasts (an fcntl
  * lock on Linux, which the operating system releases when the process ends, however it ends), so two runs on one folder
  * never mix their files: the second is refused before it touches anything. The lock file itself stays (deleting it would
- * let a third run lock a new file beside a second run's hold on the old one).
+ * let a third run lock a new file beside a second run's hold on the old one), except in a folder the hold made and the run
+ * left with nothing else in it (a run refused or failed before writing): that folder goes, lock file and all.
  */
 public final class RunFolder implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(RunFolder.class);
