@@ -4,25 +4,27 @@ package org.distill4j.loss;
  * The exponential the CPU losses use, public so that a custom {@link LogitLoss} can compute exactly what the built-in
  * ones do.
  *
- * <p><b>Why not {@link Math#exp}.</b> On JDK 17, HotSpot's {@code Math.exp} intrinsic ran about three times slower in
- * the losses' row loops, which convert float logits to double and store the result as a float gradient, than in a loop
- * that only sums it: 15 ns against 4.1 ns per element on this project's AMD EPYC build machine, where {@link #exp} takes
- * 4.9 ns; on JDK 25 the intrinsic takes 4.6 ns there. The slow case is consistent with JDK-8318562 (fixed in JDK 23,
- * redone as JDK-8323116): C2's AVX float-to-double conversion merges into its destination register's old contents,
- * which can chain each element's conversion to the previous element's exp; it made the distribution losses two to
- * three times slower on JDK 17 than they need to be. {@code ExpBenchmark} (benchmarks
- * module) times the three in both kinds of loop.
+ * <p><b>Why not {@link Math#exp}.</b> On JDK 17, HotSpot's {@code Math.exp} intrinsic runs about four times slower in
+ * a row loop that converts float logits to double and stores each result as a float (as {@code ce}'s softmax pass does)
+ * than in one that only sums the results: 16.1 ns against 4.2 ns per element on this project's AMD EPYC build machine,
+ * where {@link #exp} takes 4.2 and 4.0 ns; on JDK 25 the intrinsic takes 4.7 ns in the storing loop
+ * ({@code ExpBenchmark}, benchmarks/results/cpu-exp-jdk17-2026-11-24 and -jdk25-). The slow case is consistent with
+ * JDK-8318562 (fixed in JDK 23, redone as JDK-8323116): C2's AVX scalar conversions (here the double-to-float of each
+ * result) merge into their destination register's old contents, which can chain each element to the previous one's exp.
+ * In the losses, {@code ce}, whose softmax pass stores each exp as a float, ran about 3 times faster with {@link #exp}
+ * (benchmarks/results/cpu-exp-ab-2026-11-24); losses that keep their exps in double scratch rows (e.g. {@code kd}) were
+ * not slowed by the intrinsic, and there the two are within this machine's run-to-run noise.
  *
- * <p><b>Accuracy and reproducibility.</b> {@link #exp} is within 0.55 ulp of e<sup>x</sup> (about one final
- * rounding; {@code StrictMath.exp} is within 1 ulp, so the two differ by at most 1 ulp), gives {@code StrictMath.exp}'s own value outside
- * [{@value #LOW}, {@value #HIGH}] (NaN, the infinities, underflow to subnormals and 0, overflow), and, being plain Java
- * arithmetic (strict IEEE 754 since Java 17), returns the same bits on every JVM, JIT tier and processor, which
- * {@code Math.exp} does not promise.
+ * <p><b>Accuracy and reproducibility.</b> {@link #exp} is within 0.54 ulp of e<sup>x</sup> (about one final rounding;
+ * {@code StrictMath.exp} is within 1 ulp, so the two differ by at most 1 ulp), gives {@code StrictMath.exp}'s own value
+ * outside [{@value #LOW}, {@value #HIGH}] (NaN, the infinities, underflow to subnormals and 0, overflow), and, being
+ * plain Java arithmetic (strict IEEE 754 since Java 17), returns the same bits on every JVM, JIT tier and processor,
+ * which {@code Math.exp} does not promise.
  *
  * <p><b>Method.</b> Table-driven, after Tang (ACM TOMS 15(2), 1989): x = (32k + j)·ln2/32 + r with |r| ≤ ln2/64
- * (Cody and Waite's two-part ln2/32, exact for |32k + j| &lt; 2<sup>20</sup>), e<sup>x</sup> =
- * 2<sup>k</sup>·2<sup>j/32</sup>·e<sup>r</sup>, e<sup>r</sup> − 1 by its Taylor polynomial of degree 6 (truncation
- * error below 4e-18), 2<sup>j/32</sup> from a table of the 32 values in two parts (a double and the rest) and
+ * (Cody and Waite's two-part ln2/32, exact for |32k + j| &lt; 2<sup>21</sup>), e<sup>x</sup> =
+ * 2<sup>k</sup>·2<sup>j/32</sup>·e<sup>r</sup>, e<sup>r</sup> − 1 by its Taylor polynomial of degree 7 (truncation
+ * error below 3e-20), 2<sup>j/32</sup> from a table of the 32 values in two parts (a double and the rest) and
  * 2<sup>k</sup> added to the exponent bits (the result is normal on [{@value #LOW}, {@value #HIGH}]).
  */
 public final class LossMath {
@@ -35,7 +37,7 @@ public final class LossMath {
 
     /** 32 / ln 2, rounded. */
     private static final double THIRTY_TWO_OVER_LN2 = 0x1.71547652b82fep+5;
-    /** ln 2 / 32 in two parts: the first with 33 significant bits, so k · HI is exact for |k| &lt; 2^20. */
+    /** ln 2 / 32 in two parts: the first with 32 significant bits, so n · HI is exact for |n| &lt; 2^21. */
     private static final double LN2_OVER_32_HI = 0x1.62e42fee00000p-6;
     private static final double LN2_OVER_32_LO = 0x1.a39ef35793c76p-38;
     /** 1.5 · 2^52: adding it rounds a double of magnitude below 2^51 to an integer held in the low bits. */
@@ -77,7 +79,7 @@ public final class LossMath {
         final int n = (int) Double.doubleToRawLongBits(shifted); // round(x · 32 / ln 2), two's complement in the low bits
         final double nd = shifted - ROUND;
         final double r = (x - nd * LN2_OVER_32_HI) - nd * LN2_OVER_32_LO;
-        final double expm1 = r + r * r * (1.0 / 2 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120 + r * (1.0 / 720)))));
+        final double expm1 = r + r * r * (1.0 / 2 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120 + r * (1.0 / 720 + r * (1.0 / 5040))))));
         final int j = n & 31;
         final double t = TWO_TO_J_OVER_32[j];
         final double v = t + (TWO_TO_J_OVER_32_LO[j] + t * expm1); // in [0.98, 2.03): normal after adding k

@@ -199,7 +199,7 @@ final class EvalCommand {
                     agree += pt == pm ? 1 : 0;
                     for (int c = 0; c < k; c++) {
                         if (lt[c] > Double.NEGATIVE_INFINITY) {
-                            kl += Math.exp(lt[c]) * (lt[c] - lm[c]);
+                            kl += org.distill4j.loss.LossMath.exp(lt[c]) * (lt[c] - lm[c]);
                         }
                     }
                 }
