@@ -264,15 +264,15 @@ class MainTest {
         assertTrue(Files.exists(tmp.resolve("cpu").resolve("results.json")));
     }
 
-    /**
-     * A path no file can have (a NUL character; it reaches here from a program or a YAML escape, not from a shell) is a
-     * usage error naming the argument, for every command and path option, never an InvalidPathException and exit 1.
-     */
     /** What errors are prefixed with: the command, and a store command's subcommand ("store info"). */
     private static String commandName(String[] args) {
         return args[0].equals("store") && args.length > 1 ? "store " + args[1] : args[0];
     }
 
+    /**
+     * A path no file can have (a NUL character; it reaches here from a program or a YAML escape, not from a shell) is a
+     * usage error naming the argument, for every command and path option, never an InvalidPathException and exit 1.
+     */
     @Test
     void aPathNoFileCanHaveIsAUsageErrorNamingTheArgument(@TempDir Path tmp) {
         String bad = tmp + "/a\0b";
