@@ -409,9 +409,15 @@ class MainTest {
                 + " 78,400,000,000 elements, more than ND4J can address in one matrix (2,147,483,647); use smaller layers\n", err());
         assertEquals("", out());
         errBytes.reset();
-        assertEquals(2, run(demo(tmp.resolve("d2"), "--student-hidden", "8,100000000")), err());
-        assertTrue(err().startsWith("distill demo: --student-hidden: the 784-8-100000000-10 model has 1,900,006,290 parameters"
-                + " (7.6 GB as float32; 30.4 GB with the gradients and the optimizer's state training needs), more than the "), err());
+        // every matrix (46000x46000 = 2,116,000,000 elements) under ND4J's 2^31 - 1, but 1000 of them: about 2.1e12
+        // parameters, 8.5 TB as float32, more than any machine's memory (so the JVM's heap size cannot let it fit)
+        String layers = String.join(",", java.util.Collections.nCopies(1000, "46000"));
+        long params = 784L * 46000 + 46000 + 999L * (46000L * 46000 + 46000) + 46000L * 10 + 10;
+        assertEquals(2, run(demo(tmp.resolve("d2"), "--student-hidden", layers)), err());
+        assertTrue(err().startsWith(String.format(java.util.Locale.ROOT, "distill demo: --student-hidden: the 784-%s-10 model has"
+                + " %,d parameters (", layers.replace(',', '-'), params)), err());
+        assertTrue(err().contains(" as float32; ") && err().contains(" with the gradients and the optimizer's state training needs),"
+                + " more than the ") && err().contains(" ND4J may allocate here; use smaller layers"), err());
         assertEquals(1, err().lines().count(), err());
         assertFalse(err().contains("\tat ") || err().contains("Exception"), err());
         errBytes.reset();
