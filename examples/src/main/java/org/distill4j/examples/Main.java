@@ -156,12 +156,17 @@ public final class Main {
         } catch (Exception e) {
             // a file that is not what it should be, data that is not there, an empty split: one line saying so; a genuine bug
             // (an exception no user input explains) keeps its stack trace, as does any failure with DISTILL_DEBUG=1
-            err.println("distill " + command + " failed: " + oneLine(ioMessage(e)));
-            if (debug() || isBug(e)) {
-                e.printStackTrace(err);
-            }
-            return FAILED;
+            return failed(command, e, err);
         }
+    }
+
+    /** A failure the command did not expect: one line, and the stack trace for a bug or with DISTILL_DEBUG=1; exit code 1. */
+    static int failed(String command, Exception e, PrintStream err) {
+        err.println("distill " + command + " failed: " + oneLine(ioMessage(e)));
+        if (debug() || isBug(e)) {
+            e.printStackTrace(err);
+        }
+        return FAILED;
     }
 
     /** The environment variable that makes every failure print its stack trace (a bug report's details). */
@@ -173,14 +178,53 @@ public final class Main {
     }
 
     /**
-     * Whether {@code e} is a programming error rather than a failure user input explains (a missing or wrong file, data that
-     * is not there): its stack trace is what a bug report needs. Exceptions without a message say nothing to a user either.
+     * Whether {@code e} is a programming error rather than a failure user input explains: its stack trace is what a bug
+     * report needs. Inverted on purpose: only known user-input failures (I/O errors, bad arguments and our own user-facing
+     * exception types) print one line; anything else (our own IllegalStateExceptions, ND4J's "Op [..] execution failed", a
+     * DL4J NullPointerException) keeps its trace. The cause chain is walked, so that a user-type wrapper around a bug-type
+     * cause (a NullPointerException wrapped in an IOException) still shows the trace; a wrapper that diagnosed its cause
+     * (a file that is not a model at all) ends the walk. Exceptions without a message say nothing to a user either.
      */
     static boolean isBug(Throwable e) {
-        return e instanceof NullPointerException || e instanceof ClassCastException || e instanceof IndexOutOfBoundsException
-                || e instanceof ArithmeticException || e instanceof UnsupportedOperationException || e instanceof ArrayStoreException
-                || e instanceof java.util.ConcurrentModificationException || e instanceof java.util.NoSuchElementException
-                || e.getMessage() == null || e.getMessage().isBlank();
+        if ((e.getMessage() == null || e.getMessage().isBlank()) && !(e instanceof java.nio.file.FileSystemException)) {
+            return true;
+        }
+        if (!isUserError(e)) {
+            return true;
+        }
+        java.util.Set<Throwable> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        for (Throwable t = e; t != null && seen.add(t); t = t.getCause()) {
+            if (t instanceof ModelFiles.NotAModelException) {
+                return false; // the file is not a model: whatever the reader threw on the way is explained
+            }
+            if (bugType(t)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Failures that user input explains: a file, a path, an argument, a store or checkpoint that is not what it should be. */
+    static boolean isUserError(Throwable t) {
+        return t instanceof java.io.IOException || t instanceof java.io.UncheckedIOException || t instanceof IllegalArgumentException
+                || t instanceof org.distill4j.examples.recipe.RecipeException || t instanceof org.distill4j.store.StoreMismatchException
+                || t instanceof org.distill4j.store.StoreFormatException || t instanceof org.distill4j.store.StoreBusyException
+                || t instanceof org.distill4j.checkpoint.CheckpointMismatchException || t instanceof RunFolder.InUseException
+                || t instanceof Backends.UnavailableBackendException || t instanceof StepEngines.UnavailableEngineException
+                || t instanceof java.util.concurrent.CancellationException || t instanceof InterruptedException
+                || t instanceof java.nio.channels.ClosedByInterruptException;
+    }
+
+    /** Causes that are programming errors wherever they sit in the chain: the JDK's bug types, our own state errors, Errors. */
+    static boolean bugType(Throwable t) {
+        if (isUserError(t)) {
+            return false;
+        }
+        return t instanceof Error || t instanceof NullPointerException || t instanceof ClassCastException
+                || t instanceof IndexOutOfBoundsException || t instanceof ArithmeticException || t instanceof IllegalStateException
+                || t instanceof UnsupportedOperationException || t instanceof ArrayStoreException
+                || t instanceof java.util.ConcurrentModificationException || t instanceof java.util.NoSuchElementException
+                || t.getClass() == RuntimeException.class;
     }
 
     /** A message as one line: its line breaks (and the indentation after them) become single spaces. */
@@ -194,12 +238,35 @@ public final class Main {
      * {@code getMessage()} ran together or left out.
      */
     static String ioMessage(Exception e) {
-        Throwable t = e instanceof java.io.UncheckedIOException u && u.getCause() != null ? u.getCause() : e;
+        // new UncheckedIOException(cause) says only cause.toString(): the cause tells more; a wrapper with its own message
+        // ("cannot save the checkpoint ...: No space left on device") names the file and the action, so it stays
+        Throwable t = e instanceof java.io.UncheckedIOException u && u.getCause() != null
+                && (u.getMessage() == null || u.getMessage().equals(u.getCause().toString())) ? u.getCause() : e;
         if (t instanceof java.nio.file.FileSystemException fs) {
             return fs.getFile() + (fs.getOtherFile() != null ? " -> " + fs.getOtherFile() : "") + ": "
-                    + (fs.getReason() != null ? fs.getReason() : fs.getClass().getSimpleName());
+                    + (fs.getReason() != null ? fs.getReason() : reason(fs));
         }
         return t.getMessage() != null ? t.getMessage() : t.getClass().getSimpleName();
+    }
+
+    /** In words, what a file-system exception without a reason text means (not its Java class name). */
+    static String reason(java.nio.file.FileSystemException fs) {
+        if (fs instanceof java.nio.file.NoSuchFileException) {
+            return "no such file or folder";
+        } else if (fs instanceof java.nio.file.AccessDeniedException) {
+            return "permission denied";
+        } else if (fs instanceof java.nio.file.FileAlreadyExistsException) {
+            return "already exists";
+        } else if (fs instanceof java.nio.file.NotDirectoryException) {
+            return "not a folder";
+        } else if (fs instanceof java.nio.file.DirectoryNotEmptyException) {
+            return "the folder is not empty";
+        } else if (fs instanceof java.nio.file.NotLinkException) {
+            return "not a symbolic link";
+        } else if (fs instanceof java.nio.file.FileSystemLoopException) {
+            return "a loop of symbolic links";
+        }
+        return "cannot be used";
     }
 
     /**

@@ -164,7 +164,7 @@ final class ModelFiles {
             } catch (IOException | RuntimeException e) {
                 String holds = notAModel(path);
                 if (holds != null) { // DL4J's own "Model wasnt found within file: gotConfig: [false], ..." says none of this
-                    throw new IOException(path + " is not a DL4J model: " + holds + "; expected a ModelSerializer zip"
+                    throw new NotAModelException(path + " is not a DL4J model: " + holds + "; expected a ModelSerializer zip"
                             + " (configuration.json and coefficients.bin), or for ONNX or TorchScript a .onnx / .pt name or --engine", e);
                 }
                 throw new IOException("cannot read " + path + " as a DL4J MultiLayerNetwork (ModelSerializer zip; for ONNX or "
@@ -703,6 +703,13 @@ final class ModelFiles {
 
         private IOException bad(String what) {
             return new IOException(zip + ": entry " + name + ": " + what + "; expected an ND4J array as Nd4j.write writes it");
+        }
+    }
+
+    /** A file that is not a model at all (no zip, a zip of something else): what the reader threw on the way is explained. */
+    static final class NotAModelException extends IOException {
+        NotAModelException(String message, Throwable cause) {
+            super(message, cause);
         }
     }
 }

@@ -577,4 +577,60 @@ class MainTest {
         String prov = Files.readString(outDir.resolve("provenance.json"));
         assertTrue(prov.contains("\"seeds\": [\n    3,\n    4\n  ]") && prov.contains("\"student alone seed 4\": \"dl4j"), prov);
     }
+
+    /**
+     * An UncheckedIOException with its own message (which names the file and the action) keeps it; one made by
+     * new UncheckedIOException(cause) shows the cause; a file-system error without a reason says it in words.
+     */
+    @Test
+    void anIoFailureKeepsTheWrappersMessageAndSaysTheReasonInWords() {
+        var full = new java.io.UncheckedIOException("cannot save the checkpoint /r/distill.ckpt: No space left on device",
+                new java.io.IOException("No space left on device"));
+        assertEquals("cannot save the checkpoint /r/distill.ckpt: No space left on device", Main.ioMessage(full));
+        assertEquals("/r/a: Not a directory", Main.ioMessage(new java.io.UncheckedIOException(
+                new java.nio.file.FileSystemException("/r/a", null, "Not a directory"))));
+        assertEquals("/r/x: no such file or folder", Main.ioMessage(new java.io.UncheckedIOException(new java.nio.file.NoSuchFileException("/r/x"))));
+        assertEquals("/r/x: permission denied", Main.ioMessage(new java.nio.file.AccessDeniedException("/r/x")));
+        assertEquals("/r/x: already exists", Main.ioMessage(new java.nio.file.FileAlreadyExistsException("/r/x")));
+        assertEquals("/r/x: not a folder", Main.ioMessage(new java.nio.file.NotDirectoryException("/r/x")));
+        Main.failed("demo", full, new PrintStream(errBytes, true, StandardCharsets.UTF_8));
+        assertEquals("distill demo failed: cannot save the checkpoint /r/distill.ckpt: No space left on device\n", err());
+    }
+
+    /**
+     * A bug escaping a command (a NullPointerException, our own IllegalStateException, ND4J's plain RuntimeException, or
+     * one wrapped in an IOException) prints its stack trace by default; a user error (a file, an argument) is one line.
+     */
+    @Test
+    void aBugEscapingACommandPrintsItsTraceAndAUserErrorDoesNot() {
+        PrintStream errStream = new PrintStream(errBytes, true, StandardCharsets.UTF_8);
+        Exception[] bugs = {new NullPointerException("Cannot invoke \"Object.toString()\" because \"x\" is null"),
+                new IllegalStateException("store writer is closed"), new RuntimeException("Op [matmul] execution failed"),
+                new java.io.IOException("cannot read m.zip as a DL4J MultiLayerNetwork: null", new NullPointerException()),
+                new IllegalArgumentException("bad", new ClassCastException("x"))};
+        for (Exception bug : bugs) {
+            errBytes.reset();
+            assertEquals(1, Main.failed("eval", bug, errStream));
+            assertTrue(err().startsWith("distill eval failed: " + bug.getMessage() + "\n") && err().contains("\tat org.distill4j"),
+                    "the trace of a bug: " + err());
+        }
+        Exception[] userErrors = {new java.io.IOException("m.zip: no such model file"), new NumberFormatException("For input string: \"x\""),
+                new IllegalArgumentException("m.zip: a DL4J model of 3 classes, but the data has 10"),
+                new org.distill4j.store.StoreFormatException("s.d4j: chunk 3 checksum mismatch"),
+                new java.io.UncheckedIOException("cannot write r.json: disk full", new java.io.IOException("disk full")),
+                new ModelFiles.NotAModelException("m.zip is not a DL4J model: it is an empty zip", new IllegalStateException("Model wasnt found"))};
+        for (Exception user : userErrors) {
+            errBytes.reset();
+            assertEquals(1, Main.failed("eval", user, errStream));
+            assertEquals("distill eval failed: " + Main.ioMessage(user) + "\n", err());
+        }
+        System.setProperty("distill.debug", "true");
+        try {
+            errBytes.reset();
+            Main.failed("eval", userErrors[0], errStream);
+            assertTrue(err().contains("\tat org.distill4j"), "DISTILL_DEBUG: every trace: " + err());
+        } finally {
+            System.clearProperty("distill.debug");
+        }
+    }
 }
