@@ -301,7 +301,8 @@ public final class Main {
                              DISTILL_ENGINE or -Ddistill.engine (what runs the training steps: auto, dl4j, cuda-mlp),
                              DISTILL_DEBUG=1 (a Java stack trace with every error, for a bug report)
                 exit codes: 0 success, 1 the run failed, 2 bad usage (a bad option, recipe, backend or engine setting,
-                            an output path that cannot be written, or an output folder another run is writing)""");
+                            an output path checked before the work: one under a file, or an --out that cannot be made;
+                            or an output folder another run is writing)""");
     }
 
     static int list(PrintStream out) {
