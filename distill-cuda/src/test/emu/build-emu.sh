@@ -18,6 +18,7 @@ skip() {
 }
 [ "$(uname -s)-$(uname -m)" = "Linux-x86_64" ] || skip "it runs on x86-64 Linux only"
 command -v g++ > /dev/null || skip "no g++ on PATH"
+command -v readelf > /dev/null && command -v perl > /dev/null || skip "no readelf or perl on PATH (binutils, perl)"
 [ -f "$cuda_home/include/cuda.h" ] && [ -f "$cuda_home/include/cuda_runtime_api.h" ] \
   || skip "no CUDA headers under $cuda_home/include (set CUDA_HOME)"
 stamp="$out/lib/.built"
@@ -60,9 +61,13 @@ version_script() {  # NAME: a version node, as NVIDIA's libraries define one (th
   printf '%s { global: *; };\n' "$1" > "$out/src/$1.map"
   echo "-Wl,--version-script=$out/src/$1.map"
 }
-g++ "${base[@]}" "${contract[@]}" -I "$here/include" -I "$out/src" -include "$here/kernel_shim.h" -c "$here/kernels.cpp" -o "$out/src/kernels.o"
+# each function and each __shared__ variable's key in a section of its own, so that static_shared.pl can follow
+# the relocations from each kernel to the keys it reaches: its static shared memory, as a CUDA module knows it
+g++ "${base[@]}" "${contract[@]}" -ffunction-sections -fdata-sections -I "$here/include" -I "$out/src" -include "$here/kernel_shim.h" \
+  -c "$here/kernels.cpp" -o "$out/src/kernels.o"
+perl "$here/static_shared.pl" "$out/src/kernels.o" "$out/src/kernels.inc" > "$out/src/static_shared.inc"
 g++ "${flags[@]}" -c "$here/fiber.cpp" -o "$out/src/fiber.o"
-g++ "${flags[@]}" -c "$here/driver.cpp" -o "$out/src/driver.o"
+g++ "${flags[@]}" -I "$out/src" -c "$here/driver.cpp" -o "$out/src/driver.o"
 g++ -shared -o "$out/lib/libcuda.so.1" -Wl,-soname,libcuda.so.1 "$out/src/driver.o" "$out/src/fiber.o" "$out/src/kernels.o"
 g++ "${flags[@]}" -shared -o "$out/lib/libcudart.so.13" -Wl,-soname,libcudart.so.13 $(version_script libcudart.so.13) "$here/cudart.cpp"
 g++ "${flags[@]}" -shared -o "$out/lib/libcublasLt.so.13" -Wl,-soname,libcublasLt.so.13 $(version_script libcublasLt.so.13) \

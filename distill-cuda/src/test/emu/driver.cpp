@@ -8,8 +8,9 @@
 //  - ordering: queued work runs as late as CUDA allows, only when the host waits on it or other work waits on
 //    it through an event, so a missing cuStreamWaitEvent, a read of pinned memory before its event, or a
 //    synchronous copy on the legacy stream (which a non-blocking stream does not wait for) shows stale data;
-//  - launches: block and grid limits, __launch_bounds__, dynamic shared memory; warp operations and barriers
-//    (fiber.cpp); a failed launch makes later synchronizing calls fail with its reason;
+//  - launches: block and grid limits, __launch_bounds__, shared memory (a function's static shared memory and the
+//    dynamic part together: 48 KiB unless it was opted in to more); warp operations and barriers (fiber.cpp); a
+//    failed launch makes later synchronizing calls fail with its reason;
 //  - graph capture: what a capture may not contain (synchronizing, allocating, pageable copies) is refused
 //    and invalidates it; kernel arguments are frozen at capture, as on a GPU;
 //  - the primary context's last release frees the pinned memory made in it (a later read or write faults).
@@ -242,6 +243,15 @@ int enqueue(void* stream, std::string what, std::function<std::string()> work) {
     return CUDA_SUCCESS;
 }
 
+size_t static_shared(const KernelInfo& k) {
+    // build-emu.sh's table: {"kernel", bytes} for every kernel of kernels.inc (static_shared.pl)
+    static const std::map<std::string, size_t> table = {
+#include "static_shared.inc"
+    };
+    auto e = table.find(k.name);
+    return e == table.end() ? 0 : e->second;
+}
+
 }  // namespace emu
 
 extern "C" {
@@ -276,9 +286,10 @@ CUresult cuDeviceGetName(char* name, int len, CUdevice d) {
     return CUDA_SUCCESS;
 }
 
-// Dynamic shared memory a block may opt in to (an H100's), and what each function was opted in to.
+// Shared memory (static and dynamic together) a block may opt in to (an H100's), what a block has without opting in,
+// and the dynamic shared memory each function was opted in to (cuFuncSetAttribute).
 static constexpr int MAX_SHARED_OPTIN = 227 * 1024;
-static constexpr unsigned DEFAULT_DYNAMIC_SHARED = 48 * 1024;
+static constexpr unsigned DEFAULT_SHARED = 48 * 1024;
 static std::map<const emu::KernelInfo*, unsigned> sharedOptIn;
 
 // Each function's required cluster (cuFuncSetAttribute): blocks along x (1: none), and whether it may exceed the
@@ -291,10 +302,15 @@ static std::map<const emu::KernelInfo*, ClusterSetting> clusterSettings;
 static constexpr unsigned PORTABLE_CLUSTER = 8;
 static constexpr unsigned MAX_CLUSTER = 16;
 
-// The dynamic shared memory a launch of k may ask for: what k was opted in to, else 48 KiB.
+// The dynamic shared memory a launch of k may ask for (CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES): what k was
+// opted in to, else 48 KiB less its static shared memory, as on a GPU.
 static unsigned dynamic_shared_limit(const emu::KernelInfo* k) {
     auto optIn = sharedOptIn.find(k);
-    return optIn == sharedOptIn.end() ? DEFAULT_DYNAMIC_SHARED : optIn->second;
+    if (optIn != sharedOptIn.end()) {
+        return optIn->second;
+    }
+    size_t statics = emu::static_shared(*k);
+    return statics >= DEFAULT_SHARED ? 0 : (unsigned) (DEFAULT_SHARED - statics);
 }
 
 CUresult cuDeviceGetAttribute(int* v, CUdevice_attribute a, CUdevice d) {
@@ -763,10 +779,12 @@ CUresult cuFuncSetAttribute(CUfunction f, CUfunction_attribute a, int value) {
     const emu::KernelInfo* k = (const emu::KernelInfo*) f;
     switch (a) {
         case CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES:
-            if (value < 0 || value > MAX_SHARED_OPTIN) {
+            // the opt-in covers static and dynamic shared memory together, as on a GPU
+            if (value < 0 || (size_t) value + emu::static_shared(*k) > (size_t) MAX_SHARED_OPTIN) {
                 return report(CUDA_ERROR_INVALID_VALUE, std::string(k->name) + ": " + std::to_string(value)
-                                                            + " bytes of dynamic shared memory; a block may opt in to at most "
-                                                            + std::to_string(MAX_SHARED_OPTIN));
+                                                            + " bytes of dynamic shared memory and " + std::to_string(emu::static_shared(*k))
+                                                            + " of static shared memory; a block may opt in to at most "
+                                                            + std::to_string(MAX_SHARED_OPTIN) + " in all");
             }
             sharedOptIn[k] = (unsigned) value;
             return CUDA_SUCCESS;
@@ -802,9 +820,34 @@ CUresult cuFuncSetAttribute(CUfunction f, CUfunction_attribute a, int value) {
     }
 }
 
+// What the emulator knows of a function's attributes: its static shared memory (build-emu.sh's table), the dynamic
+// shared memory a launch may ask for (48 KiB less the static part, or what it was opted in to) and its threads per
+// block (__launch_bounds__, else 1024). It knows no registers or local memory: those are refused.
+CUresult cuFuncGetAttribute(int* v, CUfunction_attribute a, CUfunction f) {
+    emu::Guard g;
+    const emu::KernelInfo* k = (const emu::KernelInfo*) f;
+    if (v == nullptr || k == nullptr) {
+        return report(CUDA_ERROR_INVALID_VALUE, "cuFuncGetAttribute without a result or function");
+    }
+    switch (a) {
+        case CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES:
+            *v = (int) emu::static_shared(*k);
+            return CUDA_SUCCESS;
+        case CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES:
+            *v = (int) dynamic_shared_limit(k);
+            return CUDA_SUCCESS;
+        case CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK:
+            *v = k->maxThreads != 0 ? (int) k->maxThreads : 1024;
+            return CUDA_SUCCESS;
+        default:
+            return report(CUDA_ERROR_NOT_SUPPORTED, std::string(k->name) + ": cuFuncGetAttribute(" + std::to_string((int) a)
+                                                        + ") is not emulated");
+    }
+}
+
 // Blocks of a function per multiprocessor, as an H100 would hold them: 2048 threads, 32 blocks and 228 KiB of
-// shared memory (each block's dynamic part plus the 1 KiB the driver reserves) per multiprocessor. The
-// emulator knows neither a kernel's registers nor its static shared memory, so neither counts here.
+// shared memory (each block's static and dynamic parts plus the 1 KiB the driver reserves) per multiprocessor. The
+// emulator knows no kernel's registers, so they do not count here.
 CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int* n, CUfunction f, int blockSize, size_t dynamicShared) {
     emu::Guard g;
     const emu::KernelInfo* k = (const emu::KernelInfo*) f;
@@ -818,13 +861,12 @@ CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int* n, CUfunction f, int b
         return CUDA_SUCCESS;
     }
     int byThreads = 2048 / blockSize;
-    int byShared = (int) ((228u * 1024u) / (dynamicShared + 1024u));
+    int byShared = (int) ((228u * 1024u) / (emu::static_shared(*k) + dynamicShared + 1024u));
     *n = std::min(32, std::min(byThreads, byShared));
     return CUDA_SUCCESS;
 }
 
-// Clusters of a function the device holds at once, as an H100 would from threads and dynamic shared memory
-// alone: its 132 multiprocessors' blocks (as above) in whole clusters. A real H100 places a cluster within one
+// Clusters of a function the device holds at once, as an H100 would from threads and shared memory alone: its 132 multiprocessors' blocks (as above) in whole clusters. A real H100 places a cluster within one
 // GPC and may hold fewer; the cluster is the function's required one (the config may name no other).
 CUresult cuOccupancyMaxActiveClusters(int* n, CUfunction f, const CUlaunchConfig* config) {
     const emu::KernelInfo* k = (const emu::KernelInfo*) f;
@@ -871,9 +913,11 @@ CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned
         || gz > 65535 || shared > sharedLimit) {
         std::ostringstream o;
         o << k->name << ": launch of grid " << gx << "x" << gy << "x" << gz << ", block " << bx << "x" << by << "x" << bz << ", " << shared
-          << " bytes of dynamic shared memory is invalid (at most 1024 threads" << (k->maxThreads != 0 ? ", __launch_bounds__ " : "")
-          << (k->maxThreads != 0 ? std::to_string(k->maxThreads) : std::string()) << ", " << sharedLimit
-          << " bytes of dynamic shared memory: 48 KiB unless the function was opted in to more)";
+          << " bytes of dynamic shared memory (and " << emu::static_shared(*k) << " of static) is invalid (at most 1024 threads"
+          << (k->maxThreads != 0 ? ", __launch_bounds__ " : "") << (k->maxThreads != 0 ? std::to_string(k->maxThreads) : std::string())
+          << ", " << sharedLimit << " bytes of dynamic shared memory: "
+          << (sharedOptIn.count(k) != 0 ? "what the function was opted in to)"
+                                        : "48 KiB less the static part, as the function was not opted in to more)");
         return report(CUDA_ERROR_INVALID_VALUE, o.str());
     }
     unsigned cluster = 1;

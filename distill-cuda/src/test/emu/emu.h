@@ -20,6 +20,12 @@ struct KernelInfo {
 /** The kernels of distill_losses.cu (kernels.cpp). */
 const std::vector<KernelInfo>& kernels();
 
+/**
+ * The kernel's static shared memory in bytes (its __shared__ variables, those of the functions it calls too), as a
+ * CUDA module knows it before any launch: build-emu.sh's table (static_shared.pl, from the compiled kernels).
+ */
+size_t static_shared(const KernelInfo& k);
+
 struct Dim {
     unsigned x, y, z;
 };

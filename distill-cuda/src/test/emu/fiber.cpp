@@ -9,7 +9,9 @@
 // Shared memory: build-emu.sh rewrites each `__shared__ T name[...];` into a reference that shared_var()
 // places in the block's own static shared memory (the same offset in every block of a launch, NaN bytes at
 // the start of each block), and `extern __shared__` into the block's dynamic shared memory (dyn_shared(),
-// ending at a guard page). cluster_map() gives the same place in a peer block of the cluster.
+// ending at a guard page). cluster_map() gives the same place in a peer block of the cluster. The launch's limits
+// count the kernel's static shared memory from build-emu.sh's table (static_shared()); a block declaring more than
+// that fails the launch, as the table would then be wrong.
 #include "emu.h"
 #include "kernel_api.h"
 
@@ -119,6 +121,7 @@ struct Run {
     std::vector<Block> blocks;    // the running cluster's (one without clusters)
     std::vector<SharedVar> vars;  // the same in every block
     size_t staticBytes = 0;       // what vars take
+    size_t declaredBytes = 0;     // their sizes, without padding: at most static_shared(kernel), which the launch checked
     std::vector<Fiber> fibers;
     Fiber* current = nullptr;
     void* schedulerSp = nullptr;
@@ -438,8 +441,17 @@ void* shared_var(const void* key, size_t bytes, size_t align) {
         o << where(r.current->block) << ": __shared__ variables of more than " << STATIC_SHARED << " bytes";
         fail_thread(o.str());
     }
+    // the launch's limits counted the kernel's static shared memory as build-emu.sh found it: a variable beyond it
+    // means that table missed a declaration, and the launch checks would be wrong
+    if (r.declaredBytes + bytes > static_shared(*r.kernel)) {
+        std::ostringstream o;
+        o << where(r.current->block) << ": declares " << r.declaredBytes + bytes << " bytes of __shared__ variables, more than the "
+          << static_shared(*r.kernel) << " bytes of static shared memory build-emu.sh found for it (static_shared.pl)";
+        fail_thread(o.str());
+    }
     r.vars.push_back(SharedVar{key, offset, bytes});
     r.staticBytes = offset + bytes;
+    r.declaredBytes += bytes;
     return b.statics.data() + offset;
 }
 
@@ -518,8 +530,9 @@ std::string run_kernel(const KernelInfo& k, void** params, Dim grid, Dim block, 
         bad << k.name << ": " << threads << " threads per block exceed its __launch_bounds__(" << k.maxThreads << ")";
     } else if (grid.y > 65535 || grid.z > 65535) {
         bad << k.name << ": grid " << grid.x << "x" << grid.y << "x" << grid.z << " exceeds 65535 in y or z";
-    } else if (dynSharedBytes > 227 * 1024) {
-        bad << k.name << ": " << dynSharedBytes << " bytes of dynamic shared memory exceed the 227 KiB a block may opt in to";
+    } else if (dynSharedBytes + static_shared(k) > 227 * 1024) {
+        bad << k.name << ": " << dynSharedBytes << " bytes of dynamic and " << static_shared(k)
+            << " of static shared memory exceed the 227 KiB a block may opt in to";
     } else if (cluster < 1 || cluster > 16 || grid.x % cluster != 0) {
         bad << k.name << ": a cluster of " << cluster << " blocks along x for a grid of " << grid.x
             << " (1 to 16 blocks that divide the grid)";

@@ -19,10 +19,11 @@
 // declaration as a pointer to the block's dynamic shared memory; a form it does not know fails to compile here.
 #define __shared__ __shared___declaration_build_emu_sh_did_not_rewrite
 // A reference to the block's instance of a __shared__ variable (fiber.cpp's shared_var): the key is a static
-// local, one per declaration and template instance.
+// local, one per declaration and template instance, of the variable's size and alignment, so that build-emu.sh reads
+// each kernel's static shared memory from the compiled kernels (static_shared.pl); nothing reads or writes the key.
 #define EMU_SHARED(T, name, dims)                                                                                  \
-    static char emu_shared_key_##name;                                                                             \
     typedef T emu_shared_type_##name dims;                                                                         \
+    alignas(emu_shared_type_##name) static char emu_shared_key_##name[sizeof(emu_shared_type_##name)];             \
     emu_shared_type_##name& name = *static_cast<emu_shared_type_##name*>(                                          \
         ::emu::shared_var(&emu_shared_key_##name, sizeof(emu_shared_type_##name), alignof(emu_shared_type_##name)))
 

@@ -1,5 +1,9 @@
 package org.distill4j.cuda;
 
+import org.bytedeco.cuda.cudart.CUfunc_st;
+import org.bytedeco.cuda.cudart.CUmod_st;
+import org.bytedeco.cuda.cudart.CUstream_st;
+import org.bytedeco.cuda.global.cudart;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -78,6 +82,66 @@ class CudaEmulatorGpuTest extends GpuTest {
             CudaException e = assertThrows(CudaException.class, () -> c.launch(new KernelPlan("emu_selftest_block_sum", 2048, 1), out, out));
             assertTrue(e.getMessage().contains("CUDA_ERROR_INVALID_VALUE"), e.getMessage());
         }
+    }
+
+    /**
+     * A function's static shared memory counts against the 48 KiB a block has without opting in, as on a GPU: the
+     * emulator knows it before any launch (build-emu.sh reads it from the compiled kernels) and answers it through
+     * cuFuncGetAttribute; a launch whose dynamic part does not fit beside it is refused at once, and an opt-in is taken
+     * only while static and dynamic together fit the 227 KiB a block may have. emu_selftest_block_sum declares
+     * {@code float part[32]}; the tiled kd kernel's static shared memory fits the room {@link KdPlan#SHARED_RESERVE}
+     * leaves it.
+     */
+    @Test
+    void staticSharedMemoryCountsAgainstTheDefaultAndTheOptIn() {
+        int part = 4 * 32;
+        assertEquals(0, staticShared("emu_selftest_split_warp"));
+        assertEquals(part, staticShared("emu_selftest_block_sum"));
+        int kdTile = staticShared("kd_tile_f32_c1");
+        assertTrue(kdTile > 0 && kdTile <= KdPlan.SHARED_RESERVE - 1024, "kd_tile_f32_c1: " + kdTile + " bytes of static shared memory");
+        CUfunc_st f = function("emu_selftest_block_sum");
+        int[] v = new int[1];
+        Cu.check(cudart.cuFuncGetAttribute(v, cudart.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, f), "max dynamic");
+        assertEquals(48 * 1024 - part, v[0], "the default dynamic shared memory: 48 KiB less the static part");
+        try (DeviceContext c = DeviceContext.open(0); DeviceBuffer in = c.alloc(4 * 32); DeviceBuffer out = c.alloc(4);
+             org.bytedeco.javacpp.PointerPointer<?> params = new org.bytedeco.javacpp.PointerPointer<>(2);
+             org.bytedeco.javacpp.LongPointer inAt = new org.bytedeco.javacpp.LongPointer(1);
+             org.bytedeco.javacpp.LongPointer outAt = new org.bytedeco.javacpp.LongPointer(1)) {
+            c.upload(new DevicePtr(in.address()), bytes(new float[32]));
+            c.synchronize();  // the raw launches below go to the legacy stream, which does not wait for the context's
+            inAt.put(in.address());
+            outAt.put(out.address());
+            params.put(0, inAt).put(1, outAt);
+            assertEquals(cudart.CUDA_ERROR_INVALID_VALUE, launch(f, 48 * 1024 - part + 1, params), "one byte past the default");
+            assertEquals(cudart.CUDA_ERROR_INVALID_VALUE,
+                    cudart.cuFuncSetAttribute(f, cudart.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, 227 * 1024 - part + 1),
+                    "an opt-in past 227 KiB with the static part");
+            Cu.check(cudart.cuFuncSetAttribute(f, cudart.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, 48 * 1024), "opt in");
+            Cu.check(cudart.cuFuncGetAttribute(v, cudart.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, f), "max dynamic");
+            assertEquals(48 * 1024, v[0], "after the opt-in");
+            Cu.check(launch(f, 48 * 1024, params), "a launch the opt-in covers");
+            Cu.check(cudart.cuCtxSynchronize(), "cuCtxSynchronize");
+            assertEquals(0f, floats(c, out, 1)[0], "the sum of zeros");
+            assertEquals(cudart.CUDA_ERROR_INVALID_VALUE, launch(f, 48 * 1024 + 1, params), "one byte past the opt-in");
+        }
+    }
+
+    private static int staticShared(String kernel) {
+        int[] v = new int[1];
+        Cu.check(cudart.cuFuncGetAttribute(v, cudart.CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, function(kernel)), "static shared of " + kernel);
+        return v[0];
+    }
+
+    /** The kernel's function (the emulator takes any module: every kernel is compiled in). */
+    private static CUfunc_st function(String kernel) {
+        CUfunc_st f = new CUfunc_st();
+        Cu.check(cudart.cuModuleGetFunction(f, new CUmod_st(), kernel), "cuModuleGetFunction(" + kernel + ")");
+        return f;
+    }
+
+    /** One block of 32 threads on the legacy stream, with {@code shared} bytes of dynamic shared memory. */
+    private static int launch(CUfunc_st f, int shared, org.bytedeco.javacpp.PointerPointer<?> params) {
+        return cudart.cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, shared, (CUstream_st) null, params, (org.bytedeco.javacpp.PointerPointer<?>) null);
     }
 
     @Test
