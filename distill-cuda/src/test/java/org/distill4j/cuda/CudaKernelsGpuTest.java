@@ -834,7 +834,7 @@ class CudaKernelsGpuTest extends GpuTest {
     }
 
     /** One launch of a kd plan on poisoned gradient memory ({@code counted} null: every row counts); returns {rowOut, gradient}. */
-    private static float[][] runKd(KdPlan plan, DType dtype, float[] s, float[] t, int[] labels, byte[] counted, int rows, int v,
+    static float[][] runKd(KdPlan plan, DType dtype, float[] s, float[] t, int[] labels, byte[] counted, int rows, int v,
                                    double temperature, double alpha, float scale, boolean probs) {
         long n = (long) rows * v;
         try (DeviceBuffer ds = ctx.alloc(n * dtype.bytes()); DeviceBuffer dt = ctx.alloc(n * dtype.bytes());
