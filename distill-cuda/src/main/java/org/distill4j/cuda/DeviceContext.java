@@ -57,8 +57,8 @@ public final class DeviceContext implements AutoCloseable {
     private final CUmod_st module;
     private final String kernelSource;
     private final Map<String, CUfunc_st> functions = new HashMap<>();
-    /** Per function: the dynamic shared memory it was opted in to and the cluster width it was given. */
-    private final Map<String, int[]> functionSettings = new HashMap<>();
+    /** Per function: its static shared memory, the dynamic shared memory a launch may ask for, and its cluster width. */
+    private final Map<String, FunctionSettings> functionSettings = new HashMap<>();
     /** The plan of the last kernel queued, for tests that check which plan a caller chose. */
     private KernelPlan lastLaunch;
     /** {@link #residentClusters} by function, block, cluster, dynamic shared memory and cluster policy. */
@@ -472,17 +472,51 @@ public final class DeviceContext implements AutoCloseable {
     }
 
     /**
-     * Opts the function in to the plan's dynamic shared memory beyond the default 48 KiB and sets its required
-     * cluster width, once per value; a plan the device cannot take fails here with the function's name.
+     * What {@link #configure} knows of a function: its static shared memory ({@code __shared__} variables), the dynamic
+     * shared memory a launch of it may ask for (the driver's default, 48 KiB less the static part, until it is opted in
+     * to more) and the cluster width it was given.
+     */
+    private static final class FunctionSettings {
+        final int staticShared;
+        int maxDynamicShared;
+        int cluster = 1;
+
+        FunctionSettings(int staticShared, int maxDynamicShared) {
+            this.staticShared = staticShared;
+            this.maxDynamicShared = maxDynamicShared;
+        }
+    }
+
+    /** One of the function's attributes ({@code cuFuncGetAttribute}). */
+    private static int attribute(CUfunc_st f, String function, int attribute, String what) {
+        int[] v = new int[1];
+        Cu.check(cudart.cuFuncGetAttribute(v, attribute, f), "cuFuncGetAttribute(" + function + ", " + what + ")");
+        return v[0];
+    }
+
+    /**
+     * Opts the function in to the plan's dynamic shared memory where it exceeds what a launch of the function may
+     * ask for by default (48 KiB of shared memory per block, static and dynamic together: 48 KiB less the function's
+     * static shared memory), and sets its required cluster width, once per value; a plan the device cannot take fails
+     * here with the function's name and its bytes.
      */
     private void configure(CUfunc_st f, KernelPlan plan) {
-        int[] done = functionSettings.computeIfAbsent(plan.function(), n -> new int[] {DEFAULT_DYNAMIC_SHARED, 1});
-        if (plan.sharedBytes() > done[0]) {
+        FunctionSettings done = functionSettings.computeIfAbsent(plan.function(), n -> new FunctionSettings(
+                attribute(f, n, cudart.CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, "static shared memory"),
+                attribute(f, n, cudart.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, "max dynamic shared memory")));
+        if (plan.sharedBytes() > done.maxDynamicShared) {
+            long total = (long) done.staticShared + plan.sharedBytes();
+            if (total > limits.sharedPerBlockOptin()) {
+                throw new IllegalArgumentException(plan.function() + ": " + plan.sharedBytes() + " bytes of dynamic shared memory and its "
+                        + done.staticShared + " bytes of static shared memory exceed the " + limits.sharedPerBlockOptin()
+                        + " bytes a block may have on " + describe());
+            }
             Cu.check(cudart.cuFuncSetAttribute(f, cudart.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, plan.sharedBytes()),
-                    "cuFuncSetAttribute(" + plan.function() + ", max dynamic shared memory " + plan.sharedBytes() + " bytes)");
-            done[0] = plan.sharedBytes();
+                    "cuFuncSetAttribute(" + plan.function() + ", max dynamic shared memory " + plan.sharedBytes() + " bytes, with "
+                            + done.staticShared + " bytes of static shared memory)");
+            done.maxDynamicShared = plan.sharedBytes();
         }
-        if (plan.cluster() != done[1]) {
+        if (plan.cluster() != done.cluster) {
             if (plan.cluster() > 1 && !limits.clusters()) {
                 throw new IllegalArgumentException(plan.function() + ": a cluster of " + plan.cluster() + " blocks needs a device with "
                         + "thread-block clusters (sm_90+); " + describe() + " has none");
@@ -497,15 +531,12 @@ public final class DeviceContext implements AutoCloseable {
                     "cuFuncSetAttribute(" + plan.function() + ", cluster height 1)");
             Cu.check(cudart.cuFuncSetAttribute(f, cudart.CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH, 1),
                     "cuFuncSetAttribute(" + plan.function() + ", cluster depth 1)");
-            done[1] = plan.cluster();
+            done.cluster = plan.cluster();
         }
     }
 
     /** The largest cluster every device with clusters launches; larger ones need the non-portable attribute. */
     static final int PORTABLE_CLUSTER = 8;
-
-    /** Dynamic shared memory a launch gets without opting in. */
-    static final int DEFAULT_DYNAMIC_SHARED = 48 * 1024;
 
     /** Queues filling {@code count} 32-bit words of {@code dst} with {@code value} on this context's stream. */
     public synchronized void fill32(DeviceBuffer dst, int value, long count) {

@@ -8,7 +8,8 @@ package org.distill4j.cuda;
  * @param function    the kernel's name in the fatbin, e.g. {@code kd_block_bf16}
  * @param block       threads per block
  * @param grid        blocks
- * @param sharedBytes dynamic shared memory per block (above 48 KiB the launch opts the function in)
+ * @param sharedBytes dynamic shared memory per block (above the function's default, 48 KiB less its static shared
+ *                    memory, {@link DeviceContext} opts the function in)
  * @param cluster     blocks per thread-block cluster (1: no cluster; more needs sm_90 and a grid that is a
  *                    multiple of it)
  */
@@ -47,7 +48,8 @@ public record KernelPlan(String function, int block, int grid, int sharedBytes, 
 
     /**
      * The top-k KD kernel; the block shape takes a V-bit membership bitmap in dynamic shared memory, which
-     * the default 48 KB limit caps at V = 393,216.
+     * {@link #MAX_DYNAMIC_SHARED} caps at V = 393,216 (a 48 KiB bitmap: beside the kernel's static shared memory,
+     * past the default, so the function is opted in).
      */
     public static KernelPlan topk(int rows, int v, DType dtype) {
         KernelPlan p = rowKernel("topk", rows, v, dtype);

@@ -630,8 +630,8 @@ class CudaKernelsGpuTest extends GpuTest {
      * A tiled kernel given the whole cache {@link KdPlan#capacity} sizes for {@value KdPlan#TILE_BLOCKS_PER_SM} blocks
      * per multiprocessor runs that many: the shared memory it leaves out covers the kernel's static shared memory
      * and the driver's reserve. (At 130a5d3 it did not: 1104 static bytes + 1 KiB > 2 KiB left out, so an fp32 row
-     * of 128256 ran one block per multiprocessor on the H100, at 0.58 of copy bandwidth.) The emulator answers
-     * from dynamic shared memory alone, so only a GPU checks this.
+     * of 128256 ran one block per multiprocessor on the H100, at 0.58 of copy bandwidth.) The emulator counts the
+     * kernel's static shared memory since 2026-11-24 (before, it answered from dynamic shared memory alone).
      */
     @ParameterizedTest
     @EnumSource(value = DType.class, names = {"F32", "BF16"})
