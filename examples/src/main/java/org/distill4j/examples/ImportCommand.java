@@ -127,9 +127,8 @@ final class ImportCommand {
         if (npy != null && (o.topK() != 0 || o.vocab() != 0)) {
             throw new Main.UsageException("--topk and --vocab apply to top-k sources; a dense .npy keeps every class of its last axis");
         }
-        if (Files.isDirectory(outPath)) { // before any source is read, as distill label
-            throw new Main.UsageException("--out " + outPath + " is a directory; expected the store's file name");
-        }
+        // a directory there, or a file where a folder above it must be: refused before any source is read, as distill label
+        Main.outputFile("--out", outPath, "the store's file name");
         for (Path p : new Path[]{npy, jsonl, ids, logProbs}) {
             if (p != null && !Files.isRegularFile(p)) {
                 throw new Main.UsageException(p + ": no such file");

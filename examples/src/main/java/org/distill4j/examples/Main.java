@@ -590,17 +590,30 @@ public final class Main {
      * where a folder above it must be (so that it could only fail once the work is done), is bad usage.
      */
     static void outputFile(String option, Path file, String expected) throws UsageException {
+        String problem = outputFileProblem(option, file, expected);
+        if (problem != null) {
+            throw new UsageException(option + " " + problem);
+        }
+    }
+
+    /**
+     * Why {@code file}, which a command or a recipe writes, cannot be written, or {@code null} (also for a {@code null}
+     * file): "FILE is a directory; expected EXPECTED", or "FILE: PARENT is a file, not a folder; give OPTION a path in a
+     * folder (...)". The option or field that named the file goes before it ({@link #outputFile}, a recipe's error).
+     */
+    public static String outputFileProblem(String option, Path file, String expected) {
         if (file == null) {
-            return;
+            return null;
         }
         if (java.nio.file.Files.isDirectory(file)) {
-            throw new UsageException(option + " " + file + " is a directory; expected " + expected);
+            return file + " is a directory; expected " + expected;
         }
         Path inTheWay = RunFolder.fileInTheWay(file.getParent());
         if (inTheWay != null) {
-            throw new UsageException(option + " " + file + ": " + inTheWay + " is a file, not a folder; give " + option
-                    + " a path in a folder (or move " + inTheWay + " away)");
+            return file + ": " + inTheWay + " is a file, not a folder; give " + option + " a path in a folder (or move " + inTheWay
+                    + " away)";
         }
+        return null;
     }
 
     /** --seeds 1,2,3: 1 to 20 distinct integers. */

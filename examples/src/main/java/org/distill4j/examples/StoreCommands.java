@@ -122,9 +122,8 @@ final class StoreCommands {
         if (!Files.isRegularFile(teacherPath)) {
             throw new Main.UsageException("--teacher " + teacherPath + ": no such model file");
         }
-        if (Files.isDirectory(outPath)) {
-            throw new Main.UsageException("--out " + outPath + " is a directory; expected the store's file name");
-        }
+        // a directory there, or a file where a folder above it must be: refused now, not once the data and the teacher loaded
+        Main.outputFile("--out", outPath, "the store's file name");
         DataOptions.Loaded loaded = data.load();
         Dataset d = loaded.data();
         if (d.size() == 0) { // before the teacher loads; the store writer would refuse 0 rows naming neither data nor file

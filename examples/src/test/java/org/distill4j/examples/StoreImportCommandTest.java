@@ -216,17 +216,21 @@ class StoreImportCommandTest extends CliCommandTest {
         return p;
     }
     /**
-     * An import whose store's folder is a file says so in one line naming both, with exit code 1: it said "cannot read or
-     * write /tmp/.../afile (FileAlreadyExistsException)".
+     * An import whose --out is under a file (the file itself or a folder above it) is bad usage, refused before the data
+     * or the source is read, as demo --store and eval --json: exit 2, one line naming the path and the file in the way. It
+     * was found only when the store was created (exit 1, "cannot create folder ..."), after the source had been checked.
      */
     @Test
-    void anImportThatCannotCreateTheStoresFolderSaysSoInOneLine(@TempDir Path tmp) throws Exception {
+    void anImportUnderAFileIsRefusedBeforeAnythingIsRead(@TempDir Path tmp) throws Exception {
         Path afile = Files.writeString(tmp.resolve("afile"), "x");
         Path npy = writeF32(tmp.resolve("v.npy"), new float[10 * 10], 10, 10);
-        assertEquals(1, run("store", "import", "--npy", npy.toString(), "--data", "embedded", "--limit", "10", "--out",
-                afile.resolve("s.d4j").toString(), "--quiet"), err());
-        assertTrue(err().startsWith("distill store import: cannot create folder " + afile + " for store "), err());
-        assertTrue(err().contains(afile + " is a file, not a folder"), err());
-        assertEquals(1, err().lines().count(), err());
+        for (Path under : new Path[] {afile.resolve("s.d4j"), afile.resolve("sub/s.d4j")}) {
+            assertEquals(2, run("store", "import", "--npy", npy.toString(), "--data", "embedded", "--limit", "10", "--out",
+                    under.toString(), "--quiet"), err());
+            assertEquals("distill store import: --out " + under + ": " + afile + " is a file, not a folder; give --out a path in a"
+                    + " folder (or move " + afile + " away)\n", err());
+            assertEquals("", out(), "nothing imported");
+        }
+        assertEquals("x", Files.readString(afile));
     }
 }
