@@ -99,13 +99,15 @@ class RunFolderTest {
         for (String f : old) {
             Files.writeString(out.resolve(f), "the previous run's " + f);
         }
-        Files.writeString(tmp.resolve("a-file"), "not a folder");
+        // a file that is not a store where the store goes: found when the trained teacher is to label it (a store path under
+        // a file would be refused before the run starts)
+        Files.writeString(tmp.resolve("not-a-store.d4j"), "not a store");
         ByteArrayOutputStream o = new ByteArrayOutputStream();
         ByteArrayOutputStream e = new ByteArrayOutputStream();
-        int code = Main.run(run(recipe(tmp, "  store:\n    path: " + tmp.resolve("a-file").resolve("s.d4j") + "\n"), out,
+        int code = Main.run(run(recipe(tmp, "  store:\n    path: " + tmp.resolve("not-a-store.d4j") + "\n"), out,
                         "--set", "training.seed=7"),
                 new PrintStream(o, true, StandardCharsets.UTF_8), new PrintStream(e, true, StandardCharsets.UTF_8));
-        assertEquals(1, code, "the store cannot be written: the run fails after its teacher trained: " + e);
+        assertEquals(1, code, "the store cannot be read or written: the run fails after its teacher trained: " + e);
         assertTrue(Files.isRegularFile(out.resolve("teacher.zip")) && !Files.readString(out.resolve("teacher.zip"), StandardCharsets.ISO_8859_1)
                 .startsWith("the previous run's"), "the new run saved its teacher");
         for (String f : old) {

@@ -315,7 +315,16 @@ public final class RecipeLoader {
             teacher = storedOnlyTeacher(te, rteacher, source);
         } else if (te.containsKey("store")) {
             Map<String, Node> so = mapping(te.get("store"), "teacher.store", STORE);
-            Path storePath = path(required(so, te.get("store"), "teacher.store", "path"), "teacher.store.path", source);
+            Node pathNode = required(so, te.get("store"), "teacher.store", "path");
+            Path storePath = path(pathNode, "teacher.store.path", source);
+            // the run labels the teacher's outputs into this store (the one path of a recipe that a run writes; --out is the
+            // command line's): a directory there, or a file where a folder above it must be, is refused now, not after the
+            // teacher has trained
+            String problem = org.distill4j.examples.Main.outputFileProblem("teacher.store.path", storePath,
+                    "the store's file name (the teacher's outputs are labeled into it)");
+            if (problem != null) {
+                throw error(pathNode, "teacher.store.path", problem);
+            }
             long topK = integer(so, "teacher.store.topk", 0);
             if (topK < 0 || topK > CLASSES) {
                 // checked here, not when the store's header is made: that comes after the teacher has trained

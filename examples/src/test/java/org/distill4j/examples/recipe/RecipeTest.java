@@ -201,6 +201,45 @@ class RecipeTest {
                 e.getMessage());
     }
 
+    /**
+     * teacher.store.path of a teacher that trains or loads is where the run labels its outputs: a directory there, or a file
+     * where a folder above it must be, is refused when the recipe is read (the file, line and column, the field, the path
+     * and the file in the way), not after the teacher has trained. A store-only teacher's store is read, not written: its
+     * own check says it is not a store.
+     */
+    @Test
+    void aStorePathTheRunCannotWriteIsRefusedWhenTheRecipeIsRead(@TempDir Path tmp) throws Exception {
+        Path afile = Files.writeString(tmp.resolve("afile"), "x");
+        Path folder = Files.createDirectories(tmp.resolve("folder"));
+        Path recipe = tmp.resolve("r.yaml");
+        String live = base("  - name: kd\n").replace("  epochs: 1\n", "  epochs: 1\n  store: {path: STORE}\n");
+        for (String store : new String[] {"afile/s.d4j", "afile/sub/s.d4j", afile.resolve("s.d4j").toString()}) {
+            Path resolved = tmp.resolve("afile").resolve(store.substring(store.indexOf("afile/") + "afile/".length()));
+            RecipeException e = assertThrows(RecipeException.class,
+                    () -> RecipeLoader.parse(live.replace("STORE", store), recipe, List.of()), store);
+            assertEquals(recipe + ":5:17: teacher.store.path: " + resolved + ": " + afile + " is a file, not a folder; give"
+                    + " teacher.store.path a path in a folder (or move " + afile + " away)", e.getMessage());
+        }
+        RecipeException e = assertThrows(RecipeException.class, () -> RecipeLoader.parse(live.replace("STORE", "folder"), recipe, List.of()));
+        assertEquals(recipe + ":5:17: teacher.store.path: " + folder + " is a directory; expected the store's file name (the teacher's"
+                + " outputs are labeled into it)", e.getMessage());
+        // from the command line: exit 2, one line, nothing trained
+        Files.writeString(recipe, live.replace("STORE", "ok.d4j").replace("name: t\n",
+                "name: t\ndata: {path: embedded, teacherSamples: 100, transferSamples: 100, testSamples: 100}\n"));
+        String err = runFails(2, "run", recipe.toString(), "--quiet", "--out", tmp.resolve("out").toString(), "--set",
+                "teacher.store.path=afile/s.d4j");
+        assertTrue(err.startsWith("distill run: " + recipe + ": --set teacher.store.path=afile/s.d4j"), err);
+        assertTrue(err.endsWith(": teacher.store.path: " + afile.resolve("s.d4j") + ": " + afile + " is a file, not a folder; give"
+                + " teacher.store.path a path in a folder (or move " + afile + " away)\n"), err);
+        assertEquals(1, err.lines().count(), err);
+        assertTrue(Files.notExists(tmp.resolve("out")), "nothing trained or written");
+        // a path the recipe only reads (a store-only teacher's) is not an output: the store check names it as before
+        e = assertThrows(RecipeException.class, () -> RecipeLoader.parse(base("  - name: kd\n").replace("  hidden: [8]\n  epochs: 1\n",
+                "  store: {path: afile/s.d4j}\n"), recipe, List.of()));
+        assertTrue(e.getMessage().contains("teacher.store.path: a teacher made only of stored outputs needs a complete store"),
+                e.getMessage());
+    }
+
     /** Runs the CLI expecting exit code {@code code}; returns stderr. */
     static String runFails(int code, String... args) {
         ByteArrayOutputStream err = new ByteArrayOutputStream();
