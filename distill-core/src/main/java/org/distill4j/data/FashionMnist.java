@@ -62,7 +62,26 @@ public final class FashionMnist {
         return new Split(train.data(), test.data(), source, train.image());
     }
 
-    /** Loads from the first location that applies (see the class doc); {@code explicit} may be null. */
+    /**
+     * No dataset in any place the lookup tries (no directory given, no {@code $DISTILL_DATA}, no system copy, no embedded
+     * subset on the class path): a condition of the environment to change, not a programming error. An
+     * {@link IllegalStateException}, as it was before it had a type of its own.
+     */
+    public static final class NotFoundException extends IllegalStateException {
+        private static final long serialVersionUID = 1L;
+
+        public NotFoundException(String message) {
+            super(message);
+        }
+    }
+
+    /**
+     * Loads from the first location that applies (see the class doc); {@code explicit} may be null.
+     *
+     * @throws NotFoundException when no location applies
+     * @throws IllegalArgumentException when the directory given, or the one in {@code $DISTILL_DATA}, is not a folder of the
+     *                                  IDX files (an explicit choice never falls back)
+     */
     public static Split load(Path explicit) {
         return load(explicit, System::getenv, SYSTEM_DIR, FashionMnist.class.getClassLoader());
     }
@@ -81,7 +100,7 @@ public final class FashionMnist {
         if (loader.getResource(EMBEDDED_RESOURCE + FILES[0] + ".gz") != null) {
             return loadEmbedded(loader);
         }
-        throw new IllegalStateException("no Fashion-MNIST found: pass a data directory, set $" + ENV
+        throw new NotFoundException("no Fashion-MNIST found: pass a data directory, set $" + ENV
                 + ", install Debian's dataset-fashion-mnist (" + systemDir + "), or put distill-examples (which embeds a subset) on the class path");
     }
 

@@ -211,6 +211,7 @@ public final class Main {
                 || t instanceof org.distill4j.store.StoreFormatException || t instanceof org.distill4j.store.StoreBusyException
                 || t instanceof org.distill4j.checkpoint.CheckpointMismatchException || t instanceof RunFolder.InUseException
                 || t instanceof Backends.UnavailableBackendException || t instanceof StepEngines.UnavailableEngineException
+                || t instanceof org.distill4j.data.FashionMnist.NotFoundException
                 || t instanceof java.util.concurrent.CancellationException || t instanceof InterruptedException
                 || t instanceof java.nio.channels.ClosedByInterruptException;
     }

@@ -598,6 +598,26 @@ class MainTest {
     }
 
     /**
+     * No Fashion-MNIST anywhere the lookup tries is the environment's state, not a bug: one line with FashionMnist's advice,
+     * no stack trace (it was an IllegalStateException, which the CLI prints with its trace). The CLI cannot reach it (the
+     * embedded subset is on its class path, and --data or $DISTILL_DATA naming no dataset is its own error), so the
+     * library's own exception is made here with a class loader that has no subset.
+     */
+    @Test
+    void noDatasetFoundIsOneLineWithoutATrace(@TempDir Path tmp) throws Exception {
+        java.lang.reflect.Method load = org.distill4j.data.FashionMnist.class.getDeclaredMethod("load", Path.class,
+                java.util.function.Function.class, Path.class, ClassLoader.class);
+        load.setAccessible(true);
+        java.util.function.Function<String, String> noEnv = k -> null;
+        Throwable thrown = org.junit.jupiter.api.Assertions.assertThrows(java.lang.reflect.InvocationTargetException.class,
+                () -> load.invoke(null, null, noEnv, tmp.resolve("absent"), new ClassLoader(null) {
+                })).getCause();
+        assertTrue(thrown.getMessage().startsWith("no Fashion-MNIST found: pass a data directory, set $DISTILL_DATA"), thrown.getMessage());
+        assertEquals(1, Main.failed("label", (Exception) thrown, new PrintStream(errBytes, true, StandardCharsets.UTF_8)));
+        assertEquals("distill label failed: " + thrown.getMessage() + "\n", err());
+    }
+
+    /**
      * A bug escaping a command (a NullPointerException, our own IllegalStateException, ND4J's plain RuntimeException, or
      * one wrapped in an IOException) prints its stack trace by default; a user error (a file, an argument) is one line.
      */
