@@ -1,15 +1,14 @@
 package org.distill4j.teacher.djl;
 
+import ai.djl.Device;
 import ai.djl.MalformedModelException;
+import ai.djl.Model;
 import ai.djl.inference.Predictor;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.repository.zoo.Criteria;
-import ai.djl.repository.zoo.ModelNotFoundException;
-import ai.djl.repository.zoo.ZooModel;
 import ai.djl.translate.NoopTranslator;
 import ai.djl.translate.TranslateException;
 
@@ -29,36 +28,42 @@ final class DjlSession implements AutoCloseable {
     private final Path file;
     private final DjlEngine engine;
     private final List<String> outputNames;
-    private final ZooModel<NDList, NDList> model;
+    private final Model model;
     private final Predictor<NDList, NDList> predictor;
 
-    private DjlSession(Path file, DjlEngine engine, List<String> outputNames, ZooModel<NDList, NDList> model) {
+    private DjlSession(Path file, DjlEngine engine, List<String> outputNames, Model model, Predictor<NDList, NDList> predictor) {
         this.file = file;
         this.engine = engine;
         this.outputNames = outputNames == null ? null : List.copyOf(outputNames);
         this.model = model;
-        this.predictor = model.newPredictor();
+        this.predictor = predictor;
     }
 
+    /**
+     * Loads {@code file} with {@code engine}. The model is made and loaded here, not through DJL's {@code Criteria}: its
+     * loader makes the model and loads the file in one call, and a file that fails to load (a corrupt .onnx or .pt) leaves
+     * that model unclosed and out of our reach (its manager attached to the engine's until the garbage collector finalizes
+     * it, with DJL's warning "Model: ... was not closed explicitly", and ONNX Runtime's session options never freed). Made
+     * here, a model that fails to load, or whose predictor cannot be made, is closed before the error goes up. The loader
+     * also read a serving.properties and looked for block factories in jars and classes beside the model file: a teacher
+     * is its one file (its id hashes that file's content), so nothing beside it changes how it loads.
+     */
     static DjlSession open(Path file, DjlEngine engine, List<String> outputNames, Map<String, String> options) {
-        Criteria.Builder<NDList, NDList> builder = Criteria.builder()
-                .setTypes(NDList.class, NDList.class)
-                // the folder and the file's full name (not the file itself, which DJL's repository warns about)
-                .optModelPath(file.toAbsolutePath().getParent())
-                .optModelName(file.getFileName().toString())
-                .optEngine(engine.djlName())
-                .optTranslator(new NoopTranslator());
-        options.forEach(builder::optOption);
-        Criteria<NDList, NDList> criteria = builder.build();
+        Path absolute = file.toAbsolutePath();
+        Model model = null;
         try {
-            ZooModel<NDList, NDList> model = criteria.loadModel();
-            try {
-                return new DjlSession(file, engine, outputNames, model);
-            } catch (RuntimeException e) { // no predictor: the loaded model's native session would stay open
-                model.close();
-                throw e;
+            // named by the file's full name in its folder, as the loader named it: each engine finds the file by that name
+            model = Model.newInstance(absolute.getFileName().toString(), (Device) null, engine.djlName());
+            model.load(absolute.getParent(), null, options);
+            return new DjlSession(file, engine, outputNames, model, model.newPredictor(new NoopTranslator()));
+        } catch (MalformedModelException | IOException | RuntimeException e) {
+            if (model != null) {
+                try {
+                    model.close(); // the native session (if one was made) and the model's manager
+                } catch (RuntimeException closing) {
+                    e.addSuppressed(closing);
+                }
             }
-        } catch (ModelNotFoundException | MalformedModelException | IOException | RuntimeException e) {
             throw new IllegalArgumentException("cannot load teacher model " + file + " with DJL's " + engine.djlName()
                     + " engine; expected " + engine.fileKind() + " file: " + rootMessage(e), e);
         }

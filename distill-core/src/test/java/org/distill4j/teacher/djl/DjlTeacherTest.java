@@ -378,7 +378,12 @@ class DjlTeacherTest {
 
     /** What the ONNX Runtime engine's root manager holds open (each loaded model's manager is attached there until closed). */
     private static int openOrtResources() throws ReflectiveOperationException {
-        ai.djl.ndarray.NDManager root = ai.djl.engine.Engine.getEngine("OnnxRuntime").newBaseManager();
+        return openResources("OnnxRuntime");
+    }
+
+    /** What DJL engine {@code engine}'s root manager holds open (each model's manager is attached there until closed). */
+    private static int openResources(String engine) throws ReflectiveOperationException {
+        ai.djl.ndarray.NDManager root = ai.djl.engine.Engine.getEngine(engine).newBaseManager();
         ai.djl.ndarray.NDManager system = root.getParentManager();
         root.close();
         java.lang.reflect.Field f = ai.djl.ndarray.BaseNDManager.class.getDeclaredField("resources");
@@ -406,6 +411,38 @@ class DjlTeacherTest {
         assertEquals(before + 1, openOrtResources(), "the count sees an open model");
         open.close();
         assertEquals(before, openOrtResources());
+    }
+
+    /**
+     * A file that fails to load (random bytes, an ONNX file cut short) leaves no model open. Through DJL's Criteria the
+     * loader made the model and lost it when the load failed: its manager stayed attached to the engine's until the garbage
+     * collector finalized it, with DJL's warning "Model: ... was not closed explicitly" (and ONNX Runtime's session options
+     * never freed).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"corrupt.onnx", "corrupt.pt", "cut.onnx"})
+    void aModelThatFailsToLoadIsClosed(String name, @TempDir Path dir) throws IOException, ReflectiveOperationException {
+        boolean onnx = name.endsWith(".onnx");
+        try (DjlTeacher warm = tiny(onnx ? "tiny-mlp.onnx" : "tiny-mlp.pt").build()) {
+            assertEquals(CLASSES, warm.classes()); // the engine is loaded
+        }
+        Path f = dir.resolve(name);
+        if (name.startsWith("cut")) {
+            byte[] whole = Files.readAllBytes(fixture("tiny-mlp.onnx"));
+            Files.write(f, java.util.Arrays.copyOf(whole, whole.length / 2));
+        } else {
+            byte[] junk = new byte[4096];
+            new Random(5).nextBytes(junk);
+            Files.write(f, junk);
+        }
+        String engine = onnx ? "OnnxRuntime" : "PyTorch";
+        int before = openResources(engine);
+        for (int i = 0; i < 3; i++) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> DjlTeacher.builder().setModelPath(f).setInputShape(IN).build());
+            assertTrue(e.getMessage().startsWith("cannot load teacher model " + f + " with DJL's " + engine + " engine"), e.getMessage());
+        }
+        assertEquals(before, openResources(engine), "no model of a failed load is left open");
     }
 
     @Test
