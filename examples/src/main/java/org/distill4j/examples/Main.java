@@ -303,7 +303,8 @@ public final class Main {
                              DISTILL_DEBUG=1 (a Java stack trace with every error, for a bug report)
                 exit codes: 0 success, 1 the run failed, 2 bad usage (a bad option, recipe, backend or engine setting,
                             an output path checked before the work: one under a file, or an --out that cannot be made;
-                            or an output folder another run is writing)""");
+                            an output folder another run is writing; a store of another teacher or other settings
+                            already at the output path; --resume onto checkpoints written with other settings)""");
     }
 
     static int list(PrintStream out) {

@@ -35,8 +35,9 @@ final class StoreCommands {
                   --chunk-rows N         rows per checksummed chunk (default 1024); the teacher runs in batches
                                          of up to 1024 rows that never cross a chunk
                   --teacher-id ID        the teacher's name in the store's provenance (default: a hash of the model's
-                                         content, so a store is resumed or reused only for the very same model; a
-                                         name given here is trusted, so give a new one to a retrained model)
+                                         content); the store also records a hash of its weights, so a store is
+                                         resumed or reused only for the same id and the very same weights (a
+                                         retrained model under the same id is refused: give it its own id or store)
                   --quiet                no progress display
                 """);
         out.print(new ModelFiles.Options("--").help(22));
