@@ -351,6 +351,46 @@ class StoreFeatureFingerprintTest {
         assertArrayEquals(bytes, Files.readAllBytes(out));
     }
 
+    /**
+     * A store or {@code .partial} imported under a teacher id before the feature fingerprint was recorded (its source's
+     * CRC32C and size recorded), then imported again from a changed source: refused as another version of the source,
+     * naming it, as a store of today is; not as a store of other settings. (A mutant that told another version only for
+     * stores with a feature fingerprint survived every other test.)
+     */
+    @Test
+    void anOldImportOfAChangedSourceIsNamedAnotherVersion(@TempDir Path tmp) throws Exception {
+        Random rng = new Random(10);
+        float[] z = new float[DATA.size() * 7];
+        for (int i = 0; i < z.length; i++) {
+            z[i] = (float) (rng.nextGaussian() * 3);
+        }
+        Path npy = NpyArrayTest.writeF32(tmp.resolve("logits.npy"), z, DATA.size(), 7);
+        StoreImport.Options o = StoreImport.Options.defaults().withCodec(ValueCodec.F32).withChunkRows(16).withTeacherId("api");
+        Path now = tmp.resolve("now.d4j");
+        StoreImport.dense(npy, StoreImport.Values.LOGITS, DATA, now, o, null);
+        StoreHeader old = oldShape(header(now));
+        assertTrue(StoreImport.sourceOf(old.provenance()) != null, "the old shape records its source");
+        Path out = tmp.resolve("old.d4j");
+        try (StoreWriter w = StoreWriter.open(out, old)) {
+            w.writeDense(z, DATA.size());
+            w.finish();
+        }
+        Path cut = tmp.resolve("old-cut.d4j");
+        try (StoreWriter w = StoreWriter.open(cut, old)) {
+            w.writeDense(java.util.Arrays.copyOf(z, 50 * 7), 50);
+        }
+        assertTrue(StoreImport.dense(npy, StoreImport.Values.LOGITS, DATA, out, o, null).alreadyComplete(), "the same source: reused");
+        z[3] += 1;
+        NpyArrayTest.writeF32(npy, z, DATA.size(), 7);
+        StoreMismatchException e = assertThrows(StoreMismatchException.class,
+                () -> StoreImport.dense(npy, StoreImport.Values.LOGITS, DATA, out, o, null));
+        assertTrue(e.getMessage().startsWith(out + " was imported from another version of " + npy + ": its content differs"), e.getMessage());
+        Path partial = StoreWriter.partialPath(cut);
+        e = assertThrows(StoreMismatchException.class, () -> StoreImport.dense(npy, StoreImport.Values.LOGITS, DATA, cut, o, null));
+        assertTrue(e.getMessage().startsWith(partial + " was started from another version of " + npy + ": its content differs"),
+                e.getMessage());
+    }
+
     private static StoreHeader header(Path store) throws IOException {
         try (SoftTargetStore s = SoftTargetStore.open(store)) {
             return s.header();
