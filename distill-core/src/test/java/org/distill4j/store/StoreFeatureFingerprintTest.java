@@ -391,6 +391,52 @@ class StoreFeatureFingerprintTest {
                 e.getMessage());
     }
 
+    /**
+     * What a reuse for other labels tells (the INFO line, through slf4j-simple on System.err): the store or {@code .partial},
+     * how it was made, the first dataset's name and this one's, and whether it is reused or resumed. A plain reuse of the
+     * same labels says nothing of other labels. (Mutants that misnamed these, or logged it on every reuse, survived.)
+     */
+    @Test
+    void aReuseForOtherLabelsSaysWhichStoreHowItWasMadeAndWhatHappens(@TempDir Path tmp) throws Exception {
+        Labeler.Options o = new Labeler.Options(0, ValueCodec.F32, 16, 8, "slow-teacher");
+        Path out = tmp.resolve("labeled.d4j");
+        Labeler.label(new LabelerTest.SlowTeacher(0), DATA, out, o, null);
+        String same = logOf(() -> Labeler.label(new LabelerTest.SlowTeacher(0), DATA, out, o, null));
+        assertTrue(same.contains(out + " is already complete") && !same.contains("other labels"), same);
+        String reused = logOf(() -> Labeler.label(new LabelerTest.SlowTeacher(0), relabeled(), out, o, null));
+        assertTrue(reused.contains(out + " was labeled on the same samples with other labels (dataset 'synthetic', now 'relabeled';")
+                && reused.contains("; it is reused, its header as it was first written"), reused);
+
+        Path cut = tmp.resolve("cut.d4j");
+        assertThrows(IllegalStateException.class, () -> Labeler.label(new LabelerTest.RecordingTeacher(5), DATA, cut, o, null));
+        String resumed = logOf(() -> Labeler.label(new LabelerTest.SlowTeacher(0), DATA.withoutLabels("unlabeled"), cut, o, null));
+        assertTrue(resumed.contains(StoreWriter.partialPath(cut) + " was started on the same samples with other labels (dataset "
+                + "'synthetic', now 'unlabeled';") && resumed.contains("; it is resumed, its header as it was first written"), resumed);
+
+        Path npy = NpyArrayTest.writeF32(tmp.resolve("logits.npy"), new float[DATA.size() * 7], DATA.size(), 7);
+        StoreImport.Options io = StoreImport.Options.defaults().withCodec(ValueCodec.F32).withChunkRows(16);
+        Path imported = tmp.resolve("imported.d4j");
+        StoreImport.dense(npy, StoreImport.Values.LOGITS, DATA, imported, io, null);
+        String again = logOf(() -> StoreImport.dense(npy, StoreImport.Values.LOGITS, ignoredSome(), imported, io, null));
+        assertTrue(again.contains(imported + " was imported for the same samples with other labels (dataset 'synthetic', now "
+                + "'some ignored';") && again.contains("; it is reused, its header"), again);
+    }
+
+    /** What {@code run} logged (slf4j-simple writes to the System.err of the moment). */
+    private static String logOf(org.junit.jupiter.api.function.Executable run) throws Exception {
+        java.io.PrintStream err = System.err;
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        System.setErr(new java.io.PrintStream(bytes, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            run.execute();
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        } finally {
+            System.setErr(err);
+        }
+        return bytes.toString(java.nio.charset.StandardCharsets.UTF_8);
+    }
+
     private static StoreHeader header(Path store) throws IOException {
         try (SoftTargetStore s = SoftTargetStore.open(store)) {
             return s.header();
