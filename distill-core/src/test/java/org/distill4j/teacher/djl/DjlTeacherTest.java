@@ -445,6 +445,24 @@ class DjlTeacherTest {
         assertEquals(before, openResources(engine), "no model of a failed load is left open");
     }
 
+    /**
+     * An engine that cannot make a model (here TensorFlow, whose engine is not on the test class path; DjlTeacher checks
+     * that first, but an engine can also fail as it starts) fails before there is a model to close: still the
+     * IllegalArgumentException naming the file and the engine, with DJL's reason, and no NullPointerException (suppressed)
+     * from closing a model that was never made. (A mutant that closed the model whether or not one was made survived.)
+     */
+    @Test
+    void anEngineThatCannotMakeAModelIsTheErrorNamingTheFile() {
+        org.junit.jupiter.api.Assumptions.assumeFalse(ai.djl.engine.Engine.hasEngine("TensorFlow"), "TensorFlow is on the class path");
+        Path f = fixture("tiny-mlp.onnx");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> DjlSession.open(f, DjlEngine.TENSORFLOW, null, Map.of()));
+        assertTrue(e.getMessage().startsWith("cannot load teacher model " + f + " with DJL's TensorFlow engine; expected a TensorFlow"
+                + " SavedModel file: "), e.getMessage());
+        assertTrue(e.getCause() != null && e.getCause().getMessage().contains("TensorFlow"), "DJL's reason is the cause: " + e.getCause());
+        assertEquals(0, e.getCause().getSuppressed().length, () -> "nothing was closed: " + java.util.Arrays.toString(e.getCause().getSuppressed()));
+    }
+
     @Test
     void settingsErrors(@TempDir Path dir) {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> DjlTeacher.builder().setInputShape(IN).build());
