@@ -501,9 +501,12 @@ public final class DeviceContext implements AutoCloseable {
      * here with the function's name and its bytes.
      */
     private void configure(CUfunc_st f, KernelPlan plan) {
-        FunctionSettings done = functionSettings.computeIfAbsent(plan.function(), n -> new FunctionSettings(
-                attribute(f, n, cudart.CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, "static shared memory"),
-                attribute(f, n, cudart.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, "max dynamic shared memory")));
+        FunctionSettings done = functionSettings.computeIfAbsent(plan.function(), n -> {
+            int staticShared = attribute(f, n, cudart.CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, "static shared memory");
+            // the driver's default is 48 KiB less the static part; the smaller of the two, should a driver report more
+            return new FunctionSettings(staticShared, Math.min(DEFAULT_SHARED_PER_BLOCK - staticShared,
+                    attribute(f, n, cudart.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, "max dynamic shared memory")));
+        });
         if (plan.sharedBytes() > done.maxDynamicShared) {
             long total = (long) done.staticShared + plan.sharedBytes();
             if (total > limits.sharedPerBlockOptin()) {
@@ -537,6 +540,9 @@ public final class DeviceContext implements AutoCloseable {
 
     /** The largest cluster every device with clusters launches; larger ones need the non-portable attribute. */
     static final int PORTABLE_CLUSTER = 8;
+
+    /** Shared memory, static and dynamic together, a block of a function that was not opted in to more may have. */
+    static final int DEFAULT_SHARED_PER_BLOCK = 48 * 1024;
 
     /** Queues filling {@code count} 32-bit words of {@code dst} with {@code value} on this context's stream. */
     public synchronized void fill32(DeviceBuffer dst, int value, long count) {
