@@ -23,7 +23,7 @@ mkdir -p examples/target 2>/dev/null || true
       exit 2
     fi
   fi
-  ./mvnw -B -q -pl benchmarks -am package -DskipTests
+  ./mvnw -B -q -pl benchmarks -am package -DskipTests -Dmaven.javadoc.skip=true -Dmaven.source.skip=true
 )
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 java="${JAVA_HOME:+$JAVA_HOME/bin/}java"

@@ -19,7 +19,7 @@ mkdir -p "$out/lib"
   echo "bundle commit: $(git describe --always --dirty 2>/dev/null || echo unknown)"
   echo "bundle built: $(date -u +%Y-%m-%dT%H:%M:%SZ) with $("$jdk/bin/java" -version 2>&1 | head -n 1)"
 } > "$out/provenance.txt.tmp"
-./mvnw -q -B -DskipTests package -pl benchmarks -am
+./mvnw -q -B -DskipTests -Dmaven.javadoc.skip=true -Dmaven.source.skip=true package -pl benchmarks -am
 # distill-examples for AtomicFiles, which the suites write their CSVs with (nothing else of it loads there)
 cp distill-core/target/distill-core-*-SNAPSHOT.jar distill-core/target/distill-core-*-tests.jar \
    distill-cuda/target/distill-cuda-*-SNAPSHOT.jar examples/target/distill-examples.jar benchmarks/target/distill-benchmarks.jar \

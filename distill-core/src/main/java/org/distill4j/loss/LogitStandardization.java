@@ -30,7 +30,7 @@ import java.util.Objects;
  * <pre>
  *   y_i = c_i / d,  c = x - mean(x),  d = max(std(x), SD_FLOOR) + eps
  *   dL/dx_j = (g_j - mean(g)) / d - c_j * sum_i(g_i c_i) / (d^2 (V - 1) std(x))   when std(x) >= SD_FLOOR
- *   dL/dx_j = (g_j - mean(g)) / d                                                when std(x) <  SD_FLOOR
+ *   dL/dx_j = (g_j - mean(g)) / d                                                when std(x) &lt;  SD_FLOOR
  * </pre>
  * where {@code g = dL/dy}. The floor {@link #SD_FLOOR} = 1e-3 keeps constant and near-constant rows (a
  * zero-initialised head, a collapsed student) from dividing by eps = 1e-7: without it a constant row's

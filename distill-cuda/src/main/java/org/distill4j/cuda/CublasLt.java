@@ -74,9 +74,8 @@ public final class CublasLt implements AutoCloseable {
      * bit-mask's leading dimension in bits (a multiple of 128, at least m) for the epilogues that use one, else 0.
      * Checked where it is made: m, n and k at least 1; each leading dimension at least the rows of its matrix as
      * stored (A: m, or k when transposed; B: k, or n when transposed; D: m); each matrix's extent in bytes, and the
-     * bit-mask's in bits, countable in a long.
-     *
-     * @throws IllegalArgumentException naming the field, the value it needs and the value it got
+     * bit-mask's in bits, countable in a long. A shape that breaks one of these is refused with an
+     * {@link IllegalArgumentException} naming the field, the value it needs and the value it got.
      */
     public record Shape(boolean transA, boolean transB, int m, int n, int k, Type ab, int lda, int ldb, int ldd, Epilogue epilogue,
                         long auxLd) {

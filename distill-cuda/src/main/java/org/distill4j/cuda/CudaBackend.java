@@ -23,7 +23,7 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * The {@code cuda} backend: runs {@code kd} and {@code gjsd} (0 < beta < 1) with dense teacher rows,
+ * The {@code cuda} backend: runs {@code kd} and {@code gjsd} ({@code 0 < beta < 1}) with dense teacher rows,
  * {@code topk-kd} with top-k rows, and {@code ce}, with the fused kernels on one GPU, under the same loss contract as the CPU (a teacher logit of
  * {@code -Infinity} or a probability of 0 is a class of zero mass there too). Other losses run on the CPU
  * implementation (logged once per loss). Inputs arrive as host float arrays, so each call copies the

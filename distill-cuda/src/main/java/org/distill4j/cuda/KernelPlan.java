@@ -41,7 +41,7 @@ public record KernelPlan(String function, int block, int grid, int sharedBytes, 
         return rowKernel("kd", rows, v, dtype);
     }
 
-    /** The fused generalized-JSD kernel (0 < beta < 1). */
+    /** The fused generalized-JSD kernel ({@code 0 < beta < 1}). */
     public static KernelPlan gjsd(int rows, int v, DType dtype) {
         return rowKernel("gjsd", rows, v, dtype);
     }
