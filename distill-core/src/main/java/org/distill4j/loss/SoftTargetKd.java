@@ -159,6 +159,32 @@ public final class SoftTargetKd implements LogitLoss, TemperatureScaled {
         return new LossResult(alpha * ce + (1 - alpha) * kd, batch.countedRows(from, to), terms);
     }
 
+    /** Largest temperature at which the CE term's {@code exp(ds)} is taken as {@code exp(ds / T)^T}. */
+    static final int MAX_POWER = 16;
+
+    /**
+     * The temperature as an exponent for {@link #pow}: T itself when it is an integer in [2, {@link #MAX_POWER}], else 0
+     * (the CE term then takes its own exp). {@code exp(ds / T)^T} differs from {@code exp(ds)} by a few ulps of a double
+     * (T times the exp's 0.54 ulp, plus one rounding per product), far below the float gradient's resolution; where the
+     * power underflows to a subnormal or zero, so does {@code exp(ds)}, against the row's largest term {@code exp(0) = 1}.
+     */
+    static int integerPower(double temperature) {
+        return temperature >= 2 && temperature <= MAX_POWER && temperature == Math.rint(temperature) ? (int) temperature : 0;
+    }
+
+    /** {@code x^n} for n >= 1 by repeated squaring (at most 2 log2(n) products). */
+    static double pow(double x, int n) {
+        double r = (n & 1) != 0 ? x : 1.0;
+        double b = x;
+        for (int k = n >>> 1; k != 0; k >>>= 1) {
+            b *= b;
+            if ((k & 1) != 0) {
+                r *= b;
+            }
+        }
+        return r;
+    }
+
     /** Teacher log-value of one element: the logit, or log of the probability. */
     private static double teacherLog(float[] t, int i, boolean probs) {
         return probs ? Math.log(t[i]) : t[i];
@@ -180,6 +206,7 @@ public final class SoftTargetKd implements LogitLoss, TemperatureScaled {
         final double mt = probs ? Math.log(RowMath.max(t, off, v)) : RowMath.max(t, off, v);
         // pass 2: log-sum-exps, keeping each exponential
         final boolean needSoftmax1 = ce && temperature != 1.0;
+        final int power = integerPower(temperature);
         double zs = 0;
         double zt = 0;
         double z1 = 0;
@@ -194,7 +221,8 @@ public final class SoftTargetKd implements LogitLoss, TemperatureScaled {
             zs += es;
             zt += et;
             if (needSoftmax1) {
-                final double x = LossMath.exp(ds);
+                // exp(ds) = exp(ds / T)^T: at an integer T, a few products instead of a third exp
+                final double x = power > 0 ? pow(es, power) : LossMath.exp(ds);
                 e1[i] = x;
                 z1 += x;
             }

@@ -22,7 +22,8 @@ class SoftTargetKdTest {
     static Stream<Arguments> shapes() {
         Stream.Builder<Arguments> b = Stream.builder();
         for (int v : new int[]{1, 10, 1000, 32003}) {
-            for (double t : new double[]{0.5, 1, 4, 20}) {
+            // 2, 3, 4 and 5 take the CE term's exp as a power of the tempered one (16 the last such, 17 and 20 do not)
+            for (double t : new double[]{0.5, 1, 2, 2.5, 3, 4, 5, 16, 17, 20}) {
                 for (double alpha : new double[]{0.0, 0.3}) {
                     b.add(Arguments.of(v, t, alpha));
                 }
@@ -143,7 +144,7 @@ class SoftTargetKdTest {
             }
         }
         int[] y = Inputs.labels(rng, rows, v);
-        for (double t : new double[]{0.5, 1, 4, 20}) {
+        for (double t : new double[]{0.5, 1, 2, 3, 4, 7, 16, 20}) {
             SoftTargetKd loss = new SoftTargetKd(t, 0.2);
             float[] grad = Inputs.poisoned(rows * v);
             LossResult r = loss.compute(LogitBatch.of(rows, v, s, teacher, TeacherValues.LOGITS, y), grad, UPSTREAM);
@@ -303,6 +304,57 @@ class SoftTargetKdTest {
         assertTrue(e.getMessage().contains("teacher probability at row 1, class 1 is -0.1"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> new SoftTargetKd(0, 0.5));
         assertThrows(IllegalArgumentException.class, () -> new SoftTargetKd(1, 1.5));
+    }
+
+    @Test
+    void integerTemperaturesArePowersUpToSixteen() {
+        assertEquals(0, SoftTargetKd.integerPower(0.5));
+        assertEquals(0, SoftTargetKd.integerPower(1));
+        assertEquals(0, SoftTargetKd.integerPower(2.5));
+        assertEquals(0, SoftTargetKd.integerPower(Math.nextUp(4.0)));
+        assertEquals(0, SoftTargetKd.integerPower(SoftTargetKd.MAX_POWER + 1));
+        assertEquals(0, SoftTargetKd.integerPower(1e300));
+        assertEquals(0, SoftTargetKd.integerPower(Double.POSITIVE_INFINITY));
+        for (int n = 2; n <= SoftTargetKd.MAX_POWER; n++) {
+            assertEquals(n, SoftTargetKd.integerPower(n));
+        }
+        Random rng = new Random(23);
+        for (int n = 1; n <= SoftTargetKd.MAX_POWER; n++) {
+            for (int k = 0; k < 200; k++) {
+                double x = Math.exp(-rng.nextDouble() * 40); // a tempered exponential: in (e^-40, 1]
+                double want = Math.pow(x, n);
+                assertEquals(want, SoftTargetKd.pow(x, n), 8 * Math.ulp(want), "x=" + x + " n=" + n);
+            }
+        }
+    }
+
+    /**
+     * Rows whose student logits fall 700 to 760 below the maximum: there exp(ds) is subnormal or zero in double, so the
+     * CE term's exp(ds / T)^T underflows in its own way; value and gradient still match the float64 reference.
+     */
+    @Test
+    void underflowingCrossEntropyTermsMatchTheReference() {
+        Random rng = new Random(29);
+        int rows = 5;
+        int v = 61;
+        float[] s = new float[rows * v];
+        float[] teacher = Inputs.logits(rng, rows, v, 2.0);
+        for (int r = 0; r < rows; r++) {
+            s[r * v] = 3f;
+            for (int i = 1; i < v; i++) {
+                s[r * v + i] = 3f - 700f - 60f * rng.nextFloat();
+            }
+        }
+        int[] y = Inputs.labels(rng, rows, v);
+        for (double t : new double[]{2, 3, 4, 16, 17}) {
+            SoftTargetKd loss = new SoftTargetKd(t, 0.5);
+            float[] grad = Inputs.poisoned(rows * v);
+            LossResult r = loss.compute(LogitBatch.of(rows, v, s, teacher, TeacherValues.LOGITS, y), grad, UPSTREAM);
+            double[] refGrad = new double[rows * v];
+            double ref = Float64Reference.kd(s, teacher, false, y, rows, v, t, 0.5, UPSTREAM, refGrad);
+            Tolerances.assertValueClose(ref, r.value(), "underflow value T=" + t);
+            Tolerances.assertGradClose(refGrad, grad, "underflow gradient T=" + t);
+        }
     }
 
     @Test
