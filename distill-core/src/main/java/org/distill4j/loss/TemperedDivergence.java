@@ -243,7 +243,10 @@ abstract class TemperedDivergence implements LogitLoss, TemperatureScaled {
         }
     }
 
-    /** {@code log(exp(a) + exp(b))}, exact for infinite arguments. */
+    /**
+     * {@code log(exp(a) + exp(b))}, exact for infinite arguments. The larger argument's term, {@code exp(0)}, is exactly 1,
+     * so one exp per call: the same bits as {@code m + log(exp(a - m) + exp(b - m))} with {@code m = max(a, b)}.
+     */
     static double logAddExp(double a, double b) {
         if (a == Double.NEGATIVE_INFINITY) {
             return b;
@@ -251,8 +254,7 @@ abstract class TemperedDivergence implements LogitLoss, TemperatureScaled {
         if (b == Double.NEGATIVE_INFINITY) {
             return a;
         }
-        double m = Math.max(a, b);
-        return m + Math.log(LossMath.exp(a - m) + LossMath.exp(b - m));
+        return Math.max(a, b) + Math.log(1.0 + LossMath.exp(-Math.abs(a - b)));
     }
 
     /** Forward KL(p || q) of a row and {@code dz = q - p}. */
