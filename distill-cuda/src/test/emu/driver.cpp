@@ -286,32 +286,57 @@ CUresult cuDeviceGetName(char* name, int len, CUdevice d) {
     return CUDA_SUCCESS;
 }
 
-// Shared memory (static and dynamic together) a block may opt in to (an H100's), what a block has without opting in,
-// and the dynamic shared memory each function was opted in to (cuFuncSetAttribute).
+// Shared memory (static and dynamic together) a block may opt in to (an H100's) and what a block has without opting in.
 static constexpr int MAX_SHARED_OPTIN = 227 * 1024;
 static constexpr unsigned DEFAULT_SHARED = 48 * 1024;
-static std::map<const emu::KernelInfo*, unsigned> sharedOptIn;
 
-// Each function's required cluster (cuFuncSetAttribute): blocks along x (1: none), and whether it may exceed the
+// A function's required cluster (cuFuncSetAttribute): blocks along x (1: none), and whether it may exceed the
 // 8 blocks every cluster-capable device launches (16 at most, as on an H100).
 struct ClusterSetting {
     unsigned width = 1;
     bool nonPortable = false;
 };
-static std::map<const emu::KernelInfo*, ClusterSetting> clusterSettings;
 static constexpr unsigned PORTABLE_CLUSTER = 8;
 static constexpr unsigned MAX_CLUSTER = 16;
 
-// The dynamic shared memory a launch of k may ask for (CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES): what k was
-// opted in to, else 48 KiB less its static shared memory, as on a GPU.
-static unsigned dynamic_shared_limit(const emu::KernelInfo* k) {
-    auto optIn = sharedOptIn.find(k);
-    if (optIn != sharedOptIn.end()) {
-        return optIn->second;
+// A CUfunction: a kernel of one loaded module, with the attributes set on it (cuFuncSetAttribute). As on a GPU they
+// belong to the handle, not to the kernel: the same kernel got from another module (another context's, or the module
+// loaded again) starts from the defaults, and a handle of an unloaded module (or of a destroyed context) is invalid.
+struct Function {
+    const emu::KernelInfo* kernel;
+    bool optedIn = false;
+    unsigned sharedOptIn = 0;  // the dynamic shared memory it was opted in to, when optedIn
+    ClusterSetting cluster;
+};
+static std::map<std::pair<CUmodule, const emu::KernelInfo*>, std::unique_ptr<Function>> functions;
+
+// The live function f names, else nullptr (a handle never given out, or one whose module was unloaded).
+static Function* function_of(CUfunction f) {
+    for (auto& e : functions) {
+        if ((CUfunction) e.second.get() == f) {
+            return e.second.get();
+        }
     }
-    size_t statics = emu::static_shared(*k);
+    return nullptr;
+}
+
+// The dynamic shared memory a launch of f may ask for (CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES): what f was
+// opted in to, else 48 KiB less its kernel's static shared memory, as on a GPU.
+static unsigned dynamic_shared_limit(const Function& f) {
+    if (f.optedIn) {
+        return f.sharedOptIn;
+    }
+    size_t statics = emu::static_shared(*f.kernel);
     return statics >= DEFAULT_SHARED ? 0 : (unsigned) (DEFAULT_SHARED - statics);
 }
+
+#define EMU_FUNCTION(call)                                                                                      \
+    Function* fn = function_of(f);                                                                              \
+    if (fn == nullptr) {                                                                                        \
+        return report(CUDA_ERROR_INVALID_HANDLE, call ": not a function of a loaded module (unloaded, or its "   \
+                                                      "context destroyed)");                                    \
+    }                                                                                                           \
+    const emu::KernelInfo* k = fn->kernel
 
 CUresult cuDeviceGetAttribute(int* v, CUdevice_attribute a, CUdevice d) {
     if (d != 0) {
@@ -371,6 +396,7 @@ CUresult cuDevicePrimaryCtxRelease(CUdevice) {
             quarantined += e.second.mapLen;
         }
         pinned.clear();
+        functions.clear();  // its modules go with it
     }
     return CUDA_SUCCESS;
 }
@@ -760,14 +786,25 @@ CUresult cuModuleLoadData(CUmodule* m, const void* image) {
     return CUDA_SUCCESS;
 }
 
-CUresult cuModuleUnload(CUmodule) {
+// Unloading a module invalidates its functions (and what was set on them).
+CUresult cuModuleUnload(CUmodule m) {
+    emu::Guard g;
+    for (auto it = functions.begin(); it != functions.end();) {
+        it = it->first.first == m ? functions.erase(it) : std::next(it);
+    }
     return CUDA_SUCCESS;
 }
 
-CUresult cuModuleGetFunction(CUfunction* f, CUmodule, const char* name) {
+// Every kernel is compiled into the emulator, so any module has them all; each (module, kernel) is one handle.
+CUresult cuModuleGetFunction(CUfunction* f, CUmodule m, const char* name) {
+    emu::Guard g;
     for (const emu::KernelInfo& k : emu::kernels()) {
         if (std::strcmp(k.name, name) == 0) {
-            *f = (CUfunction) &k;
+            std::unique_ptr<Function>& fn = functions[{m, &k}];
+            if (!fn) {
+                fn.reset(new Function{&k});
+            }
+            *f = (CUfunction) fn.get();
             return CUDA_SUCCESS;
         }
     }
@@ -776,7 +813,7 @@ CUresult cuModuleGetFunction(CUfunction* f, CUmodule, const char* name) {
 
 CUresult cuFuncSetAttribute(CUfunction f, CUfunction_attribute a, int value) {
     emu::Guard g;
-    const emu::KernelInfo* k = (const emu::KernelInfo*) f;
+    EMU_FUNCTION("cuFuncSetAttribute");
     switch (a) {
         case CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES:
             // the opt-in covers static and dynamic shared memory together, as on a GPU
@@ -786,14 +823,15 @@ CUresult cuFuncSetAttribute(CUfunction f, CUfunction_attribute a, int value) {
                                                             + " of static shared memory; a block may opt in to at most "
                                                             + std::to_string(MAX_SHARED_OPTIN) + " in all");
             }
-            sharedOptIn[k] = (unsigned) value;
+            fn->optedIn = true;
+            fn->sharedOptIn = (unsigned) value;
             return CUDA_SUCCESS;
         case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH:
             if (value < 1 || value > (int) MAX_CLUSTER) {
                 return report(CUDA_ERROR_INVALID_VALUE, std::string(k->name) + ": a cluster width of " + std::to_string(value)
                                                             + " blocks; 1 to " + std::to_string(MAX_CLUSTER));
             }
-            clusterSettings[k].width = (unsigned) value;
+            fn->cluster.width = (unsigned) value;
             return CUDA_SUCCESS;
         case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_HEIGHT:
         case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH:
@@ -803,7 +841,7 @@ CUresult cuFuncSetAttribute(CUfunction f, CUfunction_attribute a, int value) {
             }
             return CUDA_SUCCESS;
         case CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED:
-            clusterSettings[k].nonPortable = value != 0;
+            fn->cluster.nonPortable = value != 0;
             return CUDA_SUCCESS;
         case CU_FUNC_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE:
             // where a device puts a cluster's blocks (spread over multiprocessors, or load-balanced); the emulator
@@ -825,16 +863,16 @@ CUresult cuFuncSetAttribute(CUfunction f, CUfunction_attribute a, int value) {
 // block (__launch_bounds__, else 1024). It knows no registers or local memory: those are refused.
 CUresult cuFuncGetAttribute(int* v, CUfunction_attribute a, CUfunction f) {
     emu::Guard g;
-    const emu::KernelInfo* k = (const emu::KernelInfo*) f;
-    if (v == nullptr || k == nullptr) {
-        return report(CUDA_ERROR_INVALID_VALUE, "cuFuncGetAttribute without a result or function");
+    if (v == nullptr) {
+        return report(CUDA_ERROR_INVALID_VALUE, "cuFuncGetAttribute without a result");
     }
+    EMU_FUNCTION("cuFuncGetAttribute");
     switch (a) {
         case CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES:
             *v = (int) emu::static_shared(*k);
             return CUDA_SUCCESS;
         case CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES:
-            *v = (int) dynamic_shared_limit(k);
+            *v = (int) dynamic_shared_limit(*fn);
             return CUDA_SUCCESS;
         case CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK:
             *v = k->maxThreads != 0 ? (int) k->maxThreads : 1024;
@@ -850,12 +888,12 @@ CUresult cuFuncGetAttribute(int* v, CUfunction_attribute a, CUfunction f) {
 // emulator knows no kernel's registers, so they do not count here.
 CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int* n, CUfunction f, int blockSize, size_t dynamicShared) {
     emu::Guard g;
-    const emu::KernelInfo* k = (const emu::KernelInfo*) f;
+    EMU_FUNCTION("cuOccupancyMaxActiveBlocksPerMultiprocessor");
     if (n == nullptr || blockSize <= 0 || blockSize > 1024) {
         return report(CUDA_ERROR_INVALID_VALUE, std::string(k->name) + ": occupancy of a block of " + std::to_string(blockSize)
                                                     + " threads");
     }
-    unsigned sharedLimit = dynamic_shared_limit(k);
+    unsigned sharedLimit = dynamic_shared_limit(*fn);
     if ((k->maxThreads != 0 && (unsigned) blockSize > k->maxThreads) || dynamicShared > sharedLimit) {
         *n = 0;
         return CUDA_SUCCESS;
@@ -869,10 +907,10 @@ CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int* n, CUfunction f, int b
 // Clusters of a function the device holds at once, as an H100 would from threads and shared memory alone: its 132 multiprocessors' blocks (as above) in whole clusters. A real H100 places a cluster within one
 // GPC and may hold fewer; the cluster is the function's required one (the config may name no other).
 CUresult cuOccupancyMaxActiveClusters(int* n, CUfunction f, const CUlaunchConfig* config) {
-    const emu::KernelInfo* k = (const emu::KernelInfo*) f;
     unsigned width;
     {
         emu::Guard g;
+        EMU_FUNCTION("cuOccupancyMaxActiveClusters");
         if (n == nullptr || config == nullptr) {
             return report(CUDA_ERROR_INVALID_VALUE, std::string(k->name) + ": cuOccupancyMaxActiveClusters without a result or config");
         }
@@ -880,8 +918,7 @@ CUresult cuOccupancyMaxActiveClusters(int* n, CUfunction f, const CUlaunchConfig
             return report(CUDA_ERROR_NOT_SUPPORTED, std::string(k->name) + ": launch attributes in cuOccupancyMaxActiveClusters are not "
                                                         "emulated (the function's required cluster is)");
         }
-        auto set = clusterSettings.find(k);
-        width = set == clusterSettings.end() ? 1 : set->second.width;
+        width = fn->cluster.width;
         if (width < 2) {
             return report(CUDA_ERROR_INVALID_CLUSTER_SIZE, std::string(k->name) + ": cuOccupancyMaxActiveClusters of a function "
                                                                "without a required cluster");
@@ -900,7 +937,7 @@ CUresult cuOccupancyMaxActiveClusters(int* n, CUfunction f, const CUlaunchConfig
 CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by,
                         unsigned int bz, unsigned int shared, CUstream s, void** params, void** extra) {
     emu::Guard g;
-    const emu::KernelInfo* k = (const emu::KernelInfo*) f;
+    EMU_FUNCTION("cuLaunchKernel");
     if (extra != nullptr) {
         return report(CUDA_ERROR_NOT_SUPPORTED, std::string(k->name) + ": the extra launch argument is not emulated");
     }
@@ -908,7 +945,7 @@ CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned
         return report(CUDA_ERROR_INVALID_VALUE, std::string(k->name) + ": no kernel arguments given");
     }
     size_t threads = (size_t) bx * by * bz;
-    unsigned sharedLimit = dynamic_shared_limit(k);
+    unsigned sharedLimit = dynamic_shared_limit(*fn);
     if (threads == 0 || threads > 1024 || (k->maxThreads != 0 && threads > k->maxThreads) || gx == 0 || gy == 0 || gz == 0 || gy > 65535
         || gz > 65535 || shared > sharedLimit) {
         std::ostringstream o;
@@ -916,15 +953,14 @@ CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned
           << " bytes of dynamic shared memory (and " << emu::static_shared(*k) << " of static) is invalid (at most 1024 threads"
           << (k->maxThreads != 0 ? ", __launch_bounds__ " : "") << (k->maxThreads != 0 ? std::to_string(k->maxThreads) : std::string())
           << ", " << sharedLimit << " bytes of dynamic shared memory: "
-          << (sharedOptIn.count(k) != 0 ? "what the function was opted in to)"
+          << (fn->optedIn ? "what the function was opted in to)"
                                         : "48 KiB less the static part, as the function was not opted in to more)");
         return report(CUDA_ERROR_INVALID_VALUE, o.str());
     }
     unsigned cluster = 1;
-    auto set = clusterSettings.find(k);
-    if (set != clusterSettings.end() && set->second.width > 1) {
-        cluster = set->second.width;
-        if ((cluster > PORTABLE_CLUSTER && !set->second.nonPortable) || gx % cluster != 0) {
+    if (fn->cluster.width > 1) {
+        cluster = fn->cluster.width;
+        if ((cluster > PORTABLE_CLUSTER && !fn->cluster.nonPortable) || gx % cluster != 0) {
             std::ostringstream o;
             o << k->name << ": a cluster of " << cluster << " blocks for a grid of " << gx << " (the grid a multiple of the cluster; more than "
               << PORTABLE_CLUSTER << " blocks only once the function allows a non-portable size)";

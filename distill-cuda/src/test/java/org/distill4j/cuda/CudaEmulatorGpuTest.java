@@ -126,6 +126,54 @@ class CudaEmulatorGpuTest extends GpuTest {
         }
     }
 
+    /**
+     * As on a GPU, an attribute set on a function belongs to that handle: the same kernel from another module (another
+     * context's, or the module loaded again) has the defaults, and a handle of an unloaded module is refused.
+     */
+    @Test
+    void attributesBelongToTheFunctionOfOneModule() {
+        String kernel = "emu_selftest_block_sum";
+        int fallback = 48 * 1024 - 4 * 32;
+        CUmod_st m1 = new CUmod_st();
+        CUmod_st m2 = new CUmod_st();
+        try (org.bytedeco.javacpp.BytePointer image = new org.bytedeco.javacpp.BytePointer(16)) {
+            Cu.check(cudart.cuModuleLoadData(m1, image), "cuModuleLoadData");
+            Cu.check(cudart.cuModuleLoadData(m2, image), "cuModuleLoadData");
+        }
+        CUfunc_st f1 = new CUfunc_st();
+        CUfunc_st f1Again = new CUfunc_st();
+        CUfunc_st f2 = new CUfunc_st();
+        Cu.check(cudart.cuModuleGetFunction(f1, m1, kernel), "f1");
+        Cu.check(cudart.cuModuleGetFunction(f1Again, m1, kernel), "f1 again");
+        Cu.check(cudart.cuModuleGetFunction(f2, m2, kernel), "f2");
+        assertEquals(f1.address(), f1Again.address(), "one module gives one handle per kernel");
+        assertTrue(f1.address() != f2.address(), "two modules give two handles");
+        Cu.check(cudart.cuFuncSetAttribute(f1, cudart.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, 100 * 1024), "opt in f1");
+        Cu.check(cudart.cuFuncSetAttribute(f1, cudart.CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH, 2), "cluster of f1");
+        assertEquals(100 * 1024, maxDynamic(f1Again));
+        assertEquals(fallback, maxDynamic(f2), "the other module's function is not opted in");
+        Cu.check(cudart.cuModuleUnload(m1), "cuModuleUnload");
+        int[] v = new int[1];
+        assertEquals(cudart.CUDA_ERROR_INVALID_HANDLE,
+                cudart.cuFuncGetAttribute(v, cudart.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, f1), "a function of an unloaded module");
+        assertEquals(fallback, maxDynamic(f2));
+        CUmod_st m3 = new CUmod_st();
+        try (org.bytedeco.javacpp.BytePointer image = new org.bytedeco.javacpp.BytePointer(16)) {
+            Cu.check(cudart.cuModuleLoadData(m3, image), "cuModuleLoadData");
+        }
+        CUfunc_st f3 = new CUfunc_st();
+        Cu.check(cudart.cuModuleGetFunction(f3, m3, kernel), "f3");
+        assertEquals(fallback, maxDynamic(f3), "the module loaded again starts from the defaults");
+        Cu.check(cudart.cuModuleUnload(m2), "cuModuleUnload");
+        Cu.check(cudart.cuModuleUnload(m3), "cuModuleUnload");
+    }
+
+    private static int maxDynamic(CUfunc_st f) {
+        int[] v = new int[1];
+        Cu.check(cudart.cuFuncGetAttribute(v, cudart.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, f), "max dynamic");
+        return v[0];
+    }
+
     private static int staticShared(String kernel) {
         int[] v = new int[1];
         Cu.check(cudart.cuFuncGetAttribute(v, cudart.CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, function(kernel)), "static shared of " + kernel);
