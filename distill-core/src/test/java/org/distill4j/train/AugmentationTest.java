@@ -265,4 +265,25 @@ class AugmentationTest {
             }
         }
     }
+    /**
+     * The seed is SplitMix64's output for the batch's place in the run (as documented, and as a checkpoint of an earlier
+     * version resumes with): output {@code (epoch << 32 | batch) + 1} of a SplitMix64 started at the run's seed, which
+     * {@link java.util.SplittableRandom} (SplitMix64, golden gamma) computes independently; seed 0's first two outputs are
+     * the published ones.
+     */
+    @Test
+    void theSeedIsSplitMix64AtTheBatchsPlaceInTheRun() {
+        assertEquals(0xE220A8397B1DCDAFL, Distiller.augmentationSeed(0, 0, 0));
+        assertEquals(0x6E789E6AA1B965F4L, Distiller.augmentationSeed(0, 0, 1));
+        long gamma = 0x9E3779B97F4A7C15L;
+        for (long seed : new long[]{0, 5, -5, Long.MAX_VALUE}) {
+            for (int epoch : new int[]{0, 1, 3, 1000}) {
+                for (int b : new int[]{0, 1, 7, 65535, Integer.MAX_VALUE}) {
+                    long place = ((long) epoch << 32) + b; // outputs before this one
+                    long expected = new java.util.SplittableRandom(seed + gamma * place).nextLong();
+                    assertEquals(expected, Distiller.augmentationSeed(seed, epoch, b), seed + "/" + epoch + "/" + b);
+                }
+            }
+        }
+    }
 }
