@@ -240,4 +240,145 @@ class DistillerValidationTest {
         String reason = assertThrows(IllegalArgumentException.class, () -> new SoftTargetKd(2, 1.5)).getMessage();
         assertEquals("at epoch 3 of 4 the schedules give an invalid loss: " + reason, e.getMessage());
     }
+    /** Data of {@code n} samples whose labels are the given ones, cycled (UNLABELED and IGNORE_INDEX among them). */
+    static Dataset labeled(String name, int n, int... labels) {
+        Dataset d = data(name, n, D, K);
+        int[] y = new int[n];
+        for (int i = 0; i < n; i++) {
+            y[i] = labels[i % labels.length];
+        }
+        return new Dataset(name, d.features(), D, y, K);
+    }
+
+    /** kd that refuses unlabeled rows from epoch {@code from} (0-based) on, as a user's epoch-aware loss might. */
+    static final class StrictFrom extends ForwardingLoss implements org.distill4j.loss.EpochAware {
+        private final int from;
+        private final int epoch;
+
+        StrictFrom(int from, int epoch) {
+            super(new SoftTargetKd(2, 0.5));
+            this.from = from;
+            this.epoch = epoch;
+        }
+
+        @Override
+        public boolean acceptsUnlabeledRows() {
+            return epoch < from;
+        }
+
+        @Override
+        public org.distill4j.loss.LogitLoss atEpoch(int e, int epochs) {
+            return new StrictFrom(from, e);
+        }
+    }
+
+    /** An augmentation that removes the labels of the rows it changes (it is never applied here: every test only builds). */
+    private static final org.distill4j.data.Augmentation UNLABELS = new org.distill4j.data.Augmentation() {
+        @Override
+        public Batch apply(Batch batch, java.util.Random rng) {
+            throw new AssertionError("not trained here");
+        }
+
+        @Override
+        public boolean removesLabels() {
+            return true;
+        }
+
+        @Override
+        public String describe() {
+            return "unlabels";
+        }
+    };
+
+    @Test
+    void aRunReadsTheTeacherWhenALogitTermOrAFeatureTermDoes() {
+        org.junit.jupiter.api.Assertions.assertTrue(Distiller.readsTeacher(new SoftTargetKd(2, 0.5), false));
+        org.junit.jupiter.api.Assertions.assertTrue(Distiller.readsTeacher(
+                new org.distill4j.loss.TopKKd(2, org.distill4j.loss.TopKKd.Tail.RENORMALIZE), false));
+        org.junit.jupiter.api.Assertions.assertTrue(Distiller.readsTeacher(new CrossEntropy(), true));
+        org.junit.jupiter.api.Assertions.assertFalse(Distiller.readsTeacher(new CrossEntropy(), false));
+    }
+
+    /**
+     * Unlabeled samples and losses that need a label on every row: refused with the loss, its settings, the epoch where it is
+     * not the first, and the counts; taken where the run leaves those samples out (no term reads the teacher).
+     */
+    @Test
+    void unlabeledRowsAreRefusedByTheEpochsLossThatNeedsLabelsNamingIt() {
+        int u = Dataset.UNLABELED;
+        Dataset mixed = labeled("mixed", 10, 0, u, 1, 2, u); // 4 unlabeled
+        Stub teacher = new Stub(K, null);
+        org.distill4j.loss.Dkd dkd = new org.distill4j.loss.Dkd(1, 8, 4, 0);
+        refused("loss 'dkd' " + dkd.settings() + " needs a hard label on every row it trains on, but 4 samples of training data"
+                + " mixed are UNLABELED; label them, leave them out, or use a loss that takes unlabeled rows (kd, reverse-kl, gjsd, ...)",
+                () -> ce().teacher(teacher).loss(dkd).trainData(mixed));
+        SoftTargetKd kd = new SoftTargetKd(2, 0.5);
+        refused("loss 'kd' " + kd.settings() + " at epoch 2 needs a hard label on every row it trains on, but 4 samples of"
+                + " training data mixed are UNLABELED; label them, leave them out, or use a loss that takes unlabeled rows (kd,"
+                + " reverse-kl, gjsd, ...)", () -> ce().teacher(teacher).loss(new StrictFrom(1, 0)).trainData(mixed).epochs(3));
+        ce().teacher(teacher).loss(new StrictFrom(3, 0)).trainData(mixed).epochs(3).build(); // accepts in every epoch of the run
+        // without a teacher term the unlabeled samples are left out, so a loss that would refuse them is taken
+        ce().loss(new ForwardingLoss(new CrossEntropy()) {
+            @Override
+            public boolean acceptsUnlabeledRows() {
+                return false;
+            }
+        }).trainData(mixed).build();
+    }
+
+    @Test
+    void anAugmentationThatRemovesLabelsIsRefusedByTheEpochsLossThatNeedsThemNamingIt() {
+        Stub teacher = new Stub(K, null);
+        org.distill4j.loss.Dkd dkd = new org.distill4j.loss.Dkd(1, 8, 4, 0);
+        String rest = " needs a hard label on every row it trains on, but augmentation unlabels removes the labels of the rows it"
+                + " changes; use a loss that takes unlabeled rows (kd, reverse-kl, gjsd, ...) or an augmentation that keeps the labels";
+        refused("loss 'dkd' " + dkd.settings() + rest, () -> ce().teacher(teacher).loss(dkd).augmentation(UNLABELS));
+        refused("loss 'kd' " + new SoftTargetKd(2, 0.5).settings() + " at epoch 2" + rest,
+                () -> ce().teacher(teacher).loss(new StrictFrom(1, 0)).augmentation(UNLABELS).epochs(2));
+    }
+
+    /**
+     * Data without a labeled sample: a run whose only teacher reading is a feature term trains the unlabeled samples, so
+     * its hard-label term is what is refused, with the counts of unlabeled and ignored samples.
+     */
+    @Test
+    void aHardLabelTermOnDataWithoutLabelsIsRefusedWithTheCounts() {
+        Dataset none = labeled("none", 10, Dataset.UNLABELED, Dataset.IGNORE_INDEX, Dataset.UNLABELED, Dataset.UNLABELED,
+                Dataset.IGNORE_INDEX); // 6 unlabeled, 4 ignored
+        refused("loss 'ce' " + new CrossEntropy().settings() + " has a hard-label term, but no sample of training data none has a"
+                + " label (6 UNLABELED, 4 IGNORE_INDEX): the term would be 0 on every row; drop it (e.g. kd with alpha 0)",
+                () -> ce().teacher(new Stub(K, null)).featureLoss(1, new DistillerFeatureTermsTest.Fixed(1), "s", "t").trainData(none));
+    }
+
+    /** kd reads dense rows: a top-k view of a live teacher still has them, so it is taken. */
+    @Test
+    void aDenseLossTakesATopKViewOfALiveTeacher() {
+        ce().teacher(org.distill4j.teacher.TopKTeacher.of(new Stub(K, null), 2)).loss(new SoftTargetKd(2, 0.5)).build();
+    }
+
+    /**
+     * The settings (a checkpoint's fingerprint) record the schedules, the teacher, the feature terms and the counts of
+     * unlabeled and ignored samples; a run without them has none of those keys, as before they existed.
+     */
+    @Test
+    void theSettingsRecordWhatTheRunUses() {
+        Map<String, Object> s = ce().teacher(new Stub(K, null)).loss(new SoftTargetKd(2, 0.5))
+                .temperature(Schedule.linear(4, 1)).alpha(Schedule.constant(0.25))
+                .featureLoss(0.5, new DistillerFeatureTermsTest.Fixed(1), "s", "t")
+                .testData(labeled("test", 6, 1, Dataset.IGNORE_INDEX, 2))
+                .trainData(labeled("train", 10, 0, Dataset.UNLABELED, 1, Dataset.IGNORE_INDEX, 3))
+                .engine("dl4j").epochs(2).build().settings();
+        assertEquals("stub teacher", s.get("teacher"));
+        assertEquals(Schedule.linear(4, 1).describe(), s.get("temperatureSchedule"));
+        assertEquals(Schedule.constant(0.25).describe(), s.get("alphaSchedule"));
+        assertEquals(java.util.List.of("0.5 * fixed{} (s <- t)"), s.get("featureLosses"));
+        assertEquals(4, s.get("testLabeledSamples"));
+        assertEquals(6, s.get("trainLabeledSamples"));
+        assertEquals(2, s.get("trainUnlabeledSamples"));
+        Map<String, Object> plain = ce().testData(data("test", 4, D, K)).build().settings();
+        for (String key : new String[]{"temperatureSchedule", "alphaSchedule", "featureLosses", "testLabeledSamples",
+                "trainLabeledSamples", "trainUnlabeledSamples"}) {
+            org.junit.jupiter.api.Assertions.assertFalse(plain.containsKey(key), key + " in " + plain);
+        }
+    }
 }
