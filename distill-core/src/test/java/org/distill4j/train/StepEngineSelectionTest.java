@@ -474,4 +474,41 @@ class StepEngineSelectionTest {
         assertThrows(NullPointerException.class, () -> StepEngineProvider.Offer.decline(null));
         assertThrows(IllegalArgumentException.class, () -> new StepEngineProvider.Offer(null, null));
     }
+    /**
+     * An engine's step of a sum-reduced loss is already a sum over its rows: the epoch's loss and terms are the DL4J path's
+     * (a mean-reduced one is scaled by its rows; the test above), and listeners see each batch's time since the epoch began.
+     */
+    @Test
+    void aSumReducedLossThroughAnEngineGivesTheDl4jPathsNumbersAndBatchTimes() {
+        DistillResult[] r = new DistillResult[2];
+        List<Long> elapsed = new ArrayList<>();
+        long[] wall = new long[1];
+        for (int i = 0; i < 2; i++) {
+            Provider offers = new Provider("copy", null, true);
+            current = Nets.logitsMlp(D, 16, K, new Adam(5e-3), 11, 0);
+            Distiller.Builder b = Distiller.builder().teacher(Dl4jTeacher.of(TEACHER)).student(Dl4jStudent.of(current))
+                    .loss(new SoftTargetKd(3, 0.3, org.distill4j.loss.Reduction.SUM)).trainData(TRAIN).epochs(2).batchSize(64).seed(5)
+                    .backend(new CpuBackend()).stepEngines(i == 0 ? List.of() : List.of(offers));
+            if (i == 1) {
+                b.listener(new TrainingListener() {
+                    @Override
+                    public void batchFinished(int epoch, int batch, int batches, long samples, long elapsedNanos, double loss) {
+                        elapsed.add(elapsedNanos);
+                    }
+                });
+            }
+            long t0 = System.nanoTime();
+            r[i] = b.build().run();
+            wall[0] = System.nanoTime() - t0;
+        }
+        assertEquals("copy-engine on the CPU", r[1].engine());
+        for (int e = 0; e < 2; e++) {
+            assertEquals(r[0].epochs().get(e).loss(), r[1].epochs().get(e).loss(), 0.0, "epoch " + e + " loss");
+            assertEquals(r[0].epochs().get(e).terms(), r[1].epochs().get(e).terms());
+        }
+        assertEquals(8, elapsed.size());
+        for (long t : elapsed) {
+            assertTrue(t >= 0 && t <= wall[0], "a batch's time since its epoch began, " + t + " ns, within the run's " + wall[0]);
+        }
+    }
 }
