@@ -138,4 +138,47 @@ class DistillerBatchContractTest {
             assertEquals(expected, student.first, "seed " + seed);
         }
     }
+    /** What {@code run} logged (slf4j-simple writes to the System.err of the moment). */
+    private static String logOf(Runnable run) {
+        java.io.PrintStream err = System.err;
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        System.setErr(new java.io.PrintStream(bytes, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            run.run();
+        } finally {
+            System.setErr(err);
+        }
+        return bytes.toString(java.nio.charset.StandardCharsets.UTF_8);
+    }
+
+    /** The run's first INFO line says how many samples train, and of which kinds where not all are labeled. */
+    @Test
+    void theLogSaysWhichSamplesTrain() {
+        int u = Dataset.UNLABELED;
+        int x = Dataset.IGNORE_INDEX;
+        DistillerValidationTest.Stub teacher = new DistillerValidationTest.Stub(K, null);
+        String[][] cases = {
+                {"all", "10 training samples"},
+                {"ignored", "8 labeled of 10 training samples"},
+                {"unlabeled, ce", "6 labeled + 2 unlabeled (the unlabeled ones left out: no term reads the teacher) of 10 training samples"},
+                {"unlabeled, kd", "6 labeled + 2 unlabeled of 10 training samples"},
+        };
+        Dataset[] data = {
+                DistillerValidationTest.labeled("d", 10, 0, 1, 2, 3, 0),
+                DistillerValidationTest.labeled("d", 10, 0, 1, x, 3, 0),
+                DistillerValidationTest.labeled("d", 10, 0, 1, u, 3, x),
+                DistillerValidationTest.labeled("d", 10, 0, 1, u, 3, x),
+        };
+        for (int i = 0; i < cases.length; i++) {
+            Distiller.Builder b = ce(new DistillerValidationTest.Plain(K)).trainData(data[i]);
+            if (i == 3) {
+                b.teacher(teacher).loss(new org.distill4j.loss.SoftTargetKd(2, 0.5));
+            }
+            String log = logOf(() -> b.build().run());
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("distilling: .*?, loss .*?\\}, (.*), 1 epochs, batch 4")
+                    .matcher(log);
+            org.junit.jupiter.api.Assertions.assertTrue(m.find(), cases[i][0] + ": " + log);
+            assertEquals(cases[i][1], m.group(1), cases[i][0]);
+        }
+    }
 }
