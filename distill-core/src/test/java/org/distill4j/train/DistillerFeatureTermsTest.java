@@ -20,6 +20,7 @@ import java.util.Map;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Feature terms on the DL4J path, with stubs whose values are known: each batch's loss (what listeners see) adds every
@@ -142,6 +143,10 @@ class DistillerFeatureTermsTest {
     }
 
     private static Distiller.Builder run(FeatureStudent student, List<Double> batchLosses) {
+        return run(student, batchLosses, new ArrayList<>());
+    }
+
+    private static Distiller.Builder run(FeatureStudent student, List<Double> batchLosses, List<Long> batchNanos) {
         return Distiller.builder().teacher(new FeatureTeacher()).student(student).loss(new CrossEntropy())
                 .trainData(DistillerValidationTest.data("train", 10, D, K)).epochs(2).batchSize(4).seed(3)
                 .backend(new CpuBackend()).stepEngines(List.of())
@@ -149,6 +154,7 @@ class DistillerFeatureTermsTest {
                     @Override
                     public void batchFinished(int epoch, int batch, int batches, long samples, long elapsedNanos, double loss) {
                         batchLosses.add(loss);
+                        batchNanos.add(elapsedNanos);
                     }
                 });
     }
@@ -156,10 +162,16 @@ class DistillerFeatureTermsTest {
     @Test
     void eachBatchsLossAddsTheWeightedFeatureLossesAndEveryTrainableOneSteps() {
         List<Double> losses = new ArrayList<>();
+        List<Long> nanos = new ArrayList<>();
         Fixed a = new Fixed(2);
         Fixed b = new Fixed(4);
-        DistillResult r = run(new FeatureStudent(), losses).featureLoss(0.5, a, "s", "t").featureLoss(0.25, b, "s", "t")
+        long t0 = System.nanoTime();
+        DistillResult r = run(new FeatureStudent(), losses, nanos).featureLoss(0.5, a, "s", "t").featureLoss(0.25, b, "s", "t")
                 .build().run();
+        long wall = System.nanoTime() - t0;
+        for (long t : nanos) {
+            assertTrue(t >= 0 && t <= wall, "a batch's time since its epoch began, " + t + " ns, within the run's " + wall);
+        }
         assertEquals(6, losses.size(), "3 batches (4, 4, 2 samples) in each of 2 epochs");
         for (double l : losses) {
             assertEquals(Math.log(K) + 0.5 * 2 + 0.25 * 4, l, 1e-6, "ce of zero logits + 0.5 * 2 + 0.25 * 4");
