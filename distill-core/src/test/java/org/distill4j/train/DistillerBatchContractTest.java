@@ -181,4 +181,31 @@ class DistillerBatchContractTest {
             assertEquals(cases[i][1], m.group(1), cases[i][0]);
         }
     }
+    /** A student that counts its epoch ends. */
+    static final class Counting extends org.distill4j.testing.ForwardingStudent {
+        int epochEnds;
+
+        Counting() {
+            super(new DistillerValidationTest.Plain(K));
+        }
+
+        @Override
+        public void endEpoch() {
+            epochEnds++;
+        }
+    }
+
+    /** On the DL4J path the student's epoch ends once per epoch (its schedules count them); throughput sums every epoch. */
+    @Test
+    void eachEpochEndsOnTheStudentAndThroughputCountsEveryEpoch() {
+        Counting student = new Counting();
+        DistillResult r = ce(student).epochs(3).build().run();
+        assertEquals(3, student.epochEnds);
+        double trainSeconds = 0;
+        for (EpochMetrics m : r.epochs()) {
+            trainSeconds += m.trainSeconds();
+        }
+        org.junit.jupiter.api.Assertions.assertTrue(trainSeconds > 0 && r.wallSeconds() >= trainSeconds, r.toString());
+        assertEquals(3 * 10 / trainSeconds, r.samplesPerSecond(), 1e-6 * 3 * 10 / trainSeconds, "30 samples over the epochs' training time");
+    }
 }
