@@ -303,7 +303,8 @@ public final class Distiller {
      * for an independent run.
      *
      * @throws CancellationException when the thread is interrupted (before the run or during it); its interrupt status
-     *                               stays set, and the last checkpoint saved is kept for a later run to resume from
+     *                               stays set, the student holds the state after the last step taken (a step engine's
+     *                               written back), and the last checkpoint saved is kept for a later run to resume from
      */
     public DistillResult run() {
         checkNotInterrupted("before training started");
@@ -339,7 +340,27 @@ public final class Distiller {
                     resume.engine(), choice.description());
         }
         try (StepEngine engine = choice.engine()) {
-            return run(be, engine, choice.description(), resume);
+            try {
+                return run(be, engine, choice.description(), resume);
+            } catch (RuntimeException e) {
+                if (engine != null) {
+                    syncAfterFailure(engine, e);
+                }
+                throw e;
+            }
+        }
+    }
+
+    /**
+     * A run that throws (cancelled, a bad batch, an engine's error) leaves the student as the DL4J path would: with the
+     * engine's last state (after a step whose loss flagged a row, the last good step's), not the one written back at the
+     * last epoch's end or checkpoint. A failure to write it back is added to {@code failure}.
+     */
+    private static void syncAfterFailure(StepEngine engine, RuntimeException failure) {
+        try {
+            engine.syncToStudent();
+        } catch (RuntimeException e) {
+            failure.addSuppressed(e);
         }
     }
 

@@ -11,14 +11,20 @@ import org.distill4j.loss.LossResult;
  * with none, it uses the DL4J path.
  *
  * <p>The engine owns the trained weights during the run: {@link #syncToStudent()} writes them back into
- * the student (before each evaluation and at the end of the run), so what the run returns, evaluates and
- * saves is the ordinary student.
+ * the student (before each evaluation and checkpoint, at the end of the run, and when the run throws), so what
+ * the run returns, evaluates and saves, and what a caller that catches the run's exception (a
+ * {@link java.util.concurrent.CancellationException}, a bad batch) holds, is the ordinary student with the
+ * engine's last state.
  *
  * <p>The Distiller drives an engine through {@link #submit}: it submits batch i+1 before it asks for batch
  * i's result, so an engine that queues its work (a GPU) can copy the next batch and queue its step while
  * the current one still runs, and the host gathers the next batch meanwhile. At most two steps are then
- * pending; every pending result is collected, in submission order, before {@link #endEpoch()},
- * {@link #syncToStudent()} or {@link #close()}. Engines that compute at once need only {@link #step}.
+ * pending; on a run that goes on, every pending result is collected, in submission order, before
+ * {@link #endEpoch()}, {@link #syncToStudent()} or {@link #close()}. When the run throws, the Distiller calls
+ * {@link #syncToStudent()}, then {@link #close()}, with up to two steps pending whose results it never asks for:
+ * the engine writes back the state after every step it applied, the pending ones included (after a step that
+ * failed, the state its failure leaves, e.g. the last good step's); an error it raises there is added to the
+ * run's as suppressed. Engines that compute at once need only {@link #step}.
  * Runs with feature losses never get an engine (their terms need the student's own activations).
  */
 public interface StepEngine extends AutoCloseable {

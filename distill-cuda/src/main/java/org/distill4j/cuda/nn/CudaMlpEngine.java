@@ -109,6 +109,9 @@ public final class CudaMlpEngine implements StepEngine {
     private final DeviceStager stager;
     private final PinnedBuffer[] rowsBack = new PinnedBuffer[IN_FLIGHT];
     private final DeviceEvent[] rowsReady = new DeviceEvent[IN_FLIGHT];
+    /** Each read-back slot's step and rows, for {@link #syncToStudent} with steps not yet collected. */
+    private final long[] slotStep = new long[IN_FLIGHT];
+    private final int[] slotRows = new int[IN_FLIGHT];
     private long submitted;
     private long collected;
     /**
@@ -435,6 +438,8 @@ public final class CudaMlpEngine implements StepEngine {
         int slot = (int) (sequence % IN_FLIGHT);
         ctx.downloadAsync(runner.ptr(p.rowOut().all()), rowsBack[slot], KdRows.ROW_OUT_BYTES * rows);
         rowsReady[slot].record();
+        slotStep[slot] = step;
+        slotRows[slot] = rows;
         return () -> collect(sequence, slot, rows, loss, step);
     }
 
@@ -488,22 +493,48 @@ public final class CudaMlpEngine implements StepEngine {
         if (closed.get()) {
             throw new IllegalStateException("the cuda-mlp engine is closed");
         }
-        rowsReady[slot].await();
-        float[] rowOut = new float[3 * rows];
-        rowsBack[slot].view().asFloatBuffer().get(rowOut);
+        float[] rowOut = rowsOf(slot, rows);
         collected++;
-        refuseAfterFailure();
+        if (failedStep != step) { // (a sync with this step pending may have found its bad row already)
+            refuseAfterFailure();
+        }
         int bad = KdRows.firstBadRow(rowOut, rows);
         if (bad >= 0) {
-            // the device left this step's update out, and those of the steps queued after it
-            failedStep = step;
-            steps = step;
+            failed(step);
             throw new IllegalStateException("cuda-mlp step " + (step + 1) + ": row " + bad + " has a student logit that is not finite, "
                     + "a teacher logit of NaN or +Infinity, no teacher class with mass (every teacher logit -Infinity), or logits "
                     + "beyond the kernel's range (|logit| / T of 7.4e8 or more, or above FLT_MAX * T); lower the learning rate or check the inputs. The "
                     + "weights and optimizer state stay those after step " + step);
         }
         return KdRows.result(loss, rowOut, rows, rows, loss.reduction() == Reduction.SUM ? 1.0 : 1.0 / rows);
+    }
+
+    /** The loss parts (kl, ce, bad) of the {@code rows} rows read back into {@code slot}, once they are there. */
+    private float[] rowsOf(int slot, int rows) {
+        rowsReady[slot].await();
+        float[] rowOut = new float[3 * rows];
+        rowsBack[slot].view().asFloatBuffer().get(rowOut);
+        return rowOut;
+    }
+
+    /** Step {@code step} flagged a row: the device left its update out, and those of the steps queued after it. */
+    private void failed(long step) {
+        failedStep = step;
+        steps = step;
+    }
+
+    /**
+     * Steps submitted and not collected (a run that threw syncs with a step pending): waits for them and, where one
+     * flagged a row, counts the steps before it only, as its collection would. Their results can still be collected.
+     */
+    private void settlePending() {
+        for (long s = collected; s < submitted && failedStep < 0; s++) {
+            int slot = (int) (s % IN_FLIGHT);
+            int rows = slotRows[slot];
+            if (KdRows.firstBadRow(rowsOf(slot, rows), rows) >= 0) {
+                failed(slotStep[slot]);
+            }
+        }
     }
 
     /** After a step that flagged a row: the device applies no more updates, so the engine takes no more steps. */
@@ -620,8 +651,17 @@ public final class CudaMlpEngine implements StepEngine {
         epochs++;
     }
 
+    /**
+     * Writes the weights, Adam's moments and the step and epoch counts back. With steps pending (results not collected, as
+     * when a run throws), it waits for them first: the state written is that after every step the device applied, which
+     * after a step that flagged a row is the state before it.
+     */
     @Override
     public void syncToStudent() {
+        if (closed.get()) {
+            throw new IllegalStateException("the cuda-mlp engine is closed");
+        }
+        settlePending();
         MlpProgram p = programs.get(maxRows);
         MlpWeights w = studentWeights();
         MlpOptimizerState state = p.adamM() == null ? new MlpOptimizerState(Math.toIntExact(steps), epochs, null, null)

@@ -253,7 +253,8 @@ class CudaMlpEngineGpuTest extends GpuTest {
      * A step whose loss flags a row (here a feature of NaN in row 5: that row's logits are NaN, and through the
      * weight gradients every gradient) changes neither the weights nor the optimizer state on the device, nor does a
      * step queued after it: what syncToStudent writes back after the failure is the state after the last good step,
-     * bit for bit, with its step count. The error names the row; later steps and results are refused. Kernel by
+     * bit for bit, with its step count, also when it syncs with both steps still pending (a run that threw). The error
+     * names the row; later steps and results are refused. Kernel by
      * kernel and with graph replays, Adam in fp32 and SGD in bf16.
      */
     @ParameterizedTest(name = "{0}, {1}, graphs {2}")
@@ -287,6 +288,11 @@ class CudaMlpEngineGpuTest extends GpuTest {
             bad.features()[5 * IN + 7] = Float.NaN;
             org.distill4j.train.StepEngine.Pending flagged = e.submit(bad, loss);
             org.distill4j.train.StepEngine.Pending after = e.submit(good.get(), loss); // queued behind it, as the Distiller does
+            e.syncToStudent(); // with both pending, as when a run throws: the state before the flagged step
+            assertEquals(3, st[0].steps(), "the step count written back with the flagged step pending");
+            for (int l = 0; l < s.layers().size(); l++) {
+                assertArrayEquals(before.w()[l], w[0].w()[l], "W" + l + ", synced with the flagged step pending");
+            }
             IllegalStateException failed = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, flagged::result);
             assertTrue(failed.getMessage().contains("step 4: row 5 "), failed.getMessage());
             IllegalStateException next = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, after::result);
