@@ -360,7 +360,9 @@ public final class Distiller {
         try {
             engine.syncToStudent();
         } catch (RuntimeException e) {
-            failure.addSuppressed(e);
+            if (e != failure) { // (the run may have failed in a sync already, with the same object)
+                failure.addSuppressed(e);
+            }
         }
     }
 
@@ -433,6 +435,7 @@ public final class Distiller {
             long savingNanos = 0; // time this epoch spent saving checkpoints, not training
             StepEngine.Pending pending = null; // the engine's step of batch b-1, collected after batch b is submitted
             int pendingBatch = -1;
+            int[] pendingIdx = null; // its samples
             int pendingTo = 0;
             for (int b = firstBatch; b < batches; b++) {
                 checkNotInterrupted(where(epoch, b, batches));
@@ -441,12 +444,18 @@ public final class Distiller {
                 int[] idx = java.util.Arrays.copyOfRange(order, from, to);
                 Batch batch = augmentation == null ? Batch.of(train, idx) : augmented(Batch.of(train, idx), epoch, b);
                 if (engine != null) {
-                    StepEngine.Pending submitted = engine.submit(batch, epochLoss);
+                    StepEngine.Pending submitted;
+                    try {
+                        submitted = engine.submit(batch, epochLoss);
+                    } catch (IllegalArgumentException e) {
+                        throw inBatch(e, epoch, b, batches, idx);
+                    }
                     if (pending != null) {
-                        engineStepDone(sums, epochLoss, pending.result(), epoch, pendingBatch, batches, pendingTo, epochT0);
+                        engineStepDone(sums, epochLoss, pending, epoch, pendingBatch, batches, pendingIdx, pendingTo, epochT0);
                     }
                     pending = submitted;
                     pendingBatch = b;
+                    pendingIdx = idx;
                     pendingTo = to;
                 } else {
                     try {
@@ -460,7 +469,7 @@ public final class Distiller {
                         && System.nanoTime() - lastSave >= checkpoints.minInterval().toNanos()) {
                     long s0 = System.nanoTime();
                     if (pending != null) {
-                        engineStepDone(sums, epochLoss, pending.result(), epoch, pendingBatch, batches, pendingTo, epochT0);
+                        engineStepDone(sums, epochLoss, pending, epoch, pendingBatch, batches, pendingIdx, pendingTo, epochT0);
                         pending = null;
                     }
                     if (engine != null) {
@@ -473,7 +482,7 @@ public final class Distiller {
                 }
             }
             if (pending != null) {
-                engineStepDone(sums, epochLoss, pending.result(), epoch, pendingBatch, batches, pendingTo, epochT0);
+                engineStepDone(sums, epochLoss, pending, epoch, pendingBatch, batches, pendingIdx, pendingTo, epochT0);
             }
             double lossSum = sums.loss;
             Map<String, Double> termSums = sums.terms;
@@ -717,8 +726,18 @@ public final class Distiller {
         }
     }
 
-    /** Accounts an engine's step of batch {@code b} (its rows end at {@code to}) once its result is in. */
-    private void engineStepDone(EpochSums sums, LogitLoss epochLoss, LossResult r, int epoch, int b, int batches, int to, long t0) {
+    /**
+     * Waits for an engine's step of batch {@code b} (samples {@code idx}, its rows ending at {@code to}) and accounts it; a bad
+     * row the engine reports ({@link BadRowException}) is traced to its sample as on the DL4J path.
+     */
+    private void engineStepDone(EpochSums sums, LogitLoss epochLoss, StepEngine.Pending pending, int epoch, int b, int batches,
+                                int[] idx, int to, long t0) {
+        LossResult r;
+        try {
+            r = pending.result();
+        } catch (IllegalArgumentException e) {
+            throw inBatch(e, epoch, b, batches, idx);
+        }
         double toSum = epochLoss.reduction() == org.distill4j.loss.Reduction.SUM ? 1.0 : r.rows(); // reduced value -> sum over rows
         sums.addTerms(r, toSum);
         checkFinite(r.value(), epoch, b);

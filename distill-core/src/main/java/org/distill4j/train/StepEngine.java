@@ -33,7 +33,11 @@ public interface StepEngine extends AutoCloseable {
     String describe();
 
     /**
-     * One training step on {@code batch} with {@code loss} (this epoch's, temperature and alpha resolved).
+     * One training step on {@code batch} with {@code loss} (this epoch's, temperature and alpha resolved). A bad row of
+     * the batch (a non-finite logit, a teacher row without mass) is reported best as a
+     * {@link org.distill4j.loss.BadRowException} naming the row, from here or from {@link Pending#result()}: the
+     * Distiller wraps every {@link IllegalArgumentException} of a step with its epoch and batch, as on the DL4J path, and
+     * names the training sample a {@code BadRowException}'s row holds.
      *
      * @return the loss of the batch, as the backend would report it (reduced value, counted rows, terms)
      */

@@ -11,6 +11,7 @@ import org.distill4j.cuda.KdRows;
 import org.distill4j.cuda.PinnedBuffer;
 import org.distill4j.data.Batch;
 import org.distill4j.data.Dataset;
+import org.distill4j.loss.BadRowException;
 import org.distill4j.loss.LogitLoss;
 import org.distill4j.loss.LossResult;
 import org.distill4j.loss.Reduction;
@@ -409,7 +410,7 @@ public final class CudaMlpEngine implements StepEngine {
         int[] labels = batch.labels();
         for (int r = 0; r < rows; r++) {
             if ((labels[r] < 0 || labels[r] >= studentSpec.outputs()) && labels[r] != Dataset.UNLABELED) {
-                throw new IllegalArgumentException("label of row " + r + " is " + labels[r] + ", expected a class in [0, "
+                throw new BadRowException("label of row ", r, " is " + labels[r] + ", expected a class in [0, "
                         + studentSpec.outputs() + ") or UNLABELED (" + Dataset.UNLABELED + ")");
             }
         }
@@ -501,7 +502,8 @@ public final class CudaMlpEngine implements StepEngine {
         int bad = KdRows.firstBadRow(rowOut, rows);
         if (bad >= 0) {
             failed(step);
-            throw new IllegalStateException("cuda-mlp step " + (step + 1) + ": row " + bad + " has a student logit that is not finite, "
+            // an argument error, as the CPU loss raises for the same row: the Distiller names the epoch, batch and sample
+            throw new BadRowException("cuda-mlp step " + (step + 1) + ": row ", bad, " has a student logit that is not finite, "
                     + "a teacher logit of NaN or +Infinity, no teacher class with mass (every teacher logit -Infinity), or logits "
                     + "beyond the kernel's range (|logit| / T of 7.4e8 or more, or above FLT_MAX * T); lower the learning rate or check the inputs. The "
                     + "weights and optimizer state stay those after step " + step);

@@ -5,6 +5,7 @@ import org.distill4j.backend.ComputeBackend;
 import org.distill4j.cuda.GpuTest;
 import org.distill4j.data.Batch;
 import org.distill4j.data.Dataset;
+import org.distill4j.loss.BadRowException;
 import org.distill4j.loss.LogitLoss;
 import org.distill4j.loss.LossResult;
 import org.distill4j.loss.SoftTargetKd;
@@ -24,17 +25,20 @@ import java.util.concurrent.CancellationException;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The {@code cuda-mlp} engine driven by the {@link Distiller}: what the student holds when a run stops early.
+ * The {@code cuda-mlp} engine driven by the {@link Distiller}: what the student holds when a run stops early, and how a
+ * bad row is reported.
  */
 class CudaMlpDistillerGpuTest extends GpuTest {
     private static final int N = 128;
     private static final int BATCH = 16;
     private static final int BATCHES = N / BATCH;
 
-    static Dataset blobs(long seed) {
+    static Dataset blobs(long seed, int nanSample) {
         Random rng = new Random(seed);
         float[] x = new float[N * Dl4jMlpTest.IN];
         int[] y = new int[N];
@@ -43,6 +47,9 @@ class CudaMlpDistillerGpuTest extends GpuTest {
             for (int j = 0; j < Dl4jMlpTest.IN; j++) {
                 x[i * Dl4jMlpTest.IN + j] = (float) rng.nextGaussian() + y[i];
             }
+        }
+        if (nanSample >= 0) {
+            x[nanSample * Dl4jMlpTest.IN + 3] = Float.POSITIVE_INFINITY; // +-inf in the first layer, inf - inf after (a NaN would vanish in the first ReLU)
         }
         return new Dataset("blobs", x, Dl4jMlpTest.IN, y, 5);
     }
@@ -134,10 +141,29 @@ class CudaMlpDistillerGpuTest extends GpuTest {
             }
         };
         try {
-            assertThrows(CancellationException.class, () -> run(student, blobs(4), engine).listener(stop).build().run());
+            assertThrows(CancellationException.class, () -> run(student, blobs(4, -1), engine).listener(stop).build().run());
         } finally {
             Thread.interrupted();
         }
         assertStudentHas(student, engine, BATCHES + 3);
+    }
+
+    /**
+     * A step whose loss flags a row fails as the DL4J path does: an argument error naming the epoch, the batch and the
+     * training sample the row holds; the student then holds the last good step's state.
+     */
+    @Test
+    void aFlaggedRowNamesItsEpochBatchAndSampleAndTheStudentKeepsTheLastGoodStep() {
+        int nanSample = 77;
+        MultiLayerNetwork student = Dl4jMlpTest.net(new Adam(1e-2), 3, 0, Activation.RELU);
+        Watched engine = new Watched();
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> run(student, blobs(4, nanSample), engine).build().run());
+        assertTrue(e.getMessage().matches("epoch 1, batch [1-8] of 8: cuda-mlp step [1-8]: row \\d+ has a student logit that is not "
+                + "finite.*; row \\d+ of this batch is sample 77 of blobs"), e.getMessage());
+        BadRowException bad = assertInstanceOf(BadRowException.class, e.getCause());
+        int batch = Integer.parseInt(e.getMessage().substring("epoch 1, batch ".length(), "epoch 1, batch ".length() + 1));
+        assertTrue(e.getMessage().contains("step " + batch + ": row " + bad.row() + " "), e.getMessage());
+        assertStudentHas(student, engine, batch - 1);
     }
 }

@@ -254,7 +254,7 @@ class CudaMlpEngineGpuTest extends GpuTest {
      * weight gradients every gradient) changes neither the weights nor the optimizer state on the device, nor does a
      * step queued after it: what syncToStudent writes back after the failure is the state after the last good step,
      * bit for bit, with its step count, also when it syncs with both steps still pending (a run that threw). The error
-     * names the row; later steps and results are refused. Kernel by
+     * is a {@link org.distill4j.loss.BadRowException} naming the row; later steps and results are refused. Kernel by
      * kernel and with graph replays, Adam in fp32 and SGD in bf16.
      */
     @ParameterizedTest(name = "{0}, {1}, graphs {2}")
@@ -293,8 +293,10 @@ class CudaMlpEngineGpuTest extends GpuTest {
             for (int l = 0; l < s.layers().size(); l++) {
                 assertArrayEquals(before.w()[l], w[0].w()[l], "W" + l + ", synced with the flagged step pending");
             }
-            IllegalStateException failed = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, flagged::result);
+            org.distill4j.loss.BadRowException failed = org.junit.jupiter.api.Assertions.assertThrows(
+                    org.distill4j.loss.BadRowException.class, flagged::result); // an argument error, as the CPU loss's
             assertTrue(failed.getMessage().contains("step 4: row 5 "), failed.getMessage());
+            assertEquals(5, failed.row());
             IllegalStateException next = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, after::result);
             assertTrue(next.getMessage().contains("step 4 failed"), next.getMessage());
             IllegalStateException more = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
