@@ -18,8 +18,51 @@ public interface StepEngineProvider {
     /** The engine's name, e.g. {@code cuda-mlp}; {@code -Ddistill.engine=<name>} asks for it. */
     String name();
 
-    /** An engine for this run, or the reason this provider has none. Never throws for an unsupported setup. */
+    /**
+     * An engine for this run, or the reason this provider has none. Never throws for an unsupported setup; throws
+     * {@link InvalidSettingException} for a setting of its own (a system property) whose value it cannot read, which fails
+     * the run, also under {@code auto}: a typo must not quietly move the run to another engine. Anything else it throws
+     * is taken as a decline with that error as its reason.
+     */
     Offer offer(Setup setup);
+
+    /**
+     * A provider's own setting (e.g. {@code distill.cuda.mlp.precision}) holds a value the provider cannot read: the run
+     * fails with it, naming the setting, the value and what was expected, instead of taking another engine.
+     */
+    final class InvalidSettingException extends IllegalArgumentException {
+        private static final long serialVersionUID = 1L;
+        private final String setting;
+        private final String value;
+        private final String expected;
+
+        /**
+         * @param setting  the setting, e.g. {@code distill.cuda.mlp.precision}
+         * @param value    its value, as given
+         * @param expected what it may be, e.g. {@code f32 or bf16}
+         */
+        public InvalidSettingException(String setting, String value, String expected) {
+            super(setting + " is '" + value + "'; expected " + expected);
+            this.setting = setting;
+            this.value = value;
+            this.expected = expected;
+        }
+
+        /** The setting, e.g. {@code distill.cuda.mlp.precision}. */
+        public String setting() {
+            return setting;
+        }
+
+        /** Its value, as given. */
+        public String value() {
+            return value;
+        }
+
+        /** What it may be. */
+        public String expected() {
+            return expected;
+        }
+    }
 
     /**
      * Why this engine can take no run at all on {@code backend} (e.g. a GPU engine on the CPU backend), or null when some

@@ -16,7 +16,8 @@ import java.util.function.Function;
  * else the DL4J path. {@code -Ddistill.engine} (or {@code DISTILL_ENGINE}) set to {@code dl4j} keeps the
  * DL4J path; set to a provider's name, it requires that engine and fails with an
  * {@link UnavailableEngineException} giving its reason when it declines; a name no provider has fails with an
- * {@link UnknownEngineException} listing the known ones; {@code auto} (the default) takes the first offer.
+ * {@link UnknownEngineException} listing the known ones; {@code auto} (the default) takes the first offer. A provider's
+ * {@link StepEngineProvider.InvalidSettingException} (a malformed setting of its own) fails the run in every mode.
  *
  * <p>Both exceptions name the setting the request came from (e.g. {@code -Ddistill.engine=cuda-mlp}), so an
  * application can report it as a setting for the user to change, not as a failure of the run.
@@ -184,6 +185,8 @@ public final class StepEngines {
             StepEngineProvider.Offer o;
             try {
                 o = p.offer(setup);
+            } catch (StepEngineProvider.InvalidSettingException e) {
+                throw e; // a malformed setting is the user's to fix, not a reason to take another engine
             } catch (RuntimeException e) {
                 o = StepEngineProvider.Offer.decline("failed: " + e);
             }

@@ -73,21 +73,30 @@ public final class CudaMlpEngine implements StepEngine {
          * benchmarks/results/gpu-mlp-step-2026-11-22.csv).
          */
         public static Options fromSystemProperties() {
-            String p = System.getProperty("distill.cuda.mlp.precision", "f32").trim().toLowerCase(java.util.Locale.ROOT);
+            String p = property("distill.cuda.mlp.precision", "f32");
             MlpProgram.Precision precision = switch (p) {
                 case "f32", "fp32", "float32" -> MlpProgram.Precision.F32;
                 case "bf16", "bfloat16" -> MlpProgram.Precision.BF16;
-                default -> throw new IllegalArgumentException("distill.cuda.mlp.precision is '" + p + "'; expected f32 or bf16");
+                default -> throw invalid("distill.cuda.mlp.precision", "f32 or bf16");
             };
-            String e = System.getProperty("distill.cuda.mlp.epilogues", "fused").trim().toLowerCase(java.util.Locale.ROOT);
+            String e = property("distill.cuda.mlp.epilogues", "fused");
             if (!e.equals("fused") && !e.equals("kernels")) {
-                throw new IllegalArgumentException("distill.cuda.mlp.epilogues is '" + e + "'; expected fused or kernels");
+                throw invalid("distill.cuda.mlp.epilogues", "fused or kernels");
             }
-            String g = System.getProperty("distill.cuda.mlp.graphs", "true").trim().toLowerCase(java.util.Locale.ROOT);
+            String g = property("distill.cuda.mlp.graphs", "true");
             if (!g.equals("true") && !g.equals("false")) {
-                throw new IllegalArgumentException("distill.cuda.mlp.graphs is '" + g + "'; expected true or false");
+                throw invalid("distill.cuda.mlp.graphs", "true or false");
             }
             return new Options(precision, e.equals("fused"), g.equals("true"));
+        }
+
+        private static String property(String key, String absent) {
+            return System.getProperty(key, absent).trim().toLowerCase(java.util.Locale.ROOT);
+        }
+
+        /** The property's value cannot be read: an error that fails the run (StepEngines does not take it as a decline). */
+        private static org.distill4j.train.StepEngineProvider.InvalidSettingException invalid(String key, String expected) {
+            return new org.distill4j.train.StepEngineProvider.InvalidSettingException(key, System.getProperty(key), expected);
         }
     }
 

@@ -18,7 +18,8 @@ import org.distill4j.train.StepEngineProvider;
  * tests have passed ({@link org.distill4j.cuda.CudaBackendProvider#VALIDATED_ARCHITECTURES}), elsewhere with
  * {@code -Ddistill.cuda.unvalidated=true}.
  * {@code -Ddistill.cuda.mlp.precision=bf16} selects bf16 GEMMs; {@code -Ddistill.cuda.mlp.epilogues=kernels}
- * turns off the fused cuBLASLt epilogues.
+ * turns off the fused cuBLASLt epilogues. A value of these it cannot read fails the run
+ * ({@link org.distill4j.train.StepEngineProvider.InvalidSettingException}), also under {@code auto} and on the CPU backend.
  */
 public final class CudaMlpEngineProvider implements StepEngineProvider {
     private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(CudaMlpEngineProvider.class);
@@ -31,6 +32,9 @@ public final class CudaMlpEngineProvider implements StepEngineProvider {
 
     @Override
     public Offer offer(Setup setup) {
+        // first, whatever the setup: a malformed option fails the run (InvalidSettingException), also where the engine
+        // could not run anyway, rather than being noticed only on the machine with the GPU
+        CudaMlpEngine.Options options = CudaMlpEngine.Options.fromSystemProperties();
         String why = unsupported(setup);
         if (why != null) {
             return Offer.decline(why);
@@ -40,7 +44,6 @@ public final class CudaMlpEngineProvider implements StepEngineProvider {
         Dl4jMlp.Imported student = Dl4jMlp.importFrom(studentNet);
         Dl4jMlp.Imported teacher = setup.teacher() != null && setup.loss().needsTeacher()
                 ? Dl4jMlp.importForInference(((Dl4jTeacher) setup.teacher()).multiLayerNetwork()) : null;
-        CudaMlpEngine.Options options = CudaMlpEngine.Options.fromSystemProperties();
         try {
             MlpOptimizerState start = Dl4jMlp.readState(studentNet, student.spec()); // a pretrained student's Adam state goes on
             return Offer.of(new CudaMlpEngine(backend.context(), student.spec(), student.weights(), start, teacher != null ? teacher.spec() : null,

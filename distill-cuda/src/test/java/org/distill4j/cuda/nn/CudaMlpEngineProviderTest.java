@@ -210,6 +210,34 @@ class CudaMlpEngineProviderTest {
         }
     }
 
+    /**
+     * A malformed option fails the run naming the property, its value and what it may be, also under auto and on the CPU
+     * backend, where the engine declines every run: it used to be a decline, logged at INFO, and the run went on on DL4J.
+     */
+    @Test
+    void aMalformedOptionFailsTheRunEvenWhereTheEngineCouldNotRun() {
+        Random rng = new Random(4);
+        int n = 32;
+        float[] x = new float[n * Dl4jMlpTest.IN];
+        int[] y = new int[n];
+        for (int i = 0; i < n; i++) {
+            y[i] = rng.nextInt(5);
+            x[i * Dl4jMlpTest.IN] = (float) rng.nextGaussian() + y[i];
+        }
+        Dataset data = new Dataset("blobs", x, Dl4jMlpTest.IN, y, 5);
+        try {
+            System.setProperty("distill.cuda.mlp.precision", "BF61");
+            org.distill4j.train.StepEngineProvider.InvalidSettingException e = org.junit.jupiter.api.Assertions.assertThrows(
+                    org.distill4j.train.StepEngineProvider.InvalidSettingException.class,
+                    () -> Distiller.builder().teacher(Dl4jTeacher.of(mlp(Activation.RELU))).student(Dl4jStudent.of(mlp(Activation.RELU)))
+                            .loss(new SoftTargetKd(2, 0.5)).trainData(data).epochs(1).batchSize(32).seed(2).backend(new CpuBackend())
+                            .build().run());
+            assertEquals("distill.cuda.mlp.precision is 'BF61'; expected f32 or bf16", e.getMessage());
+        } finally {
+            System.clearProperty("distill.cuda.mlp.precision");
+        }
+    }
+
     /** What a replayed graph reads each step is what the kernel-by-kernel launches pass: the seed, then alphaT. */
     @Test
     void stepScalarsHoldTheSeedAndAdamsStepSize() {
