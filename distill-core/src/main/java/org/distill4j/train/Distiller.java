@@ -335,7 +335,7 @@ public final class Distiller {
                 new StepEngineProvider.Setup(teacher, student, loss, be, Math.min(batchSize, trainingSize), featureTerms, seed),
                 engineName != null ? engineName : StepEngines.requested());
         LOG.info("training steps: {}", choice.description());
-        if (resume != null && !resume.engine().equals(choice.description())) {
+        if (resume != null && !StepEngines.numbersOf(resume.engine()).equals(StepEngines.numbersOf(choice.description()))) {
             LOG.warn("resuming a run whose steps ran on {} with {}: the numbers will not match an uninterrupted run bit for bit",
                     resume.engine(), choice.description());
         }

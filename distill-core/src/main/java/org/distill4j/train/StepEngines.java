@@ -143,6 +143,17 @@ public final class StepEngines {
     }
 
     /**
+     * What a run's numbers depend on, from its engine's description: {@value #DL4J} for every DL4J path, whose description
+     * only adds why no engine was taken (how it was asked for, the providers' reasons, or none when no provider is on the
+     * class path), none of which changes a number; else the engine's whole description, its name, options and device (a
+     * GPU engine's numbers may differ between devices). A resume whose value differs from its checkpoint's warns that its
+     * numbers will not match an uninterrupted run's bit for bit.
+     */
+    static String numbersOf(String description) {
+        return description.equals(DL4J) || description.startsWith(DL4J + " (") ? DL4J : description;
+    }
+
+    /**
      * The choice for a run.
      *
      * @param engine      the engine, or null for the DL4J path
