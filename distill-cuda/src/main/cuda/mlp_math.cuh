@@ -16,7 +16,8 @@
 // Adam, as DL4J applies it (MlpReference.update), with decoupled weight decay on the parameter as it was
 // before the step:
 //   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
-//   p = p - (alphaT m / (sqrt(v) + eps) + lr wd p),  alphaT = lr sqrt(1 - b2^t) / (1 - b1^t) (host, float64)
+//   p = p - (alphaT m / (sqrt(v) + eps) + lr wd p),  alphaT = lr sqrt(1 - b2^t) / (1 - b1^t) (host, from the fp32
+//   lr and betas, as DL4J's native updater: DeviceMlpRunner.adamAlphaT)
 //
 // Dropout (inverted, as DL4J's Dropout): dropProb is the probability of DROPPING a unit (MlpSpec.Layer
 // .dropout; DL4J's Dropout(p) takes p = 1 - dropProb, the probability of keeping one). A kept unit is

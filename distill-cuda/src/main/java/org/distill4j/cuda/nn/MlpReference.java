@@ -176,12 +176,17 @@ public final class MlpReference {
             }
             return;
         }
-        // DL4J's Adam: the bias correction folded into the step size, epsilon added to sqrt(v)
-        double alpha = o.learningRate() * Math.sqrt(1 - Math.pow(o.beta2(), iteration)) / (1 - Math.pow(o.beta1(), iteration));
+        // DL4J's Adam: the bias correction folded into the step size, epsilon added to sqrt(v); its native updater takes the
+        // learning rate, betas and epsilon as fp32 (0.999 is 0.99900001287...), so the float64 step does too
+        double lr = (float) o.learningRate();
+        double beta1 = (float) o.beta1();
+        double beta2 = (float) o.beta2();
+        double eps = (float) o.epsilon();
+        double alpha = lr * Math.sqrt(1 - Math.pow(beta2, iteration)) / (1 - Math.pow(beta1, iteration));
         for (int i = 0; i < p.length; i++) {
-            mm[i] = o.beta1() * mm[i] + (1 - o.beta1()) * g[i];
-            vv[i] = o.beta2() * vv[i] + (1 - o.beta2()) * g[i] * g[i];
-            p[i] -= alpha * mm[i] / (Math.sqrt(vv[i]) + o.epsilon()) + o.learningRate() * o.weightDecay() * p[i];
+            mm[i] = beta1 * mm[i] + (1 - beta1) * g[i];
+            vv[i] = beta2 * vv[i] + (1 - beta2) * g[i] * g[i];
+            p[i] -= alpha * mm[i] / (Math.sqrt(vv[i]) + eps) + o.learningRate() * o.weightDecay() * p[i];
         }
     }
 

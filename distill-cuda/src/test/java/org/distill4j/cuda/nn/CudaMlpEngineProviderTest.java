@@ -249,8 +249,7 @@ class CudaMlpEngineProviderTest {
             b.putInt(w);
         }
         assertEquals(MlpDropoutMask.stepSeed(41, 6), b.getLong(0), "the seed as the kernel reads an unsigned long long at +0");
-        double t = 7; // step 6 is Adam's 7th
-        assertEquals((float) (0.01 * Math.sqrt(1 - Math.pow(0.999, t)) / (1 - Math.pow(0.9, t))), b.getFloat(8), 0f);
+        assertEquals(DeviceMlpRunner.adamAlphaT(adam, 7), b.getFloat(8), 0f, "step 6 is Adam's 7th");
         assertEquals(0f, Float.intBitsToFloat(DeviceMlpRunner.stepScalars(41, MlpSpec.Optimizer.sgd(0.1), 6)[2]), 0f,
                 "SGD has no step size to vary");
         long big = -3L; // a seed whose high word matters

@@ -182,6 +182,43 @@ class Dl4jMlpTest {
         assertEquals(again.spec(), Dl4jMlp.importFrom(uninitialized).spec(), "initialized on import");
     }
 
+    /**
+     * The engine's Adam step size ({@link DeviceMlpRunner#adamAlphaT}) is DL4J's, bit for bit: DL4J's Adam updater applied
+     * once, from zero moments, at iterations 0 to 20,000 and five settings, to gradients of +-2^k (so the moments and
+     * sqrt(v) are exact on both sides, and only the step size can differ), gives the update the engine's kernel computes
+     * from that step size ({@code mlp_adam_element}: alphaT m / (sqrt(v) + eps) in fp32). From the float64 betas, as the
+     * engine computed it before, the step size was 6.7e-6 larger than DL4J's at beta2 = 0.999, and most cases differed.
+     */
+    @Test
+    void adamStepSizeIsDl4jsBitForBit() {
+        Random rng = new Random(1);
+        int n = 64;
+        double[][] settings = {{1e-3, 0.9, 0.999, 1e-8}, {1e-2, 0.9, 0.999, 1e-8}, {5e-3, 0.8, 0.99, 1e-6}, {0.1, 0.95, 0.9999, 1e-8},
+                {3e-4, 0.9, 0.98, 1e-7}};
+        for (double[] h : settings) {
+            MlpSpec.Optimizer o = new MlpSpec.Optimizer(MlpSpec.Optimizer.Kind.ADAM, h[0], h[1], h[2], h[3], 0);
+            for (int iteration : new int[] {0, 1, 2, 3, 5, 9, 17, 50, 99, 100, 257, 1000, 4999, 20000}) {
+                float[] g = new float[n];
+                for (int i = 0; i < n; i++) {
+                    g[i] = (float) ((rng.nextBoolean() ? 1 : -1) * Math.pow(2, rng.nextInt(21) - 10));
+                }
+                org.nd4j.linalg.learning.GradientUpdater<?> u = new Adam(h[0], h[1], h[2], h[3])
+                        .instantiate(org.nd4j.linalg.factory.Nd4j.zeros(org.nd4j.linalg.api.buffer.DataType.FLOAT, 1, 2 * n), true);
+                org.nd4j.linalg.api.ndarray.INDArray update = org.nd4j.linalg.factory.Nd4j.create(g).reshape(1, n);
+                u.applyUpdater(update, iteration, 0); // DL4J's Adam: step iteration + 1
+                float[] dl4j = update.toFloatVector();
+                float alphaT = DeviceMlpRunner.adamAlphaT(o, iteration + 1);
+                for (int i = 0; i < n; i++) {
+                    float m = (1f - (float) h[1]) * g[i];
+                    float v = (1f - (float) h[2]) * g[i] * g[i];
+                    float mine = alphaT * m / ((float) Math.sqrt(v) + (float) h[3]);
+                    assertEquals(Float.floatToRawIntBits(dl4j[i]), Float.floatToRawIntBits(mine), java.util.Arrays.toString(h) + ", iteration "
+                            + iteration + ", g " + g[i] + ": DL4J's update " + dl4j[i] + ", the engine's " + mine);
+                }
+            }
+        }
+    }
+
     /** Two Adam steps (bias correction at t = 1 and 2) of the reference equal DL4J's steps through Dl4jStudent. */
     @Test
     void theReferenceStepIsDl4jsStep() {
