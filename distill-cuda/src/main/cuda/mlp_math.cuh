@@ -26,7 +26,9 @@
 // mix64(mix64(seed) + (offset + i) * 0x9E3779B97F4A7C15) / 2^24 (element offset + i of a SplitMix64 stream
 // started at mix64(seed)): a mask depends only on (seed, offset + i), so a launch over elements
 // [a, b) with offset + a reproduces those elements of a whole launch, and the backward applies the stored
-// mask. Give every (step, layer) its own counter range (e.g. offset += n after each launch) or seed.
+// mask. Give every (step, layer) its own counter range (e.g. offset += n after each launch) or seed: the engine
+// passes MlpDropoutMask.stepSeed(runSeed, step), itself mixed from the run's seed (not runSeed + step, which made the
+// masks of runs seeded s and s + 1 the same one step apart), and a counter offset of layer << 40.
 #pragma once
 
 #ifndef __CUDACC__
