@@ -58,6 +58,10 @@ class CudaMlpDistillerGpuTest extends GpuTest {
     static final class Watched implements StepEngineProvider {
         long stepsAtClose = -1;
         MlpWeights weightsAtClose;
+        long stepsAtStart = -1;
+        MlpWeights weightsAtStart;
+        /** The student after each write-back: iteration count, parameters, updater state. */
+        final List<State> syncs = new java.util.ArrayList<>();
 
         @Override
         public String name() {
@@ -71,6 +75,9 @@ class CudaMlpDistillerGpuTest extends GpuTest {
                 return o;
             }
             CudaMlpEngine e = (CudaMlpEngine) o.engine();
+            stepsAtStart = e.steps();
+            weightsAtStart = e.studentWeights();
+            MultiLayerNetwork net = ((Dl4jStudent) setup.student()).multiLayerNetwork();
             return Offer.of(new StepEngine() {
                 @Override
                 public String describe() {
@@ -90,6 +97,7 @@ class CudaMlpDistillerGpuTest extends GpuTest {
                 @Override
                 public void syncToStudent() {
                     e.syncToStudent();
+                    syncs.add(State.of(net));
                 }
 
                 @Override
@@ -104,6 +112,19 @@ class CudaMlpDistillerGpuTest extends GpuTest {
                     e.close();
                 }
             });
+        }
+    }
+
+    /** A student's state as a checkpoint holds it: iteration count, parameters and Adam's moments. */
+    record State(int iteration, float[] params, float[] updater) {
+        static State of(MultiLayerNetwork n) {
+            return new State(n.getIterationCount(), n.params().toFloatVector(), n.getUpdater().getStateViewArray().toFloatVector());
+        }
+
+        void assertSame(State expected, String what) {
+            assertEquals(expected.iteration, iteration, what + ": iteration count");
+            assertArrayEquals(expected.params, params, what + ": parameters, bit for bit");
+            assertArrayEquals(expected.updater, updater, what + ": Adam's moments, bit for bit");
         }
     }
 
@@ -165,5 +186,102 @@ class CudaMlpDistillerGpuTest extends GpuTest {
         int batch = Integer.parseInt(e.getMessage().substring("epoch 1, batch ".length(), "epoch 1, batch ".length() + 1));
         assertTrue(e.getMessage().contains("step " + batch + ": row " + bad.row() + " "), e.getMessage());
         assertStudentHas(student, engine, batch - 1);
+    }
+
+    /** A crash, from a listener, after the checkpoint at step 10 (epoch 2, batch 2) was saved. */
+    static final class Crash extends RuntimeException {
+        Crash() {
+            super("simulated crash");
+        }
+    }
+
+    private static TrainingListener crashAfterTheSecondCheckpoint() {
+        return new TrainingListener() {
+            @Override
+            public void batchFinished(int epoch, int batch, int batches, long samplesDone, long nanos, double loss) {
+                if (epoch == 1 && batch == 3) {
+                    throw new Crash();
+                }
+            }
+        };
+    }
+
+    /** The student's state when the resumed run starts its first epoch: what it restored (the engine has not written back yet). */
+    private static TrainingListener restoredInto(MultiLayerNetwork student, State[] restored) {
+        return new TrainingListener() {
+            @Override
+            public void epochStarted(int epoch, int epochs, int batches) {
+                if (restored[0] == null) {
+                    restored[0] = State.of(student);
+                }
+            }
+        };
+    }
+
+    private static final int CHECKPOINT_STEP = 10; // everySteps(5): after steps 5 and 10, then the crash in step 12
+
+    /**
+     * A run on cuda-mlp that saved checkpoints and crashed, resumed on the DL4J path: the student restored holds the state
+     * cuda-mlp wrote back for the checkpoint at step 10 (iteration count, parameters and Adam's moments, bit for bit), and
+     * the resumed run finishes the three epochs.
+     */
+    @Test
+    void aCudaMlpCheckpointResumesOnTheDl4jPath(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) {
+        org.distill4j.train.Checkpoints c = org.distill4j.train.Checkpoints.in(tmp).everySteps(5);
+        Watched crashed = new Watched();
+        assertThrows(Crash.class, () -> run(Dl4jMlpTest.net(new Adam(1e-2), 3, 0, Activation.RELU), blobs(4, -1), crashed)
+                .checkpoints(c).listener(crashAfterTheSecondCheckpoint()).build().run());
+        State saved = crashed.syncs.stream().filter(st -> st.iteration() == CHECKPOINT_STEP).findFirst().orElseThrow();
+
+        MultiLayerNetwork student = Dl4jMlpTest.net(new Adam(1e-2), 3, 0, Activation.RELU);
+        State[] restored = new State[1];
+        org.distill4j.train.DistillResult r = run(student, blobs(4, -1), new Watched()).engine("dl4j").checkpoints(c)
+                .listener(restoredInto(student, restored)).build().run();
+        restored[0].assertSame(saved, "restored on the DL4J path");
+        assertEquals(3, r.epochs().size());
+        assertEquals(3 * BATCHES, student.getIterationCount(), "the resumed run finished every step");
+        assertTrue(r.engine().startsWith("dl4j"), r.engine());
+    }
+
+    /**
+     * A DL4J-path run that saved checkpoints and crashed, resumed on cuda-mlp: the engine starts from the state saved at
+     * step 10 (its step count and weights are the student's at the checkpoint, bit for bit), and the run finishes.
+     */
+    @Test
+    void aDl4jCheckpointResumesOnCudaMlp(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) {
+        org.distill4j.train.Checkpoints c = org.distill4j.train.Checkpoints.in(tmp).everySteps(5);
+        MultiLayerNetwork first = Dl4jMlpTest.net(new Adam(1e-2), 3, 0, Activation.RELU);
+        State[] saved = new State[1];
+        TrainingListener atCheckpoint = new TrainingListener() {
+            @Override
+            public void batchFinished(int epoch, int batch, int batches, long samplesDone, long nanos, double loss) {
+                if (epoch * batches + batch + 1 == CHECKPOINT_STEP) {
+                    saved[0] = State.of(first); // on the DL4J path the step is done before the checkpoint is saved
+                }
+            }
+        };
+        assertThrows(Crash.class, () -> run(first, blobs(4, -1), new Watched()).engine("dl4j").checkpoints(c)
+                .listener(atCheckpoint).listener(crashAfterTheSecondCheckpoint()).build().run());
+        assertEquals(CHECKPOINT_STEP, saved[0].iteration());
+
+        MultiLayerNetwork student = Dl4jMlpTest.net(new Adam(1e-2), 3, 0, Activation.RELU);
+        State[] restored = new State[1];
+        Watched resumed = new Watched();
+        org.distill4j.train.DistillResult r = run(student, blobs(4, -1), resumed).checkpoints(c).listener(restoredInto(student, restored))
+                .build().run();
+        restored[0].assertSame(saved[0], "restored for cuda-mlp");
+        assertEquals(CHECKPOINT_STEP, resumed.stepsAtStart, "the engine's step count at its start");
+        assertEquals(3, r.epochs().size());
+        assertEquals(3 * BATCHES, resumed.stepsAtClose, "the resumed run finished every step on the engine");
+        assertEquals(3 * BATCHES, student.getIterationCount());
+        assertTrue(r.engine().startsWith("cuda-mlp"), r.engine());
+        MlpWeights start = resumed.weightsAtStart;
+        MultiLayerNetwork savedNet = Dl4jMlpTest.net(new Adam(1e-2), 3, 0, Activation.RELU);
+        savedNet.setParams(org.nd4j.linalg.factory.Nd4j.create(saved[0].params()).reshape(1, saved[0].params().length));
+        MlpWeights want = Dl4jMlp.importFrom(savedNet).weights();
+        for (int l = 0; l < want.w().length; l++) {
+            assertArrayEquals(want.w()[l], start.w()[l], "W" + l + " the engine started from: the checkpoint's, bit for bit");
+            assertArrayEquals(want.b()[l], start.b()[l], "b" + l + " the engine started from: the checkpoint's, bit for bit");
+        }
     }
 }
