@@ -49,7 +49,11 @@ class CudaMlpDistillerGpuTest extends GpuTest {
             }
         }
         if (nanSample >= 0) {
-            x[nanSample * Dl4jMlpTest.IN + 3] = Float.POSITIVE_INFINITY; // +-inf in the first layer, inf - inf after (a NaN would vanish in the first ReLU)
+            // finite features whose first layer overflows to +-inf, inf - inf after: NaN logits on the device (a NaN or
+            // infinite feature is refused before the step, see aNonFiniteFeatureIsRefusedBeforeTheStep)
+            for (int j = 0; j < Dl4jMlpTest.IN; j++) {
+                x[nanSample * Dl4jMlpTest.IN + j] = Float.MAX_VALUE;
+            }
         }
         return new Dataset("blobs", x, Dl4jMlpTest.IN, y, 5);
     }
@@ -186,6 +190,29 @@ class CudaMlpDistillerGpuTest extends GpuTest {
         int batch = Integer.parseInt(e.getMessage().substring("epoch 1, batch ".length(), "epoch 1, batch ".length() + 1));
         assertTrue(e.getMessage().contains("step " + batch + ": row " + bad.row() + " "), e.getMessage());
         assertStudentHas(student, engine, batch - 1);
+    }
+
+    /**
+     * A NaN feature would vanish in the device's first ReLU and the run would train on; the engine refuses it (and an
+     * infinite one) before the step, named as the DL4J path names a bad row, and the student keeps the steps before it.
+     */
+    @Test
+    void aNonFiniteFeatureIsRefusedBeforeTheStep() {
+        for (float value : new float[]{Float.NaN, Float.NEGATIVE_INFINITY}) {
+            Dataset clean = blobs(4, -1);
+            float[] x = clean.features().clone();
+            x[77 * Dl4jMlpTest.IN + 3] = value;
+            Dataset data = new Dataset("blobs", x, Dl4jMlpTest.IN, clean.labels(), 5);
+            MultiLayerNetwork student = Dl4jMlpTest.net(new Adam(1e-2), 3, 0, Activation.RELU);
+            Watched engine = new Watched();
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> run(student, data, engine).build().run());
+            assertTrue(e.getMessage().matches("epoch 1, batch [1-8] of 8: cuda-mlp step [1-8]: feature 3 of row \\d+ is " + value
+                    + ", expected a finite value; row \\d+ of this batch is sample 77 of blobs"), e.getMessage());
+            BadRowException bad = assertInstanceOf(BadRowException.class, e.getCause());
+            int batch = Integer.parseInt(e.getMessage().substring("epoch 1, batch ".length(), "epoch 1, batch ".length() + 1));
+            assertTrue(e.getMessage().contains("step " + batch + ": feature 3 of row " + bad.row() + " "), e.getMessage());
+            assertStudentHas(student, engine, batch - 1);
+        }
     }
 
     /** A crash, from a listener, after the checkpoint at step 10 (epoch 2, batch 2) was saved. */

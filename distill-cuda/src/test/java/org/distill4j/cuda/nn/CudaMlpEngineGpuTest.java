@@ -250,13 +250,45 @@ class CudaMlpEngineGpuTest extends GpuTest {
     }
 
     /**
-     * A step whose loss flags a row (here a feature of NaN in row 5: that row's logits are NaN, and through the
+     * A step whose loss flags a row (here features of Float.MAX_VALUE in row 5, whose sums overflow: that row's logits are NaN, and through the
      * weight gradients every gradient) changes neither the weights nor the optimizer state on the device, nor does a
      * step queued after it: what syncToStudent writes back after the failure is the state after the last good step,
      * bit for bit, with its step count, also when it syncs with both steps still pending (a run that threw). The error
      * is a {@link org.distill4j.loss.BadRowException} naming the row; later steps and results are refused. Kernel by
      * kernel and with graph replays, Adam in fp32 and SGD in bf16.
      */
+    /**
+     * A NaN or infinite feature is refused at submit, naming the row and feature, before anything is queued (a NaN would
+     * vanish in the first ReLU on the device): the engine goes on with the next batch, from the same step.
+     */
+    @Test
+    void aNonFiniteFeatureIsRefusedAtSubmitAndTheEngineGoesOn() {
+        Random rng = new Random(43);
+        MlpSpec s = student(RELU, 0.2);
+        int rows = 21;
+        LogitLoss loss = new SoftTargetKd(2, 0.3);
+        java.util.function.Supplier<Batch> good = () -> new Batch(new int[rows], ReferenceStep.gaussian(rng, rows * IN, 1), IN,
+                ReferenceStep.labels(rng, rows, CLASSES));
+        MlpOptimizerState[] st = new MlpOptimizerState[1];
+        try (CudaMlpEngine e = new CudaMlpEngine(ctx, s, ReferenceStep.randomWeights(s, rng), teacher(),
+                ReferenceStep.randomWeights(teacher(), rng), rows, new CudaMlpEngine.Options(MlpProgram.Precision.F32, false, true), 3,
+                (ww, ss) -> st[0] = ss)) {
+            e.step(good.get(), loss);
+            for (float value : new float[]{Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+                Batch bad = good.get();
+                bad.features()[5 * IN + 7] = value;
+                org.distill4j.loss.BadRowException refused = org.junit.jupiter.api.Assertions.assertThrows(
+                        org.distill4j.loss.BadRowException.class, () -> e.submit(bad, loss));
+                assertEquals(5, refused.row());
+                assertTrue(refused.getMessage().contains("cuda-mlp step 2: feature 7 of row 5 is " + value + ", expected a finite value"),
+                        refused.getMessage());
+            }
+            e.step(good.get(), loss);
+            e.syncToStudent();
+            assertEquals(2, st[0].steps(), "the refused batches took no step");
+        }
+    }
+
     @ParameterizedTest(name = "{0}, {1}, graphs {2}")
     @CsvSource({"F32, ADAM, false", "F32, ADAM, true", "BF16, SGD, true"})
     void aFlaggedStepLeavesTheWeightsAndTheOptimizerStateAsTheyWere(MlpProgram.Precision precision, MlpSpec.Optimizer.Kind kind,
@@ -285,7 +317,7 @@ class CudaMlpEngineGpuTest extends GpuTest {
             MlpOptimizerState stateBefore = st[0];
             assertEquals(3, stateBefore.steps());
             Batch bad = good.get();
-            bad.features()[5 * IN + 7] = Float.NaN;
+            java.util.Arrays.fill(bad.features(), 5 * IN, 6 * IN, Float.MAX_VALUE); // finite; its sums overflow on the device
             org.distill4j.train.StepEngine.Pending flagged = e.submit(bad, loss);
             org.distill4j.train.StepEngine.Pending after = e.submit(good.get(), loss); // queued behind it, as the Distiller does
             e.syncToStudent(); // with both pending, as when a run throws: the state before the flagged step
