@@ -50,6 +50,14 @@ public final class AdaptiveKl extends TemperedDivergence {
         this(mu, temperature, Reduction.MEAN);
     }
 
+    /**
+     * Adaptive KL with the head mass {@code mu} in [0, 1), the temperature {@code T} (finite, {@code > 0}) and the
+     * reduction over rows ({@link Reduction#MEAN} in the two-argument constructor).
+     *
+     * @throws IllegalArgumentException if {@code mu} is outside [0, 1) or NaN, or the temperature is not a finite number
+     *                                  {@code > 0}
+     * @throws NullPointerException     if {@code reduction} is null
+     */
     public AdaptiveKl(double mu, double temperature, Reduction reduction) {
         super(temperature, reduction);
         if (!(mu >= 0 && mu < 1)) { // NaN too

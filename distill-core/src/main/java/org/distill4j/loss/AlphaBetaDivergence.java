@@ -31,7 +31,9 @@ import java.util.Map;
 public final class AlphaBetaDivergence extends TemperedDivergence {
     /** The registered name. */
     public static final String NAME = "abkd";
+    /** The authors' alpha for image classification, 0.8: the power of the teacher's probabilities. */
     public static final double DEFAULT_ALPHA = 0.8;
+    /** The authors' beta for image classification, 0.3: the power of the student's probabilities. */
     public static final double DEFAULT_BETA = 0.3;
 
     private final double alpha;
@@ -46,6 +48,15 @@ public final class AlphaBetaDivergence extends TemperedDivergence {
         this(alpha, beta, temperature, Reduction.MEAN);
     }
 
+    /**
+     * The alpha-beta divergence with powers {@code alpha} and {@code beta} (each finite and above 0), the temperature
+     * {@code T} (finite, {@code > 0}) and the reduction over rows ({@link Reduction#MEAN} in the three-argument
+     * constructor).
+     *
+     * @throws IllegalArgumentException if the temperature, {@code alpha} or {@code beta} is not a finite number above 0
+     *                                  (at 0, the message names the loss to use for that limit instead)
+     * @throws NullPointerException     if {@code reduction} is null
+     */
     public AlphaBetaDivergence(double alpha, double beta, double temperature, Reduction reduction) {
         super(temperature, reduction);
         requirePositive("alpha", alpha, "alpha -> 0 with beta 1 is reverse KL: use reverse-kl");
@@ -66,10 +77,12 @@ public final class AlphaBetaDivergence extends TemperedDivergence {
         return NAME;
     }
 
+    /** The power of the teacher's probabilities, above 0: how strongly the student is pulled to the teacher's large ones. */
     public double alpha() {
         return alpha;
     }
 
+    /** The power of the student's probabilities, above 0: how strongly the student is pushed off where the teacher has little. */
     public double beta() {
         return beta;
     }

@@ -26,6 +26,12 @@ public final class AttentionTransfer implements FeatureLoss {
 
     private final double beta;
 
+    /**
+     * Attention transfer with the weight {@code beta} on the squared attention-map difference (the paper uses 1000,
+     * which is also what the {@code at} entry of {@link FeatureLosses} takes when no beta is given).
+     *
+     * @throws IllegalArgumentException if {@code beta} is not a finite number {@code > 0}
+     */
     public AttentionTransfer(double beta) {
         if (!(beta > 0) || Double.isInfinite(beta)) {
             throw new IllegalArgumentException("at beta must be a finite number > 0, got " + beta);

@@ -14,8 +14,11 @@ package org.distill4j.loss;
 public class BadRowException extends IllegalArgumentException {
     private static final long serialVersionUID = 1L;
 
+    /** The message's text before the row number, kept so that {@link #atRow} can name another row. */
     private final String before;
+    /** The bad row of the batch, from 0. */
     private final int row;
+    /** The message's text after the row number, kept so that {@link #atRow} can name another row. */
     private final String after;
 
     /**

@@ -16,10 +16,16 @@ public final class CrossEntropy implements LogitLoss {
 
     private final Reduction reduction;
 
+    /** Cross-entropy averaged over the counted rows ({@link Reduction#MEAN}). */
     public CrossEntropy() {
         this(Reduction.MEAN);
     }
 
+    /**
+     * Cross-entropy with the given reduction over the counted rows.
+     *
+     * @throws NullPointerException if {@code reduction} is null
+     */
     public CrossEntropy(Reduction reduction) {
         this.reduction = java.util.Objects.requireNonNull(reduction, "reduction");
     }

@@ -73,10 +73,12 @@ public final class Dist implements LogitLoss, TemperatureScaled {
         this.gamma = gamma;
     }
 
+    /** The weight of the inter-class (per-sample) relation term, finite and {@code >= 0}. */
     public double beta() {
         return beta;
     }
 
+    /** The weight of the intra-class (per-class, over the batch) relation term, finite and {@code >= 0}. */
     public double gamma() {
         return gamma;
     }

@@ -59,6 +59,12 @@ public final class Dkd extends TemperedDivergence implements EpochAware {
         this.warm = warm;
     }
 
+    /**
+     * The same loss (weights, temperature, warm-up and the warm-up factor in use) with the reduction {@code r} over
+     * rows; the public constructor gives {@link Reduction#MEAN}. This loss is unchanged.
+     *
+     * @throws NullPointerException if {@code r} is null
+     */
     public Dkd withReduction(Reduction r) {
         return new Dkd(alpha, beta, temperature, warmupEpochs, warm, r);
     }

@@ -58,14 +58,23 @@ public final class FeatureBatch {
         }
     }
 
+    /** The number of samples in the batch, {@code > 0}. */
     public int rows() {
         return rows;
     }
 
+    /**
+     * The student features, row-major: {@code rows() * studentSize()} finite values, sample {@code r} at
+     * {@code [r * studentSize(), (r + 1) * studentSize())}. The array given to {@link #of}, not a copy: do not modify it.
+     */
     public float[] student() {
         return student;
     }
 
+    /**
+     * The teacher features, row-major: {@code rows() * teacherSize()} finite values, sample {@code r} at
+     * {@code [r * teacherSize(), (r + 1) * teacherSize())}. The array given to {@link #of}, not a copy: do not modify it.
+     */
     public float[] teacher() {
         return teacher;
     }

@@ -45,10 +45,15 @@ public final class FeatureLosses {
         ENTRIES.put(e.name(), e);
     }
 
+    /** Every registered feature loss, in registration order; an unmodifiable list. */
     public static List<Entry> entries() {
         return List.copyOf(new ArrayList<>(ENTRIES.values()));
     }
 
+    /**
+     * The registered names ({@code hint}, {@code at}, {@code rkd}, {@code sp}, {@code pkt}), in registration order; an
+     * unmodifiable list.
+     */
     public static List<String> names() {
         return List.copyOf(ENTRIES.keySet());
     }

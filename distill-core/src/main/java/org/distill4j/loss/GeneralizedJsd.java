@@ -38,6 +38,15 @@ public final class GeneralizedJsd extends TemperedDivergence {
         this(beta, temperature, Reduction.MEAN);
     }
 
+    /**
+     * The generalized JSD with the teacher's weight {@code beta} in [0, 1] (0 is forward KL, 1 reverse KL), the
+     * temperature {@code T} (finite, {@code > 0}) and the reduction over rows ({@link Reduction#MEAN} in the
+     * two-argument constructor).
+     *
+     * @throws IllegalArgumentException if {@code beta} is outside [0, 1] or NaN, or the temperature is not a finite
+     *                                  number {@code > 0}
+     * @throws NullPointerException     if {@code reduction} is null
+     */
     public GeneralizedJsd(double beta, double temperature, Reduction reduction) {
         super(temperature, reduction);
         if (!(beta >= 0 && beta <= 1)) {
@@ -46,6 +55,7 @@ public final class GeneralizedJsd extends TemperedDivergence {
         this.beta = beta;
     }
 
+    /** The teacher's weight in the mixture, in [0, 1]: 0 is forward KL, 1 reverse KL. */
     public double beta() {
         return beta;
     }

@@ -318,14 +318,20 @@ public final class LogitBatch {
         }
     }
 
+    /** The number of rows (samples) in the batch, {@code > 0}; counted or not. */
     public int rows() {
         return rows;
     }
 
+    /** The number of classes per row, {@code > 0}: the width of the student logits and of a dense teacher. */
     public int classes() {
         return classes;
     }
 
+    /**
+     * The student logits, {@code rows x classes} row-major (element {@code (r, c)} at {@code r * classes + c}). The buffer
+     * the batch was made with, not a copy: do not modify it.
+     */
     public float[] student() {
         return student;
     }
@@ -335,6 +341,10 @@ public final class LogitBatch {
         return teacher;
     }
 
+    /**
+     * What the dense {@link #teacher()} holds, logits or probabilities; never null. {@link TeacherValues#LOGITS} for a
+     * batch without a dense teacher (labels only, or a top-k teacher).
+     */
     public TeacherValues teacherValues() {
         return teacherValues;
     }

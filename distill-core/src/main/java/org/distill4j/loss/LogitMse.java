@@ -22,10 +22,16 @@ public final class LogitMse implements LogitLoss {
 
     private final Reduction reduction;
 
+    /** Logit MSE averaged over the counted rows ({@link Reduction#MEAN}). */
     public LogitMse() {
         this(Reduction.MEAN);
     }
 
+    /**
+     * Logit MSE with the given reduction over the counted rows (each row's value is already a mean over its classes).
+     *
+     * @throws NullPointerException if {@code reduction} is null
+     */
     public LogitMse(Reduction reduction) {
         this.reduction = Objects.requireNonNull(reduction, "reduction");
     }

@@ -124,6 +124,10 @@ public sealed class LogitStandardization implements LogitLoss, EpochAware {
         }
     }
 
+    /**
+     * The wrapped loss, as given to {@link #of} (with its hard-label part, e.g. a {@code kd}'s alpha, which runs on the
+     * raw logits); never null.
+     */
     public LogitLoss inner() {
         return inner;
     }

@@ -11,6 +11,11 @@ import java.util.Map;
  * @param terms named components, unweighted, for metrics; never null
  */
 public record LossResult(double value, int rows, Map<String, Double> terms) {
+    /**
+     * Keeps an unmodifiable copy of {@code terms}, in its own order.
+     *
+     * @throws NullPointerException if {@code terms}, a term's name or a term's value is null
+     */
     public LossResult {
         terms = orderedCopy(terms);
     }

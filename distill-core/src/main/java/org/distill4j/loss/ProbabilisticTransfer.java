@@ -55,6 +55,12 @@ public final class ProbabilisticTransfer implements FeatureLoss {
 
     private final double beta;
 
+    /**
+     * Probabilistic knowledge transfer with the weight {@code beta} on the mean over pairs ({@link #DEFAULT_BETA}, 30000,
+     * is the reference recipes' weight); 0 turns the loss off.
+     *
+     * @throws IllegalArgumentException if {@code beta} is negative, infinite or NaN
+     */
     public ProbabilisticTransfer(double beta) {
         if (!(beta >= 0) || Double.isInfinite(beta)) {
             throw new IllegalArgumentException("pkt weight beta must be finite and >= 0, got " + beta);

@@ -27,6 +27,12 @@ public final class RelationalKd implements FeatureLoss {
     private final double distanceWeight;
     private final double angleWeight;
 
+    /**
+     * Relational KD with the weights {@code wD} of the distance term and {@code wA} of the angle term (the paper's are 25
+     * and 50); a weight of 0 leaves its term out.
+     *
+     * @throws IllegalArgumentException if a weight is negative, infinite or NaN
+     */
     public RelationalKd(double distanceWeight, double angleWeight) {
         if (!(distanceWeight >= 0) || !(angleWeight >= 0) || Double.isInfinite(distanceWeight) || Double.isInfinite(angleWeight)) {
             throw new IllegalArgumentException("rkd weights must be finite and >= 0, got " + distanceWeight + " and " + angleWeight);

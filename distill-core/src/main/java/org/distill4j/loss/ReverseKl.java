@@ -32,6 +32,13 @@ public final class ReverseKl extends TemperedDivergence {
         this(temperature, Reduction.MEAN);
     }
 
+    /**
+     * Reverse KL at the temperature {@code T} (finite, {@code > 0}) with the given reduction over rows
+     * ({@link Reduction#MEAN} in the one-argument constructor).
+     *
+     * @throws IllegalArgumentException if the temperature is not a finite number {@code > 0}
+     * @throws NullPointerException     if {@code reduction} is null
+     */
     public ReverseKl(double temperature, Reduction reduction) {
         super(temperature, reduction);
     }

@@ -35,6 +35,12 @@ public final class SimilarityPreserving implements FeatureLoss {
 
     private final double gamma;
 
+    /**
+     * Similarity-preserving KD with the weight {@code gamma} ({@link #DEFAULT_GAMMA}, 3000, is the paper's); 0 turns the
+     * loss off.
+     *
+     * @throws IllegalArgumentException if {@code gamma} is negative, infinite or NaN
+     */
     public SimilarityPreserving(double gamma) {
         if (!(gamma >= 0) || Double.isInfinite(gamma)) {
             throw new IllegalArgumentException("sp weight gamma must be finite and >= 0, got " + gamma);

@@ -8,6 +8,7 @@ import java.util.Map;
  * the weight of one side mixed into the other, checked once and reported first among the settings.
  */
 abstract class SkewDivergence extends TemperedDivergence {
+    /** The skew, in {@code [0, 1)} (checked by the constructor); see {@link #alpha()}. */
     protected final double alpha;
 
     SkewDivergence(double alpha, double temperature, Reduction reduction) {

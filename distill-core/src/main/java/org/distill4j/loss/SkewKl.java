@@ -32,6 +32,14 @@ public final class SkewKl extends SkewDivergence {
         this(alpha, temperature, Reduction.MEAN);
     }
 
+    /**
+     * The skew divergence with the skew {@code alpha} (the teacher's weight in the mixture) in [0, 1), the temperature
+     * {@code T} (finite, {@code > 0}) and the reduction over rows ({@link Reduction#MEAN} in the two-argument constructor).
+     *
+     * @throws IllegalArgumentException if the temperature is not a finite number {@code > 0}, or {@code alpha} is outside
+     *                                  [0, 1) or NaN
+     * @throws NullPointerException     if {@code reduction} is null
+     */
     public SkewKl(double alpha, double temperature, Reduction reduction) {
         super(alpha, temperature, reduction);
     }

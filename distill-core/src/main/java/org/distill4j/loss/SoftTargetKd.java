@@ -43,6 +43,14 @@ public final class SoftTargetKd implements LogitLoss, TemperatureScaled {
         this(temperature, alpha, Reduction.MEAN);
     }
 
+    /**
+     * Soft-target KD at the temperature {@code T} (finite, {@code > 0}) with the hard-label weight {@code alpha} in
+     * [0, 1] and the given reduction over rows ({@link Reduction#MEAN} in the two-argument constructor).
+     *
+     * @throws IllegalArgumentException if the temperature is not a finite number {@code > 0}, or {@code alpha} is outside
+     *                                  [0, 1] or NaN
+     * @throws NullPointerException     if {@code reduction} is null
+     */
     public SoftTargetKd(double temperature, double alpha, Reduction reduction) {
         RowMath.requireTemperature(NAME, temperature);
         if (!(alpha >= 0 && alpha <= 1)) {
@@ -58,6 +66,7 @@ public final class SoftTargetKd implements LogitLoss, TemperatureScaled {
         return temperature;
     }
 
+    /** The weight of the hard-label cross-entropy, in [0, 1]; the KD term is weighted {@code 1 - alpha}. 0: no labels needed. */
     public double alpha() {
         return alpha;
     }

@@ -20,7 +20,9 @@ import java.util.Objects;
  * at least {@link ReverseKl#TEACHER_LOG_FLOOR}.
  */
 abstract class TemperedDivergence implements LogitLoss, TemperatureScaled {
+    /** The temperature {@code T}: finite and at least {@code 2^-1022} (checked by the constructor); see {@link #temperature()}. */
     protected final double temperature;
+    /** How the per-row values are combined, never null; see {@link #reduction()}. */
     protected final Reduction reduction;
 
     TemperedDivergence(double temperature, Reduction reduction) {

@@ -37,7 +37,16 @@ public final class TopKKd implements LogitLoss, TemperatureScaled {
 
     /** How the teacher's probability mass outside the top-k is treated. */
     public enum Tail {
-        RENORMALIZE, REST_BUCKET;
+        /**
+         * The top-k probabilities are renormalized to sum to one and the student's full softmax is matched to them;
+         * classes outside the top-k are pushed towards zero. The registry's default ({@code renormalize}).
+         */
+        RENORMALIZE,
+        /**
+         * The teacher's missing mass goes to one extra "rest" bucket, matched by the student's total mass outside the
+         * top-k; the student's distribution within the tail is left free ({@code rest}).
+         */
+        REST_BUCKET;
 
         /** Parses {@code renormalize} or {@code rest} (case-insensitive). */
         public static Tail parse(String s) {
@@ -56,10 +65,17 @@ public final class TopKKd implements LogitLoss, TemperatureScaled {
     private final Tail tail;
     private final Reduction reduction;
 
+    /** Top-k KD at the temperature {@code T} with the given tail treatment, averaged over rows ({@link Reduction#MEAN}). */
     public TopKKd(double temperature, Tail tail) {
         this(temperature, tail, Reduction.MEAN);
     }
 
+    /**
+     * Top-k KD at the temperature {@code T} (finite, {@code > 0}) with the given tail treatment and reduction over rows.
+     *
+     * @throws IllegalArgumentException if the temperature is not a finite number {@code > 0}
+     * @throws NullPointerException     if {@code tail} or {@code reduction} is null
+     */
     public TopKKd(double temperature, Tail tail, Reduction reduction) {
         RowMath.requireTemperature(NAME, temperature);
         this.temperature = temperature;
@@ -67,6 +83,7 @@ public final class TopKKd implements LogitLoss, TemperatureScaled {
         this.reduction = Objects.requireNonNull(reduction, "reduction");
     }
 
+    /** How the teacher's probability mass outside the top-k is treated; never null. */
     public Tail tail() {
         return tail;
     }

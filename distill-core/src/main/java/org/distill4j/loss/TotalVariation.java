@@ -17,6 +17,13 @@ public final class TotalVariation extends TemperedDivergence {
         this(temperature, Reduction.MEAN);
     }
 
+    /**
+     * Total variation at the temperature {@code T} (finite, {@code > 0}) with the given reduction over rows
+     * ({@link Reduction#MEAN} in the one-argument constructor).
+     *
+     * @throws IllegalArgumentException if the temperature is not a finite number {@code > 0}
+     * @throws NullPointerException     if {@code reduction} is null
+     */
     public TotalVariation(double temperature, Reduction reduction) {
         super(temperature, reduction);
     }

@@ -30,8 +30,19 @@ import java.util.Objects;
  * temperature-scaled term.
  */
 public sealed class WeightedSum implements LogitLoss, EpochAware {
-    /** One term: a loss and its weight schedule. */
+    /**
+     * One term: a loss and its weight schedule.
+     *
+     * @param loss          the term's loss
+     * @param weight        the weight's schedule over the epochs
+     * @param currentWeight the weight in use: the schedule's value at the current epoch (at epoch 0 outside training)
+     */
     public record Term(LogitLoss loss, Schedule weight, double currentWeight) {
+        /**
+         * Checks the loss and the schedule (the current weight is checked to be finite when the sum is built).
+         *
+         * @throws NullPointerException if {@code loss} or {@code weight} is null
+         */
         public Term {
             Objects.requireNonNull(loss, "loss");
             Objects.requireNonNull(weight, "weight");
@@ -63,10 +74,12 @@ public sealed class WeightedSum implements LogitLoss, EpochAware {
         this.terms = List.copyOf(terms);
     }
 
+    /** A new, empty builder; add at least one term before {@link Builder#build()}. */
     public static Builder builder() {
         return new Builder();
     }
 
+    /** The terms in the order they were added, each with its current weight; an unmodifiable list, never empty. */
     public List<Term> terms() {
         return terms;
     }
@@ -258,6 +271,13 @@ public sealed class WeightedSum implements LogitLoss, EpochAware {
             return this;
         }
 
+        /**
+         * The sum of the terms added so far ({@link TemperatureScaled} when one of them is). The builder can be used on;
+         * later additions do not change a sum already built.
+         *
+         * @throws IllegalArgumentException when no term was added, the terms' reductions differ, or a term's weight at
+         *                                  epoch 0 is not finite
+         */
         public WeightedSum build() {
             return of(terms);
         }
