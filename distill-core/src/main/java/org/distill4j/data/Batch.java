@@ -10,6 +10,13 @@ package org.distill4j.data;
  * @param labels       hard labels, one per row
  */
 public record Batch(int[] indices, float[] features, int featureCount, int[] labels) {
+    /**
+     * Checks that the three arrays agree: one index and one label per row, {@code featureCount} feature values per row.
+     * The arrays are kept as given, not copied.
+     *
+     * @throws IllegalArgumentException when the lengths disagree, naming all of them
+     * @throws NullPointerException     if an array is null
+     */
     public Batch {
         if (indices.length != labels.length || (long) labels.length * featureCount != features.length) {
             throw new IllegalArgumentException("batch shapes disagree: " + indices.length + " indices, " + labels.length
@@ -17,6 +24,7 @@ public record Batch(int[] indices, float[] features, int featureCount, int[] lab
         }
     }
 
+    /** The number of rows in the batch (the length of {@link #labels()}). */
     public int size() {
         return labels.length;
     }

@@ -90,10 +90,12 @@ public final class Dataset {
         this.unlabeledSize = unlabeled;
     }
 
+    /** The dataset's name, as given to the constructor; error messages about the data start with it. Never null. */
     public String name() {
         return name;
     }
 
+    /** The number of samples (rows), labeled, {@link #UNLABELED} and {@link #IGNORE_INDEX} ones alike. */
     public int size() {
         return labels.length;
     }
@@ -126,10 +128,12 @@ public final class Dataset {
         return labels[i] != IGNORE_INDEX;
     }
 
+    /** The number of feature values per sample, {@code > 0}. */
     public int featureCount() {
         return featureCount;
     }
 
+    /** The number of classes, {@code > 0}: every class label is in {@code [0, classes)}. */
     public int classes() {
         return classes;
     }

@@ -70,6 +70,7 @@ public final class FashionMnist {
     public static final class NotFoundException extends IllegalStateException {
         private static final long serialVersionUID = 1L;
 
+        /** An exception with the given message, which should say where the lookup tried and how to provide the data. */
         public NotFoundException(String message) {
             super(message);
         }

@@ -27,6 +27,7 @@ public final class IdxReader {
 
     /** Images: {@code [count, rows * cols]} row-major floats scaled to [0, 1]. */
     public record Images(float[] pixels, int count, int rows, int cols) {
+        /** The number of pixels per image, {@code rows * cols}: the features per sample of a {@link Dataset} made from them. */
         public int featureCount() {
             return rows * cols;
         }

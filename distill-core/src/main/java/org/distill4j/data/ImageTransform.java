@@ -14,6 +14,7 @@ abstract class ImageTransform implements Augmentation {
         this.shape = shape;
     }
 
+    /** The layout of the images this transform takes (channels, height, width); never null. */
     public ImageShape shape() {
         return shape;
     }

@@ -39,10 +39,12 @@ public final class Mixup implements Augmentation {
         this.probability = probability;
     }
 
+    /** The parameter of the Beta(alpha, alpha) distribution of the mixing weight: finite and {@code > 0}. */
     public double alpha() {
         return alpha;
     }
 
+    /** The chance that a row is mixed, in {@code (0, 1]}. */
     public double probability() {
         return probability;
     }

@@ -26,6 +26,7 @@ public final class RandomFlip extends ImageTransform {
         this.probability = probability;
     }
 
+    /** The chance that a row is flipped, in {@code (0, 1]}. */
     public double probability() {
         return probability;
     }

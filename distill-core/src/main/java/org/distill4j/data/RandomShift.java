@@ -35,10 +35,12 @@ public final class RandomShift extends ImageTransform {
         this.fill = fill;
     }
 
+    /** The largest move, in pixels, either way along each axis: {@code >= 1} and below the image's height and width. */
     public int maxShift() {
         return maxShift;
     }
 
+    /** The value of pixels moved in from outside the image; finite. */
     public float fill() {
         return fill;
     }
