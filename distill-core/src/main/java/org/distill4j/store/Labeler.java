@@ -71,6 +71,13 @@ public final class Labeler {
      * @param teacherId  the teacher's id for provenance (what recipes name)
      */
     public record Options(int topK, ValueCodec codec, int chunkRows, int batchSize, String teacherId) {
+        /**
+         * Checks the options.
+         *
+         * @throws NullPointerException     if {@code codec} or {@code teacherId} is null
+         * @throws IllegalArgumentException if {@code topK} is negative, or {@code chunkRows} or {@code batchSize} is not
+         *                                  {@code > 0}
+         */
         public Options {
             Objects.requireNonNull(codec, "codec");
             Objects.requireNonNull(teacherId, "teacherId");

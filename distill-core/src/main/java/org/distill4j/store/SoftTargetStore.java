@@ -108,14 +108,17 @@ public final class SoftTargetStore implements AutoCloseable {
         }
     }
 
+    /** The store's header, as read and checked when it was opened: layout, codec, sizes and the teacher's provenance. */
     public StoreHeader header() {
         return header;
     }
 
+    /** The number of rows (samples) in the store, {@code > 0}: the header's {@link StoreHeader#rows()}. */
     public long rows() {
         return header.rows();
     }
 
+    /** The store's file, as given to {@link #open}. */
     public Path path() {
         return path;
     }

@@ -8,6 +8,7 @@ package org.distill4j.store;
 public final class StoreBusyException extends IllegalStateException {
     private static final long serialVersionUID = 1L;
 
+    /** An exception with the given message, which should name the store and say that another writer holds it. */
     public StoreBusyException(String message) {
         super(message);
     }

@@ -4,6 +4,7 @@ package org.distill4j.store;
 public final class StoreFormatException extends RuntimeException {
     private static final long serialVersionUID = 1L;
 
+    /** An exception with the given message, which should name the file and say what is wrong with it. */
     public StoreFormatException(String message) {
         super(message);
     }

@@ -41,11 +41,35 @@ public record StoreHeader(Layout layout, ValueCodec codec, ValueKind values, int
     public static final int MAX_PROVENANCE_BYTES = 1 << 20;
 
     /** Dense rows or top-k rows. */
-    public enum Layout { DENSE, TOP_K }
+    public enum Layout {
+        /** Every row holds all {@code vocab} values, finite or {@code -Infinity} (a class of zero mass). */
+        DENSE,
+        /**
+         * Every row holds {@code k} distinct class ids, best first, followed by their log-probabilities; the classes not
+         * listed are unknown.
+         */
+        TOP_K
+    }
 
     /** What stored values are. */
-    public enum ValueKind { LOGITS, LOG_PROBS }
+    public enum ValueKind {
+        /** The teacher's logits (dense stores only). */
+        LOGITS,
+        /** Natural-log probabilities, each {@code <= 0} up to rounding; what every top-k store holds. */
+        LOG_PROBS
+    }
 
+    /**
+     * Checks the header's fields against each other and against what a store file can hold.
+     *
+     * @throws NullPointerException     if {@code layout}, {@code codec}, {@code values} or {@code provenance} is null
+     * @throws IllegalArgumentException when {@code vocab}, {@code rows} or {@code chunkRows} is not {@code > 0}; when
+     *                                  {@code k} is not in {@code [1, vocab]} for a top-k layout or not 0 for a dense one;
+     *                                  when a top-k store would hold logits; when the temperature is not a finite number
+     *                                  {@code > 0}; when a chunk would exceed 2 GB; when the provenance is longer than
+     *                                  {@link #MAX_PROVENANCE_BYTES} in UTF-8; or when the whole store would be larger than
+     *                                  {@code 2^63} bytes
+     */
     public StoreHeader {
         Objects.requireNonNull(layout, "layout");
         Objects.requireNonNull(codec, "codec");

@@ -83,7 +83,18 @@ public final class StoreImport {
 
     /** What a dense source's values are. */
     public enum Values {
-        LOGITS, LOG_PROBS, PROBABILITIES;
+        /** Logits: finite, or {@code -Infinity} for a class of zero probability; stored as they are. */
+        LOGITS,
+        /**
+         * Natural-log probabilities, each {@code <= 0} or {@code -Infinity}, each row's probabilities summing to 1 within
+         * the store's tolerance; stored as they are (one below -65504 becomes {@code -Infinity} in f16 and bf16).
+         */
+        LOG_PROBS,
+        /**
+         * Probabilities in [0, 1], each row summing to 1 within the store's tolerance; stored as their logs (0 as
+         * {@code -Infinity}).
+         */
+        PROBABILITIES;
 
         /** {@code logits}, {@code log-probs} or {@code probs}, as the CLI spells them. */
         public static Values parse(String s) {
@@ -109,6 +120,12 @@ public final class StoreImport {
      * @param vocab     classes per row: 0 for the dataset's classes (top-k) or the array's last axis (dense)
      */
     public record Options(ValueCodec codec, int chunkRows, String teacherId, int topK, int vocab) {
+        /**
+         * Checks the options.
+         *
+         * @throws NullPointerException     if {@code codec} is null
+         * @throws IllegalArgumentException if {@code chunkRows}, {@code topK} or {@code vocab} is negative
+         */
         public Options {
             Objects.requireNonNull(codec, "codec");
             if (chunkRows < 0 || topK < 0 || vocab < 0) {
@@ -127,22 +144,44 @@ public final class StoreImport {
             return chunkRows > 0 ? chunkRows : (int) Math.max(1, Math.min(1024, AUTO_CHUNK_BYTES / rowBytes));
         }
 
+        /**
+         * These options with the value encoding {@code c}; the others are kept.
+         *
+         * @throws NullPointerException if {@code c} is null
+         */
         public Options withCodec(ValueCodec c) {
             return new Options(c, chunkRows, teacherId, topK, vocab);
         }
 
+        /**
+         * These options with {@code n} rows per chunk (0 for 1024 rows or 64 MiB, whichever is less); the others are kept.
+         *
+         * @throws IllegalArgumentException if {@code n} is negative
+         */
         public Options withChunkRows(int n) {
             return new Options(codec, n, teacherId, topK, vocab);
         }
 
+        /** These options with the teacher id {@code id} (null for a CRC32C of the source's content); the others are kept. */
         public Options withTeacherId(String id) {
             return new Options(codec, chunkRows, id, topK, vocab);
         }
 
+        /**
+         * These options with {@code k} entries kept per top-k row (0 for every entry of the source's rows); the others are kept.
+         *
+         * @throws IllegalArgumentException if {@code k} is negative
+         */
         public Options withTopK(int k) {
             return new Options(codec, chunkRows, teacherId, k, vocab);
         }
 
+        /**
+         * These options with {@code v} classes per row (0 for the dataset's classes or the array's last axis); the others are
+         * kept.
+         *
+         * @throws IllegalArgumentException if {@code v} is negative
+         */
         public Options withVocab(int v) {
             return new Options(codec, chunkRows, teacherId, topK, v);
         }

@@ -6,6 +6,7 @@ package org.distill4j.store;
  * Nothing is changed; delete the file to write it anew, or use the settings it was made with.
  */
 public class StoreMismatchException extends IllegalStateException {
+    /** An exception with the given message, which should name the file and what differs. */
     public StoreMismatchException(String message) {
         super(message);
     }

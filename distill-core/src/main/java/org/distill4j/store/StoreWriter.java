@@ -428,6 +428,10 @@ public final class StoreWriter implements AutoCloseable {
         return null;
     }
 
+    /**
+     * The header of the store being written: the one given to {@link #open}, which an existing {@code .partial} must equal
+     * to be resumed.
+     */
     public StoreHeader header() {
         return header;
     }

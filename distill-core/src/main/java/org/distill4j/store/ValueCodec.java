@@ -6,7 +6,15 @@ package org.distill4j.store;
  * then to zero. Used for dense teacher rows and for top-k log-probabilities.
  */
 public enum ValueCodec {
-    F32(4, 0), F16(2, 1), BF16(2, 2);
+    /** IEEE single precision, 4 bytes per value, exact for every float; header code 0. */
+    F32(4, 0),
+    /**
+     * IEEE half precision, 2 bytes per value, 11 significant bits; the largest finite value is 65504, and a finite value
+     * that rounds to an infinity here is refused by the store writer. Header code 1.
+     */
+    F16(2, 1),
+    /** bfloat16, 2 bytes per value: about float32's range with 8 significant bits. Header code 2. */
+    BF16(2, 2);
 
     private final int bytes;
     private final int code;
