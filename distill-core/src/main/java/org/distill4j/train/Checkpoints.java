@@ -87,10 +87,15 @@ public final class Checkpoints {
         return new Checkpoints(dir, everyEpochs, everySteps, startOver, d);
     }
 
+    /**
+     * The least time between two due saves (the one after the last epoch always happens); zero, the default, when every
+     * due save happens. Never null or negative.
+     */
     public java.time.Duration minInterval() {
         return minInterval;
     }
 
+    /** The directory the checkpoint file is in, as given to {@link #in}; a run creates it when it starts, if missing. */
     public Path dir() {
         return dir;
     }
@@ -100,14 +105,20 @@ public final class Checkpoints {
         return dir.resolve(FILE_NAME);
     }
 
+    /** Saves are due at the end of every this many epochs, {@code >= 1} (default 1); the last epoch always saves. */
     public int everyEpochs() {
         return everyEpochs;
     }
 
+    /**
+     * Saves are also due after every this many training steps counted over the run, {@code >= 0}; 0 (the default) for none
+     * within epochs.
+     */
     public int everySteps() {
         return everySteps;
     }
 
+    /** Whether the run deletes an existing checkpoint when it starts and trains from the start ({@link #startOver()}). */
     public boolean isStartOver() {
         return startOver;
     }

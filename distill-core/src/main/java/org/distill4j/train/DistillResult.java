@@ -17,6 +17,11 @@ import java.util.List;
  */
 public record DistillResult(List<EpochMetrics> epochs, double testAccuracy, double teacherAgreement,
                             double samplesPerSecond, double wallSeconds, String backend, String device, String engine) {
+    /**
+     * Keeps an unmodifiable copy of {@code epochs}.
+     *
+     * @throws NullPointerException if {@code epochs} or one of its elements is null
+     */
     public DistillResult {
         epochs = List.copyOf(epochs);
     }

@@ -111,6 +111,12 @@ public final class Distiller {
      * @param teacherFeature the teacher's feature name
      */
     public record FeatureTerm(double weight, FeatureLoss loss, String studentFeature, String teacherFeature) {
+        /**
+         * Checks the term.
+         *
+         * @throws NullPointerException     if {@code loss} or a feature name is null
+         * @throws IllegalArgumentException if {@code weight} is negative, infinite or NaN
+         */
         public FeatureTerm {
             Objects.requireNonNull(loss, "feature loss");
             Objects.requireNonNull(studentFeature, "student feature name");
@@ -291,6 +297,11 @@ public final class Distiller {
         }
     }
 
+    /**
+     * A new builder. A student, a loss and training data are required; the rest has defaults: 10 epochs, batches of 128,
+     * seed 42, no test data, teacher, schedules, feature losses, checkpoints, augmentation or listeners, and the backend
+     * and step engine chosen when the run starts (see {@link Builder#backend} and {@link Builder#engine}).
+     */
     public static Builder builder() {
         return new Builder();
     }
@@ -1022,16 +1033,25 @@ public final class Distiller {
             return this;
         }
 
+        /** The student, which trains in place; required. */
         public Builder student(Student s) {
             this.student = s;
             return this;
         }
 
+        /**
+         * The loss on the student's logits (e.g. {@code kd}, {@code ce}, a {@link org.distill4j.loss.WeightedSum}); required.
+         * Feature losses are added with {@link #featureLoss}.
+         */
         public Builder loss(LogitLoss l) {
             this.loss = l;
             return this;
         }
 
+        /**
+         * The training data; required. Its classes must be the student's, and it needs a sample to train on (not every
+         * label {@link Dataset#IGNORE_INDEX}).
+         */
         public Builder trainData(Dataset d) {
             this.train = d;
             return this;
@@ -1098,11 +1118,27 @@ public final class Distiller {
             return this;
         }
 
+        /**
+         * Adds a listener, told of every epoch and batch on the thread that runs the distiller, in the order the listeners
+         * were added.
+         *
+         * @throws NullPointerException if {@code l} is null
+         */
         public Builder listener(TrainingListener l) {
             this.listeners.add(Objects.requireNonNull(l, "listener"));
             return this;
         }
 
+        /**
+         * A distiller of the settings so far, checked against each other now rather than when the run starts (every
+         * epoch's loss under the schedules included); the builder can be used on.
+         *
+         * @throws NullPointerException     when the student, the loss or the training data is missing
+         * @throws IllegalArgumentException when a setting is out of range or the settings do not fit together (e.g. a loss
+         *                                  that needs a teacher without one, classes that differ between the teacher, the
+         *                                  student and the data, a schedule that leaves the loss's valid range, checkpoints
+         *                                  with a student that is not {@link Checkpointable}), naming what is wrong
+         */
         public Distiller build() {
             return new Distiller(this);
         }

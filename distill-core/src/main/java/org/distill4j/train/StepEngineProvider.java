@@ -32,8 +32,11 @@ public interface StepEngineProvider {
      */
     final class InvalidSettingException extends IllegalArgumentException {
         private static final long serialVersionUID = 1L;
+        /** The setting's name, e.g. {@code distill.cuda.mlp.precision}. */
         private final String setting;
+        /** The setting's value, as given. */
         private final String value;
+        /** What the value may be, e.g. {@code f32 or bf16}. */
         private final String expected;
 
         /**
@@ -87,6 +90,12 @@ public interface StepEngineProvider {
      */
     record Setup(Teacher teacher, Student student, LogitLoss loss, ComputeBackend backend, int batchSize,
                  List<Distiller.FeatureTerm> featureTerms, long seed) {
+        /**
+         * Keeps an unmodifiable copy of {@code featureTerms}.
+         *
+         * @throws NullPointerException if the student, the loss, the backend or {@code featureTerms} (or one of its
+         *                              elements) is null
+         */
         public Setup {
             Objects.requireNonNull(student, "student");
             Objects.requireNonNull(loss, "loss");
@@ -97,16 +106,31 @@ public interface StepEngineProvider {
 
     /** An engine, or why not. */
     record Offer(StepEngine engine, String reason) {
+        /**
+         * Checks that the offer is exactly one of the two.
+         *
+         * @throws IllegalArgumentException when both {@code engine} and {@code reason} are given, or neither
+         */
         public Offer {
             if ((engine == null) == (reason == null)) {
                 throw new IllegalArgumentException("an offer is an engine or a reason, not both or neither");
             }
         }
 
+        /**
+         * An offer of {@code engine}.
+         *
+         * @throws NullPointerException if {@code engine} is null
+         */
         public static Offer of(StepEngine engine) {
             return new Offer(Objects.requireNonNull(engine, "engine"), null);
         }
 
+        /**
+         * No engine, for {@code reason}, which the run logs and records (e.g. {@code "needs the CUDA backend"}).
+         *
+         * @throws NullPointerException if {@code reason} is null
+         */
         public static Offer decline(String reason) {
             return new Offer(null, Objects.requireNonNull(reason, "reason"));
         }

@@ -220,8 +220,11 @@ public final class StepEngines {
      */
     public static final class UnavailableEngineException extends IllegalStateException {
         private static final long serialVersionUID = 1L;
+        /** The requested engine's name, as given. */
         private final String requested;
+        /** Where the name came from, e.g. {@code -Ddistill.engine=cuda-mlp}. */
         private final String origin;
+        /** Why the engine declined; an unmodifiable list. */
         private final List<String> reasons;
 
         UnavailableEngineException(String requested, String origin, List<String> reasons) {
@@ -256,8 +259,11 @@ public final class StepEngines {
     /** A step engine requested by a name that is not {@value #DL4J}, auto or a provider's; the message lists the known names. */
     public static final class UnknownEngineException extends IllegalArgumentException {
         private static final long serialVersionUID = 1L;
+        /** The requested engine's name, as given. */
         private final String requested;
+        /** Where the name came from, e.g. {@code DISTILL_ENGINE=tpu}. */
         private final String origin;
+        /** The names that can be requested; an unmodifiable list. */
         private final List<String> known;
 
         UnknownEngineException(String requested, String origin, List<String> known) {
