@@ -11,15 +11,27 @@ import java.util.List;
  * @param reasons   why it is unavailable (empty when available)
  */
 public record Availability(boolean available, String detail, List<String> reasons) {
+    /**
+     * Keeps an unmodifiable copy of {@code reasons}; a null {@code detail} becomes the empty string.
+     *
+     * @throws NullPointerException if {@code reasons} or one of its elements is null
+     */
     public Availability {
         reasons = List.copyOf(reasons);
         detail = detail == null ? "" : detail;
     }
 
+    /** The backend can run here; {@code detail} says what was found (null for nothing), and there are no reasons. */
     public static Availability available(String detail) {
         return new Availability(true, detail, List.of());
     }
 
+    /**
+     * The backend cannot run here, for the given reasons (give at least one: they are what the user is shown), with an
+     * empty detail.
+     *
+     * @throws NullPointerException if a reason is null
+     */
     public static Availability unavailable(String... reasons) {
         return new Availability(false, "", List.of(reasons));
     }

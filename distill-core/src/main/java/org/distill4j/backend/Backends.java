@@ -160,9 +160,13 @@ public final class Backends {
      */
     public static final class UnavailableBackendException extends IllegalStateException {
         private static final long serialVersionUID = 1L;
+        /** The requested backend's name, in lower case. */
         private final String requested;
+        /** Where the name came from, e.g. {@code -Ddistill.backend=cuda}. */
         private final String origin;
+        /** The probe's reasons why the backend is unavailable; an unmodifiable list. */
         private final List<String> reasons;
+        /** The backends available here, highest priority first; an unmodifiable list. */
         private final List<String> available;
 
         UnavailableBackendException(String requested, String origin, Availability availability, List<String> available) {
@@ -199,8 +203,11 @@ public final class Backends {
     /** A backend requested by a name that no provider on the class path has; the message lists the known names. */
     public static final class UnknownBackendException extends IllegalArgumentException {
         private static final long serialVersionUID = 1L;
+        /** The requested backend's name, in lower case. */
         private final String requested;
+        /** Where the name came from, e.g. {@code DISTILL_BACKEND=tpu}. */
         private final String origin;
+        /** The backends on the class path, highest priority first; an unmodifiable list. */
         private final List<String> known;
 
         UnknownBackendException(String requested, String origin, List<String> known) {
