@@ -28,6 +28,10 @@ public interface Checkpointable {
     /** Puts a state that {@link #readState} read and accepted in place. */
     @FunctionalInterface
     interface Restore {
+        /**
+         * Sets the object's training state to the one read. Called once, after every part of the checkpoint was read and
+         * accepted; it should not fail, since the parts applied before it are not undone.
+         */
         void apply();
     }
 }
