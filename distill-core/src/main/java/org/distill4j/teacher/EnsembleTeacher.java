@@ -41,7 +41,18 @@ import java.util.Objects;
  */
 public final class EnsembleTeacher implements Teacher {
     /** What is averaged. */
-    public enum Combine { PROBABILITIES, LOGITS }
+    public enum Combine {
+        /**
+         * The weighted arithmetic mean of the members' distributions, each softened at the loss's temperature (the
+         * default); members may give logits or probabilities.
+         */
+        PROBABILITIES,
+        /**
+         * The weighted mean of the members' logits (a geometric mean of their distributions), the same at every
+         * temperature; every member must give logits.
+         */
+        LOGITS
+    }
 
     private final List<Teacher> teachers;
     private final double[] weights;

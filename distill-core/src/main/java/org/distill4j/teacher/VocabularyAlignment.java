@@ -46,7 +46,12 @@ import java.util.Objects;
  */
 public final class VocabularyAlignment implements Teacher {
     /** How to reconcile the sizes. */
-    public enum Mode { TRUNCATE, PAD }
+    public enum Mode {
+        /** For a teacher with more classes than the student: the teacher's classes from the student's count on are dropped. */
+        TRUNCATE,
+        /** For a teacher with fewer classes than the student: the student's extra classes get no teacher mass. */
+        PAD
+    }
 
     private final Teacher teacher;
     private final int classes;

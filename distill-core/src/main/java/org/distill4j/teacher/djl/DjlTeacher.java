@@ -353,6 +353,12 @@ public final class DjlTeacher implements Teacher, AutoCloseable {
      */
     @FunctionalInterface
     public interface InputTransform {
+        /**
+         * The rewritten features of {@code rows} samples of {@code featureCount} values each, row-major: exactly
+         * {@code rows * featureCount} values (another count fails the call with an {@link IllegalStateException}).
+         * {@code features} is a copy, which the transform may change and return. It is called once per model call: for
+         * each part of at most the batch limit ({@link Builder#optMaxBatch}) of a batch, and on two probe rows at load.
+         */
         float[] apply(float[] features, int rows, int featureCount);
 
         /** {@code (x - mean) / std} on every value (the usual torchvision Normalize for one channel). */
@@ -377,6 +383,13 @@ public final class DjlTeacher implements Teacher, AutoCloseable {
      */
     @FunctionalInterface
     public interface OutputTransform {
+        /**
+         * The rewritten class scores of {@code rows} samples, row-major {@code [rows, classes']}, from the model's
+         * {@code [rows, classes]} ones; {@code scores} is a copy, which the transform may change and return. The number of
+         * classes out is learned on two probe rows at load and must be the same on every call (else an
+         * {@link IllegalStateException}); a result that is empty or not a multiple of {@code rows} fails the call, and an
+         * exception the transform throws is rethrown as an {@link IllegalArgumentException} naming the model.
+         */
         float[] apply(float[] scores, int rows, int classes);
 
         /**
