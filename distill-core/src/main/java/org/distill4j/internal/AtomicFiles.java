@@ -23,6 +23,10 @@ public final class AtomicFiles {
     /** Something that writes a whole file at the path it is given. */
     @FunctionalInterface
     public interface FileWriter {
+        /**
+         * Writes the whole content to {@code file}, an empty temporary file that already exists; the caller forces it to
+         * disk and renames it. A failure leaves the target as it was.
+         */
         void writeTo(Path file) throws IOException;
     }
 

@@ -22,6 +22,10 @@ public final class Nd4jArrays {
     /** Takes the blocks of {@link #valueBlocks}. */
     @FunctionalInterface
     public interface BlockSink {
+        /**
+         * Takes one block: a fresh big-endian buffer positioned at 0 whose remaining bytes are the block's values, in
+         * order; the sink may keep it. An exception ends {@link #valueBlocks} with it.
+         */
         void accept(java.nio.ByteBuffer block) throws java.io.IOException;
     }
 
@@ -128,10 +132,12 @@ public final class Nd4jArrays {
         return null;
     }
 
+    /** Whether {@code a} is DL4J's identity activation (false for null). */
     public static boolean isIdentity(IActivation a) {
         return a instanceof ActivationIdentity;
     }
 
+    /** Whether {@code a} is DL4J's softmax activation (false for null). */
     public static boolean isSoftmax(IActivation a) {
         return a instanceof ActivationSoftmax;
     }
