@@ -37,7 +37,10 @@ import java.util.concurrent.atomic.AtomicBoolean;
 public final class CublasLt implements AutoCloseable {
     /** Element types of A and B. */
     public enum Type {
-        F32(cudart.CUDA_R_32F, 4), BF16(cudart.CUDA_R_16BF, 2);
+        /** IEEE float32, 4 bytes per element; multiplied in full fp32 (no TF32). */
+        F32(cudart.CUDA_R_32F, 4),
+        /** bfloat16, 2 bytes per element; products accumulated in fp32. */
+        BF16(cudart.CUDA_R_16BF, 2);
 
         final int cuda;
         final int bytes;
@@ -54,8 +57,27 @@ public final class CublasLt implements AutoCloseable {
      * ReLU bit-mask at the aux pointer.
      */
     public enum Epilogue {
-        NONE(cublas.CUBLASLT_EPILOGUE_DEFAULT), BIAS(cublas.CUBLASLT_EPILOGUE_BIAS), RELU_BIAS(cublas.CUBLASLT_EPILOGUE_RELU_BIAS),
-        BGRADA(cublas.CUBLASLT_EPILOGUE_BGRADA), RELU_AUX_BIAS(cublas.CUBLASLT_EPILOGUE_RELU_AUX_BIAS),
+        /** The product alone: {@code D = op(A) op(B)}; no bias or aux pointer. */
+        NONE(cublas.CUBLASLT_EPILOGUE_DEFAULT),
+        /** {@code D = op(A) op(B) + bias}, the bias (m fp32 values) added to every column of D. */
+        BIAS(cublas.CUBLASLT_EPILOGUE_BIAS),
+        /** {@code D = relu(op(A) op(B) + bias)}, the bias (m fp32 values) added to every column first. */
+        RELU_BIAS(cublas.CUBLASLT_EPILOGUE_RELU_BIAS),
+        /**
+         * {@code D = op(A) op(B)}, and the bias gradient of A written to the bias pointer: A summed over the GEMM's k
+         * dimension, m values.
+         */
+        BGRADA(cublas.CUBLASLT_EPILOGUE_BGRADA),
+        /**
+         * As {@link #RELU_BIAS}, and the ReLU's bit-mask (which elements were positive) written at the aux pointer, for a
+         * later {@link #DRELU_BGRAD}.
+         */
+        RELU_AUX_BIAS(cublas.CUBLASLT_EPILOGUE_RELU_AUX_BIAS),
+        /**
+         * {@code D = op(A) op(B)} times the ReLU's derivative read from the bit-mask at the aux pointer (as a
+         * {@link #RELU_AUX_BIAS} wrote it), and the bias gradient, D summed over the GEMM's n dimension (m values), written
+         * to the bias pointer.
+         */
         DRELU_BGRAD(cublas.CUBLASLT_EPILOGUE_DRELU_BGRAD);
 
         final int code;
@@ -79,6 +101,14 @@ public final class CublasLt implements AutoCloseable {
      */
     public record Shape(boolean transA, boolean transB, int m, int n, int k, Type ab, int lda, int ldb, int ldd, Epilogue epilogue,
                         long auxLd) {
+        /**
+         * Checks the shape as the record's comment says.
+         *
+         * @throws IllegalArgumentException naming the field, the value it needs and the value it got, for a null type or
+         *                                  epilogue, a size below 1, a leading dimension too small, an extent a long
+         *                                  cannot count, or a bit-mask leading dimension below m or not a multiple of 128
+         *                                  where the epilogue uses one
+         */
         public Shape {
             if (ab == null || epilogue == null) {
                 throw new IllegalArgumentException("a GEMM shape needs " + (ab == null ? "ab (the type of A and B)" : "an epilogue")
@@ -343,6 +373,7 @@ public final class CublasLt implements AutoCloseable {
             return new cublasLtMatrixLayoutOpaque_t(out.get(0));
         }
 
+        /** The GEMM shape this plan was made for, which every {@link #run} computes. */
         public Shape shape() {
             return shape;
         }

@@ -62,6 +62,10 @@ public final class CudaBackend implements ComputeBackend {
     /** Pinned host memory the host batches go through (grown on demand; idle between calls, which end synchronized). */
     private PinnedBuffer staging;
 
+    /**
+     * The backend on {@code ctx}'s device and stream, which it takes over: {@link #close()} closes the context too. Host
+     * batches larger than 64 MiB per f32 buffer go to the device in chunks of rows.
+     */
     public CudaBackend(DeviceContext ctx) {
         this(ctx, HOST_CHUNK_BYTES);
     }

@@ -17,9 +17,13 @@ public final class CudaException extends RuntimeException {
         CUBLAS_LT
     }
 
+    /** The library's status code: a {@code CUresult} or a {@code cublasStatus_t}, as {@link #library} says. */
     private final int code;
+    /** The call that failed, with the arguments that matter (e.g. sizes). */
     private final String call;
+    /** The library's name for the status, e.g. {@code CUDA_ERROR_OUT_OF_MEMORY}. */
     private final String errorName;
+    /** The library whose status {@link #code} is. */
     private final Library library;
 
     /** A failed CUDA driver call: {@code code} is its {@code CUresult}. */

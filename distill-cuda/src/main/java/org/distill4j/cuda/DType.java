@@ -4,7 +4,12 @@ import org.distill4j.store.ValueCodec;
 
 /** Element types of kernel inputs (and the gradient, written in the input's type). */
 public enum DType {
-    F32("f32", 4), F16("f16", 2), BF16("bf16", 2);
+    /** IEEE float32, 4 bytes per element; kernel name suffix {@code f32}. */
+    F32("f32", 4),
+    /** IEEE half precision, 2 bytes per element (round to nearest even); kernel name suffix {@code f16}. */
+    F16("f16", 2),
+    /** bfloat16, 2 bytes per element (round to nearest even); kernel name suffix {@code bf16}. */
+    BF16("bf16", 2);
 
     private final String suffix;
     private final int bytes;

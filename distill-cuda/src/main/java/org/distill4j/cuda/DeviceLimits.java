@@ -9,6 +9,11 @@ package org.distill4j.cuda;
  * @param clusters             whether kernels may be launched in thread-block clusters (sm_90 and later)
  */
 public record DeviceLimits(int multiprocessors, int sharedPerBlockOptin, int sharedPerSm, boolean clusters) {
+    /**
+     * Checks the limits.
+     *
+     * @throws IllegalArgumentException if the multiprocessors or either shared-memory size is not {@code > 0}
+     */
     public DeviceLimits {
         if (multiprocessors <= 0 || sharedPerBlockOptin <= 0 || sharedPerSm <= 0) {
             throw new IllegalArgumentException("device limits must be positive: " + multiprocessors + " multiprocessors, "

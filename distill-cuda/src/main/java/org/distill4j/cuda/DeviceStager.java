@@ -55,6 +55,14 @@ public final class DeviceStager implements AutoCloseable {
     /** Writes one batch into a pinned buffer (little-endian, from position 0); returns the bytes written. */
     @FunctionalInterface
     public interface Filler {
+        /**
+         * Writes the batch into {@code pinned}, a little-endian view of the slot's pinned memory at position 0 with
+         * {@link #slotBytes()} bytes of room, and returns how many bytes from 0 on it wrote (those are copied to the
+         * device). The view is valid only during the call: do not keep it. A count below 0 or above the room fails the
+         * stage with an {@link IllegalArgumentException}; an exception the filler throws leaves {@link #stage} as it is, and
+         * nothing is staged. It runs on the thread that called {@code stage}, and must not close its stager or context
+         * (see the class comment).
+         */
         long fill(ByteBuffer pinned);
     }
 

@@ -14,6 +14,13 @@ package org.distill4j.cuda;
  *                    multiple of it)
  */
 public record KernelPlan(String function, int block, int grid, int sharedBytes, int cluster) {
+    /**
+     * Checks the launch shape.
+     *
+     * @throws IllegalArgumentException naming the function, if {@code block}, {@code grid} or {@code cluster} is not
+     *                                  {@code > 0}, {@code sharedBytes} is negative, or the grid is not a multiple of the
+     *                                  cluster
+     */
     public KernelPlan {
         if (block <= 0 || grid <= 0 || sharedBytes < 0 || cluster <= 0 || grid % cluster != 0) {
             throw new IllegalArgumentException(function + ": invalid launch shape: block " + block + ", grid " + grid + ", "

@@ -64,6 +64,7 @@ public final class StoreBatches implements AutoCloseable {
             this.rows = rows;
         }
 
+        /** The number of rows staged: the length of the indices given to {@link StoreBatches#stage}, at least 1. */
         public int rows() {
             return rows;
         }
@@ -181,18 +182,28 @@ public final class StoreBatches implements AutoCloseable {
             this.vocab = vocab;
         }
 
+        /**
+         * The class ids on the device, {@code [rows, k]} int32 row-major, in the order the indices were staged (see
+         * {@link #checkIds()} for ids at or beyond the vocabulary). Owned by this object: freed when it is closed.
+         */
         public DeviceBuffer ids() {
             return ids;
         }
 
+        /**
+         * The entries' log-probabilities on the device, {@code [rows, k]} float32 row-major, matching {@link #ids()}
+         * entry for entry. Owned by this object: freed when it is closed.
+         */
         public DeviceBuffer logProbs() {
             return logProbs;
         }
 
+        /** The number of rows, as staged. */
         public int rows() {
             return rows;
         }
 
+        /** The entries per row: the store's {@code k}. */
         public int k() {
             return k;
         }
