@@ -55,6 +55,10 @@ public final class CudaMlpEngine implements StepEngine {
      * memory, so replays give the bits of launching the kernels one by one).
      */
     public record Options(MlpProgram.Precision precision, boolean fusedEpilogues, boolean graphs) {
+        /**
+         * The options as given, except that {@code fusedEpilogues} is taken as false for a precision other than
+         * {@link MlpProgram.Precision#F32} (bf16 fuses bias, activation and rounding into one kernel of its own).
+         */
         public Options {
             if (fusedEpilogues && precision != MlpProgram.Precision.F32) {
                 fusedEpilogues = false; // bf16 fuses bias, activation and rounding into one kernel instead
@@ -147,6 +151,10 @@ public final class CudaMlpEngine implements StepEngine {
     /** Where {@link #syncToStudent} puts the weights and optimizer state (e.g. {@link Dl4jMlp#writeBack} into the student). */
     @FunctionalInterface
     public interface WriteBack {
+        /**
+         * Takes the student's weights and optimizer state (the step and epoch counts, and Adam's moments or null) as the
+         * device holds them, read back for this call, on the thread that called {@link #syncToStudent}.
+         */
         void write(MlpWeights weights, MlpOptimizerState state);
     }
 

@@ -23,6 +23,7 @@ import org.distill4j.train.StepEngineProvider;
  */
 public final class CudaMlpEngineProvider implements StepEngineProvider {
     private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(CudaMlpEngineProvider.class);
+    /** The engine's name, {@value}: what {@code -Ddistill.engine=cuda-mlp} (or {@code DISTILL_ENGINE}) asks for. */
     public static final String NAME = "cuda-mlp";
 
     @Override

@@ -11,6 +11,12 @@ package org.distill4j.cuda.nn;
  * @param v      Adam's second moments, or null with {@code m}
  */
 public record MlpOptimizerState(int steps, int epochs, MlpWeights m, MlpWeights v) {
+    /**
+     * Checks the state.
+     *
+     * @throws IllegalArgumentException if {@code steps} or {@code epochs} is negative, or only one of {@code m} and
+     *                                  {@code v} is given
+     */
     public MlpOptimizerState {
         if (steps < 0 || epochs < 0) {
             throw new IllegalArgumentException("steps and epochs are counts, got " + steps + " and " + epochs);

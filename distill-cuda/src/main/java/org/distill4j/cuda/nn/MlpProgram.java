@@ -37,11 +37,26 @@ import java.util.Objects;
  */
 public final class MlpProgram {
     /** How the GEMMs compute. */
-    public enum Precision { F32, BF16 }
+    public enum Precision {
+        /** fp32 everywhere, the GEMMs without TF32. */
+        F32,
+        /**
+         * bf16 GEMM inputs (weights, activations, gradients of pre-activations) with fp32 accumulation and outputs; fp32
+         * master weights, optimizer state, pre-activations and logits.
+         */
+        BF16
+    }
 
     /** Element types of buffers. */
     public enum Elem {
-        F32(4), BF16(2), U8(1), I32(4);
+        /** IEEE float32, 4 bytes. */
+        F32(4),
+        /** bfloat16, 2 bytes. */
+        BF16(2),
+        /** Unsigned bytes: dropout masks and cuBLASLt's ReLU bit-masks (8 bits a byte). */
+        U8(1),
+        /** 32-bit signed integers: the labels. */
+        I32(4);
 
         private final int bytes;
 
@@ -49,6 +64,7 @@ public final class MlpProgram {
             this.bytes = bytes;
         }
 
+        /** Bytes per element. */
         public int bytes() {
             return bytes;
         }
@@ -56,6 +72,12 @@ public final class MlpProgram {
 
     /** A named device allocation of {@code elements} values. */
     public record Buffer(String name, Elem elem, long elements) {
+        /**
+         * Checks the buffer.
+         *
+         * @throws NullPointerException     if {@code name} is null
+         * @throws IllegalArgumentException if {@code elements} is not {@code > 0}
+         */
         public Buffer {
             Objects.requireNonNull(name, "name");
             if (elements <= 0) {
@@ -63,10 +85,12 @@ public final class MlpProgram {
             }
         }
 
+        /** The buffer's size in bytes: {@code elements} times the element size. */
         public long bytes() {
             return elements * elem.bytes();
         }
 
+        /** The whole buffer as one slice. */
         public Slice all() {
             return new Slice(this, 0, elements);
         }
@@ -74,6 +98,13 @@ public final class MlpProgram {
 
     /** Elements {@code [offset, offset + length)} of a buffer. */
     public record Slice(Buffer buffer, long offset, long length) {
+        /**
+         * Checks the slice.
+         *
+         * @throws NullPointerException     if {@code buffer} is null
+         * @throws IllegalArgumentException unless {@code offset >= 0}, {@code length > 0} and the slice ends within the
+         *                                  buffer, naming the buffer
+         */
         public Slice {
             Objects.requireNonNull(buffer, "buffer");
             if (offset < 0 || length <= 0 || offset + length > buffer.elements()) {
@@ -82,6 +113,7 @@ public final class MlpProgram {
             }
         }
 
+        /** The element type of the slice's buffer. */
         public Elem elem() {
             return buffer.elem();
         }
@@ -98,6 +130,7 @@ public final class MlpProgram {
 
     /** What a GEMM does after the product. */
     public enum Epilogue {
+        /** The product alone: {@code D = op(A) op(B)}; no bias. */
         NONE,
         /** {@code D += bias} (bias of length m, one per row of D, i.e. per output feature). */
         BIAS,
@@ -138,6 +171,15 @@ public final class MlpProgram {
             this(transA, transB, m, n, k, a, lda, b, ldb, d, ldd, epilogue, bias, null, 0);
         }
 
+        /**
+         * Checks the GEMM's wiring.
+         *
+         * @throws IllegalArgumentException when the epilogue and the bit-mask or bias disagree (given where it takes none,
+         *                                  missing where it needs one), the bit-mask is not U8 or its leading dimension is
+         *                                  below m, not a multiple of 128 or too large for its slice, the types are not
+         *                                  fp32 or bf16 A and B of one type and fp32 D, a matrix does not fit its slice
+         *                                  with its leading dimension, or the bias is not fp32 of length m
+         */
         public Gemm {
             if (epilogue.usesAux() != (aux != null)) {
                 throw new IllegalArgumentException("epilogue " + epilogue + (aux == null ? " needs" : " takes no") + " ReLU bit-mask");
@@ -491,10 +533,12 @@ public final class MlpProgram {
         return new Slice(b, s.offset(), s.length());
     }
 
+    /** How this program's GEMMs compute. */
     public Precision precision() {
         return precision;
     }
 
+    /** Whether bias, ReLU and bias gradients are fused into the GEMMs' cuBLASLt epilogues (fp32 programs only). */
     public boolean fusedEpilogues() {
         return fusedEpilogues;
     }
@@ -504,6 +548,7 @@ public final class MlpProgram {
         return rows;
     }
 
+    /** The student's parameters: where its weights and biases (and their bf16 copies) live. */
     public Net student() {
         return student;
     }
@@ -528,6 +573,7 @@ public final class MlpProgram {
         return rowOut;
     }
 
+    /** The student's logits of the step, fp32 {@code [rows, classes]} row-major. */
     public Buffer studentLogits() {
         return studentLogits;
     }

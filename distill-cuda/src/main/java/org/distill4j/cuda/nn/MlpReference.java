@@ -22,6 +22,12 @@ public final class MlpReference {
     private boolean[][] masks;
     private double[] scales;
 
+    /**
+     * The network of {@code spec} with a float64 copy of {@code weights}, as at the start of training: Adam's moments zero
+     * and no step taken.
+     *
+     * @throws IllegalArgumentException when {@code weights} do not have the spec's layers and sizes, naming the layer
+     */
     public MlpReference(MlpSpec spec, MlpWeights weights) {
         weights.check(spec);
         this.spec = spec;

@@ -11,6 +11,14 @@ import java.util.List;
  * @param optimizer how a training step updates the weights
  */
 public record MlpSpec(int inputs, List<Layer> layers, Optimizer optimizer) {
+    /**
+     * Keeps an unmodifiable copy of {@code layers} and checks that each layer takes what the one before gives (the first:
+     * {@code inputs}).
+     *
+     * @throws NullPointerException     if {@code layers} or one of its elements is null
+     * @throws IllegalArgumentException if there is no layer, or a layer's inputs differ from what the one before gives,
+     *                                  naming the layer
+     */
     public MlpSpec {
         layers = List.copyOf(layers);
         if (layers.isEmpty()) {
@@ -46,6 +54,13 @@ public record MlpSpec(int inputs, List<Layer> layers, Optimizer optimizer) {
      * @param dropout probability of dropping an input unit in training (0 for none)
      */
     public record Layer(int in, int out, Activation activation, double dropout) {
+        /**
+         * Checks the layer.
+         *
+         * @throws NullPointerException     if {@code activation} is null
+         * @throws IllegalArgumentException if {@code in} or {@code out} is not {@code > 0}, or {@code dropout} is outside
+         *                                  [0, 1) or NaN
+         */
         public Layer {
             java.util.Objects.requireNonNull(activation, "activation");
             if (in <= 0 || out <= 0) {
@@ -59,7 +74,14 @@ public record MlpSpec(int inputs, List<Layer> layers, Optimizer optimizer) {
 
     /** The activations the engine runs (those of DL4J it matches exactly). */
     public enum Activation {
-        IDENTITY, RELU, TANH, SIGMOID,
+        /** {@code z} itself (DL4J's identity, e.g. the logits layer). */
+        IDENTITY,
+        /** {@code max(z, 0)}; its derivative is taken as 0 at {@code z = 0}. */
+        RELU,
+        /** {@code tanh(z)}. */
+        TANH,
+        /** The logistic function {@code 1 / (1 + exp(-z))}. */
+        SIGMOID,
         /** DL4J's default GELU: {@code x * sigmoid(1.702 x)}. */
         GELU_SIGMOID;
 
@@ -100,8 +122,21 @@ public record MlpSpec(int inputs, List<Layer> layers, Optimizer optimizer) {
      * sqrt(v)), with decoupled weight decay (AdamW) when {@code weightDecay > 0}; or plain SGD.
      */
     public record Optimizer(Kind kind, double learningRate, double beta1, double beta2, double epsilon, double weightDecay) {
-        public enum Kind { ADAM, SGD }
+        /** Which update rule. */
+        public enum Kind {
+            /** Adam as DL4J applies it, with decoupled weight decay (AdamW) when {@code weightDecay > 0}. */
+            ADAM,
+            /** Plain SGD: {@code w -= learningRate * g}; its betas and epsilon are not used, and it takes no weight decay. */
+            SGD
+        }
 
+        /**
+         * Checks the settings.
+         *
+         * @throws NullPointerException     if {@code kind} is null
+         * @throws IllegalArgumentException if the learning rate, epsilon or weight decay is negative, infinite or NaN, a
+         *                                  beta is outside [0, 1) or NaN, or SGD is given a weight decay
+         */
         public Optimizer {
             java.util.Objects.requireNonNull(kind, "kind");
             if (!(learningRate >= 0) || Double.isInfinite(learningRate)) {
@@ -122,10 +157,20 @@ public record MlpSpec(int inputs, List<Layer> layers, Optimizer optimizer) {
             }
         }
 
+        /**
+         * Adam with learning rate {@code lr} and DL4J's defaults: beta1 0.9, beta2 0.999, epsilon 1e-8, no weight decay.
+         *
+         * @throws IllegalArgumentException if {@code lr} is negative, infinite or NaN
+         */
         public static Optimizer adam(double lr) {
             return new Optimizer(Kind.ADAM, lr, 0.9, 0.999, 1e-8, 0);
         }
 
+        /**
+         * Plain SGD with learning rate {@code lr} (0 for a network that is not trained, such as a teacher).
+         *
+         * @throws IllegalArgumentException if {@code lr} is negative, infinite or NaN
+         */
         public static Optimizer sgd(double lr) {
             return new Optimizer(Kind.SGD, lr, 0, 0, 0, 0);
         }
