@@ -86,8 +86,9 @@ public final class StoreImport {
         /** Logits: finite, or {@code -Infinity} for a class of zero probability; stored as they are. */
         LOGITS,
         /**
-         * Natural-log probabilities, each {@code <= 0} or {@code -Infinity}, each row's probabilities summing to 1 within
-         * the store's tolerance; stored as they are (one below -65504 becomes {@code -Infinity} in f16 and bf16).
+         * Natural-log probabilities, each {@code <= 0} (up to 1e-4 of rounding) or {@code -Infinity}, each row's
+         * probabilities summing to 1 within the store's tolerance; stored as they are (one below -65504 becomes
+         * {@code -Infinity} in f16 and bf16).
          */
         LOG_PROBS,
         /**
