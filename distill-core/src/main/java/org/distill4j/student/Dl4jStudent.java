@@ -177,6 +177,11 @@ public final class Dl4jStudent implements Student, org.distill4j.checkpoint.Chec
         }
         b.setOutputs(outputs.toArray(String[]::new));
         ComputationGraph copy = b.build();
+        // DL4J's TransferLearning builds the graph in float32 whatever the original's data type: a float64 student would
+        // silently train in float32 from rounded parameters. Convert it back before the parameters are copied in.
+        if (copy.getConfiguration().getDataType() != conf.getDataType()) {
+            copy = copy.convertDataType(conf.getDataType());
+        }
         // by layer name: the copy's own parameters, whatever order its vertices took
         for (org.deeplearning4j.nn.api.Layer l : graph.getLayers()) {
             org.deeplearning4j.nn.api.Layer c = copy.getLayer(l.conf().getLayer().getLayerName());

@@ -324,6 +324,31 @@ class Dl4jStudentTest {
         }
     }
 
+    /**
+     * DL4J's TransferLearning builds its graph in float32 whatever the original's data type: the copy with feature outputs
+     * must keep a float64 graph float64, its parameters not rounded to float32.
+     */
+    @Test
+    void featureOutputsKeepAFloat64GraphFloat64() {
+        org.nd4j.linalg.api.buffer.DataType f64 = org.nd4j.linalg.api.buffer.DataType.DOUBLE;
+        MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().seed(7).dataType(f64)
+                .updater(new Sgd(0.1)).weightInit(WeightInit.XAVIER).list()
+                .layer(new DenseLayer.Builder().nIn(IN).nOut(HIDDEN).activation(Activation.TANH).build())
+                .layer(new DenseLayer.Builder().nIn(HIDDEN).nOut(OUT).activation(Activation.IDENTITY).build())
+                .build());
+        net.init();
+        ComputationGraph base = net.toComputationGraph();
+        ComputationGraph g = Dl4jStudent.withFeatureOutputs(base, "0");
+        assertEquals(f64, g.getConfiguration().getDataType(), "the copy's configured data type");
+        assertEquals(f64, g.params().dataType(), "the copy's parameters");
+        assertArrayEquals(base.params().toDoubleVector(), g.params().toDoubleVector(), 0.0,
+                "the float64 parameters, not rounded to float32");
+        INDArray x = Nd4j.create(Inputs.logits(new Random(8), N, IN, 1.0), new long[]{N, IN}, 'c').castTo(f64);
+        assertEquals(f64, g.output(false, x)[0].dataType(), "the copy computes in float64");
+        assertArrayEquals(base.output(false, x)[0].ravel().toDoubleVector(), g.output(false, x)[0].ravel().toDoubleVector(), 0.0,
+                "the copy's logits are the graph's");
+    }
+
     /** IN -> 9 (tanh) -> 6 (relu) -> OUT logits, SGD: a step is linear in the gradients it is given. */
     private static MultiLayerNetwork twoHidden(long seed) {
         MultiLayerNetwork net = new MultiLayerNetwork(new NeuralNetConfiguration.Builder().seed(seed).updater(new Sgd(0.1))
