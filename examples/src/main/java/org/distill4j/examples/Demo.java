@@ -58,6 +58,8 @@ public final class Demo {
         public int teacherSamples = 10_000;
         public int teacherEpochs = 12;
         public int[] teacherHidden = {1200, 1200};
+        /** Channels of the trained teacher's convolution blocks before its hidden layers ({@link DemoModels#model}); empty: an MLP. */
+        public int[] teacherConv = {};
         public double teacherDropout = 0.2;
         public int transferSamples = 1_000;
         /**
@@ -80,6 +82,8 @@ public final class Demo {
         public boolean flip;
         public int studentEpochs = 40;
         public int[] studentHidden = {400, 400};
+        /** Channels of the students' convolution blocks before their hidden layers ({@link DemoModels#model}); empty: MLPs. */
+        public int[] studentConv = {};
         public int testSamples = 10_000;
         public int batchSize = 128;
         public double learningRate = 1e-3;
@@ -175,6 +179,9 @@ public final class Demo {
             }
             m.put("teacherSamples", teacherSamples);
             m.put("teacherEpochs", teacherEpochs);
+            if (teacherConv.length > 0) { // only then: the provenance of MLP runs stays as it was
+                m.put("teacherConv", List.of(java.util.Arrays.stream(teacherConv).boxed().toArray()));
+            }
             m.put("teacherHidden", List.of(java.util.Arrays.stream(teacherHidden).boxed().toArray()));
             m.put("teacherDropout", teacherDropout);
             m.put("transferSamples", transferSamples);
@@ -191,6 +198,9 @@ public final class Demo {
                 m.put("flip", true);
             }
             m.put("studentEpochs", studentEpochs);
+            if (studentConv.length > 0) {
+                m.put("studentConv", List.of(java.util.Arrays.stream(studentConv).boxed().toArray()));
+            }
             m.put("studentHidden", List.of(java.util.Arrays.stream(studentHidden).boxed().toArray()));
             m.put("testSamples", testSamples);
             m.put("batchSize", batchSize);
@@ -347,7 +357,7 @@ public final class Demo {
                 : List.of(s.teacherModel != null ? (TeacherSpec.isForeignModel(s.teacherModel)
                         ? TeacherSpec.djl(s.teacherModel, new TeacherSpec.Djl(null, null, null, null), 1)
                         : TeacherSpec.dl4j(s.teacherModel, 1))
-                        : TeacherSpec.trained(s.teacherHidden, s.teacherDropout, s.teacherEpochs, 1));
+                        : TeacherSpec.trained(s.teacherConv, s.teacherHidden, s.teacherDropout, s.teacherEpochs, 1));
         boolean teacherTrains = specs.stream().anyMatch(t -> t.model() == null); // a store-only teacher has no member at all
         // more samples than the split has: the run uses what there is (documented), says so, and provenance records it
         StringBuilder notes = new StringBuilder();
@@ -386,13 +396,19 @@ public final class Demo {
             for (int i = 0; i < specs.size(); i++) {
                 TeacherSpec spec = specs.get(i);
                 if (spec.model() == null && spec.hidden() != null) {
+                    String conv = s.recipe == null ? "--teacher-conv" : specs.size() == 1 ? "teacher.conv" : "teacher.ensemble[" + i + "].conv";
                     String field = s.recipe == null ? "--teacher-hidden" : specs.size() == 1 ? "teacher.hidden"
                             : "teacher.ensemble[" + i + "].hidden";
-                    DemoModels.checkFits(field, in, spec.hidden(), classes, s.updater(), limit);
+                    DemoModels.checkConv(conv, split.image(), spec.conv());
+                    DemoModels.checkFits(spec.conv().length > 0 ? conv + ", " + field : field, split.image(), spec.conv(), in,
+                            spec.hidden(), classes, s.updater(), limit);
                 }
             }
-            DemoModels.checkFits(s.recipe == null ? "--student-hidden" : "student.hidden", in, s.studentHidden, classes,
-                    s.updater(), limit);
+            String studentConv = s.recipe == null ? "--student-conv" : "student.conv";
+            String studentHidden = s.recipe == null ? "--student-hidden" : "student.hidden";
+            DemoModels.checkConv(studentConv, split.image(), s.studentConv);
+            DemoModels.checkFits(s.studentConv.length > 0 ? studentConv + ", " + studentHidden : studentHidden, split.image(),
+                    s.studentConv, in, s.studentHidden, classes, s.updater(), limit);
         } catch (IllegalArgumentException e) {
             throw new org.distill4j.examples.recipe.RecipeException(recipeFile(s) + e.getMessage());
         }
@@ -475,10 +491,11 @@ public final class Demo {
                 String rowName = specs.size() == 1 ? "teacher" : "teacher " + (i + 1);
                 long t0 = System.nanoTime();
                 if (spec.model() == null) {
-                    MultiLayerNetwork net = DemoModels.mlp(in, spec.hidden(), classes, spec.dropout(), s.updater(), s.seed + 100L * i);
+                    MultiLayerNetwork net = DemoModels.model(split.image(), spec.conv(), spec.hidden(), classes, spec.dropout(),
+                            s.updater(), s.seed + 100L * i);
                     DistillResult tr = train(s, rowName, s.seed, net, null, new CrossEntropy(), List.of(), teacherSet, test, spec.epochs(),
                             null, backend, header);
-                    rows.add(row(rowName, DemoModels.shape(in, spec.hidden(), classes) + ", dropout " + spec.dropout(),
+                    rows.add(row(rowName, DemoModels.shape(split.image(), spec.conv(), spec.hidden(), classes) + ", dropout " + spec.dropout(),
                             net.numParams(), teacherSet.size(), spec.epochs(), "ce", tr));
                     results.put(rowName, tr);
                     saveModel(s, rowName, net);
@@ -507,12 +524,15 @@ public final class Demo {
                 teacherRecords.add(t);
             }
             if (!s.allFeatures().isEmpty()) { // a loaded teacher's layers are known now: check the terms before any student trains
+                MultiLayerNetwork studentNet = initialStudent(s, split.image(), classes, null);
                 if (s.rowFeatures != null && s.namedRows) {
                     for (Map.Entry<String, List<FeatureTerm>> row : s.rowFeatures.entrySet()) {
                         checkFeatureLayers("loss." + row.getKey(), row.getValue(), teacherNet, specs.get(0).model());
+                        checkFeatureMaps(recipeFile(s) + "loss." + row.getKey(), row.getValue(), studentNet, teacherNet, in);
                     }
                 } else {
                     checkFeatureLayers("loss", s.allFeatures(), teacherNet, specs.get(0).model());
+                    checkFeatureMaps(recipeFile(s) + "loss", s.allFeatures(), studentNet, teacherNet, in);
                 }
             }
             Teacher liveTeacher = null;
@@ -796,9 +816,9 @@ public final class Demo {
                 description = description + ", mixup(" + s.mixup + ")";
             }
             org.distill4j.data.Augmentation augmentation = augmentation(loss, features);
-            String shape = DemoModels.shape(in, s.studentHidden, classes);
+            String shape = DemoModels.shape(image, s.studentConv, s.studentHidden, classes);
             if (!s.seeded()) {
-                MultiLayerNetwork net = initialStudent(s, in, classes, null);
+                MultiLayerNetwork net = initialStudent(s, image, classes, null);
                 Dataset data = data(loss, features);
                 DistillResult r = train(s, label, s.seed, net, teacher, loss, features, data, test, s.studentEpochs, augmentation, backend,
                         header);
@@ -812,7 +832,7 @@ public final class Demo {
             for (long seed : s.seeds) {
                 // the same initial weights and batch order for every row of one seed: the rows stay paired
                 String run = seedLabel(label, seed); // its own checkpoints (<row>-seed-<n>, -seed-minus-<n> below 0) and model file
-                MultiLayerNetwork net = initialStudent(s, in, classes, seed);
+                MultiLayerNetwork net = initialStudent(s, image, classes, seed);
                 bySeed.put(seed, train(s, run, seed, net, teacher, loss, features, data(loss, features), test, s.studentEpochs,
                         augmentation, backend, header));
                 saveModel(s, run, net);
@@ -833,8 +853,8 @@ public final class Demo {
      * {@link Settings#seeds}, alone: the same seed gives every student row the same start (the rows stay paired), another
      * seed another start, whatever {@link Settings#seed} is. Without seeds ({@code runSeed} null) from {@code seed + 1}.
      */
-    static MultiLayerNetwork initialStudent(Settings s, int in, int classes, Long runSeed) {
-        return DemoModels.mlp(in, s.studentHidden, classes, 0, s.updater(), runSeed != null ? runSeed : s.seed + 1);
+    static MultiLayerNetwork initialStudent(Settings s, org.distill4j.data.ImageShape image, int classes, Long runSeed) {
+        return DemoModels.model(image, s.studentConv, s.studentHidden, classes, 0, s.updater(), runSeed != null ? runSeed : s.seed + 1);
     }
 
     /** Records a distilled row's gain over the student alone: the mean (and sample std) of the paired per-seed differences. */
@@ -995,15 +1015,22 @@ public final class Demo {
 
     /**
      * A feature loss term of the distilled rows: the registered feature loss {@code name} with its settings, between the
-     * student's hidden layer {@code studentLayer} and the teacher's {@code teacherLayer} (0-based; a hint's sizes are
-     * theirs). The student trains as a ComputationGraph with that layer as an extra output, and its trained weights go
-     * back into the row's network.
+     * student's layer {@code studentLayer} and the teacher's {@code teacherLayer} (0-based indexes among the networks'
+     * layers, as DL4J counts them: a convolution block of {@link DemoModels#model} is two; a hint's sizes are theirs),
+     * named {@code student} and {@code teacher} in tables ("1", "conv0"). The student trains as a ComputationGraph with
+     * that layer as an extra output, and its trained weights go back into the row's network.
      */
-    public record FeatureTerm(String name, double weight, Map<String, Object> settings, int studentLayer, int teacherLayer) {
-        /** For the table: {@code 0.5*rkd(student 0, teacher 1)}. */
+    public record FeatureTerm(String name, double weight, Map<String, Object> settings, int studentLayer, int teacherLayer,
+                              String student, String teacher) {
+        /** A term between layers named by their indexes (MLPs: hidden layer i is layer i). */
+        public FeatureTerm(String name, double weight, Map<String, Object> settings, int studentLayer, int teacherLayer) {
+            this(name, weight, settings, studentLayer, teacherLayer, String.valueOf(studentLayer), String.valueOf(teacherLayer));
+        }
+
+        /** For the table: {@code 0.5*rkd(student 0, teacher 1)}, {@code at(student conv1, teacher conv1, beta=1000.0)}. */
         String describe() {
             String w = weight == 1.0 ? "" : (weight == Math.rint(weight) ? String.valueOf((long) weight) : String.valueOf(weight)) + "*";
-            List<String> parts = new ArrayList<>(List.of("student " + studentLayer, "teacher " + teacherLayer));
+            List<String> parts = new ArrayList<>(List.of("student " + student, "teacher " + teacher));
             settings.forEach((k, v) -> parts.add(k + "=" + v));
             return w + name + "(" + String.join(", ", parts) + ")";
         }
@@ -1199,6 +1226,42 @@ public final class Demo {
             size *= shape[d];
         }
         return Math.toIntExact(size);
+    }
+
+    /** The shape of one sample's output of layer {@code i} ({C, H, W} for a convolution), from a forward pass of zeros. */
+    private static long[] featureShape(MultiLayerNetwork net, int i, int in) {
+        org.nd4j.linalg.api.ndarray.INDArray x = org.nd4j.linalg.factory.Nd4j.zeros(org.nd4j.linalg.api.buffer.DataType.FLOAT, 1, in);
+        long[] shape = net.feedForwardToLayer(i, x, false).get(i + 1).shape();
+        return java.util.Arrays.copyOfRange(shape, 1, shape.length);
+    }
+
+    /**
+     * An attention-transfer term compares maps {C, H, W} of the same height and width: a usage error naming the term and
+     * both layers' shapes otherwise (a loaded teacher's layer is only known now; a recipe's trained models are checked
+     * when it loads), before any student trains rather than at the first batch.
+     */
+    private static void checkFeatureMaps(String where, List<FeatureTerm> features, MultiLayerNetwork studentNet,
+                                         MultiLayerNetwork teacherNet, int in) {
+        for (FeatureTerm f : features) {
+            if (!f.name().equals(org.distill4j.loss.AttentionTransfer.NAME)) {
+                continue;
+            }
+            long[] st = featureShape(studentNet, f.studentLayer(), in);
+            long[] te = featureShape(teacherNet, f.teacherLayer(), in);
+            if (st.length != 3 || te.length != 3 || st[1] != te[1] || st[2] != te[2]) {
+                throw new org.distill4j.examples.recipe.RecipeException(where + ": feature loss '" + f.name() + "' compares maps"
+                        + " {C, H, W} of the same height and width, and student layer " + f.student() + " gives " + dims(st)
+                        + ", teacher layer " + f.teacher() + " gives " + dims(te));
+            }
+        }
+    }
+
+    /** "16x14x14", "400 values" for a message. */
+    private static String dims(long[] shape) {
+        if (shape.length == 1) {
+            return shape[0] + " values";
+        }
+        return String.join("x", java.util.Arrays.stream(shape).mapToObj(String::valueOf).toList()) + " maps";
     }
 
     /**

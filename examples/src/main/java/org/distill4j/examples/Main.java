@@ -405,6 +405,7 @@ public final class Main {
                 case "--teacher-samples" -> s.teacherSamples = positive(a, v);
                 case "--teacher-epochs" -> s.teacherEpochs = positive(a, v);
                 case "--teacher-hidden" -> s.teacherHidden = sizes(a, v);
+                case "--teacher-conv" -> s.teacherConv = sizes(a, v);
                 case "--teacher-dropout" -> s.teacherDropout = dropout(a, v);
                 case "--transfer-samples" -> s.transferSamples = positive(a, v);
                 case "--unlabeled-samples" -> s.unlabeledSamples = nonNegative(a, v);
@@ -412,6 +413,7 @@ public final class Main {
                 case "--shift" -> s.shift = positive(a, v);
                 case "--student-epochs" -> s.studentEpochs = positive(a, v);
                 case "--student-hidden" -> s.studentHidden = sizes(a, v);
+                case "--student-conv" -> s.studentConv = sizes(a, v);
                 case "--test-samples" -> s.testSamples = positive(a, v);
                 case "--batch-size" -> s.batchSize = positive(a, v);
                 case "--lr" -> s.learningRate = positiveDouble(a, v);
@@ -525,6 +527,8 @@ public final class Main {
                   --teacher-samples N    training samples for the teacher (default %d)
                   --teacher-epochs N     (default %d)
                   --teacher-hidden A,B   teacher hidden layer sizes (default %s)
+                  --teacher-conv C1,C2   convolution blocks before the teacher's hidden layers, their channels
+                                         (3x3 convolution, ReLU, 2x2 max pool each; default: none, an MLP)
                   --teacher-dropout P    probability of dropping a hidden unit, in [0, 1) (default %s)
                   --transfer-samples N   the students' training set (default %d)
                   --unlabeled-samples N  N more training samples, after the transfer set's, that the distilled
@@ -540,6 +544,7 @@ public final class Main {
                                          --shift (for classes that do not depend on facing; default: none)
                   --student-epochs N     (default %d)
                   --student-hidden A,B   student hidden layer sizes (default %s)
+                  --student-conv C1,C2   convolution blocks before the students' hidden layers, as --teacher-conv
                   --test-samples N       (default %d)
                   --batch-size N         (default %d)
                   --lr X                 Adam learning rate (default %s)

@@ -5,31 +5,38 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * One teacher of an experiment: trained here (an MLP spec), loaded from a saved DL4J model, or a
- * foreign model run through DJL (ONNX, TorchScript). In an ensemble each member has a weight.
+ * One teacher of an experiment: trained here (an MLP or a small CNN spec, {@link DemoModels#model}), loaded from a saved
+ * DL4J model, or a foreign model run through DJL (ONNX, TorchScript). In an ensemble each member has a weight.
  *
- * @param hidden  hidden layer sizes of a trained MLP (null for a loaded model)
- * @param dropout dropout of a trained MLP
+ * @param hidden  hidden layer sizes of a trained model (null for a loaded model)
+ * @param conv    channels of a trained model's convolution blocks, before its hidden layers (empty for an MLP, null for a
+ *                loaded model)
+ * @param dropout dropout of a trained model (on its dense layers' inputs)
  * @param epochs  epochs of a trained MLP
  * @param model   a model file to load (null for a trained MLP)
  * @param djl     how to run {@code model} through DJL; null for a DL4J model file
  * @param weight  the member's weight in an ensemble (normalized there)
  */
-public record TeacherSpec(int[] hidden, double dropout, int epochs, Path model, Djl djl, double weight) {
+public record TeacherSpec(int[] hidden, int[] conv, double dropout, int epochs, Path model, Djl djl, double weight) {
 
     /** A trained MLP teacher. */
     public static TeacherSpec trained(int[] hidden, double dropout, int epochs, double weight) {
-        return new TeacherSpec(hidden.clone(), dropout, epochs, null, null, weight);
+        return trained(new int[0], hidden, dropout, epochs, weight);
+    }
+
+    /** A trained teacher with convolution blocks of {@code conv} channels before its hidden layers (none: an MLP). */
+    public static TeacherSpec trained(int[] conv, int[] hidden, double dropout, int epochs, double weight) {
+        return new TeacherSpec(hidden.clone(), conv.clone(), dropout, epochs, null, null, weight);
     }
 
     /** A saved DL4J MultiLayerNetwork. */
     public static TeacherSpec dl4j(Path model, double weight) {
-        return new TeacherSpec(null, 0, 0, model, null, weight);
+        return new TeacherSpec(null, null, 0, 0, model, null, weight);
     }
 
     /** A foreign model through DJL. */
     public static TeacherSpec djl(Path model, Djl djl, double weight) {
-        return new TeacherSpec(null, 0, 0, model, djl, weight);
+        return new TeacherSpec(null, null, 0, 0, model, djl, weight);
     }
 
     /** Whether the file's extension says it is a model for DJL (ONNX or TorchScript) rather than a DL4J zip. */

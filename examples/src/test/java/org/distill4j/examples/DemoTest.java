@@ -13,7 +13,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class DemoTest {
     private static float[] initialWeights(Demo.Settings s, Long runSeed) {
-        return Demo.initialStudent(s, 12, 3, runSeed).params().toFloatVector();
+        return Demo.initialStudent(s, org.distill4j.data.ImageShape.grayscale(3, 4), 3, runSeed).params().toFloatVector();
     }
 
     @Test

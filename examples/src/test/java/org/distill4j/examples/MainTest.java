@@ -133,6 +133,26 @@ class MainTest {
         assertTrue(provenance.contains("\"shift\": 3") && provenance.contains("\"flip\": true"), provenance);
     }
 
+    /**
+     * --teacher-conv and --student-conv make CNNs of the demo's models (the table and the provenance say so); blocks the
+     * 28x28 images cannot take are a usage error naming the option, before anything trains.
+     */
+    @Test
+    void convOptionsMakeCnnsAndTooManyBlocksAreRefused(@TempDir Path tmp) throws Exception {
+        assertEquals(0, run("demo", "--quiet", "--data", "embedded", "--out", tmp.toString(), "--teacher-samples", "60",
+                "--teacher-epochs", "1", "--teacher-conv", "3", "--teacher-hidden", "8", "--transfer-samples", "30",
+                "--student-epochs", "1", "--student-conv", "2,3", "--student-hidden", "4", "--test-samples", "30"), err());
+        assertTrue(out().contains("28x28-conv3-8-10, dropout") && out().contains("28x28-conv2-conv3-4-10"), out());
+        String provenance = Files.readString(tmp.resolve("provenance.json"));
+        assertTrue(provenance.contains("\"teacherConv\": [\n") && provenance.contains("\"studentConv\": ["), provenance);
+        errBytes.reset();
+        outBytes.reset();
+        assertEquals(2, run("demo", "--quiet", "--data", "embedded", "--out", tmp.resolve("b").toString(), "--student-conv", "2,2,2,2,2"));
+        assertEquals("distill demo: --student-conv: 5 convolution blocks, but 1x28x28 images take at most 4 (each block's 2x2 pool"
+                + " halves the sides: 28x28, 14x14, 7x7, 3x3, 1x1)\n", err());
+        assertFalse(out().contains("teacher"), "nothing trained: " + out());
+    }
+
     /** Top-k beyond the classes is a usage error before any teacher trains or loads (it used to fail in the store header after). */
     @Test
     void aTopKBeyondTheClassesFailsBeforeTheTeacherRuns(@TempDir Path tmp) throws Exception {

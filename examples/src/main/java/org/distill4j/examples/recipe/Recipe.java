@@ -94,7 +94,11 @@ public record Recipe(String name, Path source, Data data, Teacher teacher, Stude
     public record Store(Path path, int topK, String dtype) {
     }
 
-    public record Student(int[] hidden) {
+    /**
+     * @param conv   channels of the convolution blocks before the hidden layers (empty: an MLP)
+     * @param hidden the hidden layers' sizes
+     */
+    public record Student(int[] conv, int[] hidden) {
     }
 
     /**
@@ -117,12 +121,15 @@ public record Recipe(String name, Path source, Data data, Teacher teacher, Stude
 
     /**
      * A registered loss with a weight and its settings: a logit loss ({@code studentLayer} and {@code teacherLayer} null)
-     * or a feature loss between the student's hidden layer {@code studentLayer} and the teacher's hidden layer
-     * {@code teacherLayer} (0-based; a hint's sizes come from those layers, not from its settings).
+     * or a feature loss between the student's layer {@code studentLayer} and the teacher's layer {@code teacherLayer}
+     * (0-based indexes among the networks' layers, a convolution block being two; a hint's sizes come from those layers, not
+     * from its settings), which the recipe named {@code studentName} and {@code teacherName} ("1" for hidden layer 1,
+     * "conv0" for the first convolution block).
      */
-    public record LossTerm(String name, double weight, Map<String, Object> settings, Integer studentLayer, Integer teacherLayer) {
+    public record LossTerm(String name, double weight, Map<String, Object> settings, Integer studentLayer, Integer teacherLayer,
+                           String studentName, String teacherName) {
         public LossTerm(String name, double weight, Map<String, Object> settings) {
-            this(name, weight, settings, null, null);
+            this(name, weight, settings, null, null, null, null);
         }
 
         /** Whether this is a feature loss (on hidden layers), not a logit loss. */

@@ -59,12 +59,12 @@ public final class RecipeLoader {
     private static final Set<String> DATA = Set.of("dataset", "path", "teacherSamples", "transferSamples", "unlabeledSamples",
             "testSamples", "shuffle");
     private static final List<String> DJL_KEYS = List.of("engine", "inputShape", "logits", "outputNames");
-    private static final Set<String> MEMBER = Set.of("hidden", "dropout", "epochs", "model", "engine", "inputShape", "logits",
-            "outputNames", "weight");
-    private static final Set<String> TEACHER = Set.of("hidden", "dropout", "epochs", "model", "engine", "inputShape", "logits",
-            "outputNames", "weight", "store", "ensemble", "combine");
+    private static final Set<String> MEMBER = Set.of("conv", "hidden", "dropout", "epochs", "model", "engine", "inputShape",
+            "logits", "outputNames", "weight");
+    private static final Set<String> TEACHER = Set.of("conv", "hidden", "dropout", "epochs", "model", "engine", "inputShape",
+            "logits", "outputNames", "weight", "store", "ensemble", "combine");
     private static final Set<String> STORE = Set.of("path", "topk", "dtype");
-    private static final Set<String> STUDENT = Set.of("hidden");
+    private static final Set<String> STUDENT = Set.of("conv", "hidden");
     private static final Set<String> TRAINING = Set.of("epochs", "batchSize", "learningRate", "seed", "seeds", "backend",
             "optimizer", "schedules", "checkpoint", "mixup", "shift",
             "flip");
@@ -300,7 +300,8 @@ public final class RecipeLoader {
             if (te.containsKey("weight")) {
                 throw error(te.get("weight"), "teacher.weight", "weight applies to members of teacher.ensemble");
             }
-            boolean storedOnly = te.containsKey("store") && !te.containsKey("model") && !te.containsKey("hidden");
+            boolean storedOnly = te.containsKey("store") && !te.containsKey("model") && !te.containsKey("hidden")
+                    && !te.containsKey("conv");
             teacher = storedOnly ? new Recipe.Teacher(List.of(), EnsembleTeacher.Combine.PROBABILITIES, null)
                     : new Recipe.Teacher(List.of(member(te, teacherNode, "teacher", source, rteacher)),
                     EnsembleTeacher.Combine.PROBABILITIES, null);
@@ -344,8 +345,14 @@ public final class RecipeLoader {
         }
         Node studentNode = required(t, top, "", "student");
         Map<String, Node> st = mapping(studentNode, "student", STUDENT);
-        Recipe.Student student = new Recipe.Student(sizes(required(st, studentNode, "student", "hidden"), "student.hidden"));
-        put("student", Map.of("hidden", List.of(box(student.hidden()))));
+        int[] studentConv = st.containsKey("conv") ? channels(st.get("conv"), "student.conv") : new int[0];
+        Recipe.Student student = new Recipe.Student(studentConv, sizes(required(st, studentNode, "student", "hidden"), "student.hidden"));
+        Map<String, Object> rstudent = new LinkedHashMap<>();
+        if (studentConv.length > 0) { // only then: the resolved recipes of MLP runs stay as they were
+            rstudent.put("conv", List.of(box(studentConv)));
+        }
+        rstudent.put("hidden", List.of(box(student.hidden())));
+        put("student", rstudent);
 
         Map<String, Node> tr = section(t, "training", TRAINING);
         String backend = tr.containsKey("backend") ? string(tr.get("backend"), "training.backend").toLowerCase(java.util.Locale.ROOT)
@@ -519,8 +526,8 @@ public final class RecipeLoader {
                 Map<String, Object> rt = new LinkedHashMap<>();
                 rt.put("name", lossName);
                 rt.put("weight", ft.weight());
-                rt.put("student", ft.studentLayer());
-                rt.put("teacher", ft.teacherLayer());
+                rt.put("student", resolvedLayer(ft.studentName()));
+                rt.put("teacher", resolvedLayer(ft.teacherName()));
                 rt.putAll(ft.settings());
                 resolvedTerms.add(rt);
                 continue;
@@ -621,10 +628,6 @@ public final class RecipeLoader {
     private Recipe.LossTerm featureTerm(MappingNode tm, Map<String, Node> fields, String p, String lossName, Recipe.Teacher teacher,
                                         Recipe.Student student) {
         FeatureLosses.Entry entry = FeatureLosses.entries().stream().filter(e -> e.name().equals(lossName)).findFirst().orElseThrow();
-        if (lossName.equals(org.distill4j.loss.AttentionTransfer.NAME)) {
-            throw error(fields.get("name"), p + ".name", "'" + lossName + "' compares activation maps {C, H, W}, and a recipe's"
-                    + " models are MLPs whose hidden layers are vectors; use hint, rkd, sp or pkt");
-        }
         List<String> own = entry.settings().stream().filter(k -> !k.equals("studentSize") && !k.equals("teacherSize")).toList();
         double weight = fields.containsKey("weight") ? number(fields.get("weight"), p + ".weight") : 1.0;
         if (!(weight >= 0) || Double.isInfinite(weight)) {
@@ -648,7 +651,7 @@ public final class RecipeLoader {
             }
             settings.put(k, scalar(f.getValue(), p + "." + k));
         }
-        int studentLayer = layer(fields, tm, p + ".student", student.hidden().length, "student.hidden");
+        Layer studentLayer = layer(fields, tm, p + ".student", student.conv().length, student.hidden().length, "student");
         if (teacher.store() != null || teacher.members().size() != 1 || teacher.members().get(0).djl() != null) {
             String what = teacher.store() != null ? "a teacher whose outputs come from a store (teacher.store)"
                     : teacher.members().size() != 1 ? "an ensemble of " + teacher.members().size() + " teachers"
@@ -657,8 +660,27 @@ public final class RecipeLoader {
                     + " (teacher.hidden, or teacher.model naming a DL4J .zip); this recipe has " + what);
         }
         org.distill4j.examples.TeacherSpec t = teacher.members().get(0);
-        int teacherLayer = t.model() == null ? layer(fields, tm, p + ".teacher", t.hidden().length, "teacher.hidden")
-                : layer(fields, tm, p + ".teacher", -1, null); // a loaded model's layers are checked when it is loaded
+        Layer teacherLayer = t.model() == null ? layer(fields, tm, p + ".teacher", t.conv().length, t.hidden().length, "teacher")
+                : layer(fields, tm, p + ".teacher", -1, -1, null); // a loaded model's layers are checked when it is loaded
+        if (lossName.equals(org.distill4j.loss.AttentionTransfer.NAME)) {
+            // maps {C, H, W} of the same sides: blocks of one index have them (each block halves both models' sides alike)
+            if (!studentLayer.conv()) {
+                throw error(field(fields, p + ".student"), p + ".student", "'" + lossName + "' compares the activation maps"
+                        + " {C, H, W} of convolution blocks; name one of student.conv's blocks" + blocks(student.conv().length)
+                        + ", not hidden layer " + studentLayer.name());
+            }
+            if (t.model() == null && !teacherLayer.conv()) {
+                throw error(field(fields, p + ".teacher"), p + ".teacher", "'" + lossName + "' compares the activation maps"
+                        + " {C, H, W} of convolution blocks; name one of teacher.conv's blocks" + blocks(t.conv().length)
+                        + ", not hidden layer " + teacherLayer.name());
+            }
+            if (t.model() == null && !teacherLayer.name().equals(studentLayer.name())) {
+                throw error(field(fields, p + ".teacher"), p + ".teacher", "'" + lossName + "' compares maps of the same height and"
+                        + " width, and block " + teacherLayer.name() + "'s sides are not " + studentLayer.name() + "'s (each block's"
+                        + " pool halves them); name the same block in both, e.g. student: " + studentLayer.name() + ", teacher: "
+                        + studentLayer.name());
+            }
+        }
         Map<String, Object> check = new LinkedHashMap<>(settings);
         if (entry.settings().contains("studentSize")) {
             check.put("studentSize", 1);
@@ -669,25 +691,67 @@ public final class RecipeLoader {
         } catch (IllegalArgumentException e) {
             throw error(settingNamed(e.getMessage(), fields, tm), p, e.getMessage());
         }
-        return new Recipe.LossTerm(lossName, weight, settings, studentLayer, teacherLayer);
+        return new Recipe.LossTerm(lossName, weight, settings, studentLayer.index(), teacherLayer.index(), studentLayer.name(),
+                teacherLayer.name());
     }
 
     /**
-     * A feature term's layer index: a whole number in [0, layers) ({@code layers}: the model's hidden layers; -1 when they
-     * are not known yet, a model loaded at run time: any index >= 0).
+     * A layer a feature term reads: its index among the network's layers ({@link org.distill4j.examples.DemoModels#model}
+     * puts a convolution and a pool per block before the hidden layers), and its name as the recipe gives it ("1" for
+     * hidden layer 1, "conv0" for block 0).
      */
-    private int layer(Map<String, Node> fields, Node parent, String path, int layers, String sizes) {
-        required(fields, parent, path.substring(0, path.lastIndexOf('.')), path.substring(path.lastIndexOf('.') + 1));
-        long v = integer(fields, path, -1);
-        if (layers < 0 && (v < 0 || v > Integer.MAX_VALUE)) {
-            throw error(field(fields, path), path, "expected the index of a hidden layer of the teacher model, a whole number >= 0"
-                    + " (its layers are checked when it is loaded), got " + v);
+    private record Layer(int index, String name, boolean conv) {
+    }
+
+    /** " (conv0 to conv2)", " (conv0)", or ": student.conv has none" for a message. */
+    private static String blocks(int conv) {
+        return conv == 0 ? " (it has none)" : conv == 1 ? " (conv0)" : " (conv0 to conv" + (conv - 1) + ")";
+    }
+
+    /**
+     * A feature term's layer: a hidden layer's index, a whole number in [0, hidden), or a convolution block's name,
+     * {@code conv<i>} for i in [0, conv), whose activation map (the convolution's output, before its pool) is read. For a
+     * model loaded at run time ({@code hidden} -1) an index of its layers as DL4J counts them, any whole number >= 0 here
+     * (checked when it is loaded).
+     *
+     * @param role "student" or "teacher", for the message
+     */
+    private Layer layer(Map<String, Node> fields, Node parent, String path, int conv, int hidden, String role) {
+        Node n = required(fields, parent, path.substring(0, path.lastIndexOf('.')), path.substring(path.lastIndexOf('.') + 1));
+        String text = scalarText(n, path, hidden < 0 ? "a whole number" : "a hidden layer's index or a block's name (conv0, ...)");
+        java.util.regex.Matcher block = java.util.regex.Pattern.compile("conv(0|[1-9][0-9]{0,8})").matcher(text);
+        if (hidden < 0) {
+            if (block.matches()) {
+                throw error(n, path, "a loaded teacher's layers are named by their index in the model as DL4J counts them (0-based,"
+                        + " a convolution and its pool being two layers), not by block name; got '" + text + "'");
+            }
+            long v = integer(fields, path, -1);
+            if (v < 0 || v > Integer.MAX_VALUE) {
+                throw error(n, path, "expected the index of a hidden layer of the teacher model, a whole number >= 0"
+                        + " (its layers are checked when it is loaded), got " + v);
+            }
+            return new Layer((int) v, String.valueOf(v), false);
         }
-        if (layers >= 0 && (v < 0 || v >= layers)) {
-            throw error(field(fields, path), path, "expected the index of a hidden layer, 0 to " + (layers - 1) + " (" + sizes
-                    + " has " + layers + "), got " + v);
+        String expected = "expected the index of a hidden layer, 0 to " + (hidden - 1) + " (" + role + ".hidden has " + hidden + ")"
+                + (conv > 0 ? ", or a convolution block, conv0 to conv" + (conv - 1) + " (" + role + ".conv has " + conv + ")" : "");
+        if (block.matches()) {
+            int b = Integer.parseInt(block.group(1));
+            if (b >= conv) {
+                throw error(n, path, conv == 0 ? "'" + text + "' names a convolution block, and " + role + " has none (no " + role
+                        + ".conv); " + expected : expected + ", got '" + text + "'");
+            }
+            return new Layer(2 * b, "conv" + b, true);
         }
-        return (int) v;
+        long v;
+        try {
+            v = Long.parseLong(text);
+        } catch (NumberFormatException e) {
+            throw error(n, path, expected + ", got '" + text + "'");
+        }
+        if (v < 0 || v >= hidden) {
+            throw error(n, path, expected + ", got " + v);
+        }
+        return new Layer(2 * conv + (int) v, String.valueOf(v), false);
     }
 
     /**
@@ -811,17 +875,22 @@ public final class RecipeLoader {
                     throw error(m.get(k), path + "." + k, "'" + k + "' applies to a foreign model (model: *.onnx or *.pt)");
                 }
             }
-            TeacherSpec spec = TeacherSpec.trained(sizes(required(m, parent, path, "hidden"), path + ".hidden"),
+            int[] conv = m.containsKey("conv") ? channels(m.get("conv"), path + ".conv") : new int[0];
+            TeacherSpec spec = TeacherSpec.trained(conv, sizes(required(m, parent, path, "hidden"), path + ".hidden"),
                     fraction(m, path + ".dropout", 0.0), positive(m, path + ".epochs", 10), weight);
+            if (conv.length > 0) { // only then: the resolved recipes of MLP teachers stay as they were
+                resolvedMember.put("conv", List.of(box(conv)));
+            }
             resolvedMember.put("hidden", List.of(box(spec.hidden())));
             resolvedMember.put("dropout", spec.dropout());
             resolvedMember.put("epochs", spec.epochs());
             resolvedMember.put("weight", weight);
             return spec;
         }
-        for (String k : List.of("hidden", "dropout", "epochs")) {
+        for (String k : List.of("conv", "hidden", "dropout", "epochs")) {
             if (m.containsKey(k)) {
-                throw error(m.get(k), path + "." + k, "a teacher is either loaded (model) or trained (hidden, dropout, epochs), not both");
+                throw error(m.get(k), path + "." + k, "a teacher is either loaded (model) or trained (conv, hidden, dropout, epochs),"
+                        + " not both");
             }
         }
         Node modelNode = m.get("model");
@@ -1285,21 +1354,36 @@ public final class RecipeLoader {
     }
 
     private int[] sizes(Node n, String path) {
+        return sizes(n, path, "expected a list of layer sizes, e.g. [400, 400]", "a layer size");
+    }
+
+    /** A feature term's layer in the resolved recipe: a hidden layer's index as a number, a block's name as it is. */
+    private static Object resolvedLayer(String name) {
+        return name.startsWith("conv") ? name : (Object) Integer.valueOf(name);
+    }
+
+    /** A model's {@code conv}: the channels of its convolution blocks, e.g. [16, 32]. */
+    private int[] channels(Node n, String path) {
+        return sizes(n, path, "expected a list of channel counts, one per convolution block (3x3 convolution, ReLU, 2x2 max"
+                + " pool), e.g. [16, 32]", "a channel count");
+    }
+
+    private int[] sizes(Node n, String path, String expected, String what) {
         checkTags(n, path);
         if (!(n instanceof SequenceNode s) || s.getValue().isEmpty()) {
-            throw error(n, path, "expected a list of layer sizes, e.g. [400, 400]");
+            throw error(n, path, expected);
         }
         int[] out = new int[s.getValue().size()];
         for (int i = 0; i < out.length; i++) {
             Node e = s.getValue().get(i);
-            String t = scalarText(e, path + "[" + i + "]", "a layer size");
+            String t = scalarText(e, path + "[" + i + "]", what);
             try {
                 out[i] = Integer.parseInt(t);
             } catch (NumberFormatException ex) {
                 out[i] = -1;
             }
             if (out[i] <= 0) {
-                throw error(e, path + "[" + i + "]", "expected a positive layer size, got '" + t + "'");
+                throw error(e, path + "[" + i + "]", "expected a positive " + what.substring(2) + ", got '" + t + "'");
             }
         }
         return out;

@@ -37,7 +37,8 @@ public final class RecipeRunner {
     /** A distilled row's feature terms. */
     static List<Demo.FeatureTerm> features(List<Recipe.LossTerm> terms) {
         return terms.stream().filter(Recipe.LossTerm::feature)
-                .map(t -> new Demo.FeatureTerm(t.name(), t.weight(), t.settings(), t.studentLayer(), t.teacherLayer())).toList();
+                .map(t -> new Demo.FeatureTerm(t.name(), t.weight(), t.settings(), t.studentLayer(), t.teacherLayer(), t.studentName(),
+                        t.teacherName())).toList();
     }
 
     /** Runs {@code r} into {@code out}; with {@code resume} each row continues from its checkpoint there. */
@@ -67,6 +68,7 @@ public final class RecipeRunner {
             s.storeCodec = org.distill4j.store.ValueCodec.parse(r.teacher().store().dtype());
         }
         s.studentHidden = r.student().hidden();
+        s.studentConv = r.student().conv();
         s.studentEpochs = r.training().epochs();
         s.batchSize = r.training().batchSize();
         s.learningRate = r.training().learningRate();

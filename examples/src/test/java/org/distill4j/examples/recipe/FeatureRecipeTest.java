@@ -70,9 +70,9 @@ class FeatureRecipeTest {
                         + "    - {hidden: [6], epochs: 1}\n")).getMessage();
         assertTrue(ensemble.contains("loss[1]: feature loss 'rkd' reads the teacher's hidden layers, which need one live DL4J teacher")
                 && ensemble.endsWith("this recipe has an ensemble of 2 teachers"), ensemble);
-        assertEquals("r.yaml:11:12: loss[1].name: 'at' compares activation maps {C, H, W}, and a recipe's models are MLPs whose"
-                + " hidden layers are vectors; use hint, rkd, sp or pkt", fails(base("  - name: kd\n  - {name: at, student: 0, teacher: 0}\n"))
-                .getMessage());
+        assertEquals("r.yaml:11:25: loss[1].student: 'at' compares the activation maps {C, H, W} of convolution blocks; name one"
+                + " of student.conv's blocks (it has none), not hidden layer 0", fails(base("  - name: kd\n  - {name: at, student: 0,"
+                + " teacher: 0}\n")).getMessage());
         assertEquals("r.yaml:10:3: loss: every logit loss term has weight 0, so the student's output layer would learn nothing"
                 + " (feature losses train the hidden layers only); give a logit term a weight > 0",
                 fails(base("  - {name: kd, weight: 0}\n  - {name: sp, student: 0, teacher: 0}\n")).getMessage());
