@@ -25,10 +25,18 @@ import java.util.Objects;
  */
 public record StoreHeader(Layout layout, ValueCodec codec, ValueKind values, int vocab, int k, long rows, int chunkRows,
                           double temperature, String provenance) {
-    /** The 8 magic bytes at offset 0. */
-    public static final byte[] MAGIC = "D4JSTORE".getBytes(StandardCharsets.US_ASCII);
+    /** The 8 magic bytes at offset 0; private, as an array's elements cannot be final ({@link #magic()} gives a copy). */
+    private static final byte[] MAGIC = "D4JSTORE".getBytes(StandardCharsets.US_ASCII);
     /** The format version this code writes and reads. */
     public static final int VERSION = 1;
+
+    /**
+     * The 8 magic bytes at offset 0 ({@code D4JSTORE} in ASCII): a new copy on every call, so that no caller can change the
+     * bytes the store reader and writer check and write.
+     */
+    public static byte[] magic() {
+        return MAGIC.clone();
+    }
     /** Data starts at a multiple of this. */
     static final int ALIGN = 4096;
     /** Bytes before the provenance; the provenance length is the int at {@link #PROVENANCE_LENGTH_AT}. */

@@ -326,9 +326,10 @@ public final class StoreWriter implements AutoCloseable {
      * ever overwritten.
      */
     private static void checkStart(ByteBuffer start, Path partial) {
-        int n = Math.min(start.limit(), StoreHeader.MAGIC.length);
+        byte[] magic = StoreHeader.magic();
+        int n = Math.min(start.limit(), magic.length);
         for (int i = 0; i < n; i++) {
-            if (start.get(i) != StoreHeader.MAGIC[i]) {
+            if (start.get(i) != magic[i]) {
                 byte[] found = new byte[n];
                 start.get(0, found);
                 throw new StoreFormatException(partial + ": not a Distill4J soft-target store (it starts with '"
@@ -336,8 +337,8 @@ public final class StoreWriter implements AutoCloseable {
                         + "', expected 'D4JSTORE')" + cannotResume());
             }
         }
-        if (start.limit() >= StoreHeader.MAGIC.length + 2) {
-            int version = start.getShort(StoreHeader.MAGIC.length) & 0xffff;
+        if (start.limit() >= magic.length + 2) {
+            int version = start.getShort(magic.length) & 0xffff;
             if (version != StoreHeader.VERSION) {
                 throw new StoreFormatException(partial + ": store format version " + version + ", but this Distill4J writes version "
                         + StoreHeader.VERSION + cannotResume());

@@ -205,4 +205,29 @@ class StoreHeaderTest {
         crc.put(19, (byte) (crc.get(19) ^ 1));
         assertFalse(StoreFooter.valid(crc, rows), "a wrong CRC");
     }
+
+    /**
+     * No public field of the header is an array: {@code MAGIC} was a {@code public static final byte[]}, whose bytes any
+     * caller could overwrite, and then every store written or opened in the JVM would have had the wrong magic.
+     */
+    @Test
+    void noPublicFieldIsAMutableArray() {
+        for (java.lang.reflect.Field f : StoreHeader.class.getFields()) {
+            assertFalse(f.getType().isArray(), "public field StoreHeader." + f.getName() + " is an array any caller can change");
+        }
+    }
+
+    /** {@link StoreHeader#magic()} is a copy: changing it changes neither the next copy nor the bytes a header is written with. */
+    @Test
+    void theMagicIsACopyThatCannotChangeWhatIsWritten() {
+        byte[] m = StoreHeader.magic();
+        assertArrayEquals("D4JSTORE".getBytes(StandardCharsets.US_ASCII), m);
+        Arrays.fill(m, (byte) 'X');
+        assertArrayEquals("D4JSTORE".getBytes(StandardCharsets.US_ASCII), StoreHeader.magic());
+        StoreHeader h = new StoreHeader(StoreHeader.Layout.DENSE, ValueCodec.F32, StoreHeader.ValueKind.LOGITS, 3, 0, 5, 2, 1, "{}");
+        byte[] head = new byte[8];
+        h.encode().get(head);
+        assertArrayEquals("D4JSTORE".getBytes(StandardCharsets.US_ASCII), head);
+        assertEquals(h, StoreHeader.decode(h.encode(), "copy.d4js"));
+    }
 }
