@@ -6,6 +6,8 @@ package org.distill4j.checkpoint;
  * to change, not a failure of the run: resume with the settings the checkpoint was written with, or start over.
  */
 public class CheckpointMismatchException extends IllegalArgumentException {
+    private static final long serialVersionUID = 1L;
+
     /** An exception with the given message, which should name the checkpoint and what differs. */
     public CheckpointMismatchException(String message) {
         super(message);

@@ -15,6 +15,7 @@ import java.util.Map;
 final class JsonLine {
     /** A malformed line: {@link #column} is 1-based. */
     static final class Malformed extends RuntimeException {
+        private static final long serialVersionUID = 1L;
         final int column;
 
         Malformed(String message, int column) {

@@ -6,6 +6,8 @@ package org.distill4j.store;
  * Nothing is changed; delete the file to write it anew, or use the settings it was made with.
  */
 public class StoreMismatchException extends IllegalStateException {
+    private static final long serialVersionUID = 1L;
+
     /** An exception with the given message, which should name the file and what differs. */
     public StoreMismatchException(String message) {
         super(message);
