@@ -143,4 +143,17 @@ class BackendsTest {
             assertEquals(expected, r.value(), 1e-7);
         }
     }
+
+    /**
+     * An unavailable result carries at least one reason: one without had a reasonText() of "available", which a
+     * command then printed as "backend 'x' unavailable: available".
+     */
+    @Test
+    void anUnavailableResultWithoutAReasonIsRefused() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, Availability::unavailable);
+        assertEquals("an unavailable backend needs at least one reason (what the user is shown), got none", e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> new Availability(false, "found nothing", List.of()));
+        assertEquals("no device", Availability.unavailable("no device").reasonText());
+        assertEquals(List.of(), Availability.available("2 cores").reasons());
+    }
 }
