@@ -58,14 +58,21 @@ public final class CudaMlpEngine implements StepEngine {
         /**
          * The options as given, except that {@code fusedEpilogues} is taken as false for a precision other than
          * {@link MlpProgram.Precision#F32} (bf16 fuses bias, activation and rounding into one kernel of its own).
+         *
+         * @throws NullPointerException if {@code precision} is null
          */
         public Options {
+            java.util.Objects.requireNonNull(precision, "precision");
             if (fusedEpilogues && precision != MlpProgram.Precision.F32) {
                 fusedEpilogues = false; // bf16 fuses bias, activation and rounding into one kernel instead
             }
         }
 
-        /** Steps launched kernel by kernel. */
+        /**
+         * Steps launched kernel by kernel.
+         *
+         * @throws NullPointerException if {@code precision} is null
+         */
         public Options(MlpProgram.Precision precision, boolean fusedEpilogues) {
             this(precision, fusedEpilogues, false);
         }

@@ -15,12 +15,13 @@ public record MlpSpec(int inputs, List<Layer> layers, Optimizer optimizer) {
      * Keeps an unmodifiable copy of {@code layers} and checks that each layer takes what the one before gives (the first:
      * {@code inputs}).
      *
-     * @throws NullPointerException     if {@code layers} or one of its elements is null
+     * @throws NullPointerException     if {@code layers}, one of its elements or {@code optimizer} is null
      * @throws IllegalArgumentException if there is no layer, or a layer's inputs differ from what the one before gives,
      *                                  naming the layer
      */
     public MlpSpec {
         layers = List.copyOf(layers);
+        java.util.Objects.requireNonNull(optimizer, "optimizer");
         if (layers.isEmpty()) {
             throw new IllegalArgumentException("an MLP needs at least one layer");
         }

@@ -189,6 +189,21 @@ class CudaMlpEngineProviderTest {
         assertEquals("sink (where syncToStudent writes the weights)", n.getMessage());
     }
 
+    /**
+     * Options without a precision were accepted (with or without fused epilogues) and failed later, in the engine, after
+     * it had taken the device, with a bare NullPointerException: they are refused where they are made, naming the field.
+     */
+    @Test
+    void engineOptionsWithoutAPrecisionAreRefusedWhereTheyAreMade() {
+        for (boolean fused : new boolean[] {false, true}) {
+            NullPointerException e = org.junit.jupiter.api.Assertions.assertThrows(NullPointerException.class,
+                    () -> new CudaMlpEngine.Options(null, fused, true));
+            assertEquals("precision", e.getMessage());
+            e = org.junit.jupiter.api.Assertions.assertThrows(NullPointerException.class, () -> new CudaMlpEngine.Options(null, fused));
+            assertEquals("precision", e.getMessage());
+        }
+    }
+
     @Test
     void engineOptionsComeFromTheirPropertiesAndBadValuesAreNamed() {
         String[] keys = {"distill.cuda.mlp.precision", "distill.cuda.mlp.epilogues", "distill.cuda.mlp.graphs"};
