@@ -2,6 +2,7 @@ package org.distill4j.loss;
 
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Objects;
 
 /**
  * DIST: distillation by relations rather than exact probabilities (T. Huang, S. You, F. Wang, C. Qian, C. Xu,
@@ -59,12 +60,16 @@ public final class Dist implements LogitLoss, TemperatureScaled {
         this(beta, gamma, temperature, Reduction.MEAN);
     }
 
-    /** @throws IllegalArgumentException for a reduction other than MEAN (see the class comment) */
+    /**
+     * @throws IllegalArgumentException for a reduction other than MEAN (see the class comment)
+     * @throws NullPointerException     if {@code reduction} is null
+     */
     public Dist(double beta, double gamma, double temperature, Reduction reduction) {
         this.temperature = RowMath.requireTemperature(NAME, temperature);
         if (!(beta >= 0 && gamma >= 0) || Double.isInfinite(beta) || Double.isInfinite(gamma)) {
             throw new IllegalArgumentException("dist beta and gamma must be finite and >= 0, got " + beta + " and " + gamma);
         }
+        Objects.requireNonNull(reduction, "reduction");
         if (reduction != Reduction.MEAN) {
             throw new IllegalArgumentException("dist reduction must be mean, got " + reduction.name().toLowerCase(java.util.Locale.ROOT)
                     + ": its intra-class term is a correlation over the batch's rows, which is not a sum of per-row terms");

@@ -211,4 +211,14 @@ class DistTest {
                 LogitBatch.ofLabels(2, 3, new float[6], new int[]{0, 1}), new float[6], 1f));
         assertTrue(e.getMessage().contains("dist"), e.getMessage());
     }
+
+    /**
+     * A null reduction is refused naming the field, as the other losses refuse it: it threw a NullPointerException from
+     * building the "must be mean" message instead.
+     */
+    @Test
+    void aNullReductionIsRefusedNamingIt() {
+        NullPointerException e = assertThrows(NullPointerException.class, () -> new Dist(1, 1, 1, null));
+        assertEquals("reduction", e.getMessage());
+    }
 }
