@@ -6,7 +6,7 @@ package org.distill4j.data;
  *
  * @param indices      sample indices in the source dataset, one per row
  * @param features     row-major features, {@code size * featureCount} values
- * @param featureCount values per row
+ * @param featureCount values per row, {@code > 0}
  * @param labels       hard labels, one per row
  */
 public record Batch(int[] indices, float[] features, int featureCount, int[] labels) {
@@ -14,10 +14,14 @@ public record Batch(int[] indices, float[] features, int featureCount, int[] lab
      * Checks that the three arrays agree: one index and one label per row, {@code featureCount} feature values per row.
      * The arrays are kept as given, not copied.
      *
-     * @throws IllegalArgumentException when the lengths disagree, naming all of them
+     * @throws IllegalArgumentException when {@code featureCount} is not {@code > 0}; when the lengths disagree, naming all
+     *                                  of them
      * @throws NullPointerException     if an array is null
      */
     public Batch {
+        if (featureCount <= 0) {
+            throw new IllegalArgumentException("batch featureCount must be > 0, got " + featureCount);
+        }
         if (indices.length != labels.length || (long) labels.length * featureCount != features.length) {
             throw new IllegalArgumentException("batch shapes disagree: " + indices.length + " indices, " + labels.length
                     + " labels, " + features.length + " feature values for " + featureCount + " features per row");

@@ -68,4 +68,17 @@ class BatchTest {
         assertEquals("batch shapes disagree: 2 indices, 2 labels, 5 feature values for 2 features per row", e.getMessage());
         assertEquals(2, new Batch(new int[2], new float[6], 3, new int[2]).size());
     }
+
+    /**
+     * A batch has at least one feature per row: with empty arrays a featureCount of 0 or less agreed with every length
+     * and was accepted. An empty batch (no rows) of a positive featureCount stays valid.
+     */
+    @Test
+    void aFeatureCountBelowOneIsRefused() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Batch(new int[0], new float[0], 0, new int[0]));
+        assertEquals("batch featureCount must be > 0, got 0", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> new Batch(new int[0], new float[0], -3, new int[0]));
+        assertEquals("batch featureCount must be > 0, got -3", e.getMessage());
+        assertEquals(0, new Batch(new int[0], new float[0], 4, new int[0]).size());
+    }
 }
