@@ -82,7 +82,11 @@ public interface StepEngineProvider {
      *
      * @param teacher      the teacher, or null
      * @param student      the student
-     * @param loss         the logit loss (the first epoch's; schedules change only temperature and alpha)
+     * @param loss         the logit loss as configured, before any epoch's settings: each step is given its epoch's loss
+     *                     ({@link StepEngine#step}), which can differ from this one in what changes per epoch (the
+     *                     temperature and {@code kd}'s alpha under schedules; what an {@link org.distill4j.loss.EpochAware}
+     *                     loss changes, such as a {@code WeightedSum}'s term weights or {@code dkd}'s warm-up factor), not in
+     *                     its name or reduction
      * @param backend      the compute backend of the run
      * @param batchSize    the largest batch
      * @param featureTerms the feature losses, if any
