@@ -118,7 +118,7 @@ public final class Backends {
         if (requested != null) {
             for (ComputeBackendProvider p : providers) {
                 if (p.name().equals(requested)) {
-                    Availability a = p.probe();
+                    Availability a = probe(p);
                     if (!a.available()) {
                         throw new UnavailableBackendException(requested, origin, a, availableNames(providers));
                     }
@@ -130,7 +130,7 @@ public final class Backends {
         }
         List<String> skipped = new ArrayList<>();
         for (ComputeBackendProvider p : providers) {
-            Availability a = p.probe();
+            Availability a = probe(p);
             if (a.available()) {
                 for (String s : skipped) {
                     LOG.info("{}; using '{}'", s, p.name());
@@ -143,11 +143,24 @@ public final class Backends {
         throw new IllegalStateException("no compute backend is available: " + String.join("; ", skipped));
     }
 
+    /**
+     * {@code p}'s probe; a probe that breaks its contract and throws (a third-party backend on the class path) makes that
+     * backend unavailable, its error the reason, so that one broken provider does not stop the others from being chosen.
+     */
+    private static Availability probe(ComputeBackendProvider p) {
+        try {
+            return p.probe();
+        } catch (RuntimeException | LinkageError e) {
+            LOG.warn("the probe of backend '{}' threw; taking it as unavailable", p.name(), e);
+            return Availability.unavailable("its probe threw " + e);
+        }
+    }
+
     /** The names of the providers whose probe says available, in their order. */
     private static List<String> availableNames(List<ComputeBackendProvider> providers) {
         List<String> names = new ArrayList<>();
         for (ComputeBackendProvider p : providers) {
-            if (p.probe().available()) {
+            if (probe(p).available()) {
                 names.add(p.name());
             }
         }

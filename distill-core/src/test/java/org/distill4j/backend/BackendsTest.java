@@ -52,6 +52,37 @@ class BackendsTest {
     private static final ComputeBackendProvider CPU = new CpuBackendProvider();
 
     @Test
+    void aProbeThatThrowsMakesItsBackendUnavailableAndTheNextIsChosen() {
+        ComputeBackendProvider broken = new ComputeBackendProvider() {
+            @Override
+            public String name() {
+                return "broken";
+            }
+
+            @Override
+            public int priority() {
+                return 200;
+            }
+
+            @Override
+            public Availability probe() {
+                return Availability.unavailable(); // no reason: refused by Availability, so the probe throws
+            }
+
+            @Override
+            public ComputeBackend create() {
+                throw new AssertionError("an unavailable backend is never created");
+            }
+        };
+        try (ComputeBackend b = Backends.select(null, java.util.List.of(broken, CPU))) {
+            assertEquals("cpu", b.name());
+        }
+        Backends.UnavailableBackendException e = org.junit.jupiter.api.Assertions.assertThrows(Backends.UnavailableBackendException.class,
+                () -> Backends.select("broken", java.util.List.of(broken, CPU)));
+        assertTrue(e.getMessage().contains("its probe threw java.lang.IllegalArgumentException"), e.getMessage());
+    }
+
+    @Test
     void serviceLoaderFindsTheCpuBackend() {
         assertTrue(Backends.providers().stream().anyMatch(p -> p.name().equals("cpu")));
     }
