@@ -52,7 +52,7 @@ class MainTest {
         try (var files = Files.walk(Path.of("recipes"))) {
             shipped = files.filter(f -> f.toString().endsWith(".yaml")).map(Path::toString).sorted().toList();
         }
-        assertEquals(11, shipped.size(), shipped.toString());
+        assertEquals(12, shipped.size(), shipped.toString());
         for (String r : shipped) {
             assertTrue(out().contains("\n  " + r + "\n"), r + " is listed as a path distill run takes from here\n" + out());
         }
