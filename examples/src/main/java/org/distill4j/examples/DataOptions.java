@@ -46,12 +46,12 @@ final class DataOptions {
         return split;
     }
 
-    /** The chosen split of Fashion-MNIST (its first {@code --limit} samples) and where it came from. */
-    record Loaded(Dataset data, String source) {
+    /** The chosen split of Fashion-MNIST (its first {@code --limit} samples), where it came from, and its images' shape. */
+    record Loaded(Dataset data, String source, org.distill4j.data.ImageShape image) {
     }
 
     Loaded load() {
         FashionMnist.Split s = embedded ? FashionMnist.loadEmbedded(DataOptions.class.getClassLoader()) : FashionMnist.load(dir);
-        return new Loaded((split.equals("train") ? s.train() : s.test()).head(limit), s.source());
+        return new Loaded((split.equals("train") ? s.train() : s.test()).head(limit), s.source(), s.image());
     }
 }

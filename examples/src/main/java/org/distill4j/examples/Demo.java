@@ -458,7 +458,7 @@ public final class Demo {
                 long t0 = System.nanoTime();
                 try {
                     if (spec.djl() == null) {
-                        loaded[i] = dl4jTeacherNet(spec.model(), in, classes);
+                        loaded[i] = dl4jTeacherNet(spec.model(), in, classes, split.image());
                     } else {
                         org.distill4j.teacher.djl.DjlTeacher t = djlTeacher(spec, in, classes);
                         closers.add(t);
@@ -940,7 +940,7 @@ public final class Demo {
      * classes (read with the data's row stride) or inputs (failing deep in DL4J), is an {@link IllegalArgumentException} saying
      * which.
      */
-    static MultiLayerNetwork dl4jTeacherNet(Path model, int features, int classes) {
+    static MultiLayerNetwork dl4jTeacherNet(Path model, int features, int classes, org.distill4j.data.ImageShape image) {
         MultiLayerNetwork net;
         try {
             // checked first: a damaged length or shape would have ND4J allocate it or read out of bounds, a zip bomb fill the heap
@@ -953,10 +953,9 @@ public final class Demo {
         if (c != classes) {
             throw new IllegalArgumentException("a DL4J model of " + c + " classes, but the data has " + classes);
         }
-        if (net.getLayerWiseConfigurations().getInputPreProcess(0) == null
-                && net.getLayerWiseConfigurations().getConf(0).getLayer() instanceof org.deeplearning4j.nn.conf.layers.FeedForwardLayer f
-                && f.getNIn() != features) {
-            throw new IllegalArgumentException("a DL4J model of " + f.getNIn() + " inputs, but the data has " + features + " features");
+        String problem = ModelFiles.inputProblem(net, features, image, "the data");
+        if (problem != null) {
+            throw new IllegalArgumentException(problem);
         }
         return net;
     }
@@ -1277,9 +1276,19 @@ public final class Demo {
             }
             int hidden = teacherNet.getnLayers() - 1;
             if (f.teacherLayer() >= hidden) {
+                boolean dense = true; // an MLP's layers before its output are its hidden layers; a CNN's are not all so called
+                List<String> kinds = new ArrayList<>();
+                for (int i = 0; i < hidden; i++) {
+                    Object layer = teacherNet.getLayerWiseConfigurations().getConf(i).getLayer();
+                    dense &= !(layer instanceof org.deeplearning4j.nn.conf.layers.ConvolutionLayer
+                            || layer instanceof org.deeplearning4j.nn.conf.layers.SubsamplingLayer);
+                    kinds.add(i + " " + layer.getClass().getSimpleName());
+                }
+                String what = dense ? " hidden layer" : " layer";
                 throw new org.distill4j.examples.recipe.RecipeException(where + ": feature loss '" + f.name() + "': teacher layer "
                         + f.teacherLayer() + ", but " + teacher + (hidden == 0 ? " has no hidden layer"
-                        : " has " + hidden + " hidden layer" + (hidden == 1 ? " (index 0)" : "s (indexes 0 to " + (hidden - 1) + ")")));
+                        : " has " + hidden + what + (hidden == 1 ? " (index 0)" : "s (indexes 0 to " + (hidden - 1) + ")")
+                        + (dense ? "" : " before its output layer: " + String.join(", ", kinds))));
             }
         }
     }

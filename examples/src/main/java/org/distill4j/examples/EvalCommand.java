@@ -88,8 +88,8 @@ final class EvalCommand {
             throw new IllegalArgumentException("no samples to evaluate: " + d.name() + " from " + loaded.source()
                     + " is empty; expected at least one sample");
         }
-        try (ModelFiles.Loaded m = ModelFiles.load(model, mo, d);
-             ModelFiles.Loaded t = teacher == null ? null : ModelFiles.load(teacher, to, d)) {
+        try (ModelFiles.Loaded m = ModelFiles.load(model, mo, d, loaded.image());
+             ModelFiles.Loaded t = teacher == null ? null : ModelFiles.load(teacher, to, d, loaded.image())) {
             Result r = evaluate(m.model(), model.toString(), t == null ? null : t.model(), String.valueOf(teacher), d);
             out.printf(Locale.ROOT, "%s on %s (%,d %s samples from %s)%n", m.describe(), d.name(), d.size(), split, loaded.source());
             out.printf(Locale.ROOT, "  accuracy        %.2f%%%n", 100 * r.accuracy);

@@ -135,17 +135,52 @@ final class ModelFiles {
         }
     }
 
-    /** Loads {@code path} for the data {@code d}: a model of another number of inputs or classes is refused, naming both. */
-    static Loaded load(Path path, Options o, org.distill4j.data.Dataset d) throws IOException, Main.UsageException {
-        return load(path, o, d.featureCount(), d.classes(), d.name());
+    /**
+     * Loads {@code path} for the data {@code d} of images {@code image} (null: not known): a model of another number of
+     * inputs or classes, or a convolutional one of other images, is refused, naming both.
+     */
+    static Loaded load(Path path, Options o, org.distill4j.data.Dataset d, org.distill4j.data.ImageShape image)
+            throws IOException, Main.UsageException {
+        return load(path, o, d.featureCount(), d.classes(), d.name(), image);
     }
 
     /** Loads {@code path} for data with {@code features} inputs and {@code classes} classes. */
     static Loaded load(Path path, Options o, int features, int classes) throws IOException, Main.UsageException {
-        return load(path, o, features, classes, "the data");
+        return load(path, o, features, classes, "the data", null);
     }
 
-    private static Loaded load(Path path, Options o, int features, int classes, String data) throws IOException, Main.UsageException {
+    /**
+     * Why a DL4J network cannot read rows of {@code features} values laid out as {@code image} (null: not known), or null
+     * when it can: a first dense layer of another width, or a convolutional input (a {@code convolutionalFlat} input type,
+     * as {@link DemoModels#model} makes) of other images or another number of values. Without this DL4J fails at the first
+     * batch with a message that names neither the file nor the data.
+     *
+     * @param data the data as the message names it, e.g. "the data" or a dataset's name
+     */
+    static String inputProblem(MultiLayerNetwork net, int features, org.distill4j.data.ImageShape image, String data) {
+        org.deeplearning4j.nn.conf.InputPreProcessor pre = net.getLayerWiseConfigurations().getInputPreProcess(0);
+        if (pre == null && net.getLayerWiseConfigurations().getConf(0).getLayer() instanceof org.deeplearning4j.nn.conf.layers.FeedForwardLayer f
+                && f.getNIn() != features) {
+            return "a DL4J model of " + f.getNIn() + " inputs, but " + data + " has " + features + " features";
+        }
+        if (pre instanceof org.deeplearning4j.nn.conf.preprocessor.FeedForwardToCnnPreProcessor cnn) {
+            long c = cnn.getNumChannels();
+            long h = cnn.getInputHeight();
+            long w = cnn.getInputWidth();
+            String model = "a DL4J model of " + c + "x" + h + "x" + w + " images (channels x height x width)";
+            if (c * h * w != features) {
+                return model + ", " + c * h * w + " inputs, but " + data + " has " + features + " features"
+                        + (image != null ? " (" + image + " images)" : "");
+            }
+            if (image != null && (image.channels() != c || image.height() != h || image.width() != w)) {
+                return model + ", but " + data + " has " + image + " images: as many values, in another layout";
+            }
+        }
+        return null;
+    }
+
+    private static Loaded load(Path path, Options o, int features, int classes, String data, org.distill4j.data.ImageShape image)
+            throws IOException, Main.UsageException {
         if (!Files.isRegularFile(path)) {
             throw new Main.UsageException(path + ": no such model file");
         }
@@ -178,11 +213,9 @@ final class ModelFiles {
             throw new IllegalArgumentException(path + ": a DL4J model of " + t.classes() + " classes, but the data " + data + " has "
                     + classes);
         }
-        if (net.getLayerWiseConfigurations().getInputPreProcess(0) == null
-                && net.getLayerWiseConfigurations().getConf(0).getLayer() instanceof org.deeplearning4j.nn.conf.layers.FeedForwardLayer f
-                && f.getNIn() != features) {
-            throw new IllegalArgumentException(path + ": a DL4J model of " + f.getNIn() + " inputs, but the data " + data + " has "
-                    + features + " features");
+        String problem = inputProblem(net, features, image, data.equals("the data") ? data : "the data " + data);
+        if (problem != null) {
+            throw new IllegalArgumentException(path + ": " + problem);
         }
         return new Loaded(t, "DL4J " + path.getFileName(), net.numParams(), Demo.teacherId(net));
     }

@@ -135,7 +135,7 @@ final class StoreCommands {
             throw new Main.UsageException("--topk " + topK + " is more than the " + d.classes() + " classes of the data; expected 1 to "
                     + d.classes() + " (or no --topk for dense rows)");
         }
-        try (ModelFiles.Loaded teacher = ModelFiles.load(teacherPath, model, d)) {
+        try (ModelFiles.Loaded teacher = ModelFiles.load(teacherPath, model, d, loaded.image())) {
             if (topK > teacher.model().classes()) {
                 throw new Main.UsageException("--topk " + topK + " is more than the " + teacher.model().classes() + " classes of "
                         + teacherPath.getFileName());

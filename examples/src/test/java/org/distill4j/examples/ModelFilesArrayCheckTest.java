@@ -157,7 +157,7 @@ class ModelFilesArrayCheckTest {
             try (ModelFiles.Loaded l = ModelFiles.load(p, new ModelFiles.Options("--"), 4, 2)) {
                 assertEquals(net.numParams(), l.parameters());
             }
-            assertArrayEquals(net.params().toFloatVector(), Demo.dl4jTeacherNet(p, 4, 2).params().toFloatVector());
+            assertArrayEquals(net.params().toFloatVector(), Demo.dl4jTeacherNet(p, 4, 2, null).params().toFloatVector());
         }
         // the same arrays in a zip of stored entries (sizes declared in the zip) pass too
         Path stored = zip(tmp.resolve("stored.zip"), entries(tmp.resolve("saved-true.zip")), true);
@@ -331,7 +331,7 @@ class ModelFilesArrayCheckTest {
         Path p = withCoefficients(tmp, putLong(validCoefficients(tmp), DATA_LENGTH_AT, 1L << 40), false);
         IOException e = assertThrows(IOException.class, () -> ModelFiles.load(p, new ModelFiles.Options("--"), 4, 2));
         assertTrue(e.getMessage().contains(p.toString()) && e.getMessage().contains("coefficients.bin"), e.getMessage());
-        IllegalArgumentException d = assertThrows(IllegalArgumentException.class, () -> Demo.dl4jTeacherNet(p, 4, 2));
+        IllegalArgumentException d = assertThrows(IllegalArgumentException.class, () -> Demo.dl4jTeacherNet(p, 4, 2, null));
         assertTrue(d.getMessage().contains(p.toString()) && d.getMessage().contains("coefficients.bin"), d.getMessage());
     }
 }

@@ -127,7 +127,7 @@ class ModelFilesZipBombTest {
         IOException e = assertThrows(IOException.class, () -> ModelFiles.load(huge, new ModelFiles.Options("--"), 4, 2));
         assertTrue(e.getMessage().startsWith(huge + ": entry updaterState.bin declares 2147483647 bytes; ModelSerializer reads each"
                 + " entry into one byte array, which holds at most 2147483639"), e.getMessage());
-        IllegalArgumentException teacher = assertThrows(IllegalArgumentException.class, () -> Demo.dl4jTeacherNet(huge, 4, 2));
+        IllegalArgumentException teacher = assertThrows(IllegalArgumentException.class, () -> Demo.dl4jTeacherNet(huge, 4, 2, null));
         assertTrue(teacher.getMessage().contains(huge + ": entry updaterState.bin declares 2147483647 bytes"), teacher.getMessage());
 
         Path gib = lying(tmp, 1L << 30);
@@ -166,7 +166,7 @@ class ModelFilesZipBombTest {
         ModelFiles.checkArrays(model, false, inflated);
         e = assertThrows(IOException.class, () -> ModelFiles.checkArrays(model, false, inflated - 1));
         assertTrue(e.getMessage().contains("inflate to more than " + (inflated - 1) + " bytes in all"), e.getMessage());
-        assertArrayEquals(net().params().toFloatVector(), Demo.dl4jTeacherNet(model, 4, 2).params().toFloatVector(),
+        assertArrayEquals(net().params().toFloatVector(), Demo.dl4jTeacherNet(model, 4, 2, null).params().toFloatVector(),
                 "a model within the budget loads");
     }
 

@@ -192,8 +192,69 @@ class ConvRecipeTest {
                 + " student layer conv0 gives 3x28x28 maps, teacher layer 2 gives 6x14x14 maps\n",
                 RecipeTest.runFails(2, "run", bad.toString(), "--out", out.toString(), "--quiet"));
         assertTrue(!Files.exists(out.resolve("student-alone.zip")), "no student trained");
+        Path beyond = Files.writeString(tmp.resolve("beyond.yaml"), recipe + "  - {name: at, student: conv0, teacher: 5}\n");
+        assertEquals("distill run: loss: feature loss 'at': teacher layer 5, but the teacher t.zip has 5 layers (indexes 0 to 4)"
+                + " before its output layer: 0 ConvolutionLayer, 1 SubsamplingLayer, 2 ConvolutionLayer, 3 SubsamplingLayer,"
+                + " 4 DenseLayer\n", RecipeTest.runFails(2, "run", beyond.toString(), "--out", out.toString(), "--quiet"));
         Path good = Files.writeString(tmp.resolve("good.yaml"), recipe + "  - {name: at, student: conv0, teacher: 0}\n");
         RecipeTest.run("run", good.toString(), "--out", out.toString(), "--quiet");
         assertTrue(Files.readString(out.resolve("results.json")).contains("at(student conv0, teacher 0)"));
+    }
+
+    /** Raw idx files of {@code count} images of {@code h x w} (pixels from a seeded draw) and their labels, as a split. */
+    private static void writeIdx(Path dir, String prefix, int count, int h, int w) throws Exception {
+        java.util.Random rng = new java.util.Random(count * 31L + h);
+        java.io.ByteArrayOutputStream im = new java.io.ByteArrayOutputStream();
+        java.io.DataOutputStream d = new java.io.DataOutputStream(im);
+        d.writeInt(0x803);
+        d.writeInt(count);
+        d.writeInt(h);
+        d.writeInt(w);
+        for (int i = 0; i < count * h * w; i++) {
+            d.writeByte(rng.nextInt(256));
+        }
+        Files.write(dir.resolve(prefix + "-images-idx3-ubyte"), im.toByteArray());
+        java.io.ByteArrayOutputStream lb = new java.io.ByteArrayOutputStream();
+        d = new java.io.DataOutputStream(lb);
+        d.writeInt(0x801);
+        d.writeInt(count);
+        for (int i = 0; i < count; i++) {
+            d.writeByte(i % 10);
+        }
+        Files.write(dir.resolve(prefix + "-labels-idx1-ubyte"), lb.toByteArray());
+    }
+
+    /**
+     * A saved CNN reads images of one size: on data of other images (fewer values, or as many in another layout) it is
+     * refused when it loads, naming the file and both shapes (eval and label: a failed run, as for an MLP of another width;
+     * a recipe's teacher: a recipe error), where DL4J failed at the first batch without naming either, or ran on the wrong
+     * layout.
+     */
+    @Test
+    void aSavedCnnOnImagesOfAnotherSizeIsRefusedWhenItLoads(@TempDir Path tmp) throws Exception {
+        Path zip = tmp.resolve("cnn.zip");
+        org.deeplearning4j.util.ModelSerializer.writeModel(DemoModels.model(ImageShape.grayscale(28, 28), new int[]{3}, new int[]{5},
+                10, 0.0, new Adam(1e-3), 5), zip.toFile(), true);
+        Path small = Files.createDirectories(tmp.resolve("small")); // 9x7 images: 63 values
+        Path tall = Files.createDirectories(tmp.resolve("tall"));   // 16x49 images: 784 values, as 28x28
+        for (String split : List.of("train", "t10k")) {
+            writeIdx(small, split, 40, 9, 7);
+            writeIdx(tall, split, 40, 16, 49);
+        }
+        String err = RecipeTest.runFails(1, "eval", zip.toString(), "--data", small.toString());
+        assertTrue(err.contains(zip + ": a DL4J model of 1x28x28 images (channels x height x width), 784 inputs, but the data "),
+                err);
+        assertTrue(err.contains(" has 63 features (1x9x7 images)"), err);
+        err = RecipeTest.runFails(1, "eval", zip.toString(), "--data", tall.toString());
+        assertTrue(err.contains(zip + ": a DL4J model of 1x28x28 images (channels x height x width), but the data ")
+                && err.contains(" has 1x16x49 images: as many values, in another layout"), err);
+        err = RecipeTest.runFails(1, "label", "--teacher", zip.toString(), "--data", tall.toString(), "--out", tmp.resolve("s.d4j").toString());
+        assertTrue(err.contains("has 1x16x49 images: as many values, in another layout"), err);
+        Path recipe = Files.writeString(tmp.resolve("r.yaml"), "name: r\n"
+                + "data: {path: tall, teacherSamples: 40, transferSamples: 30, testSamples: 20}\n"
+                + "teacher: {model: cnn.zip}\nstudent: {hidden: [4]}\ntraining: {epochs: 1}\nloss: [{name: kd}]\n");
+        err = RecipeTest.runFails(2, "run", recipe.toString(), "--out", tmp.resolve("out").toString(), "--quiet");
+        assertTrue(err.contains("teacher.model: cannot load " + zip + ": a DL4J model of 1x28x28 images (channels x height x width),"
+                + " but the data has 1x16x49 images: as many values, in another layout"), err);
     }
 }
