@@ -23,7 +23,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** distill eval, distill label with foreign teachers, and --help on every command. */
-class EvalAndLabelCommandTest extends CliCommandTest {
+public class EvalAndLabelCommandTest extends CliCommandTest {
     static final Path ONNX = Path.of("models", "fashion-mnist", "cnn-teacher.onnx");
     static final Path PT = Path.of("models", "fashion-mnist", "cnn-teacher.pt");
 
@@ -286,13 +286,18 @@ class EvalAndLabelCommandTest extends CliCommandTest {
 
     /** A raw idx3 image file of {@code count} 28x28 images (pixels i % 251) and its idx1 labels (i % 10). */
     private static void writeIdx(Path dir, String prefix, int count) throws Exception {
+        writeIdx(dir, prefix, count, 28, 28);
+    }
+
+    /** A raw idx3 image file of {@code count} images of {@code height x width} (pixels i % 251) and its idx1 labels (i % 10). */
+    public static void writeIdx(Path dir, String prefix, int count, int height, int width) throws Exception {
         java.io.ByteArrayOutputStream im = new java.io.ByteArrayOutputStream();
         java.io.DataOutputStream d = new java.io.DataOutputStream(im);
         d.writeInt(0x803);
         d.writeInt(count);
-        d.writeInt(28);
-        d.writeInt(28);
-        for (int i = 0; i < count * 784; i++) {
+        d.writeInt(height);
+        d.writeInt(width);
+        for (int i = 0; i < count * height * width; i++) {
             d.writeByte(i % 251);
         }
         Files.write(dir.resolve(prefix + "-images-idx3-ubyte"), im.toByteArray());

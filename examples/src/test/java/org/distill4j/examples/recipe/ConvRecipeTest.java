@@ -1,8 +1,6 @@
 package org.distill4j.examples.recipe;
 
 import org.deeplearning4j.nn.multilayer.MultiLayerNetwork;
-import org.distill4j.data.Dataset;
-import org.distill4j.data.FashionMnist;
 import org.distill4j.data.ImageShape;
 import org.distill4j.examples.DemoModels;
 import org.junit.jupiter.api.Test;
@@ -151,16 +149,7 @@ class ConvRecipeTest {
         String header = Files.readAllLines(out.resolve("metrics.csv")).get(0);
         assertTrue(header.contains(",loss_at") && header.contains(",loss_sp"), header);
 
-        MultiLayerNetwork saved = org.deeplearning4j.util.ModelSerializer.restoreMultiLayerNetwork(
-                out.resolve("student-distilled.zip").toFile(), false);
-        Dataset test = FashionMnist.loadEmbedded(ConvRecipeTest.class.getClassLoader()).test().head(150);
-        INDArray logits = saved.output(Nd4j.create(test.features(), new long[]{test.size(), test.featureCount()}));
-        int right = 0;
-        for (int i = 0; i < test.size(); i++) {
-            right += logits.getRow(i).argMax().getInt(0) == test.labels()[i] ? 1 : 0;
-        }
-        double reported = Double.parseDouble(results.replaceAll("(?s).*\"row\": \"student distilled\".*?\"testAccuracy\": ([0-9.]+).*", "$1"));
-        assertEquals(reported, (double) right / test.size(), 1e-9, "the saved student is the trained one");
+        double reported = FeatureRecipeTest.assertSavedStudentIsTheTrainedOne(out, results, 150);
         // and distill eval reads the saved CNN as it reads an MLP
         String eval = RecipeTest.run("eval", out.resolve("student-distilled.zip").toString(), "--data", "embedded", "--limit", "150");
         assertTrue(eval.contains(String.format(java.util.Locale.ROOT, "%.2f%%", 100 * reported)), eval);
@@ -201,29 +190,6 @@ class ConvRecipeTest {
         assertTrue(Files.readString(out.resolve("results.json")).contains("at(student conv0, teacher 0)"));
     }
 
-    /** Raw idx files of {@code count} images of {@code h x w} (pixels from a seeded draw) and their labels, as a split. */
-    private static void writeIdx(Path dir, String prefix, int count, int h, int w) throws Exception {
-        java.util.Random rng = new java.util.Random(count * 31L + h);
-        java.io.ByteArrayOutputStream im = new java.io.ByteArrayOutputStream();
-        java.io.DataOutputStream d = new java.io.DataOutputStream(im);
-        d.writeInt(0x803);
-        d.writeInt(count);
-        d.writeInt(h);
-        d.writeInt(w);
-        for (int i = 0; i < count * h * w; i++) {
-            d.writeByte(rng.nextInt(256));
-        }
-        Files.write(dir.resolve(prefix + "-images-idx3-ubyte"), im.toByteArray());
-        java.io.ByteArrayOutputStream lb = new java.io.ByteArrayOutputStream();
-        d = new java.io.DataOutputStream(lb);
-        d.writeInt(0x801);
-        d.writeInt(count);
-        for (int i = 0; i < count; i++) {
-            d.writeByte(i % 10);
-        }
-        Files.write(dir.resolve(prefix + "-labels-idx1-ubyte"), lb.toByteArray());
-    }
-
     /**
      * A saved CNN reads images of one size: on data of other images (fewer values, or as many in another layout) it is
      * refused when it loads, naming the file and both shapes (eval and label: a failed run, as for an MLP of another width;
@@ -238,8 +204,8 @@ class ConvRecipeTest {
         Path small = Files.createDirectories(tmp.resolve("small")); // 9x7 images: 63 values
         Path tall = Files.createDirectories(tmp.resolve("tall"));   // 16x49 images: 784 values, as 28x28
         for (String split : List.of("train", "t10k")) {
-            writeIdx(small, split, 40, 9, 7);
-            writeIdx(tall, split, 40, 16, 49);
+            org.distill4j.examples.EvalAndLabelCommandTest.writeIdx(small, split, 40, 9, 7);
+            org.distill4j.examples.EvalAndLabelCommandTest.writeIdx(tall, split, 40, 16, 49);
         }
         String err = RecipeTest.runFails(1, "eval", zip.toString(), "--data", small.toString());
         assertTrue(err.contains(zip + ": a DL4J model of 1x28x28 images (channels x height x width), 784 inputs, but the data "),

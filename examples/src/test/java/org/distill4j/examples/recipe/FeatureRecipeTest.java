@@ -156,9 +156,17 @@ class FeatureRecipeTest {
             assertTrue(header.contains(",loss_" + term), term + " in " + header);
         }
 
+        assertSavedStudentIsTheTrainedOne(out, results, 250);
+    }
+
+    /**
+     * The row "student distilled"'s saved model ({@code out/student-distilled.zip}) has the accuracy its row reports in
+     * {@code results} on the run's test set (the embedded test split's first {@code testSamples}); returns that accuracy.
+     */
+    static double assertSavedStudentIsTheTrainedOne(Path out, String results, int testSamples) throws Exception {
         MultiLayerNetwork saved = org.deeplearning4j.util.ModelSerializer.restoreMultiLayerNetwork(
                 out.resolve("student-distilled.zip").toFile(), false);
-        Dataset test = FashionMnist.loadEmbedded(FeatureRecipeTest.class.getClassLoader()).test().head(250);
+        Dataset test = FashionMnist.loadEmbedded(FeatureRecipeTest.class.getClassLoader()).test().head(testSamples);
         INDArray logits = saved.output(Nd4j.create(test.features(), new long[]{test.size(), test.featureCount()}));
         int right = 0;
         for (int i = 0; i < test.size(); i++) {
@@ -166,5 +174,6 @@ class FeatureRecipeTest {
         }
         double reported = Double.parseDouble(results.replaceAll("(?s).*\"row\": \"student distilled\".*?\"testAccuracy\": ([0-9.]+).*", "$1"));
         assertEquals(reported, (double) right / test.size(), 1e-9, "the saved student is the trained one");
+        return reported;
     }
 }
