@@ -1218,11 +1218,9 @@ public final class Demo {
      * a sample of {@code in} zeros.
      */
     private static int width(MultiLayerNetwork net, int i, int in) {
-        org.nd4j.linalg.api.ndarray.INDArray x = org.nd4j.linalg.factory.Nd4j.zeros(org.nd4j.linalg.api.buffer.DataType.FLOAT, 1, in);
-        long[] shape = net.feedForwardToLayer(i, x, false).get(i + 1).shape();
         long size = 1;
-        for (int d = 1; d < shape.length; d++) {
-            size *= shape[d];
+        for (long d : featureShape(net, i, in)) {
+            size *= d;
         }
         return Math.toIntExact(size);
     }
